@@ -1,0 +1,467 @@
+//! The coordination case (samordningsärende) and the state machine that says which event is
+//! valid when.
+//!
+//! A case holds the person, the parties involved and an append-only list of events. `apply`
+//! checks an event against the case's state and either appends it or returns a typed
+//! `TransitionError`; it never panics, so out-of-order and duplicate input is answered, not
+//! crashed on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::event::{Event, EventId, EventKind};
+use super::identifiers::{HsaId, Kommunkod, PersonId};
+use super::party::Party;
+
+/// Identifies a coordination case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CaseId(pub Uuid);
+
+impl CaseId {
+    pub fn new() -> Self {
+        CaseId(Uuid::now_v7())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, uuid::Error> {
+        Uuid::parse_str(s).map(CaseId)
+    }
+}
+
+impl Default for CaseId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a case stands in the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// No process event yet (consents may already be recorded).
+    New,
+    /// Admitted to inpatient care; not yet ready for discharge.
+    Inpatient,
+    /// The physician has decided the person is ready for discharge.
+    ReadyForDischarge,
+    /// Discharged from inpatient care; SIP follow-up may continue.
+    Discharged,
+    /// A coordination case outside inpatient care (SIP, SPLPTLRV, LVM report).
+    Outpatient,
+    /// Cancelled; only deviations may still be raised and answered.
+    Cancelled,
+}
+
+impl Phase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Phase::New => "new",
+            Phase::Inpatient => "inpatient",
+            Phase::ReadyForDischarge => "ready_for_discharge",
+            Phase::Discharged => "discharged",
+            Phase::Outpatient => "outpatient",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an event cannot be applied to a case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("event {event_id} is already part of the case")]
+    DuplicateEvent { event_id: EventId },
+    #[error("{event} is not valid while the case is {phase}")]
+    InvalidInPhase { event: &'static str, phase: Phase },
+    #[error("the event concerns another person than the case")]
+    PersonMismatch,
+    #[error("{event} is dated before the admission it belongs to")]
+    BeforeAdmission { event: &'static str },
+    #[error("invitation {invitation_id:?} was already sent in this case")]
+    DuplicateInvitation { invitation_id: String },
+    #[error("no invitation {invitation_id:?} exists in this case")]
+    UnknownInvitation { invitation_id: String },
+    #[error("consent {consent_id:?} was already recorded in this case")]
+    DuplicateConsent { consent_id: String },
+    #[error("no consent {consent_id:?} exists in this case")]
+    UnknownConsent { consent_id: String },
+    #[error("consent {consent_id:?} is already withdrawn")]
+    ConsentAlreadyWithdrawn { consent_id: String },
+    #[error("deviation {deviation_id:?} was already raised in this case")]
+    DuplicateDeviation { deviation_id: String },
+    #[error("no deviation {deviation_id:?} exists in this case")]
+    UnknownDeviation { deviation_id: String },
+    #[error("deviation {deviation_id:?} is already answered")]
+    DeviationAlreadyAnswered { deviation_id: String },
+}
+
+/// What the case knows about one consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentState {
+    pub scope: super::event::ConsentScope,
+    pub recorded_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn_at: Option<Timestamp>,
+}
+
+/// The state derived from a case's events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseState {
+    pub phase: Phase,
+    pub admitted_at: Option<Timestamp>,
+    pub ready_for_discharge_at: Option<Timestamp>,
+    pub discharged_at: Option<Timestamp>,
+    pub protected_identity: bool,
+    pub invitations: BTreeSet<String>,
+    pub consents: BTreeMap<String, ConsentState>,
+    /// Deviation id → answered?
+    pub deviations: BTreeMap<String, bool>,
+}
+
+impl Default for CaseState {
+    fn default() -> Self {
+        CaseState {
+            phase: Phase::New,
+            admitted_at: None,
+            ready_for_discharge_at: None,
+            discharged_at: None,
+            protected_identity: false,
+            invitations: BTreeSet::new(),
+            consents: BTreeMap::new(),
+            deviations: BTreeMap::new(),
+        }
+    }
+}
+
+/// A coordination case: the person, the parties and the append-only event list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinationCase {
+    id: CaseId,
+    person: PersonId,
+    region_units: BTreeSet<HsaId>,
+    municipalities: BTreeSet<Kommunkod>,
+    state: CaseState,
+    events: Vec<Event>,
+}
+
+impl CoordinationCase {
+    /// A new case with no events.
+    pub fn new(id: CaseId, person: PersonId) -> Self {
+        CoordinationCase {
+            id,
+            person,
+            region_units: BTreeSet::new(),
+            municipalities: BTreeSet::new(),
+            state: CaseState::default(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Rebuilds a case from its stored events, checking every transition again.
+    pub fn replay(
+        id: CaseId,
+        person: PersonId,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<Self, TransitionError> {
+        let mut case = CoordinationCase::new(id, person);
+        for event in events {
+            case.apply(event)?;
+        }
+        Ok(case)
+    }
+
+    pub fn id(&self) -> CaseId {
+        self.id
+    }
+
+    pub fn person(&self) -> &PersonId {
+        &self.person
+    }
+
+    pub fn state(&self) -> &CaseState {
+        &self.state
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.state.phase
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The number of events, which is also the sequence number of the last one.
+    pub fn version(&self) -> u64 {
+        self.events.len() as u64
+    }
+
+    pub fn region_units(&self) -> &BTreeSet<HsaId> {
+        &self.region_units
+    }
+
+    pub fn municipalities(&self) -> &BTreeSet<Kommunkod> {
+        &self.municipalities
+    }
+
+    /// Whether `party` takes part in the case.
+    pub fn involves(&self, party: &Party) -> bool {
+        match party {
+            Party::RegionUnit { hsa_id } => self.region_units.contains(hsa_id),
+            Party::Municipality { kommunkod, .. } => self.municipalities.contains(kommunkod),
+        }
+    }
+
+    /// Checks whether `event` may be appended now, without changing the case.
+    pub fn check(&self, event: &Event) -> Result<(), TransitionError> {
+        use EventKind as K;
+        use Phase as P;
+
+        if self.events.iter().any(|e| e.id == event.id) {
+            return Err(TransitionError::DuplicateEvent { event_id: event.id });
+        }
+        let phase = self.state.phase;
+        let name = event.kind.name();
+        let invalid = || TransitionError::InvalidInPhase { event: name, phase };
+        let allowed = |phases: &[Phase]| {
+            if phases.contains(&phase) {
+                Ok(())
+            } else {
+                Err(invalid())
+            }
+        };
+        let not_before_admission = |at: &Timestamp| match self.state.admitted_at {
+            Some(admitted) if *at < admitted => Err(TransitionError::BeforeAdmission { event: name }),
+            _ => Ok(()),
+        };
+
+        match &event.kind {
+            K::AdmissionNotice { person, .. } => {
+                allowed(&[P::New])?;
+                if person.id != self.person {
+                    return Err(TransitionError::PersonMismatch);
+                }
+                Ok(())
+            }
+            K::EstimatedDischargeChanged { .. } => allowed(&[P::Inpatient, P::ReadyForDischarge]),
+            K::CareContactAppointed { .. } => {
+                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])
+            }
+            K::PlanningStarted { .. } => allowed(&[P::Inpatient, P::ReadyForDischarge, P::Outpatient]),
+            K::ReadyForDischarge { decided_at, .. } => {
+                allowed(&[P::Inpatient])?;
+                not_before_admission(decided_at)
+            }
+            K::ReadyForDischargeRevoked { .. } => allowed(&[P::ReadyForDischarge]),
+            K::SipInvitation { invitation_id, .. } => {
+                allowed(&[P::New, P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])?;
+                if self.state.invitations.contains(invitation_id) {
+                    return Err(TransitionError::DuplicateInvitation {
+                        invitation_id: invitation_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::SipResponse { invitation_id, .. } => {
+                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])?;
+                if !self.state.invitations.contains(invitation_id) {
+                    return Err(TransitionError::UnknownInvitation {
+                        invitation_id: invitation_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::SipPlan { .. } => {
+                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])
+            }
+            K::InformationAtDischarge { .. } => {
+                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged])
+            }
+            K::Discharged { discharged_at } => {
+                allowed(&[P::Inpatient, P::ReadyForDischarge])?;
+                not_before_admission(discharged_at)
+            }
+            K::CaseCancelled { .. } => allowed(&[
+                P::Inpatient,
+                P::ReadyForDischarge,
+                P::Discharged,
+                P::Outpatient,
+            ]),
+            K::ConsentRecorded { consent_id, .. } => {
+                if phase == P::Cancelled {
+                    return Err(invalid());
+                }
+                if self.state.consents.contains_key(consent_id) {
+                    return Err(TransitionError::DuplicateConsent {
+                        consent_id: consent_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::ConsentWithdrawn { consent_id } => match self.state.consents.get(consent_id) {
+                None => Err(TransitionError::UnknownConsent {
+                    consent_id: consent_id.clone(),
+                }),
+                Some(c) if c.withdrawn_at.is_some() => Err(TransitionError::ConsentAlreadyWithdrawn {
+                    consent_id: consent_id.clone(),
+                }),
+                Some(_) => Ok(()),
+            },
+            K::LvmReport { .. } => {
+                if phase == P::Cancelled {
+                    return Err(invalid());
+                }
+                Ok(())
+            }
+            K::DeviationRaised { deviation_id, .. } => {
+                if phase == P::New {
+                    return Err(invalid());
+                }
+                if self.state.deviations.contains_key(deviation_id) {
+                    return Err(TransitionError::DuplicateDeviation {
+                        deviation_id: deviation_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::DeviationAnswered { deviation_id, .. } => match self.state.deviations.get(deviation_id) {
+                None => Err(TransitionError::UnknownDeviation {
+                    deviation_id: deviation_id.clone(),
+                }),
+                Some(true) => Err(TransitionError::DeviationAlreadyAnswered {
+                    deviation_id: deviation_id.clone(),
+                }),
+                Some(false) => Ok(()),
+            },
+            K::DeadlineMissed { .. } => {
+                if matches!(phase, P::New | P::Cancelled) {
+                    return Err(invalid());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks and appends `event`; returns its sequence number (1-based).
+    pub fn apply(&mut self, event: Event) -> Result<u64, TransitionError> {
+        use EventKind as K;
+
+        self.check(&event)?;
+        let state = &mut self.state;
+        match &event.kind {
+            K::AdmissionNotice {
+                person,
+                ward,
+                admitted_at,
+                recipients,
+                ..
+            } => {
+                state.phase = Phase::Inpatient;
+                state.admitted_at = Some(*admitted_at);
+                state.protected_identity = person.protected_identity;
+                self.region_units.insert(ward.clone());
+                for party in recipients {
+                    add_party(&mut self.region_units, &mut self.municipalities, party);
+                }
+            }
+            K::CareContactAppointed { unit, .. } => {
+                self.region_units.insert(unit.clone());
+            }
+            K::PlanningStarted { by } => add_party(&mut self.region_units, &mut self.municipalities, by),
+            K::ReadyForDischarge { decided_at, .. } => {
+                state.phase = Phase::ReadyForDischarge;
+                state.ready_for_discharge_at = Some(*decided_at);
+            }
+            K::ReadyForDischargeRevoked { .. } => {
+                state.phase = Phase::Inpatient;
+                state.ready_for_discharge_at = None;
+            }
+            K::SipInvitation {
+                invitation_id,
+                from,
+                invited,
+                ..
+            } => {
+                if state.phase == Phase::New {
+                    state.phase = Phase::Outpatient;
+                }
+                state.invitations.insert(invitation_id.clone());
+                add_party(&mut self.region_units, &mut self.municipalities, from);
+                for function in invited {
+                    add_party(&mut self.region_units, &mut self.municipalities, &function.party);
+                }
+            }
+            K::SipResponse { responder, .. } => {
+                add_party(&mut self.region_units, &mut self.municipalities, responder)
+            }
+            K::Discharged { discharged_at } => {
+                state.phase = Phase::Discharged;
+                state.discharged_at = Some(*discharged_at);
+            }
+            K::CaseCancelled { .. } => state.phase = Phase::Cancelled,
+            K::ConsentRecorded { consent_id, scope, .. } => {
+                state.consents.insert(
+                    consent_id.clone(),
+                    ConsentState {
+                        scope: *scope,
+                        recorded_at: event.occurred_at,
+                        withdrawn_at: None,
+                    },
+                );
+            }
+            K::ConsentWithdrawn { consent_id } => {
+                if let Some(consent) = state.consents.get_mut(consent_id) {
+                    consent.withdrawn_at = Some(event.occurred_at);
+                }
+            }
+            K::LvmReport {
+                physician,
+                to_municipality,
+                ..
+            } => {
+                if state.phase == Phase::New {
+                    state.phase = Phase::Outpatient;
+                }
+                self.region_units.insert(physician.clone());
+                self.municipalities.insert(*to_municipality);
+            }
+            K::DeviationRaised { deviation_id, .. } => {
+                state.deviations.insert(deviation_id.clone(), false);
+            }
+            K::DeviationAnswered { deviation_id, .. } => {
+                state.deviations.insert(deviation_id.clone(), true);
+            }
+            K::EstimatedDischargeChanged { .. }
+            | K::SipPlan { .. }
+            | K::InformationAtDischarge { .. }
+            | K::DeadlineMissed { .. } => {}
+        }
+        self.events.push(event);
+        Ok(self.version())
+    }
+}
+
+fn add_party(units: &mut BTreeSet<HsaId>, municipalities: &mut BTreeSet<Kommunkod>, party: &Party) {
+    match party {
+        Party::RegionUnit { hsa_id } => {
+            units.insert(hsa_id.clone());
+        }
+        Party::Municipality { kommunkod, .. } => {
+            municipalities.insert(*kommunkod);
+        }
+    }
+}

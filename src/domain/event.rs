@@ -1,0 +1,334 @@
+//! The canonical coordination events: one closed enum with a variant per process step.
+//!
+//! Every inbound format (Cosmic Link, FHIR, municipal dialects) translates into these, and every
+//! outbound format is rendered from them. The fields are those that Lag (2017:612) and the
+//! county agreements require for each step.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::identifiers::{HsaId, Kommunkod, PersonId};
+use super::party::{Party, Principal};
+use super::sensitive::Sensitive;
+
+/// Identifies one event; deterministic ids (derived from the source message) make a re-sent
+/// message idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub Uuid);
+
+impl EventId {
+    pub fn new() -> Self {
+        EventId(Uuid::now_v7())
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where an event came from: the format, the sender and the sender's message id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSource {
+    /// `cosmic-link`, `fhir`, `municipal:<dialect>`, `api` or `gateway` (events brygga raises).
+    pub format: String,
+    pub message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Party>,
+}
+
+/// One event of a coordination case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    /// When it happened in the process (the physician's decision, the admission, …).
+    pub occurred_at: Timestamp,
+    pub source: EventSource,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// A person's name; personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonName {
+    pub given: Sensitive<String>,
+    pub family: Sensitive<String>,
+}
+
+/// A registered address (folkbokföringsadress); personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub street: Sensitive<String>,
+    pub postal_code: Sensitive<String>,
+    pub city: Sensitive<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<Kommunkod>,
+}
+
+/// The person the case is about, with the statutory minimum of the admission notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: PersonId,
+    pub name: PersonName,
+    /// Absent for a person with protected identity, whose address is never disclosed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_address: Option<Address>,
+    /// Skyddad folkbokföring or sekretessmarkering.
+    #[serde(default)]
+    pub protected_identity: bool,
+}
+
+/// Which plan a coordination meeting produces (RIV-TA GetCarePlans plan types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PlanType {
+    /// Samordnad individuell plan.
+    Sip,
+    /// Samordnad plan vid utskrivning.
+    Spu,
+    /// Samordnad vårdplan for open compulsory psychiatric care (öppen LPT/LRV).
+    Splptlrv,
+}
+
+/// A municipal service type (RIV-TA GetCarePlans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServiceType {
+    /// Hemtjänst (home help).
+    Htj,
+    /// Insatser enligt LSS.
+    Lss,
+    /// Särskilt boende (special housing).
+    Sabo,
+    /// Hemsjukvård (municipal home health care).
+    Hsjv,
+    /// Boendestöd (housing support).
+    Boendestod,
+}
+
+/// One activity of a plan: what is to be done and which principal answers for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanActivity {
+    pub description: Sensitive<String>,
+    /// The principal that answers for the activity; `None` for actions by others (next of kin,
+    /// another authority), which the law requires the plan to name too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responsible: Option<Principal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performer: Option<Party>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<ServiceType>,
+}
+
+/// A function invited to a coordination meeting (e.g. "psykiatrisk öppenvård, kurator").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitedFunction {
+    pub party: Party,
+    pub function: String,
+}
+
+/// Where the meeting takes place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MeetingPlace {
+    Address { description: Sensitive<String> },
+    Link { url: String },
+}
+
+/// A recipient's answer to an invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum SipAnswer {
+    Accepted,
+    Declined { reason: Sensitive<String> },
+    ProposedOtherTime { proposed_at: Timestamp },
+}
+
+/// What a consent covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentScope {
+    /// Consent to coordinated individual planning.
+    Sip,
+    /// Consent to disclose information to the other principal.
+    Disclosure,
+    /// Consent that next of kin take part.
+    NextOfKin,
+}
+
+/// The clocks that the process and the agreements run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deadline {
+    AdmissionNotice,
+    SipInvitation,
+    InformationAtDischarge,
+    PaymentResponsibility,
+    DeviationAnswer,
+    /// A clock defined by a regional agreement, named in its policy file.
+    Agreement,
+}
+
+/// The closed set of coordination events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// Inskrivningsmeddelande: the ward tells the other units that a person who will need
+    /// services has been admitted. Sent without consent (statutory duty).
+    AdmissionNotice {
+        person: Person,
+        ward: HsaId,
+        admitted_at: Timestamp,
+        /// A later assessment that the person will need services restarts the 24-hour clock.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assessed_at: Option<Timestamp>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_discharge: Option<Date>,
+        /// Psychiatric inpatient care (separate payment-responsibility counts).
+        #[serde(default)]
+        psychiatric: bool,
+        recipients: Vec<Party>,
+    },
+    /// Ändrad beräknad utskrivning.
+    EstimatedDischargeChanged { estimated_discharge: Date },
+    /// Fast vårdkontakt utsedd, by the region's outpatient unit.
+    CareContactAppointed {
+        unit: HsaId,
+        function: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<Sensitive<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        staff_hsa_id: Option<HsaId>,
+    },
+    /// Planering påbörjad, by a receiving unit.
+    PlanningStarted { by: Party },
+    /// Utskrivningsklar: the physician's decision; starts the payment clock.
+    ReadyForDischarge {
+        decided_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        physician: Option<HsaId>,
+    },
+    /// The ready-for-discharge decision is revoked (the person's condition changed).
+    ReadyForDischargeRevoked {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Sensitive<String>>,
+    },
+    /// Kallelse till SIP (or SPU / SPLPTLRV planning meeting).
+    SipInvitation {
+        invitation_id: String,
+        plan_type: PlanType,
+        from: Party,
+        meeting_at: Timestamp,
+        place: MeetingPlace,
+        invited: Vec<InvitedFunction>,
+    },
+    /// An invited party's answer to an invitation, naming the function that will attend.
+    SipResponse {
+        invitation_id: String,
+        responder: Party,
+        #[serde(flatten)]
+        answer: SipAnswer,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attending_function: Option<String>,
+    },
+    /// The coordinated plan: services needed, who answers for which, actions by others,
+    /// overall responsibility.
+    SipPlan {
+        plan_id: String,
+        plan_type: PlanType,
+        activities: Vec<PlanActivity>,
+        overall_responsibility: Principal,
+        #[serde(default)]
+        next_of_kin_participated: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follow_up_on: Option<Date>,
+    },
+    /// Information vid utskrivning: what the next provider needs.
+    InformationAtDischarge {
+        summary: Sensitive<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        care_contact: Option<HsaId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        planned_sip_at: Option<Timestamp>,
+    },
+    /// The person has left inpatient care.
+    Discharged { discharged_at: Timestamp },
+    /// The case is cancelled (admission registered in error, person deceased, …).
+    CaseCancelled { reason: Sensitive<String> },
+    /// A consent was recorded.
+    ConsentRecorded {
+        consent_id: String,
+        scope: ConsentScope,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<Party>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_until: Option<Timestamp>,
+    },
+    /// A consent was withdrawn; disclosure relying on it stops from this moment.
+    ConsentWithdrawn { consent_id: String },
+    /// A physician's report to social services under 6 § LVM; sent without consent.
+    LvmReport {
+        physician: HsaId,
+        to_municipality: Kommunkod,
+        legal_basis: String,
+        report: Sensitive<String>,
+    },
+    /// An avvikelse (deviation report).
+    DeviationRaised {
+        deviation_id: String,
+        raised_by: Party,
+        addressed_to: Party,
+        description: Sensitive<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        concerns: Option<EventId>,
+    },
+    /// The answer to a deviation report.
+    DeviationAnswered {
+        deviation_id: String,
+        answered_by: Party,
+        answer: Sensitive<String>,
+    },
+    /// A legal or agreed deadline passed without the step it waits for.
+    DeadlineMissed {
+        deadline: Deadline,
+        due_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+}
+
+impl EventKind {
+    /// The kind's stable name, as in the `kind` field of the JSON form.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::AdmissionNotice { .. } => "admission_notice",
+            EventKind::EstimatedDischargeChanged { .. } => "estimated_discharge_changed",
+            EventKind::CareContactAppointed { .. } => "care_contact_appointed",
+            EventKind::PlanningStarted { .. } => "planning_started",
+            EventKind::ReadyForDischarge { .. } => "ready_for_discharge",
+            EventKind::ReadyForDischargeRevoked { .. } => "ready_for_discharge_revoked",
+            EventKind::SipInvitation { .. } => "sip_invitation",
+            EventKind::SipResponse { .. } => "sip_response",
+            EventKind::SipPlan { .. } => "sip_plan",
+            EventKind::InformationAtDischarge { .. } => "information_at_discharge",
+            EventKind::Discharged { .. } => "discharged",
+            EventKind::CaseCancelled { .. } => "case_cancelled",
+            EventKind::ConsentRecorded { .. } => "consent_recorded",
+            EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
+            EventKind::LvmReport { .. } => "lvm_report",
+            EventKind::DeviationRaised { .. } => "deviation_raised",
+            EventKind::DeviationAnswered { .. } => "deviation_answered",
+            EventKind::DeadlineMissed { .. } => "deadline_missed",
+        }
+    }
+}

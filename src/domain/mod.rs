@@ -1,0 +1,8 @@
+//! The domain: identifiers, organisations, the coordination case and its events. No IO.
+
+pub mod case;
+pub mod event;
+pub mod identifiers;
+pub mod party;
+pub mod sensitive;
+pub mod time;

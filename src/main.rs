@@ -1,0 +1,2 @@
+//! brygga binary.
+fn main() {}

@@ -1,0 +1,279 @@
+//! The coordination-case state machine: valid paths, and typed errors for invalid ones.
+
+use brygga::domain::case::{CaseId, CoordinationCase, Phase, TransitionError};
+use brygga::domain::event::{
+    ConsentScope, Event, EventId, EventKind, EventSource, InvitedFunction, MeetingPlace, Person,
+    PersonName, PlanType, SipAnswer,
+};
+use brygga::domain::identifiers::{HsaId, Kommunkod, PersonId, Personnummer};
+use brygga::domain::party::Party;
+use brygga::domain::sensitive::Sensitive;
+use jiff::Timestamp;
+
+fn person_id() -> PersonId {
+    PersonId::Personnummer(Personnummer::parse("19811218-9876").unwrap())
+}
+
+fn ward() -> HsaId {
+    HsaId::parse("SE2321000214-E1AV").unwrap()
+}
+
+fn ostersund() -> Party {
+    Party::Municipality { kommunkod: Kommunkod::parse("2380").unwrap(), unit: None }
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn event(occurred_at: &str, kind: EventKind) -> Event {
+    Event {
+        id: EventId::new(),
+        occurred_at: at(occurred_at),
+        source: EventSource { format: "api".into(), message_id: EventId::new().to_string(), sender: None },
+        kind,
+    }
+}
+
+fn admission(admitted_at: &str) -> Event {
+    event(
+        admitted_at,
+        EventKind::AdmissionNotice {
+            person: Person {
+                id: person_id(),
+                name: PersonName { given: Sensitive::new("Astrid".into()), family: Sensitive::new("Lindqvist".into()) },
+                registered_address: None,
+                protected_identity: false,
+            },
+            ward: ward(),
+            admitted_at: at(admitted_at),
+            assessed_at: None,
+            estimated_discharge: Some("2026-11-30".parse().unwrap()),
+            psychiatric: false,
+            recipients: vec![ostersund()],
+        },
+    )
+}
+
+fn admitted_case() -> CoordinationCase {
+    let mut case = CoordinationCase::new(CaseId::new(), person_id());
+    case.apply(admission("2026-11-20T08:00:00Z")).unwrap();
+    case
+}
+
+fn invitation(id: &str) -> Event {
+    event(
+        "2026-11-21T10:00:00Z",
+        EventKind::SipInvitation {
+            invitation_id: id.into(),
+            plan_type: PlanType::Sip,
+            from: Party::RegionUnit { hsa_id: HsaId::parse("SE2321000214-E2VC").unwrap() },
+            meeting_at: at("2026-11-24T13:00:00Z"),
+            place: MeetingPlace::Link { url: "https://meet.example.se/sip/1".into() },
+            invited: vec![InvitedFunction { party: ostersund(), function: "biståndshandläggare".into() }],
+        },
+    )
+}
+
+#[test]
+fn a_discharge_case_walks_from_admission_to_discharge() {
+    let mut case = admitted_case();
+    assert_eq!(case.phase(), Phase::Inpatient);
+    assert!(case.involves(&ostersund()));
+    assert!(case.involves(&Party::RegionUnit { hsa_id: ward() }));
+
+    case.apply(event("2026-11-20T09:00:00Z", EventKind::PlanningStarted { by: ostersund() })).unwrap();
+    case.apply(event(
+        "2026-11-21T08:00:00Z",
+        EventKind::ReadyForDischarge { decided_at: at("2026-11-21T08:00:00Z"), physician: None },
+    ))
+    .unwrap();
+    assert_eq!(case.phase(), Phase::ReadyForDischarge);
+    assert_eq!(case.state().ready_for_discharge_at, Some(at("2026-11-21T08:00:00Z")));
+    case.apply(invitation("kallelse-1")).unwrap();
+    let seq = case
+        .apply(event("2026-11-22T15:00:00Z", EventKind::Discharged { discharged_at: at("2026-11-22T15:00:00Z") }))
+        .unwrap();
+    assert_eq!(seq, 5);
+    assert_eq!(case.phase(), Phase::Discharged);
+    assert_eq!(case.version(), 5);
+}
+
+#[test]
+fn a_second_admission_notice_is_rejected_with_the_phase() {
+    let mut case = admitted_case();
+    let err = case.apply(admission("2026-11-20T09:00:00Z")).unwrap_err();
+    assert_eq!(err, TransitionError::InvalidInPhase { event: "admission_notice", phase: Phase::Inpatient });
+    assert_eq!(err.to_string(), "admission_notice is not valid while the case is inpatient");
+    assert_eq!(case.version(), 1, "a rejected event is not appended");
+}
+
+#[test]
+fn the_same_event_applied_twice_is_a_duplicate() {
+    let mut case = admitted_case();
+    let started = event("2026-11-20T09:00:00Z", EventKind::PlanningStarted { by: ostersund() });
+    case.apply(started.clone()).unwrap();
+    assert_eq!(case.apply(started.clone()).unwrap_err(), TransitionError::DuplicateEvent { event_id: started.id });
+}
+
+#[test]
+fn revoking_ready_for_discharge_returns_to_inpatient_and_needs_a_decision_first() {
+    let mut case = admitted_case();
+    let revoke = || event("2026-11-21T09:00:00Z", EventKind::ReadyForDischargeRevoked { reason: None });
+    assert_eq!(
+        case.apply(revoke()).unwrap_err(),
+        TransitionError::InvalidInPhase { event: "ready_for_discharge_revoked", phase: Phase::Inpatient }
+    );
+    case.apply(event(
+        "2026-11-21T08:00:00Z",
+        EventKind::ReadyForDischarge { decided_at: at("2026-11-21T08:00:00Z"), physician: None },
+    ))
+    .unwrap();
+    case.apply(revoke()).unwrap();
+    assert_eq!(case.phase(), Phase::Inpatient);
+    assert_eq!(case.state().ready_for_discharge_at, None);
+}
+
+#[test]
+fn a_discharge_dated_before_the_admission_is_rejected() {
+    let mut case = admitted_case();
+    let err = case
+        .apply(event("2026-11-19T08:00:00Z", EventKind::Discharged { discharged_at: at("2026-11-19T08:00:00Z") }))
+        .unwrap_err();
+    assert_eq!(err, TransitionError::BeforeAdmission { event: "discharged" });
+}
+
+#[test]
+fn events_after_discharge_that_belong_to_the_stay_are_rejected() {
+    let mut case = admitted_case();
+    case.apply(event("2026-11-22T15:00:00Z", EventKind::Discharged { discharged_at: at("2026-11-22T15:00:00Z") }))
+        .unwrap();
+    let ready = event(
+        "2026-11-23T08:00:00Z",
+        EventKind::ReadyForDischarge { decided_at: at("2026-11-23T08:00:00Z"), physician: None },
+    );
+    assert_eq!(
+        case.apply(ready).unwrap_err(),
+        TransitionError::InvalidInPhase { event: "ready_for_discharge", phase: Phase::Discharged }
+    );
+}
+
+#[test]
+fn an_admission_notice_for_another_person_is_rejected() {
+    let other = PersonId::Personnummer(Personnummer::parse("121212-1212").unwrap());
+    let mut case = CoordinationCase::new(CaseId::new(), other);
+    assert_eq!(case.apply(admission("2026-11-20T08:00:00Z")).unwrap_err(), TransitionError::PersonMismatch);
+}
+
+#[test]
+fn a_sip_invitation_opens_a_case_outside_discharge_and_responses_need_it() {
+    let mut case = CoordinationCase::new(CaseId::new(), person_id());
+    let response = |id: &str| {
+        event(
+            "2026-11-22T10:00:00Z",
+            EventKind::SipResponse {
+                invitation_id: id.into(),
+                responder: ostersund(),
+                answer: SipAnswer::Accepted,
+                attending_function: Some("biståndshandläggare".into()),
+            },
+        )
+    };
+    case.apply(invitation("kallelse-7")).unwrap();
+    assert_eq!(case.phase(), Phase::Outpatient);
+    assert_eq!(
+        case.apply(invitation("kallelse-7")).unwrap_err(),
+        TransitionError::DuplicateInvitation { invitation_id: "kallelse-7".into() }
+    );
+    assert_eq!(
+        case.apply(response("kallelse-8")).unwrap_err(),
+        TransitionError::UnknownInvitation { invitation_id: "kallelse-8".into() }
+    );
+    case.apply(response("kallelse-7")).unwrap();
+}
+
+#[test]
+fn a_withdrawn_consent_is_dated_and_cannot_be_withdrawn_again() {
+    let mut case = admitted_case();
+    case.apply(event(
+        "2026-11-20T10:00:00Z",
+        EventKind::ConsentRecorded {
+            consent_id: "c1".into(),
+            scope: ConsentScope::Sip,
+            recipients: vec![ostersund()],
+            valid_until: None,
+        },
+    ))
+    .unwrap();
+    let withdraw = || event("2026-11-21T10:00:00Z", EventKind::ConsentWithdrawn { consent_id: "c1".into() });
+    case.apply(withdraw()).unwrap();
+    assert_eq!(case.state().consents["c1"].withdrawn_at, Some(at("2026-11-21T10:00:00Z")));
+    assert_eq!(
+        case.apply(withdraw()).unwrap_err(),
+        TransitionError::ConsentAlreadyWithdrawn { consent_id: "c1".into() }
+    );
+    assert_eq!(
+        case.apply(event("2026-11-21T10:00:00Z", EventKind::ConsentWithdrawn { consent_id: "c9".into() }))
+            .unwrap_err(),
+        TransitionError::UnknownConsent { consent_id: "c9".into() }
+    );
+}
+
+#[test]
+fn a_deviation_is_answered_once_and_a_cancelled_case_still_takes_deviations() {
+    let mut case = admitted_case();
+    case.apply(event("2026-11-21T10:00:00Z", EventKind::CaseCancelled { reason: Sensitive::new("registrerad i fel".into()) }))
+        .unwrap();
+    assert_eq!(
+        case.apply(event("2026-11-21T11:00:00Z", EventKind::PlanningStarted { by: ostersund() })).unwrap_err(),
+        TransitionError::InvalidInPhase { event: "planning_started", phase: Phase::Cancelled }
+    );
+    case.apply(event(
+        "2026-11-21T12:00:00Z",
+        EventKind::DeviationRaised {
+            deviation_id: "avv-1".into(),
+            raised_by: ostersund(),
+            addressed_to: Party::RegionUnit { hsa_id: ward() },
+            description: Sensitive::new("Inskrivningsmeddelande kom inte".into()),
+            concerns: None,
+        },
+    ))
+    .unwrap();
+    let answer = || {
+        event(
+            "2026-11-22T12:00:00Z",
+            EventKind::DeviationAnswered {
+                deviation_id: "avv-1".into(),
+                answered_by: Party::RegionUnit { hsa_id: ward() },
+                answer: Sensitive::new("Rutinen ses över".into()),
+            },
+        )
+    };
+    case.apply(answer()).unwrap();
+    assert_eq!(
+        case.apply(answer()).unwrap_err(),
+        TransitionError::DeviationAlreadyAnswered { deviation_id: "avv-1".into() }
+    );
+}
+
+#[test]
+fn replaying_stored_events_rebuilds_the_same_case() {
+    let mut case = admitted_case();
+    case.apply(invitation("kallelse-1")).unwrap();
+    let json = serde_json::to_string(case.events()).unwrap();
+    let events: Vec<Event> = serde_json::from_str(&json).unwrap();
+    let rebuilt = CoordinationCase::replay(case.id(), person_id(), events).unwrap();
+    assert_eq!(rebuilt, case);
+}
+
+#[test]
+fn events_serialise_with_a_kind_tag_and_debug_output_hides_personal_data() {
+    let admission = admission("2026-11-20T08:00:00Z");
+    let json = serde_json::to_value(&admission).unwrap();
+    assert_eq!(json["kind"], "admission_notice");
+    assert_eq!(json["person"]["id"]["value"], "198112189876");
+    let debug = format!("{admission:?}");
+    for secret in ["Astrid", "Lindqvist", "9876", "811218"] {
+        assert!(!debug.contains(secret), "debug output shows {secret}: {debug}");
+    }
+}

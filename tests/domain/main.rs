@@ -1,0 +1,4 @@
+//! Domain tests: identifier parsers (examples and properties) and the coordination-case state machine.
+
+mod case;
+mod identifiers;
