@@ -245,7 +245,9 @@ impl CoordinationCase {
             }
         };
         let not_before_admission = |at: &Timestamp| match self.state.admitted_at {
-            Some(admitted) if *at < admitted => Err(TransitionError::BeforeAdmission { event: name }),
+            Some(admitted) if *at < admitted => {
+                Err(TransitionError::BeforeAdmission { event: name })
+            }
             _ => Ok(()),
         };
 
@@ -258,17 +260,28 @@ impl CoordinationCase {
                 Ok(())
             }
             K::EstimatedDischargeChanged { .. } => allowed(&[P::Inpatient, P::ReadyForDischarge]),
-            K::CareContactAppointed { .. } => {
-                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])
+            K::CareContactAppointed { .. } => allowed(&[
+                P::Inpatient,
+                P::ReadyForDischarge,
+                P::Discharged,
+                P::Outpatient,
+            ]),
+            K::PlanningStarted { .. } => {
+                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Outpatient])
             }
-            K::PlanningStarted { .. } => allowed(&[P::Inpatient, P::ReadyForDischarge, P::Outpatient]),
             K::ReadyForDischarge { decided_at, .. } => {
                 allowed(&[P::Inpatient])?;
                 not_before_admission(decided_at)
             }
             K::ReadyForDischargeRevoked { .. } => allowed(&[P::ReadyForDischarge]),
             K::SipInvitation { invitation_id, .. } => {
-                allowed(&[P::New, P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])?;
+                allowed(&[
+                    P::New,
+                    P::Inpatient,
+                    P::ReadyForDischarge,
+                    P::Discharged,
+                    P::Outpatient,
+                ])?;
                 if self.state.invitations.contains(invitation_id) {
                     return Err(TransitionError::DuplicateInvitation {
                         invitation_id: invitation_id.clone(),
@@ -277,7 +290,12 @@ impl CoordinationCase {
                 Ok(())
             }
             K::SipResponse { invitation_id, .. } => {
-                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])?;
+                allowed(&[
+                    P::Inpatient,
+                    P::ReadyForDischarge,
+                    P::Discharged,
+                    P::Outpatient,
+                ])?;
                 if !self.state.invitations.contains(invitation_id) {
                     return Err(TransitionError::UnknownInvitation {
                         invitation_id: invitation_id.clone(),
@@ -285,9 +303,12 @@ impl CoordinationCase {
                 }
                 Ok(())
             }
-            K::SipPlan { .. } => {
-                allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged, P::Outpatient])
-            }
+            K::SipPlan { .. } => allowed(&[
+                P::Inpatient,
+                P::ReadyForDischarge,
+                P::Discharged,
+                P::Outpatient,
+            ]),
             K::InformationAtDischarge { .. } => {
                 allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged])
             }
@@ -316,9 +337,11 @@ impl CoordinationCase {
                 None => Err(TransitionError::UnknownConsent {
                     consent_id: consent_id.clone(),
                 }),
-                Some(c) if c.withdrawn_at.is_some() => Err(TransitionError::ConsentAlreadyWithdrawn {
-                    consent_id: consent_id.clone(),
-                }),
+                Some(c) if c.withdrawn_at.is_some() => {
+                    Err(TransitionError::ConsentAlreadyWithdrawn {
+                        consent_id: consent_id.clone(),
+                    })
+                }
                 Some(_) => Ok(()),
             },
             K::LvmReport { .. } => {
@@ -338,15 +361,17 @@ impl CoordinationCase {
                 }
                 Ok(())
             }
-            K::DeviationAnswered { deviation_id, .. } => match self.state.deviations.get(deviation_id) {
-                None => Err(TransitionError::UnknownDeviation {
-                    deviation_id: deviation_id.clone(),
-                }),
-                Some(true) => Err(TransitionError::DeviationAlreadyAnswered {
-                    deviation_id: deviation_id.clone(),
-                }),
-                Some(false) => Ok(()),
-            },
+            K::DeviationAnswered { deviation_id, .. } => {
+                match self.state.deviations.get(deviation_id) {
+                    None => Err(TransitionError::UnknownDeviation {
+                        deviation_id: deviation_id.clone(),
+                    }),
+                    Some(true) => Err(TransitionError::DeviationAlreadyAnswered {
+                        deviation_id: deviation_id.clone(),
+                    }),
+                    Some(false) => Ok(()),
+                }
+            }
             K::DeadlineMissed { .. } => {
                 if matches!(phase, P::New | P::Cancelled) {
                     return Err(invalid());
@@ -381,7 +406,9 @@ impl CoordinationCase {
             K::CareContactAppointed { unit, .. } => {
                 self.region_units.insert(unit.clone());
             }
-            K::PlanningStarted { by } => add_party(&mut self.region_units, &mut self.municipalities, by),
+            K::PlanningStarted { by } => {
+                add_party(&mut self.region_units, &mut self.municipalities, by)
+            }
             K::ReadyForDischarge { decided_at, .. } => {
                 state.phase = Phase::ReadyForDischarge;
                 state.ready_for_discharge_at = Some(*decided_at);
@@ -402,7 +429,11 @@ impl CoordinationCase {
                 state.invitations.insert(invitation_id.clone());
                 add_party(&mut self.region_units, &mut self.municipalities, from);
                 for function in invited {
-                    add_party(&mut self.region_units, &mut self.municipalities, &function.party);
+                    add_party(
+                        &mut self.region_units,
+                        &mut self.municipalities,
+                        &function.party,
+                    );
                 }
             }
             K::SipResponse { responder, .. } => {
@@ -413,7 +444,9 @@ impl CoordinationCase {
                 state.discharged_at = Some(*discharged_at);
             }
             K::CaseCancelled { .. } => state.phase = Phase::Cancelled,
-            K::ConsentRecorded { consent_id, scope, .. } => {
+            K::ConsentRecorded {
+                consent_id, scope, ..
+            } => {
                 state.consents.insert(
                     consent_id.clone(),
                     ConsentState {

@@ -41,8 +41,14 @@ impl fmt::Display for Party {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Party::RegionUnit { hsa_id } => write!(f, "region unit {hsa_id}"),
-            Party::Municipality { kommunkod, unit: None } => write!(f, "municipality {kommunkod}"),
-            Party::Municipality { kommunkod, unit: Some(unit) } => {
+            Party::Municipality {
+                kommunkod,
+                unit: None,
+            } => write!(f, "municipality {kommunkod}"),
+            Party::Municipality {
+                kommunkod,
+                unit: Some(unit),
+            } => {
                 write!(f, "municipality {kommunkod} unit {unit}")
             }
         }

@@ -35,7 +35,10 @@ mod tests {
     fn debug_hides_and_serde_keeps_the_value() {
         let name = Sensitive::new("Astrid Lindqvist".to_owned());
         assert_eq!(format!("{name:?}"), "<redacted>");
-        assert_eq!(serde_json::to_string(&name).unwrap(), "\"Astrid Lindqvist\"");
+        assert_eq!(
+            serde_json::to_string(&name).unwrap(),
+            "\"Astrid Lindqvist\""
+        );
         let back: Sensitive<String> = serde_json::from_str("\"Astrid Lindqvist\"").unwrap();
         assert_eq!(back, name);
     }

@@ -23,7 +23,13 @@ mod tests {
     fn stockholm_observes_summer_time() {
         let winter: jiff::Timestamp = "2026-01-15T12:00:00Z".parse().unwrap();
         let summer: jiff::Timestamp = "2026-07-15T12:00:00Z".parse().unwrap();
-        assert_eq!(winter.to_zoned_datetime(stockholm()).offset(), jiff::tz::offset(1));
-        assert_eq!(summer.to_zoned_datetime(stockholm()).offset(), jiff::tz::offset(2));
+        assert_eq!(
+            winter.to_zoned_datetime(stockholm()).offset(),
+            jiff::tz::offset(1)
+        );
+        assert_eq!(
+            summer.to_zoned_datetime(stockholm()).offset(),
+            jiff::tz::offset(2)
+        );
     }
 }

@@ -19,7 +19,10 @@ fn ward() -> HsaId {
 }
 
 fn ostersund() -> Party {
-    Party::Municipality { kommunkod: Kommunkod::parse("2380").unwrap(), unit: None }
+    Party::Municipality {
+        kommunkod: Kommunkod::parse("2380").unwrap(),
+        unit: None,
+    }
 }
 
 fn at(s: &str) -> Timestamp {
@@ -30,7 +33,11 @@ fn event(occurred_at: &str, kind: EventKind) -> Event {
     Event {
         id: EventId::new(),
         occurred_at: at(occurred_at),
-        source: EventSource { format: "api".into(), message_id: EventId::new().to_string(), sender: None },
+        source: EventSource {
+            format: "api".into(),
+            message_id: EventId::new().to_string(),
+            sender: None,
+        },
         kind,
     }
 }
@@ -41,7 +48,10 @@ fn admission(admitted_at: &str) -> Event {
         EventKind::AdmissionNotice {
             person: Person {
                 id: person_id(),
-                name: PersonName { given: Sensitive::new("Astrid".into()), family: Sensitive::new("Lindqvist".into()) },
+                name: PersonName {
+                    given: Sensitive::new("Astrid".into()),
+                    family: Sensitive::new("Lindqvist".into()),
+                },
                 registered_address: None,
                 protected_identity: false,
             },
@@ -67,10 +77,17 @@ fn invitation(id: &str) -> Event {
         EventKind::SipInvitation {
             invitation_id: id.into(),
             plan_type: PlanType::Sip,
-            from: Party::RegionUnit { hsa_id: HsaId::parse("SE2321000214-E2VC").unwrap() },
+            from: Party::RegionUnit {
+                hsa_id: HsaId::parse("SE2321000214-E2VC").unwrap(),
+            },
             meeting_at: at("2026-11-24T13:00:00Z"),
-            place: MeetingPlace::Link { url: "https://meet.example.se/sip/1".into() },
-            invited: vec![InvitedFunction { party: ostersund(), function: "biståndshandläggare".into() }],
+            place: MeetingPlace::Link {
+                url: "https://meet.example.se/sip/1".into(),
+            },
+            invited: vec![InvitedFunction {
+                party: ostersund(),
+                function: "biståndshandläggare".into(),
+            }],
         },
     )
 }
@@ -82,17 +99,32 @@ fn a_discharge_case_walks_from_admission_to_discharge() {
     assert!(case.involves(&ostersund()));
     assert!(case.involves(&Party::RegionUnit { hsa_id: ward() }));
 
-    case.apply(event("2026-11-20T09:00:00Z", EventKind::PlanningStarted { by: ostersund() })).unwrap();
+    case.apply(event(
+        "2026-11-20T09:00:00Z",
+        EventKind::PlanningStarted { by: ostersund() },
+    ))
+    .unwrap();
     case.apply(event(
         "2026-11-21T08:00:00Z",
-        EventKind::ReadyForDischarge { decided_at: at("2026-11-21T08:00:00Z"), physician: None },
+        EventKind::ReadyForDischarge {
+            decided_at: at("2026-11-21T08:00:00Z"),
+            physician: None,
+        },
     ))
     .unwrap();
     assert_eq!(case.phase(), Phase::ReadyForDischarge);
-    assert_eq!(case.state().ready_for_discharge_at, Some(at("2026-11-21T08:00:00Z")));
+    assert_eq!(
+        case.state().ready_for_discharge_at,
+        Some(at("2026-11-21T08:00:00Z"))
+    );
     case.apply(invitation("kallelse-1")).unwrap();
     let seq = case
-        .apply(event("2026-11-22T15:00:00Z", EventKind::Discharged { discharged_at: at("2026-11-22T15:00:00Z") }))
+        .apply(event(
+            "2026-11-22T15:00:00Z",
+            EventKind::Discharged {
+                discharged_at: at("2026-11-22T15:00:00Z"),
+            },
+        ))
         .unwrap();
     assert_eq!(seq, 5);
     assert_eq!(case.phase(), Phase::Discharged);
@@ -103,30 +135,58 @@ fn a_discharge_case_walks_from_admission_to_discharge() {
 fn a_second_admission_notice_is_rejected_with_the_phase() {
     let mut case = admitted_case();
     let err = case.apply(admission("2026-11-20T09:00:00Z")).unwrap_err();
-    assert_eq!(err, TransitionError::InvalidInPhase { event: "admission_notice", phase: Phase::Inpatient });
-    assert_eq!(err.to_string(), "admission_notice is not valid while the case is inpatient");
+    assert_eq!(
+        err,
+        TransitionError::InvalidInPhase {
+            event: "admission_notice",
+            phase: Phase::Inpatient
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "admission_notice is not valid while the case is inpatient"
+    );
     assert_eq!(case.version(), 1, "a rejected event is not appended");
 }
 
 #[test]
 fn the_same_event_applied_twice_is_a_duplicate() {
     let mut case = admitted_case();
-    let started = event("2026-11-20T09:00:00Z", EventKind::PlanningStarted { by: ostersund() });
+    let started = event(
+        "2026-11-20T09:00:00Z",
+        EventKind::PlanningStarted { by: ostersund() },
+    );
     case.apply(started.clone()).unwrap();
-    assert_eq!(case.apply(started.clone()).unwrap_err(), TransitionError::DuplicateEvent { event_id: started.id });
+    assert_eq!(
+        case.apply(started.clone()).unwrap_err(),
+        TransitionError::DuplicateEvent {
+            event_id: started.id
+        }
+    );
 }
 
 #[test]
 fn revoking_ready_for_discharge_returns_to_inpatient_and_needs_a_decision_first() {
     let mut case = admitted_case();
-    let revoke = || event("2026-11-21T09:00:00Z", EventKind::ReadyForDischargeRevoked { reason: None });
+    let revoke = || {
+        event(
+            "2026-11-21T09:00:00Z",
+            EventKind::ReadyForDischargeRevoked { reason: None },
+        )
+    };
     assert_eq!(
         case.apply(revoke()).unwrap_err(),
-        TransitionError::InvalidInPhase { event: "ready_for_discharge_revoked", phase: Phase::Inpatient }
+        TransitionError::InvalidInPhase {
+            event: "ready_for_discharge_revoked",
+            phase: Phase::Inpatient
+        }
     );
     case.apply(event(
         "2026-11-21T08:00:00Z",
-        EventKind::ReadyForDischarge { decided_at: at("2026-11-21T08:00:00Z"), physician: None },
+        EventKind::ReadyForDischarge {
+            decided_at: at("2026-11-21T08:00:00Z"),
+            physician: None,
+        },
     ))
     .unwrap();
     case.apply(revoke()).unwrap();
@@ -138,23 +198,44 @@ fn revoking_ready_for_discharge_returns_to_inpatient_and_needs_a_decision_first(
 fn a_discharge_dated_before_the_admission_is_rejected() {
     let mut case = admitted_case();
     let err = case
-        .apply(event("2026-11-19T08:00:00Z", EventKind::Discharged { discharged_at: at("2026-11-19T08:00:00Z") }))
+        .apply(event(
+            "2026-11-19T08:00:00Z",
+            EventKind::Discharged {
+                discharged_at: at("2026-11-19T08:00:00Z"),
+            },
+        ))
         .unwrap_err();
-    assert_eq!(err, TransitionError::BeforeAdmission { event: "discharged" });
+    assert_eq!(
+        err,
+        TransitionError::BeforeAdmission {
+            event: "discharged"
+        }
+    );
 }
 
 #[test]
 fn events_after_discharge_that_belong_to_the_stay_are_rejected() {
     let mut case = admitted_case();
-    case.apply(event("2026-11-22T15:00:00Z", EventKind::Discharged { discharged_at: at("2026-11-22T15:00:00Z") }))
-        .unwrap();
+    case.apply(event(
+        "2026-11-22T15:00:00Z",
+        EventKind::Discharged {
+            discharged_at: at("2026-11-22T15:00:00Z"),
+        },
+    ))
+    .unwrap();
     let ready = event(
         "2026-11-23T08:00:00Z",
-        EventKind::ReadyForDischarge { decided_at: at("2026-11-23T08:00:00Z"), physician: None },
+        EventKind::ReadyForDischarge {
+            decided_at: at("2026-11-23T08:00:00Z"),
+            physician: None,
+        },
     );
     assert_eq!(
         case.apply(ready).unwrap_err(),
-        TransitionError::InvalidInPhase { event: "ready_for_discharge", phase: Phase::Discharged }
+        TransitionError::InvalidInPhase {
+            event: "ready_for_discharge",
+            phase: Phase::Discharged
+        }
     );
 }
 
@@ -162,7 +243,10 @@ fn events_after_discharge_that_belong_to_the_stay_are_rejected() {
 fn an_admission_notice_for_another_person_is_rejected() {
     let other = PersonId::Personnummer(Personnummer::parse("121212-1212").unwrap());
     let mut case = CoordinationCase::new(CaseId::new(), other);
-    assert_eq!(case.apply(admission("2026-11-20T08:00:00Z")).unwrap_err(), TransitionError::PersonMismatch);
+    assert_eq!(
+        case.apply(admission("2026-11-20T08:00:00Z")).unwrap_err(),
+        TransitionError::PersonMismatch
+    );
 }
 
 #[test]
@@ -183,11 +267,15 @@ fn a_sip_invitation_opens_a_case_outside_discharge_and_responses_need_it() {
     assert_eq!(case.phase(), Phase::Outpatient);
     assert_eq!(
         case.apply(invitation("kallelse-7")).unwrap_err(),
-        TransitionError::DuplicateInvitation { invitation_id: "kallelse-7".into() }
+        TransitionError::DuplicateInvitation {
+            invitation_id: "kallelse-7".into()
+        }
     );
     assert_eq!(
         case.apply(response("kallelse-8")).unwrap_err(),
-        TransitionError::UnknownInvitation { invitation_id: "kallelse-8".into() }
+        TransitionError::UnknownInvitation {
+            invitation_id: "kallelse-8".into()
+        }
     );
     case.apply(response("kallelse-7")).unwrap();
 }
@@ -205,28 +293,59 @@ fn a_withdrawn_consent_is_dated_and_cannot_be_withdrawn_again() {
         },
     ))
     .unwrap();
-    let withdraw = || event("2026-11-21T10:00:00Z", EventKind::ConsentWithdrawn { consent_id: "c1".into() });
+    let withdraw = || {
+        event(
+            "2026-11-21T10:00:00Z",
+            EventKind::ConsentWithdrawn {
+                consent_id: "c1".into(),
+            },
+        )
+    };
     case.apply(withdraw()).unwrap();
-    assert_eq!(case.state().consents["c1"].withdrawn_at, Some(at("2026-11-21T10:00:00Z")));
     assert_eq!(
-        case.apply(withdraw()).unwrap_err(),
-        TransitionError::ConsentAlreadyWithdrawn { consent_id: "c1".into() }
+        case.state().consents["c1"].withdrawn_at,
+        Some(at("2026-11-21T10:00:00Z"))
     );
     assert_eq!(
-        case.apply(event("2026-11-21T10:00:00Z", EventKind::ConsentWithdrawn { consent_id: "c9".into() }))
-            .unwrap_err(),
-        TransitionError::UnknownConsent { consent_id: "c9".into() }
+        case.apply(withdraw()).unwrap_err(),
+        TransitionError::ConsentAlreadyWithdrawn {
+            consent_id: "c1".into()
+        }
+    );
+    assert_eq!(
+        case.apply(event(
+            "2026-11-21T10:00:00Z",
+            EventKind::ConsentWithdrawn {
+                consent_id: "c9".into()
+            }
+        ))
+        .unwrap_err(),
+        TransitionError::UnknownConsent {
+            consent_id: "c9".into()
+        }
     );
 }
 
 #[test]
 fn a_deviation_is_answered_once_and_a_cancelled_case_still_takes_deviations() {
     let mut case = admitted_case();
-    case.apply(event("2026-11-21T10:00:00Z", EventKind::CaseCancelled { reason: Sensitive::new("registrerad i fel".into()) }))
-        .unwrap();
+    case.apply(event(
+        "2026-11-21T10:00:00Z",
+        EventKind::CaseCancelled {
+            reason: Sensitive::new("registrerad i fel".into()),
+        },
+    ))
+    .unwrap();
     assert_eq!(
-        case.apply(event("2026-11-21T11:00:00Z", EventKind::PlanningStarted { by: ostersund() })).unwrap_err(),
-        TransitionError::InvalidInPhase { event: "planning_started", phase: Phase::Cancelled }
+        case.apply(event(
+            "2026-11-21T11:00:00Z",
+            EventKind::PlanningStarted { by: ostersund() }
+        ))
+        .unwrap_err(),
+        TransitionError::InvalidInPhase {
+            event: "planning_started",
+            phase: Phase::Cancelled
+        }
     );
     case.apply(event(
         "2026-11-21T12:00:00Z",
@@ -252,7 +371,9 @@ fn a_deviation_is_answered_once_and_a_cancelled_case_still_takes_deviations() {
     case.apply(answer()).unwrap();
     assert_eq!(
         case.apply(answer()).unwrap_err(),
-        TransitionError::DeviationAlreadyAnswered { deviation_id: "avv-1".into() }
+        TransitionError::DeviationAlreadyAnswered {
+            deviation_id: "avv-1".into()
+        }
     );
 }
 
@@ -274,6 +395,9 @@ fn events_serialise_with_a_kind_tag_and_debug_output_hides_personal_data() {
     assert_eq!(json["person"]["id"]["value"], "198112189876");
     let debug = format!("{admission:?}");
     for secret in ["Astrid", "Lindqvist", "9876", "811218"] {
-        assert!(!debug.contains(secret), "debug output shows {secret}: {debug}");
+        assert!(
+            !debug.contains(secret),
+            "debug output shows {secret}: {debug}"
+        );
     }
 }

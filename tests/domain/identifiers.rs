@@ -15,7 +15,11 @@ fn luhn(digits: &[u8]) -> u8 {
         .enumerate()
         .map(|(i, &d)| {
             let d = u32::from(d);
-            if i % 2 == 0 { (d * 2) / 10 + (d * 2) % 10 } else { d }
+            if i % 2 == 0 {
+                (d * 2) / 10 + (d * 2) % 10
+            } else {
+                d
+            }
         })
         .sum();
     ((10 - sum % 10) % 10) as u8
@@ -24,7 +28,9 @@ fn luhn(digits: &[u8]) -> u8 {
 /// A valid birth date, a serial and the resulting 12-digit number.
 fn civic_number(day_offset: u8) -> impl Strategy<Value = (Date, String)> {
     (0i32..45_000, 0u16..1000).prop_map(move |(days_back, serial)| {
-        let birth = TODAY.checked_sub(jiff::Span::new().days(days_back)).unwrap();
+        let birth = TODAY
+            .checked_sub(jiff::Span::new().days(days_back))
+            .unwrap();
         let ten = format!(
             "{:02}{:02}{:02}{:03}",
             birth.year() % 100,

@@ -17,13 +17,17 @@ pub enum HsaIdError {
     TooLong { length: usize },
     #[error("does not start with the country code \"SE\"")]
     MissingCountryCode,
-    #[error("has {digits} digits after \"SE\"; expected the issuer's organisation number (10 digits, or 12 starting with 16)")]
+    #[error(
+        "has {digits} digits after \"SE\"; expected the issuer's organisation number (10 digits, or 12 starting with 16)"
+    )]
     IssuerDigits { digits: usize },
     #[error("has no '-' between the issuer's organisation number and the local suffix")]
     MissingHyphen,
     #[error("has an empty local suffix after '-'")]
     EmptySuffix,
-    #[error("has an invalid character {found:?} at position {position}; the suffix allows letters A–Z and digits")]
+    #[error(
+        "has an invalid character {found:?} at position {position}; the suffix allows letters A–Z and digits"
+    )]
     InvalidCharacter { found: char, position: usize },
 }
 
@@ -125,10 +129,18 @@ mod tests {
 
     #[test]
     fn accepts_unit_and_person_ids() {
-        for id in ["SE2321000016-15CQ", "SE2321000218-E000000001", "se162321000255-1000", "SE5565594230-B9P"] {
+        for id in [
+            "SE2321000016-15CQ",
+            "SE2321000218-E000000001",
+            "se162321000255-1000",
+            "SE5565594230-B9P",
+        ] {
             assert!(HsaId::parse(id).is_ok(), "{id}");
         }
-        assert_eq!(HsaId::parse("se2321000016-15cq").unwrap().as_str(), "SE2321000016-15CQ");
+        assert_eq!(
+            HsaId::parse("se2321000016-15cq").unwrap().as_str(),
+            "SE2321000016-15CQ"
+        );
     }
 
     #[test]
@@ -139,9 +151,24 @@ mod tests {
             ("SE23210000-15CQ", HsaIdError::IssuerDigits { digits: 8 }),
             ("SE2321000016", HsaIdError::MissingHyphen),
             ("SE2321000016-", HsaIdError::EmptySuffix),
-            ("SE2321000016-15 CQ", HsaIdError::InvalidCharacter { found: ' ', position: 15 }),
-            ("SE2321000016_15CQ", HsaIdError::InvalidCharacter { found: '_', position: 12 }),
-            ("SE2321000016-ABCDEFGHIJKLMNOPQRS", HsaIdError::TooLong { length: 32 }),
+            (
+                "SE2321000016-15 CQ",
+                HsaIdError::InvalidCharacter {
+                    found: ' ',
+                    position: 15,
+                },
+            ),
+            (
+                "SE2321000016_15CQ",
+                HsaIdError::InvalidCharacter {
+                    found: '_',
+                    position: 12,
+                },
+            ),
+            (
+                "SE2321000016-ABCDEFGHIJKLMNOPQRS",
+                HsaIdError::TooLong { length: 32 },
+            ),
             ("SE992321000016-1", HsaIdError::IssuerDigits { digits: 12 }),
         ];
         for (input, error) in cases {
@@ -151,7 +178,9 @@ mod tests {
 
     #[test]
     fn serde_error_names_the_value_and_the_reason() {
-        let err = serde_json::from_str::<HsaId>("\"SE2321000016\"").unwrap_err().to_string();
+        let err = serde_json::from_str::<HsaId>("\"SE2321000016\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SE2321000016") && err.contains("'-'"), "{err}");
     }
 }

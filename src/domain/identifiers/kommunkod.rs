@@ -13,7 +13,9 @@ pub enum KommunkodError {
     NotADigit { found: char, position: usize },
     #[error("starts with county code {county:02}, which is outside 01–25")]
     CountyOutOfRange { county: u8 },
-    #[error("starts with county code {county:02}, which is no longer in use (merged into Skåne 12 or Västra Götaland 14)")]
+    #[error(
+        "starts with county code {county:02}, which is no longer in use (merged into Skåne 12 or Västra Götaland 14)"
+    )]
     CountyNotInUse { county: u8 },
     #[error("has municipality part 00, which is reserved for the county itself")]
     CountyItself,
@@ -34,7 +36,9 @@ impl Kommunkod {
         if let Some((position, found)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
             return Err(KommunkodError::NotADigit { found, position });
         }
-        let value: u16 = s.parse().map_err(|_| KommunkodError::WrongLength { length })?;
+        let value: u16 = s
+            .parse()
+            .map_err(|_| KommunkodError::WrongLength { length })?;
         let county = (value / 100) as u8;
         if !(1..=25).contains(&county) {
             return Err(KommunkodError::CountyOutOfRange { county });
@@ -92,7 +96,9 @@ mod tests {
 
     #[test]
     fn accepts_the_jamtland_municipalities_and_keeps_leading_zeros() {
-        for code in ["2380", "2309", "2313", "2321", "2326", "2361", "2305", "2303", "0680", "0114"] {
+        for code in [
+            "2380", "2309", "2313", "2321", "2326", "2361", "2305", "2303", "0680", "0114",
+        ] {
             let k = Kommunkod::parse(code).unwrap();
             assert_eq!(k.to_string(), code);
         }
@@ -104,7 +110,13 @@ mod tests {
         let cases: &[(&str, KommunkodError)] = &[
             ("238", KommunkodError::WrongLength { length: 3 }),
             ("23800", KommunkodError::WrongLength { length: 5 }),
-            ("23a0", KommunkodError::NotADigit { found: 'a', position: 2 }),
+            (
+                "23a0",
+                KommunkodError::NotADigit {
+                    found: 'a',
+                    position: 2,
+                },
+            ),
             ("0080", KommunkodError::CountyOutOfRange { county: 0 }),
             ("2680", KommunkodError::CountyOutOfRange { county: 26 }),
             ("1180", KommunkodError::CountyNotInUse { county: 11 }),

@@ -15,9 +15,13 @@ pub enum OrganisationNumberError {
     InvalidCharacter { found: char, position: usize },
     #[error("has a '-' at position {position}; it may only stand before the last four digits")]
     MisplacedHyphen { position: usize },
-    #[error("has {third} as its third digit; a legal person's number has 2 or more there (a lower value is a personnummer)")]
+    #[error(
+        "has {third} as its third digit; a legal person's number has 2 or more there (a lower value is a personnummer)"
+    )]
     NotALegalPerson { third: u8 },
-    #[error("has check digit {found}, but the Luhn check digit of the first nine digits is {expected}")]
+    #[error(
+        "has check digit {found}, but the Luhn check digit of the first nine digits is {expected}"
+    )]
     CheckDigit { expected: u8, found: u8 },
 }
 
@@ -44,7 +48,9 @@ impl OrganisationNumber {
             hyphen = hyphen.map(|p| p.saturating_sub(2));
         }
         if digits.len() != 10 {
-            return Err(OrganisationNumberError::WrongLength { digits: digits.len() });
+            return Err(OrganisationNumberError::WrongLength {
+                digits: digits.len(),
+            });
         }
         if let Some(position) = hyphen
             && position != 6
@@ -56,7 +62,10 @@ impl OrganisationNumber {
         }
         let expected = luhn::check_digit(&digits[..9]);
         if expected != digits[9] {
-            return Err(OrganisationNumberError::CheckDigit { expected, found: digits[9] });
+            return Err(OrganisationNumberError::CheckDigit {
+                expected,
+                found: digits[9],
+            });
         }
         let mut out = [0u8; 10];
         out.copy_from_slice(&digits);
@@ -108,21 +117,50 @@ mod tests {
             ("162321000016", "232100-0016"),
             ("212000-2411", "212000-2411"),
         ] {
-            assert_eq!(OrganisationNumber::parse(input).unwrap().to_string(), shown, "{input}");
+            assert_eq!(
+                OrganisationNumber::parse(input).unwrap().to_string(),
+                shown,
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn rejects_with_specific_reasons() {
         let cases: &[(&str, OrganisationNumberError)] = &[
-            ("232100-001", OrganisationNumberError::WrongLength { digits: 9 }),
-            ("232100-001X", OrganisationNumberError::InvalidCharacter { found: 'X', position: 10 }),
-            ("2321-000016", OrganisationNumberError::MisplacedHyphen { position: 4 }),
-            ("811218-9876", OrganisationNumberError::NotALegalPerson { third: 1 }),
-            ("232100-0017", OrganisationNumberError::CheckDigit { expected: 6, found: 7 }),
+            (
+                "232100-001",
+                OrganisationNumberError::WrongLength { digits: 9 },
+            ),
+            (
+                "232100-001X",
+                OrganisationNumberError::InvalidCharacter {
+                    found: 'X',
+                    position: 10,
+                },
+            ),
+            (
+                "2321-000016",
+                OrganisationNumberError::MisplacedHyphen { position: 4 },
+            ),
+            (
+                "811218-9876",
+                OrganisationNumberError::NotALegalPerson { third: 1 },
+            ),
+            (
+                "232100-0017",
+                OrganisationNumberError::CheckDigit {
+                    expected: 6,
+                    found: 7,
+                },
+            ),
         ];
         for (input, error) in cases {
-            assert_eq!(OrganisationNumber::parse(input).unwrap_err(), *error, "{input}");
+            assert_eq!(
+                OrganisationNumber::parse(input).unwrap_err(),
+                *error,
+                "{input}"
+            );
         }
     }
 }

@@ -22,11 +22,17 @@ pub enum CivicNumberError {
     Empty,
     #[error("has {digits} digits; expected 10 (YYMMDD-NNNC) or 12 (YYYYMMDD-NNNC)")]
     WrongLength { digits: usize },
-    #[error("has an invalid character {found:?} at position {position}; only digits and one '-' or '+' before the last four digits are allowed")]
+    #[error(
+        "has an invalid character {found:?} at position {position}; only digits and one '-' or '+' before the last four digits are allowed"
+    )]
     InvalidCharacter { found: char, position: usize },
-    #[error("has a separator at position {position}; it may only stand before the last four digits")]
+    #[error(
+        "has a separator at position {position}; it may only stand before the last four digits"
+    )]
     MisplacedSeparator { position: usize },
-    #[error("uses '+' with a 12-digit number; '+' (age 100 or more) belongs to the 10-digit form only")]
+    #[error(
+        "uses '+' with a 12-digit number; '+' (age 100 or more) belongs to the 10-digit form only"
+    )]
     PlusWithCentury,
     #[error("has month {month:02}, which is not 01–12")]
     InvalidMonth { month: u8 },
@@ -34,11 +40,15 @@ pub enum CivicNumberError {
     InvalidDay { year: i16, month: u8, day: u8 },
     #[error("has a birth date after the reference date {today}")]
     BirthDateInFuture { today: Date },
-    #[error("has check digit {found}, but the Luhn check digit of the first nine digits is {expected}")]
+    #[error(
+        "has check digit {found}, but the Luhn check digit of the first nine digits is {expected}"
+    )]
     CheckDigit { expected: u8, found: u8 },
     #[error("is a samordningsnummer (day 61–91), not a personnummer")]
     IsSamordningsnummer,
-    #[error("is a personnummer (day 01–31), not a samordningsnummer; a samordningsnummer adds 60 to the day")]
+    #[error(
+        "is a personnummer (day 01–31), not a samordningsnummer; a samordningsnummer adds 60 to the day"
+    )]
     IsPersonnummer,
 }
 
@@ -123,11 +133,12 @@ fn parse_civic(input: &str, today: Date) -> Result<Parsed, CivicNumberError> {
         }
         year
     };
-    let date = Date::new(year, month as i8, day as i8).map_err(|_| CivicNumberError::InvalidDay {
-        year,
-        month,
-        day: raw_day,
-    })?;
+    let date =
+        Date::new(year, month as i8, day as i8).map_err(|_| CivicNumberError::InvalidDay {
+            year,
+            month,
+            day: raw_day,
+        })?;
     if date > today {
         return Err(CivicNumberError::BirthDateInFuture { today });
     }
@@ -283,8 +294,18 @@ mod tests {
     #[test]
     fn accepts_every_layout_of_the_same_number() {
         let expected = Personnummer::parse_on("19811218-9876", TODAY).unwrap();
-        for input in ["811218-9876", "8112189876", "198112189876", "19811218-9876", " 811218-9876 "] {
-            assert_eq!(Personnummer::parse_on(input, TODAY).unwrap(), expected, "{input}");
+        for input in [
+            "811218-9876",
+            "8112189876",
+            "198112189876",
+            "19811218-9876",
+            " 811218-9876 ",
+        ] {
+            assert_eq!(
+                Personnummer::parse_on(input, TODAY).unwrap(),
+                expected,
+                "{input}"
+            );
         }
         assert_eq!(expected.as_digits(), "198112189876");
         assert_eq!(expected.to_string(), "19811218-9876");
@@ -316,15 +337,41 @@ mod tests {
         let cases: &[(&str, CivicNumberError)] = &[
             ("", CivicNumberError::Empty),
             ("81121898", CivicNumberError::WrongLength { digits: 8 }),
-            ("811218-98a6", CivicNumberError::InvalidCharacter { found: 'a', position: 9 }),
-            ("8112-189876", CivicNumberError::MisplacedSeparator { position: 4 }),
+            (
+                "811218-98a6",
+                CivicNumberError::InvalidCharacter {
+                    found: 'a',
+                    position: 9,
+                },
+            ),
+            (
+                "8112-189876",
+                CivicNumberError::MisplacedSeparator { position: 4 },
+            ),
             ("19811218+9876", CivicNumberError::PlusWithCentury),
             ("811318-9876", CivicNumberError::InvalidMonth { month: 13 }),
-            ("19810231-0000", CivicNumberError::InvalidDay { year: 1981, month: 2, day: 31 }),
-            ("811218-9877", CivicNumberError::CheckDigit { expected: 6, found: 7 }),
+            (
+                "19810231-0000",
+                CivicNumberError::InvalidDay {
+                    year: 1981,
+                    month: 2,
+                    day: 31,
+                },
+            ),
+            (
+                "811218-9877",
+                CivicNumberError::CheckDigit {
+                    expected: 6,
+                    found: 7,
+                },
+            ),
         ];
         for (input, error) in cases {
-            assert_eq!(Personnummer::parse_on(input, TODAY).unwrap_err(), *error, "{input}");
+            assert_eq!(
+                Personnummer::parse_on(input, TODAY).unwrap_err(),
+                *error,
+                "{input}"
+            );
         }
     }
 
@@ -335,7 +382,11 @@ mod tests {
         let plain = luhn::check_digit(&[0, 1, 0, 2, 2, 9, 1, 2, 3]);
         assert_eq!(
             Personnummer::parse_on(&format!("20010229-123{plain}"), TODAY).unwrap_err(),
-            CivicNumberError::InvalidDay { year: 2001, month: 2, day: 29 }
+            CivicNumberError::InvalidDay {
+                year: 2001,
+                month: 2,
+                day: 29
+            }
         );
     }
 
@@ -374,7 +425,9 @@ mod tests {
     #[test]
     fn errors_never_contain_the_number() {
         for input in ["811218-9877", "811318-9876", "19810231-0000"] {
-            let message = Personnummer::parse_on(input, TODAY).unwrap_err().to_string();
+            let message = Personnummer::parse_on(input, TODAY)
+                .unwrap_err()
+                .to_string();
             assert!(!message.contains(&input[..6]), "{message}");
         }
     }

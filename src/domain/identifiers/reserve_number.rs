@@ -21,15 +21,25 @@ use serde::{Deserialize, Serialize};
 /// Why a reserve number was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReserveNumberError {
-    #[error("has {length} characters; a national reserve number has 12 (XXYYMMDDNNGC) and no separator")]
+    #[error(
+        "has {length} characters; a national reserve number has 12 (XXYYMMDDNNGC) and no separator"
+    )]
     WrongLength { length: usize },
     #[error("has {found:?} at position {position}, where {expected} is required")]
-    InvalidCharacter { found: char, position: usize, expected: &'static str },
-    #[error("has series prefix {prefix:02}; expected 00 (unknown birth date) or a birth century plus 3, 6, … 78 (22–98)")]
+    InvalidCharacter {
+        found: char,
+        position: usize,
+        expected: &'static str,
+    },
+    #[error(
+        "has series prefix {prefix:02}; expected 00 (unknown birth date) or a birth century plus 3, 6, … 78 (22–98)"
+    )]
     InvalidPrefix { prefix: u8 },
     #[error("has a birth date that does not exist (month {month:02}, day {day:02})")]
     InvalidBirthDate { month: u8, day: u8 },
-    #[error("has an unknown-birth-date serial with month {month:02} and day {day:02}; expected month 20–99 and day 40–59")]
+    #[error(
+        "has an unknown-birth-date serial with month {month:02} and day {day:02}; expected month 20–99 and day 40–59"
+    )]
     InvalidSerial { month: u8, day: u8 },
 }
 
@@ -45,17 +55,18 @@ impl ReserveNumber {
         let s = input.trim();
         let chars: Vec<char> = s.chars().collect();
         if chars.len() != 12 {
-            return Err(ReserveNumberError::WrongLength { length: chars.len() });
+            return Err(ReserveNumberError::WrongLength {
+                length: chars.len(),
+            });
         }
         let digit = |position: usize| -> Result<u8, ReserveNumberError> {
-            chars[position]
-                .to_digit(10)
-                .map(|d| d as u8)
-                .ok_or(ReserveNumberError::InvalidCharacter {
+            chars[position].to_digit(10).map(|d| d as u8).ok_or(
+                ReserveNumberError::InvalidCharacter {
                     found: chars[position],
                     position,
                     expected: "a digit",
-                })
+                },
+            )
         };
         let letter = |position: usize| -> Result<(), ReserveNumberError> {
             if LETTERS.contains(chars[position]) {
@@ -68,7 +79,8 @@ impl ReserveNumber {
                 })
             }
         };
-        let pair = |p: usize| -> Result<u8, ReserveNumberError> { Ok(digit(p)? * 10 + digit(p + 1)?) };
+        let pair =
+            |p: usize| -> Result<u8, ReserveNumberError> { Ok(digit(p)? * 10 + digit(p + 1)?) };
         let prefix = pair(0)?;
         let yy = pair(2)?;
         let month = pair(4)?;
@@ -84,9 +96,9 @@ impl ReserveNumber {
                 return Err(ReserveNumberError::InvalidSerial { month, day });
             }
         } else {
-            let century = [19u8, 20].into_iter().find(|c| {
-                prefix > *c && (prefix - c) % 3 == 0 && (3..=78).contains(&(prefix - c))
-            });
+            let century = [19u8, 20]
+                .into_iter()
+                .find(|c| prefix > *c && (prefix - c) % 3 == 0 && (3..=78).contains(&(prefix - c)));
             let Some(century) = century.filter(|_| !(18..=21).contains(&prefix)) else {
                 return Err(ReserveNumberError::InvalidPrefix { prefix });
             };
@@ -128,7 +140,12 @@ mod tests {
 
     #[test]
     fn accepts_known_and_unknown_birth_dates() {
-        for input in ["22850612AB12", "23100101ZZ31", "00992045KLX7", "97850612AB12"] {
+        for input in [
+            "22850612AB12",
+            "23100101ZZ31",
+            "00992045KLX7",
+            "97850612AB12",
+        ] {
             assert!(ReserveNumber::parse(input).is_ok(), "{input}");
         }
     }
@@ -136,11 +153,26 @@ mod tests {
     #[test]
     fn rejects_with_specific_reasons() {
         let cases: &[(&str, ReserveNumberError)] = &[
-            ("2285-0612AB12", ReserveNumberError::WrongLength { length: 13 }),
-            ("19850612AB12", ReserveNumberError::InvalidPrefix { prefix: 19 }),
-            ("24850612AB12", ReserveNumberError::InvalidPrefix { prefix: 24 }),
-            ("22850231AB12", ReserveNumberError::InvalidBirthDate { month: 2, day: 31 }),
-            ("00991245AB12", ReserveNumberError::InvalidSerial { month: 12, day: 45 }),
+            (
+                "2285-0612AB12",
+                ReserveNumberError::WrongLength { length: 13 },
+            ),
+            (
+                "19850612AB12",
+                ReserveNumberError::InvalidPrefix { prefix: 19 },
+            ),
+            (
+                "24850612AB12",
+                ReserveNumberError::InvalidPrefix { prefix: 24 },
+            ),
+            (
+                "22850231AB12",
+                ReserveNumberError::InvalidBirthDate { month: 2, day: 31 },
+            ),
+            (
+                "00991245AB12",
+                ReserveNumberError::InvalidSerial { month: 12, day: 45 },
+            ),
             (
                 "22850612IB12",
                 ReserveNumberError::InvalidCharacter {
@@ -151,7 +183,11 @@ mod tests {
             ),
             (
                 "22850612AB1X",
-                ReserveNumberError::InvalidCharacter { found: 'X', position: 11, expected: "a digit" },
+                ReserveNumberError::InvalidCharacter {
+                    found: 'X',
+                    position: 11,
+                    expected: "a digit",
+                },
             ),
         ];
         for (input, error) in cases {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# brygga's test command: starts a throwaway PostgreSQL cluster (unless BRYGGA_TEST_POSTGRES_URL
+# points at one already), runs every test against SQLite and PostgreSQL, and stops the cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${BRYGGA_TEST_POSTGRES_URL:-}" ]; then
+  eval "$(scripts/test-postgres.sh start)"
+  trap 'scripts/test-postgres.sh stop' EXIT
+fi
+export BRYGGA_TEST_POSTGRES_URL
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast "$@"
+else
+  cargo test --no-fail-fast "$@"
+fi

@@ -1,0 +1,12 @@
+//! Configuration: the settings file with environment overrides, and the organisation directory.
+
+mod directory;
+mod settings;
+
+pub use directory::{
+    Directory, MunicipalUnit, MunicipalUnitKind, Municipality, Region, RegionUnit, RegionUnitKind,
+};
+pub use settings::{
+    ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, LogFormat, LogSettings, ServerSettings,
+    Settings,
+};

@@ -1,0 +1,332 @@
+//! The settings file (TOML) with `BRYGGA_` environment overrides; unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+use super::directory::Directory;
+
+/// Where `brygga serve` looks when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "deploy/config/brygga.toml";
+
+/// Everything that can be wrong with the configuration. Each message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} not found; pass --config FILE or set BRYGGA_CONFIG")]
+    NotFound { path: PathBuf },
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// A request that takes longer than this answers 408.
+    pub request_timeout_seconds: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 4 * 1024 * 1024,
+            request_timeout_seconds: 30,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    /// Connections in the pool (PostgreSQL) or readers (SQLite, which has one writer).
+    pub max_connections: u32,
+    /// Apply pending migrations at start.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: "sqlite://data/brygga.db".to_owned(),
+            max_connections: 8,
+            migrate_on_start: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `brygga=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Pretty,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// The whole configuration as read from the settings file and the environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    /// The organisation directory, relative to the settings file.
+    #[serde(default = "default_organisations_file")]
+    pub organisations_file: PathBuf,
+    /// Loaded from `organisations_file`.
+    #[serde(skip)]
+    pub directory: Directory,
+    /// The settings file this was read from.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+fn default_organisations_file() -> PathBuf {
+    PathBuf::from("organisations.toml")
+}
+
+impl Settings {
+    /// Reads the settings file, applies `BRYGGA_SECTION__KEY` environment overrides, reads the
+    /// organisation directory and validates both.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        Self::load_with_env(path, Env::prefixed("BRYGGA_"))
+    }
+
+    fn load_with_env(path: &Path, env: Env) -> Result<Settings, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        let env = env.split("__").ignore(&["config"]);
+        let mut settings: Settings = Figment::new()
+            .merge(Toml::file_exact(path))
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e, path)))?;
+        settings.source = path.to_owned();
+
+        let directory_path = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&settings.organisations_file);
+        if !directory_path.is_file() {
+            return Err(ConfigError::Invalid(vec![format!(
+                "{}: organisations_file {} not found (resolved relative to the settings file)",
+                path.display(),
+                directory_path.display()
+            )]));
+        }
+        settings.directory = Figment::new()
+            .merge(Toml::file_exact(&directory_path))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e, &directory_path)))?;
+
+        let mut problems: Vec<String> = settings
+            .directory
+            .validate()
+            .into_iter()
+            .map(|p| format!("{}: {p}", directory_path.display()))
+            .collect();
+        let url = &settings.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            problems.push(format!(
+                "{}: database.url must start with sqlite:, postgres:// or postgresql://",
+                path.display()
+            ));
+        }
+        if settings.database.max_connections == 0 {
+            problems.push(format!(
+                "{}: database.max_connections must be at least 1",
+                path.display()
+            ));
+        }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+/// One line per figment error: the file (or environment variable), the key and the problem.
+fn describe(error: figment::Error, file: &Path) -> Vec<String> {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = match e.metadata.as_ref() {
+                Some(m) if m.name.contains("environment") => {
+                    format!(
+                        "environment variable BRYGGA_{}",
+                        key.to_uppercase().replace('.', "__")
+                    )
+                }
+                _ => file.display().to_string(),
+            };
+            let what = match &e.kind {
+                figment::error::Kind::UnknownField(field, _) => {
+                    format!("unknown key `{field}`")
+                }
+                other => other.to_string(),
+            };
+            if key.is_empty() {
+                format!("{source}: {what}")
+            } else {
+                format!("{source}: key `{key}`: {what}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const DIRECTORY: &str = r#"
+[[region]]
+name = "Region Jämtland Härjedalen"
+organisation_number = "232100-0214"
+hsa_id = "SE2321000214-1000"
+[[region.units]]
+hsa_id = "SE2321000214-E1AV"
+name = "Medicinavdelning 6"
+kind = "inpatient_ward"
+
+[[municipality]]
+name = "Östersunds kommun"
+kommunkod = "2380"
+organisation_number = "212000-2411"
+"#;
+
+    fn no_env() -> Env {
+        Env::prefixed("BRYGGA_TEST_UNUSED_PREFIX_")
+    }
+
+    #[test]
+    fn a_minimal_file_takes_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "organisations.toml", DIRECTORY);
+        let path = write(dir.path(), "brygga.toml", "");
+        let settings = Settings::load_with_env(&path, no_env()).unwrap();
+        assert_eq!(settings.server, ServerSettings::default());
+        assert_eq!(settings.directory.regions[0].units.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_key_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "organisations.toml", DIRECTORY);
+        let path = write(
+            dir.path(),
+            "brygga.toml",
+            "[server]\nlisten = \"127.0.0.1:9000\"\nlisen = 1\n",
+        );
+        let message = Settings::load_with_env(&path, no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("lisen"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
+
+    #[test]
+    fn a_malformed_hsa_id_names_the_key_the_value_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = DIRECTORY.replace("SE2321000214-E1AV", "SE2321000214E1AV");
+        let orgs = write(dir.path(), "organisations.toml", &directory);
+        let path = write(dir.path(), "brygga.toml", "");
+        let message = Settings::load_with_env(&path, no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("SE2321000214E1AV"), "{message}");
+        assert!(message.contains("hsa_id"), "{message}");
+        assert!(message.contains(&orgs.display().to_string()), "{message}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_and_unknown_ones_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "organisations.toml", DIRECTORY);
+        let path = write(
+            dir.path(),
+            "brygga.toml",
+            "[server]\nlisten = \"127.0.0.1:9000\"\n",
+        );
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BRYGGA_JAILTEST_SERVER__LISTEN", "127.0.0.1:9100");
+            let settings = Settings::load_with_env(&path, Env::prefixed("BRYGGA_JAILTEST_"))
+                .map_err(|e| e.to_string())?;
+            assert_eq!(settings.server.listen.port(), 9100);
+            jail.set_env("BRYGGA_JAILTEST_SERVER__PORT", "1");
+            let message = Settings::load_with_env(&path, Env::prefixed("BRYGGA_JAILTEST_"))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("port"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_says_how_to_point_at_one() {
+        let message = Settings::load_with_env(Path::new("no/such/brygga.toml"), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("no/such/brygga.toml") && message.contains("--config"),
+            "{message}"
+        );
+    }
+}

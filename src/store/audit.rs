@@ -1,0 +1,308 @@
+//! The append-only, hash-chained audit log: appending (inside commits or alone), reading a
+//! person's extract, and verifying the chain.
+//!
+//! Each record's hash is SHA-256 over its fields and the previous record's hash, so changing,
+//! removing or reordering a record breaks every later hash. The head (last sequence number and
+//! hash) lives in a one-row table that writers lock, which keeps the chain linear when several
+//! gateway instances share PostgreSQL.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::cases::{from_millis, millis};
+use super::connect::{Backend, Store};
+use super::error::StoreError;
+use super::records::AuditEntry;
+use crate::domain::case::CaseId;
+use crate::domain::identifiers::PersonId;
+
+/// The chain's head as read (and locked) at the start of a transaction.
+#[derive(Debug, Clone)]
+pub(super) struct AuditHead {
+    seq: u64,
+    hash: String,
+    dirty: bool,
+}
+
+impl AuditHead {
+    pub(super) async fn lock(
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+    ) -> Result<Self, StoreError> {
+        let sql = match backend {
+            // SQLite has a single writer, so the head cannot move under us.
+            Backend::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
+            Backend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        };
+        let row = sqlx::query(sql).fetch_one(&mut **tx).await?;
+        let seq: i64 = row.try_get(0)?;
+        Ok(AuditHead {
+            seq: seq as u64,
+            hash: row.try_get(1)?,
+            dirty: false,
+        })
+    }
+
+    pub(super) async fn store(&self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+        if self.dirty {
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(self.seq as i64)
+                .bind(&self.hash)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// One stored audit record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    pub case_id: Option<String>,
+    pub actor: String,
+    pub organisation: Option<String>,
+    pub action: String,
+    /// `system|value`, as in a FHIR token search.
+    pub person: Option<String>,
+    pub purpose: String,
+    pub legal_basis: Option<String>,
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of verifying the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditChainReport {
+    pub records: u64,
+    pub head_hash: String,
+    /// The first record whose hash or link does not verify, if any.
+    pub first_broken: Option<u64>,
+}
+
+impl AuditChainReport {
+    pub fn is_intact(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+pub(super) fn person_token(person: &PersonId) -> String {
+    format!("{}|{}", person.system(), person.value())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_hash(
+    seq: u64,
+    prev_hash: &str,
+    recorded_at: i64,
+    case_id: Option<&str>,
+    actor: &str,
+    organisation: Option<&str>,
+    action: &str,
+    person: Option<&str>,
+    purpose: &str,
+    legal_basis: Option<&str>,
+    details: &str,
+) -> String {
+    // A JSON array is an unambiguous encoding of the fields (no separator collisions).
+    let canonical = serde_json::json!([
+        seq,
+        prev_hash,
+        recorded_at,
+        case_id,
+        actor,
+        organisation,
+        action,
+        person,
+        purpose,
+        legal_basis,
+        details
+    ])
+    .to_string();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Appends one record to the chain inside `tx`, advancing `head`.
+pub(super) async fn chain_entry(
+    tx: &mut Transaction<'_, Any>,
+    head: &mut AuditHead,
+    case_id: Option<&str>,
+    entry: &AuditEntry,
+    recorded_at: Timestamp,
+) -> Result<(), StoreError> {
+    let seq = head.seq + 1;
+    let at = millis(recorded_at);
+    let person = entry.person.as_ref().map(person_token);
+    let details = serde_json::to_string(&entry.details)
+        .map_err(|e| StoreError::decode("audit details", e))?;
+    let hash = record_hash(
+        seq,
+        &head.hash,
+        at,
+        case_id,
+        &entry.actor,
+        entry.organisation.as_deref(),
+        &entry.action,
+        person.as_deref(),
+        &entry.purpose,
+        entry.legal_basis.as_deref(),
+        &details,
+    );
+    sqlx::query(
+        "INSERT INTO audit_log (seq, recorded_at, case_id, actor, organisation, action, person, purpose, \
+         legal_basis, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(seq as i64)
+    .bind(at)
+    .bind(case_id)
+    .bind(&entry.actor)
+    .bind(entry.organisation.as_deref())
+    .bind(&entry.action)
+    .bind(person)
+    .bind(&entry.purpose)
+    .bind(entry.legal_basis.as_deref())
+    .bind(details)
+    .bind(&head.hash)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?;
+    head.seq = seq;
+    head.hash = hash;
+    head.dirty = true;
+    Ok(())
+}
+
+/// `SELECT` of every audit column, followed by `$tail`.
+macro_rules! select_audit {
+    ($tail:literal) => {
+        concat!(
+            "SELECT seq, recorded_at, case_id, actor, organisation, action, person, purpose, ",
+            "legal_basis, details, prev_hash, hash FROM audit_log ",
+            $tail
+        )
+    };
+}
+
+fn audit_record(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    let seq: i64 = row.try_get(0)?;
+    let details: String = row.try_get(9)?;
+    Ok(AuditRecord {
+        seq: seq as u64,
+        recorded_at: from_millis(row.try_get(1)?)?,
+        case_id: row.try_get(2)?,
+        actor: row.try_get(3)?,
+        organisation: row.try_get(4)?,
+        action: row.try_get(5)?,
+        person: row.try_get(6)?,
+        purpose: row.try_get(7)?,
+        legal_basis: row.try_get(8)?,
+        details: serde_json::from_str(&details)
+            .map_err(|e| StoreError::decode("audit details", e))?,
+        prev_hash: row.try_get(10)?,
+        hash: row.try_get(11)?,
+    })
+}
+
+impl Store {
+    /// Appends audit records that belong to no commit (for example reads of personal data).
+    pub async fn append_audit(
+        &self,
+        case_id: Option<CaseId>,
+        entries: &[AuditEntry],
+        recorded_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        let case_id = case_id.map(|c| c.to_string());
+        for entry in entries {
+            chain_entry(&mut tx, &mut head, case_id.as_deref(), entry, recorded_at).await?;
+        }
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every audit record about `person`, in order: the person's log extract.
+    pub async fn audit_for_person(
+        &self,
+        person: &PersonId,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(select_audit!("WHERE person = $1 ORDER BY seq"))
+            .bind(person_token(person))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(audit_record).collect()
+    }
+
+    /// Every audit record of a case, in order.
+    pub async fn audit_for_case(&self, case_id: CaseId) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(select_audit!("WHERE case_id = $1 ORDER BY seq"))
+            .bind(case_id.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(audit_record).collect()
+    }
+
+    /// Recomputes every hash and link of the chain, a page at a time, and compares the end
+    /// with the stored head.
+    pub async fn verify_audit_chain(&self) -> Result<AuditChainReport, StoreError> {
+        const PAGE: i64 = 1000;
+        let mut prev_hash = "0".repeat(64);
+        let mut expected_seq = 1u64;
+        let mut first_broken = None;
+        loop {
+            let rows = sqlx::query(select_audit!("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
+                .bind(expected_seq as i64)
+                .bind(PAGE)
+                .fetch_all(&self.reader)
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let r = audit_record(row)?;
+                let details: String = row.try_get(9)?;
+                let recomputed = record_hash(
+                    r.seq,
+                    &r.prev_hash,
+                    millis(r.recorded_at),
+                    r.case_id.as_deref(),
+                    &r.actor,
+                    r.organisation.as_deref(),
+                    &r.action,
+                    r.person.as_deref(),
+                    &r.purpose,
+                    r.legal_basis.as_deref(),
+                    &details,
+                );
+                if first_broken.is_none()
+                    && (r.seq != expected_seq || r.prev_hash != prev_hash || recomputed != r.hash)
+                {
+                    first_broken = Some(r.seq.min(expected_seq));
+                }
+                prev_hash = r.hash;
+                expected_seq = r.seq + 1;
+            }
+        }
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await?;
+        let head_seq: i64 = head.try_get(0)?;
+        let head_hash: String = head.try_get(1)?;
+        if first_broken.is_none() && (head_seq as u64 != expected_seq - 1 || head_hash != prev_hash)
+        {
+            first_broken = Some(expected_seq);
+        }
+        Ok(AuditChainReport {
+            records: expected_seq - 1,
+            head_hash,
+            first_broken,
+        })
+    }
+}

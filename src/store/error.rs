@@ -1,0 +1,43 @@
+//! Store errors.
+
+use crate::domain::case::{CaseId, TransitionError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended to the case first; reload and try again.
+    #[error("case {case_id} is at version {actual}, not {expected} as the commit expected")]
+    VersionConflict {
+        case_id: CaseId,
+        expected: u64,
+        actual: u64,
+    },
+    /// Stored events no longer replay; the database was changed outside brygga.
+    #[error("case {case_id} does not replay: {source}")]
+    Corrupt {
+        case_id: CaseId,
+        source: TransitionError,
+    },
+    /// A stored value could not be decoded.
+    #[error("stored {what} could not be decoded: {detail}")]
+    Decode { what: &'static str, detail: String },
+    #[error("the database URL is not usable: {0}")]
+    Url(String),
+    #[error("the data directory {path} could not be created: {source}")]
+    DataDirectory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub(crate) fn decode(what: &'static str, detail: impl ToString) -> Self {
+        StoreError::Decode {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}

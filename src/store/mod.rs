@@ -1,0 +1,18 @@
+//! Storage: the only module that touches the database. One `Store` over SQLite (embedded
+//! default) or PostgreSQL (several gateway instances), both passing the same test suite.
+
+mod audit;
+mod cases;
+mod connect;
+mod error;
+mod outbox;
+mod records;
+mod timers;
+
+pub use audit::{AuditChainReport, AuditRecord};
+pub use connect::{Backend, Readiness, Store};
+pub use error::StoreError;
+pub use records::{
+    AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, ReceivedMessage, StoredCase,
+    StoredEvent, TimerEntry, TimerItem,
+};

@@ -1,0 +1,163 @@
+//! Claiming and settling outbox rows. Several workers (and gateway instances on PostgreSQL)
+//! claim with `FOR UPDATE SKIP LOCKED` and a lease, so each row is worked by one at a time and a
+//! crashed worker's rows come back when its lease ends.
+
+use jiff::{SignedDuration, Timestamp};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::cases::millis;
+use super::connect::{Backend, Store};
+use super::error::StoreError;
+use super::records::OutboxItem;
+use crate::domain::case::CaseId;
+use crate::domain::event::EventId;
+
+/// The claim statement, with `$lock` after the inner `SELECT` (row locks on PostgreSQL).
+macro_rules! claim_outbox_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 ",
+            "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 ",
+            "AND (claimed_until IS NULL OR claimed_until <= $3) ORDER BY next_attempt_at, id LIMIT $4",
+            $lock,
+            ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, payload, attempts"
+        )
+    };
+}
+
+fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
+    let case_id: String = row.try_get(1)?;
+    let event_id: String = row.try_get(2)?;
+    let event_seq: i64 = row.try_get(3)?;
+    let attempts: i64 = row.try_get(7)?;
+    Ok(OutboxItem {
+        id: row.try_get(0)?,
+        case_id: CaseId::parse(&case_id).map_err(|e| StoreError::decode("case id", e))?,
+        event_id: EventId(
+            uuid::Uuid::parse_str(&event_id).map_err(|e| StoreError::decode("event id", e))?,
+        ),
+        event_seq: event_seq as u64,
+        destination: row.try_get(4)?,
+        idempotency_key: row.try_get(5)?,
+        payload: row.try_get(6)?,
+        attempts: attempts as u64,
+    })
+}
+
+impl Store {
+    /// Claims up to `limit` due rows for `worker` until `now + lease`, oldest due first, and
+    /// counts the attempt.
+    pub async fn claim_outbox(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let now_ms = millis(now);
+        let until = millis(now.saturating_add(lease).unwrap_or(now));
+        let sql = match self.backend {
+            // SQLite has a single writer, which serialises claims.
+            Backend::Sqlite => claim_outbox_sql!(""),
+            Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
+        };
+        let rows = sqlx::query(sql)
+            .bind(worker)
+            .bind(until)
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.writer)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(outbox_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    /// Marks a claimed row delivered. False when the claim was lost (lease expired and another
+    /// worker took it).
+    pub async fn complete_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'delivered', finished_at = $1, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Releases a claimed row for another attempt at `next_attempt_at`, recording why this one failed.
+    pub async fn retry_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $3 AND claimed_by = $4 AND status = 'pending'",
+        )
+        .bind(millis(next_attempt_at))
+        .bind(error)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Moves a claimed row to the dead-letter state with the reason.
+    pub async fn dead_letter_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'dead', last_error = $1, finished_at = $2, claimed_by = NULL, \
+             claimed_until = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(millis(now))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// The status of every outbox row of a case, in event order: `(destination, event_seq, status)`.
+    pub async fn outbox_status_for_case(
+        &self,
+        case_id: CaseId,
+    ) -> Result<Vec<(String, u64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT destination, event_seq, status FROM outbox WHERE case_id = $1 ORDER BY event_seq, id",
+        )
+        .bind(case_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get(1)?;
+                Ok((row.try_get(0)?, seq as u64, row.try_get(2)?))
+            })
+            .collect()
+    }
+}

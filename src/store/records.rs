@@ -1,0 +1,159 @@
+//! What goes into the store and what comes out of it.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::domain::case::{CaseId, CoordinationCase, Phase};
+use crate::domain::event::{Event, EventId};
+use crate::domain::identifiers::PersonId;
+
+/// A received message's identity and the receipt answered for it (and again for a duplicate).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    /// The format and sender, e.g. `cosmic-link:SE2321000214-E1AV`.
+    pub source: String,
+    pub message_id: String,
+    pub receipt: Value,
+}
+
+/// One delivery to write in the same transaction as its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub event_id: EventId,
+    pub destination: String,
+    pub idempotency_key: String,
+    /// The encoded message, in the destination's format.
+    pub payload: String,
+    pub not_before: Timestamp,
+}
+
+/// A timer to start in the same transaction as the event that starts the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimerEntry {
+    /// Deterministic, so restarting the same clock is idempotent.
+    pub id: String,
+    pub kind: String,
+    pub due_at: Timestamp,
+    pub payload: Value,
+}
+
+/// One audit record: who disclosed or read what about whom, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub organisation: Option<String>,
+    pub action: String,
+    pub person: Option<PersonId>,
+    pub purpose: String,
+    pub legal_basis: Option<String>,
+    pub details: Value,
+}
+
+/// Everything one accepted message changes, committed atomically: the case's new events, its
+/// outbox rows, its timers and its audit rows, and the received message id.
+#[derive(Debug, Clone)]
+pub struct CaseCommit {
+    pub case_id: CaseId,
+    pub person: PersonId,
+    /// The version the caller read; the commit fails with a conflict if another writer moved on.
+    pub expected_version: u64,
+    /// When the gateway accepted it (from the injected clock).
+    pub recorded_at: Timestamp,
+    /// The phase after the new events.
+    pub phase: Phase,
+    pub received: Option<ReceivedMessage>,
+    pub events: Vec<Event>,
+    pub outbox: Vec<OutboxEntry>,
+    pub timers: Vec<TimerEntry>,
+    /// Timers of this case to cancel (by kind), e.g. when the awaited step arrives.
+    pub cancel_timers: Vec<String>,
+    pub audit: Vec<AuditEntry>,
+}
+
+impl CaseCommit {
+    /// A commit of the events that `case` holds beyond `expected_version`.
+    pub fn from_case(
+        case: &CoordinationCase,
+        expected_version: u64,
+        recorded_at: Timestamp,
+    ) -> Self {
+        CaseCommit {
+            case_id: case.id(),
+            person: case.person().clone(),
+            expected_version,
+            recorded_at,
+            phase: case.phase(),
+            received: None,
+            events: case
+                .events()
+                .get(expected_version as usize..)
+                .unwrap_or_default()
+                .to_vec(),
+            outbox: Vec::new(),
+            timers: Vec::new(),
+            cancel_timers: Vec::new(),
+            audit: Vec::new(),
+        }
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitOutcome {
+    /// The events were appended with these sequence numbers (inclusive).
+    Committed { first_seq: u64, last_seq: u64 },
+    /// The message was received before; nothing was written, this is the earlier receipt.
+    Duplicate { receipt: Value },
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    pub event: Event,
+}
+
+/// A case as stored: its row and its events in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCase {
+    pub id: CaseId,
+    pub person: PersonId,
+    pub phase: Phase,
+    pub version: u64,
+    pub events: Vec<StoredEvent>,
+}
+
+impl StoredCase {
+    /// Rebuilds the domain case, checking every transition again.
+    pub fn to_case(&self) -> Result<CoordinationCase, crate::domain::case::TransitionError> {
+        CoordinationCase::replay(
+            self.id,
+            self.person.clone(),
+            self.events.iter().map(|e| e.event.clone()),
+        )
+    }
+}
+
+/// A claimed outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub case_id: CaseId,
+    pub event_id: EventId,
+    pub event_seq: u64,
+    pub destination: String,
+    pub idempotency_key: String,
+    pub payload: String,
+    pub attempts: u64,
+}
+
+/// A claimed timer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimerItem {
+    pub id: String,
+    pub case_id: CaseId,
+    pub kind: String,
+    pub due_at: Timestamp,
+    pub payload: Value,
+}

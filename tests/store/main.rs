@@ -1,0 +1,51 @@
+//! The shared store suite: every test runs against SQLite and against a real PostgreSQL.
+//!
+//! PostgreSQL comes from `BRYGGA_TEST_POSTGRES_URL`, which `scripts/test.sh` sets after starting
+//! a throwaway cluster; each test gets a database of its own.
+
+mod suite;
+mod support;
+
+/// Runs each listed suite function once per backend, as `sqlite::NAME` and `postgres::NAME`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::support::TestDb::sqlite().await;
+                    crate::suite::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::support::TestDb::postgres().await;
+                    crate::suite::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    readiness_reports_pending_migrations_until_they_are_applied,
+    migrating_twice_is_harmless,
+    a_commit_writes_events_outbox_timers_and_audit_together,
+    a_received_message_id_is_processed_once,
+    a_stale_version_is_a_conflict_and_writes_nothing,
+    a_failed_commit_leaves_nothing_half_written,
+    one_failing_commit_in_a_batch_leaves_the_others_committed,
+    events_and_audit_records_cannot_be_changed_or_deleted,
+    the_audit_chain_verifies_and_tampering_is_detected,
+    a_person_gets_their_audit_extract,
+    cases_are_found_by_person,
+    outbox_rows_are_claimed_once_and_come_back_after_the_lease,
+    outbox_rows_can_be_retried_and_dead_lettered,
+    concurrent_workers_on_two_instances_never_claim_a_row_twice,
+    timers_fire_in_due_order_and_cancelled_timers_never_fire,
+    a_timer_that_fell_due_while_the_gateway_was_down_fires_at_start,
+    restarting_the_same_clock_is_idempotent,
+);

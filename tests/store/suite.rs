@@ -1,0 +1,596 @@
+//! The store behaviour every backend must show.
+
+use std::collections::HashSet;
+
+use brygga::domain::event::EventKind;
+use brygga::store::{CommitOutcome, OutboxEntry, ReceivedMessage, StoreError, TimerEntry};
+use jiff::SignedDuration;
+use sqlx::Executor;
+
+use crate::support::*;
+
+pub async fn readiness_reports_pending_migrations_until_they_are_applied(db: &TestDb) {
+    let before = db.store.readiness().await.unwrap();
+    assert!(!before.is_ready(), "{before:?}");
+    assert_eq!(before.applied_migrations, 0);
+    let after = db.migrated().await.readiness().await.unwrap();
+    assert!(after.is_ready(), "{after:?}");
+    assert!(after.known_migrations >= 1);
+}
+
+pub async fn migrating_twice_is_harmless(db: &TestDb) {
+    db.migrated().await;
+    db.store.migrate().await.unwrap();
+    assert!(db.store.readiness().await.unwrap().is_ready());
+}
+
+pub async fn a_commit_writes_events_outbox_timers_and_audit_together(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (case, mut commit) = new_case(&p);
+    let event_id = case.events()[0].id;
+    commit.outbox.push(OutboxEntry {
+        event_id,
+        destination: "municipal:treserva-like:2380".into(),
+        idempotency_key: format!("{event_id}:2380"),
+        payload: "<Inskrivningsmeddelande/>".into(),
+        not_before: at("2026-11-20T08:00:05Z"),
+    });
+    commit.timers.push(TimerEntry {
+        id: format!("{}:admission-notice", case.id()),
+        kind: "admission_notice".into(),
+        due_at: at("2026-11-21T08:00:00Z"),
+        payload: serde_json::json!({ "deadline": "admission_notice" }),
+    });
+    commit.audit.push(audit("disclose", &p));
+
+    let outcome = store.commit(commit).await.unwrap();
+    assert_eq!(
+        outcome,
+        CommitOutcome::Committed {
+            first_seq: 1,
+            last_seq: 1
+        }
+    );
+
+    let stored = store
+        .load_case(case.id())
+        .await
+        .unwrap()
+        .expect("stored case");
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.person, p);
+    assert_eq!(stored.events[0].event, case.events()[0]);
+    assert_eq!(stored.to_case().unwrap(), case);
+    assert_eq!(
+        store.outbox_status_for_case(case.id()).await.unwrap(),
+        vec![(
+            "municipal:treserva-like:2380".to_owned(),
+            1,
+            "pending".to_owned()
+        )]
+    );
+    assert_eq!(
+        store.pending_timers(case.id()).await.unwrap(),
+        vec![("admission_notice".to_owned(), at("2026-11-21T08:00:00Z"))]
+    );
+    assert_eq!(store.audit_for_case(case.id()).await.unwrap().len(), 1);
+}
+
+pub async fn a_received_message_id_is_processed_once(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let receipt = serde_json::json!({ "status": "accepted" });
+    let received = ReceivedMessage {
+        source: "cosmic-link:SE2321000214-E1AV".into(),
+        message_id: "msg-0001".into(),
+        receipt: receipt.clone(),
+    };
+    let (_, mut first) = new_case(&p);
+    first.received = Some(received.clone());
+    first.audit.push(audit("disclose", &p));
+    assert!(matches!(
+        store.commit(first).await.unwrap(),
+        CommitOutcome::Committed { .. }
+    ));
+
+    // The same message again, translated into a new case with new ids: nothing is written.
+    let (_, mut again) = new_case(&p);
+    again.received = Some(received.clone());
+    again.audit.push(audit("disclose", &p));
+    assert_eq!(
+        store.commit(again).await.unwrap(),
+        CommitOutcome::Duplicate {
+            receipt: receipt.clone()
+        }
+    );
+    assert_eq!(db.count("cases").await, 1);
+    assert_eq!(db.count("events").await, 1);
+    assert_eq!(db.count("audit_log").await, 1);
+    assert_eq!(
+        store.receipt(&received.source, "msg-0001").await.unwrap(),
+        Some(receipt)
+    );
+    assert_eq!(
+        store.receipt(&received.source, "msg-0002").await.unwrap(),
+        None
+    );
+}
+
+pub async fn a_stale_version_is_a_conflict_and_writes_nothing(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (mut case, commit) = new_case(&p);
+    store.commit(commit).await.unwrap();
+
+    case.apply(event(
+        "2026-11-20T09:00:00Z",
+        EventKind::PlanningStarted { by: ostersund() },
+    ))
+    .unwrap();
+    let mut stale = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+    stale.expected_version = 0;
+    stale.events = case.events()[1..].to_vec();
+    stale.audit.push(audit("disclose", &p));
+    let err = store.commit(stale).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::VersionConflict {
+                expected: 0,
+                actual: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(db.count("events").await, 1);
+    assert_eq!(db.count("audit_log").await, 0);
+
+    let fresh = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+    assert_eq!(
+        store.commit(fresh).await.unwrap(),
+        CommitOutcome::Committed {
+            first_seq: 2,
+            last_seq: 2
+        }
+    );
+    assert_eq!(
+        store.load_case(case.id()).await.unwrap().unwrap().version,
+        2
+    );
+}
+
+pub async fn a_failed_commit_leaves_nothing_half_written(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, mut commit) = new_case(&p);
+    commit.received = Some(ReceivedMessage {
+        source: "api".into(),
+        message_id: "m-1".into(),
+        receipt: serde_json::json!({}),
+    });
+    commit.audit.push(audit("disclose", &p));
+    commit.timers.push(TimerEntry {
+        id: "t-1".into(),
+        kind: "admission_notice".into(),
+        due_at: at("2026-11-21T08:00:00Z"),
+        payload: serde_json::json!({}),
+    });
+    // An outbox row for an event that is not in the commit fails the commit after the case,
+    // event, timer and audit rows were written inside the transaction.
+    commit.outbox.push(OutboxEntry {
+        event_id: brygga::domain::event::EventId::new(),
+        destination: "fhir:2380".into(),
+        idempotency_key: "k-1".into(),
+        payload: "{}".into(),
+        not_before: at("2026-11-20T08:00:05Z"),
+    });
+    let err = store.commit(commit).await.unwrap_err();
+    assert!(err.to_string().contains("not part of this commit"), "{err}");
+    for table in [
+        "cases",
+        "events",
+        "received_messages",
+        "outbox",
+        "timers",
+        "audit_log",
+    ] {
+        assert_eq!(db.count(table).await, 0, "{table} was written");
+    }
+    assert!(store.verify_audit_chain().await.unwrap().is_intact());
+}
+
+pub async fn one_failing_commit_in_a_batch_leaves_the_others_committed(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, mut good_1) = new_case(&p);
+    good_1.audit.push(audit("disclose", &p));
+    let (_, mut bad) = new_case(&p);
+    bad.expected_version = 3;
+    bad.audit.push(audit("disclose", &p));
+    let (_, mut good_2) = new_case(&p);
+    good_2.audit.push(audit("disclose", &p));
+
+    let results = store.commit_batch(vec![good_1, bad, good_2]).await.unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(matches!(
+        results[1],
+        Err(StoreError::VersionConflict {
+            expected: 3,
+            actual: 0,
+            ..
+        })
+    ));
+    assert_eq!(db.count("cases").await, 2);
+    assert_eq!(db.count("audit_log").await, 2);
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 2);
+}
+
+pub async fn events_and_audit_records_cannot_be_changed_or_deleted(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, mut commit) = new_case(&p);
+    commit.audit.push(audit("disclose", &p));
+    store.commit(commit).await.unwrap();
+
+    let mut raw = db.raw().await;
+    for statement in [
+        "UPDATE events SET body = '{}'",
+        "DELETE FROM events",
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+    ] {
+        let err = raw.execute(statement).await.expect_err(statement);
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+    assert_eq!(db.count("events").await, 1);
+    assert_eq!(db.count("audit_log").await, 1);
+}
+
+pub async fn the_audit_chain_verifies_and_tampering_is_detected(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    for i in 0..5 {
+        store
+            .append_audit(
+                None,
+                &[audit(&format!("read-{i}"), &p)],
+                at("2026-11-20T10:00:00Z"),
+            )
+            .await
+            .unwrap();
+    }
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 5);
+
+    // Someone with database access rewrites record 3 behind the triggers' back.
+    let mut raw = db.raw().await;
+    if db.url.starts_with("sqlite") {
+        raw.execute("DROP TRIGGER audit_append_only_update")
+            .await
+            .unwrap();
+    } else {
+        raw.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_append_only")
+            .await
+            .unwrap();
+    }
+    raw.execute("UPDATE audit_log SET purpose = 'curiosity' WHERE seq = 3")
+        .await
+        .unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.first_broken, Some(3), "{report:?}");
+}
+
+pub async fn a_person_gets_their_audit_extract(db: &TestDb) {
+    let store = db.migrated().await;
+    let astrid = person("19811218-9876");
+    let other = person("19121212-1212");
+    store
+        .append_audit(
+            None,
+            &[
+                audit("read", &astrid),
+                audit("read", &other),
+                audit("disclose", &astrid),
+            ],
+            at("2026-11-20T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let extract = store.audit_for_person(&astrid).await.unwrap();
+    assert_eq!(
+        extract
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>(),
+        ["read", "disclose"]
+    );
+    assert_eq!(
+        extract[0].person.as_deref(),
+        Some("http://electronichealth.se/identifier/personnummer|198112189876")
+    );
+    assert_eq!(
+        extract[1].prev_hash,
+        store.audit_for_person(&other).await.unwrap()[0].hash
+    );
+}
+
+pub async fn cases_are_found_by_person(db: &TestDb) {
+    let store = db.migrated().await;
+    let astrid = person("19811218-9876");
+    let other = person("19121212-1212");
+    let (first, c1) = new_case(&astrid);
+    let (_, c2) = new_case(&other);
+    let (second, c3) = new_case(&astrid);
+    store.commit_batch(vec![c1, c2, c3]).await.unwrap();
+    let found = store.cases_for_person(&astrid).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert!(found.contains(&first.id()) && found.contains(&second.id()));
+    assert!(
+        store
+            .load_case(brygga::domain::case::CaseId::new())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn case_with_outbox(db: &TestDb, rows: usize) {
+    let p = person("19811218-9876");
+    let (case, mut commit) = new_case(&p);
+    let event_id = case.events()[0].id;
+    for i in 0..rows {
+        commit.outbox.push(OutboxEntry {
+            event_id,
+            destination: format!("dest-{i}"),
+            idempotency_key: format!("{event_id}:{i}"),
+            payload: "{}".into(),
+            not_before: at("2026-11-20T08:00:05Z"),
+        });
+    }
+    db.store.commit(commit).await.unwrap();
+}
+
+pub async fn outbox_rows_are_claimed_once_and_come_back_after_the_lease(db: &TestDb) {
+    db.migrated().await;
+    case_with_outbox(db, 3).await;
+    let store = &db.store;
+    let now = at("2026-11-20T08:01:00Z");
+    let lease = SignedDuration::from_secs(30);
+    let a = store
+        .claim_outbox("worker-a", now, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 3);
+    assert!(a.iter().all(|i| i.attempts == 1));
+    assert!(
+        store
+            .claim_outbox("worker-b", now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // worker-a stalls; after its lease the rows are worker-b's.
+    let later = now.checked_add(SignedDuration::from_secs(31)).unwrap();
+    let b = store
+        .claim_outbox("worker-b", later, lease, 2)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 2);
+    assert_eq!(b[0].attempts, 2);
+    assert!(
+        !store
+            .complete_outbox(b[0].id, "worker-a", later)
+            .await
+            .unwrap(),
+        "a lost claim cannot settle"
+    );
+    assert!(
+        store
+            .complete_outbox(b[0].id, "worker-b", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .complete_outbox(b[0].id, "worker-b", later)
+            .await
+            .unwrap(),
+        "settled once"
+    );
+}
+
+pub async fn outbox_rows_can_be_retried_and_dead_lettered(db: &TestDb) {
+    db.migrated().await;
+    case_with_outbox(db, 2).await;
+    let store = &db.store;
+    let now = at("2026-11-20T08:01:00Z");
+    let lease = SignedDuration::from_secs(30);
+    let items = store.claim_outbox("w", now, lease, 10).await.unwrap();
+    let retry_at = at("2026-11-20T09:00:00Z");
+    assert!(
+        store
+            .retry_outbox(items[0].id, "w", retry_at, "connection refused")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .dead_letter_outbox(items[1].id, "w", now, "410 Gone")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_outbox("w", now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let again = store.claim_outbox("w", retry_at, lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, items[0].id);
+    let statuses: Vec<String> = store
+        .outbox_status_for_case(items[0].case_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, s)| s)
+        .collect();
+    assert!(statuses.contains(&"dead".to_owned()) && statuses.contains(&"pending".to_owned()));
+}
+
+pub async fn concurrent_workers_on_two_instances_never_claim_a_row_twice(db: &TestDb) {
+    db.migrated().await;
+    for _ in 0..8 {
+        case_with_outbox(db, 25).await;
+    }
+    let second = db.second_instance().await;
+    let now = at("2026-11-20T08:01:00Z");
+    let mut tasks = Vec::new();
+    for (i, store) in [db.store.clone(), db.store.clone(), second.clone(), second]
+        .into_iter()
+        .enumerate()
+    {
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("worker-{i}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_outbox(&worker, now, SignedDuration::from_secs(600), 7)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break mine;
+                }
+                for item in batch {
+                    assert!(store.complete_outbox(item.id, &worker, now).await.unwrap());
+                    mine.push(item.id);
+                }
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for id in task.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "row {id} was claimed twice");
+        }
+    }
+    assert_eq!(total, 200);
+}
+
+pub async fn timers_fire_in_due_order_and_cancelled_timers_never_fire(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (mut case, mut commit) = new_case(&p);
+    for (id, kind, due) in [
+        ("t-sip", "sip_invitation", "2026-11-24T08:00:00Z"),
+        ("t-adm", "admission_notice", "2026-11-21T08:00:00Z"),
+        ("t-pay", "payment_responsibility", "2026-11-23T08:00:00Z"),
+    ] {
+        commit.timers.push(TimerEntry {
+            id: id.into(),
+            kind: kind.into(),
+            due_at: at(due),
+            payload: serde_json::json!({}),
+        });
+    }
+    store.commit(commit).await.unwrap();
+    assert_eq!(
+        store.next_timer_due().await.unwrap(),
+        Some(at("2026-11-21T08:00:00Z"))
+    );
+
+    // The SIP invitation arrives: its clock is cancelled in the same commit.
+    case.apply(event(
+        "2026-11-22T08:00:00Z",
+        EventKind::PlanningStarted { by: ostersund() },
+    ))
+    .unwrap();
+    let mut next = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-22T08:00:00Z"));
+    next.cancel_timers.push("sip_invitation".into());
+    store.commit(next).await.unwrap();
+
+    let lease = SignedDuration::from_secs(60);
+    let due = store
+        .claim_due_timers("s", at("2026-11-30T00:00:00Z"), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["t-adm", "t-pay"]
+    );
+    for timer in &due {
+        assert!(
+            store
+                .complete_timer(&timer.id, "s", at("2026-11-30T00:00:00Z"))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        store
+            .claim_due_timers("s", at("2026-12-30T00:00:00Z"), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_timer_due().await.unwrap(), None);
+}
+
+pub async fn a_timer_that_fell_due_while_the_gateway_was_down_fires_at_start(db: &TestDb) {
+    db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, mut commit) = new_case(&p);
+    commit.timers.push(TimerEntry {
+        id: "t-1".into(),
+        kind: "admission_notice".into(),
+        due_at: at("2026-11-21T08:00:00Z"),
+        payload: serde_json::json!({ "rule": "24h" }),
+    });
+    db.store.commit(commit).await.unwrap();
+    db.store.close().await;
+
+    // A new process starts two days later.
+    let restarted = db.second_instance().await;
+    let due = restarted
+        .claim_due_timers(
+            "after-restart",
+            at("2026-11-23T08:00:00Z"),
+            SignedDuration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].payload, serde_json::json!({ "rule": "24h" }));
+    assert_eq!(due[0].due_at, at("2026-11-21T08:00:00Z"));
+}
+
+pub async fn restarting_the_same_clock_is_idempotent(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let timer = TimerEntry {
+        id: "case-1:sip".into(),
+        kind: "sip_invitation".into(),
+        due_at: at("2026-11-24T08:00:00Z"),
+        payload: serde_json::json!({}),
+    };
+    let (_, mut first) = new_case(&p);
+    first.timers.push(timer.clone());
+    let (_, mut second) = new_case(&p);
+    second.timers.push(timer);
+    store.commit_batch(vec![first, second]).await.unwrap();
+    assert_eq!(db.count("timers").await, 1);
+}
