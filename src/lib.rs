@@ -1,6 +1,10 @@
 //! brygga: interoperability gateway between the region and the municipality for discharge
 //! planning, SIP and the notifications both principals need on time.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod http;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -201,7 +201,20 @@ fn describe(error: figment::Error, file: &Path) -> Vec<String> {
     error
         .into_iter()
         .map(|e| {
-            let key = e.path.join(".");
+            let key = e
+                .path
+                .iter()
+                .fold(String::new(), |mut key, segment| {
+                    if segment.parse::<usize>().is_ok() {
+                        key.push_str(&format!("[{segment}]"));
+                    } else {
+                        if !key.is_empty() {
+                            key.push('.');
+                        }
+                        key.push_str(segment);
+                    }
+                    key
+                });
             let source = match e.metadata.as_ref() {
                 Some(m) if m.name.contains("environment") => {
                     format!(

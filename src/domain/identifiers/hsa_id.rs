@@ -53,19 +53,16 @@ impl HsaId {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let after = &rest[digits..];
         if !after.starts_with('-') {
-            if let Some((i, found)) = after.char_indices().next()
-                && found != '-'
-                && (digits == 10 || digits == 12)
-            {
-                return Err(HsaIdError::InvalidCharacter {
-                    found,
-                    position: 2 + digits + i,
-                });
-            }
             if digits != 10 && digits != 12 {
                 return Err(HsaIdError::IssuerDigits { digits });
             }
-            return Err(HsaIdError::MissingHyphen);
+            return match after.char_indices().next() {
+                Some((i, found)) if !found.is_ascii_alphanumeric() => Err(HsaIdError::InvalidCharacter {
+                    found,
+                    position: 2 + digits + i,
+                }),
+                _ => Err(HsaIdError::MissingHyphen),
+            };
         }
         if digits != 10 && !(digits == 12 && rest.starts_with("16")) {
             return Err(HsaIdError::IssuerDigits { digits });

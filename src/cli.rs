@@ -1,0 +1,105 @@
+//! The command line: `serve`, `migrate`, `check-config`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{DEFAULT_CONFIG_PATH, Settings};
+use crate::startup::Application;
+use crate::store::Store;
+use crate::telemetry;
+
+/// brygga: the gateway between region and municipality for discharge planning, SIP and the
+/// notifications both principals must receive on time.
+#[derive(Debug, Parser)]
+#[command(name = "brygga", version, about, long_about = None)]
+pub struct Cli {
+    /// The settings file. Its `organisations_file` is read relative to it. Every setting can be
+    /// overridden by an environment variable BRYGGA_SECTION__KEY, e.g. BRYGGA_SERVER__LISTEN.
+    #[arg(long, global = true, env = "BRYGGA_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: open the database (SQLite by default, created in ./data/), apply
+    /// migrations, and serve HTTP until SIGTERM or SIGINT, finishing in-flight requests.
+    Serve,
+    /// Apply pending database migrations and exit. Safe to run while other instances serve.
+    Migrate,
+    /// Read and validate the settings file and the organisation directory, print a summary,
+    /// and exit non-zero with one line per problem (naming file and key) if anything is wrong.
+    CheckConfig,
+}
+
+/// Runs the command; the error, if any, is for the user's eyes.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => {
+            telemetry::init(&settings.log);
+            let app = Application::build(settings).await?;
+            app.run_until(crate::http::shutdown_signal()).await
+        }
+        Command::Migrate => {
+            telemetry::init(&settings.log);
+            let store = Store::connect(&settings.database.url, 1).await?;
+            store.migrate().await?;
+            let readiness = store.readiness().await?;
+            println!(
+                "{}: {} of {} migrations applied",
+                store.backend().as_str(),
+                readiness.applied_migrations,
+                readiness.known_migrations
+            );
+            store.close().await;
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let d = &settings.directory;
+            let region_units: usize = d.regions.iter().map(|r| r.units.len()).sum();
+            let municipal_units: usize = d.municipalities.iter().map(|m| m.units.len()).sum();
+            println!("{}: configuration is valid", settings.source.display());
+            println!("  listen:         {}", settings.server.listen);
+            println!("  database:       {}", redact_password(&settings.database.url));
+            println!("  regions:        {} ({} units)", d.regions.len(), region_units);
+            println!("  municipalities: {} ({} units)", d.municipalities.len(), municipal_units);
+            Ok(())
+        }
+    }
+}
+
+/// Hides the password of a database URL.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_hidden() {
+        assert_eq!(redact_password("postgres://brygga:s3cret@db:5432/brygga"), "postgres://brygga:***@db:5432/brygga");
+        assert_eq!(redact_password("postgres://brygga@db/brygga"), "postgres://brygga@db/brygga");
+        assert_eq!(redact_password("sqlite://data/brygga.db"), "sqlite://data/brygga.db");
+    }
+}

@@ -1,0 +1,44 @@
+//! `/health` (the process answers) and `/ready` (the database answers and is migrated).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::router::AppState;
+
+/// Liveness: 200 while the process serves requests.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: 200 when the database answers and every migration is applied, else 503 with
+/// the reason.
+pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
+    match state.store.readiness().await {
+        Ok(r) if r.is_ready() => Ok(Json(json!({
+            "status": "ready",
+            "database": r.backend,
+            "migrations": { "applied": r.applied_migrations, "known": r.known_migrations },
+        }))
+        .into_response()),
+        Ok(r) => Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "not ready",
+                "reason": format!(
+                    "{} of {} migrations applied; run `brygga migrate`",
+                    r.applied_migrations, r.known_migrations
+                ),
+                "database": r.backend,
+            })),
+        )
+            .into_response()),
+        Err(error) => {
+            tracing::warn!(error = %error, "readiness check failed");
+            Err(ApiError::Unavailable("the database does not answer".to_owned()))
+        }
+    }
+}

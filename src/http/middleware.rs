@@ -1,0 +1,65 @@
+//! Cross-cutting request handling: the request span, and OperationOutcome bodies for errors that
+//! layers answer themselves (413 body too large, 408 timeout, 404/405 routing).
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Span;
+
+use super::error::{issue_code, operation_outcome};
+
+/// The span of one request: method, route template and request id. Never the URI itself,
+/// whose query may carry a personnummer.
+pub fn request_span(request: &Request) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or("unmatched");
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %request.method(), route, request_id)
+}
+
+/// Gives error answers that have no body of their own (or a plain-text one) an
+/// `OperationOutcome`, so every client sees one error format.
+pub async fn outcome_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json {
+        return response;
+    }
+    let diagnostics = match status.as_u16() {
+        404 => "no such endpoint".to_owned(),
+        405 => "this endpoint does not support the request's method".to_owned(),
+        408 => "the request took longer than the configured server.request_timeout_seconds".to_owned(),
+        413 => "the request body is larger than the configured server.body_limit_bytes".to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned(),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = operation_outcome("error", issue_code(status), &diagnostics);
+    (
+        parts,
+        [(CONTENT_TYPE, "application/fhir+json")],
+        Json(body),
+    )
+        .into_response()
+}

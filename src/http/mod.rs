@@ -1,0 +1,13 @@
+//! HTTP: the only module that knows axum. Routes, middleware, error bodies and serving.
+
+mod error;
+mod health;
+mod metrics;
+mod middleware;
+mod router;
+mod serve;
+
+pub use error::ApiError;
+pub use metrics::HttpMetrics;
+pub use router::{AppState, router};
+pub use serve::{serve, shutdown_signal};

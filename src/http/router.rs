@@ -1,0 +1,52 @@
+//! The router and its layers, composed top to bottom: request id → trace → metrics → error
+//! bodies → timeout → body limit → routes.
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Router, middleware};
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use super::metrics::{self as http_metrics, HttpMetrics};
+use super::{health, middleware as mw};
+use crate::config::ServerSettings;
+use crate::store::Store;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: HttpMetrics,
+}
+
+/// The whole HTTP surface of the gateway.
+pub fn router(state: AppState, server: &ServerSettings) -> Router {
+    let metrics = state.metrics.clone();
+    let routes = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(http_metrics::render).with_state(metrics.clone()))
+        .with_state(state);
+
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(mw::request_span)
+                    .on_request(())
+                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            )
+            .layer(middleware::from_fn_with_state(metrics, http_metrics::track))
+            .layer(middleware::from_fn(mw::outcome_for_bare_errors))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                server.request_timeout(),
+            ))
+            .layer(RequestBodyLimitLayer::new(server.body_limit_bytes)),
+    )
+}
