@@ -4,13 +4,13 @@
 #   eval "$(scripts/test-postgres.sh start)"   # prints: export BRYGGA_TEST_POSTGRES_URL=...
 #   scripts/test-postgres.sh stop
 #
-# The cluster lives in a temporary directory (BRYGGA_PG_DIR), listens on 127.0.0.1 only
-# (BRYGGA_PG_PORT, default 55432) and trusts local connections. Run as root, the server runs
+# The cluster lives in a temporary directory (BRYGGA_TEST_PG_DIR), listens on 127.0.0.1 only
+# (BRYGGA_TEST_PG_PORT, default 55432) and trusts local connections. Run as root, the server runs
 # as the `postgres` user, which Debian's postgresql package creates.
 set -euo pipefail
 
-dir=${BRYGGA_PG_DIR:-${TMPDIR:-/tmp}/brygga-test-postgres}
-port=${BRYGGA_PG_PORT:-55432}
+dir=${BRYGGA_TEST_PG_DIR:-${TMPDIR:-/tmp}/brygga-test-postgres}
+port=${BRYGGA_TEST_PG_PORT:-55432}
 
 find_bindir() {
   if command -v pg_ctl >/dev/null 2>&1; then dirname "$(command -v pg_ctl)"; return; fi

@@ -64,9 +64,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let municipal_units: usize = d.municipalities.iter().map(|m| m.units.len()).sum();
             println!("{}: configuration is valid", settings.source.display());
             println!("  listen:         {}", settings.server.listen);
-            println!("  database:       {}", redact_password(&settings.database.url));
-            println!("  regions:        {} ({} units)", d.regions.len(), region_units);
-            println!("  municipalities: {} ({} units)", d.municipalities.len(), municipal_units);
+            println!(
+                "  database:       {}",
+                redact_password(&settings.database.url)
+            );
+            println!(
+                "  regions:        {} ({} units)",
+                d.regions.len(),
+                region_units
+            );
+            println!(
+                "  municipalities: {} ({} units)",
+                d.municipalities.len(),
+                municipal_units
+            );
             Ok(())
         }
     }
@@ -98,8 +109,17 @@ mod tests {
 
     #[test]
     fn passwords_in_database_urls_are_hidden() {
-        assert_eq!(redact_password("postgres://brygga:s3cret@db:5432/brygga"), "postgres://brygga:***@db:5432/brygga");
-        assert_eq!(redact_password("postgres://brygga@db/brygga"), "postgres://brygga@db/brygga");
-        assert_eq!(redact_password("sqlite://data/brygga.db"), "sqlite://data/brygga.db");
+        assert_eq!(
+            redact_password("postgres://brygga:s3cret@db:5432/brygga"),
+            "postgres://brygga:***@db:5432/brygga"
+        );
+        assert_eq!(
+            redact_password("postgres://brygga@db/brygga"),
+            "postgres://brygga@db/brygga"
+        );
+        assert_eq!(
+            redact_password("sqlite://data/brygga.db"),
+            "sqlite://data/brygga.db"
+        );
     }
 }

@@ -27,7 +27,11 @@ impl Application {
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
-        Ok(Application { settings, store, listener })
+        Ok(Application {
+            settings,
+            store,
+            listener,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -39,8 +43,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the store.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let state = AppState { store: self.store.clone(), metrics: HttpMetrics::new() };
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = AppState {
+            store: self.store.clone(),
+            metrics: HttpMetrics::new(),
+        };
         let router = http::router(state, &self.settings.server);
         let addr = self.listener.local_addr()?;
         tracing::info!(
@@ -50,7 +60,13 @@ impl Application {
             municipalities = self.settings.directory.municipalities.len(),
             "brygga is serving"
         );
-        let clean = http::serve(self.listener, router, shutdown, self.settings.server.shutdown_grace()).await?;
+        let clean = http::serve(
+            self.listener,
+            router,
+            shutdown,
+            self.settings.server.shutdown_grace(),
+        )
+        .await?;
         self.store.close().await;
         tracing::info!(clean, "brygga stopped");
         Ok(())

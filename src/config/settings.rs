@@ -142,7 +142,13 @@ impl Settings {
                 path: path.to_owned(),
             });
         }
-        let env = env.split("__").ignore(&["config"]);
+        // BRYGGA_CONFIG names the file itself and BRYGGA_TEST_* belong to the test tooling.
+        let env = env
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            })
+            .split("__");
         let mut settings: Settings = Figment::new()
             .merge(Toml::file_exact(path))
             .merge(env)
@@ -201,20 +207,17 @@ fn describe(error: figment::Error, file: &Path) -> Vec<String> {
     error
         .into_iter()
         .map(|e| {
-            let key = e
-                .path
-                .iter()
-                .fold(String::new(), |mut key, segment| {
-                    if segment.parse::<usize>().is_ok() {
-                        key.push_str(&format!("[{segment}]"));
-                    } else {
-                        if !key.is_empty() {
-                            key.push('.');
-                        }
-                        key.push_str(segment);
+            let key = e.path.iter().fold(String::new(), |mut key, segment| {
+                if segment.parse::<usize>().is_ok() {
+                    key.push_str(&format!("[{segment}]"));
+                } else {
+                    if !key.is_empty() {
+                        key.push('.');
                     }
-                    key
-                });
+                    key.push_str(segment);
+                }
+                key
+            });
             let source = match e.metadata.as_ref() {
                 Some(m) if m.name.contains("environment") => {
                     format!(

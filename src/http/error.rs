@@ -65,6 +65,11 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = operation_outcome("error", issue_code(status), &diagnostics);
-        (status, [("content-type", "application/fhir+json")], Json(body)).into_response()
+        (
+            status,
+            [("content-type", "application/fhir+json")],
+            Json(body),
+        )
+            .into_response()
     }
 }

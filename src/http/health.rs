@@ -38,7 +38,9 @@ pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> 
             .into_response()),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
-            Err(ApiError::Unavailable("the database does not answer".to_owned()))
+            Err(ApiError::Unavailable(
+                "the database does not answer".to_owned(),
+            ))
         }
     }
 }

@@ -45,7 +45,9 @@ pub async fn outcome_for_bare_errors(request: Request, next: Next) -> Response {
     let diagnostics = match status.as_u16() {
         404 => "no such endpoint".to_owned(),
         405 => "this endpoint does not support the request's method".to_owned(),
-        408 => "the request took longer than the configured server.request_timeout_seconds".to_owned(),
+        408 => {
+            "the request took longer than the configured server.request_timeout_seconds".to_owned()
+        }
         413 => "the request body is larger than the configured server.body_limit_bytes".to_owned(),
         _ => status
             .canonical_reason()
@@ -56,10 +58,5 @@ pub async fn outcome_for_bare_errors(request: Request, next: Next) -> Response {
     parts.headers.remove(CONTENT_TYPE);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     let body = operation_outcome("error", issue_code(status), &diagnostics);
-    (
-        parts,
-        [(CONTENT_TYPE, "application/fhir+json")],
-        Json(body),
-    )
-        .into_response()
+    (parts, [(CONTENT_TYPE, "application/fhir+json")], Json(body)).into_response()
 }

@@ -28,7 +28,10 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let routes = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/metrics", get(http_metrics::render).with_state(metrics.clone()))
+        .route(
+            "/metrics",
+            get(http_metrics::render).with_state(metrics.clone()),
+        )
         .with_state(state);
 
     routes.layer(

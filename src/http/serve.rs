@@ -62,7 +62,10 @@ pub async fn serve(
             Ok(true)
         }
         Err(_) => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish within the grace period");
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "in-flight requests did not finish within the grace period"
+            );
             server.abort();
             Ok(false)
         }

@@ -57,10 +57,12 @@ impl HsaId {
                 return Err(HsaIdError::IssuerDigits { digits });
             }
             return match after.char_indices().next() {
-                Some((i, found)) if !found.is_ascii_alphanumeric() => Err(HsaIdError::InvalidCharacter {
-                    found,
-                    position: 2 + digits + i,
-                }),
+                Some((i, found)) if !found.is_ascii_alphanumeric() => {
+                    Err(HsaIdError::InvalidCharacter {
+                        found,
+                        position: 2 + digits + i,
+                    })
+                }
                 _ => Err(HsaIdError::MissingHyphen),
             };
         }

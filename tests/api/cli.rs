@@ -1,0 +1,133 @@
+//! The `brygga` binary: `check-config`, `migrate`, and `serve` with the shipped configuration.
+
+use std::time::Duration;
+
+use crate::helpers::{Gateway, repo_root, run_brygga};
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn check_config_accepts_the_shipped_example() {
+    let output = run_brygga(&["check-config"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout.contains("configuration is valid"), "{stdout}");
+    assert!(stdout.contains("municipalities: 8"), "{stdout}");
+}
+
+#[test]
+fn check_config_names_an_unknown_key_and_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_root().join("deploy/config/organisations.toml"),
+        dir.path().join("organisations.toml"),
+    )
+    .unwrap();
+    let config = dir.path().join("brygga.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:8080\"\nrequest_timout_seconds = 5\n",
+    )
+    .unwrap();
+    let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("request_timout_seconds"), "{message}");
+    assert!(message.contains(config.to_str().unwrap()), "{message}");
+}
+
+#[test]
+fn check_config_names_a_malformed_hsa_id_its_key_and_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let organisations =
+        std::fs::read_to_string(repo_root().join("deploy/config/organisations.toml"))
+            .unwrap()
+            .replace("SE2321000214-E2VC", "SE2321000214-E2 VC");
+    let orgs_path = dir.path().join("organisations.toml");
+    std::fs::write(&orgs_path, organisations).unwrap();
+    let config = dir.path().join("brygga.toml");
+    std::fs::write(&config, "").unwrap();
+    let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("SE2321000214-E2 VC"), "{message}");
+    assert!(message.contains("region[0].units[4].hsa_id"), "{message}");
+    assert!(message.contains("invalid character ' '"), "{message}");
+    assert!(message.contains(orgs_path.to_str().unwrap()), "{message}");
+}
+
+#[test]
+fn check_config_explains_a_missing_file() {
+    let output = run_brygga(&["check-config", "--config", "no/such/file.toml"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--config"), "{}", stderr(&output));
+}
+
+#[test]
+fn help_explains_each_command() {
+    let output = run_brygga(&["--help"]);
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "migrate", "check-config"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
+
+#[test]
+fn migrate_creates_and_migrates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db/brygga.db").display());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+        .args(["migrate", "--config"])
+        .arg(repo_root().join("deploy/config/brygga.toml"))
+        .env("BRYGGA_DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("sqlite: 1 of 1 migrations applied"));
+    assert!(dir.path().join("db/brygga.db").is_file());
+}
+
+#[tokio::test]
+async fn serve_runs_on_the_shipped_configuration_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gateway = Gateway::start(dir.path(), &[("BRYGGA_LOG__FORMAT", "json")]);
+    assert!(
+        gateway.wait_for_log("brygga is serving", Duration::from_secs(60)),
+        "{:?}",
+        gateway.log
+    );
+
+    let client = reqwest::Client::new();
+    let health = client.get(gateway.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = client.get(gateway.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // An identifier in the query string must not reach the log.
+    let probe = client
+        .get(gateway.url(
+            "/health?identifier=http://electronichealth.se/identifier/personnummer|198112189876",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200);
+
+    gateway.terminate();
+    let status = gateway
+        .wait_exit(Duration::from_secs(30))
+        .expect("exited within 30 s");
+    assert!(status.success(), "{status:?}");
+    let log = gateway.log.join("\n");
+    assert!(log.contains("brygga stopped"), "{log}");
+    assert!(
+        !log.contains("198112189876"),
+        "personal data in the log: {log}"
+    );
+    for line in &gateway.log {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(parsed.get("level").is_some(), "{line}");
+    }
+}
