@@ -313,6 +313,7 @@ organisation_number = "212000-2411"
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns its own error type
     fn environment_variables_override_the_file_and_unknown_ones_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "organisations.toml", DIRECTORY);

@@ -46,7 +46,7 @@ impl Kommunkod {
         if matches!(county, 2 | 11 | 15 | 16) {
             return Err(KommunkodError::CountyNotInUse { county });
         }
-        if value % 100 == 0 {
+        if value.is_multiple_of(100) {
             return Err(KommunkodError::CountyItself);
         }
         Ok(Kommunkod(value))
