@@ -9,5 +9,5 @@ mod serve;
 
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
-pub use router::{AppState, router};
+pub use router::{AppState, router, with_layers};
 pub use serve::{serve, shutdown_signal};

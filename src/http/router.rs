@@ -1,5 +1,4 @@
-//! The router and its layers, composed top to bottom: request id → trace → metrics → error
-//! bodies → timeout → body limit → routes.
+//! The router: the gateway's routes and the layer stack they share.
 
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -22,7 +21,7 @@ pub struct AppState {
     pub metrics: HttpMetrics,
 }
 
-/// The whole HTTP surface of the gateway.
+/// The whole HTTP surface of the gateway: its routes inside the common layer stack.
 pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let metrics = state.metrics.clone();
     let routes = Router::new()
@@ -33,7 +32,12 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             get(http_metrics::render).with_state(metrics.clone()),
         )
         .with_state(state);
+    with_layers(routes, metrics, server)
+}
 
+/// Wraps `routes` in the layer stack every endpoint shares, read top to bottom: request id →
+/// trace → metrics → error bodies → timeout → body limit.
+pub fn with_layers(routes: Router, metrics: HttpMetrics, server: &ServerSettings) -> Router {
     routes.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

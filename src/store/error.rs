@@ -27,6 +27,12 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The group-commit transaction failed as a whole; nothing of it was written.
+    #[error("the commit's transaction failed and nothing was written: {0}")]
+    BatchFailed(String),
+    /// The group committer has stopped (the gateway is shutting down).
+    #[error("the store is shutting down")]
+    CommitterStopped,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

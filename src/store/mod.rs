@@ -5,6 +5,7 @@ mod audit;
 mod cases;
 mod connect;
 mod error;
+mod group_commit;
 mod outbox;
 mod records;
 mod timers;
@@ -12,6 +13,7 @@ mod timers;
 pub use audit::{AuditChainReport, AuditRecord};
 pub use connect::{Backend, Readiness, Store};
 pub use error::StoreError;
+pub use group_commit::GroupCommitter;
 pub use records::{
     AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, ReceivedMessage, StoredCase,
     StoredEvent, TimerEntry, TimerItem,

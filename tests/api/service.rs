@@ -171,3 +171,45 @@ async fn a_body_over_the_limit_is_refused_with_413_and_says_which_setting() {
             .contains("body_limit_bytes")
     );
 }
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_answers_408_with_an_operation_outcome() {
+    use axum::routing::get;
+    use brygga::config::ServerSettings;
+    use brygga::http::{HttpMetrics, with_layers};
+
+    let server = ServerSettings {
+        request_timeout_seconds: 1,
+        ..ServerSettings::default()
+    };
+    let routes = axum::Router::new().route(
+        "/stuck",
+        get(|| async {
+            std::future::pending::<()>().await;
+            "never"
+        }),
+    );
+    let metrics = HttpMetrics::new();
+    let app = with_layers(routes, metrics.clone(), &server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let response = reqwest::get(format!("http://{address}/stuck"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 408);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["issue"][0]["code"], "timeout");
+    assert!(
+        body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("request_timeout_seconds")
+    );
+    assert!(
+        metrics
+            .render()
+            .contains(r#"route="/stuck",status="408"} 1"#)
+    );
+}

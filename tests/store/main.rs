@@ -48,4 +48,6 @@ both_backends!(
     timers_fire_in_due_order_and_cancelled_timers_never_fire,
     a_timer_that_fell_due_while_the_gateway_was_down_fires_at_start,
     restarting_the_same_clock_is_idempotent,
+    concurrent_commits_through_the_group_committer_all_land_once,
+    within_one_group_a_conflict_or_duplicate_fails_alone,
 );

@@ -594,3 +594,82 @@ pub async fn restarting_the_same_clock_is_idempotent(db: &TestDb) {
     store.commit_batch(vec![first, second]).await.unwrap();
     assert_eq!(db.count("timers").await, 1);
 }
+
+pub async fn concurrent_commits_through_the_group_committer_all_land_once(db: &TestDb) {
+    let store = db.migrated().await;
+    let committer = brygga::store::GroupCommitter::start(store.clone(), 16);
+    let p = person("19811218-9876");
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let committer = committer.clone();
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let (_, mut commit) = new_case(&p);
+            commit.received = Some(ReceivedMessage {
+                source: "api".into(),
+                message_id: format!("m-{i}"),
+                receipt: serde_json::json!({ "n": i }),
+            });
+            commit.audit.push(audit("disclose", &p));
+            committer.commit(commit).await
+        }));
+    }
+    for task in tasks {
+        assert!(matches!(
+            task.await.unwrap().unwrap(),
+            CommitOutcome::Committed {
+                first_seq: 1,
+                last_seq: 1
+            }
+        ));
+    }
+    assert_eq!(db.count("cases").await, 50);
+    assert_eq!(db.count("received_messages").await, 50);
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 50);
+}
+
+pub async fn within_one_group_a_conflict_or_duplicate_fails_alone(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, first) = new_case(&p);
+    let mut same_case = first.clone();
+    same_case.events[0].id = brygga::domain::event::EventId::new();
+    let received = ReceivedMessage {
+        source: "api".into(),
+        message_id: "m-1".into(),
+        receipt: serde_json::json!("r"),
+    };
+    let (_, mut a) = new_case(&p);
+    a.received = Some(received.clone());
+    let (_, mut b) = new_case(&p);
+    b.received = Some(received);
+
+    let results = store
+        .commit_batch(vec![first, same_case, a, b])
+        .await
+        .unwrap();
+    assert!(matches!(results[0], Ok(CommitOutcome::Committed { .. })));
+    assert!(
+        matches!(
+            results[1],
+            Err(StoreError::VersionConflict {
+                expected: 0,
+                actual: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        results[1]
+    );
+    assert!(matches!(results[2], Ok(CommitOutcome::Committed { .. })));
+    assert_eq!(
+        results[3].as_ref().unwrap(),
+        &CommitOutcome::Duplicate {
+            receipt: serde_json::json!("r")
+        }
+    );
+    assert_eq!(db.count("cases").await, 2);
+    assert_eq!(db.count("events").await, 2);
+}
