@@ -100,6 +100,18 @@ proptest! {
     }
 
     #[test]
+    fn reserve_numbers_with_a_known_birth_date_parse(
+        (birth, _) in civic_number(0), series in 1i16..=26, letters in "[ABCDEFGHJKLMNPRSTUXYZ]{2}", gender in "[0-9]", check in "[0-9]",
+    ) {
+        let prefix = birth.year() / 100 + 3 * series;
+        let number = format!("{prefix:02}{:02}{:02}{:02}{letters}{gender}{check}", birth.year() % 100, birth.month(), birth.day());
+        prop_assert!(ReserveNumber::parse(&number).is_ok(), "{}", number);
+        // A prefix in 18–21 would read as a personnummer's century and is never issued.
+        let colliding = format!("{}{}", 19 + (series % 3), &number[2..]);
+        prop_assert!(ReserveNumber::parse(&colliding).is_err(), "{}", colliding);
+    }
+
+    #[test]
     fn hsa_ids_of_the_documented_shape_parse(issuer in "[0-9]{10}", suffix in "[A-Za-z0-9]{1,18}") {
         let id = format!("SE{issuer}-{suffix}");
         let parsed = HsaId::parse(&id).unwrap();
