@@ -1,0 +1,401 @@
+//! A small, safe XML document model for the gateway's XML contracts.
+//!
+//! Documents are parsed with quick-xml's namespace-aware reader into an element tree that
+//! keeps each element's namespace, line and column. DOCTYPE declarations (and so entity
+//! declarations and their expansion) are refused, as are references to undeclared entities.
+//! While a decoder reads the tree it marks what it used; `unconsumed` then lists every element
+//! and attribute nobody read, so unmapped input is reported rather than silently dropped.
+
+use std::cell::Cell;
+use std::fmt;
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+/// Where in the document something is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// Why a document could not be read as XML.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("the document is not UTF-8")]
+    NotUtf8,
+    #[error("malformed XML at {position}: {message}")]
+    Malformed { position: Position, message: String },
+    #[error("a DOCTYPE declaration at {position} is not accepted (no DTDs or entity declarations)")]
+    Doctype { position: Position },
+    #[error("undeclared entity &{name}; at {position}")]
+    UnknownEntity { name: String, position: Position },
+    #[error("undeclared namespace prefix {prefix:?} at {position}")]
+    UnknownPrefix { prefix: String, position: Position },
+    #[error("the document has no root element")]
+    Empty,
+    #[error("elements nest deeper than {limit} levels at {position}")]
+    TooDeep { limit: usize, position: Position },
+}
+
+/// One attribute.
+#[derive(Debug, Clone)]
+pub struct Attribute {
+    pub name: String,
+    pub value: String,
+    used: Cell<bool>,
+}
+
+/// One element: namespace, local name, attributes, text and children.
+#[derive(Debug, Clone)]
+pub struct Element {
+    pub namespace: Option<String>,
+    pub name: String,
+    pub attributes: Vec<Attribute>,
+    pub children: Vec<Element>,
+    /// The element's own text, with surrounding whitespace trimmed.
+    pub text: String,
+    pub position: Position,
+    used: Cell<bool>,
+}
+
+const MAX_DEPTH: usize = 64;
+
+fn position_of(input: &str, byte: usize) -> Position {
+    let byte = byte.min(input.len());
+    let before = &input.as_bytes()[..byte];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Position { line, column }
+}
+
+fn resolve_entity(name: &str) -> Option<String> {
+    let predefined = match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => None,
+    };
+    if let Some(c) = predefined {
+        return Some(c.to_string());
+    }
+    let code = if let Some(hex) = name.strip_prefix("#x") {
+        u32::from_str_radix(hex, 16).ok()
+    } else if let Some(dec) = name.strip_prefix('#') {
+        dec.parse().ok()
+    } else {
+        None
+    };
+    code.and_then(char::from_u32).map(|c| c.to_string())
+}
+
+fn resolve_namespace(resolved: ResolveResult<'_>) -> Result<Option<String>, String> {
+    match resolved {
+        ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
+        ResolveResult::Unbound => Ok(None),
+        ResolveResult::Unknown(prefix) => Err(prefix),
+    }
+}
+
+fn open(
+    start: &quick_xml::events::BytesStart<'_>,
+    namespace: Option<String>,
+    position: Position,
+) -> Result<Element, XmlError> {
+    let mut attributes = Vec::new();
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(|e| XmlError::Malformed {
+            position,
+            message: e.to_string(),
+        })?;
+        let key: &str = attribute.key.as_ref();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            continue;
+        }
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| XmlError::Malformed {
+                position,
+                message: e.to_string(),
+            })?;
+        attributes.push(Attribute {
+            name: attribute.key.local_name().as_ref().to_owned(),
+            value: value.into_owned(),
+            used: Cell::new(false),
+        });
+    }
+    Ok(Element {
+        namespace,
+        name: start.local_name().as_ref().to_owned(),
+        attributes,
+        children: Vec::new(),
+        text: String::new(),
+        position,
+        used: Cell::new(false),
+    })
+}
+
+/// Pops the innermost open element into its parent (or makes it the root).
+fn close(stack: &mut Vec<Element>, root: &mut Option<Element>) {
+    if let Some(mut element) = stack.pop() {
+        element.text = element.text.trim().to_owned();
+        match stack.last_mut() {
+            Some(parent) => parent.children.push(element),
+            None => *root = Some(element),
+        }
+    }
+}
+
+/// Parses a whole document into its root element.
+pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
+    let input = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
+    let mut reader = NsReader::from_str(input);
+    reader.config_mut().trim_text(false);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    loop {
+        let start_offset = reader.buffer_position() as usize;
+        let (resolved, event) = match reader.read_resolved_event() {
+            Ok((resolved, event)) => (resolve_namespace(resolved), event),
+            Err(e) => {
+                return Err(XmlError::Malformed {
+                    position: position_of(input, reader.error_position() as usize),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let position = position_of(input, start_offset);
+        match event {
+            Event::DocType(_) => return Err(XmlError::Doctype { position }),
+            Event::Start(ref start) | Event::Empty(ref start) => {
+                if root.is_some() {
+                    return Err(XmlError::Malformed {
+                        position,
+                        message: "content after the root element".into(),
+                    });
+                }
+                let namespace =
+                    resolved.map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?;
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep {
+                        limit: MAX_DEPTH,
+                        position,
+                    });
+                }
+                stack.push(open(start, namespace, position)?);
+                if matches!(event, Event::Empty(_)) {
+                    close(&mut stack, &mut root);
+                }
+            }
+            Event::End(_) => close(&mut stack, &mut root),
+            Event::Text(text) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&text.xml10_content());
+                }
+            }
+            Event::CData(data) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&data.into_inner());
+                }
+            }
+            Event::GeneralRef(reference) => {
+                let name = reference.into_inner();
+                let Some(text) = resolve_entity(&name) else {
+                    return Err(XmlError::UnknownEntity {
+                        name: name.into_owned(),
+                        position,
+                    });
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&text);
+                }
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(XmlError::Malformed {
+            position: position_of(input, input.len()),
+            message: format!("element <{}> is not closed", open.name),
+        });
+    }
+    root.ok_or(XmlError::Empty)
+}
+
+/// Something in the document that no decoder read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unconsumed {
+    /// `/Root/Child/@attribute` style path.
+    pub path: String,
+    pub position: Position,
+}
+
+impl fmt::Display for Unconsumed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) is not mapped and was ignored",
+            self.path, self.position
+        )
+    }
+}
+
+impl Element {
+    /// Marks this element as read (its text and presence), without its children or attributes.
+    pub fn mark(&self) -> &Element {
+        self.used.set(true);
+        self
+    }
+
+    /// The children with this local name, in order; each is marked as read.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children
+            .iter()
+            .filter(move |c| c.name == name)
+            .map(Element::mark)
+    }
+
+    /// The first child with this local name, marked as read.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children
+            .iter()
+            .find(|c| c.name == name)
+            .map(Element::mark)
+    }
+
+    /// The element's text, marked as read.
+    pub fn text(&self) -> &str {
+        self.used.set(true);
+        &self.text
+    }
+
+    /// The value of an attribute, marked as read.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|a| a.name == name).map(|a| {
+            a.used.set(true);
+            a.value.as_str()
+        })
+    }
+
+    /// Every element and attribute below (and including) this one that was not read.
+    pub fn unconsumed(&self) -> Vec<Unconsumed> {
+        let mut out = Vec::new();
+        self.collect_unconsumed(&format!("/{}", self.name), &mut out);
+        out
+    }
+
+    fn collect_unconsumed(&self, path: &str, out: &mut Vec<Unconsumed>) {
+        if !self.used.get() {
+            out.push(Unconsumed {
+                path: path.to_owned(),
+                position: self.position,
+            });
+            return;
+        }
+        for attribute in &self.attributes {
+            if !attribute.used.get() {
+                out.push(Unconsumed {
+                    path: format!("{path}/@{}", attribute.name),
+                    position: self.position,
+                });
+            }
+        }
+        for child in &self.children {
+            child.collect_unconsumed(&format!("{path}/{}", child.name), out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_namespaces_text_attributes_and_positions() {
+        let doc = "<?xml version=\"1.0\"?>\n<a xmlns=\"urn:x\" k=\"v &amp; w\">\n  <b>T&#229;g &lt;1&gt;</b>\n  <c/>\n</a>";
+        let root = parse(doc.as_bytes()).unwrap();
+        assert_eq!(root.namespace.as_deref(), Some("urn:x"));
+        assert_eq!(root.attribute("k"), Some("v & w"));
+        let b = root.child("b").unwrap();
+        assert_eq!(b.text(), "Tåg <1>");
+        assert_eq!(b.position, Position { line: 3, column: 3 });
+        assert_eq!(b.namespace.as_deref(), Some("urn:x"));
+        assert_eq!(
+            root.mark().unconsumed(),
+            vec![Unconsumed {
+                path: "/a/c".into(),
+                position: Position { line: 4, column: 3 }
+            }]
+        );
+    }
+
+    #[test]
+    fn refuses_doctype_and_entity_declarations() {
+        let doc = "<?xml version=\"1.0\"?>\n<!DOCTYPE a [<!ENTITY e \"boom\">]>\n<a>&e;</a>";
+        assert_eq!(
+            parse(doc.as_bytes()).unwrap_err(),
+            XmlError::Doctype {
+                position: Position { line: 2, column: 1 }
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_undeclared_entities_and_prefixes() {
+        assert!(
+            matches!(parse(b"<a>&e;</a>").unwrap_err(), XmlError::UnknownEntity { name, .. } if name == "e")
+        );
+        assert!(matches!(
+            parse(b"<p:a/>").unwrap_err(),
+            XmlError::UnknownPrefix { .. }
+        ));
+    }
+
+    #[test]
+    fn reports_malformed_documents_with_a_position() {
+        let err = parse(b"<a>\n<b></a>").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                XmlError::Malformed {
+                    position: Position { line: 2, .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(matches!(
+            parse(b"<a>").unwrap_err(),
+            XmlError::Malformed { .. }
+        ));
+        assert_eq!(parse(b"").unwrap_err(), XmlError::Empty);
+        assert_eq!(parse(&[0xff, 0xfe]).unwrap_err(), XmlError::NotUtf8);
+    }
+
+    #[test]
+    fn refuses_absurd_nesting() {
+        let doc = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(matches!(
+            parse(doc.as_bytes()).unwrap_err(),
+            XmlError::TooDeep { .. }
+        ));
+    }
+}
