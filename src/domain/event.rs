@@ -150,8 +150,14 @@ pub enum MeetingPlace {
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum SipAnswer {
     Accepted,
-    Declined { reason: Sensitive<String> },
-    ProposedOtherTime { proposed_at: Timestamp },
+    Declined {
+        reason: Sensitive<String>,
+    },
+    ProposedOtherTime {
+        proposed_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Sensitive<String>>,
+    },
 }
 
 /// What a consent covers.

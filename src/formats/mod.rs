@@ -1,3 +1,5 @@
 //! Message formats: decoding bytes into typed messages and encoding them back. No IO.
 
+pub mod canonical;
+pub mod cosmic_link;
 pub mod xml;

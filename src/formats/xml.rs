@@ -265,6 +265,18 @@ impl Element {
         self
     }
 
+    /// Marks this element, its attributes and everything below it as read: for content that is
+    /// deliberately discarded (and reported by the caller).
+    pub fn mark_all(&self) {
+        self.used.set(true);
+        for attribute in &self.attributes {
+            attribute.used.set(true);
+        }
+        for child in &self.children {
+            child.mark_all();
+        }
+    }
+
     /// The children with this local name, in order; each is marked as read.
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children

@@ -1,0 +1,54 @@
+//! The canonical message: one coordination event with what is needed to place it in a case.
+//! It is the `canonical` format of `brygga translate` and the pivot between all other formats.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::case::CaseId;
+use crate::domain::event::{Event, EventId};
+use crate::domain::identifiers::PersonId;
+
+/// Names the uuid-v5 namespace of brygga's deterministic ids.
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f2b_1c3e_8a4d_4c1b_9e57_2a0d_b7c4_e913);
+
+/// A case as the sending system knows it: whose numbering, and the number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CaseReference {
+    /// Whose numbering: the care provider's HSA-id, e.g. `SE2321000214-1000` for Region
+    /// Jämtland Härjedalen's Cosmic Link.
+    pub issuer: String,
+    /// The sender's case number, e.g. the samordningsärende id `SA-2026-004711`.
+    pub value: String,
+}
+
+impl CaseReference {
+    /// The case id brygga uses for this reference: the same reference always gives the same id.
+    pub fn case_id(&self) -> CaseId {
+        CaseId(Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("case|{}|{}", self.issuer, self.value).as_bytes(),
+        ))
+    }
+}
+
+/// The event id for a message: a re-sent message gets the same id.
+pub fn event_id(format: &str, issuer: &str, message_id: &str) -> EventId {
+    EventId(Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("event|{format}|{issuer}|{message_id}").as_bytes(),
+    ))
+}
+
+/// One translated message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanonicalMessage {
+    pub case: CaseReference,
+    pub person: PersonId,
+    /// When the sending system created the message.
+    pub sent_at: Timestamp,
+    /// The sending unit's display name, if the message carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
+    pub event: Event,
+}

@@ -1,0 +1,694 @@
+//! Decoding a Cosmic Link message into a canonical message.
+//!
+//! Every error names the element path and its line and column. Elements and attributes the
+//! contract does not map are returned as warnings, never dropped in silence.
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+
+use super::codes::{AnswerKind, CodeTables, Table};
+use super::{FORMAT, NAMESPACE};
+use crate::domain::event::{
+    Address, Event, EventKind, EventSource, InvitedFunction, MeetingPlace, Person, PersonName,
+    PlanActivity, SipAnswer,
+};
+use crate::domain::identifiers::{
+    HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer,
+};
+use crate::domain::party::Party;
+use crate::domain::sensitive::Sensitive;
+use crate::domain::time::stockholm;
+use crate::formats::canonical::{CanonicalMessage, CaseReference, event_id};
+use crate::formats::xml::{self, Element, Position, XmlError};
+
+/// The process steps of the contract, by element name.
+pub const STEPS: &[&str] = &[
+    "Inskrivningsmeddelande",
+    "AndradBeraknadUtskrivning",
+    "FastVardkontakt",
+    "PlaneringPaborjad",
+    "Utskrivningsklar",
+    "UtskrivningsklarAterkallad",
+    "KallelseSip",
+    "SvarKallelse",
+    "SvarPaKommunensKallelse",
+    "Plan",
+    "InformationVidUtskrivning",
+    "Utskriven",
+    "ArendeAvslutat",
+    "LvmAnmalan",
+];
+
+/// Why a message was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CosmicLinkError {
+    #[error("{0}")]
+    Xml(#[from] XmlError),
+    #[error("the root element is <{found}>; a Cosmic Link message is <CosmicLinkMeddelande>")]
+    Root { found: String },
+    #[error(
+        "{path} ({position}) is in namespace {found:?}; the contract's namespace is {NAMESPACE:?}"
+    )]
+    Namespace {
+        path: String,
+        position: Position,
+        found: String,
+    },
+    #[error("{path} ({position}): missing {what}")]
+    Missing {
+        path: String,
+        position: Position,
+        what: String,
+    },
+    #[error("{path} ({position}): {problem}")]
+    Invalid {
+        path: String,
+        position: Position,
+        problem: String,
+    },
+    #[error("{path} ({position}): unknown code {code:?}; expected one of {expected}")]
+    UnknownCode {
+        path: String,
+        position: Position,
+        code: String,
+        expected: String,
+    },
+    #[error("the message has no process step; expected one of {}", STEPS.join(", "))]
+    NoStep,
+    #[error("{path} ({position}): a message carries one process step, but it also has <{first}>")]
+    SeveralSteps {
+        path: String,
+        position: Position,
+        first: String,
+    },
+}
+
+impl CosmicLinkError {
+    /// The element path the error is about, when there is one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            CosmicLinkError::Namespace { path, .. }
+            | CosmicLinkError::Missing { path, .. }
+            | CosmicLinkError::Invalid { path, .. }
+            | CosmicLinkError::UnknownCode { path, .. }
+            | CosmicLinkError::SeveralSteps { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded message and what in it was not mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub message: CanonicalMessage,
+    pub warnings: Vec<String>,
+}
+
+type Result<T> = std::result::Result<T, CosmicLinkError>;
+
+/// An element with its path, for reading values with precise errors.
+#[derive(Clone)]
+struct Node<'a> {
+    el: &'a Element,
+    path: String,
+}
+
+impl<'a> Node<'a> {
+    fn new(el: &'a Element, path: String) -> Self {
+        el.mark();
+        Node { el, path }
+    }
+
+    fn child(&self, name: &str) -> Option<Node<'a>> {
+        self.el
+            .child(name)
+            .map(|el| Node::new(el, format!("{}/{name}", self.path)))
+    }
+
+    fn children(&self, name: &str) -> Vec<Node<'a>> {
+        self.el
+            .children
+            .iter()
+            .filter(|el| el.name == name)
+            .map(|el| Node::new(el, format!("{}/{name}", self.path)))
+            .collect()
+    }
+
+    fn required(&self, name: &str) -> Result<Node<'a>> {
+        self.child(name).ok_or_else(|| CosmicLinkError::Missing {
+            path: self.path.clone(),
+            position: self.el.position,
+            what: format!("required element <{name}>"),
+        })
+    }
+
+    fn invalid(&self, problem: impl Into<String>) -> CosmicLinkError {
+        CosmicLinkError::Invalid {
+            path: self.path.clone(),
+            position: self.el.position,
+            problem: problem.into(),
+        }
+    }
+
+    /// The element's text, which must not be empty.
+    fn text(&self) -> Result<&'a str> {
+        let text = self.el.text();
+        if text.is_empty() {
+            return Err(self.invalid("is empty"));
+        }
+        Ok(text)
+    }
+
+    fn attribute(&self, name: &str) -> Option<&'a str> {
+        self.el.attribute(name)
+    }
+
+    fn required_attribute(&self, name: &str) -> Result<&'a str> {
+        match self.attribute(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim()),
+            Some(_) => Err(self.invalid(format!("attribute {name} is empty"))),
+            None => Err(CosmicLinkError::Missing {
+                path: self.path.clone(),
+                position: self.el.position,
+                what: format!("required attribute {name}"),
+            }),
+        }
+    }
+
+    fn required_text(&self, name: &str) -> Result<&'a str> {
+        self.required(name)?.text()
+    }
+
+    fn optional_text(&self, name: &str) -> Result<Option<&'a str>> {
+        self.child(name).map(|n| n.text()).transpose()
+    }
+
+    fn timestamp(&self) -> Result<Timestamp> {
+        parse_timestamp(self.text()?).map_err(|problem| self.invalid(problem))
+    }
+
+    fn date(&self) -> Result<Date> {
+        let text = self.text()?;
+        text.parse::<Date>()
+            .map_err(|_| self.invalid(format!("{text:?} is not a date (YYYY-MM-DD)")))
+    }
+
+    fn boolean(&self) -> Result<bool> {
+        match self.text()? {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            other => Err(self.invalid(format!("{other:?} is not true or false"))),
+        }
+    }
+
+    fn hsa_attribute(&self, name: &str) -> Result<HsaId> {
+        let value = self.required_attribute(name)?;
+        HsaId::parse(value)
+            .map_err(|e| self.invalid(format!("attribute {name}: HSA-id {value:?} {e}")))
+    }
+
+    fn optional_hsa_attribute(&self, name: &str) -> Result<Option<HsaId>> {
+        match self.attribute(name) {
+            None => Ok(None),
+            Some(_) => self.hsa_attribute(name).map(Some),
+        }
+    }
+
+    fn kommunkod(&self, value: &str) -> Result<Kommunkod> {
+        Kommunkod::parse(value)
+            .map_err(|e| self.invalid(format!("municipality code {value:?} {e}")))
+    }
+
+    /// A party from `kommunkod` (a municipality, optionally narrowed by `hsaId`) or `hsaId`
+    /// alone (a region unit).
+    fn party(&self) -> Result<Party> {
+        match self.attribute("kommunkod") {
+            Some(code) => Ok(Party::Municipality {
+                kommunkod: self.kommunkod(code)?,
+                unit: self.optional_hsa_attribute("hsaId")?,
+            }),
+            None => Ok(Party::RegionUnit {
+                hsa_id: self.hsa_attribute("hsaId")?,
+            }),
+        }
+    }
+
+    fn code<T: Copy + PartialEq>(&self, table: &Table<T>) -> Result<T> {
+        let code = self.text()?;
+        self.lookup(code, table)
+    }
+
+    fn code_attribute<T: Copy + PartialEq>(&self, name: &str, table: &Table<T>) -> Result<T> {
+        let code = self.required_attribute(name)?;
+        table
+            .decode(code)
+            .ok_or_else(|| CosmicLinkError::UnknownCode {
+                path: format!("{}/@{name}", self.path),
+                position: self.el.position,
+                code: code.to_owned(),
+                expected: table.codes().join(", "),
+            })
+    }
+
+    fn lookup<T: Copy + PartialEq>(&self, code: &str, table: &Table<T>) -> Result<T> {
+        table
+            .decode(code)
+            .ok_or_else(|| CosmicLinkError::UnknownCode {
+                path: self.path.clone(),
+                position: self.el.position,
+                code: code.to_owned(),
+                expected: table.codes().join(", "),
+            })
+    }
+}
+
+/// A date-time with an offset, or a local date-time in Europe/Stockholm.
+fn parse_timestamp(text: &str) -> std::result::Result<Timestamp, String> {
+    if let Ok(ts) = text.parse::<Timestamp>() {
+        return Ok(ts);
+    }
+    let local: DateTime = text.parse().map_err(|_| {
+        format!("{text:?} is not a date-time (YYYY-MM-DDThh:mm:ss, local Swedish time)")
+    })?;
+    local
+        .to_zoned_datetime(stockholm())
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("{text:?} is not a time in Europe/Stockholm: {e}"))
+}
+
+fn check_namespaces(el: &Element, path: &str) -> Result<()> {
+    if el.namespace.as_deref() != Some(NAMESPACE) {
+        return Err(CosmicLinkError::Namespace {
+            path: path.to_owned(),
+            position: el.position,
+            found: el.namespace.clone().unwrap_or_else(|| "(none)".to_owned()),
+        });
+    }
+    for child in &el.children {
+        check_namespaces(child, &format!("{path}/{}", child.name))?;
+    }
+    Ok(())
+}
+
+fn person_id(patient: &Node<'_>, today: Date) -> Result<PersonId> {
+    let candidates = [
+        patient.child("Personnummer"),
+        patient.child("Samordningsnummer"),
+        patient.child("Reservnummer"),
+    ];
+    let mut present = candidates.iter().flatten();
+    let Some(node) = present.next() else {
+        return Err(CosmicLinkError::Missing {
+            path: patient.path.clone(),
+            position: patient.el.position,
+            what: "one of <Personnummer>, <Samordningsnummer> or <Reservnummer>".to_owned(),
+        });
+    };
+    if let Some(second) = present.next() {
+        return Err(second.invalid("a patient has one identifier, but several were given"));
+    }
+    let value = node.text()?;
+    let id = match node.el.name.as_str() {
+        "Personnummer" => Personnummer::parse_on(value, today)
+            .map(PersonId::Personnummer)
+            .map_err(|e| node.invalid(format!("personnummer {e}")))?,
+        "Samordningsnummer" => Samordningsnummer::parse_on(value, today)
+            .map(PersonId::Samordningsnummer)
+            .map_err(|e| node.invalid(format!("samordningsnummer {e}")))?,
+        _ => ReserveNumber::parse(value)
+            .map(PersonId::ReserveNumber)
+            .map_err(|e| node.invalid(format!("reserve number {e}")))?,
+    };
+    Ok(id)
+}
+
+fn person(patient: &Node<'_>, id: PersonId, warnings: &mut Vec<String>) -> Result<Person> {
+    let protected_identity = match patient.child("SkyddadIdentitet") {
+        Some(node) => node.boolean()?,
+        None => false,
+    };
+    let name = PersonName {
+        given: Sensitive::new(patient.required_text("Fornamn")?.to_owned()),
+        family: Sensitive::new(patient.required_text("Efternamn")?.to_owned()),
+    };
+    let registered_address = match patient.child("Folkbokforingsadress") {
+        None => None,
+        Some(address) if protected_identity => {
+            address.el.mark_all();
+            warnings.push(format!(
+                "{}/Folkbokforingsadress: the person has protected identity; the address was not stored",
+                patient.path
+            ));
+            None
+        }
+        Some(address) => Some(Address {
+            street: Sensitive::new(address.required_text("Gatuadress")?.to_owned()),
+            postal_code: Sensitive::new(address.required_text("Postnummer")?.to_owned()),
+            city: Sensitive::new(address.required_text("Postort")?.to_owned()),
+            municipality: match address.child("Kommunkod") {
+                Some(node) => Some(node.kommunkod(node.text()?)?),
+                None => None,
+            },
+        }),
+    };
+    Ok(Person {
+        id,
+        name,
+        registered_address,
+        protected_identity,
+    })
+}
+
+fn answer(step: &Node<'_>, codes: &CodeTables) -> Result<SipAnswer> {
+    let kind = step.required("Svar")?.code(&codes.answer)?;
+    Ok(match kind {
+        AnswerKind::Accepted => SipAnswer::Accepted,
+        AnswerKind::Declined => SipAnswer::Declined {
+            reason: Sensitive::new(step.required_text("Motivering")?.to_owned()),
+        },
+        AnswerKind::ProposedOtherTime => SipAnswer::ProposedOtherTime {
+            proposed_at: step.required("ForeslagenTid")?.timestamp()?,
+            reason: step
+                .optional_text("Motivering")?
+                .map(|t| Sensitive::new(t.to_owned())),
+        },
+    })
+}
+
+/// Decodes a Cosmic Link message. `today` anchors the century of 10-digit personnummer.
+pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> {
+    let root_el = xml::parse(bytes)?;
+    if root_el.name != "CosmicLinkMeddelande" {
+        return Err(CosmicLinkError::Root {
+            found: root_el.name.clone(),
+        });
+    }
+    check_namespaces(&root_el, "/CosmicLinkMeddelande")?;
+    let root = Node::new(&root_el, "/CosmicLinkMeddelande".to_owned());
+    let version = root.required_attribute("version")?;
+    if version != "1.0" {
+        return Err(root.invalid(format!(
+            "version {version:?} is not supported; this gateway reads version \"1.0\""
+        )));
+    }
+
+    let head = root.required("Huvud")?;
+    let message_id = head.required_text("MeddelandeId")?.to_owned();
+    if message_id.len() > 128 || message_id.chars().any(char::is_control) {
+        return Err(head
+            .required("MeddelandeId")?
+            .invalid("a message id has at most 128 printable characters"));
+    }
+    let sent_at = head.required("Skapad")?.timestamp()?;
+    let sender_node = head.required("Avsandare")?;
+    let sender = sender_node.party()?;
+    let sender_name = Some(sender_node.el.text())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    let case_node = head.required("Samordningsarende")?;
+    let case_value = case_node.required_attribute("id")?.to_owned();
+    let care_provider = case_node.hsa_attribute("vardgivare")?;
+    let case = CaseReference {
+        issuer: care_provider.to_string(),
+        value: case_value,
+    };
+
+    let patient = root.required("Patient")?;
+    let person_id = person_id(&patient, today)?;
+
+    let mut steps = root_el
+        .children
+        .iter()
+        .filter(|c| c.name != "Huvud" && c.name != "Patient");
+    let step_el = steps.next().ok_or(CosmicLinkError::NoStep)?;
+    if let Some(extra) = steps.next() {
+        return Err(CosmicLinkError::SeveralSteps {
+            path: format!("/CosmicLinkMeddelande/{}", extra.name),
+            position: extra.position,
+            first: step_el.name.clone(),
+        });
+    }
+    let step = Node::new(step_el, format!("/CosmicLinkMeddelande/{}", step_el.name));
+    let mut warnings = Vec::new();
+    let sender_unit = || match &sender {
+        Party::RegionUnit { hsa_id } => Some(hsa_id.clone()),
+        Party::Municipality { unit, .. } => unit.clone(),
+    };
+
+    let (occurred_at, kind) = match step_el.name.as_str() {
+        "Inskrivningsmeddelande" => {
+            let admitted_at = step.required("Inskriven")?.timestamp()?;
+            let ward = sender_unit().ok_or_else(|| {
+                sender_node.invalid("an admission notice is sent by a ward with an hsaId")
+            })?;
+            let recipients = step
+                .children("Mottagare")
+                .iter()
+                .map(Node::party)
+                .collect::<Result<Vec<_>>>()?;
+            if recipients.is_empty() {
+                return Err(CosmicLinkError::Missing {
+                    path: step.path.clone(),
+                    position: step.el.position,
+                    what: "at least one <Mottagare>".to_owned(),
+                });
+            }
+            let kind = EventKind::AdmissionNotice {
+                person: person(&patient, person_id.clone(), &mut warnings)?,
+                ward,
+                admitted_at,
+                assessed_at: step
+                    .child("BedomdBehov")
+                    .map(|n| n.timestamp())
+                    .transpose()?,
+                estimated_discharge: step
+                    .child("BeraknadUtskrivning")
+                    .map(|n| n.date())
+                    .transpose()?,
+                psychiatric: match step.child("Vardform") {
+                    Some(node) => node.code(&codes.care_form)?,
+                    None => false,
+                },
+                recipients,
+            };
+            (admitted_at, kind)
+        }
+        "AndradBeraknadUtskrivning" => (
+            sent_at,
+            EventKind::EstimatedDischargeChanged {
+                estimated_discharge: step.required("BeraknadUtskrivning")?.date()?,
+            },
+        ),
+        "FastVardkontakt" => (
+            sent_at,
+            EventKind::CareContactAppointed {
+                unit: step.required("Enhet")?.hsa_attribute("hsaId")?,
+                function: step.required_text("Funktion")?.to_owned(),
+                name: step
+                    .optional_text("Namn")?
+                    .map(|n| Sensitive::new(n.to_owned())),
+                staff_hsa_id: step
+                    .child("Person")
+                    .map(|n| n.hsa_attribute("hsaId"))
+                    .transpose()?,
+            },
+        ),
+        "PlaneringPaborjad" => {
+            let by = match step.child("Part") {
+                Some(node) => node.party()?,
+                None => sender.clone(),
+            };
+            (sent_at, EventKind::PlanningStarted { by })
+        }
+        "Utskrivningsklar" => {
+            let decided_at = step.required("Beslutad")?.timestamp()?;
+            let physician = step
+                .child("Lakare")
+                .map(|n| n.hsa_attribute("hsaId"))
+                .transpose()?;
+            (
+                decided_at,
+                EventKind::ReadyForDischarge {
+                    decided_at,
+                    physician,
+                },
+            )
+        }
+        "UtskrivningsklarAterkallad" => (
+            sent_at,
+            EventKind::ReadyForDischargeRevoked {
+                reason: step
+                    .optional_text("Orsak")?
+                    .map(|t| Sensitive::new(t.to_owned())),
+            },
+        ),
+        "KallelseSip" => {
+            let place = match (step.child("Plats"), step.child("Lank")) {
+                (Some(place), None) => MeetingPlace::Address {
+                    description: Sensitive::new(place.text()?.to_owned()),
+                },
+                (None, Some(link)) => MeetingPlace::Link {
+                    url: link.text()?.to_owned(),
+                },
+                (None, None) => {
+                    return Err(CosmicLinkError::Missing {
+                        path: step.path.clone(),
+                        position: step.el.position,
+                        what: "<Plats> or <Lank>".to_owned(),
+                    });
+                }
+                (Some(_), Some(link)) => {
+                    return Err(link.invalid("give either <Plats> or <Lank>, not both"));
+                }
+            };
+            let invited = step
+                .children("Kallad")
+                .iter()
+                .map(|n| {
+                    Ok(InvitedFunction {
+                        party: n.party()?,
+                        function: n.required_attribute("funktion")?.to_owned(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if invited.is_empty() {
+                return Err(CosmicLinkError::Missing {
+                    path: step.path.clone(),
+                    position: step.el.position,
+                    what: "at least one <Kallad>".to_owned(),
+                });
+            }
+            (
+                sent_at,
+                EventKind::SipInvitation {
+                    invitation_id: step.required_attribute("id")?.to_owned(),
+                    plan_type: step.code_attribute("plantyp", &codes.plan_type)?,
+                    from: sender.clone(),
+                    meeting_at: step.required("Tid")?.timestamp()?,
+                    place,
+                    invited,
+                },
+            )
+        }
+        "SvarKallelse" | "SvarPaKommunensKallelse" => (
+            sent_at,
+            EventKind::SipResponse {
+                invitation_id: step.required_attribute("kallelse")?.to_owned(),
+                responder: sender.clone(),
+                answer: answer(&step, codes)?,
+                attending_function: step.optional_text("DeltagandeFunktion")?.map(str::to_owned),
+            },
+        ),
+        "Plan" => {
+            let activities = step
+                .children("Insats")
+                .iter()
+                .map(|n| {
+                    Ok(PlanActivity {
+                        description: Sensitive::new(n.required_text("Beskrivning")?.to_owned()),
+                        responsible: n.required("Ansvarig")?.code(&codes.principal)?,
+                        performer: n.child("Utforare").map(|p| p.party()).transpose()?,
+                        service_type: n
+                            .child("Insatstyp")
+                            .map(|t| t.code(&codes.service_type))
+                            .transpose()?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if activities.is_empty() {
+                return Err(CosmicLinkError::Missing {
+                    path: step.path.clone(),
+                    position: step.el.position,
+                    what: "at least one <Insats>".to_owned(),
+                });
+            }
+            let overall = step.required("OvergripandeAnsvar")?;
+            let overall_responsibility = overall.code(&codes.principal)?.ok_or_else(|| {
+                overall.invalid("overall responsibility lies with the region or the municipality")
+            })?;
+            (
+                sent_at,
+                EventKind::SipPlan {
+                    plan_id: step.required_attribute("id")?.to_owned(),
+                    plan_type: step.code_attribute("plantyp", &codes.plan_type)?,
+                    activities,
+                    overall_responsibility,
+                    next_of_kin_participated: match step.child("NarstaendeDeltog") {
+                        Some(node) => node.boolean()?,
+                        None => false,
+                    },
+                    follow_up_on: step.child("Uppfoljning").map(|n| n.date()).transpose()?,
+                },
+            )
+        }
+        "InformationVidUtskrivning" => (
+            sent_at,
+            EventKind::InformationAtDischarge {
+                summary: Sensitive::new(step.required_text("Sammanfattning")?.to_owned()),
+                care_contact: step
+                    .child("FastVardkontakt")
+                    .map(|n| n.hsa_attribute("hsaId"))
+                    .transpose()?,
+                planned_sip_at: step
+                    .child("PlaneradSip")
+                    .map(|n| n.timestamp())
+                    .transpose()?,
+            },
+        ),
+        "Utskriven" => {
+            let discharged_at = step.required("Tidpunkt")?.timestamp()?;
+            (discharged_at, EventKind::Discharged { discharged_at })
+        }
+        "ArendeAvslutat" => (
+            sent_at,
+            EventKind::CaseCancelled {
+                reason: Sensitive::new(step.required_text("Orsak")?.to_owned()),
+            },
+        ),
+        "LvmAnmalan" => {
+            let municipality = step.required("Kommun")?;
+            (
+                sent_at,
+                EventKind::LvmReport {
+                    physician: step.required("Lakare")?.hsa_attribute("hsaId")?,
+                    to_municipality: municipality
+                        .kommunkod(municipality.required_attribute("kommunkod")?)?,
+                    legal_basis: step.required_text("Lagrum")?.to_owned(),
+                    report: Sensitive::new(step.required_text("Anmalan")?.to_owned()),
+                },
+            )
+        }
+        other => {
+            return Err(CosmicLinkError::Invalid {
+                path: step.path.clone(),
+                position: step.el.position,
+                problem: format!(
+                    "<{other}> is not a process step of the contract; expected one of {}",
+                    STEPS.join(", ")
+                ),
+            });
+        }
+    };
+
+    let event = Event {
+        id: event_id(FORMAT, &case.issuer, &message_id),
+        occurred_at,
+        source: EventSource {
+            format: FORMAT.to_owned(),
+            message_id,
+            sender: Some(sender),
+        },
+        kind,
+    };
+    warnings.extend(root_el.unconsumed().iter().map(ToString::to_string));
+    Ok(Decoded {
+        message: CanonicalMessage {
+            case,
+            person: person_id,
+            sent_at,
+            sender_name,
+            event,
+        },
+        warnings,
+    })
+}

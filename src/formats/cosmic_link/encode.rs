@@ -1,0 +1,441 @@
+//! Encoding a canonical message as a Cosmic Link message (the contract's normal form: 12-digit
+//! personnummer with hyphen, local Swedish date-times without offset, the first code of each
+//! code table).
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use quick_xml::escape::escape;
+
+use super::NAMESPACE;
+use super::codes::{AnswerKind, CodeTables, Table};
+use crate::domain::event::{Address, EventKind, MeetingPlace, Person, SipAnswer};
+use crate::domain::identifiers::PersonId;
+use crate::domain::party::Party;
+use crate::domain::time::stockholm;
+use crate::formats::canonical::CanonicalMessage;
+
+/// Why a canonical message cannot be written as Cosmic Link.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("the code table [{table}] has no code for {value}")]
+    NoCode { table: &'static str, value: String },
+    #[error("{0} cannot be carried by a Cosmic Link message")]
+    NotInContract(&'static str),
+    #[error("the message has no sender, which a Cosmic Link message requires")]
+    NoSender,
+}
+
+struct Writer {
+    out: String,
+    depth: usize,
+}
+
+impl Writer {
+    fn indent(&mut self) {
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+    }
+
+    fn tag(&mut self, name: &str, attributes: &[(&str, String)]) {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (key, value) in attributes {
+            self.out.push(' ');
+            self.out.push_str(key);
+            self.out.push_str("=\"");
+            self.out.push_str(&escape(value.as_str()));
+            self.out.push('"');
+        }
+    }
+
+    fn open(&mut self, name: &str, attributes: &[(&str, String)]) {
+        self.indent();
+        self.tag(name, attributes);
+        self.out.push_str(">\n");
+        self.depth += 1;
+    }
+
+    fn close(&mut self, name: &str) {
+        self.depth -= 1;
+        self.indent();
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push_str(">\n");
+    }
+
+    fn leaf(&mut self, name: &str, attributes: &[(&str, String)], text: &str) {
+        self.indent();
+        self.tag(name, attributes);
+        if text.is_empty() {
+            self.out.push_str("/>\n");
+        } else {
+            self.out.push('>');
+            self.out.push_str(&escape(text));
+            self.out.push_str("</");
+            self.out.push_str(name);
+            self.out.push_str(">\n");
+        }
+    }
+
+    fn text(&mut self, name: &str, text: &str) {
+        self.leaf(name, &[], text);
+    }
+}
+
+fn local(ts: Timestamp) -> String {
+    ts.to_zoned_datetime(stockholm())
+        .datetime()
+        .strftime("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+fn date(d: Date) -> String {
+    d.strftime("%Y-%m-%d").to_string()
+}
+
+fn party_attributes(party: &Party) -> Vec<(&'static str, String)> {
+    match party {
+        Party::RegionUnit { hsa_id } => vec![("hsaId", hsa_id.to_string())],
+        Party::Municipality { kommunkod, unit } => {
+            let mut attributes = vec![("kommunkod", kommunkod.to_string())];
+            if let Some(unit) = unit {
+                attributes.push(("hsaId", unit.to_string()));
+            }
+            attributes
+        }
+    }
+}
+
+fn code<T: Copy + PartialEq + std::fmt::Debug>(
+    table: &Table<T>,
+    name: &'static str,
+    value: T,
+) -> Result<String, EncodeError> {
+    table
+        .encode(value)
+        .map(str::to_owned)
+        .ok_or_else(|| EncodeError::NoCode {
+            table: name,
+            value: format!("{value:?}"),
+        })
+}
+
+fn person_id(w: &mut Writer, id: &PersonId) {
+    match id {
+        PersonId::Personnummer(p) => w.text("Personnummer", &p.to_string()),
+        PersonId::Samordningsnummer(s) => w.text("Samordningsnummer", &s.to_string()),
+        PersonId::ReserveNumber(r) => w.text("Reservnummer", r.as_str()),
+    }
+}
+
+fn patient(w: &mut Writer, id: &PersonId, details: Option<&Person>) {
+    w.open("Patient", &[]);
+    person_id(w, id);
+    if let Some(person) = details {
+        w.text("Fornamn", person.name.given.expose());
+        w.text("Efternamn", person.name.family.expose());
+        if let Some(Address {
+            street,
+            postal_code,
+            city,
+            municipality,
+        }) = &person.registered_address
+            && !person.protected_identity
+        {
+            w.open("Folkbokforingsadress", &[]);
+            w.text("Gatuadress", street.expose());
+            w.text("Postnummer", postal_code.expose());
+            w.text("Postort", city.expose());
+            if let Some(code) = municipality {
+                w.text("Kommunkod", &code.to_string());
+            }
+            w.close("Folkbokforingsadress");
+        }
+        if person.protected_identity {
+            w.text("SkyddadIdentitet", "true");
+        }
+    }
+    w.close("Patient");
+}
+
+/// Writes `message` as a Cosmic Link message.
+pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, EncodeError> {
+    let event = &message.event;
+    let sender = match &event.kind {
+        EventKind::AdmissionNotice { ward, .. } => Party::RegionUnit {
+            hsa_id: ward.clone(),
+        },
+        _ => event.source.sender.clone().ok_or(EncodeError::NoSender)?,
+    };
+    let mut w = Writer {
+        out: String::with_capacity(2048),
+        depth: 0,
+    };
+    w.out
+        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    w.open(
+        "CosmicLinkMeddelande",
+        &[
+            ("xmlns", NAMESPACE.to_owned()),
+            ("version", "1.0".to_owned()),
+        ],
+    );
+    w.open("Huvud", &[]);
+    w.text("MeddelandeId", &event.source.message_id);
+    w.text("Skapad", &local(message.sent_at));
+    w.leaf(
+        "Avsandare",
+        &party_attributes(&sender),
+        message.sender_name.as_deref().unwrap_or(""),
+    );
+    w.leaf(
+        "Samordningsarende",
+        &[
+            ("id", message.case.value.clone()),
+            ("vardgivare", message.case.issuer.clone()),
+        ],
+        "",
+    );
+    w.close("Huvud");
+    let details = match &event.kind {
+        EventKind::AdmissionNotice { person, .. } => Some(person),
+        _ => None,
+    };
+    patient(&mut w, &message.person, details);
+
+    match &event.kind {
+        EventKind::AdmissionNotice {
+            admitted_at,
+            assessed_at,
+            estimated_discharge,
+            psychiatric,
+            recipients,
+            ..
+        } => {
+            w.open("Inskrivningsmeddelande", &[]);
+            w.text("Inskriven", &local(*admitted_at));
+            if let Some(at) = assessed_at {
+                w.text("BedomdBehov", &local(*at));
+            }
+            if let Some(d) = estimated_discharge {
+                w.text("BeraknadUtskrivning", &date(*d));
+            }
+            w.text(
+                "Vardform",
+                &code(&codes.care_form, "care_form", *psychiatric)?,
+            );
+            for recipient in recipients {
+                w.leaf("Mottagare", &party_attributes(recipient), "");
+            }
+            w.close("Inskrivningsmeddelande");
+        }
+        EventKind::EstimatedDischargeChanged {
+            estimated_discharge,
+        } => {
+            w.open("AndradBeraknadUtskrivning", &[]);
+            w.text("BeraknadUtskrivning", &date(*estimated_discharge));
+            w.close("AndradBeraknadUtskrivning");
+        }
+        EventKind::CareContactAppointed {
+            unit,
+            function,
+            name,
+            staff_hsa_id,
+        } => {
+            w.open("FastVardkontakt", &[]);
+            w.leaf("Enhet", &[("hsaId", unit.to_string())], "");
+            w.text("Funktion", function);
+            if let Some(name) = name {
+                w.text("Namn", name.expose());
+            }
+            if let Some(staff) = staff_hsa_id {
+                w.leaf("Person", &[("hsaId", staff.to_string())], "");
+            }
+            w.close("FastVardkontakt");
+        }
+        EventKind::PlanningStarted { by } => {
+            w.open("PlaneringPaborjad", &[]);
+            w.leaf("Part", &party_attributes(by), "");
+            w.close("PlaneringPaborjad");
+        }
+        EventKind::ReadyForDischarge {
+            decided_at,
+            physician,
+        } => {
+            w.open("Utskrivningsklar", &[]);
+            w.text("Beslutad", &local(*decided_at));
+            if let Some(physician) = physician {
+                w.leaf("Lakare", &[("hsaId", physician.to_string())], "");
+            }
+            w.close("Utskrivningsklar");
+        }
+        EventKind::ReadyForDischargeRevoked { reason } => {
+            w.open("UtskrivningsklarAterkallad", &[]);
+            if let Some(reason) = reason {
+                w.text("Orsak", reason.expose());
+            }
+            w.close("UtskrivningsklarAterkallad");
+        }
+        EventKind::SipInvitation {
+            invitation_id,
+            plan_type,
+            meeting_at,
+            place,
+            invited,
+            ..
+        } => {
+            w.open(
+                "KallelseSip",
+                &[
+                    ("id", invitation_id.clone()),
+                    ("plantyp", code(&codes.plan_type, "plan_type", *plan_type)?),
+                ],
+            );
+            w.text("Tid", &local(*meeting_at));
+            match place {
+                MeetingPlace::Address { description } => w.text("Plats", description.expose()),
+                MeetingPlace::Link { url } => w.text("Lank", url),
+            }
+            for function in invited {
+                let mut attributes = party_attributes(&function.party);
+                attributes.push(("funktion", function.function.clone()));
+                w.leaf("Kallad", &attributes, "");
+            }
+            w.close("KallelseSip");
+        }
+        EventKind::SipResponse {
+            invitation_id,
+            answer,
+            attending_function,
+            ..
+        } => {
+            // <SvarKallelse> and <SvarPaKommunensKallelse> carry the same event; brygga writes
+            // the former.
+            let element = "SvarKallelse";
+            w.open(element, &[("kallelse", invitation_id.clone())]);
+            let kind = match answer {
+                SipAnswer::Accepted => AnswerKind::Accepted,
+                SipAnswer::Declined { .. } => AnswerKind::Declined,
+                SipAnswer::ProposedOtherTime { .. } => AnswerKind::ProposedOtherTime,
+            };
+            w.text("Svar", &code(&codes.answer, "answer", kind)?);
+            match answer {
+                SipAnswer::Accepted => {}
+                SipAnswer::Declined { reason } => w.text("Motivering", reason.expose()),
+                SipAnswer::ProposedOtherTime {
+                    proposed_at,
+                    reason,
+                } => {
+                    if let Some(reason) = reason {
+                        w.text("Motivering", reason.expose());
+                    }
+                    w.text("ForeslagenTid", &local(*proposed_at));
+                }
+            }
+            if let Some(function) = attending_function {
+                w.text("DeltagandeFunktion", function);
+            }
+            w.close(element);
+        }
+        EventKind::SipPlan {
+            plan_id,
+            plan_type,
+            activities,
+            overall_responsibility,
+            next_of_kin_participated,
+            follow_up_on,
+        } => {
+            w.open(
+                "Plan",
+                &[
+                    ("id", plan_id.clone()),
+                    ("plantyp", code(&codes.plan_type, "plan_type", *plan_type)?),
+                ],
+            );
+            for activity in activities {
+                w.open("Insats", &[]);
+                w.text("Beskrivning", activity.description.expose());
+                w.text(
+                    "Ansvarig",
+                    &code(&codes.principal, "principal", activity.responsible)?,
+                );
+                if let Some(performer) = &activity.performer {
+                    w.leaf("Utforare", &party_attributes(performer), "");
+                }
+                if let Some(service) = activity.service_type {
+                    w.text(
+                        "Insatstyp",
+                        &code(&codes.service_type, "service_type", service)?,
+                    );
+                }
+                w.close("Insats");
+            }
+            w.text(
+                "OvergripandeAnsvar",
+                &code(&codes.principal, "principal", Some(*overall_responsibility))?,
+            );
+            w.text(
+                "NarstaendeDeltog",
+                if *next_of_kin_participated {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
+            if let Some(d) = follow_up_on {
+                w.text("Uppfoljning", &date(*d));
+            }
+            w.close("Plan");
+        }
+        EventKind::InformationAtDischarge {
+            summary,
+            care_contact,
+            planned_sip_at,
+        } => {
+            w.open("InformationVidUtskrivning", &[]);
+            w.text("Sammanfattning", summary.expose());
+            if let Some(contact) = care_contact {
+                w.leaf("FastVardkontakt", &[("hsaId", contact.to_string())], "");
+            }
+            if let Some(at) = planned_sip_at {
+                w.text("PlaneradSip", &local(*at));
+            }
+            w.close("InformationVidUtskrivning");
+        }
+        EventKind::Discharged { discharged_at } => {
+            w.open("Utskriven", &[]);
+            w.text("Tidpunkt", &local(*discharged_at));
+            w.close("Utskriven");
+        }
+        EventKind::CaseCancelled { reason } => {
+            w.open("ArendeAvslutat", &[]);
+            w.text("Orsak", reason.expose());
+            w.close("ArendeAvslutat");
+        }
+        EventKind::LvmReport {
+            physician,
+            to_municipality,
+            legal_basis,
+            report,
+        } => {
+            w.open("LvmAnmalan", &[]);
+            w.leaf("Lakare", &[("hsaId", physician.to_string())], "");
+            w.leaf("Kommun", &[("kommunkod", to_municipality.to_string())], "");
+            w.text("Lagrum", legal_basis);
+            w.text("Anmalan", report.expose());
+            w.close("LvmAnmalan");
+        }
+        EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. } => {
+            return Err(EncodeError::NotInContract("a consent"));
+        }
+        EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
+            return Err(EncodeError::NotInContract("a deviation report"));
+        }
+        EventKind::DeadlineMissed { .. } => {
+            return Err(EncodeError::NotInContract("a missed deadline"));
+        }
+    }
+    w.close("CosmicLinkMeddelande");
+    Ok(w.out)
+}

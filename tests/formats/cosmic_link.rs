@@ -1,0 +1,186 @@
+//! The Cosmic Link contract: every example decodes to its golden canonical message, every
+//! error fixture fails with its golden message, and every example survives a round trip.
+
+use brygga::formats::cosmic_link::{CodeTables, decode, encode};
+use jiff::civil::{Date, date};
+
+use crate::golden::{check_json, check_text, files, repo};
+
+const TODAY: Date = date(2026, 11, 23);
+
+fn codes() -> CodeTables {
+    CodeTables::load(&repo().join("mappings/cosmic-link/codes.toml")).unwrap()
+}
+
+#[test]
+fn every_example_decodes_to_its_golden_canonical_message() {
+    let codes = codes();
+    let expected_dir = repo().join("fixtures/cosmic-link/to-canonical");
+    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+        let bytes = std::fs::read(&input).unwrap();
+        let decoded =
+            decode(&bytes, &codes, TODAY).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        assert!(
+            decoded.warnings.is_empty(),
+            "{}: {:?}",
+            input.display(),
+            decoded.warnings
+        );
+        let name = input.file_stem().unwrap().to_string_lossy().into_owned();
+        check_json(
+            &expected_dir.join(format!("{name}.json")),
+            &serde_json::to_value(&decoded.message).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn every_example_survives_a_round_trip_through_the_canonical_model() {
+    let codes = codes();
+    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+        let first = decode(&std::fs::read(&input).unwrap(), &codes, TODAY)
+            .unwrap()
+            .message;
+        let written = encode(&first, &codes).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        let again = decode(written.as_bytes(), &codes, TODAY).unwrap_or_else(|e| {
+            panic!(
+                "{}: re-encoded message does not decode: {e}\n{written}",
+                input.display()
+            )
+        });
+        assert!(
+            again.warnings.is_empty(),
+            "{}: {:?}",
+            input.display(),
+            again.warnings
+        );
+        assert_eq!(
+            again.message,
+            first,
+            "{}: round trip changed the message\n{written}",
+            input.display()
+        );
+        assert_eq!(
+            encode(&again.message, &codes).unwrap(),
+            written,
+            "{}: encoding is not stable",
+            input.display()
+        );
+    }
+}
+
+#[test]
+fn every_error_fixture_fails_with_its_golden_message() {
+    let codes = codes();
+    let dir = repo().join("fixtures/cosmic-link/errors");
+    for input in files(&dir, ".xml") {
+        let bytes = std::fs::read(&input).unwrap();
+        let error = match decode(&bytes, &codes, TODAY) {
+            Ok(decoded) => panic!(
+                "{} decoded, but should fail: {:?}",
+                input.display(),
+                decoded.message.event.kind.name()
+            ),
+            Err(error) => error.to_string(),
+        };
+        let name = input.file_stem().unwrap().to_string_lossy().into_owned();
+        check_text(&dir.join(format!("{name}.error")), &error);
+        assert!(
+            !error.contains("9876"),
+            "{}: error shows the personnummer: {error}",
+            input.display()
+        );
+    }
+}
+
+#[test]
+fn elements_outside_the_contract_are_reported_not_dropped() {
+    let codes = codes();
+    let example =
+        std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/11-utskriven.xml"))
+            .unwrap();
+    let extended = example.replace(
+        "<Tidpunkt>2026-11-27T14:30:00</Tidpunkt>",
+        "<Tidpunkt>2026-11-27T14:30:00</Tidpunkt>\n    <Transport typ=\"taxi\">Färdtjänst bokad</Transport>",
+    );
+    let decoded = decode(extended.as_bytes(), &codes, TODAY).unwrap();
+    assert_eq!(
+        decoded.warnings,
+        vec![
+            "/CosmicLinkMeddelande/Utskriven/Transport (line 14, column 5) is not mapped and was ignored"
+        ]
+    );
+}
+
+#[test]
+fn a_protected_persons_address_is_never_kept() {
+    let codes = codes();
+    let example = std::fs::read_to_string(
+        repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+    )
+    .unwrap();
+    let protected = example.replace(
+        "</Folkbokforingsadress>",
+        "</Folkbokforingsadress>\n    <SkyddadIdentitet>true</SkyddadIdentitet>",
+    );
+    let decoded = decode(protected.as_bytes(), &codes, TODAY).unwrap();
+    let json = serde_json::to_value(&decoded.message).unwrap();
+    assert_eq!(json["event"]["person"]["protected_identity"], true);
+    assert!(
+        json["event"]["person"].get("registered_address").is_none(),
+        "{json}"
+    );
+    assert_eq!(decoded.warnings.len(), 1);
+    assert!(decoded.warnings[0].contains("protected identity"));
+    let written = encode(&decoded.message, &codes).unwrap();
+    assert!(!written.contains("Storgatan"), "{written}");
+}
+
+#[test]
+fn local_times_follow_swedish_summer_and_winter_time() {
+    let codes = codes();
+    let example =
+        std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/11-utskriven.xml"))
+            .unwrap();
+    for (local, utc) in [
+        ("2026-07-01T14:30:00", "2026-07-01T12:30:00Z"),
+        ("2026-01-15T14:30:00", "2026-01-15T13:30:00Z"),
+        ("2026-07-01T14:30:00+02:00", "2026-07-01T12:30:00Z"),
+    ] {
+        let message = example.replace(
+            "2026-11-27T14:30:00</Tidpunkt>",
+            &format!("{local}</Tidpunkt>"),
+        );
+        let decoded = decode(message.as_bytes(), &codes, TODAY).unwrap();
+        assert_eq!(
+            decoded.message.event.occurred_at.to_string(),
+            utc,
+            "{local}"
+        );
+    }
+}
+
+#[test]
+fn the_same_message_always_gets_the_same_case_and_event_ids() {
+    let codes = codes();
+    let bytes = std::fs::read(repo().join("mappings/cosmic-link/examples/05-utskrivningsklar.xml"))
+        .unwrap();
+    let a = decode(&bytes, &codes, TODAY).unwrap().message;
+    let b = decode(&bytes, &codes, TODAY).unwrap().message;
+    assert_eq!(a.event.id, b.event.id);
+    assert_eq!(a.case.case_id(), b.case.case_id());
+    let admission = decode(
+        &std::fs::read(repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"))
+            .unwrap(),
+        &codes,
+        TODAY,
+    )
+    .unwrap()
+    .message;
+    assert_eq!(
+        admission.case.case_id(),
+        a.case.case_id(),
+        "one samordningsärende, one case"
+    );
+    assert_ne!(admission.event.id, a.event.id);
+}

@@ -1,0 +1,70 @@
+//! Golden-file helpers: directory walking, semantic comparison and re-blessing.
+
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every file in `dir` whose name ends with `suffix`, sorted, so a new fixture is never skipped.
+pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no *{suffix} fixtures in {}",
+        dir.display()
+    );
+    files
+}
+
+fn blessing() -> bool {
+    std::env::var_os("BLESS").is_some()
+}
+
+/// Compares `actual` with the JSON in `expected` as parsed values (or writes it when blessing).
+pub fn check_json(expected: &Path, actual: &serde_json::Value) {
+    if blessing() {
+        let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+        std::fs::write(expected, text).unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(expected).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with BLESS=1 to create it)",
+            expected.display()
+        )
+    });
+    let wanted: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        &wanted,
+        actual,
+        "{} differs from the output (BLESS=1 rewrites it):\n{}",
+        expected.display(),
+        serde_json::to_string_pretty(actual).unwrap()
+    );
+}
+
+/// Compares `actual` with the text in `expected` (or writes it when blessing).
+pub fn check_text(expected: &Path, actual: &str) {
+    if blessing() {
+        std::fs::write(expected, format!("{actual}\n")).unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(expected).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with BLESS=1 to create it)",
+            expected.display()
+        )
+    });
+    assert_eq!(
+        text.trim_end(),
+        actual,
+        "{} differs (BLESS=1 rewrites it)",
+        expected.display()
+    );
+}

@@ -1,0 +1,5 @@
+//! Format tests driven by fixture files: golden pairs, error fixtures and round trips.
+//! Set `BLESS=1` to rewrite the expected files from the current output.
+
+mod cosmic_link;
+mod golden;
