@@ -184,3 +184,39 @@ fn the_same_message_always_gets_the_same_case_and_event_ids() {
     );
     assert_ne!(admission.event.id, a.event.id);
 }
+
+/// Validates `xml` against the contract's XSD with xmllint (libxml2-utils).
+fn validate_against_xsd(xml: &[u8], what: &str) {
+    use std::io::Write;
+    let schema = repo().join("mappings/cosmic-link/cosmic-link.xsd");
+    let mut child = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(&schema)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("xmllint is needed to check the XSD ({e}); install it with apt-get install libxml2-utils"));
+    child.stdin.take().unwrap().write_all(xml).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{what} does not validate:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn examples_and_the_encoders_output_validate_against_the_xsd() {
+    let codes = codes();
+    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+        let bytes = std::fs::read(&input).unwrap();
+        validate_against_xsd(&bytes, &input.display().to_string());
+        let written = encode(&decode(&bytes, &codes, TODAY).unwrap().message, &codes).unwrap();
+        validate_against_xsd(
+            written.as_bytes(),
+            &format!("the encoding of {}", input.display()),
+        );
+    }
+}
