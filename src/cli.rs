@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::clock::Clock;
 use crate::config::{DEFAULT_CONFIG_PATH, Settings};
+use crate::formats::translate::{Format, translate};
 use crate::startup::Application;
 use crate::store::Store;
 use crate::telemetry;
@@ -33,6 +35,19 @@ pub enum Command {
     /// Read and validate the settings file and the organisation directory, print a summary,
     /// and exit non-zero with one line per problem (naming file and key) if anything is wrong.
     CheckConfig,
+    /// Convert a message between formats and print it; nothing is stored. Formats:
+    /// cosmic-link (the Cosmic Link contract, XML) and canonical (the canonical event, JSON).
+    /// Input elements that are not mapped are reported on stderr.
+    Translate {
+        /// The input's format.
+        #[arg(long)]
+        from: String,
+        /// The output's format.
+        #[arg(long)]
+        to: String,
+        /// The input file, or - for standard input.
+        file: PathBuf,
+    },
 }
 
 /// Runs the command; the error, if any, is for the user's eyes.
@@ -58,7 +73,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Translate { from, to, file } => {
+            let from: Format = from.parse().map_err(anyhow::Error::msg)?;
+            let to: Format = to.parse().map_err(anyhow::Error::msg)?;
+            let input = if file.as_os_str() == "-" {
+                let mut buffer = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)?;
+                buffer
+            } else {
+                std::fs::read(&file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+            };
+            let mappings = settings.load_mappings()?;
+            let translation = translate(from, to, &input, &mappings, Clock::System.today())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            for warning in &translation.warnings {
+                eprintln!("warning: {warning}");
+            }
+            print!("{}", translation.output);
+            Ok(())
+        }
         Command::CheckConfig => {
+            settings.load_mappings()?;
             let d = &settings.directory;
             let region_units: usize = d.regions.iter().map(|r| r.units.len()).sum();
             let municipal_units: usize = d.municipalities.iter().map(|m| m.units.len()).sum();
@@ -78,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 d.municipalities.len(),
                 municipal_units
             );
+            println!("  mappings:       {}", settings.mappings_path().display());
             Ok(())
         }
     }

@@ -2,10 +2,12 @@
 //! planning, SIP and the notifications both principals need on time.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod formats;
 pub mod http;
+pub mod pipeline;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -5,19 +5,32 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
+use crate::clock::Clock;
 use crate::config::Settings;
+use crate::formats::Mappings;
 use crate::http::{self, AppState, HttpMetrics};
-use crate::store::Store;
+use crate::pipeline::Pipeline;
+use crate::store::{GroupCommitter, Store};
 
 /// A gateway ready to serve: store opened (and migrated, if configured), port bound.
 pub struct Application {
     settings: Settings,
     store: Store,
+    mappings: Arc<Mappings>,
+    clock: Clock,
     listener: TcpListener,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with_clock(settings, Clock::System).await
+    }
+
+    /// Builds with an explicit clock (a manual one in tests and replays).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
+        let mappings = Arc::new(settings.load_mappings()?);
         let store = Store::connect(&settings.database.url, settings.database.max_connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
@@ -30,6 +43,8 @@ impl Application {
         Ok(Application {
             settings,
             store,
+            mappings,
+            clock,
             listener,
         })
     }
@@ -47,8 +62,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let state = AppState {
+        let pipeline = Pipeline {
             store: self.store.clone(),
+            committer: GroupCommitter::start(self.store.clone(), 256),
+            mappings: self.mappings.clone(),
+            clock: self.clock.clone(),
+        };
+        let state = AppState {
+            pipeline,
             metrics: HttpMetrics::new(),
         };
         let router = http::router(state, &self.settings.server);

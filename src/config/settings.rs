@@ -117,6 +117,9 @@ pub struct Settings {
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,
+    /// The mapping data (format contracts and code tables), relative to the settings file.
+    #[serde(default = "default_mappings_dir")]
+    pub mappings_dir: PathBuf,
     /// Loaded from `organisations_file`.
     #[serde(skip)]
     pub directory: Directory,
@@ -129,7 +132,25 @@ fn default_organisations_file() -> PathBuf {
     PathBuf::from("organisations.toml")
 }
 
+fn default_mappings_dir() -> PathBuf {
+    PathBuf::from("../../mappings")
+}
+
 impl Settings {
+    /// The mappings folder, resolved relative to the settings file.
+    pub fn mappings_path(&self) -> PathBuf {
+        self.source
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&self.mappings_dir)
+    }
+
+    /// Loads and checks the mapping data; a broken file stops start-up with its name and entry.
+    pub fn load_mappings(&self) -> Result<crate::formats::Mappings, ConfigError> {
+        crate::formats::Mappings::load(&self.mappings_path())
+            .map_err(|e| ConfigError::Invalid(vec![e.to_string()]))
+    }
+
     /// Reads the settings file, applies `BRYGGA_SECTION__KEY` environment overrides, reads the
     /// organisation directory and validates both.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {

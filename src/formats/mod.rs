@@ -2,4 +2,8 @@
 
 pub mod canonical;
 pub mod cosmic_link;
+mod mappings;
+pub mod translate;
 pub mod xml;
+
+pub use mappings::Mappings;

@@ -8,6 +8,21 @@ use serde_json::{Value, json};
 /// An error answer. Each variant documents its status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 400: the request does not follow the contract; `expression` points at the element.
+    #[error("{diagnostics}")]
+    BadRequest {
+        diagnostics: String,
+        expression: Option<String>,
+    },
+    /// 409: the request conflicts with the state of the case.
+    #[error("{0}")]
+    Conflict(String),
+    /// 415: the body's media type is not one this endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed, but against a business rule.
+    #[error("{0}")]
+    Unprocessable(String),
     /// 404: no such resource, or one the caller may not see.
     #[error("{0}")]
     NotFound(String),
@@ -22,6 +37,10 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -31,10 +50,21 @@ impl ApiError {
 
 /// A FHIR `OperationOutcome` with one issue.
 pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
-    json!({
-        "resourceType": "OperationOutcome",
-        "issue": [{ "severity": severity, "code": code, "diagnostics": diagnostics }]
-    })
+    operation_outcome_at(severity, code, diagnostics, None)
+}
+
+/// A FHIR `OperationOutcome` with one issue about the element at `expression`.
+pub fn operation_outcome_at(
+    severity: &str,
+    code: &str,
+    diagnostics: &str,
+    expression: Option<&str>,
+) -> Value {
+    let mut issue = json!({ "severity": severity, "code": code, "diagnostics": diagnostics });
+    if let Some(expression) = expression {
+        issue["expression"] = json!([expression]);
+    }
+    json!({ "resourceType": "OperationOutcome", "issue": [issue] })
 }
 
 /// The FHIR issue code for an HTTP error status.
@@ -56,6 +86,11 @@ pub fn issue_code(status: StatusCode) -> &'static str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let (code, expression) = match &self {
+            ApiError::BadRequest { expression, .. } => ("invalid", expression.clone()),
+            ApiError::Conflict(_) | ApiError::Unprocessable(_) => ("business-rule", None),
+            _ => (issue_code(status), None),
+        };
         let diagnostics = match &self {
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
@@ -64,7 +99,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = operation_outcome("error", issue_code(status), &diagnostics);
+        let body = operation_outcome_at("error", code, &diagnostics, expression.as_deref());
         (
             status,
             [("content-type", "application/fhir+json")],

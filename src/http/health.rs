@@ -17,7 +17,7 @@ pub async fn health() -> Json<serde_json::Value> {
 /// Readiness: 200 when the database answers and every migration is applied, else 503 with
 /// the reason.
 pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
-    match state.store.readiness().await {
+    match state.pipeline.store.readiness().await {
         Ok(r) if r.is_ready() => Ok(Json(json!({
             "status": "ready",
             "database": r.backend,

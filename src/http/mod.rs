@@ -1,11 +1,13 @@
 //! HTTP: the only module that knows axum. Routes, middleware, error bodies and serving.
 
+mod cosmic_link;
 mod error;
 mod health;
 mod metrics;
 mod middleware;
 mod router;
 mod serve;
+mod translate;
 
 pub use error::ApiError;
 pub use metrics::HttpMetrics;

@@ -1,7 +1,8 @@
 //! The router: the gateway's routes and the layer stack they share.
 
+use axum::extract::FromRef;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -10,15 +11,21 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
-use super::{health, middleware as mw};
+use super::{cosmic_link, health, middleware as mw, translate};
 use crate::config::ServerSettings;
-use crate::store::Store;
+use crate::pipeline::Pipeline;
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub pipeline: Pipeline,
     pub metrics: HttpMetrics,
+}
+
+impl FromRef<AppState> for Pipeline {
+    fn from_ref(state: &AppState) -> Pipeline {
+        state.pipeline.clone()
+    }
 }
 
 /// The whole HTTP surface of the gateway: its routes inside the common layer stack.
@@ -31,6 +38,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/metrics",
             get(http_metrics::render).with_state(metrics.clone()),
         )
+        .route("/cosmic-link/v1/messages", post(cosmic_link::receive))
+        .route("/translate", post(translate::translate))
         .with_state(state);
     with_layers(routes, metrics, server)
 }

@@ -131,3 +131,74 @@ async fn serve_runs_on_the_shipped_configuration_and_stops_cleanly_on_sigterm() 
         assert!(parsed.get("level").is_some(), "{line}");
     }
 }
+
+#[test]
+fn translate_prints_the_canonical_message_and_reports_errors_with_their_location() {
+    let output = run_brygga(&[
+        "translate",
+        "--from",
+        "cosmic-link",
+        "--to",
+        "canonical",
+        "mappings/cosmic-link/examples/05-utskrivningsklar.xml",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("fixtures/cosmic-link/to-canonical/05-utskrivningsklar.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(printed, golden);
+
+    let output = run_brygga(&[
+        "translate",
+        "--from",
+        "cosmic-link",
+        "--to",
+        "canonical",
+        "fixtures/cosmic-link/errors/invalid-personnummer-check-digit.xml",
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("/CosmicLinkMeddelande/Patient/Personnummer (line 10, column 5)"),
+        "{message}"
+    );
+
+    let output = run_brygga(&["translate", "--from", "cosmic-link", "--to", "fhir", "-"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("unknown format \"fhir\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn check_config_stops_on_a_broken_code_table_naming_file_and_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_root().join("deploy/config/organisations.toml"),
+        dir.path().join("organisations.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("mappings/cosmic-link")).unwrap();
+    let codes = std::fs::read_to_string(repo_root().join("mappings/cosmic-link/codes.toml"))
+        .unwrap()
+        .replace("LSS = [\"LSS\"]", "LSSX = [\"LSS\"]");
+    std::fs::write(dir.path().join("mappings/cosmic-link/codes.toml"), codes).unwrap();
+    let config = dir.path().join("brygga.toml");
+    std::fs::write(&config, "mappings_dir = \"mappings\"\n").unwrap();
+    let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("codes.toml")
+            && message.contains("[service_type]")
+            && message.contains("LSSX"),
+        "{message}"
+    );
+}

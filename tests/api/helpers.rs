@@ -28,6 +28,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         },
         log: LogSettings::default(),
         organisations_file: PathBuf::from("organisations.toml"),
+        mappings_dir: repo_root().join("mappings"),
         directory: Directory::default(),
         source: dir.join("brygga.toml"),
     }

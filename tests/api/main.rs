@@ -2,6 +2,7 @@
 //! binary as a real process.
 
 mod cli;
+mod cosmic_link;
 mod helpers;
 mod service;
 mod shutdown;

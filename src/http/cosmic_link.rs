@@ -1,0 +1,69 @@
+//! `POST /cosmic-link/v1/messages`: a region's Cosmic Link messages in, receipts out.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+
+use super::error::ApiError;
+use crate::pipeline::{Pipeline, Receipt, ReceiveError};
+
+/// Whether the request says its body is XML (or says nothing).
+pub fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media == "application/xml" || media == "text/xml" || media.ends_with("+xml") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "this endpoint reads application/xml (the Cosmic Link contract), not {media}"
+        )))
+    }
+}
+
+impl From<ReceiveError> for ApiError {
+    fn from(error: ReceiveError) -> Self {
+        match error {
+            ReceiveError::Invalid(e) => {
+                let expression = e.path().map(str::to_owned);
+                ApiError::BadRequest {
+                    diagnostics: e.to_string(),
+                    expression,
+                }
+            }
+            ReceiveError::PersonMismatch { .. } => ApiError::Unprocessable(error.to_string()),
+            ReceiveError::Transition(e) => ApiError::Conflict(e.to_string()),
+            ReceiveError::Busy => ApiError::Unavailable(error.to_string()),
+            ReceiveError::Store(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Accepts one message. 200 with the receipt, also for a message received before (the same
+/// receipt again); 400/409/415/422 with an OperationOutcome, and nothing stored.
+pub async fn receive(
+    State(pipeline): State<Pipeline>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Receipt>, ApiError> {
+    require_xml(&headers)?;
+    let receipt = pipeline.receive_cosmic_link(&body).await?;
+    tracing::info!(
+        case_id = %receipt.case_id,
+        event_id = %receipt.event_id,
+        kind = receipt.kind,
+        warnings = receipt.warnings.len(),
+        "message received"
+    );
+    Ok(Json(receipt))
+}

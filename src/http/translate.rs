@@ -1,0 +1,63 @@
+//! `POST /translate?from=FORMAT&to=FORMAT`: pure conversion for integration testers.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::formats::translate::{Format, TranslateError, translate as convert};
+use crate::pipeline::Pipeline;
+
+impl From<TranslateError> for ApiError {
+    fn from(error: TranslateError) -> Self {
+        let expression = match &error {
+            TranslateError::CosmicLink(e) => e.path().map(str::to_owned),
+            _ => None,
+        };
+        match error {
+            TranslateError::Encode { .. } => ApiError::Unprocessable(error.to_string()),
+            other => ApiError::BadRequest {
+                diagnostics: other.to_string(),
+                expression,
+            },
+        }
+    }
+}
+
+fn format_parameter(query: &HashMap<String, String>, name: &str) -> Result<Format, ApiError> {
+    let value = query.get(name).ok_or_else(|| ApiError::BadRequest {
+        diagnostics: format!(
+            "the query parameter {name} is required (?from=cosmic-link&to=canonical)"
+        ),
+        expression: None,
+    })?;
+    value.parse().map_err(|e: String| ApiError::BadRequest {
+        diagnostics: e,
+        expression: None,
+    })
+}
+
+/// Converts the body; nothing is stored. Each input element that was not mapped is reported in
+/// an `x-brygga-warning` header.
+pub async fn translate(
+    State(pipeline): State<Pipeline>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let from = format_parameter(&query, "from")?;
+    let to = format_parameter(&query, "to")?;
+    let translation = convert(from, to, &body, &pipeline.mappings, pipeline.clock.today())?;
+    let mut response = translation.output.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(to.media_type()));
+    for warning in &translation.warnings {
+        if let Ok(value) = HeaderValue::from_bytes(warning.as_bytes()) {
+            headers.append(HeaderName::from_static("x-brygga-warning"), value);
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,6 @@
+//! The inbound pipeline: decode → translate → check against the case → commit, with no HTTP in
+//! sight. The HTTP handlers and the command line call it.
+
+mod receive;
+
+pub use receive::{Pipeline, Receipt, ReceiveError};

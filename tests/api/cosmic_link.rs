@@ -1,0 +1,319 @@
+//! `POST /cosmic-link/v1/messages` and `POST /translate` over real HTTP.
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, repo_root, spawn_app};
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
+}
+
+async fn post_message(app: &TestApp, body: Vec<u8>) -> reqwest::Response {
+    app.client
+        .post(app.url("/cosmic-link/v1/messages"))
+        .header("content-type", "application/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn count(app: &TestApp, table: &str) -> u64 {
+    app.store
+        .table_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(t, _)| *t == table)
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn an_admission_notice_is_accepted_with_a_receipt_naming_case_and_event() {
+    let app = spawn_app().await;
+    let response = post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
+    assert_eq!(response.status(), 200);
+    let receipt: Value = response.json().await.unwrap();
+    assert_eq!(receipt["status"], "accepted");
+    assert_eq!(receipt["message_id"], "CL-2026-0001");
+    assert_eq!(receipt["kind"], "admission_notice");
+    assert_eq!(receipt["sequence"], 1);
+    assert_eq!(receipt["warnings"], serde_json::json!([]));
+    let case_id =
+        brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
+    let stored = app
+        .store
+        .load_case(case_id)
+        .await
+        .unwrap()
+        .expect("case stored");
+    assert_eq!(stored.events.len(), 1);
+    assert_eq!(
+        stored.events[0].event.id.to_string(),
+        receipt["event_id"].as_str().unwrap()
+    );
+    assert_eq!(app.store.audit_for_case(case_id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_message_sent_twice_gets_the_same_receipt_and_one_event() {
+    let app = spawn_app().await;
+    let first: Value = post_message(&app, example("01-inskrivningsmeddelande.xml"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.json::<Value>().await.unwrap(), first);
+    assert_eq!(count(&app, "events").await, 1);
+    assert_eq!(count(&app, "audit_log").await, 1);
+}
+
+#[tokio::test]
+async fn a_discharge_case_is_carried_from_admission_to_discharge() {
+    let app = spawn_app().await;
+    let mut case_id = None;
+    for (n, name) in [
+        "01-inskrivningsmeddelande.xml",
+        "03-fast-vardkontakt.xml",
+        "04-planering-paborjad.xml",
+        "02-andrad-beraknad-utskrivning.xml",
+        "05-utskrivningsklar.xml",
+        "07-kallelse-sip.xml",
+        "08-svar-kallelse.xml",
+        "09-plan-sip.xml",
+        "10-information-vid-utskrivning.xml",
+        "11-utskriven.xml",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let response = post_message(&app, example(name)).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{name}: {}",
+            response.text().await.unwrap()
+        );
+        let receipt: Value = response.json().await.unwrap();
+        assert_eq!(receipt["sequence"], n as u64 + 1, "{name}");
+        let id = receipt["case_id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            case_id.get_or_insert(id.clone()),
+            &id,
+            "{name} landed in another case"
+        );
+    }
+    let case_id = brygga::domain::case::CaseId::parse(&case_id.unwrap()).unwrap();
+    let case = app
+        .store
+        .load_case(case_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_case()
+        .unwrap();
+    assert_eq!(case.phase(), brygga::domain::case::Phase::Discharged);
+    assert!(app.store.verify_audit_chain().await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn a_step_that_does_not_fit_the_case_answers_409_and_stores_nothing() {
+    let app = spawn_app().await;
+    let response = post_message(&app, example("05-utskrivningsklar.xml")).await;
+    assert_eq!(response.status(), 409);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["code"], "business-rule");
+    assert_eq!(
+        outcome["issue"][0]["diagnostics"],
+        "ready_for_discharge is not valid while the case is new"
+    );
+
+    post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
+    let response = post_message(&app, example("14-svar-pa-kommunens-kallelse.xml")).await;
+    assert_eq!(response.status(), 409);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("OSD-SIP-2026-118"),
+        "{outcome}"
+    );
+    assert_eq!(count(&app, "events").await, 1);
+    assert_eq!(count(&app, "received_messages").await, 1);
+}
+
+#[tokio::test]
+async fn every_malformed_message_answers_400_naming_the_problem_and_stores_nothing() {
+    let app = spawn_app().await;
+    let dir = repo_root().join("fixtures/cosmic-link/errors");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "xml") {
+            let response = post_message(&app, std::fs::read(&path).unwrap()).await;
+            assert_eq!(response.status(), 400, "{}", path.display());
+            let outcome: Value = response.json().await.unwrap();
+            let expected = std::fs::read_to_string(path.with_extension("error")).unwrap();
+            assert_eq!(outcome["resourceType"], "OperationOutcome");
+            assert_eq!(
+                outcome["issue"][0]["diagnostics"],
+                expected.trim_end(),
+                "{}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10);
+    for table in ["cases", "events", "received_messages", "audit_log"] {
+        assert_eq!(count(&app, table).await, 0, "{table}");
+    }
+}
+
+#[tokio::test]
+async fn the_outcome_points_at_the_offending_element() {
+    let app = spawn_app().await;
+    let body = std::fs::read(
+        repo_root().join("fixtures/cosmic-link/errors/unknown-service-type-code.xml"),
+    )
+    .unwrap();
+    let outcome: Value = post_message(&app, body).await.json().await.unwrap();
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "/CosmicLinkMeddelande/Plan/Insats/Insatstyp"
+    );
+}
+
+#[tokio::test]
+async fn a_json_body_is_refused_with_415() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/cosmic-link/v1/messages"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test]
+async fn translate_converts_without_storing_and_reports_unmapped_input() {
+    let app = spawn_app().await;
+    let xml = String::from_utf8(example("11-utskriven.xml"))
+        .unwrap()
+        .replace(
+            "</Utskriven>",
+            "  <Transport>Taxi</Transport>\n  </Utskriven>",
+        );
+    let response = app
+        .client
+        .post(app.url("/translate?from=cosmic-link&to=canonical"))
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let warnings: Vec<&str> = response
+        .headers()
+        .get_all("x-brygga-warning")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("/CosmicLinkMeddelande/Utskriven/Transport"));
+    let canonical = response.text().await.unwrap();
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("fixtures/cosmic-link/to-canonical/11-utskriven.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&canonical).unwrap(), golden);
+
+    let back = app
+        .client
+        .post(app.url("/translate?from=canonical&to=cosmic-link"))
+        .body(canonical)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
+    assert!(
+        back.text()
+            .await
+            .unwrap()
+            .contains("<Tidpunkt>2026-11-27T14:30:00</Tidpunkt>")
+    );
+    assert_eq!(count(&app, "events").await, 0);
+
+    let unknown = app
+        .client
+        .post(app.url("/translate?from=cosmic-link&to=hl7v2"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    let outcome: Value = unknown.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("hl7v2")
+    );
+}
+
+#[tokio::test]
+async fn concurrent_messages_of_one_case_all_land_in_order_of_commit() {
+    let app = spawn_app().await;
+    post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
+    // Three independent steps of the same case at once: the group committer and the retry on
+    // version conflicts must land all three.
+    let bodies = [
+        "02-andrad-beraknad-utskrivning.xml",
+        "03-fast-vardkontakt.xml",
+        "04-planering-paborjad.xml",
+    ];
+    let mut tasks = Vec::new();
+    for name in bodies {
+        let client = app.client.clone();
+        let url = app.url("/cosmic-link/v1/messages");
+        let body = example(name);
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .header("content-type", "application/xml")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(count(&app, "events").await, 4);
+    let mut sequences: Vec<u64> = Vec::new();
+    let case_id = app
+        .store
+        .cases_for_person(&brygga::domain::identifiers::PersonId::Personnummer(
+            brygga::domain::identifiers::Personnummer::parse("19811218-9876").unwrap(),
+        ))
+        .await
+        .unwrap()[0];
+    for event in app.store.load_case(case_id).await.unwrap().unwrap().events {
+        sequences.push(event.seq);
+    }
+    assert_eq!(sequences, [1, 2, 3, 4]);
+}
