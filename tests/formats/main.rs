@@ -2,4 +2,5 @@
 //! Set `BLESS=1` to rewrite the expected files from the current output.
 
 mod cosmic_link;
+mod fhir_official;
 mod golden;
