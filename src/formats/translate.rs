@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use super::Mappings;
 use super::canonical::CanonicalMessage;
 use super::cosmic_link::{self, CosmicLinkError, EncodeError};
+use super::fhir::{self, RenderError};
 
 /// A format brygga reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,15 +17,18 @@ pub enum Format {
     CosmicLink,
     /// The canonical message (JSON).
     Canonical,
+    /// FHIR R4 JSON: a Bundle of Patient, Task(s) and CarePlan (written; not yet read).
+    Fhir,
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::CosmicLink, Format::Canonical];
+    pub const ALL: &'static [Format] = &[Format::CosmicLink, Format::Canonical, Format::Fhir];
 
     pub fn name(&self) -> &'static str {
         match self {
             Format::CosmicLink => cosmic_link::FORMAT,
             Format::Canonical => "canonical",
+            Format::Fhir => "fhir",
         }
     }
 
@@ -32,6 +36,7 @@ impl Format {
         match self {
             Format::CosmicLink => "application/xml",
             Format::Canonical => "application/json",
+            Format::Fhir => "application/fhir+json",
         }
     }
 }
@@ -69,6 +74,10 @@ pub enum TranslateError {
     Canonical(#[from] serde_json::Error),
     #[error("cannot write {to}: {source}")]
     Encode { to: Format, source: EncodeError },
+    #[error("cannot write fhir: {0}")]
+    Render(#[from] RenderError),
+    #[error("reading {0} into a canonical message is not supported by this version of the gateway")]
+    NotReadable(Format),
 }
 
 /// The output and what in the input was not mapped.
@@ -91,6 +100,7 @@ pub fn read(
             Ok((decoded.message, decoded.warnings))
         }
         Format::Canonical => Ok((serde_json::from_slice(input)?, Vec::new())),
+        Format::Fhir => Err(TranslateError::NotReadable(from)),
     }
 }
 
@@ -104,6 +114,7 @@ pub fn write(
         Format::CosmicLink => cosmic_link::encode(message, &mappings.cosmic_link)
             .map_err(|source| TranslateError::Encode { to, source }),
         Format::Canonical => Ok(serde_json::to_string_pretty(message)? + "\n"),
+        Format::Fhir => Ok(serde_json::to_string_pretty(&fhir::render(message, &mappings.fhir)?)? + "\n"),
     }
 }
 

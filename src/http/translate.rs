@@ -19,7 +19,7 @@ impl From<TranslateError> for ApiError {
             _ => None,
         };
         match error {
-            TranslateError::Encode { .. } => ApiError::Unprocessable(error.to_string()),
+            TranslateError::Encode { .. } | TranslateError::Render(_) => ApiError::Unprocessable(error.to_string()),
             other => ApiError::BadRequest {
                 diagnostics: other.to_string(),
                 expression,

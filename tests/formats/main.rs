@@ -3,4 +3,5 @@
 
 mod cosmic_link;
 mod fhir_official;
+mod fhir_render;
 mod golden;
