@@ -63,7 +63,10 @@ fn translate(c: &mut Criterion) {
         group.bench_function("raw", |b| {
             b.iter(|| {
                 let events = raw_xml_events(black_box(&xml));
-                (events, serde_json::to_string(black_box(&json_value)).unwrap())
+                (
+                    events,
+                    serde_json::to_string(black_box(&json_value)).unwrap(),
+                )
             })
         });
         group.finish();

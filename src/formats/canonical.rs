@@ -34,7 +34,10 @@ impl CaseReference {
 
 /// A deterministic id for something derived from source identifiers (`kind` keeps kinds apart).
 pub fn derived_id(kind: &str, parts: &[&str]) -> Uuid {
-    Uuid::new_v5(&ID_NAMESPACE, format!("{kind}|{}", parts.join("|")).as_bytes())
+    Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("{kind}|{}", parts.join("|")).as_bytes(),
+    )
 }
 
 /// The event id for a message: a re-sent message gets the same id.

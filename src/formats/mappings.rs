@@ -2,19 +2,28 @@
 
 use std::path::Path;
 
-use super::cosmic_link::{CodeTables, CodeTablesError};
+use super::cosmic_link::CodeTables;
+use super::fhir::FhirCodes;
 
 /// Loaded and checked mapping data.
 #[derive(Debug, Clone)]
 pub struct Mappings {
     pub cosmic_link: CodeTables,
+    pub fhir: FhirCodes,
 }
+
+/// A mapping file that cannot be used; the message names the file and the entry.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MappingError(String);
 
 impl Mappings {
     /// Loads every mapping under `dir`; the error names the file and the entry.
-    pub fn load(dir: &Path) -> Result<Mappings, CodeTablesError> {
+    pub fn load(dir: &Path) -> Result<Mappings, MappingError> {
         Ok(Mappings {
-            cosmic_link: CodeTables::load(&dir.join("cosmic-link/codes.toml"))?,
+            cosmic_link: CodeTables::load(&dir.join("cosmic-link/codes.toml"))
+                .map_err(|e| MappingError(e.to_string()))?,
+            fhir: FhirCodes::load(&dir.join("fhir")).map_err(|e| MappingError(e.to_string()))?,
         })
     }
 }

@@ -114,7 +114,9 @@ pub fn write(
         Format::CosmicLink => cosmic_link::encode(message, &mappings.cosmic_link)
             .map_err(|source| TranslateError::Encode { to, source }),
         Format::Canonical => Ok(serde_json::to_string_pretty(message)? + "\n"),
-        Format::Fhir => Ok(serde_json::to_string_pretty(&fhir::render(message, &mappings.fhir)?)? + "\n"),
+        Format::Fhir => {
+            Ok(serde_json::to_string_pretty(&fhir::render(message, &mappings.fhir)?)? + "\n")
+        }
     }
 }
 

@@ -19,7 +19,9 @@ impl From<TranslateError> for ApiError {
             _ => None,
         };
         match error {
-            TranslateError::Encode { .. } | TranslateError::Render(_) => ApiError::Unprocessable(error.to_string()),
+            TranslateError::Encode { .. } | TranslateError::Render(_) => {
+                ApiError::Unprocessable(error.to_string())
+            }
             other => ApiError::BadRequest {
                 diagnostics: other.to_string(),
                 expression,

@@ -168,10 +168,10 @@ fn translate_prints_the_canonical_message_and_reports_errors_with_their_location
         "{message}"
     );
 
-    let output = run_brygga(&["translate", "--from", "cosmic-link", "--to", "fhir", "-"]);
+    let output = run_brygga(&["translate", "--from", "cosmic-link", "--to", "hl7v2", "-"]);
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("unknown format \"fhir\""),
+        stderr(&output).contains("unknown format \"hl7v2\""),
         "{}",
         stderr(&output)
     );
@@ -200,5 +200,44 @@ fn check_config_stops_on_a_broken_code_table_naming_file_and_entry() {
             && message.contains("[service_type]")
             && message.contains("LSSX"),
         "{message}"
+    );
+}
+
+#[test]
+fn translate_writes_a_fhir_bundle_and_refuses_to_read_fhir_for_now() {
+    let output = run_brygga(&[
+        "translate",
+        "--from",
+        "cosmic-link",
+        "--to",
+        "fhir",
+        "mappings/cosmic-link/examples/09-plan-sip.xml",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let bundle: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/cosmic-link/to-fhir/09-plan-sip.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bundle, golden);
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bundle.json");
+    std::fs::write(&input, &output.stdout).unwrap();
+    let output = run_brygga(&[
+        "translate",
+        "--from",
+        "fhir",
+        "--to",
+        "canonical",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("reading fhir"),
+        "{}",
+        stderr(&output)
     );
 }

@@ -25,3 +25,18 @@ fn every_official_example_survives_the_models_whole() {
         );
     }
 }
+
+#[test]
+fn the_published_code_systems_are_valid_fhir() {
+    for path in files(&repo().join("mappings/fhir"), ".json") {
+        let checked = brygga_fhir::check_resource(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(checked.resource_type, "CodeSystem", "{}", path.display());
+        assert!(
+            checked.lost.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            checked.lost
+        );
+    }
+}

@@ -39,20 +39,45 @@ fn every_example_renders_its_golden_bundle_that_the_fhir_models_keep_whole() {
     let mappings = mappings();
     let expected = repo().join("fixtures/cosmic-link/to-fhir");
     for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
-        let message = decode(&std::fs::read(&input).unwrap(), &mappings.cosmic_link, TODAY).unwrap().message;
-        let bundle = render(&message, &mappings.fhir).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        let message = decode(
+            &std::fs::read(&input).unwrap(),
+            &mappings.cosmic_link,
+            TODAY,
+        )
+        .unwrap()
+        .message;
+        let bundle =
+            render(&message, &mappings.fhir).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
 
-        let checked = brygga_fhir::check_value(&bundle).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-        assert!(checked.lost.is_empty(), "{}: the models drop {:?}", input.display(), checked.lost);
+        let checked = brygga_fhir::check_value(&bundle)
+            .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        assert!(
+            checked.lost.is_empty(),
+            "{}: the models drop {:?}",
+            input.display(),
+            checked.lost
+        );
 
-        let full_urls: HashSet<&str> =
-            bundle["entry"].as_array().unwrap().iter().map(|e| e["fullUrl"].as_str().unwrap()).collect();
+        let full_urls: HashSet<&str> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["fullUrl"].as_str().unwrap())
+            .collect();
         let mut refs = Vec::new();
         references(&bundle, &mut refs);
         for r in refs {
-            assert!(full_urls.contains(r.as_str()), "{}: reference {r} does not resolve", input.display());
+            assert!(
+                full_urls.contains(r.as_str()),
+                "{}: reference {r} does not resolve",
+                input.display()
+            );
         }
-        assert_eq!(render(&message, &mappings.fhir).unwrap(), bundle, "rendering is deterministic");
+        assert_eq!(
+            render(&message, &mappings.fhir).unwrap(),
+            bundle,
+            "rendering is deterministic"
+        );
 
         let name = input.file_stem().unwrap().to_string_lossy().into_owned();
         check_json(&expected.join(format!("{name}.json")), &bundle);
@@ -63,7 +88,8 @@ fn every_example_renders_its_golden_bundle_that_the_fhir_models_keep_whole() {
 fn an_admission_notice_gives_each_recipient_its_own_task() {
     let mappings = mappings();
     let message = decode(
-        &std::fs::read(repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml")).unwrap(),
+        &std::fs::read(repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"))
+            .unwrap(),
         &mappings.cosmic_link,
         TODAY,
     )
@@ -78,18 +104,37 @@ fn an_admission_notice_gives_each_recipient_its_own_task() {
         .filter(|r| r["resourceType"] == "Task")
         .collect();
     assert_eq!(tasks.len(), 3);
-    let owners: Vec<&str> = tasks.iter().map(|t| t["owner"]["identifier"]["value"].as_str().unwrap()).collect();
-    assert_eq!(owners, ["SE2120002411-BIST", "SE2120002411-HSJV", "SE2321000214-E3HC"]);
-    assert!(tasks.iter().all(|t| t["status"] == "requested" && t["code"]["coding"][0]["code"] == "admission-notice"));
+    let owners: Vec<&str> = tasks
+        .iter()
+        .map(|t| t["owner"]["identifier"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            "SE2120002411-BIST",
+            "SE2120002411-HSJV",
+            "SE2321000214-E3HC"
+        ]
+    );
+    assert!(tasks.iter().all(
+        |t| t["status"] == "requested" && t["code"]["coding"][0]["code"] == "admission-notice"
+    ));
 }
 
 #[test]
 fn a_protected_person_is_labelled_and_has_no_address() {
     let mappings = mappings();
-    let xml = std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"))
+    let xml = std::fs::read_to_string(
+        repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+    )
+    .unwrap()
+    .replace(
+        "</Folkbokforingsadress>",
+        "</Folkbokforingsadress>\n    <SkyddadIdentitet>true</SkyddadIdentitet>",
+    );
+    let message = decode(xml.as_bytes(), &mappings.cosmic_link, TODAY)
         .unwrap()
-        .replace("</Folkbokforingsadress>", "</Folkbokforingsadress>\n    <SkyddadIdentitet>true</SkyddadIdentitet>");
-    let message = decode(xml.as_bytes(), &mappings.cosmic_link, TODAY).unwrap().message;
+        .message;
     let bundle = render(&message, &mappings.fhir).unwrap();
     let patient = &bundle["entry"][0]["resource"];
     assert_eq!(patient["resourceType"], "Patient");
@@ -109,8 +154,18 @@ fn a_plan_becomes_a_care_plan_that_the_task_points_at() {
     .unwrap()
     .message;
     let bundle = render(&message, &mappings.fhir).unwrap();
-    let plan = bundle["entry"].as_array().unwrap().iter().find(|e| e["resource"]["resourceType"] == "CarePlan").unwrap();
-    let task = bundle["entry"].as_array().unwrap().iter().find(|e| e["resource"]["resourceType"] == "Task").unwrap();
+    let plan = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "CarePlan")
+        .unwrap();
+    let task = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Task")
+        .unwrap();
     assert_eq!(task["resource"]["focus"]["reference"], plan["fullUrl"]);
     let activities = plan["resource"]["activity"].as_array().unwrap();
     assert_eq!(activities.len(), 4);

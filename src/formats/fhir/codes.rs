@@ -38,17 +38,31 @@ pub struct FhirCodesError {
     pub problem: String,
 }
 
-fn read(path: &Path, url: &str, required: &[&str]) -> Result<HashMap<String, String>, FhirCodesError> {
+fn read(
+    path: &Path,
+    url: &str,
+    required: &[&str],
+) -> Result<HashMap<String, String>, FhirCodesError> {
     let origin = path.display().to_string();
-    let error = |problem: String| FhirCodesError { origin: origin.clone(), problem };
+    let error = |problem: String| FhirCodesError {
+        origin: origin.clone(),
+        problem,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let system: CodeSystem = serde_json::from_str(&text).map_err(|e| error(format!("not a CodeSystem: {e}")))?;
+    let system: CodeSystem =
+        serde_json::from_str(&text).map_err(|e| error(format!("not a CodeSystem: {e}")))?;
     if system.url != url {
         return Err(error(format!("url is {:?}; expected {url:?}", system.url)));
     }
-    let codes: HashMap<String, String> = system.concept.into_iter().map(|c| (c.code, c.display)).collect();
+    let codes: HashMap<String, String> = system
+        .concept
+        .into_iter()
+        .map(|c| (c.code, c.display))
+        .collect();
     if let Some(missing) = required.iter().find(|code| !codes.contains_key(**code)) {
-        return Err(error(format!("concept {missing:?} is missing; the renderer uses it")));
+        return Err(error(format!(
+            "concept {missing:?} is missing; the renderer uses it"
+        )));
     }
     Ok(codes)
 }
@@ -57,16 +71,30 @@ impl FhirCodes {
     /// Reads the code systems under `dir` (`mappings/fhir`).
     pub fn load(dir: &Path) -> Result<FhirCodes, FhirCodesError> {
         Ok(FhirCodes {
-            process_step: read(&dir.join("CodeSystem-process-step.json"), PROCESS_STEP, super::render::STEP_CODES)?,
-            task_input: read(&dir.join("CodeSystem-task-input.json"), TASK_INPUT, super::render::INPUT_CODES)?,
+            process_step: read(
+                &dir.join("CodeSystem-process-step.json"),
+                PROCESS_STEP,
+                super::render::STEP_CODES,
+            )?,
+            task_input: read(
+                &dir.join("CodeSystem-task-input.json"),
+                TASK_INPUT,
+                super::render::INPUT_CODES,
+            )?,
         })
     }
 
-    pub(super) fn step_display(&self, code: &str) -> &str {
-        self.process_step.get(code).map(String::as_str).unwrap_or(code)
+    pub(super) fn step_display<'a>(&'a self, code: &'a str) -> &'a str {
+        self.process_step
+            .get(code)
+            .map(String::as_str)
+            .unwrap_or(code)
     }
 
-    pub(super) fn input_display(&self, code: &str) -> &str {
-        self.task_input.get(code).map(String::as_str).unwrap_or(code)
+    pub(super) fn input_display<'a>(&'a self, code: &'a str) -> &'a str {
+        self.task_input
+            .get(code)
+            .map(String::as_str)
+            .unwrap_or(code)
     }
 }

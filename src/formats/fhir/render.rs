@@ -78,11 +78,17 @@ fn party_reference(party: &Party) -> Value {
             "type": "Organization",
             "identifier": { "system": systems::HSA_ID, "value": hsa_id.as_str() }
         }),
-        Party::Municipality { kommunkod, unit: None } => json!({
+        Party::Municipality {
+            kommunkod,
+            unit: None,
+        } => json!({
             "type": "Organization",
             "identifier": { "system": systems::KOMMUNKOD, "value": kommunkod.to_string() }
         }),
-        Party::Municipality { kommunkod, unit: Some(unit) } => json!({
+        Party::Municipality {
+            kommunkod,
+            unit: Some(unit),
+        } => json!({
             "type": "Organization",
             "identifier": { "system": systems::HSA_ID, "value": unit.as_str() },
             "display": format!("kommun {kommunkod}")
@@ -95,7 +101,9 @@ fn staff_reference(hsa_id: &HsaId) -> Value {
 }
 
 fn unit_reference(hsa_id: &HsaId) -> Value {
-    party_reference(&Party::RegionUnit { hsa_id: hsa_id.clone() })
+    party_reference(&Party::RegionUnit {
+        hsa_id: hsa_id.clone(),
+    })
 }
 
 fn principal_code(principal: Option<Principal>) -> &'static str {
@@ -162,14 +170,21 @@ fn patient(message: &CanonicalMessage, details: Option<&Person>, id: &str) -> Va
 pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, RenderError> {
     let event = &message.event;
     let case = &message.case;
-    let patient_id = derived_id("patient", &[message.person.system(), &message.person.value()]).to_string();
+    let patient_id = derived_id(
+        "patient",
+        &[message.person.system(), &message.person.value()],
+    )
+    .to_string();
     let details = match &event.kind {
         EventKind::AdmissionNotice { person, .. } => Some(person),
         _ => None,
     };
     let mut entries = vec![entry(&patient_id, patient(message, details, &patient_id))];
 
-    let mut inputs = Inputs { codes, list: Vec::new() };
+    let mut inputs = Inputs {
+        codes,
+        list: Vec::new(),
+    };
     let mut owners: Vec<Option<Value>> = vec![None];
     let mut status = "completed";
     let mut business_status: Option<&str> = None;
@@ -177,8 +192,19 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
     let requester = event.source.sender.as_ref().map(party_reference);
 
     let step = match &event.kind {
-        EventKind::AdmissionNotice { admitted_at, assessed_at, estimated_discharge, psychiatric, recipients, .. } => {
-            inputs.add("admitted-at", "valueDateTime", json!(admitted_at.to_string()));
+        EventKind::AdmissionNotice {
+            admitted_at,
+            assessed_at,
+            estimated_discharge,
+            psychiatric,
+            recipients,
+            ..
+        } => {
+            inputs.add(
+                "admitted-at",
+                "valueDateTime",
+                json!(admitted_at.to_string()),
+            );
             if let Some(at) = assessed_at {
                 inputs.add("assessed-at", "valueDateTime", json!(at.to_string()));
             }
@@ -186,15 +212,29 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
                 inputs.add("estimated-discharge", "valueDate", json!(d.to_string()));
             }
             inputs.add("psychiatric", "valueBoolean", json!(psychiatric));
-            owners = recipients.iter().map(|r| Some(party_reference(r))).collect();
+            owners = recipients
+                .iter()
+                .map(|r| Some(party_reference(r)))
+                .collect();
             status = "requested";
             "admission-notice"
         }
-        EventKind::EstimatedDischargeChanged { estimated_discharge } => {
-            inputs.add("estimated-discharge", "valueDate", json!(estimated_discharge.to_string()));
+        EventKind::EstimatedDischargeChanged {
+            estimated_discharge,
+        } => {
+            inputs.add(
+                "estimated-discharge",
+                "valueDate",
+                json!(estimated_discharge.to_string()),
+            );
             "estimated-discharge-changed"
         }
-        EventKind::CareContactAppointed { unit, function, name, staff_hsa_id } => {
+        EventKind::CareContactAppointed {
+            unit,
+            function,
+            name,
+            staff_hsa_id,
+        } => {
             inputs.add("function", "valueString", json!(function));
             if let Some(name) = name {
                 inputs.add("name", "valueString", json!(name.expose()));
@@ -210,7 +250,10 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             status = "in-progress";
             "planning-started"
         }
-        EventKind::ReadyForDischarge { decided_at, physician } => {
+        EventKind::ReadyForDischarge {
+            decided_at,
+            physician,
+        } => {
             inputs.add("decided-at", "valueDateTime", json!(decided_at.to_string()));
             if let Some(physician) = physician {
                 inputs.add("physician", "valueReference", staff_reference(physician));
@@ -223,12 +266,25 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             }
             "ready-for-discharge-revoked"
         }
-        EventKind::SipInvitation { invitation_id, plan_type, meeting_at, place, invited, .. } => {
+        EventKind::SipInvitation {
+            invitation_id,
+            plan_type,
+            meeting_at,
+            place,
+            invited,
+            ..
+        } => {
             inputs.add("invitation-id", "valueString", json!(invitation_id));
-            inputs.add("plan-type", "valueCoding", json!({ "system": PLAN_TYPE, "code": plan_type_code(*plan_type) }));
+            inputs.add(
+                "plan-type",
+                "valueCoding",
+                json!({ "system": PLAN_TYPE, "code": plan_type_code(*plan_type) }),
+            );
             inputs.add("meeting-at", "valueDateTime", json!(meeting_at.to_string()));
             match place {
-                MeetingPlace::Address { description } => inputs.add("meeting-place", "valueString", json!(description.expose())),
+                MeetingPlace::Address { description } => {
+                    inputs.add("meeting-place", "valueString", json!(description.expose()))
+                }
                 MeetingPlace::Link { url } => inputs.add("meeting-link", "valueUrl", json!(url)),
             }
             status = "requested";
@@ -236,25 +292,60 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             let base = std::mem::take(&mut inputs.list);
             let mut per_owner = Vec::new();
             for function in invited {
-                let mut own = Inputs { codes, list: base.clone() };
+                let mut own = Inputs {
+                    codes,
+                    list: base.clone(),
+                };
                 own.add("function", "valueString", json!(function.function));
                 per_owner.push((Some(party_reference(&function.party)), own.list));
             }
-            return Ok(bundle(message, entries, tasks(message, codes, "sip-invitation", status, None, requester, &patient_id, None, per_owner)));
+            return Ok(bundle(
+                message,
+                entries,
+                tasks(
+                    message,
+                    codes,
+                    "sip-invitation",
+                    status,
+                    None,
+                    requester,
+                    &patient_id,
+                    None,
+                    per_owner,
+                ),
+            ));
         }
-        EventKind::SipResponse { invitation_id, responder, answer, attending_function } => {
+        EventKind::SipResponse {
+            invitation_id,
+            responder,
+            answer,
+            attending_function,
+        } => {
             inputs.add("invitation-id", "valueString", json!(invitation_id));
             let (code, task_status) = match answer {
                 SipAnswer::Accepted => ("accepted", "accepted"),
                 SipAnswer::Declined { .. } => ("declined", "rejected"),
                 SipAnswer::ProposedOtherTime { .. } => ("proposed-other-time", "received"),
             };
-            inputs.add("answer", "valueCoding", json!({ "system": ANSWER, "code": code }));
+            inputs.add(
+                "answer",
+                "valueCoding",
+                json!({ "system": ANSWER, "code": code }),
+            );
             match answer {
                 SipAnswer::Accepted => {}
-                SipAnswer::Declined { reason } => inputs.add("reason", "valueString", json!(reason.expose())),
-                SipAnswer::ProposedOtherTime { proposed_at, reason } => {
-                    inputs.add("proposed-at", "valueDateTime", json!(proposed_at.to_string()));
+                SipAnswer::Declined { reason } => {
+                    inputs.add("reason", "valueString", json!(reason.expose()))
+                }
+                SipAnswer::ProposedOtherTime {
+                    proposed_at,
+                    reason,
+                } => {
+                    inputs.add(
+                        "proposed-at",
+                        "valueDateTime",
+                        json!(proposed_at.to_string()),
+                    );
                     if let Some(reason) = reason {
                         inputs.add("reason", "valueString", json!(reason.expose()));
                     }
@@ -268,7 +359,14 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             business_status = Some(code);
             "sip-response"
         }
-        EventKind::SipPlan { plan_id, plan_type, activities, overall_responsibility, next_of_kin_participated, follow_up_on } => {
+        EventKind::SipPlan {
+            plan_id,
+            plan_type,
+            activities,
+            overall_responsibility,
+            next_of_kin_participated,
+            follow_up_on,
+        } => {
             let plan_uuid = derived_id("careplan", &[&case.issuer, plan_id]).to_string();
             let mut extension = vec![
                 json!({ "url": EXT_OVERALL, "valueCode": principal_code(Some(*overall_responsibility)) }),
@@ -314,7 +412,11 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             focus = Some(plan_uuid);
             "sip-plan"
         }
-        EventKind::InformationAtDischarge { summary, care_contact, planned_sip_at } => {
+        EventKind::InformationAtDischarge {
+            summary,
+            care_contact,
+            planned_sip_at,
+        } => {
             inputs.add("summary", "valueString", json!(summary.expose()));
             if let Some(contact) = care_contact {
                 inputs.add("care-contact", "valueReference", unit_reference(contact));
@@ -325,7 +427,11 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             "information-at-discharge"
         }
         EventKind::Discharged { discharged_at } => {
-            inputs.add("discharged-at", "valueDateTime", json!(discharged_at.to_string()));
+            inputs.add(
+                "discharged-at",
+                "valueDateTime",
+                json!(discharged_at.to_string()),
+            );
             "discharged"
         }
         EventKind::CaseCancelled { reason } => {
@@ -333,22 +439,45 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             status = "cancelled";
             "case-cancelled"
         }
-        EventKind::LvmReport { physician, to_municipality, legal_basis, report } => {
+        EventKind::LvmReport {
+            physician,
+            to_municipality,
+            legal_basis,
+            report,
+        } => {
             inputs.add("physician", "valueReference", staff_reference(physician));
             inputs.add("legal-basis", "valueString", json!(legal_basis));
             inputs.add("report", "valueString", json!(report.expose()));
-            owners = vec![Some(party_reference(&Party::Municipality { kommunkod: *to_municipality, unit: None }))];
+            owners = vec![Some(party_reference(&Party::Municipality {
+                kommunkod: *to_municipality,
+                unit: None,
+            }))];
             status = "requested";
             "lvm-report"
         }
-        EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. } => return Err(RenderError::NotATask("a consent")),
+        EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. } => {
+            return Err(RenderError::NotATask("a consent"));
+        }
         EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
             return Err(RenderError::NotATask("a deviation report"));
         }
         EventKind::DeadlineMissed { .. } => return Err(RenderError::NotATask("a missed deadline")),
     };
-    let per_owner = owners.into_iter().map(|owner| (owner, inputs.list.clone())).collect();
-    let rendered = tasks(message, codes, step, status, business_status, requester, &patient_id, focus, per_owner);
+    let per_owner = owners
+        .into_iter()
+        .map(|owner| (owner, inputs.list.clone()))
+        .collect();
+    let rendered = tasks(
+        message,
+        codes,
+        step,
+        status,
+        business_status,
+        requester,
+        &patient_id,
+        focus,
+        per_owner,
+    );
     entries.extend(rendered);
     Ok(bundle_entries(message, entries))
 }
