@@ -68,6 +68,51 @@ pub struct Element {
 
 const MAX_DEPTH: usize = 64;
 
+/// Turns byte offsets into line and column, moving forward only, so a whole document costs one
+/// pass however many elements it has.
+struct Lines<'a> {
+    input: &'a str,
+    offset: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(input: &'a str) -> Self {
+        Lines {
+            input,
+            offset: 0,
+            line: 1,
+            line_start: 0,
+        }
+    }
+
+    fn at(&mut self, byte: usize) -> Position {
+        let byte = byte.min(self.input.len());
+        if byte < self.offset {
+            return position_of(self.input, byte);
+        }
+        let bytes = &self.input.as_bytes()[self.offset..byte];
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'\n' {
+                self.line += 1;
+                self.line_start = self.offset + i + 1;
+            }
+        }
+        self.offset = byte;
+        let column = self
+            .input
+            .get(self.line_start..byte)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
+        Position {
+            line: self.line,
+            column,
+        }
+    }
+}
+
 fn position_of(input: &str, byte: usize) -> Position {
     let byte = byte.min(input.len());
     let before = &input.as_bytes()[..byte];
@@ -170,6 +215,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut lines = Lines::new(input);
     loop {
         let start_offset = reader.buffer_position() as usize;
         let (resolved, event) = match reader.read_resolved_event() {
@@ -181,7 +227,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 });
             }
         };
-        let position = position_of(input, start_offset);
+        let position = lines.at(start_offset);
         match event {
             Event::DocType(_) => return Err(XmlError::Doctype { position }),
             Event::Start(ref start) | Event::Empty(ref start) => {
@@ -310,29 +356,33 @@ impl Element {
     /// Every element and attribute below (and including) this one that was not read.
     pub fn unconsumed(&self) -> Vec<Unconsumed> {
         let mut out = Vec::new();
-        self.collect_unconsumed(&format!("/{}", self.name), &mut out);
+        let mut path = Vec::new();
+        self.collect_unconsumed(&mut path, &mut out);
         out
     }
 
-    fn collect_unconsumed(&self, path: &str, out: &mut Vec<Unconsumed>) {
+    fn collect_unconsumed<'a>(&'a self, path: &mut Vec<&'a str>, out: &mut Vec<Unconsumed>) {
+        path.push(&self.name);
+        let joined = |path: &[&str]| format!("/{}", path.join("/"));
         if !self.used.get() {
             out.push(Unconsumed {
-                path: path.to_owned(),
+                path: joined(path),
                 position: self.position,
             });
-            return;
-        }
-        for attribute in &self.attributes {
-            if !attribute.used.get() {
-                out.push(Unconsumed {
-                    path: format!("{path}/@{}", attribute.name),
-                    position: self.position,
-                });
+        } else {
+            for attribute in &self.attributes {
+                if !attribute.used.get() {
+                    out.push(Unconsumed {
+                        path: format!("{}/@{}", joined(path), attribute.name),
+                        position: self.position,
+                    });
+                }
+            }
+            for child in &self.children {
+                child.collect_unconsumed(path, out);
             }
         }
-        for child in &self.children {
-            child.collect_unconsumed(&format!("{path}/{}", child.name), out);
-        }
+        path.pop();
     }
 }
 

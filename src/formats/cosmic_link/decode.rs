@@ -264,8 +264,11 @@ impl<'a> Node<'a> {
 
 /// A date-time with an offset, or a local date-time in Europe/Stockholm.
 fn parse_timestamp(text: &str) -> std::result::Result<Timestamp, String> {
-    if let Ok(ts) = text.parse::<Timestamp>() {
-        return Ok(ts);
+    let time = text.split_once('T').map(|(_, time)| time).unwrap_or("");
+    if time.ends_with(['Z', 'z']) || time.contains(['+', '-']) {
+        return text.parse::<Timestamp>().map_err(|_| {
+            format!("{text:?} is not a date-time with offset (YYYY-MM-DDThh:mm:ss+01:00)")
+        });
     }
     let local: DateTime = text.parse().map_err(|_| {
         format!("{text:?} is not a date-time (YYYY-MM-DDThh:mm:ss, local Swedish time)")
@@ -276,17 +279,21 @@ fn parse_timestamp(text: &str) -> std::result::Result<Timestamp, String> {
         .map_err(|e| format!("{text:?} is not a time in Europe/Stockholm: {e}"))
 }
 
-fn check_namespaces(el: &Element, path: &str) -> Result<()> {
+/// Checks that every element is in the contract's namespace; returns the path of the first
+/// that is not (built only then).
+fn check_namespaces<'a>(el: &'a Element, path: &mut Vec<&'a str>) -> Result<()> {
+    path.push(&el.name);
     if el.namespace.as_deref() != Some(NAMESPACE) {
         return Err(CosmicLinkError::Namespace {
-            path: path.to_owned(),
+            path: format!("/{}", path.join("/")),
             position: el.position,
             found: el.namespace.clone().unwrap_or_else(|| "(none)".to_owned()),
         });
     }
     for child in &el.children {
-        check_namespaces(child, &format!("{path}/{}", child.name))?;
+        check_namespaces(child, path)?;
     }
+    path.pop();
     Ok(())
 }
 
@@ -383,7 +390,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             found: root_el.name.clone(),
         });
     }
-    check_namespaces(&root_el, "/CosmicLinkMeddelande")?;
+    check_namespaces(&root_el, &mut Vec::new())?;
     let root = Node::new(&root_el, "/CosmicLinkMeddelande".to_owned());
     let version = root.required_attribute("version")?;
     if version != "1.0" {
