@@ -3,6 +3,9 @@
 //! `cargo bench --bench translate` measures, for every Cosmic Link example:
 //! - `to-canonical`: decode the XML into the canonical message and serialise it as JSON;
 //! - `from-canonical`: parse the canonical JSON and encode it as Cosmic Link XML;
+//! - `to-fhir`: decode the XML and render the FHIR R4 Bundle as JSON;
+//! - `fhir-check`: read that Bundle through the FHIR models and compare (how incoming FHIR is
+//!   checked; the models are built unoptimised in release, see Cargo.toml);
 //! - `raw`: the ceiling — read every XML event of the same bytes with quick-xml and serialise
 //!   the same canonical JSON value with serde_json, with no mapping at all.
 //!
@@ -10,8 +13,10 @@
 
 use std::hint::black_box;
 
+use brygga::formats::Mappings;
 use brygga::formats::canonical::CanonicalMessage;
-use brygga::formats::cosmic_link::{CodeTables, decode, encode};
+use brygga::formats::cosmic_link::{decode, encode};
+use brygga::formats::fhir::render;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
 use quick_xml::reader::NsReader;
@@ -32,7 +37,8 @@ fn raw_xml_events(bytes: &[u8]) -> usize {
 
 fn translate(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let codes = CodeTables::load(&root.join("mappings/cosmic-link/codes.toml")).unwrap();
+    let mappings = Mappings::load(&root.join("mappings")).unwrap();
+    let codes = &mappings.cosmic_link;
     let today = jiff::civil::date(2026, 11, 23);
     let mut examples: Vec<_> = std::fs::read_dir(root.join("mappings/cosmic-link/examples"))
         .unwrap()
@@ -42,7 +48,8 @@ fn translate(c: &mut Criterion) {
     for path in examples {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let xml = std::fs::read(&path).unwrap();
-        let message = decode(&xml, &codes, today).unwrap().message;
+        let message = decode(&xml, codes, today).unwrap().message;
+        let bundle = render(&message, &mappings.fhir).unwrap();
         let json = serde_json::to_string(&message).unwrap();
         let json_value: serde_json::Value = serde_json::from_str(&json).unwrap();
 
@@ -50,15 +57,24 @@ fn translate(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         group.bench_function("to-canonical", |b| {
             b.iter(|| {
-                let decoded = decode(black_box(&xml), &codes, today).unwrap();
+                let decoded = decode(black_box(&xml), codes, today).unwrap();
                 serde_json::to_string(&decoded.message).unwrap()
             })
         });
         group.bench_function("from-canonical", |b| {
             b.iter(|| {
                 let message: CanonicalMessage = serde_json::from_str(black_box(&json)).unwrap();
-                encode(&message, &codes).unwrap()
+                encode(&message, codes).unwrap()
             })
+        });
+        group.bench_function("to-fhir", |b| {
+            b.iter(|| {
+                let decoded = decode(black_box(&xml), codes, today).unwrap();
+                serde_json::to_string(&render(&decoded.message, &mappings.fhir).unwrap()).unwrap()
+            })
+        });
+        group.bench_function("fhir-check", |b| {
+            b.iter(|| brygga_fhir::check_value(black_box(&bundle)).unwrap())
         });
         group.bench_function("raw", |b| {
             b.iter(|| {
