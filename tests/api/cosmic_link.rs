@@ -317,3 +317,23 @@ async fn concurrent_messages_of_one_case_all_land_in_order_of_commit() {
     }
     assert_eq!(sequences, [1, 2, 3, 4]);
 }
+
+#[tokio::test]
+async fn a_message_about_another_person_in_an_existing_case_answers_422() {
+    let app = spawn_app().await;
+    post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
+    let other_person = String::from_utf8(example("02-andrad-beraknad-utskrivning.xml"))
+        .unwrap()
+        .replace("19811218-9876", "19121212-1212");
+    let response = post_message(&app, other_person.into_bytes()).await;
+    assert_eq!(response.status(), 422);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["code"], "business-rule");
+    let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(diagnostics.contains("SA-2026-004711"), "{diagnostics}");
+    assert!(
+        !diagnostics.contains("1212"),
+        "the answer must not show a personnummer: {diagnostics}"
+    );
+    assert_eq!(count(&app, "events").await, 1);
+}
