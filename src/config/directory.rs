@@ -135,13 +135,4 @@ impl Directory {
                 .any(|m| &m.kommunkod == kommunkod),
         }
     }
-
-    pub fn unit_count(&self) -> usize {
-        self.regions.iter().map(|r| r.units.len()).sum::<usize>()
-            + self
-                .municipalities
-                .iter()
-                .map(|m| m.units.len())
-                .sum::<usize>()
-    }
 }

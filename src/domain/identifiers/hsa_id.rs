@@ -88,15 +88,6 @@ impl HsaId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The issuing organisation's part, `SE` and its number (e.g. `SE2321000214` for every
-    /// unit of Region Jämtland Härjedalen).
-    pub fn issuer(&self) -> &str {
-        self.0
-            .split_once('-')
-            .map(|(issuer, _)| issuer)
-            .unwrap_or(&self.0)
-    }
 }
 
 impl fmt::Display for HsaId {
