@@ -57,9 +57,14 @@ pub async fn translate(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(to.media_type()));
     for warning in &translation.warnings {
-        if let Ok(value) = HeaderValue::from_bytes(warning.as_bytes()) {
-            headers.append(HeaderName::from_static("x-brygga-warning"), value);
-        }
+        // A header cannot carry control characters; replace them rather than drop the warning.
+        let clean: String = warning
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let value = HeaderValue::from_bytes(clean.as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static("an input element was not mapped"));
+        headers.append(HeaderName::from_static("x-brygga-warning"), value);
     }
     Ok(response)
 }

@@ -77,6 +77,35 @@ impl Store {
         Ok(items)
     }
 
+    /// Settles a row that `worker` holds: sets its status, and optionally the next attempt,
+    /// the last error and the finish time, and releases the claim. False when the claim was
+    /// lost (the lease ended and another worker took the row) or the row is already settled.
+    async fn settle_outbox(
+        &self,
+        id: i64,
+        worker: &str,
+        status: &str,
+        next_attempt_at: Option<Timestamp>,
+        error: Option<&str>,
+        finished_at: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+             last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $5 AND claimed_by = $6 AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(next_attempt_at.map(millis))
+        .bind(error)
+        .bind(finished_at.map(millis))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Marks a claimed row delivered. False when the claim was lost (lease expired and another
     /// worker took it).
     pub async fn complete_outbox(
@@ -85,17 +114,8 @@ impl Store {
         worker: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'delivered', finished_at = $1, claimed_by = NULL, claimed_until = NULL \
-             WHERE id = $2 AND claimed_by = $3 AND status = 'pending'",
-        )
-        .bind(millis(now))
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(done == 1)
+        self.settle_outbox(id, worker, "delivered", None, None, Some(now))
+            .await
     }
 
     /// Releases a claimed row for another attempt at `next_attempt_at`, recording why this one failed.
@@ -106,18 +126,15 @@ impl Store {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, claimed_until = NULL \
-             WHERE id = $3 AND claimed_by = $4 AND status = 'pending'",
+        self.settle_outbox(
+            id,
+            worker,
+            "pending",
+            Some(next_attempt_at),
+            Some(error),
+            None,
         )
-        .bind(millis(next_attempt_at))
-        .bind(error)
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(done == 1)
+        .await
     }
 
     /// Moves a claimed row to the dead-letter state with the reason.
@@ -128,18 +145,8 @@ impl Store {
         now: Timestamp,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'dead', last_error = $1, finished_at = $2, claimed_by = NULL, \
-             claimed_until = NULL WHERE id = $3 AND claimed_by = $4 AND status = 'pending'",
-        )
-        .bind(reason)
-        .bind(millis(now))
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(done == 1)
+        self.settle_outbox(id, worker, "dead", None, Some(reason), Some(now))
+            .await
     }
 
     /// The status of every outbox row of a case, in event order: `(destination, event_seq, status)`.

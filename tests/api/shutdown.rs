@@ -1,38 +1,42 @@
-//! Graceful shutdown: in-flight requests finish, new connections are refused.
+//! Graceful shutdown: in-flight requests finish, new connections are refused, and a request
+//! that outlives the grace period does not hold the shutdown.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, oneshot};
+use tokio::task::JoinHandle;
 
-/// A handler that tells the test it has started, then waits until the test releases it.
-#[derive(Clone)]
-struct Gate {
-    entered: Arc<Mutex<Option<oneshot::Sender<()>>>>,
-    release: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+/// A server whose one route (`/gated`) tells the test it has started, then waits for `release`
+/// (forever when there is none).
+struct GatedServer {
+    address: SocketAddr,
+    entered: oneshot::Receiver<()>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<bool>>,
 }
 
-#[tokio::test]
-async fn an_in_flight_request_finishes_after_the_shutdown_signal() {
-    let (entered_tx, entered_rx) = oneshot::channel();
-    let (release_tx, release_rx) = oneshot::channel();
-    let gate = Gate {
-        entered: Arc::new(Mutex::new(Some(entered_tx))),
-        release: Arc::new(Mutex::new(Some(release_rx))),
-    };
+async fn gated_server(grace: Duration, release: Option<oneshot::Receiver<()>>) -> GatedServer {
+    let (entered_tx, entered) = oneshot::channel();
+    let entered_tx = Arc::new(Mutex::new(Some(entered_tx)));
+    let release = Arc::new(Mutex::new(release));
     let router = Router::new().route(
-        "/slow",
+        "/gated",
         get(move || {
-            let gate = gate.clone();
+            let (entered_tx, release) = (entered_tx.clone(), release.clone());
             async move {
-                if let Some(tx) = gate.entered.lock().await.take() {
+                if let Some(tx) = entered_tx.lock().await.take() {
                     let _ = tx.send(());
                 }
-                if let Some(rx) = gate.release.lock().await.take() {
-                    let _ = rx.await;
+                match release.lock().await.take() {
+                    Some(rx) => {
+                        let _ = rx.await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
                 "done"
             }
@@ -40,22 +44,39 @@ async fn an_in_flight_request_finishes_after_the_shutdown_signal() {
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(brygga::http::serve(
         listener,
         router,
         async {
-            let _ = stop_rx.await;
+            let _ = stopped.await;
         },
-        Duration::from_secs(30),
+        grace,
     ));
+    GatedServer {
+        address,
+        entered,
+        stop,
+        server,
+    }
+}
 
-    let request = tokio::spawn(reqwest::get(format!("http://{address}/slow")));
-    tokio::time::timeout(Duration::from_secs(10), entered_rx)
+#[tokio::test]
+async fn an_in_flight_request_finishes_after_the_shutdown_signal() {
+    let (release_tx, release_rx) = oneshot::channel();
+    let GatedServer {
+        address,
+        entered,
+        stop,
+        server,
+    } = gated_server(Duration::from_secs(30), Some(release_rx)).await;
+
+    let request = tokio::spawn(reqwest::get(format!("http://{address}/gated")));
+    tokio::time::timeout(Duration::from_secs(10), entered)
         .await
         .unwrap()
         .unwrap();
-    stop_tx.send(()).unwrap();
+    stop.send(()).unwrap();
 
     // The listener closes: a new connection is refused (bounded wait for the server to stop accepting).
     let refused = tokio::time::timeout(Duration::from_secs(10), async {
@@ -94,38 +115,18 @@ async fn an_in_flight_request_finishes_after_the_shutdown_signal() {
 
 #[tokio::test]
 async fn a_request_that_outlives_the_grace_period_does_not_hold_the_shutdown() {
-    let (entered_tx, entered_rx) = oneshot::channel::<()>();
-    let entered = Arc::new(Mutex::new(Some(entered_tx)));
-    let router = Router::new().route(
-        "/stuck",
-        get(move || {
-            let entered = entered.clone();
-            async move {
-                if let Some(tx) = entered.lock().await.take() {
-                    let _ = tx.send(());
-                }
-                std::future::pending::<()>().await;
-                "never"
-            }
-        }),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(brygga::http::serve(
-        listener,
-        router,
-        async {
-            let _ = stop_rx.await;
-        },
-        Duration::from_millis(200),
-    ));
-    let _request = tokio::spawn(reqwest::get(format!("http://{address}/stuck")));
-    tokio::time::timeout(Duration::from_secs(10), entered_rx)
+    let GatedServer {
+        address,
+        entered,
+        stop,
+        server,
+    } = gated_server(Duration::from_millis(200), None).await;
+    let _request = tokio::spawn(reqwest::get(format!("http://{address}/gated")));
+    tokio::time::timeout(Duration::from_secs(10), entered)
         .await
         .unwrap()
         .unwrap();
-    stop_tx.send(()).unwrap();
+    stop.send(()).unwrap();
     let clean = tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .unwrap()

@@ -127,12 +127,17 @@ struct Inputs<'a> {
     list: Vec<Value>,
 }
 
+/// One typed Task input.
+fn input(codes: &FhirCodes, code: &str, value_key: &str, value: Value) -> Value {
+    json!({
+        "type": { "coding": [{ "system": TASK_INPUT, "code": code, "display": codes.input_display(code) }] },
+        value_key: value
+    })
+}
+
 impl Inputs<'_> {
     fn add(&mut self, code: &str, value_key: &str, value: Value) {
-        self.list.push(json!({
-            "type": { "coding": [{ "system": TASK_INPUT, "code": code, "display": self.codes.input_display(code) }] },
-            value_key: value
-        }));
+        self.list.push(input(self.codes, code, value_key, value));
     }
 }
 
@@ -185,7 +190,8 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
         codes,
         list: Vec::new(),
     };
-    let mut owners: Vec<Option<Value>> = vec![None];
+    // Each owner gets a Task with the common inputs plus its own.
+    let mut owners: Vec<(Option<Value>, Vec<Value>)> = vec![(None, Vec::new())];
     let mut status = "completed";
     let mut business_status: Option<&str> = None;
     let mut focus: Option<String> = None;
@@ -214,7 +220,7 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             inputs.add("psychiatric", "valueBoolean", json!(psychiatric));
             owners = recipients
                 .iter()
-                .map(|r| Some(party_reference(r)))
+                .map(|r| (Some(party_reference(r)), Vec::new()))
                 .collect();
             status = "requested";
             "admission-notice"
@@ -242,11 +248,11 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             if let Some(staff) = staff_hsa_id {
                 inputs.add("staff", "valueReference", staff_reference(staff));
             }
-            owners = vec![Some(unit_reference(unit))];
+            owners = vec![(Some(unit_reference(unit)), Vec::new())];
             "care-contact-appointed"
         }
         EventKind::PlanningStarted { by } => {
-            owners = vec![Some(party_reference(by))];
+            owners = vec![(Some(party_reference(by)), Vec::new())];
             status = "in-progress";
             "planning-started"
         }
@@ -289,31 +295,14 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             }
             status = "requested";
             // One Task per invited function, so that each can accept or decline its own.
-            let base = std::mem::take(&mut inputs.list);
-            let mut per_owner = Vec::new();
-            for function in invited {
-                let mut own = Inputs {
-                    codes,
-                    list: base.clone(),
-                };
-                own.add("function", "valueString", json!(function.function));
-                per_owner.push((Some(party_reference(&function.party)), own.list));
-            }
-            return Ok(bundle(
-                message,
-                entries,
-                tasks(
-                    message,
-                    codes,
-                    "sip-invitation",
-                    status,
-                    None,
-                    requester,
-                    &patient_id,
-                    None,
-                    per_owner,
-                ),
-            ));
+            owners = invited
+                .iter()
+                .map(|f| {
+                    let function = input(codes, "function", "valueString", json!(f.function));
+                    (Some(party_reference(&f.party)), vec![function])
+                })
+                .collect();
+            "sip-invitation"
         }
         EventKind::SipResponse {
             invitation_id,
@@ -354,7 +343,7 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             if let Some(function) = attending_function {
                 inputs.add("attending-function", "valueString", json!(function));
             }
-            owners = vec![Some(party_reference(responder))];
+            owners = vec![(Some(party_reference(responder)), Vec::new())];
             status = task_status;
             business_status = Some(code);
             "sip-response"
@@ -448,10 +437,11 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             inputs.add("physician", "valueReference", staff_reference(physician));
             inputs.add("legal-basis", "valueString", json!(legal_basis));
             inputs.add("report", "valueString", json!(report.expose()));
-            owners = vec![Some(party_reference(&Party::Municipality {
+            let municipality = Party::Municipality {
                 kommunkod: *to_municipality,
                 unit: None,
-            }))];
+            };
+            owners = vec![(Some(party_reference(&municipality)), Vec::new())];
             status = "requested";
             "lvm-report"
         }
@@ -465,7 +455,7 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
     };
     let per_owner = owners
         .into_iter()
-        .map(|owner| (owner, inputs.list.clone()))
+        .map(|(owner, own)| (owner, inputs.list.iter().cloned().chain(own).collect()))
         .collect();
     let rendered = tasks(
         message,
@@ -484,11 +474,6 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
 
 fn entry(id: &str, resource: Value) -> Value {
     json!({ "fullUrl": format!("urn:uuid:{id}"), "resource": resource })
-}
-
-fn bundle(message: &CanonicalMessage, mut entries: Vec<Value>, tasks: Vec<Value>) -> Value {
-    entries.extend(tasks);
-    bundle_entries(message, entries)
 }
 
 fn bundle_entries(message: &CanonicalMessage, entries: Vec<Value>) -> Value {
