@@ -8,7 +8,7 @@ use jiff::civil::Date;
 use super::Mappings;
 use super::canonical::CanonicalMessage;
 use super::cosmic_link::{self, CosmicLinkError, EncodeError};
-use super::fhir::{self, RenderError};
+use super::fhir::{self, FhirReadError, RenderError};
 
 /// A format brygga reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub enum Format {
     CosmicLink,
     /// The canonical message (JSON).
     Canonical,
-    /// FHIR R4 JSON: a Bundle of Patient, Task(s) and CarePlan (written; not yet read).
+    /// FHIR R4 JSON: a Bundle of Patient, Task(s) and CarePlan; a Task or a CarePlan.
     Fhir,
 }
 
@@ -76,8 +76,8 @@ pub enum TranslateError {
     Encode { to: Format, source: EncodeError },
     #[error("cannot write fhir: {0}")]
     Render(#[from] RenderError),
-    #[error("reading {0} into a canonical message is not supported by this version of the gateway")]
-    NotReadable(Format),
+    #[error("{0}")]
+    Fhir(#[from] FhirReadError),
 }
 
 /// The output and what in the input was not mapped.
@@ -100,7 +100,10 @@ pub fn read(
             Ok((decoded.message, decoded.warnings))
         }
         Format::Canonical => Ok((serde_json::from_slice(input)?, Vec::new())),
-        Format::Fhir => Err(TranslateError::NotReadable(from)),
+        Format::Fhir => {
+            let read = fhir::read(input, today)?;
+            Ok((read.message, read.warnings))
+        }
     }
 }
 

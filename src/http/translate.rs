@@ -16,6 +16,7 @@ impl From<TranslateError> for ApiError {
     fn from(error: TranslateError) -> Self {
         let expression = match &error {
             TranslateError::CosmicLink(e) => e.path().map(str::to_owned),
+            TranslateError::Fhir(e) => e.path().map(str::to_owned),
             _ => None,
         };
         match error {

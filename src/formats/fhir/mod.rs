@@ -1,8 +1,13 @@
-//! FHIR R4 rendering of canonical messages: a Bundle with the Patient, one Task per step and
-//! recipient, and a CarePlan for a coordinated plan. See `mappings/fhir/README.md`.
+//! FHIR R4 for canonical messages: rendering as a Bundle with the Patient, one Task per step and
+//! recipient, and a CarePlan for a coordinated plan; and reading Bundles, Tasks and CarePlans
+//! back. See `mappings/fhir/README.md`.
 
 mod codes;
+mod json;
+mod read;
 mod render;
 
 pub use codes::{FhirCodes, FhirCodesError};
+pub use json::FhirReadError;
+pub use read::{FhirRead, read, read_value};
 pub use render::{RenderError, render};

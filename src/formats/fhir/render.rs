@@ -56,14 +56,27 @@ pub const INPUT_CODES: &[&str] = &[
     "report",
 ];
 
-const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";
-const SERVICE_TYPE: &str = "urn:brygga:fhir:CodeSystem:service-type";
-const ANSWER: &str = "urn:brygga:fhir:CodeSystem:sip-answer";
-const EXT_RESPONSIBLE: &str = "urn:brygga:fhir:StructureDefinition:responsible-principal";
-const EXT_OVERALL: &str = "urn:brygga:fhir:StructureDefinition:overall-responsibility";
-const EXT_NEXT_OF_KIN: &str = "urn:brygga:fhir:StructureDefinition:next-of-kin-participated";
-const EXT_FOLLOW_UP: &str = "urn:brygga:fhir:StructureDefinition:follow-up-date";
-const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+pub(super) const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";
+pub(super) const SERVICE_TYPE: &str = "urn:brygga:fhir:CodeSystem:service-type";
+pub(super) const ANSWER: &str = "urn:brygga:fhir:CodeSystem:sip-answer";
+pub(super) const EXT_RESPONSIBLE: &str =
+    "urn:brygga:fhir:StructureDefinition:responsible-principal";
+pub(super) const EXT_OVERALL: &str = "urn:brygga:fhir:StructureDefinition:overall-responsibility";
+pub(super) const EXT_NEXT_OF_KIN: &str =
+    "urn:brygga:fhir:StructureDefinition:next-of-kin-participated";
+pub(super) const EXT_FOLLOW_UP: &str = "urn:brygga:fhir:StructureDefinition:follow-up-date";
+/// On a Reference to a municipal unit (by HSA-id): the municipality it belongs to.
+pub(super) const EXT_MUNICIPALITY: &str = "urn:brygga:fhir:StructureDefinition:municipality";
+/// On a CarePlan: the samordningsärende, so that a plan read on its own names its case.
+pub(super) const EXT_CASE: &str = "urn:brygga:fhir:StructureDefinition:case-reference";
+pub(super) const CONFIDENTIALITY: &str =
+    "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+/// The prefix of the Task.identifier system: `{prefix}{format}:{issuer}`.
+pub(super) const MESSAGE_ID: &str = "urn:brygga:message-id:";
+/// The prefix of the Task.groupIdentifier system: `{prefix}{issuer}`.
+pub(super) const CASE_REFERENCE: &str = "urn:brygga:case-reference:";
+/// The prefix of the CarePlan.identifier system: `{prefix}{issuer}`.
+pub(super) const PLAN_ID: &str = "urn:brygga:plan-id:";
 
 /// Why a canonical message has no FHIR rendering.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,9 +102,12 @@ fn party_reference(party: &Party) -> Value {
             kommunkod,
             unit: Some(unit),
         } => json!({
+            "extension": [{
+                "url": EXT_MUNICIPALITY,
+                "valueIdentifier": { "system": systems::KOMMUNKOD, "value": kommunkod.to_string() }
+            }],
             "type": "Organization",
-            "identifier": { "system": systems::HSA_ID, "value": unit.as_str() },
-            "display": format!("kommun {kommunkod}")
+            "identifier": { "system": systems::HSA_ID, "value": unit.as_str() }
         }),
     }
 }
@@ -195,7 +211,13 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
     let mut status = "completed";
     let mut business_status: Option<&str> = None;
     let mut focus: Option<String> = None;
-    let requester = event.source.sender.as_ref().map(party_reference);
+    let requester = event.source.sender.as_ref().map(|sender| {
+        let mut reference = party_reference(sender);
+        if let Some(name) = &message.sender_name {
+            reference["display"] = json!(name);
+        }
+        reference
+    });
 
     let step = match &event.kind {
         EventKind::AdmissionNotice {
@@ -358,6 +380,9 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
         } => {
             let plan_uuid = derived_id("careplan", &[&case.issuer, plan_id]).to_string();
             let mut extension = vec![
+                json!({ "url": EXT_CASE, "valueIdentifier": {
+                    "system": format!("{CASE_REFERENCE}{}", case.issuer), "value": case.value
+                } }),
                 json!({ "url": EXT_OVERALL, "valueCode": principal_code(Some(*overall_responsibility)) }),
                 json!({ "url": EXT_NEXT_OF_KIN, "valueBoolean": next_of_kin_participated }),
             ];
@@ -386,7 +411,7 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
                 "resourceType": "CarePlan",
                 "id": plan_uuid,
                 "extension": extension,
-                "identifier": [{ "system": format!("urn:brygga:plan-id:{}", case.issuer), "value": plan_id }],
+                "identifier": [{ "system": format!("{PLAN_ID}{}", case.issuer), "value": plan_id }],
                 "status": "active",
                 "intent": "plan",
                 "category": [{ "coding": [{ "system": PLAN_TYPE, "code": plan_type_code(*plan_type) }] }],
@@ -509,10 +534,10 @@ fn tasks(
                 "resourceType": "Task",
                 "id": id,
                 "identifier": [{
-                    "system": format!("urn:brygga:message-id:{}:{}", event.source.format, case.issuer),
+                    "system": format!("{MESSAGE_ID}{}:{}", event.source.format, case.issuer),
                     "value": event.source.message_id
                 }],
-                "groupIdentifier": { "system": format!("urn:brygga:case-reference:{}", case.issuer), "value": case.value },
+                "groupIdentifier": { "system": format!("{CASE_REFERENCE}{}", case.issuer), "value": case.value },
                 "status": status,
                 "intent": "order",
                 "code": { "coding": [{ "system": PROCESS_STEP, "code": step, "display": codes.step_display(step) }] },
