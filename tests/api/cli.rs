@@ -204,7 +204,7 @@ fn check_config_stops_on_a_broken_code_table_naming_file_and_entry() {
 }
 
 #[test]
-fn translate_writes_a_fhir_bundle_and_refuses_to_read_fhir_for_now() {
+fn translate_writes_a_fhir_bundle_and_reads_it_back_to_the_same_cosmic_link_message() {
     let output = run_brygga(&[
         "translate",
         "--from",
@@ -226,18 +226,48 @@ fn translate_writes_a_fhir_bundle_and_refuses_to_read_fhir_for_now() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("bundle.json");
     std::fs::write(&input, &output.stdout).unwrap();
-    let output = run_brygga(&[
+    let back = run_brygga(&[
+        "translate",
+        "--from",
+        "fhir",
+        "--to",
+        "cosmic-link",
+        input.to_str().unwrap(),
+    ]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    let direct = run_brygga(&[
+        "translate",
+        "--from",
+        "cosmic-link",
+        "--to",
+        "cosmic-link",
+        "mappings/cosmic-link/examples/09-plan-sip.xml",
+    ]);
+    assert_eq!(
+        String::from_utf8(back.stdout).unwrap(),
+        String::from_utf8(direct.stdout).unwrap()
+    );
+
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&input)
+            .unwrap()
+            .replace("\"sip-plan\"", "\"sip-reminder\""),
+    )
+    .unwrap();
+    let refused = run_brygga(&[
         "translate",
         "--from",
         "fhir",
         "--to",
         "canonical",
-        input.to_str().unwrap(),
+        broken.to_str().unwrap(),
     ]);
-    assert!(!output.status.success());
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
     assert!(
-        stderr(&output).contains("reading fhir"),
-        "{}",
-        stderr(&output)
+        message.contains("Bundle.entry[2].resource.code") && message.contains("sip-reminder"),
+        "{message}"
     );
 }

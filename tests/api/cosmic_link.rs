@@ -274,6 +274,54 @@ async fn translate_converts_without_storing_and_reports_unmapped_input() {
 }
 
 #[tokio::test]
+async fn translate_reads_a_fhir_task_update_into_cosmic_link_and_reports_what_it_does_not_carry() {
+    let app = spawn_app().await;
+    let mut task: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("fixtures/fhir/inputs/task-update-accepts-invitation.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    task["note"] = serde_json::json!([{ "text": "Vi kommer två." }]);
+    let response = app
+        .client
+        .post(app.url("/translate?from=fhir&to=cosmic-link"))
+        .body(task.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/xml");
+    let warnings: Vec<&str> = response
+        .headers()
+        .get_all("x-brygga-warning")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(warnings, ["Task.note: not mapped; not carried on"]);
+    let xml = response.text().await.unwrap();
+    let golden = std::fs::read_to_string(
+        repo_root().join("fixtures/fhir/to-cosmic-link/task-update-accepts-invitation.xml"),
+    )
+    .unwrap();
+    assert_eq!(xml.trim_end(), golden.trim_end());
+
+    task["lastModified"] = serde_json::json!("2026-11-25");
+    let refused = app
+        .client
+        .post(app.url("/translate?from=fhir&to=cosmic-link"))
+        .body(task.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let outcome: Value = refused.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["expression"][0], "Task.lastModified");
+    assert_eq!(count(&app, "events").await, 0);
+}
+
+#[tokio::test]
 async fn concurrent_messages_of_one_case_all_land_in_order_of_commit() {
     let app = spawn_app().await;
     post_message(&app, example("01-inskrivningsmeddelande.xml")).await;

@@ -186,7 +186,7 @@ fn the_same_message_always_gets_the_same_case_and_event_ids() {
 }
 
 /// Validates `xml` against the contract's XSD with xmllint (libxml2-utils).
-fn validate_against_xsd(xml: &[u8], what: &str) {
+pub fn validate_against_xsd(xml: &[u8], what: &str) {
     use std::io::Write;
     let schema = repo().join("mappings/cosmic-link/cosmic-link.xsd");
     let mut child = std::process::Command::new("xmllint")

@@ -3,5 +3,6 @@
 
 mod cosmic_link;
 mod fhir_official;
+mod fhir_read;
 mod fhir_render;
 mod golden;

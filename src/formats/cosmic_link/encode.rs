@@ -23,6 +23,8 @@ pub enum EncodeError {
     NotInContract(&'static str),
     #[error("the message has no sender, which a Cosmic Link message requires")]
     NoSender,
+    #[error("a Cosmic Link message is sent by a unit with an HSA-id; the sender is {0}")]
+    SenderWithoutHsaId(Party),
 }
 
 struct Writer {
@@ -168,6 +170,9 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         },
         _ => event.source.sender.clone().ok_or(EncodeError::NoSender)?,
     };
+    if let Party::Municipality { unit: None, .. } = sender {
+        return Err(EncodeError::SenderWithoutHsaId(sender));
+    }
     let mut w = Writer {
         out: String::with_capacity(2048),
         depth: 0,

@@ -64,6 +64,9 @@ impl<'a> Doc<'a> {
             seen: RefCell::new(HashSet::new()),
         };
         doc.mark(root);
+        if let Some(resource_type) = root.get("resourceType") {
+            doc.mark(resource_type);
+        }
         Ok(doc)
     }
 
@@ -171,6 +174,13 @@ impl<'a> Doc<'a> {
 pub struct Node<'a> {
     pub v: &'a Value,
     doc: &'a Doc<'a>,
+}
+
+/// Shows the path only: the value may be personal data.
+impl std::fmt::Debug for Node<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.path())
+    }
 }
 
 impl<'a> Node<'a> {

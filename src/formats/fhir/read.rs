@@ -16,8 +16,7 @@ use super::codes::{PROCESS_STEP, TASK_INPUT};
 use super::json::{Doc, FhirReadError, Node, Result};
 use super::render::{
     ANSWER, CASE_REFERENCE, CONFIDENTIALITY, EXT_CASE, EXT_FOLLOW_UP, EXT_MUNICIPALITY,
-    EXT_NEXT_OF_KIN, EXT_OVERALL, EXT_RESPONSIBLE, MESSAGE_ID, PLAN_TYPE, SERVICE_TYPE,
-    STEP_CODES,
+    EXT_NEXT_OF_KIN, EXT_OVERALL, EXT_RESPONSIBLE, MESSAGE_ID, PLAN_TYPE, SERVICE_TYPE, STEP_CODES,
 };
 use crate::domain::event::{
     Address, Event, EventKind, EventSource, InvitedFunction, MeetingPlace, Person, PersonName,
@@ -42,14 +41,23 @@ pub struct FhirRead {
 
 /// Reads a FHIR R4 JSON document: checks it against fhir-sdk's R4 models, then maps it.
 pub fn read(input: &[u8], today: Date) -> Result<FhirRead> {
-    let value: Value = serde_json::from_slice(input).map_err(|e| FhirReadError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
+    let value: Value = serde_json::from_slice(input).map_err(|e| {
+        let message = e.to_string();
+        let message = match message.rfind(" at line ") {
+            Some(at) => message[..at].to_owned(),
+            None => message,
+        };
+        FhirReadError::Json {
+            line: e.line(),
+            column: e.column(),
+            message,
+        }
     })?;
+    // The mapping first, for errors that name the element; then the models, for the validity
+    // of what the mapping does not read and for elements R4 does not have.
+    let mut read = read_value(&value, today)?;
     let checked =
         brygga_fhir::check_value(&value).map_err(|e| FhirReadError::Model(e.to_string()))?;
-    let mut read = read_value(&value, today)?;
     if !checked.lost.is_empty() {
         read.warnings.retain(|w| {
             !checked
@@ -83,7 +91,7 @@ pub fn read_value(value: &Value, today: Date) -> Result<FhirRead> {
         "CarePlan" => reader.plan_message(root)?,
         other => {
             return Err(root.required("resourceType", "")?.invalid(format!(
-                "brygga reads a Task, a CarePlan, or a Bundle of them with their Patient; not a {other}"
+                "brygga reads a Task, a CarePlan, or a Bundle of them with their Patient; this resource is of type {other}"
             )));
         }
     };
@@ -162,10 +170,8 @@ fn issuer<'a>(node: Node<'a>, prefix: &str, what: &str) -> Result<&'a str> {
 }
 
 fn case_reference(identifier: Node<'_>) -> Result<CaseReference> {
-    let system = identifier.required(
-        "system",
-        "urn:brygga:case-reference:<care provider HSA-id>",
-    )?;
+    let system =
+        identifier.required("system", "urn:brygga:case-reference:<care provider HSA-id>")?;
     Ok(CaseReference {
         issuer: issuer(system, CASE_REFERENCE, "whose numbering the case id is")?.to_owned(),
         value: identifier
@@ -269,6 +275,26 @@ impl<'a> Inputs<'a> {
         Ok(None)
     }
 
+    /// Marks every input typed from the task-input CodeSystem as read: on a Task the gateway
+    /// sent, those are what it sent. Inputs of other types are left for the unread report.
+    fn consume_known(&self) {
+        for item in &self.items {
+            let known = item
+                .v
+                .get("type")
+                .and_then(|t| t.get("coding"))
+                .and_then(Value::as_array)
+                .is_some_and(|codings| {
+                    codings
+                        .iter()
+                        .any(|c| c.get("system").and_then(Value::as_str) == Some(TASK_INPUT))
+                });
+            if known {
+                item.consume();
+            }
+        }
+    }
+
     fn required(&self, at: Node<'a>, code: &str, value_key: &str) -> Result<Node<'a>> {
         self.get(code, value_key)?.ok_or_else(|| {
             at.invalid(format!(
@@ -303,7 +329,10 @@ impl<'a> Reader<'a> {
         }
         let mut tasks = Vec::new();
         let mut plans = Vec::new();
-        for entry in bundle.required("entry", "the Bundle's resources")?.items()? {
+        for entry in bundle
+            .required("entry", "the Bundle's resources")?
+            .items()?
+        {
             let resource = entry.required("resource", "the entry's resource")?;
             entry.touch("request");
             let resource_type = resource.required_str("resourceType", "the resource type")?;
@@ -311,7 +340,8 @@ impl<'a> Reader<'a> {
                 self.resources.insert(full_url.to_owned(), resource);
             }
             if let Some(id) = resource.v.get("id").and_then(Value::as_str) {
-                self.resources.insert(format!("{resource_type}/{id}"), resource);
+                self.resources
+                    .insert(format!("{resource_type}/{id}"), resource);
             }
             match resource_type {
                 "Task" => tasks.push(resource),
@@ -328,15 +358,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The resource a Reference points at, when it is in the document.
     fn resolve(&self, reference: Node<'a>) -> Result<Option<Node<'a>>> {
         let Some(target) = reference.optional_str("reference")? else {
             return Ok(None);
         };
-        match self.resources.get(target) {
-            Some(resource) => Ok(Some(*resource)),
-            None => Err(reference.invalid(format!(
-                "the reference {target:?} does not resolve inside the document; give Reference.identifier instead"
-            ))),
+        Ok(self.resources.get(target).copied())
+    }
+
+    /// The error for a Reference that has neither a resolvable target nor an identifier.
+    fn unresolved(reference: Node<'a>, what: &str) -> FhirReadError {
+        match reference.v.get("reference").and_then(Value::as_str) {
+            Some(target) => reference.invalid(format!(
+                "the reference {target:?} is not inside the document; give {what} in Reference.identifier"
+            )),
+            None => reference.invalid(format!("give {what} in Reference.identifier")),
         }
     }
 
@@ -354,7 +390,9 @@ impl<'a> Reader<'a> {
             systems::NATIONAL_RESERVE_NUMBER => ReserveNumber::parse(text)
                 .map(PersonId::ReserveNumber)
                 .map_err(|e| e.to_string()),
-            other => Err(format!("{other:?} is not a Swedish person identifier system")),
+            other => Err(format!(
+                "{other:?} is not a Swedish person identifier system"
+            )),
         };
         parsed.map_err(|problem| value.invalid(problem))
     }
@@ -394,15 +432,18 @@ impl<'a> Reader<'a> {
             if let Some(identifier) = subject.get("identifier") {
                 let other = self.person_in(subject, vec![identifier])?;
                 if other != id {
-                    return Err(subject.invalid("the identifier names another person than the Patient it refers to"));
+                    return Err(subject.invalid(
+                        "the identifier names another person than the Patient it refers to",
+                    ));
                 }
             }
             return Ok((id, Some(patient)));
         }
         match subject.get("identifier") {
             Some(identifier) => Ok((self.person_in(subject, vec![identifier])?, None)),
-            None => Err(subject.invalid(
-                "give the person's identifier (Reference.identifier) or a reference to the Patient in the Bundle",
+            None => Err(Self::unresolved(
+                subject,
+                "the person's identifier (or the Patient in the Bundle)",
             )),
         }
     }
@@ -434,8 +475,12 @@ impl<'a> Reader<'a> {
             }
             None => false,
         };
-        let registered_address = match patient.first("address")? {
-            Some(_) if protected_identity => None,
+        // A protected person's address is not read, so it is reported as not carried on.
+        let address = match protected_identity {
+            true => None,
+            false => patient.first("address")?,
+        };
+        let registered_address = match address {
             Some(address) => {
                 address.touch("use");
                 address.touch("type");
@@ -455,9 +500,7 @@ impl<'a> Reader<'a> {
                     city: Sensitive::new(address.required_str("city", "the city")?.to_owned()),
                     municipality: address
                         .get("district")
-                        .map(|d| {
-                            Kommunkod::parse(d.str()?).map_err(|e| d.invalid(e.to_string()))
-                        })
+                        .map(|d| Kommunkod::parse(d.str()?).map_err(|e| d.invalid(e.to_string())))
                         .transpose()?,
                 })
             }
@@ -486,8 +529,9 @@ impl<'a> Reader<'a> {
                 resource.unread_items("identifier")?
             }
             (None, None) => {
-                return Err(reference.invalid(
-                    "give the unit's HSA-id or the municipality code in Reference.identifier",
+                return Err(Self::unresolved(
+                    reference,
+                    "the unit's HSA-id or the municipality code",
                 ));
             }
         };
@@ -506,8 +550,9 @@ impl<'a> Reader<'a> {
                     identifier.mark();
                     identifier.touch("system");
                     let node = value()?;
-                    kommunkod =
-                        Some(Kommunkod::parse(node.str()?).map_err(|e| node.invalid(e.to_string()))?);
+                    kommunkod = Some(
+                        Kommunkod::parse(node.str()?).map_err(|e| node.invalid(e.to_string()))?,
+                    );
                 }
                 _ => {}
             }
@@ -518,7 +563,9 @@ impl<'a> Reader<'a> {
             let node = identifier.required("value", "the municipality code")?;
             let code = Kommunkod::parse(node.str()?).map_err(|e| node.invalid(e.to_string()))?;
             if kommunkod.is_some_and(|k| k != code) {
-                return Err(node.invalid("names another municipality than the reference's identifier"));
+                return Err(
+                    node.invalid("names another municipality than the reference's identifier")
+                );
             }
             kommunkod = Some(code);
         }
@@ -626,9 +673,9 @@ impl<'a> Reader<'a> {
         let sender_name = requester.optional_str("display")?.map(str::to_owned);
         let owner_party = owner.map(|o| self.party(o)).transpose()?;
         let owner_required = |role: &str| {
-            owner_party.clone().ok_or_else(|| {
-                task.invalid(format!("missing: Task.owner, {role}"))
-            })
+            owner_party
+                .clone()
+                .ok_or_else(|| task.invalid(format!("missing: Task.owner, {role}")))
         };
         let inputs = Inputs::of(task, "input")?;
         let expected_status = match step {
@@ -649,8 +696,9 @@ impl<'a> Reader<'a> {
                 let ward = match &sender {
                     Party::RegionUnit { hsa_id } => hsa_id.clone(),
                     Party::Municipality { .. } => {
-                        return Err(requester
-                            .invalid("an admission notice is sent by a ward, identified by its HSA-id"));
+                        return Err(requester.invalid(
+                            "an admission notice is sent by a ward, identified by its HSA-id",
+                        ));
                     }
                 };
                 let patient = patient.ok_or_else(|| {
@@ -685,9 +733,14 @@ impl<'a> Reader<'a> {
             "care-contact-appointed" => EventKind::CareContactAppointed {
                 unit: match owner {
                     Some(owner) => self.region_unit(owner, "the care contact's unit")?,
-                    None => return Err(task.invalid("missing: Task.owner, the care contact's unit")),
+                    None => {
+                        return Err(task.invalid("missing: Task.owner, the care contact's unit"));
+                    }
                 },
-                function: inputs.required(task, "function", "valueString")?.str()?.to_owned(),
+                function: inputs
+                    .required(task, "function", "valueString")?
+                    .str()?
+                    .to_owned(),
                 name: inputs.text("name")?.map(Sensitive::new),
                 staff_hsa_id: inputs
                     .get("staff", "valueReference")?
@@ -750,12 +803,15 @@ impl<'a> Reader<'a> {
             "sip-response" => {
                 let answer_node = inputs.required(task, "answer", "valueCoding")?;
                 let reason = inputs.text("reason")?.map(Sensitive::new);
-                let (answer, task_status) = match required_code(answer_node, ANSWER, "the answer")? {
+                let (answer, task_status) = match required_code(answer_node, ANSWER, "the answer")?
+                {
                     "accepted" => (SipAnswer::Accepted, "accepted"),
                     "declined" => (
                         SipAnswer::Declined {
                             reason: reason.ok_or_else(|| {
-                                task.invalid("missing the input reason: why the invitation is declined")
+                                task.invalid(
+                                    "missing the input reason: why the invitation is declined",
+                                )
                             })?,
                         },
                         "rejected",
@@ -794,10 +850,10 @@ impl<'a> Reader<'a> {
                 }
             }
             "sip-plan" => {
-                let focus = task
-                    .required("focus", "the CarePlan")?;
+                let focus = task.required("focus", "the CarePlan")?;
                 let plan = self.resolve(focus)?.ok_or_else(|| {
-                    focus.invalid("a reference to the CarePlan in the Bundle")
+                    focus
+                        .invalid("a sip-plan Task is read with its CarePlan: send both in a Bundle")
                 })?;
                 let (kind, _, plan_case) = self.plan(plan)?;
                 if plan_case.is_some_and(|c| c != case) {
@@ -810,7 +866,10 @@ impl<'a> Reader<'a> {
             }
             "information-at-discharge" => EventKind::InformationAtDischarge {
                 summary: Sensitive::new(
-                    inputs.required(task, "summary", "valueString")?.str()?.to_owned(),
+                    inputs
+                        .required(task, "summary", "valueString")?
+                        .str()?
+                        .to_owned(),
                 ),
                 care_contact: inputs
                     .get("care-contact", "valueReference")?
@@ -825,13 +884,19 @@ impl<'a> Reader<'a> {
             },
             "case-cancelled" => EventKind::CaseCancelled {
                 reason: Sensitive::new(
-                    inputs.required(task, "reason", "valueString")?.str()?.to_owned(),
+                    inputs
+                        .required(task, "reason", "valueString")?
+                        .str()?
+                        .to_owned(),
                 ),
             },
             "lvm-report" => EventKind::LvmReport {
                 physician: self.staff(inputs.required(task, "physician", "valueReference")?)?,
                 to_municipality: match owner_required("the municipality the report is for")? {
-                    Party::Municipality { kommunkod, unit: None } => kommunkod,
+                    Party::Municipality {
+                        kommunkod,
+                        unit: None,
+                    } => kommunkod,
                     _ => {
                         return Err(task.invalid(
                             "Task.owner of an LVM report is the municipality, by its municipality code",
@@ -843,7 +908,10 @@ impl<'a> Reader<'a> {
                     .str()?
                     .to_owned(),
                 report: Sensitive::new(
-                    inputs.required(task, "report", "valueString")?.str()?.to_owned(),
+                    inputs
+                        .required(task, "report", "valueString")?
+                        .str()?
+                        .to_owned(),
                 ),
             },
             other => return Err(code.invalid(format!("the process step {other:?} is not read"))),
@@ -920,8 +988,9 @@ impl<'a> Reader<'a> {
                 let answer = match (status, business) {
                     ("accepted", None | Some("accepted")) => SipAnswer::Accepted,
                     ("rejected", None | Some("declined")) => SipAnswer::Declined {
-                        reason: reason.ok_or_else(|| {
-                            task.invalid("missing: statusReason.text, why the invitation is declined")
+                        reason: reason.ok_or_else(|| FhirReadError::Invalid {
+                            path: format!("{}.statusReason.text", task.path()),
+                            problem: "missing: why the invitation is declined".to_owned(),
                         })?,
                     },
                     ("received", Some("proposed-other-time")) => SipAnswer::ProposedOtherTime {
@@ -958,7 +1027,7 @@ impl<'a> Reader<'a> {
                 )));
             }
         };
-        task.touch("input");
+        inputs.consume_known();
         let message_id = format!("Task/{id}/{change}@{changed_at}");
         Ok(CanonicalMessage {
             event: Event {
@@ -990,9 +1059,9 @@ impl<'a> Reader<'a> {
         let case = extension(plan, EXT_CASE)?
             .map(|ext| case_reference(ext.required("valueIdentifier", "the case")?))
             .transpose()?;
-        let identifier = plan.first("identifier")?.ok_or_else(|| {
-            plan.invalid("missing: CarePlan.identifier, the plan's id")
-        })?;
+        let identifier = plan
+            .first("identifier")?
+            .ok_or_else(|| plan.invalid("missing: CarePlan.identifier, the plan's id"))?;
         identifier.touch("system");
         let plan_id = identifier
             .required_str("value", "the plan's id")?
@@ -1006,8 +1075,9 @@ impl<'a> Reader<'a> {
             ))
         })?;
         let overall_node = overall.required("valueCode", "region or municipality")?;
-        let overall_responsibility = principal(overall_node)?
-            .ok_or_else(|| overall_node.invalid("overall responsibility is region or municipality"))?;
+        let overall_responsibility = principal(overall_node)?.ok_or_else(|| {
+            overall_node.invalid("overall responsibility is region or municipality")
+        })?;
         let next_of_kin_participated = extension(plan, EXT_NEXT_OF_KIN)?
             .map(|e| e.required("valueBoolean", "true or false")?.bool())
             .transpose()?
@@ -1051,10 +1121,9 @@ impl<'a> Reader<'a> {
                             .required_str("description", "what is to be done")?
                             .to_owned(),
                     ),
-                    responsible: principal(responsible.required(
-                        "valueCode",
-                        "region, municipality or other",
-                    )?)?,
+                    responsible: principal(
+                        responsible.required("valueCode", "region, municipality or other")?,
+                    )?,
                     performer: detail
                         .first("performer")?
                         .map(|p| self.party(p))
@@ -1095,9 +1164,9 @@ impl<'a> Reader<'a> {
             .and_then(|m| m.get("lastUpdated"))
             .map(|n| n.timestamp())
             .transpose()?;
-        let sent_at = updated.or(created).ok_or_else(|| {
-            plan.invalid("missing: CarePlan.created, when the plan was made")
-        })?;
+        let sent_at = updated
+            .or(created)
+            .ok_or_else(|| plan.invalid("missing: CarePlan.created, when the plan was made"))?;
         let author = plan.required("author", "the unit that made the plan")?;
         let sender = self.party(author)?;
         let sender_name = author.optional_str("display")?.map(str::to_owned);

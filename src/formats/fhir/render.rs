@@ -69,8 +69,7 @@ pub(super) const EXT_FOLLOW_UP: &str = "urn:brygga:fhir:StructureDefinition:foll
 pub(super) const EXT_MUNICIPALITY: &str = "urn:brygga:fhir:StructureDefinition:municipality";
 /// On a CarePlan: the samordningsärende, so that a plan read on its own names its case.
 pub(super) const EXT_CASE: &str = "urn:brygga:fhir:StructureDefinition:case-reference";
-pub(super) const CONFIDENTIALITY: &str =
-    "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+pub(super) const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
 /// The prefix of the Task.identifier system: `{prefix}{format}:{issuer}`.
 pub(super) const MESSAGE_ID: &str = "urn:brygga:message-id:";
 /// The prefix of the Task.groupIdentifier system: `{prefix}{issuer}`.
