@@ -2,24 +2,30 @@
 //!
 //! `cargo bench --bench translate` measures, for every Cosmic Link example:
 //! - `to-canonical`: decode the XML into the canonical message and serialise it as JSON;
-//! - `from-canonical`: parse the canonical JSON and encode it as Cosmic Link XML;
-//! - `to-fhir`: decode the XML and render the FHIR R4 Bundle as JSON;
-//! - `fhir-check`: read that Bundle through the FHIR models and compare (how incoming FHIR is
-//!   checked; the models are built unoptimised in release, see Cargo.toml);
-//! - `raw`: the ceiling — read every XML event of the same bytes with quick-xml and serialise
-//!   the same canonical JSON value with serde_json, with no mapping at all.
+//!   `raw-to-canonical`: read every XML event of the same bytes with quick-xml and serialise
+//!   the same canonical JSON value with serde_json, with no mapping at all (the ceiling);
+//! - `cosmic-link-to-fhir`: decode the XML, render the FHIR R4 Bundle and serialise it;
+//!   `raw-cosmic-link-to-fhir`: read every XML event of the input and serialise the same
+//!   Bundle value with serde_json;
+//! - `fhir-to-cosmic-link`: parse the Bundle's JSON, map it to the canonical message (with
+//!   the report of unread elements) and encode the Cosmic Link XML;
+//!   `raw-fhir-to-cosmic-link`: parse the same JSON with serde_json and write the same
+//!   XML's events with quick-xml;
+//! - `fhir-model-check`: read the Bundle through fhir-sdk's R4 models and compare, which
+//!   `brygga translate` and `POST /translate` add to `fhir-to-cosmic-link` (the models are
+//!   built unoptimised in release, see Cargo.toml).
 //!
 //! Throughput is reported in messages per second (one core).
 
 use std::hint::black_box;
 
 use brygga::formats::Mappings;
-use brygga::formats::canonical::CanonicalMessage;
 use brygga::formats::cosmic_link::{decode, encode};
-use brygga::formats::fhir::render;
+use brygga::formats::fhir::{bundle, read_value, render};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
 use quick_xml::reader::NsReader;
+use quick_xml::writer::Writer;
 
 fn raw_xml_events(bytes: &[u8]) -> usize {
     let mut reader = NsReader::from_reader(bytes);
@@ -33,6 +39,29 @@ fn raw_xml_events(bytes: &[u8]) -> usize {
         buffer.clear();
     }
     events
+}
+
+/// Every event of `xml`, owned, for re-writing.
+fn xml_events(xml: &[u8]) -> Vec<Event<'static>> {
+    let mut reader = NsReader::from_reader(xml);
+    let mut buffer = Vec::new();
+    let mut events = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buffer) {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(event) => events.push(event.into_owned()),
+        }
+        buffer.clear();
+    }
+    events
+}
+
+fn write_xml_events(events: &[Event<'static>]) -> Vec<u8> {
+    let mut writer = Writer::new(Vec::with_capacity(2048));
+    for event in events {
+        writer.write_event(event.borrow()).unwrap();
+    }
+    writer.into_inner()
 }
 
 fn translate(c: &mut Criterion) {
@@ -49,9 +78,16 @@ fn translate(c: &mut Criterion) {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let xml = std::fs::read(&path).unwrap();
         let message = decode(&xml, codes, today).unwrap().message;
-        let bundle = render(&message, &mappings.fhir).unwrap();
+        let bundle_value = render(&message, &mappings.fhir).unwrap();
         let json = serde_json::to_string(&message).unwrap();
         let json_value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let bundle_json = serde_json::to_vec(&bundle_value).unwrap();
+        let cosmic_link = encode(&message, codes).unwrap();
+        let cosmic_link_events = xml_events(cosmic_link.as_bytes());
+        assert_eq!(
+            write_xml_events(&cosmic_link_events),
+            cosmic_link.as_bytes()
+        );
 
         let mut group = c.benchmark_group(name);
         group.throughput(Throughput::Elements(1));
@@ -61,22 +97,7 @@ fn translate(c: &mut Criterion) {
                 serde_json::to_string(&decoded.message).unwrap()
             })
         });
-        group.bench_function("from-canonical", |b| {
-            b.iter(|| {
-                let message: CanonicalMessage = serde_json::from_str(black_box(&json)).unwrap();
-                encode(&message, codes).unwrap()
-            })
-        });
-        group.bench_function("to-fhir", |b| {
-            b.iter(|| {
-                let decoded = decode(black_box(&xml), codes, today).unwrap();
-                serde_json::to_string(&render(&decoded.message, &mappings.fhir).unwrap()).unwrap()
-            })
-        });
-        group.bench_function("fhir-check", |b| {
-            b.iter(|| brygga_fhir::check_value(black_box(&bundle)).unwrap())
-        });
-        group.bench_function("raw", |b| {
+        group.bench_function("raw-to-canonical", |b| {
             b.iter(|| {
                 let events = raw_xml_events(black_box(&xml));
                 (
@@ -84,6 +105,39 @@ fn translate(c: &mut Criterion) {
                     serde_json::to_string(black_box(&json_value)).unwrap(),
                 )
             })
+        });
+        group.bench_function("cosmic-link-to-fhir", |b| {
+            b.iter(|| {
+                let decoded = decode(black_box(&xml), codes, today).unwrap();
+                serde_json::to_vec(&bundle(&decoded.message, &mappings.fhir).unwrap()).unwrap()
+            })
+        });
+        group.bench_function("raw-cosmic-link-to-fhir", |b| {
+            b.iter(|| {
+                let events = raw_xml_events(black_box(&xml));
+                (
+                    events,
+                    serde_json::to_vec(black_box(&bundle_value)).unwrap(),
+                )
+            })
+        });
+        group.bench_function("fhir-to-cosmic-link", |b| {
+            b.iter(|| {
+                let value: serde_json::Value =
+                    serde_json::from_slice(black_box(&bundle_json)).unwrap();
+                let read = read_value(&value, today).unwrap();
+                encode(&read.message, codes).unwrap()
+            })
+        });
+        group.bench_function("raw-fhir-to-cosmic-link", |b| {
+            b.iter(|| {
+                let value: serde_json::Value =
+                    serde_json::from_slice(black_box(&bundle_json)).unwrap();
+                (value, write_xml_events(black_box(&cosmic_link_events)))
+            })
+        });
+        group.bench_function("fhir-model-check", |b| {
+            b.iter(|| brygga_fhir::check_value(black_box(&bundle_value)).unwrap())
         });
         group.finish();
     }

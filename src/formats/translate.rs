@@ -118,7 +118,7 @@ pub fn write(
             .map_err(|source| TranslateError::Encode { to, source }),
         Format::Canonical => Ok(serde_json::to_string_pretty(message)? + "\n"),
         Format::Fhir => {
-            Ok(serde_json::to_string_pretty(&fhir::render(message, &mappings.fhir)?)? + "\n")
+            Ok(serde_json::to_string_pretty(&fhir::bundle(message, &mappings.fhir)?)? + "\n")
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -37,11 +38,36 @@ impl FhirReadError {
 
 pub type Result<T> = std::result::Result<T, FhirReadError>;
 
+/// Hashes element addresses: distinct, already well spread once the alignment bits are mixed
+/// in, so a multiply is enough (the default SipHash costs more than the lookups it guards).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_right(29);
+    }
+}
+
+type Addresses = HashSet<usize, BuildHasherDefault<AddressHasher>>;
+
 /// A parsed document and the elements read from it so far.
 pub struct Doc<'a> {
     root: &'a Value,
     root_name: &'a str,
-    seen: RefCell<HashSet<usize>>,
+    seen: RefCell<Addresses>,
 }
 
 fn address(value: &Value) -> usize {
@@ -61,7 +87,10 @@ impl<'a> Doc<'a> {
         let doc = Doc {
             root,
             root_name,
-            seen: RefCell::new(HashSet::new()),
+            seen: RefCell::new(Addresses::with_capacity_and_hasher(
+                256,
+                BuildHasherDefault::default(),
+            )),
         };
         doc.mark(root);
         if let Some(resource_type) = root.get("resourceType") {

@@ -10,4 +10,4 @@ mod render;
 pub use codes::{FhirCodes, FhirCodesError};
 pub use json::FhirReadError;
 pub use read::{FhirRead, read, read_value};
-pub use render::{RenderError, render};
+pub use render::{Bundle, RenderError, bundle, render};

@@ -2,11 +2,17 @@
 //!
 //! Resource ids are derived from source identifiers (a re-sent message renders the same ids),
 //! and references inside the Bundle use `urn:uuid:` full URLs, so they resolve within it.
+//! The Bundle is built from structs that borrow from the message and serialise straight to
+//! JSON, without an intermediate `serde_json::Value`.
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 
 use super::codes::{FhirCodes, PROCESS_STEP, TASK_INPUT};
-use crate::domain::event::{EventKind, MeetingPlace, Person, PlanType, SipAnswer};
+use crate::domain::event::{EventKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer};
 use crate::domain::identifiers::{HsaId, systems};
 use crate::domain::party::{Party, Principal};
 use crate::formats::canonical::{CanonicalMessage, derived_id};
@@ -82,43 +88,315 @@ pub(super) const PLAN_ID: &str = "urn:brygga:plan-id:";
 pub enum RenderError {
     #[error("{0} is not rendered as a FHIR Task")]
     NotATask(&'static str),
+    #[error("the Bundle could not be written as JSON: {0}")]
+    Json(String),
 }
 
-fn party_reference(party: &Party) -> Value {
-    match party {
-        Party::RegionUnit { hsa_id } => json!({
-            "type": "Organization",
-            "identifier": { "system": systems::HSA_ID, "value": hsa_id.as_str() }
-        }),
-        Party::Municipality {
-            kommunkod,
-            unit: None,
-        } => json!({
-            "type": "Organization",
-            "identifier": { "system": systems::KOMMUNKOD, "value": kommunkod.to_string() }
-        }),
-        Party::Municipality {
-            kommunkod,
-            unit: Some(unit),
-        } => json!({
-            "extension": [{
-                "url": EXT_MUNICIPALITY,
-                "valueIdentifier": { "system": systems::KOMMUNKOD, "value": kommunkod.to_string() }
-            }],
-            "type": "Organization",
-            "identifier": { "system": systems::HSA_ID, "value": unit.as_str() }
-        }),
+/// A FHIR Identifier.
+#[derive(Debug, Clone, Serialize)]
+struct Identifier<'a> {
+    system: Cow<'a, str>,
+    value: Cow<'a, str>,
+}
+
+/// A FHIR Coding.
+#[derive(Debug, Clone, Serialize)]
+struct Coding<'a> {
+    system: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+/// A FHIR CodeableConcept with codings only.
+#[derive(Debug, Clone, Serialize)]
+struct Concept<'a> {
+    coding: [Coding<'a>; 1],
+}
+
+fn concept<'a>(system: &'a str, code: &'a str, display: Option<&'a str>) -> Concept<'a> {
+    Concept {
+        coding: [Coding {
+            system,
+            code,
+            display,
+        }],
     }
 }
 
-fn staff_reference(hsa_id: &HsaId) -> Value {
-    json!({ "type": "Practitioner", "identifier": { "system": systems::HSA_ID, "value": hsa_id.as_str() } })
+/// A FHIR Reference: to a Bundle entry, or to a unit by its identifier.
+#[derive(Debug, Clone, Default, Serialize)]
+struct Reference<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    extension: Vec<Extension<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identifier: Option<Identifier<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
 }
 
-fn unit_reference(hsa_id: &HsaId) -> Value {
-    party_reference(&Party::RegionUnit {
-        hsa_id: hsa_id.clone(),
-    })
+fn local_reference(id: &str) -> Reference<'static> {
+    Reference {
+        reference: Some(format!("urn:uuid:{id}")),
+        ..Reference::default()
+    }
+}
+
+/// An extension with one typed value.
+#[derive(Debug, Clone)]
+struct Extension<'a> {
+    url: &'static str,
+    value: Typed<'a>,
+}
+
+/// A `value[x]`: the element name is chosen by the type.
+#[derive(Debug, Clone)]
+enum Typed<'a> {
+    String(&'a str),
+    DateTime(String),
+    Date(String),
+    Boolean(bool),
+    Code(&'static str),
+    Url(&'a str),
+    Coding(Coding<'a>),
+    Identifier(Identifier<'a>),
+    Reference(Reference<'a>),
+}
+
+impl Typed<'_> {
+    fn entry<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        match self {
+            Typed::String(v) => map.serialize_entry("valueString", v),
+            Typed::DateTime(v) => map.serialize_entry("valueDateTime", v),
+            Typed::Date(v) => map.serialize_entry("valueDate", v),
+            Typed::Boolean(v) => map.serialize_entry("valueBoolean", v),
+            Typed::Code(v) => map.serialize_entry("valueCode", v),
+            Typed::Url(v) => map.serialize_entry("valueUrl", v),
+            Typed::Coding(v) => map.serialize_entry("valueCoding", v),
+            Typed::Identifier(v) => map.serialize_entry("valueIdentifier", v),
+            Typed::Reference(v) => map.serialize_entry("valueReference", v),
+        }
+    }
+}
+
+impl Serialize for Extension<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("url", self.url)?;
+        self.value.entry(&mut map)?;
+        map.end()
+    }
+}
+
+/// One typed Task input.
+#[derive(Debug, Clone)]
+struct Input<'a> {
+    code: &'a str,
+    display: &'a str,
+    value: Typed<'a>,
+}
+
+impl Serialize for Input<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", &concept(TASK_INPUT, self.code, Some(self.display)))?;
+        self.value.entry(&mut map)?;
+        map.end()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Period {
+    start: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Task<'a> {
+    resource_type: &'static str,
+    id: String,
+    identifier: [Identifier<'a>; 1],
+    group_identifier: Identifier<'a>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    business_status: Option<Concept<'a>>,
+    intent: &'static str,
+    code: Concept<'a>,
+    #[serde(rename = "for")]
+    subject: Reference<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    focus: Option<Reference<'a>>,
+    execution_period: Period,
+    authored_on: String,
+    last_modified: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requester: Option<Reference<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<Reference<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    input: Vec<Input<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Meta {
+    security: [Coding<'static>; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct HumanName<'a> {
+    family: &'a str,
+    given: [&'a str; 1],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostalAddress<'a> {
+    #[serde(rename = "use")]
+    purpose: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    line: [&'a str; 1],
+    postal_code: &'a str,
+    city: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    district: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Patient<'a> {
+    resource_type: &'static str,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Meta>,
+    identifier: [Identifier<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<[HumanName<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<[PostalAddress<'a>; 1]>,
+}
+
+#[derive(Debug, Serialize)]
+struct ActivityDetail<'a> {
+    extension: [Extension<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<Concept<'a>>,
+    status: &'static str,
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    performer: Option<[Reference<'a>; 1]>,
+}
+
+#[derive(Debug, Serialize)]
+struct Activity<'a> {
+    detail: ActivityDetail<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CarePlan<'a> {
+    resource_type: &'static str,
+    id: String,
+    extension: Vec<Extension<'a>>,
+    identifier: [Identifier<'a>; 1],
+    status: &'static str,
+    intent: &'static str,
+    category: [Concept<'a>; 1],
+    subject: Reference<'a>,
+    created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<Reference<'a>>,
+    activity: Vec<Activity<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Resource<'a> {
+    Patient(Patient<'a>),
+    Task(Task<'a>),
+    CarePlan(CarePlan<'a>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    full_url: String,
+    resource: Resource<'a>,
+}
+
+/// A rendered Bundle, borrowing from the message; serialise it, or see [`render`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle<'a> {
+    resource_type: &'static str,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    timestamp: String,
+    entry: Vec<Entry<'a>>,
+}
+
+fn hsa_identifier(hsa_id: &HsaId) -> Identifier<'_> {
+    Identifier {
+        system: Cow::Borrowed(systems::HSA_ID),
+        value: Cow::Borrowed(hsa_id.as_str()),
+    }
+}
+
+fn party_reference(party: &Party) -> Reference<'_> {
+    match party {
+        Party::RegionUnit { hsa_id } => Reference {
+            kind: Some("Organization"),
+            identifier: Some(hsa_identifier(hsa_id)),
+            ..Reference::default()
+        },
+        Party::Municipality {
+            kommunkod,
+            unit: None,
+        } => Reference {
+            kind: Some("Organization"),
+            identifier: Some(Identifier {
+                system: Cow::Borrowed(systems::KOMMUNKOD),
+                value: Cow::Owned(kommunkod.to_string()),
+            }),
+            ..Reference::default()
+        },
+        Party::Municipality {
+            kommunkod,
+            unit: Some(unit),
+        } => Reference {
+            extension: vec![Extension {
+                url: EXT_MUNICIPALITY,
+                value: Typed::Identifier(Identifier {
+                    system: Cow::Borrowed(systems::KOMMUNKOD),
+                    value: Cow::Owned(kommunkod.to_string()),
+                }),
+            }],
+            kind: Some("Organization"),
+            identifier: Some(hsa_identifier(unit)),
+            ..Reference::default()
+        },
+    }
+}
+
+fn staff_reference(hsa_id: &HsaId) -> Reference<'_> {
+    Reference {
+        kind: Some("Practitioner"),
+        identifier: Some(hsa_identifier(hsa_id)),
+        ..Reference::default()
+    }
+}
+
+fn unit_reference(hsa_id: &HsaId) -> Reference<'_> {
+    Reference {
+        kind: Some("Organization"),
+        identifier: Some(hsa_identifier(hsa_id)),
+        ..Reference::default()
+    }
 }
 
 fn principal_code(principal: Option<Principal>) -> &'static str {
@@ -137,57 +415,89 @@ fn plan_type_code(plan_type: PlanType) -> &'static str {
     }
 }
 
-struct Inputs<'a> {
-    codes: &'a FhirCodes,
-    list: Vec<Value>,
-}
-
-/// One typed Task input.
-fn input(codes: &FhirCodes, code: &str, value_key: &str, value: Value) -> Value {
-    json!({
-        "type": { "coding": [{ "system": TASK_INPUT, "code": code, "display": codes.input_display(code) }] },
-        value_key: value
-    })
-}
-
-impl Inputs<'_> {
-    fn add(&mut self, code: &str, value_key: &str, value: Value) {
-        self.list.push(input(self.codes, code, value_key, value));
+fn service_type_code(service: ServiceType) -> &'static str {
+    match service {
+        ServiceType::Htj => "HTJ",
+        ServiceType::Lss => "LSS",
+        ServiceType::Sabo => "SABO",
+        ServiceType::Hsjv => "HSJV",
+        ServiceType::Boendestod => "BOENDESTOD",
     }
 }
 
-fn patient(message: &CanonicalMessage, details: Option<&Person>, id: &str) -> Value {
-    let mut patient = json!({
-        "resourceType": "Patient",
-        "id": id,
-        "identifier": [{ "system": message.person.system(), "value": message.person.value() }]
-    });
+struct Inputs<'a> {
+    codes: &'a FhirCodes,
+    list: Vec<Input<'a>>,
+}
+
+impl<'a> Inputs<'a> {
+    fn input(&self, code: &'a str, value: Typed<'a>) -> Input<'a> {
+        Input {
+            code,
+            display: self.codes.input_display(code),
+            value,
+        }
+    }
+
+    fn add(&mut self, code: &'a str, value: Typed<'a>) {
+        let input = self.input(code, value);
+        self.list.push(input);
+    }
+}
+
+fn patient<'a>(
+    message: &'a CanonicalMessage,
+    details: Option<&'a Person>,
+    id: &str,
+) -> Patient<'a> {
+    let mut patient = Patient {
+        resource_type: "Patient",
+        id: id.to_owned(),
+        meta: None,
+        identifier: [Identifier {
+            system: Cow::Borrowed(message.person.system()),
+            value: Cow::Owned(message.person.value()),
+        }],
+        name: None,
+        address: None,
+    };
     if let Some(person) = details {
-        patient["name"] = json!([{
-            "family": person.name.family.expose(),
-            "given": [person.name.given.expose()]
+        patient.name = Some([HumanName {
+            family: person.name.family.expose(),
+            given: [person.name.given.expose()],
         }]);
         if person.protected_identity {
-            patient["meta"] = json!({ "security": [{ "system": CONFIDENTIALITY, "code": "R", "display": "restricted" }] });
-        } else if let Some(address) = &person.registered_address {
-            let mut a = json!({
-                "use": "home",
-                "type": "physical",
-                "line": [address.street.expose()],
-                "postalCode": address.postal_code.expose(),
-                "city": address.city.expose()
+            patient.meta = Some(Meta {
+                security: [Coding {
+                    system: CONFIDENTIALITY,
+                    code: "R",
+                    display: Some("restricted"),
+                }],
             });
-            if let Some(code) = address.municipality {
-                a["district"] = json!(code.to_string());
-            }
-            patient["address"] = json!([a]);
+        } else if let Some(address) = &person.registered_address {
+            patient.address = Some([PostalAddress {
+                purpose: "home",
+                kind: "physical",
+                line: [address.street.expose()],
+                postal_code: address.postal_code.expose(),
+                city: address.city.expose(),
+                district: address.municipality.map(|code| code.to_string()),
+            }]);
         }
     }
     patient
 }
 
-/// Renders `message` as a FHIR R4 Bundle of type `collection`.
+/// Renders `message` as a FHIR R4 Bundle of type `collection`, as a JSON value.
 pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, RenderError> {
+    serde_json::to_value(bundle(message, codes)?).map_err(|e| RenderError::Json(e.to_string()))
+}
+
+/// Renders `message` as a FHIR R4 Bundle of type `collection`, ready to serialise.
+pub fn bundle<'a>(
+    message: &'a CanonicalMessage,
+    codes: &'a FhirCodes,
+) -> Result<Bundle<'a>, RenderError> {
     let event = &message.event;
     let case = &message.case;
     let patient_id = derived_id(
@@ -199,24 +509,25 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
         EventKind::AdmissionNotice { person, .. } => Some(person),
         _ => None,
     };
-    let mut entries = vec![entry(&patient_id, patient(message, details, &patient_id))];
+    let mut entries = vec![Entry {
+        full_url: format!("urn:uuid:{patient_id}"),
+        resource: Resource::Patient(patient(message, details, &patient_id)),
+    }];
 
     let mut inputs = Inputs {
         codes,
         list: Vec::new(),
     };
     // Each owner gets a Task with the common inputs plus its own.
-    let mut owners: Vec<(Option<Value>, Vec<Value>)> = vec![(None, Vec::new())];
+    let mut owners: Vec<(Option<Reference<'a>>, Option<Input<'a>>)> = vec![(None, None)];
     let mut status = "completed";
-    let mut business_status: Option<&str> = None;
+    let mut business_status: Option<&'static str> = None;
     let mut focus: Option<String> = None;
-    let requester = event.source.sender.as_ref().map(|sender| {
-        let mut reference = party_reference(sender);
-        if let Some(name) = &message.sender_name {
-            reference["display"] = json!(name);
-        }
-        reference
+    let requester = event.source.sender.as_ref().map(|sender| Reference {
+        display: message.sender_name.as_deref(),
+        ..party_reference(sender)
     });
+    let time = |t: &jiff::Timestamp| t.to_string();
 
     let step = match &event.kind {
         EventKind::AdmissionNotice {
@@ -227,21 +538,17 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             recipients,
             ..
         } => {
-            inputs.add(
-                "admitted-at",
-                "valueDateTime",
-                json!(admitted_at.to_string()),
-            );
+            inputs.add("admitted-at", Typed::DateTime(time(admitted_at)));
             if let Some(at) = assessed_at {
-                inputs.add("assessed-at", "valueDateTime", json!(at.to_string()));
+                inputs.add("assessed-at", Typed::DateTime(time(at)));
             }
             if let Some(d) = estimated_discharge {
-                inputs.add("estimated-discharge", "valueDate", json!(d.to_string()));
+                inputs.add("estimated-discharge", Typed::Date(d.to_string()));
             }
-            inputs.add("psychiatric", "valueBoolean", json!(psychiatric));
+            inputs.add("psychiatric", Typed::Boolean(*psychiatric));
             owners = recipients
                 .iter()
-                .map(|r| (Some(party_reference(r)), Vec::new()))
+                .map(|r| (Some(party_reference(r)), None))
                 .collect();
             status = "requested";
             "admission-notice"
@@ -251,8 +558,7 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
         } => {
             inputs.add(
                 "estimated-discharge",
-                "valueDate",
-                json!(estimated_discharge.to_string()),
+                Typed::Date(estimated_discharge.to_string()),
             );
             "estimated-discharge-changed"
         }
@@ -262,18 +568,18 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             name,
             staff_hsa_id,
         } => {
-            inputs.add("function", "valueString", json!(function));
+            inputs.add("function", Typed::String(function));
             if let Some(name) = name {
-                inputs.add("name", "valueString", json!(name.expose()));
+                inputs.add("name", Typed::String(name.expose()));
             }
             if let Some(staff) = staff_hsa_id {
-                inputs.add("staff", "valueReference", staff_reference(staff));
+                inputs.add("staff", Typed::Reference(staff_reference(staff)));
             }
-            owners = vec![(Some(unit_reference(unit)), Vec::new())];
+            owners = vec![(Some(unit_reference(unit)), None)];
             "care-contact-appointed"
         }
         EventKind::PlanningStarted { by } => {
-            owners = vec![(Some(party_reference(by)), Vec::new())];
+            owners = vec![(Some(party_reference(by)), None)];
             status = "in-progress";
             "planning-started"
         }
@@ -281,15 +587,15 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             decided_at,
             physician,
         } => {
-            inputs.add("decided-at", "valueDateTime", json!(decided_at.to_string()));
+            inputs.add("decided-at", Typed::DateTime(time(decided_at)));
             if let Some(physician) = physician {
-                inputs.add("physician", "valueReference", staff_reference(physician));
+                inputs.add("physician", Typed::Reference(staff_reference(physician)));
             }
             "ready-for-discharge"
         }
         EventKind::ReadyForDischargeRevoked { reason } => {
             if let Some(reason) = reason {
-                inputs.add("reason", "valueString", json!(reason.expose()));
+                inputs.add("reason", Typed::String(reason.expose()));
             }
             "ready-for-discharge-revoked"
         }
@@ -301,26 +607,29 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             invited,
             ..
         } => {
-            inputs.add("invitation-id", "valueString", json!(invitation_id));
+            inputs.add("invitation-id", Typed::String(invitation_id));
             inputs.add(
                 "plan-type",
-                "valueCoding",
-                json!({ "system": PLAN_TYPE, "code": plan_type_code(*plan_type) }),
+                Typed::Coding(Coding {
+                    system: PLAN_TYPE,
+                    code: plan_type_code(*plan_type),
+                    display: None,
+                }),
             );
-            inputs.add("meeting-at", "valueDateTime", json!(meeting_at.to_string()));
+            inputs.add("meeting-at", Typed::DateTime(time(meeting_at)));
             match place {
                 MeetingPlace::Address { description } => {
-                    inputs.add("meeting-place", "valueString", json!(description.expose()))
+                    inputs.add("meeting-place", Typed::String(description.expose()))
                 }
-                MeetingPlace::Link { url } => inputs.add("meeting-link", "valueUrl", json!(url)),
+                MeetingPlace::Link { url } => inputs.add("meeting-link", Typed::Url(url)),
             }
             status = "requested";
             // One Task per invited function, so that each can accept or decline its own.
             owners = invited
                 .iter()
                 .map(|f| {
-                    let function = input(codes, "function", "valueString", json!(f.function));
-                    (Some(party_reference(&f.party)), vec![function])
+                    let function = inputs.input("function", Typed::String(&f.function));
+                    (Some(party_reference(&f.party)), Some(function))
                 })
                 .collect();
             "sip-invitation"
@@ -331,7 +640,7 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             answer,
             attending_function,
         } => {
-            inputs.add("invitation-id", "valueString", json!(invitation_id));
+            inputs.add("invitation-id", Typed::String(invitation_id));
             let (code, task_status) = match answer {
                 SipAnswer::Accepted => ("accepted", "accepted"),
                 SipAnswer::Declined { .. } => ("declined", "rejected"),
@@ -339,32 +648,31 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             };
             inputs.add(
                 "answer",
-                "valueCoding",
-                json!({ "system": ANSWER, "code": code }),
+                Typed::Coding(Coding {
+                    system: ANSWER,
+                    code,
+                    display: None,
+                }),
             );
             match answer {
                 SipAnswer::Accepted => {}
                 SipAnswer::Declined { reason } => {
-                    inputs.add("reason", "valueString", json!(reason.expose()))
+                    inputs.add("reason", Typed::String(reason.expose()))
                 }
                 SipAnswer::ProposedOtherTime {
                     proposed_at,
                     reason,
                 } => {
-                    inputs.add(
-                        "proposed-at",
-                        "valueDateTime",
-                        json!(proposed_at.to_string()),
-                    );
+                    inputs.add("proposed-at", Typed::DateTime(time(proposed_at)));
                     if let Some(reason) = reason {
-                        inputs.add("reason", "valueString", json!(reason.expose()));
+                        inputs.add("reason", Typed::String(reason.expose()));
                     }
                 }
             }
             if let Some(function) = attending_function {
-                inputs.add("attending-function", "valueString", json!(function));
+                inputs.add("attending-function", Typed::String(function));
             }
-            owners = vec![(Some(party_reference(responder)), Vec::new())];
+            owners = vec![(Some(party_reference(responder)), None)];
             status = task_status;
             business_status = Some(code);
             "sip-response"
@@ -379,49 +687,65 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
         } => {
             let plan_uuid = derived_id("careplan", &[&case.issuer, plan_id]).to_string();
             let mut extension = vec![
-                json!({ "url": EXT_CASE, "valueIdentifier": {
-                    "system": format!("{CASE_REFERENCE}{}", case.issuer), "value": case.value
-                } }),
-                json!({ "url": EXT_OVERALL, "valueCode": principal_code(Some(*overall_responsibility)) }),
-                json!({ "url": EXT_NEXT_OF_KIN, "valueBoolean": next_of_kin_participated }),
+                Extension {
+                    url: EXT_CASE,
+                    value: Typed::Identifier(Identifier {
+                        system: Cow::Owned(format!("{CASE_REFERENCE}{}", case.issuer)),
+                        value: Cow::Borrowed(&case.value),
+                    }),
+                },
+                Extension {
+                    url: EXT_OVERALL,
+                    value: Typed::Code(principal_code(Some(*overall_responsibility))),
+                },
+                Extension {
+                    url: EXT_NEXT_OF_KIN,
+                    value: Typed::Boolean(*next_of_kin_participated),
+                },
             ];
             if let Some(d) = follow_up_on {
-                extension.push(json!({ "url": EXT_FOLLOW_UP, "valueDate": d.to_string() }));
+                extension.push(Extension {
+                    url: EXT_FOLLOW_UP,
+                    value: Typed::Date(d.to_string()),
+                });
             }
-            let activity: Vec<Value> = activities
+            let activity = activities
                 .iter()
-                .map(|a| {
-                    let mut detail = json!({
-                        "extension": [{ "url": EXT_RESPONSIBLE, "valueCode": principal_code(a.responsible) }],
-                        "status": "scheduled",
-                        "description": a.description.expose()
-                    });
-                    if let Some(service) = a.service_type {
-                        let code = serde_json::to_value(service).unwrap_or(Value::Null);
-                        detail["code"] = json!({ "coding": [{ "system": SERVICE_TYPE, "code": code }] });
-                    }
-                    if let Some(performer) = &a.performer {
-                        detail["performer"] = json!([party_reference(performer)]);
-                    }
-                    json!({ "detail": detail })
+                .map(|a| Activity {
+                    detail: ActivityDetail {
+                        extension: [Extension {
+                            url: EXT_RESPONSIBLE,
+                            value: Typed::Code(principal_code(a.responsible)),
+                        }],
+                        code: a
+                            .service_type
+                            .map(|service| concept(SERVICE_TYPE, service_type_code(service), None)),
+                        status: "scheduled",
+                        description: a.description.expose(),
+                        performer: a.performer.as_ref().map(|p| [party_reference(p)]),
+                    },
                 })
                 .collect();
-            let mut care_plan = json!({
-                "resourceType": "CarePlan",
-                "id": plan_uuid,
-                "extension": extension,
-                "identifier": [{ "system": format!("{PLAN_ID}{}", case.issuer), "value": plan_id }],
-                "status": "active",
-                "intent": "plan",
-                "category": [{ "coding": [{ "system": PLAN_TYPE, "code": plan_type_code(*plan_type) }] }],
-                "subject": { "reference": format!("urn:uuid:{patient_id}") },
-                "created": message.sent_at.to_string(),
-                "activity": activity
+            let care_plan = CarePlan {
+                resource_type: "CarePlan",
+                id: plan_uuid.clone(),
+                extension,
+                identifier: [Identifier {
+                    system: Cow::Owned(format!("{PLAN_ID}{}", case.issuer)),
+                    value: Cow::Borrowed(plan_id),
+                }],
+                status: "active",
+                intent: "plan",
+                category: [concept(PLAN_TYPE, plan_type_code(*plan_type), None)],
+                subject: local_reference(&patient_id),
+                created: time(&message.sent_at),
+                author: requester.clone(),
+                activity,
+            };
+            entries.push(Entry {
+                full_url: format!("urn:uuid:{plan_uuid}"),
+                resource: Resource::CarePlan(care_plan),
             });
-            if let Some(author) = &requester {
-                care_plan["author"] = author.clone();
-            }
-            entries.push(entry(&plan_uuid, care_plan));
             focus = Some(plan_uuid);
             "sip-plan"
         }
@@ -430,25 +754,21 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             care_contact,
             planned_sip_at,
         } => {
-            inputs.add("summary", "valueString", json!(summary.expose()));
+            inputs.add("summary", Typed::String(summary.expose()));
             if let Some(contact) = care_contact {
-                inputs.add("care-contact", "valueReference", unit_reference(contact));
+                inputs.add("care-contact", Typed::Reference(unit_reference(contact)));
             }
             if let Some(at) = planned_sip_at {
-                inputs.add("planned-sip-at", "valueDateTime", json!(at.to_string()));
+                inputs.add("planned-sip-at", Typed::DateTime(time(at)));
             }
             "information-at-discharge"
         }
         EventKind::Discharged { discharged_at } => {
-            inputs.add(
-                "discharged-at",
-                "valueDateTime",
-                json!(discharged_at.to_string()),
-            );
+            inputs.add("discharged-at", Typed::DateTime(time(discharged_at)));
             "discharged"
         }
         EventKind::CaseCancelled { reason } => {
-            inputs.add("reason", "valueString", json!(reason.expose()));
+            inputs.add("reason", Typed::String(reason.expose()));
             status = "cancelled";
             "case-cancelled"
         }
@@ -458,14 +778,18 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
             legal_basis,
             report,
         } => {
-            inputs.add("physician", "valueReference", staff_reference(physician));
-            inputs.add("legal-basis", "valueString", json!(legal_basis));
-            inputs.add("report", "valueString", json!(report.expose()));
-            let municipality = Party::Municipality {
-                kommunkod: *to_municipality,
-                unit: None,
+            inputs.add("physician", Typed::Reference(staff_reference(physician)));
+            inputs.add("legal-basis", Typed::String(legal_basis));
+            inputs.add("report", Typed::String(report.expose()));
+            let owner = Reference {
+                kind: Some("Organization"),
+                identifier: Some(Identifier {
+                    system: Cow::Borrowed(systems::KOMMUNKOD),
+                    value: Cow::Owned(to_municipality.to_string()),
+                }),
+                ..Reference::default()
             };
-            owners = vec![(Some(party_reference(&municipality)), Vec::new())];
+            owners = vec![(Some(owner), None)];
             status = "requested";
             "lvm-report"
         }
@@ -477,90 +801,61 @@ pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, Re
         }
         EventKind::DeadlineMissed { .. } => return Err(RenderError::NotATask("a missed deadline")),
     };
-    let per_owner = owners
-        .into_iter()
-        .map(|(owner, own)| (owner, inputs.list.iter().cloned().chain(own).collect()))
-        .collect();
-    let rendered = tasks(
-        message,
-        codes,
-        step,
-        status,
-        business_status,
-        requester,
-        &patient_id,
-        focus,
-        per_owner,
-    );
-    entries.extend(rendered);
-    Ok(bundle_entries(message, entries))
-}
 
-fn entry(id: &str, resource: Value) -> Value {
-    json!({ "fullUrl": format!("urn:uuid:{id}"), "resource": resource })
-}
-
-fn bundle_entries(message: &CanonicalMessage, entries: Vec<Value>) -> Value {
-    json!({
-        "resourceType": "Bundle",
-        "id": message.event.id.to_string(),
-        "type": "collection",
-        "timestamp": message.sent_at.to_string(),
-        "entry": entries
+    let event_id = event.id.to_string();
+    let sent_at = time(&message.sent_at);
+    let occurred_at = time(&event.occurred_at);
+    let identifier = Identifier {
+        system: Cow::Owned(format!(
+            "{MESSAGE_ID}{}:{}",
+            event.source.format, case.issuer
+        )),
+        value: Cow::Borrowed(&event.source.message_id),
+    };
+    let group = Identifier {
+        system: Cow::Owned(format!("{CASE_REFERENCE}{}", case.issuer)),
+        value: Cow::Borrowed(&case.value),
+    };
+    let owner_count = owners.len();
+    for (i, (owner, own)) in owners.into_iter().enumerate() {
+        let id = derived_id("task", &[&event_id, &i.to_string()]).to_string();
+        // The last Task takes the common inputs; the others get copies.
+        let mut input = if i + 1 == owner_count {
+            std::mem::take(&mut inputs.list)
+        } else {
+            inputs.list.clone()
+        };
+        input.extend(own);
+        let task = Task {
+            resource_type: "Task",
+            id: id.clone(),
+            identifier: [identifier.clone()],
+            group_identifier: group.clone(),
+            status,
+            business_status: business_status.map(|code| concept(ANSWER, code, None)),
+            intent: "order",
+            code: concept(PROCESS_STEP, step, Some(codes.step_display(step))),
+            subject: local_reference(&patient_id),
+            focus: focus.as_deref().map(local_reference),
+            execution_period: Period {
+                start: occurred_at.clone(),
+            },
+            authored_on: sent_at.clone(),
+            last_modified: sent_at.clone(),
+            requester: requester.clone(),
+            owner,
+            input,
+        };
+        entries.push(Entry {
+            full_url: format!("urn:uuid:{id}"),
+            resource: Resource::Task(task),
+        });
+    }
+    Ok(Bundle {
+        resource_type: "Bundle",
+        id: event_id,
+        kind: "collection",
+        timestamp: sent_at,
+        entry: entries,
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn tasks(
-    message: &CanonicalMessage,
-    codes: &FhirCodes,
-    step: &str,
-    status: &str,
-    business_status: Option<&str>,
-    requester: Option<Value>,
-    patient_id: &str,
-    focus: Option<String>,
-    per_owner: Vec<(Option<Value>, Vec<Value>)>,
-) -> Vec<Value> {
-    let event = &message.event;
-    let case = &message.case;
-    per_owner
-        .into_iter()
-        .enumerate()
-        .map(|(i, (owner, input))| {
-            let id = derived_id("task", &[&event.id.to_string(), &i.to_string()]).to_string();
-            let mut task = json!({
-                "resourceType": "Task",
-                "id": id,
-                "identifier": [{
-                    "system": format!("{MESSAGE_ID}{}:{}", event.source.format, case.issuer),
-                    "value": event.source.message_id
-                }],
-                "groupIdentifier": { "system": format!("{CASE_REFERENCE}{}", case.issuer), "value": case.value },
-                "status": status,
-                "intent": "order",
-                "code": { "coding": [{ "system": PROCESS_STEP, "code": step, "display": codes.step_display(step) }] },
-                "for": { "reference": format!("urn:uuid:{patient_id}") },
-                "executionPeriod": { "start": event.occurred_at.to_string() },
-                "authoredOn": message.sent_at.to_string(),
-                "lastModified": message.sent_at.to_string()
-            });
-            if let Some(code) = business_status {
-                task["businessStatus"] = json!({ "coding": [{ "system": ANSWER, "code": code }] });
-            }
-            if let Some(requester) = &requester {
-                task["requester"] = requester.clone();
-            }
-            if let Some(owner) = owner {
-                task["owner"] = owner;
-            }
-            if let Some(plan) = &focus {
-                task["focus"] = json!({ "reference": format!("urn:uuid:{plan}") });
-            }
-            if !input.is_empty() {
-                task["input"] = Value::Array(input);
-            }
-            entry(&id, task)
-        })
-        .collect()
 }
