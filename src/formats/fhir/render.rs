@@ -317,8 +317,8 @@ struct CarePlan<'a> {
 #[serde(untagged)]
 enum Resource<'a> {
     Patient(Patient<'a>),
-    Task(Task<'a>),
-    CarePlan(CarePlan<'a>),
+    Task(Box<Task<'a>>),
+    CarePlan(Box<CarePlan<'a>>),
 }
 
 #[derive(Debug, Serialize)]
@@ -744,7 +744,7 @@ pub fn bundle<'a>(
             };
             entries.push(Entry {
                 full_url: format!("urn:uuid:{plan_uuid}"),
-                resource: Resource::CarePlan(care_plan),
+                resource: Resource::CarePlan(Box::new(care_plan)),
             });
             focus = Some(plan_uuid);
             "sip-plan"
@@ -848,7 +848,7 @@ pub fn bundle<'a>(
         };
         entries.push(Entry {
             full_url: format!("urn:uuid:{id}"),
-            resource: Resource::Task(task),
+            resource: Resource::Task(Box::new(task)),
         });
     }
     Ok(Bundle {
