@@ -316,7 +316,7 @@ struct CarePlan<'a> {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum Resource<'a> {
-    Patient(Patient<'a>),
+    Patient(Box<Patient<'a>>),
     Task(Box<Task<'a>>),
     CarePlan(Box<CarePlan<'a>>),
 }
@@ -511,7 +511,7 @@ pub fn bundle<'a>(
     };
     let mut entries = vec![Entry {
         full_url: format!("urn:uuid:{patient_id}"),
-        resource: Resource::Patient(patient(message, details, &patient_id)),
+        resource: Resource::Patient(Box::new(patient(message, details, &patient_id))),
     }];
 
     let mut inputs = Inputs {
