@@ -106,23 +106,43 @@ pub struct Decoded {
 
 type Result<T> = std::result::Result<T, CosmicLinkError>;
 
-/// An element with its path, for reading values with precise errors.
-#[derive(Clone)]
+/// An element of the message, for reading values with precise errors. Its path is computed
+/// from the root only when an error names it.
+#[derive(Clone, Copy)]
 struct Node<'a> {
     el: &'a Element,
-    path: String,
+    root: &'a Element,
+}
+
+/// The path (`/CosmicLinkMeddelande/Plan/Insats`) of `target` below `el`.
+fn path_below(el: &Element, target: &Element, path: &mut String) -> bool {
+    let len = path.len();
+    path.push('/');
+    path.push_str(&el.name);
+    if std::ptr::eq(el, target) {
+        return true;
+    }
+    if el.children.iter().any(|c| path_below(c, target, path)) {
+        return true;
+    }
+    path.truncate(len);
+    false
 }
 
 impl<'a> Node<'a> {
-    fn new(el: &'a Element, path: String) -> Self {
+    fn new(el: &'a Element, root: &'a Element) -> Self {
         el.mark();
-        Node { el, path }
+        Node { el, root }
+    }
+
+    fn path(&self) -> String {
+        let mut path = String::new();
+        path_below(self.root, self.el, &mut path);
+        path
     }
 
     fn child(&self, name: &str) -> Option<Node<'a>> {
-        self.el
-            .child(name)
-            .map(|el| Node::new(el, format!("{}/{name}", self.path)))
+        self.el.child(name).map(|el| Node::new(el, self.root))
     }
 
     fn children(&self, name: &str) -> Vec<Node<'a>> {
@@ -130,13 +150,13 @@ impl<'a> Node<'a> {
             .children
             .iter()
             .filter(|el| el.name == name)
-            .map(|el| Node::new(el, format!("{}/{name}", self.path)))
+            .map(|el| Node::new(el, self.root))
             .collect()
     }
 
     fn required(&self, name: &str) -> Result<Node<'a>> {
         self.child(name).ok_or_else(|| CosmicLinkError::Missing {
-            path: self.path.clone(),
+            path: self.path(),
             position: self.el.position,
             what: format!("required element <{name}>"),
         })
@@ -144,7 +164,7 @@ impl<'a> Node<'a> {
 
     fn invalid(&self, problem: impl Into<String>) -> CosmicLinkError {
         CosmicLinkError::Invalid {
-            path: self.path.clone(),
+            path: self.path(),
             position: self.el.position,
             problem: problem.into(),
         }
@@ -168,7 +188,7 @@ impl<'a> Node<'a> {
             Some(v) if !v.trim().is_empty() => Ok(v.trim()),
             Some(_) => Err(self.invalid(format!("attribute {name} is empty"))),
             None => Err(CosmicLinkError::Missing {
-                path: self.path.clone(),
+                path: self.path(),
                 position: self.el.position,
                 what: format!("required attribute {name}"),
             }),
@@ -243,7 +263,7 @@ impl<'a> Node<'a> {
         table
             .decode(code)
             .ok_or_else(|| CosmicLinkError::UnknownCode {
-                path: format!("{}/@{name}", self.path),
+                path: format!("{}/@{name}", self.path()),
                 position: self.el.position,
                 code: code.to_owned(),
                 expected: table.codes().join(", "),
@@ -254,7 +274,7 @@ impl<'a> Node<'a> {
         table
             .decode(code)
             .ok_or_else(|| CosmicLinkError::UnknownCode {
-                path: self.path.clone(),
+                path: self.path(),
                 position: self.el.position,
                 code: code.to_owned(),
                 expected: table.codes().join(", "),
@@ -306,7 +326,7 @@ fn person_id(patient: &Node<'_>, today: Date) -> Result<PersonId> {
     let mut present = candidates.iter().flatten();
     let Some(node) = present.next() else {
         return Err(CosmicLinkError::Missing {
-            path: patient.path.clone(),
+            path: patient.path(),
             position: patient.el.position,
             what: "one of <Personnummer>, <Samordningsnummer> or <Reservnummer>".to_owned(),
         });
@@ -344,7 +364,7 @@ fn person(patient: &Node<'_>, id: PersonId, warnings: &mut Vec<String>) -> Resul
             address.el.mark_all();
             warnings.push(format!(
                 "{}/Folkbokforingsadress: the person has protected identity; the address was not stored",
-                patient.path
+                patient.path()
             ));
             None
         }
@@ -391,7 +411,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         });
     }
     check_namespaces(&root_el, &mut Vec::new())?;
-    let root = Node::new(&root_el, "/CosmicLinkMeddelande".to_owned());
+    let root = Node::new(&root_el, &root_el);
     let version = root.required_attribute("version")?;
     if version != "1.0" {
         return Err(root.invalid(format!(
@@ -435,7 +455,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             first: step_el.name.clone(),
         });
     }
-    let step = Node::new(step_el, format!("/CosmicLinkMeddelande/{}", step_el.name));
+    let step = Node::new(step_el, &root_el);
     let mut warnings = Vec::new();
     let sender_unit = || match &sender {
         Party::RegionUnit { hsa_id } => Some(hsa_id.clone()),
@@ -455,7 +475,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
                 .collect::<Result<Vec<_>>>()?;
             if recipients.is_empty() {
                 return Err(CosmicLinkError::Missing {
-                    path: step.path.clone(),
+                    path: step.path(),
                     position: step.el.position,
                     what: "at least one <Mottagare>".to_owned(),
                 });
@@ -539,7 +559,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
                 },
                 (None, None) => {
                     return Err(CosmicLinkError::Missing {
-                        path: step.path.clone(),
+                        path: step.path(),
                         position: step.el.position,
                         what: "<Plats> or <Lank>".to_owned(),
                     });
@@ -560,7 +580,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
                 .collect::<Result<Vec<_>>>()?;
             if invited.is_empty() {
                 return Err(CosmicLinkError::Missing {
-                    path: step.path.clone(),
+                    path: step.path(),
                     position: step.el.position,
                     what: "at least one <Kallad>".to_owned(),
                 });
@@ -604,7 +624,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
                 .collect::<Result<Vec<_>>>()?;
             if activities.is_empty() {
                 return Err(CosmicLinkError::Missing {
-                    path: step.path.clone(),
+                    path: step.path(),
                     position: step.el.position,
                     what: "at least one <Insats>".to_owned(),
                 });
@@ -667,7 +687,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         }
         other => {
             return Err(CosmicLinkError::Invalid {
-                path: step.path.clone(),
+                path: step.path(),
                 position: step.el.position,
                 problem: format!(
                     "<{other}> is not a process step of the contract; expected one of {}",
