@@ -8,6 +8,7 @@ pub mod domain;
 pub mod formats;
 pub mod http;
 pub mod pipeline;
+pub mod process;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -344,7 +344,7 @@ impl CoordinationCase {
                 }
                 Some(_) => Ok(()),
             },
-            K::LvmReport { .. } => {
+            K::LvmReport { .. } | K::Placement { .. } | K::CostSplitAgreed { .. } => {
                 if phase == P::Cancelled {
                     return Err(invalid());
                 }
@@ -472,6 +472,12 @@ impl CoordinationCase {
                 self.region_units.insert(physician.clone());
                 self.municipalities.insert(*to_municipality);
             }
+            K::Placement { by, .. } => {
+                if state.phase == Phase::New {
+                    state.phase = Phase::Outpatient;
+                }
+                add_party(&mut self.region_units, &mut self.municipalities, by);
+            }
             K::DeviationRaised { deviation_id, .. } => {
                 state.deviations.insert(deviation_id.clone(), false);
             }
@@ -481,6 +487,7 @@ impl CoordinationCase {
             K::EstimatedDischargeChanged { .. }
             | K::SipPlan { .. }
             | K::InformationAtDischarge { .. }
+            | K::CostSplitAgreed { .. }
             | K::DeadlineMissed { .. } => {}
         }
         self.events.push(event);

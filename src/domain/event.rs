@@ -289,6 +289,18 @@ pub enum EventKind {
         legal_basis: String,
         report: Sensitive<String>,
     },
+    /// A placement outside the home decided by social services, e.g. an emergency placement
+    /// in a treatment home (HVB) under a county's substance-abuse agreement.
+    Placement {
+        placement_id: String,
+        /// `HVB`, `familjehem`, `LVM-hem`, … as the agreement names them.
+        placement_type: String,
+        #[serde(default)]
+        emergency: bool,
+        by: Party,
+    },
+    /// The principals agreed how the cost of a placement is split.
+    CostSplitAgreed { placement_id: String },
     /// An avvikelse (deviation report).
     DeviationRaised {
         deviation_id: String,
@@ -314,6 +326,30 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind's name.
+    pub const NAMES: &'static [&'static str] = &[
+        "admission_notice",
+        "estimated_discharge_changed",
+        "care_contact_appointed",
+        "planning_started",
+        "ready_for_discharge",
+        "ready_for_discharge_revoked",
+        "sip_invitation",
+        "sip_response",
+        "sip_plan",
+        "information_at_discharge",
+        "discharged",
+        "case_cancelled",
+        "consent_recorded",
+        "consent_withdrawn",
+        "lvm_report",
+        "placement",
+        "cost_split_agreed",
+        "deviation_raised",
+        "deviation_answered",
+        "deadline_missed",
+    ];
+
     /// The kind's stable name, as in the `kind` field of the JSON form.
     pub fn name(&self) -> &'static str {
         match self {
@@ -332,6 +368,8 @@ impl EventKind {
             EventKind::ConsentRecorded { .. } => "consent_recorded",
             EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
             EventKind::LvmReport { .. } => "lvm_report",
+            EventKind::Placement { .. } => "placement",
+            EventKind::CostSplitAgreed { .. } => "cost_split_agreed",
             EventKind::DeviationRaised { .. } => "deviation_raised",
             EventKind::DeviationAnswered { .. } => "deviation_answered",
             EventKind::DeadlineMissed { .. } => "deadline_missed",

@@ -437,6 +437,9 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
             return Err(EncodeError::NotInContract("a deviation report"));
         }
+        EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
+            return Err(EncodeError::NotInContract("a placement"));
+        }
         EventKind::DeadlineMissed { .. } => {
             return Err(EncodeError::NotInContract("a missed deadline"));
         }

@@ -799,6 +799,9 @@ pub fn bundle<'a>(
         EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
             return Err(RenderError::NotATask("a deviation report"));
         }
+        EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
+            return Err(RenderError::NotATask("a placement"));
+        }
         EventKind::DeadlineMissed { .. } => return Err(RenderError::NotATask("a missed deadline")),
     };
 

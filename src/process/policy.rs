@@ -1,0 +1,596 @@
+//! Deadline policies: one TOML file per region–municipality agreement under
+//! `mappings/policies/`, read and checked at start-up, and the deadline arithmetic they drive.
+//! See `mappings/policies/README.md` for the format.
+
+use std::path::Path;
+
+use jiff::civil::Time;
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::calendar::{Calendar, end_of, local_date};
+use crate::domain::event::EventKind;
+use crate::domain::identifiers::{HsaId, Kommunkod};
+use crate::domain::time::stockholm;
+
+/// How days are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Count {
+    Calendar,
+    Working,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarFile {
+    #[serde(default)]
+    move_to_working_day: bool,
+    #[serde(default)]
+    eves_are_holidays: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdmissionNoticeFile {
+    within_hours: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DaysFile {
+    days: u32,
+    count: Count,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InformationFile {
+    latest: Latest,
+}
+
+/// When information at discharge is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Latest {
+    /// By the end of the day of discharge.
+    DayOfDischarge,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentCountFile {
+    days: u32,
+    count: Count,
+    #[serde(default)]
+    day_zero: Option<bool>,
+    #[serde(default)]
+    cutoff: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentFile {
+    days: u32,
+    count: Count,
+    #[serde(default = "yes")]
+    day_zero: bool,
+    #[serde(default)]
+    cutoff: Option<String>,
+    #[serde(default)]
+    psychiatric: Option<PaymentCountFile>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockFile {
+    id: String,
+    name: String,
+    starts_on: String,
+    #[serde(default, rename = "when")]
+    conditions: toml::Table,
+    stops_on: Vec<String>,
+    #[serde(default)]
+    key: Option<String>,
+    days: u32,
+    count: Count,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    id: String,
+    name: String,
+    #[serde(default)]
+    default: bool,
+    #[serde(default)]
+    care_providers: Vec<String>,
+    #[serde(default)]
+    municipalities: Vec<String>,
+    calendar: CalendarFile,
+    admission_notice: AdmissionNoticeFile,
+    sip_invitation: DaysFile,
+    information_at_discharge: InformationFile,
+    payment_responsibility: PaymentFile,
+    #[serde(default, rename = "clock")]
+    clocks: Vec<ClockFile>,
+}
+
+/// How the start of the municipality's payment responsibility is counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentCount {
+    pub days: u32,
+    pub count: Count,
+    /// The day of the ready-for-discharge notice is day 0 (counting starts the next day);
+    /// otherwise it is day 1.
+    pub day_zero: bool,
+    /// A notice after this local time counts as given the next day.
+    pub cutoff: Option<Time>,
+}
+
+/// A clock of the agreement beyond the discharge law, started and stopped by events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgreementClock {
+    pub id: String,
+    pub name: String,
+    pub starts_on: &'static str,
+    /// Fields of the starting event that must have these values.
+    pub conditions: Vec<(String, Value)>,
+    pub stops_on: Vec<&'static str>,
+    /// The field that ties a stopping event to the clock it stops (e.g. `placement_id`).
+    pub key: Option<String>,
+    pub days: u32,
+    pub count: Count,
+}
+
+/// One agreement's deadlines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub id: String,
+    pub name: String,
+    pub care_providers: Vec<HsaId>,
+    pub municipalities: Vec<Kommunkod>,
+    pub calendar: Calendar,
+    pub move_to_working_day: bool,
+    pub admission_notice_within: SignedDuration,
+    pub sip_invitation_days: u32,
+    pub sip_invitation_count: Count,
+    pub information_at_discharge: Latest,
+    pub payment: PaymentCount,
+    pub payment_psychiatric: PaymentCount,
+    pub clocks: Vec<AgreementClock>,
+}
+
+/// A policy file that cannot be used; names the file and the entry.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct PolicyError {
+    pub file: String,
+    pub problem: String,
+}
+
+fn kind_name(name: &str, entry: &str) -> Result<&'static str, String> {
+    EventKind::NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == name)
+        .ok_or_else(|| {
+            format!(
+                "{entry}: unknown event kind {name:?}; expected one of {}",
+                EventKind::NAMES.join(", ")
+            )
+        })
+}
+
+fn cutoff(text: Option<&str>, entry: &str) -> Result<Option<Time>, String> {
+    text.map(|t| {
+        t.parse::<Time>()
+            .map_err(|_| format!("{entry}: cutoff {t:?} is not a time of day (HH:MM)"))
+    })
+    .transpose()
+}
+
+impl Policy {
+    fn from_file(file: PolicyFile) -> Result<(Policy, bool), String> {
+        let care_providers = file
+            .care_providers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| HsaId::parse(s).map_err(|e| format!("care_providers[{i}]: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let municipalities = file
+            .municipalities
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Kommunkod::parse(s).map_err(|e| format!("municipalities[{i}]: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !file.default && care_providers.is_empty() {
+            return Err(
+                "care_providers: an agreement names the region's care provider HSA-id(s); only the default policy has none"
+                    .to_owned(),
+            );
+        }
+        let p = &file.payment_responsibility;
+        if p.days == 0 {
+            return Err("payment_responsibility.days: must be at least 1".to_owned());
+        }
+        let payment = PaymentCount {
+            days: p.days,
+            count: p.count,
+            day_zero: p.day_zero,
+            cutoff: cutoff(p.cutoff.as_deref(), "payment_responsibility")?,
+        };
+        let payment_psychiatric = match &p.psychiatric {
+            Some(psy) => PaymentCount {
+                days: psy.days,
+                count: psy.count,
+                day_zero: psy.day_zero.unwrap_or(payment.day_zero),
+                cutoff: match &psy.cutoff {
+                    Some(_) => cutoff(psy.cutoff.as_deref(), "payment_responsibility.psychiatric")?,
+                    None => payment.cutoff,
+                },
+            },
+            None => payment.clone(),
+        };
+        if payment_psychiatric.days == 0 {
+            return Err("payment_responsibility.psychiatric.days: must be at least 1".to_owned());
+        }
+        let mut clocks = Vec::new();
+        for (i, clock) in file.clocks.into_iter().enumerate() {
+            let entry = format!("clock[{i}] ({})", clock.id);
+            if clock.id.is_empty() || clock.id.contains([':', '/', ' ']) {
+                return Err(format!(
+                    "{entry}: id must be non-empty, without ':', '/' or spaces"
+                ));
+            }
+            if clocks.iter().any(|c: &AgreementClock| c.id == clock.id) {
+                return Err(format!("{entry}: the id is used twice"));
+            }
+            if clock.days == 0 {
+                return Err(format!("{entry}: days must be at least 1"));
+            }
+            let stops_on = clock
+                .stops_on
+                .iter()
+                .map(|k| kind_name(k, &format!("{entry}.stops_on")))
+                .collect::<Result<Vec<_>, _>>()?;
+            if stops_on.is_empty() {
+                return Err(format!(
+                    "{entry}.stops_on: name the event kind(s) that meet the deadline"
+                ));
+            }
+            let conditions = clock
+                .conditions
+                .into_iter()
+                .map(|(field, value)| {
+                    serde_json::to_value(value)
+                        .map(|v| (field, v))
+                        .map_err(|e| format!("{entry}.when: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            clocks.push(AgreementClock {
+                starts_on: kind_name(&clock.starts_on, &format!("{entry}.starts_on"))?,
+                id: clock.id,
+                name: clock.name,
+                conditions,
+                stops_on,
+                key: clock.key,
+                days: clock.days,
+                count: clock.count,
+            });
+        }
+        Ok((
+            Policy {
+                id: file.id,
+                name: file.name,
+                care_providers,
+                municipalities,
+                calendar: Calendar {
+                    eves_are_holidays: file.calendar.eves_are_holidays,
+                },
+                move_to_working_day: file.calendar.move_to_working_day,
+                admission_notice_within: SignedDuration::from_hours(i64::from(
+                    file.admission_notice.within_hours,
+                )),
+                sip_invitation_days: file.sip_invitation.days,
+                sip_invitation_count: file.sip_invitation.count,
+                information_at_discharge: file.information_at_discharge.latest,
+                payment,
+                payment_psychiatric,
+                clocks,
+            },
+            file.default,
+        ))
+    }
+
+    /// The end of the `days`-th counted day after `from` (the day of `from` is day 0), moved
+    /// to the end of the next working day when the policy says so.
+    fn days_after(&self, from: Timestamp, days: u32, count: Count) -> Timestamp {
+        let mut day = self
+            .calendar
+            .nth_day_after(local_date(from), days, count == Count::Working);
+        if self.move_to_working_day {
+            day = self.calendar.working_day_on_or_after(day);
+        }
+        end_of(day)
+    }
+
+    /// The latest time for an admission notice: `within_hours` after the admission (or after a
+    /// later assessment that the person will need services). Elapsed hours: right across DST.
+    pub fn admission_notice_due(&self, from: Timestamp) -> Timestamp {
+        from.saturating_add(self.admission_notice_within)
+            .unwrap_or(from)
+    }
+
+    /// The latest time for the SIP invitation after the ready-for-discharge decision.
+    pub fn sip_invitation_due(&self, ready_at: Timestamp) -> Timestamp {
+        self.days_after(
+            ready_at,
+            self.sip_invitation_days,
+            self.sip_invitation_count,
+        )
+    }
+
+    /// The latest time for information at discharge.
+    pub fn information_at_discharge_due(&self, discharged_at: Timestamp) -> Timestamp {
+        match self.information_at_discharge {
+            Latest::DayOfDischarge => end_of(local_date(discharged_at)),
+        }
+    }
+
+    /// When the municipality's payment responsibility begins for a person still in hospital
+    /// after being ready for discharge at `ready_at`: the start of the day after the last
+    /// counted day.
+    pub fn payment_responsibility_from(&self, ready_at: Timestamp, psychiatric: bool) -> Timestamp {
+        let rule = if psychiatric {
+            &self.payment_psychiatric
+        } else {
+            &self.payment
+        };
+        let working = rule.count == Count::Working;
+        let local = ready_at.to_zoned_datetime(stockholm());
+        let mut day_zero = local.date();
+        if rule.cutoff.is_some_and(|cutoff| local.time() > cutoff) {
+            day_zero = self.calendar.nth_day_after(day_zero, 1, working);
+        }
+        let counted = if rule.day_zero {
+            rule.days
+        } else {
+            rule.days - 1
+        };
+        end_of(self.calendar.nth_day_after(day_zero, counted, working))
+    }
+
+    /// The due time of an agreement clock started at `from`.
+    pub fn clock_due(&self, clock: &AgreementClock, from: Timestamp) -> Timestamp {
+        self.days_after(from, clock.days, clock.count)
+    }
+
+    fn covers(&self, care_provider: &str, municipality: Option<Kommunkod>) -> bool {
+        self.care_providers
+            .iter()
+            .any(|c| c.as_str() == care_provider)
+            && match municipality {
+                Some(code) => self.municipalities.is_empty() || self.municipalities.contains(&code),
+                None => true,
+            }
+    }
+}
+
+/// Every policy: the default and the agreements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policies {
+    pub default: Policy,
+    pub agreements: Vec<Policy>,
+}
+
+impl Policies {
+    /// Reads every `*.toml` under `dir`; exactly one must be the default.
+    pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
+        let error = |file: &Path, problem: String| PolicyError {
+            file: file.display().to_string(),
+            problem,
+        };
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| error(dir, e.to_string()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        let mut default = None;
+        let mut agreements: Vec<Policy> = Vec::new();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|e| error(&path, e.to_string()))?;
+            let file: PolicyFile =
+                toml::from_str(&text).map_err(|e| error(&path, e.to_string()))?;
+            let (policy, is_default) = Policy::from_file(file).map_err(|p| error(&path, p))?;
+            let duplicate = agreements
+                .iter()
+                .chain(default.iter())
+                .any(|p| p.id == policy.id);
+            if duplicate {
+                return Err(error(
+                    &path,
+                    format!("id {:?} is used by another policy", policy.id),
+                ));
+            }
+            if is_default {
+                if default.is_some() {
+                    return Err(error(
+                        &path,
+                        "a second default policy; exactly one file has default = true".to_owned(),
+                    ));
+                }
+                default = Some(policy);
+            } else {
+                agreements.push(policy);
+            }
+        }
+        let default = default.ok_or_else(|| {
+            error(
+                dir,
+                "no default policy; exactly one file has default = true".to_owned(),
+            )
+        })?;
+        Ok(Policies {
+            default,
+            agreements,
+        })
+    }
+
+    /// The agreement between `care_provider` (the region, as the case's issuer) and
+    /// `municipality`, or the default.
+    pub fn for_case(&self, care_provider: &str, municipality: Option<Kommunkod>) -> &Policy {
+        self.agreements
+            .iter()
+            .find(|p| p.covers(care_provider, municipality))
+            .unwrap_or(&self.default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policies() -> Policies {
+        Policies::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/policies")).unwrap()
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_shipped_policies_load_and_the_jamtland_agreement_covers_its_municipalities() {
+        let p = policies();
+        assert_eq!(p.default.id, "national");
+        let jamtland = p.for_case("SE2321000214-1000", Kommunkod::parse("2380").ok());
+        assert_eq!(jamtland.id, "jamtland");
+        assert_eq!(
+            p.for_case("SE2321000214-1000", Kommunkod::parse("0180").ok())
+                .id,
+            "national"
+        );
+        assert_eq!(p.for_case("SE2321000511-0001", None).id, "national");
+        assert_eq!(jamtland.clocks[0].id, "hvb-cost-split");
+    }
+
+    #[test]
+    fn the_admission_notice_is_due_24_elapsed_hours_later_across_dst() {
+        let p = policies().default;
+        // The spring night has 23 hours: 24 elapsed hours end at 09:00 local, not 08:00.
+        assert_eq!(
+            p.admission_notice_due(at("2026-03-28T07:00:00Z"))
+                .to_string(),
+            "2026-03-29T07:00:00Z"
+        );
+        assert_eq!(
+            p.admission_notice_due(at("2026-10-24T06:00:00Z"))
+                .to_string(),
+            "2026-10-25T06:00:00Z"
+        );
+    }
+
+    #[test]
+    fn payment_responsibility_by_the_national_default_and_the_jamtland_agreement() {
+        let p = policies();
+        let national = &p.default;
+        let jamtland = p.for_case("SE2321000214-1000", Kommunkod::parse("2380").ok());
+        // Ready Friday 2026-11-27 10:00 local. National: 3 calendar days after day 0 → from
+        // Tuesday 00:00 local.
+        let ready = at("2026-11-27T09:00:00Z");
+        assert_eq!(
+            national
+                .payment_responsibility_from(ready, false)
+                .to_string(),
+            "2026-11-30T23:00:00Z"
+        );
+        // Jämtland: 3 working days → Mon, Tue, Wed → from Thursday 00:00.
+        assert_eq!(
+            jamtland
+                .payment_responsibility_from(ready, false)
+                .to_string(),
+            "2026-12-02T23:00:00Z"
+        );
+        // After the 12:00 cut-off the notice counts from Monday → from Friday 00:00.
+        assert_eq!(
+            jamtland
+                .payment_responsibility_from(at("2026-11-27T12:30:00Z"), false)
+                .to_string(),
+            "2026-12-03T23:00:00Z"
+        );
+        // Psychiatric inpatient care counts separately.
+        assert_eq!(
+            national
+                .payment_responsibility_from(ready, true)
+                .to_string(),
+            "2026-12-27T23:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_deadline_on_a_holiday_moves_to_the_next_working_day() {
+        let p = policies();
+        let jamtland = p.for_case("SE2321000214-1000", Kommunkod::parse("2380").ok());
+        // Ready Monday 2026-12-21: 3 calendar days → Thursday 24th, Christmas Eve, which the
+        // agreement treats as a holiday → Monday 28th, end of day.
+        assert_eq!(
+            jamtland
+                .sip_invitation_due(at("2026-12-21T09:00:00Z"))
+                .to_string(),
+            "2026-12-28T23:00:00Z"
+        );
+        // The national default does not treat eves as holidays.
+        assert_eq!(
+            p.default
+                .sip_invitation_due(at("2026-12-21T09:00:00Z"))
+                .to_string(),
+            "2026-12-24T23:00:00Z"
+        );
+        // Information at discharge: the end of the day of discharge, on the autumn DST day.
+        assert_eq!(
+            p.default
+                .information_at_discharge_due(at("2026-10-25T10:00:00Z"))
+                .to_string(),
+            "2026-10-25T23:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_broken_policy_stops_with_file_and_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let national = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/policies/national.toml"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("national.toml"), &national).unwrap();
+        let jamtland = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/policies/jamtland.toml"),
+        )
+        .unwrap()
+        .replace("starts_on = \"placement\"", "starts_on = \"placment\"");
+        std::fs::write(dir.path().join("jamtland.toml"), jamtland).unwrap();
+        let error = Policies::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("jamtland.toml")
+                && error.contains("clock[0] (hvb-cost-split).starts_on")
+                && error.contains("\"placment\""),
+            "{error}"
+        );
+        std::fs::write(
+            dir.path().join("jamtland.toml"),
+            national.replace("days = 3", "dayz = 3"),
+        )
+        .unwrap();
+        let error = Policies::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("jamtland.toml") && error.contains("dayz"),
+            "{error}"
+        );
+    }
+}
