@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::formats::Mappings;
 use crate::http::{self, AppState, HttpMetrics};
 use crate::pipeline::Pipeline;
+use crate::process::Scheduler;
 use crate::store::{GroupCommitter, Store};
 
 /// A gateway ready to serve: store opened (and migrated, if configured), port bound.
@@ -62,12 +63,21 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let committer = GroupCommitter::start(self.store.clone(), 256);
         let pipeline = Pipeline {
             store: self.store.clone(),
-            committer: GroupCommitter::start(self.store.clone(), 256),
+            committer: committer.clone(),
             mappings: self.mappings.clone(),
             clock: self.clock.clone(),
         };
+        let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
+        let scheduler = Scheduler {
+            store: self.store.clone(),
+            committer,
+            clock: self.clock.clone(),
+            worker: format!("brygga-{}", uuid::Uuid::now_v7()),
+        };
+        let scheduler = tokio::spawn(scheduler.run(stopped));
         let state = AppState {
             pipeline,
             metrics: HttpMetrics::new(),
@@ -88,6 +98,10 @@ impl Application {
             self.settings.server.shutdown_grace(),
         )
         .await?;
+        let _ = stop_scheduler.send(true);
+        if let Err(error) = scheduler.await {
+            tracing::error!(%error, "the timer scheduler stopped abnormally");
+        }
         self.store.close().await;
         tracing::info!(clean, "brygga stopped");
         Ok(())

@@ -4,12 +4,15 @@ use std::path::Path;
 
 use super::cosmic_link::CodeTables;
 use super::fhir::FhirCodes;
+use crate::process::Policies;
 
 /// Loaded and checked mapping data.
 #[derive(Debug, Clone)]
 pub struct Mappings {
     pub cosmic_link: CodeTables,
     pub fhir: FhirCodes,
+    /// The deadline policies (`policies/`).
+    pub policies: Policies,
 }
 
 /// A mapping file that cannot be used; the message names the file and the entry.
@@ -24,6 +27,8 @@ impl Mappings {
             cosmic_link: CodeTables::load(&dir.join("cosmic-link/codes.toml"))
                 .map_err(|e| MappingError(e.to_string()))?,
             fhir: FhirCodes::load(&dir.join("fhir")).map_err(|e| MappingError(e.to_string()))?,
+            policies: Policies::load(&dir.join("policies"))
+                .map_err(|e| MappingError(e.to_string()))?,
         })
     }
 }

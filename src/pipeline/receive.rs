@@ -11,6 +11,7 @@ use crate::domain::event::EventId;
 use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
 use crate::formats::cosmic_link::{self, CosmicLinkError};
+use crate::process;
 use crate::store::{
     AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, ReceivedMessage, Store, StoreError,
 };
@@ -95,7 +96,17 @@ impl Pipeline {
                     case: message.case.value.clone(),
                 });
             }
+            let before = case.clone();
             let sequence = case.apply(message.event.clone())?;
+            let policy = self
+                .mappings
+                .policies
+                .for_case(&message.case.issuer, case.municipalities().first().copied());
+            let clocks = process::plan(&before, &message.event, message.sent_at, policy);
+            for missed in clocks.missed {
+                // A deadline the message itself shows missed (e.g. a late admission notice).
+                case.apply(missed)?;
+            }
             let receipt = Receipt {
                 status: "accepted".to_owned(),
                 message_id: message_id.clone(),
@@ -107,6 +118,8 @@ impl Pipeline {
             };
             let now = self.clock.now();
             let mut commit = CaseCommit::from_case(&case, version, now);
+            commit.timers = clocks.timers;
+            commit.cancel_timers = clocks.cancel;
             commit.received = Some(ReceivedMessage {
                 source: source.clone(),
                 message_id: message_id.clone(),

@@ -337,6 +337,18 @@ async fn apply_commit(
         .await?;
     }
 
+    for id in &commit.fired_timers {
+        sqlx::query(
+            "UPDATE timers SET status = 'fired', finished_at = $1, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $2 AND case_id = $3 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(&case_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+
     for timer in &commit.timers {
         let payload = serde_json::to_string(&timer.payload)
             .map_err(|e| StoreError::decode("timer payload", e))?;

@@ -67,6 +67,8 @@ pub struct CaseCommit {
     pub timers: Vec<TimerEntry>,
     /// Timers of this case to cancel (by kind), e.g. when the awaited step arrives.
     pub cancel_timers: Vec<String>,
+    /// Timers (by id) whose firing these events are: marked fired in the same transaction.
+    pub fired_timers: Vec<String>,
     pub audit: Vec<AuditEntry>,
 }
 
@@ -92,6 +94,7 @@ impl CaseCommit {
             outbox: Vec::new(),
             timers: Vec::new(),
             cancel_timers: Vec::new(),
+            fired_timers: Vec::new(),
             audit: Vec::new(),
         }
     }

@@ -1,0 +1,153 @@
+//! The timer scheduler: claims due timers and records each as a `deadline_missed` event in the
+//! same transaction that marks the timer fired. Claims carry a lease, so with several gateway
+//! instances on one PostgreSQL each timer is taken by one of them; the event id is derived from
+//! the timer, so even a timer claimed twice (an expired lease) is recorded once.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
+
+use super::clocks::{TimerPayload, missed_event};
+use crate::clock::Clock;
+use crate::domain::case::TransitionError;
+use crate::store::{
+    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Store, StoreError, TimerItem,
+};
+
+/// How often the scheduler looks for due timers: a timer fires within this of its due time.
+pub const POLL: Duration = Duration::from_millis(250);
+const LEASE: SignedDuration = SignedDuration::from_secs(60);
+const BATCH: u32 = 200;
+const ATTEMPTS: usize = 5;
+
+/// Fires due timers.
+#[derive(Clone)]
+pub struct Scheduler {
+    pub store: Store,
+    pub committer: GroupCommitter,
+    pub clock: Clock,
+    /// This instance's name in timer claims.
+    pub worker: String,
+}
+
+/// What happened to one claimed timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    /// Recorded as a `deadline_missed` event.
+    Recorded,
+    /// Already recorded (by this or another instance), or no longer applicable (the case was
+    /// cancelled); settled without a new event.
+    Settled,
+    /// The case kept changing under us; the lease expires and the timer is tried again.
+    Busy,
+}
+
+impl Scheduler {
+    /// Claims and fires every timer due now; returns how many were recorded.
+    pub async fn fire_due(&self) -> Result<usize, StoreError> {
+        let mut recorded = 0;
+        loop {
+            let now = self.clock.now();
+            let due = self
+                .store
+                .claim_due_timers(&self.worker, now, LEASE, BATCH)
+                .await?;
+            let claimed = due.len();
+            for timer in due {
+                if self.fire(timer, now).await? == Fired::Recorded {
+                    recorded += 1;
+                }
+            }
+            if claimed < BATCH as usize {
+                return Ok(recorded);
+            }
+        }
+    }
+
+    /// Records one claimed timer.
+    pub async fn fire(&self, timer: TimerItem, now: Timestamp) -> Result<Fired, StoreError> {
+        let payload: TimerPayload = match serde_json::from_value(timer.payload.clone()) {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::error!(timer = %timer.id, %error, "a timer's payload cannot be read; settling it without an event");
+                self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                return Ok(Fired::Settled);
+            }
+        };
+        let event = missed_event(
+            &[&timer.id],
+            payload.deadline,
+            timer.due_at,
+            &payload.rule,
+            timer.due_at,
+        );
+        for _ in 0..ATTEMPTS {
+            let Some(stored) = self.store.load_case(timer.case_id).await? else {
+                self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                return Ok(Fired::Settled);
+            };
+            let version = stored.version;
+            let mut case = stored.to_case().map_err(|source| StoreError::Corrupt {
+                case_id: timer.case_id,
+                source,
+            })?;
+            match case.apply(event.clone()) {
+                Ok(_) => {}
+                Err(TransitionError::DuplicateEvent { .. }) => {
+                    self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                    return Ok(Fired::Settled);
+                }
+                Err(reason) => {
+                    tracing::info!(timer = %timer.id, case = %timer.case_id, %reason, "a due timer no longer applies");
+                    self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                    return Ok(Fired::Settled);
+                }
+            }
+            let mut commit = CaseCommit::from_case(&case, version, now);
+            commit.fired_timers.push(timer.id.clone());
+            commit.audit.push(AuditEntry {
+                actor: "brygga".to_owned(),
+                organisation: None,
+                action: "deadline_missed".to_owned(),
+                person: Some(case.person().clone()),
+                purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
+                legal_basis: None,
+                details: serde_json::json!({
+                    "deadline": payload.deadline,
+                    "due_at": timer.due_at,
+                    "rule": payload.rule,
+                    "started_by": payload.started_by,
+                    "event_id": event.id,
+                }),
+            });
+            match self.committer.commit(commit).await {
+                Ok(CommitOutcome::Committed { .. }) => {
+                    tracing::info!(case = %timer.case_id, deadline = ?payload.deadline, rule = %payload.rule, "deadline missed");
+                    return Ok(Fired::Recorded);
+                }
+                Ok(CommitOutcome::Duplicate { .. }) => return Ok(Fired::Settled),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Fired::Busy)
+    }
+
+    /// Runs until `stop` turns true: fires due timers at start (those that fell due while no
+    /// gateway ran) and then every [`POLL`].
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(error) = self.fire_due().await {
+                tracing::error!(%error, "firing due timers failed; trying again");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
