@@ -189,8 +189,12 @@ pub fn plan(
         }
         EventKind::CaseCancelled { .. } => {
             plan.cancel.extend(
-                [SIP_INVITATION, PAYMENT_RESPONSIBILITY, INFORMATION_AT_DISCHARGE]
-                    .map(str::to_owned),
+                [
+                    SIP_INVITATION,
+                    PAYMENT_RESPONSIBILITY,
+                    INFORMATION_AT_DISCHARGE,
+                ]
+                .map(str::to_owned),
             );
             // And every agreement clock the case started.
             for earlier in case.events() {
@@ -226,7 +230,10 @@ pub fn plan(
 }
 
 /// The agreement clocks `event` starts, with the key value that ties them to their stop.
-fn started_clocks<'p>(policy: &'p Policy, event: &Event) -> Vec<(&'p AgreementClock, Option<Value>)> {
+fn started_clocks<'p>(
+    policy: &'p Policy,
+    event: &Event,
+) -> Vec<(&'p AgreementClock, Option<Value>)> {
     let mut started = Vec::new();
     let mut kind_json = None;
     for clock in &policy.clocks {

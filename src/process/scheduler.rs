@@ -71,7 +71,9 @@ impl Scheduler {
             Ok(payload) => payload,
             Err(error) => {
                 tracing::error!(timer = %timer.id, %error, "a timer's payload cannot be read; settling it without an event");
-                self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                self.store
+                    .complete_timer(&timer.id, &self.worker, now)
+                    .await?;
                 return Ok(Fired::Settled);
             }
         };
@@ -84,7 +86,9 @@ impl Scheduler {
         );
         for _ in 0..ATTEMPTS {
             let Some(stored) = self.store.load_case(timer.case_id).await? else {
-                self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                self.store
+                    .complete_timer(&timer.id, &self.worker, now)
+                    .await?;
                 return Ok(Fired::Settled);
             };
             let version = stored.version;
@@ -95,12 +99,16 @@ impl Scheduler {
             match case.apply(event.clone()) {
                 Ok(_) => {}
                 Err(TransitionError::DuplicateEvent { .. }) => {
-                    self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                    self.store
+                        .complete_timer(&timer.id, &self.worker, now)
+                        .await?;
                     return Ok(Fired::Settled);
                 }
                 Err(reason) => {
                     tracing::info!(timer = %timer.id, case = %timer.case_id, %reason, "a due timer no longer applies");
-                    self.store.complete_timer(&timer.id, &self.worker, now).await?;
+                    self.store
+                        .complete_timer(&timer.id, &self.worker, now)
+                        .await?;
                     return Ok(Fired::Settled);
                 }
             }

@@ -3,8 +3,15 @@
 //! PostgreSQL comes from `BRYGGA_TEST_POSTGRES_URL`, which `scripts/test.sh` sets after starting
 //! a throwaway cluster; each test gets a database of its own.
 
+mod process;
 mod suite;
 mod support;
+
+/// Every suite function, from both modules.
+mod all {
+    pub use crate::process::*;
+    pub use crate::suite::*;
+}
 
 /// Runs each listed suite function once per backend, as `sqlite::NAME` and `postgres::NAME`.
 macro_rules! both_backends {
@@ -14,7 +21,7 @@ macro_rules! both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let db = crate::support::TestDb::sqlite().await;
-                    crate::suite::$name(&db).await;
+                    crate::all::$name(&db).await;
                 }
             )*
         }
@@ -23,7 +30,7 @@ macro_rules! both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let db = crate::support::TestDb::postgres().await;
-                    crate::suite::$name(&db).await;
+                    crate::all::$name(&db).await;
                 }
             )*
         }
@@ -50,4 +57,12 @@ both_backends!(
     restarting_the_same_clock_is_idempotent,
     concurrent_commits_through_the_group_committer_all_land_once,
     within_one_group_a_conflict_or_duplicate_fails_alone,
+    the_on_time_path_raises_no_deviation,
+    every_missed_deadline_is_recorded_with_its_due_time_and_rule,
+    deadlines_over_christmas_move_to_the_next_working_day,
+    the_admission_notice_clock_counts_elapsed_hours_over_the_dst_nights,
+    a_revoked_ready_for_discharge_stops_its_clocks,
+    timers_due_while_the_gateway_was_down_fire_at_start,
+    two_instances_fire_each_timer_once,
+    a_timer_claimed_twice_is_recorded_once,
 );

@@ -1,0 +1,359 @@
+//! Whole cases driven through the pipeline and the timer scheduler on a manual clock: the
+//! on-time path, every missed deadline, weekends and holidays, the DST nights, a revoked
+//! ready-for-discharge, a restart with timers due, and two instances firing the same timers.
+
+use std::sync::Arc;
+
+use brygga::clock::Clock;
+use brygga::domain::event::{Deadline, EventKind};
+use brygga::formats::Mappings;
+use brygga::formats::canonical::CaseReference;
+use brygga::pipeline::Pipeline;
+use brygga::process::{Fired, Scheduler};
+use brygga::store::{GroupCommitter, Store};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::support::TestDb;
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn mappings() -> Arc<Mappings> {
+    Arc::new(
+        Mappings::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings")).unwrap(),
+    )
+}
+
+/// An example message with text replaced (dates, municipality codes).
+fn example(name: &str, replace: &[(&str, &str)]) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("mappings/cosmic-link/examples")
+        .join(name);
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (from, to) in replace {
+        assert!(text.contains(from), "{name} has no {from:?}");
+        text = text.replace(from, to);
+    }
+    text.into_bytes()
+}
+
+struct Engine {
+    pipeline: Pipeline,
+    scheduler: Scheduler,
+    clock: Clock,
+}
+
+fn engine(store: &Store, now: &str, worker: &str) -> Engine {
+    let clock = Clock::manual(at(now));
+    let committer = GroupCommitter::start(store.clone(), 64);
+    Engine {
+        pipeline: Pipeline {
+            store: store.clone(),
+            committer: committer.clone(),
+            mappings: mappings(),
+            clock: clock.clone(),
+        },
+        scheduler: Scheduler {
+            store: store.clone(),
+            committer,
+            clock: clock.clone(),
+            worker: worker.to_owned(),
+        },
+        clock,
+    }
+}
+
+impl Engine {
+    async fn receive(&self, name: &str, replace: &[(&str, &str)]) {
+        self.pipeline
+            .receive_cosmic_link(&example(name, replace))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+
+    fn set_clock(&self, to: &str) {
+        let by = at(to).duration_since(self.clock.now());
+        self.clock.advance(by);
+    }
+}
+
+fn case_id() -> brygga::domain::case::CaseId {
+    CaseReference {
+        issuer: "SE2321000214-1000".into(),
+        value: "SA-2026-004711".into(),
+    }
+    .case_id()
+}
+
+/// The missed deadlines of the case: (deadline, due_at, rule), by due time and rule.
+async fn missed(store: &Store) -> Vec<(Deadline, String, String)> {
+    let case = store.load_case(case_id()).await.unwrap().unwrap();
+    let mut missed: Vec<_> = case
+        .events
+        .iter()
+        .filter_map(|e| match &e.event.kind {
+            EventKind::DeadlineMissed {
+                deadline,
+                due_at,
+                rule,
+            } => Some((
+                *deadline,
+                due_at.to_string(),
+                rule.clone().unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect();
+    missed.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+    missed
+}
+
+/// The pending timers of the case: (kind, due_at), by due time and kind.
+async fn pending(store: &Store) -> Vec<(String, String)> {
+    let mut pending = store
+        .pending_timers(case_id())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(kind, due)| (kind, due.to_string()))
+        .collect::<Vec<_>>();
+    pending.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    pending
+}
+
+pub async fn the_on_time_path_raises_no_deviation(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    // Jämtland: three working days after Tuesday 24 November → Friday 27, end of day; payment
+    // responsibility from Saturday 00:00.
+    assert_eq!(
+        pending(store).await,
+        [
+            (
+                "payment_responsibility".into(),
+                "2026-11-27T23:00:00Z".into()
+            ),
+            ("sip_invitation".into(), "2026-11-27T23:00:00Z".into()),
+        ]
+    );
+    e.receive("07-kallelse-sip.xml", &[]).await;
+    e.receive("10-information-vid-utskrivning.xml", &[]).await;
+    e.receive("11-utskriven.xml", &[]).await;
+    assert_eq!(pending(store).await, []);
+    e.set_clock("2027-01-31T00:00:00Z");
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
+    assert_eq!(missed(store).await, []);
+}
+
+pub async fn every_missed_deadline_is_recorded_with_its_due_time_and_rule(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-21T09:00:00Z", "a");
+    // Sent the day after the admission: more than 24 hours.
+    e.receive(
+        "01-inskrivningsmeddelande.xml",
+        &[(
+            "<Skapad>2026-11-20T08:40:00</Skapad>",
+            "<Skapad>2026-11-21T09:30:00</Skapad>",
+        )],
+    )
+    .await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    // No invitation; the person is still in hospital on Saturday morning.
+    e.set_clock("2026-11-27T22:59:59Z");
+    assert_eq!(
+        e.scheduler.fire_due().await.unwrap(),
+        0,
+        "nothing is due yet"
+    );
+    e.set_clock("2026-11-28T08:00:00Z");
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 2);
+    // Discharged without information at discharge.
+    e.receive("11-utskriven.xml", &[]).await;
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 1);
+    assert_eq!(
+        missed(store).await,
+        [
+            (
+                Deadline::AdmissionNotice,
+                "2026-11-21T07:05:00Z".into(),
+                "jamtland/admission_notice".into()
+            ),
+            (
+                Deadline::InformationAtDischarge,
+                "2026-11-27T23:00:00Z".into(),
+                "jamtland/information_at_discharge".into()
+            ),
+            (
+                Deadline::PaymentResponsibility,
+                "2026-11-27T23:00:00Z".into(),
+                "jamtland/payment_responsibility".into()
+            ),
+            (
+                Deadline::SipInvitation,
+                "2026-11-27T23:00:00Z".into(),
+                "jamtland/sip_invitation".into()
+            ),
+        ]
+    );
+    // Firing again finds nothing: each timer fired once.
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
+    assert_eq!(pending(store).await, []);
+}
+
+pub async fn deadlines_over_christmas_move_to_the_next_working_day(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-12-21T08:00:00Z", "a");
+    let dates = [
+        (
+            "<Skapad>2026-11-20T08:40:00</Skapad>",
+            "<Skapad>2026-12-18T08:40:00</Skapad>",
+        ),
+        (
+            "<Inskriven>2026-11-20T08:05:00</Inskriven>",
+            "<Inskriven>2026-12-18T08:05:00</Inskriven>",
+        ),
+    ];
+    e.receive("01-inskrivningsmeddelande.xml", &dates).await;
+    e.receive(
+        "05-utskrivningsklar.xml",
+        &[
+            (
+                "<Skapad>2026-11-24T09:20:00</Skapad>",
+                "<Skapad>2026-12-21T09:20:00</Skapad>",
+            ),
+            (
+                "<Beslutad>2026-11-24T09:10:00</Beslutad>",
+                "<Beslutad>2026-12-21T09:10:00</Beslutad>",
+            ),
+        ],
+    )
+    .await;
+    // Jämtland counts working days and treats Christmas Eve as a holiday: Tuesday 22,
+    // Wednesday 23, then Monday 28 (24–27 are Christmas Eve, Christmas Day, Boxing Day and a
+    // Sunday).
+    assert_eq!(
+        pending(store).await,
+        [
+            (
+                "payment_responsibility".into(),
+                "2026-12-28T23:00:00Z".into()
+            ),
+            ("sip_invitation".into(), "2026-12-28T23:00:00Z".into()),
+        ]
+    );
+}
+
+pub async fn the_admission_notice_clock_counts_elapsed_hours_over_the_dst_nights(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-03-29T08:00:00Z", "a");
+    // Spring: 08:05 Saturday to 08:30 Sunday local is 23 h 25 min: on time.
+    e.receive(
+        "01-inskrivningsmeddelande.xml",
+        &[
+            (
+                "<Skapad>2026-11-20T08:40:00</Skapad>",
+                "<Skapad>2026-03-29T08:30:00</Skapad>",
+            ),
+            (
+                "<Inskriven>2026-11-20T08:05:00</Inskriven>",
+                "<Inskriven>2026-03-28T08:05:00</Inskriven>",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(missed(store).await, []);
+
+    // Autumn: 08:05 Saturday to 07:30 Sunday local is 24 h 25 min: late. Due 24 elapsed
+    // hours after the admission, 07:05 local winter time.
+    let autumn = TestDb::sqlite().await;
+    let store = autumn.migrated().await;
+    let e = engine(store, "2026-10-25T08:00:00Z", "a");
+    e.receive(
+        "01-inskrivningsmeddelande.xml",
+        &[
+            (
+                "<Skapad>2026-11-20T08:40:00</Skapad>",
+                "<Skapad>2026-10-25T07:30:00</Skapad>",
+            ),
+            (
+                "<Inskriven>2026-11-20T08:05:00</Inskriven>",
+                "<Inskriven>2026-10-24T08:05:00</Inskriven>",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        missed(store).await,
+        [(
+            Deadline::AdmissionNotice,
+            "2026-10-25T06:05:00Z".into(),
+            "jamtland/admission_notice".into()
+        )]
+    );
+}
+
+pub async fn a_revoked_ready_for_discharge_stops_its_clocks(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    assert_eq!(pending(store).await.len(), 2);
+    e.receive("06-utskrivningsklar-aterkallad.xml", &[]).await;
+    assert_eq!(pending(store).await, []);
+    e.set_clock("2026-12-31T00:00:00Z");
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
+    assert_eq!(missed(store).await, []);
+}
+
+pub async fn timers_due_while_the_gateway_was_down_fire_at_start(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "before");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    drop(e);
+    db.store.close().await;
+
+    // Another process, a week later.
+    let restarted = db.second_instance().await;
+    let e = engine(&restarted, "2026-12-04T08:00:00Z", "after");
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 2);
+    assert_eq!(missed(&restarted).await.len(), 2);
+}
+
+pub async fn two_instances_fire_each_timer_once(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    let other = db.second_instance().await;
+    let a = engine(store, "2026-12-01T08:00:00Z", "instance-a");
+    let b = engine(&other, "2026-12-01T08:00:00Z", "instance-b");
+    let (fired_a, fired_b) = tokio::join!(a.scheduler.fire_due(), b.scheduler.fire_due());
+    assert_eq!(fired_a.unwrap() + fired_b.unwrap(), 2);
+    assert_eq!(missed(store).await.len(), 2);
+}
+
+pub async fn a_timer_claimed_twice_is_recorded_once(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    // One claim, handed to two instances, as when a lease runs out while the first instance
+    // is still firing.
+    let now = at("2026-12-01T08:00:00Z");
+    let claimed = store
+        .claim_due_timers("a", now, SignedDuration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let a = engine(store, "2026-12-01T08:00:00Z", "a");
+    let other = db.second_instance().await;
+    let b = engine(&other, "2026-12-01T08:00:00Z", "b");
+    let first = a.scheduler.fire(claimed[0].clone(), now).await.unwrap();
+    let again = b.scheduler.fire(claimed[0].clone(), now).await.unwrap();
+    assert_eq!((first, again), (Fired::Recorded, Fired::Settled));
+    assert_eq!(missed(store).await.len(), 1);
+}
