@@ -22,6 +22,7 @@ use std::hint::black_box;
 use brygga::formats::Mappings;
 use brygga::formats::cosmic_link::{decode, encode};
 use brygga::formats::fhir::{bundle, read_value, render};
+use brygga::formats::translate::step_deadline;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
 use quick_xml::reader::NsReader;
@@ -78,7 +79,8 @@ fn translate(c: &mut Criterion) {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let xml = std::fs::read(&path).unwrap();
         let message = decode(&xml, codes, today).unwrap().message;
-        let bundle_value = render(&message, &mappings.fhir).unwrap();
+        let bundle_value =
+            render(&message, &mappings.fhir, step_deadline(&message, &mappings)).unwrap();
         let json = serde_json::to_string(&message).unwrap();
         let json_value: serde_json::Value = serde_json::from_str(&json).unwrap();
         let bundle_json = serde_json::to_vec(&bundle_value).unwrap();
@@ -109,7 +111,9 @@ fn translate(c: &mut Criterion) {
         group.bench_function("cosmic-link-to-fhir", |b| {
             b.iter(|| {
                 let decoded = decode(black_box(&xml), codes, today).unwrap();
-                serde_json::to_vec(&bundle(&decoded.message, &mappings.fhir).unwrap()).unwrap()
+                let deadline = step_deadline(&decoded.message, &mappings);
+                serde_json::to_vec(&bundle(&decoded.message, &mappings.fhir, deadline).unwrap())
+                    .unwrap()
             })
         });
         group.bench_function("raw-cosmic-link-to-fhir", |b| {

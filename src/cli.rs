@@ -94,7 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => {
-            settings.load_mappings()?;
+            let mappings = settings.load_mappings()?;
             let d = &settings.directory;
             let region_units: usize = d.regions.iter().map(|r| r.units.len()).sum();
             let municipal_units: usize = d.municipalities.iter().map(|m| m.units.len()).sum();
@@ -115,6 +115,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 municipal_units
             );
             println!("  mappings:       {}", settings.mappings_path().display());
+            let policies = &mappings.policies;
+            println!(
+                "  policies:       {} (default), {}",
+                policies.default.id,
+                if policies.agreements.is_empty() {
+                    "no agreements".to_owned()
+                } else {
+                    policies
+                        .agreements
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{} ({} municipalities, {} agreement clocks)",
+                                p.id,
+                                p.municipalities.len(),
+                                p.clocks.len()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
             Ok(())
         }
     }

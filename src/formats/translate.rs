@@ -9,6 +9,7 @@ use super::Mappings;
 use super::canonical::CanonicalMessage;
 use super::cosmic_link::{self, CosmicLinkError, EncodeError};
 use super::fhir::{self, FhirReadError, RenderError};
+use crate::process;
 
 /// A format brygga reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,16 @@ pub fn read(
     }
 }
 
+/// The deadline of a message's step as far as the message alone shows it, under the policy of
+/// its region and municipality (for `Task.restriction.period.end`).
+pub fn step_deadline(message: &CanonicalMessage, mappings: &Mappings) -> Option<jiff::Timestamp> {
+    let policy = mappings.policies.for_case(
+        &message.case.issuer,
+        process::clocks::municipality_of(&message.event),
+    );
+    process::clocks::step_deadline(policy, &message.event, None)
+}
+
 /// Writes `message` as `to`.
 pub fn write(
     to: Format,
@@ -118,7 +129,11 @@ pub fn write(
             .map_err(|source| TranslateError::Encode { to, source }),
         Format::Canonical => Ok(serde_json::to_string_pretty(message)? + "\n"),
         Format::Fhir => {
-            Ok(serde_json::to_string_pretty(&fhir::bundle(message, &mappings.fhir)?)? + "\n")
+            let deadline = step_deadline(message, mappings);
+            Ok(
+                serde_json::to_string_pretty(&fhir::bundle(message, &mappings.fhir, deadline)?)?
+                    + "\n",
+            )
         }
     }
 }

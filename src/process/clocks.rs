@@ -253,3 +253,152 @@ fn started_clocks<'p>(
     }
     started
 }
+
+/// The legal or agreed deadline a step's FHIR Task carries in `restriction.period.end`: by when
+/// what the step asks for is due. With the case (before the event), steps whose deadline runs
+/// from an earlier event get theirs too; from the message alone, only those it dates itself.
+pub fn step_deadline(
+    policy: &Policy,
+    event: &Event,
+    case: Option<&CoordinationCase>,
+) -> Option<Timestamp> {
+    match &event.kind {
+        EventKind::AdmissionNotice {
+            admitted_at,
+            assessed_at,
+            ..
+        } => Some(policy.admission_notice_due(assessed_at.unwrap_or(*admitted_at))),
+        EventKind::ReadyForDischarge { decided_at, .. } => {
+            Some(policy.payment_responsibility_from(*decided_at, case.is_some_and(psychiatric)))
+        }
+        EventKind::SipInvitation { .. } => case
+            .and_then(|c| c.state().ready_for_discharge_at)
+            .map(|ready| policy.sip_invitation_due(ready)),
+        EventKind::InformationAtDischarge { .. } => case
+            .and_then(|c| c.state().discharged_at)
+            .map(|at| policy.information_at_discharge_due(at)),
+        EventKind::SipPlan { follow_up_on, .. } => follow_up_on.map(super::calendar::end_of),
+        _ => started_clocks(policy, event)
+            .first()
+            .map(|(clock, _)| policy.clock_due(clock, event.occurred_at)),
+    }
+}
+
+/// The first municipality an event names, to choose the agreement for a message read alone.
+pub fn municipality_of(event: &Event) -> Option<crate::domain::identifiers::Kommunkod> {
+    use crate::domain::party::Party;
+    let of = |p: &Party| match p {
+        Party::Municipality { kommunkod, .. } => Some(*kommunkod),
+        Party::RegionUnit { .. } => None,
+    };
+    let from_sender = event.source.sender.as_ref().and_then(of);
+    let named = match &event.kind {
+        EventKind::AdmissionNotice { recipients, .. } => recipients.iter().find_map(of),
+        EventKind::SipInvitation { invited, .. } => invited.iter().find_map(|f| of(&f.party)),
+        EventKind::SipResponse { responder, .. } => of(responder),
+        EventKind::PlanningStarted { by } | EventKind::Placement { by, .. } => of(by),
+        EventKind::LvmReport {
+            to_municipality, ..
+        } => Some(*to_municipality),
+        EventKind::SipPlan { activities, .. } => activities
+            .iter()
+            .find_map(|a| a.performer.as_ref().and_then(of)),
+        _ => None,
+    };
+    named.or(from_sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::case::CaseId;
+    use crate::domain::identifiers::{Kommunkod, PersonId, Personnummer};
+    use crate::domain::party::Party;
+    use crate::process::Policies;
+
+    fn policies() -> Policies {
+        Policies::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/policies"))
+            .unwrap()
+    }
+
+    fn event(kind: EventKind, at: &str) -> Event {
+        Event {
+            id: EventId::new(),
+            occurred_at: at.parse().unwrap(),
+            source: EventSource {
+                format: "test".into(),
+                message_id: "m".into(),
+                sender: None,
+            },
+            kind,
+        }
+    }
+
+    fn case() -> CoordinationCase {
+        CoordinationCase::new(
+            CaseId::new(),
+            PersonId::Personnummer(Personnummer::parse("19811218-9876").unwrap()),
+        )
+    }
+
+    fn placement(kind: &str, emergency: bool) -> EventKind {
+        EventKind::Placement {
+            placement_id: "P-17".into(),
+            placement_type: kind.into(),
+            emergency,
+            by: Party::Municipality {
+                kommunkod: Kommunkod::parse("2380").unwrap(),
+                unit: None,
+            },
+        }
+    }
+
+    #[test]
+    fn an_emergency_hvb_placement_starts_the_agreements_cost_split_clock_and_agreeing_stops_it() {
+        let policies = policies();
+        let jamtland = policies.for_case("SE2321000214-1000", Kommunkod::parse("2380").ok());
+        let case = case();
+        // Placed Thursday 2026-12-17: ten working days (18, 21, 22, 23, 28, 29, 30 December,
+        // 4, 5, 7 January), skipping Christmas Eve and New Year's Eve (eves the agreement
+        // treats as holidays), Christmas, Boxing Day, New Year's Day, Epiphany and weekends →
+        // Thursday 2027-01-07, end of day.
+        let placed = event(placement("HVB", true), "2026-12-17T10:00:00Z");
+        let plan = plan(&case, &placed, placed.occurred_at, jamtland);
+        assert_eq!(plan.timers.len(), 1);
+        assert_eq!(
+            plan.timers[0].kind,
+            "agreement:jamtland/hvb-cost-split:P-17"
+        );
+        assert_eq!(plan.timers[0].due_at.to_string(), "2027-01-07T23:00:00Z");
+        let payload: TimerPayload = serde_json::from_value(plan.timers[0].payload.clone()).unwrap();
+        assert_eq!(payload.rule, "jamtland/hvb-cost-split");
+        assert_eq!(
+            step_deadline(jamtland, &placed, None),
+            Some(plan.timers[0].due_at)
+        );
+
+        let agreed = event(
+            EventKind::CostSplitAgreed {
+                placement_id: "P-17".into(),
+            },
+            "2026-12-22T10:00:00Z",
+        );
+        let stop = super::plan(&case, &agreed, agreed.occurred_at, jamtland);
+        assert_eq!(stop.cancel, ["agreement:jamtland/hvb-cost-split:P-17"]);
+
+        // Not an emergency, or not an HVB: no clock. And the national default has none.
+        for kind in [placement("HVB", false), placement("familjehem", true)] {
+            let other = event(kind, "2026-12-17T10:00:00Z");
+            assert!(
+                super::plan(&case, &other, other.occurred_at, jamtland)
+                    .timers
+                    .is_empty()
+            );
+        }
+        assert!(
+            super::plan(&case, &placed, placed.occurred_at, &policies.default)
+                .timers
+                .is_empty()
+        );
+    }
+}

@@ -6,7 +6,7 @@
 use brygga::formats::Mappings;
 use brygga::formats::cosmic_link::{decode, encode};
 use brygga::formats::fhir::{self, FhirRead, render};
-use brygga::formats::translate::{Format, translate};
+use brygga::formats::translate::{Format, step_deadline, translate};
 use jiff::civil::{Date, date};
 use serde_json::{Value, json};
 
@@ -36,7 +36,12 @@ fn every_example_survives_cosmic_link_to_fhir_and_back() {
         let original = decode(&bytes, &mappings.cosmic_link, TODAY)
             .unwrap()
             .message;
-        let bundle = render(&original, &mappings.fhir).unwrap();
+        let bundle = render(
+            &original,
+            &mappings.fhir,
+            step_deadline(&original, &mappings),
+        )
+        .unwrap();
         let read = read_json(&bundle).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
         assert_eq!(read.warnings, Vec::<String>::new(), "{}", input.display());
         assert_eq!(
@@ -142,7 +147,7 @@ fn a_resent_update_is_the_same_event_and_a_later_one_is_another() {
 fn unmapped_and_unknown_elements_are_reported_with_their_paths() {
     let mut task = fixture("task-update-accepts-invitation.json");
     task["note"] = json!([{ "text": "Vi kommer två personer." }]);
-    task["restriction"] = json!({ "repetitions": 1 });
+    task["description"] = json!("Kallelse till SIP");
     task["owner"]["comment"] = json!("not a Reference element");
     task["input"][0]["valueString"] = json!("K-2026-0311");
     task["input"].as_array_mut().unwrap().push(json!({
@@ -152,10 +157,10 @@ fn unmapped_and_unknown_elements_are_reported_with_their_paths() {
     assert_eq!(
         read.warnings,
         [
+            "Task.description: not mapped; not carried on",
             "Task.input[5]: not mapped; not carried on",
             "Task.note: not mapped; not carried on",
             "Task.owner.comment: not an element of FHIR R4; not carried on",
-            "Task.restriction: not mapped; not carried on",
         ]
     );
 }
@@ -171,7 +176,12 @@ fn a_protected_persons_address_sent_in_fhir_is_not_kept() {
     )
     .unwrap()
     .message;
-    let mut bundle = render(&original, &mappings.fhir).unwrap();
+    let mut bundle = render(
+        &original,
+        &mappings.fhir,
+        step_deadline(&original, &mappings),
+    )
+    .unwrap();
     bundle["entry"][0]["resource"]["meta"] = json!({ "security": [{
         "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"
     }]});
@@ -204,7 +214,12 @@ fn each_recipient_task_of_an_admission_notice_becomes_one_recipient_again() {
     )
     .unwrap()
     .message;
-    let mut bundle = render(&original, &mappings.fhir).unwrap();
+    let mut bundle = render(
+        &original,
+        &mappings.fhir,
+        step_deadline(&original, &mappings),
+    )
+    .unwrap();
     // A Task that differs in anything but its owner is another event.
     bundle["entry"][3]["resource"]["input"][0]["valueDateTime"] = json!("2026-11-23T09:00:00Z");
     let error = read_json(&bundle).unwrap_err();

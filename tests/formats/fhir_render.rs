@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use brygga::formats::Mappings;
 use brygga::formats::cosmic_link::decode;
 use brygga::formats::fhir::render;
+use brygga::formats::translate::step_deadline;
 use jiff::civil::{Date, date};
 use serde_json::Value;
 
@@ -46,8 +47,8 @@ fn every_example_renders_its_golden_bundle_that_the_fhir_models_keep_whole() {
         )
         .unwrap()
         .message;
-        let bundle =
-            render(&message, &mappings.fhir).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        let bundle = render(&message, &mappings.fhir, step_deadline(&message, &mappings))
+            .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
 
         let checked = brygga_fhir::check_value(&bundle)
             .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
@@ -74,7 +75,7 @@ fn every_example_renders_its_golden_bundle_that_the_fhir_models_keep_whole() {
             );
         }
         assert_eq!(
-            render(&message, &mappings.fhir).unwrap(),
+            render(&message, &mappings.fhir, step_deadline(&message, &mappings)).unwrap(),
             bundle,
             "rendering is deterministic"
         );
@@ -95,7 +96,7 @@ fn an_admission_notice_gives_each_recipient_its_own_task() {
     )
     .unwrap()
     .message;
-    let bundle = render(&message, &mappings.fhir).unwrap();
+    let bundle = render(&message, &mappings.fhir, step_deadline(&message, &mappings)).unwrap();
     let tasks: Vec<&Value> = bundle["entry"]
         .as_array()
         .unwrap()
@@ -135,7 +136,7 @@ fn a_protected_person_is_labelled_and_has_no_address() {
     let message = decode(xml.as_bytes(), &mappings.cosmic_link, TODAY)
         .unwrap()
         .message;
-    let bundle = render(&message, &mappings.fhir).unwrap();
+    let bundle = render(&message, &mappings.fhir, step_deadline(&message, &mappings)).unwrap();
     let patient = &bundle["entry"][0]["resource"];
     assert_eq!(patient["resourceType"], "Patient");
     assert_eq!(patient["meta"]["security"][0]["code"], "R");
@@ -153,7 +154,7 @@ fn a_plan_becomes_a_care_plan_that_the_task_points_at() {
     )
     .unwrap()
     .message;
-    let bundle = render(&message, &mappings.fhir).unwrap();
+    let bundle = render(&message, &mappings.fhir, step_deadline(&message, &mappings)).unwrap();
     let plan = bundle["entry"]
         .as_array()
         .unwrap()

@@ -620,6 +620,8 @@ impl<'a> Reader<'a> {
         let status = status_node.str()?;
         task.touch("intent");
         task.touch("priority");
+        // The deadline is the gateway's own computation from the policy, not the sender's.
+        task.touch("restriction");
         if let Some(meta) = task.get("meta") {
             meta.touch("versionId");
             meta.touch("lastUpdated");

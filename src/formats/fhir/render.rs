@@ -214,6 +214,17 @@ struct Period {
     start: String,
 }
 
+#[derive(Debug, Clone, Serialize)]
+struct EndPeriod {
+    end: String,
+}
+
+/// Task.restriction: the period within which the Task is to be fulfilled.
+#[derive(Debug, Clone, Serialize)]
+struct Restriction {
+    period: EndPeriod,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Task<'a> {
@@ -231,6 +242,8 @@ struct Task<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     focus: Option<Reference<'a>>,
     execution_period: Period,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restriction: Option<Restriction>,
     authored_on: String,
     last_modified: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -488,15 +501,22 @@ fn patient<'a>(
     patient
 }
 
-/// Renders `message` as a FHIR R4 Bundle of type `collection`, as a JSON value.
-pub fn render(message: &CanonicalMessage, codes: &FhirCodes) -> Result<Value, RenderError> {
-    serde_json::to_value(bundle(message, codes)?).map_err(|e| RenderError::Json(e.to_string()))
+/// Renders `message` as a FHIR R4 Bundle of type `collection`, as a JSON value. `deadline` is
+/// the step's legal or agreed deadline (`Task.restriction.period.end`), when it has one.
+pub fn render(
+    message: &CanonicalMessage,
+    codes: &FhirCodes,
+    deadline: Option<jiff::Timestamp>,
+) -> Result<Value, RenderError> {
+    serde_json::to_value(bundle(message, codes, deadline)?)
+        .map_err(|e| RenderError::Json(e.to_string()))
 }
 
 /// Renders `message` as a FHIR R4 Bundle of type `collection`, ready to serialise.
 pub fn bundle<'a>(
     message: &'a CanonicalMessage,
     codes: &'a FhirCodes,
+    deadline: Option<jiff::Timestamp>,
 ) -> Result<Bundle<'a>, RenderError> {
     let event = &message.event;
     let case = &message.case;
@@ -843,6 +863,11 @@ pub fn bundle<'a>(
             execution_period: Period {
                 start: occurred_at.clone(),
             },
+            restriction: deadline.map(|end| Restriction {
+                period: EndPeriod {
+                    end: end.to_string(),
+                },
+            }),
             authored_on: sent_at.clone(),
             last_modified: sent_at.clone(),
             requester: requester.clone(),
