@@ -82,6 +82,33 @@ pub fn eves(year: i16) -> [(Date, &'static str); 3] {
     ]
 }
 
+/// Whether `d` is a public holiday (without building the year's list: deadline arithmetic
+/// asks this for every day it counts).
+pub fn is_public_holiday(d: Date) -> bool {
+    let (month, day) = (d.month(), d.day());
+    let fixed = matches!(
+        (month, day),
+        (1, 1) | (1, 6) | (5, 1) | (6, 6) | (12, 25) | (12, 26)
+    );
+    if fixed {
+        return true;
+    }
+    let saturday = d.weekday() == Weekday::Saturday;
+    // Midsummer Day: the Saturday 20–26 June; All Saints' Day: the Saturday 31 October–6 November.
+    if saturday
+        && ((month == 6 && (20..=26).contains(&day))
+            || (month == 10 && day == 31)
+            || (month == 11 && day <= 6))
+    {
+        return true;
+    }
+    if !(3..=6).contains(&month) {
+        return false;
+    }
+    let from_easter = (d - easter_sunday(d.year())).get_days();
+    matches!(from_easter, -2 | 0 | 1 | 39 | 49)
+}
+
 /// Which days count as working days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Calendar {
@@ -95,11 +122,10 @@ impl Calendar {
         if matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday) {
             return false;
         }
-        let year = d.year();
-        if public_holidays(year).iter().any(|(h, _)| *h == d) {
+        if is_public_holiday(d) {
             return false;
         }
-        !(self.eves_are_holidays && eves(year).iter().any(|(h, _)| *h == d))
+        !(self.eves_are_holidays && eves(d.year()).iter().any(|(h, _)| *h == d))
     }
 
     /// `d` if it is a working day, else the next working day.
@@ -214,6 +240,22 @@ mod tests {
         assert_eq!(find(2027, "Långfredagen"), date(2027, 3, 26));
         assert_eq!(eves(2026)[0].0, date(2026, 6, 19));
         assert_eq!(eves(2027)[0].0, date(2027, 6, 25));
+    }
+
+    #[test]
+    fn the_quick_holiday_test_agrees_with_the_list_for_every_day_of_many_years() {
+        for year in 2020..=2040 {
+            let holidays = public_holidays(year);
+            let mut day = date(year, 1, 1);
+            while day.year() == year {
+                assert_eq!(
+                    is_public_holiday(day),
+                    holidays.iter().any(|(h, _)| *h == day),
+                    "{day}"
+                );
+                day = plus_days(day, 1);
+            }
+        }
     }
 
     #[test]
