@@ -96,7 +96,7 @@ async fn load(conn: &mut AnyConnection, backend: Backend, n: u64) {
              SELECT lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'), \
              lpad(to_hex(i), 8, '0') || '-0000-4000-9000-' || lpad(to_hex(i), 12, '0'), \
              'sip_invitation', {far} + (i * 2591) % 2592000000, '{{}}', {now} \
-             FROM generate_series(0, {last}) AS i",
+             FROM generate_series(0::bigint, {last}::bigint) AS i",
             last = n - 1
         ),
     };
