@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `check-config`.
+//! The command line: `serve`, `migrate`, `check-config`, `translate`, `stats`.
 
 use std::path::PathBuf;
 
@@ -48,6 +48,17 @@ pub enum Command {
         /// The input file, or - for standard input.
         file: PathBuf,
     },
+    /// Print follow-up statistics as CSV: per principal and unit, for a period of local dates
+    /// (admission notices on time, days from ready-for-discharge to discharge, SIP invitations,
+    /// answers and plans, missed deadlines, payment-responsibility days, readmissions).
+    Stats {
+        /// The first day (YYYY-MM-DD); the first of the current month by default.
+        #[arg(long)]
+        from: Option<jiff::civil::Date>,
+        /// The day after the last (YYYY-MM-DD); the first of the next month by default.
+        #[arg(long)]
+        to: Option<jiff::civil::Date>,
+    },
 }
 
 /// Runs the command; the error, if any, is for the user's eyes.
@@ -91,6 +102,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("warning: {warning}");
             }
             print!("{}", translation.output);
+            Ok(())
+        }
+        Command::Stats { from, to } => {
+            let (first, next) = crate::process::stats::this_month(Clock::System.today());
+            let store = Store::connect(&settings.database.url, 2).await?;
+            let readiness = store.readiness().await?;
+            if !readiness.is_ready() {
+                anyhow::bail!(
+                    "the database has {} of {} migrations applied; run brygga migrate first",
+                    readiness.applied_migrations,
+                    readiness.known_migrations
+                );
+            }
+            let stats = crate::process::stats::for_period(
+                &store,
+                from.unwrap_or(first),
+                to.unwrap_or(next),
+            )
+            .await?;
+            print!("{}", stats.to_csv());
+            store.close().await;
             Ok(())
         }
         Command::CheckConfig => {

@@ -7,6 +7,7 @@ mod metrics;
 mod middleware;
 mod router;
 mod serve;
+mod stats;
 mod translate;
 
 pub use error::ApiError;

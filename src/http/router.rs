@@ -11,7 +11,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
-use super::{cosmic_link, health, middleware as mw, translate};
+use super::{cosmic_link, health, middleware as mw, stats, translate};
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
 
@@ -40,6 +40,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         )
         .route("/cosmic-link/v1/messages", post(cosmic_link::receive))
         .route("/translate", post(translate::translate))
+        .route("/stats", get(stats::stats))
         .with_state(state);
     with_layers(routes, metrics, server)
 }

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod clocks;
 pub mod policy;
 pub mod scheduler;
+pub mod stats;
 
 pub use calendar::Calendar;
 pub use clocks::{ClockPlan, TimerPayload, plan};

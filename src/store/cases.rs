@@ -143,6 +143,27 @@ impl Store {
             .collect()
     }
 
+    /// The ids of the cases with an event that happened in `[from, to)`, for follow-up.
+    pub async fn cases_with_events_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CaseId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT case_id FROM events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY case_id",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))
+            })
+            .collect()
+    }
+
     /// The receipt given for a received message, if it was received.
     pub async fn receipt(
         &self,

@@ -69,7 +69,7 @@ fn check_config_explains_a_missing_file() {
 fn help_explains_each_command() {
     let output = run_brygga(&["--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["serve", "migrate", "check-config"] {
+    for command in ["serve", "migrate", "check-config", "translate", "stats"] {
         assert!(help.contains(command), "{help}");
     }
 }
@@ -270,4 +270,48 @@ fn translate_writes_a_fhir_bundle_and_reads_it_back_to_the_same_cosmic_link_mess
         message.contains("Bundle.entry[2].resource.code") && message.contains("sip-reminder"),
         "{message}"
     );
+}
+
+#[test]
+fn stats_prints_csv_and_asks_for_migrations_on_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("brygga.db").display());
+    let stats = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+            .arg("stats")
+            .args(args)
+            .arg("--config")
+            .arg(repo_root().join("deploy/config/brygga.toml"))
+            .env("BRYGGA_DATABASE__URL", &url)
+            .output()
+            .unwrap()
+    };
+    let unmigrated = stats(&[]);
+    assert!(!unmigrated.status.success());
+    assert!(
+        stderr(&unmigrated).contains("brygga migrate"),
+        "{}",
+        stderr(&unmigrated)
+    );
+
+    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+        .args(["migrate", "--config"])
+        .arg(repo_root().join("deploy/config/brygga.toml"))
+        .env("BRYGGA_DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let output = stats(&["--from", "2026-11-01", "--to", "2026-12-01"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("from,to,principal,unit,"), "{csv}");
+    assert!(
+        lines[1].starts_with("2026-11-01,2026-12-01,all,all,0,"),
+        "{csv}"
+    );
+
+    let bad = stats(&["--from", "November"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--from"), "{}", stderr(&bad));
 }

@@ -385,3 +385,52 @@ async fn a_message_about_another_person_in_an_existing_case_answers_422() {
     );
     assert_eq!(count(&app, "events").await, 1);
 }
+
+#[tokio::test]
+async fn stats_answer_per_unit_for_a_period_and_refuse_a_bad_one() {
+    let app = spawn_app().await;
+    assert_eq!(
+        post_message(&app, example("01-inskrivningsmeddelande.xml"))
+            .await
+            .status(),
+        200
+    );
+    let response = app
+        .client
+        .get(app.url("/stats?from=2026-11-01&to=2026-12-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stats: Value = response.json().await.unwrap();
+    assert_eq!(stats["from"], "2026-11-01");
+    assert_eq!(stats["cases"], 1);
+    assert_eq!(stats["total"]["admission_notices"], 1);
+    assert_eq!(stats["total"]["admission_notices_on_time"], 1);
+    assert_eq!(stats["rows"][0]["unit"], "SE2321000214-E1AV");
+    assert!(
+        !stats.to_string().contains("198112189876"),
+        "statistics carry no personal data"
+    );
+
+    for (query, problem) in [
+        ("from=2026-13-01", "from is a date"),
+        ("from=2026-12-01&to=2026-11-01", "the period is empty"),
+    ] {
+        let refused = app
+            .client
+            .get(app.url(&format!("/stats?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{query}");
+        let outcome: Value = refused.json().await.unwrap();
+        assert!(
+            outcome["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains(problem),
+            "{outcome}"
+        );
+    }
+}

@@ -65,4 +65,5 @@ both_backends!(
     timers_due_while_the_gateway_was_down_fire_at_start,
     two_instances_fire_each_timer_once,
     a_timer_claimed_twice_is_recorded_once,
+    follow_up_statistics_count_what_happened_per_unit_and_period,
 );

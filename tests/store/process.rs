@@ -357,3 +357,114 @@ pub async fn a_timer_claimed_twice_is_recorded_once(db: &TestDb) {
     assert_eq!((first, again), (Fired::Recorded, Fired::Settled));
     assert_eq!(missed(store).await.len(), 1);
 }
+
+pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &TestDb) {
+    use brygga::process::stats::for_period;
+    use jiff::civil::date;
+
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-21T09:00:00Z", "a");
+    // A late admission notice, a plan, a discharge three days into payment responsibility and
+    // no information at discharge.
+    e.receive(
+        "01-inskrivningsmeddelande.xml",
+        &[(
+            "<Skapad>2026-11-20T08:40:00</Skapad>",
+            "<Skapad>2026-11-21T09:30:00</Skapad>",
+        )],
+    )
+    .await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("07-kallelse-sip.xml", &[]).await;
+    e.receive("08-svar-kallelse.xml", &[]).await;
+    e.receive("09-plan-sip.xml", &[]).await;
+    e.set_clock("2026-11-28T08:00:00Z");
+    assert_eq!(
+        e.scheduler.fire_due().await.unwrap(),
+        1,
+        "payment responsibility"
+    );
+    e.receive(
+        "11-utskriven.xml",
+        &[(
+            "<Tidpunkt>2026-11-27T14:30:00</Tidpunkt>",
+            "<Tidpunkt>2026-11-30T10:00:00</Tidpunkt>",
+        )],
+    )
+    .await;
+    e.set_clock("2026-12-01T08:00:00Z");
+    assert_eq!(
+        e.scheduler.fire_due().await.unwrap(),
+        1,
+        "information at discharge"
+    );
+    // Readmitted five days later: a new samordningsärende.
+    e.receive(
+        "01-inskrivningsmeddelande.xml",
+        &[
+            ("SA-2026-004711", "SA-2026-005000"),
+            ("CL-2026-0001", "CL-2026-0101"),
+            (
+                "<Skapad>2026-11-20T08:40:00</Skapad>",
+                "<Skapad>2026-12-05T08:40:00</Skapad>",
+            ),
+            (
+                "<Inskriven>2026-11-20T08:05:00</Inskriven>",
+                "<Inskriven>2026-12-05T08:05:00</Inskriven>",
+            ),
+        ],
+    )
+    .await;
+
+    let november = for_period(store, date(2026, 11, 1), date(2026, 12, 1))
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&november).unwrap();
+    let row = |unit: &str| {
+        json["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unit"] == unit)
+            .unwrap_or_else(|| panic!("no row for {unit}: {json}"))
+            .clone()
+    };
+    assert_eq!(json["cases"], 1);
+    let ward = row("SE2321000214-E1AV");
+    assert_eq!(ward["principal"], "region");
+    assert_eq!(ward["admission_notices"], 1);
+    assert_eq!(ward["admission_notices_on_time"], 0);
+    assert_eq!(ward["ready_for_discharge"], 1);
+    assert_eq!(ward["discharges"], 1);
+    // Tuesday 24 November 09:10 → Monday 30 November 10:00.
+    assert_eq!(ward["days_ready_to_discharge"], 6.03);
+    assert_eq!(ward["deadlines_missed"], 2);
+    assert_eq!(row("SE2321000214-E3HC")["sip_invitations"], 1);
+    assert_eq!(row("SE2321000214-E3HC")["plans"], 1);
+    assert_eq!(row("SE2321000214-E2VC")["sip_answers_accepted"], 1);
+    // From Saturday 00:00 to the discharge on Monday 10:00: 2 days 10 hours.
+    let municipality = row("2380");
+    assert_eq!(municipality["principal"], "municipality");
+    assert_eq!(municipality["payment_responsibility_days"], 2.42);
+    assert_eq!(json["total"]["admission_notices"], 1);
+
+    let december = for_period(store, date(2026, 12, 1), date(2027, 1, 1))
+        .await
+        .unwrap();
+    let csv = december.to_csv();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("from,to,principal,unit,admission_notices,"));
+    let ward_line = lines
+        .iter()
+        .find(|l| l.contains(",region,SE2321000214-E1AV,"))
+        .unwrap();
+    let columns: Vec<&str> = lines[0].split(',').collect();
+    let values: Vec<&str> = ward_line.split(',').collect();
+    let value = |name: &str| values[columns.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(value("admission_notices"), "1");
+    assert_eq!(value("admission_notices_on_time"), "1");
+    assert_eq!(value("information_at_discharge_late"), "1");
+    assert_eq!(value("readmissions_30_days"), "1");
+    assert_eq!(value("readmissions_without_plan"), "0");
+    assert!(lines.last().unwrap().contains(",all,all,"));
+}

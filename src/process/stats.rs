@@ -1,0 +1,421 @@
+//! Follow-up statistics from case histories: per principal and unit, for a period of local
+//! dates — the figures county follow-up groups ask for. Pure: the caller loads the cases.
+//!
+//! Attribution: the ward answers for its admission notices, ready-for-discharge decisions,
+//! discharges, and the region's SIP-invitation and information-at-discharge deadlines; the
+//! municipalities a case involves for payment-responsibility days and readmissions; the
+//! inviter for invitations, the responder for answers, the sender for plans.
+
+use std::collections::{BTreeMap, HashMap};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Serialize;
+
+use super::calendar::{local_date, start_of};
+use crate::domain::case::CoordinationCase;
+use crate::domain::event::{Deadline, EventKind, SipAnswer};
+use crate::domain::identifiers::PersonId;
+use crate::domain::party::{Party, Principal};
+
+/// One principal's unit (a ward by HSA-id, a municipality by code).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Unit {
+    pub principal: Principal,
+    pub unit: String,
+}
+
+/// The figures for one unit (or the total).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Figures {
+    pub admission_notices: u64,
+    pub admission_notices_on_time: u64,
+    pub ready_for_discharge: u64,
+    pub discharges: u64,
+    /// Mean days from the ready-for-discharge decision to discharge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_ready_to_discharge: Option<f64>,
+    pub sip_invitations: u64,
+    pub sip_invitations_late: u64,
+    pub sip_answers_accepted: u64,
+    pub sip_answers_declined: u64,
+    pub sip_answers_other_time: u64,
+    pub plans: u64,
+    pub information_at_discharge_late: u64,
+    /// Days of payment responsibility: from its start to the discharge (or the period's end).
+    pub payment_responsibility_days: f64,
+    pub deadlines_missed: u64,
+    pub readmissions_30_days: u64,
+    /// Readmissions whose earlier stay ended without a SIP or discharge plan.
+    pub readmissions_without_plan: u64,
+    #[serde(skip)]
+    ready_to_discharge_sum: f64,
+}
+
+impl Figures {
+    fn add(&mut self, other: &Figures) {
+        self.admission_notices += other.admission_notices;
+        self.admission_notices_on_time += other.admission_notices_on_time;
+        self.ready_for_discharge += other.ready_for_discharge;
+        self.discharges += other.discharges;
+        self.ready_to_discharge_sum += other.ready_to_discharge_sum;
+        self.sip_invitations += other.sip_invitations;
+        self.sip_invitations_late += other.sip_invitations_late;
+        self.sip_answers_accepted += other.sip_answers_accepted;
+        self.sip_answers_declined += other.sip_answers_declined;
+        self.sip_answers_other_time += other.sip_answers_other_time;
+        self.plans += other.plans;
+        self.information_at_discharge_late += other.information_at_discharge_late;
+        self.payment_responsibility_days += other.payment_responsibility_days;
+        self.deadlines_missed += other.deadlines_missed;
+        self.readmissions_30_days += other.readmissions_30_days;
+        self.readmissions_without_plan += other.readmissions_without_plan;
+    }
+
+    fn finish(&mut self) {
+        self.days_ready_to_discharge = (self.discharges > 0 && self.ready_to_discharge_sum > 0.0)
+            .then(|| round2(self.ready_to_discharge_sum / self.discharges as f64));
+        self.payment_responsibility_days = round2(self.payment_responsibility_days);
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// One row of the statistics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    #[serde(flatten)]
+    pub unit: Unit,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// The statistics of a period: a row per unit and the total.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    /// First day of the period (local).
+    pub from: Date,
+    /// The day after the period (local).
+    pub to: Date,
+    pub cases: u64,
+    pub total: Figures,
+    pub rows: Vec<Row>,
+}
+
+/// Adds to the figures of `unit`, when there is one.
+fn bump(rows: &mut BTreeMap<Unit, Figures>, unit: Option<&Unit>, add: impl FnOnce(&mut Figures)) {
+    if let Some(unit) = unit {
+        add(rows.entry(unit.clone()).or_default());
+    }
+}
+
+fn days(from: Timestamp, to: Timestamp) -> f64 {
+    to.duration_since(from).as_secs_f64() / 86_400.0
+}
+
+fn party_unit(party: &Party) -> Unit {
+    match party {
+        Party::RegionUnit { hsa_id } => Unit {
+            principal: Principal::Region,
+            unit: hsa_id.to_string(),
+        },
+        Party::Municipality { kommunkod, .. } => Unit {
+            principal: Principal::Municipality,
+            unit: kommunkod.to_string(),
+        },
+    }
+}
+
+/// Computes the statistics of `[from, to)` from `cases` (all cases with events in the period,
+/// and the persons' earlier cases for readmissions; extra cases do no harm).
+pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
+    let (start, end) = (start_of(from), start_of(to));
+    let within = |at: Timestamp| at >= start && at < end;
+    let mut rows: BTreeMap<Unit, Figures> = BTreeMap::new();
+    let mut counted_cases = 0;
+
+    // Discharges per person, for readmissions: (discharged_at, had a plan).
+    let mut discharges: HashMap<&PersonId, Vec<(Timestamp, bool)>> = HashMap::new();
+    for case in cases {
+        if let Some(at) = case.state().discharged_at {
+            let planned = case
+                .events()
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::SipPlan { .. }));
+            discharges
+                .entry(case.person())
+                .or_default()
+                .push((at, planned));
+        }
+    }
+
+    for case in cases {
+        let ward = case.events().iter().find_map(|e| match &e.kind {
+            EventKind::AdmissionNotice { ward, .. } => Some(Unit {
+                principal: Principal::Region,
+                unit: ward.to_string(),
+            }),
+            _ => None,
+        });
+        let municipalities: Vec<Unit> = case
+            .municipalities()
+            .iter()
+            .map(|k| Unit {
+                principal: Principal::Municipality,
+                unit: k.to_string(),
+            })
+            .collect();
+        if !case.events().iter().any(|e| within(e.occurred_at)) {
+            continue;
+        }
+        counted_cases += 1;
+        let mut ready_at = None;
+        let mut payment_from: Option<Timestamp> = None;
+        for event in case.events() {
+            let here = within(event.occurred_at);
+            match &event.kind {
+                EventKind::AdmissionNotice { admitted_at, .. } if here => {
+                    let late = case.events().iter().any(|e| {
+                        matches!(
+                            e.kind,
+                            EventKind::DeadlineMissed {
+                                deadline: Deadline::AdmissionNotice,
+                                ..
+                            }
+                        )
+                    });
+                    bump(&mut rows, ward.as_ref(), |f| {
+                        f.admission_notices += 1;
+                        if !late {
+                            f.admission_notices_on_time += 1;
+                        }
+                    });
+                    let earlier = discharges
+                        .get(case.person())
+                        .and_then(|list| {
+                            list.iter()
+                                .filter(|(at, _)| {
+                                    at < admitted_at && days(*at, *admitted_at) <= 30.0
+                                })
+                                .max_by_key(|(at, _)| *at)
+                        })
+                        .copied();
+                    if let Some((_, planned)) = earlier {
+                        bump(&mut rows, ward.as_ref(), |f| {
+                            f.readmissions_30_days += 1;
+                            if !planned {
+                                f.readmissions_without_plan += 1;
+                            }
+                        });
+                        for unit in &municipalities {
+                            let f = rows.entry(unit.clone()).or_default();
+                            f.readmissions_30_days += 1;
+                            if !planned {
+                                f.readmissions_without_plan += 1;
+                            }
+                        }
+                    }
+                }
+                EventKind::ReadyForDischarge { decided_at, .. } => {
+                    ready_at = Some(*decided_at);
+                    payment_from = None;
+                    if here {
+                        bump(&mut rows, ward.as_ref(), |f| f.ready_for_discharge += 1);
+                    }
+                }
+                EventKind::ReadyForDischargeRevoked { .. } => {
+                    ready_at = None;
+                    payment_from = None;
+                }
+                EventKind::Discharged { discharged_at } => {
+                    if here {
+                        let waited = ready_at.map(|r| days(r, *discharged_at));
+                        bump(&mut rows, ward.as_ref(), |f| {
+                            f.discharges += 1;
+                            if let Some(waited) = waited {
+                                f.ready_to_discharge_sum += waited.max(0.0);
+                            }
+                        });
+                    }
+                    if let Some(paying) = payment_from.take() {
+                        let (a, b) = (paying.max(start), (*discharged_at).min(end));
+                        if b > a {
+                            for unit in &municipalities {
+                                rows.entry(unit.clone())
+                                    .or_default()
+                                    .payment_responsibility_days += days(a, b);
+                            }
+                        }
+                    }
+                }
+                EventKind::SipInvitation { from, .. } if here => {
+                    rows.entry(party_unit(from)).or_default().sip_invitations += 1;
+                }
+                EventKind::SipResponse {
+                    responder, answer, ..
+                } if here => {
+                    let f = rows.entry(party_unit(responder)).or_default();
+                    match answer {
+                        SipAnswer::Accepted => f.sip_answers_accepted += 1,
+                        SipAnswer::Declined { .. } => f.sip_answers_declined += 1,
+                        SipAnswer::ProposedOtherTime { .. } => f.sip_answers_other_time += 1,
+                    }
+                }
+                EventKind::SipPlan { .. } if here => {
+                    if let Some(sender) = &event.source.sender {
+                        rows.entry(party_unit(sender)).or_default().plans += 1;
+                    }
+                }
+                EventKind::DeadlineMissed {
+                    deadline, due_at, ..
+                } => {
+                    if *deadline == Deadline::PaymentResponsibility {
+                        payment_from = Some(*due_at);
+                    }
+                    if here {
+                        bump(&mut rows, ward.as_ref(), |f| {
+                            f.deadlines_missed += 1;
+                            match deadline {
+                                Deadline::SipInvitation => f.sip_invitations_late += 1,
+                                Deadline::InformationAtDischarge => {
+                                    f.information_at_discharge_late += 1
+                                }
+                                _ => {}
+                            }
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Still in hospital at the period's end: payment responsibility up to the end.
+        if let Some(paying) = payment_from {
+            let (a, b) = (paying.max(start), end);
+            if b > a {
+                for unit in &municipalities {
+                    rows.entry(unit.clone())
+                        .or_default()
+                        .payment_responsibility_days += days(a, b);
+                }
+            }
+        }
+    }
+
+    let mut total = Figures::default();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(unit, mut figures)| {
+            total.add(&figures);
+            figures.finish();
+            Row { unit, figures }
+        })
+        .collect();
+    total.finish();
+    Stats {
+        from,
+        to,
+        cases: counted_cases,
+        total,
+        rows,
+    }
+}
+
+impl Stats {
+    /// The statistics as CSV: a header and a row per unit, then the total.
+    pub fn to_csv(&self) -> String {
+        let header = "from,to,principal,unit,admission_notices,admission_notices_on_time,ready_for_discharge,discharges,days_ready_to_discharge,sip_invitations,sip_invitations_late,sip_answers_accepted,sip_answers_declined,sip_answers_other_time,plans,information_at_discharge_late,payment_responsibility_days,deadlines_missed,readmissions_30_days,readmissions_without_plan";
+        let mut out = String::from(header);
+        out.push('\n');
+        let line = |principal: &str, unit: &str, f: &Figures| {
+            format!(
+                "{},{},{principal},{unit},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                self.from,
+                self.to,
+                f.admission_notices,
+                f.admission_notices_on_time,
+                f.ready_for_discharge,
+                f.discharges,
+                f.days_ready_to_discharge
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                f.sip_invitations,
+                f.sip_invitations_late,
+                f.sip_answers_accepted,
+                f.sip_answers_declined,
+                f.sip_answers_other_time,
+                f.plans,
+                f.information_at_discharge_late,
+                f.payment_responsibility_days,
+                f.deadlines_missed,
+                f.readmissions_30_days,
+                f.readmissions_without_plan,
+            )
+        };
+        for row in &self.rows {
+            let principal = match row.unit.principal {
+                Principal::Region => "region",
+                Principal::Municipality => "municipality",
+            };
+            out.push_str(&line(principal, &row.unit.unit, &row.figures));
+        }
+        out.push_str(&line("all", "all", &self.total));
+        out
+    }
+}
+
+/// Why statistics could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("the period is empty: from {from} is not before to {to}")]
+    EmptyPeriod { from: Date, to: Date },
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The first day of the month `today` is in, and the first day of the next month: the default
+/// period.
+pub fn this_month(today: Date) -> (Date, Date) {
+    let first = today.first_of_month();
+    let next = first
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap_or(first);
+    (first, next)
+}
+
+/// Loads the cases with events in `[from, to)` (and in the 31 days before, for readmissions)
+/// and computes their statistics.
+pub async fn for_period(
+    store: &crate::store::Store,
+    from: Date,
+    to: Date,
+) -> Result<Stats, StatsError> {
+    if from >= to {
+        return Err(StatsError::EmptyPeriod { from, to });
+    }
+    let lookback = start_of(from)
+        .checked_sub(jiff::SignedDuration::from_hours(31 * 24))
+        .unwrap_or(start_of(from));
+    let ids = store
+        .cases_with_events_between(lookback, start_of(to))
+        .await?;
+    let mut cases = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(stored) = store.load_case(id).await? {
+            let case = stored
+                .to_case()
+                .map_err(|source| crate::store::StoreError::Corrupt {
+                    case_id: id,
+                    source,
+                })?;
+            cases.push(case);
+        }
+    }
+    Ok(compute(&cases, from, to))
+}
+
+/// The local date an instant falls on.
+pub fn date_of(at: Timestamp) -> Date {
+    local_date(at)
+}
