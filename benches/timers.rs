@@ -73,6 +73,7 @@ fn case_with_timer(due_at: Timestamp) -> CaseCommit {
             deadline: Deadline::SipInvitation,
             rule: "bench/sip_invitation".into(),
             started_by,
+            party: None,
         })
         .unwrap(),
     });

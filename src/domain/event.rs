@@ -181,6 +181,8 @@ pub enum Deadline {
     InformationAtDischarge,
     PaymentResponsibility,
     DeviationAnswer,
+    /// An invited party confirms who attends a SIP meeting, a set time before it.
+    SipAttendance,
     /// A clock defined by a regional agreement, named in its policy file.
     Agreement,
 }
@@ -322,6 +324,10 @@ pub enum EventKind {
         due_at: Timestamp,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
+        /// Whom the deadline was for, when it was one party's (e.g. an invited unit that has
+        /// not confirmed a participant).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        party: Option<Party>,
     },
 }
 

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::policy::{AgreementClock, Policy};
 use crate::domain::case::CoordinationCase;
-use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource};
+use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource, SipAnswer};
+use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
 use crate::store::TimerEntry;
 
@@ -28,6 +29,9 @@ pub struct TimerPayload {
     pub rule: String,
     /// The event that started the clock.
     pub started_by: EventId,
+    /// Whom the deadline is for, when it is one party's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party: Option<Party>,
 }
 
 /// What an event does to a case's clocks.
@@ -46,6 +50,7 @@ pub fn missed_event(
     deadline: Deadline,
     due_at: Timestamp,
     rule: &str,
+    party: Option<Party>,
     noticed_at: Timestamp,
 ) -> Event {
     Event {
@@ -60,6 +65,7 @@ pub fn missed_event(
             deadline,
             due_at,
             rule: Some(rule.to_owned()),
+            party,
         },
     }
 }
@@ -71,11 +77,13 @@ fn timer(
     deadline: Deadline,
     rule: String,
     started_by: &Event,
+    party: Option<Party>,
 ) -> TimerEntry {
     let payload = TimerPayload {
         deadline,
         rule,
         started_by: started_by.id,
+        party,
     };
     TimerEntry {
         id: derived_id(
@@ -87,6 +95,26 @@ fn timer(
         due_at,
         payload: serde_json::to_value(payload).unwrap_or(Value::Null),
     }
+}
+
+fn attendance_kind(invitation_id: &str, party: &Party) -> String {
+    format!("sip_attendance:{invitation_id}:{party}")
+}
+
+/// The parties invited by `invitation_id` in the case's history.
+fn invited_parties<'c>(case: &'c CoordinationCase, invitation_id: &str) -> Vec<&'c Party> {
+    case.events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::SipInvitation {
+                invitation_id: id,
+                invited,
+                ..
+            } if id == invitation_id => Some(invited.iter().map(|f| &f.party)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 fn psychiatric(case: &CoordinationCase) -> bool {
@@ -142,6 +170,7 @@ pub fn plan(
                     Deadline::AdmissionNotice,
                     due,
                     &rule("admission_notice"),
+                    None,
                     sent_at,
                 ));
             }
@@ -155,6 +184,7 @@ pub fn plan(
                     Deadline::SipInvitation,
                     rule(SIP_INVITATION),
                     event,
+                    None,
                 ));
             }
             plan.timers.push(timer(
@@ -164,13 +194,62 @@ pub fn plan(
                 Deadline::PaymentResponsibility,
                 rule(PAYMENT_RESPONSIBILITY),
                 event,
+                None,
             ));
         }
         EventKind::ReadyForDischargeRevoked { .. } => {
             plan.cancel.push(SIP_INVITATION.to_owned());
             plan.cancel.push(PAYMENT_RESPONSIBILITY.to_owned());
         }
-        EventKind::SipInvitation { .. } => plan.cancel.push(SIP_INVITATION.to_owned()),
+        EventKind::SipInvitation {
+            invitation_id,
+            meeting_at,
+            invited,
+            ..
+        } => {
+            plan.cancel.push(SIP_INVITATION.to_owned());
+            // Each invited party confirms who attends; an invitation sent too close to the
+            // meeting for that has no such clock.
+            let due = policy.sip_confirmation_due(*meeting_at);
+            if due > sent_at {
+                let mut parties: Vec<&Party> = invited.iter().map(|f| &f.party).collect();
+                parties.sort();
+                parties.dedup();
+                for party in parties {
+                    plan.timers.push(timer(
+                        case,
+                        attendance_kind(invitation_id, party),
+                        due,
+                        Deadline::SipAttendance,
+                        rule("sip_attendance"),
+                        event,
+                        Some(party.clone()),
+                    ));
+                }
+            }
+        }
+        EventKind::SipResponse {
+            invitation_id,
+            responder,
+            answer: SipAnswer::Accepted,
+            attending_function: Some(_),
+        } => {
+            // A confirmed participant stops the reminder for the responder (a municipality
+            // answering without a unit answers for all its invited units).
+            for party in invited_parties(case, invitation_id) {
+                let answers_for = party == responder
+                    || matches!(
+                        (responder, party),
+                        (
+                            Party::Municipality { kommunkod: k, unit: None },
+                            Party::Municipality { kommunkod, .. },
+                        ) if k == kommunkod
+                    );
+                if answers_for {
+                    plan.cancel.push(attendance_kind(invitation_id, party));
+                }
+            }
+        }
         EventKind::Discharged { discharged_at } => {
             plan.cancel.push(PAYMENT_RESPONSIBILITY.to_owned());
             if !has(case, "information_at_discharge") {
@@ -181,6 +260,7 @@ pub fn plan(
                     Deadline::InformationAtDischarge,
                     rule(INFORMATION_AT_DISCHARGE),
                     event,
+                    None,
                 ));
             }
         }
@@ -217,6 +297,7 @@ pub fn plan(
             Deadline::Agreement,
             rule(&clock.id),
             event,
+            None,
         ));
     }
     for clock in &policy.clocks {
@@ -286,7 +367,6 @@ pub fn step_deadline(
 
 /// The first municipality an event names, to choose the agreement for a message read alone.
 pub fn municipality_of(event: &Event) -> Option<crate::domain::identifiers::Kommunkod> {
-    use crate::domain::party::Party;
     let of = |p: &Party| match p {
         Party::Municipality { kommunkod, .. } => Some(*kommunkod),
         Party::RegionUnit { .. } => None,
@@ -313,7 +393,6 @@ mod tests {
     use super::*;
     use crate::domain::case::CaseId;
     use crate::domain::identifiers::{Kommunkod, PersonId, Personnummer};
-    use crate::domain::party::Party;
     use crate::process::Policies;
 
     fn policies() -> Policies {

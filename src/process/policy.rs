@@ -46,6 +46,12 @@ struct DaysFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SipMeetingFile {
+    confirm_hours_before: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InformationFile {
     latest: Latest,
 }
@@ -115,6 +121,7 @@ struct PolicyFile {
     calendar: CalendarFile,
     admission_notice: AdmissionNoticeFile,
     sip_invitation: DaysFile,
+    sip_meeting: SipMeetingFile,
     information_at_discharge: InformationFile,
     payment_responsibility: PaymentFile,
     #[serde(default, rename = "clock")]
@@ -160,6 +167,8 @@ pub struct Policy {
     pub admission_notice_within: SignedDuration,
     pub sip_invitation_days: u32,
     pub sip_invitation_count: Count,
+    /// Each invited party confirms who attends this long before the meeting.
+    pub sip_confirm_before: SignedDuration,
     pub information_at_discharge: Latest,
     pub payment: PaymentCount,
     pub payment_psychiatric: PaymentCount,
@@ -299,6 +308,9 @@ impl Policy {
                 )),
                 sip_invitation_days: file.sip_invitation.days,
                 sip_invitation_count: file.sip_invitation.count,
+                sip_confirm_before: SignedDuration::from_hours(i64::from(
+                    file.sip_meeting.confirm_hours_before,
+                )),
                 information_at_discharge: file.information_at_discharge.latest,
                 payment,
                 payment_psychiatric,
@@ -334,6 +346,13 @@ impl Policy {
             self.sip_invitation_days,
             self.sip_invitation_count,
         )
+    }
+
+    /// The latest time for an invited party to confirm who attends a meeting at `meeting_at`.
+    pub fn sip_confirmation_due(&self, meeting_at: Timestamp) -> Timestamp {
+        meeting_at
+            .checked_sub(self.sip_confirm_before)
+            .unwrap_or(meeting_at)
     }
 
     /// The latest time for information at discharge.

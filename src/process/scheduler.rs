@@ -107,6 +107,7 @@ impl Scheduler {
             payload.deadline,
             timer.due_at,
             &payload.rule,
+            payload.party.clone(),
             timer.due_at,
         );
         for _ in 0..ATTEMPTS {

@@ -40,6 +40,8 @@ pub struct Figures {
     pub sip_answers_accepted: u64,
     pub sip_answers_declined: u64,
     pub sip_answers_other_time: u64,
+    /// Invitations where this party had not confirmed a participant in time.
+    pub sip_attendance_unconfirmed: u64,
     pub plans: u64,
     pub information_at_discharge_late: u64,
     /// Days of payment responsibility: from its start to the discharge (or the period's end).
@@ -64,6 +66,7 @@ impl Figures {
         self.sip_answers_accepted += other.sip_answers_accepted;
         self.sip_answers_declined += other.sip_answers_declined;
         self.sip_answers_other_time += other.sip_answers_other_time;
+        self.sip_attendance_unconfirmed += other.sip_attendance_unconfirmed;
         self.plans += other.plans;
         self.information_at_discharge_late += other.information_at_discharge_late;
         self.payment_responsibility_days += other.payment_responsibility_days;
@@ -269,6 +272,23 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
                     }
                 }
                 EventKind::DeadlineMissed {
+                    deadline,
+                    due_at,
+                    party: Some(party),
+                    ..
+                } => {
+                    if here {
+                        let f = rows.entry(party_unit(party)).or_default();
+                        f.deadlines_missed += 1;
+                        if *deadline == Deadline::SipAttendance {
+                            f.sip_attendance_unconfirmed += 1;
+                        }
+                    }
+                    if *deadline == Deadline::PaymentResponsibility {
+                        payment_from = Some(*due_at);
+                    }
+                }
+                EventKind::DeadlineMissed {
                     deadline, due_at, ..
                 } => {
                     if *deadline == Deadline::PaymentResponsibility {
@@ -325,12 +345,12 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
 impl Stats {
     /// The statistics as CSV: a header and a row per unit, then the total.
     pub fn to_csv(&self) -> String {
-        let header = "from,to,principal,unit,admission_notices,admission_notices_on_time,ready_for_discharge,discharges,days_ready_to_discharge,sip_invitations,sip_invitations_late,sip_answers_accepted,sip_answers_declined,sip_answers_other_time,plans,information_at_discharge_late,payment_responsibility_days,deadlines_missed,readmissions_30_days,readmissions_without_plan";
+        let header = "from,to,principal,unit,admission_notices,admission_notices_on_time,ready_for_discharge,discharges,days_ready_to_discharge,sip_invitations,sip_invitations_late,sip_answers_accepted,sip_answers_declined,sip_answers_other_time,sip_attendance_unconfirmed,plans,information_at_discharge_late,payment_responsibility_days,deadlines_missed,readmissions_30_days,readmissions_without_plan";
         let mut out = String::from(header);
         out.push('\n');
         let line = |principal: &str, unit: &str, f: &Figures| {
             format!(
-                "{},{},{principal},{unit},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{principal},{unit},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 self.from,
                 self.to,
                 f.admission_notices,
@@ -345,6 +365,7 @@ impl Stats {
                 f.sip_answers_accepted,
                 f.sip_answers_declined,
                 f.sip_answers_other_time,
+                f.sip_attendance_unconfirmed,
                 f.plans,
                 f.information_at_discharge_late,
                 f.payment_responsibility_days,

@@ -66,4 +66,5 @@ both_backends!(
     two_instances_fire_each_timer_once,
     a_timer_claimed_twice_is_recorded_once,
     follow_up_statistics_count_what_happened_per_unit_and_period,
+    invited_parties_that_confirm_no_participant_in_time_are_recorded,
 );

@@ -97,6 +97,7 @@ async fn missed(store: &Store) -> Vec<(Deadline, String, String)> {
                 deadline,
                 due_at,
                 rule,
+                ..
             } => Some((
                 *deadline,
                 due_at.to_string(),
@@ -467,4 +468,56 @@ pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &T
     assert_eq!(value("readmissions_30_days"), "1");
     assert_eq!(value("readmissions_without_plan"), "0");
     assert!(lines.last().unwrap().contains(",all,all,"));
+}
+
+pub async fn invited_parties_that_confirm_no_participant_in_time_are_recorded(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("05-utskrivningsklar.xml", &[]).await;
+    // The meeting on Monday 30 November 13:00: each invited party confirms by Saturday 13:00.
+    e.receive(
+        "07-kallelse-sip.xml",
+        &[(
+            "<Tid>2026-11-26T13:00:00</Tid>",
+            "<Tid>2026-11-30T13:00:00</Tid>",
+        )],
+    )
+    .await;
+    let attendance: Vec<(String, String)> = pending(store)
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind.starts_with("sip_attendance:"))
+        .collect();
+    assert_eq!(attendance.len(), 3, "{attendance:?}");
+    assert!(
+        attendance
+            .iter()
+            .all(|(_, due)| due == "2026-11-28T12:00:00Z")
+    );
+    // Psychiatric outpatient care confirms its curator.
+    e.receive("08-svar-kallelse.xml", &[]).await;
+    e.set_clock("2026-11-28T12:00:00Z");
+    e.scheduler.fire_due().await.unwrap();
+    let case = store.load_case(case_id()).await.unwrap().unwrap();
+    let mut unconfirmed: Vec<String> = case
+        .events
+        .iter()
+        .filter_map(|stored| match &stored.event.kind {
+            EventKind::DeadlineMissed {
+                deadline: Deadline::SipAttendance,
+                party: Some(party),
+                ..
+            } => Some(party.to_string()),
+            _ => None,
+        })
+        .collect();
+    unconfirmed.sort();
+    assert_eq!(
+        unconfirmed,
+        [
+            "municipality 2380 unit SE2120002411-BIST",
+            "municipality 2380 unit SE2120002411-HSJV"
+        ]
+    );
 }
