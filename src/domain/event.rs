@@ -183,6 +183,8 @@ pub enum Deadline {
     DeviationAnswer,
     /// An invited party confirms who attends a SIP meeting, a set time before it.
     SipAttendance,
+    /// A plan is followed up by its follow-up date.
+    PlanFollowUp,
     /// A clock defined by a regional agreement, named in its policy file.
     Agreement,
 }

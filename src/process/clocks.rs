@@ -97,6 +97,18 @@ fn timer(
     }
 }
 
+fn follow_up_kind(plan_id: &str) -> String {
+    format!("plan_follow_up:{plan_id}")
+}
+
+/// The ids of the plans in the case's history.
+fn plan_ids(case: &CoordinationCase) -> impl Iterator<Item = &str> {
+    case.events().iter().filter_map(|e| match &e.kind {
+        EventKind::SipPlan { plan_id, .. } => Some(plan_id.as_str()),
+        _ => None,
+    })
+}
+
 fn attendance_kind(invitation_id: &str, party: &Party) -> String {
     format!("sip_attendance:{invitation_id}:{party}")
 }
@@ -208,6 +220,8 @@ pub fn plan(
             ..
         } => {
             plan.cancel.push(SIP_INVITATION.to_owned());
+            // A new meeting follows the case's plans up.
+            plan.cancel.extend(plan_ids(case).map(follow_up_kind));
             // Each invited party confirms who attends; an invitation sent too close to the
             // meeting for that has no such clock.
             let due = policy.sip_confirmation_due(*meeting_at);
@@ -264,6 +278,25 @@ pub fn plan(
                 ));
             }
         }
+        EventKind::SipPlan {
+            plan_id,
+            follow_up_on,
+            ..
+        } => {
+            // A revised plan replaces the earlier follow-up date.
+            plan.cancel.push(follow_up_kind(plan_id));
+            if let Some(day) = follow_up_on {
+                plan.timers.push(timer(
+                    case,
+                    follow_up_kind(plan_id),
+                    super::calendar::end_of(*day),
+                    Deadline::PlanFollowUp,
+                    rule("plan_follow_up"),
+                    event,
+                    None,
+                ));
+            }
+        }
         EventKind::InformationAtDischarge { .. } => {
             plan.cancel.push(INFORMATION_AT_DISCHARGE.to_owned())
         }
@@ -276,6 +309,21 @@ pub fn plan(
                 ]
                 .map(str::to_owned),
             );
+            plan.cancel.extend(plan_ids(case).map(follow_up_kind));
+            for earlier in case.events() {
+                if let EventKind::SipInvitation {
+                    invitation_id,
+                    invited,
+                    ..
+                } = &earlier.kind
+                {
+                    plan.cancel.extend(
+                        invited
+                            .iter()
+                            .map(|f| attendance_kind(invitation_id, &f.party)),
+                    );
+                }
+            }
             // And every agreement clock the case started.
             for earlier in case.events() {
                 plan.cancel.extend(

@@ -521,3 +521,57 @@ pub async fn invited_parties_that_confirm_no_participant_in_time_are_recorded(db
         ]
     );
 }
+
+pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_stops_the_clock(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("07-kallelse-sip.xml", &[]).await;
+    e.receive("09-plan-sip.xml", &[]).await;
+    let follow_up = |pending: Vec<(String, String)>| {
+        pending
+            .into_iter()
+            .filter(|(kind, _)| kind.starts_with("plan_follow_up:"))
+            .collect::<Vec<_>>()
+    };
+    // Follow-up on 10 December: due by the end of that day.
+    assert_eq!(
+        follow_up(pending(store).await),
+        [(
+            "plan_follow_up:P-2026-0311".to_owned(),
+            "2026-12-10T23:00:00Z".to_owned()
+        )]
+    );
+    e.set_clock("2026-12-11T08:00:00Z");
+    e.scheduler.fire_due().await.unwrap();
+    assert!(
+        missed(store)
+            .await
+            .iter()
+            .any(|(deadline, due, _)| *deadline == Deadline::PlanFollowUp
+                && due == "2026-12-10T23:00:00Z")
+    );
+
+    // Another case: an invitation to the follow-up meeting stops the clock.
+    let other = TestDb::sqlite().await;
+    let store = other.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("07-kallelse-sip.xml", &[]).await;
+    e.receive("09-plan-sip.xml", &[]).await;
+    e.receive(
+        "07-kallelse-sip.xml",
+        &[
+            ("CL-2026-0007", "CL-2026-0077"),
+            ("K-2026-0311", "K-2026-0412"),
+            (
+                "<Tid>2026-11-26T13:00:00</Tid>",
+                "<Tid>2026-12-09T13:00:00</Tid>",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(follow_up(pending(store).await), []);
+}
