@@ -108,6 +108,10 @@ pub enum TransitionError {
     UnknownDeviation { deviation_id: String },
     #[error("deviation {deviation_id:?} is already answered")]
     DeviationAlreadyAnswered { deviation_id: String },
+    #[error("LVM decision {decision_id:?} was already received in this case")]
+    DuplicateLvmDecision { decision_id: String },
+    #[error("no LVM decision {decision_id:?} holds the person in this case")]
+    UnknownLvmDecision { decision_id: String },
 }
 
 /// What the case knows about one consent.
@@ -131,6 +135,9 @@ pub struct CaseState {
     pub consents: BTreeMap<String, ConsentState>,
     /// Deviation id → answered?
     pub deviations: BTreeMap<String, bool>,
+    /// LVM decisions that hold the person in hospital until transport is arranged.
+    #[serde(default)]
+    pub lvm_holds: BTreeSet<String>,
 }
 
 impl Default for CaseState {
@@ -144,6 +151,7 @@ impl Default for CaseState {
             invitations: BTreeSet::new(),
             consents: BTreeMap::new(),
             deviations: BTreeMap::new(),
+            lvm_holds: BTreeSet::new(),
         }
     }
 }
@@ -344,6 +352,25 @@ impl CoordinationCase {
                 }
                 Some(_) => Ok(()),
             },
+            K::LvmDecision { decision_id, .. } => {
+                allowed(&[P::Inpatient, P::ReadyForDischarge])?;
+                if self.events.iter().any(|e| {
+                    matches!(&e.kind, K::LvmDecision { decision_id: d, .. } if d == decision_id)
+                }) {
+                    return Err(TransitionError::DuplicateLvmDecision {
+                        decision_id: decision_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::LvmTransportArranged { decision_id, .. } => {
+                if !self.state.lvm_holds.contains(decision_id) {
+                    return Err(TransitionError::UnknownLvmDecision {
+                        decision_id: decision_id.clone(),
+                    });
+                }
+                Ok(())
+            }
             K::LvmReport { .. } | K::Placement { .. } | K::CostSplitAgreed { .. } => {
                 if phase == P::Cancelled {
                     return Err(invalid());
@@ -471,6 +498,15 @@ impl CoordinationCase {
                 }
                 self.region_units.insert(physician.clone());
                 self.municipalities.insert(*to_municipality);
+            }
+            K::LvmDecision {
+                decision_id, by, ..
+            } => {
+                state.lvm_holds.insert(decision_id.clone());
+                add_party(&mut self.region_units, &mut self.municipalities, by);
+            }
+            K::LvmTransportArranged { decision_id, .. } => {
+                state.lvm_holds.remove(decision_id);
             }
             K::Placement { by, .. } => {
                 if state.phase == Phase::New {

@@ -160,6 +160,16 @@ pub enum SipAnswer {
     },
 }
 
+/// What social services decided under LVM for a person in hospital.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LvmDecisionKind {
+    /// Compulsory care (tvångsvård, 11 § LVM).
+    Care,
+    /// Immediate custody (omedelbart omhändertagande, 13 § LVM).
+    ImmediateCustody,
+}
+
 /// What a consent covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -185,6 +195,8 @@ pub enum Deadline {
     SipAttendance,
     /// A plan is followed up by its follow-up date.
     PlanFollowUp,
+    /// The person was discharged while an LVM decision held them in hospital.
+    LvmHold,
     /// A clock defined by a regional agreement, named in its policy file.
     Agreement,
 }
@@ -293,6 +305,19 @@ pub enum EventKind {
         legal_basis: String,
         report: Sensitive<String>,
     },
+    /// Social services decided on compulsory care or immediate custody under LVM for a person
+    /// in hospital: the hospital keeps the person until transport to the LVM home is arranged.
+    LvmDecision {
+        decision_id: String,
+        decision: LvmDecisionKind,
+        by: Party,
+    },
+    /// Transport to the LVM home is arranged: the hold of the decision ends.
+    LvmTransportArranged {
+        decision_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transport_at: Option<Timestamp>,
+    },
     /// A placement outside the home decided by social services, e.g. an emergency placement
     /// in a treatment home (HVB) under a county's substance-abuse agreement.
     Placement {
@@ -351,6 +376,8 @@ impl EventKind {
         "consent_recorded",
         "consent_withdrawn",
         "lvm_report",
+        "lvm_decision",
+        "lvm_transport_arranged",
         "placement",
         "cost_split_agreed",
         "deviation_raised",
@@ -376,6 +403,8 @@ impl EventKind {
             EventKind::ConsentRecorded { .. } => "consent_recorded",
             EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
             EventKind::LvmReport { .. } => "lvm_report",
+            EventKind::LvmDecision { .. } => "lvm_decision",
+            EventKind::LvmTransportArranged { .. } => "lvm_transport_arranged",
             EventKind::Placement { .. } => "placement",
             EventKind::CostSplitAgreed { .. } => "cost_split_agreed",
             EventKind::DeviationRaised { .. } => "deviation_raised",

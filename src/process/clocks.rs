@@ -265,6 +265,17 @@ pub fn plan(
             }
         }
         EventKind::Discharged { discharged_at } => {
+            // Discharged while an LVM decision held the person in hospital: at once.
+            for decision_id in &case.state().lvm_holds {
+                plan.missed.push(missed_event(
+                    &[&event.id.to_string(), "lvm_hold", decision_id],
+                    Deadline::LvmHold,
+                    *discharged_at,
+                    &rule("lvm_hold"),
+                    None,
+                    *discharged_at,
+                ));
+            }
             plan.cancel.push(PAYMENT_RESPONSIBILITY.to_owned());
             if !has(case, "information_at_discharge") {
                 plan.timers.push(timer(

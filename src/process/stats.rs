@@ -44,6 +44,8 @@ pub struct Figures {
     pub sip_attendance_unconfirmed: u64,
     pub plans: u64,
     pub information_at_discharge_late: u64,
+    /// Discharges while an LVM decision held the person in hospital.
+    pub discharged_during_lvm_hold: u64,
     /// Days of payment responsibility: from its start to the discharge (or the period's end).
     pub payment_responsibility_days: f64,
     pub deadlines_missed: u64,
@@ -69,6 +71,7 @@ impl Figures {
         self.sip_attendance_unconfirmed += other.sip_attendance_unconfirmed;
         self.plans += other.plans;
         self.information_at_discharge_late += other.information_at_discharge_late;
+        self.discharged_during_lvm_hold += other.discharged_during_lvm_hold;
         self.payment_responsibility_days += other.payment_responsibility_days;
         self.deadlines_missed += other.deadlines_missed;
         self.readmissions_30_days += other.readmissions_30_days;
@@ -302,6 +305,7 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
                                 Deadline::InformationAtDischarge => {
                                     f.information_at_discharge_late += 1
                                 }
+                                Deadline::LvmHold => f.discharged_during_lvm_hold += 1,
                                 _ => {}
                             }
                         });
@@ -345,12 +349,12 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
 impl Stats {
     /// The statistics as CSV: a header and a row per unit, then the total.
     pub fn to_csv(&self) -> String {
-        let header = "from,to,principal,unit,admission_notices,admission_notices_on_time,ready_for_discharge,discharges,days_ready_to_discharge,sip_invitations,sip_invitations_late,sip_answers_accepted,sip_answers_declined,sip_answers_other_time,sip_attendance_unconfirmed,plans,information_at_discharge_late,payment_responsibility_days,deadlines_missed,readmissions_30_days,readmissions_without_plan";
+        let header = "from,to,principal,unit,admission_notices,admission_notices_on_time,ready_for_discharge,discharges,days_ready_to_discharge,sip_invitations,sip_invitations_late,sip_answers_accepted,sip_answers_declined,sip_answers_other_time,sip_attendance_unconfirmed,plans,information_at_discharge_late,discharged_during_lvm_hold,payment_responsibility_days,deadlines_missed,readmissions_30_days,readmissions_without_plan";
         let mut out = String::from(header);
         out.push('\n');
         let line = |principal: &str, unit: &str, f: &Figures| {
             format!(
-                "{},{},{principal},{unit},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{principal},{unit},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 self.from,
                 self.to,
                 f.admission_notices,
@@ -368,6 +372,7 @@ impl Stats {
                 f.sip_attendance_unconfirmed,
                 f.plans,
                 f.information_at_discharge_late,
+                f.discharged_during_lvm_hold,
                 f.payment_responsibility_days,
                 f.deadlines_missed,
                 f.readmissions_30_days,

@@ -68,4 +68,5 @@ both_backends!(
     follow_up_statistics_count_what_happened_per_unit_and_period,
     invited_parties_that_confirm_no_participant_in_time_are_recorded,
     a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_stops_the_clock,
+    a_discharge_during_an_lvm_hold_is_recorded_at_once,
 );

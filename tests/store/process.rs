@@ -575,3 +575,58 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
     .await;
     assert_eq!(follow_up(pending(store).await), []);
 }
+
+pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("15-lvm-beslut.xml", &[]).await;
+    e.receive("11-utskriven.xml", &[]).await;
+    let breaches: Vec<_> = missed(store)
+        .await
+        .into_iter()
+        .filter(|(deadline, _, _)| *deadline == Deadline::LvmHold)
+        .collect();
+    assert_eq!(
+        breaches,
+        [(
+            Deadline::LvmHold,
+            "2026-11-27T13:30:00Z".to_owned(),
+            "jamtland/lvm_hold".to_owned()
+        )]
+    );
+
+    // With the transport arranged first, the discharge is as it should be.
+    let other = TestDb::sqlite().await;
+    let store = other.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("15-lvm-beslut.xml", &[]).await;
+    e.receive("16-transport-ordnad.xml", &[]).await;
+    e.receive("11-utskriven.xml", &[]).await;
+    assert!(
+        missed(store)
+            .await
+            .iter()
+            .all(|(deadline, _, _)| *deadline != Deadline::LvmHold)
+    );
+    // A transport for a decision the case does not have is refused.
+    let refused = e
+        .pipeline
+        .receive_cosmic_link(&example(
+            "16-transport-ordnad.xml",
+            &[
+                ("OSD-LVM-2026-0043", "OSD-LVM-2026-0099"),
+                (
+                    "beslut=\"LVM-2380-2026-017\"",
+                    "beslut=\"LVM-2380-2026-999\"",
+                ),
+            ],
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("LVM-2380-2026-999"),
+        "{refused}"
+    );
+}

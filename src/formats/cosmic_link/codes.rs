@@ -8,7 +8,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Format, Toml};
 
-use crate::domain::event::{PlanType, ServiceType};
+use crate::domain::event::{LvmDecisionKind, PlanType, ServiceType};
 use crate::domain::party::Principal;
 
 /// What an answer to an invitation says, without its details.
@@ -57,6 +57,7 @@ pub struct CodeTables {
     pub answer: Table<AnswerKind>,
     /// `true` for psychiatric inpatient care.
     pub care_form: Table<bool>,
+    pub lvm_decision: Table<LvmDecisionKind>,
 }
 
 /// A code table file that cannot be used; the message names the file and the entry.
@@ -194,6 +195,15 @@ impl CodeTables {
                 origin,
                 "care_form",
                 &[("somatic", false), ("psychiatric", true)],
+            )?,
+            lvm_decision: table(
+                &mut raw,
+                origin,
+                "lvm_decision",
+                &[
+                    ("care", LvmDecisionKind::Care),
+                    ("immediate_custody", LvmDecisionKind::ImmediateCustody),
+                ],
             )?,
         };
         if let Some(name) = raw.keys().next() {

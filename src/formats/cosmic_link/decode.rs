@@ -37,6 +37,8 @@ pub const STEPS: &[&str] = &[
     "Utskriven",
     "ArendeAvslutat",
     "LvmAnmalan",
+    "LvmBeslut",
+    "TransportOrdnad",
 ];
 
 /// Why a message was rejected.
@@ -685,6 +687,27 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
                 },
             )
         }
+        "LvmBeslut" => {
+            if !matches!(sender, Party::Municipality { .. }) {
+                return Err(sender_node
+                    .invalid("an LVM decision is sent by the municipality, with its kommunkod"));
+            }
+            (
+                sent_at,
+                EventKind::LvmDecision {
+                    decision_id: step.required_attribute("id")?.to_owned(),
+                    decision: step.required("Beslut")?.code(&codes.lvm_decision)?,
+                    by: sender.clone(),
+                },
+            )
+        }
+        "TransportOrdnad" => (
+            sent_at,
+            EventKind::LvmTransportArranged {
+                decision_id: step.required_attribute("beslut")?.to_owned(),
+                transport_at: step.child("Tid").map(|n| n.timestamp()).transpose()?,
+            },
+        ),
         other => {
             return Err(CosmicLinkError::Invalid {
                 path: step.path(),

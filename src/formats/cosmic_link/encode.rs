@@ -437,6 +437,28 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
             return Err(EncodeError::NotInContract("a deviation report"));
         }
+        EventKind::LvmDecision {
+            decision_id,
+            decision,
+            ..
+        } => {
+            w.open("LvmBeslut", &[("id", decision_id.clone())]);
+            w.text(
+                "Beslut",
+                &code(&codes.lvm_decision, "lvm_decision", *decision)?,
+            );
+            w.close("LvmBeslut");
+        }
+        EventKind::LvmTransportArranged {
+            decision_id,
+            transport_at,
+        } => {
+            w.open("TransportOrdnad", &[("beslut", decision_id.clone())]);
+            if let Some(at) = transport_at {
+                w.text("Tid", &local(*at));
+            }
+            w.close("TransportOrdnad");
+        }
         EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
             return Err(EncodeError::NotInContract("a placement"));
         }

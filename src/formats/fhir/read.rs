@@ -19,8 +19,8 @@ use super::render::{
     EXT_NEXT_OF_KIN, EXT_OVERALL, EXT_RESPONSIBLE, MESSAGE_ID, PLAN_TYPE, SERVICE_TYPE, STEP_CODES,
 };
 use crate::domain::event::{
-    Address, Event, EventKind, EventSource, InvitedFunction, MeetingPlace, Person, PersonName,
-    PlanActivity, PlanType, ServiceType, SipAnswer,
+    Address, Event, EventKind, EventSource, InvitedFunction, LvmDecisionKind, MeetingPlace, Person,
+    PersonName, PlanActivity, PlanType, ServiceType, SipAnswer,
 };
 use crate::domain::identifiers::{
     HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer, systems,
@@ -681,7 +681,7 @@ impl<'a> Reader<'a> {
         };
         let inputs = Inputs::of(task, "input")?;
         let expected_status = match step {
-            "admission-notice" | "sip-invitation" | "lvm-report" => "requested",
+            "admission-notice" | "sip-invitation" | "lvm-report" | "lvm-decision" => "requested",
             "planning-started" => "in-progress",
             "case-cancelled" => "cancelled",
             "sip-response" => "",
@@ -915,6 +915,37 @@ impl<'a> Reader<'a> {
                         .str()?
                         .to_owned(),
                 ),
+            },
+            "lvm-decision" => {
+                if !matches!(sender, Party::Municipality { .. }) {
+                    return Err(requester.invalid(
+                        "an LVM decision is sent by the municipality, identified by its municipality code",
+                    ));
+                }
+                let decision = inputs.required(task, "decision", "valueCode")?;
+                EventKind::LvmDecision {
+                    decision_id: inputs
+                        .required(task, "decision-id", "valueString")?
+                        .str()?
+                        .to_owned(),
+                    decision: match decision.str()? {
+                        "care" => LvmDecisionKind::Care,
+                        "immediate-custody" => LvmDecisionKind::ImmediateCustody,
+                        other => {
+                            return Err(decision.invalid(format!(
+                                "unknown LVM decision {other:?}; expected care or immediate-custody"
+                            )));
+                        }
+                    },
+                    by: sender.clone(),
+                }
+            }
+            "lvm-transport-arranged" => EventKind::LvmTransportArranged {
+                decision_id: inputs
+                    .required(task, "decision-id", "valueString")?
+                    .str()?
+                    .to_owned(),
+                transport_at: inputs.timestamp("transport-at")?,
             },
             other => return Err(code.invalid(format!("the process step {other:?} is not read"))),
         };

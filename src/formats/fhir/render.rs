@@ -12,7 +12,9 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::codes::{FhirCodes, PROCESS_STEP, TASK_INPUT};
-use crate::domain::event::{EventKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer};
+use crate::domain::event::{
+    EventKind, LvmDecisionKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer,
+};
 use crate::domain::identifiers::{HsaId, systems};
 use crate::domain::party::{Party, Principal};
 use crate::formats::canonical::{CanonicalMessage, derived_id};
@@ -32,6 +34,8 @@ pub const STEP_CODES: &[&str] = &[
     "discharged",
     "case-cancelled",
     "lvm-report",
+    "lvm-decision",
+    "lvm-transport-arranged",
 ];
 
 /// Every Task input type the renderer writes.
@@ -60,6 +64,9 @@ pub const INPUT_CODES: &[&str] = &[
     "discharged-at",
     "legal-basis",
     "report",
+    "decision-id",
+    "decision",
+    "transport-at",
 ];
 
 pub(super) const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";
@@ -425,6 +432,14 @@ fn plan_type_code(plan_type: PlanType) -> &'static str {
         PlanType::Sip => "SIP",
         PlanType::Spu => "SPU",
         PlanType::Splptlrv => "SPLPTLRV",
+    }
+}
+
+/// The code of an LVM decision in Task.input `decision` (valueCode).
+pub(super) fn lvm_decision_code(decision: LvmDecisionKind) -> &'static str {
+    match decision {
+        LvmDecisionKind::Care => "care",
+        LvmDecisionKind::ImmediateCustody => "immediate-custody",
     }
 }
 
@@ -818,6 +833,26 @@ pub fn bundle<'a>(
         }
         EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
             return Err(RenderError::NotATask("a deviation report"));
+        }
+        EventKind::LvmDecision {
+            decision_id,
+            decision,
+            ..
+        } => {
+            inputs.add("decision-id", Typed::String(decision_id));
+            inputs.add("decision", Typed::Code(lvm_decision_code(*decision)));
+            status = "requested";
+            "lvm-decision"
+        }
+        EventKind::LvmTransportArranged {
+            decision_id,
+            transport_at,
+        } => {
+            inputs.add("decision-id", Typed::String(decision_id));
+            if let Some(at) = transport_at {
+                inputs.add("transport-at", Typed::DateTime(time(at)));
+            }
+            "lvm-transport-arranged"
         }
         EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
             return Err(RenderError::NotATask("a placement"));
