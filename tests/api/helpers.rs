@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use brygga::clock::Clock;
 use brygga::config::{DatabaseSettings, Directory, LogSettings, ServerSettings, Settings};
 use brygga::startup::Application;
 use brygga::store::Store;
@@ -57,7 +58,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = test_settings(dir.path());
     adjust(&mut settings);
-    let app = Application::build(settings)
+    // A fixed clock: the example messages' deadlines fall due only when a test moves it, never
+    // because of the day the tests run.
+    let clock = Clock::manual("2026-11-23T12:00:00Z".parse().expect("timestamp"));
+    let app = Application::build_with_clock(settings, clock)
         .await
         .expect("build application");
     let address = app.local_addr().expect("bound address");
