@@ -108,6 +108,9 @@ pub enum TransitionError {
     UnknownDeviation { deviation_id: String },
     #[error("deviation {deviation_id:?} is already answered")]
     DeviationAlreadyAnswered { deviation_id: String },
+    /// A coordinated plan lacks what Lag (2017:612) and 4 kap. 7 § SoL / 16 kap. 4 § HSL require.
+    #[error("the plan is incomplete: {missing}")]
+    IncompletePlan { missing: String },
     #[error("LVM decision {decision_id:?} was already received in this case")]
     DuplicateLvmDecision { decision_id: String },
     #[error("no LVM decision {decision_id:?} holds the person in this case")]
@@ -311,12 +314,38 @@ impl CoordinationCase {
                 }
                 Ok(())
             }
-            K::SipPlan { .. } => allowed(&[
-                P::Inpatient,
-                P::ReadyForDischarge,
-                P::Discharged,
-                P::Outpatient,
-            ]),
+            K::SipPlan { activities, .. } => {
+                allowed(&[
+                    P::Inpatient,
+                    P::ReadyForDischarge,
+                    P::Discharged,
+                    P::Outpatient,
+                ])?;
+                // The law's four parts: the services needed, which principal answers for
+                // which, actions by others, and the principal with overall responsibility
+                // (the last is required by every format; actions by others may be none).
+                let mut missing = Vec::new();
+                if activities.is_empty() {
+                    missing.push("the services needed (the plan has no activity)");
+                } else if activities.iter().all(|a| a.responsible.is_none()) {
+                    missing.push(
+                        "which principal answers for which service (no activity names the region or the municipality as responsible)",
+                    );
+                }
+                if activities
+                    .iter()
+                    .any(|a| a.description.expose().trim().is_empty())
+                {
+                    missing.push("what an activity is (an activity has no description)");
+                }
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(TransitionError::IncompletePlan {
+                        missing: missing.join("; "),
+                    })
+                }
+            }
             K::InformationAtDischarge { .. } => {
                 allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged])
             }

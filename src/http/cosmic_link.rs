@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 
 use super::error::ApiError;
+use crate::domain::case::TransitionError;
 use crate::pipeline::{Pipeline, Receipt, ReceiveError};
 
 /// Whether the request says its body is XML (or says nothing).
@@ -42,6 +43,9 @@ impl From<ReceiveError> for ApiError {
                 }
             }
             ReceiveError::PersonMismatch { .. } => ApiError::Unprocessable(error.to_string()),
+            ReceiveError::Transition(e @ TransitionError::IncompletePlan { .. }) => {
+                ApiError::Unprocessable(e.to_string())
+            }
             ReceiveError::Transition(e) => ApiError::Conflict(e.to_string()),
             ReceiveError::Busy => ApiError::Unavailable(error.to_string()),
             ReceiveError::Store(e) => ApiError::Internal(e.to_string()),

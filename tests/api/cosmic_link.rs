@@ -434,3 +434,31 @@ async fn stats_answer_per_unit_for_a_period_and_refuse_a_bad_one() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_incomplete_plan_is_refused_naming_what_is_missing() {
+    let app = spawn_app().await;
+    assert_eq!(
+        post_message(&app, example("01-inskrivningsmeddelande.xml"))
+            .await
+            .status(),
+        200
+    );
+    let plan = String::from_utf8(example("09-plan-sip.xml"))
+        .unwrap()
+        .replace("<Ansvarig>kommun</Ansvarig>", "<Ansvarig>annan</Ansvarig>")
+        .replace("<Ansvarig>region</Ansvarig>", "<Ansvarig>annan</Ansvarig>");
+    let response = post_message(&app, plan.into_bytes()).await;
+    assert_eq!(response.status(), 422);
+    let outcome: Value = response.json().await.unwrap();
+    let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.contains("incomplete") && diagnostics.contains("which principal answers"),
+        "{diagnostics}"
+    );
+    assert_eq!(
+        count(&app, "events").await,
+        1,
+        "nothing of the plan is stored"
+    );
+}
