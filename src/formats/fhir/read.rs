@@ -236,6 +236,41 @@ fn merge(
     Ok(())
 }
 
+/// What identifies, dates and places an event read from a document.
+struct Envelope<'e> {
+    format: &'e str,
+    /// Whose numbering the message id is, for the event id.
+    id_issuer: &'e str,
+    message_id: String,
+    case: CaseReference,
+    person: PersonId,
+    sent_at: Timestamp,
+    occurred_at: Timestamp,
+    sender: Party,
+    sender_name: Option<String>,
+}
+
+impl Envelope<'_> {
+    fn message(self, kind: EventKind) -> CanonicalMessage {
+        CanonicalMessage {
+            event: Event {
+                id: event_id(self.format, self.id_issuer, &self.message_id),
+                occurred_at: self.occurred_at,
+                source: EventSource {
+                    format: self.format.to_owned(),
+                    message_id: self.message_id,
+                    sender: Some(self.sender),
+                },
+                kind,
+            },
+            case: self.case,
+            person: self.person,
+            sent_at: self.sent_at,
+            sender_name: self.sender_name,
+        }
+    }
+}
+
 /// Typed inputs (or outputs) of a Task, by their code in the task-input CodeSystem.
 struct Inputs<'a> {
     items: Vec<Node<'a>>,
@@ -949,22 +984,18 @@ impl<'a> Reader<'a> {
             },
             other => return Err(code.invalid(format!("the process step {other:?} is not read"))),
         };
-        Ok(CanonicalMessage {
-            event: Event {
-                id: event_id(format, id_issuer, &message_id),
-                occurred_at,
-                source: EventSource {
-                    format: format.to_owned(),
-                    message_id,
-                    sender: Some(sender),
-                },
-                kind,
-            },
+        Ok(Envelope {
+            format,
+            id_issuer,
+            message_id,
             case,
             person,
             sent_at,
+            occurred_at,
+            sender,
             sender_name,
-        })
+        }
+        .message(kind))
     }
 
     /// A Task the gateway sent, changed by its owner: an answer to an invitation, or the start
@@ -1062,22 +1093,19 @@ impl<'a> Reader<'a> {
         };
         inputs.consume_known();
         let message_id = format!("Task/{id}/{change}@{changed_at}");
-        Ok(CanonicalMessage {
-            event: Event {
-                id: event_id(FORMAT, &case.issuer, &message_id),
-                occurred_at: changed_at,
-                source: EventSource {
-                    format: FORMAT.to_owned(),
-                    message_id,
-                    sender: Some(by),
-                },
-                kind,
-            },
+        let issuer = case.issuer.clone();
+        Ok(Envelope {
+            format: FORMAT,
+            id_issuer: &issuer,
+            message_id,
             case,
             person,
             sent_at: changed_at,
+            occurred_at: changed_at,
+            sender: by,
             sender_name,
-        })
+        }
+        .message(kind))
     }
 
     /// A SIP/SPU plan and the case it names (if it does).
@@ -1204,21 +1232,18 @@ impl<'a> Reader<'a> {
         let sender = self.party(author)?;
         let sender_name = author.optional_str("display")?.map(str::to_owned);
         let message_id = format!("CarePlan/{plan_id}@{sent_at}");
-        Ok(CanonicalMessage {
-            event: Event {
-                id: event_id(FORMAT, &case.issuer, &message_id),
-                occurred_at: created.unwrap_or(sent_at),
-                source: EventSource {
-                    format: FORMAT.to_owned(),
-                    message_id,
-                    sender: Some(sender),
-                },
-                kind,
-            },
+        let issuer = case.issuer.clone();
+        Ok(Envelope {
+            format: FORMAT,
+            id_issuer: &issuer,
+            message_id,
             case,
             person,
             sent_at,
+            occurred_at: created.unwrap_or(sent_at),
+            sender,
             sender_name,
-        })
+        }
+        .message(kind))
     }
 }
