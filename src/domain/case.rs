@@ -81,6 +81,14 @@ impl fmt::Display for Phase {
     }
 }
 
+/// The phases of a case in the process: after its first step, before it ends.
+const IN_PROCESS: &[Phase] = &[
+    Phase::Inpatient,
+    Phase::ReadyForDischarge,
+    Phase::Discharged,
+    Phase::Outpatient,
+];
+
 /// Why an event cannot be applied to a case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
@@ -271,12 +279,7 @@ impl CoordinationCase {
                 Ok(())
             }
             K::EstimatedDischargeChanged { .. } => allowed(&[P::Inpatient, P::ReadyForDischarge]),
-            K::CareContactAppointed { .. } => allowed(&[
-                P::Inpatient,
-                P::ReadyForDischarge,
-                P::Discharged,
-                P::Outpatient,
-            ]),
+            K::CareContactAppointed { .. } => allowed(IN_PROCESS),
             K::PlanningStarted { .. } => {
                 allowed(&[P::Inpatient, P::ReadyForDischarge, P::Outpatient])
             }
@@ -301,12 +304,7 @@ impl CoordinationCase {
                 Ok(())
             }
             K::SipResponse { invitation_id, .. } => {
-                allowed(&[
-                    P::Inpatient,
-                    P::ReadyForDischarge,
-                    P::Discharged,
-                    P::Outpatient,
-                ])?;
+                allowed(IN_PROCESS)?;
                 if !self.state.invitations.contains(invitation_id) {
                     return Err(TransitionError::UnknownInvitation {
                         invitation_id: invitation_id.clone(),
@@ -315,12 +313,7 @@ impl CoordinationCase {
                 Ok(())
             }
             K::SipPlan { activities, .. } => {
-                allowed(&[
-                    P::Inpatient,
-                    P::ReadyForDischarge,
-                    P::Discharged,
-                    P::Outpatient,
-                ])?;
+                allowed(IN_PROCESS)?;
                 // The law's four parts: the services needed, which principal answers for
                 // which, actions by others, and the principal with overall responsibility
                 // (the last is required by every format; actions by others may be none).
@@ -353,12 +346,7 @@ impl CoordinationCase {
                 allowed(&[P::Inpatient, P::ReadyForDischarge])?;
                 not_before_admission(discharged_at)
             }
-            K::CaseCancelled { .. } => allowed(&[
-                P::Inpatient,
-                P::ReadyForDischarge,
-                P::Discharged,
-                P::Outpatient,
-            ]),
+            K::CaseCancelled { .. } => allowed(IN_PROCESS),
             K::ConsentRecorded { consent_id, .. } => {
                 if phase == P::Cancelled {
                     return Err(invalid());

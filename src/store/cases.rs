@@ -16,6 +16,16 @@ use crate::domain::case::{CaseId, Phase};
 use crate::domain::event::Event;
 use crate::domain::identifiers::PersonId;
 
+/// The case ids in the first column of `rows`.
+fn case_ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<CaseId>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get(0)?;
+            CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))
+        })
+        .collect()
+}
+
 pub(super) fn millis(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
@@ -135,12 +145,7 @@ impl Store {
         .bind(value)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))
-            })
-            .collect()
+        case_ids(&rows)
     }
 
     /// The ids of the cases with an event that happened in `[from, to)`, for follow-up.
@@ -156,12 +161,7 @@ impl Store {
         .bind(millis(to))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))
-            })
-            .collect()
+        case_ids(&rows)
     }
 
     /// The receipt given for a received message, if it was received.
