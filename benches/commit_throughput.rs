@@ -4,13 +4,11 @@
 //! and, when `BRYGGA_TEST_POSTGRES_URL` is set, PostgreSQL. Each round commits the same number
 //! of new cases (one admission notice and one audit record each) from 64 concurrent tasks.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use brygga::domain::case::{CaseId, CoordinationCase};
-use brygga::domain::event::{Event, EventId, EventKind, EventSource, Person, PersonName};
-use brygga::domain::identifiers::{HsaId, Kommunkod, PersonId, Personnummer};
-use brygga::domain::party::Party;
-use brygga::domain::sensitive::Sensitive;
+use brygga::domain::identifiers::{PersonId, Personnummer};
 use brygga::store::{AuditEntry, CaseCommit, GroupCommitter, Store};
 use jiff::Timestamp;
 use sqlx::{AnyConnection, Connection, Executor};
@@ -20,37 +18,7 @@ const PER_TASK: usize = 25;
 
 fn commit(person: &PersonId) -> CaseCommit {
     let now = Timestamp::now();
-    let mut case = CoordinationCase::new(CaseId::new(), person.clone());
-    let admission = Event {
-        id: EventId::new(),
-        occurred_at: now,
-        source: EventSource {
-            format: "bench".into(),
-            message_id: EventId::new().to_string(),
-            sender: None,
-        },
-        kind: EventKind::AdmissionNotice {
-            person: Person {
-                id: person.clone(),
-                name: PersonName {
-                    given: Sensitive::new("Astrid".into()),
-                    family: Sensitive::new("Lindqvist".into()),
-                },
-                registered_address: None,
-                protected_identity: false,
-            },
-            ward: HsaId::parse("SE2321000214-E1AV").unwrap(),
-            admitted_at: now,
-            assessed_at: None,
-            estimated_discharge: None,
-            psychiatric: false,
-            recipients: vec![Party::Municipality {
-                kommunkod: Kommunkod::parse("2380").unwrap(),
-                unit: None,
-            }],
-        },
-    };
-    case.apply(admission).unwrap();
+    let (case, _) = support::admitted_case(now);
     let mut commit = CaseCommit::from_case(&case, 0, now);
     commit.audit.push(AuditEntry {
         actor: "bench".into(),

@@ -11,16 +11,14 @@
 //!
 //! `BRYGGA_BENCH_TIMERS` changes the million (e.g. `100000` for a quick run).
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use brygga::clock::Clock;
-use brygga::domain::case::{CaseId, CoordinationCase};
-use brygga::domain::event::{Deadline, Event, EventId, EventKind, EventSource, Person, PersonName};
-use brygga::domain::identifiers::{HsaId, Kommunkod, PersonId, Personnummer};
-use brygga::domain::party::Party;
-use brygga::domain::sensitive::Sensitive;
+use brygga::domain::event::Deadline;
 use brygga::process::{Scheduler, TimerPayload};
 use brygga::store::{Backend, CaseCommit, GroupCommitter, Store, TimerEntry};
 use jiff::{SignedDuration, Timestamp};
@@ -31,39 +29,7 @@ const LOAD_TASKS: usize = 16;
 
 fn case_with_timer(due_at: Timestamp) -> CaseCommit {
     let now = Timestamp::now();
-    let person = PersonId::Personnummer(Personnummer::parse("19811218-9876").unwrap());
-    let mut case = CoordinationCase::new(CaseId::new(), person.clone());
-    let admission = Event {
-        id: EventId::new(),
-        occurred_at: now,
-        source: EventSource {
-            format: "bench".into(),
-            message_id: EventId::new().to_string(),
-            sender: None,
-        },
-        kind: EventKind::AdmissionNotice {
-            person: Person {
-                id: person,
-                name: PersonName {
-                    given: Sensitive::new("Astrid".into()),
-                    family: Sensitive::new("Lindqvist".into()),
-                },
-                registered_address: None,
-                protected_identity: false,
-            },
-            ward: HsaId::parse("SE2321000214-E1AV").unwrap(),
-            admitted_at: now,
-            assessed_at: None,
-            estimated_discharge: None,
-            psychiatric: false,
-            recipients: vec![Party::Municipality {
-                kommunkod: Kommunkod::parse("2380").unwrap(),
-                unit: None,
-            }],
-        },
-    };
-    let started_by = admission.id;
-    case.apply(admission).unwrap();
+    let (case, started_by) = support::admitted_case(now);
     let mut commit = CaseCommit::from_case(&case, 0, now);
     commit.timers.push(TimerEntry {
         id: uuid::Uuid::now_v7().to_string(),
