@@ -116,6 +116,14 @@ pub enum TransitionError {
     UnknownDeviation { deviation_id: String },
     #[error("deviation {deviation_id:?} is already answered")]
     DeviationAlreadyAnswered { deviation_id: String },
+    #[error("deviation {deviation_id:?} is addressed to {addressed_to}, not to {by}")]
+    NotAddressedTo {
+        deviation_id: String,
+        addressed_to: Party,
+        by: Party,
+    },
+    #[error("the meeting of invitation {invitation_id:?} is already recorded as held")]
+    MeetingAlreadyHeld { invitation_id: String },
     /// A coordinated plan lacks what Lag (2017:612) and 4 kap. 7 § SoL / 16 kap. 4 § HSL require.
     #[error("the plan is incomplete: {missing}")]
     IncompletePlan { missing: String },
@@ -134,6 +142,20 @@ pub struct ConsentState {
     pub withdrawn_at: Option<Timestamp>,
 }
 
+/// What the case knows about one deviation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviationState {
+    pub addressed_to: Party,
+    pub raised_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<Timestamp>,
+    /// Reminders sent while it was unanswered.
+    #[serde(default)]
+    pub reminders: u32,
+}
+
 /// The state derived from a case's events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseState {
@@ -144,8 +166,10 @@ pub struct CaseState {
     pub protected_identity: bool,
     pub invitations: BTreeSet<String>,
     pub consents: BTreeMap<String, ConsentState>,
-    /// Deviation id → answered?
-    pub deviations: BTreeMap<String, bool>,
+    pub deviations: BTreeMap<String, DeviationState>,
+    /// Invitations whose meeting is recorded as held.
+    #[serde(default)]
+    pub meetings_held: BTreeSet<String>,
     /// LVM decisions that hold the person in hospital until transport is arranged.
     #[serde(default)]
     pub lvm_holds: BTreeSet<String>,
@@ -162,6 +186,7 @@ impl Default for CaseState {
             invitations: BTreeSet::new(),
             consents: BTreeMap::new(),
             deviations: BTreeMap::new(),
+            meetings_held: BTreeSet::new(),
             lvm_holds: BTreeSet::new(),
         }
     }
@@ -405,16 +430,43 @@ impl CoordinationCase {
                 }
                 Ok(())
             }
-            K::DeviationAnswered { deviation_id, .. } => {
-                match self.state.deviations.get(deviation_id) {
-                    None => Err(TransitionError::UnknownDeviation {
+            K::DeviationAcknowledged { deviation_id, by }
+            | K::DeviationAnswered {
+                deviation_id,
+                answered_by: by,
+                ..
+            } => {
+                let deviation = self.open_deviation(deviation_id)?;
+                // The addressed party answers; a municipality answers for its units.
+                if !answers_for(by, &deviation.addressed_to) {
+                    return Err(TransitionError::NotAddressedTo {
                         deviation_id: deviation_id.clone(),
-                    }),
-                    Some(true) => Err(TransitionError::DeviationAlreadyAnswered {
-                        deviation_id: deviation_id.clone(),
-                    }),
-                    Some(false) => Ok(()),
+                        addressed_to: deviation.addressed_to.clone(),
+                        by: by.clone(),
+                    });
                 }
+                Ok(())
+            }
+            K::DeviationReminder { deviation_id, .. } => {
+                self.open_deviation(deviation_id).map(|_| ())
+            }
+            K::SipMeetingHeld {
+                invitation_id,
+                held_at,
+                ..
+            } => {
+                allowed(IN_PROCESS)?;
+                if !self.state.invitations.contains(invitation_id) {
+                    return Err(TransitionError::UnknownInvitation {
+                        invitation_id: invitation_id.clone(),
+                    });
+                }
+                if self.state.meetings_held.contains(invitation_id) {
+                    return Err(TransitionError::MeetingAlreadyHeld {
+                        invitation_id: invitation_id.clone(),
+                    });
+                }
+                not_before_admission(held_at)
             }
             K::DeadlineMissed { .. } => {
                 if matches!(phase, P::New | P::Cancelled) {
@@ -422,6 +474,19 @@ impl CoordinationCase {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The deviation, if it exists and is not answered yet.
+    fn open_deviation(&self, deviation_id: &str) -> Result<&DeviationState, TransitionError> {
+        match self.state.deviations.get(deviation_id) {
+            None => Err(TransitionError::UnknownDeviation {
+                deviation_id: deviation_id.to_owned(),
+            }),
+            Some(d) if d.answered_at.is_some() => Err(TransitionError::DeviationAlreadyAnswered {
+                deviation_id: deviation_id.to_owned(),
+            }),
+            Some(d) => Ok(d),
         }
     }
 
@@ -531,11 +596,45 @@ impl CoordinationCase {
                 }
                 add_party(&mut self.region_units, &mut self.municipalities, by);
             }
-            K::DeviationRaised { deviation_id, .. } => {
-                state.deviations.insert(deviation_id.clone(), false);
+            K::DeviationRaised {
+                deviation_id,
+                addressed_to,
+                ..
+            } => {
+                state.deviations.insert(
+                    deviation_id.clone(),
+                    DeviationState {
+                        addressed_to: addressed_to.clone(),
+                        raised_at: event.occurred_at,
+                        acknowledged_at: None,
+                        answered_at: None,
+                        reminders: 0,
+                    },
+                );
+            }
+            K::DeviationAcknowledged { deviation_id, .. } => {
+                if let Some(deviation) = state.deviations.get_mut(deviation_id) {
+                    deviation.acknowledged_at.get_or_insert(event.occurred_at);
+                }
             }
             K::DeviationAnswered { deviation_id, .. } => {
-                state.deviations.insert(deviation_id.clone(), true);
+                if let Some(deviation) = state.deviations.get_mut(deviation_id) {
+                    // An answer acknowledges too.
+                    deviation.acknowledged_at.get_or_insert(event.occurred_at);
+                    deviation.answered_at = Some(event.occurred_at);
+                }
+            }
+            K::DeviationReminder {
+                deviation_id,
+                reminder,
+                ..
+            } => {
+                if let Some(deviation) = state.deviations.get_mut(deviation_id) {
+                    deviation.reminders = deviation.reminders.max(*reminder);
+                }
+            }
+            K::SipMeetingHeld { invitation_id, .. } => {
+                state.meetings_held.insert(invitation_id.clone());
             }
             K::EstimatedDischargeChanged { .. }
             | K::SipPlan { .. }
@@ -546,6 +645,18 @@ impl CoordinationCase {
         self.events.push(event);
         Ok(self.version())
     }
+}
+
+/// Whether `by` may act for `party`: the party itself, or its municipality as a whole.
+pub fn answers_for(by: &Party, party: &Party) -> bool {
+    by == party
+        || matches!(
+            (by, party),
+            (
+                Party::Municipality { kommunkod: k, unit: None },
+                Party::Municipality { kommunkod, .. },
+            ) if k == kommunkod
+        )
 }
 
 fn add_party(units: &mut BTreeSet<HsaId>, municipalities: &mut BTreeSet<Kommunkod>, party: &Party) {

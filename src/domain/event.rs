@@ -182,6 +182,40 @@ pub enum ConsentScope {
     NextOfKin,
 }
 
+/// How a deviation came about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviationCause {
+    /// Reported by a principal.
+    #[default]
+    Reported,
+    /// A legal or agreed deadline passed without the step it waits for.
+    DeadlineMissed,
+    /// An invited principal was absent from a SIP meeting without having declined.
+    AbsentFromMeeting,
+    /// A delivery to a principal could not be made in time.
+    DeliveryLate,
+}
+
+/// One piece of evidence for a deviation: what happened when, and the event that shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// E.g. `ready_for_discharge`, `deadline`, `sip_meeting_held`.
+    pub what: String,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventId>,
+}
+
+/// Someone who attended a SIP meeting, by the party they came for and their function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendee {
+    pub party: Party,
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Sensitive<String>>,
+}
+
 /// The clocks that the process and the agreements run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -253,6 +287,9 @@ pub enum EventKind {
         meeting_at: Timestamp,
         place: MeetingPlace,
         invited: Vec<InvitedFunction>,
+        /// The person's consent to SIP the invitation relies on, as the inviter records it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consent_reference: Option<String>,
     },
     /// An invited party's answer to an invitation, naming the function that will attend.
     SipResponse {
@@ -330,20 +367,58 @@ pub enum EventKind {
     },
     /// The principals agreed how the cost of a placement is split.
     CostSplitAgreed { placement_id: String },
-    /// An avvikelse (deviation report).
+    /// An avvikelse (deviation report): reported by a principal, or raised by the gateway from
+    /// the evidence it holds (a missed deadline, an absence from a SIP meeting without notice).
     DeviationRaised {
         deviation_id: String,
-        raised_by: Party,
+        /// Who reported it; none when the gateway raised it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raised_by: Option<Party>,
+        /// The party that answers for what happened and must answer the deviation.
         addressed_to: Party,
         description: Sensitive<String>,
+        #[serde(default)]
+        cause: DeviationCause,
+        /// The deadline that was missed, for a deviation raised from one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<Deadline>,
+        /// The event the deviation is about (e.g. the `deadline_missed` event).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         concerns: Option<EventId>,
+        /// What shows it happened: the events and times it was raised on.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence: Vec<Evidence>,
+        /// The deviation contacts of both principals it is routed to (e.g. the municipality's
+        /// medically responsible nurse, the region's patient-safety unit).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notify: Vec<Party>,
     },
+    /// The addressed party has received the deviation and is looking into it.
+    DeviationAcknowledged { deviation_id: String, by: Party },
     /// The answer to a deviation report.
     DeviationAnswered {
         deviation_id: String,
         answered_by: Party,
         answer: Sensitive<String>,
+    },
+    /// A deviation is still unanswered at its reminder time: the addressed party and the
+    /// deviation contacts are reminded. Raised by the gateway.
+    DeviationReminder {
+        deviation_id: String,
+        /// 1 for the first reminder, then 2, 3, …
+        reminder: u32,
+        addressed_to: Party,
+    },
+    /// A SIP meeting was held: who attended (person and function), and whether the person and
+    /// their next of kin took part.
+    SipMeetingHeld {
+        invitation_id: String,
+        held_at: Timestamp,
+        attendees: Vec<Attendee>,
+        #[serde(default)]
+        person_participated: bool,
+        #[serde(default)]
+        next_of_kin_participated: bool,
     },
     /// A legal or agreed deadline passed without the step it waits for.
     DeadlineMissed {
@@ -381,7 +456,10 @@ impl EventKind {
         "placement",
         "cost_split_agreed",
         "deviation_raised",
+        "deviation_acknowledged",
         "deviation_answered",
+        "deviation_reminder",
+        "sip_meeting_held",
         "deadline_missed",
     ];
 
@@ -408,7 +486,10 @@ impl EventKind {
             EventKind::Placement { .. } => "placement",
             EventKind::CostSplitAgreed { .. } => "cost_split_agreed",
             EventKind::DeviationRaised { .. } => "deviation_raised",
+            EventKind::DeviationAcknowledged { .. } => "deviation_acknowledged",
             EventKind::DeviationAnswered { .. } => "deviation_answered",
+            EventKind::DeviationReminder { .. } => "deviation_reminder",
+            EventKind::SipMeetingHeld { .. } => "sip_meeting_held",
             EventKind::DeadlineMissed { .. } => "deadline_missed",
         }
     }

@@ -2,8 +2,8 @@
 
 use brygga::domain::case::{CaseId, CoordinationCase, Phase, TransitionError};
 use brygga::domain::event::{
-    ConsentScope, Event, EventId, EventKind, EventSource, InvitedFunction, MeetingPlace, Person,
-    PersonName, PlanType, SipAnswer,
+    Attendee, ConsentScope, DeviationCause, Event, EventId, EventKind, EventSource,
+    InvitedFunction, MeetingPlace, Person, PersonName, PlanType, SipAnswer,
 };
 use brygga::domain::identifiers::{HsaId, Kommunkod, PersonId, Personnummer};
 use brygga::domain::party::Party;
@@ -88,6 +88,7 @@ fn invitation(id: &str) -> Event {
                 party: ostersund(),
                 function: "biståndshandläggare".into(),
             }],
+            consent_reference: Some("SAMT-1".into()),
         },
     )
 }
@@ -351,10 +352,14 @@ fn a_deviation_is_answered_once_and_a_cancelled_case_still_takes_deviations() {
         "2026-11-21T12:00:00Z",
         EventKind::DeviationRaised {
             deviation_id: "avv-1".into(),
-            raised_by: ostersund(),
+            raised_by: Some(ostersund()),
             addressed_to: Party::RegionUnit { hsa_id: ward() },
             description: Sensitive::new("Inskrivningsmeddelande kom inte".into()),
+            cause: DeviationCause::Reported,
+            deadline: None,
             concerns: None,
+            evidence: Vec::new(),
+            notify: Vec::new(),
         },
     ))
     .unwrap();
@@ -368,11 +373,85 @@ fn a_deviation_is_answered_once_and_a_cancelled_case_still_takes_deviations() {
             },
         )
     };
+    // Only the addressed party acknowledges and answers.
+    let by_municipality = event(
+        "2026-11-21T13:00:00Z",
+        EventKind::DeviationAcknowledged {
+            deviation_id: "avv-1".into(),
+            by: ostersund(),
+        },
+    );
+    assert!(matches!(
+        case.apply(by_municipality).unwrap_err(),
+        TransitionError::NotAddressedTo { .. }
+    ));
+    case.apply(event(
+        "2026-11-21T14:00:00Z",
+        EventKind::DeviationAcknowledged {
+            deviation_id: "avv-1".into(),
+            by: Party::RegionUnit { hsa_id: ward() },
+        },
+    ))
+    .unwrap();
     case.apply(answer()).unwrap();
     assert_eq!(
         case.apply(answer()).unwrap_err(),
         TransitionError::DeviationAlreadyAnswered {
             deviation_id: "avv-1".into()
+        }
+    );
+    let state = &case.state().deviations["avv-1"];
+    assert_eq!(state.acknowledged_at, Some(at("2026-11-21T14:00:00Z")));
+    assert_eq!(state.answered_at, Some(at("2026-11-22T12:00:00Z")));
+    // No reminder for an answered deviation.
+    assert_eq!(
+        case.apply(event(
+            "2026-11-23T12:00:00Z",
+            EventKind::DeviationReminder {
+                deviation_id: "avv-1".into(),
+                reminder: 1,
+                addressed_to: Party::RegionUnit { hsa_id: ward() },
+            },
+        ))
+        .unwrap_err(),
+        TransitionError::DeviationAlreadyAnswered {
+            deviation_id: "avv-1".into()
+        }
+    );
+}
+
+#[test]
+fn a_meeting_is_held_once_for_a_known_invitation() {
+    let mut case = admitted_case();
+    let held = |invitation: &str| {
+        event(
+            "2026-11-24T14:00:00Z",
+            EventKind::SipMeetingHeld {
+                invitation_id: invitation.into(),
+                held_at: at("2026-11-24T13:00:00Z"),
+                attendees: vec![Attendee {
+                    party: ostersund(),
+                    function: "biståndshandläggare".into(),
+                    name: None,
+                }],
+                person_participated: true,
+                next_of_kin_participated: false,
+            },
+        )
+    };
+    assert_eq!(
+        case.apply(held("kallelse-1")).unwrap_err(),
+        TransitionError::UnknownInvitation {
+            invitation_id: "kallelse-1".into()
+        }
+    );
+    case.apply(invitation("kallelse-1")).unwrap();
+    case.apply(held("kallelse-1")).unwrap();
+    assert!(case.state().meetings_held.contains("kallelse-1"));
+    assert_eq!(
+        case.apply(held("kallelse-1")).unwrap_err(),
+        TransitionError::MeetingAlreadyHeld {
+            invitation_id: "kallelse-1".into()
         }
     );
 }

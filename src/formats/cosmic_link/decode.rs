@@ -596,6 +596,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
                     meeting_at: step.required("Tid")?.timestamp()?,
                     place,
                     invited,
+                    consent_reference: step.optional_text("SamtyckeReferens")?.map(str::to_owned),
                 },
             )
         }

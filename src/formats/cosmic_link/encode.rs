@@ -288,6 +288,7 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             meeting_at,
             place,
             invited,
+            consent_reference,
             ..
         } => {
             w.open(
@@ -306,6 +307,9 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
                 let mut attributes = party_attributes(&function.party);
                 attributes.push(("funktion", function.function.clone()));
                 w.leaf("Kallad", &attributes, "");
+            }
+            if let Some(reference) = consent_reference {
+                w.text("SamtyckeReferens", reference);
             }
             w.close("KallelseSip");
         }
@@ -434,8 +438,14 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. } => {
             return Err(EncodeError::NotInContract("a consent"));
         }
-        EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
+        EventKind::DeviationRaised { .. }
+        | EventKind::DeviationAcknowledged { .. }
+        | EventKind::DeviationAnswered { .. }
+        | EventKind::DeviationReminder { .. } => {
             return Err(EncodeError::NotInContract("a deviation report"));
+        }
+        EventKind::SipMeetingHeld { .. } => {
+            return Err(EncodeError::NotInContract("a record of a held SIP meeting"));
         }
         EventKind::LvmDecision {
             decision_id,

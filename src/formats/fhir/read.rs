@@ -835,6 +835,7 @@ impl<'a> Reader<'a> {
                             .str()?
                             .to_owned(),
                     }],
+                    consent_reference: inputs.text("consent-reference")?,
                 }
             }
             "sip-response" => {

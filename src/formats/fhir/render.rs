@@ -55,6 +55,7 @@ pub const INPUT_CODES: &[&str] = &[
     "meeting-at",
     "meeting-place",
     "meeting-link",
+    "consent-reference",
     "answer",
     "proposed-at",
     "attending-function",
@@ -640,6 +641,7 @@ pub fn bundle<'a>(
             meeting_at,
             place,
             invited,
+            consent_reference,
             ..
         } => {
             inputs.add("invitation-id", Typed::String(invitation_id));
@@ -657,6 +659,9 @@ pub fn bundle<'a>(
                     inputs.add("meeting-place", Typed::String(description.expose()))
                 }
                 MeetingPlace::Link { url } => inputs.add("meeting-link", Typed::Url(url)),
+            }
+            if let Some(reference) = consent_reference {
+                inputs.add("consent-reference", Typed::String(reference));
             }
             status = "requested";
             // One Task per invited function, so that each can accept or decline its own.
@@ -831,8 +836,14 @@ pub fn bundle<'a>(
         EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. } => {
             return Err(RenderError::NotATask("a consent"));
         }
-        EventKind::DeviationRaised { .. } | EventKind::DeviationAnswered { .. } => {
+        EventKind::DeviationRaised { .. }
+        | EventKind::DeviationAcknowledged { .. }
+        | EventKind::DeviationAnswered { .. }
+        | EventKind::DeviationReminder { .. } => {
             return Err(RenderError::NotATask("a deviation report"));
+        }
+        EventKind::SipMeetingHeld { .. } => {
+            return Err(RenderError::NotATask("a record of a held SIP meeting"));
         }
         EventKind::LvmDecision {
             decision_id,
