@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use brygga::clock::Clock;
+use brygga::config::Directory;
 use brygga::domain::event::Deadline;
+use brygga::formats::Mappings;
 use brygga::process::{Scheduler, TimerPayload};
 use brygga::store::{Backend, CaseCommit, GroupCommitter, Store, TimerEntry};
 use jiff::{SignedDuration, Timestamp};
@@ -40,6 +42,8 @@ fn case_with_timer(due_at: Timestamp) -> CaseCommit {
             rule: "bench/sip_invitation".into(),
             started_by,
             party: None,
+            deviation_id: None,
+            reminder: None,
         })
         .unwrap(),
     });
@@ -191,6 +195,11 @@ async fn measure(name: &str, url: &str, raw_url: &str, n: u64, file: Option<&std
     let scheduler = Scheduler {
         store: store.clone(),
         committer: committer.clone(),
+        mappings: Arc::new(
+            Mappings::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings"))
+                .expect("the mappings load"),
+        ),
+        directory: Arc::new(Directory::default()),
         clock: Clock::System,
         worker: "bench".into(),
     };

@@ -64,16 +64,20 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let committer = GroupCommitter::start(self.store.clone(), 256);
+        let directory = Arc::new(self.settings.directory.clone());
         let pipeline = Pipeline {
             store: self.store.clone(),
             committer: committer.clone(),
             mappings: self.mappings.clone(),
+            directory: directory.clone(),
             clock: self.clock.clone(),
         };
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
         let scheduler = Scheduler {
             store: self.store.clone(),
             committer,
+            mappings: self.mappings.clone(),
+            directory,
             clock: self.clock.clone(),
             worker: format!("brygga-{}", uuid::Uuid::now_v7()),
         };

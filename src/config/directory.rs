@@ -33,6 +33,9 @@ pub struct RegionUnit {
     pub hsa_id: HsaId,
     pub name: String,
     pub kind: RegionUnitKind,
+    /// Receives the region's deviations (e.g. the patient-safety unit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deviation_contact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,9 @@ pub struct MunicipalUnit {
     pub hsa_id: Option<HsaId>,
     pub name: String,
     pub kind: MunicipalUnitKind,
+    /// Receives the municipality's deviations (e.g. the medically responsible nurse, MAS).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deviation_contact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +126,87 @@ impl Directory {
             }
         }
         problems
+    }
+
+    /// The region that `hsa_id` is (its care-provider id) or is a unit of.
+    pub fn region_of(&self, hsa_id: &HsaId) -> Option<&Region> {
+        self.regions
+            .iter()
+            .find(|r| &r.hsa_id == hsa_id || r.units.iter().any(|u| &u.hsa_id == hsa_id))
+    }
+
+    /// The region whose care-provider id is `hsa_id` (not one of its units).
+    pub fn region(&self, hsa_id: &HsaId) -> Option<&Region> {
+        self.regions.iter().find(|r| &r.hsa_id == hsa_id)
+    }
+
+    pub fn region_unit(&self, hsa_id: &HsaId) -> Option<&RegionUnit> {
+        self.regions
+            .iter()
+            .flat_map(|r| &r.units)
+            .find(|u| &u.hsa_id == hsa_id)
+    }
+
+    pub fn municipality(&self, kommunkod: Kommunkod) -> Option<&Municipality> {
+        self.municipalities
+            .iter()
+            .find(|m| m.kommunkod == kommunkod)
+    }
+
+    /// The deviation contacts of the principals involved with `region_units` and
+    /// `municipalities`: each region's and municipality's units marked `deviation_contact`, or
+    /// the organisation itself where none is marked (or it is not in the directory).
+    pub fn deviation_contacts<'a>(
+        &self,
+        region_units: impl IntoIterator<Item = &'a HsaId>,
+        municipalities: impl IntoIterator<Item = &'a Kommunkod>,
+    ) -> Vec<Party> {
+        let mut contacts = Vec::new();
+        for unit in region_units {
+            match self.region_of(unit) {
+                Some(region) => {
+                    let marked: Vec<Party> = region
+                        .units
+                        .iter()
+                        .filter(|u| u.deviation_contact)
+                        .map(|u| Party::RegionUnit {
+                            hsa_id: u.hsa_id.clone(),
+                        })
+                        .collect();
+                    if marked.is_empty() {
+                        contacts.push(Party::RegionUnit {
+                            hsa_id: region.hsa_id.clone(),
+                        });
+                    }
+                    contacts.extend(marked);
+                }
+                None => contacts.push(Party::RegionUnit {
+                    hsa_id: unit.clone(),
+                }),
+            }
+        }
+        for &kommunkod in municipalities {
+            let marked: Vec<Party> = self
+                .municipality(kommunkod)
+                .into_iter()
+                .flat_map(|m| &m.units)
+                .filter(|u| u.deviation_contact)
+                .map(|u| Party::Municipality {
+                    kommunkod,
+                    unit: u.hsa_id.clone(),
+                })
+                .collect();
+            if marked.is_empty() {
+                contacts.push(Party::Municipality {
+                    kommunkod,
+                    unit: None,
+                });
+            }
+            contacts.extend(marked);
+        }
+        contacts.sort();
+        contacts.dedup();
+        contacts
     }
 
     /// Whether the party is an organisation (or unit) in the directory.

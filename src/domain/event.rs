@@ -430,6 +430,9 @@ pub enum EventKind {
         /// not confirmed a participant).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         party: Option<Party>,
+        /// The event that started the clock.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        started_by: Option<EventId>,
     },
 }
 

@@ -42,11 +42,17 @@ impl From<ReceiveError> for ApiError {
                     expression,
                 }
             }
+            ReceiveError::InvalidCanonical(e) => ApiError::BadRequest {
+                diagnostics: format!("the canonical message is not valid: {e}"),
+                expression: None,
+            },
             ReceiveError::PersonMismatch { .. } => ApiError::Unprocessable(error.to_string()),
-            ReceiveError::Transition(e @ TransitionError::IncompletePlan { .. }) => {
-                ApiError::Unprocessable(e.to_string())
-            }
+            ReceiveError::Transition(
+                e @ (TransitionError::IncompletePlan { .. }
+                | TransitionError::NotAddressedTo { .. }),
+            ) => ApiError::Unprocessable(e.to_string()),
             ReceiveError::Transition(e) => ApiError::Conflict(e.to_string()),
+            ReceiveError::UnknownCase { .. } => ApiError::NotFound(error.to_string()),
             ReceiveError::Busy => ApiError::Unavailable(error.to_string()),
             ReceiveError::Store(e) => ApiError::Internal(e.to_string()),
         }

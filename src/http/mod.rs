@@ -1,6 +1,8 @@
 //! HTTP: the only module that knows axum. Routes, middleware, error bodies and serving.
 
+mod canonical;
 mod cosmic_link;
+mod deviations;
 mod error;
 mod health;
 mod metrics;

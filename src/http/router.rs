@@ -11,7 +11,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
-use super::{cosmic_link, health, middleware as mw, stats, translate};
+use super::{canonical, cosmic_link, deviations, health, middleware as mw, stats, translate};
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
 
@@ -39,6 +39,21 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             get(http_metrics::render).with_state(metrics.clone()),
         )
         .route("/cosmic-link/v1/messages", post(cosmic_link::receive))
+        .route("/canonical/v1/messages", post(canonical::receive))
+        .route("/deviations", get(deviations::list))
+        .route("/cases/{case_id}/deviations", post(deviations::report))
+        .route(
+            "/cases/{case_id}/deviations/{deviation_id}",
+            get(deviations::read),
+        )
+        .route(
+            "/cases/{case_id}/deviations/{deviation_id}/acknowledgement",
+            post(deviations::acknowledge),
+        )
+        .route(
+            "/cases/{case_id}/deviations/{deviation_id}/answer",
+            post(deviations::answer),
+        )
         .route("/translate", post(translate::translate))
         .route("/stats", get(stats::stats))
         .with_state(state);

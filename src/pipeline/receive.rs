@@ -1,13 +1,16 @@
 //! Receiving one message: decode it, place it in its case, and commit event, audit record and
 //! received message id together. A message id seen before is answered with its first receipt.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::config::Directory;
 use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
-use crate::domain::event::EventId;
+use crate::domain::event::{EventId, EventKind};
+use crate::domain::party::Party;
 use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
 use crate::formats::cosmic_link::{self, CosmicLinkError};
@@ -26,6 +29,14 @@ pub struct Receipt {
     pub event_id: EventId,
     pub kind: String,
     pub sequence: u64,
+    /// Who the step goes to where the gateway chose (a municipality's invitation to the
+    /// region goes to the region units involved with the person).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routed_to: Vec<Party>,
+    /// Events the gateway added after this one: deadlines the message shows missed and the
+    /// deviations they raise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follow_on: Vec<EventId>,
     #[serde(default)]
     pub warnings: Vec<String>,
 }
@@ -36,12 +47,18 @@ pub enum ReceiveError {
     /// The message does not follow the contract (400).
     #[error("{0}")]
     Invalid(#[from] CosmicLinkError),
+    /// A canonical message that is not valid JSON or does not have the canonical shape (400).
+    #[error("the canonical message is not valid: {0}")]
+    InvalidCanonical(#[from] serde_json::Error),
     /// The message concerns another person than its case (422).
     #[error("samordningsärende {case} already belongs to another person")]
     PersonMismatch { case: String },
     /// The step is not valid in the case's current state (409).
     #[error("{0}")]
     Transition(#[from] TransitionError),
+    /// No case has this id (404).
+    #[error("no case {case_id}")]
+    UnknownCase { case_id: CaseId },
     /// Other messages of the same case kept committing first (503; try again).
     #[error("the case is busy with other messages; try again")]
     Busy,
@@ -56,10 +73,11 @@ pub struct Pipeline {
     pub store: Store,
     pub committer: GroupCommitter,
     pub mappings: Arc<Mappings>,
+    pub directory: Arc<Directory>,
     pub clock: Clock,
 }
 
-const ATTEMPTS: usize = 5;
+pub(super) const ATTEMPTS: usize = 5;
 
 impl Pipeline {
     /// Receives one Cosmic Link message.
@@ -68,6 +86,33 @@ impl Pipeline {
         let source = format!("{}:{}", cosmic_link::FORMAT, decoded.message.case.issuer);
         self.receive(source, decoded.message, decoded.warnings)
             .await
+    }
+
+    /// Receives one canonical message (the gateway's own JSON form of a step).
+    pub async fn receive_canonical(&self, bytes: &[u8]) -> Result<Receipt, ReceiveError> {
+        let message: CanonicalMessage = serde_json::from_slice(bytes)?;
+        let source = format!("canonical:{}", message.case.issuer);
+        self.receive(source, message, Vec::new()).await
+    }
+
+    /// The region units involved with the person in any of their cases.
+    async fn involved_region_units(
+        &self,
+        message: &CanonicalMessage,
+        case: &CoordinationCase,
+    ) -> Result<BTreeSet<crate::domain::identifiers::HsaId>, ReceiveError> {
+        let mut units = case.region_units().clone();
+        for other in self.store.cases_for_person(&message.person).await? {
+            if other == case.id() {
+                continue;
+            }
+            if let Some(stored) = self.store.load_case(other).await?
+                && let Ok(other) = stored.to_case()
+            {
+                units.extend(other.region_units().iter().cloned());
+            }
+        }
+        Ok(units)
     }
 
     async fn receive(
@@ -96,16 +141,37 @@ impl Pipeline {
                     case: message.case.value.clone(),
                 });
             }
-            let before = case.clone();
-            let sequence = case.apply(message.event.clone())?;
-            let policy = self
-                .mappings
-                .policies
-                .for_case(&message.case.issuer, case.municipalities().first().copied());
-            let clocks = process::plan(&before, &message.event, message.sent_at, policy);
-            for missed in clocks.missed {
-                // A deadline the message itself shows missed (e.g. a late admission notice).
-                case.apply(missed)?;
+            let policies = &self.mappings.policies;
+            let issuer = message.case.issuer.as_str();
+            let policy = |case: &CoordinationCase| {
+                policies.for_case(issuer, case.municipalities().first().copied())
+            };
+            let context = process::Context {
+                policy: &policy,
+                directory: &self.directory,
+            };
+            let step =
+                process::advance(&mut case, message.event.clone(), message.sent_at, context)?;
+            let routed_to = if matches!(message.event.kind, EventKind::SipInvitation { .. }) {
+                let involved = self.involved_region_units(&message, &case).await?;
+                process::routing::invitation_recipients(&message.event, &involved, &self.directory)
+            } else {
+                Vec::new()
+            };
+            let mut warnings = warnings.clone();
+            if let EventKind::SipInvitation {
+                consent_reference: None,
+                ..
+            } = &message.event.kind
+            {
+                let consented = case.state().consents.values().any(|c| {
+                    c.scope == crate::domain::event::ConsentScope::Sip && c.withdrawn_at.is_none()
+                });
+                if !consented {
+                    warnings.push(
+                        "KallelseSip: no consent to SIP is recorded in the case and the invitation names none (SamtyckeReferens); SIP needs the person's consent".to_owned(),
+                    );
+                }
             }
             let receipt = Receipt {
                 status: "accepted".to_owned(),
@@ -113,13 +179,15 @@ impl Pipeline {
                 case_id,
                 event_id: message.event.id,
                 kind: message.event.kind.name().to_owned(),
-                sequence,
-                warnings: warnings.clone(),
+                sequence: step.sequence,
+                routed_to,
+                follow_on: step.follow_on.clone(),
+                warnings,
             };
             let now = self.clock.now();
             let mut commit = CaseCommit::from_case(&case, version, now);
-            commit.timers = clocks.timers;
-            commit.cancel_timers = clocks.cancel;
+            commit.timers = step.timers;
+            commit.cancel_timers = step.cancel;
             commit.received = Some(ReceivedMessage {
                 source: source.clone(),
                 message_id: message_id.clone(),
@@ -137,6 +205,8 @@ impl Pipeline {
                     "format": message.event.source.format,
                     "message_id": message_id,
                     "event_id": message.event.id,
+                    "routed_to": receipt.routed_to,
+                    "follow_on": receipt.follow_on,
                 }),
             });
             match self.committer.commit(commit).await {

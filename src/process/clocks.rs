@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::policy::{AgreementClock, Policy};
-use crate::domain::case::CoordinationCase;
+use crate::domain::case::{CoordinationCase, answers_for};
 use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource, SipAnswer};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
@@ -17,6 +17,8 @@ use crate::store::TimerEntry;
 pub const SIP_INVITATION: &str = "sip_invitation";
 pub const PAYMENT_RESPONSIBILITY: &str = "payment_responsibility";
 pub const INFORMATION_AT_DISCHARGE: &str = "information_at_discharge";
+/// Prefix of a deviation's reminder timer (`deviation_reminder:{deviation_id}`).
+pub const DEVIATION_REMINDER: &str = "deviation_reminder";
 
 /// The format name of events the gateway raises itself.
 pub const GATEWAY: &str = "gateway";
@@ -32,6 +34,11 @@ pub struct TimerPayload {
     /// Whom the deadline is for, when it is one party's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub party: Option<Party>,
+    /// For a deviation's reminder: which deviation, and which reminder (1, 2, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<u32>,
 }
 
 /// What an event does to a case's clocks.
@@ -43,16 +50,19 @@ pub struct ClockPlan {
     pub missed: Vec<Event>,
 }
 
+/// What a missed deadline was: which, when due, under which rule, for whom, started by what.
+#[derive(Debug, Clone)]
+pub struct Missed {
+    pub deadline: Deadline,
+    pub due_at: Timestamp,
+    pub rule: String,
+    pub party: Option<Party>,
+    pub started_by: Option<EventId>,
+}
+
 /// The `deadline_missed` event for a deadline, with an id derived from what it is about, so
 /// that firing twice cannot record it twice.
-pub fn missed_event(
-    id_parts: &[&str],
-    deadline: Deadline,
-    due_at: Timestamp,
-    rule: &str,
-    party: Option<Party>,
-    noticed_at: Timestamp,
-) -> Event {
+pub fn missed_event(id_parts: &[&str], missed: Missed, noticed_at: Timestamp) -> Event {
     Event {
         id: EventId(derived_id("deadline", id_parts)),
         occurred_at: noticed_at,
@@ -62,10 +72,11 @@ pub fn missed_event(
             sender: None,
         },
         kind: EventKind::DeadlineMissed {
-            deadline,
-            due_at,
-            rule: Some(rule.to_owned()),
-            party,
+            deadline: missed.deadline,
+            due_at: missed.due_at,
+            rule: Some(missed.rule),
+            party: missed.party,
+            started_by: missed.started_by,
         },
     }
 }
@@ -84,6 +95,8 @@ fn timer(
         rule,
         started_by: started_by.id,
         party,
+        deviation_id: None,
+        reminder: None,
     };
     TimerEntry {
         id: derived_id(
@@ -109,7 +122,44 @@ fn plan_ids(case: &CoordinationCase) -> impl Iterator<Item = &str> {
     })
 }
 
-fn attendance_kind(invitation_id: &str, party: &Party) -> String {
+/// The reminder timer's kind for a deviation.
+pub fn reminder_kind(deviation_id: &str) -> String {
+    format!("{DEVIATION_REMINDER}:{deviation_id}")
+}
+
+/// The timer for the `reminder`-th reminder of a deviation, if the policy has one.
+fn reminder_timer(
+    case: &CoordinationCase,
+    policy: &Policy,
+    deviation_id: &str,
+    addressed_to: &Party,
+    started_by: &Event,
+    raised_at: Timestamp,
+    reminder: u32,
+) -> Option<TimerEntry> {
+    let due = policy.deviation_reminder_due(raised_at, reminder)?;
+    let kind = reminder_kind(deviation_id);
+    let payload = TimerPayload {
+        deadline: Deadline::DeviationAnswer,
+        rule: format!("{}/deviation_answer", policy.id),
+        started_by: started_by.id,
+        party: Some(addressed_to.clone()),
+        deviation_id: Some(deviation_id.to_owned()),
+        reminder: Some(reminder),
+    };
+    Some(TimerEntry {
+        id: derived_id(
+            "timer",
+            &[&case.id().to_string(), &kind, &reminder.to_string()],
+        )
+        .to_string(),
+        kind,
+        due_at: due,
+        payload: serde_json::to_value(payload).unwrap_or(Value::Null),
+    })
+}
+
+pub fn attendance_kind(invitation_id: &str, party: &Party) -> String {
     format!("sip_attendance:{invitation_id}:{party}")
 }
 
@@ -179,10 +229,13 @@ pub fn plan(
             if sent_at > due {
                 plan.missed.push(missed_event(
                     &[&event.id.to_string(), "admission_notice"],
-                    Deadline::AdmissionNotice,
-                    due,
-                    &rule("admission_notice"),
-                    None,
+                    Missed {
+                        deadline: Deadline::AdmissionNotice,
+                        due_at: due,
+                        rule: rule("admission_notice"),
+                        party: None,
+                        started_by: Some(event.id),
+                    },
                     sent_at,
                 ));
             }
@@ -220,8 +273,6 @@ pub fn plan(
             ..
         } => {
             plan.cancel.push(SIP_INVITATION.to_owned());
-            // A new meeting follows the case's plans up.
-            plan.cancel.extend(plan_ids(case).map(follow_up_kind));
             // Each invited party confirms who attends; an invitation sent too close to the
             // meeting for that has no such clock.
             let due = policy.sip_confirmation_due(*meeting_at);
@@ -251,15 +302,7 @@ pub fn plan(
             // A confirmed participant stops the reminder for the responder (a municipality
             // answering without a unit answers for all its invited units).
             for party in invited_parties(case, invitation_id) {
-                let answers_for = party == responder
-                    || matches!(
-                        (responder, party),
-                        (
-                            Party::Municipality { kommunkod: k, unit: None },
-                            Party::Municipality { kommunkod, .. },
-                        ) if k == kommunkod
-                    );
-                if answers_for {
+                if answers_for(responder, party) {
                     plan.cancel.push(attendance_kind(invitation_id, party));
                 }
             }
@@ -267,12 +310,18 @@ pub fn plan(
         EventKind::Discharged { discharged_at } => {
             // Discharged while an LVM decision held the person in hospital: at once.
             for decision_id in &case.state().lvm_holds {
+                let decision = case.events().iter().find(|e| {
+                    matches!(&e.kind, EventKind::LvmDecision { decision_id: d, .. } if d == decision_id)
+                });
                 plan.missed.push(missed_event(
                     &[&event.id.to_string(), "lvm_hold", decision_id],
-                    Deadline::LvmHold,
-                    *discharged_at,
-                    &rule("lvm_hold"),
-                    None,
+                    Missed {
+                        deadline: Deadline::LvmHold,
+                        due_at: *discharged_at,
+                        rule: rule("lvm_hold"),
+                        party: None,
+                        started_by: decision.map(|d| d.id),
+                    },
                     *discharged_at,
                 ));
             }
@@ -310,6 +359,57 @@ pub fn plan(
         }
         EventKind::InformationAtDischarge { .. } => {
             plan.cancel.push(INFORMATION_AT_DISCHARGE.to_owned())
+        }
+        EventKind::SipMeetingHeld { invitation_id, .. } => {
+            // A held meeting follows the case's plans up, and ends the wait for confirmations.
+            plan.cancel.extend(plan_ids(case).map(follow_up_kind));
+            plan.cancel.extend(
+                invited_parties(case, invitation_id)
+                    .into_iter()
+                    .map(|party| attendance_kind(invitation_id, party)),
+            );
+        }
+        EventKind::DeviationRaised {
+            deviation_id,
+            addressed_to,
+            ..
+        } => {
+            if let Some(timer) = reminder_timer(
+                case,
+                policy,
+                deviation_id,
+                addressed_to,
+                event,
+                event.occurred_at,
+                1,
+            ) {
+                plan.timers.push(timer);
+            }
+        }
+        EventKind::DeviationReminder {
+            deviation_id,
+            reminder,
+            addressed_to,
+        } => {
+            let raised_at = case
+                .state()
+                .deviations
+                .get(deviation_id)
+                .map_or(event.occurred_at, |d| d.raised_at);
+            if let Some(timer) = reminder_timer(
+                case,
+                policy,
+                deviation_id,
+                addressed_to,
+                event,
+                raised_at,
+                reminder.saturating_add(1),
+            ) {
+                plan.timers.push(timer);
+            }
+        }
+        EventKind::DeviationAnswered { deviation_id, .. } => {
+            plan.cancel.push(reminder_kind(deviation_id));
         }
         EventKind::CaseCancelled { .. } => {
             plan.cancel.extend(
@@ -349,6 +449,7 @@ pub fn plan(
 
     let kind_json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
     for (clock, key) in started_clocks(policy, event) {
+        // The party whose event started the clock answers for it.
         plan.timers.push(timer(
             case,
             agreement_kind(policy, clock, key.as_ref()),
@@ -356,7 +457,7 @@ pub fn plan(
             Deadline::Agreement,
             rule(&clock.id),
             event,
-            None,
+            event.source.sender.clone(),
         ));
     }
     for clock in &policy.clocks {

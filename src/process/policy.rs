@@ -52,6 +52,31 @@ struct SipMeetingFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct DeviationsFile {
+    answer_within_days: u32,
+    count: Count,
+    remind_every_days: u32,
+    #[serde(default = "default_max_reminders")]
+    max_reminders: u32,
+}
+
+fn default_max_reminders() -> u32 {
+    6
+}
+
+impl Default for DeviationsFile {
+    fn default() -> Self {
+        DeviationsFile {
+            answer_within_days: 14,
+            count: Count::Calendar,
+            remind_every_days: 7,
+            max_reminders: default_max_reminders(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InformationFile {
     latest: Latest,
 }
@@ -124,6 +149,8 @@ struct PolicyFile {
     sip_meeting: SipMeetingFile,
     information_at_discharge: InformationFile,
     payment_responsibility: PaymentFile,
+    #[serde(default)]
+    deviations: DeviationsFile,
     #[serde(default, rename = "clock")]
     clocks: Vec<ClockFile>,
 }
@@ -155,6 +182,15 @@ pub struct AgreementClock {
     pub count: Count,
 }
 
+/// How long the addressed party has to answer a deviation, and how it is reminded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviationRule {
+    pub answer_within_days: u32,
+    pub count: Count,
+    pub remind_every_days: u32,
+    pub max_reminders: u32,
+}
+
 /// One agreement's deadlines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -172,6 +208,7 @@ pub struct Policy {
     pub information_at_discharge: Latest,
     pub payment: PaymentCount,
     pub payment_psychiatric: PaymentCount,
+    pub deviations: DeviationRule,
     pub clocks: Vec<AgreementClock>,
 }
 
@@ -249,6 +286,19 @@ impl Policy {
         if payment_psychiatric.days == 0 {
             return Err("payment_responsibility.psychiatric.days: must be at least 1".to_owned());
         }
+        let d = &file.deviations;
+        if d.answer_within_days == 0 || d.remind_every_days == 0 {
+            return Err(
+                "deviations: answer_within_days and remind_every_days must be at least 1"
+                    .to_owned(),
+            );
+        }
+        let deviations = DeviationRule {
+            answer_within_days: d.answer_within_days,
+            count: d.count,
+            remind_every_days: d.remind_every_days,
+            max_reminders: d.max_reminders,
+        };
         let mut clocks = Vec::new();
         for (i, clock) in file.clocks.into_iter().enumerate() {
             let entry = format!("clock[{i}] ({})", clock.id);
@@ -314,6 +364,7 @@ impl Policy {
                 information_at_discharge: file.information_at_discharge.latest,
                 payment,
                 payment_psychiatric,
+                deviations,
                 clocks,
             },
             file.default,
@@ -383,6 +434,19 @@ impl Policy {
             rule.days - 1
         };
         end_of(self.calendar.nth_day_after(day_zero, counted, working))
+    }
+
+    /// When the `reminder`-th reminder (1, 2, …) of a deviation raised at `raised_at` is due
+    /// if it is still unanswered; `None` past the policy's last reminder.
+    pub fn deviation_reminder_due(&self, raised_at: Timestamp, reminder: u32) -> Option<Timestamp> {
+        let rule = &self.deviations;
+        if reminder == 0 || reminder > rule.max_reminders {
+            return None;
+        }
+        let days = rule
+            .answer_within_days
+            .saturating_add((reminder - 1).saturating_mul(rule.remind_every_days));
+        Some(self.days_after(raised_at, days, rule.count))
     }
 
     /// The due time of an agreement clock started at `from`.
@@ -460,6 +524,15 @@ impl Policies {
             default,
             agreements,
         })
+    }
+
+    /// The policy named by a rule such as `jamtland/sip_invitation`, or the default.
+    pub fn for_rule(&self, rule: &str) -> &Policy {
+        let id = rule.split('/').next().unwrap_or_default();
+        self.agreements
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap_or(&self.default)
     }
 
     /// The agreement between `care_provider` (the region, as the case's issuer) and

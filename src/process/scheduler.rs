@@ -1,16 +1,24 @@
-//! The timer scheduler: claims due timers and records each as a `deadline_missed` event in the
-//! same transaction that marks the timer fired. Claims carry a lease, so with several gateway
-//! instances on one PostgreSQL each timer is taken by one of them; the event id is derived from
-//! the timer, so even a timer claimed twice (an expired lease) is recorded once.
+//! The timer scheduler: claims due timers and records each — a `deadline_missed` event, or a
+//! `deviation_reminder` for an unanswered deviation — with what it causes (the deviation a
+//! missed deadline raises, the next reminder) in the same transaction that marks the timer
+//! fired. Claims carry a lease, so with several gateway instances on one PostgreSQL each timer
+//! is taken by one of them; the event id is derived from the timer, so even a timer claimed
+//! twice (an expired lease) is recorded once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
-use super::clocks::{TimerPayload, missed_event};
+use super::clocks::{GATEWAY, Missed, TimerPayload, missed_event};
+use super::engine::{Context, advance};
 use crate::clock::Clock;
+use crate::config::Directory;
 use crate::domain::case::TransitionError;
+use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource};
+use crate::formats::Mappings;
+use crate::formats::canonical::derived_id;
 use crate::store::{
     AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Store, StoreError, TimerItem,
 };
@@ -28,6 +36,8 @@ const ATTEMPTS: usize = 5;
 pub struct Scheduler {
     pub store: Store,
     pub committer: GroupCommitter,
+    pub mappings: Arc<Mappings>,
+    pub directory: Arc<Directory>,
     pub clock: Clock,
     /// This instance's name in timer claims.
     pub worker: String,
@@ -102,14 +112,13 @@ impl Scheduler {
                 return Ok(Fired::Settled);
             }
         };
-        let event = missed_event(
-            &[&timer.id],
-            payload.deadline,
-            timer.due_at,
-            &payload.rule,
-            payload.party.clone(),
-            timer.due_at,
-        );
+        let policy = self.mappings.policies.for_rule(&payload.rule);
+        let policy = |_: &crate::domain::case::CoordinationCase| policy;
+        let context = Context {
+            policy: &policy,
+            directory: &self.directory,
+        };
+        let event = timer_event(&timer, &payload);
         for _ in 0..ATTEMPTS {
             let Some(stored) = self.store.load_case(timer.case_id).await? else {
                 self.store
@@ -122,8 +131,8 @@ impl Scheduler {
                 case_id: timer.case_id,
                 source,
             })?;
-            match case.apply(event.clone()) {
-                Ok(_) => {}
+            let step = match advance(&mut case, event.clone(), timer.due_at, context) {
+                Ok(step) => step,
                 Err(TransitionError::DuplicateEvent { .. }) => {
                     self.store
                         .complete_timer(&timer.id, &self.worker, now)
@@ -137,13 +146,15 @@ impl Scheduler {
                         .await?;
                     return Ok(Fired::Settled);
                 }
-            }
+            };
             let mut commit = CaseCommit::from_case(&case, version, now);
             commit.fired_timers.push(timer.id.clone());
+            commit.timers = step.timers;
+            commit.cancel_timers = step.cancel;
             commit.audit.push(AuditEntry {
                 actor: "brygga".to_owned(),
                 organisation: None,
-                action: "deadline_missed".to_owned(),
+                action: event.kind.name().to_owned(),
                 person: Some(case.person().clone()),
                 purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
                 legal_basis: None,
@@ -153,11 +164,12 @@ impl Scheduler {
                     "rule": payload.rule,
                     "started_by": payload.started_by,
                     "event_id": event.id,
+                    "follow_on": step.follow_on,
                 }),
             });
             match self.committer.commit(commit).await {
                 Ok(CommitOutcome::Committed { .. }) => {
-                    tracing::info!(case = %timer.case_id, deadline = ?payload.deadline, rule = %payload.rule, "deadline missed");
+                    tracing::info!(case = %timer.case_id, event = event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on = step.follow_on.len(), "timer fired");
                     return Ok(Fired::Recorded);
                 }
                 Ok(CommitOutcome::Duplicate { .. }) => return Ok(Fired::Settled),
@@ -183,5 +195,42 @@ impl Scheduler {
                 return;
             }
         }
+    }
+}
+
+/// The event a due timer records: a reminder for an unanswered deviation, otherwise the missed
+/// deadline. Its id is derived from the timer, so a timer fired twice records one event.
+fn timer_event(timer: &TimerItem, payload: &TimerPayload) -> Event {
+    match (
+        payload.deadline,
+        &payload.deviation_id,
+        payload.reminder,
+        &payload.party,
+    ) {
+        (Deadline::DeviationAnswer, Some(deviation_id), Some(reminder), Some(party)) => Event {
+            id: EventId(derived_id("reminder", &[&timer.id])),
+            occurred_at: timer.due_at,
+            source: EventSource {
+                format: GATEWAY.to_owned(),
+                message_id: format!("reminder:{}", timer.id),
+                sender: None,
+            },
+            kind: EventKind::DeviationReminder {
+                deviation_id: deviation_id.clone(),
+                reminder,
+                addressed_to: party.clone(),
+            },
+        },
+        _ => missed_event(
+            &[&timer.id],
+            Missed {
+                deadline: payload.deadline,
+                due_at: timer.due_at,
+                rule: payload.rule.clone(),
+                party: payload.party.clone(),
+                started_by: Some(payload.started_by),
+            },
+            timer.due_at,
+        ),
     }
 }

@@ -323,6 +323,8 @@ async fn apply_commit(
         .await?;
     }
 
+    super::deviations::index_events(tx, &case_id, &commit.events).await?;
+
     for entry in &commit.outbox {
         let Some(seq) = seq_of.get(&entry.event_id) else {
             return Err(StoreError::decode(

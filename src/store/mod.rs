@@ -4,6 +4,7 @@
 mod audit;
 mod cases;
 mod connect;
+mod deviations;
 mod error;
 mod group_commit;
 mod outbox;
@@ -12,6 +13,7 @@ mod timers;
 
 pub use audit::{AuditChainReport, AuditRecord};
 pub use connect::{Backend, Readiness, Store};
+pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
 pub use records::{

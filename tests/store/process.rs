@@ -5,10 +5,14 @@
 use std::sync::Arc;
 
 use brygga::clock::Clock;
+use brygga::config::Directory;
 use brygga::domain::event::{Deadline, EventKind};
+use brygga::domain::identifiers::{HsaId, Kommunkod};
+use brygga::domain::party::Party;
 use brygga::formats::Mappings;
 use brygga::formats::canonical::CaseReference;
 use brygga::pipeline::Pipeline;
+use brygga::process::deviations::{DeviationStatus, DeviationView};
 use brygga::process::{Fired, Scheduler};
 use brygga::store::{GroupCommitter, Store};
 use jiff::{SignedDuration, Timestamp};
@@ -17,6 +21,13 @@ use crate::support::TestDb;
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
+}
+
+/// The example organisations (Jämtland), with their deviation contacts.
+fn directory() -> Arc<Directory> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config/organisations.toml");
+    Arc::new(toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap())
 }
 
 fn mappings() -> Arc<Mappings> {
@@ -52,11 +63,14 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             store: store.clone(),
             committer: committer.clone(),
             mappings: mappings(),
+            directory: directory(),
             clock: clock.clone(),
         },
         scheduler: Scheduler {
             store: store.clone(),
             committer,
+            mappings: mappings(),
+            directory: directory(),
             clock: clock.clone(),
             worker: worker.to_owned(),
         },
@@ -64,7 +78,66 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
     }
 }
 
+/// The deviation contacts of the example organisations: the region's patient-safety unit and
+/// Östersund's medically responsible nurse.
+fn contacts() -> Vec<Party> {
+    vec![
+        Party::RegionUnit {
+            hsa_id: HsaId::parse("SE2321000214-PSAK").unwrap(),
+        },
+        Party::Municipality {
+            kommunkod: Kommunkod::parse("2380").unwrap(),
+            unit: Some(HsaId::parse("SE2120002411-MAS1").unwrap()),
+        },
+    ]
+}
+
+/// The case's deviations in the order they were raised.
+async fn deviations(store: &Store) -> Vec<DeviationView> {
+    let case = store
+        .load_case(case_id())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_case()
+        .unwrap();
+    let mut ids: Vec<(jiff::Timestamp, String)> = case
+        .state()
+        .deviations
+        .iter()
+        .map(|(id, d)| (d.raised_at, id.clone()))
+        .collect();
+    ids.sort();
+    ids.iter()
+        .map(|(_, id)| brygga::process::deviations::view(&case, id).unwrap())
+        .collect()
+}
+
 impl Engine {
+    /// Receives a canonical message of the example case with `event` (its kind and fields).
+    async fn canonical(
+        &self,
+        message_id: &str,
+        mut event: serde_json::Value,
+    ) -> Result<brygga::pipeline::Receipt, brygga::pipeline::ReceiveError> {
+        let now = self.clock.now();
+        event["id"] = serde_json::json!(uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            message_id.as_bytes()
+        ));
+        event["occurred_at"] = serde_json::json!(now);
+        event["source"] = serde_json::json!({"format": "canonical", "message_id": message_id});
+        let message = serde_json::json!({
+            "case": {"issuer": "SE2321000214-1000", "value": "SA-2026-004711"},
+            "person": {"system": "personnummer", "value": "198112189876"},
+            "sent_at": now,
+            "event": event,
+        });
+        self.pipeline
+            .receive_canonical(&serde_json::to_vec(&message).unwrap())
+            .await
+    }
+
     async fn receive(&self, name: &str, replace: &[(&str, &str)]) {
         self.pipeline
             .receive_cosmic_link(&example(name, replace))
@@ -201,7 +274,47 @@ pub async fn every_missed_deadline_is_recorded_with_its_due_time_and_rule(db: &T
     );
     // Firing again finds nothing: each timer fired once.
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
-    assert_eq!(pending(store).await, []);
+    // Each missed deadline but the start of payment responsibility raised a deviation, addressed
+    // to the ward, routed to both principals' deviation contacts; each waits for its answer.
+    let deviations = deviations(store).await;
+    assert_eq!(
+        deviations
+            .iter()
+            .map(|d| (d.deadline.unwrap(), d.addressed_to.to_string()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                Deadline::AdmissionNotice,
+                "region unit SE2321000214-E1AV".into()
+            ),
+            (
+                Deadline::SipInvitation,
+                "region unit SE2321000214-E1AV".into()
+            ),
+            (
+                Deadline::InformationAtDischarge,
+                "region unit SE2321000214-E1AV".into()
+            ),
+        ]
+    );
+    for d in &deviations {
+        assert_eq!(d.notify, contacts(), "{}", d.deviation_id);
+        assert_eq!(d.status, DeviationStatus::Open);
+    }
+    // Answer within 14 calendar days, moved to the next working day: the late admission
+    // notice's on Monday 7 December, the others' on Monday 14 December.
+    assert_eq!(
+        pending(store)
+            .await
+            .into_iter()
+            .map(|(kind, due)| (kind.split(':').next().unwrap().to_owned(), due))
+            .collect::<Vec<_>>(),
+        [
+            ("deviation_reminder".into(), "2026-12-07T23:00:00Z".into()),
+            ("deviation_reminder".into(), "2026-12-14T23:00:00Z".into()),
+            ("deviation_reminder".into(), "2026-12-14T23:00:00Z".into()),
+        ]
+    );
 }
 
 pub async fn deadlines_over_christmas_move_to_the_next_working_day(db: &TestDb) {
@@ -554,7 +667,7 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
                 && due == "2026-12-10T23:00:00Z")
     );
 
-    // Another case: an invitation to the follow-up meeting stops the clock.
+    // Another case: the follow-up meeting held stops the clock (its invitation alone does not).
     let other = TestDb::sqlite().await;
     let store = other.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
@@ -573,7 +686,27 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
         ],
     )
     .await;
+    assert_eq!(follow_up(pending(store).await).len(), 1);
+    e.set_clock("2026-12-09T14:00:00Z");
+    e.canonical(
+        "meeting-held-1",
+        serde_json::json!({
+            "kind": "sip_meeting_held",
+            "invitation_id": "K-2026-0412",
+            "held_at": "2026-12-09T12:00:00Z",
+            "attendees": [
+                {"party": {"type": "region_unit", "hsa_id": "SE2321000214-E3HC"}, "function": "Fast vårdkontakt"},
+                {"party": {"type": "municipality", "kommunkod": "2380"}, "function": "Biståndshandläggare"},
+                {"party": {"type": "region_unit", "hsa_id": "SE2321000214-E2VC"}, "function": "Kurator"}
+            ],
+            "person_participated": true
+        }),
+    )
+    .await
+    .unwrap();
     assert_eq!(follow_up(pending(store).await), []);
+    // Everyone invited came (the municipality for both its units): no deviation.
+    assert_eq!(deviations(store).await, []);
 }
 
 pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
@@ -628,5 +761,289 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
     assert!(
         refused.to_string().contains("LVM-2380-2026-999"),
         "{refused}"
+    );
+}
+
+fn ward_party() -> Party {
+    Party::RegionUnit {
+        hsa_id: HsaId::parse("SE2321000214-E1AV").unwrap(),
+    }
+}
+
+pub async fn a_deviation_is_reminded_until_the_addressed_party_answers_it(db: &TestDb) {
+    use brygga::domain::case::TransitionError;
+    use brygga::domain::event::EventKind;
+    use brygga::domain::sensitive::Sensitive;
+    use brygga::pipeline::ReceiveError;
+    use brygga::store::DeviationFilter;
+
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-21T09:00:00Z", "a");
+    // Sent a day late: a deviation to the ward at once.
+    e.receive(
+        "01-inskrivningsmeddelande.xml",
+        &[(
+            "<Skapad>2026-11-20T08:40:00</Skapad>",
+            "<Skapad>2026-11-21T09:30:00</Skapad>",
+        )],
+    )
+    .await;
+    let [deviation] = deviations(store).await.try_into().unwrap();
+    assert_eq!(deviation.addressed_to, ward_party());
+    assert_eq!(
+        deviation.cause,
+        brygga::domain::event::DeviationCause::DeadlineMissed
+    );
+    assert_eq!(
+        deviation
+            .evidence
+            .iter()
+            .map(|x| (x.what.as_str(), x.at.to_string()))
+            .collect::<Vec<_>>(),
+        [
+            ("admission_notice", "2026-11-20T07:05:00Z".into()),
+            ("deadline", "2026-11-21T07:05:00Z".into()),
+            ("deadline_missed", "2026-11-21T08:30:00Z".into()),
+        ]
+    );
+    let id = deviation.deviation_id.clone();
+    let unanswered = |filter| async move {
+        store
+            .deviations(filter, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.deviation_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        unanswered(DeviationFilter::Unanswered).await,
+        std::slice::from_ref(&id)
+    );
+
+    // Unanswered after 14 days (Saturday 5 December → Monday 7): the first reminder, and the
+    // next one a week later.
+    e.set_clock("2026-12-07T22:59:00Z");
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
+    e.set_clock("2026-12-08T08:00:00Z");
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 1);
+    assert_eq!(deviations(store).await[0].reminders, 1);
+    assert_eq!(
+        pending(store).await,
+        [(
+            format!("deviation_reminder:{id}"),
+            "2026-12-14T23:00:00Z".into()
+        )]
+    );
+
+    // Only the addressed party acknowledges and answers.
+    let municipality = Party::Municipality {
+        kommunkod: Kommunkod::parse("2380").unwrap(),
+        unit: None,
+    };
+    let wrong = e
+        .pipeline
+        .append(
+            case_id(),
+            &municipality,
+            "ack-wrong",
+            EventKind::DeviationAcknowledged {
+                deviation_id: id.clone(),
+                by: municipality.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            wrong,
+            ReceiveError::Transition(TransitionError::NotAddressedTo { .. })
+        ),
+        "{wrong}"
+    );
+    e.set_clock("2026-12-09T08:00:00Z");
+    e.pipeline
+        .append(
+            case_id(),
+            &ward_party(),
+            "ack",
+            EventKind::DeviationAcknowledged {
+                deviation_id: id.clone(),
+                by: ward_party(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        deviations(store).await[0].status,
+        DeviationStatus::Acknowledged
+    );
+    e.set_clock("2026-12-10T08:00:00Z");
+    e.pipeline
+        .append(
+            case_id(),
+            &ward_party(),
+            "answer",
+            EventKind::DeviationAnswered {
+                deviation_id: id.clone(),
+                answered_by: ward_party(),
+                answer: Sensitive::new("Rutinen för helgbemanning är ändrad.".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let answered = &deviations(store).await[0];
+    assert_eq!(answered.status, DeviationStatus::Answered);
+    assert_eq!(answered.answer_days, Some(18.98));
+    // The answer stops the reminders.
+    assert_eq!(pending(store).await, []);
+    e.set_clock("2027-02-01T00:00:00Z");
+    assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
+    assert_eq!(
+        unanswered(DeviationFilter::Unanswered).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(unanswered(DeviationFilter::Answered).await, [id]);
+}
+
+pub async fn a_party_absent_from_the_meeting_without_notice_raises_a_deviation(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    // Invites the municipality's social services and home health care, and psychiatry; only
+    // psychiatry answers (accepts).
+    e.receive("07-kallelse-sip.xml", &[]).await;
+    e.receive("08-svar-kallelse.xml", &[]).await;
+    e.set_clock("2026-11-26T13:30:00Z");
+    let receipt = e
+        .canonical(
+            "meeting-held",
+            serde_json::json!({
+                "kind": "sip_meeting_held",
+                "invitation_id": "K-2026-0311",
+                "held_at": "2026-11-26T12:00:00Z",
+                "attendees": [
+                    {"party": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-BIST"}, "function": "Biståndshandläggare"}
+                ],
+                "person_participated": true
+            }),
+        )
+        .await
+        .unwrap();
+    // Home health care (no answer) and psychiatry (accepted) did not come.
+    assert_eq!(receipt.follow_on.len(), 2);
+    let mut absent: Vec<_> = deviations(store)
+        .await
+        .into_iter()
+        .filter(|d| d.cause == brygga::domain::event::DeviationCause::AbsentFromMeeting)
+        .map(|d| d.addressed_to.to_string())
+        .collect();
+    absent.sort();
+    assert_eq!(
+        absent,
+        [
+            "municipality 2380 unit SE2120002411-HSJV",
+            "region unit SE2321000214-E2VC",
+        ]
+    );
+    // The meeting is recorded once.
+    let again = e
+        .canonical(
+            "meeting-held-again",
+            serde_json::json!({
+                "kind": "sip_meeting_held",
+                "invitation_id": "K-2026-0311",
+                "held_at": "2026-11-26T12:00:00Z",
+                "attendees": []
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("already recorded as held"),
+        "{again}"
+    );
+}
+
+pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_with_the_person(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("03-fast-vardkontakt.xml", &[]).await;
+    // Östersund's social services invites "the region" without naming a unit.
+    let invitation = example(
+        "07-kallelse-sip.xml",
+        &[
+            (
+                r#"<Avsandare hsaId="SE2321000214-E3HC">Odensala hälsocentral</Avsandare>"#,
+                r#"<Avsandare kommunkod="2380" hsaId="SE2120002411-BIST">Socialförvaltningen, biståndsenheten</Avsandare>"#,
+            ),
+            (
+                r#"<Kallad hsaId="SE2321000214-E2VC" funktion="Psykiatrisk öppenvård, kurator"/>"#,
+                r#"<Kallad hsaId="SE2321000214-1000" funktion="Regionens företrädare"/>"#,
+            ),
+            (
+                "    <SamtyckeReferens>SAMT-2026-0088</SamtyckeReferens>\n",
+                "",
+            ),
+            // A week ahead, so that each invited party has a confirmation clock.
+            (
+                "<Tid>2026-11-26T13:00:00</Tid>",
+                "<Tid>2026-12-03T13:00:00</Tid>",
+            ),
+        ],
+    );
+    let receipt = e.pipeline.receive_cosmic_link(&invitation).await.unwrap();
+    // The primary-care unit involved with the person (the ward is not a SIP unit); the
+    // municipality's own units as invited.
+    assert_eq!(
+        receipt
+            .routed_to
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "region unit SE2321000214-E3HC",
+            "municipality 2380 unit SE2120002411-BIST",
+            "municipality 2380 unit SE2120002411-HSJV",
+        ]
+    );
+    // No consent to SIP recorded or referenced: said in the receipt.
+    assert!(
+        receipt
+            .warnings
+            .iter()
+            .any(|w| w.contains("consent to SIP")),
+        "{:?}",
+        receipt.warnings
+    );
+    let attendance = |pending: Vec<(String, String)>| {
+        pending
+            .into_iter()
+            .filter(|(kind, _)| kind.starts_with("sip_attendance:"))
+            .map(|(kind, _)| kind)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        attendance(pending(store).await)
+            .contains(&"sip_attendance:K-2026-0311:region unit SE2321000214-1000".to_owned())
+    );
+    // The primary-care unit answers which function attends: that answers for the region.
+    let answer = example(
+        "08-svar-kallelse.xml",
+        &[
+            (
+                r#"<Avsandare hsaId="SE2321000214-E2VC">Psykiatriska öppenvårdsmottagningen Östersund</Avsandare>"#,
+                r#"<Avsandare hsaId="SE2321000214-E3HC">Odensala hälsocentral</Avsandare>"#,
+            ),
+            ("SvarKallelse", "SvarPaKommunensKallelse"),
+        ],
+    );
+    e.pipeline.receive_cosmic_link(&answer).await.unwrap();
+    assert!(
+        !attendance(pending(store).await)
+            .contains(&"sip_attendance:K-2026-0311:region unit SE2321000214-1000".to_owned())
     );
 }

@@ -1,0 +1,263 @@
+//! Deviations (avvikelser) for the coordinators who follow them up: list them, read one,
+//! report one, and — for the addressed party — acknowledge and answer.
+//!
+//! - `GET /deviations?status=unanswered|answered|all&principal=region|municipality&unit=…&limit=…`
+//! - `GET /cases/{case_id}/deviations/{deviation_id}`
+//! - `POST /cases/{case_id}/deviations` `{"deviation_id"?, "by", "addressed_to", "description", "concerns"?}`
+//! - `POST /cases/{case_id}/deviations/{deviation_id}/acknowledgement` `{"by"}`
+//! - `POST /cases/{case_id}/deviations/{deviation_id}/answer` `{"by", "answer"}`
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use crate::domain::case::{CaseId, TransitionError};
+use crate::domain::event::{DeviationCause, EventId, EventKind};
+use crate::domain::party::Party;
+use crate::domain::sensitive::Sensitive;
+use crate::pipeline::{Pipeline, ReceiveError};
+use crate::process::deviations::{DeviationView, view};
+use crate::store::DeviationFilter;
+
+const DEFAULT_LIMIT: u32 = 500;
+const MAX_LIMIT: u32 = 5_000;
+
+/// A list of deviations.
+#[derive(Debug, Serialize)]
+pub struct DeviationList {
+    pub count: usize,
+    pub deviations: Vec<DeviationView>,
+}
+
+fn bad(diagnostics: String) -> ApiError {
+    ApiError::BadRequest {
+        diagnostics,
+        expression: None,
+    }
+}
+
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|rejection| bad(format!("the request body: {}", rejection.body_text())))
+}
+
+fn case_id(text: &str) -> Result<CaseId, ApiError> {
+    CaseId::parse(text).map_err(|_| ApiError::NotFound(format!("no case {text:?}")))
+}
+
+/// `GET /deviations`: oldest first.
+pub async fn list(
+    State(pipeline): State<Pipeline>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<DeviationList>, ApiError> {
+    let filter = match query.get("status").map(String::as_str) {
+        None | Some("unanswered") => DeviationFilter::Unanswered,
+        Some("answered") => DeviationFilter::Answered,
+        Some("all") => DeviationFilter::All,
+        Some(other) => {
+            return Err(bad(format!(
+                "the query parameter status is unanswered, answered or all, not {other:?}"
+            )));
+        }
+    };
+    let addressed_to = match (query.get("principal"), query.get("unit")) {
+        (None, None) => None,
+        (Some(p), Some(u)) if p == "region" || p == "municipality" => {
+            Some((p.as_str(), u.as_str()))
+        }
+        _ => {
+            return Err(bad(
+                "the query parameters principal (region or municipality) and unit (an HSA-id or a municipality code) go together"
+                    .to_owned(),
+            ));
+        }
+    };
+    let limit = match query.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| bad(format!("the query parameter limit is 1 to {MAX_LIMIT}")))?,
+    };
+    let rows = pipeline
+        .store
+        .deviations(filter, addressed_to, limit)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut deviations = Vec::with_capacity(rows.len());
+    for row in rows {
+        let case = pipeline.case(row.case_id).await?;
+        if let Some(v) = view(&case, &row.deviation_id) {
+            deviations.push(v);
+        }
+    }
+    Ok(Json(DeviationList {
+        count: deviations.len(),
+        deviations,
+    }))
+}
+
+async fn one(
+    pipeline: &Pipeline,
+    case: CaseId,
+    deviation_id: &str,
+) -> Result<DeviationView, ApiError> {
+    let case = pipeline.case(case).await?;
+    view(&case, deviation_id).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no deviation {deviation_id:?} in case {}",
+            case.id()
+        ))
+    })
+}
+
+/// `GET /cases/{case_id}/deviations/{deviation_id}`.
+pub async fn read(
+    State(pipeline): State<Pipeline>,
+    Path((case, deviation_id)): Path<(String, String)>,
+) -> Result<Json<DeviationView>, ApiError> {
+    Ok(Json(one(&pipeline, case_id(&case)?, &deviation_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    #[serde(default)]
+    pub deviation_id: Option<String>,
+    pub by: Party,
+    pub addressed_to: Party,
+    pub description: String,
+    #[serde(default)]
+    pub concerns: Option<EventId>,
+}
+
+/// `POST /cases/{case_id}/deviations`: a principal reports a deviation; 201 with it.
+pub async fn report(
+    State(pipeline): State<Pipeline>,
+    Path(case): Path<String>,
+    request: Result<Json<Report>, JsonRejection>,
+) -> Result<(StatusCode, Json<DeviationView>), ApiError> {
+    let report = body(request)?;
+    let case = case_id(&case)?;
+    if report.description.trim().is_empty() {
+        return Err(bad("description: say what happened".to_owned()));
+    }
+    let deviation_id = report
+        .deviation_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let current = pipeline.case(case).await?;
+    let notify = pipeline
+        .directory
+        .deviation_contacts(current.region_units(), current.municipalities());
+    let kind = EventKind::DeviationRaised {
+        deviation_id: deviation_id.clone(),
+        raised_by: Some(report.by.clone()),
+        addressed_to: report.addressed_to,
+        description: Sensitive::new(report.description),
+        cause: DeviationCause::Reported,
+        deadline: None,
+        concerns: report.concerns,
+        evidence: Vec::new(),
+        notify,
+    };
+    pipeline
+        .append(case, &report.by, &format!("deviation:{deviation_id}"), kind)
+        .await
+        .map_err(|e| match e {
+            ReceiveError::Transition(TransitionError::DuplicateEvent { .. }) => ApiError::Conflict(
+                format!("deviation {deviation_id:?} was already raised in this case"),
+            ),
+            other => other.into(),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(one(&pipeline, case, &deviation_id).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgement {
+    pub by: Party,
+}
+
+/// `POST …/acknowledgement`: the addressed party has received the deviation. Repeating it
+/// changes nothing.
+pub async fn acknowledge(
+    State(pipeline): State<Pipeline>,
+    Path((case, deviation_id)): Path<(String, String)>,
+    request: Result<Json<Acknowledgement>, JsonRejection>,
+) -> Result<Json<DeviationView>, ApiError> {
+    let Acknowledgement { by } = body(request)?;
+    let case = case_id(&case)?;
+    let kind = EventKind::DeviationAcknowledged {
+        deviation_id: deviation_id.clone(),
+        by: by.clone(),
+    };
+    match pipeline
+        .append(
+            case,
+            &by,
+            &format!("acknowledged:{deviation_id}:{by}"),
+            kind,
+        )
+        .await
+    {
+        Ok(_) | Err(ReceiveError::Transition(TransitionError::DuplicateEvent { .. })) => {}
+        Err(error) => return Err(deviation_error(error)),
+    }
+    Ok(Json(one(&pipeline, case, &deviation_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    pub by: Party,
+    pub answer: String,
+}
+
+/// `POST …/answer`: the addressed party answers the deviation (once).
+pub async fn answer(
+    State(pipeline): State<Pipeline>,
+    Path((case, deviation_id)): Path<(String, String)>,
+    request: Result<Json<Answer>, JsonRejection>,
+) -> Result<Json<DeviationView>, ApiError> {
+    let Answer { by, answer } = body(request)?;
+    if answer.trim().is_empty() {
+        return Err(bad(
+            "answer: say what was done about the deviation".to_owned()
+        ));
+    }
+    let case = case_id(&case)?;
+    let kind = EventKind::DeviationAnswered {
+        deviation_id: deviation_id.clone(),
+        answered_by: by.clone(),
+        answer: Sensitive::new(answer),
+    };
+    pipeline
+        .append(case, &by, &format!("answered:{deviation_id}"), kind)
+        .await
+        .map_err(|error| match error {
+            ReceiveError::Transition(TransitionError::DuplicateEvent { .. }) => {
+                ApiError::Conflict(format!("deviation {deviation_id:?} is already answered"))
+            }
+            other => deviation_error(other),
+        })?;
+    Ok(Json(one(&pipeline, case, &deviation_id).await?))
+}
+
+fn deviation_error(error: ReceiveError) -> ApiError {
+    match error {
+        ReceiveError::Transition(e @ TransitionError::UnknownDeviation { .. }) => {
+            ApiError::NotFound(e.to_string())
+        }
+        other => other.into(),
+    }
+}

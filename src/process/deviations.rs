@@ -1,0 +1,362 @@
+//! Deviations the gateway raises itself, from the evidence it holds: a missed deadline, or an
+//! invited principal absent from a SIP meeting without notice. Each names the party that
+//! answers for it, the evidence (events and times), and the deviation contacts of both
+//! principals it is routed to. Pure: no IO.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::clocks::GATEWAY;
+use crate::config::Directory;
+use crate::domain::case::{CaseId, CoordinationCase, answers_for};
+use crate::domain::event::{
+    Deadline, DeviationCause, Event, EventId, EventKind, EventSource, Evidence, SipAnswer,
+};
+use crate::domain::party::{Party, Principal};
+use crate::domain::sensitive::Sensitive;
+use crate::domain::time::stockholm;
+use crate::formats::canonical::derived_id;
+
+/// The deviations `event` (just applied to `case`) raises.
+pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) -> Vec<Event> {
+    match &event.kind {
+        EventKind::DeadlineMissed {
+            deadline,
+            due_at,
+            rule,
+            party,
+            started_by,
+        } => {
+            // The start of payment responsibility is the agreed consequence, not a failure.
+            if matches!(
+                deadline,
+                Deadline::PaymentResponsibility | Deadline::DeviationAnswer
+            ) {
+                return Vec::new();
+            }
+            let Some(addressed_to) = party.clone().or_else(|| responsible(case, *deadline))
+            else {
+                return Vec::new();
+            };
+            let mut evidence = Vec::new();
+            if let Some(start) = started_by.and_then(|id| find(case, id)) {
+                evidence.push(Evidence {
+                    what: start.kind.name().to_owned(),
+                    at: start.occurred_at,
+                    event: Some(start.id),
+                });
+            }
+            evidence.push(Evidence {
+                what: "deadline".to_owned(),
+                at: *due_at,
+                event: None,
+            });
+            evidence.push(Evidence {
+                what: "deadline_missed".to_owned(),
+                at: event.occurred_at,
+                event: Some(event.id),
+            });
+            let rule = rule.as_deref().unwrap_or("the policy");
+            let description = format!(
+                "{} ({rule}): due {}, not met.",
+                deadline_text(*deadline),
+                local(*due_at)
+            );
+            vec![deviation(
+                case,
+                event,
+                &[&event.id.to_string()],
+                addressed_to,
+                description,
+                DeviationCause::DeadlineMissed,
+                Some(*deadline),
+                evidence,
+                directory,
+            )]
+        }
+        EventKind::SipMeetingHeld {
+            invitation_id,
+            held_at,
+            attendees,
+            ..
+        } => absent(case, invitation_id)
+            .into_iter()
+            .filter(|party| {
+                !attendees
+                    .iter()
+                    .any(|a| answers_for(&a.party, party) || answers_for(party, &a.party))
+            })
+            .map(|party| {
+                let mut evidence = Vec::new();
+                if let Some(invitation) = invitation(case, invitation_id) {
+                    evidence.push(Evidence {
+                        what: "sip_invitation".to_owned(),
+                        at: invitation.occurred_at,
+                        event: Some(invitation.id),
+                    });
+                }
+                evidence.push(Evidence {
+                    what: "sip_meeting_held".to_owned(),
+                    at: *held_at,
+                    event: Some(event.id),
+                });
+                let description = format!(
+                    "{party} was invited to the SIP meeting of {} (invitation {invitation_id}), did not decline, and did not attend.",
+                    local(*held_at)
+                );
+                deviation(
+                    case,
+                    event,
+                    &[&event.id.to_string(), &party.to_string()],
+                    party,
+                    description,
+                    DeviationCause::AbsentFromMeeting,
+                    None,
+                    evidence,
+                    directory,
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The invited parties of an invitation that had not declined or proposed another time.
+fn absent(case: &CoordinationCase, invitation_id: &str) -> Vec<Party> {
+    let mut invited: Vec<Party> = invitation(case, invitation_id)
+        .map(|e| match &e.kind {
+            EventKind::SipInvitation { invited, .. } => {
+                invited.iter().map(|f| f.party.clone()).collect()
+            }
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    invited.sort();
+    invited.dedup();
+    invited.retain(|party| {
+        !case.events().iter().any(|e| match &e.kind {
+            EventKind::SipResponse {
+                invitation_id: id,
+                responder,
+                answer: SipAnswer::Declined { .. } | SipAnswer::ProposedOtherTime { .. },
+                ..
+            } => id == invitation_id && answers_for(responder, party),
+            _ => false,
+        })
+    });
+    invited
+}
+
+fn invitation<'c>(case: &'c CoordinationCase, invitation_id: &str) -> Option<&'c Event> {
+    case.events().iter().find(|e| {
+        matches!(&e.kind, EventKind::SipInvitation { invitation_id: id, .. } if id == invitation_id)
+    })
+}
+
+fn find(case: &CoordinationCase, id: EventId) -> Option<&Event> {
+    case.events().iter().find(|e| e.id == id)
+}
+
+/// Who answers for a deadline that is not one party's: the region's steps are the ward's (the
+/// SIP invitation the care contact's, once appointed); a plan's follow-up is the plan's sender's.
+fn responsible(case: &CoordinationCase, deadline: Deadline) -> Option<Party> {
+    let ward = case.events().iter().find_map(|e| match &e.kind {
+        EventKind::AdmissionNotice { ward, .. } => Some(Party::RegionUnit {
+            hsa_id: ward.clone(),
+        }),
+        _ => None,
+    });
+    let first_sender = || case.events().iter().find_map(|e| e.source.sender.clone());
+    match deadline {
+        Deadline::SipInvitation => case
+            .events()
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::CareContactAppointed { unit, .. } => Some(Party::RegionUnit {
+                    hsa_id: unit.clone(),
+                }),
+                _ => None,
+            })
+            .or(ward),
+        Deadline::PlanFollowUp => case
+            .events()
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::SipPlan {
+                    overall_responsibility,
+                    ..
+                } => e
+                    .source
+                    .sender
+                    .clone()
+                    .or_else(|| match overall_responsibility {
+                        Principal::Region => ward.clone(),
+                        Principal::Municipality => {
+                            case.municipalities()
+                                .first()
+                                .map(|&kommunkod| Party::Municipality {
+                                    kommunkod,
+                                    unit: None,
+                                })
+                        }
+                    }),
+                _ => None,
+            })
+            .or(ward),
+        _ => ward.or_else(first_sender),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn deviation(
+    case: &CoordinationCase,
+    cause_event: &Event,
+    id_parts: &[&str],
+    addressed_to: Party,
+    description: String,
+    cause: DeviationCause,
+    deadline: Option<Deadline>,
+    evidence: Vec<Evidence>,
+    directory: &Directory,
+) -> Event {
+    let id = derived_id("deviation", id_parts);
+    Event {
+        id: EventId(derived_id("deviation-event", id_parts)),
+        occurred_at: cause_event.occurred_at,
+        source: EventSource {
+            format: GATEWAY.to_owned(),
+            message_id: format!("deviation:{id}"),
+            sender: None,
+        },
+        kind: EventKind::DeviationRaised {
+            deviation_id: id.to_string(),
+            raised_by: None,
+            notify: directory.deviation_contacts(case.region_units(), case.municipalities()),
+            addressed_to,
+            description: Sensitive::new(description),
+            cause,
+            deadline,
+            concerns: Some(cause_event.id),
+            evidence,
+        },
+    }
+}
+
+fn deadline_text(deadline: Deadline) -> &'static str {
+    match deadline {
+        Deadline::AdmissionNotice => "Admission notice",
+        Deadline::SipInvitation => "SIP invitation",
+        Deadline::InformationAtDischarge => "Information at discharge",
+        Deadline::PaymentResponsibility => "Payment responsibility",
+        Deadline::DeviationAnswer => "Answer to a deviation",
+        Deadline::SipAttendance => "Confirmation of who attends the SIP meeting",
+        Deadline::PlanFollowUp => "Follow-up of the plan",
+        Deadline::LvmHold => "Discharged while an LVM decision held the person in hospital",
+        Deadline::Agreement => "Agreement clock",
+    }
+}
+
+/// A time as people in Stockholm read it.
+fn local(at: Timestamp) -> String {
+    at.to_zoned_datetime(stockholm())
+        .datetime()
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// Where a deviation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviationStatus {
+    /// Raised; the addressed party has not acknowledged it.
+    Open,
+    /// Acknowledged, not answered yet.
+    Acknowledged,
+    Answered,
+}
+
+/// One deviation with its evidence and its state, as coordinators follow it up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviationView {
+    pub case_id: CaseId,
+    pub deviation_id: String,
+    pub status: DeviationStatus,
+    pub cause: DeviationCause,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+    pub raised_at: Timestamp,
+    /// Who reported it; absent when the gateway raised it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raised_by: Option<Party>,
+    pub addressed_to: Party,
+    pub description: Sensitive<String>,
+    pub evidence: Vec<Evidence>,
+    pub notify: Vec<Party>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Sensitive<String>>,
+    /// Days from raising to answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_days: Option<f64>,
+    pub reminders: u32,
+}
+
+/// The deviation `deviation_id` of `case`, if it has one.
+pub fn view(case: &CoordinationCase, deviation_id: &str) -> Option<DeviationView> {
+    let state = case.state().deviations.get(deviation_id)?;
+    let raised = case.events().iter().find_map(|e| match &e.kind {
+        EventKind::DeviationRaised {
+            deviation_id: id,
+            raised_by,
+            description,
+            cause,
+            deadline,
+            evidence,
+            notify,
+            ..
+        } if id == deviation_id => {
+            Some((raised_by, description, cause, deadline, evidence, notify))
+        }
+        _ => None,
+    })?;
+    let (raised_by, description, cause, deadline, evidence, notify) = raised;
+    let answer = case.events().iter().find_map(|e| match &e.kind {
+        EventKind::DeviationAnswered {
+            deviation_id: id,
+            answer,
+            ..
+        } if id == deviation_id => Some(answer.clone()),
+        _ => None,
+    });
+    let status = match (state.acknowledged_at, state.answered_at) {
+        (_, Some(_)) => DeviationStatus::Answered,
+        (Some(_), None) => DeviationStatus::Acknowledged,
+        (None, None) => DeviationStatus::Open,
+    };
+    Some(DeviationView {
+        case_id: case.id(),
+        deviation_id: deviation_id.to_owned(),
+        status,
+        cause: *cause,
+        deadline: *deadline,
+        raised_at: state.raised_at,
+        raised_by: raised_by.clone(),
+        addressed_to: state.addressed_to.clone(),
+        description: description.clone(),
+        evidence: evidence.clone(),
+        notify: notify.clone(),
+        acknowledged_at: state.acknowledged_at,
+        answered_at: state.answered_at,
+        answer,
+        answer_days: state.answered_at.map(|at| {
+            let days = at.duration_since(state.raised_at).as_secs_f64() / 86_400.0;
+            (days * 100.0).round() / 100.0
+        }),
+        reminders: state.reminders,
+    })
+}
