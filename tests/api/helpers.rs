@@ -30,7 +30,12 @@ pub fn test_settings(dir: &Path) -> Settings {
         log: LogSettings::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
-        directory: Directory::default(),
+        // The example organisations (Jämtland), with their deviation contacts.
+        directory: toml::from_str(
+            &std::fs::read_to_string(repo_root().join("deploy/config/organisations.toml"))
+                .expect("the example organisations"),
+        )
+        .expect("the example organisations parse"),
         source: dir.join("brygga.toml"),
     }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cosmic_link;
+mod deviations;
 mod helpers;
 mod service;
 mod shutdown;
