@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use brygga::clock::Clock;
-use brygga::config::{DatabaseSettings, Directory, LogSettings, ServerSettings, Settings};
+use brygga::config::{DatabaseSettings, LogSettings, ServerSettings, Settings};
 use brygga::startup::Application;
 use brygga::store::Store;
 
