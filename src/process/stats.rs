@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::calendar::{local_date, start_of};
 use crate::domain::case::CoordinationCase;
-use crate::domain::event::{Deadline, EventKind, SipAnswer};
+use crate::domain::event::{Deadline, DeviationCause, EventKind, SipAnswer};
 use crate::domain::identifiers::PersonId;
 use crate::domain::party::{Party, Principal};
 
@@ -52,8 +52,27 @@ pub struct Figures {
     pub readmissions_30_days: u64,
     /// Readmissions whose earlier stay ended without a SIP or discharge plan.
     pub readmissions_without_plan: u64,
+    /// SIP meetings held, counted for the inviter.
+    pub sip_meetings_held: u64,
+    /// SIP meetings this party attended (with at least one person).
+    pub sip_meetings_attended: u64,
+    /// SIP meetings this party was invited to, did not decline, and did not attend.
+    pub sip_meetings_absent: u64,
+    /// SIP meetings held where the person took part in their own planning (for the inviter).
+    pub sip_meetings_person_participated: u64,
+    /// Deviations addressed to this party.
+    pub deviations_raised: u64,
+    /// Deviations addressed to this party and answered (in the period).
+    pub deviations_answered: u64,
+    /// Mean days from a deviation to its answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_to_deviation_answer: Option<f64>,
+    /// Reminders sent for unanswered deviations.
+    pub deviation_reminders: u64,
     #[serde(skip)]
     ready_to_discharge_sum: f64,
+    #[serde(skip)]
+    deviation_answer_sum: f64,
 }
 
 impl Figures {
@@ -76,12 +95,22 @@ impl Figures {
         self.deadlines_missed += other.deadlines_missed;
         self.readmissions_30_days += other.readmissions_30_days;
         self.readmissions_without_plan += other.readmissions_without_plan;
+        self.sip_meetings_held += other.sip_meetings_held;
+        self.sip_meetings_attended += other.sip_meetings_attended;
+        self.sip_meetings_absent += other.sip_meetings_absent;
+        self.sip_meetings_person_participated += other.sip_meetings_person_participated;
+        self.deviations_raised += other.deviations_raised;
+        self.deviations_answered += other.deviations_answered;
+        self.deviation_answer_sum += other.deviation_answer_sum;
+        self.deviation_reminders += other.deviation_reminders;
     }
 
     fn finish(&mut self) {
         self.days_ready_to_discharge = (self.discharges > 0 && self.ready_to_discharge_sum > 0.0)
             .then(|| round2(self.ready_to_discharge_sum / self.discharges as f64));
         self.payment_responsibility_days = round2(self.payment_responsibility_days);
+        self.days_to_deviation_answer = (self.deviations_answered > 0)
+            .then(|| round2(self.deviation_answer_sum / self.deviations_answered as f64));
     }
 }
 
@@ -179,6 +208,8 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
         counted_cases += 1;
         let mut ready_at = None;
         let mut payment_from: Option<Timestamp> = None;
+        // Deviation id → (raised at, addressed unit).
+        let mut raised: HashMap<&str, (Timestamp, Unit)> = HashMap::new();
         for event in case.events() {
             let here = within(event.occurred_at);
             match &event.kind {
@@ -269,6 +300,62 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
                         SipAnswer::ProposedOtherTime { .. } => f.sip_answers_other_time += 1,
                     }
                 }
+                EventKind::SipMeetingHeld {
+                    invitation_id,
+                    attendees,
+                    person_participated,
+                    ..
+                } if here => {
+                    let inviter = case.events().iter().find_map(|e| match &e.kind {
+                        EventKind::SipInvitation {
+                            invitation_id: id,
+                            from,
+                            ..
+                        } if id == invitation_id => Some(party_unit(from)),
+                        _ => None,
+                    });
+                    bump(&mut rows, inviter.as_ref(), |f| {
+                        f.sip_meetings_held += 1;
+                        if *person_participated {
+                            f.sip_meetings_person_participated += 1;
+                        }
+                    });
+                    let mut attending: Vec<Unit> =
+                        attendees.iter().map(|a| party_unit(&a.party)).collect();
+                    attending.sort();
+                    attending.dedup();
+                    for unit in attending {
+                        rows.entry(unit).or_default().sip_meetings_attended += 1;
+                    }
+                }
+                EventKind::DeviationRaised {
+                    deviation_id,
+                    addressed_to,
+                    cause,
+                    ..
+                } => {
+                    let unit = party_unit(addressed_to);
+                    if here {
+                        let f = rows.entry(unit.clone()).or_default();
+                        f.deviations_raised += 1;
+                        if *cause == DeviationCause::AbsentFromMeeting {
+                            f.sip_meetings_absent += 1;
+                        }
+                    }
+                    raised.insert(deviation_id, (event.occurred_at, unit));
+                }
+                EventKind::DeviationAnswered { deviation_id, .. } if here => {
+                    if let Some((at, unit)) = raised.get(deviation_id.as_str()) {
+                        let f = rows.entry(unit.clone()).or_default();
+                        f.deviations_answered += 1;
+                        f.deviation_answer_sum += days(*at, event.occurred_at).max(0.0);
+                    }
+                }
+                EventKind::DeviationReminder { addressed_to, .. } if here => {
+                    rows.entry(party_unit(addressed_to))
+                        .or_default()
+                        .deviation_reminders += 1;
+                }
                 EventKind::SipPlan { .. } if here => {
                     if let Some(sender) = &event.source.sender {
                         rows.entry(party_unit(sender)).or_default().plans += 1;
@@ -347,49 +434,64 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
 }
 
 impl Stats {
-    /// The statistics as CSV: a header and a row per unit, then the total.
+    /// The statistics as CSV: a header and a row per unit, then the total. The columns are
+    /// the figures' JSON names, in [`CSV_COLUMNS`] order; a mean with nothing to average is
+    /// empty.
     pub fn to_csv(&self) -> String {
-        let header = "from,to,principal,unit,admission_notices,admission_notices_on_time,ready_for_discharge,discharges,days_ready_to_discharge,sip_invitations,sip_invitations_late,sip_answers_accepted,sip_answers_declined,sip_answers_other_time,sip_attendance_unconfirmed,plans,information_at_discharge_late,discharged_during_lvm_hold,payment_responsibility_days,deadlines_missed,readmissions_30_days,readmissions_without_plan";
-        let mut out = String::from(header);
-        out.push('\n');
-        let line = |principal: &str, unit: &str, f: &Figures| {
-            format!(
-                "{},{},{principal},{unit},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                self.from,
-                self.to,
-                f.admission_notices,
-                f.admission_notices_on_time,
-                f.ready_for_discharge,
-                f.discharges,
-                f.days_ready_to_discharge
-                    .map(|d| d.to_string())
-                    .unwrap_or_default(),
-                f.sip_invitations,
-                f.sip_invitations_late,
-                f.sip_answers_accepted,
-                f.sip_answers_declined,
-                f.sip_answers_other_time,
-                f.sip_attendance_unconfirmed,
-                f.plans,
-                f.information_at_discharge_late,
-                f.discharged_during_lvm_hold,
-                f.payment_responsibility_days,
-                f.deadlines_missed,
-                f.readmissions_30_days,
-                f.readmissions_without_plan,
-            )
+        let mut out = format!("from,to,principal,unit,{}\n", CSV_COLUMNS.join(","));
+        let mut line = |principal: &str, unit: &str, f: &Figures| {
+            let json = serde_json::to_value(f).unwrap_or_default();
+            out.push_str(&format!("{},{},{principal},{unit}", self.from, self.to));
+            for column in CSV_COLUMNS {
+                out.push(',');
+                match json.get(column) {
+                    Some(serde_json::Value::Null) | None => {}
+                    Some(value) => out.push_str(&value.to_string()),
+                }
+            }
+            out.push('\n');
         };
         for row in &self.rows {
             let principal = match row.unit.principal {
                 Principal::Region => "region",
                 Principal::Municipality => "municipality",
             };
-            out.push_str(&line(principal, &row.unit.unit, &row.figures));
+            line(principal, &row.unit.unit, &row.figures);
         }
-        out.push_str(&line("all", "all", &self.total));
+        line("all", "all", &self.total);
         out
     }
 }
+
+/// The figures' columns in the CSV form.
+pub const CSV_COLUMNS: &[&str] = &[
+    "admission_notices",
+    "admission_notices_on_time",
+    "ready_for_discharge",
+    "discharges",
+    "days_ready_to_discharge",
+    "sip_invitations",
+    "sip_invitations_late",
+    "sip_answers_accepted",
+    "sip_answers_declined",
+    "sip_answers_other_time",
+    "sip_attendance_unconfirmed",
+    "sip_meetings_held",
+    "sip_meetings_attended",
+    "sip_meetings_absent",
+    "sip_meetings_person_participated",
+    "plans",
+    "information_at_discharge_late",
+    "discharged_during_lvm_hold",
+    "payment_responsibility_days",
+    "deadlines_missed",
+    "deviations_raised",
+    "deviations_answered",
+    "days_to_deviation_answer",
+    "deviation_reminders",
+    "readmissions_30_days",
+    "readmissions_without_plan",
+];
 
 /// Why statistics could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -904,6 +904,30 @@ pub async fn a_deviation_is_reminded_until_the_addressed_party_answers_it(db: &T
         Vec::<String>::new()
     );
     assert_eq!(unanswered(DeviationFilter::Answered).await, [id]);
+    // Follow-up: raised in November; reminded and answered in December.
+    let stats = |from: &str, to: &str| {
+        let (from, to) = (from.parse().unwrap(), to.parse().unwrap());
+        async move {
+            let stats = brygga::process::stats::for_period(store, from, to)
+                .await
+                .unwrap();
+            let json = serde_json::to_value(&stats).unwrap();
+            json["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["unit"] == "SE2321000214-E1AV")
+                .unwrap()
+                .clone()
+        }
+    };
+    let november = stats("2026-11-01", "2026-12-01").await;
+    assert_eq!(november["deviations_raised"], 1);
+    assert_eq!(november["deviations_answered"], 0);
+    let december = stats("2026-12-01", "2027-01-01").await;
+    assert_eq!(december["deviation_reminders"], 1);
+    assert_eq!(december["deviations_answered"], 1);
+    assert_eq!(december["days_to_deviation_answer"], 18.98);
 }
 
 pub async fn a_party_absent_from_the_meeting_without_notice_raises_a_deviation(db: &TestDb) {
@@ -963,6 +987,34 @@ pub async fn a_party_absent_from_the_meeting_without_notice_raises_a_deviation(d
         again.to_string().contains("already recorded as held"),
         "{again}"
     );
+    // Follow-up: the meeting for the inviter, who attended and who did not.
+    let stats = brygga::process::stats::for_period(
+        store,
+        "2026-11-01".parse().unwrap(),
+        "2026-12-01".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let json = serde_json::to_value(&stats).unwrap();
+    let row = |unit: &str| {
+        json["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unit"] == unit)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("SE2321000214-E3HC")["sip_meetings_held"], 1);
+    assert_eq!(
+        row("SE2321000214-E3HC")["sip_meetings_person_participated"],
+        1
+    );
+    assert_eq!(row("2380")["sip_meetings_attended"], 1);
+    assert_eq!(row("2380")["sip_meetings_absent"], 1);
+    assert_eq!(row("SE2321000214-E2VC")["sip_meetings_absent"], 1);
+    assert_eq!(row("SE2321000214-E2VC")["sip_meetings_attended"], 0);
+    assert_eq!(json["total"]["deviations_raised"], 2);
 }
 
 pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_with_the_person(
