@@ -197,6 +197,18 @@ pub enum DeviationCause {
     DeliveryLate,
 }
 
+impl DeviationCause {
+    /// The cause's name, as in the JSON form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeviationCause::Reported => "reported",
+            DeviationCause::DeadlineMissed => "deadline_missed",
+            DeviationCause::AbsentFromMeeting => "absent_from_meeting",
+            DeviationCause::DeliveryLate => "delivery_late",
+        }
+    }
+}
+
 /// One piece of evidence for a deviation: what happened when, and the event that shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::header::CONTENT_TYPE;
 
+use super::cosmic_link::require_media;
 use super::error::ApiError;
 use crate::pipeline::{Pipeline, Receipt};
 
@@ -18,20 +18,11 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Receipt>, ApiError> {
-    if let Some(value) = headers.get(CONTENT_TYPE) {
-        let media = value
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim();
-        if !media.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "this endpoint reads application/json (the canonical message), not {media}"
-            )));
-        }
-    }
+    require_media(
+        &headers,
+        |media| media == "application/json",
+        "application/json (the canonical message)",
+    )?;
     let receipt = pipeline.receive_canonical(&body).await?;
     tracing::info!(
         case_id = %receipt.case_id,

@@ -10,8 +10,13 @@ use super::error::ApiError;
 use crate::domain::case::TransitionError;
 use crate::pipeline::{Pipeline, Receipt, ReceiveError};
 
-/// Whether the request says its body is XML (or says nothing).
-pub fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
+/// Accepts a body whose `content-type` (lower case, without parameters) `accepts` allows, or
+/// that names none; otherwise 415 saying what the endpoint reads (`reads`).
+pub fn require_media(
+    headers: &HeaderMap,
+    accepts: impl Fn(&str) -> bool,
+    reads: &str,
+) -> Result<(), ApiError> {
     let Some(value) = headers.get(CONTENT_TYPE) else {
         return Ok(());
     };
@@ -23,13 +28,22 @@ pub fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if media == "application/xml" || media == "text/xml" || media.ends_with("+xml") {
+    if accepts(&media) {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType(format!(
-            "this endpoint reads application/xml (the Cosmic Link contract), not {media}"
+            "this endpoint reads {reads}, not {media}"
         )))
     }
+}
+
+/// Whether the request says its body is XML (or says nothing).
+pub fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
+    require_media(
+        headers,
+        |media| media == "application/xml" || media == "text/xml" || media.ends_with("+xml"),
+        "application/xml (the Cosmic Link contract)",
+    )
 }
 
 impl From<ReceiveError> for ApiError {

@@ -8,6 +8,7 @@
 //! - `POST /cases/{case_id}/deviations/{deviation_id}/answer` `{"by", "answer"}`
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -67,9 +68,12 @@ pub async fn list(
     };
     let addressed_to = match (query.get("principal"), query.get("unit")) {
         (None, None) => None,
-        (Some(p), Some(u)) if p == "region" || p == "municipality" => {
-            Some((p.as_str(), u.as_str()))
+        (Some(p), _) if p != "region" && p != "municipality" => {
+            return Err(bad(format!(
+                "the query parameter principal is region or municipality, not {p:?}"
+            )));
         }
+        (Some(p), Some(u)) => Some((p.as_str(), u.as_str())),
         _ => {
             return Err(bad(
                 "the query parameters principal (region or municipality) and unit (an HSA-id or a municipality code) go together"
@@ -90,10 +94,15 @@ pub async fn list(
         .deviations(filter, addressed_to, limit)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Each case once, however many of its deviations are listed.
+    let mut cases = HashMap::new();
     let mut deviations = Vec::with_capacity(rows.len());
     for row in rows {
-        let case = pipeline.case(row.case_id).await?;
-        if let Some(v) = view(&case, &row.deviation_id) {
+        let case = match cases.entry(row.case_id) {
+            Entry::Occupied(loaded) => loaded.into_mut(),
+            Entry::Vacant(slot) => slot.insert(pipeline.case(row.case_id).await?),
+        };
+        if let Some(v) = view(case, &row.deviation_id) {
             deviations.push(v);
         }
     }

@@ -49,9 +49,7 @@ impl Pipeline {
                 .load_case(case_id)
                 .await?
                 .ok_or(ReceiveError::UnknownCase { case_id })?;
-            let mut case = stored
-                .to_case()
-                .map_err(|source| StoreError::Corrupt { case_id, source })?;
+            let mut case = stored.to_case()?;
             let event = Event {
                 id: event_id,
                 occurred_at: self.clock.now(),
@@ -104,8 +102,6 @@ impl Pipeline {
             .load_case(case_id)
             .await?
             .ok_or(ReceiveError::UnknownCase { case_id })?;
-        Ok(stored
-            .to_case()
-            .map_err(|source| StoreError::Corrupt { case_id, source })?)
+        Ok(stored.to_case()?)
     }
 }

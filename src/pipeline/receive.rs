@@ -106,10 +106,8 @@ impl Pipeline {
             if other == case.id() {
                 continue;
             }
-            if let Some(stored) = self.store.load_case(other).await?
-                && let Ok(other) = stored.to_case()
-            {
-                units.extend(other.region_units().iter().cloned());
+            if let Some(stored) = self.store.load_case(other).await? {
+                units.extend(stored.to_case()?.region_units().iter().cloned());
             }
         }
         Ok(units)
@@ -128,12 +126,7 @@ impl Pipeline {
         let case_id = message.case.case_id();
         for _ in 0..ATTEMPTS {
             let (mut case, version) = match self.store.load_case(case_id).await? {
-                Some(stored) => {
-                    let case = stored
-                        .to_case()
-                        .map_err(|source| StoreError::Corrupt { case_id, source })?;
-                    (case, stored.version)
-                }
+                Some(stored) => (stored.to_case()?, stored.version),
                 None => (CoordinationCase::new(case_id, message.person.clone()), 0),
             };
             if case.person() != &message.person {
@@ -168,9 +161,15 @@ impl Pipeline {
                     c.scope == crate::domain::event::ConsentScope::Sip && c.withdrawn_at.is_none()
                 });
                 if !consented {
-                    warnings.push(
-                        "KallelseSip: no consent to SIP is recorded in the case and the invitation names none (SamtyckeReferens); SIP needs the person's consent".to_owned(),
-                    );
+                    // Where the sender would name it, in its own format.
+                    let element = match message.event.source.format.as_str() {
+                        cosmic_link::FORMAT => "KallelseSip/SamtyckeReferens",
+                        crate::formats::fhir::FORMAT => "Task.input (consent-reference)",
+                        _ => "event.consent_reference",
+                    };
+                    warnings.push(format!(
+                        "{element}: no consent to SIP is recorded in the case and the invitation names none; SIP needs the person's consent"
+                    ));
                 }
             }
             let receipt = Receipt {

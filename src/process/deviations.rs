@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::clocks::GATEWAY;
+use super::stats;
 use crate::config::Directory;
 use crate::domain::case::{CaseId, CoordinationCase, answers_for};
 use crate::domain::event::{
@@ -353,10 +354,9 @@ pub fn view(case: &CoordinationCase, deviation_id: &str) -> Option<DeviationView
         acknowledged_at: state.acknowledged_at,
         answered_at: state.answered_at,
         answer,
-        answer_days: state.answered_at.map(|at| {
-            let days = at.duration_since(state.raised_at).as_secs_f64() / 86_400.0;
-            (days * 100.0).round() / 100.0
-        }),
+        answer_days: state
+            .answered_at
+            .map(|at| stats::round2(stats::days(state.raised_at, at))),
         reminders: state.reminders,
     })
 }

@@ -127,10 +127,7 @@ impl Scheduler {
                 return Ok(Fired::Settled);
             };
             let version = stored.version;
-            let mut case = stored.to_case().map_err(|source| StoreError::Corrupt {
-                case_id: timer.case_id,
-                source,
-            })?;
+            let mut case = stored.to_case()?;
             let step = match advance(&mut case, event.clone(), timer.due_at, context) {
                 Ok(step) => step,
                 Err(TransitionError::DuplicateEvent { .. }) => {

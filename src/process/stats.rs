@@ -114,7 +114,7 @@ impl Figures {
     }
 }
 
-fn round2(x: f64) -> f64 {
+pub(super) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
@@ -146,7 +146,8 @@ fn bump(rows: &mut BTreeMap<Unit, Figures>, unit: Option<&Unit>, add: impl FnOnc
     }
 }
 
-fn days(from: Timestamp, to: Timestamp) -> f64 {
+/// Days (with fractions) from `from` to `to`.
+pub(super) fn days(from: Timestamp, to: Timestamp) -> f64 {
     to.duration_since(from).as_secs_f64() / 86_400.0
 }
 
@@ -531,13 +532,7 @@ pub async fn for_period(
     let mut cases = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(stored) = store.load_case(id).await? {
-            let case = stored
-                .to_case()
-                .map_err(|source| crate::store::StoreError::Corrupt {
-                    case_id: id,
-                    source,
-                })?;
-            cases.push(case);
+            cases.push(stored.to_case()?);
         }
     }
     Ok(compute(&cases, from, to))

@@ -53,10 +53,6 @@ pub(super) async fn index_events(
                 ..
             } => {
                 let (principal, unit) = party_columns(addressed_to);
-                let cause = serde_json::to_value(cause)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
                 sqlx::query(
                     "INSERT INTO deviations (case_id, deviation_id, principal, unit, cause, raised_at) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id, deviation_id) DO NOTHING",
@@ -65,7 +61,7 @@ pub(super) async fn index_events(
                 .bind(deviation_id)
                 .bind(principal)
                 .bind(unit)
-                .bind(cause)
+                .bind(cause.as_str())
                 .bind(at)
                 .execute(&mut **tx)
                 .await?;

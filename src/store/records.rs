@@ -128,13 +128,18 @@ pub struct StoredCase {
 }
 
 impl StoredCase {
-    /// Rebuilds the domain case, checking every transition again.
-    pub fn to_case(&self) -> Result<CoordinationCase, crate::domain::case::TransitionError> {
+    /// Rebuilds the domain case, checking every transition again; stored events that no
+    /// longer replay are `StoreError::Corrupt`, naming the case.
+    pub fn to_case(&self) -> Result<CoordinationCase, super::StoreError> {
         CoordinationCase::replay(
             self.id,
             self.person.clone(),
             self.events.iter().map(|e| e.event.clone()),
         )
+        .map_err(|source| super::StoreError::Corrupt {
+            case_id: self.id,
+            source,
+        })
     }
 }
 

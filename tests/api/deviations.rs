@@ -156,6 +156,15 @@ async fn deviation_requests_that_cannot_be_met_say_why() {
     assert_eq!(status, 400, "{outcome}");
     let (status, _) = get(&app, "/deviations?principal=region").await;
     assert_eq!(status, 400);
+    let (status, outcome) = get(&app, "/deviations?principal=county&unit=23").await;
+    assert_eq!(status, 400);
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("principal is region or municipality, not \"county\""),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]

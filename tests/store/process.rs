@@ -92,6 +92,26 @@ fn contacts() -> Vec<Party> {
     ]
 }
 
+/// The follow-up statistics of `[from, to)` (local dates) as their JSON form.
+async fn stats_json(store: &Store, from: &str, to: &str) -> serde_json::Value {
+    let stats =
+        brygga::process::stats::for_period(store, from.parse().unwrap(), to.parse().unwrap())
+            .await
+            .unwrap();
+    serde_json::to_value(&stats).unwrap()
+}
+
+/// The statistics row of `unit` (an HSA-id or a municipality code).
+fn row(json: &serde_json::Value, unit: &str) -> serde_json::Value {
+    json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unit"] == unit)
+        .unwrap_or_else(|| panic!("no row for {unit}: {json}"))
+        .clone()
+}
+
 /// The case's deviations in the order they were raised.
 async fn deviations(store: &Store) -> Vec<DeviationView> {
     let case = store
@@ -530,19 +550,8 @@ pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &T
     )
     .await;
 
-    let november = for_period(store, date(2026, 11, 1), date(2026, 12, 1))
-        .await
-        .unwrap();
-    let json = serde_json::to_value(&november).unwrap();
-    let row = |unit: &str| {
-        json["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["unit"] == unit)
-            .unwrap_or_else(|| panic!("no row for {unit}: {json}"))
-            .clone()
-    };
+    let json = stats_json(store, "2026-11-01", "2026-12-01").await;
+    let row = |unit: &str| row(&json, unit);
     assert_eq!(json["cases"], 1);
     let ward = row("SE2321000214-E1AV");
     assert_eq!(ward["principal"], "region");
@@ -905,26 +914,11 @@ pub async fn a_deviation_is_reminded_until_the_addressed_party_answers_it(db: &T
     );
     assert_eq!(unanswered(DeviationFilter::Answered).await, [id]);
     // Follow-up: raised in November; reminded and answered in December.
-    let stats = |from: &str, to: &str| {
-        let (from, to) = (from.parse().unwrap(), to.parse().unwrap());
-        async move {
-            let stats = brygga::process::stats::for_period(store, from, to)
-                .await
-                .unwrap();
-            let json = serde_json::to_value(&stats).unwrap();
-            json["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["unit"] == "SE2321000214-E1AV")
-                .unwrap()
-                .clone()
-        }
-    };
-    let november = stats("2026-11-01", "2026-12-01").await;
+    let ward = "SE2321000214-E1AV";
+    let november = row(&stats_json(store, "2026-11-01", "2026-12-01").await, ward);
     assert_eq!(november["deviations_raised"], 1);
     assert_eq!(november["deviations_answered"], 0);
-    let december = stats("2026-12-01", "2027-01-01").await;
+    let december = row(&stats_json(store, "2026-12-01", "2027-01-01").await, ward);
     assert_eq!(december["deviation_reminders"], 1);
     assert_eq!(december["deviations_answered"], 1);
     assert_eq!(december["days_to_deviation_answer"], 18.98);
@@ -988,23 +982,8 @@ pub async fn a_party_absent_from_the_meeting_without_notice_raises_a_deviation(d
         "{again}"
     );
     // Follow-up: the meeting for the inviter, who attended and who did not.
-    let stats = brygga::process::stats::for_period(
-        store,
-        "2026-11-01".parse().unwrap(),
-        "2026-12-01".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let json = serde_json::to_value(&stats).unwrap();
-    let row = |unit: &str| {
-        json["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["unit"] == unit)
-            .unwrap()
-            .clone()
-    };
+    let json = stats_json(store, "2026-11-01", "2026-12-01").await;
+    let row = |unit: &str| row(&json, unit);
     assert_eq!(row("SE2321000214-E3HC")["sip_meetings_held"], 1);
     assert_eq!(
         row("SE2321000214-E3HC")["sip_meetings_person_participated"],

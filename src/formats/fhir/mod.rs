@@ -9,5 +9,5 @@ mod render;
 
 pub use codes::{FhirCodes, FhirCodesError};
 pub use json::FhirReadError;
-pub use read::{FhirRead, read, read_value};
+pub use read::{FORMAT, FhirRead, read, read_value};
 pub use render::{Bundle, RenderError, bundle, render};
