@@ -131,6 +131,10 @@ pub enum TransitionError {
     DuplicateLvmDecision { decision_id: String },
     #[error("no LVM decision {decision_id:?} holds the person in this case")]
     UnknownLvmDecision { decision_id: String },
+    #[error("no message {message_id:?} is part of this case")]
+    UnknownMessage { message_id: String },
+    #[error("decision {decision_id:?} on services was already received in this case")]
+    DuplicateServiceDecision { decision_id: String },
 }
 
 /// What the case knows about one consent.
@@ -468,6 +472,30 @@ impl CoordinationCase {
                 }
                 not_before_admission(held_at)
             }
+            K::ServicesDecided { decision_id, .. } => {
+                allowed(IN_PROCESS)?;
+                if self.events.iter().any(|e| {
+                    matches!(&e.kind, K::ServicesDecided { decision_id: d, .. } if d == decision_id)
+                }) {
+                    return Err(TransitionError::DuplicateServiceDecision {
+                        decision_id: decision_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::ReadyToReceive { .. } => allowed(&[P::Inpatient, P::ReadyForDischarge]),
+            K::MessageAcknowledged { message_id, .. } => {
+                if !self
+                    .events
+                    .iter()
+                    .any(|e| &e.source.message_id == message_id)
+                {
+                    return Err(TransitionError::UnknownMessage {
+                        message_id: message_id.clone(),
+                    });
+                }
+                Ok(())
+            }
             K::DeadlineMissed { .. } => {
                 if matches!(phase, P::New | P::Cancelled) {
                     return Err(invalid());
@@ -635,6 +663,11 @@ impl CoordinationCase {
             }
             K::SipMeetingHeld { invitation_id, .. } => {
                 state.meetings_held.insert(invitation_id.clone());
+            }
+            K::ServicesDecided { by, .. }
+            | K::ReadyToReceive { by, .. }
+            | K::MessageAcknowledged { by, .. } => {
+                add_party(&mut self.region_units, &mut self.municipalities, by)
             }
             K::EstimatedDischargeChanged { .. }
             | K::SipPlan { .. }

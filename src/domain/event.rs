@@ -228,6 +228,21 @@ pub struct Attendee {
     pub name: Option<Sensitive<String>>,
 }
 
+/// A service social services granted (beviljad insats), by national service type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidedService {
+    pub service_type: ServiceType,
+    /// What was granted, in the case system's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Sensitive<String>>,
+    /// The extent as decided, e.g. "4 timmar per vecka".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extent: Option<String>,
+    /// From when the service is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_on: Option<Date>,
+}
+
 /// The clocks that the process and the agreements run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -432,6 +447,25 @@ pub enum EventKind {
         #[serde(default)]
         next_of_kin_participated: bool,
     },
+    /// Beviljade insatser: social services decided which services the person will get.
+    ServicesDecided {
+        decision_id: String,
+        by: Party,
+        decided_on: Date,
+        services: Vec<DecidedService>,
+    },
+    /// The municipality is ready to receive the person home (from a time, if it names one).
+    ReadyToReceive {
+        by: Party,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Timestamp>,
+    },
+    /// A kvittens: the receiver acknowledges a message of the case it has received and read.
+    MessageAcknowledged {
+        /// The id of the acknowledged message, as it was sent.
+        message_id: String,
+        by: Party,
+    },
     /// A legal or agreed deadline passed without the step it waits for.
     DeadlineMissed {
         deadline: Deadline,
@@ -475,6 +509,9 @@ impl EventKind {
         "deviation_answered",
         "deviation_reminder",
         "sip_meeting_held",
+        "services_decided",
+        "ready_to_receive",
+        "message_acknowledged",
         "deadline_missed",
     ];
 
@@ -505,6 +542,9 @@ impl EventKind {
             EventKind::DeviationAnswered { .. } => "deviation_answered",
             EventKind::DeviationReminder { .. } => "deviation_reminder",
             EventKind::SipMeetingHeld { .. } => "sip_meeting_held",
+            EventKind::ServicesDecided { .. } => "services_decided",
+            EventKind::ReadyToReceive { .. } => "ready_to_receive",
+            EventKind::MessageAcknowledged { .. } => "message_acknowledged",
             EventKind::DeadlineMissed { .. } => "deadline_missed",
         }
     }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::domain::case::CaseId;
 use crate::domain::event::{Event, EventId};
 use crate::domain::identifiers::PersonId;
+use crate::domain::party::Party;
 
 /// Names the uuid-v5 namespace of brygga's deterministic ids.
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f2b_1c3e_8a4d_4c1b_9e57_2a0d_b7c4_e913);
@@ -58,5 +59,9 @@ pub struct CanonicalMessage {
     /// The sending unit's display name, if the message carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_name: Option<String>,
+    /// The party the message is addressed to, where the format names one (a municipal
+    /// envelope's receiver; the destination of a delivery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Party>,
     pub event: Event,
 }

@@ -43,6 +43,45 @@ pub enum XmlError {
     Empty,
     #[error("elements nest deeper than {limit} levels at {position}")]
     TooDeep { limit: usize, position: Position },
+    #[error("the document has {bytes} bytes; at most {limit} are accepted")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("the document has more than {limit} elements (at {position})")]
+    TooManyElements { limit: usize, position: Position },
+}
+
+impl XmlError {
+    /// Where in the document the problem is, when it is at one place.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            XmlError::Malformed { position, .. }
+            | XmlError::Doctype { position }
+            | XmlError::UnknownEntity { position, .. }
+            | XmlError::UnknownPrefix { position, .. }
+            | XmlError::TooDeep { position, .. }
+            | XmlError::TooManyElements { position, .. } => Some(*position),
+            XmlError::NotUtf8 | XmlError::Empty | XmlError::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// How much a document may hold; larger or deeper documents are refused before they cost
+/// more memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_depth: usize,
+    pub max_elements: usize,
+}
+
+impl Default for Limits {
+    /// 4 MiB, 64 levels, 100,000 elements: far above any process message.
+    fn default() -> Self {
+        Limits {
+            max_bytes: 4 * 1024 * 1024,
+            max_depth: 64,
+            max_elements: 100_000,
+        }
+    }
 }
 
 /// One attribute.
@@ -65,8 +104,6 @@ pub struct Element {
     pub position: Position,
     used: Cell<bool>,
 }
-
-const MAX_DEPTH: usize = 64;
 
 /// Turns byte offsets into line and column, moving forward only, so a whole document costs one
 /// pass however many elements it has.
@@ -208,9 +245,21 @@ fn close(stack: &mut Vec<Element>, root: &mut Option<Element>) {
     }
 }
 
-/// Parses a whole document into its root element.
+/// Parses a whole document into its root element, within the default limits.
 pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
+    parse_within(bytes, &Limits::default())
+}
+
+/// Parses a whole document into its root element, refusing one beyond `limits`.
+pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(XmlError::TooLarge {
+            bytes: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
     let input = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
+    let mut elements = 0usize;
     let mut reader = NsReader::from_str(input);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
@@ -239,9 +288,16 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 }
                 let namespace =
                     resolved.map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?;
-                if stack.len() >= MAX_DEPTH {
+                if stack.len() >= limits.max_depth {
                     return Err(XmlError::TooDeep {
-                        limit: MAX_DEPTH,
+                        limit: limits.max_depth,
+                        position,
+                    });
+                }
+                elements += 1;
+                if elements > limits.max_elements {
+                    return Err(XmlError::TooManyElements {
+                        limit: limits.max_elements,
                         position,
                     });
                 }
@@ -450,6 +506,31 @@ mod tests {
         ));
         assert_eq!(parse(b"").unwrap_err(), XmlError::Empty);
         assert_eq!(parse(&[0xff, 0xfe]).unwrap_err(), XmlError::NotUtf8);
+    }
+
+    #[test]
+    fn refuses_documents_beyond_the_limits() {
+        let limits = Limits {
+            max_bytes: 64,
+            max_depth: 3,
+            max_elements: 4,
+        };
+        assert_eq!(
+            parse_within(&[b' '; 65], &limits).unwrap_err(),
+            XmlError::TooLarge {
+                bytes: 65,
+                limit: 64
+            }
+        );
+        assert!(matches!(
+            parse_within(b"<a><b><c><d/></c></b></a>", &limits).unwrap_err(),
+            XmlError::TooDeep { limit: 3, .. }
+        ));
+        assert!(matches!(
+            parse_within(b"<a><b/><b/><b/><b/></a>", &limits).unwrap_err(),
+            XmlError::TooManyElements { limit: 4, .. }
+        ));
+        assert!(parse_within(b"<a><b/><b/><b/></a>", &limits).is_ok());
     }
 
     #[test]

@@ -738,6 +738,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             person: person_id,
             sent_at,
             sender_name,
+            recipient: None,
             event,
         },
         warnings,

@@ -475,6 +475,11 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         EventKind::DeadlineMissed { .. } => {
             return Err(EncodeError::NotInContract("a missed deadline"));
         }
+        EventKind::ServicesDecided { .. }
+        | EventKind::ReadyToReceive { .. }
+        | EventKind::MessageAcknowledged { .. } => {
+            return Err(EncodeError::NotInContract("a municipal step"));
+        }
     }
     w.close("CosmicLinkMeddelande");
     Ok(w.out)

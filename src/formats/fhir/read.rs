@@ -267,6 +267,7 @@ impl Envelope<'_> {
             person: self.person,
             sent_at: self.sent_at,
             sender_name: self.sender_name,
+            recipient: None,
         }
     }
 }

@@ -869,6 +869,11 @@ pub fn bundle<'a>(
             return Err(RenderError::NotATask("a placement"));
         }
         EventKind::DeadlineMissed { .. } => return Err(RenderError::NotATask("a missed deadline")),
+        EventKind::ServicesDecided { .. }
+        | EventKind::ReadyToReceive { .. }
+        | EventKind::MessageAcknowledged { .. } => {
+            return Err(RenderError::NotATask("a municipal step"));
+        }
     };
 
     let event_id = event.id.to_string();
