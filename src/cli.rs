@@ -36,8 +36,9 @@ pub enum Command {
     /// and exit non-zero with one line per problem (naming file and key) if anything is wrong.
     CheckConfig,
     /// Convert a message between formats and print it; nothing is stored. Formats:
-    /// cosmic-link (the Cosmic Link contract, XML) and canonical (the canonical event, JSON).
-    /// Input elements that are not mapped are reported on stderr.
+    /// cosmic-link (the Cosmic Link contract, XML), canonical (the canonical event, JSON), fhir
+    /// (FHIR R4 JSON) and municipal:<dialect> (a municipal case-system dialect of
+    /// mappings/municipal/, XML). Input elements that are not mapped are reported on stderr.
     Translate {
         /// The input's format.
         #[arg(long)]
@@ -96,7 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
             };
             let mappings = settings.load_mappings()?;
-            let translation = translate(from, to, &input, &mappings, Clock::System.today())
+            let translation = translate(&from, &to, &input, &mappings, Clock::System.today())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             for warning in &translation.warnings {
                 eprintln!("warning: {warning}");

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::cosmic_link::CodeTables;
 use super::fhir::FhirCodes;
+use super::municipal::Dialects;
 use crate::process::Policies;
 
 /// Loaded and checked mapping data.
@@ -13,6 +14,8 @@ pub struct Mappings {
     pub fhir: FhirCodes,
     /// The deadline policies (`policies/`).
     pub policies: Policies,
+    /// The municipal case-system dialects (`municipal/<dialect>/`).
+    pub municipal: Dialects,
 }
 
 /// A mapping file that cannot be used; the message names the file and the entry.
@@ -28,6 +31,8 @@ impl Mappings {
                 .map_err(|e| MappingError(e.to_string()))?,
             fhir: FhirCodes::load(&dir.join("fhir")).map_err(|e| MappingError(e.to_string()))?,
             policies: Policies::load(&dir.join("policies"))
+                .map_err(|e| MappingError(e.to_string()))?,
+            municipal: Dialects::load(&dir.join("municipal"))
                 .map_err(|e| MappingError(e.to_string()))?,
         })
     }

@@ -4,6 +4,7 @@ pub mod canonical;
 pub mod cosmic_link;
 pub mod fhir;
 mod mappings;
+pub mod municipal;
 pub mod translate;
 pub mod xml;
 

@@ -9,10 +9,11 @@ use super::Mappings;
 use super::canonical::CanonicalMessage;
 use super::cosmic_link::{self, CosmicLinkError, EncodeError};
 use super::fhir::{self, FhirReadError, RenderError};
+use super::municipal::{self, Dialect, MunicipalError, WriteError};
 use crate::process;
 
 /// A format brygga reads or writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// The Cosmic Link contract (XML).
     CosmicLink,
@@ -20,22 +21,26 @@ pub enum Format {
     Canonical,
     /// FHIR R4 JSON: a Bundle of Patient, Task(s) and CarePlan; a Task or a CarePlan.
     Fhir,
+    /// A municipal case-system dialect (XML), by its folder's name under `mappings/municipal/`.
+    Municipal(String),
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::CosmicLink, Format::Canonical, Format::Fhir];
+    /// The formats that are not dialects.
+    pub const FIXED: &'static [Format] = &[Format::CosmicLink, Format::Canonical, Format::Fhir];
 
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            Format::CosmicLink => cosmic_link::FORMAT,
-            Format::Canonical => "canonical",
-            Format::Fhir => "fhir",
+            Format::CosmicLink => cosmic_link::FORMAT.to_owned(),
+            Format::Canonical => "canonical".to_owned(),
+            Format::Fhir => "fhir".to_owned(),
+            Format::Municipal(dialect) => format!("{}{dialect}", municipal::FORMAT_PREFIX),
         }
     }
 
     pub fn media_type(&self) -> &'static str {
         match self {
-            Format::CosmicLink => "application/xml",
+            Format::CosmicLink | Format::Municipal(_) => "application/xml",
             Format::Canonical => "application/json",
             Format::Fhir => "application/fhir+json",
         }
@@ -44,22 +49,27 @@ impl Format {
 
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
 impl FromStr for Format {
     type Err = String;
 
+    /// `cosmic-link`, `canonical`, `fhir` or `municipal:<dialect>` (whether the dialect exists
+    /// is known from the mappings, when it is used).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::ALL
+        if let Some(dialect) = s.strip_prefix(municipal::FORMAT_PREFIX) {
+            return Ok(Format::Municipal(dialect.to_owned()));
+        }
+        Format::FIXED
             .iter()
-            .copied()
             .find(|f| f.name() == s)
+            .cloned()
             .ok_or_else(|| {
-                let names: Vec<&str> = Format::ALL.iter().map(Format::name).collect();
+                let names: Vec<String> = Format::FIXED.iter().map(Format::name).collect();
                 format!(
-                    "unknown format {s:?}; this gateway translates between {}",
+                    "unknown format {s:?}; this gateway translates between {} and municipal:<dialect>",
                     names.join(", ")
                 )
             })
@@ -79,6 +89,26 @@ pub enum TranslateError {
     Render(#[from] RenderError),
     #[error("{0}")]
     Fhir(#[from] FhirReadError),
+    #[error("{0}")]
+    Municipal(#[from] MunicipalError),
+    #[error("cannot write {to}: {source}")]
+    MunicipalWrite { to: String, source: WriteError },
+    #[error("there is no municipal dialect {name:?}; the mappings define {known}")]
+    UnknownDialect { name: String, known: String },
+}
+
+/// The dialect `name` from the mappings.
+pub fn dialect<'m>(mappings: &'m Mappings, name: &str) -> Result<&'m Dialect, TranslateError> {
+    mappings
+        .municipal
+        .get(name)
+        .ok_or_else(|| TranslateError::UnknownDialect {
+            name: name.to_owned(),
+            known: match mappings.municipal.names() {
+                names if names.is_empty() => "none".to_owned(),
+                names => names.join(", "),
+            },
+        })
 }
 
 /// The output and what in the input was not mapped.
@@ -90,7 +120,7 @@ pub struct Translation {
 
 /// Reads `input` as `from`.
 pub fn read(
-    from: Format,
+    from: &Format,
     input: &[u8],
     mappings: &Mappings,
     today: Date,
@@ -105,6 +135,10 @@ pub fn read(
             let read = fhir::read(input, today)?;
             Ok((read.message, read.warnings))
         }
+        Format::Municipal(name) => {
+            let decoded = municipal::decode(dialect(mappings, name)?, input, today)?;
+            Ok((decoded.message, decoded.warnings))
+        }
     }
 }
 
@@ -118,15 +152,27 @@ pub fn step_deadline(message: &CanonicalMessage, mappings: &Mappings) -> Option<
     process::clocks::step_deadline(policy, &message.event, None)
 }
 
-/// Writes `message` as `to`.
+/// Writes `message` as `to`. `today` places 10-digit personnummer in their century.
 pub fn write(
-    to: Format,
+    to: &Format,
     message: &CanonicalMessage,
     mappings: &Mappings,
+    today: Date,
 ) -> Result<String, TranslateError> {
     match to {
-        Format::CosmicLink => cosmic_link::encode(message, &mappings.cosmic_link)
-            .map_err(|source| TranslateError::Encode { to, source }),
+        Format::CosmicLink => {
+            cosmic_link::encode(message, &mappings.cosmic_link).map_err(|source| {
+                TranslateError::Encode {
+                    to: to.clone(),
+                    source,
+                }
+            })
+        }
+        Format::Municipal(name) => municipal::encode(dialect(mappings, name)?, message, today)
+            .map_err(|source| TranslateError::MunicipalWrite {
+                to: to.name(),
+                source,
+            }),
         Format::Canonical => Ok(serde_json::to_string_pretty(message)? + "\n"),
         Format::Fhir => {
             let deadline = step_deadline(message, mappings);
@@ -140,15 +186,15 @@ pub fn write(
 
 /// Converts `input` from one format to another; stores nothing.
 pub fn translate(
-    from: Format,
-    to: Format,
+    from: &Format,
+    to: &Format,
     input: &[u8],
     mappings: &Mappings,
     today: Date,
 ) -> Result<Translation, TranslateError> {
     let (message, warnings) = read(from, input, mappings, today)?;
     Ok(Translation {
-        output: write(to, &message, mappings)?,
+        output: write(to, &message, mappings, today)?,
         warnings,
     })
 }

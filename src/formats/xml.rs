@@ -103,6 +103,7 @@ pub struct Element {
     pub text: String,
     pub position: Position,
     used: Cell<bool>,
+    text_used: Cell<bool>,
 }
 
 /// Turns byte offsets into line and column, moving forward only, so a whole document costs one
@@ -231,6 +232,7 @@ fn open(
         text: String::new(),
         position,
         used: Cell::new(false),
+        text_used: Cell::new(false),
     })
 }
 
@@ -361,7 +363,7 @@ impl fmt::Display for Unconsumed {
 }
 
 impl Element {
-    /// Marks this element as read (its text and presence), without its children or attributes.
+    /// Marks this element's presence as read, without its text, children or attributes.
     pub fn mark(&self) -> &Element {
         self.used.set(true);
         self
@@ -371,6 +373,7 @@ impl Element {
     /// deliberately discarded (and reported by the caller).
     pub fn mark_all(&self) {
         self.used.set(true);
+        self.text_used.set(true);
         for attribute in &self.attributes {
             attribute.used.set(true);
         }
@@ -395,10 +398,19 @@ impl Element {
             .map(Element::mark)
     }
 
-    /// The element's text, marked as read.
+    /// The element's text, marked as read (with the element's presence).
     pub fn text(&self) -> &str {
         self.used.set(true);
+        self.text_used.set(true);
         &self.text
+    }
+
+    /// The value of an attribute, without marking it as read (for conditions).
+    pub fn peek_attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_str())
     }
 
     /// The value of an attribute, marked as read.
@@ -409,23 +421,44 @@ impl Element {
         })
     }
 
-    /// Every element and attribute below (and including) this one that was not read.
+    /// Every element, text and attribute below (and including) this one that was not read.
     pub fn unconsumed(&self) -> Vec<Unconsumed> {
+        self.unconsumed_named(|el| el.name.clone())
+    }
+
+    /// As `unconsumed`, with each element's name in a path written by `name` (e.g. with the
+    /// prefix a dialect uses for its namespace).
+    pub fn unconsumed_named(&self, name: impl Fn(&Element) -> String) -> Vec<Unconsumed> {
         let mut out = Vec::new();
         let mut path = Vec::new();
-        self.collect_unconsumed(&mut path, &mut out);
+        self.collect_unconsumed(&name, &mut path, &mut out);
         out
     }
 
-    fn collect_unconsumed<'a>(&'a self, path: &mut Vec<&'a str>, out: &mut Vec<Unconsumed>) {
-        path.push(&self.name);
-        let joined = |path: &[&str]| format!("/{}", path.join("/"));
+    fn collect_unconsumed<'a>(
+        &'a self,
+        name: &impl Fn(&Element) -> String,
+        path: &mut Vec<&'a Element>,
+        out: &mut Vec<Unconsumed>,
+    ) {
+        path.push(self);
+        // Paths are built only for what is reported.
+        let joined = |path: &[&Element]| {
+            let names: Vec<String> = path.iter().map(|el| name(el)).collect();
+            format!("/{}", names.join("/"))
+        };
         if !self.used.get() {
             out.push(Unconsumed {
                 path: joined(path),
                 position: self.position,
             });
         } else {
+            if !self.text.is_empty() && !self.text_used.get() {
+                out.push(Unconsumed {
+                    path: format!("{}/text()", joined(path)),
+                    position: self.position,
+                });
+            }
             for attribute in &self.attributes {
                 if !attribute.used.get() {
                     out.push(Unconsumed {
@@ -435,7 +468,7 @@ impl Element {
                 }
             }
             for child in &self.children {
-                child.collect_unconsumed(path, out);
+                child.collect_unconsumed(name, path, out);
             }
         }
         path.pop();

@@ -17,12 +17,13 @@ impl From<TranslateError> for ApiError {
         let expression = match &error {
             TranslateError::CosmicLink(e) => e.path().map(str::to_owned),
             TranslateError::Fhir(e) => e.path().map(str::to_owned),
+            TranslateError::Municipal(e) => e.path().map(str::to_owned),
             _ => None,
         };
         match error {
-            TranslateError::Encode { .. } | TranslateError::Render(_) => {
-                ApiError::Unprocessable(error.to_string())
-            }
+            TranslateError::Encode { .. }
+            | TranslateError::Render(_)
+            | TranslateError::MunicipalWrite { .. } => ApiError::Unprocessable(error.to_string()),
             other => ApiError::BadRequest {
                 diagnostics: other.to_string(),
                 expression,
@@ -53,7 +54,13 @@ pub async fn translate(
 ) -> Result<Response, ApiError> {
     let from = format_parameter(&query, "from")?;
     let to = format_parameter(&query, "to")?;
-    let translation = convert(from, to, &body, &pipeline.mappings, pipeline.clock.today())?;
+    let translation = convert(
+        &from,
+        &to,
+        &body,
+        &pipeline.mappings,
+        pipeline.clock.today(),
+    )?;
     let mut response = translation.output.into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(to.media_type()));

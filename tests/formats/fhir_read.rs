@@ -53,12 +53,12 @@ fn every_example_survives_cosmic_link_to_fhir_and_back() {
 
         // The same through the translate entry point that `brygga translate` and
         // `POST /translate` use: Cosmic Link → FHIR → Cosmic Link is the message again.
-        let as_fhir = translate(Format::CosmicLink, Format::Fhir, &bytes, &mappings, TODAY)
+        let as_fhir = translate(&Format::CosmicLink, &Format::Fhir, &bytes, &mappings, TODAY)
             .unwrap()
             .output;
         let back = translate(
-            Format::Fhir,
-            Format::CosmicLink,
+            &Format::Fhir,
+            &Format::CosmicLink,
             as_fhir.as_bytes(),
             &mappings,
             TODAY,

@@ -1,0 +1,417 @@
+//! Writing a canonical message (or the gateway's receipt or error answer) in a dialect: the
+//! same rules, read the other way, build an element tree that is written with the dialect's
+//! namespaces. No IO.
+
+use std::cell::RefCell;
+
+use jiff::civil::Date;
+use quick_xml::escape::escape;
+use serde_json::Value;
+
+use super::decode::get;
+use super::dialect::{Body, Dialect, Form, GroupRule, Rule, ValueRule, detect_writes};
+use super::error::WriteError;
+use super::path::{Name, Test, XmlPath};
+use crate::formats::canonical::CanonicalMessage;
+
+type Result<T> = std::result::Result<T, WriteError>;
+
+/// An element being written.
+#[derive(Debug, Clone)]
+struct Node {
+    name: Name,
+    attributes: Vec<(String, String)>,
+    text: Option<String>,
+    children: Vec<Node>,
+}
+
+impl Node {
+    fn new(name: Name) -> Node {
+        Node {
+            name,
+            attributes: Vec::new(),
+            text: None,
+            children: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.text.is_none() && self.children.is_empty()
+    }
+
+    /// The child named `name`: the last one written, or a new one.
+    fn child(&mut self, name: &Name) -> &mut Node {
+        match self.children.iter().rposition(|c| c.name == *name) {
+            Some(i) => &mut self.children[i],
+            None => {
+                self.children.push(Node::new(name.clone()));
+                let last = self.children.len() - 1;
+                &mut self.children[last]
+            }
+        }
+    }
+
+    /// The element at `steps` below this one, created where absent.
+    fn at(&mut self, steps: &[Name]) -> &mut Node {
+        steps.iter().fold(self, |node, name| node.child(name))
+    }
+
+    /// Adds what `other` holds to this element.
+    fn merge(&mut self, other: Node) {
+        self.attributes.extend(other.attributes);
+        if other.text.is_some() {
+            self.text = other.text;
+        }
+        self.children.extend(other.children);
+    }
+
+    /// Adds what `other` holds, merging each child into this element's last child of the same
+    /// name (for what absolute paths write into elements written before).
+    fn merge_deep(&mut self, other: Node) {
+        self.attributes.extend(other.attributes);
+        if other.text.is_some() {
+            self.text = other.text;
+        }
+        for child in other.children {
+            match self.children.iter().rposition(|c| c.name == child.name) {
+                Some(i) => self.children[i].merge_deep(child),
+                None => self.children.push(child),
+            }
+        }
+    }
+}
+
+struct Writer<'a> {
+    dialect: &'a Dialect,
+    today: Date,
+    /// What rules wrote at absolute paths, as trees under an empty root, merged into the
+    /// document at the end.
+    absolute: RefCell<Vec<Node>>,
+}
+
+/// XML 1.0 cannot carry most control characters.
+fn check_text(text: &str, field: &str, xml: &XmlPath) -> Result<()> {
+    match text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Some(c) => Err(WriteError::Invalid {
+            field: field.to_owned(),
+            xml: xml.to_string(),
+            problem: format!(
+                "holds the control character U+{:04X}, which XML cannot carry",
+                c as u32
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+impl Writer<'_> {
+    /// The steps of `path` from the node `node` (an absolute path starts at the root, which
+    /// is where the writer is when it writes one).
+    fn steps<'p>(path: &'p XmlPath) -> &'p [Name] {
+        if path.absolute {
+            &path.elements[1..]
+        } else {
+            &path.elements
+        }
+    }
+
+    /// A node standing for the document root, for a write at an absolute path; merged in at
+    /// the end.
+    fn detached_root(&self) -> Node {
+        Node::new(self.dialect.root.clone())
+    }
+
+    fn put(&self, node: &mut Node, path: &XmlPath, text: String, field: &str) -> Result<()> {
+        if path.absolute {
+            let mut root = self.detached_root();
+            let relative = XmlPath {
+                absolute: false,
+                ..path.clone()
+            };
+            self.put(&mut root, &relative, text, field)?;
+            self.absolute.borrow_mut().push(root);
+            return Ok(());
+        }
+        check_text(&text, field, path)?;
+        let target = node.at(Self::steps(path));
+        match &path.attribute {
+            Some(name) => match target.attributes.iter().find(|(n, _)| n == name) {
+                Some((_, existing)) if *existing != text => Err(WriteError::Invalid {
+                    field: field.to_owned(),
+                    xml: path.to_string(),
+                    problem: "another field was already written there".to_owned(),
+                }),
+                Some(_) => Ok(()),
+                None => {
+                    target.attributes.push((name.clone(), text));
+                    Ok(())
+                }
+            },
+            None => match &target.text {
+                Some(existing) if *existing != text => Err(WriteError::Invalid {
+                    field: field.to_owned(),
+                    xml: path.to_string(),
+                    problem: "another field was already written there".to_owned(),
+                }),
+                _ => {
+                    target.text = Some(text);
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    fn write(&self, rules: &[Rule], value: &Value, node: &mut Node) -> Result<()> {
+        for rule in rules {
+            match &rule.body {
+                Body::Value(v) => self.value_rule(v, value, node)?,
+                Body::Fixed { xml, value } => self.put(node, xml, value.clone(), "a constant")?,
+                Body::Group(g) => self.group(g, value, node)?,
+                // Reading only: constants and copies are derived, checks are about input.
+                Body::Const { .. } | Body::Copy { .. } | Body::Check { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn value_rule(&self, rule: &ValueRule, value: &Value, node: &mut Node) -> Result<()> {
+        let field_name = rule
+            .field
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let invalid = |problem: String| WriteError::Invalid {
+            field: field_name.clone(),
+            xml: rule.xml[0].to_string(),
+            problem,
+        };
+        let values: Vec<Option<&Value>> = rule.field.iter().map(|f| get(value, f)).collect();
+        let text = if values.iter().all(Option::is_some) {
+            let mut texts = Vec::with_capacity(values.len());
+            for v in values.into_iter().flatten() {
+                texts.push(rule.transform.write(v, self.today).map_err(&invalid)?);
+            }
+            texts.join(rule.separator.as_deref().unwrap_or(""))
+        } else if let Some(code) = rule.transform.write_absent() {
+            code.to_owned()
+        } else if rule.required {
+            return Err(WriteError::Missing {
+                dialect: self.dialect.name.clone(),
+                field: field_name,
+                xml: rule.xml[0].to_string(),
+            });
+        } else {
+            return Ok(());
+        };
+        if rule.xml.len() == 1 {
+            return self.put(node, &rule.xml[0], text, &field_name);
+        }
+        let separator = rule.separator.as_deref().unwrap_or("");
+        let parts: Vec<&str> = text.splitn(rule.xml.len(), separator).collect();
+        if parts.len() != rule.xml.len() {
+            return Err(invalid(format!(
+                "the value {text:?} does not split into {} parts at {separator:?}",
+                rule.xml.len()
+            )));
+        }
+        for (path, part) in rule.xml.iter().zip(parts) {
+            self.put(node, path, part.to_owned(), &field_name)?;
+        }
+        Ok(())
+    }
+
+    fn group(&self, rule: &GroupRule, value: &Value, node: &mut Node) -> Result<()> {
+        let context = match &rule.field {
+            Some(field) => match get(value, field) {
+                Some(found) => found,
+                None if rule.required || rule.min > 0 => {
+                    return Err(WriteError::Missing {
+                        dialect: self.dialect.name.clone(),
+                        field: field.to_string(),
+                        xml: rule
+                            .xml
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_else(|| ".".to_owned()),
+                    });
+                }
+                None => return Ok(()),
+            },
+            None => value,
+        };
+        let Some(path) = &rule.xml else {
+            return self.write(&rule.rules, context, node);
+        };
+        let steps = Self::steps(path);
+        let Some((last, parents)) = steps.split_last() else {
+            return self.write(&rule.rules, context, node);
+        };
+        if rule.repeated {
+            let items = match context {
+                Value::Array(items) => items.as_slice(),
+                other => std::slice::from_ref(other),
+            };
+            if items.len() < rule.min {
+                return Err(WriteError::Invalid {
+                    field: rule
+                        .field
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    xml: path.to_string(),
+                    problem: format!(
+                        "has {} items; the {} dialect needs at least {}",
+                        items.len(),
+                        self.dialect.name,
+                        rule.min
+                    ),
+                });
+            }
+            if items.is_empty() {
+                return Ok(());
+            }
+            let parent = node.at(parents);
+            for item in items {
+                let mut element = Node::new(last.clone());
+                self.write(&rule.rules, item, &mut element)?;
+                parent.children.push(element);
+            }
+            return Ok(());
+        }
+        let mut element = Node::new(last.clone());
+        self.write(&rule.rules, context, &mut element)?;
+        if !element.is_empty() || rule.required {
+            if path.absolute {
+                let mut root = self.detached_root();
+                root.at(parents).child(last).merge(element);
+                self.absolute.borrow_mut().push(root);
+            } else {
+                node.at(parents).child(last).merge(element);
+            }
+        }
+        Ok(())
+    }
+
+    fn document(&self, root: &Name, node: &Node) -> String {
+        let mut out = String::with_capacity(2048);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let mut declarations = Vec::new();
+        if let Some(default) = &self.dialect.namespaces.default {
+            declarations.push(("xmlns".to_owned(), default.clone()));
+        }
+        for (prefix, uri) in &self.dialect.namespaces.prefixed {
+            declarations.push((format!("xmlns:{prefix}"), uri.clone()));
+        }
+        let _ = root;
+        write_node(&mut out, node, 0, &declarations);
+        out
+    }
+}
+
+fn write_node(out: &mut String, node: &Node, depth: usize, declarations: &[(String, String)]) {
+    for _ in 0..depth {
+        out.push_str("  ");
+    }
+    out.push('<');
+    out.push_str(&node.name.to_string());
+    for (key, value) in declarations.iter().chain(node.attributes.iter()) {
+        out.push(' ');
+        out.push_str(key);
+        out.push_str("=\"");
+        out.push_str(&escape(value.as_str()));
+        out.push('"');
+    }
+    match (&node.text, node.children.is_empty()) {
+        (None, true) => out.push_str("/>\n"),
+        (Some(text), true) => {
+            out.push('>');
+            out.push_str(&escape(text.as_str()));
+            out.push_str("</");
+            out.push_str(&node.name.to_string());
+            out.push_str(">\n");
+        }
+        (text, false) => {
+            out.push('>');
+            if let Some(text) = text {
+                out.push_str(&escape(text.as_str()));
+            }
+            out.push('\n');
+            for child in &node.children {
+                write_node(out, child, depth + 1, &[]);
+            }
+            for _ in 0..depth {
+                out.push_str("  ");
+            }
+            out.push_str("</");
+            out.push_str(&node.name.to_string());
+            out.push_str(">\n");
+        }
+    }
+}
+
+/// Writes `message` in `dialect`, as the first message kind that carries its event.
+pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Result<String> {
+    let kind_name = message.event.kind.name();
+    let kind = dialect
+        .kind_for(kind_name)
+        .ok_or_else(|| WriteError::NoKind {
+            dialect: dialect.name.clone(),
+            kind: kind_name.to_owned(),
+        })?;
+    let value = serde_json::to_value(message).map_err(|e| WriteError::Invalid {
+        field: "the message".to_owned(),
+        xml: dialect.root.to_string(),
+        problem: e.to_string(),
+    })?;
+    let writer = Writer {
+        dialect,
+        today,
+        absolute: RefCell::new(Vec::new()),
+    };
+    let mut root = Node::new(dialect.root.clone());
+    for test in detect_writes(kind) {
+        match test {
+            Test::Equals(path, v) => writer.put(&mut root, path, v.clone(), "the message kind")?,
+            Test::Exists(path) => {
+                root.at(Writer::steps(path));
+            }
+            Test::Absent(_) | Test::NotEquals(..) => {}
+        }
+    }
+    writer.write(&dialect.envelope, &value, &mut root)?;
+    match &kind.context {
+        Some(context) => {
+            let mut element = Node::new(Name {
+                namespace: None,
+                local: String::new(),
+                prefix: None,
+            });
+            writer.write(&kind.rules, &value, &mut element)?;
+            root.at(Writer::steps(context)).merge(element);
+        }
+        None => writer.write(&kind.rules, &value, &mut root)?,
+    }
+    for detached in writer.absolute.take() {
+        root.merge_deep(detached);
+    }
+    Ok(writer.document(&dialect.root, &root))
+}
+
+/// Writes one of the dialect's own documents (`receipt`, `error`) from its JSON form.
+pub fn write_form(dialect: &Dialect, form: &Form, value: &Value, today: Date) -> Result<String> {
+    let writer = Writer {
+        dialect,
+        today,
+        absolute: RefCell::new(Vec::new()),
+    };
+    let mut root = Node::new(form.root.clone());
+    writer.write(&form.rules, value, &mut root)?;
+    for detached in writer.absolute.take() {
+        root.merge_deep(detached);
+    }
+    Ok(writer.document(&form.root, &root))
+}

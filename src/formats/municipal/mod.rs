@@ -1,0 +1,19 @@
+//! Municipal case-system XML through dialects defined as data: each folder under
+//! `mappings/municipal/` is a dialect (namespaces, message kinds, mapping rules, code tables),
+//! compiled at start-up and read and written by one engine. See `mappings/municipal/README.md`.
+
+mod codes;
+mod decode;
+mod dialect;
+mod encode;
+mod error;
+mod path;
+mod spec;
+mod transform;
+
+pub use codes::{CodeTable, CodeTables, VOCABULARIES, Vocabulary};
+pub use decode::{Decoded, decode, message_id_of};
+pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, MessageKind};
+pub use encode::{encode, write_form};
+pub use error::{MunicipalError, WriteError};
+pub use spec::Direction;

@@ -1,0 +1,384 @@
+//! Paths and conditions of the mapping language: XML paths with namespace prefixes
+//! (`Huvud/Avsandare/@kommunkod`, `cm:Arende/ct:Person`), canonical paths
+//! (`event.person.name.given`) and conditions (`@typ = 'Kvittens'`, `Plats | Lank`).
+
+use std::fmt;
+
+use crate::formats::xml::Element;
+
+/// The namespaces a dialect declares: prefix → URI, and the namespace of unprefixed names.
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    pub default: Option<String>,
+    pub prefixed: Vec<(String, String)>,
+}
+
+impl Namespaces {
+    fn resolve(&self, prefix: Option<&str>) -> Result<Option<String>, String> {
+        match prefix {
+            None => Ok(self.default.clone()),
+            Some(p) => self
+                .prefixed
+                .iter()
+                .find(|(q, _)| q == p)
+                .map(|(_, uri)| Some(uri.clone()))
+                .ok_or_else(|| format!("prefix {p:?} is not declared in [namespaces]")),
+        }
+    }
+
+    /// Whether `uri` is one of the dialect's namespaces (`None`: no namespace).
+    pub fn declares(&self, uri: Option<&str>) -> bool {
+        match uri {
+            None => self.default.is_none(),
+            Some(uri) => {
+                self.default.as_deref() == Some(uri) || self.prefixed.iter().any(|(_, u)| u == uri)
+            }
+        }
+    }
+
+    /// The prefix written for `uri` (`None`: unprefixed).
+    pub fn prefix_of(&self, uri: Option<&str>) -> Option<&str> {
+        let uri = uri?;
+        if self.default.as_deref() == Some(uri) {
+            return None;
+        }
+        self.prefixed
+            .iter()
+            .find(|(_, u)| u == uri)
+            .map(|(p, _)| p.as_str())
+    }
+
+    /// Every namespace URI, for error messages.
+    pub fn all(&self) -> Vec<&str> {
+        self.default
+            .iter()
+            .map(String::as_str)
+            .chain(self.prefixed.iter().map(|(_, u)| u.as_str()))
+            .collect()
+    }
+
+    /// An element's name as the dialect writes it (`cm:Arende`, `Huvud`).
+    pub fn display(&self, element: &Element) -> String {
+        match self.prefix_of(element.namespace.as_deref()) {
+            Some(prefix) => format!("{prefix}:{}", element.name),
+            None => element.name.clone(),
+        }
+    }
+}
+
+/// An element name with its namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    pub namespace: Option<String>,
+    pub local: String,
+    /// The prefix as written in the mapping (`None`: the default namespace).
+    pub prefix: Option<String>,
+}
+
+impl Name {
+    pub fn matches(&self, element: &Element) -> bool {
+        element.name == self.local && element.namespace == self.namespace
+    }
+
+    /// Parses `prefix:local` or `local`.
+    pub fn parse(text: &str, namespaces: &Namespaces) -> Result<Name, String> {
+        let (prefix, local) = match text.split_once(':') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, text),
+        };
+        if !is_xml_name(local) || prefix.is_some_and(|p| !is_xml_name(p)) {
+            return Err(format!("{text:?} is not an XML element name"));
+        }
+        Ok(Name {
+            namespace: namespaces.resolve(prefix)?,
+            local: local.to_owned(),
+            prefix: prefix.map(str::to_owned),
+        })
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.prefix {
+            Some(p) => write!(f, "{p}:{}", self.local),
+            None => f.write_str(&self.local),
+        }
+    }
+}
+
+fn is_xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// A path to an element, an attribute, or the context element's own text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlPath {
+    /// Starts at the document's root element (`/Meddelande/…`).
+    pub absolute: bool,
+    pub elements: Vec<Name>,
+    pub attribute: Option<String>,
+    /// As written, for messages.
+    pub source: String,
+}
+
+impl XmlPath {
+    /// Parses `A/B/@c`, `@c`, `.`, `/Root/A` and prefixed names.
+    pub fn parse(text: &str, namespaces: &Namespaces) -> Result<XmlPath, String> {
+        let source = text.to_owned();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("an XML path is empty".to_owned());
+        }
+        if text == "." {
+            return Ok(XmlPath {
+                absolute: false,
+                elements: Vec::new(),
+                attribute: None,
+                source,
+            });
+        }
+        let (absolute, rest) = match text.strip_prefix('/') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let mut elements = Vec::new();
+        let mut attribute = None;
+        let steps: Vec<&str> = rest.split('/').collect();
+        for (i, step) in steps.iter().enumerate() {
+            if let Some(name) = step.strip_prefix('@') {
+                if i + 1 != steps.len() {
+                    return Err(format!(
+                        "{source:?}: an attribute (@{name}) can only be the last step"
+                    ));
+                }
+                if !is_xml_name(name) || name.contains(':') {
+                    return Err(format!(
+                        "{source:?}: {name:?} is not an attribute name (attributes are unprefixed)"
+                    ));
+                }
+                attribute = Some(name.to_owned());
+            } else {
+                elements
+                    .push(Name::parse(step, namespaces).map_err(|e| format!("{source:?}: {e}"))?);
+            }
+        }
+        if absolute && elements.is_empty() {
+            return Err(format!(
+                "{source:?}: an absolute path starts with the root element"
+            ));
+        }
+        Ok(XmlPath {
+            absolute,
+            elements,
+            attribute,
+            source,
+        })
+    }
+
+    /// The path without its attribute: the element it is on.
+    pub fn element_part(&self) -> XmlPath {
+        XmlPath {
+            absolute: self.absolute,
+            elements: self.elements.clone(),
+            attribute: None,
+            source: self.source.clone(),
+        }
+    }
+}
+
+impl fmt::Display for XmlPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.source.trim())
+    }
+}
+
+/// A path into the canonical message's JSON form (`event.person.name.given`, `.` for the
+/// context value itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonPath {
+    pub segments: Vec<String>,
+}
+
+impl CanonPath {
+    pub fn parse(text: &str) -> Result<CanonPath, String> {
+        let text = text.trim();
+        if text == "." {
+            return Ok(CanonPath {
+                segments: Vec::new(),
+            });
+        }
+        let segments: Vec<String> = text.split('.').map(str::to_owned).collect();
+        if segments.iter().any(|s| {
+            s.is_empty()
+                || !s
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        }) {
+            return Err(format!(
+                "{text:?} is not a canonical field path (lower-case names joined by '.', e.g. event.person.name.given)"
+            ));
+        }
+        Ok(CanonPath { segments })
+    }
+
+    pub fn is_self(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub fn last(&self) -> Option<&str> {
+        self.segments.last().map(String::as_str)
+    }
+}
+
+impl fmt::Display for CanonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.segments.is_empty() {
+            f.write_str(".")
+        } else {
+            f.write_str(&self.segments.join("."))
+        }
+    }
+}
+
+/// One test of a condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Test {
+    /// The element or attribute is present (with a value, for an attribute).
+    Exists(XmlPath),
+    /// It is absent.
+    Absent(XmlPath),
+    /// Its value (text or attribute) is this.
+    Equals(XmlPath, String),
+    NotEquals(XmlPath, String),
+}
+
+impl Test {
+    pub fn path(&self) -> &XmlPath {
+        match self {
+            Test::Exists(p) | Test::Absent(p) | Test::Equals(p, _) | Test::NotEquals(p, _) => p,
+        }
+    }
+}
+
+/// Tests joined by `|`: the condition holds when any of them does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub any: Vec<Test>,
+    pub source: String,
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if c == separator && !quoted {
+            parts.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+fn quoted(value: &str, source: &str) -> Result<String, String> {
+    let value = value.trim();
+    value
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .filter(|v| !v.contains('\''))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{source:?}: the value {value} is not in single quotes"))
+}
+
+impl Condition {
+    /// Parses `path`, `not path`, `path = 'value'`, `path != 'value'`, joined by `|`.
+    pub fn parse(text: &str, namespaces: &Namespaces) -> Result<Condition, String> {
+        let mut any = Vec::new();
+        for atom in split_outside_quotes(text, '|') {
+            let atom = atom.trim();
+            if atom.is_empty() {
+                return Err(format!("{text:?}: an empty test"));
+            }
+            let test = if let Some((path, value)) = atom.split_once("!=") {
+                Test::NotEquals(XmlPath::parse(path, namespaces)?, quoted(value, text)?)
+            } else if let Some((path, value)) = atom.split_once('=') {
+                Test::Equals(XmlPath::parse(path, namespaces)?, quoted(value, text)?)
+            } else if let Some(path) = atom.strip_prefix("not ") {
+                Test::Absent(XmlPath::parse(path, namespaces)?)
+            } else {
+                Test::Exists(XmlPath::parse(atom, namespaces)?)
+            };
+            any.push(test);
+        }
+        Ok(Condition {
+            any,
+            source: text.trim().to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns() -> Namespaces {
+        Namespaces {
+            default: Some("urn:a".into()),
+            prefixed: vec![("ct".into(), "urn:ct".into())],
+        }
+    }
+
+    #[test]
+    fn parses_element_attribute_and_prefixed_paths() {
+        let p = XmlPath::parse("Huvud/ct:Person/@id", &ns()).unwrap();
+        assert!(!p.absolute);
+        assert_eq!(p.elements.len(), 2);
+        assert_eq!(p.elements[0].namespace.as_deref(), Some("urn:a"));
+        assert_eq!(p.elements[1].namespace.as_deref(), Some("urn:ct"));
+        assert_eq!(p.attribute.as_deref(), Some("id"));
+        assert!(XmlPath::parse(".", &ns()).unwrap().elements.is_empty());
+        assert!(XmlPath::parse("/Meddelande/Huvud", &ns()).unwrap().absolute);
+    }
+
+    #[test]
+    fn refuses_bad_paths_with_a_reason() {
+        assert!(
+            XmlPath::parse("x:A", &ns())
+                .unwrap_err()
+                .contains("prefix \"x\" is not declared")
+        );
+        assert!(
+            XmlPath::parse("@a/B", &ns())
+                .unwrap_err()
+                .contains("only be the last step")
+        );
+        assert!(XmlPath::parse("A//B", &ns()).is_err());
+        assert!(CanonPath::parse("event..kind").is_err());
+        assert!(CanonPath::parse("Event.kind").is_err());
+    }
+
+    #[test]
+    fn parses_conditions() {
+        let c = Condition::parse("@typ = 'a|b' | Plats | not Lank", &ns()).unwrap();
+        assert_eq!(c.any.len(), 3);
+        assert!(matches!(&c.any[0], Test::Equals(_, v) if v == "a|b"));
+        assert!(matches!(&c.any[1], Test::Exists(_)));
+        assert!(matches!(&c.any[2], Test::Absent(_)));
+        assert!(Condition::parse("@typ = a", &ns()).is_err());
+        assert!(matches!(
+            &Condition::parse("Svar != 'ja'", &ns()).unwrap().any[0],
+            Test::NotEquals(_, v) if v == "ja"
+        ));
+    }
+}

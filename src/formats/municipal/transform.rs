@@ -1,0 +1,439 @@
+//! Value transforms of the mapping language, both ways: XML text ↔ the canonical JSON value
+//! (dates and date-times in any strftime layout and time zone, personnummer layouts, checked
+//! identifiers, code tables).
+
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use jiff::fmt::strtime;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ZonedDateTime};
+use serde_json::Value;
+
+use super::codes::CodeTable;
+use crate::domain::identifiers::{
+    CivicNumberError, HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer,
+};
+use crate::domain::time::stockholm;
+
+/// How a date-time's text relates to a time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// Local Swedish time without an offset (summer time included).
+    Stockholm,
+    /// The text carries its offset; written in Swedish time with its offset.
+    Offset,
+    /// UTC without an offset.
+    Utc,
+}
+
+/// Which personnummer layout is written (all are read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `YYYYMMDD-NNNC`
+    CenturySeparator,
+    /// `YYYYMMDDNNNC`
+    Century,
+    /// `YYMMDD-NNNC` (`+` from the year the person turns 100)
+    Separator,
+    /// `YYMMDDNNNC`
+    Plain,
+}
+
+impl Layout {
+    pub const NAMES: &'static [&'static str] =
+        &["YYYYMMDD-NNNC", "YYYYMMDDNNNC", "YYMMDD-NNNC", "YYMMDDNNNC"];
+
+    pub fn parse(name: &str) -> Option<Layout> {
+        match name {
+            "YYYYMMDD-NNNC" => Some(Layout::CenturySeparator),
+            "YYYYMMDDNNNC" => Some(Layout::Century),
+            "YYMMDD-NNNC" => Some(Layout::Separator),
+            "YYMMDDNNNC" => Some(Layout::Plain),
+            _ => None,
+        }
+    }
+}
+
+/// A value type with its parameters.
+#[derive(Debug, Clone)]
+pub enum Transform {
+    String { max_length: Option<usize> },
+    Integer,
+    Boolean,
+    Date { format: String },
+    DateTime { format: String, zone: Zone },
+    PersonId { layout: Layout },
+    HsaId,
+    Kommunkod,
+    Code(Arc<CodeTable>),
+}
+
+/// Why a value could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransformError {
+    Invalid(String),
+    UnknownCode { code: String, expected: String },
+}
+
+fn invalid(problem: impl Into<String>) -> TransformError {
+    TransformError::Invalid(problem.into())
+}
+
+/// The type names of the mapping language.
+pub const TYPES: &[&str] = &[
+    "string",
+    "integer",
+    "boolean",
+    "date",
+    "datetime",
+    "person-id",
+    "hsa-id",
+    "kommunkod",
+];
+
+fn zoned(at: Timestamp, zone: Zone) -> ZonedDateTime {
+    match zone {
+        Zone::Stockholm | Zone::Offset => at.to_zoned_datetime(stockholm()),
+        Zone::Utc => at.to_zoned_datetime(TimeZone::UTC),
+    }
+}
+
+fn read_datetime(text: &str, format: &str, zone: Zone) -> Result<Timestamp, String> {
+    let broken = strtime::parse(format, text);
+    let at = match zone {
+        Zone::Offset => broken
+            .and_then(|b| b.to_timestamp())
+            .or_else(|e| text.parse::<Timestamp>().map_err(|_| e)),
+        Zone::Stockholm => broken
+            .and_then(|b| b.to_datetime())
+            .and_then(|dt| dt.to_zoned_datetime(stockholm()))
+            .map(|z| z.timestamp()),
+        Zone::Utc => broken
+            .and_then(|b| b.to_datetime())
+            .and_then(|dt| dt.to_zoned_datetime(TimeZone::UTC))
+            .map(|z| z.timestamp()),
+    };
+    at.map_err(|_| {
+        let zone = match zone {
+            Zone::Stockholm => "local Swedish time",
+            Zone::Offset => "with an offset",
+            Zone::Utc => "UTC",
+        };
+        format!("{text:?} is not a date-time in the layout {format} ({zone})")
+    })
+}
+
+fn write_datetime(at: Timestamp, format: &str, zone: Zone) -> Result<String, String> {
+    strtime::format(format, &zoned(at, zone))
+        .map_err(|e| format!("cannot write a date-time as {format}: {e}"))
+}
+
+fn person_id(text: &str, today: Date) -> Result<PersonId, String> {
+    if text.chars().any(|c| c.is_ascii_alphabetic()) {
+        return ReserveNumber::parse(text)
+            .map(PersonId::ReserveNumber)
+            .map_err(|e| format!("reserve number {e}"));
+    }
+    match Personnummer::parse_on(text, today) {
+        Ok(p) => Ok(PersonId::Personnummer(p)),
+        Err(CivicNumberError::IsSamordningsnummer) => Samordningsnummer::parse_on(text, today)
+            .map(PersonId::Samordningsnummer)
+            .map_err(|e| format!("samordningsnummer {e}")),
+        Err(e) => Err(format!("personnummer {e}")),
+    }
+}
+
+fn civic_layout(twelve: String, ten: String, layout: Layout) -> String {
+    match layout {
+        Layout::CenturySeparator => format!("{}-{}", &twelve[..8], &twelve[8..]),
+        Layout::Century => twelve,
+        Layout::Separator => ten,
+        Layout::Plain => ten.replace(['-', '+'], ""),
+    }
+}
+
+impl Transform {
+    /// Reads `text` (never empty: an empty value counts as absent before this is called).
+    pub fn read(&self, text: &str, today: Date) -> Result<Value, TransformError> {
+        Ok(match self {
+            Transform::String { max_length } => {
+                if let Some(max) = max_length
+                    && text.chars().count() > *max
+                {
+                    return Err(invalid(format!(
+                        "has {} characters; at most {max} are accepted",
+                        text.chars().count()
+                    )));
+                }
+                Value::String(text.to_owned())
+            }
+            Transform::Integer => Value::from(
+                text.parse::<i64>()
+                    .map_err(|_| invalid(format!("{text:?} is not a whole number")))?,
+            ),
+            Transform::Boolean => Value::Bool(match text {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(invalid(format!("{text:?} is not true or false"))),
+            }),
+            Transform::Date { format } => {
+                let date = strtime::parse(format, text)
+                    .and_then(|b| b.to_date())
+                    .map_err(|_| {
+                        invalid(format!("{text:?} is not a date in the layout {format}"))
+                    })?;
+                Value::String(date.to_string())
+            }
+            Transform::DateTime { format, zone } => Value::String(
+                read_datetime(text, format, *zone)
+                    .map_err(invalid)?
+                    .to_string(),
+            ),
+            Transform::PersonId { .. } => {
+                serde_json::to_value(person_id(text, today).map_err(invalid)?)
+                    .map_err(|e| invalid(e.to_string()))?
+            }
+            Transform::HsaId => Value::String(
+                HsaId::parse(text)
+                    .map_err(|e| invalid(format!("HSA-id {text:?} {e}")))?
+                    .to_string(),
+            ),
+            Transform::Kommunkod => Value::String(
+                Kommunkod::parse(text)
+                    .map_err(|e| invalid(format!("municipality code {text:?} {e}")))?
+                    .to_string(),
+            ),
+            Transform::Code(table) => match table.decode(text) {
+                Some(Some(value)) => value.clone(),
+                Some(None) => Value::Null,
+                None => {
+                    return Err(TransformError::UnknownCode {
+                        code: text.to_owned(),
+                        expected: table.codes().join(", "),
+                    });
+                }
+            },
+        })
+    }
+
+    /// Writes the canonical `value` as XML text.
+    pub fn write(&self, value: &Value, today: Date) -> Result<String, String> {
+        let text = || match value {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(format!("expected a single value, found {}", kind_of(other))),
+        };
+        match self {
+            Transform::String { .. } | Transform::HsaId | Transform::Kommunkod => text(),
+            Transform::Integer => value
+                .as_i64()
+                .map(|n| n.to_string())
+                .ok_or_else(|| format!("expected a whole number, found {}", kind_of(value))),
+            Transform::Boolean => value
+                .as_bool()
+                .map(|b| b.to_string())
+                .ok_or_else(|| format!("expected true or false, found {}", kind_of(value))),
+            Transform::Date { format } => {
+                let date: Date = text()?
+                    .parse()
+                    .map_err(|_| "expected a date (YYYY-MM-DD)".to_owned())?;
+                strtime::format(format, date)
+                    .map_err(|e| format!("cannot write a date as {format}: {e}"))
+            }
+            Transform::DateTime { format, zone } => {
+                let at: Timestamp = text()?
+                    .parse()
+                    .map_err(|_| "expected a date-time with an offset".to_owned())?;
+                write_datetime(at, format, *zone)
+            }
+            Transform::PersonId { layout } => {
+                let id: PersonId = serde_json::from_value(value.clone())
+                    .map_err(|e| format!("not a person identifier: {e}"))?;
+                Ok(match id {
+                    PersonId::Personnummer(p) => {
+                        civic_layout(p.as_digits(), p.to_ten_digit(today), *layout)
+                    }
+                    PersonId::Samordningsnummer(s) => {
+                        civic_layout(s.as_digits(), s.to_ten_digit(today), *layout)
+                    }
+                    PersonId::ReserveNumber(r) => r.as_str().to_owned(),
+                })
+            }
+            Transform::Code(table) => table
+                .encode(Some(value))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("the code table [{}] has no code for {value}", table.name)),
+        }
+    }
+
+    /// The text written when the canonical field is absent: a code table's code for "no value".
+    pub fn write_absent(&self) -> Option<&str> {
+        match self {
+            Transform::Code(table) => table.encode(None),
+            _ => None,
+        }
+    }
+
+    /// Checks a date or date-time layout by writing sample values and reading them back.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Transform::DateTime { format, zone } => {
+                let has_offset = format.contains("%z") || format.contains("%:z");
+                match (zone, has_offset) {
+                    (Zone::Offset, false) => {
+                        return Err(format!(
+                            "zone = \"offset\" needs an offset in the format (%:z or %z); {format} has none"
+                        ));
+                    }
+                    (Zone::Stockholm | Zone::Utc, true) => {
+                        return Err(format!(
+                            "format {format} writes an offset; use zone = \"offset\""
+                        ));
+                    }
+                    _ => {}
+                }
+                for sample in ["2026-11-20T07:40:00Z", "2026-07-01T12:30:00Z"] {
+                    let at: Timestamp = sample.parse().map_err(|e| format!("{e}"))?;
+                    let written = write_datetime(at, format, *zone)?;
+                    let back = read_datetime(&written, format, *zone)?;
+                    if back != at {
+                        return Err(format!(
+                            "format {format} does not carry a whole date-time: {sample} is written {written:?} and read back as {back}"
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Transform::Date { format } => {
+                let sample = jiff::civil::date(2026, 11, 27);
+                let written = strtime::format(format, sample)
+                    .map_err(|e| format!("cannot write a date as {format}: {e}"))?;
+                let back = strtime::parse(format, &written).and_then(|b| b.to_date());
+                match back {
+                    Ok(back) if back == sample => Ok(()),
+                    _ => Err(format!(
+                        "format {format} does not carry a whole date: 2026-11-27 is written {written:?}"
+                    )),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A JSON value's kind, for messages.
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    const TODAY: Date = date(2026, 11, 23);
+
+    fn datetime(format: &str, zone: Zone) -> Transform {
+        Transform::DateTime {
+            format: format.into(),
+            zone,
+        }
+    }
+
+    #[test]
+    fn compact_local_date_times_follow_swedish_summer_time() {
+        let t = datetime("%Y%m%d%H%M%S", Zone::Stockholm);
+        t.check().unwrap();
+        assert_eq!(
+            t.read("20260701143000", TODAY).unwrap(),
+            Value::from("2026-07-01T12:30:00Z")
+        );
+        assert_eq!(
+            t.read("20260115143000", TODAY).unwrap(),
+            Value::from("2026-01-15T13:30:00Z")
+        );
+        assert_eq!(
+            t.write(&Value::from("2026-07-01T12:30:00Z"), TODAY)
+                .unwrap(),
+            "20260701143000"
+        );
+    }
+
+    #[test]
+    fn offsets_are_read_as_written_and_written_in_swedish_time() {
+        let t = datetime("%Y-%m-%dT%H:%M:%S%:z", Zone::Offset);
+        t.check().unwrap();
+        assert_eq!(
+            t.read("2026-11-20T08:40:00+01:00", TODAY).unwrap(),
+            Value::from("2026-11-20T07:40:00Z")
+        );
+        assert_eq!(
+            t.read("2026-11-20T07:40:00Z", TODAY).unwrap(),
+            Value::from("2026-11-20T07:40:00Z")
+        );
+        assert_eq!(
+            t.write(&Value::from("2026-07-01T12:30:00Z"), TODAY)
+                .unwrap(),
+            "2026-07-01T14:30:00+02:00"
+        );
+        assert!(matches!(
+            t.read("2026-11-20 08:40", TODAY),
+            Err(TransformError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_format_that_loses_part_of_the_time_is_refused() {
+        assert!(
+            datetime("%Y-%m-%d", Zone::Stockholm)
+                .check()
+                .unwrap_err()
+                .contains("does not carry a whole date-time")
+        );
+        assert!(datetime("%Y-%m-%dT%H:%M:%S", Zone::Offset).check().is_err());
+    }
+
+    #[test]
+    fn personnummer_are_read_in_every_layout_and_written_in_the_dialects() {
+        let read = Transform::PersonId {
+            layout: Layout::Separator,
+        };
+        let expected = serde_json::json!({"system": "personnummer", "value": "198112189876"});
+        for text in ["811218-9876", "8112189876", "19811218-9876", "198112189876"] {
+            assert_eq!(read.read(text, TODAY).unwrap(), expected, "{text}");
+        }
+        for (layout, written) in [
+            (Layout::Separator, "811218-9876"),
+            (Layout::Plain, "8112189876"),
+            (Layout::Century, "198112189876"),
+            (Layout::CenturySeparator, "19811218-9876"),
+        ] {
+            assert_eq!(
+                Transform::PersonId { layout }
+                    .write(&expected, TODAY)
+                    .unwrap(),
+                written
+            );
+        }
+        let err = read.read("811218-9875", TODAY).unwrap_err();
+        assert!(
+            matches!(&err, TransformError::Invalid(m) if m.contains("check digit") && !m.contains("9875")),
+            "{err:?}"
+        );
+        let coordination = read.read("811278-9874", TODAY);
+        assert!(
+            matches!(&coordination, Ok(v) if v["system"] == "samordningsnummer")
+                || matches!(&coordination, Err(TransformError::Invalid(m)) if m.starts_with("samordningsnummer")),
+            "{coordination:?}"
+        );
+    }
+}
