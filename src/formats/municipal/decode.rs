@@ -803,8 +803,15 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
         .pointer("/event/source/message_id")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    // Message ids are unique per sending system: the sender's (a municipality, a region unit),
+    // or for what the gateway raised itself (no sender), the case's issuer's.
     let issuer = sender_key(&json)
-        .ok_or_else(|| incomplete(hint(dialect, kind, "missing field `sender`")))?;
+        .or_else(|| {
+            json.pointer("/case/issuer")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
     let event = json
         .as_object_mut()
         .and_then(|m| m.get_mut("event"))
