@@ -203,12 +203,33 @@ impl<'a> Reader<'a> {
             && !rule.unless.iter().any(|c| self.holds(el, c))
     }
 
-    fn missing(&self, el: &Element, path: &XmlPath) -> MunicipalError {
-        let (at, what) = match path.attribute.as_deref() {
-            Some(attribute) if path.elements.is_empty() => {
-                (el, format!("required attribute {attribute}"))
+    /// The error for `path` missing below `el`, named from the deepest element that exists.
+    fn missing(&self, el: &'a Element, path: &XmlPath) -> MunicipalError {
+        let mut at = match self.start(el, path) {
+            Some(start) => start,
+            None => self.root,
+        };
+        let steps = if path.absolute && self.start(el, path).is_some() {
+            &path.elements[1..]
+        } else {
+            &path.elements[..]
+        };
+        let mut rest = steps;
+        while let Some((name, tail)) = rest.split_first() {
+            match at.children.iter().find(|c| name.matches(c)) {
+                Some(child) => {
+                    at = child;
+                    rest = tail;
+                }
+                None => break,
             }
-            _ => (el, format!("required {}", describe_xml(path))),
+        }
+        let what = match (&path.attribute, rest.is_empty()) {
+            (Some(attribute), true) => format!("required attribute {attribute}"),
+            _ => {
+                let names: Vec<String> = rest.iter().map(ToString::to_string).collect();
+                format!("required element <{}>", names.join("/"))
+            }
         };
         MunicipalError::Missing {
             path: self.path(at),
@@ -373,11 +394,10 @@ impl<'a> Reader<'a> {
                 return Err(MunicipalError::Missing {
                     path: self.path(at),
                     position: at.position,
-                    what: format!(
-                        "at least {} <{last}>{}",
-                        rule.min,
-                        if items.is_empty() { "" } else { " elements" }
-                    ),
+                    what: match rule.min {
+                        1 => format!("at least one <{last}>"),
+                        n => format!("at least {n} <{last}> (found {})", items.len()),
+                    },
                 });
             }
             let mut list = Vec::with_capacity(items.len());
@@ -413,19 +433,6 @@ impl<'a> Reader<'a> {
             }
             None => self.apply(&rule.rules, target, out, copies),
         }
-    }
-}
-
-fn describe_xml(path: &XmlPath) -> String {
-    match &path.attribute {
-        Some(attribute) => {
-            let element = path.element_part();
-            format!("attribute {attribute} of <{element}>")
-        }
-        None => match path.elements.last() {
-            Some(_) => format!("element <{path}>"),
-            None => "text".to_owned(),
-        },
     }
 }
 
@@ -604,13 +611,14 @@ fn unknown_kind(reader: &Reader<'_>, dialect: &Dialect) -> MunicipalError {
         .map(|t| t.path())
         .filter(|p| first_tests.iter().all(|t| t.path() == *p));
     if let Some(path) = same_path {
-        let values: Vec<&str> = first_tests
+        let mut values: Vec<&str> = first_tests
             .iter()
             .filter_map(|t| match t {
                 Test::Equals(_, v) => Some(v.as_str()),
                 _ => None,
             })
             .collect();
+        values.sort_unstable();
         let (at, found) = match reader.find(root, path, false) {
             Ok(Found::Element(el)) => (el, format!("{:?}", el.text)),
             Ok(Found::Attribute(el, v)) => (el, format!("{v:?}")),
@@ -637,13 +645,14 @@ fn unknown_kind(reader: &Reader<'_>, dialect: &Dialect) -> MunicipalError {
         };
     }
     // Detection by which element is present: name the elements found where they would be.
-    let expected: Vec<String> = first_tests
+    let mut expected: Vec<String> = first_tests
         .iter()
         .filter_map(|t| match t {
             Test::Exists(p) => p.elements.last().map(|n| format!("<{n}>")),
             _ => None,
         })
         .collect();
+    expected.sort_unstable();
     let parent = first_tests.iter().find_map(|t| match t {
         Test::Exists(p) if !p.elements.is_empty() => {
             let mut parent = p.element_part();

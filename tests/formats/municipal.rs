@@ -1,0 +1,301 @@
+//! The municipal dialects, found by walking `mappings/municipal/`: every example reads to its
+//! golden canonical message and writes back to itself, every canonical message of the shared
+//! corpus writes to its golden document in every dialect, every error fixture fails with its
+//! golden message, and every document validates against its dialect's schema.
+
+use std::path::{Path, PathBuf};
+
+use brygga::formats::Mappings;
+use brygga::formats::canonical::CanonicalMessage;
+use brygga::formats::municipal::{Dialect, decode, encode, write_form};
+use brygga::formats::xml::{self, Element};
+use jiff::civil::{Date, date};
+
+use crate::golden::{check_json, check_text, files, repo};
+
+const TODAY: Date = date(2026, 11, 23);
+
+fn mappings() -> Mappings {
+    Mappings::load(&repo().join("mappings")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every dialect folder, with its compiled dialect.
+fn dialects(mappings: &Mappings) -> Vec<(PathBuf, &Dialect)> {
+    let dir = repo().join("mappings/municipal");
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("dialect.toml").is_file())
+        .collect();
+    folders.sort();
+    assert!(folders.len() >= 3, "the three shipped dialects");
+    folders
+        .into_iter()
+        .map(|folder| {
+            let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+            let dialect = mappings
+                .municipal
+                .get(&name)
+                .unwrap_or_else(|| panic!("dialect {name} was not loaded"));
+            (folder, dialect)
+        })
+        .collect()
+}
+
+fn fixtures(dialect: &Dialect) -> PathBuf {
+    repo().join("fixtures/municipal").join(&dialect.name)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// Two documents are the same when their element trees are: names with namespaces, attributes
+/// (in any order), text and children in order. Prefixes and whitespace do not matter.
+fn same_tree(a: &Element, b: &Element, path: &str) -> Result<(), String> {
+    let here = format!("{path}/{}", a.name);
+    if a.name != b.name || a.namespace != b.namespace {
+        return Err(format!(
+            "{here}: <{} xmlns={:?}> against <{} xmlns={:?}>",
+            a.name, a.namespace, b.name, b.namespace
+        ));
+    }
+    let mut attributes_a: Vec<(&str, &str)> = a
+        .attributes
+        .iter()
+        .map(|x| (x.name.as_str(), x.value.as_str()))
+        .collect();
+    let mut attributes_b: Vec<(&str, &str)> = b
+        .attributes
+        .iter()
+        .map(|x| (x.name.as_str(), x.value.as_str()))
+        .collect();
+    attributes_a.sort_unstable();
+    attributes_b.sort_unstable();
+    if attributes_a != attributes_b {
+        return Err(format!("{here}: attributes {attributes_a:?} against {attributes_b:?}"));
+    }
+    if a.text != b.text {
+        return Err(format!("{here}: text {:?} against {:?}", a.text, b.text));
+    }
+    if a.children.len() != b.children.len() {
+        let names = |e: &Element| e.children.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        return Err(format!(
+            "{here}: children {:?} against {:?}",
+            names(a),
+            names(b)
+        ));
+    }
+    for (x, y) in a.children.iter().zip(&b.children) {
+        same_tree(x, y, &here)?;
+    }
+    Ok(())
+}
+
+fn assert_same_document(expected: &[u8], actual: &str, what: &str) {
+    let a = xml::parse(expected).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let b = xml::parse(actual.as_bytes()).unwrap_or_else(|e| panic!("{what}: written: {e}"));
+    if let Err(diff) = same_tree(&a, &b, "") {
+        panic!("{what}: the written document differs at {diff}\n{actual}");
+    }
+}
+
+/// Validates `xml` against the dialect's schema with xmllint (libxml2-utils).
+fn validate(folder: &Path, xml: &[u8], what: &str) {
+    use std::io::Write;
+    let schema = files(folder, ".xsd").remove(0);
+    let mut child = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(&schema)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("xmllint is needed to check the XSD ({e}); install it with apt-get install libxml2-utils"));
+    child.stdin.take().unwrap().write_all(xml).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{what} does not validate against {}:\n{}",
+        schema.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn every_example_reads_to_its_golden_canonical_message() {
+    let mappings = mappings();
+    for (folder, dialect) in dialects(&mappings) {
+        let expected = fixtures(dialect).join("to-canonical");
+        for input in files(&folder.join("examples"), ".xml") {
+            let decoded = decode(dialect, &std::fs::read(&input).unwrap(), TODAY)
+                .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+            assert!(
+                decoded.warnings.is_empty(),
+                "{}: {:?}",
+                input.display(),
+                decoded.warnings
+            );
+            check_json(
+                &expected.join(format!("{}.json", stem(&input))),
+                &serde_json::to_value(&decoded.message).unwrap(),
+            );
+        }
+    }
+}
+
+#[test]
+fn every_example_is_written_back_as_itself() {
+    let mappings = mappings();
+    for (folder, dialect) in dialects(&mappings) {
+        for input in files(&folder.join("examples"), ".xml") {
+            let bytes = std::fs::read(&input).unwrap();
+            let first = decode(dialect, &bytes, TODAY).unwrap().message;
+            let written = encode(dialect, &first, TODAY)
+                .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+            assert_same_document(&bytes, &written, &input.display().to_string());
+            let again = decode(dialect, written.as_bytes(), TODAY).unwrap_or_else(|e| {
+                panic!("{}: the written document does not read: {e}\n{written}", input.display())
+            });
+            assert_eq!(again.message, first, "{}: round trip changed the message", input.display());
+            assert!(again.warnings.is_empty(), "{}: {:?}", input.display(), again.warnings);
+        }
+    }
+}
+
+#[test]
+fn every_message_kind_of_every_dialect_has_an_example() {
+    let mappings = mappings();
+    for (folder, dialect) in dialects(&mappings) {
+        let mut seen = std::collections::BTreeSet::new();
+        for input in files(&folder.join("examples"), ".xml") {
+            let decoded = decode(dialect, &std::fs::read(&input).unwrap(), TODAY).unwrap();
+            seen.insert(decoded.kind);
+        }
+        for kind in &dialect.kinds {
+            assert!(
+                seen.contains(&kind.name),
+                "{}: messages/{}.toml has no example in examples/",
+                dialect.name,
+                kind.name
+            );
+        }
+    }
+}
+
+/// The canonical corpus written into every dialect: one message of every kind the dialects
+/// carry, from Cosmic Link, the municipalities and the gateway itself.
+fn corpus() -> Vec<(PathBuf, CanonicalMessage)> {
+    files(&repo().join("fixtures/municipal/canonical"), ".json")
+        .into_iter()
+        .map(|path| {
+            let message = serde_json::from_slice(&std::fs::read(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (path, message)
+        })
+        .collect()
+}
+
+#[test]
+fn every_canonical_message_is_written_to_its_golden_document_in_every_dialect() {
+    let mappings = mappings();
+    let corpus = corpus();
+    for (folder, dialect) in dialects(&mappings) {
+        let expected = fixtures(dialect).join("from-canonical");
+        let mut kinds = std::collections::BTreeSet::new();
+        for (path, message) in &corpus {
+            let written = encode(dialect, message, TODAY)
+                .unwrap_or_else(|e| panic!("{} in {}: {e}", path.display(), dialect.name));
+            kinds.insert(message.event.kind.name());
+            check_text(&expected.join(format!("{}.xml", stem(path))), written.trim_end());
+            validate(&folder, written.as_bytes(), &format!("{} in {}", path.display(), dialect.name));
+            let back = decode(dialect, written.as_bytes(), TODAY).unwrap_or_else(|e| {
+                panic!("{} in {}: the written document does not read: {e}\n{written}", path.display(), dialect.name)
+            });
+            assert!(back.warnings.is_empty(), "{}: {:?}", path.display(), back.warnings);
+            // The same event, now from the dialect: the same content but its own id and format.
+            let mut expected_event = serde_json::to_value(message).unwrap();
+            let mut actual = serde_json::to_value(&back.message).unwrap();
+            for value in [&mut expected_event, &mut actual] {
+                let event = value["event"].as_object_mut().unwrap();
+                event.remove("id");
+                event["source"].as_object_mut().unwrap().remove("format");
+            }
+            assert_eq!(actual, expected_event, "{} through {}", path.display(), dialect.name);
+        }
+        for kind in &dialect.kinds {
+            assert!(
+                kinds.contains(kind.kind),
+                "the canonical corpus has no {} message for {}",
+                kind.kind,
+                dialect.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_example_validates_against_its_dialects_schema() {
+    let mappings = mappings();
+    for (folder, _) in dialects(&mappings) {
+        for input in files(&folder.join("examples"), ".xml") {
+            validate(&folder, &std::fs::read(&input).unwrap(), &input.display().to_string());
+        }
+    }
+}
+
+#[test]
+fn every_error_fixture_fails_with_its_golden_message() {
+    let mappings = mappings();
+    for (_, dialect) in dialects(&mappings) {
+        let dir = fixtures(dialect).join("errors");
+        for input in files(&dir, ".xml") {
+            let error = match decode(dialect, &std::fs::read(&input).unwrap(), TODAY) {
+                Ok(decoded) => panic!(
+                    "{} read as {}, but should fail",
+                    input.display(),
+                    decoded.kind
+                ),
+                Err(error) => error.to_string(),
+            };
+            check_text(&dir.join(format!("{}.error", stem(&input))), &error);
+            assert!(
+                !error.contains("9876") && !error.contains("9875"),
+                "{}: the error shows the personnummer: {error}",
+                input.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn receipts_and_error_answers_are_written_in_each_dialects_form() {
+    let mappings = mappings();
+    for (folder, dialect) in dialects(&mappings) {
+        let receipt = serde_json::json!({
+            "status": "accepted",
+            "message_id": "M-1",
+            "case_id": "0b8e4d6f-2a37-5c91-8e4f-7d2a6b3c9e51",
+            "event_id": "d3f1a9b2-6c4e-5f87-9a1b-2e7c4d8f6a35",
+            "kind": "services_decided",
+            "sequence": 4,
+            "warnings": ["/x/y (line 3, column 5) is not mapped and was ignored"],
+        });
+        let written = write_form(dialect, &dialect.receipt, &receipt, TODAY).unwrap();
+        validate(&folder, written.as_bytes(), &format!("the receipt of {}", dialect.name));
+        assert!(written.contains("M-1") && written.contains("is not mapped"), "{written}");
+        let error = serde_json::json!({
+            "status": "rejected",
+            "code": "invalid",
+            "message_id": "M-2",
+            "diagnostics": "/x (line 2, column 3): missing required element <y>",
+            "path": "/x",
+            "line": 2,
+            "column": 3,
+        });
+        let written = write_form(dialect, &dialect.error, &error, TODAY).unwrap();
+        validate(&folder, written.as_bytes(), &format!("the error answer of {}", dialect.name));
+        assert!(written.contains("missing required element"), "{written}");
+    }
+}
