@@ -22,6 +22,12 @@ pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     files
 }
 
+fn create_parent(path: &Path) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+}
+
 fn blessing() -> bool {
     std::env::var_os("BLESS").is_some()
 }
@@ -30,6 +36,7 @@ fn blessing() -> bool {
 pub fn check_json(expected: &Path, actual: &serde_json::Value) {
     if blessing() {
         let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+        create_parent(expected);
         std::fs::write(expected, text).unwrap();
         return;
     }
@@ -52,6 +59,7 @@ pub fn check_json(expected: &Path, actual: &serde_json::Value) {
 /// Compares `actual` with the text in `expected` (or writes it when blessing).
 pub fn check_text(expected: &Path, actual: &str) {
     if blessing() {
+        create_parent(expected);
         std::fs::write(expected, format!("{actual}\n")).unwrap();
         return;
     }

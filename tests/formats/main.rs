@@ -6,3 +6,4 @@ mod fhir_official;
 mod fhir_read;
 mod fhir_render;
 mod golden;
+mod municipal;

@@ -73,13 +73,20 @@ fn same_tree(a: &Element, b: &Element, path: &str) -> Result<(), String> {
     attributes_a.sort_unstable();
     attributes_b.sort_unstable();
     if attributes_a != attributes_b {
-        return Err(format!("{here}: attributes {attributes_a:?} against {attributes_b:?}"));
+        return Err(format!(
+            "{here}: attributes {attributes_a:?} against {attributes_b:?}"
+        ));
     }
     if a.text != b.text {
         return Err(format!("{here}: text {:?} against {:?}", a.text, b.text));
     }
     if a.children.len() != b.children.len() {
-        let names = |e: &Element| e.children.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        let names = |e: &Element| {
+            e.children
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+        };
         return Err(format!(
             "{here}: children {:?} against {:?}",
             names(a),
@@ -103,7 +110,8 @@ fn assert_same_document(expected: &[u8], actual: &str, what: &str) {
 /// Validates `xml` against the dialect's schema with xmllint (libxml2-utils).
 fn validate(folder: &Path, xml: &[u8], what: &str) {
     use std::io::Write;
-    let schema = files(folder, ".xsd").remove(0);
+    let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let schema = folder.join(format!("{name}.xsd"));
     let mut child = std::process::Command::new("xmllint")
         .args(["--noout", "--nonet", "--schema"])
         .arg(&schema)
@@ -156,10 +164,23 @@ fn every_example_is_written_back_as_itself() {
                 .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
             assert_same_document(&bytes, &written, &input.display().to_string());
             let again = decode(dialect, written.as_bytes(), TODAY).unwrap_or_else(|e| {
-                panic!("{}: the written document does not read: {e}\n{written}", input.display())
+                panic!(
+                    "{}: the written document does not read: {e}\n{written}",
+                    input.display()
+                )
             });
-            assert_eq!(again.message, first, "{}: round trip changed the message", input.display());
-            assert!(again.warnings.is_empty(), "{}: {:?}", input.display(), again.warnings);
+            assert_eq!(
+                again.message,
+                first,
+                "{}: round trip changed the message",
+                input.display()
+            );
+            assert!(
+                again.warnings.is_empty(),
+                "{}: {:?}",
+                input.display(),
+                again.warnings
+            );
         }
     }
 }
@@ -208,12 +229,28 @@ fn every_canonical_message_is_written_to_its_golden_document_in_every_dialect() 
             let written = encode(dialect, message, TODAY)
                 .unwrap_or_else(|e| panic!("{} in {}: {e}", path.display(), dialect.name));
             kinds.insert(message.event.kind.name());
-            check_text(&expected.join(format!("{}.xml", stem(path))), written.trim_end());
-            validate(&folder, written.as_bytes(), &format!("{} in {}", path.display(), dialect.name));
+            check_text(
+                &expected.join(format!("{}.xml", stem(path))),
+                written.trim_end(),
+            );
+            validate(
+                &folder,
+                written.as_bytes(),
+                &format!("{} in {}", path.display(), dialect.name),
+            );
             let back = decode(dialect, written.as_bytes(), TODAY).unwrap_or_else(|e| {
-                panic!("{} in {}: the written document does not read: {e}\n{written}", path.display(), dialect.name)
+                panic!(
+                    "{} in {}: the written document does not read: {e}\n{written}",
+                    path.display(),
+                    dialect.name
+                )
             });
-            assert!(back.warnings.is_empty(), "{}: {:?}", path.display(), back.warnings);
+            assert!(
+                back.warnings.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                back.warnings
+            );
             // The same event, now from the dialect: the same content but its own id and format.
             let mut expected_event = serde_json::to_value(message).unwrap();
             let mut actual = serde_json::to_value(&back.message).unwrap();
@@ -222,7 +259,13 @@ fn every_canonical_message_is_written_to_its_golden_document_in_every_dialect() 
                 event.remove("id");
                 event["source"].as_object_mut().unwrap().remove("format");
             }
-            assert_eq!(actual, expected_event, "{} through {}", path.display(), dialect.name);
+            assert_eq!(
+                actual,
+                expected_event,
+                "{} through {}",
+                path.display(),
+                dialect.name
+            );
         }
         for kind in &dialect.kinds {
             assert!(
@@ -240,7 +283,11 @@ fn every_example_validates_against_its_dialects_schema() {
     let mappings = mappings();
     for (folder, _) in dialects(&mappings) {
         for input in files(&folder.join("examples"), ".xml") {
-            validate(&folder, &std::fs::read(&input).unwrap(), &input.display().to_string());
+            validate(
+                &folder,
+                &std::fs::read(&input).unwrap(),
+                &input.display().to_string(),
+            );
         }
     }
 }
@@ -283,8 +330,15 @@ fn receipts_and_error_answers_are_written_in_each_dialects_form() {
             "warnings": ["/x/y (line 3, column 5) is not mapped and was ignored"],
         });
         let written = write_form(dialect, &dialect.receipt, &receipt, TODAY).unwrap();
-        validate(&folder, written.as_bytes(), &format!("the receipt of {}", dialect.name));
-        assert!(written.contains("M-1") && written.contains("is not mapped"), "{written}");
+        validate(
+            &folder,
+            written.as_bytes(),
+            &format!("the receipt of {}", dialect.name),
+        );
+        assert!(
+            written.contains("M-1") && written.contains("is not mapped"),
+            "{written}"
+        );
         let error = serde_json::json!({
             "status": "rejected",
             "code": "invalid",
@@ -295,7 +349,201 @@ fn receipts_and_error_answers_are_written_in_each_dialects_form() {
             "column": 3,
         });
         let written = write_form(dialect, &dialect.error, &error, TODAY).unwrap();
-        validate(&folder, written.as_bytes(), &format!("the error answer of {}", dialect.name));
+        validate(
+            &folder,
+            written.as_bytes(),
+            &format!("the error answer of {}", dialect.name),
+        );
         assert!(written.contains("missing required element"), "{written}");
     }
+}
+
+#[test]
+fn documents_beyond_a_dialects_limits_are_refused_before_they_are_read() {
+    let mappings = mappings();
+    for (folder, dialect) in dialects(&mappings) {
+        let example =
+            std::fs::read_to_string(files(&folder.join("examples"), ".xml").remove(0)).unwrap();
+        let limits = dialect.limits;
+        // Too large: padding in a comment keeps the document well-formed.
+        let large = example.replacen(
+            "?>",
+            &format!("?><!--{}-->", " ".repeat(limits.max_bytes)),
+            1,
+        );
+        let error = decode(dialect, large.as_bytes(), TODAY)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("at most {} are accepted", limits.max_bytes)),
+            "{error}"
+        );
+        // Too many elements, each harmless on its own.
+        let crowd = "<x/>".repeat(limits.max_elements + 1);
+        let close = format!("</{}>", dialect.root);
+        let full = example.replacen(&close, &format!("{crowd}{close}"), 1);
+        let error = decode(dialect, full.as_bytes(), TODAY)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("more than {} elements", limits.max_elements)),
+            "{}: {error}",
+            dialect.name
+        );
+        // Too deep.
+        let depth = limits.max_depth + 1;
+        let deep = example.replacen(
+            &close,
+            &format!("{}{}{close}", "<x>".repeat(depth), "</x>".repeat(depth)),
+            1,
+        );
+        let error = decode(dialect, deep.as_bytes(), TODAY)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("nest deeper than"),
+            "{}: {error}",
+            dialect.name
+        );
+    }
+}
+
+#[test]
+fn input_no_rule_reads_is_reported_with_its_path() {
+    let mappings = mappings();
+    let dialect = mappings.municipal.get("lifecare-like").unwrap();
+    let example = std::fs::read_to_string(
+        repo().join("mappings/municipal/lifecare-like/examples/14-discharged.xml"),
+    )
+    .unwrap();
+    let extended = example
+        .replace(
+            "</DischargedAt>",
+            "</DischargedAt>\n      <Transport mode=\"taxi\">Färdtjänst</Transport>",
+        )
+        .replace("<Discharged>", "<Discharged urgent=\"yes\">");
+    let decoded = decode(dialect, extended.as_bytes(), TODAY).unwrap();
+    assert_eq!(
+        decoded.warnings,
+        vec![
+            "/Envelope/Body/Discharged/@urgent (line 17, column 5) is not mapped and was ignored",
+            "/Envelope/Body/Discharged/Transport (line 19, column 7) is not mapped and was ignored",
+        ]
+    );
+}
+
+#[test]
+fn a_protected_persons_address_is_not_read_and_never_written() {
+    let mappings = mappings();
+    for (folder, dialect) in dialects(&mappings) {
+        let admission = files(&folder.join("examples"), ".xml").remove(0);
+        let text = std::fs::read_to_string(&admission).unwrap();
+        let protected = match dialect.name.as_str() {
+            "treserva-like" => text.replace("skyddadIdentitet=\"N\"", "skyddadIdentitet=\"J\""),
+            "lifecare-like" => text.replace(
+                "<ProtectedIdentity>false</ProtectedIdentity>",
+                "<ProtectedIdentity>true</ProtectedIdentity>",
+            ),
+            "combine-like" => text.replace(
+                "<ct:SkyddadIdentitet>N</ct:SkyddadIdentitet>",
+                "<ct:SkyddadIdentitet>J</ct:SkyddadIdentitet>",
+            ),
+            other => panic!("no protected-identity variant for {other}"),
+        };
+        assert_ne!(
+            protected, text,
+            "{}: the example names protected identity",
+            dialect.name
+        );
+        let decoded = decode(dialect, protected.as_bytes(), TODAY).unwrap();
+        let json = serde_json::to_value(&decoded.message).unwrap();
+        assert_eq!(
+            json["event"]["person"]["protected_identity"], true,
+            "{}",
+            dialect.name
+        );
+        assert!(
+            json["event"]["person"].get("registered_address").is_none(),
+            "{json}"
+        );
+        assert!(
+            !decoded.warnings.is_empty()
+                && decoded.warnings.iter().all(|w| w.contains("is not mapped")),
+            "{}: the dropped address is reported: {:?}",
+            dialect.name,
+            decoded.warnings
+        );
+        let written = encode(dialect, &decoded.message, TODAY).unwrap();
+        assert!(!written.contains("Storgatan"), "{written}");
+    }
+}
+
+#[test]
+fn local_times_follow_swedish_summer_and_winter_time_in_every_layout() {
+    let mappings = mappings();
+    let cases = [
+        (
+            "treserva-like",
+            "14-utskriven.xml",
+            "20261127143000",
+            ["20260701143000", "20260115143000"],
+        ),
+        (
+            "lifecare-like",
+            "14-discharged.xml",
+            "2026-11-27T14:30:00+01:00",
+            ["2026-07-01T14:30:00+02:00", "2026-01-15T14:30:00+01:00"],
+        ),
+        (
+            "combine-like",
+            "14-utskriven.xml",
+            "<cm:Tidpunkt>\n          <ct:Datum>2026-11-27</ct:Datum>",
+            [
+                "<cm:Tidpunkt>\n          <ct:Datum>2026-07-01</ct:Datum>",
+                "<cm:Tidpunkt>\n          <ct:Datum>2026-01-15</ct:Datum>",
+            ],
+        ),
+    ];
+    for (name, file, original, [summer, winter]) in cases {
+        let dialect = mappings.municipal.get(name).unwrap();
+        let text = std::fs::read_to_string(
+            repo()
+                .join("mappings/municipal")
+                .join(name)
+                .join("examples")
+                .join(file),
+        )
+        .unwrap();
+        for (replacement, utc) in [
+            (summer, "2026-07-01T12:30:00Z"),
+            (winter, "2026-01-15T13:30:00Z"),
+        ] {
+            let changed = text.replacen(original, replacement, 1);
+            let decoded = decode(dialect, changed.as_bytes(), TODAY).unwrap();
+            assert_eq!(decoded.message.event.occurred_at.to_string(), utc, "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_dialect_reads_the_same_message_to_the_same_ids_and_one_case() {
+    let mappings = mappings();
+    let dialect = mappings.municipal.get("combine-like").unwrap();
+    let dir = repo().join("mappings/municipal/combine-like/examples");
+    let read = |name: &str| {
+        decode(dialect, &std::fs::read(dir.join(name)).unwrap(), TODAY)
+            .unwrap()
+            .message
+    };
+    let a = read("10-beviljade-insatser.xml");
+    let b = read("10-beviljade-insatser.xml");
+    assert_eq!(a.event.id, b.event.id);
+    let admission = read("01-inskrivning.xml");
+    assert_eq!(
+        admission.case.case_id(),
+        a.case.case_id(),
+        "one samordningsärende, one case"
+    );
+    assert_ne!(admission.event.id, a.event.id);
+    assert_eq!(a.event.source.format, "municipal:combine-like");
 }

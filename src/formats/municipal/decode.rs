@@ -309,7 +309,23 @@ impl<'a> Reader<'a> {
         }
         let values: Vec<(&str, &Element, String)> =
             parts.into_iter().filter_map(|(_, v)| v).collect();
-        let (at, path) = (values[0].1, values[0].2.clone());
+        // A value joined from several elements is named by the element that holds them all.
+        let (at, path) = if values.len() > 1 {
+            let mut common = values[0].2.as_str();
+            for (_, _, other) in &values[1..] {
+                while !other.starts_with(common)
+                    || other[common.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c != '/')
+                {
+                    common = common.rsplit_once('/').map(|(head, _)| head).unwrap_or("");
+                }
+            }
+            (values[0].1, common.to_owned())
+        } else {
+            (values[0].1, values[0].2.clone())
+        };
         let joined;
         let text = if values.len() > 1 {
             joined = values
@@ -536,7 +552,7 @@ fn check_namespaces(reader: &Reader<'_>, el: &Element) -> Result<()> {
             .iter()
             .map(|u| format!("{u:?}"))
             .collect::<Vec<_>>()
-            .join(" and ");
+            .join(", ");
         return Err(MunicipalError::Namespace {
             dialect: reader.dialect.name.clone(),
             path: reader.path(el),
@@ -570,8 +586,11 @@ fn detect<'d>(reader: &Reader<'_>, dialect: &'d Dialect) -> Result<&'d MessageKi
             path: reader.path(root),
             position: root.position,
             problem: format!(
-                "the document is both a {} and a {} message; the dialect's detect rules overlap",
-                kind.name, other.name
+                "matches two message kinds, {} ({}) and {} ({}); a message is of one kind",
+                kind.name,
+                describe_detect(kind),
+                other.name,
+                describe_detect(other)
             ),
         });
     }
@@ -596,6 +615,14 @@ fn detect<'d>(reader: &Reader<'_>, dialect: &'d Dialect) -> Result<&'d MessageKi
         }
     }
     Ok(kind)
+}
+
+fn describe_detect(kind: &MessageKind) -> String {
+    kind.detect
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// The error for a document that is none of the kinds, as precise as the detections allow.

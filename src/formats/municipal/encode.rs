@@ -129,7 +129,9 @@ impl Writer<'_> {
             let mut root = self.detached_root();
             let relative = XmlPath {
                 absolute: false,
-                ..path.clone()
+                elements: path.elements[1..].to_vec(),
+                attribute: path.attribute.clone(),
+                source: path.source.clone(),
             };
             self.put(&mut root, &relative, text, field)?;
             self.absolute.borrow_mut().push(root);
@@ -373,16 +375,19 @@ pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Res
         absolute: RefCell::new(Vec::new()),
     };
     let mut root = Node::new(dialect.root.clone());
+    // The values that name the kind come first (a type attribute, a header element); the
+    // elements whose presence names it follow the envelope, where the kind's content goes.
     for test in detect_writes(kind) {
-        match test {
-            Test::Equals(path, v) => writer.put(&mut root, path, v.clone(), "the message kind")?,
-            Test::Exists(path) => {
-                root.at(Writer::steps(path));
-            }
-            Test::Absent(_) | Test::NotEquals(..) => {}
+        if let Test::Equals(path, v) = test {
+            writer.put(&mut root, path, v.clone(), "the message kind")?;
         }
     }
     writer.write(&dialect.envelope, &value, &mut root)?;
+    for test in detect_writes(kind) {
+        if let Test::Exists(path) = test {
+            root.at(Writer::steps(path));
+        }
+    }
     match &kind.context {
         Some(context) => {
             let mut element = Node::new(Name {
