@@ -7,3 +7,4 @@ mod fhir_read;
 mod fhir_render;
 mod golden;
 mod municipal;
+mod municipal_fuzz;
