@@ -56,6 +56,14 @@ impl From<ReceiveError> for ApiError {
                     expression,
                 }
             }
+            ReceiveError::InvalidMunicipal(e) => {
+                let expression = e.path().map(str::to_owned);
+                ApiError::BadRequest {
+                    diagnostics: e.to_string(),
+                    expression,
+                }
+            }
+            ReceiveError::NotAccepted(_) => ApiError::Unprocessable(error.to_string()),
             ReceiveError::InvalidCanonical(e) => ApiError::BadRequest {
                 diagnostics: format!("the canonical message is not valid: {e}"),
                 expression: None,

@@ -34,12 +34,13 @@ pub async fn outcome_for_bare_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    // JSON errors are OperationOutcomes already; XML errors are a dialect's own error form.
+    let has_body = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    if is_json {
+        .is_some_and(|v| v.contains("json") || v.contains("xml"));
+    if has_body {
         return response;
     }
     let diagnostics = match status.as_u16() {

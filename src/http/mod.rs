@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod metrics;
 mod middleware;
+mod municipal;
 mod router;
 mod serve;
 mod stats;

@@ -11,7 +11,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
-use super::{canonical, cosmic_link, deviations, health, middleware as mw, stats, translate};
+use super::{
+    canonical, cosmic_link, deviations, health, middleware as mw, municipal, stats, translate,
+};
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
 
@@ -40,6 +42,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         )
         .route("/cosmic-link/v1/messages", post(cosmic_link::receive))
         .route("/canonical/v1/messages", post(canonical::receive))
+        .route("/municipal", get(municipal::dialects))
+        .route("/municipal/{dialect}/v1/messages", post(municipal::receive))
         .route("/deviations", get(deviations::list))
         .route("/cases/{case_id}/deviations", post(deviations::report))
         .route(

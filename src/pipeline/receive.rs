@@ -14,6 +14,7 @@ use crate::domain::party::Party;
 use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
 use crate::formats::cosmic_link::{self, CosmicLinkError};
+use crate::formats::municipal::{self, Dialect, MunicipalError};
 use crate::process;
 use crate::store::{
     AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, ReceivedMessage, Store, StoreError,
@@ -50,6 +51,13 @@ pub enum ReceiveError {
     /// A canonical message that is not valid JSON or does not have the canonical shape (400).
     #[error("the canonical message is not valid: {0}")]
     InvalidCanonical(#[from] serde_json::Error),
+    /// A municipal document that does not follow its dialect (400).
+    #[error("{0}")]
+    InvalidMunicipal(#[from] MunicipalError),
+    /// A well-formed message the gateway does not take from this sender (422): a message kind
+    /// that only goes to the municipality, or a sender that is not a known municipality.
+    #[error("{0}")]
+    NotAccepted(String),
     /// The message concerns another person than its case (422).
     #[error("samordningsärende {case} already belongs to another person")]
     PersonMismatch { case: String },
@@ -84,6 +92,50 @@ impl Pipeline {
     pub async fn receive_cosmic_link(&self, bytes: &[u8]) -> Result<Receipt, ReceiveError> {
         let decoded = cosmic_link::decode(bytes, &self.mappings.cosmic_link, self.clock.today())?;
         let source = format!("{}:{}", cosmic_link::FORMAT, decoded.message.case.issuer);
+        self.receive(source, decoded.message, decoded.warnings)
+            .await
+    }
+
+    /// Receives one message of a municipal case system in `dialect`. Only the kinds the dialect
+    /// marks inbound are accepted, and only from a municipality in the organisation directory.
+    pub async fn receive_municipal(
+        &self,
+        dialect: &Dialect,
+        bytes: &[u8],
+    ) -> Result<Receipt, ReceiveError> {
+        let decoded = municipal::decode(dialect, bytes, self.clock.today())?;
+        if !decoded.direction.inbound() {
+            return Err(ReceiveError::NotAccepted(format!(
+                "{} ({}) is a message to the municipality; the gateway does not accept it from a case system",
+                decoded.kind,
+                decoded.message.event.kind.name()
+            )));
+        }
+        let kommunkod = match &decoded.message.event.source.sender {
+            Some(Party::Municipality { kommunkod, .. }) => *kommunkod,
+            Some(other) => {
+                return Err(ReceiveError::NotAccepted(format!(
+                    "the sender is {other}; a municipal case system sends as a municipality (its kommunkod)"
+                )));
+            }
+            None => {
+                return Err(ReceiveError::NotAccepted(
+                    "the message names no sender; a municipal case system sends as a municipality (its kommunkod)"
+                        .to_owned(),
+                ));
+            }
+        };
+        if !self
+            .directory
+            .municipalities
+            .iter()
+            .any(|m| m.kommunkod == kommunkod)
+        {
+            return Err(ReceiveError::NotAccepted(format!(
+                "municipality {kommunkod} is not in the gateway's organisation directory"
+            )));
+        }
+        let source = format!("{}:{kommunkod}", dialect.format);
         self.receive(source, decoded.message, decoded.warnings)
             .await
     }
@@ -162,10 +214,15 @@ impl Pipeline {
                 });
                 if !consented {
                     // Where the sender would name it, in its own format.
-                    let element = match message.event.source.format.as_str() {
-                        cosmic_link::FORMAT => "KallelseSip/SamtyckeReferens",
-                        crate::formats::fhir::FORMAT => "Task.input (consent-reference)",
-                        _ => "event.consent_reference",
+                    let format = message.event.source.format.as_str();
+                    let element = match format {
+                        cosmic_link::FORMAT => "KallelseSip/SamtyckeReferens".to_owned(),
+                        crate::formats::fhir::FORMAT => "Task.input (consent-reference)".to_owned(),
+                        _ => format
+                            .strip_prefix(municipal::FORMAT_PREFIX)
+                            .and_then(|name| self.mappings.municipal.get(name))
+                            .and_then(|d| d.xml_for("sip_invitation", "event.consent_reference"))
+                            .unwrap_or_else(|| "event.consent_reference".to_owned()),
                     };
                     warnings.push(format!(
                         "{element}: no consent to SIP is recorded in the case and the invitation names none; SIP needs the person's consent"

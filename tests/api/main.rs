@@ -5,5 +5,6 @@ mod cli;
 mod cosmic_link;
 mod deviations;
 mod helpers;
+mod municipal;
 mod service;
 mod shutdown;

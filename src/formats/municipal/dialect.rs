@@ -121,6 +121,51 @@ impl Dialect {
     pub fn kind_for(&self, kind: &str) -> Option<&MessageKind> {
         self.kinds.iter().find(|k| k.kind == kind)
     }
+
+    /// Where the message kind that carries `kind` keeps the canonical `field`, as the dialect
+    /// writes it (`Innehall/SamtyckeReferens`), for messages that name an element.
+    pub fn xml_for(&self, kind: &str, field: &str) -> Option<String> {
+        fn find(rules: &[Rule], prefix: &str, base: &str, field: &str) -> Option<String> {
+            let join = |a: &str, b: &str| {
+                if a.is_empty() {
+                    b.to_owned()
+                } else {
+                    format!("{a}/{b}")
+                }
+            };
+            rules.iter().find_map(|rule| match &rule.body {
+                Body::Value(v) if v.field.iter().any(|f| join_field(base, f) == field) => {
+                    v.xml.first().map(|x| join(prefix, &x.source))
+                }
+                Body::Group(g) => {
+                    let prefix = match &g.xml {
+                        Some(x) => join(prefix, &x.source),
+                        None => prefix.to_owned(),
+                    };
+                    let base = match &g.field {
+                        Some(f) => join_field(base, f),
+                        None => base.to_owned(),
+                    };
+                    find(&g.rules, &prefix, &base, field)
+                }
+                _ => None,
+            })
+        }
+        fn join_field(base: &str, field: &CanonPath) -> String {
+            if base.is_empty() {
+                field.to_string()
+            } else {
+                format!("{base}.{field}")
+            }
+        }
+        let message = self.kind_for(kind)?;
+        let context = message
+            .context
+            .as_ref()
+            .map(|c| c.source.clone())
+            .unwrap_or_default();
+        find(&message.rules, &context, "", field).or_else(|| find(&self.envelope, "", "", field))
+    }
 }
 
 /// The dialects under `mappings/municipal/`, by name.

@@ -13,7 +13,7 @@ mod transform;
 
 pub use codes::{CodeTable, CodeTables, VOCABULARIES, Vocabulary};
 pub use decode::{Decoded, decode, message_id_of};
-pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, MessageKind};
+pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, Form, MessageKind};
 pub use encode::{encode, write_form};
 pub use error::{MunicipalError, WriteError};
 pub use spec::Direction;

@@ -1,0 +1,169 @@
+//! `POST /municipal/{dialect}/v1/messages`: municipal case systems' XML in, each dialect's own
+//! receipt (or error document) out; `GET /municipal` lists the dialects and their message kinds.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::cosmic_link::require_xml;
+use super::error::ApiError;
+use crate::domain::case::TransitionError;
+use crate::formats::municipal::{self, Dialect, Form};
+use crate::pipeline::{Pipeline, ReceiveError};
+
+/// What a refused message is answered with: the HTTP status, the dialect's error code (from
+/// the `error_code` vocabulary) and the error's JSON form.
+fn refusal(error: &ReceiveError, message_id: Option<String>) -> (StatusCode, Value) {
+    let (status, code) = match error {
+        ReceiveError::InvalidMunicipal(_)
+        | ReceiveError::Invalid(_)
+        | ReceiveError::InvalidCanonical(_) => (StatusCode::BAD_REQUEST, "invalid"),
+        ReceiveError::NotAccepted(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_accepted"),
+        ReceiveError::PersonMismatch { .. }
+        | ReceiveError::Transition(
+            TransitionError::IncompletePlan { .. } | TransitionError::NotAddressedTo { .. },
+        ) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+        ReceiveError::Transition(_) => (StatusCode::CONFLICT, "conflict"),
+        ReceiveError::UnknownCase { .. } => (StatusCode::NOT_FOUND, "unknown_case"),
+        ReceiveError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        ReceiveError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    let diagnostics = match error {
+        ReceiveError::Store(detail) => {
+            tracing::error!(error = %detail, "municipal message failed");
+            "internal error; the request id in the x-request-id header identifies it in the gateway's log"
+                .to_owned()
+        }
+        other => other.to_string(),
+    };
+    let mut body = json!({
+        "status": "rejected",
+        "code": code,
+        "diagnostics": diagnostics,
+    });
+    if let Some(id) = message_id {
+        body["message_id"] = Value::from(id);
+    }
+    if let ReceiveError::InvalidMunicipal(e) = error {
+        if let Some(path) = e.path() {
+            body["path"] = Value::from(path);
+        }
+        if let Some(position) = e.position() {
+            body["line"] = Value::from(position.line);
+            body["column"] = Value::from(position.column);
+        }
+    }
+    (status, body)
+}
+
+/// A document of the dialect's own (`receipt`, `error`) as an XML response.
+fn document(
+    pipeline: &Pipeline,
+    dialect: &Dialect,
+    status: StatusCode,
+    form: &Form,
+    value: &Value,
+) -> Response {
+    match municipal::write_form(dialect, form, value, pipeline.clock.today()) {
+        Ok(xml) => {
+            let mut response = (status, xml).into_response();
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/xml; charset=utf-8"),
+            );
+            response
+        }
+        Err(error) => ApiError::Internal(format!(
+            "the {} dialect cannot write its answer: {error}",
+            dialect.name
+        ))
+        .into_response(),
+    }
+}
+
+/// Accepts one message in `dialect`: 200 with the dialect's receipt, also for a message id
+/// received before (the same receipt again); 400/404/409/415/422 with the dialect's error
+/// document, and nothing stored. An unknown dialect answers 404 with an OperationOutcome.
+pub async fn receive(
+    State(pipeline): State<Pipeline>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(dialect) = pipeline.mappings.municipal.get(&name) else {
+        return ApiError::NotFound(format!(
+            "there is no municipal dialect {name:?}; this gateway serves {}",
+            match pipeline.mappings.municipal.names() {
+                names if names.is_empty() => "none".to_owned(),
+                names => names.join(", "),
+            }
+        ))
+        .into_response();
+    };
+    if let Err(ApiError::UnsupportedMediaType(problem)) = require_xml(&headers) {
+        let value = json!({
+            "status": "rejected",
+            "code": "unsupported_media_type",
+            "diagnostics": problem,
+        });
+        return document(
+            &pipeline,
+            dialect,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &dialect.error,
+            &value,
+        );
+    }
+    match pipeline.receive_municipal(dialect, &body).await {
+        Ok(receipt) => {
+            tracing::info!(
+                dialect = dialect.name,
+                case_id = %receipt.case_id,
+                event_id = %receipt.event_id,
+                kind = receipt.kind,
+                warnings = receipt.warnings.len(),
+                "municipal message received"
+            );
+            match serde_json::to_value(&receipt) {
+                Ok(value) => document(&pipeline, dialect, StatusCode::OK, &dialect.receipt, &value),
+                Err(e) => ApiError::Internal(e.to_string()).into_response(),
+            }
+        }
+        Err(error) => {
+            let (status, value) = refusal(&error, municipal::message_id_of(dialect, &body));
+            tracing::info!(
+                dialect = dialect.name,
+                status = status.as_u16(),
+                "municipal message refused"
+            );
+            document(&pipeline, dialect, status, &dialect.error, &value)
+        }
+    }
+}
+
+/// The dialects this gateway serves, with their message kinds and which way each travels.
+pub async fn dialects(State(pipeline): State<Pipeline>) -> Json<Value> {
+    let dialects: Vec<Value> = pipeline
+        .mappings
+        .municipal
+        .iter()
+        .map(|d| {
+            json!({
+                "name": d.name,
+                "format": d.format,
+                "description": d.description,
+                "endpoint": format!("/municipal/{}/v1/messages", d.name),
+                "message_kinds": d.kinds.iter().map(|k| json!({
+                    "name": k.name,
+                    "event": k.kind,
+                    "direction": k.direction.as_str(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({ "dialects": dialects }))
+}

@@ -1,0 +1,490 @@
+//! `POST /municipal/{dialect}/v1/messages` over real HTTP: municipal steps in a discharge case,
+//! receipts and error documents in each dialect's own form, idempotency, and a dialect added
+//! as a folder with no change to the gateway.
+
+use std::path::Path;
+
+use brygga::formats::xml::{self, Element};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, repo_root, spawn_app, spawn_app_with};
+
+fn cosmic_link(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
+}
+
+fn example(dialect: &str, name: &str) -> Vec<u8> {
+    std::fs::read(
+        repo_root()
+            .join("mappings/municipal")
+            .join(dialect)
+            .join("examples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+async fn post(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn post_municipal(app: &TestApp, dialect: &str, body: Vec<u8>) -> reqwest::Response {
+    post(
+        app,
+        &format!("/municipal/{dialect}/v1/messages"),
+        "application/xml",
+        body,
+    )
+    .await
+}
+
+async fn post_cosmic_link(app: &TestApp, name: &str) {
+    let response = post(
+        app,
+        "/cosmic-link/v1/messages",
+        "application/xml",
+        cosmic_link(name),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "{name}: {}",
+        response.text().await.unwrap()
+    );
+}
+
+async fn events(app: &TestApp) -> u64 {
+    app.store
+        .table_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(t, _)| *t == "events")
+        .unwrap()
+        .1
+}
+
+/// The text of the element at `path` (local names) below the root.
+fn text_at(root: &Element, path: &[&str]) -> String {
+    let mut here = root;
+    for name in path {
+        here = here
+            .children
+            .iter()
+            .find(|c| c.name == *name)
+            .unwrap_or_else(|| panic!("no <{name}> in <{}>", here.name));
+    }
+    here.text.clone()
+}
+
+fn attribute(el: &Element, name: &str) -> String {
+    el.attributes
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.value.clone())
+        .unwrap_or_else(|| panic!("no @{name} on <{}>", el.name))
+}
+
+/// Reads an XML answer, checking that it says it is XML.
+async fn xml_answer(response: reqwest::Response) -> (u16, Element) {
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = response.bytes().await.unwrap();
+    assert!(
+        content_type.starts_with("application/xml"),
+        "{content_type}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let root =
+        xml::parse(&body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+    (status, root)
+}
+
+#[tokio::test]
+async fn a_municipality_carries_its_steps_of_a_discharge_case_in_its_own_dialect() {
+    let app = spawn_app().await;
+    post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
+    let mut case = None;
+    let mut sequence = 1;
+    for (dialect, name, kind) in [
+        ("treserva-like", "02-kvittens.xml", "message_acknowledged"),
+        (
+            "lifecare-like",
+            "03-planning-started.xml",
+            "planning_started",
+        ),
+    ] {
+        let (status, receipt) =
+            xml_answer(post_municipal(&app, dialect, example(dialect, name)).await).await;
+        assert_eq!(status, 200, "{dialect} {name}");
+        sequence += 1;
+        match dialect {
+            "treserva-like" => {
+                assert_eq!(receipt.name, "Mottagningskvitto");
+                assert_eq!(attribute(&receipt, "status"), "mottaget");
+                let event = receipt
+                    .children
+                    .iter()
+                    .find(|c| c.name == "Handelse")
+                    .unwrap();
+                assert_eq!(attribute(event, "typ"), kind);
+                assert_eq!(attribute(event, "lopnummer"), sequence.to_string());
+                case = Some(text_at(&receipt, &["Arende"]));
+            }
+            _ => {
+                assert_eq!(receipt.name, "Receipt");
+                assert_eq!(attribute(&receipt, "status"), "accepted");
+                assert_eq!(text_at(&receipt, &["EventKind"]), kind);
+                assert_eq!(text_at(&receipt, &["Sequence"]), sequence.to_string());
+                assert_eq!(Some(text_at(&receipt, &["CaseId"])), case, "one case");
+            }
+        }
+    }
+    post_cosmic_link(&app, "05-utskrivningsklar.xml").await;
+    post_cosmic_link(&app, "07-kallelse-sip.xml").await;
+    sequence += 2;
+    for name in [
+        "09-svar-kallelse.xml",
+        "10-beviljade-insatser.xml",
+        "11-redo-att-ta-emot.xml",
+    ] {
+        let (status, receipt) =
+            xml_answer(post_municipal(&app, "combine-like", example("combine-like", name)).await)
+                .await;
+        assert_eq!(status, 200, "{name}");
+        sequence += 1;
+        assert_eq!(receipt.name, "Kvitto");
+        assert_eq!(text_at(&receipt, &["Status"]), "MOTTAGET");
+        assert_eq!(
+            text_at(&receipt, &["Registrerat", "Lopnummer"]),
+            sequence.to_string()
+        );
+        assert_eq!(
+            Some(text_at(&receipt, &["Registrerat", "Arende"])),
+            case,
+            "{name}: one case"
+        );
+    }
+    let case_id = brygga::domain::case::CaseId::parse(case.as_deref().unwrap()).unwrap();
+    let stored = app
+        .store
+        .load_case(case_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_case()
+        .unwrap();
+    let kinds: Vec<&str> = stored.events().iter().map(|e| e.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "admission_notice",
+            "message_acknowledged",
+            "planning_started",
+            "ready_for_discharge",
+            "sip_invitation",
+            "sip_response",
+            "services_decided",
+            "ready_to_receive",
+        ]
+    );
+    let formats: Vec<&str> = stored
+        .events()
+        .iter()
+        .map(|e| e.source.format.as_str())
+        .collect();
+    assert_eq!(formats[1], "municipal:treserva-like");
+    assert_eq!(formats[2], "municipal:lifecare-like");
+    assert_eq!(formats[7], "municipal:combine-like");
+    assert!(app.store.verify_audit_chain().await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn the_same_message_sent_twice_gets_the_same_receipt_and_is_stored_once() {
+    let app = spawn_app().await;
+    post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
+    let body = example("lifecare-like", "02-acknowledgement.xml");
+    let first = post_municipal(&app, "lifecare-like", body.clone())
+        .await
+        .text()
+        .await
+        .unwrap();
+    let before = events(&app).await;
+    let second = post_municipal(&app, "lifecare-like", body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(first, second);
+    assert_eq!(events(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_document_that_breaks_the_dialect_is_answered_in_its_error_form_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
+    let before = events(&app).await;
+    let broken = String::from_utf8(example("treserva-like", "10-beviljade-insatser.xml"))
+        .unwrap()
+        .replace("kod=\"HTJ\"", "kod=\"XYZ\"");
+    let (status, error) =
+        xml_answer(post_municipal(&app, "treserva-like", broken.into_bytes()).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(error.name, "Fel");
+    assert_eq!(attribute(&error, "kod"), "FELAKTIGT");
+    assert_eq!(
+        text_at(&error, &["MeddelandeId"]),
+        "TRS-2380-2026-0110",
+        "names the message it refuses"
+    );
+    assert!(text_at(&error, &["Beskrivning"]).contains("unknown code \"XYZ\""));
+    let place = error.children.iter().find(|c| c.name == "Plats").unwrap();
+    assert_eq!(
+        attribute(place, "sokvag"),
+        "/Meddelande/Innehall/Insats[1]/@kod"
+    );
+    assert_eq!(attribute(place, "rad"), "12");
+
+    let doctype = String::from_utf8(example("lifecare-like", "02-acknowledgement.xml"))
+        .unwrap()
+        .replacen(
+            "?>",
+            "?><!DOCTYPE Envelope SYSTEM \"http://example.org/x.dtd\">",
+            1,
+        );
+    let (status, fault) =
+        xml_answer(post_municipal(&app, "lifecare-like", doctype.into_bytes()).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(attribute(&fault, "code"), "invalid");
+    assert!(
+        text_at(&fault, &["Reason"]).contains("DOCTYPE"),
+        "{fault:?}"
+    );
+    assert_eq!(
+        events(&app).await,
+        before,
+        "nothing of a refused message is stored"
+    );
+}
+
+#[tokio::test]
+async fn a_message_that_only_goes_to_the_municipality_is_not_accepted_from_it() {
+    let app = spawn_app().await;
+    let (status, error) = xml_answer(
+        post_municipal(
+            &app,
+            "combine-like",
+            example("combine-like", "01-inskrivning.xml"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(text_at(&error, &["Felkod"]), "RIKTNING");
+    assert!(
+        text_at(&error, &["Beskrivning"]).contains("is a message to the municipality"),
+        "{error:?}"
+    );
+    assert_eq!(events(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_step_that_does_not_fit_the_case_answers_409_in_the_dialects_form() {
+    let app = spawn_app().await;
+    // Ready to receive the person home, in a case with no admission.
+    let (status, fault) = xml_answer(
+        post_municipal(
+            &app,
+            "lifecare-like",
+            example("lifecare-like", "11-ready-to-receive.xml"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(attribute(&fault, "code"), "conflict");
+    assert!(
+        text_at(&fault, &["Reason"])
+            .contains("ready_to_receive is not valid while the case is new")
+    );
+    assert_eq!(events(&app).await, 0);
+}
+
+#[tokio::test]
+async fn unknown_dialects_and_bodies_that_are_not_xml_are_refused_clearly() {
+    let app = spawn_app().await;
+    let response = post_municipal(&app, "viva-like", b"<x/>".to_vec()).await;
+    assert_eq!(response.status(), 404);
+    let outcome: Value = response.json().await.unwrap();
+    let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.contains("no municipal dialect \"viva-like\""),
+        "{diagnostics}"
+    );
+    assert!(
+        diagnostics.contains("combine-like, lifecare-like, treserva-like"),
+        "{diagnostics}"
+    );
+
+    let response = post(
+        &app,
+        "/municipal/treserva-like/v1/messages",
+        "application/json",
+        b"{}".to_vec(),
+    )
+    .await;
+    let (status, error) = xml_answer(response).await;
+    assert_eq!(status, 415);
+    assert_eq!(attribute(&error, "kod"), "FEL_MEDIETYP");
+}
+
+#[tokio::test]
+async fn the_dialects_are_listed_with_their_message_kinds() {
+    let app = spawn_app().await;
+    let listing: Value = app
+        .client
+        .get(app.url("/municipal"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dialects = listing["dialects"].as_array().unwrap();
+    assert_eq!(dialects.len(), 3);
+    let treserva = dialects
+        .iter()
+        .find(|d| d["name"] == "treserva-like")
+        .unwrap();
+    assert_eq!(treserva["endpoint"], "/municipal/treserva-like/v1/messages");
+    let kinds = treserva["message_kinds"].as_array().unwrap();
+    assert!(
+        kinds
+            .iter()
+            .any(|k| k["event"] == "services_decided" && k["direction"] == "inbound")
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|k| k["event"] == "admission_notice" && k["direction"] == "outbound")
+    );
+}
+
+#[tokio::test]
+async fn translate_converts_between_dialects_cosmic_link_and_fhir() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/translate?from=municipal:combine-like&to=fhir"))
+        .body(example("combine-like", "03-planering-paborjad.xml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let bundle: Value = response.json().await.unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+
+    let response = app
+        .client
+        .post(app.url("/translate?from=cosmic-link&to=municipal:lifecare-like"))
+        .body(cosmic_link("05-utskrivningsklar.xml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("<MessageType>ReadyForDischarge</MessageType>"),
+        "{text}"
+    );
+
+    let response = app
+        .client
+        .post(app.url("/translate?from=municipal:viva-like&to=canonical"))
+        .body(b"<x/>".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("no municipal dialect \"viva-like\"")
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dialect_copied_under_a_new_name_is_served_with_no_change_to_the_gateway() {
+    // A municipality's local variant: the treserva-like folder copied, with one local service
+    // code added to its code table. No Rust, no rebuild: the gateway reads the folder at start.
+    let mappings = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("mappings"), mappings.path());
+    let variant = mappings.path().join("municipal/ostersund-treserva");
+    copy_dir(
+        &repo_root().join("mappings/municipal/treserva-like"),
+        &variant,
+    );
+    let codes = std::fs::read_to_string(variant.join("codes.toml"))
+        .unwrap()
+        .replace(
+            "HTJ = [\"HTJ\", \"HT\"]",
+            "HTJ = [\"HTJ\", \"HT\", \"HT-OSD\"]",
+        );
+    std::fs::write(variant.join("codes.toml"), codes).unwrap();
+    let root = mappings.path().to_path_buf();
+    let app = spawn_app_with(move |settings| settings.mappings_dir = root).await;
+
+    post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
+    let local = String::from_utf8(example("treserva-like", "10-beviljade-insatser.xml"))
+        .unwrap()
+        .replace("kod=\"HTJ\"", "kod=\"HT-OSD\"");
+    let (status, receipt) =
+        xml_answer(post_municipal(&app, "ostersund-treserva", local.clone().into_bytes()).await)
+            .await;
+    assert_eq!(status, 200, "{receipt:?}");
+    let case_id = brygga::domain::case::CaseId::parse(&text_at(&receipt, &["Arende"])).unwrap();
+    let stored = app
+        .store
+        .load_case(case_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_case()
+        .unwrap();
+    let last = stored.events().last().unwrap();
+    assert_eq!(last.source.format, "municipal:ostersund-treserva");
+    assert_eq!(
+        serde_json::to_value(&last.kind).unwrap()["services"][0]["service_type"],
+        "HTJ",
+        "the local code means home help"
+    );
+    // The original dialect does not know the local code.
+    let (status, _) =
+        xml_answer(post_municipal(&app, "treserva-like", local.into_bytes()).await).await;
+    assert_eq!(status, 400);
+}
