@@ -170,8 +170,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .join(", ")
                 }
             );
-            Ok(())
+            check_dialects(&mappings, &settings.mappings_path().join("municipal"))
         }
+    }
+}
+
+/// Lists the municipal dialects and reads each one's examples with it, so that a changed
+/// mapping is checked against the documents it must read; an example that fails is an error.
+fn check_dialects(
+    mappings: &crate::formats::Mappings,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let today = Clock::System.today();
+    let mut problems = Vec::new();
+    if mappings.municipal.is_empty() {
+        println!("  municipal:      no dialects");
+    }
+    for dialect in mappings.municipal.iter() {
+        let inbound = dialect
+            .kinds
+            .iter()
+            .filter(|k| k.direction.inbound())
+            .count();
+        let mut examples: Vec<_> = std::fs::read_dir(dir.join(&dialect.name).join("examples"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        examples.sort();
+        for example in &examples {
+            let bytes = std::fs::read(example)?;
+            match crate::formats::municipal::decode(dialect, &bytes, today) {
+                Ok(decoded) => problems.extend(
+                    decoded
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{}: {w}", example.display())),
+                ),
+                Err(e) => problems.push(format!("{}: {e}", example.display())),
+            }
+        }
+        println!(
+            "  municipal:      {} ({} message kinds, {inbound} accepted from the municipality; {} examples read)",
+            dialect.name,
+            dialect.kinds.len(),
+            examples.len()
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} dialect example(s) do not read cleanly:\n{}",
+            problems.len(),
+            problems.join("\n")
+        )
     }
 }
 

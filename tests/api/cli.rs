@@ -315,3 +315,150 @@ fn stats_prints_csv_and_asks_for_migrations_on_a_new_database() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--from"), "{}", stderr(&bad));
 }
+
+/// A copy of the shipped mappings in a temporary folder, with a settings file that uses it.
+fn mappings_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&repo_root().join("mappings"), &dir.path().join("mappings"));
+    std::fs::copy(
+        repo_root().join("deploy/config/organisations.toml"),
+        dir.path().join("organisations.toml"),
+    )
+    .unwrap();
+    let config = dir.path().join("brygga.toml");
+    std::fs::write(&config, "mappings_dir = \"mappings\"\n").unwrap();
+    (dir, config)
+}
+
+#[test]
+fn check_config_lists_the_dialects_and_reads_their_examples() {
+    let output = run_brygga(&["check-config"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for dialect in ["treserva-like", "lifecare-like", "combine-like"] {
+        assert!(
+            stdout.contains(&format!("municipal:      {dialect} (22 message kinds, 10 accepted from the municipality; 25 examples read)")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_broken_dialect_stops_check_config_naming_the_file_the_rule_and_the_problem() {
+    let (dir, config) = mappings_copy();
+    let file = dir
+        .path()
+        .join("mappings/municipal/lifecare-like/messages/services-granted.toml");
+    let broken = std::fs::read_to_string(&file).unwrap().replace(
+        "table = \"service_type\", required = true",
+        "table = \"insatstyp\", required = true",
+    );
+    std::fs::write(&file, broken).unwrap();
+    let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains(file.to_str().unwrap())
+            && message
+                .contains("rule 4 (each = \"Services/Service\") › rule 1 (xml = \"ServiceType\")")
+            && message.contains("table \"insatstyp\" is not in codes.toml"),
+        "{message}"
+    );
+
+    let (dir, config) = mappings_copy();
+    let file = dir
+        .path()
+        .join("mappings/municipal/combine-like/dialect.toml");
+    let broken = std::fs::read_to_string(&file).unwrap().replace(
+        "xml = \"cm:Arende/cm:Brukare/ct:Personnummer\"",
+        "xml = \"cm:Arende/cm:Brukare/cx:Personnummer\"",
+    );
+    std::fs::write(&file, broken).unwrap();
+    let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("combine-like/dialect.toml: envelope 8")
+            && message.contains("prefix \"cx\" is not declared in [namespaces]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn check_config_stops_when_a_changed_mapping_no_longer_reads_its_examples() {
+    let (dir, config) = mappings_copy();
+    let file = dir
+        .path()
+        .join("mappings/municipal/treserva-like/messages/utskriven.toml");
+    let changed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("xml = \"Utskriven\"", "xml = \"Utskrivningstid\"");
+    std::fs::write(&file, changed).unwrap();
+    let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("14-utskriven.xml")
+            && message.contains("missing required element <Utskrivningstid>"),
+        "{message}"
+    );
+}
+
+#[test]
+fn translate_reads_and_writes_every_dialect() {
+    let output = run_brygga(&[
+        "translate",
+        "--from",
+        "municipal:combine-like",
+        "--to",
+        "municipal:treserva-like",
+        "mappings/municipal/combine-like/examples/21-lvm-beslut.xml",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("typ=\"LvmBeslut\"") && printed.contains("beslut=\"OMH\""),
+        "{printed}"
+    );
+
+    let output = run_brygga(&[
+        "translate",
+        "--from",
+        "cosmic-link",
+        "--to",
+        "municipal:combine-like",
+        "mappings/cosmic-link/examples/09-plan-sip.xml",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("<ct:Insatskod>HT01</ct:Insatskod>"),
+        "{printed}"
+    );
+
+    let output = run_brygga(&[
+        "translate",
+        "--from",
+        "municipal:lifecare-like",
+        "--to",
+        "canonical",
+        "fixtures/municipal/lifecare-like/errors/timestamp-without-offset.xml",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("/Envelope/Header/Timestamp (line 6, column 5)"),
+        "{}",
+        stderr(&output)
+    );
+}
