@@ -1,0 +1,135 @@
+//! Municipal dialects: messages per second per core to read and write each dialect, beside raw
+//! quick-xml parsing and writing of the same bytes.
+//!
+//! `cargo bench --bench municipal` measures, for every dialect, over all of its examples (one
+//! iteration is every example once; throughput is in messages):
+//! - `decode`: the document's bytes → the canonical message (parse, namespaces checked, kind
+//!   detected, rules applied, identifiers and dates checked, unread input reported);
+//!   `raw-parse`: read every XML event of the same bytes with quick-xml's namespace-resolving
+//!   reader, building nothing (the ceiling);
+//! - `encode`: the canonical message → the document's text;
+//!   `raw-write`: write the same document's XML events with quick-xml's writer, from events
+//!   parsed beforehand (the ceiling).
+
+use std::hint::black_box;
+
+use brygga::formats::Mappings;
+use brygga::formats::canonical::CanonicalMessage;
+use brygga::formats::municipal::{decode, encode};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use quick_xml::events::Event;
+use quick_xml::reader::NsReader;
+use quick_xml::writer::Writer;
+
+fn raw_parse(bytes: &[u8]) -> usize {
+    let mut reader = NsReader::from_reader(bytes);
+    let mut buffer = Vec::new();
+    let mut events = 0;
+    loop {
+        match reader.read_resolved_event_into(&mut buffer) {
+            Ok((_, Event::Eof)) | Err(_) => break,
+            Ok(_) => events += 1,
+        }
+        buffer.clear();
+    }
+    events
+}
+
+fn events_of(xml: &[u8]) -> Vec<Event<'static>> {
+    let mut reader = NsReader::from_reader(xml);
+    let mut buffer = Vec::new();
+    let mut events = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buffer) {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(event) => events.push(event.into_owned()),
+        }
+        buffer.clear();
+    }
+    events
+}
+
+fn raw_write(events: &[Event<'static>]) -> Vec<u8> {
+    let mut writer = Writer::new(Vec::with_capacity(2048));
+    for event in events {
+        writer.write_event(event.borrow()).unwrap();
+    }
+    writer.into_inner()
+}
+
+fn dialects(c: &mut Criterion) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mappings = Mappings::load(&root.join("mappings")).unwrap();
+    let today = jiff::civil::date(2026, 11, 23);
+    for dialect in mappings.municipal.iter() {
+        let mut paths: Vec<_> = std::fs::read_dir(
+            root.join("mappings/municipal")
+                .join(&dialect.name)
+                .join("examples"),
+        )
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+        paths.sort();
+        let documents: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        let messages: Vec<CanonicalMessage> = documents
+            .iter()
+            .map(|d| decode(dialect, d, today).unwrap().message)
+            .collect();
+        let written: Vec<String> = messages
+            .iter()
+            .map(|m| encode(dialect, m, today).unwrap())
+            .collect();
+        let events: Vec<Vec<Event<'static>>> =
+            written.iter().map(|w| events_of(w.as_bytes())).collect();
+        for (text, events) in written.iter().zip(&events) {
+            assert_eq!(
+                raw_write(events),
+                text.as_bytes(),
+                "the raw writer writes the same bytes"
+            );
+        }
+        let bytes: usize = documents.iter().map(Vec::len).sum();
+        eprintln!(
+            "{}: {} messages, {} bytes on average",
+            dialect.name,
+            documents.len(),
+            bytes / documents.len()
+        );
+
+        let mut group = c.benchmark_group(&dialect.name);
+        group.throughput(Throughput::Elements(documents.len() as u64));
+        group.bench_function("decode", |b| {
+            b.iter(|| {
+                for document in &documents {
+                    black_box(decode(dialect, black_box(document), today).unwrap());
+                }
+            })
+        });
+        group.bench_function("raw-parse", |b| {
+            b.iter(|| {
+                for document in &documents {
+                    black_box(raw_parse(black_box(document)));
+                }
+            })
+        });
+        group.bench_function("encode", |b| {
+            b.iter(|| {
+                for message in &messages {
+                    black_box(encode(dialect, black_box(message), today).unwrap());
+                }
+            })
+        });
+        group.bench_function("raw-write", |b| {
+            b.iter(|| {
+                for events in &events {
+                    black_box(raw_write(black_box(events)));
+                }
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, dialects);
+criterion_main!(benches);
