@@ -112,7 +112,8 @@ struct Lines<'a> {
     input: &'a str,
     offset: usize,
     line: usize,
-    line_start: usize,
+    /// Characters from the start of the line to `offset`.
+    column: usize,
 }
 
 impl<'a> Lines<'a> {
@@ -121,7 +122,7 @@ impl<'a> Lines<'a> {
             input,
             offset: 0,
             line: 1,
-            line_start: 0,
+            column: 0,
         }
     }
 
@@ -130,23 +131,21 @@ impl<'a> Lines<'a> {
         if byte < self.offset {
             return position_of(self.input, byte);
         }
-        let bytes = &self.input.as_bytes()[self.offset..byte];
-        for (i, b) in bytes.iter().enumerate() {
+        // Each byte is looked at once, however long the lines: a document on one line costs
+        // no more than a pretty-printed one.
+        for b in &self.input.as_bytes()[self.offset..byte] {
             if *b == b'\n' {
                 self.line += 1;
-                self.line_start = self.offset + i + 1;
+                self.column = 0;
+            } else if (*b & 0xC0) != 0x80 {
+                // Not a UTF-8 continuation byte: a new character.
+                self.column += 1;
             }
         }
         self.offset = byte;
-        let column = self
-            .input
-            .get(self.line_start..byte)
-            .map(|s| s.chars().count())
-            .unwrap_or(0)
-            + 1;
         Position {
             line: self.line,
-            column,
+            column: self.column + 1,
         }
     }
 }

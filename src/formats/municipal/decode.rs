@@ -24,6 +24,13 @@ pub struct Decoded {
     pub warnings: Vec<String>,
 }
 
+/// A value read from the document: its text and where it is.
+struct Located<'a, 'p> {
+    text: &'a str,
+    element: &'a Element,
+    attribute: Option<&'p str>,
+}
+
 /// What a path found: an element, an attribute's value, or nothing (with the deepest element
 /// that exists on the way).
 enum Found<'a> {
@@ -93,8 +100,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Resolves `path` from `el`. With `strict`, a step that matches several elements is an
-    /// error (a value is read from one); without, the first is taken (conditions).
-    fn find(&self, el: &'a Element, path: &XmlPath, strict: bool) -> Result<Found<'a>> {
+    /// error (a value is read from one); without, the first is taken (conditions). With
+    /// `mark`, every element on the way is marked as read.
+    fn find(&self, el: &'a Element, path: &XmlPath, strict: bool, mark: bool) -> Result<Found<'a>> {
         let Some(mut here) = self.start(el, path) else {
             return Ok(Found::Absent(self.root));
         };
@@ -115,6 +123,9 @@ impl<'a> Reader<'a> {
                     problem: format!("<{name}> appears more than once; this dialect reads one"),
                 });
             }
+            if mark {
+                first.mark();
+            }
             here = first;
         }
         Ok(match &path.attribute {
@@ -128,62 +139,52 @@ impl<'a> Reader<'a> {
 
     /// The element `path` names below `el` (marked as read), if present.
     fn element(&self, el: &'a Element, path: &XmlPath) -> Result<Option<&'a Element>> {
-        match self.find(el, path, true)? {
-            Found::Element(found) => {
-                self.mark_down(el, found);
-                Ok(Some(found))
-            }
+        match self.find(el, path, true, true)? {
+            Found::Element(found) => Ok(Some(found)),
             _ => Ok(None),
         }
     }
 
-    /// Marks `to` and the elements between `from` and it as present.
-    fn mark_down(&self, from: &Element, to: &Element) {
-        fn walk(el: &Element, to: &Element) -> bool {
-            if std::ptr::eq(el, to) || el.children.iter().any(|c| walk(c, to)) {
-                el.mark();
-                return true;
-            }
-            false
-        }
-        if !walk(from, to) {
-            // An absolute path: mark from the root.
-            walk(self.root, to);
-        }
-    }
-
-    /// The value `path` names below `el` (trimmed; empty counts as absent), marked as read,
-    /// with the element it is on and the path for messages.
-    fn value(
-        &self,
-        el: &'a Element,
-        path: &XmlPath,
-    ) -> Result<Option<(&'a str, &'a Element, String)>> {
-        match self.find(el, path, true)? {
+    /// The value `path` names below `el` (trimmed; empty counts as absent), marked as read.
+    fn value<'p>(&self, el: &'a Element, path: &'p XmlPath) -> Result<Option<Located<'a, 'p>>> {
+        match self.find(el, path, true, true)? {
             Found::Element(found) => {
-                self.mark_down(el, found);
                 let text = found.text();
-                Ok((!text.is_empty()).then(|| (text, found, self.path(found))))
+                Ok((!text.is_empty()).then_some(Located {
+                    text,
+                    element: found,
+                    attribute: None,
+                }))
             }
             Found::Attribute(found, _) => {
-                self.mark_down(el, found);
                 let name = path.attribute.as_deref().unwrap_or("");
                 let value = found.attribute(name).unwrap_or("").trim();
-                Ok((!value.is_empty())
-                    .then(|| (value, found, format!("{}/@{name}", self.path(found)))))
+                Ok((!value.is_empty()).then_some(Located {
+                    text: value,
+                    element: found,
+                    attribute: Some(name),
+                }))
             }
             Found::Absent(_) => Ok(None),
         }
     }
 
+    /// The path of a value, for messages.
+    fn value_path(&self, located: &Located<'_, '_>) -> String {
+        match located.attribute {
+            Some(name) => format!("{}/@{name}", self.path(located.element)),
+            None => self.path(located.element),
+        }
+    }
+
     fn test(&self, el: &'a Element, test: &Test) -> bool {
-        let value = |path: &XmlPath| match self.find(el, path, false) {
+        let value = |path: &XmlPath| match self.find(el, path, false, false) {
             Ok(Found::Element(found)) => Some(found.text.as_str()),
             Ok(Found::Attribute(_, value)) => Some(value.trim()),
             _ => None,
         };
         match test {
-            Test::Exists(path) => match self.find(el, path, false) {
+            Test::Exists(path) => match self.find(el, path, false, false) {
                 Ok(Found::Element(_)) => true,
                 Ok(Found::Attribute(_, value)) => !value.trim().is_empty(),
                 _ => false,
@@ -255,11 +256,11 @@ impl<'a> Reader<'a> {
                 Body::Value(v) => self.value_rule(v, el, out)?,
                 Body::Fixed { xml, value } => match self.value(el, xml)? {
                     None => return Err(self.missing(el, xml)),
-                    Some((found, at, path)) if found != value => {
+                    Some(found) if found.text != value => {
                         return Err(MunicipalError::Invalid {
-                            path,
-                            position: at.position,
-                            problem: format!("is {found:?}; this dialect reads {value:?}"),
+                            path: self.value_path(&found),
+                            position: found.element.position,
+                            problem: format!("is {:?}; this dialect reads {value:?}", found.text),
                         });
                     }
                     Some(_) => {}
@@ -307,12 +308,15 @@ impl<'a> Reader<'a> {
             let (path, _) = parts.iter().find(|(_, v)| v.is_none()).unwrap_or(&parts[0]);
             return Err(self.missing(el, path));
         }
-        let values: Vec<(&str, &Element, String)> =
-            parts.into_iter().filter_map(|(_, v)| v).collect();
-        // A value joined from several elements is named by the element that holds them all.
-        let (at, path) = if values.len() > 1 {
-            let mut common = values[0].2.as_str();
-            for (_, _, other) in &values[1..] {
+        let values: Vec<Located<'a, '_>> = parts.into_iter().filter_map(|(_, v)| v).collect();
+        let at = values[0].element;
+        // Paths are built only for messages. A value joined from several elements is named by
+        // the element that holds them all.
+        let path = || {
+            let first = self.value_path(&values[0]);
+            let mut common = first.as_str();
+            for other in &values[1..] {
+                let other = self.value_path(other);
                 while !other.starts_with(common)
                     || other[common.len()..]
                         .chars()
@@ -322,33 +326,31 @@ impl<'a> Reader<'a> {
                     common = common.rsplit_once('/').map(|(head, _)| head).unwrap_or("");
                 }
             }
-            (values[0].1, common.to_owned())
-        } else {
-            (values[0].1, values[0].2.clone())
+            common.to_owned()
         };
         let joined;
         let text = if values.len() > 1 {
             joined = values
                 .iter()
-                .map(|(t, _, _)| *t)
+                .map(|v| v.text)
                 .collect::<Vec<_>>()
                 .join(rule.separator.as_deref().unwrap_or(""));
             joined.as_str()
         } else {
-            values[0].0
+            values[0].text
         };
-        let where_ = || (path.clone(), at.position);
+        let where_ = || (path(), at.position);
         let read = |text: &str| {
             rule.transform
                 .read(text, self.today)
-                .map_err(|e| transform_error(e, path.clone(), at.position))
+                .map_err(|e| transform_error(e, path(), at.position))
         };
         if rule.field.len() > 1 {
             let separator = rule.separator.as_deref().unwrap_or("");
             let pieces: Vec<&str> = text.splitn(rule.field.len(), separator).collect();
             if pieces.len() < rule.field.len() || pieces.iter().any(|p| p.trim().is_empty()) {
                 return Err(MunicipalError::Invalid {
-                    path,
+                    path: path(),
                     position: at.position,
                     problem: format!(
                         "expected {} parts separated by {separator:?} ({})",
@@ -598,15 +600,11 @@ fn detect<'d>(reader: &Reader<'_>, dialect: &'d Dialect) -> Result<&'d MessageKi
     for condition in &kind.detect {
         for test in &condition.any {
             if reader.test(root, test) {
-                match reader.find(root, test.path(), false) {
-                    Ok(Found::Element(el)) => {
-                        reader.mark_down(root, el);
-                        if matches!(test, Test::Equals(..)) {
-                            el.text();
-                        }
+                match reader.find(root, test.path(), false, true) {
+                    Ok(Found::Element(el)) if matches!(test, Test::Equals(..)) => {
+                        el.text();
                     }
                     Ok(Found::Attribute(el, _)) => {
-                        reader.mark_down(root, el);
                         el.attribute(test.path().attribute.as_deref().unwrap_or(""));
                     }
                     _ => {}
@@ -646,7 +644,7 @@ fn unknown_kind(reader: &Reader<'_>, dialect: &Dialect) -> MunicipalError {
             })
             .collect();
         values.sort_unstable();
-        let (at, found) = match reader.find(root, path, false) {
+        let (at, found) = match reader.find(root, path, false, false) {
             Ok(Found::Element(el)) => (el, format!("{:?}", el.text)),
             Ok(Found::Attribute(el, v)) => (el, format!("{v:?}")),
             Ok(Found::Absent(el)) => (el, "absent".to_owned()),
@@ -689,10 +687,12 @@ fn unknown_kind(reader: &Reader<'_>, dialect: &Dialect) -> MunicipalError {
         _ => None,
     });
     let (at, found) = match parent {
-        Some(parent) if !parent.elements.is_empty() => match reader.find(root, &parent, false) {
-            Ok(Found::Element(el)) => (el, el),
-            _ => (root, root),
-        },
+        Some(parent) if !parent.elements.is_empty() => {
+            match reader.find(root, &parent, false, false) {
+                Ok(Found::Element(el)) => (el, el),
+                _ => (root, root),
+            }
+        }
         _ => (root, root),
     };
     let children: Vec<String> = found
@@ -889,7 +889,7 @@ pub fn message_id_of(dialect: &Dialect, bytes: &[u8]) -> Option<String> {
         root: &root,
         today: jiff::civil::date(2000, 1, 1),
     };
-    fn find<'r>(rules: &'r [Rule]) -> Option<&'r XmlPath> {
+    fn find(rules: &[Rule]) -> Option<&XmlPath> {
         rules.iter().find_map(|rule| match &rule.body {
             Body::Value(v)
                 if v.field
@@ -902,7 +902,7 @@ pub fn message_id_of(dialect: &Dialect, bytes: &[u8]) -> Option<String> {
         })
     }
     let path = find(&dialect.envelope)?;
-    match reader.find(&root, path, false).ok()? {
+    match reader.find(&root, path, false, false).ok()? {
         Found::Element(el) => Some(el.text.clone()),
         Found::Attribute(_, value) => Some(value.trim().to_owned()),
         Found::Absent(_) => None,

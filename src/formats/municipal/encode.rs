@@ -11,22 +11,22 @@ use serde_json::Value;
 use super::decode::get;
 use super::dialect::{Body, Dialect, Form, GroupRule, Rule, ValueRule, detect_writes};
 use super::error::WriteError;
-use super::path::{Name, Test, XmlPath};
+use super::path::{CanonPath, Name, Namespaces, Test, XmlPath};
 use crate::formats::canonical::CanonicalMessage;
 
 type Result<T> = std::result::Result<T, WriteError>;
 
-/// An element being written.
+/// An element being written; its name borrowed from the dialect.
 #[derive(Debug, Clone)]
-struct Node {
-    name: Name,
-    attributes: Vec<(String, String)>,
+struct Node<'d> {
+    name: &'d Name,
+    attributes: Vec<(&'d str, String)>,
     text: Option<String>,
-    children: Vec<Node>,
+    children: Vec<Node<'d>>,
 }
 
-impl Node {
-    fn new(name: Name) -> Node {
+impl<'d> Node<'d> {
+    fn new(name: &'d Name) -> Node<'d> {
         Node {
             name,
             attributes: Vec::new(),
@@ -40,11 +40,15 @@ impl Node {
     }
 
     /// The child named `name`: the last one written, or a new one.
-    fn child(&mut self, name: &Name) -> &mut Node {
-        match self.children.iter().rposition(|c| c.name == *name) {
+    fn child(&mut self, name: &'d Name) -> &mut Node<'d> {
+        match self
+            .children
+            .iter()
+            .rposition(|c| std::ptr::eq(c.name, name) || c.name == name)
+        {
             Some(i) => &mut self.children[i],
             None => {
-                self.children.push(Node::new(name.clone()));
+                self.children.push(Node::new(name));
                 let last = self.children.len() - 1;
                 &mut self.children[last]
             }
@@ -52,12 +56,12 @@ impl Node {
     }
 
     /// The element at `steps` below this one, created where absent.
-    fn at(&mut self, steps: &[Name]) -> &mut Node {
+    fn at(&mut self, steps: &'d [Name]) -> &mut Node<'d> {
         steps.iter().fold(self, |node, name| node.child(name))
     }
 
     /// Adds what `other` holds to this element.
-    fn merge(&mut self, other: Node) {
+    fn merge(&mut self, other: Node<'d>) {
         self.attributes.extend(other.attributes);
         if other.text.is_some() {
             self.text = other.text;
@@ -67,7 +71,7 @@ impl Node {
 
     /// Adds what `other` holds, merging each child into this element's last child of the same
     /// name (for what absolute paths write into elements written before).
-    fn merge_deep(&mut self, other: Node) {
+    fn merge_deep(&mut self, other: Node<'d>) {
         self.attributes.extend(other.attributes);
         if other.text.is_some() {
             self.text = other.text;
@@ -81,22 +85,46 @@ impl Node {
     }
 }
 
-struct Writer<'a> {
-    dialect: &'a Dialect,
+/// What a written value is, for messages (built only when one is needed).
+#[derive(Clone, Copy)]
+enum Field<'d> {
+    Paths(&'d [CanonPath]),
+    Label(&'static str),
+}
+
+impl std::fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Paths(paths) => {
+                for (i, path) in paths.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{path}")?;
+                }
+                Ok(())
+            }
+            Field::Label(label) => f.write_str(label),
+        }
+    }
+}
+
+struct Writer<'d> {
+    dialect: &'d Dialect,
     today: Date,
     /// What rules wrote at absolute paths, as trees under an empty root, merged into the
     /// document at the end.
-    absolute: RefCell<Vec<Node>>,
+    absolute: RefCell<Vec<Node<'d>>>,
 }
 
 /// XML 1.0 cannot carry most control characters.
-fn check_text(text: &str, field: &str, xml: &XmlPath) -> Result<()> {
+fn check_text(text: &str, field: Field<'_>, xml: &XmlPath) -> Result<()> {
     match text
         .chars()
         .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
     {
         Some(c) => Err(WriteError::Invalid {
-            field: field.to_owned(),
+            field: field.to_string(),
             xml: xml.to_string(),
             problem: format!(
                 "holds the control character U+{:04X}, which XML cannot carry",
@@ -107,10 +135,10 @@ fn check_text(text: &str, field: &str, xml: &XmlPath) -> Result<()> {
     }
 }
 
-impl Writer<'_> {
+impl<'d> Writer<'d> {
     /// The steps of `path` from the node `node` (an absolute path starts at the root, which
     /// is where the writer is when it writes one).
-    fn steps<'p>(path: &'p XmlPath) -> &'p [Name] {
+    fn steps(path: &'d XmlPath) -> &'d [Name] {
         if path.absolute {
             &path.elements[1..]
         } else {
@@ -120,41 +148,46 @@ impl Writer<'_> {
 
     /// A node standing for the document root, for a write at an absolute path; merged in at
     /// the end.
-    fn detached_root(&self) -> Node {
-        Node::new(self.dialect.root.clone())
+    fn detached_root(&self) -> Node<'d> {
+        Node::new(&self.dialect.root)
     }
 
-    fn put(&self, node: &mut Node, path: &XmlPath, text: String, field: &str) -> Result<()> {
+    fn put(
+        &self,
+        node: &mut Node<'d>,
+        path: &'d XmlPath,
+        text: String,
+        field: Field<'d>,
+    ) -> Result<()> {
+        check_text(&text, field, path)?;
         if path.absolute {
             let mut root = self.detached_root();
-            let relative = XmlPath {
-                absolute: false,
-                elements: path.elements[1..].to_vec(),
-                attribute: path.attribute.clone(),
-                source: path.source.clone(),
-            };
-            self.put(&mut root, &relative, text, field)?;
+            Self::set(&mut root, path, text, field)?;
             self.absolute.borrow_mut().push(root);
             return Ok(());
         }
-        check_text(&text, field, path)?;
+        Self::set(node, path, text, field)
+    }
+
+    /// Writes `text` at `path` (its steps from `node`).
+    fn set(node: &mut Node<'d>, path: &'d XmlPath, text: String, field: Field<'d>) -> Result<()> {
         let target = node.at(Self::steps(path));
         match &path.attribute {
-            Some(name) => match target.attributes.iter().find(|(n, _)| n == name) {
+            Some(name) => match target.attributes.iter().find(|(n, _)| *n == name) {
                 Some((_, existing)) if *existing != text => Err(WriteError::Invalid {
-                    field: field.to_owned(),
+                    field: field.to_string(),
                     xml: path.to_string(),
                     problem: "another field was already written there".to_owned(),
                 }),
                 Some(_) => Ok(()),
                 None => {
-                    target.attributes.push((name.clone(), text));
+                    target.attributes.push((name.as_str(), text));
                     Ok(())
                 }
             },
             None => match &target.text {
                 Some(existing) if *existing != text => Err(WriteError::Invalid {
-                    field: field.to_owned(),
+                    field: field.to_string(),
                     xml: path.to_string(),
                     problem: "another field was already written there".to_owned(),
                 }),
@@ -166,11 +199,13 @@ impl Writer<'_> {
         }
     }
 
-    fn write(&self, rules: &[Rule], value: &Value, node: &mut Node) -> Result<()> {
+    fn write(&self, rules: &'d [Rule], value: &Value, node: &mut Node<'d>) -> Result<()> {
         for rule in rules {
             match &rule.body {
                 Body::Value(v) => self.value_rule(v, value, node)?,
-                Body::Fixed { xml, value } => self.put(node, xml, value.clone(), "a constant")?,
+                Body::Fixed { xml, value } => {
+                    self.put(node, xml, value.clone(), Field::Label("a constant"))?
+                }
                 Body::Group(g) => self.group(g, value, node)?,
                 // Reading only: constants and copies are derived, checks are about input.
                 Body::Const { .. } | Body::Copy { .. } | Body::Check { .. } => {}
@@ -179,38 +214,42 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn value_rule(&self, rule: &ValueRule, value: &Value, node: &mut Node) -> Result<()> {
-        let field_name = rule
-            .field
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+    fn value_rule(&self, rule: &'d ValueRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
+        let field_name = Field::Paths(&rule.field);
         let invalid = |problem: String| WriteError::Invalid {
-            field: field_name.clone(),
+            field: field_name.to_string(),
             xml: rule.xml[0].to_string(),
             problem,
         };
-        let values: Vec<Option<&Value>> = rule.field.iter().map(|f| get(value, f)).collect();
-        let text = if values.iter().all(Option::is_some) {
-            let mut texts = Vec::with_capacity(values.len());
-            for v in values.into_iter().flatten() {
-                texts.push(rule.transform.write(v, self.today).map_err(&invalid)?);
+        let present = rule.field.iter().all(|f| get(value, f).is_some());
+        let text = if present {
+            let mut text = String::new();
+            for (i, field) in rule.field.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(rule.separator.as_deref().unwrap_or(""));
+                }
+                let v = get(value, field).unwrap_or(&Value::Null);
+                let written = rule.transform.write(v, self.today).map_err(&invalid)?;
+                if text.is_empty() {
+                    text = written;
+                } else {
+                    text.push_str(&written);
+                }
             }
-            texts.join(rule.separator.as_deref().unwrap_or(""))
+            text
         } else if let Some(code) = rule.transform.write_absent() {
             code.to_owned()
         } else if rule.required {
             return Err(WriteError::Missing {
                 dialect: self.dialect.name.clone(),
-                field: field_name,
+                field: field_name.to_string(),
                 xml: rule.xml[0].to_string(),
             });
         } else {
             return Ok(());
         };
         if rule.xml.len() == 1 {
-            return self.put(node, &rule.xml[0], text, &field_name);
+            return self.put(node, &rule.xml[0], text, field_name);
         }
         let separator = rule.separator.as_deref().unwrap_or("");
         let parts: Vec<&str> = text.splitn(rule.xml.len(), separator).collect();
@@ -221,12 +260,12 @@ impl Writer<'_> {
             )));
         }
         for (path, part) in rule.xml.iter().zip(parts) {
-            self.put(node, path, part.to_owned(), &field_name)?;
+            self.put(node, path, part.to_owned(), field_name)?;
         }
         Ok(())
     }
 
-    fn group(&self, rule: &GroupRule, value: &Value, node: &mut Node) -> Result<()> {
+    fn group(&self, rule: &'d GroupRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
         let context = match &rule.field {
             Some(field) => match get(value, field) {
                 Some(found) => found,
@@ -278,13 +317,13 @@ impl Writer<'_> {
             }
             let parent = node.at(parents);
             for item in items {
-                let mut element = Node::new(last.clone());
+                let mut element = Node::new(last);
                 self.write(&rule.rules, item, &mut element)?;
                 parent.children.push(element);
             }
             return Ok(());
         }
-        let mut element = Node::new(last.clone());
+        let mut element = Node::new(last);
         self.write(&rule.rules, context, &mut element)?;
         if !element.is_empty() || rule.required {
             if path.absolute {
@@ -298,34 +337,49 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn document(&self, root: &Name, node: &Node) -> String {
+    fn document(&self, node: &Node<'_>) -> String {
         let mut out = String::with_capacity(2048);
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let mut declarations = Vec::new();
-        if let Some(default) = &self.dialect.namespaces.default {
-            declarations.push(("xmlns".to_owned(), default.clone()));
-        }
-        for (prefix, uri) in &self.dialect.namespaces.prefixed {
-            declarations.push((format!("xmlns:{prefix}"), uri.clone()));
-        }
-        let _ = root;
-        write_node(&mut out, node, 0, &declarations);
+        let namespaces = &self.dialect.namespaces;
+        write_node(&mut out, node, 0, Some(namespaces));
         out
     }
 }
 
-fn write_node(out: &mut String, node: &Node, depth: usize, declarations: &[(String, String)]) {
+fn write_name(out: &mut String, name: &Name) {
+    if let Some(prefix) = &name.prefix {
+        out.push_str(prefix);
+        out.push(':');
+    }
+    out.push_str(&name.local);
+}
+
+fn write_attribute(out: &mut String, prefix: &str, key: &str, value: &str) {
+    out.push(' ');
+    out.push_str(prefix);
+    out.push_str(key);
+    out.push_str("=\"");
+    out.push_str(&escape(value));
+    out.push('"');
+}
+
+/// Writes `node` indented by `depth`; the root declares the dialect's `namespaces`.
+fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Option<&Namespaces>) {
     for _ in 0..depth {
         out.push_str("  ");
     }
     out.push('<');
-    out.push_str(&node.name.to_string());
-    for (key, value) in declarations.iter().chain(node.attributes.iter()) {
-        out.push(' ');
-        out.push_str(key);
-        out.push_str("=\"");
-        out.push_str(&escape(value.as_str()));
-        out.push('"');
+    write_name(out, node.name);
+    if let Some(namespaces) = namespaces {
+        if let Some(default) = &namespaces.default {
+            write_attribute(out, "", "xmlns", default);
+        }
+        for (prefix, uri) in &namespaces.prefixed {
+            write_attribute(out, "xmlns:", prefix, uri);
+        }
+    }
+    for (key, value) in &node.attributes {
+        write_attribute(out, "", key, value);
     }
     match (&node.text, node.children.is_empty()) {
         (None, true) => out.push_str("/>\n"),
@@ -333,7 +387,7 @@ fn write_node(out: &mut String, node: &Node, depth: usize, declarations: &[(Stri
             out.push('>');
             out.push_str(&escape(text.as_str()));
             out.push_str("</");
-            out.push_str(&node.name.to_string());
+            write_name(out, node.name);
             out.push_str(">\n");
         }
         (text, false) => {
@@ -343,13 +397,13 @@ fn write_node(out: &mut String, node: &Node, depth: usize, declarations: &[(Stri
             }
             out.push('\n');
             for child in &node.children {
-                write_node(out, child, depth + 1, &[]);
+                write_node(out, child, depth + 1, None);
             }
             for _ in 0..depth {
                 out.push_str("  ");
             }
             out.push_str("</");
-            out.push_str(&node.name.to_string());
+            write_name(out, node.name);
             out.push_str(">\n");
         }
     }
@@ -374,12 +428,12 @@ pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Res
         today,
         absolute: RefCell::new(Vec::new()),
     };
-    let mut root = Node::new(dialect.root.clone());
+    let mut root = Node::new(&dialect.root);
     // The values that name the kind come first (a type attribute, a header element); the
     // elements whose presence names it follow the envelope, where the kind's content goes.
     for test in detect_writes(kind) {
         if let Test::Equals(path, v) = test {
-            writer.put(&mut root, path, v.clone(), "the message kind")?;
+            writer.put(&mut root, path, v.clone(), Field::Label("the message kind"))?;
         }
     }
     writer.write(&dialect.envelope, &value, &mut root)?;
@@ -390,11 +444,7 @@ pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Res
     }
     match &kind.context {
         Some(context) => {
-            let mut element = Node::new(Name {
-                namespace: None,
-                local: String::new(),
-                prefix: None,
-            });
+            let mut element = Node::new(&dialect.root);
             writer.write(&kind.rules, &value, &mut element)?;
             root.at(Writer::steps(context)).merge(element);
         }
@@ -403,7 +453,7 @@ pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Res
     for detached in writer.absolute.take() {
         root.merge_deep(detached);
     }
-    Ok(writer.document(&dialect.root, &root))
+    Ok(writer.document(&root))
 }
 
 /// Writes one of the dialect's own documents (`receipt`, `error`) from its JSON form.
@@ -413,10 +463,10 @@ pub fn write_form(dialect: &Dialect, form: &Form, value: &Value, today: Date) ->
         today,
         absolute: RefCell::new(Vec::new()),
     };
-    let mut root = Node::new(form.root.clone());
+    let mut root = Node::new(&form.root);
     writer.write(&form.rules, value, &mut root)?;
     for detached in writer.absolute.take() {
         root.merge_deep(detached);
     }
-    Ok(writer.document(&form.root, &root))
+    Ok(writer.document(&root))
 }
