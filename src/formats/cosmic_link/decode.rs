@@ -9,8 +9,8 @@ use jiff::civil::{Date, DateTime};
 use super::codes::{AnswerKind, CodeTables, Table};
 use super::{FORMAT, NAMESPACE};
 use crate::domain::event::{
-    Address, Event, EventKind, EventSource, InvitedFunction, MeetingPlace, Person, PersonName,
-    PlanActivity, SipAnswer,
+    Address, DecidedService, Event, EventKind, EventSource, InvitedFunction, MeetingPlace, Person,
+    PersonName, PlanActivity, SipAnswer,
 };
 use crate::domain::identifiers::{
     HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer,
@@ -39,6 +39,9 @@ pub const STEPS: &[&str] = &[
     "LvmAnmalan",
     "LvmBeslut",
     "TransportOrdnad",
+    "BeviljadeInsatser",
+    "RedoAttTaEmot",
+    "Kvittens",
 ];
 
 /// Why a message was rejected.
@@ -707,6 +710,52 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             EventKind::LvmTransportArranged {
                 decision_id: step.required_attribute("beslut")?.to_owned(),
                 transport_at: step.child("Tid").map(|n| n.timestamp()).transpose()?,
+            },
+        ),
+        "BeviljadeInsatser" => {
+            let services = step
+                .children("Insats")
+                .iter()
+                .map(|n| {
+                    Ok(DecidedService {
+                        service_type: n.required("Insatstyp")?.code(&codes.service_type)?,
+                        description: n
+                            .optional_text("Beskrivning")?
+                            .map(|t| Sensitive::new(t.to_owned())),
+                        extent: n.optional_text("Omfattning")?.map(str::to_owned),
+                        starts_on: n.child("Fran").map(|d| d.date()).transpose()?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if services.is_empty() {
+                return Err(CosmicLinkError::Missing {
+                    path: step.path(),
+                    position: step.el.position,
+                    what: "at least one <Insats>".to_owned(),
+                });
+            }
+            (
+                sent_at,
+                EventKind::ServicesDecided {
+                    decision_id: step.required_attribute("beslut")?.to_owned(),
+                    by: sender.clone(),
+                    decided_on: step.required("Beslutsdatum")?.date()?,
+                    services,
+                },
+            )
+        }
+        "RedoAttTaEmot" => (
+            sent_at,
+            EventKind::ReadyToReceive {
+                by: sender.clone(),
+                from: step.child("FranOchMed").map(|n| n.timestamp()).transpose()?,
+            },
+        ),
+        "Kvittens" => (
+            sent_at,
+            EventKind::MessageAcknowledged {
+                message_id: step.required_attribute("meddelande")?.to_owned(),
+                by: sender.clone(),
             },
         ),
         other => {

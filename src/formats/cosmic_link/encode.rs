@@ -475,10 +475,42 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         EventKind::DeadlineMissed { .. } => {
             return Err(EncodeError::NotInContract("a missed deadline"));
         }
-        EventKind::ServicesDecided { .. }
-        | EventKind::ReadyToReceive { .. }
-        | EventKind::MessageAcknowledged { .. } => {
-            return Err(EncodeError::NotInContract("a municipal step"));
+        EventKind::ServicesDecided {
+            decision_id,
+            decided_on,
+            services,
+            ..
+        } => {
+            w.open("BeviljadeInsatser", &[("beslut", decision_id.clone())]);
+            w.text("Beslutsdatum", &date(*decided_on));
+            for service in services {
+                w.open("Insats", &[]);
+                w.text(
+                    "Insatstyp",
+                    &code(&codes.service_type, "service_type", service.service_type)?,
+                );
+                if let Some(description) = &service.description {
+                    w.text("Beskrivning", description.expose());
+                }
+                if let Some(extent) = &service.extent {
+                    w.text("Omfattning", extent);
+                }
+                if let Some(from) = service.starts_on {
+                    w.text("Fran", &date(from));
+                }
+                w.close("Insats");
+            }
+            w.close("BeviljadeInsatser");
+        }
+        EventKind::ReadyToReceive { from, .. } => {
+            w.open("RedoAttTaEmot", &[]);
+            if let Some(at) = from {
+                w.text("FranOchMed", &local(*at));
+            }
+            w.close("RedoAttTaEmot");
+        }
+        EventKind::MessageAcknowledged { message_id, .. } => {
+            w.leaf("Kvittens", &[("meddelande", message_id.clone())], "");
         }
     }
     w.close("CosmicLinkMeddelande");

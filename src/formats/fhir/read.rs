@@ -16,11 +16,12 @@ use super::codes::{PROCESS_STEP, TASK_INPUT};
 use super::json::{Doc, FhirReadError, Node, Result};
 use super::render::{
     ANSWER, CASE_REFERENCE, CONFIDENTIALITY, EXT_CASE, EXT_FOLLOW_UP, EXT_MUNICIPALITY,
+    EXT_SERVICE_DESCRIPTION, EXT_SERVICE_EXTENT, EXT_SERVICE_START,
     EXT_NEXT_OF_KIN, EXT_OVERALL, EXT_RESPONSIBLE, MESSAGE_ID, PLAN_TYPE, SERVICE_TYPE, STEP_CODES,
 };
 use crate::domain::event::{
-    Address, Event, EventKind, EventSource, InvitedFunction, LvmDecisionKind, MeetingPlace, Person,
-    PersonName, PlanActivity, PlanType, ServiceType, SipAnswer,
+    Address, DecidedService, Event, EventKind, EventSource, InvitedFunction, LvmDecisionKind,
+    MeetingPlace, Person, PersonName, PlanActivity, PlanType, ServiceType, SipAnswer,
 };
 use crate::domain::identifiers::{
     HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer, systems,
@@ -309,6 +310,34 @@ impl<'a> Inputs<'a> {
             };
         }
         Ok(None)
+    }
+
+    /// Every input `code` (in order), with its value checked to be `value_key`.
+    fn all(&self, code: &str, value_key: &str) -> Result<Vec<(Node<'a>, Node<'a>)>> {
+        let mut found = Vec::new();
+        for item in &self.items {
+            let matches = item
+                .v
+                .get("type")
+                .and_then(|t| t.get("coding"))
+                .and_then(Value::as_array)
+                .is_some_and(|codings| {
+                    codings.iter().any(|c| {
+                        c.get("system").and_then(Value::as_str) == Some(TASK_INPUT)
+                            && c.get("code").and_then(Value::as_str) == Some(code)
+                    })
+                });
+            if !matches {
+                continue;
+            }
+            item.mark();
+            item.touch("type");
+            match item.get(value_key) {
+                Some(value) => found.push((*item, value)),
+                None => return Err(item.invalid(format!("the input {code} needs a {value_key}"))),
+            }
+        }
+        Ok(found)
     }
 
     /// Marks every input typed from the task-input CodeSystem as read: on a Task the gateway
@@ -983,6 +1012,58 @@ impl<'a> Reader<'a> {
                     .str()?
                     .to_owned(),
                 transport_at: inputs.timestamp("transport-at")?,
+            },
+            "services-decided" => {
+                let mut services = Vec::new();
+                for (item, coding) in inputs.all("service", "valueCoding")? {
+                    let service = required_code(coding, SERVICE_TYPE, "the service type")?;
+                    services.push(DecidedService {
+                        service_type: serde_json::from_value::<ServiceType>(Value::String(
+                            service.to_owned(),
+                        ))
+                        .map_err(|_| {
+                            coding.invalid(format!(
+                                "unknown service type {service:?}; expected HTJ, LSS, SABO, HSJV or BOENDESTOD"
+                            ))
+                        })?,
+                        description: extension(item, EXT_SERVICE_DESCRIPTION)?
+                            .map(|e| e.required_str("valueString", "the description"))
+                            .transpose()?
+                            .map(|t| Sensitive::new(t.to_owned())),
+                        extent: extension(item, EXT_SERVICE_EXTENT)?
+                            .map(|e| e.required_str("valueString", "the extent"))
+                            .transpose()?
+                            .map(str::to_owned),
+                        starts_on: extension(item, EXT_SERVICE_START)?
+                            .map(|e| e.required("valueDate", "the start date")?.date())
+                            .transpose()?,
+                    });
+                }
+                if services.is_empty() {
+                    return Err(task.invalid(
+                        "missing: at least one input service (valueCoding, a service type)",
+                    ));
+                }
+                EventKind::ServicesDecided {
+                    decision_id: inputs
+                        .required(task, "decision-id", "valueString")?
+                        .str()?
+                        .to_owned(),
+                    by: sender.clone(),
+                    decided_on: inputs.required(task, "decided-on", "valueDate")?.date()?,
+                    services,
+                }
+            }
+            "ready-to-receive" => EventKind::ReadyToReceive {
+                by: sender.clone(),
+                from: inputs.timestamp("ready-from")?,
+            },
+            "message-acknowledged" => EventKind::MessageAcknowledged {
+                message_id: inputs
+                    .required(task, "acknowledged-message", "valueString")?
+                    .str()?
+                    .to_owned(),
+                by: sender.clone(),
             },
             other => return Err(code.invalid(format!("the process step {other:?} is not read"))),
         };

@@ -36,6 +36,9 @@ pub const STEP_CODES: &[&str] = &[
     "lvm-report",
     "lvm-decision",
     "lvm-transport-arranged",
+    "services-decided",
+    "ready-to-receive",
+    "message-acknowledged",
 ];
 
 /// Every Task input type the renderer writes.
@@ -68,6 +71,10 @@ pub const INPUT_CODES: &[&str] = &[
     "decision-id",
     "decision",
     "transport-at",
+    "decided-on",
+    "service",
+    "ready-from",
+    "acknowledged-message",
 ];
 
 pub(super) const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";
@@ -81,6 +88,11 @@ pub(super) const EXT_NEXT_OF_KIN: &str =
 pub(super) const EXT_FOLLOW_UP: &str = "urn:brygga:fhir:StructureDefinition:follow-up-date";
 /// On a Reference to a municipal unit (by HSA-id): the municipality it belongs to.
 pub(super) const EXT_MUNICIPALITY: &str = "urn:brygga:fhir:StructureDefinition:municipality";
+/// On a `service` input of a services-decided Task: what was granted, its extent, from when.
+pub(super) const EXT_SERVICE_DESCRIPTION: &str =
+    "urn:brygga:fhir:StructureDefinition:service-description";
+pub(super) const EXT_SERVICE_EXTENT: &str = "urn:brygga:fhir:StructureDefinition:service-extent";
+pub(super) const EXT_SERVICE_START: &str = "urn:brygga:fhir:StructureDefinition:service-start";
 /// On a CarePlan: the samordningsärende, so that a plan read on its own names its case.
 pub(super) const EXT_CASE: &str = "urn:brygga:fhir:StructureDefinition:case-reference";
 pub(super) const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
@@ -206,11 +218,15 @@ struct Input<'a> {
     code: &'a str,
     display: &'a str,
     value: Typed<'a>,
+    extension: Vec<Extension<'a>>,
 }
 
 impl Serialize for Input<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
+        let mut map = serializer.serialize_map(None)?;
+        if !self.extension.is_empty() {
+            map.serialize_entry("extension", &self.extension)?;
+        }
         map.serialize_entry("type", &concept(TASK_INPUT, self.code, Some(self.display)))?;
         self.value.entry(&mut map)?;
         map.end()
@@ -465,6 +481,7 @@ impl<'a> Inputs<'a> {
             code,
             display: self.codes.input_display(code),
             value,
+            extension: Vec::new(),
         }
     }
 
@@ -869,10 +886,54 @@ pub fn bundle<'a>(
             return Err(RenderError::NotATask("a placement"));
         }
         EventKind::DeadlineMissed { .. } => return Err(RenderError::NotATask("a missed deadline")),
-        EventKind::ServicesDecided { .. }
-        | EventKind::ReadyToReceive { .. }
-        | EventKind::MessageAcknowledged { .. } => {
-            return Err(RenderError::NotATask("a municipal step"));
+        EventKind::ServicesDecided {
+            decision_id,
+            decided_on,
+            services,
+            ..
+        } => {
+            inputs.add("decision-id", Typed::String(decision_id));
+            inputs.add("decided-on", Typed::Date(decided_on.to_string()));
+            for service in services {
+                let mut input = inputs.input(
+                    "service",
+                    Typed::Coding(Coding {
+                        system: SERVICE_TYPE,
+                        code: service_type_code(service.service_type),
+                        display: None,
+                    }),
+                );
+                if let Some(description) = &service.description {
+                    input.extension.push(Extension {
+                        url: EXT_SERVICE_DESCRIPTION,
+                        value: Typed::String(description.expose()),
+                    });
+                }
+                if let Some(extent) = &service.extent {
+                    input.extension.push(Extension {
+                        url: EXT_SERVICE_EXTENT,
+                        value: Typed::String(extent),
+                    });
+                }
+                if let Some(start) = service.starts_on {
+                    input.extension.push(Extension {
+                        url: EXT_SERVICE_START,
+                        value: Typed::Date(start.to_string()),
+                    });
+                }
+                inputs.list.push(input);
+            }
+            "services-decided"
+        }
+        EventKind::ReadyToReceive { from, .. } => {
+            if let Some(at) = from {
+                inputs.add("ready-from", Typed::DateTime(time(at)));
+            }
+            "ready-to-receive"
+        }
+        EventKind::MessageAcknowledged { message_id, .. } => {
+            inputs.add("acknowledged-message", Typed::String(message_id));
+            "message-acknowledged"
         }
     };
 
