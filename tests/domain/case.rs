@@ -480,3 +480,93 @@ fn events_serialise_with_a_kind_tag_and_debug_output_hides_personal_data() {
         );
     }
 }
+
+fn services_decided(decision_id: &str) -> Event {
+    event(
+        "2026-11-22T10:00:00Z",
+        EventKind::ServicesDecided {
+            decision_id: decision_id.into(),
+            by: ostersund(),
+            decided_on: "2026-11-22".parse().unwrap(),
+            services: vec![brygga::domain::event::DecidedService {
+                service_type: brygga::domain::event::ServiceType::Htj,
+                description: None,
+                extent: Some("14 timmar per vecka".into()),
+                starts_on: None,
+            }],
+        },
+    )
+}
+
+#[test]
+fn services_are_decided_once_per_decision_in_a_case_in_process() {
+    let mut case = CoordinationCase::new(CaseId::new(), person_id());
+    assert_eq!(
+        case.apply(services_decided("B-1")).unwrap_err(),
+        TransitionError::InvalidInPhase {
+            event: "services_decided",
+            phase: Phase::New
+        }
+    );
+    let mut case = admitted_case();
+    case.apply(services_decided("B-1")).unwrap();
+    assert_eq!(
+        case.apply(services_decided("B-1")).unwrap_err(),
+        TransitionError::DuplicateServiceDecision {
+            decision_id: "B-1".into()
+        }
+    );
+    case.apply(services_decided("B-2")).unwrap();
+}
+
+#[test]
+fn the_municipality_is_ready_to_receive_only_while_the_person_is_in_hospital() {
+    let ready = || {
+        event(
+            "2026-11-23T08:00:00Z",
+            EventKind::ReadyToReceive {
+                by: ostersund(),
+                from: Some(at("2026-11-24T10:00:00Z")),
+            },
+        )
+    };
+    let mut case = admitted_case();
+    case.apply(ready()).unwrap();
+    case.apply(event(
+        "2026-11-24T12:00:00Z",
+        EventKind::Discharged {
+            discharged_at: at("2026-11-24T12:00:00Z"),
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        case.apply(ready()).unwrap_err(),
+        TransitionError::InvalidInPhase {
+            event: "ready_to_receive",
+            phase: Phase::Discharged
+        }
+    );
+}
+
+#[test]
+fn an_acknowledgement_names_a_message_of_the_case() {
+    let mut case = admitted_case();
+    let admission_message = case.events()[0].source.message_id.clone();
+    let acknowledge = |message_id: &str| {
+        event(
+            "2026-11-20T09:00:00Z",
+            EventKind::MessageAcknowledged {
+                message_id: message_id.into(),
+                by: ostersund(),
+            },
+        )
+    };
+    assert_eq!(
+        case.apply(acknowledge("CL-0000")).unwrap_err(),
+        TransitionError::UnknownMessage {
+            message_id: "CL-0000".into()
+        }
+    );
+    case.apply(acknowledge(&admission_message)).unwrap();
+    assert!(case.involves(&ostersund()));
+}

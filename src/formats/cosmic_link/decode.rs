@@ -748,7 +748,10 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             sent_at,
             EventKind::ReadyToReceive {
                 by: sender.clone(),
-                from: step.child("FranOchMed").map(|n| n.timestamp()).transpose()?,
+                from: step
+                    .child("FranOchMed")
+                    .map(|n| n.timestamp())
+                    .transpose()?,
             },
         ),
         "Kvittens" => (
