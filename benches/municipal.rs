@@ -18,44 +18,9 @@ use brygga::formats::canonical::CanonicalMessage;
 use brygga::formats::municipal::{decode, encode};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
-use quick_xml::reader::NsReader;
-use quick_xml::writer::Writer;
 
-fn raw_parse(bytes: &[u8]) -> usize {
-    let mut reader = NsReader::from_reader(bytes);
-    let mut buffer = Vec::new();
-    let mut events = 0;
-    loop {
-        match reader.read_resolved_event_into(&mut buffer) {
-            Ok((_, Event::Eof)) | Err(_) => break,
-            Ok(_) => events += 1,
-        }
-        buffer.clear();
-    }
-    events
-}
-
-fn events_of(xml: &[u8]) -> Vec<Event<'static>> {
-    let mut reader = NsReader::from_reader(xml);
-    let mut buffer = Vec::new();
-    let mut events = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buffer) {
-            Ok(Event::Eof) | Err(_) => break,
-            Ok(event) => events.push(event.into_owned()),
-        }
-        buffer.clear();
-    }
-    events
-}
-
-fn raw_write(events: &[Event<'static>]) -> Vec<u8> {
-    let mut writer = Writer::new(Vec::with_capacity(2048));
-    for event in events {
-        writer.write_event(event.borrow()).unwrap();
-    }
-    writer.into_inner()
-}
+#[path = "support/raw_xml.rs"]
+mod raw_xml;
 
 fn dialects(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -80,11 +45,13 @@ fn dialects(c: &mut Criterion) {
             .iter()
             .map(|m| encode(dialect, m, today).unwrap())
             .collect();
-        let events: Vec<Vec<Event<'static>>> =
-            written.iter().map(|w| events_of(w.as_bytes())).collect();
+        let events: Vec<Vec<Event<'static>>> = written
+            .iter()
+            .map(|w| raw_xml::events(w.as_bytes()))
+            .collect();
         for (text, events) in written.iter().zip(&events) {
             assert_eq!(
-                raw_write(events),
+                raw_xml::write(events),
                 text.as_bytes(),
                 "the raw writer writes the same bytes"
             );
@@ -109,7 +76,7 @@ fn dialects(c: &mut Criterion) {
         group.bench_function("raw-parse", |b| {
             b.iter(|| {
                 for document in &documents {
-                    black_box(raw_parse(black_box(document)));
+                    black_box(raw_xml::parse(black_box(document)));
                 }
             })
         });
@@ -123,7 +90,7 @@ fn dialects(c: &mut Criterion) {
         group.bench_function("raw-write", |b| {
             b.iter(|| {
                 for events in &events {
-                    black_box(raw_write(black_box(events)));
+                    black_box(raw_xml::write(black_box(events)));
                 }
             })
         });

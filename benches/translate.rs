@@ -24,46 +24,9 @@ use brygga::formats::cosmic_link::{decode, encode};
 use brygga::formats::fhir::{bundle, read_value, render};
 use brygga::formats::translate::step_deadline;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use quick_xml::events::Event;
-use quick_xml::reader::NsReader;
-use quick_xml::writer::Writer;
 
-fn raw_xml_events(bytes: &[u8]) -> usize {
-    let mut reader = NsReader::from_reader(bytes);
-    let mut buffer = Vec::new();
-    let mut events = 0;
-    loop {
-        match reader.read_resolved_event_into(&mut buffer) {
-            Ok((_, Event::Eof)) | Err(_) => break,
-            Ok(_) => events += 1,
-        }
-        buffer.clear();
-    }
-    events
-}
-
-/// Every event of `xml`, owned, for re-writing.
-fn xml_events(xml: &[u8]) -> Vec<Event<'static>> {
-    let mut reader = NsReader::from_reader(xml);
-    let mut buffer = Vec::new();
-    let mut events = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buffer) {
-            Ok(Event::Eof) | Err(_) => break,
-            Ok(event) => events.push(event.into_owned()),
-        }
-        buffer.clear();
-    }
-    events
-}
-
-fn write_xml_events(events: &[Event<'static>]) -> Vec<u8> {
-    let mut writer = Writer::new(Vec::with_capacity(2048));
-    for event in events {
-        writer.write_event(event.borrow()).unwrap();
-    }
-    writer.into_inner()
-}
+#[path = "support/raw_xml.rs"]
+mod raw_xml;
 
 fn translate(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -85,11 +48,8 @@ fn translate(c: &mut Criterion) {
         let json_value: serde_json::Value = serde_json::from_str(&json).unwrap();
         let bundle_json = serde_json::to_vec(&bundle_value).unwrap();
         let cosmic_link = encode(&message, codes).unwrap();
-        let cosmic_link_events = xml_events(cosmic_link.as_bytes());
-        assert_eq!(
-            write_xml_events(&cosmic_link_events),
-            cosmic_link.as_bytes()
-        );
+        let cosmic_link_events = raw_xml::events(cosmic_link.as_bytes());
+        assert_eq!(raw_xml::write(&cosmic_link_events), cosmic_link.as_bytes());
 
         let mut group = c.benchmark_group(name);
         group.throughput(Throughput::Elements(1));
@@ -101,7 +61,7 @@ fn translate(c: &mut Criterion) {
         });
         group.bench_function("raw-to-canonical", |b| {
             b.iter(|| {
-                let events = raw_xml_events(black_box(&xml));
+                let events = raw_xml::parse(black_box(&xml));
                 (
                     events,
                     serde_json::to_string(black_box(&json_value)).unwrap(),
@@ -118,7 +78,7 @@ fn translate(c: &mut Criterion) {
         });
         group.bench_function("raw-cosmic-link-to-fhir", |b| {
             b.iter(|| {
-                let events = raw_xml_events(black_box(&xml));
+                let events = raw_xml::parse(black_box(&xml));
                 (
                     events,
                     serde_json::to_vec(black_box(&bundle_value)).unwrap(),
@@ -137,7 +97,7 @@ fn translate(c: &mut Criterion) {
             b.iter(|| {
                 let value: serde_json::Value =
                     serde_json::from_slice(black_box(&bundle_json)).unwrap();
-                (value, write_xml_events(black_box(&cosmic_link_events)))
+                (value, raw_xml::write(black_box(&cosmic_link_events)))
             })
         });
         group.bench_function("fhir-model-check", |b| {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Gateway, repo_root, run_brygga};
+use crate::helpers::{Gateway, copy_dir, repo_root, run_brygga};
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -318,19 +318,8 @@ fn stats_prints_csv_and_asks_for_migrations_on_a_new_database() {
 
 /// A copy of the shipped mappings in a temporary folder, with a settings file that uses it.
 fn mappings_copy() -> (tempfile::TempDir, std::path::PathBuf) {
-    fn copy(from: &std::path::Path, to: &std::path::Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &to.join(entry.file_name()));
-            } else {
-                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
-    copy(&repo_root().join("mappings"), &dir.path().join("mappings"));
+    copy_dir(&repo_root().join("mappings"), &dir.path().join("mappings"));
     std::fs::copy(
         repo_root().join("deploy/config/organisations.toml"),
         dir.path().join("organisations.toml"),

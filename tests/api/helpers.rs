@@ -200,3 +200,17 @@ pub fn run_brygga(args: &[&str]) -> std::process::Output {
         .output()
         .expect("run brygga")
 }
+
+/// Copies the folder `from` (recursively) to `to`, e.g. the shipped mappings to adapt them.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}

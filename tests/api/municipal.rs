@@ -2,12 +2,10 @@
 //! receipts and error documents in each dialect's own form, idempotency, and a dialect added
 //! as a folder with no change to the gateway.
 
-use std::path::Path;
-
 use brygga::formats::xml::{self, Element};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, repo_root, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, copy_dir, repo_root, spawn_app, spawn_app_with};
 
 fn cosmic_link(name: &str) -> Vec<u8> {
     std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
@@ -423,19 +421,6 @@ async fn translate_converts_between_dialects_cosmic_link_and_fhir() {
             .unwrap()
             .contains("no municipal dialect \"viva-like\"")
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[tokio::test]

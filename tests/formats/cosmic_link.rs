@@ -4,7 +4,7 @@
 use brygga::formats::cosmic_link::{CodeTables, decode, encode};
 use jiff::civil::{Date, date};
 
-use crate::golden::{check_json, check_text, files, repo};
+use crate::golden::{check_json, check_text, files, repo, validate};
 
 const TODAY: Date = date(2026, 11, 23);
 
@@ -187,23 +187,10 @@ fn the_same_message_always_gets_the_same_case_and_event_ids() {
 
 /// Validates `xml` against the contract's XSD with xmllint (libxml2-utils).
 pub fn validate_against_xsd(xml: &[u8], what: &str) {
-    use std::io::Write;
-    let schema = repo().join("mappings/cosmic-link/cosmic-link.xsd");
-    let mut child = std::process::Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema"])
-        .arg(&schema)
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("xmllint is needed to check the XSD ({e}); install it with apt-get install libxml2-utils"));
-    child.stdin.take().unwrap().write_all(xml).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{what} does not validate:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    validate(
+        &repo().join("mappings/cosmic-link/cosmic-link.xsd"),
+        xml,
+        what,
     );
 }
 

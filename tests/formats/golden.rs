@@ -76,3 +76,25 @@ pub fn check_text(expected: &Path, actual: &str) {
         expected.display()
     );
 }
+
+/// Validates `xml` against the XML Schema `schema` with xmllint (libxml2-utils).
+pub fn validate(schema: &Path, xml: &[u8], what: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(schema)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("xmllint is needed to check the XSD ({e}); install it with apt-get install libxml2-utils"));
+    child.stdin.take().unwrap().write_all(xml).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{what} does not validate against {}:\n{}",
+        schema.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -278,6 +278,20 @@ struct Inputs<'a> {
     items: Vec<Node<'a>>,
 }
 
+/// Whether `item` is a Task input typed `code` from the task-input CodeSystem.
+fn is_input(item: &Node<'_>, code: &str) -> bool {
+    item.v
+        .get("type")
+        .and_then(|t| t.get("coding"))
+        .and_then(Value::as_array)
+        .is_some_and(|codings| {
+            codings.iter().any(|c| {
+                c.get("system").and_then(Value::as_str) == Some(TASK_INPUT)
+                    && c.get("code").and_then(Value::as_str) == Some(code)
+            })
+        })
+}
+
 impl<'a> Inputs<'a> {
     fn of(task: Node<'a>, key: &str) -> Result<Inputs<'a>> {
         Ok(Inputs {
@@ -288,18 +302,7 @@ impl<'a> Inputs<'a> {
     /// The value node of the input `code`, checked to be `value_key`.
     fn get(&self, code: &str, value_key: &str) -> Result<Option<Node<'a>>> {
         for item in &self.items {
-            let matches = item
-                .v
-                .get("type")
-                .and_then(|t| t.get("coding"))
-                .and_then(Value::as_array)
-                .is_some_and(|codings| {
-                    codings.iter().any(|c| {
-                        c.get("system").and_then(Value::as_str) == Some(TASK_INPUT)
-                            && c.get("code").and_then(Value::as_str) == Some(code)
-                    })
-                });
-            if !matches {
+            if !is_input(item, code) {
                 continue;
             }
             item.mark();
@@ -316,18 +319,7 @@ impl<'a> Inputs<'a> {
     fn all(&self, code: &str, value_key: &str) -> Result<Vec<(Node<'a>, Node<'a>)>> {
         let mut found = Vec::new();
         for item in &self.items {
-            let matches = item
-                .v
-                .get("type")
-                .and_then(|t| t.get("coding"))
-                .and_then(Value::as_array)
-                .is_some_and(|codings| {
-                    codings.iter().any(|c| {
-                        c.get("system").and_then(Value::as_str) == Some(TASK_INPUT)
-                            && c.get("code").and_then(Value::as_str) == Some(code)
-                    })
-                });
-            if !matches {
+            if !is_input(item, code) {
                 continue;
             }
             item.mark();
