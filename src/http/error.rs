@@ -34,8 +34,13 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// What an internal error answers: the detail is in the log, under the request id.
+pub const INTERNAL_DIAGNOSTICS: &str =
+    "internal error; the request id in the x-request-id header identifies it in the gateway's log";
+
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    /// The status the error answers with.
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -94,8 +99,7 @@ impl IntoResponse for ApiError {
         let diagnostics = match &self {
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
-                "internal error; the request id in the x-request-id header identifies it in the gateway's log"
-                    .to_owned()
+                INTERNAL_DIAGNOSTICS.to_owned()
             }
             other => other.to_string(),
         };

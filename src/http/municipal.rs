@@ -10,33 +10,34 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::cosmic_link::require_xml;
-use super::error::ApiError;
-use crate::domain::case::TransitionError;
+use super::error::{ApiError, INTERNAL_DIAGNOSTICS};
 use crate::formats::municipal::{self, Dialect, Form};
 use crate::pipeline::{Pipeline, ReceiveError};
 
-/// What a refused message is answered with: the HTTP status, the dialect's error code (from
-/// the `error_code` vocabulary) and the error's JSON form.
-fn refusal(error: &ReceiveError, message_id: Option<String>) -> (StatusCode, Value) {
-    let (status, code) = match error {
-        ReceiveError::InvalidMunicipal(_)
-        | ReceiveError::Invalid(_)
-        | ReceiveError::InvalidCanonical(_) => (StatusCode::BAD_REQUEST, "invalid"),
-        ReceiveError::NotAccepted(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_accepted"),
-        ReceiveError::PersonMismatch { .. }
-        | ReceiveError::Transition(
-            TransitionError::IncompletePlan { .. } | TransitionError::NotAddressedTo { .. },
-        ) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
-        ReceiveError::Transition(_) => (StatusCode::CONFLICT, "conflict"),
-        ReceiveError::UnknownCase { .. } => (StatusCode::NOT_FOUND, "unknown_case"),
-        ReceiveError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-        ReceiveError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+/// What a refused message is answered with: the status of the gateway's other endpoints for
+/// the same error, the dialect's error code (from the `error_code` vocabulary) and the error's
+/// JSON form.
+fn refusal(error: ReceiveError, message_id: Option<String>) -> (StatusCode, Value) {
+    let not_accepted = matches!(error, ReceiveError::NotAccepted(_));
+    let (path, position) = match &error {
+        ReceiveError::InvalidMunicipal(e) => (e.path().map(str::to_owned), e.position()),
+        _ => (None, None),
     };
-    let diagnostics = match error {
-        ReceiveError::Store(detail) => {
+    let error = ApiError::from(error);
+    let status = error.status();
+    let code = match status.as_u16() {
+        _ if not_accepted => "not_accepted",
+        400 => "invalid",
+        404 => "unknown_case",
+        409 => "conflict",
+        422 => "unprocessable",
+        503 => "busy",
+        _ => "internal",
+    };
+    let diagnostics = match &error {
+        ApiError::Internal(detail) => {
             tracing::error!(error = %detail, "municipal message failed");
-            "internal error; the request id in the x-request-id header identifies it in the gateway's log"
-                .to_owned()
+            INTERNAL_DIAGNOSTICS.to_owned()
         }
         other => other.to_string(),
     };
@@ -48,14 +49,12 @@ fn refusal(error: &ReceiveError, message_id: Option<String>) -> (StatusCode, Val
     if let Some(id) = message_id {
         body["message_id"] = Value::from(id);
     }
-    if let ReceiveError::InvalidMunicipal(e) = error {
-        if let Some(path) = e.path() {
-            body["path"] = Value::from(path);
-        }
-        if let Some(position) = e.position() {
-            body["line"] = Value::from(position.line);
-            body["column"] = Value::from(position.column);
-        }
+    if let Some(path) = path {
+        body["path"] = Value::from(path);
+    }
+    if let Some(position) = position {
+        body["line"] = Value::from(position.line);
+        body["column"] = Value::from(position.column);
     }
     (status, body)
 }
@@ -134,7 +133,7 @@ pub async fn receive(
             }
         }
         Err(error) => {
-            let (status, value) = refusal(&error, municipal::message_id_of(dialect, &body));
+            let (status, value) = refusal(error, municipal::message_id_of(dialect, &body));
             tracing::info!(
                 dialect = dialect.name,
                 status = status.as_u16(),
