@@ -473,3 +473,32 @@ async fn a_dialect_copied_under_a_new_name_is_served_with_no_change_to_the_gatew
         xml_answer(post_municipal(&app, "treserva-like", local.into_bytes()).await).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn an_invitation_without_consent_is_warned_about_at_the_dialects_own_element() {
+    let app = spawn_app().await;
+    let without = String::from_utf8(example(
+        "treserva-like",
+        "23-kallelse-sip-fran-kommunen.xml",
+    ))
+    .unwrap()
+    .replace(
+        "    <SamtyckeReferens>OSD-SAMT-2026-0211</SamtyckeReferens>\n",
+        "",
+    );
+    let (status, receipt) =
+        xml_answer(post_municipal(&app, "treserva-like", without.into_bytes()).await).await;
+    assert_eq!(status, 200);
+    let warnings: Vec<&str> = receipt
+        .children
+        .iter()
+        .filter(|c| c.name == "Varning")
+        .map(|c| c.text.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("Innehall/SamtyckeReferens: no consent to SIP"),
+        "{}",
+        warnings[0]
+    );
+}
