@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod decide;
 pub mod domain;
 pub mod formats;
 pub mod http;

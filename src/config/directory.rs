@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::identifiers::{HsaId, Kommunkod, OrganisationNumber};
-use crate::domain::party::Party;
+use crate::domain::party::{Organisation, Party};
 
 /// What a region unit does; it decides which process messages it sends and receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +220,28 @@ impl Directory {
                 .municipalities
                 .iter()
                 .any(|m| &m.kommunkod == kommunkod),
+        }
+    }
+
+    /// The organisation a party belongs to: a region unit's region, or the municipality. A
+    /// region unit not in the directory belongs to no known organisation.
+    pub fn organisation_of(&self, party: &Party) -> Option<Organisation> {
+        match party {
+            Party::RegionUnit { hsa_id } => self.region_of(hsa_id).map(|r| Organisation::Region {
+                hsa_id: r.hsa_id.clone(),
+            }),
+            Party::Municipality { kommunkod, .. } => Some(Organisation::Municipality {
+                kommunkod: *kommunkod,
+            }),
+        }
+    }
+
+    /// Whether the organisation is a region (by its care-provider HSA-id) or municipality of
+    /// the directory.
+    pub fn has_organisation(&self, organisation: &Organisation) -> bool {
+        match organisation {
+            Organisation::Region { hsa_id } => self.region(hsa_id).is_some(),
+            Organisation::Municipality { kommunkod } => self.municipality(*kommunkod).is_some(),
         }
     }
 }

@@ -417,7 +417,10 @@ impl CoordinationCase {
                 }
                 Ok(())
             }
-            K::LvmReport { .. } | K::Placement { .. } | K::CostSplitAgreed { .. } => {
+            K::LvmReport { .. }
+            | K::ChildConcernReport { .. }
+            | K::Placement { .. }
+            | K::CostSplitAgreed { .. } => {
                 if phase == P::Cancelled {
                     return Err(invalid());
                 }
@@ -607,6 +610,17 @@ impl CoordinationCase {
                     state.phase = Phase::Outpatient;
                 }
                 self.region_units.insert(physician.clone());
+                self.municipalities.insert(*to_municipality);
+            }
+            K::ChildConcernReport {
+                reporter,
+                to_municipality,
+                ..
+            } => {
+                if state.phase == Phase::New {
+                    state.phase = Phase::Outpatient;
+                }
+                add_party(&mut self.region_units, &mut self.municipalities, reporter);
                 self.municipalities.insert(*to_municipality);
             }
             K::LvmDecision {

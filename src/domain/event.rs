@@ -9,6 +9,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::consent::{InformationCategory, Provision};
 use super::identifiers::{HsaId, Kommunkod, PersonId};
 use super::party::{Party, Principal};
 use super::sensitive::Sensitive;
@@ -262,6 +263,10 @@ pub enum Deadline {
     Agreement,
 }
 
+fn is_permit(provision: &Provision) -> bool {
+    *provision == Provision::Permit
+}
+
 /// The closed set of coordination events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -346,6 +351,10 @@ pub enum EventKind {
         care_contact: Option<HsaId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         planned_sip_at: Option<Timestamp>,
+        /// The legal basis the ward discloses on where the person has not consented (a
+        /// provision that breaks secrecy, or the person's inability to consent), as recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        legal_basis: Option<String>,
     },
     /// The person has left inpatient care.
     Discharged { discharged_at: Timestamp },
@@ -355,8 +364,21 @@ pub enum EventKind {
     ConsentRecorded {
         consent_id: String,
         scope: ConsentScope,
+        /// `deny` records an objection (e.g. to next of kin taking part, or to disclosure to
+        /// one organisation).
+        #[serde(default, skip_serializing_if = "is_permit")]
+        provision: Provision,
+        /// The principals it is limited to; empty for both.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        principals: Vec<Principal>,
+        /// The organisations or units it is limited to; empty for any.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         recipients: Vec<Party>,
+        /// The information it is limited to; empty for all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        categories: Vec<InformationCategory>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_from: Option<Timestamp>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         valid_until: Option<Timestamp>,
     },
@@ -365,6 +387,14 @@ pub enum EventKind {
     /// A physician's report to social services under 6 § LVM; sent without consent.
     LvmReport {
         physician: HsaId,
+        to_municipality: Kommunkod,
+        legal_basis: String,
+        report: Sensitive<String>,
+    },
+    /// A report of concern for a child (orosanmälan) to social services; a duty that breaks
+    /// secrecy, sent without consent with the legal basis recorded.
+    ChildConcernReport {
+        reporter: Party,
         to_municipality: Kommunkod,
         legal_basis: String,
         report: Sensitive<String>,
@@ -500,6 +530,7 @@ impl EventKind {
         "consent_recorded",
         "consent_withdrawn",
         "lvm_report",
+        "child_concern_report",
         "lvm_decision",
         "lvm_transport_arranged",
         "placement",
@@ -533,6 +564,7 @@ impl EventKind {
             EventKind::ConsentRecorded { .. } => "consent_recorded",
             EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
             EventKind::LvmReport { .. } => "lvm_report",
+            EventKind::ChildConcernReport { .. } => "child_concern_report",
             EventKind::LvmDecision { .. } => "lvm_decision",
             EventKind::LvmTransportArranged { .. } => "lvm_transport_arranged",
             EventKind::Placement { .. } => "placement",

@@ -1,6 +1,7 @@
 //! The domain: identifiers, organisations, the coordination case and its events. No IO.
 
 pub mod case;
+pub mod consent;
 pub mod event;
 pub mod identifiers;
 pub mod party;

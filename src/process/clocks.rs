@@ -539,6 +539,9 @@ pub fn municipality_of(event: &Event) -> Option<crate::domain::identifiers::Komm
         EventKind::PlanningStarted { by } | EventKind::Placement { by, .. } => of(by),
         EventKind::LvmReport {
             to_municipality, ..
+        }
+        | EventKind::ChildConcernReport {
+            to_municipality, ..
         } => Some(*to_municipality),
         EventKind::SipPlan { activities, .. } => activities
             .iter()

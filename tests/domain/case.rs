@@ -289,7 +289,11 @@ fn a_withdrawn_consent_is_dated_and_cannot_be_withdrawn_again() {
         EventKind::ConsentRecorded {
             consent_id: "c1".into(),
             scope: ConsentScope::Sip,
+            provision: Default::default(),
+            principals: vec![],
             recipients: vec![ostersund()],
+            categories: vec![],
+            valid_from: None,
             valid_until: None,
         },
     ))

@@ -666,6 +666,10 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
                     .child("PlaneradSip")
                     .map(|n| n.timestamp())
                     .transpose()?,
+                legal_basis: step
+                    .child("Lagrum")
+                    .map(|n| n.text().map(str::to_owned))
+                    .transpose()?,
             },
         ),
         "Utskriven" => {

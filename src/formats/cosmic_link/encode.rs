@@ -401,6 +401,7 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             summary,
             care_contact,
             planned_sip_at,
+            legal_basis,
         } => {
             w.open("InformationVidUtskrivning", &[]);
             w.text("Sammanfattning", summary.expose());
@@ -409,6 +410,9 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             }
             if let Some(at) = planned_sip_at {
                 w.text("PlaneradSip", &local(*at));
+            }
+            if let Some(basis) = legal_basis {
+                w.text("Lagrum", basis);
             }
             w.close("InformationVidUtskrivning");
         }
@@ -474,6 +478,11 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         }
         EventKind::DeadlineMissed { .. } => {
             return Err(EncodeError::NotInContract("a missed deadline"));
+        }
+        EventKind::ChildConcernReport { .. } => {
+            return Err(EncodeError::NotInContract(
+                "a report of concern for a child",
+            ));
         }
         EventKind::ServicesDecided {
             decision_id,

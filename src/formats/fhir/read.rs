@@ -936,6 +936,10 @@ impl<'a> Reader<'a> {
                     .map(|r| self.region_unit(r, "the care contact"))
                     .transpose()?,
                 planned_sip_at: inputs.timestamp("planned-sip-at")?,
+                legal_basis: inputs
+                    .get("legal-basis", "valueString")?
+                    .map(|n| n.str().map(str::to_owned))
+                    .transpose()?,
             },
             "discharged" => EventKind::Discharged {
                 discharged_at: inputs

@@ -810,6 +810,7 @@ pub fn bundle<'a>(
             summary,
             care_contact,
             planned_sip_at,
+            legal_basis,
         } => {
             inputs.add("summary", Typed::String(summary.expose()));
             if let Some(contact) = care_contact {
@@ -817,6 +818,9 @@ pub fn bundle<'a>(
             }
             if let Some(at) = planned_sip_at {
                 inputs.add("planned-sip-at", Typed::DateTime(time(at)));
+            }
+            if let Some(basis) = legal_basis {
+                inputs.add("legal-basis", Typed::String(basis));
             }
             "information-at-discharge"
         }
@@ -886,6 +890,9 @@ pub fn bundle<'a>(
             return Err(RenderError::NotATask("a placement"));
         }
         EventKind::DeadlineMissed { .. } => return Err(RenderError::NotATask("a missed deadline")),
+        EventKind::ChildConcernReport { .. } => {
+            return Err(RenderError::NotATask("a report of concern for a child"));
+        }
         EventKind::ServicesDecided {
             decision_id,
             decided_on,
