@@ -17,7 +17,7 @@
 //! flagged to every recipient; a withdrawn consent stops counting at the moment of withdrawal;
 //! an objection (a `deny` directive) covering the recipient defeats consent, never a duty.
 //!
-//! A `Disclosure` can only be made here, and only a `Disclosure` turns a message into a
+//! A `Disclosure` can only be made here, and only a `Disclosure` turns an event into a
 //! `Released` one (`Disclosure::release`) — which is all the outbox and the read API accept.
 
 use jiff::Timestamp;
@@ -25,8 +25,9 @@ use serde::Serialize;
 
 use crate::domain::consent::{ConsentDirective, InformationCategory, Provision, Recipient};
 use crate::domain::event::{ConsentScope, Event, EventKind};
+use crate::domain::identifiers::PersonId;
 use crate::domain::party::Party;
-use crate::formats::canonical::CanonicalMessage;
+use crate::formats::canonical::{CanonicalMessage, CaseReference};
 
 /// What the decision needs to know about the case beyond the event.
 #[derive(Debug, Clone, Copy)]
@@ -171,16 +172,15 @@ impl Disclosure {
         &self.notices
     }
 
-    /// The message as this recipient may have it: the redactions applied, the recipient
-    /// named. `None` if the message is not the decided event.
-    pub fn release(&self, message: &CanonicalMessage) -> Option<Released> {
-        if message.event.id != self.event_id {
+    /// The event as this recipient may have it, with the redactions applied. `None` if it is
+    /// not the decided event.
+    pub fn release(&self, event: &Event) -> Option<Released> {
+        if event.id != self.event_id {
             return None;
         }
-        let mut message = message.clone();
-        message.recipient = Some(self.recipient.clone());
+        let mut event = event.clone();
         for redaction in &self.redactions {
-            match (redaction, &mut message.event.kind) {
+            match (redaction, &mut event.kind) {
                 (Redaction::RegisteredAddress, EventKind::AdmissionNotice { person, .. }) => {
                     person.registered_address = None;
                 }
@@ -197,12 +197,12 @@ impl Disclosure {
             }
         }
         if self.notices.contains(&Notice::ProtectedIdentity)
-            && let EventKind::AdmissionNotice { person, .. } = &mut message.event.kind
+            && let EventKind::AdmissionNotice { person, .. } = &mut event.kind
         {
             person.protected_identity = true;
         }
         Some(Released {
-            message,
+            event,
             disclosure: self.clone(),
         })
     }
@@ -211,17 +211,35 @@ impl Disclosure {
 /// What a withheld free-text field reads as.
 pub const WITHHELD: &str = "(withheld: no consent to disclose)";
 
-/// A message released to one recipient by a `Disclosure`: what the outbox stores and the
+/// An event released to one recipient by a `Disclosure`: what the outbox stores and the
 /// read API answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Released {
-    message: CanonicalMessage,
+    event: Event,
     disclosure: Disclosure,
 }
 
 impl Released {
-    pub fn message(&self) -> &CanonicalMessage {
-        &self.message
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The released event as a canonical message of `case` about `person`, addressed to the
+    /// recipient.
+    pub fn message(
+        &self,
+        case: CaseReference,
+        person: PersonId,
+        sent_at: Timestamp,
+    ) -> CanonicalMessage {
+        CanonicalMessage {
+            case,
+            person,
+            sent_at,
+            sender_name: None,
+            recipient: Some(self.disclosure.recipient.clone()),
+            event: self.event.clone(),
+        }
     }
     pub fn disclosure(&self) -> &Disclosure {
         &self.disclosure

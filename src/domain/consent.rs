@@ -162,3 +162,52 @@ impl ConsentDirective {
             && (self.categories.is_empty() || self.categories.contains(&category))
     }
 }
+
+impl ConsentDirective {
+    /// The directives a case's events record, with their withdrawals applied; `source` names
+    /// the case.
+    pub fn from_events<'a>(
+        events: impl IntoIterator<Item = &'a super::event::Event>,
+        source: &str,
+    ) -> Vec<ConsentDirective> {
+        use super::event::EventKind;
+        let mut directives: Vec<ConsentDirective> = Vec::new();
+        for event in events {
+            match &event.kind {
+                EventKind::ConsentRecorded {
+                    consent_id,
+                    scope,
+                    provision,
+                    principals,
+                    recipients,
+                    categories,
+                    valid_from,
+                    valid_until,
+                } => directives.push(ConsentDirective {
+                    id: consent_id.clone(),
+                    scope: *scope,
+                    provision: *provision,
+                    principals: principals.clone(),
+                    recipients: recipients
+                        .iter()
+                        .cloned()
+                        .map(ConsentActor::Party)
+                        .collect(),
+                    categories: categories.clone(),
+                    valid_from: *valid_from,
+                    valid_until: *valid_until,
+                    recorded_at: event.occurred_at,
+                    withdrawn_at: None,
+                    source: source.to_owned(),
+                }),
+                EventKind::ConsentWithdrawn { consent_id } => {
+                    for directive in directives.iter_mut().filter(|d| &d.id == consent_id) {
+                        directive.withdrawn_at.get_or_insert(event.occurred_at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        directives
+    }
+}

@@ -72,9 +72,20 @@ impl Pipeline {
                     directory: &self.directory,
                 },
             )?;
-            let mut commit = CaseCommit::from_case(&case, stored.version, self.clock.now());
+            let now = self.clock.now();
+            let mut commit = CaseCommit::from_case(&case, stored.version, now);
             commit.timers = step.timers;
             commit.cancel_timers = step.cancel;
+            let consents = self.store.registry_for(&case).await?;
+            let routed = process::disclosure::route(
+                &case,
+                &commit.events,
+                &consents,
+                &self.directory,
+                &[],
+                now,
+            )?;
+            commit.outbox = routed.outbox;
             commit.audit.push(AuditEntry {
                 actor: by.to_string(),
                 organisation: Some(by.to_string()),
@@ -84,6 +95,7 @@ impl Pipeline {
                 legal_basis: None,
                 details: serde_json::json!({ "event_id": event.id, "key": key }),
             });
+            commit.audit.extend(routed.audit);
             match self.committer.commit(commit).await {
                 Ok(CommitOutcome::Committed { .. } | CommitOutcome::Duplicate { .. }) => {
                     return Ok(case);

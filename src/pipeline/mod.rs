@@ -5,4 +5,4 @@ mod append;
 mod receive;
 
 pub use append::API;
-pub use receive::{Pipeline, Receipt, ReceiveError};
+pub use receive::{Pipeline, Receipt, ReceiveError, Withheld};

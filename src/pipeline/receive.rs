@@ -40,6 +40,17 @@ pub struct Receipt {
     pub follow_on: Vec<EventId>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Recipients the disclosure decision withheld this step from (consent or legal basis
+    /// missing), with the reason; the step is recorded all the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<Withheld>,
+}
+
+/// A recipient a step was not disclosed to, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withheld {
+    pub recipient: Party,
+    pub reason: String,
 }
 
 /// Why a message was not accepted. Nothing of it was stored.
@@ -203,14 +214,18 @@ impl Pipeline {
             } else {
                 Vec::new()
             };
+            let now = self.clock.now();
+            let consents = self.store.registry_for(&case).await?;
             let mut warnings = warnings.clone();
             if let EventKind::SipInvitation {
                 consent_reference: None,
                 ..
             } = &message.event.kind
             {
-                let consented = case.state().consents.values().any(|c| {
-                    c.scope == crate::domain::event::ConsentScope::Sip && c.withdrawn_at.is_none()
+                let consented = consents.iter().any(|c| {
+                    c.scope == crate::domain::event::ConsentScope::Sip
+                        && c.provision == crate::domain::consent::Provision::Permit
+                        && c.in_force_at(now)
                 });
                 if !consented {
                     // Where the sender would name it, in its own format.
@@ -229,6 +244,24 @@ impl Pipeline {
                     ));
                 }
             }
+            let new_events = case.events().get(version as usize..).unwrap_or_default();
+            let routed = process::disclosure::route(
+                &case,
+                new_events,
+                &consents,
+                &self.directory,
+                &routed_to,
+                now,
+            )?;
+            let withheld = routed
+                .denied
+                .iter()
+                .filter(|d| d.event == message.event.id)
+                .map(|d| Withheld {
+                    recipient: d.recipient.clone(),
+                    reason: d.reason.clone(),
+                })
+                .collect();
             let receipt = Receipt {
                 status: "accepted".to_owned(),
                 message_id: message_id.clone(),
@@ -239,11 +272,12 @@ impl Pipeline {
                 routed_to,
                 follow_on: step.follow_on.clone(),
                 warnings,
+                withheld,
             };
-            let now = self.clock.now();
             let mut commit = CaseCommit::from_case(&case, version, now);
             commit.timers = step.timers;
             commit.cancel_timers = step.cancel;
+            commit.outbox = routed.outbox;
             commit.received = Some(ReceivedMessage {
                 source: source.clone(),
                 message_id: message_id.clone(),
@@ -265,6 +299,7 @@ impl Pipeline {
                     "follow_on": receipt.follow_on,
                 }),
             });
+            commit.audit.extend(routed.audit);
             match self.committer.commit(commit).await {
                 Ok(CommitOutcome::Committed { .. }) => return Ok(receipt),
                 Ok(CommitOutcome::Duplicate { receipt }) => return stored_receipt(receipt),

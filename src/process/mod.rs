@@ -1,10 +1,11 @@
 //! The coordination process engine: the Swedish calendar, deadline policies as data, the
 //! clocks an event starts and stops, the deviations the gateway raises, the routing of
-//! invitations, and the scheduler that fires due timers.
+//! invitations and disclosures, and the scheduler that fires due timers.
 
 pub mod calendar;
 pub mod clocks;
 pub mod deviations;
+pub mod disclosure;
 pub mod engine;
 pub mod policy;
 pub mod routing;

@@ -145,6 +145,16 @@ impl Scheduler {
                 }
             };
             let mut commit = CaseCommit::from_case(&case, version, now);
+            let consents = self.store.registry_for(&case).await?;
+            let routed = super::disclosure::route(
+                &case,
+                &commit.events,
+                &consents,
+                &self.directory,
+                &[],
+                now,
+            )?;
+            commit.outbox = routed.outbox;
             commit.fired_timers.push(timer.id.clone());
             commit.timers = step.timers;
             commit.cancel_timers = step.cancel;
@@ -164,6 +174,7 @@ impl Scheduler {
                     "follow_on": step.follow_on,
                 }),
             });
+            commit.audit.extend(routed.audit);
             match self.committer.commit(commit).await {
                 Ok(CommitOutcome::Committed { .. }) => {
                     tracing::info!(case = %timer.case_id, event = event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on = step.follow_on.len(), "timer fired");

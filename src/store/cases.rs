@@ -193,6 +193,7 @@ impl Store {
             "received_messages",
             "outbox",
             "timers",
+            "consents",
             "audit_log",
         ] {
             let n: i64 = // The table names are the constants above.
@@ -324,6 +325,7 @@ async fn apply_commit(
     }
 
     super::deviations::index_events(tx, &case_id, &commit.events).await?;
+    super::consents::index_events(tx, &case_id, &commit.person, &commit.events).await?;
 
     for entry in &commit.outbox {
         let Some(seq) = seq_of.get(&entry.event_id) else {

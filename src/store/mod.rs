@@ -4,6 +4,7 @@
 mod audit;
 mod cases;
 mod connect;
+mod consents;
 mod deviations;
 mod error;
 mod group_commit;
@@ -13,10 +14,11 @@ mod timers;
 
 pub use audit::{AuditChainReport, AuditRecord};
 pub use connect::{Backend, Readiness, Store};
+pub use consents::{ConsentSubject, StoredConsent};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
 pub use records::{
     AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, ReceivedMessage, StoredCase,
-    StoredEvent, TimerEntry, TimerItem,
+    StoredEvent, TimerEntry, TimerItem, destination,
 };

@@ -3,9 +3,11 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
+use crate::decide::Released;
 use crate::domain::case::{CaseId, CoordinationCase, Phase};
 use crate::domain::event::{Event, EventId};
 use crate::domain::identifiers::PersonId;
+use crate::domain::party::Party;
 
 /// A received message's identity and the receipt answered for it (and again for a duplicate).
 #[derive(Debug, Clone, PartialEq)]
@@ -16,15 +18,58 @@ pub struct ReceivedMessage {
     pub receipt: Value,
 }
 
-/// One delivery to write in the same transaction as its event.
+/// One delivery to write in the same transaction as its event. Made only from a message the
+/// disclosure decision released (`crate::decide::Released`): nothing reaches the outbox
+/// without a decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
-    pub event_id: EventId,
-    pub destination: String,
-    pub idempotency_key: String,
-    /// The encoded message, in the destination's format.
-    pub payload: String,
-    pub not_before: Timestamp,
+    pub(super) event_id: EventId,
+    pub(super) destination: String,
+    pub(super) idempotency_key: String,
+    /// The released event and its disclosure (recipient, basis, redactions, notices), as JSON.
+    pub(super) payload: String,
+    pub(super) not_before: Timestamp,
+}
+
+impl OutboxEntry {
+    /// The delivery of `released` to its recipient, due from `not_before`. The idempotency key
+    /// is the event and the recipient: the same delivery always has the same key.
+    pub fn deliver(released: &Released, not_before: Timestamp) -> Result<Self, super::StoreError> {
+        let event_id = released.event().id;
+        let destination = destination(released.disclosure().recipient());
+        Ok(OutboxEntry {
+            event_id,
+            idempotency_key: format!("{event_id}:{destination}"),
+            destination,
+            payload: serde_json::to_string(released)
+                .map_err(|e| super::StoreError::decode("outbox payload", e))?,
+            not_before,
+        })
+    }
+
+    pub fn event_id(&self) -> EventId {
+        self.event_id
+    }
+
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+}
+
+/// The outbox destination of a party: `region-unit:<HSA-id>`, `municipality:<kommunkod>` or
+/// `municipality:<kommunkod>/<HSA-id>`.
+pub fn destination(party: &Party) -> String {
+    match party {
+        Party::RegionUnit { hsa_id } => format!("region-unit:{hsa_id}"),
+        Party::Municipality {
+            kommunkod,
+            unit: None,
+        } => format!("municipality:{kommunkod}"),
+        Party::Municipality {
+            kommunkod,
+            unit: Some(unit),
+        } => format!("municipality:{kommunkod}/{unit}"),
+    }
 }
 
 /// A timer to start in the same transaction as the event that starts the clock.

@@ -13,7 +13,6 @@ use brygga::domain::event::{
 use brygga::domain::identifiers::{HsaId, Kommunkod, PersonId, Personnummer};
 use brygga::domain::party::{Organisation, Party, Principal};
 use brygga::domain::sensitive::Sensitive;
-use brygga::formats::canonical::{CanonicalMessage, CaseReference};
 use jiff::Timestamp;
 
 fn at(s: &str) -> Timestamp {
@@ -182,20 +181,6 @@ fn denial(decision: Decision) -> Denial {
     }
 }
 
-fn message(event: &Event) -> CanonicalMessage {
-    CanonicalMessage {
-        case: CaseReference {
-            issuer: "SE2321000214-1000".into(),
-            value: "SA-1".into(),
-        },
-        person: person(false).id,
-        sent_at: event.occurred_at,
-        sender_name: None,
-        recipient: None,
-        event: event.clone(),
-    }
-}
-
 #[test]
 fn the_admission_notice_goes_without_consent_with_the_statutory_minimum() {
     let notice = admission(false, true);
@@ -205,13 +190,13 @@ fn the_admission_notice_goes_without_consent_with_the_statutory_minimum() {
     };
     assert!(matches!(disclosure.basis(), Basis::Statutory { .. }));
     assert_eq!(disclosure.redactions(), &[Redaction::PsychiatricCare]);
-    let released = disclosure.release(&message(&notice)).unwrap();
+    let released = disclosure.release(&notice).unwrap();
     let EventKind::AdmissionNotice {
         person,
         estimated_discharge,
         psychiatric,
         ..
-    } = &released.message().event.kind
+    } = &released.event().kind
     else {
         unreachable!()
     };
@@ -220,7 +205,7 @@ fn the_admission_notice_goes_without_consent_with_the_statutory_minimum() {
     assert!(person.registered_address.is_some());
     assert!(estimated_discharge.is_some());
     assert!(!psychiatric);
-    assert_eq!(released.message().recipient, Some(ostersund().party));
+    assert_eq!(released.disclosure().recipient(), &ostersund().party);
 }
 
 #[test]
@@ -234,9 +219,9 @@ fn with_disclosure_consent_the_admission_notice_goes_in_full() {
     let Decision::Permit(disclosure) = decision else {
         panic!("expected a full permit, got {decision:?}");
     };
-    let released = disclosure.release(&message(&notice)).unwrap();
+    let released = disclosure.release(&notice).unwrap();
     assert!(matches!(
-        released.message().event.kind,
+        released.event().kind,
         EventKind::AdmissionNotice {
             psychiatric: true,
             ..
@@ -448,8 +433,8 @@ fn a_person_with_protected_identity_never_has_an_address_disclosed_and_is_flagge
     };
     assert_eq!(disclosure.redactions(), &[Redaction::RegisteredAddress]);
     assert_eq!(disclosure.notices(), &[Notice::ProtectedIdentity]);
-    let released = disclosure.release(&message(&notice)).unwrap();
-    let EventKind::AdmissionNotice { person, .. } = &released.message().event.kind else {
+    let released = disclosure.release(&notice).unwrap();
+    let EventKind::AdmissionNotice { person, .. } = &released.event().kind else {
         unreachable!()
     };
     assert!(person.registered_address.is_none());
@@ -607,8 +592,8 @@ fn process_steps_go_on_the_duty_to_inform_and_a_cancellation_reason_only_with_co
     let Decision::PermitWithRedactions(disclosure) = ask(&cancelled, &ostersund(), &[]) else {
         panic!("expected a redacted permit");
     };
-    let released = disclosure.release(&message(&cancelled)).unwrap();
-    let EventKind::CaseCancelled { reason } = &released.message().event.kind else {
+    let released = disclosure.release(&cancelled).unwrap();
+    let EventKind::CaseCancelled { reason } = &released.event().kind else {
         unreachable!()
     };
     assert_eq!(reason.expose(), brygga::decide::WITHHELD);
@@ -618,6 +603,6 @@ fn process_steps_go_on_the_duty_to_inform_and_a_cancellation_reason_only_with_co
 fn a_disclosure_releases_only_the_event_it_was_decided_for() {
     let notice = admission(false, false);
     let decision = ask(&notice, &ostersund(), &[]);
-    let other = message(&admission(false, false));
+    let other = admission(false, false);
     assert!(decision.disclosure().unwrap().release(&other).is_none());
 }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use brygga::domain::event::EventKind;
-use brygga::store::{CommitOutcome, OutboxEntry, ReceivedMessage, StoreError, TimerEntry};
+use brygga::store::{CommitOutcome, ReceivedMessage, StoreError, TimerEntry};
 use jiff::SignedDuration;
 use sqlx::Executor;
 
@@ -29,13 +29,10 @@ pub async fn a_commit_writes_events_outbox_timers_and_audit_together(db: &TestDb
     let p = person("19811218-9876");
     let (case, mut commit) = new_case(&p);
     let event_id = case.events()[0].id;
-    commit.outbox.push(OutboxEntry {
-        event_id,
-        destination: "municipal:treserva-like:2380".into(),
-        idempotency_key: format!("{event_id}:2380"),
-        payload: "<Inskrivningsmeddelande/>".into(),
-        not_before: at("2026-11-20T08:00:05Z"),
-    });
+    commit
+        .outbox
+        .push(outbox_entry(&case.events()[0], ostersund()));
+    assert_eq!(commit.outbox[0].event_id(), event_id);
     commit.timers.push(TimerEntry {
         id: format!("{}:admission-notice", case.id()),
         kind: "admission_notice".into(),
@@ -64,11 +61,7 @@ pub async fn a_commit_writes_events_outbox_timers_and_audit_together(db: &TestDb
     assert_eq!(stored.to_case().unwrap(), case);
     assert_eq!(
         store.outbox_status_for_case(case.id()).await.unwrap(),
-        vec![(
-            "municipal:treserva-like:2380".to_owned(),
-            1,
-            "pending".to_owned()
-        )]
+        vec![("municipality:2380".to_owned(), 1, "pending".to_owned())]
     );
     assert_eq!(
         store.pending_timers(case.id()).await.unwrap(),
@@ -179,13 +172,9 @@ pub async fn a_failed_commit_leaves_nothing_half_written(db: &TestDb) {
     });
     // An outbox row for an event that is not in the commit fails the commit after the case,
     // event, timer and audit rows were written inside the transaction.
-    commit.outbox.push(OutboxEntry {
-        event_id: brygga::domain::event::EventId::new(),
-        destination: "fhir:2380".into(),
-        idempotency_key: "k-1".into(),
-        payload: "{}".into(),
-        not_before: at("2026-11-20T08:00:05Z"),
-    });
+    commit
+        .outbox
+        .push(outbox_entry(&admission(&p), ostersund()));
     let err = store.commit(commit).await.unwrap_err();
     assert!(err.to_string().contains("not part of this commit"), "{err}");
     for table in [
@@ -345,15 +334,10 @@ pub async fn cases_are_found_by_person(db: &TestDb) {
 async fn case_with_outbox(db: &TestDb, rows: usize) {
     let p = person("19811218-9876");
     let (case, mut commit) = new_case(&p);
-    let event_id = case.events()[0].id;
     for i in 0..rows {
-        commit.outbox.push(OutboxEntry {
-            event_id,
-            destination: format!("dest-{i}"),
-            idempotency_key: format!("{event_id}:{i}"),
-            payload: "{}".into(),
-            not_before: at("2026-11-20T08:00:05Z"),
-        });
+        commit
+            .outbox
+            .push(outbox_entry(&case.events()[0], ostersund_unit(i)));
     }
     db.store.commit(commit).await.unwrap();
 }

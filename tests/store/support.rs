@@ -162,3 +162,37 @@ pub fn new_case(person_id: &PersonId) -> (CoordinationCase, CaseCommit) {
     let commit = CaseCommit::from_case(&case, 0, at("2026-11-20T08:00:05Z"));
     (case, commit)
 }
+
+/// An outbox row for `event` to `party`, through the disclosure decision (the only way to make
+/// one). `event` must be one that goes without consent, such as an admission notice.
+pub fn outbox_entry(event: &Event, party: Party) -> brygga::store::OutboxEntry {
+    use brygga::decide::{CaseFacts, Request, decide};
+    let recipient = brygga::domain::consent::Recipient {
+        organisation: None,
+        party,
+    };
+    let decision = decide(&Request {
+        event,
+        recipient: &recipient,
+        consents: &[],
+        legal_basis: None,
+        facts: CaseFacts {
+            protected_identity: false,
+        },
+        at: event.occurred_at,
+    });
+    let released = decision
+        .disclosure()
+        .expect("the event goes without consent")
+        .release(event)
+        .expect("the decided event");
+    brygga::store::OutboxEntry::deliver(&released, at("2026-11-20T08:00:05Z")).unwrap()
+}
+
+/// Unit `i` of Östersund (a distinct destination per `i`).
+pub fn ostersund_unit(i: usize) -> Party {
+    Party::Municipality {
+        kommunkod: brygga::domain::identifiers::Kommunkod::parse("2380").unwrap(),
+        unit: Some(HsaId::parse(&format!("SE2321000214-K{i:03}")).unwrap()),
+    }
+}

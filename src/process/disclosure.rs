@@ -1,0 +1,183 @@
+//! The router's decision step: who each new event of a case goes to, and for each recipient
+//! the disclosure decision — an outbox row for what is released, and an audit record for every
+//! disclosure and every denial, to be committed with the events. Pure.
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::config::Directory;
+use crate::decide::{self, CaseFacts, Decision, Request};
+use crate::domain::case::CoordinationCase;
+use crate::domain::consent::{ConsentDirective, Recipient};
+use crate::domain::event::{Event, EventKind};
+use crate::domain::party::Party;
+use crate::store::{AuditEntry, OutboxEntry, StoreError};
+
+/// What the decisions for one commit produced.
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub outbox: Vec<OutboxEntry>,
+    pub audit: Vec<AuditEntry>,
+    /// The recipients that were denied, and why.
+    pub denied: Vec<Denied>,
+}
+
+/// One recipient an event was not disclosed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub event: crate::domain::event::EventId,
+    pub recipient: Party,
+    pub reason: String,
+}
+
+/// The parties an event goes to: those it names (admission recipients, invited functions,
+/// the deviation's addressee and contacts, a report's municipality), otherwise every party of
+/// the case; never its sender. `routed_to` replaces the invited parties of an invitation the
+/// gateway routed.
+pub fn recipients(event: &Event, case: &CoordinationCase, routed_to: &[Party]) -> Vec<Party> {
+    let mut parties: Vec<Party> = match &event.kind {
+        EventKind::AdmissionNotice { recipients, .. } => recipients.clone(),
+        EventKind::SipInvitation { invited, .. } if routed_to.is_empty() => {
+            invited.iter().map(|f| f.party.clone()).collect()
+        }
+        EventKind::SipInvitation { .. } => routed_to.to_vec(),
+        EventKind::DeviationRaised {
+            addressed_to,
+            notify,
+            ..
+        } => std::iter::once(addressed_to.clone())
+            .chain(notify.iter().cloned())
+            .collect(),
+        EventKind::DeviationReminder { addressed_to, .. } => vec![addressed_to.clone()],
+        EventKind::LvmReport {
+            to_municipality, ..
+        }
+        | EventKind::ChildConcernReport {
+            to_municipality, ..
+        } => vec![Party::Municipality {
+            kommunkod: *to_municipality,
+            unit: None,
+        }],
+        _ => case
+            .region_units()
+            .iter()
+            .map(|hsa_id| Party::RegionUnit {
+                hsa_id: hsa_id.clone(),
+            })
+            .chain(
+                case.municipalities()
+                    .iter()
+                    .map(|&kommunkod| Party::Municipality {
+                        kommunkod,
+                        unit: None,
+                    }),
+            )
+            .collect(),
+    };
+    if let Some(sender) = &event.source.sender {
+        parties.retain(|p| p != sender && !same_municipality(p, sender));
+    }
+    parties.sort();
+    parties.dedup();
+    parties
+}
+
+/// A municipality does not send to itself, whichever of its units it names.
+fn same_municipality(a: &Party, b: &Party) -> bool {
+    matches!((a, b), (
+        Party::Municipality { kommunkod: x, unit: None },
+        Party::Municipality { kommunkod: y, .. },
+    ) if x == y)
+}
+
+/// Decides every recipient of every event in `events` (new events of `case`) and turns the
+/// answers into outbox rows and audit records.
+pub fn route(
+    case: &CoordinationCase,
+    events: &[Event],
+    consents: &[ConsentDirective],
+    directory: &Directory,
+    routed_to: &[Party],
+    at: Timestamp,
+) -> Result<Routed, StoreError> {
+    let facts = CaseFacts {
+        protected_identity: case.state().protected_identity,
+    };
+    let mut routed = Routed::default();
+    for event in events {
+        for party in recipients(event, case, routed_to) {
+            let recipient = Recipient {
+                organisation: directory.organisation_of(&party),
+                party,
+            };
+            let decision = decide::decide(&Request {
+                event,
+                recipient: &recipient,
+                consents,
+                legal_basis: None,
+                facts,
+                at,
+            });
+            routed
+                .audit
+                .push(audit_entry(case, event, &recipient, &decision));
+            match &decision {
+                Decision::Permit(disclosure) | Decision::PermitWithRedactions(disclosure) => {
+                    if let Some(released) = disclosure.release(event) {
+                        routed.outbox.push(OutboxEntry::deliver(&released, at)?);
+                    }
+                }
+                Decision::Deny(denial) => routed.denied.push(Denied {
+                    event: event.id,
+                    recipient: recipient.party,
+                    reason: denial.to_string(),
+                }),
+            }
+        }
+    }
+    Ok(routed)
+}
+
+/// The audit record of one decision: to whom, what, on what basis — or why not.
+pub fn audit_entry(
+    case: &CoordinationCase,
+    event: &Event,
+    recipient: &Recipient,
+    decision: &Decision,
+) -> AuditEntry {
+    let (action, legal_basis, details) = match decision {
+        Decision::Deny(denial) => (
+            format!("deny {}", event.kind.name()),
+            None,
+            json!({
+                "event_id": event.id,
+                "recipient": recipient.party,
+                "decision": decision.name(),
+                "reason": denial,
+                "explanation": denial.to_string(),
+            }),
+        ),
+        Decision::Permit(d) | Decision::PermitWithRedactions(d) => (
+            format!("disclose {}", event.kind.name()),
+            Some(d.basis().audit_text()),
+            json!({
+                "event_id": event.id,
+                "recipient": recipient.party,
+                "decision": decision.name(),
+                "basis": d.basis(),
+                "category": d.category(),
+                "redactions": d.redactions(),
+                "notices": d.notices(),
+            }),
+        ),
+    };
+    AuditEntry {
+        actor: "brygga".to_owned(),
+        organisation: recipient.organisation.as_ref().map(|o| o.code()),
+        action,
+        person: Some(case.person().clone()),
+        purpose: "samverkan vid utskrivning".to_owned(),
+        legal_basis,
+        details,
+    }
+}

@@ -1,0 +1,266 @@
+//! The consent registry: each person's directives, from case events (written in the commit that
+//! appends them) and from FHIR `Consent` resources or the API (written with their audit record).
+
+use jiff::Timestamp;
+use serde_json::Value;
+use sqlx::{Any, Row, Transaction};
+
+use super::audit::{AuditHead, chain_entry, person_token};
+use super::cases::millis;
+use super::connect::Store;
+use super::error::StoreError;
+use super::records::AuditEntry;
+use crate::domain::case::CaseId;
+use crate::domain::consent::ConsentDirective;
+use crate::domain::event::{Event, EventKind};
+use crate::domain::identifiers::PersonId;
+
+/// Whom a registry entry is about: a person by their identifier, or a FHIR patient reference
+/// the gateway could not resolve to one (kept, never matched against a case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentSubject {
+    Person(PersonId),
+    Reference(String),
+}
+
+impl ConsentSubject {
+    fn key(&self) -> String {
+        match self {
+            ConsentSubject::Person(person) => person_token(person),
+            ConsentSubject::Reference(reference) => reference.clone(),
+        }
+    }
+}
+
+/// One registry entry as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredConsent {
+    /// `system|value` of the person, or the unresolved reference.
+    pub subject: String,
+    pub directive: ConsentDirective,
+    /// The FHIR resource as received, if it came as one.
+    pub resource: Option<Value>,
+}
+
+fn directive_json(directive: &ConsentDirective) -> Result<String, StoreError> {
+    serde_json::to_string(directive).map_err(|e| StoreError::decode("consent directive", e))
+}
+
+/// Writes the directives that `events` of the case record or withdraw (inside the commit).
+pub(super) async fn index_events(
+    tx: &mut Transaction<'_, Any>,
+    case_id: &str,
+    person: &PersonId,
+    events: &[Event],
+) -> Result<(), StoreError> {
+    let subject = person_token(person);
+    let source = format!("case {case_id}");
+    for event in events {
+        match &event.kind {
+            EventKind::ConsentRecorded { .. } => {
+                for directive in ConsentDirective::from_events(std::slice::from_ref(event), &source)
+                {
+                    sqlx::query(
+                        "INSERT INTO consents (person, source, consent_id, directive, recorded_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (person, source, consent_id) DO NOTHING",
+                    )
+                    .bind(&subject)
+                    .bind(&source)
+                    .bind(&directive.id)
+                    .bind(directive_json(&directive)?)
+                    .bind(millis(directive.recorded_at))
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            EventKind::ConsentWithdrawn { consent_id } => {
+                withdraw_in(tx, &subject, &source, consent_id, event.occurred_at).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Marks a directive withdrawn at `at` (the first withdrawal counts). Answers whether one was.
+async fn withdraw_in(
+    tx: &mut Transaction<'_, Any>,
+    subject: &str,
+    source: &str,
+    consent_id: &str,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT directive FROM consents WHERE person = $1 AND source = $2 AND consent_id = $3",
+    )
+    .bind(subject)
+    .bind(source)
+    .bind(consent_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let text: String = row.try_get(0)?;
+    let mut directive: ConsentDirective =
+        serde_json::from_str(&text).map_err(|e| StoreError::decode("consent directive", e))?;
+    if directive.withdrawn_at.is_some() {
+        return Ok(false);
+    }
+    directive.withdrawn_at = Some(at);
+    sqlx::query(
+        "UPDATE consents SET directive = $1, withdrawn_at = $2 \
+         WHERE person = $3 AND source = $4 AND consent_id = $5",
+    )
+    .bind(directive_json(&directive)?)
+    .bind(millis(at))
+    .bind(subject)
+    .bind(source)
+    .bind(consent_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+fn stored_consent(row: &sqlx::any::AnyRow) -> Result<StoredConsent, StoreError> {
+    let directive: String = row.try_get(1)?;
+    let resource: Option<String> = row.try_get(2)?;
+    Ok(StoredConsent {
+        subject: row.try_get(0)?,
+        directive: serde_json::from_str(&directive)
+            .map_err(|e| StoreError::decode("consent directive", e))?,
+        resource: resource
+            .map(|r| {
+                serde_json::from_str(&r).map_err(|e| StoreError::decode("consent resource", e))
+            })
+            .transpose()?,
+    })
+}
+
+impl Store {
+    /// Records a directive that came outside a case (a FHIR `Consent`, the API), with its
+    /// audit records, in one transaction. Answers `false` (and writes nothing) if the subject
+    /// already has a directive with this source and id.
+    pub async fn record_consent(
+        &self,
+        subject: &ConsentSubject,
+        directive: &ConsentDirective,
+        resource: Option<&Value>,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        let resource = resource
+            .map(|r| {
+                serde_json::to_string(r).map_err(|e| StoreError::decode("consent resource", e))
+            })
+            .transpose()?;
+        let inserted = sqlx::query(
+            "INSERT INTO consents (person, source, consent_id, directive, resource, recorded_at, withdrawn_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (person, source, consent_id) DO NOTHING",
+        )
+        .bind(subject.key())
+        .bind(&directive.source)
+        .bind(&directive.id)
+        .bind(directive_json(directive)?)
+        .bind(resource)
+        .bind(millis(directive.recorded_at))
+        .bind(directive.withdrawn_at.map(millis))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for entry in audit {
+            chain_entry(&mut tx, &mut head, None, entry, directive.recorded_at).await?;
+        }
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Withdraws a directive recorded outside a case, with its audit records. Answers whether
+    /// there was one in force to withdraw.
+    pub async fn withdraw_consent(
+        &self,
+        subject: &str,
+        source: &str,
+        consent_id: &str,
+        at: Timestamp,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        if !withdraw_in(&mut tx, subject, source, consent_id, at).await? {
+            return Ok(false);
+        }
+        for entry in audit {
+            chain_entry(&mut tx, &mut head, None, entry, at).await?;
+        }
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Every directive of the person's registry, in the order recorded.
+    pub async fn consents_for(
+        &self,
+        person: &PersonId,
+    ) -> Result<Vec<ConsentDirective>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT person, directive, resource FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
+        )
+        .bind(person_token(person))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| stored_consent(row).map(|c| c.directive))
+            .collect()
+    }
+
+    /// The registry the decision reads for a case about to be committed: the person's stored
+    /// directives, with those of `case` taken from its events (which include the ones being
+    /// committed now).
+    pub async fn registry_for(
+        &self,
+        case: &crate::domain::case::CoordinationCase,
+    ) -> Result<Vec<ConsentDirective>, StoreError> {
+        let own = format!("case {}", case.id());
+        let mut directives: Vec<ConsentDirective> = self
+            .consents_for(case.person())
+            .await?
+            .into_iter()
+            .filter(|d| d.source != own)
+            .collect();
+        directives.extend(ConsentDirective::from_events(case.events(), &own));
+        Ok(directives)
+    }
+
+    /// The directive recorded from `source` with `consent_id`, whoever it is about.
+    pub async fn consent(
+        &self,
+        source: &str,
+        consent_id: &str,
+    ) -> Result<Option<StoredConsent>, StoreError> {
+        let row = sqlx::query(
+            "SELECT person, directive, resource FROM consents WHERE source = $1 AND consent_id = $2",
+        )
+        .bind(source)
+        .bind(consent_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(stored_consent).transpose()
+    }
+
+    /// The directives recorded in a case's events (as the registry holds them).
+    pub async fn case_consents(&self, case_id: CaseId) -> Result<Vec<StoredConsent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT person, directive, resource FROM consents WHERE source = $1 ORDER BY recorded_at, consent_id",
+        )
+        .bind(format!("case {case_id}"))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(stored_consent).collect()
+    }
+}
