@@ -82,9 +82,27 @@ impl Application {
             worker: format!("brygga-{}", uuid::Uuid::now_v7()),
         };
         let scheduler = tokio::spawn(scheduler.run(stopped));
+        let token_url = match &self.settings.auth.token_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}/auth/token", self.listener.local_addr()?),
+        };
+        let key = self.settings.token_key()?;
+        if self.settings.auth.token_key_file.is_none() {
+            tracing::info!(
+                "access tokens are signed with a secret made at start-up: they end with this process (set auth.token_key_file to share one between instances)"
+            );
+        }
+        let auth = Arc::new(crate::auth::Authenticator::new(
+            &self.settings.auth,
+            token_url,
+            self.settings.clients.clone(),
+            &key,
+            Arc::new(self.settings.directory.clone()),
+        ));
         let state = AppState {
             pipeline,
             metrics: HttpMetrics::new(),
+            auth,
         };
         let router = http::router(state, &self.settings.server);
         let addr = self.listener.local_addr()?;

@@ -7,6 +7,6 @@ pub use directory::{
     Directory, MunicipalUnit, MunicipalUnitKind, Municipality, Region, RegionUnit, RegionUnitKind,
 };
 pub use settings::{
-    ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, LogFormat, LogSettings, ServerSettings,
-    Settings,
+    AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, ExternalIssuer, LogFormat,
+    LogSettings, ServerSettings, Settings,
 };

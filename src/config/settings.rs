@@ -104,8 +104,68 @@ impl Default for LogSettings {
     }
 }
 
-/// The whole configuration as read from the settings file and the environment.
+/// An external identity provider whose access tokens the gateway accepts (instead of, or
+/// beside, its own token endpoint).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIssuer {
+    /// The tokens' `iss`.
+    pub issuer: String,
+    /// Where its signing keys are published (a JWKS document).
+    pub jwks_url: String,
+    /// The `aud` its tokens for brygga carry.
+    pub audience: String,
+    /// The claim naming the organisation the caller acts for (HSA-id or kommunkod).
+    #[serde(default = "default_organisation_claim")]
+    pub organisation_claim: String,
+    /// The claim with the granted scopes (a space-separated string or an array).
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+}
+
+fn default_organisation_claim() -> String {
+    "organisation".to_owned()
+}
+
+fn default_scope_claim() -> String {
+    "scope".to_owned()
+}
+
+/// Authentication: the SMART Backend Services token endpoint, its clients, external
+/// identity providers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// The token endpoint's public URL, which client assertions name as their `aud`. Unset:
+    /// `http://<server.listen>/auth/token`.
+    pub token_url: Option<String>,
+    /// How long an access token is valid.
+    pub token_lifetime_seconds: u64,
+    /// A file with the secret (at least 32 bytes) that signs access tokens; instances sharing
+    /// a database share it. Unset: a random secret at each start (tokens end with the process).
+    pub token_key_file: Option<PathBuf>,
+    /// The registered clients, relative to the settings file. Unset: `clients.toml` beside
+    /// it, if there is one (without any client, every protected endpoint answers 401).
+    pub clients_file: Option<PathBuf>,
+    /// External identity providers.
+    #[serde(rename = "issuer")]
+    pub issuers: Vec<ExternalIssuer>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            token_url: None,
+            token_lifetime_seconds: 300,
+            token_key_file: None,
+            clients_file: None,
+            issuers: Vec::new(),
+        }
+    }
+}
+
+/// The whole configuration as read from the settings file and the environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -114,6 +174,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,
@@ -123,6 +185,9 @@ pub struct Settings {
     /// Loaded from `organisations_file`.
     #[serde(skip)]
     pub directory: Directory,
+    /// Loaded from `auth.clients_file`.
+    #[serde(skip)]
+    pub clients: Vec<crate::auth::Client>,
     /// The settings file this was read from.
     #[serde(skip)]
     pub source: PathBuf,
@@ -137,6 +202,39 @@ fn default_mappings_dir() -> PathBuf {
 }
 
 impl Settings {
+    /// The token endpoint's URL (`auth.token_url`, or derived from `server.listen`).
+    pub fn token_url(&self) -> String {
+        self.auth
+            .token_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/auth/token", self.server.listen))
+    }
+
+    /// The secret that signs access tokens: from `auth.token_key_file`, or random.
+    pub fn token_key(&self) -> Result<Vec<u8>, ConfigError> {
+        match &self.auth.token_key_file {
+            Some(file) => {
+                let file = self.source.parent().unwrap_or(Path::new(".")).join(file);
+                let key = std::fs::read(&file).map_err(|e| {
+                    ConfigError::Invalid(vec![format!(
+                        "auth.token_key_file {}: {e}",
+                        file.display()
+                    )])
+                })?;
+                let key = key.trim_ascii().to_vec();
+                if key.len() < 32 {
+                    return Err(ConfigError::Invalid(vec![format!(
+                        "auth.token_key_file {}: the secret is {} bytes; it must be at least 32",
+                        file.display(),
+                        key.len()
+                    )]));
+                }
+                Ok(key)
+            }
+            None => crate::auth::random_key().map_err(|e| ConfigError::Invalid(vec![e])),
+        }
+    }
+
     /// The mappings folder, resolved relative to the settings file.
     pub fn mappings_path(&self) -> PathBuf {
         self.source
@@ -206,6 +304,34 @@ impl Settings {
         {
             problems.push(format!(
                 "{}: database.url must start with sqlite:, postgres:// or postgresql://",
+                path.display()
+            ));
+        }
+        let clients_path = path.parent().unwrap_or(Path::new(".")).join(
+            settings
+                .auth
+                .clients_file
+                .as_deref()
+                .unwrap_or(Path::new("clients.toml")),
+        );
+        if problems.is_empty() {
+            if clients_path.is_file() {
+                match crate::auth::load_clients(&clients_path, &settings.directory) {
+                    Ok(clients) => settings.clients = clients,
+                    Err(found) => problems.extend(found),
+                }
+            } else if settings.auth.clients_file.is_some() {
+                problems.push(format!(
+                    "{}: auth.clients_file {} not found (resolved relative to the settings file)",
+                    path.display(),
+                    clients_path.display()
+                ));
+            }
+        }
+        if settings.auth.token_lifetime_seconds == 0 || settings.auth.token_lifetime_seconds > 3600
+        {
+            problems.push(format!(
+                "{}: auth.token_lifetime_seconds must be between 1 and 3600 (access tokens are short-lived)",
                 path.display()
             ));
         }

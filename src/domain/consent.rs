@@ -114,6 +114,14 @@ impl Recipient {
     }
 }
 
+/// Whom a registry entry is about: a person by their identifier, or a FHIR patient reference
+/// the gateway could not resolve to one (kept and shown, never matched against a case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentSubject {
+    Person(super::identifiers::PersonId),
+    Reference(String),
+}
+
 /// One entry of a person's consent registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentDirective {

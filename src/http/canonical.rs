@@ -7,23 +7,52 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 
+use super::auth;
 use super::cosmic_link::require_media;
 use super::error::ApiError;
-use crate::pipeline::{Pipeline, Receipt};
+use super::router::AppState;
+use crate::auth::{Caller, Interaction};
+use crate::pipeline::{Acting, Receipt};
 
 /// Accepts one canonical message: 200 with the receipt (the same receipt again for a message
 /// id received before); 400/404/409/415/422 with an OperationOutcome, and nothing stored.
 pub async fn receive(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Receipt>, ApiError> {
+    const ROUTE: &str = "/canonical/v1/messages";
+    auth::require(&state, &caller, ROUTE, "Task", Interaction::Create).await?;
     require_media(
         &headers,
         |media| media == "application/json",
         "application/json (the canonical message)",
     )?;
-    let receipt = pipeline.receive_canonical(&body).await?;
+    // Recording or withdrawing a consent takes the Consent scope too.
+    let kind = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/event/kind")
+                .and_then(|k| k.as_str())
+                .map(str::to_owned)
+        });
+    if matches!(
+        kind.as_deref(),
+        Some("consent_recorded" | "consent_withdrawn")
+    ) {
+        let interaction = if kind.as_deref() == Some("consent_recorded") {
+            Interaction::Create
+        } else {
+            Interaction::Update
+        };
+        auth::require(&state, &caller, ROUTE, "Consent", interaction).await?;
+    }
+    let result = state
+        .pipeline
+        .receive_canonical(&body, Acting::Client(&caller.organisation))
+        .await;
+    let receipt = auth::audited(&state, &caller, ROUTE, result.map_err(ApiError::from)).await?;
     tracing::info!(
         case_id = %receipt.case_id,
         event_id = %receipt.event_id,

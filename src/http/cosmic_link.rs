@@ -6,9 +6,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 
+use super::auth;
 use super::error::ApiError;
+use super::router::AppState;
+use crate::auth::{Caller, Interaction};
 use crate::domain::case::TransitionError;
-use crate::pipeline::{Pipeline, Receipt, ReceiveError};
+use crate::pipeline::{Acting, Receipt, ReceiveError};
 
 /// Accepts a body whose `content-type` (lower case, without parameters) `accepts` allows, or
 /// that names none; otherwise 415 saying what the endpoint reads (`reads`).
@@ -75,6 +78,7 @@ impl From<ReceiveError> for ApiError {
             ) => ApiError::Unprocessable(e.to_string()),
             ReceiveError::Transition(e) => ApiError::Conflict(e.to_string()),
             ReceiveError::UnknownCase { .. } => ApiError::NotFound(error.to_string()),
+            ReceiveError::Forbidden(message) => ApiError::Forbidden(message),
             ReceiveError::Busy => ApiError::Unavailable(error.to_string()),
             ReceiveError::Store(e) => ApiError::Internal(e.to_string()),
         }
@@ -84,12 +88,19 @@ impl From<ReceiveError> for ApiError {
 /// Accepts one message. 200 with the receipt, also for a message received before (the same
 /// receipt again); 400/409/415/422 with an OperationOutcome, and nothing stored.
 pub async fn receive(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Receipt>, ApiError> {
+    const ROUTE: &str = "/cosmic-link/v1/messages";
+    auth::require(&state, &caller, ROUTE, "Task", Interaction::Create).await?;
     require_xml(&headers)?;
-    let receipt = pipeline.receive_cosmic_link(&body).await?;
+    let result = state
+        .pipeline
+        .receive_cosmic_link(&body, Acting::Client(&caller.organisation))
+        .await;
+    let receipt = auth::audited(&state, &caller, ROUTE, result.map_err(ApiError::from)).await?;
     tracing::info!(
         case_id = %receipt.case_id,
         event_id = %receipt.event_id,

@@ -16,12 +16,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::auth;
 use super::error::ApiError;
+use super::router::AppState;
+use crate::auth::{Caller, Interaction};
 use crate::domain::case::{CaseId, TransitionError};
 use crate::domain::event::{DeviationCause, EventId, EventKind};
 use crate::domain::party::Party;
 use crate::domain::sensitive::Sensitive;
-use crate::pipeline::{Pipeline, ReceiveError};
+use crate::pipeline::{Acting, CaseRead, ReceiveError};
 use crate::process::deviations::{DeviationView, view};
 use crate::store::DeviationFilter;
 
@@ -53,9 +56,19 @@ fn case_id(text: &str) -> Result<CaseId, ApiError> {
 
 /// `GET /deviations`: oldest first.
 pub async fn list(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<DeviationList>, ApiError> {
+    auth::require(
+        &state,
+        &caller,
+        "/deviations",
+        RESOURCE,
+        Interaction::Search,
+    )
+    .await?;
+    let pipeline = &state.pipeline;
     let filter = match query.get("status").map(String::as_str) {
         None | Some("unanswered") => DeviationFilter::Unanswered,
         Some("answered") => DeviationFilter::Answered,
@@ -94,15 +107,34 @@ pub async fn list(
         .deviations(filter, addressed_to, limit)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    // Each case once, however many of its deviations are listed.
+    // Each case once, however many of its deviations are listed; only the caller's cases,
+    // each read through the disclosure decision (and audited).
     let mut cases = HashMap::new();
     let mut deviations = Vec::with_capacity(rows.len());
     for row in rows {
-        let case = match cases.entry(row.case_id) {
+        let read = match cases.entry(row.case_id) {
             Entry::Occupied(loaded) => loaded.into_mut(),
-            Entry::Vacant(slot) => slot.insert(pipeline.case(row.case_id).await?),
+            Entry::Vacant(slot) => {
+                let read = match pipeline
+                    .read_case(
+                        row.case_id,
+                        &caller.organisation,
+                        &caller.client_id,
+                        "deviations",
+                    )
+                    .await
+                {
+                    Ok(read) => Some(read),
+                    Err(ReceiveError::UnknownCase { .. }) => None,
+                    Err(other) => return Err(other.into()),
+                };
+                slot.insert(read)
+            }
         };
-        if let Some(v) = view(case, &row.deviation_id) {
+        if let Some(v) = read
+            .as_ref()
+            .and_then(|r| released_view(r, &row.deviation_id))
+        {
             deviations.push(v);
         }
     }
@@ -112,26 +144,44 @@ pub async fn list(
     }))
 }
 
+const RESOURCE: &str = "DetectedIssue";
+
+/// The deviation's view, if the event that raised it was released to the reader.
+fn released_view(read: &CaseRead, deviation_id: &str) -> Option<DeviationView> {
+    let raised = read.case.events().iter().find(|e| {
+        matches!(&e.kind, EventKind::DeviationRaised { deviation_id: id, .. } if id == deviation_id)
+    })?;
+    read.released(raised.id)?;
+    view(&read.case, deviation_id)
+}
+
 async fn one(
-    pipeline: &Pipeline,
+    state: &AppState,
+    caller: &Caller,
     case: CaseId,
     deviation_id: &str,
 ) -> Result<DeviationView, ApiError> {
-    let case = pipeline.case(case).await?;
-    view(&case, deviation_id).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no deviation {deviation_id:?} in case {}",
-            case.id()
-        ))
-    })
+    let read = state
+        .pipeline
+        .read_case(case, &caller.organisation, &caller.client_id, "deviation")
+        .await?;
+    released_view(&read, deviation_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no deviation {deviation_id:?} in case {case}")))
 }
 
 /// `GET /cases/{case_id}/deviations/{deviation_id}`.
 pub async fn read(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Caller,
     Path((case, deviation_id)): Path<(String, String)>,
 ) -> Result<Json<DeviationView>, ApiError> {
-    Ok(Json(one(&pipeline, case_id(&case)?, &deviation_id).await?))
+    const ROUTE: &str = "/cases/{case_id}/deviations/{deviation_id}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let found = match case_id(&case) {
+        Ok(case) => one(&state, &caller, case, &deviation_id).await,
+        Err(e) => Err(e),
+    };
+    Ok(Json(auth::audited(&state, &caller, ROUTE, found).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,10 +198,25 @@ pub struct Report {
 
 /// `POST /cases/{case_id}/deviations`: a principal reports a deviation; 201 with it.
 pub async fn report(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Caller,
     Path(case): Path<String>,
     request: Result<Json<Report>, JsonRejection>,
 ) -> Result<(StatusCode, Json<DeviationView>), ApiError> {
+    const ROUTE: &str = "/cases/{case_id}/deviations";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Create).await?;
+    let result = report_as(&state, &caller, case, request).await;
+    auth::audited(&state, &caller, ROUTE, result).await
+}
+
+async fn report_as(
+    state: &AppState,
+    caller: &Caller,
+    case: String,
+    request: Result<Json<Report>, JsonRejection>,
+) -> Result<(StatusCode, Json<DeviationView>), ApiError> {
+    let pipeline = &state.pipeline;
+    let acting = Acting::Client(&caller.organisation);
     let report = body(request)?;
     let case = case_id(&case)?;
     if report.description.trim().is_empty() {
@@ -161,7 +226,10 @@ pub async fn report(
         .deviation_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let current = pipeline.case(case).await?;
+    let current = pipeline
+        .read_case(case, &caller.organisation, &caller.client_id, "case")
+        .await?
+        .case;
     let notify = pipeline
         .directory
         .deviation_contacts(current.region_units(), current.municipalities());
@@ -177,7 +245,13 @@ pub async fn report(
         notify,
     };
     pipeline
-        .append(case, &report.by, &format!("deviation:{deviation_id}"), kind)
+        .append(
+            case,
+            &report.by,
+            &format!("deviation:{deviation_id}"),
+            kind,
+            acting,
+        )
         .await
         .map_err(|e| match e {
             ReceiveError::Transition(TransitionError::DuplicateEvent { .. }) => ApiError::Conflict(
@@ -187,7 +261,7 @@ pub async fn report(
         })?;
     Ok((
         StatusCode::CREATED,
-        Json(one(&pipeline, case, &deviation_id).await?),
+        Json(one(state, caller, case, &deviation_id).await?),
     ))
 }
 
@@ -200,10 +274,25 @@ pub struct Acknowledgement {
 /// `POST …/acknowledgement`: the addressed party has received the deviation. Repeating it
 /// changes nothing.
 pub async fn acknowledge(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Caller,
     Path((case, deviation_id)): Path<(String, String)>,
     request: Result<Json<Acknowledgement>, JsonRejection>,
 ) -> Result<Json<DeviationView>, ApiError> {
+    const ROUTE: &str = "/cases/{case_id}/deviations/{deviation_id}/acknowledgement";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
+    let result = acknowledge_as(&state, &caller, case, deviation_id, request).await;
+    auth::audited(&state, &caller, ROUTE, result).await
+}
+
+async fn acknowledge_as(
+    state: &AppState,
+    caller: &Caller,
+    case: String,
+    deviation_id: String,
+    request: Result<Json<Acknowledgement>, JsonRejection>,
+) -> Result<Json<DeviationView>, ApiError> {
+    let pipeline = &state.pipeline;
     let Acknowledgement { by } = body(request)?;
     let case = case_id(&case)?;
     let kind = EventKind::DeviationAcknowledged {
@@ -216,13 +305,14 @@ pub async fn acknowledge(
             &by,
             &format!("acknowledged:{deviation_id}:{by}"),
             kind,
+            Acting::Client(&caller.organisation),
         )
         .await
     {
         Ok(_) | Err(ReceiveError::Transition(TransitionError::DuplicateEvent { .. })) => {}
         Err(error) => return Err(deviation_error(error)),
     }
-    Ok(Json(one(&pipeline, case, &deviation_id).await?))
+    Ok(Json(one(state, caller, case, &deviation_id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,10 +324,25 @@ pub struct Answer {
 
 /// `POST …/answer`: the addressed party answers the deviation (once).
 pub async fn answer(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Caller,
     Path((case, deviation_id)): Path<(String, String)>,
     request: Result<Json<Answer>, JsonRejection>,
 ) -> Result<Json<DeviationView>, ApiError> {
+    const ROUTE: &str = "/cases/{case_id}/deviations/{deviation_id}/answer";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
+    let result = answer_as(&state, &caller, case, deviation_id, request).await;
+    auth::audited(&state, &caller, ROUTE, result).await
+}
+
+async fn answer_as(
+    state: &AppState,
+    caller: &Caller,
+    case: String,
+    deviation_id: String,
+    request: Result<Json<Answer>, JsonRejection>,
+) -> Result<Json<DeviationView>, ApiError> {
+    let pipeline = &state.pipeline;
     let Answer { by, answer } = body(request)?;
     if answer.trim().is_empty() {
         return Err(bad(
@@ -251,7 +356,13 @@ pub async fn answer(
         answer: Sensitive::new(answer),
     };
     pipeline
-        .append(case, &by, &format!("answered:{deviation_id}"), kind)
+        .append(
+            case,
+            &by,
+            &format!("answered:{deviation_id}"),
+            kind,
+            Acting::Client(&caller.organisation),
+        )
         .await
         .map_err(|error| match error {
             ReceiveError::Transition(TransitionError::DuplicateEvent { .. }) => {
@@ -259,7 +370,7 @@ pub async fn answer(
             }
             other => deviation_error(other),
         })?;
-    Ok(Json(one(&pipeline, case, &deviation_id).await?))
+    Ok(Json(one(state, caller, case, &deviation_id).await?))
 }
 
 fn deviation_error(error: ReceiveError) -> ApiError {

@@ -26,6 +26,12 @@ pub enum ApiError {
     /// 404: no such resource, or one the caller may not see.
     #[error("{0}")]
     NotFound(String),
+    /// 401: no valid access token; the answer carries `WWW-Authenticate`.
+    #[error("{message}")]
+    Unauthorized { message: String, code: &'static str },
+    /// 403: the token does not cover what the request does.
+    #[error("{0}")]
+    Forbidden(String),
     /// 503: a dependency (the database) is not available.
     #[error("{0}")]
     Unavailable(String),
@@ -47,6 +53,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,7 +84,8 @@ pub fn operation_outcome_at(
 pub fn issue_code(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 | 422 => "invalid",
-        401 | 403 => "security",
+        401 => "login",
+        403 => "forbidden",
         404 | 405 => "not-supported",
         408 | 504 => "timeout",
         409 | 412 => "conflict",
@@ -104,11 +113,28 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = operation_outcome_at("error", code, &diagnostics, expression.as_deref());
-        (
+        let mut response = (
             status,
             [("content-type", "application/fhir+json")],
             Json(body),
         )
-            .into_response()
+            .into_response();
+        let challenge = match &self {
+            ApiError::Unauthorized { message, code } => Some(format!(
+                "Bearer error=\"{code}\", error_description=\"{}\"",
+                message.replace(['"', '\\'], "'")
+            )),
+            ApiError::Forbidden(message) => Some(format!(
+                "Bearer error=\"insufficient_scope\", error_description=\"{}\"",
+                message.replace(['"', '\\'], "'")
+            )),
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|c| axum::http::HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP: the only module that knows axum. Routes, middleware, error bodies and serving.
 
+mod auth;
 mod canonical;
 mod cosmic_link;
 mod deviations;

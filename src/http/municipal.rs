@@ -9,10 +9,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::auth;
 use super::cosmic_link::require_xml;
 use super::error::{ApiError, INTERNAL_DIAGNOSTICS};
+use super::router::AppState;
+use crate::auth::{Caller, Interaction};
 use crate::formats::municipal::{self, Dialect, Form};
-use crate::pipeline::{Pipeline, ReceiveError};
+use crate::pipeline::{Acting, Pipeline, ReceiveError};
 
 /// What a refused message is answered with: the status of the gateway's other endpoints for
 /// the same error, the dialect's error code (from the `error_code` vocabulary) and the error's
@@ -28,6 +31,8 @@ fn refusal(error: ReceiveError, message_id: Option<String>) -> (StatusCode, Valu
     let code = match status.as_u16() {
         _ if not_accepted => "not_accepted",
         400 => "invalid",
+        401 => "unauthorized",
+        403 => "forbidden",
         404 => "unknown_case",
         409 => "conflict",
         422 => "unprocessable",
@@ -88,11 +93,14 @@ fn document(
 /// received before (the same receipt again); 400/404/409/415/422 with the dialect's error
 /// document, and nothing stored. An unknown dialect answers 404 with an OperationOutcome.
 pub async fn receive(
-    State(pipeline): State<Pipeline>,
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    const ROUTE: &str = "/municipal/{dialect}/v1/messages";
+    let pipeline = &state.pipeline;
     let Some(dialect) = pipeline.mappings.municipal.get(&name) else {
         return ApiError::NotFound(format!(
             "there is no municipal dialect {name:?}; this gateway serves {}",
@@ -103,6 +111,33 @@ pub async fn receive(
         ))
         .into_response();
     };
+    // Refusals of the caller, in the dialect's own error document (the extractor audited them).
+    let refused = |error: ApiError| {
+        let status = error.status();
+        let value = json!({
+            "status": "rejected",
+            "code": if status == StatusCode::UNAUTHORIZED { "unauthorized" } else { "forbidden" },
+            "diagnostics": error.to_string(),
+        });
+        let mut response = document(pipeline, dialect, status, &dialect.error, &value);
+        if let Some(challenge) = error
+            .into_response()
+            .headers()
+            .get(axum::http::header::WWW_AUTHENTICATE)
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, challenge.clone());
+        }
+        response
+    };
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(error) => return refused(error),
+    };
+    if let Err(error) = auth::require(&state, &caller, ROUTE, "Task", Interaction::Create).await {
+        return refused(error);
+    }
     if let Err(ApiError::UnsupportedMediaType(problem)) = require_xml(&headers) {
         let value = json!({
             "status": "rejected",
@@ -117,7 +152,10 @@ pub async fn receive(
             &value,
         );
     }
-    match pipeline.receive_municipal(dialect, &body).await {
+    match pipeline
+        .receive_municipal(dialect, &body, Acting::Client(&caller.organisation))
+        .await
+    {
         Ok(receipt) => {
             tracing::info!(
                 dialect = dialect.name,
@@ -128,18 +166,26 @@ pub async fn receive(
                 "municipal message received"
             );
             match serde_json::to_value(&receipt) {
-                Ok(value) => document(&pipeline, dialect, StatusCode::OK, &dialect.receipt, &value),
+                Ok(value) => document(pipeline, dialect, StatusCode::OK, &dialect.receipt, &value),
                 Err(e) => ApiError::Internal(e.to_string()).into_response(),
             }
         }
         Err(error) => {
+            let audited = match &error {
+                ReceiveError::Forbidden(m) => Some(ApiError::Forbidden(m.clone())),
+                ReceiveError::UnknownCase { .. } => Some(ApiError::NotFound(error.to_string())),
+                _ => None,
+            };
+            if let Some(refusal) = audited {
+                let _ = auth::refuse(&state, Some(&caller), ROUTE, refusal).await;
+            }
             let (status, value) = refusal(error, municipal::message_id_of(dialect, &body));
             tracing::info!(
                 dialect = dialect.name,
                 status = status.as_u16(),
                 "municipal message refused"
             );
-            document(&pipeline, dialect, status, &dialect.error, &value)
+            document(pipeline, dialect, status, &dialect.error, &value)
         }
     }
 }

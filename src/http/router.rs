@@ -12,7 +12,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
-    canonical, cosmic_link, deviations, health, middleware as mw, municipal, stats, translate,
+    auth, canonical, cosmic_link, deviations, health, middleware as mw, municipal, stats, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -22,6 +22,7 @@ use crate::pipeline::Pipeline;
 pub struct AppState {
     pub pipeline: Pipeline,
     pub metrics: HttpMetrics,
+    pub auth: std::sync::Arc<crate::auth::Authenticator>,
 }
 
 impl FromRef<AppState> for Pipeline {
@@ -39,6 +40,11 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route(
             "/metrics",
             get(http_metrics::render).with_state(metrics.clone()),
+        )
+        .route("/auth/token", post(auth::token))
+        .route(
+            "/.well-known/smart-configuration",
+            get(auth::smart_configuration),
         )
         .route("/cosmic-link/v1/messages", post(cosmic_link::receive))
         .route("/canonical/v1/messages", post(canonical::receive))

@@ -1,4 +1,5 @@
-//! `GET /stats?from=YYYY-MM-DD&to=YYYY-MM-DD`: follow-up statistics per principal and unit.
+//! `GET /stats?from=YYYY-MM-DD&to=YYYY-MM-DD`: follow-up statistics per principal and unit
+//! (counts, no personal data; scope `system/MeasureReport.r`).
 
 use std::collections::HashMap;
 
@@ -7,7 +8,6 @@ use axum::extract::{Query, State};
 use jiff::civil::Date;
 
 use super::error::ApiError;
-use crate::pipeline::Pipeline;
 use crate::process::stats::{self, Stats, StatsError};
 
 fn date(query: &HashMap<String, String>, name: &str) -> Result<Option<Date>, ApiError> {
@@ -24,9 +24,19 @@ fn date(query: &HashMap<String, String>, name: &str) -> Result<Option<Date>, Api
 
 /// The statistics of `[from, to)` in local dates; the current month by default.
 pub async fn stats(
-    State(pipeline): State<Pipeline>,
+    State(state): State<super::router::AppState>,
+    caller: crate::auth::Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Stats>, ApiError> {
+    super::auth::require(
+        &state,
+        &caller,
+        "/stats",
+        "MeasureReport",
+        crate::auth::Interaction::Read,
+    )
+    .await?;
+    let pipeline = &state.pipeline;
     let (first, next) = stats::this_month(pipeline.clock.today());
     let from = date(&query, "from")?.unwrap_or(first);
     let to = date(&query, "to")?.unwrap_or(next);

@@ -46,9 +46,10 @@ fn format_parameter(query: &HashMap<String, String>, name: &str) -> Result<Forma
 }
 
 /// Converts the body; nothing is stored. Each input element that was not mapped is reported in
-/// an `x-brygga-warning` header.
+/// an `x-brygga-warning` header. Any authenticated client may translate: the body is its own.
 pub async fn translate(
     State(pipeline): State<Pipeline>,
+    _caller: crate::auth::Caller,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {

@@ -41,7 +41,15 @@ impl Pipeline {
         by: &Party,
         key: &str,
         kind: EventKind,
+        acting: super::Acting<'_>,
     ) -> Result<CoordinationCase, ReceiveError> {
+        if let super::Acting::Client(organisation) = acting
+            && self.directory.organisation_of(by).as_ref() != Some(organisation)
+        {
+            return Err(ReceiveError::Forbidden(format!(
+                "the client acts for {organisation}; it cannot record a step by {by}"
+            )));
+        }
         let event_id = EventId(derived_id(API, &[&case_id.to_string(), key]));
         for _ in 0..ATTEMPTS {
             let stored = self
@@ -50,6 +58,11 @@ impl Pipeline {
                 .await?
                 .ok_or(ReceiveError::UnknownCase { case_id })?;
             let mut case = stored.to_case()?;
+            if let super::Acting::Client(organisation) = acting
+                && !process::disclosure::participates(&case, organisation, &self.directory)
+            {
+                return Err(ReceiveError::UnknownCase { case_id });
+            }
             let event = Event {
                 id: event_id,
                 occurred_at: self.clock.now(),

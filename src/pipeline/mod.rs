@@ -2,7 +2,9 @@
 //! sight. The HTTP handlers and the command line call it.
 
 mod append;
+mod read;
 mod receive;
 
 pub use append::API;
-pub use receive::{Pipeline, Receipt, ReceiveError, Withheld};
+pub use read::{CaseRead, reader_party};
+pub use receive::{Acting, Pipeline, Receipt, ReceiveError, Withheld};

@@ -10,7 +10,8 @@ use crate::clock::Clock;
 use crate::config::Directory;
 use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
 use crate::domain::event::{EventId, EventKind};
-use crate::domain::party::Party;
+use crate::domain::identifiers::HsaId;
+use crate::domain::party::{Organisation, Party};
 use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
 use crate::formats::cosmic_link::{self, CosmicLinkError};
@@ -53,6 +54,16 @@ pub struct Withheld {
     pub reason: String,
 }
 
+/// On whose behalf a message is received.
+#[derive(Debug, Clone, Copy)]
+pub enum Acting<'a> {
+    /// A client of this organisation: it may send only as itself, and only into cases it
+    /// takes part in (others answer as unknown).
+    Client(&'a Organisation),
+    /// The gateway's operator (the command line, replays of recorded traffic): any sender.
+    Operator,
+}
+
 /// Why a message was not accepted. Nothing of it was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
@@ -75,6 +86,9 @@ pub enum ReceiveError {
     /// The step is not valid in the case's current state (409).
     #[error("{0}")]
     Transition(#[from] TransitionError),
+    /// The client sends as another organisation than its own (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// No case has this id (404).
     #[error("no case {case_id}")]
     UnknownCase { case_id: CaseId },
@@ -100,10 +114,14 @@ pub(super) const ATTEMPTS: usize = 5;
 
 impl Pipeline {
     /// Receives one Cosmic Link message.
-    pub async fn receive_cosmic_link(&self, bytes: &[u8]) -> Result<Receipt, ReceiveError> {
+    pub async fn receive_cosmic_link(
+        &self,
+        bytes: &[u8],
+        acting: Acting<'_>,
+    ) -> Result<Receipt, ReceiveError> {
         let decoded = cosmic_link::decode(bytes, &self.mappings.cosmic_link, self.clock.today())?;
         let source = format!("{}:{}", cosmic_link::FORMAT, decoded.message.case.issuer);
-        self.receive(source, decoded.message, decoded.warnings)
+        self.receive(source, decoded.message, decoded.warnings, acting)
             .await
     }
 
@@ -113,6 +131,7 @@ impl Pipeline {
         &self,
         dialect: &Dialect,
         bytes: &[u8],
+        acting: Acting<'_>,
     ) -> Result<Receipt, ReceiveError> {
         let decoded = municipal::decode(dialect, bytes, self.clock.today())?;
         if !decoded.direction.inbound() {
@@ -147,15 +166,53 @@ impl Pipeline {
             )));
         }
         let source = format!("{}:{kommunkod}", dialect.format);
-        self.receive(source, decoded.message, decoded.warnings)
+        self.receive(source, decoded.message, decoded.warnings, acting)
             .await
     }
 
     /// Receives one canonical message (the gateway's own JSON form of a step).
-    pub async fn receive_canonical(&self, bytes: &[u8]) -> Result<Receipt, ReceiveError> {
+    pub async fn receive_canonical(
+        &self,
+        bytes: &[u8],
+        acting: Acting<'_>,
+    ) -> Result<Receipt, ReceiveError> {
         let message: CanonicalMessage = serde_json::from_slice(bytes)?;
         let source = format!("canonical:{}", message.case.issuer);
-        self.receive(source, message, Vec::new()).await
+        self.receive(source, message, Vec::new(), acting).await
+    }
+
+    /// The organisation a message is sent by: its sender's, or (without one) the region whose
+    /// numbering the case reference uses.
+    pub fn sender_organisation(&self, message: &CanonicalMessage) -> Option<Organisation> {
+        match &message.event.source.sender {
+            Some(party) => self.directory.organisation_of(party),
+            None => HsaId::parse(&message.case.issuer)
+                .ok()
+                .and_then(|h| self.directory.region_of(&h))
+                .map(|r| Organisation::Region {
+                    hsa_id: r.hsa_id.clone(),
+                }),
+        }
+    }
+
+    /// Refuses a client that sends as another organisation than its own.
+    fn check_sender(
+        &self,
+        message: &CanonicalMessage,
+        acting: Acting<'_>,
+    ) -> Result<(), ReceiveError> {
+        let Acting::Client(organisation) = acting else {
+            return Ok(());
+        };
+        match self.sender_organisation(message) {
+            Some(sender) if &sender == organisation => Ok(()),
+            Some(sender) => Err(ReceiveError::Forbidden(format!(
+                "the client acts for {organisation}; this message is sent by {sender}"
+            ))),
+            None => Err(ReceiveError::Forbidden(format!(
+                "the client acts for {organisation}; this message's sender is not in the organisation directory"
+            ))),
+        }
     }
 
     /// The region units involved with the person in any of their cases.
@@ -181,7 +238,9 @@ impl Pipeline {
         source: String,
         message: CanonicalMessage,
         warnings: Vec<String>,
+        acting: Acting<'_>,
     ) -> Result<Receipt, ReceiveError> {
+        self.check_sender(&message, acting)?;
         let message_id = message.event.source.message_id.clone();
         if let Some(receipt) = self.store.receipt(&source, &message_id).await? {
             return stored_receipt(receipt);
@@ -192,6 +251,12 @@ impl Pipeline {
                 Some(stored) => (stored.to_case()?, stored.version),
                 None => (CoordinationCase::new(case_id, message.person.clone()), 0),
             };
+            if let Acting::Client(organisation) = acting
+                && version > 0
+                && !process::disclosure::participates(&case, organisation, &self.directory)
+            {
+                return Err(ReceiveError::UnknownCase { case_id });
+            }
             if case.person() != &message.person {
                 return Err(ReceiveError::PersonMismatch {
                     case: message.case.value.clone(),

@@ -181,3 +181,22 @@ pub fn audit_entry(
         details,
     }
 }
+
+/// Whether `organisation` takes part in `case`: a municipality of the case, or the region of
+/// one of its units.
+pub fn participates(
+    case: &CoordinationCase,
+    organisation: &crate::domain::party::Organisation,
+    directory: &Directory,
+) -> bool {
+    use crate::domain::party::Organisation;
+    match organisation {
+        Organisation::Municipality { kommunkod } => case.municipalities().contains(kommunkod),
+        Organisation::Region { hsa_id } => case.region_units().iter().any(|unit| {
+            unit == hsa_id
+                || directory
+                    .region_of(unit)
+                    .is_some_and(|r| &r.hsa_id == hsa_id)
+        }),
+    }
+}

@@ -306,3 +306,42 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Marks a client assertion's `jti` used until it expires, and appends `login` (if it was
+    /// unused) or `replay` (if it was used before) to the audit log — in one transaction, so a
+    /// token is never issued without its record. Expired marks are pruned on the way. Answers
+    /// whether the assertion was unused.
+    pub async fn use_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+        login: &AuditEntry,
+        replay: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        sqlx::query("DELETE FROM used_assertions WHERE expires_at <= $1")
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        let fresh = sqlx::query(
+            "INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(millis(expires_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let entry = if fresh { login } else { replay };
+        chain_entry(&mut tx, &mut head, None, entry, now).await?;
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(fresh)
+    }
+}

@@ -11,24 +11,14 @@ use super::connect::Store;
 use super::error::StoreError;
 use super::records::AuditEntry;
 use crate::domain::case::CaseId;
-use crate::domain::consent::ConsentDirective;
+use crate::domain::consent::{ConsentDirective, ConsentSubject};
 use crate::domain::event::{Event, EventKind};
 use crate::domain::identifiers::PersonId;
 
-/// Whom a registry entry is about: a person by their identifier, or a FHIR patient reference
-/// the gateway could not resolve to one (kept, never matched against a case).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConsentSubject {
-    Person(PersonId),
-    Reference(String),
-}
-
-impl ConsentSubject {
-    fn key(&self) -> String {
-        match self {
-            ConsentSubject::Person(person) => person_token(person),
-            ConsentSubject::Reference(reference) => reference.clone(),
-        }
+fn subject_key(subject: &ConsentSubject) -> String {
+    match subject {
+        ConsentSubject::Person(person) => person_token(person),
+        ConsentSubject::Reference(reference) => reference.clone(),
     }
 }
 
@@ -159,7 +149,7 @@ impl Store {
             "INSERT INTO consents (person, source, consent_id, directive, resource, recorded_at, withdrawn_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (person, source, consent_id) DO NOTHING",
         )
-        .bind(subject.key())
+        .bind(subject_key(subject))
         .bind(&directive.source)
         .bind(&directive.id)
         .bind(directive_json(directive)?)

@@ -14,7 +14,7 @@ mod timers;
 
 pub use audit::{AuditChainReport, AuditRecord};
 pub use connect::{Backend, Readiness, Store};
-pub use consents::{ConsentSubject, StoredConsent};
+pub use consents::StoredConsent;
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;

@@ -9,7 +9,8 @@ fn example(name: &str) -> Vec<u8> {
 }
 
 async fn post_message(app: &TestApp, body: Vec<u8>) -> reqwest::Response {
-    app.client
+    app.region()
+        .await
         .post(app.url("/cosmic-link/v1/messages"))
         .header("content-type", "application/xml")
         .body(body)
@@ -78,9 +79,10 @@ async fn the_same_message_sent_twice_gets_the_same_receipt_and_one_event() {
     assert_eq!(second.status(), 200);
     assert_eq!(second.json::<Value>().await.unwrap(), first);
     assert_eq!(count(&app, "events").await, 1);
+    // The login, the receipt and one disclosure per recipient: nothing for the second.
     assert_eq!(
         count(&app, "audit_log").await,
-        1 + count(&app, "outbox").await
+        2 + count(&app, "outbox").await
     );
 }
 
@@ -182,9 +184,11 @@ async fn every_malformed_message_answers_400_naming_the_problem_and_stores_nothi
         }
     }
     assert!(checked >= 10);
-    for table in ["cases", "events", "received_messages", "audit_log"] {
+    for table in ["cases", "events", "received_messages", "outbox"] {
         assert_eq!(count(&app, table).await, 0, "{table}");
     }
+    // Only the client's login is in the audit log.
+    assert_eq!(count(&app, "audit_log").await, 1);
 }
 
 #[tokio::test]
@@ -205,7 +209,8 @@ async fn the_outcome_points_at_the_offending_element() {
 async fn a_json_body_is_refused_with_415() {
     let app = spawn_app().await;
     let response = app
-        .client
+        .region()
+        .await
         .post(app.url("/cosmic-link/v1/messages"))
         .header("content-type", "application/json")
         .body("{}")
@@ -227,7 +232,8 @@ async fn translate_converts_without_storing_and_reports_unmapped_input() {
             "  <Transport>Taxi</Transport>\n  </Utskriven>",
         );
     let response = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=cosmic-link&to=canonical"))
         .body(xml)
         .send()
@@ -254,7 +260,8 @@ async fn translate_converts_without_storing_and_reports_unmapped_input() {
     assert_eq!(serde_json::from_str::<Value>(&canonical).unwrap(), golden);
 
     let back = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=canonical&to=cosmic-link"))
         .body(canonical)
         .send()
@@ -270,7 +277,8 @@ async fn translate_converts_without_storing_and_reports_unmapped_input() {
     assert_eq!(count(&app, "events").await, 0);
 
     let unknown = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=cosmic-link&to=hl7v2"))
         .body("x")
         .send()
@@ -298,7 +306,8 @@ async fn translate_reads_a_fhir_task_update_into_cosmic_link_and_reports_what_it
     .unwrap();
     task["note"] = serde_json::json!([{ "text": "Vi kommer två." }]);
     let response = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=fhir&to=cosmic-link"))
         .body(task.to_string())
         .send()
@@ -322,7 +331,8 @@ async fn translate_reads_a_fhir_task_update_into_cosmic_link_and_reports_what_it
 
     task["lastModified"] = serde_json::json!("2026-11-25");
     let refused = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=fhir&to=cosmic-link"))
         .body(task.to_string())
         .send()
@@ -347,7 +357,7 @@ async fn concurrent_messages_of_one_case_all_land_in_order_of_commit() {
     ];
     let mut tasks = Vec::new();
     for name in bodies {
-        let client = app.client.clone();
+        let client = app.region().await;
         let url = app.url("/cosmic-link/v1/messages");
         let body = example(name);
         tasks.push(tokio::spawn(async move {
@@ -409,7 +419,8 @@ async fn stats_answer_per_unit_for_a_period_and_refuse_a_bad_one() {
         200
     );
     let response = app
-        .client
+        .region()
+        .await
         .get(app.url("/stats?from=2026-11-01&to=2026-12-01"))
         .send()
         .await
@@ -431,7 +442,8 @@ async fn stats_answer_per_unit_for_a_period_and_refuse_a_bad_one() {
         ("from=2026-12-01&to=2026-11-01", "the period is empty"),
     ] {
         let refused = app
-            .client
+            .region()
+            .await
             .get(app.url(&format!("/stats?{query}")))
             .send()
             .await

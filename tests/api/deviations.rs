@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, repo_root, spawn_app};
+use crate::helpers::{TestApp, municipal_client, repo_root, spawn_app};
 
 async fn admitted(app: &TestApp) -> String {
     let body = std::fs::read(
@@ -11,7 +11,8 @@ async fn admitted(app: &TestApp) -> String {
     )
     .unwrap();
     let receipt: Value = app
-        .client
+        .region()
+        .await
         .post(app.url("/cosmic-link/v1/messages"))
         .header("content-type", "application/xml")
         .body(body)
@@ -24,19 +25,18 @@ async fn admitted(app: &TestApp) -> String {
     receipt["case_id"].as_str().unwrap().to_owned()
 }
 
+/// Posts as the organisation of the body's `by` (the region when it names none).
 async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let client = match body["by"]["kommunkod"].as_str() {
+        Some(kommunkod) => app.as_client(municipal_client(kommunkod)).await,
+        None => app.region().await,
+    };
+    let response = client.post(app.url(path)).json(&body).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let response = app.client.get(app.url(path)).send().await.unwrap();
+    let response = app.region().await.get(app.url(path)).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

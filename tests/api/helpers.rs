@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use brygga::clock::Clock;
-use brygga::config::{DatabaseSettings, LogSettings, ServerSettings, Settings};
+use brygga::config::{AuthSettings, DatabaseSettings, LogSettings, ServerSettings, Settings};
 use brygga::startup::Application;
 use brygga::store::Store;
 
@@ -18,7 +18,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn test_settings(dir: &Path) -> Settings {
-    Settings {
+    let mut settings = Settings {
         server: ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..ServerSettings::default()
@@ -28,6 +28,7 @@ pub fn test_settings(dir: &Path) -> Settings {
             ..DatabaseSettings::default()
         },
         log: LogSettings::default(),
+        auth: AuthSettings::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         // The example organisations (Jämtland), with their deviation contacts.
@@ -36,22 +37,154 @@ pub fn test_settings(dir: &Path) -> Settings {
                 .expect("the example organisations"),
         )
         .expect("the example organisations parse"),
+        clients: Vec::new(),
         source: dir.join("brygga.toml"),
-    }
+    };
+    // The example clients, with their example keys.
+    settings.clients = brygga::auth::load_clients(
+        &repo_root().join("deploy/config/clients.toml"),
+        &settings.directory,
+    )
+    .expect("the example clients load");
+    settings
 }
 
 /// A gateway serving on a free loopback port until the returned handle is dropped.
 pub struct TestApp {
     pub address: SocketAddr,
     pub store: Store,
+    /// Unauthenticated: for the open endpoints and for attacks.
     pub client: reqwest::Client,
+    pub clock: Clock,
+    clients: tokio::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>,
     _stop: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
+}
+
+/// The example clients (deploy/config/clients.toml) the tests act as.
+pub const REGION: &str = "region-jh-cosmic";
+pub const OSTERSUND: &str = "ostersund-treserva";
+pub const KROKOM: &str = "krokom-lifecare";
+pub const STROMSUND: &str = "stromsund-combine";
+pub const AUDITOR: &str = "brygga-auditor";
+
+/// The example client that acts for `kommunkod`'s municipality.
+pub fn municipal_client(kommunkod: &str) -> &'static str {
+    match kommunkod {
+        "2380" => OSTERSUND,
+        "2309" => KROKOM,
+        "2313" => STROMSUND,
+        other => panic!("no example client acts for municipality {other}"),
+    }
+}
+
+/// A client assertion for `client_id`, signed with its example private key (ES384 or RS384,
+/// as its JWKS says), for the token endpoint `aud`, issued at `now`.
+pub fn assertion(client_id: &str, aud: &str, now: jiff::Timestamp, jti: &str) -> String {
+    let key_path = repo_root()
+        .join("deploy/config/example-keys")
+        .join(format!("{client_id}.pem"));
+    let pem = std::fs::read(&key_path).expect("example private key");
+    let jwks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root()
+                .join("deploy/config/clients")
+                .join(format!("{client_id}.jwks.json")),
+        )
+        .expect("example JWKS"),
+    )
+    .unwrap();
+    let jwk = &jwks["keys"][0];
+    let (alg, key) = match jwk["kty"].as_str() {
+        Some("RSA") => (
+            jsonwebtoken::Algorithm::RS384,
+            jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+        ),
+        _ => (
+            jsonwebtoken::Algorithm::ES384,
+            jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+        ),
+    };
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = jwk["kid"].as_str().map(str::to_owned);
+    let claims = serde_json::json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": aud,
+        "exp": now.as_second() + 120,
+        "jti": jti,
+    });
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    pub fn token_url(&self) -> String {
+        self.url("/auth/token")
+    }
+
+    /// Posts a token request with `assertion`; the raw response.
+    pub async fn request_token(&self, assertion: &str, scope: Option<&str>) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion", assertion.to_owned()),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope.to_owned()));
+        }
+        self.client
+            .post(self.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&form).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An access token for `client_id` (all its scopes, or `scope`), through the token endpoint.
+    pub async fn token(&self, client_id: &str, scope: Option<&str>) -> String {
+        let jti = uuid::Uuid::new_v4().to_string();
+        let response = self
+            .request_token(
+                &assertion(client_id, &self.token_url(), self.clock.now(), &jti),
+                scope,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "token for {client_id}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An HTTP client that sends `client_id`'s access token with every request.
+    pub async fn as_client(&self, client_id: &str) -> reqwest::Client {
+        let mut clients = self.clients.lock().await;
+        if let Some(client) = clients.get(client_id) {
+            return client.clone();
+        }
+        let token = self.token(client_id, None).await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        clients.insert(client_id.to_owned(), client.clone());
+        client
+    }
+
+    /// The region's Cosmic Link integration.
+    pub async fn region(&self) -> reqwest::Client {
+        self.as_client(REGION).await
     }
 }
 
@@ -66,7 +199,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     // A fixed clock: the example messages' deadlines fall due only when a test moves it, never
     // because of the day the tests run.
     let clock = Clock::manual("2026-11-23T12:00:00Z".parse().expect("timestamp"));
-    let app = Application::build_with_clock(settings, clock)
+    let app = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("build application");
     let address = app.local_addr().expect("bound address");
@@ -79,6 +212,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         store,
         client: reqwest::Client::new(),
+        clock,
+        clients: Default::default(),
         _stop: stop,
         _dir: dir,
     }

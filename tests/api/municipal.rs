@@ -5,7 +5,7 @@
 use brygga::formats::xml::{self, Element};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, copy_dir, repo_root, spawn_app, spawn_app_with};
+use crate::helpers::{OSTERSUND, TestApp, copy_dir, repo_root, spawn_app, spawn_app_with};
 
 fn cosmic_link(name: &str) -> Vec<u8> {
     std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
@@ -22,8 +22,14 @@ fn example(dialect: &str, name: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// Posts as Östersund's case system to the municipal endpoints, as the region elsewhere.
 async fn post(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
-    app.client
+    let client = if path.starts_with("/municipal/") {
+        app.as_client(OSTERSUND).await
+    } else {
+        app.region().await
+    };
+    client
         .post(app.url(path))
         .header("content-type", content_type)
         .body(body)
@@ -382,7 +388,8 @@ async fn the_dialects_are_listed_with_their_message_kinds() {
 async fn translate_converts_between_dialects_cosmic_link_and_fhir() {
     let app = spawn_app().await;
     let response = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=municipal:combine-like&to=fhir"))
         .body(example("combine-like", "03-planering-paborjad.xml"))
         .send()
@@ -393,7 +400,8 @@ async fn translate_converts_between_dialects_cosmic_link_and_fhir() {
     assert_eq!(bundle["resourceType"], "Bundle");
 
     let response = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=cosmic-link&to=municipal:lifecare-like"))
         .body(cosmic_link("05-utskrivningsklar.xml"))
         .send()
@@ -407,7 +415,8 @@ async fn translate_converts_between_dialects_cosmic_link_and_fhir() {
     );
 
     let response = app
-        .client
+        .region()
+        .await
         .post(app.url("/translate?from=municipal:viva-like&to=canonical"))
         .body(b"<x/>".to_vec())
         .send()

@@ -11,7 +11,7 @@ use brygga::domain::identifiers::{HsaId, Kommunkod};
 use brygga::domain::party::Party;
 use brygga::formats::Mappings;
 use brygga::formats::canonical::CaseReference;
-use brygga::pipeline::Pipeline;
+use brygga::pipeline::{Acting, Pipeline};
 use brygga::process::deviations::{DeviationStatus, DeviationView};
 use brygga::process::{Fired, Scheduler};
 use brygga::store::{GroupCommitter, Store};
@@ -154,13 +154,13 @@ impl Engine {
             "event": event,
         });
         self.pipeline
-            .receive_canonical(&serde_json::to_vec(&message).unwrap())
+            .receive_canonical(&serde_json::to_vec(&message).unwrap(), Acting::Operator)
             .await
     }
 
     async fn receive(&self, name: &str, replace: &[(&str, &str)]) {
         self.pipeline
-            .receive_cosmic_link(&example(name, replace))
+            .receive_cosmic_link(&example(name, replace), Acting::Operator)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
@@ -755,16 +755,19 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
     // A transport for a decision the case does not have is refused.
     let refused = e
         .pipeline
-        .receive_cosmic_link(&example(
-            "16-transport-ordnad.xml",
-            &[
-                ("OSD-LVM-2026-0043", "OSD-LVM-2026-0099"),
-                (
-                    "beslut=\"LVM-2380-2026-017\"",
-                    "beslut=\"LVM-2380-2026-999\"",
-                ),
-            ],
-        ))
+        .receive_cosmic_link(
+            &example(
+                "16-transport-ordnad.xml",
+                &[
+                    ("OSD-LVM-2026-0043", "OSD-LVM-2026-0099"),
+                    (
+                        "beslut=\"LVM-2380-2026-017\"",
+                        "beslut=\"LVM-2380-2026-999\"",
+                    ),
+                ],
+            ),
+            Acting::Operator,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -860,6 +863,7 @@ pub async fn a_deviation_is_reminded_until_the_addressed_party_answers_it(db: &T
                 deviation_id: id.clone(),
                 by: municipality.clone(),
             },
+            Acting::Operator,
         )
         .await
         .unwrap_err();
@@ -880,6 +884,7 @@ pub async fn a_deviation_is_reminded_until_the_addressed_party_answers_it(db: &T
                 deviation_id: id.clone(),
                 by: ward_party(),
             },
+            Acting::Operator,
         )
         .await
         .unwrap();
@@ -898,6 +903,7 @@ pub async fn a_deviation_is_reminded_until_the_addressed_party_answers_it(db: &T
                 answered_by: ward_party(),
                 answer: Sensitive::new("Rutinen för helgbemanning är ändrad.".into()),
             },
+            Acting::Operator,
         )
         .await
         .unwrap();
@@ -1026,7 +1032,11 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
             ),
         ],
     );
-    let receipt = e.pipeline.receive_cosmic_link(&invitation).await.unwrap();
+    let receipt = e
+        .pipeline
+        .receive_cosmic_link(&invitation, Acting::Operator)
+        .await
+        .unwrap();
     // The primary-care unit involved with the person (the ward is not a SIP unit); the
     // municipality's own units as invited.
     assert_eq!(
@@ -1072,7 +1082,10 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
             ("SvarKallelse", "SvarPaKommunensKallelse"),
         ],
     );
-    e.pipeline.receive_cosmic_link(&answer).await.unwrap();
+    e.pipeline
+        .receive_cosmic_link(&answer, Acting::Operator)
+        .await
+        .unwrap();
     assert!(
         !attendance(pending(store).await)
             .contains(&"sip_attendance:K-2026-0311:region unit SE2321000214-1000".to_owned())

@@ -3,11 +3,15 @@
 //! back. See `mappings/fhir/README.md`.
 
 mod codes;
+mod consent;
 mod json;
 mod read;
 mod render;
 
 pub use codes::{FhirCodes, FhirCodesError};
+pub use consent::{
+    CONSENT_SCOPE, ConsentRead, INFORMATION_CATEGORY, consent_resource, read_consent,
+};
 pub use json::FhirReadError;
 pub use read::{FORMAT, FhirRead, read, read_value};
 pub use render::{Bundle, RenderError, bundle, render};

@@ -104,15 +104,15 @@ pub fn read_value(value: &Value, today: Date) -> Result<FhirRead> {
     Ok(FhirRead { message, warnings })
 }
 
-struct Reader<'a> {
-    today: Date,
+pub(super) struct Reader<'a> {
+    pub(super) today: Date,
     /// Bundle entries by `fullUrl` and by `Type/id`.
-    resources: HashMap<String, Node<'a>>,
+    pub(super) resources: HashMap<String, Node<'a>>,
 }
 
 /// The code of the first coding from `system` in a CodeableConcept (or a Coding), marking it
 /// read; codings from other systems are left for the unread report.
-fn code_in<'a>(concept: Node<'a>, system: &str) -> Result<Option<&'a str>> {
+pub(super) fn code_in<'a>(concept: Node<'a>, system: &str) -> Result<Option<&'a str>> {
     let codings = if concept.v.get("coding").is_some() {
         concept.unread_items("coding")?
     } else {
@@ -433,7 +433,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn person_id(&self, identifier: Node<'a>) -> Result<PersonId> {
+    pub(super) fn person_id(&self, identifier: Node<'a>) -> Result<PersonId> {
         let system = identifier.required_str("system", "the identifier system")?;
         let value = identifier.required("value", "the identifier value")?;
         let text = value.str()?;
@@ -576,7 +576,7 @@ impl<'a> Reader<'a> {
 
     /// A region unit or municipality from a Reference: its identifier, or the identifiers of
     /// the resource it refers to in the Bundle.
-    fn party(&self, reference: Node<'a>) -> Result<Party> {
+    pub(super) fn party(&self, reference: Node<'a>) -> Result<Party> {
         reference.touch("type");
         let identifiers = match (reference.get("identifier"), self.resolve(reference)?) {
             (Some(identifier), _) => vec![identifier],

@@ -84,6 +84,8 @@ pub const VOCABULARIES: &[Vocabulary] = &[
             "unsupported_media_type",
             "busy",
             "internal",
+            "unauthorized",
+            "forbidden",
         ],
     ),
 ];

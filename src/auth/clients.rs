@@ -1,0 +1,156 @@
+//! Registered clients: who they are, which organisation they act for, which scopes they may
+//! be granted, and the public keys their assertions are signed with (a JWKS, inline or in a
+//! file). Read from the clients file named by `auth.clients_file`.
+
+use std::path::Path;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use serde::Deserialize;
+
+use super::scopes::Scopes;
+use crate::config::Directory;
+use crate::domain::party::Organisation;
+
+/// A client as written in the clients file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    pub client_id: String,
+    /// For people: the system and who runs it.
+    pub name: String,
+    /// The organisation it acts for: a region's HSA-id or a municipality's kommunkod.
+    pub organisation: String,
+    /// The scopes it may be granted, e.g. `system/Task.cru system/Consent.cr`.
+    pub scopes: Vec<String>,
+    /// May read the audit records of every organisation (the gateway's auditors).
+    #[serde(default)]
+    pub auditor: bool,
+    /// The public keys as a JWKS document (JSON), inline…
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// …or in a file, relative to the clients file.
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientsFile {
+    #[serde(default, rename = "client")]
+    clients: Vec<ClientEntry>,
+}
+
+/// A registered client, checked and with its keys loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub organisation: Organisation,
+    pub scopes: Scopes,
+    pub auditor: bool,
+    pub keys: JwkSet,
+}
+
+/// Reads and checks the clients file. Every problem names the file, the client and what is
+/// wrong.
+pub fn load_clients(path: &Path, directory: &Directory) -> Result<Vec<Client>, Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("{}: cannot be read: {e}", path.display())])?;
+    let file: ClientsFile =
+        toml::from_str(&text).map_err(|e| vec![format!("{}: {}", path.display(), e.message())])?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut clients = Vec::new();
+    let mut problems = Vec::new();
+    for (i, entry) in file.clients.into_iter().enumerate() {
+        let at = format!("{}: client[{i}] ({})", path.display(), entry.client_id);
+        match client(entry, base, directory) {
+            Ok(client) => {
+                if clients
+                    .iter()
+                    .any(|c: &Client| c.client_id == client.client_id)
+                {
+                    problems.push(format!("{at}: the client_id is registered twice"));
+                } else {
+                    clients.push(client);
+                }
+            }
+            Err(problem) => problems.push(format!("{at}: {problem}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(clients)
+    } else {
+        Err(problems)
+    }
+}
+
+fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Client, String> {
+    if entry.client_id.trim().is_empty() {
+        return Err("client_id is empty".to_owned());
+    }
+    let organisation =
+        Organisation::parse(&entry.organisation).map_err(|e| format!("organisation: {e}"))?;
+    if !directory.has_organisation(&organisation) {
+        return Err(format!(
+            "organisation: {organisation} is not in the organisation directory"
+        ));
+    }
+    let scopes = Scopes::parse(&entry.scopes.join(" ")).map_err(|e| format!("scopes: {e}"))?;
+    let jwks_text = match (&entry.jwks, &entry.jwks_file) {
+        (Some(inline), None) => inline.clone(),
+        (None, Some(file)) => {
+            let file = base.join(file);
+            std::fs::read_to_string(&file)
+                .map_err(|e| format!("jwks_file {}: {e}", file.display()))?
+        }
+        (Some(_), Some(_)) => return Err("give jwks or jwks_file, not both".to_owned()),
+        (None, None) => {
+            return Err("no public keys: give jwks (a JWKS document) or jwks_file".to_owned());
+        }
+    };
+    let keys = parse_jwks(&jwks_text)?;
+    Ok(Client {
+        client_id: entry.client_id,
+        name: entry.name,
+        organisation,
+        scopes,
+        auditor: entry.auditor,
+        keys,
+    })
+}
+
+/// Reads a JWKS and keeps it only if every key is an RSA or EC public key; a private key in it
+/// is an error (it should never leave its owner).
+pub fn parse_jwks(text: &str) -> Result<JwkSet, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the JWKS is not JSON: {e}"))?;
+    for (i, key) in value
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or("the JWKS has no \"keys\" array")?
+        .iter()
+        .enumerate()
+    {
+        if key.get("d").is_some() {
+            return Err(format!(
+                "key {i} of the JWKS is a private key; register only the public key"
+            ));
+        }
+    }
+    let set: JwkSet =
+        serde_json::from_value(value).map_err(|e| format!("the JWKS is not valid: {e}"))?;
+    if set.keys.is_empty() {
+        return Err("the JWKS has no keys".to_owned());
+    }
+    for (i, key) in set.keys.iter().enumerate() {
+        match key.algorithm {
+            AlgorithmParameters::RSA(_) | AlgorithmParameters::EllipticCurve(_) => {}
+            _ => {
+                return Err(format!(
+                    "key {i} of the JWKS is neither RSA nor EC; assertions are signed with RS384 or ES384"
+                ));
+            }
+        }
+    }
+    Ok(set)
+}

@@ -1,0 +1,652 @@
+//! Authentication: SMART Backend Services (client credentials with a signed JWT assertion),
+//! the gateway's short-lived access tokens, and tokens of an external identity provider
+//! verified against its JWKS. No HTTP here: `http::auth` calls this.
+//!
+//! Client assertions are accepted only as RS384 or ES384 signed by a key registered for the
+//! client; `iss` and `sub` must be the client id, `aud` the token endpoint, `exp` at most five
+//! minutes ahead, and `jti` unused (the store remembers used ones until they expire). Access
+//! tokens are HS256 under a secret that never leaves the gateway; they carry the granted scopes
+//! and the client's organisation.
+
+pub mod clients;
+pub mod scopes;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+pub use clients::{Client, ClientEntry, load_clients, parse_jwks};
+pub use scopes::{Interaction, Scope, Scopes};
+
+use crate::config::{AuthSettings, Directory, ExternalIssuer};
+use crate::domain::party::Organisation;
+
+/// The client-assertion type of RFC 7523, the only one accepted.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The `kid` of the gateway's own access tokens.
+const GATEWAY_KID: &str = "brygga-access-token";
+/// The algorithms a client assertion may be signed with.
+pub const ASSERTION_ALGORITHMS: &[Algorithm] = &[Algorithm::RS384, Algorithm::ES384];
+/// The algorithms an external identity provider's tokens may be signed with.
+const IDP_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::PS256,
+    Algorithm::PS384,
+];
+/// How far ahead an assertion's `exp` may be (SMART: no more than five minutes).
+const ASSERTION_MAX_LIFETIME: SignedDuration = SignedDuration::from_secs(300);
+/// How often an identity provider's JWKS may be fetched again for an unknown `kid`.
+const JWKS_REFRESH: Duration = Duration::from_secs(60);
+
+/// Why a request was not authenticated or authorised. Messages say what is wrong without
+/// echoing the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// 400 `invalid_request`.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 400 `unsupported_grant_type`.
+    #[error("{0}")]
+    UnsupportedGrant(String),
+    /// 400 `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// 401 `invalid_client`: the assertion did not prove the client.
+    #[error("{0}")]
+    InvalidClient(String),
+    /// 401: no bearer token.
+    #[error(
+        "the request carries no bearer token; get one from the token endpoint (see /.well-known/smart-configuration)"
+    )]
+    NoToken,
+    /// 401: a token that is not valid (expired, wrong audience, bad signature, unknown issuer).
+    #[error("{0}")]
+    InvalidToken(String),
+    /// 403: the token does not cover what the request does.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 503: an identity provider's keys could not be fetched.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl AuthError {
+    /// The OAuth error code (RFC 6749 section 5.2, RFC 6750 section 3.1).
+    pub fn oauth_code(&self) -> &'static str {
+        match self {
+            AuthError::InvalidRequest(_) => "invalid_request",
+            AuthError::UnsupportedGrant(_) => "unsupported_grant_type",
+            AuthError::InvalidScope(_) => "invalid_scope",
+            AuthError::InvalidClient(_) => "invalid_client",
+            AuthError::NoToken | AuthError::InvalidToken(_) => "invalid_token",
+            AuthError::Forbidden(_) => "insufficient_scope",
+            AuthError::Unavailable(_) => "temporarily_unavailable",
+        }
+    }
+}
+
+/// Who is calling, as proven by a valid access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub client_id: String,
+    pub organisation: Organisation,
+    pub scopes: Scopes,
+    /// May read every organisation's audit records.
+    pub auditor: bool,
+    /// The token's `jti`, for the audit log.
+    pub token_id: String,
+    /// `brygga` for the gateway's own tokens, the issuer URL for an identity provider's.
+    pub issuer: String,
+}
+
+impl Caller {
+    /// Whether the scopes cover `interaction` on `resource`; otherwise the 403 to answer.
+    pub fn require(&self, resource: &str, interaction: Interaction) -> Result<(), AuthError> {
+        if self.scopes.allows(resource, interaction) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(format!(
+                "the token's scopes ({}) do not cover {interaction} on {resource}; it needs system/{resource}.{}",
+                self.scopes,
+                match interaction {
+                    Interaction::Create => "c",
+                    Interaction::Read => "r",
+                    Interaction::Update => "u",
+                    Interaction::Delete => "d",
+                    Interaction::Search => "s",
+                }
+            )))
+        }
+    }
+}
+
+/// A client assertion whose signature and claims verified; its `jti` must still be marked used.
+#[derive(Debug, Clone)]
+pub struct VerifiedAssertion {
+    pub client_id: String,
+    pub jti: String,
+    pub expires_at: Timestamp,
+}
+
+/// What the token endpoint answers (RFC 6749 section 5.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    jti: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    scope: String,
+    organisation: String,
+    #[serde(default)]
+    auditor: bool,
+}
+
+/// An identity provider and its keys, fetched when first needed.
+struct Idp {
+    settings: ExternalIssuer,
+    keys: RwLock<Option<(JwkSet, Instant)>>,
+}
+
+/// Verifies assertions and tokens and issues access tokens.
+pub struct Authenticator {
+    clients: HashMap<String, Client>,
+    token_url: String,
+    audience: String,
+    lifetime: SignedDuration,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    idps: Vec<Idp>,
+    directory: Arc<Directory>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("clients", &self.clients.len())
+            .field("token_url", &self.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn seconds(at: Timestamp) -> i64 {
+    at.as_second()
+}
+
+fn from_seconds(s: i64) -> Timestamp {
+    Timestamp::from_second(s).unwrap_or(Timestamp::MAX)
+}
+
+impl Authenticator {
+    /// `key` is the secret for access tokens (at least 32 bytes).
+    pub fn new(
+        settings: &AuthSettings,
+        token_url: String,
+        clients: Vec<Client>,
+        key: &[u8],
+        directory: Arc<Directory>,
+    ) -> Authenticator {
+        let audience = token_url
+            .strip_suffix("/auth/token")
+            .unwrap_or(&token_url)
+            .to_owned();
+        Authenticator {
+            clients: clients
+                .into_iter()
+                .map(|c| (c.client_id.clone(), c))
+                .collect(),
+            token_url,
+            audience,
+            lifetime: SignedDuration::from_secs(settings.token_lifetime_seconds as i64),
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            idps: settings
+                .issuers
+                .iter()
+                .map(|s| Idp {
+                    settings: s.clone(),
+                    keys: RwLock::new(None),
+                })
+                .collect(),
+            directory,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The token endpoint's URL: the `aud` client assertions must carry.
+    pub fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<&Client> {
+        self.clients.get(client_id)
+    }
+
+    /// Every scope some client may be granted, for the SMART configuration.
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self
+            .clients
+            .values()
+            .flat_map(|c| c.scopes.0.iter().map(|s| s.text.clone()))
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
+    /// Verifies a client assertion's signature and claims at `now`.
+    pub fn verify_assertion(
+        &self,
+        assertion: &str,
+        now: Timestamp,
+    ) -> Result<VerifiedAssertion, AuthError> {
+        let invalid = |m: String| AuthError::InvalidClient(m);
+        let header = jsonwebtoken::decode_header(assertion).map_err(|_| {
+            invalid("the client assertion is not a signed JWT with a readable header (alg none and unknown algorithms are refused)".to_owned())
+        })?;
+        if !ASSERTION_ALGORITHMS.contains(&header.alg) {
+            return Err(invalid(format!(
+                "the client assertion is signed with {:?}; brygga accepts RS384 and ES384",
+                header.alg
+            )));
+        }
+        let claims: AssertionClaims = jsonwebtoken::dangerous::insecure_decode(assertion)
+            .map(|t| t.claims)
+            .map_err(|_| invalid("the client assertion's claims cannot be read".to_owned()))?;
+        let client_id = claims
+            .iss
+            .as_deref()
+            .ok_or_else(|| invalid("the client assertion has no iss (the client id)".to_owned()))?;
+        let client = self
+            .clients
+            .get(client_id)
+            .ok_or_else(|| invalid(format!("no client {client_id:?} is registered")))?;
+        if claims.sub.as_deref() != Some(client_id) {
+            return Err(invalid(
+                "the client assertion's sub is not its iss (both are the client id)".to_owned(),
+            ));
+        }
+        let keys = candidate_keys(&client.keys, header.kid.as_deref());
+        if keys.is_empty() {
+            return Err(invalid(format!(
+                "no key of client {client_id:?} has kid {:?}",
+                header.kid.unwrap_or_default()
+            )));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["aud", "iss", "sub"]);
+        validation.set_audience(&[&self.token_url]);
+        let mut last = None;
+        let mut verified = false;
+        for key in keys {
+            let Ok(decoding) = DecodingKey::from_jwk(key) else {
+                continue;
+            };
+            match jsonwebtoken::decode::<serde_json::Value>(assertion, &decoding, &validation) {
+                Ok(_) => {
+                    verified = true;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if !verified {
+            let why = match last.as_ref().map(|e| e.kind()) {
+                Some(jsonwebtoken::errors::ErrorKind::InvalidAudience) => format!(
+                    "the client assertion's aud is not this token endpoint ({})",
+                    self.token_url
+                ),
+                Some(jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(c)) => {
+                    format!("the client assertion has no {c}")
+                }
+                _ => format!(
+                    "the client assertion's signature does not verify with a key registered for {client_id:?}"
+                ),
+            };
+            return Err(invalid(why));
+        }
+        let exp = claims
+            .exp
+            .ok_or_else(|| invalid("the client assertion has no exp".to_owned()))?;
+        let expires_at = from_seconds(exp);
+        if expires_at <= now {
+            return Err(invalid(format!(
+                "the client assertion expired at {expires_at}"
+            )));
+        }
+        if expires_at > now + ASSERTION_MAX_LIFETIME {
+            return Err(invalid(
+                "the client assertion's exp is more than five minutes ahead".to_owned(),
+            ));
+        }
+        if let Some(nbf) = claims.nbf
+            && from_seconds(nbf) > now + SignedDuration::from_secs(60)
+        {
+            return Err(invalid(
+                "the client assertion is not valid yet (nbf)".to_owned(),
+            ));
+        }
+        let jti = claims
+            .jti
+            .filter(|j| !j.trim().is_empty())
+            .ok_or_else(|| invalid("the client assertion has no jti".to_owned()))?;
+        Ok(VerifiedAssertion {
+            client_id: client_id.to_owned(),
+            jti,
+            expires_at,
+        })
+    }
+
+    /// The scopes to grant `client` for `requested` (space-separated; empty for all it holds).
+    pub fn grant(&self, client: &Client, requested: &str) -> Result<Scopes, AuthError> {
+        let requested = Scopes::parse(requested).map_err(AuthError::InvalidScope)?;
+        let granted = Scopes::grant(&requested, &client.scopes);
+        if granted.is_empty() {
+            return Err(AuthError::InvalidScope(format!(
+                "client {:?} holds none of the requested scopes; it may be granted {}",
+                client.client_id, client.scopes
+            )));
+        }
+        Ok(granted)
+    }
+
+    /// An access token for `client` with `scopes`, valid from `now` for the configured lifetime.
+    pub fn issue(&self, client: &Client, scopes: &Scopes, now: Timestamp) -> TokenResponse {
+        let claims = AccessClaims {
+            iss: self.token_url.clone(),
+            sub: client.client_id.clone(),
+            aud: self.audience.clone(),
+            exp: seconds(now + self.lifetime),
+            iat: seconds(now),
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scopes.to_string(),
+            organisation: client.organisation.code(),
+            auditor: client.auditor,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(GATEWAY_KID.to_owned());
+        let access_token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .expect("HS256 signing with a secret cannot fail");
+        TokenResponse {
+            access_token,
+            token_type: "bearer".to_owned(),
+            expires_in: self.lifetime.as_secs() as u64,
+            scope: claims.scope,
+        }
+    }
+
+    /// Verifies a bearer token at `now`: one of the gateway's, or one of a configured identity
+    /// provider's.
+    pub async fn verify_token(&self, token: &str, now: Timestamp) -> Result<Caller, AuthError> {
+        let invalid = |m: &str| AuthError::InvalidToken(m.to_owned());
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid("the bearer token is not a signed JWT with a readable header"))?;
+        if header.kid.as_deref() == Some(GATEWAY_KID) || header.alg == Algorithm::HS256 {
+            return self.verify_own(token, header.alg, now);
+        }
+        #[derive(Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        let iss = jsonwebtoken::dangerous::insecure_decode::<Iss>(token)
+            .ok()
+            .and_then(|t| t.claims.iss)
+            .ok_or_else(|| invalid("the bearer token has no issuer"))?;
+        let idp = self
+            .idps
+            .iter()
+            .find(|i| i.settings.issuer == iss)
+            .ok_or_else(|| {
+                invalid(
+                    "the bearer token is not from this gateway or a configured identity provider",
+                )
+            })?;
+        self.verify_idp(idp, token, &header, now).await
+    }
+
+    fn verify_own(&self, token: &str, alg: Algorithm, now: Timestamp) -> Result<Caller, AuthError> {
+        let invalid = |m: String| AuthError::InvalidToken(m);
+        if alg != Algorithm::HS256 {
+            return Err(invalid(format!(
+                "the bearer token is signed with {alg:?}; the gateway's tokens are HS256"
+            )));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["aud", "iss", "sub"]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[&self.token_url]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidAudience => invalid(format!(
+                    "the bearer token's audience is not this gateway ({})",
+                    self.audience
+                )),
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                    invalid("the bearer token was issued by another token endpoint".to_owned())
+                }
+                _ => invalid("the bearer token's signature does not verify".to_owned()),
+            })?
+            .claims;
+        let expires_at = from_seconds(claims.exp);
+        if expires_at <= now {
+            return Err(invalid(format!("the bearer token expired at {expires_at}")));
+        }
+        let organisation = Organisation::parse(&claims.organisation)
+            .map_err(|_| invalid("the bearer token names no valid organisation".to_owned()))?;
+        // A client removed from the configuration loses its tokens at once.
+        let client = self
+            .clients
+            .get(&claims.sub)
+            .ok_or_else(|| invalid(format!("client {:?} is no longer registered", claims.sub)))?;
+        if client.organisation != organisation {
+            return Err(invalid(
+                "the bearer token's organisation is not its client's".to_owned(),
+            ));
+        }
+        Ok(Caller {
+            client_id: claims.sub,
+            organisation,
+            scopes: Scopes::parse(&claims.scope)
+                .map_err(|_| invalid("the bearer token's scopes cannot be read".to_owned()))?,
+            auditor: claims.auditor && client.auditor,
+            token_id: claims.jti,
+            issuer: "brygga".to_owned(),
+        })
+    }
+
+    async fn idp_keys(&self, idp: &Idp, kid: Option<&str>) -> Result<Vec<Jwk>, AuthError> {
+        {
+            let cached = idp.keys.read().await;
+            if let Some((set, fetched)) = cached.as_ref() {
+                let keys: Vec<Jwk> = candidate_keys(set, kid).into_iter().cloned().collect();
+                if !keys.is_empty() || fetched.elapsed() < JWKS_REFRESH {
+                    return Ok(keys);
+                }
+            }
+        }
+        let mut cached = idp.keys.write().await;
+        if let Some((_, fetched)) = cached.as_ref()
+            && fetched.elapsed() < JWKS_REFRESH
+            && let Some((set, _)) = cached.as_ref()
+        {
+            return Ok(candidate_keys(set, kid).into_iter().cloned().collect());
+        }
+        let unavailable = |e: String| {
+            AuthError::Unavailable(format!(
+                "the keys of identity provider {} cannot be fetched from {}: {e}",
+                idp.settings.issuer, idp.settings.jwks_url
+            ))
+        };
+        let response = self
+            .http
+            .get(&idp.settings.jwks_url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| unavailable(e.to_string()))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let set = parse_jwks(&text).map_err(unavailable)?;
+        let keys = candidate_keys(&set, kid).into_iter().cloned().collect();
+        *cached = Some((set, Instant::now()));
+        Ok(keys)
+    }
+
+    async fn verify_idp(
+        &self,
+        idp: &Idp,
+        token: &str,
+        header: &Header,
+        now: Timestamp,
+    ) -> Result<Caller, AuthError> {
+        let invalid = |m: String| AuthError::InvalidToken(m);
+        if !IDP_ALGORITHMS.contains(&header.alg) {
+            return Err(invalid(format!(
+                "the bearer token is signed with {:?}, which is not accepted from an identity provider",
+                header.alg
+            )));
+        }
+        let keys = self.idp_keys(idp, header.kid.as_deref()).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["aud", "iss"]);
+        validation.set_audience(&[&idp.settings.audience]);
+        validation.set_issuer(&[&idp.settings.issuer]);
+        let mut claims = None;
+        let mut audience_wrong = false;
+        for key in &keys {
+            let Ok(decoding) = DecodingKey::from_jwk(key) else {
+                continue;
+            };
+            match jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation) {
+                Ok(data) => {
+                    claims = Some(data.claims);
+                    break;
+                }
+                Err(e) => {
+                    audience_wrong |=
+                        matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidAudience)
+                }
+            }
+        }
+        let claims = claims.ok_or_else(|| {
+            if audience_wrong {
+                invalid(format!(
+                    "the bearer token's audience is not {}",
+                    idp.settings.audience
+                ))
+            } else {
+                invalid("the bearer token's signature does not verify with the identity provider's keys".to_owned())
+            }
+        })?;
+        let exp = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| invalid("the bearer token has no exp".to_owned()))?;
+        if from_seconds(exp) <= now {
+            return Err(invalid(format!(
+                "the bearer token expired at {}",
+                from_seconds(exp)
+            )));
+        }
+        let claim = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
+        let organisation = claim(&idp.settings.organisation_claim)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the bearer token has no {} claim (the organisation it acts for)",
+                    idp.settings.organisation_claim
+                ))
+            })
+            .and_then(|code| Organisation::parse(code).map_err(invalid))?;
+        if !self.directory.has_organisation(&organisation) {
+            return Err(invalid(format!(
+                "the bearer token's organisation ({organisation}) is not in the organisation directory"
+            )));
+        }
+        let scope_text = match claims.get(&idp.settings.scope_claim) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        };
+        // Scopes that are not system scopes (openid, profile, …) are ignored.
+        let scopes = Scopes(
+            scope_text
+                .split_whitespace()
+                .filter_map(|s| Scope::parse(s).ok())
+                .collect(),
+        );
+        let client_id = claim("azp")
+            .or_else(|| claim("client_id"))
+            .or_else(|| claim("sub"))
+            .unwrap_or("unknown")
+            .to_owned();
+        Ok(Caller {
+            client_id,
+            organisation,
+            scopes,
+            auditor: false,
+            token_id: claim("jti").unwrap_or("").to_owned(),
+            issuer: idp.settings.issuer.clone(),
+        })
+    }
+}
+
+/// The keys of `set` a token with `kid` may be signed with: the one with that kid, or every key
+/// when the token names none.
+fn candidate_keys<'a>(set: &'a JwkSet, kid: Option<&str>) -> Vec<&'a Jwk> {
+    match kid {
+        Some(kid) => set
+            .keys
+            .iter()
+            .filter(|k| k.common.key_id.as_deref() == Some(kid))
+            .collect(),
+        None => set.keys.iter().collect(),
+    }
+}
+
+/// A random secret for access tokens (when none is configured).
+pub fn random_key() -> Result<Vec<u8>, String> {
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| format!("no random bytes for the token key: {e}"))?;
+    Ok(key)
+}

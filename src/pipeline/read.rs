@@ -1,0 +1,102 @@
+//! Reading a case for a client: only a case its organisation takes part in (any other is
+//! unknown to it), and of that case only the events the disclosure decision releases to it —
+//! each read recorded in the audit log with the person it is about.
+
+use serde_json::json;
+
+use super::receive::{Pipeline, ReceiveError};
+use crate::decide::{self, CaseFacts, Decision, Released, Request};
+use crate::domain::case::{CaseId, CoordinationCase};
+use crate::domain::consent::Recipient;
+use crate::domain::event::EventId;
+use crate::domain::party::{Organisation, Party};
+use crate::process;
+use crate::store::AuditEntry;
+
+/// A case as one organisation may read it.
+#[derive(Debug, Clone)]
+pub struct CaseRead {
+    pub case: CoordinationCase,
+    /// The events released to the reader, in order, as released (redactions applied).
+    pub released: Vec<Released>,
+}
+
+impl CaseRead {
+    /// The released form of event `id`, if the reader may have it.
+    pub fn released(&self, id: EventId) -> Option<&Released> {
+        self.released.iter().find(|r| r.event().id == id)
+    }
+}
+
+/// The party an organisation reads as.
+pub fn reader_party(organisation: &Organisation) -> Party {
+    match organisation {
+        Organisation::Region { hsa_id } => Party::RegionUnit {
+            hsa_id: hsa_id.clone(),
+        },
+        Organisation::Municipality { kommunkod } => Party::Municipality {
+            kommunkod: *kommunkod,
+            unit: None,
+        },
+    }
+}
+
+impl Pipeline {
+    /// Case `case_id` as `organisation` (client `actor`) may read it, the read audited as
+    /// `what`. A case it does not take part in is `UnknownCase`.
+    pub async fn read_case(
+        &self,
+        case_id: CaseId,
+        organisation: &Organisation,
+        actor: &str,
+        what: &str,
+    ) -> Result<CaseRead, ReceiveError> {
+        let case = self.case(case_id).await?;
+        if !process::disclosure::participates(&case, organisation, &self.directory) {
+            return Err(ReceiveError::UnknownCase { case_id });
+        }
+        let now = self.clock.now();
+        let consents = self.store.registry_for(&case).await?;
+        let recipient = Recipient {
+            party: reader_party(organisation),
+            organisation: Some(organisation.clone()),
+        };
+        let facts = CaseFacts {
+            protected_identity: case.state().protected_identity,
+        };
+        let mut released = Vec::new();
+        let mut withheld = 0usize;
+        for event in case.events() {
+            let decision = decide::decide(&Request {
+                event,
+                recipient: &recipient,
+                consents: &consents,
+                legal_basis: None,
+                facts,
+                at: now,
+            });
+            match decision {
+                Decision::Permit(d) | Decision::PermitWithRedactions(d) => {
+                    released.extend(d.release(event));
+                }
+                Decision::Deny(_) => withheld += 1,
+            }
+        }
+        self.store
+            .append_audit(
+                Some(case_id),
+                &[AuditEntry {
+                    actor: actor.to_owned(),
+                    organisation: Some(organisation.code()),
+                    action: format!("read {what}"),
+                    person: Some(case.person().clone()),
+                    purpose: "samverkan vid utskrivning".to_owned(),
+                    legal_basis: None,
+                    details: json!({ "released": released.len(), "withheld": withheld }),
+                }],
+                now,
+            )
+            .await?;
+        Ok(CaseRead { case, released })
+    }
+}
