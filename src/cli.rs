@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `check-config`, `translate`, `stats`.
+//! The command line: `serve`, `migrate`, `check-config`, `translate`, `stats`, `audit`,
+//! `token`.
 
 use std::path::PathBuf;
 
@@ -59,6 +60,55 @@ pub enum Command {
         /// The day after the last (YYYY-MM-DD); the first of the next month by default.
         #[arg(long)]
         to: Option<jiff::civil::Date>,
+    },
+    /// The audit log: verify its hash chain, export it as FHIR AuditEvents, or print a
+    /// person's log extract.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Get an access token from a gateway's token endpoint as a registered client: sign a
+    /// client assertion with the client's private key (PEM; RS384 for RSA, ES384 for EC) and
+    /// print the access token, for use as `Authorization: Bearer <token>`.
+    Token {
+        /// The client id, as registered in the clients file.
+        #[arg(long)]
+        client: String,
+        /// The client's private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The key's id in the client's JWKS; its first key's by default.
+        #[arg(long)]
+        kid: Option<String>,
+        /// The token endpoint; this configuration's by default.
+        #[arg(long)]
+        url: Option<String>,
+        /// Space-separated scopes to ask for; all the client holds by default.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every record's hash and link; exit non-zero naming the first record that was
+    /// changed, removed or reordered.
+    Verify,
+    /// Print the records (after a sequence number) as a FHIR Bundle of AuditEvent.
+    Export {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Print a person's log extract: which organisations saw or received what about them, when,
+    /// and on what basis (CSV, or JSON with --json).
+    Extract {
+        /// Personnummer, samordningsnummer or reserve number.
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -126,6 +176,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Audit { command } => audit(&settings, command).await,
+        Command::Token {
+            client,
+            key,
+            kid,
+            url,
+            scope,
+        } => {
+            let url = url.unwrap_or_else(|| settings.token_url());
+            let token =
+                crate::auth::request_token(&url, &client, &key, kid.as_deref(), scope.as_deref())
+                    .await?;
+            println!("{token}");
+            Ok(())
+        }
         Command::CheckConfig => {
             let mappings = settings.load_mappings()?;
             let d = &settings.directory;
@@ -170,9 +235,117 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .join(", ")
                 }
             );
+            println!(
+                "  clients:        {}",
+                if settings.clients.is_empty() {
+                    "none (every protected endpoint answers 401)".to_owned()
+                } else {
+                    settings
+                        .clients
+                        .iter()
+                        .map(|c| format!("{} ({})", c.client_id, c.organisation))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
             check_dialects(&mappings, &settings.mappings_path().join("municipal"))
         }
     }
+}
+
+async fn ready_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database.url, 2).await?;
+    let readiness = store.readiness().await?;
+    if !readiness.is_ready() {
+        anyhow::bail!(
+            "the database has {} of {} migrations applied; run brygga migrate first",
+            readiness.applied_migrations,
+            readiness.known_migrations
+        );
+    }
+    Ok(store)
+}
+
+async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
+    let store = ready_store(settings).await?;
+    let result = match command {
+        AuditCommand::Verify => {
+            let report = store.verify_audit_chain().await?;
+            match report.first_broken {
+                None => {
+                    println!(
+                        "the audit log is intact: {} records, head {}",
+                        report.records, report.head_hash
+                    );
+                    Ok(())
+                }
+                Some(seq) => Err(anyhow::anyhow!(
+                    "the audit log is broken at record {seq}: a record from there on was changed, removed or reordered ({} records read)",
+                    report.records
+                )),
+            }
+        }
+        AuditCommand::Export { after, limit } => {
+            let records = store
+                .audit_records(&crate::store::AuditQuery {
+                    after,
+                    limit,
+                    ..Default::default()
+                })
+                .await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::audit::audit_bundle(&records))?
+            );
+            Ok(())
+        }
+        AuditCommand::Extract { person, json } => {
+            let person = crate::domain::identifiers::Personnummer::parse_on(
+                &person,
+                Clock::System.today(),
+            )
+            .map(crate::domain::identifiers::PersonId::Personnummer)
+            .or_else(|_| {
+                crate::domain::identifiers::Samordningsnummer::parse_on(
+                    &person,
+                    Clock::System.today(),
+                )
+                .map(crate::domain::identifiers::PersonId::Samordningsnummer)
+            })
+            .or_else(|_| {
+                crate::domain::identifiers::ReserveNumber::parse(&person)
+                    .map(crate::domain::identifiers::PersonId::ReserveNumber)
+            })
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "--person is not a valid personnummer, samordningsnummer or reserve number"
+                )
+            })?;
+            let records = store.audit_for_person(&person).await?;
+            let lines = crate::audit::extract(&records, &settings.directory);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            } else {
+                println!("at,organisation,organisation_name,actor,what,why,legal_basis");
+                for l in lines {
+                    let field = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                    println!(
+                        "{},{},{},{},{},{},{}",
+                        l.at,
+                        l.organisation.as_deref().unwrap_or(""),
+                        field(l.organisation_name.as_deref().unwrap_or("")),
+                        field(&l.actor),
+                        field(&l.what),
+                        field(&l.why),
+                        field(l.legal_basis.as_deref().unwrap_or(""))
+                    );
+                }
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
 }
 
 /// Lists the municipal dialects and reads each one's examples with it, so that a changed

@@ -9,8 +9,12 @@
 //! | readiness, planning started, care contact, discharge | permitted (the law's duty to inform) | — |
 //! | SIP invitation, answer, meeting, plan | denied: SIP needs the person's consent to SIP | permitted |
 //! | information at discharge | denied, unless the event records a legal basis | permitted (disclosure consent for health information) |
-//! | 6 § LVM report, report of concern for a child | permitted to the municipality it is addressed to, on the recorded legal basis; denied to anyone else | — |
 //! | services decided, placements | denied | permitted (disclosure consent for social-services information) |
+//!
+//! Information that needs disclosure consent goes without it to the units of the organisation
+//! it comes from (the region's own outpatient care, with a care relationship): that is not a
+//! disclosure to the other principal. SIP always needs the person's consent.
+//! | 6 § LVM report, report of concern for a child | permitted to the municipality it is addressed to, on the recorded legal basis; denied to anyone else | — |
 //! | deviations, deadlines, acknowledgements, consent events | permitted (the principals' follow-up) | — |
 //!
 //! Across all of them: a person with protected identity never has an address disclosed and is
@@ -26,7 +30,7 @@ use serde::Serialize;
 use crate::domain::consent::{ConsentDirective, InformationCategory, Provision, Recipient};
 use crate::domain::event::{ConsentScope, Event, EventKind};
 use crate::domain::identifiers::PersonId;
-use crate::domain::party::Party;
+use crate::domain::party::{Organisation, Party};
 use crate::formats::canonical::{CanonicalMessage, CaseReference};
 
 /// What the decision needs to know about the case beyond the event.
@@ -46,6 +50,9 @@ pub struct Request<'a> {
     pub consents: &'a [ConsentDirective],
     /// A legal basis recorded for this disclosure outside the event, if any.
     pub legal_basis: Option<&'a str>,
+    /// The organisation the event comes from, when known: information that stays within it
+    /// (the care provider's own units) is not a disclosure to the other principal.
+    pub sender: Option<&'a Organisation>,
     pub facts: CaseFacts,
     pub at: Timestamp,
 }
@@ -60,6 +67,9 @@ pub enum Basis {
     Consent { consent_id: String },
     /// A legal basis that breaks secrecy, as recorded.
     LegalBasis { legal_basis: String },
+    /// The information stays within the organisation it comes from (its own units, with a
+    /// care relationship): not a disclosure to the other principal.
+    SameOrganisation { organisation: String },
 }
 
 impl Basis {
@@ -69,6 +79,9 @@ impl Basis {
             Basis::Statutory { duty } => (*duty).to_owned(),
             Basis::Consent { consent_id } => format!("consent {consent_id}"),
             Basis::LegalBasis { legal_basis } => legal_basis.clone(),
+            Basis::SameOrganisation { organisation } => {
+                format!("inom {organisation}: vårdrelation, ingen utlämning till annan huvudman")
+            }
         }
     }
 }
@@ -390,6 +403,11 @@ fn rule(request: &Request<'_>) -> Rule {
     }
 }
 
+/// Whether the recipient belongs to the organisation the event comes from.
+fn within_sender(request: &Request<'_>) -> bool {
+    matches!((request.sender, &request.recipient.organisation), (Some(from), Some(to)) if from == to)
+}
+
 /// The municipality a secrecy-breaking report is addressed to.
 fn addressee(kind: &EventKind) -> Option<crate::domain::identifiers::Kommunkod> {
     match kind {
@@ -501,6 +519,9 @@ pub fn decide(request: &Request<'_>) -> Decision {
             Denial::NoConsent { category },
         ) {
             Ok(consent_id) => Basis::Consent { consent_id },
+            Err(_) if within_sender(request) => Basis::SameOrganisation {
+                organisation: request.sender.map(|o| o.to_string()).unwrap_or_default(),
+            },
             Err(denial) => return Decision::Deny(denial),
         },
         Rule::SecrecyBreaking { legal_basis } => {

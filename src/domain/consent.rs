@@ -147,8 +147,11 @@ pub struct ConsentDirective {
     pub recorded_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn_at: Option<Timestamp>,
-    /// Where it came from: `case <case id>`, `fhir Consent/<id>`, …
+    /// Where it came from: `case <case id>` or `fhir`.
     pub source: String,
+    /// The organisation that recorded it, when it came outside a case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<Organisation>,
 }
 
 impl ConsentDirective {
@@ -207,6 +210,7 @@ impl ConsentDirective {
                     recorded_at: event.occurred_at,
                     withdrawn_at: None,
                     source: source.to_owned(),
+                    recorded_by: None,
                 }),
                 EventKind::ConsentWithdrawn { consent_id } => {
                     for directive in directives.iter_mut().filter(|d| &d.id == consent_id) {

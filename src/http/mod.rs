@@ -1,7 +1,9 @@
 //! HTTP: the only module that knows axum. Routes, middleware, error bodies and serving.
 
+mod audit;
 mod auth;
 mod canonical;
+mod consent;
 mod cosmic_link;
 mod deviations;
 mod error;

@@ -145,7 +145,7 @@ pub async fn receive(
             "diagnostics": problem,
         });
         return document(
-            &pipeline,
+            pipeline,
             dialect,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             &dialect.error,

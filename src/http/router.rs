@@ -12,7 +12,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
-    auth, canonical, cosmic_link, deviations, health, middleware as mw, municipal, stats, translate,
+    audit, auth, canonical, consent, cosmic_link, deviations, health, middleware as mw, municipal,
+    stats, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -46,6 +47,11 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/.well-known/smart-configuration",
             get(auth::smart_configuration),
         )
+        .route("/fhir/Consent", post(consent::create).get(consent::search))
+        .route(
+            "/fhir/Consent/{id}",
+            get(consent::read).put(consent::update),
+        )
         .route("/cosmic-link/v1/messages", post(cosmic_link::receive))
         .route("/canonical/v1/messages", post(canonical::receive))
         .route("/municipal", get(municipal::dialects))
@@ -64,6 +70,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/cases/{case_id}/deviations/{deviation_id}/answer",
             post(deviations::answer),
         )
+        .route("/audit", get(audit::list))
+        .route("/audit/extract", get(audit::extract))
         .route("/translate", post(translate::translate))
         .route("/stats", get(stats::stats))
         .with_state(state);

@@ -67,11 +67,17 @@ impl Pipeline {
         let mut released = Vec::new();
         let mut withheld = 0usize;
         for event in case.events() {
+            let sender = event
+                .source
+                .sender
+                .as_ref()
+                .and_then(|s| self.directory.organisation_of(s));
             let decision = decide::decide(&Request {
                 event,
                 recipient: &recipient,
                 consents: &consents,
                 legal_basis: None,
+                sender: sender.as_ref(),
                 facts,
                 at: now,
             });

@@ -110,11 +110,17 @@ pub fn route(
                 organisation: directory.organisation_of(&party),
                 party,
             };
+            let sender = event
+                .source
+                .sender
+                .as_ref()
+                .and_then(|s| directory.organisation_of(s));
             let decision = decide::decide(&Request {
                 event,
                 recipient: &recipient,
                 consents,
                 legal_basis: None,
+                sender: sender.as_ref(),
                 facts,
                 at,
             });

@@ -345,3 +345,37 @@ impl Store {
         Ok(fresh)
     }
 }
+
+/// Which audit records to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Records after this sequence number (paging).
+    pub after: u64,
+    pub limit: u32,
+    /// Only records naming this organisation (HSA-id or kommunkod).
+    pub organisation: Option<String>,
+    /// Only records about this person.
+    pub person: Option<PersonId>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl Store {
+    /// Audit records in order, filtered and paged by sequence number.
+    pub async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(select_audit!(
+            "WHERE seq > $1 AND ($2 IS NULL OR organisation = $2) AND ($3 IS NULL OR person = $3) \
+             AND ($4 IS NULL OR recorded_at >= $4) AND ($5 IS NULL OR recorded_at < $5) \
+             ORDER BY seq LIMIT $6"
+        ))
+        .bind(query.after as i64)
+        .bind(query.organisation.as_deref())
+        .bind(query.person.as_ref().map(person_token))
+        .bind(query.from.map(millis))
+        .bind(query.to.map(millis))
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(audit_record).collect()
+    }
+}

@@ -227,6 +227,20 @@ impl Store {
         Ok(directives)
     }
 
+    /// Every registry entry about `subject` (case-recorded ones included), in the order recorded.
+    pub async fn consents_about(
+        &self,
+        subject: &ConsentSubject,
+    ) -> Result<Vec<StoredConsent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT person, directive, resource FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
+        )
+        .bind(subject_key(subject))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(stored_consent).collect()
+    }
+
     /// The directive recorded from `source` with `consent_id`, whoever it is about.
     pub async fn consent(
         &self,

@@ -12,7 +12,7 @@ mod outbox;
 mod records;
 mod timers;
 
-pub use audit::{AuditChainReport, AuditRecord};
+pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use connect::{Backend, Readiness, Store};
 pub use consents::StoredConsent;
 pub use deviations::{DeviationFilter, DeviationRow};

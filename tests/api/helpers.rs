@@ -56,7 +56,8 @@ pub struct TestApp {
     /// Unauthenticated: for the open endpoints and for attacks.
     pub client: reqwest::Client,
     pub clock: Clock,
-    clients: tokio::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>,
+    clients:
+        tokio::sync::Mutex<std::collections::HashMap<String, (reqwest::Client, jiff::Timestamp)>>,
     _stop: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -162,10 +163,13 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// An HTTP client that sends `client_id`'s access token with every request.
+    /// An HTTP client that sends `client_id`'s access token with every request (a new token
+    /// once the test clock has moved on by most of a token's lifetime).
     pub async fn as_client(&self, client_id: &str) -> reqwest::Client {
         let mut clients = self.clients.lock().await;
-        if let Some(client) = clients.get(client_id) {
+        if let Some((client, issued)) = clients.get(client_id)
+            && self.clock.now() < *issued + jiff::SignedDuration::from_secs(200)
+        {
             return client.clone();
         }
         let token = self.token(client_id, None).await;
@@ -178,7 +182,7 @@ impl TestApp {
             .default_headers(headers)
             .build()
             .unwrap();
-        clients.insert(client_id.to_owned(), client.clone());
+        clients.insert(client_id.to_owned(), (client.clone(), self.clock.now()));
         client
     }
 

@@ -2,6 +2,7 @@
 //! binary as a real process.
 
 mod cli;
+mod consent;
 mod cosmic_link;
 mod deviations;
 mod helpers;

@@ -148,6 +148,7 @@ fn consent(id: &str, scope: ConsentScope) -> ConsentDirective {
         recorded_at: at("2026-11-20T09:00:00Z"),
         withdrawn_at: None,
         source: "test".into(),
+        recorded_by: None,
     }
 }
 
@@ -169,6 +170,7 @@ fn ask_at(
         recipient,
         consents,
         legal_basis: None,
+        sender: None,
         facts: CaseFacts { protected_identity },
         at: at(now),
     })
@@ -605,4 +607,36 @@ fn a_disclosure_releases_only_the_event_it_was_decided_for() {
     let decision = ask(&notice, &ostersund(), &[]);
     let other = admission(false, false);
     assert!(decision.disclosure().unwrap().release(&other).is_none());
+}
+
+#[test]
+fn information_that_stays_within_the_sending_organisation_needs_no_disclosure_consent() {
+    let region = Organisation::Region {
+        hsa_id: hsa("SE2321000214-1000"),
+    };
+    let within = |event: &Event| {
+        decide(&Request {
+            event,
+            recipient: &psychiatry(),
+            consents: &[],
+            legal_basis: None,
+            sender: Some(&region),
+            facts: CaseFacts {
+                protected_identity: false,
+            },
+            at: at(NOW),
+        })
+    };
+    let decision = within(&information_at_discharge(None));
+    assert!(matches!(
+        decision.disclosure().unwrap().basis(),
+        Basis::SameOrganisation { .. }
+    ));
+    // To the other principal it still needs consent; and SIP needs consent even within.
+    assert!(
+        ask(&information_at_discharge(None), &ostersund(), &[])
+            .disclosure()
+            .is_none()
+    );
+    assert_eq!(denial(within(&invitation())), Denial::NoSipConsent);
 }

@@ -176,6 +176,7 @@ pub fn outbox_entry(event: &Event, party: Party) -> brygga::store::OutboxEntry {
         recipient: &recipient,
         consents: &[],
         legal_basis: None,
+        sender: None,
         facts: CaseFacts {
             protected_identity: false,
         },

@@ -46,7 +46,7 @@ pub struct ConsentRead {
     pub warnings: Vec<String>,
 }
 
-/// Reads a FHIR `Consent`. `id` is the registry id to give it when it carries no identifier;
+/// Reads a FHIR `Consent`. `id` is the registry id to give it (the resource's id from now on);
 /// `now` is when the gateway records it.
 pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Result<ConsentRead> {
     let doc = Doc::new(value)?;
@@ -81,16 +81,9 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
         }
     };
 
-    let consent_id = match root.first("identifier")? {
-        Some(identifier) => {
-            identifier.touch("system");
-            identifier.touch("use");
-            identifier
-                .required_str("value", "the consent's identifier")?
-                .to_owned()
-        }
-        None => id.to_owned(),
-    };
+    // The registry id is the gateway's; the sender's identifiers stay in the resource.
+    root.touch("identifier");
+    let consent_id = id.to_owned();
 
     let subject = subject(
         &reader,
@@ -172,6 +165,7 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
         recorded_at: now,
         withdrawn_at,
         source: crate::formats::fhir::FORMAT.to_owned(),
+        recorded_by: None,
     };
     let warnings = doc
         .unread()
@@ -344,7 +338,6 @@ pub fn consent_resource(
         "category": [{ "coding": [{ "system": CONSENT_SCOPE, "code": scope_code }] }],
         "patient": patient,
         "dateTime": directive.recorded_at.to_string(),
-        "identifier": [{ "value": directive.id }],
         "provision": provision,
     })
 }

@@ -1,0 +1,406 @@
+//! The consent registry over FHIR: `Consent` resources recorded, read, searched and withdrawn.
+//!
+//! - `POST /fhir/Consent` (scope `Consent.c`): 201 with the recorded resource and its id;
+//!   elements the gateway does not enforce are named in `x-brygga-warning` headers.
+//! - `GET /fhir/Consent/{id}` (`Consent.r`)
+//! - `GET /fhir/Consent?patient=<system>|<value>` (`Consent.s`): a searchset Bundle, with the
+//!   directives recorded in case events too.
+//! - `PUT /fhir/Consent/{id}` with `status` `inactive` (`Consent.u`): the consent is withdrawn
+//!   from that moment; any other change is refused (record a new consent instead).
+//!
+//! A client sees a directive it recorded, and the directives of a person it has a case with;
+//! any other answers 404. Every read and every change is audited with the person.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::auth;
+use super::cosmic_link::require_media;
+use super::error::ApiError;
+use super::router::AppState;
+use crate::auth::{Caller, Interaction};
+use crate::domain::consent::{ConsentDirective, ConsentSubject};
+use crate::domain::identifiers::PersonId;
+use crate::formats::fhir::{self, consent_resource, read_consent};
+use crate::process::disclosure::participates;
+use crate::store::{AuditEntry, StoredConsent};
+
+const RESOURCE: &str = "Consent";
+
+fn fhir_json(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        Json(body),
+    )
+        .into_response()
+}
+
+fn require_fhir_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    require_media(
+        headers,
+        |media| media == "application/fhir+json" || media == "application/json",
+        "application/fhir+json (a FHIR R4 Consent)",
+    )
+}
+
+fn parse(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        diagnostics: format!(
+            "the body is not JSON at line {}, column {}",
+            e.line(),
+            e.column()
+        ),
+        expression: None,
+    })
+}
+
+fn invalid(error: fhir::FhirReadError) -> ApiError {
+    ApiError::BadRequest {
+        expression: error.path().map(str::to_owned),
+        diagnostics: error.to_string(),
+    }
+}
+
+fn subject_of(stored: &StoredConsent) -> ConsentSubject {
+    match stored.subject.split_once('|') {
+        Some((system, value)) => {
+            match serde_json::from_value::<PersonId>(
+                json!({ "system": system_name(system), "value": value }),
+            ) {
+                Ok(person) => ConsentSubject::Person(person),
+                Err(_) => ConsentSubject::Reference(stored.subject.clone()),
+            }
+        }
+        None => ConsentSubject::Reference(stored.subject.clone()),
+    }
+}
+
+/// The serde name of a person identifier system URI.
+fn system_name(uri: &str) -> &str {
+    use crate::domain::identifiers::systems;
+    match uri {
+        systems::PERSONNUMMER => "personnummer",
+        systems::SAMORDNINGSNUMMER => "samordningsnummer",
+        systems::NATIONAL_RESERVE_NUMBER => "reserve_number",
+        other => other,
+    }
+}
+
+/// Whether the caller may see a directive: it recorded it, or it takes part in a case of the
+/// person.
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    stored: &StoredConsent,
+) -> Result<bool, ApiError> {
+    if stored.directive.recorded_by.as_ref() == Some(&caller.organisation) {
+        return Ok(true);
+    }
+    let ConsentSubject::Person(person) = subject_of(stored) else {
+        return Ok(false);
+    };
+    takes_part(state, caller, &person).await
+}
+
+async fn takes_part(
+    state: &AppState,
+    caller: &Caller,
+    person: &PersonId,
+) -> Result<bool, ApiError> {
+    let pipeline = &state.pipeline;
+    for case_id in pipeline
+        .store
+        .cases_for_person(person)
+        .await
+        .map_err(internal)?
+    {
+        let case = pipeline.case(case_id).await?;
+        if participates(&case, &caller.organisation, &pipeline.directory) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn internal(e: crate::store::StoreError) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+fn audit(caller: &Caller, action: &str, person: Option<PersonId>, details: Value) -> AuditEntry {
+    AuditEntry {
+        actor: caller.client_id.clone(),
+        organisation: Some(caller.organisation.code()),
+        action: action.to_owned(),
+        person,
+        purpose: "samtyckeshantering".to_owned(),
+        legal_basis: None,
+        details,
+    }
+}
+
+fn person_of(subject: &ConsentSubject) -> Option<PersonId> {
+    match subject {
+        ConsentSubject::Person(p) => Some(p.clone()),
+        ConsentSubject::Reference(_) => None,
+    }
+}
+
+/// `POST /fhir/Consent`.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    auth::require(
+        &state,
+        &caller,
+        "/fhir/Consent",
+        RESOURCE,
+        Interaction::Create,
+    )
+    .await?;
+    require_fhir_json(&headers)?;
+    let value = parse(&body)?;
+    let now = state.pipeline.clock.now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let read = read_consent(&value, &id, state.pipeline.clock.today(), now).map_err(invalid)?;
+    let mut warnings = read.warnings;
+    let checked = brygga_fhir::check_value(&value).map_err(|e| ApiError::BadRequest {
+        diagnostics: e.to_string(),
+        expression: None,
+    })?;
+    warnings.extend(
+        checked
+            .lost
+            .iter()
+            .map(|path| format!("{path}: not an element of FHIR R4; not enforced")),
+    );
+    let mut directive: ConsentDirective = read.directive;
+    directive.recorded_by = Some(caller.organisation.clone());
+    let entry = audit(
+        &caller,
+        "record consent",
+        person_of(&read.subject),
+        json!({ "consent_id": id, "scope": directive.scope, "provision": directive.provision, "withdrawn": directive.withdrawn_at.is_some() }),
+    );
+    let mut stored_resource = value.clone();
+    stored_resource["id"] = json!(id);
+    state
+        .pipeline
+        .store
+        .record_consent(&read.subject, &directive, Some(&stored_resource), &[entry])
+        .await
+        .map_err(internal)?;
+    let subject_key = match &read.subject {
+        ConsentSubject::Person(p) => format!("{}|{}", p.system(), p.value()),
+        ConsentSubject::Reference(r) => r.clone(),
+    };
+    let body = consent_resource(&id, &subject_key, &directive, Some(&stored_resource));
+    let mut response = fhir_json(StatusCode::CREATED, body);
+    if let Ok(location) = HeaderValue::from_str(&format!("/fhir/Consent/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    for warning in warnings {
+        if let Ok(value) = HeaderValue::from_str(&warning) {
+            response
+                .headers_mut()
+                .append(HeaderName::from_static("x-brygga-warning"), value);
+        }
+    }
+    Ok(response)
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<StoredConsent, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no Consent {id:?}"));
+    let stored = state
+        .pipeline
+        .store
+        .consent(fhir::FORMAT, id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    if visible(state, caller, &stored).await? {
+        Ok(stored)
+    } else {
+        Err(not_found())
+    }
+}
+
+fn render(stored: &StoredConsent) -> Value {
+    consent_resource(
+        &stored.directive.id,
+        &stored.subject,
+        &stored.directive,
+        stored.resource.as_ref(),
+    )
+}
+
+/// `GET /fhir/Consent/{id}`.
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Consent/{id}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let stored = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    let entry = audit(
+        &caller,
+        "read consent",
+        person_of(&subject_of(&stored)),
+        json!({ "consent_id": id }),
+    );
+    state
+        .pipeline
+        .store
+        .append_audit(None, &[entry], state.pipeline.clock.now())
+        .await
+        .map_err(internal)?;
+    Ok(fhir_json(StatusCode::OK, render(&stored)))
+}
+
+/// `GET /fhir/Consent?patient=system|value`.
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth::require(
+        &state,
+        &caller,
+        "/fhir/Consent",
+        RESOURCE,
+        Interaction::Search,
+    )
+    .await?;
+    let patient = query.get("patient").ok_or_else(|| ApiError::BadRequest {
+        diagnostics: "search by patient: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212".to_owned(),
+        expression: None,
+    })?;
+    let Some((system, value)) = patient.split_once('|') else {
+        return Err(ApiError::BadRequest {
+            diagnostics: "the patient parameter is <system>|<value>".to_owned(),
+            expression: None,
+        });
+    };
+    let person: PersonId = serde_json::from_value(
+        json!({ "system": system_name(system), "value": value }),
+    )
+    .map_err(|_| ApiError::BadRequest {
+        diagnostics: "the patient parameter names no valid Swedish person identifier".to_owned(),
+        expression: None,
+    })?;
+    let subject = ConsentSubject::Person(person.clone());
+    let all = state
+        .pipeline
+        .store
+        .consents_about(&subject)
+        .await
+        .map_err(internal)?;
+    let sees_person = takes_part(&state, &caller, &person).await?;
+    let entries: Vec<Value> = all
+        .iter()
+        .filter(|c| sees_person || c.directive.recorded_by.as_ref() == Some(&caller.organisation))
+        .map(|c| {
+            let resource = render(c);
+            json!({
+                "fullUrl": format!("Consent/{}", c.directive.id),
+                "resource": resource,
+                "search": { "mode": "match" },
+            })
+        })
+        .collect();
+    if !entries.is_empty() {
+        let entry = audit(
+            &caller,
+            "search consent",
+            Some(person),
+            json!({ "found": entries.len() }),
+        );
+        state
+            .pipeline
+            .store
+            .append_audit(None, &[entry], state.pipeline.clock.now())
+            .await
+            .map_err(internal)?;
+    }
+    Ok(fhir_json(
+        StatusCode::OK,
+        json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": entries.len(),
+            "entry": entries,
+        }),
+    ))
+}
+
+/// `PUT /fhir/Consent/{id}`: withdrawal.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Consent/{id}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
+    require_fhir_json(&headers)?;
+    let value = parse(&body)?;
+    let stored = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    if value
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|given| given != id)
+    {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!("Consent.id is not {id:?}, the id in the URL"),
+            expression: Some("Consent.id".to_owned()),
+        });
+    }
+    match value.get("status").and_then(Value::as_str) {
+        Some("inactive") => {}
+        Some("active") if stored.directive.withdrawn_at.is_none() => {
+            return Err(ApiError::Unprocessable(
+                "a recorded consent is not changed: withdraw it (status inactive) and record a new one".to_owned(),
+            ));
+        }
+        Some("active") => {
+            return Err(ApiError::Conflict(
+                "the consent is withdrawn; a withdrawn consent is not restored: record a new one"
+                    .to_owned(),
+            ));
+        }
+        _ => {
+            return Err(ApiError::BadRequest {
+                diagnostics: "Consent.status: a withdrawal sets status to inactive".to_owned(),
+                expression: Some("Consent.status".to_owned()),
+            });
+        }
+    }
+    let now = state.pipeline.clock.now();
+    let subject = subject_of(&stored);
+    let entry = audit(
+        &caller,
+        "withdraw consent",
+        person_of(&subject),
+        json!({ "consent_id": id }),
+    );
+    // Withdrawing a withdrawn consent changes nothing (and records nothing).
+    state
+        .pipeline
+        .store
+        .withdraw_consent(&stored.subject, fhir::FORMAT, &id, now, &[entry])
+        .await
+        .map_err(internal)?;
+    let current = find(&state, &caller, &id).await?;
+    Ok(fhir_json(StatusCode::OK, render(&current)))
+}

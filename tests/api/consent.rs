@@ -1,0 +1,289 @@
+//! The consent registry over FHIR and its effect: the official R4 Consent examples are
+//! accepted and read back; a consent withdrawn mid-case stops every later disclosure that
+//! relied on it, while the law's duties to inform go on; the audit log shows each decision and
+//! gives the person their extract.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{AUDITOR, KROKOM, OSTERSUND, REGION, TestApp, repo_root, spawn_app};
+
+const PERSONNUMMER: &str = "198112189876";
+const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
+
+fn cosmic(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
+}
+
+async fn post_cosmic(app: &TestApp, name: &str) -> Value {
+    let response = app
+        .region()
+        .await
+        .post(app.url("/cosmic-link/v1/messages"))
+        .header("content-type", "application/xml")
+        .body(cosmic(name))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{name}");
+    response.json().await.unwrap()
+}
+
+async fn post_consent(app: &TestApp, client: &str, consent: &Value) -> (u16, Value) {
+    let response = app
+        .as_client(client)
+        .await
+        .post(app.url("/fhir/Consent"))
+        .header("content-type", "application/fhir+json")
+        .json(consent)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn get(app: &TestApp, client: &str, path: &str) -> (u16, Value) {
+    let response = app
+        .as_client(client)
+        .await
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn consent(scope: &str) -> Value {
+    json!({
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+        "category": [{ "coding": [{ "system": "urn:brygga:fhir:CodeSystem:consent-scope", "code": scope }] }],
+        "patient": { "identifier": { "system": PNR_SYSTEM, "value": PERSONNUMMER } },
+        "dateTime": "2026-11-21",
+        "provision": { "type": "permit" }
+    })
+}
+
+#[tokio::test]
+async fn the_official_r4_consent_examples_are_accepted_and_read_back_without_loss() {
+    let app = spawn_app().await;
+    let dir = repo_root().join("fixtures/fhir-r4-official");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("Consent-") {
+            continue;
+        }
+        let original: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let (status, created) = post_consent(&app, REGION, &original).await;
+        assert_eq!(status, 201, "{name}: {created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let (status, read) = get(&app, REGION, &format!("/fhir/Consent/{id}")).await;
+        assert_eq!(status, 200, "{name}");
+        // Everything comes back but the server-assigned id.
+        let mut expected = original.clone();
+        expected["id"] = json!(id);
+        assert_eq!(read, expected, "{name}");
+        // Its patient is a reference the gateway cannot resolve: no other organisation sees it.
+        let (status, _) = get(&app, OSTERSUND, &format!("/fhir/Consent/{id}")).await;
+        assert_eq!(status, 404, "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}
+
+#[tokio::test]
+async fn a_consent_that_is_not_in_force_or_names_no_person_is_refused_at_its_element() {
+    let app = spawn_app().await;
+    let mut draft = consent("sip");
+    draft["status"] = json!("draft");
+    let (status, outcome) = post_consent(&app, REGION, &draft).await;
+    assert_eq!(status, 400);
+    assert_eq!(outcome["issue"][0]["expression"][0], "Consent.status");
+    let mut nobody = consent("sip");
+    nobody["patient"] = json!({ "display": "someone" });
+    let (status, outcome) = post_consent(&app, REGION, &nobody).await;
+    assert_eq!(status, 400);
+    assert_eq!(outcome["issue"][0]["expression"][0], "Consent.patient");
+    let mut bad_number = consent("sip");
+    bad_number["patient"]["identifier"]["value"] = json!("198112189875");
+    let (status, outcome) = post_consent(&app, REGION, &bad_number).await;
+    assert_eq!(status, 400);
+    assert!(
+        !outcome.to_string().contains("198112189875"),
+        "the error does not echo the number: {outcome}"
+    );
+}
+
+#[tokio::test]
+async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_on_it() {
+    let app = spawn_app().await;
+    let admission = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let case_id = admission["case_id"].as_str().unwrap().to_owned();
+    let case = brygga::domain::case::CaseId::parse(&case_id).unwrap();
+    // The person consents to SIP and to disclosure between the principals.
+    let (status, sip) = post_consent(&app, REGION, &consent("sip")).await;
+    assert_eq!(status, 201, "{sip}");
+    let (_, disclosure) = post_consent(&app, REGION, &consent("disclosure")).await;
+    for name in [
+        "03-fast-vardkontakt.xml",
+        "04-planering-paborjad.xml",
+        "05-utskrivningsklar.xml",
+    ] {
+        post_cosmic(&app, name).await;
+    }
+    let invitation = post_cosmic(&app, "07-kallelse-sip.xml").await;
+    assert_eq!(invitation["withheld"], json!(null), "{invitation}");
+    let outbox = app.store.outbox_status_for_case(case).await.unwrap();
+    let seq = invitation["sequence"].as_u64().unwrap();
+    let to_municipality = |outbox: &[(String, u64, String)], seq: u64| {
+        outbox
+            .iter()
+            .filter(|(d, s, _)| *s == seq && d.starts_with("municipality:2380"))
+            .count()
+    };
+    assert_eq!(to_municipality(&outbox, seq), 2, "{outbox:?}");
+
+    // The person withdraws both; the municipality sees them withdrawn.
+    app.clock.advance(jiff::SignedDuration::from_mins(10));
+    for created in [&sip, &disclosure] {
+        let id = created["id"].as_str().unwrap();
+        let mut withdrawn = created.clone();
+        withdrawn["status"] = json!("inactive");
+        let response = app
+            .region()
+            .await
+            .put(app.url(&format!("/fhir/Consent/{id}")))
+            .header("content-type", "application/fhir+json")
+            .json(&withdrawn)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let (status, found) = get(
+        &app,
+        OSTERSUND,
+        &format!("/fhir/Consent?patient={PNR_SYSTEM}|{PERSONNUMMER}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["total"], 2);
+    assert!(
+        found["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["resource"]["status"] == "inactive")
+    );
+    // Krokom has no case with the person: it sees none of it.
+    let (_, none) = get(
+        &app,
+        KROKOM,
+        &format!("/fhir/Consent?patient={PNR_SYSTEM}|{PERSONNUMMER}"),
+    )
+    .await;
+    assert_eq!(none["total"], 0);
+
+    // The plan and the information at discharge relied on consent: they no longer go.
+    app.clock.advance(jiff::SignedDuration::from_mins(10));
+    for name in ["09-plan-sip.xml", "10-information-vid-utskrivning.xml"] {
+        let receipt = post_cosmic(&app, name).await;
+        let withheld = receipt["withheld"].as_array().expect("withheld recipients");
+        assert!(
+            withheld
+                .iter()
+                .any(|w| w["recipient"]["kommunkod"] == "2380"
+                    && w["reason"].as_str().unwrap().contains("withdrawn")),
+            "{name}: {receipt}"
+        );
+        let outbox = app.store.outbox_status_for_case(case).await.unwrap();
+        let seq = receipt["sequence"].as_u64().unwrap();
+        assert_eq!(to_municipality(&outbox, seq), 0, "{name}: {outbox:?}");
+    }
+    // The discharge itself is the law's duty to inform, and still goes.
+    let discharged = post_cosmic(&app, "11-utskriven.xml").await;
+    let outbox = app.store.outbox_status_for_case(case).await.unwrap();
+    assert!(to_municipality(&outbox, discharged["sequence"].as_u64().unwrap()) > 0);
+
+    // Every decision is in the audit log, the denials with their reason.
+    let audit = app.store.audit_for_case(case).await.unwrap();
+    let denied: Vec<_> = audit
+        .iter()
+        .filter(|r| r.action == "deny information_at_discharge")
+        .collect();
+    assert!(!denied.is_empty());
+    assert!(
+        denied
+            .iter()
+            .all(|r| r.organisation.as_deref() == Some("2380")
+                && r.details["reason"]["reason"] == "consent_withdrawn")
+    );
+    assert!(app.store.verify_audit_chain().await.unwrap().is_intact());
+
+    // The auditor gives the person their extract: who received what, when, and why.
+    let (status, extract) = get(
+        &app,
+        AUDITOR,
+        &format!("/audit/extract?person={PERSONNUMMER}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let lines = extract["lines"].as_array().unwrap();
+    assert!(lines.iter().any(|l| l["what"] == "disclose sip_invitation"
+        && l["organisation"] == "2380"
+        && l["organisation_name"] == "Östersunds kommun"
+        && l["legal_basis"].as_str().unwrap().starts_with("consent ")));
+    assert!(lines.iter().any(|l| l["what"] == "deny sip_plan"));
+    assert!(lines.iter().any(|l| l["what"] == "withdraw consent"));
+    // A client that is not an auditor does not get it.
+    let (status, _) = get(
+        &app,
+        OSTERSUND,
+        &format!("/audit/extract?person={PERSONNUMMER}"),
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn the_audit_log_is_exported_as_fhir_audit_events_the_models_read_without_loss() {
+    let app = spawn_app().await;
+    post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let (status, bundle) = get(&app, AUDITOR, "/audit?_format=fhir&limit=50").await;
+    assert_eq!(status, 200);
+    let entries = bundle["entry"].as_array().unwrap();
+    assert!(entries.len() >= 3, "{bundle}");
+    for entry in entries {
+        let event = &entry["resource"];
+        assert_eq!(event["resourceType"], "AuditEvent");
+        let checked = brygga_fhir::check_value(event).unwrap();
+        assert!(checked.lost.is_empty(), "{:?} in {event}", checked.lost);
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["resource"]["type"]["code"] == "110114"),
+        "a login"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["resource"]["type"]["code"] == "110106"),
+        "a disclosure"
+    );
+    // A municipality's client reads only what names its own organisation.
+    let (status, own) = get(&app, OSTERSUND, "/audit?limit=1000").await;
+    assert_eq!(status, 200);
+    assert!(
+        own["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["organisation"] == "2380")
+    );
+    let (status, _) = get(&app, OSTERSUND, "/audit?organisation=2309").await;
+    assert_eq!(status, 403);
+}
