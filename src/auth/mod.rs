@@ -593,7 +593,10 @@ impl Authenticator {
                     idp.settings.organisation_claim
                 ))
             })
-            .and_then(|code| Organisation::parse(code).map_err(invalid))?;
+            .and_then(|code| {
+                Organisation::parse(code)
+                    .map_err(|e| invalid(format!("the bearer token's organisation claim: {e}")))
+            })?;
         if !self.directory.has_organisation(&organisation) {
             return Err(invalid(format!(
                 "the bearer token's organisation ({organisation}) is not in the organisation directory"

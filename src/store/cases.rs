@@ -194,6 +194,7 @@ impl Store {
             "outbox",
             "timers",
             "consents",
+            "used_assertions",
             "audit_log",
         ] {
             let n: i64 = // The table names are the constants above.

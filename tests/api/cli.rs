@@ -15,6 +15,10 @@ fn check_config_accepts_the_shipped_example() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout.contains("configuration is valid"), "{stdout}");
     assert!(stdout.contains("municipalities: 8"), "{stdout}");
+    assert!(
+        stdout.contains("ostersund-treserva (municipality 2380)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -69,7 +73,15 @@ fn check_config_explains_a_missing_file() {
 fn help_explains_each_command() {
     let output = run_brygga(&["--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["serve", "migrate", "check-config", "translate", "stats"] {
+    for command in [
+        "serve",
+        "migrate",
+        "check-config",
+        "translate",
+        "stats",
+        "audit",
+        "token",
+    ] {
         assert!(help.contains(command), "{help}");
     }
 }
@@ -449,5 +461,116 @@ fn translate_reads_and_writes_every_dialect() {
         stderr(&output).contains("/Envelope/Header/Timestamp (line 6, column 5)"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// `brygga` with the example configuration on the database in `dir`.
+fn brygga_on(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("BRYGGA_CONFIG")
+        .env(
+            "BRYGGA_DATABASE__URL",
+            format!("sqlite://{}", dir.join("brygga.db").display()),
+        )
+        .output()
+        .expect("run brygga")
+}
+
+#[tokio::test]
+async fn brygga_token_gets_a_token_the_gateway_accepts_and_audit_verify_finds_a_changed_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gateway = Gateway::start(dir.path(), &[]);
+    assert!(
+        gateway.wait_for_log("brygga is serving", Duration::from_secs(60)),
+        "{:?}",
+        gateway.log
+    );
+    let token_url = gateway.url("/auth/token");
+    let output = run_brygga(&[
+        "token",
+        "--client",
+        "region-jh-cosmic",
+        "--key",
+        "deploy/config/example-keys/region-jh-cosmic.pem",
+        "--url",
+        &token_url,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(gateway.url("/cosmic-link/v1/messages"))
+        .bearer_auth(&token)
+        .header("content-type", "application/xml")
+        .body(
+            std::fs::read(
+                repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+            )
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The wrong key for the client is refused with the endpoint's reason.
+    let refused = run_brygga(&[
+        "token",
+        "--client",
+        "region-jh-cosmic",
+        "--key",
+        "deploy/config/example-keys/ostersund-treserva.pem",
+        "--url",
+        &token_url,
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("invalid_client"),
+        "{}",
+        stderr(&refused)
+    );
+    gateway.terminate();
+    gateway.wait_exit(Duration::from_secs(30)).expect("exited");
+
+    let verify = brygga_on(dir.path(), &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("intact"));
+    let extract = brygga_on(
+        dir.path(),
+        &["audit", "extract", "--person", "19811218-9876"],
+    );
+    assert!(extract.status.success(), "{}", stderr(&extract));
+    let csv = String::from_utf8(extract.stdout).unwrap();
+    assert!(csv.starts_with("at,organisation,organisation_name,actor,what,why,legal_basis"));
+    assert!(csv.contains("\"disclose admission_notice\""), "{csv}");
+    assert!(csv.contains("Östersunds kommun"), "{csv}");
+    let export = brygga_on(dir.path(), &["audit", "export"]);
+    let bundle: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert!(bundle["total"].as_u64().unwrap() >= 3);
+
+    // Someone with access to the database changes a disclosure's recipient.
+    {
+        use sqlx::{Connection, Executor};
+        let mut db = sqlx::SqliteConnection::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("brygga.db").display()
+        ))
+        .await
+        .unwrap();
+        db.execute("DROP TRIGGER audit_append_only_update")
+            .await
+            .unwrap();
+        db.execute("UPDATE audit_log SET organisation = '2309' WHERE seq = 3")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    }
+    let verify = brygga_on(dir.path(), &["audit", "verify"]);
+    assert!(!verify.status.success());
+    assert!(
+        stderr(&verify).contains("broken at record 3"),
+        "{}",
+        stderr(&verify)
     );
 }

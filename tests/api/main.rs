@@ -7,5 +7,6 @@ mod cosmic_link;
 mod deviations;
 mod helpers;
 mod municipal;
+mod security;
 mod service;
 mod shutdown;

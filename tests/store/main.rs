@@ -72,4 +72,6 @@ both_backends!(
     a_deviation_is_reminded_until_the_addressed_party_answers_it,
     a_party_absent_from_the_meeting_without_notice_raises_a_deviation,
     a_municipality_invitation_to_the_region_goes_to_the_units_involved_with_the_person,
+    a_used_assertion_is_refused_on_every_instance_and_both_outcomes_are_audited,
+    the_consent_registry_keeps_case_directives_and_withdrawals,
 );

@@ -657,3 +657,152 @@ pub async fn within_one_group_a_conflict_or_duplicate_fails_alone(db: &TestDb) {
     assert_eq!(db.count("cases").await, 2);
     assert_eq!(db.count("events").await, 2);
 }
+
+pub async fn a_used_assertion_is_refused_on_every_instance_and_both_outcomes_are_audited(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let other = db.second_instance().await;
+    let now = at("2026-11-23T12:00:00Z");
+    let expires = at("2026-11-23T12:02:00Z");
+    let login = audit("login", &person("19811218-9876"));
+    let replay = audit("login refused", &person("19811218-9876"));
+    assert!(
+        store
+            .use_assertion("c", "j-1", expires, now, &login, &replay)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .use_assertion("c", "j-1", expires, now, &login, &replay)
+            .await
+            .unwrap()
+    );
+    // Another client's assertion may use the same jti.
+    assert!(
+        other
+            .use_assertion("d", "j-1", expires, now, &login, &replay)
+            .await
+            .unwrap()
+    );
+    // Once expired, marks are pruned (an expired assertion is refused before it gets here).
+    let later = at("2026-11-23T12:05:00Z");
+    assert!(
+        store
+            .use_assertion(
+                "c",
+                "j-2",
+                at("2026-11-23T12:06:00Z"),
+                later,
+                &login,
+                &replay
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(db.count("used_assertions").await, 1);
+    let records = store
+        .audit_records(&brygga::store::AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["login", "login refused", "login", "login"]);
+    assert!(store.verify_audit_chain().await.unwrap().is_intact());
+}
+
+pub async fn the_consent_registry_keeps_case_directives_and_withdrawals(db: &TestDb) {
+    use brygga::domain::consent::{ConsentDirective, ConsentSubject, Provision};
+    use brygga::domain::event::ConsentScope;
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (mut case, _) = new_case(&p);
+    case.apply(event(
+        "2026-11-20T09:00:00Z",
+        EventKind::ConsentRecorded {
+            consent_id: "c-1".into(),
+            scope: ConsentScope::Sip,
+            provision: Provision::Permit,
+            principals: vec![],
+            recipients: vec![ostersund()],
+            categories: vec![],
+            valid_from: None,
+            valid_until: None,
+        },
+    ))
+    .unwrap();
+    store
+        .commit(brygga::store::CaseCommit::from_case(
+            &case,
+            0,
+            at("2026-11-20T09:00:01Z"),
+        ))
+        .await
+        .unwrap();
+    let version = case.version();
+    case.apply(event(
+        "2026-11-21T09:00:00Z",
+        EventKind::ConsentWithdrawn {
+            consent_id: "c-1".into(),
+        },
+    ))
+    .unwrap();
+    store
+        .commit(brygga::store::CaseCommit::from_case(
+            &case,
+            version,
+            at("2026-11-21T09:00:01Z"),
+        ))
+        .await
+        .unwrap();
+    // One recorded outside the case, with its audit record in the same transaction.
+    let outside = ConsentDirective {
+        id: "f-1".into(),
+        scope: ConsentScope::Disclosure,
+        provision: Provision::Deny,
+        principals: vec![],
+        recipients: vec![],
+        categories: vec![],
+        valid_from: None,
+        valid_until: None,
+        recorded_at: at("2026-11-22T09:00:00Z"),
+        withdrawn_at: None,
+        source: "fhir".into(),
+        recorded_by: None,
+    };
+    let subject = ConsentSubject::Person(p.clone());
+    assert!(
+        store
+            .record_consent(&subject, &outside, None, &[audit("record consent", &p)])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_consent(&subject, &outside, None, &[audit("record consent", &p)])
+            .await
+            .unwrap(),
+        "the same directive twice is recorded once"
+    );
+    let registry = store.consents_for(&p).await.unwrap();
+    assert_eq!(registry.len(), 2);
+    assert_eq!(registry[0].id, "c-1");
+    assert_eq!(registry[0].withdrawn_at, Some(at("2026-11-21T09:00:00Z")));
+    assert_eq!(registry[1].provision, Provision::Deny);
+    assert_eq!(store.registry_for(&case).await.unwrap().len(), 2);
+    assert_eq!(store.audit_for_person(&p).await.unwrap().len(), 1);
+    // Filtered reads of the log.
+    let by_person = store
+        .audit_records(&brygga::store::AuditQuery {
+            limit: 10,
+            person: Some(p.clone()),
+            organisation: Some("nobody".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_person.is_empty());
+}
