@@ -25,7 +25,7 @@ use crate::domain::event::{DeviationCause, EventId, EventKind};
 use crate::domain::party::Party;
 use crate::domain::sensitive::Sensitive;
 use crate::pipeline::{Acting, CaseRead, ReceiveError};
-use crate::process::deviations::{DeviationView, view};
+use crate::process::deviations::DeviationView;
 use crate::store::DeviationFilter;
 
 const DEFAULT_LIMIT: u32 = 500;
@@ -148,11 +148,7 @@ const RESOURCE: &str = "DetectedIssue";
 
 /// The deviation's view, if the event that raised it was released to the reader.
 fn released_view(read: &CaseRead, deviation_id: &str) -> Option<DeviationView> {
-    let raised = read.case.events().iter().find(|e| {
-        matches!(&e.kind, EventKind::DeviationRaised { deviation_id: id, .. } if id == deviation_id)
-    })?;
-    read.released(raised.id)?;
-    view(&read.case, deviation_id)
+    read.deviation(deviation_id)
 }
 
 async fn one(
@@ -226,13 +222,10 @@ async fn report_as(
         .deviation_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let current = pipeline
+    let notify = pipeline
         .read_case(case, &caller.organisation, &caller.client_id, "case")
         .await?
-        .case;
-    let notify = pipeline
-        .directory
-        .deviation_contacts(current.region_units(), current.municipalities());
+        .deviation_contacts(&pipeline.directory);
     let kind = EventKind::DeviationRaised {
         deviation_id: deviation_id.clone(),
         raised_by: Some(report.by.clone()),

@@ -13,18 +13,50 @@ use crate::domain::party::{Organisation, Party};
 use crate::process;
 use crate::store::AuditEntry;
 
-/// A case as one organisation may read it.
+/// A case as one organisation may read it: only through what the decision released.
 #[derive(Debug, Clone)]
 pub struct CaseRead {
-    pub case: CoordinationCase,
+    case: CoordinationCase,
     /// The events released to the reader, in order, as released (redactions applied).
-    pub released: Vec<Released>,
+    released: Vec<Released>,
 }
 
 impl CaseRead {
     /// The released form of event `id`, if the reader may have it.
     pub fn released(&self, id: EventId) -> Option<&Released> {
         self.released.iter().find(|r| r.event().id == id)
+    }
+
+    /// Every event released to the reader, in order.
+    pub fn events(&self) -> &[Released] {
+        &self.released
+    }
+
+    pub fn case_id(&self) -> CaseId {
+        self.case.id()
+    }
+
+    /// The deviation contacts of the case's parties (whom a new deviation is routed to).
+    pub fn deviation_contacts(&self, directory: &crate::config::Directory) -> Vec<Party> {
+        directory.deviation_contacts(self.case.region_units(), self.case.municipalities())
+    }
+
+    /// The deviation's follow-up view, if the event that raised it was released to the reader.
+    pub fn deviation(&self, deviation_id: &str) -> Option<process::deviations::DeviationView> {
+        let raised = self.released.iter().find(|r| {
+            matches!(&r.event().kind, crate::domain::event::EventKind::DeviationRaised { deviation_id: id, .. } if id == deviation_id)
+        })?;
+        let view = process::deviations::view(&self.case, deviation_id)?;
+        // The description as released to this reader.
+        match &raised.event().kind {
+            crate::domain::event::EventKind::DeviationRaised { description, .. } => {
+                Some(process::deviations::DeviationView {
+                    description: description.clone(),
+                    ..view
+                })
+            }
+            _ => None,
+        }
     }
 }
 
