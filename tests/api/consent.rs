@@ -287,3 +287,53 @@ async fn the_audit_log_is_exported_as_fhir_audit_events_the_models_read_without_
     let (status, _) = get(&app, OSTERSUND, "/audit?organisation=2309").await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_withdrawn() {
+    let app = spawn_app().await;
+    let admission = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let case = brygga::domain::case::CaseId::parse(admission["case_id"].as_str().unwrap()).unwrap();
+    post_cosmic(&app, "20-samtycke.xml").await;
+    for name in [
+        "03-fast-vardkontakt.xml",
+        "04-planering-paborjad.xml",
+        "05-utskrivningsklar.xml",
+    ] {
+        post_cosmic(&app, name).await;
+    }
+    // The consent covers health information to Östersund: the summary goes there, on it.
+    let information = post_cosmic(&app, "10-information-vid-utskrivning.xml").await;
+    let seq = information["sequence"].as_u64().unwrap();
+    let audit = app.store.audit_for_case(case).await.unwrap();
+    let to_ostersund = audit
+        .iter()
+        .find(|r| {
+            r.action == "disclose information_at_discharge"
+                && r.organisation.as_deref() == Some("2380")
+        })
+        .expect("disclosed to Östersund");
+    assert_eq!(
+        to_ostersund.legal_basis.as_deref(),
+        Some("consent SAM-2026-0042")
+    );
+    let outbox = app.store.outbox_status_for_case(case).await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .any(|(d, s, _)| *s == seq && d.starts_with("municipality:2380"))
+    );
+    // Withdrawn in Cosmic Link: the registry shows it withdrawn, and the next step relying on
+    // it is withheld.
+    app.clock.advance(jiff::SignedDuration::from_hours(30));
+    post_cosmic(&app, "21-samtycke-aterkallat.xml").await;
+    let registry = app.store.case_consents(case).await.unwrap();
+    assert_eq!(registry.len(), 1);
+    assert!(registry[0].directive.withdrawn_at.is_some());
+    let (_, found) = get(
+        &app,
+        OSTERSUND,
+        &format!("/fhir/Consent?patient={PNR_SYSTEM}|{PERSONNUMMER}"),
+    )
+    .await;
+    assert_eq!(found["entry"][0]["resource"]["status"], "inactive");
+}

@@ -8,7 +8,8 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Format, Toml};
 
-use crate::domain::event::{LvmDecisionKind, PlanType, ServiceType};
+use crate::domain::consent::{InformationCategory, Provision};
+use crate::domain::event::{ConsentScope, LvmDecisionKind, PlanType, ServiceType};
 use crate::domain::party::Principal;
 
 /// What an answer to an invitation says, without its details.
@@ -58,6 +59,9 @@ pub struct CodeTables {
     /// `true` for psychiatric inpatient care.
     pub care_form: Table<bool>,
     pub lvm_decision: Table<LvmDecisionKind>,
+    pub consent_scope: Table<ConsentScope>,
+    pub provision: Table<Provision>,
+    pub information_category: Table<InformationCategory>,
 }
 
 /// A code table file that cannot be used; the message names the file and the entry.
@@ -204,6 +208,31 @@ impl CodeTables {
                     ("care", LvmDecisionKind::Care),
                     ("immediate_custody", LvmDecisionKind::ImmediateCustody),
                 ],
+            )?,
+            consent_scope: table(
+                &mut raw,
+                origin,
+                "consent_scope",
+                &[
+                    ("sip", ConsentScope::Sip),
+                    ("disclosure", ConsentScope::Disclosure),
+                    ("next_of_kin", ConsentScope::NextOfKin),
+                ],
+            )?,
+            provision: table(
+                &mut raw,
+                origin,
+                "provision",
+                &[("permit", Provision::Permit), ("deny", Provision::Deny)],
+            )?,
+            information_category: table(
+                &mut raw,
+                origin,
+                "information_category",
+                &InformationCategory::ALL
+                    .iter()
+                    .map(|c| (c.as_str(), *c))
+                    .collect::<Vec<_>>(),
             )?,
         };
         if let Some(name) = raw.keys().next() {

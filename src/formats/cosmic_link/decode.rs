@@ -42,6 +42,8 @@ pub const STEPS: &[&str] = &[
     "BeviljadeInsatser",
     "RedoAttTaEmot",
     "Kvittens",
+    "Samtycke",
+    "SamtyckeAterkallat",
 ];
 
 /// Why a message was rejected.
@@ -763,6 +765,44 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             EventKind::MessageAcknowledged {
                 message_id: step.required_attribute("meddelande")?.to_owned(),
                 by: sender.clone(),
+            },
+        ),
+        "Samtycke" => (
+            sent_at,
+            EventKind::ConsentRecorded {
+                consent_id: step.required_attribute("id")?.to_owned(),
+                scope: step.code_attribute("omfattning", &codes.consent_scope)?,
+                provision: match step.attribute("beslut") {
+                    Some(_) => step.code_attribute("beslut", &codes.provision)?,
+                    None => Default::default(),
+                },
+                principals: step
+                    .children("Huvudman")
+                    .iter()
+                    .map(|n| {
+                        n.code(&codes.principal)?.ok_or_else(|| {
+                            n.invalid("a consent is limited to the region or the municipality, not another actor".to_owned())
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                recipients: step
+                    .children("Mottagare")
+                    .iter()
+                    .map(|n| n.party())
+                    .collect::<Result<Vec<_>>>()?,
+                categories: step
+                    .children("Informationsslag")
+                    .iter()
+                    .map(|n| n.code(&codes.information_category))
+                    .collect::<Result<Vec<_>>>()?,
+                valid_from: step.child("GallerFran").map(|n| n.timestamp()).transpose()?,
+                valid_until: step.child("GallerTill").map(|n| n.timestamp()).transpose()?,
+            },
+        ),
+        "SamtyckeAterkallat" => (
+            sent_at,
+            EventKind::ConsentWithdrawn {
+                consent_id: step.required_attribute("id")?.to_owned(),
             },
         ),
         other => {

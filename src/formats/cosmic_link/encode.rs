@@ -439,8 +439,65 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             w.text("Anmalan", report.expose());
             w.close("LvmAnmalan");
         }
-        EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. } => {
-            return Err(EncodeError::NotInContract("a consent"));
+        EventKind::ConsentRecorded {
+            consent_id,
+            scope,
+            provision,
+            principals,
+            recipients,
+            categories,
+            valid_from,
+            valid_until,
+        } => {
+            let mut attributes = vec![
+                ("id", consent_id.clone()),
+                (
+                    "omfattning",
+                    code(&codes.consent_scope, "consent_scope", *scope)?,
+                ),
+            ];
+            if *provision != Default::default() {
+                attributes.push(("beslut", code(&codes.provision, "provision", *provision)?));
+            }
+            let empty = principals.is_empty()
+                && recipients.is_empty()
+                && categories.is_empty()
+                && valid_from.is_none()
+                && valid_until.is_none();
+            if empty {
+                w.leaf("Samtycke", &attributes, "");
+            } else {
+                w.open("Samtycke", &attributes);
+                for principal in principals {
+                    w.text(
+                        "Huvudman",
+                        &code(&codes.principal, "principal", Some(*principal))?,
+                    );
+                }
+                for recipient in recipients {
+                    w.leaf("Mottagare", &party_attributes(recipient), "");
+                }
+                for category in categories {
+                    w.text(
+                        "Informationsslag",
+                        &code(
+                            &codes.information_category,
+                            "information_category",
+                            *category,
+                        )?,
+                    );
+                }
+                if let Some(at) = valid_from {
+                    w.text("GallerFran", &local(*at));
+                }
+                if let Some(at) = valid_until {
+                    w.text("GallerTill", &local(*at));
+                }
+                w.close("Samtycke");
+            }
+        }
+        EventKind::ConsentWithdrawn { consent_id } => {
+            w.leaf("SamtyckeAterkallat", &[("id", consent_id.clone())], "");
         }
         EventKind::DeviationRaised { .. }
         | EventKind::DeviationAcknowledged { .. }

@@ -27,8 +27,11 @@ use crate::domain::consent::{
     ConsentActor, ConsentDirective, ConsentSubject, InformationCategory, Provision,
 };
 use crate::domain::event::ConsentScope;
-use crate::domain::party::Party;
+use crate::domain::party::{Party, Principal};
 
+/// On `Consent.provision`: a principal the consent is limited to (valueCode `region` or
+/// `municipality`), repeated for both.
+pub const EXT_PRINCIPAL: &str = "urn:brygga:fhir:StructureDefinition:consent-principal";
 /// The code system of what a consent is about.
 pub const CONSENT_SCOPE: &str = "urn:brygga:fhir:CodeSystem:consent-scope";
 /// The code system of information categories a consent can be limited to.
@@ -69,7 +72,33 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
     root.touch("performer");
     root.touch("sourceAttachment");
     root.touch("sourceReference");
+    // The registry id is the gateway's; the sender's identifiers stay in the resource.
+    root.touch("identifier");
+    let subject = subject(
+        &reader,
+        root.required("patient", "the person the consent is about")?,
+    )?;
+    let directive = directive(&reader, root, id, now)?;
+    let warnings = doc
+        .unread()
+        .into_iter()
+        .map(|path| format!("{path}: not mapped; not enforced"))
+        .collect();
+    Ok(ConsentRead {
+        subject,
+        directive,
+        warnings,
+    })
+}
 
+/// What a Consent says, whoever it is about: status, scope, permit or deny, recipients,
+/// principals, categories and period. `id` becomes the directive's id.
+pub(super) fn directive<'a>(
+    reader: &Reader<'a>,
+    root: Node<'a>,
+    id: &str,
+    now: Timestamp,
+) -> Result<ConsentDirective> {
     let status = root.required("status", "the consent's status")?;
     let withdrawn_at = match status.str()? {
         "active" => None,
@@ -81,14 +110,7 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
         }
     };
 
-    // The registry id is the gateway's; the sender's identifiers stay in the resource.
-    root.touch("identifier");
     let consent_id = id.to_owned();
-
-    let subject = subject(
-        &reader,
-        root.required("patient", "the person the consent is about")?,
-    )?;
     let scope = scope(root)?;
 
     let provision_node = root.get("provision");
@@ -107,6 +129,7 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
     };
     let mut recipients = Vec::new();
     let mut categories = Vec::new();
+    let mut principals = Vec::new();
     let (mut valid_from, mut valid_until) = (None, None);
     if let Some(p) = provision_node {
         if let Some(kind) = p.get("type") {
@@ -132,6 +155,19 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
             }
             recipients.push(self::actor(&reader, reference)?);
         }
+        for ext in p.unread_items("extension")? {
+            if ext.v.get("url").and_then(Value::as_str) != Some(EXT_PRINCIPAL) {
+                continue;
+            }
+            ext.mark();
+            ext.touch("url");
+            let code = ext.required("valueCode", "the principal")?;
+            principals.push(match code.str()? {
+                "region" => Principal::Region,
+                "municipality" => Principal::Municipality,
+                _ => return Err(code.invalid("expected region or municipality")),
+            });
+        }
         p.touch("action");
         p.touch("purpose");
         p.touch("securityLabel");
@@ -153,11 +189,11 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
             }
         }
     }
-    let directive = ConsentDirective {
+    Ok(ConsentDirective {
         id: consent_id,
         scope,
         provision,
-        principals: Vec::new(),
+        principals,
         recipients,
         categories,
         valid_from,
@@ -166,16 +202,6 @@ pub fn read_consent(value: &Value, id: &str, today: Date, now: Timestamp) -> Res
         withdrawn_at,
         source: crate::formats::fhir::FORMAT.to_owned(),
         recorded_by: None,
-    };
-    let warnings = doc
-        .unread()
-        .into_iter()
-        .map(|path| format!("{path}: not mapped; not enforced"))
-        .collect();
-    Ok(ConsentRead {
-        subject,
-        directive,
-        warnings,
     })
 }
 
@@ -199,6 +225,8 @@ fn scope(root: Node<'_>) -> Result<ConsentScope> {
     for category in root.unread_items("category")? {
         category.mark();
         if let Some(code) = code_in(category, CONSENT_SCOPE)? {
+            // The brygga category says what it is about; the HL7 scope is context.
+            root.touch("scope");
             return match code {
                 "sip" => Ok(ConsentScope::Sip),
                 "disclosure" => Ok(ConsentScope::Disclosure),
@@ -310,6 +338,18 @@ pub fn consent_resource(
         .collect();
     if !actors.is_empty() {
         provision["actor"] = json!(actors);
+    }
+    if !directive.principals.is_empty() {
+        provision["extension"] = json!(
+            directive
+                .principals
+                .iter()
+                .map(|p| json!({
+                    "url": EXT_PRINCIPAL,
+                    "valueCode": match p { Principal::Region => "region", Principal::Municipality => "municipality" },
+                }))
+                .collect::<Vec<_>>()
+        );
     }
     if !directive.categories.is_empty() {
         provision["class"] = json!(

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::codes::{PROCESS_STEP, TASK_INPUT};
 use super::json::{Doc, FhirReadError, Node, Result};
 use super::render::{
-    ANSWER, CASE_REFERENCE, CONFIDENTIALITY, EXT_CASE, EXT_FOLLOW_UP, EXT_MUNICIPALITY,
+    ANSWER, CASE_REFERENCE, CONFIDENTIALITY, CONSENT_ID, EXT_CASE, EXT_FOLLOW_UP, EXT_MUNICIPALITY,
     EXT_NEXT_OF_KIN, EXT_OVERALL, EXT_RESPONSIBLE, EXT_SERVICE_DESCRIPTION, EXT_SERVICE_EXTENT,
     EXT_SERVICE_START, MESSAGE_ID, PLAN_TYPE, SERVICE_TYPE, STEP_CODES,
 };
@@ -386,6 +386,7 @@ impl<'a> Reader<'a> {
         }
         let mut tasks = Vec::new();
         let mut plans = Vec::new();
+        let mut consents = Vec::new();
         for entry in bundle
             .required("entry", "the Bundle's resources")?
             .items()?
@@ -403,14 +404,16 @@ impl<'a> Reader<'a> {
             match resource_type {
                 "Task" => tasks.push(resource),
                 "CarePlan" => plans.push(resource),
+                "Consent" => consents.push(resource),
                 _ => {}
             }
         }
-        match (tasks.is_empty(), plans.as_slice()) {
-            (false, _) => self.tasks(&tasks),
-            (true, [plan]) => self.plan_message(*plan),
-            (true, _) => Err(bundle.invalid(
-                "the Bundle has no Task, and not exactly one CarePlan: there is no process step to read",
+        match (tasks.is_empty(), plans.as_slice(), consents.as_slice()) {
+            (false, _, _) => self.tasks(&tasks),
+            (true, [plan], _) => self.plan_message(*plan),
+            (true, [], [consent]) => self.consent_message(*consent),
+            (true, _, _) => Err(bundle.invalid(
+                "the Bundle has no Task, and not exactly one CarePlan or Consent: there is no process step to read",
             )),
         }
     }
@@ -1290,6 +1293,112 @@ impl<'a> Reader<'a> {
     }
 
     /// A CarePlan on its own (or alone in a Bundle): a plan posted by a FHIR client.
+    /// A consent recorded (or withdrawn) in a case, as the gateway renders it: a Consent with
+    /// the case reference, the message id and the case system's consent id.
+    fn consent_message(&self, consent: Node<'a>) -> Result<CanonicalMessage> {
+        consent.touch("id");
+        consent.touch("text");
+        let case = match extension(consent, EXT_CASE)? {
+            Some(ext) => case_reference(ext.required("valueIdentifier", "the samordningsärende")?)?,
+            None => {
+                return Err(consent.invalid(format!(
+                    "missing the extension {EXT_CASE}: the samordningsärende the consent is recorded in (a consent outside a case goes to POST /fhir/Consent)"
+                )));
+            }
+        };
+        let mut message = None;
+        let mut consent_id = None;
+        for identifier in consent.unread_items("identifier")? {
+            let system = identifier
+                .v
+                .get("system")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if let Some(rest) = system.strip_prefix(MESSAGE_ID) {
+                identifier.mark();
+                identifier.touch("system");
+                let (format, id_issuer) = rest.rsplit_once(':').ok_or_else(|| {
+                    identifier.invalid(format!("expected {MESSAGE_ID}<format>:<care provider>"))
+                })?;
+                message = Some((
+                    format,
+                    id_issuer,
+                    identifier.required_str("value", "the message id")?,
+                ));
+            } else if system.starts_with(CONSENT_ID) {
+                identifier.mark();
+                identifier.touch("system");
+                consent_id = Some(identifier.required_str("value", "the consent id")?);
+            }
+        }
+        let (format, id_issuer, message_id) = message.ok_or_else(|| {
+            consent.invalid(format!(
+                "missing: an identifier of {MESSAGE_ID}<format>:<care provider>, the message id"
+            ))
+        })?;
+        let consent_id = consent_id.ok_or_else(|| {
+            consent.invalid(format!("missing: an identifier of {CONSENT_ID}<care provider>, the consent's id in the case"))
+        })?;
+        let (person, _) = self.person(consent.required("patient", "the person (Patient)")?)?;
+        let occurred_at = consent
+            .required("dateTime", "when the consent was given")?
+            .timestamp()?;
+        let sent_at = match consent.get("meta").and_then(|m| m.get("lastUpdated")) {
+            Some(at) => at.timestamp()?,
+            None => occurred_at,
+        };
+        let performer = consent.first("performer")?.ok_or_else(|| {
+            consent.invalid("missing: Consent.performer, the unit that recorded it")
+        })?;
+        let sender = self.party(performer)?;
+        let sender_name = performer.optional_str("display")?.map(str::to_owned);
+        let kind = match consent.required_str("status", "the consent's status")? {
+            "inactive" => {
+                consent.touch("scope");
+                consent.touch("category");
+                consent.touch("provision");
+                EventKind::ConsentWithdrawn {
+                    consent_id: consent_id.to_owned(),
+                }
+            }
+            _ => {
+                let d = super::consent::directive(self, consent, consent_id, occurred_at)?;
+                let recipients = d
+                    .recipients
+                    .into_iter()
+                    .map(|a| match a {
+                        crate::domain::consent::ConsentActor::Party(p) => Ok(p),
+                        crate::domain::consent::ConsentActor::Unresolved { reference } => Err(consent.invalid(format!(
+                            "provision.actor {reference:?} is not an organisation the gateway can identify"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                EventKind::ConsentRecorded {
+                    consent_id: consent_id.to_owned(),
+                    scope: d.scope,
+                    provision: d.provision,
+                    principals: d.principals,
+                    recipients,
+                    categories: d.categories,
+                    valid_from: d.valid_from,
+                    valid_until: d.valid_until,
+                }
+            }
+        };
+        Ok(Envelope {
+            format,
+            id_issuer,
+            message_id: message_id.to_owned(),
+            case,
+            person,
+            sent_at,
+            occurred_at,
+            sender,
+            sender_name,
+        }
+        .message(kind))
+    }
+
     fn plan_message(&self, plan: Node<'a>) -> Result<CanonicalMessage> {
         let (kind, plan_id, case) = self.plan(plan)?;
         let case = case.ok_or_else(|| {

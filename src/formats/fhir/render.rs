@@ -12,6 +12,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::codes::{FhirCodes, PROCESS_STEP, TASK_INPUT};
+use crate::domain::consent::ConsentDirective;
 use crate::domain::event::{
     EventKind, LvmDecisionKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer,
 };
@@ -102,6 +103,8 @@ pub(super) const MESSAGE_ID: &str = "urn:brygga:message-id:";
 pub(super) const CASE_REFERENCE: &str = "urn:brygga:case-reference:";
 /// The prefix of the CarePlan.identifier system: `{prefix}{issuer}`.
 pub(super) const PLAN_ID: &str = "urn:brygga:plan-id:";
+/// The system of a consent's id as the case system recorded it: `urn:brygga:consent-id:{care provider}`.
+pub(super) const CONSENT_ID: &str = "urn:brygga:consent-id:";
 
 /// Why a canonical message has no FHIR rendering.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -354,6 +357,7 @@ struct CarePlan<'a> {
 #[serde(untagged)]
 enum Resource<'a> {
     Patient(Box<Patient<'a>>),
+    Consent(Box<Value>),
     Task(Box<Task<'a>>),
     CarePlan(Box<CarePlan<'a>>),
 }
@@ -566,6 +570,72 @@ pub fn bundle<'a>(
         full_url: format!("urn:uuid:{patient_id}"),
         resource: Resource::Patient(Box::new(patient(message, details, &patient_id))),
     }];
+    // A consent is a Consent, not a Task: recorded, or (the same resource) withdrawn.
+    if let EventKind::ConsentRecorded { consent_id, .. }
+    | EventKind::ConsentWithdrawn { consent_id } = &event.kind
+    {
+        let id = derived_id("consent", &[&case.issuer, &case.value, consent_id]).to_string();
+        let mut consent = match &event.kind {
+            EventKind::ConsentWithdrawn { .. } => serde_json::json!({
+                "resourceType": "Consent",
+                "id": id,
+                "status": "inactive",
+                "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+                "category": [{ "text": "withdrawal of a consent recorded in the case" }],
+                "patient": { "reference": format!("urn:uuid:{patient_id}") },
+                "dateTime": event.occurred_at.to_string(),
+            }),
+            _ => {
+                let directive = ConsentDirective::from_events(std::slice::from_ref(event), "case")
+                    .pop()
+                    .ok_or(RenderError::NotATask("a consent"))?;
+                super::consent::consent_resource(
+                    &id,
+                    &format!("urn:uuid:{patient_id}"),
+                    &directive,
+                    None,
+                )
+            }
+        };
+        consent["identifier"] = serde_json::json!([
+            {
+                "system": format!("{MESSAGE_ID}{}:{}", event.source.format, case.issuer),
+                "value": event.source.message_id,
+            },
+            {
+                "system": format!("{CONSENT_ID}{}", case.issuer),
+                "value": consent_id,
+            }
+        ]);
+        consent["meta"] = serde_json::json!({ "lastUpdated": message.sent_at.to_string() });
+        consent["extension"] = serde_json::json!([{
+            "url": EXT_CASE,
+            "valueIdentifier": {
+                "system": format!("{CASE_REFERENCE}{}", case.issuer),
+                "value": case.value,
+            },
+        }]);
+        if let Some(sender) = &event.source.sender {
+            let performer = Reference {
+                display: message.sender_name.as_deref(),
+                ..party_reference(sender)
+            };
+            consent["performer"] =
+                serde_json::json!([serde_json::to_value(performer)
+                    .map_err(|e| RenderError::Json(e.to_string()))?]);
+        }
+        entries.push(Entry {
+            full_url: format!("urn:uuid:{id}"),
+            resource: Resource::Consent(Box::new(consent)),
+        });
+        return Ok(Bundle {
+            resource_type: "Bundle",
+            id: event.id.to_string(),
+            kind: "collection",
+            timestamp: message.sent_at.to_string(),
+            entry: entries,
+        });
+    }
 
     let mut inputs = Inputs {
         codes,
