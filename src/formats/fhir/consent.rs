@@ -153,7 +153,7 @@ pub(super) fn directive<'a>(
                 reference.consume();
                 continue;
             }
-            recipients.push(self::actor(&reader, reference)?);
+            recipients.push(self::actor(reader, reference)?);
         }
         for ext in p.unread_items("extension")? {
             if ext.v.get("url").and_then(Value::as_str) != Some(EXT_PRINCIPAL) {
