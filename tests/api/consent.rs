@@ -337,3 +337,50 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
     .await;
     assert_eq!(found["entry"][0]["resource"]["status"], "inactive");
 }
+
+#[tokio::test]
+async fn a_municipality_records_and_withdraws_a_consent_in_its_own_dialect() {
+    let app = spawn_app().await;
+    post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let post = |name: &'static str| {
+        let app = &app;
+        async move {
+            app.as_client(OSTERSUND)
+                .await
+                .post(app.url("/municipal/treserva-like/v1/messages"))
+                .header("content-type", "application/xml")
+                .body(
+                    std::fs::read(
+                        repo_root()
+                            .join("mappings/municipal/treserva-like/examples")
+                            .join(name),
+                    )
+                    .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = post("26-samtycke.xml").await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let (_, found) = get(
+        &app,
+        REGION,
+        &format!("/fhir/Consent?patient={PNR_SYSTEM}|{PERSONNUMMER}"),
+    )
+    .await;
+    assert_eq!(found["total"], 1);
+    let consent = &found["entry"][0]["resource"];
+    assert_eq!(consent["status"], "active");
+    assert_eq!(consent["category"][0]["coding"][0]["code"], "disclosure");
+    app.clock.advance(jiff::SignedDuration::from_hours(80));
+    assert_eq!(post("27-samtycke-aterkallat.xml").await.status(), 200);
+    let (_, found) = get(
+        &app,
+        REGION,
+        &format!("/fhir/Consent?patient={PNR_SYSTEM}|{PERSONNUMMER}"),
+    )
+    .await;
+    assert_eq!(found["entry"][0]["resource"]["status"], "inactive");
+}

@@ -48,6 +48,19 @@ pub const VOCABULARIES: &[Vocabulary] = &[
         &["personnummer", "samordningsnummer", "reserve_number"],
     ),
     vocabulary("consent_scope", &["sip", "disclosure", "next_of_kin"]),
+    vocabulary("consent_provision", &["permit", "deny"]),
+    vocabulary(
+        "information_category",
+        &[
+            "discharge_planning",
+            "sip",
+            "health",
+            "psychiatric",
+            "social_services",
+            "substance_abuse",
+            "deviations",
+        ],
+    ),
     vocabulary(
         "deviation_cause",
         &[
