@@ -197,7 +197,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let region_units: usize = d.regions.iter().map(|r| r.units.len()).sum();
             let municipal_units: usize = d.municipalities.iter().map(|m| m.units.len()).sum();
             println!("{}: configuration is valid", settings.source.display());
-            println!("  listen:         {}", settings.server.listen);
+            println!(
+                "  listen:         {}{}",
+                settings.server.listen,
+                match &settings.server.tls {
+                    None => String::new(),
+                    Some(tls) => {
+                        crate::http::server_config(tls, |p| settings.resolve(p))
+                            .map_err(anyhow::Error::msg)?;
+                        if tls.client_ca_file.is_some() {
+                            " (HTTPS, client certificates accepted)".to_owned()
+                        } else {
+                            " (HTTPS)".to_owned()
+                        }
+                    }
+                }
+            );
             println!(
                 "  database:       {}",
                 redact_password(&settings.database.url)

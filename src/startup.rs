@@ -82,9 +82,14 @@ impl Application {
             worker: format!("brygga-{}", uuid::Uuid::now_v7()),
         };
         let scheduler = tokio::spawn(scheduler.run(stopped));
+        let scheme = if self.settings.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let token_url = match &self.settings.auth.token_url {
             Some(url) => url.clone(),
-            None => format!("http://{}/auth/token", self.listener.local_addr()?),
+            None => format!("{scheme}://{}/auth/token", self.listener.local_addr()?),
         };
         let key = self.settings.token_key()?;
         if self.settings.auth.token_key_file.is_none() {
@@ -113,8 +118,16 @@ impl Application {
             municipalities = self.settings.directory.municipalities.len(),
             "brygga is serving"
         );
+        let bound = match &self.settings.server.tls {
+            None => http::Bound::Plain(self.listener),
+            Some(tls) => {
+                let config = http::server_config(tls, |p| self.settings.resolve(p))
+                    .map_err(anyhow::Error::msg)?;
+                http::Bound::Tls(http::TlsListener::new(self.listener, config)?)
+            }
+        };
         let clean = http::serve(
-            self.listener,
+            bound,
             router,
             shutdown,
             self.settings.server.shutdown_grace(),

@@ -31,6 +31,11 @@ pub struct ClientEntry {
     /// …or in a file, relative to the clients file.
     #[serde(default)]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// SHA-256 fingerprints of the client certificates it presents over mutual TLS (hex,
+    /// colons allowed). With any, the client must present one of them, and its tokens are
+    /// bound to the certificate it presented.
+    #[serde(default)]
+    pub certificates: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +54,8 @@ pub struct Client {
     pub scopes: Scopes,
     pub auditor: bool,
     pub keys: JwkSet,
+    /// Certificate fingerprints (SHA-256, lower-case hex).
+    pub certificates: Vec<String>,
 }
 
 /// Reads and checks the clients file. Every problem names the file, the client and what is
@@ -109,7 +116,26 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         }
     };
     let keys = parse_jwks(&jwks_text)?;
+    let certificates = entry
+        .certificates
+        .iter()
+        .map(|f| {
+            let hex = f
+                .chars()
+                .filter(|c| *c != ':')
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(hex)
+            } else {
+                Err(format!(
+                    "certificates: {f:?} is not a SHA-256 fingerprint (64 hex digits)"
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Client {
+        certificates,
         client_id: entry.client_id,
         name: entry.name,
         organisation,

@@ -168,6 +168,22 @@ struct AccessClaims {
     organisation: String,
     #[serde(default)]
     auditor: bool,
+    /// RFC 8705: the token is bound to the client certificate with this SHA-256 thumbprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    thumbprint: String,
+}
+
+/// A certificate fingerprint (hex) as an RFC 8705 thumbprint (base64url).
+fn thumbprint(hex_fingerprint: &str) -> String {
+    use base64::Engine;
+    let bytes = hex::decode(hex_fingerprint).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// An identity provider and its keys, fetched when first needed.
@@ -383,8 +399,56 @@ impl Authenticator {
         Ok(granted)
     }
 
-    /// An access token for `client` with `scopes`, valid from `now` for the configured lifetime.
-    pub fn issue(&self, client: &Client, scopes: &Scopes, now: Timestamp) -> TokenResponse {
+    /// Whether `client` may get a token over a connection presenting `certificate`: a client
+    /// bound to certificates must present one of them.
+    pub fn check_certificate(
+        &self,
+        client: &Client,
+        certificate: Option<&str>,
+    ) -> Result<(), AuthError> {
+        if client.certificates.is_empty() {
+            return Ok(());
+        }
+        match certificate {
+            Some(c) if client.certificates.iter().any(|r| r == c) => Ok(()),
+            Some(_) => Err(AuthError::InvalidClient(format!(
+                "the client certificate presented is not one registered for {:?}",
+                client.client_id
+            ))),
+            None => Err(AuthError::InvalidClient(format!(
+                "client {:?} authenticates with its client certificate (mutual TLS); none was presented",
+                client.client_id
+            ))),
+        }
+    }
+
+    /// A client proven by its certificate alone (RFC 8705 `tls_client_auth`).
+    pub fn certificate_client(
+        &self,
+        client_id: &str,
+        certificate: Option<&str>,
+    ) -> Result<&Client, AuthError> {
+        let client = self.clients.get(client_id).ok_or_else(|| {
+            AuthError::InvalidClient(format!("no client {client_id:?} is registered"))
+        })?;
+        if client.certificates.is_empty() {
+            return Err(AuthError::InvalidClient(format!(
+                "client {client_id:?} has no client certificate registered; authenticate with a signed client assertion"
+            )));
+        }
+        self.check_certificate(client, certificate)?;
+        Ok(client)
+    }
+
+    /// An access token for `client` with `scopes`, valid from `now` for the configured lifetime,
+    /// bound to `certificate` when the client is bound to certificates.
+    pub fn issue(
+        &self,
+        client: &Client,
+        scopes: &Scopes,
+        now: Timestamp,
+        certificate: Option<&str>,
+    ) -> TokenResponse {
         let claims = AccessClaims {
             iss: self.token_url.clone(),
             sub: client.client_id.clone(),
@@ -395,6 +459,11 @@ impl Authenticator {
             scope: scopes.to_string(),
             organisation: client.organisation.code(),
             auditor: client.auditor,
+            cnf: certificate
+                .filter(|_| !client.certificates.is_empty())
+                .map(|c| Confirmation {
+                    thumbprint: thumbprint(c),
+                }),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(GATEWAY_KID.to_owned());
@@ -408,14 +477,20 @@ impl Authenticator {
         }
     }
 
-    /// Verifies a bearer token at `now`: one of the gateway's, or one of a configured identity
-    /// provider's.
-    pub async fn verify_token(&self, token: &str, now: Timestamp) -> Result<Caller, AuthError> {
+    /// Verifies a bearer token at `now`, presented over a connection with `certificate` (the
+    /// client certificate's SHA-256, if any): one of the gateway's, or one of a configured
+    /// identity provider's.
+    pub async fn verify_token(
+        &self,
+        token: &str,
+        now: Timestamp,
+        certificate: Option<&str>,
+    ) -> Result<Caller, AuthError> {
         let invalid = |m: &str| AuthError::InvalidToken(m.to_owned());
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("the bearer token is not a signed JWT with a readable header"))?;
         if header.kid.as_deref() == Some(GATEWAY_KID) || header.alg == Algorithm::HS256 {
-            return self.verify_own(token, header.alg, now);
+            return self.verify_own(token, header.alg, now, certificate);
         }
         #[derive(Deserialize)]
         struct Iss {
@@ -437,7 +512,13 @@ impl Authenticator {
         self.verify_idp(idp, token, &header, now).await
     }
 
-    fn verify_own(&self, token: &str, alg: Algorithm, now: Timestamp) -> Result<Caller, AuthError> {
+    fn verify_own(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        now: Timestamp,
+        certificate: Option<&str>,
+    ) -> Result<Caller, AuthError> {
         let invalid = |m: String| AuthError::InvalidToken(m);
         if alg != Algorithm::HS256 {
             return Err(invalid(format!(
@@ -476,6 +557,18 @@ impl Authenticator {
             return Err(invalid(
                 "the bearer token's organisation is not its client's".to_owned(),
             ));
+        }
+        let bound = claims.cnf.as_ref().map(|c| c.thumbprint.as_str());
+        let presented = certificate.map(thumbprint);
+        if !client.certificates.is_empty() || bound.is_some() {
+            match (bound, presented.as_deref()) {
+                (Some(b), Some(p)) if b == p => {}
+                _ => {
+                    return Err(invalid(
+                        "the bearer token is bound to a client certificate this connection did not present".to_owned(),
+                    ));
+                }
+            }
         }
         Ok(Caller {
             client_id: claims.sub,

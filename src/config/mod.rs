@@ -8,5 +8,5 @@ pub use directory::{
 };
 pub use settings::{
     AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, ExternalIssuer, LogFormat,
-    LogSettings, ServerSettings, Settings,
+    LogSettings, ServerSettings, Settings, TlsSettings,
 };

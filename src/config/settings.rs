@@ -33,6 +33,22 @@ pub struct ServerSettings {
     pub request_timeout_seconds: u64,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub shutdown_grace_seconds: u64,
+    /// Serve HTTPS (and, with a client CA, accept client certificates).
+    pub tls: Option<TlsSettings>,
+}
+
+/// HTTPS with rustls; with `client_ca_file`, mutual TLS: clients may present a certificate
+/// issued by that CA, which the clients file maps to a client (`certificates`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The server's certificate chain (PEM), relative to the settings file.
+    pub certificate_file: PathBuf,
+    /// The server's private key (PEM, PKCS#8, SEC1 or PKCS#1).
+    pub key_file: PathBuf,
+    /// The CA(s) whose client certificates are accepted (PEM). Unset: no client certificates.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -42,6 +58,7 @@ impl Default for ServerSettings {
             body_limit_bytes: 4 * 1024 * 1024,
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 30,
+            tls: None,
         }
     }
 }
@@ -204,10 +221,20 @@ fn default_mappings_dir() -> PathBuf {
 impl Settings {
     /// The token endpoint's URL (`auth.token_url`, or derived from `server.listen`).
     pub fn token_url(&self) -> String {
+        let scheme = if self.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         self.auth
             .token_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}/auth/token", self.server.listen))
+            .unwrap_or_else(|| format!("{scheme}://{}/auth/token", self.server.listen))
+    }
+
+    /// A path of the settings, resolved relative to the settings file.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.source.parent().unwrap_or(Path::new(".")).join(path)
     }
 
     /// The secret that signs access tokens: from `auth.token_key_file`, or random.
@@ -325,6 +352,20 @@ impl Settings {
                     "{}: auth.clients_file {} not found (resolved relative to the settings file)",
                     path.display(),
                     clients_path.display()
+                ));
+            }
+        }
+        let client_ca = settings
+            .server
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca_file.is_some());
+        for client in &settings.clients {
+            if !client.certificates.is_empty() && !client_ca {
+                problems.push(format!(
+                    "{}: client {} is bound to client certificates, but server.tls.client_ca_file is not set, so no certificate can be presented",
+                    path.display(),
+                    client.client_id
                 ));
             }
         }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{FromRequestParts, MatchedPath, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -51,9 +51,11 @@ fn refused(actor: &str, action: &str, reason: &str, details: Value) -> AuditEntr
 /// `POST /auth/token`.
 pub async fn token(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: axum::body::Bytes,
 ) -> Response {
+    let headers = &parts.headers;
+    let certificate = peer_certificate(&parts);
     let now = state.pipeline.clock.now();
     let store = &state.pipeline.store;
     let auth = &state.auth;
@@ -73,7 +75,7 @@ pub async fn token(
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
     let field = |name: &str| form.get(name).map(String::as_str);
-    let check = || -> Result<&str, AuthError> {
+    let check = || -> Result<Option<&str>, AuthError> {
         if !media_ok {
             return Err(AuthError::InvalidRequest(
                 "the token request is application/x-www-form-urlencoded".to_owned(),
@@ -92,15 +94,40 @@ pub async fn token(
                 ));
             }
         }
+        if field("client_assertion").is_none()
+            && field("client_id").is_some()
+            && certificate.is_some()
+        {
+            // RFC 8705 tls_client_auth: the certificate proves the client.
+            return Ok(None);
+        }
         if field("client_assertion_type") != Some(ASSERTION_TYPE) {
             return Err(AuthError::InvalidRequest(format!(
                 "client_assertion_type must be {ASSERTION_TYPE}"
             )));
         }
         field("client_assertion")
+            .map(Some)
             .ok_or_else(|| AuthError::InvalidRequest("client_assertion is missing".to_owned()))
     };
-    let outcome = check().and_then(|assertion| auth.verify_assertion(assertion, now));
+    let outcome = check().and_then(|assertion| match assertion {
+        Some(assertion) => auth.verify_assertion(assertion, now).and_then(|v| {
+            let client = auth
+                .client(&v.client_id)
+                .ok_or_else(|| AuthError::InvalidClient("unknown client".to_owned()))?;
+            auth.check_certificate(client, certificate.as_deref())?;
+            Ok(v)
+        }),
+        None => {
+            let id = field("client_id").unwrap_or_default();
+            auth.certificate_client(id, certificate.as_deref())
+                .map(|c| crate::auth::VerifiedAssertion {
+                    client_id: c.client_id.clone(),
+                    jti: String::new(),
+                    expires_at: now,
+                })
+        }
+    });
     let verified = match outcome {
         Ok(verified) => verified,
         Err(error) => {
@@ -138,7 +165,7 @@ pub async fn token(
             return oauth_error(StatusCode::BAD_REQUEST, &error);
         }
     };
-    let response = auth.issue(client, &scopes, now);
+    let response = auth.issue(client, &scopes, now, certificate.as_deref());
     let organisation = Some(client.organisation.code());
     let login = AuditEntry {
         actor: client.client_id.clone(),
@@ -158,6 +185,21 @@ pub async fn token(
             json!({ "route": "/auth/token", "assertion": verified.jti }),
         )
     };
+    if verified.jti.is_empty() {
+        // Certificate authentication: no assertion to mark used.
+        return match store.append_audit(None, &[login], now).await {
+            Ok(()) => (
+                StatusCode::OK,
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::PRAGMA, "no-cache"),
+                ],
+                Json(response),
+            )
+                .into_response(),
+            Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        };
+    }
     match store
         .use_assertion(
             &verified.client_id,
@@ -188,12 +230,21 @@ pub async fn token(
     }
 }
 
+/// The SHA-256 of the client certificate the request's connection presented, if any.
+fn peer_certificate(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<super::tls::Peer>>()
+        .and_then(|c| c.0.certificate.clone())
+}
+
 /// `GET /.well-known/smart-configuration`.
 pub async fn smart_configuration(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "token_endpoint": state.auth.token_url(),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "tls_client_auth"],
+        "tls_client_certificate_bound_access_tokens": true,
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "scopes_supported": state.auth.scopes_supported(),
         "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
@@ -268,7 +319,11 @@ impl FromRequestParts<AppState> for Caller {
             Some(token) => {
                 state
                     .auth
-                    .verify_token(token, state.pipeline.clock.now())
+                    .verify_token(
+                        token,
+                        state.pipeline.clock.now(),
+                        peer_certificate(parts).as_deref(),
+                    )
                     .await
             }
         };

@@ -14,9 +14,11 @@ mod municipal;
 mod router;
 mod serve;
 mod stats;
+mod tls;
 mod translate;
 
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 pub use router::{AppState, router, with_layers};
-pub use serve::{serve, shutdown_signal};
+pub use serve::{Bound, serve, shutdown_signal};
+pub use tls::{Peer, TlsListener, server_config};

@@ -1,11 +1,14 @@
 //! Serving with graceful shutdown: on SIGTERM or SIGINT stop accepting, let in-flight requests
 //! finish within the grace period, then return.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
+
+use super::tls::{Peer, TlsListener};
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
@@ -35,20 +38,45 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Where the gateway accepts connections: plain TCP, or TLS (possibly mutual).
+pub enum Bound {
+    Plain(TcpListener),
+    Tls(TlsListener),
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then waits up to `grace` for
 /// in-flight requests. Returns whether every request finished within the grace period.
+/// Handlers can read the connection's `Peer`.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Bound,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<bool> {
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown.await;
         let _ = stopping_tx.send(());
-    });
-    let mut server = tokio::spawn(async move { server.await });
+    };
+    let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match listener {
+        Bound::Plain(listener) => Box::pin(
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<Peer>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .into_future(),
+        ),
+        Bound::Tls(listener) => Box::pin(
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<Peer>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .into_future(),
+        ),
+    };
+    let mut server = tokio::spawn(server);
     tokio::select! {
         finished = &mut server => {
             finished.map_err(std::io::Error::other)??;

@@ -10,3 +10,4 @@ mod municipal;
 mod security;
 mod service;
 mod shutdown;
+mod tls;

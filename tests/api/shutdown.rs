@@ -46,7 +46,7 @@ async fn gated_server(grace: Duration, release: Option<oneshot::Receiver<()>>) -
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(brygga::http::serve(
-        listener,
+        brygga::http::Bound::Plain(listener),
         router,
         async {
             let _ = stopped.await;
