@@ -157,15 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stats { from, to } => {
             let (first, next) = crate::process::stats::this_month(Clock::System.today());
-            let store = Store::connect(&settings.database.url, 2).await?;
-            let readiness = store.readiness().await?;
-            if !readiness.is_ready() {
-                anyhow::bail!(
-                    "the database has {} of {} migrations applied; run brygga migrate first",
-                    readiness.applied_migrations,
-                    readiness.known_migrations
-                );
-            }
+            let store = ready_store(&settings).await?;
             let stats = crate::process::stats::for_period(
                 &store,
                 from.unwrap_or(first),
@@ -315,23 +307,11 @@ async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()>
             Ok(())
         }
         AuditCommand::Extract { person, json } => {
-            let person = crate::domain::identifiers::Personnummer::parse_on(
+            let person = crate::domain::identifiers::PersonId::parse_any(
                 &person,
                 Clock::System.today(),
             )
-            .map(crate::domain::identifiers::PersonId::Personnummer)
-            .or_else(|_| {
-                crate::domain::identifiers::Samordningsnummer::parse_on(
-                    &person,
-                    Clock::System.today(),
-                )
-                .map(crate::domain::identifiers::PersonId::Samordningsnummer)
-            })
-            .or_else(|_| {
-                crate::domain::identifiers::ReserveNumber::parse(&person)
-                    .map(crate::domain::identifiers::PersonId::ReserveNumber)
-            })
-            .map_err(|_| {
+            .ok_or_else(|| {
                 anyhow::anyhow!(
                     "--person is not a valid personnummer, samordningsnummer or reserve number"
                 )

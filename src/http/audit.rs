@@ -45,9 +45,9 @@ pub fn person_parameter(text: &str, today: Date) -> Result<PersonId, ApiError> {
             "the person parameter is a personnummer, samordningsnummer or reserve number, or <system>|<value>",
         )
     };
-    let (system, value) = text
-        .split_once('|')
-        .unwrap_or((systems::PERSONNUMMER, text));
+    let Some((system, value)) = text.split_once('|') else {
+        return PersonId::parse_any(text, today).ok_or_else(invalid);
+    };
     match system {
         systems::PERSONNUMMER => Personnummer::parse_on(value, today)
             .map(PersonId::Personnummer)
@@ -90,12 +90,7 @@ async fn record_read(
         legal_basis: None,
         details,
     };
-    state
-        .pipeline
-        .store
-        .append_audit(None, &[entry], state.pipeline.clock.now())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    auth::record(state, entry).await
 }
 
 /// `GET /audit`.

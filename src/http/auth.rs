@@ -264,6 +264,17 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// Appends one audit record that belongs to no commit (a read, a refusal), at the clock's now.
+pub async fn record(state: &AppState, entry: AuditEntry) -> Result<(), ApiError> {
+    let now = state.pipeline.clock.now();
+    state
+        .pipeline
+        .store
+        .append_audit(None, &[entry], now)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 /// Writes a refused request to the audit log and answers the refusal.
 pub async fn refuse(
     state: &AppState,
@@ -289,11 +300,10 @@ pub async fn refuse(
             json!({ "route": route }),
         )
     };
-    let now = state.pipeline.clock.now();
-    if let Err(e) = state.pipeline.store.append_audit(None, &[entry], now).await {
-        return ApiError::Internal(e.to_string());
+    match record(state, entry).await {
+        Ok(()) => error,
+        Err(internal) => internal,
     }
-    error
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -258,12 +258,7 @@ pub async fn read(
         person_of(&subject_of(&stored)),
         json!({ "consent_id": id }),
     );
-    state
-        .pipeline
-        .store
-        .append_audit(None, &[entry], state.pipeline.clock.now())
-        .await
-        .map_err(internal)?;
+    auth::record(&state, entry).await?;
     Ok(fhir_json(StatusCode::OK, render(&stored)))
 }
 
@@ -325,12 +320,7 @@ pub async fn search(
             Some(person),
             json!({ "found": entries.len() }),
         );
-        state
-            .pipeline
-            .store
-            .append_audit(None, &[entry], state.pipeline.clock.now())
-            .await
-            .map_err(internal)?;
+        auth::record(&state, entry).await?;
     }
     Ok(fhir_json(
         StatusCode::OK,

@@ -89,15 +89,15 @@ impl Pipeline {
             let mut commit = CaseCommit::from_case(&case, stored.version, now);
             commit.timers = step.timers;
             commit.cancel_timers = step.cancel;
-            let consents = self.store.registry_for(&case).await?;
-            let routed = process::disclosure::route(
+            let routed = process::disclosure::route_with_registry(
+                &self.store,
                 &case,
                 &commit.events,
-                &consents,
                 &self.directory,
                 &[],
                 now,
-            )?;
+            )
+            .await?;
             commit.outbox = routed.outbox;
             commit.audit.push(AuditEntry {
                 actor: by.to_string(),

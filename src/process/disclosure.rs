@@ -144,6 +144,20 @@ pub fn route(
     Ok(routed)
 }
 
+/// `route` with the person's consent registry read from `store` (the directives of `case`
+/// taken from its events, which include those about to be committed).
+pub async fn route_with_registry(
+    store: &crate::store::Store,
+    case: &CoordinationCase,
+    events: &[Event],
+    directory: &Directory,
+    routed_to: &[Party],
+    at: Timestamp,
+) -> Result<Routed, StoreError> {
+    let consents = store.registry_for(case).await?;
+    route(case, events, &consents, directory, routed_to, at)
+}
+
 /// The audit record of one decision: to whom, what, on what basis — or why not.
 pub fn audit_entry(
     case: &CoordinationCase,

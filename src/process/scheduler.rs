@@ -145,15 +145,15 @@ impl Scheduler {
                 }
             };
             let mut commit = CaseCommit::from_case(&case, version, now);
-            let consents = self.store.registry_for(&case).await?;
-            let routed = super::disclosure::route(
+            let routed = super::disclosure::route_with_registry(
+                &self.store,
                 &case,
                 &commit.events,
-                &consents,
                 &self.directory,
                 &[],
                 now,
-            )?;
+            )
+            .await?;
             commit.outbox = routed.outbox;
             commit.fired_timers.push(timer.id.clone());
             commit.timers = step.timers;

@@ -264,6 +264,17 @@ pub enum PersonId {
 }
 
 impl PersonId {
+    /// Any Swedish person identifier as people type it: a personnummer or samordningsnummer
+    /// in any layout, or a reserve number. `None` if it is none of them (the caller says so
+    /// without echoing the input).
+    pub fn parse_any(input: &str, today: Date) -> Option<PersonId> {
+        Personnummer::parse_on(input, today)
+            .map(PersonId::Personnummer)
+            .or_else(|_| Samordningsnummer::parse_on(input, today).map(PersonId::Samordningsnummer))
+            .or_else(|_| ReserveNumber::parse(input).map(PersonId::ReserveNumber))
+            .ok()
+    }
+
     /// The identifier system URI used in FHIR.
     pub fn system(&self) -> &'static str {
         use super::systems;

@@ -170,6 +170,12 @@ fn issuer<'a>(node: Node<'a>, prefix: &str, what: &str) -> Result<&'a str> {
         .ok_or_else(|| node.invalid(format!("expected {prefix}<care provider HSA-id> ({what})")))
 }
 
+/// `<format>:<care provider>` of a message-id system (after its prefix).
+fn message_id_system<'a>(identifier: Node<'_>, rest: &'a str) -> Result<(&'a str, &'a str)> {
+    rest.rsplit_once(':')
+        .ok_or_else(|| identifier.invalid(format!("expected {MESSAGE_ID}<format>:<care provider>")))
+}
+
 fn case_reference(identifier: Node<'_>) -> Result<CaseReference> {
     let system =
         identifier.required("system", "urn:brygga:case-reference:<care provider HSA-id>")?;
@@ -712,9 +718,7 @@ impl<'a> Reader<'a> {
             .required_str("value", "the message id")?
             .to_owned();
         let (format, id_issuer) = match system.strip_prefix(MESSAGE_ID) {
-            Some(rest) => rest.rsplit_once(':').ok_or_else(|| {
-                identifier.invalid(format!("expected {MESSAGE_ID}<format>:<care provider>"))
-            })?,
+            Some(rest) => message_id_system(identifier, rest)?,
             None => (FORMAT, system),
         };
         let sent_at = match (task.get("authoredOn"), task.get("lastModified")) {
@@ -1317,9 +1321,7 @@ impl<'a> Reader<'a> {
             if let Some(rest) = system.strip_prefix(MESSAGE_ID) {
                 identifier.mark();
                 identifier.touch("system");
-                let (format, id_issuer) = rest.rsplit_once(':').ok_or_else(|| {
-                    identifier.invalid(format!("expected {MESSAGE_ID}<format>:<care provider>"))
-                })?;
+                let (format, id_issuer) = message_id_system(identifier, rest)?;
                 message = Some((
                     format,
                     id_issuer,
