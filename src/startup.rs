@@ -91,6 +91,11 @@ impl Application {
             Some(url) => url.clone(),
             None => format!("{scheme}://{}/auth/token", self.listener.local_addr()?),
         };
+        if self.settings.auth.token_url.is_none()
+            && self.settings.server.listen.ip().is_unspecified()
+        {
+            tracing::warn!(%token_url, "auth.token_url is not set and the gateway listens on every address: clients must name this URL as their assertions' aud; set auth.token_url to the address they reach");
+        }
         let key = self.settings.token_key()?;
         if self.settings.auth.token_key_file.is_none() {
             tracing::info!(
