@@ -25,6 +25,11 @@ pub struct ClientEntry {
     /// May read the audit records of every organisation (the gateway's auditors).
     #[serde(default)]
     pub auditor: bool,
+    /// A shared system's integration (Cosmic Link, used by both principals' staff): the steps
+    /// it posts may be sent by any organisation of the directory, into cases its own
+    /// organisation takes part in.
+    #[serde(default)]
+    pub relay: bool,
     /// The public keys as a JWKS document (JSON), inline…
     #[serde(default)]
     pub jwks: Option<String>,
@@ -53,6 +58,7 @@ pub struct Client {
     pub organisation: Organisation,
     pub scopes: Scopes,
     pub auditor: bool,
+    pub relay: bool,
     pub keys: JwkSet,
     /// Certificate fingerprints (SHA-256, lower-case hex).
     pub certificates: Vec<String>,
@@ -141,6 +147,7 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         organisation,
         scopes,
         auditor: entry.auditor,
+        relay: entry.relay,
         keys,
     })
 }

@@ -103,6 +103,8 @@ pub struct Caller {
     pub scopes: Scopes,
     /// May read every organisation's audit records.
     pub auditor: bool,
+    /// Posts steps on behalf of any organisation (a shared system's integration).
+    pub relay: bool,
     /// The token's `jti`, for the audit log.
     pub token_id: String,
     /// `brygga` for the gateway's own tokens, the issuer URL for an identity provider's.
@@ -110,6 +112,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// On whose behalf the caller posts steps.
+    pub fn acting(&self) -> crate::pipeline::Acting<'_> {
+        if self.relay {
+            crate::pipeline::Acting::Relay(&self.organisation)
+        } else {
+            crate::pipeline::Acting::Client(&self.organisation)
+        }
+    }
+
     /// Whether the scopes cover `interaction` on `resource`; otherwise the 403 to answer.
     pub fn require(&self, resource: &str, interaction: Interaction) -> Result<(), AuthError> {
         if self.scopes.allows(resource, interaction) {
@@ -576,6 +587,7 @@ impl Authenticator {
             scopes: Scopes::parse(&claims.scope)
                 .map_err(|_| invalid("the bearer token's scopes cannot be read".to_owned()))?,
             auditor: claims.auditor && client.auditor,
+            relay: client.relay,
             token_id: claims.jti,
             issuer: "brygga".to_owned(),
         })
@@ -721,6 +733,7 @@ impl Authenticator {
             organisation,
             scopes,
             auditor: false,
+            relay: false,
             token_id: claim("jti").unwrap_or("").to_owned(),
             issuer: idp.settings.issuer.clone(),
         })

@@ -12,7 +12,7 @@ use super::cosmic_link::require_media;
 use super::error::ApiError;
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
-use crate::pipeline::{Acting, Receipt};
+use crate::pipeline::Receipt;
 
 /// Accepts one canonical message: 200 with the receipt (the same receipt again for a message
 /// id received before); 400/404/409/415/422 with an OperationOutcome, and nothing stored.
@@ -50,7 +50,7 @@ pub async fn receive(
     }
     let result = state
         .pipeline
-        .receive_canonical(&body, Acting::Client(&caller.organisation))
+        .receive_canonical(&body, caller.acting())
         .await;
     let receipt = auth::audited(&state, &caller, ROUTE, result.map_err(ApiError::from)).await?;
     tracing::info!(

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::domain::case::TransitionError;
-use crate::pipeline::{Acting, Receipt, ReceiveError};
+use crate::pipeline::{Receipt, ReceiveError};
 
 /// Accepts a body whose `content-type` (lower case, without parameters) `accepts` allows, or
 /// that names none; otherwise 415 saying what the endpoint reads (`reads`).
@@ -98,7 +98,7 @@ pub async fn receive(
     require_xml(&headers)?;
     let result = state
         .pipeline
-        .receive_cosmic_link(&body, Acting::Client(&caller.organisation))
+        .receive_cosmic_link(&body, caller.acting())
         .await;
     let receipt = auth::audited(&state, &caller, ROUTE, result.map_err(ApiError::from)).await?;
     tracing::info!(

@@ -15,7 +15,7 @@ use super::error::{ApiError, INTERNAL_DIAGNOSTICS};
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::formats::municipal::{self, Dialect, Form};
-use crate::pipeline::{Acting, Pipeline, ReceiveError};
+use crate::pipeline::{Pipeline, ReceiveError};
 
 /// What a refused message is answered with: the status of the gateway's other endpoints for
 /// the same error, the dialect's error code (from the `error_code` vocabulary) and the error's
@@ -153,7 +153,7 @@ pub async fn receive(
         );
     }
     match pipeline
-        .receive_municipal(dialect, &body, Acting::Client(&caller.organisation))
+        .receive_municipal(dialect, &body, caller.acting())
         .await
     {
         Ok(receipt) => {

@@ -58,7 +58,7 @@ impl Pipeline {
                 .await?
                 .ok_or(ReceiveError::UnknownCase { case_id })?;
             let mut case = stored.to_case()?;
-            if let super::Acting::Client(organisation) = acting
+            if let super::Acting::Client(organisation) | super::Acting::Relay(organisation) = acting
                 && !process::disclosure::participates(&case, organisation, &self.directory)
             {
                 return Err(ReceiveError::UnknownCase { case_id });

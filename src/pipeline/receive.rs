@@ -60,6 +60,9 @@ pub enum Acting<'a> {
     /// A client of this organisation: it may send only as itself, and only into cases it
     /// takes part in (others answer as unknown).
     Client(&'a Organisation),
+    /// A shared system's integration run by this organisation (Cosmic Link): it posts steps of
+    /// any organisation of the directory, but only into cases its organisation takes part in.
+    Relay(&'a Organisation),
     /// The gateway's operator (the command line, replays of recorded traffic): any sender.
     Operator,
 }
@@ -201,8 +204,17 @@ impl Pipeline {
         message: &CanonicalMessage,
         acting: Acting<'_>,
     ) -> Result<(), ReceiveError> {
-        let Acting::Client(organisation) = acting else {
-            return Ok(());
+        let organisation = match acting {
+            Acting::Client(organisation) => organisation,
+            Acting::Relay(_) => {
+                return match self.sender_organisation(message) {
+                    Some(_) => Ok(()),
+                    None => Err(ReceiveError::Forbidden(
+                        "this message's sender is not in the organisation directory".to_owned(),
+                    )),
+                };
+            }
+            Acting::Operator => return Ok(()),
         };
         match self.sender_organisation(message) {
             Some(sender) if &sender == organisation => Ok(()),
@@ -251,7 +263,7 @@ impl Pipeline {
                 Some(stored) => (stored.to_case()?, stored.version),
                 None => (CoordinationCase::new(case_id, message.person.clone()), 0),
             };
-            if let Acting::Client(organisation) = acting
+            if let Acting::Client(organisation) | Acting::Relay(organisation) = acting
                 && version > 0
                 && !process::disclosure::participates(&case, organisation, &self.directory)
             {

@@ -552,3 +552,36 @@ async fn tokens_of_an_external_identity_provider_are_verified_against_its_jwks()
     );
     assert_eq!(get_with(&app, &stranger, "/deviations").await.status(), 401);
 }
+
+#[tokio::test]
+async fn only_a_relay_posts_steps_of_other_organisations_and_only_into_its_cases() {
+    // A municipality's acknowledgement recorded in Cosmic Link, relayed by the region's
+    // Cosmic Link integration.
+    let kvittens =
+        std::fs::read(repo_root().join("mappings/cosmic-link/examples/19-kvittens.xml")).unwrap();
+    let post = |app: &TestApp, client: reqwest::Client, body: Vec<u8>| {
+        let url = app.url("/cosmic-link/v1/messages");
+        async move {
+            client
+                .post(url)
+                .header("content-type", "application/xml")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let app = spawn_app().await;
+    admitted_case(&app).await;
+    assert_eq!(post(&app, app.region().await, kvittens.clone()).await, 200);
+    // The same region client without the relay mark sends only as itself.
+    let app = spawn_app_with(|settings| {
+        for client in &mut settings.clients {
+            client.relay = false;
+        }
+    })
+    .await;
+    admitted_case(&app).await;
+    assert_eq!(post(&app, app.region().await, kvittens).await, 403);
+}
