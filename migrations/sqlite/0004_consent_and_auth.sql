@@ -6,12 +6,15 @@ CREATE TABLE consents (
     person       TEXT NOT NULL,
     source       TEXT NOT NULL,
     consent_id   TEXT NOT NULL,
+    -- The id of its FHIR Consent (`/fhir/Consent/{resource_id}`).
+    resource_id  TEXT NOT NULL,
     directive    TEXT NOT NULL,
     resource     TEXT,
     recorded_at  BIGINT NOT NULL,
     withdrawn_at BIGINT,
     PRIMARY KEY (person, source, consent_id)
 );
+CREATE UNIQUE INDEX consents_by_resource ON consents (resource_id);
 
 -- Client assertions already used (their `jti`), kept until they expire: a replayed assertion
 -- finds its row and is refused, on every gateway instance sharing the database.

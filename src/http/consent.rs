@@ -223,7 +223,7 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<StoredConse
     let stored = state
         .pipeline
         .store
-        .consent(fhir::FORMAT, id)
+        .consent(id)
         .await
         .map_err(internal)?
         .ok_or_else(not_found)?;
@@ -236,7 +236,7 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<StoredConse
 
 fn render(stored: &StoredConsent) -> Value {
     consent_resource(
-        &stored.directive.id,
+        &stored.resource_id,
         &stored.subject,
         &stored.directive,
         stored.resource.as_ref(),
@@ -307,7 +307,7 @@ pub async fn search(
         .map(|c| {
             let resource = render(c);
             json!({
-                "fullUrl": format!("Consent/{}", c.directive.id),
+                "fullUrl": format!("Consent/{}", c.resource_id),
                 "resource": resource,
                 "search": { "mode": "match" },
             })
@@ -346,6 +346,11 @@ pub async fn update(
     require_fhir_json(&headers)?;
     let value = parse(&body)?;
     let stored = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    if stored.directive.source != fhir::FORMAT {
+        return Err(ApiError::Conflict(
+            "this consent was recorded in a case: withdraw it there (a consent_withdrawn step in the case's own format), so that the case's history shows it".to_owned(),
+        ));
+    }
     if value
         .get("id")
         .and_then(Value::as_str)
@@ -388,7 +393,13 @@ pub async fn update(
     state
         .pipeline
         .store
-        .withdraw_consent(&stored.subject, fhir::FORMAT, &id, now, &[entry])
+        .withdraw_consent(
+            &stored.subject,
+            fhir::FORMAT,
+            &stored.directive.id,
+            now,
+            &[entry],
+        )
         .await
         .map_err(internal)?;
     let current = find(&state, &caller, &id).await?;

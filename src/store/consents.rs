@@ -27,9 +27,16 @@ fn subject_key(subject: &ConsentSubject) -> String {
 pub struct StoredConsent {
     /// `system|value` of the person, or the unresolved reference.
     pub subject: String,
+    /// The id of its FHIR Consent.
+    pub resource_id: String,
     pub directive: ConsentDirective,
     /// The FHIR resource as received, if it came as one.
     pub resource: Option<Value>,
+}
+
+/// The FHIR id of a directive recorded in a case: derived, so the same directive always has it.
+fn case_resource_id(source: &str, consent_id: &str) -> String {
+    crate::formats::canonical::derived_id("consent-entry", &[source, consent_id]).to_string()
 }
 
 fn directive_json(directive: &ConsentDirective) -> Result<String, StoreError> {
@@ -51,12 +58,13 @@ pub(super) async fn index_events(
                 for directive in ConsentDirective::from_events(std::slice::from_ref(event), &source)
                 {
                     sqlx::query(
-                        "INSERT INTO consents (person, source, consent_id, directive, recorded_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (person, source, consent_id) DO NOTHING",
+                        "INSERT INTO consents (person, source, consent_id, resource_id, directive, recorded_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (person, source, consent_id) DO NOTHING",
                     )
                     .bind(&subject)
                     .bind(&source)
                     .bind(&directive.id)
+                    .bind(case_resource_id(&source, &directive.id))
                     .bind(directive_json(&directive)?)
                     .bind(millis(directive.recorded_at))
                     .execute(&mut **tx)
@@ -117,6 +125,7 @@ fn stored_consent(row: &sqlx::any::AnyRow) -> Result<StoredConsent, StoreError> 
     let resource: Option<String> = row.try_get(2)?;
     Ok(StoredConsent {
         subject: row.try_get(0)?,
+        resource_id: row.try_get(3)?,
         directive: serde_json::from_str(&directive)
             .map_err(|e| StoreError::decode("consent directive", e))?,
         resource: resource
@@ -146,8 +155,8 @@ impl Store {
             })
             .transpose()?;
         let inserted = sqlx::query(
-            "INSERT INTO consents (person, source, consent_id, directive, resource, recorded_at, withdrawn_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (person, source, consent_id) DO NOTHING",
+            "INSERT INTO consents (person, source, consent_id, resource_id, directive, resource, recorded_at, withdrawn_at) \
+             VALUES ($1, $2, $3, $3, $4, $5, $6, $7) ON CONFLICT (person, source, consent_id) DO NOTHING",
         )
         .bind(subject_key(subject))
         .bind(&directive.source)
@@ -199,7 +208,7 @@ impl Store {
         person: &PersonId,
     ) -> Result<Vec<ConsentDirective>, StoreError> {
         let rows = sqlx::query(
-            "SELECT person, directive, resource FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
+            "SELECT person, directive, resource, resource_id FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
         )
         .bind(person_token(person))
         .fetch_all(&self.reader)
@@ -233,7 +242,7 @@ impl Store {
         subject: &ConsentSubject,
     ) -> Result<Vec<StoredConsent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT person, directive, resource FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
+            "SELECT person, directive, resource, resource_id FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
         )
         .bind(subject_key(subject))
         .fetch_all(&self.reader)
@@ -241,17 +250,12 @@ impl Store {
         rows.iter().map(stored_consent).collect()
     }
 
-    /// The directive recorded from `source` with `consent_id`, whoever it is about.
-    pub async fn consent(
-        &self,
-        source: &str,
-        consent_id: &str,
-    ) -> Result<Option<StoredConsent>, StoreError> {
+    /// The directive whose FHIR Consent has id `resource_id`, whoever it is about.
+    pub async fn consent(&self, resource_id: &str) -> Result<Option<StoredConsent>, StoreError> {
         let row = sqlx::query(
-            "SELECT person, directive, resource FROM consents WHERE source = $1 AND consent_id = $2",
+            "SELECT person, directive, resource, resource_id FROM consents WHERE resource_id = $1",
         )
-        .bind(source)
-        .bind(consent_id)
+        .bind(resource_id)
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(stored_consent).transpose()
@@ -260,7 +264,7 @@ impl Store {
     /// The directives recorded in a case's events (as the registry holds them).
     pub async fn case_consents(&self, case_id: CaseId) -> Result<Vec<StoredConsent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT person, directive, resource FROM consents WHERE source = $1 ORDER BY recorded_at, consent_id",
+            "SELECT person, directive, resource, resource_id FROM consents WHERE source = $1 ORDER BY recorded_at, consent_id",
         )
         .bind(format!("case {case_id}"))
         .fetch_all(&self.reader)

@@ -336,6 +336,25 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
     )
     .await;
     assert_eq!(found["entry"][0]["resource"]["status"], "inactive");
+    // It is readable as a resource of its own, but withdrawn (or not) only in its case.
+    let id = found["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(found["entry"][0]["fullUrl"], format!("Consent/{id}"));
+    let (status, one) = get(&app, OSTERSUND, &format!("/fhir/Consent/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["category"][0]["coding"][0]["code"], "disclosure");
+    let response = app
+        .region()
+        .await
+        .put(app.url(&format!("/fhir/Consent/{id}")))
+        .header("content-type", "application/fhir+json")
+        .json(&one)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
 }
 
 #[tokio::test]
