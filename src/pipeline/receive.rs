@@ -352,6 +352,7 @@ impl Pipeline {
                 withheld,
             };
             let mut commit = CaseCommit::from_case(&case, version, now);
+            commit.reference = Some(message.case.clone());
             commit.timers = step.timers;
             commit.cancel_timers = step.cancel;
             commit.outbox = routed.outbox;

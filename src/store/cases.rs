@@ -105,7 +105,7 @@ impl Store {
     pub async fn load_case(&self, case_id: CaseId) -> Result<Option<StoredCase>, StoreError> {
         let id = case_id.to_string();
         let Some(row) = sqlx::query(
-            "SELECT person_system, person_value, phase, version FROM cases WHERE id = $1",
+            "SELECT person_system, person_value, phase, version, reference_issuer, reference_value FROM cases WHERE id = $1",
         )
         .bind(&id)
         .fetch_optional(&self.reader)
@@ -116,6 +116,11 @@ impl Store {
         let person = person_from_columns(row.try_get(0)?, row.try_get(1)?)?;
         let phase = phase_from_column(row.try_get(2)?)?;
         let version: i64 = row.try_get(3)?;
+        let issuer: Option<String> = row.try_get(4)?;
+        let value: Option<String> = row.try_get(5)?;
+        let reference = issuer
+            .zip(value)
+            .map(|(issuer, value)| crate::formats::canonical::CaseReference { issuer, value });
         let rows = sqlx::query(
             "SELECT seq, recorded_at, body FROM events WHERE case_id = $1 ORDER BY seq",
         )
@@ -129,6 +134,7 @@ impl Store {
         Ok(Some(StoredCase {
             id: case_id,
             person,
+            reference,
             phase,
             version: version as u64,
             events,
@@ -274,8 +280,9 @@ async fn apply_commit(
     let moved = if commit.expected_version == 0 {
         let (system, value) = person_columns(&commit.person)?;
         sqlx::query(
-            "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, updated_at, \
+             reference_issuer, reference_value) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&case_id)
         .bind(system)
@@ -283,6 +290,8 @@ async fn apply_commit(
         .bind(phase)
         .bind(new_version as i64)
         .bind(now)
+        .bind(commit.reference.as_ref().map(|r| r.issuer.as_str()))
+        .bind(commit.reference.as_ref().map(|r| r.value.as_str()))
         .execute(&mut **tx)
         .await?
         .rows_affected()

@@ -100,6 +100,8 @@ pub struct AuditEntry {
 pub struct CaseCommit {
     pub case_id: CaseId,
     pub person: PersonId,
+    /// The sending system's case reference, stored when the commit opens the case.
+    pub reference: Option<crate::formats::canonical::CaseReference>,
     /// The version the caller read; the commit fails with a conflict if another writer moved on.
     pub expected_version: u64,
     /// When the gateway accepted it (from the injected clock).
@@ -127,6 +129,7 @@ impl CaseCommit {
         CaseCommit {
             case_id: case.id(),
             person: case.person().clone(),
+            reference: None,
             expected_version,
             recorded_at,
             phase: case.phase(),
@@ -167,6 +170,9 @@ pub struct StoredEvent {
 pub struct StoredCase {
     pub id: CaseId,
     pub person: PersonId,
+    /// The case reference of the message that opened it (absent for cases stored before it
+    /// was kept).
+    pub reference: Option<crate::formats::canonical::CaseReference>,
     pub phase: Phase,
     pub version: u64,
     pub events: Vec<StoredEvent>,

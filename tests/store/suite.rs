@@ -33,6 +33,11 @@ pub async fn a_commit_writes_events_outbox_timers_and_audit_together(db: &TestDb
         .outbox
         .push(outbox_entry(&case.events()[0], ostersund()));
     assert_eq!(commit.outbox[0].event_id(), event_id);
+    let reference = brygga::formats::canonical::CaseReference {
+        issuer: "SE2321000214-1000".into(),
+        value: "SA-2026-004711".into(),
+    };
+    commit.reference = Some(reference.clone());
     commit.timers.push(TimerEntry {
         id: format!("{}:admission-notice", case.id()),
         kind: "admission_notice".into(),
@@ -57,6 +62,7 @@ pub async fn a_commit_writes_events_outbox_timers_and_audit_together(db: &TestDb
         .expect("stored case");
     assert_eq!(stored.version, 1);
     assert_eq!(stored.person, p);
+    assert_eq!(stored.reference, Some(reference));
     assert_eq!(stored.events[0].event, case.events()[0]);
     assert_eq!(stored.to_case().unwrap(), case);
     assert_eq!(
