@@ -139,6 +139,26 @@ fn bench(c: &mut Criterion) {
         case.apply(message.event).unwrap();
     }
     let case = case.unwrap();
+    let reference = brygga::formats::canonical::CaseReference {
+        issuer: "SE2321000214-1000".to_owned(),
+        value: "SA-2026-004711".to_owned(),
+    };
+    // Every recipient organisation subscribes, so that every release writes its outbox row.
+    let subscriptions = brygga::delivery::Subscriptions(
+        ["SE2321000214-1000", "2380"]
+            .iter()
+            .map(|code| brygga::delivery::Subscription {
+                id: format!("s-{code}"),
+                organisation: brygga::domain::party::Organisation::parse(code).unwrap(),
+                endpoint: "http://127.0.0.1:9/".parse().unwrap(),
+                format: brygga::formats::translate::Format::Canonical,
+                events: vec![],
+                bearer_token: None,
+                timeout: std::time::Duration::from_secs(1),
+                retry: Default::default(),
+            })
+            .collect(),
+    );
     let at: jiff::Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
     let consents = registry(at);
     let events = case.events();
@@ -179,7 +199,21 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.bench_function("route", |b| {
-        b.iter(|| black_box(route(case, events, &consents, directory, &[], at).unwrap()))
+        b.iter(|| {
+            black_box(
+                route(
+                    case,
+                    &reference,
+                    events,
+                    &consents,
+                    directory,
+                    &subscriptions,
+                    &[],
+                    at,
+                )
+                .unwrap(),
+            )
+        })
     });
     group.bench_function("raw-payloads", |b| {
         b.iter(|| {

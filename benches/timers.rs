@@ -200,6 +200,7 @@ async fn measure(name: &str, url: &str, raw_url: &str, n: u64, file: Option<&std
                 .expect("the mappings load"),
         ),
         directory: Arc::new(Directory::default()),
+        subscriptions: Default::default(),
         clock: Clock::System,
         worker: "bench".into(),
     };

@@ -255,6 +255,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .join(", ")
                 }
             );
+            println!(
+                "  subscriptions:  {}",
+                if settings.subscriptions.0.is_empty() {
+                    "none (nothing is delivered)".to_owned()
+                } else {
+                    settings
+                        .subscriptions
+                        .0
+                        .iter()
+                        .map(|s| format!("{} ({}, {})", s.id, s.organisation, s.format))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
             check_dialects(&mappings, &settings.mappings_path().join("municipal"))
         }
     }

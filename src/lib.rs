@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decide;
+pub mod delivery;
 pub mod domain;
 pub mod formats;
 pub mod http;

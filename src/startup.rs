@@ -32,6 +32,17 @@ impl Application {
     /// Builds with an explicit clock (a manual one in tests and replays).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
         let mappings = Arc::new(settings.load_mappings()?);
+        for subscription in &settings.subscriptions.0 {
+            if let crate::formats::translate::Format::Municipal(dialect) = &subscription.format
+                && mappings.municipal.get(dialect).is_none()
+            {
+                anyhow::bail!(
+                    "subscription {}: format municipal:{dialect} names no dialect of the mappings (there are {})",
+                    subscription.id,
+                    mappings.municipal.names().join(", ")
+                );
+            }
+        }
         let store = Store::connect(&settings.database.url, settings.database.max_connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
@@ -65,11 +76,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let committer = GroupCommitter::start(self.store.clone(), 256);
         let directory = Arc::new(self.settings.directory.clone());
+        let subscriptions = Arc::new(self.settings.subscriptions.clone());
         let pipeline = Pipeline {
             store: self.store.clone(),
             committer: committer.clone(),
             mappings: self.mappings.clone(),
             directory: directory.clone(),
+            subscriptions: subscriptions.clone(),
             clock: self.clock.clone(),
         };
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
@@ -78,9 +91,23 @@ impl Application {
             committer,
             mappings: self.mappings.clone(),
             directory,
+            subscriptions: subscriptions.clone(),
             clock: self.clock.clone(),
             worker: format!("brygga-{}", uuid::Uuid::now_v7()),
         };
+        let deliverer = crate::delivery::Deliverer {
+            store: self.store.clone(),
+            subscriptions: subscriptions.clone(),
+            mappings: self.mappings.clone(),
+            clock: self.clock.clone(),
+            worker: scheduler.worker.clone(),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("brygga/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            lease: jiff::SignedDuration::from_secs(self.settings.delivery.lease_seconds as i64),
+            batch: self.settings.delivery.batch,
+        };
+        let deliverer = tokio::spawn(deliverer.run(stopped.clone()));
         let scheduler = tokio::spawn(scheduler.run(stopped));
         let scheme = if self.settings.server.tls.is_some() {
             "https"
@@ -141,6 +168,9 @@ impl Application {
         let _ = stop_scheduler.send(true);
         if let Err(error) = scheduler.await {
             tracing::error!(%error, "the timer scheduler stopped abnormally");
+        }
+        if let Err(error) = deliverer.await {
+            tracing::error!(%error, "the delivery worker stopped abnormally");
         }
         self.store.close().await;
         tracing::info!(clean, "brygga stopped");

@@ -7,6 +7,6 @@ pub use directory::{
     Directory, MunicipalUnit, MunicipalUnitKind, Municipality, Region, RegionUnit, RegionUnitKind,
 };
 pub use settings::{
-    AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, ExternalIssuer, LogFormat,
-    LogSettings, ServerSettings, Settings, TlsSettings,
+    AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, DeliverySettings,
+    ExternalIssuer, LogFormat, LogSettings, ServerSettings, Settings, TlsSettings,
 };

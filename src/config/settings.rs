@@ -181,6 +181,29 @@ impl Default for AuthSettings {
     }
 }
 
+/// Delivery of the outbox to the subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// The subscriptions, relative to the settings file. Unset: `subscriptions.toml` beside
+    /// it, if there is one (without any, nothing is delivered; the outbox stays empty).
+    pub subscriptions_file: Option<PathBuf>,
+    /// Outbox rows a worker claims at a time (and delivers concurrently).
+    pub batch: u32,
+    /// How long a claim holds before another instance may take the row over.
+    pub lease_seconds: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            subscriptions_file: None,
+            batch: 64,
+            lease_seconds: 60,
+        }
+    }
+}
+
 /// The whole configuration as read from the settings file and the environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,6 +216,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub delivery: DeliverySettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,
@@ -205,6 +230,9 @@ pub struct Settings {
     /// Loaded from `auth.clients_file`.
     #[serde(skip)]
     pub clients: Vec<crate::auth::Client>,
+    /// Loaded from `delivery.subscriptions_file`.
+    #[serde(skip)]
+    pub subscriptions: crate::delivery::Subscriptions,
     /// The settings file this was read from.
     #[serde(skip)]
     pub source: PathBuf,
@@ -354,6 +382,34 @@ impl Settings {
                     clients_path.display()
                 ));
             }
+        }
+        let subscriptions_path = path.parent().unwrap_or(Path::new(".")).join(
+            settings
+                .delivery
+                .subscriptions_file
+                .as_deref()
+                .unwrap_or(Path::new("subscriptions.toml")),
+        );
+        if problems.is_empty() {
+            if subscriptions_path.is_file() {
+                match crate::delivery::load_subscriptions(&subscriptions_path, &settings.directory)
+                {
+                    Ok(subscriptions) => settings.subscriptions = subscriptions,
+                    Err(found) => problems.extend(found),
+                }
+            } else if settings.delivery.subscriptions_file.is_some() {
+                problems.push(format!(
+                    "{}: delivery.subscriptions_file {} not found (resolved relative to the settings file)",
+                    path.display(),
+                    subscriptions_path.display()
+                ));
+            }
+        }
+        if settings.delivery.batch == 0 || settings.delivery.lease_seconds == 0 {
+            problems.push(format!(
+                "{}: delivery.batch and delivery.lease_seconds must be at least 1",
+                path.display()
+            ));
         }
         let client_ca = settings
             .server

@@ -92,8 +92,10 @@ impl Pipeline {
             let routed = process::disclosure::route_with_registry(
                 &self.store,
                 &case,
+                &process::disclosure::reference_of(&stored),
                 &commit.events,
                 &self.directory,
+                &self.subscriptions,
                 &[],
                 now,
             )

@@ -110,6 +110,7 @@ pub struct Pipeline {
     pub committer: GroupCommitter,
     pub mappings: Arc<Mappings>,
     pub directory: Arc<Directory>,
+    pub subscriptions: Arc<crate::delivery::Subscriptions>,
     pub clock: Clock,
 }
 
@@ -324,9 +325,11 @@ impl Pipeline {
             let new_events = case.events().get(version as usize..).unwrap_or_default();
             let routed = process::disclosure::route(
                 &case,
+                &message.case,
                 new_events,
                 &consents,
                 &self.directory,
+                &self.subscriptions,
                 &routed_to,
                 now,
             )?;

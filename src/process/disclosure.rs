@@ -7,10 +7,12 @@ use serde_json::json;
 
 use crate::config::Directory;
 use crate::decide::{self, CaseFacts, Decision, Request};
+use crate::delivery::Subscriptions;
 use crate::domain::case::CoordinationCase;
 use crate::domain::consent::{ConsentDirective, Recipient};
 use crate::domain::event::{Event, EventKind};
 use crate::domain::party::Party;
+use crate::formats::canonical::CaseReference;
 use crate::store::{AuditEntry, OutboxEntry, StoreError};
 
 /// What the decisions for one commit produced.
@@ -92,11 +94,14 @@ fn same_municipality(a: &Party, b: &Party) -> bool {
 
 /// Decides every recipient of every event in `events` (new events of `case`) and turns the
 /// answers into outbox rows and audit records.
+#[allow(clippy::too_many_arguments)]
 pub fn route(
     case: &CoordinationCase,
+    reference: &CaseReference,
     events: &[Event],
     consents: &[ConsentDirective],
     directory: &Directory,
+    subscriptions: &Subscriptions,
     routed_to: &[Party],
     at: Timestamp,
 ) -> Result<Routed, StoreError> {
@@ -129,8 +134,20 @@ pub fn route(
                 .push(audit_entry(case, event, &recipient, &decision));
             match &decision {
                 Decision::Permit(disclosure) | Decision::PermitWithRedactions(disclosure) => {
-                    if let Some(released) = disclosure.release(event) {
-                        routed.outbox.push(OutboxEntry::deliver(&released, at)?);
+                    if let (Some(released), Some(organisation)) =
+                        (disclosure.release(event), &recipient.organisation)
+                    {
+                        for subscription in
+                            subscriptions.for_recipient(organisation, event.kind.name())
+                        {
+                            routed.outbox.push(OutboxEntry::deliver(
+                                &released,
+                                reference,
+                                case.person(),
+                                &subscription.id,
+                                at,
+                            )?);
+                        }
                     }
                 }
                 Decision::Deny(denial) => routed.denied.push(Denied {
@@ -146,16 +163,37 @@ pub fn route(
 
 /// `route` with the person's consent registry read from `store` (the directives of `case`
 /// taken from its events, which include those about to be committed).
+#[allow(clippy::too_many_arguments)]
 pub async fn route_with_registry(
     store: &crate::store::Store,
     case: &CoordinationCase,
+    reference: &CaseReference,
     events: &[Event],
     directory: &Directory,
+    subscriptions: &Subscriptions,
     routed_to: &[Party],
     at: Timestamp,
 ) -> Result<Routed, StoreError> {
     let consents = store.registry_for(case).await?;
-    route(case, events, &consents, directory, routed_to, at)
+    route(
+        case,
+        reference,
+        events,
+        &consents,
+        directory,
+        subscriptions,
+        routed_to,
+        at,
+    )
+}
+
+/// The reference of a stored case, or (for cases stored before references were kept) one in
+/// the gateway's own numbering.
+pub fn reference_of(stored: &crate::store::StoredCase) -> CaseReference {
+    stored.reference.clone().unwrap_or_else(|| CaseReference {
+        issuer: "brygga".to_owned(),
+        value: stored.id.to_string(),
+    })
 }
 
 /// The audit record of one decision: to whom, what, on what basis — or why not.

@@ -38,6 +38,7 @@ pub struct Scheduler {
     pub committer: GroupCommitter,
     pub mappings: Arc<Mappings>,
     pub directory: Arc<Directory>,
+    pub subscriptions: Arc<crate::delivery::Subscriptions>,
     pub clock: Clock,
     /// This instance's name in timer claims.
     pub worker: String,
@@ -148,8 +149,10 @@ impl Scheduler {
             let routed = super::disclosure::route_with_registry(
                 &self.store,
                 &case,
+                &super::disclosure::reference_of(&stored),
                 &commit.events,
                 &self.directory,
+                &self.subscriptions,
                 &[],
                 now,
             )

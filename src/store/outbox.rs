@@ -1,6 +1,7 @@
 //! Claiming and settling outbox rows. Several workers (and gateway instances on PostgreSQL)
 //! claim with `FOR UPDATE SKIP LOCKED` and a lease, so each row is worked by one at a time and a
-//! crashed worker's rows come back when its lease ends.
+//! crashed worker's rows come back when its lease ends. Per destination, only a case's earliest
+//! unfinished row can be claimed, so its events arrive in order.
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
@@ -18,10 +19,15 @@ macro_rules! claim_outbox_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 ",
-            "WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 ",
-            "AND (claimed_until IS NULL OR claimed_until <= $3) ORDER BY next_attempt_at, id LIMIT $4",
+            "WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $3 ",
+            "AND (o.claimed_until IS NULL OR o.claimed_until <= $3) ",
+            // Per destination, a case's rows go in order: only the earliest unfinished one.
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination ",
+            "AND p.case_id = o.case_id AND p.status = 'pending' ",
+            "AND (p.event_seq < o.event_seq OR (p.event_seq = o.event_seq AND p.id < o.id))) ",
+            "ORDER BY o.next_attempt_at, o.id LIMIT $4",
             $lock,
-            ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, payload, attempts"
+            ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, payload, attempts, created_at"
         )
     };
 }
@@ -42,6 +48,7 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         idempotency_key: row.try_get(5)?,
         payload: row.try_get(6)?,
         attempts: attempts as u64,
+        created_at: super::cases::from_millis(row.try_get(8)?)?,
     })
 }
 

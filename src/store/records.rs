@@ -26,22 +26,33 @@ pub struct OutboxEntry {
     pub(super) event_id: EventId,
     pub(super) destination: String,
     pub(super) idempotency_key: String,
-    /// The released event and its disclosure (recipient, basis, redactions, notices), as JSON.
+    /// `{"message": the released canonical message, "disclosure": its decision}`, as JSON.
     pub(super) payload: String,
     pub(super) not_before: Timestamp,
 }
 
 impl OutboxEntry {
-    /// The delivery of `released` to its recipient, due from `not_before`. The idempotency key
-    /// is the event and the recipient: the same delivery always has the same key.
-    pub fn deliver(released: &Released, not_before: Timestamp) -> Result<Self, super::StoreError> {
+    /// The delivery of `released` (an event of the case `reference` about `person`) to its
+    /// recipient through `subscription`, due from `not_before`. The idempotency key is the
+    /// event, the subscription and the recipient: the same delivery always has the same key.
+    pub fn deliver(
+        released: &Released,
+        reference: &crate::formats::canonical::CaseReference,
+        person: &PersonId,
+        subscription: &str,
+        not_before: Timestamp,
+    ) -> Result<Self, super::StoreError> {
         let event_id = released.event().id;
-        let destination = destination(released.disclosure().recipient());
+        let recipient = destination(released.disclosure().recipient());
+        let payload = serde_json::json!({
+            "message": released.message(reference.clone(), person.clone(), not_before),
+            "disclosure": released.disclosure(),
+        });
         Ok(OutboxEntry {
             event_id,
-            idempotency_key: format!("{event_id}:{destination}"),
-            destination,
-            payload: serde_json::to_string(released)
+            idempotency_key: format!("{event_id}:{subscription}:{recipient}"),
+            destination: subscription.to_owned(),
+            payload: serde_json::to_string(&payload)
                 .map_err(|e| super::StoreError::decode("outbox payload", e))?,
             not_before,
         })
@@ -205,6 +216,8 @@ pub struct OutboxItem {
     pub idempotency_key: String,
     pub payload: String,
     pub attempts: u64,
+    /// When the row was written (with its event).
+    pub created_at: Timestamp,
 }
 
 /// A claimed timer.

@@ -5,7 +5,24 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{AUDITOR, KROKOM, OSTERSUND, REGION, TestApp, repo_root, spawn_app};
+use crate::helpers::{
+    AUDITOR, KROKOM, OSTERSUND, REGION, Receiver, TestApp, receiver, repo_root, spawn_app,
+    spawn_app_with, subscription,
+};
+
+/// A gateway where Östersund subscribes (canonical form) to its deliveries.
+async fn subscribed() -> (TestApp, Receiver) {
+    let inbox = receiver().await;
+    let url = inbox.url.clone();
+    let app = spawn_app_with(move |settings| {
+        settings
+            .subscriptions
+            .0
+            .push(subscription("ostersund", "2380", &url, "canonical"));
+    })
+    .await;
+    (app, inbox)
+}
 
 const PERSONNUMMER: &str = "198112189876";
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
@@ -119,7 +136,7 @@ async fn a_consent_that_is_not_in_force_or_names_no_person_is_refused_at_its_ele
 
 #[tokio::test]
 async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_on_it() {
-    let app = spawn_app().await;
+    let (app, inbox) = subscribed().await;
     let admission = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
     let case_id = admission["case_id"].as_str().unwrap().to_owned();
     let case = brygga::domain::case::CaseId::parse(&case_id).unwrap();
@@ -141,7 +158,7 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
     let to_municipality = |outbox: &[(String, u64, String)], seq: u64| {
         outbox
             .iter()
-            .filter(|(d, s, _)| *s == seq && d.starts_with("municipality:2380"))
+            .filter(|(d, s, _)| *s == seq && d == "ostersund")
             .count()
     };
     assert_eq!(to_municipality(&outbox, seq), 2, "{outbox:?}");
@@ -207,6 +224,28 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
     let discharged = post_cosmic(&app, "11-utskriven.xml").await;
     let outbox = app.store.outbox_status_for_case(case).await.unwrap();
     assert!(to_municipality(&outbox, discharged["sequence"].as_u64().unwrap()) > 0);
+    // What reached Östersund's system: the steps before the withdrawal and the discharge, and
+    // nothing of the plan or the summary.
+    let expected = outbox.iter().filter(|(d, _, _)| d == "ostersund").count();
+    let kinds: Vec<String> = inbox
+        .wait_for(expected)
+        .await
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["event"]["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(kinds.contains(&"sip_invitation".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"discharged".to_owned()), "{kinds:?}");
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k == "sip_plan" || k == "information_at_discharge"),
+        "{kinds:?}"
+    );
 
     // Every decision is in the audit log, the denials with their reason.
     let audit = app.store.audit_for_case(case).await.unwrap();
@@ -290,7 +329,7 @@ async fn the_audit_log_is_exported_as_fhir_audit_events_the_models_read_without_
 
 #[tokio::test]
 async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_withdrawn() {
-    let app = spawn_app().await;
+    let (app, _inbox) = subscribed().await;
     let admission = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
     let case = brygga::domain::case::CaseId::parse(admission["case_id"].as_str().unwrap()).unwrap();
     post_cosmic(&app, "20-samtycke.xml").await;
@@ -317,11 +356,7 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
         Some("consent SAM-2026-0042")
     );
     let outbox = app.store.outbox_status_for_case(case).await.unwrap();
-    assert!(
-        outbox
-            .iter()
-            .any(|(d, s, _)| *s == seq && d.starts_with("municipality:2380"))
-    );
+    assert!(outbox.iter().any(|(d, s, _)| *s == seq && d == "ostersund"));
     // Withdrawn in Cosmic Link: the registry shows it withdrawn, and the next step relying on
     // it is withheld.
     app.clock.advance(jiff::SignedDuration::from_hours(30));

@@ -29,6 +29,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         },
         log: LogSettings::default(),
         auth: AuthSettings::default(),
+        delivery: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         // The example organisations (Jämtland), with their deviation contacts.
@@ -38,6 +39,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         )
         .expect("the example organisations parse"),
         clients: Vec::new(),
+        subscriptions: Default::default(),
         source: dir.join("brygga.toml"),
     };
     // The example clients, with their example keys.
@@ -351,5 +353,120 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), target).expect("copy file");
         }
+    }
+}
+
+/// One request a test receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+}
+
+/// A receiving system on loopback: records every delivery and answers with the statuses
+/// queued by `answer_with` (200 once the queue is empty).
+pub struct Receiver {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    statuses: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn receiver() -> Receiver {
+    use axum::http::{HeaderMap, StatusCode};
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (r, s, a) = (received.clone(), statuses.clone(), arrived.clone());
+    let router = axum::Router::new().route(
+        "/inbox",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (r, s, a) = (r.clone(), s.clone(), a.clone());
+            async move {
+                let status = s.lock().unwrap().pop_front().unwrap_or(200);
+                r.lock().unwrap().push(Received {
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                        .collect(),
+                    body,
+                });
+                a.notify_waiters();
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/inbox", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Receiver {
+        url,
+        received,
+        statuses,
+        arrived,
+        _stop: stop,
+    }
+}
+
+impl Receiver {
+    /// The next answers, in order.
+    pub fn answer_with(&self, statuses: &[u16]) {
+        self.statuses.lock().unwrap().extend(statuses);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (at most ten seconds) until `n` requests have arrived; answers them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let arrival = self.arrived.notified();
+            tokio::pin!(arrival);
+            arrival.as_mut().enable();
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, arrival).await.is_err() {
+                panic!(
+                    "{} deliveries arrived within ten seconds, expected {n}",
+                    got.len()
+                );
+            }
+        }
+    }
+}
+
+/// A subscription of `organisation` delivering `format` to `url`.
+pub fn subscription(
+    id: &str,
+    organisation: &str,
+    url: &str,
+    format: &str,
+) -> brygga::delivery::Subscription {
+    brygga::delivery::Subscription {
+        id: id.to_owned(),
+        organisation: brygga::domain::party::Organisation::parse(organisation).unwrap(),
+        endpoint: url.parse().unwrap(),
+        format: format.parse().unwrap(),
+        events: Vec::new(),
+        bearer_token: None,
+        timeout: Duration::from_secs(5),
+        retry: brygga::delivery::RetryPolicy {
+            initial_delay_seconds: 1,
+            max_delay_seconds: 1,
+            max_age_hours: 72,
+        },
     }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod consent;
 mod cosmic_link;
+mod delivery;
 mod deviations;
 mod helpers;
 mod municipal;

@@ -74,4 +74,5 @@ both_backends!(
     a_municipality_invitation_to_the_region_goes_to_the_units_involved_with_the_person,
     a_used_assertion_is_refused_on_every_instance_and_both_outcomes_are_audited,
     the_consent_registry_keeps_case_directives_and_withdrawals,
+    per_destination_a_cases_rows_are_claimed_in_order,
 );

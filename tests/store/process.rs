@@ -64,6 +64,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             committer: committer.clone(),
             mappings: mappings(),
             directory: directory(),
+            subscriptions: Default::default(),
             clock: clock.clone(),
         },
         scheduler: Scheduler {
@@ -71,6 +72,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             committer,
             mappings: mappings(),
             directory: directory(),
+            subscriptions: Default::default(),
             clock: clock.clone(),
             worker: worker.to_owned(),
         },

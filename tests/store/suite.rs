@@ -812,3 +812,68 @@ pub async fn the_consent_registry_keeps_case_directives_and_withdrawals(db: &Tes
         .unwrap();
     assert!(by_person.is_empty());
 }
+
+pub async fn per_destination_a_cases_rows_are_claimed_in_order(db: &TestDb) {
+    db.migrated().await;
+    let store = &db.store;
+    let p = person("19811218-9876");
+    let (case, mut commit) = new_case(&p);
+    let event = &case.events()[0];
+    // Two rows for one subscription (two units of the recipient), and one for another.
+    commit
+        .outbox
+        .push(outbox_entry_for(event, ostersund_unit(1), "s"));
+    commit
+        .outbox
+        .push(outbox_entry_for(event, ostersund_unit(2), "s"));
+    commit
+        .outbox
+        .push(outbox_entry_for(event, ostersund_unit(3), "other"));
+    store.commit(commit).await.unwrap();
+    let now = at("2026-11-20T08:01:00Z");
+    let lease = SignedDuration::from_secs(30);
+    let first = store.claim_outbox("w", now, lease, 10).await.unwrap();
+    let destinations: Vec<&str> = first.iter().map(|i| i.destination.as_str()).collect();
+    assert_eq!(
+        destinations,
+        ["s", "other"],
+        "only the head of each destination"
+    );
+    let head = first.iter().find(|i| i.destination == "s").unwrap();
+    let other = first.iter().find(|i| i.destination == "other").unwrap();
+    assert!(store.complete_outbox(other.id, "w", now).await.unwrap());
+    // While the head waits for a retry, nothing behind it goes.
+    assert!(
+        store
+            .retry_outbox(head.id, "w", at("2026-11-20T08:05:00Z"), "500")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_outbox("w", now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Once it is delivered, the next one does.
+    let again = store
+        .claim_outbox("w", at("2026-11-20T08:05:00Z"), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, head.id);
+    assert!(
+        store
+            .complete_outbox(head.id, "w", at("2026-11-20T08:05:01Z"))
+            .await
+            .unwrap()
+    );
+    let next = store
+        .claim_outbox("w", at("2026-11-20T08:05:01Z"), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_ne!(next[0].id, head.id);
+    assert_eq!(next[0].destination, "s");
+}

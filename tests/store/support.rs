@@ -164,8 +164,19 @@ pub fn new_case(person_id: &PersonId) -> (CoordinationCase, CaseCommit) {
 }
 
 /// An outbox row for `event` to `party`, through the disclosure decision (the only way to make
-/// one). `event` must be one that goes without consent, such as an admission notice.
+/// one), for a subscription named after the party. `event` must be one that goes without
+/// consent, such as an admission notice.
 pub fn outbox_entry(event: &Event, party: Party) -> brygga::store::OutboxEntry {
+    let subscription = brygga::store::destination(&party);
+    outbox_entry_for(event, party, &subscription)
+}
+
+/// As `outbox_entry`, for the subscription `subscription`.
+pub fn outbox_entry_for(
+    event: &Event,
+    party: Party,
+    subscription: &str,
+) -> brygga::store::OutboxEntry {
     use brygga::decide::{CaseFacts, Request, decide};
     let recipient = brygga::domain::consent::Recipient {
         organisation: None,
@@ -187,7 +198,22 @@ pub fn outbox_entry(event: &Event, party: Party) -> brygga::store::OutboxEntry {
         .expect("the event goes without consent")
         .release(event)
         .expect("the decided event");
-    brygga::store::OutboxEntry::deliver(&released, at("2026-11-20T08:00:05Z")).unwrap()
+    let reference = brygga::formats::canonical::CaseReference {
+        issuer: "SE2321000214-1000".into(),
+        value: "SA-2026-004711".into(),
+    };
+    let person = match &event.kind {
+        EventKind::AdmissionNotice { person, .. } => person.id.clone(),
+        _ => panic!("an admission notice"),
+    };
+    brygga::store::OutboxEntry::deliver(
+        &released,
+        &reference,
+        &person,
+        subscription,
+        at("2026-11-20T08:00:05Z"),
+    )
+    .unwrap()
 }
 
 /// Unit `i` of Östersund (a distinct destination per `i`).

@@ -1,0 +1,169 @@
+//! Delivery over real HTTP on loopback: each subscription gets the released message in its
+//! own format with an idempotency key and the event's sequence number; failures are retried
+//! with backoff, refusals dead-lettered with the reason.
+
+use jiff::SignedDuration;
+use serde_json::Value;
+
+use crate::helpers::{Receiver, TestApp, receiver, repo_root, spawn_app_with, subscription};
+
+async fn gateway(subscriptions: Vec<brygga::delivery::Subscription>) -> TestApp {
+    spawn_app_with(move |settings| settings.subscriptions.0.extend(subscriptions)).await
+}
+
+async fn post_cosmic(app: &TestApp, name: &str) -> Value {
+    let response = app
+        .region()
+        .await
+        .post(app.url("/cosmic-link/v1/messages"))
+        .header("content-type", "application/xml")
+        .body(std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{name}");
+    response.json().await.unwrap()
+}
+
+/// Moves the test clock on until `inbox` has `n` deliveries (retries fall due as it moves).
+async fn advance_until(app: &TestApp, inbox: &Receiver, n: usize) {
+    for _ in 0..40 {
+        if inbox.received().len() >= n {
+            return;
+        }
+        app.clock.advance(SignedDuration::from_secs(2));
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(250), inbox.wait_for(n)).await;
+    }
+    assert!(
+        inbox.received().len() >= n,
+        "{} deliveries",
+        inbox.received().len()
+    );
+}
+
+#[tokio::test]
+async fn each_subscription_gets_the_message_in_its_own_format_with_key_and_sequence() {
+    let treserva = receiver().await;
+    let fhir = receiver().await;
+    let app = gateway(vec![
+        subscription(
+            "ostersund-treserva",
+            "2380",
+            &treserva.url,
+            "municipal:treserva-like",
+        ),
+        subscription("region-fhir", "SE2321000214-1000", &fhir.url, "fhir"),
+    ])
+    .await;
+    let receipt = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    // Two units of Östersund and one region unit are recipients of the admission notice.
+    let to_ostersund = treserva.wait_for(2).await;
+    for delivery in &to_ostersund {
+        assert!(
+            delivery.body.contains("typ=\"Inskrivningsmeddelande\""),
+            "{}",
+            delivery.body
+        );
+        assert_eq!(delivery.headers["content-type"], "application/xml");
+        assert_eq!(delivery.headers["x-brygga-sequence"], "1");
+        assert_eq!(
+            delivery.headers["x-brygga-event"],
+            receipt["event_id"].as_str().unwrap()
+        );
+        assert!(
+            delivery.headers["idempotency-key"].starts_with(receipt["event_id"].as_str().unwrap())
+        );
+    }
+    assert_ne!(
+        to_ostersund[0].headers["idempotency-key"], to_ostersund[1].headers["idempotency-key"],
+        "one key per recipient"
+    );
+    let to_region = fhir.wait_for(1).await;
+    let bundle: Value = serde_json::from_str(&to_region[0].body).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(
+        to_region[0].headers["content-type"],
+        "application/fhir+json"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_same_delivery_again_until_it_answers_2xx() {
+    let inbox = receiver().await;
+    inbox.answer_with(&[500, 503]);
+    let mut s = subscription("krokom", "2380", &inbox.url, "canonical");
+    s.events = vec!["admission_notice".to_owned()];
+    let app = gateway(vec![s]).await;
+    let receipt = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let case = brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
+    // Two recipients (two units) through one subscription: in order, so the first is tried
+    // until it succeeds (500, 503, 200) before the second goes, with the same key each time.
+    advance_until(&app, &inbox, 4).await;
+    let keys: Vec<String> = inbox
+        .received()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(keys[0] == keys[1] && keys[1] == keys[2], "{keys:?}");
+    assert_ne!(keys[2], keys[3], "{keys:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let outbox = app.store.outbox_status_for_case(case).await.unwrap();
+        if outbox.iter().all(|(_, _, status)| status == "delivered") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{outbox:?}");
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            inbox.wait_for(keys.len() + 1),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_is_dead_lettered_with_its_reason_and_a_format_that_cannot_carry_the_step_too() {
+    let inbox = receiver().await;
+    inbox.answer_with(&[400, 400]);
+    let cosmic = receiver().await;
+    let app = gateway(vec![
+        subscription("refusing", "2380", &inbox.url, "canonical"),
+        // Cosmic Link does not carry missed deadlines or deviations; the SIP invitation
+        // clock raises one later, but the admission notice it carries.
+        subscription(
+            "region-cosmic",
+            "SE2321000214-1000",
+            &cosmic.url,
+            "cosmic-link",
+        ),
+    ])
+    .await;
+    let receipt = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let case = brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
+    inbox.wait_for(2).await;
+    cosmic.wait_for(1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let outbox = app.store.outbox_status_for_case(case).await.unwrap();
+        let dead = outbox
+            .iter()
+            .filter(|(d, _, s)| d == "refusing" && s == "dead")
+            .count();
+        if dead == 2 {
+            assert!(
+                outbox
+                    .iter()
+                    .any(|(d, _, s)| d == "region-cosmic" && s == "delivered")
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{outbox:?}");
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(100), inbox.wait_for(3)).await;
+    }
+    // No retry of a refusal, however long we wait.
+    app.clock.advance(SignedDuration::from_hours(1));
+    assert_eq!(inbox.received().len(), 2);
+}
