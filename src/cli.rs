@@ -61,6 +61,19 @@ pub enum Command {
         #[arg(long)]
         to: Option<jiff::civil::Date>,
     },
+    /// Put dead-lettered deliveries back in the queue (due now, attempts reset): the ones named
+    /// by --id, or every dead one (of one subscription, with --subscription).
+    Redeliver {
+        /// A delivery's id (repeatable).
+        #[arg(long)]
+        id: Vec<i64>,
+        /// Every dead-lettered delivery.
+        #[arg(long)]
+        dead: bool,
+        /// With --dead: only this subscription's.
+        #[arg(long)]
+        subscription: Option<String>,
+    },
     /// The audit log: verify its hash chain, export it as FHIR AuditEvents, or print a
     /// person's log extract.
     Audit {
@@ -169,6 +182,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit(&settings, command).await,
+        Command::Redeliver {
+            id,
+            dead,
+            subscription,
+        } => redeliver(&settings, id, dead, subscription).await,
         Command::Token {
             client,
             key,
@@ -285,6 +303,57 @@ async fn ready_store(settings: &Settings) -> anyhow::Result<Store> {
         );
     }
     Ok(store)
+}
+
+async fn redeliver(
+    settings: &Settings,
+    mut ids: Vec<i64>,
+    dead: bool,
+    subscription: Option<String>,
+) -> anyhow::Result<()> {
+    if ids.is_empty() && !dead {
+        anyhow::bail!("name deliveries with --id, or give --dead for every dead-lettered one");
+    }
+    let store = ready_store(settings).await?;
+    if dead {
+        let mut after = 0;
+        loop {
+            let page = store
+                .deliveries(&crate::store::DeliveryQuery {
+                    status: Some("dead".to_owned()),
+                    subscriptions: subscription.iter().cloned().collect(),
+                    case_id: None,
+                    after,
+                    limit: 1000,
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            ids.extend(page.iter().map(|r| r.id));
+        }
+    }
+    let now = Clock::System.now();
+    let (mut done, mut skipped) = (0, 0);
+    for id in ids {
+        let entry = crate::store::AuditEntry {
+            actor: "operator".to_owned(),
+            organisation: None,
+            action: "redeliver".to_owned(),
+            person: None,
+            purpose: "leverans".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({ "delivery": id }),
+        };
+        if store.redeliver(id, now, &entry).await? {
+            done += 1;
+        } else {
+            eprintln!("delivery {id} is not dead-lettered (or does not exist); left as it is");
+            skipped += 1;
+        }
+    }
+    println!("{done} deliveries back in the queue, {skipped} left as they were");
+    store.close().await;
+    Ok(())
 }
 
 async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ mod auth;
 mod canonical;
 mod consent;
 mod cosmic_link;
+mod deliveries;
 mod deviations;
 mod error;
 mod health;

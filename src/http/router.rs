@@ -12,8 +12,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
-    audit, auth, canonical, consent, cosmic_link, deviations, health, middleware as mw, municipal,
-    stats, translate,
+    audit, auth, canonical, consent, cosmic_link, deliveries, deviations, health, middleware as mw,
+    municipal, stats, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -70,6 +70,10 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/cases/{case_id}/deviations/{deviation_id}/answer",
             post(deviations::answer),
         )
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::read))
+        .route("/deliveries/{id}/redeliver", post(deliveries::redeliver))
+        .route("/cases/{case_id}/deliveries", get(deliveries::for_case))
         .route("/audit", get(audit::list))
         .route("/audit/extract", get(audit::extract))
         .route("/translate", post(translate::translate))

@@ -175,3 +175,125 @@ impl Store {
             .collect()
     }
 }
+
+/// One outbox row as operators and clients see it (without its payload).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub case_id: String,
+    pub event_id: String,
+    pub event_seq: u64,
+    /// The subscription.
+    pub subscription: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub status: Option<String>,
+    /// Only these subscriptions (empty: all).
+    pub subscriptions: Vec<String>,
+    pub case_id: Option<CaseId>,
+    /// Rows after this id (paging).
+    pub after: i64,
+    pub limit: u32,
+}
+
+fn delivery_row(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
+    let seq: i64 = row.try_get(3)?;
+    let attempts: i64 = row.try_get(6)?;
+    let finished: Option<i64> = row.try_get(10)?;
+    Ok(DeliveryRow {
+        id: row.try_get(0)?,
+        case_id: row.try_get(1)?,
+        event_id: row.try_get(2)?,
+        event_seq: seq as u64,
+        subscription: row.try_get(4)?,
+        status: row.try_get(5)?,
+        attempts: attempts as u64,
+        last_error: row.try_get(7)?,
+        created_at: super::cases::from_millis(row.try_get(8)?)?,
+        next_attempt_at: super::cases::from_millis(row.try_get(9)?)?,
+        finished_at: finished.map(super::cases::from_millis).transpose()?,
+    })
+}
+
+impl Store {
+    /// Deliveries in id order, filtered and paged.
+    pub async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRow>, StoreError> {
+        // One placeholder per subscription asked for ($5, $6, …); the SQL holds no input.
+        let subscriptions = if query.subscriptions.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..query.subscriptions.len())
+                .map(|i| format!("${}", i + 5))
+                .collect();
+            format!("AND destination IN ({}) ", marks.join(", "))
+        };
+        let sql = format!(
+            "SELECT id, case_id, event_id, event_seq, destination, status, attempts, last_error, \
+             created_at, next_attempt_at, finished_at FROM outbox \
+             WHERE id > $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR case_id = $3) \
+             {subscriptions}ORDER BY id LIMIT $4"
+        );
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(query.after)
+            .bind(query.status.as_deref())
+            .bind(query.case_id.map(|c| c.to_string()))
+            .bind(i64::from(query.limit));
+        for subscription in &query.subscriptions {
+            statement = statement.bind(subscription.as_str());
+        }
+        let rows = statement.fetch_all(&self.reader).await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    /// One delivery by id.
+    pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, case_id, event_id, event_seq, destination, status, attempts, last_error, \
+             created_at, next_attempt_at, finished_at FROM outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(delivery_row).transpose()
+    }
+
+    /// Puts a dead-lettered delivery back in the queue, due at `now`, with its audit record.
+    /// Answers whether it was dead.
+    pub async fn redeliver(
+        &self,
+        id: i64,
+        now: Timestamp,
+        audit: &super::records::AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut head = super::audit::AuditHead::lock(&mut tx, self.backend).await?;
+        let row = sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, attempts = 0, finished_at = NULL \
+             WHERE id = $2 AND status = 'dead' RETURNING case_id",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let case_id: String = row.try_get(0)?;
+        super::audit::chain_entry(&mut tx, &mut head, Some(&case_id), audit, now).await?;
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -81,6 +81,7 @@ fn help_explains_each_command() {
         "stats",
         "audit",
         "token",
+        "redeliver",
     ] {
         assert!(help.contains(command), "{help}");
     }

@@ -167,3 +167,100 @@ async fn a_refusal_is_dead_lettered_with_its_reason_and_a_format_that_cannot_car
     app.clock.advance(SignedDuration::from_hours(1));
     assert_eq!(inbox.received().len(), 2);
 }
+
+#[tokio::test]
+async fn dead_letters_are_listed_for_their_organisation_and_redelivered_on_request() {
+    let inbox = receiver().await;
+    inbox.answer_with(&[422, 422]);
+    let app = gateway(vec![subscription(
+        "ostersund",
+        "2380",
+        &inbox.url,
+        "canonical",
+    )])
+    .await;
+    let receipt = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let case = receipt["case_id"].as_str().unwrap().to_owned();
+    inbox.wait_for(2).await;
+    let ostersund = app.as_client(crate::helpers::OSTERSUND).await;
+    let get = |path: String| {
+        let client = ostersund.clone();
+        async move {
+            let response = client.get(path).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let dead = loop {
+        let (status, list) = get(app.url("/deliveries?status=dead")).await;
+        assert_eq!(status, 200, "{list}");
+        if list["count"] == 2 {
+            break list;
+        }
+        assert!(std::time::Instant::now() < deadline, "{list}");
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(100), inbox.wait_for(3)).await;
+    };
+    let first = &dead["deliveries"][0];
+    assert_eq!(first["subscription"], "ostersund");
+    assert!(
+        first["last_error"].as_str().unwrap().contains("422"),
+        "{first}"
+    );
+    // Another organisation sees none of it.
+    let krokom = app.as_client(crate::helpers::KROKOM).await;
+    let theirs: Value = krokom
+        .get(app.url("/deliveries?status=dead"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["count"], 0);
+    let id = first["id"].as_i64().unwrap();
+    let response = krokom
+        .post(app.url(&format!("/deliveries/{id}/redeliver")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    // Redelivered, it goes again and is delivered this time.
+    let response = ostersund
+        .post(app.url(&format!("/deliveries/{id}/redeliver")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let again: Value = response.json().await.unwrap();
+    assert!(
+        again["status"] == "pending" || again["status"] == "delivered",
+        "{again}"
+    );
+    let got = inbox.wait_for(3).await;
+    assert_eq!(
+        got[2].headers["idempotency-key"],
+        got[0].headers["idempotency-key"]
+    );
+    let (_, history) = get(app.url(&format!("/cases/{case}/deliveries"))).await;
+    assert_eq!(history["count"], 2, "{history}");
+    // A delivery that is not dead is not redelivered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, one) = get(app.url(&format!("/deliveries/{id}"))).await;
+        if one["status"] == "delivered" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{one}");
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), inbox.wait_for(4)).await;
+    }
+    let response = ostersund
+        .post(app.url(&format!("/deliveries/{id}/redeliver")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+}
