@@ -106,6 +106,10 @@ impl Application {
                 .build()?,
             lease: jiff::SignedDuration::from_secs(self.settings.delivery.lease_seconds as i64),
             batch: self.settings.delivery.batch,
+            breakers: Default::default(),
+            retention: (self.settings.delivery.retention_days > 0).then(|| {
+                jiff::SignedDuration::from_hours(self.settings.delivery.retention_days as i64 * 24)
+            }),
         };
         let deliverer = tokio::spawn(deliverer.run(stopped.clone()));
         let scheduler = tokio::spawn(scheduler.run(stopped));

@@ -192,6 +192,9 @@ pub struct DeliverySettings {
     pub batch: u32,
     /// How long a claim holds before another instance may take the row over.
     pub lease_seconds: u64,
+    /// Delivered and dead-lettered rows, with their message bodies, are deleted this many days
+    /// after they finished (0 keeps them).
+    pub retention_days: u64,
 }
 
 impl Default for DeliverySettings {
@@ -200,6 +203,7 @@ impl Default for DeliverySettings {
             subscriptions_file: None,
             batch: 64,
             lease_seconds: 60,
+            retention_days: 30,
         }
     }
 }

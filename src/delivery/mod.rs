@@ -7,4 +7,4 @@ mod subscriptions;
 mod worker;
 
 pub use subscriptions::{RetryPolicy, Subscription, Subscriptions, load_subscriptions};
-pub use worker::{Delivered, Deliverer, Payload};
+pub use worker::{Breakers, Delivered, Deliverer, Payload, backoff};

@@ -44,6 +44,86 @@ pub enum Delivered {
     Lost,
 }
 
+/// After this many failures in a row a subscription's circuit opens: its deliveries wait
+/// (without being attempted) until a probe may go.
+const BREAKER_THRESHOLD: u32 = 5;
+/// How long an open circuit waits before the first probe; doubled after each failed probe.
+const BREAKER_PAUSE: SignedDuration = SignedDuration::from_secs(5);
+const BREAKER_MAX_PAUSE: SignedDuration = SignedDuration::from_secs(300);
+
+/// One subscription's circuit breaker.
+#[derive(Debug, Clone, Copy, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Timestamp>,
+    pause: Option<SignedDuration>,
+    /// A probe is on its way; the others wait for its answer.
+    probing: bool,
+}
+
+/// Whether a claimed delivery may be attempted now.
+enum Gate {
+    Go,
+    Probe,
+    /// The circuit is open: wait until then without attempting.
+    Wait(Timestamp),
+}
+
+/// The circuit breakers of this instance, by subscription.
+#[derive(Debug, Clone, Default)]
+pub struct Breakers(Arc<std::sync::Mutex<std::collections::HashMap<String, Breaker>>>);
+
+impl Breakers {
+    fn gate(&self, subscription: &str, now: Timestamp) -> Gate {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let breaker = all.entry(subscription.to_owned()).or_default();
+        match breaker.open_until {
+            None => Gate::Go,
+            Some(until) if now < until || breaker.probing => {
+                Gate::Wait(until.max(now + SignedDuration::from_secs(1)))
+            }
+            Some(_) => {
+                breaker.probing = true;
+                Gate::Probe
+            }
+        }
+    }
+
+    fn record(&self, subscription: &str, ok: bool, now: Timestamp) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let breaker = all.entry(subscription.to_owned()).or_default();
+        breaker.probing = false;
+        if ok {
+            *breaker = Breaker::default();
+            return;
+        }
+        breaker.failures += 1;
+        if breaker.failures >= BREAKER_THRESHOLD {
+            let pause = match breaker.pause {
+                None => BREAKER_PAUSE,
+                Some(p) => (p * 2).min(BREAKER_MAX_PAUSE),
+            };
+            if breaker.open_until.is_none() {
+                tracing::warn!(
+                    subscription,
+                    failures = breaker.failures,
+                    "a subscription keeps failing: its deliveries pause, then a probe goes"
+                );
+            }
+            breaker.pause = Some(pause);
+            breaker.open_until = Some(now + pause);
+        }
+    }
+
+    /// Whether the subscription's circuit is open now.
+    pub fn is_open(&self, subscription: &str, now: Timestamp) -> bool {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.get(subscription)
+            .and_then(|b| b.open_until)
+            .is_some_and(|until| now < until)
+    }
+}
+
 /// Delivers the outbox.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -56,8 +136,12 @@ pub struct Deliverer {
     pub http: reqwest::Client,
     /// How long a claim holds: longer than the slowest subscription's timeout.
     pub lease: SignedDuration,
-    /// Rows claimed at a time.
+    /// Deliveries in flight at most (and rows claimed at a time).
     pub batch: u32,
+    pub breakers: Breakers,
+    /// Finished deliveries (and their message bodies) are deleted this long after they
+    /// finished; `None` keeps them.
+    pub retention: Option<SignedDuration>,
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, drawn at random below (full jitter).
@@ -91,30 +175,59 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 }
 
 impl Deliverer {
-    /// Claims due rows and delivers them concurrently; answers how many were settled.
-    pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+    /// Claims up to `limit` due rows and starts delivering each in its own task (so a slow
+    /// receiver delays only itself); answers the tasks.
+    async fn start_due(
+        &self,
+        limit: u32,
+        permits: &Arc<tokio::sync::Semaphore>,
+    ) -> Result<usize, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
         let now = self.clock.now();
         let items = self
             .store
-            .claim_outbox(&self.worker, now, self.lease, self.batch)
+            .claim_outbox(&self.worker, now, self.lease, limit)
             .await?;
         let count = items.len();
-        let mut tasks = tokio::task::JoinSet::new();
         for item in items {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                // More rows than permits (cannot happen: limit ≤ available); the lease returns it.
+                break;
+            };
             let this = self.clone();
-            tasks.spawn(async move {
-                let outcome = this.deliver(&item).await;
-                this.settle(&item, outcome).await
+            tokio::spawn(async move {
+                let outcome = match this.breakers.gate(&item.destination, this.clock.now()) {
+                    Gate::Wait(until) => Delivered::Retry {
+                        at: until,
+                        error: "the subscription's circuit is open after repeated failures; waiting to probe".to_owned(),
+                    },
+                    gate => {
+                        let outcome = this.deliver(&item).await;
+                        let ok = !matches!(outcome, Delivered::Retry { .. });
+                        if matches!(gate, Gate::Probe) || !ok || matches!(outcome, Delivered::Done) {
+                            this.breakers.record(&item.destination, ok, this.clock.now());
+                        }
+                        outcome
+                    }
+                };
+                if let Err(error) = this.settle(&item, outcome).await {
+                    tracing::error!(%error, "settling a delivery failed; its lease will return it");
+                }
+                drop(permit);
             });
         }
-        while let Some(result) = tasks.join_next().await {
-            match result {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => return Err(error),
-                Err(error) => tracing::error!(%error, "a delivery task failed"),
-            }
-        }
         Ok(count)
+    }
+
+    /// Deletes finished deliveries older than the retention, a page at a time.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        let Some(retention) = self.retention else {
+            return Ok(0);
+        };
+        let before = self.clock.now() - retention;
+        self.store.prune_outbox(before, 10_000).await
     }
 
     async fn settle(&self, item: &OutboxItem, outcome: Delivered) -> Result<Delivered, StoreError> {
@@ -256,17 +369,30 @@ impl Deliverer {
         }
     }
 
-    /// Runs until `stop` turns true: delivers what is due at start, then keeps polling.
+    /// Runs until `stop` turns true: delivers what is due at start, then keeps claiming as
+    /// deliveries finish, polling when there is nothing to do; prunes finished deliveries
+    /// every hour. Deliveries in flight at the stop finish or return with their lease.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.batch.max(1) as usize));
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
-            let worked = match self.deliver_due().await {
+            if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
+                match self.prune().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "finished deliveries pruned"),
+                    Err(error) => tracing::error!(%error, "pruning finished deliveries failed"),
+                }
+                last_prune = Some(std::time::Instant::now());
+            }
+            let free = permits.available_permits() as u32;
+            let started = match self.start_due(free, &permits).await {
                 Ok(n) => n,
                 Err(error) => {
-                    tracing::error!(%error, "delivering the outbox failed; trying again");
+                    tracing::error!(%error, "claiming deliveries failed; trying again");
                     0
                 }
             };
-            if worked > 0 {
+            if started > 0 && permits.available_permits() > 0 {
                 continue;
             }
             tokio::select! {
@@ -287,4 +413,59 @@ fn without_url(error: &reqwest::Error) -> String {
         text = text.replace(url.as_str(), "<endpoint>");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn backoff_grows_by_doubling_is_capped_and_drawn_below_its_ceiling() {
+        let policy = RetryPolicy {
+            initial_delay_seconds: 2,
+            max_delay_seconds: 60,
+            max_age_hours: 1,
+        };
+        for _ in 0..200 {
+            assert!(backoff(&policy, 1) <= Duration::from_secs(2));
+            assert!(backoff(&policy, 3) <= Duration::from_secs(8));
+            assert!(backoff(&policy, 40) <= Duration::from_secs(60));
+        }
+        // Full jitter: the waits differ.
+        let draws: std::collections::BTreeSet<Duration> =
+            (0..50).map(|_| backoff(&policy, 10)).collect();
+        assert!(draws.len() > 10);
+    }
+
+    #[test]
+    fn a_failing_subscription_pauses_then_probes_once_and_closes_on_success() {
+        let breakers = Breakers::default();
+        let now = at("2026-11-23T12:00:00Z");
+        for _ in 0..BREAKER_THRESHOLD - 1 {
+            breakers.record("s", false, now);
+        }
+        assert!(matches!(breakers.gate("s", now), Gate::Go));
+        breakers.record("s", false, now);
+        assert!(breakers.is_open("s", now));
+        assert!(matches!(breakers.gate("s", now), Gate::Wait(_)));
+        // Other subscriptions are not affected.
+        assert!(matches!(breakers.gate("other", now), Gate::Go));
+        let later = now + BREAKER_PAUSE;
+        assert!(matches!(breakers.gate("s", later), Gate::Probe));
+        assert!(
+            matches!(breakers.gate("s", later), Gate::Wait(_)),
+            "one probe at a time"
+        );
+        // A failed probe reopens it for twice as long.
+        breakers.record("s", false, later);
+        assert!(breakers.is_open("s", later + BREAKER_PAUSE));
+        let after = later + BREAKER_PAUSE * 2;
+        assert!(matches!(breakers.gate("s", after), Gate::Probe));
+        breakers.record("s", true, after);
+        assert!(matches!(breakers.gate("s", after), Gate::Go));
+    }
 }

@@ -297,3 +297,20 @@ impl Store {
         Ok(true)
     }
 }
+
+impl Store {
+    /// Deletes up to `limit` delivered or dead-lettered rows that finished before `before`
+    /// (retention: the message bodies go with them). Answers how many.
+    pub async fn prune_outbox(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status <> 'pending' \
+             AND finished_at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(millis(before))
+        .bind(i64::from(limit))
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        Ok(done)
+    }
+}

@@ -75,4 +75,5 @@ both_backends!(
     a_used_assertion_is_refused_on_every_instance_and_both_outcomes_are_audited,
     the_consent_registry_keeps_case_directives_and_withdrawals,
     per_destination_a_cases_rows_are_claimed_in_order,
+    finished_deliveries_are_pruned_after_their_retention,
 );

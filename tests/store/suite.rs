@@ -877,3 +877,26 @@ pub async fn per_destination_a_cases_rows_are_claimed_in_order(db: &TestDb) {
     assert_ne!(next[0].id, head.id);
     assert_eq!(next[0].destination, "s");
 }
+
+pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
+    db.migrated().await;
+    case_with_outbox(db, 3).await;
+    let store = &db.store;
+    let now = at("2026-11-20T08:01:00Z");
+    let items = store
+        .claim_outbox("w", now, SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert!(store.complete_outbox(items[0].id, "w", now).await.unwrap());
+    assert!(
+        store
+            .dead_letter_outbox(items[1].id, "w", now, "refused")
+            .await
+            .unwrap()
+    );
+    // Not yet old enough, and a pending row is never pruned.
+    assert_eq!(store.prune_outbox(now, 100).await.unwrap(), 0);
+    let later = at("2026-12-20T08:01:00Z");
+    assert_eq!(store.prune_outbox(later, 100).await.unwrap(), 2);
+    assert_eq!(db.count("outbox").await, 1);
+}
