@@ -264,3 +264,72 @@ async fn dead_letters_are_listed_for_their_organisation_and_redelivered_on_reque
         .unwrap();
     assert_eq!(response.status(), 409);
 }
+
+#[tokio::test]
+async fn a_receiver_down_for_a_long_stretch_gets_everything_afterwards_in_order_and_delays_no_one_else()
+ {
+    let down = receiver().await;
+    down.answer_with(&[503; 10]);
+    let up = receiver().await;
+    let mut to_down = subscription("ostersund", "2380", &down.url, "canonical");
+    to_down.retry.max_delay_seconds = 30;
+    let app = gateway(vec![
+        to_down,
+        subscription("region", "SE2321000214-1000", &up.url, "canonical"),
+    ])
+    .await;
+    for name in [
+        "01-inskrivningsmeddelande.xml",
+        "03-fast-vardkontakt.xml",
+        "04-planering-paborjad.xml",
+        "05-utskrivningsklar.xml",
+    ] {
+        post_cosmic(&app, name).await;
+    }
+    // The region's system has its deliveries at once, while Östersund's is down.
+    let to_region = up.wait_for(1).await.len();
+    assert!(to_region >= 1);
+    let case = {
+        let receipt = post_cosmic(&app, "02-andrad-beraknad-utskrivning.xml").await;
+        brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap()
+    };
+    let expected = app
+        .store
+        .outbox_status_for_case(case)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(d, _, _)| d == "ostersund")
+        .count();
+    assert!(expected >= 4, "{expected}");
+    // Hours pass (on the test clock, in steps shorter than a claim's lease); Östersund's system
+    // comes back after ten refusals.
+    for _ in 0..400 {
+        if down.received().len() >= 10 + expected {
+            break;
+        }
+        app.clock.advance(SignedDuration::from_secs(20));
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            down.wait_for(down.received().len() + 1),
+        )
+        .await;
+    }
+    let got = down.received();
+    assert_eq!(
+        got.len(),
+        10 + expected,
+        "every delivery arrived once it was back"
+    );
+    // Once back, in the case's order.
+    let sequences: Vec<u64> = got[10..]
+        .iter()
+        .map(|r| r.headers["x-brygga-sequence"].parse().unwrap())
+        .collect();
+    assert!(sequences.windows(2).all(|w| w[0] <= w[1]), "{sequences:?}");
+    let keys: std::collections::BTreeSet<&str> = got[10..]
+        .iter()
+        .map(|r| r.headers["idempotency-key"].as_str())
+        .collect();
+    assert_eq!(keys.len(), expected, "each delivery once after the outage");
+}
