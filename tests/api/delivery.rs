@@ -333,3 +333,78 @@ async fn a_receiver_down_for_a_long_stretch_gets_everything_afterwards_in_order_
         .collect();
     assert_eq!(keys.len(), expected, "each delivery once after the outage");
 }
+
+/// Waits until the single delivery row of `case` to `subscription` is settled as pending with
+/// an attempt recorded; answers its next attempt time.
+async fn next_attempt(app: &TestApp, subscription: &str) -> (jiff::Timestamp, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows = app
+            .store
+            .deliveries(&brygga::store::DeliveryQuery {
+                subscriptions: vec![subscription.to_owned()],
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if let Some(row) = rows
+            .iter()
+            .find(|r| r.attempts >= 1 && r.last_error.is_some())
+        {
+            return (row.next_attempt_at, row.last_error.clone().unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}");
+        tokio::task::yield_now().await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            std::future::pending::<()>(),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_at_least_its_retry_after_and_errors_are_retried_as_documented() {
+    // 429 with Retry-After: 120 — the next attempt is not before two minutes.
+    let busy = receiver().await;
+    busy.retry_after(120);
+    busy.answer_with(&[429]);
+    let mut s = subscription("busy", "2380", &busy.url, "canonical");
+    s.events = vec!["admission_notice".to_owned()];
+    // A receiver that never answers (1 s timeout), and one whose port is closed.
+    let silent = receiver().await;
+    silent.answer_with(&[0]);
+    let mut slow = subscription("silent", "SE2321000214-1000", &silent.url, "canonical");
+    slow.timeout = std::time::Duration::from_secs(1);
+    let app = gateway(vec![s, slow]).await;
+    let start = app.clock.now();
+    post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let (at, error) = next_attempt(&app, "busy").await;
+    assert!(at >= start + SignedDuration::from_secs(120), "{at} {error}");
+    assert!(error.contains("429"), "{error}");
+    let (_, error) = next_attempt(&app, "silent").await;
+    assert!(error.contains("no answer within 1 s"), "{error}");
+    // A port nobody listens on, and plain HTTP spoken to by a TLS client.
+    drop(app);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/inbox", l.local_addr().unwrap())
+    };
+    let tls_to_plain = receiver().await;
+    let https = tls_to_plain.url.replace("http://", "https://");
+    let app = gateway(vec![
+        subscription("closed", "SE2321000214-1000", &closed, "canonical"),
+        subscription("tls", "2380", &https, "canonical"),
+    ])
+    .await;
+    post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let (_, error) = next_attempt(&app, "closed").await;
+    assert!(error.contains("cannot connect"), "{error}");
+    let (_, error) = next_attempt(&app, "tls").await;
+    assert!(!error.is_empty(), "{error}");
+    assert!(
+        tls_to_plain.received().is_empty(),
+        "nothing reached the plain receiver as HTTP"
+    );
+}

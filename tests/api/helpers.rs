@@ -369,6 +369,7 @@ pub struct Receiver {
     pub url: String,
     received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
     statuses: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    retry_after: std::sync::Arc<std::sync::Mutex<Option<u64>>>,
     arrived: std::sync::Arc<tokio::sync::Notify>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -378,13 +379,20 @@ pub async fn receiver() -> Receiver {
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let statuses = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
     let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
-    let (r, s, a) = (received.clone(), statuses.clone(), arrived.clone());
+    let retry_after = std::sync::Arc::new(std::sync::Mutex::new(None::<u64>));
+    let (r, s, a, ra) = (
+        received.clone(),
+        statuses.clone(),
+        arrived.clone(),
+        retry_after.clone(),
+    );
     let router = axum::Router::new().route(
         "/inbox",
         axum::routing::post(move |headers: HeaderMap, body: String| {
-            let (r, s, a) = (r.clone(), s.clone(), a.clone());
+            let (r, s, a, ra) = (r.clone(), s.clone(), a.clone(), ra.clone());
             async move {
                 let status = s.lock().unwrap().pop_front().unwrap_or(200);
+                let retry_after = *ra.lock().unwrap();
                 r.lock().unwrap().push(Received {
                     headers: headers
                         .iter()
@@ -393,7 +401,15 @@ pub async fn receiver() -> Receiver {
                     body,
                 });
                 a.notify_waiters();
-                StatusCode::from_u16(status).unwrap()
+                if status == 0 {
+                    // Never answers: the caller's timeout must end it.
+                    std::future::pending::<()>().await;
+                }
+                let mut headers = HeaderMap::new();
+                if let Some(seconds) = retry_after.filter(|_| status == 429 || status == 503) {
+                    headers.insert("retry-after", seconds.to_string().parse().unwrap());
+                }
+                (StatusCode::from_u16(status).unwrap(), headers)
             }
         }),
     );
@@ -412,15 +428,21 @@ pub async fn receiver() -> Receiver {
         url,
         received,
         statuses,
+        retry_after,
         arrived,
         _stop: stop,
     }
 }
 
 impl Receiver {
-    /// The next answers, in order.
+    /// The next answers, in order (0: hold the request and never answer).
     pub fn answer_with(&self, statuses: &[u16]) {
         self.statuses.lock().unwrap().extend(statuses);
+    }
+
+    /// The `Retry-After` (seconds) sent with 429 and 503 answers.
+    pub fn retry_after(&self, seconds: u64) {
+        *self.retry_after.lock().unwrap() = Some(seconds);
     }
 
     pub fn received(&self) -> Vec<Received> {
