@@ -76,4 +76,5 @@ both_backends!(
     the_consent_registry_keeps_case_directives_and_withdrawals,
     per_destination_a_cases_rows_are_claimed_in_order,
     finished_deliveries_are_pruned_after_their_retention,
+    two_instances_deliver_every_row_exactly_once,
 );

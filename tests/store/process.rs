@@ -1093,3 +1093,125 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
             .contains(&"sip_attendance:K-2026-0311:region unit SE2321000214-1000".to_owned())
     );
 }
+
+/// Counts deliveries by idempotency key on loopback and answers 200.
+async fn counting_receiver() -> (
+    String,
+    Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    Arc<tokio::sync::Notify>,
+) {
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let (s, a) = (seen.clone(), arrived.clone());
+    let router = axum::Router::new().route(
+        "/inbox",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (s, a) = (s.clone(), a.clone());
+            async move {
+                let key = headers["idempotency-key"].to_str().unwrap().to_owned();
+                *s.lock().unwrap().entry(key).or_insert(0) += 1;
+                a.notify_waiters();
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/inbox", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, seen, arrived)
+}
+
+pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
+    use crate::support::{new_case, ostersund_unit, outbox_entry_for, person};
+    db.migrated().await;
+    let (url, seen, arrived) = counting_receiver().await;
+    let subscriptions = Arc::new(brygga::delivery::Subscriptions(vec![
+        brygga::delivery::Subscription {
+            id: "s".into(),
+            organisation: brygga::domain::party::Organisation::parse("2380").unwrap(),
+            endpoint: url.parse().unwrap(),
+            format: brygga::formats::translate::Format::Canonical,
+            events: vec![],
+            bearer_token: None,
+            timeout: std::time::Duration::from_secs(5),
+            // The rows were written on the fixtures' dates, weeks before the real clock's now.
+            retry: brygga::delivery::RetryPolicy {
+                max_age_hours: 1_000_000,
+                ..Default::default()
+            },
+        },
+    ]));
+    // 200 cases, each with its admission notice to two units: 400 rows.
+    // Valid personnummer: a date, a serial and the Luhn check digit.
+    let number = |i: usize| {
+        let digits = format!(
+            "{:02}{:02}{:02}{:03}",
+            40 + i / 300,
+            1 + (i / 28) % 12,
+            1 + i % 28,
+            100 + i % 800
+        );
+        let sum: u32 = digits
+            .bytes()
+            .enumerate()
+            .map(|(k, b)| {
+                let d = u32::from(b - b'0') * if k % 2 == 0 { 2 } else { 1 };
+                d / 10 + d % 10
+            })
+            .sum();
+        format!(
+            "19{}-{}{}",
+            &digits[..6],
+            &digits[6..],
+            (10 - sum % 10) % 10
+        )
+    };
+    let mut rows = 0;
+    for p in (0..200).map(|i| person(&number(i))) {
+        let (case, mut commit) = new_case(&p);
+        let event = &case.events()[0];
+        commit
+            .outbox
+            .push(outbox_entry_for(event, ostersund_unit(1), "s"));
+        commit
+            .outbox
+            .push(outbox_entry_for(event, ostersund_unit(2), "s"));
+        db.store.commit(commit).await.unwrap();
+        rows += 2;
+    }
+    let deliverer = |store: Store, worker: &str| brygga::delivery::Deliverer {
+        store,
+        subscriptions: subscriptions.clone(),
+        mappings: mappings(),
+        clock: Clock::System,
+        worker: worker.to_owned(),
+        http: reqwest::Client::new(),
+        lease: SignedDuration::from_secs(60),
+        batch: 16,
+        breakers: Default::default(),
+        retention: None,
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let a = tokio::spawn(deliverer(db.store.clone(), "a").run(stopped.clone()));
+    let b = tokio::spawn(deliverer(db.second_instance().await, "b").run(stopped));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let arrival = arrived.notified();
+        tokio::pin!(arrival);
+        arrival.as_mut().enable();
+        if seen.lock().unwrap().values().sum::<u32>() as usize >= rows {
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, arrival).await.is_ok(),
+            "{} of {rows} delivered",
+            seen.lock().unwrap().len()
+        );
+    }
+    stop.send(true).unwrap();
+    a.await.unwrap();
+    b.await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), rows, "every row delivered");
+    assert!(seen.values().all(|n| *n == 1), "none twice");
+}
