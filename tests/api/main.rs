@@ -4,6 +4,7 @@
 mod cli;
 mod consent;
 mod cosmic_link;
+mod crash;
 mod delivery;
 mod deviations;
 mod helpers;
