@@ -93,15 +93,13 @@ async fn killing_the_gateway_repeatedly_loses_no_accepted_message_and_duplicates
             }));
         }
         // Kill it while messages are still arriving and deliveries are under way.
-        let mut done = 0;
-        for task in tasks {
+        for (done, task) in tasks.into_iter().enumerate() {
             if done == 20 {
                 gateway.child.kill().unwrap();
             }
             if task.await.unwrap() {
                 accepted += 1;
             }
-            done += 1;
         }
         let _ = gateway.child.wait();
     }
