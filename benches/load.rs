@@ -1,0 +1,324 @@
+//! The load harness: the whole gateway over real HTTP on loopback, against the same load on a
+//! bare axum server (the ceiling), side by side in one run.
+//!
+//! `cargo bench --bench load` runs, on SQLite (a temporary file) and — with
+//! `BRYGGA_TEST_POSTGRES_URL` set — on PostgreSQL:
+//! - **latency** (first, on an empty outbox): messages at a steady 500 per second for the same
+//!   time; for each, the time from its 2xx to its arrival at a local receiver (subscribed for
+//!   Östersund), p50 and p99;
+//! - **throughput**: 64 clients post Cosmic Link admission notices (each a new case, three
+//!   recipients) as fast as they are answered, for `BRYGGA_LOAD_SECONDS` (default 5); every
+//!   2xx is a message committed durably (WAL with `synchronous=FULL`; `synchronous_commit` on)
+//!   with its events, audit records and outbox rows, shared with concurrent ones by group commit;
+//! - **ceiling**: the same 64 clients against an axum server that reads the body and answers
+//!   200 with a small JSON receipt.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use brygga::clock::Clock;
+use brygga::config::{Settings, TlsSettings};
+use brygga::startup::Application;
+
+const CLIENTS: usize = 64;
+const RATE: u64 = 500;
+
+fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn seconds() -> u64 {
+    std::env::var("BRYGGA_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
+}
+
+fn admission(template: &str, n: usize, tag: &str) -> Vec<u8> {
+    template
+        .replace("CL-2026-0001", &format!("CL-{tag}-{n:07}"))
+        .replace("SA-2026-004711", &format!("SA-{tag}-{n:07}"))
+        .into_bytes()
+}
+
+/// Arrival times at the receiver, by event id.
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+async fn receiver() -> (String, Arrivals) {
+    let arrivals: Arrivals = Arc::default();
+    let a = arrivals.clone();
+    let router = axum::Router::new().route(
+        "/inbox",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let a = a.clone();
+            async move {
+                if let Some(event) = headers.get("x-brygga-event").and_then(|v| v.to_str().ok()) {
+                    a.lock()
+                        .unwrap()
+                        .entry(event.to_owned())
+                        .or_insert_with(Instant::now);
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/inbox", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, arrivals)
+}
+
+fn settings(database: &str, dir: &std::path::Path, inbox: &str) -> Settings {
+    let mut settings = Settings::load(&root().join("deploy/config/brygga.toml")).unwrap();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.tls = None::<TlsSettings>;
+    settings.database.url = database.to_owned();
+    settings.database.max_connections = 8;
+    settings.log.level = "warn".to_owned();
+    let file = dir.join("subscriptions.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{inbox}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\n"
+        ),
+    )
+    .unwrap();
+    settings.subscriptions =
+        brygga::delivery::load_subscriptions(&file, &settings.directory).unwrap();
+    settings
+}
+
+async fn token(base: &str) -> String {
+    let pem =
+        std::fs::read(root().join("deploy/config/example-keys/region-jh-cosmic.pem")).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384);
+    header.kid = Some("region-jh-cosmic-1".to_owned());
+    let now = jiff::Timestamp::now().as_second();
+    let claims = serde_json::json!({
+        "iss": "region-jh-cosmic", "sub": "region-jh-cosmic",
+        "aud": format!("{base}/auth/token"), "exp": now + 120,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let assertion = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+    )
+    .unwrap();
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ])
+    .unwrap();
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/auth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `CLIENTS` clients posting as fast as they are answered for `duration`; answers 2xx per second.
+async fn closed_loop(url: &str, token: &str, template: &str, tag: &str, duration: Duration) -> f64 {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let end = Instant::now() + duration;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (client, next, ok) = (client.clone(), next.clone(), ok.clone());
+        let (url, token, template, tag) = (
+            url.to_owned(),
+            token.to_owned(),
+            template.to_owned(),
+            tag.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < end {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/xml")
+                    .body(admission(&template, n, &tag))
+                    .send()
+                    .await;
+                if response.is_ok_and(|r| r.status().is_success()) {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    ok.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `RATE` messages per second for `duration`; answers the accept → delivered latencies.
+async fn open_loop(
+    url: &str,
+    token: &str,
+    template: &str,
+    arrivals: &Arrivals,
+    duration: Duration,
+) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let accepted: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+    let total = RATE * duration.as_secs();
+    let mut tasks = Vec::new();
+    for n in 0..total as usize {
+        ticker.tick().await;
+        let (client, url, token, accepted) = (
+            client.clone(),
+            url.to_owned(),
+            token.to_owned(),
+            accepted.clone(),
+        );
+        let body = admission(template, n, "lat");
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/xml")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let at = Instant::now();
+            if response.status().is_success() {
+                let receipt: serde_json::Value = response.json().await.unwrap();
+                let event = receipt["event_id"].as_str().unwrap().to_owned();
+                accepted.lock().unwrap().push((event, at));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Wait (bounded) for the deliveries to arrive.
+    let accepted = accepted.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let arrived = arrivals.lock().unwrap().len();
+        if arrived >= accepted.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let arrivals = arrivals.lock().unwrap();
+    let mut latencies: Vec<Duration> = accepted
+        .iter()
+        .filter_map(|(event, at)| {
+            arrivals
+                .get(event)
+                .map(|t| t.saturating_duration_since(*at))
+        })
+        .collect();
+    latencies.sort();
+    latencies
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn ceiling(template: &str, duration: Duration) -> f64 {
+    let router = axum::Router::new().route(
+        "/cosmic-link/v1/messages",
+        axum::routing::post(|body: axum::body::Bytes| async move {
+            axum::Json(serde_json::json!({ "status": "accepted", "bytes": body.len() }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/cosmic-link/v1/messages",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    closed_loop(&url, "none", template, "ceiling", duration).await
+}
+
+async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &str) {
+    let duration = Duration::from_secs(seconds());
+    let (inbox, arrivals) = receiver().await;
+    let app = Application::build_with_clock(settings(database, dir, &inbox), Clock::System)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let token = token(&base).await;
+    let url = format!("{base}/cosmic-link/v1/messages");
+    // Latency first, on an empty outbox; then throughput, whose backlog the workers deliver
+    // while the clients keep posting.
+    let latencies = open_loop(&url, &token, template, &arrivals, duration).await;
+    let accepted = closed_loop(&url, &token, template, "tp", duration).await;
+    let bare = ceiling(template, duration).await;
+    println!(
+        "{backend}: {accepted:.0} messages/s accepted durably; bare axum {bare:.0} requests/s (ratio {:.1}×); \
+         at {RATE}/s accept → delivered p50 {:.1} ms, p99 {:.1} ms ({} delivered)",
+        bare / accepted,
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.len(),
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+fn main() {
+    // `cargo bench` passes flags such as --bench; there is nothing to filter.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let template = std::fs::read_to_string(
+            root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}", dir.path().join("load.db").display());
+        run("SQLite", &sqlite, dir.path(), &template).await;
+        if let Ok(url) = std::env::var("BRYGGA_TEST_POSTGRES_URL") {
+            // A database of its own, so that earlier runs do not count.
+            let name = format!("load_{}", std::process::id());
+            sqlx::any::install_default_drivers();
+            let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+            run(
+                "PostgreSQL",
+                &format!("{base}/{name}"),
+                dir.path(),
+                &template,
+            )
+            .await;
+        }
+    });
+}
