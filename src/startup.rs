@@ -77,12 +77,14 @@ impl Application {
         let committer = GroupCommitter::start(self.store.clone(), 256);
         let directory = Arc::new(self.settings.directory.clone());
         let subscriptions = Arc::new(self.settings.subscriptions.clone());
+        let outbox_ready = Arc::new(tokio::sync::Notify::new());
         let pipeline = Pipeline {
             store: self.store.clone(),
             committer: committer.clone(),
             mappings: self.mappings.clone(),
             directory: directory.clone(),
             subscriptions: subscriptions.clone(),
+            outbox_ready: outbox_ready.clone(),
             clock: self.clock.clone(),
         };
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
@@ -107,6 +109,7 @@ impl Application {
             lease: jiff::SignedDuration::from_secs(self.settings.delivery.lease_seconds as i64),
             batch: self.settings.delivery.batch,
             breakers: Default::default(),
+            ready: outbox_ready,
             retention: (self.settings.delivery.retention_days > 0).then(|| {
                 jiff::SignedDuration::from_hours(self.settings.delivery.retention_days as i64 * 24)
             }),

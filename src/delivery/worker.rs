@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
 use crate::formats::translate;
-use crate::store::{OutboxItem, Store, StoreError};
+use crate::store::{OutboxItem, Settlement, Store, StoreError};
 
 /// How often an idle worker looks for due rows.
 const POLL: Duration = Duration::from_millis(100);
@@ -142,6 +142,8 @@ pub struct Deliverer {
     /// Finished deliveries (and their message bodies) are deleted this long after they
     /// finished; `None` keeps them.
     pub retention: Option<SignedDuration>,
+    /// Woken when a commit wrote outbox rows, so that they go without waiting for the poll.
+    pub ready: Arc<tokio::sync::Notify>,
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, drawn at random below (full jitter).
@@ -181,6 +183,7 @@ impl Deliverer {
         &self,
         limit: u32,
         permits: &Arc<tokio::sync::Semaphore>,
+        settled: &tokio::sync::mpsc::UnboundedSender<(OutboxItem, Delivered)>,
     ) -> Result<usize, StoreError> {
         if limit == 0 {
             return Ok(0);
@@ -197,6 +200,7 @@ impl Deliverer {
                 break;
             };
             let this = self.clone();
+            let settled = settled.clone();
             tokio::spawn(async move {
                 let outcome = match this.breakers.gate(&item.destination, this.clock.now()) {
                     Gate::Wait(until) => Delivered::Retry {
@@ -212,9 +216,8 @@ impl Deliverer {
                         outcome
                     }
                 };
-                if let Err(error) = this.settle(&item, outcome).await {
-                    tracing::error!(%error, "settling a delivery failed; its lease will return it");
-                }
+                // Settled together with the others that finish meanwhile: one transaction.
+                let _ = settled.send((item, outcome));
                 drop(permit);
             });
         }
@@ -230,26 +233,64 @@ impl Deliverer {
         self.store.prune_outbox(before, 10_000).await
     }
 
-    async fn settle(&self, item: &OutboxItem, outcome: Delivered) -> Result<Delivered, StoreError> {
-        let now = self.clock.now();
-        let settled = match &outcome {
-            Delivered::Done => {
-                self.store
-                    .complete_outbox(item.id, &self.worker, now)
-                    .await?
+    /// Settles finished deliveries as they come, many in one transaction, until every sender
+    /// is gone.
+    async fn settler(
+        self,
+        mut finished: tokio::sync::mpsc::UnboundedReceiver<(OutboxItem, Delivered)>,
+    ) {
+        let mut batch = Vec::with_capacity(256);
+        while finished.recv_many(&mut batch, 256).await > 0 {
+            let now = self.clock.now();
+            let settlements: Vec<Settlement> = batch
+                .iter()
+                .filter_map(|(item, outcome)| {
+                    let (status, next_attempt_at, error, finished_at) = match outcome {
+                        Delivered::Done => ("delivered", None, None, Some(now)),
+                        Delivered::Retry { at, error } => {
+                            ("pending", Some(*at), Some(error.clone()), None)
+                        }
+                        Delivered::Dead { reason } => {
+                            ("dead", None, Some(reason.clone()), Some(now))
+                        }
+                        Delivered::Lost => return None,
+                    };
+                    Some(Settlement {
+                        id: item.id,
+                        status,
+                        next_attempt_at,
+                        error,
+                        finished_at,
+                    })
+                })
+                .collect();
+            match self
+                .store
+                .settle_outbox_batch(&self.worker, &settlements)
+                .await
+            {
+                Ok(held) => {
+                    let mut held = held.into_iter();
+                    for (item, outcome) in batch.drain(..) {
+                        let outcome = match outcome {
+                            Delivered::Lost => Delivered::Lost,
+                            other if held.next().unwrap_or(false) => other,
+                            _ => Delivered::Lost,
+                        };
+                        log(&item, &outcome);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, rows = batch.len(), "settling deliveries failed; their leases will return them");
+                    batch.clear();
+                }
             }
-            Delivered::Retry { at, error } => {
-                self.store
-                    .retry_outbox(item.id, &self.worker, *at, error)
-                    .await?
-            }
-            Delivered::Dead { reason } => {
-                self.store
-                    .dead_letter_outbox(item.id, &self.worker, now, reason)
-                    .await?
-            }
-            Delivered::Lost => false,
-        };
+        }
+    }
+}
+
+fn log(item: &OutboxItem, outcome: &Delivered) {
+    {
         match &outcome {
             Delivered::Done => {
                 tracing::info!(destination = item.destination, case = %item.case_id, seq = item.event_seq, "delivered")
@@ -260,11 +301,14 @@ impl Deliverer {
             Delivered::Dead { reason } => {
                 tracing::error!(destination = item.destination, case = %item.case_id, seq = item.event_seq, %reason, "delivery dead-lettered")
             }
-            Delivered::Lost => {}
+            Delivered::Lost => {
+                tracing::warn!(destination = item.destination, case = %item.case_id, seq = item.event_seq, "a delivery's claim was lost (its lease ended); another attempt will settle it")
+            }
         }
-        Ok(if settled { outcome } else { Delivered::Lost })
     }
+}
 
+impl Deliverer {
     /// Makes one attempt at `item` (nothing is settled here).
     pub async fn deliver(&self, item: &OutboxItem) -> Delivered {
         let Some(subscription) = self.subscriptions.get(&item.destination) else {
@@ -374,6 +418,8 @@ impl Deliverer {
     /// every hour. Deliveries in flight at the stop finish or return with their lease.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(tokio::sync::Semaphore::new(self.batch.max(1) as usize));
+        let (settled, finished) = tokio::sync::mpsc::unbounded_channel();
+        let settler = tokio::spawn(self.clone().settler(finished));
         let mut last_prune: Option<std::time::Instant> = None;
         loop {
             if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
@@ -385,7 +431,7 @@ impl Deliverer {
                 last_prune = Some(std::time::Instant::now());
             }
             let free = permits.available_permits() as u32;
-            let started = match self.start_due(free, &permits).await {
+            let started = match self.start_due(free, &permits, &settled).await {
                 Ok(n) => n,
                 Err(error) => {
                     tracing::error!(%error, "claiming deliveries failed; trying again");
@@ -397,9 +443,13 @@ impl Deliverer {
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
+                _ = self.ready.notified() => {}
                 _ = stop.changed() => {}
             }
             if *stop.borrow() {
+                // Deliveries in flight hold a sender each: the settler ends after them.
+                drop(settled);
+                let _ = settler.await;
                 return;
             }
         }

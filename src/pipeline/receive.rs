@@ -111,6 +111,8 @@ pub struct Pipeline {
     pub mappings: Arc<Mappings>,
     pub directory: Arc<Directory>,
     pub subscriptions: Arc<crate::delivery::Subscriptions>,
+    /// Notified when a commit wrote outbox rows (the delivery workers wait on it).
+    pub outbox_ready: Arc<tokio::sync::Notify>,
     pub clock: Clock,
 }
 
@@ -359,6 +361,7 @@ impl Pipeline {
             commit.timers = step.timers;
             commit.cancel_timers = step.cancel;
             commit.outbox = routed.outbox;
+            let deliveries = !commit.outbox.is_empty();
             commit.received = Some(ReceivedMessage {
                 source: source.clone(),
                 message_id: message_id.clone(),
@@ -382,7 +385,12 @@ impl Pipeline {
             });
             commit.audit.extend(routed.audit);
             match self.committer.commit(commit).await {
-                Ok(CommitOutcome::Committed { .. }) => return Ok(receipt),
+                Ok(CommitOutcome::Committed { .. }) => {
+                    if deliveries {
+                        self.outbox_ready.notify_one();
+                    }
+                    return Ok(receipt);
+                }
                 Ok(CommitOutcome::Duplicate { receipt }) => return stored_receipt(receipt),
                 // Another message of the same case was committed first: read it and try again.
                 Err(StoreError::VersionConflict { .. }) => continue,

@@ -18,7 +18,7 @@ pub use consents::StoredConsent;
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
-pub use outbox::{DeliveryQuery, DeliveryRow};
+pub use outbox::{DeliveryQuery, DeliveryRow, Settlement};
 pub use records::{
     AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, ReceivedMessage, StoredCase,
     StoredEvent, TimerEntry, TimerItem, destination,

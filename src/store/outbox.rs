@@ -314,3 +314,46 @@ impl Store {
         Ok(done)
     }
 }
+
+/// How one claimed row ends (see `Store::settle_outbox_batch`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    pub id: i64,
+    /// `delivered`, `pending` (another attempt) or `dead`.
+    pub status: &'static str,
+    pub next_attempt_at: Option<Timestamp>,
+    pub error: Option<String>,
+    pub finished_at: Option<Timestamp>,
+}
+
+impl Store {
+    /// Settles many rows `worker` holds in one transaction (one fsync for all of them);
+    /// answers, for each, whether the claim still held.
+    pub async fn settle_outbox_batch(
+        &self,
+        worker: &str,
+        settlements: &[Settlement],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut held = Vec::with_capacity(settlements.len());
+        for s in settlements {
+            let done = sqlx::query(
+                "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+                 last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = $5 AND claimed_by = $6 AND status = 'pending'",
+            )
+            .bind(s.status)
+            .bind(s.next_attempt_at.map(millis))
+            .bind(s.error.as_deref())
+            .bind(s.finished_at.map(millis))
+            .bind(s.id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            held.push(done == 1);
+        }
+        tx.commit().await?;
+        Ok(held)
+    }
+}

@@ -65,6 +65,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             mappings: mappings(),
             directory: directory(),
             subscriptions: Default::default(),
+            outbox_ready: Default::default(),
             clock: clock.clone(),
         },
         scheduler: Scheduler {
@@ -1190,6 +1191,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         batch: 16,
         breakers: Default::default(),
         retention: None,
+        ready: Default::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let a = tokio::spawn(deliverer(db.store.clone(), "a").run(stopped.clone()));
