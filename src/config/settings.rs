@@ -366,47 +366,34 @@ impl Settings {
                 path.display()
             ));
         }
-        let clients_path = path.parent().unwrap_or(Path::new(".")).join(
-            settings
-                .auth
-                .clients_file
-                .as_deref()
-                .unwrap_or(Path::new("clients.toml")),
-        );
         if problems.is_empty() {
-            if clients_path.is_file() {
-                match crate::auth::load_clients(&clients_path, &settings.directory) {
+            match beside(
+                path,
+                settings.auth.clients_file.as_deref(),
+                "clients.toml",
+                "auth.clients_file",
+            ) {
+                Ok(Some(file)) => match crate::auth::load_clients(&file, &settings.directory) {
                     Ok(clients) => settings.clients = clients,
                     Err(found) => problems.extend(found),
-                }
-            } else if settings.auth.clients_file.is_some() {
-                problems.push(format!(
-                    "{}: auth.clients_file {} not found (resolved relative to the settings file)",
-                    path.display(),
-                    clients_path.display()
-                ));
+                },
+                Ok(None) => {}
+                Err(problem) => problems.push(problem),
             }
-        }
-        let subscriptions_path = path.parent().unwrap_or(Path::new(".")).join(
-            settings
-                .delivery
-                .subscriptions_file
-                .as_deref()
-                .unwrap_or(Path::new("subscriptions.toml")),
-        );
-        if problems.is_empty() {
-            if subscriptions_path.is_file() {
-                match crate::delivery::load_subscriptions(&subscriptions_path, &settings.directory)
-                {
-                    Ok(subscriptions) => settings.subscriptions = subscriptions,
-                    Err(found) => problems.extend(found),
+            match beside(
+                path,
+                settings.delivery.subscriptions_file.as_deref(),
+                "subscriptions.toml",
+                "delivery.subscriptions_file",
+            ) {
+                Ok(Some(file)) => {
+                    match crate::delivery::load_subscriptions(&file, &settings.directory) {
+                        Ok(subscriptions) => settings.subscriptions = subscriptions,
+                        Err(found) => problems.extend(found),
+                    }
                 }
-            } else if settings.delivery.subscriptions_file.is_some() {
-                problems.push(format!(
-                    "{}: delivery.subscriptions_file {} not found (resolved relative to the settings file)",
-                    path.display(),
-                    subscriptions_path.display()
-                ));
+                Ok(None) => {}
+                Err(problem) => problems.push(problem),
             }
         }
         if settings.delivery.batch == 0 || settings.delivery.lease_seconds == 0 {
@@ -447,6 +434,30 @@ impl Settings {
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+}
+
+/// A file the settings name (`configured`, relative to the settings file), or the one named
+/// `default` beside it if it exists. `Ok(None)` when neither is set nor there; an error when the
+/// configured one (key `key`) is missing.
+fn beside(
+    settings_file: &Path,
+    configured: Option<&Path>,
+    default: &str,
+    key: &str,
+) -> Result<Option<PathBuf>, String> {
+    let folder = settings_file.parent().unwrap_or(Path::new("."));
+    let file = folder.join(configured.unwrap_or(Path::new(default)));
+    if file.is_file() {
+        Ok(Some(file))
+    } else if configured.is_some() {
+        Err(format!(
+            "{}: {key} {} not found (resolved relative to the settings file)",
+            settings_file.display(),
+            file.display()
+        ))
+    } else {
+        Ok(None)
     }
 }
 

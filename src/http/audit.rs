@@ -101,14 +101,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/audit", RESOURCE, Interaction::Search).await?;
     let today = state.pipeline.clock.today();
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| bad(format!("the query parameter limit is 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = super::error::limit_parameter(&query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = match query.get("after") {
         None => 0,
         Some(text) => text

@@ -69,14 +69,7 @@ fn query_of(
             )));
         }
     };
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| bad(format!("the query parameter limit is 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = super::error::limit_parameter(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = match query.get("after") {
         None => 0,
         Some(text) => text

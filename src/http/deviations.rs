@@ -94,14 +94,7 @@ pub async fn list(
             ));
         }
     };
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| bad(format!("the query parameter limit is 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = super::error::limit_parameter(&query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let rows = pipeline
         .store
         .deviations(filter, addressed_to, limit)

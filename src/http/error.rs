@@ -138,3 +138,22 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The `limit` query parameter: `default` when absent, otherwise 1 to `max`.
+pub fn limit_parameter(
+    query: &std::collections::HashMap<String, String>,
+    default: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
+    match query.get("limit") {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::BadRequest {
+                diagnostics: format!("the query parameter limit is 1 to {max}"),
+                expression: None,
+            }),
+    }
+}
