@@ -22,9 +22,7 @@ use super::auth;
 use super::error::ApiError;
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
-use crate::domain::identifiers::{
-    PersonId, Personnummer, ReserveNumber, Samordningsnummer, systems,
-};
+use crate::domain::identifiers::PersonId;
 use crate::store::{AuditEntry, AuditQuery};
 
 const RESOURCE: &str = "AuditEvent";
@@ -48,19 +46,7 @@ pub fn person_parameter(text: &str, today: Date) -> Result<PersonId, ApiError> {
     let Some((system, value)) = text.split_once('|') else {
         return PersonId::parse_any(text, today).ok_or_else(invalid);
     };
-    match system {
-        systems::PERSONNUMMER => Personnummer::parse_on(value, today)
-            .map(PersonId::Personnummer)
-            .or_else(|_| Samordningsnummer::parse_on(value, today).map(PersonId::Samordningsnummer))
-            .map_err(|_| invalid()),
-        systems::SAMORDNINGSNUMMER => Samordningsnummer::parse_on(value, today)
-            .map(PersonId::Samordningsnummer)
-            .map_err(|_| invalid()),
-        systems::NATIONAL_RESERVE_NUMBER => ReserveNumber::parse(value)
-            .map(PersonId::ReserveNumber)
-            .map_err(|_| invalid()),
-        _ => Err(invalid()),
-    }
+    PersonId::from_system(system, value, today).ok_or_else(invalid)
 }
 
 fn day(query: &HashMap<String, String>, name: &str) -> Result<Option<jiff::Timestamp>, ApiError> {

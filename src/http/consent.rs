@@ -29,7 +29,7 @@ use crate::domain::consent::{ConsentDirective, ConsentSubject};
 use crate::domain::identifiers::PersonId;
 use crate::formats::fhir::{self, consent_resource, read_consent};
 use crate::process::disclosure::participates;
-use crate::store::{AuditEntry, StoredConsent};
+use crate::store::{AuditEntry, StoredConsent, subject_key};
 
 const RESOURCE: &str = "Consent";
 
@@ -68,31 +68,6 @@ fn invalid(error: fhir::FhirReadError) -> ApiError {
     }
 }
 
-fn subject_of(stored: &StoredConsent) -> ConsentSubject {
-    match stored.subject.split_once('|') {
-        Some((system, value)) => {
-            match serde_json::from_value::<PersonId>(
-                json!({ "system": system_name(system), "value": value }),
-            ) {
-                Ok(person) => ConsentSubject::Person(person),
-                Err(_) => ConsentSubject::Reference(stored.subject.clone()),
-            }
-        }
-        None => ConsentSubject::Reference(stored.subject.clone()),
-    }
-}
-
-/// The serde name of a person identifier system URI.
-fn system_name(uri: &str) -> &str {
-    use crate::domain::identifiers::systems;
-    match uri {
-        systems::PERSONNUMMER => "personnummer",
-        systems::SAMORDNINGSNUMMER => "samordningsnummer",
-        systems::NATIONAL_RESERVE_NUMBER => "reserve_number",
-        other => other,
-    }
-}
-
 /// Whether the caller may see a directive: it recorded it, or it takes part in a case of the
 /// person.
 async fn visible(
@@ -103,10 +78,10 @@ async fn visible(
     if stored.directive.recorded_by.as_ref() == Some(&caller.organisation) {
         return Ok(true);
     }
-    let ConsentSubject::Person(person) = subject_of(stored) else {
+    let ConsentSubject::Person(person) = &stored.subject else {
         return Ok(false);
     };
-    takes_part(state, caller, &person).await
+    takes_part(state, caller, person).await
 }
 
 async fn takes_part(
@@ -199,11 +174,12 @@ pub async fn create(
         .record_consent(&read.subject, &directive, Some(&stored_resource), &[entry])
         .await
         .map_err(internal)?;
-    let subject_key = match &read.subject {
-        ConsentSubject::Person(p) => format!("{}|{}", p.system(), p.value()),
-        ConsentSubject::Reference(r) => r.clone(),
-    };
-    let body = consent_resource(&id, &subject_key, &directive, Some(&stored_resource));
+    let body = consent_resource(
+        &id,
+        &subject_key(&read.subject),
+        &directive,
+        Some(&stored_resource),
+    );
     let mut response = fhir_json(StatusCode::CREATED, body);
     if let Ok(location) = HeaderValue::from_str(&format!("/fhir/Consent/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -237,7 +213,7 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<StoredConse
 fn render(stored: &StoredConsent) -> Value {
     consent_resource(
         &stored.resource_id,
-        &stored.subject,
+        &subject_key(&stored.subject),
         &stored.directive,
         stored.resource.as_ref(),
     )
@@ -255,7 +231,7 @@ pub async fn read(
     let entry = audit(
         &caller,
         "read consent",
-        person_of(&subject_of(&stored)),
+        person_of(&stored.subject),
         json!({ "consent_id": id }),
     );
     auth::record(&state, entry).await?;
@@ -280,19 +256,7 @@ pub async fn search(
         diagnostics: "search by patient: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212".to_owned(),
         expression: None,
     })?;
-    let Some((system, value)) = patient.split_once('|') else {
-        return Err(ApiError::BadRequest {
-            diagnostics: "the patient parameter is <system>|<value>".to_owned(),
-            expression: None,
-        });
-    };
-    let person: PersonId = serde_json::from_value(
-        json!({ "system": system_name(system), "value": value }),
-    )
-    .map_err(|_| ApiError::BadRequest {
-        diagnostics: "the patient parameter names no valid Swedish person identifier".to_owned(),
-        expression: None,
-    })?;
+    let person = super::audit::person_parameter(patient, state.pipeline.clock.today())?;
     let subject = ConsentSubject::Person(person.clone());
     let all = state
         .pipeline
@@ -382,11 +346,10 @@ pub async fn update(
         }
     }
     let now = state.pipeline.clock.now();
-    let subject = subject_of(&stored);
     let entry = audit(
         &caller,
         "withdraw consent",
-        person_of(&subject),
+        person_of(&stored.subject),
         json!({ "consent_id": id }),
     );
     // Withdrawing a withdrawn consent changes nothing (and records nothing).

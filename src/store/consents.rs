@@ -15,7 +15,20 @@ use crate::domain::consent::{ConsentDirective, ConsentSubject};
 use crate::domain::event::{Event, EventKind};
 use crate::domain::identifiers::PersonId;
 
-fn subject_key(subject: &ConsentSubject) -> String {
+/// The subject a stored key names: a person's `system|value` token, or else the reference kept
+/// as it was received.
+fn subject_from_key(key: &str) -> ConsentSubject {
+    // Stored values have all twelve digits: there is no century to infer, and no birth date
+    // may be refused as lying in the future.
+    const ANY_DAY: jiff::civil::Date = jiff::civil::date(9999, 12, 31);
+    key.split_once('|')
+        .and_then(|(system, value)| PersonId::from_system(system, value, ANY_DAY))
+        .map(ConsentSubject::Person)
+        .unwrap_or_else(|| ConsentSubject::Reference(key.to_owned()))
+}
+
+/// The key a subject is stored under.
+pub fn subject_key(subject: &ConsentSubject) -> String {
     match subject {
         ConsentSubject::Person(person) => person_token(person),
         ConsentSubject::Reference(reference) => reference.clone(),
@@ -25,8 +38,8 @@ fn subject_key(subject: &ConsentSubject) -> String {
 /// One registry entry as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredConsent {
-    /// `system|value` of the person, or the unresolved reference.
-    pub subject: String,
+    /// The person, or the unresolved reference.
+    pub subject: ConsentSubject,
     /// The id of its FHIR Consent.
     pub resource_id: String,
     pub directive: ConsentDirective,
@@ -123,8 +136,9 @@ async fn withdraw_in(
 fn stored_consent(row: &sqlx::any::AnyRow) -> Result<StoredConsent, StoreError> {
     let directive: String = row.try_get(1)?;
     let resource: Option<String> = row.try_get(2)?;
+    let key: String = row.try_get(0)?;
     Ok(StoredConsent {
-        subject: row.try_get(0)?,
+        subject: subject_from_key(&key),
         resource_id: row.try_get(3)?,
         directive: serde_json::from_str(&directive)
             .map_err(|e| StoreError::decode("consent directive", e))?,
@@ -183,7 +197,7 @@ impl Store {
     /// there was one in force to withdraw.
     pub async fn withdraw_consent(
         &self,
-        subject: &str,
+        subject: &ConsentSubject,
         source: &str,
         consent_id: &str,
         at: Timestamp,
@@ -191,7 +205,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut head = AuditHead::lock(&mut tx, self.backend).await?;
-        if !withdraw_in(&mut tx, subject, source, consent_id, at).await? {
+        if !withdraw_in(&mut tx, &subject_key(subject), source, consent_id, at).await? {
             return Ok(false);
         }
         for entry in audit {

@@ -14,7 +14,7 @@ mod timers;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use connect::{Backend, Readiness, Store};
-pub use consents::StoredConsent;
+pub use consents::{StoredConsent, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;

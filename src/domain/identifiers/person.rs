@@ -275,6 +275,29 @@ impl PersonId {
             .ok()
     }
 
+    /// A person identifier given with its system URI (as in FHIR and in `system|value`
+    /// tokens). `None` if the system is not a Swedish person system or the value is not valid
+    /// in it.
+    pub fn from_system(system: &str, value: &str, today: Date) -> Option<PersonId> {
+        use super::systems;
+        match system {
+            // Coordination numbers are also exchanged under the personnummer system.
+            systems::PERSONNUMMER => Personnummer::parse_on(value, today)
+                .map(PersonId::Personnummer)
+                .or_else(|_| {
+                    Samordningsnummer::parse_on(value, today).map(PersonId::Samordningsnummer)
+                })
+                .ok(),
+            systems::SAMORDNINGSNUMMER => Samordningsnummer::parse_on(value, today)
+                .map(PersonId::Samordningsnummer)
+                .ok(),
+            systems::NATIONAL_RESERVE_NUMBER => ReserveNumber::parse(value)
+                .map(PersonId::ReserveNumber)
+                .ok(),
+            _ => None,
+        }
+    }
+
     /// The identifier system URI used in FHIR.
     pub fn system(&self) -> &'static str {
         use super::systems;
