@@ -27,22 +27,8 @@ async fn subscribed() -> (TestApp, Receiver) {
 const PERSONNUMMER: &str = "198112189876";
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
 
-fn cosmic(name: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
-}
-
 async fn post_cosmic(app: &TestApp, name: &str) -> Value {
-    let response = app
-        .region()
-        .await
-        .post(app.url("/cosmic-link/v1/messages"))
-        .header("content-type", "application/xml")
-        .body(cosmic(name))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{name}");
-    response.json().await.unwrap()
+    app.post_cosmic_example(name).await
 }
 
 async fn post_consent(app: &TestApp, client: &str, consent: &Value) -> (u16, Value) {

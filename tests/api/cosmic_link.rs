@@ -2,21 +2,14 @@
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, repo_root, spawn_app};
+use crate::helpers::{TestApp, cosmic_example, repo_root, spawn_app};
 
 fn example(name: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
+    cosmic_example(name)
 }
 
 async fn post_message(app: &TestApp, body: Vec<u8>) -> reqwest::Response {
-    app.region()
-        .await
-        .post(app.url("/cosmic-link/v1/messages"))
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    app.post_cosmic_link(body).await
 }
 
 async fn count(app: &TestApp, table: &str) -> u64 {

@@ -5,24 +5,14 @@
 use jiff::SignedDuration;
 use serde_json::Value;
 
-use crate::helpers::{Receiver, TestApp, receiver, repo_root, spawn_app_with, subscription};
+use crate::helpers::{Receiver, TestApp, receiver, spawn_app_with, subscription};
 
 async fn gateway(subscriptions: Vec<brygga::delivery::Subscription>) -> TestApp {
     spawn_app_with(move |settings| settings.subscriptions.0.extend(subscriptions)).await
 }
 
 async fn post_cosmic(app: &TestApp, name: &str) -> Value {
-    let response = app
-        .region()
-        .await
-        .post(app.url("/cosmic-link/v1/messages"))
-        .header("content-type", "application/xml")
-        .body(std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{name}");
-    response.json().await.unwrap()
+    app.post_cosmic_example(name).await
 }
 
 /// Moves the test clock on until `inbox` has `n` deliveries (retries fall due as it moves).

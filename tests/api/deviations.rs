@@ -6,23 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, municipal_client, repo_root, spawn_app};
 
 async fn admitted(app: &TestApp) -> String {
-    let body = std::fs::read(
-        repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
-    )
-    .unwrap();
-    let receipt: Value = app
-        .region()
-        .await
-        .post(app.url("/cosmic-link/v1/messages"))
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    receipt["case_id"].as_str().unwrap().to_owned()
+    app.admitted_case().await
 }
 
 /// Posts as the organisation of the body's `by` (the region when it names none).

@@ -12,6 +12,11 @@ use brygga::config::{AuthSettings, DatabaseSettings, LogSettings, ServerSettings
 use brygga::startup::Application;
 use brygga::store::Store;
 
+/// The Cosmic Link example `name` (`mappings/cosmic-link/examples/`).
+pub fn cosmic_example(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
+}
+
 /// The repository root (where `deploy/config` lives).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -191,6 +196,33 @@ impl TestApp {
     /// The region's Cosmic Link integration.
     pub async fn region(&self) -> reqwest::Client {
         self.as_client(REGION).await
+    }
+
+    /// Posts a Cosmic Link message as the region; the raw response.
+    pub async fn post_cosmic_link(&self, body: Vec<u8>) -> reqwest::Response {
+        self.region()
+            .await
+            .post(self.url("/cosmic-link/v1/messages"))
+            .header("content-type", "application/xml")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts the Cosmic Link example `name`, which must be accepted; its receipt.
+    pub async fn post_cosmic_example(&self, name: &str) -> serde_json::Value {
+        let response = self.post_cosmic_link(cosmic_example(name)).await;
+        assert_eq!(response.status(), 200, "{name}");
+        response.json().await.unwrap()
+    }
+
+    /// A case opened by the admission notice example; its id.
+    pub async fn admitted_case(&self) -> String {
+        let receipt = self
+            .post_cosmic_example("01-inskrivningsmeddelande.xml")
+            .await;
+        receipt["case_id"].as_str().unwrap().to_owned()
     }
 }
 

@@ -49,23 +49,7 @@ fn public_jwks(client: &str) -> String {
 }
 
 async fn admitted_case(app: &TestApp) -> String {
-    let body = std::fs::read(
-        repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
-    )
-    .unwrap();
-    let receipt: Value = app
-        .region()
-        .await
-        .post(app.url("/cosmic-link/v1/messages"))
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    receipt["case_id"].as_str().unwrap().to_owned()
+    app.admitted_case().await
 }
 
 #[tokio::test]
