@@ -91,26 +91,20 @@ impl Store {
         &self,
         id: i64,
         worker: &str,
-        status: &str,
+        status: &'static str,
         next_attempt_at: Option<Timestamp>,
         error: Option<&str>,
         finished_at: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-             last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, claimed_until = NULL \
-             WHERE id = $5 AND claimed_by = $6 AND status = 'pending'",
-        )
-        .bind(status)
-        .bind(next_attempt_at.map(millis))
-        .bind(error)
-        .bind(finished_at.map(millis))
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        Ok(done == 1)
+        let settlement = Settlement {
+            id,
+            status,
+            next_attempt_at,
+            error: error.map(str::to_owned),
+            finished_at,
+        };
+        let held = self.settle_outbox_batch(worker, &[settlement]).await?;
+        Ok(held.first().copied().unwrap_or(false))
     }
 
     /// Marks a claimed row delivered. False when the claim was lost (lease expired and another
