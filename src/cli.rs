@@ -203,6 +203,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let mappings = settings.load_mappings()?;
+            settings
+                .subscriptions
+                .check_formats(&mappings)
+                .map_err(anyhow::Error::msg)?;
             let d = &settings.directory;
             let region_units: usize = d.regions.iter().map(|r| r.units.len()).sum();
             let municipal_units: usize = d.municipalities.iter().map(|m| m.units.len()).sum();

@@ -32,17 +32,10 @@ impl Application {
     /// Builds with an explicit clock (a manual one in tests and replays).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
         let mappings = Arc::new(settings.load_mappings()?);
-        for subscription in &settings.subscriptions.0 {
-            if let crate::formats::translate::Format::Municipal(dialect) = &subscription.format
-                && mappings.municipal.get(dialect).is_none()
-            {
-                anyhow::bail!(
-                    "subscription {}: format municipal:{dialect} names no dialect of the mappings (there are {})",
-                    subscription.id,
-                    mappings.municipal.names().join(", ")
-                );
-            }
-        }
+        settings
+            .subscriptions
+            .check_formats(&mappings)
+            .map_err(anyhow::Error::msg)?;
         let store = Store::connect(&settings.database.url, settings.database.max_connections)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;

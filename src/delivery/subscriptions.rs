@@ -118,6 +118,23 @@ impl Subscriptions {
     pub fn get(&self, id: &str) -> Option<&Subscription> {
         self.0.iter().find(|s| s.id == id)
     }
+
+    /// Checks what the file alone cannot: that every `municipal:<dialect>` is a dialect of
+    /// the mappings.
+    pub fn check_formats(&self, mappings: &crate::formats::Mappings) -> Result<(), String> {
+        for subscription in &self.0 {
+            if let Format::Municipal(dialect) = &subscription.format
+                && mappings.municipal.get(dialect).is_none()
+            {
+                return Err(format!(
+                    "subscription {}: format municipal:{dialect} names no dialect of the mappings (there are {})",
+                    subscription.id,
+                    mappings.municipal.names().join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Reads and checks the subscriptions file; every problem names the file, the subscription

@@ -575,3 +575,35 @@ async fn brygga_token_gets_a_token_the_gateway_accepts_and_audit_verify_finds_a_
         stderr(&verify)
     );
 }
+
+#[test]
+fn check_config_names_a_subscription_whose_format_is_no_dialect() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_root().join("deploy/config/organisations.toml"),
+        dir.path().join("organisations.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("subscriptions.toml"),
+        "[[subscription]]\nid = \"viva\"\norganisation = \"2380\"\nendpoint = \"https://viva.example/in\"\nformat = \"municipal:viva-like\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("brygga.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "mappings_dir = {:?}\n",
+            repo_root().join("mappings").display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("subscription viva: format municipal:viva-like names no dialect"),
+        "{message}"
+    );
+    assert!(message.contains("treserva-like"), "{message}");
+}
