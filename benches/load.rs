@@ -7,7 +7,7 @@
 //!   time; for each, the time from its 2xx to its arrival at a local receiver (subscribed for
 //!   Östersund), p50 and p99;
 //! - **throughput**: 64 clients post Cosmic Link admission notices (each a new case, three
-//!   recipients) as fast as they are answered, for `BRYGGA_LOAD_SECONDS` (default 5); every
+//!   recipients) as fast as they are answered, for `LOAD_SECONDS` (default 5); every
 //!   2xx is a message committed durably (WAL with `synchronous=FULL`; `synchronous_commit` on)
 //!   with its events, audit records and outbox rows, shared with concurrent ones by group commit;
 //! - **ceiling**: the same 64 clients against an axum server that reads the body and answers
@@ -30,7 +30,7 @@ fn root() -> std::path::PathBuf {
 }
 
 fn seconds() -> u64 {
-    std::env::var("BRYGGA_LOAD_SECONDS")
+    std::env::var("LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5)

@@ -14,9 +14,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::cases::{from_millis, millis};
-use super::connect::{Backend, Store};
+use super::connect::Store;
 use super::error::StoreError;
 use super::records::AuditEntry;
+use super::rows::{Param, Rows};
 use crate::domain::case::CaseId;
 use crate::domain::identifiers::PersonId;
 
@@ -29,15 +30,12 @@ pub(super) struct AuditHead {
 }
 
 impl AuditHead {
-    pub(super) async fn lock(
-        tx: &mut Transaction<'_, Any>,
-        backend: Backend,
-    ) -> Result<Self, StoreError> {
-        let sql = match backend {
-            // SQLite has a single writer, so the head cannot move under us.
-            Backend::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
-            Backend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-        };
+    pub(super) async fn lock(tx: &mut Transaction<'_, Any>) -> Result<Self, StoreError> {
+        // A write to the head row, first thing in the transaction: on PostgreSQL it locks the
+        // row until the transaction ends (writers queue in one order, so they cannot
+        // deadlock); on SQLite it takes the database's write lock at once, so no other process
+        // can write between what this transaction reads and what it writes.
+        let sql = "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash";
         let row = sqlx::query(sql).fetch_one(&mut **tx).await?;
         let seq: i64 = row.try_get(0)?;
         Ok(AuditHead {
@@ -128,54 +126,77 @@ fn record_hash(
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Appends one record to the chain inside `tx`, advancing `head`.
-pub(super) async fn chain_entry(
+/// The audit log's insert statement, for `Rows`.
+pub(super) fn audit_rows() -> Rows {
+    Rows::new(
+        "INSERT INTO audit_log (seq, recorded_at, case_id, actor, organisation, action, person, \
+         purpose, legal_basis, details, prev_hash, hash)",
+        12,
+        "",
+    )
+}
+
+impl AuditHead {
+    /// Chains one record onto the head: adds its row to `rows` and advances the head.
+    pub(super) fn chain(
+        &mut self,
+        rows: &mut Rows,
+        case_id: Option<&str>,
+        entry: &AuditEntry,
+        recorded_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let seq = self.seq + 1;
+        let at = millis(recorded_at);
+        let person = entry.person.as_ref().map(person_token);
+        let details = serde_json::to_string(&entry.details)
+            .map_err(|e| StoreError::decode("audit details", e))?;
+        let hash = record_hash(
+            seq,
+            &self.hash,
+            at,
+            case_id,
+            &entry.actor,
+            entry.organisation.as_deref(),
+            &entry.action,
+            person.as_deref(),
+            &entry.purpose,
+            entry.legal_basis.as_deref(),
+            &details,
+        );
+        rows.push([
+            Param::Int(seq as i64),
+            Param::Int(at),
+            case_id.into(),
+            entry.actor.as_str().into(),
+            entry.organisation.as_deref().into(),
+            entry.action.as_str().into(),
+            person.into(),
+            entry.purpose.as_str().into(),
+            entry.legal_basis.as_deref().into(),
+            details.into(),
+            self.hash.as_str().into(),
+            hash.as_str().into(),
+        ]);
+        self.seq = seq;
+        self.hash = hash;
+        self.dirty = true;
+        Ok(())
+    }
+}
+
+/// Appends records to the chain inside `tx`, advancing `head`.
+pub(super) async fn chain_entries(
     tx: &mut Transaction<'_, Any>,
     head: &mut AuditHead,
     case_id: Option<&str>,
-    entry: &AuditEntry,
+    entries: &[AuditEntry],
     recorded_at: Timestamp,
 ) -> Result<(), StoreError> {
-    let seq = head.seq + 1;
-    let at = millis(recorded_at);
-    let person = entry.person.as_ref().map(person_token);
-    let details = serde_json::to_string(&entry.details)
-        .map_err(|e| StoreError::decode("audit details", e))?;
-    let hash = record_hash(
-        seq,
-        &head.hash,
-        at,
-        case_id,
-        &entry.actor,
-        entry.organisation.as_deref(),
-        &entry.action,
-        person.as_deref(),
-        &entry.purpose,
-        entry.legal_basis.as_deref(),
-        &details,
-    );
-    sqlx::query(
-        "INSERT INTO audit_log (seq, recorded_at, case_id, actor, organisation, action, person, purpose, \
-         legal_basis, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(seq as i64)
-    .bind(at)
-    .bind(case_id)
-    .bind(&entry.actor)
-    .bind(entry.organisation.as_deref())
-    .bind(&entry.action)
-    .bind(person)
-    .bind(&entry.purpose)
-    .bind(entry.legal_basis.as_deref())
-    .bind(details)
-    .bind(&head.hash)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await?;
-    head.seq = seq;
-    head.hash = hash;
-    head.dirty = true;
-    Ok(())
+    let mut rows = audit_rows();
+    for entry in entries {
+        head.chain(&mut rows, case_id, entry, recorded_at)?;
+    }
+    rows.insert(tx).await
 }
 
 /// `SELECT` of every audit column, followed by `$tail`.
@@ -218,11 +239,9 @@ impl Store {
         recorded_at: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
-        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        let mut head = AuditHead::lock(&mut tx).await?;
         let case_id = case_id.map(|c| c.to_string());
-        for entry in entries {
-            chain_entry(&mut tx, &mut head, case_id.as_deref(), entry, recorded_at).await?;
-        }
+        chain_entries(&mut tx, &mut head, case_id.as_deref(), entries, recorded_at).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
         Ok(())
@@ -322,7 +341,7 @@ impl Store {
         replay: &AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        let mut head = AuditHead::lock(&mut tx).await?;
         sqlx::query("DELETE FROM used_assertions WHERE expires_at <= $1")
             .bind(millis(now))
             .execute(&mut *tx)
@@ -339,7 +358,7 @@ impl Store {
         .rows_affected()
             == 1;
         let entry = if fresh { login } else { replay };
-        chain_entry(&mut tx, &mut head, None, entry, now).await?;
+        chain_entries(&mut tx, &mut head, None, std::slice::from_ref(entry), now).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
         Ok(fresh)

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 
-use super::audit::{AuditHead, chain_entry, person_token};
+use super::audit::{AuditHead, chain_entries, person_token};
 use super::cases::millis;
 use super::connect::Store;
 use super::error::StoreError;
@@ -162,7 +162,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        let mut head = AuditHead::lock(&mut tx).await?;
         let resource = resource
             .map(|r| {
                 serde_json::to_string(r).map_err(|e| StoreError::decode("consent resource", e))
@@ -185,9 +185,7 @@ impl Store {
         if inserted == 0 {
             return Ok(false);
         }
-        for entry in audit {
-            chain_entry(&mut tx, &mut head, None, entry, directive.recorded_at).await?;
-        }
+        chain_entries(&mut tx, &mut head, None, audit, directive.recorded_at).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
@@ -204,13 +202,11 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let mut head = AuditHead::lock(&mut tx, self.backend).await?;
+        let mut head = AuditHead::lock(&mut tx).await?;
         if !withdraw_in(&mut tx, &subject_key(subject), source, consent_id, at).await? {
             return Ok(false);
         }
-        for entry in audit {
-            chain_entry(&mut tx, &mut head, None, entry, at).await?;
-        }
+        chain_entries(&mut tx, &mut head, None, audit, at).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
         Ok(true)

@@ -3,6 +3,7 @@
 
 mod audit;
 mod cases;
+mod commit;
 mod connect;
 mod consents;
 mod deviations;
@@ -10,6 +11,7 @@ mod error;
 mod group_commit;
 mod outbox;
 mod records;
+mod rows;
 mod timers;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};

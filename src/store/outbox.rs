@@ -272,7 +272,7 @@ impl Store {
         audit: &super::records::AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let mut head = super::audit::AuditHead::lock(&mut tx, self.backend).await?;
+        let mut head = super::audit::AuditHead::lock(&mut tx).await?;
         let row = sqlx::query(
             "UPDATE outbox SET status = 'pending', next_attempt_at = $1, attempts = 0, finished_at = NULL \
              WHERE id = $2 AND status = 'dead' RETURNING case_id",
@@ -285,7 +285,14 @@ impl Store {
             return Ok(false);
         };
         let case_id: String = row.try_get(0)?;
-        super::audit::chain_entry(&mut tx, &mut head, Some(&case_id), audit, now).await?;
+        super::audit::chain_entries(
+            &mut tx,
+            &mut head,
+            Some(&case_id),
+            std::slice::from_ref(audit),
+            now,
+        )
+        .await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
         Ok(true)

@@ -57,6 +57,8 @@ both_backends!(
     restarting_the_same_clock_is_idempotent,
     concurrent_commits_through_the_group_committer_all_land_once,
     within_one_group_a_conflict_or_duplicate_fails_alone,
+    a_change_the_batch_checks_cannot_foresee_fails_alone,
+    a_large_batch_of_new_and_existing_cases_is_written_whole,
     the_on_time_path_raises_no_deviation,
     every_missed_deadline_is_recorded_with_its_due_time_and_rule,
     deadlines_over_christmas_move_to_the_next_working_day,

@@ -664,6 +664,105 @@ pub async fn within_one_group_a_conflict_or_duplicate_fails_alone(db: &TestDb) {
     assert_eq!(db.count("events").await, 2);
 }
 
+pub async fn a_change_the_batch_checks_cannot_foresee_fails_alone(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, earlier) = new_case(&p);
+    let taken = earlier.events[0].id;
+    store.commit(earlier).await.unwrap();
+
+    // A new case whose event reuses a stored event id: only the database's unique index
+    // knows, so the bulk statement fails and the batch is written change by change.
+    let (_, mut good_1) = new_case(&p);
+    good_1.audit.push(audit("disclose", &p));
+    let (_, mut bad) = new_case(&p);
+    bad.events[0].id = taken;
+    bad.audit.push(audit("disclose", &p));
+    let (_, mut good_2) = new_case(&p);
+    good_2
+        .outbox
+        .push(outbox_entry(&good_2.events[0].clone(), ostersund()));
+    good_2.audit.push(audit("disclose", &p));
+
+    let results = store.commit_batch(vec![good_1, bad, good_2]).await.unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(StoreError::Database(_))),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(db.count("cases").await, 3);
+    assert_eq!(db.count("events").await, 3);
+    assert_eq!(db.count("outbox").await, 1);
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 2);
+}
+
+pub async fn a_large_batch_of_new_and_existing_cases_is_written_whole(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    // Ten cases stored first; the batch moves each of them on and opens 141 new ones, more
+    // than one statement's worth of rows for every table.
+    let mut existing = Vec::new();
+    for _ in 0..10 {
+        let (case, commit) = new_case(&p);
+        store.commit(commit).await.unwrap();
+        existing.push(case);
+    }
+    let mut batch = Vec::new();
+    for mut case in existing {
+        case.apply(event(
+            "2026-11-20T09:00:00Z",
+            EventKind::PlanningStarted { by: ostersund() },
+        ))
+        .unwrap();
+        let mut commit = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+        commit.audit.push(audit("disclose", &p));
+        batch.push(commit);
+    }
+    for i in 0..141 {
+        let (_, mut commit) = new_case(&p);
+        commit.received = Some(ReceivedMessage {
+            source: "api".into(),
+            message_id: format!("m-{i}"),
+            receipt: serde_json::json!({ "n": i }),
+        });
+        commit
+            .outbox
+            .push(outbox_entry(&commit.events[0].clone(), ostersund()));
+        commit.timers.push(TimerEntry {
+            id: format!("t-{i}"),
+            kind: "admission_notice".into(),
+            due_at: at("2026-11-21T08:00:00Z"),
+            payload: serde_json::json!({}),
+        });
+        commit.audit.push(audit("receive", &p));
+        commit.audit.push(audit("disclose", &p));
+        batch.push(commit);
+    }
+    let ids: Vec<_> = batch.iter().map(|c| c.case_id).collect();
+    let results = store.commit_batch(batch).await.unwrap();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(db.count("cases").await, 151);
+    assert_eq!(db.count("events").await, 161);
+    assert_eq!(db.count("received_messages").await, 141);
+    assert_eq!(db.count("outbox").await, 141);
+    assert_eq!(db.count("timers").await, 141);
+    for id in &ids[..10] {
+        let stored = store.load_case(*id).await.unwrap().unwrap();
+        assert_eq!(stored.version, 2);
+        assert_eq!(stored.events.len(), 2);
+    }
+    assert_eq!(
+        store.receipt("api", "m-140").await.unwrap(),
+        Some(serde_json::json!({ "n": 140 }))
+    );
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 10 + 141 * 2);
+}
+
 pub async fn a_used_assertion_is_refused_on_every_instance_and_both_outcomes_are_audited(
     db: &TestDb,
 ) {

@@ -1,0 +1,532 @@
+//! Committing case changes: everything one accepted message changes (events, received message
+//! id, outbox rows, timers, audit records) in one transaction, and many of them together in
+//! one transaction (group commit).
+//!
+//! A batch is first written in bulk: the stored receipts and case versions of the whole batch
+//! are read with two queries, each change is judged on them (a duplicate, a version conflict,
+//! or accepted), and the accepted changes' rows are written with a few multi-row statements per
+//! table. Should anything of that fail, the batch is written again change by change, each
+//! under a savepoint, so the change that fails is the only one refused.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::{Any, Row, Transaction};
+
+use super::audit::{AuditHead, audit_rows, chain_entries};
+use super::cases::{millis, person_columns};
+use super::connect::Store;
+use super::error::StoreError;
+use super::records::{CaseCommit, CommitOutcome};
+use super::rows::{Param, Rows};
+
+impl Store {
+    /// Commits one case change atomically. A received message id seen before yields
+    /// `CommitOutcome::Duplicate` with the earlier receipt and writes nothing.
+    pub async fn commit(&self, commit: CaseCommit) -> Result<CommitOutcome, StoreError> {
+        let mut results = self.commit_batch(vec![commit]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::decode("commit result", "missing")))
+    }
+
+    /// Commits several case changes in one database transaction (group commit: one fsync for
+    /// all of them). Each change succeeds or fails on its own (for example on a version
+    /// conflict, which leaves the others to commit); its result says why it failed.
+    pub async fn commit_batch(
+        &self,
+        commits: Vec<CaseCommit>,
+    ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+        match self.commit_bulk(&commits).await {
+            Ok(results) => Ok(results),
+            Err(error) => {
+                // Nothing of the bulk transaction was written. One change of the batch may be
+                // at fault (a constraint the checks did not foresee): write them one by one.
+                tracing::warn!(error = %error, batch = commits.len(), "bulk commit failed; committing the batch change by change");
+                self.commit_each(&commits).await
+            }
+        }
+    }
+
+    /// The bulk path: two reads for the whole batch, then a few statements per table.
+    async fn commit_bulk(
+        &self,
+        commits: &[CaseCommit],
+    ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // The head first: it serialises every writer (on PostgreSQL across instances), so the
+        // receipts and versions read next cannot change before this transaction ends.
+        let mut head = AuditHead::lock(&mut tx).await?;
+        let stored_receipts = stored_receipts(&mut tx, commits).await?;
+        let stored_versions = stored_versions(&mut tx, commits).await?;
+
+        let mut results = Vec::with_capacity(commits.len());
+        let mut accepted = Vec::with_capacity(commits.len());
+        let mut batch_receipts: HashMap<(&str, &str), &Value> = HashMap::new();
+        let mut batch_versions: HashMap<String, u64> = HashMap::new();
+        for commit in commits {
+            if let Some(received) = &commit.received {
+                let key = (received.source.as_str(), received.message_id.as_str());
+                let earlier = stored_receipts
+                    .get(&(key.0.to_owned(), key.1.to_owned()))
+                    .or_else(|| batch_receipts.get(&key).copied());
+                if let Some(receipt) = earlier {
+                    results.push(Ok(CommitOutcome::Duplicate {
+                        receipt: receipt.clone(),
+                    }));
+                    continue;
+                }
+            }
+            let case_id = commit.case_id.to_string();
+            let in_batch = batch_versions.get(&case_id).copied();
+            let actual = in_batch
+                .or_else(|| stored_versions.get(&case_id).copied())
+                .unwrap_or(0);
+            // A second change of a case in one batch was read before the first was written.
+            if in_batch.is_some() || actual != commit.expected_version {
+                results.push(Err(StoreError::VersionConflict {
+                    case_id: commit.case_id,
+                    expected: commit.expected_version,
+                    actual,
+                }));
+                continue;
+            }
+            if let Err(error) = check_outbox(commit) {
+                results.push(Err(error));
+                continue;
+            }
+            if let Some(received) = &commit.received {
+                batch_receipts.insert(
+                    (received.source.as_str(), received.message_id.as_str()),
+                    &received.receipt,
+                );
+            }
+            let last_seq = commit.expected_version + commit.events.len() as u64;
+            batch_versions.insert(case_id, last_seq);
+            accepted.push(commit);
+            results.push(Ok(CommitOutcome::Committed {
+                first_seq: commit.expected_version + 1,
+                last_seq,
+            }));
+        }
+        write_accepted(&mut tx, &accepted, &mut head).await?;
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// The careful path: each change under its own savepoint.
+    async fn commit_each(
+        &self,
+        commits: &[CaseCommit],
+    ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut head = AuditHead::lock(&mut tx).await?;
+        let mut results = Vec::with_capacity(commits.len());
+        for commit in commits {
+            sqlx::query("SAVEPOINT brygga_commit")
+                .execute(&mut *tx)
+                .await?;
+            let mut tentative = head.clone();
+            match apply_commit(&mut tx, commit, &mut tentative).await {
+                Ok(outcome) => {
+                    sqlx::query("RELEASE SAVEPOINT brygga_commit")
+                        .execute(&mut *tx)
+                        .await?;
+                    head = tentative;
+                    results.push(Ok(outcome));
+                }
+                Err(error) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT brygga_commit")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("RELEASE SAVEPOINT brygga_commit")
+                        .execute(&mut *tx)
+                        .await?;
+                    results.push(Err(error));
+                }
+            }
+        }
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+/// The receipts already stored for the batch's received message ids.
+async fn stored_receipts(
+    tx: &mut Transaction<'_, Any>,
+    commits: &[CaseCommit],
+) -> Result<HashMap<(String, String), Value>, StoreError> {
+    let mut keys = Rows::new(
+        "SELECT source, message_id, receipt FROM received_messages WHERE (source, message_id) IN (",
+        2,
+        ")",
+    );
+    for received in commits.iter().filter_map(|c| c.received.as_ref()) {
+        keys.push([
+            received.source.as_str().into(),
+            received.message_id.as_str().into(),
+        ]);
+    }
+    let mut found = HashMap::new();
+    for row in keys.fetch(tx).await? {
+        let text: String = row.try_get(2)?;
+        let receipt = serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))?;
+        found.insert((row.try_get(0)?, row.try_get(1)?), receipt);
+    }
+    Ok(found)
+}
+
+/// The stored versions of the batch's cases (a case not stored yet is absent).
+async fn stored_versions(
+    tx: &mut Transaction<'_, Any>,
+    commits: &[CaseCommit],
+) -> Result<HashMap<String, u64>, StoreError> {
+    let mut ids = Rows::new("SELECT id, version FROM cases WHERE id IN (", 1, ")");
+    for commit in commits {
+        ids.push([commit.case_id.to_string().into()]);
+    }
+    let mut found = HashMap::new();
+    for row in ids.fetch(tx).await? {
+        let version: i64 = row.try_get(1)?;
+        found.insert(row.try_get(0)?, version as u64);
+    }
+    Ok(found)
+}
+
+/// Every outbox entry must be the delivery of an event of its own commit.
+fn check_outbox(commit: &CaseCommit) -> Result<(), StoreError> {
+    match commit
+        .outbox
+        .iter()
+        .find(|entry| !commit.events.iter().any(|e| e.id == entry.event_id))
+    {
+        Some(entry) => Err(StoreError::decode(
+            "outbox entry",
+            format!("event {} is not part of this commit", entry.event_id),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Writes the accepted changes: one multi-row statement (or a few) per table, and the
+/// statements that only some changes need (indexes, timer cancellations) one by one.
+async fn write_accepted(
+    tx: &mut Transaction<'_, Any>,
+    commits: &[&CaseCommit],
+    head: &mut AuditHead,
+) -> Result<(), StoreError> {
+    let mut received = Rows::new(
+        "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt)",
+        5,
+        "",
+    );
+    let mut cases = Rows::new(
+        "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, \
+         updated_at, reference_issuer, reference_value)",
+        9,
+        // The versions were checked under the head's lock: an existing case moves on.
+        "ON CONFLICT (id) DO UPDATE SET version = excluded.version, phase = excluded.phase, \
+         updated_at = excluded.updated_at",
+    );
+    let mut events = Rows::new(
+        "INSERT INTO events (case_id, seq, id, kind, occurred_at, recorded_at, body)",
+        7,
+        "",
+    );
+    let mut outbox = Rows::new(
+        "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
+         payload, next_attempt_at, created_at)",
+        8,
+        "",
+    );
+    let mut timers = Rows::new(
+        "INSERT INTO timers (id, case_id, kind, due_at, payload, created_at)",
+        6,
+        "ON CONFLICT (id) DO NOTHING",
+    );
+    let mut audit = audit_rows();
+    for commit in commits {
+        let case_id = commit.case_id.to_string();
+        let now = millis(commit.recorded_at);
+        if let Some(message) = &commit.received {
+            let receipt = serde_json::to_string(&message.receipt)
+                .map_err(|e| StoreError::decode("receipt", e))?;
+            received.push([
+                message.source.as_str().into(),
+                message.message_id.as_str().into(),
+                case_id.as_str().into(),
+                Param::Int(now),
+                receipt.into(),
+            ]);
+        }
+        let (system, value) = person_columns(&commit.person)?;
+        let version = commit.expected_version + commit.events.len() as u64;
+        cases.push([
+            case_id.as_str().into(),
+            system.into(),
+            value.into(),
+            commit.phase.as_str().into(),
+            Param::Int(version as i64),
+            Param::Int(now),
+            Param::Int(now),
+            commit.reference.as_ref().map(|r| r.issuer.as_str()).into(),
+            commit.reference.as_ref().map(|r| r.value.as_str()).into(),
+        ]);
+        for (i, event) in commit.events.iter().enumerate() {
+            let seq = commit.expected_version + 1 + i as u64;
+            let body = serde_json::to_string(event).map_err(|e| StoreError::decode("event", e))?;
+            events.push([
+                case_id.as_str().into(),
+                Param::Int(seq as i64),
+                event.id.to_string().into(),
+                event.kind.name().into(),
+                Param::Int(millis(event.occurred_at)),
+                Param::Int(now),
+                body.into(),
+            ]);
+        }
+        for entry in &commit.outbox {
+            let seq = commit
+                .events
+                .iter()
+                .position(|e| e.id == entry.event_id)
+                .map(|i| commit.expected_version + 1 + i as u64)
+                .unwrap_or_default();
+            outbox.push([
+                case_id.as_str().into(),
+                entry.event_id.to_string().into(),
+                Param::Int(seq as i64),
+                entry.destination.as_str().into(),
+                entry.idempotency_key.as_str().into(),
+                entry.payload.as_str().into(),
+                Param::Int(millis(entry.not_before)),
+                Param::Int(now),
+            ]);
+        }
+        for timer in &commit.timers {
+            let payload = serde_json::to_string(&timer.payload)
+                .map_err(|e| StoreError::decode("timer payload", e))?;
+            timers.push([
+                timer.id.as_str().into(),
+                case_id.as_str().into(),
+                timer.kind.as_str().into(),
+                Param::Int(millis(timer.due_at)),
+                payload.into(),
+                Param::Int(now),
+            ]);
+        }
+        for entry in &commit.audit {
+            head.chain(&mut audit, Some(&case_id), entry, commit.recorded_at)?;
+        }
+    }
+    received.insert(tx).await?;
+    cases.insert(tx).await?;
+    events.insert(tx).await?;
+    for commit in commits {
+        let case_id = commit.case_id.to_string();
+        let now = millis(commit.recorded_at);
+        super::deviations::index_events(tx, &case_id, &commit.events).await?;
+        super::consents::index_events(tx, &case_id, &commit.person, &commit.events).await?;
+        // Before the new timers: a change that stops a clock and starts one of the same kind
+        // keeps the new one.
+        end_timers(tx, &case_id, commit, now).await?;
+    }
+    timers.insert(tx).await?;
+    outbox.insert(tx).await?;
+    audit.insert(tx).await
+}
+
+/// Cancels the timers `commit` stops and marks fired those it records the firing of.
+async fn end_timers(
+    tx: &mut Transaction<'_, Any>,
+    case_id: &str,
+    commit: &CaseCommit,
+    now: i64,
+) -> Result<(), StoreError> {
+    for kind in &commit.cancel_timers {
+        sqlx::query(
+            "UPDATE timers SET status = 'cancelled', finished_at = $1 \
+             WHERE case_id = $2 AND kind = $3 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(case_id)
+        .bind(kind)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for id in &commit.fired_timers {
+        sqlx::query(
+            "UPDATE timers SET status = 'fired', finished_at = $1, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $2 AND case_id = $3 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn current_version(tx: &mut Transaction<'_, Any>, case_id: &str) -> Result<u64, StoreError> {
+    let row = sqlx::query("SELECT version FROM cases WHERE id = $1")
+        .bind(case_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<i64, _>(0)? as u64,
+        None => 0,
+    })
+}
+
+async fn apply_commit(
+    tx: &mut Transaction<'_, Any>,
+    commit: &CaseCommit,
+    head: &mut AuditHead,
+) -> Result<CommitOutcome, StoreError> {
+    let case_id = commit.case_id.to_string();
+    let now = millis(commit.recorded_at);
+
+    if let Some(received) = &commit.received {
+        let receipt = serde_json::to_string(&received.receipt)
+            .map_err(|e| StoreError::decode("receipt", e))?;
+        let inserted = sqlx::query(
+            "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, message_id) DO NOTHING",
+        )
+        .bind(&received.source)
+        .bind(&received.message_id)
+        .bind(&case_id)
+        .bind(now)
+        .bind(receipt)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let row = sqlx::query(
+                "SELECT receipt FROM received_messages WHERE source = $1 AND message_id = $2",
+            )
+            .bind(&received.source)
+            .bind(&received.message_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            let text: String = row.try_get(0)?;
+            let receipt =
+                serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))?;
+            return Ok(CommitOutcome::Duplicate { receipt });
+        }
+    }
+
+    let new_version = commit.expected_version + commit.events.len() as u64;
+    let phase = commit.phase.as_str();
+    let moved = if commit.expected_version == 0 {
+        let (system, value) = person_columns(&commit.person)?;
+        sqlx::query(
+            "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, updated_at, \
+             reference_issuer, reference_value) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&case_id)
+        .bind(system)
+        .bind(value)
+        .bind(phase)
+        .bind(new_version as i64)
+        .bind(now)
+        .bind(commit.reference.as_ref().map(|r| r.issuer.as_str()))
+        .bind(commit.reference.as_ref().map(|r| r.value.as_str()))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+    } else {
+        sqlx::query("UPDATE cases SET version = $1, phase = $2, updated_at = $3 WHERE id = $4 AND version = $5")
+            .bind(new_version as i64)
+            .bind(phase)
+            .bind(now)
+            .bind(&case_id)
+            .bind(commit.expected_version as i64)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+    };
+    if moved == 0 {
+        return Err(StoreError::VersionConflict {
+            case_id: commit.case_id,
+            expected: commit.expected_version,
+            actual: current_version(tx, &case_id).await?,
+        });
+    }
+
+    let mut seq_of = HashMap::new();
+    for (i, event) in commit.events.iter().enumerate() {
+        let seq = commit.expected_version + 1 + i as u64;
+        seq_of.insert(event.id, seq);
+        let body = serde_json::to_string(event).map_err(|e| StoreError::decode("event", e))?;
+        sqlx::query(
+            "INSERT INTO events (case_id, seq, id, kind, occurred_at, recorded_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&case_id)
+        .bind(seq as i64)
+        .bind(event.id.to_string())
+        .bind(event.kind.name())
+        .bind(millis(event.occurred_at))
+        .bind(now)
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    super::deviations::index_events(tx, &case_id, &commit.events).await?;
+    super::consents::index_events(tx, &case_id, &commit.person, &commit.events).await?;
+
+    for entry in &commit.outbox {
+        let Some(seq) = seq_of.get(&entry.event_id) else {
+            return Err(StoreError::decode(
+                "outbox entry",
+                format!("event {} is not part of this commit", entry.event_id),
+            ));
+        };
+        sqlx::query(
+            "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, payload, \
+             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&case_id)
+        .bind(entry.event_id.to_string())
+        .bind(*seq as i64)
+        .bind(&entry.destination)
+        .bind(&entry.idempotency_key)
+        .bind(&entry.payload)
+        .bind(millis(entry.not_before))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    end_timers(tx, &case_id, commit, now).await?;
+
+    for timer in &commit.timers {
+        let payload = serde_json::to_string(&timer.payload)
+            .map_err(|e| StoreError::decode("timer payload", e))?;
+        sqlx::query(
+            "INSERT INTO timers (id, case_id, kind, due_at, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&timer.id)
+        .bind(&case_id)
+        .bind(&timer.kind)
+        .bind(millis(timer.due_at))
+        .bind(payload)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    chain_entries(tx, head, Some(&case_id), &commit.audit, commit.recorded_at).await?;
+
+    Ok(CommitOutcome::Committed {
+        first_seq: commit.expected_version + 1,
+        last_seq: new_version,
+    })
+}
