@@ -12,6 +12,8 @@
 //!   with its events, audit records and outbox rows, shared with concurrent ones by group commit;
 //! - **ceiling**: the same 64 clients against an axum server that reads the body and answers
 //!   200 with a small JSON receipt.
+//!
+//! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +43,12 @@ fn admission(template: &str, n: usize, tag: &str) -> Vec<u8> {
         .replace("CL-2026-0001", &format!("CL-{tag}-{n:07}"))
         .replace("SA-2026-004711", &format!("SA-{tag}-{n:07}"))
         .into_bytes()
+}
+
+/// Whether `LOAD_PHASES` (a comma-separated list of `latency`, `throughput` and `ceiling`;
+/// all three by default) asks for `name`.
+fn phase(name: &str) -> bool {
+    std::env::var("LOAD_PHASES").map_or(true, |phases| phases.split(',').any(|p| p.trim() == name))
 }
 
 /// Arrival times at the receiver, by event id.
@@ -273,9 +281,21 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
     let url = format!("{base}/cosmic-link/v1/messages");
     // Latency first, on an empty outbox; then throughput, whose backlog the workers deliver
     // while the clients keep posting.
-    let latencies = open_loop(&url, &token, template, &arrivals, duration).await;
-    let accepted = closed_loop(&url, &token, template, "tp", duration).await;
-    let bare = ceiling(template, duration).await;
+    let latencies = if phase("latency") {
+        open_loop(&url, &token, template, &arrivals, duration).await
+    } else {
+        Vec::new()
+    };
+    let accepted = if phase("throughput") {
+        closed_loop(&url, &token, template, "tp", duration).await
+    } else {
+        0.0
+    };
+    let bare = if phase("ceiling") {
+        ceiling(template, duration).await
+    } else {
+        0.0
+    };
     println!(
         "{backend}: {accepted:.0} messages/s accepted durably; bare axum {bare:.0} requests/s (ratio {:.1}×); \
          at {RATE}/s accept → delivered p50 {:.1} ms, p99 {:.1} ms ({} delivered)",

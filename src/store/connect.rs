@@ -2,6 +2,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -59,10 +61,16 @@ pub struct Store {
     pub(super) backend: Backend,
     pub(super) writer: AnyPool,
     pub(super) reader: AnyPool,
+    /// Set while SQLite's writer runs a bookkeeping transaction without waiting for the disk
+    /// (`begin_bookkeeping`); the writer is made durable again before it returns to the pool.
+    relaxed: Arc<AtomicBool>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 20000;";
+
+/// How often SQLite's write-ahead log is copied back into the database, beside the writer.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`). For SQLite the file and its
@@ -74,6 +82,8 @@ impl Store {
             let url = sqlite_url(url)?;
             let options =
                 AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Url(e.to_string()))?;
+            let relaxed = Arc::new(AtomicBool::new(false));
+            let restore = relaxed.clone();
             let writer = AnyPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(acquire)
@@ -81,6 +91,17 @@ impl Store {
                     Box::pin(async move {
                         conn.execute(sqlx::raw_sql(SQLITE_PRAGMAS)).await?;
                         Ok(())
+                    })
+                })
+                // However a bookkeeping transaction ended (committed, failed, or its task
+                // cancelled), the connection goes back durable, or is closed.
+                .after_release(move |conn, _| {
+                    let restore = restore.clone();
+                    Box::pin(async move {
+                        if restore.swap(false, Ordering::SeqCst) {
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                        }
+                        Ok(true)
                     })
                 })
                 .connect_with(options.clone())
@@ -97,11 +118,25 @@ impl Store {
                         Ok(())
                     })
                 })
-                .connect_lazy_with(options);
+                .connect_lazy_with(options.clone());
+            // Checkpoints run on a connection of their own, so the writer's commits never wait
+            // for them (the writer checkpoints itself only as a backstop, at 20,000 pages).
+            let checkpointer = AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(acquire)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options.clone());
+            tokio::spawn(checkpoint(checkpointer, writer.clone()));
             Ok(Store {
                 backend: Backend::Sqlite,
                 writer,
                 reader,
+                relaxed,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
@@ -121,6 +156,7 @@ impl Store {
                 backend: Backend::Postgres,
                 writer: pool.clone(),
                 reader: pool,
+                relaxed: Arc::default(),
             })
         } else {
             Err(StoreError::Url(
@@ -131,6 +167,59 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A write transaction whose commit does not wait for the disk: for the delivery
+    /// bookkeeping (claims, leases, settlements), where losing the last moments in a crash only
+    /// means a delivery is made again under its idempotency key. Everything committed durably
+    /// before it stays durable, and the next durable commit makes it durable too (SQLite WAL
+    /// with `synchronous = NORMAL`; PostgreSQL with `synchronous_commit = off`, for this
+    /// transaction only).
+    pub(super) async fn begin_bookkeeping(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = self.writer.acquire().await?;
+                // Set first: the pool's release hook restores durability however this ends.
+                self.relaxed.store(true, Ordering::SeqCst);
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(sqlx::Transaction::begin(conn, None).await?)
+            }
+            Backend::Postgres => {
+                let mut tx = self.writer.begin().await?;
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// The writer's durability setting as the database reports it: SQLite's `synchronous`
+    /// (2 is FULL) or PostgreSQL's `synchronous_commit`. For operators and tests.
+    pub async fn writer_durability(&self) -> Result<String, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let level: i64 = sqlx::query("PRAGMA synchronous")
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?;
+                match level {
+                    0 => "synchronous=OFF",
+                    1 => "synchronous=NORMAL",
+                    2 => "synchronous=FULL",
+                    _ => "synchronous=EXTRA",
+                }
+                .to_owned()
+            }
+            Backend::Postgres => {
+                let value: String = sqlx::query("SHOW synchronous_commit")
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?;
+                format!("synchronous_commit={value}")
+            }
+        })
     }
 
     /// Applies pending migrations; safe to run from several instances at once (PostgreSQL
@@ -179,6 +268,26 @@ impl Store {
         self.writer.close().await;
         self.reader.close().await;
     }
+}
+
+/// Copies SQLite's write-ahead log into the database every `CHECKPOINT_EVERY` (passive: it
+/// never blocks the writer or the readers) until the store is closed.
+async fn checkpoint(pool: AnyPool, writer: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if writer.is_closed() {
+            break;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %error, "checkpoint of the write-ahead log failed");
+        }
+    }
+    pool.close().await;
 }
 
 /// Normalises a SQLite URL: creates the file's directory and asks for the file to be created.

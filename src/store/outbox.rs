@@ -69,13 +69,16 @@ impl Store {
             Backend::Sqlite => claim_outbox_sql!(""),
             Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
         };
+        // A lost claim only means the row is claimed again after a restart.
+        let mut tx = self.begin_bookkeeping().await?;
         let rows = sqlx::query(sql)
             .bind(worker)
             .bind(until)
             .bind(now_ms)
             .bind(i64::from(limit))
-            .fetch_all(&self.writer)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let mut items = rows
             .iter()
             .map(outbox_item)
@@ -303,15 +306,17 @@ impl Store {
     /// Deletes up to `limit` delivered or dead-lettered rows that finished before `before`
     /// (retention: the message bodies go with them). Answers how many.
     pub async fn prune_outbox(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = self.begin_bookkeeping().await?;
         let done = sqlx::query(
             "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status <> 'pending' \
              AND finished_at < $1 ORDER BY id LIMIT $2)",
         )
         .bind(millis(before))
         .bind(i64::from(limit))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         Ok(done)
     }
 }
@@ -328,16 +333,64 @@ pub struct Settlement {
 }
 
 impl Store {
-    /// Settles many rows `worker` holds in one transaction (one fsync for all of them);
-    /// answers, for each, whether the claim still held.
+    /// Settles many rows `worker` holds in one transaction; answers, for each, whether the
+    /// claim still held. The commit does not wait for the disk: should a crash lose it, the
+    /// rows are delivered again under the same idempotency keys, which receivers recognise.
     pub async fn settle_outbox_batch(
         &self,
         worker: &str,
         settlements: &[Settlement],
     ) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let mut held = Vec::with_capacity(settlements.len());
-        for s in settlements {
+        let mut tx = self.begin_bookkeeping().await?;
+        let mut held = vec![false; settlements.len()];
+        // The deliveries (nearly all of them) in one statement; retries and dead letters, which
+        // carry their own next attempt and error, one by one.
+        let delivered: Vec<(usize, &Settlement)> = settlements
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.status == "delivered" && s.error.is_none())
+            .collect();
+        for delivered in delivered.chunks(1_000) {
+            let mut p = super::rows::Placeholders::new(self.backend);
+            let mut sql =
+                String::from("UPDATE outbox SET status = 'delivered', finished_at = CASE id");
+            for _ in delivered {
+                sql.push_str(&format!(" WHEN {} THEN {}", p.next(), p.next()));
+            }
+            sql.push_str(&format!(
+                " END, claimed_by = NULL, claimed_until = NULL WHERE claimed_by = {} AND status = 'pending' AND id IN (",
+                p.next()
+            ));
+            for (i, _) in delivered.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&p.next());
+            }
+            sql.push_str(") RETURNING id");
+            // The text is made of constants and numbered placeholders.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for (_, s) in delivered {
+                query = query.bind(s.id).bind(s.finished_at.map(millis));
+            }
+            query = query.bind(worker);
+            for (_, s) in delivered {
+                query = query.bind(s.id);
+            }
+            let done: std::collections::HashSet<i64> = query
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+            for (i, s) in delivered {
+                held[*i] = done.contains(&s.id);
+            }
+        }
+        for (i, s) in settlements.iter().enumerate() {
+            if s.status == "delivered" && s.error.is_none() {
+                continue;
+            }
             let done = sqlx::query(
                 "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
                  last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, claimed_until = NULL \
@@ -352,7 +405,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            held.push(done == 1);
+            held[i] = done == 1;
         }
         tx.commit().await?;
         Ok(held)

@@ -2,15 +2,18 @@
 //! statements instead of one statement per row, so a group commit costs a handful of round
 //! trips to the database whatever its size.
 //!
-//! Rows are sent in chunks of fixed sizes (64, 16, 4 and 1 rows), so each table has at most
-//! four statement texts and every one of them stays prepared in the connection's cache.
+//! One statement carries all the rows up to `MAX_VALUES` bound values. Its text depends on
+//! the row count, so it is not kept prepared (the connection's cache stays for the hot
+//! single-row statements). SQLite gets anonymous `?` placeholders: finding a numbered one's
+//! index is a linear search in SQLite, which would make binding quadratic in the row count.
 
 use sqlx::{Any, Transaction};
 
+use super::connect::Backend;
 use super::error::StoreError;
 
-/// The chunk sizes, largest first.
-const CHUNKS: [usize; 4] = [64, 16, 4, 1];
+/// The most values one statement binds (both backends allow far more).
+const MAX_VALUES: usize = 8_000;
 
 /// One value of a row.
 #[derive(Debug, Clone)]
@@ -83,17 +86,23 @@ impl Rows {
 
     /// Writes the rows inside `tx`, in the order they were pushed.
     pub(super) async fn insert(self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
+        let backend = backend_of(tx);
+        let chunk = self.chunk();
         let mut remaining = self.len();
         let mut values = self.values.into_iter();
         while remaining > 0 {
-            let size = chunk(remaining);
-            let query = bound(statement(self.head, self.columns, size, self.tail), {
-                values.by_ref().take(size * self.columns)
-            });
+            let size = chunk.min(remaining);
+            let sql = statement(backend, self.head, self.columns, size, self.tail);
+            let query = bound(sql, values.by_ref().take(size * self.columns));
             query.execute(&mut **tx).await?;
             remaining -= size;
         }
         Ok(())
+    }
+
+    /// Rows per statement.
+    fn chunk(&self) -> usize {
+        (MAX_VALUES / self.columns).max(1)
     }
 }
 
@@ -104,14 +113,15 @@ impl Rows {
         self,
         tx: &mut Transaction<'_, Any>,
     ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let backend = backend_of(tx);
+        let chunk = self.chunk();
         let mut found = Vec::new();
         let mut remaining = self.len();
         let mut values = self.values.into_iter();
         while remaining > 0 {
-            let size = chunk(remaining);
-            let query = bound(statement(self.head, self.columns, size, self.tail), {
-                values.by_ref().take(size * self.columns)
-            });
+            let size = chunk.min(remaining);
+            let sql = statement(backend, self.head, self.columns, size, self.tail);
+            let query = bound(sql, values.by_ref().take(size * self.columns));
             found.extend(query.fetch_all(&mut **tx).await?);
             remaining -= size;
         }
@@ -119,13 +129,33 @@ impl Rows {
     }
 }
 
-/// The largest chunk size not above `remaining`.
-fn chunk(remaining: usize) -> usize {
-    CHUNKS
-        .iter()
-        .copied()
-        .find(|&c| c <= remaining)
-        .unwrap_or(1)
+/// Placeholders in order: `$1`, `$2`, … on PostgreSQL, `?` on SQLite.
+pub(super) struct Placeholders {
+    backend: Backend,
+    n: usize,
+}
+
+impl Placeholders {
+    pub(super) fn new(backend: Backend) -> Self {
+        Placeholders { backend, n: 0 }
+    }
+
+    pub(super) fn next(&mut self) -> String {
+        self.n += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${}", self.n),
+        }
+    }
+}
+
+/// The backend a transaction runs on.
+fn backend_of(tx: &Transaction<'_, Any>) -> Backend {
+    if tx.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    }
 }
 
 /// The statement with its values bound in order.
@@ -134,7 +164,7 @@ fn bound(
     values: impl Iterator<Item = Param>,
 ) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
     // The text is made only of the constant head and tail and numbered placeholders.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
     for value in values {
         query = match value {
             Param::Text(text) => query.bind(text),
@@ -145,12 +175,13 @@ fn bound(
     query
 }
 
-/// `{head} VALUES ($1, $2), ($3, $4) {tail}` for `rows` rows of `columns` placeholders.
-fn statement(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+/// `{head} VALUES ($1, $2), ($3, $4) {tail}` for `rows` rows of `columns` placeholders (`?`
+/// on SQLite).
+fn statement(backend: Backend, head: &str, columns: usize, rows: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 6 + 8);
     sql.push_str(head);
     sql.push_str(" VALUES ");
-    let mut n = 0;
+    let mut placeholders = Placeholders::new(backend);
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
@@ -160,9 +191,7 @@ fn statement(head: &str, columns: usize, rows: usize, tail: &str) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            sql.push_str(&placeholders.next());
         }
         sql.push(')');
     }
@@ -178,31 +207,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_placeholders_across_rows() {
+    fn numbers_placeholders_across_rows_on_postgres_and_leaves_them_anonymous_on_sqlite() {
         assert_eq!(
-            statement("INSERT INTO t (a, b)", 2, 3, "ON CONFLICT DO NOTHING"),
+            statement(
+                Backend::Postgres,
+                "INSERT INTO t (a, b)",
+                2,
+                3,
+                "ON CONFLICT DO NOTHING"
+            ),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT DO NOTHING"
         );
         assert_eq!(
-            statement("INSERT INTO t (a)", 1, 1, ""),
-            "INSERT INTO t (a) VALUES ($1)"
+            statement(Backend::Sqlite, "INSERT INTO t (a, b)", 2, 2, ""),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
         );
     }
 
     #[test]
-    fn chunks_cover_every_count_with_few_statements() {
-        for total in 0..300usize {
-            let mut remaining = total;
-            let mut statements = 0;
-            while remaining > 0 {
-                let size = chunk(remaining);
-                remaining -= size;
-                statements += 1;
-            }
-            assert!(
-                statements <= total / 64 + 9,
-                "{total} rows took {statements}"
-            );
-        }
+    fn a_statement_binds_at_most_the_limit() {
+        let rows = Rows::new("INSERT INTO t (a, b, c)", 3, "");
+        assert_eq!(rows.chunk(), 2_666);
+        assert!(rows.chunk() * 3 <= MAX_VALUES);
     }
 }

@@ -50,6 +50,7 @@ both_backends!(
     a_person_gets_their_audit_extract,
     cases_are_found_by_person,
     outbox_rows_are_claimed_once_and_come_back_after_the_lease,
+    delivery_bookkeeping_never_leaves_the_writer_less_durable,
     outbox_rows_can_be_retried_and_dead_lettered,
     concurrent_workers_on_two_instances_never_claim_a_row_twice,
     timers_fire_in_due_order_and_cancelled_timers_never_fire,

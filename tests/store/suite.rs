@@ -348,6 +348,54 @@ async fn case_with_outbox(db: &TestDb, rows: usize) {
     db.store.commit(commit).await.unwrap();
 }
 
+pub async fn delivery_bookkeeping_never_leaves_the_writer_less_durable(db: &TestDb) {
+    db.migrated().await;
+    case_with_outbox(db, 3).await;
+    let store = &db.store;
+    let durable = match store.backend() {
+        brygga::store::Backend::Sqlite => "synchronous=FULL",
+        brygga::store::Backend::Postgres => "synchronous_commit=on",
+    };
+    assert_eq!(store.writer_durability().await.unwrap(), durable);
+    let now = at("2026-11-20T08:01:00Z");
+    let lease = SignedDuration::from_secs(30);
+    let claimed = store.claim_outbox("w", now, lease, 10).await.unwrap();
+    assert_eq!(store.writer_durability().await.unwrap(), durable);
+    assert!(
+        store
+            .complete_outbox(claimed[0].id, "w", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.writer_durability().await.unwrap(), durable);
+
+    // A claim abandoned at any point of its way (its task cancelled) leaves it durable too.
+    let waker = std::task::Waker::noop();
+    let mut context = std::task::Context::from_waker(waker);
+    for polls in 0..12 {
+        let later = now
+            .checked_add(SignedDuration::from_mins(polls + 1))
+            .unwrap();
+        let mut claim = Box::pin(store.claim_outbox("w", later, lease, 10));
+        for _ in 0..polls {
+            if claim.as_mut().poll(&mut context).is_ready() {
+                break;
+            }
+        }
+        drop(claim);
+        assert_eq!(
+            store.writer_durability().await.unwrap(),
+            durable,
+            "after {polls} polls"
+        );
+    }
+    // A durable commit after bookkeeping is still a durable commit.
+    let p = person("19811218-9876");
+    let (_, commit) = new_case(&p);
+    store.commit(commit).await.unwrap();
+    assert_eq!(store.writer_durability().await.unwrap(), durable);
+}
+
 pub async fn outbox_rows_are_claimed_once_and_come_back_after_the_lease(db: &TestDb) {
     db.migrated().await;
     case_with_outbox(db, 3).await;
