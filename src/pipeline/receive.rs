@@ -18,7 +18,8 @@ use crate::formats::cosmic_link::{self, CosmicLinkError};
 use crate::formats::municipal::{self, Dialect, MunicipalError};
 use crate::process;
 use crate::store::{
-    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, ReceivedMessage, Store, StoreError,
+    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Prior, ReceivedMessage, Store,
+    StoreError, registry_with,
 };
 
 /// What the sender gets back: which case and event the message became, and what was not mapped.
@@ -257,12 +258,25 @@ impl Pipeline {
     ) -> Result<Receipt, ReceiveError> {
         self.check_sender(&message, acting)?;
         let message_id = message.event.source.message_id.clone();
-        if let Some(receipt) = self.store.receipt(&source, &message_id).await? {
-            return stored_receipt(receipt);
-        }
         let case_id = message.case.case_id();
+        // The first attempt reads everything on one connection; one after a conflict rereads.
+        let mut prior = match self
+            .store
+            .prior(&source, &message_id, case_id, &message.person)
+            .await?
+        {
+            Prior::Received(receipt) => return stored_receipt(receipt),
+            Prior::New { case, consents } => Some((case, consents)),
+        };
         for _ in 0..ATTEMPTS {
-            let (mut case, version) = match self.store.load_case(case_id).await? {
+            let (stored, stored_consents) = match prior.take() {
+                Some(read) => read,
+                None => (
+                    self.store.load_case(case_id).await?,
+                    self.store.consents_for(&message.person).await?,
+                ),
+            };
+            let (mut case, version) = match stored {
                 Some(stored) => (stored.to_case()?, stored.version),
                 None => (CoordinationCase::new(case_id, message.person.clone()), 0),
             };
@@ -295,7 +309,7 @@ impl Pipeline {
                 Vec::new()
             };
             let now = self.clock.now();
-            let consents = self.store.registry_for(&case).await?;
+            let consents = registry_with(&case, stored_consents);
             let mut warnings = warnings.clone();
             if let EventKind::SipInvitation {
                 consent_reference: None,

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::connect::Store;
 use super::error::StoreError;
-use super::records::{StoredCase, StoredEvent};
+use super::records::{Prior, StoredCase, StoredEvent};
 use crate::domain::case::{CaseId, Phase};
 use crate::domain::event::Event;
 use crate::domain::identifiers::PersonId;
@@ -49,42 +49,27 @@ fn phase_from_column(phase: String) -> Result<Phase, StoreError> {
 impl Store {
     /// The case with its events in order, or `None`.
     pub async fn load_case(&self, case_id: CaseId) -> Result<Option<StoredCase>, StoreError> {
-        let id = case_id.to_string();
-        let Some(row) = sqlx::query(
-            "SELECT person_system, person_value, phase, version, reference_issuer, reference_value FROM cases WHERE id = $1",
-        )
-        .bind(&id)
-        .fetch_optional(&self.reader)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let person = person_from_columns(row.try_get(0)?, row.try_get(1)?)?;
-        let phase = phase_from_column(row.try_get(2)?)?;
-        let version: i64 = row.try_get(3)?;
-        let issuer: Option<String> = row.try_get(4)?;
-        let value: Option<String> = row.try_get(5)?;
-        let reference = issuer
-            .zip(value)
-            .map(|(issuer, value)| crate::formats::canonical::CaseReference { issuer, value });
-        let rows = sqlx::query(
-            "SELECT seq, recorded_at, body FROM events WHERE case_id = $1 ORDER BY seq",
-        )
-        .bind(&id)
-        .fetch_all(&self.reader)
-        .await?;
-        let events = rows
-            .iter()
-            .map(stored_event)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(StoredCase {
-            id: case_id,
-            person,
-            reference,
-            phase,
-            version: version as u64,
-            events,
-        }))
+        let mut conn = self.reader.acquire().await?;
+        load_case_on(&mut conn, case_id).await
+    }
+
+    /// What receiving a message reads before it decides, on one reader connection: the
+    /// receipt of an earlier copy (and then nothing else), the case, and the person's stored
+    /// consent directives.
+    pub async fn prior(
+        &self,
+        source: &str,
+        message_id: &str,
+        case_id: CaseId,
+        person: &PersonId,
+    ) -> Result<Prior, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        if let Some(receipt) = receipt_on(&mut conn, source, message_id).await? {
+            return Ok(Prior::Received(receipt));
+        }
+        let case = load_case_on(&mut conn, case_id).await?;
+        let consents = super::consents::consents_for_on(&mut conn, person).await?;
+        Ok(Prior::New { case, consents })
     }
 
     /// The ids of the cases about `person`, oldest first.
@@ -122,18 +107,8 @@ impl Store {
         source: &str,
         message_id: &str,
     ) -> Result<Option<Value>, StoreError> {
-        let row = sqlx::query(
-            "SELECT receipt FROM received_messages WHERE source = $1 AND message_id = $2",
-        )
-        .bind(source)
-        .bind(message_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|row| {
-            let text: String = row.try_get(0)?;
-            serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))
-        })
-        .transpose()
+        let mut conn = self.reader.acquire().await?;
+        receipt_on(&mut conn, source, message_id).await
     }
 
     /// Row counts per table, for operators and tests.
@@ -158,6 +133,66 @@ impl Store {
         }
         Ok(counts)
     }
+}
+
+/// The case with its events in order, or `None`, read on `conn`.
+async fn load_case_on(
+    conn: &mut sqlx::AnyConnection,
+    case_id: CaseId,
+) -> Result<Option<StoredCase>, StoreError> {
+    let id = case_id.to_string();
+    let Some(row) = sqlx::query(
+        "SELECT person_system, person_value, phase, version, reference_issuer, reference_value FROM cases WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let person = person_from_columns(row.try_get(0)?, row.try_get(1)?)?;
+    let phase = phase_from_column(row.try_get(2)?)?;
+    let version: i64 = row.try_get(3)?;
+    let issuer: Option<String> = row.try_get(4)?;
+    let value: Option<String> = row.try_get(5)?;
+    let reference = issuer
+        .zip(value)
+        .map(|(issuer, value)| crate::formats::canonical::CaseReference { issuer, value });
+    let rows =
+        sqlx::query("SELECT seq, recorded_at, body FROM events WHERE case_id = $1 ORDER BY seq")
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let events = rows
+        .iter()
+        .map(stored_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StoredCase {
+        id: case_id,
+        person,
+        reference,
+        phase,
+        version: version as u64,
+        events,
+    }))
+}
+
+async fn receipt_on(
+    conn: &mut sqlx::AnyConnection,
+    source: &str,
+    message_id: &str,
+) -> Result<Option<Value>, StoreError> {
+    let row =
+        sqlx::query("SELECT receipt FROM received_messages WHERE source = $1 AND message_id = $2")
+            .bind(source)
+            .bind(message_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(|row| {
+        let text: String = row.try_get(0)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))
+    })
+    .transpose()
 }
 
 fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {

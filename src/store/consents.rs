@@ -217,15 +217,8 @@ impl Store {
         &self,
         person: &PersonId,
     ) -> Result<Vec<ConsentDirective>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT person, directive, resource, resource_id FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
-        )
-        .bind(person_token(person))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| stored_consent(row).map(|c| c.directive))
-            .collect()
+        let mut conn = self.reader.acquire().await?;
+        consents_for_on(&mut conn, person).await
     }
 
     /// The registry the decision reads for a case about to be committed: the person's stored
@@ -235,15 +228,7 @@ impl Store {
         &self,
         case: &crate::domain::case::CoordinationCase,
     ) -> Result<Vec<ConsentDirective>, StoreError> {
-        let own = format!("case {}", case.id());
-        let mut directives: Vec<ConsentDirective> = self
-            .consents_for(case.person())
-            .await?
-            .into_iter()
-            .filter(|d| d.source != own)
-            .collect();
-        directives.extend(ConsentDirective::from_events(case.events(), &own));
-        Ok(directives)
+        Ok(registry_with(case, self.consents_for(case.person()).await?))
     }
 
     /// Every registry entry about `subject` (case-recorded ones included), in the order recorded.
@@ -281,4 +266,33 @@ impl Store {
         .await?;
         rows.iter().map(stored_consent).collect()
     }
+}
+
+/// The person's stored directives, read on `conn`.
+pub(super) async fn consents_for_on(
+    conn: &mut sqlx::AnyConnection,
+    person: &PersonId,
+) -> Result<Vec<ConsentDirective>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT person, directive, resource, resource_id FROM consents WHERE person = $1 ORDER BY recorded_at, consent_id",
+    )
+    .bind(person_token(person))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| stored_consent(row).map(|c| c.directive))
+        .collect()
+}
+
+/// The registry the decision reads for `case`: the person's `stored` directives, with those
+/// of `case` itself taken from its events (which include the ones being committed now).
+pub fn registry_with(
+    case: &crate::domain::case::CoordinationCase,
+    stored: Vec<ConsentDirective>,
+) -> Vec<ConsentDirective> {
+    let own = format!("case {}", case.id());
+    let mut directives: Vec<ConsentDirective> =
+        stored.into_iter().filter(|d| d.source != own).collect();
+    directives.extend(ConsentDirective::from_events(case.events(), &own));
+    directives
 }

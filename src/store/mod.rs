@@ -16,12 +16,12 @@ mod timers;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use connect::{Backend, Readiness, Store};
-pub use consents::{StoredConsent, subject_key};
+pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
 pub use outbox::{DeliveryQuery, DeliveryRow, Settlement};
 pub use records::{
-    AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, ReceivedMessage, StoredCase,
-    StoredEvent, TimerEntry, TimerItem, destination,
+    AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior, ReceivedMessage,
+    StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
 };

@@ -168,6 +168,18 @@ pub enum CommitOutcome {
     Duplicate { receipt: Value },
 }
 
+/// What the store holds for a message about to be received (`Store::prior`).
+#[derive(Debug, Clone)]
+pub enum Prior {
+    /// The message was received before: its receipt.
+    Received(Value),
+    /// It was not: its case as stored (if any), and the person's stored consent directives.
+    New {
+        case: Option<StoredCase>,
+        consents: Vec<crate::domain::consent::ConsentDirective>,
+    },
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
