@@ -154,6 +154,7 @@ fn bench(c: &mut Criterion) {
                 format: brygga::formats::translate::Format::Canonical,
                 events: vec![],
                 bearer_token: None,
+                http: None,
                 timeout: std::time::Duration::from_secs(1),
                 retry: Default::default(),
             })

@@ -96,9 +96,7 @@ impl Application {
             mappings: self.mappings.clone(),
             clock: self.clock.clone(),
             worker: scheduler.worker.clone(),
-            http: reqwest::Client::builder()
-                .user_agent(concat!("brygga/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            http: crate::delivery::http_client_builder().build()?,
             lease: jiff::SignedDuration::from_secs(self.settings.delivery.lease_seconds as i64),
             batch: self.settings.delivery.batch,
             breakers: Default::default(),

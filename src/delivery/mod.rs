@@ -8,3 +8,8 @@ mod worker;
 
 pub use subscriptions::{RetryPolicy, Subscription, Subscriptions, load_subscriptions};
 pub use worker::{Breakers, Delivered, Deliverer, Payload, backoff};
+
+/// The HTTP client settings every delivery call shares (rustls; the product's user agent).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().user_agent(concat!("brygga/", env!("CARGO_PKG_VERSION")))
+}

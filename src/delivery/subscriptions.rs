@@ -55,6 +55,14 @@ struct Entry {
     /// …or from this file (relative to the subscriptions file).
     #[serde(default)]
     bearer_token_file: Option<std::path::PathBuf>,
+    /// A client certificate for the call (mutual TLS): a PEM file with the certificate chain
+    /// and its private key (relative to the subscriptions file).
+    #[serde(default)]
+    client_identity_file: Option<std::path::PathBuf>,
+    /// Certificate authorities (PEM) trusted for the endpoint besides the built-in roots, e.g.
+    /// a region's own CA.
+    #[serde(default)]
+    ca_file: Option<std::path::PathBuf>,
     #[serde(default = "default_timeout")]
     timeout_seconds: u64,
     #[serde(default)]
@@ -82,6 +90,9 @@ pub struct Subscription {
     /// Empty for every kind.
     pub events: Vec<String>,
     pub bearer_token: Option<Sensitive<String>>,
+    /// An HTTP client of its own, when the subscription has TLS settings of its own (a client
+    /// certificate, trusted CAs); otherwise the delivery worker's shared client is used.
+    pub http: Option<reqwest::Client>,
     pub timeout: Duration,
     pub retry: RetryPolicy,
 }
@@ -212,6 +223,7 @@ fn subscription(entry: Entry, base: &Path, directory: &Directory) -> Result<Subs
         }
         (None, None) => None,
     };
+    let http = tls_client(&entry, &endpoint, base)?;
     if entry.timeout_seconds == 0 {
         return Err("timeout_seconds must be at least 1".to_owned());
     }
@@ -229,7 +241,52 @@ fn subscription(entry: Entry, base: &Path, directory: &Directory) -> Result<Subs
         format,
         events: entry.events,
         bearer_token,
+        http,
         timeout: Duration::from_secs(entry.timeout_seconds),
         retry,
     })
+}
+
+/// The subscription's own HTTP client, for a client certificate or CAs of its own.
+fn tls_client(
+    entry: &Entry,
+    endpoint: &reqwest::Url,
+    base: &Path,
+) -> Result<Option<reqwest::Client>, String> {
+    if entry.client_identity_file.is_none() && entry.ca_file.is_none() {
+        return Ok(None);
+    }
+    if endpoint.scheme() != "https" {
+        return Err(format!(
+            "endpoint {:?}: client_identity_file and ca_file need an https endpoint",
+            entry.endpoint
+        ));
+    }
+    let mut builder = crate::delivery::http_client_builder();
+    if let Some(file) = &entry.client_identity_file {
+        let file = base.join(file);
+        let pem = std::fs::read(&file)
+            .map_err(|e| format!("client_identity_file {}: {e}", file.display()))?;
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            format!(
+                "client_identity_file {}: not a PEM certificate chain with its private key: {e}",
+                file.display()
+            )
+        })?;
+        builder = builder.identity(identity);
+    }
+    if let Some(file) = &entry.ca_file {
+        let file = base.join(file);
+        let pem = std::fs::read(&file).map_err(|e| format!("ca_file {}: {e}", file.display()))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("ca_file {}: {e}", file.display()))?;
+        if roots.is_empty() {
+            return Err(format!("ca_file {}: no certificate in it", file.display()));
+        }
+        builder = builder.tls_certs_merge(roots);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| format!("TLS settings: {e}"))
 }

@@ -360,8 +360,10 @@ impl Deliverer {
         item: &OutboxItem,
         body: String,
     ) -> Delivered {
-        let mut request = self
+        let mut request = subscription
             .http
+            .as_ref()
+            .unwrap_or(&self.http)
             .post(subscription.endpoint.clone())
             .timeout(subscription.timeout)
             .header(

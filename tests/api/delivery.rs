@@ -398,3 +398,104 @@ async fn too_many_requests_waits_at_least_its_retry_after_and_errors_are_retried
         "nothing reached the plain receiver as HTTP"
     );
 }
+
+#[tokio::test]
+async fn a_subscription_with_a_client_certificate_presents_it_and_one_without_is_refused() {
+    let with = crate::helpers::tls_receiver().await;
+    let without = crate::helpers::tls_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tls = crate::helpers::repo_root().join("fixtures/tls");
+    let file = dir.path().join("subscriptions.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[subscription]]\nid = \"with-certificate\"\norganisation = \"2380\"\nendpoint = \"{}\"\n\
+             format = \"canonical\"\nevents = [\"admission_notice\"]\n\
+             client_identity_file = \"{}\"\nca_file = \"{}\"\n\
+             [subscription.retry]\ninitial_delay_seconds = 1\nmax_delay_seconds = 1\n\n\
+             [[subscription]]\nid = \"without-certificate\"\norganisation = \"2380\"\nendpoint = \"{}\"\n\
+             format = \"canonical\"\nevents = [\"admission_notice\"]\nca_file = \"{}\"\n",
+            with.url,
+            tls.join("ostersund-treserva.identity.pem").display(),
+            tls.join("ca.pem").display(),
+            without.url,
+            tls.join("ca.pem").display(),
+        ),
+    )
+    .unwrap();
+    let app = spawn_app_with(move |settings| {
+        settings.subscriptions =
+            brygga::delivery::load_subscriptions(&file, &settings.directory).unwrap();
+    })
+    .await;
+    let receipt = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let case = brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
+
+    // Over TLS, verified against the region's CA, with Östersund's certificate.
+    let delivered = with.wait_for(2).await;
+    let expected = crate::tls::fingerprint("ostersund-treserva");
+    for delivery in &delivered {
+        assert_eq!(delivery.headers["x-test-client-certificate"], expected);
+    }
+    // Without a certificate the receiver refuses (401): dead letters, not retried.
+    without.wait_for(2).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let outbox = app.store.outbox_status_for_case(case).await.unwrap();
+        let dead = outbox
+            .iter()
+            .filter(|(d, _, s)| d == "without-certificate" && s == "dead")
+            .count();
+        let delivered = outbox
+            .iter()
+            .filter(|(d, _, s)| d == "with-certificate" && s == "delivered")
+            .count();
+        if dead == 2 && delivered == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{outbox:?}");
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(100), without.wait_for(3)).await;
+    }
+}
+
+#[test]
+fn a_client_certificate_needs_https_and_a_readable_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = brygga::config::Settings::load(
+        &crate::helpers::repo_root().join("deploy/config/brygga.toml"),
+    )
+    .unwrap();
+    let write = |body: &str| {
+        let file = dir.path().join("subscriptions.toml");
+        std::fs::write(&file, body).unwrap();
+        brygga::delivery::load_subscriptions(&file, &settings.directory)
+            .unwrap_err()
+            .join("\n")
+    };
+    let plain = write(
+        "[[subscription]]\nid = \"s\"\norganisation = \"2380\"\nendpoint = \"http://localhost/in\"\n\
+         format = \"canonical\"\nclient_identity_file = \"id.pem\"\n",
+    );
+    assert!(
+        plain.contains("subscription[0] (s)") && plain.contains("need an https endpoint"),
+        "{plain}"
+    );
+    let missing = write(
+        "[[subscription]]\nid = \"s\"\norganisation = \"2380\"\nendpoint = \"https://localhost/in\"\n\
+         format = \"canonical\"\nclient_identity_file = \"id.pem\"\n",
+    );
+    assert!(
+        missing.contains("client_identity_file") && missing.contains("id.pem"),
+        "{missing}"
+    );
+    std::fs::write(dir.path().join("id.pem"), "not a certificate").unwrap();
+    let garbage = write(
+        "[[subscription]]\nid = \"s\"\norganisation = \"2380\"\nendpoint = \"https://localhost/in\"\n\
+         format = \"canonical\"\nclient_identity_file = \"id.pem\"\n",
+    );
+    assert!(
+        garbage.contains("not a PEM certificate chain with its private key"),
+        "{garbage}"
+    );
+}

@@ -407,6 +407,17 @@ pub struct Receiver {
 }
 
 pub async fn receiver() -> Receiver {
+    serve_receiver(false).await
+}
+
+/// A receiving system on loopback over HTTPS (the test CA's `localhost` certificate) that
+/// asks for a client certificate: it records the certificate's fingerprint in the header
+/// `x-test-client-certificate` and answers 401 to a call without one.
+pub async fn tls_receiver() -> Receiver {
+    serve_receiver(true).await
+}
+
+async fn serve_receiver(tls: bool) -> Receiver {
     use axum::http::{HeaderMap, StatusCode};
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let statuses = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
@@ -420,42 +431,76 @@ pub async fn receiver() -> Receiver {
     );
     let router = axum::Router::new().route(
         "/inbox",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let (r, s, a, ra) = (r.clone(), s.clone(), a.clone(), ra.clone());
-            async move {
-                let status = s.lock().unwrap().pop_front().unwrap_or(200);
-                let retry_after = *ra.lock().unwrap();
-                r.lock().unwrap().push(Received {
-                    headers: headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                        .collect(),
-                    body,
-                });
-                a.notify_waiters();
-                if status == 0 {
-                    // Never answers: the caller's timeout must end it.
-                    std::future::pending::<()>().await;
+        axum::routing::post(
+            move |peer: Option<axum::Extension<axum::extract::ConnectInfo<brygga::http::Peer>>>,
+                  headers: HeaderMap,
+                  body: String| {
+                let (r, s, a, ra) = (r.clone(), s.clone(), a.clone(), ra.clone());
+                async move {
+                    let certificate = peer.and_then(|p| p.0.0.certificate);
+                    let mut status = s.lock().unwrap().pop_front().unwrap_or(200);
+                    if tls && certificate.is_none() {
+                        status = 401;
+                    }
+                    let mut headers = headers;
+                    if let Some(fingerprint) = certificate {
+                        headers.insert("x-test-client-certificate", fingerprint.parse().unwrap());
+                    }
+                    let retry_after = *ra.lock().unwrap();
+                    r.lock().unwrap().push(Received {
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                            .collect(),
+                        body,
+                    });
+                    a.notify_waiters();
+                    if status == 0 {
+                        // Never answers: the caller's timeout must end it.
+                        std::future::pending::<()>().await;
+                    }
+                    let mut headers = HeaderMap::new();
+                    if let Some(seconds) = retry_after.filter(|_| status == 429 || status == 503) {
+                        headers.insert("retry-after", seconds.to_string().parse().unwrap());
+                    }
+                    (StatusCode::from_u16(status).unwrap(), headers)
                 }
-                let mut headers = HeaderMap::new();
-                if let Some(seconds) = retry_after.filter(|_| status == 429 || status == 503) {
-                    headers.insert("retry-after", seconds.to_string().parse().unwrap());
-                }
-                (StatusCode::from_u16(status).unwrap(), headers)
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/inbox", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    let url = if tls {
+        let tls_dir = repo_root().join("fixtures/tls");
+        let settings = brygga::config::TlsSettings {
+            certificate_file: tls_dir.join("server.pem"),
+            key_file: tls_dir.join("server.key"),
+            client_ca_file: Some(tls_dir.join("ca.pem")),
+        };
+        let config = brygga::http::server_config(&settings, |p| p.to_path_buf()).unwrap();
+        let listener = brygga::http::TlsListener::new(listener, config).unwrap();
+        let service = router.into_make_service_with_connect_info::<brygga::http::Peer>();
+        tokio::spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        format!("https://localhost:{port}/inbox")
+    } else {
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        format!("http://127.0.0.1:{port}/inbox")
+    };
     Receiver {
         url,
         received,
@@ -516,6 +561,7 @@ pub fn subscription(
         format: format.parse().unwrap(),
         events: Vec::new(),
         bearer_token: None,
+        http: None,
         timeout: Duration::from_secs(5),
         retry: brygga::delivery::RetryPolicy {
             initial_delay_seconds: 1,

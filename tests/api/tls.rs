@@ -14,7 +14,7 @@ fn tls_file(name: &str) -> std::path::PathBuf {
     repo_root().join("fixtures/tls").join(name)
 }
 
-fn fingerprint(client: &str) -> String {
+pub fn fingerprint(client: &str) -> String {
     let der = CertificateDer::from_pem_file(tls_file(&format!("{client}.pem"))).unwrap();
     hex::encode(Sha256::digest(der.as_ref()))
 }

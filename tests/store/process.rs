@@ -1134,6 +1134,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
             format: brygga::formats::translate::Format::Canonical,
             events: vec![],
             bearer_token: None,
+            http: None,
             timeout: std::time::Duration::from_secs(5),
             // The rows were written on the fixtures' dates, weeks before the real clock's now.
             retry: brygga::delivery::RetryPolicy {
