@@ -86,27 +86,14 @@ impl Rows {
 
     /// Writes the rows inside `tx`, in the order they were pushed.
     pub(super) async fn insert(self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-        let backend = backend_of(tx);
-        let chunk = self.chunk();
-        let mut remaining = self.len();
-        let mut values = self.values.into_iter();
-        while remaining > 0 {
-            let size = chunk.min(remaining);
-            let sql = statement(backend, self.head, self.columns, size, self.tail);
-            let query = bound(sql, values.by_ref().take(size * self.columns));
-            query.execute(&mut **tx).await?;
-            remaining -= size;
-        }
-        Ok(())
+        self.fetch(tx).await.map(drop)
     }
 
     /// Rows per statement.
     fn chunk(&self) -> usize {
         (MAX_VALUES / self.columns).max(1)
     }
-}
 
-impl Rows {
     /// Runs the statement as a query over the rows (e.g. `… WHERE (a, b) IN (` with tail `)`)
     /// and answers every row it returns.
     pub(super) async fn fetch(
