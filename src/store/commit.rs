@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 
-use super::audit::{AuditHead, audit_rows, chain_entries};
+use super::audit::{AuditHead, audit_rows};
 use super::cases::{millis, person_columns};
 use super::connect::Store;
 use super::error::StoreError;
@@ -57,65 +57,13 @@ impl Store {
         // The head first: it serialises every writer (on PostgreSQL across instances), so the
         // receipts and versions read next cannot change before this transaction ends.
         let mut head = AuditHead::lock(&mut tx).await?;
-        let stored_receipts = stored_receipts(&mut tx, commits).await?;
-        let stored_versions = stored_versions(&mut tx, commits).await?;
-
-        let mut results = Vec::with_capacity(commits.len());
-        let mut accepted = Vec::with_capacity(commits.len());
-        let mut batch_receipts: HashMap<(&str, &str), &Value> = HashMap::new();
-        let mut batch_versions: HashMap<String, u64> = HashMap::new();
-        for commit in commits {
-            if let Some(received) = &commit.received {
-                let key = (received.source.as_str(), received.message_id.as_str());
-                let earlier = stored_receipts
-                    .get(&(key.0.to_owned(), key.1.to_owned()))
-                    .or_else(|| batch_receipts.get(&key).copied());
-                if let Some(receipt) = earlier {
-                    results.push(Ok(CommitOutcome::Duplicate {
-                        receipt: receipt.clone(),
-                    }));
-                    continue;
-                }
-            }
-            let case_id = commit.case_id.to_string();
-            let in_batch = batch_versions.get(&case_id).copied();
-            let actual = in_batch
-                .or_else(|| stored_versions.get(&case_id).copied())
-                .unwrap_or(0);
-            // A second change of a case in one batch was read before the first was written.
-            if in_batch.is_some() || actual != commit.expected_version {
-                results.push(Err(StoreError::VersionConflict {
-                    case_id: commit.case_id,
-                    expected: commit.expected_version,
-                    actual,
-                }));
-                continue;
-            }
-            if let Err(error) = check_outbox(commit) {
-                results.push(Err(error));
-                continue;
-            }
-            if let Some(received) = &commit.received {
-                batch_receipts.insert(
-                    (received.source.as_str(), received.message_id.as_str()),
-                    &received.receipt,
-                );
-            }
-            let last_seq = commit.expected_version + commit.events.len() as u64;
-            batch_versions.insert(case_id, last_seq);
-            accepted.push(commit);
-            results.push(Ok(CommitOutcome::Committed {
-                first_seq: commit.expected_version + 1,
-                last_seq,
-            }));
-        }
-        write_accepted(&mut tx, &accepted, &mut head).await?;
+        let results = write_batch(&mut tx, commits, &mut head).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
         Ok(results)
     }
 
-    /// The careful path: each change under its own savepoint.
+    /// The careful path: each change under its own savepoint, written as a batch of one.
     async fn commit_each(
         &self,
         commits: &[CaseCommit],
@@ -128,13 +76,17 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let mut tentative = head.clone();
-            match apply_commit(&mut tx, commit, &mut tentative).await {
-                Ok(outcome) => {
+            match write_batch(&mut tx, std::slice::from_ref(commit), &mut tentative).await {
+                Ok(mut outcome) => {
                     sqlx::query("RELEASE SAVEPOINT brygga_commit")
                         .execute(&mut *tx)
                         .await?;
                     head = tentative;
-                    results.push(Ok(outcome));
+                    results.push(
+                        outcome
+                            .pop()
+                            .unwrap_or_else(|| Err(StoreError::decode("commit result", "missing"))),
+                    );
                 }
                 Err(error) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT brygga_commit")
@@ -151,6 +103,69 @@ impl Store {
         tx.commit().await?;
         Ok(results)
     }
+}
+
+/// Judges each change of `commits` on what is stored and on the changes before it (a
+/// duplicate, a version conflict, or accepted) and writes the accepted ones.
+async fn write_batch(
+    tx: &mut Transaction<'_, Any>,
+    commits: &[CaseCommit],
+    head: &mut AuditHead,
+) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+    let stored_receipts = stored_receipts(tx, commits).await?;
+    let stored_versions = stored_versions(tx, commits).await?;
+
+    let mut results = Vec::with_capacity(commits.len());
+    let mut accepted = Vec::with_capacity(commits.len());
+    let mut batch_receipts: HashMap<(&str, &str), &Value> = HashMap::new();
+    let mut batch_versions: HashMap<String, u64> = HashMap::new();
+    for commit in commits {
+        if let Some(received) = &commit.received {
+            let key = (received.source.as_str(), received.message_id.as_str());
+            let earlier = stored_receipts
+                .get(&(key.0.to_owned(), key.1.to_owned()))
+                .or_else(|| batch_receipts.get(&key).copied());
+            if let Some(receipt) = earlier {
+                results.push(Ok(CommitOutcome::Duplicate {
+                    receipt: receipt.clone(),
+                }));
+                continue;
+            }
+        }
+        let case_id = commit.case_id.to_string();
+        let in_batch = batch_versions.get(&case_id).copied();
+        let actual = in_batch
+            .or_else(|| stored_versions.get(&case_id).copied())
+            .unwrap_or(0);
+        // A second change of a case in one batch was read before the first was written.
+        if in_batch.is_some() || actual != commit.expected_version {
+            results.push(Err(StoreError::VersionConflict {
+                case_id: commit.case_id,
+                expected: commit.expected_version,
+                actual,
+            }));
+            continue;
+        }
+        if let Err(error) = check_outbox(commit) {
+            results.push(Err(error));
+            continue;
+        }
+        if let Some(received) = &commit.received {
+            batch_receipts.insert(
+                (received.source.as_str(), received.message_id.as_str()),
+                &received.receipt,
+            );
+        }
+        let last_seq = commit.expected_version + commit.events.len() as u64;
+        batch_versions.insert(case_id, last_seq);
+        accepted.push(commit);
+        results.push(Ok(CommitOutcome::Committed {
+            first_seq: commit.expected_version + 1,
+            last_seq,
+        }));
+    }
+    write_accepted(tx, &accepted, head).await?;
+    Ok(results)
 }
 
 /// The receipts already stored for the batch's received message ids.
@@ -368,165 +383,4 @@ async fn end_timers(
         .await?;
     }
     Ok(())
-}
-
-async fn current_version(tx: &mut Transaction<'_, Any>, case_id: &str) -> Result<u64, StoreError> {
-    let row = sqlx::query("SELECT version FROM cases WHERE id = $1")
-        .bind(case_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<i64, _>(0)? as u64,
-        None => 0,
-    })
-}
-
-async fn apply_commit(
-    tx: &mut Transaction<'_, Any>,
-    commit: &CaseCommit,
-    head: &mut AuditHead,
-) -> Result<CommitOutcome, StoreError> {
-    let case_id = commit.case_id.to_string();
-    let now = millis(commit.recorded_at);
-
-    if let Some(received) = &commit.received {
-        let receipt = serde_json::to_string(&received.receipt)
-            .map_err(|e| StoreError::decode("receipt", e))?;
-        let inserted = sqlx::query(
-            "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, message_id) DO NOTHING",
-        )
-        .bind(&received.source)
-        .bind(&received.message_id)
-        .bind(&case_id)
-        .bind(now)
-        .bind(receipt)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            let row = sqlx::query(
-                "SELECT receipt FROM received_messages WHERE source = $1 AND message_id = $2",
-            )
-            .bind(&received.source)
-            .bind(&received.message_id)
-            .fetch_one(&mut **tx)
-            .await?;
-            let text: String = row.try_get(0)?;
-            let receipt =
-                serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))?;
-            return Ok(CommitOutcome::Duplicate { receipt });
-        }
-    }
-
-    let new_version = commit.expected_version + commit.events.len() as u64;
-    let phase = commit.phase.as_str();
-    let moved = if commit.expected_version == 0 {
-        let (system, value) = person_columns(&commit.person)?;
-        sqlx::query(
-            "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, updated_at, \
-             reference_issuer, reference_value) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&case_id)
-        .bind(system)
-        .bind(value)
-        .bind(phase)
-        .bind(new_version as i64)
-        .bind(now)
-        .bind(commit.reference.as_ref().map(|r| r.issuer.as_str()))
-        .bind(commit.reference.as_ref().map(|r| r.value.as_str()))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    } else {
-        sqlx::query("UPDATE cases SET version = $1, phase = $2, updated_at = $3 WHERE id = $4 AND version = $5")
-            .bind(new_version as i64)
-            .bind(phase)
-            .bind(now)
-            .bind(&case_id)
-            .bind(commit.expected_version as i64)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-    };
-    if moved == 0 {
-        return Err(StoreError::VersionConflict {
-            case_id: commit.case_id,
-            expected: commit.expected_version,
-            actual: current_version(tx, &case_id).await?,
-        });
-    }
-
-    let mut seq_of = HashMap::new();
-    for (i, event) in commit.events.iter().enumerate() {
-        let seq = commit.expected_version + 1 + i as u64;
-        seq_of.insert(event.id, seq);
-        let body = serde_json::to_string(event).map_err(|e| StoreError::decode("event", e))?;
-        sqlx::query(
-            "INSERT INTO events (case_id, seq, id, kind, occurred_at, recorded_at, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&case_id)
-        .bind(seq as i64)
-        .bind(event.id.to_string())
-        .bind(event.kind.name())
-        .bind(millis(event.occurred_at))
-        .bind(now)
-        .bind(body)
-        .execute(&mut **tx)
-        .await?;
-    }
-
-    super::deviations::index_events(tx, &case_id, &commit.events).await?;
-    super::consents::index_events(tx, &case_id, &commit.person, &commit.events).await?;
-
-    for entry in &commit.outbox {
-        let Some(seq) = seq_of.get(&entry.event_id) else {
-            return Err(StoreError::decode(
-                "outbox entry",
-                format!("event {} is not part of this commit", entry.event_id),
-            ));
-        };
-        sqlx::query(
-            "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, payload, \
-             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&case_id)
-        .bind(entry.event_id.to_string())
-        .bind(*seq as i64)
-        .bind(&entry.destination)
-        .bind(&entry.idempotency_key)
-        .bind(&entry.payload)
-        .bind(millis(entry.not_before))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-
-    end_timers(tx, &case_id, commit, now).await?;
-
-    for timer in &commit.timers {
-        let payload = serde_json::to_string(&timer.payload)
-            .map_err(|e| StoreError::decode("timer payload", e))?;
-        sqlx::query(
-            "INSERT INTO timers (id, case_id, kind, due_at, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&timer.id)
-        .bind(&case_id)
-        .bind(&timer.kind)
-        .bind(millis(timer.due_at))
-        .bind(payload)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-
-    chain_entries(tx, head, Some(&case_id), &commit.audit, commit.recorded_at).await?;
-
-    Ok(CommitOutcome::Committed {
-        first_seq: commit.expected_version + 1,
-        last_seq: new_version,
-    })
 }
