@@ -92,6 +92,7 @@ impl Application {
         };
         let deliverer = crate::delivery::Deliverer {
             store: self.store.clone(),
+            committer: scheduler.committer.clone(),
             subscriptions: subscriptions.clone(),
             mappings: self.mappings.clone(),
             clock: self.clock.clone(),

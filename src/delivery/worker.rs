@@ -128,6 +128,8 @@ impl Breakers {
 #[derive(Clone)]
 pub struct Deliverer {
     pub store: Store,
+    /// Claims and settlements go through it (on SQLite, in the group commit's transaction).
+    pub committer: crate::store::GroupCommitter,
     pub subscriptions: Arc<Subscriptions>,
     pub mappings: Arc<Mappings>,
     pub clock: Clock,
@@ -190,7 +192,7 @@ impl Deliverer {
         }
         let now = self.clock.now();
         let items = self
-            .store
+            .committer
             .claim_outbox(&self.worker, now, self.lease, limit)
             .await?;
         let count = items.len();
@@ -265,7 +267,7 @@ impl Deliverer {
                 })
                 .collect();
             match self
-                .store
+                .committer
                 .settle_outbox_batch(&self.worker, &settlements)
                 .await
             {

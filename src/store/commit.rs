@@ -17,8 +17,11 @@ use super::audit::{AuditHead, audit_rows};
 use super::cases::{millis, person_columns};
 use super::connect::Store;
 use super::error::StoreError;
+use super::outbox::{Settlement, claim_in, settle_in};
+use super::records::OutboxItem;
 use super::records::{CaseCommit, CommitOutcome};
 use super::rows::{Param, Rows};
+use jiff::{SignedDuration, Timestamp};
 
 impl Store {
     /// Commits one case change atomically. A received message id seen before yields
@@ -37,13 +40,32 @@ impl Store {
         &self,
         commits: Vec<CaseCommit>,
     ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
-        match self.commit_bulk(&commits).await {
+        Ok(self.commit_batch_with(commits, &[]).await?.0)
+    }
+
+    /// As `commit_batch`, with delivery bookkeeping in the same transaction (after the
+    /// changes, each under its own savepoint, so that one failing fails alone). The group
+    /// committer puts SQLite's claims and settlements here: its one writer then never waits
+    /// for them between two batches.
+    pub async fn commit_batch_with(
+        &self,
+        commits: Vec<CaseCommit>,
+        work: &[Bookkeeping],
+    ) -> Result<Batched, StoreError> {
+        if commits.is_empty() {
+            // Bookkeeping alone need not wait for the disk (see `begin_bookkeeping`).
+            let mut tx = self.begin_bookkeeping().await?;
+            let booked = book(&mut tx, self.backend, work).await?;
+            tx.commit().await?;
+            return Ok((Vec::new(), booked));
+        }
+        match self.commit_bulk(&commits, work).await {
             Ok(results) => Ok(results),
             Err(error) => {
                 // Nothing of the bulk transaction was written. One change of the batch may be
                 // at fault (a constraint the checks did not foresee): write them one by one.
                 tracing::warn!(error = %error, batch = commits.len(), "bulk commit failed; committing the batch change by change");
-                self.commit_each(&commits).await
+                self.commit_each(&commits, work).await
             }
         }
     }
@@ -52,22 +74,25 @@ impl Store {
     async fn commit_bulk(
         &self,
         commits: &[CaseCommit],
-    ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+        work: &[Bookkeeping],
+    ) -> Result<Batched, StoreError> {
         let mut tx = self.writer.begin().await?;
         // The head first: it serialises every writer (on PostgreSQL across instances), so the
         // receipts and versions read next cannot change before this transaction ends.
         let mut head = AuditHead::lock(&mut tx).await?;
         let results = write_batch(&mut tx, commits, &mut head).await?;
+        let booked = book(&mut tx, self.backend, work).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
-        Ok(results)
+        Ok((results, booked))
     }
 
     /// The careful path: each change under its own savepoint, written as a batch of one.
     async fn commit_each(
         &self,
         commits: &[CaseCommit],
-    ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+        work: &[Bookkeeping],
+    ) -> Result<Batched, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut head = AuditHead::lock(&mut tx).await?;
         let mut results = Vec::with_capacity(commits.len());
@@ -99,10 +124,81 @@ impl Store {
                 }
             }
         }
+        let booked = book(&mut tx, self.backend, work).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
-        Ok(results)
+        Ok((results, booked))
     }
+}
+
+/// Delivery bookkeeping to do in a group commit's transaction.
+#[derive(Debug, Clone)]
+pub enum Bookkeeping {
+    /// `Store::claim_outbox`.
+    Claim {
+        worker: String,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    },
+    /// `Store::settle_outbox_batch`.
+    Settle {
+        worker: String,
+        settlements: Vec<Settlement>,
+    },
+}
+
+/// What a piece of bookkeeping did.
+#[derive(Debug)]
+pub enum Booked {
+    Claimed(Vec<OutboxItem>),
+    Settled(Vec<bool>),
+}
+
+/// The results of a batch: one per change, one per piece of bookkeeping.
+pub type Batched = (
+    Vec<Result<CommitOutcome, StoreError>>,
+    Vec<Result<Booked, StoreError>>,
+);
+
+/// Does each piece of bookkeeping under its own savepoint.
+async fn book(
+    tx: &mut Transaction<'_, Any>,
+    backend: super::connect::Backend,
+    work: &[Bookkeeping],
+) -> Result<Vec<Result<Booked, StoreError>>, StoreError> {
+    let mut done = Vec::with_capacity(work.len());
+    for piece in work {
+        sqlx::query("SAVEPOINT brygga_bookkeeping")
+            .execute(&mut **tx)
+            .await?;
+        let result = match piece {
+            Bookkeeping::Claim {
+                worker,
+                now,
+                lease,
+                limit,
+            } => claim_in(tx, backend, worker, *now, *lease, *limit)
+                .await
+                .map(Booked::Claimed),
+            Bookkeeping::Settle {
+                worker,
+                settlements,
+            } => settle_in(tx, backend, worker, settlements)
+                .await
+                .map(Booked::Settled),
+        };
+        if result.is_err() {
+            sqlx::query("ROLLBACK TO SAVEPOINT brygga_bookkeeping")
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT brygga_bookkeeping")
+            .execute(&mut **tx)
+            .await?;
+        done.push(result);
+    }
+    Ok(done)
 }
 
 /// Judges each change of `commits` on what is stored and on the changes before it (a

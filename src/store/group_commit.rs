@@ -1,16 +1,30 @@
 //! Group commit: concurrent callers' commits share one database transaction, so one fsync
-//! makes many messages durable. Each commit still succeeds or fails on its own (savepoints in
+//! makes many messages durable. Each commit still succeeds or fails on its own (see
 //! `Store::commit_batch`), and each caller is answered only after the transaction is on disk.
+//!
+//! On SQLite the delivery workers' claims and settlements go through the same queue and ride
+//! in the batch's transaction: the database has one writer, and a claim taking its own turn
+//! between two batches would hold up every message waiting in the next one. On PostgreSQL
+//! they run on a connection of their own, beside the commits.
 
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
-use super::connect::Store;
+use super::commit::{Booked, Bookkeeping};
+use super::connect::{Backend, Store};
 use super::error::StoreError;
-use super::records::{CaseCommit, CommitOutcome};
+use super::outbox::Settlement;
+use super::records::{CaseCommit, CommitOutcome, OutboxItem};
 
-struct Job {
-    commit: CaseCommit,
-    reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+enum Job {
+    Commit {
+        commit: Box<CaseCommit>,
+        reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+    },
+    Book {
+        work: Bookkeeping,
+        reply: oneshot::Sender<Result<Booked, StoreError>>,
+    },
 }
 
 /// A handle to the committer task. Cloning shares the task; when every handle is dropped the
@@ -18,6 +32,7 @@ struct Job {
 #[derive(Clone, Debug)]
 pub struct GroupCommitter {
     jobs: mpsc::Sender<Job>,
+    store: Store,
 }
 
 impl GroupCommitter {
@@ -26,30 +41,103 @@ impl GroupCommitter {
     pub fn start(store: Store, max_batch: usize) -> GroupCommitter {
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 4);
-        tokio::spawn(run(store, queue, max_batch));
-        GroupCommitter { jobs }
+        tokio::spawn(run(store.clone(), queue, max_batch));
+        GroupCommitter { jobs, store }
     }
 
     /// Commits `commit` together with whatever else is waiting, and answers once it is durable.
     pub async fn commit(&self, commit: CaseCommit) -> Result<CommitOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { commit, reply })
-            .await
-            .map_err(|_| StoreError::CommitterStopped)?;
+        self.send(Job::Commit {
+            commit: Box::new(commit),
+            reply,
+        })
+        .await?;
         answer.await.map_err(|_| StoreError::CommitterStopped)?
+    }
+
+    /// `Store::claim_outbox`, in the next batch on SQLite.
+    pub async fn claim_outbox(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        if self.store.backend() == Backend::Postgres {
+            return self.store.claim_outbox(worker, now, lease, limit).await;
+        }
+        let work = Bookkeeping::Claim {
+            worker: worker.to_owned(),
+            now,
+            lease,
+            limit,
+        };
+        match self.book(work).await? {
+            Booked::Claimed(items) => Ok(items),
+            Booked::Settled(_) => Err(StoreError::decode("claim result", "a settlement")),
+        }
+    }
+
+    /// `Store::settle_outbox_batch`, in the next batch on SQLite.
+    pub async fn settle_outbox_batch(
+        &self,
+        worker: &str,
+        settlements: &[Settlement],
+    ) -> Result<Vec<bool>, StoreError> {
+        if self.store.backend() == Backend::Postgres {
+            return self.store.settle_outbox_batch(worker, settlements).await;
+        }
+        let work = Bookkeeping::Settle {
+            worker: worker.to_owned(),
+            settlements: settlements.to_vec(),
+        };
+        match self.book(work).await? {
+            Booked::Settled(held) => Ok(held),
+            Booked::Claimed(_) => Err(StoreError::decode("settle result", "a claim")),
+        }
+    }
+
+    async fn book(&self, work: Bookkeeping) -> Result<Booked, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Book { work, reply }).await?;
+        answer.await.map_err(|_| StoreError::CommitterStopped)?
+    }
+
+    async fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::CommitterStopped)
     }
 }
 
 async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
-        let (commits, replies): (Vec<CaseCommit>, Vec<_>) =
-            jobs.drain(..).map(|job| (job.commit, job.reply)).unzip();
+        let mut commits = Vec::with_capacity(jobs.len());
+        let mut commit_replies = Vec::with_capacity(jobs.len());
+        let mut work = Vec::new();
+        let mut work_replies = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                Job::Commit { commit, reply } => {
+                    commits.push(*commit);
+                    commit_replies.push(reply);
+                }
+                Job::Book { work: piece, reply } => {
+                    work.push(piece);
+                    work_replies.push(reply);
+                }
+            }
+        }
         let size = commits.len();
-        match store.commit_batch(commits).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
+        match store.commit_batch_with(commits, &work).await {
+            Ok((results, booked)) => {
+                for (reply, result) in commit_replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+                for (reply, result) in work_replies.into_iter().zip(booked) {
                     let _ = reply.send(result);
                 }
             }
@@ -58,7 +146,10 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
                 // batch was written, and every caller hears so.
                 tracing::error!(error = %error, batch = size, "group commit failed");
                 let reason = error.to_string();
-                for reply in replies {
+                for reply in commit_replies {
+                    let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
+                }
+                for reply in work_replies {
                     let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
                 }
             }

@@ -15,6 +15,7 @@ mod rows;
 mod timers;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
+pub use commit::{Batched, Booked, Bookkeeping};
 pub use connect::{Backend, Readiness, Store};
 pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};

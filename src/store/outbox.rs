@@ -52,6 +52,37 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
     })
 }
 
+/// Claims up to `limit` due rows for `worker` inside `tx` (see `Store::claim_outbox`).
+pub(super) async fn claim_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    worker: &str,
+    now: Timestamp,
+    lease: SignedDuration,
+    limit: u32,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let now_ms = millis(now);
+    let until = millis(now.saturating_add(lease).unwrap_or(now));
+    let sql = match backend {
+        // SQLite has a single writer, which serialises claims.
+        Backend::Sqlite => claim_outbox_sql!(""),
+        Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
+    };
+    let rows = sqlx::query(sql)
+        .bind(worker)
+        .bind(until)
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut items = rows
+        .iter()
+        .map(outbox_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    items.sort_by_key(|i| i.id);
+    Ok(items)
+}
+
 impl Store {
     /// Claims up to `limit` due rows for `worker` until `now + lease`, oldest due first, and
     /// counts the attempt.
@@ -62,28 +93,10 @@ impl Store {
         lease: SignedDuration,
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let now_ms = millis(now);
-        let until = millis(now.saturating_add(lease).unwrap_or(now));
-        let sql = match self.backend {
-            // SQLite has a single writer, which serialises claims.
-            Backend::Sqlite => claim_outbox_sql!(""),
-            Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
-        };
         // A lost claim only means the row is claimed again after a restart.
         let mut tx = self.begin_bookkeeping().await?;
-        let rows = sqlx::query(sql)
-            .bind(worker)
-            .bind(until)
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await?;
+        let items = claim_in(&mut tx, self.backend, worker, now, lease, limit).await?;
         tx.commit().await?;
-        let mut items = rows
-            .iter()
-            .map(outbox_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        items.sort_by_key(|i| i.id);
         Ok(items)
     }
 
@@ -342,72 +355,82 @@ impl Store {
         settlements: &[Settlement],
     ) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.begin_bookkeeping().await?;
-        let mut held = vec![false; settlements.len()];
-        // The deliveries (nearly all of them) in one statement; retries and dead letters, which
-        // carry their own next attempt and error, one by one.
-        let delivered: Vec<(usize, &Settlement)> = settlements
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.status == "delivered" && s.error.is_none())
-            .collect();
-        for delivered in delivered.chunks(1_000) {
-            let mut p = super::rows::Placeholders::new(self.backend);
-            let mut sql =
-                String::from("UPDATE outbox SET status = 'delivered', finished_at = CASE id");
-            for _ in delivered {
-                sql.push_str(&format!(" WHEN {} THEN {}", p.next(), p.next()));
-            }
-            sql.push_str(&format!(
-                " END, claimed_by = NULL, claimed_until = NULL WHERE claimed_by = {} AND status = 'pending' AND id IN (",
-                p.next()
-            ));
-            for (i, _) in delivered.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&p.next());
-            }
-            sql.push_str(") RETURNING id");
-            // The text is made of constants and numbered placeholders.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-            for (_, s) in delivered {
-                query = query.bind(s.id).bind(s.finished_at.map(millis));
-            }
-            query = query.bind(worker);
-            for (_, s) in delivered {
-                query = query.bind(s.id);
-            }
-            let done: std::collections::HashSet<i64> = query
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()?;
-            for (i, s) in delivered {
-                held[*i] = done.contains(&s.id);
-            }
-        }
-        for (i, s) in settlements.iter().enumerate() {
-            if s.status == "delivered" && s.error.is_none() {
-                continue;
-            }
-            let done = sqlx::query(
-                "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-                 last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, claimed_until = NULL \
-                 WHERE id = $5 AND claimed_by = $6 AND status = 'pending'",
-            )
-            .bind(s.status)
-            .bind(s.next_attempt_at.map(millis))
-            .bind(s.error.as_deref())
-            .bind(s.finished_at.map(millis))
-            .bind(s.id)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            held[i] = done == 1;
-        }
+        let held = settle_in(&mut tx, self.backend, worker, settlements).await?;
         tx.commit().await?;
         Ok(held)
     }
+}
+
+/// Settles rows `worker` holds inside `tx` (see `Store::settle_outbox_batch`).
+pub(super) async fn settle_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    worker: &str,
+    settlements: &[Settlement],
+) -> Result<Vec<bool>, StoreError> {
+    let mut held = vec![false; settlements.len()];
+    // The deliveries (nearly all of them) in one statement; retries and dead letters, which
+    // carry their own next attempt and error, one by one.
+    let delivered: Vec<(usize, &Settlement)> = settlements
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.status == "delivered" && s.error.is_none())
+        .collect();
+    for delivered in delivered.chunks(1_000) {
+        let mut p = super::rows::Placeholders::new(backend);
+        let mut sql = String::from("UPDATE outbox SET status = 'delivered', finished_at = CASE id");
+        for _ in delivered {
+            sql.push_str(&format!(" WHEN {} THEN {}", p.next(), p.next()));
+        }
+        sql.push_str(&format!(
+            " END, claimed_by = NULL, claimed_until = NULL WHERE claimed_by = {} AND status = 'pending' AND id IN (",
+            p.next()
+        ));
+        for (i, _) in delivered.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&p.next());
+        }
+        sql.push_str(") RETURNING id");
+        // The text is made of constants and numbered placeholders.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+        for (_, s) in delivered {
+            query = query.bind(s.id).bind(s.finished_at.map(millis));
+        }
+        query = query.bind(worker);
+        for (_, s) in delivered {
+            query = query.bind(s.id);
+        }
+        let done: std::collections::HashSet<i64> = query
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        for (i, s) in delivered {
+            held[*i] = done.contains(&s.id);
+        }
+    }
+    for (i, s) in settlements.iter().enumerate() {
+        if s.status == "delivered" && s.error.is_none() {
+            continue;
+        }
+        let done = sqlx::query(
+            "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+             last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $5 AND claimed_by = $6 AND status = 'pending'",
+        )
+        .bind(s.status)
+        .bind(s.next_attempt_at.map(millis))
+        .bind(s.error.as_deref())
+        .bind(s.finished_at.map(millis))
+        .bind(s.id)
+        .bind(worker)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        held[i] = done == 1;
+    }
+    Ok(held)
 }

@@ -51,6 +51,7 @@ both_backends!(
     cases_are_found_by_person,
     outbox_rows_are_claimed_once_and_come_back_after_the_lease,
     delivery_bookkeeping_never_leaves_the_writer_less_durable,
+    bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits,
     outbox_rows_can_be_retried_and_dead_lettered,
     concurrent_workers_on_two_instances_never_claim_a_row_twice,
     timers_fire_in_due_order_and_cancelled_timers_never_fire,

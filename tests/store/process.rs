@@ -1182,6 +1182,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         rows += 2;
     }
     let deliverer = |store: Store, worker: &str| brygga::delivery::Deliverer {
+        committer: brygga::store::GroupCommitter::start(store.clone(), 64),
         store,
         subscriptions: subscriptions.clone(),
         mappings: mappings(),

@@ -348,6 +348,63 @@ async fn case_with_outbox(db: &TestDb, rows: usize) {
     db.store.commit(commit).await.unwrap();
 }
 
+pub async fn bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits(db: &TestDb) {
+    use brygga::store::{Booked, Bookkeeping, Settlement};
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (case, mut commit) = new_case(&p);
+    for i in 0..3 {
+        commit
+            .outbox
+            .push(outbox_entry(&case.events()[0], ostersund_unit(i)));
+    }
+    let now = at("2026-11-20T08:01:00Z");
+    let claim = Bookkeeping::Claim {
+        worker: "w".into(),
+        now,
+        lease: SignedDuration::from_secs(30),
+        limit: 10,
+    };
+    // The claim comes after the changes in the same transaction: it gets the rows just written.
+    let (results, booked) = store
+        .commit_batch_with(vec![commit], std::slice::from_ref(&claim))
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    let Ok(Booked::Claimed(items)) = &booked[0] else {
+        panic!("{booked:?}");
+    };
+    assert_eq!(items.len(), 3);
+    // A batch of bookkeeping alone: settling two, and a claim that finds nothing left due.
+    let settle = Bookkeeping::Settle {
+        worker: "w".into(),
+        settlements: items[..2]
+            .iter()
+            .map(|item| Settlement {
+                id: item.id,
+                status: "delivered",
+                next_attempt_at: None,
+                error: None,
+                finished_at: Some(now),
+            })
+            .collect(),
+    };
+    let (results, booked) = store
+        .commit_batch_with(Vec::new(), &[settle, claim])
+        .await
+        .unwrap();
+    assert!(results.is_empty());
+    assert!(matches!(&booked[0], Ok(Booked::Settled(held)) if held == &[true, true]));
+    assert!(matches!(&booked[1], Ok(Booked::Claimed(none)) if none.is_empty()));
+    let outbox = store.outbox_status_for_case(case.id()).await.unwrap();
+    assert_eq!(
+        outbox.iter().filter(|(_, _, s)| s == "delivered").count(),
+        2,
+        "{outbox:?}"
+    );
+    assert!(store.verify_audit_chain().await.unwrap().is_intact());
+}
+
 pub async fn delivery_bookkeeping_never_leaves_the_writer_less_durable(db: &TestDb) {
     db.migrated().await;
     case_with_outbox(db, 3).await;
