@@ -272,6 +272,8 @@ impl Deliverer {
                 .await
             {
                 Ok(held) => {
+                    // A settled row lets its case's next row for the same subscription go.
+                    self.ready.notify_one();
                     let mut held = held.into_iter();
                     for (item, outcome) in batch.drain(..) {
                         let outcome = match outcome {
@@ -445,9 +447,12 @@ impl Deliverer {
             if started > 0 && permits.available_permits() > 0 {
                 continue;
             }
+            // Every permit in use: claim again as soon as a delivery ends.
+            let full = permits.available_permits() == 0;
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = self.ready.notified() => {}
+                _ = permits.acquire(), if full => {}
                 _ = stop.changed() => {}
             }
             if *stop.borrow() {
