@@ -147,16 +147,13 @@ fn bench(c: &mut Criterion) {
     let subscriptions = brygga::delivery::Subscriptions(
         ["SE2321000214-1000", "2380"]
             .iter()
-            .map(|code| brygga::delivery::Subscription {
-                id: format!("s-{code}"),
-                organisation: brygga::domain::party::Organisation::parse(code).unwrap(),
-                endpoint: "http://127.0.0.1:9/".parse().unwrap(),
-                format: brygga::formats::translate::Format::Canonical,
-                events: vec![],
-                bearer_token: None,
-                http: None,
-                timeout: std::time::Duration::from_secs(1),
-                retry: Default::default(),
+            .map(|code| {
+                brygga::delivery::Subscription::new(
+                    &format!("s-{code}"),
+                    brygga::domain::party::Organisation::parse(code).unwrap(),
+                    "http://127.0.0.1:9/".parse().unwrap(),
+                    brygga::formats::translate::Format::Canonical,
+                )
             })
             .collect(),
     );

@@ -69,7 +69,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let committer = GroupCommitter::start(self.store.clone(), 256);
         let directory = Arc::new(self.settings.directory.clone());
-        let subscriptions = Arc::new(self.settings.subscriptions.clone());
+        let subscriptions = crate::delivery::Live::new(self.settings.subscriptions.clone());
         let outbox_ready = Arc::new(tokio::sync::Notify::new());
         let pipeline = Pipeline {
             store: self.store.clone(),
@@ -102,10 +102,17 @@ impl Application {
             batch: self.settings.delivery.batch,
             breakers: Default::default(),
             ready: outbox_ready,
+            last_sent: Default::default(),
             retention: (self.settings.delivery.retention_days > 0).then(|| {
                 jiff::SignedDuration::from_hours(self.settings.delivery.retention_days as i64 * 24)
             }),
         };
+        // Before migrations the table may be missing: the worker reads them again every few
+        // seconds.
+        if let Err(error) = deliverer.reload_subscriptions().await {
+            tracing::warn!(%error, "the API subscriptions cannot be read yet");
+        }
+        let delivering = deliverer.clone();
         let deliverer = tokio::spawn(deliverer.run(stopped.clone()));
         let scheduler = tokio::spawn(scheduler.run(stopped));
         let scheme = if self.settings.server.tls.is_some() {
@@ -139,6 +146,8 @@ impl Application {
             pipeline,
             metrics: HttpMetrics::new(),
             auth,
+            deliverer: delivering,
+            delivery: Arc::new(self.settings.delivery.clone()),
         };
         let router = http::router(state, &self.settings.server);
         let addr = self.listener.local_addr()?;

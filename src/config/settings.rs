@@ -195,6 +195,10 @@ pub struct DeliverySettings {
     /// Delivered and dead-lettered rows, with their message bodies, are deleted this many days
     /// after they finished (0 keeps them).
     pub retention_days: u64,
+    /// Where subscriptions created through the API (FHIR `Subscription`) may send: URL
+    /// prefixes such as `https://vendor.example/`. Empty: any https endpoint, and http only to
+    /// this machine (loopback).
+    pub api_endpoints: Vec<String>,
 }
 
 impl Default for DeliverySettings {
@@ -204,6 +208,40 @@ impl Default for DeliverySettings {
             batch: 64,
             lease_seconds: 60,
             retention_days: 30,
+            api_endpoints: Vec::new(),
+        }
+    }
+}
+
+impl DeliverySettings {
+    /// Whether an API subscription may send to `endpoint`; the reason when not.
+    pub fn endpoint_allowed(&self, endpoint: &reqwest::Url) -> Result<(), String> {
+        if self.api_endpoints.is_empty() {
+            let host = endpoint.host_str().unwrap_or("");
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if endpoint.scheme() == "https" || loopback {
+                return Ok(());
+            }
+            return Err(format!(
+                "{endpoint}: use https (http only to this machine), or list the endpoint in delivery.api_endpoints"
+            ));
+        }
+        if self
+            .api_endpoints
+            .iter()
+            .any(|prefix| endpoint.as_str().starts_with(prefix.as_str()))
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "{endpoint}: subscriptions may send only to {} (delivery.api_endpoints)",
+                self.api_endpoints.join(", ")
+            ))
         }
     }
 }

@@ -3,10 +3,13 @@
 //! number, in order per case and destination, retried with backoff and full jitter, and moved
 //! to the dead letters after the subscription's maximum age.
 
+pub mod fhir;
 mod subscriptions;
 mod worker;
 
-pub use subscriptions::{RetryPolicy, Subscription, Subscriptions, load_subscriptions};
+pub use subscriptions::{
+    Content, Live, Notifications, RetryPolicy, Subscription, Subscriptions, load_subscriptions,
+};
 pub use worker::{Breakers, Delivered, Deliverer, Payload, backoff};
 
 /// The HTTP client settings every delivery call shares (rustls; the product's user agent).

@@ -3,8 +3,10 @@
 //! `delivery.subscriptions_file`.
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use crate::config::Directory;
@@ -67,6 +69,13 @@ struct Entry {
     timeout_seconds: u64,
     #[serde(default)]
     retry: RetryPolicy,
+    /// `fhir` only: what a notification carries, `full-resource` (the default), `id-only` or
+    /// `empty` (the Subscriptions backport's payload content).
+    #[serde(default)]
+    payload_content: Option<String>,
+    /// `fhir` only: a heartbeat notification goes when nothing was sent for this long.
+    #[serde(default)]
+    heartbeat_seconds: Option<u64>,
 }
 
 fn default_timeout() -> u64 {
@@ -78,6 +87,59 @@ fn default_timeout() -> u64 {
 struct File {
     #[serde(default, rename = "subscription")]
     subscriptions: Vec<Entry>,
+}
+
+/// What a FHIR notification carries: the Subscriptions backport's payload content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Content {
+    /// Only the subscription status (the receiver asks for the rest).
+    Empty,
+    /// The status and the full URLs of the resources.
+    IdOnly,
+    /// The status and the resources.
+    #[default]
+    FullResource,
+}
+
+impl Content {
+    pub const CODES: &'static [&'static str] = &["empty", "id-only", "full-resource"];
+
+    pub fn parse(code: &str) -> Option<Content> {
+        match code {
+            "empty" => Some(Content::Empty),
+            "id-only" => Some(Content::IdOnly),
+            "full-resource" => Some(Content::FullResource),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Content::Empty => "empty",
+            Content::IdOnly => "id-only",
+            Content::FullResource => "full-resource",
+        }
+    }
+}
+
+/// How a `fhir` subscription's notifications are made (the R4 Subscriptions backport).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notifications {
+    /// The subscription topic named in each notification.
+    pub topic: String,
+    pub content: Content,
+    /// A heartbeat notification goes when nothing was sent for this long.
+    pub heartbeat: Option<SignedDuration>,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            topic: crate::delivery::fhir::TOPIC.to_owned(),
+            content: Content::FullResource,
+            heartbeat: None,
+        }
+    }
 }
 
 /// A subscription, checked.
@@ -95,6 +157,20 @@ pub struct Subscription {
     pub http: Option<reqwest::Client>,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Further request headers (a FHIR subscription's `channel.header`); their values are
+    /// secrets as much as the bearer token.
+    pub headers: Vec<(String, Sensitive<String>)>,
+    /// For the `fhir` format: the notifications' topic, content and heartbeat.
+    pub notifications: Notifications,
+    /// Created through the API (a FHIR `Subscription` resource), not in the subscriptions file.
+    pub managed: bool,
+    /// Whether it takes new events: false while a managed subscription is `off` or in `error`.
+    pub active: bool,
+    /// It takes no events after this.
+    pub end: Option<Timestamp>,
+    /// Its criteria name resources the gateway never sends: it is kept (and gets heartbeats)
+    /// but no events.
+    pub silent: bool,
 }
 
 impl PartialEq for Subscription {
@@ -104,9 +180,40 @@ impl PartialEq for Subscription {
 }
 
 impl Subscription {
+    /// A subscription from the subscriptions file with every optional setting at its default.
+    pub fn new(
+        id: &str,
+        organisation: Organisation,
+        endpoint: reqwest::Url,
+        format: Format,
+    ) -> Self {
+        Subscription {
+            id: id.to_owned(),
+            organisation,
+            endpoint,
+            format,
+            events: Vec::new(),
+            bearer_token: None,
+            http: None,
+            timeout: Duration::from_secs(default_timeout()),
+            retry: RetryPolicy::default(),
+            headers: Vec::new(),
+            notifications: Notifications::default(),
+            managed: false,
+            active: true,
+            end: None,
+            silent: false,
+        }
+    }
+
     /// Whether it wants `kind` events.
     pub fn wants(&self, kind: &str) -> bool {
-        self.events.is_empty() || self.events.iter().any(|e| e == kind)
+        !self.silent && (self.events.is_empty() || self.events.iter().any(|e| e == kind))
+    }
+
+    /// Whether it takes new events at `at`: active, and not ended.
+    pub fn takes_events(&self, at: Timestamp) -> bool {
+        self.active && self.end.is_none_or(|end| at < end)
     }
 }
 
@@ -120,10 +227,11 @@ impl Subscriptions {
         &'a self,
         organisation: &'a Organisation,
         kind: &'a str,
+        at: Timestamp,
     ) -> impl Iterator<Item = &'a Subscription> + 'a {
         self.0
             .iter()
-            .filter(move |s| &s.organisation == organisation && s.wants(kind))
+            .filter(move |s| &s.organisation == organisation && s.wants(kind) && s.takes_events(at))
     }
 
     pub fn get(&self, id: &str) -> Option<&Subscription> {
@@ -184,8 +292,11 @@ pub fn load_subscriptions(
 }
 
 fn subscription(entry: Entry, base: &Path, directory: &Directory) -> Result<Subscription, String> {
-    if entry.id.trim().is_empty() || entry.id.contains(char::is_whitespace) {
-        return Err("id must be a word without spaces".to_owned());
+    if entry.id.trim().is_empty()
+        || entry.id.contains(char::is_whitespace)
+        || entry.id.contains('/')
+    {
+        return Err("id must be a word without spaces or slashes".to_owned());
     }
     let organisation =
         Organisation::parse(&entry.organisation).map_err(|e| format!("organisation: {e}"))?;
@@ -234,16 +345,34 @@ fn subscription(entry: Entry, base: &Path, directory: &Directory) -> Result<Subs
                 .to_owned(),
         );
     }
+    let mut notifications = Notifications::default();
+    if entry.payload_content.is_some() || entry.heartbeat_seconds.is_some() {
+        if format != Format::Fhir {
+            return Err("payload_content and heartbeat_seconds are for the fhir format".to_owned());
+        }
+        if let Some(code) = &entry.payload_content {
+            notifications.content = Content::parse(code).ok_or_else(|| {
+                format!(
+                    "payload_content {code:?}: use one of {}",
+                    Content::CODES.join(", ")
+                )
+            })?;
+        }
+        if let Some(seconds) = entry.heartbeat_seconds {
+            if seconds == 0 {
+                return Err("heartbeat_seconds must be at least 1".to_owned());
+            }
+            notifications.heartbeat = Some(SignedDuration::from_secs(seconds as i64));
+        }
+    }
     Ok(Subscription {
-        id: entry.id,
-        organisation,
-        endpoint,
-        format,
         events: entry.events,
         bearer_token,
         http,
         timeout: Duration::from_secs(entry.timeout_seconds),
         retry,
+        notifications,
+        ..Subscription::new(&entry.id, organisation, endpoint, format)
     })
 }
 
@@ -289,4 +418,49 @@ fn tls_client(
         .build()
         .map(Some)
         .map_err(|e| format!("TLS settings: {e}"))
+}
+
+/// The subscriptions in force: the file's, and those created through the API (kept in the
+/// store; reloaded when they change on this instance, and every few seconds for the changes
+/// of other instances). Readers take a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    configured: Arc<Subscriptions>,
+    current: Arc<RwLock<Arc<Subscriptions>>>,
+}
+
+impl Live {
+    pub fn new(configured: Subscriptions) -> Self {
+        let configured = Arc::new(configured);
+        Live {
+            current: Arc::new(RwLock::new(configured.clone())),
+            configured,
+        }
+    }
+
+    /// The subscriptions in force now.
+    pub fn current(&self) -> Arc<Subscriptions> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The subscriptions file's.
+    pub fn configured(&self) -> &Subscriptions {
+        &self.configured
+    }
+
+    /// Puts `managed` (every API subscription) in force beside the file's.
+    pub fn set_managed(&self, managed: Vec<Subscription>) {
+        let mut all = self.configured.0.clone();
+        all.extend(managed);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Subscriptions(all));
+    }
+}
+
+impl From<Subscriptions> for Live {
+    fn from(configured: Subscriptions) -> Self {
+        Live::new(configured)
+    }
 }

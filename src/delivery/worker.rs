@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::watch;
 
-use super::subscriptions::{RetryPolicy, Subscription, Subscriptions};
+use super::fhir::{self, Kind, Notified};
+use super::subscriptions::{RetryPolicy, Subscription};
 use crate::clock::Clock;
 use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
@@ -21,6 +23,8 @@ use crate::store::{OutboxItem, Settlement, Store, StoreError};
 
 /// How often an idle worker looks for due rows.
 const POLL: Duration = Duration::from_millis(100);
+/// How often the API subscriptions are read again (for changes made on other instances).
+const RELOAD: Duration = Duration::from_secs(5);
 
 /// An outbox row's payload: the released message and the decision that released it.
 #[derive(Debug, Deserialize)]
@@ -130,7 +134,7 @@ pub struct Deliverer {
     pub store: Store,
     /// Claims and settlements go through it (on SQLite, in the group commit's transaction).
     pub committer: crate::store::GroupCommitter,
-    pub subscriptions: Arc<Subscriptions>,
+    pub subscriptions: super::Live,
     pub mappings: Arc<Mappings>,
     pub clock: Clock,
     /// This instance's name in claims.
@@ -146,6 +150,40 @@ pub struct Deliverer {
     pub retention: Option<SignedDuration>,
     /// Woken when a commit wrote outbox rows, so that they go without waiting for the poll.
     pub ready: Arc<tokio::sync::Notify>,
+    /// When each subscription was last sent something (by this instance): a heartbeat goes
+    /// when a `fhir` subscription with a heartbeat period has had nothing for that long.
+    pub last_sent: LastSent,
+}
+
+/// When each subscription was last sent a notification, by subscription.
+#[derive(Debug, Clone, Default)]
+pub struct LastSent(Arc<std::sync::Mutex<std::collections::HashMap<String, Timestamp>>>);
+
+impl LastSent {
+    fn mark(&self, subscription: &str, at: Timestamp) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(subscription.to_owned(), at);
+    }
+
+    /// Marks `subscription` as sent to now if it had nothing since `before`; answers whether
+    /// it did (its heartbeat is due).
+    fn take_due(&self, subscription: &str, before: Timestamp, now: Timestamp) -> bool {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match all.get(subscription) {
+            Some(last) if *last > before => false,
+            // A subscription first seen now starts its period now.
+            None => {
+                all.insert(subscription.to_owned(), now);
+                false
+            }
+            Some(_) => {
+                all.insert(subscription.to_owned(), now);
+                true
+            }
+        }
+    }
 }
 
 /// `initial · 2^(attempt-1)`, capped at `max`, drawn at random below (full jitter).
@@ -315,7 +353,8 @@ fn log(item: &OutboxItem, outcome: &Delivered) {
 impl Deliverer {
     /// Makes one attempt at `item` (nothing is settled here).
     pub async fn deliver(&self, item: &OutboxItem) -> Delivered {
-        let Some(subscription) = self.subscriptions.get(&item.destination) else {
+        let subscriptions = self.subscriptions.current();
+        let Some(subscription) = subscriptions.get(&item.destination) else {
             return Delivered::Dead {
                 reason: format!(
                     "subscription {:?} is no longer configured",
@@ -323,6 +362,11 @@ impl Deliverer {
                 ),
             };
         };
+        if !subscription.active {
+            return Delivered::Dead {
+                reason: "the subscription is off; redeliver once it is active again".to_owned(),
+            };
+        }
         let now = self.clock.now();
         let age = now.duration_since(item.created_at);
         let max_age = SignedDuration::from_hours(subscription.retry.max_age_hours as i64);
@@ -342,12 +386,7 @@ impl Deliverer {
                 };
             }
         };
-        let body = match translate::write(
-            &subscription.format,
-            &payload.message,
-            &self.mappings,
-            self.clock.today(),
-        ) {
+        let body = match self.encode(subscription, item, &payload) {
             Ok(body) => body,
             Err(e) => {
                 return Delivered::Dead {
@@ -355,7 +394,146 @@ impl Deliverer {
                 };
             }
         };
-        self.post(subscription, item, body).await
+        let outcome = self.post(subscription, item, body).await;
+        if outcome == Delivered::Done {
+            self.last_sent.mark(&subscription.id, self.clock.now());
+        }
+        outcome
+    }
+
+    /// The body of `item` in its subscription's format: for `fhir`, an event notification
+    /// (the Subscriptions backport) around the rendered resources.
+    fn encode(
+        &self,
+        subscription: &Subscription,
+        item: &OutboxItem,
+        payload: &Payload,
+    ) -> Result<String, translate::TranslateError> {
+        if subscription.format != translate::Format::Fhir {
+            return translate::write(
+                &subscription.format,
+                &payload.message,
+                &self.mappings,
+                self.clock.today(),
+            );
+        }
+        let bundle = translate::fhir_bundle(&payload.message, &self.mappings)?;
+        let number = item.event_number.unwrap_or(item.id as u64);
+        let notification = fhir::notification(
+            subscription,
+            Kind::EventNotification,
+            "active",
+            number,
+            Some(Notified {
+                number,
+                at: payload.message.event.occurred_at,
+                bundle: &bundle,
+            }),
+            self.clock.now(),
+        );
+        Ok(serde_json::to_string(&notification)? + "\n")
+    }
+
+    /// Sends `subscription` a handshake (the backport's check that the endpoint answers),
+    /// as a subscription `requested`: `Err` with the reason when it does not answer 2xx.
+    pub async fn handshake(&self, subscription: &Subscription) -> Result<(), String> {
+        let events = self
+            .store
+            .subscription_events(&subscription.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = fhir::notification(
+            subscription,
+            Kind::Handshake,
+            "requested",
+            events,
+            None,
+            self.clock.now(),
+        );
+        self.notify(subscription, &body).await?;
+        self.last_sent.mark(&subscription.id, self.clock.now());
+        Ok(())
+    }
+
+    /// Sends `subscription` a status-only notification (handshake, heartbeat) once, without
+    /// retrying: `Err` with the reason unless the receiver answers 2xx.
+    async fn notify(&self, subscription: &Subscription, body: &Value) -> Result<(), String> {
+        let mut request = self
+            .client(subscription)
+            .post(subscription.endpoint.clone())
+            .timeout(subscription.timeout)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                subscription.format.media_type(),
+            )
+            .body(body.to_string());
+        request = with_credentials(request, subscription);
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("the endpoint answered {}", response.status())),
+            Err(e) if e.is_timeout() => Err(format!(
+                "no answer within {} s",
+                subscription.timeout.as_secs()
+            )),
+            Err(e) if e.is_connect() => Err(format!("cannot connect: {}", without_url(&e))),
+            Err(e) => Err(without_url(&e)),
+        }
+    }
+
+    /// Sends a heartbeat to every `fhir` subscription in force whose heartbeat period passed
+    /// with nothing sent; each in its own task.
+    fn heartbeats(&self) {
+        let now = self.clock.now();
+        for subscription in self.subscriptions.current().0.iter() {
+            let Some(period) = subscription.notifications.heartbeat else {
+                continue;
+            };
+            if subscription.format != translate::Format::Fhir
+                || !subscription.takes_events(now)
+                || !self.last_sent.take_due(&subscription.id, now - period, now)
+            {
+                continue;
+            }
+            let this = self.clone();
+            let subscription = subscription.clone();
+            tokio::spawn(async move {
+                let events = this
+                    .store
+                    .subscription_events(&subscription.id)
+                    .await
+                    .unwrap_or_default();
+                let body = fhir::notification(
+                    &subscription,
+                    Kind::Heartbeat,
+                    "active",
+                    events,
+                    None,
+                    this.clock.now(),
+                );
+                if let Err(error) = this.notify(&subscription, &body).await {
+                    tracing::warn!(subscription = subscription.id, %error, "a heartbeat was not received");
+                }
+            });
+        }
+    }
+
+    /// Puts the API subscriptions stored now in force beside the file's.
+    pub async fn reload_subscriptions(&self) -> Result<(), StoreError> {
+        let mut managed = Vec::new();
+        for stored in self.store.all_subscriptions().await? {
+            match fhir::subscription(&stored) {
+                Ok(subscription) => managed.push(subscription),
+                Err(error) => {
+                    tracing::error!(id = stored.id, %error, "a stored subscription cannot be read; it is not in force")
+                }
+            }
+        }
+        self.subscriptions.set_managed(managed);
+        Ok(())
+    }
+
+    fn client<'a>(&'a self, subscription: &'a Subscription) -> &'a reqwest::Client {
+        subscription.http.as_ref().unwrap_or(&self.http)
     }
 
     async fn post(
@@ -364,10 +542,8 @@ impl Deliverer {
         item: &OutboxItem,
         body: String,
     ) -> Delivered {
-        let mut request = subscription
-            .http
-            .as_ref()
-            .unwrap_or(&self.http)
+        let mut request = self
+            .client(subscription)
             .post(subscription.endpoint.clone())
             .timeout(subscription.timeout)
             .header(
@@ -379,9 +555,7 @@ impl Deliverer {
             .header("x-brygga-event", item.event_id.to_string())
             .header("x-brygga-sequence", item.event_seq.to_string())
             .body(body);
-        if let Some(token) = &subscription.bearer_token {
-            request = request.bearer_auth(token.expose());
-        }
+        request = with_credentials(request, subscription);
         let retry = |error: String, at_least: Option<Duration>| {
             let wait =
                 backoff(&subscription.retry, item.attempts).max(at_least.unwrap_or_default());
@@ -427,7 +601,15 @@ impl Deliverer {
         let (settled, finished) = tokio::sync::mpsc::unbounded_channel();
         let settler = tokio::spawn(self.clone().settler(finished));
         let mut last_prune: Option<std::time::Instant> = None;
+        let mut last_reload = std::time::Instant::now();
         loop {
+            if last_reload.elapsed() > RELOAD {
+                if let Err(error) = self.reload_subscriptions().await {
+                    tracing::error!(%error, "reading the API subscriptions failed; keeping those in force");
+                }
+                last_reload = std::time::Instant::now();
+            }
+            self.heartbeats();
             if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
                 match self.prune().await {
                     Ok(0) => {}
@@ -463,6 +645,20 @@ impl Deliverer {
             }
         }
     }
+}
+
+/// The subscription's bearer token and headers on `request`.
+fn with_credentials(
+    mut request: reqwest::RequestBuilder,
+    subscription: &Subscription,
+) -> reqwest::RequestBuilder {
+    if let Some(token) = &subscription.bearer_token {
+        request = request.bearer_auth(token.expose());
+    }
+    for (name, value) in &subscription.headers {
+        request = request.header(name.as_str(), value.expose());
+    }
+    request
 }
 
 /// An HTTP error's text without its URL (a receiver's URL may carry a secret in its query).

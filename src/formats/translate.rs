@@ -184,6 +184,15 @@ pub fn write(
     }
 }
 
+/// `message` as a FHIR R4 collection Bundle, with its step's deadline.
+pub fn fhir_bundle(
+    message: &CanonicalMessage,
+    mappings: &Mappings,
+) -> Result<serde_json::Value, TranslateError> {
+    let deadline = step_deadline(message, mappings);
+    Ok(fhir::render(message, &mappings.fhir, deadline)?)
+}
+
 /// Converts `input` from one format to another; stores nothing.
 pub fn translate(
     from: &Format,

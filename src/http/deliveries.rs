@@ -42,6 +42,7 @@ fn visible(state: &AppState, caller: &Caller) -> Vec<String> {
     state
         .pipeline
         .subscriptions
+        .current()
         .0
         .iter()
         .filter(|s| caller.auditor || s.organisation == caller.organisation)

@@ -23,6 +23,15 @@ pub enum ApiError {
     /// 422: well-formed, but against a business rule.
     #[error("{0}")]
     Unprocessable(String),
+    /// 422 about one element: understood, but not something the gateway offers.
+    #[error("{diagnostics}")]
+    UnsupportedAt {
+        diagnostics: String,
+        expression: String,
+    },
+    /// 412: `If-Match` names a version that is no longer the current one.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// 404: no such resource, or one the caller may not see.
     #[error("{0}")]
     NotFound(String),
@@ -51,7 +60,10 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::UnsupportedAt { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -103,6 +115,9 @@ impl IntoResponse for ApiError {
         let (code, expression) = match &self {
             ApiError::BadRequest { expression, .. } => ("invalid", expression.clone()),
             ApiError::Conflict(_) | ApiError::Unprocessable(_) => ("business-rule", None),
+            ApiError::UnsupportedAt { expression, .. } => {
+                ("not-supported", Some(expression.clone()))
+            }
             _ => (issue_code(status), None),
         };
         let diagnostics = match &self {

@@ -15,6 +15,7 @@ mod municipal;
 mod router;
 mod serve;
 mod stats;
+mod subscription;
 mod tls;
 mod translate;
 

@@ -13,7 +13,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
     audit, auth, canonical, consent, cosmic_link, deliveries, deviations, health, middleware as mw,
-    municipal, stats, translate,
+    municipal, stats, subscription, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -24,6 +24,10 @@ pub struct AppState {
     pub pipeline: Pipeline,
     pub metrics: HttpMetrics,
     pub auth: std::sync::Arc<crate::auth::Authenticator>,
+    /// For subscriptions made through the API: their handshakes and putting them in force.
+    pub deliverer: crate::delivery::Deliverer,
+    /// Where API subscriptions may send.
+    pub delivery: std::sync::Arc<crate::config::DeliverySettings>,
 }
 
 impl FromRef<AppState> for Pipeline {
@@ -48,6 +52,17 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             get(auth::smart_configuration),
         )
         .route("/fhir/Consent", post(consent::create).get(consent::search))
+        .route(
+            "/fhir/Subscription",
+            post(subscription::create).get(subscription::search),
+        )
+        .route(
+            "/fhir/Subscription/{id}",
+            get(subscription::read)
+                .put(subscription::update)
+                .delete(subscription::delete),
+        )
+        .route("/fhir/Subscription/{id}/$status", get(subscription::status))
         .route(
             "/fhir/Consent/{id}",
             get(consent::read).put(consent::update),

@@ -95,7 +95,7 @@ impl Pipeline {
                 &process::disclosure::reference_of(&stored),
                 &commit.events,
                 &self.directory,
-                &self.subscriptions,
+                &self.subscriptions.current(),
                 &[],
                 now,
             )

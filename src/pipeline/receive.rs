@@ -111,7 +111,7 @@ pub struct Pipeline {
     pub committer: GroupCommitter,
     pub mappings: Arc<Mappings>,
     pub directory: Arc<Directory>,
-    pub subscriptions: Arc<crate::delivery::Subscriptions>,
+    pub subscriptions: crate::delivery::Live,
     /// Notified when a commit wrote outbox rows (the delivery workers wait on it).
     pub outbox_ready: Arc<tokio::sync::Notify>,
     pub clock: Clock,
@@ -345,7 +345,7 @@ impl Pipeline {
                 new_events,
                 &consents,
                 &self.directory,
-                &self.subscriptions,
+                &self.subscriptions.current(),
                 &routed_to,
                 now,
             )?;

@@ -138,7 +138,7 @@ pub fn route(
                         (disclosure.release(event), &recipient.organisation)
                     {
                         for subscription in
-                            subscriptions.for_recipient(organisation, event.kind.name())
+                            subscriptions.for_recipient(organisation, event.kind.name(), at)
                         {
                             routed.outbox.push(OutboxEntry::deliver(
                                 &released,

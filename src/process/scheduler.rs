@@ -38,7 +38,7 @@ pub struct Scheduler {
     pub committer: GroupCommitter,
     pub mappings: Arc<Mappings>,
     pub directory: Arc<Directory>,
-    pub subscriptions: Arc<crate::delivery::Subscriptions>,
+    pub subscriptions: crate::delivery::Live,
     pub clock: Clock,
     /// This instance's name in timer claims.
     pub worker: String,
@@ -152,7 +152,7 @@ impl Scheduler {
                 &super::disclosure::reference_of(&stored),
                 &commit.events,
                 &self.directory,
-                &self.subscriptions,
+                &self.subscriptions.current(),
                 &[],
                 now,
             )

@@ -348,8 +348,8 @@ async fn write_accepted(
     );
     let mut outbox = Rows::new(
         "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
-         payload, next_attempt_at, created_at)",
-        8,
+         payload, next_attempt_at, created_at, event_number)",
+        9,
         "",
     );
     let mut timers = Rows::new(
@@ -358,6 +358,7 @@ async fn write_accepted(
         "ON CONFLICT (id) DO NOTHING",
     );
     let mut audit = audit_rows();
+    let mut numbers = event_numbers(tx, commits).await?;
     for commit in commits {
         let case_id = commit.case_id.to_string();
         let now = millis(commit.recorded_at);
@@ -414,6 +415,7 @@ async fn write_accepted(
                 entry.payload.as_str().into(),
                 Param::Int(millis(entry.not_before)),
                 Param::Int(now),
+                Param::Int(numbers.next(&entry.destination)),
             ]);
         }
         for timer in &commit.timers {
@@ -447,6 +449,50 @@ async fn write_accepted(
     timers.insert(tx).await?;
     outbox.insert(tx).await?;
     audit.insert(tx).await
+}
+
+/// The next event number of each subscription, for the outbox rows of one batch.
+struct EventNumbers(HashMap<String, i64>);
+
+impl EventNumbers {
+    fn next(&mut self, subscription: &str) -> i64 {
+        let next = self.0.entry(subscription.to_owned()).or_insert(1);
+        *next += 1;
+        *next - 1
+    }
+}
+
+/// Counts the batch's outbox rows into each subscription's event count (one statement) and
+/// answers the first number of each.
+async fn event_numbers(
+    tx: &mut Transaction<'_, Any>,
+    commits: &[&CaseCommit],
+) -> Result<EventNumbers, StoreError> {
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for entry in commits.iter().flat_map(|c| &c.outbox) {
+        *counts.entry(entry.destination.as_str()).or_default() += 1;
+    }
+    let mut first = HashMap::new();
+    if counts.is_empty() {
+        return Ok(EventNumbers(first));
+    }
+    let mut upsert = Rows::new(
+        "INSERT INTO subscription_events (subscription, events)",
+        2,
+        "ON CONFLICT (subscription) DO UPDATE \
+         SET events = subscription_events.events + excluded.events \
+         RETURNING subscription, events",
+    );
+    for (subscription, count) in &counts {
+        upsert.push([(*subscription).into(), Param::Int(*count)]);
+    }
+    for row in upsert.fetch(tx).await? {
+        let subscription: String = row.try_get(0)?;
+        let total: i64 = row.try_get(1)?;
+        let count = counts.get(subscription.as_str()).copied().unwrap_or(0);
+        first.insert(subscription, total - count + 1);
+    }
+    Ok(EventNumbers(first))
 }
 
 /// Cancels the timers `commit` stops and marks fired those it records the firing of.

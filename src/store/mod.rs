@@ -12,6 +12,7 @@ mod group_commit;
 mod outbox;
 mod records;
 mod rows;
+mod subscriptions;
 mod timers;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
@@ -26,3 +27,4 @@ pub use records::{
     AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior, ReceivedMessage,
     StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
 };
+pub use subscriptions::StoredSubscription;

@@ -27,7 +27,7 @@ macro_rules! claim_outbox_sql {
             "AND (p.event_seq < o.event_seq OR (p.event_seq = o.event_seq AND p.id < o.id))) ",
             "ORDER BY o.next_attempt_at, o.id LIMIT $4",
             $lock,
-            ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, payload, attempts, created_at"
+            ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, payload, attempts, created_at, event_number"
         )
     };
 }
@@ -49,6 +49,7 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         payload: row.try_get(6)?,
         attempts: attempts as u64,
         created_at: super::cases::from_millis(row.try_get(8)?)?,
+        event_number: row.try_get::<Option<i64>, _>(9)?.map(|n| n as u64),
     })
 }
 

@@ -230,6 +230,9 @@ pub struct OutboxItem {
     pub attempts: u64,
     /// When the row was written (with its event).
     pub created_at: Timestamp,
+    /// The event's number among those sent to its subscription (1, 2, …; absent for rows
+    /// written before subscriptions counted their events).
+    pub event_number: Option<u64>,
 }
 
 /// A claimed timer.

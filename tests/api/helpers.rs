@@ -555,18 +555,17 @@ pub fn subscription(
     format: &str,
 ) -> brygga::delivery::Subscription {
     brygga::delivery::Subscription {
-        id: id.to_owned(),
-        organisation: brygga::domain::party::Organisation::parse(organisation).unwrap(),
-        endpoint: url.parse().unwrap(),
-        format: format.parse().unwrap(),
-        events: Vec::new(),
-        bearer_token: None,
-        http: None,
         timeout: Duration::from_secs(5),
         retry: brygga::delivery::RetryPolicy {
             initial_delay_seconds: 1,
             max_delay_seconds: 1,
             max_age_hours: 72,
         },
+        ..brygga::delivery::Subscription::new(
+            id,
+            brygga::domain::party::Organisation::parse(organisation).unwrap(),
+            url.parse().unwrap(),
+            format.parse().unwrap(),
+        )
     }
 }

@@ -1126,21 +1126,20 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
     use crate::support::{new_case, ostersund_unit, outbox_entry_for, person};
     db.migrated().await;
     let (url, seen, arrived) = counting_receiver().await;
-    let subscriptions = Arc::new(brygga::delivery::Subscriptions(vec![
+    let subscriptions = brygga::delivery::Live::new(brygga::delivery::Subscriptions(vec![
         brygga::delivery::Subscription {
-            id: "s".into(),
-            organisation: brygga::domain::party::Organisation::parse("2380").unwrap(),
-            endpoint: url.parse().unwrap(),
-            format: brygga::formats::translate::Format::Canonical,
-            events: vec![],
-            bearer_token: None,
-            http: None,
             timeout: std::time::Duration::from_secs(5),
             // The rows were written on the fixtures' dates, weeks before the real clock's now.
             retry: brygga::delivery::RetryPolicy {
                 max_age_hours: 1_000_000,
                 ..Default::default()
             },
+            ..brygga::delivery::Subscription::new(
+                "s",
+                brygga::domain::party::Organisation::parse("2380").unwrap(),
+                url.parse().unwrap(),
+                brygga::formats::translate::Format::Canonical,
+            )
         },
     ]));
     // 200 cases, each with its admission notice to two units: 400 rows.
@@ -1194,6 +1193,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         breakers: Default::default(),
         retention: None,
         ready: Default::default(),
+        last_sent: Default::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let a = tokio::spawn(deliverer(db.store.clone(), "a").run(stopped.clone()));

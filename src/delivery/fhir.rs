@@ -1,0 +1,849 @@
+//! FHIR R4 `Subscription` resources with the Subscriptions backport: what a client asks for
+//! (read and checked, every problem with the element it is at), the resource as the gateway
+//! shows it (status, version, header values masked), the subscription it becomes, and the
+//! notification Bundles it is sent (handshake, heartbeat, event-notification).
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use super::subscriptions::{Content, Notifications, RetryPolicy, Subscription};
+use crate::domain::event::EventKind;
+use crate::domain::party::Organisation;
+use crate::domain::sensitive::Sensitive;
+use crate::formats::translate::Format;
+use crate::store::StoredSubscription;
+
+/// The one topic the gateway offers: every coordination event released to the subscriber's
+/// organisation, filtered by event kind (`event=admission_notice,discharge_ready`).
+pub const TOPIC: &str = "urn:brygga:fhir:SubscriptionTopic:coordination";
+const BACKPORT: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/";
+const FILTER_CRITERIA: &str = "backport-filter-criteria";
+const HEARTBEAT_PERIOD: &str = "backport-heartbeat-period";
+const TIMEOUT: &str = "backport-timeout";
+const PAYLOAD_CONTENT: &str = "backport-payload-content";
+/// How long a notification call may take at most, whatever the subscription asks.
+const MAX_TIMEOUT: u64 = 60;
+/// Headers the gateway sets itself: a subscription cannot name them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "idempotency-key",
+    "transfer-encoding",
+    "connection",
+];
+/// How a header's value is shown when the resource is read.
+pub const MASK: &str = "***";
+
+/// What is wrong with a requested subscription, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 400 for a malformed resource, 422 for one the gateway understands but does not offer.
+    pub unsupported: bool,
+    pub expression: String,
+    pub diagnostics: String,
+}
+
+fn invalid(expression: &str, diagnostics: impl Into<String>) -> Problem {
+    Problem {
+        unsupported: false,
+        expression: expression.to_owned(),
+        diagnostics: diagnostics.into(),
+    }
+}
+
+fn unsupported(expression: &str, diagnostics: impl Into<String>) -> Problem {
+    Problem {
+        unsupported: true,
+        expression: expression.to_owned(),
+        diagnostics: diagnostics.into(),
+    }
+}
+
+/// A subscription as a client asks for it.
+#[derive(Debug, Clone)]
+pub struct Requested {
+    /// False when the client asks for it `off`.
+    pub on: bool,
+    pub endpoint: reqwest::Url,
+    /// The event kinds (empty: every kind).
+    pub events: Vec<String>,
+    pub silent: bool,
+    pub notifications: Notifications,
+    pub headers: Vec<(String, Sensitive<String>)>,
+    pub end: Option<Timestamp>,
+    pub timeout: Duration,
+    /// What is accepted but not acted on.
+    pub warnings: Vec<String>,
+}
+
+fn extension<'a>(element: Option<&'a Value>, name: &str) -> Option<&'a Value> {
+    element?
+        .get("extension")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("url").and_then(Value::as_str) == Some(&format!("{BACKPORT}{name}")))
+}
+
+fn seconds(extension: &Value, at: &str) -> Result<u64, Problem> {
+    ["valueUnsignedInt", "valuePositiveInt", "valueInteger"]
+        .iter()
+        .find_map(|key| extension.get(*key))
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid(at, "a number of seconds (valueUnsignedInt)"))
+}
+
+/// Every event kind whose notification carries a resource of `resource_type` (none: the
+/// gateway never sends one).
+fn kinds_carrying(resource_type: &str) -> Option<Vec<&'static str>> {
+    const CONSENT: &[&str] = &["consent_recorded", "consent_withdrawn"];
+    match resource_type {
+        "Patient" => Some(EventKind::NAMES.to_vec()),
+        "Task" => Some(
+            EventKind::NAMES
+                .iter()
+                .copied()
+                .filter(|k| !CONSENT.contains(k))
+                .collect(),
+        ),
+        "CarePlan" => Some(vec!["sip_plan"]),
+        "Consent" => Some(CONSENT.to_vec()),
+        _ => None,
+    }
+}
+
+/// Reads `event=a,b` filters (with or without a `Type?` before them).
+fn event_filter(query: &str, at: &str) -> Result<Option<Vec<String>>, Problem> {
+    let mut events = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != "event" {
+            return Err(unsupported(
+                at,
+                format!(
+                    "{name:?}: notifications are filtered by event kind only, e.g. event=admission_notice,ready_for_discharge"
+                ),
+            ));
+        }
+        let mut kinds = Vec::new();
+        for kind in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            if !EventKind::NAMES.contains(&kind) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "event {kind:?} is not an event kind; the kinds are {}",
+                        EventKind::NAMES.join(", ")
+                    ),
+                ));
+            }
+            kinds.push(kind.to_owned());
+        }
+        if kinds.is_empty() {
+            return Err(invalid(at, "event= names no event kind"));
+        }
+        events = Some(kinds);
+    }
+    Ok(events)
+}
+
+/// The event kinds `criteria` asks for, whether it can match anything, and warnings.
+fn criteria(resource: &Value) -> Result<(Vec<String>, bool, Vec<String>), Problem> {
+    let criteria = resource
+        .get("criteria")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "Subscription.criteria",
+                format!(
+                    "required: the topic {TOPIC} (with a backport-filter-criteria such as event=admission_notice), or a query such as Task?event=admission_notice"
+                ),
+            )
+        })?;
+    if criteria == TOPIC {
+        let filters: Vec<&str> = resource
+            .get("_criteria")
+            .and_then(|c| c.get("extension"))
+            .and_then(Value::as_array)
+            .map(|all| {
+                all.iter()
+                    .filter(|e| {
+                        e.get("url").and_then(Value::as_str)
+                            == Some(&format!("{BACKPORT}{FILTER_CRITERIA}"))
+                    })
+                    .filter_map(|e| e.get("valueString").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        const AT: &str = "Subscription._criteria.extension";
+        return match filters.as_slice() {
+            [] => Ok((Vec::new(), false, Vec::new())),
+            [filter] => {
+                let query = filter.split_once('?').map_or(*filter, |(_, q)| q);
+                Ok((
+                    event_filter(query, AT)?.unwrap_or_default(),
+                    false,
+                    Vec::new(),
+                ))
+            }
+            _ => Err(unsupported(
+                AT,
+                "give one backport-filter-criteria (it may name several kinds: event=a,b)",
+            )),
+        };
+    }
+    const AT: &str = "Subscription.criteria";
+    let (resource_type, query) = criteria.split_once('?').unwrap_or((criteria, ""));
+    let is_type = resource_type.starts_with(|c: char| c.is_ascii_uppercase())
+        && resource_type.chars().all(|c| c.is_ascii_alphabetic());
+    if !is_type {
+        return Err(unsupported(
+            AT,
+            format!(
+                "{criteria:?} is neither a topic the gateway offers (there is one: {TOPIC}) nor a query on a resource type"
+            ),
+        ));
+    }
+    let Some(carrying) = kinds_carrying(resource_type) else {
+        return Ok((
+            Vec::new(),
+            true,
+            vec![format!(
+                "Subscription.criteria: the gateway sends no {resource_type} resources; the subscription is kept (and gets heartbeats) but no event will be notified to it"
+            )],
+        ));
+    };
+    let events = match event_filter(query, AT)? {
+        None if carrying.len() == EventKind::NAMES.len() => Vec::new(),
+        None => carrying.iter().map(|k| (*k).to_owned()).collect(),
+        Some(asked) => {
+            let kept: Vec<String> = asked
+                .into_iter()
+                .filter(|k| carrying.contains(&k.as_str()))
+                .collect();
+            if kept.is_empty() {
+                return Err(unsupported(
+                    AT,
+                    format!(
+                        "none of these event kinds is sent as a {resource_type}; those that are: {}",
+                        carrying.join(", ")
+                    ),
+                ));
+            }
+            kept
+        }
+    };
+    Ok((events, false, Vec::new()))
+}
+
+fn headers(channel: &Value) -> Result<Vec<(String, Sensitive<String>)>, Problem> {
+    let Some(all) = channel.get("header") else {
+        return Ok(Vec::new());
+    };
+    let all = all
+        .as_array()
+        .ok_or_else(|| invalid("Subscription.channel.header", "a list of \"Name: value\""))?;
+    let mut headers = Vec::new();
+    for (i, header) in all.iter().enumerate() {
+        let at = format!("Subscription.channel.header[{i}]");
+        let text = header
+            .as_str()
+            .ok_or_else(|| invalid(&at, "a string \"Name: value\""))?;
+        let (name, value) = text
+            .split_once(':')
+            .ok_or_else(|| invalid(&at, "\"Name: value\" (no colon)"))?;
+        let name = name.trim().to_ascii_lowercase();
+        let value = value.trim();
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(invalid(&at, format!("{name:?} is not an HTTP header name")));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err(invalid(&at, "the value is not a valid HTTP header value"));
+        }
+        if RESERVED_HEADERS.contains(&name.as_str()) || name.starts_with("x-brygga-") {
+            return Err(unsupported(
+                &at,
+                format!("{name} is set by the gateway on every notification"),
+            ));
+        }
+        headers.push((name, Sensitive::new(value.to_owned())));
+    }
+    Ok(headers)
+}
+
+/// Reads a `Subscription` as a client writes it; `endpoint_allowed` says whether an endpoint
+/// may be called (the gateway's policy).
+pub fn read(
+    resource: &Value,
+    endpoint_allowed: impl Fn(&reqwest::Url) -> Result<(), String>,
+) -> Result<Requested, Problem> {
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Subscription") {
+        return Err(invalid(
+            "Subscription.resourceType",
+            "the body is not a Subscription",
+        ));
+    }
+    let on = match resource.get("status").and_then(Value::as_str) {
+        Some("requested" | "active") => true,
+        Some("off") => false,
+        Some("error") => {
+            return Err(invalid(
+                "Subscription.status",
+                "error is set by the gateway; ask for requested (or off)",
+            ));
+        }
+        Some(other) => {
+            return Err(invalid(
+                "Subscription.status",
+                format!("{other:?}: use requested, active or off"),
+            ));
+        }
+        None => return Err(invalid("Subscription.status", "required (requested)")),
+    };
+    let end = match resource.get("end") {
+        None => None,
+        Some(end) => Some(
+            end.as_str()
+                .and_then(|s| s.parse::<Timestamp>().ok())
+                .ok_or_else(|| {
+                    invalid(
+                        "Subscription.end",
+                        "an instant with a zone, e.g. 2027-01-01T00:00:00Z",
+                    )
+                })?,
+        ),
+    };
+    let (events, silent, warnings) = criteria(resource)?;
+    let channel = resource
+        .get("channel")
+        .filter(|c| c.is_object())
+        .ok_or_else(|| invalid("Subscription.channel", "required"))?;
+    match channel.get("type").and_then(Value::as_str) {
+        Some("rest-hook") => {}
+        Some(other) => {
+            return Err(unsupported(
+                "Subscription.channel.type",
+                format!("{other:?}: the gateway notifies by rest-hook only"),
+            ));
+        }
+        None => return Err(invalid("Subscription.channel.type", "required (rest-hook)")),
+    }
+    let endpoint = channel
+        .get("endpoint")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("Subscription.channel.endpoint", "required for rest-hook"))?;
+    let endpoint = reqwest::Url::parse(endpoint)
+        .map_err(|e| invalid("Subscription.channel.endpoint", format!("not a URL: {e}")))?;
+    if !matches!(endpoint.scheme(), "http" | "https") {
+        return Err(invalid(
+            "Subscription.channel.endpoint",
+            "use an http or https URL",
+        ));
+    }
+    endpoint_allowed(&endpoint)
+        .map_err(|reason| unsupported("Subscription.channel.endpoint", reason))?;
+    let mut notifications = Notifications::default();
+    match channel.get("payload").and_then(Value::as_str) {
+        // R4: no payload, no body beyond the status.
+        None => notifications.content = Content::Empty,
+        Some(media) => {
+            let base = media.split(';').next().unwrap_or("").trim();
+            if !matches!(base, "application/fhir+json" | "application/json") {
+                return Err(unsupported(
+                    "Subscription.channel.payload",
+                    format!("{media:?}: the gateway sends application/fhir+json"),
+                ));
+            }
+        }
+    }
+    if let Some(content) = extension(channel.get("_payload"), PAYLOAD_CONTENT) {
+        const AT: &str = "Subscription.channel._payload.extension";
+        let code = content
+            .get("valueCode")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(AT, "a valueCode"))?;
+        notifications.content = Content::parse(code).ok_or_else(|| {
+            invalid(
+                AT,
+                format!("{code:?}: use one of {}", Content::CODES.join(", ")),
+            )
+        })?;
+    }
+    if let Some(period) = extension(Some(channel), HEARTBEAT_PERIOD) {
+        let period = seconds(period, "Subscription.channel.extension")?;
+        if period == 0 {
+            return Err(invalid(
+                "Subscription.channel.extension",
+                "the heartbeat period is at least 1 second",
+            ));
+        }
+        notifications.heartbeat = Some(SignedDuration::from_secs(period as i64));
+    }
+    let timeout = match extension(Some(channel), TIMEOUT) {
+        Some(timeout) => seconds(timeout, "Subscription.channel.extension")?.clamp(1, MAX_TIMEOUT),
+        None => 10,
+    };
+    Ok(Requested {
+        on,
+        endpoint,
+        events,
+        silent,
+        notifications,
+        headers: headers(channel)?,
+        end,
+        timeout: Duration::from_secs(timeout),
+        warnings,
+    })
+}
+
+/// The destination (outbox `destination`, `/deliveries?subscription=`) of an API
+/// subscription.
+pub fn destination(id: &str) -> String {
+    format!("Subscription/{id}")
+}
+
+/// The subscription a stored resource stands for.
+pub fn subscription(stored: &StoredSubscription) -> Result<Subscription, String> {
+    let requested = read(&stored.resource, |_| Ok(())).map_err(|p| p.diagnostics)?;
+    let organisation =
+        Organisation::parse(&stored.organisation).map_err(|e| format!("organisation: {e}"))?;
+    let mut subscription = Subscription::new(
+        &destination(&stored.id),
+        organisation,
+        requested.endpoint,
+        Format::Fhir,
+    );
+    subscription.events = requested.events;
+    subscription.silent = requested.silent;
+    subscription.notifications = requested.notifications;
+    subscription.headers = requested.headers;
+    subscription.end = requested.end;
+    subscription.timeout = requested.timeout;
+    subscription.retry = RetryPolicy::default();
+    subscription.managed = true;
+    subscription.active = stored.status == "active";
+    Ok(subscription)
+}
+
+/// The status the subscription shows at `now`: `off` once it has ended.
+pub fn status_at(stored: &StoredSubscription, now: Timestamp) -> &str {
+    let ended = stored
+        .resource
+        .get("end")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Timestamp>().ok())
+        .is_some_and(|end| end <= now);
+    if ended { "off" } else { &stored.status }
+}
+
+/// The resource as the gateway shows it: its id, version, status and error, and each header's
+/// value masked.
+pub fn shown(stored: &StoredSubscription, now: Timestamp) -> Value {
+    let mut resource = stored.resource.clone();
+    resource["id"] = json!(stored.id);
+    resource["meta"] = json!({
+        "versionId": stored.version.to_string(),
+        "lastUpdated": stored.updated_at.to_string(),
+    });
+    resource["status"] = json!(status_at(stored, now));
+    match &stored.error {
+        Some(error) => resource["error"] = json!(error),
+        None => {
+            if let Some(object) = resource.as_object_mut() {
+                object.remove("error");
+            }
+        }
+    }
+    if let Some(headers) = resource
+        .get_mut("channel")
+        .and_then(|c| c.get_mut("header"))
+        .and_then(Value::as_array_mut)
+    {
+        for header in headers {
+            if let Some((name, _)) = header.as_str().and_then(|h| h.split_once(':')) {
+                *header = json!(format!("{}: {MASK}", name.trim()));
+            }
+        }
+    }
+    resource
+}
+
+/// A header written back as read (its value masked) keeps the value stored before.
+pub fn unmask(resource: &mut Value, before: &Value) {
+    let stored: Vec<String> = before
+        .get("channel")
+        .and_then(|c| c.get("header"))
+        .and_then(Value::as_array)
+        .map(|all| {
+            all.iter()
+                .filter_map(|h| h.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(headers) = resource
+        .get_mut("channel")
+        .and_then(|c| c.get_mut("header"))
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for header in headers {
+        let Some((name, value)) = header.as_str().and_then(|h| h.split_once(':')) else {
+            continue;
+        };
+        if value.trim() != MASK {
+            continue;
+        }
+        let name = name.trim().to_ascii_lowercase();
+        if let Some(old) = stored.iter().find(|h| {
+            h.split_once(':')
+                .is_some_and(|(n, _)| n.trim().to_ascii_lowercase() == name)
+        }) {
+            *header = json!(old);
+        }
+    }
+}
+
+/// A configured subscription shown as a `Subscription` resource (read-only).
+pub fn configured(subscription: &Subscription) -> Value {
+    let criteria = if subscription.events.is_empty() {
+        json!({ "criteria": TOPIC })
+    } else {
+        json!({
+            "criteria": TOPIC,
+            "_criteria": { "extension": [{
+                "url": format!("{BACKPORT}{FILTER_CRITERIA}"),
+                "valueString": format!("event={}", subscription.events.join(",")),
+            }]},
+        })
+    };
+    let mut resource = json!({
+        "resourceType": "Subscription",
+        "id": subscription.id,
+        "meta": { "tag": [{ "system": "urn:brygga:subscription-source", "code": "configuration" }] },
+        "status": "active",
+        "reason": "defined in the gateway's subscriptions file",
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": subscription.endpoint.as_str(),
+            "payload": subscription.format.media_type(),
+        },
+    });
+    if let (Some(r), Some(c)) = (resource.as_object_mut(), criteria.as_object()) {
+        r.extend(c.clone());
+    }
+    resource
+}
+
+/// The kind of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Handshake,
+    Heartbeat,
+    EventNotification,
+}
+
+impl Kind {
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Handshake => "handshake",
+            Kind::Heartbeat => "heartbeat",
+            Kind::EventNotification => "event-notification",
+        }
+    }
+}
+
+/// One event in a notification: its number, when it happened, and the resources (a
+/// rendered collection Bundle).
+pub struct Notified<'a> {
+    pub number: u64,
+    pub at: Timestamp,
+    pub bundle: &'a Value,
+}
+
+/// A notification Bundle (`history`, its first entry the backport's SubscriptionStatus as
+/// `Parameters`) for `subscription`.
+pub fn notification(
+    subscription: &Subscription,
+    kind: Kind,
+    status: &str,
+    events_since_start: u64,
+    event: Option<Notified<'_>>,
+    now: Timestamp,
+) -> Value {
+    let reference = if subscription.managed {
+        subscription.id.clone()
+    } else {
+        destination(&subscription.id)
+    };
+    let content = subscription.notifications.content;
+    let mut parameters =
+        vec![json!({ "name": "subscription", "valueReference": { "reference": reference } })];
+    if content != Content::Empty {
+        parameters
+            .push(json!({ "name": "topic", "valueCanonical": subscription.notifications.topic }));
+    }
+    parameters.push(json!({ "name": "status", "valueCode": status }));
+    parameters.push(json!({ "name": "type", "valueCode": kind.code() }));
+    parameters.push(json!({ "name": "events-since-subscription-start", "valueString": events_since_start.to_string() }));
+    let mut entries = Vec::new();
+    if let Some(event) = &event {
+        let resources: Vec<&Value> = event
+            .bundle
+            .get("entry")
+            .and_then(Value::as_array)
+            .map(|all| all.iter().collect())
+            .unwrap_or_default();
+        let mut parts = vec![
+            json!({ "name": "event-number", "valueString": event.number.to_string() }),
+            json!({ "name": "timestamp", "valueInstant": event.at.to_string() }),
+        ];
+        if content != Content::Empty {
+            // The focus is the step (a Task, CarePlan or Consent); the Patient is context.
+            let url = |e: &Value| e.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
+            let is_patient = |e: &Value| {
+                e.get("resource")
+                    .and_then(|r| r.get("resourceType"))
+                    .and_then(Value::as_str)
+                    == Some("Patient")
+            };
+            if let Some(focus) = resources
+                .iter()
+                .find(|e| !is_patient(e))
+                .and_then(|e| url(e))
+            {
+                parts.push(json!({ "name": "focus", "valueReference": { "reference": focus } }));
+            }
+            for context in resources
+                .iter()
+                .filter(|e| is_patient(e))
+                .filter_map(|e| url(e))
+            {
+                parts.push(json!({ "name": "additional-context", "valueReference": { "reference": context } }));
+            }
+            for resource in &resources {
+                let resource_type = resource
+                    .get("resource")
+                    .and_then(|r| r.get("resourceType"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("Resource");
+                let mut entry = json!({
+                    "fullUrl": resource.get("fullUrl").cloned().unwrap_or(Value::Null),
+                    "request": { "method": "PUT", "url": resource_type },
+                    "response": { "status": "200" },
+                });
+                if content == Content::FullResource
+                    && let Some(r) = resource.get("resource")
+                {
+                    entry["resource"] = r.clone();
+                }
+                entries.push(entry);
+            }
+        }
+        parameters.push(json!({ "name": "notification-event", "part": parts }));
+    }
+    let status_id = uuid::Uuid::now_v7();
+    entries.insert(
+        0,
+        json!({
+            "fullUrl": format!("urn:uuid:{status_id}"),
+            "resource": {
+                "resourceType": "Parameters",
+                "id": status_id.to_string(),
+                "meta": { "profile": [format!("{BACKPORT}backport-subscription-status-r4")] },
+                "parameter": parameters,
+            },
+            "request": { "method": "GET", "url": format!("{reference}/$status") },
+            "response": { "status": "200" },
+        }),
+    );
+    json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::now_v7().to_string(),
+        "meta": { "profile": [format!("{BACKPORT}backport-subscription-notification-r4")] },
+        "type": "history",
+        "timestamp": now.to_string(),
+        "entry": entries,
+    })
+}
+
+/// The `$status` answer: the subscription's status as `Parameters` (a `searchset` Bundle
+/// holds it).
+pub fn status_bundle(reference: &str, topic: &str, status: &str, events: u64) -> Value {
+    json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": 1,
+        "entry": [{
+            "resource": {
+                "resourceType": "Parameters",
+                "meta": { "profile": [format!("{BACKPORT}backport-subscription-status-r4")] },
+                "parameter": [
+                    { "name": "subscription", "valueReference": { "reference": reference } },
+                    { "name": "topic", "valueCanonical": topic },
+                    { "name": "status", "valueCode": status },
+                    { "name": "type", "valueCode": "query-status" },
+                    { "name": "events-since-subscription-start", "valueString": events.to_string() },
+                ],
+            },
+            "search": { "mode": "match" },
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn official() -> Value {
+        serde_json::from_str(include_str!(
+            "../../fixtures/fhir-r4-official/Subscription-example.json"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_official_r4_example_is_read_and_kept_silent() {
+        let requested = read(&official(), |_| Ok(())).unwrap();
+        assert!(requested.on);
+        assert!(requested.silent, "the gateway sends no Observation");
+        assert_eq!(requested.warnings.len(), 1);
+        assert_eq!(requested.headers.len(), 1);
+        assert_eq!(requested.headers[0].0, "authorization");
+        assert_eq!(
+            requested.headers[0].1.expose(),
+            "Bearer secret-token-abc-123"
+        );
+        assert_eq!(requested.end, Some("2021-01-01T00:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn backport_criteria_filter_by_event_kind() {
+        let mut resource = official();
+        resource["criteria"] = json!(TOPIC);
+        resource["_criteria"] = json!({ "extension": [{
+            "url": format!("{BACKPORT}{FILTER_CRITERIA}"),
+            "valueString": "event=admission_notice,discharged",
+        }]});
+        let requested = read(&resource, |_| Ok(())).unwrap();
+        assert_eq!(requested.events, ["admission_notice", "discharged"]);
+        assert!(!requested.silent);
+        resource["_criteria"]["extension"][0]["valueString"] = json!("event=admitted");
+        let problem = read(&resource, |_| Ok(())).unwrap_err();
+        assert!(
+            problem
+                .diagnostics
+                .contains("\"admitted\" is not an event kind")
+        );
+        assert_eq!(problem.expression, "Subscription._criteria.extension");
+    }
+
+    #[test]
+    fn queries_on_resources_the_gateway_sends_become_event_kinds() {
+        let mut resource = official();
+        resource["criteria"] = json!("Consent");
+        assert_eq!(
+            read(&resource, |_| Ok(())).unwrap().events,
+            ["consent_recorded", "consent_withdrawn"]
+        );
+        resource["criteria"] = json!("Task?event=sip_plan,consent_recorded");
+        assert_eq!(read(&resource, |_| Ok(())).unwrap().events, ["sip_plan"]);
+        resource["criteria"] = json!("Task?code=http://loinc.org|1975-2");
+        let problem = read(&resource, |_| Ok(())).unwrap_err();
+        assert!(problem.unsupported);
+        assert!(problem.diagnostics.contains("\"code\""));
+        resource["criteria"] = json!("https://example.org/SubscriptionTopic/admissions");
+        assert!(read(&resource, |_| Ok(())).unwrap_err().unsupported);
+    }
+
+    #[test]
+    fn channel_problems_name_the_element() {
+        let cases = [
+            (
+                "/channel/type",
+                json!("websocket"),
+                "Subscription.channel.type",
+            ),
+            (
+                "/channel/payload",
+                json!("application/fhir+xml"),
+                "Subscription.channel.payload",
+            ),
+            (
+                "/channel/endpoint",
+                json!("ftp://example.org/x"),
+                "Subscription.channel.endpoint",
+            ),
+            (
+                "/channel/header",
+                json!(["Content-Type: text/plain"]),
+                "Subscription.channel.header[0]",
+            ),
+            (
+                "/channel/header",
+                json!(["no colon"]),
+                "Subscription.channel.header[0]",
+            ),
+            ("/status", json!("error"), "Subscription.status"),
+            ("/end", json!("tomorrow"), "Subscription.end"),
+        ];
+        for (pointer, value, expression) in cases {
+            let mut resource = official();
+            *resource.pointer_mut(pointer).unwrap() = value;
+            let problem = read(&resource, |_| Ok(())).unwrap_err();
+            assert_eq!(problem.expression, expression, "{pointer}");
+        }
+        let refused = read(&official(), |_| Err("not allowed".to_owned())).unwrap_err();
+        assert_eq!(refused.diagnostics, "not allowed");
+    }
+
+    #[test]
+    fn payload_content_heartbeat_and_timeout_come_from_the_backport_extensions() {
+        let mut resource = official();
+        resource["channel"]["_payload"] = json!({ "extension": [{
+            "url": format!("{BACKPORT}{PAYLOAD_CONTENT}"), "valueCode": "id-only" }]});
+        resource["channel"]["extension"] = json!([
+            { "url": format!("{BACKPORT}{HEARTBEAT_PERIOD}"), "valueUnsignedInt": 60 },
+            { "url": format!("{BACKPORT}{TIMEOUT}"), "valueUnsignedInt": 600 },
+        ]);
+        let requested = read(&resource, |_| Ok(())).unwrap();
+        assert_eq!(requested.notifications.content, Content::IdOnly);
+        assert_eq!(
+            requested.notifications.heartbeat,
+            Some(SignedDuration::from_secs(60))
+        );
+        assert_eq!(requested.timeout, Duration::from_secs(MAX_TIMEOUT));
+    }
+
+    #[test]
+    fn a_masked_header_written_back_keeps_its_stored_value() {
+        let before = official();
+        let stored = StoredSubscription {
+            id: "x".into(),
+            organisation: "2380".into(),
+            client_id: "c".into(),
+            status: "active".into(),
+            resource: before.clone(),
+            error: None,
+            version: 1,
+            created_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+            updated_at: "2026-12-01T00:00:00Z".parse().unwrap(),
+        };
+        let mut shown = shown(&stored, "2020-06-01T00:00:00Z".parse().unwrap());
+        assert_eq!(shown["channel"]["header"][0], "Authorization: ***");
+        assert_eq!(shown["status"], "active");
+        unmask(&mut shown, &before);
+        assert_eq!(
+            shown["channel"]["header"][0],
+            "Authorization: Bearer secret-token-abc-123"
+        );
+        // After its end, it shows off.
+        assert_eq!(
+            status_at(&stored, "2021-01-01T00:00:00Z".parse().unwrap()),
+            "off"
+        );
+    }
+}

@@ -1,0 +1,513 @@
+//! Subscriptions over FHIR: `Subscription` resources (R4 with the Subscriptions backport)
+//! created, read, searched, changed and deleted by the organisations they notify.
+//!
+//! - `POST /fhir/Subscription` (scope `Subscription.c`): stored as `requested`, a handshake
+//!   is sent, and the answer is the resource `active` — or `error`, with the reason in
+//!   `Subscription.error`, when the endpoint does not answer the handshake with 2xx. Elements
+//!   accepted but not acted on are named in `x-brygga-warning` headers.
+//! - `GET /fhir/Subscription/{id}` (`Subscription.r`), `GET /fhir/Subscription?status=…`
+//!   (`Subscription.s`): the caller's organisation's subscriptions, those of the
+//!   subscriptions file included (read-only). Header values are masked.
+//! - `GET /fhir/Subscription/{id}/$status` (`Subscription.r`): the backport's status.
+//! - `PUT /fhir/Subscription/{id}` (`Subscription.u`, `If-Match` honoured): a changed endpoint,
+//!   or a subscription asked for again after `off` or `error`, gets a new handshake.
+//! - `DELETE /fhir/Subscription/{id}` (`Subscription.d`): its deliveries still waiting go to
+//!   the dead letters.
+//!
+//! A subscription is notified of the events released to its organisation (after the consent
+//! decision), like any other subscription. Every change is audited.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::auth;
+use super::cosmic_link::require_media;
+use super::error::ApiError;
+use super::router::AppState;
+use crate::auth::{Caller, Interaction};
+use crate::delivery::fhir::{self, Problem};
+use crate::store::{AuditEntry, StoredSubscription};
+
+const RESOURCE: &str = "Subscription";
+const ROUTE: &str = "/fhir/Subscription";
+const ROUTE_ID: &str = "/fhir/Subscription/{id}";
+
+fn fhir_json(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        Json(body),
+    )
+        .into_response()
+}
+
+fn internal(e: crate::store::StoreError) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+fn problem(p: Problem) -> ApiError {
+    if p.unsupported {
+        ApiError::UnsupportedAt {
+            diagnostics: p.diagnostics,
+            expression: p.expression,
+        }
+    } else {
+        ApiError::BadRequest {
+            diagnostics: p.diagnostics,
+            expression: Some(p.expression),
+        }
+    }
+}
+
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    require_media(
+        headers,
+        |media| media == "application/fhir+json" || media == "application/json",
+        "application/fhir+json (a FHIR R4 Subscription)",
+    )?;
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        diagnostics: format!(
+            "the body is not JSON at line {}, column {}",
+            e.line(),
+            e.column()
+        ),
+        expression: None,
+    })
+}
+
+fn audit(caller: &Caller, action: &str, id: &str, details: Value) -> AuditEntry {
+    let mut details = details;
+    details["subscription"] = json!(id);
+    AuditEntry {
+        actor: caller.client_id.clone(),
+        organisation: Some(caller.organisation.code()),
+        action: action.to_owned(),
+        person: None,
+        purpose: "leverans".to_owned(),
+        legal_basis: None,
+        details,
+    }
+}
+
+/// The resource as written, without what the gateway sets.
+fn as_written(mut resource: Value, id: &str) -> Value {
+    if let Some(object) = resource.as_object_mut() {
+        object.remove("meta");
+        object.remove("error");
+    }
+    resource["id"] = json!(id);
+    resource
+}
+
+/// Sends the handshake when the subscription is asked for on (and has not ended), and sets
+/// its status by the answer.
+async fn handshake(state: &AppState, stored: &mut StoredSubscription, on: bool) {
+    let now = state.pipeline.clock.now();
+    if !on || fhir::status_at(stored, now) == "off" {
+        stored.status = "off".to_owned();
+        stored.error = None;
+        return;
+    }
+    let outcome = match fhir::subscription(stored) {
+        Ok(subscription) => state.deliverer.handshake(&subscription).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(()) => {
+            stored.status = "active".to_owned();
+            stored.error = None;
+        }
+        Err(reason) => {
+            tracing::warn!(subscription = stored.id, %reason, "a subscription's handshake failed");
+            stored.status = "error".to_owned();
+            stored.error = Some(format!("the handshake was not accepted: {reason}"));
+        }
+    }
+}
+
+fn with_headers(
+    mut response: Response,
+    stored: &StoredSubscription,
+    warnings: &[String],
+) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", stored.version)) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(location) = HeaderValue::from_str(&format!(
+        "/fhir/Subscription/{}/_history/{}",
+        stored.id, stored.version
+    )) {
+        headers.insert(header::CONTENT_LOCATION, location);
+    }
+    for warning in warnings {
+        if let Ok(value) = HeaderValue::from_str(warning) {
+            headers.append(HeaderName::from_static("x-brygga-warning"), value);
+        }
+    }
+    response
+}
+
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    state
+        .deliverer
+        .reload_subscriptions()
+        .await
+        .map_err(internal)
+}
+
+/// `POST /fhir/Subscription`.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Create).await?;
+    let value = parse(&headers, &body)?;
+    let requested =
+        fhir::read(&value, |url| state.delivery.endpoint_allowed(url)).map_err(problem)?;
+    let now = state.pipeline.clock.now();
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut stored = StoredSubscription {
+        id: id.clone(),
+        organisation: caller.organisation.code(),
+        client_id: caller.client_id.clone(),
+        status: "requested".to_owned(),
+        resource: as_written(value, &id),
+        error: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let entry = audit(
+        &caller,
+        "create subscription",
+        &id,
+        json!({ "events": requested.events }),
+    );
+    state
+        .pipeline
+        .store
+        .create_subscription(&stored, &[entry])
+        .await
+        .map_err(internal)?;
+    handshake(&state, &mut stored, requested.on).await;
+    stored.version += 1;
+    stored.updated_at = state.pipeline.clock.now();
+    let entry = audit(
+        &caller,
+        "subscription status",
+        &id,
+        json!({ "status": stored.status }),
+    );
+    if !state
+        .pipeline
+        .store
+        .update_subscription(&stored, &[entry])
+        .await
+        .map_err(internal)?
+    {
+        return Err(ApiError::Conflict(
+            "the subscription was changed while its handshake was made; read it again".to_owned(),
+        ));
+    }
+    reload(&state).await?;
+    let body = fhir::shown(&stored, state.pipeline.clock.now());
+    let mut response = with_headers(
+        fhir_json(StatusCode::CREATED, body),
+        &stored,
+        &requested.warnings,
+    );
+    if let Ok(location) = HeaderValue::from_str(&format!("/fhir/Subscription/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// A subscription the caller may see: one of its organisation's (any, for an auditor).
+enum Found {
+    Managed(StoredSubscription),
+    Configured(crate::delivery::Subscription),
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Found, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no Subscription {id:?}"));
+    if let Some(stored) = state
+        .pipeline
+        .store
+        .subscription(id)
+        .await
+        .map_err(internal)?
+    {
+        if caller.auditor || stored.organisation == caller.organisation.code() {
+            return Ok(Found::Managed(stored));
+        }
+        return Err(not_found());
+    }
+    match state.deliverer.subscriptions.configured().get(id) {
+        Some(s) if caller.auditor || s.organisation == caller.organisation => {
+            Ok(Found::Configured(s.clone()))
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// `GET /fhir/Subscription/{id}`.
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &caller, ROUTE_ID, RESOURCE, Interaction::Read).await?;
+    let found = auth::audited(&state, &caller, ROUTE_ID, find(&state, &caller, &id).await).await?;
+    Ok(match found {
+        Found::Managed(stored) => with_headers(
+            fhir_json(
+                StatusCode::OK,
+                fhir::shown(&stored, state.pipeline.clock.now()),
+            ),
+            &stored,
+            &[],
+        ),
+        Found::Configured(subscription) => {
+            fhir_json(StatusCode::OK, fhir::configured(&subscription))
+        }
+    })
+}
+
+/// `GET /fhir/Subscription/{id}/$status`.
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Subscription/{id}/$status";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let found = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    let now = state.pipeline.clock.now();
+    let (destination, status, topic) = match &found {
+        Found::Managed(stored) => {
+            let topic = fhir::subscription(stored)
+                .map(|s| s.notifications.topic)
+                .unwrap_or_else(|_| fhir::TOPIC.to_owned());
+            (
+                fhir::destination(&stored.id),
+                fhir::status_at(stored, now).to_owned(),
+                topic,
+            )
+        }
+        Found::Configured(s) => (
+            s.id.clone(),
+            "active".to_owned(),
+            s.notifications.topic.clone(),
+        ),
+    };
+    let events = state
+        .pipeline
+        .store
+        .subscription_events(&destination)
+        .await
+        .map_err(internal)?;
+    Ok(fhir_json(
+        StatusCode::OK,
+        fhir::status_bundle(&format!("Subscription/{id}"), &topic, &status, events),
+    ))
+}
+
+/// `GET /fhir/Subscription?status=…`.
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Search).await?;
+    if let Some(unknown) = query.keys().find(|k| k.as_str() != "status") {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!(
+                "search parameter {unknown:?} is not supported; Subscription is searched by status"
+            ),
+            expression: None,
+        });
+    }
+    let wanted: Option<Vec<&str>> = query.get("status").map(|s| s.split(',').collect());
+    let now = state.pipeline.clock.now();
+    let mut resources: Vec<Value> = state
+        .deliverer
+        .subscriptions
+        .configured()
+        .0
+        .iter()
+        .filter(|s| caller.auditor || s.organisation == caller.organisation)
+        .map(fhir::configured)
+        .collect();
+    resources.extend(
+        state
+            .pipeline
+            .store
+            .all_subscriptions()
+            .await
+            .map_err(internal)?
+            .iter()
+            .filter(|s| caller.auditor || s.organisation == caller.organisation.code())
+            .map(|s| fhir::shown(s, now)),
+    );
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .filter(|r| {
+            wanted.as_ref().is_none_or(|w| {
+                r.get("status")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| w.contains(&s))
+            })
+        })
+        .map(|resource| {
+            json!({
+                "fullUrl": format!("Subscription/{}", resource["id"].as_str().unwrap_or_default()),
+                "resource": resource,
+                "search": { "mode": "match" },
+            })
+        })
+        .collect();
+    Ok(fhir_json(
+        StatusCode::OK,
+        json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": entries.len(),
+            "entry": entries,
+        }),
+    ))
+}
+
+/// The version `If-Match` asks for, if it names one.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest {
+            diagnostics: "If-Match: a version as the ETag gives it, e.g. W/\"2\"".to_owned(),
+            expression: None,
+        })
+}
+
+fn managed(found: Found) -> Result<StoredSubscription, ApiError> {
+    match found {
+        Found::Managed(stored) => Ok(stored),
+        Found::Configured(_) => Err(ApiError::Conflict(
+            "this subscription is defined in the gateway's subscriptions file; change it there"
+                .to_owned(),
+        )),
+    }
+}
+
+/// `PUT /fhir/Subscription/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &caller, ROUTE_ID, RESOURCE, Interaction::Update).await?;
+    let mut value = parse(&headers, &body)?;
+    let found = auth::audited(&state, &caller, ROUTE_ID, find(&state, &caller, &id).await).await?;
+    let before = managed(found)?;
+    if let Some(version) = if_match(&headers)?
+        && version != before.version
+    {
+        return Err(ApiError::PreconditionFailed(format!(
+            "If-Match names version {version}; the subscription is at version {}",
+            before.version
+        )));
+    }
+    if value
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|given| given != id)
+    {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!("Subscription.id is not {id:?}, the id in the URL"),
+            expression: Some("Subscription.id".to_owned()),
+        });
+    }
+    fhir::unmask(&mut value, &before.resource);
+    let requested =
+        fhir::read(&value, |url| state.delivery.endpoint_allowed(url)).map_err(problem)?;
+    let mut stored = StoredSubscription {
+        resource: as_written(value, &id),
+        version: before.version + 1,
+        updated_at: state.pipeline.clock.now(),
+        ..before.clone()
+    };
+    let endpoint_changed = stored.resource.pointer("/channel/endpoint")
+        != before.resource.pointer("/channel/endpoint");
+    let now = state.pipeline.clock.now();
+    let needs_handshake = requested.on
+        && (endpoint_changed
+            || before.status != "active"
+            || fhir::status_at(&before, now) == "off");
+    if needs_handshake || !requested.on {
+        handshake(&state, &mut stored, requested.on).await;
+    }
+    let entry = audit(
+        &caller,
+        "update subscription",
+        &id,
+        json!({ "status": stored.status, "events": requested.events }),
+    );
+    if !state
+        .pipeline
+        .store
+        .update_subscription(&stored, &[entry])
+        .await
+        .map_err(internal)?
+    {
+        return Err(ApiError::PreconditionFailed(
+            "the subscription was changed meanwhile; read it again".to_owned(),
+        ));
+    }
+    reload(&state).await?;
+    Ok(with_headers(
+        fhir_json(StatusCode::OK, fhir::shown(&stored, now)),
+        &stored,
+        &requested.warnings,
+    ))
+}
+
+/// `DELETE /fhir/Subscription/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &caller, ROUTE_ID, RESOURCE, Interaction::Delete).await?;
+    let found = auth::audited(&state, &caller, ROUTE_ID, find(&state, &caller, &id).await).await?;
+    let stored = managed(found)?;
+    let entry = audit(&caller, "delete subscription", &id, json!({}));
+    state
+        .pipeline
+        .store
+        .delete_subscription(
+            &stored.id,
+            &fhir::destination(&stored.id),
+            state.pipeline.clock.now(),
+            &[entry],
+        )
+        .await
+        .map_err(internal)?;
+    reload(&state).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
