@@ -12,4 +12,5 @@ mod municipal;
 mod security;
 mod service;
 mod shutdown;
+mod subscription;
 mod tls;
