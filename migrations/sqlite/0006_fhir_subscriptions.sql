@@ -22,3 +22,7 @@ CREATE TABLE subscription_events (
     events       BIGINT NOT NULL
 );
 ALTER TABLE outbox ADD COLUMN event_number BIGINT;
+
+-- When the receiving party acknowledged the delivered message (a kvittens naming it): the
+-- receipt beside the HTTP answer. An acknowledged delivery is done even if no 2xx was seen.
+ALTER TABLE outbox ADD COLUMN acknowledged_at BIGINT;

@@ -448,7 +448,48 @@ async fn write_accepted(
     }
     timers.insert(tx).await?;
     outbox.insert(tx).await?;
+    for commit in commits {
+        acknowledge(tx, commit).await?;
+    }
     audit.insert(tx).await
+}
+
+/// Marks the deliveries `commit` acknowledges: acknowledged now, and done (a kvittens is the
+/// receiver's receipt, whether or not its 2xx was seen). A kvittens from a municipality as a
+/// whole covers the deliveries to its units.
+async fn acknowledge(tx: &mut Transaction<'_, Any>, commit: &CaseCommit) -> Result<(), StoreError> {
+    let now = millis(commit.recorded_at);
+    let case_id = commit.case_id.to_string();
+    for acknowledged in &commit.acknowledged {
+        let units = if acknowledged.recipient.starts_with("municipality:")
+            && !acknowledged.recipient.contains('/')
+        {
+            format!("{}/%", acknowledged.recipient)
+        } else {
+            // Matches no key: a unit's kvittens covers that unit only.
+            String::new()
+        };
+        for event in &acknowledged.events {
+            sqlx::query(
+                "UPDATE outbox SET acknowledged_at = COALESCE(acknowledged_at, $1), \
+                 finished_at = CASE WHEN status = 'delivered' THEN finished_at ELSE $1 END, \
+                 claimed_by = CASE WHEN status = 'delivered' THEN claimed_by ELSE NULL END, \
+                 claimed_until = CASE WHEN status = 'delivered' THEN claimed_until ELSE NULL END, \
+                 status = 'delivered' \
+                 WHERE case_id = $2 AND event_id = $3 \
+                 AND (idempotency_key = event_id || ':' || destination || ':' || $4 \
+                 OR idempotency_key LIKE event_id || ':' || destination || ':' || $5)",
+            )
+            .bind(now)
+            .bind(case_id.as_str())
+            .bind(event.to_string())
+            .bind(acknowledged.recipient.as_str())
+            .bind(units.as_str())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The next event number of each subscription, for the outbox rows of one batch.

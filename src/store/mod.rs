@@ -24,7 +24,7 @@ pub use error::StoreError;
 pub use group_commit::GroupCommitter;
 pub use outbox::{DeliveryQuery, DeliveryRow, Settlement};
 pub use records::{
-    AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior, ReceivedMessage,
-    StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
+    Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,
+    ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
 };
 pub use subscriptions::StoredSubscription;

@@ -196,6 +196,8 @@ pub struct DeliveryRow {
     pub event_seq: u64,
     /// The subscription.
     pub subscription: String,
+    /// The party it is for (`region-unit:<HSA-id>`, `municipality:<kommunkod>[/<HSA-id>]`).
+    pub recipient: String,
     /// `pending`, `delivered` or `dead`.
     pub status: String,
     pub attempts: u64,
@@ -205,6 +207,9 @@ pub struct DeliveryRow {
     pub next_attempt_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
+    /// When the receiving party acknowledged the message (a kvittens naming it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Timestamp>,
 }
 
 /// Which deliveries to list.
@@ -223,18 +228,28 @@ fn delivery_row(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
     let seq: i64 = row.try_get(3)?;
     let attempts: i64 = row.try_get(6)?;
     let finished: Option<i64> = row.try_get(10)?;
+    let acknowledged: Option<i64> = row.try_get(11)?;
+    let event_id: String = row.try_get(2)?;
+    let subscription: String = row.try_get(4)?;
+    let key: String = row.try_get(12)?;
+    let recipient = key
+        .strip_prefix(&format!("{event_id}:{subscription}:"))
+        .unwrap_or_default()
+        .to_owned();
     Ok(DeliveryRow {
         id: row.try_get(0)?,
         case_id: row.try_get(1)?,
-        event_id: row.try_get(2)?,
+        event_id,
         event_seq: seq as u64,
-        subscription: row.try_get(4)?,
+        subscription,
+        recipient,
         status: row.try_get(5)?,
         attempts: attempts as u64,
         last_error: row.try_get(7)?,
         created_at: super::cases::from_millis(row.try_get(8)?)?,
         next_attempt_at: super::cases::from_millis(row.try_get(9)?)?,
         finished_at: finished.map(super::cases::from_millis).transpose()?,
+        acknowledged_at: acknowledged.map(super::cases::from_millis).transpose()?,
     })
 }
 
@@ -252,7 +267,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT id, case_id, event_id, event_seq, destination, status, attempts, last_error, \
-             created_at, next_attempt_at, finished_at FROM outbox \
+             created_at, next_attempt_at, finished_at, acknowledged_at, idempotency_key FROM outbox \
              WHERE id > $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR case_id = $3) \
              {subscriptions}ORDER BY id LIMIT $4"
         );
@@ -272,7 +287,7 @@ impl Store {
     pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
         let row = sqlx::query(
             "SELECT id, case_id, event_id, event_seq, destination, status, attempts, last_error, \
-             created_at, next_attempt_at, finished_at FROM outbox WHERE id = $1",
+             created_at, next_attempt_at, finished_at, acknowledged_at, idempotency_key FROM outbox WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.reader)

@@ -128,6 +128,43 @@ pub struct CaseCommit {
     /// Timers (by id) whose firing these events are: marked fired in the same transaction.
     pub fired_timers: Vec<String>,
     pub audit: Vec<AuditEntry>,
+    /// Deliveries the new events acknowledge (kvittenser): marked acknowledged, and done.
+    pub acknowledged: Vec<Acknowledged>,
+}
+
+/// The deliveries to one party of a case's events that a kvittens from that party names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acknowledged {
+    /// The events of the acknowledged message.
+    pub events: Vec<EventId>,
+    /// The acknowledging party, as delivery keys name it (`destination`).
+    pub recipient: String,
+}
+
+impl Acknowledged {
+    /// What the new events of `case` (those after `expected_version`) acknowledge.
+    pub fn in_case(case: &CoordinationCase, expected_version: u64) -> Vec<Acknowledged> {
+        let events = case.events();
+        events
+            .get(expected_version as usize..)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|event| match &event.kind {
+                crate::domain::event::EventKind::MessageAcknowledged { message_id, by } => {
+                    Some(Acknowledged {
+                        events: events
+                            .iter()
+                            .filter(|e| &e.source.message_id == message_id)
+                            .map(|e| e.id)
+                            .collect(),
+                        recipient: destination(by),
+                    })
+                }
+                _ => None,
+            })
+            .filter(|a| !a.events.is_empty())
+            .collect()
+    }
 }
 
 impl CaseCommit {
@@ -155,6 +192,7 @@ impl CaseCommit {
             cancel_timers: Vec::new(),
             fired_timers: Vec::new(),
             audit: Vec::new(),
+            acknowledged: Acknowledged::in_case(case, expected_version),
         }
     }
 }

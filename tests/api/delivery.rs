@@ -499,3 +499,69 @@ fn a_client_certificate_needs_https_and_a_readable_identity() {
         "{garbage}"
     );
 }
+
+#[tokio::test]
+async fn a_kvittens_from_the_receiving_unit_marks_its_delivery_acknowledged_and_done() {
+    let inbox = receiver().await;
+    // The receiver never answers 2xx: both rows stay pending.
+    inbox.answer_with(&[503; 64]);
+    let app = gateway(vec![subscription(
+        "ostersund",
+        "2380",
+        &inbox.url,
+        "canonical",
+    )])
+    .await;
+    let receipt = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let case = brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
+    inbox.wait_for(1).await;
+    // Biståndsenheten's kvittens of the admission notice (relayed by the region's Cosmic Link).
+    let kvittens = crate::helpers::cosmic_example("19-kvittens.xml");
+    assert_eq!(app.post_cosmic_link(kvittens).await.status(), 200);
+    let rows = app
+        .store
+        .deliveries(&brygga::store::DeliveryQuery {
+            case_id: Some(case),
+            subscriptions: vec!["ostersund".to_owned()],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let by_recipient = |recipient: &str| {
+        rows.iter()
+            .find(|r| r.recipient == recipient)
+            .unwrap_or_else(|| panic!("{rows:?}"))
+            .clone()
+    };
+    let bistand = by_recipient("municipality:2380/SE2120002411-BIST");
+    assert_eq!(bistand.status, "delivered");
+    assert!(bistand.acknowledged_at.is_some());
+    assert!(bistand.finished_at.is_some());
+    // Hemsjukvården has not acknowledged: its delivery is still waiting for a 2xx.
+    let hemsjukvard = by_recipient("municipality:2380/SE2120002411-HSJV");
+    assert_eq!(hemsjukvard.status, "pending");
+    assert_eq!(hemsjukvard.acknowledged_at, None);
+    // The organisation sees the acknowledgement in the case's delivery history.
+    let history: Value = app
+        .as_client(crate::helpers::OSTERSUND)
+        .await
+        .get(app.url(&format!("/cases/{case}/deliveries")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let acknowledged: Vec<&Value> = history["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d.get("acknowledged_at").is_some())
+        .collect();
+    assert_eq!(acknowledged.len(), 1, "{history}");
+    assert_eq!(
+        acknowledged[0]["recipient"],
+        "municipality:2380/SE2120002411-BIST"
+    );
+}

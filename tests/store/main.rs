@@ -81,4 +81,5 @@ both_backends!(
     per_destination_a_cases_rows_are_claimed_in_order,
     finished_deliveries_are_pruned_after_their_retention,
     two_instances_deliver_every_row_exactly_once,
+    kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_subscription,
 );

@@ -1104,3 +1104,114 @@ pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
     assert_eq!(store.prune_outbox(later, 100).await.unwrap(), 2);
     assert_eq!(db.count("outbox").await, 1);
 }
+
+pub async fn kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_subscription(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (mut case, mut commit) = new_case(&p);
+    let admission = case.events()[0].clone();
+    commit
+        .outbox
+        .push(outbox_entry_for(&admission, ostersund_unit(1), "s"));
+    commit
+        .outbox
+        .push(outbox_entry_for(&admission, ostersund_unit(2), "s"));
+    commit
+        .outbox
+        .push(outbox_entry_for(&admission, ostersund(), "m"));
+    store.commit(commit).await.unwrap();
+    // A second case's row continues the subscription's count.
+    let (second, mut commit) = new_case(&person("19121212-1212"));
+    commit.outbox.push(outbox_entry_for(
+        &second.events()[0],
+        ostersund_unit(3),
+        "s",
+    ));
+    store.commit(commit).await.unwrap();
+    let claimed = store
+        .claim_outbox(
+            "w",
+            at("2026-11-20T09:00:00Z"),
+            SignedDuration::from_secs(1),
+            10,
+        )
+        .await
+        .unwrap();
+    let mut numbers: Vec<(String, Option<u64>)> = claimed
+        .iter()
+        .map(|i| (i.destination.clone(), i.event_number))
+        .collect();
+    numbers.sort();
+    // Per case and subscription only the earliest row is claimed: s#1 (case 1), s#3 (case 2), m#1.
+    assert_eq!(
+        numbers,
+        [
+            ("m".to_owned(), Some(1)),
+            ("s".to_owned(), Some(1)),
+            ("s".to_owned(), Some(3)),
+        ]
+    );
+    assert_eq!(store.subscription_events("s").await.unwrap(), 3);
+
+    let acknowledge = |by: brygga::domain::party::Party, at_: &str| {
+        event(
+            at_,
+            EventKind::MessageAcknowledged {
+                message_id: admission.source.message_id.clone(),
+                by,
+            },
+        )
+    };
+    let list = |case_id| {
+        let store = store.clone();
+        async move {
+            let mut rows = store
+                .deliveries(&brygga::store::DeliveryQuery {
+                    case_id: Some(case_id),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            rows.sort_by(|a, b| a.recipient.cmp(&b.recipient));
+            rows.into_iter()
+                .map(|r| (r.recipient, r.status, r.acknowledged_at.is_some()))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Unit 1 acknowledges: its row is done, whatever its claim.
+    case.apply(acknowledge(ostersund_unit(1), "2026-11-20T10:00:00Z"))
+        .unwrap();
+    let commit = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T10:00:01Z"));
+    assert_eq!(commit.acknowledged.len(), 1);
+    store.commit(commit).await.unwrap();
+    let unit = |i: usize| brygga::store::destination(&ostersund_unit(i));
+    assert_eq!(
+        list(case.id()).await,
+        [
+            ("municipality:2380".to_owned(), "pending".to_owned(), false),
+            (unit(1), "delivered".to_owned(), true),
+            (unit(2), "pending".to_owned(), false),
+        ]
+    );
+    // The municipality as a whole acknowledges: its own row and every unit's.
+    case.apply(acknowledge(ostersund(), "2026-11-20T11:00:00Z"))
+        .unwrap();
+    let commit = brygga::store::CaseCommit::from_case(&case, 2, at("2026-11-20T11:00:01Z"));
+    store.commit(commit).await.unwrap();
+    assert_eq!(
+        list(case.id()).await,
+        [
+            ("municipality:2380".to_owned(), "delivered".to_owned(), true),
+            (unit(1), "delivered".to_owned(), true),
+            (unit(2), "delivered".to_owned(), true),
+        ]
+    );
+    // The other case's row is untouched.
+    assert_eq!(
+        list(second.id()).await,
+        [(unit(3), "pending".to_owned(), false)]
+    );
+}
