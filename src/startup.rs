@@ -103,6 +103,11 @@ impl Application {
             breakers: Default::default(),
             ready: outbox_ready,
             last_sent: Default::default(),
+            directory: scheduler.directory.clone(),
+            deadline_warning: jiff::SignedDuration::from_mins(
+                self.settings.delivery.deadline_warning_minutes as i64,
+            ),
+            late: Default::default(),
             retention: (self.settings.delivery.retention_days > 0).then(|| {
                 jiff::SignedDuration::from_hours(self.settings.delivery.retention_days as i64 * 24)
             }),

@@ -199,6 +199,9 @@ pub struct DeliverySettings {
     /// prefixes such as `https://vendor.example/`. Empty: any https endpoint, and http only to
     /// this machine (loopback).
     pub api_endpoints: Vec<String>,
+    /// A delivery still failing this many minutes before its step's legal or agreed deadline
+    /// (or after it) raises a deviation in the case; so does a dead-lettered one.
+    pub deadline_warning_minutes: u64,
 }
 
 impl Default for DeliverySettings {
@@ -209,6 +212,7 @@ impl Default for DeliverySettings {
             lease_seconds: 60,
             retention_days: 30,
             api_endpoints: Vec::new(),
+            deadline_warning_minutes: 120,
         }
     }
 }

@@ -153,6 +153,34 @@ pub struct Deliverer {
     /// When each subscription was last sent something (by this instance): a heartbeat goes
     /// when a `fhir` subscription with a heartbeat period has had nothing for that long.
     pub last_sent: LastSent,
+    /// For the deviations late deliveries raise: the deviation contacts.
+    pub directory: Arc<crate::config::Directory>,
+    /// A delivery still failing this long before its step's deadline raises a deviation.
+    pub deadline_warning: SignedDuration,
+    /// The deliveries (idempotency keys) this instance has raised a deviation for.
+    pub late: Late,
+}
+
+/// The deliveries a deviation was raised for, so that later failures do not raise it again
+/// (the deviation's id is derived from the delivery: on another instance, or after a restart,
+/// raising it again is recognised as a duplicate).
+#[derive(Debug, Clone, Default)]
+pub struct Late(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Late {
+    fn contains(&self, key: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    fn insert(&self, key: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_owned());
+    }
 }
 
 /// When each subscription was last sent a notification, by subscription.
@@ -256,12 +284,150 @@ impl Deliverer {
                         outcome
                     }
                 };
+                this.watch_deadline(&item, &outcome).await;
                 // Settled together with the others that finish meanwhile: one transaction.
                 let _ = settled.send((item, outcome));
                 drop(permit);
             });
         }
         Ok(count)
+    }
+
+    /// Raises a deviation in the case when `item` is still failing as its step's deadline nears
+    /// (within the deadline warning, or past it), or went to the dead letters; once per
+    /// delivery.
+    async fn watch_deadline(&self, item: &OutboxItem, outcome: &Delivered) {
+        let (dead, error) = match outcome {
+            Delivered::Retry { error, .. } => (false, error.as_str()),
+            Delivered::Dead { reason } => (true, reason.as_str()),
+            Delivered::Done | Delivered::Lost => return,
+        };
+        if self.late.contains(&item.idempotency_key) {
+            return;
+        }
+        let Ok(payload) = serde_json::from_str::<Payload>(&item.payload) else {
+            return;
+        };
+        let Some(deadline) = translate::step_deadline(&payload.message, &self.mappings) else {
+            return;
+        };
+        let now = self.clock.now();
+        if !dead && now < deadline - self.deadline_warning {
+            return;
+        }
+        let Some(recipient) = payload
+            .disclosure
+            .get("recipient")
+            .and_then(|r| serde_json::from_value(r.clone()).ok())
+        else {
+            return;
+        };
+        let late = crate::process::deviations::LateDelivery {
+            key: &item.idempotency_key,
+            subscription: &item.destination,
+            recipient,
+            attempts: item.attempts,
+            last_error: error,
+            deadline,
+            dead,
+            at: now,
+        };
+        match self.raise_late(item, &payload, &late).await {
+            Ok(()) => self.late.insert(&item.idempotency_key),
+            Err(error) => {
+                tracing::error!(case = %item.case_id, %error, "the deviation for a late delivery could not be recorded; the next failure tries again")
+            }
+        }
+    }
+
+    /// Records the deviation for `late` in the case of `item` (its clocks, routing and audit
+    /// as for any step).
+    async fn raise_late(
+        &self,
+        item: &OutboxItem,
+        payload: &Payload,
+        late: &crate::process::deviations::LateDelivery<'_>,
+    ) -> Result<(), StoreError> {
+        use crate::process::{Context, advance, deviations};
+        use crate::store::{AuditEntry, CaseCommit, CommitOutcome};
+        let policy = self.mappings.policies.for_case(
+            &payload.message.case.issuer,
+            crate::process::clocks::municipality_of(&payload.message.event),
+        );
+        let choose = |_: &crate::domain::case::CoordinationCase| policy;
+        let context = Context {
+            policy: &choose,
+            directory: &self.directory,
+        };
+        for _ in 0..5 {
+            let Some(stored) = self.store.load_case(item.case_id).await? else {
+                return Ok(());
+            };
+            let version = stored.version;
+            let mut case = stored.to_case()?;
+            let Some(event) = case
+                .events()
+                .iter()
+                .find(|e| e.id == item.event_id)
+                .cloned()
+            else {
+                return Ok(());
+            };
+            let raised = deviations::delivery_late(&case, &event, late, &self.directory);
+            let step = match advance(&mut case, raised.clone(), late.at, context) {
+                Ok(step) => step,
+                // Raised already (by another instance, or before a restart).
+                Err(crate::domain::case::TransitionError::DuplicateEvent { .. }) => return Ok(()),
+                Err(reason) => {
+                    tracing::info!(case = %item.case_id, %reason, "a late delivery's deviation does not apply to the case now");
+                    return Ok(());
+                }
+            };
+            let now = self.clock.now();
+            let mut commit = CaseCommit::from_case(&case, version, now);
+            let routed = crate::process::disclosure::route_with_registry(
+                &self.store,
+                &case,
+                &crate::process::disclosure::reference_of(&stored),
+                &commit.events,
+                &self.directory,
+                &self.subscriptions.current(),
+                &[],
+                now,
+            )
+            .await?;
+            commit.outbox = routed.outbox;
+            commit.timers = step.timers;
+            commit.cancel_timers = step.cancel;
+            commit.audit.push(AuditEntry {
+                actor: "brygga".to_owned(),
+                organisation: None,
+                action: raised.kind.name().to_owned(),
+                person: Some(case.person().clone()),
+                purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
+                legal_basis: None,
+                details: serde_json::json!({
+                    "cause": "delivery_late",
+                    "delivery": item.id,
+                    "subscription": item.destination,
+                    "event_id": raised.id,
+                    "deadline": late.deadline,
+                    "dead": late.dead,
+                }),
+            });
+            commit.audit.extend(routed.audit);
+            match self.committer.commit(commit).await {
+                Ok(CommitOutcome::Committed { .. }) => {
+                    tracing::warn!(case = %item.case_id, subscription = item.destination, deadline = %late.deadline, dead = late.dead, "a late delivery raised a deviation");
+                    self.ready.notify_one();
+                    return Ok(());
+                }
+                Ok(CommitOutcome::Duplicate { .. }) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     /// Deletes finished deliveries older than the retention, a page at a time.

@@ -122,6 +122,81 @@ pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) 
     }
 }
 
+/// A delivery that is still failing as its step's deadline nears, or that went to the dead
+/// letters.
+#[derive(Debug, Clone)]
+pub struct LateDelivery<'a> {
+    /// The delivery's idempotency key (one deviation per delivery).
+    pub key: &'a str,
+    pub subscription: &'a str,
+    pub recipient: Party,
+    pub attempts: u64,
+    pub last_error: &'a str,
+    pub deadline: Timestamp,
+    /// Dead-lettered: no further attempt will be made.
+    pub dead: bool,
+    pub at: Timestamp,
+}
+
+/// The deviation a late delivery of `event` (an event of `case`) raises: addressed to the
+/// recipient whose system does not take it, routed to both principals' deviation contacts.
+pub fn delivery_late(
+    case: &CoordinationCase,
+    event: &Event,
+    late: &LateDelivery<'_>,
+    directory: &Directory,
+) -> Event {
+    let state = if late.dead {
+        "went to the dead letters"
+    } else {
+        "is still failing"
+    };
+    let description = format!(
+        "The {} to {} has not been delivered: it {state} after {} attempts through subscription {} (last: {}). Its deadline is {}.",
+        event.kind.name(),
+        late.recipient,
+        late.attempts,
+        late.subscription,
+        late.last_error,
+        local(late.deadline)
+    );
+    let evidence = vec![
+        Evidence {
+            what: event.kind.name().to_owned(),
+            at: event.occurred_at,
+            event: Some(event.id),
+        },
+        Evidence {
+            what: "deadline".to_owned(),
+            at: late.deadline,
+            event: None,
+        },
+        Evidence {
+            what: if late.dead {
+                "dead_letter"
+            } else {
+                "delivery_failing"
+            }
+            .to_owned(),
+            at: late.at,
+            event: None,
+        },
+    ];
+    let mut raised = deviation(
+        case,
+        event,
+        &["delivery", late.key],
+        late.recipient.clone(),
+        description,
+        DeviationCause::DeliveryLate,
+        None,
+        evidence,
+        directory,
+    );
+    raised.occurred_at = late.at;
+    raised
+}
+
 /// The invited parties of an invitation that had not declined or proposed another time.
 fn absent(case: &CoordinationCase, invitation_id: &str) -> Vec<Party> {
     let mut invited: Vec<Party> = invitation(case, invitation_id)

@@ -118,8 +118,11 @@ async fn a_refusal_is_dead_lettered_with_its_reason_and_a_format_that_cannot_car
     let inbox = receiver().await;
     inbox.answer_with(&[400, 400]);
     let cosmic = receiver().await;
+    // Admission notices only: the dead letters raise deviations (routed to Östersund's MAS).
+    let mut refusing = subscription("refusing", "2380", &inbox.url, "canonical");
+    refusing.events = vec!["admission_notice".to_owned()];
     let app = gateway(vec![
-        subscription("refusing", "2380", &inbox.url, "canonical"),
+        refusing,
         // Cosmic Link does not carry missed deadlines or deviations; the SIP invitation
         // clock raises one later, but the admission notice it carries.
         subscription(
@@ -153,6 +156,13 @@ async fn a_refusal_is_dead_lettered_with_its_reason_and_a_format_that_cannot_car
         let _ =
             tokio::time::timeout(std::time::Duration::from_millis(100), inbox.wait_for(3)).await;
     }
+    // Each dead letter raised a deviation addressed to its recipient.
+    let raised = late_deviations(&app, &case.to_string()).await;
+    assert_eq!(raised.len(), 2, "{raised:?}");
+    assert!(
+        raised.iter().all(|(_, d)| d.contains("dead letters")),
+        "{raised:?}"
+    );
     // No retry of a refusal, however long we wait.
     app.clock.advance(SignedDuration::from_hours(1));
     assert_eq!(inbox.received().len(), 2);
@@ -162,13 +172,10 @@ async fn a_refusal_is_dead_lettered_with_its_reason_and_a_format_that_cannot_car
 async fn dead_letters_are_listed_for_their_organisation_and_redelivered_on_request() {
     let inbox = receiver().await;
     inbox.answer_with(&[422, 422]);
-    let app = gateway(vec![subscription(
-        "ostersund",
-        "2380",
-        &inbox.url,
-        "canonical",
-    )])
-    .await;
+    // Admission notices only: the dead letters raise deviations (routed to Östersund's MAS).
+    let mut ostersund = subscription("ostersund", "2380", &inbox.url, "canonical");
+    ostersund.events = vec!["admission_notice".to_owned()];
+    let app = gateway(vec![ostersund]).await;
     let receipt = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
     let case = receipt["case_id"].as_str().unwrap().to_owned();
     inbox.wait_for(2).await;
@@ -564,4 +571,80 @@ async fn a_kvittens_from_the_receiving_unit_marks_its_delivery_acknowledged_and_
         acknowledged[0]["recipient"],
         "municipality:2380/SE2120002411-BIST"
     );
+}
+
+/// The deviations the gateway raised in `case` for late deliveries: (addressed to, description).
+async fn late_deviations(app: &TestApp, case: &str) -> Vec<(String, String)> {
+    let case = brygga::domain::case::CaseId::parse(case).unwrap();
+    let stored = app.store.load_case(case).await.unwrap().unwrap();
+    stored
+        .events
+        .iter()
+        .filter_map(|e| match &e.event.kind {
+            brygga::domain::event::EventKind::DeviationRaised {
+                cause: brygga::domain::event::DeviationCause::DeliveryLate,
+                addressed_to,
+                description,
+                ..
+            } => Some((addressed_to.to_string(), description.expose().clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_delivery_still_failing_near_its_deadline_raises_one_deviation_for_both_principals() {
+    let inbox = receiver().await;
+    inbox.answer_with(&[503; 200]);
+    let app = gateway(vec![subscription(
+        "ostersund",
+        "2380",
+        &inbox.url,
+        "canonical",
+    )])
+    .await;
+    // Admitted now (the test clock's 13:00 in Stockholm): the notice is due in 24 hours.
+    let admission = String::from_utf8(crate::helpers::cosmic_example(
+        "01-inskrivningsmeddelande.xml",
+    ))
+    .unwrap()
+    .replace("2026-11-20T08:05:00", "2026-11-23T13:00:00")
+    .replace("2026-11-20T08:40:00", "2026-11-23T13:00:00");
+    let response = app.post_cosmic_link(admission.into_bytes()).await;
+    assert_eq!(response.status(), 200);
+    let receipt: Value = response.json().await.unwrap();
+    let case = receipt["case_id"].as_str().unwrap().to_owned();
+    // Failing, but a day from the deadline: three attempts (the second settled) and no deviation.
+    advance_until(&app, &inbox, 3).await;
+    assert_eq!(late_deviations(&app, &case).await, []);
+    // Within the warning (two hours) of the deadline: the next failure raises it, once.
+    app.clock
+        .advance(SignedDuration::from_hours(22) + SignedDuration::from_mins(30));
+    let seen = inbox.received().len();
+    advance_until(&app, &inbox, seen + 3).await;
+    let raised = late_deviations(&app, &case).await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let (addressed_to, description) = &raised[0];
+    assert!(addressed_to.contains("2380"), "{addressed_to}");
+    assert!(description.contains("admission_notice"), "{description}");
+    assert!(description.contains("503"), "{description}");
+    assert!(description.contains("2026-11-24 13:00"), "{description}");
+    // The municipality's coordinators see it among its deviations.
+    let list: Value = app
+        .as_client(crate::helpers::OSTERSUND)
+        .await
+        .get(app.url("/deviations?principal=municipality&unit=2380"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let causes: Vec<&str> = list["deviations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["cause"].as_str())
+        .collect();
+    assert!(causes.contains(&"delivery_late"), "{list}");
 }

@@ -1194,6 +1194,9 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         retention: None,
         ready: Default::default(),
         last_sent: Default::default(),
+        directory: Arc::new(brygga::config::Directory::default()),
+        deadline_warning: SignedDuration::from_hours(2),
+        late: Default::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let a = tokio::spawn(deliverer(db.store.clone(), "a").run(stopped.clone()));
