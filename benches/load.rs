@@ -21,28 +21,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use brygga::clock::Clock;
-use brygga::config::{Settings, TlsSettings};
 use brygga::startup::Application;
+
+#[path = "support/http.rs"]
+mod http_support;
+use http_support::{admission, root, settings, token};
 
 const CLIENTS: usize = 64;
 const RATE: u64 = 500;
-
-fn root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn seconds() -> u64 {
     std::env::var("LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5)
-}
-
-fn admission(template: &str, n: usize, tag: &str) -> Vec<u8> {
-    template
-        .replace("CL-2026-0001", &format!("CL-{tag}-{n:07}"))
-        .replace("SA-2026-004711", &format!("SA-{tag}-{n:07}"))
-        .into_bytes()
 }
 
 /// Whether `LOAD_PHASES` (a comma-separated list of `latency`, `throughput` and `ceiling`;
@@ -76,65 +68,6 @@ async fn receiver() -> (String, Arrivals) {
     let url = format!("http://{}/inbox", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (url, arrivals)
-}
-
-fn settings(database: &str, dir: &std::path::Path, inbox: &str) -> Settings {
-    let mut settings = Settings::load(&root().join("deploy/config/brygga.toml")).unwrap();
-    settings.server.listen = "127.0.0.1:0".parse().unwrap();
-    settings.server.tls = None::<TlsSettings>;
-    settings.database.url = database.to_owned();
-    settings.database.max_connections = 8;
-    settings.log.level = "warn".to_owned();
-    let file = dir.join("subscriptions.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{inbox}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\n"
-        ),
-    )
-    .unwrap();
-    settings.subscriptions =
-        brygga::delivery::load_subscriptions(&file, &settings.directory).unwrap();
-    settings
-}
-
-async fn token(base: &str) -> String {
-    let pem =
-        std::fs::read(root().join("deploy/config/example-keys/region-jh-cosmic.pem")).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384);
-    header.kid = Some("region-jh-cosmic-1".to_owned());
-    let now = jiff::Timestamp::now().as_second();
-    let claims = serde_json::json!({
-        "iss": "region-jh-cosmic", "sub": "region-jh-cosmic",
-        "aud": format!("{base}/auth/token"), "exp": now + 120,
-        "jti": uuid::Uuid::new_v4().to_string(),
-    });
-    let assertion = jsonwebtoken::encode(
-        &header,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
-    )
-    .unwrap();
-    let body = serde_urlencoded::to_string([
-        ("grant_type", "client_credentials"),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        ),
-        ("client_assertion", assertion.as_str()),
-    ])
-    .unwrap();
-    let response: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/auth/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    response["access_token"].as_str().unwrap().to_owned()
 }
 
 /// `CLIENTS` clients posting as fast as they are answered for `duration`; answers 2xx per second.
@@ -277,7 +210,7 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let token = token(&base).await;
+    let token = token(&base, jiff::Timestamp::now()).await;
     let url = format!("{base}/cosmic-link/v1/messages");
     // Latency first, on an empty outbox; then throughput, whose backlog the workers deliver
     // while the clients keep posting.

@@ -23,6 +23,8 @@ use crate::store::{OutboxItem, Settlement, Store, StoreError};
 
 /// How often an idle worker looks for due rows.
 const POLL: Duration = Duration::from_millis(100);
+/// How often finished rows older than the retention are deleted (by the gateway's clock).
+const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
 /// How often the API subscriptions are read again (for changes made on other instances).
 const RELOAD: Duration = Duration::from_secs(5);
 
@@ -430,13 +432,14 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Deletes finished deliveries older than the retention, a page at a time.
-    pub async fn prune(&self) -> Result<u64, StoreError> {
+    /// Deletes what is older than the retention and finished: deliveries with their message
+    /// bodies, timers, and the receipts of received messages (`Store::prune_finished`).
+    pub async fn prune(&self) -> Result<crate::store::Pruned, StoreError> {
         let Some(retention) = self.retention else {
-            return Ok(0);
+            return Ok(Default::default());
         };
         let before = self.clock.now() - retention;
-        self.store.prune_outbox(before, 10_000).await
+        self.store.prune_finished(before, 5_000).await
     }
 
     /// Settles finished deliveries as they come, many in one transaction, until every sender
@@ -766,7 +769,8 @@ impl Deliverer {
         let permits = Arc::new(tokio::sync::Semaphore::new(self.batch.max(1) as usize));
         let (settled, finished) = tokio::sync::mpsc::unbounded_channel();
         let settler = tokio::spawn(self.clone().settler(finished));
-        let mut last_prune: Option<std::time::Instant> = None;
+        // By the gateway's clock, so that a replay on a virtual clock prunes as time passes.
+        let mut last_prune: Option<Timestamp> = None;
         let mut last_reload = std::time::Instant::now();
         loop {
             if last_reload.elapsed() > RELOAD {
@@ -776,13 +780,19 @@ impl Deliverer {
                 last_reload = std::time::Instant::now();
             }
             self.heartbeats();
-            if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
+            let now = self.clock.now();
+            if last_prune.is_none_or(|at| now.duration_since(at) >= PRUNE_EVERY) {
                 match self.prune().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(rows = n, "finished deliveries pruned"),
-                    Err(error) => tracing::error!(%error, "pruning finished deliveries failed"),
+                    Ok(pruned) if pruned.total() == 0 => {}
+                    Ok(pruned) => tracing::info!(
+                        deliveries = pruned.deliveries,
+                        timers = pruned.timers,
+                        receipts = pruned.receipts,
+                        "finished rows pruned"
+                    ),
+                    Err(error) => tracing::error!(%error, "pruning finished rows failed"),
                 }
-                last_prune = Some(std::time::Instant::now());
+                last_prune = Some(now);
             }
             let free = permits.available_permits() as u32;
             let started = match self.start_due(free, &permits, &settled).await {

@@ -38,6 +38,27 @@ impl Backend {
     }
 }
 
+/// How much room the database takes (`Store::footprint`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Footprint {
+    pub bytes: u64,
+    /// Of `bytes`, pages free for reuse (SQLite).
+    pub free_bytes: u64,
+    /// Rows per table.
+    pub rows: Vec<(&'static str, u64)>,
+    /// The message bodies waiting or kept in the outbox.
+    pub message_bytes: u64,
+}
+
+impl Footprint {
+    pub fn rows_of(&self, table: &str) -> u64 {
+        self.rows
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
 /// Whether the store can serve: reachable, and every migration applied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Readiness {
@@ -219,6 +240,55 @@ impl Store {
                     .try_get(0)?;
                 format!("synchronous_commit={value}")
             }
+        })
+    }
+
+    /// How much room the database takes: its size in bytes (SQLite: the pages in use and free
+    /// ones, without the WAL; PostgreSQL: the database) and the rows of the tables that grow
+    /// with traffic.
+    pub async fn footprint(&self) -> Result<Footprint, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        let (bytes, free_bytes) = match self.backend {
+            Backend::Sqlite => {
+                let pragma = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+                let size = pragma("PRAGMA page_size").fetch_one(&mut *conn).await?;
+                let pages = pragma("PRAGMA page_count").fetch_one(&mut *conn).await?;
+                let free = pragma("PRAGMA freelist_count")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                ((pages * size) as u64, (free * size) as u64)
+            }
+            Backend::Postgres => {
+                let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                (size as u64, 0)
+            }
+        };
+        let mut rows = Vec::new();
+        for (table, sql) in [
+            ("cases", "SELECT COUNT(*) FROM cases"),
+            ("events", "SELECT COUNT(*) FROM events"),
+            ("audit_log", "SELECT COUNT(*) FROM audit_log"),
+            ("outbox", "SELECT COUNT(*) FROM outbox"),
+            ("timers", "SELECT COUNT(*) FROM timers"),
+            (
+                "received_messages",
+                "SELECT COUNT(*) FROM received_messages",
+            ),
+        ] {
+            let count: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await?;
+            rows.push((table, count as u64));
+        }
+        let message_bytes: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(SUM(LENGTH(payload)) AS BIGINT) FROM outbox")
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(Footprint {
+            bytes,
+            free_bytes,
+            rows,
+            message_bytes: message_bytes.unwrap_or(0) as u64,
         })
     }
 

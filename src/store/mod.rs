@@ -17,12 +17,12 @@ mod timers;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use commit::{Batched, Booked, Bookkeeping};
-pub use connect::{Backend, Readiness, Store};
+pub use connect::{Backend, Footprint, Readiness, Store};
 pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
-pub use outbox::{DeliveryQuery, DeliveryRow, Settlement};
+pub use outbox::{DeliveryQuery, DeliveryRow, Pruned, Settlement};
 pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,
     ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem, destination,

@@ -348,6 +348,74 @@ impl Store {
         tx.commit().await?;
         Ok(done)
     }
+
+    /// Deletes, a page at a time until none is left, what only the past needs: finished
+    /// deliveries (with their message bodies), finished timers, and the receipts of messages
+    /// received before `before` (a message sent again after that is recognised by its event id
+    /// instead, and refused as a duplicate step). The case record (events, the audit log) is
+    /// kept.
+    pub async fn prune_finished(&self, before: Timestamp, page: u32) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        for (table, sql) in [
+            (
+                Table::Deliveries,
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status <> 'pending' \
+                 AND finished_at < $1 ORDER BY id LIMIT $2)",
+            ),
+            (
+                Table::Timers,
+                "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE status <> 'pending' \
+                 AND finished_at < $1 LIMIT $2)",
+            ),
+            (
+                Table::Receipts,
+                "DELETE FROM received_messages WHERE (source, message_id) IN \
+                 (SELECT source, message_id FROM received_messages WHERE received_at < $1 LIMIT $2)",
+            ),
+        ] {
+            loop {
+                let mut tx = self.begin_bookkeeping().await?;
+                let done = sqlx::query(sql)
+                    .bind(millis(before))
+                    .bind(i64::from(page))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                match table {
+                    Table::Deliveries => pruned.deliveries += done,
+                    Table::Timers => pruned.timers += done,
+                    Table::Receipts => pruned.receipts += done,
+                }
+                if done < u64::from(page) {
+                    break;
+                }
+                // Let the commits between two pages have the writer.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+enum Table {
+    Deliveries,
+    Timers,
+    Receipts,
+}
+
+/// What one pruning deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: u64,
+    pub timers: u64,
+    pub receipts: u64,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.deliveries + self.timers + self.receipts
+    }
 }
 
 /// How one claimed row ends (see `Store::settle_outbox_batch`).

@@ -1084,9 +1084,38 @@ pub async fn per_destination_a_cases_rows_are_claimed_in_order(db: &TestDb) {
 
 pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
     db.migrated().await;
-    case_with_outbox(db, 3).await;
     let store = &db.store;
-    let now = at("2026-11-20T08:01:00Z");
+    let p = person("19811218-9876");
+    let (mut case, mut commit) = new_case(&p);
+    for i in 0..3 {
+        commit
+            .outbox
+            .push(outbox_entry(&case.events()[0], ostersund_unit(i)));
+    }
+    commit.received = Some(ReceivedMessage {
+        source: "cosmic-link:SE2321000214-E1AV".into(),
+        message_id: "msg-0001".into(),
+        receipt: serde_json::json!({ "status": "accepted" }),
+    });
+    for kind in ["admission_notice", "agreement"] {
+        commit.timers.push(TimerEntry {
+            id: format!("{}:{kind}", case.id()),
+            kind: kind.into(),
+            due_at: at("2026-11-21T08:00:00Z"),
+            payload: serde_json::json!({}),
+        });
+    }
+    store.commit(commit).await.unwrap();
+    // A later step stops one clock.
+    case.apply(event(
+        "2026-11-20T09:00:00Z",
+        EventKind::PlanningStarted { by: ostersund() },
+    ))
+    .unwrap();
+    let mut commit = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+    commit.cancel_timers.push("admission_notice".into());
+    store.commit(commit).await.unwrap();
+    let now = at("2026-11-20T09:01:00Z");
     let items = store
         .claim_outbox("w", now, SignedDuration::from_secs(30), 10)
         .await
@@ -1100,9 +1129,30 @@ pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
     );
     // Not yet old enough, and a pending row is never pruned.
     assert_eq!(store.prune_outbox(now, 100).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .prune_finished(at("2026-11-20T08:00:00Z"), 1)
+            .await
+            .unwrap()
+            .total(),
+        0
+    );
+    // A page of one at a time: every page is taken until none is left.
     let later = at("2026-12-20T08:01:00Z");
-    assert_eq!(store.prune_outbox(later, 100).await.unwrap(), 2);
-    assert_eq!(db.count("outbox").await, 1);
+    let pruned = store.prune_finished(later, 1).await.unwrap();
+    assert_eq!(
+        pruned,
+        brygga::store::Pruned {
+            deliveries: 2,
+            timers: 1,
+            receipts: 1,
+        }
+    );
+    assert_eq!(db.count("outbox").await, 1, "the pending delivery stays");
+    assert_eq!(db.count("timers").await, 1, "the running clock stays");
+    assert_eq!(db.count("received_messages").await, 0);
+    assert_eq!(db.count("events").await, 2, "the case record stays");
+    assert!(store.verify_audit_chain().await.unwrap().is_intact());
 }
 
 pub async fn kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_subscription(

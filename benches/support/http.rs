@@ -1,0 +1,78 @@
+//! What the HTTP harnesses share: the example settings with one subscription, admission notices
+//! that each open a case of their own, and an access token for the region's Cosmic Link client.
+
+use brygga::config::{Settings, TlsSettings};
+
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The admission notice example as message `n`: a case (and message id) of its own.
+pub fn admission(template: &str, n: usize, tag: &str) -> Vec<u8> {
+    template
+        .replace("CL-2026-0001", &format!("CL-{tag}-{n:07}"))
+        .replace("SA-2026-004711", &format!("SA-{tag}-{n:07}"))
+        .into_bytes()
+}
+
+/// The example settings on `database`, quiet, with Östersund subscribed to admission notices
+/// at `inbox` (canonical format).
+pub fn settings(database: &str, dir: &std::path::Path, inbox: &str) -> Settings {
+    let mut settings = Settings::load(&root().join("deploy/config/brygga.toml")).unwrap();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.tls = None::<TlsSettings>;
+    settings.database.url = database.to_owned();
+    settings.database.max_connections = 8;
+    settings.log.level = "warn".to_owned();
+    let file = dir.join("subscriptions.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{inbox}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\n"
+        ),
+    )
+    .unwrap();
+    settings.subscriptions =
+        brygga::delivery::load_subscriptions(&file, &settings.directory).unwrap();
+    settings
+}
+
+/// An access token for the region's Cosmic Link client from the gateway at `base`, whose clock
+/// reads `now`.
+pub async fn token(base: &str, now: jiff::Timestamp) -> String {
+    let pem =
+        std::fs::read(root().join("deploy/config/example-keys/region-jh-cosmic.pem")).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384);
+    header.kid = Some("region-jh-cosmic-1".to_owned());
+    let claims = serde_json::json!({
+        "iss": "region-jh-cosmic", "sub": "region-jh-cosmic",
+        "aud": format!("{base}/auth/token"), "exp": now.as_second() + 120,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let assertion = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+    )
+    .unwrap();
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ])
+    .unwrap();
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/auth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["access_token"].as_str().unwrap().to_owned()
+}
