@@ -108,9 +108,9 @@ impl Application {
                 self.settings.delivery.deadline_warning_minutes as i64,
             ),
             late: Default::default(),
-            retention: (self.settings.delivery.retention_days > 0).then(|| {
-                jiff::SignedDuration::from_hours(self.settings.delivery.retention_days as i64 * 24)
-            }),
+            retention: days(self.settings.delivery.retention_days),
+            case_retention: days(self.settings.retention.closed_cases_days),
+            audit_retention: days(self.settings.retention.audit_days),
         };
         // Before migrations the table may be missing: the worker reads them again every few
         // seconds.
@@ -189,4 +189,9 @@ impl Application {
         tracing::info!(clean, "brygga stopped");
         Ok(())
     }
+}
+
+/// A retention of `days` days; 0 keeps everything.
+fn days(days: u64) -> Option<jiff::SignedDuration> {
+    (days > 0).then(|| jiff::SignedDuration::from_hours(days as i64 * 24))
 }

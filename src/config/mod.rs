@@ -8,5 +8,6 @@ pub use directory::{
 };
 pub use settings::{
     AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, DeliverySettings,
-    ExternalIssuer, LogFormat, LogSettings, ServerSettings, Settings, TlsSettings,
+    ExternalIssuer, LogFormat, LogSettings, RetentionSettings, ServerSettings, Settings,
+    TlsSettings,
 };

@@ -250,6 +250,22 @@ impl DeliverySettings {
     }
 }
 
+/// How long closed cases are kept (finished deliveries: `delivery.retention_days`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// A case discharged or cancelled, untouched this many days and with nothing left to do
+    /// (no running clock, no delivery waiting, no deviation unanswered), is deleted with its
+    /// events, deliveries, timers and the consents recorded in it; the audit log keeps its
+    /// records. 0 (the default) keeps every case.
+    pub closed_cases_days: u64,
+    /// Audit records older than this many days are deleted, oldest first; the chain of those
+    /// kept verifies from the last deleted record's hash, and each deletion is itself
+    /// recorded. 0 (the default) keeps the whole log. Set it to what the law and the
+    /// principals' log policy require (several years).
+    pub audit_days: u64,
+}
+
 /// The whole configuration as read from the settings file and the environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -264,6 +280,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub delivery: DeliverySettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,

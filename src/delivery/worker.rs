@@ -150,6 +150,11 @@ pub struct Deliverer {
     /// Finished deliveries (and their message bodies) are deleted this long after they
     /// finished; `None` keeps them.
     pub retention: Option<SignedDuration>,
+    /// Closed cases with nothing left to do are deleted this long after their last change;
+    /// `None` keeps them.
+    pub case_retention: Option<SignedDuration>,
+    /// Audit records are deleted this long after they were recorded; `None` keeps them.
+    pub audit_retention: Option<SignedDuration>,
     /// Woken when a commit wrote outbox rows, so that they go without waiting for the poll.
     pub ready: Arc<tokio::sync::Notify>,
     /// When each subscription was last sent something (by this instance): a heartbeat goes
@@ -434,12 +439,40 @@ impl Deliverer {
 
     /// Deletes what is older than the retention and finished: deliveries with their message
     /// bodies, timers, and the receipts of received messages (`Store::prune_finished`).
+    /// Closed cases and audit records after their own retentions (`Store::prune_closed_cases`,
+    /// `Store::prune_audit`).
     pub async fn prune(&self) -> Result<crate::store::Pruned, StoreError> {
-        let Some(retention) = self.retention else {
-            return Ok(Default::default());
+        let now = self.clock.now();
+        let mut pruned = match self.retention {
+            Some(retention) => self.store.prune_finished(now - retention, 5_000).await?,
+            None => Default::default(),
         };
-        let before = self.clock.now() - retention;
-        self.store.prune_finished(before, 5_000).await
+        if let Some(retention) = self.case_retention {
+            const PAGE: u32 = 200;
+            loop {
+                let done = self
+                    .store
+                    .prune_closed_cases(now - retention, now, PAGE)
+                    .await?;
+                pruned.cases += done;
+                if done < u64::from(PAGE) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        if let Some(retention) = self.audit_retention {
+            const PAGE: u32 = 10_000;
+            loop {
+                let done = self.store.prune_audit(now - retention, now, PAGE).await?;
+                pruned.audit_records += done;
+                if done < u64::from(PAGE) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(pruned)
     }
 
     /// Settles finished deliveries as they come, many in one transaction, until every sender
@@ -788,7 +821,9 @@ impl Deliverer {
                         deliveries = pruned.deliveries,
                         timers = pruned.timers,
                         receipts = pruned.receipts,
-                        "finished rows pruned"
+                        cases = pruned.cases,
+                        audit_records = pruned.audit_records,
+                        "retention: finished rows, closed cases and old audit records pruned"
                     ),
                     Err(error) => tracing::error!(%error, "pruning finished rows failed"),
                 }

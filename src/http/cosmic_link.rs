@@ -79,6 +79,7 @@ impl From<ReceiveError> for ApiError {
             ReceiveError::Transition(e) => ApiError::Conflict(e.to_string()),
             ReceiveError::UnknownCase { .. } => ApiError::NotFound(error.to_string()),
             ReceiveError::Forbidden(message) => ApiError::Forbidden(message),
+            ReceiveError::AlreadyRecorded { .. } => ApiError::Conflict(error.to_string()),
             ReceiveError::Busy => ApiError::Unavailable(error.to_string()),
             ReceiveError::Store(e) => ApiError::Internal(e.to_string()),
         }

@@ -96,6 +96,12 @@ pub enum ReceiveError {
     /// No case has this id (404).
     #[error("no case {case_id}")]
     UnknownCase { case_id: CaseId },
+    /// What the message records is stored already under another message: its sender used the
+    /// message id before, for another message (409).
+    #[error(
+        "message {message_id} records a step that is already stored under another message; was its message id used before?"
+    )]
+    AlreadyRecorded { message_id: String },
     /// Other messages of the same case kept committing first (503; try again).
     #[error("the case is busy with other messages; try again")]
     Busy,
@@ -408,6 +414,10 @@ impl Pipeline {
                 Ok(CommitOutcome::Duplicate { receipt }) => return stored_receipt(receipt),
                 // Another message of the same case was committed first: read it and try again.
                 Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::AlreadyStored(detail)) => {
+                    tracing::info!(%detail, "a message records a step already stored");
+                    return Err(ReceiveError::AlreadyRecorded { message_id });
+                }
                 Err(error) => return Err(error.into()),
             }
         }

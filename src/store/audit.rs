@@ -78,7 +78,11 @@ pub struct AuditRecord {
 /// The result of verifying the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditChainReport {
+    /// The records verified (those kept).
     pub records: u64,
+    /// The last record deleted by the audit log's retention (0: none); the chain verifies
+    /// from its hash.
+    pub anchor: u64,
     pub head_hash: String,
     /// The first record whose hash or link does not verify, if any.
     pub first_broken: Option<u64>,
@@ -272,8 +276,12 @@ impl Store {
     /// with the stored head.
     pub async fn verify_audit_chain(&self) -> Result<AuditChainReport, StoreError> {
         const PAGE: i64 = 1000;
-        let mut prev_hash = "0".repeat(64);
-        let mut expected_seq = 1u64;
+        let anchor = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await?;
+        let anchor_seq = anchor.try_get::<i64, _>(0)? as u64;
+        let mut prev_hash: String = anchor.try_get(1)?;
+        let mut expected_seq = anchor_seq + 1;
         let mut first_broken = None;
         loop {
             let rows = sqlx::query(select_audit!("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
@@ -319,7 +327,8 @@ impl Store {
             first_broken = Some(expected_seq);
         }
         Ok(AuditChainReport {
-            records: expected_seq - 1,
+            records: expected_seq - 1 - anchor_seq,
+            anchor: anchor_seq,
             head_hash,
             first_broken,
         })

@@ -123,6 +123,9 @@ impl Store {
             "consents",
             "used_assertions",
             "audit_log",
+            "deviations",
+            "fhir_subscriptions",
+            "retention_pruning",
         ] {
             let n: i64 = // The table names are the constants above.
             sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))

@@ -120,7 +120,7 @@ impl Store {
                     sqlx::query("RELEASE SAVEPOINT brygga_commit")
                         .execute(&mut *tx)
                         .await?;
-                    results.push(Err(error));
+                    results.push(Err(error.classify()));
                 }
             }
         }

@@ -44,7 +44,7 @@ pub struct Footprint {
     pub bytes: u64,
     /// Of `bytes`, pages free for reuse (SQLite).
     pub free_bytes: u64,
-    /// Rows per table.
+    /// Rows per table (`Store::table_counts`).
     pub rows: Vec<(&'static str, u64)>,
     /// The message bodies waiting or kept in the outbox.
     pub message_bytes: u64,
@@ -265,21 +265,9 @@ impl Store {
                 (size as u64, 0)
             }
         };
-        let mut rows = Vec::new();
-        for (table, sql) in [
-            ("cases", "SELECT COUNT(*) FROM cases"),
-            ("events", "SELECT COUNT(*) FROM events"),
-            ("audit_log", "SELECT COUNT(*) FROM audit_log"),
-            ("outbox", "SELECT COUNT(*) FROM outbox"),
-            ("timers", "SELECT COUNT(*) FROM timers"),
-            (
-                "received_messages",
-                "SELECT COUNT(*) FROM received_messages",
-            ),
-        ] {
-            let count: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await?;
-            rows.push((table, count as u64));
-        }
+        drop(conn);
+        let rows = self.table_counts().await?;
+        let mut conn = self.reader.acquire().await?;
         let message_bytes: Option<i64> =
             sqlx::query_scalar("SELECT CAST(SUM(LENGTH(payload)) AS BIGINT) FROM outbox")
                 .fetch_one(&mut *conn)

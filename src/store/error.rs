@@ -33,6 +33,10 @@ pub enum StoreError {
     /// The group committer has stopped (the gateway is shutting down).
     #[error("the store is shutting down")]
     CommitterStopped,
+    /// The change would store something that is stored already under the same key (an event
+    /// id, most often: a sender reused a message id for another message).
+    #[error("already stored: {0}")]
+    AlreadyStored(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -40,6 +44,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A unique-key violation as `AlreadyStored`, anything else as it is.
+    pub(crate) fn classify(self) -> Self {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                StoreError::AlreadyStored(e.message().to_owned())
+            }
+            other => other,
+        }
+    }
+
     pub(crate) fn decode(what: &'static str, detail: impl ToString) -> Self {
         StoreError::Decode {
             what,

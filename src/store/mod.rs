@@ -11,6 +11,7 @@ mod error;
 mod group_commit;
 mod outbox;
 mod records;
+mod retention;
 mod rows;
 mod subscriptions;
 mod timers;
@@ -22,9 +23,10 @@ pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
-pub use outbox::{DeliveryQuery, DeliveryRow, Pruned, Settlement};
+pub use outbox::{DeliveryQuery, DeliveryRow, Settlement};
 pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,
     ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
 };
+pub use retention::Pruned;
 pub use subscriptions::StoredSubscription;

@@ -35,6 +35,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         log: LogSettings::default(),
         auth: AuthSettings::default(),
         delivery: Default::default(),
+        retention: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         // The example organisations (Jämtland), with their deviation contacts.

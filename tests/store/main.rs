@@ -82,4 +82,6 @@ both_backends!(
     finished_deliveries_are_pruned_after_their_retention,
     two_instances_deliver_every_row_exactly_once,
     kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_subscription,
+    closed_cases_with_nothing_left_to_do_are_deleted_after_their_retention,
+    old_audit_records_are_deleted_in_order_and_the_rest_still_verifies,
 );

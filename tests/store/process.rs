@@ -1192,6 +1192,8 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         batch: 16,
         breakers: Default::default(),
         retention: None,
+        case_retention: None,
+        audit_retention: None,
         ready: Default::default(),
         last_sent: Default::default(),
         directory: Arc::new(brygga::config::Directory::default()),

@@ -792,7 +792,7 @@ pub async fn a_change_the_batch_checks_cannot_foresee_fails_alone(db: &TestDb) {
     let results = store.commit_batch(vec![good_1, bad, good_2]).await.unwrap();
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
     assert!(
-        matches!(results[1], Err(StoreError::Database(_))),
+        matches!(results[1], Err(StoreError::AlreadyStored(_))),
         "{:?}",
         results[1]
     );
@@ -1128,7 +1128,6 @@ pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
             .unwrap()
     );
     // Not yet old enough, and a pending row is never pruned.
-    assert_eq!(store.prune_outbox(now, 100).await.unwrap(), 0);
     assert_eq!(
         store
             .prune_finished(at("2026-11-20T08:00:00Z"), 1)
@@ -1146,6 +1145,8 @@ pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
             deliveries: 2,
             timers: 1,
             receipts: 1,
+            cases: 0,
+            audit_records: 0,
         }
     );
     assert_eq!(db.count("outbox").await, 1, "the pending delivery stays");
@@ -1264,4 +1265,134 @@ pub async fn kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_s
         list(second.id()).await,
         [(unit(3), "pending".to_owned(), false)]
     );
+}
+
+pub async fn closed_cases_with_nothing_left_to_do_are_deleted_after_their_retention(db: &TestDb) {
+    let store = db.migrated().await;
+    let cancelled_at = at("2026-11-21T10:00:00Z");
+    // Three cases: cancelled and done; cancelled with a delivery still waiting; in hospital.
+    let mut ids = Vec::new();
+    for (i, number) in ["19811218-9876", "19121212-1212", "19400101-1115"]
+        .iter()
+        .enumerate()
+    {
+        let (mut case, mut commit) = new_case(&person(number));
+        commit.received = Some(ReceivedMessage {
+            source: "cosmic-link:SE2321000214-E1AV".into(),
+            message_id: format!("msg-{i}"),
+            receipt: serde_json::json!({ "status": "accepted" }),
+        });
+        if i == 1 {
+            commit
+                .outbox
+                .push(outbox_entry(&case.events()[0], ostersund_unit(1)));
+        }
+        store.commit(commit).await.unwrap();
+        if i < 2 {
+            case.apply(event(
+                "2026-11-21T10:00:00Z",
+                EventKind::CaseCancelled {
+                    reason: brygga::domain::sensitive::Sensitive::new("inte aktuellt".into()),
+                },
+            ))
+            .unwrap();
+            let commit = brygga::store::CaseCommit::from_case(&case, 1, cancelled_at);
+            store.commit(commit).await.unwrap();
+        }
+        ids.push(case.id());
+    }
+    let now = at("2026-12-30T00:00:00Z");
+    // Not yet: every case changed after `before`.
+    assert_eq!(
+        store
+            .prune_closed_cases(at("2026-11-21T09:00:00Z"), now, 10)
+            .await
+            .unwrap(),
+        0
+    );
+    let audit_before = db.count("audit_log").await;
+    assert_eq!(
+        store
+            .prune_closed_cases(at("2026-12-01T00:00:00Z"), now, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.load_case(ids[0]).await.unwrap().is_none());
+    assert!(
+        store.load_case(ids[1]).await.unwrap().is_some(),
+        "a delivery still waits"
+    );
+    assert!(
+        store.load_case(ids[2]).await.unwrap().is_some(),
+        "still in hospital"
+    );
+    assert_eq!(db.count("events").await, 2 + 1, "the kept cases' events");
+    assert_eq!(db.count("received_messages").await, 2);
+    // The deletion is in the audit log, whose chain still holds.
+    assert_eq!(db.count("audit_log").await, audit_before + 1);
+    assert!(store.verify_audit_chain().await.unwrap().is_intact());
+    // Outside a pruning, events still cannot be deleted.
+    let mut raw = db.raw().await;
+    let err = raw
+        .execute("DELETE FROM events")
+        .await
+        .expect_err("append-only");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    assert_eq!(db.count("retention_pruning").await, 0);
+}
+
+pub async fn old_audit_records_are_deleted_in_order_and_the_rest_still_verifies(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    for day in 1..=5 {
+        store
+            .append_audit(
+                None,
+                &[audit(&format!("read-{day}"), &p)],
+                at(&format!("2026-11-0{day}T10:00:00Z")),
+            )
+            .await
+            .unwrap();
+    }
+    let now = at("2026-12-01T00:00:00Z");
+    // Nothing is older than the first record.
+    assert_eq!(
+        store
+            .prune_audit(at("2026-11-01T00:00:00Z"), now, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    // Records of days 1 and 2, one page of one at a time.
+    let before = at("2026-11-03T00:00:00Z");
+    assert_eq!(store.prune_audit(before, now, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_audit(before, now, 1).await.unwrap(), 1);
+    // The next (the first deletion's own record is newer) is not old enough.
+    assert_eq!(store.prune_audit(before, now, 1).await.unwrap(), 0);
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.anchor, 2);
+    // Days 3–5 and the two records of the deletions.
+    assert_eq!(report.records, 5);
+    assert_eq!(db.count("audit_log").await, 5);
+    let deletions = store
+        .audit_records(&brygga::store::AuditQuery {
+            after: 0,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "delete audit records after their retention")
+        .count();
+    assert_eq!(deletions, 2);
+    // Outside a pruning the log still cannot be changed.
+    let mut raw = db.raw().await;
+    let err = raw
+        .execute("DELETE FROM audit_log")
+        .await
+        .expect_err("append-only");
+    assert!(err.to_string().contains("append-only"), "{err}");
 }
