@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 use brygga::clock::Clock;
 use brygga::startup::Application;
 
+/// The gateway binary's allocator, so that the harness measures what runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "support/http.rs"]
 mod http_support;
 use http_support::{admission, root, settings, token};
