@@ -98,36 +98,95 @@ pub(super) fn person_token(person: &PersonId) -> String {
     format!("{}|{}", person.system(), person.value())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_hash(
-    seq: u64,
-    prev_hash: &str,
+/// An audit record made ready for the chain: everything but its place in it (sequence number
+/// and previous hash), which only the commit knows. Preparing is the costly part (JSON, the
+/// hashed text), so callers do it before they queue for the writer.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PreparedAudit {
     recorded_at: i64,
-    case_id: Option<&str>,
-    actor: &str,
-    organisation: Option<&str>,
-    action: &str,
-    person: Option<&str>,
-    purpose: &str,
-    legal_basis: Option<&str>,
-    details: &str,
-) -> String {
-    // A JSON array is an unambiguous encoding of the fields (no separator collisions).
-    let canonical = serde_json::json!([
-        seq,
-        prev_hash,
-        recorded_at,
-        case_id,
-        actor,
-        organisation,
-        action,
-        person,
-        purpose,
-        legal_basis,
-        details
-    ])
-    .to_string();
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    case_id: Option<String>,
+    actor: String,
+    organisation: Option<String>,
+    action: String,
+    person: Option<String>,
+    purpose: String,
+    legal_basis: Option<String>,
+    details: String,
+    /// The hashed text after `[seq,"prev_hash",`: the other fields as a JSON array's rest.
+    tail: String,
+}
+
+impl PreparedAudit {
+    pub(super) fn new(
+        case_id: Option<&str>,
+        entry: &AuditEntry,
+        recorded_at: Timestamp,
+    ) -> Result<Self, StoreError> {
+        let details = serde_json::to_string(&entry.details)
+            .map_err(|e| StoreError::decode("audit details", e))?;
+        let person = entry.person.as_ref().map(person_token);
+        Ok(PreparedAudit::from_fields(
+            millis(recorded_at),
+            case_id.map(str::to_owned),
+            entry.actor.clone(),
+            entry.organisation.clone(),
+            entry.action.clone(),
+            person,
+            entry.purpose.clone(),
+            entry.legal_basis.clone(),
+            details,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn from_fields(
+        recorded_at: i64,
+        case_id: Option<String>,
+        actor: String,
+        organisation: Option<String>,
+        action: String,
+        person: Option<String>,
+        purpose: String,
+        legal_basis: Option<String>,
+        details: String,
+    ) -> Self {
+        // A JSON array is an unambiguous encoding of the fields (no separator collisions).
+        let array = serde_json::to_string(&(
+            recorded_at,
+            &case_id,
+            &actor,
+            &organisation,
+            &action,
+            &person,
+            &purpose,
+            &legal_basis,
+            &details,
+        ))
+        .unwrap_or_default();
+        let tail = array.strip_prefix('[').unwrap_or(&array).to_owned();
+        PreparedAudit {
+            recorded_at,
+            case_id,
+            actor,
+            organisation,
+            action,
+            person,
+            purpose,
+            legal_basis,
+            details,
+            tail,
+        }
+    }
+
+    /// The record's hash at `seq` after `prev_hash`: SHA-256 of the JSON array
+    /// `[seq, prev_hash, recorded_at, case_id, actor, organisation, action, person, purpose,
+    /// legal_basis, details]`.
+    fn hash(&self, seq: u64, prev_hash: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(format!("[{seq},\"{prev_hash}\",").as_bytes());
+        hasher.update(self.tail.as_bytes());
+        hex::encode(hasher.finalize())
+    }
 }
 
 /// The audit log's insert statement, for `Rows`.
@@ -149,42 +208,31 @@ impl AuditHead {
         entry: &AuditEntry,
         recorded_at: Timestamp,
     ) -> Result<(), StoreError> {
+        self.chain_prepared(rows, &PreparedAudit::new(case_id, entry, recorded_at)?);
+        Ok(())
+    }
+
+    /// Chains one prepared record onto the head.
+    pub(super) fn chain_prepared(&mut self, rows: &mut Rows, record: &PreparedAudit) {
         let seq = self.seq + 1;
-        let at = millis(recorded_at);
-        let person = entry.person.as_ref().map(person_token);
-        let details = serde_json::to_string(&entry.details)
-            .map_err(|e| StoreError::decode("audit details", e))?;
-        let hash = record_hash(
-            seq,
-            &self.hash,
-            at,
-            case_id,
-            &entry.actor,
-            entry.organisation.as_deref(),
-            &entry.action,
-            person.as_deref(),
-            &entry.purpose,
-            entry.legal_basis.as_deref(),
-            &details,
-        );
+        let hash = record.hash(seq, &self.hash);
         rows.push([
             Param::Int(seq as i64),
-            Param::Int(at),
-            case_id.into(),
-            entry.actor.as_str().into(),
-            entry.organisation.as_deref().into(),
-            entry.action.as_str().into(),
-            person.into(),
-            entry.purpose.as_str().into(),
-            entry.legal_basis.as_deref().into(),
-            details.into(),
+            Param::Int(record.recorded_at),
+            record.case_id.as_deref().into(),
+            record.actor.as_str().into(),
+            record.organisation.as_deref().into(),
+            record.action.as_str().into(),
+            record.person.as_deref().into(),
+            record.purpose.as_str().into(),
+            record.legal_basis.as_deref().into(),
+            record.details.as_str().into(),
             self.hash.as_str().into(),
             hash.as_str().into(),
         ]);
         self.seq = seq;
         self.hash = hash;
         self.dirty = true;
-        Ok(())
     }
 }
 
@@ -295,19 +343,18 @@ impl Store {
             for row in &rows {
                 let r = audit_record(row)?;
                 let details: String = row.try_get(9)?;
-                let recomputed = record_hash(
-                    r.seq,
-                    &r.prev_hash,
+                let recomputed = PreparedAudit::from_fields(
                     millis(r.recorded_at),
-                    r.case_id.as_deref(),
-                    &r.actor,
-                    r.organisation.as_deref(),
-                    &r.action,
-                    r.person.as_deref(),
-                    &r.purpose,
-                    r.legal_basis.as_deref(),
-                    &details,
-                );
+                    r.case_id.clone(),
+                    r.actor.clone(),
+                    r.organisation.clone(),
+                    r.action.clone(),
+                    r.person.clone(),
+                    r.purpose.clone(),
+                    r.legal_basis.clone(),
+                    details,
+                )
+                .hash(r.seq, &r.prev_hash);
                 if first_broken.is_none()
                     && (r.seq != expected_seq || r.prev_hash != prev_hash || recomputed != r.hash)
                 {
@@ -405,5 +452,46 @@ impl Store {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(audit_record).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prepared_record_hashes_exactly_as_the_chain_always_has() {
+        let entry = AuditEntry {
+            actor: "SE2321000214-E1AV \"avd 6\"".to_owned(),
+            organisation: None,
+            action: "disclose admission_notice".to_owned(),
+            person: None,
+            purpose: "samverkan vid utskrivning — åäö\n\t\u{1}".to_owned(),
+            legal_basis: Some("Lag (2017:612) 3 kap. 1 §".to_owned()),
+            details: serde_json::json!({ "recipient": "2380", "note": "\\ \" </x>" }),
+        };
+        let at: Timestamp = "2026-11-20T08:00:05.123Z".parse().unwrap();
+        let prev = "ab".repeat(32);
+        let prepared = PreparedAudit::new(Some("case-1"), &entry, at).unwrap();
+        // The definition the stored chains were written with.
+        let details = serde_json::to_string(&entry.details).unwrap();
+        let canonical = serde_json::json!([
+            7u64,
+            prev,
+            millis(at),
+            Some("case-1"),
+            entry.actor,
+            entry.organisation,
+            entry.action,
+            None::<&str>,
+            entry.purpose,
+            entry.legal_basis,
+            details
+        ])
+        .to_string();
+        assert_eq!(
+            prepared.hash(7, &prev),
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
     }
 }

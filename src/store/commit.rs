@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 
-use super::audit::{AuditHead, audit_rows};
+use super::audit::{AuditHead, PreparedAudit, audit_rows};
 use super::cases::{millis, person_columns};
 use super::connect::Store;
 use super::error::StoreError;
@@ -321,6 +321,57 @@ fn check_outbox(commit: &CaseCommit) -> Result<(), StoreError> {
     }
 }
 
+/// What of a change can be made ready before the writer's turn: its JSON texts and its audit
+/// records' hashed texts. The group committer's callers make it, concurrently, so that the
+/// batch's transaction spends its time writing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    receipt: Option<String>,
+    events: Vec<String>,
+    timers: Vec<String>,
+    audit: Vec<PreparedAudit>,
+}
+
+impl Prepared {
+    pub(super) fn of(commit: &CaseCommit) -> Result<Prepared, StoreError> {
+        let case_id = commit.case_id.to_string();
+        Ok(Prepared {
+            receipt: commit
+                .received
+                .as_ref()
+                .map(|m| serde_json::to_string(&m.receipt))
+                .transpose()
+                .map_err(|e| StoreError::decode("receipt", e))?,
+            events: commit
+                .events
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<_, _>>()
+                .map_err(|e| StoreError::decode("event", e))?,
+            timers: commit
+                .timers
+                .iter()
+                .map(|t| serde_json::to_string(&t.payload))
+                .collect::<Result<_, _>>()
+                .map_err(|e| StoreError::decode("timer payload", e))?,
+            audit: commit
+                .audit
+                .iter()
+                .map(|entry| PreparedAudit::new(Some(&case_id), entry, commit.recorded_at))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl CaseCommit {
+    /// Makes the change's JSON texts and audit records ready now, before it queues for the
+    /// writer.
+    pub fn prepare(&mut self) -> Result<(), StoreError> {
+        self.prepared = Some(Prepared::of(self)?);
+        Ok(())
+    }
+}
+
 /// Writes the accepted changes: one multi-row statement (or a few) per table, and the
 /// statements that only some changes need (indexes, timer cancellations) one by one.
 async fn write_accepted(
@@ -360,17 +411,23 @@ async fn write_accepted(
     let mut audit = audit_rows();
     let mut numbers = event_numbers(tx, commits).await?;
     for commit in commits {
+        let made;
+        let prepared = match &commit.prepared {
+            Some(prepared) => prepared,
+            None => {
+                made = Prepared::of(commit)?;
+                &made
+            }
+        };
         let case_id = commit.case_id.to_string();
         let now = millis(commit.recorded_at);
-        if let Some(message) = &commit.received {
-            let receipt = serde_json::to_string(&message.receipt)
-                .map_err(|e| StoreError::decode("receipt", e))?;
+        if let (Some(message), Some(receipt)) = (&commit.received, &prepared.receipt) {
             received.push([
                 message.source.as_str().into(),
                 message.message_id.as_str().into(),
                 case_id.as_str().into(),
                 Param::Int(now),
-                receipt.into(),
+                receipt.as_str().into(),
             ]);
         }
         let (system, value) = person_columns(&commit.person)?;
@@ -386,9 +443,8 @@ async fn write_accepted(
             commit.reference.as_ref().map(|r| r.issuer.as_str()).into(),
             commit.reference.as_ref().map(|r| r.value.as_str()).into(),
         ]);
-        for (i, event) in commit.events.iter().enumerate() {
+        for (i, (event, body)) in commit.events.iter().zip(&prepared.events).enumerate() {
             let seq = commit.expected_version + 1 + i as u64;
-            let body = serde_json::to_string(event).map_err(|e| StoreError::decode("event", e))?;
             events.push([
                 case_id.as_str().into(),
                 Param::Int(seq as i64),
@@ -396,7 +452,7 @@ async fn write_accepted(
                 event.kind.name().into(),
                 Param::Int(millis(event.occurred_at)),
                 Param::Int(now),
-                body.into(),
+                body.as_str().into(),
             ]);
         }
         for entry in &commit.outbox {
@@ -418,20 +474,18 @@ async fn write_accepted(
                 Param::Int(numbers.next(&entry.destination)),
             ]);
         }
-        for timer in &commit.timers {
-            let payload = serde_json::to_string(&timer.payload)
-                .map_err(|e| StoreError::decode("timer payload", e))?;
+        for (timer, payload) in commit.timers.iter().zip(&prepared.timers) {
             timers.push([
                 timer.id.as_str().into(),
                 case_id.as_str().into(),
                 timer.kind.as_str().into(),
                 Param::Int(millis(timer.due_at)),
-                payload.into(),
+                payload.as_str().into(),
                 Param::Int(now),
             ]);
         }
-        for entry in &commit.audit {
-            head.chain(&mut audit, Some(&case_id), entry, commit.recorded_at)?;
+        for record in &prepared.audit {
+            head.chain_prepared(&mut audit, record);
         }
     }
     received.insert(tx).await?;

@@ -46,7 +46,10 @@ impl GroupCommitter {
     }
 
     /// Commits `commit` together with whatever else is waiting, and answers once it is durable.
-    pub async fn commit(&self, commit: CaseCommit) -> Result<CommitOutcome, StoreError> {
+    pub async fn commit(&self, mut commit: CaseCommit) -> Result<CommitOutcome, StoreError> {
+        // The JSON and the audit records' hashed texts are made here, by each caller, not in
+        // the batch's turn at the writer.
+        commit.prepare()?;
         let (reply, answer) = oneshot::channel();
         self.send(Job::Commit {
             commit: Box::new(commit),

@@ -130,6 +130,9 @@ pub struct CaseCommit {
     pub audit: Vec<AuditEntry>,
     /// Deliveries the new events acknowledge (kvittenser): marked acknowledged, and done.
     pub acknowledged: Vec<Acknowledged>,
+    /// Its JSON texts and audit records made ready before the writer's turn (by the group
+    /// committer's caller); made in the commit when absent.
+    pub(super) prepared: Option<super::commit::Prepared>,
 }
 
 /// The deliveries to one party of a case's events that a kvittens from that party names.
@@ -193,6 +196,7 @@ impl CaseCommit {
             fired_timers: Vec::new(),
             audit: Vec::new(),
             acknowledged: Acknowledged::in_case(case, expected_version),
+            prepared: None,
         }
     }
 }
