@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::subscriptions::{Content, Notifications, RetryPolicy, Subscription};
 use crate::domain::event::EventKind;
+use crate::domain::identifiers::{HsaId, PersonId};
 use crate::domain::party::Organisation;
 use crate::domain::sensitive::Sensitive;
 use crate::formats::translate::Format;
@@ -70,6 +71,10 @@ pub struct Requested {
     pub endpoint: reqwest::Url,
     /// The event kinds (empty: every kind).
     pub events: Vec<String>,
+    /// Only the steps released to this unit.
+    pub unit: Option<HsaId>,
+    /// Only the cases of this person.
+    pub person: Option<PersonId>,
     pub silent: bool,
     pub notifications: Notifications,
     pub headers: Vec<(String, Sensitive<String>)>,
@@ -114,42 +119,88 @@ fn kinds_carrying(resource_type: &str) -> Option<Vec<&'static str>> {
     }
 }
 
-/// Reads `event=a,b` filters (with or without a `Type?` before them).
-fn event_filter(query: &str, at: &str) -> Result<Option<Vec<String>>, Problem> {
+/// What a subscription's criteria ask for.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Filters {
+    /// The event kinds (empty: every kind).
+    events: Vec<String>,
+    /// Only the steps released to this unit.
+    unit: Option<HsaId>,
+    /// Only the cases of this person.
+    person: Option<PersonId>,
+    /// Nothing can match (a resource the gateway never sends).
+    silent: bool,
+    warnings: Vec<String>,
+}
+
+/// Reads the filter parameters `event=a,b`, `unit=<HSA-id>` and `patient=<system>|<value>`
+/// (with or without a `Type?` before them); the event kinds are `None` when not named.
+fn parameters(query: &str, at: &str) -> Result<(Option<Vec<String>>, Filters), Problem> {
     let mut events = None;
+    let mut filters = Filters::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if name != "event" {
-            return Err(unsupported(
-                at,
-                format!(
-                    "{name:?}: notifications are filtered by event kind only, e.g. event=admission_notice,ready_for_discharge"
-                ),
-            ));
-        }
-        let mut kinds = Vec::new();
-        for kind in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-            if !EventKind::NAMES.contains(&kind) {
-                return Err(invalid(
+        match name {
+            "event" => {
+                let mut kinds = Vec::new();
+                for kind in value.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                    if !EventKind::NAMES.contains(&kind) {
+                        return Err(invalid(
+                            at,
+                            format!(
+                                "event {kind:?} is not an event kind; the kinds are {}",
+                                EventKind::NAMES.join(", ")
+                            ),
+                        ));
+                    }
+                    kinds.push(kind.to_owned());
+                }
+                if kinds.is_empty() {
+                    return Err(invalid(at, "event= names no event kind"));
+                }
+                events = Some(kinds);
+            }
+            "unit" => {
+                filters.unit = Some(
+                    HsaId::parse(value)
+                        .map_err(|e| invalid(at, format!("unit {value:?}: not an HSA-id: {e}")))?,
+                );
+            }
+            "patient" => {
+                filters.person = Some(patient(value).ok_or_else(|| {
+                    invalid(
+                        at,
+                        "patient: <system>|<value> with a personnummer or samordningsnummer of twelve digits, e.g. http://electronichealth.se/identifier/personnummer|191212121212",
+                    )
+                })?);
+            }
+            _ => {
+                return Err(unsupported(
                     at,
                     format!(
-                        "event {kind:?} is not an event kind; the kinds are {}",
-                        EventKind::NAMES.join(", ")
+                        "{name:?}: notifications are filtered by event kind, unit and patient only, e.g. event=admission_notice&unit=SE2120002411-BIST"
                     ),
                 ));
             }
-            kinds.push(kind.to_owned());
         }
-        if kinds.is_empty() {
-            return Err(invalid(at, "event= names no event kind"));
-        }
-        events = Some(kinds);
     }
-    Ok(events)
+    Ok((events, filters))
 }
 
-/// The event kinds `criteria` asks for, whether it can match anything, and warnings.
-fn criteria(resource: &Value) -> Result<(Vec<String>, bool, Vec<String>), Problem> {
+/// A person named as `<system>|<value>` in the twelve-digit form (no century to guess).
+fn patient(value: &str) -> Option<PersonId> {
+    let (system, number) = value.split_once('|')?;
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    if digits != 12 {
+        return None;
+    }
+    // The twelve-digit form needs no date to place it in its century.
+    PersonId::from_system(system, number, jiff::civil::date(2000, 1, 1))
+}
+
+/// What `criteria` asks for: event kinds, unit, patient, whether it can match anything, and
+/// warnings.
+fn criteria(resource: &Value) -> Result<Filters, Problem> {
     let criteria = resource
         .get("criteria")
         .and_then(Value::as_str)
@@ -180,14 +231,14 @@ fn criteria(resource: &Value) -> Result<(Vec<String>, bool, Vec<String>), Proble
             .unwrap_or_default();
         const AT: &str = "Subscription._criteria.extension";
         return match filters.as_slice() {
-            [] => Ok((Vec::new(), false, Vec::new())),
+            [] => Ok(Filters::default()),
             [filter] => {
                 let query = filter.split_once('?').map_or(*filter, |(_, q)| q);
-                Ok((
-                    event_filter(query, AT)?.unwrap_or_default(),
-                    false,
-                    Vec::new(),
-                ))
+                let (events, filters) = parameters(query, AT)?;
+                Ok(Filters {
+                    events: events.unwrap_or_default(),
+                    ..filters
+                })
             }
             _ => Err(unsupported(
                 AT,
@@ -208,15 +259,16 @@ fn criteria(resource: &Value) -> Result<(Vec<String>, bool, Vec<String>), Proble
         ));
     }
     let Some(carrying) = kinds_carrying(resource_type) else {
-        return Ok((
-            Vec::new(),
-            true,
-            vec![format!(
+        return Ok(Filters {
+            silent: true,
+            warnings: vec![format!(
                 "Subscription.criteria: the gateway sends no {resource_type} resources; the subscription is kept (and gets heartbeats) but no event will be notified to it"
             )],
-        ));
+            ..Filters::default()
+        });
     };
-    let events = match event_filter(query, AT)? {
+    let (asked, filters) = parameters(query, AT)?;
+    let events = match asked {
         None if carrying.len() == EventKind::NAMES.len() => Vec::new(),
         None => carrying.iter().map(|k| (*k).to_owned()).collect(),
         Some(asked) => {
@@ -236,7 +288,7 @@ fn criteria(resource: &Value) -> Result<(Vec<String>, bool, Vec<String>), Proble
             kept
         }
     };
-    Ok((events, false, Vec::new()))
+    Ok(Filters { events, ..filters })
 }
 
 fn headers(channel: &Value) -> Result<Vec<(String, Sensitive<String>)>, Problem> {
@@ -316,7 +368,13 @@ pub fn read(
                 })?,
         ),
     };
-    let (events, silent, warnings) = criteria(resource)?;
+    let Filters {
+        events,
+        unit,
+        person,
+        silent,
+        warnings,
+    } = criteria(resource)?;
     let channel = resource
         .get("channel")
         .filter(|c| c.is_object())
@@ -390,6 +448,8 @@ pub fn read(
         on,
         endpoint,
         events,
+        unit,
+        person,
         silent,
         notifications,
         headers: headers(channel)?,
@@ -417,6 +477,8 @@ pub fn subscription(stored: &StoredSubscription) -> Result<Subscription, String>
         Format::Fhir,
     );
     subscription.events = requested.events;
+    subscription.unit = requested.unit;
+    subscription.person = requested.person;
     subscription.silent = requested.silent;
     subscription.notifications = requested.notifications;
     subscription.headers = requested.headers;
@@ -509,14 +571,21 @@ pub fn unmask(resource: &mut Value, before: &Value) {
 
 /// A configured subscription shown as a `Subscription` resource (read-only).
 pub fn configured(subscription: &Subscription) -> Value {
-    let criteria = if subscription.events.is_empty() {
+    let mut filter = Vec::new();
+    if !subscription.events.is_empty() {
+        filter.push(format!("event={}", subscription.events.join(",")));
+    }
+    if let Some(unit) = &subscription.unit {
+        filter.push(format!("unit={unit}"));
+    }
+    let criteria = if filter.is_empty() {
         json!({ "criteria": TOPIC })
     } else {
         json!({
             "criteria": TOPIC,
             "_criteria": { "extension": [{
                 "url": format!("{BACKPORT}{FILTER_CRITERIA}"),
-                "valueString": format!("event={}", subscription.events.join(",")),
+                "valueString": filter.join("&"),
             }]},
         })
     };
@@ -739,6 +808,24 @@ mod tests {
                 .contains("\"admitted\" is not an event kind")
         );
         assert_eq!(problem.expression, "Subscription._criteria.extension");
+    }
+
+    #[test]
+    fn criteria_narrow_to_a_unit_and_a_patient() {
+        let mut resource = official();
+        resource["criteria"] = json!(
+            "Task?event=admission_notice&unit=SE2120002411-BIST&patient=http://electronichealth.se/identifier/personnummer|198112189876"
+        );
+        let requested = read(&resource, |_| Ok(())).unwrap();
+        assert_eq!(requested.events, ["admission_notice"]);
+        assert_eq!(requested.unit.unwrap().as_str(), "SE2120002411-BIST");
+        assert_eq!(requested.person.unwrap().value(), "198112189876");
+        resource["criteria"] =
+            json!("Task?patient=http://electronichealth.se/identifier/personnummer|8112189876");
+        let problem = read(&resource, |_| Ok(())).unwrap_err();
+        assert!(problem.diagnostics.contains("twelve digits"), "{problem:?}");
+        resource["criteria"] = json!("Task?unit=not-an-hsa-id");
+        assert!(read(&resource, |_| Ok(())).is_err());
     }
 
     #[test]

@@ -76,6 +76,10 @@ struct Entry {
     /// `fhir` only: a heartbeat notification goes when nothing was sent for this long.
     #[serde(default)]
     heartbeat_seconds: Option<u64>,
+    /// Only the steps released to this unit of the organisation (its HSA-id); all of the
+    /// organisation's by default.
+    #[serde(default)]
+    unit: Option<String>,
 }
 
 fn default_timeout() -> u64 {
@@ -171,6 +175,10 @@ pub struct Subscription {
     /// Its criteria name resources the gateway never sends: it is kept (and gets heartbeats)
     /// but no events.
     pub silent: bool,
+    /// Only the steps released to this unit (an HSA-id); none: every unit of the organisation.
+    pub unit: Option<crate::domain::identifiers::HsaId>,
+    /// Only the cases of this person; none: every case the organisation takes part in.
+    pub person: Option<crate::domain::identifiers::PersonId>,
 }
 
 impl PartialEq for Subscription {
@@ -203,6 +211,8 @@ impl Subscription {
             active: true,
             end: None,
             silent: false,
+            unit: None,
+            person: None,
         }
     }
 
@@ -215,6 +225,23 @@ impl Subscription {
     pub fn takes_events(&self, at: Timestamp) -> bool {
         self.active && self.end.is_none_or(|end| at < end)
     }
+
+    /// Whether a step released to `recipient` in a case of `person` is for it (its unit and
+    /// person filters).
+    pub fn covers(
+        &self,
+        recipient: &crate::domain::party::Party,
+        person: &crate::domain::identifiers::PersonId,
+    ) -> bool {
+        use crate::domain::party::Party;
+        let unit_ok = match (&self.unit, recipient) {
+            (None, _) => true,
+            (Some(unit), Party::RegionUnit { hsa_id }) => hsa_id == unit,
+            (Some(unit), Party::Municipality { unit: Some(u), .. }) => u == unit,
+            (Some(_), Party::Municipality { unit: None, .. }) => false,
+        };
+        unit_ok && self.person.as_ref().is_none_or(|p| p == person)
+    }
 }
 
 /// Every subscription, by organisation.
@@ -222,16 +249,22 @@ impl Subscription {
 pub struct Subscriptions(pub Vec<Subscription>);
 
 impl Subscriptions {
-    /// The subscriptions of `organisation` that want `kind`.
+    /// The subscriptions of `organisation` that take a `kind` step released to `recipient`
+    /// in a case of `person` at `at`.
     pub fn for_recipient<'a>(
         &'a self,
         organisation: &'a Organisation,
+        recipient: &'a crate::domain::party::Party,
+        person: &'a crate::domain::identifiers::PersonId,
         kind: &'a str,
         at: Timestamp,
     ) -> impl Iterator<Item = &'a Subscription> + 'a {
-        self.0
-            .iter()
-            .filter(move |s| &s.organisation == organisation && s.wants(kind) && s.takes_events(at))
+        self.0.iter().filter(move |s| {
+            &s.organisation == organisation
+                && s.wants(kind)
+                && s.takes_events(at)
+                && s.covers(recipient, person)
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&Subscription> {
@@ -345,6 +378,14 @@ fn subscription(entry: Entry, base: &Path, directory: &Directory) -> Result<Subs
                 .to_owned(),
         );
     }
+    let unit = entry
+        .unit
+        .as_deref()
+        .map(|unit| {
+            crate::domain::identifiers::HsaId::parse(unit)
+                .map_err(|e| format!("unit {unit:?}: {e}"))
+        })
+        .transpose()?;
     let mut notifications = Notifications::default();
     if entry.payload_content.is_some() || entry.heartbeat_seconds.is_some() {
         if format != Format::Fhir {
@@ -372,6 +413,7 @@ fn subscription(entry: Entry, base: &Path, directory: &Directory) -> Result<Subs
         timeout: Duration::from_secs(entry.timeout_seconds),
         retry,
         notifications,
+        unit,
         ..Subscription::new(&entry.id, organisation, endpoint, format)
     })
 }

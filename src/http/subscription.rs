@@ -234,7 +234,7 @@ pub async fn create(
 /// A subscription the caller may see: one of its organisation's (any, for an auditor).
 enum Found {
     Managed(StoredSubscription),
-    Configured(crate::delivery::Subscription),
+    Configured(Box<crate::delivery::Subscription>),
 }
 
 async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Found, ApiError> {
@@ -253,7 +253,7 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<Found, ApiE
     }
     match state.deliverer.subscriptions.configured().get(id) {
         Some(s) if caller.auditor || s.organisation == caller.organisation => {
-            Ok(Found::Configured(s.clone()))
+            Ok(Found::Configured(Box::new(s.clone())))
         }
         _ => Err(not_found()),
     }

@@ -137,9 +137,13 @@ pub fn route(
                     if let (Some(released), Some(organisation)) =
                         (disclosure.release(event), &recipient.organisation)
                     {
-                        for subscription in
-                            subscriptions.for_recipient(organisation, event.kind.name(), at)
-                        {
+                        for subscription in subscriptions.for_recipient(
+                            organisation,
+                            &recipient.party,
+                            case.person(),
+                            event.kind.name(),
+                            at,
+                        ) {
                             routed.outbox.push(OutboxEntry::deliver(
                                 &released,
                                 reference,

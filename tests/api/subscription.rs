@@ -482,3 +482,41 @@ async fn subscriptions_of_the_file_are_listed_read_only() {
         "Subscription/ostersund-fhir"
     );
 }
+
+#[tokio::test]
+async fn a_subscription_narrowed_to_a_unit_or_a_patient_gets_only_those_steps() {
+    let inbox = receiver().await;
+    let mut bistand = subscription("ostersund-bistand", "2380", &inbox.url, "canonical");
+    bistand.unit = Some(brygga::domain::identifiers::HsaId::parse("SE2120002411-BIST").unwrap());
+    let app = spawn_app_with(move |settings| settings.subscriptions.0.push(bistand)).await;
+    let criteria = |patient: &str| {
+        let mut resource = backport(&inbox.url);
+        resource["_criteria"]["extension"][0]["valueString"] = json!(format!(
+            "event=admission_notice&patient=http://electronichealth.se/identifier/personnummer|{patient}"
+        ));
+        resource
+    };
+    let theirs: Value = post(&app, OSTERSUND, &criteria("198112189876"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let someone_else: Value = post(&app, OSTERSUND, &criteria("191212121212"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["status"], "active");
+    assert_eq!(someone_else["status"], "active");
+    let receipt = app
+        .post_cosmic_example("01-inskrivningsmeddelande.xml")
+        .await;
+    let case = brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
+    let rows = app.store.outbox_status_for_case(case).await.unwrap();
+    let count = |destination: &str| rows.iter().filter(|(d, _, _)| d == destination).count();
+    // Two units of Östersund receive the admission notice: the unit's subscription gets one.
+    assert_eq!(count("ostersund-bistand"), 1, "{rows:?}");
+    let id = |resource: &Value| format!("Subscription/{}", resource["id"].as_str().unwrap());
+    assert_eq!(count(&id(&theirs)), 2, "{rows:?}");
+    assert_eq!(count(&id(&someone_else)), 0, "{rows:?}");
+}
