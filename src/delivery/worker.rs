@@ -28,11 +28,18 @@ const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
 /// How often the API subscriptions are read again (for changes made on other instances).
 const RELOAD: Duration = Duration::from_secs(5);
 
-/// An outbox row's payload: the released message and the decision that released it.
+/// An outbox row's payload: the released message and the decision that released it (of
+/// which the worker reads the recipient).
 #[derive(Debug, Deserialize)]
 pub struct Payload {
     pub message: CanonicalMessage,
-    pub disclosure: serde_json::Value,
+    pub disclosure: Released,
+}
+
+/// What the worker reads of a payload's decision.
+#[derive(Debug, Deserialize)]
+pub struct Released {
+    pub recipient: crate::domain::party::Party,
 }
 
 /// What became of one claimed row.
@@ -322,13 +329,7 @@ impl Deliverer {
         if !dead && now < deadline - self.deadline_warning {
             return;
         }
-        let Some(recipient) = payload
-            .disclosure
-            .get("recipient")
-            .and_then(|r| serde_json::from_value(r.clone()).ok())
-        else {
-            return;
-        };
+        let recipient = payload.disclosure.recipient.clone();
         let late = crate::process::deviations::LateDelivery {
             key: &item.idempotency_key,
             subscription: &item.destination,

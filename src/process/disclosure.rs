@@ -137,6 +137,8 @@ pub fn route(
                     if let (Some(released), Some(organisation)) =
                         (disclosure.release(event), &recipient.organisation)
                     {
+                        // One payload for every subscription of the recipient.
+                        let mut payload = None;
                         for subscription in subscriptions.for_recipient(
                             organisation,
                             &recipient.party,
@@ -144,13 +146,23 @@ pub fn route(
                             event.kind.name(),
                             at,
                         ) {
-                            routed.outbox.push(OutboxEntry::deliver(
+                            let payload = match &payload {
+                                Some(made) => String::clone(made),
+                                None => payload
+                                    .insert(OutboxEntry::payload(
+                                        &released,
+                                        reference,
+                                        case.person(),
+                                        at,
+                                    )?)
+                                    .clone(),
+                            };
+                            routed.outbox.push(OutboxEntry::with_payload(
                                 &released,
-                                reference,
-                                case.person(),
+                                payload,
                                 &subscription.id,
                                 at,
-                            )?);
+                            ));
                         }
                     }
                 }

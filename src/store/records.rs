@@ -42,20 +42,51 @@ impl OutboxEntry {
         subscription: &str,
         not_before: Timestamp,
     ) -> Result<Self, super::StoreError> {
+        let payload = OutboxEntry::payload(released, reference, person, not_before)?;
+        Ok(OutboxEntry::with_payload(
+            released,
+            payload,
+            subscription,
+            not_before,
+        ))
+    }
+
+    /// The payload of every delivery of `released`: `{"message": …, "disclosure": …}`.
+    pub fn payload(
+        released: &Released,
+        reference: &crate::formats::canonical::CaseReference,
+        person: &PersonId,
+        not_before: Timestamp,
+    ) -> Result<String, super::StoreError> {
+        #[derive(serde::Serialize)]
+        struct Payload<'a> {
+            message: crate::formats::canonical::CanonicalMessage,
+            disclosure: &'a crate::decide::Disclosure,
+        }
+        serde_json::to_string(&Payload {
+            message: released.message(reference.clone(), person.clone(), not_before),
+            disclosure: released.disclosure(),
+        })
+        .map_err(|e| super::StoreError::decode("outbox payload", e))
+    }
+
+    /// The delivery of `released` through `subscription`, with its `payload` made already
+    /// (one for every subscription of the recipient).
+    pub fn with_payload(
+        released: &Released,
+        payload: String,
+        subscription: &str,
+        not_before: Timestamp,
+    ) -> Self {
         let event_id = released.event().id;
         let recipient = destination(released.disclosure().recipient());
-        let payload = serde_json::json!({
-            "message": released.message(reference.clone(), person.clone(), not_before),
-            "disclosure": released.disclosure(),
-        });
-        Ok(OutboxEntry {
+        OutboxEntry {
             event_id,
             idempotency_key: format!("{event_id}:{subscription}:{recipient}"),
             destination: subscription.to_owned(),
-            payload: serde_json::to_string(&payload)
-                .map_err(|e| super::StoreError::decode("outbox payload", e))?,
+            payload,
             not_before,
-        })
+        }
     }
 
     pub fn event_id(&self) -> EventId {
