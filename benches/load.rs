@@ -29,7 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/http.rs"]
 mod http_support;
-use http_support::{admission, root, settings, token};
+use http_support::{admission, fresh_postgres, root, settings, token};
 
 const CLIENTS: usize = 64;
 const RATE: u64 = 500;
@@ -294,29 +294,8 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("load.db").display());
         run("SQLite", &sqlite, dir.path(), &template).await;
-        if let Ok(url) = std::env::var("BRYGGA_TEST_POSTGRES_URL") {
-            // A database of its own, so that earlier runs do not count.
-            let name = format!("load_{}", std::process::id());
-            sqlx::any::install_default_drivers();
-            let admin = sqlx::AnyPool::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&admin)
-                .await
-                .unwrap();
-            // A checkpoint now, so that none of the earlier runs' (or the test suite's) writes
-            // is flushed in the measured window: on a shared cluster with thousands of test
-            // databases one checkpoint's sync phase took ten seconds, and a latency phase it
-            // overlapped had a p99 of 0.3–1.1 s.
-            sqlx::query("CHECKPOINT").execute(&admin).await.unwrap();
-            let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-            run(
-                "PostgreSQL",
-                &format!("{base}/{name}"),
-                dir.path(),
-                &template,
-            )
-            .await;
-            admin.close().await;
+        if let Some(database) = fresh_postgres("load").await {
+            run("PostgreSQL", &database, dir.path(), &template).await;
         }
     });
 }

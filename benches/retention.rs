@@ -24,7 +24,7 @@ use jiff::SignedDuration;
 
 #[path = "support/http.rs"]
 mod http_support;
-use http_support::{admission, root, settings, token};
+use http_support::{admission, fresh_postgres, root, settings, token};
 
 const RETENTION_DAYS: u64 = 7;
 const CLOSED_CASE_DAYS: u64 = 14;
@@ -224,22 +224,8 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("retention.db").display());
         run("SQLite", &sqlite, dir.path(), &template).await;
-        if let Ok(url) = std::env::var("BRYGGA_TEST_POSTGRES_URL") {
-            let name = format!("retention_{}", std::process::id());
-            sqlx::any::install_default_drivers();
-            let admin = sqlx::AnyPool::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-            run(
-                "PostgreSQL",
-                &format!("{base}/{name}"),
-                dir.path(),
-                &template,
-            )
-            .await;
+        if let Some(database) = fresh_postgres("retention").await {
+            run("PostgreSQL", &database, dir.path(), &template).await;
         }
     });
 }

@@ -357,7 +357,7 @@ impl Deliverer {
         late: &crate::process::deviations::LateDelivery<'_>,
     ) -> Result<(), StoreError> {
         use crate::process::{Context, advance, deviations};
-        use crate::store::{AuditEntry, CaseCommit, CommitOutcome};
+        use crate::store::{AuditEntry, CommitOutcome};
         let policy = self.mappings.policies.for_case(
             &payload.message.case.issuer,
             crate::process::clocks::municipality_of(&payload.message.event),
@@ -371,7 +371,6 @@ impl Deliverer {
             let Some(stored) = self.store.load_case(item.case_id).await? else {
                 return Ok(());
             };
-            let version = stored.version;
             let mut case = stored.to_case()?;
             let Some(event) = case
                 .events()
@@ -392,22 +391,7 @@ impl Deliverer {
                 }
             };
             let now = self.clock.now();
-            let mut commit = CaseCommit::from_case(&case, version, now);
-            let routed = crate::process::disclosure::route_with_registry(
-                &self.store,
-                &case,
-                &crate::process::disclosure::reference_of(&stored),
-                &commit.events,
-                &self.directory,
-                &self.subscriptions.current(),
-                &[],
-                now,
-            )
-            .await?;
-            commit.outbox = routed.outbox;
-            commit.timers = step.timers;
-            commit.cancel_timers = step.cancel;
-            commit.audit.push(AuditEntry {
+            let audit = AuditEntry {
                 actor: "brygga".to_owned(),
                 organisation: None,
                 action: raised.kind.name().to_owned(),
@@ -422,8 +406,18 @@ impl Deliverer {
                     "deadline": late.deadline,
                     "dead": late.dead,
                 }),
-            });
-            commit.audit.extend(routed.audit);
+            };
+            let commit = crate::process::disclosure::commit_in_stored_case(
+                &self.store,
+                &case,
+                &stored,
+                step,
+                audit,
+                &self.directory,
+                &self.subscriptions.current(),
+                now,
+            )
+            .await?;
             match self.committer.commit(commit).await {
                 Ok(CommitOutcome::Committed { .. }) => {
                     tracing::warn!(case = %item.case_id, subscription = item.destination, deadline = %late.deadline, dead = late.dead, "a late delivery raised a deviation");
@@ -661,17 +655,7 @@ impl Deliverer {
     /// Sends `subscription` a status-only notification (handshake, heartbeat) once, without
     /// retrying: `Err` with the reason unless the receiver answers 2xx.
     async fn notify(&self, subscription: &Subscription, body: &Value) -> Result<(), String> {
-        let mut request = self
-            .client(subscription)
-            .post(subscription.endpoint.clone())
-            .timeout(subscription.timeout)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                subscription.format.media_type(),
-            )
-            .body(body.to_string());
-        request = with_credentials(request, subscription);
-        match request.send().await {
+        match self.request(subscription, body.to_string()).send().await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(format!("the endpoint answered {}", response.status())),
             Err(e) if e.is_timeout() => Err(format!(
@@ -735,8 +719,27 @@ impl Deliverer {
         Ok(())
     }
 
-    fn client<'a>(&'a self, subscription: &'a Subscription) -> &'a reqwest::Client {
-        subscription.http.as_ref().unwrap_or(&self.http)
+    /// A POST of `body` to `subscription`'s endpoint: its own HTTP client if it has one, its
+    /// timeout, its format's media type, its bearer token and headers.
+    fn request(&self, subscription: &Subscription, body: String) -> reqwest::RequestBuilder {
+        let mut request = subscription
+            .http
+            .as_ref()
+            .unwrap_or(&self.http)
+            .post(subscription.endpoint.clone())
+            .timeout(subscription.timeout)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                subscription.format.media_type(),
+            )
+            .body(body);
+        if let Some(token) = &subscription.bearer_token {
+            request = request.bearer_auth(token.expose());
+        }
+        for (name, value) in &subscription.headers {
+            request = request.header(name.as_str(), value.expose());
+        }
+        request
     }
 
     async fn post(
@@ -745,20 +748,12 @@ impl Deliverer {
         item: &OutboxItem,
         body: String,
     ) -> Delivered {
-        let mut request = self
-            .client(subscription)
-            .post(subscription.endpoint.clone())
-            .timeout(subscription.timeout)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                subscription.format.media_type(),
-            )
+        let request = self
+            .request(subscription, body)
             .header("idempotency-key", &item.idempotency_key)
             .header("x-brygga-case", item.case_id.to_string())
             .header("x-brygga-event", item.event_id.to_string())
-            .header("x-brygga-sequence", item.event_seq.to_string())
-            .body(body);
-        request = with_credentials(request, subscription);
+            .header("x-brygga-sequence", item.event_seq.to_string());
         let retry = |error: String, at_least: Option<Duration>| {
             let wait =
                 backoff(&subscription.retry, item.attempts).max(at_least.unwrap_or_default());
@@ -857,20 +852,6 @@ impl Deliverer {
             }
         }
     }
-}
-
-/// The subscription's bearer token and headers on `request`.
-fn with_credentials(
-    mut request: reqwest::RequestBuilder,
-    subscription: &Subscription,
-) -> reqwest::RequestBuilder {
-    if let Some(token) = &subscription.bearer_token {
-        request = request.bearer_auth(token.expose());
-    }
-    for (name, value) in &subscription.headers {
-        request = request.header(name.as_str(), value.expose());
-    }
-    request
 }
 
 /// An HTTP error's text without its URL (a receiver's URL may carry a secret in its query).

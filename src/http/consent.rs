@@ -13,16 +13,15 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
-use super::cosmic_link::require_media;
-use super::error::ApiError;
+use super::error::{ApiError, internal};
+use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::domain::consent::{ConsentDirective, ConsentSubject};
@@ -32,34 +31,6 @@ use crate::process::disclosure::participates;
 use crate::store::{AuditEntry, StoredConsent, subject_key};
 
 const RESOURCE: &str = "Consent";
-
-fn fhir_json(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/fhir+json")],
-        Json(body),
-    )
-        .into_response()
-}
-
-fn require_fhir_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    require_media(
-        headers,
-        |media| media == "application/fhir+json" || media == "application/json",
-        "application/fhir+json (a FHIR R4 Consent)",
-    )
-}
-
-fn parse(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
-        diagnostics: format!(
-            "the body is not JSON at line {}, column {}",
-            e.line(),
-            e.column()
-        ),
-        expression: None,
-    })
-}
 
 fn invalid(error: fhir::FhirReadError) -> ApiError {
     ApiError::BadRequest {
@@ -104,10 +75,6 @@ async fn takes_part(
     Ok(false)
 }
 
-fn internal(e: crate::store::StoreError) -> ApiError {
-    ApiError::Internal(e.to_string())
-}
-
 fn audit(caller: &Caller, action: &str, person: Option<PersonId>, details: Value) -> AuditEntry {
     AuditEntry {
         actor: caller.client_id.clone(),
@@ -142,8 +109,7 @@ pub async fn create(
         Interaction::Create,
     )
     .await?;
-    require_fhir_json(&headers)?;
-    let value = parse(&body)?;
+    let value = json_body(&headers, &body, RESOURCE)?;
     let now = state.pipeline.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let read = read_consent(&value, &id, state.pipeline.clock.today(), now).map_err(invalid)?;
@@ -307,8 +273,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Consent/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
-    require_fhir_json(&headers)?;
-    let value = parse(&body)?;
+    let value = json_body(&headers, &body, RESOURCE)?;
     let stored = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
     if stored.directive.source != fhir::FORMAT {
         return Err(ApiError::Conflict(

@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 
 use super::auth;
-use super::error::ApiError;
+use super::error::{ApiError, internal};
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::domain::case::CaseId;
@@ -31,10 +31,6 @@ fn bad(diagnostics: impl Into<String>) -> ApiError {
         diagnostics: diagnostics.into(),
         expression: None,
     }
-}
-
-fn internal(e: crate::store::StoreError) -> ApiError {
-    ApiError::Internal(e.to_string())
 }
 
 /// The subscriptions whose deliveries the caller sees.

@@ -73,6 +73,11 @@ impl ApiError {
     }
 }
 
+/// A store failure as a 500 (its detail logged, never sent).
+pub fn internal(error: crate::store::StoreError) -> ApiError {
+    ApiError::Internal(error.to_string())
+}
+
 /// A FHIR `OperationOutcome` with one issue.
 pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
     operation_outcome_at(severity, code, diagnostics, None)

@@ -8,6 +8,7 @@ mod cosmic_link;
 mod deliveries;
 mod deviations;
 mod error;
+mod fhir;
 mod health;
 mod metrics;
 mod middleware;

@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -27,8 +26,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth;
-use super::cosmic_link::require_media;
-use super::error::ApiError;
+use super::error::{ApiError, internal};
+use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::delivery::fhir::{self, Problem};
@@ -37,19 +36,6 @@ use crate::store::{AuditEntry, StoredSubscription};
 const RESOURCE: &str = "Subscription";
 const ROUTE: &str = "/fhir/Subscription";
 const ROUTE_ID: &str = "/fhir/Subscription/{id}";
-
-fn fhir_json(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/fhir+json")],
-        Json(body),
-    )
-        .into_response()
-}
-
-fn internal(e: crate::store::StoreError) -> ApiError {
-    ApiError::Internal(e.to_string())
-}
 
 fn problem(p: Problem) -> ApiError {
     if p.unsupported {
@@ -63,22 +49,6 @@ fn problem(p: Problem) -> ApiError {
             expression: Some(p.expression),
         }
     }
-}
-
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
-    require_media(
-        headers,
-        |media| media == "application/fhir+json" || media == "application/json",
-        "application/fhir+json (a FHIR R4 Subscription)",
-    )?;
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
-        diagnostics: format!(
-            "the body is not JSON at line {}, column {}",
-            e.line(),
-            e.column()
-        ),
-        expression: None,
-    })
 }
 
 fn audit(caller: &Caller, action: &str, id: &str, details: Value) -> AuditEntry {
@@ -170,7 +140,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Create).await?;
-    let value = parse(&headers, &body)?;
+    let value = json_body(&headers, &body, RESOURCE)?;
     let requested =
         fhir::read(&value, |url| state.delivery.endpoint_allowed(url)).map_err(problem)?;
     let now = state.pipeline.clock.now();
@@ -422,7 +392,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, ROUTE_ID, RESOURCE, Interaction::Update).await?;
-    let mut value = parse(&headers, &body)?;
+    let mut value = json_body(&headers, &body, RESOURCE)?;
     let found = auth::audited(&state, &caller, ROUTE_ID, find(&state, &caller, &id).await).await?;
     let before = managed(found)?;
     if let Some(version) = if_match(&headers)?

@@ -7,7 +7,7 @@ use crate::domain::event::{Event, EventId, EventKind, EventSource};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
 use crate::process::{self, Policy};
-use crate::store::{AuditEntry, CaseCommit, CommitOutcome, StoreError};
+use crate::store::{AuditEntry, CommitOutcome, StoreError};
 
 use super::receive::{ATTEMPTS, Pipeline, ReceiveError};
 
@@ -86,22 +86,7 @@ impl Pipeline {
                 },
             )?;
             let now = self.clock.now();
-            let mut commit = CaseCommit::from_case(&case, stored.version, now);
-            commit.timers = step.timers;
-            commit.cancel_timers = step.cancel;
-            let routed = process::disclosure::route_with_registry(
-                &self.store,
-                &case,
-                &process::disclosure::reference_of(&stored),
-                &commit.events,
-                &self.directory,
-                &self.subscriptions.current(),
-                &[],
-                now,
-            )
-            .await?;
-            commit.outbox = routed.outbox;
-            commit.audit.push(AuditEntry {
+            let audit = AuditEntry {
                 actor: by.to_string(),
                 organisation: Some(by.to_string()),
                 action: format!("record {name}"),
@@ -109,8 +94,18 @@ impl Pipeline {
                 purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
                 legal_basis: None,
                 details: serde_json::json!({ "event_id": event.id, "key": key }),
-            });
-            commit.audit.extend(routed.audit);
+            };
+            let commit = process::disclosure::commit_in_stored_case(
+                &self.store,
+                &case,
+                &stored,
+                step,
+                audit,
+                &self.directory,
+                &self.subscriptions.current(),
+                now,
+            )
+            .await?;
             match self.committer.commit(commit).await {
                 Ok(CommitOutcome::Committed { .. } | CommitOutcome::Duplicate { .. }) => {
                     return Ok(case);

@@ -203,6 +203,41 @@ pub async fn route_with_registry(
     )
 }
 
+/// The commit of a step recorded in a stored case (through the API, by a due timer, by the
+/// delivery worker): the events `case` holds beyond `stored`, the step's timers and
+/// cancellations, `audit` (the record of who recorded it) and then the routing's outbox rows
+/// and decision records.
+#[allow(clippy::too_many_arguments)]
+pub async fn commit_in_stored_case(
+    store: &crate::store::Store,
+    case: &CoordinationCase,
+    stored: &crate::store::StoredCase,
+    step: super::Step,
+    audit: crate::store::AuditEntry,
+    directory: &Directory,
+    subscriptions: &Subscriptions,
+    now: Timestamp,
+) -> Result<crate::store::CaseCommit, StoreError> {
+    let mut commit = crate::store::CaseCommit::from_case(case, stored.version, now);
+    let routed = route_with_registry(
+        store,
+        case,
+        &reference_of(stored),
+        &commit.events,
+        directory,
+        subscriptions,
+        &[],
+        now,
+    )
+    .await?;
+    commit.outbox = routed.outbox;
+    commit.timers = step.timers;
+    commit.cancel_timers = step.cancel;
+    commit.audit.push(audit);
+    commit.audit.extend(routed.audit);
+    Ok(commit)
+}
+
 /// The reference of a stored case, or (for cases stored before references were kept) one in
 /// the gateway's own numbering.
 pub fn reference_of(stored: &crate::store::StoredCase) -> CaseReference {

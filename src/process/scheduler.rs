@@ -19,9 +19,7 @@ use crate::domain::case::TransitionError;
 use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource};
 use crate::formats::Mappings;
 use crate::formats::canonical::derived_id;
-use crate::store::{
-    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Store, StoreError, TimerItem,
-};
+use crate::store::{AuditEntry, CommitOutcome, GroupCommitter, Store, StoreError, TimerItem};
 
 /// How often the scheduler looks for due timers: a timer fires within this of its due time
 /// (plus the time to record it).
@@ -127,7 +125,6 @@ impl Scheduler {
                     .await?;
                 return Ok(Fired::Settled);
             };
-            let version = stored.version;
             let mut case = stored.to_case()?;
             let step = match advance(&mut case, event.clone(), timer.due_at, context) {
                 Ok(step) => step,
@@ -145,23 +142,8 @@ impl Scheduler {
                     return Ok(Fired::Settled);
                 }
             };
-            let mut commit = CaseCommit::from_case(&case, version, now);
-            let routed = super::disclosure::route_with_registry(
-                &self.store,
-                &case,
-                &super::disclosure::reference_of(&stored),
-                &commit.events,
-                &self.directory,
-                &self.subscriptions.current(),
-                &[],
-                now,
-            )
-            .await?;
-            commit.outbox = routed.outbox;
-            commit.fired_timers.push(timer.id.clone());
-            commit.timers = step.timers;
-            commit.cancel_timers = step.cancel;
-            commit.audit.push(AuditEntry {
+            let follow_on = step.follow_on.len();
+            let audit = AuditEntry {
                 actor: "brygga".to_owned(),
                 organisation: None,
                 action: event.kind.name().to_owned(),
@@ -176,11 +158,22 @@ impl Scheduler {
                     "event_id": event.id,
                     "follow_on": step.follow_on,
                 }),
-            });
-            commit.audit.extend(routed.audit);
+            };
+            let mut commit = super::disclosure::commit_in_stored_case(
+                &self.store,
+                &case,
+                &stored,
+                step,
+                audit,
+                &self.directory,
+                &self.subscriptions.current(),
+                now,
+            )
+            .await?;
+            commit.fired_timers.push(timer.id.clone());
             match self.committer.commit(commit).await {
                 Ok(CommitOutcome::Committed { .. }) => {
-                    tracing::info!(case = %timer.case_id, event = event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on = step.follow_on.len(), "timer fired");
+                    tracing::info!(case = %timer.case_id, event = event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on, "timer fired");
                     return Ok(Fired::Recorded);
                 }
                 Ok(CommitOutcome::Duplicate { .. }) => return Ok(Fired::Settled),
