@@ -10,6 +10,7 @@ mod deviations;
 mod error;
 mod fhir;
 mod health;
+mod metadata;
 mod metrics;
 mod middleware;
 mod municipal;

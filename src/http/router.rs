@@ -12,8 +12,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
-    audit, auth, canonical, consent, cosmic_link, deliveries, deviations, health, middleware as mw,
-    municipal, stats, subscription, translate,
+    audit, auth, canonical, consent, cosmic_link, deliveries, deviations, health, metadata,
+    middleware as mw, municipal, stats, subscription, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -51,6 +51,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/.well-known/smart-configuration",
             get(auth::smart_configuration),
         )
+        .route("/fhir/metadata", get(metadata::metadata))
         .route("/fhir/Consent", post(consent::create).get(consent::search))
         .route(
             "/fhir/Subscription",

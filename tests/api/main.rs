@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod deviations;
 mod helpers;
+mod metadata;
 mod municipal;
 mod security;
 mod service;

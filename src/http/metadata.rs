@@ -1,0 +1,82 @@
+//! `GET /fhir/metadata`: the server's FHIR R4 `CapabilityStatement`, listing exactly the FHIR
+//! resources, interactions, search parameters and operations the gateway implements (a test
+//! exercises every one it claims), with SMART Backend Services as its security.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::fhir::fhir_json;
+use super::router::AppState;
+
+const BACKPORT: &str = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/";
+
+fn interactions(codes: &[&str]) -> Value {
+    Value::Array(codes.iter().map(|code| json!({ "code": code })).collect())
+}
+
+/// The statement, with the token endpoint `token_url`, as of `date`.
+pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date.to_string(),
+        "publisher": "brygga",
+        "kind": "instance",
+        "software": { "name": "brygga", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": {
+            "description": "brygga: the coordination gateway between region and municipality",
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{ "url": "token", "valueUri": token_url }],
+                }],
+                "service": [{
+                    "coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }],
+                }],
+                "description": "SMART Backend Services: a client assertion (private_key_jwt) for an access token with system/… scopes; see /.well-known/smart-configuration",
+            },
+            "resource": [
+                {
+                    "type": "Consent",
+                    "interaction": interactions(&["create", "read", "update", "search-type"]),
+                    "updateCreate": false,
+                    "searchParam": [{
+                        "name": "patient",
+                        "type": "token",
+                        "documentation": "<system>|<value> of a personnummer, samordningsnummer or reserve number",
+                    }],
+                },
+                {
+                    "type": "Subscription",
+                    "supportedProfile": [format!("{BACKPORT}backport-subscription")],
+                    "interaction": interactions(&["create", "read", "update", "delete", "search-type"]),
+                    "versioning": "versioned-update",
+                    "updateCreate": false,
+                    "searchParam": [{ "name": "status", "type": "token" }],
+                    "operation": [{
+                        "name": "status",
+                        "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status",
+                    }],
+                },
+            ],
+        }],
+    })
+}
+
+/// `GET /fhir/metadata` (open, as FHIR servers answer it).
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    fhir_json(
+        StatusCode::OK,
+        capability_statement(state.auth.token_url(), state.pipeline.clock.now()),
+    )
+}
