@@ -1,10 +1,12 @@
-//! `GET /fhir/metadata`: the server's FHIR R4 `CapabilityStatement`, listing exactly the FHIR
-//! resources, interactions, search parameters and operations the gateway implements (a test
-//! exercises every one it claims), with SMART Backend Services as its security.
+//! What the gateway says of itself: `GET /fhir/metadata`, the FHIR R4 `CapabilityStatement`
+//! listing exactly the FHIR resources, interactions, search parameters and operations it
+//! implements, with SMART Backend Services as its security; and `GET /openapi.json`, the
+//! OpenAPI document of every HTTP endpoint (`mappings/openapi.json`). Tests exercise every
+//! claim of both and compare the OpenAPI paths with the router's.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::fhir::fhir_json;
@@ -79,4 +81,17 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         StatusCode::OK,
         capability_statement(state.auth.token_url(), state.pipeline.clock.now()),
     )
+}
+
+/// The OpenAPI document of every endpoint.
+const OPENAPI: &str = include_str!("../../mappings/openapi.json");
+
+/// `GET /openapi.json` (open).
+pub async fn openapi() -> Response {
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }

@@ -51,6 +51,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/.well-known/smart-configuration",
             get(auth::smart_configuration),
         )
+        .route("/openapi.json", get(metadata::openapi))
         .route("/fhir/metadata", get(metadata::metadata))
         .route("/fhir/Consent", post(consent::create).get(consent::search))
         .route(

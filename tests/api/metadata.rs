@@ -108,3 +108,114 @@ async fn the_capability_statement_claims_exactly_what_answers() {
     let (status, outcome) = exercise(&app, "Observation", "read", "").await;
     assert!(!routed(status, &outcome), "{status}: {outcome}");
 }
+
+/// Every `(path, method)` the router serves, read from its source.
+fn routed_in_source() -> std::collections::BTreeSet<(String, String)> {
+    let source =
+        std::fs::read_to_string(crate::helpers::repo_root().join("src/http/router.rs")).unwrap();
+    let mut routes = std::collections::BTreeSet::new();
+    let mut rest = source.as_str();
+    while let Some(at) = rest.find(".route(") {
+        let call = &rest[at + ".route(".len()..];
+        // The call's text, to its closing parenthesis.
+        let mut depth = 1;
+        let end = call
+            .char_indices()
+            .find(|(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .unwrap();
+        let text = &call[..end];
+        let path = text.split('"').nth(1).unwrap().to_owned();
+        for method in ["get", "post", "put", "delete", "patch"] {
+            let called = text.match_indices(&format!("{method}(")).any(|(i, _)| {
+                i == 0
+                    || !text.as_bytes()[i - 1].is_ascii_alphanumeric()
+                        && text.as_bytes()[i - 1] != b'_'
+            });
+            if called {
+                routes.insert((path.clone(), method.to_owned()));
+            }
+        }
+        rest = &call[end..];
+    }
+    routes
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint_and_only_those() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let document: Value = response.json().await.unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(
+                operation["summary"].is_string(),
+                "{method} {path} has no summary"
+            );
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
+            documented.insert((path.clone(), method.clone()));
+        }
+    }
+    let in_router = routed_in_source();
+    assert!(in_router.len() > 20, "{in_router:?}");
+    assert_eq!(
+        documented.difference(&in_router).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "documented but not routed"
+    );
+    assert_eq!(
+        in_router.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routed but not documented"
+    );
+    // And each documented operation answers as routed.
+    let client = app.as_client(OSTERSUND).await;
+    for (path, method) in &documented {
+        let concrete = path
+            .replace("{dialect}", "treserva-like")
+            .replace("{case_id}", "00000000-0000-0000-0000-000000000000")
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    "no-such-id"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let url = app.url(&concrete);
+        let request = match method.as_str() {
+            "get" => client.get(&url),
+            "post" => client.post(&url),
+            "put" => client.put(&url),
+            "delete" => client.delete(&url),
+            other => panic!("{other}"),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(
+            routed(status, &body),
+            "{method} {path} answers {status}: {body}"
+        );
+    }
+}
