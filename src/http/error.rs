@@ -29,6 +29,9 @@ pub enum ApiError {
         diagnostics: String,
         expression: String,
     },
+    /// 406: the client asks for a representation the gateway does not give (FHIR XML).
+    #[error("{0}")]
+    NotAcceptable(String),
     /// 412: `If-Match` names a version that is no longer the current one.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -64,6 +67,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -1,5 +1,6 @@
-//! Cross-cutting request handling: the request span, and OperationOutcome bodies for errors that
-//! layers answer themselves (413 body too large, 408 timeout, 404/405 routing).
+//! Cross-cutting request handling: the request span, OperationOutcome bodies for errors that
+//! layers answer themselves (413 body too large, 408 timeout, 404/405 routing), and the FHIR
+//! endpoints' `_format` and `Accept` (JSON only: XML is refused with 406, never mis-served).
 
 use axum::Json;
 use axum::extract::{MatchedPath, Request};
@@ -60,4 +61,51 @@ pub async fn outcome_for_bare_errors(request: Request, next: Next) -> Response {
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     let body = operation_outcome("error", issue_code(status), &diagnostics);
     (parts, [(CONTENT_TYPE, "application/fhir+json")], Json(body)).into_response()
+}
+
+/// Whether a FHIR `_format` or media type names JSON.
+fn names_json(format: &str) -> bool {
+    let media = format
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        media.as_str(),
+        "json" | "application/json" | "application/fhir+json" | "*/*" | "application/*"
+    )
+}
+
+/// On `/fhir/…`: a `_format` or an `Accept` that leaves no room for JSON answers 406 with an
+/// OperationOutcome; the gateway writes FHIR JSON only.
+pub async fn fhir_format(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/fhir/") {
+        return next.run(request).await;
+    }
+    const ONLY: &str =
+        "this server writes FHIR JSON only: use _format=json or Accept: application/fhir+json";
+    let format = request.uri().query().and_then(|query| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find(|(name, _)| name == "_format")
+            .map(|(_, value)| value)
+    });
+    if let Some(format) = format
+        && !names_json(&format)
+    {
+        return super::error::ApiError::NotAcceptable(format!("_format {format:?}: {ONLY}"))
+            .into_response();
+    }
+    if let Some(accept) = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        && !accept.split(',').any(names_json)
+    {
+        return super::error::ApiError::NotAcceptable(format!("Accept {accept:?}: {ONLY}"))
+            .into_response();
+    }
+    next.run(request).await
 }

@@ -100,7 +100,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
 }
 
 /// Wraps `routes` in the layer stack every endpoint shares, read top to bottom: request id →
-/// trace → metrics → error bodies → timeout → body limit.
+/// trace → metrics → error bodies → FHIR format → timeout → body limit.
 pub fn with_layers(routes: Router, metrics: HttpMetrics, server: &ServerSettings) -> Router {
     routes.layer(
         ServiceBuilder::new()
@@ -114,6 +114,7 @@ pub fn with_layers(routes: Router, metrics: HttpMetrics, server: &ServerSettings
             )
             .layer(middleware::from_fn_with_state(metrics, http_metrics::track))
             .layer(middleware::from_fn(mw::outcome_for_bare_errors))
+            .layer(middleware::from_fn(mw::fhir_format))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 server.request_timeout(),

@@ -298,7 +298,10 @@ pub async fn search(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Search).await?;
-    if let Some(unknown) = query.keys().find(|k| k.as_str() != "status") {
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "status" | "_format"))
+    {
         return Err(ApiError::BadRequest {
             diagnostics: format!(
                 "search parameter {unknown:?} is not supported; Subscription is searched by status"

@@ -219,3 +219,70 @@ async fn the_openapi_document_describes_every_endpoint_and_only_those() {
         );
     }
 }
+
+#[tokio::test]
+async fn fhir_xml_is_refused_with_406_and_415_and_json_is_served() {
+    let app = spawn_app().await;
+    let client = app.as_client(OSTERSUND).await;
+    let get = |query: &str, accept: Option<&str>| {
+        let mut request = client.get(app.url(&format!("/fhir/Subscription{query}")));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        request.send()
+    };
+    for (query, accept) in [
+        ("?_format=xml", None),
+        ("?_format=application%2Ffhir%2Bxml", None),
+        ("", Some("application/fhir+xml")),
+    ] {
+        let response = get(query, accept).await.unwrap();
+        assert_eq!(response.status(), 406, "{query} {accept:?}");
+        let outcome: Value = response.json().await.unwrap();
+        assert_eq!(outcome["issue"][0]["code"], "not-supported");
+        assert!(
+            outcome["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("FHIR JSON only"),
+            "{outcome}"
+        );
+    }
+    for (query, accept) in [
+        ("?_format=json", None),
+        ("?_format=application%2Ffhir%2Bjson", None),
+        ("", Some("application/fhir+json")),
+        (
+            "",
+            Some("application/fhir+xml;q=0.9, application/fhir+json"),
+        ),
+        ("", Some("*/*")),
+    ] {
+        let response = get(query, accept).await.unwrap();
+        assert_eq!(response.status(), 200, "{query} {accept:?}");
+    }
+    // A FHIR XML body is refused before it is read.
+    let response = client
+        .post(app.url("/fhir/Subscription"))
+        .header("content-type", "application/fhir+xml")
+        .body("<Subscription xmlns=\"http://hl7.org/fhir\"/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("application/fhir+json"),
+        "{outcome}"
+    );
+    // Outside /fhir, _format keeps its own meaning.
+    let response = client
+        .get(app.url("/audit?_format=fhir&limit=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status(), 406);
+}
