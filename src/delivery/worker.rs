@@ -25,6 +25,8 @@ use crate::store::{OutboxItem, Settlement, Store, StoreError};
 const POLL: Duration = Duration::from_millis(100);
 /// How often finished rows older than the retention are deleted (by the gateway's clock).
 const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
+/// How long a handshake may take at most (the client that created the subscription waits).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the API subscriptions are read again (for changes made on other instances).
 const RELOAD: Duration = Duration::from_secs(5);
 
@@ -634,6 +636,11 @@ impl Deliverer {
     /// Sends `subscription` a handshake (the backport's check that the endpoint answers),
     /// as a subscription `requested`: `Err` with the reason when it does not answer 2xx.
     pub async fn handshake(&self, subscription: &Subscription) -> Result<(), String> {
+        // Made while the client waits for its answer: at most HANDSHAKE_TIMEOUT, well within
+        // the server's request timeout, whatever the subscription's own timeout.
+        let mut subscription = subscription.clone();
+        subscription.timeout = subscription.timeout.min(HANDSHAKE_TIMEOUT);
+        let subscription = &subscription;
         let events = self
             .store
             .subscription_events(&subscription.id)
