@@ -49,6 +49,15 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
             },
             "resource": [
                 {
+                    "type": "Patient",
+                    "interaction": interactions(&["search-type"]),
+                    "searchParam": [{
+                        "name": "identifier",
+                        "type": "token",
+                        "documentation": "<system>|<value> of a personnummer, samordningsnummer or reserve number",
+                    }],
+                },
+                {
                     "type": "Consent",
                     "interaction": interactions(&["create", "read", "update", "search-type"]),
                     "updateCreate": false,

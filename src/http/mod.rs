@@ -14,6 +14,7 @@ mod metadata;
 mod metrics;
 mod middleware;
 mod municipal;
+mod patient;
 mod router;
 mod serve;
 mod stats;

@@ -10,6 +10,7 @@ mod deviations;
 mod helpers;
 mod metadata;
 mod municipal;
+mod patient;
 mod security;
 mod service;
 mod shutdown;

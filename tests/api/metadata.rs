@@ -1,6 +1,7 @@
-//! The CapabilityStatement at `/fhir/metadata` claims exactly what the server does: every
-//! interaction, search parameter and operation it lists answers (not "no such endpoint", not
-//! 405), and every one of the common interactions it leaves out is refused.
+//! What the server says of itself holds: the CapabilityStatement at `/fhir/metadata` claims
+//! exactly what answers (every interaction, search parameter and operation it lists, and none
+//! of the common interactions it leaves out), the OpenAPI document at `/openapi.json` lists
+//! exactly the router's endpoints, and the FHIR endpoints refuse XML clearly.
 
 use serde_json::{Value, json};
 
@@ -78,6 +79,9 @@ async fn the_capability_statement_claims_exactly_what_answers() {
                 "patient=http://electronichealth.se/identifier/personnummer|191212121212"
             }
             Some("status") => "status=active",
+            Some("identifier") => {
+                "identifier=http://electronichealth.se/identifier/personnummer|191212121212"
+            }
             Some(other) => panic!("a search parameter the test does not know: {other}"),
             None => "",
         };

@@ -16,7 +16,7 @@ use crate::domain::consent::ConsentDirective;
 use crate::domain::event::{
     EventKind, LvmDecisionKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer,
 };
-use crate::domain::identifiers::{HsaId, systems};
+use crate::domain::identifiers::{HsaId, PersonId, systems};
 use crate::domain::party::{Party, Principal};
 use crate::formats::canonical::{CanonicalMessage, derived_id};
 
@@ -495,18 +495,14 @@ impl<'a> Inputs<'a> {
     }
 }
 
-fn patient<'a>(
-    message: &'a CanonicalMessage,
-    details: Option<&'a Person>,
-    id: &str,
-) -> Patient<'a> {
+fn patient<'a>(person_id: &'a PersonId, details: Option<&'a Person>, id: &str) -> Patient<'a> {
     let mut patient = Patient {
         resource_type: "Patient",
         id: id.to_owned(),
         meta: None,
         identifier: [Identifier {
-            system: Cow::Borrowed(message.person.system()),
-            value: Cow::Owned(message.person.value()),
+            system: Cow::Borrowed(person_id.system()),
+            value: Cow::Owned(person_id.value()),
         }],
         name: None,
         address: None,
@@ -538,6 +534,20 @@ fn patient<'a>(
     patient
 }
 
+/// The FHIR `Patient` of `person`, with the details an admission notice released (name, and
+/// the registered address unless the identity is protected), under the id every Bundle gives
+/// it.
+pub fn patient_resource(person: &PersonId, details: Option<&Person>) -> Result<Value, RenderError> {
+    let id = patient_id(person);
+    serde_json::to_value(patient(person, details, &id))
+        .map_err(|e| RenderError::Json(e.to_string()))
+}
+
+/// The id of `person`'s `Patient`.
+pub fn patient_id(person: &PersonId) -> String {
+    derived_id("patient", &[person.system(), &person.value()]).to_string()
+}
+
 /// Renders `message` as a FHIR R4 Bundle of type `collection`, as a JSON value. `deadline` is
 /// the step's legal or agreed deadline (`Task.restriction.period.end`), when it has one.
 pub fn render(
@@ -557,18 +567,14 @@ pub fn bundle<'a>(
 ) -> Result<Bundle<'a>, RenderError> {
     let event = &message.event;
     let case = &message.case;
-    let patient_id = derived_id(
-        "patient",
-        &[message.person.system(), &message.person.value()],
-    )
-    .to_string();
+    let patient_id = patient_id(&message.person);
     let details = match &event.kind {
         EventKind::AdmissionNotice { person, .. } => Some(person),
         _ => None,
     };
     let mut entries = vec![Entry {
         full_url: format!("urn:uuid:{patient_id}"),
-        resource: Resource::Patient(Box::new(patient(message, details, &patient_id))),
+        resource: Resource::Patient(Box::new(patient(&message.person, details, &patient_id))),
     }];
     // A consent is a Consent, not a Task: recorded, or (the same resource) withdrawn.
     if let EventKind::ConsentRecorded { consent_id, .. }
