@@ -135,7 +135,7 @@ async fn unknown_routes_and_methods_answer_an_operation_outcome() {
     let app = spawn_app().await;
     let response = app
         .client
-        .get(app.url("/fhir/Patient"))
+        .get(app.url("/fhir/Observation"))
         .send()
         .await
         .unwrap();
