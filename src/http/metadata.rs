@@ -49,6 +49,21 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
             },
             "resource": [
                 {
+                    "type": "Task",
+                    "interaction": interactions(&["search-type"]),
+                    "searchParam": [
+                        {
+                            "name": "patient",
+                            "type": "token",
+                            "documentation": "required: <system>|<value> of the person whose cases' steps are searched",
+                        },
+                        { "name": "status", "type": "token" },
+                        { "name": "code", "type": "token" },
+                        { "name": "business-status", "type": "token" },
+                    ],
+                    "searchInclude": ["Task:patient"],
+                },
+                {
                     "type": "Patient",
                     "interaction": interactions(&["search-type"]),
                     "searchParam": [{

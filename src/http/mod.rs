@@ -19,6 +19,7 @@ mod router;
 mod serve;
 mod stats;
 mod subscription;
+mod task;
 mod tls;
 mod translate;
 

@@ -13,7 +13,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
     audit, auth, canonical, consent, cosmic_link, deliveries, deviations, health, metadata,
-    middleware as mw, municipal, patient, stats, subscription, translate,
+    middleware as mw, municipal, patient, stats, subscription, task, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -54,6 +54,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/openapi.json", get(metadata::openapi))
         .route("/fhir/metadata", get(metadata::metadata))
         .route("/fhir/Patient", get(patient::search))
+        .route("/fhir/Task", get(task::search))
         .route("/fhir/Consent", post(consent::create).get(consent::search))
         .route(
             "/fhir/Subscription",

@@ -17,6 +17,8 @@ use crate::store::AuditEntry;
 #[derive(Debug, Clone)]
 pub struct CaseRead {
     case: CoordinationCase,
+    /// The case's reference in its sender's numbering.
+    reference: crate::formats::canonical::CaseReference,
     /// The events released to the reader, in order, as released (redactions applied).
     released: Vec<Released>,
 }
@@ -34,6 +36,20 @@ impl CaseRead {
 
     pub fn case_id(&self) -> CaseId {
         self.case.id()
+    }
+
+    /// The released events as canonical messages, as a delivery to the reader would carry them.
+    pub fn messages(&self) -> Vec<crate::formats::canonical::CanonicalMessage> {
+        self.released
+            .iter()
+            .map(|r| {
+                r.message(
+                    self.reference.clone(),
+                    self.case.person().clone(),
+                    r.event().occurred_at,
+                )
+            })
+            .collect()
     }
 
     /// The deviation contacts of the case's parties (whom a new deviation is routed to).
@@ -83,7 +99,13 @@ impl Pipeline {
         actor: &str,
         what: &str,
     ) -> Result<CaseRead, ReceiveError> {
-        let case = self.case(case_id).await?;
+        let stored = self
+            .store
+            .load_case(case_id)
+            .await?
+            .ok_or(ReceiveError::UnknownCase { case_id })?;
+        let reference = process::disclosure::reference_of(&stored);
+        let case = stored.to_case()?;
         if !process::disclosure::participates(&case, organisation, &self.directory) {
             return Err(ReceiveError::UnknownCase { case_id });
         }
@@ -135,6 +157,10 @@ impl Pipeline {
                 now,
             )
             .await?;
-        Ok(CaseRead { case, released })
+        Ok(CaseRead {
+            case,
+            reference,
+            released,
+        })
     }
 }

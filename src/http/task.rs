@@ -1,0 +1,194 @@
+//! `GET /fhir/Task?patient=<system>|<value>` (scope `Task.s`): the process steps of a person's
+//! cases as FHIR `Task` resources, as the caller may read them — each case through the
+//! disclosure decision (audited), each step rendered as a delivery to the caller would carry
+//! it. Filters: `status`, `code` (`[system|]code`), `business-status`; `_include=Task:patient`
+//! adds the `Patient`. References between the resources point at their `Type/id`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::auth;
+use super::error::{ApiError, internal};
+use super::fhir::fhir_json;
+use super::router::AppState;
+use crate::auth::{Caller, Interaction};
+use crate::formats::translate;
+use crate::pipeline::ReceiveError;
+
+const RESOURCE: &str = "Task";
+const PARAMETERS: &[&str] = &[
+    "patient",
+    "status",
+    "code",
+    "business-status",
+    "_include",
+    "_format",
+];
+
+fn bad(diagnostics: impl Into<String>) -> ApiError {
+    ApiError::BadRequest {
+        diagnostics: diagnostics.into(),
+        expression: None,
+    }
+}
+
+/// Whether a token search value (`code`, or `system|code`; several comma-separated) matches
+/// one of `codings`.
+fn token_matches(wanted: &str, codings: Option<&Vec<Value>>) -> bool {
+    let codings = codings.map(Vec::as_slice).unwrap_or_default();
+    wanted.split(',').any(|token| {
+        let (system, code) = match token.split_once('|') {
+            Some((system, code)) => (Some(system), code),
+            None => (None, token),
+        };
+        codings.iter().any(|coding| {
+            coding.get("code").and_then(Value::as_str) == Some(code)
+                && system.is_none_or(|s| {
+                    s.is_empty() || coding.get("system").and_then(Value::as_str) == Some(s)
+                })
+        })
+    })
+}
+
+/// Points every `reference` that names a Bundle entry (`urn:uuid:…`) at `Type/id` instead.
+fn resolve(value: &mut Value, by_url: &HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if key == "reference"
+                    && let Some(target) = item.as_str().and_then(|r| by_url.get(r))
+                {
+                    *item = json!(target);
+                } else {
+                    resolve(item, by_url);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| resolve(item, by_url)),
+        _ => {}
+    }
+}
+
+/// `GET /fhir/Task?patient=system|value`.
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
+    if let Some(unknown) = query.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "search parameter {unknown:?} is not supported; Task is searched by {}",
+            PARAMETERS[..PARAMETERS.len() - 1].join(", ")
+        )));
+    }
+    let patient = query.get("patient").ok_or_else(|| {
+        bad("Task is searched within one person's cases: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212")
+    })?;
+    let include_patient = match query.get("_include").map(String::as_str) {
+        None => false,
+        Some("Task:patient" | "Task:subject") => true,
+        Some(other) => {
+            return Err(bad(format!(
+                "_include {other:?}: Task:patient is supported"
+            )));
+        }
+    };
+    let person = super::audit::person_parameter(patient, state.pipeline.clock.today())?;
+    let pipeline = &state.pipeline;
+    let mut matches = Vec::new();
+    let mut patient_resource = None;
+    for case_id in pipeline
+        .store
+        .cases_for_person(&person)
+        .await
+        .map_err(internal)?
+    {
+        let read = match pipeline
+            .read_case(case_id, &caller.organisation, &caller.client_id, "tasks")
+            .await
+        {
+            Ok(read) => read,
+            Err(ReceiveError::UnknownCase { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        };
+        for message in read.messages() {
+            // A step FHIR does not carry as a Task (a consent) has none.
+            let Ok(bundle) = translate::fhir_bundle(&message, &pipeline.mappings) else {
+                continue;
+            };
+            let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+            let by_url: HashMap<String, String> = entries
+                .iter()
+                .filter_map(|e| {
+                    let url = e.get("fullUrl")?.as_str()?.to_owned();
+                    let kind = e["resource"]["resourceType"].as_str()?;
+                    let id = e["resource"]["id"].as_str()?;
+                    Some((url, format!("{kind}/{id}")))
+                })
+                .collect();
+            for mut entry in entries {
+                let resource = &mut entry["resource"];
+                match resource["resourceType"].as_str() {
+                    Some("Patient") => {
+                        if patient_resource.is_none() {
+                            patient_resource = Some(resource.take());
+                        }
+                        continue;
+                    }
+                    Some("Task") => {}
+                    _ => continue,
+                }
+                if let Some(status) = query.get("status")
+                    && !status
+                        .split(',')
+                        .any(|s| resource["status"].as_str() == Some(s))
+                {
+                    continue;
+                }
+                if let Some(code) = query.get("code")
+                    && !token_matches(code, resource["code"]["coding"].as_array())
+                {
+                    continue;
+                }
+                if let Some(status) = query.get("business-status")
+                    && !token_matches(status, resource["businessStatus"]["coding"].as_array())
+                {
+                    continue;
+                }
+                resolve(resource, &by_url);
+                let id = resource["id"].as_str().unwrap_or_default().to_owned();
+                matches.push(json!({
+                    "fullUrl": format!("Task/{id}"),
+                    "resource": resource.take(),
+                    "search": { "mode": "match" },
+                }));
+            }
+        }
+    }
+    let total = matches.len();
+    if include_patient
+        && total > 0
+        && let Some(patient) = patient_resource
+    {
+        let id = patient["id"].as_str().unwrap_or_default().to_owned();
+        matches.push(json!({
+            "fullUrl": format!("Patient/{id}"),
+            "resource": patient,
+            "search": { "mode": "include" },
+        }));
+    }
+    Ok(fhir_json(
+        StatusCode::OK,
+        json!({
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": total,
+            "entry": matches,
+        }),
+    ))
+}
