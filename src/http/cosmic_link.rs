@@ -67,6 +67,10 @@ impl From<ReceiveError> for ApiError {
                 }
             }
             ReceiveError::NotAccepted(_) => ApiError::Unprocessable(error.to_string()),
+            ReceiveError::InvalidFhir(e) => ApiError::BadRequest {
+                expression: e.path().map(str::to_owned),
+                diagnostics: e.to_string(),
+            },
             ReceiveError::InvalidCanonical(e) => ApiError::BadRequest {
                 diagnostics: format!("the canonical message is not valid: {e}"),
                 expression: None,

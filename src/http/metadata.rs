@@ -50,7 +50,8 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
             "resource": [
                 {
                     "type": "Task",
-                    "interaction": interactions(&["search-type"]),
+                    "interaction": interactions(&["create", "update", "search-type"]),
+                    "updateCreate": false,
                     "searchParam": [
                         {
                             "name": "patient",

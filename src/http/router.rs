@@ -2,7 +2,7 @@
 
 use axum::extract::FromRef;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -54,7 +54,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/openapi.json", get(metadata::openapi))
         .route("/fhir/metadata", get(metadata::metadata))
         .route("/fhir/Patient", get(patient::search))
-        .route("/fhir/Task", get(task::search))
+        .route("/fhir/Task", get(task::search).post(task::create))
+        .route("/fhir/Task/{id}", put(task::update))
         .route("/fhir/Consent", post(consent::create).get(consent::search))
         .route(
             "/fhir/Subscription",

@@ -1,8 +1,19 @@
-//! `GET /fhir/Task?patient=<system>|<value>` (scope `Task.s`): the process steps of a person's
-//! cases as FHIR `Task` resources, as the caller may read them — each case through the
-//! disclosure decision (audited), each step rendered as a delivery to the caller would carry
-//! it. Filters: `status`, `code` (`[system|]code`), `business-status`; `_include=Task:patient`
-//! adds the `Patient`. References between the resources point at their `Type/id`.
+//! FHIR `Task`: the process steps.
+//!
+//! - `GET /fhir/Task?patient=<system>|<value>` (scope `Task.s`): the steps of a person's cases
+//!   as the caller may read them — each case through the disclosure decision (audited), each
+//!   step rendered as a delivery to the caller would carry it. Filters: `status`, `code`
+//!   (`[system|]code`), `business-status`; `_include=Task:patient` adds the `Patient`.
+//!   References point at `Type/id`, the person's with its identifier too, so a Task found can
+//!   be changed and sent back as it is.
+//! - `POST /fhir/Task` (`Task.c`): a step the client reports (its `code`), recorded like any
+//!   received message (`mappings/fhir/README.md`); 201 with the Task under the id searches
+//!   give it.
+//! - `PUT /fhir/Task/{id}` (`Task.u`): a Task the gateway sent, changed by its owner (an
+//!   admission notice moved to `in-progress`: planning started; an invitation `accepted`); the
+//!   change is recorded as its step.
+//!
+//! Elements not carried on are named in `x-brygga-warning` headers.
 
 use std::collections::HashMap;
 
@@ -54,19 +65,24 @@ fn token_matches(wanted: &str, codings: Option<&Vec<Value>>) -> bool {
     })
 }
 
-/// Points every `reference` that names a Bundle entry (`urn:uuid:…`) at `Type/id` instead.
-fn resolve(value: &mut Value, by_url: &HashMap<String, String>) {
+/// Points every `reference` that names a Bundle entry (`urn:uuid:…`) at `Type/id` instead,
+/// with the entry's identifier beside it when it has one (the person's).
+fn resolve(value: &mut Value, by_url: &HashMap<String, (String, Option<Value>)>) {
     match value {
         Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                if key == "reference"
-                    && let Some(target) = item.as_str().and_then(|r| by_url.get(r))
-                {
-                    *item = json!(target);
-                } else {
-                    resolve(item, by_url);
+            let target = map
+                .get("reference")
+                .and_then(Value::as_str)
+                .and_then(|r| by_url.get(r))
+                .cloned();
+            if let Some((reference, identifier)) = target {
+                map.insert("reference".to_owned(), json!(reference));
+                if let Some(identifier) = identifier {
+                    map.insert("identifier".to_owned(), identifier);
                 }
+                return;
             }
+            map.values_mut().for_each(|item| resolve(item, by_url));
         }
         Value::Array(items) => items.iter_mut().for_each(|item| resolve(item, by_url)),
         _ => {}
@@ -122,13 +138,16 @@ pub async fn search(
                 continue;
             };
             let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
-            let by_url: HashMap<String, String> = entries
+            let by_url: HashMap<String, (String, Option<Value>)> = entries
                 .iter()
                 .filter_map(|e| {
                     let url = e.get("fullUrl")?.as_str()?.to_owned();
                     let kind = e["resource"]["resourceType"].as_str()?;
                     let id = e["resource"]["id"].as_str()?;
-                    Some((url, format!("{kind}/{id}")))
+                    let identifier = (kind == "Patient")
+                        .then(|| e["resource"]["identifier"][0].clone())
+                        .filter(|i| !i.is_null());
+                    Some((url, (format!("{kind}/{id}"), identifier)))
                 })
                 .collect();
             for mut entry in entries {
@@ -191,4 +210,96 @@ pub async fn search(
             "entry": matches,
         }),
     ))
+}
+
+/// The answer to a recorded Task: the Task as the client sent it, under `id`, with the
+/// warnings of what was not carried on.
+fn recorded(
+    status: StatusCode,
+    mut task: Value,
+    id: &str,
+    receipt: &crate::pipeline::Receipt,
+) -> Response {
+    task["id"] = json!(id);
+    let mut response = fhir_json(status, task);
+    let headers = response.headers_mut();
+    if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/fhir/Task/{id}")) {
+        headers.insert(axum::http::header::LOCATION, location);
+    }
+    for warning in &receipt.warnings {
+        if let Ok(value) = axum::http::HeaderValue::from_str(warning) {
+            headers.append(
+                axum::http::HeaderName::from_static("x-brygga-warning"),
+                value,
+            );
+        }
+    }
+    response
+}
+
+fn must_be_task(value: &Value) -> Result<(), ApiError> {
+    if value.get("resourceType").and_then(Value::as_str) == Some("Task") {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest {
+            diagnostics: "the body is not a Task".to_owned(),
+            expression: Some("Task.resourceType".to_owned()),
+        })
+    }
+}
+
+/// `POST /fhir/Task`: a step the client reports.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Create).await?;
+    let task = super::fhir::json_body(&headers, &body, RESOURCE)?;
+    must_be_task(&task)?;
+    let receipt = state
+        .pipeline
+        .receive_fhir(&body, crate::pipeline::Acting::Client(&caller.organisation))
+        .await?;
+    // The id the step's Task has in searches and deliveries.
+    let id = crate::formats::canonical::derived_id("task", &[&receipt.event_id.to_string(), "0"]);
+    Ok(recorded(
+        StatusCode::CREATED,
+        task,
+        &id.to_string(),
+        &receipt,
+    ))
+}
+
+/// `PUT /fhir/Task/{id}`: a Task the gateway sent, changed by its owner.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Task/{id}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
+    let task = super::fhir::json_body(&headers, &body, RESOURCE)?;
+    must_be_task(&task)?;
+    if task.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!("Task.id must be {id:?}, the id in the URL"),
+            expression: Some("Task.id".to_owned()),
+        });
+    }
+    let receipt = auth::audited(
+        &state,
+        &caller,
+        ROUTE,
+        state
+            .pipeline
+            .receive_fhir(&body, crate::pipeline::Acting::Client(&caller.organisation))
+            .await
+            .map_err(ApiError::from),
+    )
+    .await?;
+    Ok(recorded(StatusCode::OK, task, &id, &receipt))
 }

@@ -77,6 +77,9 @@ pub enum ReceiveError {
     /// A canonical message that is not valid JSON or does not have the canonical shape (400).
     #[error("the canonical message is not valid: {0}")]
     InvalidCanonical(#[from] serde_json::Error),
+    /// A FHIR resource that does not follow the FHIR contract (400).
+    #[error("{0}")]
+    InvalidFhir(#[from] crate::formats::fhir::FhirReadError),
     /// A municipal document that does not follow its dialect (400).
     #[error("{0}")]
     InvalidMunicipal(#[from] MunicipalError),
@@ -192,6 +195,23 @@ impl Pipeline {
         let message: CanonicalMessage = serde_json::from_slice(bytes)?;
         let source = format!("canonical:{}", message.case.issuer);
         self.receive(source, message, Vec::new(), acting).await
+    }
+
+    /// Receives a FHIR R4 resource a client sends: a Task reporting a step, a Task the gateway
+    /// sent and its owner changed, or a Bundle (`mappings/fhir/README.md`).
+    pub async fn receive_fhir(
+        &self,
+        bytes: &[u8],
+        acting: Acting<'_>,
+    ) -> Result<Receipt, ReceiveError> {
+        let read = crate::formats::fhir::read(bytes, self.clock.today())?;
+        let source = format!(
+            "{}:{}",
+            crate::formats::fhir::FORMAT,
+            read.message.case.issuer
+        );
+        self.receive(source, read.message, read.warnings, acting)
+            .await
     }
 
     /// The organisation a message is sent by: its sender's, or (without one) the region whose
