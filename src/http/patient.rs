@@ -12,13 +12,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
-use super::error::{ApiError, internal};
+use super::error::ApiError;
 use super::fhir::fhir_json;
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::domain::event::EventKind;
 use crate::formats::fhir::{patient_id, patient_resource};
-use crate::pipeline::ReceiveError;
 
 const RESOURCE: &str = "Patient";
 
@@ -53,37 +52,20 @@ pub async fn search(
     })?;
     let person = super::audit::person_parameter(identifier, state.pipeline.clock.today())?;
     let pipeline = &state.pipeline;
-    let mut visible = false;
-    let mut details = None;
-    for case_id in pipeline
-        .store
-        .cases_for_person(&person)
-        .await
-        .map_err(internal)?
-    {
-        let read = match pipeline
-            .read_case(case_id, &caller.organisation, &caller.client_id, "patient")
-            .await
-        {
-            Ok(read) => read,
-            Err(ReceiveError::UnknownCase { .. }) => continue,
-            Err(other) => return Err(other.into()),
-        };
-        visible = true;
-        // The latest admission notice released to the caller names the person.
-        if let Some(person) = read
-            .events()
+    let reads = pipeline
+        .read_cases_of(&person, &caller.organisation, &caller.client_id, "patient")
+        .await?;
+    let visible = !reads.is_empty();
+    // The latest admission notice released to the caller names the person.
+    let details = reads.iter().find_map(|read| {
+        read.events()
             .iter()
             .rev()
             .find_map(|r| match &r.event().kind {
                 EventKind::AdmissionNotice { person, .. } => Some(person.clone()),
                 _ => None,
             })
-        {
-            details = Some(person);
-            break;
-        }
-    }
+    });
     let entries: Vec<Value> = if visible {
         let resource = patient_resource(&person, details.as_ref())
             .map_err(|e| ApiError::Internal(e.to_string()))?;

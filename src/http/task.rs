@@ -23,12 +23,11 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
-use super::error::{ApiError, internal};
+use super::error::ApiError;
 use super::fhir::fhir_json;
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::formats::translate;
-use crate::pipeline::ReceiveError;
 
 const RESOURCE: &str = "Task";
 const PARAMETERS: &[&str] = &[
@@ -118,20 +117,10 @@ pub async fn search(
     let pipeline = &state.pipeline;
     let mut matches = Vec::new();
     let mut patient_resource = None;
-    for case_id in pipeline
-        .store
-        .cases_for_person(&person)
-        .await
-        .map_err(internal)?
+    for read in pipeline
+        .read_cases_of(&person, &caller.organisation, &caller.client_id, "tasks")
+        .await?
     {
-        let read = match pipeline
-            .read_case(case_id, &caller.organisation, &caller.client_id, "tasks")
-            .await
-        {
-            Ok(read) => read,
-            Err(ReceiveError::UnknownCase { .. }) => continue,
-            Err(other) => return Err(other.into()),
-        };
         for message in read.messages() {
             // A step FHIR does not carry as a Task (a consent) has none.
             let Ok(bundle) = translate::fhir_bundle(&message, &pipeline.mappings) else {

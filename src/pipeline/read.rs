@@ -90,6 +90,26 @@ pub fn reader_party(organisation: &Organisation) -> Party {
 }
 
 impl Pipeline {
+    /// Every case of `person` that `organisation` takes part in, each as it may read it (and
+    /// each read audited as `what`); the others are left out as if they did not exist.
+    pub async fn read_cases_of(
+        &self,
+        person: &crate::domain::identifiers::PersonId,
+        organisation: &Organisation,
+        actor: &str,
+        what: &str,
+    ) -> Result<Vec<CaseRead>, ReceiveError> {
+        let mut reads = Vec::new();
+        for case_id in self.store.cases_for_person(person).await? {
+            match self.read_case(case_id, organisation, actor, what).await {
+                Ok(read) => reads.push(read),
+                Err(ReceiveError::UnknownCase { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(reads)
+    }
+
     /// Case `case_id` as `organisation` (client `actor`) may read it, the read audited as
     /// `what`. A case it does not take part in is `UnknownCase`.
     pub async fn read_case(
