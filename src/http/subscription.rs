@@ -132,6 +132,26 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
         .map_err(internal)
 }
 
+/// Stores `stored` (one version on from the stored one) with its audit record and puts it in
+/// force; `changed` is the answer when another change came first.
+async fn store_change(
+    state: &AppState,
+    stored: &StoredSubscription,
+    entry: AuditEntry,
+    changed: impl FnOnce() -> ApiError,
+) -> Result<(), ApiError> {
+    if !state
+        .pipeline
+        .store
+        .update_subscription(stored, &[entry])
+        .await
+        .map_err(internal)?
+    {
+        return Err(changed());
+    }
+    reload(state).await
+}
+
 /// `POST /fhir/Subscription`.
 pub async fn create(
     State(state): State<AppState>,
@@ -177,18 +197,12 @@ pub async fn create(
         &id,
         json!({ "status": stored.status }),
     );
-    if !state
-        .pipeline
-        .store
-        .update_subscription(&stored, &[entry])
-        .await
-        .map_err(internal)?
-    {
-        return Err(ApiError::Conflict(
+    store_change(&state, &stored, entry, || {
+        ApiError::Conflict(
             "the subscription was changed while its handshake was made; read it again".to_owned(),
-        ));
-    }
-    reload(&state).await?;
+        )
+    })
+    .await?;
     let body = fhir::shown(&stored, state.pipeline.clock.now());
     let mut response = with_headers(
         fhir_json(StatusCode::CREATED, body),
@@ -441,18 +455,12 @@ pub async fn update(
         &id,
         json!({ "status": stored.status, "events": requested.events }),
     );
-    if !state
-        .pipeline
-        .store
-        .update_subscription(&stored, &[entry])
-        .await
-        .map_err(internal)?
-    {
-        return Err(ApiError::PreconditionFailed(
+    store_change(&state, &stored, entry, || {
+        ApiError::PreconditionFailed(
             "the subscription was changed meanwhile; read it again".to_owned(),
-        ));
-    }
-    reload(&state).await?;
+        )
+    })
+    .await?;
     Ok(with_headers(
         fhir_json(StatusCode::OK, fhir::shown(&stored, now)),
         &stored,

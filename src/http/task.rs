@@ -252,13 +252,8 @@ pub async fn create(
         .receive_fhir(&body, crate::pipeline::Acting::Client(&caller.organisation))
         .await?;
     // The id the step's Task has in searches and deliveries.
-    let id = crate::formats::canonical::derived_id("task", &[&receipt.event_id.to_string(), "0"]);
-    Ok(recorded(
-        StatusCode::CREATED,
-        task,
-        &id.to_string(),
-        &receipt,
-    ))
+    let id = crate::formats::fhir::task_id(&receipt.event_id.to_string(), 0);
+    Ok(recorded(StatusCode::CREATED, task, &id, &receipt))
 }
 
 /// `PUT /fhir/Task/{id}`: a Task the gateway sent, changed by its owner.

@@ -14,4 +14,4 @@ pub use consent::{
 };
 pub use json::FhirReadError;
 pub use read::{FORMAT, FhirRead, read, read_value};
-pub use render::{Bundle, RenderError, bundle, patient_id, patient_resource, render};
+pub use render::{Bundle, RenderError, bundle, patient_id, patient_resource, render, task_id};

@@ -543,6 +543,11 @@ pub fn patient_resource(person: &PersonId, details: Option<&Person>) -> Result<V
         .map_err(|e| RenderError::Json(e.to_string()))
 }
 
+/// The id of the Task of event `event_id` for its `owner`-th owner (the first: 0).
+pub fn task_id(event_id: &str, owner: usize) -> String {
+    derived_id("task", &[event_id, &owner.to_string()]).to_string()
+}
+
 /// The id of `person`'s `Patient`.
 pub fn patient_id(person: &PersonId) -> String {
     derived_id("patient", &[person.system(), &person.value()]).to_string()
@@ -1036,7 +1041,7 @@ pub fn bundle<'a>(
     };
     let owner_count = owners.len();
     for (i, (owner, own)) in owners.into_iter().enumerate() {
-        let id = derived_id("task", &[&event_id, &i.to_string()]).to_string();
+        let id = task_id(&event_id, i);
         // The last Task takes the common inputs; the others get copies.
         let mut input = if i + 1 == owner_count {
             std::mem::take(&mut inputs.list)
