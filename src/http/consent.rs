@@ -11,8 +11,6 @@
 //! A client sees a directive it recorded, and the directives of a person it has a case with;
 //! any other answers 404. Every read and every change is audited with the person.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -23,6 +21,7 @@ use super::auth;
 use super::error::{ApiError, internal};
 use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
+use super::search::{Hit, Params, common_filters, searchset};
 use crate::auth::{Caller, Interaction};
 use crate::domain::consent::{ConsentDirective, ConsentSubject};
 use crate::domain::identifiers::PersonId;
@@ -208,7 +207,7 @@ pub async fn read(
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth::require(
         &state,
@@ -218,7 +217,8 @@ pub async fn search(
         Interaction::Search,
     )
     .await?;
-    let patient = query.get("patient").ok_or_else(|| ApiError::BadRequest {
+    let params = Params::new(query, RESOURCE, &["patient"])?;
+    let patient = params.first("patient").ok_or_else(|| ApiError::BadRequest {
         diagnostics: "search by patient: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212".to_owned(),
         expression: None,
     })?;
@@ -231,36 +231,38 @@ pub async fn search(
         .await
         .map_err(internal)?;
     let sees_person = takes_part(&state, &caller, &person).await?;
-    let entries: Vec<Value> = all
+    let mut hits = Vec::new();
+    for stored in all
         .iter()
         .filter(|c| sees_person || c.directive.recorded_by.as_ref() == Some(&caller.organisation))
-        .map(|c| {
-            let resource = render(c);
-            json!({
-                "fullUrl": format!("Consent/{}", c.resource_id),
-                "resource": resource,
-                "search": { "mode": "match" },
-            })
-        })
-        .collect();
-    if !entries.is_empty() {
+    {
+        let hit = Hit {
+            // A withdrawal changes the resource (its status).
+            last_updated: stored
+                .directive
+                .withdrawn_at
+                .map_or(stored.directive.recorded_at, |at| {
+                    at.max(stored.directive.recorded_at)
+                }),
+            id: stored.resource_id.clone(),
+            resource: render(stored),
+        };
+        if common_filters(&params, &hit)? {
+            hits.push(hit);
+        }
+    }
+    let found = hits.len();
+    let bundle = searchset("/fhir/Consent", RESOURCE, &params, hits, |_| Vec::new())?;
+    if found > 0 {
         let entry = audit(
             &caller,
             "search consent",
             Some(person),
-            json!({ "found": entries.len() }),
+            json!({ "found": found }),
         );
         auth::record(&state, entry).await?;
     }
-    Ok(fhir_json(
-        StatusCode::OK,
-        json!({
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": entries.len(),
-            "entry": entries,
-        }),
-    ))
+    Ok(fhir_json(StatusCode::OK, bundle))
 }
 
 /// `PUT /fhir/Consent/{id}`: withdrawal.

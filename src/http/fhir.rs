@@ -3,7 +3,7 @@
 //! the line and column of a JSON error.
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -36,4 +36,33 @@ pub fn json_body(headers: &HeaderMap, body: &[u8], resource: &str) -> Result<Val
         ),
         expression: None,
     })
+}
+
+/// Sets `ETag` (`W/"{version}"`) and `Content-Location` (`/fhir/{kind}/{id}/_history/{version}`)
+/// on an answer carrying version `version` of a resource.
+pub fn version_headers(response: &mut Response, kind: &str, id: &str, version: u64) {
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{version}\"")) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(location) = HeaderValue::from_str(&format!("/fhir/{kind}/{id}/_history/{version}")) {
+        headers.insert(header::CONTENT_LOCATION, location);
+    }
+}
+
+/// The version `If-Match` asks for, if it names one.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest {
+            diagnostics: "If-Match: a version as the ETag gives it, e.g. W/\"2\"".to_owned(),
+            expression: None,
+        })
 }

@@ -18,6 +18,17 @@ fn interactions(codes: &[&str]) -> Value {
     Value::Array(codes.iter().map(|code| json!({ "code": code })).collect())
 }
 
+/// `own` search parameters and those every search of the gateway's own resources takes.
+fn with_paging(mut own: Vec<Value>) -> Value {
+    own.extend([
+        json!({ "name": "_id", "type": "token" }),
+        json!({ "name": "_lastUpdated", "type": "date", "documentation": "prefixes eq, ne, gt, ge, lt, le" }),
+        json!({ "name": "_count", "type": "number", "documentation": "0 to 500; 50 unless given" }),
+        json!({ "name": "_sort", "type": "special", "documentation": "_lastUpdated or -_lastUpdated" }),
+    ]);
+    Value::Array(own)
+}
+
 /// The statement, with the token endpoint `token_url`, as of `date`.
 pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
     json!({
@@ -50,19 +61,46 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
             "resource": [
                 {
                     "type": "Task",
-                    "interaction": interactions(&["create", "update", "search-type"]),
+                    "interaction": interactions(&["read", "vread", "update", "history-instance", "create", "search-type"]),
+                    "versioning": "versioned-update",
+                    "readHistory": true,
                     "updateCreate": false,
-                    "searchParam": [
-                        {
+                    "searchParam": with_paging(vec![
+                        json!({
                             "name": "patient",
                             "type": "token",
-                            "documentation": "required: <system>|<value> of the person whose cases' steps are searched",
-                        },
-                        { "name": "status", "type": "token" },
-                        { "name": "code", "type": "token" },
-                        { "name": "business-status", "type": "token" },
-                    ],
-                    "searchInclude": ["Task:patient"],
+                            "documentation": "required: <system>|<value> of the person whose cases' steps are searched (also as subject)",
+                        }),
+                        json!({ "name": "status", "type": "token" }),
+                        json!({ "name": "code", "type": "token" }),
+                        json!({ "name": "business-status", "type": "token" }),
+                        json!({
+                            "name": "owner",
+                            "type": "reference",
+                            "documentation": "Organization/id, or [system|]value of the owner's identifier (HSA-id or kommunkod); also owner:identifier",
+                        }),
+                        json!({ "name": "focus", "type": "reference", "documentation": "CarePlan/id" }),
+                        json!({ "name": "period", "type": "date", "documentation": "compared with executionPeriod.start" }),
+                    ]),
+                    "searchInclude": ["Task:patient", "Task:focus"],
+                },
+                {
+                    "type": "CarePlan",
+                    "interaction": interactions(&["read", "vread", "update", "history-instance", "create", "search-type"]),
+                    "versioning": "versioned-update",
+                    "readHistory": true,
+                    "updateCreate": false,
+                    "searchParam": with_paging(vec![
+                        json!({
+                            "name": "patient",
+                            "type": "token",
+                            "documentation": "required: <system>|<value> of the person whose cases' plans are searched (also as subject)",
+                        }),
+                        json!({ "name": "category", "type": "token", "documentation": "the plan type: SIP, SPU, SPLPTLRV" }),
+                        json!({ "name": "status", "type": "token" }),
+                        json!({ "name": "date", "type": "date", "documentation": "compared with created (a plan carries no period)" }),
+                    ]),
+                    "searchInclude": ["CarePlan:patient"],
                 },
                 {
                     "type": "Patient",
@@ -77,11 +115,11 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                     "type": "Consent",
                     "interaction": interactions(&["create", "read", "update", "search-type"]),
                     "updateCreate": false,
-                    "searchParam": [{
+                    "searchParam": with_paging(vec![json!({
                         "name": "patient",
                         "type": "token",
                         "documentation": "<system>|<value> of a personnummer, samordningsnummer or reserve number",
-                    }],
+                    })]),
                 },
                 {
                     "type": "Subscription",

@@ -3,6 +3,8 @@
 mod audit;
 mod auth;
 mod canonical;
+mod careplan;
+mod case_resources;
 mod consent;
 mod cosmic_link;
 mod deliveries;
@@ -16,6 +18,7 @@ mod middleware;
 mod municipal;
 mod patient;
 mod router;
+mod search;
 mod serve;
 mod stats;
 mod subscription;

@@ -2,7 +2,7 @@
 
 use axum::extract::FromRef;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -12,8 +12,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
-    audit, auth, canonical, consent, cosmic_link, deliveries, deviations, health, metadata,
-    middleware as mw, municipal, patient, stats, subscription, task, translate,
+    audit, auth, canonical, careplan, consent, cosmic_link, deliveries, deviations, health,
+    metadata, middleware as mw, municipal, patient, stats, subscription, task, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -55,7 +55,19 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/fhir/metadata", get(metadata::metadata))
         .route("/fhir/Patient", get(patient::search))
         .route("/fhir/Task", get(task::search).post(task::create))
-        .route("/fhir/Task/{id}", put(task::update))
+        .route("/fhir/Task/{id}", get(task::read).put(task::update))
+        .route("/fhir/Task/{id}/_history", get(task::history))
+        .route("/fhir/Task/{id}/_history/{vid}", get(task::vread))
+        .route(
+            "/fhir/CarePlan",
+            get(careplan::search).post(careplan::create),
+        )
+        .route(
+            "/fhir/CarePlan/{id}",
+            get(careplan::read).put(careplan::update),
+        )
+        .route("/fhir/CarePlan/{id}/_history", get(careplan::history))
+        .route("/fhir/CarePlan/{id}/_history/{vid}", get(careplan::vread))
         .route("/fhir/Consent", post(consent::create).get(consent::search))
         .route(
             "/fhir/Subscription",

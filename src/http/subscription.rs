@@ -106,16 +106,8 @@ fn with_headers(
     stored: &StoredSubscription,
     warnings: &[String],
 ) -> Response {
+    super::fhir::version_headers(&mut response, "Subscription", &stored.id, stored.version);
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", stored.version)) {
-        headers.insert(header::ETAG, etag);
-    }
-    if let Ok(location) = HeaderValue::from_str(&format!(
-        "/fhir/Subscription/{}/_history/{}",
-        stored.id, stored.version
-    )) {
-        headers.insert(header::CONTENT_LOCATION, location);
-    }
     for warning in warnings {
         if let Ok(value) = HeaderValue::from_str(warning) {
             headers.append(HeaderName::from_static("x-brygga-warning"), value);
@@ -373,23 +365,6 @@ pub async fn search(
     ))
 }
 
-/// The version `If-Match` asks for, if it names one.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .map(Some)
-        .ok_or_else(|| ApiError::BadRequest {
-            diagnostics: "If-Match: a version as the ETag gives it, e.g. W/\"2\"".to_owned(),
-            expression: None,
-        })
-}
-
 fn managed(found: Found) -> Result<StoredSubscription, ApiError> {
     match found {
         Found::Managed(stored) => Ok(stored),
@@ -412,7 +387,7 @@ pub async fn update(
     let mut value = json_body(&headers, &body, RESOURCE)?;
     let found = auth::audited(&state, &caller, ROUTE_ID, find(&state, &caller, &id).await).await?;
     let before = managed(found)?;
-    if let Some(version) = if_match(&headers)?
+    if let Some(version) = super::fhir::if_match(&headers)?
         && version != before.version
     {
         return Err(ApiError::PreconditionFailed(format!(

@@ -2,41 +2,54 @@
 //!
 //! - `GET /fhir/Task?patient=<system>|<value>` (scope `Task.s`): the steps of a person's cases
 //!   as the caller may read them — each case through the disclosure decision (audited), each
-//!   step rendered as a delivery to the caller would carry it. Filters: `status`, `code`
-//!   (`[system|]code`), `business-status`; `_include=Task:patient` adds the `Patient`.
-//!   References point at `Type/id`, the person's with its identifier too, so a Task found can
-//!   be changed and sent back as it is.
+//!   step rendered as a delivery to the caller would carry it, with the changes its owner made.
+//!   Filters: `status`, `code` and `business-status` (`[system|]code`), `owner`
+//!   (`Organization/id` or `[system|]value` of its identifier, also as `owner:identifier`),
+//!   `focus` (`CarePlan/id`), `period` (the step's `executionPeriod.start`), `_id`,
+//!   `_lastUpdated`; `_include=Task:patient` and `Task:focus` add the Patient and the plan;
+//!   `_count`, `_sort` and `next` links page (`super::search`).
+//! - `GET /fhir/Task/{id}` (`Task.r`), `/_history` and `/_history/{vid}`: a step's Task, version
+//!   1 as it was sent, one version for each change its owner made.
 //! - `POST /fhir/Task` (`Task.c`): a step the client reports (its `code`), recorded like any
 //!   received message (`mappings/fhir/README.md`); 201 with the Task under the id searches
 //!   give it.
-//! - `PUT /fhir/Task/{id}` (`Task.u`): a Task the gateway sent, changed by its owner (an
-//!   admission notice moved to `in-progress`: planning started; an invitation `accepted`); the
-//!   change is recorded as its step.
+//! - `PUT /fhir/Task/{id}` (`Task.u`, `If-Match` honoured): a Task the gateway sent, changed
+//!   by its owner (an admission notice moved to `in-progress`: planning started; an invitation
+//!   `accepted`); the change is recorded as its step and routed to the region, and the answer
+//!   is the Task's new version.
 //!
-//! Elements not carried on are named in `x-brygga-warning` headers.
+//! References point at `Type/id`, the person's with its identifier too, so a Task found can be
+//! changed and sent back as it is. Elements not carried on are named in `x-brygga-warning`
+//! headers.
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
+use super::case_resources::{self, check_if_match, history_bundle, version_of, versioned};
 use super::error::ApiError;
 use super::fhir::fhir_json;
 use super::router::AppState;
+use super::search::{
+    Hit, Params, common_filters, dates_match, instant, reference_matches, searchset, token_matches,
+};
 use crate::auth::{Caller, Interaction};
-use crate::formats::translate;
 
 const RESOURCE: &str = "Task";
 const PARAMETERS: &[&str] = &[
     "patient",
+    "subject",
     "status",
     "code",
     "business-status",
+    "owner",
+    "focus",
+    "period",
     "_include",
-    "_format",
 ];
 
 fn bad(diagnostics: impl Into<String>) -> ApiError {
@@ -46,171 +59,185 @@ fn bad(diagnostics: impl Into<String>) -> ApiError {
     }
 }
 
-/// Whether a token search value (`code`, or `system|code`; several comma-separated) matches
-/// one of `codings`.
-fn token_matches(wanted: &str, codings: Option<&Vec<Value>>) -> bool {
-    let codings = codings.map(Vec::as_slice).unwrap_or_default();
-    wanted.split(',').any(|token| {
-        let (system, code) = match token.split_once('|') {
-            Some((system, code)) => (Some(system), code),
-            None => (None, token),
-        };
-        codings.iter().any(|coding| {
-            coding.get("code").and_then(Value::as_str) == Some(code)
-                && system.is_none_or(|s| {
-                    s.is_empty() || coding.get("system").and_then(Value::as_str) == Some(s)
-                })
-        })
-    })
-}
-
-/// Points every `reference` that names a Bundle entry (`urn:uuid:…`) at `Type/id` instead,
-/// with the entry's identifier beside it when it has one (the person's).
-fn resolve(value: &mut Value, by_url: &HashMap<String, (String, Option<Value>)>) {
-    match value {
-        Value::Object(map) => {
-            let target = map
-                .get("reference")
-                .and_then(Value::as_str)
-                .and_then(|r| by_url.get(r))
-                .cloned();
-            if let Some((reference, identifier)) = target {
-                map.insert("reference".to_owned(), json!(reference));
-                if let Some(identifier) = identifier {
-                    map.insert("identifier".to_owned(), identifier);
-                }
-                return;
-            }
-            map.values_mut().for_each(|item| resolve(item, by_url));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|item| resolve(item, by_url)),
-        _ => {}
+/// Whether the current version of a Task passes the search's own parameters.
+fn matches(params: &Params, task: &Value) -> Result<bool, ApiError> {
+    if let Some(status) = params.first("status")
+        && !status
+            .split(',')
+            .any(|s| task["status"].as_str() == Some(s))
+    {
+        return Ok(false);
     }
+    for (name, element) in [("code", "code"), ("business-status", "businessStatus")] {
+        if let Some(wanted) = params.first(name)
+            && !token_matches(wanted, task[element]["coding"].as_array())
+        {
+            return Ok(false);
+        }
+    }
+    for name in ["owner", "owner:identifier"] {
+        if let Some(wanted) = params.first(name)
+            && !reference_matches(wanted, &task["owner"])
+        {
+            return Ok(false);
+        }
+    }
+    if let Some(wanted) = params.first("focus")
+        && !reference_matches(wanted, &task["focus"])
+    {
+        return Ok(false);
+    }
+    dates_match(
+        &params.all("period"),
+        instant(&task["executionPeriod"]["start"]),
+        "period",
+    )
 }
 
 /// `GET /fhir/Task?patient=system|value`.
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
-    if let Some(unknown) = query.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
-        return Err(bad(format!(
-            "search parameter {unknown:?} is not supported; Task is searched by {}",
-            PARAMETERS[..PARAMETERS.len() - 1].join(", ")
-        )));
-    }
-    let patient = query.get("patient").ok_or_else(|| {
+    let params = Params::new(query, RESOURCE, PARAMETERS)?;
+    let patient = params.first("patient").or(params.first("subject")).ok_or_else(|| {
         bad("Task is searched within one person's cases: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212")
     })?;
-    let include_patient = match query.get("_include").map(String::as_str) {
-        None => false,
-        Some("Task:patient" | "Task:subject") => true,
-        Some(other) => {
-            return Err(bad(format!(
-                "_include {other:?}: Task:patient is supported"
-            )));
-        }
-    };
-    let person = super::audit::person_parameter(patient, state.pipeline.clock.today())?;
-    let pipeline = &state.pipeline;
-    let mut matches = Vec::new();
-    let mut patient_resource = None;
-    for read in pipeline
-        .read_cases_of(&person, &caller.organisation, &caller.client_id, "tasks")
-        .await?
-    {
-        for message in read.messages() {
-            // A step FHIR does not carry as a Task (a consent) has none.
-            let Ok(bundle) = translate::fhir_bundle(&message, &pipeline.mappings) else {
-                continue;
-            };
-            let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
-            let by_url: HashMap<String, (String, Option<Value>)> = entries
-                .iter()
-                .filter_map(|e| {
-                    let url = e.get("fullUrl")?.as_str()?.to_owned();
-                    let kind = e["resource"]["resourceType"].as_str()?;
-                    let id = e["resource"]["id"].as_str()?;
-                    let identifier = (kind == "Patient")
-                        .then(|| e["resource"]["identifier"][0].clone())
-                        .filter(|i| !i.is_null());
-                    Some((url, (format!("{kind}/{id}"), identifier)))
-                })
-                .collect();
-            for mut entry in entries {
-                let resource = &mut entry["resource"];
-                match resource["resourceType"].as_str() {
-                    Some("Patient") => {
-                        if patient_resource.is_none() {
-                            patient_resource = Some(resource.take());
-                        }
-                        continue;
-                    }
-                    Some("Task") => {}
-                    _ => continue,
-                }
-                if let Some(status) = query.get("status")
-                    && !status
-                        .split(',')
-                        .any(|s| resource["status"].as_str() == Some(s))
-                {
-                    continue;
-                }
-                if let Some(code) = query.get("code")
-                    && !token_matches(code, resource["code"]["coding"].as_array())
-                {
-                    continue;
-                }
-                if let Some(status) = query.get("business-status")
-                    && !token_matches(status, resource["businessStatus"]["coding"].as_array())
-                {
-                    continue;
-                }
-                resolve(resource, &by_url);
-                let id = resource["id"].as_str().unwrap_or_default().to_owned();
-                matches.push(json!({
-                    "fullUrl": format!("Task/{id}"),
-                    "resource": resource.take(),
-                    "search": { "mode": "match" },
-                }));
+    let mut include_patient = false;
+    let mut include_focus = false;
+    for include in params.all("_include") {
+        match include {
+            "Task:patient" | "Task:subject" | "Task:for" => include_patient = true,
+            "Task:focus" => include_focus = true,
+            other => {
+                return Err(bad(format!(
+                    "_include {other:?}: Task:patient and Task:focus are supported"
+                )));
             }
         }
     }
-    let total = matches.len();
-    if include_patient
-        && total > 0
-        && let Some(patient) = patient_resource
-    {
-        let id = patient["id"].as_str().unwrap_or_default().to_owned();
-        matches.push(json!({
-            "fullUrl": format!("Patient/{id}"),
-            "resource": patient,
-            "search": { "mode": "include" },
-        }));
+    let cases = case_resources::of_person(&state, &caller, patient, "tasks").await?;
+    let mut hits = Vec::new();
+    let mut plans = HashMap::new();
+    for resources in &cases {
+        for plan in resources.of_kind("CarePlan") {
+            plans.insert(
+                format!("CarePlan/{}", plan.id),
+                plan.current().resource.clone(),
+            );
+        }
+        for task in resources.of_kind(RESOURCE) {
+            let current = task.current();
+            let hit = Hit {
+                last_updated: current.last_updated,
+                id: task.id.clone(),
+                resource: current.resource.clone(),
+            };
+            if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
+                hits.push(hit);
+            }
+        }
     }
-    Ok(fhir_json(
+    let patient_resource = cases.iter().find_map(|c| c.patient.clone());
+    let bundle = searchset("/fhir/Task", RESOURCE, &params, hits, |page| {
+        let mut included = Vec::new();
+        if include_patient
+            && !page.is_empty()
+            && let Some(patient) = patient_resource
+        {
+            included.push(patient);
+        }
+        if include_focus {
+            let mut named: Vec<&str> = page
+                .iter()
+                .filter_map(|hit| hit.resource["focus"]["reference"].as_str())
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            included.extend(named.into_iter().filter_map(|r| plans.get(r).cloned()));
+        }
+        included
+    })?;
+    Ok(fhir_json(StatusCode::OK, bundle))
+}
+
+/// `GET /fhir/Task/{id}`.
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Task/{id}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = auth::audited(
+        &state,
+        &caller,
+        ROUTE,
+        case_resources::find(&state, &caller, RESOURCE, &id).await,
+    )
+    .await?;
+    Ok(versioned(StatusCode::OK, RESOURCE, &id, history.current()))
+}
+
+/// `GET /fhir/Task/{id}/_history/{vid}`.
+pub async fn vread(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Task/{id}/_history/{vid}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = auth::audited(
+        &state,
+        &caller,
+        ROUTE,
+        case_resources::find(&state, &caller, RESOURCE, &id).await,
+    )
+    .await?;
+    Ok(versioned(
         StatusCode::OK,
-        json!({
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": total,
-            "entry": matches,
-        }),
+        RESOURCE,
+        &id,
+        version_of(&history, &vid)?,
     ))
 }
 
-/// The answer to a recorded Task: the Task as the client sent it, under `id`, with the
-/// warnings of what was not carried on.
+/// `GET /fhir/Task/{id}/_history`.
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Task/{id}/_history";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = auth::audited(
+        &state,
+        &caller,
+        ROUTE,
+        case_resources::find(&state, &caller, RESOURCE, &id).await,
+    )
+    .await?;
+    Ok(fhir_json(StatusCode::OK, history_bundle(&history)))
+}
+
+/// The answer to a recorded Task: its current version as stored (else the Task as the client
+/// sent it, under `id`), with the warnings of what was not carried on.
 fn recorded(
     status: StatusCode,
     mut task: Value,
     id: &str,
+    stored: Option<&crate::pipeline::History>,
     receipt: &crate::pipeline::Receipt,
 ) -> Response {
-    task["id"] = json!(id);
-    let mut response = fhir_json(status, task);
+    let mut response = match stored {
+        Some(history) => versioned(status, RESOURCE, id, history.current()),
+        None => {
+            task["id"] = json!(id);
+            fhir_json(status, task)
+        }
+    };
     let headers = response.headers_mut();
     if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/fhir/Task/{id}")) {
         headers.insert(axum::http::header::LOCATION, location);
@@ -241,7 +268,7 @@ fn must_be_task(value: &Value) -> Result<(), ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Create).await?;
@@ -253,15 +280,26 @@ pub async fn create(
         .await?;
     // The id the step's Task has in searches and deliveries.
     let id = crate::formats::fhir::task_id(&receipt.event_id.to_string(), 0);
-    Ok(recorded(StatusCode::CREATED, task, &id, &receipt))
+    // The Task as stored, when the caller may read it back (a step it reports that the
+    // decision withholds from it is answered as sent).
+    let stored = case_resources::find(&state, &caller, RESOURCE, &id)
+        .await
+        .ok();
+    Ok(recorded(
+        StatusCode::CREATED,
+        task,
+        &id,
+        stored.as_ref(),
+        &receipt,
+    ))
 }
 
 /// `PUT /fhir/Task/{id}`: a Task the gateway sent, changed by its owner.
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Task/{id}";
@@ -274,6 +312,14 @@ pub async fn update(
             expression: Some("Task.id".to_owned()),
         });
     }
+    let current = auth::audited(
+        &state,
+        &caller,
+        ROUTE,
+        case_resources::find(&state, &caller, RESOURCE, &id).await,
+    )
+    .await?;
+    check_if_match(&headers, &current)?;
     let receipt = auth::audited(
         &state,
         &caller,
@@ -285,5 +331,14 @@ pub async fn update(
             .map_err(ApiError::from),
     )
     .await?;
-    Ok(recorded(StatusCode::OK, task, &id, &receipt))
+    let changed = case_resources::find(&state, &caller, RESOURCE, &id)
+        .await
+        .ok();
+    Ok(recorded(
+        StatusCode::OK,
+        task,
+        &id,
+        changed.as_ref(),
+        &receipt,
+    ))
 }

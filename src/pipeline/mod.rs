@@ -4,7 +4,9 @@
 mod append;
 mod read;
 mod receive;
+mod resources;
 
 pub use append::API;
 pub use read::{CaseRead, reader_party};
 pub use receive::{Acting, Pipeline, Receipt, ReceiveError, Withheld};
+pub use resources::{CaseResources, History, Version};

@@ -21,6 +21,8 @@ pub struct CaseRead {
     reference: crate::formats::canonical::CaseReference,
     /// The events released to the reader, in order, as released (redactions applied).
     released: Vec<Released>,
+    /// When each event of the case was recorded by the gateway.
+    recorded_at: Vec<(EventId, jiff::Timestamp)>,
 }
 
 impl CaseRead {
@@ -36,6 +38,14 @@ impl CaseRead {
 
     pub fn case_id(&self) -> CaseId {
         self.case.id()
+    }
+
+    /// When the gateway recorded event `id`.
+    pub fn recorded_at(&self, id: EventId) -> Option<jiff::Timestamp> {
+        self.recorded_at
+            .iter()
+            .find(|(event, _)| *event == id)
+            .map(|(_, at)| *at)
     }
 
     /// The released events as canonical messages, as a delivery to the reader would carry them.
@@ -181,6 +191,11 @@ impl Pipeline {
             case,
             reference,
             released,
+            recorded_at: stored
+                .events
+                .iter()
+                .map(|e| (e.event.id, e.recorded_at))
+                .collect(),
         })
     }
 }

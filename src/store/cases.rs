@@ -72,6 +72,18 @@ impl Store {
         Ok(Prior::New { case, consents })
     }
 
+    /// The case event `event_id` belongs to, if it is stored.
+    pub async fn case_of_event(
+        &self,
+        event_id: crate::domain::event::EventId,
+    ) -> Result<Option<CaseId>, StoreError> {
+        let rows = sqlx::query("SELECT case_id FROM events WHERE id = $1")
+            .bind(event_id.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(case_ids(&rows)?.into_iter().next())
+    }
+
     /// The ids of the cases about `person`, oldest first.
     pub async fn cases_for_person(&self, person: &PersonId) -> Result<Vec<CaseId>, StoreError> {
         let (system, value) = person_columns(person)?;

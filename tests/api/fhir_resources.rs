@@ -166,11 +166,28 @@ async fn tasks_with_code(app: &crate::helpers::TestApp, code: &str) -> Value {
         .unwrap()
 }
 
+async fn get_as(
+    app: &crate::helpers::TestApp,
+    client: &str,
+    path: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = app
+        .as_client(client)
+        .await
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
 #[tokio::test]
-async fn a_task_the_gateway_sent_changed_by_its_owner_records_the_step() {
+async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_read_back_so() {
     let app = spawn_app().await;
     app.admitted_case().await;
-    // Hemsjukvården's admission notice Task, found by search, moved to in-progress.
+    // Hemsjukvården's admission notice Task, found by search, read by its id.
     let found = tasks_with_code(&app, "admission-notice").await;
     let mut task = found["entry"]
         .as_array()
@@ -180,31 +197,109 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_records_the_step() {
         .find(|t| t["owner"]["identifier"]["value"] == "SE2120002411-HSJV")
         .unwrap();
     let id = task["id"].as_str().unwrap().to_owned();
+    let path = format!("/fhir/Task/{id}");
+    let (status, headers, read) = get_as(&app, OSTERSUND, &path).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read, task, "a Task reads as the search found it");
+    assert_eq!(read["meta"]["versionId"], "1");
+    assert_eq!(headers["etag"], "W/\"1\"");
+    assert_eq!(read["status"], "requested");
+
+    // Moved to in-progress: planning started, the Task's version 2.
     task["status"] = serde_json::json!("in-progress");
     task["lastModified"] = serde_json::json!("2026-11-23T13:30:00+01:00");
-    let (status, headers, answer) = task_request(
-        &app,
-        reqwest::Method::PUT,
-        &format!("/fhir/Task/{id}"),
-        &task,
-    )
-    .await;
+    let (status, headers, answer) = task_request(&app, reqwest::Method::PUT, &path, &task).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["id"], id.as_str());
-    assert_eq!(headers["location"], format!("/fhir/Task/{id}").as_str());
-    // The change is the municipality's step: planning started.
-    let planning = tasks_with_code(&app, "planning-started").await;
-    assert_eq!(planning["total"], 1, "{planning}");
-    // Sent again, it is the same change (the same receipt).
+    assert_eq!(answer["status"], "in-progress");
+    assert_eq!(answer["meta"]["versionId"], "2");
+    assert_eq!(answer["lastModified"], "2026-11-23T12:30:00Z");
+    assert_eq!(headers["etag"], "W/\"2\"");
+    assert_eq!(headers["location"], path.as_str());
+    let (_, _, read) = get_as(&app, OSTERSUND, &path).await;
+    assert_eq!(read, answer);
+    // The region, which sent the notice, sees the change on the same Task.
+    let (status, _, theirs) = get_as(&app, crate::helpers::REGION, &path).await;
+    assert_eq!(status, 200, "{theirs}");
+    assert_eq!(theirs["status"], "in-progress");
+    assert_eq!(theirs["meta"]["versionId"], "2");
+    // The change is not a Task of its own.
+    assert_eq!(tasks_with_code(&app, "planning-started").await["total"], 0);
+    let in_progress = get_as(&app, OSTERSUND, "/fhir/Task?patient=http://electronichealth.se/identifier/personnummer|198112189876&status=in-progress").await.2;
+    assert_eq!(in_progress["total"], 1, "{in_progress}");
+    assert_eq!(in_progress["entry"][0]["resource"]["id"], id.as_str());
+
+    // Both versions are kept.
+    let (status, _, history) = get_as(&app, OSTERSUND, &format!("{path}/_history")).await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["type"], "history");
+    assert_eq!(history["total"], 2);
+    assert_eq!(history["entry"][0]["resource"]["meta"]["versionId"], "2");
+    assert_eq!(history["entry"][1]["resource"]["status"], "requested");
+    assert_eq!(history["entry"][1]["response"]["etag"], "W/\"1\"");
+    let (status, headers, first) = get_as(&app, OSTERSUND, &format!("{path}/_history/1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["status"], "requested");
+    assert_eq!(
+        headers["content-location"],
+        format!("{path}/_history/1").as_str()
+    );
+    let (status, _, outcome) = get_as(&app, OSTERSUND, &format!("{path}/_history/3")).await;
+    assert_eq!(status, 404);
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("versions are 1 to 2")
+    );
+
+    // A change made on version 1 is refused; sent again on version 2 it is the same change.
+    let stale = app
+        .as_client(OSTERSUND)
+        .await
+        .put(app.url(&path))
+        .header("content-type", "application/fhir+json")
+        .header("if-match", "W/\"1\"")
+        .json(&task)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let outcome: Value = stale.json().await.unwrap();
+    assert_eq!(outcome["issue"][0]["code"], "conflict");
+    let again = app
+        .as_client(OSTERSUND)
+        .await
+        .put(app.url(&path))
+        .header("content-type", "application/fhir+json")
+        .header("if-match", "W/\"2\"")
+        .json(&task)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["meta"]["versionId"], "2");
+
+    // Krokom takes no part in the case: the Task does not exist for it, nor for anyone does a
+    // made-up id.
+    for (client, wanted) in [
+        (crate::helpers::KROKOM, path.clone()),
+        (OSTERSUND, "/fhir/Task/not-an-id".to_owned()),
+        (OSTERSUND, format!("/fhir/Task/{}-0", uuid::Uuid::new_v4())),
+    ] {
+        let (status, _, outcome) = get_as(&app, client, &wanted).await;
+        assert_eq!(status, 404, "{wanted}: {outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+    }
     let (status, _, _) = task_request(
         &app,
         reqwest::Method::PUT,
-        &format!("/fhir/Task/{id}"),
-        &task,
+        &format!("/fhir/Task/{}-0", uuid::Uuid::new_v4()),
+        &serde_json::json!({ "resourceType": "Task", "id": "x" }),
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(tasks_with_code(&app, "planning-started").await["total"], 1);
+    assert_eq!(status, 400, "the id in the body is checked first");
     // The id in the body must be the one in the URL.
     let (status, _, outcome) =
         task_request(&app, reqwest::Method::PUT, "/fhir/Task/another-id", &task).await;
@@ -265,4 +360,120 @@ async fn a_step_the_client_reports_as_a_task_is_recorded_and_found_under_the_id_
             .unwrap()
             .starts_with("Task.code")
     );
+}
+
+#[tokio::test]
+async fn tasks_are_searched_by_owner_period_and_last_update_and_paged_by_next_links() {
+    let app = spawn_app().await;
+    app.admitted_case().await;
+    let base = "/fhir/Task?patient=http://electronichealth.se/identifier/personnummer|198112189876";
+    let total = |query: &str| {
+        let app = &app;
+        let path = format!("{base}{query}");
+        async move {
+            let (status, _, found) = get_as(app, OSTERSUND, &path).await;
+            assert_eq!(status, 200, "{path}: {found}");
+            found["total"].as_u64().unwrap()
+        }
+    };
+    // The admission notice is one Task per recipient: Biståndsenheten, Hemsjukvården and the
+    // primary care unit.
+    assert_eq!(total("").await, 3);
+    assert_eq!(total("&owner=SE2120002411-HSJV").await, 1);
+    assert_eq!(
+        total("&owner=urn:oid:1.2.752.29.4.19|SE2120002411-HSJV").await,
+        1
+    );
+    assert_eq!(
+        total("&owner:identifier=urn:oid:1.2.752.29.4.19|SE2120002411-BIST,SE2321000214-E3HC")
+            .await,
+        2
+    );
+    assert_eq!(
+        total("&owner=urn:oid:1.2.752.129.2.2.1.17|SE2120002411-HSJV").await,
+        0
+    );
+    assert_eq!(total("&period=2026-11-20").await, 3);
+    assert_eq!(total("&period=gt2026-11-21").await, 0);
+    assert_eq!(
+        total("&period=ge2026-11-20T08:00:00%2B01:00&period=lt2026-11-20T08:06:00%2B01:00").await,
+        3
+    );
+    // Recorded at the test clock's noon on 23 November.
+    assert_eq!(total("&_lastUpdated=ge2026-11-23").await, 3);
+    assert_eq!(total("&_lastUpdated=lt2026-11-23T12:00:00Z").await, 0);
+
+    // Two per page: the next link gives the rest, and nothing twice.
+    let (_, _, first) = get_as(&app, OSTERSUND, &format!("{base}&_count=2")).await;
+    assert_eq!(first["total"], 3);
+    let mut seen: Vec<String> = first["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen.len(), 2);
+    let next = first["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("a next link")["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(next.starts_with("/fhir/Task?"), "{next}");
+    let (status, _, second) = get_as(&app, OSTERSUND, &next).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["entry"].as_array().unwrap().len(), 1);
+    assert!(
+        second["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["relation"] != "next"),
+        "{second}"
+    );
+    seen.push(
+        second["entry"][0]["resource"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3);
+    // By id, in the other order, and nothing but the count.
+    assert_eq!(total(&format!("&_id={}", seen[1])).await, 1);
+    let (_, _, descending) = get_as(&app, OSTERSUND, &format!("{base}&_sort=-_lastUpdated")).await;
+    let order: Vec<&str> = descending["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [seen[2].as_str(), seen[1].as_str(), seen[0].as_str()]
+    );
+    let (_, _, counted) = get_as(&app, OSTERSUND, &format!("{base}&_count=0")).await;
+    assert_eq!(counted["total"], 3);
+    assert_eq!(counted["entry"].as_array().unwrap().len(), 0);
+    // Parameters that are not offered, or values that are not dates, say so.
+    for (query, says) in [
+        ("&_text=x", "\"_text\" is not supported"),
+        ("&period=yesterday", "a date (2026-12-01)"),
+        ("&_count=10000", "0 to 500"),
+        ("&_include=Task:owner", "Task:patient and Task:focus"),
+    ] {
+        let (status, _, outcome) = get_as(&app, OSTERSUND, &format!("{base}{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(
+            outcome["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{query}: {outcome}"
+        );
+    }
 }

@@ -7,7 +7,15 @@ use serde_json::{Value, json};
 
 use crate::helpers::{OSTERSUND, TestApp, spawn_app};
 
-const INTERACTIONS: &[&str] = &["create", "read", "update", "delete", "search-type"];
+const INTERACTIONS: &[&str] = &[
+    "create",
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "search-type",
+];
 
 /// The request for `interaction` on `resource_type` (nothing of it exists, so a working route
 /// answers 400 or 404 about the resource, never about the endpoint).
@@ -24,6 +32,10 @@ async fn exercise(
             .post(app.url(&format!("/fhir/{resource_type}")))
             .json(&body),
         "read" => client.get(app.url(&format!("/fhir/{resource_type}/no-such-id"))),
+        "vread" => client.get(app.url(&format!("/fhir/{resource_type}/no-such-id/_history/1"))),
+        "history-instance" => {
+            client.get(app.url(&format!("/fhir/{resource_type}/no-such-id/_history")))
+        }
         "update" => client
             .put(app.url(&format!("/fhir/{resource_type}/no-such-id")))
             .json(&body),
@@ -96,6 +108,51 @@ async fn the_capability_statement_claims_exactly_what_answers() {
                 assert!(
                     !routed(status, &outcome),
                     "{resource_type} {interaction} is not claimed but answers {status}: {outcome}"
+                );
+            }
+        }
+        // Every search parameter claimed is taken; one not claimed is refused.
+        if claimed.contains(&"search-type") {
+            for parameter in resource["searchParam"].as_array().unwrap().iter().skip(1) {
+                let name = parameter["name"].as_str().unwrap();
+                let value = match parameter["type"].as_str().unwrap() {
+                    "date" => "ge2026-01-01",
+                    "number" => "10",
+                    "special" => "_lastUpdated",
+                    _ => "x",
+                };
+                let (status, outcome) = exercise(
+                    &app,
+                    resource_type,
+                    "search-type",
+                    &format!("{search}&{name}={value}"),
+                )
+                .await;
+                assert_eq!(
+                    status, 200,
+                    "{resource_type} search by {name} is claimed: {outcome}"
+                );
+            }
+            let (status, outcome) = exercise(
+                &app,
+                resource_type,
+                "search-type",
+                &format!("{search}&_text=x"),
+            )
+            .await;
+            assert_eq!(status, 400, "{resource_type} _text: {outcome}");
+            for include in resource["searchInclude"].as_array().into_iter().flatten() {
+                let include = include.as_str().unwrap();
+                let (status, outcome) = exercise(
+                    &app,
+                    resource_type,
+                    "search-type",
+                    &format!("{search}&_include={include}"),
+                )
+                .await;
+                assert_eq!(
+                    status, 200,
+                    "{resource_type} _include={include} is claimed: {outcome}"
                 );
             }
         }

@@ -14,4 +14,7 @@ pub use consent::{
 };
 pub use json::FhirReadError;
 pub use read::{FORMAT, FhirRead, read, read_value};
-pub use render::{Bundle, RenderError, bundle, patient_id, patient_resource, render, task_id};
+pub use render::{
+    Bundle, RenderError, apply_change, bundle, careplan_case, careplan_id, changed_task,
+    patient_id, patient_resource, render, task_event, task_id,
+};

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::codes::{FhirCodes, PROCESS_STEP, TASK_INPUT};
 use crate::domain::consent::ConsentDirective;
 use crate::domain::event::{
-    EventKind, LvmDecisionKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer,
+    Event, EventKind, LvmDecisionKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer,
 };
 use crate::domain::identifiers::{HsaId, PersonId, systems};
 use crate::domain::party::{Party, Principal};
@@ -543,9 +543,124 @@ pub fn patient_resource(person: &PersonId, details: Option<&Person>) -> Result<V
         .map_err(|e| RenderError::Json(e.to_string()))
 }
 
-/// The id of the Task of event `event_id` for its `owner`-th owner (the first: 0).
+/// The id of the Task of event `event_id` for its `owner`-th owner (the first: 0): the
+/// event's id and the owner's number, so that the Task can be found again from its id alone.
 pub fn task_id(event_id: &str, owner: usize) -> String {
-    derived_id("task", &[event_id, &owner.to_string()]).to_string()
+    format!("{event_id}-{owner}")
+}
+
+/// The id of plan `plan_id`'s CarePlan in `case`: the case's id and a digest of the plan's, so
+/// that every version of the plan has it and the case is found from it alone.
+pub fn careplan_id(case: &crate::formats::canonical::CaseReference, plan_id: &str) -> String {
+    let digest = derived_id("careplan", &[&case.issuer, plan_id])
+        .simple()
+        .to_string();
+    format!("{}-{}", case.case_id(), &digest[..16])
+}
+
+/// The case a CarePlan id names; `None` for an id the gateway did not give.
+pub fn careplan_case(careplan_id: &str) -> Option<crate::domain::case::CaseId> {
+    let (case, digest) = (careplan_id.get(..36)?, careplan_id.get(36..)?);
+    if digest.len() != 17 || !digest.starts_with('-') {
+        return None;
+    }
+    crate::domain::case::CaseId::parse(case).ok()
+}
+
+/// The event a Task id names and the Task's owner number; `None` for an id the gateway did
+/// not give.
+pub fn task_event(task_id: &str) -> Option<(uuid::Uuid, usize)> {
+    let (event, owner) = task_id.rsplit_once('-')?;
+    if owner.len() > 3 || owner.starts_with('+') {
+        return None;
+    }
+    Some((uuid::Uuid::parse_str(event).ok()?, owner.parse().ok()?))
+}
+
+/// The Task an event records a change of, when it came as a Task the gateway sent changed by
+/// its owner (its message id is `Task/{id}/{change}@{changed at}`).
+pub fn changed_task(event: &Event) -> Option<&str> {
+    if event.source.format != super::FORMAT {
+        return None;
+    }
+    let rest = event.source.message_id.strip_prefix("Task/")?;
+    rest.split_once('/').map(|(id, _)| id)
+}
+
+/// Applies to `task` (as rendered, JSON) the change `event` records of it: the status, the
+/// answer and its reason, the proposed time and `lastModified` — the elements an owner
+/// changes (`mappings/fhir/README.md`, reading FHIR). `false` for an event that changes no
+/// Task.
+pub fn apply_change(task: &mut Value, event: &Event) -> bool {
+    use serde_json::json;
+    let output = |code: &str, key: &str, value: Value| {
+        json!({
+            "type": { "coding": [{ "system": TASK_INPUT, "code": code }] },
+            key: value,
+        })
+    };
+    let Some(map) = task.as_object_mut() else {
+        return false;
+    };
+    match &event.kind {
+        EventKind::PlanningStarted { .. } => {
+            map.insert("status".to_owned(), json!("in-progress"));
+        }
+        EventKind::SipResponse {
+            answer,
+            attending_function,
+            ..
+        } => {
+            let (code, status) = match answer {
+                SipAnswer::Accepted => ("accepted", "accepted"),
+                SipAnswer::Declined { .. } => ("declined", "rejected"),
+                SipAnswer::ProposedOtherTime { .. } => ("proposed-other-time", "received"),
+            };
+            map.insert("status".to_owned(), json!(status));
+            map.insert(
+                "businessStatus".to_owned(),
+                json!({ "coding": [{ "system": ANSWER, "code": code }] }),
+            );
+            let reason = match answer {
+                SipAnswer::Accepted => None,
+                SipAnswer::Declined { reason } => Some(reason),
+                SipAnswer::ProposedOtherTime { reason, .. } => reason.as_ref(),
+            };
+            match reason {
+                Some(reason) => {
+                    map.insert(
+                        "statusReason".to_owned(),
+                        json!({ "text": reason.expose() }),
+                    );
+                }
+                None => {
+                    map.remove("statusReason");
+                }
+            }
+            let mut outputs = Vec::new();
+            if let SipAnswer::ProposedOtherTime { proposed_at, .. } = answer {
+                outputs.push(output(
+                    "proposed-at",
+                    "valueDateTime",
+                    json!(proposed_at.to_string()),
+                ));
+            }
+            if let Some(function) = attending_function {
+                outputs.push(output("attending-function", "valueString", json!(function)));
+            }
+            if outputs.is_empty() {
+                map.remove("output");
+            } else {
+                map.insert("output".to_owned(), Value::Array(outputs));
+            }
+        }
+        _ => return false,
+    }
+    map.insert(
+        "lastModified".to_owned(),
+        json!(event.occurred_at.to_string()),
+    );
+    true
 }
 
 /// The id of `person`'s `Patient`.
@@ -823,6 +938,7 @@ pub fn bundle<'a>(
             next_of_kin_participated,
             follow_up_on,
         } => {
+            let plan_id_fhir = careplan_id(case, plan_id);
             let plan_uuid = derived_id("careplan", &[&case.issuer, plan_id]).to_string();
             let mut extension = vec![
                 Extension {
@@ -866,7 +982,7 @@ pub fn bundle<'a>(
                 .collect();
             let care_plan = CarePlan {
                 resource_type: "CarePlan",
-                id: plan_uuid.clone(),
+                id: plan_id_fhir,
                 extension,
                 identifier: [Identifier {
                     system: Cow::Owned(format!("{PLAN_ID}{}", case.issuer)),
@@ -1075,7 +1191,10 @@ pub fn bundle<'a>(
             input,
         };
         entries.push(Entry {
-            full_url: format!("urn:uuid:{id}"),
+            full_url: format!(
+                "urn:uuid:{}",
+                derived_id("task", &[&event_id, &i.to_string()])
+            ),
             resource: Resource::Task(Box::new(task)),
         });
     }

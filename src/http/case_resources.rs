@@ -1,0 +1,170 @@
+//! The FHIR resources the gateway assembles from case events (`Task`, `CarePlan`), as their
+//! handlers share them: one found by id for the caller (through its case, read as the caller
+//! may, audited), its versions (`vread`, `_history`), answers with `ETag`, and the search over a
+//! person's cases.
+//!
+//! Ids name their case: a Task's is its step's event id and owner number, a CarePlan's its
+//! case id and a digest of the plan's id. An id the gateway did not give, a case the caller
+//! takes part in none of, and a resource its decision withholds all answer 404 alike.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, internal};
+use super::fhir::{fhir_json, version_headers};
+use super::router::AppState;
+use crate::auth::Caller;
+use crate::domain::case::CaseId;
+use crate::domain::event::EventId;
+use crate::formats::fhir::{careplan_case, task_event};
+use crate::pipeline::{CaseResources, History, ReceiveError, Version};
+
+fn not_found(kind: &str, id: &str) -> ApiError {
+    ApiError::NotFound(format!("{kind}/{id} is not known"))
+}
+
+/// The case the id of a `kind` resource names, if it is stored.
+async fn case_of(state: &AppState, kind: &str, id: &str) -> Result<Option<CaseId>, ApiError> {
+    match kind {
+        "Task" => match task_event(id) {
+            Some((event, _)) => state
+                .pipeline
+                .store
+                .case_of_event(EventId(event))
+                .await
+                .map_err(internal),
+            None => Ok(None),
+        },
+        "CarePlan" => Ok(careplan_case(id)),
+        _ => Ok(None),
+    }
+}
+
+/// The resources of case `case_id` as the caller may see them (`None`: it takes part in no
+/// such case); the read is audited as `what`.
+pub async fn of_case(
+    state: &AppState,
+    caller: &Caller,
+    case_id: CaseId,
+    what: &str,
+) -> Result<Option<CaseResources>, ApiError> {
+    let pipeline = &state.pipeline;
+    match pipeline
+        .read_case(case_id, &caller.organisation, &caller.client_id, what)
+        .await
+    {
+        Ok(read) => Ok(Some(read.resources(&pipeline.mappings))),
+        Err(ReceiveError::UnknownCase { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `kind/id` with its versions, as the caller may see it.
+pub async fn find(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    id: &str,
+) -> Result<History, ApiError> {
+    let case_id = case_of(state, kind, id)
+        .await?
+        .ok_or_else(|| not_found(kind, id))?;
+    of_case(state, caller, case_id, &kind.to_lowercase())
+        .await?
+        .and_then(|resources| resources.find(kind, id).cloned())
+        .ok_or_else(|| not_found(kind, id))
+}
+
+/// Every resource of the cases of the person `patient` (`system|value`) that the caller takes
+/// part in, each case read audited as `what`.
+pub async fn of_person(
+    state: &AppState,
+    caller: &Caller,
+    patient: &str,
+    what: &str,
+) -> Result<Vec<CaseResources>, ApiError> {
+    let pipeline = &state.pipeline;
+    let person = super::audit::person_parameter(patient, pipeline.clock.today())?;
+    Ok(pipeline
+        .read_cases_of(&person, &caller.organisation, &caller.client_id, what)
+        .await?
+        .iter()
+        .map(|read| read.resources(&pipeline.mappings))
+        .collect())
+}
+
+/// `version` of `kind/id` as an answer with its `ETag` and `Content-Location`.
+pub fn versioned(status: StatusCode, kind: &str, id: &str, version: &Version) -> Response {
+    let mut response = fhir_json(status, version.resource.clone());
+    version_headers(&mut response, kind, id, u64::from(version.version));
+    if let Ok(modified) = axum::http::HeaderValue::from_str(
+        &version
+            .last_updated
+            .strftime("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+    ) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LAST_MODIFIED, modified);
+    }
+    response
+}
+
+/// The version `vid` (the path's text) of `history`.
+pub fn version_of<'a>(history: &'a History, vid: &str) -> Result<&'a Version, ApiError> {
+    vid.parse::<u32>()
+        .ok()
+        .and_then(|v| history.version(v))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "{}/{} has no version {vid:?}; its versions are 1 to {}",
+                history.kind,
+                history.id,
+                history.current().version
+            ))
+        })
+}
+
+/// `history` as a FHIR `history` Bundle, newest version first.
+pub fn history_bundle(history: &History) -> Value {
+    let entries: Vec<Value> = history
+        .versions
+        .iter()
+        .rev()
+        .map(|version| {
+            let first = version.version == 1;
+            json!({
+                "fullUrl": format!("{}/{}", history.kind, history.id),
+                "resource": version.resource,
+                "request": {
+                    "method": if first { "POST" } else { "PUT" },
+                    "url": if first { history.kind.to_owned() } else { format!("{}/{}", history.kind, history.id) },
+                },
+                "response": {
+                    "status": if first { "201 Created" } else { "200 OK" },
+                    "etag": format!("W/\"{}\"", version.version),
+                    "lastModified": version.last_updated.to_string(),
+                },
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": entries.len(),
+        "entry": entries,
+    })
+}
+
+/// Refuses a change whose `If-Match` names another version than `current`.
+pub fn check_if_match(headers: &axum::http::HeaderMap, history: &History) -> Result<(), ApiError> {
+    let current = history.current().version;
+    match super::fhir::if_match(headers)? {
+        Some(asked) if asked != u64::from(current) => Err(ApiError::PreconditionFailed(format!(
+            "If-Match names version {asked}; {}/{} is at version {current}",
+            history.kind, history.id
+        ))),
+        _ => Ok(()),
+    }
+}
