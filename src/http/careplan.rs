@@ -24,6 +24,7 @@ use super::error::ApiError;
 use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
 use super::search::{Hit, Params, common_filters, dates_match, instant, searchset, token_matches};
+use super::stored;
 use crate::auth::{Caller, Interaction};
 use crate::domain::event::EventKind;
 use crate::formats::fhir::careplan_id;
@@ -70,8 +71,15 @@ pub async fn search(
             }
         }
     }
-    let cases = case_resources::of_person(&state, &caller, patient, "plans").await?;
+    let subject = case_resources::subject_parameter(&state, patient).await?;
+    let (cases, kept) =
+        case_resources::searched(&state, &caller, RESOURCE, &subject, "plans").await?;
     let mut hits = Vec::new();
+    for hit in kept {
+        if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
+            hits.push(hit);
+        }
+    }
     for resources in &cases {
         for plan in resources.of_kind(RESOURCE) {
             let current = plan.current();
@@ -171,7 +179,7 @@ async fn find(
         state,
         caller,
         route,
-        case_resources::find(state, caller, RESOURCE, id).await,
+        stored::find_either(state, caller, RESOURCE, id).await,
     )
     .await
 }
@@ -234,7 +242,11 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/CarePlan";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Create).await?;
-    must_be_plan(&json_body(&headers, &body, RESOURCE)?)?;
+    let plan = json_body(&headers, &body, RESOURCE)?;
+    must_be_plan(&plan)?;
+    if !stored::is_process_document(RESOURCE, &plan) {
+        return stored::create(&state, &caller, RESOURCE, &headers, plan).await;
+    }
     let id = plan_id_of(&state, &body)?;
     let receipt = auth::audited(
         &state,
@@ -293,6 +305,9 @@ pub async fn update(
             format!("CarePlan.id must be {id:?}, the id in the URL"),
             Some("CarePlan.id"),
         ));
+    }
+    if let Some(kept) = stored::find(&state, &caller, RESOURCE, &id).await? {
+        return stored::update(&state, &caller, RESOURCE, &id, &headers, &kept, plan).await;
     }
     let current = find(&state, &caller, ROUTE, &id).await?;
     check_if_match(&headers, &current)?;

@@ -17,6 +17,7 @@ use super::router::AppState;
 use crate::auth::Caller;
 use crate::domain::case::CaseId;
 use crate::domain::event::EventId;
+use crate::domain::identifiers::PersonId;
 use crate::formats::fhir::{careplan_case, task_event};
 use crate::pipeline::{CaseResources, History, ReceiveError, Version};
 
@@ -76,22 +77,84 @@ pub async fn find(
         .ok_or_else(|| not_found(kind, id))
 }
 
-/// Every resource of the cases of the person `patient` (`system|value`) that the caller takes
-/// part in, each case read audited as `what`.
+/// Every resource of the cases of `person` that the caller takes part in, each case read
+/// audited as `what`.
 pub async fn of_person(
     state: &AppState,
     caller: &Caller,
-    patient: &str,
+    person: &PersonId,
     what: &str,
 ) -> Result<Vec<CaseResources>, ApiError> {
     let pipeline = &state.pipeline;
-    let person = super::audit::person_parameter(patient, pipeline.clock.today())?;
     Ok(pipeline
-        .read_cases_of(&person, &caller.organisation, &caller.client_id, what)
+        .read_cases_of(person, &caller.organisation, &caller.client_id, what)
         .await?
         .iter()
         .map(|read| read.resources(&pipeline.mappings))
         .collect())
+}
+
+/// What a search's `patient` (or `subject`) names.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The person, whose cases are searched: named by `system|value`, or by the id of their
+    /// Patient as the gateway gives it.
+    pub person: Option<PersonId>,
+    /// The keys kept resources about it are found under (`system|value`, `Patient/id`).
+    pub keys: Vec<String>,
+}
+
+/// Reads `patient=`: `<system>|<value>` of a Swedish person, or a reference (`Patient/id`, or
+/// the bare id).
+pub async fn subject_parameter(state: &AppState, text: &str) -> Result<Subject, ApiError> {
+    let today = state.pipeline.clock.today();
+    if let Ok(person) = super::audit::person_parameter(text, today) {
+        return Ok(Subject {
+            keys: vec![format!("{}|{}", person.system(), person.value())],
+            person: Some(person),
+        });
+    }
+    let id = text.strip_prefix("Patient/").unwrap_or(text);
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    if id.is_empty() || id.len() > 64 || !id.chars().all(plain) {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!(
+                "patient={text}: <system>|<value> of a personnummer, samordningsnummer or reserve number (e.g. http://electronichealth.se/identifier/personnummer|191212121212), or a Patient reference (Patient/<id>)"
+            ),
+            expression: None,
+        });
+    }
+    let person = state
+        .pipeline
+        .store
+        .person_of_patient(id)
+        .await
+        .map_err(internal)?;
+    let mut keys = vec![format!("Patient/{id}")];
+    if let Some(person) = &person {
+        keys.push(format!("{}|{}", person.system(), person.value()));
+    }
+    Ok(Subject { person, keys })
+}
+
+/// What a search about `subject` looks through: the resources of the person's cases, and the
+/// current versions of the caller's kept `kind` resources about it (as search hits).
+pub async fn searched(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    subject: &Subject,
+    what: &str,
+) -> Result<(Vec<CaseResources>, Vec<super::search::Hit>), ApiError> {
+    let cases = match &subject.person {
+        Some(person) => of_person(state, caller, person, what).await?,
+        None => Vec::new(),
+    };
+    let mut kept = Vec::new();
+    for key in &subject.keys {
+        kept.extend(super::stored::hits(state, caller, kind, Some(key)).await?);
+    }
+    Ok((cases, kept))
 }
 
 /// `version` of `kind/id` as an answer with its `ETag` and `Content-Location`.

@@ -65,11 +65,12 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                     "versioning": "versioned-update",
                     "readHistory": true,
                     "updateCreate": false,
+                    "conditionalCreate": true,
                     "searchParam": with_paging(vec![
                         json!({
                             "name": "patient",
                             "type": "token",
-                            "documentation": "required: <system>|<value> of the person whose cases' steps are searched (also as subject)",
+                            "documentation": "required: <system>|<value> of the person whose cases' steps are searched, or Patient/<id> (also as subject)",
                         }),
                         json!({ "name": "status", "type": "token" }),
                         json!({ "name": "code", "type": "token" }),
@@ -90,11 +91,12 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                     "versioning": "versioned-update",
                     "readHistory": true,
                     "updateCreate": false,
+                    "conditionalCreate": true,
                     "searchParam": with_paging(vec![
                         json!({
                             "name": "patient",
                             "type": "token",
-                            "documentation": "required: <system>|<value> of the person whose cases' plans are searched (also as subject)",
+                            "documentation": "required: <system>|<value> of the person whose cases' plans are searched, or Patient/<id> (also as subject)",
                         }),
                         json!({ "name": "category", "type": "token", "documentation": "the plan type: SIP, SPU, SPLPTLRV" }),
                         json!({ "name": "status", "type": "token" }),
@@ -104,12 +106,16 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                 },
                 {
                     "type": "Patient",
-                    "interaction": interactions(&["search-type"]),
-                    "searchParam": [{
+                    "interaction": interactions(&["read", "vread", "update", "history-instance", "create", "search-type"]),
+                    "versioning": "versioned-update",
+                    "readHistory": true,
+                    "updateCreate": false,
+                    "conditionalCreate": true,
+                    "searchParam": with_paging(vec![json!({
                         "name": "identifier",
                         "type": "token",
-                        "documentation": "<system>|<value> of a personnummer, samordningsnummer or reserve number",
-                    }],
+                        "documentation": "[system|]value: a personnummer, samordningsnummer or reserve number finds the person of the caller's cases; any identifier finds the Patients the caller keeps",
+                    })]),
                 },
                 {
                     "type": "Consent",

@@ -21,6 +21,7 @@ mod router;
 mod search;
 mod serve;
 mod stats;
+mod stored;
 mod subscription;
 mod task;
 mod tls;

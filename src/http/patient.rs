@@ -1,31 +1,110 @@
-//! `GET /fhir/Patient?identifier=<system>|<value>` (scope `Patient.s`): the person of the
-//! caller's cases as a FHIR `Patient`, with what the admission notices released to the caller
-//! (name; the registered address unless the identity is protected). A person with no case the
-//! caller takes part in is not found (an empty searchset), as one who does not exist. Each
-//! case read is audited, through the disclosure decision.
+//! FHIR `Patient`: the people of the caller's cases, and people a client records itself.
+//!
+//! - `GET /fhir/Patient?identifier=[system|]value` (scope `Patient.s`): the person of the
+//!   caller's cases, with what the admission notices released to the caller (name; the
+//!   registered address unless the identity is protected), and the Patients the caller keeps
+//!   with that identifier. A person with no case the caller takes part in is not found (an
+//!   empty searchset), as one who does not exist. Each case read is audited, through the
+//!   disclosure decision.
+//! - `GET /fhir/Patient/{id}` (`Patient.r`), `/_history`, `/_history/{vid}`: a case person's
+//!   Patient (one version: it is assembled from the case messages) or a kept one.
+//! - `POST /fhir/Patient` (`Patient.c`, `If-None-Exist: identifier=…` honoured) and
+//!   `PUT /fhir/Patient/{id}` (`Patient.u`, `If-Match`): a Patient the client keeps
+//!   (`super::stored`). A case person's Patient is not changed through the API: it is what
+//!   the case messages say.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
-use super::error::ApiError;
-use super::fhir::fhir_json;
+use super::case_resources::{history_bundle, version_of, versioned};
+use super::error::{ApiError, internal};
+use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
+use super::search::{Hit, Params, common_filters, identifier_matches, searchset};
+use super::stored;
 use crate::auth::{Caller, Interaction};
 use crate::domain::event::EventKind;
+use crate::domain::identifiers::{PersonId, systems};
 use crate::formats::fhir::{patient_id, patient_resource};
+use crate::pipeline::{History, Version};
 
 const RESOURCE: &str = "Patient";
+
+/// The Patient of `person` as the caller may see it (`None`: it takes part in no case of
+/// theirs), each case read audited as `what`.
+async fn case_patient(
+    state: &AppState,
+    caller: &Caller,
+    person: &PersonId,
+    what: &str,
+) -> Result<Option<History>, ApiError> {
+    let reads = state
+        .pipeline
+        .read_cases_of(person, &caller.organisation, &caller.client_id, what)
+        .await?;
+    // The latest admission notice released to the caller names the person; the Patient was
+    // last changed when it was recorded.
+    let mut latest = None;
+    let mut first_recorded = None;
+    for read in &reads {
+        for released in read.events() {
+            let event = released.event();
+            let recorded = read.recorded_at(event.id).unwrap_or(event.occurred_at);
+            first_recorded =
+                Some(first_recorded.map_or(recorded, |t: jiff::Timestamp| t.min(recorded)));
+            if let EventKind::AdmissionNotice { person, .. } = &event.kind
+                && latest.as_ref().is_none_or(|(at, _)| *at <= recorded)
+            {
+                latest = Some((recorded, person.clone()));
+            }
+        }
+    }
+    let Some(last_updated) = latest.as_ref().map(|(at, _)| *at).or(first_recorded) else {
+        return Ok(None);
+    };
+    let details = latest.map(|(_, details)| details);
+    let mut resource = patient_resource(person, details.as_ref())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    resource["meta"]["versionId"] = json!("1");
+    resource["meta"]["lastUpdated"] = json!(last_updated.to_string());
+    Ok(Some(History {
+        kind: RESOURCE,
+        id: patient_id(person),
+        versions: vec![Version {
+            resource,
+            version: 1,
+            last_updated,
+        }],
+    }))
+}
+
+/// `Patient/id` for the caller: one it keeps, else the person of one of its cases.
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<History, ApiError> {
+    if let Some(kept) = stored::find(state, caller, RESOURCE, id).await? {
+        return Ok(kept);
+    }
+    let not_found = || ApiError::NotFound(format!("Patient/{id} is not known"));
+    let person = state
+        .pipeline
+        .store
+        .person_of_patient(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_found)?;
+    case_patient(state, caller, &person, "patient")
+        .await?
+        .ok_or_else(not_found)
+}
 
 /// `GET /fhir/Patient?identifier=system|value`.
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth::require(
         &state,
@@ -35,55 +114,153 @@ pub async fn search(
         Interaction::Search,
     )
     .await?;
-    if let Some(unknown) = query
-        .keys()
-        .find(|k| !matches!(k.as_str(), "identifier" | "_format"))
+    let params = Params::new(query, RESOURCE, &["identifier"])?;
+    let identifier = params.first("identifier").ok_or_else(|| ApiError::BadRequest {
+        diagnostics: "search by identifier: ?identifier=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212".to_owned(),
+        expression: None,
+    })?;
+    let mut hits = Vec::new();
+    let person = super::audit::person_parameter(identifier, state.pipeline.clock.today());
+    // A Swedish person's system with a number that is none is a mistake worth saying.
+    if person.is_err()
+        && let Some((system, _)) = identifier.split_once('|')
+        && [
+            systems::PERSONNUMMER,
+            systems::SAMORDNINGSNUMMER,
+            systems::NATIONAL_RESERVE_NUMBER,
+        ]
+        .contains(&system)
     {
         return Err(ApiError::BadRequest {
             diagnostics: format!(
-                "search parameter {unknown:?} is not supported; Patient is searched by identifier"
+                "identifier={identifier}: not a valid number of {system} (twelve digits with a correct check digit)"
             ),
             expression: None,
         });
     }
-    let identifier = query.get("identifier").ok_or_else(|| ApiError::BadRequest {
-        diagnostics: "search by identifier: ?identifier=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212".to_owned(),
-        expression: None,
-    })?;
-    let person = super::audit::person_parameter(identifier, state.pipeline.clock.today())?;
-    let pipeline = &state.pipeline;
-    let reads = pipeline
-        .read_cases_of(&person, &caller.organisation, &caller.client_id, "patient")
-        .await?;
-    let visible = !reads.is_empty();
-    // The latest admission notice released to the caller names the person.
-    let details = reads.iter().find_map(|read| {
-        read.events()
-            .iter()
-            .rev()
-            .find_map(|r| match &r.event().kind {
-                EventKind::AdmissionNotice { person, .. } => Some(person.clone()),
-                _ => None,
-            })
-    });
-    let entries: Vec<Value> = if visible {
-        let resource = patient_resource(&person, details.as_ref())
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        vec![json!({
-            "fullUrl": format!("Patient/{}", patient_id(&person)),
-            "resource": resource,
-            "search": { "mode": "match" },
-        })]
-    } else {
-        Vec::new()
-    };
-    Ok(fhir_json(
+    if let Ok(person) = person
+        && let Some(history) = case_patient(&state, &caller, &person, "patient").await?
+    {
+        let current = history.current();
+        hits.push(Hit {
+            last_updated: current.last_updated,
+            id: history.id.clone(),
+            resource: current.resource.clone(),
+        });
+    }
+    for hit in stored::hits(&state, &caller, RESOURCE, None).await? {
+        if identifier_matches(
+            identifier,
+            hit.resource["identifier"].as_array().into_iter().flatten(),
+        ) {
+            hits.push(hit);
+        }
+    }
+    let mut found = Vec::new();
+    for hit in hits {
+        if common_filters(&params, &hit)? {
+            found.push(hit);
+        }
+    }
+    let bundle = searchset("/fhir/Patient", RESOURCE, &params, found, |_| Vec::new())?;
+    Ok(fhir_json(StatusCode::OK, bundle))
+}
+
+/// `GET /fhir/Patient/{id}`.
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Patient/{id}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    Ok(versioned(StatusCode::OK, RESOURCE, &id, history.current()))
+}
+
+/// `GET /fhir/Patient/{id}/_history/{vid}`.
+pub async fn vread(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Patient/{id}/_history/{vid}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    Ok(versioned(
         StatusCode::OK,
-        json!({
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": entries.len(),
-            "entry": entries,
-        }),
+        RESOURCE,
+        &id,
+        version_of(&history, &vid)?,
     ))
+}
+
+/// `GET /fhir/Patient/{id}/_history`.
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Patient/{id}/_history";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    Ok(fhir_json(StatusCode::OK, history_bundle(&history)))
+}
+
+fn must_be_patient(value: &Value) -> Result<(), ApiError> {
+    match value.get("resourceType").and_then(Value::as_str) {
+        Some(RESOURCE) => Ok(()),
+        _ => Err(ApiError::BadRequest {
+            diagnostics: "the body is not a Patient".to_owned(),
+            expression: Some("Patient.resourceType".to_owned()),
+        }),
+    }
+}
+
+/// `POST /fhir/Patient`: a Patient the client keeps.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    auth::require(
+        &state,
+        &caller,
+        "/fhir/Patient",
+        RESOURCE,
+        Interaction::Create,
+    )
+    .await?;
+    let patient = json_body(&headers, &body, RESOURCE)?;
+    must_be_patient(&patient)?;
+    stored::create(&state, &caller, RESOURCE, &headers, patient).await
+}
+
+/// `PUT /fhir/Patient/{id}`: the next version of a Patient the client keeps.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Patient/{id}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
+    let patient = json_body(&headers, &body, RESOURCE)?;
+    must_be_patient(&patient)?;
+    if patient.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!("Patient.id must be {id:?}, the id in the URL"),
+            expression: Some("Patient.id".to_owned()),
+        });
+    }
+    if let Some(kept) = stored::find(&state, &caller, RESOURCE, &id).await? {
+        return stored::update(&state, &caller, RESOURCE, &id, &headers, &kept, patient).await;
+    }
+    // A case person's Patient exists for the caller only through its cases.
+    auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    Err(ApiError::Unprocessable(format!(
+        "Patient/{id} is a person of the caller's cases, as the case messages describe them; it is not changed through the API"
+    )))
 }

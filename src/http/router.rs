@@ -53,7 +53,13 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         )
         .route("/openapi.json", get(metadata::openapi))
         .route("/fhir/metadata", get(metadata::metadata))
-        .route("/fhir/Patient", get(patient::search))
+        .route("/fhir/Patient", get(patient::search).post(patient::create))
+        .route(
+            "/fhir/Patient/{id}",
+            get(patient::read).put(patient::update),
+        )
+        .route("/fhir/Patient/{id}/_history", get(patient::history))
+        .route("/fhir/Patient/{id}/_history/{vid}", get(patient::vread))
         .route("/fhir/Task", get(task::search).post(task::create))
         .route("/fhir/Task/{id}", get(task::read).put(task::update))
         .route("/fhir/Task/{id}/_history", get(task::history))

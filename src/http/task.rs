@@ -37,6 +37,7 @@ use super::router::AppState;
 use super::search::{
     Hit, Params, common_filters, dates_match, instant, reference_matches, searchset, token_matches,
 };
+use super::stored;
 use crate::auth::{Caller, Interaction};
 
 const RESOURCE: &str = "Task";
@@ -103,7 +104,7 @@ pub async fn search(
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
     let params = Params::new(query, RESOURCE, PARAMETERS)?;
     let patient = params.first("patient").or(params.first("subject")).ok_or_else(|| {
-        bad("Task is searched within one person's cases: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212")
+        bad("Task is searched within one person's cases: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212, or ?patient=Patient/<id>")
     })?;
     let mut include_patient = false;
     let mut include_focus = false;
@@ -118,8 +119,15 @@ pub async fn search(
             }
         }
     }
-    let cases = case_resources::of_person(&state, &caller, patient, "tasks").await?;
+    let subject = case_resources::subject_parameter(&state, patient).await?;
+    let (cases, kept) =
+        case_resources::searched(&state, &caller, RESOURCE, &subject, "tasks").await?;
     let mut hits = Vec::new();
+    for hit in kept {
+        if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
+            hits.push(hit);
+        }
+    }
     let mut plans = HashMap::new();
     for resources in &cases {
         for plan in resources.of_kind("CarePlan") {
@@ -175,7 +183,7 @@ pub async fn read(
         &state,
         &caller,
         ROUTE,
-        case_resources::find(&state, &caller, RESOURCE, &id).await,
+        stored::find_either(&state, &caller, RESOURCE, &id).await,
     )
     .await?;
     Ok(versioned(StatusCode::OK, RESOURCE, &id, history.current()))
@@ -193,7 +201,7 @@ pub async fn vread(
         &state,
         &caller,
         ROUTE,
-        case_resources::find(&state, &caller, RESOURCE, &id).await,
+        stored::find_either(&state, &caller, RESOURCE, &id).await,
     )
     .await?;
     Ok(versioned(
@@ -216,7 +224,7 @@ pub async fn history(
         &state,
         &caller,
         ROUTE,
-        case_resources::find(&state, &caller, RESOURCE, &id).await,
+        stored::find_either(&state, &caller, RESOURCE, &id).await,
     )
     .await?;
     Ok(fhir_json(StatusCode::OK, history_bundle(&history)))
@@ -274,6 +282,9 @@ pub async fn create(
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Create).await?;
     let task = super::fhir::json_body(&headers, &body, RESOURCE)?;
     must_be_task(&task)?;
+    if !stored::is_process_document(RESOURCE, &task) {
+        return stored::create(&state, &caller, RESOURCE, &headers, task).await;
+    }
     let receipt = state
         .pipeline
         .receive_fhir(&body, crate::pipeline::Acting::Client(&caller.organisation))
@@ -311,6 +322,9 @@ pub async fn update(
             diagnostics: format!("Task.id must be {id:?}, the id in the URL"),
             expression: Some("Task.id".to_owned()),
         });
+    }
+    if let Some(kept) = stored::find(&state, &caller, RESOURCE, &id).await? {
+        return stored::update(&state, &caller, RESOURCE, &id, &headers, &kept, task).await;
     }
     let current = auth::audited(
         &state,

@@ -37,7 +37,7 @@ pub(super) fn person_columns(person: &PersonId) -> Result<(String, String), Stor
     Ok((system, person.value()))
 }
 
-fn person_from_columns(system: String, value: String) -> Result<PersonId, StoreError> {
+pub(super) fn person_from_columns(system: String, value: String) -> Result<PersonId, StoreError> {
     serde_json::from_value(serde_json::json!({ "system": system, "value": value }))
         .map_err(|e| StoreError::decode("person id", e))
 }

@@ -386,8 +386,8 @@ async fn write_accepted(
     );
     let mut cases = Rows::new(
         "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, \
-         updated_at, reference_issuer, reference_value)",
-        9,
+         updated_at, reference_issuer, reference_value, patient_id)",
+        10,
         // The versions were checked under the head's lock: an existing case moves on.
         "ON CONFLICT (id) DO UPDATE SET version = excluded.version, phase = excluded.phase, \
          updated_at = excluded.updated_at",
@@ -442,6 +442,7 @@ async fn write_accepted(
             Param::Int(now),
             commit.reference.as_ref().map(|r| r.issuer.as_str()).into(),
             commit.reference.as_ref().map(|r| r.value.as_str()).into(),
+            crate::formats::fhir::patient_id(&commit.person).into(),
         ]);
         for (i, (event, body)) in commit.events.iter().zip(&prepared.events).enumerate() {
             let seq = commit.expected_version + 1 + i as u64;

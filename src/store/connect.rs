@@ -284,6 +284,10 @@ impl Store {
     /// takes an advisory lock, SQLite has one writer).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.backend.migrator().run(&self.writer).await?;
+        let filled = self.fill_patient_ids().await?;
+        if filled > 0 {
+            tracing::info!(cases = filled, "cases given their person's FHIR Patient id");
+        }
         Ok(())
     }
 

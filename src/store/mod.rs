@@ -11,6 +11,7 @@ mod error;
 mod group_commit;
 mod outbox;
 mod records;
+mod resources;
 mod retention;
 mod rows;
 mod subscriptions;
@@ -28,5 +29,6 @@ pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,
     ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
 };
+pub use resources::{ResourceWriteError, StoredResource};
 pub use retention::Pruned;
 pub use subscriptions::StoredSubscription;

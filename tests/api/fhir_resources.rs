@@ -41,7 +41,7 @@ async fn a_patient_is_found_by_identifier_by_the_organisations_of_its_cases_only
     // Krokom takes no part in the case: nothing, as for a person unknown to the gateway.
     let none = search(crate::helpers::KROKOM).await;
     assert_eq!(none["total"], 0, "{none}");
-    // A malformed identifier says what is wrong.
+    // An identifier no one has finds nothing; a personnummer that is none says what is wrong.
     let response = app
         .as_client(OSTERSUND)
         .await
@@ -49,7 +49,27 @@ async fn a_patient_is_found_by_identifier_by_the_organisations_of_its_cases_only
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 200);
+    let found: Value = response.json().await.unwrap();
+    assert_eq!(found["total"], 0);
+    let response = app
+        .as_client(OSTERSUND)
+        .await
+        .get(app.url(
+            "/fhir/Patient?identifier=http://electronichealth.se/identifier/personnummer|198112189877",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("correct check digit"),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod deviations;
 mod fhir_careplan;
+mod fhir_official;
 mod fhir_resources;
 mod helpers;
 mod metadata;

@@ -84,4 +84,6 @@ both_backends!(
     kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_subscription,
     closed_cases_with_nothing_left_to_do_are_deleted_after_their_retention,
     old_audit_records_are_deleted_in_order_and_the_rest_still_verifies,
+    kept_resources_are_versioned_per_organisation_and_a_stale_version_writes_nothing,
+    a_case_person_is_found_by_the_id_of_their_patient,
 );

@@ -1396,3 +1396,158 @@ pub async fn old_audit_records_are_deleted_in_order_and_the_rest_still_verifies(
         .expect_err("append-only");
     assert!(err.to_string().contains("append-only"), "{err}");
 }
+
+pub async fn kept_resources_are_versioned_per_organisation_and_a_stale_version_writes_nothing(
+    db: &TestDb,
+) {
+    use brygga::store::ResourceWriteError;
+    let store = db.migrated().await;
+    let now = at("2026-11-23T12:00:00Z");
+    let task = serde_json::json!({ "resourceType": "Task", "status": "requested", "meta": { "tag": [{ "code": "x" }] } });
+    let first = store
+        .write_resource(
+            "Task",
+            "t-1",
+            None,
+            "2380",
+            "client",
+            task.clone(),
+            Some("Patient/example"),
+            &[],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    assert_eq!(first.resource["id"], "t-1");
+    assert_eq!(first.resource["meta"]["versionId"], "1");
+    assert_eq!(
+        first.resource["meta"]["tag"][0]["code"], "x",
+        "the client's meta is kept"
+    );
+    // Creating it again is a conflict, not a second version 1.
+    assert!(matches!(
+        store
+            .write_resource(
+                "Task",
+                "t-1",
+                None,
+                "2380",
+                "client",
+                task.clone(),
+                None,
+                &[],
+                now
+            )
+            .await,
+        Err(ResourceWriteError::VersionConflict { current: 1, .. })
+    ));
+    let mut changed = task.clone();
+    changed["status"] = serde_json::json!("completed");
+    let later = at("2026-11-24T12:00:00Z");
+    let second = store
+        .write_resource(
+            "Task",
+            "t-1",
+            Some(1),
+            "2380",
+            "client",
+            changed.clone(),
+            Some("Patient/example"),
+            &[audit("update task", &person("19811218-9876"))],
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.version, 2);
+    // A change made on version 1 now writes nothing.
+    assert!(matches!(
+        store
+            .write_resource(
+                "Task",
+                "t-1",
+                Some(1),
+                "2380",
+                "client",
+                changed.clone(),
+                None,
+                &[],
+                later
+            )
+            .await,
+        Err(ResourceWriteError::VersionConflict {
+            expected: 1,
+            current: 2,
+            ..
+        })
+    ));
+    // Another organisation neither sees nor changes it.
+    assert!(
+        store
+            .resource_versions("Task", "t-1", "2309")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .write_resource(
+                "Task",
+                "t-1",
+                Some(2),
+                "2309",
+                "other",
+                changed.clone(),
+                None,
+                &[],
+                later
+            )
+            .await,
+        Err(ResourceWriteError::NotFound { .. })
+    ));
+    let versions = store
+        .resource_versions("Task", "t-1", "2380")
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(versions[0].resource["status"], "requested");
+    assert_eq!(versions[1].last_updated, later);
+    let current = store
+        .current_resources("Task", "2380", Some("Patient/example"))
+        .await
+        .unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].version, 2);
+    assert!(
+        store
+            .current_resources("Task", "2380", Some("Patient/other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .current_resources("CarePlan", "2380", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The change's audit record is in the chain.
+    assert!(store.verify_audit_chain().await.unwrap().is_intact());
+}
+
+pub async fn a_case_person_is_found_by_the_id_of_their_patient(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, commit) = new_case(&p);
+    store.commit(commit).await.unwrap();
+    let id = brygga::formats::fhir::patient_id(&p);
+    assert_eq!(store.person_of_patient(&id).await.unwrap(), Some(p.clone()));
+    assert_eq!(
+        store.person_of_patient("no-such-patient").await.unwrap(),
+        None
+    );
+}

@@ -8,13 +8,13 @@ mod json;
 mod read;
 mod render;
 
-pub use codes::{FhirCodes, FhirCodesError};
+pub use codes::{FhirCodes, FhirCodesError, PROCESS_STEP};
 pub use consent::{
     CONSENT_SCOPE, ConsentRead, INFORMATION_CATEGORY, consent_resource, read_consent,
 };
 pub use json::FhirReadError;
 pub use read::{FORMAT, FhirRead, read, read_value};
 pub use render::{
-    Bundle, RenderError, apply_change, bundle, careplan_case, careplan_id, changed_task,
+    Bundle, PLAN_TYPE, RenderError, apply_change, bundle, careplan_case, careplan_id, changed_task,
     patient_id, patient_resource, render, task_event, task_id,
 };

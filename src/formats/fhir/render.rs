@@ -78,7 +78,7 @@ pub const INPUT_CODES: &[&str] = &[
     "acknowledged-message",
 ];
 
-pub(super) const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";
+pub const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";
 pub(super) const SERVICE_TYPE: &str = "urn:brygga:fhir:CodeSystem:service-type";
 pub(super) const ANSWER: &str = "urn:brygga:fhir:CodeSystem:sip-answer";
 pub(super) const EXT_RESPONSIBLE: &str =
