@@ -128,6 +128,24 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                     })]),
                 },
                 {
+                    "type": "AuditEvent",
+                    "interaction": interactions(&["read", "search-type"]),
+                    "searchParam": [
+                        {
+                            "name": "patient",
+                            "type": "token",
+                            "documentation": "<system>|<value> of the person the records are about",
+                        },
+                        {
+                            "name": "agent",
+                            "type": "token",
+                            "documentation": "the organisation (HSA-id or kommunkod): the caller's own, or any for an auditor",
+                        },
+                        { "name": "date", "type": "date", "documentation": "when recorded; prefixes eq, gt, ge, lt, le" },
+                        { "name": "_count", "type": "number", "documentation": "0 to 500; 50 unless given" },
+                    ],
+                },
+                {
                     "type": "Subscription",
                     "supportedProfile": [format!("{BACKPORT}backport-subscription")],
                     "interaction": interactions(&["create", "read", "update", "delete", "search-type"]),

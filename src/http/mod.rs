@@ -1,6 +1,7 @@
 //! HTTP: the only module that knows axum. Routes, middleware, error bodies and serving.
 
 mod audit;
+mod audit_event;
 mod auth;
 mod canonical;
 mod careplan;

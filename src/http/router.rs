@@ -12,8 +12,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
-    audit, auth, canonical, careplan, consent, cosmic_link, deliveries, deviations, health,
-    metadata, middleware as mw, municipal, patient, stats, subscription, task, translate,
+    audit, audit_event, auth, canonical, careplan, consent, cosmic_link, deliveries, deviations,
+    health, metadata, middleware as mw, municipal, patient, stats, subscription, task, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -75,6 +75,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/fhir/CarePlan/{id}/_history", get(careplan::history))
         .route("/fhir/CarePlan/{id}/_history/{vid}", get(careplan::vread))
         .route("/fhir/Consent", post(consent::create).get(consent::search))
+        .route("/fhir/AuditEvent", get(audit_event::search))
+        .route("/fhir/AuditEvent/{id}", get(audit_event::read))
         .route(
             "/fhir/Subscription",
             post(subscription::create).get(subscription::search),

@@ -77,11 +77,13 @@ impl Params {
             .collect()
     }
 
-    /// The query string without `_cursor`, to build links from.
-    fn query_without_cursor(&self) -> String {
+    /// The query string with `_cursor` replaced by `cursor` (left out without one), for links.
+    pub fn query_with_cursor(&self, cursor: Option<&str>) -> String {
         self.0
             .iter()
             .filter(|(name, _)| name != "_cursor")
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .chain(cursor.map(|c| ("_cursor", c)))
             .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
             .collect::<Vec<_>>()
             .join("&")
@@ -160,7 +162,7 @@ pub fn reference_matches(wanted: &str, reference: &Value) -> bool {
 
 /// The instants `[from, to)` a date search value (without its prefix) stands for: a whole day
 /// in Europe/Stockholm for a date, one second for a date-time.
-fn date_range(text: &str, name: &str) -> Result<(Timestamp, Timestamp), ApiError> {
+pub fn date_range(text: &str, name: &str) -> Result<(Timestamp, Timestamp), ApiError> {
     if let Ok(date) = text.parse::<jiff::civil::Date>()
         && !text.contains('T')
     {
@@ -296,23 +298,15 @@ pub fn searchset(
     let page: Vec<Hit> = hits.into_iter().skip(start).collect();
     let more = page.len() > count;
     let page: Vec<Hit> = page.into_iter().take(count).collect();
-    let query = params.query_without_cursor();
-    let separator = if query.is_empty() { "" } else { "&" };
     let mut links = vec![json!({
         "relation": "self",
-        "url": match params.first("_cursor") {
-            Some(cursor) => format!("{path}?{query}{separator}_cursor={}", encode(cursor)),
-            None => format!("{path}?{query}"),
-        },
+        "url": format!("{path}?{}", params.query_with_cursor(params.first("_cursor"))),
     })];
     if more && let Some(last) = page.last() {
+        let cursor = format!("{}.{}", last.last_updated.as_millisecond(), last.id);
         links.push(json!({
             "relation": "next",
-            "url": format!(
-                "{path}?{query}{separator}_cursor={}.{}",
-                last.last_updated.as_millisecond(),
-                encode(&last.id)
-            ),
+            "url": format!("{path}?{}", params.query_with_cursor(Some(&cursor))),
         }));
     }
     let included = include(&page);

@@ -453,6 +453,23 @@ impl Store {
         .await?;
         rows.iter().map(audit_record).collect()
     }
+
+    /// How many records the query's filters select (`after` and `limit` aside).
+    pub async fn count_audit_records(&self, query: &AuditQuery) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM audit_log WHERE ($1 IS NULL OR organisation = $1) \
+             AND ($2 IS NULL OR person = $2) AND ($3 IS NULL OR recorded_at >= $3) \
+             AND ($4 IS NULL OR recorded_at < $4)",
+        )
+        .bind(query.organisation.as_deref())
+        .bind(query.person.as_ref().map(person_token))
+        .bind(query.from.map(millis))
+        .bind(query.to.map(millis))
+        .fetch_one(&self.reader)
+        .await?
+        .try_get(0)?;
+        Ok(count as u64)
+    }
 }
 
 #[cfg(test)]

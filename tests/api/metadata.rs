@@ -115,10 +115,12 @@ async fn the_capability_statement_claims_exactly_what_answers() {
         if claimed.contains(&"search-type") {
             for parameter in resource["searchParam"].as_array().unwrap().iter().skip(1) {
                 let name = parameter["name"].as_str().unwrap();
-                let value = match parameter["type"].as_str().unwrap() {
-                    "date" => "ge2026-01-01",
-                    "number" => "10",
-                    "special" => "_lastUpdated",
+                let value = match (name, parameter["type"].as_str().unwrap()) {
+                    // The caller's own organisation (Östersund).
+                    ("agent", _) => "2380",
+                    (_, "date") => "ge2026-01-01",
+                    (_, "number") => "10",
+                    (_, "special") => "_lastUpdated",
                     _ => "x",
                 };
                 let (status, outcome) = exercise(
