@@ -58,6 +58,10 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                 }],
                 "description": "SMART Backend Services: a client assertion (private_key_jwt) for an access token with system/… scopes; see /.well-known/smart-configuration",
             },
+            "interaction": [{
+                "code": "transaction",
+                "documentation": "POST /fhir: one process step with its resources (a plan with its tasks), or resources the client keeps; all or nothing",
+            }],
             "resource": [
                 {
                     "type": "Task",

@@ -26,6 +26,7 @@ mod stored;
 mod subscription;
 mod task;
 mod tls;
+mod transaction;
 mod translate;
 
 pub use error::ApiError;

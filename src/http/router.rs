@@ -13,7 +13,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
     audit, audit_event, auth, canonical, careplan, consent, cosmic_link, deliveries, deviations,
-    health, metadata, middleware as mw, municipal, patient, stats, subscription, task, translate,
+    health, metadata, middleware as mw, municipal, patient, stats, subscription, task, transaction,
+    translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -52,6 +53,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             get(auth::smart_configuration),
         )
         .route("/openapi.json", get(metadata::openapi))
+        .route("/fhir", post(transaction::transaction))
         .route("/fhir/metadata", get(metadata::metadata))
         .route("/fhir/Patient", get(patient::search).post(patient::create))
         .route(

@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::domain::identifiers::PersonId;
 use crate::formats::fhir::{PLAN_TYPE, PROCESS_STEP};
 use crate::pipeline::{History, Version};
-use crate::store::{AuditEntry, ResourceWriteError, StoredResource};
+use crate::store::{AuditEntry, ResourceWrite, ResourceWriteError, StoredResource};
 
 const CASE_REFERENCE: &str = "urn:brygga:case-reference:";
 const CASE_EXTENSION: &str = "urn:brygga:fhir:StructureDefinition:case-reference";
@@ -223,7 +223,7 @@ fn answer(status: StatusCode, history: &History, caller: &Caller, created: bool)
     response
 }
 
-fn write_error(error: ResourceWriteError) -> ApiError {
+pub fn write_error(error: ResourceWriteError) -> ApiError {
     match error {
         ResourceWriteError::NotFound { .. } => ApiError::NotFound(error.to_string()),
         ResourceWriteError::VersionConflict { .. } => {
@@ -306,6 +306,40 @@ pub async fn update(
     write(state, caller, kind, id, Some(expected), resource, false).await
 }
 
+/// The write of `resource` as the next version of `kind/id` for the caller (`expected`: the
+/// version it follows; none for a new resource), and its audit record.
+pub fn prepared_write(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    id: &str,
+    expected: Option<u64>,
+    resource: Value,
+) -> (ResourceWrite, AuditEntry) {
+    let today = state.pipeline.clock.today();
+    let action = if expected.is_none() {
+        "create"
+    } else {
+        "update"
+    };
+    let entry = audit(
+        caller,
+        format!("{action} {}", kind.to_lowercase()),
+        person_of(kind, &resource, today),
+        json!({ "resource": format!("{kind}/{id}"), "version": expected.map_or(1, |v| v + 1) }),
+    );
+    let write = ResourceWrite {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        expected,
+        organisation: caller.organisation.code(),
+        client_id: caller.client_id.clone(),
+        subject: subject_key(kind, &resource, today),
+        resource,
+    };
+    (write, entry)
+}
+
 async fn write(
     state: &AppState,
     caller: &Caller,
@@ -315,29 +349,11 @@ async fn write(
     resource: Value,
     created: bool,
 ) -> Result<Response, ApiError> {
-    let today = state.pipeline.clock.today();
-    let action = if created { "create" } else { "update" };
-    let entry = audit(
-        caller,
-        format!("{action} {}", kind.to_lowercase()),
-        person_of(kind, &resource, today),
-        json!({ "resource": format!("{kind}/{id}"), "version": expected.map_or(1, |v| v + 1) }),
-    );
-    let subject = subject_key(kind, &resource, today);
+    let (write, entry) = prepared_write(state, caller, kind, id, expected, resource);
     let stored = state
         .pipeline
         .store
-        .write_resource(
-            kind,
-            id,
-            expected,
-            &caller.organisation.code(),
-            &caller.client_id,
-            resource,
-            subject.as_deref(),
-            &[entry],
-            state.pipeline.clock.now(),
-        )
+        .write_resource(write, &[entry], state.pipeline.clock.now())
         .await
         .map_err(write_error)?;
     let history = history_of(kind, vec![stored])

@@ -29,6 +29,6 @@ pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,
     ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
 };
-pub use resources::{ResourceWriteError, StoredResource};
+pub use resources::{ResourceWrite, ResourceWriteError, StoredResource};
 pub use retention::Pruned;
 pub use subscriptions::StoredSubscription;

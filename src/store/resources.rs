@@ -27,6 +27,21 @@ pub struct StoredResource {
     pub resource: Value,
 }
 
+/// One version of a resource to keep: the next of `kind/id` for `organisation` — without
+/// `expected`, version 1 of a new resource; with it, the version after `expected`, refused
+/// unless that is the current one — about `subject` (`system|value` of a person, or a
+/// reference).
+#[derive(Debug, Clone)]
+pub struct ResourceWrite {
+    pub kind: String,
+    pub id: String,
+    pub expected: Option<u64>,
+    pub organisation: String,
+    pub client_id: String,
+    pub resource: Value,
+    pub subject: Option<String>,
+}
+
 /// Why a write was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceWriteError {
@@ -77,87 +92,36 @@ fn row_resource(row: &sqlx::any::AnyRow) -> Result<StoredResource, StoreError> {
 const COLUMNS: &str = "kind, id, version, organisation, last_updated, resource";
 
 impl Store {
-    /// Keeps the next version of `kind/id` for `organisation` (without `expected`: version 1
-    /// of a new resource; with it, the version after `expected`, refused unless that is the
-    /// current one), about `subject` (`system|value` of a person, or a reference), with its
-    /// audit records. Answers the version as stored.
-    #[allow(clippy::too_many_arguments)]
+    /// Keeps the next version of a resource (`ResourceWrite`), with its audit records.
+    /// Answers the version as stored.
     pub async fn write_resource(
         &self,
-        kind: &str,
-        id: &str,
-        expected: Option<u64>,
-        organisation: &str,
-        client_id: &str,
-        resource: Value,
-        subject: Option<&str>,
+        write: ResourceWrite,
         audit: &[AuditEntry],
         at: Timestamp,
     ) -> Result<StoredResource, ResourceWriteError> {
+        let mut written = self.write_resources(vec![write], audit, at).await?;
+        written.pop().ok_or_else(|| {
+            ResourceWriteError::Store(StoreError::decode("resource", "nothing was written"))
+        })
+    }
+
+    /// Keeps every write of `writes` in one transaction, with the audit records: all of them,
+    /// or (one refused) none. Answers the versions as stored, in order.
+    pub async fn write_resources(
+        &self,
+        writes: Vec<ResourceWrite>,
+        audit: &[AuditEntry],
+        at: Timestamp,
+    ) -> Result<Vec<StoredResource>, ResourceWriteError> {
         let mut tx = self.writer.begin().await?;
         let mut head = AuditHead::lock(&mut tx)
             .await
             .map_err(ResourceWriteError::Store)?;
-        let current: Option<i64> = sqlx::query(
-            "SELECT version FROM fhir_resources WHERE kind = $1 AND id = $2 AND organisation = $3 AND is_current = 1",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(organisation)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-        let version = match (expected, current) {
-            (None, None) => 1,
-            (Some(expected), Some(current)) if expected == current as u64 => expected + 1,
-            (Some(expected), Some(current)) => {
-                return Err(ResourceWriteError::VersionConflict {
-                    kind: kind.to_owned(),
-                    id: id.to_owned(),
-                    expected,
-                    current: current as u64,
-                });
-            }
-            (Some(_), None) => {
-                return Err(ResourceWriteError::NotFound {
-                    kind: kind.to_owned(),
-                    id: id.to_owned(),
-                });
-            }
-            (None, Some(current)) => {
-                return Err(ResourceWriteError::VersionConflict {
-                    kind: kind.to_owned(),
-                    id: id.to_owned(),
-                    expected: 0,
-                    current: current as u64,
-                });
-            }
-        };
-        let resource = stamped(resource, id, version, at);
-        let text =
-            serde_json::to_string(&resource).map_err(|e| StoreError::decode("resource", e))?;
-        sqlx::query(
-            "UPDATE fhir_resources SET is_current = 0 WHERE kind = $1 AND id = $2 AND is_current = 1",
-        )
-        .bind(kind)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO fhir_resources (kind, id, version, is_current, organisation, client_id, subject, last_updated, resource) \
-             VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8)",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(version as i64)
-        .bind(organisation)
-        .bind(client_id)
-        .bind(subject)
-        .bind(millis(at))
-        .bind(text)
-        .execute(&mut *tx)
-        .await?;
+        let mut written = Vec::with_capacity(writes.len());
+        for write in writes {
+            written.push(write_one(&mut tx, write, at).await?);
+        }
         chain_entries(&mut tx, &mut head, None, audit, at)
             .await
             .map_err(ResourceWriteError::Store)?;
@@ -165,14 +129,7 @@ impl Store {
             .await
             .map_err(ResourceWriteError::Store)?;
         tx.commit().await?;
-        Ok(StoredResource {
-            kind: kind.to_owned(),
-            id: id.to_owned(),
-            version,
-            organisation: organisation.to_owned(),
-            last_updated: at,
-            resource,
-        })
+        Ok(written)
     }
 
     /// Every version of `kind/id` kept for `organisation`, oldest first (none: it has no such
@@ -263,4 +220,75 @@ impl Store {
         }
         Ok(filled)
     }
+}
+
+/// One write of `write_resources`, inside its transaction.
+async fn write_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    write: ResourceWrite,
+    at: Timestamp,
+) -> Result<StoredResource, ResourceWriteError> {
+    let ResourceWrite {
+        kind,
+        id,
+        expected,
+        organisation,
+        client_id,
+        resource,
+        subject,
+    } = write;
+    let current: Option<i64> = sqlx::query(
+        "SELECT version FROM fhir_resources WHERE kind = $1 AND id = $2 AND organisation = $3 AND is_current = 1",
+    )
+    .bind(&kind)
+    .bind(&id)
+    .bind(&organisation)
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|row| row.try_get(0))
+    .transpose()?;
+    let version = match (expected, current.map(|c| c as u64)) {
+        (None, None) => 1,
+        (Some(expected), Some(current)) if expected == current => expected + 1,
+        (Some(_), None) => return Err(ResourceWriteError::NotFound { kind, id }),
+        (expected, Some(current)) => {
+            return Err(ResourceWriteError::VersionConflict {
+                kind,
+                id,
+                expected: expected.unwrap_or(0),
+                current,
+            });
+        }
+    };
+    let resource = stamped(resource, &id, version, at);
+    let text = serde_json::to_string(&resource).map_err(|e| StoreError::decode("resource", e))?;
+    sqlx::query(
+        "UPDATE fhir_resources SET is_current = 0 WHERE kind = $1 AND id = $2 AND is_current = 1",
+    )
+    .bind(&kind)
+    .bind(&id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO fhir_resources (kind, id, version, is_current, organisation, client_id, subject, last_updated, resource) \
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8)",
+    )
+    .bind(&kind)
+    .bind(&id)
+    .bind(version as i64)
+    .bind(&organisation)
+    .bind(&client_id)
+    .bind(subject.as_deref())
+    .bind(millis(at))
+    .bind(text)
+    .execute(&mut **tx)
+    .await?;
+    Ok(StoredResource {
+        kind,
+        id,
+        version,
+        organisation,
+        last_updated: at,
+        resource,
+    })
 }

@@ -11,6 +11,7 @@ mod fhir_audit;
 mod fhir_careplan;
 mod fhir_official;
 mod fhir_resources;
+mod fhir_transaction;
 mod helpers;
 mod metadata;
 mod municipal;

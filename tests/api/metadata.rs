@@ -167,6 +167,26 @@ async fn the_capability_statement_claims_exactly_what_answers() {
             );
         }
     }
+    // The system interactions claimed answer: a transaction of nothing is an empty answer.
+    let system: Vec<&str> = statement["rest"][0]["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(system, ["transaction"]);
+    let response = app
+        .as_client(OSTERSUND)
+        .await
+        .post(app.url("/fhir"))
+        .header("content-type", "application/fhir+json")
+        .json(&json!({ "resourceType": "Bundle", "type": "transaction", "entry": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["type"], "transaction-response");
     // A resource type it does not list has no endpoint.
     let (status, outcome) = exercise(&app, "Observation", "read", "").await;
     assert!(!routed(status, &outcome), "{status}: {outcome}");

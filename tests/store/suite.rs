@@ -1400,19 +1400,36 @@ pub async fn old_audit_records_are_deleted_in_order_and_the_rest_still_verifies(
 pub async fn kept_resources_are_versioned_per_organisation_and_a_stale_version_writes_nothing(
     db: &TestDb,
 ) {
-    use brygga::store::ResourceWriteError;
+    use brygga::store::{ResourceWrite, ResourceWriteError};
+    let write = |kind: &str,
+                 id: &str,
+                 expected: Option<u64>,
+                 organisation: &str,
+                 client_id: &str,
+                 resource: serde_json::Value,
+                 subject: Option<&str>| ResourceWrite {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        expected,
+        organisation: organisation.to_owned(),
+        client_id: client_id.to_owned(),
+        resource,
+        subject: subject.map(str::to_owned),
+    };
     let store = db.migrated().await;
     let now = at("2026-11-23T12:00:00Z");
     let task = serde_json::json!({ "resourceType": "Task", "status": "requested", "meta": { "tag": [{ "code": "x" }] } });
     let first = store
         .write_resource(
-            "Task",
-            "t-1",
-            None,
-            "2380",
-            "client",
-            task.clone(),
-            Some("Patient/example"),
+            write(
+                "Task",
+                "t-1",
+                None,
+                "2380",
+                "client",
+                task.clone(),
+                Some("Patient/example"),
+            ),
             &[],
             now,
         )
@@ -1429,13 +1446,7 @@ pub async fn kept_resources_are_versioned_per_organisation_and_a_stale_version_w
     assert!(matches!(
         store
             .write_resource(
-                "Task",
-                "t-1",
-                None,
-                "2380",
-                "client",
-                task.clone(),
-                None,
+                write("Task", "t-1", None, "2380", "client", task.clone(), None),
                 &[],
                 now
             )
@@ -1447,13 +1458,15 @@ pub async fn kept_resources_are_versioned_per_organisation_and_a_stale_version_w
     let later = at("2026-11-24T12:00:00Z");
     let second = store
         .write_resource(
-            "Task",
-            "t-1",
-            Some(1),
-            "2380",
-            "client",
-            changed.clone(),
-            Some("Patient/example"),
+            write(
+                "Task",
+                "t-1",
+                Some(1),
+                "2380",
+                "client",
+                changed.clone(),
+                Some("Patient/example"),
+            ),
             &[audit("update task", &person("19811218-9876"))],
             later,
         )
@@ -1464,13 +1477,15 @@ pub async fn kept_resources_are_versioned_per_organisation_and_a_stale_version_w
     assert!(matches!(
         store
             .write_resource(
-                "Task",
-                "t-1",
-                Some(1),
-                "2380",
-                "client",
-                changed.clone(),
-                None,
+                write(
+                    "Task",
+                    "t-1",
+                    Some(1),
+                    "2380",
+                    "client",
+                    changed.clone(),
+                    None
+                ),
                 &[],
                 later
             )
@@ -1492,13 +1507,15 @@ pub async fn kept_resources_are_versioned_per_organisation_and_a_stale_version_w
     assert!(matches!(
         store
             .write_resource(
-                "Task",
-                "t-1",
-                Some(2),
-                "2309",
-                "other",
-                changed.clone(),
-                None,
+                write(
+                    "Task",
+                    "t-1",
+                    Some(2),
+                    "2309",
+                    "other",
+                    changed.clone(),
+                    None
+                ),
                 &[],
                 later
             )
@@ -1535,6 +1552,72 @@ pub async fn kept_resources_are_versioned_per_organisation_and_a_stale_version_w
             .unwrap()
             .is_empty()
     );
+    // Several writes are kept together or not at all: a stale one refuses the new one too.
+    let refused = store
+        .write_resources(
+            vec![
+                write(
+                    "Patient",
+                    "p-1",
+                    None,
+                    "2380",
+                    "client",
+                    serde_json::json!({ "resourceType": "Patient" }),
+                    None,
+                ),
+                write(
+                    "Task",
+                    "t-1",
+                    Some(1),
+                    "2380",
+                    "client",
+                    changed.clone(),
+                    None,
+                ),
+            ],
+            &[],
+            later,
+        )
+        .await;
+    assert!(matches!(
+        refused,
+        Err(ResourceWriteError::VersionConflict { .. })
+    ));
+    assert!(
+        store
+            .resource_versions("Patient", "p-1", "2380")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let both = store
+        .write_resources(
+            vec![
+                write(
+                    "Patient",
+                    "p-1",
+                    None,
+                    "2380",
+                    "client",
+                    serde_json::json!({ "resourceType": "Patient" }),
+                    None,
+                ),
+                write(
+                    "Task",
+                    "t-1",
+                    Some(2),
+                    "2380",
+                    "client",
+                    changed.clone(),
+                    None,
+                ),
+            ],
+            &[],
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(both.iter().map(|w| w.version).collect::<Vec<_>>(), [1, 3]);
     // The change's audit record is in the chain.
     assert!(store.verify_audit_chain().await.unwrap().is_intact());
 }
