@@ -9,6 +9,7 @@ mod delivery;
 mod deviations;
 mod fhir_audit;
 mod fhir_careplan;
+mod fhir_client;
 mod fhir_official;
 mod fhir_resources;
 mod fhir_transaction;

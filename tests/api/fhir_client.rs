@@ -1,0 +1,68 @@
+//! A real FHIR client library against the running gateway: fhirpy (Python, installed by
+//! `scripts/python-clients.sh`) creates, reads, searches (following `next` links) and updates
+//! Tasks and reads the Patient, as a vendor's integration would (`tests/clients/fhirpy_client.py`).
+
+use serde_json::Value;
+
+use crate::helpers::{OSTERSUND, repo_root, spawn_app};
+
+/// The python of the client's virtual environment (installed when missing).
+fn python() -> String {
+    let output = std::process::Command::new(repo_root().join("scripts/python-clients.sh"))
+        .output()
+        .expect("scripts/python-clients.sh runs");
+    assert!(
+        output.status.success(),
+        "installing the Python FHIR client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let app = spawn_app().await;
+    app.admitted_case().await;
+    let token = app.token(OSTERSUND, None).await;
+    let base = app.url("/fhir");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(repo_root().join("tests/clients/fhirpy_client.py"))
+            .env("BRYGGA_FHIR_BASE", base)
+            .env("BRYGGA_TOKEN", token)
+            .env("BRYGGA_FIXTURES", repo_root().join("fixtures"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the client's checks: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["process_tasks"], 3);
+    assert!(
+        summary["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-step"),
+        "{summary}"
+    );
+    // The change the client made is the case's: the region sees it.
+    let id = summary["changed_step"].as_str().unwrap();
+    let read: Value = app
+        .as_client(crate::helpers::REGION)
+        .await
+        .get(app.url(&format!("/fhir/Task/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "in-progress", "{read}");
+}
