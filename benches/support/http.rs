@@ -9,6 +9,7 @@ pub fn root() -> std::path::PathBuf {
 }
 
 /// The admission notice example as message `n`: a case (and message id) of its own.
+#[allow(dead_code)]
 pub fn admission(template: &str, n: usize, tag: &str) -> Vec<u8> {
     template
         .replace("CL-2026-0001", &format!("CL-{tag}-{n:07}"))
@@ -40,13 +41,19 @@ pub fn settings(database: &str, dir: &std::path::Path, inbox: &str) -> Settings 
 
 /// An access token for the region's Cosmic Link client from the gateway at `base`, whose clock
 /// reads `now`.
+#[allow(dead_code)]
 pub async fn token(base: &str, now: jiff::Timestamp) -> String {
+    token_as(base, now, "region-jh-cosmic").await
+}
+
+/// An access token for the example client `client_id` (its key in `example-keys/`).
+pub async fn token_as(base: &str, now: jiff::Timestamp, client_id: &str) -> String {
     let pem =
-        std::fs::read(root().join("deploy/config/example-keys/region-jh-cosmic.pem")).unwrap();
+        std::fs::read(root().join(format!("deploy/config/example-keys/{client_id}.pem"))).unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES384);
-    header.kid = Some("region-jh-cosmic-1".to_owned());
+    header.kid = Some(format!("{client_id}-1"));
     let claims = serde_json::json!({
-        "iss": "region-jh-cosmic", "sub": "region-jh-cosmic",
+        "iss": client_id, "sub": client_id,
         "aud": format!("{base}/auth/token"), "exp": now.as_second() + 120,
         "jti": uuid::Uuid::new_v4().to_string(),
     });

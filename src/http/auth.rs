@@ -267,9 +267,10 @@ impl From<AuthError> for ApiError {
 /// Appends one audit record that belongs to no commit (a read, a refusal), at the clock's now.
 pub async fn record(state: &AppState, entry: AuditEntry) -> Result<(), ApiError> {
     let now = state.pipeline.clock.now();
+    // Through the group committer: concurrent reads share a transaction and an fsync.
     state
         .pipeline
-        .store
+        .committer
         .append_audit(None, &[entry], now)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))

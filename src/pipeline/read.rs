@@ -172,7 +172,8 @@ impl Pipeline {
                 Decision::Deny(_) => withheld += 1,
             }
         }
-        self.store
+        // Durable with the next batch of the group committer, before the read is answered.
+        self.committer
             .append_audit(
                 Some(case_id),
                 &[AuditEntry {

@@ -40,32 +40,36 @@ impl Store {
         &self,
         commits: Vec<CaseCommit>,
     ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
-        Ok(self.commit_batch_with(commits, &[]).await?.0)
+        Ok(self.commit_batch_with(commits, &[], &[]).await?.0)
     }
 
     /// As `commit_batch`, with delivery bookkeeping in the same transaction (after the
     /// changes, each under its own savepoint, so that one failing fails alone). The group
     /// committer puts SQLite's claims and settlements here: its one writer then never waits
     /// for them between two batches.
+    ///
+    /// `audits` (the audit records of reads, see `GroupCommitter::append_audit`) are chained
+    /// after the changes' records, in the same durable transaction.
     pub async fn commit_batch_with(
         &self,
         commits: Vec<CaseCommit>,
         work: &[Bookkeeping],
+        audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
-        if commits.is_empty() {
+        if commits.is_empty() && audits.is_empty() {
             // Bookkeeping alone need not wait for the disk (see `begin_bookkeeping`).
             let mut tx = self.begin_bookkeeping().await?;
             let booked = book(&mut tx, self.backend, work).await?;
             tx.commit().await?;
             return Ok((Vec::new(), booked));
         }
-        match self.commit_bulk(&commits, work).await {
+        match self.commit_bulk(&commits, work, audits).await {
             Ok(results) => Ok(results),
             Err(error) => {
                 // Nothing of the bulk transaction was written. One change of the batch may be
                 // at fault (a constraint the checks did not foresee): write them one by one.
                 tracing::warn!(error = %error, batch = commits.len(), "bulk commit failed; committing the batch change by change");
-                self.commit_each(&commits, work).await
+                self.commit_each(&commits, work, audits).await
             }
         }
     }
@@ -75,12 +79,18 @@ impl Store {
         &self,
         commits: &[CaseCommit],
         work: &[Bookkeeping],
+        audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
         let mut tx = self.writer.begin().await?;
         // The head first: it serialises every writer (on PostgreSQL across instances), so the
         // receipts and versions read next cannot change before this transaction ends.
         let mut head = AuditHead::lock(&mut tx).await?;
-        let results = write_batch(&mut tx, commits, &mut head).await?;
+        let results = if commits.is_empty() {
+            Vec::new()
+        } else {
+            write_batch(&mut tx, commits, &mut head).await?
+        };
+        append_audits(&mut tx, &mut head, audits).await?;
         let booked = book(&mut tx, self.backend, work).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
@@ -92,6 +102,7 @@ impl Store {
         &self,
         commits: &[CaseCommit],
         work: &[Bookkeeping],
+        audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut head = AuditHead::lock(&mut tx).await?;
@@ -124,11 +135,40 @@ impl Store {
                 }
             }
         }
+        append_audits(&mut tx, &mut head, audits).await?;
         let booked = book(&mut tx, self.backend, work).await?;
         head.store(&mut tx).await?;
         tx.commit().await?;
         Ok((results, booked))
     }
+}
+
+/// Audit records to append in a group commit's transaction: those of a read of personal data,
+/// or of a request refused, made durable with whatever else the batch writes.
+#[derive(Debug, Clone)]
+pub struct AuditAppend {
+    pub case_id: Option<crate::domain::case::CaseId>,
+    pub entries: Vec<super::records::AuditEntry>,
+    pub recorded_at: Timestamp,
+}
+
+/// Chains every record of `audits` in one multi-row statement.
+async fn append_audits(
+    tx: &mut Transaction<'_, Any>,
+    head: &mut AuditHead,
+    audits: &[AuditAppend],
+) -> Result<(), StoreError> {
+    if audits.is_empty() {
+        return Ok(());
+    }
+    let mut rows = audit_rows();
+    for append in audits {
+        let case_id = append.case_id.map(|c| c.to_string());
+        for entry in &append.entries {
+            head.chain(&mut rows, case_id.as_deref(), entry, append.recorded_at)?;
+        }
+    }
+    rows.insert(tx).await
 }
 
 /// Delivery bookkeeping to do in a group commit's transaction.

@@ -10,7 +10,7 @@
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
-use super::commit::{Booked, Bookkeeping};
+use super::commit::{AuditAppend, Booked, Bookkeeping};
 use super::connect::{Backend, Store};
 use super::error::StoreError;
 use super::outbox::Settlement;
@@ -24,6 +24,10 @@ enum Job {
     Book {
         work: Bookkeeping,
         reply: oneshot::Sender<Result<Booked, StoreError>>,
+    },
+    Audit {
+        append: AuditAppend,
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
 }
 
@@ -101,6 +105,28 @@ impl GroupCommitter {
         }
     }
 
+    /// Appends audit records (a read of personal data, a refused request) in the next batch,
+    /// and answers once they are durable: concurrent reads share one transaction and one
+    /// fsync, as messages do.
+    pub async fn append_audit(
+        &self,
+        case_id: Option<crate::domain::case::CaseId>,
+        entries: &[super::records::AuditEntry],
+        recorded_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Audit {
+            append: AuditAppend {
+                case_id,
+                entries: entries.to_vec(),
+                recorded_at,
+            },
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| StoreError::CommitterStopped)?
+    }
+
     async fn book(&self, work: Bookkeeping) -> Result<Booked, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Book { work, reply }).await?;
@@ -122,6 +148,8 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
         let mut commit_replies = Vec::with_capacity(jobs.len());
         let mut work = Vec::new();
         let mut work_replies = Vec::new();
+        let mut audits = Vec::new();
+        let mut audit_replies = Vec::new();
         for job in jobs.drain(..) {
             match job {
                 Job::Commit { commit, reply } => {
@@ -132,11 +160,18 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
                     work.push(piece);
                     work_replies.push(reply);
                 }
+                Job::Audit { append, reply } => {
+                    audits.push(append);
+                    audit_replies.push(reply);
+                }
             }
         }
         let size = commits.len();
-        match store.commit_batch_with(commits, &work).await {
+        match store.commit_batch_with(commits, &work, &audits).await {
             Ok((results, booked)) => {
+                for reply in audit_replies {
+                    let _ = reply.send(Ok(()));
+                }
                 for (reply, result) in commit_replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -153,6 +188,9 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
                     let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
                 }
                 for reply in work_replies {
+                    let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
+                }
+                for reply in audit_replies {
                     let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
                 }
             }

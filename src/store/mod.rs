@@ -18,7 +18,7 @@ mod subscriptions;
 mod timers;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
-pub use commit::{Batched, Booked, Bookkeeping};
+pub use commit::{AuditAppend, Batched, Booked, Bookkeeping};
 pub use connect::{Backend, Footprint, Readiness, Store};
 pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};

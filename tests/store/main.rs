@@ -86,4 +86,5 @@ both_backends!(
     old_audit_records_are_deleted_in_order_and_the_rest_still_verifies,
     kept_resources_are_versioned_per_organisation_and_a_stale_version_writes_nothing,
     a_case_person_is_found_by_the_id_of_their_patient,
+    audit_records_of_reads_ride_in_a_batch_and_keep_the_chain,
 );

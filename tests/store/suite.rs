@@ -367,7 +367,7 @@ pub async fn bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits(db: &Test
     };
     // The claim comes after the changes in the same transaction: it gets the rows just written.
     let (results, booked) = store
-        .commit_batch_with(vec![commit], std::slice::from_ref(&claim))
+        .commit_batch_with(vec![commit], std::slice::from_ref(&claim), &[])
         .await
         .unwrap();
     assert!(results[0].is_ok(), "{results:?}");
@@ -390,7 +390,7 @@ pub async fn bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits(db: &Test
             .collect(),
     };
     let (results, booked) = store
-        .commit_batch_with(Vec::new(), &[settle, claim])
+        .commit_batch_with(Vec::new(), &[settle, claim], &[])
         .await
         .unwrap();
     assert!(results.is_empty());
@@ -1633,4 +1633,66 @@ pub async fn a_case_person_is_found_by_the_id_of_their_patient(db: &TestDb) {
         store.person_of_patient("no-such-patient").await.unwrap(),
         None
     );
+}
+
+pub async fn audit_records_of_reads_ride_in_a_batch_and_keep_the_chain(db: &TestDb) {
+    use brygga::store::{AuditAppend, AuditQuery, GroupCommitter};
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (case, commit) = new_case(&p);
+    let read = AuditAppend {
+        case_id: Some(case.id()),
+        entries: vec![audit("read tasks", &p)],
+        recorded_at: at("2026-11-20T08:02:00Z"),
+    };
+    // With a change, and alone.
+    let (results, _) = store
+        .commit_batch_with(vec![commit], &[], std::slice::from_ref(&read))
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{results:?}");
+    store
+        .commit_batch_with(Vec::new(), &[], &[read.clone(), read])
+        .await
+        .unwrap();
+    // Many concurrent reads through the group committer: every record lands, once.
+    let committer = GroupCommitter::start(store.clone(), 64);
+    let mut reads = Vec::new();
+    for i in 0..40 {
+        let (committer, p) = (committer.clone(), p.clone());
+        reads.push(tokio::spawn(async move {
+            committer
+                .append_audit(
+                    None,
+                    &[audit(&format!("read {i}"), &p)],
+                    at("2026-11-20T08:03:00Z"),
+                )
+                .await
+        }));
+    }
+    for read in reads {
+        read.await.unwrap().unwrap();
+    }
+    let records = store
+        .audit_records(&AuditQuery {
+            after: 0,
+            limit: 1000,
+            organisation: None,
+            person: Some(p.clone()),
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap();
+    let reads = records
+        .iter()
+        .filter(|r| r.action.starts_with("read"))
+        .count();
+    assert_eq!(reads, 3 + 40, "{records:?}");
+    let case_reads = records
+        .iter()
+        .filter(|r| r.action == "read tasks" && r.case_id == Some(case.id().to_string()))
+        .count();
+    assert_eq!(case_reads, 3);
+    assert!(store.verify_audit_chain().await.unwrap().is_intact());
 }

@@ -1,0 +1,326 @@
+//! The FHIR API under load with a national-scale store: reads, searches and Task updates per
+//! second, with p50/p99, over real HTTP on loopback.
+//!
+//! `cargo bench --bench fhir_api` loads `FHIR_CASES` cases (default 100,000: admission notices
+//! of as many people, each with three Tasks, posted by the region's Cosmic Link client as fast
+//! as they are accepted), then measures, for `LOAD_SECONDS` each (default 5), with 16 clients of
+//! Östersund (a party to every case) asking as fast as they are answered:
+//! - **read**: `GET /fhir/Task/{id}` of a random case's Task;
+//! - **search**: `GET /fhir/Task?patient=<system>|<value>` of a random person;
+//! - **update**: `PUT /fhir/Task/{id}`, Hemsjukvården starting its planning (`in-progress`) on a
+//!   case's admission notice Task — each a new event, committed durably and routed.
+//!
+//! On SQLite (a temporary file) and, with `BRYGGA_TEST_POSTGRES_URL` set, on PostgreSQL. Every
+//! read, search and update goes through the disclosure decision and is audited, as in
+//! production.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use brygga::clock::Clock;
+use brygga::delivery::Subscriptions;
+use brygga::startup::Application;
+use serde_json::Value;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "support/http.rs"]
+mod http_support;
+use http_support::{fresh_postgres, root, settings, token_as};
+
+const LOADERS: usize = 64;
+const CLIENTS: usize = 16;
+const PERSON_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `n`-th person: a valid ten-digit personnummer (born 1940 onwards, serials 100–899).
+fn personnummer(n: usize) -> String {
+    let born = jiff::civil::date(1940, 1, 1)
+        .checked_add(jiff::Span::new().days((n / 800) as i64))
+        .unwrap();
+    let digits = format!(
+        "{:02}{:02}{:02}{:03}",
+        born.year() % 100,
+        born.month(),
+        born.day(),
+        100 + n % 800
+    );
+    let sum: u32 = digits
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
+            d / 10 + d % 10
+        })
+        .sum();
+    format!("{}-{}{}", &digits[..6], &digits[6..], (10 - sum % 10) % 10)
+}
+
+/// The twelve-digit form of `personnummer(n)` as a search parameter.
+fn person_parameter(n: usize) -> String {
+    format!("{PERSON_SYSTEM}|19{}", personnummer(n).replace('-', ""))
+}
+
+/// The admission notice of case `n`: a person and a case of its own.
+fn admission(template: &str, n: usize) -> Vec<u8> {
+    template
+        .replace("811218-9876", &personnummer(n))
+        .replace("CL-2026-0001", &format!("CL-FHIR-{n:07}"))
+        .replace("SA-2026-004711", &format!("SA-FHIR-{n:07}"))
+        .into_bytes()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(LOADERS)
+        .build()
+        .unwrap()
+}
+
+/// Posts `cases` admission notices; answers each case's first Task id, in order.
+async fn load(base: &str, token: &str, template: &str, cases: usize) -> Vec<String> {
+    let client = client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); cases]));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..LOADERS {
+        let (client, next, ids) = (client.clone(), next.clone(), ids.clone());
+        let url = format!("{base}/cosmic-link/v1/messages");
+        let (token, template) = (token.to_owned(), template.to_owned());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= cases {
+                    break;
+                }
+                let receipt: Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/xml")
+                    .body(admission(&template, n))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let event = receipt["event_id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("admission {n} was not accepted: {receipt}"));
+                ids.lock().unwrap()[n] = format!("{event}-0");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "  loaded {cases} cases in {elapsed:.0} s ({:.0} admissions/s)",
+        cases as f64 / elapsed
+    );
+    Arc::try_unwrap(ids).unwrap().into_inner().unwrap()
+}
+
+/// A small deterministic generator, so that runs ask for the same cases.
+struct Picks(u64);
+
+impl Picks {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % below as u64) as usize
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+/// `CLIENTS` clients doing `request(i)` for the `i`-th operation (up to `limit`) for
+/// `duration`; prints operations per second, p50 and p99.
+async fn measure<F, Fut>(name: &str, duration: Duration, limit: usize, request: F)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (request, next) = (request.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= limit {
+                    break;
+                }
+                let began = Instant::now();
+                let status = request(i).await;
+                assert!((200..300).contains(&status), "{i}: answered {status}");
+                latencies.push(began.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!(
+        "  {name}: {:.0}/s, p50 {:.1} ms, p99 {:.1} ms ({} requests)",
+        latencies.len() as f64 / elapsed,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.len()
+    );
+}
+
+async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &str) {
+    let cases = env_number("FHIR_CASES", 100_000);
+    let duration = Duration::from_secs(env_number("LOAD_SECONDS", 5) as u64);
+    let mut settings = settings(database, dir, "http://127.0.0.1:9/unused");
+    // No deliveries: the harness measures the API, not the outbox.
+    settings.subscriptions = Subscriptions::default();
+    let app = Application::build_with_clock(settings, Clock::System)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    println!("{backend}, {cases} cases:");
+    let region = token_as(&base, jiff::Timestamp::now(), "region-jh-cosmic").await;
+    let task_ids = Arc::new(load(&base, &region, template, cases).await);
+    let ostersund = Arc::new(token_as(&base, jiff::Timestamp::now(), "ostersund-treserva").await);
+    let client = client();
+
+    let (c, t, ids) = (client.clone(), ostersund.clone(), task_ids.clone());
+    let base_read = base.clone();
+    measure("read Task/{id}", duration, usize::MAX, move |i| {
+        let (c, t, ids) = (c.clone(), t.clone(), ids.clone());
+        let url = format!(
+            "{base_read}/fhir/Task/{}",
+            ids[Picks(i as u64 * 2_654_435_761 + 1).next(ids.len())]
+        );
+        async move {
+            c.get(url)
+                .bearer_auth(t.as_str())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    })
+    .await;
+
+    let (c, t) = (client.clone(), ostersund.clone());
+    let base_search = base.clone();
+    measure("search Task?patient=", duration, usize::MAX, move |i| {
+        let (c, t) = (c.clone(), t.clone());
+        let url = format!(
+            "{base_search}/fhir/Task?patient={}",
+            person_parameter(Picks(i as u64 * 40_503 + 7).next(cases))
+        );
+        async move {
+            let response = c.get(url).bearer_auth(t.as_str()).send().await.unwrap();
+            let status = response.status().as_u16();
+            let found: Value = response.json().await.unwrap();
+            assert_eq!(found["total"], 3, "{found}");
+            status
+        }
+    })
+    .await;
+
+    // Updates: Hemsjukvården's admission notice Task of a different case each time (the Task
+    // of owner 1), read before the clock starts.
+    let wanted = (cases / 4).min(20_000);
+    let mut tasks = Vec::with_capacity(wanted);
+    let mut picks = Picks(99);
+    let mut chosen = std::collections::BTreeSet::new();
+    while chosen.len() < wanted {
+        chosen.insert(picks.next(cases));
+    }
+    for n in chosen {
+        let id = format!("{}-1", task_ids[n].strip_suffix("-0").unwrap());
+        let task: Value = client
+            .get(format!("{base}/fhir/Task/{id}"))
+            .bearer_auth(ostersund.as_str())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            task["owner"]["identifier"]["value"], "SE2120002411-HSJV",
+            "{task}"
+        );
+        tasks.push((id, task));
+    }
+    let tasks = Arc::new(tasks);
+    let (c, t, ts) = (client.clone(), ostersund.clone(), tasks.clone());
+    let base_update = base.clone();
+    measure("update PUT Task/{id}", duration, tasks.len(), move |i| {
+        let (c, t) = (c.clone(), t.clone());
+        let (id, task) = &ts[i];
+        let mut task = task.clone();
+        task["status"] = serde_json::json!("in-progress");
+        task["lastModified"] = serde_json::json!("2026-11-23T13:30:00+01:00");
+        let url = format!("{base_update}/fhir/Task/{id}");
+        async move {
+            c.put(url)
+                .bearer_auth(t.as_str())
+                .header("content-type", "application/fhir+json")
+                .json(&task)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let template = std::fs::read_to_string(
+            root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}", dir.path().join("fhir.db").display());
+        run("SQLite", &sqlite, dir.path(), &template).await;
+        if let Some(database) = fresh_postgres("fhir_api").await {
+            run("PostgreSQL", &database, dir.path(), &template).await;
+        }
+    });
+}
