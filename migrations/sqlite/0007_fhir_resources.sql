@@ -22,3 +22,7 @@ CREATE INDEX fhir_resources_current ON fhir_resources (organisation, kind) WHERE
 -- Patient is read by its id. Cases stored before it are filled in at start-up.
 ALTER TABLE cases ADD COLUMN patient_id TEXT;
 CREATE INDEX cases_by_patient_id ON cases (patient_id);
+
+-- Cases by their last change, for worklist searches over a window of time
+-- (`GET /fhir/Task?owner=…&_lastUpdated=ge…`).
+CREATE INDEX cases_by_update ON cases (updated_at);

@@ -74,7 +74,7 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                         json!({
                             "name": "patient",
                             "type": "token",
-                            "documentation": "required: <system>|<value> of the person whose cases' steps are searched, or Patient/<id> (also as subject)",
+                            "documentation": "<system>|<value> of the person whose cases' steps are searched, or Patient/<id> (also as subject); without it, a worklist over the cases changed since _lastUpdated=ge<date> (at most 31 days back)",
                         }),
                         json!({ "name": "status", "type": "token" }),
                         json!({ "name": "code", "type": "token" }),

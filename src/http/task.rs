@@ -1,6 +1,8 @@
 //! FHIR `Task`: the process steps.
 //!
-//! - `GET /fhir/Task?patient=<system>|<value>` (scope `Task.s`): the steps of a person's cases
+//! - `GET /fhir/Task?patient=<system>|<value>` (scope `Task.s`), or without a person as a
+//!   worklist over the cases changed since `_lastUpdated=ge…` (at most 31 days back; e.g.
+//!   `?owner=2380&status=requested&_lastUpdated=ge2026-11-24`): the steps of a person's cases
 //!   as the caller may read them — each case through the disclosure decision (audited), each
 //!   step rendered as a delivery to the caller would carry it, with the changes its owner made.
 //!   Filters: `status`, `code` and `business-status` (`[system|]code`), `owner`
@@ -95,7 +97,61 @@ fn matches(params: &Params, task: &Value) -> Result<bool, ApiError> {
     )
 }
 
-/// `GET /fhir/Task?patient=system|value`.
+/// How far back a worklist search reaches, and how many changed cases it reads at most.
+const WORKLIST_DAYS: i64 = 31;
+const WORKLIST_CASES: u32 = 5_000;
+
+/// Without a person, the caller's worklist: the Tasks of the cases changed since the lower
+/// bound of `_lastUpdated` (at most `WORKLIST_DAYS` back) that the caller takes part in, and
+/// the Tasks it keeps.
+async fn worklist(
+    state: &AppState,
+    caller: &Caller,
+    params: &Params,
+) -> Result<(Vec<crate::pipeline::CaseResources>, Vec<Hit>), ApiError> {
+    let how = "Task is searched within one person's cases (?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212, or ?patient=Patient/<id>), or as a worklist over the cases changed lately: ?_lastUpdated=ge<date>, e.g. ?owner=2380&status=requested&_lastUpdated=ge2026-11-24";
+    let mut since = None;
+    for value in params.all("_lastUpdated") {
+        let bound = match value.get(..2) {
+            Some("ge") => super::search::date_range(&value[2..], "_lastUpdated")?.0,
+            Some("gt") => super::search::date_range(&value[2..], "_lastUpdated")?.1,
+            _ => continue,
+        };
+        since = Some(since.map_or(bound, |s: jiff::Timestamp| s.max(bound)));
+    }
+    let since = since.ok_or_else(|| bad(how))?;
+    let now = state.pipeline.clock.now();
+    let earliest = now
+        .checked_sub(jiff::SignedDuration::from_hours(24 * WORKLIST_DAYS))
+        .unwrap_or(now);
+    if since < earliest {
+        return Err(bad(format!(
+            "a worklist reaches at most {WORKLIST_DAYS} days back (_lastUpdated=ge{}); search a person's Tasks with ?patient= for older ones",
+            earliest.strftime("%Y-%m-%d")
+        )));
+    }
+    let (ids, more) = state
+        .pipeline
+        .store
+        .cases_changed_since(since, WORKLIST_CASES)
+        .await
+        .map_err(super::error::internal)?;
+    if more {
+        return Err(bad(format!(
+            "more than {WORKLIST_CASES} cases changed since {since}: narrow the worklist with a later _lastUpdated"
+        )));
+    }
+    let mut cases = Vec::new();
+    for id in ids {
+        if let Some(resources) = case_resources::of_case(state, caller, id, "tasks").await? {
+            cases.push(resources);
+        }
+    }
+    let kept = stored::hits(state, caller, RESOURCE, None).await?;
+    Ok((cases, kept))
+}
+
+/// `GET /fhir/Task?patient=system|value`, or a worklist (`?owner=…&_lastUpdated=ge…`).
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
@@ -103,9 +159,6 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
     let params = Params::new(query, RESOURCE, PARAMETERS)?;
-    let patient = params.first("patient").or(params.first("subject")).ok_or_else(|| {
-        bad("Task is searched within one person's cases: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212, or ?patient=Patient/<id>")
-    })?;
     let mut include_patient = false;
     let mut include_focus = false;
     for include in params.all("_include") {
@@ -119,9 +172,13 @@ pub async fn search(
             }
         }
     }
-    let subject = case_resources::subject_parameter(&state, patient).await?;
-    let (cases, kept) =
-        case_resources::searched(&state, &caller, RESOURCE, &subject, "tasks").await?;
+    let (cases, kept) = match params.first("patient").or(params.first("subject")) {
+        Some(patient) => {
+            let subject = case_resources::subject_parameter(&state, patient).await?;
+            case_resources::searched(&state, &caller, RESOURCE, &subject, "tasks").await?
+        }
+        None => worklist(&state, &caller, &params).await?,
+    };
     let mut hits = Vec::new();
     for hit in kept {
         if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
@@ -148,14 +205,21 @@ pub async fn search(
             }
         }
     }
-    let patient_resource = cases.iter().find_map(|c| c.patient.clone());
+    let patients: HashMap<String, Value> = cases
+        .iter()
+        .filter_map(|c| c.patient.clone())
+        .filter_map(|p| Some((format!("Patient/{}", p["id"].as_str()?), p)))
+        .collect();
     let bundle = searchset("/fhir/Task", RESOURCE, &params, hits, |page| {
         let mut included = Vec::new();
-        if include_patient
-            && !page.is_empty()
-            && let Some(patient) = patient_resource
-        {
-            included.push(patient);
+        if include_patient {
+            let mut named: Vec<&str> = page
+                .iter()
+                .filter_map(|hit| hit.resource["for"]["reference"].as_str())
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            included.extend(named.into_iter().filter_map(|r| patients.get(r).cloned()));
         }
         if include_focus {
             let mut named: Vec<&str> = page

@@ -113,6 +113,26 @@ impl Store {
         case_ids(&rows)
     }
 
+    /// The ids of the cases changed at or after `since`, at most `limit` of them (most recently
+    /// changed first), and whether there were more.
+    pub async fn cases_changed_since(
+        &self,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<(Vec<CaseId>, bool), StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM cases WHERE updated_at >= $1 ORDER BY updated_at DESC, id LIMIT $2",
+        )
+        .bind(millis(since))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut ids = case_ids(&rows)?;
+        let more = ids.len() > limit as usize;
+        ids.truncate(limit as usize);
+        Ok((ids, more))
+    }
+
     /// The receipt given for a received message, if it was received.
     pub async fn receipt(
         &self,

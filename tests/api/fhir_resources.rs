@@ -497,3 +497,55 @@ async fn tasks_are_searched_by_owner_period_and_last_update_and_paged_by_next_li
         );
     }
 }
+
+#[tokio::test]
+async fn a_worklist_finds_the_callers_tasks_across_people_in_a_window_of_time() {
+    let app = spawn_app().await;
+    app.admitted_case().await;
+    let worklist = "/fhir/Task?owner=SE2120002411-HSJV&status=requested&_lastUpdated=ge2026-11-22";
+    let (status, _, found) = get_as(&app, OSTERSUND, worklist).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(
+        found["entry"][0]["resource"]["owner"]["identifier"]["value"],
+        "SE2120002411-HSJV"
+    );
+    let (_, _, with_patient) = get_as(
+        &app,
+        OSTERSUND,
+        &format!("{worklist}&_include=Task:patient"),
+    )
+    .await;
+    assert_eq!(
+        with_patient["entry"][1]["resource"]["resourceType"],
+        "Patient"
+    );
+    // Nothing for an organisation without the case, nothing before the window.
+    let (_, _, theirs) = get_as(&app, crate::helpers::KROKOM, worklist).await;
+    assert_eq!(theirs["total"], 0);
+    let (_, _, later) = get_as(
+        &app,
+        OSTERSUND,
+        "/fhir/Task?owner=SE2120002411-HSJV&_lastUpdated=gt2026-11-23",
+    )
+    .await;
+    assert_eq!(later["total"], 0, "{later}");
+    // Without a person, the window is required and bounded.
+    for (query, says) in [
+        ("/fhir/Task?owner=SE2120002411-HSJV", "worklist"),
+        (
+            "/fhir/Task?owner=SE2120002411-HSJV&_lastUpdated=ge2026-01-01",
+            "at most 31 days",
+        ),
+    ] {
+        let (status, _, outcome) = get_as(&app, OSTERSUND, query).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(
+            outcome["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{query}: {outcome}"
+        );
+    }
+}
