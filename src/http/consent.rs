@@ -4,7 +4,8 @@
 //!   elements the gateway does not enforce are named in `x-brygga-warning` headers.
 //! - `GET /fhir/Consent/{id}` (`Consent.r`)
 //! - `GET /fhir/Consent?patient=<system>|<value>` (`Consent.s`): a searchset Bundle, with the
-//!   directives recorded in case events too.
+//!   directives recorded in case events too; `patient=Patient/<id>` finds the consents the
+//!   caller recorded about a subject it named only by that reference.
 //! - `PUT /fhir/Consent/{id}` with `status` `inactive` (`Consent.u`): the consent is withdrawn
 //!   from that moment; any other change is refused (record a new consent instead).
 //!
@@ -222,15 +223,25 @@ pub async fn search(
         diagnostics: "search by patient: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212".to_owned(),
         expression: None,
     })?;
-    let person = super::audit::person_parameter(patient, state.pipeline.clock.today())?;
-    let subject = ConsentSubject::Person(person.clone());
+    // A Swedish person, or a reference kept as received (only its recorder sees those).
+    let (subject, person) =
+        match super::audit::person_parameter(patient, state.pipeline.clock.today()) {
+            Ok(person) => (ConsentSubject::Person(person.clone()), Some(person)),
+            Err(_) if patient.contains('/') && !patient.contains('|') => {
+                (ConsentSubject::Reference(patient.to_owned()), None)
+            }
+            Err(error) => return Err(error),
+        };
     let all = state
         .pipeline
         .store
         .consents_about(&subject)
         .await
         .map_err(internal)?;
-    let sees_person = takes_part(&state, &caller, &person).await?;
+    let sees_person = match &person {
+        Some(person) => takes_part(&state, &caller, person).await?,
+        None => false,
+    };
     let mut hits = Vec::new();
     for stored in all
         .iter()
@@ -254,12 +265,7 @@ pub async fn search(
     let found = hits.len();
     let bundle = searchset("/fhir/Consent", RESOURCE, &params, hits, |_| Vec::new())?;
     if found > 0 {
-        let entry = audit(
-            &caller,
-            "search consent",
-            Some(person),
-            json!({ "found": found }),
-        );
+        let entry = audit(&caller, "search consent", person, json!({ "found": found }));
         auth::record(&state, entry).await?;
     }
     Ok(fhir_json(StatusCode::OK, bundle))

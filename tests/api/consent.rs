@@ -92,6 +92,19 @@ async fn the_official_r4_consent_examples_are_accepted_and_read_back_without_los
         // Its patient is a reference the gateway cannot resolve: no other organisation sees it.
         let (status, _) = get(&app, OSTERSUND, &format!("/fhir/Consent/{id}")).await;
         assert_eq!(status, 404, "{name}");
+        // Found by the reference it names, by the organisation that recorded it only.
+        let (status, found) = get(&app, REGION, "/fhir/Consent?patient=Patient/f001").await;
+        assert_eq!(status, 200, "{name}: {found}");
+        assert!(
+            found["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource"]["id"] == id.as_str()),
+            "{name}: {found}"
+        );
+        let (_, theirs) = get(&app, OSTERSUND, "/fhir/Consent?patient=Patient/f001").await;
+        assert_eq!(theirs["total"], 0, "{name}");
         checked += 1;
     }
     assert_eq!(checked, 3);
