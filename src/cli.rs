@@ -1,7 +1,7 @@
 //! The command line: `serve`, `migrate`, `check-config`, `translate`, `stats`, `audit`,
 //! `token`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -60,6 +60,18 @@ pub enum Command {
         /// The day after the last (YYYY-MM-DD); the first of the next month by default.
         #[arg(long)]
         to: Option<jiff::civil::Date>,
+    },
+    /// Replay scenarios (fixtures/scenarios/README.md): each in-process on a virtual clock
+    /// against a fresh embedded store, its messages recorded as the operator, its receivers'
+    /// deliveries captured over loopback. Prints per step what was expected and what
+    /// happened; exits non-zero if any step differs.
+    Replay {
+        /// Scenario files, or folders of them (every *.toml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Put dead-lettered deliveries back in the queue (due now, attempts reset): the ones named
     /// by --id, or every dead one (of one subscription, with --subscription).
@@ -182,6 +194,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit(&settings, command).await,
+        Command::Replay { paths, junit } => replay(&settings, &paths, junit.as_deref()).await,
         Command::Redeliver {
             id,
             dead,
@@ -434,6 +447,44 @@ async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()>
     };
     store.close().await;
     result
+}
+
+/// `brygga replay`: every scenario, one after the other, and the reports.
+async fn replay(
+    settings: &Settings,
+    paths: &[PathBuf],
+    junit: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    for path in paths {
+        files.extend(crate::replay::scenario_files(path).map_err(anyhow::Error::msg)?);
+    }
+    // Every scenario is read before any runs: a mistake in the last is found at once.
+    let scenarios = files
+        .iter()
+        .map(|file| crate::replay::load(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let mut reports = Vec::new();
+    for (n, scenario) in scenarios.iter().enumerate() {
+        eprintln!(
+            "[{}/{}] {} …",
+            n + 1,
+            scenarios.len(),
+            scenario.path.display()
+        );
+        reports.push(crate::replay::run(scenario, settings).await);
+    }
+    print!("{}", crate::replay::text(&reports));
+    if let Some(file) = junit {
+        std::fs::write(file, crate::replay::junit(&reports))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+    }
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} scenarios failed", reports.len());
+    }
+    Ok(())
 }
 
 /// Lists the municipal dialects and reads each one's examples with it, so that a changed

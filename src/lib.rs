@@ -13,6 +13,7 @@ pub mod formats;
 pub mod http;
 pub mod pipeline;
 pub mod process;
+pub mod replay;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

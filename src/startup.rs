@@ -22,6 +22,8 @@ pub struct Application {
     mappings: Arc<Mappings>,
     clock: Clock,
     listener: TcpListener,
+    /// Where `run_until` hands the pipeline it builds (a replay drives it directly).
+    pipeline_out: Option<tokio::sync::oneshot::Sender<Pipeline>>,
 }
 
 impl Application {
@@ -51,7 +53,16 @@ impl Application {
             mappings,
             clock,
             listener,
+            pipeline_out: None,
         })
+    }
+
+    /// The pipeline `run_until` will serve with, once it runs: for an in-process replay,
+    /// which records messages through it as the gateway's operator.
+    pub fn pipeline_handle(&mut self) -> tokio::sync::oneshot::Receiver<Pipeline> {
+        let (out, handle) = tokio::sync::oneshot::channel();
+        self.pipeline_out = Some(out);
+        handle
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -64,7 +75,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the store.
     pub async fn run_until(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let committer = GroupCommitter::start(self.store.clone(), 256);
@@ -80,6 +91,9 @@ impl Application {
             outbox_ready: outbox_ready.clone(),
             clock: self.clock.clone(),
         };
+        if let Some(out) = self.pipeline_out.take() {
+            let _ = out.send(pipeline.clone());
+        }
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
         let scheduler = Scheduler {
             store: self.store.clone(),

@@ -4,6 +4,7 @@ mod audit;
 mod audit_event;
 mod auth;
 mod canonical;
+mod capture;
 mod careplan;
 mod case_resources;
 mod consent;
@@ -29,6 +30,7 @@ mod tls;
 mod transaction;
 mod translate;
 
+pub use capture::{CaptureServer, Captured};
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 pub use router::{AppState, router, with_layers};

@@ -143,6 +143,73 @@ impl Store {
         receipt_on(&mut conn, source, message_id).await
     }
 
+    /// What the gateway has done so far, as counts that only grow while it works (events,
+    /// delivery attempts, deliveries settled, timers settled): a replay waits until they stop
+    /// moving.
+    pub async fn activity(&self) -> Result<[i64; 4], StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM events), \
+             (SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox), \
+             (SELECT COUNT(*) FROM outbox WHERE status <> 'pending'), \
+             (SELECT COUNT(*) FROM timers WHERE status <> 'pending')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok([
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        ])
+    }
+
+    /// The earliest time after `now` at which a pending timer falls due or a pending delivery
+    /// is tried again.
+    pub async fn next_work_after(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT MIN(due_at) FROM timers WHERE status = 'pending' AND due_at > $1), \
+             (SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at > $2)",
+        )
+        .bind(millis(now))
+        .bind(millis(now))
+        .fetch_one(&self.reader)
+        .await?;
+        let timer: Option<i64> = row.try_get(0)?;
+        let delivery: Option<i64> = row.try_get(1)?;
+        [timer, delivery]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(from_millis)
+            .transpose()
+    }
+
+    /// How much work is due at `now` and not done: pending timers due, and pending deliveries
+    /// due that are not waiting behind an earlier delivery of their case to the same
+    /// subscription (those go when it has).
+    pub async fn due_work(&self, now: Timestamp) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM timers WHERE status = 'pending' AND due_at <= $1) \
+             + (SELECT COUNT(*) FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $2 \
+                AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id \
+                  AND e.destination = o.destination AND e.status = 'pending' \
+                  AND (e.event_seq < o.event_seq OR (e.event_seq = o.event_seq AND e.id < o.id))))",
+        )
+        .bind(millis(now))
+        .bind(millis(now))
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Every case, oldest first.
+    pub async fn all_case_ids(&self) -> Result<Vec<CaseId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM cases ORDER BY created_at, id")
+            .fetch_all(&self.reader)
+            .await?;
+        case_ids(&rows)
+    }
+
     /// Row counts per table, for operators and tests.
     pub async fn table_counts(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
         let mut counts = Vec::new();

@@ -16,6 +16,7 @@ mod fhir_transaction;
 mod helpers;
 mod metadata;
 mod municipal;
+mod replay;
 mod security;
 mod service;
 mod shutdown;

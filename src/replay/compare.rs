@@ -1,0 +1,307 @@
+//! What a step showed against what its scenario expects: one line per difference, naming the
+//! field and both values. Pure.
+
+use serde_json::Value;
+
+use super::scenario::{Expect, Outcome};
+
+/// An event recorded during a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedEvent {
+    pub kind: String,
+    /// The deadline of a `deadline_missed`.
+    pub missed: Option<String>,
+    /// The cause of a `deviation_raised`.
+    pub cause: Option<String>,
+}
+
+/// A delivery that arrived during a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedDelivery {
+    /// The receiver's organisation.
+    pub to: String,
+    /// The kind of the event it carries.
+    pub kind: String,
+    /// The delivery read back as a canonical message (or the FHIR JSON as delivered).
+    pub content: Value,
+}
+
+/// Everything a step showed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// For a step that sends: how the message was taken, and the refusal's message.
+    pub outcome: Option<(Outcome, String)>,
+    pub events: Vec<ObservedEvent>,
+    pub deliveries: Vec<ObservedDelivery>,
+    /// The phase of the scenario's case after the step.
+    pub phase: Option<String>,
+    /// Recipients the decision withheld the step from, with the reason.
+    pub withheld: Vec<String>,
+}
+
+/// The value at `path` (`a.b.0.c`) of `value`.
+pub fn at_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(value, |node, key| match node {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// The marker for a field that must not be there.
+pub const ABSENT: &str = "<absent>";
+
+fn list(items: &[String]) -> String {
+    format!("[{}]", items.join(", "))
+}
+
+/// The differences between `expect` and `observed` (none: the step passed). `sends`: the step
+/// sent a message (its outcome is then `accepted` unless the scenario says otherwise).
+pub fn compare(expect: &Expect, sends: bool, observed: &Observed) -> Vec<String> {
+    let mut differences = Vec::new();
+    if sends {
+        let wanted = expect.outcome.unwrap_or(Outcome::Accepted);
+        match &observed.outcome {
+            Some((got, detail)) if *got != wanted => differences.push(format!(
+                "outcome: expected {}, got {}{}",
+                wanted.as_str(),
+                got.as_str(),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                }
+            )),
+            Some((_, detail)) => {
+                if let Some(words) = &expect.refusal
+                    && !detail.contains(words.as_str())
+                {
+                    differences.push(format!(
+                        "refusal: expected a message with {words:?}, got {detail:?}"
+                    ));
+                }
+            }
+            None => differences.push("outcome: the message was not sent".to_owned()),
+        }
+    }
+    if let Some(kinds) = &expect.events {
+        let got: Vec<String> = observed.events.iter().map(|e| e.kind.clone()).collect();
+        if &got != kinds {
+            differences.push(format!(
+                "events: expected {}, got {}",
+                list(kinds),
+                list(&got)
+            ));
+        }
+    }
+    if let Some(missed) = &expect.missed {
+        // Deadlines that fall due at the same instant fire in either order: compared as a set.
+        let mut got: Vec<String> = observed
+            .events
+            .iter()
+            .filter_map(|e| e.missed.clone())
+            .collect();
+        got.sort();
+        let mut missed = missed.clone();
+        missed.sort();
+        if got != missed {
+            differences.push(format!(
+                "missed deadlines: expected {}, got {}",
+                list(&missed),
+                list(&got)
+            ));
+        }
+    }
+    for deviation in &expect.deviations {
+        let raised: Vec<String> = observed
+            .events
+            .iter()
+            .filter_map(|e| e.cause.clone())
+            .collect();
+        if !raised.contains(&deviation.cause) {
+            differences.push(format!(
+                "deviation {}: expected, but none was raised with that cause (raised: {})",
+                deviation.cause,
+                list(&raised)
+            ));
+        }
+    }
+    for expected in &expect.deliveries {
+        let found: Vec<&ObservedDelivery> = observed
+            .deliveries
+            .iter()
+            .filter(|d| d.to == expected.to && d.kind == expected.kind)
+            .collect();
+        let what = format!("deliveries of {} to {}", expected.kind, expected.to);
+        match expected.count {
+            Some(count) if found.len() != count => {
+                let others: Vec<String> = observed
+                    .deliveries
+                    .iter()
+                    .filter(|d| d.to == expected.to)
+                    .map(|d| d.kind.clone())
+                    .collect();
+                differences.push(format!(
+                    "{what}: expected {count}, got {} (all to {}: {})",
+                    found.len(),
+                    expected.to,
+                    list(&others)
+                ));
+                continue;
+            }
+            None if found.is_empty() => {
+                differences.push(format!("{what}: expected at least one, got none"));
+                continue;
+            }
+            _ => {}
+        }
+        for (n, delivery) in found.iter().enumerate() {
+            for (path, wanted) in &expected.content {
+                let got = at_path(&delivery.content, path);
+                let wanted_json = serde_json::to_value(wanted).unwrap_or(Value::Null);
+                let problem = match (wanted_json.as_str() == Some(ABSENT), got) {
+                    (true, None) => None,
+                    (true, Some(value)) => Some(format!("expected absent, got {value}")),
+                    (false, None) => Some(format!("expected {wanted_json}, got nothing")),
+                    (false, Some(value)) if *value != wanted_json => {
+                        Some(format!("expected {wanted_json}, got {value}"))
+                    }
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    differences.push(format!(
+                        "delivery {} of {} to {} at {path}: {problem}",
+                        n + 1,
+                        expected.kind,
+                        expected.to
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(phase) = &expect.phase
+        && observed.phase.as_ref() != Some(phase)
+    {
+        differences.push(format!(
+            "phase: expected {phase}, got {}",
+            observed.phase.as_deref().unwrap_or("no case")
+        ));
+    }
+    differences
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::scenario::{ExpectedDelivery, ExpectedDeviation};
+    use serde_json::json;
+
+    fn observed() -> Observed {
+        Observed {
+            outcome: Some((Outcome::Accepted, String::new())),
+            events: vec![
+                ObservedEvent {
+                    kind: "deadline_missed".into(),
+                    missed: Some("sip_invitation".into()),
+                    cause: None,
+                },
+                ObservedEvent {
+                    kind: "deviation_raised".into(),
+                    missed: None,
+                    cause: Some("deadline_missed".into()),
+                },
+            ],
+            deliveries: vec![ObservedDelivery {
+                to: "2380".into(),
+                kind: "admission_notice".into(),
+                content: json!({ "event": { "person": { "name": { "family": "Lindqvist" } } } }),
+            }],
+            phase: Some("inpatient".into()),
+            withheld: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn what_matches_passes_and_each_difference_names_its_field() {
+        let mut expect = Expect {
+            events: Some(vec!["deadline_missed".into(), "deviation_raised".into()]),
+            missed: Some(vec!["sip_invitation".into()]),
+            deviations: vec![ExpectedDeviation {
+                cause: "deadline_missed".into(),
+            }],
+            deliveries: vec![ExpectedDelivery {
+                to: "2380".into(),
+                kind: "admission_notice".into(),
+                count: Some(1),
+                content: [
+                    (
+                        "event.person.name.family".to_owned(),
+                        toml::Value::String("Lindqvist".into()),
+                    ),
+                    (
+                        "event.person.registered_address".to_owned(),
+                        toml::Value::String(ABSENT.into()),
+                    ),
+                ]
+                .into(),
+            }],
+            phase: Some("inpatient".into()),
+            ..Expect::default()
+        };
+        assert_eq!(compare(&expect, true, &observed()), Vec::<String>::new());
+
+        expect.deliveries[0].content.insert(
+            "event.person.name.family".into(),
+            toml::Value::String("Svensson".into()),
+        );
+        expect.phase = Some("discharged".into());
+        expect.outcome = Some(Outcome::Duplicate);
+        expect.events = Some(vec!["deadline_missed".into()]);
+        let differences = compare(&expect, true, &observed());
+        assert_eq!(
+            differences,
+            [
+                "outcome: expected duplicate, got accepted",
+                "events: expected [deadline_missed], got [deadline_missed, deviation_raised]",
+                "delivery 1 of admission_notice to 2380 at event.person.name.family: expected \"Svensson\", got \"Lindqvist\"",
+                "phase: expected discharged, got inpatient",
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_absences_and_refusals_are_checked() {
+        let mut seen = observed();
+        seen.outcome = Some((Outcome::Refused, "the person number is not valid".into()));
+        let expect = Expect {
+            outcome: Some(Outcome::Refused),
+            refusal: Some("check digit".into()),
+            deliveries: vec![
+                ExpectedDelivery {
+                    to: "2380".into(),
+                    kind: "sip_plan".into(),
+                    count: Some(0),
+                    content: Default::default(),
+                },
+                ExpectedDelivery {
+                    to: "2380".into(),
+                    kind: "discharged".into(),
+                    count: None,
+                    content: Default::default(),
+                },
+            ],
+            deviations: vec![ExpectedDeviation {
+                cause: "delivery_late".into(),
+            }],
+            ..Expect::default()
+        };
+        assert_eq!(
+            compare(&expect, true, &seen),
+            [
+                "refusal: expected a message with \"check digit\", got \"the person number is not valid\"",
+                "deviation delivery_late: expected, but none was raised with that cause (raised: [deadline_missed])",
+                "deliveries of discharged to 2380: expected at least one, got none",
+            ]
+        );
+    }
+}

@@ -1,0 +1,395 @@
+//! Runs one scenario in-process: a gateway on a fresh embedded store (SQLite in a temporary
+//! folder) with a manual clock, the scenario's receivers as local HTTP receivers (real
+//! deliveries over loopback), and each step's message recorded through the pipeline as the
+//! gateway's operator. Time moves from one due timer or retry to the next, so days of process
+//! time pass in seconds; after each move the replay waits until the gateway has settled.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::compare::{Observed, ObservedDelivery, ObservedEvent, compare};
+use super::scenario::{Outcome, Scenario, Step};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::delivery::{Subscription, Subscriptions};
+use crate::domain::case::CaseId;
+use crate::domain::event::EventKind;
+use crate::domain::party::Organisation;
+use crate::formats::translate::{self, Format};
+use crate::http::{CaptureServer, Captured};
+use crate::pipeline::{Acting, Pipeline};
+use crate::startup::Application;
+use crate::store::Store;
+
+/// How long the gateway may take to settle after a message or a move of the clock.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+/// How long nothing may change, with nothing due, for the gateway to count as settled (what
+/// is due is counted in the store, so this only covers work that follows from work just done).
+const QUIET: Duration = Duration::from_millis(60);
+const SAMPLE: Duration = Duration::from_millis(25);
+
+/// One step's result.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub title: String,
+    pub differences: Vec<String>,
+    pub observed: Observed,
+}
+
+/// One scenario's result.
+#[derive(Debug, Clone)]
+pub struct ScenarioReport {
+    pub path: std::path::PathBuf,
+    pub name: String,
+    pub steps: Vec<StepReport>,
+    /// Why the scenario could not run to its end, if it could not.
+    pub error: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl ScenarioReport {
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.steps.iter().all(|s| s.differences.is_empty())
+    }
+}
+
+/// The running gateway and what the replay keeps of it.
+struct Replay {
+    clock: Clock,
+    store: Store,
+    pipeline: Pipeline,
+    capture: CaptureServer,
+    /// Each receiver's format, by organisation.
+    formats: HashMap<String, Format>,
+    /// Events already reported, and the kind of every event.
+    seen: HashSet<String>,
+    kinds: HashMap<String, String>,
+    /// Event ids of the messages accepted so far (a duplicate answers one of them).
+    accepted: HashSet<String>,
+    /// The scenario's case: the first one a message opened.
+    case: Option<CaseId>,
+}
+
+fn receiver_path(organisation: &str) -> String {
+    organisation
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// Runs `scenario` with `settings` (its organisations, policies and clients; the database,
+/// listener and subscriptions are the replay's own).
+pub async fn run(scenario: &Scenario, settings: &Settings) -> ScenarioReport {
+    let started = Instant::now();
+    let mut report = ScenarioReport {
+        path: scenario.path.clone(),
+        name: scenario.name.clone(),
+        steps: Vec::new(),
+        error: None,
+        elapsed: Duration::ZERO,
+    };
+    if let Err(error) = run_steps(scenario, settings, &mut report).await {
+        report.error = Some(error);
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+async fn run_steps(
+    scenario: &Scenario,
+    settings: &Settings,
+    report: &mut ScenarioReport,
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder for the store: {e}"))?;
+    let clock = Clock::manual(scenario.start);
+    let capture = CaptureServer::start(clock.clone())
+        .await
+        .map_err(|e| format!("the local receivers cannot listen: {e}"))?;
+    let mut settings = settings.clone();
+    settings.database.url = format!("sqlite://{}", dir.path().join("replay.db").display());
+    settings.database.migrate_on_start = true;
+    settings.server.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    settings.server.tls = None;
+    let mut subscriptions = Vec::new();
+    let mut formats = HashMap::new();
+    for receiver in &scenario.receivers {
+        let organisation = Organisation::parse(&receiver.organisation)
+            .map_err(|e| format!("receiver {}: {e}", receiver.organisation))?;
+        let format: Format = receiver
+            .format
+            .parse()
+            .map_err(|e| format!("receiver {}: {e}", receiver.organisation))?;
+        let url = capture
+            .url(&receiver_path(&receiver.organisation))
+            .parse()
+            .map_err(|e| format!("receiver {}: {e}", receiver.organisation))?;
+        let mut subscription = Subscription::new(
+            &format!("replay-{}", receiver_path(&receiver.organisation)),
+            organisation,
+            url,
+            format.clone(),
+        );
+        subscription.events = receiver.events.clone();
+        if let Some(retry) = &receiver.retry {
+            subscription.retry = *retry;
+        }
+        subscriptions.push(subscription);
+        formats.insert(receiver.organisation.clone(), format);
+    }
+    for outage in &scenario.outages {
+        capture.outage(
+            &receiver_path(&outage.organisation),
+            outage.from.after(scenario.start),
+            outage.until.after(scenario.start),
+            outage.status,
+        );
+    }
+    settings.subscriptions = Subscriptions(subscriptions);
+    let mut app = Application::build_with_clock(settings, clock.clone())
+        .await
+        .map_err(|e| format!("the gateway cannot start: {e:#}"))?;
+    let store = app.store().clone();
+    let handle = app.pipeline_handle();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let pipeline = handle
+        .await
+        .map_err(|_| "the gateway stopped before it served".to_owned())?;
+    let mut replay = Replay {
+        clock,
+        store,
+        pipeline,
+        capture,
+        formats,
+        seen: HashSet::new(),
+        kinds: HashMap::new(),
+        accepted: HashSet::new(),
+        case: None,
+    };
+    let result = async {
+        for (index, step) in scenario.steps.iter().enumerate() {
+            let title = step.title(index);
+            let observed = replay
+                .step(scenario, step)
+                .await
+                .map_err(|e| format!("{title}: {e}"))?;
+            report.steps.push(StepReport {
+                differences: compare(&step.expect, step.send.is_some(), &observed),
+                title,
+                observed,
+            });
+        }
+        Ok(())
+    }
+    .await;
+    let _ = stop.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(format!("the gateway stopped with an error: {error:#}")),
+        Err(error) => return Err(format!("the gateway stopped abnormally: {error}")),
+    }
+    result
+}
+
+impl Replay {
+    async fn step(&mut self, scenario: &Scenario, step: &Step) -> Result<Observed, String> {
+        self.advance_to(step.at.after(scenario.start)).await?;
+        let mut observed = Observed::default();
+        if let (Some(format), Some(file)) = (&step.send, &step.file) {
+            let path = scenario.dir.join(file);
+            let mut text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+            for (from, to) in &step.replace {
+                if !text.contains(from.as_str()) {
+                    return Err(format!("replace: {from:?} is not in {}", path.display()));
+                }
+                text = text.replace(from.as_str(), to);
+            }
+            let (outcome, withheld) = self.send(format, text.as_bytes()).await?;
+            observed.outcome = Some(outcome);
+            observed.withheld = withheld;
+            self.settle().await?;
+        }
+        self.observe(&mut observed).await?;
+        Ok(observed)
+    }
+
+    /// Records the message as the operator; how it was taken, and whom the decision withheld
+    /// it from.
+    async fn send(
+        &mut self,
+        format: &str,
+        bytes: &[u8],
+    ) -> Result<((Outcome, String), Vec<String>), String> {
+        let format: Format = format.parse().map_err(|e| format!("send: {e}"))?;
+        let pipeline = &self.pipeline;
+        let result = match &format {
+            Format::CosmicLink => pipeline.receive_cosmic_link(bytes, Acting::Operator).await,
+            Format::Canonical => pipeline.receive_canonical(bytes, Acting::Operator).await,
+            Format::Fhir => pipeline.receive_fhir(bytes, Acting::Operator).await,
+            Format::Municipal(name) => {
+                let dialect = pipeline
+                    .mappings
+                    .municipal
+                    .get(name)
+                    .ok_or_else(|| format!("send: no municipal dialect {name:?}"))?;
+                pipeline
+                    .receive_municipal(dialect, bytes, Acting::Operator)
+                    .await
+            }
+        };
+        Ok(match result {
+            Ok(receipt) => {
+                let event = receipt.event_id.to_string();
+                self.case.get_or_insert(receipt.case_id);
+                let withheld = receipt
+                    .withheld
+                    .iter()
+                    .map(|w| format!("{}: {}", w.recipient, w.reason))
+                    .collect();
+                if self.accepted.insert(event.clone()) {
+                    ((Outcome::Accepted, String::new()), withheld)
+                } else {
+                    (
+                        (
+                            Outcome::Duplicate,
+                            format!("the receipt of event {event} again"),
+                        ),
+                        withheld,
+                    )
+                }
+            }
+            Err(error) => ((Outcome::Refused, error.to_string()), Vec::new()),
+        })
+    }
+
+    /// Moves the clock to `target`, stopping at every due timer and retry on the way.
+    async fn advance_to(&mut self, target: Timestamp) -> Result<(), String> {
+        loop {
+            let now = self.clock.now();
+            if now >= target {
+                return Ok(());
+            }
+            let next = self
+                .store
+                .next_work_after(now)
+                .await
+                .map_err(|e| format!("the store: {e}"))?;
+            let to = match next {
+                Some(at) if at < target => at,
+                _ => target,
+            };
+            self.clock.advance(to.duration_since(now));
+            // Retries that fell due: the delivery worker need not wait for its next poll.
+            self.pipeline.outbox_ready.notify_one();
+            self.settle().await?;
+        }
+    }
+
+    /// Waits until the gateway has settled: nothing due is left undone (timers, deliveries
+    /// that may go) and nothing has changed for `QUIET` (no new event, attempt, settlement or
+    /// delivery).
+    async fn settle(&self) -> Result<(), String> {
+        let store_error = |e: crate::store::StoreError| format!("the store: {e}");
+        let limit = Instant::now() + SETTLE_LIMIT;
+        let mut last = None;
+        let mut quiet_since = Instant::now();
+        loop {
+            let due = self
+                .store
+                .due_work(self.clock.now())
+                .await
+                .map_err(store_error)?;
+            let activity = self.store.activity().await.map_err(store_error)?;
+            let now = (due, activity, self.capture.waiting());
+            if last.as_ref() != Some(&now) {
+                last = Some(now);
+                quiet_since = Instant::now();
+            } else if due == 0 && quiet_since.elapsed() >= QUIET {
+                return Ok(());
+            }
+            if Instant::now() > limit {
+                return Err(format!(
+                    "the gateway did not settle within {} s ({due} timers or deliveries due)",
+                    SETTLE_LIMIT.as_secs()
+                ));
+            }
+            tokio::time::sleep(SAMPLE).await;
+        }
+    }
+
+    /// What happened since the last observation: new events, deliveries, the case's phase.
+    async fn observe(&mut self, observed: &mut Observed) -> Result<(), String> {
+        let store_error = |e: crate::store::StoreError| format!("the store: {e}");
+        for case_id in self.store.all_case_ids().await.map_err(store_error)? {
+            let Some(stored) = self.store.load_case(case_id).await.map_err(store_error)? else {
+                continue;
+            };
+            for stored_event in &stored.events {
+                let event = &stored_event.event;
+                let id = event.id.to_string();
+                self.kinds.insert(id.clone(), event.kind.name().to_owned());
+                if !self.seen.insert(id) {
+                    continue;
+                }
+                observed.events.push(ObservedEvent {
+                    kind: event.kind.name().to_owned(),
+                    missed: match &event.kind {
+                        EventKind::DeadlineMissed { deadline, .. } => {
+                            serde_json::to_value(deadline)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                        }
+                        _ => None,
+                    },
+                    cause: match &event.kind {
+                        EventKind::DeviationRaised { cause, .. } => Some(cause.as_str().to_owned()),
+                        _ => None,
+                    },
+                });
+            }
+            if Some(case_id) == self.case {
+                observed.phase = Some(stored.phase.as_str().to_owned());
+            }
+        }
+        for captured in self.capture.take() {
+            observed.deliveries.push(self.delivery(captured));
+        }
+        Ok(())
+    }
+
+    fn delivery(&self, captured: Captured) -> ObservedDelivery {
+        let to = self
+            .formats
+            .keys()
+            .find(|org| receiver_path(org) == captured.receiver)
+            .cloned()
+            .unwrap_or(captured.receiver.clone());
+        let kind = captured
+            .event_id
+            .as_ref()
+            .and_then(|id| self.kinds.get(id))
+            .cloned()
+            .unwrap_or_else(|| "unknown".to_owned());
+        let content = match self.formats.get(&to) {
+            Some(Format::Canonical | Format::Fhir) | None => {
+                serde_json::from_slice(&captured.body).unwrap_or(Value::Null)
+            }
+            Some(format) => translate::read(
+                format,
+                &captured.body,
+                &self.pipeline.mappings,
+                self.clock.today(),
+            )
+            .ok()
+            .and_then(|(message, _)| serde_json::to_value(message).ok())
+            .unwrap_or(Value::Null),
+        };
+        ObservedDelivery { to, kind, content }
+    }
+}

@@ -1,0 +1,149 @@
+//! `brygga replay` as a real process: the shipped scenarios (`fixtures/scenarios/`) all pass,
+//! with a JUnit report; a scenario with a wrong expectation fails with a diff that names the
+//! step and the field; a scenario that cannot run says where.
+
+use crate::helpers::{repo_root, run_brygga};
+
+#[test]
+fn the_shipped_scenarios_pass_through_brygga_replay_with_a_junit_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("replay.xml");
+    let output = run_brygga(&[
+        "replay",
+        "fixtures/scenarios",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scenarios = std::fs::read_dir(repo_root().join("fixtures/scenarios"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    assert!(scenarios >= 10, "at least ten scenarios ship");
+    assert!(
+        stdout.contains(&format!("{scenarios} of {scenarios} scenarios passed")),
+        "{stdout}"
+    );
+    // Every step is reported with what happened.
+    assert!(
+        stdout.contains("happened: accepted; events [admission_notice]"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(report.matches("<testsuite ").count(), scenarios, "{report}");
+    assert!(!report.contains("<failure"), "{report}");
+    assert!(
+        report.contains("name=\"Late admission notice\""),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_a_diff_that_names_the_step_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml");
+    let scenario = dir.path().join("wrong.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"name = "A wrong expectation"
+start = "2026-11-20T08:30:00+01:00"
+
+[[receiver]]
+organisation = "2380"
+format = "municipal:treserva-like"
+
+[[step]]
+name = "admission notice"
+at = "+10m"
+send = "cosmic-link"
+file = "{}"
+[step.expect]
+events = ["admission_notice", "deadline_missed"]
+[[step.expect.delivery]]
+to = "2380"
+kind = "admission_notice"
+count = 2
+[step.expect.delivery.content]
+"event.person.name.family" = "Svensson"
+
+[[step]]
+name = "a day passes"
+at = "+1d"
+[step.expect]
+events = []
+"#,
+            message.display()
+        ),
+    )
+    .unwrap();
+    let junit = dir.path().join("replay.xml");
+    let output = run_brygga(&[
+        "replay",
+        scenario.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("1 of 1 scenarios failed"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("FAIL  step 1 (+10m): admission notice"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "delivery 1 of admission_notice to 2380 at event.person.name.family: expected \"Svensson\", got \"Lindqvist\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "events: expected [admission_notice, deadline_missed], got [admission_notice]"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok    step 2 (+1d): a day passes"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(report.matches("<failure").count(), 1, "{report}");
+    assert!(report.contains("failures=\"1\""), "{report}");
+}
+
+#[test]
+fn a_scenario_that_cannot_run_is_refused_before_any_runs_naming_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("broken.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"broken\"\nstart = \"2026-11-20T08:30:00+01:00\"\n[[step]]\nat = \"tomorrow\"\n",
+    )
+    .unwrap();
+    let output = run_brygga(&["replay", "fixtures/scenarios", scenario.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.toml"), "{stderr}");
+    assert!(
+        stderr.contains("\"tomorrow\" is not a time after the start"),
+        "{stderr}"
+    );
+    // Nothing ran: the shipped scenarios were not replayed either.
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("scenarios passed"));
+}
