@@ -73,6 +73,24 @@ pub enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Write the conformance report: the message kinds each format carries per direction, the
+    /// golden and refused fixtures of each contract, mapping coverage of the contracts'
+    /// examples, and every scenario, passed or failed. Markdown, or HTML with --html. Exits
+    /// non-zero if anything failed (the report is written all the same).
+    Conformance {
+        /// The scenarios to run.
+        #[arg(long, default_value = "fixtures/scenarios")]
+        scenarios: PathBuf,
+        /// The repository's root (its fixtures/ and mappings/).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Write the report here rather than to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// HTML instead of Markdown.
+        #[arg(long)]
+        html: bool,
+    },
     /// Put dead-lettered deliveries back in the queue (due now, attempts reset): the ones named
     /// by --id, or every dead one (of one subscription, with --subscription).
     Redeliver {
@@ -195,6 +213,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { command } => audit(&settings, command).await,
         Command::Replay { paths, junit } => replay(&settings, &paths, junit.as_deref()).await,
+        Command::Conformance {
+            scenarios,
+            root,
+            out,
+            html,
+        } => {
+            let report = crate::conformance::build(&settings, &root, &scenarios).await?;
+            let text = if html {
+                crate::conformance::html(&report)
+            } else {
+                crate::conformance::markdown(&report)
+            };
+            match out {
+                Some(file) => std::fs::write(&file, text)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?,
+                None => print!("{text}"),
+            }
+            if !report.passed() {
+                anyhow::bail!("the conformance report has failures");
+            }
+            Ok(())
+        }
         Command::Redeliver {
             id,
             dead,

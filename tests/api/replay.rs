@@ -147,3 +147,109 @@ fn a_scenario_that_cannot_run_is_refused_before_any_runs_naming_the_file_and_fie
     // Nothing ran: the shipped scenarios were not replayed either.
     assert!(!String::from_utf8_lossy(&output.stdout).contains("scenarios passed"));
 }
+
+#[test]
+fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let markdown = dir.path().join("conformance.md");
+    let output = run_brygga(&[
+        "conformance",
+        "--scenarios",
+        "fixtures/scenarios/07-protected-identity.toml",
+        "--out",
+        markdown.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        report.contains("**Result: everything passed.**"),
+        "{report}"
+    );
+    // Kinds per format and direction: an admission notice is carried by every format; a
+    // deadline the gateway records is not written as Cosmic Link.
+    let admission = report
+        .lines()
+        .find(|l| l.starts_with("| `admission_notice` |"))
+        .unwrap();
+    assert!(!admission.contains('—'), "{admission}");
+    let missed = report
+        .lines()
+        .find(|l| l.starts_with("| `deadline_missed` |"))
+        .unwrap();
+    assert!(
+        missed.starts_with("| `deadline_missed` | — | — | yes | yes |"),
+        "{missed}"
+    );
+    assert!(
+        report.contains("| Cosmic Link examples → canonical | 21 | 21 |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| Cosmic Link documents refused | 15 | 15 |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| Cosmic Link | 90 | 90 | none |"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "| A person with protected identity (`07-protected-identity.toml`) | 1 | passed |"
+        ),
+        "{report}"
+    );
+    let html = dir.path().join("conformance.html");
+    let output = run_brygga(&[
+        "conformance",
+        "--scenarios",
+        "fixtures/scenarios/08-lvm-report.toml",
+        "--html",
+        "--out",
+        html.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(
+        page.contains("<th>kind</th>") && page.contains("<td>admission_notice</td>"),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_failing_scenario_fails_the_conformance_report_and_is_named_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = repo_root().join("mappings/cosmic-link/examples/13-lvm-anmalan.xml");
+    let scenario = dir.path().join("wrong.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"Wrong on purpose\"\nstart = \"2026-11-22T11:00:00+01:00\"\n[[step]]\nname = \"report\"\nat = \"+20m\"\nsend = \"cosmic-link\"\nfile = \"{}\"\n[step.expect]\nphase = \"discharged\"\n",
+            message.display()
+        ),
+    )
+    .unwrap();
+    let markdown = dir.path().join("conformance.md");
+    let output = run_brygga(&[
+        "conformance",
+        "--scenarios",
+        scenario.to_str().unwrap(),
+        "--out",
+        markdown.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let report = std::fs::read_to_string(&markdown).unwrap();
+    assert!(report.contains("some checks FAILED"), "{report}");
+    assert!(
+        report.contains("| Wrong on purpose (`wrong.toml`) | 1 | FAILED |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("- step 1 (+20m): report: phase: expected discharged, got outpatient"),
+        "{report}"
+    );
+}
