@@ -90,6 +90,17 @@ impl Application {
             subscriptions: subscriptions.clone(),
             outbox_ready: outbox_ready.clone(),
             clock: self.clock.clone(),
+            recorder: match &self.settings.recording.dir {
+                Some(dir) => {
+                    let dir = self.settings.resolve(dir);
+                    tracing::warn!(folder = %dir.display(), "recording every accepted message as a scenario (recording.dir), personal data replaced by test identities");
+                    Some(Arc::new(
+                        crate::replay::Recorder::new(dir.clone())
+                            .map_err(|e| anyhow::anyhow!("recording.dir {}: {e}", dir.display()))?,
+                    ))
+                }
+                None => None,
+            },
         };
         if let Some(out) = self.pipeline_out.take() {
             let _ = out.send(pipeline.clone());

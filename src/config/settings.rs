@@ -250,6 +250,17 @@ impl DeliverySettings {
     }
 }
 
+/// Recording the accepted messages as a scenario.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    /// When set, every message the gateway accepts is also written into this folder
+    /// (relative to the settings file) as a step of a scenario that `brygga replay` runs, its
+    /// personal data replaced by test identities before it is written. Off by default: turn
+    /// it on to reproduce a problem, in a test environment or for as long as it takes.
+    pub dir: Option<PathBuf>,
+}
+
 /// How long closed cases are kept (finished deliveries: `delivery.retention_days`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -282,6 +293,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub recording: RecordingSettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,

@@ -123,6 +123,8 @@ pub struct Pipeline {
     pub subscriptions: crate::delivery::Live,
     /// Notified when a commit wrote outbox rows (the delivery workers wait on it).
     pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// Writes accepted messages down as a scenario (`recording.dir`), when set.
+    pub recorder: Option<Arc<crate::replay::Recorder>>,
     pub clock: Clock,
 }
 
@@ -137,8 +139,41 @@ impl Pipeline {
     ) -> Result<Receipt, ReceiveError> {
         let decoded = cosmic_link::decode(bytes, &self.mappings.cosmic_link, self.clock.today())?;
         let source = format!("{}:{}", cosmic_link::FORMAT, decoded.message.case.issuer);
-        self.receive(source, decoded.message, decoded.warnings, acting)
-            .await
+        let pending = self.pending(&decoded.message);
+        let receipt = self
+            .receive(source, decoded.message, decoded.warnings, acting)
+            .await?;
+        self.record(cosmic_link::FORMAT, bytes, pending, &receipt);
+        Ok(receipt)
+    }
+
+    /// What a recording must replace in `message`, when the gateway records.
+    fn pending(&self, message: &CanonicalMessage) -> Option<crate::replay::Pending> {
+        self.recorder
+            .as_ref()
+            .map(|_| crate::replay::Recorder::prepare(message))
+    }
+
+    /// Writes an accepted message down, when the gateway records; a failure is logged (without
+    /// the message) and does not undo the message.
+    fn record(
+        &self,
+        format: &str,
+        bytes: &[u8],
+        pending: Option<crate::replay::Pending>,
+        receipt: &Receipt,
+    ) {
+        if let (Some(recorder), Some(pending)) = (&self.recorder, pending)
+            && let Err(error) = recorder.record(
+                format,
+                bytes,
+                &pending,
+                &receipt.event_id.to_string(),
+                self.clock.now(),
+            )
+        {
+            tracing::error!(%error, event = %receipt.event_id, "the message could not be recorded");
+        }
     }
 
     /// Receives one message of a municipal case system in `dialect`. Only the kinds the dialect
@@ -182,8 +217,17 @@ impl Pipeline {
             )));
         }
         let source = format!("{}:{kommunkod}", dialect.format);
-        self.receive(source, decoded.message, decoded.warnings, acting)
-            .await
+        let pending = self.pending(&decoded.message);
+        let receipt = self
+            .receive(source, decoded.message, decoded.warnings, acting)
+            .await?;
+        self.record(
+            &format!("municipal:{}", dialect.name),
+            bytes,
+            pending,
+            &receipt,
+        );
+        Ok(receipt)
     }
 
     /// Receives one canonical message (the gateway's own JSON form of a step).
@@ -194,7 +238,10 @@ impl Pipeline {
     ) -> Result<Receipt, ReceiveError> {
         let message: CanonicalMessage = serde_json::from_slice(bytes)?;
         let source = format!("canonical:{}", message.case.issuer);
-        self.receive(source, message, Vec::new(), acting).await
+        let pending = self.pending(&message);
+        let receipt = self.receive(source, message, Vec::new(), acting).await?;
+        self.record("canonical", bytes, pending, &receipt);
+        Ok(receipt)
     }
 
     /// Receives a FHIR R4 resource a client sends: a Task reporting a step, a Task the gateway
@@ -210,8 +257,12 @@ impl Pipeline {
             crate::formats::fhir::FORMAT,
             read.message.case.issuer
         );
-        self.receive(source, read.message, read.warnings, acting)
-            .await
+        let pending = self.pending(&read.message);
+        let receipt = self
+            .receive(source, read.message, read.warnings, acting)
+            .await?;
+        self.record(crate::formats::fhir::FORMAT, bytes, pending, &receipt);
+        Ok(receipt)
     }
 
     /// The organisation a message is sent by: its sender's, or (without one) the region whose

@@ -4,11 +4,13 @@
 //! `fixtures/scenarios/README.md`.
 
 mod compare;
+mod record;
 mod report;
 mod runner;
 mod scenario;
 
 pub use compare::{ABSENT, Observed, ObservedDelivery, ObservedEvent, at_path, compare};
+pub use record::{Pending, Recorder};
 pub use report::{junit, text};
 pub use runner::{ScenarioReport, StepReport, run};
 pub use scenario::{Expect, Offset, Outcome, Scenario, Step, load};

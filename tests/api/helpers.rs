@@ -36,6 +36,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         auth: AuthSettings::default(),
         delivery: Default::default(),
         retention: Default::default(),
+        recording: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         // The example organisations (Jämtland), with their deviation contacts.

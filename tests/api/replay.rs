@@ -253,3 +253,50 @@ fn a_failing_scenario_fails_the_conformance_report_and_is_named_in_it() {
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_holds_no_personal_data_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("recorded");
+    let folder = recording.clone();
+    let app = crate::helpers::spawn_app_with(move |settings| {
+        settings.recording.dir = Some(folder);
+    })
+    .await;
+    app.post_cosmic_example("01-inskrivningsmeddelande.xml")
+        .await;
+    // Sent again: recorded as the duplicate it is.
+    app.post_cosmic_example("01-inskrivningsmeddelande.xml")
+        .await;
+    app.post_cosmic_example("04-planering-paborjad.xml").await;
+    let scenario = std::fs::read_to_string(recording.join("scenario.toml")).unwrap();
+    assert_eq!(scenario.matches("[[step]]").count(), 3, "{scenario}");
+    assert!(scenario.contains("outcome = \"duplicate\""), "{scenario}");
+    let mut files = vec![scenario.clone()];
+    for entry in std::fs::read_dir(recording.join("messages")).unwrap() {
+        files.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    assert_eq!(files.len(), 4);
+    for file in &files {
+        for personal in [
+            "198112189876",
+            "811218-9876",
+            "Lindqvist",
+            "Astrid",
+            "Storgatan",
+            "831 30",
+        ] {
+            assert!(!file.contains(personal), "{personal} was recorded:\n{file}");
+        }
+    }
+    // The recording is a scenario: it replays, each message taken as it was.
+    let output = run_brygga(&["replay", recording.join("scenario.toml").to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("  ok    step").count(), 3, "{stdout}");
+    assert!(stdout.contains("happened: duplicate"), "{stdout}");
+}

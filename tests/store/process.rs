@@ -66,6 +66,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             directory: directory(),
             subscriptions: Default::default(),
             outbox_ready: Default::default(),
+            recorder: None,
             clock: clock.clone(),
         },
         scheduler: Scheduler {
