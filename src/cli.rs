@@ -506,14 +506,32 @@ async fn replay(
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let mut reports = Vec::new();
+    // On a terminal, one line that follows the steps; otherwise a line per scenario.
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (n, scenario) in scenarios.iter().enumerate() {
-        eprintln!(
-            "[{}/{}] {} …",
-            n + 1,
-            scenarios.len(),
-            scenario.path.display()
-        );
-        reports.push(crate::replay::run(scenario, settings).await);
+        let head = format!("[{}/{}] {}", n + 1, scenarios.len(), scenario.path.display());
+        let steps = scenario.steps.len();
+        let progress = |index: usize, title: &str| {
+            if live {
+                let filled = (index * 20) / steps.max(1);
+                eprint!(
+                    "\r\x1b[2K{head} [{}{}] {title}",
+                    "#".repeat(filled),
+                    ".".repeat(20 - filled)
+                );
+            }
+        };
+        if !live {
+            eprintln!("{head} …");
+        }
+        let report = crate::replay::run_with_progress(scenario, settings, &progress).await;
+        if live {
+            eprintln!(
+                "\r\x1b[2K{head} {}",
+                if report.passed() { "passed" } else { "FAILED" }
+            );
+        }
+        reports.push(report);
     }
     print!("{}", crate::replay::text(&reports));
     if let Some(file) = junit {

@@ -12,7 +12,7 @@ mod scenario;
 pub use compare::{ABSENT, Observed, ObservedDelivery, ObservedEvent, at_path, compare};
 pub use record::{Pending, Recorder};
 pub use report::{junit, text};
-pub use runner::{ScenarioReport, StepReport, run};
+pub use runner::{ScenarioReport, StepReport, run, run_with_progress};
 pub use scenario::{Expect, Offset, Outcome, Scenario, Step, load};
 
 /// The scenario files at `path`: the file itself, or every `*.toml` in the folder (sorted).

@@ -83,6 +83,15 @@ fn receiver_path(organisation: &str) -> String {
 /// Runs `scenario` with `settings` (its organisations, policies and clients; the database,
 /// listener and subscriptions are the replay's own).
 pub async fn run(scenario: &Scenario, settings: &Settings) -> ScenarioReport {
+    run_with_progress(scenario, settings, &|_, _| {}).await
+}
+
+/// `run`, telling `progress` each step as it begins (its index and title).
+pub async fn run_with_progress(
+    scenario: &Scenario,
+    settings: &Settings,
+    progress: &(dyn Fn(usize, &str) + Sync),
+) -> ScenarioReport {
     let started = Instant::now();
     let mut report = ScenarioReport {
         path: scenario.path.clone(),
@@ -91,7 +100,7 @@ pub async fn run(scenario: &Scenario, settings: &Settings) -> ScenarioReport {
         error: None,
         elapsed: Duration::ZERO,
     };
-    if let Err(error) = run_steps(scenario, settings, &mut report).await {
+    if let Err(error) = run_steps(scenario, settings, &mut report, progress).await {
         report.error = Some(error);
     }
     report.elapsed = started.elapsed();
@@ -102,6 +111,7 @@ async fn run_steps(
     scenario: &Scenario,
     settings: &Settings,
     report: &mut ScenarioReport,
+    progress: &(dyn Fn(usize, &str) + Sync),
 ) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder for the store: {e}"))?;
     let clock = Clock::manual(scenario.start);
@@ -174,6 +184,7 @@ async fn run_steps(
     let result = async {
         for (index, step) in scenario.steps.iter().enumerate() {
             let title = step.title(index);
+            progress(index, &title);
             let observed = replay
                 .step(scenario, step)
                 .await
