@@ -509,7 +509,12 @@ async fn replay(
     // On a terminal, one line that follows the steps; otherwise a line per scenario.
     let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (n, scenario) in scenarios.iter().enumerate() {
-        let head = format!("[{}/{}] {}", n + 1, scenarios.len(), scenario.path.display());
+        let head = format!(
+            "[{}/{}] {}",
+            n + 1,
+            scenarios.len(),
+            scenario.path.display()
+        );
         let steps = scenario.steps.len();
         let progress = |index: usize, title: &str| {
             if live {

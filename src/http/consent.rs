@@ -6,8 +6,11 @@
 //! - `GET /fhir/Consent?patient=<system>|<value>` (`Consent.s`): a searchset Bundle, with the
 //!   directives recorded in case events too; `patient=Patient/<id>` finds the consents the
 //!   caller recorded about a subject it named only by that reference.
-//! - `PUT /fhir/Consent/{id}` with `status` `inactive` (`Consent.u`): the consent is withdrawn
-//!   from that moment; any other change is refused (record a new consent instead).
+//! - `PUT /fhir/Consent/{id}` with `status` `inactive` (`Consent.u`, `If-Match` honoured): the
+//!   consent is withdrawn from that moment; any other change is refused (record a new consent
+//!   instead).
+//! - `GET /fhir/Consent/{id}/_history` and `/_history/{vid}`: version 1 as recorded, version 2
+//!   withdrawn.
 //!
 //! A client sees a directive it recorded, and the directives of a person it has a case with;
 //! any other answers 404. Every read and every change is audited with the person.
@@ -140,13 +143,14 @@ pub async fn create(
         .record_consent(&read.subject, &directive, Some(&stored_resource), &[entry])
         .await
         .map_err(internal)?;
-    let body = consent_resource(
-        &id,
-        &subject_key(&read.subject),
-        &directive,
-        Some(&stored_resource),
-    );
-    let mut response = fhir_json(StatusCode::CREATED, body);
+    let created = history(&StoredConsent {
+        subject: read.subject.clone(),
+        resource_id: id.clone(),
+        directive: directive.clone(),
+        resource: Some(stored_resource.clone()),
+    });
+    let mut response =
+        super::case_resources::versioned(StatusCode::CREATED, RESOURCE, &id, created.current());
     if let Ok(location) = HeaderValue::from_str(&format!("/fhir/Consent/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -185,6 +189,86 @@ fn render(stored: &StoredConsent) -> Value {
     )
 }
 
+/// The consent's versions: 1 as recorded, 2 withdrawn (when it is).
+fn history(stored: &StoredConsent) -> crate::pipeline::History {
+    let mut versions = Vec::new();
+    let mut recorded = stored.clone();
+    recorded.directive.withdrawn_at = None;
+    let mut push = |state: &StoredConsent, at: jiff::Timestamp| {
+        let version = versions.len() as u32 + 1;
+        let mut resource = render(state);
+        if !resource["meta"].is_object() {
+            resource["meta"] = json!({});
+        }
+        resource["meta"]["versionId"] = json!(version.to_string());
+        resource["meta"]["lastUpdated"] = json!(at.to_string());
+        versions.push(crate::pipeline::Version {
+            resource,
+            version,
+            last_updated: at,
+        });
+    };
+    push(&recorded, stored.directive.recorded_at);
+    if let Some(withdrawn) = stored.directive.withdrawn_at {
+        push(stored, withdrawn.max(stored.directive.recorded_at));
+    }
+    crate::pipeline::History {
+        kind: RESOURCE,
+        id: stored.resource_id.clone(),
+        versions,
+    }
+}
+
+/// Reads `Consent/id` for the caller (audited) with its versions.
+async fn read_history(
+    state: &AppState,
+    caller: &Caller,
+    route: &str,
+    id: &str,
+) -> Result<crate::pipeline::History, ApiError> {
+    let stored = auth::audited(state, caller, route, find(state, caller, id).await).await?;
+    let entry = audit(
+        caller,
+        "read consent",
+        person_of(&stored.subject),
+        json!({ "consent_id": id }),
+    );
+    auth::record(state, entry).await?;
+    Ok(history(&stored))
+}
+
+/// `GET /fhir/Consent/{id}/_history/{vid}`.
+pub async fn vread(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Consent/{id}/_history/{vid}";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = read_history(&state, &caller, ROUTE, &id).await?;
+    Ok(super::case_resources::versioned(
+        StatusCode::OK,
+        RESOURCE,
+        &id,
+        super::case_resources::version_of(&history, &vid)?,
+    ))
+}
+
+/// `GET /fhir/Consent/{id}/_history`.
+pub async fn history_of(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    const ROUTE: &str = "/fhir/Consent/{id}/_history";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
+    let history = read_history(&state, &caller, ROUTE, &id).await?;
+    Ok(fhir_json(
+        StatusCode::OK,
+        super::case_resources::history_bundle(&history),
+    ))
+}
+
 /// `GET /fhir/Consent/{id}`.
 pub async fn read(
     State(state): State<AppState>,
@@ -193,15 +277,13 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Consent/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let stored = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
-    let entry = audit(
-        &caller,
-        "read consent",
-        person_of(&stored.subject),
-        json!({ "consent_id": id }),
-    );
-    auth::record(&state, entry).await?;
-    Ok(fhir_json(StatusCode::OK, render(&stored)))
+    let history = read_history(&state, &caller, ROUTE, &id).await?;
+    Ok(super::case_resources::versioned(
+        StatusCode::OK,
+        RESOURCE,
+        &id,
+        history.current(),
+    ))
 }
 
 /// `GET /fhir/Consent?patient=system|value`.
@@ -283,6 +365,7 @@ pub async fn update(
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
     let value = json_body(&headers, &body, RESOURCE)?;
     let stored = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
+    super::case_resources::check_if_match(&headers, &history(&stored))?;
     if stored.directive.source != fhir::FORMAT {
         return Err(ApiError::Conflict(
             "this consent was recorded in a case: withdraw it there (a consent_withdrawn step in the case's own format), so that the case's history shows it".to_owned(),
@@ -338,6 +421,11 @@ pub async fn update(
         )
         .await
         .map_err(internal)?;
-    let current = find(&state, &caller, &id).await?;
-    Ok(fhir_json(StatusCode::OK, render(&current)))
+    let current = history(&find(&state, &caller, &id).await?);
+    Ok(super::case_resources::versioned(
+        StatusCode::OK,
+        RESOURCE,
+        &id,
+        current.current(),
+    ))
 }

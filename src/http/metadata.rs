@@ -123,7 +123,9 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
                 },
                 {
                     "type": "Consent",
-                    "interaction": interactions(&["create", "read", "update", "search-type"]),
+                    "interaction": interactions(&["create", "read", "vread", "update", "history-instance", "search-type"]),
+                    "versioning": "versioned-update",
+                    "readHistory": true,
                     "updateCreate": false,
                     "searchParam": with_paging(vec![json!({
                         "name": "patient",

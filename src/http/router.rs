@@ -94,6 +94,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/fhir/Consent/{id}",
             get(consent::read).put(consent::update),
         )
+        .route("/fhir/Consent/{id}/_history", get(consent::history_of))
+        .route("/fhir/Consent/{id}/_history/{vid}", get(consent::vread))
         .route("/cosmic-link/v1/messages", post(cosmic_link::receive))
         .route("/canonical/v1/messages", post(canonical::receive))
         .route("/municipal", get(municipal::dialects))

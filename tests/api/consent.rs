@@ -85,9 +85,12 @@ async fn the_official_r4_consent_examples_are_accepted_and_read_back_without_los
         let id = created["id"].as_str().unwrap().to_owned();
         let (status, read) = get(&app, REGION, &format!("/fhir/Consent/{id}")).await;
         assert_eq!(status, 200, "{name}");
-        // Everything comes back but the server-assigned id.
+        // Everything comes back but the server-assigned id and meta.
         let mut expected = original.clone();
         expected["id"] = json!(id);
+        let mut read = read;
+        assert_eq!(read["meta"]["versionId"], "1", "{name}");
+        read.as_object_mut().unwrap().remove("meta");
         assert_eq!(read, expected, "{name}");
         // Its patient is a reference the gateway cannot resolve: no other organisation sees it.
         let (status, _) = get(&app, OSTERSUND, &format!("/fhir/Consent/{id}")).await;
@@ -444,4 +447,53 @@ async fn a_municipality_records_and_withdraws_a_consent_in_its_own_dialect() {
     )
     .await;
     assert_eq!(found["entry"][0]["resource"]["status"], "inactive");
+}
+
+#[tokio::test]
+async fn a_consent_has_a_version_as_recorded_and_one_withdrawn() {
+    let app = spawn_app().await;
+    let (status, created) = post_consent(&app, REGION, &consent("disclosure")).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["meta"]["versionId"], "1");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/fhir/Consent/{id}");
+    let mut withdrawn = created.clone();
+    withdrawn["status"] = json!("inactive");
+    let put = |version: &'static str| {
+        let (app, path, withdrawn) = (&app, path.clone(), withdrawn.clone());
+        async move {
+            let response = app
+                .as_client(REGION)
+                .await
+                .put(app.url(&path))
+                .header("content-type", "application/fhir+json")
+                .header("if-match", version)
+                .json(&withdrawn)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let etag = response
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (status, etag, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, etag, answer) = put("W/\"1\"").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "inactive");
+    assert_eq!(answer["meta"]["versionId"], "2");
+    assert_eq!(etag.as_deref(), Some("W/\"2\""));
+    // A withdrawal made on version 1 is refused now.
+    let (status, _, outcome) = put("W/\"1\"").await;
+    assert_eq!(status, 412, "{outcome}");
+    let (status, first) = get(&app, REGION, &format!("{path}/_history/1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["status"], "active");
+    let (_, history) = get(&app, REGION, &format!("{path}/_history")).await;
+    assert_eq!(history["total"], 2, "{history}");
+    assert_eq!(history["entry"][0]["resource"]["status"], "inactive");
+    let (status, _) = get(&app, REGION, &format!("{path}/_history/3")).await;
+    assert_eq!(status, 404);
 }
