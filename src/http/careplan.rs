@@ -19,7 +19,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::auth;
-use super::case_resources::{self, check_if_match, history_bundle, version_of, versioned};
+use super::case_resources::{self, Show, check_if_match, show, versioned};
 use super::error::ApiError;
 use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
@@ -136,8 +136,7 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/CarePlan/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = find(&state, &caller, ROUTE, &id).await?;
-    Ok(versioned(StatusCode::OK, RESOURCE, &id, history.current()))
+    show(&find(&state, &caller, ROUTE, &id).await?, Show::Current)
 }
 
 /// `GET /fhir/CarePlan/{id}/_history/{vid}`.
@@ -148,13 +147,10 @@ pub async fn vread(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/CarePlan/{id}/_history/{vid}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = find(&state, &caller, ROUTE, &id).await?;
-    Ok(versioned(
-        StatusCode::OK,
-        RESOURCE,
-        &id,
-        version_of(&history, &vid)?,
-    ))
+    show(
+        &find(&state, &caller, ROUTE, &id).await?,
+        Show::Version(&vid),
+    )
 }
 
 /// `GET /fhir/CarePlan/{id}/_history`.
@@ -165,8 +161,7 @@ pub async fn history(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/CarePlan/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = find(&state, &caller, ROUTE, &id).await?;
-    Ok(fhir_json(StatusCode::OK, history_bundle(&history)))
+    show(&find(&state, &caller, ROUTE, &id).await?, Show::History)
 }
 
 async fn find(
@@ -248,17 +243,7 @@ pub async fn create(
         return stored::create(&state, &caller, RESOURCE, &headers, plan).await;
     }
     let id = plan_id_of(&state, &body)?;
-    let receipt = auth::audited(
-        &state,
-        &caller,
-        ROUTE,
-        state
-            .pipeline
-            .receive_fhir(&body, crate::pipeline::Acting::Client(&caller.organisation))
-            .await
-            .map_err(ApiError::from),
-    )
-    .await?;
+    let receipt = case_resources::receive(&state, &caller, ROUTE, &body).await?;
     match case_resources::find(&state, &caller, RESOURCE, &id).await {
         Ok(history) => Ok(recorded(StatusCode::CREATED, &history, &receipt)),
         // Recorded, but the decision withholds the plan even from its maker (no SIP consent):
@@ -319,17 +304,7 @@ pub async fn update(
             Some("CarePlan.identifier"),
         ));
     }
-    let receipt = auth::audited(
-        &state,
-        &caller,
-        ROUTE,
-        state
-            .pipeline
-            .receive_fhir(&body, crate::pipeline::Acting::Client(&caller.organisation))
-            .await
-            .map_err(ApiError::from),
-    )
-    .await?;
+    let receipt = case_resources::receive(&state, &caller, ROUTE, &body).await?;
     let history = case_resources::find(&state, &caller, RESOURCE, &id).await?;
     Ok(recorded(StatusCode::OK, &history, &receipt))
 }

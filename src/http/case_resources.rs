@@ -220,6 +220,52 @@ pub fn history_bundle(history: &History) -> Value {
     })
 }
 
+/// What a read asks of a resource's versions.
+#[derive(Debug, Clone, Copy)]
+pub enum Show<'a> {
+    /// `GET /fhir/{kind}/{id}`: the current version.
+    Current,
+    /// `GET …/_history/{vid}`.
+    Version(&'a str),
+    /// `GET …/_history`: every version.
+    History,
+}
+
+/// The answer to a read, `vread` or `_history` of `history`.
+pub fn show(history: &History, what: Show<'_>) -> Result<Response, ApiError> {
+    Ok(match what {
+        Show::Current => versioned(StatusCode::OK, history.kind, &history.id, history.current()),
+        Show::Version(vid) => versioned(
+            StatusCode::OK,
+            history.kind,
+            &history.id,
+            version_of(history, vid)?,
+        ),
+        Show::History => fhir_json(StatusCode::OK, history_bundle(history)),
+    })
+}
+
+/// Records the FHIR document `body` through the pipeline as the caller's organisation; a
+/// refusal that hides another organisation's case (404) is audited.
+pub async fn receive(
+    state: &AppState,
+    caller: &Caller,
+    route: &str,
+    body: &[u8],
+) -> Result<crate::pipeline::Receipt, ApiError> {
+    super::auth::audited(
+        state,
+        caller,
+        route,
+        state
+            .pipeline
+            .receive_fhir(body, crate::pipeline::Acting::Client(&caller.organisation))
+            .await
+            .map_err(ApiError::from),
+    )
+    .await
+}
+
 /// Refuses a change whose `If-Match` names another version than `current`.
 pub fn check_if_match(headers: &axum::http::HeaderMap, history: &History) -> Result<(), ApiError> {
     let current = history.current().version;

@@ -22,6 +22,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
+use super::case_resources::{Show, show};
 use super::error::{ApiError, internal};
 use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
@@ -245,13 +246,10 @@ pub async fn vread(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Consent/{id}/_history/{vid}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = read_history(&state, &caller, ROUTE, &id).await?;
-    Ok(super::case_resources::versioned(
-        StatusCode::OK,
-        RESOURCE,
-        &id,
-        super::case_resources::version_of(&history, &vid)?,
-    ))
+    show(
+        &read_history(&state, &caller, ROUTE, &id).await?,
+        Show::Version(&vid),
+    )
 }
 
 /// `GET /fhir/Consent/{id}/_history`.
@@ -262,11 +260,10 @@ pub async fn history_of(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Consent/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = read_history(&state, &caller, ROUTE, &id).await?;
-    Ok(fhir_json(
-        StatusCode::OK,
-        super::case_resources::history_bundle(&history),
-    ))
+    show(
+        &read_history(&state, &caller, ROUTE, &id).await?,
+        Show::History,
+    )
 }
 
 /// `GET /fhir/Consent/{id}`.
@@ -277,13 +274,10 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Consent/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = read_history(&state, &caller, ROUTE, &id).await?;
-    Ok(super::case_resources::versioned(
-        StatusCode::OK,
-        RESOURCE,
-        &id,
-        history.current(),
-    ))
+    show(
+        &read_history(&state, &caller, ROUTE, &id).await?,
+        Show::Current,
+    )
 }
 
 /// `GET /fhir/Consent?patient=system|value`.

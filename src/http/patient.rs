@@ -20,7 +20,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
-use super::case_resources::{history_bundle, version_of, versioned};
+use super::case_resources::{Show, show};
 use super::error::{ApiError, internal};
 use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
@@ -174,8 +174,10 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Patient/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
-    Ok(versioned(StatusCode::OK, RESOURCE, &id, history.current()))
+    show(
+        &auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?,
+        Show::Current,
+    )
 }
 
 /// `GET /fhir/Patient/{id}/_history/{vid}`.
@@ -186,13 +188,10 @@ pub async fn vread(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Patient/{id}/_history/{vid}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
-    Ok(versioned(
-        StatusCode::OK,
-        RESOURCE,
-        &id,
-        version_of(&history, &vid)?,
-    ))
+    show(
+        &auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?,
+        Show::Version(&vid),
+    )
 }
 
 /// `GET /fhir/Patient/{id}/_history`.
@@ -203,8 +202,10 @@ pub async fn history(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Patient/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
-    Ok(fhir_json(StatusCode::OK, history_bundle(&history)))
+    show(
+        &auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?,
+        Show::History,
+    )
 }
 
 fn must_be_patient(value: &Value) -> Result<(), ApiError> {

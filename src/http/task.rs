@@ -32,7 +32,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth;
-use super::case_resources::{self, check_if_match, history_bundle, version_of, versioned};
+use super::case_resources::{self, Show, check_if_match, show, versioned};
 use super::error::ApiError;
 use super::fhir::fhir_json;
 use super::router::AppState;
@@ -235,6 +235,22 @@ pub async fn search(
     Ok(fhir_json(StatusCode::OK, bundle))
 }
 
+/// `Task/id` for the caller — one it keeps, or a step of its cases — the refusal audited.
+async fn find(
+    state: &AppState,
+    caller: &Caller,
+    route: &str,
+    id: &str,
+) -> Result<crate::pipeline::History, ApiError> {
+    auth::audited(
+        state,
+        caller,
+        route,
+        stored::find_either(state, caller, RESOURCE, id).await,
+    )
+    .await
+}
+
 /// `GET /fhir/Task/{id}`.
 pub async fn read(
     State(state): State<AppState>,
@@ -243,14 +259,7 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Task/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = auth::audited(
-        &state,
-        &caller,
-        ROUTE,
-        stored::find_either(&state, &caller, RESOURCE, &id).await,
-    )
-    .await?;
-    Ok(versioned(StatusCode::OK, RESOURCE, &id, history.current()))
+    show(&find(&state, &caller, ROUTE, &id).await?, Show::Current)
 }
 
 /// `GET /fhir/Task/{id}/_history/{vid}`.
@@ -261,19 +270,10 @@ pub async fn vread(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Task/{id}/_history/{vid}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = auth::audited(
-        &state,
-        &caller,
-        ROUTE,
-        stored::find_either(&state, &caller, RESOURCE, &id).await,
+    show(
+        &find(&state, &caller, ROUTE, &id).await?,
+        Show::Version(&vid),
     )
-    .await?;
-    Ok(versioned(
-        StatusCode::OK,
-        RESOURCE,
-        &id,
-        version_of(&history, &vid)?,
-    ))
 }
 
 /// `GET /fhir/Task/{id}/_history`.
@@ -284,14 +284,7 @@ pub async fn history(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Task/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    let history = auth::audited(
-        &state,
-        &caller,
-        ROUTE,
-        stored::find_either(&state, &caller, RESOURCE, &id).await,
-    )
-    .await?;
-    Ok(fhir_json(StatusCode::OK, history_bundle(&history)))
+    show(&find(&state, &caller, ROUTE, &id).await?, Show::History)
 }
 
 /// The answer to a recorded Task: its current version as stored (else the Task as the client
@@ -398,17 +391,7 @@ pub async fn update(
     )
     .await?;
     check_if_match(&headers, &current)?;
-    let receipt = auth::audited(
-        &state,
-        &caller,
-        ROUTE,
-        state
-            .pipeline
-            .receive_fhir(&body, crate::pipeline::Acting::Client(&caller.organisation))
-            .await
-            .map_err(ApiError::from),
-    )
-    .await?;
+    let receipt = case_resources::receive(&state, &caller, ROUTE, &body).await?;
     let changed = case_resources::find(&state, &caller, RESOURCE, &id)
         .await
         .ok();

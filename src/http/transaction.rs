@@ -124,17 +124,7 @@ async fn process_step(
             auth::require(state, caller, ROUTE, kind, Interaction::Create).await?;
         }
     }
-    let receipt = auth::audited(
-        state,
-        caller,
-        ROUTE,
-        state
-            .pipeline
-            .receive_fhir(body, crate::pipeline::Acting::Client(&caller.organisation))
-            .await
-            .map_err(ApiError::from),
-    )
-    .await?;
+    let receipt = super::case_resources::receive(state, caller, ROUTE, body).await?;
     let message = crate::formats::fhir::read(body, state.pipeline.clock.today())
         .map_err(crate::pipeline::ReceiveError::from)?
         .message;

@@ -8,14 +8,7 @@ use crate::helpers::{AUDITOR, KROKOM, OSTERSUND, TestApp, spawn_app};
 const PATIENT: &str = "http://electronichealth.se/identifier/personnummer|198112189876";
 
 async fn get(app: &TestApp, client: &str, path: &str) -> (u16, Value) {
-    let response = app
-        .as_client(client)
-        .await
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    app.get_json(client, path).await
 }
 
 fn organisations(bundle: &Value) -> Vec<String> {

@@ -23,30 +23,12 @@ async fn send(
     body: &Value,
     if_match: Option<&str>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = app
-        .as_client(OSTERSUND)
-        .await
-        .request(method, app.url(path))
-        .header("content-type", "application/fhir+json")
-        .json(body);
-    if let Some(version) = if_match {
-        request = request.header("if-match", version);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.json().await.unwrap())
+    let headers: Vec<(&str, &str)> = if_match.map(|v| ("if-match", v)).into_iter().collect();
+    app.send_json(OSTERSUND, method, path, body, &headers).await
 }
 
 async fn get(app: &TestApp, client: &str, path: &str) -> (u16, Value) {
-    let response = app
-        .as_client(client)
-        .await
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    app.get_json(client, path).await
 }
 
 fn ids(bundle: &Value, kind: &str) -> Vec<String> {
@@ -59,33 +41,11 @@ fn ids(bundle: &Value, kind: &str) -> Vec<String> {
         .collect()
 }
 
-/// The person's consent to a SIP, recorded by the region.
-async fn sip_consent(app: &TestApp) {
-    let response = app
-        .as_client(REGION)
-        .await
-        .post(app.url("/fhir/Consent"))
-        .header("content-type", "application/fhir+json")
-        .json(&json!({
-            "resourceType": "Consent",
-            "status": "active",
-            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
-            "category": [{ "coding": [{ "system": "urn:brygga:fhir:CodeSystem:consent-scope", "code": "sip" }] }],
-            "patient": { "identifier": { "system": "http://electronichealth.se/identifier/personnummer", "value": "198112189876" } },
-            "dateTime": "2026-11-21",
-            "provision": { "type": "permit" }
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-}
-
 #[tokio::test]
 async fn a_plan_is_made_read_by_both_principals_searched_revised_and_its_history_kept() {
     let app = spawn_app().await;
     app.admitted_case().await;
-    sip_consent(&app).await;
+    app.sip_consent().await;
     let (status, headers, made) =
         send(&app, reqwest::Method::POST, "/fhir/CarePlan", &plan(), None).await;
     assert_eq!(status, 201, "{made}");
@@ -275,7 +235,7 @@ async fn a_plan_that_breaks_the_contract_is_refused_and_one_without_consent_is_w
         let (status, _) = get(&app, client, &format!("/fhir/CarePlan/{id}")).await;
         assert_eq!(status, 404);
     }
-    sip_consent(&app).await;
+    app.sip_consent().await;
     let (status, read) = get(&app, REGION, &format!("/fhir/CarePlan/{id}")).await;
     assert_eq!(
         status, 200,

@@ -53,30 +53,11 @@ async fn send(
     body: &Value,
     headers: &[(&str, &str)],
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = app
-        .as_client(client)
-        .await
-        .request(method, app.url(path))
-        .header("content-type", "application/fhir+json")
-        .json(body);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.json().await.unwrap())
+    app.send_json(client, method, path, body, headers).await
 }
 
 async fn get(app: &TestApp, client: &str, path: &str) -> (u16, Value) {
-    let response = app
-        .as_client(client)
-        .await
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    app.get_json(client, path).await
 }
 
 #[tokio::test]

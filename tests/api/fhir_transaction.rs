@@ -12,29 +12,12 @@ async fn post(
     client: &str,
     bundle: &Value,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = app
-        .as_client(client)
+    app.send_json(client, reqwest::Method::POST, "/fhir", bundle, &[])
         .await
-        .post(app.url("/fhir"))
-        .header("content-type", "application/fhir+json")
-        .json(bundle)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.json().await.unwrap())
 }
 
 async fn get(app: &TestApp, client: &str, path: &str) -> (u16, Value) {
-    let response = app
-        .as_client(client)
-        .await
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    app.get_json(client, path).await
 }
 
 fn location(answer: &Value, index: usize) -> String {
@@ -44,33 +27,11 @@ fn location(answer: &Value, index: usize) -> String {
         .to_owned()
 }
 
-/// The person's consent to a SIP, recorded by the region.
-async fn sip_consent(app: &TestApp) {
-    let response = app
-        .as_client(REGION)
-        .await
-        .post(app.url("/fhir/Consent"))
-        .header("content-type", "application/fhir+json")
-        .json(&json!({
-            "resourceType": "Consent",
-            "status": "active",
-            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
-            "category": [{ "coding": [{ "system": "urn:brygga:fhir:CodeSystem:consent-scope", "code": "sip" }] }],
-            "patient": { "identifier": { "system": "http://electronichealth.se/identifier/personnummer", "value": "198112189876" } },
-            "dateTime": "2026-11-21",
-            "provision": { "type": "permit" }
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-}
-
 #[tokio::test]
 async fn a_plan_posted_with_its_task_is_one_step_that_both_principals_read() {
     let app = spawn_app().await;
     app.admitted_case().await;
-    sip_consent(&app).await;
+    app.sip_consent().await;
     // The region's SIP plan as the gateway renders it, sent as a transaction.
     let mut bundle: Value = serde_json::from_slice(
         &std::fs::read(repo_root().join("fixtures/cosmic-link/to-fhir/09-plan-sip.json")).unwrap(),

@@ -219,6 +219,65 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `GET path` as `client`: the status and the JSON answer.
+    pub async fn get_json(&self, client: &str, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .as_client(client)
+            .await
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// `method path` with a FHIR JSON body and `headers` as `client`: the status, the headers
+    /// and the JSON answer.
+    pub async fn send_json(
+        &self,
+        client: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = self
+            .as_client(client)
+            .await
+            .request(method, self.url(path))
+            .header("content-type", "application/fhir+json")
+            .json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.json().await.unwrap())
+    }
+
+    /// The example person's consent to a SIP with both principals, recorded by the region.
+    pub async fn sip_consent(&self) {
+        let (status, _, answer) = self
+            .send_json(
+                REGION,
+                reqwest::Method::POST,
+                "/fhir/Consent",
+                &serde_json::json!({
+                    "resourceType": "Consent",
+                    "status": "active",
+                    "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+                    "category": [{ "coding": [{ "system": "urn:brygga:fhir:CodeSystem:consent-scope", "code": "sip" }] }],
+                    "patient": { "identifier": { "system": "http://electronichealth.se/identifier/personnummer", "value": "198112189876" } },
+                    "dateTime": "2026-11-21",
+                    "provision": { "type": "permit" }
+                }),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 201, "{answer}");
+    }
+
     /// A case opened by the admission notice example; its id.
     pub async fn admitted_case(&self) -> String {
         let receipt = self
