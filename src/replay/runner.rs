@@ -128,6 +128,19 @@ async fn run_steps(
     for receiver in &scenario.receivers {
         let organisation = Organisation::parse(&receiver.organisation)
             .map_err(|e| format!("receiver {}: {e}", receiver.organisation))?;
+        let known = match &organisation {
+            Organisation::Region { hsa_id } => settings.directory.region(hsa_id).is_some(),
+            Organisation::Municipality { kommunkod } => {
+                settings.directory.municipality(*kommunkod).is_some()
+            }
+        };
+        if !known {
+            return Err(format!(
+                "receiver {}: not a region or municipality of the organisation directory ({})",
+                receiver.organisation,
+                settings.resolve(&settings.organisations_file).display()
+            ));
+        }
         let format: Format = receiver
             .format
             .parse()

@@ -149,6 +149,26 @@ fn a_scenario_that_cannot_run_is_refused_before_any_runs_naming_the_file_and_fie
 }
 
 #[test]
+fn a_receiver_outside_the_directory_stops_its_scenario_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("unknown.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"unknown receiver\"\nstart = \"2026-11-20T08:30:00+01:00\"\n[[receiver]]\norganisation = \"0180\"\nformat = \"canonical\"\n[[step]]\nat = \"+1h\"\n",
+    )
+    .unwrap();
+    let output = run_brygga(&["replay", scenario.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "ERROR receiver 0180: not a region or municipality of the organisation directory"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let markdown = dir.path().join("conformance.md");
