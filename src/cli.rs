@@ -72,6 +72,27 @@ pub enum Command {
         /// Also write the results as JUnit XML to this file.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Replay against this running gateway (its base URL) instead of in-process: messages
+        /// posted as --client, deliveries captured by local receivers on --receivers.
+        #[arg(long)]
+        target: Option<String>,
+        /// With --target: the client the messages are sent as (a relay client for Cosmic
+        /// Link).
+        #[arg(long, requires = "target")]
+        client: Option<String>,
+        /// With --target: the client's private key (PEM).
+        #[arg(long, requires = "target")]
+        key: Option<PathBuf>,
+        /// With --target: the key's id in the client's JWKS.
+        #[arg(long, requires = "target")]
+        kid: Option<String>,
+        /// With --target: where the local receivers listen; the gateway's subscriptions post
+        /// to http://<this>/<organisation>.
+        #[arg(long, requires = "target", default_value = "127.0.0.1:9800")]
+        receivers: std::net::SocketAddr,
+        /// With --target and no test clock on it: wait for each step in real time.
+        #[arg(long, requires = "target")]
+        real_time: bool,
     },
     /// Write the conformance report: the message kinds each format carries per direction, the
     /// golden and refused fixtures of each contract, mapping coverage of the contracts'
@@ -212,7 +233,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit(&settings, command).await,
-        Command::Replay { paths, junit } => replay(&settings, &paths, junit.as_deref()).await,
+        Command::Replay {
+            paths,
+            junit,
+            target,
+            client,
+            key,
+            kid,
+            receivers,
+            real_time,
+        } => {
+            let target = match target {
+                None => None,
+                Some(base) => {
+                    let base = base.trim_end_matches('/').to_owned();
+                    let (Some(client), Some(key)) = (client, key) else {
+                        anyhow::bail!(
+                            "--target needs --client and --key: the client the messages are sent as"
+                        );
+                    };
+                    let token = crate::auth::request_token(
+                        &format!("{base}/auth/token"),
+                        &client,
+                        &key,
+                        kid.as_deref(),
+                        None,
+                    )
+                    .await?;
+                    Some(crate::replay::Target {
+                        base,
+                        token,
+                        receivers,
+                        real_time,
+                    })
+                }
+            };
+            replay(&settings, &paths, junit.as_deref(), target.as_ref()).await
+        }
         Command::Conformance {
             scenarios,
             root,
@@ -494,6 +551,7 @@ async fn replay(
     settings: &Settings,
     paths: &[PathBuf],
     junit: Option<&Path>,
+    target: Option<&crate::replay::Target>,
 ) -> anyhow::Result<()> {
     let mut files = Vec::new();
     for path in paths {
@@ -506,6 +564,19 @@ async fn replay(
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let mut reports = Vec::new();
+    if let Some(target) = target {
+        let mappings = settings.load_mappings()?;
+        for scenario in &scenarios {
+            eprintln!(
+                "{} against {}: deliveries are captured at http://{}/<organisation>",
+                scenario.path.display(),
+                target.base,
+                target.receivers
+            );
+            reports.push(crate::replay::run_remote(scenario, target, &mappings).await);
+        }
+        return finish(&reports, junit);
+    }
     // On a terminal, one line that follows the steps; otherwise a line per scenario.
     let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (n, scenario) in scenarios.iter().enumerate() {
@@ -538,9 +609,14 @@ async fn replay(
         }
         reports.push(report);
     }
-    print!("{}", crate::replay::text(&reports));
+    finish(&reports, junit)
+}
+
+/// Prints the replay's report, writes the JUnit file, and fails if any scenario did.
+fn finish(reports: &[crate::replay::ScenarioReport], junit: Option<&Path>) -> anyhow::Result<()> {
+    print!("{}", crate::replay::text(reports));
     if let Some(file) = junit {
-        std::fs::write(file, crate::replay::junit(&reports))
+        std::fs::write(file, crate::replay::junit(reports))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
     }
     let failed = reports.iter().filter(|r| !r.passed()).count();

@@ -28,7 +28,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        Self::build_with_clock(settings, Clock::System).await
+        let clock = if settings.server.test_clock {
+            tracing::warn!(
+                "server.test_clock is set: the clock moves only through /test/clock; for test environments only"
+            );
+            Clock::manual(jiff::Timestamp::now())
+        } else {
+            Clock::System
+        };
+        Self::build_with_clock(settings, clock).await
     }
 
     /// Builds with an explicit clock (a manual one in tests and replays).
@@ -178,6 +186,11 @@ impl Application {
             auth,
             deliverer: delivering,
             delivery: Arc::new(self.settings.delivery.clone()),
+            auth_clock: if self.settings.server.test_clock {
+                Clock::System
+            } else {
+                self.clock.clone()
+            },
         };
         let router = http::router(state, &self.settings.server);
         let addr = self.listener.local_addr()?;

@@ -35,6 +35,11 @@ pub struct ServerSettings {
     pub shutdown_grace_seconds: u64,
     /// Serve HTTPS (and, with a client CA, accept client certificates).
     pub tls: Option<TlsSettings>,
+    /// FOR TEST ENVIRONMENTS ONLY: the gateway's clock starts at the time it starts but moves
+    /// only when a client moves it (`/test/clock`), so that `brygga replay --target` can run
+    /// days of process time in seconds. Never set it where real cases are handled: deadlines
+    /// would not fall due.
+    pub test_clock: bool,
 }
 
 /// HTTPS with rustls; with `client_ca_file`, mutual TLS: clients may present a certificate
@@ -59,6 +64,7 @@ impl Default for ServerSettings {
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 30,
             tls: None,
+            test_clock: false,
         }
     }
 }

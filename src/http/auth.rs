@@ -56,7 +56,7 @@ pub async fn token(
 ) -> Response {
     let headers = &parts.headers;
     let certificate = peer_certificate(&parts);
-    let now = state.pipeline.clock.now();
+    let now = state.auth_clock.now();
     let store = &state.pipeline.store;
     let auth = &state.auth;
     let form: HashMap<String, String> = match serde_urlencoded::from_bytes(&body) {
@@ -332,7 +332,7 @@ impl FromRequestParts<AppState> for Caller {
                     .auth
                     .verify_token(
                         token,
-                        state.pipeline.clock.now(),
+                        state.auth_clock.now(),
                         peer_certificate(parts).as_deref(),
                     )
                     .await

@@ -87,6 +87,14 @@ async fn receive(
 impl CaptureServer {
     /// Starts the server on a free loopback port; outages are judged by `clock`.
     pub async fn start(clock: Clock) -> std::io::Result<CaptureServer> {
+        Self::start_on("127.0.0.1:0".parse().expect("an address"), clock).await
+    }
+
+    /// Starts the server on `address` (a gateway elsewhere delivers there).
+    pub async fn start_on(
+        address: std::net::SocketAddr,
+        clock: Clock,
+    ) -> std::io::Result<CaptureServer> {
         let shared = Shared {
             clock,
             captured: Arc::default(),
@@ -95,7 +103,7 @@ impl CaptureServer {
         let router = Router::new()
             .route("/{receiver}", axum::routing::post(receive))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(address).await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {

@@ -26,6 +26,7 @@ mod stats;
 mod stored;
 mod subscription;
 mod task;
+mod test_clock;
 mod tls;
 mod transaction;
 mod translate;

@@ -13,8 +13,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
     audit, audit_event, auth, canonical, careplan, consent, cosmic_link, deliveries, deviations,
-    health, metadata, middleware as mw, municipal, patient, stats, subscription, task, transaction,
-    translate,
+    health, metadata, middleware as mw, municipal, patient, stats, subscription, task, test_clock,
+    transaction, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -29,6 +29,9 @@ pub struct AppState {
     pub deliverer: crate::delivery::Deliverer,
     /// Where API subscriptions may send.
     pub delivery: std::sync::Arc<crate::config::DeliverySettings>,
+    /// The clock client assertions and access tokens are judged by: the gateway's, except with
+    /// a test clock (`server.test_clock`), whose moves must not expire every token.
+    pub auth_clock: crate::clock::Clock,
 }
 
 impl FromRef<AppState> for Pipeline {
@@ -121,9 +124,14 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/audit", get(audit::list))
         .route("/audit/extract", get(audit::extract))
         .route("/translate", post(translate::translate))
-        .route("/stats", get(stats::stats))
-        .with_state(state);
-    with_layers(routes, metrics, server)
+        .route("/stats", get(stats::stats));
+    // Only in test environments (`server.test_clock`).
+    let routes = if server.test_clock {
+        routes.route("/test/clock", get(test_clock::read).post(test_clock::set))
+    } else {
+        routes
+    };
+    with_layers(routes.with_state(state), metrics, server)
 }
 
 /// Wraps `routes` in the layer stack every endpoint shares, read top to bottom: request id →

@@ -37,6 +37,8 @@ pub struct Observed {
     pub phase: Option<String>,
     /// Recipients the decision withheld the step from, with the reason.
     pub withheld: Vec<String>,
+    /// What the report should say of how the step was checked.
+    pub notes: Vec<String>,
 }
 
 /// The value at `path` (`a.b.0.c`) of `value`.
@@ -218,6 +220,7 @@ mod tests {
             }],
             phase: Some("inpatient".into()),
             withheld: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

@@ -5,12 +5,14 @@
 
 mod compare;
 mod record;
+mod remote;
 mod report;
 mod runner;
 mod scenario;
 
 pub use compare::{ABSENT, Observed, ObservedDelivery, ObservedEvent, at_path, compare};
 pub use record::{Pending, Recorder};
+pub use remote::{Target, run as run_remote};
 pub use report::{junit, text};
 pub use runner::{ScenarioReport, StepReport, run, run_with_progress};
 pub use scenario::{Expect, Offset, Outcome, Scenario, Step, load};

@@ -94,6 +94,7 @@ fn happened(observed: &super::Observed) -> String {
     if let Some(phase) = &observed.phase {
         parts.push(format!("phase {phase}"));
     }
+    parts.extend(observed.notes.iter().cloned());
     parts.join("; ")
 }
 

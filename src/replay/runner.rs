@@ -73,7 +73,8 @@ struct Replay {
     case: Option<CaseId>,
 }
 
-fn receiver_path(organisation: &str) -> String {
+/// The path a receiver's deliveries are posted to (`/{organisation}`, URL-safe).
+pub(super) fn receiver_path(organisation: &str) -> String {
     organisation
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })

@@ -320,3 +320,90 @@ async fn a_recording_holds_no_personal_data_and_replays() {
     assert_eq!(stdout.matches("  ok    step").count(), 3, "{stdout}");
     assert!(stdout.contains("happened: duplicate"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_replays_against_a_running_gateway_moving_its_test_clock() {
+    use brygga::delivery::{Subscription, Subscriptions};
+    use brygga::domain::party::Organisation;
+    let port = crate::helpers::free_port();
+    let app = crate::helpers::spawn_app_with(move |settings| {
+        settings.server.test_clock = true;
+        settings.subscriptions = Subscriptions(vec![Subscription::new(
+            "capture-2380",
+            Organisation::parse("2380").unwrap(),
+            format!("http://127.0.0.1:{port}/2380").parse().unwrap(),
+            "canonical".parse().unwrap(),
+        )]);
+    })
+    .await;
+    let base = app.url("");
+    let output = tokio::task::spawn_blocking(move || {
+        run_brygga(&[
+            "replay",
+            "fixtures/scenarios/03-sip-invitation-not-sent-in-time.toml",
+            "--target",
+            &base,
+            "--client",
+            "region-jh-cosmic",
+            "--key",
+            "deploy/config/example-keys/region-jh-cosmic.pem",
+            "--receivers",
+            &format!("127.0.0.1:{port}"),
+        ])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The gateway's clock was moved eight days on: the missed deadline's deviation reached
+    // Östersund's receiver on this side.
+    assert!(stdout.contains("1 of 1 scenarios passed"), "{stdout}");
+    assert!(stdout.contains("deviation_raised → 2380"), "{stdout}");
+    assert!(
+        stdout.contains("not checked against a target: missed deadlines, deviations"),
+        "{stdout}"
+    );
+    assert!(
+        app.clock.now()
+            >= "2026-11-28T08:30:00+01:00"
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_a_test_clock_is_replayed_only_in_real_time_when_asked() {
+    let app = crate::helpers::spawn_app().await;
+    // A gateway on the time of day (its tokens are judged by its clock), without a test clock.
+    app.clock
+        .advance(jiff::Timestamp::now().duration_since(app.clock.now()));
+    let base = app.url("");
+    let port = crate::helpers::free_port();
+    let output = tokio::task::spawn_blocking(move || {
+        run_brygga(&[
+            "replay",
+            "fixtures/scenarios/03-sip-invitation-not-sent-in-time.toml",
+            "--target",
+            &base,
+            "--client",
+            "region-jh-cosmic",
+            "--key",
+            "deploy/config/example-keys/region-jh-cosmic.pem",
+            "--receivers",
+            &format!("127.0.0.1:{port}"),
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("the target has no test clock (server.test_clock): add --real-time")
+            && stdout.contains("this scenario spans +8d"),
+        "{stdout}"
+    );
+}
