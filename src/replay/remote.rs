@@ -21,7 +21,7 @@ use super::runner::{ScenarioReport, StepReport};
 use super::scenario::{Expect, Outcome, Scenario};
 use crate::clock::Clock;
 use crate::formats::Mappings;
-use crate::formats::translate::{self, Format};
+use crate::formats::translate::Format;
 use crate::http::CaptureServer;
 
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
@@ -119,9 +119,7 @@ impl Remote<'_> {
 
     /// Waits until the target shows nothing due and nothing moving, nor any delivery arriving.
     async fn settle(&self) -> Result<(), String> {
-        let limit = Instant::now() + SETTLE_LIMIT;
-        let mut last = None;
-        let mut quiet_since = Instant::now();
+        let mut settling = super::runner::Settling::new(SETTLE_LIMIT);
         loop {
             let (due, activity) = if self.test_clock {
                 let reading = self.clock_reading().await?;
@@ -132,18 +130,12 @@ impl Remote<'_> {
             } else {
                 (0, Value::Null)
             };
-            let now = (due, activity, self.capture.waiting());
-            if last.as_ref() != Some(&now) {
-                last = Some(now);
-                quiet_since = Instant::now();
-            } else if due == 0 && quiet_since.elapsed() >= QUIET {
+            let sample = (due, activity, self.capture.waiting());
+            if settling
+                .sample(sample, due, QUIET)
+                .map_err(|e| format!("the target {e} within {} s", SETTLE_LIMIT.as_secs()))?
+            {
                 return Ok(());
-            }
-            if Instant::now() > limit {
-                return Err(format!(
-                    "the target did not settle within {} s",
-                    SETTLE_LIMIT.as_secs()
-                ));
             }
             tokio::time::sleep(SAMPLE).await;
         }
@@ -216,23 +208,13 @@ impl Remote<'_> {
             .take()
             .into_iter()
             .map(|captured| {
-                let to = self
-                    .formats
-                    .keys()
-                    .find(|org| super::runner::receiver_path(org) == captured.receiver)
-                    .cloned()
-                    .unwrap_or(captured.receiver.clone());
-                let content = match self.formats.get(&to) {
-                    Some(Format::Canonical | Format::Fhir) | None => {
-                        serde_json::from_slice(&captured.body).unwrap_or(Value::Null)
-                    }
-                    Some(format) => {
-                        translate::read(format, &captured.body, self.mappings, self.clock.today())
-                            .ok()
-                            .and_then(|(message, _)| serde_json::to_value(message).ok())
-                            .unwrap_or(Value::Null)
-                    }
-                };
+                let (to, content) = super::runner::read_delivery(
+                    &self.formats,
+                    &captured,
+                    self.mappings,
+                    self.clock.today(),
+                );
+                // A remote gateway's events are not seen: the kind is the delivery's own.
                 let kind = content["event"]["kind"]
                     .as_str()
                     .unwrap_or("unknown")

@@ -321,9 +321,7 @@ impl Replay {
     /// delivery).
     async fn settle(&self) -> Result<(), String> {
         let store_error = |e: crate::store::StoreError| format!("the store: {e}");
-        let limit = Instant::now() + SETTLE_LIMIT;
-        let mut last = None;
-        let mut quiet_since = Instant::now();
+        let mut settling = Settling::new(SETTLE_LIMIT);
         loop {
             let due = self
                 .store
@@ -331,18 +329,12 @@ impl Replay {
                 .await
                 .map_err(store_error)?;
             let activity = self.store.activity().await.map_err(store_error)?;
-            let now = (due, activity, self.capture.waiting());
-            if last.as_ref() != Some(&now) {
-                last = Some(now);
-                quiet_since = Instant::now();
-            } else if due == 0 && quiet_since.elapsed() >= QUIET {
+            let sample = (due, activity, self.capture.waiting());
+            if settling
+                .sample(sample, due, QUIET)
+                .map_err(|e| format!("the gateway {e} within {} s", SETTLE_LIMIT.as_secs()))?
+            {
                 return Ok(());
-            }
-            if Instant::now() > limit {
-                return Err(format!(
-                    "the gateway did not settle within {} s ({due} timers or deliveries due)",
-                    SETTLE_LIMIT.as_secs()
-                ));
             }
             tokio::time::sleep(SAMPLE).await;
         }
@@ -389,32 +381,75 @@ impl Replay {
     }
 
     fn delivery(&self, captured: Captured) -> ObservedDelivery {
-        let to = self
-            .formats
-            .keys()
-            .find(|org| receiver_path(org) == captured.receiver)
-            .cloned()
-            .unwrap_or(captured.receiver.clone());
+        let (to, content) = read_delivery(
+            &self.formats,
+            &captured,
+            &self.pipeline.mappings,
+            self.clock.today(),
+        );
         let kind = captured
             .event_id
             .as_ref()
             .and_then(|id| self.kinds.get(id))
             .cloned()
             .unwrap_or_else(|| "unknown".to_owned());
-        let content = match self.formats.get(&to) {
-            Some(Format::Canonical | Format::Fhir) | None => {
-                serde_json::from_slice(&captured.body).unwrap_or(Value::Null)
-            }
-            Some(format) => translate::read(
-                format,
-                &captured.body,
-                &self.pipeline.mappings,
-                self.clock.today(),
-            )
+        ObservedDelivery { to, kind, content }
+    }
+}
+
+/// The receiver a captured delivery went to, and its content: read back as a canonical message
+/// (for Cosmic Link and municipal receivers), or the JSON as delivered (canonical, FHIR).
+pub(super) fn read_delivery(
+    formats: &HashMap<String, Format>,
+    captured: &Captured,
+    mappings: &crate::formats::Mappings,
+    today: jiff::civil::Date,
+) -> (String, Value) {
+    let to = formats
+        .keys()
+        .find(|org| receiver_path(org) == captured.receiver)
+        .cloned()
+        .unwrap_or(captured.receiver.clone());
+    let content = match formats.get(&to) {
+        Some(Format::Canonical | Format::Fhir) | None => {
+            serde_json::from_slice(&captured.body).unwrap_or(Value::Null)
+        }
+        Some(format) => translate::read(format, &captured.body, mappings, today)
             .ok()
             .and_then(|(message, _)| serde_json::to_value(message).ok())
             .unwrap_or(Value::Null),
-        };
-        ObservedDelivery { to, kind, content }
+    };
+    (to, content)
+}
+
+/// Tells when a gateway has settled: samples of what it shows, nothing due and nothing changed
+/// for `QUIET`.
+pub(super) struct Settling<T> {
+    last: Option<T>,
+    since: Instant,
+    limit: Instant,
+}
+
+impl<T: PartialEq> Settling<T> {
+    pub(super) fn new(limit: Duration) -> Self {
+        Settling {
+            last: None,
+            since: Instant::now(),
+            limit: Instant::now() + limit,
+        }
+    }
+
+    /// Takes a sample; `Ok(true)` once settled, an error past the limit.
+    pub(super) fn sample(&mut self, sample: T, due: i64, quiet: Duration) -> Result<bool, String> {
+        if self.last.as_ref() != Some(&sample) {
+            self.last = Some(sample);
+            self.since = Instant::now();
+        } else if due == 0 && self.since.elapsed() >= quiet {
+            return Ok(true);
+        }
+        if Instant::now() > self.limit {
+            return Err(format!("did not settle ({due} timers or deliveries due)"));
+        }
+        Ok(false)
     }
 }
