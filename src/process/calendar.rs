@@ -35,7 +35,8 @@ fn first_on_or_after(from: Date, weekday: Weekday) -> Date {
         .unwrap_or(from)
 }
 
-fn plus_days(d: Date, days: i64) -> Date {
+/// `d` moved `days` days (kept at `d` past the calendar's end).
+pub fn plus_days(d: Date, days: i64) -> Date {
     d.checked_add(jiff::Span::new().days(days)).unwrap_or(d)
 }
 

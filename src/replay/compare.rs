@@ -39,6 +39,8 @@ pub struct Observed {
     pub withheld: Vec<String>,
     /// What the report should say of how the step was checked.
     pub notes: Vec<String>,
+    /// The follow-up statistics' total from the scenario's start to the step, when asked for.
+    pub stats: Option<Value>,
 }
 
 /// The value at `path` (`a.b.0.c`) of `value`.
@@ -181,6 +183,20 @@ pub fn compare(expect: &Expect, sends: bool, observed: &Observed) -> Vec<String>
             }
         }
     }
+    for (figure, wanted) in &expect.stats {
+        let wanted = serde_json::to_value(wanted).unwrap_or(Value::Null);
+        let got = observed.stats.as_ref().and_then(|stats| stats.get(figure));
+        let same = match (got.and_then(Value::as_f64), wanted.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+            _ => false,
+        };
+        if !same {
+            differences.push(format!(
+                "statistics {figure}: expected {wanted}, got {}",
+                got.map_or("nothing (no such figure)".to_owned(), ToString::to_string)
+            ));
+        }
+    }
     if let Some(phase) = &expect.phase
         && observed.phase.as_ref() != Some(phase)
     {
@@ -221,6 +237,7 @@ mod tests {
             phase: Some("inpatient".into()),
             withheld: Vec::new(),
             notes: Vec::new(),
+            stats: Some(json!({ "deadlines_missed": 1, "payment_responsibility_days": 0.5 })),
         }
     }
 
@@ -252,6 +269,31 @@ mod tests {
             ..Expect::default()
         };
         assert_eq!(compare(&expect, true, &observed()), Vec::<String>::new());
+        let mut with_stats = expect.clone();
+        with_stats.stats = [
+            ("deadlines_missed".to_owned(), toml::Value::Integer(1)),
+            (
+                "payment_responsibility_days".to_owned(),
+                toml::Value::Float(0.5),
+            ),
+        ]
+        .into();
+        assert_eq!(
+            compare(&with_stats, true, &observed()),
+            Vec::<String>::new()
+        );
+        with_stats.stats = [
+            ("deadlines_missed".to_owned(), toml::Value::Integer(0)),
+            ("no_such_figure".to_owned(), toml::Value::Integer(0)),
+        ]
+        .into();
+        assert_eq!(
+            compare(&with_stats, true, &observed()),
+            [
+                "statistics deadlines_missed: expected 0, got 1",
+                "statistics no_such_figure: expected 0, got nothing (no such figure)",
+            ]
+        );
 
         expect.deliveries[0].content.insert(
             "event.person.name.family".into(),

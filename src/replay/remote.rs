@@ -241,6 +241,9 @@ fn checkable(expect: &Expect) -> (Expect, Vec<&'static str>) {
     if rest.phase.take().is_some() {
         unchecked.push("phase");
     }
+    if !std::mem::take(&mut rest.stats).is_empty() {
+        unchecked.push("statistics");
+    }
     (rest, unchecked)
 }
 

@@ -241,6 +241,17 @@ impl Replay {
             self.settle().await?;
         }
         self.observe(&mut observed).await?;
+        if !step.expect.stats.is_empty() {
+            let from = crate::process::calendar::local_date(scenario.start);
+            let to = crate::process::calendar::plus_days(
+                crate::process::calendar::local_date(self.clock.now()),
+                1,
+            );
+            let stats = crate::process::stats::for_period(&self.store, from, to)
+                .await
+                .map_err(|e| format!("the statistics: {e}"))?;
+            observed.stats = serde_json::to_value(&stats.total).ok();
+        }
         Ok(observed)
     }
 

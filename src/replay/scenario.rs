@@ -114,6 +114,10 @@ pub struct Expect {
     /// any order.
     #[serde(default)]
     pub missed: Option<Vec<String>>,
+    /// Figures of the follow-up statistics (`brygga stats`, the total) over the days from the
+    /// scenario's start to the step: `admission_notices_on_time = 1`, `deadlines_missed = 0`, …
+    #[serde(default)]
+    pub stats: BTreeMap<String, toml::Value>,
 }
 
 /// How a message was taken.
