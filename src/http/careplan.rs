@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::auth;
 use super::case_resources::{self, Show, check_if_match, show, versioned};
 use super::error::ApiError;
-use super::fhir::{fhir_json, json_body};
+use super::fhir::{fhir_json, resource_body, update_body};
 use super::router::AppState;
 use super::search::{Hit, Params, common_filters, dates_match, instant, searchset, token_matches};
 use super::stored;
@@ -192,16 +192,6 @@ fn plan_id_of(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
     }
 }
 
-fn must_be_plan(value: &Value) -> Result<(), ApiError> {
-    match value.get("resourceType").and_then(Value::as_str) {
-        Some(RESOURCE) => Ok(()),
-        _ => Err(bad(
-            "the body is not a CarePlan",
-            Some("CarePlan.resourceType"),
-        )),
-    }
-}
-
 /// The answer to a recorded plan: its current version as stored, with the warnings of what
 /// was not carried on and, for a new plan, its `Location`.
 fn recorded(
@@ -237,8 +227,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/CarePlan";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Create).await?;
-    let plan = json_body(&headers, &body, RESOURCE)?;
-    must_be_plan(&plan)?;
+    let plan = resource_body(&headers, &body, RESOURCE)?;
     if !stored::is_process_document(RESOURCE, &plan) {
         return stored::create(&state, &caller, RESOURCE, &headers, plan).await;
     }
@@ -283,14 +272,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/CarePlan/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
-    let plan = json_body(&headers, &body, RESOURCE)?;
-    must_be_plan(&plan)?;
-    if plan.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-        return Err(bad(
-            format!("CarePlan.id must be {id:?}, the id in the URL"),
-            Some("CarePlan.id"),
-        ));
-    }
+    let plan = update_body(&headers, &body, RESOURCE, &id)?;
     if let Some(kept) = stored::find(&state, &caller, RESOURCE, &id).await? {
         return stored::update(&state, &caller, RESOURCE, &id, &headers, &kept, plan).await;
     }

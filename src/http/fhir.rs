@@ -38,6 +38,35 @@ pub fn json_body(headers: &HeaderMap, body: &[u8], resource: &str) -> Result<Val
     })
 }
 
+/// A request body that must be a FHIR JSON `resource`: parsed, its `resourceType` checked.
+pub fn resource_body(headers: &HeaderMap, body: &[u8], resource: &str) -> Result<Value, ApiError> {
+    let value = json_body(headers, body, resource)?;
+    if value.get("resourceType").and_then(Value::as_str) != Some(resource) {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!("the body is not a {resource}"),
+            expression: Some(format!("{resource}.resourceType")),
+        });
+    }
+    Ok(value)
+}
+
+/// The body of `PUT /fhir/{resource}/{id}`: as `resource_body`, its `id` the URL's.
+pub fn update_body(
+    headers: &HeaderMap,
+    body: &[u8],
+    resource: &str,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let value = resource_body(headers, body, resource)?;
+    if value.get("id").and_then(Value::as_str) != Some(id) {
+        return Err(ApiError::BadRequest {
+            diagnostics: format!("{resource}.id must be {id:?}, the id in the URL"),
+            expression: Some(format!("{resource}.id")),
+        });
+    }
+    Ok(value)
+}
+
 /// Sets `ETag` (`W/"{version}"`) and `Content-Location` (`/fhir/{kind}/{id}/_history/{version}`)
 /// on an answer carrying version `version` of a resource.
 pub fn version_headers(response: &mut Response, kind: &str, id: &str, version: u64) {

@@ -17,12 +17,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::auth;
 use super::case_resources::{Show, show};
 use super::error::{ApiError, internal};
-use super::fhir::{fhir_json, json_body};
+use super::fhir::{fhir_json, resource_body, update_body};
 use super::router::AppState;
 use super::search::{Hit, Params, common_filters, identifier_matches, searchset};
 use super::stored;
@@ -208,16 +208,6 @@ pub async fn history(
     )
 }
 
-fn must_be_patient(value: &Value) -> Result<(), ApiError> {
-    match value.get("resourceType").and_then(Value::as_str) {
-        Some(RESOURCE) => Ok(()),
-        _ => Err(ApiError::BadRequest {
-            diagnostics: "the body is not a Patient".to_owned(),
-            expression: Some("Patient.resourceType".to_owned()),
-        }),
-    }
-}
-
 /// `POST /fhir/Patient`: a Patient the client keeps.
 pub async fn create(
     State(state): State<AppState>,
@@ -233,8 +223,7 @@ pub async fn create(
         Interaction::Create,
     )
     .await?;
-    let patient = json_body(&headers, &body, RESOURCE)?;
-    must_be_patient(&patient)?;
+    let patient = resource_body(&headers, &body, RESOURCE)?;
     stored::create(&state, &caller, RESOURCE, &headers, patient).await
 }
 
@@ -248,14 +237,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Patient/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
-    let patient = json_body(&headers, &body, RESOURCE)?;
-    must_be_patient(&patient)?;
-    if patient.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-        return Err(ApiError::BadRequest {
-            diagnostics: format!("Patient.id must be {id:?}, the id in the URL"),
-            expression: Some("Patient.id".to_owned()),
-        });
-    }
+    let patient = update_body(&headers, &body, RESOURCE, &id)?;
     if let Some(kept) = stored::find(&state, &caller, RESOURCE, &id).await? {
         return stored::update(&state, &caller, RESOURCE, &id, &headers, &kept, patient).await;
     }

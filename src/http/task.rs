@@ -318,17 +318,6 @@ fn recorded(
     response
 }
 
-fn must_be_task(value: &Value) -> Result<(), ApiError> {
-    if value.get("resourceType").and_then(Value::as_str) == Some("Task") {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest {
-            diagnostics: "the body is not a Task".to_owned(),
-            expression: Some("Task.resourceType".to_owned()),
-        })
-    }
-}
-
 /// `POST /fhir/Task`: a step the client reports.
 pub async fn create(
     State(state): State<AppState>,
@@ -337,8 +326,7 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Create).await?;
-    let task = super::fhir::json_body(&headers, &body, RESOURCE)?;
-    must_be_task(&task)?;
+    let task = super::fhir::resource_body(&headers, &body, RESOURCE)?;
     if !stored::is_process_document(RESOURCE, &task) {
         return stored::create(&state, &caller, RESOURCE, &headers, task).await;
     }
@@ -372,14 +360,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Task/{id}";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
-    let task = super::fhir::json_body(&headers, &body, RESOURCE)?;
-    must_be_task(&task)?;
-    if task.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-        return Err(ApiError::BadRequest {
-            diagnostics: format!("Task.id must be {id:?}, the id in the URL"),
-            expression: Some("Task.id".to_owned()),
-        });
-    }
+    let task = super::fhir::update_body(&headers, &body, RESOURCE, &id)?;
     if let Some(kept) = stored::find(&state, &caller, RESOURCE, &id).await? {
         return stored::update(&state, &caller, RESOURCE, &id, &headers, &kept, task).await;
     }

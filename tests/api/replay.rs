@@ -321,6 +321,27 @@ async fn a_recording_holds_no_personal_data_and_replays() {
     assert!(stdout.contains("happened: duplicate"), "{stdout}");
 }
 
+/// `brygga replay` of scenario 03 against the gateway at `base` as the region's Cosmic Link
+/// client, its receivers on `port`.
+async fn replay_scenario_03_against(base: String, port: u16) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        run_brygga(&[
+            "replay",
+            "fixtures/scenarios/03-sip-invitation-not-sent-in-time.toml",
+            "--target",
+            &base,
+            "--client",
+            "region-jh-cosmic",
+            "--key",
+            "deploy/config/example-keys/region-jh-cosmic.pem",
+            "--receivers",
+            &format!("127.0.0.1:{port}"),
+        ])
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scenario_replays_against_a_running_gateway_moving_its_test_clock() {
     use brygga::delivery::{Subscription, Subscriptions};
@@ -337,22 +358,7 @@ async fn a_scenario_replays_against_a_running_gateway_moving_its_test_clock() {
     })
     .await;
     let base = app.url("");
-    let output = tokio::task::spawn_blocking(move || {
-        run_brygga(&[
-            "replay",
-            "fixtures/scenarios/03-sip-invitation-not-sent-in-time.toml",
-            "--target",
-            &base,
-            "--client",
-            "region-jh-cosmic",
-            "--key",
-            "deploy/config/example-keys/region-jh-cosmic.pem",
-            "--receivers",
-            &format!("127.0.0.1:{port}"),
-        ])
-    })
-    .await
-    .unwrap();
+    let output = replay_scenario_03_against(base, port).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -383,22 +389,7 @@ async fn a_target_without_a_test_clock_is_replayed_only_in_real_time_when_asked(
         .advance(jiff::Timestamp::now().duration_since(app.clock.now()));
     let base = app.url("");
     let port = crate::helpers::free_port();
-    let output = tokio::task::spawn_blocking(move || {
-        run_brygga(&[
-            "replay",
-            "fixtures/scenarios/03-sip-invitation-not-sent-in-time.toml",
-            "--target",
-            &base,
-            "--client",
-            "region-jh-cosmic",
-            "--key",
-            "deploy/config/example-keys/region-jh-cosmic.pem",
-            "--receivers",
-            &format!("127.0.0.1:{port}"),
-        ])
-    })
-    .await
-    .unwrap();
+    let output = replay_scenario_03_against(base, port).await;
     assert!(!output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
