@@ -169,6 +169,12 @@ pub async fn build(
         ));
     }
     fixtures.retain(|g| g.total > 0);
+    if fixtures.is_empty() || kinds.is_empty() {
+        anyhow::bail!(
+            "no fixtures under {}: run from the repository, or name it with --root",
+            root.display()
+        );
+    }
     let mut reports = Vec::new();
     for file in crate::replay::scenario_files(scenarios).map_err(anyhow::Error::msg)? {
         let scenario = crate::replay::load(&file).map_err(anyhow::Error::msg)?;

@@ -241,6 +241,24 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
 }
 
 #[test]
+fn a_conformance_report_without_fixtures_is_refused_naming_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_brygga(&[
+        "conformance",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--scenarios",
+        "fixtures/scenarios/08-lvm-report.toml",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no fixtures under") && stderr.contains("--root"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_failing_scenario_fails_the_conformance_report_and_is_named_in_it() {
     let dir = tempfile::tempdir().unwrap();
     let message = repo_root().join("mappings/cosmic-link/examples/13-lvm-anmalan.xml");
