@@ -13,7 +13,8 @@
 //! - **ceiling**: the same 64 clients against an axum server that reads the body and answers
 //!   200 with a small JSON receipt.
 //!
-//! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling.
+//! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
+//! `LOAD_KEEP=1` keeps the SQLite database and prints where.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -296,6 +297,9 @@ fn main() {
         run("SQLite", &sqlite, dir.path(), &template).await;
         if let Some(database) = fresh_postgres("load").await {
             run("PostgreSQL", &database, dir.path(), &template).await;
+        }
+        if std::env::var_os("LOAD_KEEP").is_some() {
+            println!("SQLite database kept in {}", dir.keep().display());
         }
     });
 }

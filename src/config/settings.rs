@@ -84,7 +84,7 @@ impl ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`.
     pub url: String,
-    /// Connections in the pool (PostgreSQL) or readers (SQLite, which has one writer).
+    /// Connections for reading. SQLite has one writer beside them; PostgreSQL three.
     pub max_connections: u32,
     /// Apply pending migrations at start.
     pub migrate_on_start: bool,

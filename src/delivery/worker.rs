@@ -23,6 +23,10 @@ use crate::store::{OutboxItem, Settlement, Store, StoreError};
 
 /// How often an idle worker looks for due rows.
 const POLL: Duration = Duration::from_millis(100);
+/// The least time between two claims. Under load every commit wakes the worker; claiming at
+/// most this often lets one claim take the rows of several commits (a claim is a write that
+/// queues with them), and adds at most this much to a delivery's time.
+const CLAIM_GAP: Duration = Duration::from_millis(5);
 /// How often finished rows older than the retention are deleted (by the gateway's clock).
 const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
 /// How long a handshake may take at most (the client that created the subscription waits).
@@ -808,6 +812,7 @@ impl Deliverer {
         // By the gateway's clock, so that a replay on a virtual clock prunes as time passes.
         let mut last_prune: Option<Timestamp> = None;
         let mut last_reload = std::time::Instant::now();
+        let mut last_claim: Option<std::time::Instant> = None;
         loop {
             if last_reload.elapsed() > RELOAD {
                 if let Err(error) = self.reload_subscriptions().await {
@@ -832,6 +837,10 @@ impl Deliverer {
                 }
                 last_prune = Some(now);
             }
+            if let Some(wait) = last_claim.and_then(|at| CLAIM_GAP.checked_sub(at.elapsed())) {
+                tokio::time::sleep(wait).await;
+            }
+            last_claim = Some(std::time::Instant::now());
             let free = permits.available_permits() as u32;
             let started = match self.start_due(free, &permits, &settled).await {
                 Ok(n) => n,
@@ -840,7 +849,9 @@ impl Deliverer {
                     0
                 }
             };
-            if started > 0 && permits.available_permits() > 0 {
+            // A claim that took as many rows as it could may have left more due: claim again
+            // once permits are free. One that took fewer took every row due.
+            if started > 0 && started == free as usize && permits.available_permits() > 0 {
                 continue;
             }
             // Every permit in use: claim again as soon as a delivery ends.

@@ -87,8 +87,17 @@ pub struct Store {
     relaxed: Arc<AtomicBool>,
 }
 
+/// The writer's settings. `temp_store = MEMORY` keeps the statement and savepoint journals
+/// (the pages a multi-row statement or a savepoint may have to put back) in memory: in a file
+/// they were a third of the writer's writes.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 20000;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 20000; \
+     PRAGMA temp_store = MEMORY;";
+
+/// PostgreSQL connections for writing, beside `max_connections` for reading: the group
+/// commit, the delivery workers' claims and settlements, and the occasional write of its own
+/// (a redelivery, a token's assertion).
+const POSTGRES_WRITERS: u32 = 3;
 
 /// How often SQLite's write-ahead log is copied back into the database, beside the writer.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -162,21 +171,25 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
                 AnyConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
-            let pool = AnyPoolOptions::new()
-                .max_connections(max_connections.max(2))
-                .acquire_timeout(acquire)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("SET synchronous_commit = on").await?;
-                        Ok(())
+            let pool = |size: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(acquire)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET synchronous_commit = on").await?;
+                            Ok(())
+                        })
                     })
-                })
-                .connect_with(options)
-                .await?;
+            };
+            // Writes have connections of their own: the group commit never queues behind
+            // the requests' reads for a connection.
+            let writer = pool(POSTGRES_WRITERS).connect_with(options.clone()).await?;
+            let reader = pool(max_connections.max(1)).connect_lazy_with(options);
             Ok(Store {
                 backend: Backend::Postgres,
-                writer: pool.clone(),
-                reader: pool,
+                writer,
+                reader,
                 relaxed: Arc::default(),
             })
         } else {
