@@ -87,4 +87,5 @@ both_backends!(
     kept_resources_are_versioned_per_organisation_and_a_stale_version_writes_nothing,
     a_case_person_is_found_by_the_id_of_their_patient,
     audit_records_of_reads_ride_in_a_batch_and_keep_the_chain,
+    deliveries_written_before_the_outbox_index_change_keep_their_ids,
 );

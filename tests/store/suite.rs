@@ -1696,3 +1696,75 @@ pub async fn audit_records_of_reads_ride_in_a_batch_and_keep_the_chain(db: &Test
     assert_eq!(case_reads, 3);
     assert!(store.verify_audit_chain().await.unwrap().is_intact());
 }
+
+/// Migration 0008 rebuilds SQLite's outbox (one index by case in place of two): deliveries
+/// written before it keep their rows and ids, ids are not reused, and an idempotency key is
+/// still refused twice.
+pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db: &TestDb) {
+    let backend = if db.url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let earlier = tempfile::tempdir().unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().unwrap().to_string_lossy().as_ref() < "0008")
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7, "{files:?}");
+    for file in &files {
+        std::fs::copy(file, earlier.path().join(file.file_name().unwrap())).unwrap();
+    }
+    let mut raw = db.raw().await;
+    sqlx::migrate::Migrator::new(earlier.path())
+        .await
+        .unwrap()
+        .run(&mut raw)
+        .await
+        .unwrap();
+    let insert = |n: u32| {
+        format!(
+            "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
+             payload, next_attempt_at, created_at) VALUES ('case-1', 'event-{n}', {n}, 'ostersund', \
+             'event-{n}:ostersund:municipality:2380', '{{}}', 0, 0)"
+        )
+    };
+    for n in 1..=3 {
+        raw.execute(sqlx::AssertSqlSafe(insert(n))).await.unwrap();
+    }
+    raw.execute("DELETE FROM outbox WHERE id = 3")
+        .await
+        .unwrap();
+
+    db.store.migrate().await.unwrap();
+    assert!(db.store.readiness().await.unwrap().is_ready());
+    let kept: Vec<(i64, String)> = db
+        .store
+        .deliveries(&brygga::store::DeliveryQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.id, row.event_id))
+        .collect();
+    assert_eq!(
+        kept,
+        [(1, "event-1".to_owned()), (2, "event-2".to_owned())],
+        "rows and ids kept"
+    );
+    raw.execute(sqlx::AssertSqlSafe(insert(4))).await.unwrap();
+    let last: i64 = sqlx::query_scalar("SELECT MAX(id) FROM outbox")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert!(last > 3, "id {last} reused");
+    let again = raw.execute(sqlx::AssertSqlSafe(insert(4))).await;
+    assert!(again.is_err(), "an idempotency key twice must be refused");
+}
