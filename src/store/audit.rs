@@ -45,6 +45,19 @@ impl AuditHead {
         })
     }
 
+    /// Adds the head's new position to `script` (nothing when no record was chained).
+    pub(super) fn store_in(&self, script: &mut super::rows::Script) {
+        if self.dirty {
+            script.statement(
+                "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+                vec![
+                    super::rows::Param::Int(self.seq as i64),
+                    self.hash.as_str().into(),
+                ],
+            );
+        }
+    }
+
     pub(super) async fn store(&self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
         if self.dirty {
             sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")

@@ -20,7 +20,7 @@ use super::error::StoreError;
 use super::outbox::{Settlement, claim_in, settle_in};
 use super::records::OutboxItem;
 use super::records::{CaseCommit, CommitOutcome};
-use super::rows::{Param, Rows};
+use super::rows::{Param, Rows, Script, backend_of};
 use jiff::{SignedDuration, Timestamp};
 
 impl Store {
@@ -85,14 +85,15 @@ impl Store {
         // The head first: it serialises every writer (on PostgreSQL across instances), so the
         // receipts and versions read next cannot change before this transaction ends.
         let mut head = AuditHead::lock(&mut tx).await?;
-        let results = if commits.is_empty() {
-            Vec::new()
+        let (results, mut script) = if commits.is_empty() {
+            (Vec::new(), Script::new(self.backend))
         } else {
             write_batch(&mut tx, commits, &mut head).await?
         };
-        append_audits(&mut tx, &mut head, audits).await?;
+        append_audits(&mut script, &mut head, audits)?;
+        head.store_in(&mut script);
+        script.run(&mut tx).await?;
         let booked = book(&mut tx, self.backend, work).await?;
-        head.store(&mut tx).await?;
         tx.commit().await?;
         Ok((results, booked))
     }
@@ -112,7 +113,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let mut tentative = head.clone();
-            match write_batch(&mut tx, std::slice::from_ref(commit), &mut tentative).await {
+            let written = async {
+                let (outcome, mut script) =
+                    write_batch(&mut tx, std::slice::from_ref(commit), &mut tentative).await?;
+                script.run(&mut tx).await?;
+                Ok::<_, StoreError>(outcome)
+            }
+            .await;
+            match written {
                 Ok(mut outcome) => {
                     sqlx::query("RELEASE SAVEPOINT brygga_commit")
                         .execute(&mut *tx)
@@ -135,9 +143,11 @@ impl Store {
                 }
             }
         }
-        append_audits(&mut tx, &mut head, audits).await?;
+        let mut script = Script::new(self.backend);
+        append_audits(&mut script, &mut head, audits)?;
+        head.store_in(&mut script);
+        script.run(&mut tx).await?;
         let booked = book(&mut tx, self.backend, work).await?;
-        head.store(&mut tx).await?;
         tx.commit().await?;
         Ok((results, booked))
     }
@@ -152,15 +162,12 @@ pub struct AuditAppend {
     pub recorded_at: Timestamp,
 }
 
-/// Chains every record of `audits` in one multi-row statement.
-async fn append_audits(
-    tx: &mut Transaction<'_, Any>,
+/// Chains every record of `audits` into `script`, in one multi-row statement.
+fn append_audits(
+    script: &mut Script,
     head: &mut AuditHead,
     audits: &[AuditAppend],
 ) -> Result<(), StoreError> {
-    if audits.is_empty() {
-        return Ok(());
-    }
     let mut rows = audit_rows();
     for append in audits {
         let case_id = append.case_id.map(|c| c.to_string());
@@ -168,7 +175,8 @@ async fn append_audits(
             head.chain(&mut rows, case_id.as_deref(), entry, append.recorded_at)?;
         }
     }
-    rows.insert(tx).await
+    script.rows(rows);
+    Ok(())
 }
 
 /// Delivery bookkeeping to do in a group commit's transaction.
@@ -242,12 +250,13 @@ async fn book(
 }
 
 /// Judges each change of `commits` on what is stored and on the changes before it (a
-/// duplicate, a version conflict, or accepted) and writes the accepted ones.
+/// duplicate, a version conflict, or accepted) and writes the accepted ones, but for the
+/// statement left in the script it answers (see `write_accepted`).
 async fn write_batch(
     tx: &mut Transaction<'_, Any>,
     commits: &[CaseCommit],
     head: &mut AuditHead,
-) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Script), StoreError> {
     let stored_receipts = stored_receipts(tx, commits).await?;
     let stored_versions = stored_versions(tx, commits).await?;
 
@@ -300,8 +309,8 @@ async fn write_batch(
             last_seq,
         }));
     }
-    write_accepted(tx, &accepted, head).await?;
-    Ok(results)
+    let script = write_accepted(tx, &accepted, head).await?;
+    Ok((results, script))
 }
 
 /// The receipts already stored for the batch's received message ids.
@@ -413,12 +422,14 @@ impl CaseCommit {
 }
 
 /// Writes the accepted changes: one multi-row statement (or a few) per table, and the
-/// statements that only some changes need (indexes, timer cancellations) one by one.
+/// statements that only some changes need (indexes, timer cancellations) one by one. The
+/// audit records' statement is not run: it is left in the script answered, for the caller to
+/// run with its own in the same round trip.
 async fn write_accepted(
     tx: &mut Transaction<'_, Any>,
     commits: &[&CaseCommit],
     head: &mut AuditHead,
-) -> Result<(), StoreError> {
+) -> Result<Script, StoreError> {
     let mut received = Rows::new(
         "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt)",
         5,
@@ -529,10 +540,18 @@ async fn write_accepted(
             head.chain_prepared(&mut audit, record);
         }
     }
-    received.insert(tx).await?;
-    cases.insert(tx).await?;
-    events.insert(tx).await?;
-    for commit in commits {
+    // The multi-row statements go in as few round trips as the order allows: the statements
+    // some changes need besides (run one by one) come after the case rows and before the
+    // timers, and acknowledgements after the outbox rows.
+    let mut script = Script::new(backend_of(tx));
+    script.rows(received);
+    script.rows(cases);
+    script.rows(events);
+    let beside: Vec<&&CaseCommit> = commits.iter().filter(|c| writes_beside(c)).collect();
+    if !beside.is_empty() {
+        script.run(tx).await?;
+    }
+    for commit in beside {
         let case_id = commit.case_id.to_string();
         let now = millis(commit.recorded_at);
         super::deviations::index_events(tx, &case_id, &commit.events).await?;
@@ -541,12 +560,27 @@ async fn write_accepted(
         // keeps the new one.
         end_timers(tx, &case_id, commit, now).await?;
     }
-    timers.insert(tx).await?;
-    outbox.insert(tx).await?;
-    for commit in commits {
-        acknowledge(tx, commit).await?;
+    script.rows(timers);
+    script.rows(outbox);
+    if commits.iter().any(|c| !c.acknowledged.is_empty()) {
+        script.run(tx).await?;
+        for commit in commits {
+            acknowledge(tx, commit).await?;
+        }
     }
-    audit.insert(tx).await
+    script.rows(audit);
+    Ok(script)
+}
+
+/// Whether `commit` needs statements besides its rows: indexes of its deviations or consents,
+/// or timers it ends.
+fn writes_beside(commit: &CaseCommit) -> bool {
+    !commit.cancel_timers.is_empty()
+        || !commit.fired_timers.is_empty()
+        || commit
+            .events
+            .iter()
+            .any(|e| super::deviations::indexes(&e.kind) || super::consents::indexes(&e.kind))
 }
 
 /// Marks the deliveries `commit` acknowledges: acknowledged now, and done (a kvittens is the

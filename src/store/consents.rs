@@ -56,6 +56,14 @@ fn directive_json(directive: &ConsentDirective) -> Result<String, StoreError> {
     serde_json::to_string(directive).map_err(|e| StoreError::decode("consent directive", e))
 }
 
+/// Whether `index_events` writes anything for an event of this kind.
+pub(super) fn indexes(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. }
+    )
+}
+
 /// Writes the directives that `events` of the case record or withdraw (inside the commit).
 pub(super) async fn index_events(
     tx: &mut Transaction<'_, Any>,

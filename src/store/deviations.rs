@@ -37,6 +37,17 @@ fn party_columns(party: &Party) -> (&'static str, String) {
     }
 }
 
+/// Whether `index_events` writes anything for an event of this kind.
+pub(super) fn indexes(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::DeviationRaised { .. }
+            | EventKind::DeviationAcknowledged { .. }
+            | EventKind::DeviationAnswered { .. }
+            | EventKind::DeviationReminder { .. }
+    )
+}
+
 /// Keeps the index in step with `events` of the case (called inside the commit transaction).
 pub(super) async fn index_events(
     tx: &mut Transaction<'_, Any>,
