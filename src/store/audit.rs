@@ -45,6 +45,25 @@ impl AuditHead {
         })
     }
 
+    /// Adds the lock of `lock` to `script`, its row tagged 0 (see `AuditHead::locked`): a
+    /// batch takes the lock in the same round trip as its reads.
+    pub(super) fn lock_in(script: &mut super::rows::Script) {
+        script.statement(
+            "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING 0, seq, hash",
+            Vec::new(),
+        );
+    }
+
+    /// The head from the row of `lock_in`'s statement.
+    pub(super) fn locked(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        let seq: i64 = row.try_get(1)?;
+        Ok(AuditHead {
+            seq: seq as u64,
+            hash: row.try_get(2)?,
+            dirty: false,
+        })
+    }
+
     /// Adds the head's new position to `script` (nothing when no record was chained).
     pub(super) fn store_in(&self, script: &mut super::rows::Script) {
         if self.dirty {

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::audit::{AuditHead, PreparedAudit, audit_rows};
@@ -83,12 +84,17 @@ impl Store {
     ) -> Result<Batched, StoreError> {
         let mut tx = self.writer.begin().await?;
         // The head first: it serialises every writer (on PostgreSQL across instances), so the
-        // receipts and versions read next cannot change before this transaction ends.
-        let mut head = AuditHead::lock(&mut tx).await?;
+        // receipts and versions read next cannot change before this transaction ends. On
+        // SQLite the lock and the reads are one round trip.
+        let mut reads = Script::new(self.backend);
+        AuditHead::lock_in(&mut reads);
+        Stored::reads(&mut reads, commits);
+        let (stored, head) = Stored::sort(reads.fetch(&mut tx).await?)?;
+        let mut head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
         let (results, mut script) = if commits.is_empty() {
             (Vec::new(), Script::new(self.backend))
         } else {
-            write_batch(&mut tx, commits, &mut head).await?
+            write_batch(&mut tx, commits, &mut head, Some(stored)).await?
         };
         append_audits(&mut script, &mut head, audits)?;
         head.store_in(&mut script);
@@ -115,7 +121,8 @@ impl Store {
             let mut tentative = head.clone();
             let written = async {
                 let (outcome, mut script) =
-                    write_batch(&mut tx, std::slice::from_ref(commit), &mut tentative).await?;
+                    write_batch(&mut tx, std::slice::from_ref(commit), &mut tentative, None)
+                        .await?;
                 script.run(&mut tx).await?;
                 Ok::<_, StoreError>(outcome)
             }
@@ -256,9 +263,17 @@ async fn write_batch(
     tx: &mut Transaction<'_, Any>,
     commits: &[CaseCommit],
     head: &mut AuditHead,
+    stored: Option<Stored>,
 ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Script), StoreError> {
-    let stored_receipts = stored_receipts(tx, commits).await?;
-    let stored_versions = stored_versions(tx, commits).await?;
+    let stored = match stored {
+        Some(stored) => stored,
+        None => {
+            let mut reads = Script::new(backend_of(tx));
+            Stored::reads(&mut reads, commits);
+            Stored::sort(reads.fetch(tx).await?)?.0
+        }
+    };
+    let (stored_receipts, stored_versions) = (stored.receipts, stored.versions);
 
     let mut results = Vec::with_capacity(commits.len());
     let mut accepted = Vec::with_capacity(commits.len());
@@ -313,46 +328,61 @@ async fn write_batch(
     Ok((results, script))
 }
 
-/// The receipts already stored for the batch's received message ids.
-async fn stored_receipts(
-    tx: &mut Transaction<'_, Any>,
-    commits: &[CaseCommit],
-) -> Result<HashMap<(String, String), Value>, StoreError> {
-    let mut keys = Rows::new(
-        "SELECT source, message_id, receipt FROM received_messages WHERE (source, message_id) IN (",
-        2,
-        ")",
-    );
-    for received in commits.iter().filter_map(|c| c.received.as_ref()) {
-        keys.push([
-            received.source.as_str().into(),
-            received.message_id.as_str().into(),
-        ]);
-    }
-    let mut found = HashMap::new();
-    for row in keys.fetch(tx).await? {
-        let text: String = row.try_get(2)?;
-        let receipt = serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))?;
-        found.insert((row.try_get(0)?, row.try_get(1)?), receipt);
-    }
-    Ok(found)
+/// What is stored for a batch's changes: the receipts of their received message ids, and
+/// their cases' versions (a case not stored yet is absent).
+#[derive(Debug, Default)]
+struct Stored {
+    receipts: HashMap<(String, String), Value>,
+    versions: HashMap<String, u64>,
 }
 
-/// The stored versions of the batch's cases (a case not stored yet is absent).
-async fn stored_versions(
-    tx: &mut Transaction<'_, Any>,
-    commits: &[CaseCommit],
-) -> Result<HashMap<String, u64>, StoreError> {
-    let mut ids = Rows::new("SELECT id, version FROM cases WHERE id IN (", 1, ")");
-    for commit in commits {
-        ids.push([commit.case_id.to_string().into()]);
+impl Stored {
+    /// Adds the reads to `script`, each row tagged by its first column: 1 a receipt, 2 a
+    /// version.
+    fn reads(script: &mut Script, commits: &[CaseCommit]) {
+        let mut keys = Rows::new(
+            "SELECT 1, source, message_id, receipt FROM received_messages \
+             WHERE (source, message_id) IN (",
+            2,
+            ")",
+        );
+        for received in commits.iter().filter_map(|c| c.received.as_ref()) {
+            keys.push([
+                received.source.as_str().into(),
+                received.message_id.as_str().into(),
+            ]);
+        }
+        script.rows(keys);
+        let mut ids = Rows::new("SELECT 2, id, version FROM cases WHERE id IN (", 1, ")");
+        for commit in commits {
+            ids.push([commit.case_id.to_string().into()]);
+        }
+        script.rows(ids);
     }
-    let mut found = HashMap::new();
-    for row in ids.fetch(tx).await? {
-        let version: i64 = row.try_get(1)?;
-        found.insert(row.try_get(0)?, version as u64);
+
+    /// Sorts the rows of `reads`, and the audit head's (tag 0, see `AuditHead::lock_in`).
+    fn sort(rows: Vec<AnyRow>) -> Result<(Stored, Option<AuditHead>), StoreError> {
+        let mut stored = Stored::default();
+        let mut head = None;
+        for row in rows {
+            match row.try_get::<i64, _>(0)? {
+                0 => head = Some(AuditHead::locked(&row)?),
+                1 => {
+                    let text: String = row.try_get(3)?;
+                    let receipt = serde_json::from_str(&text)
+                        .map_err(|e| StoreError::decode("receipt", e))?;
+                    stored
+                        .receipts
+                        .insert((row.try_get(1)?, row.try_get(2)?), receipt);
+                }
+                _ => {
+                    let version: i64 = row.try_get(2)?;
+                    stored.versions.insert(row.try_get(1)?, version as u64);
+                }
+            }
+        }
+        Ok((stored, head))
     }
-    Ok(found)
 }
 
 /// Every outbox entry must be the delivery of an event of its own commit.

@@ -117,6 +117,9 @@ impl Store {
             let writer = AnyPoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(acquire)
+                // The connection is a thread of this process, not a socket that can break: a
+                // ping before each batch would only cost the batch a round trip to it.
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(sqlx::raw_sql(SQLITE_PRAGMAS)).await?;

@@ -169,19 +169,35 @@ impl Script {
         self.statements.push((sql, values));
     }
 
+    /// Runs every statement added inside `tx` and answers the rows they return, in order;
+    /// empties the script.
+    pub(super) async fn fetch(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let statements = std::mem::take(&mut self.statements);
+        let mut found = Vec::new();
+        match self.backend {
+            Backend::Sqlite if statements.len() > 1 => {
+                let (sql, values) = joined(statements);
+                found = bound(sql, values.into_iter()).fetch_all(&mut **tx).await?;
+            }
+            _ => {
+                for (sql, values) in statements {
+                    found.extend(bound(sql, values.into_iter()).fetch_all(&mut **tx).await?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Runs every statement added inside `tx`, and empties the script.
     pub(super) async fn run(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
         let statements = std::mem::take(&mut self.statements);
         match self.backend {
             Backend::Sqlite if statements.len() > 1 => {
-                let mut sql = String::new();
-                let mut all = Vec::new();
-                for (text, values) in statements {
-                    sql.push_str(&text);
-                    sql.push_str(";\n");
-                    all.extend(values);
-                }
-                bound(sql, all.into_iter()).execute(&mut **tx).await?;
+                let (sql, values) = joined(statements);
+                bound(sql, values.into_iter()).execute(&mut **tx).await?;
             }
             _ => {
                 for (sql, values) in statements {
@@ -191,6 +207,18 @@ impl Script {
         }
         Ok(())
     }
+}
+
+/// SQLite statements as one query text, and their values in order.
+fn joined(statements: Vec<(String, Vec<Param>)>) -> (String, Vec<Param>) {
+    let mut sql = String::new();
+    let mut all = Vec::new();
+    for (text, values) in statements {
+        sql.push_str(&text);
+        sql.push_str(";\n");
+        all.extend(values);
+    }
+    (sql, all)
 }
 
 /// Placeholders in order: `$1`, `$2`, … on PostgreSQL, `?` on SQLite.
