@@ -191,12 +191,19 @@ impl Script {
         Ok(found)
     }
 
-    /// Runs every statement added inside `tx`, and empties the script.
+    /// Runs every statement added inside `tx`, and empties the script. On PostgreSQL the
+    /// statements become one, each but the last a data-modifying `WITH` query: one round trip
+    /// for all of them.
     pub(super) async fn run(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
         let statements = std::mem::take(&mut self.statements);
+        let values: usize = statements.iter().map(|(_, v)| v.len()).sum();
         match self.backend {
             Backend::Sqlite if statements.len() > 1 => {
                 let (sql, values) = joined(statements);
+                bound(sql, values.into_iter()).execute(&mut **tx).await?;
+            }
+            Backend::Postgres if statements.len() > 1 && values <= POSTGRES_MAX_VALUES => {
+                let (sql, values) = with_queries(statements);
                 bound(sql, values.into_iter()).execute(&mut **tx).await?;
             }
             _ => {
@@ -207,6 +214,55 @@ impl Script {
         }
         Ok(())
     }
+}
+
+/// The most values one PostgreSQL statement may bind (its protocol counts them in 16 bits).
+const POSTGRES_MAX_VALUES: usize = 65_535;
+
+/// PostgreSQL statements (each numbering its placeholders from `$1`) as one:
+/// `WITH q1 AS (…), q2 AS (…) last`, the placeholders numbered through, and the values in
+/// order. The statements see one snapshot, so none may read what another writes (here they
+/// only insert, and update the audit head); foreign keys are checked at the end, on all of
+/// them.
+fn with_queries(statements: Vec<(String, Vec<Param>)>) -> (String, Vec<Param>) {
+    let count = statements.len();
+    let mut sql = String::from("WITH ");
+    let mut all = Vec::new();
+    for (i, (text, values)) in statements.into_iter().enumerate() {
+        let text = renumbered(&text, all.len());
+        if i + 1 == count {
+            sql.push(' ');
+            sql.push_str(&text);
+        } else {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("q{i} AS ({text})"));
+        }
+        all.extend(values);
+    }
+    (sql, all)
+}
+
+/// `text` with each placeholder `$n` made `$(n + offset)`.
+fn renumbered(text: &str, offset: usize) -> String {
+    if offset == 0 {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// SQLite statements as one query text, and their values in order.
@@ -343,6 +399,33 @@ mod tests {
         let mut sqlite = Script::new(Backend::Sqlite);
         sqlite.statement("UPDATE t SET a = ? WHERE id = ?", vec![]);
         assert_eq!(sqlite.statements[0].0, "UPDATE t SET a = ? WHERE id = ?");
+    }
+
+    #[test]
+    fn postgres_statements_become_one_with_queries_numbered_through() {
+        let statements = vec![
+            (
+                "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)".to_owned(),
+                vec![Param::Int(1), Param::Int(2), Param::Int(3), Param::Int(4)],
+            ),
+            (
+                "INSERT INTO u (c) VALUES ($1) ON CONFLICT DO NOTHING".to_owned(),
+                vec![Param::Int(5)],
+            ),
+            (
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1".to_owned(),
+                vec![Param::Int(6), Param::Int(7)],
+            ),
+        ];
+        let (sql, values) = with_queries(statements);
+        assert_eq!(
+            sql,
+            "WITH q0 AS (INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)), \
+             q1 AS (INSERT INTO u (c) VALUES ($5) ON CONFLICT DO NOTHING) \
+             UPDATE audit_head SET seq = $6, hash = $7 WHERE id = 1"
+        );
+        assert_eq!(values.len(), 7);
+        assert_eq!(renumbered("$9 $10, $1", 10), "$19 $20, $11");
     }
 
     #[test]
