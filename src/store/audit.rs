@@ -31,23 +31,21 @@ pub(super) struct AuditHead {
 
 impl AuditHead {
     pub(super) async fn lock(tx: &mut Transaction<'_, Any>) -> Result<Self, StoreError> {
+        let mut script = super::rows::Script::new(super::rows::backend_of(tx));
+        Self::lock_in(&mut script);
+        match script.fetch(tx).await?.first() {
+            Some(row) => Self::locked(row),
+            None => Err(StoreError::decode("audit head", "missing")),
+        }
+    }
+
+    /// Adds the head's lock to `script`, its row tagged 0 (see `AuditHead::locked`), so that a
+    /// batch can take it in the same round trip as its reads.
+    pub(super) fn lock_in(script: &mut super::rows::Script) {
         // A write to the head row, first thing in the transaction: on PostgreSQL it locks the
         // row until the transaction ends (writers queue in one order, so they cannot
         // deadlock); on SQLite it takes the database's write lock at once, so no other process
         // can write between what this transaction reads and what it writes.
-        let sql = "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash";
-        let row = sqlx::query(sql).fetch_one(&mut **tx).await?;
-        let seq: i64 = row.try_get(0)?;
-        Ok(AuditHead {
-            seq: seq as u64,
-            hash: row.try_get(1)?,
-            dirty: false,
-        })
-    }
-
-    /// Adds the lock of `lock` to `script`, its row tagged 0 (see `AuditHead::locked`): a
-    /// batch takes the lock in the same round trip as its reads.
-    pub(super) fn lock_in(script: &mut super::rows::Script) {
         script.statement(
             "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING 0, seq, hash",
             Vec::new(),
@@ -78,14 +76,9 @@ impl AuditHead {
     }
 
     pub(super) async fn store(&self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-        if self.dirty {
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(self.seq as i64)
-                .bind(&self.hash)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        let mut script = super::rows::Script::new(super::rows::backend_of(tx));
+        self.store_in(&mut script);
+        script.run(tx).await
     }
 }
 
