@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::audit::{AuditHead, PreparedAudit, audit_rows};
 use super::cases::{millis, person_columns};
@@ -57,20 +57,32 @@ impl Store {
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
+        let mut conn = self.writer_connection().await?;
+        self.commit_batch_on(&mut conn, commits, work, audits).await
+    }
+
+    /// As `commit_batch_with`, on a writer connection the caller holds (the group committer
+    /// keeps it from one batch to the next: a connection going back to the pool first takes a
+    /// task's turn and a round trip to it). After an error the caller must let it go.
+    pub async fn commit_batch_on(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<Any>,
+        commits: Vec<CaseCommit>,
+        work: &[Bookkeeping],
+        audits: &[AuditAppend],
+    ) -> Result<Batched, StoreError> {
         if commits.is_empty() && audits.is_empty() {
             // Bookkeeping alone need not wait for the disk (see `begin_bookkeeping`).
-            let mut tx = self.begin_bookkeeping().await?;
-            let booked = book(&mut tx, self.backend, work).await?;
-            tx.commit().await?;
+            let booked = self.bookkeeping_on(conn, work).await?;
             return Ok((Vec::new(), booked));
         }
-        match self.commit_bulk(&commits, work, audits).await {
+        match self.commit_bulk(conn, &commits, work, audits).await {
             Ok(results) => Ok(results),
             Err(error) => {
                 // Nothing of the bulk transaction was written. One change of the batch may be
                 // at fault (a constraint the checks did not foresee): write them one by one.
                 tracing::warn!(error = %error, batch = commits.len(), "bulk commit failed; committing the batch change by change");
-                self.commit_each(&commits, work, audits).await
+                self.commit_each(conn, &commits, work, audits).await
             }
         }
     }
@@ -78,11 +90,12 @@ impl Store {
     /// The bulk path: two reads for the whole batch, then a few statements per table.
     async fn commit_bulk(
         &self,
+        conn: &mut AnyConnection,
         commits: &[CaseCommit],
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = Transaction::begin(conn, None).await?;
         // The head first: it serialises every writer (on PostgreSQL across instances), so the
         // receipts and versions read next cannot change before this transaction ends. On
         // SQLite the lock and the reads are one round trip.
@@ -107,11 +120,12 @@ impl Store {
     /// The careful path: each change under its own savepoint, written as a batch of one.
     async fn commit_each(
         &self,
+        conn: &mut AnyConnection,
         commits: &[CaseCommit],
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = Transaction::begin(conn, None).await?;
         let mut head = AuditHead::lock(&mut tx).await?;
         let mut results = Vec::with_capacity(commits.len());
         for commit in commits {
@@ -217,7 +231,7 @@ pub type Batched = (
 );
 
 /// Does each piece of bookkeeping under its own savepoint.
-async fn book(
+pub(super) async fn book(
     tx: &mut Transaction<'_, Any>,
     backend: super::connect::Backend,
     work: &[Bookkeeping],

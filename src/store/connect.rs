@@ -212,6 +212,45 @@ impl Store {
     /// before it stays durable, and the next durable commit makes it durable too (SQLite WAL
     /// with `synchronous = NORMAL`; PostgreSQL with `synchronous_commit = off`, for this
     /// transaction only).
+    /// The writer connection, for a caller that writes several transactions on it in a row
+    /// (the group committer: see `Store::commit_batch_on`). Held, it is no other writer's.
+    pub async fn writer_connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// Delivery bookkeeping on a held writer connection, not waiting for the disk (see
+    /// `begin_bookkeeping`). On SQLite the connection is made durable again before this
+    /// returns; should that fail, the relaxed mark stays set, and the pool's release hook
+    /// restores it when the caller lets the connection go (which it must, on any error).
+    pub(super) async fn bookkeeping_on(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        work: &[super::commit::Bookkeeping],
+    ) -> Result<Vec<Result<super::commit::Booked, StoreError>>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                self.relaxed.store(true, Ordering::SeqCst);
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                let mut tx = sqlx::Transaction::begin(&mut **conn, None).await?;
+                let booked = super::commit::book(&mut tx, self.backend, work).await?;
+                tx.commit().await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                self.relaxed.store(false, Ordering::SeqCst);
+                Ok(booked)
+            }
+            Backend::Postgres => {
+                let mut tx: sqlx::Transaction<'_, sqlx::Any> =
+                    sqlx::Transaction::begin(&mut **conn, None).await?;
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                let booked = super::commit::book(&mut tx, self.backend, work).await?;
+                tx.commit().await?;
+                Ok(booked)
+            }
+        }
+    }
+
     pub(super) async fn begin_bookkeeping(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {

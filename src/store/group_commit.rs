@@ -141,8 +141,16 @@ impl GroupCommitter {
     }
 }
 
+/// How many batches in a row the committer writes on the connection it holds before it lets
+/// the connection go, so that other writers (a redelivery, a token's assertion) get a turn.
+const HOLD_FOR: u32 = 8;
+
 async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
+    // The writer connection, kept while batches follow one another: one going back to the pool
+    // first waits for a task's turn and a round trip to it, and the next batch would wait too.
+    let mut held = None;
+    let mut turns = 0;
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
         let mut commits = Vec::with_capacity(jobs.len());
         let mut commit_replies = Vec::with_capacity(jobs.len());
@@ -167,7 +175,28 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
             }
         }
         let size = commits.len();
-        match store.commit_batch_with(commits, &work, &audits).await {
+        let connection = match held.take() {
+            Some(connection) => Ok(connection),
+            None => store.writer_connection().await,
+        };
+        let outcome = match connection {
+            Ok(mut connection) => {
+                let outcome = store
+                    .commit_batch_on(&mut connection, commits, &work, &audits)
+                    .await;
+                turns += 1;
+                if outcome.is_ok() && !queue.is_empty() && turns < HOLD_FOR {
+                    held = Some(connection);
+                } else {
+                    // After an error the connection goes back to the pool, whose release hook
+                    // makes it durable again should the error have left it relaxed.
+                    turns = 0;
+                }
+                outcome
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
             Ok((results, booked)) => {
                 for reply in audit_replies {
                     let _ = reply.send(Ok(()));
