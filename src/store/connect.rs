@@ -206,18 +206,45 @@ impl Store {
         self.backend
     }
 
-    /// A write transaction whose commit does not wait for the disk: for the delivery
-    /// bookkeeping (claims, leases, settlements), where losing the last moments in a crash only
-    /// means a delivery is made again under its idempotency key. Everything committed durably
-    /// before it stays durable, and the next durable commit makes it durable too (SQLite WAL
-    /// with `synchronous = NORMAL`; PostgreSQL with `synchronous_commit = off`, for this
-    /// transaction only).
     /// The writer connection, for a caller that writes several transactions on it in a row
     /// (the group committer: see `Store::commit_batch_on`). Held, it is no other writer's.
     pub async fn writer_connection(
         &self,
     ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
         Ok(self.writer.acquire().await?)
+    }
+
+    /// A write transaction whose commit does not wait for the disk: for the delivery
+    /// bookkeeping (claims, leases, settlements), where losing the last moments in a crash only
+    /// means a delivery is made again under its idempotency key. Everything committed durably
+    /// before it stays durable, and the next durable commit makes it durable too (SQLite WAL
+    /// with `synchronous = NORMAL`; PostgreSQL with `synchronous_commit = off`, for this
+    /// transaction only).
+    pub(super) async fn begin_bookkeeping(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        self.begin_relaxed(self.writer.acquire().await?.into())
+            .await
+    }
+
+    /// `begin_bookkeeping` on `conn`. On SQLite the relaxed mark is set first: the pool's
+    /// release hook makes the connection durable again however the transaction ends.
+    async fn begin_relaxed<'c>(
+        &self,
+        mut conn: sqlx::pool::MaybePoolConnection<'c, sqlx::Any>,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                self.relaxed.store(true, Ordering::SeqCst);
+                (&mut *conn).execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(sqlx::Transaction::begin(conn, None).await?)
+            }
+            Backend::Postgres => {
+                let mut tx = sqlx::Transaction::begin(conn, None).await?;
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                Ok(tx)
+            }
+        }
     }
 
     /// Delivery bookkeeping on a held writer connection, not waiting for the disk (see
@@ -229,45 +256,14 @@ impl Store {
         conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
         work: &[super::commit::Bookkeeping],
     ) -> Result<Vec<Result<super::commit::Booked, StoreError>>, StoreError> {
-        match self.backend {
-            Backend::Sqlite => {
-                self.relaxed.store(true, Ordering::SeqCst);
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                let mut tx = sqlx::Transaction::begin(&mut **conn, None).await?;
-                let booked = super::commit::book(&mut tx, self.backend, work).await?;
-                tx.commit().await?;
-                conn.execute("PRAGMA synchronous = FULL").await?;
-                self.relaxed.store(false, Ordering::SeqCst);
-                Ok(booked)
-            }
-            Backend::Postgres => {
-                let mut tx: sqlx::Transaction<'_, sqlx::Any> =
-                    sqlx::Transaction::begin(&mut **conn, None).await?;
-                tx.execute("SET LOCAL synchronous_commit = off").await?;
-                let booked = super::commit::book(&mut tx, self.backend, work).await?;
-                tx.commit().await?;
-                Ok(booked)
-            }
+        let mut tx = self.begin_relaxed((&mut **conn).into()).await?;
+        let booked = super::commit::book(&mut tx, self.backend, work).await?;
+        tx.commit().await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute("PRAGMA synchronous = FULL").await?;
+            self.relaxed.store(false, Ordering::SeqCst);
         }
-    }
-
-    pub(super) async fn begin_bookkeeping(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        match self.backend {
-            Backend::Sqlite => {
-                let mut conn = self.writer.acquire().await?;
-                // Set first: the pool's release hook restores durability however this ends.
-                self.relaxed.store(true, Ordering::SeqCst);
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                Ok(sqlx::Transaction::begin(conn, None).await?)
-            }
-            Backend::Postgres => {
-                let mut tx = self.writer.begin().await?;
-                tx.execute("SET LOCAL synchronous_commit = off").await?;
-                Ok(tx)
-            }
-        }
+        Ok(booked)
     }
 
     /// The writer's durability setting as the database reports it: SQLite's `synchronous`
