@@ -389,9 +389,15 @@ impl Stored {
                         .receipts
                         .insert((row.try_get(1)?, row.try_get(2)?), receipt);
                 }
-                _ => {
+                2 => {
                     let version: i64 = row.try_get(2)?;
                     stored.versions.insert(row.try_get(1)?, version as u64);
+                }
+                tag => {
+                    return Err(StoreError::decode(
+                        "batch read",
+                        format!("row tagged {tag}"),
+                    ));
                 }
             }
         }
