@@ -86,7 +86,7 @@ pub async fn token_as(base: &str, now: jiff::Timestamp, client_id: &str) -> Stri
 }
 
 /// With `BRYGGA_TEST_POSTGRES_URL` set, a new database `{prefix}_{pid}` on that cluster (so that
-/// earlier runs do not count), after a checkpoint (so that none of the earlier runs', or the
+/// earlier runs do not count; their databases are dropped), after a checkpoint (so that none of the earlier runs', or the
 /// test suite's, writes is flushed in the measured window: on a shared cluster with thousands
 /// of test databases one checkpoint's sync phase took ten seconds, and a latency phase it
 /// overlapped had a p99 of 0.3–1.1 s); its URL.
@@ -95,6 +95,21 @@ pub async fn fresh_postgres(prefix: &str) -> Option<String> {
     let name = format!("{prefix}_{}", std::process::id());
     sqlx::any::install_default_drivers();
     let admin = sqlx::AnyPool::connect(&url).await.unwrap();
+    // Earlier runs' databases go: they would only keep the cluster's background work busy.
+    let earlier: Vec<String> =
+        sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE $1")
+            .bind(format!("{prefix}\\_%"))
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    for old in earlier {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {old}"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await

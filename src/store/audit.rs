@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::cases::{from_millis, millis};
-use super::connect::Store;
+use super::connect::{Backend, Store};
 use super::error::StoreError;
 use super::records::AuditEntry;
 use super::rows::{Param, Rows};
@@ -40,24 +40,65 @@ impl AuditHead {
     }
 
     /// Adds the head's lock to `script`, its row tagged 0 (see `AuditHead::locked`), so that a
-    /// batch can take it in the same round trip as its reads.
+    /// batch can take it in the same round trip as its reads (on SQLite).
     pub(super) fn lock_in(script: &mut super::rows::Script) {
-        // A write to the head row, first thing in the transaction: on PostgreSQL it locks the
-        // row until the transaction ends (writers queue in one order, so they cannot
-        // deadlock); on SQLite it takes the database's write lock at once, so no other process
-        // can write between what this transaction reads and what it writes.
-        script.statement(
-            "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING 0, seq, hash",
-            Vec::new(),
-        );
+        match script.backend() {
+            // A write to the head row, first thing in the transaction: it takes the database's
+            // write lock at once, so no other process can write between what this transaction
+            // reads and what it writes.
+            Backend::Sqlite => script.statement(
+                "UPDATE audit_head SET seq = seq WHERE id = 1 \
+                 RETURNING 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq",
+                Vec::new(),
+            ),
+            // The row locked until the transaction ends: writers queue in one order, so they
+            // cannot deadlock.
+            Backend::Postgres => script.statement(
+                "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM audit_head \
+                 WHERE id = 1 FOR UPDATE",
+                Vec::new(),
+            ),
+        }
     }
 
-    /// The head from the row of `lock_in`'s statement.
+    /// A write transaction on `conn` for a batch: on PostgreSQL its `BEGIN` takes the head's
+    /// lock in the same round trip, so that every read after it (the next statement's
+    /// snapshot) sees each writer before; `read_in` then reads the head. On SQLite it is a
+    /// plain `BEGIN`, and `read_in` takes the lock.
+    pub(super) async fn begin(
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+    ) -> Result<Transaction<'_, Any>, StoreError> {
+        use sqlx::SqlSafeStr;
+        let statement = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                Some("BEGIN; SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE".into_sql_str())
+            }
+        };
+        Ok(Transaction::begin(conn, statement).await?)
+    }
+
+    /// Adds the head's read to `script`, in a transaction of `begin`: its row tagged 0 and
+    /// shaped as the batch's other reads (tag, three texts, a number). On SQLite it is the
+    /// lock of `lock_in`.
+    pub(super) fn read_in(script: &mut super::rows::Script) {
+        match script.backend() {
+            Backend::Sqlite => Self::lock_in(script),
+            Backend::Postgres => script.statement(
+                "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM audit_head \
+                 WHERE id = 1",
+                Vec::new(),
+            ),
+        }
+    }
+
+    /// The head from the row of `lock_in`'s or `read_in`'s statement.
     pub(super) fn locked(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
-        let seq: i64 = row.try_get(1)?;
+        let seq: i64 = row.try_get(4)?;
         Ok(AuditHead {
             seq: seq as u64,
-            hash: row.try_get(2)?,
+            hash: row.try_get(1)?,
             dirty: false,
         })
     }

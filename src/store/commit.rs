@@ -95,12 +95,13 @@ impl Store {
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
-        let mut tx = Transaction::begin(conn, None).await?;
-        // The head first: it serialises every writer (on PostgreSQL across instances), so the
-        // receipts and versions read next cannot change before this transaction ends. On
-        // SQLite the lock and the reads are one round trip.
+        // The head's lock first: it serialises every writer (on PostgreSQL across instances),
+        // so the receipts, versions and event counts read next cannot change before this
+        // transaction ends. On PostgreSQL the lock rides on the `BEGIN`, on SQLite on the
+        // reads: one round trip before the reads, or none.
+        let mut tx = AuditHead::begin(conn, self.backend).await?;
         let mut reads = Script::new(self.backend);
-        AuditHead::lock_in(&mut reads);
+        AuditHead::read_in(&mut reads);
         Stored::reads(&mut reads, commits);
         let (stored, head) = Stored::sort(reads.fetch(&mut tx).await?)?;
         let mut head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
@@ -287,7 +288,11 @@ async fn write_batch(
             Stored::sort(reads.fetch(tx).await?)?.0
         }
     };
-    let (stored_receipts, stored_versions) = (stored.receipts, stored.versions);
+    let Stored {
+        receipts: stored_receipts,
+        versions: stored_versions,
+        events: stored_events,
+    } = stored;
 
     let mut results = Vec::with_capacity(commits.len());
     let mut accepted = Vec::with_capacity(commits.len());
@@ -338,24 +343,27 @@ async fn write_batch(
             last_seq,
         }));
     }
-    let script = write_accepted(tx, &accepted, head).await?;
+    let script = write_accepted(tx, &accepted, head, stored_events).await?;
     Ok((results, script))
 }
 
-/// What is stored for a batch's changes: the receipts of their received message ids, and
-/// their cases' versions (a case not stored yet is absent).
+/// What is stored for a batch's changes: the receipts of their received message ids, their
+/// cases' versions (a case not stored yet is absent), and how many events their outbox rows'
+/// subscriptions have been sent (read under the head's lock, as every writer of the counts
+/// holds it).
 #[derive(Debug, Default)]
 struct Stored {
     receipts: HashMap<(String, String), Value>,
     versions: HashMap<String, u64>,
+    events: HashMap<String, i64>,
 }
 
 impl Stored {
-    /// Adds the reads to `script`, each row tagged by its first column: 1 a receipt, 2 a
-    /// version.
+    /// Adds the reads to `script`, each row shaped as the head's (a tag, three texts, a
+    /// number) and tagged by its first column: 1 a receipt, 2 a version, 3 an event count.
     fn reads(script: &mut Script, commits: &[CaseCommit]) {
         let mut keys = Rows::new(
-            "SELECT 1, source, message_id, receipt FROM received_messages \
+            "SELECT 1, source, message_id, receipt, CAST(NULL AS BIGINT) FROM received_messages \
              WHERE (source, message_id) IN (",
             2,
             ")",
@@ -367,11 +375,29 @@ impl Stored {
             ]);
         }
         script.rows(keys);
-        let mut ids = Rows::new("SELECT 2, id, version FROM cases WHERE id IN (", 1, ")");
+        let mut ids = Rows::new(
+            "SELECT 2, id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), version FROM cases \
+             WHERE id IN (",
+            1,
+            ")",
+        );
         for commit in commits {
             ids.push([commit.case_id.to_string().into()]);
         }
         script.rows(ids);
+        let mut subscriptions = Rows::new(
+            "SELECT 3, subscription, CAST(NULL AS TEXT), CAST(NULL AS TEXT), events \
+             FROM subscription_events WHERE subscription IN (",
+            1,
+            ")",
+        );
+        let mut seen = std::collections::HashSet::new();
+        for entry in commits.iter().flat_map(|c| &c.outbox) {
+            if seen.insert(entry.destination.as_str()) {
+                subscriptions.push([entry.destination.as_str().into()]);
+            }
+        }
+        script.rows(subscriptions);
     }
 
     /// Sorts the rows of `reads`, and the audit head's (tag 0, see `AuditHead::lock_in`).
@@ -390,8 +416,11 @@ impl Stored {
                         .insert((row.try_get(1)?, row.try_get(2)?), receipt);
                 }
                 2 => {
-                    let version: i64 = row.try_get(2)?;
+                    let version: i64 = row.try_get(4)?;
                     stored.versions.insert(row.try_get(1)?, version as u64);
+                }
+                3 => {
+                    stored.events.insert(row.try_get(1)?, row.try_get(4)?);
                 }
                 tag => {
                     return Err(StoreError::decode(
@@ -479,6 +508,7 @@ async fn write_accepted(
     tx: &mut Transaction<'_, Any>,
     commits: &[&CaseCommit],
     head: &mut AuditHead,
+    events_sent: HashMap<String, i64>,
 ) -> Result<Script, StoreError> {
     let mut received = Rows::new(
         "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt)",
@@ -510,7 +540,10 @@ async fn write_accepted(
         "ON CONFLICT (id) DO NOTHING",
     );
     let mut audit = audit_rows();
-    let mut numbers = event_numbers(tx, commits).await?;
+    let mut numbers = EventNumbers {
+        sent: events_sent,
+        counted: HashMap::new(),
+    };
     for commit in commits {
         let made;
         let prepared = match &commit.prepared {
@@ -612,6 +645,7 @@ async fn write_accepted(
     }
     script.rows(timers);
     script.rows(outbox);
+    script.rows(numbers.counts());
     if commits.iter().any(|c| !c.acknowledged.is_empty()) {
         script.run(tx).await?;
         for commit in commits {
@@ -671,48 +705,33 @@ async fn acknowledge(tx: &mut Transaction<'_, Any>, commit: &CaseCommit) -> Resu
     Ok(())
 }
 
-/// The next event number of each subscription, for the outbox rows of one batch.
-struct EventNumbers(HashMap<String, i64>);
+/// The next event number of each subscription, for the outbox rows of one batch: on from
+/// the count stored, which the batch then moves on.
+struct EventNumbers {
+    sent: HashMap<String, i64>,
+    counted: HashMap<String, i64>,
+}
 
 impl EventNumbers {
     fn next(&mut self, subscription: &str) -> i64 {
-        let next = self.0.entry(subscription.to_owned()).or_insert(1);
-        *next += 1;
-        *next - 1
+        let counted = self.counted.entry(subscription.to_owned()).or_insert(0);
+        *counted += 1;
+        self.sent.get(subscription).copied().unwrap_or(0) + *counted
     }
-}
 
-/// Counts the batch's outbox rows into each subscription's event count (one statement) and
-/// answers the first number of each.
-async fn event_numbers(
-    tx: &mut Transaction<'_, Any>,
-    commits: &[&CaseCommit],
-) -> Result<EventNumbers, StoreError> {
-    let mut counts: HashMap<&str, i64> = HashMap::new();
-    for entry in commits.iter().flat_map(|c| &c.outbox) {
-        *counts.entry(entry.destination.as_str()).or_default() += 1;
+    /// The statement adding the batch's events to each subscription's count.
+    fn counts(&self) -> Rows {
+        let mut upsert = Rows::new(
+            "INSERT INTO subscription_events (subscription, events)",
+            2,
+            "ON CONFLICT (subscription) DO UPDATE \
+             SET events = subscription_events.events + excluded.events",
+        );
+        for (subscription, count) in &self.counted {
+            upsert.push([subscription.as_str().into(), Param::Int(*count)]);
+        }
+        upsert
     }
-    let mut first = HashMap::new();
-    if counts.is_empty() {
-        return Ok(EventNumbers(first));
-    }
-    let mut upsert = Rows::new(
-        "INSERT INTO subscription_events (subscription, events)",
-        2,
-        "ON CONFLICT (subscription) DO UPDATE \
-         SET events = subscription_events.events + excluded.events \
-         RETURNING subscription, events",
-    );
-    for (subscription, count) in &counts {
-        upsert.push([(*subscription).into(), Param::Int(*count)]);
-    }
-    for row in upsert.fetch(tx).await? {
-        let subscription: String = row.try_get(0)?;
-        let total: i64 = row.try_get(1)?;
-        let count = counts.get(subscription.as_str()).copied().unwrap_or(0);
-        first.insert(subscription, total - count + 1);
-    }
-    Ok(EventNumbers(first))
 }
 
 /// Cancels the timers `commit` stops and marks fired those it records the firing of.

@@ -240,9 +240,12 @@ impl Store {
                 Ok(sqlx::Transaction::begin(conn, None).await?)
             }
             Backend::Postgres => {
-                let mut tx = sqlx::Transaction::begin(conn, None).await?;
-                tx.execute("SET LOCAL synchronous_commit = off").await?;
-                Ok(tx)
+                // One round trip for both.
+                let begin = "BEGIN; SET LOCAL synchronous_commit = off";
+                Ok(
+                    sqlx::Transaction::begin(conn, Some(sqlx::SqlSafeStr::into_sql_str(begin)))
+                        .await?,
+                )
             }
         }
     }

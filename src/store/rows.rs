@@ -134,6 +134,10 @@ impl Script {
         }
     }
 
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Adds the statements that write `rows` (none when it has none).
     pub(super) fn rows(&mut self, rows: Rows) {
         let chunk = rows.chunk();
@@ -169,17 +173,25 @@ impl Script {
         self.statements.push((sql, values));
     }
 
-    /// Runs every statement added inside `tx` and answers the rows they return, in order;
-    /// empties the script.
+    /// Runs every statement added inside `tx` and answers the rows they return; empties the
+    /// script. On SQLite the statements go as one query, and their rows come in order. On
+    /// PostgreSQL several statements go as one `UNION ALL` (one round trip, one snapshot):
+    /// they must then be `SELECT`s whose columns agree in number and type, and their rows come
+    /// in no particular order.
     pub(super) async fn fetch(
         &mut self,
         tx: &mut Transaction<'_, Any>,
     ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
         let statements = std::mem::take(&mut self.statements);
+        let values: usize = statements.iter().map(|(_, v)| v.len()).sum();
         let mut found = Vec::new();
         match self.backend {
             Backend::Sqlite if statements.len() > 1 => {
                 let (sql, values) = joined(statements);
+                found = bound(sql, values.into_iter()).fetch_all(&mut **tx).await?;
+            }
+            Backend::Postgres if statements.len() > 1 && values <= POSTGRES_MAX_VALUES => {
+                let (sql, values) = union(statements);
                 found = bound(sql, values.into_iter()).fetch_all(&mut **tx).await?;
             }
             _ => {
@@ -239,6 +251,23 @@ fn with_queries(statements: Vec<(String, Vec<Param>)>) -> (String, Vec<Param>) {
             }
             sql.push_str(&format!("q{i} AS ({text})"));
         }
+        all.extend(values);
+    }
+    (sql, all)
+}
+
+/// PostgreSQL queries (each numbering its placeholders from `$1`) as one:
+/// `(q1) UNION ALL (q2) …`, the placeholders numbered through, and the values in order.
+fn union(statements: Vec<(String, Vec<Param>)>) -> (String, Vec<Param>) {
+    let mut sql = String::new();
+    let mut all = Vec::new();
+    for (i, (text, values)) in statements.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" UNION ALL ");
+        }
+        sql.push('(');
+        sql.push_str(&renumbered(&text, all.len()));
+        sql.push(')');
         all.extend(values);
     }
     (sql, all)
@@ -426,6 +455,28 @@ mod tests {
         );
         assert_eq!(values.len(), 7);
         assert_eq!(renumbered("$9 $10, $1", 10), "$19 $20, $11");
+    }
+
+    #[test]
+    fn postgres_queries_become_one_union_numbered_through() {
+        let statements = vec![
+            (
+                "SELECT 1, a FROM t WHERE a IN ($1, $2)".to_owned(),
+                vec![Param::Int(1), Param::Int(2)],
+            ),
+            ("SELECT 2, b FROM u".to_owned(), vec![]),
+            (
+                "SELECT 3, c FROM v WHERE c = $1".to_owned(),
+                vec![Param::Int(3)],
+            ),
+        ];
+        let (sql, values) = union(statements);
+        assert_eq!(
+            sql,
+            "(SELECT 1, a FROM t WHERE a IN ($1, $2)) UNION ALL (SELECT 2, b FROM u) \
+             UNION ALL (SELECT 3, c FROM v WHERE c = $3)"
+        );
+        assert_eq!(values.len(), 3);
     }
 
     #[test]
