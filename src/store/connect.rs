@@ -142,6 +142,9 @@ impl Store {
             let reader = AnyPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(acquire)
+                // As the writer's: a reader is a thread of this process (each message's
+                // lookups would otherwise wait for a ping first).
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(sqlx::raw_sql(
