@@ -64,11 +64,72 @@ impl Store {
         person: &PersonId,
     ) -> Result<Prior, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        if let Some(receipt) = receipt_on(&mut conn, source, message_id).await? {
-            return Ok(Prior::Received(receipt));
+        // One query for all of it: under load each round trip to a connection can wait for a
+        // core. Its rows are shaped alike (a tag, five texts, two numbers).
+        let rows = sqlx::query(
+            "SELECT 0, receipt, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+             CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+             FROM received_messages WHERE source = $1 AND message_id = $2 \
+             UNION ALL SELECT 1, person_system, person_value, phase, reference_issuer, \
+             reference_value, version, NULL FROM cases WHERE id = $3 \
+             UNION ALL SELECT 2, body, NULL, NULL, NULL, NULL, seq, recorded_at \
+             FROM events WHERE case_id = $3 \
+             UNION ALL SELECT 3, directive, consent_id, NULL, NULL, NULL, recorded_at, NULL \
+             FROM consents WHERE person = $4",
+        )
+        .bind(source)
+        .bind(message_id)
+        .bind(case_id.to_string())
+        .bind(super::audit::person_token(person))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut case = None;
+        let mut events = Vec::new();
+        let mut consents = Vec::new();
+        for row in &rows {
+            match row.try_get::<i64, _>(0)? {
+                0 => {
+                    let text: String = row.try_get(1)?;
+                    let receipt = serde_json::from_str(&text)
+                        .map_err(|e| StoreError::decode("receipt", e))?;
+                    return Ok(Prior::Received(receipt));
+                }
+                1 => case = Some(row),
+                2 => events.push((
+                    row.try_get::<i64, _>(6)?,
+                    row.try_get::<i64, _>(7)?,
+                    row.try_get::<String, _>(1)?,
+                )),
+                3 => consents.push((
+                    row.try_get::<i64, _>(6)?,
+                    row.try_get::<String, _>(2)?,
+                    row.try_get::<String, _>(1)?,
+                )),
+                tag => {
+                    return Err(StoreError::decode(
+                        "prior read",
+                        format!("row tagged {tag}"),
+                    ));
+                }
+            }
         }
-        let case = load_case_on(&mut conn, case_id).await?;
-        let consents = super::consents::consents_for_on(&mut conn, person).await?;
+        // In the order the single reads give: events by number, directives as recorded.
+        consents.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let consents = consents
+            .into_iter()
+            .map(|(_, _, directive)| super::consents::parse_directive(&directive))
+            .collect::<Result<Vec<_>, _>>()?;
+        let case = match case {
+            None => None,
+            Some(row) => {
+                events.sort_by_key(|(seq, _, _)| *seq);
+                let events = events
+                    .into_iter()
+                    .map(|(seq, recorded_at, body)| stored_event_from(seq, recorded_at, &body))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(case_from_row(case_id, row, 1, events)?)
+            }
+        };
         Ok(Prior::New { case, consents })
     }
 
@@ -244,7 +305,7 @@ async fn load_case_on(
 ) -> Result<Option<StoredCase>, StoreError> {
     let id = case_id.to_string();
     let Some(row) = sqlx::query(
-        "SELECT person_system, person_value, phase, version, reference_issuer, reference_value FROM cases WHERE id = $1",
+        "SELECT person_system, person_value, phase, reference_issuer, reference_value, version FROM cases WHERE id = $1",
     )
     .bind(&id)
     .fetch_optional(&mut *conn)
@@ -252,14 +313,6 @@ async fn load_case_on(
     else {
         return Ok(None);
     };
-    let person = person_from_columns(row.try_get(0)?, row.try_get(1)?)?;
-    let phase = phase_from_column(row.try_get(2)?)?;
-    let version: i64 = row.try_get(3)?;
-    let issuer: Option<String> = row.try_get(4)?;
-    let value: Option<String> = row.try_get(5)?;
-    let reference = issuer
-        .zip(value)
-        .map(|(issuer, value)| crate::formats::canonical::CaseReference { issuer, value });
     let rows =
         sqlx::query("SELECT seq, recorded_at, body FROM events WHERE case_id = $1 ORDER BY seq")
             .bind(&id)
@@ -267,16 +320,41 @@ async fn load_case_on(
             .await?;
     let events = rows
         .iter()
-        .map(stored_event)
+        .map(|row| {
+            stored_event_from(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                &row.try_get::<String, _>(2)?,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(StoredCase {
+    case_from_row(case_id, &row, 0, events).map(Some)
+}
+
+/// The case from its row's columns from `at` on: person system and value, phase, reference
+/// issuer and value, version (of `load_case_on`'s statement and of `Store::prior`'s).
+fn case_from_row(
+    case_id: CaseId,
+    row: &AnyRow,
+    at: usize,
+    events: Vec<StoredEvent>,
+) -> Result<StoredCase, StoreError> {
+    let person = person_from_columns(row.try_get(at)?, row.try_get(at + 1)?)?;
+    let phase = phase_from_column(row.try_get(at + 2)?)?;
+    let issuer: Option<String> = row.try_get(at + 3)?;
+    let value: Option<String> = row.try_get(at + 4)?;
+    let version: i64 = row.try_get(at + 5)?;
+    let reference = issuer
+        .zip(value)
+        .map(|(issuer, value)| crate::formats::canonical::CaseReference { issuer, value });
+    Ok(StoredCase {
         id: case_id,
         person,
         reference,
         phase,
         version: version as u64,
         events,
-    }))
+    })
 }
 
 async fn receipt_on(
@@ -297,11 +375,8 @@ async fn receipt_on(
     .transpose()
 }
 
-fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
-    let seq: i64 = row.try_get(0)?;
-    let recorded_at: i64 = row.try_get(1)?;
-    let body: String = row.try_get(2)?;
-    let event: Event = serde_json::from_str(&body).map_err(|e| StoreError::decode("event", e))?;
+fn stored_event_from(seq: i64, recorded_at: i64, body: &str) -> Result<StoredEvent, StoreError> {
+    let event: Event = serde_json::from_str(body).map_err(|e| StoreError::decode("event", e))?;
     Ok(StoredEvent {
         seq: seq as u64,
         recorded_at: from_millis(recorded_at)?,

@@ -141,6 +141,11 @@ async fn withdraw_in(
     Ok(true)
 }
 
+/// A stored directive's column.
+pub(super) fn parse_directive(text: &str) -> Result<ConsentDirective, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::decode("consent directive", e))
+}
+
 fn stored_consent(row: &sqlx::any::AnyRow) -> Result<StoredConsent, StoreError> {
     let directive: String = row.try_get(1)?;
     let resource: Option<String> = row.try_get(2)?;
@@ -148,8 +153,7 @@ fn stored_consent(row: &sqlx::any::AnyRow) -> Result<StoredConsent, StoreError> 
     Ok(StoredConsent {
         subject: subject_from_key(&key),
         resource_id: row.try_get(3)?,
-        directive: serde_json::from_str(&directive)
-            .map_err(|e| StoreError::decode("consent directive", e))?,
+        directive: parse_directive(&directive)?,
         resource: resource
             .map(|r| {
                 serde_json::from_str(&r).map_err(|e| StoreError::decode("consent resource", e))
