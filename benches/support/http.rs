@@ -86,10 +86,10 @@ pub async fn token_as(base: &str, now: jiff::Timestamp, client_id: &str) -> Stri
 }
 
 /// With `BRYGGA_TEST_POSTGRES_URL` set, a new database `{prefix}_{pid}` on that cluster (so that
-/// earlier runs do not count; their databases are dropped), after a checkpoint (so that none of the earlier runs', or the
-/// test suite's, writes is flushed in the measured window: on a shared cluster with thousands
-/// of test databases one checkpoint's sync phase took ten seconds, and a latency phase it
-/// overlapped had a p99 of 0.3–1.1 s); its URL.
+/// earlier runs do not count; their databases are dropped), after a checkpoint (so that none of
+/// the earlier runs', or the test suite's, writes is flushed in the measured window: on a shared
+/// cluster with thousands of test databases one checkpoint's sync phase took ten seconds, and a
+/// latency phase it overlapped had a p99 of 0.3–1.1 s); its URL.
 pub async fn fresh_postgres(prefix: &str) -> Option<String> {
     let url = std::env::var("BRYGGA_TEST_POSTGRES_URL").ok()?;
     let name = format!("{prefix}_{}", std::process::id());

@@ -21,6 +21,14 @@ use super::rows::{Param, Rows};
 use crate::domain::case::CaseId;
 use crate::domain::identifiers::PersonId;
 
+/// The head's row on PostgreSQL, tagged 0 and shaped as a batch's other reads (a tag, three
+/// texts, a number): `AuditHead::locked` reads it.
+macro_rules! read_head_sql {
+    () => {
+        "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM audit_head WHERE id = 1"
+    };
+}
+
 /// The chain's head as read (and locked) at the start of a transaction.
 #[derive(Debug, Clone)]
 pub(super) struct AuditHead {
@@ -53,18 +61,20 @@ impl AuditHead {
             ),
             // The row locked until the transaction ends: writers queue in one order, so they
             // cannot deadlock.
-            Backend::Postgres => script.statement(
-                "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM audit_head \
-                 WHERE id = 1 FOR UPDATE",
-                Vec::new(),
-            ),
+            Backend::Postgres => {
+                script.statement(concat!(read_head_sql!(), " FOR UPDATE"), Vec::new())
+            }
         }
     }
 
     /// A write transaction on `conn` for a batch: on PostgreSQL its `BEGIN` takes the head's
     /// lock in the same round trip, so that every read after it (the next statement's
     /// snapshot) sees each writer before; `read_in` then reads the head. On SQLite it is a
-    /// plain `BEGIN`, and `read_in` takes the lock.
+    /// plain `BEGIN`, and `read_in` takes the lock. Only the group committer's task calls it
+    /// (through `commit_batch_on`), and that task is not cancelled while the gateway runs: a
+    /// future dropped while this `BEGIN` is on the way would leave the connection in a
+    /// transaction that sqlx does not know of, holding the lock until the connection's next
+    /// transaction ends.
     pub(super) async fn begin(
         conn: &mut sqlx::AnyConnection,
         backend: Backend,
@@ -85,11 +95,7 @@ impl AuditHead {
     pub(super) fn read_in(script: &mut super::rows::Script) {
         match script.backend() {
             Backend::Sqlite => Self::lock_in(script),
-            Backend::Postgres => script.statement(
-                "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM audit_head \
-                 WHERE id = 1",
-                Vec::new(),
-            ),
+            Backend::Postgres => script.statement(read_head_sql!(), Vec::new()),
         }
     }
 

@@ -243,12 +243,13 @@ impl Store {
                 Ok(sqlx::Transaction::begin(conn, None).await?)
             }
             Backend::Postgres => {
-                // One round trip for both.
-                let begin = "BEGIN; SET LOCAL synchronous_commit = off";
-                Ok(
-                    sqlx::Transaction::begin(conn, Some(sqlx::SqlSafeStr::into_sql_str(begin)))
-                        .await?,
-                )
+                // Two round trips, not one `BEGIN; SET LOCAL …` query: a claim whose task is
+                // cancelled while its `BEGIN` is on the way would leave the connection in a
+                // transaction that sqlx does not know of (it rolls back only a `BEGIN` it saw
+                // answered), relaxed, and back in the pool.
+                let mut tx = sqlx::Transaction::begin(conn, None).await?;
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                Ok(tx)
             }
         }
     }

@@ -237,40 +237,41 @@ const POSTGRES_MAX_VALUES: usize = 65_535;
 /// only insert, and update the audit head); foreign keys are checked at the end, on all of
 /// them.
 fn with_queries(statements: Vec<(String, Vec<Param>)>) -> (String, Vec<Param>) {
-    let count = statements.len();
+    let (texts, values) = numbered_through(statements);
+    let count = texts.len();
     let mut sql = String::from("WITH ");
-    let mut all = Vec::new();
-    for (i, (text, values)) in statements.into_iter().enumerate() {
-        let text = renumbered(&text, all.len());
+    for (i, text) in texts.iter().enumerate() {
         if i + 1 == count {
             sql.push(' ');
-            sql.push_str(&text);
+            sql.push_str(text);
         } else {
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&format!("q{i} AS ({text})"));
         }
-        all.extend(values);
     }
-    (sql, all)
+    (sql, values)
 }
 
 /// PostgreSQL queries (each numbering its placeholders from `$1`) as one:
 /// `(q1) UNION ALL (q2) …`, the placeholders numbered through, and the values in order.
 fn union(statements: Vec<(String, Vec<Param>)>) -> (String, Vec<Param>) {
-    let mut sql = String::new();
+    let (texts, values) = numbered_through(statements);
+    let parts: Vec<String> = texts.iter().map(|text| format!("({text})")).collect();
+    (parts.join(" UNION ALL "), values)
+}
+
+/// The statements' texts with their placeholders numbered on from the statements before, and
+/// all their values in order.
+fn numbered_through(statements: Vec<(String, Vec<Param>)>) -> (Vec<String>, Vec<Param>) {
+    let mut texts = Vec::with_capacity(statements.len());
     let mut all = Vec::new();
-    for (i, (text, values)) in statements.into_iter().enumerate() {
-        if i > 0 {
-            sql.push_str(" UNION ALL ");
-        }
-        sql.push('(');
-        sql.push_str(&renumbered(&text, all.len()));
-        sql.push(')');
+    for (text, values) in statements {
+        texts.push(renumbered(&text, all.len()));
         all.extend(values);
     }
-    (sql, all)
+    (texts, all)
 }
 
 /// `text` with each placeholder `$n` made `$(n + offset)`.
