@@ -14,7 +14,9 @@
 //!   200 with a small JSON receipt.
 //!
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
-//! `LOAD_KEEP=1` keeps the SQLite database and prints where.
+//! `LOAD_CLIENTS=N` runs the closed-loop phases with N clients instead of 64; `LOAD_KEEP=1`
+//! keeps the SQLite database and prints where. After each of the two phases that deliver, the
+//! deliveries that failed at least once are counted, with their last errors.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,7 +34,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod http_support;
 use http_support::{admission, fresh_postgres, root, settings, token};
 
-const CLIENTS: usize = 64;
+/// The closed-loop clients, 64 unless `LOAD_CLIENTS` says otherwise.
+fn clients() -> usize {
+    std::env::var("LOAD_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64)
+}
 const RATE: u64 = 500;
 
 fn seconds() -> u64 {
@@ -78,7 +86,7 @@ async fn receiver() -> (String, Arrivals) {
 /// `CLIENTS` clients posting as fast as they are answered for `duration`; answers 2xx per second.
 async fn closed_loop(url: &str, token: &str, template: &str, tag: &str, duration: Duration) -> f64 {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CLIENTS)
+        .pool_max_idle_per_host(clients())
         .build()
         .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
@@ -86,7 +94,7 @@ async fn closed_loop(url: &str, token: &str, template: &str, tag: &str, duration
     let end = Instant::now() + duration;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
+    for _ in 0..clients() {
         let (client, next, ok) = (client.clone(), next.clone(), ok.clone());
         let (url, token, template, tag) = (
             url.to_owned(),
@@ -181,11 +189,13 @@ async fn open_loop(
     latencies
 }
 
-/// Prints the deliveries that took more than one attempt, and why the last one before failed:
-/// what makes a latency run's tail.
-async fn retried(backend: &str, store: &brygga::store::Store) {
+/// Prints the deliveries that failed at least once, and why the last attempt failed: what
+/// makes a latency run's tail, or a throughput run's retries.
+/// Answers how many deliveries are made, of how many written.
+async fn retried(backend: &str, store: &brygga::store::Store) -> (usize, usize) {
     let mut after = 0;
     let mut retried = 0;
+    let (mut delivered, mut written) = (0, 0);
     let mut errors: HashMap<String, usize> = HashMap::new();
     loop {
         let page = store
@@ -198,7 +208,12 @@ async fn retried(backend: &str, store: &brygga::store::Store) {
             .unwrap();
         let Some(last) = page.last() else { break };
         after = last.id;
-        for row in page.iter().filter(|r| r.attempts > 1) {
+        written += page.len();
+        delivered += page.iter().filter(|r| r.status == "delivered").count();
+        for row in page
+            .iter()
+            .filter(|r| r.attempts > 1 || r.last_error.is_some())
+        {
             retried += 1;
             *errors
                 .entry(row.last_error.clone().unwrap_or_default())
@@ -206,10 +221,9 @@ async fn retried(backend: &str, store: &brygga::store::Store) {
         }
     }
     if retried > 0 {
-        println!(
-            "{backend}: {retried} deliveries of the latency phase took more than one attempt: {errors:?}"
-        );
+        println!("{backend}: {retried} deliveries failed at least once so far: {errors:?}");
     }
+    (delivered, written)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -260,7 +274,13 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
         retried(backend, &store).await;
     }
     let accepted = if phase("throughput") {
-        closed_loop(&url, &token, template, "tp", duration).await
+        let rate = closed_loop(&url, &token, template, "tp", duration).await;
+        // The workers deliver while the clients post: how far they kept up.
+        let (delivered, written) = retried(backend, &store).await;
+        println!(
+            "{backend}: {delivered} of {written} deliveries made by the end of the throughput phase"
+        );
+        rate
     } else {
         0.0
     };

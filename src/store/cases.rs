@@ -254,7 +254,7 @@ impl Store {
              + (SELECT COUNT(*) FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $2 \
                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id \
                   AND e.destination = o.destination AND e.status = 'pending' \
-                  AND (e.event_seq < o.event_seq OR (e.event_seq = o.event_seq AND e.id < o.id))))",
+                  AND (e.event_seq, e.id) < (o.event_seq, o.id)))",
         )
         .bind(millis(now))
         .bind(millis(now))

@@ -291,6 +291,7 @@ async fn write_batch(
         receipts: stored_receipts,
         versions: stored_versions,
         events: stored_events,
+        outbox_ids,
     } = stored;
 
     let mut results = Vec::with_capacity(commits.len());
@@ -342,7 +343,7 @@ async fn write_batch(
             last_seq,
         }));
     }
-    let script = write_accepted(tx, &accepted, head, stored_events).await?;
+    let script = write_accepted(tx, &accepted, head, stored_events, outbox_ids).await?;
     Ok((results, script))
 }
 
@@ -355,11 +356,14 @@ struct Stored {
     receipts: HashMap<(String, String), Value>,
     versions: HashMap<String, u64>,
     events: HashMap<String, i64>,
+    /// Ids for the batch's outbox rows, one for each of every change's (tag 4).
+    outbox_ids: Vec<i64>,
 }
 
 impl Stored {
     /// Adds the reads to `script`, each row shaped as the head's (a tag, three texts, a
-    /// number) and tagged by its first column: 1 a receipt, 2 a version, 3 an event count.
+    /// number) and tagged by its first column: 1 a receipt, 2 a version, 3 an event count, 4
+    /// an outbox row's id.
     fn reads(script: &mut Script, commits: &[CaseCommit]) {
         let mut keys = Rows::new(
             "SELECT 1, source, message_id, receipt, CAST(NULL AS BIGINT) FROM received_messages \
@@ -397,6 +401,27 @@ impl Stored {
             }
         }
         script.rows(subscriptions);
+        // The outbox rows' ids, from the sequence: each row's body goes to `outbox_payloads`
+        // under its id in the same statements.
+        let entries = commits.iter().map(|c| c.outbox.len()).sum::<usize>();
+        if entries > 0 {
+            let sql = match script.backend() {
+                // Under the write lock that the head's statement took: no other writer can
+                // move the sequence before this transaction ends. The rows inserted with the
+                // ids move it on (AUTOINCREMENT keeps the largest id ever used).
+                super::connect::Backend::Sqlite => {
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+                     SELECT 4, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+                     (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'outbox') + i \
+                     FROM n"
+                }
+                super::connect::Backend::Postgres => {
+                    "SELECT 4, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+                     nextval('outbox_id_seq') FROM generate_series(1, ?)"
+                }
+            };
+            script.statement(sql, vec![Param::Int(entries as i64)]);
+        }
     }
 
     /// Sorts the rows of `reads`, and the audit head's (tag 0, see `AuditHead::lock_in`).
@@ -421,6 +446,7 @@ impl Stored {
                 3 => {
                     stored.events.insert(row.try_get(1)?, row.try_get(4)?);
                 }
+                4 => stored.outbox_ids.push(row.try_get(4)?),
                 tag => {
                     return Err(StoreError::decode(
                         "batch read",
@@ -429,6 +455,8 @@ impl Stored {
                 }
             }
         }
+        // PostgreSQL's union answers in no particular order; the rows take the ids in order.
+        stored.outbox_ids.sort_unstable();
         Ok((stored, head))
     }
 }
@@ -508,6 +536,7 @@ async fn write_accepted(
     commits: &[&CaseCommit],
     head: &mut AuditHead,
     events_sent: HashMap<String, i64>,
+    outbox_ids: Vec<i64>,
 ) -> Result<Script, StoreError> {
     let mut received = Rows::new(
         "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt)",
@@ -528,11 +557,13 @@ async fn write_accepted(
         "",
     );
     let mut outbox = Rows::new(
-        "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
-         payload, next_attempt_at, created_at, event_number)",
+        "INSERT INTO outbox (id, case_id, event_id, event_seq, destination, idempotency_key, \
+         next_attempt_at, created_at, event_number)",
         9,
         "",
     );
+    let mut payloads = Rows::new("INSERT INTO outbox_payloads (id, payload)", 2, "");
+    let mut outbox_ids = outbox_ids.into_iter();
     let mut timers = Rows::new(
         "INSERT INTO timers (id, case_id, kind, due_at, payload, created_at)",
         6,
@@ -596,13 +627,17 @@ async fn write_accepted(
                 .position(|e| e.id == entry.event_id)
                 .map(|i| commit.expected_version + 1 + i as u64)
                 .unwrap_or_default();
+            let id = outbox_ids
+                .next()
+                .ok_or_else(|| StoreError::decode("outbox ids", "fewer than the batch's rows"))?;
+            payloads.push([Param::Int(id), entry.payload.as_str().into()]);
             outbox.push([
+                Param::Int(id),
                 case_id.as_str().into(),
                 entry.event_id.to_string().into(),
                 Param::Int(seq as i64),
                 entry.destination.as_str().into(),
                 entry.idempotency_key.as_str().into(),
-                entry.payload.as_str().into(),
                 Param::Int(millis(entry.not_before)),
                 Param::Int(now),
                 Param::Int(numbers.next(&entry.destination)),
@@ -644,6 +679,7 @@ async fn write_accepted(
     }
     script.rows(timers);
     script.rows(outbox);
+    script.rows(payloads);
     script.rows(numbers.counts());
     if commits.iter().any(|c| !c.acknowledged.is_empty()) {
         script.run(tx).await?;

@@ -82,6 +82,11 @@ pub struct Store {
     pub(super) backend: Backend,
     pub(super) writer: AnyPool,
     pub(super) reader: AnyPool,
+    /// The delivery bookkeeping's connections (`begin_bookkeeping`): on PostgreSQL a pool of
+    /// its own whose sessions commit without waiting for the disk, so that a claim is one
+    /// statement and one round trip, and no writer connection is ever left relaxed; on SQLite
+    /// the writer.
+    pub(super) bookkeeper: AnyPool,
     /// Set while SQLite's writer runs a bookkeeping transaction without waiting for the disk
     /// (`begin_bookkeeping`); the writer is made durable again before it returns to the pool.
     relaxed: Arc<AtomicBool>,
@@ -98,6 +103,10 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 /// commit, the delivery workers' claims and settlements, and the occasional write of its own
 /// (a redelivery, a token's assertion).
 const POSTGRES_WRITERS: u32 = 3;
+
+/// PostgreSQL connections for the delivery bookkeeping (`Store::begin_bookkeeping`): the
+/// claims and the settlements.
+const POSTGRES_BOOKKEEPERS: u32 = 2;
 
 /// How often SQLite's write-ahead log is copied back into the database, beside the writer.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -170,6 +179,7 @@ impl Store {
             tokio::spawn(checkpoint(checkpointer, writer.clone()));
             Ok(Store {
                 backend: Backend::Sqlite,
+                bookkeeper: writer.clone(),
                 writer,
                 reader,
                 relaxed,
@@ -177,25 +187,31 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
                 AnyConnectOptions::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
-            let pool = |size: u32| {
+            let pool = |size: u32, durability: &'static str| {
                 AnyPoolOptions::new()
                     .max_connections(size)
                     .acquire_timeout(acquire)
-                    .after_connect(|conn, _| {
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
-                            conn.execute("SET synchronous_commit = on").await?;
+                            conn.execute(durability).await?;
                             Ok(())
                         })
                     })
             };
+            let durable = "SET synchronous_commit = on";
             // Writes have connections of their own: the group commit never queues behind
             // the requests' reads for a connection.
-            let writer = pool(POSTGRES_WRITERS).connect_with(options.clone()).await?;
-            let reader = pool(max_connections.max(1)).connect_lazy_with(options);
+            let writer = pool(POSTGRES_WRITERS, durable)
+                .connect_with(options.clone())
+                .await?;
+            let bookkeeper = pool(POSTGRES_BOOKKEEPERS, "SET synchronous_commit = off")
+                .connect_lazy_with(options.clone());
+            let reader = pool(max_connections.max(1), durable).connect_lazy_with(options);
             Ok(Store {
                 backend: Backend::Postgres,
                 writer,
                 reader,
+                bookkeeper,
                 relaxed: Arc::default(),
             })
         } else {
@@ -221,17 +237,25 @@ impl Store {
     /// bookkeeping (claims, leases, settlements), where losing the last moments in a crash only
     /// means a delivery is made again under its idempotency key. Everything committed durably
     /// before it stays durable, and the next durable commit makes it durable too (SQLite WAL
-    /// with `synchronous = NORMAL`; PostgreSQL with `synchronous_commit = off`, for this
-    /// transaction only).
+    /// with `synchronous = NORMAL`, made durable again when the writer goes back to its pool;
+    /// PostgreSQL with `synchronous_commit = off`, on a session of the bookkeeping pool, whose
+    /// connections are never used for anything durable).
     pub(super) async fn begin_bookkeeping(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        self.begin_relaxed(self.writer.acquire().await?.into())
-            .await
+        match self.backend {
+            Backend::Sqlite => {
+                self.begin_relaxed(self.writer.acquire().await?.into())
+                    .await
+            }
+            Backend::Postgres => Ok(self.bookkeeper.begin().await?),
+        }
     }
 
-    /// `begin_bookkeeping` on `conn`. On SQLite the relaxed mark is set first: the pool's
-    /// release hook makes the connection durable again however the transaction ends.
+    /// A relaxed transaction on a writer connection, `conn` (`bookkeeping_on`; on SQLite also
+    /// `begin_bookkeeping`). On SQLite the relaxed mark is set first: the pool's release hook
+    /// makes the connection durable again however the transaction ends. On PostgreSQL the
+    /// relaxation is the transaction's own (`SET LOCAL`).
     async fn begin_relaxed<'c>(
         &self,
         mut conn: sqlx::pool::MaybePoolConnection<'c, sqlx::Any>,
@@ -327,7 +351,7 @@ impl Store {
         let rows = self.table_counts().await?;
         let mut conn = self.reader.acquire().await?;
         let message_bytes: Option<i64> =
-            sqlx::query_scalar("SELECT CAST(SUM(LENGTH(payload)) AS BIGINT) FROM outbox")
+            sqlx::query_scalar("SELECT CAST(SUM(LENGTH(payload)) AS BIGINT) FROM outbox_payloads")
                 .fetch_one(&mut *conn)
                 .await?;
         Ok(Footprint {

@@ -24,10 +24,14 @@ macro_rules! claim_outbox_sql {
             // Per destination, a case's rows go in order: only the earliest unfinished one.
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination ",
             "AND p.case_id = o.case_id AND p.status = 'pending' ",
-            "AND (p.event_seq < o.event_seq OR (p.event_seq = o.event_seq AND p.id < o.id))) ",
+            // One probe of `outbox_pending_by_destination`, in its order.
+            "AND (p.event_seq, p.id) < (o.event_seq, o.id)) ",
             "ORDER BY o.next_attempt_at, o.id LIMIT $4",
             $lock,
-            ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, payload, attempts, created_at, event_number"
+            ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, ",
+            // A body gone missing reads as empty, which the worker dead-letters with the reason.
+            "COALESCE((SELECT b.payload FROM outbox_payloads b WHERE b.id = outbox.id), ''), ",
+            "attempts, created_at, event_number"
         )
     };
 }
@@ -53,9 +57,10 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
     })
 }
 
-/// Claims up to `limit` due rows for `worker` inside `tx` (see `Store::claim_outbox`).
+/// Claims up to `limit` due rows for `worker` on `conn` (see `Store::claim_outbox`): one
+/// statement, in the caller's transaction or in its own.
 pub(super) async fn claim_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     backend: Backend,
     worker: &str,
     now: Timestamp,
@@ -69,12 +74,17 @@ pub(super) async fn claim_in(
         Backend::Sqlite => claim_outbox_sql!(""),
         Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
     };
+    // Planned at each claim, for the table as it is then: a plan kept from when the table was
+    // small (PostgreSQL's generic plan, chosen after a few runs of a prepared statement) checks
+    // each candidate against every pending row, and over a backlog of thousands a claim then
+    // ran for minutes while no delivery was made.
     let rows = sqlx::query(sql)
+        .persistent(false)
         .bind(worker)
         .bind(until)
         .bind(now_ms)
         .bind(i64::from(limit))
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await?;
     let mut items = rows
         .iter()
@@ -95,6 +105,12 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         // A lost claim only means the row is claimed again after a restart.
+        if self.backend == Backend::Postgres {
+            // One statement is a transaction of its own, on a bookkeeping session that does
+            // not wait for the disk: one round trip.
+            let mut conn = self.bookkeeper.acquire().await?;
+            return claim_in(&mut conn, self.backend, worker, now, lease, limit).await;
+        }
         let mut tx = self.begin_bookkeeping().await?;
         let items = claim_in(&mut tx, self.backend, worker, now, lease, limit).await?;
         tx.commit().await?;
@@ -351,6 +367,11 @@ impl Store {
         worker: &str,
         settlements: &[Settlement],
     ) -> Result<Vec<bool>, StoreError> {
+        if self.backend == Backend::Postgres && settled_in_one_statement(settlements) {
+            // As a claim: one statement, its own transaction, one round trip.
+            let mut conn = self.bookkeeper.acquire().await?;
+            return settle_in(&mut conn, self.backend, worker, settlements).await;
+        }
         let mut tx = self.begin_bookkeeping().await?;
         let held = settle_in(&mut tx, self.backend, worker, settlements).await?;
         tx.commit().await?;
@@ -358,9 +379,22 @@ impl Store {
     }
 }
 
-/// Settles rows `worker` holds inside `tx` (see `Store::settle_outbox_batch`).
+/// The most deliveries `settle_in` settles in one statement.
+const DELIVERED_PER_STATEMENT: usize = 1_000;
+
+/// Whether `settle_in` settles all of `settlements` in one statement: deliveries only (a
+/// retry or a dead letter has a statement of its own), and not too many.
+fn settled_in_one_statement(settlements: &[Settlement]) -> bool {
+    settlements.len() <= DELIVERED_PER_STATEMENT
+        && settlements
+            .iter()
+            .all(|s| s.status == "delivered" && s.error.is_none())
+}
+
+/// Settles rows `worker` holds on `conn`, in the caller's transaction (see
+/// `Store::settle_outbox_batch`), or in its own when `settled_in_one_statement`.
 pub(super) async fn settle_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     backend: Backend,
     worker: &str,
     settlements: &[Settlement],
@@ -373,7 +407,7 @@ pub(super) async fn settle_in(
         .enumerate()
         .filter(|(_, s)| s.status == "delivered" && s.error.is_none())
         .collect();
-    for delivered in delivered.chunks(1_000) {
+    for delivered in delivered.chunks(DELIVERED_PER_STATEMENT) {
         let mut p = super::rows::Placeholders::new(backend);
         let mut sql = String::from("UPDATE outbox SET status = 'delivered', finished_at = CASE id");
         for _ in delivered {
@@ -400,7 +434,7 @@ pub(super) async fn settle_in(
             query = query.bind(s.id);
         }
         let done: std::collections::HashSet<i64> = query
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await?
             .iter()
             .map(|row| row.try_get(0))
@@ -424,7 +458,7 @@ pub(super) async fn settle_in(
         .bind(s.finished_at.map(millis))
         .bind(s.id)
         .bind(worker)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         held[i] = done == 1;

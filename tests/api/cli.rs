@@ -98,7 +98,9 @@ fn migrate_creates_and_migrates_the_database() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("sqlite: 8 of 8 migrations applied"));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("sqlite: 10 of 10 migrations applied")
+    );
     assert!(dir.path().join("db/brygga.db").is_file());
 }
 

@@ -1697,9 +1697,10 @@ pub async fn audit_records_of_reads_ride_in_a_batch_and_keep_the_chain(db: &Test
     assert!(store.verify_audit_chain().await.unwrap().is_intact());
 }
 
-/// Migration 0008 rebuilds SQLite's outbox (one index by case in place of two): deliveries
-/// written before it keep their rows and ids, ids are not reused, and an idempotency key is
-/// still refused twice.
+/// Migration 0008 rebuilds SQLite's outbox (one index by case in place of two), and 0009 moves
+/// the message bodies to a table of their own: deliveries written before them keep their rows,
+/// ids and bodies, ids are not reused, an idempotency key is still refused twice, and a
+/// deleted row takes its body with it.
 pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db: &TestDb) {
     let backend = if db.url.starts_with("sqlite") {
         "sqlite"
@@ -1730,7 +1731,7 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
     let insert = |n: u32| {
         format!(
             "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
-             payload, next_attempt_at, created_at) VALUES ('case-1', 'event-{n}', {n}, 'ostersund', \
+             payload, next_attempt_at, created_at) VALUES ('7d3f1c2e-5b1a-4c6e-9f0d-2a8b4c6d8e01', '00000000-0000-4000-8000-00000000000{n}', {n}, 'ostersund', \
              'event-{n}:ostersund:municipality:2380', '{{}}', 0, 0)"
         )
     };
@@ -1756,9 +1757,35 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
         .collect();
     assert_eq!(
         kept,
-        [(1, "event-1".to_owned()), (2, "event-2".to_owned())],
+        [
+            (1, "00000000-0000-4000-8000-000000000001".to_owned()),
+            (2, "00000000-0000-4000-8000-000000000002".to_owned())
+        ],
         "rows and ids kept"
     );
+    let claimed = db
+        .store
+        .claim_outbox(
+            "w",
+            at("2026-11-20T08:00:00Z"),
+            SignedDuration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
+    let bodies: Vec<(i64, &str)> = claimed
+        .iter()
+        .map(|item| (item.id, item.payload.as_str()))
+        .collect();
+    // The case's first row only: its second waits for it.
+    assert_eq!(bodies, [(1, "{}")], "a body kept with its row");
+    let insert = |n: u32| {
+        format!(
+            "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
+             next_attempt_at, created_at) VALUES ('7d3f1c2e-5b1a-4c6e-9f0d-2a8b4c6d8e01', '00000000-0000-4000-8000-00000000000{n}', {n}, 'ostersund', \
+             'event-{n}:ostersund:municipality:2380', 0, 0)"
+        )
+    };
     raw.execute(sqlx::AssertSqlSafe(insert(4))).await.unwrap();
     let last: i64 = sqlx::query_scalar("SELECT MAX(id) FROM outbox")
         .fetch_one(&mut raw)
@@ -1767,4 +1794,12 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
     assert!(last > 3, "id {last} reused");
     let again = raw.execute(sqlx::AssertSqlSafe(insert(4))).await;
     assert!(again.is_err(), "an idempotency key twice must be refused");
+    raw.execute("DELETE FROM outbox WHERE id = 1")
+        .await
+        .unwrap();
+    let bodies: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox_payloads ORDER BY id")
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(bodies, [2], "a deleted row's body is deleted with it");
 }
