@@ -24,7 +24,7 @@ pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
-pub use outbox::{DeliveryQuery, DeliveryRow, Settlement};
+pub use outbox::{DeliveryQuery, DeliveryRow, Settlement, claim_statement};
 pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,
     ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem, destination,

@@ -57,6 +57,16 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
     })
 }
 
+/// The claim statement on `backend` (`$1` worker, `$2` lease end, `$3` now, `$4` limit, times
+/// in milliseconds): public for checks of its plan.
+pub fn claim_statement(backend: Backend) -> &'static str {
+    match backend {
+        // SQLite has a single writer, which serialises claims.
+        Backend::Sqlite => claim_outbox_sql!(""),
+        Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
+    }
+}
+
 /// Claims up to `limit` due rows for `worker` on `conn` (see `Store::claim_outbox`): one
 /// statement, in the caller's transaction or in its own.
 pub(super) async fn claim_in(
@@ -69,11 +79,7 @@ pub(super) async fn claim_in(
 ) -> Result<Vec<OutboxItem>, StoreError> {
     let now_ms = millis(now);
     let until = millis(now.saturating_add(lease).unwrap_or(now));
-    let sql = match backend {
-        // SQLite has a single writer, which serialises claims.
-        Backend::Sqlite => claim_outbox_sql!(""),
-        Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
-    };
+    let sql = claim_statement(backend);
     // Planned at each claim, for the table as it is then: a plan kept from when the table was
     // small (PostgreSQL's generic plan, chosen after a few runs of a prepared statement) checks
     // each candidate against every pending row, and over a backlog of thousands a claim then

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use brygga::domain::event::EventKind;
 use brygga::store::{CommitOutcome, ReceivedMessage, StoreError, TimerEntry};
 use jiff::SignedDuration;
-use sqlx::Executor;
+use sqlx::{Executor, Row};
 
 use crate::support::*;
 
@@ -451,6 +451,78 @@ pub async fn delivery_bookkeeping_never_leaves_the_writer_less_durable(db: &Test
     let (_, commit) = new_case(&p);
     store.commit(commit).await.unwrap();
     assert_eq!(store.writer_durability().await.unwrap(), durable);
+}
+
+/// A claim over a backlog, on a fresh table whose statistics the database has not gathered
+/// yet (as in the first minute of a new gateway under load), asks for each candidate whether
+/// its case has an earlier pending delivery with one index probe, not a scan of the pending
+/// rows: that scan, once per candidate, made claims over a few thousand rows run for minutes.
+pub async fn a_claim_over_a_backlog_probes_for_each_cases_earlier_delivery(db: &TestDb) {
+    db.migrated().await;
+    let mut raw = db.raw().await;
+    let backend = db.store.backend();
+    // 3,000 pending deliveries, two per case, to one subscription.
+    let numbers = match backend {
+        brygga::store::Backend::Sqlite => {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) SELECT i FROM n"
+        }
+        brygga::store::Backend::Postgres => "SELECT i FROM generate_series(1, 3000) AS n(i)",
+    };
+    raw.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
+         next_attempt_at, created_at) SELECT 'case-' || (i / 2), 'event-' || i, 1, 'ostersund', \
+         'event-' || i || ':ostersund', i, i FROM ({numbers}) AS numbers"
+    )))
+    .await
+    .unwrap();
+    let sql = brygga::store::claim_statement(backend);
+    let plan: Vec<String> = match backend {
+        brygga::store::Backend::Sqlite => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            sql.replace('$', "?")
+        )))
+        .bind("w")
+        .bind(10_000_i64)
+        .bind(5_000_i64)
+        .bind(64_i64)
+        .fetch_all(&mut raw)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String, _>(3).unwrap())
+        .collect(),
+        brygga::store::Backend::Postgres => {
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+                .persistent(false)
+                .bind("w")
+                .bind(10_000_i64)
+                .bind(5_000_i64)
+                .bind(64_i64)
+                .fetch_all(&mut raw)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>(0).unwrap())
+                .collect()
+        }
+    };
+    let text = plan.join("\n");
+    let probe = match backend {
+        brygga::store::Backend::Sqlite => {
+            "INDEX outbox_pending_by_destination (destination=? AND case_id=?"
+        }
+        brygga::store::Backend::Postgres => {
+            "Index Cond: ((destination = o.destination) AND (case_id = o.case_id)"
+        }
+    };
+    assert!(
+        text.contains(probe),
+        "the earlier delivery is not probed for:\n{text}"
+    );
+    assert!(
+        !text.contains("BitmapAnd"),
+        "pending rows scanned per candidate:\n{text}"
+    );
 }
 
 pub async fn outbox_rows_are_claimed_once_and_come_back_after_the_lease(db: &TestDb) {
