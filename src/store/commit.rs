@@ -417,7 +417,7 @@ impl Stored {
                 }
                 super::connect::Backend::Postgres => {
                     "SELECT 4, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
-                     nextval('outbox_id_seq') FROM generate_series(1, ?)"
+                     nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, ?)"
                 }
             };
             script.statement(sql, vec![Param::Int(entries as i64)]);

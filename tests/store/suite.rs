@@ -476,11 +476,13 @@ pub async fn a_claim_over_a_backlog_probes_for_each_cases_earlier_delivery(db: &
     .await
     .unwrap();
     let sql = brygga::store::claim_statement(backend);
-    let plan: Vec<String> = match backend {
-        brygga::store::Backend::Sqlite => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "EXPLAIN QUERY PLAN {}",
-            sql.replace('$', "?")
-        )))
+    // SQLite's plan is in the fourth column, one step a row; PostgreSQL's in the first.
+    let (explain, column) = match backend {
+        brygga::store::Backend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
+        brygga::store::Backend::Postgres => ("EXPLAIN", 0),
+    };
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("{explain} {sql}")))
+        .persistent(false)
         .bind("w")
         .bind(10_000_i64)
         .bind(5_000_i64)
@@ -489,23 +491,8 @@ pub async fn a_claim_over_a_backlog_probes_for_each_cases_earlier_delivery(db: &
         .await
         .unwrap()
         .iter()
-        .map(|row| row.try_get::<String, _>(3).unwrap())
-        .collect(),
-        brygga::store::Backend::Postgres => {
-            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
-                .persistent(false)
-                .bind("w")
-                .bind(10_000_i64)
-                .bind(5_000_i64)
-                .bind(64_i64)
-                .fetch_all(&mut raw)
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.try_get::<String, _>(0).unwrap())
-                .collect()
-        }
-    };
+        .map(|row| row.try_get::<String, _>(column).unwrap())
+        .collect();
     let text = plan.join("\n");
     let probe = match backend {
         brygga::store::Backend::Sqlite => {
