@@ -92,10 +92,27 @@ pub(super) async fn claim_in(
         .bind(i64::from(limit))
         .fetch_all(&mut *conn)
         .await?;
-    let mut items = rows
-        .iter()
-        .map(outbox_item)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match outbox_item(row) {
+            Ok(item) => items.push(item),
+            // A row that cannot be read goes to the dead letters with the reason: the others
+            // are delivered (failing the claim would stop every delivery behind it).
+            Err(error) => {
+                let id: i64 = row.try_get(0)?;
+                tracing::error!(outbox_id = id, %error, "a stored delivery cannot be read; dead-lettered");
+                sqlx::query(
+                    "UPDATE outbox SET status = 'dead', last_error = $1, finished_at = $2, \
+                     claimed_by = NULL, claimed_until = NULL WHERE id = $3",
+                )
+                .bind(format!("the stored delivery cannot be read: {error}"))
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+    }
     items.sort_by_key(|i| i.id);
     Ok(items)
 }

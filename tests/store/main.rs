@@ -51,6 +51,7 @@ both_backends!(
     cases_are_found_by_person,
     outbox_rows_are_claimed_once_and_come_back_after_the_lease,
     a_claim_over_a_backlog_probes_for_each_cases_earlier_delivery,
+    a_stored_delivery_that_cannot_be_read_is_dead_lettered_and_the_others_go,
     delivery_bookkeeping_never_leaves_the_writer_less_durable,
     bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits,
     outbox_rows_can_be_retried_and_dead_lettered,

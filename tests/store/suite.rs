@@ -512,6 +512,43 @@ pub async fn a_claim_over_a_backlog_probes_for_each_cases_earlier_delivery(db: &
     );
 }
 
+/// A stored delivery the store cannot read (here a case id that is not one) does not fail the
+/// claim: it goes to the dead letters with the reason, and the others are claimed.
+pub async fn a_stored_delivery_that_cannot_be_read_is_dead_lettered_and_the_others_go(db: &TestDb) {
+    db.migrated().await;
+    case_with_outbox(db, 2).await;
+    let mut raw = db.raw().await;
+    raw.execute(
+        "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
+         next_attempt_at, created_at) VALUES ('not-a-case-id', \
+         '00000000-0000-4000-8000-000000000001', 1, 'ostersund', 'broken:ostersund', 0, 0)",
+    )
+    .await
+    .unwrap();
+    let store = &db.store;
+    let now = at("2026-11-20T08:01:00Z");
+    let claimed = store
+        .claim_outbox("w", now, SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2, "the readable rows are claimed");
+    let dead = store
+        .deliveries(&brygga::store::DeliveryQuery {
+            status: Some("dead".to_owned()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].case_id, "not-a-case-id");
+    let reason = dead[0].last_error.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("the stored delivery cannot be read: ") && reason.contains("case id"),
+        "{reason}"
+    );
+}
+
 pub async fn outbox_rows_are_claimed_once_and_come_back_after_the_lease(db: &TestDb) {
     db.migrated().await;
     case_with_outbox(db, 3).await;
