@@ -408,10 +408,15 @@ const DELIVERED_PER_STATEMENT: usize = 1_000;
 /// Whether `settle_in` settles all of `settlements` in one statement: deliveries only (a
 /// retry or a dead letter has a statement of its own), and not too many.
 fn settled_in_one_statement(settlements: &[Settlement]) -> bool {
-    settlements.len() <= DELIVERED_PER_STATEMENT
-        && settlements
-            .iter()
-            .all(|s| s.status == "delivered" && s.error.is_none())
+    settlements.len() <= DELIVERED_PER_STATEMENT && settlements.iter().all(Settlement::in_bulk)
+}
+
+impl Settlement {
+    /// A plain delivery, which `settle_in` settles with the others in one statement (a retry
+    /// or a dead letter carries its own next attempt and error, and has a statement of its own).
+    fn in_bulk(&self) -> bool {
+        self.status == "delivered" && self.error.is_none()
+    }
 }
 
 /// Settles rows `worker` holds on `conn`, in the caller's transaction (see
@@ -428,7 +433,7 @@ pub(super) async fn settle_in(
     let delivered: Vec<(usize, &Settlement)> = settlements
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.status == "delivered" && s.error.is_none())
+        .filter(|(_, s)| s.in_bulk())
         .collect();
     for delivered in delivered.chunks(DELIVERED_PER_STATEMENT) {
         let mut p = super::rows::Placeholders::new(backend);
@@ -467,7 +472,7 @@ pub(super) async fn settle_in(
         }
     }
     for (i, s) in settlements.iter().enumerate() {
-        if s.status == "delivered" && s.error.is_none() {
+        if s.in_bulk() {
             continue;
         }
         let done = sqlx::query(
