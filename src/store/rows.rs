@@ -2,9 +2,10 @@
 //! statements instead of one statement per row, so a group commit costs a handful of round
 //! trips to the database whatever its size.
 //!
-//! One statement carries all the rows up to `MAX_VALUES` bound values. Its text depends on
-//! the row count, so it is not kept prepared (the connection's cache stays for the hot
-//! single-row statements). SQLite gets anonymous `?` placeholders: finding a numbered one's
+//! One statement carries all the rows up to `MAX_VALUES` bound values. On SQLite its text
+//! depends on the row count, so it is not kept prepared (the connection's cache stays for the
+//! hot single-row statements). On PostgreSQL an insert's rows fill a power of two of slots,
+//! the rest `NULL` and filtered out, so its texts are few and kept prepared. SQLite gets anonymous `?` placeholders: finding a numbered one's
 //! index is a linear search in SQLite, which would make binding quadratic in the row count.
 
 use sqlx::{Any, Transaction};
@@ -21,6 +22,8 @@ pub(super) enum Param {
     Text(String),
     MaybeText(Option<String>),
     Int(i64),
+    /// A `NULL` of `BIGINT`: a slot left empty in a column of numbers.
+    NoInt,
 }
 
 impl From<String> for Param {
@@ -142,12 +145,37 @@ impl Script {
     pub(super) fn rows(&mut self, rows: Rows) {
         let chunk = rows.chunk();
         let mut remaining = rows.len();
+        // The padding is told from the rows by a first value that is `NULL`: rows that have
+        // one (none of the gateway's do) go unpadded, so no row can be taken for padding.
+        let padded = self.backend == Backend::Postgres
+            && rows.head.starts_with("INSERT")
+            && !rows
+                .values
+                .iter()
+                .step_by(rows.columns.max(1))
+                .any(|v| matches!(v, Param::MaybeText(None) | Param::NoInt));
         let mut values = rows.values.into_iter();
         while remaining > 0 {
             let size = chunk.min(remaining);
-            let sql = statement(self.backend, rows.head, rows.columns, size, rows.tail);
-            self.statements
-                .push((sql, values.by_ref().take(size * rows.columns).collect()));
+            let mut taken: Vec<Param> = values.by_ref().take(size * rows.columns).collect();
+            let sql = if padded {
+                let slots = size.next_power_of_two().min(chunk);
+                // Each column's empty slots typed as its values, which `VALUES` needs.
+                let empty: Vec<Param> = taken[..rows.columns]
+                    .iter()
+                    .map(|value| match value {
+                        Param::Int(_) | Param::NoInt => Param::NoInt,
+                        Param::Text(_) | Param::MaybeText(_) => Param::MaybeText(None),
+                    })
+                    .collect();
+                for _ in size..slots {
+                    taken.extend(empty.iter().cloned());
+                }
+                padded_insert(rows.head, rows.columns, slots, rows.tail)
+            } else {
+                statement(self.backend, rows.head, rows.columns, size, rows.tail)
+            };
+            self.statements.push((sql, taken));
             remaining -= size;
         }
     }
@@ -205,7 +233,8 @@ impl Script {
 
     /// Runs every statement added inside `tx`, and empties the script. On PostgreSQL the
     /// statements become one, each but the last a data-modifying `WITH` query: one round trip
-    /// for all of them.
+    /// for all of them. It is kept prepared on the connection: its inserts have a slot count
+    /// that is a power of two (see `padded_insert`), so there are only a few such texts.
     pub(super) async fn run(&mut self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
         let statements = std::mem::take(&mut self.statements);
         let values: usize = statements.iter().map(|(_, v)| v.len()).sum();
@@ -216,11 +245,18 @@ impl Script {
             }
             Backend::Postgres if statements.len() > 1 && values <= POSTGRES_MAX_VALUES => {
                 let (sql, values) = with_queries(statements);
-                bound(sql, values.into_iter()).execute(&mut **tx).await?;
+                bound(sql, values.into_iter())
+                    .persistent(true)
+                    .execute(&mut **tx)
+                    .await?;
             }
             _ => {
+                let keep = self.backend == Backend::Postgres;
                 for (sql, values) in statements {
-                    bound(sql, values.into_iter()).execute(&mut **tx).await?;
+                    bound(sql, values.into_iter())
+                        .persistent(keep)
+                        .execute(&mut **tx)
+                        .await?;
                 }
             }
         }
@@ -348,9 +384,30 @@ fn bound(
             Param::Text(text) => query.bind(text),
             Param::MaybeText(text) => query.bind(text),
             Param::Int(n) => query.bind(n),
+            Param::NoInt => query.bind(None::<i64>),
         };
     }
     query
+}
+
+/// PostgreSQL's insert of up to `slots` rows, `{head} SELECT * FROM (VALUES ($1, $2), ($3, $4))
+/// AS v (c0, c1) WHERE c0 IS NOT NULL {tail}`: the rows' values, then `NULL`s for the slots
+/// left (a row's first value is never `NULL`). With `slots` a power of two, a connection sees
+/// a handful of texts, each parsed and planned once and kept prepared, where a text for each
+/// row count was parsed, analysed and planned again at every batch.
+fn padded_insert(head: &str, columns: usize, slots: usize, tail: &str) -> String {
+    let values = statement(Backend::Postgres, "", columns, slots, "");
+    let names: Vec<String> = (0..columns).map(|c| format!("c{c}")).collect();
+    let mut sql = format!(
+        "{head} SELECT * FROM ({}) AS v ({}) WHERE c0 IS NOT NULL",
+        values.trim_start(),
+        names.join(", ")
+    );
+    if !tail.is_empty() {
+        sql.push(' ');
+        sql.push_str(tail);
+    }
+    sql
 }
 
 /// `{head} VALUES ($1, $2), ($3, $4) {tail}` for `rows` rows of `columns` placeholders (`?`
@@ -403,6 +460,46 @@ mod tests {
     }
 
     #[test]
+    fn postgres_inserts_fill_a_power_of_two_of_slots_with_typed_nulls() {
+        let rows_of = |count: i64| {
+            let mut rows = Rows::new("INSERT INTO t (a, b)", 2, "ON CONFLICT DO NOTHING");
+            for n in 0..count {
+                rows.push([Param::Int(n), Param::from(format!("r{n}"))]);
+            }
+            rows
+        };
+        let mut script = Script::new(Backend::Postgres);
+        script.rows(rows_of(3));
+        script.rows(rows_of(4));
+        script.rows(rows_of(1));
+        let (three, values) = &script.statements[0];
+        assert_eq!(
+            three,
+            "INSERT INTO t (a, b) SELECT * FROM (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8)) \
+             AS v (c0, c1) WHERE c0 IS NOT NULL ON CONFLICT DO NOTHING"
+        );
+        assert!(matches!(values[4], Param::Int(2)));
+        assert!(matches!(values[6], Param::NoInt));
+        assert!(matches!(values[7], Param::MaybeText(None)));
+        assert_eq!(&script.statements[1].0, three, "four rows: the same text");
+        assert_eq!(script.statements[1].1.len(), 8);
+        assert!(script.statements[2].0.contains("(VALUES ($1, $2)) AS v"));
+        // Rows whose first value is NULL, reads and SQLite are not padded.
+        let mut nulls = Rows::new("INSERT INTO t (a, b)", 2, "");
+        nulls.push([Param::MaybeText(None), Param::Int(1)]);
+        nulls.push([Param::from("x"), Param::Int(2)]);
+        nulls.push([Param::from("y"), Param::Int(3)]);
+        script.rows(nulls);
+        assert_eq!(
+            script.statements[3].0,
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6)"
+        );
+        let mut sqlite = Script::new(Backend::Sqlite);
+        sqlite.rows(rows_of(3));
+        assert_eq!(sqlite.statements[0].1.len(), 6);
+    }
+
+    #[test]
     fn a_script_numbers_each_statement_from_one_on_postgres() {
         let mut script = Script::new(Backend::Postgres);
         script.statement(
@@ -423,7 +520,7 @@ mod tests {
             texts,
             [
                 "UPDATE t SET a = $1 WHERE id = $2",
-                "INSERT INTO t (a) VALUES ($1), ($2)"
+                "INSERT INTO t (a) SELECT * FROM (VALUES ($1), ($2)) AS v (c0) WHERE c0 IS NOT NULL"
             ]
         );
         let mut sqlite = Script::new(Backend::Sqlite);
