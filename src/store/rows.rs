@@ -5,8 +5,9 @@
 //! One statement carries all the rows up to `MAX_VALUES` bound values. On SQLite its text
 //! depends on the row count, so it is not kept prepared (the connection's cache stays for the
 //! hot single-row statements). On PostgreSQL an insert's rows fill a power of two of slots,
-//! the rest `NULL` and filtered out, so its texts are few and kept prepared. SQLite gets anonymous `?` placeholders: finding a numbered one's
-//! index is a linear search in SQLite, which would make binding quadratic in the row count.
+//! the rest `NULL` and filtered out, so its texts are few and kept prepared. SQLite gets
+//! anonymous `?` placeholders: finding a numbered one's index is a linear search in SQLite,
+//! which would make binding quadratic in the row count.
 
 use sqlx::{Any, Transaction};
 
