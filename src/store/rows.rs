@@ -88,35 +88,17 @@ impl Rows {
         self.values.len() / self.columns
     }
 
-    /// Writes the rows inside `tx`, in the order they were pushed.
+    /// Writes the rows inside `tx`, in the order they were pushed: the statements of
+    /// `Script::rows`, run as a script.
     pub(super) async fn insert(self, tx: &mut Transaction<'_, Any>) -> Result<(), StoreError> {
-        self.fetch(tx).await.map(drop)
+        let mut script = Script::new(backend_of(tx));
+        script.rows(self);
+        script.run(tx).await
     }
 
     /// Rows per statement.
     fn chunk(&self) -> usize {
         (MAX_VALUES / self.columns).max(1)
-    }
-
-    /// Runs the statement as a query over the rows (e.g. `… WHERE (a, b) IN (` with tail `)`)
-    /// and answers every row it returns.
-    pub(super) async fn fetch(
-        self,
-        tx: &mut Transaction<'_, Any>,
-    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
-        let backend = backend_of(tx);
-        let chunk = self.chunk();
-        let mut found = Vec::new();
-        let mut remaining = self.len();
-        let mut values = self.values.into_iter();
-        while remaining > 0 {
-            let size = chunk.min(remaining);
-            let sql = statement(backend, self.head, self.columns, size, self.tail);
-            let query = bound(sql, values.by_ref().take(size * self.columns));
-            found.extend(query.fetch_all(&mut **tx).await?);
-            remaining -= size;
-        }
-        Ok(found)
     }
 }
 
