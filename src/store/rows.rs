@@ -102,10 +102,11 @@ impl Rows {
     }
 }
 
-/// Statements that answer no rows, run in the order added. On SQLite they go to the
-/// connection as one query, so a group commit's inserts cost one round trip to the connection's
-/// thread, not one each: under load each round trip can wait for a core. On PostgreSQL (whose
-/// prepared statements hold one statement each) they run one by one.
+/// Statements run in the order added. On SQLite they go to the connection as one query, so a
+/// group commit's inserts cost one round trip to the connection's thread, not one each: under
+/// load each round trip can wait for a core. On PostgreSQL (whose prepared statements hold one
+/// statement each) they are made one statement: `WITH` queries for writes (`Script::run`), a
+/// `UNION ALL` for reads (`Script::fetch`).
 #[derive(Debug)]
 pub(super) struct Script {
     backend: Backend,
