@@ -54,6 +54,7 @@ both_backends!(
     a_stored_delivery_that_cannot_be_read_is_dead_lettered_and_the_others_go,
     delivery_bookkeeping_never_leaves_the_writer_less_durable,
     bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits,
+    settling_deliveries_together_answers_for_each_whether_its_claim_held,
     outbox_rows_can_be_retried_and_dead_lettered,
     concurrent_workers_on_two_instances_never_claim_a_row_twice,
     timers_fire_in_due_order_and_cancelled_timers_never_fire,

@@ -405,6 +405,64 @@ pub async fn bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits(db: &Test
     assert!(store.verify_audit_chain().await.unwrap().is_intact());
 }
 
+/// Deliveries settled together: each answer says whether that row's claim held, whatever the
+/// number of rows settled at once (the statement has a power of two of slots).
+pub async fn settling_deliveries_together_answers_for_each_whether_its_claim_held(db: &TestDb) {
+    use brygga::store::Settlement;
+    db.migrated().await;
+    case_with_outbox(db, 5).await;
+    let store = &db.store;
+    let now = at("2026-11-20T08:01:00Z");
+    let items = store
+        .claim_outbox("w", now, SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 5);
+    let delivered = |id: i64| Settlement {
+        id,
+        status: "delivered",
+        next_attempt_at: None,
+        error: None,
+        finished_at: Some(now),
+    };
+    let unknown = items.iter().map(|i| i.id).max().unwrap() + 1_000;
+    // Two held rows and one that is no row at all: three settlements, four slots.
+    let held = store
+        .settle_outbox_batch(
+            "w",
+            &[
+                delivered(items[0].id),
+                delivered(unknown),
+                delivered(items[1].id),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(held, [true, false, true]);
+    // Another worker's settlement of the rest holds nowhere; the rows stay claimed by "w".
+    let rest: Vec<Settlement> = items[2..].iter().map(|i| delivered(i.id)).collect();
+    assert_eq!(
+        store.settle_outbox_batch("other", &rest).await.unwrap(),
+        [false, false, false]
+    );
+    // Settled once, a row is not settled again.
+    let mut again = rest.clone();
+    again.push(delivered(items[0].id));
+    assert_eq!(
+        store.settle_outbox_batch("w", &again).await.unwrap(),
+        [true, true, true, false]
+    );
+    let outbox = store
+        .outbox_status_for_case(items[0].case_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox.iter().filter(|(_, _, s)| s == "delivered").count(),
+        5,
+        "{outbox:?}"
+    );
+}
+
 pub async fn delivery_bookkeeping_never_leaves_the_writer_less_durable(db: &TestDb) {
     db.migrated().await;
     case_with_outbox(db, 3).await;
