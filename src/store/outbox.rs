@@ -403,7 +403,7 @@ impl Store {
 }
 
 /// The most deliveries `settle_in` settles in one statement.
-const DELIVERED_PER_STATEMENT: usize = 1_024;
+const DELIVERED_PER_STATEMENT: usize = 1_000;
 
 /// Whether `settle_in` settles all of `settlements` in one statement: deliveries only (a
 /// retry or a dead letter has a statement of its own), and not too many.
@@ -436,40 +436,30 @@ pub(super) async fn settle_in(
         .filter(|(_, s)| s.in_bulk())
         .collect();
     for delivered in delivered.chunks(DELIVERED_PER_STATEMENT) {
-        // A power of two of slots, the ones left `NULL` (which match no row): the statement's
-        // texts are few, each parsed and planned once per connection and kept prepared.
-        let slots = delivered.len().next_power_of_two();
         let mut p = super::rows::Placeholders::new(backend);
         let mut sql = String::from("UPDATE outbox SET status = 'delivered', finished_at = CASE id");
-        for _ in 0..slots {
+        for _ in delivered {
             sql.push_str(&format!(" WHEN {} THEN {}", p.next(), p.next()));
         }
         sql.push_str(&format!(
             " END, claimed_by = NULL, claimed_until = NULL WHERE claimed_by = {} AND status = 'pending' AND id IN (",
             p.next()
         ));
-        for i in 0..slots {
+        for (i, _) in delivered.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&p.next());
         }
         sql.push_str(") RETURNING id");
-        let empty = slots - delivered.len();
         // The text is made of constants and numbered placeholders.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(true);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for (_, s) in delivered {
             query = query.bind(s.id).bind(s.finished_at.map(millis));
-        }
-        for _ in 0..empty {
-            query = query.bind(None::<i64>).bind(None::<i64>);
         }
         query = query.bind(worker);
         for (_, s) in delivered {
             query = query.bind(s.id);
-        }
-        for _ in 0..empty {
-            query = query.bind(None::<i64>);
         }
         let done: std::collections::HashSet<i64> = query
             .fetch_all(&mut *conn)
