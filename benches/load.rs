@@ -16,7 +16,10 @@
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
 //! `LOAD_CLIENTS=N` runs the closed-loop phases with N clients instead of 64; `LOAD_KEEP=1`
 //! keeps the SQLite database and prints where. After each of the two phases that deliver, the
-//! deliveries that failed at least once are counted, with their last errors.
+//! deliveries that failed at least once are counted, with their last errors. After the
+//! throughput phase the harness prints where the CPU went (on Linux): how many of the cores were
+//! busy, how much of that was this process (by kind of thread) and how much other processes
+//! (a PostgreSQL server), and this process's CPU per accepted message.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -274,7 +277,16 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
         retried(backend, &store).await;
     }
     let accepted = if phase("throughput") {
+        let before = cpu::Sample::take();
+        let started = Instant::now();
         let rate = closed_loop(&url, &token, template, "tp", duration).await;
+        if let (Some(before), Some(after)) = (before, cpu::Sample::take()) {
+            let elapsed = started.elapsed().as_secs_f64();
+            println!(
+                "{backend}: {}",
+                cpu::report(&before, &after, rate * elapsed, elapsed)
+            );
+        }
         // The workers deliver while the clients post: how far they kept up.
         let (delivered, written) = retried(backend, &store).await;
         println!(
@@ -299,6 +311,117 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// Where the CPU went during a phase, from Linux's `/proc`: the machine's cores as a whole (a
+/// PostgreSQL server is counted there, not in this process) and this process's threads by kind.
+/// It tells a rate bounded by the cores from one bounded by a serial chain (the group commit's
+/// turn at the database's one writer, the disk's flush) that leaves cores idle.
+mod cpu {
+    use std::collections::HashMap;
+
+    /// Clock ticks: the machine's busy and total, and each of this process's threads' by name.
+    pub struct Sample {
+        busy: u64,
+        total: u64,
+        cores: usize,
+        threads: HashMap<u64, (String, u64)>,
+    }
+
+    impl Sample {
+        /// `None` where `/proc` cannot be read (not Linux).
+        pub fn take() -> Option<Sample> {
+            let stat = std::fs::read_to_string("/proc/stat").ok()?;
+            let mut lines = stat.lines();
+            // `cpu  user nice system idle iowait irq softirq steal …`: idle and iowait are not busy.
+            let fields: Vec<u64> = lines
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            let total: u64 = fields.iter().take(8).sum();
+            let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+            let cores = lines.filter(|l| l.starts_with("cpu")).count().max(1);
+            let mut threads = HashMap::new();
+            for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+                let Ok(tid) = task.file_name().to_string_lossy().parse::<u64>() else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                    continue;
+                };
+                // `tid (name) state … utime stime …`: the name may hold spaces and parentheses.
+                let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                    continue;
+                };
+                let after: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+                let ticks = |i: usize| {
+                    after
+                        .get(i)
+                        .and_then(|f| f.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                threads.insert(
+                    tid,
+                    (stat[open + 1..close].to_owned(), ticks(11) + ticks(12)),
+                );
+            }
+            Some(Sample {
+                busy: total - idle,
+                total,
+                cores,
+                threads,
+            })
+        }
+    }
+
+    /// One line: the cores busy, this process's share by kind of thread, and its CPU per message.
+    pub fn report(before: &Sample, after: &Sample, messages: f64, seconds: f64) -> String {
+        let total = after.total.saturating_sub(before.total).max(1) as f64;
+        // Cores' worth of CPU from a count of ticks over the interval.
+        let cores = |ticks: u64| ticks as f64 / total * after.cores as f64;
+        let machine = cores(after.busy.saturating_sub(before.busy));
+        let (mut runtime, mut database, mut busiest, mut other) = (0, 0, 0, 0);
+        for (tid, (name, ticks)) in &after.threads {
+            let earlier = before.threads.get(tid).map_or(0, |(_, t)| *t);
+            let used = ticks.saturating_sub(earlier);
+            if name.starts_with("tokio-rt-worker") {
+                runtime += used;
+            } else if name.starts_with("sqlx-sqlite") {
+                database += used;
+                busiest = busiest.max(used);
+            } else {
+                other += used;
+            }
+        }
+        let process = cores(runtime + database + other);
+        let per_message = if messages > 0.0 {
+            format!(
+                "; {:.0} µs of this process's CPU per accepted message",
+                process * seconds * 1e6 / messages
+            )
+        } else {
+            String::new()
+        };
+        let mut threads = format!("runtime workers {:.2}", cores(runtime));
+        if database > 0 {
+            threads.push_str(&format!(
+                ", SQLite's connection threads {:.2}, the busiest of them {:.2}",
+                cores(database),
+                cores(busiest)
+            ));
+        }
+        if cores(other) >= 0.005 {
+            threads.push_str(&format!(", other threads {:.2}", cores(other)));
+        }
+        format!(
+            "CPU during the throughput phase: {machine:.2} of {} cores busy, {process:.2} of them \
+             this process ({threads}) and {:.2} other processes{per_message}",
+            after.cores,
+            (machine - process).max(0.0),
+        )
+    }
 }
 
 fn main() {
