@@ -320,12 +320,26 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
 mod cpu {
     use std::collections::HashMap;
 
-    /// Clock ticks: the machine's busy and total, and each of this process's threads' by name.
+    /// Clock ticks: the machine's busy and total, this process's (with its threads that ended),
+    /// and each of its live threads' by name.
     pub struct Sample {
         busy: u64,
         total: u64,
         cores: usize,
+        process: u64,
         threads: HashMap<u64, (String, u64)>,
+    }
+
+    /// A `/proc/…/stat` line's name and its user and system ticks: `pid (name) state … utime
+    /// stime …`, the name perhaps holding spaces and parentheses.
+    fn named_ticks(stat: &str) -> Option<(String, u64)> {
+        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+        let after: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+        let ticks = |i: usize| after.get(i).and_then(|f| f.parse::<u64>().ok());
+        Some((
+            stat.get(open + 1..close)?.to_owned(),
+            ticks(11)? + ticks(12)?,
+        ))
     }
 
     impl Sample {
@@ -343,34 +357,25 @@ mod cpu {
             let total: u64 = fields.iter().take(8).sum();
             let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
             let cores = lines.filter(|l| l.starts_with("cpu")).count().max(1);
+            let process = named_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
             let mut threads = HashMap::new();
             for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
                 let Ok(tid) = task.file_name().to_string_lossy().parse::<u64>() else {
                     continue;
                 };
-                let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-                    continue;
-                };
-                // `tid (name) state … utime stime …`: the name may hold spaces and parentheses.
-                let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                    continue;
-                };
-                let after: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-                let ticks = |i: usize| {
-                    after
-                        .get(i)
-                        .and_then(|f| f.parse::<u64>().ok())
-                        .unwrap_or(0)
-                };
-                threads.insert(
-                    tid,
-                    (stat[open + 1..close].to_owned(), ticks(11) + ticks(12)),
-                );
+                // A thread that ended since the directory was read has no stat left to read.
+                if let Some(named) = std::fs::read_to_string(task.path().join("stat"))
+                    .ok()
+                    .and_then(|stat| named_ticks(&stat))
+                {
+                    threads.insert(tid, named);
+                }
             }
             Some(Sample {
-                busy: total - idle,
+                busy: total.saturating_sub(idle),
                 total,
                 cores,
+                process,
                 threads,
             })
         }
@@ -382,7 +387,7 @@ mod cpu {
         // Cores' worth of CPU from a count of ticks over the interval.
         let cores = |ticks: u64| ticks as f64 / total * after.cores as f64;
         let machine = cores(after.busy.saturating_sub(before.busy));
-        let (mut runtime, mut database, mut busiest, mut other) = (0, 0, 0, 0);
+        let (mut runtime, mut database, mut busiest) = (0, 0, 0);
         for (tid, (name, ticks)) in &after.threads {
             let earlier = before.threads.get(tid).map_or(0, |(_, t)| *t);
             let used = ticks.saturating_sub(earlier);
@@ -391,11 +396,11 @@ mod cpu {
             } else if name.starts_with("sqlx-sqlite") {
                 database += used;
                 busiest = busiest.max(used);
-            } else {
-                other += used;
             }
         }
-        let process = cores(runtime + database + other);
+        let spent = after.process.saturating_sub(before.process);
+        let process = cores(spent);
+        let other = spent.saturating_sub(runtime + database);
         let per_message = if messages > 0.0 {
             format!(
                 "; {:.0} µs of this process's CPU per accepted message",
