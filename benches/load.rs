@@ -278,14 +278,9 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
     }
     let accepted = if phase("throughput") {
         let before = cpu::Sample::take();
-        let started = Instant::now();
         let rate = closed_loop(&url, &token, template, "tp", duration).await;
         if let (Some(before), Some(after)) = (before, cpu::Sample::take()) {
-            let elapsed = started.elapsed().as_secs_f64();
-            println!(
-                "{backend}: {}",
-                cpu::report(&before, &after, rate * elapsed, elapsed)
-            );
+            println!("{backend}: {}", cpu::report(&before, &after, rate));
         }
         // The workers deliver while the clients post: how far they kept up.
         let (delivered, written) = retried(backend, &store).await;
@@ -381,8 +376,9 @@ mod cpu {
         }
     }
 
-    /// One line: the cores busy, this process's share by kind of thread, and its CPU per message.
-    pub fn report(before: &Sample, after: &Sample, messages: f64, seconds: f64) -> String {
+    /// One line: the cores busy, this process's share by kind of thread, and its CPU per message
+    /// at `rate` messages a second (cores' worth of CPU over messages a second).
+    pub fn report(before: &Sample, after: &Sample, rate: f64) -> String {
         let total = after.total.saturating_sub(before.total).max(1) as f64;
         // Cores' worth of CPU from a count of ticks over the interval.
         let cores = |ticks: u64| ticks as f64 / total * after.cores as f64;
@@ -401,10 +397,10 @@ mod cpu {
         let spent = after.process.saturating_sub(before.process);
         let process = cores(spent);
         let other = spent.saturating_sub(runtime + database);
-        let per_message = if messages > 0.0 {
+        let per_message = if rate > 0.0 {
             format!(
                 "; {:.0} µs of this process's CPU per accepted message",
-                process * seconds * 1e6 / messages
+                process / rate * 1e6
             )
         } else {
             String::new()
