@@ -8,10 +8,15 @@
 //!   Östersund), p50 and p99;
 //! - **throughput**: 64 clients post Cosmic Link admission notices (each a new case, three
 //!   recipients) as fast as they are answered, for `LOAD_SECONDS` (default 5); every
-//!   2xx is a message committed durably (WAL with `synchronous=FULL`; `synchronous_commit` on)
+//!   2xx is a message committed durably (its write-ahead log synced; `synchronous_commit` on)
 //!   with its events, audit records and outbox rows, shared with concurrent ones by group commit;
 //! - **ceiling**: the same 64 clients against an axum server that reads the body and answers
 //!   200 with a small JSON receipt.
+//!
+//! SQLite runs twice, on a fresh file each: with the write-ahead log synced by the gateway's
+//! own thread while the next batch is written (`database.sqlite_wal_sync = "overlapped"`, the
+//! default), and with each batch's commit syncing it (`"in_commit"`, `synchronous=FULL`);
+//! `LOAD_IN_COMMIT=0` leaves the second out.
 //!
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
 //! `LOAD_CLIENTS=N` runs the closed-loop phases with N clients instead of 64; `LOAD_KEEP=1`
@@ -28,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use brygga::clock::Clock;
 use brygga::startup::Application;
+use brygga::store::SqliteSync;
 
 /// The gateway binary's allocator, so that the harness measures what runs in production.
 #[global_allocator]
@@ -252,10 +258,18 @@ async fn ceiling(template: &str, duration: Duration) -> f64 {
     closed_loop(&url, "none", template, "ceiling", duration).await
 }
 
-async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &str) {
+async fn run(
+    backend: &str,
+    database: &str,
+    sync: SqliteSync,
+    dir: &std::path::Path,
+    template: &str,
+) {
     let duration = Duration::from_secs(seconds());
     let (inbox, arrivals) = receiver().await;
-    let app = Application::build_with_clock(settings(database, dir, &inbox), Clock::System)
+    let mut settings = settings(database, dir, &inbox);
+    settings.database.sqlite_wal_sync = sync;
+    let app = Application::build_with_clock(settings, Clock::System)
         .await
         .unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
@@ -438,9 +452,23 @@ fn main() {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("load.db").display());
-        run("SQLite", &sqlite, dir.path(), &template).await;
+        run(
+            "SQLite",
+            &sqlite,
+            SqliteSync::Overlapped,
+            dir.path(),
+            &template,
+        )
+        .await;
+        if std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0") {
+            // Beside it, each batch's commit syncing the log itself: what overlapping gains.
+            let sqlite = format!("sqlite://{}", dir.path().join("in-commit.db").display());
+            let label = "SQLite, in-commit sync";
+            run(label, &sqlite, SqliteSync::InCommit, dir.path(), &template).await;
+        }
         if let Some(database) = fresh_postgres("load").await {
-            run("PostgreSQL", &database, dir.path(), &template).await;
+            let sync = SqliteSync::default();
+            run("PostgreSQL", &database, sync, dir.path(), &template).await;
         }
         if std::env::var_os("LOAD_KEEP").is_some() {
             println!("SQLite database kept in {}", dir.keep().display());

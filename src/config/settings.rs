@@ -88,6 +88,11 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Apply pending migrations at start.
     pub migrate_on_start: bool,
+    /// Who syncs SQLite's write-ahead log for the group commit: `overlapped` (the default: a
+    /// thread of the gateway's syncs it while the next batch is written; each batch is
+    /// answered after the sync that covers it) or `in_commit` (`synchronous = FULL`: each
+    /// batch's commit syncs it, and the next batch waits). Either way a 2xx means on disk.
+    pub sqlite_wal_sync: crate::store::SqliteSync,
 }
 
 impl Default for DatabaseSettings {
@@ -96,6 +101,7 @@ impl Default for DatabaseSettings {
             url: "sqlite://data/brygga.db".to_owned(),
             max_connections: 8,
             migrate_on_start: true,
+            sqlite_wal_sync: crate::store::SqliteSync::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Opening the store: backend choice, connection pools, SQLite pragmas, migrations, readiness.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,8 +88,12 @@ pub struct Store {
     /// the writer.
     pub(super) bookkeeper: AnyPool,
     /// Set while SQLite's writer runs a bookkeeping transaction without waiting for the disk
-    /// (`begin_bookkeeping`); the writer is made durable again before it returns to the pool.
+    /// (`begin_bookkeeping`), or while the group committer holds it for batches that the
+    /// gateway syncs itself (`Store::relax_writer`); the writer is made durable again before it
+    /// returns to the pool.
     relaxed: Arc<AtomicBool>,
+    /// SQLite's database file, whose write-ahead log the group committer syncs.
+    sqlite_file: Option<Arc<PathBuf>>,
 }
 
 /// The writer's settings. `temp_store = MEMORY` keeps the statement and savepoint journals
@@ -118,7 +122,7 @@ impl Store {
         sqlx::any::install_default_drivers();
         let acquire = Duration::from_secs(10);
         if url.starts_with("sqlite:") {
-            let url = sqlite_url(url)?;
+            let (url, file) = sqlite_url(url)?;
             let options =
                 AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Url(e.to_string()))?;
             let relaxed = Arc::new(AtomicBool::new(false));
@@ -183,6 +187,7 @@ impl Store {
                 writer,
                 reader,
                 relaxed,
+                sqlite_file: Some(Arc::new(file)),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
@@ -213,6 +218,7 @@ impl Store {
                 reader,
                 bookkeeper,
                 relaxed: Arc::default(),
+                sqlite_file: None,
             })
         } else {
             Err(StoreError::Url(
@@ -262,8 +268,9 @@ impl Store {
     ) -> Result<sqlx::Transaction<'c, sqlx::Any>, StoreError> {
         match self.backend {
             Backend::Sqlite => {
-                self.relaxed.store(true, Ordering::SeqCst);
-                (&mut *conn).execute("PRAGMA synchronous = NORMAL").await?;
+                if !self.relaxed.swap(true, Ordering::SeqCst) {
+                    (&mut *conn).execute("PRAGMA synchronous = NORMAL").await?;
+                }
                 Ok(sqlx::Transaction::begin(conn, None).await?)
             }
             Backend::Postgres => {
@@ -287,14 +294,37 @@ impl Store {
         conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
         work: &[super::commit::Bookkeeping],
     ) -> Result<Vec<Result<super::commit::Booked, StoreError>>, StoreError> {
+        // Relaxed already, it is the group committer's for batches it syncs itself
+        // (`relax_writer`), and stays so.
+        let relaxed_before = self.relaxed.load(Ordering::SeqCst);
         let mut tx = self.begin_relaxed((&mut **conn).into()).await?;
         let booked = super::commit::book(&mut tx, self.backend, work).await?;
         tx.commit().await?;
-        if self.backend == Backend::Sqlite {
+        if self.backend == Backend::Sqlite && !relaxed_before {
             conn.execute("PRAGMA synchronous = FULL").await?;
             self.relaxed.store(false, Ordering::SeqCst);
         }
         Ok(booked)
+    }
+
+    /// SQLite's database file (none on PostgreSQL): the group committer syncs its write-ahead
+    /// log itself (`GroupCommitter`).
+    pub(super) fn sqlite_file(&self) -> Option<&Path> {
+        self.sqlite_file.as_deref().map(PathBuf::as_path)
+    }
+
+    /// Makes SQLite's writer, held by the group committer, commit without syncing: the
+    /// committer syncs the write-ahead log itself before it answers anyone, on a thread of its
+    /// own, while the next batch is written. The relaxed mark is set first, so the pool's
+    /// release hook makes the connection durable again however the holding ends.
+    pub(super) async fn relax_writer(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite && !self.relaxed.swap(true, Ordering::SeqCst) {
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+        }
+        Ok(())
     }
 
     /// The writer's durability setting as the database reports it: SQLite's `synchronous`
@@ -435,7 +465,7 @@ async fn checkpoint(pool: AnyPool, writer: AnyPool) {
 }
 
 /// Normalises a SQLite URL: creates the file's directory and asks for the file to be created.
-fn sqlite_url(url: &str) -> Result<String, StoreError> {
+fn sqlite_url(url: &str) -> Result<(String, PathBuf), StoreError> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -464,5 +494,5 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     };
     // `sqlite:PATH` rather than `sqlite://PATH`: URL parsing would treat the first path segment
     // as a host name and lower-case it.
-    Ok(format!("sqlite:{path}?{query}"))
+    Ok((format!("sqlite:{path}?{query}"), PathBuf::from(path)))
 }

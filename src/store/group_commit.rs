@@ -2,12 +2,18 @@
 //! makes many messages durable. Each commit still succeeds or fails on its own (see
 //! `Store::commit_batch`), and each caller is answered only after the transaction is on disk.
 //!
+//! On SQLite the write-ahead log is synced by a thread of its own (`wal_sync`), while the next
+//! batch is written: the answers of a batch wait for the sync that covers it, not the writer.
+//!
 //! On SQLite the delivery workers' claims and settlements go through the same queue and ride
 //! in the batch's transaction: the database has one writer, and a claim taking its own turn
 //! between two batches would hold up every message waiting in the next one. On PostgreSQL
 //! they run on a connection of their own, beside the commits.
 
+use std::sync::{Arc, Mutex};
+
 use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use super::commit::{AuditAppend, Booked, Bookkeeping};
@@ -15,6 +21,19 @@ use super::connect::{Backend, Store};
 use super::error::StoreError;
 use super::outbox::Settlement;
 use super::records::{CaseCommit, CommitOutcome, OutboxItem};
+use super::wal_sync::WalFile;
+
+/// Who syncs SQLite's write-ahead log for the group committer's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteSync {
+    /// A thread of the gateway's, while the committer writes the next batch
+    /// (`synchronous = NORMAL` for the batches, each answered after the sync that covers it).
+    #[default]
+    Overlapped,
+    /// Each batch's commit (`synchronous = FULL`): the committer waits for the disk.
+    InCommit,
+}
 
 enum Job {
     Commit {
@@ -43,9 +62,14 @@ impl GroupCommitter {
     /// Starts the committer task on the current Tokio runtime. A batch holds at most
     /// `max_batch` commits; while one batch is being written the next one gathers.
     pub fn start(store: Store, max_batch: usize) -> GroupCommitter {
+        GroupCommitter::start_with(store, max_batch, SqliteSync::default())
+    }
+
+    /// As `start`, with SQLite's log synced as `sync` says (PostgreSQL ignores it).
+    pub fn start_with(store: Store, max_batch: usize, sync: SqliteSync) -> GroupCommitter {
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 4);
-        tokio::spawn(run(store.clone(), queue, max_batch));
+        tokio::spawn(run(store.clone(), queue, max_batch, sync));
         GroupCommitter { jobs, store }
     }
 
@@ -145,12 +169,115 @@ impl GroupCommitter {
 /// the connection go, so that other writers (a redelivery, a token's assertion) get a turn.
 const HOLD_FOR: u32 = 8;
 
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+/// Batches committed and waiting for the log's sync, at most: beyond them the committer waits
+/// for the disk before it writes another.
+const AWAITING_SYNC: usize = 4;
+
+/// The answers of one batch, given once the batch is durable.
+struct Answers {
+    commits: Vec<(
+        oneshot::Sender<Result<CommitOutcome, StoreError>>,
+        Result<CommitOutcome, StoreError>,
+    )>,
+    work: Vec<(
+        oneshot::Sender<Result<Booked, StoreError>>,
+        Result<Booked, StoreError>,
+    )>,
+    audits: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    /// Whether the batch wrote what must be durable before anyone hears of it (changes, audit
+    /// records). Bookkeeping alone waits only for the batches before it, whose rows it may
+    /// have claimed.
+    durable: bool,
+}
+
+impl Answers {
+    fn send(self) {
+        for reply in self.audits {
+            let _ = reply.send(Ok(()));
+        }
+        for (reply, result) in self.commits {
+            let _ = reply.send(result);
+        }
+        for (reply, result) in self.work {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// The batch was written but the disk did not confirm it: a change that would have been
+    /// accepted is answered with the error (its sender sends it again, and is answered with the
+    /// receipt should the change have been kept); one refused stays refused.
+    fn fail(self, reason: &str) {
+        for reply in self.audits {
+            let _ = reply.send(Err(StoreError::NotConfirmed(reason.to_owned())));
+        }
+        for (reply, result) in self.commits {
+            let _ = reply.send(result.and(Err(StoreError::NotConfirmed(reason.to_owned()))));
+        }
+        for (reply, _) in self.work {
+            let _ = reply.send(Err(StoreError::NotConfirmed(reason.to_owned())));
+        }
+    }
+}
+
+/// The thread that syncs SQLite's log (see `wal_sync`): one sync for every batch that
+/// committed while the last one ran, then their answers. After a failed sync it answers every
+/// batch with the error, and `broken` stops the committer writing more.
+fn sync_log(
+    mut wal: WalFile,
+    mut pending: mpsc::Receiver<Answers>,
+    broken: Arc<Mutex<Option<String>>>,
+) {
+    let mut batches = Vec::with_capacity(AWAITING_SYNC);
+    while pending.blocking_recv_many(&mut batches, AWAITING_SYNC) > 0 {
+        let failed = broken
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        let outcome = match failed {
+            Some(reason) => Err(reason),
+            None if batches.iter().any(|b| b.durable) => wal.sync().map_err(|error| {
+                let reason = format!(
+                    "syncing the write-ahead log failed ({error}); the gateway accepts nothing more until it is restarted"
+                );
+                tracing::error!(error = %error, "sync of SQLite's write-ahead log failed; refusing further writes");
+                *broken.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                reason
+            }),
+            None => Ok(()),
+        };
+        match outcome {
+            Ok(()) => batches.drain(..).for_each(Answers::send),
+            Err(reason) => batches.drain(..).for_each(|b| b.fail(&reason)),
+        }
+    }
+}
+
+async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize, sync: SqliteSync) {
     let mut jobs = Vec::with_capacity(max_batch);
     // The writer connection, kept while batches follow one another: one going back to the pool
     // first waits for a task's turn and a round trip to it, and the next batch would wait too.
     let mut held = None;
     let mut turns = 0;
+    // On SQLite, unless told otherwise, the log's syncs are the syncer thread's.
+    let broken: Arc<Mutex<Option<String>>> = Arc::default();
+    let syncer = match (store.sqlite_file(), sync) {
+        (Some(file), SqliteSync::Overlapped) => {
+            let (to_sync, pending) = mpsc::channel(AWAITING_SYNC);
+            let wal = WalFile::new(file);
+            let broken = broken.clone();
+            match std::thread::Builder::new()
+                .name("brygga-wal-sync".to_owned())
+                .spawn(move || sync_log(wal, pending, broken))
+            {
+                Ok(_) => Some(to_sync),
+                Err(error) => {
+                    tracing::warn!(error = %error, "no thread for the write-ahead log's syncs; each commit syncs it itself");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
         let mut commits = Vec::with_capacity(jobs.len());
         let mut commit_replies = Vec::with_capacity(jobs.len());
@@ -175,44 +302,68 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
             }
         }
         let size = commits.len();
-        let connection = match held.take() {
-            Some(connection) => Ok(connection),
-            None => store.writer_connection().await,
-        };
-        let outcome = match connection {
-            Ok(mut connection) => {
-                let outcome = store
-                    .commit_batch_on(&mut connection, commits, &work, &audits)
-                    .await;
-                turns += 1;
-                if outcome.is_ok() && !queue.is_empty() && turns < HOLD_FOR {
-                    held = Some(connection);
-                } else {
-                    // After an error the connection goes back to the pool, whose release hook
-                    // makes it durable again should the error have left it relaxed.
-                    turns = 0;
+        let durable = !commits.is_empty() || !audits.is_empty();
+        let failed = broken
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        let outcome = match failed {
+            Some(reason) => Err(StoreError::BatchFailed(reason)),
+            None => {
+                let connection = match held.take() {
+                    Some(connection) => Ok(connection),
+                    None => match store.writer_connection().await {
+                        Ok(mut connection) if syncer.is_some() => store
+                            .relax_writer(&mut connection)
+                            .await
+                            .map(|()| connection),
+                        other => other,
+                    },
+                };
+                match connection {
+                    Ok(mut connection) => {
+                        let outcome = store
+                            .commit_batch_on(&mut connection, commits, &work, &audits)
+                            .await;
+                        turns += 1;
+                        if outcome.is_ok() && !queue.is_empty() && turns < HOLD_FOR {
+                            held = Some(connection);
+                        } else {
+                            // After an error the connection goes back to the pool, whose release
+                            // hook makes it durable again should it have been left relaxed.
+                            turns = 0;
+                        }
+                        outcome
+                    }
+                    Err(error) => Err(error),
                 }
-                outcome
             }
-            Err(error) => Err(error),
         };
         match outcome {
             Ok((results, booked)) => {
-                for reply in audit_replies {
-                    let _ = reply.send(Ok(()));
-                }
-                for (reply, result) in commit_replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-                for (reply, result) in work_replies.into_iter().zip(booked) {
-                    let _ = reply.send(result);
+                let answers = Answers {
+                    commits: commit_replies.into_iter().zip(results).collect(),
+                    work: work_replies.into_iter().zip(booked).collect(),
+                    audits: audit_replies,
+                    durable,
+                };
+                match &syncer {
+                    Some(to_sync) => {
+                        if let Err(unsent) = to_sync.send(answers).await {
+                            unsent.0.fail("the write-ahead log's syncer has stopped");
+                        }
+                    }
+                    None => answers.send(),
                 }
             }
             Err(error) => {
-                // The transaction itself failed (connection lost, disk full): nothing of the
-                // batch was written, and every caller hears so.
+                // The transaction itself failed (connection lost, disk full), or an earlier
+                // sync did: nothing of the batch was written, and every caller hears so.
                 tracing::error!(error = %error, batch = size, "group commit failed");
-                let reason = error.to_string();
+                let reason = match error {
+                    StoreError::BatchFailed(reason) => reason,
+                    other => other.to_string(),
+                };
                 for reply in commit_replies {
                     let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
                 }

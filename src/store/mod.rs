@@ -16,6 +16,7 @@ mod retention;
 mod rows;
 mod subscriptions;
 mod timers;
+mod wal_sync;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use commit::{AuditAppend, Batched, Booked, Bookkeeping};
@@ -23,7 +24,7 @@ pub use connect::{Backend, Footprint, Readiness, Store};
 pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
-pub use group_commit::GroupCommitter;
+pub use group_commit::{GroupCommitter, SqliteSync};
 pub use outbox::{DeliveryQuery, DeliveryRow, Settlement, claim_statement};
 pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,

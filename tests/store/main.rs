@@ -37,6 +37,15 @@ macro_rules! both_backends {
     };
 }
 
+/// The suite functions that concern SQLite alone.
+mod sqlite_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_log_sync_refuses_its_batch_and_every_later_one() {
+        let db = crate::support::TestDb::sqlite().await;
+        crate::all::a_failed_log_sync_refuses_its_batch_and_every_later_one(&db).await;
+    }
+}
+
 both_backends!(
     readiness_reports_pending_migrations_until_they_are_applied,
     migrating_twice_is_harmless,
@@ -61,6 +70,7 @@ both_backends!(
     a_timer_that_fell_due_while_the_gateway_was_down_fires_at_start,
     restarting_the_same_clock_is_idempotent,
     concurrent_commits_through_the_group_committer_all_land_once,
+    the_group_committer_commits_and_claims_with_either_log_sync,
     within_one_group_a_conflict_or_duplicate_fails_alone,
     a_change_the_batch_checks_cannot_foresee_fails_alone,
     a_large_batch_of_new_and_existing_cases_is_written_whole,

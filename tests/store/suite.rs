@@ -879,6 +879,102 @@ pub async fn concurrent_commits_through_the_group_committer_all_land_once(db: &T
     assert_eq!(report.records, 50);
 }
 
+pub async fn the_group_committer_commits_and_claims_with_either_log_sync(db: &TestDb) {
+    use brygga::store::{GroupCommitter, SqliteSync};
+    let store = db.migrated().await;
+    let now = at("2026-11-20T08:01:00Z");
+    let lease = SignedDuration::from_secs(30);
+    for (round, sync) in [SqliteSync::Overlapped, SqliteSync::InCommit]
+        .into_iter()
+        .enumerate()
+    {
+        let committer = GroupCommitter::start_with(store.clone(), 8, sync);
+        let p = person("19811218-9876");
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let committer = committer.clone();
+            let p = p.clone();
+            tasks.push(tokio::spawn(async move {
+                let (case, mut commit) = new_case(&p);
+                commit
+                    .outbox
+                    .push(outbox_entry(&case.events()[0], ostersund_unit(i)));
+                commit.received = Some(ReceivedMessage {
+                    source: "api".into(),
+                    message_id: format!("m-{round}-{i}"),
+                    receipt: serde_json::json!({ "n": i }),
+                });
+                committer.commit(commit).await
+            }));
+        }
+        for task in tasks {
+            let outcome = task.await.unwrap();
+            assert!(
+                matches!(outcome, Ok(CommitOutcome::Committed { .. })),
+                "{sync:?}: {outcome:?}"
+            );
+        }
+        // A claim through the committer is answered after the rows it sees are durable.
+        let claimed = committer
+            .claim_outbox(&format!("w{round}"), now, lease, 100)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 20, "{sync:?}");
+        // Let go, the writer is as durable as any other writer's commit.
+        drop(committer);
+        let durable = match store.backend() {
+            brygga::store::Backend::Sqlite => "synchronous=FULL",
+            brygga::store::Backend::Postgres => "synchronous_commit=on",
+        };
+        assert_eq!(
+            store.writer_durability().await.unwrap(),
+            durable,
+            "{sync:?}"
+        );
+    }
+    assert_eq!(db.count("cases").await, 40);
+    assert_eq!(db.count("received_messages").await, 40);
+}
+
+/// SQLite's log synced by the gateway (`SqliteSync::Overlapped`): a sync that fails answers its
+/// batch with the error, and the committer refuses every later batch rather than trust a
+/// disk that lost writes.
+pub async fn a_failed_log_sync_refuses_its_batch_and_every_later_one(db: &TestDb) {
+    use brygga::store::GroupCommitter;
+    let store = db.migrated().await;
+    let committer = GroupCommitter::start(store.clone(), 8);
+    let p = person("19811218-9876");
+    let committed = committer.commit(new_case(&p).1).await;
+    assert!(
+        matches!(committed, Ok(CommitOutcome::Committed { .. })),
+        "{committed:?}"
+    );
+    // The database's files vanish from under the gateway: SQLite still writes to the files it
+    // holds open, but no sync of them can be made any more.
+    let path = db.url.strip_prefix("sqlite://").expect("a SQLite URL");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    match committer.commit(new_case(&p).1).await {
+        Err(StoreError::NotConfirmed(reason)) => {
+            assert!(
+                reason.contains("syncing the write-ahead log failed"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected the disk's refusal, got {other:?}"),
+    }
+    match committer.commit(new_case(&p).1).await {
+        Err(StoreError::BatchFailed(reason)) => {
+            assert!(
+                reason.contains("accepts nothing more until it is restarted"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected the committer to refuse, got {other:?}"),
+    }
+}
+
 pub async fn within_one_group_a_conflict_or_duplicate_fails_alone(db: &TestDb) {
     let store = db.migrated().await;
     let p = person("19811218-9876");
