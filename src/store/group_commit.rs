@@ -173,16 +173,16 @@ const HOLD_FOR: u32 = 8;
 /// for the disk before it writes another.
 const AWAITING_SYNC: usize = 4;
 
+/// A caller waiting for a result of type `T`, and its result.
+type Answer<T> = (
+    oneshot::Sender<Result<T, StoreError>>,
+    Result<T, StoreError>,
+);
+
 /// The answers of one batch, given once the batch is durable.
 struct Answers {
-    commits: Vec<(
-        oneshot::Sender<Result<CommitOutcome, StoreError>>,
-        Result<CommitOutcome, StoreError>,
-    )>,
-    work: Vec<(
-        oneshot::Sender<Result<Booked, StoreError>>,
-        Result<Booked, StoreError>,
-    )>,
+    commits: Vec<Answer<CommitOutcome>>,
+    work: Vec<Answer<Booked>>,
     audits: Vec<oneshot::Sender<Result<(), StoreError>>>,
     /// Whether the batch wrote what must be durable before anyone hears of it (changes, audit
     /// records). Bookkeeping alone waits only for the batches before it, whose rows it may
