@@ -219,6 +219,11 @@ impl Answers {
     }
 }
 
+/// Why the committer writes nothing more: a sync of the log failed (see `sync_log`).
+fn why_broken(broken: &Mutex<Option<String>>) -> Option<String> {
+    broken.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 /// The thread that syncs SQLite's log (see `wal_sync`): one sync for every batch that
 /// committed while the last one ran, then their answers. After a failed sync it answers every
 /// batch with the error, and `broken` stops the committer writing more.
@@ -229,11 +234,7 @@ fn sync_log(
 ) {
     let mut batches = Vec::with_capacity(AWAITING_SYNC);
     while pending.blocking_recv_many(&mut batches, AWAITING_SYNC) > 0 {
-        let failed = broken
-            .lock()
-            .map(|b| b.clone())
-            .unwrap_or_else(|p| p.into_inner().clone());
-        let outcome = match failed {
+        let outcome = match why_broken(&broken) {
             Some(reason) => Err(reason),
             None if batches.iter().any(|b| b.durable) => wal.sync().map_err(|error| {
                 let reason = format!(
@@ -303,11 +304,7 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize, syn
         }
         let size = commits.len();
         let durable = !commits.is_empty() || !audits.is_empty();
-        let failed = broken
-            .lock()
-            .map(|b| b.clone())
-            .unwrap_or_else(|p| p.into_inner().clone());
-        let outcome = match failed {
+        let outcome = match why_broken(&broken) {
             Some(reason) => Err(StoreError::BatchFailed(reason)),
             None => {
                 let connection = match held.take() {
