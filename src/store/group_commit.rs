@@ -56,6 +56,8 @@ enum Job {
 pub struct GroupCommitter {
     jobs: mpsc::Sender<Job>,
     store: Store,
+    /// Set when a sync of SQLite's log failed: the committer writes nothing more.
+    broken: Arc<Mutex<Option<String>>>,
 }
 
 impl GroupCommitter {
@@ -69,8 +71,19 @@ impl GroupCommitter {
     pub fn start_with(store: Store, max_batch: usize, sync: SqliteSync) -> GroupCommitter {
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 4);
-        tokio::spawn(run(store.clone(), queue, max_batch, sync));
-        GroupCommitter { jobs, store }
+        let broken: Arc<Mutex<Option<String>>> = Arc::default();
+        tokio::spawn(run(store.clone(), queue, max_batch, sync, broken.clone()));
+        GroupCommitter {
+            jobs,
+            store,
+            broken,
+        }
+    }
+
+    /// Why the committer accepts nothing more, if it does not: a sync of SQLite's log failed,
+    /// and only a restart makes it write again. For the readiness check.
+    pub fn stopped(&self) -> Option<String> {
+        why_broken(&self.broken)
     }
 
     /// Commits `commit` together with whatever else is waiting, and answers once it is durable.
@@ -253,14 +266,19 @@ fn sync_log(
     }
 }
 
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize, sync: SqliteSync) {
+async fn run(
+    store: Store,
+    mut queue: mpsc::Receiver<Job>,
+    max_batch: usize,
+    sync: SqliteSync,
+    broken: Arc<Mutex<Option<String>>>,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     // The writer connection, kept while batches follow one another: one going back to the pool
     // first waits for a task's turn and a round trip to it, and the next batch would wait too.
     let mut held = None;
     let mut turns = 0;
     // On SQLite, unless told otherwise, the log's syncs are the syncer thread's.
-    let broken: Arc<Mutex<Option<String>>> = Arc::default();
     let syncer = match (store.sqlite_file(), sync) {
         (Some(file), SqliteSync::Overlapped) => {
             let (to_sync, pending) = mpsc::channel(AWAITING_SYNC);

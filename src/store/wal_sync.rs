@@ -42,44 +42,23 @@ impl WalFile {
     pub(super) fn sync(&mut self) -> io::Result<()> {
         match std::fs::metadata(&self.wal) {
             Ok(named) => {
-                if !self.is_open(&named)? {
-                    match File::open(&self.wal) {
-                        Ok(file) => {
-                            // A new log's name must survive a power loss as well as its frames.
-                            self.sync_directory()?;
-                            self.open = Some(file);
-                        }
-                        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                            return self.sync_database();
-                        }
-                        Err(error) => return Err(error),
-                    }
+                if let Some(file) = self.open.as_ref().filter(|f| is_named(f, &named)) {
+                    return file.sync_data();
                 }
-                match &self.open {
-                    Some(file) => file.sync_data(),
-                    None => self.sync_database(),
+                match File::open(&self.wal) {
+                    Ok(file) => {
+                        // A new log's name must survive a power loss as well as its frames.
+                        self.sync_directory()?;
+                        let synced = file.sync_data();
+                        self.open = Some(file);
+                        synced
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => self.sync_database(),
+                    Err(error) => Err(error),
                 }
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => self.sync_database(),
             Err(error) => Err(error),
-        }
-    }
-
-    /// Whether the file open is the one that has the log's name now.
-    fn is_open(&self, named: &std::fs::Metadata) -> io::Result<bool> {
-        let Some(file) = &self.open else {
-            return Ok(false);
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            let open = file.metadata()?;
-            Ok(open.ino() == named.ino() && open.dev() == named.dev())
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = (file, named);
-            Ok(false)
         }
     }
 
@@ -103,6 +82,22 @@ impl WalFile {
         {
             Ok(())
         }
+    }
+}
+
+/// Whether `file` is the one that has the log's name now (`named`). Where that cannot be told,
+/// it is taken not to be, and the log opened again.
+fn is_named(file: &File, named: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata()
+            .is_ok_and(|open| open.ino() == named.ino() && open.dev() == named.dev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, named);
+        false
     }
 }
 

@@ -949,6 +949,7 @@ pub async fn a_failed_log_sync_refuses_its_batch_and_every_later_one(db: &TestDb
         matches!(committed, Ok(CommitOutcome::Committed { .. })),
         "{committed:?}"
     );
+    assert_eq!(committer.stopped(), None);
     // The database's files vanish from under the gateway: SQLite still writes to the files it
     // holds open, but no sync of them can be made any more.
     let path = db.url.strip_prefix("sqlite://").expect("a SQLite URL");
@@ -973,6 +974,10 @@ pub async fn a_failed_log_sync_refuses_its_batch_and_every_later_one(db: &TestDb
         }
         other => panic!("expected the committer to refuse, got {other:?}"),
     }
+    let stopped = committer
+        .stopped()
+        .expect("the committer says it has stopped");
+    assert!(stopped.contains("until it is restarted"), "{stopped}");
 }
 
 pub async fn within_one_group_a_conflict_or_duplicate_fails_alone(db: &TestDb) {
