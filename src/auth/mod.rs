@@ -214,7 +214,16 @@ pub struct Authenticator {
     idps: Vec<Idp>,
     directory: Arc<Directory>,
     http: reqwest::Client,
+    /// The gateway's own tokens whose signature, audience and issuer were verified, by token:
+    /// a client presents one token for many requests, and each then skips decoding and
+    /// verifying it again. What can change (expiry, the client's registration, the connection's
+    /// certificate) is checked at every request.
+    verified: std::sync::Mutex<HashMap<String, Arc<AccessClaims>>>,
 }
+
+/// The most verified tokens `Authenticator::verified` keeps; past it, the expired ones go, and
+/// if none has expired, all of them.
+const VERIFIED_TOKENS: usize = 4_096;
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -256,6 +265,7 @@ impl Authenticator {
             lifetime: SignedDuration::from_secs(settings.token_lifetime_seconds as i64),
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
+            verified: std::sync::Mutex::new(HashMap::new()),
             idps: settings
                 .issuers
                 .iter()
@@ -498,6 +508,9 @@ impl Authenticator {
         certificate: Option<&str>,
     ) -> Result<Caller, AuthError> {
         let invalid = |m: &str| AuthError::InvalidToken(m.to_owned());
+        if let Some(claims) = self.verified_claims(token) {
+            return self.admit(&claims, now, certificate);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("the bearer token is not a signed JWT with a readable header"))?;
         if header.kid.as_deref() == Some(GATEWAY_KID) || header.alg == Algorithm::HS256 {
@@ -523,6 +536,14 @@ impl Authenticator {
         self.verify_idp(idp, token, &header, now).await
     }
 
+    /// The claims of one of the gateway's tokens verified before, if `token` is one.
+    fn verified_claims(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified.get(token).cloned()
+    }
+
+    /// Verifies one of the gateway's own tokens (signature, audience, issuer), keeps its claims
+    /// for the next requests with it, and checks what `admit` checks.
     fn verify_own(
         &self,
         token: &str,
@@ -530,6 +551,23 @@ impl Authenticator {
         now: Timestamp,
         certificate: Option<&str>,
     ) -> Result<Caller, AuthError> {
+        let claims = Arc::new(self.own_claims(token, alg)?);
+        let caller = self.admit(&claims, now, certificate)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_TOKENS {
+            let now = now.as_second();
+            verified.retain(|_, claims| claims.exp > now);
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), claims);
+        Ok(caller)
+    }
+
+    /// The claims of one of the gateway's own tokens, once its signature, audience and issuer
+    /// verify.
+    fn own_claims(&self, token: &str, alg: Algorithm) -> Result<AccessClaims, AuthError> {
         let invalid = |m: String| AuthError::InvalidToken(m);
         if alg != Algorithm::HS256 {
             return Err(invalid(format!(
@@ -541,18 +579,32 @@ impl Authenticator {
         validation.set_required_spec_claims(&["aud", "iss", "sub"]);
         validation.set_audience(&[&self.audience]);
         validation.set_issuer(&[&self.token_url]);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidAudience => invalid(format!(
-                    "the bearer token's audience is not this gateway ({})",
-                    self.audience
-                )),
-                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
-                    invalid("the bearer token was issued by another token endpoint".to_owned())
-                }
-                _ => invalid("the bearer token's signature does not verify".to_owned()),
-            })?
-            .claims;
+        Ok(
+            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
+                .map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidAudience => invalid(format!(
+                        "the bearer token's audience is not this gateway ({})",
+                        self.audience
+                    )),
+                    jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                        invalid("the bearer token was issued by another token endpoint".to_owned())
+                    }
+                    _ => invalid("the bearer token's signature does not verify".to_owned()),
+                })?
+                .claims,
+        )
+    }
+
+    /// The caller of a verified token at `now`, over a connection with `certificate`: the
+    /// token has not expired, its client is still registered under its organisation, and a
+    /// token bound to a certificate comes with that certificate.
+    fn admit(
+        &self,
+        claims: &AccessClaims,
+        now: Timestamp,
+        certificate: Option<&str>,
+    ) -> Result<Caller, AuthError> {
+        let invalid = |m: String| AuthError::InvalidToken(m);
         let expires_at = from_seconds(claims.exp);
         if expires_at <= now {
             return Err(invalid(format!("the bearer token expired at {expires_at}")));
@@ -582,13 +634,13 @@ impl Authenticator {
             }
         }
         Ok(Caller {
-            client_id: claims.sub,
+            client_id: claims.sub.clone(),
             organisation,
             scopes: Scopes::parse(&claims.scope)
                 .map_err(|_| invalid("the bearer token's scopes cannot be read".to_owned()))?,
             auditor: claims.auditor && client.auditor,
             relay: client.relay,
-            token_id: claims.jti,
+            token_id: claims.jti.clone(),
             issuer: "brygga".to_owned(),
         })
     }
@@ -840,4 +892,88 @@ fn rsa_pkcs8(pem: &[u8]) -> bool {
     // OID 1.2.840.113549.1.1.1
     der.windows(9)
         .any(|w| w == [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authenticator(certificates: Vec<String>) -> (Authenticator, Client) {
+        let client = Client {
+            client_id: "region-ehr".to_owned(),
+            name: "Region EHR".to_owned(),
+            organisation: Organisation::parse("SE2321000214-1000").expect("an HSA-id"),
+            scopes: Scopes::parse("system/Task.cru").expect("scopes"),
+            auditor: false,
+            relay: false,
+            keys: JwkSet { keys: Vec::new() },
+            certificates,
+        };
+        let auth = Authenticator::new(
+            &AuthSettings::default(),
+            "https://gateway.example/auth/token".to_owned(),
+            vec![client.clone()],
+            &[7; 32],
+            Arc::new(Directory::default()),
+        );
+        (auth, client)
+    }
+
+    /// A token verified once is taken from the cache afterwards, but what can change is still
+    /// checked at every request: its expiry and the connection's certificate. Another token, even
+    /// one character apart, is verified on its own.
+    #[tokio::test]
+    async fn a_verified_token_is_kept_and_still_checked_at_each_request() {
+        let fingerprint = "ab".repeat(32);
+        let (auth, client) = authenticator(vec![fingerprint.clone()]);
+        let now = Timestamp::from_second(1_800_000_000).expect("a time");
+        let token = auth
+            .issue(&client, &client.scopes, now, Some(&fingerprint))
+            .access_token;
+        let first = auth
+            .verify_token(&token, now, Some(&fingerprint))
+            .await
+            .expect("a fresh token");
+        assert!(auth.verified_claims(&token).is_some(), "kept");
+        let again = auth
+            .verify_token(&token, now, Some(&fingerprint))
+            .await
+            .expect("the kept token");
+        assert_eq!(again, first);
+        let other = "cd".repeat(32);
+        let refused = auth.verify_token(&token, now, Some(&other)).await;
+        assert!(
+            matches!(&refused, Err(AuthError::InvalidToken(m)) if m.contains("certificate")),
+            "{refused:?}"
+        );
+        let later = now + auth.lifetime + SignedDuration::from_secs(1);
+        let expired = auth.verify_token(&token, later, Some(&fingerprint)).await;
+        assert!(
+            matches!(&expired, Err(AuthError::InvalidToken(m)) if m.contains("expired")),
+            "{expired:?}"
+        );
+        // The signature's last character changed: a token never verified.
+        let mut tampered = token.clone();
+        let last = tampered.pop().expect("a token");
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        let forged = auth.verify_token(&tampered, now, Some(&fingerprint)).await;
+        assert!(
+            matches!(&forged, Err(AuthError::InvalidToken(m)) if m.contains("signature")),
+            "{forged:?}"
+        );
+        assert!(auth.verified_claims(&tampered).is_none(), "not kept");
+    }
+
+    #[tokio::test]
+    async fn the_kept_tokens_stay_bounded() {
+        let (auth, client) = authenticator(Vec::new());
+        let now = Timestamp::from_second(1_800_000_000).expect("a time");
+        for _ in 0..VERIFIED_TOKENS + 10 {
+            let token = auth.issue(&client, &client.scopes, now, None).access_token;
+            auth.verify_token(&token, now, None).await.expect("valid");
+        }
+        let kept = auth.verified.lock().expect("lock").len();
+        assert!(kept <= VERIFIED_TOKENS, "{kept}");
+        assert!(kept >= 10, "the newest stay: {kept}");
+    }
 }
