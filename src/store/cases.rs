@@ -63,7 +63,7 @@ impl Store {
         case_id: CaseId,
         person: &PersonId,
     ) -> Result<Prior, StoreError> {
-        let mut conn = self.reader.acquire().await?;
+        let mut lent = self.receiving.acquire(&self.reader).await?;
         // One query for all of it: under load each round trip to a connection can wait for a
         // core. Its rows are shaped alike (a tag, five texts, two numbers).
         let rows = sqlx::query(
@@ -81,8 +81,9 @@ impl Store {
         .bind(message_id)
         .bind(case_id.to_string())
         .bind(super::audit::person_token(person))
-        .fetch_all(&mut *conn)
+        .fetch_all(lent.conn())
         .await?;
+        lent.done();
         let mut case = None;
         let mut events = Vec::new();
         let mut consents = Vec::new();

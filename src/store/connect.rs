@@ -94,6 +94,17 @@ pub struct Store {
     relaxed: Arc<AtomicBool>,
     /// SQLite's database file, whose write-ahead log the group committer syncs.
     sqlite_file: Option<Arc<PathBuf>>,
+    /// Reader connections for the read each received message makes (`Store::prior`), lent
+    /// without the pool's ping on return: half of `max_connections`, taken from `reader`,
+    /// which keeps the rest.
+    pub(super) receiving: Arc<super::receive_readers::ReceiveReaders>,
+}
+
+/// How `max_connections` readers are shared: those lent for receiving's read
+/// (`Store::receiving`), and the pool's for every other read (at least one each).
+fn reader_split(max_connections: u32) -> (u32, u32) {
+    let receiving = (max_connections / 2).max(1);
+    (receiving, max_connections.saturating_sub(receiving).max(1))
 }
 
 /// The writer's settings. `temp_store = MEMORY` keeps the statement and savepoint journals
@@ -152,8 +163,9 @@ impl Store {
                 })
                 .connect_with(options.clone())
                 .await?;
+            let (receiving, readers) = reader_split(max_connections);
             let reader = AnyPoolOptions::new()
-                .max_connections(max_connections.max(1))
+                .max_connections(readers)
                 .acquire_timeout(acquire)
                 // As the writer's: a reader is a thread of this process (each message's
                 // lookups would otherwise wait for a ping first).
@@ -188,6 +200,7 @@ impl Store {
                 reader,
                 relaxed,
                 sqlite_file: Some(Arc::new(file)),
+                receiving: Arc::new(super::receive_readers::ReceiveReaders::new(receiving)),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
@@ -211,7 +224,8 @@ impl Store {
                 .await?;
             let bookkeeper = pool(POSTGRES_BOOKKEEPERS, "SET synchronous_commit = off")
                 .connect_lazy_with(options.clone());
-            let reader = pool(max_connections.max(1), durable).connect_lazy_with(options);
+            let (receiving, readers) = reader_split(max_connections);
+            let reader = pool(readers, durable).connect_lazy_with(options);
             Ok(Store {
                 backend: Backend::Postgres,
                 writer,
@@ -219,6 +233,7 @@ impl Store {
                 bookkeeper,
                 relaxed: Arc::default(),
                 sqlite_file: None,
+                receiving: Arc::new(super::receive_readers::ReceiveReaders::new(receiving)),
             })
         } else {
             Err(StoreError::Url(
@@ -440,6 +455,7 @@ impl Store {
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.writer.close().await;
+        self.receiving.close().await;
         self.reader.close().await;
     }
 }
