@@ -84,7 +84,8 @@ impl ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`.
     pub url: String,
-    /// Connections for reading. SQLite has one writer beside them; PostgreSQL three.
+    /// Connections for reading (half of them for the read each received message makes). SQLite
+    /// has one writer beside them; PostgreSQL three.
     pub max_connections: u32,
     /// Apply pending migrations at start.
     pub migrate_on_start: bool,
