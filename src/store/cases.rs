@@ -63,11 +63,11 @@ impl Store {
         case_id: CaseId,
         person: &PersonId,
     ) -> Result<Prior, StoreError> {
-        let mut lent = self.receiving.acquire(&self.reader).await?;
         // One query for all of it: under load each round trip to a connection can wait for a
         // core. Its rows are shaped alike (a tag, five texts, two numbers).
-        let rows = sqlx::query(
-            "SELECT 0, receipt, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
+        let query = || {
+            sqlx::query(
+                "SELECT 0, receipt, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
              CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
              FROM received_messages WHERE source = $1 AND message_id = $2 \
              UNION ALL SELECT 1, person_system, person_value, phase, reference_issuer, \
@@ -76,13 +76,25 @@ impl Store {
              FROM events WHERE case_id = $3 \
              UNION ALL SELECT 3, directive, consent_id, NULL, NULL, NULL, recorded_at, NULL \
              FROM consents WHERE person = $4",
-        )
-        .bind(source)
-        .bind(message_id)
-        .bind(case_id.to_string())
-        .bind(super::audit::person_token(person))
-        .fetch_all(lent.conn())
-        .await?;
+            )
+            .bind(source)
+            .bind(message_id)
+            .bind(case_id.to_string())
+            .bind(super::audit::person_token(person))
+        };
+        let mut lent = self.receiving.acquire(&self.reader).await?;
+        let rows = match query().fetch_all(lent.conn()).await {
+            Ok(rows) => rows,
+            // A connection that broke (its server restarted) is tried once more anew; the
+            // read changes nothing.
+            Err(error) if super::receive_readers::broke(&error) => {
+                drop(lent);
+                tracing::warn!(%error, "a reader connection broke; reading again on a new one");
+                lent = self.receiving.acquire_fresh(&self.reader).await?;
+                query().fetch_all(lent.conn()).await?
+            }
+            Err(error) => return Err(error.into()),
+        };
         lent.done();
         let mut case = None;
         let mut events = Vec::new();

@@ -47,6 +47,14 @@ impl ReceiveReaders {
         })
     }
 
+    /// As `acquire`, with a new connection from `pool`, the idle ones closed: after a read
+    /// failed on a connection that broke (a server restarted drops every connection at once).
+    pub(super) async fn acquire_fresh(&self, pool: &AnyPool) -> Result<Lent<'_>, StoreError> {
+        let idle = std::mem::take(&mut *self.lock());
+        drop(idle);
+        self.acquire(pool).await
+    }
+
     /// Closes the idle connections, and makes every later `acquire` fail; a connection lent
     /// now is closed when it comes back.
     pub(super) async fn close(&self) {
@@ -59,6 +67,20 @@ impl ReceiveReaders {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<AnyConnection>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether `error` says the connection itself failed (not the statement): the read is then
+/// worth trying once more on a new connection. Besides a broken socket, PostgreSQL's
+/// "connection exception" (`08…`) and "operator intervention" (`57P…`: its server shutting
+/// down, restarting or ending the session) errors.
+pub(super) fn broke(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 

@@ -349,9 +349,9 @@ fn renumbered(text: &str, offset: usize) -> String {
 
 /// SQLite's statement for rows given as one JSONB array of rows (see `jsonb_rows`):
 /// `{head} SELECT value ->> 0, value ->> 1 FROM jsonb_each(?) WHERE true {tail}`.
-/// `jsonb_each` gives the rows in the array's order, each a JSONB array itself. The `WHERE` tells SQLite's parser that an
-/// `ON CONFLICT` tail is an upsert's, not a join's; `head` may also be a read's
-/// `… WHERE (a, b) IN (` with `)` for `tail`.
+/// `jsonb_each` gives the rows in the array's order, each a JSONB array itself. The `WHERE`
+/// tells SQLite's parser that an `ON CONFLICT` tail is an upsert's, not a join's; `head` may
+/// also be a read's `… WHERE (a, b) IN (` with `)` for `tail`.
 fn jsonb_each_statement(head: &str, columns: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + columns * 16 + 48);
     sql.push_str(head);

@@ -46,6 +46,18 @@ mod sqlite_only {
     }
 }
 
+/// The suite functions that concern PostgreSQL alone.
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions() {
+        let db = crate::support::TestDb::postgres().await;
+        crate::all::receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions(
+            &db,
+        )
+        .await;
+    }
+}
+
 both_backends!(
     readiness_reports_pending_migrations_until_they_are_applied,
     migrating_twice_is_harmless,

@@ -2058,3 +2058,43 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
         .unwrap();
     assert_eq!(bodies, [2], "a deleted row's body is deleted with it");
 }
+
+/// A PostgreSQL server that ends the gateway's sessions (a restart, a failover, an operator)
+/// costs receiving's read nothing: a read that meets a broken connection is made again on a
+/// new one.
+pub async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let received = ReceivedMessage {
+        source: "cosmic-link:SE2321000214-E1AV".into(),
+        message_id: "msg-0001".into(),
+        receipt: serde_json::json!({ "status": "accepted" }),
+    };
+    let (_, mut commit) = new_case(&p);
+    let case_id = commit.case_id;
+    commit.received = Some(received.clone());
+    store.commit(commit).await.unwrap();
+    let read = || store.prior(&received.source, &received.message_id, case_id, &p);
+    assert!(matches!(
+        read().await.unwrap(),
+        brygga::store::Prior::Received(_)
+    ));
+    // Every other session of the database ends (each waited for), the store's among them.
+    let mut raw = db.raw().await;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut raw)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+    for _ in 0..3 {
+        assert!(matches!(
+            read().await.unwrap(),
+            brygga::store::Prior::Received(_)
+        ));
+    }
+}
