@@ -671,14 +671,20 @@ mod tests {
         assert_eq!(rows, [0x7b, 0x6b, 0x13, b'5', 0x2a, b'a', b'b', 0x00]);
     }
 
+    /// An in-memory SQLite database on a connection of its own.
+    async fn memory_sqlite() -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite")
+    }
+
     /// SQLite reads the JSONB as the JSON it stands for.
     #[tokio::test]
     async fn sqlite_reads_the_rows_jsonb_as_the_json_it_stands_for() {
-        use sqlx::{Connection, Row};
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
-            .await
-            .expect("in-memory SQLite");
+        use sqlx::Row;
+        let mut conn = memory_sqlite().await;
         let values = [
             Param::from("a\"quote\" \\ back\nline\u{1}"),
             Param::MaybeText(None),
@@ -713,10 +719,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_writes_and_reads_rows_through_jsonb_each_unchanged() {
         use sqlx::{Connection, Row};
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
-            .await
-            .expect("in-memory SQLite");
+        let mut conn = memory_sqlite().await;
         sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT, note TEXT)")
             .execute(&mut conn)
             .await
