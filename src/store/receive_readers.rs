@@ -50,8 +50,7 @@ impl ReceiveReaders {
     /// As `acquire`, with a new connection from `pool`, the idle ones closed: after a read
     /// failed on a connection that broke (a server restarted drops every connection at once).
     pub(super) async fn acquire_fresh(&self, pool: &AnyPool) -> Result<Lent<'_>, StoreError> {
-        let idle = std::mem::take(&mut *self.lock());
-        drop(idle);
+        self.lock().clear();
         self.acquire(pool).await
     }
 

@@ -399,9 +399,10 @@ fn jsonb_rows(values: &[Param], columns: usize) -> Vec<u8> {
                 // Never here: `Script::rows` writes rows with bytes as `VALUES`.
                 Param::MaybeText(None) | Param::NoInt | Param::Blob(_) => out.push(JSONB_NULL),
                 Param::Int(n) => {
-                    let digits = n.to_string();
-                    jsonb_header(&mut out, JSONB_INT, digits.len());
-                    out.extend_from_slice(digits.as_bytes());
+                    use std::io::Write;
+                    jsonb_header(&mut out, JSONB_INT, decimal_digits(*n));
+                    // Writing to a vector cannot fail.
+                    let _ = write!(out, "{n}");
                 }
             }
         }
