@@ -20,7 +20,8 @@
 //!
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
 //! `LOAD_CLIENTS=N` runs the closed-loop phases with N clients instead of 64; `LOAD_KEEP=1`
-//! keeps the SQLite database and prints where. After each of the two phases that deliver, the
+//! keeps the SQLite database and prints where; `LOAD_BACKENDS=postgres` (a comma-separated list
+//! of `sqlite` and `postgres`) runs only the backends named. After each of the two phases that deliver, the
 //! deliveries that failed at least once are counted, with their last errors. After the
 //! throughput phase the harness prints where the CPU went (on Linux): how many of the cores were
 //! busy, how much of that was this process (by kind of thread) and how much other processes
@@ -57,6 +58,14 @@ fn seconds() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5)
+}
+
+/// Whether `LOAD_BACKENDS` (a comma-separated list of `sqlite` and `postgres`; all when unset)
+/// names `name`.
+fn backend(name: &str) -> bool {
+    std::env::var("LOAD_BACKENDS").map_or(true, |backends| {
+        backends.split(',').any(|b| b.trim() == name)
+    })
 }
 
 /// Whether `LOAD_PHASES` (a comma-separated list of `latency`, `throughput` and `ceiling`;
@@ -452,21 +461,28 @@ fn main() {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("load.db").display());
-        run(
-            "SQLite",
-            &sqlite,
-            SqliteSync::Overlapped,
-            dir.path(),
-            &template,
-        )
-        .await;
-        if std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0") {
+        if backend("sqlite") {
+            run(
+                "SQLite",
+                &sqlite,
+                SqliteSync::Overlapped,
+                dir.path(),
+                &template,
+            )
+            .await;
+        }
+        if backend("sqlite") && std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0") {
             // Beside it, each batch's commit syncing the log itself: what overlapping gains.
             let sqlite = format!("sqlite://{}", dir.path().join("in-commit.db").display());
             let label = "SQLite, in-commit sync";
             run(label, &sqlite, SqliteSync::InCommit, dir.path(), &template).await;
         }
-        if let Some(database) = fresh_postgres("load").await {
+        let postgres = if backend("postgres") {
+            fresh_postgres("load").await
+        } else {
+            None
+        };
+        if let Some(database) = postgres {
             let sync = SqliteSync::default();
             run("PostgreSQL", &database, sync, dir.path(), &template).await;
         }
