@@ -2,7 +2,7 @@
 //! reported, acknowledged or answered. They pass the same state machine, clocks and commit as
 //! received messages.
 
-use crate::domain::case::{CaseId, CoordinationCase};
+use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
 use crate::domain::event::{Event, EventId, EventKind, EventSource};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
@@ -76,7 +76,7 @@ impl Pipeline {
             let name = event.kind.name();
             let policy = self.policy_of(&case);
             let choose = |_: &CoordinationCase| policy;
-            let step = process::advance(
+            let step = match process::advance(
                 &mut case,
                 event.clone(),
                 event.occurred_at,
@@ -84,7 +84,15 @@ impl Pipeline {
                     policy: &choose,
                     directory: &self.directory,
                 },
-            )?;
+            ) {
+                Ok(step) => step,
+                Err(error @ TransitionError::DuplicateEvent { .. }) => {
+                    // Recorded before, perhaps not yet durable: callers take this as done.
+                    self.committer.durable().await?;
+                    return Err(error.into());
+                }
+                Err(error) => return Err(error.into()),
+            };
             let now = self.clock.now();
             let audit = AuditEntry {
                 actor: by.to_string(),

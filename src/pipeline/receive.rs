@@ -342,7 +342,11 @@ impl Pipeline {
             .prior(&source, &message_id, case_id, &message.person)
             .await?
         {
-            Prior::Received(receipt) => return stored_receipt(receipt),
+            Prior::Received(receipt) => {
+                // The first may be committed but not yet durable: answer after it is.
+                self.committer.durable().await?;
+                return stored_receipt(receipt);
+            }
             Prior::New { case, consents } => Some((case, consents)),
         };
         for _ in 0..ATTEMPTS {

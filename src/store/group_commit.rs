@@ -48,6 +48,10 @@ enum Job {
         append: AuditAppend,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// `GroupCommitter::durable`: answered once every batch before it is durable.
+    Barrier {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// A handle to the committer task. Cloning shares the task; when every handle is dropped the
@@ -58,6 +62,9 @@ pub struct GroupCommitter {
     store: Store,
     /// Set when a sync of SQLite's log failed: the committer writes nothing more.
     broken: Arc<Mutex<Option<String>>>,
+    /// Whether a batch can be seen by readers before it is durable (SQLite's log synced by the
+    /// syncer thread): then `durable` waits for the syncer.
+    overlapped: bool,
 }
 
 impl GroupCommitter {
@@ -69,14 +76,34 @@ impl GroupCommitter {
 
     /// As `start`, with SQLite's log synced as `sync` says (PostgreSQL ignores it).
     pub fn start_with(store: Store, max_batch: usize, sync: SqliteSync) -> GroupCommitter {
+        GroupCommitter::start_gated(store, max_batch, sync, None)
+    }
+
+    /// As `start_with`; the syncer thread holds `gate` while it syncs (tests hold it to keep
+    /// batches committed but not yet durable).
+    fn start_gated(
+        store: Store,
+        max_batch: usize,
+        sync: SqliteSync,
+        gate: Option<Arc<Mutex<()>>>,
+    ) -> GroupCommitter {
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 4);
         let broken: Arc<Mutex<Option<String>>> = Arc::default();
-        tokio::spawn(run(store.clone(), queue, max_batch, sync, broken.clone()));
+        let overlapped = store.sqlite_file().is_some() && sync == SqliteSync::Overlapped;
+        tokio::spawn(run(
+            store.clone(),
+            queue,
+            max_batch,
+            sync,
+            broken.clone(),
+            gate,
+        ));
         GroupCommitter {
             jobs,
             store,
             broken,
+            overlapped,
         }
     }
 
@@ -164,6 +191,21 @@ impl GroupCommitter {
         answer.await.map_err(|_| StoreError::CommitterStopped)?
     }
 
+    /// Answers once everything committed before the call is durable. A caller that answers
+    /// from what it read (a message id seen before is answered with its stored receipt) calls
+    /// it first: on SQLite a batch is visible to readers from its commit, a few milliseconds
+    /// before the syncer has made it durable, and a power loss then would lose a message whose
+    /// resending had been answered 2xx. Immediate where commits are durable when visible
+    /// (PostgreSQL with `synchronous_commit` on, SQLite's `in_commit`).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        if !self.overlapped {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Barrier { reply }).await?;
+        answer.await.map_err(|_| StoreError::CommitterStopped)?
+    }
+
     async fn book(&self, work: Bookkeeping) -> Result<Booked, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.send(Job::Book { work, reply }).await?;
@@ -197,6 +239,8 @@ struct Answers {
     commits: Vec<Answer<CommitOutcome>>,
     work: Vec<Answer<Booked>>,
     audits: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    /// `GroupCommitter::durable` calls made before the batch's jobs were taken.
+    barriers: Vec<oneshot::Sender<Result<(), StoreError>>>,
     /// Whether the batch wrote what must be durable before anyone hears of it (changes, audit
     /// records). Bookkeeping alone waits only for the batches before it, whose rows it may
     /// have claimed.
@@ -214,6 +258,9 @@ impl Answers {
         for (reply, result) in self.work {
             let _ = reply.send(result);
         }
+        for reply in self.barriers {
+            let _ = reply.send(Ok(()));
+        }
     }
 
     /// The batch was written but the disk did not confirm it: a change that would have been
@@ -227,6 +274,9 @@ impl Answers {
             let _ = reply.send(result.and(Err(StoreError::NotConfirmed(reason.to_owned()))));
         }
         for (reply, _) in self.work {
+            let _ = reply.send(Err(StoreError::NotConfirmed(reason.to_owned())));
+        }
+        for reply in self.barriers {
             let _ = reply.send(Err(StoreError::NotConfirmed(reason.to_owned())));
         }
     }
@@ -244,9 +294,13 @@ fn sync_log(
     mut wal: WalFile,
     mut pending: mpsc::Receiver<Answers>,
     broken: Arc<Mutex<Option<String>>>,
+    gate: Option<Arc<Mutex<()>>>,
 ) {
     let mut batches = Vec::with_capacity(AWAITING_SYNC);
     while pending.blocking_recv_many(&mut batches, AWAITING_SYNC) > 0 {
+        let _gate = gate
+            .as_ref()
+            .map(|g| g.lock().unwrap_or_else(|p| p.into_inner()));
         let outcome = match why_broken(&broken) {
             Some(reason) => Err(reason),
             None if batches.iter().any(|b| b.durable) => wal.sync().map_err(|error| {
@@ -272,6 +326,7 @@ async fn run(
     max_batch: usize,
     sync: SqliteSync,
     broken: Arc<Mutex<Option<String>>>,
+    gate: Option<Arc<Mutex<()>>>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     // The writer connection, kept while batches follow one another: one going back to the pool
@@ -286,7 +341,7 @@ async fn run(
             let broken = broken.clone();
             match std::thread::Builder::new()
                 .name("brygga-wal-sync".to_owned())
-                .spawn(move || sync_log(wal, pending, broken))
+                .spawn(move || sync_log(wal, pending, broken, gate))
             {
                 Ok(_) => Some(to_sync),
                 Err(error) => {
@@ -304,6 +359,7 @@ async fn run(
         let mut work_replies = Vec::new();
         let mut audits = Vec::new();
         let mut audit_replies = Vec::new();
+        let mut barriers = Vec::new();
         for job in jobs.drain(..) {
             match job {
                 Job::Commit { commit, reply } => {
@@ -318,7 +374,27 @@ async fn run(
                     audits.push(append);
                     audit_replies.push(reply);
                 }
+                Job::Barrier { reply } => barriers.push(reply),
             }
+        }
+        if commits.is_empty() && work.is_empty() && audits.is_empty() {
+            // Barriers alone write nothing: they follow the batches before them to the syncer.
+            let answers = Answers {
+                commits: Vec::new(),
+                work: Vec::new(),
+                audits: Vec::new(),
+                barriers,
+                durable: false,
+            };
+            match &syncer {
+                Some(to_sync) => {
+                    if let Err(unsent) = to_sync.send(answers).await {
+                        unsent.0.fail("the write-ahead log's syncer has stopped");
+                    }
+                }
+                None => answers.send(),
+            }
+            continue;
         }
         let size = commits.len();
         let durable = !commits.is_empty() || !audits.is_empty();
@@ -360,6 +436,7 @@ async fn run(
                     commits: commit_replies.into_iter().zip(results).collect(),
                     work: work_replies.into_iter().zip(booked).collect(),
                     audits: audit_replies,
+                    barriers,
                     durable,
                 };
                 match &syncer {
@@ -388,7 +465,114 @@ async fn run(
                 for reply in audit_replies {
                     let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
                 }
+                for reply in barriers {
+                    let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::AuditEntry;
+
+    fn entry() -> AuditEntry {
+        AuditEntry {
+            actor: "test".to_owned(),
+            organisation: None,
+            action: "read case".to_owned(),
+            person: None,
+            purpose: "test".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({}),
+        }
+    }
+
+    async fn audit_records(store: &Store) -> u64 {
+        let counts = store.table_counts().await.expect("counts");
+        counts
+            .iter()
+            .find(|(table, _)| *table == "audit_log")
+            .map(|(_, n)| *n)
+            .expect("audit_log counted")
+    }
+
+    /// With the log synced by the syncer thread, a batch is visible before it is durable: a
+    /// barrier taken then is answered only after the sync that covers the batch, and no later
+    /// than the batch itself.
+    #[tokio::test]
+    // The gate is held across awaits on purpose: only the syncer's thread waits for it.
+    #[allow(clippy::await_holding_lock)]
+    async fn a_barrier_waits_for_the_sync_of_every_batch_visible_before_it() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let url = format!("sqlite://{}", dir.path().join("barrier.db").display());
+        let store = Store::connect(&url, 4).await.expect("a store");
+        store.migrate().await.expect("migrations");
+        let gate = Arc::new(Mutex::new(()));
+        let committer = GroupCommitter::start_gated(
+            store.clone(),
+            8,
+            SqliteSync::Overlapped,
+            Some(gate.clone()),
+        );
+        let held = gate.lock().expect("the gate");
+        let appended = {
+            let committer = committer.clone();
+            tokio::spawn(async move {
+                committer
+                    .append_audit(None, &[entry()], Timestamp::now())
+                    .await
+            })
+        };
+        // Committed (readers see it), its sync held.
+        let visible = async {
+            while audit_records(&store).await == 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), visible)
+            .await
+            .expect("the batch is committed within 10 s");
+        let barrier = {
+            let committer = committer.clone();
+            tokio::spawn(async move { committer.durable().await })
+        };
+        // While the sync is held neither can be answered: give a wrong answer time to come.
+        let early = tokio::time::timeout(std::time::Duration::from_millis(200), async {
+            while !barrier.is_finished() && !appended.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(early.is_err(), "answered before the batch was synced");
+        drop(held);
+        appended
+            .await
+            .expect("the append's task")
+            .expect("the append, once synced");
+        barrier
+            .await
+            .expect("the barrier's task")
+            .expect("the barrier, once synced");
+        // Nothing waits for the syncer when a barrier follows no batch.
+        tokio::time::timeout(std::time::Duration::from_secs(10), committer.durable())
+            .await
+            .expect("a barrier after the last sync is answered within 10 s")
+            .expect("the barrier");
+    }
+
+    /// Where commits are durable once visible, a barrier is answered at once, without a turn at
+    /// the committer.
+    #[tokio::test]
+    async fn a_barrier_is_immediate_when_each_commit_syncs() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let url = format!("sqlite://{}", dir.path().join("in-commit.db").display());
+        let store = Store::connect(&url, 4).await.expect("a store");
+        store.migrate().await.expect("migrations");
+        let committer = GroupCommitter::start_with(store, 8, SqliteSync::InCommit);
+        assert!(!committer.overlapped);
+        committer.durable().await.expect("the barrier");
     }
 }
