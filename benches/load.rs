@@ -20,12 +20,12 @@
 //!
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
 //! `LOAD_CLIENTS=N` runs the closed-loop phases with N clients instead of 64; `LOAD_KEEP=1`
-//! keeps the SQLite database and prints where; `LOAD_BACKENDS=postgres` (a comma-separated list
-//! of `sqlite` and `postgres`) runs only the backends named. After each of the two phases that deliver, the
-//! deliveries that failed at least once are counted, with their last errors. After the
-//! throughput phase the harness prints where the CPU went (on Linux): how many of the cores were
-//! busy, how much of that was this process (by kind of thread) and how much other processes
-//! (a PostgreSQL server), and this process's CPU per accepted message.
+//! keeps the SQLite database and prints where; `LOAD_BACKENDS=postgres` (a comma-separated
+//! list of `sqlite` and `postgres`) runs only the backends named. After each of the two phases
+//! that deliver, the deliveries that failed at least once are counted, with their last errors.
+//! After the throughput phase the harness prints where the CPU went (on Linux): how many of the
+//! cores were busy, how much of that was this process (by kind of thread) and how much other
+//! processes (a PostgreSQL server), and this process's CPU per accepted message.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

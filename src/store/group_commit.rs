@@ -95,7 +95,7 @@ impl GroupCommitter {
             store.clone(),
             queue,
             max_batch,
-            sync,
+            overlapped,
             broken.clone(),
             gate,
         ));
@@ -324,7 +324,7 @@ async fn run(
     store: Store,
     mut queue: mpsc::Receiver<Job>,
     max_batch: usize,
-    sync: SqliteSync,
+    overlapped: bool,
     broken: Arc<Mutex<Option<String>>>,
     gate: Option<Arc<Mutex<()>>>,
 ) {
@@ -334,8 +334,8 @@ async fn run(
     let mut held = None;
     let mut turns = 0;
     // On SQLite, unless told otherwise, the log's syncs are the syncer thread's.
-    let syncer = match (store.sqlite_file(), sync) {
-        (Some(file), SqliteSync::Overlapped) => {
+    let syncer = match store.sqlite_file().filter(|_| overlapped) {
+        Some(file) => {
             let (to_sync, pending) = mpsc::channel(AWAITING_SYNC);
             let wal = WalFile::new(file);
             let broken = broken.clone();
@@ -350,7 +350,7 @@ async fn run(
                 }
             }
         }
-        _ => None,
+        None => None,
     };
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
         let mut commits = Vec::with_capacity(jobs.len());
@@ -377,23 +377,17 @@ async fn run(
                 Job::Barrier { reply } => barriers.push(reply),
             }
         }
+        // Barriers write nothing and wait for the batches before them, not for this one's
+        // writes: they follow it to the syncer whatever becomes of it.
+        let barriers = Answers {
+            commits: Vec::new(),
+            work: Vec::new(),
+            audits: Vec::new(),
+            barriers,
+            durable: false,
+        };
         if commits.is_empty() && work.is_empty() && audits.is_empty() {
-            // Barriers alone write nothing: they follow the batches before them to the syncer.
-            let answers = Answers {
-                commits: Vec::new(),
-                work: Vec::new(),
-                audits: Vec::new(),
-                barriers,
-                durable: false,
-            };
-            match &syncer {
-                Some(to_sync) => {
-                    if let Err(unsent) = to_sync.send(answers).await {
-                        unsent.0.fail("the write-ahead log's syncer has stopped");
-                    }
-                }
-                None => answers.send(),
-            }
+            hand_over(&syncer, barriers).await;
             continue;
         }
         let size = commits.len();
@@ -436,17 +430,10 @@ async fn run(
                     commits: commit_replies.into_iter().zip(results).collect(),
                     work: work_replies.into_iter().zip(booked).collect(),
                     audits: audit_replies,
-                    barriers,
+                    barriers: Vec::new(),
                     durable,
                 };
-                match &syncer {
-                    Some(to_sync) => {
-                        if let Err(unsent) = to_sync.send(answers).await {
-                            unsent.0.fail("the write-ahead log's syncer has stopped");
-                        }
-                    }
-                    None => answers.send(),
-                }
+                hand_over(&syncer, answers).await;
             }
             Err(error) => {
                 // The transaction itself failed (connection lost, disk full), or an earlier
@@ -465,11 +452,24 @@ async fn run(
                 for reply in audit_replies {
                     let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
                 }
-                for reply in barriers {
-                    let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
-                }
             }
         }
+        if !barriers.barriers.is_empty() {
+            hand_over(&syncer, barriers).await;
+        }
+    }
+}
+
+/// Gives a batch's answers to the syncer, which answers them after the sync that covers them,
+/// or, without one (each commit synced), answers them now.
+async fn hand_over(syncer: &Option<mpsc::Sender<Answers>>, answers: Answers) {
+    match syncer {
+        Some(to_sync) => {
+            if let Err(unsent) = to_sync.send(answers).await {
+                unsent.0.fail("the write-ahead log's syncer has stopped");
+            }
+        }
+        None => answers.send(),
     }
 }
 
