@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use brygga::domain::identifiers::{PersonId, Personnummer};
-use brygga::store::{AuditEntry, Backend, CaseCommit, GroupCommitter, SqliteSync, Store};
+use brygga::store::{AuditEntry, Backend, CaseCommit, GroupCommitter, LogSync, Store};
 use jiff::Timestamp;
 use sqlx::{AnyConnection, Connection, Executor};
 
@@ -68,7 +68,7 @@ async fn measure(name: &str, url: &str) {
     // SQLite: the group commit again with each batch's commit syncing the log itself
     // (`synchronous=FULL`), beside the default, whose log a thread of its own syncs.
     let in_commit = (store.backend() == Backend::Sqlite)
-        .then(|| GroupCommitter::start_with(store.clone(), 256, SqliteSync::InCommit));
+        .then(|| GroupCommitter::start_with(store.clone(), 256, LogSync::InCommit));
     let (mut single, mut grouped, mut grouped_in_commit) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
         single.push(n / round(&store, None).await.as_secs_f64());

@@ -8,15 +8,18 @@
 //!   Östersund), p50 and p99;
 //! - **throughput**: 64 clients post Cosmic Link admission notices (each a new case, three
 //!   recipients) as fast as they are answered, for `LOAD_SECONDS` (default 5); every
-//!   2xx is a message committed durably (its write-ahead log synced; `synchronous_commit` on)
+//!   2xx is a message committed durably (its write-ahead log synced or flushed to disk)
 //!   with its events, audit records and outbox rows, shared with concurrent ones by group commit;
 //! - **ceiling**: the same 64 clients against an axum server that reads the body and answers
 //!   200 with a small JSON receipt.
 //!
-//! SQLite runs twice, on a fresh file each: with the write-ahead log synced by the gateway's
-//! own thread while the next batch is written (`database.sqlite_wal_sync = "overlapped"`, the
-//! default), and with each batch's commit syncing it (`"in_commit"`, `synchronous=FULL`);
-//! `LOAD_IN_COMMIT=0` leaves the second out.
+//! Each backend runs twice, on a fresh database each: with the log made durable beside the
+//! writer while the next batch is written (`database.sqlite_wal_sync` and
+//! `database.postgres_wal_sync = "overlapped"`, the default: SQLite's write-ahead log synced by
+//! a thread of the gateway's, PostgreSQL's batches committed without waiting for the flush and
+//! flushed by a task of its own), and with each batch's commit waiting for the disk
+//! (`"in_commit"`: `synchronous=FULL`, `synchronous_commit = on`); `LOAD_IN_COMMIT=0` leaves
+//! the second runs out.
 //!
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
 //! `LOAD_CLIENTS=N` runs the closed-loop phases with N clients instead of 64; `LOAD_KEEP=1`
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use brygga::clock::Clock;
 use brygga::startup::Application;
-use brygga::store::SqliteSync;
+use brygga::store::LogSync;
 
 /// The gateway binary's allocator, so that the harness measures what runs in production.
 #[global_allocator]
@@ -267,17 +270,12 @@ async fn ceiling(template: &str, duration: Duration) -> f64 {
     closed_loop(&url, "none", template, "ceiling", duration).await
 }
 
-async fn run(
-    backend: &str,
-    database: &str,
-    sync: SqliteSync,
-    dir: &std::path::Path,
-    template: &str,
-) {
+async fn run(backend: &str, database: &str, sync: LogSync, dir: &std::path::Path, template: &str) {
     let duration = Duration::from_secs(seconds());
     let (inbox, arrivals) = receiver().await;
     let mut settings = settings(database, dir, &inbox);
     settings.database.sqlite_wal_sync = sync;
+    settings.database.postgres_wal_sync = sync;
     let app = Application::build_with_clock(settings, Clock::System)
         .await
         .unwrap();
@@ -465,7 +463,7 @@ fn main() {
             run(
                 "SQLite",
                 &sqlite,
-                SqliteSync::Overlapped,
+                LogSync::Overlapped,
                 dir.path(),
                 &template,
             )
@@ -475,7 +473,7 @@ fn main() {
             // Beside it, each batch's commit syncing the log itself: what overlapping gains.
             let sqlite = format!("sqlite://{}", dir.path().join("in-commit.db").display());
             let label = "SQLite, in-commit sync";
-            run(label, &sqlite, SqliteSync::InCommit, dir.path(), &template).await;
+            run(label, &sqlite, LogSync::InCommit, dir.path(), &template).await;
         }
         let postgres = if backend("postgres") {
             fresh_postgres("load").await
@@ -483,8 +481,26 @@ fn main() {
             None
         };
         if let Some(database) = postgres {
-            let sync = SqliteSync::default();
-            run("PostgreSQL", &database, sync, dir.path(), &template).await;
+            run(
+                "PostgreSQL",
+                &database,
+                LogSync::Overlapped,
+                dir.path(),
+                &template,
+            )
+            .await;
+        }
+        let postgres =
+            if backend("postgres") && std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0") {
+                // A fresh database; the first run's goes.
+                fresh_postgres("load").await
+            } else {
+                None
+            };
+        if let Some(database) = postgres {
+            // Each batch's commit waiting for the log's flush: what overlapping gains.
+            let label = "PostgreSQL, in-commit flush";
+            run(label, &database, LogSync::InCommit, dir.path(), &template).await;
         }
         if std::env::var_os("LOAD_KEEP").is_some() {
             println!("SQLite database kept in {}", dir.keep().display());

@@ -86,11 +86,8 @@ impl Application {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let committer = GroupCommitter::start_with(
-            self.store.clone(),
-            256,
-            self.settings.database.sqlite_wal_sync,
-        );
+        let committer =
+            GroupCommitter::start_with(self.store.clone(), 256, self.settings.database.log_sync());
         let directory = Arc::new(self.settings.directory.clone());
         let subscriptions = crate::delivery::Live::new(self.settings.subscriptions.clone());
         let outbox_ready = Arc::new(tokio::sync::Notify::new());

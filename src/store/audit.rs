@@ -75,13 +75,23 @@ impl AuditHead {
     /// future dropped while this `BEGIN` is on the way would leave the connection in a
     /// transaction that sqlx does not know of, holding the lock until the connection's next
     /// transaction ends.
+    ///
+    /// `relaxed`: on PostgreSQL the transaction's commit does not wait for the log's flush
+    /// (`SET LOCAL`, so the session is left as it was): for a batch the group committer's
+    /// syncer makes durable before anyone hears of it.
     pub(super) async fn begin(
         conn: &mut sqlx::AnyConnection,
         backend: Backend,
+        relaxed: bool,
     ) -> Result<Transaction<'_, Any>, StoreError> {
         use sqlx::SqlSafeStr;
         let statement = match backend {
             Backend::Sqlite => None,
+            Backend::Postgres if relaxed => Some(
+                "BEGIN; SET LOCAL synchronous_commit = off; \
+                 SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE"
+                    .into_sql_str(),
+            ),
             Backend::Postgres => {
                 Some("BEGIN; SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE".into_sql_str())
             }

@@ -58,25 +58,35 @@ impl Store {
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
         let mut conn = self.writer_connection().await?;
-        self.commit_batch_on(&mut conn, commits, work, audits).await
+        self.commit_batch_on(&mut conn, commits, work, audits, false)
+            .await
     }
 
     /// As `commit_batch_with`, on a writer connection the caller holds (the group committer
     /// keeps it from one batch to the next: a connection going back to the pool first takes a
     /// task's turn and a round trip to it). After an error the caller must let it go.
+    ///
+    /// With `synced_after`, the caller makes the batch durable itself before it tells anyone
+    /// of it (the group committer's syncer): on PostgreSQL the commit then does not wait for
+    /// the log's flush (`SET LOCAL synchronous_commit = off`, on the `BEGIN`'s round trip).
+    /// SQLite's writer is relaxed by the connection's setting (`Store::relax_writer`).
     pub async fn commit_batch_on(
         &self,
         conn: &mut sqlx::pool::PoolConnection<Any>,
         commits: Vec<CaseCommit>,
         work: &[Bookkeeping],
         audits: &[AuditAppend],
+        synced_after: bool,
     ) -> Result<Batched, StoreError> {
         if commits.is_empty() && audits.is_empty() {
             // Bookkeeping alone need not wait for the disk (see `begin_bookkeeping`).
             let booked = self.bookkeeping_on(conn, work).await?;
             return Ok((Vec::new(), booked));
         }
-        match self.commit_bulk(conn, &commits, work, audits).await {
+        match self
+            .commit_bulk(conn, &commits, work, audits, synced_after)
+            .await
+        {
             Ok(results) => Ok(results),
             Err(error) => {
                 // Nothing of the bulk transaction was written. One change of the batch may be
@@ -94,12 +104,13 @@ impl Store {
         commits: &[CaseCommit],
         work: &[Bookkeeping],
         audits: &[AuditAppend],
+        synced_after: bool,
     ) -> Result<Batched, StoreError> {
         // The head's lock first: it serialises every writer (on PostgreSQL across instances),
         // so the receipts, versions and event counts read next cannot change before this
         // transaction ends. On PostgreSQL the lock rides on the `BEGIN`, on SQLite on the
         // reads: one round trip before the reads, or none.
-        let mut tx = AuditHead::begin(conn, self.backend).await?;
+        let mut tx = AuditHead::begin(conn, self.backend, synced_after).await?;
         let mut reads = Script::new(self.backend);
         AuditHead::read_in(&mut reads);
         Stored::reads(&mut reads, commits);

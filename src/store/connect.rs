@@ -83,9 +83,9 @@ pub struct Store {
     pub(super) writer: AnyPool,
     pub(super) reader: AnyPool,
     /// The delivery bookkeeping's connections (`begin_bookkeeping`): on PostgreSQL a pool of
-    /// its own whose sessions commit without waiting for the disk, so that a claim is one
+    /// its own whose sessions commit without waiting for the disk, so that a settlement is one
     /// statement and one round trip, and no writer connection is ever left relaxed; on SQLite
-    /// the writer.
+    /// the writer. (PostgreSQL's claims wait for the disk: see `Store::claim_outbox`.)
     pub(super) bookkeeper: AnyPool,
     /// Set while SQLite's writer runs a bookkeeping transaction without waiting for the disk
     /// (`begin_bookkeeping`), or while the group committer holds it for batches that the
@@ -115,12 +115,12 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
      PRAGMA temp_store = MEMORY;";
 
 /// PostgreSQL connections for writing, beside `max_connections` for reading: the group
-/// commit, the delivery workers' claims and settlements, and the occasional write of its own
-/// (a redelivery, a token's assertion).
-const POSTGRES_WRITERS: u32 = 3;
+/// commit, the flushes of its log (`Store::flush_log`), the delivery workers' claims, and the
+/// occasional write of its own (a redelivery, a token's assertion).
+const POSTGRES_WRITERS: u32 = 4;
 
 /// PostgreSQL connections for the delivery bookkeeping (`Store::begin_bookkeeping`): the
-/// claims and the settlements.
+/// settlements and the pruning of finished rows.
 const POSTGRES_BOOKKEEPERS: u32 = 2;
 
 /// How often SQLite's write-ahead log is copied back into the database, beside the writer.
@@ -320,6 +320,32 @@ impl Store {
             self.relaxed.store(false, Ordering::SeqCst);
         }
         Ok(booked)
+    }
+
+    /// Makes every commit before the call durable on PostgreSQL, also those that did not wait
+    /// for the log's flush: commits a transaction of its own that does wait. It takes a
+    /// transaction id (`pg_current_xact_id()`), so its commit writes a record to the log,
+    /// after every earlier commit's, and returns once the log is flushed past it. On a writer
+    /// connection the caller keeps in `held` from one flush to the next (a new one when it
+    /// holds none); after an error the connection is let go.
+    pub(super) async fn flush_log(
+        &self,
+        held: &mut Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    ) -> Result<(), StoreError> {
+        let conn = match held {
+            Some(conn) => conn,
+            None => held.insert(self.writer.acquire().await?),
+        };
+        match sqlx::query("SELECT CAST(pg_current_xact_id() AS TEXT)")
+            .execute(&mut **conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                *held = None;
+                Err(error.into())
+            }
+        }
     }
 
     /// SQLite's database file (none on PostgreSQL): the group committer syncs its write-ahead

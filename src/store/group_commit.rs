@@ -2,8 +2,12 @@
 //! makes many messages durable. Each commit still succeeds or fails on its own (see
 //! `Store::commit_batch`), and each caller is answered only after the transaction is on disk.
 //!
-//! On SQLite the write-ahead log is synced by a thread of its own (`wal_sync`), while the next
-//! batch is written: the answers of a batch wait for the sync that covers it, not the writer.
+//! By default the log is made durable beside the writer, while the next batch is written: on
+//! SQLite a thread of its own syncs the write-ahead log (`wal_sync`); on PostgreSQL the batches
+//! commit without waiting for the log's flush (`synchronous_commit = off` in their
+//! transaction), and a task of its own then commits a transaction of its own that does wait,
+//! which flushes the log past every commit before it. Either way the answers of a batch wait
+//! for the sync that covers it, not the writer.
 //!
 //! On SQLite the delivery workers' claims and settlements go through the same queue and ride
 //! in the batch's transaction: the database has one writer, and a claim taking its own turn
@@ -23,17 +27,26 @@ use super::outbox::Settlement;
 use super::records::{CaseCommit, CommitOutcome, OutboxItem};
 use super::wal_sync::WalFile;
 
-/// Who syncs SQLite's write-ahead log for the group committer's batches.
+/// Who makes the group committer's batches durable: who syncs SQLite's write-ahead log, or
+/// flushes PostgreSQL's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SqliteSync {
-    /// A thread of the gateway's, while the committer writes the next batch
-    /// (`synchronous = NORMAL` for the batches, each answered after the sync that covers it).
+pub enum LogSync {
+    /// A syncer beside the committer, while the committer writes the next batch; each batch
+    /// is answered after the sync that covers it. SQLite: a thread of the gateway's, the
+    /// batches written with `synchronous = NORMAL`. PostgreSQL: a task of the gateway's on a
+    /// connection of its own, the batches committed with `synchronous_commit = off`.
     #[default]
     Overlapped,
-    /// Each batch's commit (`synchronous = FULL`): the committer waits for the disk.
+    /// Each batch's commit (SQLite `synchronous = FULL`, PostgreSQL `synchronous_commit =
+    /// on`): the committer waits for the disk before it writes the next batch.
     InCommit,
 }
+
+/// A lock the syncer holds while it syncs: a test holding it keeps batches committed but not
+/// yet durable.
+#[doc(hidden)]
+pub type Gate = Arc<tokio::sync::Mutex<()>>;
 
 enum Job {
     Commit {
@@ -60,10 +73,12 @@ enum Job {
 pub struct GroupCommitter {
     jobs: mpsc::Sender<Job>,
     store: Store,
-    /// Set when a sync of SQLite's log failed: the committer writes nothing more.
+    /// Set when a sync of SQLite's log failed: the committer writes nothing more. (A failed
+    /// flush on PostgreSQL fails its batches only: the server keeps its log, and the next
+    /// flush is tried on a new connection.)
     broken: Arc<Mutex<Option<String>>>,
-    /// Whether a batch can be seen by readers before it is durable (SQLite's log synced by the
-    /// syncer thread): then `durable` waits for the syncer.
+    /// Whether a batch can be seen by readers before it is durable (the log synced by the
+    /// syncer): then `durable` waits for the syncer.
     overlapped: bool,
 }
 
@@ -71,26 +86,28 @@ impl GroupCommitter {
     /// Starts the committer task on the current Tokio runtime. A batch holds at most
     /// `max_batch` commits; while one batch is being written the next one gathers.
     pub fn start(store: Store, max_batch: usize) -> GroupCommitter {
-        GroupCommitter::start_with(store, max_batch, SqliteSync::default())
+        GroupCommitter::start_with(store, max_batch, LogSync::default())
     }
 
-    /// As `start`, with SQLite's log synced as `sync` says (PostgreSQL ignores it).
-    pub fn start_with(store: Store, max_batch: usize, sync: SqliteSync) -> GroupCommitter {
+    /// As `start`, with the log synced as `sync` says.
+    pub fn start_with(store: Store, max_batch: usize, sync: LogSync) -> GroupCommitter {
         GroupCommitter::start_gated(store, max_batch, sync, None)
     }
 
-    /// As `start_with`; the syncer thread holds `gate` while it syncs (tests hold it to keep
-    /// batches committed but not yet durable).
-    fn start_gated(
+    /// As `start_with`; the syncer holds `gate` while it syncs (tests hold it to keep batches
+    /// committed but not yet durable). For the store's tests only.
+    #[doc(hidden)]
+    pub fn start_gated(
         store: Store,
         max_batch: usize,
-        sync: SqliteSync,
-        gate: Option<Arc<Mutex<()>>>,
+        sync: LogSync,
+        gate: Option<Gate>,
     ) -> GroupCommitter {
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 4);
         let broken: Arc<Mutex<Option<String>>> = Arc::default();
-        let overlapped = store.sqlite_file().is_some() && sync == SqliteSync::Overlapped;
+        let overlapped = sync == LogSync::Overlapped
+            && (store.sqlite_file().is_some() || store.backend() == Backend::Postgres);
         tokio::spawn(run(
             store.clone(),
             queue,
@@ -196,7 +213,7 @@ impl GroupCommitter {
     /// it first: on SQLite a batch is visible to readers from its commit, a few milliseconds
     /// before the syncer has made it durable, and a power loss then would lose a message whose
     /// resending had been answered 2xx. Immediate where commits are durable when visible
-    /// (PostgreSQL with `synchronous_commit` on, SQLite's `in_commit`).
+    /// (`LogSync::InCommit`).
     pub async fn durable(&self) -> Result<(), StoreError> {
         if !self.overlapped {
             return Ok(());
@@ -294,13 +311,11 @@ fn sync_log(
     mut wal: WalFile,
     mut pending: mpsc::Receiver<Answers>,
     broken: Arc<Mutex<Option<String>>>,
-    gate: Option<Arc<Mutex<()>>>,
+    gate: Option<Gate>,
 ) {
     let mut batches = Vec::with_capacity(AWAITING_SYNC);
     while pending.blocking_recv_many(&mut batches, AWAITING_SYNC) > 0 {
-        let _gate = gate
-            .as_ref()
-            .map(|g| g.lock().unwrap_or_else(|p| p.into_inner()));
+        let _gate = gate.as_ref().map(|g| g.blocking_lock());
         let outcome = match why_broken(&broken) {
             Some(reason) => Err(reason),
             None if batches.iter().any(|b| b.durable) => wal.sync().map_err(|error| {
@@ -320,21 +335,57 @@ fn sync_log(
     }
 }
 
+/// The task that flushes PostgreSQL's log for the batches committed without waiting for it:
+/// one flush for every batch that committed while the last one ran, then their answers (see
+/// `Store::flush_log`). A flush that fails answers its batches with the error: they may or may
+/// not be durable, so their senders send them again and are answered with the receipt should
+/// they have been kept. The server keeps its log whatever became of the connection, so the
+/// next flush is tried on a new one and the committer goes on.
+async fn flush_log(store: Store, mut pending: mpsc::Receiver<Answers>, gate: Option<Gate>) {
+    let mut batches = Vec::with_capacity(AWAITING_SYNC);
+    let mut connection = None;
+    while pending.recv_many(&mut batches, AWAITING_SYNC).await > 0 {
+        let _gate = match &gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let outcome = if batches.iter().any(|b| b.durable) {
+            store.flush_log(&mut connection).await
+        } else {
+            Ok(())
+        };
+        match outcome {
+            Ok(()) => batches.drain(..).for_each(Answers::send),
+            Err(error) => {
+                tracing::error!(error = %error, "flushing PostgreSQL's log failed; the batches it would have made durable are answered with the error");
+                let reason = format!("flushing the database's log failed ({error})");
+                batches.drain(..).for_each(|b| b.fail(&reason));
+            }
+        }
+    }
+}
+
 async fn run(
     store: Store,
     mut queue: mpsc::Receiver<Job>,
     max_batch: usize,
     overlapped: bool,
     broken: Arc<Mutex<Option<String>>>,
-    gate: Option<Arc<Mutex<()>>>,
+    gate: Option<Gate>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     // The writer connection, kept while batches follow one another: one going back to the pool
     // first waits for a task's turn and a round trip to it, and the next batch would wait too.
     let mut held = None;
     let mut turns = 0;
-    // On SQLite, unless told otherwise, the log's syncs are the syncer thread's.
+    // Unless told otherwise, the log's syncs are the syncer's: SQLite's thread, PostgreSQL's
+    // task.
     let syncer = match store.sqlite_file().filter(|_| overlapped) {
+        None if overlapped => {
+            let (to_sync, pending) = mpsc::channel(AWAITING_SYNC);
+            tokio::spawn(flush_log(store.clone(), pending, gate));
+            Some(to_sync)
+        }
         Some(file) => {
             let (to_sync, pending) = mpsc::channel(AWAITING_SYNC);
             let wal = WalFile::new(file);
@@ -408,7 +459,13 @@ async fn run(
                 match connection {
                     Ok(mut connection) => {
                         let outcome = store
-                            .commit_batch_on(&mut connection, commits, &work, &audits)
+                            .commit_batch_on(
+                                &mut connection,
+                                commits,
+                                &work,
+                                &audits,
+                                syncer.is_some(),
+                            )
                             .await;
                         turns += 1;
                         if outcome.is_ok() && !queue.is_empty() && turns < HOLD_FOR {
@@ -503,21 +560,15 @@ mod tests {
     /// barrier taken then is answered only after the sync that covers the batch, and no later
     /// than the batch itself.
     #[tokio::test]
-    // The gate is held across awaits on purpose: only the syncer's thread waits for it.
-    #[allow(clippy::await_holding_lock)]
     async fn a_barrier_waits_for_the_sync_of_every_batch_visible_before_it() {
         let dir = tempfile::tempdir().expect("a directory");
         let url = format!("sqlite://{}", dir.path().join("barrier.db").display());
         let store = Store::connect(&url, 4).await.expect("a store");
         store.migrate().await.expect("migrations");
-        let gate = Arc::new(Mutex::new(()));
-        let committer = GroupCommitter::start_gated(
-            store.clone(),
-            8,
-            SqliteSync::Overlapped,
-            Some(gate.clone()),
-        );
-        let held = gate.lock().expect("the gate");
+        let gate: Gate = Arc::default();
+        let committer =
+            GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
+        let held = gate.lock().await;
         let appended = {
             let committer = committer.clone();
             tokio::spawn(async move {
@@ -571,7 +622,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("in-commit.db").display());
         let store = Store::connect(&url, 4).await.expect("a store");
         store.migrate().await.expect("migrations");
-        let committer = GroupCommitter::start_with(store, 8, SqliteSync::InCommit);
+        let committer = GroupCommitter::start_with(store, 8, LogSync::InCommit);
         assert!(!committer.overlapped);
         committer.durable().await.expect("the barrier");
     }

@@ -25,7 +25,7 @@ pub use connect::{Backend, Footprint, Readiness, Store};
 pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
-pub use group_commit::{GroupCommitter, SqliteSync};
+pub use group_commit::{Gate, GroupCommitter, LogSync};
 pub use outbox::{DeliveryQuery, DeliveryRow, Settlement, claim_statement};
 pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,

@@ -127,13 +127,17 @@ impl Store {
         lease: SignedDuration,
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        // A lost claim only means the row is claimed again after a restart.
         if self.backend == Backend::Postgres {
-            // One statement is a transaction of its own, on a bookkeeping session that does
-            // not wait for the disk: one round trip.
-            let mut conn = self.bookkeeper.acquire().await?;
+            // One statement is a transaction of its own: one round trip. On a writer session,
+            // whose commits wait for the log's flush: a claim that took rows commits after
+            // every commit it saw, so the flush of its own makes the rows it delivers durable,
+            // also those of batches committed without waiting for it (`LogSync::Overlapped`,
+            // on this instance or another). A claim that took none writes nothing and waits
+            // for nothing.
+            let mut conn = self.writer.acquire().await?;
             return claim_in(&mut conn, self.backend, worker, now, lease, limit).await;
         }
+        // A lost claim only means the row is claimed again after a restart.
         let mut tx = self.begin_bookkeeping().await?;
         let items = claim_in(&mut tx, self.backend, worker, now, lease, limit).await?;
         tx.commit().await?;

@@ -49,6 +49,13 @@ mod sqlite_only {
 /// The suite functions that concern PostgreSQL alone.
 mod postgres_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection() {
+        let db = crate::support::TestDb::postgres().await;
+        crate::all::a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection(&db)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions() {
         let db = crate::support::TestDb::postgres().await;
         crate::all::receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions(
@@ -83,6 +90,7 @@ both_backends!(
     restarting_the_same_clock_is_idempotent,
     concurrent_commits_through_the_group_committer_all_land_once,
     the_group_committer_commits_and_claims_with_either_log_sync,
+    a_batch_is_answered_only_after_the_syncer_made_it_durable,
     within_one_group_a_conflict_or_duplicate_fails_alone,
     a_change_the_batch_checks_cannot_foresee_fails_alone,
     a_large_batch_of_new_and_existing_cases_is_written_whole,

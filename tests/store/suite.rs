@@ -880,11 +880,11 @@ pub async fn concurrent_commits_through_the_group_committer_all_land_once(db: &T
 }
 
 pub async fn the_group_committer_commits_and_claims_with_either_log_sync(db: &TestDb) {
-    use brygga::store::{GroupCommitter, SqliteSync};
+    use brygga::store::{GroupCommitter, LogSync};
     let store = db.migrated().await;
     let now = at("2026-11-20T08:01:00Z");
     let lease = SignedDuration::from_secs(30);
-    for (round, sync) in [SqliteSync::Overlapped, SqliteSync::InCommit]
+    for (round, sync) in [LogSync::Overlapped, LogSync::InCommit]
         .into_iter()
         .enumerate()
     {
@@ -936,7 +936,7 @@ pub async fn the_group_committer_commits_and_claims_with_either_log_sync(db: &Te
     assert_eq!(db.count("received_messages").await, 40);
 }
 
-/// SQLite's log synced by the gateway (`SqliteSync::Overlapped`): a sync that fails answers its
+/// SQLite's log synced by the gateway (`LogSync::Overlapped`): a sync that fails answers its
 /// batch with the error, and the committer refuses every later batch rather than trust a
 /// disk that lost writes.
 pub async fn a_failed_log_sync_refuses_its_batch_and_every_later_one(db: &TestDb) {
@@ -2097,4 +2097,138 @@ pub async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_it
             brygga::store::Prior::Received(_)
         ));
     }
+}
+
+/// With the log made durable by the syncer (`LogSync::Overlapped`: SQLite's thread,
+/// PostgreSQL's task), a batch is committed (other sessions see it) before it is durable: its
+/// caller, and a barrier taken meanwhile, are answered only after the syncer's sync, held here
+/// by its gate. Once the gate opens both are answered.
+pub async fn a_batch_is_answered_only_after_the_syncer_made_it_durable(db: &TestDb) {
+    use brygga::store::{Gate, GroupCommitter, LogSync};
+    let store = db.migrated().await;
+    let gate: Gate = std::sync::Arc::default();
+    let committer =
+        GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
+    let held = gate.lock().await;
+    let committing = {
+        let committer = committer.clone();
+        let (_, commit) = new_case(&person("19811218-9876"));
+        tokio::spawn(async move { committer.commit(commit).await })
+    };
+    let visible = async {
+        while db.count("cases").await == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), visible)
+        .await
+        .expect("the batch is committed within 10 s");
+    let barrier = {
+        let committer = committer.clone();
+        tokio::spawn(async move { committer.durable().await })
+    };
+    // While the sync is held neither may be answered: give a wrong answer time to come.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(200), async {
+        while !barrier.is_finished() && !committing.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(early.is_err(), "answered before the batch was made durable");
+    drop(held);
+    let committed = committing.await.expect("the commit's task");
+    assert!(
+        matches!(committed, Ok(CommitOutcome::Committed { .. })),
+        "{committed:?}"
+    );
+    barrier
+        .await
+        .expect("the barrier's task")
+        .expect("the barrier, once synced");
+}
+
+/// PostgreSQL's log flushed by the committer's task: a flush whose connection the server ended
+/// answers its batch with the error (the sender sends again, and is answered with the receipt,
+/// as the batch was kept); the committer is not stopped, and the next batches are flushed on a
+/// new connection.
+pub async fn a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection(
+    db: &TestDb,
+) {
+    use brygga::store::{Gate, GroupCommitter, LogSync};
+    let store = db.migrated().await;
+    let gate: Gate = std::sync::Arc::default();
+    let committer =
+        GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
+    let p = person("19811218-9876");
+    // The first batch opens the flushing task's connection.
+    let first = committer.commit(new_case(&p).1).await;
+    assert!(
+        matches!(first, Ok(CommitOutcome::Committed { .. })),
+        "{first:?}"
+    );
+    let held = gate.lock().await;
+    let (_, mut commit) = new_case(&p);
+    commit.received = Some(ReceivedMessage {
+        source: "api".into(),
+        message_id: "m-flush".to_owned(),
+        receipt: serde_json::json!({ "n": 1 }),
+    });
+    let resend = commit.clone();
+    let committing = {
+        let committer = committer.clone();
+        tokio::spawn(async move { committer.commit(commit).await })
+    };
+    let visible = async {
+        while db.count("cases").await < 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), visible)
+        .await
+        .expect("the batch is committed within 10 s");
+    // Every other session of the database ends, the flushing task's among them.
+    let mut raw = db.raw().await;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut raw)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+    drop(held);
+    match committing.await.expect("the commit's task") {
+        Err(StoreError::NotConfirmed(reason)) => {
+            assert!(
+                reason.contains("flushing the database's log failed"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected the flush's failure, got {other:?}"),
+    }
+    assert_eq!(committer.stopped(), None, "a failed flush stops nothing");
+    // The resend is answered with the receipt of the batch that was kept. The committer's own
+    // connection was ended too: a batch on it may fail once before the pool gives a new one.
+    let answered = async {
+        loop {
+            match committer.commit(resend.clone()).await {
+                Ok(outcome) => return outcome,
+                Err(StoreError::BatchFailed(_)) => tokio::task::yield_now().await,
+                Err(other) => panic!("the resend failed: {other:?}"),
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), answered)
+        .await
+        .expect("the resend is answered within 10 s");
+    assert!(
+        matches!(&outcome, CommitOutcome::Duplicate { receipt } if receipt["n"] == 1),
+        "{outcome:?}"
+    );
+    let next = committer.commit(new_case(&p).1).await;
+    assert!(
+        matches!(next, Ok(CommitOutcome::Committed { .. })),
+        "{next:?}"
+    );
+    assert_eq!(db.count("cases").await, 3);
 }
