@@ -27,6 +27,23 @@ const POLL: Duration = Duration::from_millis(100);
 /// most this often lets one claim take the rows of several commits (a claim is a write that
 /// queues with them), and adds at most this much to a delivery's time.
 const CLAIM_GAP: Duration = Duration::from_millis(5);
+/// While incoming messages queue for the writer (`GroupCommitter::saturated`), the worker gives
+/// way: it claims at most `YIELDING_CLAIM` rows, at most every `YIELDING_GAP` (320 deliveries
+/// a second), so that the cores and the database go to taking messages in. Deliveries go on at
+/// that pace, the oldest first, and at full pace again once the queue is gone.
+const YIELDING_CLAIM: u32 = 16;
+const YIELDING_GAP: Duration = Duration::from_millis(50);
+
+/// How many rows the next claim may take, and how long after the last it may be made: all
+/// of the free permits after `CLAIM_GAP`, or, while the writer is saturated, at most
+/// `YIELDING_CLAIM` after `YIELDING_GAP`.
+fn claim_pace(free: u32, saturated: bool) -> (u32, Duration) {
+    if saturated {
+        (free.min(YIELDING_CLAIM), YIELDING_GAP)
+    } else {
+        (free, CLAIM_GAP)
+    }
+}
 /// How often finished rows older than the retention are deleted (by the gateway's clock).
 const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
 /// How long a handshake may take at most (the client that created the subscription waits).
@@ -837,12 +854,16 @@ impl Deliverer {
                 }
                 last_prune = Some(now);
             }
-            if let Some(wait) = last_claim.and_then(|at| CLAIM_GAP.checked_sub(at.elapsed())) {
+            let (_, gap) = claim_pace(0, self.committer.saturated());
+            if let Some(wait) = last_claim.and_then(|at| gap.checked_sub(at.elapsed())) {
                 tokio::time::sleep(wait).await;
             }
             last_claim = Some(std::time::Instant::now());
-            let free = permits.available_permits() as u32;
-            let started = match self.start_due(free, &permits, &settled).await {
+            let (limit, _) = claim_pace(
+                permits.available_permits() as u32,
+                self.committer.saturated(),
+            );
+            let started = match self.start_due(limit, &permits, &settled).await {
                 Ok(n) => n,
                 Err(error) => {
                     tracing::error!(%error, "claiming deliveries failed; trying again");
@@ -851,7 +872,7 @@ impl Deliverer {
             };
             // A claim that took as many rows as it could may have left more due: claim again
             // once permits are free. One that took fewer took every row due.
-            if started > 0 && started == free as usize && permits.available_permits() > 0 {
+            if started > 0 && started == limit as usize && permits.available_permits() > 0 {
                 continue;
             }
             // Every permit in use: claim again as soon as a delivery ends.

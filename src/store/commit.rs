@@ -259,7 +259,7 @@ pub(super) async fn book(
                 now,
                 lease,
                 limit,
-            } => claim_in(tx, backend, worker, *now, *lease, *limit)
+            } => claim_in(tx, backend, false, worker, *now, *lease, *limit)
                 .await
                 .map(Booked::Claimed),
             Bookkeeping::Settle {

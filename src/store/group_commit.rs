@@ -14,6 +14,7 @@
 //! between two batches would hold up every message waiting in the next one. On PostgreSQL
 //! they run on a connection of their own, beside the commits.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
@@ -80,6 +81,28 @@ pub struct GroupCommitter {
     /// Whether a batch can be seen by readers before it is durable (the log synced by the
     /// syncer): then `durable` waits for the syncer.
     overlapped: bool,
+    /// Changes handed to the committer and not answered yet (see `saturated`).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// Changes waiting for the committer at once from which it counts as saturated: senders are
+/// then queueing for the writer, and the delivery workers give way (see `saturated`).
+const SATURATED_AT: usize = 32;
+
+/// Counts one change as waiting for as long as it lives (however its caller's wait ends).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl GroupCommitter {
@@ -121,6 +144,7 @@ impl GroupCommitter {
             store,
             broken,
             overlapped,
+            waiting: Arc::default(),
         }
     }
 
@@ -134,6 +158,7 @@ impl GroupCommitter {
     pub async fn commit(&self, mut commit: CaseCommit) -> Result<CommitOutcome, StoreError> {
         // The JSON and the audit records' hashed texts are made here, by each caller, not in
         // the batch's turn at the writer.
+        let _waiting = Waiting::new(&self.waiting);
         commit.prepare()?;
         let (reply, answer) = oneshot::channel();
         self.send(Job::Commit {
@@ -142,6 +167,15 @@ impl GroupCommitter {
         })
         .await?;
         answer.await.map_err(|_| StoreError::CommitterStopped)?
+    }
+
+    /// Whether incoming changes are queueing for the writer: at least `SATURATED_AT` handed to
+    /// the committer and not answered yet. Each sender waits for its answer, so this many at
+    /// once means the writer, or the cores it shares, cannot keep up with them. The delivery
+    /// workers then give way (`delivery::worker`): under a burst the gateway takes in first,
+    /// and delivers the backlog as the burst ends.
+    pub fn saturated(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) >= SATURATED_AT
     }
 
     /// `Store::claim_outbox`, in the next batch on SQLite.

@@ -21,6 +21,7 @@ mod wal_sync;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use commit::{AuditAppend, Batched, Booked, Bookkeeping};
+pub use connect::CLAIM_SESSION;
 pub use connect::{Backend, Footprint, Readiness, Store};
 pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};

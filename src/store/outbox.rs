@@ -68,10 +68,12 @@ pub fn claim_statement(backend: Backend) -> &'static str {
 }
 
 /// Claims up to `limit` due rows for `worker` on `conn` (see `Store::claim_outbox`): one
-/// statement, in the caller's transaction or in its own.
+/// statement, in the caller's transaction or in its own. `session` says whether `conn` is a
+/// claim session of PostgreSQL's (`CLAIM_SESSION`), where the statement is kept prepared.
 pub(super) async fn claim_in(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
+    session: bool,
     worker: &str,
     now: Timestamp,
     lease: SignedDuration,
@@ -80,12 +82,11 @@ pub(super) async fn claim_in(
     let now_ms = millis(now);
     let until = millis(now.saturating_add(lease).unwrap_or(now));
     let sql = claim_statement(backend);
-    // Planned at each claim, for the table as it is then: a plan kept from when the table was
-    // small (PostgreSQL's generic plan, chosen after a few runs of a prepared statement) checks
-    // each candidate against every pending row, and over a backlog of thousands a claim then
-    // ran for minutes while no delivery was made.
+    // Planned once per claim session, whose settings leave one plan, good for any backlog
+    // (see `CLAIM_SESSION`); elsewhere (SQLite's claims, which ride in the committer's
+    // batches) at each claim, for the table as it is then.
     let rows = sqlx::query(sql)
-        .persistent(false)
+        .persistent(session)
         .bind(worker)
         .bind(until)
         .bind(now_ms)
@@ -128,18 +129,18 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         if self.backend == Backend::Postgres {
-            // One statement is a transaction of its own: one round trip. On a writer session,
-            // whose commits wait for the log's flush: a claim that took rows commits after
-            // every commit it saw, so the flush of its own makes the rows it delivers durable,
-            // also those of batches committed without waiting for it (`LogSync::Overlapped`,
-            // on this instance or another). A claim that took none writes nothing and waits
-            // for nothing.
-            let mut conn = self.writer.acquire().await?;
-            return claim_in(&mut conn, self.backend, worker, now, lease, limit).await;
+            // One statement is a transaction of its own: one round trip. On a claim session
+            // (`CLAIM_SESSION`), whose commits wait for the log's flush: a claim that took rows
+            // commits after every commit it saw, so the flush of its own makes the rows it
+            // delivers durable, also those of batches committed without waiting for it
+            // (`LogSync::Overlapped`, on this instance or another). A claim that took none
+            // writes nothing and waits for nothing.
+            let mut conn = self.claimer.acquire().await?;
+            return claim_in(&mut conn, self.backend, true, worker, now, lease, limit).await;
         }
         // A lost claim only means the row is claimed again after a restart.
         let mut tx = self.begin_bookkeeping().await?;
-        let items = claim_in(&mut tx, self.backend, worker, now, lease, limit).await?;
+        let items = claim_in(&mut tx, self.backend, false, worker, now, lease, limit).await?;
         tx.commit().await?;
         Ok(items)
     }
