@@ -140,7 +140,7 @@ const POSTGRES_CLAIMERS: u32 = 2;
 /// pending rows when last analysed has wrong ones): 90 ms per claim over 18,000.
 pub const CLAIM_SESSION: &str = "SET synchronous_commit = on; SET enable_sort = off; \
      SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_bitmapscan = off; \
-     SET plan_cache_mode = force_generic_plan;";
+     SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan;";
 
 /// How often SQLite's write-ahead log is copied back into the database, beside the writer.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);

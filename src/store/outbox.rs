@@ -14,9 +14,10 @@ use super::records::OutboxItem;
 use crate::domain::case::CaseId;
 use crate::domain::event::EventId;
 
-/// The claim statement, with `$lock` after the inner `SELECT` (row locks on PostgreSQL).
+/// The claim statement, with `$kept` ending the question about a case's earlier delivery and
+/// `$lock` after the inner `SELECT` (row locks on PostgreSQL).
 macro_rules! claim_outbox_sql {
-    ($lock:literal) => {
+    ($kept:literal, $lock:literal) => {
         concat!(
             "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 ",
             "WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $3 ",
@@ -24,8 +25,10 @@ macro_rules! claim_outbox_sql {
             // Per destination, a case's rows go in order: only the earliest unfinished one.
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination ",
             "AND p.case_id = o.case_id AND p.status = 'pending' ",
-            // One probe of `outbox_pending_by_destination`, in its order.
-            "AND (p.event_seq, p.id) < (o.event_seq, o.id)) ",
+            // One probe of `outbox_pending_by_destination`, in its order, per row considered.
+            "AND (p.event_seq, p.id) < (o.event_seq, o.id)",
+            $kept,
+            ") ",
             "ORDER BY o.next_attempt_at, o.id LIMIT $4",
             $lock,
             ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, ",
@@ -62,8 +65,12 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
 pub fn claim_statement(backend: Backend) -> &'static str {
     match backend {
         // SQLite has a single writer, which serialises claims.
-        Backend::Sqlite => claim_outbox_sql!(""),
-        Backend::Postgres => claim_outbox_sql!(" FOR UPDATE SKIP LOCKED"),
+        Backend::Sqlite => claim_outbox_sql!("", ""),
+        // `OFFSET 0` keeps the question a subquery asked of each row, which PostgreSQL's
+        // planner cannot turn into a join: a join planned on the empty table of a new
+        // gateway's first claim read the whole index for each row, kept for every claim after
+        // it (see `CLAIM_SESSION`).
+        Backend::Postgres => claim_outbox_sql!(" OFFSET 0", " FOR UPDATE SKIP LOCKED"),
     }
 }
 
