@@ -910,6 +910,15 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// While the writer is saturated a claim takes at most 16 rows, 50 ms after the last;
+    /// otherwise every free permit's worth, 5 ms after.
+    #[test]
+    fn claims_give_way_while_the_writer_is_saturated() {
+        assert_eq!(claim_pace(64, false), (64, Duration::from_millis(5)));
+        assert_eq!(claim_pace(64, true), (16, Duration::from_millis(50)));
+        assert_eq!(claim_pace(3, true), (3, Duration::from_millis(50)));
+    }
+
     #[test]
     fn backoff_grows_by_doubling_is_capped_and_drawn_below_its_ceiling() {
         let policy = RetryPolicy {

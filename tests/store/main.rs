@@ -91,6 +91,7 @@ both_backends!(
     concurrent_commits_through_the_group_committer_all_land_once,
     the_group_committer_commits_and_claims_with_either_log_sync,
     a_batch_is_answered_only_after_the_syncer_made_it_durable,
+    the_committer_is_saturated_while_many_changes_wait_for_it,
     within_one_group_a_conflict_or_duplicate_fails_alone,
     a_change_the_batch_checks_cannot_foresee_fails_alone,
     a_large_batch_of_new_and_existing_cases_is_written_whole,

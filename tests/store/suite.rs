@@ -2269,3 +2269,40 @@ pub async fn a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_con
     );
     assert_eq!(db.count("cases").await, 3);
 }
+
+/// The committer counts as saturated while 32 or more changes wait for it (the delivery
+/// workers then give way), and no longer once they are answered.
+pub async fn the_committer_is_saturated_while_many_changes_wait_for_it(db: &TestDb) {
+    use brygga::store::{Gate, GroupCommitter, LogSync};
+    let store = db.migrated().await;
+    let gate: Gate = std::sync::Arc::default();
+    let committer =
+        GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
+    assert!(!committer.saturated(), "idle");
+    let held = gate.lock().await;
+    let p = person("19811218-9876");
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let committer = committer.clone();
+            let (_, commit) = new_case(&p);
+            tokio::spawn(async move { committer.commit(commit).await })
+        })
+        .collect();
+    let saturated = async {
+        while !committer.saturated() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), saturated)
+        .await
+        .expect("40 changes held by the sync make the committer saturated within 10 s");
+    drop(held);
+    for task in tasks {
+        let outcome = task.await.expect("the commit's task");
+        assert!(
+            matches!(outcome, Ok(CommitOutcome::Committed { .. })),
+            "{outcome:?}"
+        );
+    }
+    assert!(!committer.saturated(), "every change answered");
+}
