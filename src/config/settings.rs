@@ -85,7 +85,8 @@ pub struct DatabaseSettings {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`.
     pub url: String,
     /// Connections for reading (half of them for the read each received message makes). SQLite
-    /// has one writer beside them; PostgreSQL four, and two for the delivery bookkeeping.
+    /// has one writer beside them; PostgreSQL three, two for the delivery bookkeeping and two
+    /// for the delivery workers' claims.
     pub max_connections: u32,
     /// Apply pending migrations at start.
     pub migrate_on_start: bool,
@@ -100,17 +101,6 @@ pub struct DatabaseSettings {
     /// answered after the flush that covers it) or `in_commit` (`synchronous_commit = on`: each
     /// batch's commit waits, and the next batch with it). Either way a 2xx means on disk.
     pub postgres_wal_sync: crate::store::LogSync,
-}
-
-impl DatabaseSettings {
-    /// Who makes the group commit durable on the configured backend.
-    pub fn log_sync(&self) -> crate::store::LogSync {
-        if self.url.starts_with("postgres") {
-            self.postgres_wal_sync
-        } else {
-            self.sqlite_wal_sync
-        }
-    }
 }
 
 impl Default for DatabaseSettings {

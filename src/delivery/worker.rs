@@ -34,14 +34,19 @@ const CLAIM_GAP: Duration = Duration::from_millis(5);
 const YIELDING_CLAIM: u32 = 16;
 const YIELDING_GAP: Duration = Duration::from_millis(50);
 
-/// How many rows the next claim may take, and how long after the last it may be made: all
-/// of the free permits after `CLAIM_GAP`, or, while the writer is saturated, at most
-/// `YIELDING_CLAIM` after `YIELDING_GAP`.
-fn claim_pace(free: u32, saturated: bool) -> (u32, Duration) {
+/// How long after the last claim the next may be made: `CLAIM_GAP`, or `YIELDING_GAP` while
+/// the writer is saturated.
+fn claim_gap(saturated: bool) -> Duration {
+    if saturated { YIELDING_GAP } else { CLAIM_GAP }
+}
+
+/// How many rows a claim may take: every free permit's worth, or at most `YIELDING_CLAIM`
+/// while the writer is saturated.
+fn claim_limit(free: u32, saturated: bool) -> u32 {
     if saturated {
-        (free.min(YIELDING_CLAIM), YIELDING_GAP)
+        free.min(YIELDING_CLAIM)
     } else {
-        (free, CLAIM_GAP)
+        free
     }
 }
 /// How often finished rows older than the retention are deleted (by the gateway's clock).
@@ -854,12 +859,13 @@ impl Deliverer {
                 }
                 last_prune = Some(now);
             }
-            let (_, gap) = claim_pace(0, self.committer.saturated());
+            let gap = claim_gap(self.committer.saturated());
             if let Some(wait) = last_claim.and_then(|at| gap.checked_sub(at.elapsed())) {
                 tokio::time::sleep(wait).await;
             }
             last_claim = Some(std::time::Instant::now());
-            let (limit, _) = claim_pace(
+            // Saturation looked at again: the wait may have ended it.
+            let limit = claim_limit(
                 permits.available_permits() as u32,
                 self.committer.saturated(),
             );
@@ -914,9 +920,15 @@ mod tests {
     /// otherwise every free permit's worth, 5 ms after.
     #[test]
     fn claims_give_way_while_the_writer_is_saturated() {
-        assert_eq!(claim_pace(64, false), (64, Duration::from_millis(5)));
-        assert_eq!(claim_pace(64, true), (16, Duration::from_millis(50)));
-        assert_eq!(claim_pace(3, true), (3, Duration::from_millis(50)));
+        assert_eq!(
+            (claim_limit(64, false), claim_gap(false)),
+            (64, Duration::from_millis(5))
+        );
+        assert_eq!(
+            (claim_limit(64, true), claim_gap(true)),
+            (16, Duration::from_millis(50))
+        );
+        assert_eq!(claim_limit(3, true), 3);
     }
 
     #[test]

@@ -129,8 +129,7 @@ impl GroupCommitter {
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 4);
         let broken: Arc<Mutex<Option<String>>> = Arc::default();
-        let overlapped = sync == LogSync::Overlapped
-            && (store.sqlite_file().is_some() || store.backend() == Backend::Postgres);
+        let overlapped = sync == LogSync::Overlapped;
         tokio::spawn(run(
             store.clone(),
             queue,
@@ -414,8 +413,9 @@ async fn run(
     let mut turns = 0;
     // Unless told otherwise, the log's syncs are the syncer's: SQLite's thread, PostgreSQL's
     // task.
-    let syncer = match store.sqlite_file().filter(|_| overlapped) {
-        None if overlapped => {
+    let syncer = match store.sqlite_file() {
+        _ if !overlapped => None,
+        None => {
             let (to_sync, pending) = mpsc::channel(AWAITING_SYNC);
             tokio::spawn(flush_log(store.clone(), pending, gate));
             Some(to_sync)
@@ -435,7 +435,6 @@ async fn run(
                 }
             }
         }
-        None => None,
     };
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
         let mut commits = Vec::with_capacity(jobs.len());
@@ -567,86 +566,6 @@ async fn hand_over(syncer: &Option<mpsc::Sender<Answers>>, answers: Answers) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::AuditEntry;
-
-    fn entry() -> AuditEntry {
-        AuditEntry {
-            actor: "test".to_owned(),
-            organisation: None,
-            action: "read case".to_owned(),
-            person: None,
-            purpose: "test".to_owned(),
-            legal_basis: None,
-            details: serde_json::json!({}),
-        }
-    }
-
-    async fn audit_records(store: &Store) -> u64 {
-        let counts = store.table_counts().await.expect("counts");
-        counts
-            .iter()
-            .find(|(table, _)| *table == "audit_log")
-            .map(|(_, n)| *n)
-            .expect("audit_log counted")
-    }
-
-    /// With the log synced by the syncer thread, a batch is visible before it is durable: a
-    /// barrier taken then is answered only after the sync that covers the batch, and no later
-    /// than the batch itself.
-    #[tokio::test]
-    async fn a_barrier_waits_for_the_sync_of_every_batch_visible_before_it() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let url = format!("sqlite://{}", dir.path().join("barrier.db").display());
-        let store = Store::connect(&url, 4).await.expect("a store");
-        store.migrate().await.expect("migrations");
-        let gate: Gate = Arc::default();
-        let committer =
-            GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
-        let held = gate.lock().await;
-        let appended = {
-            let committer = committer.clone();
-            tokio::spawn(async move {
-                committer
-                    .append_audit(None, &[entry()], Timestamp::now())
-                    .await
-            })
-        };
-        // Committed (readers see it), its sync held.
-        let visible = async {
-            while audit_records(&store).await == 0 {
-                tokio::task::yield_now().await;
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), visible)
-            .await
-            .expect("the batch is committed within 10 s");
-        let barrier = {
-            let committer = committer.clone();
-            tokio::spawn(async move { committer.durable().await })
-        };
-        // While the sync is held neither can be answered: give a wrong answer time to come.
-        let early = tokio::time::timeout(std::time::Duration::from_millis(200), async {
-            while !barrier.is_finished() && !appended.is_finished() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await;
-        assert!(early.is_err(), "answered before the batch was synced");
-        drop(held);
-        appended
-            .await
-            .expect("the append's task")
-            .expect("the append, once synced");
-        barrier
-            .await
-            .expect("the barrier's task")
-            .expect("the barrier, once synced");
-        // Nothing waits for the syncer when a barrier follows no batch.
-        tokio::time::timeout(std::time::Duration::from_secs(10), committer.durable())
-            .await
-            .expect("a barrier after the last sync is answered within 10 s")
-            .expect("the barrier");
-    }
 
     /// Where commits are durable once visible, a barrier is answered at once, without a turn at
     /// the committer.

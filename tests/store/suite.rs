@@ -2118,16 +2118,7 @@ pub async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_it
         read().await.unwrap(),
         brygga::store::Prior::Received(_)
     ));
-    // Every other session of the database ends (each waited for), the store's among them.
-    let mut raw = db.raw().await;
-    let ended: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .fetch_all(&mut raw)
-    .await
-    .unwrap();
-    assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+    db.end_other_sessions().await;
     for _ in 0..3 {
         assert!(matches!(
             read().await.unwrap(),
@@ -2138,8 +2129,9 @@ pub async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_it
 
 /// With the log made durable by the syncer (`LogSync::Overlapped`: SQLite's thread,
 /// PostgreSQL's task), a batch is committed (other sessions see it) before it is durable: its
-/// caller, and a barrier taken meanwhile, are answered only after the syncer's sync, held here
-/// by its gate. Once the gate opens both are answered.
+/// caller, an audit append beside it, and a barrier taken meanwhile are answered only after
+/// the syncer's sync, held here by its gate. Once the gate opens all are answered; a barrier
+/// that follows no batch waits for nothing.
 pub async fn a_batch_is_answered_only_after_the_syncer_made_it_durable(db: &TestDb) {
     use brygga::store::{Gate, GroupCommitter, LogSync};
     let store = db.migrated().await;
@@ -2152,21 +2144,33 @@ pub async fn a_batch_is_answered_only_after_the_syncer_made_it_durable(db: &Test
         let (_, commit) = new_case(&person("19811218-9876"));
         tokio::spawn(async move { committer.commit(commit).await })
     };
-    let visible = async {
-        while db.count("cases").await == 0 {
-            tokio::task::yield_now().await;
-        }
+    db.until_rows("cases", 1).await;
+    let audits = db.count("audit_log").await;
+    let appending = {
+        let committer = committer.clone();
+        let entry = brygga::store::AuditEntry {
+            actor: "test".to_owned(),
+            organisation: None,
+            action: "read case".to_owned(),
+            person: None,
+            purpose: "test".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({}),
+        };
+        tokio::spawn(async move {
+            committer
+                .append_audit(None, &[entry], jiff::Timestamp::now())
+                .await
+        })
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), visible)
-        .await
-        .expect("the batch is committed within 10 s");
+    db.until_rows("audit_log", audits + 1).await;
     let barrier = {
         let committer = committer.clone();
         tokio::spawn(async move { committer.durable().await })
     };
-    // While the sync is held neither may be answered: give a wrong answer time to come.
+    // While the sync is held none may be answered: give a wrong answer time to come.
     let early = tokio::time::timeout(std::time::Duration::from_millis(200), async {
-        while !barrier.is_finished() && !committing.is_finished() {
+        while !barrier.is_finished() && !committing.is_finished() && !appending.is_finished() {
             tokio::task::yield_now().await;
         }
     })
@@ -2178,10 +2182,18 @@ pub async fn a_batch_is_answered_only_after_the_syncer_made_it_durable(db: &Test
         matches!(committed, Ok(CommitOutcome::Committed { .. })),
         "{committed:?}"
     );
+    appending
+        .await
+        .expect("the append's task")
+        .expect("the append, once synced");
     barrier
         .await
         .expect("the barrier's task")
         .expect("the barrier, once synced");
+    tokio::time::timeout(std::time::Duration::from_secs(10), committer.durable())
+        .await
+        .expect("a barrier after the last sync is answered within 10 s")
+        .expect("the barrier");
 }
 
 /// PostgreSQL's log flushed by the committer's task: a flush whose connection the server ended
@@ -2215,24 +2227,9 @@ pub async fn a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_con
         let committer = committer.clone();
         tokio::spawn(async move { committer.commit(commit).await })
     };
-    let visible = async {
-        while db.count("cases").await < 2 {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), visible)
-        .await
-        .expect("the batch is committed within 10 s");
+    db.until_rows("cases", 2).await;
     // Every other session of the database ends, the flushing task's among them.
-    let mut raw = db.raw().await;
-    let ended: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .fetch_all(&mut raw)
-    .await
-    .unwrap();
-    assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+    db.end_other_sessions().await;
     drop(held);
     match committing.await.expect("the commit's task") {
         Err(StoreError::NotConfirmed(reason)) => {

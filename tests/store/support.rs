@@ -71,6 +71,33 @@ impl TestDb {
         AnyConnection::connect(&url).await.expect("raw connection")
     }
 
+    /// Waits, at most 10 s, until `table` holds at least `rows` rows (another task's commit is
+    /// visible).
+    pub async fn until_rows(&self, table: &str, rows: u64) {
+        let visible = async {
+            while self.count(table).await < rows {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), visible)
+            .await
+            .unwrap_or_else(|_| panic!("{table} does not reach {rows} rows within 10 s"));
+    }
+
+    /// PostgreSQL: ends every other session of the database (each waited for), the store's
+    /// among them, as a server restart would.
+    pub async fn end_other_sessions(&self) {
+        let mut raw = self.raw().await;
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut raw)
+        .await
+        .expect("end the other sessions");
+        assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+    }
+
     pub async fn migrated(&self) -> &Store {
         self.store.migrate().await.expect("migrate");
         &self.store
