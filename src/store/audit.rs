@@ -29,6 +29,17 @@ macro_rules! read_head_sql {
     };
 }
 
+/// The head's lock on PostgreSQL: the row locked until the transaction ends, and its turn
+/// counted. Every holder of the lock adds one to `turn`, so each holder that commits leaves
+/// the next number: a group commit that read its batch before it had the lock tells from the
+/// turns whether anyone committed since its reads' snapshot (`commit::Turns`).
+macro_rules! take_turn_sql {
+    () => {
+        "UPDATE audit_head SET turn = turn + 1 WHERE id = 1"
+    };
+}
+pub(super) use take_turn_sql;
+
 /// The chain's head as read (and locked) at the start of a transaction.
 #[derive(Debug, Clone)]
 pub(super) struct AuditHead {
@@ -50,21 +61,18 @@ impl AuditHead {
     /// Adds the head's lock to `script`, its row tagged 0 (see `AuditHead::locked`), so that a
     /// batch can take it in the same round trip as its reads (on SQLite).
     pub(super) fn lock_in(script: &mut super::rows::Script) {
-        match script.backend() {
-            // A write to the head row, first thing in the transaction: it takes the database's
-            // write lock at once, so no other process can write between what this transaction
-            // reads and what it writes.
-            Backend::Sqlite => script.statement(
-                "UPDATE audit_head SET seq = seq WHERE id = 1 \
-                 RETURNING 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq",
-                Vec::new(),
+        // A write to the head row, first thing in the transaction. On SQLite it takes the
+        // database's write lock at once, so no other process can write between what this
+        // transaction reads and what it writes; on PostgreSQL the row stays locked until the
+        // transaction ends (writers queue in one order, so they cannot deadlock). Either way
+        // the holder's turn is counted (see `take_turn_sql`).
+        script.statement(
+            concat!(
+                take_turn_sql!(),
+                " RETURNING 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq"
             ),
-            // The row locked until the transaction ends: writers queue in one order, so they
-            // cannot deadlock.
-            Backend::Postgres => {
-                script.statement(concat!(read_head_sql!(), " FOR UPDATE"), Vec::new())
-            }
-        }
+            Vec::new(),
+        );
     }
 
     /// A write transaction on `conn` for a batch: on PostgreSQL its `BEGIN` takes the head's
@@ -88,13 +96,13 @@ impl AuditHead {
         let statement = match backend {
             Backend::Sqlite => None,
             Backend::Postgres if relaxed => Some(
-                "BEGIN; SET LOCAL synchronous_commit = off; \
-                 SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE"
-                    .into_sql_str(),
+                concat!(
+                    "BEGIN; SET LOCAL synchronous_commit = off; ",
+                    take_turn_sql!()
+                )
+                .into_sql_str(),
             ),
-            Backend::Postgres => {
-                Some("BEGIN; SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE".into_sql_str())
-            }
+            Backend::Postgres => Some(concat!("BEGIN; ", take_turn_sql!()).into_sql_str()),
         };
         Ok(Transaction::begin(conn, statement).await?)
     }

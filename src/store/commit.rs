@@ -114,12 +114,15 @@ impl Store {
         let mut reads = Script::new(self.backend);
         AuditHead::read_in(&mut reads);
         Stored::reads(&mut reads, commits);
+        Stored::ids(&mut reads, commits);
         let (stored, head) = Stored::sort(reads.fetch(&mut tx).await?)?;
         let mut head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
         let (results, mut script) = if commits.is_empty() {
             (Vec::new(), Script::new(self.backend))
         } else {
-            write_batch(&mut tx, commits, &mut head, Some(stored)).await?
+            let (results, script, _) =
+                write_batch(&mut tx, commits, &mut head, Some(stored)).await?;
+            (results, script)
         };
         append_audits(&mut script, &mut head, audits)?;
         head.store_in(&mut script);
@@ -127,6 +130,140 @@ impl Store {
         let booked = book(&mut tx, self.backend, work).await?;
         tx.commit().await?;
         Ok((results, booked))
+    }
+
+    /// The group committer's first step on PostgreSQL, taken while the batch before may still
+    /// be writing on another connection: begins the batch's transaction on `conn` and, in one
+    /// statement, reads what the batch is judged on, then takes the head's lock (waiting for
+    /// the batch before to end), then takes the outbox rows' ids. The reads' snapshot may miss
+    /// the batch before and anyone after it: `finish_ahead` tells from the turns.
+    ///
+    /// `relaxed`: the commit does not wait for the log's flush (see `commit_batch_on`).
+    pub(super) async fn read_ahead<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+        commits: &[CaseCommit],
+        relaxed: bool,
+    ) -> Result<(Transaction<'c, Any>, ReadAhead), StoreError> {
+        use sqlx::SqlSafeStr;
+        // The batch's statements are kept prepared and planned once per connection (their
+        // texts are few: see `rows`); planned again at each batch they cost the server more
+        // than a tenth of its work in them.
+        let begin = if relaxed {
+            "BEGIN; SET LOCAL synchronous_commit = off; \
+             SET LOCAL plan_cache_mode = force_generic_plan"
+        } else {
+            "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"
+        };
+        let mut tx = Transaction::begin(conn, Some(begin.into_sql_str())).await?;
+        let mut reads = Script::new(self.backend);
+        reads.statement(
+            "SELECT 5, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn \
+             FROM audit_head WHERE id = 1",
+            Vec::new(),
+        );
+        Stored::reads(&mut reads, commits);
+        // The union's parts run in order: the reads first, on the statement's snapshot; then
+        // the lock, which waits for the holder before; then the ids, under the lock.
+        reads.statement(
+            "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM taken",
+            Vec::new(),
+        );
+        reads.statement(
+            "SELECT 6, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn FROM taken",
+            Vec::new(),
+        );
+        Stored::ids(&mut reads, commits);
+        let rows = reads
+            .fetch_after(
+                &mut tx,
+                concat!(
+                    "WITH taken AS (",
+                    super::audit::take_turn_sql!(),
+                    " RETURNING hash, seq, turn)"
+                ),
+            )
+            .await?;
+        let (stored, head) = Stored::sort(rows)?;
+        let head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
+        let turns = match (stored.turn_seen, stored.turn_taken) {
+            (Some(seen), Some(taken)) => Turns {
+                seen: seen as u64,
+                taken: taken as u64,
+            },
+            _ => return Err(StoreError::decode("audit head's turn", "missing")),
+        };
+        Ok((
+            tx,
+            ReadAhead {
+                stored,
+                head,
+                turns,
+            },
+        ))
+    }
+
+    /// The group committer's second step on PostgreSQL, once the batch before has ended:
+    /// makes the reads of `read_ahead` current, writes the batch and commits it. `before` is
+    /// what the batch before wrote, if it is known to have committed: laid over the reads when
+    /// it is the only holder of the lock since their snapshot. When anyone else was, the reads
+    /// are made again, under the lock. Answers the changes' results and what the batch wrote,
+    /// for the batch after.
+    ///
+    /// Should it fail, nothing of it is written and the caller may write the batch again with
+    /// `commit_each_on` (after it has told the batch after that this one did not commit).
+    pub(super) async fn finish_ahead(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        commits: &[CaseCommit],
+        audits: &[AuditAppend],
+        ahead: ReadAhead,
+        before: Option<Written>,
+    ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Written), StoreError> {
+        let ReadAhead {
+            mut stored,
+            mut head,
+            turns,
+        } = ahead;
+        match turns.current(before.as_ref().map(|w| w.turn)) {
+            Current::AsRead => {}
+            Current::AfterBefore => {
+                if let Some(before) = before {
+                    stored.lay_over(before);
+                }
+            }
+            Current::Stale => {
+                let mut reads = Script::new(self.backend);
+                Stored::reads(&mut reads, commits);
+                let (fresh, _) = Stored::sort(reads.fetch(&mut tx).await?)?;
+                stored = Stored {
+                    outbox_ids: std::mem::take(&mut stored.outbox_ids),
+                    ..fresh
+                };
+            }
+        }
+        let (results, mut script, mut written) = if commits.is_empty() {
+            (Vec::new(), Script::new(self.backend), Written::default())
+        } else {
+            write_batch(&mut tx, commits, &mut head, Some(stored)).await?
+        };
+        append_audits(&mut script, &mut head, audits)?;
+        head.store_in(&mut script);
+        script.run(&mut tx).await?;
+        tx.commit().await?;
+        written.turn = turns.taken;
+        Ok((results, written))
+    }
+
+    /// `commit_each` on a connection the caller holds: the batch written again change by
+    /// change, after `finish_ahead` failed.
+    pub(super) async fn commit_each_on(
+        &self,
+        conn: &mut AnyConnection,
+        commits: &[CaseCommit],
+        audits: &[AuditAppend],
+    ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+        Ok(self.commit_each(conn, commits, &[], audits).await?.0)
     }
 
     /// The careful path: each change under its own savepoint, written as a batch of one.
@@ -146,7 +283,7 @@ impl Store {
                 .await?;
             let mut tentative = head.clone();
             let written = async {
-                let (outcome, mut script) =
+                let (outcome, mut script, _) =
                     write_batch(&mut tx, std::slice::from_ref(commit), &mut tentative, None)
                         .await?;
                 script.run(&mut tx).await?;
@@ -289,12 +426,13 @@ async fn write_batch(
     commits: &[CaseCommit],
     head: &mut AuditHead,
     stored: Option<Stored>,
-) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Script), StoreError> {
+) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Script, Written), StoreError> {
     let stored = match stored {
         Some(stored) => stored,
         None => {
             let mut reads = Script::new(backend_of(tx));
             Stored::reads(&mut reads, commits);
+            Stored::ids(&mut reads, commits);
             Stored::sort(reads.fetch(tx).await?)?.0
         }
     };
@@ -303,6 +441,7 @@ async fn write_batch(
         versions: stored_versions,
         events: stored_events,
         outbox_ids,
+        ..
     } = stored;
 
     let mut results = Vec::with_capacity(commits.len());
@@ -354,8 +493,68 @@ async fn write_batch(
             last_seq,
         }));
     }
-    let script = write_accepted(tx, &accepted, head, stored_events, outbox_ids).await?;
-    Ok((results, script))
+    let (script, counts) = write_accepted(tx, &accepted, head, stored_events, outbox_ids).await?;
+    let written = Written {
+        receipts: batch_receipts
+            .into_iter()
+            .map(|((source, id), receipt)| ((source.to_owned(), id.to_owned()), receipt.clone()))
+            .collect(),
+        versions: batch_versions,
+        counts,
+        turn: 0,
+    };
+    Ok((results, script, written))
+}
+
+/// What a batch wrote that a batch read ahead of its commit did not see: the receipts of the
+/// messages it accepted, the versions it moved its cases to, the events it added to each
+/// subscription's count, and the turn its lock counted (see `Turns`).
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    receipts: HashMap<(String, String), Value>,
+    versions: HashMap<String, u64>,
+    counts: HashMap<String, i64>,
+    turn: u64,
+}
+
+/// The audit head's turns as a batch read ahead saw them (see `take_turn_sql`): `seen` in its
+/// reads' snapshot, `taken` when its lock counted its own turn. Each holder of the lock that
+/// committed in between left one turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Turns {
+    seen: u64,
+    taken: u64,
+}
+
+/// How the reads of a batch read ahead stand once it has the lock.
+#[derive(Debug, PartialEq, Eq)]
+enum Current {
+    /// No holder of the lock committed since the reads' snapshot: they are current.
+    AsRead,
+    /// Only the batch before did: they are current with what it wrote laid over them.
+    AfterBefore,
+    /// Someone else committed too (another instance, a redelivery), or the batch before's
+    /// outcome is not known: they are read again, under the lock.
+    Stale,
+}
+
+impl Turns {
+    /// `before`: the turn of the batch before this one, if it is known to have committed.
+    fn current(&self, before: Option<u64>) -> Current {
+        match self.taken.checked_sub(self.seen.saturating_add(1)) {
+            Some(0) => Current::AsRead,
+            Some(1) if before == Some(self.seen + 1) => Current::AfterBefore,
+            _ => Current::Stale,
+        }
+    }
+}
+
+/// A batch's transaction begun and its reads made, on a snapshot taken while the batch before
+/// it may still hold the head's lock (`Store::read_ahead`); it holds the lock itself now.
+pub(super) struct ReadAhead {
+    stored: Stored,
+    head: AuditHead,
+    turns: Turns,
 }
 
 /// What is stored for a batch's changes: the receipts of their received message ids, their
@@ -369,12 +568,16 @@ struct Stored {
     events: HashMap<String, i64>,
     /// Ids for the batch's outbox rows, one for each of every change's (tag 4).
     outbox_ids: Vec<i64>,
+    /// The head's turn in the reads' snapshot (tag 5) and as the lock counted it (tag 6), on a
+    /// batch read ahead.
+    turn_seen: Option<i64>,
+    turn_taken: Option<i64>,
 }
 
 impl Stored {
     /// Adds the reads to `script`, each row shaped as the head's (a tag, three texts, a
-    /// number) and tagged by its first column: 1 a receipt, 2 a version, 3 an event count, 4
-    /// an outbox row's id.
+    /// number) and tagged by its first column: 1 a receipt, 2 a version, 3 an event count
+    /// (`ids` adds 4, an outbox row's id).
     fn reads(script: &mut Script, commits: &[CaseCommit]) {
         let mut keys = Rows::new(
             "SELECT 1, source, message_id, receipt, CAST(NULL AS BIGINT) FROM received_messages \
@@ -412,6 +615,11 @@ impl Stored {
             }
         }
         script.rows(subscriptions);
+    }
+
+    /// Adds the outbox rows' ids (tag 4) to `script`: taken under the head's lock, so that ids
+    /// follow the order the batches commit in, whichever instance writes them.
+    fn ids(script: &mut Script, commits: &[CaseCommit]) {
         // The outbox rows' ids, from the sequence: each row's body goes to `outbox_payloads`
         // under its id in the same statements.
         let entries = commits.iter().map(|c| c.outbox.len()).sum::<usize>();
@@ -428,10 +636,19 @@ impl Stored {
                 }
                 super::connect::Backend::Postgres => {
                     "SELECT 4, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
-                     nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, ?)"
+                     nextval((SELECT pg_get_serial_sequence('outbox', 'id'))) FROM generate_series(1, ?)"
                 }
             };
             script.statement(sql, vec![Param::Int(entries as i64)]);
+        }
+    }
+
+    /// Lays what the batch before wrote over reads made before it committed.
+    fn lay_over(&mut self, written: Written) {
+        self.receipts.extend(written.receipts);
+        self.versions.extend(written.versions);
+        for (subscription, count) in written.counts {
+            *self.events.entry(subscription).or_insert(0) += count;
         }
     }
 
@@ -458,6 +675,8 @@ impl Stored {
                     stored.events.insert(row.try_get(1)?, row.try_get(4)?);
                 }
                 4 => stored.outbox_ids.push(row.try_get(4)?),
+                5 => stored.turn_seen = Some(row.try_get(4)?),
+                6 => stored.turn_taken = Some(row.try_get(4)?),
                 tag => {
                     return Err(StoreError::decode(
                         "batch read",
@@ -548,7 +767,7 @@ async fn write_accepted(
     head: &mut AuditHead,
     events_sent: HashMap<String, i64>,
     outbox_ids: Vec<i64>,
-) -> Result<Script, StoreError> {
+) -> Result<(Script, HashMap<String, i64>), StoreError> {
     let mut received = Rows::new(
         "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt)",
         5,
@@ -699,7 +918,7 @@ async fn write_accepted(
         }
     }
     script.rows(audit);
-    Ok(script)
+    Ok((script, numbers.counted))
 }
 
 /// Whether `commit` needs statements besides its rows: indexes of its deviations or consents,
@@ -810,4 +1029,31 @@ async fn end_timers(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch read ahead is current as read when no one committed since its snapshot; with
+    /// what the batch before wrote laid over when that batch is the only one; read again
+    /// otherwise, or when the batch before's outcome is not known.
+    #[test]
+    fn the_turns_tell_whether_reads_made_ahead_are_current() {
+        let turns = |seen, taken| Turns { seen, taken };
+        // Nobody committed between the snapshot (turn 7) and the lock (this batch's is 8).
+        assert_eq!(turns(7, 8).current(None), Current::AsRead);
+        assert_eq!(turns(7, 8).current(Some(5)), Current::AsRead);
+        // The batch before (turn 8) committed after the snapshot, and no one else.
+        assert_eq!(turns(7, 9).current(Some(8)), Current::AfterBefore);
+        // Someone committed, but not the batch before: its turn is another, or not known.
+        assert_eq!(turns(7, 9).current(Some(7)), Current::Stale);
+        assert_eq!(turns(7, 9).current(None), Current::Stale);
+        // Two committed: the batch before and another instance.
+        assert_eq!(turns(7, 10).current(Some(8)), Current::Stale);
+        assert_eq!(turns(7, 10).current(Some(9)), Current::Stale);
+        // Turns that cannot be (the lock counted none): read again.
+        assert_eq!(turns(7, 7).current(None), Current::Stale);
+        assert_eq!(turns(u64::MAX, 0).current(None), Current::Stale);
+    }
 }

@@ -119,9 +119,9 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
      PRAGMA temp_store = MEMORY;";
 
 /// PostgreSQL connections for writing, beside `max_connections` for reading: the group
-/// commit, the flushes of its log (`Store::flush_log`), and the occasional write of its own
-/// (a redelivery, a token's assertion).
-const POSTGRES_WRITERS: u32 = 3;
+/// commit's two lanes (see `group_commit`), the flushes of its log (`Store::flush_log`), and
+/// the occasional write of its own (a redelivery, a token's assertion).
+const POSTGRES_WRITERS: u32 = 4;
 
 /// PostgreSQL connections for the delivery bookkeeping (`Store::begin_bookkeeping`): the
 /// settlements and the pruning of finished rows.

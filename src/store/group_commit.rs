@@ -13,6 +13,11 @@
 //! in the batch's transaction: the database has one writer, and a claim taking its own turn
 //! between two batches would hold up every message waiting in the next one. On PostgreSQL
 //! they run on a connection of their own, beside the commits.
+//!
+//! On PostgreSQL the batches go by two lanes, each on a writer connection of its own
+//! (`run_lanes`): a batch's transaction begins, and its reads are made, while the batch before
+//! still writes and commits on the other lane. The serial chain of batches is then each
+//! batch's write and commit alone.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +26,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::commit::{AuditAppend, Booked, Bookkeeping};
+use super::commit::{AuditAppend, Booked, Bookkeeping, Written};
 use super::connect::{Backend, Store};
 use super::error::StoreError;
 use super::outbox::Settlement;
@@ -398,6 +403,279 @@ async fn flush_log(store: Store, mut pending: mpsc::Receiver<Answers>, gate: Opt
     }
 }
 
+/// One batch's jobs, sorted by kind, each with its caller's reply.
+#[derive(Default)]
+struct Batch {
+    commits: Vec<CaseCommit>,
+    commit_replies: Vec<oneshot::Sender<Result<CommitOutcome, StoreError>>>,
+    work: Vec<Bookkeeping>,
+    work_replies: Vec<oneshot::Sender<Result<Booked, StoreError>>>,
+    audits: Vec<AuditAppend>,
+    audit_replies: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    barriers: Vec<oneshot::Sender<Result<(), StoreError>>>,
+}
+
+impl Batch {
+    fn of(jobs: &mut Vec<Job>) -> Batch {
+        let mut batch = Batch {
+            commits: Vec::with_capacity(jobs.len()),
+            commit_replies: Vec::with_capacity(jobs.len()),
+            ..Batch::default()
+        };
+        for job in jobs.drain(..) {
+            match job {
+                Job::Commit { commit, reply } => {
+                    batch.commits.push(*commit);
+                    batch.commit_replies.push(reply);
+                }
+                Job::Book { work, reply } => {
+                    batch.work.push(work);
+                    batch.work_replies.push(reply);
+                }
+                Job::Audit { append, reply } => {
+                    batch.audits.push(append);
+                    batch.audit_replies.push(reply);
+                }
+                Job::Barrier { reply } => batch.barriers.push(reply),
+            }
+        }
+        batch
+    }
+
+    /// The batch's barriers, answered by the syncer: they write nothing and wait for the
+    /// batches committed before them, not for this one's writes.
+    fn take_barriers(&mut self) -> Answers {
+        Answers {
+            commits: Vec::new(),
+            work: Vec::new(),
+            audits: Vec::new(),
+            barriers: std::mem::take(&mut self.barriers),
+            durable: false,
+        }
+    }
+
+    /// Whether the batch writes what must be durable before anyone hears of it (told from the
+    /// replies: the changes may have been handed to the writer already).
+    fn durable(&self) -> bool {
+        !self.commit_replies.is_empty() || !self.audit_replies.is_empty()
+    }
+
+    /// The batch's answers once it is written: one result per change and per piece of
+    /// bookkeeping.
+    fn answers(
+        self,
+        results: Vec<Result<CommitOutcome, StoreError>>,
+        booked: Vec<Result<Booked, StoreError>>,
+    ) -> Answers {
+        let durable = self.durable();
+        Answers {
+            commits: self.commit_replies.into_iter().zip(results).collect(),
+            work: self.work_replies.into_iter().zip(booked).collect(),
+            audits: self.audit_replies,
+            barriers: Vec::new(),
+            durable,
+        }
+    }
+
+    /// Nothing of the batch was written (the connection lost, the disk full, an earlier sync
+    /// failed): every caller hears why.
+    fn fail(self, error: StoreError) {
+        tracing::error!(error = %error, batch = self.commit_replies.len(), "group commit failed");
+        let reason = match error {
+            StoreError::BatchFailed(reason) => reason,
+            other => other.to_string(),
+        };
+        for reply in self.commit_replies {
+            let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
+        }
+        for reply in self.work_replies {
+            let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
+        }
+        for reply in self.audit_replies {
+            let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
+        }
+    }
+}
+
+/// A lane's turn to read its batch ahead (PostgreSQL, see `run_lanes`): handed on by the lane
+/// whose batch has just taken the head's lock, with what that batch will have written once it
+/// knows whether it committed (`None`: it did not, or it does not know).
+struct Baton {
+    before: oneshot::Receiver<Option<Written>>,
+}
+
+/// The group committer on PostgreSQL: two lanes, each on a writer connection of its own, take
+/// the batches in turn. A batch's reads (and its transaction's `BEGIN`) are made while the
+/// batch before still writes and commits on the other lane; its statement then waits at the
+/// head's lock, and the batch is written as soon as the one before has ended. The round trips
+/// and the server's work of the reads leave the serial chain of batches, which is then each
+/// batch's write and commit alone. What the batch before wrote is laid over reads made before
+/// it committed; should anyone else have committed in between (another instance), the reads
+/// are made again under the lock (`Store::finish_ahead`).
+async fn run_lanes(
+    store: Store,
+    queue: mpsc::Receiver<Job>,
+    max_batch: usize,
+    syncer: Option<mpsc::Sender<Answers>>,
+) {
+    let queue = Arc::new(tokio::sync::Mutex::new(queue));
+    let (to_first, first_batons) = mpsc::channel(1);
+    let (to_second, second_batons) = mpsc::channel(1);
+    let (nothing_before, before) = oneshot::channel();
+    let _ = nothing_before.send(None);
+    let _ = to_first.send(Baton { before }).await;
+    tokio::join!(
+        lane(
+            store.clone(),
+            queue.clone(),
+            max_batch,
+            syncer.clone(),
+            first_batons,
+            to_second,
+        ),
+        lane(store, queue, max_batch, syncer, second_batons, to_first),
+    );
+}
+
+/// One lane of `run_lanes`: for each baton it gets, a batch read ahead, written and committed
+/// on the lane's connection.
+async fn lane(
+    store: Store,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    max_batch: usize,
+    syncer: Option<mpsc::Sender<Answers>>,
+    mut batons: mpsc::Receiver<Baton>,
+    next: mpsc::Sender<Baton>,
+) {
+    let relaxed = syncer.is_some();
+    let mut jobs = Vec::with_capacity(max_batch);
+    let mut held: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
+    while let Some(baton) = batons.recv().await {
+        // Only the lane holding the baton takes jobs: the batches keep the order of the queue.
+        if queue.lock().await.recv_many(&mut jobs, max_batch).await == 0 {
+            // Every handle is gone: this lane ends, and the other with it (its batons' sender).
+            return;
+        }
+        let mut batch = Batch::of(&mut jobs);
+        if !batch.barriers.is_empty() {
+            hand_over(&syncer, batch.take_barriers()).await;
+        }
+        let booked = book_apart(&store, &batch.work).await;
+        if !batch.durable() {
+            let _ = next.send(baton).await;
+            hand_over(&syncer, batch.answers(Vec::new(), booked)).await;
+            continue;
+        }
+        let mut conn = match held.take() {
+            Some(conn) => conn,
+            None => match store.writer_connection().await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    let _ = next.send(baton).await;
+                    batch.fail(error);
+                    continue;
+                }
+            },
+        };
+        let results = write_in_lane(
+            &store,
+            &mut conn,
+            &batch.commits,
+            &batch.audits,
+            relaxed,
+            baton,
+            &next,
+        )
+        .await;
+        match results {
+            Ok(results) => {
+                // Kept while batches follow one another, let go when none waits: the pool's
+                // other writers (a redelivery, another committer on the same database) get it.
+                // The queue is locked while the other lane waits in it for jobs: none wait.
+                let waiting = queue.try_lock().is_ok_and(|queue| !queue.is_empty());
+                if waiting {
+                    held = Some(conn);
+                }
+                hand_over(&syncer, batch.answers(results, booked)).await;
+            }
+            Err(error) => {
+                // Closed, so that a transaction it may have left open (holding the head's
+                // lock) ends now, not at the connection's next use.
+                let _ = conn.close().await;
+                batch.fail(error);
+            }
+        }
+    }
+}
+
+/// Reads a lane's batch ahead on `conn` (`Store::read_ahead`), hands a baton to the lane after
+/// once the batch holds the head's lock, and writes and commits the batch once the batch
+/// before has ended (`Store::finish_ahead`): the changes' results.
+async fn write_in_lane(
+    store: &Store,
+    conn: &mut sqlx::AnyConnection,
+    commits: &[CaseCommit],
+    audits: &[AuditAppend],
+    relaxed: bool,
+    baton: Baton,
+    next: &mpsc::Sender<Baton>,
+) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+    let (tx, ahead) = match store.read_ahead(conn, commits, relaxed).await {
+        Ok(read) => read,
+        Err(error) => {
+            // Nothing written: the batch after reads as this one would have, after the same
+            // batch before.
+            let _ = next.send(baton).await;
+            return Err(error);
+        }
+    };
+    // This batch holds the head's lock: the next one may read ahead.
+    let (tell_after, after) = oneshot::channel();
+    let _ = next.send(Baton { before: after }).await;
+    let before = baton.before.await.ok().flatten();
+    match store.finish_ahead(tx, commits, audits, ahead, before).await {
+        Ok((results, written)) => {
+            let _ = tell_after.send(Some(written));
+            Ok(results)
+        }
+        Err(error) => {
+            // Nothing of the bulk transaction was written (or whether its commit was is not
+            // known): the batch after reads again under the lock, and this batch is written
+            // change by change, so that the change at fault is the only one refused.
+            let _ = tell_after.send(None);
+            tracing::warn!(error = %error, batch = commits.len(), "bulk commit failed; committing the batch change by change");
+            store.commit_each_on(conn, commits, audits).await
+        }
+    }
+}
+
+/// Bookkeeping handed to the committer on PostgreSQL, where it has connections of its own
+/// (`GroupCommitter::claim_outbox` sends none there): done apart from the batch.
+async fn book_apart(store: &Store, work: &[Bookkeeping]) -> Vec<Result<Booked, StoreError>> {
+    let mut done = Vec::with_capacity(work.len());
+    for piece in work {
+        done.push(match piece {
+            Bookkeeping::Claim {
+                worker,
+                now,
+                lease,
+                limit,
+            } => store
+                .claim_outbox(worker, *now, *lease, *limit)
+                .await
+                .map(Booked::Claimed),
+            Bookkeeping::Settle {
+                worker,
+                settlements,
+            } => store
+                .settle_outbox_batch(worker, settlements)
+                .await
+                .map(Booked::Settled),
+        });
+    }
+    done
+}
+
 async fn run(
     store: Store,
     mut queue: mpsc::Receiver<Job>,
@@ -436,46 +714,18 @@ async fn run(
             }
         }
     };
+    if store.backend() == Backend::Postgres {
+        return run_lanes(store, queue, max_batch, syncer).await;
+    }
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
-        let mut commits = Vec::with_capacity(jobs.len());
-        let mut commit_replies = Vec::with_capacity(jobs.len());
-        let mut work = Vec::new();
-        let mut work_replies = Vec::new();
-        let mut audits = Vec::new();
-        let mut audit_replies = Vec::new();
-        let mut barriers = Vec::new();
-        for job in jobs.drain(..) {
-            match job {
-                Job::Commit { commit, reply } => {
-                    commits.push(*commit);
-                    commit_replies.push(reply);
-                }
-                Job::Book { work: piece, reply } => {
-                    work.push(piece);
-                    work_replies.push(reply);
-                }
-                Job::Audit { append, reply } => {
-                    audits.push(append);
-                    audit_replies.push(reply);
-                }
-                Job::Barrier { reply } => barriers.push(reply),
-            }
-        }
+        let mut batch = Batch::of(&mut jobs);
         // Barriers write nothing and wait for the batches before them, not for this one's
         // writes: they follow it to the syncer whatever becomes of it.
-        let barriers = Answers {
-            commits: Vec::new(),
-            work: Vec::new(),
-            audits: Vec::new(),
-            barriers,
-            durable: false,
-        };
-        if commits.is_empty() && work.is_empty() && audits.is_empty() {
+        let barriers = batch.take_barriers();
+        if batch.commits.is_empty() && batch.work.is_empty() && batch.audits.is_empty() {
             hand_over(&syncer, barriers).await;
             continue;
         }
-        let size = commits.len();
-        let durable = !commits.is_empty() || !audits.is_empty();
         let outcome = match why_broken(&broken) {
             Some(reason) => Err(StoreError::BatchFailed(reason)),
             None => {
@@ -494,9 +744,9 @@ async fn run(
                         let outcome = store
                             .commit_batch_on(
                                 &mut connection,
-                                commits,
-                                &work,
-                                &audits,
+                                std::mem::take(&mut batch.commits),
+                                &batch.work,
+                                &batch.audits,
                                 syncer.is_some(),
                             )
                             .await;
@@ -515,34 +765,10 @@ async fn run(
             }
         };
         match outcome {
-            Ok((results, booked)) => {
-                let answers = Answers {
-                    commits: commit_replies.into_iter().zip(results).collect(),
-                    work: work_replies.into_iter().zip(booked).collect(),
-                    audits: audit_replies,
-                    barriers: Vec::new(),
-                    durable,
-                };
-                hand_over(&syncer, answers).await;
-            }
-            Err(error) => {
-                // The transaction itself failed (connection lost, disk full), or an earlier
-                // sync did: nothing of the batch was written, and every caller hears so.
-                tracing::error!(error = %error, batch = size, "group commit failed");
-                let reason = match error {
-                    StoreError::BatchFailed(reason) => reason,
-                    other => other.to_string(),
-                };
-                for reply in commit_replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
-                }
-                for reply in work_replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
-                }
-                for reply in audit_replies {
-                    let _ = reply.send(Err(StoreError::BatchFailed(reason.clone())));
-                }
-            }
+            Ok((results, booked)) => hand_over(&syncer, batch.answers(results, booked)).await,
+            // The transaction itself failed (connection lost, disk full), or an earlier sync
+            // did: nothing of the batch was written, and every caller hears so.
+            Err(error) => batch.fail(error),
         }
         if !barriers.barriers.is_empty() {
             hand_over(&syncer, barriers).await;

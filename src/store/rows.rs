@@ -6,8 +6,9 @@
 //! `INSERT … SELECT value ->> 0, value ->> 1 FROM jsonb_each(?)`. Its text is the same
 //! whatever the row count, so a batch's statements are parsed once per connection and kept
 //! prepared (parsing each batch's `VALUES (…), (…)` text was a sixth of the writer's work). On
-//! PostgreSQL an insert's rows fill a power of two of slots, the rest `NULL` and filtered out,
-//! so its texts are few and kept prepared; one statement binds up to `MAX_VALUES` values.
+//! PostgreSQL a statement's rows fill a power of two of slots, the rest `NULL` (filtered out of
+//! an insert, matching nothing in a read), so its texts are few and kept prepared; one
+//! statement binds up to `MAX_VALUES` values.
 
 use sqlx::{Any, Transaction};
 
@@ -147,20 +148,23 @@ impl Script {
         }
     }
 
-    /// `rows` as `VALUES` lists of up to `MAX_VALUES` values: on PostgreSQL inserts padded to
-    /// a power of two of slots (see `padded_insert`), reads as they are.
+    /// `rows` as `VALUES` lists of up to `MAX_VALUES` values, on PostgreSQL padded to a power
+    /// of two of slots: an insert's padding filtered out (see `padded_insert`), a read's rows
+    /// of `NULL`s matching nothing. A connection then sees a handful of texts, kept prepared.
     fn values_rows(&mut self, rows: Rows) {
         let chunk = rows.chunk();
         let mut remaining = rows.len();
-        // The padding is told from the rows by a first value that is `NULL`: rows that have
-        // one (none of the gateway's do) go unpadded, so no row can be taken for padding.
+        // An insert's padding is told from the rows by a first value that is `NULL`: rows that
+        // have one (none of the gateway's do) go unpadded, so no row can be taken for padding.
+        // A read's padding rows (`IN (VALUES …)`) are all `NULL`, and match nothing.
+        let insert = rows.head.starts_with("INSERT");
         let padded = self.backend == Backend::Postgres
-            && rows.head.starts_with("INSERT")
-            && !rows
-                .values
-                .iter()
-                .step_by(rows.columns.max(1))
-                .any(|v| matches!(v, Param::MaybeText(None) | Param::NoInt));
+            && (!insert
+                || !rows
+                    .values
+                    .iter()
+                    .step_by(rows.columns.max(1))
+                    .any(|v| matches!(v, Param::MaybeText(None) | Param::NoInt)));
         let mut values = rows.values.into_iter();
         while remaining > 0 {
             let size = chunk.min(remaining);
@@ -181,7 +185,11 @@ impl Script {
                 for _ in size..slots {
                     taken.extend(empty.iter().cloned());
                 }
-                padded_insert(rows.head, rows.columns, slots, rows.tail)
+                if insert {
+                    padded_insert(rows.head, rows.columns, slots, rows.tail)
+                } else {
+                    statement(self.backend, rows.head, rows.columns, slots, rows.tail)
+                }
             } else {
                 statement(self.backend, rows.head, rows.columns, size, rows.tail)
             };
@@ -232,17 +240,48 @@ impl Script {
                     .fetch_all(&mut **tx)
                     .await?;
             }
+            // Kept prepared: their texts are few (see `Script::values_rows`).
             Backend::Postgres if statements.len() > 1 && values <= POSTGRES_MAX_VALUES => {
                 let (sql, values) = union(statements);
-                found = bound(sql, values.into_iter()).fetch_all(&mut **tx).await?;
+                found = bound(sql, values.into_iter())
+                    .persistent(true)
+                    .fetch_all(&mut **tx)
+                    .await?;
             }
             Backend::Postgres => {
                 for (sql, values) in statements {
-                    found.extend(bound(sql, values.into_iter()).fetch_all(&mut **tx).await?);
+                    found.extend(
+                        bound(sql, values.into_iter())
+                            .persistent(true)
+                            .fetch_all(&mut **tx)
+                            .await?,
+                    );
                 }
             }
         }
         Ok(found)
+    }
+
+    /// As `fetch`, on PostgreSQL, the statements made one `UNION ALL` after `with` (a `WITH`
+    /// clause their `SELECT`s may read): one statement, whose parts run in the order added.
+    pub(super) async fn fetch_after(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        with: &str,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let statements = std::mem::take(&mut self.statements);
+        let values: usize = statements.iter().map(|(_, v)| v.len()).sum();
+        if self.backend != Backend::Postgres || values > POSTGRES_MAX_VALUES {
+            return Err(StoreError::decode(
+                "batch read",
+                format!("{values} values do not fit one PostgreSQL statement"),
+            ));
+        }
+        let (sql, values) = union(statements);
+        Ok(bound(format!("{with} {sql}"), values.into_iter())
+            .persistent(true)
+            .fetch_all(&mut **tx)
+            .await?)
     }
 
     /// Runs every statement added inside `tx`, and empties the script. On PostgreSQL the

@@ -56,6 +56,13 @@ mod postgres_only {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock() {
+        let db = crate::support::TestDb::postgres().await;
+        crate::all::a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock(&db)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions() {
         let db = crate::support::TestDb::postgres().await;
         crate::all::receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions(
@@ -66,6 +73,7 @@ mod postgres_only {
 }
 
 both_backends!(
+    concurrent_changes_number_their_deliveries_without_gaps_or_repeats,
     readiness_reports_pending_migrations_until_they_are_applied,
     migrating_twice_is_harmless,
     a_commit_writes_events_outbox_timers_and_audit_together,

@@ -2303,3 +2303,189 @@ pub async fn the_committer_is_saturated_while_many_changes_wait_for_it(db: &Test
     }
     assert!(!committer.saturated(), "every change answered");
 }
+
+/// Waits, at most 10 s, until a session of the database waits for a lock in a statement that
+/// starts with `prefix`.
+async fn until_waiting_for_lock(raw: &mut sqlx::AnyConnection, prefix: &str) {
+    let waiting = async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE $1",
+            )
+            .bind(format!("{prefix}%"))
+            .fetch_one(&mut *raw)
+            .await
+            .expect("the sessions");
+            if waiting > 0 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("a session waits for the lock within 10 s");
+}
+
+/// PostgreSQL's group committer reads a batch while the batch before still holds the audit
+/// head's lock, and writes it once it has the lock. Another instance holding the lock and
+/// committing after the batch's reads is seen from the head's turns: the batch is read again
+/// under the lock, so its event numbers follow the other instance's, a case the other created
+/// meanwhile is a version conflict, and a message it accepted meanwhile is a duplicate.
+pub async fn a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock(db: &TestDb) {
+    use brygga::store::GroupCommitter;
+    let store = db.migrated().await;
+    let committer = GroupCommitter::start(store.clone(), 8);
+    let p = person("19811218-9876");
+    let with_outbox = || {
+        let (_, mut commit) = new_case(&p);
+        let event = commit.events[0].clone();
+        commit.outbox = vec![outbox_entry_for(&event, ostersund(), "sub-ahead")];
+        commit
+    };
+    let first = committer.commit(with_outbox()).await;
+    assert!(
+        matches!(first, Ok(CommitOutcome::Committed { .. })),
+        "{first:?}"
+    );
+    let mut other = db.raw().await;
+    let mut watcher = db.raw().await;
+    // Each round: the other instance takes the lock, the committer reads its batch and waits
+    // for the lock, the other instance writes and commits, and the committer's batch is
+    // answered.
+    async fn round(
+        committer: &GroupCommitter,
+        commit: brygga::store::CaseCommit,
+        other: &mut sqlx::AnyConnection,
+        watcher: &mut sqlx::AnyConnection,
+        writes: String,
+    ) -> Result<CommitOutcome, StoreError> {
+        other
+            .execute("BEGIN; UPDATE audit_head SET turn = turn + 1 WHERE id = 1")
+            .await
+            .expect("the other instance takes the lock");
+        let committing = {
+            let committer = committer.clone();
+            tokio::spawn(async move { committer.commit(commit).await })
+        };
+        until_waiting_for_lock(watcher, "WITH taken").await;
+        other
+            .execute(sqlx::AssertSqlSafe(format!("{writes}; COMMIT")))
+            .await
+            .expect("the other instance commits");
+        committing.await.expect("the commit's task")
+    }
+
+    // Two events counted for the subscription by the other instance: this batch's is the
+    // fourth.
+    let counted = with_outbox();
+    let counted_case = counted.case_id.to_string();
+    let outcome = round(
+        &committer,
+        counted,
+        &mut other,
+        &mut watcher,
+        "UPDATE subscription_events SET events = events + 2 WHERE subscription = 'sub-ahead'"
+            .to_owned(),
+    )
+    .await;
+    assert!(
+        matches!(outcome, Ok(CommitOutcome::Committed { .. })),
+        "{outcome:?}"
+    );
+    let number: i64 = sqlx::query_scalar("SELECT event_number FROM outbox WHERE case_id = $1")
+        .bind(&counted_case)
+        .fetch_one(&mut other)
+        .await
+        .expect("the batch's outbox row");
+    assert_eq!(number, 4);
+    assert_eq!(store.subscription_events("sub-ahead").await.unwrap(), 4);
+
+    // The case created by the other instance: this batch's change expected none.
+    let (_, created) = new_case(&p);
+    let created_case = created.case_id;
+    let outcome = round(
+        &committer,
+        created,
+        &mut other,
+        &mut watcher,
+        format!(
+            "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, \
+             updated_at) VALUES ('{created_case}', 'x', 'y', 'admitted', 1, 0, 0)"
+        ),
+    )
+    .await;
+    match outcome {
+        Err(StoreError::VersionConflict {
+            case_id,
+            expected: 0,
+            actual: 1,
+        }) => assert_eq!(case_id, created_case),
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+
+    // The message accepted by the other instance: this batch's is a duplicate.
+    let (_, mut resent) = new_case(&p);
+    resent.received = Some(ReceivedMessage {
+        source: "api".into(),
+        message_id: "m-ahead".to_owned(),
+        receipt: serde_json::json!({ "n": 2 }),
+    });
+    let outcome = round(
+        &committer,
+        resent,
+        &mut other,
+        &mut watcher,
+        "INSERT INTO received_messages (source, message_id, received_at, receipt) \
+         VALUES ('api', 'm-ahead', 0, '{\"n\": 1}')"
+            .to_owned(),
+    )
+    .await;
+    assert!(
+        matches!(&outcome, Ok(CommitOutcome::Duplicate { receipt }) if receipt["n"] == 1),
+        "{outcome:?}"
+    );
+    // Nothing of the refused changes was written: the first two batches' cases only.
+    assert_eq!(db.count("cases").await, 3);
+}
+
+/// Many concurrent changes through the group committer, each delivered to one subscription:
+/// their deliveries are numbered 1 to N, none twice, whichever batch each lands in (on
+/// PostgreSQL a batch is read while the one before still writes, and what that one counted is
+/// laid over the reads).
+pub async fn concurrent_changes_number_their_deliveries_without_gaps_or_repeats(db: &TestDb) {
+    use brygga::store::GroupCommitter;
+    let store = db.migrated().await;
+    let committer = GroupCommitter::start(store.clone(), 8);
+    let p = person("19811218-9876");
+    const CHANGES: usize = 120;
+    let mut tasks = Vec::new();
+    for _ in 0..CHANGES {
+        let (_, mut commit) = new_case(&p);
+        let event = commit.events[0].clone();
+        commit.outbox = vec![outbox_entry_for(&event, ostersund(), "sub-numbered")];
+        let committer = committer.clone();
+        tasks.push(tokio::spawn(async move { committer.commit(commit).await }));
+    }
+    for task in tasks {
+        let outcome = task.await.expect("the commit's task");
+        assert!(
+            matches!(outcome, Ok(CommitOutcome::Committed { .. })),
+            "{outcome:?}"
+        );
+    }
+    let mut raw = db.raw().await;
+    let mut numbers: Vec<i64> = sqlx::query_scalar(
+        "SELECT event_number FROM outbox WHERE idempotency_key LIKE '%sub-numbered%'",
+    )
+    .fetch_all(&mut raw)
+    .await
+    .expect("the numbers");
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=CHANGES as i64).collect::<Vec<_>>());
+    assert_eq!(
+        store.subscription_events("sub-numbered").await.unwrap(),
+        CHANGES as u64
+    );
+}
