@@ -6,24 +6,27 @@
 //! - **latency** (first, on an empty outbox): messages at a steady 500 per second for the same
 //!   time; for each, the time from its 2xx to its arrival at a local receiver (subscribed for
 //!   Östersund), p50 and p99;
-//! - **throughput**: 64 clients post Cosmic Link admission notices (each a new case, three
+//! - **throughput**: N clients post Cosmic Link admission notices (each a new case, three
 //!   recipients) as fast as they are answered, for `LOAD_SECONDS` (default 5); every
 //!   2xx is a message committed durably (its write-ahead log synced or flushed to disk)
 //!   with its events, audit records and outbox rows, shared with concurrent ones by group commit;
-//! - **ceiling**: the same 64 clients against an axum server that reads the body and answers
+//! - **ceiling**: the same N clients against an axum server that reads the body and answers
 //!   200 with a small JSON receipt.
 //!
-//! Each backend runs twice, on a fresh database each: with the log made durable beside the
-//! writer while the next batch is written (`database.sqlite_wal_sync` and
-//! `database.postgres_wal_sync = "overlapped"`, the default: SQLite's write-ahead log synced by
-//! a thread of the gateway's, PostgreSQL's batches committed without waiting for the flush and
-//! flushed by a task of its own), and with each batch's commit waiting for the disk
-//! (`"in_commit"`: `synchronous=FULL`, `synchronous_commit = on`); `LOAD_IN_COMMIT=0` leaves
-//! the second runs out.
+//! The closed-loop phases run with 64 clients and with 256, each on a fresh database (the
+//! latency phase with the first): a closed loop's rate depends on how many senders there are,
+//! since each waits for its answer, and a group commit's batches grow with them.
+//!
+//! Each backend runs twice: with the log made durable beside the writer while the next batch
+//! is written (`database.sqlite_wal_sync` and `database.postgres_wal_sync = "overlapped"`, the
+//! default: SQLite's write-ahead log synced by a thread of the gateway's, PostgreSQL's batches
+//! committed without waiting for the flush and flushed by a task of its own), and with each
+//! batch's commit waiting for the disk (`"in_commit"`: `synchronous=FULL`,
+//! `synchronous_commit = on`); `LOAD_IN_COMMIT=0` leaves the second runs out.
 //!
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
-//! `LOAD_CLIENTS=N` runs the closed-loop phases with N clients instead of 64; `LOAD_KEEP=1`
-//! keeps the SQLite database and prints where; `LOAD_BACKENDS=postgres` (a comma-separated
+//! `LOAD_CLIENTS=64,128` (a comma-separated list) sets the numbers of clients; `LOAD_KEEP=1`
+//! keeps the SQLite databases and prints where; `LOAD_BACKENDS=postgres` (a comma-separated
 //! list of `sqlite` and `postgres`) runs only the backends named. After each of the two phases
 //! that deliver, the deliveries that failed at least once are counted, with their last errors.
 //! After the throughput phase the harness prints where the CPU went (on Linux): how many of the
@@ -47,12 +50,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod http_support;
 use http_support::{admission, fresh_postgres, root, settings, token};
 
-/// The closed-loop clients, 64 unless `LOAD_CLIENTS` says otherwise.
-fn clients() -> usize {
+/// The closed-loop phases' numbers of clients, each measured on a database of its own: 64 and
+/// 256 unless `LOAD_CLIENTS` (a comma-separated list) says otherwise.
+fn client_counts() -> Vec<usize> {
     std::env::var("LOAD_CLIENTS")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64)
+        .map(|s| {
+            s.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|counts| !counts.is_empty())
+        .unwrap_or_else(|| vec![64, 256])
 }
 const RATE: u64 = 500;
 
@@ -105,9 +114,16 @@ async fn receiver() -> (String, Arrivals) {
 }
 
 /// `CLIENTS` clients posting as fast as they are answered for `duration`; answers 2xx per second.
-async fn closed_loop(url: &str, token: &str, template: &str, tag: &str, duration: Duration) -> f64 {
+async fn closed_loop(
+    url: &str,
+    token: &str,
+    template: &str,
+    tag: &str,
+    clients: usize,
+    duration: Duration,
+) -> f64 {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients())
+        .pool_max_idle_per_host(clients)
         .build()
         .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
@@ -115,7 +131,7 @@ async fn closed_loop(url: &str, token: &str, template: &str, tag: &str, duration
     let end = Instant::now() + duration;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..clients() {
+    for _ in 0..clients {
         let (client, next, ok) = (client.clone(), next.clone(), ok.clone());
         let (url, token, template, tag) = (
             url.to_owned(),
@@ -254,7 +270,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn ceiling(template: &str, duration: Duration) -> f64 {
+async fn ceiling(template: &str, clients: usize, duration: Duration) -> f64 {
     let router = axum::Router::new().route(
         "/cosmic-link/v1/messages",
         axum::routing::post(|body: axum::body::Bytes| async move {
@@ -267,10 +283,20 @@ async fn ceiling(template: &str, duration: Duration) -> f64 {
         listener.local_addr().unwrap()
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    closed_loop(&url, "none", template, "ceiling", duration).await
+    closed_loop(&url, "none", template, "ceiling", clients, duration).await
 }
 
-async fn run(backend: &str, database: &str, sync: LogSync, dir: &std::path::Path, template: &str) {
+/// One gateway on `database`: the latency phase (when `latency`), then the throughput and
+/// ceiling phases with `clients` clients.
+async fn run(
+    backend: &str,
+    database: &str,
+    sync: LogSync,
+    dir: &std::path::Path,
+    template: &str,
+    clients: usize,
+    latency: bool,
+) {
     let duration = Duration::from_secs(seconds());
     let (inbox, arrivals) = receiver().await;
     let mut settings = settings(database, dir, &inbox);
@@ -289,17 +315,18 @@ async fn run(backend: &str, database: &str, sync: LogSync, dir: &std::path::Path
     let url = format!("{base}/cosmic-link/v1/messages");
     // Latency first, on an empty outbox; then throughput, whose backlog the workers deliver
     // while the clients keep posting.
-    let latencies = if phase("latency") {
+    let latency = latency && phase("latency");
+    let latencies = if latency {
         open_loop(&url, &token, template, &arrivals, duration).await
     } else {
         Vec::new()
     };
-    if phase("latency") {
+    if latency {
         retried(backend, &store).await;
     }
     let accepted = if phase("throughput") {
         let before = cpu::Sample::take();
-        let rate = closed_loop(&url, &token, template, "tp", duration).await;
+        let rate = closed_loop(&url, &token, template, "tp", clients, duration).await;
         if let (Some(before), Some(after)) = (before, cpu::Sample::take()) {
             println!("{backend}: {}", cpu::report(&before, &after, rate));
         }
@@ -313,17 +340,24 @@ async fn run(backend: &str, database: &str, sync: LogSync, dir: &std::path::Path
         0.0
     };
     let bare = if phase("ceiling") {
-        ceiling(template, duration).await
+        ceiling(template, clients, duration).await
     } else {
         0.0
     };
+    let latency = if latency {
+        format!(
+            "; at {RATE}/s accept → delivered p50 {:.1} ms, p99 {:.1} ms ({} delivered)",
+            percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+            latencies.len(),
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{backend}: {accepted:.0} messages/s accepted durably; bare axum {bare:.0} requests/s (ratio {:.1}×); \
-         at {RATE}/s accept → delivered p50 {:.1} ms, p99 {:.1} ms ({} delivered)",
+        "{backend}, {clients} clients: {accepted:.0} messages/s accepted durably; bare axum \
+         {bare:.0} requests/s (ratio {:.1}×){latency}",
         bare / accepted,
-        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
-        latencies.len(),
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
@@ -458,49 +492,54 @@ fn main() {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = format!("sqlite://{}", dir.path().join("load.db").display());
-        if backend("sqlite") {
-            run(
-                "SQLite",
-                &sqlite,
-                LogSync::Overlapped,
-                dir.path(),
-                &template,
-            )
-            .await;
-        }
-        if backend("sqlite") && std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0") {
-            // Beside it, each batch's commit syncing the log itself: what overlapping gains.
-            let sqlite = format!("sqlite://{}", dir.path().join("in-commit.db").display());
-            let label = "SQLite, in-commit sync";
-            run(label, &sqlite, LogSync::InCommit, dir.path(), &template).await;
-        }
-        let postgres = if backend("postgres") {
-            fresh_postgres("load").await
-        } else {
-            None
-        };
-        if let Some(database) = postgres {
-            run(
-                "PostgreSQL",
-                &database,
-                LogSync::Overlapped,
-                dir.path(),
-                &template,
-            )
-            .await;
-        }
-        let postgres =
-            if backend("postgres") && std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0") {
-                // A fresh database; the first run's goes.
-                fresh_postgres("load").await
-            } else {
-                None
-            };
-        if let Some(database) = postgres {
-            // Each batch's commit waiting for the log's flush: what overlapping gains.
-            let label = "PostgreSQL, in-commit flush";
-            run(label, &database, LogSync::InCommit, dir.path(), &template).await;
+        let in_commit = std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0");
+        // Each backend with the log made durable beside the writer, and (what that gains)
+        // with each batch's commit waiting for the disk; each number of clients on a database
+        // of its own. The latency phase does not depend on the clients: it runs with the
+        // first number.
+        let runs = [
+            ("SQLite", "sqlite", LogSync::Overlapped, true),
+            (
+                "SQLite, in-commit sync",
+                "sqlite",
+                LogSync::InCommit,
+                in_commit,
+            ),
+            ("PostgreSQL", "postgres", LogSync::Overlapped, true),
+            (
+                "PostgreSQL, in-commit flush",
+                "postgres",
+                LogSync::InCommit,
+                in_commit,
+            ),
+        ];
+        for (label, kind, sync, wanted) in runs {
+            if !wanted || !backend(kind) {
+                continue;
+            }
+            for (i, clients) in client_counts().into_iter().enumerate() {
+                let database = if kind == "sqlite" {
+                    let file =
+                        format!("load-{}-{clients}.db", i32::from(sync == LogSync::InCommit));
+                    format!("sqlite://{}", dir.path().join(file).display())
+                } else {
+                    // A fresh database; the run before's goes.
+                    match fresh_postgres("load").await {
+                        Some(database) => database,
+                        None => break,
+                    }
+                };
+                run(
+                    label,
+                    &database,
+                    sync,
+                    dir.path(),
+                    &template,
+                    clients,
+                    i == 0,
+                )
+                .await;
+            }
         }
         if std::env::var_os("LOAD_KEEP").is_some() {
             println!("SQLite database kept in {}", dir.keep().display());
