@@ -5,8 +5,11 @@
 #   scripts/test-postgres.sh stop
 #
 # The cluster lives in a temporary directory (BRYGGA_TEST_PG_DIR), listens on 127.0.0.1 only
-# (BRYGGA_TEST_PG_PORT, default 55432) and trusts local connections. Run as root, the server runs
-# as the `postgres` user, which Debian's postgresql package creates.
+# (BRYGGA_TEST_PG_PORT, default 55432) and on a Unix socket in that directory, and trusts local
+# connections. The URL printed is the socket's (a gateway beside its database connects so: a
+# tenth less CPU per message than over TCP on loopback in the load harness); the TCP address
+# works too. Run as root, the server runs as the `postgres` user, which Debian's postgresql
+# package creates.
 set -euo pipefail
 
 dir=${BRYGGA_TEST_PG_DIR:-${TMPDIR:-/tmp}/brygga-test-postgres}
@@ -33,11 +36,24 @@ as_server_user() {
   fi
 }
 
+# The socket's URL: the directory percent-encoded as the host.
+url() {
+  local encoded='' c i
+  for ((i = 0; i < ${#dir}; i++)); do
+    c=${dir:i:1}
+    case "$c" in
+      [A-Za-z0-9._~-]) encoded+="$c" ;;
+      *) encoded+=$(printf '%%%02X' "'$c") ;;
+    esac
+  done
+  echo "export BRYGGA_TEST_POSTGRES_URL=postgres://postgres@$encoded:$port/postgres"
+}
+
 start() {
   local bindir
   bindir=$(find_bindir)
   if [ -f "$dir/data/postmaster.pid" ] && as_server_user "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-    echo "export BRYGGA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
+    url
     return
   fi
   rm -rf "$dir"
@@ -53,7 +69,7 @@ start() {
     cat "$dir/server.log" >&2
     exit 1
   }
-  echo "export BRYGGA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
+  url
 }
 
 stop() {

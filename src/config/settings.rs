@@ -85,7 +85,7 @@ pub struct DatabaseSettings {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`.
     pub url: String,
     /// Connections for reading (half of them for the read each received message makes). SQLite
-    /// has one writer beside them; PostgreSQL three, two for the delivery bookkeeping and two
+    /// has one writer beside them; PostgreSQL four, two for the delivery bookkeeping and two
     /// for the delivery workers' claims.
     pub max_connections: u32,
     /// Apply pending migrations at start.
