@@ -102,6 +102,9 @@ pub struct Store {
     /// without the pool's ping on return: half of `max_connections`, taken from `reader`,
     /// which keeps the rest.
     pub(super) receiving: Arc<super::receive_readers::ReceiveReaders>,
+    /// PostgreSQL: the task that makes the reads of `Store::prior` together
+    /// (`store::prior_reads`). SQLite's readers are threads of this process: one read each.
+    pub(super) prior_reads: Option<tokio::sync::mpsc::Sender<super::prior_reads::Ask>>,
 }
 
 /// How `max_connections` readers are shared: those lent for receiving's read
@@ -221,6 +224,7 @@ impl Store {
                 relaxed,
                 sqlite_file: Some(Arc::new(file)),
                 receiving: Arc::new(super::receive_readers::ReceiveReaders::new(receiving)),
+                prior_reads: None,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
@@ -247,6 +251,8 @@ impl Store {
             let claimer = pool(POSTGRES_CLAIMERS, CLAIM_SESSION).connect_lazy_with(options.clone());
             let (receiving, readers) = reader_split(max_connections);
             let reader = pool(readers, durable).connect_lazy_with(options);
+            let receiving = Arc::new(super::receive_readers::ReceiveReaders::new(receiving));
+            let prior_reads = super::prior_reads::start(reader.clone(), receiving.clone());
             Ok(Store {
                 backend: Backend::Postgres,
                 writer,
@@ -255,7 +261,8 @@ impl Store {
                 claimer,
                 relaxed: Arc::default(),
                 sqlite_file: None,
-                receiving: Arc::new(super::receive_readers::ReceiveReaders::new(receiving)),
+                receiving,
+                prior_reads: Some(prior_reads),
             })
         } else {
             Err(StoreError::Url(

@@ -10,6 +10,7 @@ mod deviations;
 mod error;
 mod group_commit;
 mod outbox;
+mod prior_reads;
 mod receive_readers;
 mod records;
 mod resources;

@@ -73,6 +73,7 @@ mod postgres_only {
 }
 
 both_backends!(
+    concurrent_reads_before_deciding_each_get_their_own_message_and_case,
     concurrent_changes_number_their_deliveries_without_gaps_or_repeats,
     readiness_reports_pending_migrations_until_they_are_applied,
     migrating_twice_is_harmless,

@@ -2489,3 +2489,63 @@ pub async fn concurrent_changes_number_their_deliveries_without_gaps_or_repeats(
         CHANGES as u64
     );
 }
+
+/// Receiving's reads made at once (on PostgreSQL one statement for all of them): each message
+/// gets its own — the receipt of its earlier copy, or its case with its events, or no case.
+pub async fn concurrent_reads_before_deciding_each_get_their_own_message_and_case(db: &TestDb) {
+    use brygga::store::Prior;
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    const CASES: usize = 12;
+    let mut stored = Vec::new();
+    for n in 0..CASES {
+        let (_, mut commit) = new_case(&p);
+        commit.received = Some(ReceivedMessage {
+            source: "api".into(),
+            message_id: format!("m-{n}"),
+            receipt: serde_json::json!({ "n": n }),
+        });
+        stored.push((commit.case_id, commit.events[0].id));
+        store.commit(commit).await.unwrap();
+    }
+    let mut reads = Vec::new();
+    for round in 0..3 {
+        for (n, (case_id, event_id)) in stored.iter().copied().enumerate() {
+            let store = store.clone();
+            let p = p.clone();
+            reads.push(tokio::spawn(async move {
+                // An earlier copy, a new message for a stored case, and one for no case.
+                let (message, case) = match (n + round) % 3 {
+                    0 => (format!("m-{n}"), case_id),
+                    1 => (format!("new-{n}-{round}"), case_id),
+                    _ => (
+                        format!("new-{n}-{round}"),
+                        brygga::domain::case::CaseId::new(),
+                    ),
+                };
+                let read = store.prior("api", &message, case, &p).await.unwrap();
+                match ((n + round) % 3, read) {
+                    (0, Prior::Received(receipt)) => assert_eq!(receipt["n"], n),
+                    (
+                        1,
+                        Prior::New {
+                            case: Some(found),
+                            consents,
+                        },
+                    ) => {
+                        assert_eq!(found.id, case_id);
+                        assert_eq!(found.version, 1);
+                        assert_eq!(found.events.len(), 1);
+                        assert_eq!(found.events[0].event.id, event_id);
+                        assert!(consents.is_empty());
+                    }
+                    (2, Prior::New { case: None, .. }) => {}
+                    (kind, other) => panic!("read {n} of kind {kind}: {other:?}"),
+                }
+            }));
+        }
+    }
+    for read in reads {
+        read.await.expect("a read");
+    }
+}
