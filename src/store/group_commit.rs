@@ -387,7 +387,10 @@ async fn flush_log(store: Store, mut pending: mpsc::Receiver<Answers>, gate: Opt
             Some(gate) => Some(gate.lock().await),
             None => None,
         };
-        let outcome = if batches.iter().any(|b| b.durable) {
+        // A barrier flushes too: the lanes hand it over as they take it, perhaps before the
+        // answers of a batch that committed before it (its commit seen by the barrier's
+        // caller), and a flush after the barrier covers every commit before it.
+        let outcome = if batches.iter().any(|b| b.durable || !b.barriers.is_empty()) {
             store.flush_log(&mut connection).await
         } else {
             Ok(())
