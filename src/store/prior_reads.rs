@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+use super::connect::Store;
 use super::receive_readers::ReceiveReaders;
 
 /// The most reads one statement makes.
@@ -134,4 +135,30 @@ fn statement(slots: usize) -> String {
          FROM k, LATERAL (SELECT directive, consent_id, recorded_at FROM consents \
          WHERE person = k.person OFFSET 0) s"
     )
+}
+
+impl Store {
+    /// PostgreSQL's plan for the reads of `slots` messages made together (`EXPLAIN`, each
+    /// message asking for `api`/`m`, case `c` and person `p`), on a receiving session: for the
+    /// store's tests, which require lookups by index whatever the statistics say.
+    #[doc(hidden)]
+    pub async fn prior_reads_plan(&self, slots: usize) -> Result<String, super::error::StoreError> {
+        let slots = slots.max(1).next_power_of_two();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {}", statement(slots))));
+        for i in 0..slots {
+            query = query
+                .bind(i as i64)
+                .bind("api")
+                .bind("m")
+                .bind("c")
+                .bind("p");
+        }
+        let mut lent = self.receiving.acquire(&self.reader).await?;
+        let rows = query.fetch_all(lent.conn()).await?;
+        lent.done();
+        rows.iter()
+            .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, 0)?))
+            .collect::<Result<Vec<_>, super::error::StoreError>>()
+            .map(|lines| lines.join("\n"))
+    }
 }

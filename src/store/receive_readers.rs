@@ -12,6 +12,13 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::error::StoreError;
 
+/// The settings of PostgreSQL's receiving sessions, which make nothing but the reads of
+/// `Store::prior`: each a lookup by index, whatever the statistics say. Made together for
+/// several messages (`prior_reads`), a plan made on a table whose statistics were taken when
+/// one case had all its events would read the whole table for each message.
+const RECEIVING_SESSION: &str =
+    "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off;";
+
 /// Up to `size` reader connections, each lent to one read at a time.
 #[derive(Debug)]
 pub(super) struct ReceiveReaders {
@@ -38,7 +45,13 @@ impl ReceiveReaders {
         let idle = self.lock().pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => pool.acquire().await?.detach(),
+            None => {
+                let mut conn = pool.acquire().await?.detach();
+                if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+                    sqlx::Executor::execute(&mut conn, sqlx::raw_sql(RECEIVING_SESSION)).await?;
+                }
+                conn
+            }
         };
         Ok(Lent {
             conn: Some(conn),

@@ -63,6 +63,13 @@ mod postgres_only {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_made_together_look_each_message_up_by_index_whatever_the_statistics() {
+        let db = crate::support::TestDb::postgres().await;
+        crate::all::reads_made_together_look_each_message_up_by_index_whatever_the_statistics(&db)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions() {
         let db = crate::support::TestDb::postgres().await;
         crate::all::receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions(

@@ -2549,3 +2549,29 @@ pub async fn concurrent_reads_before_deciding_each_get_their_own_message_and_cas
         read.await.expect("a read");
     }
 }
+
+/// PostgreSQL: the reads received messages make together look each message up by index, also
+/// on statistics taken while one case held every event (planned on those, a statement joining
+/// whole tables read every event for each batch of reads).
+pub async fn reads_made_together_look_each_message_up_by_index_whatever_the_statistics(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let (_, commit) = new_case(&p);
+    let case_id = commit.case_id;
+    store.commit(commit).await.unwrap();
+    let mut raw = db.raw().await;
+    raw.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO events (case_id, seq, id, kind, occurred_at, recorded_at, body) \
+         SELECT '{case_id}', n + 1, 'e-' || n, 'note', 0, 0, '{{}}' \
+         FROM generate_series(1, 3000) AS n; ANALYZE events"
+    )))
+    .await
+    .expect("one case's many events, and their statistics");
+    let plan = store.prior_reads_plan(8).await.unwrap();
+    assert!(plan.contains("events_pkey"), "{plan}");
+    for whole in ["Seq Scan", "Hash Join", "Merge Join"] {
+        assert!(!plan.contains(whole), "{whole} in\n{plan}");
+    }
+}
