@@ -116,17 +116,8 @@ impl Store {
         Stored::reads(&mut reads, commits);
         Stored::ids(&mut reads, commits);
         let (stored, head) = Stored::sort(reads.fetch(&mut tx).await?)?;
-        let mut head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
-        let (results, mut script) = if commits.is_empty() {
-            (Vec::new(), Script::new(self.backend))
-        } else {
-            let (results, script, _) =
-                write_batch(&mut tx, commits, &mut head, Some(stored)).await?;
-            (results, script)
-        };
-        append_audits(&mut script, &mut head, audits)?;
-        head.store_in(&mut script);
-        script.run(&mut tx).await?;
+        let head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
+        let results = write_judged(&mut tx, commits, audits, head, stored).await?;
         let booked = book(&mut tx, self.backend, work).await?;
         tx.commit().await?;
         Ok((results, booked))
@@ -222,7 +213,7 @@ impl Store {
     ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Written), StoreError> {
         let ReadAhead {
             mut stored,
-            mut head,
+            head,
             turns,
         } = ahead;
         match turns.current(before.as_ref().map(|w| w.turn)) {
@@ -242,16 +233,9 @@ impl Store {
                 };
             }
         }
-        let (results, mut script, mut written) = if commits.is_empty() {
-            (Vec::new(), Script::new(self.backend), Written::default())
-        } else {
-            write_batch(&mut tx, commits, &mut head, Some(stored)).await?
-        };
-        append_audits(&mut script, &mut head, audits)?;
-        head.store_in(&mut script);
-        script.run(&mut tx).await?;
+        let results = write_judged(&mut tx, commits, audits, head, stored).await?;
         tx.commit().await?;
-        written.turn = turns.taken;
+        let written = Written::of(commits, &results, turns.taken);
         Ok((results, written))
     }
 
@@ -283,7 +267,7 @@ impl Store {
                 .await?;
             let mut tentative = head.clone();
             let written = async {
-                let (outcome, mut script, _) =
+                let (outcome, mut script) =
                     write_batch(&mut tx, std::slice::from_ref(commit), &mut tentative, None)
                         .await?;
                 script.run(&mut tx).await?;
@@ -330,6 +314,26 @@ pub struct AuditAppend {
     pub case_id: Option<crate::domain::case::CaseId>,
     pub entries: Vec<super::records::AuditEntry>,
     pub recorded_at: Timestamp,
+}
+
+/// Judges and writes a batch's changes on what is stored (`write_batch`), then the audit
+/// records of `audits` and the head's new position: the changes' results. The caller commits.
+async fn write_judged(
+    tx: &mut Transaction<'_, Any>,
+    commits: &[CaseCommit],
+    audits: &[AuditAppend],
+    mut head: AuditHead,
+    stored: Stored,
+) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+    let (results, mut script) = if commits.is_empty() {
+        (Vec::new(), Script::new(backend_of(tx)))
+    } else {
+        write_batch(tx, commits, &mut head, Some(stored)).await?
+    };
+    append_audits(&mut script, &mut head, audits)?;
+    head.store_in(&mut script);
+    script.run(tx).await?;
+    Ok(results)
 }
 
 /// Chains every record of `audits` into `script`, in one multi-row statement.
@@ -426,7 +430,7 @@ async fn write_batch(
     commits: &[CaseCommit],
     head: &mut AuditHead,
     stored: Option<Stored>,
-) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Script, Written), StoreError> {
+) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Script), StoreError> {
     let stored = match stored {
         Some(stored) => stored,
         None => {
@@ -493,17 +497,8 @@ async fn write_batch(
             last_seq,
         }));
     }
-    let (script, counts) = write_accepted(tx, &accepted, head, stored_events, outbox_ids).await?;
-    let written = Written {
-        receipts: batch_receipts
-            .into_iter()
-            .map(|((source, id), receipt)| ((source.to_owned(), id.to_owned()), receipt.clone()))
-            .collect(),
-        versions: batch_versions,
-        counts,
-        turn: 0,
-    };
-    Ok((results, script, written))
+    let script = write_accepted(tx, &accepted, head, stored_events, outbox_ids).await?;
+    Ok((results, script))
 }
 
 /// What a batch wrote that a batch read ahead of its commit did not see: the receipts of the
@@ -515,6 +510,40 @@ pub(super) struct Written {
     versions: HashMap<String, u64>,
     counts: HashMap<String, i64>,
     turn: u64,
+}
+
+impl Written {
+    /// What the changes of `commits` that `results` says were committed wrote, under the lock's
+    /// turn `turn`: as `write_batch` wrote it (each accepted change's receipt and last event
+    /// number; one event counted per outbox row for its subscription).
+    fn of(
+        commits: &[CaseCommit],
+        results: &[Result<CommitOutcome, StoreError>],
+        turn: u64,
+    ) -> Self {
+        let mut written = Written {
+            turn,
+            ..Written::default()
+        };
+        for (commit, result) in commits.iter().zip(results) {
+            let Ok(CommitOutcome::Committed { last_seq, .. }) = result else {
+                continue;
+            };
+            if let Some(received) = &commit.received {
+                written.receipts.insert(
+                    (received.source.clone(), received.message_id.clone()),
+                    received.receipt.clone(),
+                );
+            }
+            written
+                .versions
+                .insert(commit.case_id.to_string(), *last_seq);
+            for entry in &commit.outbox {
+                *written.counts.entry(entry.destination.clone()).or_insert(0) += 1;
+            }
+        }
+        written
+    }
 }
 
 /// The audit head's turns as a batch read ahead saw them (see `take_turn_sql`): `seen` in its
@@ -767,7 +796,7 @@ async fn write_accepted(
     head: &mut AuditHead,
     events_sent: HashMap<String, i64>,
     outbox_ids: Vec<i64>,
-) -> Result<(Script, HashMap<String, i64>), StoreError> {
+) -> Result<Script, StoreError> {
     let mut received = Rows::new(
         "INSERT INTO received_messages (source, message_id, case_id, received_at, receipt)",
         5,
@@ -918,7 +947,7 @@ async fn write_accepted(
         }
     }
     script.rows(audit);
-    Ok((script, numbers.counted))
+    Ok(script)
 }
 
 /// Whether `commit` needs statements besides its rows: indexes of its deviations or consents,

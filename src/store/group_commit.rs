@@ -563,7 +563,18 @@ async fn lane(
         if !batch.barriers.is_empty() {
             hand_over(&syncer, batch.take_barriers()).await;
         }
-        let booked = book_apart(&store, &batch.work).await;
+        // `GroupCommitter::claim_outbox` and `settle_outbox_batch` send none on PostgreSQL,
+        // where the bookkeeping has connections of its own.
+        let booked = batch
+            .work
+            .iter()
+            .map(|_| {
+                Err(StoreError::BatchFailed(
+                    "delivery bookkeeping goes to its own connections on PostgreSQL, not to the group commit"
+                        .to_owned(),
+                ))
+            })
+            .collect();
         if !batch.durable() {
             let _ = next.send(baton).await;
             hand_over(&syncer, batch.answers(Vec::new(), booked)).await;
@@ -650,33 +661,6 @@ async fn write_in_lane(
             store.commit_each_on(conn, commits, audits).await
         }
     }
-}
-
-/// Bookkeeping handed to the committer on PostgreSQL, where it has connections of its own
-/// (`GroupCommitter::claim_outbox` sends none there): done apart from the batch.
-async fn book_apart(store: &Store, work: &[Bookkeeping]) -> Vec<Result<Booked, StoreError>> {
-    let mut done = Vec::with_capacity(work.len());
-    for piece in work {
-        done.push(match piece {
-            Bookkeeping::Claim {
-                worker,
-                now,
-                lease,
-                limit,
-            } => store
-                .claim_outbox(worker, *now, *lease, *limit)
-                .await
-                .map(Booked::Claimed),
-            Bookkeeping::Settle {
-                worker,
-                settlements,
-            } => store
-                .settle_outbox_batch(worker, settlements)
-                .await
-                .map(Booked::Settled),
-        });
-    }
-    done
 }
 
 async fn run(

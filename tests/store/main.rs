@@ -37,47 +37,32 @@ macro_rules! both_backends {
     };
 }
 
-/// The suite functions that concern SQLite alone.
-mod sqlite_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_log_sync_refuses_its_batch_and_every_later_one() {
-        let db = crate::support::TestDb::sqlite().await;
-        crate::all::a_failed_log_sync_refuses_its_batch_and_every_later_one(&db).await;
-    }
+/// Runs each listed suite function on one backend, as `MODULE::NAME`.
+macro_rules! one_backend {
+    ($module:ident, $backend:ident: $($name:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::support::TestDb::$backend().await;
+                    crate::all::$name(&db).await;
+                }
+            )*
+        }
+    };
 }
 
-/// The suite functions that concern PostgreSQL alone.
-mod postgres_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection() {
-        let db = crate::support::TestDb::postgres().await;
-        crate::all::a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection(&db)
-            .await;
-    }
+// The suite functions that concern SQLite alone.
+one_backend!(sqlite_only, sqlite: a_failed_log_sync_refuses_its_batch_and_every_later_one);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock() {
-        let db = crate::support::TestDb::postgres().await;
-        crate::all::a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock(&db)
-            .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn reads_made_together_look_each_message_up_by_index_whatever_the_statistics() {
-        let db = crate::support::TestDb::postgres().await;
-        crate::all::reads_made_together_look_each_message_up_by_index_whatever_the_statistics(&db)
-            .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions() {
-        let db = crate::support::TestDb::postgres().await;
-        crate::all::receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions(
-            &db,
-        )
-        .await;
-    }
-}
+// The suite functions that concern PostgreSQL alone.
+one_backend!(
+    postgres_only,
+    postgres: a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection,
+    a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock,
+    reads_made_together_look_each_message_up_by_index_whatever_the_statistics,
+    receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions,
+);
 
 both_backends!(
     concurrent_reads_before_deciding_each_get_their_own_message_and_case,
