@@ -24,6 +24,32 @@ use super::records::{CaseCommit, CommitOutcome};
 use super::rows::{Param, Rows, Script, backend_of};
 use jiff::{SignedDuration, Timestamp};
 
+/// The `WITH` of the reads a group commit makes ahead (`Store::read_ahead`): the head's lock,
+/// taken by the union's part that reads `taken`.
+macro_rules! read_ahead_with {
+    () => {
+        concat!(
+            "WITH taken AS (",
+            super::audit::take_turn_sql!(),
+            " RETURNING hash, seq, turn)"
+        )
+    };
+}
+const READ_AHEAD_WITH: &str = read_ahead_with!();
+
+/// The `BEGIN` of a group commit's transaction on PostgreSQL (`Store::read_ahead`), and the
+/// same for a batch its syncer makes durable (the commit does not wait for the log's flush).
+const READ_AHEAD_BEGIN: &str = concat!(
+    "BEGIN; ",
+    super::audit::judging_sql!(),
+    "SET LOCAL plan_cache_mode = force_generic_plan"
+);
+const READ_AHEAD_BEGIN_RELAXED: &str = concat!(
+    "BEGIN; SET LOCAL synchronous_commit = off; ",
+    super::audit::judging_sql!(),
+    "SET LOCAL plan_cache_mode = force_generic_plan"
+);
+
 impl Store {
     /// Commits one case change atomically. A received message id seen before yields
     /// `CommitOutcome::Duplicate` with the earlier receipt and writes nothing.
@@ -139,41 +165,16 @@ impl Store {
         use sqlx::SqlSafeStr;
         // The batch's statements are kept prepared and planned once per connection (their
         // texts are few: see `rows`); planned again at each batch they cost the server more
-        // than a tenth of its work in them.
+        // than a tenth of its work in them. Planned once, they must not depend on the
+        // statistics of that moment (`judging_sql`).
         let begin = if relaxed {
-            "BEGIN; SET LOCAL synchronous_commit = off; \
-             SET LOCAL plan_cache_mode = force_generic_plan"
+            READ_AHEAD_BEGIN_RELAXED
         } else {
-            "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan"
+            READ_AHEAD_BEGIN
         };
         let mut tx = Transaction::begin(conn, Some(begin.into_sql_str())).await?;
-        let mut reads = Script::new(self.backend);
-        reads.statement(
-            "SELECT 5, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn \
-             FROM audit_head WHERE id = 1",
-            Vec::new(),
-        );
-        Stored::reads(&mut reads, commits);
-        // The union's parts run in order: the reads first, on the statement's snapshot; then
-        // the lock, which waits for the holder before; then the ids, under the lock.
-        reads.statement(
-            "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM taken",
-            Vec::new(),
-        );
-        reads.statement(
-            "SELECT 6, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn FROM taken",
-            Vec::new(),
-        );
-        Stored::ids(&mut reads, commits);
-        let rows = reads
-            .fetch_after(
-                &mut tx,
-                concat!(
-                    "WITH taken AS (",
-                    super::audit::take_turn_sql!(),
-                    " RETURNING hash, seq, turn)"
-                ),
-            )
+        let rows = Self::reads_ahead(commits)
+            .fetch_after(&mut tx, READ_AHEAD_WITH)
             .await?;
         let (stored, head) = Stored::sort(rows)?;
         let head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
@@ -192,6 +193,47 @@ impl Store {
                 turns,
             },
         ))
+    }
+
+    /// The statement of `read_ahead` (but its `WITH`, `READ_AHEAD_WITH`).
+    fn reads_ahead(commits: &[CaseCommit]) -> Script {
+        let mut reads = Script::new(super::connect::Backend::Postgres);
+        reads.statement(
+            "SELECT 5, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn \
+             FROM audit_head WHERE id = 1",
+            Vec::new(),
+        );
+        Stored::reads(&mut reads, commits);
+        // The union's parts run in order: the reads first, on the statement's snapshot; then
+        // the lock, which waits for the holder before; then the ids, under the lock.
+        reads.statement(
+            "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM taken",
+            Vec::new(),
+        );
+        reads.statement(
+            "SELECT 6, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn FROM taken",
+            Vec::new(),
+        );
+        Stored::ids(&mut reads, commits);
+        reads
+    }
+
+    /// PostgreSQL's plan for the reads a group commit makes ahead of its batch of `commits`,
+    /// in a transaction begun as the committer begins its own (then rolled back): for tests
+    /// that check the reads look each key up by index whatever the statistics.
+    #[doc(hidden)]
+    pub async fn read_ahead_plan(&self, commits: &[CaseCommit]) -> Result<String, StoreError> {
+        let mut conn = self.writer_connection().await?;
+        let begin = sqlx::SqlSafeStr::into_sql_str(READ_AHEAD_BEGIN);
+        let mut tx = Transaction::begin(&mut *conn, Some(begin)).await?;
+        let rows = Self::reads_ahead(commits)
+            .fetch_after(&mut tx, concat!("EXPLAIN ", read_ahead_with!()))
+            .await?;
+        tx.rollback().await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>(0)?))
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map(|lines| lines.join("\n"))
     }
 
     /// The group committer's second step on PostgreSQL, once the batch before has ended:

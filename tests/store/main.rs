@@ -61,6 +61,7 @@ one_backend!(
     postgres: a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection,
     a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock,
     reads_made_together_look_each_message_up_by_index_whatever_the_statistics,
+    reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_statistics,
     receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions,
 );
 

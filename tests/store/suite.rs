@@ -2575,3 +2575,39 @@ pub async fn reads_made_together_look_each_message_up_by_index_whatever_the_stat
         assert!(!plan.contains(whole), "{whole} in\n{plan}");
     }
 }
+
+/// PostgreSQL: the reads a group commit makes ahead of its batch (receipts, case versions)
+/// look each key up by index, also on statistics taken while the tables were small. The
+/// statement is planned once per connection; planned on such statistics it read both tables
+/// whole at every batch, each batch slower than the one before as they grew.
+pub async fn reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_statistics(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let batch = |from: usize| {
+        (from..from + 8)
+            .map(|i| {
+                let (_, mut commit) = new_case(&p);
+                commit.received = Some(ReceivedMessage {
+                    source: "api".into(),
+                    message_id: format!("m-{i}"),
+                    receipt: serde_json::json!({ "n": i }),
+                });
+                commit
+            })
+            .collect::<Vec<_>>()
+    };
+    for commit in batch(0) {
+        store.commit(commit).await.unwrap();
+    }
+    let mut raw = db.raw().await;
+    raw.execute("ANALYZE received_messages; ANALYZE cases")
+        .await
+        .expect("the small tables' statistics");
+    let plan = store.read_ahead_plan(&batch(100)).await.unwrap();
+    for index in ["received_messages_pkey", "cases_pkey"] {
+        assert!(plan.contains(index), "{index} not in\n{plan}");
+    }
+    for whole in ["Seq Scan", "Hash Join", "Merge Join"] {
+        assert!(!plan.contains(whole), "{whole} in\n{plan}");
+    }
+}
