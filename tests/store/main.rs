@@ -62,6 +62,7 @@ one_backend!(
     a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock,
     reads_made_together_look_each_message_up_by_index_whatever_the_statistics,
     reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_statistics,
+    settlements_find_their_rows_by_id_whatever_the_statistics_say_of_pending_rows,
     receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions,
 );
 

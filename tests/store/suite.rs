@@ -2611,3 +2611,45 @@ pub async fn reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_stati
         assert!(!plan.contains(whole), "{whole} in\n{plan}");
     }
 }
+
+/// PostgreSQL: settling deliveries finds their rows by the primary key, also when the
+/// statistics were taken before a backlog of pending rows grew (a receiver back after an
+/// outage): planned on a partial index of pending rows, each settlement read the whole backlog.
+pub async fn settlements_find_their_rows_by_id_whatever_the_statistics_say_of_pending_rows(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let mut raw = db.raw().await;
+    let rows = |from: u32, to: u32, status: &str| {
+        format!(
+            "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
+             status, next_attempt_at, created_at) \
+             SELECT 'c-' || n, 'e-' || n, 1, 'd', 'k-' || n, '{status}', n, n \
+             FROM generate_series({from}, {to}) AS n"
+        )
+    };
+    raw.execute(sqlx::AssertSqlSafe(format!(
+        "{}; ANALYZE outbox; {}",
+        rows(1, 1_000, "delivered"),
+        rows(1_001, 21_000, "pending")
+    )))
+    .await
+    .expect("finished rows analysed, then a backlog the statistics do not know of");
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE status = 'pending' ORDER BY id DESC LIMIT 15",
+    )
+    .fetch_all(&mut raw)
+    .await
+    .unwrap();
+    let plans = store.settlement_plans(&ids).await.unwrap();
+    assert_eq!(plans.len(), 2);
+    for plan in plans {
+        assert!(
+            plan.contains("outbox_pkey"),
+            "not by the primary key:\n{plan}"
+        );
+        for scan in ["outbox_due", "outbox_pending_by_destination", "Seq Scan"] {
+            assert!(!plan.contains(scan), "{scan} in\n{plan}");
+        }
+    }
+}
