@@ -43,9 +43,9 @@ pub(super) use take_turn_sql;
 /// The settings of a PostgreSQL transaction that judges changes (group commit, bulk commit):
 /// its reads of receipts, versions and event counts look each key up by index, whatever the
 /// statistics say. Its statements are kept prepared, and a plan made while a table was small
-/// (a fresh database, or one whose statistics are older than its last hundred thousand rows)
-/// would otherwise read the whole table at every batch: with 14,000 receipts that was two
-/// sequential scans and two hash joins per batch, and each batch slower than the one before.
+/// (a fresh database, or statistics taken before the table grew) would otherwise read the
+/// whole table at every batch: with 14,000 receipts that was two sequential scans and two hash
+/// joins per batch, each batch slower than the one before.
 /// `SET LOCAL`, so the session is left as it was.
 macro_rules! judging_sql {
     () => {
