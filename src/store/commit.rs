@@ -230,10 +230,7 @@ impl Store {
             .fetch_after(&mut tx, concat!("EXPLAIN ", read_ahead_with!()))
             .await?;
         tx.rollback().await?;
-        rows.iter()
-            .map(|row| Ok(row.try_get::<String, _>(0)?))
-            .collect::<Result<Vec<_>, StoreError>>()
-            .map(|lines| lines.join("\n"))
+        super::rows::plan_text(&rows)
     }
 
     /// The group committer's second step on PostgreSQL, once the batch before has ended:

@@ -173,6 +173,13 @@ impl GroupCommitter {
         answer.await.map_err(|_| StoreError::CommitterStopped)?
     }
 
+    /// How many jobs are handed over and not yet taken into a batch. For the store's tests,
+    /// which gather a batch behind a held lock.
+    #[doc(hidden)]
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Whether incoming changes are queueing for the writer: at least `SATURATED_AT` handed to
     /// the committer and not answered yet. Each sender waits for its answer, so this many at
     /// once means the writer, or the cores it shares, cannot keep up with them. The delivery
@@ -622,10 +629,33 @@ async fn lane(
     }
 }
 
+/// Writes a lane's batch on `conn` in bulk (`write_ahead`), or, should that fail, change by
+/// change, so that a change at fault (one the checks did not foresee, one whose reads the
+/// server refuses) is the only one refused. On a broken connection that fails too, and the
+/// whole batch hears why. The changes' results.
+async fn write_in_lane(
+    store: &Store,
+    conn: &mut sqlx::AnyConnection,
+    commits: &[CaseCommit],
+    audits: &[AuditAppend],
+    relaxed: bool,
+    baton: Baton,
+    next: &mpsc::Sender<Baton>,
+) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
+    let error = match write_ahead(store, conn, commits, audits, relaxed, baton, next).await {
+        Ok(results) => return Ok(results),
+        Err(error) => error,
+    };
+    tracing::warn!(error = %error, batch = commits.len(), "bulk commit failed; committing the batch change by change");
+    store.commit_each_on(conn, commits, audits).await
+}
+
 /// Reads a lane's batch ahead on `conn` (`Store::read_ahead`), hands a baton to the lane after
 /// once the batch holds the head's lock, and writes and commits the batch once the batch
-/// before has ended (`Store::finish_ahead`): the changes' results.
-async fn write_in_lane(
+/// before has ended (`Store::finish_ahead`): the changes' results. Should it fail, nothing of
+/// the batch was written (or whether its commit was is not known), and the lane after has been
+/// told so: it reads again under the lock.
+async fn write_ahead(
     store: &Store,
     conn: &mut sqlx::AnyConnection,
     commits: &[CaseCommit],
@@ -637,8 +667,8 @@ async fn write_in_lane(
     let (tx, ahead) = match store.read_ahead(conn, commits, relaxed).await {
         Ok(read) => read,
         Err(error) => {
-            // Nothing written: the batch after reads as this one would have, after the same
-            // batch before.
+            // The batch after reads as this one would have, after the same batch before (and
+            // should this batch commit change by change first, tells so from the turns).
             let _ = next.send(baton).await;
             return Err(error);
         }
@@ -653,12 +683,8 @@ async fn write_in_lane(
             Ok(results)
         }
         Err(error) => {
-            // Nothing of the bulk transaction was written (or whether its commit was is not
-            // known): the batch after reads again under the lock, and this batch is written
-            // change by change, so that the change at fault is the only one refused.
             let _ = tell_after.send(None);
-            tracing::warn!(error = %error, batch = commits.len(), "bulk commit failed; committing the batch change by change");
-            store.commit_each_on(conn, commits, audits).await
+            Err(error)
         }
     }
 }

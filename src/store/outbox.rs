@@ -459,6 +459,44 @@ const SETTLED_ONE_SQL: &str = concat!(
     still_pending_sql!()
 );
 
+/// The statement settling `delivered` held by `worker` (`delivered_sql`), after `prefix`
+/// (empty, or an `EXPLAIN` for the plan), its values bound.
+fn delivered_query<'q>(
+    backend: Backend,
+    prefix: &str,
+    worker: &'q str,
+    delivered: &[&Settlement],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!("{prefix}{}", delivered_sql(backend, delivered.len()));
+    // The text is made of constants and numbered placeholders.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for s in delivered {
+        query = query.bind(s.id).bind(s.finished_at.map(millis));
+    }
+    query = query.bind(worker);
+    for s in delivered {
+        query = query.bind(s.id);
+    }
+    query
+}
+
+/// The statement settling the retry or dead letter `s` held by `worker` (`SETTLED_ONE_SQL`),
+/// after `prefix` (empty, or an `EXPLAIN` for the plan), its values bound.
+fn settled_one_query<'q>(
+    prefix: &str,
+    worker: &'q str,
+    s: &'q Settlement,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{SETTLED_ONE_SQL}")))
+        .persistent(false)
+        .bind(s.status)
+        .bind(s.next_attempt_at.map(millis))
+        .bind(s.error.as_deref())
+        .bind(s.finished_at.map(millis))
+        .bind(s.id)
+        .bind(worker)
+}
+
 impl Store {
     /// The plans of the statements that settle deliveries (`settle_in`): the one for the
     /// deliveries `ids`, then the one for a retry or a dead letter. For tests that check
@@ -469,40 +507,35 @@ impl Store {
             Backend::Sqlite => "EXPLAIN QUERY PLAN ",
             Backend::Postgres => "EXPLAIN ",
         };
+        let delivered: Vec<Settlement> = ids
+            .iter()
+            .map(|&id| Settlement {
+                id,
+                status: "delivered",
+                next_attempt_at: None,
+                error: None,
+                finished_at: Some(Timestamp::UNIX_EPOCH),
+            })
+            .collect();
+        let dead = Settlement {
+            id: ids.first().copied().unwrap_or(0),
+            status: "dead",
+            next_attempt_at: None,
+            error: Some("refused".to_owned()),
+            finished_at: Some(Timestamp::UNIX_EPOCH),
+        };
+        let delivered: Vec<&Settlement> = delivered.iter().collect();
         let mut conn = self.writer_connection().await?;
-        let mut bulk = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{explain}{}",
-            delivered_sql(self.backend, ids.len())
-        )))
-        .persistent(false);
-        for id in ids {
-            bulk = bulk.bind(*id).bind(0_i64);
-        }
-        bulk = bulk.bind("worker");
-        for id in ids {
-            bulk = bulk.bind(*id);
-        }
-        let one = sqlx::query(sqlx::AssertSqlSafe(format!("{explain}{SETTLED_ONE_SQL}")))
-            .persistent(false)
-            .bind("dead")
-            .bind(None::<i64>)
-            .bind(Some("error"))
-            .bind(Some(0_i64))
-            .bind(ids.first().copied().unwrap_or(0))
-            .bind("worker");
-        let mut plans = Vec::new();
-        for rows in [
-            bulk.fetch_all(&mut *conn).await?,
-            one.fetch_all(&mut *conn).await?,
-        ] {
-            let column = rows.first().map_or(0, |row| row.columns().len() - 1);
-            let lines = rows
-                .iter()
-                .map(|row| row.try_get::<String, _>(column))
-                .collect::<Result<Vec<_>, _>>()?;
-            plans.push(lines.join("\n"));
-        }
-        Ok(plans)
+        let bulk = delivered_query(self.backend, explain, "worker", &delivered)
+            .fetch_all(&mut *conn)
+            .await?;
+        let one = settled_one_query(explain, "worker", &dead)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(vec![
+            super::rows::plan_text(&bulk)?,
+            super::rows::plan_text(&one)?,
+        ])
     }
 }
 
@@ -540,16 +573,8 @@ pub(super) async fn settle_in(
         .filter(|(_, s)| s.in_bulk())
         .collect();
     for delivered in delivered.chunks(DELIVERED_PER_STATEMENT) {
-        let sql = delivered_sql(backend, delivered.len());
-        // The text is made of constants and numbered placeholders.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-        for (_, s) in delivered {
-            query = query.bind(s.id).bind(s.finished_at.map(millis));
-        }
-        query = query.bind(worker);
-        for (_, s) in delivered {
-            query = query.bind(s.id);
-        }
+        let settled: Vec<&Settlement> = delivered.iter().map(|(_, s)| *s).collect();
+        let query = delivered_query(backend, "", worker, &settled);
         let done: std::collections::HashSet<i64> = query
             .fetch_all(&mut *conn)
             .await?
@@ -564,13 +589,7 @@ pub(super) async fn settle_in(
         if s.in_bulk() {
             continue;
         }
-        let done = sqlx::query(SETTLED_ONE_SQL)
-            .bind(s.status)
-            .bind(s.next_attempt_at.map(millis))
-            .bind(s.error.as_deref())
-            .bind(s.finished_at.map(millis))
-            .bind(s.id)
-            .bind(worker)
+        let done = settled_one_query("", worker, s)
             .execute(&mut *conn)
             .await?
             .rows_affected();

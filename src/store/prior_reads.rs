@@ -62,23 +62,18 @@ async fn read(
     // A power of two of places, the rest `NULL`s that match nothing: a connection sees a
     // handful of texts, each kept prepared.
     let slots = asks.len().next_power_of_two();
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement(slots)));
-    for (i, ask) in asks.iter().enumerate() {
-        query = query
-            .bind(i as i64)
-            .bind(ask.source.as_str())
-            .bind(ask.message_id.as_str())
-            .bind(ask.case_id.as_str())
-            .bind(ask.person.as_str());
-    }
-    for _ in asks.len()..slots {
-        query = query
-            .bind(None::<i64>)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(None::<String>);
-    }
+    let query = bound(
+        statement(slots),
+        slots,
+        asks.iter().map(|ask| {
+            [
+                ask.source.as_str(),
+                ask.message_id.as_str(),
+                ask.case_id.as_str(),
+                ask.person.as_str(),
+            ]
+        }),
+    );
     let mut lent = receiving.acquire(reader).await?;
     let rows = query.fetch_all(lent.conn()).await?;
     lent.done();
@@ -96,6 +91,36 @@ async fn read(
         }
     }
     Ok(each)
+}
+
+/// `sql`, the statement for `slots` places (or its `EXPLAIN`), with each read's place and keys
+/// (its sender's source and message id, its case, its person) bound, and the places left
+/// `NULL`.
+fn bound<'q>(
+    sql: String,
+    slots: usize,
+    keys: impl Iterator<Item = [&'q str; 4]>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut places = 0;
+    for (i, [source, message_id, case_id, person]) in keys.take(slots).enumerate() {
+        query = query
+            .bind(i as i64)
+            .bind(source)
+            .bind(message_id)
+            .bind(case_id)
+            .bind(person);
+        places += 1;
+    }
+    for _ in places..slots {
+        query = query
+            .bind(None::<i64>)
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .bind(None::<String>);
+    }
+    query
 }
 
 /// The reads of `Store::prior` for `slots` messages: each row that read's place, then its row
@@ -144,21 +169,12 @@ impl Store {
     #[doc(hidden)]
     pub async fn prior_reads_plan(&self, slots: usize) -> Result<String, super::error::StoreError> {
         let slots = slots.max(1).next_power_of_two();
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {}", statement(slots))));
-        for i in 0..slots {
-            query = query
-                .bind(i as i64)
-                .bind("api")
-                .bind("m")
-                .bind("c")
-                .bind("p");
-        }
+        let keys = std::iter::repeat(["api", "m", "c", "p"]);
         let mut lent = self.receiving.acquire(&self.reader).await?;
-        let rows = query.fetch_all(lent.conn()).await?;
+        let rows = bound(format!("EXPLAIN {}", statement(slots)), slots, keys)
+            .fetch_all(lent.conn())
+            .await?;
         lent.done();
-        rows.iter()
-            .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, 0)?))
-            .collect::<Result<Vec<_>, super::error::StoreError>>()
-            .map(|lines| lines.join("\n"))
+        super::rows::plan_text(&rows)
     }
 }

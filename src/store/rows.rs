@@ -271,10 +271,18 @@ impl Script {
     ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
         let statements = std::mem::take(&mut self.statements);
         let values: usize = statements.iter().map(|(_, v)| v.len()).sum();
-        if self.backend != Backend::Postgres || values > POSTGRES_MAX_VALUES {
+        if self.backend != Backend::Postgres {
             return Err(StoreError::decode(
                 "batch read",
-                format!("{values} values do not fit one PostgreSQL statement"),
+                "a read made after a WITH clause is PostgreSQL's alone",
+            ));
+        }
+        if values > POSTGRES_MAX_VALUES {
+            return Err(StoreError::decode(
+                "batch read",
+                format!(
+                    "{values} values do not fit one PostgreSQL statement (at most {POSTGRES_MAX_VALUES})"
+                ),
             ));
         }
         let (sql, values) = union(statements);
@@ -538,6 +546,17 @@ impl Placeholders {
             Backend::Postgres => format!("${}", self.n),
         }
     }
+}
+
+/// A plan as `EXPLAIN` (PostgreSQL) or `EXPLAIN QUERY PLAN` (SQLite, its detail last) gives
+/// it, one line per row: for the store's tests of plans.
+pub(super) fn plan_text(rows: &[sqlx::any::AnyRow]) -> Result<String, StoreError> {
+    use sqlx::Row;
+    let lines = rows
+        .iter()
+        .map(|row| row.try_get::<String, _>(row.columns().len().saturating_sub(1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(lines.join("\n"))
 }
 
 /// The backend a transaction runs on.

@@ -63,6 +63,7 @@ one_backend!(
     reads_made_together_look_each_message_up_by_index_whatever_the_statistics,
     reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_statistics,
     settlements_find_their_rows_by_id_whatever_the_statistics_say_of_pending_rows,
+    a_change_whose_reads_the_server_refuses_fails_alone_in_its_batch,
     receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions,
 );
 

@@ -890,12 +890,7 @@ pub async fn concurrent_commits_through_the_group_committer_all_land_once(db: &T
         let committer = committer.clone();
         let p = p.clone();
         tasks.push(tokio::spawn(async move {
-            let (_, mut commit) = new_case(&p);
-            commit.received = Some(ReceivedMessage {
-                source: "api".into(),
-                message_id: format!("m-{i}"),
-                receipt: serde_json::json!({ "n": i }),
-            });
+            let mut commit = new_case_received(&p, i);
             commit.audit.push(audit("disclose", &p));
             committer.commit(commit).await
         }));
@@ -1119,12 +1114,7 @@ pub async fn a_large_batch_of_new_and_existing_cases_is_written_whole(db: &TestD
         batch.push(commit);
     }
     for i in 0..141 {
-        let (_, mut commit) = new_case(&p);
-        commit.received = Some(ReceivedMessage {
-            source: "api".into(),
-            message_id: format!("m-{i}"),
-            receipt: serde_json::json!({ "n": i }),
-        });
+        let mut commit = new_case_received(&p, i);
         commit
             .outbox
             .push(outbox_entry(&commit.events[0].clone(), ostersund()));
@@ -2499,12 +2489,7 @@ pub async fn concurrent_reads_before_deciding_each_get_their_own_message_and_cas
     const CASES: usize = 12;
     let mut stored = Vec::new();
     for n in 0..CASES {
-        let (_, mut commit) = new_case(&p);
-        commit.received = Some(ReceivedMessage {
-            source: "api".into(),
-            message_id: format!("m-{n}"),
-            receipt: serde_json::json!({ "n": n }),
-        });
+        let commit = new_case_received(&p, n);
         stored.push((commit.case_id, commit.events[0].id));
         store.commit(commit).await.unwrap();
     }
@@ -2585,15 +2570,7 @@ pub async fn reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_stati
     let p = person("19811218-9876");
     let batch = |from: usize| {
         (from..from + 8)
-            .map(|i| {
-                let (_, mut commit) = new_case(&p);
-                commit.received = Some(ReceivedMessage {
-                    source: "api".into(),
-                    message_id: format!("m-{i}"),
-                    receipt: serde_json::json!({ "n": i }),
-                });
-                commit
-            })
+            .map(|i| new_case_received(&p, i))
             .collect::<Vec<_>>()
     };
     for commit in batch(0) {
@@ -2652,4 +2629,68 @@ pub async fn settlements_find_their_rows_by_id_whatever_the_statistics_say_of_pe
             assert!(!plan.contains(scan), "{scan} in\n{plan}");
         }
     }
+}
+
+/// PostgreSQL: a change whose reads the server refuses (a message id holding a NUL character,
+/// which PostgreSQL's text cannot) fails alone; the other changes of its batch are committed.
+/// The group committer reads a batch in one statement, which that change fails for all.
+pub async fn a_change_whose_reads_the_server_refuses_fails_alone_in_its_batch(db: &TestDb) {
+    use brygga::store::GroupCommitter;
+    let store = db.migrated().await;
+    let committer = GroupCommitter::start(store.clone(), 8);
+    let p = person("19811218-9876");
+    let mut other = db.raw().await;
+    let mut watcher = db.raw().await;
+    // A first change takes a lane and waits for the lock another session holds; the next three
+    // gather behind it, and are taken as one batch once it is written.
+    other
+        .execute("BEGIN; UPDATE audit_head SET turn = turn + 1 WHERE id = 1")
+        .await
+        .expect("another session takes the lock");
+    let spawn = |commit: brygga::store::CaseCommit| {
+        let committer = committer.clone();
+        tokio::spawn(async move { committer.commit(commit).await })
+    };
+    let first = spawn(new_case_received(&p, 0));
+    until_waiting_for_lock(&mut watcher, "WITH taken").await;
+    let mut bad = new_case_received(&p, 2);
+    if let Some(received) = bad.received.as_mut() {
+        received.message_id = "m-\u{0}".to_owned();
+    }
+    let batch = [
+        spawn(new_case_received(&p, 1)),
+        spawn(bad),
+        spawn(new_case_received(&p, 3)),
+    ];
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while committer.queued() < 3 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the three changes are queued within 10 s");
+    other.execute("COMMIT").await.expect("the lock let go");
+
+    let first = first.await.expect("the first change's task");
+    assert!(
+        matches!(first, Ok(CommitOutcome::Committed { .. })),
+        "{first:?}"
+    );
+    let [good_1, bad, good_2] = batch;
+    for good in [good_1, good_2] {
+        let outcome = good.await.expect("a change's task");
+        assert!(
+            matches!(outcome, Ok(CommitOutcome::Committed { .. })),
+            "{outcome:?}"
+        );
+    }
+    let refused = bad.await.expect("the refused change's task");
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "{refused:?}"
+    );
+    assert_eq!(db.count("cases").await, 3);
+    assert_eq!(db.count("received_messages").await, 3);
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
 }

@@ -190,6 +190,17 @@ pub fn new_case(person_id: &PersonId) -> (CoordinationCase, CaseCommit) {
     (case, commit)
 }
 
+/// A new case for `person_id`, as received from the API in message `m-{n}` (receipt `{"n": n}`).
+pub fn new_case_received(person_id: &PersonId, n: usize) -> CaseCommit {
+    let (_, mut commit) = new_case(person_id);
+    commit.received = Some(brygga::store::ReceivedMessage {
+        source: "api".into(),
+        message_id: format!("m-{n}"),
+        receipt: serde_json::json!({ "n": n }),
+    });
+    commit
+}
+
 /// An outbox row for `event` to `party`, through the disclosure decision (the only way to make
 /// one), for a subscription named after the party. `event` must be one that goes without
 /// consent, such as an admission notice.
