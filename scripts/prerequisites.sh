@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs, when missing, everything brygga's tests need beyond the Rust toolchain, the same way
+# on every machine; scripts/test.sh and .ci/run both call it. Each prerequisite is checked first
+# and installed only when absent:
+#
+#   xmllint                      Debian libxml2-utils    the XSD checks of the XML contracts
+#   initdb, pg_ctl               Debian postgresql       the PostgreSQL half of the store suite
+#   python3 -m venv, pip         Debian python3-venv     the Python FHIR client (fhirpy)
+#   fhirpy and its dependencies  the Python package index, pinned in tests/clients/requirements.txt
+#
+# Debian packages are installed with apt-get as root (or through passwordless sudo). When a
+# prerequisite is missing and cannot be installed (no root, no package index), the script stops
+# at once with one line saying what to install, and exits 1.
+#
+#   scripts/prerequisites.sh           install what is missing
+#   scripts/prerequisites.sh --check   only report what is missing (exit 1 if anything is)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+check_only=false
+case "${1:-}" in
+  --check) check_only=true ;;
+  "") ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+say() { echo "prerequisites: $*" >&2; }
+fail() { echo "prerequisites: $*" >&2; exit 1; }
+
+have_postgres_server() {
+  command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+  local candidate
+  candidate=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [ -n "$candidate" ] && [ -x "$candidate/initdb" ] && [ -x "$candidate/pg_ctl" ]
+}
+
+# As root the server runs as `postgres`, which Debian's package creates.
+have_postgres_user() {
+  [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1
+}
+
+have_python_venv() {
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' >/dev/null 2>&1
+}
+
+# Debian packages still to install, as "package:what it provides".
+missing=()
+command -v xmllint >/dev/null 2>&1 || missing+=("libxml2-utils:xmllint")
+{ have_postgres_server && have_postgres_user; } || missing+=("postgresql:the PostgreSQL server binaries (initdb, pg_ctl)")
+have_python_venv || missing+=("python3-venv:Python 3 with venv and pip")
+
+if [ ${#missing[@]} -gt 0 ]; then
+  packages=()
+  for entry in "${missing[@]}"; do packages+=("${entry%%:*}"); done
+  if $check_only; then
+    for entry in "${missing[@]}"; do say "missing ${entry#*:} (Debian package ${entry%%:*})"; done
+    exit 1
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    apt=(apt-get)
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+    apt=(sudo -n apt-get)
+  else
+    fail "missing ${missing[0]#*:}: install it with 'apt-get install ${packages[*]}' as root (or run this as root)"
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    fail "missing ${missing[0]#*:}: install the packages ${packages[*]} (or their equivalents) with this system's package manager"
+  fi
+  say "installing ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # The package lists are refreshed once, and only when a package is not found without it.
+  if ! "${apt[@]}" install -y -qq --no-install-recommends "${packages[@]}" >/dev/null 2>&1; then
+    "${apt[@]}" update -qq >/dev/null 2>&1 || fail "cannot reach the Debian package index to install ${packages[*]}; install them by hand"
+    "${apt[@]}" install -y -qq --no-install-recommends "${packages[@]}" >/dev/null ||
+      fail "apt-get could not install ${packages[*]}; install them by hand"
+  fi
+  command -v xmllint >/dev/null 2>&1 || fail "xmllint is still missing after installing libxml2-utils"
+  have_postgres_server || fail "the PostgreSQL server binaries are still missing after installing postgresql"
+  have_postgres_user || fail "there is no 'postgres' user to run the test server as; create one or install postgresql"
+  have_python_venv || fail "python3 -m venv still fails after installing python3-venv"
+fi
+
+# The Python FHIR client, into target/python-clients (once per change of the pins).
+if $check_only; then
+  venv=target/python-clients
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/clients/requirements.txt "$venv/installed-requirements.txt"; then
+    say "missing the Python FHIR client (scripts/python-clients.sh installs it)"
+    exit 1
+  fi
+  exit 0
+fi
+scripts/python-clients.sh >/dev/null ||
+  fail "could not install the Python FHIR client from the package index (tests/clients/requirements.txt); check that pip can reach it"
