@@ -81,7 +81,7 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
         None
     };
     let cancellation = std::fs::read_to_string(
-        root().join("mappings/cosmic-link/examples/12-arende-avslutat.xml"),
+        root().join("mappings/cosmic-link/examples/26-arende-avslutat.xml"),
     )
     .unwrap();
     let clock = Clock::manual(jiff::Timestamp::now());
@@ -119,7 +119,8 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
                 let body = if closing {
                     cancellation
                         .replace("CL-2026-0012", &format!("CL-rtc-{n:07}"))
-                        .replace("SA-2026-004711", &format!("SA-rt-{n:07}"))
+                        .replace("SA-2026-004712", &format!("SA-rt-{n:07}"))
+                        .replace("19550415-2389", "19811218-9876")
                         .into_bytes()
                 } else {
                     admission(template, n, "rt")

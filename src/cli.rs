@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate`, `check-config`, `translate`, `stats`, `audit`,
-//! `token`.
+//! The command line: `serve`, `migrate`, `check-config`, `translate`, `stats`, `replay`,
+//! `conformance`, `redeliver`, `audit`, `token` and `receive`.
 
 use std::path::{Path, PathBuf};
 
@@ -151,6 +151,29 @@ pub enum Command {
         #[arg(long)]
         scope: Option<String>,
     },
+    /// Run a receiver for the gateway's deliveries (a subscription's endpoint, for trying the
+    /// gateway out and for integration tests): it answers every POST with 200 and prints one
+    /// line per delivery (case, sequence, event, idempotency key, content type, size), marking
+    /// a repeated idempotency key and a step that arrives after a later one of its case.
+    Receive {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: std::net::SocketAddr,
+        /// Also print each delivery's body (it holds personal data).
+        #[arg(long)]
+        bodies: bool,
+    },
+}
+
+impl Command {
+    /// Whether the command only prints for a reader (and serves nothing): it may end when its
+    /// standard output is closed.
+    pub fn prints_for_a_pipe(&self) -> bool {
+        !matches!(
+            self,
+            Command::Serve | Command::Receive { .. } | Command::Replay { .. }
+        )
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +201,10 @@ pub enum AuditCommand {
 
 /// Runs the command; the error, if any, is for the user's eyes.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The receiver needs no settings: it stands in for another organisation's system.
+    if let Command::Receive { listen, bodies } = cli.command {
+        return Ok(crate::http::receive(listen, bodies).await?);
+    }
     let settings = Settings::load(&cli.config)?;
     match cli.command {
         Command::Serve => {
@@ -311,6 +338,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Receive { .. } => unreachable!("`receive` runs before the settings are read"),
         Command::CheckConfig => {
             let mappings = settings.load_mappings()?;
             settings

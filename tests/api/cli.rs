@@ -155,13 +155,13 @@ fn translate_prints_the_canonical_message_and_reports_errors_with_their_location
         "cosmic-link",
         "--to",
         "canonical",
-        "mappings/cosmic-link/examples/05-utskrivningsklar.xml",
+        "mappings/cosmic-link/examples/08-utskrivningsklar.xml",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let golden: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            repo_root().join("fixtures/cosmic-link/to-canonical/05-utskrivningsklar.json"),
+            repo_root().join("fixtures/cosmic-link/to-canonical/08-utskrivningsklar.json"),
         )
         .unwrap(),
     )
@@ -226,13 +226,13 @@ fn translate_writes_a_fhir_bundle_and_reads_it_back_to_the_same_cosmic_link_mess
         "cosmic-link",
         "--to",
         "fhir",
-        "mappings/cosmic-link/examples/09-plan-sip.xml",
+        "mappings/cosmic-link/examples/17-plan-sip.xml",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let bundle: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(bundle["resourceType"], "Bundle");
     let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("fixtures/cosmic-link/to-fhir/09-plan-sip.json"))
+        &std::fs::read_to_string(repo_root().join("fixtures/cosmic-link/to-fhir/17-plan-sip.json"))
             .unwrap(),
     )
     .unwrap();
@@ -256,7 +256,7 @@ fn translate_writes_a_fhir_bundle_and_reads_it_back_to_the_same_cosmic_link_mess
         "cosmic-link",
         "--to",
         "cosmic-link",
-        "mappings/cosmic-link/examples/09-plan-sip.xml",
+        "mappings/cosmic-link/examples/17-plan-sip.xml",
     ]);
     assert_eq!(
         String::from_utf8(back.stdout).unwrap(),
@@ -352,7 +352,7 @@ fn check_config_lists_the_dialects_and_reads_their_examples() {
     assert!(output.status.success(), "{}", stderr(&output));
     for dialect in ["treserva-like", "lifecare-like", "combine-like"] {
         assert!(
-            stdout.contains(&format!("municipal:      {dialect} (24 message kinds, 12 accepted from the municipality; 27 examples read)")),
+            stdout.contains(&format!("municipal:      {dialect} (24 message kinds, 12 accepted from the municipality; 29 examples read)")),
             "{stdout}"
         );
     }
@@ -413,7 +413,7 @@ fn check_config_stops_when_a_changed_mapping_no_longer_reads_its_examples() {
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(
-        message.contains("14-utskriven.xml")
+        message.contains("16-utskriven.xml")
             && message.contains("missing required element <Utskrivningstid>"),
         "{message}"
     );
@@ -427,7 +427,7 @@ fn translate_reads_and_writes_every_dialect() {
         "municipal:combine-like",
         "--to",
         "municipal:treserva-like",
-        "mappings/municipal/combine-like/examples/21-lvm-beslut.xml",
+        "mappings/municipal/combine-like/examples/24-lvm-beslut.xml",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = String::from_utf8_lossy(&output.stdout);
@@ -442,7 +442,7 @@ fn translate_reads_and_writes_every_dialect() {
         "cosmic-link",
         "--to",
         "municipal:combine-like",
-        "mappings/cosmic-link/examples/09-plan-sip.xml",
+        "mappings/cosmic-link/examples/17-plan-sip.xml",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = String::from_utf8_lossy(&output.stdout);

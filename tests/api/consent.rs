@@ -147,13 +147,13 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
     assert_eq!(status, 201, "{sip}");
     let (_, disclosure) = post_consent(&app, REGION, &consent("disclosure")).await;
     for name in [
-        "03-fast-vardkontakt.xml",
-        "04-planering-paborjad.xml",
-        "05-utskrivningsklar.xml",
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
+        "08-utskrivningsklar.xml",
     ] {
         post_cosmic(&app, name).await;
     }
-    let invitation = post_cosmic(&app, "07-kallelse-sip.xml").await;
+    let invitation = post_cosmic(&app, "11-kallelse-sip.xml").await;
     assert_eq!(invitation["withheld"], json!(null), "{invitation}");
     let outbox = app.store.outbox_status_for_case(case).await.unwrap();
     let seq = invitation["sequence"].as_u64().unwrap();
@@ -208,7 +208,7 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
 
     // The plan and the information at discharge relied on consent: they no longer go.
     app.clock.advance(jiff::SignedDuration::from_mins(10));
-    for name in ["09-plan-sip.xml", "10-information-vid-utskrivning.xml"] {
+    for name in ["17-plan-sip.xml", "18-information-vid-utskrivning.xml"] {
         let receipt = post_cosmic(&app, name).await;
         let withheld = receipt["withheld"].as_array().expect("withheld recipients");
         assert!(
@@ -223,7 +223,7 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
         assert_eq!(to_municipality(&outbox, seq), 0, "{name}: {outbox:?}");
     }
     // The discharge itself is the law's duty to inform, and still goes.
-    let discharged = post_cosmic(&app, "11-utskriven.xml").await;
+    let discharged = post_cosmic(&app, "19-utskriven.xml").await;
     let outbox = app.store.outbox_status_for_case(case).await.unwrap();
     assert!(to_municipality(&outbox, discharged["sequence"].as_u64().unwrap()) > 0);
     // What reached Östersund's system (which, like any receiver, applies each idempotency key
@@ -342,16 +342,16 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
     let (app, _inbox) = subscribed().await;
     let admission = post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
     let case = brygga::domain::case::CaseId::parse(admission["case_id"].as_str().unwrap()).unwrap();
-    post_cosmic(&app, "20-samtycke.xml").await;
+    post_cosmic(&app, "03-samtycke.xml").await;
     for name in [
-        "03-fast-vardkontakt.xml",
-        "04-planering-paborjad.xml",
-        "05-utskrivningsklar.xml",
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
+        "08-utskrivningsklar.xml",
     ] {
         post_cosmic(&app, name).await;
     }
     // The consent covers health information to Östersund: the summary goes there, on it.
-    let information = post_cosmic(&app, "10-information-vid-utskrivning.xml").await;
+    let information = post_cosmic(&app, "18-information-vid-utskrivning.xml").await;
     let seq = information["sequence"].as_u64().unwrap();
     let audit = app.store.audit_for_case(case).await.unwrap();
     let to_ostersund = audit
@@ -370,7 +370,7 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
     // Withdrawn in Cosmic Link: the registry shows it withdrawn, and the next step relying on
     // it is withheld.
     app.clock.advance(jiff::SignedDuration::from_hours(30));
-    post_cosmic(&app, "21-samtycke-aterkallat.xml").await;
+    post_cosmic(&app, "09-samtycke-aterkallat.xml").await;
     let registry = app.store.case_consents(case).await.unwrap();
     assert_eq!(registry.len(), 1);
     assert!(registry[0].directive.withdrawn_at.is_some());
@@ -426,7 +426,7 @@ async fn a_municipality_records_and_withdraws_a_consent_in_its_own_dialect() {
                 .unwrap()
         }
     };
-    let response = post("26-samtycke.xml").await;
+    let response = post("06-samtycke.xml").await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let (_, found) = get(
         &app,
@@ -439,7 +439,7 @@ async fn a_municipality_records_and_withdraws_a_consent_in_its_own_dialect() {
     assert_eq!(consent["status"], "active");
     assert_eq!(consent["category"][0]["coding"][0]["code"], "disclosure");
     app.clock.advance(jiff::SignedDuration::from_hours(80));
-    assert_eq!(post("27-samtycke-aterkallat.xml").await.status(), 200);
+    assert_eq!(post("12-samtycke-aterkallat.xml").await.status(), 200);
     let (_, found) = get(
         &app,
         REGION,

@@ -80,15 +80,15 @@ async fn a_discharge_case_is_carried_from_admission_to_discharge() {
     let mut case_id = None;
     for (n, name) in [
         "01-inskrivningsmeddelande.xml",
-        "03-fast-vardkontakt.xml",
-        "04-planering-paborjad.xml",
-        "02-andrad-beraknad-utskrivning.xml",
-        "05-utskrivningsklar.xml",
-        "07-kallelse-sip.xml",
-        "08-svar-kallelse.xml",
-        "09-plan-sip.xml",
-        "10-information-vid-utskrivning.xml",
-        "11-utskriven.xml",
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
+        "06-andrad-beraknad-utskrivning.xml",
+        "08-utskrivningsklar.xml",
+        "11-kallelse-sip.xml",
+        "13-svar-kallelse.xml",
+        "17-plan-sip.xml",
+        "18-information-vid-utskrivning.xml",
+        "19-utskriven.xml",
     ]
     .iter()
     .enumerate()
@@ -125,7 +125,7 @@ async fn a_discharge_case_is_carried_from_admission_to_discharge() {
 #[tokio::test]
 async fn a_step_that_does_not_fit_the_case_answers_409_and_stores_nothing() {
     let app = spawn_app().await;
-    let response = post_message(&app, example("05-utskrivningsklar.xml")).await;
+    let response = post_message(&app, example("08-utskrivningsklar.xml")).await;
     assert_eq!(response.status(), 409);
     let outcome: Value = response.json().await.unwrap();
     assert_eq!(outcome["issue"][0]["code"], "business-rule");
@@ -135,7 +135,7 @@ async fn a_step_that_does_not_fit_the_case_answers_409_and_stores_nothing() {
     );
 
     post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
-    let response = post_message(&app, example("14-svar-pa-kommunens-kallelse.xml")).await;
+    let response = post_message(&app, example("15-svar-pa-kommunens-kallelse.xml")).await;
     assert_eq!(response.status(), 409);
     let outcome: Value = response.json().await.unwrap();
     assert!(
@@ -213,7 +213,7 @@ async fn a_json_body_is_refused_with_415() {
 #[tokio::test]
 async fn translate_converts_without_storing_and_reports_unmapped_input() {
     let app = spawn_app().await;
-    let xml = String::from_utf8(example("11-utskriven.xml"))
+    let xml = String::from_utf8(example("19-utskriven.xml"))
         .unwrap()
         .replace(
             "</Utskriven>",
@@ -240,7 +240,7 @@ async fn translate_converts_without_storing_and_reports_unmapped_input() {
     let canonical = response.text().await.unwrap();
     let golden: Value = serde_json::from_str(
         &std::fs::read_to_string(
-            repo_root().join("fixtures/cosmic-link/to-canonical/11-utskriven.json"),
+            repo_root().join("fixtures/cosmic-link/to-canonical/19-utskriven.json"),
         )
         .unwrap(),
     )
@@ -339,9 +339,9 @@ async fn concurrent_messages_of_one_case_all_land_in_order_of_commit() {
     // Three independent steps of the same case at once: the group committer and the retry on
     // version conflicts must land all three.
     let bodies = [
-        "02-andrad-beraknad-utskrivning.xml",
-        "03-fast-vardkontakt.xml",
-        "04-planering-paborjad.xml",
+        "06-andrad-beraknad-utskrivning.xml",
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
     ];
     let mut tasks = Vec::new();
     for name in bodies {
@@ -381,7 +381,7 @@ async fn concurrent_messages_of_one_case_all_land_in_order_of_commit() {
 async fn a_message_about_another_person_in_an_existing_case_answers_422() {
     let app = spawn_app().await;
     post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
-    let other_person = String::from_utf8(example("02-andrad-beraknad-utskrivning.xml"))
+    let other_person = String::from_utf8(example("06-andrad-beraknad-utskrivning.xml"))
         .unwrap()
         .replace("19811218-9876", "19121212-1212");
     let response = post_message(&app, other_person.into_bytes()).await;
@@ -457,7 +457,7 @@ async fn an_incomplete_plan_is_refused_naming_what_is_missing() {
             .status(),
         200
     );
-    let plan = String::from_utf8(example("09-plan-sip.xml"))
+    let plan = String::from_utf8(example("17-plan-sip.xml"))
         .unwrap()
         .replace("<Ansvarig>kommun</Ansvarig>", "<Ansvarig>annan</Ansvarig>")
         .replace("<Ansvarig>region</Ansvarig>", "<Ansvarig>annan</Ansvarig>");

@@ -277,9 +277,9 @@ async fn a_receiver_down_for_a_long_stretch_gets_everything_afterwards_in_order_
     .await;
     for name in [
         "01-inskrivningsmeddelande.xml",
-        "03-fast-vardkontakt.xml",
-        "04-planering-paborjad.xml",
-        "05-utskrivningsklar.xml",
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
+        "08-utskrivningsklar.xml",
     ] {
         post_cosmic(&app, name).await;
     }
@@ -287,7 +287,7 @@ async fn a_receiver_down_for_a_long_stretch_gets_everything_afterwards_in_order_
     let to_region = up.wait_for(1).await.len();
     assert!(to_region >= 1);
     let case = {
-        let receipt = post_cosmic(&app, "02-andrad-beraknad-utskrivning.xml").await;
+        let receipt = post_cosmic(&app, "06-andrad-beraknad-utskrivning.xml").await;
         brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap()
     };
     let expected = app
@@ -523,7 +523,7 @@ async fn a_kvittens_from_the_receiving_unit_marks_its_delivery_acknowledged_and_
     let case = brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
     inbox.wait_for(1).await;
     // Biståndsenheten's kvittens of the admission notice (relayed by the region's Cosmic Link).
-    let kvittens = crate::helpers::cosmic_example("19-kvittens.xml");
+    let kvittens = crate::helpers::cosmic_example("02-kvittens.xml");
     assert_eq!(app.post_cosmic_link(kvittens).await.status(), 200);
     let rows = app
         .store

@@ -76,7 +76,7 @@ async fn a_patient_is_found_by_identifier_by_the_organisations_of_its_cases_only
 async fn a_persons_steps_are_searched_as_tasks_with_filters_and_the_patient_included() {
     let app = spawn_app().await;
     app.admitted_case().await;
-    app.post_cosmic_example("02-andrad-beraknad-utskrivning.xml")
+    app.post_cosmic_example("06-andrad-beraknad-utskrivning.xml")
         .await;
     let search = |client: &'static str, query: &'static str| {
         let app = &app;

@@ -292,12 +292,21 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    // A fixed clock: the example messages' deadlines fall due only when a test moves it, never
+    // because of the day the tests run.
+    spawn_app_at_with("2026-11-23T12:00:00Z", adjust).await
+}
+
+/// A gateway whose clock starts at `now` (and moves only when the test moves it).
+pub async fn spawn_app_at(now: &str) -> TestApp {
+    spawn_app_at_with(now, |_| {}).await
+}
+
+pub async fn spawn_app_at_with(now: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = test_settings(dir.path());
     adjust(&mut settings);
-    // A fixed clock: the example messages' deadlines fall due only when a test moves it, never
-    // because of the day the tests run.
-    let clock = Clock::manual("2026-11-23T12:00:00Z".parse().expect("timestamp"));
+    let clock = Clock::manual(now.parse().expect("timestamp"));
     let app = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("build application");

@@ -7,6 +7,7 @@ mod cosmic_link;
 mod crash;
 mod delivery;
 mod deviations;
+mod examples;
 mod fhir_audit;
 mod fhir_careplan;
 mod fhir_client;

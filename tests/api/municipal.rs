@@ -154,13 +154,13 @@ async fn a_municipality_carries_its_steps_of_a_discharge_case_in_its_own_dialect
             }
         }
     }
-    post_cosmic_link(&app, "05-utskrivningsklar.xml").await;
-    post_cosmic_link(&app, "07-kallelse-sip.xml").await;
+    post_cosmic_link(&app, "08-utskrivningsklar.xml").await;
+    post_cosmic_link(&app, "11-kallelse-sip.xml").await;
     sequence += 2;
     for name in [
-        "09-svar-kallelse.xml",
-        "10-beviljade-insatser.xml",
-        "11-redo-att-ta-emot.xml",
+        "10-svar-kallelse.xml",
+        "11-beviljade-insatser.xml",
+        "13-redo-att-ta-emot.xml",
     ] {
         let (status, receipt) =
             xml_answer(post_municipal(&app, "combine-like", example("combine-like", name)).await)
@@ -238,7 +238,7 @@ async fn a_document_that_breaks_the_dialect_is_answered_in_its_error_form_and_no
     let app = spawn_app().await;
     post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
     let before = events(&app).await;
-    let broken = String::from_utf8(example("treserva-like", "10-beviljade-insatser.xml"))
+    let broken = String::from_utf8(example("treserva-like", "11-beviljade-insatser.xml"))
         .unwrap()
         .replace("kod=\"HTJ\"", "kod=\"XYZ\"");
     let (status, error) =
@@ -310,7 +310,7 @@ async fn a_step_that_does_not_fit_the_case_answers_409_in_the_dialects_form() {
         post_municipal(
             &app,
             "lifecare-like",
-            example("lifecare-like", "11-ready-to-receive.xml"),
+            example("lifecare-like", "13-ready-to-receive.xml"),
         )
         .await,
     )
@@ -403,7 +403,7 @@ async fn translate_converts_between_dialects_cosmic_link_and_fhir() {
         .region()
         .await
         .post(app.url("/translate?from=cosmic-link&to=municipal:lifecare-like"))
-        .body(cosmic_link("05-utskrivningsklar.xml"))
+        .body(cosmic_link("08-utskrivningsklar.xml"))
         .send()
         .await
         .unwrap();
@@ -454,7 +454,7 @@ async fn a_dialect_copied_under_a_new_name_is_served_with_no_change_to_the_gatew
     let app = spawn_app_with(move |settings| settings.mappings_dir = root).await;
 
     post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
-    let local = String::from_utf8(example("treserva-like", "10-beviljade-insatser.xml"))
+    let local = String::from_utf8(example("treserva-like", "11-beviljade-insatser.xml"))
         .unwrap()
         .replace("kod=\"HTJ\"", "kod=\"HT-OSD\"");
     let (status, receipt) =
@@ -488,7 +488,7 @@ async fn an_invitation_without_consent_is_warned_about_at_the_dialects_own_eleme
     let app = spawn_app().await;
     let without = String::from_utf8(example(
         "treserva-like",
-        "23-kallelse-sip-fran-kommunen.xml",
+        "26-kallelse-sip-fran-kommunen.xml",
     ))
     .unwrap()
     .replace(

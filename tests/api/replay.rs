@@ -205,7 +205,7 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         "{missed}"
     );
     assert!(
-        report.contains("| Cosmic Link examples → canonical | 21 | 21 |"),
+        report.contains("| Cosmic Link examples → canonical | 26 | 26 |"),
         "{report}"
     );
     assert!(
@@ -213,7 +213,7 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         "{report}"
     );
     assert!(
-        report.contains("| Cosmic Link | 90 | 90 | none |"),
+        report.contains("| Cosmic Link | 91 | 91 | none |"),
         "{report}"
     );
     assert!(
@@ -261,7 +261,7 @@ fn a_conformance_report_without_fixtures_is_refused_naming_the_folder() {
 #[test]
 fn a_failing_scenario_fails_the_conformance_report_and_is_named_in_it() {
     let dir = tempfile::tempdir().unwrap();
-    let message = repo_root().join("mappings/cosmic-link/examples/13-lvm-anmalan.xml");
+    let message = repo_root().join("mappings/cosmic-link/examples/21-lvm-anmalan.xml");
     let scenario = dir.path().join("wrong.toml");
     std::fs::write(
         &scenario,
@@ -306,7 +306,7 @@ async fn a_recording_holds_no_personal_data_and_replays() {
     // Sent again: recorded as the duplicate it is.
     app.post_cosmic_example("01-inskrivningsmeddelande.xml")
         .await;
-    app.post_cosmic_example("04-planering-paborjad.xml").await;
+    app.post_cosmic_example("05-planering-paborjad.xml").await;
     let scenario = std::fs::read_to_string(recording.join("scenario.toml")).unwrap();
     assert_eq!(scenario.matches("[[step]]").count(), 3, "{scenario}");
     assert!(scenario.contains("outcome = \"duplicate\""), "{scenario}");

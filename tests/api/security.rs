@@ -542,7 +542,7 @@ async fn only_a_relay_posts_steps_of_other_organisations_and_only_into_its_cases
     // A municipality's acknowledgement recorded in Cosmic Link, relayed by the region's
     // Cosmic Link integration.
     let kvittens =
-        std::fs::read(repo_root().join("mappings/cosmic-link/examples/19-kvittens.xml")).unwrap();
+        std::fs::read(repo_root().join("mappings/cosmic-link/examples/02-kvittens.xml")).unwrap();
     let post = |app: &TestApp, client: reqwest::Client, body: Vec<u8>| {
         let url = app.url("/cosmic-link/v1/messages");
         async move {

@@ -395,7 +395,7 @@ fn input_no_rule_reads_is_reported_with_its_path() {
     let mappings = mappings();
     let dialect = mappings.municipal.get("lifecare-like").unwrap();
     let example = std::fs::read_to_string(
-        repo().join("mappings/municipal/lifecare-like/examples/14-discharged.xml"),
+        repo().join("mappings/municipal/lifecare-like/examples/16-discharged.xml"),
     )
     .unwrap();
     let extended = example
@@ -466,19 +466,19 @@ fn local_times_follow_swedish_summer_and_winter_time_in_every_layout() {
     let cases = [
         (
             "treserva-like",
-            "14-utskriven.xml",
+            "16-utskriven.xml",
             "20261127143000",
             ["20260701143000", "20260115143000"],
         ),
         (
             "lifecare-like",
-            "14-discharged.xml",
+            "16-discharged.xml",
             "2026-11-27T14:30:00+01:00",
             ["2026-07-01T14:30:00+02:00", "2026-01-15T14:30:00+01:00"],
         ),
         (
             "combine-like",
-            "14-utskriven.xml",
+            "16-utskriven.xml",
             "<cm:Tidpunkt>\n          <ct:Datum>2026-11-27</ct:Datum>",
             [
                 "<cm:Tidpunkt>\n          <ct:Datum>2026-07-01</ct:Datum>",
@@ -517,8 +517,8 @@ fn a_dialect_reads_the_same_message_to_the_same_ids_and_one_case() {
             .unwrap()
             .message
     };
-    let a = read("10-beviljade-insatser.xml");
-    let b = read("10-beviljade-insatser.xml");
+    let a = read("11-beviljade-insatser.xml");
+    let b = read("11-beviljade-insatser.xml");
     assert_eq!(a.event.id, b.event.id);
     let admission = read("01-inskrivning.xml");
     assert_eq!(

@@ -175,17 +175,31 @@ impl Engine {
     }
 }
 
+/// The case of the examples' first story (the medicine ward's discharge).
 fn case_id() -> brygga::domain::case::CaseId {
+    story_case("SA-2026-004711")
+}
+
+/// The case of an example story, by its samordningsärende.
+fn story_case(value: &str) -> brygga::domain::case::CaseId {
     CaseReference {
         issuer: "SE2321000214-1000".into(),
-        value: "SA-2026-004711".into(),
+        value: value.into(),
     }
     .case_id()
 }
 
 /// The missed deadlines of the case: (deadline, due_at, rule), by due time and rule.
 async fn missed(store: &Store) -> Vec<(Deadline, String, String)> {
-    let case = store.load_case(case_id()).await.unwrap().unwrap();
+    missed_in(store, case_id()).await
+}
+
+/// The missed deadlines of `case`: (deadline, due_at, rule), by due time and rule.
+async fn missed_in(
+    store: &Store,
+    case: brygga::domain::case::CaseId,
+) -> Vec<(Deadline, String, String)> {
+    let case = store.load_case(case).await.unwrap().unwrap();
     let mut missed: Vec<_> = case
         .events
         .iter()
@@ -224,7 +238,7 @@ pub async fn the_on_time_path_raises_no_deviation(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
     // Jämtland: three working days after Tuesday 24 November → Friday 27, end of day; payment
     // responsibility from Saturday 00:00.
     assert_eq!(
@@ -237,9 +251,9 @@ pub async fn the_on_time_path_raises_no_deviation(db: &TestDb) {
             ("sip_invitation".into(), "2026-11-27T23:00:00Z".into()),
         ]
     );
-    e.receive("07-kallelse-sip.xml", &[]).await;
-    e.receive("10-information-vid-utskrivning.xml", &[]).await;
-    e.receive("11-utskriven.xml", &[]).await;
+    e.receive("11-kallelse-sip.xml", &[]).await;
+    e.receive("18-information-vid-utskrivning.xml", &[]).await;
+    e.receive("19-utskriven.xml", &[]).await;
     assert_eq!(pending(store).await, []);
     e.set_clock("2027-01-31T00:00:00Z");
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
@@ -258,7 +272,7 @@ pub async fn every_missed_deadline_is_recorded_with_its_due_time_and_rule(db: &T
         )],
     )
     .await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
     // No invitation; the person is still in hospital on Saturday morning.
     e.set_clock("2026-11-27T22:59:59Z");
     assert_eq!(
@@ -269,7 +283,7 @@ pub async fn every_missed_deadline_is_recorded_with_its_due_time_and_rule(db: &T
     e.set_clock("2026-11-28T08:00:00Z");
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 2);
     // Discharged without information at discharge.
-    e.receive("11-utskriven.xml", &[]).await;
+    e.receive("19-utskriven.xml", &[]).await;
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 1);
     assert_eq!(
         missed(store).await,
@@ -356,7 +370,7 @@ pub async fn deadlines_over_christmas_move_to_the_next_working_day(db: &TestDb) 
     ];
     e.receive("01-inskrivningsmeddelande.xml", &dates).await;
     e.receive(
-        "05-utskrivningsklar.xml",
+        "08-utskrivningsklar.xml",
         &[
             (
                 "<Skapad>2026-11-24T09:20:00</Skapad>",
@@ -437,9 +451,9 @@ pub async fn a_revoked_ready_for_discharge_stops_its_clocks(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
     assert_eq!(pending(store).await.len(), 2);
-    e.receive("06-utskrivningsklar-aterkallad.xml", &[]).await;
+    e.receive("10-utskrivningsklar-aterkallad.xml", &[]).await;
     assert_eq!(pending(store).await, []);
     e.set_clock("2026-12-31T00:00:00Z");
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
@@ -450,7 +464,7 @@ pub async fn timers_due_while_the_gateway_was_down_fire_at_start(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "before");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
     drop(e);
     db.store.close().await;
 
@@ -465,7 +479,7 @@ pub async fn two_instances_fire_each_timer_once(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
     let other = db.second_instance().await;
     let a = engine(store, "2026-12-01T08:00:00Z", "instance-a");
     let b = engine(&other, "2026-12-01T08:00:00Z", "instance-b");
@@ -478,7 +492,7 @@ pub async fn a_timer_claimed_twice_is_recorded_once(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
     // One claim, handed to two instances, as when a lease runs out while the first instance
     // is still firing.
     let now = at("2026-12-01T08:00:00Z");
@@ -512,10 +526,10 @@ pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &T
         )],
     )
     .await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
-    e.receive("07-kallelse-sip.xml", &[]).await;
-    e.receive("08-svar-kallelse.xml", &[]).await;
-    e.receive("09-plan-sip.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
+    e.receive("11-kallelse-sip.xml", &[]).await;
+    e.receive("13-svar-kallelse.xml", &[]).await;
+    e.receive("17-plan-sip.xml", &[]).await;
     e.set_clock("2026-11-28T08:00:00Z");
     assert_eq!(
         e.scheduler.fire_due().await.unwrap(),
@@ -523,7 +537,7 @@ pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &T
         "payment responsibility"
     );
     e.receive(
-        "11-utskriven.xml",
+        "19-utskriven.xml",
         &[(
             "<Tidpunkt>2026-11-27T14:30:00</Tidpunkt>",
             "<Tidpunkt>2026-11-30T10:00:00</Tidpunkt>",
@@ -600,10 +614,10 @@ pub async fn invited_parties_that_confirm_no_participant_in_time_are_recorded(db
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("05-utskrivningsklar.xml", &[]).await;
+    e.receive("08-utskrivningsklar.xml", &[]).await;
     // The meeting on Monday 30 November 13:00: each invited party confirms by Saturday 13:00.
     e.receive(
-        "07-kallelse-sip.xml",
+        "11-kallelse-sip.xml",
         &[(
             "<Tid>2026-11-26T13:00:00</Tid>",
             "<Tid>2026-11-30T13:00:00</Tid>",
@@ -622,7 +636,7 @@ pub async fn invited_parties_that_confirm_no_participant_in_time_are_recorded(db
             .all(|(_, due)| due == "2026-11-28T12:00:00Z")
     );
     // Psychiatric outpatient care confirms its curator.
-    e.receive("08-svar-kallelse.xml", &[]).await;
+    e.receive("13-svar-kallelse.xml", &[]).await;
     e.set_clock("2026-11-28T12:00:00Z");
     e.scheduler.fire_due().await.unwrap();
     let case = store.load_case(case_id()).await.unwrap().unwrap();
@@ -654,8 +668,8 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("07-kallelse-sip.xml", &[]).await;
-    e.receive("09-plan-sip.xml", &[]).await;
+    e.receive("11-kallelse-sip.xml", &[]).await;
+    e.receive("17-plan-sip.xml", &[]).await;
     let follow_up = |pending: Vec<(String, String)>| {
         pending
             .into_iter()
@@ -685,10 +699,10 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
     let store = other.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("07-kallelse-sip.xml", &[]).await;
-    e.receive("09-plan-sip.xml", &[]).await;
+    e.receive("11-kallelse-sip.xml", &[]).await;
+    e.receive("17-plan-sip.xml", &[]).await;
     e.receive(
-        "07-kallelse-sip.xml",
+        "11-kallelse-sip.xml",
         &[
             ("CL-2026-0007", "CL-2026-0077"),
             ("K-2026-0311", "K-2026-0412"),
@@ -725,10 +739,11 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
 pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
-    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("15-lvm-beslut.xml", &[]).await;
-    e.receive("11-utskriven.xml", &[]).await;
-    let breaches: Vec<_> = missed(store)
+    e.receive("20-inskrivningsmeddelande-psykiatri.xml", &[])
+        .await;
+    e.receive("22-lvm-beslut.xml", &[]).await;
+    e.receive("24-utskriven-till-lvm-hem.xml", &[]).await;
+    let breaches: Vec<_> = missed_in(store, story_case("SA-2026-004802"))
         .await
         .into_iter()
         .filter(|(deadline, _, _)| *deadline == Deadline::LvmHold)
@@ -737,7 +752,7 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
         breaches,
         [(
             Deadline::LvmHold,
-            "2026-11-27T13:30:00Z".to_owned(),
+            "2026-11-26T12:35:00Z".to_owned(),
             "jamtland/lvm_hold".to_owned()
         )]
     );
@@ -746,12 +761,13 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
     let other = TestDb::sqlite().await;
     let store = other.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
-    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("15-lvm-beslut.xml", &[]).await;
-    e.receive("16-transport-ordnad.xml", &[]).await;
-    e.receive("11-utskriven.xml", &[]).await;
+    e.receive("20-inskrivningsmeddelande-psykiatri.xml", &[])
+        .await;
+    e.receive("22-lvm-beslut.xml", &[]).await;
+    e.receive("23-transport-ordnad.xml", &[]).await;
+    e.receive("24-utskriven-till-lvm-hem.xml", &[]).await;
     assert!(
-        missed(store)
+        missed_in(store, story_case("SA-2026-004802"))
             .await
             .iter()
             .all(|(deadline, _, _)| *deadline != Deadline::LvmHold)
@@ -761,7 +777,7 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
         .pipeline
         .receive_cosmic_link(
             &example(
-                "16-transport-ordnad.xml",
+                "23-transport-ordnad.xml",
                 &[
                     ("OSD-LVM-2026-0043", "OSD-LVM-2026-0099"),
                     (
@@ -940,8 +956,8 @@ pub async fn a_party_absent_from_the_meeting_without_notice_raises_a_deviation(d
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
     // Invites the municipality's social services and home health care, and psychiatry; only
     // psychiatry answers (accepts).
-    e.receive("07-kallelse-sip.xml", &[]).await;
-    e.receive("08-svar-kallelse.xml", &[]).await;
+    e.receive("11-kallelse-sip.xml", &[]).await;
+    e.receive("13-svar-kallelse.xml", &[]).await;
     e.set_clock("2026-11-26T13:30:00Z");
     let receipt = e
         .canonical(
@@ -1012,10 +1028,10 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
-    e.receive("03-fast-vardkontakt.xml", &[]).await;
+    e.receive("04-fast-vardkontakt.xml", &[]).await;
     // Östersund's social services invites "the region" without naming a unit.
     let invitation = example(
-        "07-kallelse-sip.xml",
+        "11-kallelse-sip.xml",
         &[
             (
                 r#"<Avsandare hsaId="SE2321000214-E3HC">Odensala hälsocentral</Avsandare>"#,
@@ -1077,7 +1093,7 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
     );
     // The primary-care unit answers which function attends: that answers for the region.
     let answer = example(
-        "08-svar-kallelse.xml",
+        "13-svar-kallelse.xml",
         &[
             (
                 r#"<Avsandare hsaId="SE2321000214-E2VC">Psykiatriska öppenvårdsmottagningen Östersund</Avsandare>"#,
