@@ -49,6 +49,11 @@ pub fn event_id(format: &str, issuer: &str, message_id: &str) -> EventId {
     ))
 }
 
+/// Reads a canonical message from JSON, strictly: a key named twice in an object is refused.
+pub fn parse(bytes: &[u8]) -> Result<CanonicalMessage, super::strict_json::JsonError> {
+    super::strict_json::from_slice(bytes)
+}
+
 /// One translated message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CanonicalMessage {

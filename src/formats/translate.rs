@@ -6,7 +6,7 @@ use std::str::FromStr;
 use jiff::civil::Date;
 
 use super::Mappings;
-use super::canonical::CanonicalMessage;
+use super::canonical::{self, CanonicalMessage};
 use super::cosmic_link::{self, CosmicLinkError, EncodeError};
 use super::fhir::{self, FhirReadError, RenderError};
 use super::municipal::{self, Dialect, MunicipalError, WriteError};
@@ -82,7 +82,10 @@ pub enum TranslateError {
     #[error("{0}")]
     CosmicLink(#[from] CosmicLinkError),
     #[error("the canonical message is not valid: {0}")]
-    Canonical(#[from] serde_json::Error),
+    Canonical(#[from] crate::formats::strict_json::JsonError),
+    /// Serialising JSON failed (not expected for the gateway's own types).
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
     #[error("cannot write {to}: {source}")]
     Encode { to: Format, source: EncodeError },
     #[error("cannot write fhir: {0}")]
@@ -130,7 +133,7 @@ pub fn read(
             let decoded = cosmic_link::decode(input, &mappings.cosmic_link, today)?;
             Ok((decoded.message, decoded.warnings))
         }
-        Format::Canonical => Ok((serde_json::from_slice(input)?, Vec::new())),
+        Format::Canonical => Ok((canonical::parse(input)?, Vec::new())),
         Format::Fhir => {
             let read = fhir::read(input, today)?;
             Ok((read.message, read.warnings))

@@ -30,7 +30,7 @@ pub async fn receive(
         "application/json (the canonical message)",
     )?;
     // Recording or withdrawing a consent takes the Consent scope too.
-    let kind = serde_json::from_slice::<serde_json::Value>(&body)
+    let kind = crate::formats::strict_json::parse(&body)
         .ok()
         .and_then(|v| {
             v.pointer("/event/kind")

@@ -238,7 +238,7 @@ pub async fn create(
         // Recorded, but the decision withholds the plan even from its maker (no SIP consent):
         // answered as sent, under its id, saying so.
         Err(ApiError::NotFound(_)) => {
-            let mut plan: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let mut plan = plan;
             plan["id"] = Value::String(id.clone());
             let mut response = fhir_json(StatusCode::CREATED, plan);
             let headers = response.headers_mut();

@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::auth;
 use super::error::ApiError;
+use super::fhir::StrictJson;
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
 use crate::domain::case::{CaseId, TransitionError};
@@ -45,9 +45,8 @@ fn bad(diagnostics: String) -> ApiError {
     }
 }
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|rejection| bad(format!("the request body: {}", rejection.body_text())))
+fn body<T>(body: Result<StrictJson<T>, ApiError>) -> Result<T, ApiError> {
+    body.map(|StrictJson(b)| b)
 }
 
 fn case_id(text: &str) -> Result<CaseId, ApiError> {
@@ -190,7 +189,7 @@ pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
     Path(case): Path<String>,
-    request: Result<Json<Report>, JsonRejection>,
+    request: Result<StrictJson<Report>, ApiError>,
 ) -> Result<(StatusCode, Json<DeviationView>), ApiError> {
     const ROUTE: &str = "/cases/{case_id}/deviations";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Create).await?;
@@ -202,7 +201,7 @@ async fn report_as(
     state: &AppState,
     caller: &Caller,
     case: String,
-    request: Result<Json<Report>, JsonRejection>,
+    request: Result<StrictJson<Report>, ApiError>,
 ) -> Result<(StatusCode, Json<DeviationView>), ApiError> {
     let pipeline = &state.pipeline;
     let acting = Acting::Client(&caller.organisation);
@@ -263,7 +262,7 @@ pub async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
     Path((case, deviation_id)): Path<(String, String)>,
-    request: Result<Json<Acknowledgement>, JsonRejection>,
+    request: Result<StrictJson<Acknowledgement>, ApiError>,
 ) -> Result<Json<DeviationView>, ApiError> {
     const ROUTE: &str = "/cases/{case_id}/deviations/{deviation_id}/acknowledgement";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
@@ -276,7 +275,7 @@ async fn acknowledge_as(
     caller: &Caller,
     case: String,
     deviation_id: String,
-    request: Result<Json<Acknowledgement>, JsonRejection>,
+    request: Result<StrictJson<Acknowledgement>, ApiError>,
 ) -> Result<Json<DeviationView>, ApiError> {
     let pipeline = &state.pipeline;
     let Acknowledgement { by } = body(request)?;
@@ -313,7 +312,7 @@ pub async fn answer(
     State(state): State<AppState>,
     caller: Caller,
     Path((case, deviation_id)): Path<(String, String)>,
-    request: Result<Json<Answer>, JsonRejection>,
+    request: Result<StrictJson<Answer>, ApiError>,
 ) -> Result<Json<DeviationView>, ApiError> {
     const ROUTE: &str = "/cases/{case_id}/deviations/{deviation_id}/answer";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
@@ -326,7 +325,7 @@ async fn answer_as(
     caller: &Caller,
     case: String,
     deviation_id: String,
-    request: Result<Json<Answer>, JsonRejection>,
+    request: Result<StrictJson<Answer>, ApiError>,
 ) -> Result<Json<DeviationView>, ApiError> {
     let pipeline = &state.pipeline;
     let Answer { by, answer } = body(request)?;

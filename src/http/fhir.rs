@@ -28,12 +28,8 @@ pub fn json_body(headers: &HeaderMap, body: &[u8], resource: &str) -> Result<Val
         |media| media == "application/fhir+json" || media == "application/json",
         &format!("application/fhir+json (a FHIR R4 {resource})"),
     )?;
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
-        diagnostics: format!(
-            "the body is not JSON at line {}, column {}",
-            e.line(),
-            e.column()
-        ),
+    crate::formats::strict_json::parse(body).map_err(|e| ApiError::BadRequest {
+        diagnostics: format!("the body is {e}"),
         expression: None,
     })
 }
@@ -94,4 +90,36 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
             diagnostics: "If-Match: a version as the ETag gives it, e.g. W/\"2\"".to_owned(),
             expression: None,
         })
+}
+
+/// A JSON request body read strictly (`formats::strict_json`: a key named twice is refused)
+/// into a `T`; `application/json` or no content type.
+pub struct StrictJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for StrictJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        super::cosmic_link::require_media(
+            request.headers(),
+            |media| media == "application/json",
+            "application/json",
+        )?;
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest {
+                diagnostics: format!("the request body: {}", rejection.body_text()),
+                expression: None,
+            })?;
+        crate::formats::strict_json::from_slice(&bytes)
+            .map(StrictJson)
+            .map_err(|e| ApiError::BadRequest {
+                diagnostics: format!("the request body: {e}"),
+                expression: None,
+            })
+    }
 }

@@ -38,8 +38,9 @@ pub async fn read(State(state): State<AppState>, _caller: Caller) -> Result<Json
 pub async fn set(
     State(state): State<AppState>,
     _caller: Caller,
-    Json(body): Json<Value>,
+    body: Result<super::fhir::StrictJson<Value>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
+    let super::fhir::StrictJson(body) = body?;
     let at: jiff::Timestamp = body["at"]
         .as_str()
         .and_then(|t| t.parse().ok())

@@ -76,7 +76,7 @@ pub enum ReceiveError {
     Invalid(#[from] CosmicLinkError),
     /// A canonical message that is not valid JSON or does not have the canonical shape (400).
     #[error("the canonical message is not valid: {0}")]
-    InvalidCanonical(#[from] serde_json::Error),
+    InvalidCanonical(#[from] crate::formats::strict_json::JsonError),
     /// A FHIR resource that does not follow the FHIR contract (400).
     #[error("{0}")]
     InvalidFhir(#[from] crate::formats::fhir::FhirReadError),
@@ -236,7 +236,7 @@ impl Pipeline {
         bytes: &[u8],
         acting: Acting<'_>,
     ) -> Result<Receipt, ReceiveError> {
-        let message: CanonicalMessage = serde_json::from_slice(bytes)?;
+        let message = crate::formats::canonical::parse(bytes)?;
         let source = format!("canonical:{}", message.case.issuer);
         let pending = self.pending(&message);
         let receipt = self.receive(source, message, Vec::new(), acting).await?;
@@ -334,6 +334,7 @@ impl Pipeline {
         acting: Acting<'_>,
     ) -> Result<Receipt, ReceiveError> {
         self.check_sender(&message, acting)?;
+        check_not_the_gateways(&message, acting)?;
         let message_id = message.event.source.message_id.clone();
         let case_id = message.case.case_id();
         // The first attempt reads everything on one connection; one after a conflict rereads.
@@ -498,6 +499,39 @@ impl Pipeline {
         }
         Err(ReceiveError::Busy)
     }
+}
+
+/// Refuses, from any client, a step only the gateway records: a missed deadline, a reminder,
+/// or a deviation with the gateway's evidence (a missed deadline, an absence, a late
+/// delivery). Whom they blame is decided from what the gateway stored, never from a message;
+/// a principal reports a deviation of its own as `reported`.
+fn check_not_the_gateways(
+    message: &CanonicalMessage,
+    acting: Acting<'_>,
+) -> Result<(), ReceiveError> {
+    if matches!(acting, Acting::Operator) {
+        return Ok(());
+    }
+    let kind = &message.event.kind;
+    let gateways = match kind {
+        EventKind::DeadlineMissed { .. } | EventKind::DeviationReminder { .. } => true,
+        EventKind::DeviationRaised { cause, .. } => {
+            *cause != crate::domain::event::DeviationCause::Reported
+        }
+        _ => false,
+    };
+    if gateways {
+        let what = match kind {
+            EventKind::DeviationRaised { cause, .. } => {
+                format!("a deviation with cause {}", cause.as_str())
+            }
+            other => other.name().to_owned(),
+        };
+        return Err(ReceiveError::NotAccepted(format!(
+            "{what} is recorded by the gateway itself, from what it has stored; no client sends it (a principal reports a deviation of its own with cause reported)"
+        )));
+    }
+    Ok(())
 }
 
 fn sender_label(message: &CanonicalMessage) -> String {

@@ -297,6 +297,53 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_at_with("2026-11-23T12:00:00Z", adjust).await
 }
 
+/// The database a test gateway runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A fresh database in the cluster at `BRYGGA_TEST_POSTGRES_URL` (`scripts/test.sh`
+    /// starts one).
+    Postgres,
+}
+
+/// A fresh PostgreSQL database in the test cluster; its URL.
+pub async fn postgres_database() -> String {
+    use sqlx::{Connection, Executor};
+    let admin = std::env::var("BRYGGA_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "this test runs on PostgreSQL too: run the tests with scripts/test.sh, or set BRYGGA_TEST_POSTGRES_URL (eval \"$(scripts/test-postgres.sh start)\")"
+        )
+    });
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
+    let name = format!("brygga_api_{}", uuid::Uuid::new_v4().simple());
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+/// A gateway on `backend` (its clock as `spawn_app`'s), with `adjust` applied to its settings.
+pub async fn spawn_app_on(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(postgres_database().await),
+    };
+    spawn_app_at_with("2026-11-23T12:00:00Z", |settings| {
+        if let Some(url) = database {
+            settings.database.url = url;
+        }
+        adjust(settings);
+    })
+    .await
+}
+
 /// A gateway whose clock starts at `now` (and moves only when the test moves it).
 pub async fn spawn_app_at(now: &str) -> TestApp {
     spawn_app_at_with(now, |_| {}).await

@@ -1,6 +1,7 @@
 //! HTTP and command-line tests: the gateway in-process on a real socket, and the `brygga`
 //! binary as a real process.
 
+mod attacks;
 mod cli;
 mod consent;
 mod cosmic_link;

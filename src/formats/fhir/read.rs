@@ -42,18 +42,12 @@ pub struct FhirRead {
 
 /// Reads a FHIR R4 JSON document: checks it against fhir-sdk's R4 models, then maps it.
 pub fn read(input: &[u8], today: Date) -> Result<FhirRead> {
-    let value: Value = serde_json::from_slice(input).map_err(|e| {
-        let message = e.to_string();
-        let message = match message.rfind(" at line ") {
-            Some(at) => message[..at].to_owned(),
-            None => message,
-        };
-        FhirReadError::Json {
-            line: e.line(),
-            column: e.column(),
-            message,
-        }
-    })?;
+    let value: Value =
+        crate::formats::strict_json::parse(input).map_err(|e| FhirReadError::Json {
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
     // The mapping first, for errors that name the element; then the models, for the validity
     // of what the mapping does not read and for elements R4 does not have.
     let mut read = read_value(&value, today)?;
