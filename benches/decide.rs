@@ -46,6 +46,7 @@ fn registry(at: jiff::Timestamp) -> Vec<ConsentDirective> {
             withdrawn_at: None,
             source: "bench".to_owned(),
             recorded_by: None,
+            recorded_by_party: None,
         }
     };
     let ostersund = ConsentActor::Party(Party::Municipality {
@@ -126,10 +127,10 @@ fn bench(c: &mut Criterion) {
         "06-andrad-beraknad-utskrivning.xml",
         "08-utskrivningsklar.xml",
         "11-kallelse-sip.xml",
-        "13-svar-kallelse.xml",
-        "17-plan-sip.xml",
-        "18-information-vid-utskrivning.xml",
-        "19-utskriven.xml",
+        "14-svar-kallelse.xml",
+        "18-plan-sip.xml",
+        "19-information-vid-utskrivning.xml",
+        "20-utskriven.xml",
     ] {
         let xml = std::fs::read(root.join("mappings/cosmic-link/examples").join(name)).unwrap();
         let message = decode(&xml, &mappings.cosmic_link, today).unwrap().message;

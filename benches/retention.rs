@@ -81,7 +81,7 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
         None
     };
     let cancellation = std::fs::read_to_string(
-        root().join("mappings/cosmic-link/examples/26-arende-avslutat.xml"),
+        root().join("mappings/cosmic-link/examples/27-arende-avslutat.xml"),
     )
     .unwrap();
     let clock = Clock::manual(jiff::Timestamp::now());

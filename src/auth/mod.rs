@@ -8,6 +8,7 @@
 //! tokens are HS256 under a secret that never leaves the gateway; they carry the granted scopes
 //! and the client's organisation.
 
+pub mod access;
 pub mod clients;
 pub mod scopes;
 

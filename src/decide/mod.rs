@@ -63,8 +63,13 @@ pub struct Request<'a> {
 pub enum Basis {
     /// A duty to inform under the law (2017:612) or the agreement; no consent needed.
     Statutory { duty: &'static str },
-    /// The person's consent, by its id.
-    Consent { consent_id: String },
+    /// The person's consent, by its id, and the organisation that recorded it (the
+    /// discloser's own).
+    Consent {
+        consent_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recorded_by: Option<String>,
+    },
     /// A legal basis that breaks secrecy, as recorded.
     LegalBasis { legal_basis: String },
     /// The information stays within the organisation it comes from (its own units, with a
@@ -77,7 +82,11 @@ impl Basis {
     pub fn audit_text(&self) -> String {
         match self {
             Basis::Statutory { duty } => (*duty).to_owned(),
-            Basis::Consent { consent_id } => format!("consent {consent_id}"),
+            Basis::Consent {
+                consent_id,
+                recorded_by: Some(recorded_by),
+            } => format!("consent {consent_id} (recorded by {recorded_by})"),
+            Basis::Consent { consent_id, .. } => format!("consent {consent_id}"),
             Basis::LegalBasis { legal_basis } => legal_basis.clone(),
             Basis::SameOrganisation { organisation } => {
                 format!("inom {organisation}: vårdrelation, ingen utlämning till annan huvudman")
@@ -128,6 +137,13 @@ pub enum Denial {
     Objection { consent_id: String },
     /// A report that breaks secrecy goes only to the municipality it is addressed to.
     NotTheAddressee,
+    /// The only consent that would cover the disclosure was recorded by another organisation
+    /// than the one whose information it is: the discloser obtains consent.
+    NotTheDisclosersConsent {
+        consent_id: String,
+        recorded_by: String,
+        discloser: String,
+    },
 }
 
 impl std::fmt::Display for Denial {
@@ -151,6 +167,14 @@ impl std::fmt::Display for Denial {
             ),
             Denial::NotTheAddressee => f.write_str(
                 "a report that breaks secrecy goes only to the municipality it is addressed to",
+            ),
+            Denial::NotTheDisclosersConsent {
+                consent_id,
+                recorded_by,
+                discloser,
+            } => write!(
+                f,
+                "consent {consent_id} was recorded by {recorded_by}; a consent to disclose {discloser}'s information is {discloser}'s to record"
             ),
         }
     }
@@ -423,12 +447,23 @@ fn addressee(kind: &EventKind) -> Option<crate::domain::identifiers::Kommunkod> 
 
 /// Consent of `scope` in force at `at` covering the recipient and category: `Ok(id)`, or the
 /// denial that explains why there is none (a withdrawn one is named).
+/// Whether a consent was recorded by the organisation whose information is disclosed (any,
+/// when the event has no sender the directory knows).
+fn the_disclosers(request: &Request<'_>, consent: &ConsentDirective) -> bool {
+    match request.sender {
+        Some(discloser) => consent.recorded_by.as_ref() == Some(discloser),
+        None => true,
+    }
+}
+
+/// The consent a disclosure may rely on: an objection covering it defeats any consent; a
+/// consent counts only when the discloser's organisation recorded it.
 fn consent_for(
     request: &Request<'_>,
     scope: ConsentScope,
     category: InformationCategory,
     none: Denial,
-) -> Result<String, Denial> {
+) -> Result<(String, Option<String>), Denial> {
     let relevant =
         |c: &&ConsentDirective| c.scope == scope && c.covers(request.recipient, category);
     if let Some(objection) = request
@@ -441,15 +476,33 @@ fn consent_for(
             consent_id: objection.id.clone(),
         });
     }
-    let permits = || {
+    let all_permits = || {
         request
             .consents
             .iter()
             .filter(relevant)
             .filter(|c| c.provision == Provision::Permit)
     };
+    let permits = || all_permits().filter(|c| the_disclosers(request, c));
     if let Some(consent) = permits().find(|c| c.in_force_at(request.at)) {
-        return Ok(consent.id.clone());
+        return Ok((
+            consent.id.clone(),
+            consent.recorded_by.as_ref().map(|o| o.code()),
+        ));
+    }
+    // A consent in force that another organisation recorded: say so.
+    if let (Some(discloser), Some(other)) = (
+        request.sender,
+        all_permits().find(|c| c.in_force_at(request.at)),
+    ) {
+        return Err(Denial::NotTheDisclosersConsent {
+            consent_id: other.id.clone(),
+            recorded_by: other
+                .recorded_by
+                .as_ref()
+                .map_or_else(|| "an unknown party".to_owned(), |o| o.to_string()),
+            discloser: discloser.to_string(),
+        });
     }
     // The most recently withdrawn consent that would otherwise count, to say why.
     match permits()
@@ -499,7 +552,7 @@ pub fn decide(request: &Request<'_>) -> Decision {
             InformationCategory::Sip,
             Denial::NoSipConsent,
         ) {
-            Ok(consent_id) => {
+            Ok((consent_id, recorded_by)) => {
                 let objected = request.consents.iter().any(|c| {
                     c.scope == ConsentScope::NextOfKin
                         && c.provision == Provision::Deny
@@ -508,7 +561,10 @@ pub fn decide(request: &Request<'_>) -> Decision {
                 if objected {
                     notices.push(Notice::NextOfKinObjection);
                 }
-                Basis::Consent { consent_id }
+                Basis::Consent {
+                    consent_id,
+                    recorded_by,
+                }
             }
             Err(denial) => return Decision::Deny(denial),
         },
@@ -518,7 +574,10 @@ pub fn decide(request: &Request<'_>) -> Decision {
             category,
             Denial::NoConsent { category },
         ) {
-            Ok(consent_id) => Basis::Consent { consent_id },
+            Ok((consent_id, recorded_by)) => Basis::Consent {
+                consent_id,
+                recorded_by,
+            },
             Err(_) if within_sender(request) => Basis::SameOrganisation {
                 organisation: request.sender.map(|o| o.to_string()).unwrap_or_default(),
             },

@@ -104,6 +104,13 @@ pub enum TransitionError {
     DuplicateInvitation { invitation_id: String },
     #[error("no invitation {invitation_id:?} exists in this case")]
     UnknownInvitation { invitation_id: String },
+    #[error(
+        "{responder} was not invited by invitation {invitation_id:?}; an invitation is answered by a party it invites (a municipality for its units, a region's unit for the region)"
+    )]
+    NotInvited {
+        invitation_id: String,
+        responder: Party,
+    },
     #[error("consent {consent_id:?} was already recorded in this case")]
     DuplicateConsent { consent_id: String },
     #[error("no consent {consent_id:?} exists in this case")]
@@ -332,11 +339,31 @@ impl CoordinationCase {
                 }
                 Ok(())
             }
-            K::SipResponse { invitation_id, .. } => {
+            K::SipResponse {
+                invitation_id,
+                responder,
+                ..
+            } => {
                 allowed(IN_PROCESS)?;
                 if !self.state.invitations.contains(invitation_id) {
                     return Err(TransitionError::UnknownInvitation {
                         invitation_id: invitation_id.clone(),
+                    });
+                }
+                let invited = self.events.iter().find_map(|e| match &e.kind {
+                    K::SipInvitation {
+                        invitation_id: id,
+                        invited,
+                        ..
+                    } if id == invitation_id => Some(invited),
+                    _ => None,
+                });
+                if let Some(invited) = invited
+                    && !invited.iter().any(|f| may_answer_for(responder, &f.party))
+                {
+                    return Err(TransitionError::NotInvited {
+                        invitation_id: invitation_id.clone(),
+                        responder: responder.clone(),
                     });
                 }
                 Ok(())
@@ -695,6 +722,21 @@ impl CoordinationCase {
 }
 
 /// Whether `by` may act for `party`: the party itself, or its municipality as a whole.
+/// Whether `responder` may answer an invitation of `invited`: the same party, a unit of the same
+/// municipality, or a unit of the same care provider (an invitation of "the region" is answered
+/// by the unit that will come).
+fn may_answer_for(responder: &Party, invited: &Party) -> bool {
+    match (responder, invited) {
+        (Party::Municipality { kommunkod: a, .. }, Party::Municipality { kommunkod: b, .. }) => {
+            a == b
+        }
+        (Party::RegionUnit { hsa_id: a }, Party::RegionUnit { hsa_id: b }) => {
+            a.organisation_number() == b.organisation_number()
+        }
+        _ => false,
+    }
+}
+
 pub fn answers_for(by: &Party, party: &Party) -> bool {
     by == party
         || matches!(

@@ -149,9 +149,13 @@ pub struct ConsentDirective {
     pub withdrawn_at: Option<Timestamp>,
     /// Where it came from: `case <case id>` or `fhir`.
     pub source: String,
-    /// The organisation that recorded it, when it came outside a case.
+    /// The organisation that recorded it: the client's for a FHIR consent; for one recorded
+    /// in a case, the sender's (resolved from `recorded_by_party` by the directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_by: Option<Organisation>,
+    /// The party that recorded it in a case (the step's sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_by_party: Option<Party>,
 }
 
 impl ConsentDirective {
@@ -211,6 +215,7 @@ impl ConsentDirective {
                     withdrawn_at: None,
                     source: source.to_owned(),
                     recorded_by: None,
+                    recorded_by_party: event.source.sender.clone(),
                 }),
                 EventKind::ConsentWithdrawn { consent_id } => {
                     for directive in directives.iter_mut().filter(|d| &d.id == consent_id) {

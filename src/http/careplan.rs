@@ -278,6 +278,21 @@ pub async fn update(
     }
     let current = find(&state, &caller, ROUTE, &id).await?;
     check_if_match(&headers, &current)?;
+    // Decided on the plan as stored: who wrote it, and whom it is about.
+    let stored = &current.current().resource;
+    crate::auth::access::unchanged(RESOURCE, stored, &plan, crate::auth::access::CAREPLAN_FIXED)?;
+    let author = stored["author"]
+        .as_object()
+        .and_then(|_| crate::auth::access::referenced_party(&stored["author"]))
+        .and_then(|party| state.pipeline.directory.organisation_of(&party));
+    auth::audited(
+        &state,
+        &caller,
+        ROUTE,
+        crate::auth::access::may_revise_plan(&caller.organisation, author.as_ref())
+            .map_err(ApiError::from),
+    )
+    .await?;
     if plan_id_of(&state, &body)? != id {
         return Err(bad(
             format!(

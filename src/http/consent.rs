@@ -43,8 +43,11 @@ fn invalid(error: fhir::FhirReadError) -> ApiError {
     }
 }
 
-/// Whether the caller may see a directive: it recorded it, or it takes part in a case of the
-/// person.
+/// Whether the caller may see a directive (`auth::access`): it recorded it; the directive was
+/// recorded in a case the caller takes part in; or its recorder has sent a step in a case of
+/// the person that the caller takes part in. Opening a case of its own for any person (and
+/// inviting the other principal to it) shows a caller nothing of the registry that other
+/// organisations keep.
 async fn visible(
     state: &AppState,
     caller: &Caller,
@@ -53,10 +56,50 @@ async fn visible(
     if stored.directive.recorded_by.as_ref() == Some(&caller.organisation) {
         return Ok(true);
     }
-    let ConsentSubject::Person(person) = &stored.subject else {
+    let pipeline = &state.pipeline;
+    if let Some(case_id) = stored
+        .directive
+        .source
+        .strip_prefix("case ")
+        .and_then(|id| crate::domain::case::CaseId::parse(id).ok())
+    {
+        return match pipeline.case(case_id).await {
+            Ok(case) => Ok(participates(
+                &case,
+                &caller.organisation,
+                &pipeline.directory,
+            )),
+            Err(crate::pipeline::ReceiveError::UnknownCase { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        };
+    }
+    let (ConsentSubject::Person(person), Some(recorder)) =
+        (&stored.subject, &stored.directive.recorded_by)
+    else {
         return Ok(false);
     };
-    takes_part(state, caller, person).await
+    for case_id in pipeline
+        .store
+        .cases_for_person(person)
+        .await
+        .map_err(internal)?
+    {
+        let case = pipeline.case(case_id).await?;
+        if participates(&case, &caller.organisation, &pipeline.directory)
+            && case.events().iter().any(|event| {
+                event
+                    .source
+                    .sender
+                    .as_ref()
+                    .and_then(|sender| pipeline.directory.organisation_of(sender))
+                    .as_ref()
+                    == Some(recorder)
+            })
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 async fn takes_part(
@@ -128,6 +171,21 @@ pub async fn create(
             .iter()
             .map(|path| format!("{path}: not an element of FHIR R4; not enforced")),
     );
+    // Recorded by a principal that takes part in a case of the person (`auth::access`).
+    if let ConsentSubject::Person(person) = &read.subject
+        && !takes_part(&state, &caller, person).await?
+    {
+        return auth::audited(
+            &state,
+            &caller,
+            "/fhir/Consent",
+            Err(ApiError::Forbidden(format!(
+                "a consent is recorded by a principal that takes part in a case of the person; {} takes part in none",
+                caller.organisation
+            ))),
+        )
+        .await;
+    }
     let mut directive: ConsentDirective = read.directive;
     directive.recorded_by = Some(caller.organisation.clone());
     let entry = audit(
@@ -314,15 +372,14 @@ pub async fn search(
         .consents_about(&subject)
         .await
         .map_err(internal)?;
-    let sees_person = match &person {
-        Some(person) => takes_part(&state, &caller, person).await?,
-        None => false,
-    };
     let mut hits = Vec::new();
-    for stored in all
-        .iter()
-        .filter(|c| sees_person || c.directive.recorded_by.as_ref() == Some(&caller.organisation))
-    {
+    let mut visible_ones = Vec::new();
+    for stored in &all {
+        if visible(&state, &caller, stored).await? {
+            visible_ones.push(stored);
+        }
+    }
+    for stored in visible_ones {
         let hit = Hit {
             // A withdrawal changes the resource (its status).
             last_updated: stored
@@ -340,10 +397,9 @@ pub async fn search(
     }
     let found = hits.len();
     let bundle = searchset("/fhir/Consent", RESOURCE, &params, hits, |_| Vec::new())?;
-    if found > 0 {
-        let entry = audit(&caller, "search consent", person, json!({ "found": found }));
-        auth::record(&state, entry).await?;
-    }
+    // A search that finds nothing is audited too: the person's log extract shows who looked.
+    let entry = audit(&caller, "search consent", person, json!({ "found": found }));
+    auth::record(&state, entry).await?;
     Ok(fhir_json(StatusCode::OK, bundle))
 }
 

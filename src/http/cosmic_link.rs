@@ -78,7 +78,8 @@ impl From<ReceiveError> for ApiError {
             ReceiveError::PersonMismatch { .. } => ApiError::Unprocessable(error.to_string()),
             ReceiveError::Transition(
                 e @ (TransitionError::IncompletePlan { .. }
-                | TransitionError::NotAddressedTo { .. }),
+                | TransitionError::NotAddressedTo { .. }
+                | TransitionError::NotInvited { .. }),
             ) => ApiError::Unprocessable(e.to_string()),
             ReceiveError::Transition(e) => ApiError::Conflict(e.to_string()),
             ReceiveError::UnknownCase { .. } => ApiError::NotFound(error.to_string()),

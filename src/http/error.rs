@@ -23,6 +23,12 @@ pub enum ApiError {
     /// 422: well-formed, but against a business rule.
     #[error("{0}")]
     Unprocessable(String),
+    /// 422 about one element: against a business rule (an element an update cannot change).
+    #[error("{diagnostics}")]
+    UnprocessableAt {
+        diagnostics: String,
+        expression: String,
+    },
     /// 422 about one element: understood, but not something the gateway offers.
     #[error("{diagnostics}")]
     UnsupportedAt {
@@ -63,9 +69,9 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable(_) | ApiError::UnsupportedAt { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Unprocessable(_)
+            | ApiError::UnprocessableAt { .. }
+            | ApiError::UnsupportedAt { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -124,6 +130,9 @@ impl IntoResponse for ApiError {
         let (code, expression) = match &self {
             ApiError::BadRequest { expression, .. } => ("invalid", expression.clone()),
             ApiError::Conflict(_) | ApiError::Unprocessable(_) => ("business-rule", None),
+            ApiError::UnprocessableAt { expression, .. } => {
+                ("business-rule", Some(expression.clone()))
+            }
             ApiError::UnsupportedAt { expression, .. } => {
                 ("not-supported", Some(expression.clone()))
             }
@@ -179,5 +188,19 @@ pub fn limit_parameter(
                 diagnostics: format!("the query parameter limit is 1 to {max}"),
                 expression: None,
             }),
+    }
+}
+
+impl From<crate::auth::access::Refusal> for ApiError {
+    fn from(refusal: crate::auth::access::Refusal) -> ApiError {
+        match refusal {
+            crate::auth::access::Refusal::Forbidden(message) => ApiError::Forbidden(message),
+            crate::auth::access::Refusal::Unchangeable { element, problem } => {
+                ApiError::UnprocessableAt {
+                    diagnostics: format!("{element}: {problem}"),
+                    expression: element,
+                }
+            }
+        }
     }
 }

@@ -372,6 +372,19 @@ pub async fn update(
     )
     .await?;
     check_if_match(&headers, &current)?;
+    // Decided on the Task as stored: who owns it, and what it is about.
+    let stored = &current.current().resource;
+    crate::auth::access::unchanged(RESOURCE, stored, &task, crate::auth::access::TASK_FIXED)?;
+    let owner = crate::auth::access::referenced_party(&stored["owner"])
+        .and_then(|party| state.pipeline.directory.organisation_of(&party));
+    auth::audited(
+        &state,
+        &caller,
+        ROUTE,
+        crate::auth::access::may_change_task(&caller.organisation, owner.as_ref())
+            .map_err(ApiError::from),
+    )
+    .await?;
     let receipt = case_resources::receive(&state, &caller, ROUTE, &body).await?;
     let changed = case_resources::find(&state, &caller, RESOURCE, &id)
         .await

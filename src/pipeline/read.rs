@@ -140,7 +140,10 @@ impl Pipeline {
             return Err(ReceiveError::UnknownCase { case_id });
         }
         let now = self.clock.now();
-        let consents = self.store.registry_for(&case).await?;
+        let consents = process::disclosure::with_recorders(
+            &self.store.registry_for(&case).await?,
+            &self.directory,
+        );
         let recipient = Recipient {
             party: reader_party(organisation),
             organisation: Some(organisation.clone()),

@@ -130,6 +130,9 @@ pub struct Pipeline {
 
 pub(super) const ATTEMPTS: usize = 5;
 
+/// How far ahead of the gateway's clock a sender's clock may be.
+const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 impl Pipeline {
     /// Receives one Cosmic Link message.
     pub async fn receive_cosmic_link(
@@ -308,6 +311,36 @@ impl Pipeline {
         }
     }
 
+    /// Refuses a consent withdrawal dated in the future. A withdrawal takes effect when the
+    /// gateway receives it (the disclosure decision is made at that time); a sender that dated
+    /// it ahead would otherwise choose when it stops disclosures.
+    fn check_withdrawal_time(&self, message: &CanonicalMessage) -> Result<(), ReceiveError> {
+        if !matches!(message.event.kind, EventKind::ConsentWithdrawn { .. }) {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let latest = now.checked_add(CLOCK_SKEW).unwrap_or(jiff::Timestamp::MAX);
+        if message.event.occurred_at <= latest {
+            return Ok(());
+        }
+        let format = message.event.source.format.as_str();
+        let element = match format {
+            cosmic_link::FORMAT => "Huvud/Skapad".to_owned(),
+            _ => format
+                .strip_prefix(municipal::FORMAT_PREFIX)
+                .and_then(|name| self.mappings.municipal.get(name))
+                .and_then(|d| {
+                    d.xml_for("consent_withdrawn", "event.occurred_at")
+                        .or_else(|| d.xml_for("consent_withdrawn", "sent_at"))
+                })
+                .unwrap_or_else(|| "event.occurred_at".to_owned()),
+        };
+        Err(ReceiveError::NotAccepted(format!(
+            "{element}: the withdrawal is dated {}, after the gateway's time {now}; a withdrawal takes effect when it is received and cannot be dated ahead",
+            message.event.occurred_at
+        )))
+    }
+
     /// The region units involved with the person in any of their cases.
     async fn involved_region_units(
         &self,
@@ -335,6 +368,7 @@ impl Pipeline {
     ) -> Result<Receipt, ReceiveError> {
         self.check_sender(&message, acting)?;
         check_not_the_gateways(&message, acting)?;
+        self.check_withdrawal_time(&message)?;
         let message_id = message.event.source.message_id.clone();
         let case_id = message.case.case_id();
         // The first attempt reads everything on one connection; one after a conflict rereads.

@@ -92,6 +92,27 @@ fn same_municipality(a: &Party, b: &Party) -> bool {
     ) if x == y)
 }
 
+/// The registry with each directive's recording organisation: a consent recorded in a case was
+/// recorded by its step's sender's organisation.
+pub fn with_recorders(
+    consents: &[ConsentDirective],
+    directory: &Directory,
+) -> Vec<ConsentDirective> {
+    consents
+        .iter()
+        .cloned()
+        .map(|mut consent| {
+            if consent.recorded_by.is_none() {
+                consent.recorded_by = consent
+                    .recorded_by_party
+                    .as_ref()
+                    .and_then(|party| directory.organisation_of(party));
+            }
+            consent
+        })
+        .collect()
+}
+
 /// Decides every recipient of every event in `events` (new events of `case`) and turns the
 /// answers into outbox rows and audit records.
 #[allow(clippy::too_many_arguments)]
@@ -108,6 +129,7 @@ pub fn route(
     let facts = CaseFacts {
         protected_identity: case.state().protected_identity,
     };
+    let consents = &with_recorders(consents, directory);
     let mut routed = Routed::default();
     for event in events {
         for party in recipients(event, case, routed_to) {

@@ -429,11 +429,19 @@ impl Store {
     }
 
     /// Recomputes every hash and link of the chain, a page at a time, and compares the end
-    /// with the stored head.
+    /// with the stored head — all in one read transaction, so that records committed while it
+    /// reads (the gateway keeps working) are not taken for a head ahead of its chain.
     pub async fn verify_audit_chain(&self) -> Result<AuditChainReport, StoreError> {
         const PAGE: i64 = 1000;
+        let mut tx = self.reader.begin().await?;
+        if self.backend() == super::connect::Backend::Postgres {
+            // One snapshot for every statement of the transaction.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
         let anchor = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *tx)
             .await?;
         let anchor_seq = anchor.try_get::<i64, _>(0)? as u64;
         let mut prev_hash: String = anchor.try_get(1)?;
@@ -443,7 +451,7 @@ impl Store {
             let rows = sqlx::query(select_audit!("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
                 .bind(expected_seq as i64)
                 .bind(PAGE)
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *tx)
                 .await?;
             if rows.is_empty() {
                 break;
@@ -473,8 +481,9 @@ impl Store {
             }
         }
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         let head_seq: i64 = head.try_get(0)?;
         let head_hash: String = head.try_get(1)?;
         if first_broken.is_none() && (head_seq as u64 != expected_seq - 1 || head_hash != prev_hash)

@@ -32,6 +32,9 @@ macro_rules! on_both_backends {
 on_both_backends!(
     duplicate_json_keys_are_refused_on_every_json_endpoint,
     steps_only_the_gateway_records_are_refused_from_clients,
+    a_task_is_changed_only_by_its_stored_owner,
+    a_plan_is_revised_only_by_its_stored_author,
+    an_invitation_is_answered_only_by_a_party_it_invites,
 );
 
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
@@ -93,7 +96,7 @@ async fn duplicate_json_keys_are_refused_on_every_json_endpoint(backend: Backend
         value: "SA-2026-004711".into(),
     }
     .case_id();
-    let events_before = count(&app, "events").await;
+    let received_before = count(&app, "received_messages").await;
     let consent = format!(
         r#"{{"resourceType": "Consent", "status": "active",
             "scope": {{"coding": [{{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}}]}},
@@ -171,7 +174,7 @@ async fn duplicate_json_keys_are_refused_on_every_json_endpoint(backend: Backend
             "{path}: {outcome}"
         );
     }
-    assert_eq!(count(&app, "events").await, events_before);
+    assert_eq!(count(&app, "received_messages").await, received_before);
     assert_eq!(count(&app, "consents").await, 0);
     assert_eq!(count(&app, "fhir_subscriptions").await, 0);
 }
@@ -184,8 +187,9 @@ async fn steps_only_the_gateway_records_are_refused_from_clients(backend: Backen
     app.post_cosmic_example("01-inskrivningsmeddelande.xml")
         .await;
     app.post_cosmic_example("08-utskrivningsklar.xml").await;
-    let events_before = count(&app, "events").await;
-    let deviations_before = count(&app, "deviations").await;
+    // The gateway's own missed deadlines may fire meanwhile; what a client sends is counted by
+    // the messages received.
+    let received_before = count(&app, "received_messages").await;
     let case = json!({"issuer": "SE2321000214-1000", "value": "SA-2026-004711"});
     let person = json!({"system": "personnummer", "value": PERSONNUMMER});
     let forged = [
@@ -235,6 +239,265 @@ async fn steps_only_the_gateway_records_are_refused_from_clients(backend: Backen
             }
         }
     }
-    assert_eq!(count(&app, "events").await, events_before);
-    assert_eq!(count(&app, "deviations").await, deviations_before);
+    assert_eq!(count(&app, "received_messages").await, received_before);
+}
+
+/// Posts the first story's Cosmic Link examples up to and including `last`.
+async fn story_until(app: &TestApp, last: &str) {
+    let dir = crate::helpers::repo_root().join("mappings/cosmic-link/examples");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        app.post_cosmic_example(&name).await;
+        if name == last {
+            return;
+        }
+    }
+    panic!("no example {last}");
+}
+
+/// The Tasks of the first story's person that `client` reads, with `code`.
+async fn tasks(app: &TestApp, client: &str, code: &str) -> Vec<Value> {
+    let (status, bundle) = app
+        .get_json(
+            client,
+            &format!("/fhir/Task?patient={PNR_SYSTEM}|{PERSONNUMMER}&code={code}&_count=100"),
+        )
+        .await;
+    assert_eq!(status, 200, "{bundle}");
+    bundle["entry"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default()
+}
+
+fn owner_value(task: &Value) -> &str {
+    task["owner"]["identifier"]["value"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+async fn put_task(app: &TestApp, client: &str, task: &Value) -> (u16, Value) {
+    let version = task["meta"]["versionId"].as_str().unwrap();
+    let response = app
+        .as_client(client)
+        .await
+        .put(app.url(&format!("/fhir/Task/{}", task["id"].as_str().unwrap())))
+        .header("content-type", "application/fhir+json")
+        .header("if-match", format!("W/\"{version}\""))
+        .body(task.to_string())
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// Östersund takes the region's Task (its SIP invitation of "the region", which Östersund
+/// reads as the inviter), sets it accepted and names its own unit as owner: 422 naming
+/// Task.owner. Left as the region's, the change is the region's to make: 403, audited. The
+/// same for an admission notice owned by the region's primary-care unit. Nothing is recorded.
+async fn a_task_is_changed_only_by_its_stored_owner(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "13-kallelse-sip-fran-kommunen.xml").await;
+    let received_before = count(&app, "received_messages").await;
+    let invitation = tasks(&app, OSTERSUND, "sip-invitation")
+        .await
+        .into_iter()
+        .find(|t| owner_value(t) == "SE2321000214-1000")
+        .expect("Östersund reads its invitation of the region");
+    let admission = tasks(&app, OSTERSUND, "admission-notice")
+        .await
+        .into_iter()
+        .find(|t| owner_value(t) == "SE2321000214-E3HC")
+        .expect("Östersund reads the admission notice's Task of the primary-care unit");
+    let own_unit = json!({
+        "type": "Organization",
+        "identifier": {"system": "urn:oid:1.2.752.29.4.19", "value": "SE2120002411-BIST"},
+        "extension": [{"url": "urn:brygga:fhir:StructureDefinition:municipality",
+            "valueIdentifier": {"system": "urn:oid:1.2.752.129.2.2.1.17", "value": "2380"}}],
+    });
+    for (task, status) in [(&invitation, "accepted"), (&admission, "in-progress")] {
+        let mut taken = task.clone();
+        taken["status"] = json!(status);
+        taken["lastModified"] = json!("2026-11-25T12:00:00Z");
+        taken["owner"] = own_unit.clone();
+        let (code, outcome) = put_task(&app, OSTERSUND, &taken).await;
+        assert_eq!(code, 422, "{outcome}");
+        assert_eq!(
+            outcome["issue"][0]["expression"][0], "Task.owner",
+            "{outcome}"
+        );
+        // The requester, the person and the focus are the step's too.
+        let mut retargeted = task.clone();
+        retargeted["status"] = json!(status);
+        retargeted["lastModified"] = json!("2026-11-25T12:00:00Z");
+        retargeted["for"] = json!({"identifier": {"system": PNR_SYSTEM, "value": "198506124570"}});
+        let (code, outcome) = put_task(&app, OSTERSUND, &retargeted).await;
+        assert_eq!(code, 422, "{outcome}");
+        assert_eq!(
+            outcome["issue"][0]["expression"][0], "Task.for",
+            "{outcome}"
+        );
+        // The stored owner left in place: not Östersund's to change.
+        let mut changed = task.clone();
+        changed["status"] = json!(status);
+        changed["lastModified"] = json!("2026-11-25T12:00:00Z");
+        let (code, outcome) = put_task(&app, OSTERSUND, &changed).await;
+        assert_eq!(code, 403, "{outcome}");
+    }
+    assert_eq!(count(&app, "received_messages").await, received_before);
+    let refusals = app
+        .store
+        .audit_records(&brygga::store::AuditQuery {
+            after: 0,
+            limit: 10_000,
+            organisation: None,
+            person: None,
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.action.starts_with("access refused") && r.details.to_string().contains("/fhir/Task/")
+        })
+        .count();
+    assert!(refusals >= 2, "each 403 is audited");
+    // The owner itself may: the region's primary-care unit starts its planning.
+    let mut started = admission.clone();
+    started["status"] = json!("in-progress");
+    started["lastModified"] = json!("2026-11-25T12:00:00Z");
+    let (code, outcome) = put_task(&app, REGION, &started).await;
+    assert_eq!(code, 200, "{outcome}");
+}
+
+/// Östersund revises the region's SIP plan (or moves it to another person): refused, 403 and
+/// 422; the plan's author principal revises it.
+async fn a_plan_is_revised_only_by_its_stored_author(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "18-plan-sip.xml").await;
+    let (status, bundle) = app
+        .get_json(
+            OSTERSUND,
+            &format!("/fhir/CarePlan?patient={PNR_SYSTEM}|{PERSONNUMMER}"),
+        )
+        .await;
+    assert_eq!(status, 200, "{bundle}");
+    let plan = bundle["entry"][0]["resource"].clone();
+    assert_eq!(plan["resourceType"], "CarePlan", "{bundle}");
+    let received_before = count(&app, "received_messages").await;
+    let put = |client: &'static str, plan: Value| {
+        let app = &app;
+        async move {
+            let response = app
+                .as_client(client)
+                .await
+                .put(app.url(&format!("/fhir/CarePlan/{}", plan["id"].as_str().unwrap())))
+                .header("content-type", "application/fhir+json")
+                .header(
+                    "if-match",
+                    format!("W/\"{}\"", plan["meta"]["versionId"].as_str().unwrap()),
+                )
+                .body(plan.to_string())
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut moved = plan.clone();
+    moved["subject"] = json!({"identifier": {"system": PNR_SYSTEM, "value": "198506124570"}});
+    let (code, outcome) = put(OSTERSUND, moved).await;
+    assert_eq!(code, 422, "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "CarePlan.subject");
+    let mut revised = plan.clone();
+    revised["description"] = json!("Reviderad av kommunen");
+    let (code, outcome) = put(OSTERSUND, revised).await;
+    assert_eq!(code, 403, "{outcome}");
+    assert_eq!(count(&app, "received_messages").await, received_before);
+}
+
+/// The region invites only its psychiatric clinic; Östersund, a party of the case but not
+/// invited, answers through a Task of its own as if invited: 422, not recorded. The invited
+/// clinic's answer is recorded.
+async fn an_invitation_is_answered_only_by_a_party_it_invites(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "10-utskrivningsklar-aterkallad.xml").await;
+    let mut invitation: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            crate::helpers::repo_root()
+                .join("fixtures/cosmic-link/to-canonical/11-kallelse-sip.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    invitation["event"]["invitation_id"] = json!("K-ONLY-PSYK");
+    invitation["event"]["id"] = json!(uuid::Uuid::new_v4());
+    invitation["event"]["source"]["message_id"] = json!("CL-ONLY-PSYK");
+    invitation["event"]["invited"] = json!([{"function": "Kurator",
+        "party": {"type": "region_unit", "hsa_id": "SE2321000214-E2VC"}}]);
+    let (code, outcome) = send(
+        &app,
+        REGION,
+        reqwest::Method::POST,
+        "/canonical/v1/messages",
+        "application/json",
+        invitation.to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{outcome}");
+    let received_before = count(&app, "received_messages").await;
+    let answer = |by: Value, id: &str| {
+        json!({
+            "resourceType": "Task", "id": id, "status": "accepted", "intent": "order",
+            "lastModified": "2026-11-25T12:00:00Z",
+            "code": {"coding": [{"system": "urn:brygga:fhir:CodeSystem:process-step", "code": "sip-invitation"}]},
+            "groupIdentifier": {"system": "urn:brygga:case-reference:SE2321000214-1000", "value": "SA-2026-004711"},
+            "for": {"identifier": {"system": PNR_SYSTEM, "value": PERSONNUMMER}},
+            "owner": by,
+            "input": [{"type": {"coding": [{"system": "urn:brygga:fhir:CodeSystem:task-input", "code": "invitation-id"}]},
+                       "valueString": "K-ONLY-PSYK"}],
+        })
+    };
+    let municipality = json!({"type": "Organization",
+        "identifier": {"system": "urn:oid:1.2.752.29.4.19", "value": "SE2120002411-BIST"},
+        "extension": [{"url": "urn:brygga:fhir:StructureDefinition:municipality",
+            "valueIdentifier": {"system": "urn:oid:1.2.752.129.2.2.1.17", "value": "2380"}}]});
+    let (code, outcome) = send(
+        &app,
+        OSTERSUND,
+        reqwest::Method::POST,
+        "/fhir/Task",
+        "application/fhir+json",
+        answer(municipality, "answer-1").to_string(),
+    )
+    .await;
+    assert_eq!(code, 422, "{outcome}");
+    assert!(
+        diagnostics(&outcome).contains("was not invited"),
+        "{outcome}"
+    );
+    assert_eq!(count(&app, "received_messages").await, received_before);
+    let clinic = json!({"type": "Organization",
+        "identifier": {"system": "urn:oid:1.2.752.29.4.19", "value": "SE2321000214-E2VC"}});
+    let (code, outcome) = send(
+        &app,
+        REGION,
+        reqwest::Method::POST,
+        "/fhir/Task",
+        "application/fhir+json",
+        answer(clinic, "answer-2").to_string(),
+    )
+    .await;
+    assert_eq!(code, 201, "{outcome}");
 }

@@ -226,13 +226,13 @@ fn translate_writes_a_fhir_bundle_and_reads_it_back_to_the_same_cosmic_link_mess
         "cosmic-link",
         "--to",
         "fhir",
-        "mappings/cosmic-link/examples/17-plan-sip.xml",
+        "mappings/cosmic-link/examples/18-plan-sip.xml",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let bundle: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(bundle["resourceType"], "Bundle");
     let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("fixtures/cosmic-link/to-fhir/17-plan-sip.json"))
+        &std::fs::read_to_string(repo_root().join("fixtures/cosmic-link/to-fhir/18-plan-sip.json"))
             .unwrap(),
     )
     .unwrap();
@@ -256,7 +256,7 @@ fn translate_writes_a_fhir_bundle_and_reads_it_back_to_the_same_cosmic_link_mess
         "cosmic-link",
         "--to",
         "cosmic-link",
-        "mappings/cosmic-link/examples/17-plan-sip.xml",
+        "mappings/cosmic-link/examples/18-plan-sip.xml",
     ]);
     assert_eq!(
         String::from_utf8(back.stdout).unwrap(),
@@ -442,7 +442,7 @@ fn translate_reads_and_writes_every_dialect() {
         "cosmic-link",
         "--to",
         "municipal:combine-like",
-        "mappings/cosmic-link/examples/17-plan-sip.xml",
+        "mappings/cosmic-link/examples/18-plan-sip.xml",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = String::from_utf8_lossy(&output.stdout);

@@ -208,7 +208,7 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
 
     // The plan and the information at discharge relied on consent: they no longer go.
     app.clock.advance(jiff::SignedDuration::from_mins(10));
-    for name in ["17-plan-sip.xml", "18-information-vid-utskrivning.xml"] {
+    for name in ["18-plan-sip.xml", "19-information-vid-utskrivning.xml"] {
         let receipt = post_cosmic(&app, name).await;
         let withheld = receipt["withheld"].as_array().expect("withheld recipients");
         assert!(
@@ -223,7 +223,7 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
         assert_eq!(to_municipality(&outbox, seq), 0, "{name}: {outbox:?}");
     }
     // The discharge itself is the law's duty to inform, and still goes.
-    let discharged = post_cosmic(&app, "19-utskriven.xml").await;
+    let discharged = post_cosmic(&app, "20-utskriven.xml").await;
     let outbox = app.store.outbox_status_for_case(case).await.unwrap();
     assert!(to_municipality(&outbox, discharged["sequence"].as_u64().unwrap()) > 0);
     // What reached Östersund's system (which, like any receiver, applies each idempotency key
@@ -351,7 +351,7 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
         post_cosmic(&app, name).await;
     }
     // The consent covers health information to Östersund: the summary goes there, on it.
-    let information = post_cosmic(&app, "18-information-vid-utskrivning.xml").await;
+    let information = post_cosmic(&app, "19-information-vid-utskrivning.xml").await;
     let seq = information["sequence"].as_u64().unwrap();
     let audit = app.store.audit_for_case(case).await.unwrap();
     let to_ostersund = audit
@@ -363,7 +363,7 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
         .expect("disclosed to Östersund");
     assert_eq!(
         to_ostersund.legal_basis.as_deref(),
-        Some("consent SAM-2026-0042")
+        Some("consent SAM-2026-0042 (recorded by SE2321000214-1000)")
     );
     let outbox = app.store.outbox_status_for_case(case).await.unwrap();
     assert!(outbox.iter().any(|(d, s, _)| *s == seq && d == "ostersund"));
@@ -452,6 +452,8 @@ async fn a_municipality_records_and_withdraws_a_consent_in_its_own_dialect() {
 #[tokio::test]
 async fn a_consent_has_a_version_as_recorded_and_one_withdrawn() {
     let app = spawn_app().await;
+    // Recorded by a principal that takes part in a case of the person.
+    app.admitted_case().await;
     let (status, created) = post_consent(&app, REGION, &consent("disclosure")).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["meta"]["versionId"], "1");

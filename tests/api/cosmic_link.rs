@@ -85,10 +85,10 @@ async fn a_discharge_case_is_carried_from_admission_to_discharge() {
         "06-andrad-beraknad-utskrivning.xml",
         "08-utskrivningsklar.xml",
         "11-kallelse-sip.xml",
-        "13-svar-kallelse.xml",
-        "17-plan-sip.xml",
-        "18-information-vid-utskrivning.xml",
-        "19-utskriven.xml",
+        "14-svar-kallelse.xml",
+        "18-plan-sip.xml",
+        "19-information-vid-utskrivning.xml",
+        "20-utskriven.xml",
     ]
     .iter()
     .enumerate()
@@ -135,7 +135,7 @@ async fn a_step_that_does_not_fit_the_case_answers_409_and_stores_nothing() {
     );
 
     post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
-    let response = post_message(&app, example("15-svar-pa-kommunens-kallelse.xml")).await;
+    let response = post_message(&app, example("16-svar-pa-kommunens-kallelse.xml")).await;
     assert_eq!(response.status(), 409);
     let outcome: Value = response.json().await.unwrap();
     assert!(
@@ -213,7 +213,7 @@ async fn a_json_body_is_refused_with_415() {
 #[tokio::test]
 async fn translate_converts_without_storing_and_reports_unmapped_input() {
     let app = spawn_app().await;
-    let xml = String::from_utf8(example("19-utskriven.xml"))
+    let xml = String::from_utf8(example("20-utskriven.xml"))
         .unwrap()
         .replace(
             "</Utskriven>",
@@ -240,7 +240,7 @@ async fn translate_converts_without_storing_and_reports_unmapped_input() {
     let canonical = response.text().await.unwrap();
     let golden: Value = serde_json::from_str(
         &std::fs::read_to_string(
-            repo_root().join("fixtures/cosmic-link/to-canonical/19-utskriven.json"),
+            repo_root().join("fixtures/cosmic-link/to-canonical/20-utskriven.json"),
         )
         .unwrap(),
     )
@@ -457,7 +457,7 @@ async fn an_incomplete_plan_is_refused_naming_what_is_missing() {
             .status(),
         200
     );
-    let plan = String::from_utf8(example("17-plan-sip.xml"))
+    let plan = String::from_utf8(example("18-plan-sip.xml"))
         .unwrap()
         .replace("<Ansvarig>kommun</Ansvarig>", "<Ansvarig>annan</Ansvarig>")
         .replace("<Ansvarig>region</Ansvarig>", "<Ansvarig>annan</Ansvarig>");

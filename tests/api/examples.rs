@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use crate::helpers::{REGION, TestApp, municipal_client, repo_root, spawn_app_at};
 
-/// Before the stories begin: no deadline of theirs falls due while they are posted.
+/// Before the stories begin; the clock is then moved to each message's own time as it is
+/// posted, as when the steps happen one by one.
 const BEFORE_THE_STORIES: &str = "2026-11-20T06:00:00Z";
 /// Long after them, as on the day a newcomer tries the examples: every deadline has passed, so
 /// the scheduler records missed deadlines between the steps as they are posted.
@@ -101,6 +102,23 @@ async fn the_cosmic_link_examples_are_accepted_in_file_name_order() {
         let mut stories = Stories::default();
         for path in examples(&dir) {
             let example = name(&path);
+            let bytes = std::fs::read(&path).unwrap();
+            if now == BEFORE_THE_STORIES {
+                let sent_at = brygga::formats::cosmic_link::decode(
+                    &bytes,
+                    &brygga::formats::Mappings::load(&repo_root().join("mappings"))
+                        .unwrap()
+                        .cosmic_link,
+                    app.clock.today(),
+                )
+                .unwrap()
+                .message
+                .sent_at;
+                let ahead = sent_at.duration_since(app.clock.now());
+                if ahead.is_positive() {
+                    app.clock.advance(ahead);
+                }
+            }
             // The README's token: the region's Cosmic Link integration, which relays the
             // municipalities' Cosmic Link messages too.
             let (status, body) = post(
@@ -108,7 +126,7 @@ async fn the_cosmic_link_examples_are_accepted_in_file_name_order() {
                 REGION,
                 "/cosmic-link/v1/messages",
                 "application/xml",
-                std::fs::read(&path).unwrap(),
+                bytes,
             )
             .await;
             assert_eq!(status, 200, "{example} (clock at {now}): {body}");

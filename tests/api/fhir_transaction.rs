@@ -34,7 +34,7 @@ async fn a_plan_posted_with_its_task_is_one_step_that_both_principals_read() {
     app.sip_consent().await;
     // The region's SIP plan as the gateway renders it, sent as a transaction.
     let mut bundle: Value = serde_json::from_slice(
-        &std::fs::read(repo_root().join("fixtures/cosmic-link/to-fhir/17-plan-sip.json")).unwrap(),
+        &std::fs::read(repo_root().join("fixtures/cosmic-link/to-fhir/18-plan-sip.json")).unwrap(),
     )
     .unwrap();
     bundle["type"] = json!("transaction");

@@ -257,10 +257,18 @@ impl TestApp {
     }
 
     /// The example person's consent to a SIP with both principals, recorded by the region.
+    /// The person's consent to SIP, recorded by the region and by Östersund: each discloses
+    /// SIP information on its own recorded consent.
     pub async fn sip_consent(&self) {
+        self.sip_consent_by(REGION).await;
+        self.sip_consent_by(OSTERSUND).await;
+    }
+
+    /// The person's consent to SIP, recorded through FHIR by `client`'s organisation.
+    pub async fn sip_consent_by(&self, client: &str) {
         let (status, _, answer) = self
             .send_json(
-                REGION,
+                client,
                 reqwest::Method::POST,
                 "/fhir/Consent",
                 &serde_json::json!({
@@ -329,13 +337,15 @@ pub async fn postgres_database() -> String {
     format!("{base}/{name}")
 }
 
-/// A gateway on `backend` (its clock as `spawn_app`'s), with `adjust` applied to its settings.
+/// A gateway on `backend` (its clock after the examples' first two stories), with `adjust`
+/// applied to its settings.
 pub async fn spawn_app_on(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let database = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(postgres_database().await),
     };
-    spawn_app_at_with("2026-11-23T12:00:00Z", |settings| {
+    // After the first two stories' messages, so none of them is dated ahead of the gateway.
+    spawn_app_at_with("2026-11-28T12:00:00Z", |settings| {
         if let Some(url) = database {
             settings.database.url = url;
         }

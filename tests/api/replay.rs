@@ -205,7 +205,7 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         "{missed}"
     );
     assert!(
-        report.contains("| Cosmic Link examples → canonical | 26 | 26 |"),
+        report.contains("| Cosmic Link examples → canonical | 27 | 27 |"),
         "{report}"
     );
     assert!(
@@ -261,7 +261,7 @@ fn a_conformance_report_without_fixtures_is_refused_naming_the_folder() {
 #[test]
 fn a_failing_scenario_fails_the_conformance_report_and_is_named_in_it() {
     let dir = tempfile::tempdir().unwrap();
-    let message = repo_root().join("mappings/cosmic-link/examples/21-lvm-anmalan.xml");
+    let message = repo_root().join("mappings/cosmic-link/examples/22-lvm-anmalan.xml");
     let scenario = dir.path().join("wrong.toml");
     std::fs::write(
         &scenario,

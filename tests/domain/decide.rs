@@ -149,6 +149,7 @@ fn consent(id: &str, scope: ConsentScope) -> ConsentDirective {
         withdrawn_at: None,
         source: "test".into(),
         recorded_by: None,
+        recorded_by_party: None,
     }
 }
 
@@ -261,7 +262,8 @@ fn a_sip_invitation_with_sip_consent_is_permitted_on_that_consent() {
     assert_eq!(
         disclosure.basis(),
         &Basis::Consent {
-            consent_id: "s1".into()
+            consent_id: "s1".into(),
+            recorded_by: None,
         }
     );
 }
@@ -340,7 +342,8 @@ fn information_at_discharge_needs_consent_or_a_recorded_legal_basis() {
     assert_eq!(
         with_consent.disclosure().unwrap().basis(),
         &Basis::Consent {
-            consent_id: "d1".into()
+            consent_id: "d1".into(),
+            recorded_by: None,
         }
     );
     let with_basis = ask(

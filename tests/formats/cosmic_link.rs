@@ -97,7 +97,7 @@ fn every_error_fixture_fails_with_its_golden_message() {
 fn elements_outside_the_contract_are_reported_not_dropped() {
     let codes = codes();
     let example =
-        std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/19-utskriven.xml"))
+        std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/20-utskriven.xml"))
             .unwrap();
     let extended = example.replace(
         "<Tidpunkt>2026-11-27T14:30:00</Tidpunkt>",
@@ -140,7 +140,7 @@ fn a_protected_persons_address_is_never_kept() {
 fn local_times_follow_swedish_summer_and_winter_time() {
     let codes = codes();
     let example =
-        std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/19-utskriven.xml"))
+        std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/20-utskriven.xml"))
             .unwrap();
     for (local, utc) in [
         ("2026-07-01T14:30:00", "2026-07-01T12:30:00Z"),

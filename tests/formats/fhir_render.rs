@@ -148,7 +148,7 @@ fn a_protected_person_is_labelled_and_has_no_address() {
 fn a_plan_becomes_a_care_plan_that_the_task_points_at() {
     let mappings = mappings();
     let message = decode(
-        &std::fs::read(repo().join("mappings/cosmic-link/examples/17-plan-sip.xml")).unwrap(),
+        &std::fs::read(repo().join("mappings/cosmic-link/examples/18-plan-sip.xml")).unwrap(),
         &mappings.cosmic_link,
         TODAY,
     )

@@ -252,8 +252,8 @@ pub async fn the_on_time_path_raises_no_deviation(db: &TestDb) {
         ]
     );
     e.receive("11-kallelse-sip.xml", &[]).await;
-    e.receive("18-information-vid-utskrivning.xml", &[]).await;
-    e.receive("19-utskriven.xml", &[]).await;
+    e.receive("19-information-vid-utskrivning.xml", &[]).await;
+    e.receive("20-utskriven.xml", &[]).await;
     assert_eq!(pending(store).await, []);
     e.set_clock("2027-01-31T00:00:00Z");
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 0);
@@ -283,7 +283,7 @@ pub async fn every_missed_deadline_is_recorded_with_its_due_time_and_rule(db: &T
     e.set_clock("2026-11-28T08:00:00Z");
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 2);
     // Discharged without information at discharge.
-    e.receive("19-utskriven.xml", &[]).await;
+    e.receive("20-utskriven.xml", &[]).await;
     assert_eq!(e.scheduler.fire_due().await.unwrap(), 1);
     assert_eq!(
         missed(store).await,
@@ -528,8 +528,8 @@ pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &T
     .await;
     e.receive("08-utskrivningsklar.xml", &[]).await;
     e.receive("11-kallelse-sip.xml", &[]).await;
-    e.receive("13-svar-kallelse.xml", &[]).await;
-    e.receive("17-plan-sip.xml", &[]).await;
+    e.receive("14-svar-kallelse.xml", &[]).await;
+    e.receive("18-plan-sip.xml", &[]).await;
     e.set_clock("2026-11-28T08:00:00Z");
     assert_eq!(
         e.scheduler.fire_due().await.unwrap(),
@@ -537,7 +537,7 @@ pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &T
         "payment responsibility"
     );
     e.receive(
-        "19-utskriven.xml",
+        "20-utskriven.xml",
         &[(
             "<Tidpunkt>2026-11-27T14:30:00</Tidpunkt>",
             "<Tidpunkt>2026-11-30T10:00:00</Tidpunkt>",
@@ -636,7 +636,7 @@ pub async fn invited_parties_that_confirm_no_participant_in_time_are_recorded(db
             .all(|(_, due)| due == "2026-11-28T12:00:00Z")
     );
     // Psychiatric outpatient care confirms its curator.
-    e.receive("13-svar-kallelse.xml", &[]).await;
+    e.receive("14-svar-kallelse.xml", &[]).await;
     e.set_clock("2026-11-28T12:00:00Z");
     e.scheduler.fire_due().await.unwrap();
     let case = store.load_case(case_id()).await.unwrap().unwrap();
@@ -669,7 +669,7 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
     e.receive("11-kallelse-sip.xml", &[]).await;
-    e.receive("17-plan-sip.xml", &[]).await;
+    e.receive("18-plan-sip.xml", &[]).await;
     let follow_up = |pending: Vec<(String, String)>| {
         pending
             .into_iter()
@@ -700,7 +700,7 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
     e.receive("11-kallelse-sip.xml", &[]).await;
-    e.receive("17-plan-sip.xml", &[]).await;
+    e.receive("18-plan-sip.xml", &[]).await;
     e.receive(
         "11-kallelse-sip.xml",
         &[
@@ -739,10 +739,10 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
 pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
-    e.receive("20-inskrivningsmeddelande-psykiatri.xml", &[])
+    e.receive("21-inskrivningsmeddelande-psykiatri.xml", &[])
         .await;
-    e.receive("22-lvm-beslut.xml", &[]).await;
-    e.receive("24-utskriven-till-lvm-hem.xml", &[]).await;
+    e.receive("23-lvm-beslut.xml", &[]).await;
+    e.receive("25-utskriven-till-lvm-hem.xml", &[]).await;
     let breaches: Vec<_> = missed_in(store, story_case("SA-2026-004802"))
         .await
         .into_iter()
@@ -761,11 +761,11 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
     let other = TestDb::sqlite().await;
     let store = other.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
-    e.receive("20-inskrivningsmeddelande-psykiatri.xml", &[])
+    e.receive("21-inskrivningsmeddelande-psykiatri.xml", &[])
         .await;
-    e.receive("22-lvm-beslut.xml", &[]).await;
-    e.receive("23-transport-ordnad.xml", &[]).await;
-    e.receive("24-utskriven-till-lvm-hem.xml", &[]).await;
+    e.receive("23-lvm-beslut.xml", &[]).await;
+    e.receive("24-transport-ordnad.xml", &[]).await;
+    e.receive("25-utskriven-till-lvm-hem.xml", &[]).await;
     assert!(
         missed_in(store, story_case("SA-2026-004802"))
             .await
@@ -777,7 +777,7 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
         .pipeline
         .receive_cosmic_link(
             &example(
-                "23-transport-ordnad.xml",
+                "24-transport-ordnad.xml",
                 &[
                     ("OSD-LVM-2026-0043", "OSD-LVM-2026-0099"),
                     (
@@ -957,7 +957,7 @@ pub async fn a_party_absent_from_the_meeting_without_notice_raises_a_deviation(d
     // Invites the municipality's social services and home health care, and psychiatry; only
     // psychiatry answers (accepts).
     e.receive("11-kallelse-sip.xml", &[]).await;
-    e.receive("13-svar-kallelse.xml", &[]).await;
+    e.receive("14-svar-kallelse.xml", &[]).await;
     e.set_clock("2026-11-26T13:30:00Z");
     let receipt = e
         .canonical(
@@ -1093,7 +1093,7 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
     );
     // The primary-care unit answers which function attends: that answers for the region.
     let answer = example(
-        "13-svar-kallelse.xml",
+        "14-svar-kallelse.xml",
         &[
             (
                 r#"<Avsandare hsaId="SE2321000214-E2VC">Psykiatriska öppenvårdsmottagningen Östersund</Avsandare>"#,

@@ -1264,6 +1264,7 @@ pub async fn the_consent_registry_keeps_case_directives_and_withdrawals(db: &Tes
         withdrawn_at: None,
         source: "fhir".into(),
         recorded_by: None,
+        recorded_by_party: None,
     };
     let subject = ConsentSubject::Person(p.clone());
     assert!(

@@ -88,6 +88,14 @@ impl HsaId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The issuing organisation's part, before the `-`: the same for every unit of one care
+    /// provider (`SE2321000214` for Region Jämtland Härjedalen's units).
+    pub fn organisation_number(&self) -> &str {
+        self.0
+            .split_once('-')
+            .map_or(self.0.as_str(), |(org, _)| org)
+    }
 }
 
 impl fmt::Display for HsaId {

@@ -202,6 +202,7 @@ pub(super) fn directive<'a>(
         withdrawn_at,
         source: crate::formats::fhir::FORMAT.to_owned(),
         recorded_by: None,
+        recorded_by_party: None,
     })
 }
 
