@@ -78,7 +78,7 @@ pub async fn find(
 }
 
 /// Every resource of the cases of `person` that the caller takes part in, each case read
-/// audited as `what`.
+/// audited as `what` (a search that finds none is audited too).
 pub async fn of_person(
     state: &AppState,
     caller: &Caller,

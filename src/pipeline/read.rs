@@ -117,6 +117,25 @@ impl Pipeline {
                 Err(other) => return Err(other),
             }
         }
+        // Each case read is audited; a search that finds none is too, so that the person's
+        // log extract shows who looked for them.
+        if reads.is_empty() {
+            self.committer
+                .append_audit(
+                    None,
+                    &[AuditEntry {
+                        actor: actor.to_owned(),
+                        organisation: Some(organisation.code()),
+                        action: format!("search {what}"),
+                        person: Some(person.clone()),
+                        purpose: "samverkan vid utskrivning".to_owned(),
+                        legal_basis: None,
+                        details: json!({ "found": 0 }),
+                    }],
+                    self.clock.now(),
+                )
+                .await?;
+        }
         Ok(reads)
     }
 

@@ -96,8 +96,11 @@ pub enum ReceiveError {
     /// The client sends as another organisation than its own (403).
     #[error("{0}")]
     Forbidden(String),
-    /// No case has this id (404).
-    #[error("no case {case_id}")]
+    /// No case has this id that the sender takes part in (404). The same answer whether the
+    /// case does not exist or belongs to others.
+    #[error(
+        "no case {case_id} that this client takes part in; a case is opened by its first step (an admission notice, an invitation, a report)"
+    )]
     UnknownCase { case_id: CaseId },
     /// What the message records is stored already under another message: its sender used the
     /// message id before, for another message (409).
@@ -416,8 +419,20 @@ impl Pipeline {
                 policy: &policy,
                 directory: &self.directory,
             };
-            let step =
-                process::advance(&mut case, message.event.clone(), message.sent_at, context)?;
+            let step = match process::advance(
+                &mut case,
+                message.event.clone(),
+                message.sent_at,
+                context,
+            ) {
+                Ok(step) => step,
+                // A step into a case that does not exist answers as one into a case of
+                // another organisation: whether a case id exists is not a client's to learn.
+                Err(_) if version == 0 && !matches!(acting, Acting::Operator) => {
+                    return Err(ReceiveError::UnknownCase { case_id });
+                }
+                Err(error) => return Err(error.into()),
+            };
             let routed_to = if matches!(message.event.kind, EventKind::SipInvitation { .. }) {
                 let involved = self.involved_region_units(&message, &case).await?;
                 process::routing::invitation_recipients(&message.event, &involved, &self.directory)
@@ -465,15 +480,42 @@ impl Pipeline {
                 &routed_to,
                 now,
             )?;
-            let withheld = routed
-                .denied
-                .iter()
-                .filter(|d| d.event == message.event.id)
-                .map(|d| Withheld {
-                    recipient: d.recipient.clone(),
-                    reason: d.reason.clone(),
-                })
-                .collect();
+            // The receipt names whom the sender invited, never the units an invitation of a
+            // whole region fanned out to: which units know the person is not the sender's to
+            // learn (the audit record keeps the fan-out).
+            let invited_as_sent: Vec<Party> = match &message.event.kind {
+                EventKind::SipInvitation { invited, .. } => {
+                    let mut parties: Vec<Party> = invited.iter().map(|f| f.party.clone()).collect();
+                    parties.sort();
+                    parties.dedup();
+                    parties
+                }
+                _ => Vec::new(),
+            };
+            let shown = |party: &Party| -> Party {
+                if routed_to.contains(party) && !invited_as_sent.contains(party) {
+                    invited_as_sent
+                        .iter()
+                        .find(|invited| {
+                            self.directory.organisation_of(invited)
+                                == self.directory.organisation_of(party)
+                        })
+                        .cloned()
+                        .unwrap_or_else(|| party.clone())
+                } else {
+                    party.clone()
+                }
+            };
+            let mut withheld: Vec<Withheld> = Vec::new();
+            for denied in routed.denied.iter().filter(|d| d.event == message.event.id) {
+                let entry = Withheld {
+                    recipient: shown(&denied.recipient),
+                    reason: denied.reason.clone(),
+                };
+                if !withheld.contains(&entry) {
+                    withheld.push(entry);
+                }
+            }
             let receipt = Receipt {
                 status: "accepted".to_owned(),
                 message_id: message_id.clone(),
@@ -481,7 +523,11 @@ impl Pipeline {
                 event_id: message.event.id,
                 kind: message.event.kind.name().to_owned(),
                 sequence: step.sequence,
-                routed_to,
+                routed_to: if routed_to.is_empty() {
+                    Vec::new()
+                } else {
+                    invited_as_sent.clone()
+                },
                 follow_on: step.follow_on.clone(),
                 warnings,
                 withheld,
@@ -509,6 +555,8 @@ impl Pipeline {
                     "format": message.event.source.format,
                     "message_id": message_id,
                     "event_id": message.event.id,
+                    // As the receipt: the fan-out of an invitation of a whole region is in
+                    // the disclosure records, one per unit, under the region's organisation.
                     "routed_to": receipt.routed_to,
                     "follow_on": receipt.follow_on,
                 }),

@@ -35,6 +35,12 @@ on_both_backends!(
     a_task_is_changed_only_by_its_stored_owner,
     a_plan_is_revised_only_by_its_stored_author,
     an_invitation_is_answered_only_by_a_party_it_invites,
+    a_consent_is_recorded_only_by_a_principal_of_the_persons_cases,
+    a_receiver_cannot_grant_itself_access,
+    a_withdrawal_cannot_be_dated_ahead,
+    a_case_of_ones_own_reveals_nothing_of_the_other_principal,
+    unknown_and_foreign_cases_answer_alike,
+    a_search_that_finds_nobody_is_audited,
 );
 
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
@@ -500,4 +506,272 @@ async fn an_invitation_is_answered_only_by_a_party_it_invites(backend: Backend) 
     )
     .await;
     assert_eq!(code, 201, "{outcome}");
+}
+
+/// A FHIR Consent to SIP for the first story's person.
+fn sip_consent(provision: &str) -> Value {
+    json!({
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "urn:brygga:fhir:CodeSystem:consent-scope", "code": "sip"}]}],
+        "patient": {"identifier": {"system": PNR_SYSTEM, "value": PERSONNUMMER}},
+        "dateTime": "2026-11-25",
+        "provision": {"type": provision}
+    })
+}
+
+/// Krokom, which takes part in no case of the person, records their consent: 403, audited,
+/// nothing stored.
+async fn a_consent_is_recorded_only_by_a_principal_of_the_persons_cases(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "08-utskrivningsklar.xml").await;
+    let consents_before = count(&app, "consents").await;
+    let (code, outcome) = send(
+        &app,
+        crate::helpers::KROKOM,
+        reqwest::Method::POST,
+        "/fhir/Consent",
+        "application/fhir+json",
+        sip_consent("permit").to_string(),
+    )
+    .await;
+    assert_eq!(code, 403, "{outcome}");
+    assert!(
+        diagnostics(&outcome).contains("takes part in none"),
+        "{outcome}"
+    );
+    assert_eq!(count(&app, "consents").await, consents_before);
+    let person =
+        brygga::domain::identifiers::PersonId::parse_any(PERSONNUMMER, app.clock.today()).unwrap();
+    let refused = app
+        .store
+        .audit_for_person(&person)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.organisation.as_deref() == Some("2309"))
+        .count();
+    let refusals = app
+        .store
+        .audit_records(&brygga::store::AuditQuery {
+            after: 0,
+            limit: 10_000,
+            organisation: Some("2309".into()),
+            person: None,
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action.starts_with("access refused"))
+        .count();
+    assert!(refused + refusals >= 1, "the refusal is audited");
+}
+
+/// After the person withdrew the region's consent to disclose to Östersund, Östersund records
+/// a consent of its own naming itself: the information at discharge (the region's) is still
+/// withheld from it, and the receipt says whose consent it would have needed.
+async fn a_receiver_cannot_grant_itself_access(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "18-plan-sip.xml").await;
+    let mut consent = sip_consent("permit");
+    consent["category"] = json!([{"coding": [{"system": "urn:brygga:fhir:CodeSystem:consent-scope", "code": "disclosure"}]}]);
+    let (code, outcome) = send(
+        &app,
+        OSTERSUND,
+        reqwest::Method::POST,
+        "/fhir/Consent",
+        "application/fhir+json",
+        consent.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201, "{outcome}");
+    let receipt = app
+        .post_cosmic_example("19-information-vid-utskrivning.xml")
+        .await;
+    let withheld = receipt["withheld"].as_array().cloned().unwrap_or_default();
+    let to_ostersund = withheld
+        .iter()
+        .find(|w| w["recipient"]["kommunkod"] == "2380")
+        .unwrap_or_else(|| panic!("withheld from Östersund: {receipt}"));
+    assert!(
+        to_ostersund["reason"]
+            .as_str()
+            .unwrap()
+            .contains("recorded by municipality 2380"),
+        "{receipt}"
+    );
+}
+
+/// A withdrawal dated in the future would choose when disclosures stop: refused with 422
+/// naming the element; the consent stays in force.
+async fn a_withdrawal_cannot_be_dated_ahead(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "08-utskrivningsklar.xml").await;
+    let withdrawal =
+        String::from_utf8(crate::helpers::cosmic_example("09-samtycke-aterkallat.xml"))
+            .unwrap()
+            .replace("2026-11-24T14:30:00", "2027-01-15T08:00:00");
+    let response = app.post_cosmic_link(withdrawal.into_bytes()).await;
+    assert_eq!(response.status(), 422);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        diagnostics(&outcome).starts_with("Huvud/Skapad:"),
+        "{outcome}"
+    );
+    // The consent is in force: the information at discharge reaches Östersund on it.
+    let receipt = app
+        .post_cosmic_example("19-information-vid-utskrivning.xml")
+        .await;
+    let withheld = receipt["withheld"].as_array().cloned().unwrap_or_default();
+    assert!(
+        withheld
+            .iter()
+            .all(|w| w["recipient"]["kommunkod"] != "2380"),
+        "{receipt}"
+    );
+}
+
+/// Krokom opens a case of its own for the first story's person and invites "the region": the
+/// receipt names the region only (never which of its units know the person), and Krokom reads
+/// none of the consents the region and Östersund recorded.
+async fn a_case_of_ones_own_reveals_nothing_of_the_other_principal(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "14-svar-kallelse.xml").await;
+    let mut invitation: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::helpers::repo_root().join(
+            "fixtures/municipal/treserva-like/to-canonical/26-kallelse-sip-fran-kommunen.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let krokom = json!({"type": "municipality", "kommunkod": "2309"});
+    invitation["case"] = json!({"issuer": "2309", "value": "KRK-2026-0001"});
+    invitation["event"]["from"] = krokom.clone();
+    invitation["event"]["source"] =
+        json!({"format": "canonical", "message_id": "KRK-1", "sender": krokom});
+    invitation["event"]["id"] = json!(uuid::Uuid::new_v4());
+    invitation["event"]["invited"] = json!([{"function": "Psykiatri",
+        "party": {"type": "region_unit", "hsa_id": "SE2321000214-1000"}}]);
+    invitation.as_object_mut().unwrap().remove("recipient");
+    let (code, receipt) = send(
+        &app,
+        crate::helpers::KROKOM,
+        reqwest::Method::POST,
+        "/canonical/v1/messages",
+        "application/json",
+        invitation.to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{receipt}");
+    assert_eq!(
+        receipt["routed_to"],
+        json!([{"type": "region_unit", "hsa_id": "SE2321000214-1000"}]),
+        "{receipt}"
+    );
+    let text = receipt.to_string();
+    for unit in ["E2VC", "E3HC", "E1AV", "E2P1"] {
+        assert!(
+            !text.contains(unit),
+            "the receipt names unit {unit}: {text}"
+        );
+    }
+    let (code, found) = app
+        .get_json(
+            crate::helpers::KROKOM,
+            &format!("/fhir/Consent?patient={PNR_SYSTEM}|{PERSONNUMMER}"),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(found["total"], 0, "{found}");
+}
+
+/// A kvittens into another organisation's case and one into a case that does not exist: the
+/// same status and the same words, both audited.
+async fn unknown_and_foreign_cases_answer_alike(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "01-inskrivningsmeddelande.xml").await;
+    let kvittens = |case: &str| {
+        let mut message: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                crate::helpers::repo_root()
+                    .join("fixtures/cosmic-link/to-canonical/02-kvittens.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        message["case"]["value"] = json!(case);
+        message["event"]["source"]["sender"] = json!({"type": "municipality", "kommunkod": "2309"});
+        message["event"]["source"]["message_id"] = json!(format!("KRK-{case}"));
+        message["event"]["id"] = json!(uuid::Uuid::new_v4());
+        message["event"]["by"] = json!({"type": "municipality", "kommunkod": "2309"});
+        message.to_string()
+    };
+    let mut answers = Vec::new();
+    for case in ["SA-2026-004711", "SA-2026-999999"] {
+        let (code, outcome) = send(
+            &app,
+            crate::helpers::KROKOM,
+            reqwest::Method::POST,
+            "/canonical/v1/messages",
+            "application/json",
+            kvittens(case),
+        )
+        .await;
+        let case_id = brygga::formats::canonical::CaseReference {
+            issuer: "SE2321000214-1000".into(),
+            value: case.into(),
+        }
+        .case_id()
+        .to_string();
+        answers.push((code, diagnostics(&outcome).replace(&case_id, "<case>")));
+    }
+    assert_eq!(answers[0].0, 404, "{answers:?}");
+    assert_eq!(answers[0], answers[1]);
+    let refusals = app
+        .store
+        .audit_records(&brygga::store::AuditQuery {
+            after: 0,
+            limit: 10_000,
+            organisation: Some("2309".into()),
+            person: None,
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "access refused: not found")
+        .count();
+    assert_eq!(refusals, 2, "both are audited");
+}
+
+/// Krokom looks a person up and finds nothing: the person's log extract shows that it looked.
+async fn a_search_that_finds_nobody_is_audited(backend: Backend) {
+    let app = app(backend).await;
+    for path in [
+        format!("/fhir/Task?patient={PNR_SYSTEM}|195504152389"),
+        format!("/fhir/CarePlan?patient={PNR_SYSTEM}|195504152389"),
+        format!("/fhir/Patient?identifier={PNR_SYSTEM}|195504152389"),
+        format!("/fhir/Consent?patient={PNR_SYSTEM}|195504152389"),
+    ] {
+        let (code, found) = app.get_json(crate::helpers::KROKOM, &path).await;
+        assert_eq!(code, 200, "{path}: {found}");
+        assert_eq!(found["total"], 0, "{path}: {found}");
+    }
+    let person =
+        brygga::domain::identifiers::PersonId::parse_any("195504152389", app.clock.today())
+            .unwrap();
+    let looked: Vec<String> = app
+        .store
+        .audit_for_person(&person)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.organisation.as_deref() == Some("2309"))
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(looked.len(), 4, "{looked:?}");
 }

@@ -305,7 +305,8 @@ async fn a_message_that_only_goes_to_the_municipality_is_not_accepted_from_it() 
 #[tokio::test]
 async fn a_step_that_does_not_fit_the_case_answers_409_in_the_dialects_form() {
     let app = spawn_app().await;
-    // Ready to receive the person home, in a case with no admission.
+    // Ready to receive the person home, in a case that does not exist: answered as one of
+    // another organisation would be, 404.
     let (status, fault) = xml_answer(
         post_municipal(
             &app,
@@ -315,13 +316,24 @@ async fn a_step_that_does_not_fit_the_case_answers_409_in_the_dialects_form() {
         .await,
     )
     .await;
+    assert_eq!(status, 404);
+    assert!(text_at(&fault, &["Reason"]).contains("that this client takes part in"));
+    assert_eq!(events(&app).await, 0);
+    // The transport for an LVM decision the case does not have: 409.
+    post_cosmic_link(&app, "21-inskrivningsmeddelande-psykiatri.xml").await;
+    let (status, fault) = xml_answer(
+        post_municipal(
+            &app,
+            "lifecare-like",
+            example("lifecare-like", "25-lvm-transport-arranged.xml"),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 409);
     assert_eq!(attribute(&fault, "code"), "conflict");
-    assert!(
-        text_at(&fault, &["Reason"])
-            .contains("ready_to_receive is not valid while the case is new")
-    );
-    assert_eq!(events(&app).await, 0);
+    assert!(text_at(&fault, &["Reason"]).contains("no LVM decision"));
+    assert_eq!(events(&app).await, 1);
 }
 
 #[tokio::test]

@@ -1057,8 +1057,8 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
         .receive_cosmic_link(&invitation, Acting::Operator)
         .await
         .unwrap();
-    // The primary-care unit involved with the person (the ward is not a SIP unit); the
-    // municipality's own units as invited.
+    // The receipt names whom the municipality invited, the region as a whole: which of the
+    // region's units know the person is not the municipality's to learn.
     assert_eq!(
         receipt
             .routed_to
@@ -1066,10 +1066,27 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         [
-            "region unit SE2321000214-E3HC",
+            "region unit SE2321000214-1000",
             "municipality 2380 unit SE2120002411-BIST",
             "municipality 2380 unit SE2120002411-HSJV",
         ]
+    );
+    // It went to the primary-care unit involved with the person (the ward is not a SIP unit):
+    // the audit log's decision for that unit, under the region, shows the fan-out.
+    let decided: Vec<(Option<String>, String)> = store
+        .audit_for_case(case_id())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "disclose sip_invitation" || r.action == "deny sip_invitation")
+        .map(|r| (r.organisation, r.details["recipient"].to_string()))
+        .collect();
+    assert!(
+        decided.iter().any(|(organisation, recipient)| {
+            organisation.as_deref() == Some("SE2321000214-1000")
+                && recipient.contains("SE2321000214-E3HC")
+        }),
+        "{decided:?}"
     );
     // No consent to SIP recorded or referenced: said in the receipt.
     assert!(
