@@ -60,6 +60,11 @@ pub enum Command {
         /// The day after the last (YYYY-MM-DD); the first of the next month by default.
         #[arg(long)]
         to: Option<jiff::civil::Date>,
+        /// Only this organisation's units (a region's HSA-id or a kommunkod), over the cases
+        /// it takes part in, in full. Without it, every unit, small figures suppressed
+        /// (`statistics.suppress_below`) as in the county's view.
+        #[arg(long)]
+        organisation: Option<String>,
     },
     /// Replay scenarios (fixtures/scenarios/README.md): each in-process on a virtual clock
     /// against a fresh embedded store, its messages recorded as the operator, its receivers'
@@ -246,16 +251,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", translation.output);
             Ok(())
         }
-        Command::Stats { from, to } => {
-            let (first, next) = crate::process::stats::this_month(Clock::System.today());
+        Command::Stats {
+            from,
+            to,
+            organisation,
+        } => {
+            use crate::process::stats::{self, Release};
+            let (first, next) = stats::this_month(Clock::System.today());
+            let (from, to) = (from.unwrap_or(first), to.unwrap_or(next));
             let store = ready_store(&settings).await?;
-            let stats = crate::process::stats::for_period(
-                &store,
-                from.unwrap_or(first),
-                to.unwrap_or(next),
-            )
-            .await?;
-            print!("{}", stats.to_csv());
+            let directory = &settings.directory;
+            let release = match organisation {
+                None => Release::county(
+                    stats::for_period(&store, from, to).await?,
+                    settings.statistics.suppress_below,
+                ),
+                Some(code) => {
+                    let organisation = crate::domain::party::Organisation::parse(&code)
+                        .map_err(|e| anyhow::anyhow!("--organisation {code:?}: {e}"))?;
+                    if !directory.has_organisation(&organisation) {
+                        anyhow::bail!(
+                            "--organisation {code:?}: not a region or municipality of the organisation directory"
+                        );
+                    }
+                    let computed = stats::for_period_of(&store, from, to, |case| {
+                        crate::process::disclosure::participates(case, &organisation, directory)
+                    })
+                    .await?;
+                    Release::organisation(computed, |unit| {
+                        stats::belongs_to(unit, &organisation, directory)
+                    })
+                }
+            };
+            print!("{}", release.to_csv());
             store.close().await;
             Ok(())
         }

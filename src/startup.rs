@@ -182,19 +182,24 @@ impl Application {
                 "access tokens are signed with a secret made at start-up: they end with this process (set auth.token_key_file to share one between instances)"
             );
         }
-        let auth = Arc::new(crate::auth::Authenticator::new(
+        let mut auth = crate::auth::Authenticator::new(
             &self.settings.auth,
             token_url,
             self.settings.clients.clone(),
             &key,
             Arc::new(self.settings.directory.clone()),
-        ));
+        );
+        if let Some(file) = &self.settings.clients_source {
+            auth = auth.reading_clients_from(file.clone());
+        }
+        let auth = Arc::new(auth);
         let state = AppState {
             pipeline,
             metrics: HttpMetrics::new(),
             auth,
             deliverer: delivering,
             delivery: Arc::new(self.settings.delivery.clone()),
+            statistics: self.settings.statistics.clone(),
             auth_clock: if self.settings.server.test_clock {
                 Clock::System
             } else {

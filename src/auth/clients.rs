@@ -30,6 +30,11 @@ pub struct ClientEntry {
     /// organisation takes part in.
     #[serde(default)]
     pub relay: bool,
+    /// The county's follow-up: sees the statistics of every organisation (small figures
+    /// suppressed, `statistics.suppress_below`); any other client sees its own
+    /// organisation's.
+    #[serde(default)]
+    pub county_statistics: bool,
     /// The public keys as a JWKS document (JSON), inline…
     #[serde(default)]
     pub jwks: Option<String>,
@@ -59,6 +64,7 @@ pub struct Client {
     pub scopes: Scopes,
     pub auditor: bool,
     pub relay: bool,
+    pub county_statistics: bool,
     pub keys: JwkSet,
     /// Certificate fingerprints (SHA-256, lower-case hex).
     pub certificates: Vec<String>,
@@ -148,6 +154,7 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         scopes,
         auditor: entry.auditor,
         relay: entry.relay,
+        county_statistics: entry.county_statistics,
         keys,
     })
 }

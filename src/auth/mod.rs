@@ -106,6 +106,8 @@ pub struct Caller {
     pub auditor: bool,
     /// Posts steps on behalf of any organisation (a shared system's integration).
     pub relay: bool,
+    /// Sees the statistics of every organisation (the county's follow-up).
+    pub county_statistics: bool,
     /// The token's `jti`, for the audit log.
     pub token_id: String,
     /// `brygga` for the gateway's own tokens, the issuer URL for an identity provider's.
@@ -204,9 +206,22 @@ struct Idp {
     keys: RwLock<Option<(JwkSet, Instant)>>,
 }
 
+/// The clients file the registry is read from, and the file's state when it was last read.
+struct ClientsSource {
+    path: std::path::PathBuf,
+    read: std::sync::Mutex<Option<FileStamp>>,
+}
+
+/// The registered clients, as last read.
+type Registry = Arc<HashMap<String, Arc<Client>>>;
+
 /// Verifies assertions and tokens and issues access tokens.
 pub struct Authenticator {
-    clients: HashMap<String, Client>,
+    /// The registered clients. Read again from the clients file whenever it has changed, before
+    /// a request is judged: a client's scopes cut, its organisation changed or the client
+    /// removed take effect at once, on every instance reading the file.
+    clients: std::sync::RwLock<Registry>,
+    source: Option<ClientsSource>,
     token_url: String,
     audience: String,
     lifetime: SignedDuration,
@@ -229,7 +244,7 @@ const VERIFIED_TOKENS: usize = 4_096;
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("clients", &self.clients.len())
+            .field("clients", &self.registry().len())
             .field("token_url", &self.token_url)
             .finish_non_exhaustive()
     }
@@ -257,10 +272,13 @@ impl Authenticator {
             .unwrap_or(&token_url)
             .to_owned();
         Authenticator {
-            clients: clients
-                .into_iter()
-                .map(|c| (c.client_id.clone(), c))
-                .collect(),
+            clients: std::sync::RwLock::new(Arc::new(
+                clients
+                    .into_iter()
+                    .map(|c| (c.client_id.clone(), Arc::new(c)))
+                    .collect(),
+            )),
+            source: None,
             token_url,
             audience,
             lifetime: SignedDuration::from_secs(settings.token_lifetime_seconds as i64),
@@ -288,14 +306,60 @@ impl Authenticator {
         &self.token_url
     }
 
-    pub fn client(&self, client_id: &str) -> Option<&Client> {
-        self.clients.get(client_id)
+    /// Reads the registry again from `path` whenever the file changes (its modification time
+    /// or size), so that a registration changed in the file is in force at the next request.
+    pub fn reading_clients_from(mut self, path: std::path::PathBuf) -> Authenticator {
+        let stamp = file_stamp(&path);
+        self.source = Some(ClientsSource {
+            path,
+            read: std::sync::Mutex::new(stamp),
+        });
+        self
+    }
+
+    /// The registered clients, read again first if the clients file changed. A file that no
+    /// longer reads leaves the last good registry in force, and says so in the log.
+    fn registry(&self) -> Registry {
+        if let Some(source) = &self.source {
+            let now = file_stamp(&source.path);
+            let mut read = source.read.lock().unwrap_or_else(|e| e.into_inner());
+            if now != *read {
+                *read = now;
+                match clients::load_clients(&source.path, &self.directory) {
+                    Ok(clients) => {
+                        let registry: HashMap<String, Arc<Client>> = clients
+                            .into_iter()
+                            .map(|c| (c.client_id.clone(), Arc::new(c)))
+                            .collect();
+                        tracing::info!(
+                            clients = registry.len(),
+                            "the clients file changed; its registrations are in force"
+                        );
+                        *self.clients.write().unwrap_or_else(|e| e.into_inner()) =
+                            Arc::new(registry);
+                    }
+                    Err(problems) => {
+                        for problem in problems {
+                            tracing::error!(%problem, "the changed clients file does not read; the last good registrations stay in force");
+                        }
+                    }
+                }
+            }
+        }
+        self.clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.registry().get(client_id).cloned()
     }
 
     /// Every scope some client may be granted, for the SMART configuration.
     pub fn scopes_supported(&self) -> Vec<String> {
-        let mut scopes: Vec<String> = self
-            .clients
+        let registry = self.registry();
+        let mut scopes: Vec<String> = registry
             .values()
             .flat_map(|c| c.scopes.0.iter().map(|s| s.text.clone()))
             .collect();
@@ -328,8 +392,7 @@ impl Authenticator {
             .as_deref()
             .ok_or_else(|| invalid("the client assertion has no iss (the client id)".to_owned()))?;
         let client = self
-            .clients
-            .get(client_id)
+            .client(client_id)
             .ok_or_else(|| invalid(format!("no client {client_id:?} is registered")))?;
         if claims.sub.as_deref() != Some(client_id) {
             return Err(invalid(
@@ -449,8 +512,8 @@ impl Authenticator {
         &self,
         client_id: &str,
         certificate: Option<&str>,
-    ) -> Result<&Client, AuthError> {
-        let client = self.clients.get(client_id).ok_or_else(|| {
+    ) -> Result<Arc<Client>, AuthError> {
+        let client = self.client(client_id).ok_or_else(|| {
             AuthError::InvalidClient(format!("no client {client_id:?} is registered"))
         })?;
         if client.certificates.is_empty() {
@@ -458,7 +521,7 @@ impl Authenticator {
                 "client {client_id:?} has no client certificate registered; authenticate with a signed client assertion"
             )));
         }
-        self.check_certificate(client, certificate)?;
+        self.check_certificate(&client, certificate)?;
         Ok(client)
     }
 
@@ -614,8 +677,7 @@ impl Authenticator {
             .map_err(|_| invalid("the bearer token names no valid organisation".to_owned()))?;
         // A client removed from the configuration loses its tokens at once.
         let client = self
-            .clients
-            .get(&claims.sub)
+            .client(&claims.sub)
             .ok_or_else(|| invalid(format!("client {:?} is no longer registered", claims.sub)))?;
         if client.organisation != organisation {
             return Err(invalid(
@@ -637,10 +699,14 @@ impl Authenticator {
         Ok(Caller {
             client_id: claims.sub.clone(),
             organisation,
+            // What the token was granted, within what the client is registered for now: a
+            // scope cut from the registration is cut from its tokens at once.
             scopes: Scopes::parse(&claims.scope)
-                .map_err(|_| invalid("the bearer token's scopes cannot be read".to_owned()))?,
+                .map_err(|_| invalid("the bearer token's scopes cannot be read".to_owned()))?
+                .narrowed_to(&client.scopes),
             auditor: claims.auditor && client.auditor,
             relay: client.relay,
+            county_statistics: client.county_statistics,
             token_id: claims.jti.clone(),
             issuer: "brygga".to_owned(),
         })
@@ -787,11 +853,25 @@ impl Authenticator {
             scopes,
             auditor: false,
             relay: false,
+            county_statistics: false,
             token_id: claim("jti").unwrap_or("").to_owned(),
             issuer: idp.settings.issuer.clone(),
         })
     }
 }
+
+/// A file's modification time, size and inode (`None` if it cannot be read): a file written
+/// again, or replaced by a rename as editors do, has another.
+fn file_stamp(path: &std::path::Path) -> Option<FileStamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((metadata.modified().ok()?, metadata.len(), inode))
+}
+
+type FileStamp = (std::time::SystemTime, u64, u64);
 
 /// The keys of `set` a token with `kid` may be signed with: the one with that kid, or every key
 /// when the token names none.
@@ -907,6 +987,7 @@ mod tests {
             scopes: Scopes::parse("system/Task.cru").expect("scopes"),
             auditor: false,
             relay: false,
+            county_statistics: false,
             keys: JwkSet { keys: Vec::new() },
             certificates,
         };

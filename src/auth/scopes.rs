@@ -148,6 +148,37 @@ impl Scopes {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// These scopes within `registered`: each interaction kept only where a registered scope
+    /// allows it too (a token's scopes within its client's current registration).
+    pub fn narrowed_to(&self, registered: &Scopes) -> Scopes {
+        let mut narrowed = Vec::new();
+        for scope in &self.0 {
+            for allowed in &registered.0 {
+                let resource = match (scope.resource.as_str(), allowed.resource.as_str()) {
+                    (a, b) if a == b => a,
+                    ("*", b) => b,
+                    (a, "*") => a,
+                    _ => continue,
+                };
+                let interactions: BTreeSet<Interaction> = scope
+                    .interactions
+                    .intersection(&allowed.interactions)
+                    .copied()
+                    .collect();
+                if interactions.is_empty() {
+                    continue;
+                }
+                let letters: String = interactions.iter().map(|i| i.letter()).collect();
+                narrowed.push(Scope {
+                    resource: resource.to_owned(),
+                    interactions,
+                    text: format!("system/{resource}.{letters}"),
+                });
+            }
+        }
+        Scopes(narrowed)
+    }
 }
 
 impl fmt::Display for Scopes {

@@ -271,6 +271,23 @@ impl DeliverySettings {
     }
 }
 
+/// The follow-up statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatisticsSettings {
+    /// In the county's view of every organisation (a client with `county_statistics`, and
+    /// `brygga stats` without `--organisation`), a figure about fewer than this many (1 to
+    /// this less one) is suppressed, as in official statistics, so that no person can be
+    /// recognised in a small cell. 0 turns suppression off.
+    pub suppress_below: u64,
+}
+
+impl Default for StatisticsSettings {
+    fn default() -> Self {
+        StatisticsSettings { suppress_below: 5 }
+    }
+}
+
 /// Recording the accepted messages as a scenario.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -316,6 +333,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub recording: RecordingSettings,
+    #[serde(default)]
+    pub statistics: StatisticsSettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,
@@ -328,6 +347,9 @@ pub struct Settings {
     /// Loaded from `auth.clients_file`.
     #[serde(skip)]
     pub clients: Vec<crate::auth::Client>,
+    /// The clients file they were loaded from, read again by the gateway when it changes.
+    #[serde(skip)]
+    pub clients_source: Option<PathBuf>,
     /// Loaded from `delivery.subscriptions_file`.
     #[serde(skip)]
     pub subscriptions: crate::delivery::Subscriptions,
@@ -468,7 +490,10 @@ impl Settings {
                 "auth.clients_file",
             ) {
                 Ok(Some(file)) => match crate::auth::load_clients(&file, &settings.directory) {
-                    Ok(clients) => settings.clients = clients,
+                    Ok(clients) => {
+                        settings.clients = clients;
+                        settings.clients_source = Some(file);
+                    }
                     Err(found) => problems.extend(found),
                 },
                 Ok(None) => {}

@@ -115,7 +115,7 @@ pub async fn token(
             let client = auth
                 .client(&v.client_id)
                 .ok_or_else(|| AuthError::InvalidClient("unknown client".to_owned()))?;
-            auth.check_certificate(client, certificate.as_deref())?;
+            auth.check_certificate(&client, certificate.as_deref())?;
             Ok(v)
         }),
         None => {
@@ -150,7 +150,7 @@ pub async fn token(
     let Some(client) = auth.client(&verified.client_id) else {
         return ApiError::Internal("a verified client vanished".to_owned()).into_response();
     };
-    let scopes = match auth.grant(client, field("scope").unwrap_or("")) {
+    let scopes = match auth.grant(&client, field("scope").unwrap_or("")) {
         Ok(scopes) => scopes,
         Err(error) => {
             let entry = refused(
@@ -165,7 +165,7 @@ pub async fn token(
             return oauth_error(StatusCode::BAD_REQUEST, &error);
         }
     };
-    let response = auth.issue(client, &scopes, now, certificate.as_deref());
+    let response = auth.issue(&client, &scopes, now, certificate.as_deref());
     let organisation = Some(client.organisation.code());
     let login = AuditEntry {
         actor: client.client_id.clone(),

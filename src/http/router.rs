@@ -29,6 +29,8 @@ pub struct AppState {
     pub deliverer: crate::delivery::Deliverer,
     /// Where API subscriptions may send.
     pub delivery: std::sync::Arc<crate::config::DeliverySettings>,
+    /// How the county's view of the statistics suppresses small figures.
+    pub statistics: crate::config::StatisticsSettings,
     /// The clock client assertions and access tokens are judged by: the gateway's, except with
     /// a test clock (`server.test_clock`), whose moves must not expire every token.
     pub auth_clock: crate::clock::Clock,

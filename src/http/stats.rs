@@ -1,5 +1,6 @@
 //! `GET /stats?from=YYYY-MM-DD&to=YYYY-MM-DD`: follow-up statistics per principal and unit
-//! (counts, no personal data; scope `system/MeasureReport.r`).
+//! (counts, no personal data; scope `system/MeasureReport.r`): a client's own organisation's
+//! units, or every unit for the county's follow-up with small figures suppressed.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,7 @@ use axum::extract::{Query, State};
 use jiff::civil::Date;
 
 use super::error::ApiError;
-use crate::process::stats::{self, Stats, StatsError};
+use crate::process::stats::{self, Release, StatsError};
 
 fn date(query: &HashMap<String, String>, name: &str) -> Result<Option<Date>, ApiError> {
     query
@@ -22,12 +23,14 @@ fn date(query: &HashMap<String, String>, name: &str) -> Result<Option<Date>, Api
         .transpose()
 }
 
-/// The statistics of `[from, to)` in local dates; the current month by default.
+/// The statistics of `[from, to)` in local dates; the current month by default. A client sees
+/// its own organisation's units over the cases it takes part in; a client registered for the
+/// county's follow-up (`county_statistics`) sees every unit, small figures suppressed.
 pub async fn stats(
     State(state): State<super::router::AppState>,
     caller: crate::auth::Caller,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Stats>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     super::auth::require(
         &state,
         &caller,
@@ -40,12 +43,32 @@ pub async fn stats(
     let (first, next) = stats::this_month(pipeline.clock.today());
     let from = date(&query, "from")?.unwrap_or(first);
     let to = date(&query, "to")?.unwrap_or(next);
-    match stats::for_period(&pipeline.store, from, to).await {
-        Ok(stats) => Ok(Json(stats)),
-        Err(StatsError::EmptyPeriod { .. }) => Err(ApiError::BadRequest {
-            diagnostics: format!("the period is empty: from {from} is not before to {to}"),
-            expression: None,
-        }),
-        Err(StatsError::Store(error)) => Err(ApiError::Internal(error.to_string())),
-    }
+    let directory = &pipeline.directory;
+    let organisation = &caller.organisation;
+    let computed = if caller.county_statistics {
+        stats::for_period(&pipeline.store, from, to).await
+    } else {
+        stats::for_period_of(&pipeline.store, from, to, |case| {
+            crate::process::disclosure::participates(case, organisation, directory)
+        })
+        .await
+    };
+    let computed = match computed {
+        Ok(stats) => stats,
+        Err(StatsError::EmptyPeriod { .. }) => {
+            return Err(ApiError::BadRequest {
+                diagnostics: format!("the period is empty: from {from} is not before to {to}"),
+                expression: None,
+            });
+        }
+        Err(StatsError::Store(error)) => return Err(ApiError::Internal(error.to_string())),
+    };
+    let release = if caller.county_statistics {
+        Release::county(computed, state.statistics.suppress_below)
+    } else {
+        Release::organisation(computed, |unit| {
+            stats::belongs_to(unit, organisation, directory)
+        })
+    };
+    Ok(Json(release.to_json()))
 }

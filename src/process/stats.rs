@@ -69,6 +69,9 @@ pub struct Figures {
     pub days_to_deviation_answer: Option<f64>,
     /// Reminders sent for unanswered deviations.
     pub deviation_reminders: u64,
+    /// The cases this unit's figures come from (for suppressing small figures).
+    #[serde(skip)]
+    pub cases: u64,
     #[serde(skip)]
     ready_to_discharge_sum: f64,
     #[serde(skip)]
@@ -103,6 +106,7 @@ impl Figures {
         self.deviations_answered += other.deviations_answered;
         self.deviation_answer_sum += other.deviation_answer_sum;
         self.deviation_reminders += other.deviation_reminders;
+        self.cases += other.cases;
     }
 
     fn finish(&mut self) {
@@ -169,7 +173,7 @@ fn party_unit(party: &Party) -> Unit {
 pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
     let (start, end) = (start_of(from), start_of(to));
     let within = |at: Timestamp| at >= start && at < end;
-    let mut rows: BTreeMap<Unit, Figures> = BTreeMap::new();
+    let mut all_rows: BTreeMap<Unit, Figures> = BTreeMap::new();
     let mut counted_cases = 0;
 
     // Discharges per person, for readmissions: (discharged_at, had a plan).
@@ -207,6 +211,9 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
             continue;
         }
         counted_cases += 1;
+        // This case's figures, added to the units' when the case is done (each unit counts
+        // the cases its figures come from).
+        let mut rows: BTreeMap<Unit, Figures> = BTreeMap::new();
         let mut ready_at = None;
         let mut payment_from: Option<Timestamp> = None;
         // Deviation id → (raised at, addressed unit).
@@ -413,10 +420,17 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
                 }
             }
         }
+        for (unit, figures) in rows {
+            if figures != Figures::default() {
+                let row = all_rows.entry(unit).or_default();
+                row.add(&figures);
+                row.cases += 1;
+            }
+        }
     }
 
     let mut total = Figures::default();
-    let rows: Vec<Row> = rows
+    let rows: Vec<Row> = all_rows
         .into_iter()
         .map(|(unit, mut figures)| {
             total.add(&figures);
@@ -520,6 +534,17 @@ pub async fn for_period(
     from: Date,
     to: Date,
 ) -> Result<Stats, StatsError> {
+    for_period_of(store, from, to, |_| true).await
+}
+
+/// As [`for_period`], over the cases `counted` keeps (an organisation's: those it takes part
+/// in).
+pub async fn for_period_of(
+    store: &crate::store::Store,
+    from: Date,
+    to: Date,
+    counted: impl Fn(&CoordinationCase) -> bool,
+) -> Result<Stats, StatsError> {
     if from >= to {
         return Err(StatsError::EmptyPeriod { from, to });
     }
@@ -532,7 +557,10 @@ pub async fn for_period(
     let mut cases = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(stored) = store.load_case(id).await? {
-            cases.push(stored.to_case()?);
+            let case = stored.to_case()?;
+            if counted(&case) {
+                cases.push(case);
+            }
         }
     }
     Ok(compute(&cases, from, to))
@@ -541,4 +569,211 @@ pub async fn for_period(
 /// The local date an instant falls on.
 pub fn date_of(at: Timestamp) -> Date {
     local_date(at)
+}
+
+/// Whether `unit` (a row of the statistics) is one of `organisation`'s: a unit of the region,
+/// or the municipality itself.
+pub fn belongs_to(
+    unit: &Unit,
+    organisation: &crate::domain::party::Organisation,
+    directory: &crate::config::Directory,
+) -> bool {
+    use crate::domain::party::Organisation;
+    match (organisation, unit.principal) {
+        (Organisation::Region { hsa_id }, Principal::Region) => {
+            crate::domain::identifiers::HsaId::parse(&unit.unit)
+                .ok()
+                .is_some_and(|unit| {
+                    &unit == hsa_id
+                        || directory
+                            .region_of(&unit)
+                            .is_some_and(|r| &r.hsa_id == hsa_id)
+                })
+        }
+        (Organisation::Municipality { kommunkod }, Principal::Municipality) => {
+            unit.unit == kommunkod.to_string()
+        }
+        _ => false,
+    }
+}
+
+/// The statistics as released to a reader: an organisation sees its own units, in full; the
+/// county's follow-up sees every unit, with small figures suppressed (`Release::county`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    pub stats: Stats,
+    /// The suppressed cells: (row index, column); `None` as the row is the total.
+    pub suppressed: std::collections::BTreeSet<(Option<usize>, &'static str)>,
+    /// Figures about fewer than this many are suppressed (0: none is).
+    pub threshold: u64,
+    /// Whether the case count is suppressed.
+    pub cases_suppressed: bool,
+}
+
+/// The columns that are means, and the count each is a mean over.
+const MEANS: &[(&str, &str)] = &[
+    ("days_ready_to_discharge", "discharges"),
+    ("days_to_deviation_answer", "deviations_answered"),
+];
+/// Days summed over people: suppressed when the row's cases are few.
+const SUMMED_DAYS: &str = "payment_responsibility_days";
+
+fn figure(figures: &Figures, column: &str) -> Option<f64> {
+    serde_json::to_value(figures).ok()?.get(column)?.as_f64()
+}
+
+impl Release {
+    /// An organisation's own statistics: the rows of its units (`own`), and totals over them.
+    pub fn organisation(mut stats: Stats, own: impl Fn(&Unit) -> bool) -> Release {
+        stats.rows.retain(|row| own(&row.unit));
+        let mut total = Figures::default();
+        for row in &stats.rows {
+            total.add(&row.figures);
+        }
+        total.finish();
+        stats.total = total;
+        Release {
+            stats,
+            suppressed: Default::default(),
+            threshold: 0,
+            cases_suppressed: false,
+        }
+    }
+
+    /// Every unit's statistics for the county's follow-up. As in official statistics, a count
+    /// of 1 to `threshold - 1` is suppressed, a mean over fewer than `threshold` and the days
+    /// of payment responsibility of a unit with fewer than `threshold` cases too; where a
+    /// column has one suppressed cell, the next smallest is suppressed as well, so that it
+    /// cannot be computed back from the total (and the total, when nothing else can be).
+    pub fn county(stats: Stats, threshold: u64) -> Release {
+        let mut suppressed = std::collections::BTreeSet::new();
+        let small = |v: f64| v > 0.0 && v < threshold as f64;
+        if threshold > 0 {
+            let rows: Vec<(Option<usize>, &Figures)> = stats
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (Some(i), &r.figures))
+                .chain(std::iter::once((None, &stats.total)))
+                .collect();
+            for (row, figures) in &rows {
+                for &column in CSV_COLUMNS {
+                    let Some(value) = figure(figures, column) else {
+                        continue;
+                    };
+                    let hide = if let Some((_, base)) = MEANS.iter().find(|(m, _)| *m == column) {
+                        figure(figures, base).is_some_and(|b| b < threshold as f64)
+                    } else if column == SUMMED_DAYS {
+                        value > 0.0 && figures.cases < threshold
+                    } else {
+                        small(value)
+                    };
+                    if hide {
+                        suppressed.insert((*row, column));
+                    }
+                }
+            }
+            // Complementary suppression among the units of each column.
+            for &column in CSV_COLUMNS {
+                if MEANS.iter().any(|(m, _)| *m == column) {
+                    continue;
+                }
+                let hidden = stats
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| suppressed.contains(&(Some(*i), column)))
+                    .count();
+                if hidden != 1 || suppressed.contains(&(None, column)) {
+                    continue;
+                }
+                let next = stats
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !suppressed.contains(&(Some(*i), column)))
+                    .filter_map(|(i, r)| figure(&r.figures, column).map(|v| (i, v)))
+                    .filter(|(_, v)| *v > 0.0)
+                    .min_by(|a, b| a.1.total_cmp(&b.1));
+                match next {
+                    Some((i, _)) => suppressed.insert((Some(i), column)),
+                    None => suppressed.insert((None, column)),
+                };
+            }
+        }
+        let cases_suppressed = threshold > 0 && small(stats.cases as f64);
+        Release {
+            stats,
+            suppressed,
+            threshold,
+            cases_suppressed,
+        }
+    }
+
+    /// The release as JSON: the statistics' shape, a suppressed figure `null` and named in
+    /// its row's `suppressed`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::to_value(&self.stats).unwrap_or_default();
+        let hide = |object: &mut serde_json::Value, row: Option<usize>| {
+            let columns: Vec<&str> = CSV_COLUMNS
+                .iter()
+                .copied()
+                .filter(|c| self.suppressed.contains(&(row, *c)))
+                .collect();
+            for column in &columns {
+                object[*column] = serde_json::Value::Null;
+            }
+            if !columns.is_empty() {
+                object["suppressed"] = serde_json::json!(columns);
+            }
+        };
+        if let Some(rows) = json["rows"].as_array_mut() {
+            for (i, row) in rows.iter_mut().enumerate() {
+                hide(row, Some(i));
+            }
+        }
+        hide(&mut json["total"], None);
+        if self.cases_suppressed {
+            json["cases"] = serde_json::Value::Null;
+        }
+        if self.threshold > 0 {
+            json["suppression"] = serde_json::json!({
+                "below": self.threshold,
+                "rule": "a count of 1 to below-1, a mean over fewer than below and the payment-responsibility days of a unit with fewer than below cases are suppressed (null), and a second cell of a column where one is, so that none can be computed from the total",
+            });
+        }
+        json
+    }
+
+    /// The release as CSV (`Stats::to_csv`), a suppressed figure written `X`.
+    pub fn to_csv(&self) -> String {
+        let csv = self.stats.to_csv();
+        let mut lines = csv.lines();
+        let mut out = String::new();
+        if let Some(header) = lines.next() {
+            out.push_str(header);
+            out.push('\n');
+        }
+        let columns_at = 4;
+        for (i, line) in lines.enumerate() {
+            let row = if i < self.stats.rows.len() {
+                Some(i)
+            } else {
+                None
+            };
+            let cells: Vec<String> = line
+                .split(',')
+                .enumerate()
+                .map(
+                    |(c, cell)| match c.checked_sub(columns_at).and_then(|k| CSV_COLUMNS.get(k)) {
+                        Some(column) if self.suppressed.contains(&(row, *column)) => "X".to_owned(),
+                        _ => cell.to_owned(),
+                    },
+                )
+                .collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        out
+    }
 }

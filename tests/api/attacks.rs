@@ -41,6 +41,8 @@ on_both_backends!(
     a_case_of_ones_own_reveals_nothing_of_the_other_principal,
     unknown_and_foreign_cases_answer_alike,
     a_search_that_finds_nobody_is_audited,
+    statistics_show_a_client_its_own_units_and_the_county_no_small_figures,
+    a_cut_scope_takes_effect_at_once_on_every_instance_and_across_a_restart,
 );
 
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
@@ -774,4 +776,172 @@ async fn a_search_that_finds_nobody_is_audited(backend: Backend) {
         .map(|r| r.action)
         .collect();
     assert_eq!(looked.len(), 4, "{looked:?}");
+}
+
+/// `/stats` once showed every organisation's units, with figures small enough to recognise a
+/// person (one SIP answer at the psychiatric clinic). A client sees its own organisation's
+/// units; the county's follow-up sees every unit with small figures suppressed.
+async fn statistics_show_a_client_its_own_units_and_the_county_no_small_figures(backend: Backend) {
+    let app = app(backend).await;
+    story_until(&app, "20-utskriven.xml").await;
+    let path = "/stats?from=2026-11-01&to=2026-12-01";
+    let (code, own) = app.get_json(OSTERSUND, path).await;
+    assert_eq!(code, 200, "{own}");
+    let units = |stats: &Value| -> Vec<String> {
+        stats["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["unit"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(units(&own), ["2380"], "{own}");
+    assert!(!own.to_string().contains("SE2321000214-E2VC"), "{own}");
+    let (_, region) = app.get_json(REGION, path).await;
+    assert!(!units(&region).is_empty());
+    assert!(
+        units(&region)
+            .iter()
+            .all(|u| u.starts_with("SE2321000214-")),
+        "{region}"
+    );
+    assert!(!region.to_string().contains("\"2380\""), "{region}");
+    // The county: every unit, and no figure about one to four.
+    let (code, county) = app.get_json("jamtland-uppfoljning", path).await;
+    assert_eq!(code, 200, "{county}");
+    assert!(units(&county).contains(&"2380".to_owned()));
+    assert!(units(&county).contains(&"SE2321000214-E2VC".to_owned()));
+    for row in county["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(std::iter::once(&county["total"]))
+    {
+        for (name, value) in row.as_object().unwrap() {
+            if let Some(n) = value.as_f64()
+                && name != "payment_responsibility_days"
+                && !name.starts_with("days_")
+            {
+                assert!(n == 0.0 || n >= 5.0, "{name} = {n} shown: {row}");
+            }
+        }
+    }
+    let psychiatry = county["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unit"] == "SE2321000214-E2VC")
+        .unwrap();
+    assert_eq!(
+        psychiatry["sip_answers_accepted"],
+        Value::Null,
+        "{psychiatry}"
+    );
+}
+
+/// An access token for `client` from `app`, whose token endpoint's public URL is `token_url`.
+async fn token_at(app: &TestApp, token_url: &str, client: &str, jti: &str) -> String {
+    let assertion = crate::helpers::assertion(client, token_url, app.clock.now(), jti);
+    let response = app.request_token(&assertion, None).await;
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A token keeps working after its client's scopes were cut: no longer. The clients file is
+/// read again when it changes, and a token's scopes are narrowed to the client's current
+/// registration at every request — on every instance reading the file, and after a restart.
+async fn a_cut_scope_takes_effect_at_once_on_every_instance_and_across_a_restart(backend: Backend) {
+    let shared = tempfile::tempdir().unwrap();
+    let config = crate::helpers::repo_root().join("deploy/config");
+    std::fs::create_dir(shared.path().join("clients")).unwrap();
+    for entry in std::fs::read_dir(config.join("clients")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            shared.path().join("clients").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let clients_file = shared.path().join("clients.toml");
+    std::fs::copy(config.join("clients.toml"), &clients_file).unwrap();
+    std::fs::write(shared.path().join("token.key"), [7u8; 48]).unwrap();
+    let database = match backend {
+        Backend::Sqlite => format!("sqlite://{}", shared.path().join("brygga.db").display()),
+        Backend::Postgres => crate::helpers::postgres_database().await,
+    };
+    const TOKEN_URL: &str = "http://gateway.test/auth/token";
+    let instance = || {
+        let database = database.clone();
+        let clients_file = clients_file.clone();
+        let key = shared.path().join("token.key");
+        crate::helpers::spawn_app_at_with("2026-11-28T12:00:00Z", move |settings| {
+            settings.database.url = database;
+            settings.auth.token_url = Some(TOKEN_URL.to_owned());
+            settings.auth.token_key_file = Some(key);
+            settings.clients =
+                brygga::auth::load_clients(&clients_file, &settings.directory).unwrap();
+            settings.clients_source = Some(clients_file);
+        })
+    };
+    let a = instance().await;
+    let b = instance().await;
+    let region = token_at(&a, TOKEN_URL, REGION, "cut-0").await;
+    let admitted = reqwest::Client::new()
+        .post(a.url("/cosmic-link/v1/messages"))
+        .bearer_auth(region)
+        .header("content-type", "application/xml")
+        .body(crate::helpers::cosmic_example(
+            "01-inskrivningsmeddelande.xml",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admitted.status(), 200);
+    // Östersund's token, from instance A, with every scope it is registered for.
+    let token = token_at(&a, TOKEN_URL, OSTERSUND, "cut-1").await;
+    let consent_search = |app: &TestApp| {
+        let url = app.url(&format!(
+            "/fhir/Consent?patient={PNR_SYSTEM}|{PERSONNUMMER}"
+        ));
+        let token = token.clone();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(consent_search(&a).await, 200);
+    assert_eq!(consent_search(&b).await, 200);
+    // The registration cut: Östersund no longer reads consents.
+    let text = std::fs::read_to_string(&clients_file).unwrap();
+    let cut = text.replacen(
+        "organisation = \"2380\"\nscopes = [\"system/Task.crus\", \"system/CarePlan.crus\", \"system/Consent.crus\",",
+        "organisation = \"2380\"\nscopes = [\"system/Task.crus\", \"system/CarePlan.crus\",",
+        1,
+    );
+    assert_ne!(cut, text, "the example registration changed shape");
+    std::fs::write(&clients_file, cut).unwrap();
+    assert_eq!(consent_search(&a).await, 403);
+    assert_eq!(consent_search(&b).await, 403);
+    // Still what the token and the registration both allow.
+    let tasks = reqwest::Client::new()
+        .get(b.url(&format!("/fhir/Task?patient={PNR_SYSTEM}|{PERSONNUMMER}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tasks.status(), 200);
+    // After a restart, on the same database and key.
+    drop(a);
+    drop(b);
+    let c = instance().await;
+    assert_eq!(consent_search(&c).await, 403);
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use brygga::domain::case::{CaseId, Phase};
 use brygga::domain::party::Party;
 use brygga::formats::Mappings;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{REGION, TestApp, municipal_client, repo_root, spawn_app_at};
 
@@ -394,6 +394,33 @@ async fn the_readmes_first_five_minutes_work() {
         .json()
         .await
         .unwrap();
-    assert_eq!(stats["total"]["admission_notices"], 3, "{stats}");
-    assert_eq!(stats["total"]["discharges"], 2, "{stats}");
+    // Östersund's own figures only.
+    let rows = stats["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{stats}");
+    assert!(rows.iter().all(|r| r["unit"] == "2380"), "{stats}");
+    // The county's follow-up sees every unit, the small figures of three stories suppressed.
+    let county: Value = app
+        .as_client("jamtland-uppfoljning")
+        .await
+        .get(app.url("/stats?from=2026-11-01&to=2026-12-01"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(county["rows"].as_array().unwrap().len() > 1, "{county}");
+    assert_eq!(
+        county["total"]["admission_notices"],
+        Value::Null,
+        "{county}"
+    );
+    assert!(
+        county["total"]["suppressed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("admission_notices")),
+        "{county}"
+    );
+    assert_eq!(county["suppression"]["below"], 5);
 }

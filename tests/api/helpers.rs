@@ -37,6 +37,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         delivery: Default::default(),
         retention: Default::default(),
         recording: Default::default(),
+        statistics: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         // The example organisations (Jämtland), with their deviation contacts.
@@ -46,6 +47,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         )
         .expect("the example organisations parse"),
         clients: Vec::new(),
+        clients_source: None,
         subscriptions: Default::default(),
         source: dir.join("brygga.toml"),
     };
