@@ -1,6 +1,7 @@
 //! The audit log for people: records as FHIR R4 `AuditEvent` resources, and a person's log
 //! extract (which organisations saw or received what about them, when, and on what basis), as
-//! the patient data act requires. Pure: the records come from `Store::audit_records`.
+//! the patient data act requires (pure: the records come from `Store::audit_records`); and the
+//! log verified against its signed checkpoints (`verify`, which reads the store).
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -208,4 +209,54 @@ pub fn extract(records: &[AuditRecord], directory: &Directory) -> Vec<ExtractLin
             legal_basis: r.legal_basis.clone(),
         })
         .collect()
+}
+
+/// The audit log verified: its hash chain, and the chain against each signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub chain: crate::store::AuditChainReport,
+    /// Every problem found, in words; none when the log is intact.
+    pub problems: Vec<String>,
+}
+
+/// Verifies the audit log's hash chain and, for each of `checkpoints` (named by their source,
+/// e.g. the file), that `trusted` signed it and that the log still holds what it saw: not
+/// truncated or rewound, not recomputed, its start not rewritten. `retention_on`: whether the
+/// configuration lets records be deleted after their retention at all.
+pub async fn verify(
+    store: &crate::store::Store,
+    checkpoints: &[(String, crate::anchor::Checkpoint)],
+    trusted: Option<&crate::anchor::TrustedKey>,
+    retention_on: bool,
+) -> Result<Verification, crate::store::StoreError> {
+    let chain = store.verify_audit_chain().await?;
+    let mut problems = Vec::new();
+    if let Some(seq) = chain.first_broken {
+        problems.push(format!(
+            "the chain is broken at record {seq}: a record from there on was changed, removed or reordered"
+        ));
+    }
+    if chain.anchor > 0 && !retention_on {
+        problems.push(format!(
+            "records 1 to {} are gone, though the audit log's retention is off: its start was deleted",
+            chain.anchor
+        ));
+    }
+    for (source, checkpoint) in checkpoints {
+        let Some(trusted) = trusted else {
+            problems.push(format!(
+                "{source}: no key to verify it with (audit.anchor_key_file, or --public-key)"
+            ));
+            continue;
+        };
+        if let Err(problem) = trusted.verifies(checkpoint) {
+            problems.push(format!("{source}: {problem}"));
+            continue;
+        }
+        let now = store.chain_now(checkpoint).await?;
+        for problem in crate::anchor::judge(checkpoint, &now, retention_on) {
+            problems.push(format!("{source}: {problem}"));
+        }
+    }
+    Ok(Verification { chain, problems })
 }

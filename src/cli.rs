@@ -183,9 +183,24 @@ impl Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute every record's hash and link; exit non-zero naming the first record that was
-    /// changed, removed or reordered.
-    Verify,
+    /// Recompute every record's hash and link; with signed checkpoints (`audit anchor`, or
+    /// the files the gateway writes to audit.checkpoint_dir), also find a log truncated,
+    /// rewound, cut at its start or recomputed since. Exits non-zero naming each problem.
+    Verify {
+        /// A signed checkpoint file (repeatable), e.g. one kept in write-once storage.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
+        /// The anchor's public key (PEM) to verify them with; audit.anchor_key_file's by
+        /// default.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the audit log's head now with audit.anchor_key_file, keep it, and
+    /// write it to FILE (or standard output), for export to write-once storage.
+    Anchor {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the records (after a sequence number) as a FHIR Bundle of AuditEvent.
     Export {
         #[arg(long, default_value_t = 0)]
@@ -529,27 +544,86 @@ async fn redeliver(
 async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
     let store = ready_store(settings).await?;
     let result = match command {
-        AuditCommand::Verify => {
-            let report = store.verify_audit_chain().await?;
-            match report.first_broken {
-                None => {
-                    println!(
-                        "the audit log is intact: {} records, head {}",
-                        report.records, report.head_hash
-                    );
-                    if report.anchor > 0 {
-                        println!(
-                            "  records 1 to {} were deleted after their retention; the chain verifies from the last one's hash",
-                            report.anchor
-                        );
-                    }
-                    Ok(())
+        AuditCommand::Verify {
+            checkpoints,
+            public_key,
+        } => {
+            let trusted = match &public_key {
+                Some(path) => {
+                    Some(crate::anchor::TrustedKey::load(path).map_err(anyhow::Error::msg)?)
                 }
-                Some(seq) => Err(anyhow::anyhow!(
-                    "the audit log is broken at record {seq}: a record from there on was changed, removed or reordered ({} records read)",
-                    report.records
-                )),
+                None => settings.anchor_key()?.map(|key| key.trusted()),
+            };
+            let mut read = Vec::new();
+            for path in &checkpoints {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let checkpoint: crate::anchor::Checkpoint = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: not a checkpoint: {e}", path.display()))?;
+                read.push((path.display().to_string(), checkpoint));
             }
+            let verification = crate::audit::verify(
+                &store,
+                &read,
+                trusted.as_ref(),
+                settings.retention.audit_days > 0,
+            )
+            .await?;
+            let report = &verification.chain;
+            if verification.problems.is_empty() {
+                println!(
+                    "the audit log is intact: {} records, head {}",
+                    report.records, report.head_hash
+                );
+                if report.anchor > 0 {
+                    println!(
+                        "  records 1 to {} were deleted after their retention; the chain verifies from the last one's hash",
+                        report.anchor
+                    );
+                }
+                if !read.is_empty() {
+                    println!(
+                        "  {} signed checkpoint(s) verified: the log holds what each saw",
+                        read.len()
+                    );
+                }
+                Ok(())
+            } else {
+                for problem in &verification.problems {
+                    eprintln!("audit log: {problem}");
+                }
+                Err(anyhow::anyhow!(
+                    "the audit log does not verify: {} problem(s) ({} records read)",
+                    verification.problems.len(),
+                    report.records
+                ))
+            }
+        }
+        AuditCommand::Anchor { out } => {
+            let key = settings.anchor_key()?.ok_or_else(|| {
+                anyhow::anyhow!("audit.anchor_key_file is not set: there is no key to sign with")
+            })?;
+            let ((head_seq, head_hash), (anchor_seq, anchor_hash)) =
+                store.audit_head_and_anchor().await?;
+            let checkpoint = key.sign(
+                (head_seq, &head_hash),
+                (anchor_seq, &anchor_hash),
+                Clock::System.now(),
+            );
+            store.record_checkpoint(&checkpoint).await?;
+            let text = serde_json::to_string_pretty(&checkpoint)? + "\n";
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    eprintln!(
+                        "checkpoint of record {head_seq} written to {}",
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
         }
         AuditCommand::Export { after, limit } => {
             let records = store

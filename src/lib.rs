@@ -1,6 +1,7 @@
 //! brygga: interoperability gateway between the region and the municipality for discharge
 //! planning, SIP and the notifications both principals need on time.
 
+pub mod anchor;
 pub mod audit;
 pub mod auth;
 pub mod cli;

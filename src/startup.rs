@@ -153,6 +153,21 @@ impl Application {
             retention: days(self.settings.delivery.retention_days),
             case_retention: days(self.settings.retention.closed_cases_days),
             audit_retention: days(self.settings.retention.audit_days),
+            anchoring: self
+                .settings
+                .anchor_key()?
+                .map(|key| crate::delivery::Anchoring {
+                    key: Arc::new(key),
+                    every: jiff::SignedDuration::from_mins(
+                        self.settings.audit.checkpoint_minutes as i64,
+                    ),
+                    dir: self
+                        .settings
+                        .audit
+                        .checkpoint_dir
+                        .as_ref()
+                        .map(|d| self.settings.resolve(d)),
+                }),
         };
         // Before migrations the table may be missing: the worker reads them again every few
         // seconds.

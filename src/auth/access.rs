@@ -68,6 +68,21 @@ pub const RULES: &[Rule] = &[
         who: "the gateway only",
         otherwise: "422",
     },
+    Rule {
+        action: "read or add to a case",
+        who: "an organisation that takes part in it; one that opened a case of its own sees in it only what was released into it",
+        otherwise: "404, the same words as for a case that does not exist, audited",
+    },
+    Rule {
+        action: "see the follow-up statistics",
+        who: "a client: its own organisation's units; the county's follow-up (county_statistics): every unit, small figures suppressed",
+        otherwise: "—",
+    },
+    Rule {
+        action: "use a scope",
+        who: "a token granted it, while the client's current registration still holds it",
+        otherwise: "403",
+    },
 ];
 
 /// Why an action is refused.

@@ -7,7 +7,7 @@ pub use directory::{
     Directory, MunicipalUnit, MunicipalUnitKind, Municipality, Region, RegionUnit, RegionUnitKind,
 };
 pub use settings::{
-    AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings, DeliverySettings,
-    ExternalIssuer, LogFormat, LogSettings, RetentionSettings, ServerSettings, Settings,
-    StatisticsSettings, TlsSettings,
+    AuditSettings, AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings,
+    DeliverySettings, ExternalIssuer, LogFormat, LogSettings, RetentionSettings, ServerSettings,
+    Settings, StatisticsSettings, TlsSettings,
 };

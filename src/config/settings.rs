@@ -271,6 +271,32 @@ impl DeliverySettings {
     }
 }
 
+/// The audit log's signed checkpoints (`crate::anchor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// The Ed25519 private key (PKCS#8 PEM, `openssl genpkey -algorithm ed25519 -out FILE`)
+    /// that signs the audit log's checkpoints, relative to the settings file. Keep it where
+    /// the database's administrators cannot read it. Needed for `retention.audit_days`: audit
+    /// records are deleted only below a signed checkpoint.
+    pub anchor_key_file: Option<PathBuf>,
+    /// With a key: the gateway signs a checkpoint of the chain's head this often (minutes).
+    pub checkpoint_minutes: u64,
+    /// With a key: a folder (relative to the settings file) each checkpoint is also written
+    /// to, as `checkpoint-<seq>.json`, for export to write-once storage.
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            anchor_key_file: None,
+            checkpoint_minutes: 60,
+            checkpoint_dir: None,
+        }
+    }
+}
+
 /// The follow-up statistics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -335,6 +361,8 @@ pub struct Settings {
     pub recording: RecordingSettings,
     #[serde(default)]
     pub statistics: StatisticsSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,
@@ -383,6 +411,16 @@ impl Settings {
     /// A path of the settings, resolved relative to the settings file.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         self.source.parent().unwrap_or(Path::new(".")).join(path)
+    }
+
+    /// The key that signs the audit log's checkpoints, if one is configured.
+    pub fn anchor_key(&self) -> Result<Option<crate::anchor::AnchorKey>, ConfigError> {
+        self.audit
+            .anchor_key_file
+            .as_ref()
+            .map(|file| crate::anchor::AnchorKey::load(&self.resolve(file)))
+            .transpose()
+            .map_err(|e| ConfigError::Invalid(vec![e]))
     }
 
     /// The secret that signs access tokens: from `auth.token_key_file`, or random.
@@ -472,6 +510,25 @@ impl Settings {
             .into_iter()
             .map(|p| format!("{}: {p}", directory_path.display()))
             .collect();
+        match &settings.audit.anchor_key_file {
+            Some(file) => {
+                let file = path.parent().unwrap_or(Path::new(".")).join(file);
+                if let Err(problem) = crate::anchor::AnchorKey::load(&file) {
+                    problems.push(format!("{}: audit.anchor_key_file: {problem}", path.display()));
+                }
+            }
+            None if settings.retention.audit_days > 0 => problems.push(format!(
+                "{}: retention.audit_days needs audit.anchor_key_file: audit records are deleted only below a checkpoint signed with it",
+                path.display()
+            )),
+            None => {}
+        }
+        if settings.audit.checkpoint_minutes == 0 {
+            problems.push(format!(
+                "{}: audit.checkpoint_minutes must be at least 1",
+                path.display()
+            ));
+        }
         let url = &settings.database.url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")

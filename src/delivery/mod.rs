@@ -10,7 +10,7 @@ mod worker;
 pub use subscriptions::{
     Content, Live, Notifications, RetryPolicy, Subscription, Subscriptions, load_subscriptions,
 };
-pub use worker::{Breakers, Delivered, Deliverer, Payload, backoff};
+pub use worker::{Anchoring, Breakers, Delivered, Deliverer, Payload, backoff};
 
 /// The HTTP client settings every delivery call shares (rustls; the product's user agent).
 pub fn http_client_builder() -> reqwest::ClientBuilder {

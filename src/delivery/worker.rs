@@ -165,6 +165,14 @@ impl Breakers {
     }
 }
 
+/// Signing the audit log's checkpoints: the key, how often, and where the files go.
+#[derive(Clone)]
+pub struct Anchoring {
+    pub key: Arc<crate::anchor::AnchorKey>,
+    pub every: SignedDuration,
+    pub dir: Option<std::path::PathBuf>,
+}
+
 /// Delivers the outbox.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -188,8 +196,11 @@ pub struct Deliverer {
     /// Closed cases with nothing left to do are deleted this long after their last change;
     /// `None` keeps them.
     pub case_retention: Option<SignedDuration>,
-    /// Audit records are deleted this long after they were recorded; `None` keeps them.
+    /// Audit records are deleted this long after they were recorded, and only below a signed
+    /// checkpoint; `None` keeps them.
     pub audit_retention: Option<SignedDuration>,
+    /// Signing the audit log's checkpoints, when a key is configured.
+    pub anchoring: Option<Anchoring>,
     /// Woken when a commit wrote outbox rows, so that they go without waiting for the poll.
     pub ready: Arc<tokio::sync::Notify>,
     /// When each subscription was last sent something (by this instance): a heartbeat goes
@@ -460,6 +471,56 @@ impl Deliverer {
         Ok(())
     }
 
+    /// Signs a checkpoint of the audit log's head when the last one is older than the interval
+    /// (and the head has moved), keeps it, and writes it to the checkpoint folder.
+    pub async fn checkpoint(&self) -> Result<Option<crate::anchor::Checkpoint>, StoreError> {
+        let Some(anchoring) = &self.anchoring else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let latest = self.store.checkpoints(1).await?.into_iter().next();
+        let ((head_seq, head_hash), (anchor_seq, anchor_hash)) =
+            self.store.audit_head_and_anchor().await?;
+        if latest.as_ref().is_some_and(|c| {
+            c.head_seq == head_seq || now.duration_since(c.made_at) < anchoring.every
+        }) {
+            return Ok(None);
+        }
+        let checkpoint =
+            anchoring
+                .key
+                .sign((head_seq, &head_hash), (anchor_seq, &anchor_hash), now);
+        self.store.record_checkpoint(&checkpoint).await?;
+        if let Some(dir) = &anchoring.dir {
+            let path = dir.join(format!("checkpoint-{head_seq}.json"));
+            let written = serde_json::to_vec_pretty(&checkpoint)
+                .map_err(std::io::Error::other)
+                .and_then(|text| std::fs::write(&path, text));
+            if let Err(error) = written {
+                tracing::error!(%error, path = %path.display(), "writing the audit checkpoint failed");
+            }
+        }
+        tracing::info!(head_seq, "audit log checkpoint signed");
+        Ok(Some(checkpoint))
+    }
+
+    /// The newest checkpoint head whose signature verifies with the anchor key (0: none).
+    async fn signed_through(&self) -> Result<u64, StoreError> {
+        let Some(anchoring) = &self.anchoring else {
+            return Ok(0);
+        };
+        let trusted = anchoring.key.trusted();
+        Ok(self
+            .store
+            .checkpoints(50)
+            .await?
+            .iter()
+            .filter(|c| trusted.verifies(c).is_ok())
+            .map(|c| c.head_seq)
+            .max()
+            .unwrap_or(0))
+    }
+
     /// Deletes what is older than the retention and finished: deliveries with their message
     /// bodies, timers, and the receipts of received messages (`Store::prune_finished`).
     /// Closed cases and audit records after their own retentions (`Store::prune_closed_cases`,
@@ -486,8 +547,12 @@ impl Deliverer {
         }
         if let Some(retention) = self.audit_retention {
             const PAGE: u32 = 10_000;
+            let signed_through = self.signed_through().await?;
             loop {
-                let done = self.store.prune_audit(now - retention, now, PAGE).await?;
+                let done = self
+                    .store
+                    .prune_audit(now - retention, now, PAGE, signed_through)
+                    .await?;
                 pruned.audit_records += done;
                 if done < u64::from(PAGE) {
                     break;
@@ -845,6 +910,9 @@ impl Deliverer {
             self.heartbeats();
             let now = self.clock.now();
             if last_prune.is_none_or(|at| now.duration_since(at) >= PRUNE_EVERY) {
+                if let Err(error) = self.checkpoint().await {
+                    tracing::error!(%error, "signing an audit checkpoint failed");
+                }
                 match self.prune().await {
                     Ok(pruned) if pruned.total() == 0 => {}
                     Ok(pruned) => tracing::info!(

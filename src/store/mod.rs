@@ -3,6 +3,7 @@
 
 mod audit;
 mod cases;
+mod checkpoints;
 mod commit;
 mod connect;
 mod consents;

@@ -172,14 +172,16 @@ impl Store {
 
 impl Store {
     /// Deletes the oldest audit records, in order, up to (at most `page` of them) the first
-    /// one recorded at or after `before`, and moves the anchor to the last one deleted so that
-    /// the records kept still verify; the deletion is itself recorded (at `now`). Answers how
-    /// many were deleted.
+    /// one recorded at or after `before` — and never past `signed_through`, the head of a
+    /// signed checkpoint the caller verified — and moves the anchor to the last one deleted so
+    /// that the records kept still verify; the deletion is itself recorded (at `now`). Answers
+    /// how many were deleted.
     pub async fn prune_audit(
         &self,
         before: Timestamp,
         now: Timestamp,
         page: u32,
+        signed_through: u64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut head = AuditHead::lock(&mut tx).await?;
@@ -187,9 +189,10 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let rows = sqlx::query(
-            "SELECT seq, hash, recorded_at FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, hash, recorded_at FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
         )
         .bind(anchor)
+        .bind(i64::try_from(signed_through).unwrap_or(i64::MAX))
         .bind(i64::from(page))
         .fetch_all(&mut *tx)
         .await?;

@@ -43,6 +43,8 @@ on_both_backends!(
     a_search_that_finds_nobody_is_audited,
     statistics_show_a_client_its_own_units_and_the_county_no_small_figures,
     a_cut_scope_takes_effect_at_once_on_every_instance_and_across_a_restart,
+    a_rewritten_audit_log_is_found_by_its_signed_checkpoints,
+    audit_records_are_pruned_only_below_a_signed_checkpoint,
 );
 
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
@@ -944,4 +946,244 @@ async fn a_cut_scope_takes_effect_at_once_on_every_instance_and_across_a_restart
     drop(b);
     let c = instance().await;
     assert_eq!(consent_search(&c).await, 403);
+}
+
+/// The anchor key of the audit tests, and its PEM file in `dir`.
+fn anchor_key(dir: &std::path::Path) -> (brygga::anchor::AnchorKey, std::path::PathBuf) {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let secret = [42u8; 32];
+    let pem = ed25519_dalek::SigningKey::from_bytes(&secret)
+        .to_pkcs8_pem(Default::default())
+        .unwrap();
+    let path = dir.join("anchor.pem");
+    std::fs::write(&path, pem.as_bytes()).unwrap();
+    (brygga::anchor::AnchorKey::from_bytes(&secret), path)
+}
+
+/// A raw connection to `app`'s database, for going around the gateway as whoever can write
+/// the database would.
+async fn raw(app: &TestApp) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = app.database_url();
+    let url = match url.strip_prefix("sqlite://") {
+        Some(path) => format!("sqlite:{path}"),
+        None => url,
+    };
+    sqlx::AnyConnection::connect(&url).await.unwrap()
+}
+
+async fn exec(conn: &mut sqlx::AnyConnection, sql: &str) {
+    use sqlx::Executor;
+    conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Record `seq`'s hash as the gateway computes it (`store::audit`).
+fn record_hash(seq: i64, prev: &str, fields: &Value) -> String {
+    use sha2::Digest;
+    let array = fields.to_string();
+    let tail = array.strip_prefix('[').unwrap();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(format!("[{seq},\"{prev}\",").as_bytes());
+    hasher.update(tail.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Whoever can write the database rewrites the audit log: truncates its tail and rewinds the
+/// head; deletes its start and moves the anchor (the records "deleted after retention",
+/// though retention is off); or changes a record and recomputes the whole chain. The chain
+/// alone verifies after the last two; a signed checkpoint made before finds each.
+async fn a_rewritten_audit_log_is_found_by_its_signed_checkpoints(backend: Backend) {
+    use sqlx::Row;
+    for attack in ["truncate", "delete the start", "recompute"] {
+        let keys = tempfile::tempdir().unwrap();
+        let (key, key_file) = anchor_key(keys.path());
+        let app = spawn_app_on(backend, move |settings| {
+            settings.audit.anchor_key_file = Some(key_file);
+        })
+        .await;
+        story_until(&app, "05-planering-paborjad.xml").await;
+        let ((head_seq, head_hash), (anchor_seq, anchor_hash)) =
+            app.store.audit_head_and_anchor().await.unwrap();
+        let checkpoint = key.sign(
+            (head_seq, &head_hash),
+            (anchor_seq, &anchor_hash),
+            app.clock.now(),
+        );
+        app.store.record_checkpoint(&checkpoint).await.unwrap();
+        let checkpoints = vec![("checkpoint.json".to_owned(), checkpoint.clone())];
+        let trusted = key.trusted();
+        let verified = brygga::audit::verify(&app.store, &checkpoints, Some(&trusted), false)
+            .await
+            .unwrap();
+        assert!(verified.problems.is_empty(), "{:?}", verified.problems);
+        app.post_cosmic_example("06-andrad-beraknad-utskrivning.xml")
+            .await;
+
+        let mut conn = raw(&app).await;
+        let hash_of = |seq: i64| format!("SELECT hash FROM audit_log WHERE seq = {seq}");
+        match attack {
+            "truncate" => {
+                let keep = head_seq as i64 - 3;
+                let hash: String = sqlx::query_scalar(sqlx::AssertSqlSafe(hash_of(keep)))
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                exec(&mut conn, "INSERT INTO retention_pruning (id) VALUES (1)").await;
+                exec(
+                    &mut conn,
+                    &format!("DELETE FROM audit_log WHERE seq > {keep}"),
+                )
+                .await;
+                exec(&mut conn, "DELETE FROM retention_pruning").await;
+                exec(
+                    &mut conn,
+                    &format!("UPDATE audit_head SET seq = {keep}, hash = '{hash}' WHERE id = 1"),
+                )
+                .await;
+            }
+            "delete the start" => {
+                let hash: String = sqlx::query_scalar(sqlx::AssertSqlSafe(hash_of(3)))
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                exec(&mut conn, "INSERT INTO retention_pruning (id) VALUES (1)").await;
+                exec(&mut conn, "DELETE FROM audit_log WHERE seq <= 3").await;
+                exec(&mut conn, "DELETE FROM retention_pruning").await;
+                exec(
+                    &mut conn,
+                    &format!("UPDATE audit_anchor SET seq = 3, hash = '{hash}' WHERE id = 1"),
+                )
+                .await;
+            }
+            _ => {
+                // Record 2 changed, and every hash from it on recomputed.
+                let rows = sqlx::query(
+                    "SELECT seq, recorded_at, case_id, actor, organisation, action, person, purpose, legal_basis, details, prev_hash FROM audit_log WHERE seq >= 2 ORDER BY seq",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+                let mut prev: String = rows[0].get(10);
+                let mut rewritten = Vec::new();
+                for row in &rows {
+                    let seq: i64 = row.get(0);
+                    let actor: String = if seq == 2 {
+                        "someone else".to_owned()
+                    } else {
+                        row.get(3)
+                    };
+                    let fields = json!([
+                        row.get::<i64, _>(1),
+                        row.get::<Option<String>, _>(2),
+                        actor,
+                        row.get::<Option<String>, _>(4),
+                        row.get::<String, _>(5),
+                        row.get::<Option<String>, _>(6),
+                        row.get::<String, _>(7),
+                        row.get::<Option<String>, _>(8),
+                        row.get::<String, _>(9),
+                    ]);
+                    let hash = record_hash(seq, &prev, &fields);
+                    rewritten.push((seq, fields, prev.clone(), hash.clone()));
+                    prev = hash;
+                }
+                exec(&mut conn, "INSERT INTO retention_pruning (id) VALUES (1)").await;
+                exec(&mut conn, "DELETE FROM audit_log WHERE seq >= 2").await;
+                exec(&mut conn, "DELETE FROM retention_pruning").await;
+                for (seq, f, prev_hash, hash) in &rewritten {
+                    let text = |v: &Value| match v.as_str() {
+                        Some(s) => format!("'{}'", s.replace('\'', "''")),
+                        None => "NULL".to_owned(),
+                    };
+                    exec(
+                        &mut conn,
+                        &format!(
+                            "INSERT INTO audit_log (seq, recorded_at, case_id, actor, organisation, action, person, purpose, legal_basis, details, prev_hash, hash) VALUES ({seq}, {}, {}, {}, {}, {}, {}, {}, {}, {}, '{prev_hash}', '{hash}')",
+                            f[0], text(&f[1]), text(&f[2]), text(&f[3]), text(&f[4]), text(&f[5]), text(&f[6]), text(&f[7]), text(&f[8])
+                        ),
+                    )
+                    .await;
+                }
+                exec(
+                    &mut conn,
+                    &format!("UPDATE audit_head SET hash = '{prev}' WHERE id = 1"),
+                )
+                .await;
+                // The chain alone is fooled.
+                assert!(
+                    app.store.verify_audit_chain().await.unwrap().is_intact(),
+                    "the recomputed chain verifies on its own"
+                );
+            }
+        }
+        let verified = brygga::audit::verify(&app.store, &checkpoints, Some(&trusted), false)
+            .await
+            .unwrap();
+        let expected = match attack {
+            "truncate" => "truncated",
+            "delete the start" => "retention is off",
+            _ => "recomputed",
+        };
+        assert!(
+            verified.problems.iter().any(|p| p.contains(expected)),
+            "{attack}: {:?}",
+            verified.problems
+        );
+    }
+}
+
+/// With a retention for audit records, nothing is deleted until a signed checkpoint covers
+/// it, and never past the checkpoint's head.
+async fn audit_records_are_pruned_only_below_a_signed_checkpoint(backend: Backend) {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, _) = anchor_key(keys.path());
+    // The gateway signs no checkpoint of its own here: the test makes them.
+    let app = spawn_app_on(backend, |settings| settings.retention.audit_days = 1).await;
+    story_until(&app, "05-planering-paborjad.xml").await;
+    let before = app.clock.now() + jiff::SignedDuration::from_hours(1);
+    // A forged checkpoint (another key) is not relied on.
+    let forged = brygga::anchor::AnchorKey::from_bytes(&[1; 32]);
+    let ((head_seq, head_hash), (anchor_seq, anchor_hash)) =
+        app.store.audit_head_and_anchor().await.unwrap();
+    app.store
+        .record_checkpoint(&forged.sign(
+            (head_seq, &head_hash),
+            (anchor_seq, &anchor_hash),
+            app.clock.now(),
+        ))
+        .await
+        .unwrap();
+    let verifies = |c: &brygga::anchor::Checkpoint| key.trusted().verifies(c).is_ok();
+    let signed_through = app
+        .store
+        .checkpoints(50)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| verifies(c))
+        .map(|c| c.head_seq)
+        .max()
+        .unwrap_or(0);
+    assert_eq!(signed_through, 0);
+    assert_eq!(
+        app.store
+            .prune_audit(before, app.clock.now(), 10_000, signed_through)
+            .await
+            .unwrap(),
+        0
+    );
+    // Signed with the anchor key: pruned up to its head, no further.
+    let checkpoint = key.sign((5, "x"), (0, "0"), app.clock.now());
+    assert!(verifies(&checkpoint));
+    let pruned = app
+        .store
+        .prune_audit(before, app.clock.now(), 10_000, checkpoint.head_seq)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 5);
+    let ((_, _), (anchor_now, _)) = app.store.audit_head_and_anchor().await.unwrap();
+    assert_eq!(anchor_now, 5);
 }

@@ -99,7 +99,7 @@ fn migrate_creates_and_migrates_the_database() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("sqlite: 12 of 12 migrations applied")
+        String::from_utf8_lossy(&output.stdout).contains("sqlite: 13 of 13 migrations applied")
     );
     assert!(dir.path().join("db/brygga.db").is_file());
 }
@@ -608,4 +608,80 @@ fn check_config_names_a_subscription_whose_format_is_no_dialect() {
         "{message}"
     );
     assert!(message.contains("treserva-like"), "{message}");
+}
+
+#[test]
+fn audit_anchor_signs_a_checkpoint_that_verify_holds_the_log_to() {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("brygga.db").display());
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let key_file = dir.path().join("anchor.pem");
+    std::fs::write(
+        &key_file,
+        key.to_pkcs8_pem(Default::default()).unwrap().as_bytes(),
+    )
+    .unwrap();
+    let public_file = dir.path().join("anchor.pub.pem");
+    std::fs::write(
+        &public_file,
+        key.verifying_key()
+            .to_public_key_pem(Default::default())
+            .unwrap(),
+    )
+    .unwrap();
+    let brygga = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+            .args(args)
+            .arg("--config")
+            .arg(repo_root().join("deploy/config/brygga.toml"))
+            .env("BRYGGA_DATABASE__URL", &url)
+            .env("BRYGGA_AUDIT__ANCHOR_KEY_FILE", &key_file)
+            .output()
+            .unwrap()
+    };
+    assert!(brygga(&["migrate"]).status.success());
+    let checkpoint = dir.path().join("checkpoint.json");
+    let anchored = brygga(&["audit", "anchor", "--out", checkpoint.to_str().unwrap()]);
+    assert!(anchored.status.success(), "{}", stderr(&anchored));
+    let verified = brygga(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("1 signed checkpoint(s) verified"),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    // With the public key alone, as an auditor holds it.
+    let verified = brygga(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--public-key",
+        public_file.to_str().unwrap(),
+    ]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    // A checkpoint changed after signing is not trusted.
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let changed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut changed = changed;
+    changed["head_seq"] = serde_json::json!(changed["head_seq"].as_u64().unwrap() + 7);
+    std::fs::write(&checkpoint, changed.to_string()).unwrap();
+    let refused = brygga(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("signature does not verify"),
+        "{}",
+        stderr(&refused)
+    );
 }

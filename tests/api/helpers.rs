@@ -38,6 +38,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         retention: Default::default(),
         recording: Default::default(),
         statistics: Default::default(),
+        audit: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         // The example organisations (Jämtland), with their deviation contacts.
@@ -67,6 +68,7 @@ pub struct TestApp {
     /// Unauthenticated: for the open endpoints and for attacks.
     pub client: reqwest::Client,
     pub clock: Clock,
+    database_url: String,
     clients:
         tokio::sync::Mutex<std::collections::HashMap<String, (reqwest::Client, jiff::Timestamp)>>,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -130,6 +132,11 @@ pub fn assertion(client_id: &str, aud: &str, now: jiff::Timestamp, jti: &str) ->
 }
 
 impl TestApp {
+    /// The database the gateway runs on.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
@@ -366,6 +373,7 @@ pub async fn spawn_app_at_with(now: &str, adjust: impl FnOnce(&mut Settings)) ->
     let mut settings = test_settings(dir.path());
     adjust(&mut settings);
     let clock = Clock::manual(now.parse().expect("timestamp"));
+    let database_url = settings.database.url.clone();
     let app = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("build application");
@@ -380,6 +388,7 @@ pub async fn spawn_app_at_with(now: &str, adjust: impl FnOnce(&mut Settings)) ->
         store,
         client: reqwest::Client::new(),
         clock,
+        database_url,
         clients: Default::default(),
         _stop: stop,
         _dir: dir,

@@ -569,3 +569,18 @@ async fn only_a_relay_posts_steps_of_other_organisations_and_only_into_its_cases
     admitted_case(&app).await;
     assert_eq!(post(&app, app.region().await, kvittens).await, 403);
 }
+
+#[test]
+fn the_readme_states_every_access_rule() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let access = &readme[readme.find("## Access").expect("an Access section")..];
+    let access = &access[..access[3..].find("\n## ").map_or(access.len(), |i| i + 3)];
+    for rule in brygga::auth::access::RULES {
+        let row = format!("| {} |", rule.action);
+        assert!(
+            access.contains(&row),
+            "the README's Access section has no row for {:?}",
+            rule.action
+        );
+    }
+}

@@ -1228,6 +1228,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         retention: None,
         case_retention: None,
         audit_retention: None,
+        anchoring: None,
         ready: Default::default(),
         last_sent: Default::default(),
         directory: Arc::new(brygga::config::Directory::default()),

@@ -1642,17 +1642,28 @@ pub async fn old_audit_records_are_deleted_in_order_and_the_rest_still_verifies(
     // Nothing is older than the first record.
     assert_eq!(
         store
-            .prune_audit(at("2026-11-01T00:00:00Z"), now, 100)
+            .prune_audit(at("2026-11-01T00:00:00Z"), now, 100, u64::MAX)
             .await
             .unwrap(),
         0
     );
-    // Records of days 1 and 2, one page of one at a time.
+    // Nothing past what a signed checkpoint covers, however old.
     let before = at("2026-11-03T00:00:00Z");
-    assert_eq!(store.prune_audit(before, now, 1).await.unwrap(), 1);
-    assert_eq!(store.prune_audit(before, now, 1).await.unwrap(), 1);
+    assert_eq!(store.prune_audit(before, now, 100, 0).await.unwrap(), 0);
+    // Records of days 1 and 2, one page of one at a time.
+    assert_eq!(
+        store.prune_audit(before, now, 1, u64::MAX).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.prune_audit(before, now, 1, u64::MAX).await.unwrap(),
+        1
+    );
     // The next (the first deletion's own record is newer) is not old enough.
-    assert_eq!(store.prune_audit(before, now, 1).await.unwrap(), 0);
+    assert_eq!(
+        store.prune_audit(before, now, 1, u64::MAX).await.unwrap(),
+        0
+    );
     let report = store.verify_audit_chain().await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.anchor, 2);
