@@ -209,6 +209,7 @@ fn bench(c: &mut Criterion) {
                     &subscriptions,
                     &[],
                     at,
+                    false,
                 )
                 .unwrap(),
             )

@@ -156,6 +156,13 @@ pub enum Command {
         #[arg(long)]
         scope: Option<String>,
     },
+    /// A person's protected identity: show whether it holds, or lift it (audited, with the
+    /// reason). Any message may protect a person; only this, or a client registered with
+    /// may_lift_protection, lifts it.
+    Protection {
+        #[command(subcommand)]
+        command: ProtectionCommand,
+    },
     /// Run a receiver for the gateway's deliveries (a subscription's endpoint, for trying the
     /// gateway out and for integration tests): it answers every POST with 200 and prints one
     /// line per delivery (case, sequence, event, idempotency key, content type, size), marking
@@ -179,6 +186,25 @@ impl Command {
             Command::Serve | Command::Receive { .. } | Command::Replay { .. }
         )
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProtectionCommand {
+    /// Whether the person's identity is protected.
+    Show {
+        /// Personnummer, samordningsnummer or reserve number.
+        #[arg(long)]
+        person: String,
+    },
+    /// Lift the person's protection: addresses may be disclosed again, as each disclosure's
+    /// decision allows.
+    Lift {
+        #[arg(long)]
+        person: String,
+        /// Why the protection no longer applies (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,6 +329,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { command } => audit(&settings, command).await,
+        Command::Protection { command } => protection(&settings, command).await,
         Command::Replay {
             paths,
             junit,
@@ -539,6 +566,53 @@ async fn redeliver(
     println!("{done} deliveries back in the queue, {skipped} left as they were");
     store.close().await;
     Ok(())
+}
+
+async fn protection(settings: &Settings, command: ProtectionCommand) -> anyhow::Result<()> {
+    let store = ready_store(settings).await?;
+    let today = Clock::System.today();
+    let parse = |text: &str| {
+        crate::domain::identifiers::PersonId::parse_any(text, today).ok_or_else(|| {
+            anyhow::anyhow!("--person: not a personnummer, samordningsnummer or reserve number")
+        })
+    };
+    let result = match command {
+        ProtectionCommand::Show { person } => {
+            let person = parse(&person)?;
+            if store.person_protected(&person).await? {
+                println!("protected: no address or other locating data is disclosed");
+            } else {
+                println!("not protected");
+            }
+            Ok(())
+        }
+        ProtectionCommand::Lift { person, reason } => {
+            let person = parse(&person)?;
+            if reason.trim().is_empty() {
+                anyhow::bail!("--reason: say why the protection no longer applies");
+            }
+            let entry = crate::store::AuditEntry {
+                actor: "brygga protection lift".to_owned(),
+                organisation: None,
+                action: "lift protected identity".to_owned(),
+                person: Some(person.clone()),
+                purpose: "skyddad identitet".to_owned(),
+                legal_basis: None,
+                details: serde_json::json!({ "reason": reason }),
+            };
+            if store
+                .lift_protection(&person, "operator", Clock::System.now(), &entry)
+                .await?
+            {
+                println!("lifted: the person's identity is no longer protected");
+            } else {
+                println!("the person's identity was not protected; nothing changed");
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
 }
 
 async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {

@@ -79,6 +79,11 @@ pub const RULES: &[Rule] = &[
         otherwise: "—",
     },
     Rule {
+        action: "lift a person's protected identity",
+        who: "a client registered with may_lift_protection whose organisation takes part in a case of the person, or the operator (brygga protection lift); audited with the reason",
+        otherwise: "403",
+    },
+    Rule {
         action: "use a scope",
         who: "a token granted it, while the client's current registration still holds it",
         otherwise: "403",

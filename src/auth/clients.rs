@@ -35,6 +35,10 @@ pub struct ClientEntry {
     /// organisation's.
     #[serde(default)]
     pub county_statistics: bool,
+    /// May lift a person's protected identity (`POST /protection/lift`), in a case of theirs
+    /// that its organisation takes part in; each lift is audited.
+    #[serde(default)]
+    pub may_lift_protection: bool,
     /// The public keys as a JWKS document (JSON), inline…
     #[serde(default)]
     pub jwks: Option<String>,
@@ -65,6 +69,7 @@ pub struct Client {
     pub auditor: bool,
     pub relay: bool,
     pub county_statistics: bool,
+    pub may_lift_protection: bool,
     pub keys: JwkSet,
     /// Certificate fingerprints (SHA-256, lower-case hex).
     pub certificates: Vec<String>,
@@ -155,6 +160,7 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         auditor: entry.auditor,
         relay: entry.relay,
         county_statistics: entry.county_statistics,
+        may_lift_protection: entry.may_lift_protection,
         keys,
     })
 }

@@ -108,6 +108,8 @@ pub struct Caller {
     pub relay: bool,
     /// Sees the statistics of every organisation (the county's follow-up).
     pub county_statistics: bool,
+    /// May lift a person's protected identity.
+    pub may_lift_protection: bool,
     /// The token's `jti`, for the audit log.
     pub token_id: String,
     /// `brygga` for the gateway's own tokens, the issuer URL for an identity provider's.
@@ -707,6 +709,7 @@ impl Authenticator {
             auditor: claims.auditor && client.auditor,
             relay: client.relay,
             county_statistics: client.county_statistics,
+            may_lift_protection: client.may_lift_protection,
             token_id: claims.jti.clone(),
             issuer: "brygga".to_owned(),
         })
@@ -854,6 +857,7 @@ impl Authenticator {
             auditor: false,
             relay: false,
             county_statistics: false,
+            may_lift_protection: false,
             token_id: claim("jti").unwrap_or("").to_owned(),
             issuer: idp.settings.issuer.clone(),
         })
@@ -988,6 +992,7 @@ mod tests {
             auditor: false,
             relay: false,
             county_statistics: false,
+            may_lift_protection: false,
             keys: JwkSet { keys: Vec::new() },
             certificates,
         };

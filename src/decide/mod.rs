@@ -275,6 +275,7 @@ impl Released {
             sent_at,
             sender_name: None,
             recipient: Some(self.disclosure.recipient.clone()),
+            protected_identity: self.disclosure.notices.contains(&Notice::ProtectedIdentity),
             event: self.event.clone(),
         }
     }

@@ -68,5 +68,10 @@ pub struct CanonicalMessage {
     /// envelope's receiver; the destination of a delivery).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<Party>,
+    /// The person's identity is protected (skyddad folkbokföring, sekretessmarkering): any
+    /// message may say so, and the gateway keeps it for the person, in every case of theirs,
+    /// until it is lifted explicitly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub protected_identity: bool,
     pub event: Event,
 }

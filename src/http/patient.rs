@@ -67,7 +67,14 @@ async fn case_patient(
         return Ok(None);
     };
     let details = latest.map(|(_, details)| details);
-    let mut resource = patient_resource(person, details.as_ref())
+    // Protected identity is the person's, whatever the case that named them said.
+    let protected = state
+        .pipeline
+        .store
+        .person_protected(person)
+        .await
+        .map_err(internal)?;
+    let mut resource = patient_resource(person, details.as_ref(), protected)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     resource["meta"]["versionId"] = json!("1");
     resource["meta"]["lastUpdated"] = json!(last_updated.to_string());
@@ -246,4 +253,88 @@ pub async fn update(
     Err(ApiError::Unprocessable(format!(
         "Patient/{id} is a person of the caller's cases, as the case messages describe them; it is not changed through the API"
     )))
+}
+
+/// The body of `POST /protection/lift`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lift {
+    /// Personnummer, samordningsnummer or reserve number.
+    pub person: String,
+    /// Why the protection no longer applies (kept in the audit log).
+    pub reason: String,
+}
+
+/// `POST /protection/lift`: lifts a person's protected identity. Only a client registered
+/// with `may_lift_protection`, whose organisation takes part in a case of the person (scope
+/// `Patient.u`); audited with the reason. 200 `{"lifted": true}`, or `false` if the person was
+/// not protected.
+pub async fn lift_protection(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<super::fhir::StrictJson<Lift>, ApiError>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    const ROUTE: &str = "/protection/lift";
+    auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
+    let super::fhir::StrictJson(lift) = body?;
+    if lift.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest {
+            diagnostics: "reason: say why the protection no longer applies".to_owned(),
+            expression: Some("reason".to_owned()),
+        });
+    }
+    let pipeline = &state.pipeline;
+    let person = PersonId::parse_any(&lift.person, pipeline.clock.today()).ok_or_else(|| {
+        ApiError::BadRequest {
+            diagnostics: "person: a personnummer, samordningsnummer or reserve number".to_owned(),
+            expression: Some("person".to_owned()),
+        }
+    })?;
+    let allowed = if !caller.may_lift_protection {
+        Err(ApiError::Forbidden(format!(
+            "client {} may not lift protected identity (may_lift_protection in the clients file)",
+            caller.client_id
+        )))
+    } else {
+        let mut takes_part = false;
+        for case_id in pipeline
+            .store
+            .cases_for_person(&person)
+            .await
+            .map_err(internal)?
+        {
+            let case = pipeline.case(case_id).await?;
+            if crate::process::disclosure::participates(
+                &case,
+                &caller.organisation,
+                &pipeline.directory,
+            ) {
+                takes_part = true;
+                break;
+            }
+        }
+        if takes_part {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(
+                "no case of this person that this client takes part in".to_owned(),
+            ))
+        }
+    };
+    auth::audited(&state, &caller, ROUTE, allowed).await?;
+    let entry = crate::store::AuditEntry {
+        actor: caller.client_id.clone(),
+        organisation: Some(caller.organisation.code()),
+        action: "lift protected identity".to_owned(),
+        person: Some(person.clone()),
+        purpose: "skyddad identitet".to_owned(),
+        legal_basis: None,
+        details: json!({ "reason": lift.reason }),
+    };
+    let lifted = pipeline
+        .store
+        .lift_protection(&person, &caller.client_id, pipeline.clock.now(), &entry)
+        .await
+        .map_err(internal)?;
+    Ok(axum::Json(json!({ "lifted": lifted })))
 }

@@ -126,7 +126,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/audit", get(audit::list))
         .route("/audit/extract", get(audit::extract))
         .route("/translate", post(translate::translate))
-        .route("/stats", get(stats::stats));
+        .route("/stats", get(stats::stats))
+        .route("/protection/lift", post(patient::lift_protection));
     // Only in test environments (`server.test_clock`).
     let routes = if server.test_clock {
         routes.route("/test/clock", get(test_clock::read).post(test_clock::set))

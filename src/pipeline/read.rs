@@ -168,7 +168,8 @@ impl Pipeline {
             organisation: Some(organisation.clone()),
         };
         let facts = CaseFacts {
-            protected_identity: case.state().protected_identity,
+            protected_identity: case.state().protected_identity
+                || self.store.person_protected(case.person()).await?,
         };
         let mut released = Vec::new();
         let mut withheld = 0usize;

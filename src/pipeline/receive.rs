@@ -385,14 +385,22 @@ impl Pipeline {
                 self.committer.durable().await?;
                 return stored_receipt(receipt);
             }
-            Prior::New { case, consents } => Some((case, consents)),
+            Prior::New {
+                case,
+                consents,
+                protected,
+            } => Some((case, consents, protected)),
         };
+        // Whether this message says the person's identity is protected (any message may).
+        let marks_protection = message.protected_identity
+            || matches!(&message.event.kind, EventKind::AdmissionNotice { person, .. } if person.protected_identity);
         for _ in 0..ATTEMPTS {
-            let (stored, stored_consents) = match prior.take() {
+            let (stored, stored_consents, stored_protected) = match prior.take() {
                 Some(read) => read,
                 None => (
                     self.store.load_case(case_id).await?,
                     self.store.consents_for(&message.person).await?,
+                    self.store.person_protected(&message.person).await?,
                 ),
             };
             let (mut case, version) = match stored {
@@ -469,6 +477,30 @@ impl Pipeline {
                     ));
                 }
             }
+            // Protection is kept for the person, before anything of the step is disclosed:
+            // should the commit fail, the person stays protected (the safe side).
+            if marks_protection && !stored_protected {
+                self.store
+                    .protect_person(
+                        &message.person,
+                        &sender_label(&message),
+                        now,
+                        &AuditEntry {
+                            actor: sender_label(&message),
+                            organisation: self.sender_organisation(&message).map(|o| o.code()),
+                            action: "mark protected identity".to_owned(),
+                            person: Some(message.person.clone()),
+                            purpose: "skyddad identitet".to_owned(),
+                            legal_basis: None,
+                            details: serde_json::json!({
+                                "format": message.event.source.format,
+                                "message_id": message_id,
+                                "case_id": case_id,
+                            }),
+                        },
+                    )
+                    .await?;
+            }
             let new_events = case.events().get(version as usize..).unwrap_or_default();
             let routed = process::disclosure::route(
                 &case,
@@ -479,6 +511,7 @@ impl Pipeline {
                 &self.subscriptions.current(),
                 &routed_to,
                 now,
+                stored_protected || marks_protection,
             )?;
             // The receipt names whom the sender invited, never the units an invitation of a
             // whole region fanned out to: which units know the person is not the sender's to

@@ -114,7 +114,8 @@ pub fn with_recorders(
 }
 
 /// Decides every recipient of every event in `events` (new events of `case`) and turns the
-/// answers into outbox rows and audit records.
+/// answers into outbox rows and audit records. `person_protected`: the person's identity is
+/// protected (as the gateway keeps it for the person, whatever this case says).
 #[allow(clippy::too_many_arguments)]
 pub fn route(
     case: &CoordinationCase,
@@ -125,9 +126,10 @@ pub fn route(
     subscriptions: &Subscriptions,
     routed_to: &[Party],
     at: Timestamp,
+    person_protected: bool,
 ) -> Result<Routed, StoreError> {
     let facts = CaseFacts {
-        protected_identity: case.state().protected_identity,
+        protected_identity: case.state().protected_identity || person_protected,
     };
     let consents = &with_recorders(consents, directory);
     let mut routed = Routed::default();
@@ -213,6 +215,7 @@ pub async fn route_with_registry(
     at: Timestamp,
 ) -> Result<Routed, StoreError> {
     let consents = store.registry_for(case).await?;
+    let person_protected = store.person_protected(case.person()).await?;
     route(
         case,
         reference,
@@ -222,6 +225,7 @@ pub async fn route_with_registry(
         subscriptions,
         routed_to,
         at,
+        person_protected,
     )
 }
 

@@ -92,7 +92,9 @@ impl Store {
              UNION ALL SELECT 2, body, NULL, NULL, NULL, NULL, seq, recorded_at \
              FROM events WHERE case_id = $3 \
              UNION ALL SELECT 3, directive, consent_id, NULL, NULL, NULL, recorded_at, NULL \
-             FROM consents WHERE person = $4",
+             FROM consents WHERE person = $4 \
+             UNION ALL SELECT 4, NULL, NULL, NULL, NULL, NULL, since, NULL \
+             FROM protected_persons WHERE person = $4 AND lifted_at IS NULL",
             )
             .bind(source)
             .bind(message_id)
@@ -320,6 +322,7 @@ fn prior_from(case_id: CaseId, rows: &[AnyRow], at: usize) -> Result<Prior, Stor
     let mut case = None;
     let mut events = Vec::new();
     let mut consents = Vec::new();
+    let mut protected = false;
     for row in rows {
         match row.try_get::<i64, _>(at)? {
             0 => {
@@ -339,6 +342,7 @@ fn prior_from(case_id: CaseId, rows: &[AnyRow], at: usize) -> Result<Prior, Stor
                 row.try_get::<String, _>(at + 2)?,
                 row.try_get::<String, _>(at + 1)?,
             )),
+            4 => protected = true,
             tag => {
                 return Err(StoreError::decode(
                     "prior read",
@@ -364,7 +368,11 @@ fn prior_from(case_id: CaseId, rows: &[AnyRow], at: usize) -> Result<Prior, Stor
             Some(case_from_row(case_id, row, at + 1, events)?)
         }
     };
-    Ok(Prior::New { case, consents })
+    Ok(Prior::New {
+        case,
+        consents,
+        protected,
+    })
 }
 
 /// The case from its row's columns from `at` on: person system and value, phase, reference

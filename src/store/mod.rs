@@ -12,6 +12,7 @@ mod error;
 mod group_commit;
 mod outbox;
 mod prior_reads;
+mod protection;
 mod receive_readers;
 mod records;
 mod resources;

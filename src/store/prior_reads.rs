@@ -158,7 +158,10 @@ fn statement(slots: usize) -> String {
          WHERE case_id = k.case_id OFFSET 0) e \
          UNION ALL SELECT k.n, 3, s.directive, s.consent_id, NULL, NULL, NULL, s.recorded_at, NULL \
          FROM k, LATERAL (SELECT directive, consent_id, recorded_at FROM consents \
-         WHERE person = k.person OFFSET 0) s"
+         WHERE person = k.person OFFSET 0) s \
+         UNION ALL SELECT k.n, 4, NULL, NULL, NULL, NULL, NULL, p.since, NULL \
+         FROM k, LATERAL (SELECT since FROM protected_persons \
+         WHERE person = k.person AND lifted_at IS NULL OFFSET 0) p"
     )
 }
 

@@ -246,10 +246,12 @@ pub enum CommitOutcome {
 pub enum Prior {
     /// The message was received before: its receipt.
     Received(Value),
-    /// It was not: its case as stored (if any), and the person's stored consent directives.
+    /// It was not: its case as stored (if any), the person's stored consent directives, and
+    /// whether the person's identity is protected.
     New {
         case: Option<StoredCase>,
         consents: Vec<crate::domain::consent::ConsentDirective>,
+        protected: bool,
     },
 }
 

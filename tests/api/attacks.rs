@@ -45,6 +45,8 @@ on_both_backends!(
     a_cut_scope_takes_effect_at_once_on_every_instance_and_across_a_restart,
     a_rewritten_audit_log_is_found_by_its_signed_checkpoints,
     audit_records_are_pruned_only_below_a_signed_checkpoint,
+    protected_identity_is_the_persons_in_every_case_and_format,
+    protection_added_later_holds_until_lifted_by_a_principal_with_the_right,
 );
 
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
@@ -1186,4 +1188,165 @@ async fn audit_records_are_pruned_only_below_a_signed_checkpoint(backend: Backen
     assert_eq!(pruned, 5);
     let ((_, _), (anchor_now, _)) = app.store.audit_head_and_anchor().await.unwrap();
     assert_eq!(anchor_now, 5);
+}
+
+/// A person is admitted with protected identity; a second case of theirs (another
+/// samordningsärende) is opened by an admission notice that does not say so, with the address:
+/// no address leaves for Östersund in any format it subscribes in, each format says the
+/// identity is protected, and the FHIR Patient carries the restriction label.
+async fn protected_identity_is_the_persons_in_every_case_and_format(backend: Backend) {
+    let inboxes = [
+        crate::helpers::receiver().await,
+        crate::helpers::receiver().await,
+        crate::helpers::receiver().await,
+        crate::helpers::receiver().await,
+    ];
+    let formats = [
+        "canonical",
+        "cosmic-link",
+        "fhir",
+        "municipal:treserva-like",
+    ];
+    let urls: Vec<String> = inboxes.iter().map(|i| i.url.clone()).collect();
+    let app = spawn_app_on(backend, move |settings| {
+        for (n, (format, url)) in formats.iter().zip(&urls).enumerate() {
+            let mut subscription =
+                crate::helpers::subscription(&format!("ostersund-{n}"), "2380", url, format);
+            subscription.events = vec!["admission_notice".to_owned()];
+            settings.subscriptions.0.push(subscription);
+        }
+    })
+    .await;
+    let admission = String::from_utf8(crate::helpers::cosmic_example(
+        "01-inskrivningsmeddelande.xml",
+    ))
+    .unwrap();
+    let protected = admission.replace(
+        "    </Folkbokforingsadress>\n",
+        "    </Folkbokforingsadress>\n    <SkyddadIdentitet>true</SkyddadIdentitet>\n",
+    );
+    assert_ne!(protected, admission);
+    let response = app.post_cosmic_link(protected.into_bytes()).await;
+    assert_eq!(response.status(), 200);
+    for inbox in &inboxes {
+        inbox.wait_for(1).await;
+    }
+    // The second case: another samordningsärende, no flag, the address given.
+    let second = admission
+        .replace("SA-2026-004711", "SA-2026-005000")
+        .replace("CL-2026-0001", "CL-2026-0500");
+    let response = app.post_cosmic_link(second.into_bytes()).await;
+    assert_eq!(response.status(), 200);
+    for (inbox, format) in inboxes.iter().zip(formats) {
+        let delivered = inbox
+            .wait_until(|d| d.body.contains("SA-2026-005000"))
+            .await;
+        let body = &delivered.body;
+        for located in ["Storgatan", "831 30"] {
+            assert!(
+                !body.contains(located),
+                "{format} carries {located}: {body}"
+            );
+        }
+        let says_protected = match format {
+            "canonical" => {
+                serde_json::from_str::<Value>(body).unwrap()["protected_identity"] == true
+            }
+            "cosmic-link" => body.contains("<SkyddadIdentitet>true</SkyddadIdentitet>"),
+            "fhir" => body.contains("\"code\":\"R\"") || body.contains("\"code\": \"R\""),
+            _ => body.contains("skyddadIdentitet=\"J\""),
+        };
+        assert!(says_protected, "{format} does not say so: {body}");
+    }
+    let (code, found) = app
+        .get_json(
+            OSTERSUND,
+            &format!("/fhir/Patient?identifier={PNR_SYSTEM}|{PERSONNUMMER}"),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let patient = &found["entry"][0]["resource"];
+    assert_eq!(patient["meta"]["security"][0]["code"], "R", "{patient}");
+    assert!(patient.get("address").is_none(), "{patient}");
+}
+
+/// The second story's person as Östersund reads them.
+async fn jonas_patient(app: &TestApp) -> Value {
+    let (code, found) = app
+        .get_json(
+            OSTERSUND,
+            &format!("/fhir/Patient?identifier={PNR_SYSTEM}|198506124570"),
+        )
+        .await;
+    assert_eq!(code, 200);
+    found["entry"][0]["resource"].clone()
+}
+
+/// The second story's person is admitted without protection (the address goes to Östersund);
+/// a later step says the identity is protected: from then on no address leaves for any case of
+/// theirs, in reads too. Östersund may not lift it; the region, registered for it, may, with a
+/// reason, audited.
+async fn protection_added_later_holds_until_lifted_by_a_principal_with_the_right(backend: Backend) {
+    let app = app(backend).await;
+    app.post_cosmic_example("21-inskrivningsmeddelande-psykiatri.xml")
+        .await;
+    let before = jonas_patient(&app).await;
+    assert!(before.get("address").is_some(), "{before}");
+    // The LVM report, saying the identity is now protected.
+    let report = String::from_utf8(crate::helpers::cosmic_example("22-lvm-anmalan.xml"))
+        .unwrap()
+        .replace(
+            "    <Personnummer>19850612-4570</Personnummer>\n",
+            "    <Personnummer>19850612-4570</Personnummer>\n    <SkyddadIdentitet>true</SkyddadIdentitet>\n",
+        );
+    let response = app.post_cosmic_link(report.into_bytes()).await;
+    assert_eq!(response.status(), 200);
+    let receipt: Value = response.json().await.unwrap();
+    assert!(
+        !receipt["warnings"].to_string().contains("SkyddadIdentitet"),
+        "read, not left unmapped: {receipt}"
+    );
+    let after = jonas_patient(&app).await;
+    assert_eq!(after["meta"]["security"][0]["code"], "R", "{after}");
+    assert!(after.get("address").is_none(), "{after}");
+    let person =
+        brygga::domain::identifiers::PersonId::parse_any("198506124570", app.clock.today())
+            .unwrap();
+    assert!(app.store.person_protected(&person).await.unwrap());
+    // Lifting: not Östersund's; the region's, with a reason.
+    let lift =
+        json!({"person": "19850612-4570", "reason": "Skyddet har upphört enligt Skatteverket"});
+    let (code, outcome) = send(
+        &app,
+        OSTERSUND,
+        reqwest::Method::POST,
+        "/protection/lift",
+        "application/json",
+        lift.to_string(),
+    )
+    .await;
+    assert_eq!(code, 403, "{outcome}");
+    assert!(app.store.person_protected(&person).await.unwrap());
+    let (code, outcome) = send(
+        &app,
+        REGION,
+        reqwest::Method::POST,
+        "/protection/lift",
+        "application/json",
+        lift.to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{outcome}");
+    assert_eq!(outcome["lifted"], true);
+    assert!(!app.store.person_protected(&person).await.unwrap());
+    let lifted = app
+        .store
+        .audit_for_person(&person)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|r| r.action == "lift protected identity" && r.details["reason"] == lift["reason"]);
+    assert!(lifted, "the lift is audited with its reason");
+    let again = jonas_patient(&app).await;
+    assert!(again.get("address").is_some(), "{again}");
 }

@@ -664,6 +664,25 @@ impl Receiver {
         self.received.lock().unwrap().clone()
     }
 
+    /// Waits (at most ten seconds) until a request that `wanted` holds has arrived; answers it.
+    pub async fn wait_until(&self, wanted: impl Fn(&Received) -> bool) -> Received {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let arrival = self.arrived.notified();
+            tokio::pin!(arrival);
+            arrival.as_mut().enable();
+            if let Some(found) = self.received().into_iter().find(|r| wanted(r)) {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, arrival).await.is_err() {
+                panic!(
+                    "the delivery waited for did not arrive within ten seconds ({} others did)",
+                    self.received().len()
+                );
+            }
+        }
+    }
+
     /// Waits (at most ten seconds) until `n` requests have arrived; answers them.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

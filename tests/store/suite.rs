@@ -2528,8 +2528,10 @@ pub async fn concurrent_reads_before_deciding_each_get_their_own_message_and_cas
                         Prior::New {
                             case: Some(found),
                             consents,
+                            protected,
                         },
                     ) => {
+                        assert!(!protected);
                         assert_eq!(found.id, case_id);
                         assert_eq!(found.version, 1);
                         assert_eq!(found.events.len(), 1);

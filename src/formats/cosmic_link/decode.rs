@@ -449,6 +449,11 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
 
     let patient = root.required("Patient")?;
     let person_id = person_id(&patient, today)?;
+    // Any message may say that the person's identity is protected.
+    let protected_identity = match patient.child("SkyddadIdentitet") {
+        Some(node) => node.boolean()?,
+        None => false,
+    };
 
     let mut steps = root_el
         .children
@@ -835,6 +840,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             sent_at,
             sender_name,
             recipient: None,
+            protected_identity,
             event,
         },
         warnings,

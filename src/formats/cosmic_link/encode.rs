@@ -131,9 +131,12 @@ fn person_id(w: &mut Writer, id: &PersonId) {
     }
 }
 
-fn patient(w: &mut Writer, id: &PersonId, details: Option<&Person>) {
+/// The `Patient`: the identifier, the details an admission notice carries, and
+/// `SkyddadIdentitet` (no address) when the details or `protected` say so.
+fn patient(w: &mut Writer, id: &PersonId, details: Option<&Person>, protected: bool) {
     w.open("Patient", &[]);
     person_id(w, id);
+    let protected = protected || details.is_some_and(|p| p.protected_identity);
     if let Some(person) = details {
         w.text("Fornamn", person.name.given.expose());
         w.text("Efternamn", person.name.family.expose());
@@ -143,7 +146,7 @@ fn patient(w: &mut Writer, id: &PersonId, details: Option<&Person>) {
             city,
             municipality,
         }) = &person.registered_address
-            && !person.protected_identity
+            && !protected
         {
             w.open("Folkbokforingsadress", &[]);
             w.text("Gatuadress", street.expose());
@@ -154,9 +157,9 @@ fn patient(w: &mut Writer, id: &PersonId, details: Option<&Person>) {
             }
             w.close("Folkbokforingsadress");
         }
-        if person.protected_identity {
-            w.text("SkyddadIdentitet", "true");
-        }
+    }
+    if protected {
+        w.text("SkyddadIdentitet", "true");
     }
     w.close("Patient");
 }
@@ -207,7 +210,7 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         EventKind::AdmissionNotice { person, .. } => Some(person),
         _ => None,
     };
-    patient(&mut w, &message.person, details);
+    patient(&mut w, &message.person, details, message.protected_identity);
 
     match &event.kind {
         EventKind::AdmissionNotice {

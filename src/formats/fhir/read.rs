@@ -269,6 +269,7 @@ impl Envelope<'_> {
             sent_at: self.sent_at,
             sender_name: self.sender_name,
             recipient: None,
+            protected_identity: false,
         }
     }
 }

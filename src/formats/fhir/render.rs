@@ -495,7 +495,14 @@ impl<'a> Inputs<'a> {
     }
 }
 
-fn patient<'a>(person_id: &'a PersonId, details: Option<&'a Person>, id: &str) -> Patient<'a> {
+/// The Patient: with the details an admission notice released; restricted (`meta.security`
+/// R, no address) when the details or `protected` say the identity is protected.
+fn patient<'a>(
+    person_id: &'a PersonId,
+    details: Option<&'a Person>,
+    id: &str,
+    protected: bool,
+) -> Patient<'a> {
     let mut patient = Patient {
         resource_type: "Patient",
         id: id.to_owned(),
@@ -507,20 +514,24 @@ fn patient<'a>(person_id: &'a PersonId, details: Option<&'a Person>, id: &str) -
         name: None,
         address: None,
     };
+    let restricted = protected || details.is_some_and(|p| p.protected_identity);
+    if restricted {
+        patient.meta = Some(Meta {
+            security: [Coding {
+                system: CONFIDENTIALITY,
+                code: "R",
+                display: Some("restricted"),
+            }],
+        });
+    }
     if let Some(person) = details {
         patient.name = Some([HumanName {
             family: person.name.family.expose(),
             given: [person.name.given.expose()],
         }]);
-        if person.protected_identity {
-            patient.meta = Some(Meta {
-                security: [Coding {
-                    system: CONFIDENTIALITY,
-                    code: "R",
-                    display: Some("restricted"),
-                }],
-            });
-        } else if let Some(address) = &person.registered_address {
+        if let Some(address) = &person.registered_address
+            && !restricted
+        {
             patient.address = Some([PostalAddress {
                 purpose: "home",
                 kind: "physical",
@@ -537,9 +548,13 @@ fn patient<'a>(person_id: &'a PersonId, details: Option<&'a Person>, id: &str) -
 /// The FHIR `Patient` of `person`, with the details an admission notice released (name, and
 /// the registered address unless the identity is protected), under the id every Bundle gives
 /// it.
-pub fn patient_resource(person: &PersonId, details: Option<&Person>) -> Result<Value, RenderError> {
+pub fn patient_resource(
+    person: &PersonId,
+    details: Option<&Person>,
+    protected: bool,
+) -> Result<Value, RenderError> {
     let id = patient_id(person);
-    serde_json::to_value(patient(person, details, &id))
+    serde_json::to_value(patient(person, details, &id, protected))
         .map_err(|e| RenderError::Json(e.to_string()))
 }
 
@@ -694,7 +709,12 @@ pub fn bundle<'a>(
     };
     let mut entries = vec![Entry {
         full_url: format!("urn:uuid:{patient_id}"),
-        resource: Resource::Patient(Box::new(patient(&message.person, details, &patient_id))),
+        resource: Resource::Patient(Box::new(patient(
+            &message.person,
+            details,
+            &patient_id,
+            message.protected_identity,
+        ))),
     }];
     // A consent is a Consent, not a Task: recorded, or (the same resource) withdrawn.
     if let EventKind::ConsentRecorded { consent_id, .. }
