@@ -413,6 +413,17 @@ impl Pipeline {
             {
                 return Err(ReceiveError::UnknownCase { case_id });
             }
+            // A consent, objection or withdrawal is recorded by a principal that takes part in
+            // a case of the person: it does not open a case of its own.
+            if version == 0
+                && !matches!(acting, Acting::Operator)
+                && matches!(
+                    message.event.kind,
+                    EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. }
+                )
+            {
+                return Err(ReceiveError::UnknownCase { case_id });
+            }
             if case.person() != &message.person {
                 return Err(ReceiveError::PersonMismatch {
                     case: message.case.value.clone(),

@@ -47,6 +47,8 @@ on_both_backends!(
     audit_records_are_pruned_only_below_a_signed_checkpoint,
     protected_identity_is_the_persons_in_every_case_and_format,
     protection_added_later_holds_until_lifted_by_a_principal_with_the_right,
+    a_consent_does_not_open_a_case_of_its_own,
+    forged_tokens_and_hostile_documents_are_refused_and_the_gateway_stays_whole,
 );
 
 const PNR_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
@@ -1349,4 +1351,134 @@ async fn protection_added_later_holds_until_lifted_by_a_principal_with_the_right
     assert!(lifted, "the lift is audited with its reason");
     let again = jonas_patient(&app).await;
     assert!(again.get("address").is_some(), "{again}");
+}
+
+/// A consent recorded into a case number nobody opened would make its sender "take part" in
+/// a case of the person: answered as an unknown case, nothing stored.
+async fn a_consent_does_not_open_a_case_of_its_own(backend: Backend) {
+    let app = app(backend).await;
+    let consent = String::from_utf8(crate::helpers::cosmic_example("03-samtycke.xml"))
+        .unwrap()
+        .replace("SA-2026-004711", "SA-2026-009999");
+    let response = app.post_cosmic_link(consent.into_bytes()).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(count(&app, "cases").await, 0);
+    assert_eq!(count(&app, "consents").await, 0);
+}
+
+/// What the first attack review already found refused, kept so: forged, expired, replayed and
+/// confused tokens; hostile XML (entities, external references, deep nesting) and JSON (deep
+/// nesting, numbers out of range, not JSON). Each is refused, nothing is stored, the audit
+/// chain stays intact and the gateway keeps answering.
+async fn forged_tokens_and_hostile_documents_are_refused_and_the_gateway_stays_whole(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let real = app.token(REGION, None).await;
+    let (header, rest) = real.split_once('.').unwrap();
+    let (claims, signature) = rest.split_once('.').unwrap();
+    let mut forged_claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+    )
+    .unwrap();
+    forged_claims["organisation"] = json!("2380");
+    let tokens = [
+        // alg none
+        format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), claims),
+        // the claims changed, the signature kept
+        format!(
+            "{header}.{}.{signature}",
+            b64(forged_claims.to_string().as_bytes())
+        ),
+        // a signature of another key
+        format!("{header}.{claims}.{}", b64(&[7u8; 32])),
+        // not a JWT
+        "not-a-token".to_owned(),
+    ];
+    for token in &tokens {
+        let response = reqwest::Client::new()
+            .get(app.url(&format!("/fhir/Task?patient={PNR_SYSTEM}|{PERSONNUMMER}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{token}");
+    }
+    // Expired: the same token after its lifetime.
+    app.clock.advance(jiff::SignedDuration::from_secs(3_600));
+    let response = reqwest::Client::new()
+        .get(app.url("/stats"))
+        .bearer_auth(&real)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let hostile_xml = [
+        r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><CosmicLinkMeddelande xmlns="urn:brygga:cosmic-link:1">&b;</CosmicLinkMeddelande>"#.to_owned(),
+        r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><CosmicLinkMeddelande xmlns="urn:brygga:cosmic-link:1">&e;</CosmicLinkMeddelande>"#.to_owned(),
+        format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000)),
+        "<CosmicLinkMeddelande xmlns=\"urn:brygga:cosmic-link:1\">\u{0}</CosmicLinkMeddelande>".to_owned(),
+    ];
+    for xml in &hostile_xml {
+        for path in [
+            "/cosmic-link/v1/messages",
+            "/municipal/treserva-like/v1/messages",
+        ] {
+            let client = if path.starts_with("/municipal") {
+                OSTERSUND
+            } else {
+                REGION
+            };
+            let (status, _) = send(
+                &app,
+                client,
+                reqwest::Method::POST,
+                path,
+                "application/xml",
+                xml.clone(),
+            )
+            .await;
+            assert_eq!(status, 400, "{path}: {}", &xml[..xml.len().min(60)]);
+        }
+    }
+    let hostile_json = [
+        format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+        r#"{"resourceType": "Consent", "status": 1e999}"#.to_owned(),
+        "{\"resourceType\": \"Task\"".to_owned(),
+        "\u{feff}\u{0}".to_owned(),
+    ];
+    for body in &hostile_json {
+        for path in [
+            "/fhir/Consent",
+            "/fhir/Task",
+            "/canonical/v1/messages",
+            "/fhir",
+        ] {
+            let content_type = if path.starts_with("/canonical") {
+                "application/json"
+            } else {
+                "application/fhir+json"
+            };
+            let (status, _) = send(
+                &app,
+                REGION,
+                reqwest::Method::POST,
+                path,
+                content_type,
+                body.clone(),
+            )
+            .await;
+            assert_eq!(status, 400, "{path}: {}", &body[..body.len().min(40)]);
+        }
+    }
+    for table in ["cases", "events", "consents", "received_messages"] {
+        assert_eq!(count(&app, table).await, 0, "{table}");
+    }
+    assert!(app.store.verify_audit_chain().await.unwrap().is_intact());
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
 }
