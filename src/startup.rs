@@ -18,6 +18,10 @@ use crate::store::{GroupCommitter, Store};
 /// A gateway ready to serve: store opened (and migrated, if configured), port bound.
 pub struct Application {
     settings: Settings,
+    /// This instance's identity in its claims, and the lock that keeps it this process's.
+    identity: (String, Option<std::fs::File>),
+    /// The delivery workers' circuit breakers (a replay reads them to move its clock).
+    breakers: crate::delivery::Breakers,
     store: Store,
     mappings: Arc<Mappings>,
     clock: Clock,
@@ -52,10 +56,13 @@ impl Application {
         if settings.database.migrate_on_start {
             store.migrate().await?;
         }
+        let identity = instance_identity(&settings)?;
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         Ok(Application {
+            identity,
+            breakers: Default::default(),
             settings,
             store,
             mappings,
@@ -71,6 +78,11 @@ impl Application {
         let (out, handle) = tokio::sync::oneshot::channel();
         self.pipeline_out = Some(out);
         handle
+    }
+
+    /// The delivery workers' circuit breakers.
+    pub fn breakers(&self) -> crate::delivery::Breakers {
+        self.breakers.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -130,8 +142,21 @@ impl Application {
             directory,
             subscriptions: subscriptions.clone(),
             clock: self.clock.clone(),
-            worker: format!("brygga-{}", uuid::Uuid::now_v7()),
+            worker: self.identity.0.clone(),
         };
+        // A restarted instance takes back what it was doing when it stopped.
+        match self.store.release_claims(&scheduler.worker).await {
+            Ok((0, 0)) => {}
+            Ok((deliveries, timers)) => tracing::info!(
+                instance = scheduler.worker,
+                deliveries,
+                timers,
+                "took back the claims this instance held when it stopped"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "the claims of this instance's last run could not be released; their leases return them")
+            }
+        }
         let deliverer = crate::delivery::Deliverer {
             store: self.store.clone(),
             committer: scheduler.committer.clone(),
@@ -142,7 +167,7 @@ impl Application {
             http: crate::delivery::http_client_builder().build()?,
             lease: jiff::SignedDuration::from_secs(self.settings.delivery.lease_seconds as i64),
             batch: self.settings.delivery.batch,
-            breakers: Default::default(),
+            breakers: self.breakers.clone(),
             ready: outbox_ready,
             last_sent: Default::default(),
             directory: scheduler.directory.clone(),
@@ -153,6 +178,7 @@ impl Application {
             retention: days(self.settings.delivery.retention_days),
             case_retention: days(self.settings.retention.closed_cases_days),
             audit_retention: days(self.settings.retention.audit_days),
+            in_flight: Default::default(),
             anchoring: self
                 .settings
                 .anchor_key()?
@@ -261,4 +287,52 @@ impl Application {
 /// A retention of `days` days; 0 keeps everything.
 fn days(days: u64) -> Option<jiff::SignedDuration> {
     (days > 0).then(|| jiff::SignedDuration::from_hours(days as i64 * 24))
+}
+
+/// This instance's identity in its claims: `delivery.instance_id`; else one made once and kept
+/// beside the SQLite database, locked for as long as this process runs (a second gateway on
+/// the same state is refused); else a new one for this start.
+fn instance_identity(settings: &Settings) -> anyhow::Result<(String, Option<std::fs::File>)> {
+    if let Some(id) = &settings.delivery.instance_id {
+        return Ok((id.clone(), None));
+    }
+    let url = &settings.database.url;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|path| !path.is_empty() && !path.contains(":memory:"));
+    let Some(database) = path else {
+        return Ok((format!("brygga-{}", uuid::Uuid::now_v7()), None));
+    };
+    let dir = std::path::Path::new(database)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("the state directory {}: {e}", dir.display()))?;
+    let lock_path = dir.join("instance-id.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!(
+            "another gateway runs on the state in {} (its instance-id is locked): give this one a database of its own, or set delivery.instance_id",
+            dir.display()
+        );
+    }
+    let id_path = dir.join("instance-id");
+    let id = match std::fs::read_to_string(&id_path) {
+        Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+        _ => {
+            let id = format!("brygga-{}", uuid::Uuid::now_v7());
+            std::fs::write(&id_path, format!("{id}\n"))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", id_path.display()))?;
+            id
+        }
+    };
+    Ok((id, Some(lock)))
 }

@@ -211,8 +211,16 @@ pub struct DeliverySettings {
     pub subscriptions_file: Option<PathBuf>,
     /// Outbox rows a worker claims at a time (and delivers concurrently).
     pub batch: u32,
-    /// How long a claim holds before another instance may take the row over.
+    /// How long a claim holds before another instance may take the row over. Renewed while a
+    /// delivery is on its way (every third of it), so it can be short: a stopped instance's
+    /// deliveries go out again this soon after.
     pub lease_seconds: u64,
+    /// This instance's identity in the claims it makes. Unset: one is made once and kept
+    /// beside the SQLite database (`instance-id`, locked while the gateway runs), so that a
+    /// restarted gateway takes back its own claims at once; on PostgreSQL without it each start
+    /// is a new instance, and a stopped one's claims pass to the others when its lease ends.
+    /// Instances sharing a database must have different ones.
+    pub instance_id: Option<String>,
     /// Delivered and dead-lettered rows, with their message bodies, are deleted this many days
     /// after they finished (0 keeps them).
     pub retention_days: u64,
@@ -230,7 +238,8 @@ impl Default for DeliverySettings {
         DeliverySettings {
             subscriptions_file: None,
             batch: 64,
-            lease_seconds: 60,
+            lease_seconds: 10,
+            instance_id: None,
             retention_days: 30,
             api_endpoints: Vec::new(),
             deadline_warning_minutes: 120,

@@ -83,34 +83,50 @@ pub enum Delivered {
     },
     /// The claim was lost (the lease ended and another worker took the row): nothing settled.
     Lost,
+    /// Not attempted: the subscription's circuit is open. The row goes back as it was (its
+    /// attempt uncounted, its next attempt unchanged).
+    Held,
 }
 
-/// After this many failures in a row a subscription's circuit opens: its deliveries wait
-/// (without being attempted) until a probe may go.
+/// After this many failures in a row a subscription's circuit opens: its deliveries are not
+/// claimed (their own retry schedule untouched) until a probe may go.
 const BREAKER_THRESHOLD: u32 = 5;
 /// How long an open circuit waits before the first probe; doubled after each failed probe.
 const BREAKER_PAUSE: SignedDuration = SignedDuration::from_secs(5);
 const BREAKER_MAX_PAUSE: SignedDuration = SignedDuration::from_secs(300);
 
-/// One subscription's circuit breaker.
+/// One subscription's circuit breaker. It measures the receiver, not the backlog: failures
+/// count while the circuit is closed; once open, one probe at a time goes, the pause grows only
+/// when a probe fails, and the first probe that succeeds closes it. A failure of a request
+/// that began before the circuit last changed (opened, or closed again) does not count.
 #[derive(Debug, Clone, Copy, Default)]
 struct Breaker {
     failures: u32,
-    open_until: Option<Timestamp>,
-    pause: Option<SignedDuration>,
-    /// A probe is on its way; the others wait for its answer.
+    open: Option<Open>,
+    /// When the circuit last opened or closed.
+    changed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    /// No probe before this.
+    until: Timestamp,
+    pause: SignedDuration,
+    /// A probe is on its way; nothing else goes until its answer.
     probing: bool,
 }
 
 /// Whether a claimed delivery may be attempted now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Gate {
     Go,
     Probe,
-    /// The circuit is open: wait until then without attempting.
-    Wait(Timestamp),
+    /// The circuit is open (or a probe is out): hand the row back, unattempted.
+    Hold,
 }
 
-/// The circuit breakers of this instance, by subscription.
+/// The circuit breakers of this instance, by subscription. Nothing of them is stored: a
+/// restarted instance starts closed, and the rows keep their own retry schedule.
 #[derive(Debug, Clone, Default)]
 pub struct Breakers(Arc<std::sync::Mutex<std::collections::HashMap<String, Breaker>>>);
 
@@ -118,41 +134,65 @@ impl Breakers {
     fn gate(&self, subscription: &str, now: Timestamp) -> Gate {
         let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let breaker = all.entry(subscription.to_owned()).or_default();
-        match breaker.open_until {
+        match &mut breaker.open {
             None => Gate::Go,
-            Some(until) if now < until || breaker.probing => {
-                Gate::Wait(until.max(now + SignedDuration::from_secs(1)))
-            }
-            Some(_) => {
-                breaker.probing = true;
+            Some(open) if open.probing || now < open.until => Gate::Hold,
+            Some(open) => {
+                open.probing = true;
                 Gate::Probe
             }
         }
     }
 
-    fn record(&self, subscription: &str, ok: bool, now: Timestamp) {
+    /// Records the outcome of a request to `subscription` that began at `started` (`probe`:
+    /// the one the gate let through an open circuit).
+    fn record(
+        &self,
+        subscription: &str,
+        ok: bool,
+        probe: bool,
+        started: Timestamp,
+        now: Timestamp,
+    ) {
         let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let breaker = all.entry(subscription.to_owned()).or_default();
-        breaker.probing = false;
         if ok {
-            *breaker = Breaker::default();
+            if breaker.open.is_some() {
+                tracing::info!(
+                    subscription,
+                    "a probe succeeded: the subscription's deliveries go again"
+                );
+                breaker.changed_at = Some(now);
+            }
+            breaker.open = None;
+            breaker.failures = 0;
+            return;
+        }
+        if let Some(open) = &mut breaker.open {
+            if probe {
+                open.probing = false;
+                open.pause = (open.pause * 2).min(BREAKER_MAX_PAUSE);
+                open.until = now + open.pause;
+            }
+            // Others failing now were on their way before the circuit opened.
+            return;
+        }
+        if breaker.changed_at.is_some_and(|at| started < at) {
             return;
         }
         breaker.failures += 1;
         if breaker.failures >= BREAKER_THRESHOLD {
-            let pause = match breaker.pause {
-                None => BREAKER_PAUSE,
-                Some(p) => (p * 2).min(BREAKER_MAX_PAUSE),
-            };
-            if breaker.open_until.is_none() {
-                tracing::warn!(
-                    subscription,
-                    failures = breaker.failures,
-                    "a subscription keeps failing: its deliveries pause, then a probe goes"
-                );
-            }
-            breaker.pause = Some(pause);
-            breaker.open_until = Some(now + pause);
+            tracing::warn!(
+                subscription,
+                failures = breaker.failures,
+                "a subscription keeps failing: its deliveries wait, then one probe goes"
+            );
+            breaker.open = Some(Open {
+                until: now + BREAKER_PAUSE,
+                pause: BREAKER_PAUSE,
+                probing: false,
+            });
+            breaker.changed_at = Some(now);
         }
     }
 
@@ -160,8 +200,55 @@ impl Breakers {
     pub fn is_open(&self, subscription: &str, now: Timestamp) -> bool {
         let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
         all.get(subscription)
-            .and_then(|b| b.open_until)
-            .is_some_and(|until| now < until)
+            .and_then(|b| b.open)
+            .is_some_and(|open| open.probing || now < open.until)
+    }
+
+    /// The earliest time after `now` at which an open circuit lets a probe go.
+    pub fn next_probe_after(&self, now: Timestamp) -> Option<Timestamp> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.values()
+            .filter_map(|b| b.open)
+            .filter(|o| !o.probing && o.until > now)
+            .map(|o| o.until)
+            .min()
+    }
+
+    /// The subscriptions whose rows are not to be claimed now: their circuit is open and no
+    /// probe may go yet, or one is on its way.
+    pub fn held_back(&self, now: Timestamp) -> Vec<String> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held: Vec<String> = all
+            .iter()
+            .filter(|(_, b)| b.open.is_some_and(|o| o.probing || now < o.until))
+            .map(|(s, _)| s.clone())
+            .collect();
+        held.sort();
+        held
+    }
+}
+
+/// The rows this instance is delivering now, whose leases it renews while they are on their
+/// way (so that leases can be short without another instance taking a row mid-delivery).
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<std::sync::Mutex<std::collections::BTreeSet<i64>>>);
+
+impl InFlight {
+    fn insert(&self, id: i64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+    }
+
+    fn remove(&self, id: i64) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect()
     }
 }
 
@@ -201,6 +288,8 @@ pub struct Deliverer {
     pub audit_retention: Option<SignedDuration>,
     /// Signing the audit log's checkpoints, when a key is configured.
     pub anchoring: Option<Anchoring>,
+    /// The rows on their way now, whose leases are renewed.
+    pub in_flight: InFlight,
     /// Woken when a commit wrote outbox rows, so that they go without waiting for the poll.
     pub ready: Arc<tokio::sync::Notify>,
     /// When each subscription was last sent something (by this instance): a heartbeat goes
@@ -310,9 +399,11 @@ impl Deliverer {
             return Ok(0);
         }
         let now = self.clock.now();
+        // The rows of a subscription whose circuit is open stay where they are, unclaimed.
+        let held_back = self.breakers.held_back(now);
         let items = self
             .committer
-            .claim_outbox(&self.worker, now, self.lease, limit)
+            .claim_outbox(&self.worker, now, self.lease, limit, &held_back)
             .await?;
         let count = items.len();
         for item in items {
@@ -323,16 +414,23 @@ impl Deliverer {
             let this = self.clone();
             let settled = settled.clone();
             tokio::spawn(async move {
-                let outcome = match this.breakers.gate(&item.destination, this.clock.now()) {
-                    Gate::Wait(until) => Delivered::Retry {
-                        at: until,
-                        error: "the subscription's circuit is open after repeated failures; waiting to probe".to_owned(),
-                    },
+                let started = this.clock.now();
+                let outcome = match this.breakers.gate(&item.destination, started) {
+                    // Claimed with others before the circuit opened, or while a probe is out.
+                    Gate::Hold => Delivered::Held,
                     gate => {
+                        this.in_flight.insert(item.id);
                         let outcome = this.deliver(&item).await;
                         let ok = !matches!(outcome, Delivered::Retry { .. });
-                        if matches!(gate, Gate::Probe) || !ok || matches!(outcome, Delivered::Done) {
-                            this.breakers.record(&item.destination, ok, this.clock.now());
+                        if matches!(gate, Gate::Probe) || !ok || matches!(outcome, Delivered::Done)
+                        {
+                            this.breakers.record(
+                                &item.destination,
+                                ok,
+                                gate == Gate::Probe,
+                                started,
+                                this.clock.now(),
+                            );
                         }
                         outcome
                     }
@@ -353,7 +451,7 @@ impl Deliverer {
         let (dead, error) = match outcome {
             Delivered::Retry { error, .. } => (false, error.as_str()),
             Delivered::Dead { reason } => (true, reason.as_str()),
-            Delivered::Done | Delivered::Lost => return,
+            Delivered::Done | Delivered::Lost | Delivered::Held => return,
         };
         if self.late.contains(&item.idempotency_key) {
             return;
@@ -471,6 +569,32 @@ impl Deliverer {
         Ok(())
     }
 
+    /// Renews the leases of the rows on their way, a third of a lease before they end, until
+    /// `stop`: a delivery that takes long keeps its row, and leases can be short, so a
+    /// stopped instance's rows go to another (or to itself, restarted) within seconds.
+    async fn renew_leases(self, mut stop: watch::Receiver<bool>) {
+        let every = (self.lease / 3)
+            .max(SignedDuration::from_millis(200))
+            .unsigned_abs();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let ids = self.in_flight.ids();
+            if ids.is_empty() {
+                continue;
+            }
+            let until = self.clock.now() + self.lease;
+            if let Err(error) = self.store.renew_claims(&self.worker, &ids, until).await {
+                tracing::warn!(%error, rows = ids.len(), "renewing delivery leases failed; trying again");
+            }
+        }
+    }
+
     /// Signs a checkpoint of the audit log's head when the last one is older than the interval
     /// (and the head has moved), keeps it, and writes it to the checkpoint folder.
     pub async fn checkpoint(&self) -> Result<Option<crate::anchor::Checkpoint>, StoreError> {
@@ -583,6 +707,8 @@ impl Deliverer {
                         Delivered::Dead { reason } => {
                             ("dead", None, Some(reason.clone()), Some(now))
                         }
+                        // Handed back as it was: its attempt uncounted, its schedule kept.
+                        Delivered::Held => ("held", None, None, None),
                         Delivered::Lost => return None,
                     };
                     Some(Settlement {
@@ -600,6 +726,9 @@ impl Deliverer {
                 .await
             {
                 Ok(held) => {
+                    for (item, _) in &batch {
+                        self.in_flight.remove(item.id);
+                    }
                     // A settled row lets its case's next row for the same subscription go.
                     self.ready.notify_one();
                     let mut held = held.into_iter();
@@ -614,6 +743,9 @@ impl Deliverer {
                 }
                 Err(error) => {
                     tracing::error!(%error, rows = batch.len(), "settling deliveries failed; their leases will return them");
+                    for (item, _) in &batch {
+                        self.in_flight.remove(item.id);
+                    }
                     batch.clear();
                 }
             }
@@ -636,6 +768,7 @@ fn log(item: &OutboxItem, outcome: &Delivered) {
             Delivered::Lost => {
                 tracing::warn!(destination = item.destination, case = %item.case_id, seq = item.event_seq, "a delivery's claim was lost (its lease ended); another attempt will settle it")
             }
+            Delivered::Held => {}
         }
     }
 }
@@ -851,7 +984,18 @@ impl Deliverer {
             .header("idempotency-key", &item.idempotency_key)
             .header("x-brygga-case", item.case_id.to_string())
             .header("x-brygga-event", item.event_id.to_string())
-            .header("x-brygga-sequence", item.event_seq.to_string());
+            .header("x-brygga-sequence", item.event_seq.to_string())
+            // Which attempt this is, and whether an earlier one may have reached the receiver
+            // unrecorded: a receiver drops a repeated idempotency key either way.
+            .header("x-brygga-attempt", item.attempts.to_string())
+            .header(
+                "x-brygga-possibly-delivered",
+                if item.possibly_delivered {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
         let retry = |error: String, at_least: Option<Duration>| {
             let wait =
                 backoff(&subscription.retry, item.attempts).max(at_least.unwrap_or_default());
@@ -896,6 +1040,7 @@ impl Deliverer {
         let permits = Arc::new(tokio::sync::Semaphore::new(self.batch.max(1) as usize));
         let (settled, finished) = tokio::sync::mpsc::unbounded_channel();
         let settler = tokio::spawn(self.clone().settler(finished));
+        let renewer = tokio::spawn(self.clone().renew_leases(stop.clone()));
         // By the gateway's clock, so that a replay on a virtual clock prunes as time passes.
         let mut last_prune: Option<Timestamp> = None;
         let mut last_reload = std::time::Instant::now();
@@ -961,6 +1106,7 @@ impl Deliverer {
                 // Deliveries in flight hold a sender each: the settler ends after them.
                 drop(settled);
                 let _ = settler.await;
+                let _ = renewer.await;
                 return;
             }
         }
@@ -1022,26 +1168,59 @@ mod tests {
         let breakers = Breakers::default();
         let now = at("2026-11-23T12:00:00Z");
         for _ in 0..BREAKER_THRESHOLD - 1 {
-            breakers.record("s", false, now);
+            breakers.record("s", false, false, now, now);
         }
-        assert!(matches!(breakers.gate("s", now), Gate::Go));
-        breakers.record("s", false, now);
+        assert_eq!(breakers.gate("s", now), Gate::Go);
+        breakers.record("s", false, false, now, now);
         assert!(breakers.is_open("s", now));
-        assert!(matches!(breakers.gate("s", now), Gate::Wait(_)));
+        assert_eq!(breakers.gate("s", now), Gate::Hold);
+        assert_eq!(breakers.held_back(now), ["s"]);
         // Other subscriptions are not affected.
-        assert!(matches!(breakers.gate("other", now), Gate::Go));
+        assert_eq!(breakers.gate("other", now), Gate::Go);
         let later = now + BREAKER_PAUSE;
-        assert!(matches!(breakers.gate("s", later), Gate::Probe));
-        assert!(
-            matches!(breakers.gate("s", later), Gate::Wait(_)),
-            "one probe at a time"
+        assert!(breakers.held_back(later).is_empty());
+        assert_eq!(breakers.gate("s", later), Gate::Probe);
+        assert_eq!(breakers.gate("s", later), Gate::Hold, "one probe at a time");
+        assert_eq!(
+            breakers.held_back(later),
+            ["s"],
+            "held while the probe is out"
         );
         // A failed probe reopens it for twice as long.
-        breakers.record("s", false, later);
+        breakers.record("s", false, true, later, later);
         assert!(breakers.is_open("s", later + BREAKER_PAUSE));
         let after = later + BREAKER_PAUSE * 2;
-        assert!(matches!(breakers.gate("s", after), Gate::Probe));
-        breakers.record("s", true, after);
-        assert!(matches!(breakers.gate("s", after), Gate::Go));
+        assert_eq!(breakers.gate("s", after), Gate::Probe);
+        breakers.record("s", true, true, after, after);
+        assert_eq!(breakers.gate("s", after), Gate::Go);
+    }
+
+    #[test]
+    fn failures_of_requests_already_on_their_way_do_not_grow_the_pause() {
+        let breakers = Breakers::default();
+        let now = at("2026-11-23T12:00:00Z");
+        for _ in 0..BREAKER_THRESHOLD {
+            breakers.record("s", false, false, now, now);
+        }
+        assert!(breakers.is_open("s", now));
+        // Fifty requests sent before it opened fail as it stays open: the pause stays 5 s.
+        for _ in 0..50 {
+            breakers.record("s", false, false, now, now + SignedDuration::from_secs(1));
+        }
+        let probe_at = now + BREAKER_PAUSE;
+        assert!(!breakers.is_open("s", probe_at));
+        assert_eq!(breakers.gate("s", probe_at), Gate::Probe);
+        breakers.record("s", true, true, probe_at, probe_at);
+        // Closed again; those still on their way from before fail without reopening it.
+        for _ in 0..BREAKER_THRESHOLD * 2 {
+            breakers.record(
+                "s",
+                false,
+                false,
+                now,
+                probe_at + SignedDuration::from_secs(1),
+            );
+        }
+        assert!(!breakers.is_open("s", probe_at + SignedDuration::from_secs(1)));
     }
 }

@@ -59,6 +59,8 @@ impl ScenarioReport {
 /// The running gateway and what the replay keeps of it.
 struct Replay {
     clock: Clock,
+    /// The delivery workers' circuit breakers: an open one holds its rows until its probe.
+    breakers: crate::delivery::Breakers,
     store: Store,
     pipeline: Pipeline,
     capture: CaptureServer,
@@ -176,6 +178,7 @@ async fn run_steps(
         .await
         .map_err(|e| format!("the gateway cannot start: {e:#}"))?;
     let store = app.store().clone();
+    let breakers = app.breakers();
     let handle = app.pipeline_handle();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -186,6 +189,7 @@ async fn run_steps(
         .map_err(|_| "the gateway stopped before it served".to_owned())?;
     let mut replay = Replay {
         clock,
+        breakers,
         store,
         pipeline,
         capture,
@@ -316,6 +320,11 @@ impl Replay {
                 .next_work_after(now)
                 .await
                 .map_err(|e| format!("the store: {e}"))?;
+            // A subscription whose circuit is open waits for its probe, not for its rows.
+            let next = [next, self.breakers.next_probe_after(now)]
+                .into_iter()
+                .flatten()
+                .min();
             let to = match next {
                 Some(at) if at < target => at,
                 _ => target,
@@ -334,9 +343,10 @@ impl Replay {
         let store_error = |e: crate::store::StoreError| format!("the store: {e}");
         let mut settling = Settling::new(SETTLE_LIMIT);
         loop {
+            let now = self.clock.now();
             let due = self
                 .store
-                .due_work(self.clock.now())
+                .due_work_except(now, &self.breakers.held_back(now))
                 .await
                 .map_err(store_error)?;
             let activity = self.store.activity().await.map_err(store_error)?;

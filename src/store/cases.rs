@@ -234,17 +234,37 @@ impl Store {
     /// due that are not waiting behind an earlier delivery of their case to the same
     /// subscription (those go when it has).
     pub async fn due_work(&self, now: Timestamp) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        self.due_work_except(now, &[]).await
+    }
+
+    /// `due_work`, leaving out the deliveries of `held_back` (subscriptions whose circuit is
+    /// open: their rows wait for a probe, not for the worker).
+    pub async fn due_work_except(
+        &self,
+        now: Timestamp,
+        held_back: &[String],
+    ) -> Result<i64, StoreError> {
+        let held = match self.backend() {
+            super::connect::Backend::Sqlite => {
+                "AND o.destination NOT IN (SELECT value FROM json_each($3))"
+            }
+            super::connect::Backend::Postgres => {
+                "AND o.destination NOT IN (SELECT jsonb_array_elements_text(CAST($3 AS jsonb)))"
+            }
+        };
+        let sql = format!(
             "SELECT (SELECT COUNT(*) FROM timers WHERE status = 'pending' AND due_at <= $1) \
-             + (SELECT COUNT(*) FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $2 \
+             + (SELECT COUNT(*) FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $2 {held} \
                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id \
                   AND e.destination = o.destination AND e.status = 'pending' \
-                  AND (e.event_seq, e.id) < (o.event_seq, o.id)))",
-        )
-        .bind(millis(now))
-        .bind(millis(now))
-        .fetch_one(&self.reader)
-        .await?;
+                  AND (e.event_seq, e.id) < (o.event_seq, o.id)))"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(millis(now))
+            .bind(millis(now))
+            .bind(serde_json::to_string(held_back).unwrap_or_else(|_| "[]".to_owned()))
+            .fetch_one(&self.reader)
+            .await?;
         Ok(row.try_get(0)?)
     }
 

@@ -401,6 +401,8 @@ pub enum Bookkeeping {
         now: Timestamp,
         lease: SignedDuration,
         limit: u32,
+        /// The subscriptions whose rows stay where they are (their circuit is open).
+        held_back: Vec<String>,
     },
     /// `Store::settle_outbox_batch`.
     Settle {
@@ -439,7 +441,8 @@ pub(super) async fn book(
                 now,
                 lease,
                 limit,
-            } => claim_in(tx, backend, false, worker, *now, *lease, *limit)
+                held_back,
+            } => claim_in(tx, backend, false, worker, *now, *lease, *limit, held_back)
                 .await
                 .map(Booked::Claimed),
             Bookkeeping::Settle {

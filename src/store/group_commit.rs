@@ -196,15 +196,20 @@ impl GroupCommitter {
         now: Timestamp,
         lease: SignedDuration,
         limit: u32,
+        held_back: &[String],
     ) -> Result<Vec<OutboxItem>, StoreError> {
         if self.store.backend() == Backend::Postgres {
-            return self.store.claim_outbox(worker, now, lease, limit).await;
+            return self
+                .store
+                .claim_outbox(worker, now, lease, limit, held_back)
+                .await;
         }
         let work = Bookkeeping::Claim {
             worker: worker.to_owned(),
             now,
             lease,
             limit,
+            held_back: held_back.to_vec(),
         };
         match self.book(work).await? {
             Booked::Claimed(items) => Ok(items),

@@ -18,10 +18,14 @@ use crate::domain::event::EventId;
 /// `$lock` after the inner `SELECT` (row locks on PostgreSQL).
 macro_rules! claim_outbox_sql {
     ($kept:literal, $lock:literal) => {
+        claim_outbox_sql!($kept, $lock, "")
+    };
+    ($kept:literal, $lock:literal, $held:literal) => {
         concat!(
             "UPDATE outbox SET claimed_by = $1, claimed_until = $2, attempts = attempts + 1 ",
             "WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $3 ",
             "AND (o.claimed_until IS NULL OR o.claimed_until <= $3) ",
+            $held,
             // Per destination, a case's rows go in order: only the earliest unfinished one.
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination ",
             "AND p.case_id = o.case_id AND p.status = 'pending' ",
@@ -34,7 +38,7 @@ macro_rules! claim_outbox_sql {
             ") RETURNING id, case_id, event_id, event_seq, destination, idempotency_key, ",
             // A body gone missing reads as empty, which the worker dead-letters with the reason.
             "COALESCE((SELECT b.payload FROM outbox_payloads b WHERE b.id = outbox.id), ''), ",
-            "attempts, created_at, event_number"
+            "attempts, created_at, event_number, attempts_settled"
         )
     };
 }
@@ -57,6 +61,9 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         attempts: attempts as u64,
         created_at: super::cases::from_millis(row.try_get(8)?)?,
         event_number: row.try_get::<Option<i64>, _>(9)?.map(|n| n as u64),
+        // Attempts were counted that no outcome was recorded for: the gateway stopped between
+        // sending one and recording what came of it.
+        possibly_delivered: attempts - 1 > row.try_get::<i64, _>(10)?,
     })
 }
 
@@ -74,9 +81,27 @@ pub fn claim_statement(backend: Backend) -> &'static str {
     }
 }
 
+/// The claim statement that also leaves the rows of the subscriptions in `$5` (a JSON array
+/// of names: those whose circuit is open on this instance) where they are.
+fn claim_statement_holding_back(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => claim_outbox_sql!(
+            "",
+            "",
+            "AND o.destination NOT IN (SELECT value FROM json_each($5)) "
+        ),
+        Backend::Postgres => claim_outbox_sql!(
+            " OFFSET 0",
+            " FOR UPDATE SKIP LOCKED",
+            "AND o.destination NOT IN (SELECT jsonb_array_elements_text(CAST($5 AS jsonb))) "
+        ),
+    }
+}
+
 /// Claims up to `limit` due rows for `worker` on `conn` (see `Store::claim_outbox`): one
 /// statement, in the caller's transaction or in its own. `session` says whether `conn` is a
 /// claim session of PostgreSQL's (`CLAIM_SESSION`), where the statement is kept prepared.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn claim_in(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -85,21 +110,28 @@ pub(super) async fn claim_in(
     now: Timestamp,
     lease: SignedDuration,
     limit: u32,
+    held_back: &[String],
 ) -> Result<Vec<OutboxItem>, StoreError> {
     let now_ms = millis(now);
     let until = millis(now.saturating_add(lease).unwrap_or(now));
-    let sql = claim_statement(backend);
+    let sql = if held_back.is_empty() {
+        claim_statement(backend)
+    } else {
+        claim_statement_holding_back(backend)
+    };
     // Planned once per claim session, whose settings leave one plan, good for any backlog
     // (see `CLAIM_SESSION`); elsewhere (SQLite's claims, which ride in the committer's
     // batches) at each claim, for the table as it is then.
-    let rows = sqlx::query(sql)
+    let mut query = sqlx::query(sql)
         .persistent(session)
         .bind(worker)
         .bind(until)
         .bind(now_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?;
+        .bind(i64::from(limit));
+    if !held_back.is_empty() {
+        query = query.bind(serde_json::to_string(held_back).unwrap_or_else(|_| "[]".to_owned()));
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
         match outbox_item(row) {
@@ -134,6 +166,7 @@ impl Store {
         now: Timestamp,
         lease: SignedDuration,
         limit: u32,
+        held_back: &[String],
     ) -> Result<Vec<OutboxItem>, StoreError> {
         if self.backend == Backend::Postgres {
             // One statement is a transaction of its own: one round trip. On a claim session
@@ -143,11 +176,31 @@ impl Store {
             // (`LogSync::Overlapped`, on this instance or another). A claim that took none
             // writes nothing and waits for nothing.
             let mut conn = self.claimer.acquire().await?;
-            return claim_in(&mut conn, self.backend, true, worker, now, lease, limit).await;
+            return claim_in(
+                &mut conn,
+                self.backend,
+                true,
+                worker,
+                now,
+                lease,
+                limit,
+                held_back,
+            )
+            .await;
         }
         // A lost claim only means the row is claimed again after a restart.
         let mut tx = self.begin_bookkeeping().await?;
-        let items = claim_in(&mut tx, self.backend, false, worker, now, lease, limit).await?;
+        let items = claim_in(
+            &mut tx,
+            self.backend,
+            false,
+            worker,
+            now,
+            lease,
+            limit,
+            held_back,
+        )
+        .await?;
         tx.commit().await?;
         Ok(items)
     }
@@ -386,7 +439,8 @@ impl Store {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settlement {
     pub id: i64,
-    /// `delivered`, `pending` (another attempt) or `dead`.
+    /// `delivered`, `pending` (another attempt), `dead`, or `held` (handed back unattempted:
+    /// the subscription's circuit is open).
     pub status: &'static str,
     pub next_attempt_at: Option<Timestamp>,
     pub error: Option<String>,
@@ -455,7 +509,15 @@ fn delivered_sql(backend: Backend, n: usize) -> String {
 const SETTLED_ONE_SQL: &str = concat!(
     "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
      last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, \
-     claimed_until = NULL WHERE id = $5 AND claimed_by = $6 AND ",
+     claimed_until = NULL, attempts_settled = attempts WHERE id = $5 AND claimed_by = $6 AND ",
+    still_pending_sql!()
+);
+
+/// The statement handing a row back unattempted (`held`): its claim and the attempt it
+/// counted undone, its schedule kept.
+const HELD_SQL: &str = concat!(
+    "UPDATE outbox SET attempts = attempts - 1, claimed_by = NULL, claimed_until = NULL \
+     WHERE id = $1 AND claimed_by = $2 AND ",
     still_pending_sql!()
 );
 
@@ -589,11 +651,77 @@ pub(super) async fn settle_in(
         if s.in_bulk() {
             continue;
         }
-        let done = settled_one_query("", worker, s)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
+        let done = if s.status == "held" {
+            sqlx::query(HELD_SQL)
+                .persistent(false)
+                .bind(s.id)
+                .bind(worker)
+                .execute(&mut *conn)
+                .await?
+        } else {
+            settled_one_query("", worker, s).execute(&mut *conn).await?
+        }
+        .rows_affected();
         held[i] = done == 1;
     }
     Ok(held)
+}
+
+impl Store {
+    /// Extends `worker`'s claims on the rows `ids` (on their way now) until `until`; answers
+    /// how many it still held.
+    pub async fn renew_claims(
+        &self,
+        worker: &str,
+        ids: &[i64],
+        until: Timestamp,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut p = super::rows::Placeholders::new(self.backend);
+        let (until_p, worker_p) = (p.next(), p.next());
+        let list: Vec<String> = ids.iter().map(|_| p.next()).collect();
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = {until_p} WHERE claimed_by = {worker_p} AND {} AND id IN ({})",
+            still_pending_sql!(),
+            list.join(", ")
+        );
+        // The text is made of constants and numbered placeholders.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(millis(until))
+            .bind(worker);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let mut tx = self.begin_bookkeeping().await?;
+        let renewed = query.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(renewed)
+    }
+
+    /// Hands back every claim `worker` holds on deliveries and timers: a gateway restarted
+    /// with the identity of one that stopped takes its work back at once instead of waiting
+    /// for the leases. Answers how many rows (deliveries, timers) it released.
+    pub async fn release_claims(&self, worker: &str) -> Result<(u64, u64), StoreError> {
+        let mut tx = self.begin_bookkeeping().await?;
+        let deliveries = sqlx::query(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL \
+             WHERE claimed_by = $1 AND status = 'pending'",
+        )
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let timers = sqlx::query(
+            "UPDATE timers SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1",
+        )
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok((deliveries, timers))
+    }
 }

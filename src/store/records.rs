@@ -308,6 +308,9 @@ pub struct OutboxItem {
     /// The event's number among those sent to its subscription (1, 2, …; absent for rows
     /// written before subscriptions counted their events).
     pub event_number: Option<u64>,
+    /// An earlier attempt may have reached the receiver: one was counted whose outcome was
+    /// never recorded (the gateway stopped in between).
+    pub possibly_delivered: bool,
 }
 
 /// A claimed timer.

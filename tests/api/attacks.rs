@@ -7,28 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, OSTERSUND, REGION, TestApp, spawn_app_on};
 
-/// Runs each named attack once on SQLite and once on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($attack:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $attack() {
-                    super::$attack(crate::helpers::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $attack() {
-                    super::$attack(crate::helpers::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     duplicate_json_keys_are_refused_on_every_json_endpoint,
     steps_only_the_gateway_records_are_refused_from_clients,
@@ -879,12 +857,16 @@ async fn a_cut_scope_takes_effect_at_once_on_every_instance_and_across_a_restart
         Backend::Postgres => crate::helpers::postgres_database().await,
     };
     const TOKEN_URL: &str = "http://gateway.test/auth/token";
+    let started = std::sync::atomic::AtomicUsize::new(0);
     let instance = || {
         let database = database.clone();
         let clients_file = clients_file.clone();
         let key = shared.path().join("token.key");
+        let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::helpers::spawn_app_at_with("2026-11-28T12:00:00Z", move |settings| {
             settings.database.url = database;
+            // Instances sharing a database have identities of their own.
+            settings.delivery.instance_id = Some(format!("instance-{n}"));
             settings.auth.token_url = Some(TOKEN_URL.to_owned());
             settings.auth.token_key_file = Some(key);
             settings.clients =

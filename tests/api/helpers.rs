@@ -346,6 +346,22 @@ pub async fn postgres_database() -> String {
     format!("{base}/{name}")
 }
 
+/// A gateway on `backend` with the system clock (for what is measured in real seconds:
+/// breakers, leases), with `adjust` applied to its settings.
+pub async fn spawn_live_on(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(postgres_database().await),
+    };
+    spawn_with_clock(Clock::System, |settings| {
+        if let Some(url) = database {
+            settings.database.url = url;
+        }
+        adjust(settings);
+    })
+    .await
+}
+
 /// A gateway on `backend` (its clock after the examples' first two stories), with `adjust`
 /// applied to its settings.
 pub async fn spawn_app_on(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
@@ -369,10 +385,13 @@ pub async fn spawn_app_at(now: &str) -> TestApp {
 }
 
 pub async fn spawn_app_at_with(now: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_with_clock(Clock::manual(now.parse().expect("timestamp")), adjust).await
+}
+
+async fn spawn_with_clock(clock: Clock, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut settings = test_settings(dir.path());
     adjust(&mut settings);
-    let clock = Clock::manual(now.parse().expect("timestamp"));
     let database_url = settings.database.url.clone();
     let app = Application::build_with_clock(settings, clock.clone())
         .await
@@ -537,6 +556,7 @@ pub struct Received {
 /// queued by `answer_with` (200 once the queue is empty).
 pub struct Receiver {
     pub url: String,
+    down_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
     statuses: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
     retry_after: std::sync::Arc<std::sync::Mutex<Option<u64>>>,
@@ -561,11 +581,13 @@ async fn serve_receiver(tls: bool) -> Receiver {
     let statuses = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
     let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
     let retry_after = std::sync::Arc::new(std::sync::Mutex::new(None::<u64>));
-    let (r, s, a, ra) = (
+    let down_until = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let (r, s, a, ra, du) = (
         received.clone(),
         statuses.clone(),
         arrived.clone(),
         retry_after.clone(),
+        down_until.clone(),
     );
     let router = axum::Router::new().route(
         "/inbox",
@@ -573,10 +595,17 @@ async fn serve_receiver(tls: bool) -> Receiver {
             move |peer: Option<axum::Extension<axum::extract::ConnectInfo<brygga::http::Peer>>>,
                   headers: HeaderMap,
                   body: String| {
-                let (r, s, a, ra) = (r.clone(), s.clone(), a.clone(), ra.clone());
+                let (r, s, a, ra, du) = (r.clone(), s.clone(), a.clone(), ra.clone(), du.clone());
                 async move {
                     let certificate = peer.and_then(|p| p.0.0.certificate);
                     let mut status = s.lock().unwrap().pop_front().unwrap_or(200);
+                    if du
+                        .lock()
+                        .unwrap()
+                        .is_some_and(|until| std::time::Instant::now() < until)
+                    {
+                        status = 503;
+                    }
                     if tls && certificate.is_none() {
                         status = 401;
                     }
@@ -641,6 +670,7 @@ async fn serve_receiver(tls: bool) -> Receiver {
     };
     Receiver {
         url,
+        down_until,
         received,
         statuses,
         retry_after,
@@ -650,6 +680,11 @@ async fn serve_receiver(tls: bool) -> Receiver {
 }
 
 impl Receiver {
+    /// Answers 503 to every request for `outage` from now.
+    pub fn down_for(&self, outage: Duration) {
+        *self.down_until.lock().unwrap() = Some(std::time::Instant::now() + outage);
+    }
+
     /// The next answers, in order (0: hold the request and never answer).
     pub fn answer_with(&self, statuses: &[u16]) {
         self.statuses.lock().unwrap().extend(statuses);

@@ -1,6 +1,29 @@
 //! HTTP and command-line tests: the gateway in-process on a real socket, and the `brygga`
 //! binary as a real process.
 
+/// Runs each named test function (taking a `helpers::Backend`) once on SQLite and once on
+/// PostgreSQL, as `sqlite::<name>` and `postgres::<name>`.
+macro_rules! on_both_backends {
+    ($($attack:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $attack() {
+                    super::$attack(crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $attack() {
+                    super::$attack(crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 mod attacks;
 mod cli;
 mod consent;
@@ -18,6 +41,7 @@ mod fhir_transaction;
 mod helpers;
 mod metadata;
 mod municipal;
+mod recovery;
 mod replay;
 mod security;
 mod service;

@@ -1229,6 +1229,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         case_retention: None,
         audit_retention: None,
         anchoring: None,
+        in_flight: Default::default(),
         ready: Default::default(),
         last_sent: Default::default(),
         directory: Arc::new(brygga::config::Directory::default()),

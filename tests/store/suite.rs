@@ -364,6 +364,7 @@ pub async fn bookkeeping_rides_in_a_batch_and_sees_the_rows_it_commits(db: &Test
         now,
         lease: SignedDuration::from_secs(30),
         limit: 10,
+        held_back: Vec::new(),
     };
     // The claim comes after the changes in the same transaction: it gets the rows just written.
     let (results, booked) = store
@@ -414,7 +415,7 @@ pub async fn settling_deliveries_together_answers_for_each_whether_its_claim_hel
     let store = &db.store;
     let now = at("2026-11-20T08:01:00Z");
     let items = store
-        .claim_outbox("w", now, SignedDuration::from_secs(30), 10)
+        .claim_outbox("w", now, SignedDuration::from_secs(30), 10, &[])
         .await
         .unwrap();
     assert_eq!(items.len(), 5);
@@ -474,7 +475,7 @@ pub async fn delivery_bookkeeping_never_leaves_the_writer_less_durable(db: &Test
     assert_eq!(store.writer_durability().await.unwrap(), durable);
     let now = at("2026-11-20T08:01:00Z");
     let lease = SignedDuration::from_secs(30);
-    let claimed = store.claim_outbox("w", now, lease, 10).await.unwrap();
+    let claimed = store.claim_outbox("w", now, lease, 10, &[]).await.unwrap();
     assert_eq!(store.writer_durability().await.unwrap(), durable);
     assert!(
         store
@@ -491,7 +492,7 @@ pub async fn delivery_bookkeeping_never_leaves_the_writer_less_durable(db: &Test
         let later = now
             .checked_add(SignedDuration::from_mins(polls + 1))
             .unwrap();
-        let mut claim = Box::pin(store.claim_outbox("w", later, lease, 10));
+        let mut claim = Box::pin(store.claim_outbox("w", later, lease, 10, &[]));
         for _ in 0..polls {
             if claim.as_mut().poll(&mut context).is_ready() {
                 break;
@@ -623,7 +624,7 @@ pub async fn a_stored_delivery_that_cannot_be_read_is_dead_lettered_and_the_othe
     let store = &db.store;
     let now = at("2026-11-20T08:01:00Z");
     let claimed = store
-        .claim_outbox("w", now, SignedDuration::from_secs(30), 10)
+        .claim_outbox("w", now, SignedDuration::from_secs(30), 10, &[])
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2, "the readable rows are claimed");
@@ -651,14 +652,14 @@ pub async fn outbox_rows_are_claimed_once_and_come_back_after_the_lease(db: &Tes
     let now = at("2026-11-20T08:01:00Z");
     let lease = SignedDuration::from_secs(30);
     let a = store
-        .claim_outbox("worker-a", now, lease, 10)
+        .claim_outbox("worker-a", now, lease, 10, &[])
         .await
         .unwrap();
     assert_eq!(a.len(), 3);
     assert!(a.iter().all(|i| i.attempts == 1));
     assert!(
         store
-            .claim_outbox("worker-b", now, lease, 10)
+            .claim_outbox("worker-b", now, lease, 10, &[])
             .await
             .unwrap()
             .is_empty()
@@ -667,7 +668,7 @@ pub async fn outbox_rows_are_claimed_once_and_come_back_after_the_lease(db: &Tes
     // worker-a stalls; after its lease the rows are worker-b's.
     let later = now.checked_add(SignedDuration::from_secs(31)).unwrap();
     let b = store
-        .claim_outbox("worker-b", later, lease, 2)
+        .claim_outbox("worker-b", later, lease, 2, &[])
         .await
         .unwrap();
     assert_eq!(b.len(), 2);
@@ -700,7 +701,7 @@ pub async fn outbox_rows_can_be_retried_and_dead_lettered(db: &TestDb) {
     let store = &db.store;
     let now = at("2026-11-20T08:01:00Z");
     let lease = SignedDuration::from_secs(30);
-    let items = store.claim_outbox("w", now, lease, 10).await.unwrap();
+    let items = store.claim_outbox("w", now, lease, 10, &[]).await.unwrap();
     let retry_at = at("2026-11-20T09:00:00Z");
     assert!(
         store
@@ -716,13 +717,16 @@ pub async fn outbox_rows_can_be_retried_and_dead_lettered(db: &TestDb) {
     );
     assert!(
         store
-            .claim_outbox("w", now, lease, 10)
+            .claim_outbox("w", now, lease, 10, &[])
             .await
             .unwrap()
             .is_empty(),
         "not due yet"
     );
-    let again = store.claim_outbox("w", retry_at, lease, 10).await.unwrap();
+    let again = store
+        .claim_outbox("w", retry_at, lease, 10, &[])
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, items[0].id);
     let statuses: Vec<String> = store
@@ -752,7 +756,7 @@ pub async fn concurrent_workers_on_two_instances_never_claim_a_row_twice(db: &Te
             let mut mine = Vec::new();
             loop {
                 let batch = store
-                    .claim_outbox(&worker, now, SignedDuration::from_secs(600), 7)
+                    .claim_outbox(&worker, now, SignedDuration::from_secs(600), 7, &[])
                     .await
                     .unwrap();
                 if batch.is_empty() {
@@ -948,7 +952,7 @@ pub async fn the_group_committer_commits_and_claims_with_either_log_sync(db: &Te
         }
         // A claim through the committer is answered after the rows it sees are durable.
         let claimed = committer
-            .claim_outbox(&format!("w{round}"), now, lease, 100)
+            .claim_outbox(&format!("w{round}"), now, lease, 100, &[])
             .await
             .unwrap();
         assert_eq!(claimed.len(), 20, "{sync:?}");
@@ -1319,7 +1323,7 @@ pub async fn per_destination_a_cases_rows_are_claimed_in_order(db: &TestDb) {
     store.commit(commit).await.unwrap();
     let now = at("2026-11-20T08:01:00Z");
     let lease = SignedDuration::from_secs(30);
-    let first = store.claim_outbox("w", now, lease, 10).await.unwrap();
+    let first = store.claim_outbox("w", now, lease, 10, &[]).await.unwrap();
     let destinations: Vec<&str> = first.iter().map(|i| i.destination.as_str()).collect();
     assert_eq!(
         destinations,
@@ -1338,14 +1342,14 @@ pub async fn per_destination_a_cases_rows_are_claimed_in_order(db: &TestDb) {
     );
     assert!(
         store
-            .claim_outbox("w", now, lease, 10)
+            .claim_outbox("w", now, lease, 10, &[])
             .await
             .unwrap()
             .is_empty()
     );
     // Once it is delivered, the next one does.
     let again = store
-        .claim_outbox("w", at("2026-11-20T08:05:00Z"), lease, 10)
+        .claim_outbox("w", at("2026-11-20T08:05:00Z"), lease, 10, &[])
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -1357,7 +1361,7 @@ pub async fn per_destination_a_cases_rows_are_claimed_in_order(db: &TestDb) {
             .unwrap()
     );
     let next = store
-        .claim_outbox("w", at("2026-11-20T08:05:01Z"), lease, 10)
+        .claim_outbox("w", at("2026-11-20T08:05:01Z"), lease, 10, &[])
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
@@ -1400,7 +1404,7 @@ pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
     store.commit(commit).await.unwrap();
     let now = at("2026-11-20T09:01:00Z");
     let items = store
-        .claim_outbox("w", now, SignedDuration::from_secs(30), 10)
+        .claim_outbox("w", now, SignedDuration::from_secs(30), 10, &[])
         .await
         .unwrap();
     assert!(store.complete_outbox(items[0].id, "w", now).await.unwrap());
@@ -1470,6 +1474,7 @@ pub async fn kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_s
             at("2026-11-20T09:00:00Z"),
             SignedDuration::from_secs(1),
             10,
+            &[],
         )
         .await
         .unwrap();
@@ -2064,6 +2069,7 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
             at("2026-11-20T08:00:00Z"),
             SignedDuration::from_secs(30),
             10,
+            &[],
         )
         .await
         .unwrap();
