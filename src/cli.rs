@@ -163,10 +163,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ProtectionCommand,
     },
-    /// Run a receiver for the gateway's deliveries (a subscription's endpoint, for trying the
-    /// gateway out and for integration tests): it answers every POST with 200 and prints one
-    /// line per delivery (case, sequence, event, idempotency key, content type, size), marking
-    /// a repeated idempotency key and a step that arrives after a later one of its case.
+    /// Run the reference receiver for the gateway's deliveries (a subscription's endpoint, for
+    /// trying the gateway out and for integration tests): it drops repeats by idempotency key,
+    /// applies each case's steps in sequence, answers 200 only after storing (with --store),
+    /// and prints one line per delivery (case, sequence, event, key, attempt, whether it may
+    /// be a repeat).
     Receive {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -174,6 +175,10 @@ pub enum Command {
         /// Also print each delivery's body (it holds personal data).
         #[arg(long)]
         bodies: bool,
+        /// Keep each delivery in this folder, synced to disk before it is answered 200 (and
+        /// the keys and sequences taken read back at start).
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
 }
 
@@ -248,8 +253,13 @@ pub enum AuditCommand {
 /// Runs the command; the error, if any, is for the user's eyes.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // The receiver needs no settings: it stands in for another organisation's system.
-    if let Command::Receive { listen, bodies } = cli.command {
-        return Ok(crate::http::receive(listen, bodies).await?);
+    if let Command::Receive {
+        listen,
+        bodies,
+        store,
+    } = cli.command
+    {
+        return Ok(crate::http::receive(listen, bodies, store).await?);
     }
     let settings = Settings::load(&cli.config)?;
     match cli.command {

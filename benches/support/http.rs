@@ -19,6 +19,7 @@ pub fn admission(template: &str, n: usize, tag: &str) -> Vec<u8> {
 
 /// The example settings on `database`, quiet, with Östersund subscribed to admission notices
 /// at `inbox` (canonical format).
+#[allow(dead_code)]
 pub fn settings(database: &str, dir: &std::path::Path, inbox: &str) -> Settings {
     let mut settings = Settings::load(&root().join("deploy/config/brygga.toml")).unwrap();
     settings.server.listen = "127.0.0.1:0".parse().unwrap();

@@ -77,6 +77,9 @@ pub enum Delivered {
     Retry {
         at: Timestamp,
         error: String,
+        /// The request went out and no answer came back (a timeout, a connection broken
+        /// after sending): the receiver may have taken it, and the next attempt says so.
+        maybe_reached: bool,
     },
     Dead {
         reason: String,
@@ -701,9 +704,20 @@ impl Deliverer {
                 .filter_map(|(item, outcome)| {
                     let (status, next_attempt_at, error, finished_at) = match outcome {
                         Delivered::Done => ("delivered", None, None, Some(now)),
-                        Delivered::Retry { at, error } => {
-                            ("pending", Some(*at), Some(error.clone()), None)
-                        }
+                        Delivered::Retry {
+                            at,
+                            error,
+                            maybe_reached,
+                        } => (
+                            if *maybe_reached {
+                                "unanswered"
+                            } else {
+                                "pending"
+                            },
+                            Some(*at),
+                            Some(error.clone()),
+                            None,
+                        ),
                         Delivered::Dead { reason } => {
                             ("dead", None, Some(reason.clone()), Some(now))
                         }
@@ -996,13 +1010,14 @@ impl Deliverer {
                     "false"
                 },
             );
-        let retry = |error: String, at_least: Option<Duration>| {
+        let retry = |error: String, at_least: Option<Duration>, maybe_reached: bool| {
             let wait =
                 backoff(&subscription.retry, item.attempts).max(at_least.unwrap_or_default());
             Delivered::Retry {
                 at: self.clock.now()
                     + SignedDuration::try_from(wait).unwrap_or(SignedDuration::ZERO),
                 error,
+                maybe_reached,
             }
         };
         match request.send().await {
@@ -1014,9 +1029,11 @@ impl Deliverer {
                 let transient =
                     matches!(status.as_u16(), 408 | 425 | 429) || status.is_server_error();
                 if transient {
+                    // An answer that is not 2xx says it was not stored.
                     retry(
                         format!("the receiver answered {status}"),
                         retry_after(&response),
+                        false,
                     )
                 } else {
                     Delivered::Dead {
@@ -1024,12 +1041,17 @@ impl Deliverer {
                     }
                 }
             }
+            // Before the timeout: a connection that timed out never carried the request.
+            Err(e) if e.is_connect() => {
+                retry(format!("cannot connect: {}", without_url(&e)), None, false)
+            }
             Err(e) if e.is_timeout() => retry(
                 format!("no answer within {} s", subscription.timeout.as_secs()),
                 None,
+                true,
             ),
-            Err(e) if e.is_connect() => retry(format!("cannot connect: {}", without_url(&e)), None),
-            Err(e) => retry(without_url(&e), None),
+            // The connection broke somewhere between sending and answering.
+            Err(e) => retry(without_url(&e), None, true),
         }
     }
 

@@ -439,8 +439,10 @@ impl Store {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settlement {
     pub id: i64,
-    /// `delivered`, `pending` (another attempt), `dead`, or `held` (handed back unattempted:
-    /// the subscription's circuit is open).
+    /// `delivered`, `pending` (another attempt), `unanswered` (another attempt, after one
+    /// that may have reached the receiver: it timed out, or the connection broke after the
+    /// request was sent), `dead`, or `held` (handed back unattempted: the subscription's
+    /// circuit is open).
     pub status: &'static str,
     pub next_attempt_at: Option<Timestamp>,
     pub error: Option<String>,
@@ -505,11 +507,15 @@ fn delivered_sql(backend: Backend, n: usize) -> String {
     sql
 }
 
-/// The statement settling one retry or dead letter (`settle_in`).
+/// The statement settling one retry or dead letter (`settle_in`). The attempt counts as
+/// settled (known not to have reached the receiver) unless `$7` says it may have, or an
+/// earlier attempt already may have: once a repeat may reach the receiver, every later
+/// attempt says so.
 const SETTLED_ONE_SQL: &str = concat!(
     "UPDATE outbox SET status = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
      last_error = COALESCE($3, last_error), finished_at = $4, claimed_by = NULL, \
-     claimed_until = NULL, attempts_settled = attempts WHERE id = $5 AND claimed_by = $6 AND ",
+     claimed_until = NULL, attempts_settled = CASE WHEN $7 OR attempts - 1 > attempts_settled \
+     THEN attempts_settled ELSE attempts END WHERE id = $5 AND claimed_by = $6 AND ",
     still_pending_sql!()
 );
 
@@ -549,14 +555,20 @@ fn settled_one_query<'q>(
     worker: &'q str,
     s: &'q Settlement,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    // An attempt that may have reached the receiver is pending like any other retry.
+    let (status, maybe_reached) = match s.status {
+        "unanswered" => ("pending", true),
+        status => (status, false),
+    };
     sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{SETTLED_ONE_SQL}")))
         .persistent(false)
-        .bind(s.status)
+        .bind(status)
         .bind(s.next_attempt_at.map(millis))
         .bind(s.error.as_deref())
         .bind(s.finished_at.map(millis))
         .bind(s.id)
         .bind(worker)
+        .bind(maybe_reached)
 }
 
 impl Store {

@@ -229,9 +229,14 @@ struct ReceiverProcess {
 
 impl ReceiverProcess {
     fn start() -> ReceiverProcess {
+        Self::start_with(&[])
+    }
+
+    fn start_with(args: &[&str]) -> ReceiverProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
             .args(["receive", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -307,6 +312,58 @@ async fn the_receiver_takes_each_delivery_once_and_marks_repeats_and_late_steps(
     // An earlier step of the case after a later one.
     assert_eq!(deliver("k-1", "1").await.unwrap().status(), 200);
     assert!(receiver.next_line().contains("(out of order"));
+}
+
+#[tokio::test]
+async fn the_reference_receiver_stores_before_it_answers_and_remembers_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("inbox");
+    let store_arg = store.to_str().unwrap().to_owned();
+    let deliver = |address: String, key: &'static str, sequence: &'static str| async move {
+        reqwest::Client::new()
+            .post(format!("http://{address}/ostersund"))
+            .header("idempotency-key", key)
+            .header("x-brygga-case", "c-1")
+            .header("x-brygga-sequence", sequence)
+            .header("x-brygga-attempt", "1")
+            .body("{\"step\": 1}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let first = ReceiverProcess::start_with(&["--store", &store_arg]);
+    assert_eq!(deliver(first.address.clone(), "k-1", "1").await, 200);
+    let line = first.next_line();
+    assert!(!line.contains("repeat"), "{line}");
+    // Answered only once it was on disk.
+    let index = std::fs::read_to_string(store.join("index.jsonl")).unwrap();
+    assert!(index.contains("\"k-1\""), "{index}");
+    assert_eq!(
+        std::fs::read_to_string(store.join("00000001.body")).unwrap(),
+        "{\"step\": 1}"
+    );
+    drop(first);
+    // Restarted on the same store: the key and the case's sequence are remembered.
+    let second = ReceiverProcess::start_with(&["--store", &store_arg]);
+    assert_eq!(deliver(second.address.clone(), "k-1", "1").await, 200);
+    assert!(second.next_line().contains("(repeat"));
+    // The same step for another unit (the same sequence), then the case's next step.
+    assert_eq!(deliver(second.address.clone(), "k-1b", "1").await, 200);
+    let line = second.next_line();
+    assert!(!line.contains('('), "{line}");
+    assert_eq!(deliver(second.address.clone(), "k-3", "3").await, 200);
+    assert!(!second.next_line().contains('('));
+    // An older step after a later one: not applied.
+    assert_eq!(deliver(second.address.clone(), "k-2", "2").await, 200);
+    assert!(second.next_line().contains("(out of order"));
+    assert_eq!(
+        std::fs::read_to_string(store.join("index.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
 }
 
 /// The README's first five minutes, step by step: a receiver for Östersund, Östersund's FHIR

@@ -378,3 +378,53 @@ async fn a_killed_instances_deliveries_pass_to_another_when_its_lease_ends() {
     b.terminate();
     b.wait_exit(Duration::from_secs(30));
 }
+
+/// An attempt that went out and got no answer (here a timeout) may have reached the receiver:
+/// the next attempt says so, and so does every attempt after it, even when one in between was
+/// plainly refused. A refusal alone (503) says the receiver did not store it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_attempt_marks_every_later_attempt_as_possibly_delivered() {
+    let inbox = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("subscriptions.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\ntimeout_seconds = 1\n[subscription.retry]\ninitial_delay_seconds = 1\nmax_delay_seconds = 1\n",
+            inbox.url
+        ),
+    )
+    .unwrap();
+    let env = [(
+        "BRYGGA_DELIVERY__SUBSCRIPTIONS_FILE",
+        path.to_str().unwrap(),
+    )];
+    // The first unit: refused, then silent, then refused, then taken. The second waits its
+    // turn behind it and is taken at once.
+    inbox.answer_with(&[503, 0, 503, 200, 200]);
+    let mut gateway = Gateway::start(dir.path(), &env);
+    assert!(gateway.wait_for_log("brygga is serving", Duration::from_secs(60)));
+    assert_eq!(post_to(&gateway, 1, "UNANSWERED").await, 1);
+    let all = inbox.wait_for(5).await;
+    let first = &all[0].headers["idempotency-key"];
+    let attempts: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|r| &r.headers["idempotency-key"] == first)
+        .map(|r| {
+            (
+                r.headers["x-brygga-attempt"].as_str(),
+                r.headers["x-brygga-possibly-delivered"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [("1", "false"), ("2", "false"), ("3", "true"), ("4", "true")]
+    );
+    let second = &all[4];
+    assert_ne!(&second.headers["idempotency-key"], first);
+    assert_eq!(second.headers["x-brygga-attempt"], "1");
+    assert_eq!(second.headers["x-brygga-possibly-delivered"], "false");
+    gateway.terminate();
+    gateway.wait_exit(Duration::from_secs(30));
+}
