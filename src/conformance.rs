@@ -403,6 +403,7 @@ pub fn markdown(report: &Conformance) -> String {
         }
         let _ = writeln!(out);
     }
+    receiving(&mut out);
     let _ = writeln!(out, "\n## Golden fixtures\n");
     let _ = writeln!(out, "| group | passed | of |\n|---|---|---|");
     for group in &report.fixtures {
@@ -482,6 +483,52 @@ pub fn markdown(report: &Conformance) -> String {
     out
 }
 
+/// What a receiving system must do with the gateway's deliveries: the headers each carries
+/// and the three rules of receiving (the same as the README's Delivery section and
+/// `brygga receive --store`).
+fn receiving(out: &mut String) {
+    let _ = writeln!(out, "\n## Receiving deliveries\n");
+    let _ = writeln!(
+        out,
+        "Each delivery is a POST in the subscription's format. Delivery is at least once: the same delivery can arrive more than once, under the same key.\n"
+    );
+    let _ = writeln!(out, "| header | what it says |\n|---|---|");
+    for (header, meaning) in [
+        (
+            "Idempotency-Key",
+            "the delivery: the same on every attempt, different for each step and recipient",
+        ),
+        ("X-Brygga-Case", "the case the step belongs to"),
+        ("X-Brygga-Event", "the step (event) delivered"),
+        (
+            "X-Brygga-Sequence",
+            "the step's number in its case: it grows, with gaps for steps not released to you",
+        ),
+        (
+            "X-Brygga-Attempt",
+            "1 for the first attempt, 2 for the next, …",
+        ),
+        (
+            "X-Brygga-Possibly-Delivered",
+            "true when an earlier attempt may have reached you (the gateway sent it and never learnt your answer)",
+        ),
+    ] {
+        let _ = writeln!(out, "| `{header}` | {meaning} |");
+    }
+    let _ = writeln!(out, "\nThe three rules of receiving:\n");
+    for rule in [
+        "**Drop repeats by key**: a delivery whose `Idempotency-Key` you have taken before is answered 2xx and not applied again.",
+        "**Apply in sequence per case**: a case's next step is sent only after the one before it is settled; a lower `X-Brygga-Sequence` after a higher one of the same case can only be a dead letter sent again, and must not overwrite the later state.",
+        "**Answer 2xx only after storing**: a 2xx lets the gateway forget the delivery; answer it once the delivery is durably stored, and anything else (5xx, or no answer) when it is not.",
+    ] {
+        let _ = writeln!(out, "- {rule}");
+    }
+    let _ = writeln!(
+        out,
+        "\n`brygga receive --store DIR` is a receiver that follows all three: use it as the reference."
+    );
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -529,7 +576,11 @@ pub fn html(report: &Conformance) -> String {
                 body.push_str("<ul>\n");
                 in_list = true;
             }
-            let _ = writeln!(body, "<li>{}</li>", escape(item).replace('`', ""));
+            let _ = writeln!(
+                body,
+                "<li>{}</li>",
+                escape(item).replace('`', "").replace("**", "")
+            );
             continue;
         }
         if in_list {

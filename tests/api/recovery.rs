@@ -119,8 +119,8 @@ async fn a_second_long_outage_holds_deliveries_for_seconds_not_minutes(backend: 
     .await;
     inbox.down_for(Duration::from_secs(1));
     let recovered = Instant::now() + Duration::from_secs(1);
-    let accepted = post_admissions(&app, 300, "OUT").await;
-    assert_eq!(accepted, 300);
+    let accepted = post_admissions(&app, 1_200, "OUT").await;
+    assert_eq!(accepted, 1_200);
     let done = all_delivered(&app, Duration::from_secs(60), Duration::from_secs(3)).await;
     let after = done.saturating_duration_since(recovered);
     assert!(
@@ -134,7 +134,7 @@ async fn a_second_long_outage_holds_deliveries_for_seconds_not_minutes(backend: 
         .iter()
         .map(|r| r.headers["idempotency-key"].clone())
         .collect();
-    assert_eq!(keys.len(), 600);
+    assert_eq!(keys.len(), 2_400);
 }
 
 /// The receiver is down; the circuit opens and holds the deliveries. The gateway is stopped

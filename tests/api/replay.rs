@@ -222,6 +222,14 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         ),
         "{report}"
     );
+    // Receivers are shown the headers and the three rules of receiving.
+    assert!(
+        report.contains("| `X-Brygga-Possibly-Delivered` |")
+            && report.contains("- **Drop repeats by key**")
+            && report.contains("- **Apply in sequence per case**")
+            && report.contains("- **Answer 2xx only after storing**"),
+        "{report}"
+    );
     let html = dir.path().join("conformance.html");
     let output = run_brygga(&[
         "conformance",
@@ -236,6 +244,10 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(
         page.contains("<th>kind</th>") && page.contains("<td>admission_notice</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<li>Drop repeats by key: a delivery whose Idempotency-Key"),
         "{page}"
     );
 }
