@@ -5,7 +5,7 @@
 //! then measures on one core:
 //! - `decide`: every event of the case decided for every recipient it goes to (the pure
 //!   function alone);
-//! - `route`: the same through `process::disclosure::route` — decide, release (redactions
+//! - `route`: the same through `decide::route::route` — decide, release (redactions
 //!   applied), the outbox row's JSON payload and the audit record of every decision;
 //! - `raw-payloads`: serialising each event once per recipient with serde_json, with no
 //!   decision at all (what writing the outbox rows costs anyway; the ceiling of `route`).
@@ -15,6 +15,8 @@
 use std::hint::black_box;
 
 use brygga::config::Directory;
+use brygga::decide::parties::recipients;
+use brygga::decide::route::route;
 use brygga::decide::{CaseFacts, Request, decide};
 use brygga::domain::case::CoordinationCase;
 use brygga::domain::consent::{
@@ -24,7 +26,6 @@ use brygga::domain::event::ConsentScope;
 use brygga::domain::party::Party;
 use brygga::formats::Mappings;
 use brygga::formats::cosmic_link::decode;
-use brygga::process::disclosure::{recipients, route};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn registry(at: jiff::Timestamp) -> Vec<ConsentDirective> {

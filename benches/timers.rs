@@ -21,7 +21,8 @@ use brygga::clock::Clock;
 use brygga::config::Directory;
 use brygga::domain::event::Deadline;
 use brygga::formats::Mappings;
-use brygga::process::{Scheduler, TimerPayload};
+use brygga::pipeline::Scheduler;
+use brygga::process::TimerPayload;
 use brygga::store::{Backend, CaseCommit, GroupCommitter, Store, TimerEntry};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{AnyConnection, Connection, Executor, Row};
@@ -203,6 +204,7 @@ async fn measure(name: &str, url: &str, raw_url: &str, n: u64, file: Option<&std
         subscriptions: Default::default(),
         clock: Clock::System,
         worker: "bench".into(),
+        outbox_ready: None,
     };
     let scheduler = tokio::spawn(scheduler.run(stop_rx));
     let loading = Arc::new(AtomicBool::new(true));

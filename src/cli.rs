@@ -326,7 +326,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                     let computed = stats::for_period_of(&store, from, to, |case| {
-                        crate::process::disclosure::participates(case, &organisation, directory)
+                        crate::decide::parties::participates(case, &organisation, directory)
                     })
                     .await?;
                     Release::organisation(computed, |unit| {

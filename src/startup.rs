@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::formats::Mappings;
 use crate::http::{self, AppState, HttpMetrics};
 use crate::pipeline::Pipeline;
-use crate::process::Scheduler;
+use crate::pipeline::Scheduler;
 use crate::store::{GroupCommitter, Store};
 
 /// A gateway ready to serve: store opened (and migrated, if configured), port bound.
@@ -143,6 +143,7 @@ impl Application {
             subscriptions: subscriptions.clone(),
             clock: self.clock.clone(),
             worker: self.identity.0.clone(),
+            outbox_ready: Some(outbox_ready.clone()),
         };
         // A restarted instance takes back what it was doing when it stopped.
         match self.store.release_claims(&scheduler.worker).await {

@@ -4,6 +4,7 @@
 //! to the dead letters after the subscription's maximum age.
 
 pub mod fhir;
+mod late;
 mod subscriptions;
 mod worker;
 

@@ -496,80 +496,21 @@ impl Deliverer {
         payload: &Payload,
         late: &crate::process::deviations::LateDelivery<'_>,
     ) -> Result<(), StoreError> {
-        use crate::process::{Context, advance, deviations};
-        use crate::store::{AuditEntry, CommitOutcome};
+        let steps = crate::pipeline::Steps {
+            store: &self.store,
+            committer: &self.committer,
+            directory: &self.directory,
+            subscriptions: &self.subscriptions,
+            clock: &self.clock,
+            outbox_ready: Some(&self.ready),
+        };
         let policy = self.mappings.policies.for_case(
             &payload.message.case.issuer,
             crate::process::clocks::municipality_of(&payload.message.event),
         );
-        let choose = |_: &crate::domain::case::CoordinationCase| policy;
-        let context = Context {
-            policy: &choose,
-            directory: &self.directory,
-        };
-        for _ in 0..5 {
-            let Some(stored) = self.store.load_case(item.case_id).await? else {
-                return Ok(());
-            };
-            let mut case = stored.to_case()?;
-            let Some(event) = case
-                .events()
-                .iter()
-                .find(|e| e.id == item.event_id)
-                .cloned()
-            else {
-                return Ok(());
-            };
-            let raised = deviations::delivery_late(&case, &event, late, &self.directory);
-            let step = match advance(&mut case, raised.clone(), late.at, context) {
-                Ok(step) => step,
-                // Raised already (by another instance, or before a restart).
-                Err(crate::domain::case::TransitionError::DuplicateEvent { .. }) => return Ok(()),
-                Err(reason) => {
-                    tracing::info!(case = %item.case_id, %reason, "a late delivery's deviation does not apply to the case now");
-                    return Ok(());
-                }
-            };
-            let now = self.clock.now();
-            let audit = AuditEntry {
-                actor: "brygga".to_owned(),
-                organisation: None,
-                action: raised.kind.name().to_owned(),
-                person: Some(case.person().clone()),
-                purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
-                legal_basis: None,
-                details: serde_json::json!({
-                    "cause": "delivery_late",
-                    "delivery": item.id,
-                    "subscription": item.destination,
-                    "event_id": raised.id,
-                    "deadline": late.deadline,
-                    "dead": late.dead,
-                }),
-            };
-            let commit = crate::process::disclosure::commit_in_stored_case(
-                &self.store,
-                &case,
-                &stored,
-                step,
-                audit,
-                &self.directory,
-                &self.subscriptions.current(),
-                now,
-            )
-            .await?;
-            match self.committer.commit(commit).await {
-                Ok(CommitOutcome::Committed { .. }) => {
-                    tracing::warn!(case = %item.case_id, subscription = item.destination, deadline = %late.deadline, dead = late.dead, "a late delivery raised a deviation");
-                    self.ready.notify_one();
-                    return Ok(());
-                }
-                Ok(CommitOutcome::Duplicate { .. }) => return Ok(()),
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
+        steps
+            .record_step(&mut super::late::LateStep { item, late, policy })
+            .await
     }
 
     /// Renews the leases of the rows on their way, a third of a lease before they end, until

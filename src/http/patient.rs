@@ -304,7 +304,7 @@ pub async fn lift_protection(
             .map_err(internal)?
         {
             let case = pipeline.case(case_id).await?;
-            if crate::process::disclosure::participates(
+            if crate::decide::parties::participates(
                 &case,
                 &caller.organisation,
                 &pipeline.directory,

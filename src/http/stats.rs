@@ -49,7 +49,7 @@ pub async fn stats(
         stats::for_period(&pipeline.store, from, to).await
     } else {
         stats::for_period_of(&pipeline.store, from, to, |case| {
-            crate::process::disclosure::participates(case, organisation, directory)
+            crate::decide::parties::participates(case, organisation, directory)
         })
         .await
     };

@@ -2,14 +2,16 @@
 //! reported, acknowledged or answered. They pass the same state machine, clocks and commit as
 //! received messages.
 
+use crate::decide::parties::participates;
 use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
 use crate::domain::event::{Event, EventId, EventKind, EventSource};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
 use crate::process::{self, Policy};
-use crate::store::{AuditEntry, CommitOutcome, StoreError};
+use crate::store::{AuditEntry, CommitOutcome};
 
-use super::receive::{ATTEMPTS, Pipeline, ReceiveError};
+use super::receive::{Pipeline, ReceiveError};
+use super::record::{Attempt, Made, StepSource, Steps, Stored};
 
 /// The format name of steps recorded through the API.
 pub const API: &str = "api";
@@ -50,79 +52,15 @@ impl Pipeline {
                 "the client acts for {organisation}; it cannot record a step by {by}"
             )));
         }
-        let event_id = EventId(derived_id(API, &[&case_id.to_string(), key]));
-        for _ in 0..ATTEMPTS {
-            let stored = self
-                .store
-                .load_case(case_id)
-                .await?
-                .ok_or(ReceiveError::UnknownCase { case_id })?;
-            let mut case = stored.to_case()?;
-            if let super::Acting::Client(organisation) | super::Acting::Relay(organisation) = acting
-                && !process::disclosure::participates(&case, organisation, &self.directory)
-            {
-                return Err(ReceiveError::UnknownCase { case_id });
-            }
-            let event = Event {
-                id: event_id,
-                occurred_at: self.clock.now(),
-                source: EventSource {
-                    format: API.to_owned(),
-                    message_id: key.to_owned(),
-                    sender: Some(by.clone()),
-                },
-                kind: kind.clone(),
-            };
-            let name = event.kind.name();
-            let policy = self.policy_of(&case);
-            let choose = |_: &CoordinationCase| policy;
-            let step = match process::advance(
-                &mut case,
-                event.clone(),
-                event.occurred_at,
-                process::Context {
-                    policy: &choose,
-                    directory: &self.directory,
-                },
-            ) {
-                Ok(step) => step,
-                Err(error @ TransitionError::DuplicateEvent { .. }) => {
-                    // Recorded before, perhaps not yet durable: callers take this as done.
-                    self.committer.durable().await?;
-                    return Err(error.into());
-                }
-                Err(error) => return Err(error.into()),
-            };
-            let now = self.clock.now();
-            let audit = AuditEntry {
-                actor: by.to_string(),
-                organisation: Some(by.to_string()),
-                action: format!("record {name}"),
-                person: Some(case.person().clone()),
-                purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
-                legal_basis: None,
-                details: serde_json::json!({ "event_id": event.id, "key": key }),
-            };
-            let commit = process::disclosure::commit_in_stored_case(
-                &self.store,
-                &case,
-                &stored,
-                step,
-                audit,
-                &self.directory,
-                &self.subscriptions.current(),
-                now,
-            )
-            .await?;
-            match self.committer.commit(commit).await {
-                Ok(CommitOutcome::Committed { .. } | CommitOutcome::Duplicate { .. }) => {
-                    return Ok(case);
-                }
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(ReceiveError::Busy)
+        let mut step = ApiStep {
+            pipeline: self,
+            case_id,
+            by,
+            key,
+            kind,
+            acting,
+        };
+        self.steps().record_step(&mut step).await
     }
 
     /// The case, or `UnknownCase`.
@@ -133,5 +71,98 @@ impl Pipeline {
             .await?
             .ok_or(ReceiveError::UnknownCase { case_id })?;
         Ok(stored.to_case()?)
+    }
+}
+
+/// A step recorded through the API in a stored case.
+struct ApiStep<'a> {
+    pipeline: &'a Pipeline,
+    case_id: CaseId,
+    by: &'a Party,
+    key: &'a str,
+    kind: EventKind,
+    acting: super::Acting<'a>,
+}
+
+impl StepSource for ApiStep<'_> {
+    type Done = CoordinationCase;
+    type Error = ReceiveError;
+
+    fn case_id(&self) -> CaseId {
+        self.case_id
+    }
+
+    async fn make(
+        &mut self,
+        steps: &Steps<'_>,
+        stored: &Stored,
+    ) -> Result<Attempt<Made, CoordinationCase>, ReceiveError> {
+        let case_id = self.case_id;
+        let (Some((mut case, version)), Some(reference)) = (stored.case()?, stored.reference())
+        else {
+            return Err(ReceiveError::UnknownCase { case_id });
+        };
+        if let super::Acting::Client(organisation) | super::Acting::Relay(organisation) =
+            self.acting
+            && !participates(&case, organisation, steps.directory)
+        {
+            return Err(ReceiveError::UnknownCase { case_id });
+        }
+        let event = Event {
+            id: EventId(derived_id(API, &[&case_id.to_string(), self.key])),
+            occurred_at: steps.clock.now(),
+            source: EventSource {
+                format: API.to_owned(),
+                message_id: self.key.to_owned(),
+                sender: Some(self.by.clone()),
+            },
+            kind: self.kind.clone(),
+        };
+        let name = event.kind.name();
+        let policy = self.pipeline.policy_of(&case);
+        let choose = |_: &CoordinationCase| policy;
+        let context = process::Context {
+            policy: &choose,
+            directory: steps.directory,
+        };
+        let step = match process::advance(&mut case, event.clone(), event.occurred_at, context) {
+            Ok(step) => step,
+            Err(error @ TransitionError::DuplicateEvent { .. }) => {
+                // Recorded before, perhaps not yet durable: callers take this as done.
+                steps.committer.durable().await?;
+                return Err(error.into());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let audit = AuditEntry {
+            actor: self.by.to_string(),
+            organisation: Some(self.by.to_string()),
+            action: format!("record {name}"),
+            person: Some(case.person().clone()),
+            purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({ "event_id": event.id, "key": self.key }),
+        };
+        Ok(Attempt::Go(Made {
+            case,
+            version,
+            reference,
+            step,
+            audit,
+            routed_to: Vec::new(),
+            protects: false,
+        }))
+    }
+
+    fn committed(
+        &mut self,
+        made: Made,
+        _: CommitOutcome,
+    ) -> Result<CoordinationCase, ReceiveError> {
+        Ok(made.case)
+    }
+
+    fn busy(&mut self) -> Result<CoordinationCase, ReceiveError> {
+        Err(ReceiveError::Busy)
     }
 }

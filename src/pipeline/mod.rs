@@ -1,12 +1,18 @@
-//! The inbound pipeline: decode → translate → check against the case → commit, with no HTTP in
-//! sight. The HTTP handlers and the command line call it.
+//! The pipeline: every way a step is recorded — a received message (decode → translate →
+//! check against the case → commit), a step made through the API, a timer that fell due —
+//! through one loop (`Steps::record_step`), and the read side of cases, with no HTTP in
+//! sight. The HTTP handlers, the command line and the workers call it.
 
 mod append;
 mod read;
 mod receive;
+mod record;
 mod resources;
+mod timers;
 
 pub use append::API;
 pub use read::{CaseRead, reader_party};
 pub use receive::{Acting, Pipeline, Receipt, ReceiveError, Withheld};
+pub use record::{Attempt, Made, StepSource, Steps, Stored};
 pub use resources::{CaseResources, History, Version};
+pub use timers::{Fired, POLL, Scheduler};

@@ -153,13 +153,13 @@ impl Pipeline {
             .load_case(case_id)
             .await?
             .ok_or(ReceiveError::UnknownCase { case_id })?;
-        let reference = process::disclosure::reference_of(&stored);
+        let reference = stored.reference_or_own();
         let case = stored.to_case()?;
-        if !process::disclosure::participates(&case, organisation, &self.directory) {
+        if !crate::decide::parties::participates(&case, organisation, &self.directory) {
             return Err(ReceiveError::UnknownCase { case_id });
         }
         let now = self.clock.now();
-        let consents = process::disclosure::with_recorders(
+        let consents = crate::decide::route::with_recorders(
             &self.store.registry_for(&case).await?,
             &self.directory,
         );

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::Directory;
+use crate::decide::invitations::invitation_recipients;
+use crate::decide::parties::participates;
+use crate::decide::route::Routed;
 use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
 use crate::domain::event::{EventId, EventKind};
 use crate::domain::identifiers::HsaId;
@@ -21,6 +24,8 @@ use crate::store::{
     AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Prior, ReceivedMessage, Store,
     StoreError, registry_with,
 };
+
+use super::record::{Attempt, Made, StepSource, Steps, Stored};
 
 /// What the sender gets back: which case and event the message became, and what was not mapped.
 /// A re-sent message gets the identical receipt.
@@ -130,8 +135,6 @@ pub struct Pipeline {
     pub recorder: Option<Arc<crate::replay::Recorder>>,
     pub clock: Clock,
 }
-
-pub(super) const ATTEMPTS: usize = 5;
 
 /// How far ahead of the gateway's clock a sender's clock may be.
 const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
@@ -362,6 +365,18 @@ impl Pipeline {
         Ok(units)
     }
 
+    /// The way this pipeline records steps (`Steps::record_step`).
+    pub fn steps(&self) -> Steps<'_> {
+        Steps {
+            store: &self.store,
+            committer: &self.committer,
+            directory: &self.directory,
+            subscriptions: &self.subscriptions,
+            clock: &self.clock,
+            outbox_ready: Some(&self.outbox_ready),
+        }
+    }
+
     async fn receive(
         &self,
         source: String,
@@ -372,258 +387,350 @@ impl Pipeline {
         self.check_sender(&message, acting)?;
         check_not_the_gateways(&message, acting)?;
         self.check_withdrawal_time(&message)?;
-        let message_id = message.event.source.message_id.clone();
-        let case_id = message.case.case_id();
-        // The first attempt reads everything on one connection; one after a conflict rereads.
-        let mut prior = match self
+        // Whether this message says the person's identity is protected (any message may).
+        let marks_protection = message.protected_identity
+            || matches!(&message.event.kind, EventKind::AdmissionNotice { person, .. } if person.protected_identity);
+        let mut received = Received {
+            pipeline: self,
+            source,
+            message,
+            warnings,
+            acting,
+            marks_protection,
+            step_warnings: Vec::new(),
+            receipt: None,
+        };
+        self.steps().record_step(&mut received).await
+    }
+}
+
+/// A received message as a step of its case.
+struct Received<'a> {
+    pipeline: &'a Pipeline,
+    /// The format and sender (`cosmic-link:SE…`): with the message id, what makes a message
+    /// the same message.
+    source: String,
+    message: CanonicalMessage,
+    /// What the format did not carry over.
+    warnings: Vec<String>,
+    acting: Acting<'a>,
+    marks_protection: bool,
+    /// What the step itself warns of (made with it, so made again with it).
+    step_warnings: Vec<String>,
+    /// The receipt, once the step is routed.
+    receipt: Option<Receipt>,
+}
+
+impl StepSource for Received<'_> {
+    type Done = Receipt;
+    type Error = ReceiveError;
+
+    fn case_id(&self) -> CaseId {
+        self.message.case.case_id()
+    }
+
+    async fn read(
+        &mut self,
+        steps: &Steps<'_>,
+        attempt: usize,
+    ) -> Result<Attempt<Stored, Receipt>, ReceiveError> {
+        let (message_id, person) = (&self.message.event.source.message_id, &self.message.person);
+        if attempt > 0 {
+            // After a conflict: what the step that committed first changed.
+            return Ok(Attempt::Go(steps.read(self.case_id(), Some(person)).await?));
+        }
+        // The first attempt reads everything on one connection, and whether the message was
+        // received before.
+        match steps
             .store
-            .prior(&source, &message_id, case_id, &message.person)
+            .prior(&self.source, message_id, self.case_id(), person)
             .await?
         {
             Prior::Received(receipt) => {
                 // The first may be committed but not yet durable: answer after it is.
-                self.committer.durable().await?;
-                return stored_receipt(receipt);
+                steps.committer.durable().await?;
+                Ok(Attempt::Answer(stored_receipt(receipt)?))
             }
             Prior::New {
                 case,
                 consents,
                 protected,
-            } => Some((case, consents, protected)),
+            } => Ok(Attempt::Go(Stored {
+                case,
+                consents,
+                protected,
+            })),
+        }
+    }
+
+    async fn make(
+        &mut self,
+        steps: &Steps<'_>,
+        stored: &Stored,
+    ) -> Result<Attempt<Made, Receipt>, ReceiveError> {
+        let (message, acting, pipeline) = (&self.message, self.acting, self.pipeline);
+        let case_id = self.case_id();
+        let (mut case, version) = stored
+            .case()?
+            .unwrap_or_else(|| (CoordinationCase::new(case_id, message.person.clone()), 0));
+        check_case(message, acting, &case, version, steps.directory)?;
+        let policies = &pipeline.mappings.policies;
+        let issuer = message.case.issuer.as_str();
+        let policy = |case: &CoordinationCase| {
+            policies.for_case(issuer, case.municipalities().first().copied())
         };
-        // Whether this message says the person's identity is protected (any message may).
-        let marks_protection = message.protected_identity
-            || matches!(&message.event.kind, EventKind::AdmissionNotice { person, .. } if person.protected_identity);
-        for _ in 0..ATTEMPTS {
-            let (stored, stored_consents, stored_protected) = match prior.take() {
-                Some(read) => read,
-                None => (
-                    self.store.load_case(case_id).await?,
-                    self.store.consents_for(&message.person).await?,
-                    self.store.person_protected(&message.person).await?,
-                ),
-            };
-            let (mut case, version) = match stored {
-                Some(stored) => (stored.to_case()?, stored.version),
-                None => (CoordinationCase::new(case_id, message.person.clone()), 0),
-            };
-            if let Acting::Client(organisation) | Acting::Relay(organisation) = acting
-                && version > 0
-                && !process::disclosure::participates(&case, organisation, &self.directory)
-            {
-                return Err(ReceiveError::UnknownCase { case_id });
-            }
-            // A consent, objection or withdrawal is recorded by a principal that takes part in
-            // a case of the person: it does not open a case of its own.
-            if version == 0
-                && !matches!(acting, Acting::Operator)
-                && matches!(
-                    message.event.kind,
-                    EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. }
-                )
-            {
-                return Err(ReceiveError::UnknownCase { case_id });
-            }
-            if case.person() != &message.person {
-                return Err(ReceiveError::PersonMismatch {
-                    case: message.case.value.clone(),
-                });
-            }
-            let policies = &self.mappings.policies;
-            let issuer = message.case.issuer.as_str();
-            let policy = |case: &CoordinationCase| {
-                policies.for_case(issuer, case.municipalities().first().copied())
-            };
-            let context = process::Context {
-                policy: &policy,
-                directory: &self.directory,
-            };
-            let step = match process::advance(
-                &mut case,
-                message.event.clone(),
-                message.sent_at,
-                context,
-            ) {
+        let context = process::Context {
+            policy: &policy,
+            directory: steps.directory,
+        };
+        let step =
+            match process::advance(&mut case, message.event.clone(), message.sent_at, context) {
                 Ok(step) => step,
-                // A step into a case that does not exist answers as one into a case of
-                // another organisation: whether a case id exists is not a client's to learn.
+                // A step into a case that does not exist answers as one into a case of another
+                // organisation: whether a case id exists is not a client's to learn.
                 Err(_) if version == 0 && !matches!(acting, Acting::Operator) => {
                     return Err(ReceiveError::UnknownCase { case_id });
                 }
                 Err(error) => return Err(error.into()),
             };
-            let routed_to = if matches!(message.event.kind, EventKind::SipInvitation { .. }) {
-                let involved = self.involved_region_units(&message, &case).await?;
-                process::routing::invitation_recipients(&message.event, &involved, &self.directory)
+        let routed_to = if matches!(message.event.kind, EventKind::SipInvitation { .. }) {
+            let involved = pipeline.involved_region_units(message, &case).await?;
+            invitation_recipients(&message.event, &involved, steps.directory)
+        } else {
+            Vec::new()
+        };
+        let now = steps.clock.now();
+        self.step_warnings = pipeline.consent_warnings(message, &case, &stored.consents, now);
+        // Protection is kept for the person, before anything of the step is disclosed:
+        // should the commit fail, the person stays protected (the safe side).
+        if self.marks_protection && !stored.protected {
+            pipeline.protect(message, case_id, now).await?;
+        }
+        let audit = AuditEntry {
+            actor: sender_label(message),
+            organisation: Some(message.case.issuer.clone()),
+            action: format!("receive {}", message.event.kind.name()),
+            person: Some(message.person.clone()),
+            purpose: "samverkan vid utskrivning".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({
+                "format": message.event.source.format,
+                "message_id": message.event.source.message_id,
+                "event_id": message.event.id,
+                // As the receipt: the fan-out of an invitation of a whole region is in
+                // the disclosure records, one per unit, under the region's organisation.
+                "routed_to": if routed_to.is_empty() { Vec::new() } else { invited_as_sent(message) },
+                "follow_on": step.follow_on,
+            }),
+        };
+        Ok(Attempt::Go(Made {
+            case,
+            version,
+            reference: message.case.clone(),
+            step,
+            audit,
+            routed_to,
+            protects: self.marks_protection,
+        }))
+    }
+
+    fn complete(
+        &mut self,
+        made: &Made,
+        routed: &Routed,
+        commit: &mut CaseCommit,
+    ) -> Result<(), ReceiveError> {
+        let message = &self.message;
+        let invited = invited_as_sent(message);
+        // The receipt names whom the sender invited, never the units an invitation of a
+        // whole region fanned out to: which units know the person is not the sender's to
+        // learn (the audit record keeps the fan-out).
+        let shown = |party: &Party| -> Party {
+            if made.routed_to.contains(party) && !invited.contains(party) {
+                invited
+                    .iter()
+                    .find(|invited| {
+                        self.pipeline.directory.organisation_of(invited)
+                            == self.pipeline.directory.organisation_of(party)
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| party.clone())
             } else {
-                Vec::new()
-            };
-            let now = self.clock.now();
-            let consents = registry_with(&case, stored_consents);
-            let mut warnings = warnings.clone();
-            if let EventKind::SipInvitation {
-                consent_reference: None,
-                ..
-            } = &message.event.kind
-            {
-                let consented = consents.iter().any(|c| {
-                    c.scope == crate::domain::event::ConsentScope::Sip
-                        && c.provision == crate::domain::consent::Provision::Permit
-                        && c.in_force_at(now)
-                });
-                if !consented {
-                    // Where the sender would name it, in its own format.
-                    let format = message.event.source.format.as_str();
-                    let element = match format {
-                        cosmic_link::FORMAT => "KallelseSip/SamtyckeReferens".to_owned(),
-                        crate::formats::fhir::FORMAT => "Task.input (consent-reference)".to_owned(),
-                        _ => format
-                            .strip_prefix(municipal::FORMAT_PREFIX)
-                            .and_then(|name| self.mappings.municipal.get(name))
-                            .and_then(|d| d.xml_for("sip_invitation", "event.consent_reference"))
-                            .unwrap_or_else(|| "event.consent_reference".to_owned()),
-                    };
-                    warnings.push(format!(
-                        "{element}: no consent to SIP is recorded in the case and the invitation names none; SIP needs the person's consent"
-                    ));
-                }
+                party.clone()
             }
-            // Protection is kept for the person, before anything of the step is disclosed:
-            // should the commit fail, the person stays protected (the safe side).
-            if marks_protection && !stored_protected {
-                self.store
-                    .protect_person(
-                        &message.person,
-                        &sender_label(&message),
-                        now,
-                        &AuditEntry {
-                            actor: sender_label(&message),
-                            organisation: self.sender_organisation(&message).map(|o| o.code()),
-                            action: "mark protected identity".to_owned(),
-                            person: Some(message.person.clone()),
-                            purpose: "skyddad identitet".to_owned(),
-                            legal_basis: None,
-                            details: serde_json::json!({
-                                "format": message.event.source.format,
-                                "message_id": message_id,
-                                "case_id": case_id,
-                            }),
-                        },
-                    )
-                    .await?;
-            }
-            let new_events = case.events().get(version as usize..).unwrap_or_default();
-            let routed = process::disclosure::route(
-                &case,
-                &message.case,
-                new_events,
-                &consents,
-                &self.directory,
-                &self.subscriptions.current(),
-                &routed_to,
-                now,
-                stored_protected || marks_protection,
-            )?;
-            // The receipt names whom the sender invited, never the units an invitation of a
-            // whole region fanned out to: which units know the person is not the sender's to
-            // learn (the audit record keeps the fan-out).
-            let invited_as_sent: Vec<Party> = match &message.event.kind {
-                EventKind::SipInvitation { invited, .. } => {
-                    let mut parties: Vec<Party> = invited.iter().map(|f| f.party.clone()).collect();
-                    parties.sort();
-                    parties.dedup();
-                    parties
-                }
-                _ => Vec::new(),
+        };
+        let mut withheld: Vec<Withheld> = Vec::new();
+        for denied in routed.denied.iter().filter(|d| d.event == message.event.id) {
+            let entry = Withheld {
+                recipient: shown(&denied.recipient),
+                reason: denied.reason.clone(),
             };
-            let shown = |party: &Party| -> Party {
-                if routed_to.contains(party) && !invited_as_sent.contains(party) {
-                    invited_as_sent
-                        .iter()
-                        .find(|invited| {
-                            self.directory.organisation_of(invited)
-                                == self.directory.organisation_of(party)
-                        })
-                        .cloned()
-                        .unwrap_or_else(|| party.clone())
-                } else {
-                    party.clone()
-                }
-            };
-            let mut withheld: Vec<Withheld> = Vec::new();
-            for denied in routed.denied.iter().filter(|d| d.event == message.event.id) {
-                let entry = Withheld {
-                    recipient: shown(&denied.recipient),
-                    reason: denied.reason.clone(),
-                };
-                if !withheld.contains(&entry) {
-                    withheld.push(entry);
-                }
-            }
-            let receipt = Receipt {
-                status: "accepted".to_owned(),
-                message_id: message_id.clone(),
-                case_id,
-                event_id: message.event.id,
-                kind: message.event.kind.name().to_owned(),
-                sequence: step.sequence,
-                routed_to: if routed_to.is_empty() {
-                    Vec::new()
-                } else {
-                    invited_as_sent.clone()
-                },
-                follow_on: step.follow_on.clone(),
-                warnings,
-                withheld,
-            };
-            let mut commit = CaseCommit::from_case(&case, version, now);
-            commit.reference = Some(message.case.clone());
-            commit.timers = step.timers;
-            commit.cancel_timers = step.cancel;
-            commit.outbox = routed.outbox;
-            let deliveries = !commit.outbox.is_empty();
-            commit.received = Some(ReceivedMessage {
-                source: source.clone(),
-                message_id: message_id.clone(),
-                receipt: serde_json::to_value(&receipt)
-                    .map_err(|e| StoreError::decode("receipt", e))?,
-            });
-            commit.audit.push(AuditEntry {
-                actor: sender_label(&message),
-                organisation: Some(message.case.issuer.clone()),
-                action: format!("receive {}", receipt.kind),
-                person: Some(message.person.clone()),
-                purpose: "samverkan vid utskrivning".to_owned(),
-                legal_basis: None,
-                details: serde_json::json!({
-                    "format": message.event.source.format,
-                    "message_id": message_id,
-                    "event_id": message.event.id,
-                    // As the receipt: the fan-out of an invitation of a whole region is in
-                    // the disclosure records, one per unit, under the region's organisation.
-                    "routed_to": receipt.routed_to,
-                    "follow_on": receipt.follow_on,
-                }),
-            });
-            commit.audit.extend(routed.audit);
-            match self.committer.commit(commit).await {
-                Ok(CommitOutcome::Committed { .. }) => {
-                    if deliveries {
-                        self.outbox_ready.notify_one();
-                    }
-                    return Ok(receipt);
-                }
-                Ok(CommitOutcome::Duplicate { receipt }) => return stored_receipt(receipt),
-                // Another message of the same case was committed first: read it and try again.
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(StoreError::AlreadyStored(detail)) => {
-                    tracing::info!(%detail, "a message records a step already stored");
-                    return Err(ReceiveError::AlreadyRecorded { message_id });
-                }
-                Err(error) => return Err(error.into()),
+            if !withheld.contains(&entry) {
+                withheld.push(entry);
             }
         }
+        let mut warnings = self.warnings.clone();
+        warnings.extend(self.step_warnings.iter().cloned());
+        let receipt = Receipt {
+            status: "accepted".to_owned(),
+            message_id: message.event.source.message_id.clone(),
+            case_id: self.case_id(),
+            event_id: message.event.id,
+            kind: message.event.kind.name().to_owned(),
+            sequence: made.step.sequence,
+            routed_to: if made.routed_to.is_empty() {
+                Vec::new()
+            } else {
+                invited
+            },
+            follow_on: made.step.follow_on.clone(),
+            warnings,
+            withheld,
+        };
+        commit.received = Some(ReceivedMessage {
+            source: self.source.clone(),
+            message_id: receipt.message_id.clone(),
+            receipt: serde_json::to_value(&receipt)
+                .map_err(|e| StoreError::decode("receipt", e))?,
+        });
+        self.receipt = Some(receipt);
+        Ok(())
+    }
+
+    fn committed(&mut self, _: Made, outcome: CommitOutcome) -> Result<Receipt, ReceiveError> {
+        match (outcome, self.receipt.take()) {
+            (CommitOutcome::Committed { .. }, Some(receipt)) => Ok(receipt),
+            (CommitOutcome::Duplicate { receipt }, _) => stored_receipt(receipt),
+            (CommitOutcome::Committed { .. }, None) => {
+                Err(StoreError::decode("receipt", "a committed message without its receipt").into())
+            }
+        }
+    }
+
+    fn busy(&mut self) -> Result<Receipt, ReceiveError> {
         Err(ReceiveError::Busy)
+    }
+
+    fn already_stored(&mut self, detail: String) -> ReceiveError {
+        tracing::info!(%detail, "a message records a step already stored");
+        ReceiveError::AlreadyRecorded {
+            message_id: self.message.event.source.message_id.clone(),
+        }
+    }
+}
+
+impl Pipeline {
+    /// What a step warns of that its format cannot: an invitation to a SIP without the
+    /// person's consent to SIP, named where the sender would name it in its own format.
+    fn consent_warnings(
+        &self,
+        message: &CanonicalMessage,
+        case: &CoordinationCase,
+        stored: &[crate::domain::consent::ConsentDirective],
+        now: jiff::Timestamp,
+    ) -> Vec<String> {
+        let EventKind::SipInvitation {
+            consent_reference: None,
+            ..
+        } = &message.event.kind
+        else {
+            return Vec::new();
+        };
+        let consented = registry_with(case, stored.to_vec()).iter().any(|c| {
+            c.scope == crate::domain::event::ConsentScope::Sip
+                && c.provision == crate::domain::consent::Provision::Permit
+                && c.in_force_at(now)
+        });
+        if consented {
+            return Vec::new();
+        }
+        let format = message.event.source.format.as_str();
+        let element = match format {
+            cosmic_link::FORMAT => "KallelseSip/SamtyckeReferens".to_owned(),
+            crate::formats::fhir::FORMAT => "Task.input (consent-reference)".to_owned(),
+            _ => format
+                .strip_prefix(municipal::FORMAT_PREFIX)
+                .and_then(|name| self.mappings.municipal.get(name))
+                .and_then(|d| d.xml_for("sip_invitation", "event.consent_reference"))
+                .unwrap_or_else(|| "event.consent_reference".to_owned()),
+        };
+        vec![format!(
+            "{element}: no consent to SIP is recorded in the case and the invitation names none; SIP needs the person's consent"
+        )]
+    }
+
+    /// Marks the person of `message` protected, with its audit record.
+    async fn protect(
+        &self,
+        message: &CanonicalMessage,
+        case_id: CaseId,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let audit = AuditEntry {
+            actor: sender_label(message),
+            organisation: self.sender_organisation(message).map(|o| o.code()),
+            action: "mark protected identity".to_owned(),
+            person: Some(message.person.clone()),
+            purpose: "skyddad identitet".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({
+                "format": message.event.source.format,
+                "message_id": message.event.source.message_id,
+                "case_id": case_id,
+            }),
+        };
+        self.store
+            .protect_person(&message.person, &sender_label(message), now, &audit)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Refuses a message into a case it may not change: a case its client's organisation takes no
+/// part in, a case a consent would open, a case of another person.
+fn check_case(
+    message: &CanonicalMessage,
+    acting: Acting<'_>,
+    case: &CoordinationCase,
+    version: u64,
+    directory: &Directory,
+) -> Result<(), ReceiveError> {
+    let case_id = case.id();
+    if let Acting::Client(organisation) | Acting::Relay(organisation) = acting
+        && version > 0
+        && !participates(case, organisation, directory)
+    {
+        return Err(ReceiveError::UnknownCase { case_id });
+    }
+    // A consent, objection or withdrawal is recorded by a principal that takes part in a case
+    // of the person: it does not open a case of its own.
+    if version == 0
+        && !matches!(acting, Acting::Operator)
+        && matches!(
+            message.event.kind,
+            EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. }
+        )
+    {
+        return Err(ReceiveError::UnknownCase { case_id });
+    }
+    if case.person() != &message.person {
+        return Err(ReceiveError::PersonMismatch {
+            case: message.case.value.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Whom an invitation invites, as its sender named them.
+fn invited_as_sent(message: &CanonicalMessage) -> Vec<Party> {
+    match &message.event.kind {
+        EventKind::SipInvitation { invited, .. } => {
+            let mut parties: Vec<Party> = invited.iter().map(|f| f.party.clone()).collect();
+            parties.sort();
+            parties.dedup();
+            parties
+        }
+        _ => Vec::new(),
     }
 }
 

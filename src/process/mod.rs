@@ -1,19 +1,15 @@
 //! The coordination process engine: the Swedish calendar, deadline policies as data, the
-//! clocks an event starts and stops, the deviations the gateway raises, the routing of
-//! invitations and disclosures, and the scheduler that fires due timers.
+//! clocks an event starts and stops, the deviations the gateway raises, and the scheduler that
+//! fires due timers.
 
 pub mod calendar;
 pub mod clocks;
 pub mod deviations;
-pub mod disclosure;
 pub mod engine;
 pub mod policy;
-pub mod routing;
-pub mod scheduler;
 pub mod stats;
 
 pub use calendar::Calendar;
 pub use clocks::{ClockPlan, TimerPayload, plan};
 pub use engine::{Context, Step, advance};
 pub use policy::{Count, Policies, Policy, PolicyError};
-pub use scheduler::{Fired, Scheduler};

@@ -277,6 +277,17 @@ pub struct StoredCase {
 }
 
 impl StoredCase {
+    /// The reference the case was opened under, or (for cases stored before references were
+    /// kept) one in the gateway's own numbering.
+    pub fn reference_or_own(&self) -> crate::formats::canonical::CaseReference {
+        self.reference
+            .clone()
+            .unwrap_or_else(|| crate::formats::canonical::CaseReference {
+                issuer: "brygga".to_owned(),
+                value: self.id.to_string(),
+            })
+    }
+
     /// Rebuilds the domain case, checking every transition again; stored events that no
     /// longer replay are `StoreError::Corrupt`, naming the case.
     pub fn to_case(&self) -> Result<CoordinationCase, super::StoreError> {

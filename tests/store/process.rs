@@ -12,8 +12,8 @@ use brygga::domain::party::Party;
 use brygga::formats::Mappings;
 use brygga::formats::canonical::CaseReference;
 use brygga::pipeline::{Acting, Pipeline};
+use brygga::pipeline::{Fired, Scheduler};
 use brygga::process::deviations::{DeviationStatus, DeviationView};
-use brygga::process::{Fired, Scheduler};
 use brygga::store::{GroupCommitter, Store};
 use jiff::{SignedDuration, Timestamp};
 
@@ -77,6 +77,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             subscriptions: Default::default(),
             clock: clock.clone(),
             worker: worker.to_owned(),
+            outbox_ready: None,
         },
         clock,
     }

@@ -11,15 +11,19 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
-use super::clocks::{GATEWAY, Missed, TimerPayload, missed_event};
-use super::engine::{Context, advance};
+use super::record::{Attempt, Made, StepSource, Steps, Stored};
 use crate::clock::Clock;
 use crate::config::Directory;
-use crate::domain::case::TransitionError;
+use crate::decide::route::Routed;
+use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
 use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource};
 use crate::formats::Mappings;
 use crate::formats::canonical::derived_id;
-use crate::store::{AuditEntry, CommitOutcome, GroupCommitter, Store, StoreError, TimerItem};
+use crate::process::clocks::{GATEWAY, Missed, TimerPayload, missed_event};
+use crate::process::{Context, advance};
+use crate::store::{
+    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Store, StoreError, TimerItem,
+};
 
 /// How often the scheduler looks for due timers: a timer fires within this of its due time
 /// (plus the time to record it).
@@ -27,7 +31,6 @@ pub const POLL: Duration = Duration::from_millis(100);
 const CONCURRENCY: usize = 32;
 const LEASE: SignedDuration = SignedDuration::from_secs(60);
 const BATCH: u32 = 200;
-const ATTEMPTS: usize = 5;
 
 /// Fires due timers.
 #[derive(Clone)]
@@ -40,6 +43,8 @@ pub struct Scheduler {
     pub clock: Clock,
     /// This instance's name in timer claims.
     pub worker: String,
+    /// Woken when a fired timer wrote deliveries (the delivery workers wait on it).
+    pub outbox_ready: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// What happened to one claimed timer.
@@ -111,77 +116,22 @@ impl Scheduler {
                 return Ok(Fired::Settled);
             }
         };
-        let policy = self.mappings.policies.for_rule(&payload.rule);
-        let policy = |_: &crate::domain::case::CoordinationCase| policy;
-        let context = Context {
-            policy: &policy,
+        let steps = Steps {
+            store: &self.store,
+            committer: &self.committer,
             directory: &self.directory,
+            subscriptions: &self.subscriptions,
+            clock: &self.clock,
+            outbox_ready: self.outbox_ready.as_deref(),
         };
-        let event = timer_event(&timer, &payload);
-        for _ in 0..ATTEMPTS {
-            let Some(stored) = self.store.load_case(timer.case_id).await? else {
-                self.store
-                    .complete_timer(&timer.id, &self.worker, now)
-                    .await?;
-                return Ok(Fired::Settled);
-            };
-            let mut case = stored.to_case()?;
-            let step = match advance(&mut case, event.clone(), timer.due_at, context) {
-                Ok(step) => step,
-                Err(TransitionError::DuplicateEvent { .. }) => {
-                    self.store
-                        .complete_timer(&timer.id, &self.worker, now)
-                        .await?;
-                    return Ok(Fired::Settled);
-                }
-                Err(reason) => {
-                    tracing::info!(timer = %timer.id, case = %timer.case_id, %reason, "a due timer no longer applies");
-                    self.store
-                        .complete_timer(&timer.id, &self.worker, now)
-                        .await?;
-                    return Ok(Fired::Settled);
-                }
-            };
-            let follow_on = step.follow_on.len();
-            let audit = AuditEntry {
-                actor: "brygga".to_owned(),
-                organisation: None,
-                action: event.kind.name().to_owned(),
-                person: Some(case.person().clone()),
-                purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
-                legal_basis: None,
-                details: serde_json::json!({
-                    "deadline": payload.deadline,
-                    "due_at": timer.due_at,
-                    "rule": payload.rule,
-                    "started_by": payload.started_by,
-                    "event_id": event.id,
-                    "follow_on": step.follow_on,
-                }),
-            };
-            let mut commit = super::disclosure::commit_in_stored_case(
-                &self.store,
-                &case,
-                &stored,
-                step,
-                audit,
-                &self.directory,
-                &self.subscriptions.current(),
-                now,
-            )
-            .await?;
-            commit.fired_timers.push(timer.id.clone());
-            match self.committer.commit(commit).await {
-                Ok(CommitOutcome::Committed { .. }) => {
-                    tracing::info!(case = %timer.case_id, event = event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on, "timer fired");
-                    return Ok(Fired::Recorded);
-                }
-                Ok(CommitOutcome::Duplicate { .. }) => return Ok(Fired::Settled),
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(Fired::Busy)
+        let mut step = TimerStep {
+            scheduler: self,
+            event: timer_event(&timer, &payload),
+            timer,
+            payload,
+            now,
+        };
+        steps.record_step(&mut step).await
     }
 
     /// Runs until `stop` turns true: fires due timers at start (those that fell due while no
@@ -236,5 +186,114 @@ fn timer_event(timer: &TimerItem, payload: &TimerPayload) -> Event {
             },
             timer.due_at,
         ),
+    }
+}
+
+/// A due timer as a step of its case.
+struct TimerStep<'a> {
+    scheduler: &'a Scheduler,
+    timer: TimerItem,
+    payload: TimerPayload,
+    event: Event,
+    now: Timestamp,
+}
+
+impl TimerStep<'_> {
+    /// Settles the timer without an event.
+    async fn settle(&self) -> Result<Attempt<Made, Fired>, StoreError> {
+        let scheduler = self.scheduler;
+        scheduler
+            .store
+            .complete_timer(&self.timer.id, &scheduler.worker, self.now)
+            .await?;
+        Ok(Attempt::Answer(Fired::Settled))
+    }
+}
+
+impl StepSource for TimerStep<'_> {
+    type Done = Fired;
+    type Error = StoreError;
+
+    fn case_id(&self) -> CaseId {
+        self.timer.case_id
+    }
+
+    async fn make(
+        &mut self,
+        steps: &Steps<'_>,
+        stored: &Stored,
+    ) -> Result<Attempt<Made, Fired>, StoreError> {
+        let (Some((mut case, version)), Some(reference)) = (stored.case()?, stored.reference())
+        else {
+            return self.settle().await;
+        };
+        let policy = self
+            .scheduler
+            .mappings
+            .policies
+            .for_rule(&self.payload.rule);
+        let policy = |_: &CoordinationCase| policy;
+        let context = Context {
+            policy: &policy,
+            directory: steps.directory,
+        };
+        let step = match advance(&mut case, self.event.clone(), self.timer.due_at, context) {
+            Ok(step) => step,
+            Err(TransitionError::DuplicateEvent { .. }) => return self.settle().await,
+            Err(reason) => {
+                tracing::info!(timer = %self.timer.id, case = %self.timer.case_id, %reason, "a due timer no longer applies");
+                return self.settle().await;
+            }
+        };
+        let audit = AuditEntry {
+            actor: "brygga".to_owned(),
+            organisation: None,
+            action: self.event.kind.name().to_owned(),
+            person: Some(case.person().clone()),
+            purpose: "uppföljning av samverkan vid utskrivning".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({
+                "deadline": self.payload.deadline,
+                "due_at": self.timer.due_at,
+                "rule": self.payload.rule,
+                "started_by": self.payload.started_by,
+                "event_id": self.event.id,
+                "follow_on": step.follow_on,
+            }),
+        };
+        Ok(Attempt::Go(Made {
+            case,
+            version,
+            reference,
+            step,
+            audit,
+            routed_to: Vec::new(),
+            protects: false,
+        }))
+    }
+
+    fn complete(
+        &mut self,
+        _: &Made,
+        _: &Routed,
+        commit: &mut CaseCommit,
+    ) -> Result<(), StoreError> {
+        commit.fired_timers.push(self.timer.id.clone());
+        Ok(())
+    }
+
+    fn committed(&mut self, made: Made, outcome: CommitOutcome) -> Result<Fired, StoreError> {
+        match outcome {
+            CommitOutcome::Committed { .. } => {
+                let (timer, payload) = (&self.timer, &self.payload);
+                tracing::info!(case = %timer.case_id, event = self.event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on = made.step.follow_on.len(), "timer fired");
+                Ok(Fired::Recorded)
+            }
+            CommitOutcome::Duplicate { .. } => Ok(Fired::Settled),
+        }
+    }
+
+    fn busy(&mut self) -> Result<Fired, StoreError> {
+        Ok(Fired::Busy)
     }
 }

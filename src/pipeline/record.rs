@@ -1,0 +1,220 @@
+//! One way to record a step in a case, whatever brought it: a received message, a step made
+//! through the API, a timer that fell due, a delivery that is late. `Steps::record_step` owns
+//! the loop they share — read what is stored, make the step, decide its disclosures, commit,
+//! and on a version conflict (another step of the case committed first) read again — and a
+//! `StepSource` says only what differs between them.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Directory;
+use crate::decide::route::{Routed, route};
+use crate::delivery::Live;
+use crate::domain::case::{CaseId, CoordinationCase};
+use crate::domain::consent::ConsentDirective;
+use crate::domain::party::Party;
+use crate::formats::canonical::CaseReference;
+use crate::process;
+use crate::store::{
+    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Store, StoreError, StoredCase,
+    registry_with,
+};
+
+/// How many times a step is made again after another step of its case committed first.
+const ATTEMPTS: usize = 5;
+
+/// What the gateway has stored when a step is made: the case (none before its first step),
+/// the person's consent directives kept outside it, and whether the person's identity is
+/// protected.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    pub case: Option<StoredCase>,
+    pub consents: Vec<ConsentDirective>,
+    pub protected: bool,
+}
+
+impl Stored {
+    /// The case as stored, rebuilt, and its version; `None` before its first step.
+    pub fn case(&self) -> Result<Option<(CoordinationCase, u64)>, StoreError> {
+        self.case
+            .as_ref()
+            .map(|stored| Ok((stored.to_case()?, stored.version)))
+            .transpose()
+    }
+
+    /// The reference the stored case was opened under, or (for cases stored before
+    /// references were kept) one in the gateway's own numbering.
+    pub fn reference(&self) -> Option<CaseReference> {
+        self.case.as_ref().map(StoredCase::reference_or_own)
+    }
+}
+
+/// A step made on what is stored, ready to be routed and committed.
+#[derive(Debug)]
+pub struct Made {
+    /// The case with the step (and what it causes) applied.
+    pub case: CoordinationCase,
+    /// The version it was made on.
+    pub version: u64,
+    /// The case reference its deliveries carry.
+    pub reference: CaseReference,
+    pub step: process::Step,
+    /// The record of who recorded the step and why.
+    pub audit: AuditEntry,
+    /// Whom an invitation the gateway routed goes to (empty: whom it names).
+    pub routed_to: Vec<Party>,
+    /// The step itself marks the person protected (beyond what is stored).
+    pub protects: bool,
+}
+
+/// What reading, or making, the step came to.
+pub enum Attempt<T, D> {
+    /// Go on with this.
+    Go(T),
+    /// Nothing to record: answer with this (a repeat, a timer that no longer applies).
+    Answer(D),
+}
+
+/// What differs between the sources of steps. `Steps::record_step` calls `read`, then `make`,
+/// routes the step, calls `complete`, commits, and answers with `committed` — or, after a
+/// version conflict, reads and makes it again, at most `ATTEMPTS` times, then `busy`.
+// Implemented only inside the gateway, by concrete sources whose futures' auto traits (`Send`)
+// the compiler sees where they are spawned.
+#[allow(async_fn_in_trait)]
+pub trait StepSource {
+    /// What recording the step answers.
+    type Done;
+    type Error: From<StoreError>;
+
+    /// The case the step belongs to.
+    fn case_id(&self) -> CaseId;
+
+    /// What is stored for attempt `attempt` (0 the first): by default the case and then its
+    /// person's directives and protection (nothing but an empty `Stored` when there is no
+    /// case).
+    async fn read(
+        &mut self,
+        steps: &Steps<'_>,
+        attempt: usize,
+    ) -> Result<Attempt<Stored, Self::Done>, Self::Error> {
+        let _ = attempt;
+        Ok(Attempt::Go(steps.read(self.case_id(), None).await?))
+    }
+
+    /// Makes the step on what is stored (or answers without one).
+    async fn make(
+        &mut self,
+        steps: &Steps<'_>,
+        stored: &Stored,
+    ) -> Result<Attempt<Made, Self::Done>, Self::Error>;
+
+    /// Adds what only this source writes, once the step is routed: its receipt, the timer it
+    /// fires.
+    fn complete(
+        &mut self,
+        made: &Made,
+        routed: &Routed,
+        commit: &mut CaseCommit,
+    ) -> Result<(), Self::Error> {
+        let _ = (made, routed, commit);
+        Ok(())
+    }
+
+    /// The answer once the commit went through, or found the step received before.
+    fn committed(&mut self, made: Made, outcome: CommitOutcome) -> Result<Self::Done, Self::Error>;
+
+    /// The answer when other steps of the case kept committing first.
+    fn busy(&mut self) -> Result<Self::Done, Self::Error>;
+
+    /// The error when the store holds what the step records already, under another message.
+    fn already_stored(&mut self, detail: String) -> Self::Error {
+        StoreError::AlreadyStored(detail).into()
+    }
+}
+
+/// What recording a step needs: where to read and commit, the organisations, the
+/// subscriptions in force, the clock, and whom to wake when deliveries were written.
+#[derive(Clone, Copy)]
+pub struct Steps<'a> {
+    pub store: &'a Store,
+    pub committer: &'a GroupCommitter,
+    pub directory: &'a Arc<Directory>,
+    pub subscriptions: &'a Live,
+    pub clock: &'a Clock,
+    pub outbox_ready: Option<&'a tokio::sync::Notify>,
+}
+
+impl Steps<'_> {
+    /// What is stored for `case_id`: the case, and its person's directives and protection.
+    /// `person` is the person when known before the case is read (a new case's).
+    pub async fn read(
+        &self,
+        case_id: CaseId,
+        person: Option<&crate::domain::identifiers::PersonId>,
+    ) -> Result<Stored, StoreError> {
+        let case = self.store.load_case(case_id).await?;
+        let Some(person) = person.or(case.as_ref().map(|c| &c.person)) else {
+            return Ok(Stored::default());
+        };
+        Ok(Stored {
+            consents: self.store.consents_for(person).await?,
+            protected: self.store.person_protected(person).await?,
+            case,
+        })
+    }
+
+    /// Records the step `source` makes: see `StepSource`.
+    pub async fn record_step<S: StepSource>(&self, source: &mut S) -> Result<S::Done, S::Error> {
+        for attempt in 0..ATTEMPTS {
+            let stored = match source.read(self, attempt).await? {
+                Attempt::Go(stored) => stored,
+                Attempt::Answer(done) => return Ok(done),
+            };
+            let mut made = match source.make(self, &stored).await? {
+                Attempt::Go(made) => made,
+                Attempt::Answer(done) => return Ok(done),
+            };
+            let now = self.clock.now();
+            let consents = registry_with(&made.case, stored.consents);
+            let new_events = made.case.events().get(made.version as usize..);
+            let routed = route(
+                &made.case,
+                &made.reference,
+                new_events.unwrap_or_default(),
+                &consents,
+                self.directory,
+                &self.subscriptions.current(),
+                &made.routed_to,
+                now,
+                stored.protected || made.protects,
+            )?;
+            let mut commit = CaseCommit::from_case(&made.case, made.version, now);
+            if made.version == 0 {
+                commit.reference = Some(made.reference.clone());
+            }
+            commit.timers = std::mem::take(&mut made.step.timers);
+            commit.cancel_timers = std::mem::take(&mut made.step.cancel);
+            commit.audit.push(made.audit.clone());
+            source.complete(&made, &routed, &mut commit)?;
+            commit.audit.extend(routed.audit);
+            commit.outbox = routed.outbox;
+            let deliveries = !commit.outbox.is_empty();
+            match self.committer.commit(commit).await {
+                Ok(outcome) => {
+                    if deliveries
+                        && matches!(outcome, CommitOutcome::Committed { .. })
+                        && let Some(ready) = self.outbox_ready
+                    {
+                        ready.notify_one();
+                    }
+                    return source.committed(made, outcome);
+                }
+                // Another step of the case was committed first: read it and make this again.
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::AlreadyStored(detail)) => return Err(source.already_stored(detail)),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        source.busy()
+    }
+}
