@@ -307,6 +307,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             organisation,
         } => {
+            use crate::pipeline::stats::{for_period, for_period_of};
             use crate::process::stats::{self, Release};
             let (first, next) = stats::this_month(Clock::System.today());
             let (from, to) = (from.unwrap_or(first), to.unwrap_or(next));
@@ -314,7 +315,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let directory = &settings.directory;
             let release = match organisation {
                 None => Release::county(
-                    stats::for_period(&store, from, to).await?,
+                    for_period(&store, from, to).await?,
                     settings.statistics.suppress_below,
                 ),
                 Some(code) => {
@@ -325,7 +326,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             "--organisation {code:?}: not a region or municipality of the organisation directory"
                         );
                     }
-                    let computed = stats::for_period_of(&store, from, to, |case| {
+                    let computed = for_period_of(&store, from, to, |case| {
                         crate::decide::parties::participates(case, &organisation, directory)
                     })
                     .await?;

@@ -456,7 +456,7 @@ impl Deliverer {
             Delivered::Dead { reason } => (true, reason.as_str()),
             Delivered::Done | Delivered::Lost | Delivered::Held => return,
         };
-        if self.late.contains(&item.idempotency_key) {
+        if self.late.contains(item.idempotency_key.as_str()) {
             return;
         }
         let Ok(payload) = serde_json::from_str::<Payload>(&item.payload) else {
@@ -471,7 +471,7 @@ impl Deliverer {
         }
         let recipient = payload.disclosure.recipient.clone();
         let late = crate::process::deviations::LateDelivery {
-            key: &item.idempotency_key,
+            key: item.idempotency_key.as_str(),
             subscription: &item.destination,
             recipient,
             attempts: item.attempts,
@@ -481,7 +481,7 @@ impl Deliverer {
             at: now,
         };
         match self.raise_late(item, &payload, &late).await {
-            Ok(()) => self.late.insert(&item.idempotency_key),
+            Ok(()) => self.late.insert(item.idempotency_key.as_str()),
             Err(error) => {
                 tracing::error!(case = %item.case_id, %error, "the deviation for a late delivery could not be recorded; the next failure tries again")
             }
@@ -936,7 +936,7 @@ impl Deliverer {
     ) -> Delivered {
         let request = self
             .request(subscription, body)
-            .header("idempotency-key", &item.idempotency_key)
+            .header("idempotency-key", item.idempotency_key.as_str())
             .header("x-brygga-case", item.case_id.to_string())
             .header("x-brygga-event", item.event_id.to_string())
             .header("x-brygga-sequence", item.event_seq.to_string())

@@ -2,6 +2,7 @@
 
 pub mod case;
 pub mod consent;
+pub mod delivery;
 pub mod event;
 pub mod identifiers;
 pub mod party;

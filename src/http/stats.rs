@@ -9,7 +9,8 @@ use axum::extract::{Query, State};
 use jiff::civil::Date;
 
 use super::error::ApiError;
-use crate::process::stats::{self, Release, StatsError};
+use crate::pipeline::stats::{StatsError, for_period, for_period_of};
+use crate::process::stats::{self, Release};
 
 fn date(query: &HashMap<String, String>, name: &str) -> Result<Option<Date>, ApiError> {
     query
@@ -46,9 +47,9 @@ pub async fn stats(
     let directory = &pipeline.directory;
     let organisation = &caller.organisation;
     let computed = if caller.county_statistics {
-        stats::for_period(&pipeline.store, from, to).await
+        for_period(&pipeline.store, from, to).await
     } else {
-        stats::for_period_of(&pipeline.store, from, to, |case| {
+        for_period_of(&pipeline.store, from, to, |case| {
             crate::decide::parties::participates(case, organisation, directory)
         })
         .await

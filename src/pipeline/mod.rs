@@ -8,6 +8,7 @@ mod read;
 mod receive;
 mod record;
 mod resources;
+pub mod stats;
 mod timers;
 
 pub use append::API;

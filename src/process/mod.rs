@@ -1,6 +1,6 @@
 //! The coordination process engine: the Swedish calendar, deadline policies as data, the
-//! clocks an event starts and stops, the deviations the gateway raises, and the scheduler that
-//! fires due timers.
+//! clocks an event starts and stops, the deviations the gateway raises, `advance` (an event
+//! with everything it causes) and the follow-up statistics of case histories. No IO.
 
 pub mod calendar;
 pub mod clocks;

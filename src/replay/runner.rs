@@ -251,7 +251,7 @@ impl Replay {
                 crate::process::calendar::local_date(self.clock.now()),
                 1,
             );
-            let stats = crate::process::stats::for_period(&self.store, from, to)
+            let stats = crate::pipeline::stats::for_period(&self.store, from, to)
                 .await
                 .map_err(|e| format!("the statistics: {e}"))?;
             observed.stats = serde_json::to_value(&stats.total).ok();

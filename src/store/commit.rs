@@ -859,8 +859,8 @@ async fn write_accepted(
     );
     let mut outbox = Rows::new(
         "INSERT INTO outbox (id, case_id, event_id, event_seq, destination, idempotency_key, \
-         next_attempt_at, created_at, event_number)",
-        9,
+         next_attempt_at, created_at, event_number, recipient)",
+        10,
         "",
     );
     let mut payloads = Rows::new("INSERT INTO outbox_payloads (id, payload)", 2, "");
@@ -942,6 +942,7 @@ async fn write_accepted(
                 Param::Int(millis(entry.not_before)),
                 Param::Int(now),
                 Param::Int(numbers.next(&entry.destination)),
+                entry.idempotency_key.recipient().into(),
             ]);
         }
         for (timer, payload) in commit.timers.iter().zip(&prepared.timers) {
@@ -1026,8 +1027,7 @@ async fn acknowledge(tx: &mut Transaction<'_, Any>, commit: &CaseCommit) -> Resu
                  claimed_until = CASE WHEN status = 'delivered' THEN claimed_until ELSE NULL END, \
                  status = 'delivered' \
                  WHERE case_id = $2 AND event_id = $3 \
-                 AND (idempotency_key = event_id || ':' || destination || ':' || $4 \
-                 OR idempotency_key LIKE event_id || ':' || destination || ':' || $5)",
+                 AND (recipient = $4 OR recipient LIKE $5)",
             )
             .bind(now)
             .bind(case_id.as_str())

@@ -33,7 +33,7 @@ pub use group_commit::{Gate, GroupCommitter, LogSync};
 pub use outbox::{DeliveryQuery, DeliveryRow, Settlement, claim_statement};
 pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,
-    ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem, destination,
+    ReceivedMessage, StoredCase, StoredEvent, TimerEntry, TimerItem,
 };
 pub use resources::{ResourceWrite, ResourceWriteError, StoredResource};
 pub use retention::Pruned;

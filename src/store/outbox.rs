@@ -12,6 +12,7 @@ use super::connect::{Backend, Store};
 use super::error::StoreError;
 use super::records::OutboxItem;
 use crate::domain::case::CaseId;
+use crate::domain::delivery::IdempotencyKey;
 use crate::domain::event::EventId;
 
 /// The claim statement, with `$kept` ending the question about a case's earlier delivery and
@@ -56,7 +57,8 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         ),
         event_seq: event_seq as u64,
         destination: row.try_get(4)?,
-        idempotency_key: row.try_get(5)?,
+        idempotency_key: IdempotencyKey::parse(&row.try_get::<String, _>(5)?)
+            .map_err(|e| StoreError::decode("idempotency key", e))?,
         payload: row.try_get(6)?,
         attempts: attempts as u64,
         created_at: super::cases::from_millis(row.try_get(8)?)?,

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::decide::Released;
 use crate::domain::case::{CaseId, CoordinationCase, Phase};
+use crate::domain::delivery::{IdempotencyKey, recipient_key};
 use crate::domain::event::{Event, EventId};
 use crate::domain::identifiers::PersonId;
-use crate::domain::party::Party;
 
 /// A received message's identity and the receipt answered for it (and again for a duplicate).
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +25,7 @@ pub struct ReceivedMessage {
 pub struct OutboxEntry {
     pub(super) event_id: EventId,
     pub(super) destination: String,
-    pub(super) idempotency_key: String,
+    pub(super) idempotency_key: IdempotencyKey,
     /// `{"message": the released canonical message, "disclosure": its decision}`, as JSON.
     pub(super) payload: String,
     pub(super) not_before: Timestamp,
@@ -79,10 +79,13 @@ impl OutboxEntry {
         not_before: Timestamp,
     ) -> Self {
         let event_id = released.event().id;
-        let recipient = destination(released.disclosure().recipient());
         OutboxEntry {
             event_id,
-            idempotency_key: format!("{event_id}:{subscription}:{recipient}"),
+            idempotency_key: IdempotencyKey::new(
+                event_id,
+                subscription,
+                released.disclosure().recipient(),
+            ),
             destination: subscription.to_owned(),
             payload,
             not_before,
@@ -95,22 +98,6 @@ impl OutboxEntry {
 
     pub fn destination(&self) -> &str {
         &self.destination
-    }
-}
-
-/// The outbox destination of a party: `region-unit:<HSA-id>`, `municipality:<kommunkod>` or
-/// `municipality:<kommunkod>/<HSA-id>`.
-pub fn destination(party: &Party) -> String {
-    match party {
-        Party::RegionUnit { hsa_id } => format!("region-unit:{hsa_id}"),
-        Party::Municipality {
-            kommunkod,
-            unit: None,
-        } => format!("municipality:{kommunkod}"),
-        Party::Municipality {
-            kommunkod,
-            unit: Some(unit),
-        } => format!("municipality:{kommunkod}/{unit}"),
     }
 }
 
@@ -171,7 +158,7 @@ pub struct CaseCommit {
 pub struct Acknowledged {
     /// The events of the acknowledged message.
     pub events: Vec<EventId>,
-    /// The acknowledging party, as delivery keys name it (`destination`).
+    /// The acknowledging party, as delivery keys name it (`recipient_key`).
     pub recipient: String,
 }
 
@@ -191,7 +178,7 @@ impl Acknowledged {
                             .filter(|e| &e.source.message_id == message_id)
                             .map(|e| e.id)
                             .collect(),
-                        recipient: destination(by),
+                        recipient: recipient_key(by),
                     })
                 }
                 _ => None,
@@ -311,7 +298,7 @@ pub struct OutboxItem {
     pub event_id: EventId,
     pub event_seq: u64,
     pub destination: String,
-    pub idempotency_key: String,
+    pub idempotency_key: IdempotencyKey,
     pub payload: String,
     pub attempts: u64,
     /// When the row was written (with its event).

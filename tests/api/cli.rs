@@ -99,7 +99,7 @@ fn migrate_creates_and_migrates_the_database() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains("sqlite: 15 of 15 migrations applied")
+        String::from_utf8_lossy(&output.stdout).contains("sqlite: 16 of 16 migrations applied")
     );
     assert!(dir.path().join("db/brygga.db").is_file());
 }

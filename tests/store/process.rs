@@ -100,7 +100,7 @@ fn contacts() -> Vec<Party> {
 /// The follow-up statistics of `[from, to)` (local dates) as their JSON form.
 async fn stats_json(store: &Store, from: &str, to: &str) -> serde_json::Value {
     let stats =
-        brygga::process::stats::for_period(store, from.parse().unwrap(), to.parse().unwrap())
+        brygga::pipeline::stats::for_period(store, from.parse().unwrap(), to.parse().unwrap())
             .await
             .unwrap();
     serde_json::to_value(&stats).unwrap()
@@ -512,7 +512,7 @@ pub async fn a_timer_claimed_twice_is_recorded_once(db: &TestDb) {
 }
 
 pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &TestDb) {
-    use brygga::process::stats::for_period;
+    use brygga::pipeline::stats::for_period;
     use jiff::civil::date;
 
     let store = db.migrated().await;

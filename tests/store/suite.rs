@@ -1526,7 +1526,7 @@ pub async fn kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_s
     let commit = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T10:00:01Z"));
     assert_eq!(commit.acknowledged.len(), 1);
     store.commit(commit).await.unwrap();
-    let unit = |i: usize| brygga::store::destination(&ostersund_unit(i));
+    let unit = |i: usize| brygga::domain::delivery::recipient_key(&ostersund_unit(i));
     assert_eq!(
         list(case.id()).await,
         [
@@ -2031,7 +2031,7 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
         format!(
             "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
              payload, next_attempt_at, created_at) VALUES ('7d3f1c2e-5b1a-4c6e-9f0d-2a8b4c6d8e01', '00000000-0000-4000-8000-00000000000{n}', {n}, 'ostersund', \
-             'event-{n}:ostersund:municipality:2380', '{{}}', 0, 0)"
+             '00000000-0000-4000-8000-00000000000{n}:ostersund:municipality:2380', '{{}}', 0, 0)"
         )
     };
     for n in 1..=3 {
@@ -2062,6 +2062,12 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
         ],
         "rows and ids kept"
     );
+    // Each row's recipient, taken from its key once, by the migration.
+    let recipients: Vec<String> = sqlx::query_scalar("SELECT recipient FROM outbox ORDER BY id")
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(recipients, ["municipality:2380", "municipality:2380"]);
     let claimed = db
         .store
         .claim_outbox(
@@ -2083,7 +2089,7 @@ pub async fn deliveries_written_before_the_outbox_index_change_keep_their_ids(db
         format!(
             "INSERT INTO outbox (case_id, event_id, event_seq, destination, idempotency_key, \
              next_attempt_at, created_at) VALUES ('7d3f1c2e-5b1a-4c6e-9f0d-2a8b4c6d8e01', '00000000-0000-4000-8000-00000000000{n}', {n}, 'ostersund', \
-             'event-{n}:ostersund:municipality:2380', 0, 0)"
+             '00000000-0000-4000-8000-00000000000{n}:ostersund:municipality:2380', 0, 0)"
         )
     };
     raw.execute(sqlx::AssertSqlSafe(insert(4))).await.unwrap();

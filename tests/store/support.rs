@@ -205,7 +205,7 @@ pub fn new_case_received(person_id: &PersonId, n: usize) -> CaseCommit {
 /// one), for a subscription named after the party. `event` must be one that goes without
 /// consent, such as an admission notice.
 pub fn outbox_entry(event: &Event, party: Party) -> brygga::store::OutboxEntry {
-    let subscription = brygga::store::destination(&party);
+    let subscription = brygga::domain::delivery::recipient_key(&party);
     outbox_entry_for(event, party, &subscription)
 }
 

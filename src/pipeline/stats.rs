@@ -1,0 +1,56 @@
+//! Follow-up statistics for a period, read from the store: the cases with events in it (and
+//! in the month before, for readmissions), computed by `process::stats`.
+
+use jiff::civil::Date;
+
+use crate::domain::case::CoordinationCase;
+use crate::process::calendar::start_of;
+use crate::process::stats::{Stats, compute};
+
+/// Why statistics could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("the period is empty: from {from} is not before to {to}")]
+    EmptyPeriod { from: Date, to: Date },
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Loads the cases with events in `[from, to)` (and in the 31 days before, for readmissions)
+/// and computes their statistics.
+pub async fn for_period(
+    store: &crate::store::Store,
+    from: Date,
+    to: Date,
+) -> Result<Stats, StatsError> {
+    for_period_of(store, from, to, |_| true).await
+}
+
+/// As [`for_period`], over the cases `counted` keeps (an organisation's: those it takes part
+/// in).
+pub async fn for_period_of(
+    store: &crate::store::Store,
+    from: Date,
+    to: Date,
+    counted: impl Fn(&CoordinationCase) -> bool,
+) -> Result<Stats, StatsError> {
+    if from >= to {
+        return Err(StatsError::EmptyPeriod { from, to });
+    }
+    let lookback = start_of(from)
+        .checked_sub(jiff::SignedDuration::from_hours(31 * 24))
+        .unwrap_or(start_of(from));
+    let ids = store
+        .cases_with_events_between(lookback, start_of(to))
+        .await?;
+    let mut cases = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(stored) = store.load_case(id).await? {
+            let case = stored.to_case()?;
+            if counted(&case) {
+                cases.push(case);
+            }
+        }
+    }
+    Ok(compute(&cases, from, to))
+}
