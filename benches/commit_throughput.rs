@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use brygga::domain::identifiers::{PersonId, Personnummer};
-use brygga::store::{AuditEntry, Backend, CaseCommit, GroupCommitter, LogSync, Store};
+use brygga::store::{AuditEntry, CaseCommit, GroupCommitter, Store};
 use jiff::Timestamp;
 use sqlx::{AnyConnection, Connection, Executor};
 
@@ -65,28 +65,16 @@ async fn measure(name: &str, url: &str) {
     // Warm up, then alternate the two modes so drift on a noisy machine hits both alike.
     round(&store, None).await;
     let committer = GroupCommitter::start(store.clone(), 256);
-    // SQLite: the group commit again with each batch's commit syncing the log itself
-    // (`synchronous=FULL`), beside the default, whose log a thread of its own syncs.
-    let in_commit = (store.backend() == Backend::Sqlite)
-        .then(|| GroupCommitter::start_with(store.clone(), 256, LogSync::InCommit));
-    let (mut single, mut grouped, mut grouped_in_commit) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut single, mut grouped) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         single.push(n / round(&store, None).await.as_secs_f64());
         grouped.push(n / round(&store, Some(committer.clone())).await.as_secs_f64());
-        if let Some(in_commit) = &in_commit {
-            grouped_in_commit.push(n / round(&store, Some(in_commit.clone())).await.as_secs_f64());
-        }
     }
     single.sort_by(f64::total_cmp);
     grouped.sort_by(f64::total_cmp);
-    grouped_in_commit.sort_by(f64::total_cmp);
     let (s, g) = (single[1], grouped[1]);
-    let beside = match grouped_in_commit.get(1) {
-        Some(c) => format!("   (log synced in each commit: {c:>8.0} commits/s)"),
-        None => String::new(),
-    };
     println!(
-        "{name:<10} one transaction per commit: {s:>8.0} commits/s   group commit: {g:>8.0} commits/s   ratio {:.1}x{beside}   (median of 3 rounds of {} commits from {TASKS} tasks)",
+        "{name:<10} one transaction per commit: {s:>8.0} commits/s   group commit: {g:>8.0} commits/s   ratio {:.1}x   (median of 3 rounds of {} commits from {TASKS} tasks)",
         g / s,
         TASKS * PER_TASK
     );

@@ -17,13 +17,6 @@
 //! latency phase with the first): a closed loop's rate depends on how many senders there are,
 //! since each waits for its answer, and a group commit's batches grow with them.
 //!
-//! Each backend runs twice: with the log made durable beside the writer while the next batch
-//! is written (`database.sqlite_wal_sync` and `database.postgres_wal_sync = "overlapped"`, the
-//! default: SQLite's write-ahead log synced by a thread of the gateway's, PostgreSQL's batches
-//! committed without waiting for the flush and flushed by a task of its own), and with each
-//! batch's commit waiting for the disk (`"in_commit"`: `synchronous=FULL`,
-//! `synchronous_commit = on`); `LOAD_IN_COMMIT=0` leaves the second runs out.
-//!
 //! `LOAD_PHASES=throughput` (a comma-separated list) runs only the phases named, for profiling;
 //! `LOAD_CLIENTS=64,128` (a comma-separated list) sets the numbers of clients; `LOAD_KEEP=1`
 //! keeps the SQLite databases and prints where; `LOAD_BACKENDS=postgres` (a comma-separated
@@ -40,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use brygga::clock::Clock;
 use brygga::startup::Application;
-use brygga::store::LogSync;
 
 /// The gateway binary's allocator, so that the harness measures what runs in production.
 #[global_allocator]
@@ -291,7 +283,6 @@ async fn ceiling(template: &str, clients: usize, duration: Duration) -> f64 {
 async fn run(
     backend: &str,
     database: &str,
-    sync: LogSync,
     dir: &std::path::Path,
     template: &str,
     clients: usize,
@@ -299,9 +290,7 @@ async fn run(
 ) {
     let duration = Duration::from_secs(seconds());
     let (inbox, arrivals) = receiver().await;
-    let mut settings = settings(database, dir, &inbox);
-    settings.database.sqlite_wal_sync = sync;
-    settings.database.postgres_wal_sync = sync;
+    let settings = settings(database, dir, &inbox);
     let app = Application::build_with_clock(settings, Clock::System)
         .await
         .unwrap();
@@ -492,35 +481,15 @@ fn main() {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let in_commit = std::env::var("LOAD_IN_COMMIT").map_or(true, |v| v != "0");
-        // Each backend with the log made durable beside the writer, and (what that gains)
-        // with each batch's commit waiting for the disk; each number of clients on a database
-        // of its own. The latency phase does not depend on the clients: it runs with the
-        // first number.
-        let runs = [
-            ("SQLite", "sqlite", LogSync::Overlapped, true),
-            (
-                "SQLite, in-commit sync",
-                "sqlite",
-                LogSync::InCommit,
-                in_commit,
-            ),
-            ("PostgreSQL", "postgres", LogSync::Overlapped, true),
-            (
-                "PostgreSQL, in-commit flush",
-                "postgres",
-                LogSync::InCommit,
-                in_commit,
-            ),
-        ];
-        for (label, kind, sync, wanted) in runs {
-            if !wanted || !backend(kind) {
+        // Each backend, each number of clients on a database of its own. The latency phase
+        // does not depend on the clients: it runs with the first number.
+        for (label, kind) in [("SQLite", "sqlite"), ("PostgreSQL", "postgres")] {
+            if !backend(kind) {
                 continue;
             }
             for (i, clients) in client_counts().into_iter().enumerate() {
                 let database = if kind == "sqlite" {
-                    let file =
-                        format!("load-{}-{clients}.db", i32::from(sync == LogSync::InCommit));
+                    let file = format!("load-{clients}.db");
                     format!("sqlite://{}", dir.path().join(file).display())
                 } else {
                     // A fresh database; the run before's goes.
@@ -529,16 +498,7 @@ fn main() {
                         None => break,
                     }
                 };
-                run(
-                    label,
-                    &database,
-                    sync,
-                    dir.path(),
-                    &template,
-                    clients,
-                    i == 0,
-                )
-                .await;
+                run(label, &database, dir.path(), &template, clients, i == 0).await;
             }
         }
         if std::env::var_os("LOAD_KEEP").is_some() {

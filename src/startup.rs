@@ -93,21 +93,12 @@ impl Application {
         &self.store
     }
 
-    /// Who makes the group commit durable on the store's backend (`database.sqlite_wal_sync`
-    /// or `database.postgres_wal_sync`).
-    fn log_sync(&self) -> crate::store::LogSync {
-        match self.store.backend() {
-            crate::store::Backend::Sqlite => self.settings.database.sqlite_wal_sync,
-            crate::store::Backend::Postgres => self.settings.database.postgres_wal_sync,
-        }
-    }
-
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the store.
     pub async fn run_until(
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let committer = GroupCommitter::start_with(self.store.clone(), 256, self.log_sync());
+        let committer = GroupCommitter::start(self.store.clone(), 256);
         let directory = Arc::new(self.settings.directory.clone());
         let subscriptions = crate::delivery::Live::new(self.settings.subscriptions.clone());
         let outbox_ready = Arc::new(tokio::sync::Notify::new());

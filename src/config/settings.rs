@@ -84,23 +84,11 @@ impl ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`.
     pub url: String,
-    /// Connections for reading (half of them for the read each received message makes). SQLite
-    /// has one writer beside them; PostgreSQL four, two for the delivery bookkeeping and two
-    /// for the delivery workers' claims.
+    /// Connections for reading. SQLite has one writer beside them; PostgreSQL four, two for
+    /// the delivery bookkeeping and two for the delivery workers' claims.
     pub max_connections: u32,
     /// Apply pending migrations at start.
     pub migrate_on_start: bool,
-    /// Who syncs SQLite's write-ahead log for the group commit: `overlapped` (the default: a
-    /// thread of the gateway's syncs it while the next batch is written; each batch is
-    /// answered after the sync that covers it) or `in_commit` (`synchronous = FULL`: each
-    /// batch's commit syncs it, and the next batch waits). Either way a 2xx means on disk.
-    pub sqlite_wal_sync: crate::store::LogSync,
-    /// Who waits for PostgreSQL's log flush for the group commit: `overlapped` (the default:
-    /// the batches commit with `synchronous_commit = off`, and a task of the gateway's commits
-    /// a transaction that waits for the flush while the next batch is written; each batch is
-    /// answered after the flush that covers it) or `in_commit` (`synchronous_commit = on`: each
-    /// batch's commit waits, and the next batch with it). Either way a 2xx means on disk.
-    pub postgres_wal_sync: crate::store::LogSync,
 }
 
 impl Default for DatabaseSettings {
@@ -109,8 +97,6 @@ impl Default for DatabaseSettings {
             url: "sqlite://data/brygga.db".to_owned(),
             max_connections: 8,
             migrate_on_start: true,
-            sqlite_wal_sync: crate::store::LogSync::default(),
-            postgres_wal_sync: crate::store::LogSync::default(),
         }
     }
 }

@@ -14,20 +14,9 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: 200 when the database answers, every migration is applied and the group
-/// committer writes (it stops after a failed sync of SQLite's log), else 503 with the reason.
+/// Readiness: 200 when the database answers and every migration is applied, else 503 with the
+/// reason.
 pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
-    if let Some(reason) = state.pipeline.committer.stopped() {
-        return Ok((
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not ready",
-                "reason": reason,
-                "database": state.pipeline.store.backend().as_str(),
-            })),
-        )
-            .into_response());
-    }
     match state.pipeline.store.readiness().await {
         Ok(r) if r.is_ready() => Ok(Json(json!({
             "status": "ready",

@@ -3,7 +3,7 @@
 //! received messages.
 
 use crate::decide::parties::participates;
-use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
+use crate::domain::case::{CaseId, CoordinationCase};
 use crate::domain::event::{Event, EventId, EventKind, EventSource};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
@@ -127,11 +127,6 @@ impl StepSource for ApiStep<'_> {
         };
         let step = match process::advance(&mut case, event.clone(), event.occurred_at, context) {
             Ok(step) => step,
-            Err(error @ TransitionError::DuplicateEvent { .. }) => {
-                // Recorded before, perhaps not yet durable: callers take this as done.
-                steps.committer.durable().await?;
-                return Err(error.into());
-            }
             Err(error) => return Err(error.into()),
         };
         let audit = AuditEntry {

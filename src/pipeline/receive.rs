@@ -446,11 +446,7 @@ impl StepSource for Received<'_> {
             .prior(&self.source, message_id, self.case_id(), person)
             .await?
         {
-            Prior::Received(receipt) => {
-                // The first may be committed but not yet durable: answer after it is.
-                steps.committer.durable().await?;
-                Ok(Attempt::Answer(stored_receipt(receipt)?))
-            }
+            Prior::Received(receipt) => Ok(Attempt::Answer(stored_receipt(receipt)?)),
             Prior::New {
                 case,
                 consents,

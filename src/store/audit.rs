@@ -29,16 +29,14 @@ macro_rules! read_head_sql {
     };
 }
 
-/// The head's lock on PostgreSQL: the row locked until the transaction ends, and its turn
-/// counted. Every holder of the lock adds one to `turn`, so each holder that commits leaves
-/// the next number: a group commit that read its batch before it had the lock tells from the
-/// turns whether anyone committed since its reads' snapshot (`commit::Turns`).
+/// The head's lock: a write to its row, which stays locked until the transaction ends (on
+/// SQLite it takes the database's write lock). Each holder counts its turn in `turn`
+/// (migration 0012): a write that changes nothing else.
 macro_rules! take_turn_sql {
     () => {
         "UPDATE audit_head SET turn = turn + 1 WHERE id = 1"
     };
 }
-pub(super) use take_turn_sql;
 
 /// The settings of a PostgreSQL transaction that judges changes (group commit, bulk commit):
 /// its reads of receipts, versions and event counts look each key up by index, whatever the
@@ -53,7 +51,6 @@ macro_rules! judging_sql {
          SET LOCAL enable_mergejoin = off; "
     };
 }
-pub(super) use judging_sql;
 
 /// The chain's head as read (and locked) at the start of a transaction.
 #[derive(Debug, Clone)]
@@ -98,26 +95,13 @@ impl AuditHead {
     /// future dropped while this `BEGIN` is on the way would leave the connection in a
     /// transaction that sqlx does not know of, holding the lock until the connection's next
     /// transaction ends.
-    ///
-    /// `relaxed`: on PostgreSQL the transaction's commit does not wait for the log's flush
-    /// (`SET LOCAL`, so the session is left as it was): for a batch the group committer's
-    /// syncer makes durable before anyone hears of it.
     pub(super) async fn begin(
         conn: &mut sqlx::AnyConnection,
         backend: Backend,
-        relaxed: bool,
     ) -> Result<Transaction<'_, Any>, StoreError> {
         use sqlx::SqlSafeStr;
         let statement = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres if relaxed => Some(
-                concat!(
-                    "BEGIN; SET LOCAL synchronous_commit = off; ",
-                    judging_sql!(),
-                    take_turn_sql!()
-                )
-                .into_sql_str(),
-            ),
             Backend::Postgres => {
                 Some(concat!("BEGIN; ", judging_sql!(), take_turn_sql!()).into_sql_str())
             }

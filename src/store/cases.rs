@@ -63,23 +63,6 @@ impl Store {
         case_id: CaseId,
         person: &PersonId,
     ) -> Result<Prior, StoreError> {
-        // On PostgreSQL the reads of concurrent messages go together (`prior_reads`); on
-        // SQLite, or should that statement fail, this message's is made alone.
-        if let Some(prior_reads) = &self.prior_reads {
-            let (reply, rows) = tokio::sync::oneshot::channel();
-            let ask = super::prior_reads::Ask {
-                source: source.to_owned(),
-                message_id: message_id.to_owned(),
-                case_id: case_id.to_string(),
-                person: super::audit::person_token(person),
-                reply,
-            };
-            if prior_reads.send(ask).await.is_ok()
-                && let Ok(Some(rows)) = rows.await
-            {
-                return prior_from(case_id, &rows, 1);
-            }
-        }
         // One query for all of it: under load each round trip to a connection can wait for a
         // core. Its rows are shaped alike (a tag, five texts, two numbers).
         let query = || {
@@ -101,21 +84,8 @@ impl Store {
             .bind(case_id.to_string())
             .bind(super::audit::person_token(person))
         };
-        let mut lent = self.receiving.acquire(&self.reader).await?;
-        let rows = match query().fetch_all(lent.conn()).await {
-            Ok(rows) => rows,
-            // A connection that broke (its server restarted) is tried once more anew; the
-            // read changes nothing.
-            Err(error) if super::receive_readers::broke(&error) => {
-                drop(lent);
-                tracing::warn!(%error, "a reader connection broke; reading again on a new one");
-                lent = self.receiving.acquire_fresh(&self.reader).await?;
-                query().fetch_all(lent.conn()).await?
-            }
-            Err(error) => return Err(error.into()),
-        };
-        lent.done();
-        prior_from(case_id, &rows, 0)
+        let rows = query().fetch_all(&self.reader).await?;
+        prior_from(case_id, &rows)
     }
 
     /// The case event `event_id` belongs to, if it is stored.
@@ -336,31 +306,30 @@ async fn load_case_on(
     case_from_row(case_id, &row, 0, events).map(Some)
 }
 
-/// What `Store::prior` read, from its rows: each row's columns from `at` on (a tag, five texts,
-/// two numbers; the reads made together put the read's place before them).
-fn prior_from(case_id: CaseId, rows: &[AnyRow], at: usize) -> Result<Prior, StoreError> {
+/// What `Store::prior` read, from its rows: each a tag, five texts and two numbers.
+fn prior_from(case_id: CaseId, rows: &[AnyRow]) -> Result<Prior, StoreError> {
     let mut case = None;
     let mut events = Vec::new();
     let mut consents = Vec::new();
     let mut protected = false;
     for row in rows {
-        match row.try_get::<i64, _>(at)? {
+        match row.try_get::<i64, _>(0)? {
             0 => {
-                let text: String = row.try_get(at + 1)?;
+                let text: String = row.try_get(1)?;
                 let receipt =
                     serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))?;
                 return Ok(Prior::Received(receipt));
             }
             1 => case = Some(row),
             2 => events.push((
-                row.try_get::<i64, _>(at + 6)?,
-                row.try_get::<i64, _>(at + 7)?,
-                row.try_get::<String, _>(at + 1)?,
+                row.try_get::<i64, _>(6)?,
+                row.try_get::<i64, _>(7)?,
+                row.try_get::<String, _>(1)?,
             )),
             3 => consents.push((
-                row.try_get::<i64, _>(at + 6)?,
-                row.try_get::<String, _>(at + 2)?,
-                row.try_get::<String, _>(at + 1)?,
+                row.try_get::<i64, _>(6)?,
+                row.try_get::<String, _>(2)?,
+                row.try_get::<String, _>(1)?,
             )),
             4 => protected = true,
             tag => {
@@ -385,7 +354,7 @@ fn prior_from(case_id: CaseId, rows: &[AnyRow], at: usize) -> Result<Prior, Stor
                 .into_iter()
                 .map(|(seq, recorded_at, body)| stored_event_from(seq, recorded_at, &body))
                 .collect::<Result<Vec<_>, _>>()?;
-            Some(case_from_row(case_id, row, at + 1, events)?)
+            Some(case_from_row(case_id, row, 1, events)?)
         }
     };
     Ok(Prior::New {

@@ -24,32 +24,6 @@ use super::records::{CaseCommit, CommitOutcome};
 use super::rows::{Param, Rows, Script, backend_of};
 use jiff::{SignedDuration, Timestamp};
 
-/// The `WITH` of the reads a group commit makes ahead (`Store::read_ahead`): the head's lock,
-/// taken by the union's part that reads `taken`.
-macro_rules! read_ahead_with {
-    () => {
-        concat!(
-            "WITH taken AS (",
-            super::audit::take_turn_sql!(),
-            " RETURNING hash, seq, turn)"
-        )
-    };
-}
-const READ_AHEAD_WITH: &str = read_ahead_with!();
-
-/// The `BEGIN` of a group commit's transaction on PostgreSQL (`Store::read_ahead`), and the
-/// same for a batch its syncer makes durable (the commit does not wait for the log's flush).
-const READ_AHEAD_BEGIN: &str = concat!(
-    "BEGIN; ",
-    super::audit::judging_sql!(),
-    "SET LOCAL plan_cache_mode = force_generic_plan"
-);
-const READ_AHEAD_BEGIN_RELAXED: &str = concat!(
-    "BEGIN; SET LOCAL synchronous_commit = off; ",
-    super::audit::judging_sql!(),
-    "SET LOCAL plan_cache_mode = force_generic_plan"
-);
-
 impl Store {
     /// Commits one case change atomically. A received message id seen before yields
     /// `CommitOutcome::Duplicate` with the earlier receipt and writes nothing.
@@ -84,35 +58,25 @@ impl Store {
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
         let mut conn = self.writer_connection().await?;
-        self.commit_batch_on(&mut conn, commits, work, audits, false)
-            .await
+        self.commit_batch_on(&mut conn, commits, work, audits).await
     }
 
     /// As `commit_batch_with`, on a writer connection the caller holds (the group committer
     /// keeps it from one batch to the next: a connection going back to the pool first takes a
     /// task's turn and a round trip to it). After an error the caller must let it go.
-    ///
-    /// With `synced_after`, the caller makes the batch durable itself before it tells anyone
-    /// of it (the group committer's syncer): on PostgreSQL the commit then does not wait for
-    /// the log's flush (`SET LOCAL synchronous_commit = off`, on the `BEGIN`'s round trip).
-    /// SQLite's writer is relaxed by the connection's setting (`Store::relax_writer`).
     pub async fn commit_batch_on(
         &self,
         conn: &mut sqlx::pool::PoolConnection<Any>,
         commits: Vec<CaseCommit>,
         work: &[Bookkeeping],
         audits: &[AuditAppend],
-        synced_after: bool,
     ) -> Result<Batched, StoreError> {
         if commits.is_empty() && audits.is_empty() {
             // Bookkeeping alone need not wait for the disk (see `begin_bookkeeping`).
             let booked = self.bookkeeping_on(conn, work).await?;
             return Ok((Vec::new(), booked));
         }
-        match self
-            .commit_bulk(conn, &commits, work, audits, synced_after)
-            .await
-        {
+        match self.commit_bulk(conn, &commits, work, audits).await {
             Ok(results) => Ok(results),
             Err(error) => {
                 // Nothing of the bulk transaction was written. One change of the batch may be
@@ -130,13 +94,12 @@ impl Store {
         commits: &[CaseCommit],
         work: &[Bookkeeping],
         audits: &[AuditAppend],
-        synced_after: bool,
     ) -> Result<Batched, StoreError> {
         // The head's lock first: it serialises every writer (on PostgreSQL across instances),
         // so the receipts, versions and event counts read next cannot change before this
         // transaction ends. On PostgreSQL the lock rides on the `BEGIN`, on SQLite on the
         // reads: one round trip before the reads, or none.
-        let mut tx = AuditHead::begin(conn, self.backend, synced_after).await?;
+        let mut tx = AuditHead::begin(conn, self.backend).await?;
         let mut reads = Script::new(self.backend);
         AuditHead::read_in(&mut reads);
         Stored::reads(&mut reads, commits);
@@ -147,146 +110,6 @@ impl Store {
         let booked = book(&mut tx, self.backend, work).await?;
         tx.commit().await?;
         Ok((results, booked))
-    }
-
-    /// The group committer's first step on PostgreSQL, taken while the batch before may still
-    /// be writing on another connection: begins the batch's transaction on `conn` and, in one
-    /// statement, reads what the batch is judged on, then takes the head's lock (waiting for
-    /// the batch before to end), then takes the outbox rows' ids. The reads' snapshot may miss
-    /// the batch before and anyone after it: `finish_ahead` tells from the turns.
-    ///
-    /// `relaxed`: the commit does not wait for the log's flush (see `commit_batch_on`).
-    pub(super) async fn read_ahead<'c>(
-        &self,
-        conn: &'c mut AnyConnection,
-        commits: &[CaseCommit],
-        relaxed: bool,
-    ) -> Result<(Transaction<'c, Any>, ReadAhead), StoreError> {
-        use sqlx::SqlSafeStr;
-        // The batch's statements are kept prepared and planned once per connection (their
-        // texts are few: see `rows`); planned again at each batch they cost the server more
-        // than a tenth of its work in them. Planned once, they must not depend on the
-        // statistics of that moment (`judging_sql`).
-        let begin = if relaxed {
-            READ_AHEAD_BEGIN_RELAXED
-        } else {
-            READ_AHEAD_BEGIN
-        };
-        let mut tx = Transaction::begin(conn, Some(begin.into_sql_str())).await?;
-        let rows = Self::reads_ahead(commits)
-            .fetch_after(&mut tx, READ_AHEAD_WITH)
-            .await?;
-        let (stored, head) = Stored::sort(rows)?;
-        let head = head.ok_or_else(|| StoreError::decode("audit head", "missing"))?;
-        let turns = match (stored.turn_seen, stored.turn_taken) {
-            (Some(seen), Some(taken)) => Turns {
-                seen: seen as u64,
-                taken: taken as u64,
-            },
-            _ => return Err(StoreError::decode("audit head's turn", "missing")),
-        };
-        Ok((
-            tx,
-            ReadAhead {
-                stored,
-                head,
-                turns,
-            },
-        ))
-    }
-
-    /// The statement of `read_ahead` (but its `WITH`, `READ_AHEAD_WITH`).
-    fn reads_ahead(commits: &[CaseCommit]) -> Script {
-        let mut reads = Script::new(super::connect::Backend::Postgres);
-        reads.statement(
-            "SELECT 5, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn \
-             FROM audit_head WHERE id = 1",
-            Vec::new(),
-        );
-        Stored::reads(&mut reads, commits);
-        // The union's parts run in order: the reads first, on the statement's snapshot; then
-        // the lock, which waits for the holder before; then the ids, under the lock.
-        reads.statement(
-            "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM taken",
-            Vec::new(),
-        );
-        reads.statement(
-            "SELECT 6, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), turn FROM taken",
-            Vec::new(),
-        );
-        Stored::ids(&mut reads, commits);
-        reads
-    }
-
-    /// PostgreSQL's plan for the reads a group commit makes ahead of its batch of `commits`,
-    /// in a transaction begun as the committer begins its own (then rolled back): for tests
-    /// that check the reads look each key up by index whatever the statistics.
-    #[doc(hidden)]
-    pub async fn read_ahead_plan(&self, commits: &[CaseCommit]) -> Result<String, StoreError> {
-        let mut conn = self.writer_connection().await?;
-        let begin = sqlx::SqlSafeStr::into_sql_str(READ_AHEAD_BEGIN);
-        let mut tx = Transaction::begin(&mut *conn, Some(begin)).await?;
-        let rows = Self::reads_ahead(commits)
-            .fetch_after(&mut tx, concat!("EXPLAIN ", read_ahead_with!()))
-            .await?;
-        tx.rollback().await?;
-        super::rows::plan_text(&rows)
-    }
-
-    /// The group committer's second step on PostgreSQL, once the batch before has ended:
-    /// makes the reads of `read_ahead` current, writes the batch and commits it. `before` is
-    /// what the batch before wrote, if it is known to have committed: laid over the reads when
-    /// it is the only holder of the lock since their snapshot. When anyone else was, the reads
-    /// are made again, under the lock. Answers the changes' results and what the batch wrote,
-    /// for the batch after.
-    ///
-    /// Should it fail, nothing of it is written and the caller may write the batch again with
-    /// `commit_each_on` (after it has told the batch after that this one did not commit).
-    pub(super) async fn finish_ahead(
-        &self,
-        mut tx: Transaction<'_, Any>,
-        commits: &[CaseCommit],
-        audits: &[AuditAppend],
-        ahead: ReadAhead,
-        before: Option<Written>,
-    ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Written), StoreError> {
-        let ReadAhead {
-            mut stored,
-            head,
-            turns,
-        } = ahead;
-        match turns.current(before.as_ref().map(|w| w.turn)) {
-            Current::AsRead => {}
-            Current::AfterBefore => {
-                if let Some(before) = before {
-                    stored.lay_over(before);
-                }
-            }
-            Current::Stale => {
-                let mut reads = Script::new(self.backend);
-                Stored::reads(&mut reads, commits);
-                let (fresh, _) = Stored::sort(reads.fetch(&mut tx).await?)?;
-                stored = Stored {
-                    outbox_ids: std::mem::take(&mut stored.outbox_ids),
-                    ..fresh
-                };
-            }
-        }
-        let results = write_judged(&mut tx, commits, audits, head, stored).await?;
-        tx.commit().await?;
-        let written = Written::of(commits, &results, turns.taken);
-        Ok((results, written))
-    }
-
-    /// `commit_each` on a connection the caller holds: the batch written again change by
-    /// change, after `finish_ahead` failed.
-    pub(super) async fn commit_each_on(
-        &self,
-        conn: &mut AnyConnection,
-        commits: &[CaseCommit],
-        audits: &[AuditAppend],
-    ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
-        Ok(self.commit_each(conn, commits, &[], audits).await?.0)
     }
 
     /// The careful path: each change under its own savepoint, written as a batch of one.
@@ -543,91 +366,6 @@ async fn write_batch(
     Ok((results, script))
 }
 
-/// What a batch wrote that a batch read ahead of its commit did not see: the receipts of the
-/// messages it accepted, the versions it moved its cases to, the events it added to each
-/// subscription's count, and the turn its lock counted (see `Turns`).
-#[derive(Debug, Default)]
-pub(super) struct Written {
-    receipts: HashMap<(String, String), Value>,
-    versions: HashMap<String, u64>,
-    counts: HashMap<String, i64>,
-    turn: u64,
-}
-
-impl Written {
-    /// What the changes of `commits` that `results` says were committed wrote, under the lock's
-    /// turn `turn`: as `write_batch` wrote it (each accepted change's receipt and last event
-    /// number; one event counted per outbox row for its subscription).
-    fn of(
-        commits: &[CaseCommit],
-        results: &[Result<CommitOutcome, StoreError>],
-        turn: u64,
-    ) -> Self {
-        let mut written = Written {
-            turn,
-            ..Written::default()
-        };
-        for (commit, result) in commits.iter().zip(results) {
-            let Ok(CommitOutcome::Committed { last_seq, .. }) = result else {
-                continue;
-            };
-            if let Some(received) = &commit.received {
-                written.receipts.insert(
-                    (received.source.clone(), received.message_id.clone()),
-                    received.receipt.clone(),
-                );
-            }
-            written
-                .versions
-                .insert(commit.case_id.to_string(), *last_seq);
-            for entry in &commit.outbox {
-                *written.counts.entry(entry.destination.clone()).or_insert(0) += 1;
-            }
-        }
-        written
-    }
-}
-
-/// The audit head's turns as a batch read ahead saw them (see `take_turn_sql`): `seen` in its
-/// reads' snapshot, `taken` when its lock counted its own turn. Each holder of the lock that
-/// committed in between left one turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Turns {
-    seen: u64,
-    taken: u64,
-}
-
-/// How the reads of a batch read ahead stand once it has the lock.
-#[derive(Debug, PartialEq, Eq)]
-enum Current {
-    /// No holder of the lock committed since the reads' snapshot: they are current.
-    AsRead,
-    /// Only the batch before did: they are current with what it wrote laid over them.
-    AfterBefore,
-    /// Someone else committed too (another instance, a redelivery), or the batch before's
-    /// outcome is not known: they are read again, under the lock.
-    Stale,
-}
-
-impl Turns {
-    /// `before`: the turn of the batch before this one, if it is known to have committed.
-    fn current(&self, before: Option<u64>) -> Current {
-        match self.taken.checked_sub(self.seen.saturating_add(1)) {
-            Some(0) => Current::AsRead,
-            Some(1) if before == Some(self.seen + 1) => Current::AfterBefore,
-            _ => Current::Stale,
-        }
-    }
-}
-
-/// A batch's transaction begun and its reads made, on a snapshot taken while the batch before
-/// it may still hold the head's lock (`Store::read_ahead`); it holds the lock itself now.
-pub(super) struct ReadAhead {
-    stored: Stored,
-    head: AuditHead,
-    turns: Turns,
-}
-
 /// What is stored for a batch's changes: the receipts of their received message ids, their
 /// cases' versions (a case not stored yet is absent), and how many events their outbox rows'
 /// subscriptions have been sent (read under the head's lock, as every writer of the counts
@@ -639,10 +377,6 @@ struct Stored {
     events: HashMap<String, i64>,
     /// Ids for the batch's outbox rows, one for each of every change's (tag 4).
     outbox_ids: Vec<i64>,
-    /// The head's turn in the reads' snapshot (tag 5) and as the lock counted it (tag 6), on a
-    /// batch read ahead.
-    turn_seen: Option<i64>,
-    turn_taken: Option<i64>,
 }
 
 impl Stored {
@@ -714,15 +448,6 @@ impl Stored {
         }
     }
 
-    /// Lays what the batch before wrote over reads made before it committed.
-    fn lay_over(&mut self, written: Written) {
-        self.receipts.extend(written.receipts);
-        self.versions.extend(written.versions);
-        for (subscription, count) in written.counts {
-            *self.events.entry(subscription).or_insert(0) += count;
-        }
-    }
-
     /// Sorts the rows of `reads`, and the audit head's (tag 0, see `AuditHead::lock_in`).
     fn sort(rows: Vec<AnyRow>) -> Result<(Stored, Option<AuditHead>), StoreError> {
         let mut stored = Stored::default();
@@ -746,8 +471,6 @@ impl Stored {
                     stored.events.insert(row.try_get(1)?, row.try_get(4)?);
                 }
                 4 => stored.outbox_ids.push(row.try_get(4)?),
-                5 => stored.turn_seen = Some(row.try_get(4)?),
-                6 => stored.turn_taken = Some(row.try_get(4)?),
                 tag => {
                     return Err(StoreError::decode(
                         "batch read",
@@ -1100,31 +823,4 @@ async fn end_timers(
         .await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A batch read ahead is current as read when no one committed since its snapshot; with
-    /// what the batch before wrote laid over when that batch is the only one; read again
-    /// otherwise, or when the batch before's outcome is not known.
-    #[test]
-    fn the_turns_tell_whether_reads_made_ahead_are_current() {
-        let turns = |seen, taken| Turns { seen, taken };
-        // Nobody committed between the snapshot (turn 7) and the lock (this batch's is 8).
-        assert_eq!(turns(7, 8).current(None), Current::AsRead);
-        assert_eq!(turns(7, 8).current(Some(5)), Current::AsRead);
-        // The batch before (turn 8) committed after the snapshot, and no one else.
-        assert_eq!(turns(7, 9).current(Some(8)), Current::AfterBefore);
-        // Someone committed, but not the batch before: its turn is another, or not known.
-        assert_eq!(turns(7, 9).current(Some(7)), Current::Stale);
-        assert_eq!(turns(7, 9).current(None), Current::Stale);
-        // Two committed: the batch before and another instance.
-        assert_eq!(turns(7, 10).current(Some(8)), Current::Stale);
-        assert_eq!(turns(7, 10).current(Some(9)), Current::Stale);
-        // Turns that cannot be (the lock counted none): read again.
-        assert_eq!(turns(7, 7).current(None), Current::Stale);
-        assert_eq!(turns(u64::MAX, 0).current(None), Current::Stale);
-    }
 }

@@ -1,6 +1,6 @@
 //! Opening the store: backend choice, connection pools, SQLite pragmas, migrations, readiness.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,8 +75,16 @@ impl Readiness {
 
 /// The store. Cloning is cheap (the pools are shared).
 ///
-/// SQLite has one writer connection (so transactions never meet `SQLITE_BUSY` on upgrade) and
-/// several read-only readers; PostgreSQL uses one pool for both.
+/// Its connections, by what they do:
+///
+/// | pool | SQLite | PostgreSQL |
+/// |---|---|---|
+/// | `writer` | the one writer (transactions never meet `SQLITE_BUSY` on upgrade) | `POSTGRES_WRITERS`: the group committer's and the occasional write of its own |
+/// | `reader` | `max_connections` read-only | `max_connections` |
+/// | `bookkeeper` | the writer | `POSTGRES_BOOKKEEPERS`, commits not waiting for the disk |
+/// | `claimer` | the writer | `POSTGRES_CLAIMERS`, one plan for any backlog (`CLAIM_SESSION`) |
+///
+/// SQLite's write-ahead log is checkpointed by a connection of its own besides.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(super) backend: Backend,
@@ -92,26 +100,8 @@ pub struct Store {
     /// never with a sort or a hash (`CLAIM_SESSION`); on SQLite the writer.
     pub(super) claimer: AnyPool,
     /// Set while SQLite's writer runs a bookkeeping transaction without waiting for the disk
-    /// (`begin_bookkeeping`), or while the group committer holds it for batches that the
-    /// gateway syncs itself (`Store::relax_writer`); the writer is made durable again before it
-    /// returns to the pool.
+    /// (`begin_bookkeeping`); the writer is made durable again before it returns to the pool.
     relaxed: Arc<AtomicBool>,
-    /// SQLite's database file, whose write-ahead log the group committer syncs.
-    sqlite_file: Option<Arc<PathBuf>>,
-    /// Reader connections for the read each received message makes (`Store::prior`), lent
-    /// without the pool's ping on return: half of `max_connections`, taken from `reader`,
-    /// which keeps the rest.
-    pub(super) receiving: Arc<super::receive_readers::ReceiveReaders>,
-    /// PostgreSQL: the task that makes the reads of `Store::prior` together
-    /// (`store::prior_reads`). SQLite's readers are threads of this process: one read each.
-    pub(super) prior_reads: Option<tokio::sync::mpsc::Sender<super::prior_reads::Ask>>,
-}
-
-/// How `max_connections` readers are shared: those lent for receiving's read
-/// (`Store::receiving`), and the pool's for every other read (at least one each).
-fn reader_split(max_connections: u32) -> (u32, u32) {
-    let receiving = (max_connections / 2).max(1);
-    (receiving, max_connections.saturating_sub(receiving).max(1))
 }
 
 /// The writer's settings. `temp_store = MEMORY` keeps the statement and savepoint journals
@@ -122,8 +112,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
      PRAGMA temp_store = MEMORY;";
 
 /// PostgreSQL connections for writing, beside `max_connections` for reading: the group
-/// commit's two lanes (see `group_commit`), the flushes of its log (`Store::flush_log`), and
-/// the occasional write of its own (a redelivery, a token's assertion).
+/// committer's, and the occasional write of its own (a redelivery, a token's assertion, a
+/// FHIR consent) beside it.
 const POSTGRES_WRITERS: u32 = 4;
 
 /// PostgreSQL connections for the delivery bookkeeping (`Store::begin_bookkeeping`): the
@@ -155,7 +145,7 @@ impl Store {
         sqlx::any::install_default_drivers();
         let acquire = Duration::from_secs(10);
         if url.starts_with("sqlite:") {
-            let (url, file) = sqlite_url(url)?;
+            let url = sqlite_url(url)?;
             let options =
                 AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Url(e.to_string()))?;
             let relaxed = Arc::new(AtomicBool::new(false));
@@ -185,9 +175,8 @@ impl Store {
                 })
                 .connect_with(options.clone())
                 .await?;
-            let (receiving, readers) = reader_split(max_connections);
             let reader = AnyPoolOptions::new()
-                .max_connections(readers)
+                .max_connections(max_connections.max(1))
                 .acquire_timeout(acquire)
                 // As the writer's: a reader is a thread of this process (each message's
                 // lookups would otherwise wait for a ping first).
@@ -222,9 +211,6 @@ impl Store {
                 writer,
                 reader,
                 relaxed,
-                sqlite_file: Some(Arc::new(file)),
-                receiving: Arc::new(super::receive_readers::ReceiveReaders::new(receiving)),
-                prior_reads: None,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options =
@@ -249,10 +235,7 @@ impl Store {
             let bookkeeper = pool(POSTGRES_BOOKKEEPERS, "SET synchronous_commit = off")
                 .connect_lazy_with(options.clone());
             let claimer = pool(POSTGRES_CLAIMERS, CLAIM_SESSION).connect_lazy_with(options.clone());
-            let (receiving, readers) = reader_split(max_connections);
-            let reader = pool(readers, durable).connect_lazy_with(options);
-            let receiving = Arc::new(super::receive_readers::ReceiveReaders::new(receiving));
-            let prior_reads = super::prior_reads::start(reader.clone(), receiving.clone());
+            let reader = pool(max_connections.max(1), durable).connect_lazy_with(options);
             Ok(Store {
                 backend: Backend::Postgres,
                 writer,
@@ -260,9 +243,6 @@ impl Store {
                 bookkeeper,
                 claimer,
                 relaxed: Arc::default(),
-                sqlite_file: None,
-                receiving,
-                prior_reads: Some(prior_reads),
             })
         } else {
             Err(StoreError::Url(
@@ -338,63 +318,14 @@ impl Store {
         conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
         work: &[super::commit::Bookkeeping],
     ) -> Result<Vec<Result<super::commit::Booked, StoreError>>, StoreError> {
-        // Relaxed already, it is the group committer's for batches it syncs itself
-        // (`relax_writer`), and stays so.
-        let relaxed_before = self.relaxed.load(Ordering::SeqCst);
         let mut tx = self.begin_relaxed((&mut **conn).into()).await?;
         let booked = super::commit::book(&mut tx, self.backend, work).await?;
         tx.commit().await?;
-        if self.backend == Backend::Sqlite && !relaxed_before {
+        if self.backend == Backend::Sqlite {
             conn.execute("PRAGMA synchronous = FULL").await?;
             self.relaxed.store(false, Ordering::SeqCst);
         }
         Ok(booked)
-    }
-
-    /// Makes every commit before the call durable on PostgreSQL, also those that did not wait
-    /// for the log's flush: commits a transaction of its own that does wait. It takes a
-    /// transaction id (`pg_current_xact_id()`), so its commit writes a record to the log,
-    /// after every earlier commit's, and returns once the log is flushed past it. On a writer
-    /// connection the caller keeps in `held` from one flush to the next (a new one when it
-    /// holds none); after an error the connection is let go.
-    pub(super) async fn flush_log(
-        &self,
-        held: &mut Option<sqlx::pool::PoolConnection<sqlx::Any>>,
-    ) -> Result<(), StoreError> {
-        let conn = match held {
-            Some(conn) => conn,
-            None => held.insert(self.writer.acquire().await?),
-        };
-        match sqlx::query("SELECT CAST(pg_current_xact_id() AS TEXT)")
-            .execute(&mut **conn)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                *held = None;
-                Err(error.into())
-            }
-        }
-    }
-
-    /// SQLite's database file (none on PostgreSQL): the group committer syncs its write-ahead
-    /// log itself (`GroupCommitter`).
-    pub(super) fn sqlite_file(&self) -> Option<&Path> {
-        self.sqlite_file.as_deref().map(PathBuf::as_path)
-    }
-
-    /// Makes SQLite's writer, held by the group committer, commit without syncing: the
-    /// committer syncs the write-ahead log itself before it answers anyone, on a thread of its
-    /// own, while the next batch is written. The relaxed mark is set first, so the pool's
-    /// release hook makes the connection durable again however the holding ends.
-    pub(super) async fn relax_writer(
-        &self,
-        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
-    ) -> Result<(), StoreError> {
-        if self.backend == Backend::Sqlite && !self.relaxed.swap(true, Ordering::SeqCst) {
-            conn.execute("PRAGMA synchronous = NORMAL").await?;
-        }
-        Ok(())
     }
 
     /// The writer's durability setting as the database reports it: SQLite's `synchronous`
@@ -510,8 +441,9 @@ impl Store {
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.writer.close().await;
-        self.receiving.close().await;
         self.reader.close().await;
+        self.bookkeeper.close().await;
+        self.claimer.close().await;
     }
 }
 
@@ -536,7 +468,7 @@ async fn checkpoint(pool: AnyPool, writer: AnyPool) {
 }
 
 /// Normalises a SQLite URL: creates the file's directory and asks for the file to be created.
-fn sqlite_url(url: &str) -> Result<(String, PathBuf), StoreError> {
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -565,5 +497,5 @@ fn sqlite_url(url: &str) -> Result<(String, PathBuf), StoreError> {
     };
     // `sqlite:PATH` rather than `sqlite://PATH`: URL parsing would treat the first path segment
     // as a host name and lower-case it.
-    Ok((format!("sqlite:{path}?{query}"), PathBuf::from(path)))
+    Ok(format!("sqlite:{path}?{query}"))
 }

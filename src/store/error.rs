@@ -30,10 +30,6 @@ pub enum StoreError {
     /// The group-commit transaction failed as a whole; nothing of it was written.
     #[error("the commit's transaction failed and nothing was written: {0}")]
     BatchFailed(String),
-    /// The change was written but the disk did not confirm it durable; it may or may not be
-    /// kept. Sending it again is safe: a kept one is recognised and answered with its receipt.
-    #[error("the commit was written but the disk did not confirm it: {0}")]
-    NotConfirmed(String),
     /// The group committer has stopped (the gateway is shutting down).
     #[error("the store is shutting down")]
     CommitterStopped,

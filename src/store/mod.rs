@@ -11,16 +11,13 @@ mod deviations;
 mod error;
 mod group_commit;
 mod outbox;
-mod prior_reads;
 mod protection;
-mod receive_readers;
 mod records;
 mod resources;
 mod retention;
 mod rows;
 mod subscriptions;
 mod timers;
-mod wal_sync;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use commit::{AuditAppend, Batched, Booked, Bookkeeping};
@@ -29,7 +26,7 @@ pub use connect::{Backend, Footprint, Readiness, Store};
 pub use consents::{StoredConsent, registry_with, subject_key};
 pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
-pub use group_commit::{Gate, GroupCommitter, LogSync};
+pub use group_commit::GroupCommitter;
 pub use outbox::{DeliveryQuery, DeliveryRow, Settlement, claim_statement};
 pub use records::{
     Acknowledged, AuditEntry, CaseCommit, CommitOutcome, OutboxEntry, OutboxItem, Prior,

@@ -171,12 +171,10 @@ impl Store {
         held_back: &[String],
     ) -> Result<Vec<OutboxItem>, StoreError> {
         if self.backend == Backend::Postgres {
-            // One statement is a transaction of its own: one round trip. On a claim session
-            // (`CLAIM_SESSION`), whose commits wait for the log's flush: a claim that took rows
-            // commits after every commit it saw, so the flush of its own makes the rows it
-            // delivers durable, also those of batches committed without waiting for it
-            // (`LogSync::Overlapped`, on this instance or another). A claim that took none
-            // writes nothing and waits for nothing.
+            // One statement is a transaction of its own: one round trip, on a claim session
+            // (`CLAIM_SESSION`). Its commit waits for the log's flush, so what it claimed
+            // stays claimed after a crash, also rows whose last settlement did not wait (the
+            // bookkeeping's). A claim that took none writes nothing and waits for nothing.
             let mut conn = self.claimer.acquire().await?;
             return claim_in(
                 &mut conn,

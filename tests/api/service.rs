@@ -213,39 +213,3 @@ async fn a_request_over_the_time_limit_answers_408_with_an_operation_outcome() {
             .contains(r#"route="/stuck",status="408"} 1"#)
     );
 }
-
-#[tokio::test]
-async fn ready_is_503_with_the_reason_once_a_failed_log_sync_has_stopped_the_committer() {
-    let mut url = String::new();
-    let app = spawn_app_with(|s| url = s.database.url.clone()).await;
-    let path = url
-        .strip_prefix("sqlite://")
-        .expect("a SQLite URL")
-        .to_owned();
-    // The region's access token first: issuing it writes too.
-    app.region().await;
-    // The database's files vanish from under the gateway: no sync of them can be made any more.
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-    }
-    let refused = app
-        .post_cosmic_link(crate::helpers::cosmic_example(
-            "01-inskrivningsmeddelande.xml",
-        ))
-        .await;
-    assert!(refused.status().is_server_error(), "{}", refused.status());
-    let response = app.client.get(app.url("/ready")).send().await.unwrap();
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], "not ready");
-    assert!(
-        body["reason"]
-            .as_str()
-            .unwrap()
-            .contains("until it is restarted"),
-        "{body}"
-    );
-    // The process itself still answers.
-    let health = app.client.get(app.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-}

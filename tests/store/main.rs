@@ -52,17 +52,10 @@ macro_rules! one_backend {
     };
 }
 
-// The suite functions that concern SQLite alone.
-one_backend!(sqlite_only, sqlite: a_failed_log_sync_refuses_its_batch_and_every_later_one);
-
 // The suite functions that concern PostgreSQL alone.
 one_backend!(
     postgres_only,
-    postgres: a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection,
-    a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock,
-    reads_made_together_look_each_message_up_by_index_whatever_the_statistics,
-    reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_statistics,
-    settlements_find_their_rows_by_id_whatever_the_statistics_say_of_pending_rows,
+    postgres: settlements_find_their_rows_by_id_whatever_the_statistics_say_of_pending_rows,
     a_change_whose_reads_the_server_refuses_fails_alone_in_its_batch,
     receiving_reads_again_on_a_new_connection_after_the_server_ended_its_sessions,
 );
@@ -93,8 +86,7 @@ both_backends!(
     a_timer_that_fell_due_while_the_gateway_was_down_fires_at_start,
     restarting_the_same_clock_is_idempotent,
     concurrent_commits_through_the_group_committer_all_land_once,
-    the_group_committer_commits_and_claims_with_either_log_sync,
-    a_batch_is_answered_only_after_the_syncer_made_it_durable,
+    the_group_committer_commits_and_claims,
     the_committer_is_saturated_while_many_changes_wait_for_it,
     within_one_group_a_conflict_or_duplicate_fails_alone,
     a_change_the_batch_checks_cannot_foresee_fails_alone,

@@ -915,105 +915,52 @@ pub async fn concurrent_commits_through_the_group_committer_all_land_once(db: &T
     assert_eq!(report.records, 50);
 }
 
-pub async fn the_group_committer_commits_and_claims_with_either_log_sync(db: &TestDb) {
-    use brygga::store::{GroupCommitter, LogSync};
+pub async fn the_group_committer_commits_and_claims(db: &TestDb) {
+    use brygga::store::GroupCommitter;
     let store = db.migrated().await;
     let now = at("2026-11-20T08:01:00Z");
     let lease = SignedDuration::from_secs(30);
-    for (round, sync) in [LogSync::Overlapped, LogSync::InCommit]
-        .into_iter()
-        .enumerate()
-    {
-        let committer = GroupCommitter::start_with(store.clone(), 8, sync);
-        let p = person("19811218-9876");
-        let mut tasks = Vec::new();
-        for i in 0..20 {
-            let committer = committer.clone();
-            let p = p.clone();
-            tasks.push(tokio::spawn(async move {
-                let (case, mut commit) = new_case(&p);
-                commit
-                    .outbox
-                    .push(outbox_entry(&case.events()[0], ostersund_unit(i)));
-                commit.received = Some(ReceivedMessage {
-                    source: "api".into(),
-                    message_id: format!("m-{round}-{i}"),
-                    receipt: serde_json::json!({ "n": i }),
-                });
-                committer.commit(commit).await
-            }));
-        }
-        for task in tasks {
-            let outcome = task.await.unwrap();
-            assert!(
-                matches!(outcome, Ok(CommitOutcome::Committed { .. })),
-                "{sync:?}: {outcome:?}"
-            );
-        }
-        // A claim through the committer is answered after the rows it sees are durable.
-        let claimed = committer
-            .claim_outbox(&format!("w{round}"), now, lease, 100, &[])
-            .await
-            .unwrap();
-        assert_eq!(claimed.len(), 20, "{sync:?}");
-        // Let go, the writer is as durable as any other writer's commit.
-        drop(committer);
-        let durable = match store.backend() {
-            brygga::store::Backend::Sqlite => "synchronous=FULL",
-            brygga::store::Backend::Postgres => "synchronous_commit=on",
-        };
-        assert_eq!(
-            store.writer_durability().await.unwrap(),
-            durable,
-            "{sync:?}"
-        );
-    }
-    assert_eq!(db.count("cases").await, 40);
-    assert_eq!(db.count("received_messages").await, 40);
-}
-
-/// SQLite's log synced by the gateway (`LogSync::Overlapped`): a sync that fails answers its
-/// batch with the error, and the committer refuses every later batch rather than trust a
-/// disk that lost writes.
-pub async fn a_failed_log_sync_refuses_its_batch_and_every_later_one(db: &TestDb) {
-    use brygga::store::GroupCommitter;
-    let store = db.migrated().await;
     let committer = GroupCommitter::start(store.clone(), 8);
     let p = person("19811218-9876");
-    let committed = committer.commit(new_case(&p).1).await;
-    assert!(
-        matches!(committed, Ok(CommitOutcome::Committed { .. })),
-        "{committed:?}"
-    );
-    assert_eq!(committer.stopped(), None);
-    // The database's files vanish from under the gateway: SQLite still writes to the files it
-    // holds open, but no sync of them can be made any more.
-    let path = db.url.strip_prefix("sqlite://").expect("a SQLite URL");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let committer = committer.clone();
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let (case, mut commit) = new_case(&p);
+            commit
+                .outbox
+                .push(outbox_entry(&case.events()[0], ostersund_unit(i)));
+            commit.received = Some(ReceivedMessage {
+                source: "api".into(),
+                message_id: format!("m-{i}"),
+                receipt: serde_json::json!({ "n": i }),
+            });
+            committer.commit(commit).await
+        }));
     }
-    match committer.commit(new_case(&p).1).await {
-        Err(StoreError::NotConfirmed(reason)) => {
-            assert!(
-                reason.contains("syncing the write-ahead log failed"),
-                "{reason}"
-            )
-        }
-        other => panic!("expected the disk's refusal, got {other:?}"),
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        assert!(
+            matches!(outcome, Ok(CommitOutcome::Committed { .. })),
+            "{outcome:?}"
+        );
     }
-    match committer.commit(new_case(&p).1).await {
-        Err(StoreError::BatchFailed(reason)) => {
-            assert!(
-                reason.contains("accepts nothing more until it is restarted"),
-                "{reason}"
-            )
-        }
-        other => panic!("expected the committer to refuse, got {other:?}"),
-    }
-    let stopped = committer
-        .stopped()
-        .expect("the committer says it has stopped");
-    assert!(stopped.contains("until it is restarted"), "{stopped}");
+    let claimed = committer
+        .claim_outbox("w", now, lease, 100, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 20);
+    // Let go, the writer is as durable as any other writer's commit (a claim on SQLite rides
+    // in a transaction that does not wait for the disk).
+    drop(committer);
+    let durable = match store.backend() {
+        brygga::store::Backend::Sqlite => "synchronous=FULL",
+        brygga::store::Backend::Postgres => "synchronous_commit=on",
+    };
+    assert_eq!(store.writer_durability().await.unwrap(), durable);
+    assert_eq!(db.count("cases").await, 20);
+    assert_eq!(db.count("received_messages").await, 20);
 }
 
 pub async fn within_one_group_a_conflict_or_duplicate_fails_alone(db: &TestDb) {
@@ -2141,156 +2088,26 @@ pub async fn receiving_reads_again_on_a_new_connection_after_the_server_ended_it
     }
 }
 
-/// With the log made durable by the syncer (`LogSync::Overlapped`: SQLite's thread,
-/// PostgreSQL's task), a batch is committed (other sessions see it) before it is durable: its
-/// caller, an audit append beside it, and a barrier taken meanwhile are answered only after
-/// the syncer's sync, held here by its gate. Once the gate opens all are answered; a barrier
-/// that follows no batch waits for nothing.
-pub async fn a_batch_is_answered_only_after_the_syncer_made_it_durable(db: &TestDb) {
-    use brygga::store::{Gate, GroupCommitter, LogSync};
-    let store = db.migrated().await;
-    let gate: Gate = std::sync::Arc::default();
-    let committer =
-        GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
-    let held = gate.lock().await;
-    let committing = {
-        let committer = committer.clone();
-        let (_, commit) = new_case(&person("19811218-9876"));
-        tokio::spawn(async move { committer.commit(commit).await })
-    };
-    db.until_rows("cases", 1).await;
-    let audits = db.count("audit_log").await;
-    let appending = {
-        let committer = committer.clone();
-        let entry = brygga::store::AuditEntry {
-            actor: "test".to_owned(),
-            organisation: None,
-            action: "read case".to_owned(),
-            person: None,
-            purpose: "test".to_owned(),
-            legal_basis: None,
-            details: serde_json::json!({}),
-        };
-        tokio::spawn(async move {
-            committer
-                .append_audit(None, &[entry], jiff::Timestamp::now())
-                .await
-        })
-    };
-    db.until_rows("audit_log", audits + 1).await;
-    let barrier = {
-        let committer = committer.clone();
-        tokio::spawn(async move { committer.durable().await })
-    };
-    // While the sync is held none may be answered: give a wrong answer time to come.
-    let early = tokio::time::timeout(std::time::Duration::from_millis(200), async {
-        while !barrier.is_finished() && !committing.is_finished() && !appending.is_finished() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
-    assert!(early.is_err(), "answered before the batch was made durable");
-    drop(held);
-    let committed = committing.await.expect("the commit's task");
-    assert!(
-        matches!(committed, Ok(CommitOutcome::Committed { .. })),
-        "{committed:?}"
-    );
-    appending
-        .await
-        .expect("the append's task")
-        .expect("the append, once synced");
-    barrier
-        .await
-        .expect("the barrier's task")
-        .expect("the barrier, once synced");
-    tokio::time::timeout(std::time::Duration::from_secs(10), committer.durable())
-        .await
-        .expect("a barrier after the last sync is answered within 10 s")
-        .expect("the barrier");
-}
-
-/// PostgreSQL's log flushed by the committer's task: a flush whose connection the server ended
-/// answers its batch with the error (the sender sends again, and is answered with the receipt,
-/// as the batch was kept); the committer is not stopped, and the next batches are flushed on a
-/// new connection.
-pub async fn a_failed_flush_fails_its_batch_and_the_next_flush_goes_on_a_new_connection(
-    db: &TestDb,
-) {
-    use brygga::store::{Gate, GroupCommitter, LogSync};
-    let store = db.migrated().await;
-    let gate: Gate = std::sync::Arc::default();
-    let committer =
-        GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
-    let p = person("19811218-9876");
-    // The first batch opens the flushing task's connection.
-    let first = committer.commit(new_case(&p).1).await;
-    assert!(
-        matches!(first, Ok(CommitOutcome::Committed { .. })),
-        "{first:?}"
-    );
-    let held = gate.lock().await;
-    let (_, mut commit) = new_case(&p);
-    commit.received = Some(ReceivedMessage {
-        source: "api".into(),
-        message_id: "m-flush".to_owned(),
-        receipt: serde_json::json!({ "n": 1 }),
-    });
-    let resend = commit.clone();
-    let committing = {
-        let committer = committer.clone();
-        tokio::spawn(async move { committer.commit(commit).await })
-    };
-    db.until_rows("cases", 2).await;
-    // Every other session of the database ends, the flushing task's among them.
-    db.end_other_sessions().await;
-    drop(held);
-    match committing.await.expect("the commit's task") {
-        Err(StoreError::NotConfirmed(reason)) => {
-            assert!(
-                reason.contains("flushing the database's log failed"),
-                "{reason}"
-            )
-        }
-        other => panic!("expected the flush's failure, got {other:?}"),
-    }
-    assert_eq!(committer.stopped(), None, "a failed flush stops nothing");
-    // The resend is answered with the receipt of the batch that was kept. The committer's own
-    // connection was ended too: a batch on it may fail once before the pool gives a new one.
-    let answered = async {
-        loop {
-            match committer.commit(resend.clone()).await {
-                Ok(outcome) => return outcome,
-                Err(StoreError::BatchFailed(_)) => tokio::task::yield_now().await,
-                Err(other) => panic!("the resend failed: {other:?}"),
-            }
-        }
-    };
-    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), answered)
-        .await
-        .expect("the resend is answered within 10 s");
-    assert!(
-        matches!(&outcome, CommitOutcome::Duplicate { receipt } if receipt["n"] == 1),
-        "{outcome:?}"
-    );
-    let next = committer.commit(new_case(&p).1).await;
-    assert!(
-        matches!(next, Ok(CommitOutcome::Committed { .. })),
-        "{next:?}"
-    );
-    assert_eq!(db.count("cases").await, 3);
-}
-
 /// The committer counts as saturated while 32 or more changes wait for it (the delivery
 /// workers then give way), and no longer once they are answered.
 pub async fn the_committer_is_saturated_while_many_changes_wait_for_it(db: &TestDb) {
-    use brygga::store::{Gate, GroupCommitter, LogSync};
+    use brygga::store::GroupCommitter;
     let store = db.migrated().await;
-    let gate: Gate = std::sync::Arc::default();
-    let committer =
-        GroupCommitter::start_gated(store.clone(), 8, LogSync::Overlapped, Some(gate.clone()));
+    let committer = GroupCommitter::start(store.clone(), 8);
+    // Another session holds the write lock (SQLite) or the audit head's (PostgreSQL): the
+    // committer's first batch waits for it, and the rest queue behind.
+    let mut other = db.raw().await;
+    let hold = match store.backend() {
+        brygga::store::Backend::Sqlite => "BEGIN IMMEDIATE",
+        brygga::store::Backend::Postgres => {
+            "BEGIN; UPDATE audit_head SET turn = turn + 1 WHERE id = 1"
+        }
+    };
+    other
+        .execute(hold)
+        .await
+        .expect("another session takes the lock");
     assert!(!committer.saturated(), "idle");
-    let held = gate.lock().await;
     let p = person("19811218-9876");
     let tasks: Vec<_> = (0..40)
         .map(|_| {
@@ -2306,8 +2123,8 @@ pub async fn the_committer_is_saturated_while_many_changes_wait_for_it(db: &Test
     };
     tokio::time::timeout(std::time::Duration::from_secs(10), saturated)
         .await
-        .expect("40 changes held by the sync make the committer saturated within 10 s");
-    drop(held);
+        .expect("40 changes held by the lock make the committer saturated within 10 s");
+    other.execute("COMMIT").await.expect("the lock let go");
     for task in tasks {
         let outcome = task.await.expect("the commit's task");
         assert!(
@@ -2340,128 +2157,6 @@ async fn until_waiting_for_lock(raw: &mut sqlx::AnyConnection, prefix: &str) {
     tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
         .await
         .expect("a session waits for the lock within 10 s");
-}
-
-/// PostgreSQL's group committer reads a batch while the batch before still holds the audit
-/// head's lock, and writes it once it has the lock. Another instance holding the lock and
-/// committing after the batch's reads is seen from the head's turns: the batch is read again
-/// under the lock, so its event numbers follow the other instance's, a case the other created
-/// meanwhile is a version conflict, and a message it accepted meanwhile is a duplicate.
-pub async fn a_batch_read_ahead_sees_what_another_instance_committed_before_its_lock(db: &TestDb) {
-    use brygga::store::GroupCommitter;
-    let store = db.migrated().await;
-    let committer = GroupCommitter::start(store.clone(), 8);
-    let p = person("19811218-9876");
-    let with_outbox = || {
-        let (_, mut commit) = new_case(&p);
-        let event = commit.events[0].clone();
-        commit.outbox = vec![outbox_entry_for(&event, ostersund(), "sub-ahead")];
-        commit
-    };
-    let first = committer.commit(with_outbox()).await;
-    assert!(
-        matches!(first, Ok(CommitOutcome::Committed { .. })),
-        "{first:?}"
-    );
-    let mut other = db.raw().await;
-    let mut watcher = db.raw().await;
-    // Each round: the other instance takes the lock, the committer reads its batch and waits
-    // for the lock, the other instance writes and commits, and the committer's batch is
-    // answered.
-    async fn round(
-        committer: &GroupCommitter,
-        commit: brygga::store::CaseCommit,
-        other: &mut sqlx::AnyConnection,
-        watcher: &mut sqlx::AnyConnection,
-        writes: String,
-    ) -> Result<CommitOutcome, StoreError> {
-        other
-            .execute("BEGIN; UPDATE audit_head SET turn = turn + 1 WHERE id = 1")
-            .await
-            .expect("the other instance takes the lock");
-        let committing = {
-            let committer = committer.clone();
-            tokio::spawn(async move { committer.commit(commit).await })
-        };
-        until_waiting_for_lock(watcher, "WITH taken").await;
-        other
-            .execute(sqlx::AssertSqlSafe(format!("{writes}; COMMIT")))
-            .await
-            .expect("the other instance commits");
-        committing.await.expect("the commit's task")
-    }
-
-    // Two events counted for the subscription by the other instance: this batch's is the
-    // fourth.
-    let counted = with_outbox();
-    let counted_case = counted.case_id.to_string();
-    let outcome = round(
-        &committer,
-        counted,
-        &mut other,
-        &mut watcher,
-        "UPDATE subscription_events SET events = events + 2 WHERE subscription = 'sub-ahead'"
-            .to_owned(),
-    )
-    .await;
-    assert!(
-        matches!(outcome, Ok(CommitOutcome::Committed { .. })),
-        "{outcome:?}"
-    );
-    let number: i64 = sqlx::query_scalar("SELECT event_number FROM outbox WHERE case_id = $1")
-        .bind(&counted_case)
-        .fetch_one(&mut other)
-        .await
-        .expect("the batch's outbox row");
-    assert_eq!(number, 4);
-    assert_eq!(store.subscription_events("sub-ahead").await.unwrap(), 4);
-
-    // The case created by the other instance: this batch's change expected none.
-    let (_, created) = new_case(&p);
-    let created_case = created.case_id;
-    let outcome = round(
-        &committer,
-        created,
-        &mut other,
-        &mut watcher,
-        format!(
-            "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, \
-             updated_at) VALUES ('{created_case}', 'x', 'y', 'admitted', 1, 0, 0)"
-        ),
-    )
-    .await;
-    match outcome {
-        Err(StoreError::VersionConflict {
-            case_id,
-            expected: 0,
-            actual: 1,
-        }) => assert_eq!(case_id, created_case),
-        other => panic!("expected a version conflict, got {other:?}"),
-    }
-
-    // The message accepted by the other instance: this batch's is a duplicate.
-    let (_, mut resent) = new_case(&p);
-    resent.received = Some(ReceivedMessage {
-        source: "api".into(),
-        message_id: "m-ahead".to_owned(),
-        receipt: serde_json::json!({ "n": 2 }),
-    });
-    let outcome = round(
-        &committer,
-        resent,
-        &mut other,
-        &mut watcher,
-        "INSERT INTO received_messages (source, message_id, received_at, receipt) \
-         VALUES ('api', 'm-ahead', 0, '{\"n\": 1}')"
-            .to_owned(),
-    )
-    .await;
-    assert!(
-        matches!(&outcome, Ok(CommitOutcome::Duplicate { receipt }) if receipt["n"] == 1),
-        "{outcome:?}"
-    );
-    // Nothing of the refused changes was written: the first two batches' cases only.
-    assert_eq!(db.count("cases").await, 3);
 }
 
 /// Many concurrent changes through the group committer, each delivered to one subscription:
@@ -2561,60 +2256,6 @@ pub async fn concurrent_reads_before_deciding_each_get_their_own_message_and_cas
     }
 }
 
-/// PostgreSQL: the reads received messages make together look each message up by index, also
-/// on statistics taken while one case held every event (planned on those, a statement joining
-/// whole tables read every event for each batch of reads).
-pub async fn reads_made_together_look_each_message_up_by_index_whatever_the_statistics(
-    db: &TestDb,
-) {
-    let store = db.migrated().await;
-    let p = person("19811218-9876");
-    let (_, commit) = new_case(&p);
-    let case_id = commit.case_id;
-    store.commit(commit).await.unwrap();
-    let mut raw = db.raw().await;
-    raw.execute(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO events (case_id, seq, id, kind, occurred_at, recorded_at, body) \
-         SELECT '{case_id}', n + 1, 'e-' || n, 'note', 0, 0, '{{}}' \
-         FROM generate_series(1, 3000) AS n; ANALYZE events"
-    )))
-    .await
-    .expect("one case's many events, and their statistics");
-    let plan = store.prior_reads_plan(8).await.unwrap();
-    assert!(plan.contains("events_pkey"), "{plan}");
-    for whole in ["Seq Scan", "Hash Join", "Merge Join"] {
-        assert!(!plan.contains(whole), "{whole} in\n{plan}");
-    }
-}
-
-/// PostgreSQL: the reads a group commit makes ahead of its batch (receipts, case versions)
-/// look each key up by index, also on statistics taken while the tables were small. The
-/// statement is planned once per connection; planned on such statistics it read both tables
-/// whole at every batch, each batch slower than the one before as they grew.
-pub async fn reads_ahead_of_a_batch_look_each_key_up_by_index_whatever_the_statistics(db: &TestDb) {
-    let store = db.migrated().await;
-    let p = person("19811218-9876");
-    let batch = |from: usize| {
-        (from..from + 8)
-            .map(|i| new_case_received(&p, i))
-            .collect::<Vec<_>>()
-    };
-    for commit in batch(0) {
-        store.commit(commit).await.unwrap();
-    }
-    let mut raw = db.raw().await;
-    raw.execute("ANALYZE received_messages; ANALYZE cases")
-        .await
-        .expect("the small tables' statistics");
-    let plan = store.read_ahead_plan(&batch(100)).await.unwrap();
-    for index in ["received_messages_pkey", "cases_pkey"] {
-        assert!(plan.contains(index), "{index} not in\n{plan}");
-    }
-    for whole in ["Seq Scan", "Hash Join", "Merge Join"] {
-        assert!(!plan.contains(whole), "{whole} in\n{plan}");
-    }
-}
-
 /// PostgreSQL: settling deliveries finds their rows by the primary key, also when the
 /// statistics were taken before a backlog of pending rows grew (a receiver back after an
 /// outage): planned on a partial index of pending rows, each settlement read the whole backlog.
@@ -2667,8 +2308,8 @@ pub async fn a_change_whose_reads_the_server_refuses_fails_alone_in_its_batch(db
     let p = person("19811218-9876");
     let mut other = db.raw().await;
     let mut watcher = db.raw().await;
-    // A first change takes a lane and waits for the lock another session holds; the next three
-    // gather behind it, and are taken as one batch once it is written.
+    // A first change waits for the lock another session holds; the next three gather behind
+    // it, and are taken as one batch once it is written.
     other
         .execute("BEGIN; UPDATE audit_head SET turn = turn + 1 WHERE id = 1")
         .await
@@ -2678,7 +2319,7 @@ pub async fn a_change_whose_reads_the_server_refuses_fails_alone_in_its_batch(db
         tokio::spawn(async move { committer.commit(commit).await })
     };
     let first = spawn(new_case_received(&p, 0));
-    until_waiting_for_lock(&mut watcher, "WITH taken").await;
+    until_waiting_for_lock(&mut watcher, "BEGIN").await;
     let mut bad = new_case_received(&p, 2);
     if let Some(received) = bad.received.as_mut() {
         received.message_id = "m-\u{0}".to_owned();

@@ -71,19 +71,6 @@ impl TestDb {
         AnyConnection::connect(&url).await.expect("raw connection")
     }
 
-    /// Waits, at most 10 s, until `table` holds at least `rows` rows (another task's commit is
-    /// visible).
-    pub async fn until_rows(&self, table: &str, rows: u64) {
-        let visible = async {
-            while self.count(table).await < rows {
-                tokio::task::yield_now().await;
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(10), visible)
-            .await
-            .unwrap_or_else(|_| panic!("{table} does not reach {rows} rows within 10 s"));
-    }
-
     /// PostgreSQL: ends every other session of the database (each waited for), the store's
     /// among them, as a server restart would.
     pub async fn end_other_sessions(&self) {
