@@ -10,8 +10,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use brygga::changes::{AuditEntry, CaseCommit};
 use brygga::domain::identifiers::{PersonId, Personnummer};
-use brygga::store::{AuditEntry, CaseCommit, GroupCommitter, Store};
+use brygga::store::{GroupCommitter, Store};
 use jiff::Timestamp;
 use sqlx::{AnyConnection, Connection, Executor};
 

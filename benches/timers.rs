@@ -17,13 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use brygga::changes::{CaseCommit, TimerEntry};
 use brygga::clock::Clock;
 use brygga::config::Directory;
 use brygga::domain::event::Deadline;
 use brygga::formats::Mappings;
 use brygga::pipeline::Scheduler;
 use brygga::process::TimerPayload;
-use brygga::store::{Backend, CaseCommit, GroupCommitter, Store, TimerEntry};
+use brygga::store::{Backend, GroupCommitter, Store};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::{AnyConnection, Connection, Executor, Row};
 

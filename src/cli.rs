@@ -558,7 +558,7 @@ async fn redeliver(
     let now = Clock::System.now();
     let (mut done, mut skipped) = (0, 0);
     for id in ids {
-        let entry = crate::store::AuditEntry {
+        let entry = crate::changes::AuditEntry {
             actor: "operator".to_owned(),
             organisation: None,
             action: "redeliver".to_owned(),
@@ -602,7 +602,7 @@ async fn protection(settings: &Settings, command: ProtectionCommand) -> anyhow::
             if reason.trim().is_empty() {
                 anyhow::bail!("--reason: say why the protection no longer applies");
             }
-            let entry = crate::store::AuditEntry {
+            let entry = crate::changes::AuditEntry {
                 actor: "brygga protection lift".to_owned(),
                 organisation: None,
                 action: "lift protected identity".to_owned(),

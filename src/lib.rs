@@ -4,6 +4,7 @@
 pub mod anchor;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod config;

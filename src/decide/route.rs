@@ -7,6 +7,8 @@ use serde_json::json;
 
 use super::parties::recipients;
 use super::{CaseFacts, Decision, Request};
+use crate::changes::PayloadError;
+use crate::changes::{AuditEntry, OutboxEntry};
 use crate::config::Directory;
 use crate::delivery::Subscriptions;
 use crate::domain::case::CoordinationCase;
@@ -14,7 +16,6 @@ use crate::domain::consent::{ConsentDirective, Recipient};
 use crate::domain::event::Event;
 use crate::domain::party::Party;
 use crate::formats::canonical::CaseReference;
-use crate::store::{AuditEntry, OutboxEntry, StoreError};
 
 /// What the decisions for one commit produced.
 #[derive(Debug, Default)]
@@ -68,7 +69,7 @@ pub fn route(
     routed_to: &[Party],
     at: Timestamp,
     person_protected: bool,
-) -> Result<Routed, StoreError> {
+) -> Result<Routed, PayloadError> {
     let facts = CaseFacts {
         protected_identity: case.state().protected_identity || person_protected,
     };

@@ -1,11 +1,12 @@
 //! The deviation a delivery raises when it is still failing near its step's deadline, or
 //! went to the dead letters: a step of its case like any other (`Steps::record_step`).
 
+use crate::changes::AuditEntry;
 use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
 use crate::pipeline::{Attempt, Made, StepSource, Steps, Stored};
 use crate::process::deviations::{self, LateDelivery};
 use crate::process::{Context, Policy, advance};
-use crate::store::{AuditEntry, CommitOutcome, OutboxItem, StoreError};
+use crate::store::{CommitOutcome, OutboxItem, StoreError};
 
 /// The deviation a late delivery raises, as a step of its case.
 pub(super) struct LateStep<'a> {

@@ -22,8 +22,9 @@ use super::auth;
 use super::error::ApiError;
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
+use crate::changes::AuditEntry;
 use crate::domain::identifiers::PersonId;
-use crate::store::{AuditEntry, AuditQuery};
+use crate::store::AuditQuery;
 
 const RESOURCE: &str = "AuditEvent";
 const DEFAULT_LIMIT: u32 = 100;

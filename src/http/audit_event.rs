@@ -23,7 +23,8 @@ use super::router::AppState;
 use super::search::{DEFAULT_COUNT, MAX_COUNT, Params, date_range};
 use crate::audit::audit_event;
 use crate::auth::{Caller, Interaction};
-use crate::store::{AuditEntry, AuditQuery};
+use crate::changes::AuditEntry;
+use crate::store::AuditQuery;
 
 const RESOURCE: &str = "AuditEvent";
 

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::router::AppState;
 use crate::auth::{ASSERTION_TYPE, AuthError, Caller, Interaction};
-use crate::store::AuditEntry;
+use crate::changes::AuditEntry;
 
 /// An OAuth error answer (RFC 6749 section 5.2).
 fn oauth_error(status: StatusCode, error: &AuthError) -> Response {

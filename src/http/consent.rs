@@ -28,11 +28,12 @@ use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
 use super::search::{Hit, Params, common_filters, searchset};
 use crate::auth::{Caller, Interaction};
+use crate::changes::AuditEntry;
 use crate::decide::parties::participates;
 use crate::domain::consent::{ConsentDirective, ConsentSubject};
 use crate::domain::identifiers::PersonId;
 use crate::formats::fhir::{self, consent_resource, read_consent};
-use crate::store::{AuditEntry, StoredConsent, subject_key};
+use crate::store::{StoredConsent, subject_key};
 
 const RESOURCE: &str = "Consent";
 

@@ -19,8 +19,9 @@ use super::auth;
 use super::error::{ApiError, internal};
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
+use crate::changes::AuditEntry;
 use crate::domain::case::CaseId;
-use crate::store::{AuditEntry, DeliveryQuery, DeliveryRow};
+use crate::store::{DeliveryQuery, DeliveryRow};
 
 const RESOURCE: &str = "Subscription";
 const DEFAULT_LIMIT: u32 = 100;

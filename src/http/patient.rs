@@ -322,7 +322,7 @@ pub async fn lift_protection(
         }
     };
     auth::audited(&state, &caller, ROUTE, allowed).await?;
-    let entry = crate::store::AuditEntry {
+    let entry = crate::changes::AuditEntry {
         actor: caller.client_id.clone(),
         organisation: Some(caller.organisation.code()),
         action: "lift protected identity".to_owned(),

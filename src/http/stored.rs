@@ -17,10 +17,11 @@ use super::error::{ApiError, internal};
 use super::router::AppState;
 use super::search::{Hit, identifier_matches};
 use crate::auth::Caller;
+use crate::changes::AuditEntry;
 use crate::domain::identifiers::PersonId;
 use crate::formats::fhir::{PLAN_TYPE, PROCESS_STEP};
 use crate::pipeline::{History, Version};
-use crate::store::{AuditEntry, ResourceWrite, ResourceWriteError, StoredResource};
+use crate::store::{ResourceWrite, ResourceWriteError, StoredResource};
 
 const CASE_REFERENCE: &str = "urn:brygga:case-reference:";
 const CASE_EXTENSION: &str = "urn:brygga:fhir:StructureDefinition:case-reference";

@@ -30,8 +30,9 @@ use super::error::{ApiError, internal};
 use super::fhir::{fhir_json, json_body};
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
+use crate::changes::AuditEntry;
 use crate::delivery::fhir::{self, Problem};
-use crate::store::{AuditEntry, StoredSubscription};
+use crate::store::StoredSubscription;
 
 const RESOURCE: &str = "Subscription";
 const ROUTE: &str = "/fhir/Subscription";

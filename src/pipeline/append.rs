@@ -2,13 +2,14 @@
 //! reported, acknowledged or answered. They pass the same state machine, clocks and commit as
 //! received messages.
 
+use crate::changes::AuditEntry;
 use crate::decide::parties::participates;
 use crate::domain::case::{CaseId, CoordinationCase};
 use crate::domain::event::{Event, EventId, EventKind, EventSource};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
 use crate::process::{self, Policy};
-use crate::store::{AuditEntry, CommitOutcome};
+use crate::store::CommitOutcome;
 
 use super::receive::{Pipeline, ReceiveError};
 use super::record::{Attempt, Made, StepSource, Steps, Stored};

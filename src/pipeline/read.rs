@@ -5,13 +5,13 @@
 use serde_json::json;
 
 use super::receive::{Pipeline, ReceiveError};
+use crate::changes::AuditEntry;
 use crate::decide::{self, CaseFacts, Decision, Released, Request};
 use crate::domain::case::{CaseId, CoordinationCase};
 use crate::domain::consent::Recipient;
 use crate::domain::event::EventId;
 use crate::domain::party::{Organisation, Party};
 use crate::process;
-use crate::store::AuditEntry;
 
 /// A case as one organisation may read it: only through what the decision released.
 #[derive(Debug, Clone)]

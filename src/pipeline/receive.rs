@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::changes::{AuditEntry, CaseCommit, ReceivedMessage};
 use crate::clock::Clock;
 use crate::config::Directory;
 use crate::decide::invitations::invitation_recipients;
@@ -20,10 +21,7 @@ use crate::formats::canonical::CanonicalMessage;
 use crate::formats::cosmic_link::{self, CosmicLinkError};
 use crate::formats::municipal::{self, Dialect, MunicipalError};
 use crate::process;
-use crate::store::{
-    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Prior, ReceivedMessage, Store,
-    StoreError, registry_with,
-};
+use crate::store::{CommitOutcome, GroupCommitter, Prior, Store, StoreError, registry_with};
 
 use super::record::{Attempt, Made, StepSource, Steps, Stored};
 

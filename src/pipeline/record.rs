@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::changes::{AuditEntry, CaseCommit};
 use crate::clock::Clock;
 use crate::config::Directory;
 use crate::decide::route::{Routed, route};
@@ -15,10 +16,7 @@ use crate::domain::consent::ConsentDirective;
 use crate::domain::party::Party;
 use crate::formats::canonical::CaseReference;
 use crate::process;
-use crate::store::{
-    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Store, StoreError, StoredCase,
-    registry_with,
-};
+use crate::store::{CommitOutcome, GroupCommitter, Store, StoreError, StoredCase, registry_with};
 
 /// How many times a step is made again after another step of its case committed first.
 const ATTEMPTS: usize = 5;
@@ -187,7 +185,8 @@ impl Steps<'_> {
                 &made.routed_to,
                 now,
                 stored.protected || made.protects,
-            )?;
+            )
+            .map_err(StoreError::from)?;
             let mut commit = CaseCommit::from_case(&made.case, made.version, now);
             if made.version == 0 {
                 commit.reference = Some(made.reference.clone());

@@ -12,6 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 
 use super::record::{Attempt, Made, StepSource, Steps, Stored};
+use crate::changes::{AuditEntry, CaseCommit};
 use crate::clock::Clock;
 use crate::config::Directory;
 use crate::decide::route::Routed;
@@ -21,9 +22,7 @@ use crate::formats::Mappings;
 use crate::formats::canonical::derived_id;
 use crate::process::clocks::{GATEWAY, Missed, TimerPayload, missed_event};
 use crate::process::{Context, advance};
-use crate::store::{
-    AuditEntry, CaseCommit, CommitOutcome, GroupCommitter, Store, StoreError, TimerItem,
-};
+use crate::store::{CommitOutcome, GroupCommitter, Store, StoreError, TimerItem};
 
 /// How often the scheduler looks for due timers: a timer fires within this of its due time
 /// (plus the time to record it).

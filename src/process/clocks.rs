@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::policy::{AgreementClock, Policy};
+use crate::changes::TimerEntry;
 use crate::domain::case::{CoordinationCase, answers_for};
 use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource, SipAnswer};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
-use crate::store::TimerEntry;
 
 /// Timer kinds (one pending timer of a kind per case; agreement clocks add their key).
 pub const SIP_INVITATION: &str = "sip_invitation";

@@ -11,11 +11,11 @@ use jiff::Timestamp;
 use super::clocks;
 use super::deviations;
 use super::policy::Policy;
+use crate::changes::TimerEntry;
 use crate::config::Directory;
 use crate::domain::case::{CoordinationCase, TransitionError};
 use crate::domain::event::{Event, EventId, EventKind, SipAnswer};
 use crate::domain::party::Party;
-use crate::store::TimerEntry;
 
 /// What the step needs besides the case: the case's policy and the organisation directory.
 #[derive(Clone, Copy)]

@@ -13,11 +13,12 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::cases::{from_millis, millis};
-use super::connect::{Backend, Store};
 use super::error::StoreError;
-use super::records::AuditEntry;
+use super::handle::Store;
 use super::rows::{Param, Rows};
+use super::sql::Backend;
+use super::sql::{from_millis, millis, person_token};
+use crate::changes::AuditEntry;
 use crate::domain::case::CaseId;
 use crate::domain::identifiers::PersonId;
 
@@ -184,10 +185,6 @@ impl AuditChainReport {
     pub fn is_intact(&self) -> bool {
         self.first_broken.is_none()
     }
-}
-
-pub(super) fn person_token(person: &PersonId) -> String {
-    format!("{}|{}", person.system(), person.value())
 }
 
 /// An audit record made ready for the chain: everything but its place in it (sequence number
@@ -418,7 +415,7 @@ impl Store {
     pub async fn verify_audit_chain(&self) -> Result<AuditChainReport, StoreError> {
         const PAGE: i64 = 1000;
         let mut tx = self.reader.begin().await?;
-        if self.backend() == super::connect::Backend::Postgres {
+        if self.backend() == super::sql::Backend::Postgres {
             // One snapshot for every statement of the transaction.
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)

@@ -5,9 +5,10 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::connect::Store;
 use super::error::StoreError;
+use super::handle::Store;
 use super::records::{Prior, StoredCase, StoredEvent};
+use super::sql::{from_millis, millis, person_columns, person_from_columns};
 use crate::domain::case::{CaseId, Phase};
 use crate::domain::event::Event;
 use crate::domain::identifiers::PersonId;
@@ -20,26 +21,6 @@ fn case_ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<CaseId>, StoreError> {
             CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))
         })
         .collect()
-}
-
-pub(super) fn millis(t: Timestamp) -> i64 {
-    t.as_millisecond()
-}
-
-pub(super) fn from_millis(ms: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_millisecond(ms).map_err(|e| StoreError::decode("timestamp", e))
-}
-
-/// The person id as two columns: the serde tag (`personnummer`, …) and the value.
-pub(super) fn person_columns(person: &PersonId) -> Result<(String, String), StoreError> {
-    let value = serde_json::to_value(person).map_err(|e| StoreError::decode("person id", e))?;
-    let system = value["system"].as_str().unwrap_or_default().to_owned();
-    Ok((system, person.value()))
-}
-
-pub(super) fn person_from_columns(system: String, value: String) -> Result<PersonId, StoreError> {
-    serde_json::from_value(serde_json::json!({ "system": system, "value": value }))
-        .map_err(|e| StoreError::decode("person id", e))
 }
 
 fn phase_from_column(phase: String) -> Result<Phase, StoreError> {
@@ -82,7 +63,7 @@ impl Store {
             .bind(source)
             .bind(message_id)
             .bind(case_id.to_string())
-            .bind(super::audit::person_token(person))
+            .bind(super::sql::person_token(person))
         };
         let rows = query().fetch_all(&self.reader).await?;
         prior_from(case_id, &rows)
@@ -215,10 +196,10 @@ impl Store {
         held_back: &[String],
     ) -> Result<i64, StoreError> {
         let held = match self.backend() {
-            super::connect::Backend::Sqlite => {
+            super::sql::Backend::Sqlite => {
                 "AND o.destination NOT IN (SELECT value FROM json_each($3))"
             }
-            super::connect::Backend::Postgres => {
+            super::sql::Backend::Postgres => {
                 "AND o.destination NOT IN (SELECT jsonb_array_elements_text(CAST($3 AS jsonb)))"
             }
         };

@@ -3,9 +3,9 @@
 
 use sqlx::Row;
 
-use super::cases::millis;
-use super::connect::Store;
 use super::error::StoreError;
+use super::handle::Store;
+use super::sql::millis;
 use crate::anchor::{ChainNow, Checkpoint};
 
 impl Store {
@@ -15,7 +15,7 @@ impl Store {
         &self,
     ) -> Result<((u64, String), (u64, String)), StoreError> {
         let mut tx = self.reader.begin().await?;
-        if self.backend() == super::connect::Backend::Postgres {
+        if self.backend() == super::sql::Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
                 .await?;

@@ -15,13 +15,14 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::audit::{AuditHead, PreparedAudit, audit_rows};
-use super::cases::{millis, person_columns};
-use super::connect::Store;
 use super::error::StoreError;
+use super::handle::Store;
 use super::outbox::{Settlement, claim_in, settle_in};
+use super::records::CommitOutcome;
 use super::records::OutboxItem;
-use super::records::{CaseCommit, CommitOutcome};
 use super::rows::{Param, Rows, Script, backend_of};
+use super::sql::{millis, person_columns};
+use crate::changes::CaseCommit;
 use jiff::{SignedDuration, Timestamp};
 
 impl Store {
@@ -57,17 +58,21 @@ impl Store {
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
+        let changes = commits
+            .into_iter()
+            .map(Change::prepare)
+            .collect::<Result<_, _>>()?;
         let mut conn = self.writer_connection().await?;
-        self.commit_batch_on(&mut conn, commits, work, audits).await
+        self.commit_batch_on(&mut conn, changes, work, audits).await
     }
 
     /// As `commit_batch_with`, on a writer connection the caller holds (the group committer
     /// keeps it from one batch to the next: a connection going back to the pool first takes a
     /// task's turn and a round trip to it). After an error the caller must let it go.
-    pub async fn commit_batch_on(
+    pub(super) async fn commit_batch_on(
         &self,
         conn: &mut sqlx::pool::PoolConnection<Any>,
-        commits: Vec<CaseCommit>,
+        commits: Vec<Change>,
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
@@ -91,7 +96,7 @@ impl Store {
     async fn commit_bulk(
         &self,
         conn: &mut AnyConnection,
-        commits: &[CaseCommit],
+        commits: &[Change],
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
@@ -116,7 +121,7 @@ impl Store {
     async fn commit_each(
         &self,
         conn: &mut AnyConnection,
-        commits: &[CaseCommit],
+        commits: &[Change],
         work: &[Bookkeeping],
         audits: &[AuditAppend],
     ) -> Result<Batched, StoreError> {
@@ -174,7 +179,7 @@ impl Store {
 #[derive(Debug, Clone)]
 pub struct AuditAppend {
     pub case_id: Option<crate::domain::case::CaseId>,
-    pub entries: Vec<super::records::AuditEntry>,
+    pub entries: Vec<crate::changes::AuditEntry>,
     pub recorded_at: Timestamp,
 }
 
@@ -182,7 +187,7 @@ pub struct AuditAppend {
 /// records of `audits` and the head's new position: the changes' results. The caller commits.
 async fn write_judged(
     tx: &mut Transaction<'_, Any>,
-    commits: &[CaseCommit],
+    commits: &[Change],
     audits: &[AuditAppend],
     mut head: AuditHead,
     stored: Stored,
@@ -250,7 +255,7 @@ pub type Batched = (
 /// Does each piece of bookkeeping under its own savepoint: a piece that fails is undone alone.
 pub(super) async fn book(
     tx: &mut Transaction<'_, Any>,
-    backend: super::connect::Backend,
+    backend: super::sql::Backend,
     work: &[Bookkeeping],
 ) -> Result<Vec<Result<Booked, StoreError>>, StoreError> {
     let mut done = Vec::with_capacity(work.len());
@@ -292,7 +297,7 @@ pub(super) async fn book(
 /// statement left in the script it answers (see `write_accepted`).
 async fn write_batch(
     tx: &mut Transaction<'_, Any>,
-    commits: &[CaseCommit],
+    commits: &[Change],
     head: &mut AuditHead,
     stored: Option<Stored>,
 ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, Script), StoreError> {
@@ -383,7 +388,7 @@ impl Stored {
     /// Adds the reads to `script`, each row shaped as the head's (a tag, three texts, a
     /// number) and tagged by its first column: 1 a receipt, 2 a version, 3 an event count
     /// (`ids` adds 4, an outbox row's id).
-    fn reads(script: &mut Script, commits: &[CaseCommit]) {
+    fn reads(script: &mut Script, commits: &[Change]) {
         let mut keys = Rows::new(
             "SELECT 1, source, message_id, receipt, CAST(NULL AS BIGINT) FROM received_messages \
              WHERE (source, message_id) IN (",
@@ -424,7 +429,7 @@ impl Stored {
 
     /// Adds the outbox rows' ids (tag 4) to `script`: taken under the head's lock, so that ids
     /// follow the order the batches commit in, whichever instance writes them.
-    fn ids(script: &mut Script, commits: &[CaseCommit]) {
+    fn ids(script: &mut Script, commits: &[Change]) {
         // The outbox rows' ids, from the sequence: each row's body goes to `outbox_payloads`
         // under its id in the same statements.
         let entries = commits.iter().map(|c| c.outbox.len()).sum::<usize>();
@@ -433,13 +438,13 @@ impl Stored {
                 // Under the write lock that the head's statement took: no other writer can
                 // move the sequence before this transaction ends. The rows inserted with the
                 // ids move it on (AUTOINCREMENT keeps the largest id ever used).
-                super::connect::Backend::Sqlite => {
+                super::sql::Backend::Sqlite => {
                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
                      SELECT 4, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
                      (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'outbox') + i \
                      FROM n"
                 }
-                super::connect::Backend::Postgres => {
+                super::sql::Backend::Postgres => {
                     "SELECT 4, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), \
                      nextval((SELECT pg_get_serial_sequence('outbox', 'id'))) FROM generate_series(1, ?)"
                 }
@@ -504,7 +509,7 @@ fn check_outbox(commit: &CaseCommit) -> Result<(), StoreError> {
 /// records' hashed texts. The group committer's callers make it, concurrently, so that the
 /// batch's transaction spends its time writing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Prepared {
+pub(super) struct Prepared {
     receipt: Option<String>,
     events: Vec<String>,
     timers: Vec<String>,
@@ -542,12 +547,26 @@ impl Prepared {
     }
 }
 
-impl CaseCommit {
-    /// Makes the change's JSON texts and audit records ready now, before it queues for the
-    /// writer.
-    pub fn prepare(&mut self) -> Result<(), StoreError> {
-        self.prepared = Some(Prepared::of(self)?);
-        Ok(())
+/// A change with its JSON texts and audit records made ready (`Change::prepare`): by each
+/// caller of the group committer, not in the batch's turn at the writer.
+#[derive(Debug)]
+pub(super) struct Change {
+    commit: CaseCommit,
+    prepared: Prepared,
+}
+
+impl Change {
+    pub(super) fn prepare(commit: CaseCommit) -> Result<Change, StoreError> {
+        let prepared = Prepared::of(&commit)?;
+        Ok(Change { commit, prepared })
+    }
+}
+
+impl std::ops::Deref for Change {
+    type Target = CaseCommit;
+
+    fn deref(&self) -> &CaseCommit {
+        &self.commit
     }
 }
 
@@ -557,7 +576,7 @@ impl CaseCommit {
 /// run with its own in the same round trip.
 async fn write_accepted(
     tx: &mut Transaction<'_, Any>,
-    commits: &[&CaseCommit],
+    commits: &[&Change],
     head: &mut AuditHead,
     events_sent: HashMap<String, i64>,
     outbox_ids: Vec<i64>,
@@ -599,14 +618,7 @@ async fn write_accepted(
         counted: HashMap::new(),
     };
     for commit in commits {
-        let made;
-        let prepared = match &commit.prepared {
-            Some(prepared) => prepared,
-            None => {
-                made = Prepared::of(commit)?;
-                &made
-            }
-        };
+        let prepared = &commit.prepared;
         let case_id = commit.case_id.to_string();
         let now = millis(commit.recorded_at);
         if let (Some(message), Some(receipt)) = (&commit.received, &prepared.receipt) {
@@ -689,7 +701,7 @@ async fn write_accepted(
     script.rows(received);
     script.rows(cases);
     script.rows(events);
-    let beside: Vec<&&CaseCommit> = commits.iter().filter(|c| writes_beside(c)).collect();
+    let beside: Vec<&&Change> = commits.iter().filter(|c| writes_beside(c)).collect();
     if !beside.is_empty() {
         script.run(tx).await?;
     }

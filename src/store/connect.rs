@@ -11,30 +11,17 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
 use super::error::StoreError;
+use super::handle::Store;
+use super::sql::Backend;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Which database the store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-
-    fn migrator(&self) -> &'static Migrator {
-        match self {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        }
+/// The migrations of `backend`'s schema.
+fn migrator(backend: Backend) -> &'static Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
     }
 }
 
@@ -71,37 +58,6 @@ impl Readiness {
     pub fn is_ready(&self) -> bool {
         self.applied_migrations >= self.known_migrations
     }
-}
-
-/// The store. Cloning is cheap (the pools are shared).
-///
-/// Its connections, by what they do:
-///
-/// | pool | SQLite | PostgreSQL |
-/// |---|---|---|
-/// | `writer` | the one writer (transactions never meet `SQLITE_BUSY` on upgrade) | `POSTGRES_WRITERS`: the group committer's and the occasional write of its own |
-/// | `reader` | `max_connections` read-only | `max_connections` |
-/// | `bookkeeper` | the writer | `POSTGRES_BOOKKEEPERS`, commits not waiting for the disk |
-/// | `claimer` | the writer | `POSTGRES_CLAIMERS`, one plan for any backlog (`CLAIM_SESSION`) |
-///
-/// SQLite's write-ahead log is checkpointed by a connection of its own besides.
-#[derive(Clone, Debug)]
-pub struct Store {
-    pub(super) backend: Backend,
-    pub(super) writer: AnyPool,
-    pub(super) reader: AnyPool,
-    /// The delivery bookkeeping's connections (`begin_bookkeeping`): on PostgreSQL a pool of
-    /// its own whose sessions commit without waiting for the disk, so that a settlement is one
-    /// statement and one round trip, and no writer connection is ever left relaxed; on SQLite
-    /// the writer. (PostgreSQL's claims wait for the disk: see `Store::claim_outbox`.)
-    pub(super) bookkeeper: AnyPool,
-    /// The delivery workers' claims (`Store::claim_outbox`): on PostgreSQL a pool of its own
-    /// whose sessions wait for the disk (`synchronous_commit = on`) and plan the claim once,
-    /// never with a sort or a hash (`CLAIM_SESSION`); on SQLite the writer.
-    pub(super) claimer: AnyPool,
-    /// Set while SQLite's writer runs a bookkeeping transaction without waiting for the disk
-    /// (`begin_bookkeeping`); the writer is made durable again before it returns to the pool.
-    relaxed: Arc<AtomicBool>,
 }
 
 /// The writer's settings. `temp_store = MEMORY` keeps the statement and savepoint journals
@@ -396,7 +352,7 @@ impl Store {
     /// Applies pending migrations; safe to run from several instances at once (PostgreSQL
     /// takes an advisory lock, SQLite has one writer).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.backend.migrator().run(&self.writer).await?;
+        migrator(self.backend).run(&self.writer).await?;
         let filled = self.fill_patient_ids().await?;
         if filled > 0 {
             tracing::info!(cases = filled, "cases given their person's FHIR Patient id");
@@ -406,7 +362,7 @@ impl Store {
 
     /// Checks that the database answers and every migration is applied.
     pub async fn readiness(&self) -> Result<Readiness, StoreError> {
-        let known = self.backend.migrator().iter().count() as u64;
+        let known = migrator(self.backend).iter().count() as u64;
         let table_exists: i64 = match self.backend {
             Backend::Sqlite => {
                 sqlx::query(

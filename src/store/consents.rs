@@ -5,11 +5,12 @@ use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 
-use super::audit::{AuditHead, chain_entries, person_token};
-use super::cases::millis;
-use super::connect::Store;
+use super::audit::{AuditHead, chain_entries};
 use super::error::StoreError;
-use super::records::AuditEntry;
+use super::handle::Store;
+use super::sql::millis;
+use super::sql::person_token;
+use crate::changes::AuditEntry;
 use crate::domain::case::CaseId;
 use crate::domain::consent::{ConsentDirective, ConsentSubject};
 use crate::domain::event::{Event, EventKind};

@@ -5,9 +5,9 @@
 use jiff::Timestamp;
 use sqlx::{Any, Row, Transaction};
 
-use super::cases::{from_millis, millis};
-use super::connect::Store;
 use super::error::StoreError;
+use super::handle::Store;
+use super::sql::{from_millis, millis};
 use crate::domain::case::CaseId;
 use crate::domain::event::{Event, EventKind};
 use crate::domain::party::Party;

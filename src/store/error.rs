@@ -30,6 +30,8 @@ pub enum StoreError {
     /// The group-commit transaction failed as a whole; nothing of it was written.
     #[error("the commit's transaction failed and nothing was written: {0}")]
     BatchFailed(String),
+    #[error(transparent)]
+    Payload(#[from] crate::changes::PayloadError),
     /// The group committer has stopped (the gateway is shutting down).
     #[error("the store is shutting down")]
     CommitterStopped,

@@ -22,15 +22,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
-use super::commit::{AuditAppend, Booked, Bookkeeping};
-use super::connect::{Backend, Store};
+use super::commit::{AuditAppend, Booked, Bookkeeping, Change};
 use super::error::StoreError;
+use super::handle::Store;
 use super::outbox::Settlement;
-use super::records::{CaseCommit, CommitOutcome, OutboxItem};
+use super::records::{CommitOutcome, OutboxItem};
+use super::sql::Backend;
+use crate::changes::CaseCommit;
 
 enum Job {
     Commit {
-        commit: Box<CaseCommit>,
+        change: Box<Change>,
         reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
     },
     Book {
@@ -88,14 +90,14 @@ impl GroupCommitter {
     }
 
     /// Commits `commit` together with whatever else is waiting, and answers once it is durable.
-    pub async fn commit(&self, mut commit: CaseCommit) -> Result<CommitOutcome, StoreError> {
+    pub async fn commit(&self, commit: CaseCommit) -> Result<CommitOutcome, StoreError> {
         // The JSON and the audit records' hashed texts are made here, by each caller, not in
         // the batch's turn at the writer.
         let _waiting = Waiting::new(&self.waiting);
-        commit.prepare()?;
+        let change = Change::prepare(commit)?;
         let (reply, answer) = oneshot::channel();
         self.send(Job::Commit {
-            commit: Box::new(commit),
+            change: Box::new(change),
             reply,
         })
         .await?;
@@ -171,7 +173,7 @@ impl GroupCommitter {
     pub async fn append_audit(
         &self,
         case_id: Option<crate::domain::case::CaseId>,
-        entries: &[super::records::AuditEntry],
+        entries: &[crate::changes::AuditEntry],
         recorded_at: Timestamp,
     ) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -208,7 +210,7 @@ const HOLD_FOR: u32 = 8;
 /// One batch's jobs, sorted by kind, each with its caller's reply.
 #[derive(Default)]
 struct Batch {
-    commits: Vec<CaseCommit>,
+    commits: Vec<Change>,
     commit_replies: Vec<oneshot::Sender<Result<CommitOutcome, StoreError>>>,
     work: Vec<Bookkeeping>,
     work_replies: Vec<oneshot::Sender<Result<Booked, StoreError>>>,
@@ -225,8 +227,8 @@ impl Batch {
         };
         for job in jobs.drain(..) {
             match job {
-                Job::Commit { commit, reply } => {
-                    batch.commits.push(*commit);
+                Job::Commit { change, reply } => {
+                    batch.commits.push(*change);
                     batch.commit_replies.push(reply);
                 }
                 Job::Book { work, reply } => {

@@ -7,10 +7,11 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::cases::millis;
-use super::connect::{Backend, Store};
 use super::error::StoreError;
+use super::handle::Store;
 use super::records::OutboxItem;
+use super::sql::Backend;
+use super::sql::millis;
 use crate::domain::case::CaseId;
 use crate::domain::delivery::IdempotencyKey;
 use crate::domain::event::EventId;
@@ -61,7 +62,7 @@ fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
             .map_err(|e| StoreError::decode("idempotency key", e))?,
         payload: row.try_get(6)?,
         attempts: attempts as u64,
-        created_at: super::cases::from_millis(row.try_get(8)?)?,
+        created_at: super::sql::from_millis(row.try_get(8)?)?,
         event_number: row.try_get::<Option<i64>, _>(9)?.map(|n| n as u64),
         // Attempts were counted that no outcome was recorded for: the gateway stopped between
         // sending one and recording what came of it.
@@ -350,10 +351,10 @@ fn delivery_row(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
         status: row.try_get(5)?,
         attempts: attempts as u64,
         last_error: row.try_get(7)?,
-        created_at: super::cases::from_millis(row.try_get(8)?)?,
-        next_attempt_at: super::cases::from_millis(row.try_get(9)?)?,
-        finished_at: finished.map(super::cases::from_millis).transpose()?,
-        acknowledged_at: acknowledged.map(super::cases::from_millis).transpose()?,
+        created_at: super::sql::from_millis(row.try_get(8)?)?,
+        next_attempt_at: super::sql::from_millis(row.try_get(9)?)?,
+        finished_at: finished.map(super::sql::from_millis).transpose()?,
+        acknowledged_at: acknowledged.map(super::sql::from_millis).transpose()?,
     })
 }
 
@@ -405,7 +406,7 @@ impl Store {
         &self,
         id: i64,
         now: Timestamp,
-        audit: &super::records::AuditEntry,
+        audit: &crate::changes::AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut head = super::audit::AuditHead::lock(&mut tx).await?;

@@ -3,11 +3,12 @@
 
 use jiff::Timestamp;
 
-use super::audit::{AuditHead, chain_entries, person_token};
-use super::cases::millis;
-use super::connect::Store;
+use super::audit::{AuditHead, chain_entries};
 use super::error::StoreError;
-use super::records::AuditEntry;
+use super::handle::Store;
+use super::sql::millis;
+use super::sql::person_token;
+use crate::changes::AuditEntry;
 use crate::domain::identifiers::PersonId;
 
 impl Store {

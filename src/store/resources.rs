@@ -8,10 +8,10 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::audit::{AuditHead, chain_entries};
-use super::cases::{millis, person_from_columns};
-use super::connect::Store;
 use super::error::StoreError;
-use super::records::AuditEntry;
+use super::handle::Store;
+use super::sql::{millis, person_from_columns};
+use crate::changes::AuditEntry;
 use crate::domain::identifiers::PersonId;
 use crate::formats::fhir::patient_id;
 

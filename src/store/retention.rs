@@ -7,10 +7,10 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::audit::{AuditHead, chain_entries};
-use super::cases::millis;
-use super::connect::Store;
 use super::error::StoreError;
-use super::records::AuditEntry;
+use super::handle::Store;
+use super::sql::millis;
+use crate::changes::AuditEntry;
 
 impl Store {
     /// Deletes, a page at a time until none is left, what only the past needs: finished
@@ -145,7 +145,7 @@ impl Store {
                     legal_basis: None,
                     details: json!({
                         "phase": phase,
-                        "last_changed": super::cases::from_millis(updated_at)?,
+                        "last_changed": super::sql::from_millis(updated_at)?,
                         "closed_before": before,
                     }),
                 },

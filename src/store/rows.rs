@@ -12,8 +12,8 @@
 
 use sqlx::{Any, Transaction};
 
-use super::connect::Backend;
 use super::error::StoreError;
+use super::sql::Backend;
 
 /// The most values one statement binds (both backends allow far more).
 const MAX_VALUES: usize = 8_000;

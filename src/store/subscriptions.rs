@@ -8,10 +8,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::audit::{AuditHead, chain_entries};
-use super::cases::{from_millis, millis};
-use super::connect::Store;
 use super::error::StoreError;
-use super::records::AuditEntry;
+use super::handle::Store;
+use super::sql::{from_millis, millis};
+use crate::changes::AuditEntry;
 
 /// A stored API subscription.
 #[derive(Debug, Clone, PartialEq)]

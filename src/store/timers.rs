@@ -5,10 +5,11 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::cases::{from_millis, millis};
-use super::connect::{Backend, Store};
 use super::error::StoreError;
+use super::handle::Store;
 use super::records::TimerItem;
+use super::sql::Backend;
+use super::sql::{from_millis, millis};
 use crate::domain::case::CaseId;
 
 /// The claim statement, with `$lock` after the inner `SELECT` (row locks on PostgreSQL).

@@ -2,8 +2,9 @@
 
 use std::collections::HashSet;
 
+use brygga::changes::{ReceivedMessage, TimerEntry};
 use brygga::domain::event::EventKind;
-use brygga::store::{CommitOutcome, ReceivedMessage, StoreError, TimerEntry};
+use brygga::store::{CommitOutcome, StoreError};
 use jiff::SignedDuration;
 use sqlx::{Executor, Row};
 
@@ -127,7 +128,7 @@ pub async fn a_stale_version_is_a_conflict_and_writes_nothing(db: &TestDb) {
         EventKind::PlanningStarted { by: ostersund() },
     ))
     .unwrap();
-    let mut stale = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+    let mut stale = brygga::changes::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
     stale.expected_version = 0;
     stale.events = case.events()[1..].to_vec();
     stale.audit.push(audit("disclose", &p));
@@ -146,7 +147,7 @@ pub async fn a_stale_version_is_a_conflict_and_writes_nothing(db: &TestDb) {
     assert_eq!(db.count("events").await, 1);
     assert_eq!(db.count("audit_log").await, 0);
 
-    let fresh = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+    let fresh = brygga::changes::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
     assert_eq!(
         store.commit(fresh).await.unwrap(),
         CommitOutcome::Committed {
@@ -808,7 +809,7 @@ pub async fn timers_fire_in_due_order_and_cancelled_timers_never_fire(db: &TestD
         EventKind::PlanningStarted { by: ostersund() },
     ))
     .unwrap();
-    let mut next = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-22T08:00:00Z"));
+    let mut next = brygga::changes::CaseCommit::from_case(&case, 1, at("2026-11-22T08:00:00Z"));
     next.cancel_timers.push("sip_invitation".into());
     store.commit(next).await.unwrap();
 
@@ -1060,7 +1061,8 @@ pub async fn a_large_batch_of_new_and_existing_cases_is_written_whole(db: &TestD
             EventKind::PlanningStarted { by: ostersund() },
         ))
         .unwrap();
-        let mut commit = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+        let mut commit =
+            brygga::changes::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
         commit.audit.push(audit("disclose", &p));
         batch.push(commit);
     }
@@ -1178,7 +1180,7 @@ pub async fn the_consent_registry_keeps_case_directives_and_withdrawals(db: &Tes
     ))
     .unwrap();
     store
-        .commit(brygga::store::CaseCommit::from_case(
+        .commit(brygga::changes::CaseCommit::from_case(
             &case,
             0,
             at("2026-11-20T09:00:01Z"),
@@ -1194,7 +1196,7 @@ pub async fn the_consent_registry_keeps_case_directives_and_withdrawals(db: &Tes
     ))
     .unwrap();
     store
-        .commit(brygga::store::CaseCommit::from_case(
+        .commit(brygga::changes::CaseCommit::from_case(
             &case,
             version,
             at("2026-11-21T09:00:01Z"),
@@ -1346,7 +1348,7 @@ pub async fn finished_deliveries_are_pruned_after_their_retention(db: &TestDb) {
         EventKind::PlanningStarted { by: ostersund() },
     ))
     .unwrap();
-    let mut commit = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
+    let mut commit = brygga::changes::CaseCommit::from_case(&case, 1, at("2026-11-20T09:00:01Z"));
     commit.cancel_timers.push("admission_notice".into());
     store.commit(commit).await.unwrap();
     let now = at("2026-11-20T09:01:00Z");
@@ -1470,7 +1472,7 @@ pub async fn kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_s
     // Unit 1 acknowledges: its row is done, whatever its claim.
     case.apply(acknowledge(ostersund_unit(1), "2026-11-20T10:00:00Z"))
         .unwrap();
-    let commit = brygga::store::CaseCommit::from_case(&case, 1, at("2026-11-20T10:00:01Z"));
+    let commit = brygga::changes::CaseCommit::from_case(&case, 1, at("2026-11-20T10:00:01Z"));
     assert_eq!(commit.acknowledged.len(), 1);
     store.commit(commit).await.unwrap();
     let unit = |i: usize| brygga::domain::delivery::recipient_key(&ostersund_unit(i));
@@ -1485,7 +1487,7 @@ pub async fn kvittenser_mark_their_deliveries_done_and_events_are_numbered_per_s
     // The municipality as a whole acknowledges: its own row and every unit's.
     case.apply(acknowledge(ostersund(), "2026-11-20T11:00:00Z"))
         .unwrap();
-    let commit = brygga::store::CaseCommit::from_case(&case, 2, at("2026-11-20T11:00:01Z"));
+    let commit = brygga::changes::CaseCommit::from_case(&case, 2, at("2026-11-20T11:00:01Z"));
     store.commit(commit).await.unwrap();
     assert_eq!(
         list(case.id()).await,
@@ -1531,7 +1533,7 @@ pub async fn closed_cases_with_nothing_left_to_do_are_deleted_after_their_retent
                 },
             ))
             .unwrap();
-            let commit = brygga::store::CaseCommit::from_case(&case, 1, cancelled_at);
+            let commit = brygga::changes::CaseCommit::from_case(&case, 1, cancelled_at);
             store.commit(commit).await.unwrap();
         }
         ids.push(case.id());
@@ -2314,7 +2316,7 @@ pub async fn a_change_whose_reads_the_server_refuses_fails_alone_in_its_batch(db
         .execute("BEGIN; UPDATE audit_head SET turn = turn + 1 WHERE id = 1")
         .await
         .expect("another session takes the lock");
-    let spawn = |commit: brygga::store::CaseCommit| {
+    let spawn = |commit: brygga::changes::CaseCommit| {
         let committer = committer.clone();
         tokio::spawn(async move { committer.commit(commit).await })
     };

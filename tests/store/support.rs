@@ -1,11 +1,12 @@
 //! Test databases and event builders for the store suite.
 
+use brygga::changes::{AuditEntry, CaseCommit};
 use brygga::domain::case::{CaseId, CoordinationCase};
 use brygga::domain::event::{Event, EventId, EventKind, EventSource, Person, PersonName};
 use brygga::domain::identifiers::{HsaId, Kommunkod, PersonId, Personnummer};
 use brygga::domain::party::Party;
 use brygga::domain::sensitive::Sensitive;
-use brygga::store::{AuditEntry, CaseCommit, Store};
+use brygga::store::Store;
 use jiff::Timestamp;
 use sqlx::{AnyConnection, Connection, Executor};
 
@@ -180,7 +181,7 @@ pub fn new_case(person_id: &PersonId) -> (CoordinationCase, CaseCommit) {
 /// A new case for `person_id`, as received from the API in message `m-{n}` (receipt `{"n": n}`).
 pub fn new_case_received(person_id: &PersonId, n: usize) -> CaseCommit {
     let (_, mut commit) = new_case(person_id);
-    commit.received = Some(brygga::store::ReceivedMessage {
+    commit.received = Some(brygga::changes::ReceivedMessage {
         source: "api".into(),
         message_id: format!("m-{n}"),
         receipt: serde_json::json!({ "n": n }),
@@ -191,7 +192,7 @@ pub fn new_case_received(person_id: &PersonId, n: usize) -> CaseCommit {
 /// An outbox row for `event` to `party`, through the disclosure decision (the only way to make
 /// one), for a subscription named after the party. `event` must be one that goes without
 /// consent, such as an admission notice.
-pub fn outbox_entry(event: &Event, party: Party) -> brygga::store::OutboxEntry {
+pub fn outbox_entry(event: &Event, party: Party) -> brygga::changes::OutboxEntry {
     let subscription = brygga::domain::delivery::recipient_key(&party);
     outbox_entry_for(event, party, &subscription)
 }
@@ -201,7 +202,7 @@ pub fn outbox_entry_for(
     event: &Event,
     party: Party,
     subscription: &str,
-) -> brygga::store::OutboxEntry {
+) -> brygga::changes::OutboxEntry {
     use brygga::decide::{CaseFacts, Request, decide};
     let recipient = brygga::domain::consent::Recipient {
         organisation: None,
@@ -231,7 +232,7 @@ pub fn outbox_entry_for(
         EventKind::AdmissionNotice { person, .. } => person.id.clone(),
         _ => panic!("an admission notice"),
     };
-    brygga::store::OutboxEntry::deliver(
+    brygga::changes::OutboxEntry::deliver(
         &released,
         &reference,
         &person,
