@@ -164,55 +164,66 @@ fn patient(w: &mut Writer, id: &PersonId, details: Option<&Person>, protected: b
     w.close("Patient");
 }
 
-/// Writes `message` as a Cosmic Link message.
-pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, EncodeError> {
-    let event = &message.event;
-    let sender = match &event.kind {
-        EventKind::AdmissionNotice { ward, .. } => Party::RegionUnit {
-            hsa_id: ward.clone(),
-        },
-        _ => event.source.sender.clone().ok_or(EncodeError::NoSender)?,
-    };
-    if let Party::Municipality { unit: None, .. } = sender {
-        return Err(EncodeError::SenderWithoutHsaId(sender));
+/// Writes the step `kind` reports; refuses what the contract cannot carry.
+fn step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<(), EncodeError> {
+    match kind {
+        EventKind::DeviationRaised { .. }
+        | EventKind::DeviationAcknowledged { .. }
+        | EventKind::DeviationAnswered { .. }
+        | EventKind::DeviationReminder { .. } => {
+            return Err(EncodeError::NotInContract("a deviation report"));
+        }
+        EventKind::SipMeetingHeld { .. } => {
+            return Err(EncodeError::NotInContract("a record of a held SIP meeting"));
+        }
+        EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
+            return Err(EncodeError::NotInContract("a placement"));
+        }
+        EventKind::DeadlineMissed { .. } => {
+            return Err(EncodeError::NotInContract("a missed deadline"));
+        }
+        EventKind::ChildConcernReport { .. } => {
+            return Err(EncodeError::NotInContract(
+                "a report of concern for a child",
+            ));
+        }
+        // Each of these is the contract's, written by the group of steps it belongs to.
+        EventKind::AdmissionNotice { .. }
+        | EventKind::EstimatedDischargeChanged { .. }
+        | EventKind::CareContactAppointed { .. }
+        | EventKind::PlanningStarted { .. }
+        | EventKind::ReadyForDischarge { .. }
+        | EventKind::ReadyForDischargeRevoked { .. }
+        | EventKind::InformationAtDischarge { .. }
+        | EventKind::Discharged { .. }
+        | EventKind::CaseCancelled { .. }
+        | EventKind::SipInvitation { .. }
+        | EventKind::SipResponse { .. }
+        | EventKind::SipPlan { .. }
+        | EventKind::LvmReport { .. }
+        | EventKind::LvmDecision { .. }
+        | EventKind::LvmTransportArranged { .. }
+        | EventKind::ServicesDecided { .. }
+        | EventKind::ReadyToReceive { .. }
+        | EventKind::MessageAcknowledged { .. }
+        | EventKind::ConsentRecorded { .. }
+        | EventKind::ConsentWithdrawn { .. } => {}
     }
-    let mut w = Writer {
-        out: String::with_capacity(2048),
-        depth: 0,
-    };
-    w.out
-        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    w.open(
-        "CosmicLinkMeddelande",
-        &[
-            ("xmlns", NAMESPACE.to_owned()),
-            ("version", "1.0".to_owned()),
-        ],
-    );
-    w.open("Huvud", &[]);
-    w.text("MeddelandeId", &event.source.message_id);
-    w.text("Skapad", &local(message.sent_at));
-    w.leaf(
-        "Avsandare",
-        &party_attributes(&sender),
-        message.sender_name.as_deref().unwrap_or(""),
-    );
-    w.leaf(
-        "Samordningsarende",
-        &[
-            ("id", message.case.value.clone()),
-            ("vardgivare", message.case.issuer.clone()),
-        ],
-        "",
-    );
-    w.close("Huvud");
-    let details = match &event.kind {
-        EventKind::AdmissionNotice { person, .. } => Some(person),
-        _ => None,
-    };
-    patient(&mut w, &message.person, details, message.protected_identity);
+    for group in [discharge_step, sip_step, lvm_step, municipal_step] {
+        if group(w, kind, codes)? {
+            return Ok(());
+        }
+    }
+    Err(EncodeError::NotInContract("this step"))
+}
 
-    match &event.kind {
+/// The steps of a discharge, from the admission notice to the discharge or the case's end. Whether `kind` is one of them.
+fn discharge_step(
+    w: &mut Writer,
+    kind: &EventKind,
+    codes: &CodeTables,
+) -> Result<bool, EncodeError> {
+    match kind {
         EventKind::AdmissionNotice {
             admitted_at,
             assessed_at,
@@ -285,6 +296,43 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             }
             w.close("UtskrivningsklarAterkallad");
         }
+        EventKind::InformationAtDischarge {
+            summary,
+            care_contact,
+            planned_sip_at,
+            legal_basis,
+        } => {
+            w.open("InformationVidUtskrivning", &[]);
+            w.text("Sammanfattning", summary.expose());
+            if let Some(contact) = care_contact {
+                w.leaf("FastVardkontakt", &[("hsaId", contact.to_string())], "");
+            }
+            if let Some(at) = planned_sip_at {
+                w.text("PlaneradSip", &local(*at));
+            }
+            if let Some(basis) = legal_basis {
+                w.text("Lagrum", basis);
+            }
+            w.close("InformationVidUtskrivning");
+        }
+        EventKind::Discharged { discharged_at } => {
+            w.open("Utskriven", &[]);
+            w.text("Tidpunkt", &local(*discharged_at));
+            w.close("Utskriven");
+        }
+        EventKind::CaseCancelled { reason } => {
+            w.open("ArendeAvslutat", &[]);
+            w.text("Orsak", reason.expose());
+            w.close("ArendeAvslutat");
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The steps of a SIP: the invitation, the answers, the plan. Whether `kind` is one of them.
+fn sip_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool, EncodeError> {
+    match kind {
         EventKind::SipInvitation {
             invitation_id,
             plan_type,
@@ -400,35 +448,14 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             }
             w.close("Plan");
         }
-        EventKind::InformationAtDischarge {
-            summary,
-            care_contact,
-            planned_sip_at,
-            legal_basis,
-        } => {
-            w.open("InformationVidUtskrivning", &[]);
-            w.text("Sammanfattning", summary.expose());
-            if let Some(contact) = care_contact {
-                w.leaf("FastVardkontakt", &[("hsaId", contact.to_string())], "");
-            }
-            if let Some(at) = planned_sip_at {
-                w.text("PlaneradSip", &local(*at));
-            }
-            if let Some(basis) = legal_basis {
-                w.text("Lagrum", basis);
-            }
-            w.close("InformationVidUtskrivning");
-        }
-        EventKind::Discharged { discharged_at } => {
-            w.open("Utskriven", &[]);
-            w.text("Tidpunkt", &local(*discharged_at));
-            w.close("Utskriven");
-        }
-        EventKind::CaseCancelled { reason } => {
-            w.open("ArendeAvslutat", &[]);
-            w.text("Orsak", reason.expose());
-            w.close("ArendeAvslutat");
-        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The steps of an LVM hold: the report, the decision, the transport. Whether `kind` is one of them.
+fn lvm_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool, EncodeError> {
+    match kind {
         EventKind::LvmReport {
             physician,
             to_municipality,
@@ -442,6 +469,78 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             w.text("Anmalan", report.expose());
             w.close("LvmAnmalan");
         }
+        EventKind::LvmDecision {
+            decision_id,
+            decision,
+            ..
+        } => {
+            w.open("LvmBeslut", &[("id", decision_id.clone())]);
+            w.text(
+                "Beslut",
+                &code(&codes.lvm_decision, "lvm_decision", *decision)?,
+            );
+            w.close("LvmBeslut");
+        }
+        EventKind::LvmTransportArranged {
+            decision_id,
+            transport_at,
+        } => {
+            w.open("TransportOrdnad", &[("beslut", decision_id.clone())]);
+            if let Some(at) = transport_at {
+                w.text("Tid", &local(*at));
+            }
+            w.close("TransportOrdnad");
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The municipality's own steps, acknowledgements and consents. Whether `kind` is one of them.
+fn municipal_step(
+    w: &mut Writer,
+    kind: &EventKind,
+    codes: &CodeTables,
+) -> Result<bool, EncodeError> {
+    match kind {
+        EventKind::ServicesDecided {
+            decision_id,
+            decided_on,
+            services,
+            ..
+        } => {
+            w.open("BeviljadeInsatser", &[("beslut", decision_id.clone())]);
+            w.text("Beslutsdatum", &date(*decided_on));
+            for service in services {
+                w.open("Insats", &[]);
+                w.text(
+                    "Insatstyp",
+                    &code(&codes.service_type, "service_type", service.service_type)?,
+                );
+                if let Some(description) = &service.description {
+                    w.text("Beskrivning", description.expose());
+                }
+                if let Some(extent) = &service.extent {
+                    w.text("Omfattning", extent);
+                }
+                if let Some(from) = service.starts_on {
+                    w.text("Fran", &date(from));
+                }
+                w.close("Insats");
+            }
+            w.close("BeviljadeInsatser");
+        }
+        EventKind::ReadyToReceive { from, .. } => {
+            w.open("RedoAttTaEmot", &[]);
+            if let Some(at) = from {
+                w.text("FranOchMed", &local(*at));
+            }
+            w.close("RedoAttTaEmot");
+        }
+        EventKind::MessageAcknowledged { message_id, .. } => {
+            w.leaf("Kvittens", &[("meddelande", message_id.clone())], "");
+        }
+
         EventKind::ConsentRecorded {
             consent_id,
             scope,
@@ -502,86 +601,60 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         EventKind::ConsentWithdrawn { consent_id } => {
             w.leaf("SamtyckeAterkallat", &[("id", consent_id.clone())], "");
         }
-        EventKind::DeviationRaised { .. }
-        | EventKind::DeviationAcknowledged { .. }
-        | EventKind::DeviationAnswered { .. }
-        | EventKind::DeviationReminder { .. } => {
-            return Err(EncodeError::NotInContract("a deviation report"));
-        }
-        EventKind::SipMeetingHeld { .. } => {
-            return Err(EncodeError::NotInContract("a record of a held SIP meeting"));
-        }
-        EventKind::LvmDecision {
-            decision_id,
-            decision,
-            ..
-        } => {
-            w.open("LvmBeslut", &[("id", decision_id.clone())]);
-            w.text(
-                "Beslut",
-                &code(&codes.lvm_decision, "lvm_decision", *decision)?,
-            );
-            w.close("LvmBeslut");
-        }
-        EventKind::LvmTransportArranged {
-            decision_id,
-            transport_at,
-        } => {
-            w.open("TransportOrdnad", &[("beslut", decision_id.clone())]);
-            if let Some(at) = transport_at {
-                w.text("Tid", &local(*at));
-            }
-            w.close("TransportOrdnad");
-        }
-        EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
-            return Err(EncodeError::NotInContract("a placement"));
-        }
-        EventKind::DeadlineMissed { .. } => {
-            return Err(EncodeError::NotInContract("a missed deadline"));
-        }
-        EventKind::ChildConcernReport { .. } => {
-            return Err(EncodeError::NotInContract(
-                "a report of concern for a child",
-            ));
-        }
-        EventKind::ServicesDecided {
-            decision_id,
-            decided_on,
-            services,
-            ..
-        } => {
-            w.open("BeviljadeInsatser", &[("beslut", decision_id.clone())]);
-            w.text("Beslutsdatum", &date(*decided_on));
-            for service in services {
-                w.open("Insats", &[]);
-                w.text(
-                    "Insatstyp",
-                    &code(&codes.service_type, "service_type", service.service_type)?,
-                );
-                if let Some(description) = &service.description {
-                    w.text("Beskrivning", description.expose());
-                }
-                if let Some(extent) = &service.extent {
-                    w.text("Omfattning", extent);
-                }
-                if let Some(from) = service.starts_on {
-                    w.text("Fran", &date(from));
-                }
-                w.close("Insats");
-            }
-            w.close("BeviljadeInsatser");
-        }
-        EventKind::ReadyToReceive { from, .. } => {
-            w.open("RedoAttTaEmot", &[]);
-            if let Some(at) = from {
-                w.text("FranOchMed", &local(*at));
-            }
-            w.close("RedoAttTaEmot");
-        }
-        EventKind::MessageAcknowledged { message_id, .. } => {
-            w.leaf("Kvittens", &[("meddelande", message_id.clone())], "");
-        }
+        _ => return Ok(false),
     }
+    Ok(true)
+}
+
+/// Writes `message` as a Cosmic Link message.
+pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, EncodeError> {
+    let event = &message.event;
+    let sender = match &event.kind {
+        EventKind::AdmissionNotice { ward, .. } => Party::RegionUnit {
+            hsa_id: ward.clone(),
+        },
+        _ => event.source.sender.clone().ok_or(EncodeError::NoSender)?,
+    };
+    if let Party::Municipality { unit: None, .. } = sender {
+        return Err(EncodeError::SenderWithoutHsaId(sender));
+    }
+    let mut w = Writer {
+        out: String::with_capacity(2048),
+        depth: 0,
+    };
+    w.out
+        .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    w.open(
+        "CosmicLinkMeddelande",
+        &[
+            ("xmlns", NAMESPACE.to_owned()),
+            ("version", "1.0".to_owned()),
+        ],
+    );
+    w.open("Huvud", &[]);
+    w.text("MeddelandeId", &event.source.message_id);
+    w.text("Skapad", &local(message.sent_at));
+    w.leaf(
+        "Avsandare",
+        &party_attributes(&sender),
+        message.sender_name.as_deref().unwrap_or(""),
+    );
+    w.leaf(
+        "Samordningsarende",
+        &[
+            ("id", message.case.value.clone()),
+            ("vardgivare", message.case.issuer.clone()),
+        ],
+        "",
+    );
+    w.close("Huvud");
+    let details = match &event.kind {
+        EventKind::AdmissionNotice { person, .. } => Some(person),
+        _ => None,
+    };
+    patient(&mut w, &message.person, details, message.protected_identity);
+
+    step(&mut w, &event.kind, codes)?;
     w.close("CosmicLinkMeddelande");
     Ok(w.out)
 }
