@@ -3,15 +3,18 @@
 //! number, in order per case and destination, retried with backoff and full jitter, and moved
 //! to the dead letters after the subscription's maximum age.
 
+mod breaker;
 pub mod fhir;
 mod late;
+mod send;
 mod subscriptions;
 mod worker;
 
+pub use breaker::Breakers;
 pub use subscriptions::{
     Content, Live, Notifications, RetryPolicy, Subscription, Subscriptions, load_subscriptions,
 };
-pub use worker::{Anchoring, Breakers, Delivered, Deliverer, Payload, backoff};
+pub use worker::{Anchoring, Delivered, Deliverer, Payload, backoff};
 
 /// The HTTP client settings every delivery call shares (rustls; the product's user agent).
 pub fn http_client_builder() -> reqwest::ClientBuilder {
