@@ -219,6 +219,42 @@ pub fn plan(
 ) -> ClockPlan {
     let mut plan = ClockPlan::default();
     let rule = |name: &str| format!("{}/{name}", policy.id);
+    discharge_clocks(&mut plan, case, event, sent_at, policy);
+    sip_clocks(&mut plan, case, event, sent_at, policy);
+    deviation_clocks(&mut plan, case, event, policy);
+
+    let kind_json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
+    for (clock, key) in started_clocks(policy, event) {
+        // The party whose event started the clock answers for it.
+        plan.timers.push(timer(
+            case,
+            agreement_kind(policy, clock, key.as_ref()),
+            policy.clock_due(clock, event.occurred_at),
+            Deadline::Agreement,
+            rule(&clock.id),
+            event,
+            event.source.sender.clone(),
+        ));
+    }
+    for clock in &policy.clocks {
+        if clock.stops_on.contains(&event.kind.name()) {
+            let key = clock.key.as_deref().and_then(|k| field(&kind_json, k));
+            plan.cancel
+                .push(agreement_kind(policy, clock, key.as_ref()));
+        }
+    }
+    plan
+}
+
+/// The clocks of a discharge: the admission notice's, the SIP invitation's and the payment responsibility's from readiness, information at discharge, an LVM hold at discharge, and everything a cancelled case stops.
+fn discharge_clocks(
+    plan: &mut ClockPlan,
+    case: &CoordinationCase,
+    event: &Event,
+    sent_at: Timestamp,
+    policy: &Policy,
+) {
+    let rule = |name: &str| format!("{}/{name}", policy.id);
     match &event.kind {
         EventKind::AdmissionNotice {
             admitted_at,
@@ -266,6 +302,88 @@ pub fn plan(
             plan.cancel.push(SIP_INVITATION.to_owned());
             plan.cancel.push(PAYMENT_RESPONSIBILITY.to_owned());
         }
+        EventKind::Discharged { discharged_at } => {
+            // Discharged while an LVM decision held the person in hospital: at once.
+            for decision_id in &case.state().lvm_holds {
+                let decision = case.events().iter().find(|e| {
+                    matches!(&e.kind, EventKind::LvmDecision { decision_id: d, .. } if d == decision_id)
+                });
+                plan.missed.push(missed_event(
+                    &[&event.id.to_string(), "lvm_hold", decision_id],
+                    Missed {
+                        deadline: Deadline::LvmHold,
+                        due_at: *discharged_at,
+                        rule: rule("lvm_hold"),
+                        party: None,
+                        started_by: decision.map(|d| d.id),
+                    },
+                    *discharged_at,
+                ));
+            }
+            plan.cancel.push(PAYMENT_RESPONSIBILITY.to_owned());
+            if !has(case, "information_at_discharge") {
+                plan.timers.push(timer(
+                    case,
+                    INFORMATION_AT_DISCHARGE.to_owned(),
+                    policy.information_at_discharge_due(*discharged_at),
+                    Deadline::InformationAtDischarge,
+                    rule(INFORMATION_AT_DISCHARGE),
+                    event,
+                    None,
+                ));
+            }
+        }
+        EventKind::InformationAtDischarge { .. } => {
+            plan.cancel.push(INFORMATION_AT_DISCHARGE.to_owned())
+        }
+        EventKind::CaseCancelled { .. } => {
+            plan.cancel.extend(
+                [
+                    SIP_INVITATION,
+                    PAYMENT_RESPONSIBILITY,
+                    INFORMATION_AT_DISCHARGE,
+                ]
+                .map(str::to_owned),
+            );
+            plan.cancel.extend(plan_ids(case).map(follow_up_kind));
+            for earlier in case.events() {
+                if let EventKind::SipInvitation {
+                    invitation_id,
+                    invited,
+                    ..
+                } = &earlier.kind
+                {
+                    plan.cancel.extend(
+                        invited
+                            .iter()
+                            .map(|f| attendance_kind(invitation_id, &f.party)),
+                    );
+                }
+            }
+            // And every agreement clock the case started.
+            for earlier in case.events() {
+                plan.cancel.extend(
+                    started_clocks(policy, earlier)
+                        .into_iter()
+                        .map(|(clock, key)| agreement_kind(policy, clock, key.as_ref())),
+                );
+            }
+        }
+
+        _ => {}
+    }
+}
+
+/// The clocks of a SIP: attendance confirmations, a plan's follow-up, and what a held meeting ends.
+fn sip_clocks(
+    plan: &mut ClockPlan,
+    case: &CoordinationCase,
+    event: &Event,
+    sent_at: Timestamp,
+    policy: &Policy,
+) {
+    let rule = |name: &str| format!("{}/{name}", policy.id);
+    match &event.kind {
         EventKind::SipInvitation {
             invitation_id,
             meeting_at,
@@ -307,37 +425,6 @@ pub fn plan(
                 }
             }
         }
-        EventKind::Discharged { discharged_at } => {
-            // Discharged while an LVM decision held the person in hospital: at once.
-            for decision_id in &case.state().lvm_holds {
-                let decision = case.events().iter().find(|e| {
-                    matches!(&e.kind, EventKind::LvmDecision { decision_id: d, .. } if d == decision_id)
-                });
-                plan.missed.push(missed_event(
-                    &[&event.id.to_string(), "lvm_hold", decision_id],
-                    Missed {
-                        deadline: Deadline::LvmHold,
-                        due_at: *discharged_at,
-                        rule: rule("lvm_hold"),
-                        party: None,
-                        started_by: decision.map(|d| d.id),
-                    },
-                    *discharged_at,
-                ));
-            }
-            plan.cancel.push(PAYMENT_RESPONSIBILITY.to_owned());
-            if !has(case, "information_at_discharge") {
-                plan.timers.push(timer(
-                    case,
-                    INFORMATION_AT_DISCHARGE.to_owned(),
-                    policy.information_at_discharge_due(*discharged_at),
-                    Deadline::InformationAtDischarge,
-                    rule(INFORMATION_AT_DISCHARGE),
-                    event,
-                    None,
-                ));
-            }
-        }
         EventKind::SipPlan {
             plan_id,
             follow_up_on,
@@ -357,9 +444,6 @@ pub fn plan(
                 ));
             }
         }
-        EventKind::InformationAtDischarge { .. } => {
-            plan.cancel.push(INFORMATION_AT_DISCHARGE.to_owned())
-        }
         EventKind::SipMeetingHeld { invitation_id, .. } => {
             // A held meeting follows the case's plans up, and ends the wait for confirmations.
             plan.cancel.extend(plan_ids(case).map(follow_up_kind));
@@ -369,6 +453,13 @@ pub fn plan(
                     .map(|party| attendance_kind(invitation_id, party)),
             );
         }
+        _ => {}
+    }
+}
+
+/// A deviation's reminders, until the addressed party answers.
+fn deviation_clocks(plan: &mut ClockPlan, case: &CoordinationCase, event: &Event, policy: &Policy) {
+    match &event.kind {
         EventKind::DeviationRaised {
             deviation_id,
             addressed_to,
@@ -411,63 +502,8 @@ pub fn plan(
         EventKind::DeviationAnswered { deviation_id, .. } => {
             plan.cancel.push(reminder_kind(deviation_id));
         }
-        EventKind::CaseCancelled { .. } => {
-            plan.cancel.extend(
-                [
-                    SIP_INVITATION,
-                    PAYMENT_RESPONSIBILITY,
-                    INFORMATION_AT_DISCHARGE,
-                ]
-                .map(str::to_owned),
-            );
-            plan.cancel.extend(plan_ids(case).map(follow_up_kind));
-            for earlier in case.events() {
-                if let EventKind::SipInvitation {
-                    invitation_id,
-                    invited,
-                    ..
-                } = &earlier.kind
-                {
-                    plan.cancel.extend(
-                        invited
-                            .iter()
-                            .map(|f| attendance_kind(invitation_id, &f.party)),
-                    );
-                }
-            }
-            // And every agreement clock the case started.
-            for earlier in case.events() {
-                plan.cancel.extend(
-                    started_clocks(policy, earlier)
-                        .into_iter()
-                        .map(|(clock, key)| agreement_kind(policy, clock, key.as_ref())),
-                );
-            }
-        }
         _ => {}
     }
-
-    let kind_json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
-    for (clock, key) in started_clocks(policy, event) {
-        // The party whose event started the clock answers for it.
-        plan.timers.push(timer(
-            case,
-            agreement_kind(policy, clock, key.as_ref()),
-            policy.clock_due(clock, event.occurred_at),
-            Deadline::Agreement,
-            rule(&clock.id),
-            event,
-            event.source.sender.clone(),
-        ));
-    }
-    for clock in &policy.clocks {
-        if clock.stops_on.contains(&event.kind.name()) {
-            let key = clock.key.as_deref().and_then(|k| field(&kind_json, k));
-            plan.cancel
-                .push(agreement_kind(policy, clock, key.as_ref()));
-        }
-    }
-    plan
 }
 
 /// The agreement clocks `event` starts, with the key value that ties them to their stop.
