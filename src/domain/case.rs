@@ -282,6 +282,10 @@ impl CoordinationCase {
     }
 
     /// Checks whether `event` may be appended now, without changing the case.
+    ///
+    /// Long by design: one exhaustive match is the state machine's table, every kind's rule in
+    /// one place, so a new kind does not compile until it has one. Rules longer than a few
+    /// lines are methods of their own (`check_answer`, `check_answered_by`, `check_plan`).
     pub fn check(&self, event: &Event) -> Result<(), TransitionError> {
         use EventKind as K;
         use Phase as P;
@@ -345,55 +349,11 @@ impl CoordinationCase {
                 ..
             } => {
                 allowed(IN_PROCESS)?;
-                if !self.state.invitations.contains(invitation_id) {
-                    return Err(TransitionError::UnknownInvitation {
-                        invitation_id: invitation_id.clone(),
-                    });
-                }
-                let invited = self.events.iter().find_map(|e| match &e.kind {
-                    K::SipInvitation {
-                        invitation_id: id,
-                        invited,
-                        ..
-                    } if id == invitation_id => Some(invited),
-                    _ => None,
-                });
-                if let Some(invited) = invited
-                    && !invited.iter().any(|f| may_answer_for(responder, &f.party))
-                {
-                    return Err(TransitionError::NotInvited {
-                        invitation_id: invitation_id.clone(),
-                        responder: responder.clone(),
-                    });
-                }
-                Ok(())
+                self.check_answer(invitation_id, responder)
             }
             K::SipPlan { activities, .. } => {
                 allowed(IN_PROCESS)?;
-                // The law's four parts: the services needed, which principal answers for
-                // which, actions by others, and the principal with overall responsibility
-                // (the last is required by every format; actions by others may be none).
-                let mut missing = Vec::new();
-                if activities.is_empty() {
-                    missing.push("the services needed (the plan has no activity)");
-                } else if activities.iter().all(|a| a.responsible.is_none()) {
-                    missing.push(
-                        "which principal answers for which service (no activity names the region or the municipality as responsible)",
-                    );
-                }
-                if activities
-                    .iter()
-                    .any(|a| a.description.expose().trim().is_empty())
-                {
-                    missing.push("what an activity is (an activity has no description)");
-                }
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(TransitionError::IncompletePlan {
-                        missing: missing.join("; "),
-                    })
-                }
+                check_plan(activities)
             }
             K::InformationAtDischarge { .. } => {
                 allowed(&[P::Inpatient, P::ReadyForDischarge, P::Discharged])
@@ -469,18 +429,7 @@ impl CoordinationCase {
                 deviation_id,
                 answered_by: by,
                 ..
-            } => {
-                let deviation = self.open_deviation(deviation_id)?;
-                // The addressed party answers; a municipality answers for its units.
-                if !answers_for(by, &deviation.addressed_to) {
-                    return Err(TransitionError::NotAddressedTo {
-                        deviation_id: deviation_id.clone(),
-                        addressed_to: deviation.addressed_to.clone(),
-                        by: by.clone(),
-                    });
-                }
-                Ok(())
-            }
+            } => self.check_answered_by(deviation_id, by),
             K::DeviationReminder { deviation_id, .. } => {
                 self.open_deviation(deviation_id).map(|_| ())
             }
@@ -535,6 +484,49 @@ impl CoordinationCase {
         }
     }
 
+    /// Whether `responder` may answer the invitation `invitation_id`: it exists, and invites
+    /// the responder (a municipality answers for its units).
+    fn check_answer(&self, invitation_id: &str, responder: &Party) -> Result<(), TransitionError> {
+        use EventKind as K;
+        if !self.state.invitations.contains(invitation_id) {
+            return Err(TransitionError::UnknownInvitation {
+                invitation_id: invitation_id.to_owned(),
+            });
+        }
+        let invited = self.events.iter().find_map(|e| match &e.kind {
+            K::SipInvitation {
+                invitation_id: id,
+                invited,
+                ..
+            } if id == invitation_id => Some(invited),
+            _ => None,
+        });
+        if let Some(invited) = invited
+            && !invited.iter().any(|f| may_answer_for(responder, &f.party))
+        {
+            return Err(TransitionError::NotInvited {
+                invitation_id: invitation_id.to_owned(),
+                responder: responder.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `by` may acknowledge or answer the deviation `deviation_id`: it is open, and
+    /// addressed to `by` (a municipality answers for its units).
+    fn check_answered_by(&self, deviation_id: &str, by: &Party) -> Result<(), TransitionError> {
+        let deviation = self.open_deviation(deviation_id)?;
+        // The addressed party answers; a municipality answers for its units.
+        if !answers_for(by, &deviation.addressed_to) {
+            return Err(TransitionError::NotAddressedTo {
+                deviation_id: deviation_id.to_owned(),
+                addressed_to: deviation.addressed_to.clone(),
+                by: by.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// The deviation, if it exists and is not answered yet.
     fn open_deviation(&self, deviation_id: &str) -> Result<&DeviationState, TransitionError> {
         match self.state.deviations.get(deviation_id) {
@@ -549,6 +541,8 @@ impl CoordinationCase {
     }
 
     /// Checks and appends `event`; returns its sequence number (1-based).
+    ///
+    /// Long by design, as `check`: one exhaustive match of what each kind changes.
     pub fn apply(&mut self, event: Event) -> Result<u64, TransitionError> {
         use EventKind as K;
 
@@ -756,5 +750,33 @@ fn add_party(units: &mut BTreeSet<HsaId>, municipalities: &mut BTreeSet<Kommunko
         Party::Municipality { kommunkod, .. } => {
             municipalities.insert(*kommunkod);
         }
+    }
+}
+/// Whether a plan has what the law requires of it: the services needed, which principal
+/// answers for which, and what each activity is.
+fn check_plan(activities: &[crate::domain::event::PlanActivity]) -> Result<(), TransitionError> {
+    // The law's four parts: the services needed, which principal answers for
+    // which, actions by others, and the principal with overall responsibility
+    // (the last is required by every format; actions by others may be none).
+    let mut missing = Vec::new();
+    if activities.is_empty() {
+        missing.push("the services needed (the plan has no activity)");
+    } else if activities.iter().all(|a| a.responsible.is_none()) {
+        missing.push(
+        "which principal answers for which service (no activity names the region or the municipality as responsible)",
+    );
+    }
+    if activities
+        .iter()
+        .any(|a| a.description.expose().trim().is_empty())
+    {
+        missing.push("what an activity is (an activity has no description)");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(TransitionError::IncompletePlan {
+            missing: missing.join("; "),
+        })
     }
 }
