@@ -1,0 +1,611 @@
+//! What each command does, once `run` has read the settings.
+
+use std::path::Path;
+
+use super::*;
+
+/// `brygga migrate`: applies pending migrations and says how many are applied.
+pub(super) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    telemetry::init(&settings.log);
+    let store = Store::connect(&settings.database.url, 1).await?;
+    store.migrate().await?;
+    let readiness = store.readiness().await?;
+    println!(
+        "{}: {} of {} migrations applied",
+        store.backend().as_str(),
+        readiness.applied_migrations,
+        readiness.known_migrations
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// `brygga translate`: a file (or stdin, `-`) from one format to another, warnings on stderr.
+pub(super) fn translate_file(
+    settings: &Settings,
+    from: &str,
+    to: &str,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let from: Format = from.parse().map_err(anyhow::Error::msg)?;
+    let to: Format = to.parse().map_err(anyhow::Error::msg)?;
+    let input = if file.as_os_str() == "-" {
+        let mut buffer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)?;
+        buffer
+    } else {
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+    };
+    let mappings = settings.load_mappings()?;
+    let translation = translate(&from, &to, &input, &mappings, Clock::System.today())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    for warning in &translation.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!("{}", translation.output);
+    Ok(())
+}
+
+/// `brygga stats`: the follow-up statistics of a period as CSV, for the county or one
+/// organisation.
+pub(super) async fn stats(
+    settings: &Settings,
+    from: Option<jiff::civil::Date>,
+    to: Option<jiff::civil::Date>,
+    organisation: Option<String>,
+) -> anyhow::Result<()> {
+    use crate::pipeline::stats::{for_period, for_period_of};
+    use crate::process::stats::{self, Release};
+    let (first, next) = stats::this_month(Clock::System.today());
+    let (from, to) = (from.unwrap_or(first), to.unwrap_or(next));
+    let store = ready_store(settings).await?;
+    let directory = &settings.directory;
+    let release = match organisation {
+        None => Release::county(
+            for_period(&store, from, to).await?,
+            settings.statistics.suppress_below,
+        ),
+        Some(code) => {
+            let organisation = crate::domain::party::Organisation::parse(&code)
+                .map_err(|e| anyhow::anyhow!("--organisation {code:?}: {e}"))?;
+            if !directory.has_organisation(&organisation) {
+                anyhow::bail!(
+                    "--organisation {code:?}: not a region or municipality of the organisation directory"
+                );
+            }
+            let computed = for_period_of(&store, from, to, |case| {
+                crate::decide::parties::participates(case, &organisation, directory)
+            })
+            .await?;
+            Release::organisation(computed, |unit| {
+                stats::belongs_to(unit, &organisation, directory)
+            })
+        }
+    };
+    print!("{}", release.to_csv());
+    store.close().await;
+    Ok(())
+}
+
+/// `brygga conformance`: the conformance report, as Markdown or HTML; fails when it has
+/// failures.
+pub(super) async fn conformance(
+    settings: &Settings,
+    scenarios: &Path,
+    root: &Path,
+    out: Option<&Path>,
+    html: bool,
+) -> anyhow::Result<()> {
+    let report = crate::conformance::build(settings, root, scenarios).await?;
+    let text = if html {
+        crate::conformance::html(&report)
+    } else {
+        crate::conformance::markdown(&report)
+    };
+    match out {
+        Some(file) => std::fs::write(file, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?,
+        None => print!("{text}"),
+    }
+    if !report.passed() {
+        anyhow::bail!("the conformance report has failures");
+    }
+    Ok(())
+}
+
+/// `brygga check-config`: reads and checks every configuration file and mapping, and
+/// prints what it found.
+pub(super) fn check_config(settings: &Settings) -> anyhow::Result<()> {
+    let mappings = settings.load_mappings()?;
+    settings
+        .subscriptions
+        .check_formats(&mappings)
+        .map_err(anyhow::Error::msg)?;
+    let d = &settings.directory;
+    let region_units: usize = d.regions.iter().map(|r| r.units.len()).sum();
+    let municipal_units: usize = d.municipalities.iter().map(|m| m.units.len()).sum();
+    println!("{}: configuration is valid", settings.source.display());
+    println!(
+        "  listen:         {}{}",
+        settings.server.listen,
+        match &settings.server.tls {
+            None => String::new(),
+            Some(tls) => {
+                crate::http::server_config(tls, |p| settings.resolve(p))
+                    .map_err(anyhow::Error::msg)?;
+                if tls.client_ca_file.is_some() {
+                    " (HTTPS, client certificates accepted)".to_owned()
+                } else {
+                    " (HTTPS)".to_owned()
+                }
+            }
+        }
+    );
+    println!(
+        "  database:       {}",
+        redact_password(&settings.database.url)
+    );
+    println!(
+        "  regions:        {} ({} units)",
+        d.regions.len(),
+        region_units
+    );
+    println!(
+        "  municipalities: {} ({} units)",
+        d.municipalities.len(),
+        municipal_units
+    );
+    println!("  mappings:       {}", settings.mappings_path().display());
+    let policies = &mappings.policies;
+    println!(
+        "  policies:       {} (default), {}",
+        policies.default.id,
+        if policies.agreements.is_empty() {
+            "no agreements".to_owned()
+        } else {
+            policies
+                .agreements
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} ({} municipalities, {} agreement clocks)",
+                        p.id,
+                        p.municipalities.len(),
+                        p.clocks.len()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    println!(
+        "  clients:        {}",
+        if settings.clients.is_empty() {
+            "none (every protected endpoint answers 401)".to_owned()
+        } else {
+            settings
+                .clients
+                .iter()
+                .map(|c| format!("{} ({})", c.client_id, c.organisation))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    println!(
+        "  subscriptions:  {}",
+        if settings.subscriptions.0.is_empty() {
+            "none (nothing is delivered)".to_owned()
+        } else {
+            settings
+                .subscriptions
+                .0
+                .iter()
+                .map(|s| format!("{} ({}, {})", s.id, s.organisation, s.format))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    check_dialects(&mappings, &settings.mappings_path().join("municipal"))
+}
+
+pub(super) async fn ready_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database.url, 2).await?;
+    let readiness = store.readiness().await?;
+    if !readiness.is_ready() {
+        anyhow::bail!(
+            "the database has {} of {} migrations applied; run brygga migrate first",
+            readiness.applied_migrations,
+            readiness.known_migrations
+        );
+    }
+    Ok(store)
+}
+
+pub(super) async fn redeliver(
+    settings: &Settings,
+    mut ids: Vec<i64>,
+    dead: bool,
+    subscription: Option<String>,
+) -> anyhow::Result<()> {
+    if ids.is_empty() && !dead {
+        anyhow::bail!("name deliveries with --id, or give --dead for every dead-lettered one");
+    }
+    let store = ready_store(settings).await?;
+    if dead {
+        let mut after = 0;
+        loop {
+            let page = store
+                .deliveries(&crate::store::DeliveryQuery {
+                    status: Some("dead".to_owned()),
+                    subscriptions: subscription.iter().cloned().collect(),
+                    case_id: None,
+                    after,
+                    limit: 1000,
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            ids.extend(page.iter().map(|r| r.id));
+        }
+    }
+    let now = Clock::System.now();
+    let (mut done, mut skipped) = (0, 0);
+    for id in ids {
+        let entry = crate::changes::AuditEntry {
+            actor: "operator".to_owned(),
+            organisation: None,
+            action: "redeliver".to_owned(),
+            person: None,
+            purpose: "leverans".to_owned(),
+            legal_basis: None,
+            details: serde_json::json!({ "delivery": id }),
+        };
+        if store.redeliver(id, now, &entry).await? {
+            done += 1;
+        } else {
+            eprintln!("delivery {id} is not dead-lettered (or does not exist); left as it is");
+            skipped += 1;
+        }
+    }
+    println!("{done} deliveries back in the queue, {skipped} left as they were");
+    store.close().await;
+    Ok(())
+}
+
+pub(super) async fn protection(
+    settings: &Settings,
+    command: ProtectionCommand,
+) -> anyhow::Result<()> {
+    let store = ready_store(settings).await?;
+    let today = Clock::System.today();
+    let parse = |text: &str| {
+        crate::domain::identifiers::PersonId::parse_any(text, today).ok_or_else(|| {
+            anyhow::anyhow!("--person: not a personnummer, samordningsnummer or reserve number")
+        })
+    };
+    let result = match command {
+        ProtectionCommand::Show { person } => {
+            let person = parse(&person)?;
+            if store.person_protected(&person).await? {
+                println!("protected: no address or other locating data is disclosed");
+            } else {
+                println!("not protected");
+            }
+            Ok(())
+        }
+        ProtectionCommand::Lift { person, reason } => {
+            let person = parse(&person)?;
+            if reason.trim().is_empty() {
+                anyhow::bail!("--reason: say why the protection no longer applies");
+            }
+            let entry = crate::changes::AuditEntry {
+                actor: "brygga protection lift".to_owned(),
+                organisation: None,
+                action: "lift protected identity".to_owned(),
+                person: Some(person.clone()),
+                purpose: "skyddad identitet".to_owned(),
+                legal_basis: None,
+                details: serde_json::json!({ "reason": reason }),
+            };
+            if store
+                .lift_protection(&person, "operator", Clock::System.now(), &entry)
+                .await?
+            {
+                println!("lifted: the person's identity is no longer protected");
+            } else {
+                println!("the person's identity was not protected; nothing changed");
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}
+
+pub(super) async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
+    let store = ready_store(settings).await?;
+    let result = match command {
+        AuditCommand::Verify {
+            checkpoints,
+            public_key,
+        } => {
+            let trusted = match &public_key {
+                Some(path) => {
+                    Some(crate::anchor::TrustedKey::load(path).map_err(anyhow::Error::msg)?)
+                }
+                None => settings.anchor_key()?.map(|key| key.trusted()),
+            };
+            let mut read = Vec::new();
+            for path in &checkpoints {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let checkpoint: crate::anchor::Checkpoint = serde_json::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: not a checkpoint: {e}", path.display()))?;
+                read.push((path.display().to_string(), checkpoint));
+            }
+            let verification = crate::audit::verify(
+                &store,
+                &read,
+                trusted.as_ref(),
+                settings.retention.audit_days > 0,
+            )
+            .await?;
+            let report = &verification.chain;
+            if verification.problems.is_empty() {
+                println!(
+                    "the audit log is intact: {} records, head {}",
+                    report.records, report.head_hash
+                );
+                if report.anchor > 0 {
+                    println!(
+                        "  records 1 to {} were deleted after their retention; the chain verifies from the last one's hash",
+                        report.anchor
+                    );
+                }
+                if !read.is_empty() {
+                    println!(
+                        "  {} signed checkpoint(s) verified: the log holds what each saw",
+                        read.len()
+                    );
+                }
+                Ok(())
+            } else {
+                for problem in &verification.problems {
+                    eprintln!("audit log: {problem}");
+                }
+                Err(anyhow::anyhow!(
+                    "the audit log does not verify: {} problem(s) ({} records read)",
+                    verification.problems.len(),
+                    report.records
+                ))
+            }
+        }
+        AuditCommand::Anchor { out } => {
+            let key = settings.anchor_key()?.ok_or_else(|| {
+                anyhow::anyhow!("audit.anchor_key_file is not set: there is no key to sign with")
+            })?;
+            let ((head_seq, head_hash), (anchor_seq, anchor_hash)) =
+                store.audit_head_and_anchor().await?;
+            let checkpoint = key.sign(
+                (head_seq, &head_hash),
+                (anchor_seq, &anchor_hash),
+                Clock::System.now(),
+            );
+            store.record_checkpoint(&checkpoint).await?;
+            let text = serde_json::to_string_pretty(&checkpoint)? + "\n";
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    eprintln!(
+                        "checkpoint of record {head_seq} written to {}",
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        AuditCommand::Export { after, limit } => {
+            let records = store
+                .audit_records(&crate::store::AuditQuery {
+                    after,
+                    limit,
+                    ..Default::default()
+                })
+                .await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::audit::audit_bundle(&records))?
+            );
+            Ok(())
+        }
+        AuditCommand::Extract { person, json } => {
+            let person = crate::domain::identifiers::PersonId::parse_any(
+                &person,
+                Clock::System.today(),
+            )
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--person is not a valid personnummer, samordningsnummer or reserve number"
+                )
+            })?;
+            let records = store.audit_for_person(&person).await?;
+            let lines = crate::audit::extract(&records, &settings.directory);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&lines)?);
+            } else {
+                println!("at,organisation,organisation_name,actor,what,why,legal_basis");
+                for l in lines {
+                    let field = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+                    println!(
+                        "{},{},{},{},{},{},{}",
+                        l.at,
+                        l.organisation.as_deref().unwrap_or(""),
+                        field(l.organisation_name.as_deref().unwrap_or("")),
+                        field(&l.actor),
+                        field(&l.what),
+                        field(&l.why),
+                        field(l.legal_basis.as_deref().unwrap_or(""))
+                    );
+                }
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}
+
+/// `brygga replay`: every scenario, one after the other, and the reports.
+pub(super) async fn replay(
+    settings: &Settings,
+    paths: &[PathBuf],
+    junit: Option<&Path>,
+    target: Option<&crate::replay::Target>,
+) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    for path in paths {
+        files.extend(crate::replay::scenario_files(path).map_err(anyhow::Error::msg)?);
+    }
+    // Every scenario is read before any runs: a mistake in the last is found at once.
+    let scenarios = files
+        .iter()
+        .map(|file| crate::replay::load(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let mut reports = Vec::new();
+    if let Some(target) = target {
+        let mappings = settings.load_mappings()?;
+        for scenario in &scenarios {
+            eprintln!(
+                "{} against {}: deliveries are captured at http://{}/<organisation>",
+                scenario.path.display(),
+                target.base,
+                target.receivers
+            );
+            reports.push(crate::replay::run_remote(scenario, target, &mappings).await);
+        }
+        return finish(&reports, junit);
+    }
+    // On a terminal, one line that follows the steps; otherwise a line per scenario.
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for (n, scenario) in scenarios.iter().enumerate() {
+        let head = format!(
+            "[{}/{}] {}",
+            n + 1,
+            scenarios.len(),
+            scenario.path.display()
+        );
+        let steps = scenario.steps.len();
+        let progress = |index: usize, title: &str| {
+            if live {
+                let filled = (index * 20) / steps.max(1);
+                eprint!(
+                    "\r\x1b[2K{head} [{}{}] {title}",
+                    "#".repeat(filled),
+                    ".".repeat(20 - filled)
+                );
+            }
+        };
+        if !live {
+            eprintln!("{head} …");
+        }
+        let report = crate::replay::run_with_progress(scenario, settings, &progress).await;
+        if live {
+            eprintln!(
+                "\r\x1b[2K{head} {}",
+                if report.passed() { "passed" } else { "FAILED" }
+            );
+        }
+        reports.push(report);
+    }
+    finish(&reports, junit)
+}
+
+/// Prints the replay's report, writes the JUnit file, and fails if any scenario did.
+pub(super) fn finish(
+    reports: &[crate::replay::ScenarioReport],
+    junit: Option<&Path>,
+) -> anyhow::Result<()> {
+    print!("{}", crate::replay::text(reports));
+    if let Some(file) = junit {
+        std::fs::write(file, crate::replay::junit(reports))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+    }
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} scenarios failed", reports.len());
+    }
+    Ok(())
+}
+
+/// Lists the municipal dialects and reads each one's examples with it, so that a changed
+/// mapping is checked against the documents it must read; an example that fails is an error.
+pub(super) fn check_dialects(
+    mappings: &crate::formats::Mappings,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let today = Clock::System.today();
+    let mut problems = Vec::new();
+    if mappings.municipal.is_empty() {
+        println!("  municipal:      no dialects");
+    }
+    for dialect in mappings.municipal.iter() {
+        let inbound = dialect
+            .kinds
+            .iter()
+            .filter(|k| k.direction.inbound())
+            .count();
+        let mut examples: Vec<_> = std::fs::read_dir(dir.join(&dialect.name).join("examples"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        examples.sort();
+        for example in &examples {
+            let bytes = std::fs::read(example)?;
+            match crate::formats::municipal::decode(dialect, &bytes, today) {
+                Ok(decoded) => problems.extend(
+                    decoded
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{}: {w}", example.display())),
+                ),
+                Err(e) => problems.push(format!("{}: {e}", example.display())),
+            }
+        }
+        println!(
+            "  municipal:      {} ({} message kinds, {inbound} accepted from the municipality; {} examples read)",
+            dialect.name,
+            dialect.kinds.len(),
+            examples.len()
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} dialect example(s) do not read cleanly:\n{}",
+            problems.len(),
+            problems.join("\n")
+        )
+    }
+}
+
+/// Hides the password of a database URL.
+pub(super) fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
