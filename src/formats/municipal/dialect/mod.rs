@@ -1,0 +1,291 @@
+//! A dialect compiled from its folder: paths parsed, transforms built, code tables checked,
+//! fragments expanded. Loading is the only IO; every error names the file, the entry and what
+//! is wrong.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::codes::CodeTables;
+use super::path::{CanonPath, Condition, Name, Namespaces, Test, XmlPath};
+use super::spec::{
+    DialectSpec, Direction, FormSpec, MessageSpec, OneOrMany, RuleSpec, TypeDefaults,
+};
+use super::transform::{Layout, TYPES, Transform, Zone};
+use crate::domain::event::EventKind;
+use crate::formats::xml::Limits;
+
+mod compile;
+use compile::compile;
+
+/// The prefix of a dialect's format name: `municipal:<dialect>`.
+pub const FORMAT_PREFIX: &str = "municipal:";
+
+/// A leaf rule: XML value(s) ↔ canonical field(s).
+#[derive(Debug, Clone)]
+pub struct ValueRule {
+    pub xml: Vec<XmlPath>,
+    pub field: Vec<CanonPath>,
+    pub separator: Option<String>,
+    pub transform: Transform,
+    pub required: bool,
+    pub default: Option<Value>,
+}
+
+/// A group: a context element (or each of a repeated one) and a canonical context.
+#[derive(Debug, Clone)]
+pub struct GroupRule {
+    pub xml: Option<XmlPath>,
+    pub repeated: bool,
+    pub field: Option<CanonPath>,
+    pub min: usize,
+    pub required: bool,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Value(ValueRule),
+    /// An XML constant: checked on reading, written on writing.
+    Fixed {
+        xml: XmlPath,
+        value: String,
+    },
+    /// A canonical constant, set on reading.
+    Const {
+        field: CanonPath,
+        value: Value,
+    },
+    /// A canonical field copied from another (a path from the message root), on reading.
+    Copy {
+        field: CanonPath,
+        from: CanonPath,
+    },
+    /// A condition the document must meet.
+    Check {
+        conditions: Vec<Condition>,
+        message: String,
+    },
+    Group(GroupRule),
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Where it was written (`messages/inskrivning.toml rule 3`), for messages.
+    pub origin: String,
+    pub when: Vec<Condition>,
+    pub unless: Vec<Condition>,
+    pub body: Body,
+}
+
+/// One message kind of the dialect.
+#[derive(Debug, Clone)]
+pub struct MessageKind {
+    /// The file's name without `.toml` (`inskrivningsmeddelande`).
+    pub name: String,
+    /// The canonical event kind.
+    pub kind: &'static str,
+    pub direction: Direction,
+    pub detect: Vec<Condition>,
+    pub context: Option<XmlPath>,
+    pub occurred_at: Option<CanonPath>,
+    pub rules: Vec<Rule>,
+}
+
+/// A document the gateway writes in the dialect (its receipt, its error answer).
+#[derive(Debug, Clone)]
+pub struct Form {
+    pub root: Name,
+    pub rules: Vec<Rule>,
+}
+
+/// A compiled dialect.
+#[derive(Debug, Clone)]
+pub struct Dialect {
+    /// The folder's name (`treserva-like`).
+    pub name: String,
+    pub description: String,
+    /// `municipal:<name>`, in event sources and `brygga translate`.
+    pub format: String,
+    pub namespaces: Namespaces,
+    pub root: Name,
+    pub limits: Limits,
+    pub envelope: Vec<Rule>,
+    pub kinds: Vec<MessageKind>,
+    pub receipt: Form,
+    pub error: Form,
+    pub tables: CodeTables,
+}
+
+impl Dialect {
+    /// The first message kind that carries the canonical `kind` (the one written).
+    pub fn kind_for(&self, kind: &str) -> Option<&MessageKind> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// Where the message kind that carries `kind` keeps the canonical `field`, as the dialect
+    /// writes it (`Innehall/SamtyckeReferens`), for messages that name an element.
+    pub fn xml_for(&self, kind: &str, field: &str) -> Option<String> {
+        fn find(rules: &[Rule], prefix: &str, base: &str, field: &str) -> Option<String> {
+            let join = |a: &str, b: &str| {
+                if a.is_empty() {
+                    b.to_owned()
+                } else {
+                    format!("{a}/{b}")
+                }
+            };
+            rules.iter().find_map(|rule| match &rule.body {
+                Body::Value(v) if v.field.iter().any(|f| join_field(base, f) == field) => {
+                    v.xml.first().map(|x| join(prefix, &x.source))
+                }
+                Body::Group(g) => {
+                    let prefix = match &g.xml {
+                        Some(x) => join(prefix, &x.source),
+                        None => prefix.to_owned(),
+                    };
+                    let base = match &g.field {
+                        Some(f) => join_field(base, f),
+                        None => base.to_owned(),
+                    };
+                    find(&g.rules, &prefix, &base, field)
+                }
+                _ => None,
+            })
+        }
+        fn join_field(base: &str, field: &CanonPath) -> String {
+            if base.is_empty() {
+                field.to_string()
+            } else {
+                format!("{base}.{field}")
+            }
+        }
+        let message = self.kind_for(kind)?;
+        let context = message
+            .context
+            .as_ref()
+            .map(|c| c.source.clone())
+            .unwrap_or_default();
+        find(&message.rules, &context, "", field).or_else(|| find(&self.envelope, "", "", field))
+    }
+}
+
+/// The dialects under `mappings/municipal/`, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Dialects {
+    dialects: BTreeMap<String, Dialect>,
+}
+
+impl Dialects {
+    pub fn get(&self, name: &str) -> Option<&Dialect> {
+        self.dialects.get(name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.dialects.keys().map(String::as_str).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Dialect> {
+        self.dialects.values()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dialects.is_empty()
+    }
+
+    /// Loads every dialect folder in `dir` (a folder with a `dialect.toml`); a missing `dir`
+    /// means no dialects.
+    pub fn load(dir: &Path) -> Result<Dialects, DialectError> {
+        let mut dialects = BTreeMap::new();
+        if !dir.is_dir() {
+            return Ok(Dialects { dialects });
+        }
+        let entries = std::fs::read_dir(dir).map_err(|e| DialectError::new(dir, e.to_string()))?;
+        let mut folders: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("dialect.toml").is_file())
+            .collect();
+        folders.sort();
+        for folder in folders {
+            let dialect = load_dialect(&folder)?;
+            dialects.insert(dialect.name.clone(), dialect);
+        }
+        Ok(Dialects { dialects })
+    }
+}
+
+/// A dialect file that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct DialectError {
+    pub file: String,
+    pub problem: String,
+}
+
+impl DialectError {
+    fn new(file: &Path, problem: String) -> Self {
+        DialectError {
+            file: file.display().to_string(),
+            problem,
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, DialectError> {
+    std::fs::read_to_string(path).map_err(|e| DialectError::new(path, e.to_string()))
+}
+
+fn load_dialect(folder: &Path) -> Result<Dialect, DialectError> {
+    let name = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(DialectError::new(
+            folder,
+            "a dialect's folder name is its name in URLs and formats: lower-case letters, digits and '-'"
+                .to_owned(),
+        ));
+    }
+    let dialect_file = folder.join("dialect.toml");
+    let spec: DialectSpec = toml::from_str(&read(&dialect_file)?)
+        .map_err(|e| DialectError::new(&dialect_file, e.to_string()))?;
+    let codes_file = folder.join("codes.toml");
+    let tables = if codes_file.is_file() {
+        CodeTables::parse(&read(&codes_file)?).map_err(|e| DialectError::new(&codes_file, e))?
+    } else {
+        CodeTables::default()
+    };
+    let messages_dir = folder.join("messages");
+    let mut message_files: Vec<_> = std::fs::read_dir(&messages_dir)
+        .map_err(|e| DialectError::new(&messages_dir, e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    message_files.sort();
+    let mut messages = Vec::new();
+    for path in message_files {
+        let spec: MessageSpec =
+            toml::from_str(&read(&path)?).map_err(|e| DialectError::new(&path, e.to_string()))?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        messages.push((path, stem, spec));
+    }
+    compile(&name, spec, &tables, messages).map_err(|(file, problem)| DialectError {
+        file: folder.join(file).display().to_string(),
+        problem,
+    })
+}
+
+/// The tests of a message kind's detection that say what is written: `path = 'value'` and
+/// `path` (exists); the first alternative of each condition.
+pub fn detect_writes(kind: &MessageKind) -> impl Iterator<Item = &Test> {
+    kind.detect.iter().filter_map(|c| c.any.first())
+}
