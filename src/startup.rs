@@ -110,17 +110,7 @@ impl Application {
             subscriptions: subscriptions.clone(),
             outbox_ready: outbox_ready.clone(),
             clock: self.clock.clone(),
-            recorder: match &self.settings.recording.dir {
-                Some(dir) => {
-                    let dir = self.settings.resolve(dir);
-                    tracing::warn!(folder = %dir.display(), "recording every accepted message as a scenario (recording.dir), personal data replaced by test identities");
-                    Some(Arc::new(
-                        crate::replay::Recorder::new(dir.clone())
-                            .map_err(|e| anyhow::anyhow!("recording.dir {}: {e}", dir.display()))?,
-                    ))
-                }
-                None => None,
-            },
+            recorder: self.recorder()?,
         };
         if let Some(out) = self.pipeline_out.take() {
             let _ = out.send(pipeline.clone());
@@ -136,57 +126,8 @@ impl Application {
             worker: self.identity.0.clone(),
             outbox_ready: Some(outbox_ready.clone()),
         };
-        // A restarted instance takes back what it was doing when it stopped.
-        match self.store.release_claims(&scheduler.worker).await {
-            Ok((0, 0)) => {}
-            Ok((deliveries, timers)) => tracing::info!(
-                instance = scheduler.worker,
-                deliveries,
-                timers,
-                "took back the claims this instance held when it stopped"
-            ),
-            Err(error) => {
-                tracing::warn!(%error, "the claims of this instance's last run could not be released; their leases return them")
-            }
-        }
-        let deliverer = crate::delivery::Deliverer {
-            store: self.store.clone(),
-            committer: scheduler.committer.clone(),
-            subscriptions: subscriptions.clone(),
-            mappings: self.mappings.clone(),
-            clock: self.clock.clone(),
-            worker: scheduler.worker.clone(),
-            http: crate::delivery::http_client_builder().build()?,
-            lease: jiff::SignedDuration::from_secs(self.settings.delivery.lease_seconds as i64),
-            batch: self.settings.delivery.batch,
-            breakers: self.breakers.clone(),
-            ready: outbox_ready,
-            last_sent: Default::default(),
-            directory: scheduler.directory.clone(),
-            deadline_warning: jiff::SignedDuration::from_mins(
-                self.settings.delivery.deadline_warning_minutes as i64,
-            ),
-            late: Default::default(),
-            retention: days(self.settings.delivery.retention_days),
-            case_retention: days(self.settings.retention.closed_cases_days),
-            audit_retention: days(self.settings.retention.audit_days),
-            in_flight: Default::default(),
-            anchoring: self
-                .settings
-                .anchor_key()?
-                .map(|key| crate::delivery::Anchoring {
-                    key: Arc::new(key),
-                    every: jiff::SignedDuration::from_mins(
-                        self.settings.audit.checkpoint_minutes as i64,
-                    ),
-                    dir: self
-                        .settings
-                        .audit
-                        .checkpoint_dir
-                        .as_ref()
-                        .map(|d| self.settings.resolve(d)),
-                }),
-        };
+        self.release_claims(&scheduler.worker).await;
+        let deliverer = self.deliverer(&scheduler, outbox_ready)?;
         // Before migrations the table may be missing: the worker reads them again every few
         // seconds.
         if let Err(error) = deliverer.reload_subscriptions().await {
@@ -195,37 +136,7 @@ impl Application {
         let delivering = deliverer.clone();
         let deliverer = tokio::spawn(deliverer.run(stopped.clone()));
         let scheduler = tokio::spawn(scheduler.run(stopped));
-        let scheme = if self.settings.server.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let token_url = match &self.settings.auth.token_url {
-            Some(url) => url.clone(),
-            None => format!("{scheme}://{}/auth/token", self.listener.local_addr()?),
-        };
-        if self.settings.auth.token_url.is_none()
-            && self.settings.server.listen.ip().is_unspecified()
-        {
-            tracing::warn!(%token_url, "auth.token_url is not set and the gateway listens on every address: clients must name this URL as their assertions' aud; set auth.token_url to the address they reach");
-        }
-        let key = self.settings.token_key()?;
-        if self.settings.auth.token_key_file.is_none() {
-            tracing::info!(
-                "access tokens are signed with a secret made at start-up: they end with this process (set auth.token_key_file to share one between instances)"
-            );
-        }
-        let mut auth = crate::auth::Authenticator::new(
-            &self.settings.auth,
-            token_url,
-            self.settings.clients.clone(),
-            &key,
-            Arc::new(self.settings.directory.clone()),
-        );
-        if let Some(file) = &self.settings.clients_source {
-            auth = auth.reading_clients_from(file.clone());
-        }
-        let auth = Arc::new(auth);
+        let auth = Arc::new(self.authenticator()?);
         let state = AppState {
             pipeline,
             metrics: HttpMetrics::new(),
@@ -273,6 +184,120 @@ impl Application {
         self.store.close().await;
         tracing::info!(clean, "brygga stopped");
         Ok(())
+    }
+
+    /// The recorder of accepted messages as scenarios, when `recording.dir` is set.
+    fn recorder(&self) -> anyhow::Result<Option<Arc<crate::replay::Recorder>>> {
+        Ok(match &self.settings.recording.dir {
+            Some(dir) => {
+                let dir = self.settings.resolve(dir);
+                tracing::warn!(folder = %dir.display(), "recording every accepted message as a scenario (recording.dir), personal data replaced by test identities");
+                Some(Arc::new(
+                    crate::replay::Recorder::new(dir.clone())
+                        .map_err(|e| anyhow::anyhow!("recording.dir {}: {e}", dir.display()))?,
+                ))
+            }
+            None => None,
+        })
+    }
+
+    /// Takes back what this instance was doing when it last stopped (claims it held).
+    async fn release_claims(&self, worker: &str) {
+        match self.store.release_claims(worker).await {
+            Ok((0, 0)) => {}
+            Ok((deliveries, timers)) => tracing::info!(
+                instance = worker,
+                deliveries,
+                timers,
+                "took back the claims this instance held when it stopped"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "the claims of this instance's last run could not be released; their leases return them")
+            }
+        }
+    }
+
+    /// The delivery worker, with the settings' batch, lease, retention and anchoring.
+    fn deliverer(
+        &self,
+        scheduler: &Scheduler,
+        ready: Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<crate::delivery::Deliverer> {
+        Ok(crate::delivery::Deliverer {
+            store: self.store.clone(),
+            committer: scheduler.committer.clone(),
+            subscriptions: scheduler.subscriptions.clone(),
+            mappings: self.mappings.clone(),
+            clock: self.clock.clone(),
+            worker: scheduler.worker.clone(),
+            http: crate::delivery::http_client_builder().build()?,
+            lease: jiff::SignedDuration::from_secs(self.settings.delivery.lease_seconds as i64),
+            batch: self.settings.delivery.batch,
+            breakers: self.breakers.clone(),
+            ready,
+            last_sent: Default::default(),
+            directory: scheduler.directory.clone(),
+            deadline_warning: jiff::SignedDuration::from_mins(
+                self.settings.delivery.deadline_warning_minutes as i64,
+            ),
+            late: Default::default(),
+            retention: days(self.settings.delivery.retention_days),
+            case_retention: days(self.settings.retention.closed_cases_days),
+            audit_retention: days(self.settings.retention.audit_days),
+            in_flight: Default::default(),
+            anchoring: self
+                .settings
+                .anchor_key()?
+                .map(|key| crate::delivery::Anchoring {
+                    key: Arc::new(key),
+                    every: jiff::SignedDuration::from_mins(
+                        self.settings.audit.checkpoint_minutes as i64,
+                    ),
+                    dir: self
+                        .settings
+                        .audit
+                        .checkpoint_dir
+                        .as_ref()
+                        .map(|d| self.settings.resolve(d)),
+                }),
+        })
+    }
+
+    /// The authenticator: the token endpoint's URL (as clients must name it), the token key,
+    /// the registered clients and the identity providers.
+    fn authenticator(&self) -> anyhow::Result<crate::auth::Authenticator> {
+        let scheme = if self.settings.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let token_url = match &self.settings.auth.token_url {
+            Some(url) => url.clone(),
+            None => format!("{scheme}://{}/auth/token", self.listener.local_addr()?),
+        };
+        if self.settings.auth.token_url.is_none()
+            && self.settings.server.listen.ip().is_unspecified()
+        {
+            tracing::warn!(%token_url, "auth.token_url is not set and the gateway listens on every address: clients must name this URL as their assertions' aud; set auth.token_url to the address they reach");
+        }
+        let key = self.settings.token_key()?;
+        if self.settings.auth.token_key_file.is_none() {
+            tracing::info!(
+                "access tokens are signed with a secret made at start-up: they end with this process (set auth.token_key_file to share one between instances)"
+            );
+        }
+        let mut auth = crate::auth::Authenticator::new(
+            &self.settings.auth,
+            token_url,
+            self.settings.clients.clone(),
+            &key,
+            Arc::new(self.settings.directory.clone()),
+        );
+        if let Some(file) = &self.settings.clients_source {
+            auth = auth.reading_clients_from(file.clone());
+        }
+
+        Ok(auth)
     }
 }
 

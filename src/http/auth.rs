@@ -54,7 +54,6 @@ pub async fn token(
     parts: Parts,
     body: axum::body::Bytes,
 ) -> Response {
-    let headers = &parts.headers;
     let certificate = peer_certificate(&parts);
     let now = state.auth_clock.now();
     let store = &state.pipeline.store;
@@ -70,81 +69,17 @@ pub async fn token(
             );
         }
     };
-    let media_ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
     let field = |name: &str| form.get(name).map(String::as_str);
-    let check = || -> Result<Option<&str>, AuthError> {
-        if !media_ok {
-            return Err(AuthError::InvalidRequest(
-                "the token request is application/x-www-form-urlencoded".to_owned(),
-            ));
-        }
-        match field("grant_type") {
-            Some("client_credentials") => {}
-            Some(other) => {
-                return Err(AuthError::UnsupportedGrant(format!(
-                    "grant_type {other:?} is not supported; use client_credentials"
-                )));
-            }
-            None => {
-                return Err(AuthError::InvalidRequest(
-                    "grant_type is missing; use client_credentials".to_owned(),
-                ));
-            }
-        }
-        if field("client_assertion").is_none()
-            && field("client_id").is_some()
-            && certificate.is_some()
-        {
-            // RFC 8705 tls_client_auth: the certificate proves the client.
-            return Ok(None);
-        }
-        if field("client_assertion_type") != Some(ASSERTION_TYPE) {
-            return Err(AuthError::InvalidRequest(format!(
-                "client_assertion_type must be {ASSERTION_TYPE}"
-            )));
-        }
-        field("client_assertion")
-            .map(Some)
-            .ok_or_else(|| AuthError::InvalidRequest("client_assertion is missing".to_owned()))
-    };
-    let outcome = check().and_then(|assertion| match assertion {
-        Some(assertion) => auth.verify_assertion(assertion, now).and_then(|v| {
-            let client = auth
-                .client(&v.client_id)
-                .ok_or_else(|| AuthError::InvalidClient("unknown client".to_owned()))?;
-            auth.check_certificate(&client, certificate.as_deref())?;
-            Ok(v)
-        }),
-        None => {
-            let id = field("client_id").unwrap_or_default();
-            auth.certificate_client(id, certificate.as_deref())
-                .map(|c| crate::auth::VerifiedAssertion {
-                    client_id: c.client_id.clone(),
-                    jti: String::new(),
-                    expires_at: now,
-                })
-        }
-    });
+    let outcome = requested_assertion(&parts.headers, &form, certificate.is_some())
+        .and_then(|assertion| authenticate(auth, assertion, &form, certificate.as_deref(), now));
     let verified = match outcome {
         Ok(verified) => verified,
         Err(error) => {
-            let entry = refused(
-                "unauthenticated",
-                "login refused",
-                &error.to_string(),
-                json!({ "route": "/auth/token" }),
-            );
-            if let Err(e) = store.append_audit(None, &[entry], now).await {
-                return ApiError::Internal(e.to_string()).into_response();
-            }
             let status = match error {
                 AuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::BAD_REQUEST,
             };
-            return oauth_error(status, &error);
+            return refuse_login(store, "unauthenticated", &error, status, now).await;
         }
     };
     let Some(client) = auth.client(&verified.client_id) else {
@@ -153,16 +88,14 @@ pub async fn token(
     let scopes = match auth.grant(&client, field("scope").unwrap_or("")) {
         Ok(scopes) => scopes,
         Err(error) => {
-            let entry = refused(
+            return refuse_login(
+                store,
                 &client.client_id,
-                "login refused",
-                &error.to_string(),
-                json!({ "route": "/auth/token" }),
-            );
-            if let Err(e) = store.append_audit(None, &[entry], now).await {
-                return ApiError::Internal(e.to_string()).into_response();
-            }
-            return oauth_error(StatusCode::BAD_REQUEST, &error);
+                &error,
+                StatusCode::BAD_REQUEST,
+                now,
+            )
+            .await;
         }
     };
     let response = auth.issue(&client, &scopes, now, certificate.as_deref());
@@ -176,6 +109,13 @@ pub async fn token(
         legal_basis: None,
         details: json!({ "scope": response.scope, "expires_in": response.expires_in, "assertion": verified.jti }),
     };
+    if verified.jti.is_empty() {
+        // Certificate authentication: no assertion to mark used.
+        return match store.append_audit(None, &[login], now).await {
+            Ok(()) => issued(response),
+            Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        };
+    }
     let replay = AuditEntry {
         organisation,
         ..refused(
@@ -185,21 +125,6 @@ pub async fn token(
             json!({ "route": "/auth/token", "assertion": verified.jti }),
         )
     };
-    if verified.jti.is_empty() {
-        // Certificate authentication: no assertion to mark used.
-        return match store.append_audit(None, &[login], now).await {
-            Ok(()) => (
-                StatusCode::OK,
-                [
-                    (header::CACHE_CONTROL, "no-store"),
-                    (header::PRAGMA, "no-cache"),
-                ],
-                Json(response),
-            )
-                .into_response(),
-            Err(e) => ApiError::Internal(e.to_string()).into_response(),
-        };
-    }
     match store
         .use_assertion(
             &verified.client_id,
@@ -211,15 +136,7 @@ pub async fn token(
         )
         .await
     {
-        Ok(true) => (
-            StatusCode::OK,
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::PRAGMA, "no-cache"),
-            ],
-            Json(response),
-        )
-            .into_response(),
+        Ok(true) => issued(response),
         Ok(false) => oauth_error(
             StatusCode::UNAUTHORIZED,
             &AuthError::InvalidClient(
@@ -228,6 +145,116 @@ pub async fn token(
         ),
         Err(e) => ApiError::Internal(e.to_string()).into_response(),
     }
+}
+
+/// The client assertion a token request carries, or `None` when the client is proven by its
+/// certificate instead (RFC 8705 `tls_client_auth`: a `client_id`, no assertion); an error
+/// says what the request lacks.
+fn requested_assertion<'f>(
+    headers: &axum::http::HeaderMap,
+    form: &'f HashMap<String, String>,
+    has_certificate: bool,
+) -> Result<Option<&'f str>, AuthError> {
+    let field = |name: &str| form.get(name).map(String::as_str);
+    let media_ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !media_ok {
+        return Err(AuthError::InvalidRequest(
+            "the token request is application/x-www-form-urlencoded".to_owned(),
+        ));
+    }
+    match field("grant_type") {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(AuthError::UnsupportedGrant(format!(
+                "grant_type {other:?} is not supported; use client_credentials"
+            )));
+        }
+        None => {
+            return Err(AuthError::InvalidRequest(
+                "grant_type is missing; use client_credentials".to_owned(),
+            ));
+        }
+    }
+    if field("client_assertion").is_none() && field("client_id").is_some() && has_certificate {
+        return Ok(None);
+    }
+    if field("client_assertion_type") != Some(ASSERTION_TYPE) {
+        return Err(AuthError::InvalidRequest(format!(
+            "client_assertion_type must be {ASSERTION_TYPE}"
+        )));
+    }
+    field("client_assertion")
+        .map(Some)
+        .ok_or_else(|| AuthError::InvalidRequest("client_assertion is missing".to_owned()))
+}
+
+/// The client a token request proves: by its signed assertion (and, for a client bound to a
+/// certificate, that certificate), or by its certificate alone.
+fn authenticate(
+    auth: &crate::auth::Authenticator,
+    assertion: Option<&str>,
+    form: &HashMap<String, String>,
+    certificate: Option<&str>,
+    now: jiff::Timestamp,
+) -> Result<crate::auth::VerifiedAssertion, AuthError> {
+    match assertion {
+        Some(assertion) => {
+            let verified = auth.verify_assertion(assertion, now)?;
+            let client = auth
+                .client(&verified.client_id)
+                .ok_or_else(|| AuthError::InvalidClient("unknown client".to_owned()))?;
+            auth.check_certificate(&client, certificate)?;
+            Ok(verified)
+        }
+        None => {
+            let id = form
+                .get("client_id")
+                .map(String::as_str)
+                .unwrap_or_default();
+            auth.certificate_client(id, certificate)
+                .map(|c| crate::auth::VerifiedAssertion {
+                    client_id: c.client_id.clone(),
+                    jti: String::new(),
+                    expires_at: now,
+                })
+        }
+    }
+}
+
+/// A refused login: audited, then answered with the OAuth error.
+async fn refuse_login(
+    store: &crate::store::Store,
+    actor: &str,
+    error: &AuthError,
+    status: StatusCode,
+    now: jiff::Timestamp,
+) -> Response {
+    let entry = refused(
+        actor,
+        "login refused",
+        &error.to_string(),
+        json!({ "route": "/auth/token" }),
+    );
+    if let Err(e) = store.append_audit(None, &[entry], now).await {
+        return ApiError::Internal(e.to_string()).into_response();
+    }
+    oauth_error(status, error)
+}
+
+/// An issued token: never cached.
+fn issued(response: crate::auth::TokenResponse) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(response),
+    )
+        .into_response()
 }
 
 /// The SHA-256 of the client certificate the request's connection presented, if any.
