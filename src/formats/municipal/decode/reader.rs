@@ -1,0 +1,454 @@
+//! The document reader: a dialect's paths found in the document, values read and typed,
+//! rules applied into the canonical JSON form, and every read marked as consumed.
+
+use super::*;
+
+/// A value read from the document: its text and where it is.
+pub(super) struct Located<'a, 'p> {
+    pub(super) text: &'a str,
+    pub(super) element: &'a Element,
+    pub(super) attribute: Option<&'p str>,
+}
+
+/// What a path found: an element, an attribute's value, or nothing (with the deepest element
+/// that exists on the way).
+pub(super) enum Found<'a> {
+    Element(&'a Element),
+    Attribute(&'a Element, &'a str),
+    Absent(&'a Element),
+}
+
+pub(super) struct Reader<'a> {
+    pub(super) dialect: &'a Dialect,
+    pub(super) root: &'a Element,
+    pub(super) today: Date,
+}
+
+/// Finds the path of `target` below `el`, with `[n]` where siblings share a name.
+pub(super) fn path_below(
+    reader: &Reader<'_>,
+    el: &Element,
+    target: &Element,
+    path: &mut String,
+) -> bool {
+    if std::ptr::eq(el, target) {
+        return true;
+    }
+    for child in &el.children {
+        let len = path.len();
+        path.push('/');
+        path.push_str(&reader.dialect.namespaces.display(child));
+        let same = el
+            .children
+            .iter()
+            .filter(|c| c.name == child.name && c.namespace == child.namespace)
+            .count();
+        if same > 1 {
+            let index = el
+                .children
+                .iter()
+                .filter(|c| c.name == child.name && c.namespace == child.namespace)
+                .position(|c| std::ptr::eq(c, child))
+                .unwrap_or(0);
+            path.push_str(&format!("[{}]", index + 1));
+        }
+        if path_below(reader, child, target, path) {
+            return true;
+        }
+        path.truncate(len);
+    }
+    false
+}
+
+impl<'a> Reader<'a> {
+    /// The absolute path of an element of the document (`/Meddelande/Insats[2]/Beskrivning`).
+    pub(super) fn path(&self, el: &Element) -> String {
+        let mut path = format!("/{}", self.dialect.namespaces.display(self.root));
+        path_below(self, self.root, el, &mut path);
+        path
+    }
+
+    /// The path of `rest` below `el`, for what is missing there.
+    pub(super) fn path_to(&self, el: &Element, rest: &XmlPath) -> String {
+        if rest.absolute {
+            return rest.to_string();
+        }
+        format!("{}/{}", self.path(el), rest)
+    }
+
+    pub(super) fn start(&self, el: &'a Element, path: &XmlPath) -> Option<&'a Element> {
+        if !path.absolute {
+            return Some(el);
+        }
+        Some(self.root).filter(|r| path.elements.first().is_some_and(|n| n.matches(r)))
+    }
+
+    /// Resolves `path` from `el`. With `strict`, a step that matches several elements is an
+    /// error (a value is read from one); without, the first is taken (conditions). With
+    /// `mark`, every element on the way is marked as read.
+    pub(super) fn find(
+        &self,
+        el: &'a Element,
+        path: &XmlPath,
+        strict: bool,
+        mark: bool,
+    ) -> Result<Found<'a>> {
+        let Some(mut here) = self.start(el, path) else {
+            return Ok(Found::Absent(self.root));
+        };
+        let steps = if path.absolute {
+            &path.elements[1..]
+        } else {
+            &path.elements[..]
+        };
+        for name in steps {
+            let mut matches = here.children.iter().filter(|c| name.matches(c));
+            let Some(first) = matches.next() else {
+                return Ok(Found::Absent(here));
+            };
+            if strict && let Some(second) = matches.next() {
+                return Err(MunicipalError::Invalid {
+                    path: self.path(second),
+                    position: second.position,
+                    problem: format!("<{name}> appears more than once; this dialect reads one"),
+                });
+            }
+            if mark {
+                first.mark();
+            }
+            here = first;
+        }
+        Ok(match &path.attribute {
+            Some(name) => match here.peek_attribute(name) {
+                Some(value) => Found::Attribute(here, value),
+                None => Found::Absent(here),
+            },
+            None => Found::Element(here),
+        })
+    }
+
+    /// The element `path` names below `el` (marked as read), if present.
+    pub(super) fn element(&self, el: &'a Element, path: &XmlPath) -> Result<Option<&'a Element>> {
+        match self.find(el, path, true, true)? {
+            Found::Element(found) => Ok(Some(found)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The value `path` names below `el` (trimmed; empty counts as absent), marked as read.
+    pub(super) fn value<'p>(
+        &self,
+        el: &'a Element,
+        path: &'p XmlPath,
+    ) -> Result<Option<Located<'a, 'p>>> {
+        match self.find(el, path, true, true)? {
+            Found::Element(found) => {
+                let text = found.text();
+                Ok((!text.is_empty()).then_some(Located {
+                    text,
+                    element: found,
+                    attribute: None,
+                }))
+            }
+            Found::Attribute(found, _) => {
+                let name = path.attribute.as_deref().unwrap_or("");
+                let value = found.attribute(name).unwrap_or("").trim();
+                Ok((!value.is_empty()).then_some(Located {
+                    text: value,
+                    element: found,
+                    attribute: Some(name),
+                }))
+            }
+            Found::Absent(_) => Ok(None),
+        }
+    }
+
+    /// The path of a value, for messages.
+    pub(super) fn value_path(&self, located: &Located<'_, '_>) -> String {
+        match located.attribute {
+            Some(name) => format!("{}/@{name}", self.path(located.element)),
+            None => self.path(located.element),
+        }
+    }
+
+    pub(super) fn test(&self, el: &'a Element, test: &Test) -> bool {
+        let value = |path: &XmlPath| match self.find(el, path, false, false) {
+            Ok(Found::Element(found)) => Some(found.text.as_str()),
+            Ok(Found::Attribute(_, value)) => Some(value.trim()),
+            _ => None,
+        };
+        match test {
+            Test::Exists(path) => match self.find(el, path, false, false) {
+                Ok(Found::Element(_)) => true,
+                Ok(Found::Attribute(_, value)) => !value.trim().is_empty(),
+                _ => false,
+            },
+            Test::Absent(path) => !self.test(el, &Test::Exists(path.clone())),
+            Test::Equals(path, expected) => value(path) == Some(expected.as_str()),
+            Test::NotEquals(path, expected) => value(path) != Some(expected.as_str()),
+        }
+    }
+
+    pub(super) fn holds(&self, el: &'a Element, condition: &Condition) -> bool {
+        condition.any.iter().any(|t| self.test(el, t))
+    }
+
+    pub(super) fn applies(&self, el: &'a Element, rule: &Rule) -> bool {
+        rule.when.iter().all(|c| self.holds(el, c))
+            && !rule.unless.iter().any(|c| self.holds(el, c))
+    }
+
+    /// The error for `path` missing below `el`, named from the deepest element that exists.
+    pub(super) fn missing(&self, el: &'a Element, path: &XmlPath) -> MunicipalError {
+        let mut at = match self.start(el, path) {
+            Some(start) => start,
+            None => self.root,
+        };
+        let steps = if path.absolute && self.start(el, path).is_some() {
+            &path.elements[1..]
+        } else {
+            &path.elements[..]
+        };
+        let mut rest = steps;
+        while let Some((name, tail)) = rest.split_first() {
+            match at.children.iter().find(|c| name.matches(c)) {
+                Some(child) => {
+                    at = child;
+                    rest = tail;
+                }
+                None => break,
+            }
+        }
+        let what = match (&path.attribute, rest.is_empty()) {
+            (Some(attribute), true) => format!("required attribute {attribute}"),
+            _ => {
+                let names: Vec<String> = rest.iter().map(ToString::to_string).collect();
+                format!("required element <{}>", names.join("/"))
+            }
+        };
+        MunicipalError::Missing {
+            path: self.path(at),
+            position: at.position,
+            what,
+        }
+    }
+
+    /// Applies `rules` to the element `el`, writing into `out`. Top-level copies are returned
+    /// for after all rules ran.
+    pub(super) fn apply<'r>(
+        &self,
+        rules: &'r [Rule],
+        el: &'a Element,
+        out: &mut Value,
+        copies: &mut Vec<&'r Rule>,
+    ) -> Result<()> {
+        for rule in rules {
+            if !self.applies(el, rule) {
+                continue;
+            }
+            match &rule.body {
+                Body::Value(v) => self.value_rule(v, el, out)?,
+                Body::Fixed { xml, value } => match self.value(el, xml)? {
+                    None => return Err(self.missing(el, xml)),
+                    Some(found) if found.text != value => {
+                        return Err(MunicipalError::Invalid {
+                            path: self.value_path(&found),
+                            position: found.element.position,
+                            problem: format!("is {:?}; this dialect reads {value:?}", found.text),
+                        });
+                    }
+                    Some(_) => {}
+                },
+                Body::Const { field, value } => {
+                    set(out, field, value.clone(), || (self.path(el), el.position))?
+                }
+                Body::Copy { .. } => copies.push(rule),
+                Body::Check {
+                    conditions,
+                    message,
+                } => {
+                    if !conditions.iter().all(|c| self.holds(el, c)) {
+                        return Err(MunicipalError::Invalid {
+                            path: self.path(el),
+                            position: el.position,
+                            problem: message.clone(),
+                        });
+                    }
+                }
+                Body::Group(g) => self.group(g, el, out, copies)?,
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn value_rule(
+        &self,
+        rule: &ValueRule,
+        el: &'a Element,
+        out: &mut Value,
+    ) -> Result<()> {
+        let mut parts = Vec::with_capacity(rule.xml.len());
+        for path in &rule.xml {
+            parts.push((path, self.value(el, path)?));
+        }
+        let present = parts.iter().filter(|(_, v)| v.is_some()).count();
+        if present == 0 {
+            if rule.required {
+                return Err(self.missing(el, &rule.xml[0]));
+            }
+            if let Some(default) = &rule.default {
+                set(out, &rule.field[0], default.clone(), || {
+                    (self.path(el), el.position)
+                })?;
+            }
+            return Ok(());
+        }
+        if present < parts.len() {
+            let (path, _) = parts.iter().find(|(_, v)| v.is_none()).unwrap_or(&parts[0]);
+            return Err(self.missing(el, path));
+        }
+        let values: Vec<Located<'a, '_>> = parts.into_iter().filter_map(|(_, v)| v).collect();
+        let at = values[0].element;
+        // Paths are built only for messages. A value joined from several elements is named by
+        // the element that holds them all.
+        let path = || {
+            let first = self.value_path(&values[0]);
+            let mut common = first.as_str();
+            for other in &values[1..] {
+                let other = self.value_path(other);
+                while !other.starts_with(common)
+                    || other[common.len()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c != '/')
+                {
+                    common = common.rsplit_once('/').map(|(head, _)| head).unwrap_or("");
+                }
+            }
+            common.to_owned()
+        };
+        let joined;
+        let text = if values.len() > 1 {
+            joined = values
+                .iter()
+                .map(|v| v.text)
+                .collect::<Vec<_>>()
+                .join(rule.separator.as_deref().unwrap_or(""));
+            joined.as_str()
+        } else {
+            values[0].text
+        };
+        let where_ = || (path(), at.position);
+        let read = |text: &str| {
+            rule.transform
+                .read(text, self.today)
+                .map_err(|e| transform_error(e, path(), at.position))
+        };
+        if rule.field.len() > 1 {
+            let separator = rule.separator.as_deref().unwrap_or("");
+            let pieces: Vec<&str> = text.splitn(rule.field.len(), separator).collect();
+            if pieces.len() < rule.field.len() || pieces.iter().any(|p| p.trim().is_empty()) {
+                return Err(MunicipalError::Invalid {
+                    path: path(),
+                    position: at.position,
+                    problem: format!(
+                        "expected {} parts separated by {separator:?} ({})",
+                        rule.field.len(),
+                        rule.field
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            for (field, piece) in rule.field.iter().zip(pieces) {
+                set(out, field, read(piece.trim())?, where_)?;
+            }
+            return Ok(());
+        }
+        let value = read(text)?;
+        if value.is_null() {
+            // A code that means "no value".
+            return Ok(());
+        }
+        set(out, &rule.field[0], value, where_)
+    }
+
+    pub(super) fn group<'r>(
+        &self,
+        rule: &'r GroupRule,
+        el: &'a Element,
+        out: &mut Value,
+        copies: &mut Vec<&'r Rule>,
+    ) -> Result<()> {
+        if rule.repeated {
+            let Some(path) = &rule.xml else {
+                return Ok(());
+            };
+            let (parent, last) = match path.elements.split_last() {
+                Some((last, parents)) => {
+                    let parent_path = XmlPath {
+                        absolute: path.absolute,
+                        elements: parents.to_vec(),
+                        attribute: None,
+                        source: path.source.clone(),
+                    };
+                    let parent = if parents.is_empty() && !path.absolute {
+                        Some(el)
+                    } else {
+                        self.element(el, &parent_path)?
+                    };
+                    (parent, last)
+                }
+                None => (Some(el), &path.elements[0]),
+            };
+            let items: Vec<&Element> = parent
+                .map(|p| p.children.iter().filter(|c| last.matches(c)).collect())
+                .unwrap_or_default();
+            if items.len() < rule.min {
+                let at = parent.unwrap_or(el);
+                return Err(MunicipalError::Missing {
+                    path: self.path(at),
+                    position: at.position,
+                    what: match rule.min {
+                        1 => format!("at least one <{last}>"),
+                        n => format!("at least {n} <{last}> (found {})", items.len()),
+                    },
+                });
+            }
+            let mut list = Vec::with_capacity(items.len());
+            for item in items {
+                item.mark();
+                let mut value = Value::Object(Map::new());
+                self.apply(&rule.rules, item, &mut value, copies)?;
+                list.push(value);
+            }
+            if let Some(field) = &rule.field {
+                set(out, field, Value::Array(list), || {
+                    (self.path(el), el.position)
+                })?;
+            }
+            return Ok(());
+        }
+        let target = match &rule.xml {
+            Some(path) => match self.element(el, path)? {
+                Some(found) => found,
+                None if rule.required => return Err(self.missing(el, path)),
+                None => return Ok(()),
+            },
+            None => el,
+        };
+        match &rule.field {
+            Some(field) => {
+                let sub = entry(out, field).map_err(|problem| MunicipalError::Invalid {
+                    path: self.path(target),
+                    position: target.position,
+                    problem,
+                })?;
+                self.apply(&rule.rules, target, sub, copies)
+            }
+            None => self.apply(&rule.rules, target, out, copies),
+        }
+    }
+}
