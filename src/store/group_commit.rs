@@ -22,12 +22,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
-use super::commit::{AuditAppend, Booked, Bookkeeping, Change};
+use super::commit::{AuditAppend, Booked, Bookkeeping};
 use super::error::StoreError;
 use super::handle::Store;
-use super::outbox::Settlement;
 use super::records::{CommitOutcome, OutboxItem};
+use super::settle::Settlement;
 use super::sql::Backend;
+use super::write::Change;
 use crate::changes::CaseCommit;
 
 enum Job {

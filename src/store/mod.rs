@@ -8,11 +8,11 @@
 //! - `connect` opens the store (pools, pragmas, migrations, readiness, footprint);
 //! - `group_commit` is the committer task: concurrent commits in one transaction, SQLite's
 //!   delivery bookkeeping riding in it, the audit records of reads;
-//! - `commit` writes a batch: judged in bulk on what is stored (duplicates, version
-//!   conflicts), written with a few multi-row statements per table, or change by change under
-//!   savepoints should that fail;
-//! - the tables' own reads and writes: `outbox` and `timers` (claims with leases,
-//!   settlements), `retention`, `checkpoints`, `protection`, `resources`, `subscriptions`,
+//! - `commit` judges a batch in bulk on what is stored (duplicates, version conflicts), or
+//!   change by change under savepoints should that fail; `write` writes the accepted changes
+//!   with a few multi-row statements per table;
+//! - the tables' own reads and writes: `outbox` and `timers` (claims with leases), `settle`
+//!   (settlements), `retention`, `checkpoints`, `protection`, `resources`, `subscriptions`,
 //!   `cases`, `consents`, `deviations`;
 //! - `audit`, the hash chain every writer locks first;
 //! - `records` (what the store answers) and `rows` (multi-row statements and scripts);
@@ -37,9 +37,11 @@ mod records;
 mod resources;
 mod retention;
 mod rows;
+mod settle;
 mod sql;
 mod subscriptions;
 mod timers;
+mod write;
 
 pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
 pub use commit::{AuditAppend, Batched, Booked, Bookkeeping};
@@ -50,10 +52,11 @@ pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
 pub use handle::Store;
-pub use outbox::{DeliveryQuery, DeliveryRow, Settlement, claim_statement};
+pub use outbox::{DeliveryQuery, DeliveryRow, claim_statement};
 pub use records::{CommitOutcome, OutboxItem, Prior, StoredCase, StoredEvent, TimerItem};
 pub use resources::{ResourceWrite, ResourceWriteError, StoredResource};
 pub use retention::Pruned;
+pub use settle::Settlement;
 pub use sql::Backend;
 pub use subscriptions::StoredSubscription;
 
@@ -63,6 +66,7 @@ const LAYERS: &[&[&str]] = &[
     &["connect"],
     &["group_commit"],
     &["commit"],
+    &["write"],
     &[
         "outbox",
         "timers",
@@ -73,7 +77,7 @@ const LAYERS: &[&[&str]] = &[
         "subscriptions",
         "cases",
     ],
-    &["consents", "deviations"],
+    &["consents", "deviations", "settle"],
     &["audit"],
     &["records", "rows"],
     &["handle"],
