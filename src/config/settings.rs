@@ -1,4 +1,7 @@
 //! The settings file (TOML) with `BRYGGA_` environment overrides; unknown keys are errors.
+//!
+//! Past 700 lines: every setting with its meaning and default, and the tests of loading them,
+//! in the one place an operator's question about a setting is answered.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

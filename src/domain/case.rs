@@ -5,6 +5,9 @@
 //! checks an event against the case's state and either appends it or returns a typed
 //! `TransitionError`; it never panics, so out-of-order and duplicate input is answered, not
 //! crashed on.
+//!
+//! Past 700 lines by design: `check` and `apply` are the state machine's two tables, one
+//! exhaustive match each, read side by side.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -6,6 +6,7 @@
 mod append;
 mod read;
 mod receive;
+mod received;
 mod record;
 mod resources;
 pub mod stats;

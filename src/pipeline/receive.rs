@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::changes::{AuditEntry, CaseCommit, ReceivedMessage};
+use crate::changes::AuditEntry;
 use crate::clock::Clock;
 use crate::config::Directory;
-use crate::decide::invitations::invitation_recipients;
 use crate::decide::parties::participates;
-use crate::decide::route::Routed;
 use crate::domain::case::{CaseId, CoordinationCase, TransitionError};
 use crate::domain::event::{EventId, EventKind};
 use crate::domain::identifiers::HsaId;
@@ -20,10 +18,10 @@ use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
 use crate::formats::cosmic_link::{self, CosmicLinkError};
 use crate::formats::municipal::{self, Dialect, MunicipalError};
-use crate::process;
-use crate::store::{CommitOutcome, GroupCommitter, Prior, Store, StoreError, registry_with};
+use crate::store::{GroupCommitter, Store, StoreError, registry_with};
 
-use super::record::{Attempt, Made, StepSource, Steps, Stored};
+use super::received::Received;
+use super::record::Steps;
 
 /// What the sender gets back: which case and event the message became, and what was not mapped.
 /// A re-sent message gets the identical receipt.
@@ -346,7 +344,7 @@ impl Pipeline {
     }
 
     /// The region units involved with the person in any of their cases.
-    async fn involved_region_units(
+    pub(super) async fn involved_region_units(
         &self,
         message: &CanonicalMessage,
         case: &CoordinationCase,
@@ -402,221 +400,10 @@ impl Pipeline {
     }
 }
 
-/// A received message as a step of its case.
-struct Received<'a> {
-    pipeline: &'a Pipeline,
-    /// The format and sender (`cosmic-link:SE…`): with the message id, what makes a message
-    /// the same message.
-    source: String,
-    message: CanonicalMessage,
-    /// What the format did not carry over.
-    warnings: Vec<String>,
-    acting: Acting<'a>,
-    marks_protection: bool,
-    /// What the step itself warns of (made with it, so made again with it).
-    step_warnings: Vec<String>,
-    /// The receipt, once the step is routed.
-    receipt: Option<Receipt>,
-}
-
-impl StepSource for Received<'_> {
-    type Done = Receipt;
-    type Error = ReceiveError;
-
-    fn case_id(&self) -> CaseId {
-        self.message.case.case_id()
-    }
-
-    async fn read(
-        &mut self,
-        steps: &Steps<'_>,
-        attempt: usize,
-    ) -> Result<Attempt<Stored, Receipt>, ReceiveError> {
-        let (message_id, person) = (&self.message.event.source.message_id, &self.message.person);
-        if attempt > 0 {
-            // After a conflict: what the step that committed first changed.
-            return Ok(Attempt::Go(steps.read(self.case_id(), Some(person)).await?));
-        }
-        // The first attempt reads everything on one connection, and whether the message was
-        // received before.
-        match steps
-            .store
-            .prior(&self.source, message_id, self.case_id(), person)
-            .await?
-        {
-            Prior::Received(receipt) => Ok(Attempt::Answer(stored_receipt(receipt)?)),
-            Prior::New {
-                case,
-                consents,
-                protected,
-            } => Ok(Attempt::Go(Stored {
-                case,
-                consents,
-                protected,
-            })),
-        }
-    }
-
-    async fn make(
-        &mut self,
-        steps: &Steps<'_>,
-        stored: &Stored,
-    ) -> Result<Attempt<Made, Receipt>, ReceiveError> {
-        let (message, acting, pipeline) = (&self.message, self.acting, self.pipeline);
-        let case_id = self.case_id();
-        let (mut case, version) = stored
-            .case()?
-            .unwrap_or_else(|| (CoordinationCase::new(case_id, message.person.clone()), 0));
-        check_case(message, acting, &case, version, steps.directory)?;
-        let policies = &pipeline.mappings.policies;
-        let issuer = message.case.issuer.as_str();
-        let policy = |case: &CoordinationCase| {
-            policies.for_case(issuer, case.municipalities().first().copied())
-        };
-        let context = process::Context {
-            policy: &policy,
-            directory: steps.directory,
-        };
-        let step =
-            match process::advance(&mut case, message.event.clone(), message.sent_at, context) {
-                Ok(step) => step,
-                // A step into a case that does not exist answers as one into a case of another
-                // organisation: whether a case id exists is not a client's to learn.
-                Err(_) if version == 0 && !matches!(acting, Acting::Operator) => {
-                    return Err(ReceiveError::UnknownCase { case_id });
-                }
-                Err(error) => return Err(error.into()),
-            };
-        let routed_to = if matches!(message.event.kind, EventKind::SipInvitation { .. }) {
-            let involved = pipeline.involved_region_units(message, &case).await?;
-            invitation_recipients(&message.event, &involved, steps.directory)
-        } else {
-            Vec::new()
-        };
-        let now = steps.clock.now();
-        self.step_warnings = pipeline.consent_warnings(message, &case, &stored.consents, now);
-        // Protection is kept for the person, before anything of the step is disclosed:
-        // should the commit fail, the person stays protected (the safe side).
-        if self.marks_protection && !stored.protected {
-            pipeline.protect(message, case_id, now).await?;
-        }
-        let audit = AuditEntry {
-            actor: sender_label(message),
-            organisation: Some(message.case.issuer.clone()),
-            action: format!("receive {}", message.event.kind.name()),
-            person: Some(message.person.clone()),
-            purpose: "samverkan vid utskrivning".to_owned(),
-            legal_basis: None,
-            details: serde_json::json!({
-                "format": message.event.source.format,
-                "message_id": message.event.source.message_id,
-                "event_id": message.event.id,
-                // As the receipt: the fan-out of an invitation of a whole region is in
-                // the disclosure records, one per unit, under the region's organisation.
-                "routed_to": if routed_to.is_empty() { Vec::new() } else { invited_as_sent(message) },
-                "follow_on": step.follow_on,
-            }),
-        };
-        Ok(Attempt::Go(Made {
-            case,
-            version,
-            reference: message.case.clone(),
-            step,
-            audit,
-            routed_to,
-            protects: self.marks_protection,
-        }))
-    }
-
-    fn complete(
-        &mut self,
-        made: &Made,
-        routed: &Routed,
-        commit: &mut CaseCommit,
-    ) -> Result<(), ReceiveError> {
-        let message = &self.message;
-        let invited = invited_as_sent(message);
-        // The receipt names whom the sender invited, never the units an invitation of a
-        // whole region fanned out to: which units know the person is not the sender's to
-        // learn (the audit record keeps the fan-out).
-        let shown = |party: &Party| -> Party {
-            if made.routed_to.contains(party) && !invited.contains(party) {
-                invited
-                    .iter()
-                    .find(|invited| {
-                        self.pipeline.directory.organisation_of(invited)
-                            == self.pipeline.directory.organisation_of(party)
-                    })
-                    .cloned()
-                    .unwrap_or_else(|| party.clone())
-            } else {
-                party.clone()
-            }
-        };
-        let mut withheld: Vec<Withheld> = Vec::new();
-        for denied in routed.denied.iter().filter(|d| d.event == message.event.id) {
-            let entry = Withheld {
-                recipient: shown(&denied.recipient),
-                reason: denied.reason.clone(),
-            };
-            if !withheld.contains(&entry) {
-                withheld.push(entry);
-            }
-        }
-        let mut warnings = self.warnings.clone();
-        warnings.extend(self.step_warnings.iter().cloned());
-        let receipt = Receipt {
-            status: "accepted".to_owned(),
-            message_id: message.event.source.message_id.clone(),
-            case_id: self.case_id(),
-            event_id: message.event.id,
-            kind: message.event.kind.name().to_owned(),
-            sequence: made.step.sequence,
-            routed_to: if made.routed_to.is_empty() {
-                Vec::new()
-            } else {
-                invited
-            },
-            follow_on: made.step.follow_on.clone(),
-            warnings,
-            withheld,
-        };
-        commit.received = Some(ReceivedMessage {
-            source: self.source.clone(),
-            message_id: receipt.message_id.clone(),
-            receipt: serde_json::to_value(&receipt)
-                .map_err(|e| StoreError::decode("receipt", e))?,
-        });
-        self.receipt = Some(receipt);
-        Ok(())
-    }
-
-    fn committed(&mut self, _: Made, outcome: CommitOutcome) -> Result<Receipt, ReceiveError> {
-        match (outcome, self.receipt.take()) {
-            (CommitOutcome::Committed { .. }, Some(receipt)) => Ok(receipt),
-            (CommitOutcome::Duplicate { receipt }, _) => stored_receipt(receipt),
-            (CommitOutcome::Committed { .. }, None) => {
-                Err(StoreError::decode("receipt", "a committed message without its receipt").into())
-            }
-        }
-    }
-
-    fn busy(&mut self) -> Result<Receipt, ReceiveError> {
-        Err(ReceiveError::Busy)
-    }
-
-    fn already_stored(&mut self, detail: String) -> ReceiveError {
-        tracing::info!(%detail, "a message records a step already stored");
-        ReceiveError::AlreadyRecorded {
-            message_id: self.message.event.source.message_id.clone(),
-        }
-    }
-}
-
 impl Pipeline {
     /// What a step warns of that its format cannot: an invitation to a SIP without the
     /// person's consent to SIP, named where the sender would name it in its own format.
-    fn consent_warnings(
+    pub(super) fn consent_warnings(
         &self,
         message: &CanonicalMessage,
         case: &CoordinationCase,
@@ -654,7 +441,7 @@ impl Pipeline {
     }
 
     /// Marks the person of `message` protected, with its audit record.
-    async fn protect(
+    pub(super) async fn protect(
         &self,
         message: &CanonicalMessage,
         case_id: CaseId,
@@ -682,7 +469,7 @@ impl Pipeline {
 
 /// Refuses a message into a case it may not change: a case its client's organisation takes no
 /// part in, a case a consent would open, a case of another person.
-fn check_case(
+pub(super) fn check_case(
     message: &CanonicalMessage,
     acting: Acting<'_>,
     case: &CoordinationCase,
@@ -716,7 +503,7 @@ fn check_case(
 }
 
 /// Whom an invitation invites, as its sender named them.
-fn invited_as_sent(message: &CanonicalMessage) -> Vec<Party> {
+pub(super) fn invited_as_sent(message: &CanonicalMessage) -> Vec<Party> {
     match &message.event.kind {
         EventKind::SipInvitation { invited, .. } => {
             let mut parties: Vec<Party> = invited.iter().map(|f| f.party.clone()).collect();
@@ -761,13 +548,13 @@ fn check_not_the_gateways(
     Ok(())
 }
 
-fn sender_label(message: &CanonicalMessage) -> String {
+pub(super) fn sender_label(message: &CanonicalMessage) -> String {
     match &message.event.source.sender {
         Some(party) => party.to_string(),
         None => message.event.source.format.clone(),
     }
 }
 
-fn stored_receipt(value: serde_json::Value) -> Result<Receipt, ReceiveError> {
+pub(super) fn stored_receipt(value: serde_json::Value) -> Result<Receipt, ReceiveError> {
     serde_json::from_value(value).map_err(|e| StoreError::decode("receipt", e).into())
 }

@@ -6,9 +6,11 @@
 //! `INSERT … SELECT value ->> 0, value ->> 1 FROM jsonb_each(?)`. Its text is the same
 //! whatever the row count, so a batch's statements are parsed once per connection and kept
 //! prepared (parsing each batch's `VALUES (…), (…)` text was a sixth of the writer's work). On
-//! PostgreSQL a statement's rows fill a power of two of slots, the rest `NULL` (filtered out of
-//! an insert, matching nothing in a read), so its texts are few and kept prepared; one
-//! statement binds up to `MAX_VALUES` values.
+//! PostgreSQL a statement's rows are a `VALUES` list; one statement binds up to `MAX_VALUES`
+//! values.
+//!
+//! Past 700 lines because a third of it is the tests of the JSONB encoding, written byte by
+//! byte, which belong beside the encoder.
 
 use sqlx::{Any, Transaction};
 

@@ -1,4 +1,7 @@
 //! Spawning the gateway in-process and as a child process, with bounded waits.
+//!
+//! Past 700 lines: the one harness every API test uses (the gateway, its clients and tokens,
+//! local receivers, bounded waits); split, its pieces would be imported together anyway.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
