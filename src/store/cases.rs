@@ -65,7 +65,22 @@ impl Store {
             .bind(case_id.to_string())
             .bind(super::sql::person_token(person))
         };
-        let rows = query().fetch_all(&self.reader).await?;
+        // The receiving pool lends its connections without a ping: one the server ended (a
+        // restart, a failover) fails its read, is closed, and the read is made again, until a
+        // connection the server still knows answers or a new one is made.
+        let mut attempts = 0;
+        let rows = loop {
+            let mut conn = self.receiver.acquire().await?;
+            match query().fetch_all(&mut *conn).await {
+                Ok(rows) => break rows,
+                Err(error) if broke(&error) && attempts <= self.receiver.size() => {
+                    attempts += 1;
+                    tracing::warn!(%error, "a reader connection broke; reading again on another");
+                    let _ = conn.close().await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
         prior_from(case_id, &rows)
     }
 
@@ -396,4 +411,18 @@ fn stored_event_from(seq: i64, recorded_at: i64, body: &str) -> Result<StoredEve
         recorded_at: from_millis(recorded_at)?,
         event,
     })
+}
+
+/// Whether `error` says the connection itself failed (not the statement): the read is then
+/// worth making again on another connection. Besides a broken socket, PostgreSQL's
+/// "connection exception" (`08…`) and "operator intervention" (`57P…`: its server shutting
+/// down, restarting or ending the session) errors.
+fn broke(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }

@@ -164,6 +164,7 @@ impl Store {
                 backend: Backend::Sqlite,
                 bookkeeper: writer.clone(),
                 claimer: writer.clone(),
+                receiver: reader.clone(),
                 writer,
                 reader,
                 relaxed,
@@ -191,11 +192,20 @@ impl Store {
             let bookkeeper = pool(POSTGRES_BOOKKEEPERS, "SET synchronous_commit = off")
                 .connect_lazy_with(options.clone());
             let claimer = pool(POSTGRES_CLAIMERS, CLAIM_SESSION).connect_lazy_with(options.clone());
-            let reader = pool(max_connections.max(1), durable).connect_lazy_with(options);
+            // Half the readers for receiving's read (`Store::prior`), not pinged before each use:
+            // the ping is a round trip as long as the read. Measured side by side with 256
+            // clients on PostgreSQL: about 3,000 messages/s with the ping, 3,900 without.
+            let receiving = (max_connections / 2).max(1);
+            let reader = pool(max_connections.saturating_sub(receiving).max(1), durable)
+                .connect_lazy_with(options.clone());
+            let receiver = pool(receiving, durable)
+                .test_before_acquire(false)
+                .connect_lazy_with(options);
             Ok(Store {
                 backend: Backend::Postgres,
                 writer,
                 reader,
+                receiver,
                 bookkeeper,
                 claimer,
                 relaxed: Arc::default(),
@@ -398,6 +408,7 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+        self.receiver.close().await;
         self.bookkeeper.close().await;
         self.claimer.close().await;
     }

@@ -15,7 +15,8 @@ use super::sql::Backend;
 /// | pool | SQLite | PostgreSQL |
 /// |---|---|---|
 /// | `writer` | the one writer (transactions never meet `SQLITE_BUSY` on upgrade) | `POSTGRES_WRITERS`: the group committer's and the occasional write of its own |
-/// | `reader` | `max_connections` read-only | `max_connections` |
+/// | `reader` | `max_connections` read-only | half of `max_connections` |
+/// | `receiver` | the readers | the other half, for receiving's read (`Store::prior`), not pinged before use |
 /// | `bookkeeper` | the writer | `POSTGRES_BOOKKEEPERS`, commits not waiting for the disk |
 /// | `claimer` | the writer | `POSTGRES_CLAIMERS`, one plan for any backlog (`CLAIM_SESSION`) |
 ///
@@ -25,6 +26,7 @@ pub struct Store {
     pub(super) backend: Backend,
     pub(super) writer: AnyPool,
     pub(super) reader: AnyPool,
+    pub(super) receiver: AnyPool,
     /// The delivery bookkeeping's connections (`begin_bookkeeping`): on PostgreSQL a pool of
     /// its own whose sessions commit without waiting for the disk, so that a settlement is one
     /// statement and one round trip, and no writer connection is ever left relaxed; on SQLite
