@@ -721,6 +721,23 @@ impl Receiver {
         }
     }
 
+    /// Waits out `within`, answering as soon as more than `n` requests have arrived: whether
+    /// no more than `n` arrived in that time (each arrival is waited on, not polled for).
+    pub async fn no_more_than(&self, n: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let arrival = self.arrived.notified();
+            tokio::pin!(arrival);
+            arrival.as_mut().enable();
+            if self.received().len() > n {
+                return false;
+            }
+            if tokio::time::timeout_at(deadline, arrival).await.is_err() {
+                return self.received().len() <= n;
+            }
+        }
+    }
+
     /// Waits (at most ten seconds) until `n` requests have arrived; answers them.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
