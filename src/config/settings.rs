@@ -661,9 +661,10 @@ fn describe(error: figment::Error, file: &Path) -> Vec<String> {
                 _ => file.display().to_string(),
             };
             let what = match &e.kind {
-                figment::error::Kind::UnknownField(field, _) => {
-                    format!("unknown key `{field}`")
-                }
+                figment::error::Kind::UnknownField(field, _) => match retired(&key) {
+                    Some(why) => format!("`{key}` is no longer a setting: {why}; remove it"),
+                    None => format!("unknown key `{field}`"),
+                },
                 other => other.to_string(),
             };
             if key.is_empty() {
@@ -673,6 +674,17 @@ fn describe(error: figment::Error, file: &Path) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Settings that earlier versions read, and why they are gone: an operator upgrading is told
+/// what to do rather than only that the key is unknown.
+fn retired(key: &str) -> Option<&'static str> {
+    match key {
+        "database.sqlite_wal_sync" | "database.postgres_wal_sync" => Some(
+            "every batch's commit now waits for the disk itself (the gateway's own log sync was measured to gain nothing and removed)",
+        ),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -728,6 +740,26 @@ organisation_number = "212000-2411"
             .unwrap_err()
             .to_string();
         assert!(message.contains("lisen"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
+
+    #[test]
+    fn a_retired_key_says_it_is_gone_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "organisations.toml", DIRECTORY);
+        let path = write(
+            dir.path(),
+            "brygga.toml",
+            "[database]\npostgres_wal_sync = \"overlapped\"\n",
+        );
+        let message = Settings::load_with_env(&path, no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("`database.postgres_wal_sync` is no longer a setting"),
+            "{message}"
+        );
+        assert!(message.contains("waits for the disk"), "{message}");
         assert!(message.contains(&path.display().to_string()), "{message}");
     }
 
