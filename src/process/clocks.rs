@@ -246,7 +246,9 @@ pub fn plan(
     plan
 }
 
-/// The clocks of a discharge: the admission notice's, the SIP invitation's and the payment responsibility's from readiness, information at discharge, an LVM hold at discharge, and everything a cancelled case stops.
+/// The clocks of a discharge: the admission notice's, the SIP invitation's and the payment
+/// responsibility's from readiness, information at discharge, an LVM hold at discharge, and
+/// everything a cancelled case stops.
 fn discharge_clocks(
     plan: &mut ClockPlan,
     case: &CoordinationCase,

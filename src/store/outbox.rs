@@ -242,7 +242,8 @@ impl Store {
             .await
     }
 
-    /// Releases a claimed row for another attempt at `next_attempt_at`, recording why this one failed.
+    /// Releases a claimed row for another attempt at `next_attempt_at`, recording why this one
+    /// failed.
     pub async fn retry_outbox(
         &self,
         id: i64,
@@ -273,7 +274,8 @@ impl Store {
             .await
     }
 
-    /// The status of every outbox row of a case, in event order: `(destination, event_seq, status)`.
+    /// The status of every outbox row of a case, in event order: `(destination, event_seq,
+    /// status)`.
     pub async fn outbox_status_for_case(
         &self,
         case_id: CaseId,

@@ -217,7 +217,8 @@ fn step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<(), Enco
     Err(EncodeError::NotInContract("this step"))
 }
 
-/// The steps of a discharge, from the admission notice to the discharge or the case's end. Whether `kind` is one of them.
+/// The steps of a discharge, from the admission notice to the discharge or the case's end. Whether
+/// `kind` is one of them.
 fn discharge_step(
     w: &mut Writer,
     kind: &EventKind,
@@ -453,7 +454,8 @@ fn sip_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool
     Ok(true)
 }
 
-/// The steps of an LVM hold: the report, the decision, the transport. Whether `kind` is one of them.
+/// The steps of an LVM hold: the report, the decision, the transport. Whether `kind` is one of
+/// them.
 fn lvm_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool, EncodeError> {
     match kind {
         EventKind::LvmReport {

@@ -68,7 +68,8 @@ impl<'c> Tally<'c> {
         }
     }
 
-    /// Admissions (and readmissions within 30 days), readiness for discharge, discharges and the payment responsibility they end.
+    /// Admissions (and readmissions within 30 days), readiness for discharge, discharges and the
+    /// payment responsibility they end.
     pub(super) fn discharge(&mut self, event: &'c Event, here: bool, discharges: &Discharges<'c>) {
         match &event.kind {
             EventKind::AdmissionNotice { admitted_at, .. } if here => {
@@ -242,7 +243,8 @@ impl<'c> Tally<'c> {
         }
     }
 
-    /// Missed deadlines, by the party that missed them or the ward; a missed payment deadline starts the municipality's payment responsibility.
+    /// Missed deadlines, by the party that missed them or the ward; a missed payment deadline
+    /// starts the municipality's payment responsibility.
     pub(super) fn deadline(&mut self, event: &'c Event, here: bool) {
         match &event.kind {
             EventKind::DeadlineMissed {

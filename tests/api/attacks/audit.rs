@@ -1,4 +1,5 @@
-//! The audit log and access: searches audited, statistics without small figures, scopes cut at once, a rewritten log found, pruning only below a signed checkpoint.
+//! The audit log and access: searches audited, statistics without small figures, scopes cut at
+//! once, a rewritten log found, pruning only below a signed checkpoint.
 
 use super::*;
 

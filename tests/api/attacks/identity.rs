@@ -1,4 +1,5 @@
-//! Protected identity and hostile input: protection held in every case and format until lifted, forged tokens and hostile documents refused.
+//! Protected identity and hostile input: protection held in every case and format until lifted,
+//! forged tokens and hostile documents refused.
 
 use super::*;
 

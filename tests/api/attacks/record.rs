@@ -1,4 +1,5 @@
-//! Trust the record: who may change, answer, consent or see is decided on what the gateway stored, never on what a request claims.
+//! Trust the record: who may change, answer, consent or see is decided on what the gateway stored,
+//! never on what a request claims.
 
 use super::*;
 

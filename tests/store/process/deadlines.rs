@@ -1,4 +1,5 @@
-//! Deadlines: the on-time path, every missed deadline, holidays and the DST nights, timers across restarts and instances.
+//! Deadlines: the on-time path, every missed deadline, holidays and the DST nights, timers across
+//! restarts and instances.
 
 use super::*;
 

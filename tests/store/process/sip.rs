@@ -1,4 +1,5 @@
-//! SIP meetings, deviations and follow-up: invitations, attendance, plans followed up, reminders, statistics, and deliveries across instances.
+//! SIP meetings, deviations and follow-up: invitations, attendance, plans followed up,
+//! reminders, statistics, and deliveries across instances.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! Commits: one change, a batch, the group committer, and what a message reads before it is decided.
+//! Commits: one change, a batch, the group committer, and what a message reads before it is
+//! decided.
 
 use brygga::changes::{ReceivedMessage, TimerEntry};
 use brygga::domain::event::EventKind;

@@ -1,4 +1,5 @@
-//! What is kept beside the cases: the audit chain, timers, consents, used assertions, kept resources, retention.
+//! What is kept beside the cases: the audit chain, timers, consents, used assertions, kept
+//! resources, retention.
 
 use brygga::changes::{ReceivedMessage, TimerEntry};
 use brygga::domain::event::EventKind;

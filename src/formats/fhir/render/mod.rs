@@ -107,7 +107,8 @@ pub(super) const MESSAGE_ID: &str = "urn:brygga:message-id:";
 pub(super) const CASE_REFERENCE: &str = "urn:brygga:case-reference:";
 /// The prefix of the CarePlan.identifier system: `{prefix}{issuer}`.
 pub(super) const PLAN_ID: &str = "urn:brygga:plan-id:";
-/// The system of a consent's id as the case system recorded it: `urn:brygga:consent-id:{care provider}`.
+/// The system of a consent's id as the case system recorded it:
+/// `urn:brygga:consent-id:{care provider}`.
 pub(super) const CONSENT_ID: &str = "urn:brygga:consent-id:";
 
 /// Why a canonical message has no FHIR rendering.

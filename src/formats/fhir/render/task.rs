@@ -84,7 +84,8 @@ pub(super) fn task_step<'a>(
     Ok(step)
 }
 
-/// The steps of a discharge: from the admission notice to the discharge (or the case's cancellation).
+/// The steps of a discharge: from the admission notice to the discharge (or the case's
+/// cancellation).
 fn discharge_step<'a>(
     step: &mut TaskStep<'a>,
     message: &'a CanonicalMessage,
