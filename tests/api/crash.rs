@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::helpers::{Backend, Gateway, REGION, assertion, receiver, repo_root};
+use crate::helpers::{Backend, Gateway, receiver, repo_root};
 
 fn admission(n: usize) -> Vec<u8> {
     std::fs::read_to_string(
@@ -15,31 +15,6 @@ fn admission(n: usize) -> Vec<u8> {
     .replace("CL-2026-0001", &format!("CL-CRASH-{n:05}"))
     .replace("SA-2026-004711", &format!("SA-CRASH-{n:05}"))
     .into_bytes()
-}
-
-async fn token(gateway: &Gateway, jti: &str) -> String {
-    let token_url = gateway.url("/auth/token");
-    let form = [
-        ("grant_type", "client_credentials".to_owned()),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-        ),
-        (
-            "client_assertion",
-            assertion(REGION, &token_url, jiff::Timestamp::now(), jti),
-        ),
-    ];
-    let response = reqwest::Client::new()
-        .post(&token_url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
 }
 
 on_both_backends!(killing_the_gateway_repeatedly_loses_no_accepted_message_and_duplicates_nothing);
@@ -82,7 +57,7 @@ async fn killing_the_gateway_repeatedly_loses_no_accepted_message_and_duplicates
             "round {round}: {:?}",
             gateway.log
         );
-        let token = token(&gateway, &format!("crash-{round}")).await;
+        let token = gateway.region_token(&format!("crash-{round}")).await;
         let client = reqwest::Client::new();
         let url = gateway.url("/cosmic-link/v1/messages");
         let mut tasks = Vec::new();

@@ -490,6 +490,32 @@ impl Gateway {
         }
     }
 
+    /// An access token for the region's client, its assertion numbered `jti`.
+    pub async fn region_token(&self, jti: &str) -> String {
+        let token_url = self.url("/auth/token");
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            (
+                "client_assertion",
+                assertion(REGION, &token_url, jiff::Timestamp::now(), jti),
+            ),
+        ];
+        let response = reqwest::Client::new()
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

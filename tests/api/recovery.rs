@@ -8,9 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{
-    Backend, Gateway, REGION, TestApp, assertion, receiver, repo_root, spawn_live_on, subscription,
-};
+use crate::helpers::{Backend, Gateway, TestApp, receiver, repo_root, spawn_live_on, subscription};
 
 on_both_backends!(
     a_second_long_outage_holds_deliveries_for_seconds_not_minutes,
@@ -198,31 +196,6 @@ async fn deliveries_held_by_an_open_circuit_go_out_at_once_after_a_restart(backe
     );
 }
 
-async fn token(gateway: &Gateway, jti: &str) -> String {
-    let token_url = gateway.url("/auth/token");
-    let form = [
-        ("grant_type", "client_credentials".to_owned()),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-        ),
-        (
-            "client_assertion",
-            assertion(REGION, &token_url, jiff::Timestamp::now(), jti),
-        ),
-    ];
-    let response = reqwest::Client::new()
-        .post(&token_url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 /// Writes the subscriptions file of the SIGKILL tests: Östersund's admission notices to
 /// `url`, canonical, retried after a second.
 fn subscriptions_file(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
@@ -239,7 +212,7 @@ fn subscriptions_file(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
 
 /// Posts `count` admission notices to a gateway process; answers how many were accepted.
 async fn post_to(gateway: &Gateway, count: usize, tag: &str) -> usize {
-    let token = token(gateway, &format!("{tag}-token")).await;
+    let token = gateway.region_token(&format!("{tag}-token")).await;
     let client = reqwest::Client::new();
     let mut accepted = 0;
     for n in 0..count {
