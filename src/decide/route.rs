@@ -13,7 +13,7 @@ use crate::config::Directory;
 use crate::delivery::Subscriptions;
 use crate::domain::case::CoordinationCase;
 use crate::domain::consent::{ConsentDirective, Recipient};
-use crate::domain::event::Event;
+use crate::domain::event::{Event, EventId};
 use crate::domain::party::Party;
 use crate::formats::canonical::CaseReference;
 
@@ -24,6 +24,57 @@ pub struct Routed {
     pub audit: Vec<AuditEntry>,
     /// The recipients that were denied, and why.
     pub denied: Vec<Denied>,
+    /// The recipients each event was released to (whether or not a subscription delivers it).
+    pub released: Vec<(EventId, Party)>,
+}
+
+impl Routed {
+    /// Whether `event` was released to `party`: to the party itself, or — for an invitation
+    /// the gateway fanned out (`routed_to`) — to one of the units of the party's organisation.
+    pub fn reached(
+        &self,
+        event: EventId,
+        party: &Party,
+        routed_to: &[Party],
+        directory: &Directory,
+    ) -> bool {
+        self.released.iter().any(|(id, recipient)| {
+            *id == event
+                && (recipient == party
+                    || (routed_to.contains(recipient)
+                        && directory.organisation_of(recipient).is_some()
+                        && directory.organisation_of(recipient)
+                            == directory.organisation_of(party)))
+        })
+    }
+
+    /// Why `event` was withheld from `party` (or from the units it was fanned out to).
+    pub fn withheld_because(
+        &self,
+        event: EventId,
+        party: &Party,
+        routed_to: &[Party],
+        directory: &Directory,
+    ) -> Option<&str> {
+        self.denied
+            .iter()
+            .find(|denied| {
+                denied.event == event
+                    && (denied.recipient == *party
+                        || (routed_to.contains(&denied.recipient)
+                            && directory.organisation_of(&denied.recipient)
+                                == directory.organisation_of(party)))
+            })
+            .map(|denied| denied.reason.as_str())
+    }
+
+    /// Adds what routing further events of the same step produced.
+    pub fn extend(&mut self, more: Routed) {
+        self.outbox.extend(more.outbox);
+        self.audit.extend(more.audit);
+        self.denied.extend(more.denied);
+        self.released.extend(more.released);
+    }
 }
 
 /// One recipient an event was not disclosed to.
@@ -100,6 +151,7 @@ pub fn route(
                 .push(audit_entry(case, event, &recipient, &decision));
             match &decision {
                 Decision::Permit(disclosure) | Decision::PermitWithRedactions(disclosure) => {
+                    routed.released.push((event.id, recipient.party.clone()));
                     if let (Some(released), Some(organisation)) =
                         (disclosure.release(event), &recipient.organisation)
                     {

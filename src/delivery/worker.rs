@@ -343,6 +343,7 @@ impl Deliverer {
     ) -> Result<(), StoreError> {
         let steps = crate::pipeline::Steps {
             store: &self.store,
+            policies: &self.mappings.policies,
             committer: &self.committer,
             directory: &self.directory,
             subscriptions: &self.subscriptions,

@@ -196,6 +196,9 @@ pub enum DeviationCause {
     AbsentFromMeeting,
     /// A delivery to a principal could not be made in time.
     DeliveryLate,
+    /// A step the law or an agreement requires to reach a party could not be disclosed to it
+    /// (no consent, no legal basis, an objection): the sender is told at once.
+    NotDelivered,
 }
 
 impl DeviationCause {
@@ -206,6 +209,7 @@ impl DeviationCause {
             DeviationCause::DeadlineMissed => "deadline_missed",
             DeviationCause::AbsentFromMeeting => "absent_from_meeting",
             DeviationCause::DeliveryLate => "delivery_late",
+            DeviationCause::NotDelivered => "not_delivered",
         }
     }
 }

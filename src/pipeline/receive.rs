@@ -365,6 +365,7 @@ impl Pipeline {
     pub fn steps(&self) -> Steps<'_> {
         Steps {
             store: &self.store,
+            policies: &self.mappings.policies,
             committer: &self.committer,
             directory: &self.directory,
             subscriptions: &self.subscriptions,

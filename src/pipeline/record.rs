@@ -135,6 +135,9 @@ pub trait StepSource {
 #[derive(Clone, Copy)]
 pub struct Steps<'a> {
     pub store: &'a Store,
+    /// The policies a step's own follow-on events (a deviation for what it could not reach)
+    /// are made under: the one the step was.
+    pub policies: &'a process::Policies,
     pub committer: &'a GroupCommitter,
     pub directory: &'a Arc<Directory>,
     pub subscriptions: &'a Live,
@@ -174,19 +177,8 @@ impl Steps<'_> {
             };
             let now = self.clock.now();
             let consents = registry_with(&made.case, stored.consents);
-            let new_events = made.case.events().get(made.version as usize..);
-            let routed = route(
-                &made.case,
-                &made.reference,
-                new_events.unwrap_or_default(),
-                &consents,
-                self.directory,
-                &self.subscriptions.current(),
-                &made.routed_to,
-                now,
-                stored.protected || made.protects,
-            )
-            .map_err(StoreError::from)?;
+            let protected = stored.protected || made.protects;
+            let routed = self.route_step(&mut made, &consents, protected, now)?;
             let mut commit = CaseCommit::from_case(&made.case, made.version, now);
             if made.version == 0 {
                 commit.reference = Some(made.reference.clone());
@@ -215,5 +207,92 @@ impl Steps<'_> {
             }
         }
         source.busy()
+    }
+
+    /// Decides the disclosures of the step's new events, and what they mean for the step:
+    /// a clock that waits for a party starts only if the event that starts it reached that
+    /// party, and a step withheld from a party it must reach raises a deviation to its sender
+    /// (`process::deviations::not_delivered`), routed and committed with it.
+    fn route_step(
+        &self,
+        made: &mut Made,
+        consents: &[ConsentDirective],
+        protected: bool,
+        now: jiff::Timestamp,
+    ) -> Result<Routed, StoreError> {
+        let subscriptions = self.subscriptions.current();
+        let route_from = |made: &Made, from: usize| {
+            route(
+                &made.case,
+                &made.reference,
+                made.case.events().get(from..).unwrap_or_default(),
+                consents,
+                self.directory,
+                &subscriptions,
+                &made.routed_to,
+                now,
+                protected,
+            )
+        };
+        let new_from = made.version as usize;
+        let mut routed = route_from(made, new_from)?;
+        let directory = self.directory.as_ref();
+        let new_events: Vec<_> = made.case.events()[new_from.min(made.case.events().len())..]
+            .iter()
+            .map(|event| event.id)
+            .collect();
+        made.step.timers =
+            process::clocks::for_reached(std::mem::take(&mut made.step.timers), |event, party| {
+                !new_events.contains(&event)
+                    || routed.reached(event, party, &made.routed_to, directory)
+            });
+        let raised: Vec<_> = made.case.events()[new_from.min(made.case.events().len())..]
+            .iter()
+            .filter_map(|event| {
+                let missed: Vec<(Party, String)> =
+                    process::deviations::must_reach(&made.case, event)
+                        .into_iter()
+                        .filter(|party| {
+                            !routed.reached(event.id, party, &made.routed_to, directory)
+                        })
+                        .filter_map(|party| {
+                            let reason = routed
+                                .withheld_because(event.id, &party, &made.routed_to, directory)?
+                                .to_owned();
+                            Some((party, reason))
+                        })
+                        .collect();
+                process::deviations::not_delivered(event, &missed)
+            })
+            .collect();
+        if raised.is_empty() {
+            return Ok(routed);
+        }
+        let policy = self
+            .policies
+            .for_rule(made.step.policy.as_deref().unwrap_or_default());
+        let choose = |_: &CoordinationCase| policy;
+        let context = process::Context {
+            policy: &choose,
+            directory,
+        };
+        let before = made.case.events().len();
+        for deviation in raised {
+            let id = deviation.id;
+            match process::advance(&mut made.case, deviation, now, context) {
+                Ok(step) => {
+                    made.step.follow_on.push(id);
+                    made.step.follow_on.extend(step.follow_on);
+                    made.step.timers.extend(step.timers);
+                    made.step.cancel.extend(step.cancel);
+                }
+                // Raised before (the same step made again after a conflict): nothing to add.
+                Err(error) => {
+                    tracing::debug!(%error, "a deviation for a withheld step was not added")
+                }
+            }
+        }
+        routed.extend(route_from(made, before)?);
+        Ok(routed)
     }
 }

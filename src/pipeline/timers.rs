@@ -117,6 +117,7 @@ impl Scheduler {
         };
         let steps = Steps {
             store: &self.store,
+            policies: &self.mappings.policies,
             committer: &self.committer,
             directory: &self.directory,
             subscriptions: &self.subscriptions,

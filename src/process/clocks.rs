@@ -41,6 +41,26 @@ pub struct TimerPayload {
     pub reminder: Option<u32>,
 }
 
+/// Keeps, of a step's new timers, those that do not wait for a party or whose party the event
+/// that started them reached (`reached`: the disclosure decision released it to them). Nobody
+/// is waited for — or, when the clock runs out, blamed — for what was never disclosed to them.
+pub fn for_reached(
+    timers: Vec<TimerEntry>,
+    reached: impl Fn(EventId, &Party) -> bool,
+) -> Vec<TimerEntry> {
+    timers
+        .into_iter()
+        .filter(|timer| match TimerPayload::deserialize(&timer.payload) {
+            Ok(TimerPayload {
+                party: Some(party),
+                started_by,
+                ..
+            }) => reached(started_by, &party),
+            _ => true,
+        })
+        .collect()
+}
+
 /// What an event does to a case's clocks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClockPlan {
@@ -631,6 +651,71 @@ mod tests {
                 unit: None,
             },
         }
+    }
+
+    #[test]
+    fn a_clock_that_waits_for_a_party_is_kept_only_where_its_event_reached_that_party() {
+        let policies = policies();
+        let case = case();
+        let region = Party::RegionUnit {
+            hsa_id: crate::domain::identifiers::HsaId::parse("SE2321000214-E2VC").unwrap(),
+        };
+        let municipality = Party::Municipality {
+            kommunkod: Kommunkod::parse("2380").unwrap(),
+            unit: None,
+        };
+        let invitation = event(
+            EventKind::SipInvitation {
+                invitation_id: "K-1".into(),
+                plan_type: crate::domain::event::PlanType::Sip,
+                from: region.clone(),
+                meeting_at: "2026-12-10T12:00:00Z".parse().unwrap(),
+                place: crate::domain::event::MeetingPlace::Link {
+                    url: "https://example.org/m".into(),
+                },
+                invited: vec![
+                    crate::domain::event::InvitedFunction {
+                        party: region.clone(),
+                        function: "kurator".into(),
+                    },
+                    crate::domain::event::InvitedFunction {
+                        party: municipality.clone(),
+                        function: "biståndshandläggare".into(),
+                    },
+                ],
+                consent_reference: None,
+            },
+            "2026-12-01T08:00:00Z",
+        );
+        let plan = plan(
+            &case,
+            &invitation,
+            invitation.occurred_at,
+            &policies.default,
+        );
+        let attendance = |timers: &[TimerEntry]| {
+            let mut kinds: Vec<String> = timers
+                .iter()
+                .filter(|t| t.kind.starts_with("sip_attendance:"))
+                .map(|t| t.kind.clone())
+                .collect();
+            kinds.sort();
+            kinds
+        };
+        assert_eq!(attendance(&plan.timers).len(), 2);
+        // Released to the municipality only: the region is not waited for.
+        let kept = for_reached(plan.timers.clone(), |id, party| {
+            id == invitation.id && *party == municipality
+        });
+        assert_eq!(attendance(&kept), [attendance_kind("K-1", &municipality)]);
+        // Reaching nobody, it waits for nobody; clocks of no party are kept whatever.
+        let none = for_reached(plan.timers.clone(), |_, _| false);
+        assert_eq!(attendance(&none), Vec::<String>::new());
+        assert_eq!(
+            none.len(),
+            plan.timers.len() - 2,
+            "only the clocks of a party are dropped"
+        );
     }
 
     #[test]

@@ -64,7 +64,6 @@ pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) 
                 local(*due_at)
             );
             vec![deviation(
-                case,
                 event,
                 &[&event.id.to_string()],
                 addressed_to,
@@ -72,7 +71,7 @@ pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) 
                 DeviationCause::DeadlineMissed,
                 Some(*deadline),
                 evidence,
-                directory,
+                contacts(case, directory),
             )]
         }
         EventKind::SipMeetingHeld {
@@ -106,7 +105,6 @@ pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) 
                     local(*held_at)
                 );
                 deviation(
-                    case,
                     event,
                     &[&event.id.to_string(), &party.to_string()],
                     party,
@@ -114,7 +112,7 @@ pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) 
                     DeviationCause::AbsentFromMeeting,
                     None,
                     evidence,
-                    directory,
+                    contacts(case, directory),
                 )
             })
             .collect(),
@@ -183,7 +181,6 @@ pub fn delivery_late(
         },
     ];
     let mut raised = deviation(
-        case,
         event,
         &["delivery", late.key],
         late.recipient.clone(),
@@ -191,10 +188,79 @@ pub fn delivery_late(
         DeviationCause::DeliveryLate,
         None,
         evidence,
-        directory,
+        contacts(case, directory),
     );
     raised.occurred_at = late.at;
     raised
+}
+
+/// The parties a step must reach by law or agreement: the recipients of an admission notice,
+/// whom a SIP invitation invites (and a plan goes to), the municipalities that must have the
+/// information at discharge, the municipality a 6 § LVM report or a report of concern for a
+/// child is made to. A step withheld from one of them is a deviation to its sender
+/// (`not_delivered`); other steps (a deviation, an answer) the recipient can do without.
+pub fn must_reach(case: &CoordinationCase, event: &Event) -> Vec<Party> {
+    let municipality = |kommunkod| Party::Municipality {
+        kommunkod,
+        unit: None,
+    };
+    let mut parties = match &event.kind {
+        EventKind::AdmissionNotice { recipients, .. } => recipients.clone(),
+        EventKind::SipInvitation { invited, .. } => {
+            invited.iter().map(|f| f.party.clone()).collect()
+        }
+        EventKind::SipPlan { .. } | EventKind::InformationAtDischarge { .. } => case
+            .municipalities()
+            .iter()
+            .map(|&k| municipality(k))
+            .collect(),
+        EventKind::LvmReport {
+            to_municipality, ..
+        }
+        | EventKind::ChildConcernReport {
+            to_municipality, ..
+        } => vec![municipality(*to_municipality)],
+        _ => Vec::new(),
+    };
+    parties.sort();
+    parties.dedup();
+    parties
+}
+
+/// The deviation for a step withheld from parties it must reach (`missed`: each with the
+/// reason the disclosure decision gave): addressed to the step's sender, who can put it right
+/// (record the consent, the legal basis) — and routed to nobody else, since the parties it
+/// was withheld from may not learn of the step. `None` for a step the gateway made itself.
+pub fn not_delivered(event: &Event, missed: &[(Party, String)]) -> Option<Event> {
+    let sender = event.source.sender.clone()?;
+    if missed.is_empty() {
+        return None;
+    }
+    let parties: Vec<String> = missed
+        .iter()
+        .map(|(party, reason)| format!("{party} ({reason})"))
+        .collect();
+    let description = format!(
+        "The {} was not disclosed to {}, who must receive it; no clock runs for them until it is. Record what it needs and send it again.",
+        event.kind.name(),
+        parties.join("; ")
+    );
+    let evidence = vec![Evidence {
+        what: event.kind.name().to_owned(),
+        at: event.occurred_at,
+        event: Some(event.id),
+    }];
+    let raised = deviation(
+        event,
+        &["not-delivered", &event.id.to_string()],
+        sender,
+        description,
+        DeviationCause::NotDelivered,
+        None,
+        evidence,
+        Vec::new(),
+    );
+    Some(raised)
 }
 
 /// The invited parties of an invitation that had not declined or proposed another time.
@@ -285,9 +351,13 @@ fn responsible(case: &CoordinationCase, deadline: Deadline) -> Option<Party> {
     }
 }
 
+/// The deviation contacts of both principals of `case`: whom a deviation is told to.
+fn contacts(case: &CoordinationCase, directory: &Directory) -> Vec<Party> {
+    directory.deviation_contacts(case.region_units(), case.municipalities())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn deviation(
-    case: &CoordinationCase,
     cause_event: &Event,
     id_parts: &[&str],
     addressed_to: Party,
@@ -295,7 +365,7 @@ fn deviation(
     cause: DeviationCause,
     deadline: Option<Deadline>,
     evidence: Vec<Evidence>,
-    directory: &Directory,
+    notify: Vec<Party>,
 ) -> Event {
     let id = derived_id("deviation", id_parts);
     Event {
@@ -309,7 +379,7 @@ fn deviation(
         kind: EventKind::DeviationRaised {
             deviation_id: id.to_string(),
             raised_by: None,
-            notify: directory.deviation_contacts(case.region_units(), case.municipalities()),
+            notify,
             addressed_to,
             description: Sensitive::new(description),
             cause,

@@ -35,6 +35,8 @@ pub struct Step {
     pub follow_on: Vec<EventId>,
     pub timers: Vec<TimerEntry>,
     pub cancel: Vec<String>,
+    /// The id of the policy the step was made under.
+    pub policy: Option<String>,
 }
 
 /// Applies `event` (sent at `sent_at`) to `case` with everything it causes. Fails, changing
@@ -64,6 +66,9 @@ pub fn advance(
         }
         first = false;
         let policy = *policy.get_or_insert_with(|| (context.policy)(case));
+        if step.policy.is_none() {
+            step.policy = Some(policy.id.clone());
+        }
         let plan = clocks::plan(&before, &event, sent_at, policy);
         step.timers.extend(plan.timers);
         step.cancel.extend(plan.cancel);

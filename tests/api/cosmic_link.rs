@@ -80,9 +80,11 @@ async fn a_discharge_case_is_carried_from_admission_to_discharge() {
     let mut case_id = None;
     for (n, name) in [
         "01-inskrivningsmeddelande.xml",
+        "03-samtycke.xml",
         "04-fast-vardkontakt.xml",
         "05-planering-paborjad.xml",
         "06-andrad-beraknad-utskrivning.xml",
+        "07-samtycke-sip.xml",
         "08-utskrivningsklar.xml",
         "11-kallelse-sip.xml",
         "14-svar-kallelse.xml",

@@ -154,9 +154,11 @@ async fn a_municipality_carries_its_steps_of_a_discharge_case_in_its_own_dialect
             }
         }
     }
+    // The person's consent to SIP, then the invitation it lets through.
+    post_cosmic_link(&app, "07-samtycke-sip.xml").await;
     post_cosmic_link(&app, "08-utskrivningsklar.xml").await;
     post_cosmic_link(&app, "11-kallelse-sip.xml").await;
-    sequence += 2;
+    sequence += 3;
     for name in [
         "10-svar-kallelse.xml",
         "11-beviljade-insatser.xml",
@@ -195,6 +197,7 @@ async fn a_municipality_carries_its_steps_of_a_discharge_case_in_its_own_dialect
             "admission_notice",
             "message_acknowledged",
             "planning_started",
+            "consent_recorded",
             "ready_for_discharge",
             "sip_invitation",
             "sip_response",
@@ -522,4 +525,68 @@ async fn an_invitation_without_consent_is_warned_about_at_the_dialects_own_eleme
         "{}",
         warnings[0]
     );
+}
+
+#[tokio::test]
+async fn an_invitation_naming_a_consent_never_recorded_is_answered_with_whom_it_did_not_reach() {
+    let app = spawn_app().await;
+    post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
+    // Östersund invites the region and its own home health care, naming a consent to SIP the
+    // gateway has never recorded: the invitation goes to nobody.
+    let (status, receipt) = xml_answer(
+        post_municipal(
+            &app,
+            "treserva-like",
+            example("treserva-like", "26-kallelse-sip-fran-kommunen.xml"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let withheld: Vec<(String, String)> = receipt
+        .children
+        .iter()
+        .filter(|c| c.name == "Undanhallen")
+        .map(|c| (attribute(c, "hsaId"), text_at(c, &["Orsak"])))
+        .collect();
+    let parties: Vec<&str> = withheld.iter().map(|(party, _)| party.as_str()).collect();
+    assert!(parties.contains(&"SE2321000214-1000"), "{withheld:?}");
+    assert!(parties.contains(&"SE2120002411-HSJV"), "{withheld:?}");
+    assert!(
+        withheld
+            .iter()
+            .all(|(_, reason)| reason.contains("consent")),
+        "{withheld:?}"
+    );
+    // No clock waits for the parties it did not reach; the municipality is told by a
+    // deviation addressed to it.
+    let case_id = brygga::domain::case::CaseId::parse(&text_at(&receipt, &["Arende"])).unwrap();
+    let timers = app.store.pending_timers(case_id).await.unwrap();
+    assert!(
+        !timers
+            .iter()
+            .any(|(kind, _)| kind.starts_with("sip_attendance:")),
+        "{timers:?}"
+    );
+    let case = app
+        .store
+        .load_case(case_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_case()
+        .unwrap();
+    let raised: Vec<String> = case
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            brygga::domain::event::EventKind::DeviationRaised {
+                addressed_to,
+                cause: brygga::domain::event::DeviationCause::NotDelivered,
+                ..
+            } => Some(addressed_to.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(raised, ["municipality 2380 unit SE2120002411-BIST"]);
 }

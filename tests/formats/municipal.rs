@@ -310,6 +310,16 @@ fn receipts_and_error_answers_are_written_in_each_dialects_form() {
             "kind": "services_decided",
             "sequence": 4,
             "warnings": ["/x/y (line 3, column 5) is not mapped and was ignored"],
+            "withheld": [
+                {
+                    "recipient": {"type": "region_unit", "hsa_id": "SE2321000214-1000"},
+                    "reason": "SIP information needs a consent to SIP"
+                },
+                {
+                    "recipient": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-HSJV"},
+                    "reason": "an objection covers the recipient"
+                }
+            ],
         });
         let written = write_form(dialect, &dialect.receipt, &receipt, TODAY).unwrap();
         validate(
@@ -321,6 +331,20 @@ fn receipts_and_error_answers_are_written_in_each_dialects_form() {
             written.contains("M-1") && written.contains("is not mapped"),
             "{written}"
         );
+        // Whom the step was withheld from, and why: every party and reason written.
+        for text in [
+            "SE2321000214-1000",
+            "needs a consent to SIP",
+            "2380",
+            "SE2120002411-HSJV",
+            "an objection covers the recipient",
+        ] {
+            assert!(
+                written.contains(text),
+                "{}: no {text} in {written}",
+                dialect.name
+            );
+        }
         let error = serde_json::json!({
             "status": "rejected",
             "code": "invalid",

@@ -106,6 +106,7 @@ both_backends!(
     a_deviation_is_reminded_until_the_addressed_party_answers_it,
     a_party_absent_from_the_meeting_without_notice_raises_a_deviation,
     a_municipality_invitation_to_the_region_goes_to_the_units_involved_with_the_person,
+    an_invitation_withheld_from_everyone_starts_no_clock_and_tells_its_sender,
     a_used_assertion_is_refused_on_every_instance_and_both_outcomes_are_audited,
     the_consent_registry_keeps_case_directives_and_withdrawals,
     per_destination_a_cases_rows_are_claimed_in_order,

@@ -68,6 +68,7 @@ pub const VOCABULARIES: &[Vocabulary] = &[
             "deadline_missed",
             "absent_from_meeting",
             "delivery_late",
+            "not_delivered",
         ],
     ),
     vocabulary(

@@ -7,6 +7,7 @@ pub async fn the_on_time_path_raises_no_deviation(db: &TestDb) {
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.consents().await;
     e.receive("08-utskrivningsklar.xml", &[]).await;
     // Jämtland: three working days after Tuesday 24 November → Friday 27, end of day; payment
     // responsibility from Saturday 00:00.

@@ -176,6 +176,28 @@ impl Engine {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 
+    /// The person's consents as the examples' story records them: to disclosure of health
+    /// information (03) and to SIP (07). Without them the SIP steps and the information at
+    /// discharge are withheld, and no clock waits for the parties they did not reach. Both in
+    /// force from the admission on, since these tests' clock stays at the admission's day.
+    async fn consents(&self) {
+        // 08:50 Swedish time: after the admission (08:40), before the clock (09:00).
+        let from = "2026-11-20T08:50:00";
+        self.receive(
+            "03-samtycke.xml",
+            &[
+                ("2026-11-20T10:05:00", from),
+                (
+                    "<GallerFran>2026-11-20T10:00:00",
+                    &format!("<GallerFran>{from}"),
+                ),
+            ],
+        )
+        .await;
+        self.receive("07-samtycke-sip.xml", &[("2026-11-21T11:30:00", from)])
+            .await;
+    }
+
     fn set_clock(&self, to: &str) {
         let by = at(to).duration_since(self.clock.now());
         self.clock.advance(by);

@@ -107,6 +107,7 @@ pub async fn invited_parties_that_confirm_no_participant_in_time_are_recorded(db
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.consents().await;
     e.receive("08-utskrivningsklar.xml", &[]).await;
     // The meeting on Monday 30 November 13:00: each invited party confirms by Saturday 13:00.
     e.receive(
@@ -161,6 +162,7 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.consents().await;
     e.receive("11-kallelse-sip.xml", &[]).await;
     e.receive("18-plan-sip.xml", &[]).await;
     let follow_up = |pending: Vec<(String, String)>| {
@@ -192,6 +194,7 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
     let store = other.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.consents().await;
     e.receive("11-kallelse-sip.xml", &[]).await;
     e.receive("18-plan-sip.xml", &[]).await;
     e.receive(
@@ -387,6 +390,7 @@ pub async fn a_party_absent_from_the_meeting_without_notice_raises_a_deviation(d
     let store = db.migrated().await;
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.consents().await;
     // Invites the municipality's social services and home health care, and psychiatry; only
     // psychiatry answers (accepts).
     e.receive("11-kallelse-sip.xml", &[]).await;
@@ -462,34 +466,21 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
     let e = engine(store, "2026-11-20T08:00:00Z", "a");
     e.receive("01-inskrivningsmeddelande.xml", &[]).await;
     e.receive("04-fast-vardkontakt.xml", &[]).await;
-    // Östersund's social services invites "the region" without naming a unit.
-    let invitation = example(
-        "11-kallelse-sip.xml",
-        &[
-            (
-                r#"<Avsandare hsaId="SE2321000214-E3HC">Odensala hälsocentral</Avsandare>"#,
-                r#"<Avsandare kommunkod="2380" hsaId="SE2120002411-BIST">Socialförvaltningen, biståndsenheten</Avsandare>"#,
-            ),
-            (
-                r#"<Kallad hsaId="SE2321000214-E2VC" funktion="Psykiatrisk öppenvård, kurator"/>"#,
-                r#"<Kallad hsaId="SE2321000214-1000" funktion="Regionens företrädare"/>"#,
-            ),
-            (
-                "    <SamtyckeReferens>SAMT-2026-0088</SamtyckeReferens>\n",
-                "",
-            ),
-            // A week ahead, so that each invited party has a confirmation clock.
-            (
-                "<Tid>2026-11-26T13:00:00</Tid>",
-                "<Tid>2026-12-03T13:00:00</Tid>",
-            ),
-        ],
-    );
+    // Östersund's social services records the person's consent to SIP (in force from the
+    // admission's day, as the clock stays there) and invites "the region" without naming a
+    // unit.
+    e.receive(
+        "12-samtycke-sip-kommunen.xml",
+        &[("2026-11-25T09:15:00", "2026-11-20T08:50:00")],
+    )
+    .await;
+    let invitation = municipality_invitation();
     let receipt = e
         .pipeline
         .receive_cosmic_link(&invitation, Acting::Operator)
         .await
         .unwrap();
+    assert_eq!(receipt.withheld, []);
     // The receipt names whom the municipality invited, the region as a whole: which of the
     // region's units know the person is not the municipality's to learn.
     assert_eq!(
@@ -511,7 +502,7 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
         .await
         .unwrap()
         .into_iter()
-        .filter(|r| r.action == "disclose sip_invitation" || r.action == "deny sip_invitation")
+        .filter(|r| r.action == "disclose sip_invitation")
         .map(|r| (r.organisation, r.details["recipient"].to_string()))
         .collect();
     assert!(
@@ -521,22 +512,6 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
         }),
         "{decided:?}"
     );
-    // No consent to SIP recorded or referenced: said in the receipt.
-    assert!(
-        receipt
-            .warnings
-            .iter()
-            .any(|w| w.contains("consent to SIP")),
-        "{:?}",
-        receipt.warnings
-    );
-    let attendance = |pending: Vec<(String, String)>| {
-        pending
-            .into_iter()
-            .filter(|(kind, _)| kind.starts_with("sip_attendance:"))
-            .map(|(kind, _)| kind)
-            .collect::<Vec<_>>()
-    };
     assert!(
         attendance(pending(store).await)
             .contains(&"sip_attendance:K-2026-0311:region unit SE2321000214-1000".to_owned())
@@ -560,6 +535,123 @@ pub async fn a_municipality_invitation_to_the_region_goes_to_the_units_involved_
         !attendance(pending(store).await)
             .contains(&"sip_attendance:K-2026-0311:region unit SE2321000214-1000".to_owned())
     );
+}
+
+pub async fn an_invitation_withheld_from_everyone_starts_no_clock_and_tells_its_sender(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("04-fast-vardkontakt.xml", &[]).await;
+    // No consent to SIP recorded, none named: the invitation goes to nobody.
+    let receipt = e
+        .pipeline
+        .receive_cosmic_link(&municipality_invitation(), Acting::Operator)
+        .await
+        .unwrap();
+    assert!(
+        receipt
+            .warnings
+            .iter()
+            .any(|w| w.contains("consent to SIP")),
+        "{:?}",
+        receipt.warnings
+    );
+    // The receipt says whom it was withheld from (as the sender named them) and why.
+    let withheld: Vec<String> = receipt
+        .withheld
+        .iter()
+        .map(|w| w.recipient.to_string())
+        .collect();
+    assert!(
+        withheld.contains(&"region unit SE2321000214-1000".to_owned()),
+        "{withheld:?}"
+    );
+    assert!(
+        receipt
+            .withheld
+            .iter()
+            .all(|w| w.reason.contains("consent to SIP"))
+    );
+    // Nobody is waited for: no attendance clock starts.
+    assert_eq!(attendance(pending(store).await), Vec::<String>::new());
+    // The sender is told by a deviation addressed to it, told to nobody else (the parties it
+    // was withheld from may not learn of the invitation).
+    let not_delivered: Vec<_> = deviations(store)
+        .await
+        .into_iter()
+        .filter(|d| d.cause == brygga::domain::event::DeviationCause::NotDelivered)
+        .collect();
+    assert_eq!(not_delivered.len(), 1, "{not_delivered:?}");
+    assert_eq!(
+        not_delivered[0].addressed_to.to_string(),
+        "municipality 2380 unit SE2120002411-BIST"
+    );
+    assert_eq!(not_delivered[0].notify, []);
+    // The deviation is the step's one follow-on, in the receipt.
+    assert_eq!(receipt.follow_on.len(), 1, "{:?}", receipt.follow_on);
+    // Past the meeting: the region is not recorded as failing to confirm, nor blamed.
+    e.set_clock("2026-12-04T08:00:00Z");
+    e.scheduler.fire_due().await.unwrap();
+    assert!(
+        !missed(store)
+            .await
+            .iter()
+            .any(|(deadline, _, _)| *deadline == Deadline::SipAttendance)
+    );
+    let blamed: Vec<String> = deviations(store)
+        .await
+        .into_iter()
+        .filter(|d| d.cause != brygga::domain::event::DeviationCause::NotDelivered)
+        .map(|d| d.addressed_to.to_string())
+        .collect();
+    assert!(
+        !blamed.iter().any(|party| party.starts_with("region")),
+        "{blamed:?}"
+    );
+    let json = stats_json(store, "2026-11-01", "2027-01-01").await;
+    assert_eq!(
+        json["total"]["deadlines_missed"].as_u64().unwrap_or(0),
+        0,
+        "{json}"
+    );
+}
+
+/// The pending SIP attendance clocks among `pending`.
+fn attendance(pending: Vec<(String, String)>) -> Vec<String> {
+    pending
+        .into_iter()
+        .filter(|(kind, _)| kind.starts_with("sip_attendance:"))
+        .map(|(kind, _)| kind)
+        .collect()
+}
+
+/// Östersund's social services inviting "the region" (not a unit) to a SIP meeting a week
+/// ahead, naming no consent.
+fn municipality_invitation() -> Vec<u8> {
+    example(
+        "11-kallelse-sip.xml",
+        &[
+            (
+                r#"<Avsandare hsaId="SE2321000214-E3HC">Odensala hälsocentral</Avsandare>"#,
+                r#"<Avsandare kommunkod="2380" hsaId="SE2120002411-BIST">Socialförvaltningen, biståndsenheten</Avsandare>"#,
+            ),
+            (
+                r#"<Kallad hsaId="SE2321000214-E2VC" funktion="Psykiatrisk öppenvård, kurator"/>"#,
+                r#"<Kallad hsaId="SE2321000214-1000" funktion="Regionens företrädare"/>"#,
+            ),
+            (
+                "    <SamtyckeReferens>SAMT-2026-0088</SamtyckeReferens>\n",
+                "",
+            ),
+            // A week ahead, so that each invited party has a confirmation clock.
+            (
+                "<Tid>2026-11-26T13:00:00</Tid>",
+                "<Tid>2026-12-03T13:00:00</Tid>",
+            ),
+        ],
+    )
 }
 
 /// Counts deliveries by idempotency key on loopback and answers 200.
