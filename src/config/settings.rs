@@ -367,6 +367,10 @@ pub struct Settings {
     /// The mapping data (format contracts and code tables), relative to the settings file.
     #[serde(default = "default_mappings_dir")]
     pub mappings_dir: PathBuf,
+    /// The deadline policies in force, relative to the settings file: every `*.toml` of the
+    /// mappings folder's `policies/` when empty (the default), else exactly these files.
+    #[serde(default)]
+    pub policy_files: Vec<PathBuf>,
     /// Loaded from `organisations_file`.
     #[serde(skip)]
     pub directory: Directory,
@@ -456,7 +460,9 @@ impl Settings {
 
     /// Loads and checks the mapping data; a broken file stops start-up with its name and entry.
     pub fn load_mappings(&self) -> Result<crate::formats::Mappings, ConfigError> {
-        crate::formats::Mappings::load(&self.mappings_path())
+        let policy_files: Vec<PathBuf> =
+            self.policy_files.iter().map(|p| self.resolve(p)).collect();
+        crate::formats::Mappings::load_with_policies(&self.mappings_path(), &policy_files)
             .map_err(|e| ConfigError::Invalid(vec![e.to_string()]))
     }
 

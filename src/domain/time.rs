@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 static STOCKHOLM: LazyLock<TimeZone> = LazyLock::new(|| {
     // The time zone database is bundled into the binary, so this lookup cannot fail at run time;
@@ -15,9 +15,71 @@ pub fn stockholm() -> TimeZone {
     STOCKHOLM.clone()
 }
 
+/// A Swedish wall-clock time read as an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub at: jiff::Timestamp,
+    /// The wall clock shows this time twice (the autumn night the clocks go back from 03:00 to
+    /// 02:00): `at` is the first, in summer time. Worth a warning to the sender.
+    pub twice: bool,
+}
+
+/// Reads a wall-clock time in `Europe/Stockholm`. A time that never shows (the spring night
+/// the clocks move from 02:00 to 03:00) is refused: which instant the sender meant cannot be
+/// known. A time that shows twice is taken as its first occurrence, and says so (`twice`).
+pub fn swedish_local(local: jiff::civil::DateTime) -> Result<LocalTime, String> {
+    let ambiguous = STOCKHOLM.to_ambiguous_timestamp(local);
+    let (twice, offset) = match ambiguous.offset() {
+        AmbiguousOffset::Unambiguous { offset } => (false, offset),
+        AmbiguousOffset::Gap { before, after } => {
+            return Err(format!(
+                "{local} does not exist in Swedish time: the clocks move forward an hour that \
+                 night (from {before} to {after}); give the time with its offset"
+            ));
+        }
+        AmbiguousOffset::Fold { before, .. } => (true, before),
+    };
+    offset
+        .to_timestamp(local)
+        .map(|at| LocalTime { at, twice })
+        .map_err(|e| format!("{local} is not a time in Europe/Stockholm: {e}"))
+}
+
+/// The warning for a wall-clock time the clocks show twice, read as its first occurrence.
+pub fn twice_warning(where_: &str, local: jiff::civil::DateTime) -> String {
+    format!(
+        "{where_}: {local} shows twice in Swedish time (the night the clocks go back); read as \
+         the first, in summer time (+02:00) — give the time with its offset to mean the second"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_the_clocks_skip_is_refused_and_one_they_show_twice_is_the_first() {
+        let local = |s: &str| s.parse::<jiff::civil::DateTime>().unwrap();
+        // 29 March 2026: 02:00 becomes 03:00.
+        let error = swedish_local(local("2026-03-29T02:30:00")).unwrap_err();
+        assert!(error.contains("does not exist in Swedish time"), "{error}");
+        assert!(error.contains("from +01 to +02"), "{error}");
+        // 25 October 2026: 03:00 becomes 02:00 again; 02:30 is first 00:30Z, then 01:30Z.
+        let twice = swedish_local(local("2026-10-25T02:30:00")).unwrap();
+        assert!(twice.twice);
+        assert_eq!(twice.at.to_string(), "2026-10-25T00:30:00Z");
+        // Either side of the nights: one instant, no warning.
+        for (text, utc) in [
+            ("2026-03-29T01:59:59", "2026-03-29T00:59:59Z"),
+            ("2026-03-29T03:00:00", "2026-03-29T01:00:00Z"),
+            ("2026-10-25T03:00:00", "2026-10-25T02:00:00Z"),
+            ("2026-10-25T01:59:59", "2026-10-24T23:59:59Z"),
+        ] {
+            let read = swedish_local(local(text)).unwrap();
+            assert!(!read.twice, "{text}");
+            assert_eq!(read.at.to_string(), utc, "{text}");
+        }
+    }
 
     #[test]
     fn stockholm_observes_summer_time() {

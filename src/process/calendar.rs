@@ -142,6 +142,17 @@ impl Calendar {
         day
     }
 
+    /// The day a deadline falling on `d` moves to by Lag (1930:173) om beräkning av
+    /// lagstadgad tid, 2 §: off a Saturday, a Sunday, a public holiday, Midsummer Eve,
+    /// Christmas Eve and New Year's Eve, to the next day that is none of them — whether or not
+    /// the policy counts eves as working days.
+    pub fn deadline_day_on_or_after(d: Date) -> Date {
+        Calendar {
+            eves_are_holidays: true,
+        }
+        .working_day_on_or_after(d)
+    }
+
     /// The `n`-th day after `from` (so `n = 0` is `from`), counting every day or, when
     /// `working_only`, working days only.
     pub fn nth_day_after(&self, from: Date, n: u32, working_only: bool) -> Date {

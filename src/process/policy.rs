@@ -2,7 +2,7 @@
 //! `mappings/policies/`, read and checked at start-up, and the deadline arithmetic they drive.
 //! See `mappings/policies/README.md` for the format.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::civil::Time;
 use jiff::{SignedDuration, Timestamp};
@@ -372,13 +372,16 @@ impl Policy {
     }
 
     /// The end of the `days`-th counted day after `from` (the day of `from` is day 0), moved
-    /// to the end of the next working day when the policy says so.
+    /// as the law moves a deadline (`Calendar::deadline_day_on_or_after`: off weekends, public
+    /// holidays and the Midsummer, Christmas and New Year's eves) when the policy says so.
+    /// Payment responsibility is not a deadline and never moves
+    /// (`payment_responsibility_from`).
     fn days_after(&self, from: Timestamp, days: u32, count: Count) -> Timestamp {
         let mut day = self
             .calendar
             .nth_day_after(local_date(from), days, count == Count::Working);
         if self.move_to_working_day {
-            day = self.calendar.working_day_on_or_after(day);
+            day = Calendar::deadline_day_on_or_after(day);
         }
         end_of(day)
     }
@@ -485,27 +488,36 @@ impl Policies {
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         paths.sort();
+        Policies::load_files(&paths, dir)
+    }
+
+    /// Reads the policy files `paths` (a chosen set, e.g. a scenario's); exactly one must be
+    /// the default. `named` is what an error names when none is.
+    pub fn load_files(paths: &[PathBuf], named: &Path) -> Result<Policies, PolicyError> {
+        let error = |file: &Path, problem: String| PolicyError {
+            file: file.display().to_string(),
+            problem,
+        };
         let mut default = None;
         let mut agreements: Vec<Policy> = Vec::new();
         for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|e| error(&path, e.to_string()))?;
-            let file: PolicyFile =
-                toml::from_str(&text).map_err(|e| error(&path, e.to_string()))?;
-            let (policy, is_default) = Policy::from_file(file).map_err(|p| error(&path, p))?;
+            let text = std::fs::read_to_string(path).map_err(|e| error(path, e.to_string()))?;
+            let file: PolicyFile = toml::from_str(&text).map_err(|e| error(path, e.to_string()))?;
+            let (policy, is_default) = Policy::from_file(file).map_err(|p| error(path, p))?;
             let duplicate = agreements
                 .iter()
                 .chain(default.iter())
                 .any(|p| p.id == policy.id);
             if duplicate {
                 return Err(error(
-                    &path,
+                    path,
                     format!("id {:?} is used by another policy", policy.id),
                 ));
             }
             if is_default {
                 if default.is_some() {
                     return Err(error(
-                        &path,
+                        path,
                         "a second default policy; exactly one file has default = true".to_owned(),
                     ));
                 }
@@ -516,7 +528,7 @@ impl Policies {
         }
         let default = default.ok_or_else(|| {
             error(
-                dir,
+                named,
                 "no default policy; exactly one file has default = true".to_owned(),
             )
         })?;
@@ -637,10 +649,34 @@ mod tests {
                 .to_string(),
             "2026-12-28T23:00:00Z"
         );
-        // The national default does not treat eves as holidays.
+        // A deadline on Christmas Eve moves, by Lag (1930:173) 2 §, past Christmas Day, Boxing
+        // Day and the weekend to Monday 28 December, whether or not a policy counts eves as
+        // working days; likewise Midsummer Eve (Friday 19 June 2026 → Monday 22 June) and New
+        // Year's Eve (Thursday 31 December 2026 → Monday 4 January 2027, past New Year's Day
+        // and the weekend).
         assert_eq!(
             p.default
                 .sip_invitation_due(at("2026-12-21T09:00:00Z"))
+                .to_string(),
+            "2026-12-28T23:00:00Z"
+        );
+        assert_eq!(
+            p.default
+                .sip_invitation_due(at("2026-06-16T09:00:00Z"))
+                .to_string(),
+            "2026-06-22T22:00:00Z"
+        );
+        assert_eq!(
+            p.default
+                .sip_invitation_due(at("2026-12-28T09:00:00Z"))
+                .to_string(),
+            "2027-01-04T23:00:00Z"
+        );
+        // Payment responsibility is not moved: it begins after the third day, Christmas Eve
+        // or not.
+        assert_eq!(
+            p.default
+                .payment_responsibility_from(at("2026-12-21T09:00:00Z"), false)
                 .to_string(),
             "2026-12-24T23:00:00Z"
         );
@@ -651,6 +687,24 @@ mod tests {
                 .to_string(),
             "2026-10-25T23:00:00Z"
         );
+    }
+
+    #[test]
+    fn a_chosen_set_of_policy_files_needs_its_one_default() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/policies");
+        let national = Policies::load_files(&[dir.join("national.toml")], &dir).unwrap();
+        assert!(national.agreements.is_empty());
+        // Every case follows the national default: Östersund's case too.
+        assert_eq!(
+            national
+                .for_case("SE2321000214-1000", Kommunkod::parse("2380").ok())
+                .id,
+            "national"
+        );
+        let error = Policies::load_files(&[dir.join("jamtland.toml")], &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no default policy"), "{error}");
     }
 
     #[test]

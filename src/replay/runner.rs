@@ -126,6 +126,15 @@ async fn run_steps(
     settings.database.migrate_on_start = true;
     settings.server.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     settings.server.tls = None;
+    if !scenario.policies.is_empty() {
+        settings.policy_files = scenario
+            .policies
+            .iter()
+            .map(|p| {
+                std::path::absolute(scenario.dir.join(p)).unwrap_or_else(|_| scenario.dir.join(p))
+            })
+            .collect();
+    }
     let mut subscriptions = Vec::new();
     let mut formats = HashMap::new();
     for receiver in &scenario.receivers {

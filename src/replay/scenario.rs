@@ -28,6 +28,10 @@ pub struct Scenario {
     pub outages: Vec<Outage>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
+    /// The deadline policy files the scenario runs under (relative to its folder), in place of
+    /// the configured ones; exactly one is the default. Empty: the configured policies.
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
     /// The folder the scenario's files are named relative to (set when read).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -258,6 +262,12 @@ pub fn load(path: &Path) -> Result<Scenario, String> {
 fn check(scenario: &Scenario) -> Result<(), String> {
     if scenario.steps.is_empty() {
         return Err("a scenario has at least one [[step]]".to_owned());
+    }
+    for policy in &scenario.policies {
+        let path = scenario.dir.join(policy);
+        if !path.is_file() {
+            return Err(format!("policies: file {} does not exist", path.display()));
+        }
     }
     for receiver in &scenario.receivers {
         receiver

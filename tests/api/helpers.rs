@@ -44,6 +44,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         audit: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
+        policy_files: Vec::new(),
         // The example organisations (Jämtland), with their deviation contacts.
         directory: toml::from_str(
             &std::fs::read_to_string(repo_root().join("deploy/config/organisations.toml"))

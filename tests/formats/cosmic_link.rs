@@ -161,6 +161,53 @@ fn local_times_follow_swedish_summer_and_winter_time() {
 }
 
 #[test]
+fn a_local_time_the_clocks_skip_is_refused_and_one_they_show_twice_is_warned_of() {
+    let codes = codes();
+    let example =
+        std::fs::read_to_string(repo().join("mappings/cosmic-link/examples/20-utskriven.xml"))
+            .unwrap();
+    let with = |local: &str| {
+        example.replace(
+            "2026-11-27T14:30:00</Tidpunkt>",
+            &format!("{local}</Tidpunkt>"),
+        )
+    };
+    // 29 March 2026, 02:30: the clocks went from 02:00 to 03:00; which instant was meant
+    // cannot be known.
+    let error = decode(with("2026-03-29T02:30:00").as_bytes(), &codes, TODAY)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("Tidpunkt"), "{error}");
+    assert!(error.contains("does not exist in Swedish time"), "{error}");
+    // 25 October 2026, 02:30 shows twice: read as the first (summer time), with a warning
+    // naming the element.
+    let decoded = decode(with("2026-10-25T02:30:00").as_bytes(), &codes, TODAY).unwrap();
+    assert_eq!(
+        decoded.message.event.occurred_at.to_string(),
+        "2026-10-25T00:30:00Z"
+    );
+    assert!(
+        decoded
+            .warnings
+            .iter()
+            .any(|w| w.contains("Tidpunkt") && w.contains("shows twice")),
+        "{:?}",
+        decoded.warnings
+    );
+    // With its offset, the second is meant and nothing is warned of.
+    let decoded = decode(with("2026-10-25T02:30:00+01:00").as_bytes(), &codes, TODAY).unwrap();
+    assert_eq!(
+        decoded.message.event.occurred_at.to_string(),
+        "2026-10-25T01:30:00Z"
+    );
+    assert!(
+        !decoded.warnings.iter().any(|w| w.contains("shows twice")),
+        "{:?}",
+        decoded.warnings
+    );
+}
+
+#[test]
 fn the_same_message_always_gets_the_same_case_and_event_ids() {
     let codes = codes();
     let bytes = std::fs::read(repo().join("mappings/cosmic-link/examples/08-utskrivningsklar.xml"))

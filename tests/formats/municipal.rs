@@ -365,6 +365,43 @@ fn receipts_and_error_answers_are_written_in_each_dialects_form() {
 }
 
 #[test]
+fn a_local_time_the_clocks_skip_is_refused_and_one_they_show_twice_is_warned_of() {
+    let mappings = mappings();
+    let dialect = mappings
+        .municipal
+        .get("treserva-like")
+        .expect("the treserva-like dialect");
+    let example = std::fs::read_to_string(
+        repo().join("mappings/municipal/treserva-like/examples/16-utskriven.xml"),
+    )
+    .unwrap();
+    let with = |local: &str| {
+        example.replace(
+            "<Utskriven>20261127143000</Utskriven>",
+            &format!("<Utskriven>{local}</Utskriven>"),
+        )
+    };
+    let error = decode(dialect, with("20260329023000").as_bytes(), TODAY)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("Utskriven"), "{error}");
+    assert!(error.contains("does not exist in Swedish time"), "{error}");
+    let decoded = decode(dialect, with("20261025023000").as_bytes(), TODAY).unwrap();
+    assert_eq!(
+        decoded.message.event.occurred_at.to_string(),
+        "2026-10-25T00:30:00Z"
+    );
+    assert!(
+        decoded
+            .warnings
+            .iter()
+            .any(|w| w.contains("Utskriven") && w.contains("shows twice")),
+        "{:?}",
+        decoded.warnings
+    );
+}
+
+#[test]
 fn documents_beyond_a_dialects_limits_are_refused_before_they_are_read() {
     let mappings = mappings();
     for (folder, dialect) in dialects(&mappings) {

@@ -105,10 +105,11 @@ fn read_datetime(text: &str, format: &str, zone: Zone) -> Result<Timestamp, Stri
         Zone::Offset => broken
             .and_then(|b| b.to_timestamp())
             .or_else(|e| text.parse::<Timestamp>().map_err(|_| e)),
-        Zone::Stockholm => broken
-            .and_then(|b| b.to_datetime())
-            .and_then(|dt| dt.to_zoned_datetime(stockholm()))
-            .map(|z| z.timestamp()),
+        Zone::Stockholm => match broken.and_then(|b| b.to_datetime()) {
+            // A time the clocks skip is refused with its own reason.
+            Ok(local) => return crate::domain::time::swedish_local(local).map(|read| read.at),
+            Err(error) => Err(error),
+        },
         Zone::Utc => broken
             .and_then(|b| b.to_datetime())
             .and_then(|dt| dt.to_zoned_datetime(TimeZone::UTC))
@@ -161,6 +162,24 @@ fn civic_layout(twelve: String, ten: String, layout: Layout) -> String {
 }
 
 impl Transform {
+    /// For a local Swedish date-time the wall clock shows twice (read as the first, by
+    /// `read`), that time: the reader warns of it.
+    pub fn shown_twice(&self, text: &str) -> Option<jiff::civil::DateTime> {
+        let Transform::DateTime {
+            format,
+            zone: Zone::Stockholm,
+        } = self
+        else {
+            return None;
+        };
+        let local = strtime::parse(format, text)
+            .and_then(|b| b.to_datetime())
+            .ok()?;
+        crate::domain::time::swedish_local(local)
+            .is_ok_and(|read| read.twice)
+            .then_some(local)
+    }
+
     /// Reads `text` (never empty: an empty value counts as absent before this is called).
     pub fn read(&self, text: &str, today: Date) -> Result<Value, TransformError> {
         Ok(match self {

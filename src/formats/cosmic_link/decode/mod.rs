@@ -17,7 +17,6 @@ use crate::domain::identifiers::{
 };
 use crate::domain::party::Party;
 use crate::domain::sensitive::Sensitive;
-use crate::domain::time::stockholm;
 use crate::formats::canonical::{CanonicalMessage, CaseReference, event_id};
 use crate::formats::xml::{self, Element, Position, XmlError};
 
@@ -303,10 +302,29 @@ fn parse_timestamp(text: &str) -> std::result::Result<Timestamp, String> {
     let local: DateTime = text.parse().map_err(|_| {
         format!("{text:?} is not a date-time (YYYY-MM-DDThh:mm:ss, local Swedish time)")
     })?;
-    local
-        .to_zoned_datetime(stockholm())
-        .map(|z| z.timestamp())
-        .map_err(|e| format!("{text:?} is not a time in Europe/Stockholm: {e}"))
+    crate::domain::time::swedish_local(local).map(|read| read.at)
+}
+
+/// A warning for each local date-time in the document that the wall clock shows twice (the
+/// autumn night): it was read as the first occurrence (`parse_timestamp`), which the sender
+/// may not have meant.
+fn shown_twice(el: &Element, path: &mut Vec<String>, warnings: &mut Vec<String>) {
+    path.push(el.name.clone());
+    let text = el.text();
+    let time = text.split_once('T').map(|(_, time)| time).unwrap_or("");
+    if !time.is_empty()
+        && !time.ends_with(['Z', 'z'])
+        && !time.contains(['+', '-'])
+        && let Ok(local) = text.parse::<DateTime>()
+        && crate::domain::time::swedish_local(local).is_ok_and(|read| read.twice)
+    {
+        let where_ = format!("/{} (line {})", path.join("/"), el.position.line);
+        warnings.push(crate::domain::time::twice_warning(&where_, local));
+    }
+    for child in &el.children {
+        shown_twice(child, path, warnings);
+    }
+    path.pop();
 }
 
 /// Checks that every element is in the contract's namespace; returns the path of the first
@@ -514,6 +532,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         kind,
     };
     warnings.extend(root_el.unconsumed().iter().map(ToString::to_string));
+    shown_twice(&root_el, &mut Vec::new(), &mut warnings);
     Ok(Decoded {
         message: CanonicalMessage {
             case,

@@ -349,6 +349,7 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
         dialect,
         root: &root,
         today,
+        warnings: Default::default(),
     };
     if !dialect.root.matches(&root) {
         return Err(MunicipalError::Root {
@@ -440,11 +441,12 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
     let message: CanonicalMessage = serde_json::from_value(json)
         .map_err(|e| incomplete(hint(dialect, kind, &e.to_string())))?;
 
-    let warnings = root
+    let mut warnings: Vec<String> = root
         .unconsumed_named(|el| dialect.namespaces.display(el))
         .iter()
         .map(ToString::to_string)
         .collect();
+    warnings.extend(reader.warnings.take());
     Ok(Decoded {
         message,
         kind: kind.name.clone(),
@@ -461,6 +463,7 @@ pub fn message_id_of(dialect: &Dialect, bytes: &[u8]) -> Option<String> {
         dialect,
         root: &root,
         today: jiff::civil::date(2000, 1, 1),
+        warnings: Default::default(),
     };
     fn find(rules: &[Rule]) -> Option<&XmlPath> {
         rules.iter().find_map(|rule| match &rule.body {

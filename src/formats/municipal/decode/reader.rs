@@ -22,6 +22,8 @@ pub(super) struct Reader<'a> {
     pub(super) dialect: &'a Dialect,
     pub(super) root: &'a Element,
     pub(super) today: Date,
+    /// What the reading itself warns of (a local time the clocks show twice).
+    pub(super) warnings: std::cell::RefCell<Vec<String>>,
 }
 
 /// Finds the path of `target` below `el`, with `[n]` where siblings share a name.
@@ -340,9 +342,17 @@ impl<'a> Reader<'a> {
         };
         let where_ = || (path(), at.position);
         let read = |text: &str| {
-            rule.transform
+            let value = rule
+                .transform
                 .read(text, self.today)
-                .map_err(|e| transform_error(e, path(), at.position))
+                .map_err(|e| transform_error(e, path(), at.position))?;
+            if let Some(local) = rule.transform.shown_twice(text) {
+                let where_ = format!("{} (line {})", path(), at.position.line);
+                self.warnings
+                    .borrow_mut()
+                    .push(crate::domain::time::twice_warning(&where_, local));
+            }
+            Ok::<_, MunicipalError>(value)
         };
         if rule.field.len() > 1 {
             let separator = rule.separator.as_deref().unwrap_or("");
