@@ -89,7 +89,7 @@ impl StepSource for LateStep<'_> {
     fn committed(&mut self, _: Made, outcome: CommitOutcome) -> Result<(), StoreError> {
         if let CommitOutcome::Committed { .. } = outcome {
             let (item, late) = (self.item, self.late);
-            tracing::warn!(case = %item.case_id, subscription = item.destination, deadline = %late.deadline, dead = late.dead, "a late delivery raised a deviation");
+            tracing::warn!(case = %item.case_id, subscription = item.destination, deadline = ?late.deadline, dead = late.dead, "a late delivery raised a deviation");
         }
         Ok(())
     }

@@ -307,12 +307,18 @@ impl Deliverer {
         let Ok(payload) = serde_json::from_str::<Payload>(&item.payload) else {
             return;
         };
-        let Some(deadline) = translate::step_deadline(&payload.message, &self.mappings) else {
-            return;
-        };
+        // A step without a deadline that must reach its recipient raises its deviation when it
+        // is dead-lettered: then nothing will bring it, and its sender must hear so at once.
+        let deadline = translate::step_deadline(&payload.message, &self.mappings);
         let now = self.clock.now();
-        if !dead && now < deadline - self.deadline_warning {
-            return;
+        match deadline {
+            None if !dead
+                || !crate::process::deviations::must_arrive(&payload.message.event.kind) =>
+            {
+                return;
+            }
+            Some(deadline) if !dead && now < deadline - self.deadline_warning => return,
+            _ => {}
         }
         let recipient = payload.disclosure.recipient.clone();
         let late = crate::process::deviations::LateDelivery {

@@ -130,7 +130,9 @@ pub struct LateDelivery<'a> {
     pub recipient: Party,
     pub attempts: u64,
     pub last_error: &'a str,
-    pub deadline: Timestamp,
+    /// The step's deadline; none for a step without one (a dead letter raises the deviation
+    /// whatever the deadline).
+    pub deadline: Option<Timestamp>,
     /// Dead-lettered: no further attempt will be made.
     pub dead: bool,
     pub at: Timestamp,
@@ -149,37 +151,49 @@ pub fn delivery_late(
     } else {
         "is still failing"
     };
+    let due = match late.deadline {
+        Some(deadline) => format!(" Its deadline is {}.", local(deadline)),
+        None => String::new(),
+    };
     let description = format!(
-        "The {} to {} has not been delivered: it {state} after {} attempts through subscription {} (last: {}). Its deadline is {}.",
+        "The {} to {} has not been delivered: it {state} after {} attempts through subscription {} (last: {}).{due}",
         event.kind.name(),
         late.recipient,
         late.attempts,
         late.subscription,
         late.last_error,
-        local(late.deadline)
     );
-    let evidence = vec![
-        Evidence {
-            what: event.kind.name().to_owned(),
-            at: event.occurred_at,
-            event: Some(event.id),
-        },
-        Evidence {
+    let mut evidence = vec![Evidence {
+        what: event.kind.name().to_owned(),
+        at: event.occurred_at,
+        event: Some(event.id),
+    }];
+    if let Some(deadline) = late.deadline {
+        evidence.push(Evidence {
             what: "deadline".to_owned(),
-            at: late.deadline,
+            at: deadline,
             event: None,
-        },
-        Evidence {
-            what: if late.dead {
-                "dead_letter"
-            } else {
-                "delivery_failing"
-            }
-            .to_owned(),
-            at: late.at,
-            event: None,
-        },
-    ];
+        });
+    }
+    evidence.push(Evidence {
+        what: if late.dead {
+            "dead_letter"
+        } else {
+            "delivery_failing"
+        }
+        .to_owned(),
+        at: late.at,
+        event: None,
+    });
+    // Both principals' deviation contacts, and the step's sender: it must know its step did
+    // not arrive.
+    let mut notify = contacts(case, directory);
+    if let Some(sender) = &event.source.sender
+        && *sender != late.recipient
+        && !notify.contains(sender)
+    {
+        notify.push(sender.clone());
+    }
     let mut raised = deviation(
         event,
         &["delivery", late.key],
@@ -188,10 +202,26 @@ pub fn delivery_late(
         DeviationCause::DeliveryLate,
         None,
         evidence,
-        contacts(case, directory),
+        notify,
     );
     raised.occurred_at = late.at;
     raised
+}
+
+/// Whether a step of this kind must reach its recipients by law or agreement (`must_reach`).
+/// A dead letter of such a step raises a deviation even when the step has no deadline; one of
+/// any other kind without a deadline (a deviation, an answer) does not, so a deviation the
+/// recipient's format cannot carry does not raise another.
+pub fn must_arrive(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::AdmissionNotice { .. }
+            | EventKind::SipInvitation { .. }
+            | EventKind::SipPlan { .. }
+            | EventKind::InformationAtDischarge { .. }
+            | EventKind::LvmReport { .. }
+            | EventKind::ChildConcernReport { .. }
+    )
 }
 
 /// The parties a step must reach by law or agreement: the recipients of an admission notice,
