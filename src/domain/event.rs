@@ -199,6 +199,9 @@ pub enum DeviationCause {
     /// A step the law or an agreement requires to reach a party could not be disclosed to it
     /// (no consent, no legal basis, an objection): the sender is told at once.
     NotDelivered,
+    /// Planning the law or the agreements expect never happened (a discharge with no planning,
+    /// a plan without a follow-up date).
+    PlanningMissing,
 }
 
 impl DeviationCause {
@@ -210,6 +213,7 @@ impl DeviationCause {
             DeviationCause::AbsentFromMeeting => "absent_from_meeting",
             DeviationCause::DeliveryLate => "delivery_late",
             DeviationCause::NotDelivered => "not_delivered",
+            DeviationCause::PlanningMissing => "planning_missing",
         }
     }
 }

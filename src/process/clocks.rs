@@ -729,10 +729,13 @@ mod tests {
         // Thursday 2027-01-07, end of day.
         let placed = event(placement("HVB", true), "2026-12-17T10:00:00Z");
         let plan = plan(&case, &placed, placed.occurred_at, jamtland);
-        assert_eq!(plan.timers.len(), 1);
+        let kinds: Vec<&str> = plan.timers.iter().map(|t| t.kind.as_str()).collect();
         assert_eq!(
-            plan.timers[0].kind,
-            "agreement:jamtland/hvb-cost-split:P-17"
+            kinds,
+            [
+                "agreement:jamtland/hvb-cost-split:P-17",
+                "agreement:jamtland/sip-after-hvb-placement:P-17"
+            ]
         );
         assert_eq!(plan.timers[0].due_at.to_string(), "2027-01-07T23:00:00Z");
         let payload: TimerPayload = serde_json::from_value(plan.timers[0].payload.clone()).unwrap();
@@ -740,6 +743,27 @@ mod tests {
         assert_eq!(
             step_deadline(jamtland, &placed, None),
             Some(plan.timers[0].due_at)
+        );
+        // A SIP within a week of the placement: Thursday 24 December is Christmas Eve, so the
+        // deadline moves past Christmas and the weekend to Monday 28 December.
+        assert_eq!(plan.timers[1].due_at.to_string(), "2026-12-28T23:00:00Z");
+        let held = event(
+            EventKind::SipMeetingHeld {
+                invitation_id: "K-9".into(),
+                held_at: "2026-12-21T10:00:00Z".parse().unwrap(),
+                attendees: Vec::new(),
+                person_participated: true,
+                next_of_kin_participated: false,
+            },
+            "2026-12-21T10:00:00Z",
+        );
+        let stop = super::plan(&case, &held, held.occurred_at, jamtland);
+        assert!(
+            stop.cancel
+                .iter()
+                .any(|kind| kind.starts_with("agreement:jamtland/sip-after-hvb-placement:")),
+            "{:?}",
+            stop.cancel
         );
 
         let agreed = event(
@@ -751,15 +775,21 @@ mod tests {
         let stop = super::plan(&case, &agreed, agreed.occurred_at, jamtland);
         assert_eq!(stop.cancel, ["agreement:jamtland/hvb-cost-split:P-17"]);
 
-        // Not an emergency, or not an HVB: no clock. And the national default has none.
-        for kind in [placement("HVB", false), placement("familjehem", true)] {
-            let other = event(kind, "2026-12-17T10:00:00Z");
-            assert!(
-                super::plan(&case, &other, other.occurred_at, jamtland)
-                    .timers
-                    .is_empty()
-            );
-        }
+        // Not an emergency: only the SIP clock. Not an HVB: no clock. And the national default
+        // has none.
+        let planned = event(placement("HVB", false), "2026-12-17T10:00:00Z");
+        let kinds: Vec<String> = super::plan(&case, &planned, planned.occurred_at, jamtland)
+            .timers
+            .into_iter()
+            .map(|t| t.kind)
+            .collect();
+        assert_eq!(kinds, ["agreement:jamtland/sip-after-hvb-placement:P-17"]);
+        let other = event(placement("familjehem", true), "2026-12-17T10:00:00Z");
+        assert!(
+            super::plan(&case, &other, other.occurred_at, jamtland)
+                .timers
+                .is_empty()
+        );
         assert!(
             super::plan(&case, &placed, placed.occurred_at, &policies.default)
                 .timers

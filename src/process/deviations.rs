@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::clocks::GATEWAY;
+use super::policy::Policy;
 use super::stats;
 use crate::config::Directory;
 use crate::domain::case::{CaseId, CoordinationCase, answers_for};
@@ -18,8 +19,13 @@ use crate::domain::sensitive::Sensitive;
 use crate::domain::time::stockholm;
 use crate::formats::canonical::derived_id;
 
-/// The deviations `event` (just applied to `case`) raises.
-pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) -> Vec<Event> {
+/// The deviations `event` (just applied to `case`) raises under `policy`.
+pub fn raised_by(
+    case: &CoordinationCase,
+    event: &Event,
+    policy: &Policy,
+    directory: &Directory,
+) -> Vec<Event> {
     match &event.kind {
         EventKind::DeadlineMissed {
             deadline,
@@ -116,8 +122,82 @@ pub fn raised_by(case: &CoordinationCase, event: &Event, directory: &Directory) 
                 )
             })
             .collect(),
+        EventKind::Discharged { discharged_at }
+            if policy.planning.discharge_without_planning && !planned(case, event) =>
+        {
+            let Some(ward) = responsible(case, Deadline::InformationAtDischarge) else {
+                return Vec::new();
+            };
+            let description = format!(
+                "Discharged {} without any discharge planning: no planning started, no \
+                 ready-for-discharge notice, no SIP and no information at discharge were recorded.",
+                local(*discharged_at)
+            );
+            let evidence = vec![Evidence {
+                what: "discharged".to_owned(),
+                at: *discharged_at,
+                event: Some(event.id),
+            }];
+            vec![deviation(
+                event,
+                &["planning-missing", &event.id.to_string()],
+                ward,
+                description,
+                DeviationCause::PlanningMissing,
+                None,
+                evidence,
+                contacts(case, directory),
+            )]
+        }
+        EventKind::SipPlan {
+            plan_id,
+            follow_up_on: None,
+            ..
+        } if policy.planning.plan_without_follow_up => {
+            let Some(sender) = event.source.sender.clone() else {
+                return Vec::new();
+            };
+            let description = format!(
+                "The plan {plan_id} has no follow-up date: a SIP or discharge plan says when it \
+                 is followed up."
+            );
+            let evidence = vec![Evidence {
+                what: "sip_plan".to_owned(),
+                at: event.occurred_at,
+                event: Some(event.id),
+            }];
+            vec![deviation(
+                event,
+                &["no-follow-up", &event.id.to_string()],
+                sender,
+                description,
+                DeviationCause::PlanningMissing,
+                None,
+                evidence,
+                contacts(case, directory),
+            )]
+        }
         _ => Vec::new(),
     }
+}
+
+/// Whether any planning was recorded in `case` before `event`: planning started, a
+/// ready-for-discharge notice, a SIP invitation, meeting or plan, information at discharge.
+fn planned(case: &CoordinationCase, event: &Event) -> bool {
+    case.events()
+        .iter()
+        .take_while(|e| e.id != event.id)
+        .any(|e| {
+            matches!(
+                e.kind,
+                EventKind::PlanningStarted { .. }
+                    | EventKind::ReadyForDischarge { .. }
+                    | EventKind::SipInvitation { .. }
+                    | EventKind::SipMeetingHeld { .. }
+                    | EventKind::SipPlan { .. }
+                    | EventKind::InformationAtDischarge { .. }
+            )
+        })
 }
 
 /// A delivery that is still failing as its step's deadline nears, or that went to the dead

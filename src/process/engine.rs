@@ -78,7 +78,7 @@ pub fn advance(
             let at = missed.occurred_at;
             queue.push_back((missed, at));
         }
-        for deviation in deviations::raised_by(case, &event, context.directory) {
+        for deviation in deviations::raised_by(case, &event, policy, context.directory) {
             let at = deviation.occurred_at;
             queue.push_back((deviation, at));
         }

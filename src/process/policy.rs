@@ -44,6 +44,28 @@ struct DaysFile {
     count: Count,
 }
 
+/// Which signs of planning that never happened raise a deviation (`[planning]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Planning {
+    /// A discharge with no planning recorded before it (no planning started, no
+    /// ready-for-discharge, no SIP, no information at discharge).
+    #[serde(default = "yes")]
+    pub discharge_without_planning: bool,
+    /// A SIP or discharge plan without a follow-up date.
+    #[serde(default = "yes")]
+    pub plan_without_follow_up: bool,
+}
+
+impl Default for Planning {
+    fn default() -> Self {
+        Planning {
+            discharge_without_planning: true,
+            plan_without_follow_up: true,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SipMeetingFile {
@@ -151,6 +173,8 @@ struct PolicyFile {
     payment_responsibility: PaymentFile,
     #[serde(default)]
     deviations: DeviationsFile,
+    #[serde(default)]
+    planning: Planning,
     #[serde(default, rename = "clock")]
     clocks: Vec<ClockFile>,
 }
@@ -209,6 +233,7 @@ pub struct Policy {
     pub payment: PaymentCount,
     pub payment_psychiatric: PaymentCount,
     pub deviations: DeviationRule,
+    pub planning: Planning,
     pub clocks: Vec<AgreementClock>,
 }
 
@@ -365,6 +390,7 @@ impl Policy {
                 payment,
                 payment_psychiatric,
                 deviations,
+                planning: file.planning,
                 clocks,
             },
             file.default,

@@ -69,6 +69,7 @@ pub const VOCABULARIES: &[Vocabulary] = &[
             "absent_from_meeting",
             "delivery_late",
             "not_delivered",
+            "planning_missing",
         ],
     ),
     vocabulary(

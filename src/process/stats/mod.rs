@@ -69,6 +69,12 @@ pub struct Figures {
     pub days_to_deviation_answer: Option<f64>,
     /// Reminders sent for unanswered deviations.
     pub deviation_reminders: u64,
+    /// Deviations to this party as sender: a step it sent that could not be disclosed to a
+    /// party that must receive it.
+    pub steps_not_delivered: u64,
+    /// Deviations to this party for planning that never happened (a discharge without any
+    /// planning, a plan without a follow-up date).
+    pub planning_missing: u64,
     /// The cases this unit's figures come from (for suppressing small figures).
     #[serde(skip)]
     pub cases: u64,
@@ -106,6 +112,8 @@ impl Figures {
         self.deviations_answered += other.deviations_answered;
         self.deviation_answer_sum += other.deviation_answer_sum;
         self.deviation_reminders += other.deviation_reminders;
+        self.steps_not_delivered += other.steps_not_delivered;
+        self.planning_missing += other.planning_missing;
         self.cases += other.cases;
     }
 
@@ -276,6 +284,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "deviations_answered",
     "days_to_deviation_answer",
     "deviation_reminders",
+    "steps_not_delivered",
+    "planning_missing",
     "readmissions_30_days",
     "readmissions_without_plan",
 ];

@@ -220,8 +220,11 @@ impl<'c> Tally<'c> {
                 if here {
                     let f = self.rows.entry(unit.clone()).or_default();
                     f.deviations_raised += 1;
-                    if *cause == DeviationCause::AbsentFromMeeting {
-                        f.sip_meetings_absent += 1;
+                    match cause {
+                        DeviationCause::AbsentFromMeeting => f.sip_meetings_absent += 1,
+                        DeviationCause::NotDelivered => f.steps_not_delivered += 1,
+                        DeviationCause::PlanningMissing => f.planning_missing += 1,
+                        _ => {}
                     }
                 }
                 self.raised.insert(deviation_id, (event.occurred_at, unit));

@@ -339,3 +339,44 @@ pub async fn a_discharge_during_an_lvm_hold_is_recorded_at_once(db: &TestDb) {
         "{refused}"
     );
 }
+
+pub async fn planning_that_never_happened_is_a_deviation_to_whoever_answers_for_it(db: &TestDb) {
+    use brygga::domain::event::DeviationCause;
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.consents().await;
+    // A plan without a follow-up date: to its sender.
+    e.receive(
+        "18-plan-sip.xml",
+        &[("    <Uppfoljning>2026-12-10</Uppfoljning>\n", "")],
+    )
+    .await;
+    let missing = |deviations: Vec<DeviationView>| -> Vec<String> {
+        deviations
+            .into_iter()
+            .filter(|d| d.cause == DeviationCause::PlanningMissing)
+            .map(|d| d.addressed_to.to_string())
+            .collect()
+    };
+    assert_eq!(
+        missing(deviations(store).await),
+        ["region unit SE2321000214-E3HC"]
+    );
+    // Planning was recorded (the plan): the discharge raises nothing more.
+    e.receive("20-utskriven.xml", &[]).await;
+    assert_eq!(missing(deviations(store).await).len(), 1);
+
+    // Another case: admitted, then discharged with nothing planned at all: to the ward.
+    let other = TestDb::sqlite().await;
+    let store = other.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.receive("20-utskriven.xml", &[]).await;
+    assert_eq!(
+        missing(deviations(store).await),
+        ["region unit SE2321000214-E1AV"]
+    );
+    let json = stats_json(store, "2026-11-01", "2026-12-01").await;
+    assert_eq!(row(&json, "SE2321000214-E1AV")["planning_missing"], 1);
+}
