@@ -18,21 +18,12 @@ use super::record::{Attempt, Made, StepSource, Steps, Stored};
 pub const API: &str = "api";
 
 impl Pipeline {
-    /// The case's policy when no message names the care provider: the agreement of the region
-    /// its units belong to and its first municipality.
+    /// The case's policy when no message names the care provider: the agreement that covers
+    /// its parties (`Policies::for_parties`).
     pub fn policy_of(&self, case: &CoordinationCase) -> &Policy {
-        let policies = &self.mappings.policies;
-        let region = case
-            .region_units()
-            .iter()
-            .find_map(|unit| self.directory.region_of(unit));
-        match region {
-            Some(region) => policies.for_case(
-                region.hsa_id.as_str(),
-                case.municipalities().first().copied(),
-            ),
-            None => &policies.default,
-        }
+        self.mappings
+            .policies
+            .for_parties("", case, &self.directory)
     }
 
     /// Records `kind` in case `case_id` on behalf of `by`. `key` makes the step idempotent:

@@ -83,9 +83,8 @@ impl StepSource for Received<'_> {
         check_case(message, acting, &case, version, steps.directory)?;
         let policies = &pipeline.mappings.policies;
         let issuer = message.case.issuer.as_str();
-        let policy = |case: &CoordinationCase| {
-            policies.for_case(issuer, case.municipalities().first().copied())
-        };
+        let directory = steps.directory.as_ref();
+        let policy = |case: &CoordinationCase| policies.for_parties(issuer, case, directory);
         let context = process::Context {
             policy: &policy,
             directory: steps.directory,

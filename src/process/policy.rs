@@ -573,6 +573,51 @@ impl Policies {
             .unwrap_or(&self.default)
     }
 
+    /// The agreement that covers the parties of `case`, whoever opened it: the region that
+    /// issued it (`issuer`, when a region's HSA-id) or the region of any of its units, with its
+    /// first municipality (or the issuing municipality). A case no region takes part in yet (a
+    /// municipality's own, e.g. a placement) follows the agreement that covers its
+    /// municipality. Otherwise the default.
+    pub fn for_parties(
+        &self,
+        issuer: &str,
+        case: &crate::domain::case::CoordinationCase,
+        directory: &crate::config::Directory,
+    ) -> &Policy {
+        let municipality = case
+            .municipalities()
+            .first()
+            .copied()
+            .or_else(|| Kommunkod::parse(issuer).ok());
+        let mut providers: Vec<&str> = Vec::new();
+        if HsaId::parse(issuer).is_ok() {
+            providers.push(issuer);
+        }
+        providers.extend(
+            case.region_units()
+                .iter()
+                .filter_map(|unit| directory.region_of(unit))
+                .map(|region| region.hsa_id.as_str()),
+        );
+        if providers.is_empty() {
+            return municipality
+                .and_then(|code| {
+                    self.agreements
+                        .iter()
+                        .find(|p| p.municipalities.contains(&code))
+                })
+                .unwrap_or(&self.default);
+        }
+        providers
+            .iter()
+            .find_map(|provider| {
+                self.agreements
+                    .iter()
+                    .find(|p| p.covers(provider, municipality))
+            })
+            .unwrap_or(&self.default)
+    }
+
     /// The agreement between `care_provider` (the region, as the case's issuer) and
     /// `municipality`, or the default.
     pub fn for_case(&self, care_provider: &str, municipality: Option<Kommunkod>) -> &Policy {

@@ -94,6 +94,7 @@ both_backends!(
     the_on_time_path_raises_no_deviation,
     every_missed_deadline_is_recorded_with_its_due_time_and_rule,
     planning_that_never_happened_is_a_deviation_to_whoever_answers_for_it,
+    an_hvb_placement_in_a_municipalitys_own_case_runs_the_county_agreements_clocks,
     deadlines_over_christmas_move_to_the_next_working_day,
     the_admission_notice_clock_counts_elapsed_hours_over_the_dst_nights,
     a_revoked_ready_for_discharge_stops_its_clocks,

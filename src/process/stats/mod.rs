@@ -72,6 +72,11 @@ pub struct Figures {
     /// Deviations to this party as sender: a step it sent that could not be disclosed to a
     /// party that must receive it.
     pub steps_not_delivered: u64,
+    /// Placements this municipality made (`placement`), of them in an emergency, and in a
+    /// treatment home (HVB).
+    pub placements: u64,
+    pub placements_emergency: u64,
+    pub placements_hvb: u64,
     /// Deviations to this party for planning that never happened (a discharge without any
     /// planning, a plan without a follow-up date).
     pub planning_missing: u64,
@@ -114,6 +119,9 @@ impl Figures {
         self.deviation_reminders += other.deviation_reminders;
         self.steps_not_delivered += other.steps_not_delivered;
         self.planning_missing += other.planning_missing;
+        self.placements += other.placements;
+        self.placements_emergency += other.placements_emergency;
+        self.placements_hvb += other.placements_hvb;
         self.cases += other.cases;
     }
 
@@ -199,6 +207,7 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
             tally.sip(event, here);
             tally.deviation(event, here);
             tally.deadline(event, here);
+            tally.placement(event, here);
         }
         for (unit, figures) in tally.finish() {
             if figures != Figures::default() {
@@ -286,6 +295,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "deviation_reminders",
     "steps_not_delivered",
     "planning_missing",
+    "placements",
+    "placements_emergency",
+    "placements_hvb",
     "readmissions_30_days",
     "readmissions_without_plan",
 ];

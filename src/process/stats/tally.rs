@@ -294,6 +294,25 @@ impl<'c> Tally<'c> {
 
     /// The figures, with the payment responsibility of a person still in hospital at the
     /// period's end counted up to the end.
+    /// A placement counts for the municipality that made it.
+    pub(super) fn placement(&mut self, event: &'c Event, here: bool) {
+        if let (
+            true,
+            EventKind::Placement {
+                placement_type,
+                emergency,
+                by,
+                ..
+            },
+        ) = (here, &event.kind)
+        {
+            let f = self.rows.entry(party_unit(by)).or_default();
+            f.placements += 1;
+            f.placements_emergency += u64::from(*emergency);
+            f.placements_hvb += u64::from(placement_type.eq_ignore_ascii_case("HVB"));
+        }
+    }
+
     pub(super) fn finish(mut self) -> BTreeMap<Unit, Figures> {
         if let Some(paying) = self.payment_from {
             let (a, b) = (paying.max(self.start), self.end);

@@ -380,3 +380,54 @@ pub async fn planning_that_never_happened_is_a_deviation_to_whoever_answers_for_
     let json = stats_json(store, "2026-11-01", "2026-12-01").await;
     assert_eq!(row(&json, "SE2321000214-E1AV")["planning_missing"], 1);
 }
+
+pub async fn an_hvb_placement_in_a_municipalitys_own_case_runs_the_county_agreements_clocks(
+    db: &TestDb,
+) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-12-17T10:00:00Z", "a");
+    // Östersund opens the case itself: no region takes part yet.
+    let reference = serde_json::json!({"issuer": "2380", "value": "OSD-2026-0400"});
+    let message = serde_json::json!({
+        "case": reference,
+        "person": {"system": "personnummer", "value": "198112189876"},
+        "sent_at": "2026-12-17T10:00:00Z",
+        "event": {
+            "id": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"placement-1"),
+            "occurred_at": "2026-12-17T10:00:00Z",
+            "source": {"format": "canonical", "message_id": "placement-1"},
+            "kind": "placement",
+            "placement_id": "P-1",
+            "placement_type": "HVB",
+            "emergency": true,
+            "by": {"type": "municipality", "kommunkod": "2380"}
+        }
+    });
+    let receipt = e
+        .pipeline
+        .receive_canonical(&serde_json::to_vec(&message).unwrap(), Acting::Operator)
+        .await
+        .unwrap();
+    let mut kinds: Vec<String> = store
+        .pending_timers(receipt.case_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
+    kinds.sort();
+    // The Jämtland agreement covers Östersund whoever opened the case.
+    assert_eq!(
+        kinds,
+        [
+            "agreement:jamtland/hvb-cost-split:P-1",
+            "agreement:jamtland/sip-after-hvb-placement:P-1"
+        ]
+    );
+    // The placement in the follow-up figures, for the municipality that made it.
+    let json = stats_json(store, "2026-12-01", "2027-01-01").await;
+    let ostersund = row(&json, "2380");
+    assert_eq!(ostersund["placements"], 1);
+    assert_eq!(ostersund["placements_emergency"], 1);
+    assert_eq!(ostersund["placements_hvb"], 1);
+}
