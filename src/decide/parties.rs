@@ -24,7 +24,13 @@ pub fn recipients(event: &Event, case: &CoordinationCase, routed_to: &[Party]) -
         } => std::iter::once(addressed_to.clone())
             .chain(notify.iter().cloned())
             .collect(),
-        EventKind::DeviationReminder { addressed_to, .. } => vec![addressed_to.clone()],
+        EventKind::DeviationReminder {
+            addressed_to,
+            escalation,
+            ..
+        } => std::iter::once(addressed_to.clone())
+            .chain(escalation.iter().flat_map(|e| e.to.iter().cloned()))
+            .collect(),
         EventKind::LvmReport {
             to_municipality, ..
         }

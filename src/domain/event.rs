@@ -218,6 +218,17 @@ impl DeviationCause {
     }
 }
 
+/// An unanswered deviation taken to a level of the agreement's escalation ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// The level's short name (`manager`, `superior_manager`, `county_forum`, …).
+    pub level: String,
+    /// What the level is, in the agreement's words.
+    pub name: String,
+    /// Whom the escalation goes to, besides the addressed party.
+    pub to: Vec<Party>,
+}
+
 /// One piece of evidence for a deviation: what happened when, and the event that shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
@@ -473,6 +484,10 @@ pub enum EventKind {
         /// 1 for the first reminder, then 2, 3, …
         reminder: u32,
         addressed_to: Party,
+        /// The level the agreement escalates an unanswered deviation to at this reminder
+        /// (the unit's manager, the superior manager, the county forum), with whom it goes to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        escalation: Option<Escalation>,
     },
     /// A SIP meeting was held: who attended (person and function), and whether the person and
     /// their next of kin took part.

@@ -124,9 +124,10 @@ impl Scheduler {
             clock: &self.clock,
             outbox_ready: self.outbox_ready.as_deref(),
         };
+        let policy = self.mappings.policies.for_rule(&payload.rule);
         let mut step = TimerStep {
             scheduler: self,
-            event: timer_event(&timer, &payload),
+            event: timer_event(&timer, &payload, policy, &self.directory),
             timer,
             payload,
             now,
@@ -152,9 +153,15 @@ impl Scheduler {
     }
 }
 
-/// The event a due timer records: a reminder for an unanswered deviation, otherwise the missed
-/// deadline. Its id is derived from the timer, so a timer fired twice records one event.
-fn timer_event(timer: &TimerItem, payload: &TimerPayload) -> Event {
+/// The event a due timer records: a reminder for an unanswered deviation (with the escalation
+/// the policy's ladder has at that reminder), otherwise the missed deadline. Its id is derived
+/// from the timer, so a timer fired twice records one event.
+fn timer_event(
+    timer: &TimerItem,
+    payload: &TimerPayload,
+    policy: &crate::process::Policy,
+    directory: &crate::config::Directory,
+) -> Event {
     match (
         payload.deadline,
         &payload.deviation_id,
@@ -173,6 +180,7 @@ fn timer_event(timer: &TimerItem, payload: &TimerPayload) -> Event {
                 deviation_id: deviation_id.clone(),
                 reminder,
                 addressed_to: party.clone(),
+                escalation: policy.escalation_at(reminder, party, directory),
             },
         },
         _ => missed_event(

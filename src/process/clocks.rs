@@ -503,6 +503,7 @@ fn deviation_clocks(plan: &mut ClockPlan, case: &CoordinationCase, event: &Event
             deviation_id,
             reminder,
             addressed_to,
+            ..
         } => {
             let raised_at = case
                 .state()

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::calendar::{Calendar, end_of, local_date};
 use crate::domain::event::EventKind;
 use crate::domain::identifiers::{HsaId, Kommunkod};
+use crate::domain::party::Party;
 use crate::domain::time::stockholm;
 
 /// How days are counted.
@@ -80,6 +81,8 @@ struct DeviationsFile {
     remind_every_days: u32,
     #[serde(default = "default_max_reminders")]
     max_reminders: u32,
+    #[serde(default)]
+    escalation: Vec<EscalationLevel>,
 }
 
 fn default_max_reminders() -> u32 {
@@ -93,6 +96,7 @@ impl Default for DeviationsFile {
             count: Count::Calendar,
             remind_every_days: 7,
             max_reminders: default_max_reminders(),
+            escalation: Vec::new(),
         }
     }
 }
@@ -213,6 +217,25 @@ pub struct DeviationRule {
     pub count: Count,
     pub remind_every_days: u32,
     pub max_reminders: u32,
+    /// The escalation ladder, by the reminder each level comes with.
+    pub escalation: Vec<EscalationLevel>,
+}
+
+/// One level of an agreement's escalation ladder (`[[deviations.escalation]]`): an unanswered
+/// deviation goes to `contacts` with its `at_reminder`-th reminder.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationLevel {
+    /// The reminder (1, 2, …) the level comes with.
+    pub at_reminder: u32,
+    /// A short name: `manager`, `superior_manager`, `county_forum`, …
+    pub level: String,
+    /// What the level is, in the agreement's words.
+    pub name: String,
+    /// Whom the deviation goes to at this level. Of them, those of the addressed party's
+    /// organisation are chosen (its manager); when none is, all of them (a county forum).
+    #[serde(default)]
+    pub contacts: Vec<Party>,
 }
 
 /// One agreement's deadlines.
@@ -318,11 +341,29 @@ impl Policy {
                     .to_owned(),
             );
         }
+        for (i, level) in d.escalation.iter().enumerate() {
+            if level.at_reminder == 0 || level.at_reminder > d.max_reminders {
+                return Err(format!(
+                    "deviations.escalation[{i}] ({}): at_reminder must be 1 to max_reminders ({})",
+                    level.level, d.max_reminders
+                ));
+            }
+            if d.escalation[..i]
+                .iter()
+                .any(|other| other.at_reminder == level.at_reminder)
+            {
+                return Err(format!(
+                    "deviations.escalation[{i}] ({}): another level comes with reminder {}",
+                    level.level, level.at_reminder
+                ));
+            }
+        }
         let deviations = DeviationRule {
             answer_within_days: d.answer_within_days,
             count: d.count,
             remind_every_days: d.remind_every_days,
             max_reminders: d.max_reminders,
+            escalation: d.escalation.clone(),
         };
         let mut clocks = Vec::new();
         for (i, clock) in file.clocks.into_iter().enumerate() {
@@ -476,6 +517,38 @@ impl Policy {
             .answer_within_days
             .saturating_add((reminder - 1).saturating_mul(rule.remind_every_days));
         Some(self.days_after(raised_at, days, rule.count))
+    }
+
+    /// The escalation the `reminder`-th reminder of a deviation addressed to `addressed_to`
+    /// comes with, if the ladder has a level there: to the level's contacts of the addressed
+    /// party's organisation, or to all of them when none is.
+    pub fn escalation_at(
+        &self,
+        reminder: u32,
+        addressed_to: &Party,
+        directory: &crate::config::Directory,
+    ) -> Option<crate::domain::event::Escalation> {
+        let level = self
+            .deviations
+            .escalation
+            .iter()
+            .find(|level| level.at_reminder == reminder)?;
+        let organisation = directory.organisation_of(addressed_to);
+        let own: Vec<Party> = level
+            .contacts
+            .iter()
+            .filter(|c| organisation.is_some() && directory.organisation_of(c) == organisation)
+            .cloned()
+            .collect();
+        Some(crate::domain::event::Escalation {
+            level: level.level.clone(),
+            name: level.name.clone(),
+            to: if own.is_empty() {
+                level.contacts.clone()
+            } else {
+                own
+            },
+        })
     }
 
     /// The due time of an agreement clock started at `from`.

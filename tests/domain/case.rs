@@ -415,6 +415,7 @@ fn a_deviation_is_answered_once_and_a_cancelled_case_still_takes_deviations() {
                 deviation_id: "avv-1".into(),
                 reminder: 1,
                 addressed_to: Party::RegionUnit { hsa_id: ward() },
+                escalation: None,
             },
         ))
         .unwrap_err(),

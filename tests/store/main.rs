@@ -106,6 +106,7 @@ both_backends!(
     a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_stops_the_clock,
     a_discharge_during_an_lvm_hold_is_recorded_at_once,
     a_deviation_is_reminded_until_the_addressed_party_answers_it,
+    an_unanswered_deviation_climbs_the_agreements_escalation_ladder,
     a_party_absent_from_the_meeting_without_notice_raises_a_deviation,
     a_municipality_invitation_to_the_region_goes_to_the_units_involved_with_the_person,
     an_invitation_withheld_from_everyone_starts_no_clock_and_tells_its_sender,

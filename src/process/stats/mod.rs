@@ -69,6 +69,8 @@ pub struct Figures {
     pub days_to_deviation_answer: Option<f64>,
     /// Reminders sent for unanswered deviations.
     pub deviation_reminders: u64,
+    /// Of them, those that took the deviation up a level of the agreement's escalation ladder.
+    pub deviations_escalated: u64,
     /// Deviations to this party as sender: a step it sent that could not be disclosed to a
     /// party that must receive it.
     pub steps_not_delivered: u64,
@@ -117,6 +119,7 @@ impl Figures {
         self.deviations_answered += other.deviations_answered;
         self.deviation_answer_sum += other.deviation_answer_sum;
         self.deviation_reminders += other.deviation_reminders;
+        self.deviations_escalated += other.deviations_escalated;
         self.steps_not_delivered += other.steps_not_delivered;
         self.planning_missing += other.planning_missing;
         self.placements += other.placements;
@@ -293,6 +296,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "deviations_answered",
     "days_to_deviation_answer",
     "deviation_reminders",
+    "deviations_escalated",
     "steps_not_delivered",
     "planning_missing",
     "placements",

@@ -236,11 +236,14 @@ impl<'c> Tally<'c> {
                     f.deviation_answer_sum += days(*at, event.occurred_at).max(0.0);
                 }
             }
-            EventKind::DeviationReminder { addressed_to, .. } if here => {
-                self.rows
-                    .entry(party_unit(addressed_to))
-                    .or_default()
-                    .deviation_reminders += 1;
+            EventKind::DeviationReminder {
+                addressed_to,
+                escalation,
+                ..
+            } if here => {
+                let f = self.rows.entry(party_unit(addressed_to)).or_default();
+                f.deviation_reminders += 1;
+                f.deviations_escalated += u64::from(escalation.is_some());
             }
             _ => {}
         }

@@ -785,3 +785,80 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
     assert_eq!(seen.len(), rows, "every row delivered");
     assert!(seen.values().all(|n| *n == 1), "none twice");
 }
+
+pub async fn an_unanswered_deviation_climbs_the_agreements_escalation_ladder(db: &TestDb) {
+    use brygga::domain::event::EventKind;
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-21T09:00:00Z", "a");
+    // Sent a day late: a deviation to the ward, under the Jämtland agreement.
+    e.receive(
+        "01-inskrivningsmeddelande.xml",
+        &[(
+            "<Skapad>2026-11-20T08:40:00</Skapad>",
+            "<Skapad>2026-11-21T09:30:00</Skapad>",
+        )],
+    )
+    .await;
+    // Never answered: every reminder falls due, a week apart.
+    e.set_clock("2027-03-01T08:00:00Z");
+    while e.scheduler.fire_due().await.unwrap() > 0 {}
+    let case = store.load_case(case_id()).await.unwrap().unwrap();
+    let ladder: Vec<(u32, Option<String>, Vec<String>)> = case
+        .events
+        .iter()
+        .filter_map(|e| match &e.event.kind {
+            EventKind::DeviationReminder {
+                reminder,
+                escalation,
+                ..
+            } => Some((
+                *reminder,
+                escalation.as_ref().map(|x| x.level.clone()),
+                escalation
+                    .iter()
+                    .flat_map(|x| x.to.iter().map(ToString::to_string))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let none = || (None, Vec::<String>::new());
+    let expected = [
+        (1, none()),
+        (
+            2,
+            (
+                Some("manager".to_owned()),
+                vec!["region unit SE2321000214-VCHF".to_owned()],
+            ),
+        ),
+        (3, none()),
+        (
+            4,
+            (
+                Some("superior_manager".to_owned()),
+                vec!["region unit SE2321000214-HSDR".to_owned()],
+            ),
+        ),
+        (5, none()),
+        (6, (Some("county_forum".to_owned()), Vec::new())),
+    ]
+    .map(|(n, (level, to))| (n, level, to));
+    // The ward's managers, not the municipality's: the ladder follows the addressed party.
+    assert_eq!(ladder, expected);
+    // The escalation goes to the manager like any deviation: disclosed, audited.
+    let disclosed: Vec<String> = store
+        .audit_for_case(case_id())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "disclose deviation_reminder")
+        .map(|r| r.details["recipient"].to_string())
+        .collect();
+    assert!(
+        disclosed.iter().any(|r| r.contains("SE2321000214-VCHF")),
+        "{disclosed:?}"
+    );
+    let json = stats_json(store, "2026-11-01", "2027-04-01").await;
+    assert_eq!(row(&json, "SE2321000214-E1AV")["deviations_escalated"], 3);
+}
