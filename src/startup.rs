@@ -144,6 +144,10 @@ impl Application {
             deliverer: delivering,
             delivery: Arc::new(self.settings.delivery.clone()),
             statistics: self.settings.statistics.clone(),
+            pseudonym_key: match self.settings.statistics.pseudonym_key_file {
+                Some(_) => Some(Arc::new(self.settings.pseudonym_key()?)),
+                None => None,
+            },
             auth_clock: if self.settings.server.test_clock {
                 Clock::System
             } else {

@@ -87,6 +87,37 @@ pub(super) async fn stats(
     Ok(())
 }
 
+/// `brygga deviations export --deidentified`: the deviations of a period for the county
+/// forums, as CSV or JSON on standard output.
+pub(super) async fn deviations_export(
+    settings: &Settings,
+    deidentified: bool,
+    from: Option<jiff::civil::Date>,
+    to: Option<jiff::civil::Date>,
+    format: &str,
+) -> anyhow::Result<()> {
+    if !deidentified {
+        anyhow::bail!(
+            "only a de-identified export is offered (the forums see no personal data): add --deidentified"
+        );
+    }
+    if format != "csv" && format != "json" {
+        anyhow::bail!("--format {format:?}: csv or json");
+    }
+    let key = settings.pseudonym_key()?;
+    let (first, next) = crate::process::stats::this_month(Clock::System.today());
+    let (from, to) = (from.unwrap_or(first), to.unwrap_or(next));
+    let store = ready_store(settings).await?;
+    let rows = crate::pipeline::stats::forum_for_period(&store, from, to, &key).await?;
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", crate::process::stats::forum::forum_csv(&rows));
+    }
+    store.close().await;
+    Ok(())
+}
+
 /// `brygga conformance`: the conformance report, as Markdown or HTML; fails when it has
 /// failures.
 pub(super) async fn conformance(

@@ -133,6 +133,13 @@ pub enum Command {
         #[arg(long)]
         subscription: Option<String>,
     },
+    /// Deviations for the county forums: `export --deidentified` prints those raised in a
+    /// period as CSV (or JSON), with keyed pseudonyms for cases and deviations and no personal
+    /// data (statistics.pseudonym_key_file).
+    Deviations {
+        #[command(subcommand)]
+        command: DeviationsCommand,
+    },
     /// The audit log: verify its hash chain, export it as FHIR AuditEvents, or print a
     /// person's log extract.
     Audit {
@@ -216,6 +223,28 @@ pub enum ProtectionCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DeviationsCommand {
+    /// Print the deviations raised in a period, de-identified: a pseudonym per case and per
+    /// deviation, the cause, the unit addressed, the dates raised and answered, the reminders
+    /// and the highest escalation level reached.
+    Export {
+        /// Required: the export is only ever de-identified; the flag says so on the command
+        /// line that makes it.
+        #[arg(long)]
+        deidentified: bool,
+        /// The first day (YYYY-MM-DD); the first of the current month by default.
+        #[arg(long)]
+        from: Option<jiff::civil::Date>,
+        /// The day after the last (YYYY-MM-DD); the first of the next month by default.
+        #[arg(long)]
+        to: Option<jiff::civil::Date>,
+        /// `csv` (the default) or `json`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Recompute every record's hash and link; with signed checkpoints (`audit anchor`, or
     /// the files the gateway writes to audit.checkpoint_dir), also find a log truncated,
@@ -279,6 +308,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             organisation,
         } => stats(&settings, from, to, organisation).await,
         Command::Audit { command } => audit(&settings, command).await,
+        Command::Deviations {
+            command:
+                DeviationsCommand::Export {
+                    deidentified,
+                    from,
+                    to,
+                    format,
+                },
+        } => deviations_export(&settings, deidentified, from, to, &format).await,
         Command::Protection { command } => protection(&settings, command).await,
         Command::Replay {
             paths,

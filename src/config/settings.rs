@@ -304,11 +304,19 @@ pub struct StatisticsSettings {
     /// this less one) is suppressed, as in official statistics, so that no person can be
     /// recognised in a small cell. 0 turns suppression off.
     pub suppress_below: u64,
+    /// The secret (a file of at least 32 bytes, relative to the settings file) that makes the
+    /// pseudonyms of the de-identified deviation export (`brygga deviations export
+    /// --deidentified`, `GET /deviations/export`): the same case gets the same pseudonym in
+    /// every export made with it, and nobody without it can tell which case it is.
+    pub pseudonym_key_file: Option<PathBuf>,
 }
 
 impl Default for StatisticsSettings {
     fn default() -> Self {
-        StatisticsSettings { suppress_below: 5 }
+        StatisticsSettings {
+            suppress_below: 5,
+            pseudonym_key_file: None,
+        }
     }
 }
 
@@ -423,6 +431,33 @@ impl Settings {
             .map(|file| crate::anchor::AnchorKey::load(&self.resolve(file)))
             .transpose()
             .map_err(|e| ConfigError::Invalid(vec![e]))
+    }
+
+    /// The secret of the de-identified export's pseudonyms (`statistics.pseudonym_key_file`).
+    pub fn pseudonym_key(&self) -> Result<Vec<u8>, ConfigError> {
+        let Some(file) = &self.statistics.pseudonym_key_file else {
+            return Err(ConfigError::Invalid(vec![
+                "statistics.pseudonym_key_file is not set: the de-identified export needs a \
+                 secret of at least 32 bytes, so that a case keeps its pseudonym from one \
+                 export to the next"
+                    .to_owned(),
+            ]));
+        };
+        let path = self.resolve(file);
+        let key = std::fs::read(&path).map_err(|e| {
+            ConfigError::Invalid(vec![format!(
+                "statistics.pseudonym_key_file {}: cannot be read: {e}",
+                path.display()
+            )])
+        })?;
+        if key.len() < 32 {
+            return Err(ConfigError::Invalid(vec![format!(
+                "statistics.pseudonym_key_file {}: {} bytes; at least 32 are needed",
+                path.display(),
+                key.len()
+            )]));
+        }
+        Ok(key)
     }
 
     /// The secret that signs access tokens: from `auth.token_key_file`, or random.

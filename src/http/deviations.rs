@@ -2,6 +2,8 @@
 //! report one, and — for the addressed party — acknowledge and answer.
 //!
 //! - `GET /deviations?status=unanswered|answered|all&principal=region|municipality&unit=…&limit=…`
+//! - `GET /deviations/export?from=YYYY-MM-DD&to=YYYY-MM-DD`: the county forums' de-identified
+//!   view (a client registered for the county's follow-up, `county_statistics`)
 //! - `GET /cases/{case_id}/deviations/{deviation_id}`
 //! - `POST /cases/{case_id}/deviations` `{"deviation_id"?, "by", "addressed_to", "description", "concerns"?}`
 //! - `POST /cases/{case_id}/deviations/{deviation_id}/acknowledgement` `{"by"}`
@@ -51,6 +53,64 @@ fn body<T>(body: Result<StrictJson<T>, ApiError>) -> Result<T, ApiError> {
 
 fn case_id(text: &str) -> Result<CaseId, ApiError> {
     CaseId::parse(text).map_err(|_| ApiError::NotFound(format!("no case {text:?}")))
+}
+
+/// `GET /deviations/export`: the deviations raised in `[from, to)` (the current month by
+/// default) de-identified for the county forums — keyed pseudonyms for cases and deviations,
+/// no personal data, no free text. Only for a client of the county's follow-up.
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth::require(
+        &state,
+        &caller,
+        "/deviations/export",
+        "MeasureReport",
+        Interaction::Read,
+    )
+    .await?;
+    if !caller.county_statistics {
+        return Err(ApiError::Forbidden(
+            "the de-identified deviation export is for the county's follow-up \
+             (a client registered with county_statistics)"
+                .to_owned(),
+        ));
+    }
+    let Some(key) = &state.pseudonym_key else {
+        return Err(ApiError::Unavailable(
+            "the de-identified export is not configured: set statistics.pseudonym_key_file"
+                .to_owned(),
+        ));
+    };
+    let date = |name: &str| -> Result<Option<jiff::civil::Date>, ApiError> {
+        query
+            .get(name)
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| bad(format!("the query parameter {name} is a date, YYYY-MM-DD")))
+            })
+            .transpose()
+    };
+    let pipeline = &state.pipeline;
+    let (first, next) = crate::process::stats::this_month(pipeline.clock.today());
+    let from = date("from")?.unwrap_or(first);
+    let to = date("to")?.unwrap_or(next);
+    let rows = crate::pipeline::stats::forum_for_period(&pipeline.store, from, to, key)
+        .await
+        .map_err(|error| match error {
+            crate::pipeline::stats::StatsError::EmptyPeriod { .. } => bad(error.to_string()),
+            crate::pipeline::stats::StatsError::Store(error) => {
+                ApiError::Internal(error.to_string())
+            }
+        })?;
+    Ok(Json(serde_json::json!({
+        "from": from,
+        "to": to,
+        "count": rows.len(),
+        "deviations": rows,
+    })))
 }
 
 /// `GET /deviations`: oldest first.

@@ -31,6 +31,8 @@ pub struct AppState {
     pub delivery: std::sync::Arc<crate::config::DeliverySettings>,
     /// How the county's view of the statistics suppresses small figures.
     pub statistics: crate::config::StatisticsSettings,
+    /// The secret of the de-identified deviation export's pseudonyms, when one is configured.
+    pub pseudonym_key: Option<std::sync::Arc<Vec<u8>>>,
     /// The clock client assertions and access tokens are judged by: the gateway's, except with
     /// a test clock (`server.test_clock`), whose moves must not expire every token.
     pub auth_clock: crate::clock::Clock,
@@ -106,6 +108,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/municipal", get(municipal::dialects))
         .route("/municipal/{dialect}/v1/messages", post(municipal::receive))
         .route("/deviations", get(deviations::list))
+        .route("/deviations/export", get(deviations::export))
         .route("/cases/{case_id}/deviations", post(deviations::report))
         .route(
             "/cases/{case_id}/deviations/{deviation_id}",

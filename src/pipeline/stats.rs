@@ -54,3 +54,38 @@ pub async fn for_period_of(
     }
     Ok(compute(&cases, from, to))
 }
+
+/// The deviations raised in `[from, to)` de-identified for the county forums
+/// (`process::stats::forum`), each case and deviation named by a keyed pseudonym: the first 20
+/// hex digits of HMAC-SHA256 under `key`.
+pub async fn forum_for_period(
+    store: &crate::store::Store,
+    from: Date,
+    to: Date,
+    key: &[u8],
+) -> Result<Vec<crate::process::stats::forum::ForumRow>, StatsError> {
+    use hmac::{KeyInit, Mac};
+    if from >= to {
+        return Err(StatsError::EmptyPeriod { from, to });
+    }
+    let ids = store
+        .cases_with_events_between(start_of(from), start_of(to))
+        .await?;
+    let mut cases = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(stored) = store.load_case(id).await? {
+            cases.push(stored.to_case()?);
+        }
+    }
+    let pseudonym = |text: &str| -> String {
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
+            return String::new();
+        };
+        mac.update(text.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        hex::encode(&digest[..10])
+    };
+    Ok(crate::process::stats::forum::forum_rows(
+        &cases, from, to, &pseudonym,
+    ))
+}

@@ -177,3 +177,69 @@ async fn a_canonical_message_is_received_like_any_other() {
         "{outcome}"
     );
 }
+
+#[tokio::test]
+async fn the_county_forum_sees_deviations_only_de_identified() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("pseudonym.key");
+    std::fs::write(&key_file, [7u8; 32]).unwrap();
+    let app = crate::helpers::spawn_app_with(move |settings| {
+        settings.statistics.pseudonym_key_file = Some(key_file);
+    })
+    .await;
+    let case = admitted(&app).await;
+    let (status, _) = post(
+        &app,
+        &format!("/cases/{case}/deviations"),
+        json!({
+            "deviation_id": "AVV-2026-31",
+            "by": ostersund(),
+            "addressed_to": ward(),
+            "description": "Astrid Lindqvist kom hem utan läkemedelslista."
+        }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let path = "/deviations/export?from=2000-01-01&to=2100-01-01";
+    let (status, export) = app.get_json("jamtland-uppfoljning", path).await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["count"], 1, "{export}");
+    let row = &export["deviations"][0];
+    assert_eq!(row["cause"], "reported");
+    assert_eq!(row["principal"], "region");
+    assert_eq!(row["unit"], "SE2321000214-E1AV");
+    assert_eq!(row["reminders"], 0);
+    // A pseudonym, not the case: no case id, no reference, no person, no free text.
+    let text = export.to_string();
+    let pseudonym = row["case"].as_str().unwrap();
+    assert_eq!(pseudonym.len(), 20, "{row}");
+    for secret in [
+        case.as_str(),
+        "SA-2026-004711",
+        "AVV-2026-31",
+        "19811218",
+        "Lindqvist",
+        "läkemedelslista",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    // The same pseudonym in the next export.
+    let (_, again) = app.get_json("jamtland-uppfoljning", path).await;
+    assert_eq!(again["deviations"][0]["case"], pseudonym);
+    // Only for the county's follow-up.
+    let (status, refused) = app.get_json(crate::helpers::OSTERSUND, path).await;
+    assert_eq!(status, 403, "{refused}");
+}
+
+#[tokio::test]
+async fn without_a_pseudonym_key_the_export_says_what_to_configure() {
+    let app = spawn_app().await;
+    let (status, answer) = app
+        .get_json("jamtland-uppfoljning", "/deviations/export")
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer.to_string().contains("statistics.pseudonym_key_file"),
+        "{answer}"
+    );
+}

@@ -187,6 +187,7 @@ fn party_unit(party: &Party) -> Unit {
     }
 }
 
+pub mod forum;
 mod tally;
 use tally::{Tally, discharges};
 
