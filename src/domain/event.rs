@@ -194,6 +194,9 @@ pub enum DeviationCause {
     DeadlineMissed,
     /// An invited principal was absent from a SIP meeting without having declined.
     AbsentFromMeeting,
+    /// An invited principal came to a SIP meeting without a function it was invited with
+    /// (a physician invited, a curator sent).
+    AbsentByFunction,
     /// A delivery to a principal could not be made in time.
     DeliveryLate,
     /// A step the law or an agreement requires to reach a party could not be disclosed to it
@@ -211,6 +214,7 @@ impl DeviationCause {
             DeviationCause::Reported => "reported",
             DeviationCause::DeadlineMissed => "deadline_missed",
             DeviationCause::AbsentFromMeeting => "absent_from_meeting",
+            DeviationCause::AbsentByFunction => "absent_by_function",
             DeviationCause::DeliveryLate => "delivery_late",
             DeviationCause::NotDelivered => "not_delivered",
             DeviationCause::PlanningMissing => "planning_missing",

@@ -40,13 +40,17 @@ impl Mappings {
         } else {
             Policies::load_files(policy_files, Path::new("policy_files"))
         };
-        Ok(Mappings {
+        let mut mappings = Mappings {
             cosmic_link: CodeTables::load(&dir.join("cosmic-link/codes.toml"))
                 .map_err(|e| MappingError(e.to_string()))?,
             fhir: FhirCodes::load(&dir.join("fhir")).map_err(|e| MappingError(e.to_string()))?,
             policies: policies.map_err(|e| MappingError(e.to_string()))?,
             municipal: Dialects::load(&dir.join("municipal"))
                 .map_err(|e| MappingError(e.to_string()))?,
-        })
+        };
+        let functions = crate::process::functions::Functions::load(&dir.join("functions.toml"))
+            .map_err(MappingError)?;
+        mappings.policies = mappings.policies.with_functions(functions);
+        Ok(mappings)
     }
 }

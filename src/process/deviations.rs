@@ -41,8 +41,7 @@ pub fn raised_by(
             ) {
                 return Vec::new();
             }
-            let Some(addressed_to) = party.clone().or_else(|| responsible(case, *deadline))
-            else {
+            let Some(addressed_to) = party.clone().or_else(|| responsible(case, *deadline)) else {
                 return Vec::new();
             };
             let mut evidence = Vec::new();
@@ -85,43 +84,72 @@ pub fn raised_by(
             held_at,
             attendees,
             ..
-        } => absent(case, invitation_id)
-            .into_iter()
-            .filter(|party| {
-                !attendees
+        } => {
+            let came = |party: &Party| {
+                attendees
                     .iter()
                     .any(|a| answers_for(&a.party, party) || answers_for(party, &a.party))
-            })
-            .map(|party| {
-                let mut evidence = Vec::new();
-                if let Some(invitation) = invitation(case, invitation_id) {
-                    evidence.push(Evidence {
-                        what: "sip_invitation".to_owned(),
-                        at: invitation.occurred_at,
-                        event: Some(invitation.id),
-                    });
-                }
+            };
+            let mut evidence = Vec::new();
+            if let Some(invitation) = invitation(case, invitation_id) {
                 evidence.push(Evidence {
-                    what: "sip_meeting_held".to_owned(),
-                    at: *held_at,
-                    event: Some(event.id),
+                    what: "sip_invitation".to_owned(),
+                    at: invitation.occurred_at,
+                    event: Some(invitation.id),
                 });
+            }
+            evidence.push(Evidence {
+                what: "sip_meeting_held".to_owned(),
+                at: *held_at,
+                event: Some(event.id),
+            });
+            let mut raised = Vec::new();
+            for party in absent(case, invitation_id) {
+                if came(&party) {
+                    continue;
+                }
                 let description = format!(
                     "{party} was invited to the SIP meeting of {} (invitation {invitation_id}), did not decline, and did not attend.",
                     local(*held_at)
                 );
-                deviation(
+                raised.push(deviation(
                     event,
                     &[&event.id.to_string(), &party.to_string()],
                     party,
                     description,
                     DeviationCause::AbsentFromMeeting,
                     None,
+                    evidence.clone(),
+                    contacts(case, directory),
+                ));
+            }
+            for (party, missing) in absent_functions(case, invitation_id, attendees, policy) {
+                let names: Vec<&str> = missing.iter().map(|c| policy.functions.name(c)).collect();
+                let description = format!(
+                    "{party} was invited with {} to the SIP meeting of {} (invitation {invitation_id}); it came, but no {} attended.",
+                    names.join(", "),
+                    local(*held_at),
+                    names.join(" or ").to_lowercase()
+                );
+                let mut evidence = evidence.clone();
+                evidence.extend(missing.iter().map(|code| Evidence {
+                    what: format!("absent_function:{code}"),
+                    at: *held_at,
+                    event: None,
+                }));
+                raised.push(deviation(
+                    event,
+                    &[&event.id.to_string(), &party.to_string(), "functions"],
+                    party,
+                    description,
+                    DeviationCause::AbsentByFunction,
+                    None,
                     evidence,
                     contacts(case, directory),
-                )
-            })
-            .collect(),
+                ));
+            }
+            raised
+        }
         EventKind::Discharged { discharged_at }
             if policy.planning.discharge_without_planning && !planned(case, event) =>
         {
@@ -371,6 +399,51 @@ pub fn not_delivered(event: &Event, missed: &[(Party, String)]) -> Option<Event>
         Vec::new(),
     );
     Some(raised)
+}
+
+/// The invited parties that came to the meeting (`attendees`) without a function they were
+/// invited with, each with the codes of those functions (`Policy::functions`): a physician
+/// invited, a curator sent. Functions the code table does not name are not compared.
+fn absent_functions(
+    case: &CoordinationCase,
+    invitation_id: &str,
+    attendees: &[crate::domain::event::Attendee],
+    policy: &Policy,
+) -> Vec<(Party, Vec<String>)> {
+    let invited = invitation(case, invitation_id)
+        .map(|e| match &e.kind {
+            EventKind::SipInvitation { invited, .. } => invited.clone(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    let not_declined = absent(case, invitation_id);
+    let mut missing: Vec<(Party, Vec<String>)> = Vec::new();
+    for function in &invited {
+        let party = &function.party;
+        if !not_declined.contains(party) {
+            continue;
+        }
+        let theirs: Vec<&crate::domain::event::Attendee> = attendees
+            .iter()
+            .filter(|a| answers_for(&a.party, party) || answers_for(party, &a.party))
+            .collect();
+        let Some(code) = policy.functions.classify(&function.function) else {
+            continue;
+        };
+        if theirs.is_empty()
+            || theirs
+                .iter()
+                .any(|a| policy.functions.classify(&a.function) == Some(code))
+        {
+            continue;
+        }
+        match missing.iter_mut().find(|(p, _)| p == party) {
+            Some((_, codes)) if !codes.iter().any(|c| c == code) => codes.push(code.to_owned()),
+            Some(_) => {}
+            None => missing.push((party.clone(), vec![code.to_owned()])),
+        }
+    }
+    missing
 }
 
 /// The invited parties of an invitation that had not declined or proposed another time.

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod clocks;
 pub mod deviations;
 pub mod engine;
+pub mod functions;
 pub mod policy;
 pub mod stats;
 

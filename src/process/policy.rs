@@ -258,6 +258,9 @@ pub struct Policy {
     pub deviations: DeviationRule,
     pub planning: Planning,
     pub clocks: Vec<AgreementClock>,
+    /// The function code table invitations and meetings are compared by
+    /// (`Policies::with_functions`).
+    pub functions: std::sync::Arc<super::functions::Functions>,
 }
 
 /// A policy file that cannot be used; names the file and the entry.
@@ -433,6 +436,7 @@ impl Policy {
                 deviations,
                 planning: file.planning,
                 clocks,
+                functions: Default::default(),
             },
             file.default,
         ))
@@ -644,6 +648,15 @@ impl Policies {
             .iter()
             .find(|p| p.id == id)
             .unwrap_or(&self.default)
+    }
+
+    /// The policies with `functions` as the function code table of each.
+    pub fn with_functions(mut self, functions: super::functions::Functions) -> Policies {
+        let functions = std::sync::Arc::new(functions);
+        for policy in std::iter::once(&mut self.default).chain(self.agreements.iter_mut()) {
+            policy.functions = functions.clone();
+        }
+        self
     }
 
     /// The agreement that covers the parties of `case`, whoever opened it: the region that

@@ -108,6 +108,7 @@ both_backends!(
     a_deviation_is_reminded_until_the_addressed_party_answers_it,
     an_unanswered_deviation_climbs_the_agreements_escalation_ladder,
     a_party_absent_from_the_meeting_without_notice_raises_a_deviation,
+    a_party_that_sends_another_function_than_invited_is_absent_by_function,
     a_municipality_invitation_to_the_region_goes_to_the_units_involved_with_the_person,
     an_invitation_withheld_from_everyone_starts_no_clock_and_tells_its_sender,
     a_used_assertion_is_refused_on_every_instance_and_both_outcomes_are_audited,

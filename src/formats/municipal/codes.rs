@@ -67,6 +67,7 @@ pub const VOCABULARIES: &[Vocabulary] = &[
             "reported",
             "deadline_missed",
             "absent_from_meeting",
+            "absent_by_function",
             "delivery_late",
             "not_delivered",
             "planning_missing",

@@ -58,6 +58,9 @@ pub struct Figures {
     pub sip_meetings_attended: u64,
     /// SIP meetings this party was invited to, did not decline, and did not attend.
     pub sip_meetings_absent: u64,
+    /// SIP meetings this party came to without a function it was invited with (a physician
+    /// invited, a curator sent).
+    pub sip_functions_absent: u64,
     /// SIP meetings held where the person took part in their own planning (for the inviter).
     pub sip_meetings_person_participated: u64,
     /// Deviations addressed to this party.
@@ -114,6 +117,7 @@ impl Figures {
         self.sip_meetings_held += other.sip_meetings_held;
         self.sip_meetings_attended += other.sip_meetings_attended;
         self.sip_meetings_absent += other.sip_meetings_absent;
+        self.sip_functions_absent += other.sip_functions_absent;
         self.sip_meetings_person_participated += other.sip_meetings_person_participated;
         self.deviations_raised += other.deviations_raised;
         self.deviations_answered += other.deviations_answered;
@@ -287,6 +291,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "sip_meetings_held",
     "sip_meetings_attended",
     "sip_meetings_absent",
+    "sip_functions_absent",
     "sip_meetings_person_participated",
     "plans",
     "information_at_discharge_late",

@@ -222,6 +222,7 @@ impl<'c> Tally<'c> {
                     f.deviations_raised += 1;
                     match cause {
                         DeviationCause::AbsentFromMeeting => f.sip_meetings_absent += 1,
+                        DeviationCause::AbsentByFunction => f.sip_functions_absent += 1,
                         DeviationCause::NotDelivered => f.steps_not_delivered += 1,
                         DeviationCause::PlanningMissing => f.planning_missing += 1,
                         _ => {}

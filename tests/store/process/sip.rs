@@ -220,6 +220,7 @@ pub async fn a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_st
             "attendees": [
                 {"party": {"type": "region_unit", "hsa_id": "SE2321000214-E3HC"}, "function": "Fast vårdkontakt"},
                 {"party": {"type": "municipality", "kommunkod": "2380"}, "function": "Biståndshandläggare"},
+                {"party": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-HSJV"}, "function": "Sjuksköterska"},
                 {"party": {"type": "region_unit", "hsa_id": "SE2321000214-E2VC"}, "function": "Kurator"}
             ],
             "person_participated": true
@@ -861,4 +862,75 @@ pub async fn an_unanswered_deviation_climbs_the_agreements_escalation_ladder(db:
     );
     let json = stats_json(store, "2026-11-01", "2027-04-01").await;
     assert_eq!(row(&json, "SE2321000214-E1AV")["deviations_escalated"], 3);
+}
+
+pub async fn a_party_that_sends_another_function_than_invited_is_absent_by_function(db: &TestDb) {
+    use brygga::domain::event::DeviationCause;
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-20T08:00:00Z", "a");
+    e.receive("01-inskrivningsmeddelande.xml", &[]).await;
+    e.consents().await;
+    // Psychiatry is invited with a physician.
+    e.receive(
+        "11-kallelse-sip.xml",
+        &[(
+            r#"funktion="Psykiatrisk öppenvård, kurator""#,
+            r#"funktion="Överläkare, psykiatrisk öppenvård""#,
+        )],
+    )
+    .await;
+    e.set_clock("2026-11-26T13:30:00Z");
+    // A curator comes; the municipality comes as invited.
+    e.canonical(
+        "meeting-held",
+        serde_json::json!({
+            "kind": "sip_meeting_held",
+            "invitation_id": "K-2026-0311",
+            "held_at": "2026-11-26T12:00:00Z",
+            "attendees": [
+                {"party": {"type": "region_unit", "hsa_id": "SE2321000214-E2VC"}, "function": "Kurator"},
+                {"party": {"type": "municipality", "kommunkod": "2380"}, "function": "Biståndshandläggare"}
+            ],
+            "person_participated": true
+        }),
+    )
+    .await
+    .unwrap();
+    let mut by_function: Vec<(String, Vec<String>)> = deviations(store)
+        .await
+        .into_iter()
+        .filter(|d| d.cause == DeviationCause::AbsentByFunction)
+        .map(|d| {
+            (
+                d.addressed_to.to_string(),
+                d.evidence
+                    .iter()
+                    .filter(|x| x.what.starts_with("absent_function:"))
+                    .map(|x| x.what.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    by_function.sort();
+    // Psychiatry came without its physician; the municipality, answering as a whole with a
+    // case officer, came without the home health care's nurse. Social services came as invited.
+    assert_eq!(
+        by_function,
+        [
+            (
+                "municipality 2380 unit SE2120002411-HSJV".to_owned(),
+                vec!["absent_function:nurse".to_owned()]
+            ),
+            (
+                "region unit SE2321000214-E2VC".to_owned(),
+                vec!["absent_function:physician".to_owned()]
+            ),
+        ]
+    );
+    // Psychiatry attended (it is not absent from the meeting), but without its physician.
+    let json = stats_json(store, "2026-11-01", "2026-12-01").await;
+    let psychiatry = row(&json, "SE2321000214-E2VC");
+    assert_eq!(psychiatry["sip_meetings_attended"], 1);
+    assert_eq!(psychiatry["sip_meetings_absent"], 0);
+    assert_eq!(psychiatry["sip_functions_absent"], 1);
 }
