@@ -13,6 +13,9 @@ pub struct ObservedEvent {
     pub missed: Option<String>,
     /// The cause of a `deviation_raised`.
     pub cause: Option<String>,
+    /// When a missed deadline was due, and the rule that set it.
+    pub due: Option<jiff::Timestamp>,
+    pub rule: Option<String>,
 }
 
 /// A delivery that arrived during a step.
@@ -41,6 +44,8 @@ pub struct Observed {
     pub notes: Vec<String>,
     /// The follow-up statistics' total from the scenario's start to the step, when asked for.
     pub stats: Option<Value>,
+    /// The case's running clocks after the step: kind and due time.
+    pub clocks: Vec<(String, jiff::Timestamp)>,
 }
 
 /// The value at `path` (`a.b.0.c`) of `value`.
@@ -114,6 +119,87 @@ pub fn compare(expect: &Expect, sends: bool, observed: &Observed) -> Vec<String>
                 list(&missed),
                 list(&got)
             ));
+        }
+    }
+    let local = |at: jiff::Timestamp| {
+        at.to_zoned_datetime(crate::domain::time::stockholm())
+            .strftime("%Y-%m-%d %H:%M:%S %:z")
+            .to_string()
+    };
+    for wanted in &expect.deadlines {
+        let due = wanted.due.map(|d| d.after(jiff::Timestamp::UNIX_EPOCH));
+        let found = observed.events.iter().any(|e| {
+            e.missed.as_deref() == Some(wanted.deadline.as_str())
+                && due.is_none_or(|due| e.due == Some(due))
+                && wanted
+                    .rule
+                    .as_ref()
+                    .is_none_or(|rule| e.rule.as_ref() == Some(rule))
+        });
+        if !found {
+            let got: Vec<String> = observed
+                .events
+                .iter()
+                .filter(|e| e.missed.is_some())
+                .map(|e| {
+                    format!(
+                        "{} due {} by {}",
+                        e.missed.as_deref().unwrap_or_default(),
+                        e.due.map(local).unwrap_or_default(),
+                        e.rule.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect();
+            differences.push(format!(
+                "deadline {}{}{}: expected missed, got {}",
+                wanted.deadline,
+                due.map(|d| format!(" due {}", local(d)))
+                    .unwrap_or_default(),
+                wanted
+                    .rule
+                    .as_ref()
+                    .map(|r| format!(" by {r}"))
+                    .unwrap_or_default(),
+                list(&got)
+            ));
+        }
+    }
+    for wanted in &expect.clocks {
+        let running: Vec<&(String, jiff::Timestamp)> = observed
+            .clocks
+            .iter()
+            .filter(|(kind, _)| kind.starts_with(&wanted.kind))
+            .collect();
+        let shown = || {
+            running
+                .iter()
+                .map(|(kind, due)| format!("{kind} due {}", local(*due)))
+                .collect::<Vec<_>>()
+        };
+        match wanted.state {
+            super::scenario::ClockState::Stopped if !running.is_empty() => {
+                differences.push(format!(
+                    "clock {}: expected stopped, running {}",
+                    wanted.kind,
+                    list(&shown())
+                ))
+            }
+            super::scenario::ClockState::Running if running.is_empty() => differences.push(
+                format!("clock {}: expected running, but none is", wanted.kind),
+            ),
+            super::scenario::ClockState::Running => {
+                if let Some(due) = wanted.due.map(|d| d.after(jiff::Timestamp::UNIX_EPOCH))
+                    && !running.iter().any(|(_, at)| *at == due)
+                {
+                    differences.push(format!(
+                        "clock {}: expected due {}, running {}",
+                        wanted.kind,
+                        local(due),
+                        list(&shown())
+                    ));
+                }
+            }
+            super::scenario::ClockState::Stopped => {}
         }
     }
     for deviation in &expect.deviations {
@@ -222,11 +308,15 @@ mod tests {
                     kind: "deadline_missed".into(),
                     missed: Some("sip_invitation".into()),
                     cause: None,
+                    due: Some("2026-11-27T23:00:00Z".parse().unwrap()),
+                    rule: Some("jamtland/sip_invitation".into()),
                 },
                 ObservedEvent {
                     kind: "deviation_raised".into(),
                     missed: None,
                     cause: Some("deadline_missed".into()),
+                    due: None,
+                    rule: None,
                 },
             ],
             deliveries: vec![ObservedDelivery {
@@ -235,6 +325,10 @@ mod tests {
                 content: json!({ "event": { "person": { "name": { "family": "Lindqvist" } } } }),
             }],
             phase: Some("inpatient".into()),
+            clocks: vec![(
+                "payment_responsibility".into(),
+                "2026-11-28T23:00:00Z".parse().unwrap(),
+            )],
             withheld: Vec::new(),
             notes: Vec::new(),
             stats: Some(json!({ "deadlines_missed": 1, "payment_responsibility_days": 0.5 })),
@@ -346,6 +440,46 @@ mod tests {
                 "refusal: expected a message with \"check digit\", got \"the person number is not valid\"",
                 "deviation delivery_late: expected, but none was raised with that cause (raised: [deadline_missed])",
                 "deliveries of discharged to 2380: expected at least one, got none",
+            ]
+        );
+    }
+
+    #[test]
+    fn deadlines_and_clocks_are_checked_by_due_time_and_rule() {
+        use crate::replay::scenario::{At, ClockState, ExpectedClock, ExpectedDeadline};
+        let on = |text: &str| Some(At::parse(text).unwrap());
+        let mut expect = Expect {
+            deadlines: vec![ExpectedDeadline {
+                deadline: "sip_invitation".into(),
+                // Local Swedish time: the end of Friday 27 November is midnight.
+                due: on("2026-11-28T00:00"),
+                rule: Some("jamtland/sip_invitation".into()),
+            }],
+            clocks: vec![
+                ExpectedClock {
+                    kind: "payment_".into(),
+                    state: ClockState::Running,
+                    due: on("2026-11-28T23:00:00Z"),
+                },
+                ExpectedClock {
+                    kind: "sip_attendance:".into(),
+                    state: ClockState::Stopped,
+                    due: None,
+                },
+            ],
+            ..Expect::default()
+        };
+        assert_eq!(compare(&expect, true, &observed()), Vec::<String>::new());
+
+        expect.deadlines[0].rule = Some("national/sip_invitation".into());
+        expect.clocks[0].due = on("2026-11-27T23:00:00Z");
+        expect.clocks[1].kind = "payment".into();
+        assert_eq!(
+            compare(&expect, true, &observed()),
+            [
+                "deadline sip_invitation due 2026-11-28 00:00:00 +01:00 by national/sip_invitation: expected missed, got [sip_invitation due 2026-11-28 00:00:00 +01:00 by jamtland/sip_invitation]",
+                "clock payment_: expected due 2026-11-28 00:00:00 +01:00, running [payment_responsibility due 2026-11-29 00:00:00 +01:00]",
+                "clock payment: expected stopped, running [payment_responsibility due 2026-11-29 00:00:00 +01:00]",
             ]
         );
     }

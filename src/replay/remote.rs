@@ -244,6 +244,12 @@ fn checkable(expect: &Expect) -> (Expect, Vec<&'static str>) {
     if !std::mem::take(&mut rest.stats).is_empty() {
         unchecked.push("statistics");
     }
+    if !std::mem::take(&mut rest.deadlines).is_empty() {
+        unchecked.push("deadlines");
+    }
+    if !std::mem::take(&mut rest.clocks).is_empty() {
+        unchecked.push("clocks");
+    }
     (rest, unchecked)
 }
 

@@ -373,6 +373,8 @@ impl Replay {
     /// What happened since the last observation: new events, deliveries, the case's phase.
     async fn observe(&mut self, observed: &mut Observed) -> Result<(), String> {
         let store_error = |e: crate::store::StoreError| format!("the store: {e}");
+        // The clocks as they stand after the latest look: what runs at the step's end.
+        let mut clocks = Vec::new();
         for case_id in self.store.all_case_ids().await.map_err(store_error)? {
             let Some(stored) = self.store.load_case(case_id).await.map_err(store_error)? else {
                 continue;
@@ -398,12 +400,27 @@ impl Replay {
                         EventKind::DeviationRaised { cause, .. } => Some(cause.as_str().to_owned()),
                         _ => None,
                     },
+                    due: match &event.kind {
+                        EventKind::DeadlineMissed { due_at, .. } => Some(*due_at),
+                        _ => None,
+                    },
+                    rule: match &event.kind {
+                        EventKind::DeadlineMissed { rule, .. } => rule.clone(),
+                        _ => None,
+                    },
                 });
             }
             if Some(case_id) == self.case {
                 observed.phase = Some(stored.phase.as_str().to_owned());
             }
+            clocks.extend(
+                self.store
+                    .pending_timers(case_id)
+                    .await
+                    .map_err(store_error)?,
+            );
         }
+        observed.clocks = clocks;
         for captured in self.capture.take() {
             observed.deliveries.push(self.delivery(captured));
         }

@@ -77,7 +77,7 @@ fn unavailable() -> u16 {
 pub struct Step {
     #[serde(default)]
     pub name: Option<String>,
-    pub at: Offset,
+    pub at: At,
     /// The message's format: `cosmic-link`, `canonical`, `fhir` or `municipal:<dialect>`.
     #[serde(default)]
     pub send: Option<String>,
@@ -122,6 +122,50 @@ pub struct Expect {
     /// scenario's start to the step: `admission_notices_on_time = 1`, `deadlines_missed = 0`, …
     #[serde(default)]
     pub stats: BTreeMap<String, toml::Value>,
+    /// Deadlines missed during the step, each with the due time and rule it was missed by.
+    #[serde(default, rename = "deadline")]
+    pub deadlines: Vec<ExpectedDeadline>,
+    /// The case's clocks after the step: running (pending, due when said) or stopped.
+    #[serde(default, rename = "clock")]
+    pub clocks: Vec<ExpectedClock>,
+}
+
+/// A deadline missed during a step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedDeadline {
+    /// The deadline (`sip_invitation`, `agreement`, …).
+    pub deadline: String,
+    /// When it was due.
+    #[serde(default)]
+    pub due: Option<At>,
+    /// The rule that set it (`national/sip_invitation`, `jamtland/hvb-cost-split`).
+    #[serde(default)]
+    pub rule: Option<String>,
+}
+
+/// A clock of the case after a step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedClock {
+    /// The clock's kind, or its beginning (`sip_invitation`, `sip_attendance:`,
+    /// `agreement:jamtland/hvb-cost-split`).
+    pub kind: String,
+    /// `running` (the default: a clock of that kind is pending) or `stopped` (none is).
+    #[serde(default)]
+    pub state: ClockState,
+    /// When the running clock is due.
+    #[serde(default)]
+    pub due: Option<At>,
+}
+
+/// Whether a clock runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockState {
+    #[default]
+    Running,
+    Stopped,
 }
 
 /// How a message was taken.
@@ -165,6 +209,63 @@ pub struct ExpectedDelivery {
 #[serde(deny_unknown_fields)]
 pub struct ExpectedDeviation {
     pub cause: String,
+}
+
+/// When a step happens (or a clock is due): relative to the scenario's start (`+1d2h`), or a
+/// date-time — with its offset (`2026-12-28T20:00:00+01:00`), or local Swedish time
+/// (`2026-12-28T20:00`; a time the clocks skip is an error, one they show twice is the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    After(Offset),
+    On(Timestamp),
+}
+
+impl At {
+    pub fn parse(text: &str) -> Result<At, String> {
+        let text = text.trim();
+        if text.starts_with('+') {
+            return Offset::parse(text).map(At::After);
+        }
+        if let Ok(at) = text.parse::<Timestamp>() {
+            return Ok(At::On(at));
+        }
+        let local: jiff::civil::DateTime = text.parse().map_err(|_| {
+            format!(
+                "{text:?} is neither a time after the start (+1d2h30m) nor a date-time \
+                 (2026-12-28T20:00 Swedish time, or with its offset)"
+            )
+        })?;
+        crate::domain::time::swedish_local(local).map(|read| At::On(read.at))
+    }
+
+    /// The instant: `start` + the offset, or the date-time itself.
+    pub fn after(self, start: Timestamp) -> Timestamp {
+        match self {
+            At::After(offset) => offset.after(start),
+            At::On(at) => at,
+        }
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::After(offset) => offset.fmt(f),
+            At::On(at) => write!(
+                f,
+                "{}",
+                at.to_zoned_datetime(crate::domain::time::stockholm())
+                    .strftime("%Y-%m-%d %H:%M")
+            ),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for At {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        At::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A time relative to the scenario's start: `+0`, `+90m`, `+2h`, `+1d2h30m`, `+3d`.
@@ -255,6 +356,19 @@ pub fn load(path: &Path) -> Result<Scenario, String> {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     scenario.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     scenario.path = path.to_path_buf();
+    // Due times in expectations are instants from here on.
+    let start = scenario.start;
+    for step in &mut scenario.steps {
+        for due in step
+            .expect
+            .deadlines
+            .iter_mut()
+            .filter_map(|d| d.due.as_mut())
+            .chain(step.expect.clocks.iter_mut().filter_map(|c| c.due.as_mut()))
+        {
+            *due = At::On(due.after(start));
+        }
+    }
     check(&scenario).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(scenario)
 }
@@ -293,10 +407,10 @@ fn check(scenario: &Scenario) -> Result<(), String> {
             ));
         }
     }
-    let mut previous = Offset(SignedDuration::ZERO);
+    let mut previous = At::After(Offset(SignedDuration::ZERO));
     for (index, step) in scenario.steps.iter().enumerate() {
         let title = step.title(index);
-        if step.at < previous {
+        if step.at.after(scenario.start) < previous.after(scenario.start) {
             return Err(format!(
                 "{title}: at {} is before the step before it ({previous}); steps are in time order",
                 step.at

@@ -141,7 +141,7 @@ fn a_scenario_that_cannot_run_is_refused_before_any_runs_naming_the_file_and_fie
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.toml"), "{stderr}");
     assert!(
-        stderr.contains("\"tomorrow\" is not a time after the start"),
+        stderr.contains("\"tomorrow\" is neither a time after the start"),
         "{stderr}"
     );
     // Nothing ran: the shipped scenarios were not replayed either.
