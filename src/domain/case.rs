@@ -389,7 +389,9 @@ impl CoordinationCase {
                 Some(_) => Ok(()),
             },
             K::LvmDecision { decision_id, .. } => {
-                allowed(&[P::Inpatient, P::ReadyForDischarge])?;
+                // The hold applies to a person at a hospital unit for care, admitted or not
+                // (the emergency department, outpatient psychiatry).
+                allowed(&[P::Outpatient, P::Inpatient, P::ReadyForDischarge])?;
                 if self.events.iter().any(|e| {
                     matches!(&e.kind, K::LvmDecision { decision_id: d, .. } if d == decision_id)
                 }) {

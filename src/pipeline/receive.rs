@@ -404,6 +404,25 @@ impl Pipeline {
 impl Pipeline {
     /// What a step warns of that its format cannot: an invitation to a SIP without the
     /// person's consent to SIP, named where the sender would name it in its own format.
+    /// What a step about to be recorded warns its sender of besides consent: a ready-for-
+    /// discharge notice while an LVM decision holds the person in hospital.
+    pub(super) fn hold_warnings(
+        message: &CanonicalMessage,
+        case: &CoordinationCase,
+    ) -> Vec<String> {
+        if !matches!(message.event.kind, EventKind::ReadyForDischarge { .. })
+            || case.state().lvm_holds.is_empty()
+        {
+            return Vec::new();
+        }
+        let holds: Vec<&str> = case.state().lvm_holds.iter().map(String::as_str).collect();
+        vec![format!(
+            "an LVM decision ({}) holds the person in hospital until transport to the LVM home \
+             is arranged: ready for discharge is recorded, but the person may not leave before",
+            holds.join(", ")
+        )]
+    }
+
     pub(super) fn consent_warnings(
         &self,
         message: &CanonicalMessage,

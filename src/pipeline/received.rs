@@ -107,6 +107,8 @@ impl StepSource for Received<'_> {
         };
         let now = steps.clock.now();
         self.step_warnings = pipeline.consent_warnings(message, &case, &stored.consents, now);
+        self.step_warnings
+            .extend(Pipeline::hold_warnings(message, &case));
         // Protection is kept for the person, before anything of the step is disclosed:
         // should the commit fail, the person stays protected (the safe side).
         if self.marks_protection && !stored.protected {

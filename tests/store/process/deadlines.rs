@@ -431,3 +431,68 @@ pub async fn an_hvb_placement_in_a_municipalitys_own_case_runs_the_county_agreem
     assert_eq!(ostersund["placements_emergency"], 1);
     assert_eq!(ostersund["placements_hvb"], 1);
 }
+
+pub async fn an_lvm_hold_applies_to_a_person_at_the_hospital_admitted_or_not(db: &TestDb) {
+    use brygga::domain::event::EventKind;
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-22T10:00:00Z", "a");
+    let lvm_case = story_case("SA-2026-004802");
+    // At the psychiatric emergency unit, not admitted: the physician's 6 § report, then social
+    // services' decision, which holds the person at the hospital until transport.
+    e.receive("22-lvm-anmalan.xml", &[]).await;
+    e.receive("23-lvm-beslut.xml", &[]).await;
+    let case = store
+        .load_case(lvm_case)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_case()
+        .unwrap();
+    assert_eq!(case.phase(), brygga::domain::case::Phase::Outpatient);
+    assert!(!case.state().lvm_holds.is_empty());
+    e.receive("24-transport-ordnad.xml", &[]).await;
+    let case = store
+        .load_case(lvm_case)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_case()
+        .unwrap();
+    assert!(case.state().lvm_holds.is_empty());
+    assert!(
+        case.events()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::LvmTransportArranged { .. }))
+    );
+
+    // Admitted, held: a ready-for-discharge notice is recorded with a warning to its sender.
+    let other = TestDb::sqlite().await;
+    let store = other.migrated().await;
+    let e = engine(store, "2026-11-22T10:00:00Z", "a");
+    e.receive("21-inskrivningsmeddelande-psykiatri.xml", &[])
+        .await;
+    e.receive("22-lvm-anmalan.xml", &[]).await;
+    e.receive("23-lvm-beslut.xml", &[]).await;
+    let ready = example(
+        "08-utskrivningsklar.xml",
+        &[
+            ("SA-2026-004711", "SA-2026-004802"),
+            ("19811218-9876", "19850612-4570"),
+            ("2026-11-24T09:20:00", "2026-11-25T17:20:00"),
+            ("2026-11-24T09:10:00", "2026-11-25T17:10:00"),
+        ],
+    );
+    let receipt = e
+        .pipeline
+        .receive_cosmic_link(&ready, Acting::Operator)
+        .await
+        .unwrap();
+    assert!(
+        receipt
+            .warnings
+            .iter()
+            .any(|w| w.contains("LVM decision") && w.contains("may not leave")),
+        "{:?}",
+        receipt.warnings
+    );
+}
