@@ -267,14 +267,16 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn recorder() -> Recorder {
-        let dir = std::env::temp_dir().join(format!("brygga-record-{}", uuid::Uuid::new_v4()));
-        Recorder::new(dir).unwrap()
+    /// A recorder in a folder removed when the test ends.
+    fn recorder() -> (tempfile::TempDir, Recorder) {
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = Recorder::new(dir.path().join("recorded")).unwrap();
+        (dir, recorder)
     }
 
     #[test]
     fn test_identities_are_valid_consistent_and_keep_what_the_number_says() {
-        let recorder = recorder();
+        let (_dir, recorder) = recorder();
         let today = jiff::civil::date(2026, 11, 23);
         let test = recorder.test_identity("198112189876").unwrap();
         assert_ne!(test, "198112189876");
@@ -300,7 +302,7 @@ mod tests {
 
     #[test]
     fn texts_keep_their_shape_and_every_form_is_replaced() {
-        let recorder = recorder();
+        let (_dir, recorder) = recorder();
         let street = recorder.same_shape("Storgatan 12 B");
         assert_eq!(street.len(), "Storgatan 12 B".len());
         assert_eq!(&street[9..10], " ");

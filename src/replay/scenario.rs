@@ -485,10 +485,9 @@ mod tests {
 
     #[test]
     fn a_scenario_that_cannot_run_says_where() {
-        let dir = std::env::temp_dir().join(format!("brygga-scenario-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let write = |text: &str| {
-            let path = dir.join("s.toml");
+            let path = dir.path().join("s.toml");
             std::fs::write(&path, text).unwrap();
             load(&path).unwrap_err()
         };
