@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::Directory;
 use crate::decide::route::{Routed, route};
 use crate::delivery::Live;
-use crate::domain::case::{CaseId, CoordinationCase};
+use crate::domain::case::{CaseId, CoordinationCase, answers_for};
 use crate::domain::consent::ConsentDirective;
 use crate::domain::party::Party;
 use crate::formats::canonical::CaseReference;
@@ -237,14 +237,23 @@ impl Steps<'_> {
         let new_from = made.version as usize;
         let mut routed = route_from(made, new_from)?;
         let directory = self.directory.as_ref();
+        // The new events, each with its sender: a clock for the sender itself (an agreement's
+        // clock answers to the party that started it) needs no disclosure to it.
         let new_events: Vec<_> = made.case.events()[new_from.min(made.case.events().len())..]
             .iter()
-            .map(|event| event.id)
+            .map(|event| (event.id, event.source.sender.clone()))
             .collect();
         made.step.timers =
             process::clocks::for_reached(std::mem::take(&mut made.step.timers), |event, party| {
-                !new_events.contains(&event)
-                    || routed.reached(event, party, &made.routed_to, directory)
+                match new_events.iter().find(|(id, _)| *id == event) {
+                    None => true,
+                    Some((_, Some(sender)))
+                        if answers_for(sender, party) || answers_for(party, sender) =>
+                    {
+                        true
+                    }
+                    Some(_) => routed.reached(event, party, &made.routed_to, directory),
+                }
             });
         let raised: Vec<_> = made.case.events()[new_from.min(made.case.events().len())..]
             .iter()

@@ -575,8 +575,12 @@ pub async fn an_invitation_withheld_from_everyone_starts_no_clock_and_tells_its_
             .iter()
             .all(|w| w.reason.contains("consent to SIP"))
     );
-    // Nobody is waited for: no attendance clock starts.
-    assert_eq!(attendance(pending(store).await), Vec::<String>::new());
+    // Nobody it was withheld from is waited for: the only attendance clock is the sender's own
+    // (Biståndsenheten invited itself, and has its invitation).
+    assert_eq!(
+        attendance(pending(store).await),
+        ["sip_attendance:K-2026-0311:municipality 2380 unit SE2120002411-BIST"]
+    );
     // The sender is told by a deviation addressed to it, told to nobody else (the parties it
     // was withheld from may not learn of the invitation).
     let not_delivered: Vec<_> = deviations(store)
@@ -592,15 +596,24 @@ pub async fn an_invitation_withheld_from_everyone_starts_no_clock_and_tells_its_
     assert_eq!(not_delivered[0].notify, []);
     // The deviation is the step's one follow-on, in the receipt.
     assert_eq!(receipt.follow_on.len(), 1, "{:?}", receipt.follow_on);
-    // Past the meeting: the region is not recorded as failing to confirm, nor blamed.
+    // Past the meeting: the region and home health care are not recorded as failing to
+    // confirm, nor blamed; only the sender's own unit is.
     e.set_clock("2026-12-04T08:00:00Z");
     e.scheduler.fire_due().await.unwrap();
-    assert!(
-        !missed(store)
-            .await
-            .iter()
-            .any(|(deadline, _, _)| *deadline == Deadline::SipAttendance)
-    );
+    let case = store.load_case(case_id()).await.unwrap().unwrap();
+    let unconfirmed: Vec<String> = case
+        .events
+        .iter()
+        .filter_map(|e| match &e.event.kind {
+            brygga::domain::event::EventKind::DeadlineMissed {
+                deadline: Deadline::SipAttendance,
+                party,
+                ..
+            } => party.as_ref().map(ToString::to_string),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unconfirmed, ["municipality 2380 unit SE2120002411-BIST"]);
     let blamed: Vec<String> = deviations(store)
         .await
         .into_iter()
@@ -608,15 +621,21 @@ pub async fn an_invitation_withheld_from_everyone_starts_no_clock_and_tells_its_
         .map(|d| d.addressed_to.to_string())
         .collect();
     assert!(
-        !blamed.iter().any(|party| party.starts_with("region")),
+        blamed
+            .iter()
+            .all(|party| party == "municipality 2380 unit SE2120002411-BIST"),
         "{blamed:?}"
     );
     let json = stats_json(store, "2026-11-01", "2027-01-01").await;
-    assert_eq!(
-        json["total"]["deadlines_missed"].as_u64().unwrap_or(0),
-        0,
+    // Nothing counted against the region; the municipality's withheld step is counted for it.
+    let rows = json["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .filter(|r| r["principal"] == "region")
+            .all(|r| r["sip_attendance_unconfirmed"] == 0 && r["deviations_raised"] == 0),
         "{json}"
     );
+    assert_eq!(row(&json, "2380")["steps_not_delivered"], 1);
 }
 
 /// The pending SIP attendance clocks among `pending`.
