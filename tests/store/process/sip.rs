@@ -898,6 +898,20 @@ pub async fn a_party_that_sends_another_function_than_invited_is_absent_by_funct
         )],
     )
     .await;
+    // Psychiatry answers that a curator attends: told at once that a physician was asked for.
+    let answer = e
+        .pipeline
+        .receive_cosmic_link(&example("14-svar-kallelse.xml", &[]), Acting::Operator)
+        .await
+        .unwrap();
+    assert!(
+        answer
+            .warnings
+            .iter()
+            .any(|w| w.contains("invited with the function Läkare") && w.contains("Kurator")),
+        "{:?}",
+        answer.warnings
+    );
     e.set_clock("2026-11-26T13:30:00Z");
     // A curator comes; the municipality comes as invited.
     e.canonical(
