@@ -121,87 +121,7 @@ pub fn compare(expect: &Expect, sends: bool, observed: &Observed) -> Vec<String>
             ));
         }
     }
-    let local = |at: jiff::Timestamp| {
-        at.to_zoned_datetime(crate::domain::time::stockholm())
-            .strftime("%Y-%m-%d %H:%M:%S %:z")
-            .to_string()
-    };
-    for wanted in &expect.deadlines {
-        let due = wanted.due.map(|d| d.after(jiff::Timestamp::UNIX_EPOCH));
-        let found = observed.events.iter().any(|e| {
-            e.missed.as_deref() == Some(wanted.deadline.as_str())
-                && due.is_none_or(|due| e.due == Some(due))
-                && wanted
-                    .rule
-                    .as_ref()
-                    .is_none_or(|rule| e.rule.as_ref() == Some(rule))
-        });
-        if !found {
-            let got: Vec<String> = observed
-                .events
-                .iter()
-                .filter(|e| e.missed.is_some())
-                .map(|e| {
-                    format!(
-                        "{} due {} by {}",
-                        e.missed.as_deref().unwrap_or_default(),
-                        e.due.map(local).unwrap_or_default(),
-                        e.rule.as_deref().unwrap_or("-")
-                    )
-                })
-                .collect();
-            differences.push(format!(
-                "deadline {}{}{}: expected missed, got {}",
-                wanted.deadline,
-                due.map(|d| format!(" due {}", local(d)))
-                    .unwrap_or_default(),
-                wanted
-                    .rule
-                    .as_ref()
-                    .map(|r| format!(" by {r}"))
-                    .unwrap_or_default(),
-                list(&got)
-            ));
-        }
-    }
-    for wanted in &expect.clocks {
-        let running: Vec<&(String, jiff::Timestamp)> = observed
-            .clocks
-            .iter()
-            .filter(|(kind, _)| kind.starts_with(&wanted.kind))
-            .collect();
-        let shown = || {
-            running
-                .iter()
-                .map(|(kind, due)| format!("{kind} due {}", local(*due)))
-                .collect::<Vec<_>>()
-        };
-        match wanted.state {
-            super::scenario::ClockState::Stopped if !running.is_empty() => {
-                differences.push(format!(
-                    "clock {}: expected stopped, running {}",
-                    wanted.kind,
-                    list(&shown())
-                ))
-            }
-            super::scenario::ClockState::Running if running.is_empty() => differences.push(
-                format!("clock {}: expected running, but none is", wanted.kind),
-            ),
-            super::scenario::ClockState::Running => {
-                if let Some(due) = wanted.due.map(|d| d.after(jiff::Timestamp::UNIX_EPOCH))
-                    && !running.iter().any(|(_, at)| *at == due)
-                {
-                    differences.push(format!(
-                        "clock {}: expected due {}, running {}",
-                        wanted.kind,
-                        local(due),
-                        list(&shown())
-                    ));
-                }
-            }
-            super::scenario::ClockState::Stopped => {}
-        }
-    }
+    differences.extend(deadlines_and_clocks(expect, observed));
     for deviation in &expect.deviations {
         let raised: Vec<String> = observed
             .events
@@ -290,6 +210,93 @@ pub fn compare(expect: &Expect, sends: bool, observed: &Observed) -> Vec<String>
             "phase: expected {phase}, got {}",
             observed.phase.as_deref().unwrap_or("no case")
         ));
+    }
+    differences
+}
+
+/// The differences in the missed deadlines' due times and rules, and in the running clocks.
+fn deadlines_and_clocks(expect: &Expect, observed: &Observed) -> Vec<String> {
+    let mut differences = Vec::new();
+    let local = |at: jiff::Timestamp| {
+        at.to_zoned_datetime(crate::domain::time::stockholm())
+            .strftime("%Y-%m-%d %H:%M:%S %:z")
+            .to_string()
+    };
+    for wanted in &expect.deadlines {
+        let due = wanted.due.map(|d| d.after(jiff::Timestamp::UNIX_EPOCH));
+        let found = observed.events.iter().any(|e| {
+            e.missed.as_deref() == Some(wanted.deadline.as_str())
+                && due.is_none_or(|due| e.due == Some(due))
+                && wanted
+                    .rule
+                    .as_ref()
+                    .is_none_or(|rule| e.rule.as_ref() == Some(rule))
+        });
+        if !found {
+            let got: Vec<String> = observed
+                .events
+                .iter()
+                .filter(|e| e.missed.is_some())
+                .map(|e| {
+                    format!(
+                        "{} due {} by {}",
+                        e.missed.as_deref().unwrap_or_default(),
+                        e.due.map(local).unwrap_or_default(),
+                        e.rule.as_deref().unwrap_or("-")
+                    )
+                })
+                .collect();
+            differences.push(format!(
+                "deadline {}{}{}: expected missed, got {}",
+                wanted.deadline,
+                due.map(|d| format!(" due {}", local(d)))
+                    .unwrap_or_default(),
+                wanted
+                    .rule
+                    .as_ref()
+                    .map(|r| format!(" by {r}"))
+                    .unwrap_or_default(),
+                list(&got)
+            ));
+        }
+    }
+    for wanted in &expect.clocks {
+        let running: Vec<&(String, jiff::Timestamp)> = observed
+            .clocks
+            .iter()
+            .filter(|(kind, _)| kind.starts_with(&wanted.kind))
+            .collect();
+        let shown = || {
+            running
+                .iter()
+                .map(|(kind, due)| format!("{kind} due {}", local(*due)))
+                .collect::<Vec<_>>()
+        };
+        match wanted.state {
+            super::scenario::ClockState::Stopped if !running.is_empty() => {
+                differences.push(format!(
+                    "clock {}: expected stopped, running {}",
+                    wanted.kind,
+                    list(&shown())
+                ))
+            }
+            super::scenario::ClockState::Running if running.is_empty() => differences.push(
+                format!("clock {}: expected running, but none is", wanted.kind),
+            ),
+            super::scenario::ClockState::Running => {
+                if let Some(due) = wanted.due.map(|d| d.after(jiff::Timestamp::UNIX_EPOCH))
+                    && !running.iter().any(|(_, at)| *at == due)
+                {
+                    differences.push(format!(
+                        "clock {}: expected due {}, running {}",
+                        wanted.kind,
+                        local(due),
+                        list(&shown())
+                    ));
+                }
+            }
+            super::scenario::ClockState::Stopped => {}
+        }
     }
     differences
 }

@@ -243,3 +243,62 @@ async fn without_a_pseudonym_key_the_export_says_what_to_configure() {
         "{answer}"
     );
 }
+
+#[test]
+fn deviations_export_is_only_de_identified_and_needs_its_pseudonym_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("brygga.db").display());
+    let key = dir.path().join("pseudonym.key");
+    std::fs::write(&key, [3u8; 48]).unwrap();
+    let run = |args: &[&str], key: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(repo_root().join("deploy/config/brygga.toml"))
+            .env_remove("BRYGGA_CONFIG")
+            .env("BRYGGA_DATABASE__URL", &url);
+        if let Some(key) = key {
+            command.env("BRYGGA_STATISTICS__PSEUDONYM_KEY_FILE", key);
+        }
+        command.output().unwrap()
+    };
+    let migrate = run(&["migrate"], None);
+    assert!(migrate.status.success(), "{}", stderr_of(&migrate));
+    let identified = run(&["deviations", "export"], Some(&key));
+    assert!(!identified.status.success());
+    assert!(
+        stderr_of(&identified).contains("add --deidentified"),
+        "{}",
+        stderr_of(&identified)
+    );
+    let keyless = run(&["deviations", "export", "--deidentified"], None);
+    assert!(!keyless.status.success());
+    assert!(
+        stderr_of(&keyless).contains("statistics.pseudonym_key_file"),
+        "{}",
+        stderr_of(&keyless)
+    );
+    let output = run(
+        &[
+            "deviations",
+            "export",
+            "--deidentified",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-12-01",
+        ],
+        Some(&key),
+    );
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        csv.starts_with("case,deviation,raised_on,cause,deadline,principal,unit,"),
+        "{csv}"
+    );
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

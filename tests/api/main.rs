@@ -30,6 +30,7 @@ mod consent;
 mod cosmic_link;
 mod crash;
 mod delivery;
+mod delivery_late;
 mod deviations;
 mod examples;
 mod fhir_audit;

@@ -19,9 +19,11 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::support::TestDb;
 
+mod agreements;
 mod deadlines;
 mod sip;
 
+pub use agreements::*;
 pub use deadlines::*;
 pub use sip::*;
 

@@ -1,7 +1,8 @@
-//! Deviations the gateway raises itself, from the evidence it holds: a missed deadline, or an
-//! invited principal absent from a SIP meeting without notice. Each names the party that
-//! answers for it, the evidence (events and times), and the deviation contacts of both
-//! principals it is routed to. Pure: no IO.
+//! Deviations the gateway raises itself, from the evidence it holds: a missed deadline, an
+//! invited principal absent from a SIP meeting without notice (or without a function it was
+//! invited with), planning that never happened, and (`undelivered`) a step that did not reach
+//! a party that must have it. Each names the party that answers for it, the evidence (events
+//! and times), and whom it is routed to. Pure: no IO.
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -18,6 +19,9 @@ use crate::domain::party::{Party, Principal};
 use crate::domain::sensitive::Sensitive;
 use crate::domain::time::stockholm;
 use crate::formats::canonical::derived_id;
+
+mod undelivered;
+pub use undelivered::{LateDelivery, delivery_late, must_arrive, must_reach, not_delivered};
 
 /// The deviations `event` (just applied to `case`) raises under `policy`.
 pub fn raised_by(
@@ -84,72 +88,15 @@ pub fn raised_by(
             held_at,
             attendees,
             ..
-        } => {
-            let came = |party: &Party| {
-                attendees
-                    .iter()
-                    .any(|a| answers_for(&a.party, party) || answers_for(party, &a.party))
-            };
-            let mut evidence = Vec::new();
-            if let Some(invitation) = invitation(case, invitation_id) {
-                evidence.push(Evidence {
-                    what: "sip_invitation".to_owned(),
-                    at: invitation.occurred_at,
-                    event: Some(invitation.id),
-                });
-            }
-            evidence.push(Evidence {
-                what: "sip_meeting_held".to_owned(),
-                at: *held_at,
-                event: Some(event.id),
-            });
-            let mut raised = Vec::new();
-            for party in absent(case, invitation_id) {
-                if came(&party) {
-                    continue;
-                }
-                let description = format!(
-                    "{party} was invited to the SIP meeting of {} (invitation {invitation_id}), did not decline, and did not attend.",
-                    local(*held_at)
-                );
-                raised.push(deviation(
-                    event,
-                    &[&event.id.to_string(), &party.to_string()],
-                    party,
-                    description,
-                    DeviationCause::AbsentFromMeeting,
-                    None,
-                    evidence.clone(),
-                    contacts(case, directory),
-                ));
-            }
-            for (party, missing) in absent_functions(case, invitation_id, attendees, policy) {
-                let names: Vec<&str> = missing.iter().map(|c| policy.functions.name(c)).collect();
-                let description = format!(
-                    "{party} was invited with {} to the SIP meeting of {} (invitation {invitation_id}); it came, but no {} attended.",
-                    names.join(", "),
-                    local(*held_at),
-                    names.join(" or ").to_lowercase()
-                );
-                let mut evidence = evidence.clone();
-                evidence.extend(missing.iter().map(|code| Evidence {
-                    what: format!("absent_function:{code}"),
-                    at: *held_at,
-                    event: None,
-                }));
-                raised.push(deviation(
-                    event,
-                    &[&event.id.to_string(), &party.to_string(), "functions"],
-                    party,
-                    description,
-                    DeviationCause::AbsentByFunction,
-                    None,
-                    evidence,
-                    contacts(case, directory),
-                ));
-            }
-            raised
-        }
+        } => meeting_deviations(
+            case,
+            event,
+            invitation_id,
+            *held_at,
+            attendees,
+            policy,
+            directory,
+        ),
         EventKind::Discharged { discharged_at }
             if policy.planning.discharge_without_planning && !planned(case, event) =>
         {
@@ -209,6 +156,83 @@ pub fn raised_by(
     }
 }
 
+/// The deviations a held SIP meeting raises: an invited party that neither declined nor came,
+/// and one that came without a function it was invited with.
+fn meeting_deviations(
+    case: &CoordinationCase,
+    event: &Event,
+    invitation_id: &str,
+    held_at: Timestamp,
+    attendees: &[crate::domain::event::Attendee],
+    policy: &Policy,
+    directory: &Directory,
+) -> Vec<Event> {
+    let came = |party: &Party| {
+        attendees
+            .iter()
+            .any(|a| answers_for(&a.party, party) || answers_for(party, &a.party))
+    };
+    let mut evidence = Vec::new();
+    if let Some(invitation) = invitation(case, invitation_id) {
+        evidence.push(Evidence {
+            what: "sip_invitation".to_owned(),
+            at: invitation.occurred_at,
+            event: Some(invitation.id),
+        });
+    }
+    evidence.push(Evidence {
+        what: "sip_meeting_held".to_owned(),
+        at: held_at,
+        event: Some(event.id),
+    });
+    let mut raised = Vec::new();
+    for party in absent(case, invitation_id) {
+        if came(&party) {
+            continue;
+        }
+        let description = format!(
+            "{party} was invited to the SIP meeting of {} (invitation {invitation_id}), did not decline, and did not attend.",
+            local(held_at)
+        );
+        raised.push(deviation(
+            event,
+            &[&event.id.to_string(), &party.to_string()],
+            party,
+            description,
+            DeviationCause::AbsentFromMeeting,
+            None,
+            evidence.clone(),
+            contacts(case, directory),
+        ));
+    }
+    for (party, missing) in absent_functions(case, invitation_id, attendees, policy) {
+        let names: Vec<&str> = missing.iter().map(|c| policy.functions.name(c)).collect();
+        let description = format!(
+            "{party} was invited with {} to the SIP meeting of {} (invitation {invitation_id}); it came, but no {} attended.",
+            names.join(", "),
+            local(held_at),
+            names.join(" or ").to_lowercase()
+        );
+        let mut evidence = evidence.clone();
+        evidence.extend(missing.iter().map(|code| Evidence {
+            what: format!("absent_function:{code}"),
+            at: held_at,
+            event: None,
+        }));
+        raised.push(deviation(
+            event,
+            &[&event.id.to_string(), &party.to_string(), "functions"],
+            party,
+            description,
+            DeviationCause::AbsentByFunction,
+            None,
+            evidence,
+            contacts(case, directory),
+        ));
+    }
+    raised
+}
+
 /// Whether any planning was recorded in `case` before `event`: planning started, a
 /// ready-for-discharge notice, a SIP invitation, meeting or plan, information at discharge.
 fn planned(case: &CoordinationCase, event: &Event) -> bool {
@@ -226,179 +250,6 @@ fn planned(case: &CoordinationCase, event: &Event) -> bool {
                     | EventKind::InformationAtDischarge { .. }
             )
         })
-}
-
-/// A delivery that is still failing as its step's deadline nears, or that went to the dead
-/// letters.
-#[derive(Debug, Clone)]
-pub struct LateDelivery<'a> {
-    /// The delivery's idempotency key (one deviation per delivery).
-    pub key: &'a str,
-    pub subscription: &'a str,
-    pub recipient: Party,
-    pub attempts: u64,
-    pub last_error: &'a str,
-    /// The step's deadline; none for a step without one (a dead letter raises the deviation
-    /// whatever the deadline).
-    pub deadline: Option<Timestamp>,
-    /// Dead-lettered: no further attempt will be made.
-    pub dead: bool,
-    pub at: Timestamp,
-}
-
-/// The deviation a late delivery of `event` (an event of `case`) raises: addressed to the
-/// recipient whose system does not take it, routed to both principals' deviation contacts.
-pub fn delivery_late(
-    case: &CoordinationCase,
-    event: &Event,
-    late: &LateDelivery<'_>,
-    directory: &Directory,
-) -> Event {
-    let state = if late.dead {
-        "went to the dead letters"
-    } else {
-        "is still failing"
-    };
-    let due = match late.deadline {
-        Some(deadline) => format!(" Its deadline is {}.", local(deadline)),
-        None => String::new(),
-    };
-    let description = format!(
-        "The {} to {} has not been delivered: it {state} after {} attempts through subscription {} (last: {}).{due}",
-        event.kind.name(),
-        late.recipient,
-        late.attempts,
-        late.subscription,
-        late.last_error,
-    );
-    let mut evidence = vec![Evidence {
-        what: event.kind.name().to_owned(),
-        at: event.occurred_at,
-        event: Some(event.id),
-    }];
-    if let Some(deadline) = late.deadline {
-        evidence.push(Evidence {
-            what: "deadline".to_owned(),
-            at: deadline,
-            event: None,
-        });
-    }
-    evidence.push(Evidence {
-        what: if late.dead {
-            "dead_letter"
-        } else {
-            "delivery_failing"
-        }
-        .to_owned(),
-        at: late.at,
-        event: None,
-    });
-    // Both principals' deviation contacts, and the step's sender: it must know its step did
-    // not arrive.
-    let mut notify = contacts(case, directory);
-    if let Some(sender) = &event.source.sender
-        && *sender != late.recipient
-        && !notify.contains(sender)
-    {
-        notify.push(sender.clone());
-    }
-    let mut raised = deviation(
-        event,
-        &["delivery", late.key],
-        late.recipient.clone(),
-        description,
-        DeviationCause::DeliveryLate,
-        None,
-        evidence,
-        notify,
-    );
-    raised.occurred_at = late.at;
-    raised
-}
-
-/// Whether a step of this kind must reach its recipients by law or agreement (`must_reach`).
-/// A dead letter of such a step raises a deviation even when the step has no deadline; one of
-/// any other kind without a deadline (a deviation, an answer) does not, so a deviation the
-/// recipient's format cannot carry does not raise another.
-pub fn must_arrive(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::AdmissionNotice { .. }
-            | EventKind::SipInvitation { .. }
-            | EventKind::SipPlan { .. }
-            | EventKind::InformationAtDischarge { .. }
-            | EventKind::LvmReport { .. }
-            | EventKind::ChildConcernReport { .. }
-    )
-}
-
-/// The parties a step must reach by law or agreement: the recipients of an admission notice,
-/// whom a SIP invitation invites (and a plan goes to), the municipalities that must have the
-/// information at discharge, the municipality a 6 § LVM report or a report of concern for a
-/// child is made to. A step withheld from one of them is a deviation to its sender
-/// (`not_delivered`); other steps (a deviation, an answer) the recipient can do without.
-pub fn must_reach(case: &CoordinationCase, event: &Event) -> Vec<Party> {
-    let municipality = |kommunkod| Party::Municipality {
-        kommunkod,
-        unit: None,
-    };
-    let mut parties = match &event.kind {
-        EventKind::AdmissionNotice { recipients, .. } => recipients.clone(),
-        EventKind::SipInvitation { invited, .. } => {
-            invited.iter().map(|f| f.party.clone()).collect()
-        }
-        EventKind::SipPlan { .. } | EventKind::InformationAtDischarge { .. } => case
-            .municipalities()
-            .iter()
-            .map(|&k| municipality(k))
-            .collect(),
-        EventKind::LvmReport {
-            to_municipality, ..
-        }
-        | EventKind::ChildConcernReport {
-            to_municipality, ..
-        } => vec![municipality(*to_municipality)],
-        _ => Vec::new(),
-    };
-    parties.sort();
-    parties.dedup();
-    parties
-}
-
-/// The deviation for a step withheld from parties it must reach (`missed`: each with the
-/// reason the disclosure decision gave): addressed to the step's sender, who can put it right
-/// (record the consent, the legal basis) — and routed to nobody else, since the parties it
-/// was withheld from may not learn of the step. `None` for a step the gateway made itself.
-pub fn not_delivered(event: &Event, missed: &[(Party, String)]) -> Option<Event> {
-    let sender = event.source.sender.clone()?;
-    if missed.is_empty() {
-        return None;
-    }
-    let parties: Vec<String> = missed
-        .iter()
-        .map(|(party, reason)| format!("{party} ({reason})"))
-        .collect();
-    let description = format!(
-        "The {} was not disclosed to {}, who must receive it; no clock runs for them until it is. Record what it needs and send it again.",
-        event.kind.name(),
-        parties.join("; ")
-    );
-    let evidence = vec![Evidence {
-        what: event.kind.name().to_owned(),
-        at: event.occurred_at,
-        event: Some(event.id),
-    }];
-    let raised = deviation(
-        event,
-        &["not-delivered", &event.id.to_string()],
-        sender,
-        description,
-        DeviationCause::NotDelivered,
-        None,
-        evidence,
-        Vec::new(),
-    );
-    Some(raised)
 }
 
 /// The invited parties that came to the meeting (`attendees`) without a function they were
