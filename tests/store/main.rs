@@ -106,6 +106,7 @@ both_backends!(
     a_plan_not_followed_up_by_its_date_is_recorded_and_a_new_meeting_stops_the_clock,
     a_discharge_during_an_lvm_hold_is_recorded_at_once,
     an_lvm_hold_applies_to_a_person_at_the_hospital_admitted_or_not,
+    psychiatric_care_with_substance_abuse_assumes_a_sip_is_needed,
     a_deviation_is_reminded_until_the_addressed_party_answers_it,
     an_unanswered_deviation_climbs_the_agreements_escalation_ladder,
     a_party_absent_from_the_meeting_without_notice_raises_a_deviation,

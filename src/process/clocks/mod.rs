@@ -240,6 +240,7 @@ pub fn plan(
     let mut plan = ClockPlan::default();
     let rule = |name: &str| format!("{}/{name}", policy.id);
     discharge_clocks(&mut plan, case, event, sent_at, policy);
+    dual_diagnosis_clock(&mut plan, case, event, policy);
     sip_clocks(&mut plan, case, event, sent_at, policy);
     deviation_clocks(&mut plan, case, event, policy);
 
@@ -392,6 +393,54 @@ fn discharge_clocks(
             }
         }
 
+        _ => {}
+    }
+}
+
+/// Timer kind of the SIP assumed needed in a psychiatric case with substance abuse.
+const DUAL_DIAGNOSIS: &str = "sip_dual_diagnosis";
+
+/// A 6 § LVM report in a case of psychiatric inpatient care without a SIP invitation yet
+/// starts the clock of the SIP the agreements assume is needed (`[planning]`), answered for by
+/// the reporting unit; an invitation stops it.
+fn dual_diagnosis_clock(
+    plan: &mut ClockPlan,
+    case: &CoordinationCase,
+    event: &Event,
+    policy: &Policy,
+) {
+    match &event.kind {
+        EventKind::LvmReport { .. } => {
+            let psychiatric = case.events().iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::AdmissionNotice {
+                        psychiatric: true,
+                        ..
+                    }
+                )
+            });
+            let invited = case
+                .events()
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::SipInvitation { .. }));
+            if let (true, false, Some(due)) = (
+                psychiatric,
+                invited,
+                policy.dual_diagnosis_sip_due(event.occurred_at),
+            ) {
+                plan.timers.push(timer(
+                    case,
+                    DUAL_DIAGNOSIS.to_owned(),
+                    due,
+                    Deadline::Agreement,
+                    format!("{}/sip-dual-diagnosis", policy.id),
+                    event,
+                    event.source.sender.clone(),
+                ));
+            }
+        }
+        EventKind::SipInvitation { .. } => plan.cancel.push(DUAL_DIAGNOSIS.to_owned()),
         _ => {}
     }
 }

@@ -54,6 +54,11 @@ pub struct Planning {
     /// A SIP or discharge plan without a follow-up date.
     #[serde(default = "yes")]
     pub plan_without_follow_up: bool,
+    /// In a case of psychiatric inpatient care where substance abuse is reported (a 6 § LVM
+    /// report), a SIP is assumed to be needed: the reporting unit invites to one within this
+    /// many calendar days. 0 (the default): no such clock.
+    #[serde(default)]
+    pub sip_for_psychiatry_with_substance_abuse_days: u32,
 }
 
 impl Default for Planning {
@@ -61,6 +66,7 @@ impl Default for Planning {
         Planning {
             discharge_without_planning: true,
             plan_without_follow_up: true,
+            sip_for_psychiatry_with_substance_abuse_days: 0,
         }
     }
 }
@@ -551,6 +557,13 @@ impl Policy {
                 own
             },
         })
+    }
+
+    /// When a SIP is due in a psychiatric case with substance abuse reported at `reported_at`,
+    /// if the policy assumes one is needed.
+    pub fn dual_diagnosis_sip_due(&self, reported_at: Timestamp) -> Option<Timestamp> {
+        let days = self.planning.sip_for_psychiatry_with_substance_abuse_days;
+        (days > 0).then(|| self.days_after(reported_at, days, Count::Calendar))
     }
 
     /// The due time of an agreement clock started at `from`.

@@ -496,3 +496,53 @@ pub async fn an_lvm_hold_applies_to_a_person_at_the_hospital_admitted_or_not(db:
         receipt.warnings
     );
 }
+
+pub async fn psychiatric_care_with_substance_abuse_assumes_a_sip_is_needed(db: &TestDb) {
+    let store = db.migrated().await;
+    let e = engine(store, "2026-11-22T10:00:00Z", "a");
+    let lvm_case = story_case("SA-2026-004802");
+    e.receive("21-inskrivningsmeddelande-psykiatri.xml", &[])
+        .await;
+    e.receive("22-lvm-anmalan.xml", &[]).await;
+    // Reported Sunday 22 November: a SIP invitation due within 14 days, by the end of Sunday
+    // 6 December, moved to the end of Monday 7 December.
+    let pending_of = |kind: &'static str| async move {
+        store
+            .pending_timers(lvm_case)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, due)| due.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pending_of("sip_dual_diagnosis").await,
+        ["2026-12-07T23:00:00Z"]
+    );
+    e.set_clock("2026-12-08T08:00:00Z");
+    e.scheduler.fire_due().await.unwrap();
+    let missed = missed_in(store, lvm_case).await;
+    assert!(
+        missed
+            .iter()
+            .any(|(deadline, due, rule)| *deadline == Deadline::Agreement
+                && due == "2026-12-07T23:00:00Z"
+                && rule == "jamtland/sip-dual-diagnosis"),
+        "{missed:?}"
+    );
+
+    // Not psychiatric care: no such clock.
+    let other = TestDb::sqlite().await;
+    let store = other.migrated().await;
+    let e = engine(store, "2026-11-22T10:00:00Z", "a");
+    e.receive("22-lvm-anmalan.xml", &[]).await;
+    assert!(
+        store
+            .pending_timers(lvm_case)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(kind, _)| kind != "sip_dual_diagnosis")
+    );
+}
