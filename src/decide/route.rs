@@ -39,12 +39,7 @@ impl Routed {
         directory: &Directory,
     ) -> bool {
         self.released.iter().any(|(id, recipient)| {
-            *id == event
-                && (recipient == party
-                    || (routed_to.contains(recipient)
-                        && directory.organisation_of(recipient).is_some()
-                        && directory.organisation_of(recipient)
-                            == directory.organisation_of(party)))
+            *id == event && stands_for(recipient, party, routed_to, directory)
         })
     }
 
@@ -59,11 +54,7 @@ impl Routed {
         self.denied
             .iter()
             .find(|denied| {
-                denied.event == event
-                    && (denied.recipient == *party
-                        || (routed_to.contains(&denied.recipient)
-                            && directory.organisation_of(&denied.recipient)
-                                == directory.organisation_of(party)))
+                denied.event == event && stands_for(&denied.recipient, party, routed_to, directory)
             })
             .map(|denied| denied.reason.as_str())
     }
@@ -75,6 +66,20 @@ impl Routed {
         self.denied.extend(more.denied);
         self.released.extend(more.released);
     }
+}
+
+/// Whether a decision for `recipient` is one for `party`: the party itself, or a unit of its
+/// organisation an invitation the gateway fanned out (`routed_to`) went to.
+fn stands_for(
+    recipient: &Party,
+    party: &Party,
+    routed_to: &[Party],
+    directory: &Directory,
+) -> bool {
+    recipient == party
+        || (routed_to.contains(recipient)
+            && directory.organisation_of(recipient).is_some()
+            && directory.organisation_of(recipient) == directory.organisation_of(party))
 }
 
 /// One recipient an event was not disclosed to.
