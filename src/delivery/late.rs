@@ -12,7 +12,6 @@ use crate::store::{CommitOutcome, OutboxItem, StoreError};
 pub(super) struct LateStep<'a> {
     pub(super) item: &'a OutboxItem,
     pub(super) late: &'a LateDelivery<'a>,
-    pub(super) policy: &'a Policy,
 }
 
 impl StepSource for LateStep<'_> {
@@ -42,8 +41,11 @@ impl StepSource for LateStep<'_> {
             return Ok(Attempt::Answer(()));
         };
         let raised = deviations::delivery_late(&case, &event, late, steps.directory);
-        let policy = self.policy;
-        let choose = |_: &CoordinationCase| policy;
+        // The agreement the case's own steps follow (its parties), so its reminders run the same.
+        let issuer = reference.issuer.clone();
+        let choose = |case: &CoordinationCase| -> &Policy {
+            steps.policies.for_parties(&issuer, case, steps.directory)
+        };
         let context = Context {
             policy: &choose,
             directory: steps.directory,

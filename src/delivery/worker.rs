@@ -331,7 +331,7 @@ impl Deliverer {
             dead,
             at: now,
         };
-        match self.raise_late(item, &payload, &late).await {
+        match self.raise_late(item, &late).await {
             Ok(()) => self.late.insert(item.idempotency_key.as_str()),
             Err(error) => {
                 tracing::error!(case = %item.case_id, %error, "the deviation for a late delivery could not be recorded; the next failure tries again")
@@ -344,7 +344,6 @@ impl Deliverer {
     async fn raise_late(
         &self,
         item: &OutboxItem,
-        payload: &Payload,
         late: &crate::process::deviations::LateDelivery<'_>,
     ) -> Result<(), StoreError> {
         let steps = crate::pipeline::Steps {
@@ -356,12 +355,8 @@ impl Deliverer {
             clock: &self.clock,
             outbox_ready: Some(&self.ready),
         };
-        let policy = self.mappings.policies.for_case(
-            &payload.message.case.issuer,
-            crate::process::clocks::municipality_of(&payload.message.event),
-        );
         steps
-            .record_step(&mut super::late::LateStep { item, late, policy })
+            .record_step(&mut super::late::LateStep { item, late })
             .await
     }
 

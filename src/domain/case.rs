@@ -747,6 +747,12 @@ pub fn answers_for(by: &Party, party: &Party) -> bool {
         )
 }
 
+/// Whether either party answers for the other: the same party, or a municipality and one of
+/// its units (an attendee, a sender and whom they stand for).
+pub fn either_answers_for(a: &Party, b: &Party) -> bool {
+    answers_for(a, b) || answers_for(b, a)
+}
+
 fn add_party(units: &mut BTreeSet<HsaId>, municipalities: &mut BTreeSet<Kommunkod>, party: &Party) {
     match party {
         Party::RegionUnit { hsa_id } => {

@@ -101,6 +101,7 @@ pub async fn export(
         .await
         .map_err(|error| match error {
             crate::pipeline::stats::StatsError::EmptyPeriod { .. } => bad(error.to_string()),
+            crate::pipeline::stats::StatsError::Key(_) => ApiError::Unavailable(error.to_string()),
             crate::pipeline::stats::StatsError::Store(error) => {
                 ApiError::Internal(error.to_string())
             }

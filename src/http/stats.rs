@@ -62,7 +62,7 @@ pub async fn stats(
                 expression: None,
             });
         }
-        Err(StatsError::Store(error)) => return Err(ApiError::Internal(error.to_string())),
+        Err(error) => return Err(ApiError::Internal(error.to_string())),
     };
     let release = if caller.county_statistics {
         Release::county(computed, state.statistics.suppress_below)

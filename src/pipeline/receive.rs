@@ -404,63 +404,6 @@ impl Pipeline {
 impl Pipeline {
     /// What a step warns of that its format cannot: an invitation to a SIP without the
     /// person's consent to SIP, named where the sender would name it in its own format.
-    /// An accepted SIP answer naming another function than the responder was invited with
-    /// (by the function code table): a warning to the responder, before the meeting, that
-    /// an absence by function will be recorded unless the invited function attends.
-    pub(super) fn function_warnings(
-        message: &CanonicalMessage,
-        case: &CoordinationCase,
-        functions: &crate::process::functions::Functions,
-    ) -> Vec<String> {
-        let EventKind::SipResponse {
-            invitation_id,
-            responder,
-            answer: crate::domain::event::SipAnswer::Accepted,
-            attending_function: Some(attending),
-        } = &message.event.kind
-        else {
-            return Vec::new();
-        };
-        let Some(coming) = functions.classify(attending) else {
-            return Vec::new();
-        };
-        let mut warnings = Vec::new();
-        for event in case.events() {
-            let EventKind::SipInvitation {
-                invitation_id: id,
-                invited,
-                ..
-            } = &event.kind
-            else {
-                continue;
-            };
-            if id != invitation_id {
-                continue;
-            }
-            for function in invited.iter().filter(|f| {
-                crate::domain::case::answers_for(responder, &f.party)
-                    || crate::domain::case::answers_for(&f.party, responder)
-            }) {
-                if let Some(wanted) = functions.classify(&function.function)
-                    && wanted != coming
-                    && !invited.iter().any(|f| {
-                        f.party == function.party && functions.classify(&f.function) == Some(coming)
-                    })
-                {
-                    warnings.push(format!(
-                        "{} was invited with the function {}; the answer names {}: unless a {} \
-                         attends, the meeting records an absence by function",
-                        function.party,
-                        functions.name(wanted),
-                        functions.name(coming),
-                        functions.name(wanted).to_lowercase()
-                    ));
-                }
-            }
-        }
-        warnings
-    }
-
     /// What a step about to be recorded warns its sender of besides consent: a ready-for-
     /// discharge notice while an LVM decision holds the person in hospital.
     pub(super) fn hold_warnings(

@@ -109,11 +109,12 @@ impl StepSource for Received<'_> {
         self.step_warnings = pipeline.consent_warnings(message, &case, &stored.consents, now);
         self.step_warnings
             .extend(Pipeline::hold_warnings(message, &case));
-        self.step_warnings.extend(Pipeline::function_warnings(
-            message,
-            &case,
-            &policy(&case).functions,
-        ));
+        self.step_warnings
+            .extend(process::deviations::function_mismatch(
+                &case,
+                &message.event,
+                &policy(&case).functions,
+            ));
         // Protection is kept for the person, before anything of the step is disclosed:
         // should the commit fail, the person stays protected (the safe side).
         if self.marks_protection && !stored.protected {

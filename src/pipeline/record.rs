@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::Directory;
 use crate::decide::route::{Routed, route};
 use crate::delivery::Live;
-use crate::domain::case::{CaseId, CoordinationCase, answers_for};
+use crate::domain::case::{CaseId, CoordinationCase, either_answers_for};
 use crate::domain::consent::ConsentDirective;
 use crate::domain::party::Party;
 use crate::formats::canonical::CaseReference;
@@ -247,11 +247,7 @@ impl Steps<'_> {
             process::clocks::for_reached(std::mem::take(&mut made.step.timers), |event, party| {
                 match new_events.iter().find(|(id, _)| *id == event) {
                     None => true,
-                    Some((_, Some(sender)))
-                        if answers_for(sender, party) || answers_for(party, sender) =>
-                    {
-                        true
-                    }
+                    Some((_, Some(sender))) if either_answers_for(sender, party) => true,
                     Some(_) => routed.reached(event, party, &made.routed_to, directory),
                 }
             });

@@ -14,6 +14,8 @@ pub enum StatsError {
     EmptyPeriod { from: Date, to: Date },
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("the pseudonym key cannot be used: {0}")]
+    Key(String),
 }
 
 /// Loads the cases with events in `[from, to)` (and in the 31 days before, for readmissions)
@@ -77,13 +79,13 @@ pub async fn forum_for_period(
             cases.push(stored.to_case()?);
         }
     }
+    // Keyed once; each pseudonym continues from a copy. (HMAC takes a key of any length.)
+    let keyed = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
+        .map_err(|e| StatsError::Key(e.to_string()))?;
     let pseudonym = |text: &str| -> String {
-        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
-            return String::new();
-        };
+        let mut mac = keyed.clone();
         mac.update(text.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        hex::encode(&digest[..10])
+        hex::encode(&mac.finalize().into_bytes()[..10])
     };
     Ok(crate::process::stats::forum::forum_rows(
         &cases, from, to, &pseudonym,

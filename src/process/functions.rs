@@ -15,7 +15,8 @@ use serde::Deserialize;
 pub struct Function {
     /// Its name, as shown.
     pub name: String,
-    /// Words (lower case) that name it in a function's free text; the longest match wins.
+    /// Words that name it in a function's free text (case does not matter); the longest
+    /// match wins.
     pub words: Vec<String>,
 }
 
@@ -26,11 +27,16 @@ pub struct Functions(BTreeMap<String, Function>);
 impl Functions {
     /// Reads the table; the error names the file and the entry.
     pub fn load(path: &Path) -> Result<Functions, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
-        let table: BTreeMap<String, Function> =
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "{}: cannot be read: {e} (the function code table SIP invitations and meetings \
+                 are compared by; the distribution's mappings folder has one to start from)",
+                path.display()
+            )
+        })?;
+        let mut table: BTreeMap<String, Function> =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        for (code, function) in &table {
+        for (code, function) in &mut table {
             if function.words.is_empty() {
                 return Err(format!(
                     "{}: [{code}]: words is empty; give the words that name the function",
@@ -43,6 +49,10 @@ impl Functions {
                     path.display()
                 ));
             }
+            // Compared with lower-cased text: kept lower case whatever the file says.
+            for word in &mut function.words {
+                *word = word.to_lowercase();
+            }
         }
         Ok(Functions(table))
     }
@@ -54,7 +64,7 @@ impl Functions {
         self.0
             .iter()
             .flat_map(|(code, f)| f.words.iter().map(move |w| (code, w)))
-            .filter(|(_, word)| text.contains(&word.to_lowercase()))
+            .filter(|(_, word)| text.contains(word.as_str()))
             .max_by_key(|(_, word)| word.chars().count())
             .map(|(code, _)| code.as_str())
     }

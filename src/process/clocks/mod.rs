@@ -411,22 +411,9 @@ fn dual_diagnosis_clock(
 ) {
     match &event.kind {
         EventKind::LvmReport { .. } => {
-            let psychiatric = case.events().iter().any(|e| {
-                matches!(
-                    e.kind,
-                    EventKind::AdmissionNotice {
-                        psychiatric: true,
-                        ..
-                    }
-                )
-            });
-            let invited = case
-                .events()
-                .iter()
-                .any(|e| matches!(e.kind, EventKind::SipInvitation { .. }));
             if let (true, false, Some(due)) = (
-                psychiatric,
-                invited,
+                psychiatric(case),
+                has(case, "sip_invitation"),
                 policy.dual_diagnosis_sip_due(event.occurred_at),
             ) {
                 plan.timers.push(timer(

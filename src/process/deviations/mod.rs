@@ -11,7 +11,7 @@ use super::clocks::GATEWAY;
 use super::policy::Policy;
 use super::stats;
 use crate::config::Directory;
-use crate::domain::case::{CaseId, CoordinationCase, answers_for};
+use crate::domain::case::{CaseId, CoordinationCase, answers_for, either_answers_for};
 use crate::domain::event::{
     Deadline, DeviationCause, Event, EventId, EventKind, EventSource, Evidence, SipAnswer,
 };
@@ -170,7 +170,7 @@ fn meeting_deviations(
     let came = |party: &Party| {
         attendees
             .iter()
-            .any(|a| answers_for(&a.party, party) || answers_for(party, &a.party))
+            .any(|a| either_answers_for(&a.party, party))
     };
     let mut evidence = Vec::new();
     if let Some(invitation) = invitation(case, invitation_id) {
@@ -261,12 +261,7 @@ fn absent_functions(
     attendees: &[crate::domain::event::Attendee],
     policy: &Policy,
 ) -> Vec<(Party, Vec<String>)> {
-    let invited = invitation(case, invitation_id)
-        .map(|e| match &e.kind {
-            EventKind::SipInvitation { invited, .. } => invited.clone(),
-            _ => Vec::new(),
-        })
-        .unwrap_or_default();
+    let invited = invited_functions(case, invitation_id);
     let not_declined = absent(case, invitation_id);
     let mut missing: Vec<(Party, Vec<String>)> = Vec::new();
     for function in &invited {
@@ -276,7 +271,7 @@ fn absent_functions(
         }
         let theirs: Vec<&crate::domain::event::Attendee> = attendees
             .iter()
-            .filter(|a| answers_for(&a.party, party) || answers_for(party, &a.party))
+            .filter(|a| either_answers_for(&a.party, party))
             .collect();
         let Some(code) = policy.functions.classify(&function.function) else {
             continue;
@@ -297,16 +292,68 @@ fn absent_functions(
     missing
 }
 
-/// The invited parties of an invitation that had not declined or proposed another time.
-fn absent(case: &CoordinationCase, invitation_id: &str) -> Vec<Party> {
-    let mut invited: Vec<Party> = invitation(case, invitation_id)
+/// An accepted SIP answer (`event`) naming another function than the responder was invited
+/// with, by the function code table: the warnings for the responder, before the meeting, that
+/// an absence by function will be recorded unless the invited function attends.
+pub fn function_mismatch(
+    case: &CoordinationCase,
+    event: &Event,
+    functions: &crate::process::functions::Functions,
+) -> Vec<String> {
+    let EventKind::SipResponse {
+        invitation_id,
+        responder,
+        answer: SipAnswer::Accepted,
+        attending_function: Some(attending),
+    } = &event.kind
+    else {
+        return Vec::new();
+    };
+    let Some(coming) = functions.classify(attending) else {
+        return Vec::new();
+    };
+    let invited = invited_functions(case, invitation_id);
+    invited
+        .iter()
+        .filter(|f| either_answers_for(responder, &f.party))
+        .filter_map(|function| {
+            let wanted = functions.classify(&function.function)?;
+            let also_invited = invited.iter().any(|f| {
+                f.party == function.party && functions.classify(&f.function) == Some(coming)
+            });
+            (wanted != coming && !also_invited).then(|| {
+                format!(
+                    "{} was invited with the function {}; the answer names {}: unless a {} \
+                     attends, the meeting records an absence by function",
+                    function.party,
+                    functions.name(wanted),
+                    functions.name(coming),
+                    functions.name(wanted).to_lowercase()
+                )
+            })
+        })
+        .collect()
+}
+
+/// The functions (with their parties) invitation `invitation_id` of `case` invites.
+fn invited_functions(
+    case: &CoordinationCase,
+    invitation_id: &str,
+) -> Vec<crate::domain::event::InvitedFunction> {
+    invitation(case, invitation_id)
         .map(|e| match &e.kind {
-            EventKind::SipInvitation { invited, .. } => {
-                invited.iter().map(|f| f.party.clone()).collect()
-            }
+            EventKind::SipInvitation { invited, .. } => invited.clone(),
             _ => Vec::new(),
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The invited parties of an invitation that had not declined or proposed another time.
+fn absent(case: &CoordinationCase, invitation_id: &str) -> Vec<Party> {
+    let mut invited: Vec<Party> = invited_functions(case, invitation_id)
+        .into_iter()
+        .map(|f| f.party)
+        .collect();
     invited.sort();
     invited.dedup();
     invited.retain(|party| {
