@@ -313,6 +313,7 @@ pub fn category(kind: &EventKind) -> InformationCategory {
         | EventKind::LvmDecision { .. }
         | EventKind::LvmTransportArranged { .. } => C::SubstanceAbuse,
         EventKind::ChildConcernReport { .. }
+        | EventKind::ChildConcernFeedback { .. }
         | EventKind::ServicesDecided { .. }
         | EventKind::Placement { .. }
         | EventKind::CostSplitAgreed { .. } => C::SocialServices,
@@ -341,6 +342,8 @@ enum Rule {
 const DUTY_INFORM: &str = "lag (2017:612) om samverkan vid utskrivning från sluten hälso- och sjukvård: informationsskyldighet";
 const DUTY_FOLLOW_UP: &str = "överenskommelse om samverkan: uppföljning och avvikelsehantering";
 const DUTY_LVM_HOLD: &str = "LVM: beslut om vård eller omhändertagande som håller kvar personen";
+const DUTY_CHILD_FEEDBACK: &str =
+    "14 kap. 1 b § socialtjänstlagen: återkoppling till den som anmält oro för ett barn";
 const DUTY_DIRECTIVE: &str = "the person's own directive (samtycke), to the principals of the case";
 
 fn rule(request: &Request<'_>) -> Rule {
@@ -377,6 +380,10 @@ fn rule(request: &Request<'_>) -> Rule {
         | EventKind::DeviationAnswered { .. }
         | EventKind::DeviationReminder { .. } => Rule::Duty {
             duty: DUTY_FOLLOW_UP,
+            redact: &[],
+        },
+        EventKind::ChildConcernFeedback { .. } => Rule::Duty {
+            duty: DUTY_CHILD_FEEDBACK,
             redact: &[],
         },
         EventKind::LvmDecision { .. } | EventKind::LvmTransportArranged { .. } => Rule::Duty {

@@ -31,6 +31,7 @@ pub fn recipients(event: &Event, case: &CoordinationCase, routed_to: &[Party]) -
         } => std::iter::once(addressed_to.clone())
             .chain(escalation.iter().flat_map(|e| e.to.iter().cloned()))
             .collect(),
+        EventKind::ChildConcernFeedback { reporter, .. } => vec![reporter.clone()],
         EventKind::LvmReport {
             to_municipality, ..
         }

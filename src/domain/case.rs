@@ -145,6 +145,10 @@ pub enum TransitionError {
     UnknownMessage { message_id: String },
     #[error("decision {decision_id:?} on services was already received in this case")]
     DuplicateServiceDecision { decision_id: String },
+    #[error(
+        "{by} gives feedback to {reporter}, but this case holds no report of concern for a child by {reporter} to that municipality"
+    )]
+    NoChildConcernReport { by: Party, reporter: Party },
 }
 
 /// What the case knows about one consent.
@@ -405,6 +409,19 @@ impl CoordinationCase {
                 if !self.state.lvm_holds.contains(decision_id) {
                     return Err(TransitionError::UnknownLvmDecision {
                         decision_id: decision_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::ChildConcernFeedback { by, reporter, .. } => {
+                let reported = self.events.iter().any(|e| {
+                    matches!(&e.kind, K::ChildConcernReport { reporter: r, to_municipality, .. }
+                        if r == reporter && by.kommunkod() == Some(*to_municipality))
+                });
+                if !reported {
+                    return Err(TransitionError::NoChildConcernReport {
+                        by: by.clone(),
+                        reporter: reporter.clone(),
                     });
                 }
                 Ok(())
@@ -713,6 +730,7 @@ impl CoordinationCase {
             | K::SipPlan { .. }
             | K::InformationAtDischarge { .. }
             | K::CostSplitAgreed { .. }
+            | K::ChildConcernFeedback { .. }
             | K::DeadlineMissed { .. } => {}
         }
         self.events.push(event);

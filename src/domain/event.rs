@@ -3,6 +3,9 @@
 //! Every inbound format (Cosmic Link, FHIR, municipal dialects) translates into these, and every
 //! outbound format is rendered from them. The fields are those that Lag (2017:612) and the
 //! county agreements require for each step.
+//!
+//! Past 700 lines by design: the closed enum and the types of its fields are the one contract
+//! every format maps, kept in one place.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -171,6 +174,36 @@ pub enum LvmDecisionKind {
     ImmediateCustody,
 }
 
+/// What social services tell the reporter of a concern for a child (14 kap. 1 b § SoL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildConcernOutcome {
+    /// An investigation was opened.
+    InvestigationOpened,
+    /// No investigation will be opened.
+    NoInvestigation,
+    /// An investigation about the child is already under way.
+    InvestigationOngoing,
+}
+
+impl ChildConcernOutcome {
+    /// Every outcome.
+    pub const ALL: &'static [ChildConcernOutcome] = &[
+        ChildConcernOutcome::InvestigationOpened,
+        ChildConcernOutcome::NoInvestigation,
+        ChildConcernOutcome::InvestigationOngoing,
+    ];
+
+    /// The outcome's name, as in the JSON form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChildConcernOutcome::InvestigationOpened => "investigation_opened",
+            ChildConcernOutcome::NoInvestigation => "no_investigation",
+            ChildConcernOutcome::InvestigationOngoing => "investigation_ongoing",
+        }
+    }
+}
+
 /// What a consent covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -208,6 +241,17 @@ pub enum DeviationCause {
 }
 
 impl DeviationCause {
+    /// Every cause.
+    pub const ALL: &'static [DeviationCause] = &[
+        DeviationCause::Reported,
+        DeviationCause::DeadlineMissed,
+        DeviationCause::AbsentFromMeeting,
+        DeviationCause::AbsentByFunction,
+        DeviationCause::DeliveryLate,
+        DeviationCause::NotDelivered,
+        DeviationCause::PlanningMissing,
+    ];
+
     /// The cause's name, as in the JSON form.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -284,6 +328,36 @@ pub enum Deadline {
     LvmHold,
     /// A clock defined by a regional agreement, named in its policy file.
     Agreement,
+}
+
+impl Deadline {
+    /// Every clock.
+    pub const ALL: &'static [Deadline] = &[
+        Deadline::AdmissionNotice,
+        Deadline::SipInvitation,
+        Deadline::InformationAtDischarge,
+        Deadline::PaymentResponsibility,
+        Deadline::DeviationAnswer,
+        Deadline::SipAttendance,
+        Deadline::PlanFollowUp,
+        Deadline::LvmHold,
+        Deadline::Agreement,
+    ];
+
+    /// The clock's name, as in the JSON form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Deadline::AdmissionNotice => "admission_notice",
+            Deadline::SipInvitation => "sip_invitation",
+            Deadline::InformationAtDischarge => "information_at_discharge",
+            Deadline::PaymentResponsibility => "payment_responsibility",
+            Deadline::DeviationAnswer => "deviation_answer",
+            Deadline::SipAttendance => "sip_attendance",
+            Deadline::PlanFollowUp => "plan_follow_up",
+            Deadline::LvmHold => "lvm_hold",
+            Deadline::Agreement => "agreement",
+        }
+    }
 }
 
 fn is_permit(provision: &Provision) -> bool {
@@ -422,6 +496,15 @@ pub enum EventKind {
         legal_basis: String,
         report: Sensitive<String>,
     },
+    /// Social services' feedback to the one who reported concern for a child (14 kap. 1 b §
+    /// socialtjänstlagen): whether an investigation was opened, will not be opened, or is
+    /// already under way. A duty that breaks secrecy, to the reporter only.
+    ChildConcernFeedback {
+        by: Party,
+        /// The reporter the feedback goes to, as the report named it.
+        reporter: Party,
+        outcome: ChildConcernOutcome,
+    },
     /// Social services decided on compulsory care or immediate custody under LVM for a person
     /// in hospital: the hospital keeps the person until transport to the LVM home is arranged.
     LvmDecision {
@@ -444,9 +527,22 @@ pub enum EventKind {
         #[serde(default)]
         emergency: bool,
         by: Party,
+        /// Why the person is placed (the agreement asks for the motive, e.g. an emergency
+        /// placement because of risk to life or health); personal data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        motive: Option<Sensitive<String>>,
     },
     /// The principals agreed how the cost of a placement is split.
-    CostSplitAgreed { placement_id: String },
+    CostSplitAgreed {
+        placement_id: String,
+        /// The reference of the ansvarsförbindelse (the written commitment to pay) the split
+        /// rests on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commitment_reference: Option<String>,
+        /// The amount the commitment covers, in whole kronor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount_sek: Option<u64>,
+    },
     /// An avvikelse (deviation report): reported by a principal, or raised by the gateway from
     /// the evidence it holds (a missed deadline, an absence from a SIP meeting without notice).
     DeviationRaised {
@@ -558,6 +654,7 @@ impl EventKind {
         "consent_withdrawn",
         "lvm_report",
         "child_concern_report",
+        "child_concern_feedback",
         "lvm_decision",
         "lvm_transport_arranged",
         "placement",
@@ -592,6 +689,7 @@ impl EventKind {
             EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
             EventKind::LvmReport { .. } => "lvm_report",
             EventKind::ChildConcernReport { .. } => "child_concern_report",
+            EventKind::ChildConcernFeedback { .. } => "child_concern_feedback",
             EventKind::LvmDecision { .. } => "lvm_decision",
             EventKind::LvmTransportArranged { .. } => "lvm_transport_arranged",
             EventKind::Placement { .. } => "placement",

@@ -35,6 +35,14 @@ impl Party {
             Party::Municipality { .. } => Principal::Municipality,
         }
     }
+
+    /// The municipality's code, for a municipality or one of its units.
+    pub fn kommunkod(&self) -> Option<Kommunkod> {
+        match self {
+            Party::Municipality { kommunkod, .. } => Some(*kommunkod),
+            Party::RegionUnit { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for Party {

@@ -313,6 +313,36 @@ impl Pipeline {
         }
     }
 
+    /// Refuses a reported deviation that names no sender, or names as its reporter another
+    /// organisation than the one that sends it: who reported is who sent it.
+    fn check_reporter(
+        &self,
+        message: &CanonicalMessage,
+        acting: Acting<'_>,
+    ) -> Result<(), ReceiveError> {
+        let EventKind::DeviationRaised { raised_by, .. } = &message.event.kind else {
+            return Ok(());
+        };
+        if matches!(acting, Acting::Operator) {
+            return Ok(());
+        }
+        let Some(sender) = &message.event.source.sender else {
+            return Err(ReceiveError::NotAccepted(
+                "a deviation is reported by the unit that sends it; this message names no sender (only the gateway writes deviations without one)"
+                    .to_owned(),
+            ));
+        };
+        if let Some(reporter) = raised_by {
+            let of = |p: &Party| self.directory.organisation_of(p);
+            if of(reporter) != of(sender) {
+                return Err(ReceiveError::Forbidden(format!(
+                    "the deviation names {reporter} as its reporter, but {sender} sends it; a principal reports its own deviations"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a consent withdrawal dated in the future. A withdrawal takes effect when the
     /// gateway receives it (the disclosure decision is made at that time); a sender that dated
     /// it ahead would otherwise choose when it stops disclosures.
@@ -383,6 +413,7 @@ impl Pipeline {
     ) -> Result<Receipt, ReceiveError> {
         self.check_sender(&message, acting)?;
         check_not_the_gateways(&message, acting)?;
+        self.check_reporter(&message, acting)?;
         self.check_withdrawal_time(&message)?;
         // Whether this message says the person's identity is protected (any message may).
         let marks_protection = message.protected_identity

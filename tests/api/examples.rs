@@ -97,24 +97,20 @@ async fn phase(app: &TestApp, case_id: &str) -> Phase {
 #[tokio::test]
 async fn the_cosmic_link_examples_are_accepted_in_file_name_order() {
     let dir = repo_root().join("mappings/cosmic-link/examples");
+    let codes = Mappings::load(&repo_root().join("mappings"))
+        .unwrap()
+        .cosmic_link;
     for now in [BEFORE_THE_STORIES, AFTER_THE_STORIES] {
         let app = spawn_app_at(now).await;
         let mut stories = Stories::default();
         for path in examples(&dir) {
             let example = name(&path);
             let bytes = std::fs::read(&path).unwrap();
-            if now == BEFORE_THE_STORIES {
-                let sent_at = brygga::formats::cosmic_link::decode(
-                    &bytes,
-                    &brygga::formats::Mappings::load(&repo_root().join("mappings"))
-                        .unwrap()
-                        .cosmic_link,
-                    app.clock.today(),
-                )
+            let message = brygga::formats::cosmic_link::decode(&bytes, &codes, app.clock.today())
                 .unwrap()
-                .message
-                .sent_at;
-                let ahead = sent_at.duration_since(app.clock.now());
+                .message;
+            if now == BEFORE_THE_STORIES {
+                let ahead = message.sent_at.duration_since(app.clock.now());
                 if ahead.is_positive() {
                     app.clock.advance(ahead);
                 }
@@ -135,14 +131,20 @@ async fn the_cosmic_link_examples_are_accepted_in_file_name_order() {
             stories.step(&example, receipt["case_id"].as_str().unwrap());
         }
         // Each story runs to its end: the medicine ward's discharge with SIP, the LVM hold and
-        // its discharge, the admission sent for the wrong patient and cancelled.
+        // its discharge, the admission sent for the wrong patient and cancelled, and the
+        // outpatient whose child social services look into and who is placed in an HVB.
         let mut ends = Vec::new();
         for case in &stories.cases {
             ends.push(phase(&app, case).await);
         }
         assert_eq!(
             ends,
-            [Phase::Discharged, Phase::Discharged, Phase::Cancelled],
+            [
+                Phase::Discharged,
+                Phase::Discharged,
+                Phase::Cancelled,
+                Phase::Outpatient
+            ],
             "clock at {now}"
         );
         assert!(app.store.verify_audit_chain().await.unwrap().is_intact());

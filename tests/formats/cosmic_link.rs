@@ -4,7 +4,7 @@
 use brygga::formats::cosmic_link::{CodeTables, decode, encode};
 use jiff::civil::{Date, date};
 
-use crate::golden::{check_json, check_text, files, repo, validate};
+use crate::golden::{check_json, check_text, cosmic_link_examples, files, repo, validate};
 
 const TODAY: Date = date(2026, 11, 23);
 
@@ -16,7 +16,7 @@ fn codes() -> CodeTables {
 fn every_example_decodes_to_its_golden_canonical_message() {
     let codes = codes();
     let expected_dir = repo().join("fixtures/cosmic-link/to-canonical");
-    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+    for input in cosmic_link_examples() {
         let bytes = std::fs::read(&input).unwrap();
         let decoded =
             decode(&bytes, &codes, TODAY).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
@@ -37,7 +37,7 @@ fn every_example_decodes_to_its_golden_canonical_message() {
 #[test]
 fn every_example_survives_a_round_trip_through_the_canonical_model() {
     let codes = codes();
-    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+    for input in cosmic_link_examples() {
         let first = decode(&std::fs::read(&input).unwrap(), &codes, TODAY)
             .unwrap()
             .message;
@@ -244,7 +244,7 @@ pub fn validate_against_xsd(xml: &[u8], what: &str) {
 #[test]
 fn examples_and_the_encoders_output_validate_against_the_xsd() {
     let codes = codes();
-    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+    for input in cosmic_link_examples() {
         let bytes = std::fs::read(&input).unwrap();
         validate_against_xsd(&bytes, &input.display().to_string());
         let written = encode(&decode(&bytes, &codes, TODAY).unwrap().message, &codes).unwrap();

@@ -11,7 +11,7 @@ use jiff::civil::{Date, date};
 use serde_json::{Value, json};
 
 use crate::cosmic_link::validate_against_xsd;
-use crate::golden::{check_json, check_text, files, repo};
+use crate::golden::{check_json, check_text, cosmic_link_examples, files, repo};
 
 const TODAY: Date = date(2026, 11, 23);
 
@@ -31,7 +31,7 @@ fn fixture(name: &str) -> Value {
 #[test]
 fn every_example_survives_cosmic_link_to_fhir_and_back() {
     let mappings = mappings();
-    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+    for input in cosmic_link_examples() {
         let bytes = std::fs::read(&input).unwrap();
         let original = decode(&bytes, &mappings.cosmic_link, TODAY)
             .unwrap()

@@ -10,7 +10,7 @@ use brygga::formats::translate::step_deadline;
 use jiff::civil::{Date, date};
 use serde_json::Value;
 
-use crate::golden::{check_json, files, repo};
+use crate::golden::{check_json, cosmic_link_examples, repo};
 
 const TODAY: Date = date(2026, 11, 23);
 
@@ -39,7 +39,7 @@ fn references(value: &Value, out: &mut Vec<String>) {
 fn every_example_renders_its_golden_bundle_that_the_fhir_models_keep_whole() {
     let mappings = mappings();
     let expected = repo().join("fixtures/cosmic-link/to-fhir");
-    for input in files(&repo().join("mappings/cosmic-link/examples"), ".xml") {
+    for input in cosmic_link_examples() {
         let message = decode(
             &std::fs::read(&input).unwrap(),
             &mappings.cosmic_link,

@@ -22,6 +22,16 @@ pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Every Cosmic Link example: the stories a region posts, then what brygga writes itself
+/// (`examples/from-brygga/`: missed deadlines, its deviations and reminders), which no client
+/// posts but every format must carry.
+pub fn cosmic_link_examples() -> Vec<PathBuf> {
+    let dir = repo().join("mappings/cosmic-link/examples");
+    let mut all = files(&dir, ".xml");
+    all.extend(files(&dir.join("from-brygga"), ".xml"));
+    all
+}
+
 fn create_parent(path: &Path) {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();

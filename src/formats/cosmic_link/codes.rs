@@ -9,7 +9,10 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 
 use crate::domain::consent::{InformationCategory, Provision};
-use crate::domain::event::{ConsentScope, LvmDecisionKind, PlanType, ServiceType};
+use crate::domain::event::{
+    ChildConcernOutcome, ConsentScope, Deadline, DeviationCause, LvmDecisionKind, PlanType,
+    ServiceType,
+};
 use crate::domain::party::Principal;
 
 /// What an answer to an invitation says, without its details.
@@ -62,6 +65,9 @@ pub struct CodeTables {
     pub consent_scope: Table<ConsentScope>,
     pub provision: Table<Provision>,
     pub information_category: Table<InformationCategory>,
+    pub deviation_cause: Table<DeviationCause>,
+    pub deadline: Table<Deadline>,
+    pub child_concern_outcome: Table<ChildConcernOutcome>,
 }
 
 /// A code table file that cannot be used; the message names the file and the entry.
@@ -232,6 +238,33 @@ impl CodeTables {
                 &InformationCategory::ALL
                     .iter()
                     .map(|c| (c.as_str(), *c))
+                    .collect::<Vec<_>>(),
+            )?,
+            deviation_cause: table(
+                &mut raw,
+                origin,
+                "deviation_cause",
+                &DeviationCause::ALL
+                    .iter()
+                    .map(|c| (c.as_str(), *c))
+                    .collect::<Vec<_>>(),
+            )?,
+            deadline: table(
+                &mut raw,
+                origin,
+                "deadline",
+                &Deadline::ALL
+                    .iter()
+                    .map(|d| (d.as_str(), *d))
+                    .collect::<Vec<_>>(),
+            )?,
+            child_concern_outcome: table(
+                &mut raw,
+                origin,
+                "child_concern_outcome",
+                &ChildConcernOutcome::ALL
+                    .iter()
+                    .map(|o| (o.as_str(), *o))
                     .collect::<Vec<_>>(),
             )?,
         };

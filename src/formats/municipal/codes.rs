@@ -87,6 +87,14 @@ pub const VOCABULARIES: &[Vocabulary] = &[
             "agreement",
         ],
     ),
+    vocabulary(
+        "child_concern_outcome",
+        &[
+            "investigation_opened",
+            "no_investigation",
+            "investigation_ongoing",
+        ],
+    ),
     vocabulary("event_kind", EventKind::NAMES),
     vocabulary("receipt_status", &["accepted", "rejected"]),
     vocabulary(
@@ -270,7 +278,8 @@ impl CodeTables {
 mod tests {
     use super::*;
     use crate::domain::event::{
-        ConsentScope, Deadline, DeviationCause, LvmDecisionKind, PlanType, ServiceType,
+        ChildConcernOutcome, ConsentScope, Deadline, DeviationCause, LvmDecisionKind, PlanType,
+        ServiceType,
     };
     use crate::domain::party::Principal;
 
@@ -290,6 +299,7 @@ mod tests {
         parses_as::<ConsentScope>("consent_scope");
         parses_as::<DeviationCause>("deviation_cause");
         parses_as::<Deadline>("deadline");
+        parses_as::<ChildConcernOutcome>("child_concern_outcome");
         assert_eq!(
             Vocabulary::find("service_type").unwrap().values.len(),
             5,

@@ -39,6 +39,7 @@ fn placement(kind: &str, emergency: bool) -> EventKind {
             kommunkod: Kommunkod::parse("2380").unwrap(),
             unit: None,
         },
+        motive: None,
     }
 }
 
@@ -158,6 +159,8 @@ fn an_emergency_hvb_placement_starts_the_agreements_cost_split_clock_and_agreein
     let agreed = event(
         EventKind::CostSplitAgreed {
             placement_id: "P-17".into(),
+            commitment_reference: None,
+            amount_sek: None,
         },
         "2026-12-22T10:00:00Z",
     );

@@ -111,6 +111,7 @@ pub fn must_arrive(kind: &EventKind) -> bool {
             | EventKind::InformationAtDischarge { .. }
             | EventKind::LvmReport { .. }
             | EventKind::ChildConcernReport { .. }
+            | EventKind::ChildConcernFeedback { .. }
     )
 }
 
@@ -140,6 +141,7 @@ pub fn must_reach(case: &CoordinationCase, event: &Event) -> Vec<Party> {
         | EventKind::ChildConcernReport {
             to_municipality, ..
         } => vec![municipality(*to_municipality)],
+        EventKind::ChildConcernFeedback { reporter, .. } => vec![reporter.clone()],
         _ => Vec::new(),
     };
     parties.sort();

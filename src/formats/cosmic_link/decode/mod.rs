@@ -9,8 +9,8 @@ use jiff::civil::{Date, DateTime};
 use super::codes::{AnswerKind, CodeTables, Table};
 use super::{FORMAT, NAMESPACE};
 use crate::domain::event::{
-    Address, DecidedService, Event, EventKind, EventSource, InvitedFunction, MeetingPlace, Person,
-    PersonName, PlanActivity, SipAnswer,
+    Address, Attendee, DecidedService, Event, EventKind, EventSource, InvitedFunction,
+    MeetingPlace, Person, PersonName, PlanActivity, SipAnswer,
 };
 use crate::domain::identifiers::{
     HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer,
@@ -20,8 +20,18 @@ use crate::domain::sensitive::Sensitive;
 use crate::formats::canonical::{CanonicalMessage, CaseReference, event_id};
 use crate::formats::xml::{self, Element, Position, XmlError};
 
+mod follow_up;
 mod steps;
+use follow_up::{deviation_step, social_step};
 use steps::{StepHead, discharge_step, lvm_step, municipal_step, sip_step};
+
+/// The steps brygga writes itself (`<Avsandare system="brygga">`): the deviations it raises
+/// from what it holds, their reminders, and missed deadlines. Every other step is sent by a
+/// unit.
+pub const GATEWAY_STEPS: &[&str] = &["Avvikelse", "AvvikelsePaminnelse", "TidsfristPasserad"];
+
+/// The value of `<Avsandare system="…">` on a message brygga wrote itself.
+pub const GATEWAY_SYSTEM: &str = "brygga";
 
 /// The process steps of the contract, by element name.
 pub const STEPS: &[&str] = &[
@@ -46,6 +56,16 @@ pub const STEPS: &[&str] = &[
     "Kvittens",
     "Samtycke",
     "SamtyckeAterkallat",
+    "SipMoteHallet",
+    "Orosanmalan",
+    "AterkopplingOrosanmalan",
+    "Placering",
+    "KostnadsfordelningOverenskommen",
+    "Avvikelse",
+    "AvvikelseKvitterad",
+    "AvvikelseBesvarad",
+    "AvvikelsePaminnelse",
+    "TidsfristPasserad",
 ];
 
 /// Why a message was rejected.
@@ -210,6 +230,40 @@ impl<'a> Node<'a> {
 
     fn optional_text(&self, name: &str) -> Result<Option<&'a str>> {
         self.child(name).map(|n| n.text()).transpose()
+    }
+
+    /// An optional child's text as personal data.
+    fn optional_sensitive(&self, name: &str) -> Result<Option<Sensitive<String>>> {
+        Ok(self
+            .optional_text(name)?
+            .map(|t| Sensitive::new(t.to_owned())))
+    }
+
+    /// An event id (a UUID) in attribute `name`, when present.
+    fn event_id_attribute(&self, name: &str) -> Result<Option<crate::domain::event::EventId>> {
+        self.attribute(name)
+            .map(|value| {
+                uuid::Uuid::parse_str(value.trim())
+                    .map(crate::domain::event::EventId)
+                    .map_err(|_| {
+                        self.invalid(format!(
+                            "attribute {name}: {value:?} is not an event id (a UUID)"
+                        ))
+                    })
+            })
+            .transpose()
+    }
+
+    /// An optional code in attribute `name`.
+    fn optional_code_attribute<T: Copy + PartialEq>(
+        &self,
+        name: &str,
+        table: &Table<T>,
+    ) -> Result<Option<T>> {
+        match self.attribute(name) {
+            Some(_) => self.code_attribute(name, table).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn timestamp(&self) -> Result<Timestamp> {
@@ -456,7 +510,16 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
     }
     let sent_at = head.required("Skapad")?.timestamp()?;
     let sender_node = head.required("Avsandare")?;
-    let sender = sender_node.party()?;
+    let sender = match sender_node.attribute("system") {
+        None => Some(sender_node.party()?),
+        Some(GATEWAY_SYSTEM) => None,
+        Some(other) => {
+            return Err(sender_node.invalid(format!(
+                "system {other:?} is not known; a message is sent by a unit (hsaId, kommunkod), \
+                 or names system=\"{GATEWAY_SYSTEM}\" when brygga wrote it"
+            )));
+        }
+    };
     let sender_name = Some(sender_node.el.text())
         .filter(|t| !t.is_empty())
         .map(str::to_owned);
@@ -489,11 +552,19 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         });
     }
     let step = Node::new(step_el, &root_el);
+    if sender.is_none() && !GATEWAY_STEPS.contains(&step_el.name.as_str()) {
+        return Err(sender_node.invalid(format!(
+            "<{}> is sent by a unit with an hsaId; only brygga's own steps ({}) name \
+             system=\"{GATEWAY_SYSTEM}\"",
+            step_el.name,
+            GATEWAY_STEPS.join(", ")
+        )));
+    }
     let mut warnings = Vec::new();
     let head = StepHead {
         step,
         sent_at,
-        sender: &sender,
+        sender: sender.as_ref(),
         sender_node,
         codes,
         patient,
@@ -505,7 +576,13 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
             Some(read) => Some(read),
             None => match lvm_step(&head)? {
                 Some(read) => Some(read),
-                None => municipal_step(&head)?,
+                None => match municipal_step(&head)? {
+                    Some(read) => Some(read),
+                    None => match social_step(&head)? {
+                        Some(read) => Some(read),
+                        None => deviation_step(&head)?,
+                    },
+                },
             },
         },
     };
@@ -527,7 +604,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         source: EventSource {
             format: FORMAT.to_owned(),
             message_id,
-            sender: Some(sender),
+            sender,
         },
         kind,
     };

@@ -7,7 +7,8 @@ use super::*;
 pub(super) struct StepHead<'h> {
     pub(super) step: Node<'h>,
     pub(super) sent_at: Timestamp,
-    pub(super) sender: &'h Party,
+    /// `None` on a message brygga wrote itself (one of `GATEWAY_STEPS`).
+    pub(super) sender: Option<&'h Party>,
     /// The sender's element, for errors that name it.
     pub(super) sender_node: Node<'h>,
     pub(super) codes: &'h CodeTables,
@@ -24,7 +25,9 @@ pub(super) fn discharge_step(
     let step = h.step;
     let sent_at = h.sent_at;
     let codes = h.codes;
-    let sender = h.sender;
+    let Some(sender) = h.sender else {
+        return Ok(None);
+    };
     let sender_unit = || match sender {
         Party::RegionUnit { hsa_id } => Some(hsa_id.clone()),
         Party::Municipality { unit, .. } => unit.clone(),
@@ -150,12 +153,14 @@ pub(super) fn discharge_step(
     }))
 }
 
-/// The steps of a SIP: the invitation, the answers, the plan.
+/// The steps of a SIP: the invitation, the answers, the meeting, the plan.
 pub(super) fn sip_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)>> {
     let step = h.step;
     let sent_at = h.sent_at;
     let codes = h.codes;
-    let sender = h.sender;
+    let Some(sender) = h.sender else {
+        return Ok(None);
+    };
     Ok(Some(match step.el.name.as_str() {
         "KallelseSip" => {
             let place = match (step.child("Plats"), step.child("Lank")) {
@@ -203,6 +208,36 @@ pub(super) fn sip_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
                     place,
                     invited,
                     consent_reference: step.optional_text("SamtyckeReferens")?.map(str::to_owned),
+                },
+            )
+        }
+        "SipMoteHallet" => {
+            let held_at = step.required("Hallet")?.timestamp()?;
+            let attendees = step
+                .children("Deltagare")
+                .iter()
+                .map(|n| {
+                    Ok(Attendee {
+                        party: n.party()?,
+                        function: n.required_attribute("funktion")?.to_owned(),
+                        name: Some(n.el.text())
+                            .filter(|t| !t.is_empty())
+                            .map(|t| Sensitive::new(t.to_owned())),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let flag = |name: &str| match step.child(name) {
+                Some(node) => node.boolean(),
+                None => Ok(false),
+            };
+            (
+                held_at,
+                EventKind::SipMeetingHeld {
+                    invitation_id: step.required_attribute("kallelse")?.to_owned(),
+                    held_at,
+                    attendees,
+                    person_participated: flag("PersonenDeltog")?,
+                    next_of_kin_participated: flag("NarstaendeDeltog")?,
                 },
             )
         }
@@ -267,7 +302,9 @@ pub(super) fn lvm_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
     let step = h.step;
     let sent_at = h.sent_at;
     let codes = h.codes;
-    let sender = h.sender;
+    let Some(sender) = h.sender else {
+        return Ok(None);
+    };
     Ok(Some(match step.el.name.as_str() {
         "LvmAnmalan" => {
             let municipality = step.required("Kommun")?;
@@ -312,7 +349,9 @@ pub(super) fn municipal_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, Even
     let step = h.step;
     let sent_at = h.sent_at;
     let codes = h.codes;
-    let sender = h.sender;
+    let Some(sender) = h.sender else {
+        return Ok(None);
+    };
     Ok(Some(match step.el.name.as_str() {
         "BeviljadeInsatser" => {
             let services = step

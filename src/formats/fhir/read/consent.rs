@@ -106,7 +106,7 @@ impl<'a> Reader<'a> {
             person,
             sent_at,
             occurred_at,
-            sender,
+            sender: Some(sender),
             sender_name,
         }
         .message(kind))

@@ -29,6 +29,7 @@ use crate::domain::identifiers::{
 use crate::domain::party::{Party, Principal};
 use crate::domain::sensitive::Sensitive;
 use crate::formats::canonical::{CanonicalMessage, CaseReference, event_id};
+use follow_up::GATEWAY_STEP_CODES;
 
 /// The format name of events read from FHIR by clients (not re-read brygga renderings).
 pub const FORMAT: &str = "fhir";
@@ -41,6 +42,7 @@ pub struct FhirRead {
 }
 
 mod consent;
+mod follow_up;
 mod plan;
 mod task;
 
@@ -251,7 +253,9 @@ struct Envelope<'e> {
     person: PersonId,
     sent_at: Timestamp,
     occurred_at: Timestamp,
-    sender: Party,
+    /// `None` on a step brygga wrote itself (a missed deadline, a reminder, a deviation it
+    /// raised).
+    sender: Option<Party>,
     sender_name: Option<String>,
 }
 
@@ -264,7 +268,7 @@ impl Envelope<'_> {
                 source: EventSource {
                     format: self.format.to_owned(),
                     message_id: self.message_id,
-                    sender: Some(self.sender),
+                    sender: self.sender,
                 },
                 kind,
             },

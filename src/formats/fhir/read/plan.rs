@@ -139,7 +139,7 @@ impl<'a> Reader<'a> {
             person,
             sent_at,
             occurred_at: created.unwrap_or(sent_at),
-            sender,
+            sender: Some(sender),
             sender_name,
         }
         .message(kind))

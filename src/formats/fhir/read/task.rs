@@ -6,26 +6,40 @@
 use super::*;
 
 /// What every step's Task carries, read once before the step's own fields.
-struct TaskParts<'a> {
-    task: Node<'a>,
-    code: Node<'a>,
-    step: &'a str,
-    status: &'a str,
-    status_node: Node<'a>,
-    case: CaseReference,
-    person: PersonId,
+pub(super) struct TaskParts<'a> {
+    pub(super) task: Node<'a>,
+    pub(super) code: Node<'a>,
+    pub(super) step: &'a str,
+    pub(super) status: &'a str,
+    pub(super) status_node: Node<'a>,
+    pub(super) case: CaseReference,
+    pub(super) person: PersonId,
     /// The Patient resource, when the Task came with it (in a Bundle).
-    patient: Option<Node<'a>>,
-    requester: Node<'a>,
-    sender: Party,
-    owner: Option<Node<'a>>,
-    owner_party: Option<Party>,
-    inputs: Inputs<'a>,
+    pub(super) patient: Option<Node<'a>>,
+    /// The sending unit; absent only on a step brygga wrote itself.
+    pub(super) requester: Option<Node<'a>>,
+    pub(super) sender: Option<Party>,
+    pub(super) owner: Option<Node<'a>>,
+    pub(super) owner_party: Option<Party>,
+    pub(super) inputs: Inputs<'a>,
 }
 
-impl TaskParts<'_> {
+impl<'a> TaskParts<'a> {
+    /// The sending unit, which every step but brygga's own names.
+    pub(super) fn sender(&self) -> Result<Party> {
+        self.sender.clone().ok_or_else(|| {
+            self.task
+                .invalid("missing: Task.requester, the sending unit")
+        })
+    }
+
+    /// The sender's element, for errors about it.
+    pub(super) fn requester(&self) -> Node<'a> {
+        self.requester.unwrap_or(self.task)
+    }
+
     /// The Task's owner, which the step needs as `role`.
-    fn owner(&self, role: &str) -> Result<Party> {
+    pub(super) fn owner(&self, role: &str) -> Result<Party> {
         self.owner_party
             .clone()
             .ok_or_else(|| self.task.invalid(format!("missing: Task.owner, {role}")))
@@ -104,13 +118,26 @@ impl<'a> Reader<'a> {
             },
             None => sent_at,
         };
-        let requester = task.required("requester", "the sending unit")?;
-        let sender = self.party(requester)?;
-        let sender_name = requester.optional_str("display")?.map(str::to_owned);
+        let requester = task.get("requester");
+        if requester.is_none() && !GATEWAY_STEP_CODES.contains(&step) {
+            return Err(task.invalid("missing: Task.requester, the sending unit"));
+        }
+        let sender = requester.map(|r| self.party(r)).transpose()?;
+        let sender_name = requester
+            .map(|r| r.optional_str("display"))
+            .transpose()?
+            .flatten()
+            .map(str::to_owned);
         let owner_party = owner.map(|o| self.party(o)).transpose()?;
         let inputs = Inputs::of(task, "input")?;
         let expected_status = match step {
-            "admission-notice" | "sip-invitation" | "lvm-report" | "lvm-decision" => "requested",
+            "admission-notice"
+            | "sip-invitation"
+            | "lvm-report"
+            | "lvm-decision"
+            | "child-concern-report"
+            | "deviation-raised"
+            | "deviation-reminder" => "requested",
             "planning-started" => "in-progress",
             "case-cancelled" => "cancelled",
             "sip-response" => "",
@@ -162,7 +189,6 @@ impl<'a> Reader<'a> {
     fn step_kind(&self, t: &TaskParts<'a>) -> Result<EventKind> {
         let task = t.task;
         let inputs = &t.inputs;
-        let sender = &t.sender;
         Ok(match t.step {
             "admission-notice" => self.admission_notice(t)?,
             "estimated-discharge-changed" => EventKind::EstimatedDischargeChanged {
@@ -214,7 +240,7 @@ impl<'a> Reader<'a> {
             },
             "services-decided" => self.services_decided(t)?,
             "ready-to-receive" => EventKind::ReadyToReceive {
-                by: sender.clone(),
+                by: t.sender()?,
                 from: inputs.timestamp("ready-from")?,
             },
             "message-acknowledged" => EventKind::MessageAcknowledged {
@@ -222,23 +248,26 @@ impl<'a> Reader<'a> {
                     .required(task, "acknowledged-message", "valueString")?
                     .str()?
                     .to_owned(),
-                by: sender.clone(),
+                by: t.sender()?,
             },
 
-            other => {
-                return Err(t
-                    .code
-                    .invalid(format!("the process step {other:?} is not read")));
-            }
+            other => match self.follow_up_step(t)? {
+                Some(kind) => kind,
+                None => {
+                    return Err(t
+                        .code
+                        .invalid(format!("the process step {other:?} is not read")));
+                }
+            },
         })
     }
 
     fn admission_notice(&self, t: &TaskParts<'a>) -> Result<EventKind> {
         let task = t.task;
-        let requester = t.requester;
+        let requester = t.requester();
         let patient = t.patient;
         let inputs = &t.inputs;
-        let sender = &t.sender;
+        let sender = &t.sender()?;
         let person = &t.person;
         let kind = {
             let ward = match &sender {
@@ -302,7 +331,7 @@ impl<'a> Reader<'a> {
     fn sip_invitation(&self, t: &TaskParts<'a>) -> Result<EventKind> {
         let task = t.task;
         let inputs = &t.inputs;
-        let sender = &t.sender;
+        let sender = &t.sender()?;
         let kind = {
             let place = match (
                 inputs.get("meeting-place", "valueString")?,
@@ -472,9 +501,9 @@ impl<'a> Reader<'a> {
 
     fn lvm_decision(&self, t: &TaskParts<'a>) -> Result<EventKind> {
         let task = t.task;
-        let requester = t.requester;
+        let requester = t.requester();
         let inputs = &t.inputs;
-        let sender = &t.sender;
+        let sender = &t.sender()?;
         let kind = {
             if !matches!(sender, Party::Municipality { .. }) {
                 return Err(requester.invalid(
@@ -505,7 +534,7 @@ impl<'a> Reader<'a> {
     fn services_decided(&self, t: &TaskParts<'a>) -> Result<EventKind> {
         let task = t.task;
         let inputs = &t.inputs;
-        let sender = &t.sender;
+        let sender = &t.sender()?;
         let kind = {
             let mut services = Vec::new();
             for (item, coding) in inputs.all("service", "valueCoding")? {
@@ -653,7 +682,7 @@ impl<'a> Reader<'a> {
             person,
             sent_at: changed_at,
             occurred_at: changed_at,
-            sender: by,
+            sender: Some(by),
             sender_name,
         }
         .message(kind))

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+mod follow_up;
 mod model;
 mod task;
 
@@ -20,6 +21,9 @@ use crate::domain::event::{
 use crate::domain::identifiers::{HsaId, PersonId, systems};
 use crate::domain::party::{Party, Principal};
 use crate::formats::canonical::{CanonicalMessage, derived_id};
+pub(super) use follow_up::{
+    EXT_ATTENDEE_FUNCTION, EXT_ATTENDEE_NAME, EXT_EVIDENCE_EVENT, EXT_EVIDENCE_WHAT,
+};
 pub use model::Bundle;
 use model::*;
 use task::{TaskStep, task_step};
@@ -44,6 +48,16 @@ pub const STEP_CODES: &[&str] = &[
     "services-decided",
     "ready-to-receive",
     "message-acknowledged",
+    "sip-meeting-held",
+    "child-concern-report",
+    "child-concern-feedback",
+    "placement",
+    "cost-split-agreed",
+    "deviation-raised",
+    "deviation-acknowledged",
+    "deviation-answered",
+    "deviation-reminder",
+    "deadline-missed",
 ];
 
 /// Every Task input type the renderer writes.
@@ -80,6 +94,35 @@ pub const INPUT_CODES: &[&str] = &[
     "service",
     "ready-from",
     "acknowledged-message",
+    "held-at",
+    "attendee",
+    "person-participated",
+    "next-of-kin-participated",
+    "reporter",
+    "outcome",
+    "placement-id",
+    "placement-type",
+    "emergency",
+    "motive",
+    "commitment-reference",
+    "amount",
+    "deviation-id",
+    "cause",
+    "deadline",
+    "raised-by",
+    "description",
+    "concerns",
+    "evidence",
+    "notify",
+    "deviation-answer",
+    "reminder",
+    "escalation-level",
+    "escalation-name",
+    "escalation-to",
+    "due-at",
+    "rule",
+    "party",
+    "started-by",
 ];
 
 pub const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";
@@ -101,6 +144,8 @@ pub(super) const EXT_SERVICE_START: &str = "urn:brygga:fhir:StructureDefinition:
 /// On a CarePlan: the samordningsärende, so that a plan read on its own names its case.
 pub(super) const EXT_CASE: &str = "urn:brygga:fhir:StructureDefinition:case-reference";
 pub(super) const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+/// The system of an event's id in the gateway (what a deviation is about, its evidence).
+pub(super) const EVENT_ID: &str = "urn:brygga:event-id";
 /// The prefix of the Task.identifier system: `{prefix}{format}:{issuer}`.
 pub(super) const MESSAGE_ID: &str = "urn:brygga:message-id:";
 /// The prefix of the Task.groupIdentifier system: `{prefix}{issuer}`.

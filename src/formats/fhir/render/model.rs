@@ -81,6 +81,9 @@ pub(super) enum Typed<'a> {
     Coding(Coding<'a>),
     Identifier(Identifier<'a>),
     Reference(Reference<'a>),
+    Integer(i64),
+    /// An amount in whole Swedish kronor (`Money` with currency SEK).
+    Sek(u64),
 }
 
 impl Typed<'_> {
@@ -95,6 +98,11 @@ impl Typed<'_> {
             Typed::Coding(v) => map.serialize_entry("valueCoding", v),
             Typed::Identifier(v) => map.serialize_entry("valueIdentifier", v),
             Typed::Reference(v) => map.serialize_entry("valueReference", v),
+            Typed::Integer(v) => map.serialize_entry("valueInteger", v),
+            Typed::Sek(v) => map.serialize_entry(
+                "valueMoney",
+                &serde_json::json!({ "value": v, "currency": "SEK" }),
+            ),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! A step as Task content: its code, inputs, owners and status (`task_step`), read by the
-//! group of steps it belongs to (discharge, SIP, LVM, the municipality's own), and a SIP
+//! group of steps it belongs to (discharge, SIP, LVM, the municipality's own, and in
+//! `follow_up` the rest), and a SIP
 //! plan's CarePlan.
 
 use super::*;
@@ -16,8 +17,8 @@ pub(super) struct TaskStep<'a> {
     pub(super) plan: Option<(String, Entry<'a>)>,
 }
 
-/// The step `message` reports, as Task code, inputs, owners and status; an event that is no
-/// Task's (a consent, a deviation, …) is refused.
+/// The step `message` reports, as Task code, inputs, owners and status; a consent, which is
+/// no Task's, is refused.
 pub(super) fn task_step<'a>(
     message: &'a CanonicalMessage,
     codes: &'a FhirCodes,
@@ -27,22 +28,6 @@ pub(super) fn task_step<'a>(
     match &message.event.kind {
         EventKind::ConsentRecorded { .. } | EventKind::ConsentWithdrawn { .. } => {
             return Err(RenderError::NotATask("a consent"));
-        }
-        EventKind::DeviationRaised { .. }
-        | EventKind::DeviationAcknowledged { .. }
-        | EventKind::DeviationAnswered { .. }
-        | EventKind::DeviationReminder { .. } => {
-            return Err(RenderError::NotATask("a deviation report"));
-        }
-        EventKind::SipMeetingHeld { .. } => {
-            return Err(RenderError::NotATask("a record of a held SIP meeting"));
-        }
-        EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
-            return Err(RenderError::NotATask("a placement"));
-        }
-        EventKind::DeadlineMissed { .. } => return Err(RenderError::NotATask("a missed deadline")),
-        EventKind::ChildConcernReport { .. } => {
-            return Err(RenderError::NotATask("a report of concern for a child"));
         }
         // Each of these is a Task's, read below by the group of steps it belongs to.
         EventKind::AdmissionNotice { .. }
@@ -62,7 +47,17 @@ pub(super) fn task_step<'a>(
         | EventKind::LvmTransportArranged { .. }
         | EventKind::ServicesDecided { .. }
         | EventKind::ReadyToReceive { .. }
-        | EventKind::MessageAcknowledged { .. } => {}
+        | EventKind::MessageAcknowledged { .. }
+        | EventKind::SipMeetingHeld { .. }
+        | EventKind::ChildConcernReport { .. }
+        | EventKind::ChildConcernFeedback { .. }
+        | EventKind::Placement { .. }
+        | EventKind::CostSplitAgreed { .. }
+        | EventKind::DeviationRaised { .. }
+        | EventKind::DeviationAcknowledged { .. }
+        | EventKind::DeviationAnswered { .. }
+        | EventKind::DeviationReminder { .. }
+        | EventKind::DeadlineMissed { .. } => {}
     }
     let mut step = TaskStep {
         code: "",
@@ -78,7 +73,8 @@ pub(super) fn task_step<'a>(
     let code = discharge_step(&mut step, message)
         .or_else(|| sip_step(&mut step, message, patient_id, requester))
         .or_else(|| lvm_step(&mut step, message))
-        .or_else(|| municipal_step(&mut step, message));
+        .or_else(|| municipal_step(&mut step, message))
+        .or_else(|| super::follow_up::follow_up_step(&mut step, message));
     // Every kind above is a Task's and read by one of the groups.
     step.code = code.ok_or(RenderError::NotATask("this step"))?;
     Ok(step)

@@ -8,18 +8,21 @@ use quick_xml::escape::escape;
 
 use super::NAMESPACE;
 use super::codes::{AnswerKind, CodeTables, Table};
+use super::decode::GATEWAY_SYSTEM;
 use crate::domain::event::{Address, EventKind, MeetingPlace, Person, SipAnswer};
 use crate::domain::identifiers::PersonId;
 use crate::domain::party::Party;
 use crate::domain::time::stockholm;
 use crate::formats::canonical::CanonicalMessage;
 
+mod follow_up;
+
 /// Why a canonical message cannot be written as Cosmic Link.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
     #[error("the code table [{table}] has no code for {value}")]
     NoCode { table: &'static str, value: String },
-    #[error("{0} cannot be carried by a Cosmic Link message")]
+    #[error("a {0} step cannot be carried by a Cosmic Link message")]
     NotInContract(&'static str),
     #[error("the message has no sender, which a Cosmic Link message requires")]
     NoSender,
@@ -90,6 +93,10 @@ fn local(ts: Timestamp) -> String {
         .datetime()
         .strftime("%Y-%m-%dT%H:%M:%S")
         .to_string()
+}
+
+fn bool_text(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
 }
 
 fn date(d: Date) -> String {
@@ -164,57 +171,25 @@ fn patient(w: &mut Writer, id: &PersonId, details: Option<&Person>, protected: b
     w.close("Patient");
 }
 
-/// Writes the step `kind` reports; refuses what the contract cannot carry.
-fn step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<(), EncodeError> {
-    match kind {
-        EventKind::DeviationRaised { .. }
-        | EventKind::DeviationAcknowledged { .. }
-        | EventKind::DeviationAnswered { .. }
-        | EventKind::DeviationReminder { .. } => {
-            return Err(EncodeError::NotInContract("a deviation report"));
-        }
-        EventKind::SipMeetingHeld { .. } => {
-            return Err(EncodeError::NotInContract("a record of a held SIP meeting"));
-        }
-        EventKind::Placement { .. } | EventKind::CostSplitAgreed { .. } => {
-            return Err(EncodeError::NotInContract("a placement"));
-        }
-        EventKind::DeadlineMissed { .. } => {
-            return Err(EncodeError::NotInContract("a missed deadline"));
-        }
-        EventKind::ChildConcernReport { .. } => {
-            return Err(EncodeError::NotInContract(
-                "a report of concern for a child",
-            ));
-        }
-        // Each of these is the contract's, written by the group of steps it belongs to.
-        EventKind::AdmissionNotice { .. }
-        | EventKind::EstimatedDischargeChanged { .. }
-        | EventKind::CareContactAppointed { .. }
-        | EventKind::PlanningStarted { .. }
-        | EventKind::ReadyForDischarge { .. }
-        | EventKind::ReadyForDischargeRevoked { .. }
-        | EventKind::InformationAtDischarge { .. }
-        | EventKind::Discharged { .. }
-        | EventKind::CaseCancelled { .. }
-        | EventKind::SipInvitation { .. }
-        | EventKind::SipResponse { .. }
-        | EventKind::SipPlan { .. }
-        | EventKind::LvmReport { .. }
-        | EventKind::LvmDecision { .. }
-        | EventKind::LvmTransportArranged { .. }
-        | EventKind::ServicesDecided { .. }
-        | EventKind::ReadyToReceive { .. }
-        | EventKind::MessageAcknowledged { .. }
-        | EventKind::ConsentRecorded { .. }
-        | EventKind::ConsentWithdrawn { .. } => {}
-    }
+/// Writes the step `kind` reports (`sender`: the message's sender, `None` for brygga's own
+/// steps); refuses what the contract cannot carry.
+fn step(
+    w: &mut Writer,
+    kind: &EventKind,
+    codes: &CodeTables,
+    sender: Option<&Party>,
+) -> Result<(), EncodeError> {
     for group in [discharge_step, sip_step, lvm_step, municipal_step] {
         if group(w, kind, codes)? {
             return Ok(());
         }
     }
-    Err(EncodeError::NotInContract("this step"))
+    if follow_up::social_step(w, kind, codes, sender)?
+        || follow_up::deviation_step(w, kind, codes, sender)?
+    {
+        return Ok(());
+    }
+    Err(EncodeError::NotInContract(kind.name()))
 }
 
 /// The steps of a discharge, from the admission notice to the discharge or the case's end. Whether
@@ -364,6 +339,25 @@ fn sip_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool
                 w.text("SamtyckeReferens", reference);
             }
             w.close("KallelseSip");
+        }
+        EventKind::SipMeetingHeld {
+            invitation_id,
+            held_at,
+            attendees,
+            person_participated,
+            next_of_kin_participated,
+        } => {
+            w.open("SipMoteHallet", &[("kallelse", invitation_id.clone())]);
+            w.text("Hallet", &local(*held_at));
+            for attendee in attendees {
+                let mut attributes = party_attributes(&attendee.party);
+                attributes.push(("funktion", attendee.function.clone()));
+                let name = attendee.name.as_ref().map(|n| n.expose().as_str());
+                w.leaf("Deltagare", &attributes, name.unwrap_or(""));
+            }
+            w.text("PersonenDeltog", bool_text(*person_participated));
+            w.text("NarstaendeDeltog", bool_text(*next_of_kin_participated));
+            w.close("SipMoteHallet");
         }
         EventKind::SipResponse {
             invitation_id,
@@ -612,13 +606,18 @@ fn municipal_step(
 pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, EncodeError> {
     let event = &message.event;
     let sender = match &event.kind {
-        EventKind::AdmissionNotice { ward, .. } => Party::RegionUnit {
+        EventKind::AdmissionNotice { ward, .. } => Some(Party::RegionUnit {
             hsa_id: ward.clone(),
-        },
-        _ => event.source.sender.clone().ok_or(EncodeError::NoSender)?,
+        }),
+        _ => event.source.sender.clone(),
     };
-    if let Party::Municipality { unit: None, .. } = sender {
-        return Err(EncodeError::SenderWithoutHsaId(sender));
+    match &sender {
+        Some(party @ Party::Municipality { unit: None, .. }) => {
+            return Err(EncodeError::SenderWithoutHsaId(party.clone()));
+        }
+        Some(_) => {}
+        None if follow_up::written_by_the_gateway(&event.kind) => {}
+        None => return Err(EncodeError::NoSender),
     }
     let mut w = Writer {
         out: String::with_capacity(2048),
@@ -636,11 +635,18 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
     w.open("Huvud", &[]);
     w.text("MeddelandeId", &event.source.message_id);
     w.text("Skapad", &local(message.sent_at));
-    w.leaf(
-        "Avsandare",
-        &party_attributes(&sender),
-        message.sender_name.as_deref().unwrap_or(""),
-    );
+    match &sender {
+        Some(sender) => w.leaf(
+            "Avsandare",
+            &party_attributes(sender),
+            message.sender_name.as_deref().unwrap_or(""),
+        ),
+        None => w.leaf(
+            "Avsandare",
+            &[("system", GATEWAY_SYSTEM.to_owned())],
+            message.sender_name.as_deref().unwrap_or(""),
+        ),
+    }
     w.leaf(
         "Samordningsarende",
         &[
@@ -656,7 +662,7 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
     };
     patient(&mut w, &message.person, details, message.protected_identity);
 
-    step(&mut w, &event.kind, codes)?;
+    step(&mut w, &event.kind, codes, sender.as_ref())?;
     w.close("CosmicLinkMeddelande");
     Ok(w.out)
 }
