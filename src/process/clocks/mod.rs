@@ -259,12 +259,37 @@ pub fn plan(
     }
     for clock in &policy.clocks {
         if clock.stops_on.contains(&event.kind.name()) {
-            let key = clock.key.as_deref().and_then(|k| field(&kind_json, k));
             plan.cancel
-                .push(agreement_kind(policy, clock, key.as_ref()));
+                .extend(stopped_agreement_clocks(case, policy, clock, &kind_json));
         }
     }
     plan
+}
+
+/// The timers of agreement clock `clock` that an event stopping it (`stop`, its JSON form)
+/// cancels: the one of its key when it carries one (the cost split of placement P-17 stops
+/// P-17's clock), else every key the case's events started (a SIP meeting held after two
+/// placements meets the SIP clock of both: a person has one SIP).
+fn stopped_agreement_clocks(
+    case: &CoordinationCase,
+    policy: &Policy,
+    clock: &AgreementClock,
+    stop: &Value,
+) -> Vec<String> {
+    let key = clock.key.as_deref().and_then(|k| field(stop, k));
+    if key.is_some() || clock.key.is_none() {
+        return vec![agreement_kind(policy, clock, key.as_ref())];
+    }
+    let mut kinds: Vec<String> = case
+        .events()
+        .iter()
+        .flat_map(|e| started_clocks(policy, e))
+        .filter(|(started, _)| started.id == clock.id)
+        .map(|(started, key)| agreement_kind(policy, started, key.as_ref()))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
 }
 
 /// The clocks of a discharge: the admission notice's, the SIP invitation's and the payment

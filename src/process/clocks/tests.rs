@@ -147,11 +147,13 @@ fn an_emergency_hvb_placement_starts_the_agreements_cost_split_clock_and_agreein
         },
         "2026-12-21T10:00:00Z",
     );
-    let stop = super::plan(&case, &held, held.occurred_at, jamtland);
+    // The meeting names no placement: it meets the SIP clock of every placement of the case.
+    let mut placed_case = case.clone();
+    placed_case.apply(placed.clone()).unwrap();
+    let stop = super::plan(&placed_case, &held, held.occurred_at, jamtland);
     assert!(
         stop.cancel
-            .iter()
-            .any(|kind| kind.starts_with("agreement:jamtland/sip-after-hvb-placement:")),
+            .contains(&"agreement:jamtland/sip-after-hvb-placement:P-17".to_owned()),
         "{:?}",
         stop.cancel
     );
