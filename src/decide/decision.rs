@@ -311,7 +311,9 @@ pub fn category(kind: &EventKind) -> InformationCategory {
         EventKind::InformationAtDischarge { .. } => C::Health,
         EventKind::LvmReport { .. }
         | EventKind::LvmDecision { .. }
-        | EventKind::LvmTransportArranged { .. } => C::SubstanceAbuse,
+        | EventKind::LvmTransportArranged { .. }
+        | EventKind::LvmCertificateRequested { .. }
+        | EventKind::LvmCertificateIssued { .. } => C::SubstanceAbuse,
         EventKind::ChildConcernReport { .. }
         | EventKind::ChildConcernFeedback { .. }
         | EventKind::ServicesDecided { .. }
@@ -342,6 +344,7 @@ enum Rule {
 const DUTY_INFORM: &str = "lag (2017:612) om samverkan vid utskrivning från sluten hälso- och sjukvård: informationsskyldighet";
 const DUTY_FOLLOW_UP: &str = "överenskommelse om samverkan: uppföljning och avvikelsehantering";
 const DUTY_LVM_HOLD: &str = "LVM: beslut om vård eller omhändertagande som håller kvar personen";
+const DUTY_LVM_CERTIFICATE: &str = "9 § LVM: läkarundersökning och läkarintyg i en utredning om tvångsvård, till den som begärt det";
 const DUTY_CHILD_FEEDBACK: &str =
     "14 kap. 1 b § socialtjänstlagen: återkoppling till den som anmält oro för ett barn";
 const DUTY_DIRECTIVE: &str = "the person's own directive (samtycke), to the principals of the case";
@@ -382,6 +385,12 @@ fn rule(request: &Request<'_>) -> Rule {
             duty: DUTY_FOLLOW_UP,
             redact: &[],
         },
+        EventKind::LvmCertificateRequested { .. } | EventKind::LvmCertificateIssued { .. } => {
+            Rule::Duty {
+                duty: DUTY_LVM_CERTIFICATE,
+                redact: &[],
+            }
+        }
         EventKind::ChildConcernFeedback { .. } => Rule::Duty {
             duty: DUTY_CHILD_FEEDBACK,
             redact: &[],

@@ -32,6 +32,8 @@ pub fn recipients(event: &Event, case: &CoordinationCase, routed_to: &[Party]) -
             .chain(escalation.iter().flat_map(|e| e.to.iter().cloned()))
             .collect(),
         EventKind::ChildConcernFeedback { reporter, .. } => vec![reporter.clone()],
+        EventKind::LvmCertificateRequested { to, .. }
+        | EventKind::LvmCertificateIssued { to, .. } => vec![to.clone()],
         EventKind::LvmReport {
             to_municipality, ..
         }

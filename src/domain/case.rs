@@ -145,6 +145,16 @@ pub enum TransitionError {
     UnknownMessage { message_id: String },
     #[error("decision {decision_id:?} on services was already received in this case")]
     DuplicateServiceDecision { decision_id: String },
+    #[error("certificate request {request_id:?} was already made in this case")]
+    DuplicateCertificateRequest { request_id: String },
+    #[error(
+        "no certificate request {request_id:?} of {to} to {by} exists in this case, or its certificate was already issued"
+    )]
+    UnknownCertificateRequest {
+        request_id: String,
+        by: Party,
+        to: Party,
+    },
     #[error(
         "{by} gives feedback to {reporter}, but this case holds no report of concern for a child by {reporter} to that municipality"
     )]
@@ -409,6 +419,42 @@ impl CoordinationCase {
                 if !self.state.lvm_holds.contains(decision_id) {
                     return Err(TransitionError::UnknownLvmDecision {
                         decision_id: decision_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::LvmCertificateRequested { request_id, by, .. } => {
+                if phase == P::Cancelled || !matches!(by, Party::Municipality { .. }) {
+                    return Err(invalid());
+                }
+                let asked = self.events.iter().any(|e| {
+                    matches!(&e.kind, K::LvmCertificateRequested { request_id: r, .. } if r == request_id)
+                });
+                if asked {
+                    return Err(TransitionError::DuplicateCertificateRequest {
+                        request_id: request_id.clone(),
+                    });
+                }
+                Ok(())
+            }
+            K::LvmCertificateIssued {
+                request_id, by, to, ..
+            } => {
+                // The unit asked answers (a unit of the care provider asked, for a request to
+                // the region as a whole), once, to the municipality that asked.
+                let asked = self.events.iter().any(|e| {
+                    matches!(&e.kind, K::LvmCertificateRequested { request_id: r, by: from, to: asked, .. }
+                        if r == request_id && from.kommunkod() == to.kommunkod() && to.kommunkod().is_some()
+                            && (asked == by || may_answer_for(by, asked)))
+                });
+                let issued = self.events.iter().any(|e| {
+                    matches!(&e.kind, K::LvmCertificateIssued { request_id: r, .. } if r == request_id)
+                });
+                if !asked || issued {
+                    return Err(TransitionError::UnknownCertificateRequest {
+                        request_id: request_id.clone(),
+                        by: by.clone(),
+                        to: to.clone(),
                     });
                 }
                 Ok(())
@@ -732,6 +778,16 @@ impl CoordinationCase {
             | K::CostSplitAgreed { .. }
             | K::ChildConcernFeedback { .. }
             | K::DeadlineMissed { .. } => {}
+            K::LvmCertificateIssued { by, .. } => {
+                add_party(&mut self.region_units, &mut self.municipalities, by)
+            }
+            K::LvmCertificateRequested { by, to, .. } => {
+                if state.phase == Phase::New {
+                    state.phase = Phase::Outpatient;
+                }
+                add_party(&mut self.region_units, &mut self.municipalities, by);
+                add_party(&mut self.region_units, &mut self.municipalities, to);
+            }
         }
         self.events.push(event);
         Ok(self.version())

@@ -518,6 +518,30 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         transport_at: Option<Timestamp>,
     },
+    /// Social services, investigating under LVM, ask a unit of the region for a medical
+    /// examination and its certificate (9 § LVM: within a week if possible); the agreements
+    /// ask primary care first.
+    LvmCertificateRequested {
+        request_id: String,
+        by: Party,
+        /// The unit asked to examine the person.
+        to: Party,
+        /// What the examination is to answer, in the case officer's words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Sensitive<String>>,
+    },
+    /// The certificate of a requested examination is issued (läkarintyg enligt 9 § LVM), by the
+    /// examining unit, to the municipality that asked.
+    LvmCertificateIssued {
+        request_id: String,
+        by: Party,
+        /// The municipality that asked for it.
+        to: Party,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        physician: Option<HsaId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        examined_at: Option<Timestamp>,
+    },
     /// A placement outside the home decided by social services, e.g. an emergency placement
     /// in a treatment home (HVB) under a county's substance-abuse agreement.
     Placement {
@@ -657,6 +681,8 @@ impl EventKind {
         "child_concern_feedback",
         "lvm_decision",
         "lvm_transport_arranged",
+        "lvm_certificate_requested",
+        "lvm_certificate_issued",
         "placement",
         "cost_split_agreed",
         "deviation_raised",
@@ -692,6 +718,8 @@ impl EventKind {
             EventKind::ChildConcernFeedback { .. } => "child_concern_feedback",
             EventKind::LvmDecision { .. } => "lvm_decision",
             EventKind::LvmTransportArranged { .. } => "lvm_transport_arranged",
+            EventKind::LvmCertificateRequested { .. } => "lvm_certificate_requested",
+            EventKind::LvmCertificateIssued { .. } => "lvm_certificate_issued",
             EventKind::Placement { .. } => "placement",
             EventKind::CostSplitAgreed { .. } => "cost_split_agreed",
             EventKind::DeviationRaised { .. } => "deviation_raised",

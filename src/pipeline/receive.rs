@@ -446,11 +446,32 @@ impl Pipeline {
         {
             return Vec::new();
         }
-        let holds: Vec<&str> = case.state().lvm_holds.iter().map(String::as_str).collect();
+        // Each hold with when its decision came, so the sender sees how long it has held.
+        let holds: Vec<String> = case
+            .state()
+            .lvm_holds
+            .iter()
+            .map(|id| {
+                let since = case.events().iter().find_map(|e| match &e.kind {
+                    EventKind::LvmDecision { decision_id, .. } if decision_id == id => {
+                        Some(e.occurred_at)
+                    }
+                    _ => None,
+                });
+                match since {
+                    Some(at) => format!(
+                        "{id}, holding since {}",
+                        at.to_zoned_datetime(crate::domain::time::stockholm())
+                            .strftime("%Y-%m-%d %H:%M")
+                    ),
+                    None => id.clone(),
+                }
+            })
+            .collect();
         vec![format!(
             "an LVM decision ({}) holds the person in hospital until transport to the LVM home \
              is arranged: ready for discharge is recorded, but the person may not leave before",
-            holds.join(", ")
+            holds.join("; ")
         )]
     }
 

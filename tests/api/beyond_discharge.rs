@@ -22,6 +22,8 @@ const STORY: &[&str] = &[
     "38-avvikelse-fran-kommunen.xml",
     "39-avvikelse-kvitterad.xml",
     "40-avvikelsesvar.xml",
+    "41-lakarintyg-begart.xml",
+    "42-lakarintyg.xml",
 ];
 
 const PATIENT: &str = "http://electronichealth.se/identifier/personnummer|198804172420";
@@ -94,6 +96,8 @@ async fn the_steps_beyond_discharge_are_received_over_cosmic_link_and_kept_as_fh
             "deviation_raised",
             "deviation_acknowledged",
             "deviation_answered",
+            "lvm_certificate_requested",
+            "lvm_certificate_issued",
         ]
     );
 

@@ -205,7 +205,7 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         assert!(!row.contains('—'), "{row}");
     }
     assert!(
-        report.contains("| Cosmic Link examples → canonical | 40 | 40 |"),
+        report.contains("| Cosmic Link examples → canonical | 42 | 42 |"),
         "{report}"
     );
     assert!(
@@ -213,7 +213,7 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         "{report}"
     );
     assert!(
-        report.contains("| Cosmic Link | 116 | 116 | none |"),
+        report.contains("| Cosmic Link | 123 | 123 | none |"),
         "{report}"
     );
     assert!(

@@ -246,7 +246,11 @@ pub fn plan(
 
     let kind_json = serde_json::to_value(&event.kind).unwrap_or(Value::Null);
     for (clock, key) in started_clocks(policy, event) {
-        // The party whose event started the clock answers for it.
+        // The party the clock names answers for it; by default, the one whose event started it.
+        let party = match &clock.answered_by {
+            Some(name) => field(&kind_json, name).and_then(|v| serde_json::from_value(v).ok()),
+            None => event.source.sender.clone(),
+        };
         plan.timers.push(timer(
             case,
             agreement_kind(policy, clock, key.as_ref()),
@@ -254,7 +258,7 @@ pub fn plan(
             Deadline::Agreement,
             rule(&clock.id),
             event,
-            event.source.sender.clone(),
+            party,
         ));
     }
     for clock in &policy.clocks {

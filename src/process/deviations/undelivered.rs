@@ -112,6 +112,8 @@ pub fn must_arrive(kind: &EventKind) -> bool {
             | EventKind::LvmReport { .. }
             | EventKind::ChildConcernReport { .. }
             | EventKind::ChildConcernFeedback { .. }
+            | EventKind::LvmCertificateRequested { .. }
+            | EventKind::LvmCertificateIssued { .. }
     )
 }
 
@@ -142,6 +144,8 @@ pub fn must_reach(case: &CoordinationCase, event: &Event) -> Vec<Party> {
             to_municipality, ..
         } => vec![municipality(*to_municipality)],
         EventKind::ChildConcernFeedback { reporter, .. } => vec![reporter.clone()],
+        EventKind::LvmCertificateRequested { to, .. }
+        | EventKind::LvmCertificateIssued { to, .. } => vec![to.clone()],
         _ => Vec::new(),
     };
     parties.sort();

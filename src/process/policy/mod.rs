@@ -158,6 +158,8 @@ struct ClockFile {
     stops_on: Vec<String>,
     #[serde(default)]
     key: Option<String>,
+    #[serde(default)]
+    answered_by: Option<String>,
     days: u32,
     count: Count,
 }
@@ -210,6 +212,9 @@ pub struct AgreementClock {
     pub stops_on: Vec<&'static str>,
     /// The field that ties a stopping event to the clock it stops (e.g. `placement_id`).
     pub key: Option<String>,
+    /// The field of the starting event naming the party that owes the stopping step (e.g.
+    /// `to`, the unit asked for a certificate); the starting event's sender when `None`.
+    pub answered_by: Option<String>,
     pub days: u32,
     pub count: Count,
 }
@@ -412,6 +417,7 @@ impl Policy {
                 conditions,
                 stops_on,
                 key: clock.key,
+                answered_by: clock.answered_by,
                 days: clock.days,
                 count: clock.count,
             });

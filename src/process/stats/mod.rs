@@ -46,6 +46,12 @@ pub struct Figures {
     pub information_at_discharge_late: u64,
     /// Discharges while an LVM decision held the person in hospital.
     pub discharged_during_lvm_hold: u64,
+    /// LVM holds this municipality ended by arranging the transport (in the period), and the
+    /// mean days from its decision to the transport arranged: how long the hospital held the
+    /// person for it.
+    pub lvm_holds_ended: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_held_for_lvm: Option<f64>,
     /// Days of payment responsibility: from its start to the discharge (or the period's end).
     pub payment_responsibility_days: f64,
     pub deadlines_missed: u64,
@@ -92,6 +98,8 @@ pub struct Figures {
     ready_to_discharge_sum: f64,
     #[serde(skip)]
     deviation_answer_sum: f64,
+    #[serde(skip)]
+    lvm_hold_sum: f64,
 }
 
 impl Figures {
@@ -129,6 +137,8 @@ impl Figures {
         self.placements += other.placements;
         self.placements_emergency += other.placements_emergency;
         self.placements_hvb += other.placements_hvb;
+        self.lvm_holds_ended += other.lvm_holds_ended;
+        self.lvm_hold_sum += other.lvm_hold_sum;
         self.cases += other.cases;
     }
 
@@ -138,6 +148,8 @@ impl Figures {
         self.payment_responsibility_days = round2(self.payment_responsibility_days);
         self.days_to_deviation_answer = (self.deviations_answered > 0)
             .then(|| round2(self.deviation_answer_sum / self.deviations_answered as f64));
+        self.days_held_for_lvm = (self.lvm_holds_ended > 0)
+            .then(|| round2(self.lvm_hold_sum / self.lvm_holds_ended as f64));
     }
 }
 
@@ -216,6 +228,7 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
             tally.deviation(event, here);
             tally.deadline(event, here);
             tally.placement(event, here);
+            tally.lvm_hold(event, here);
         }
         for (unit, figures) in tally.finish() {
             if figures != Figures::default() {
@@ -296,6 +309,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "plans",
     "information_at_discharge_late",
     "discharged_during_lvm_hold",
+    "lvm_holds_ended",
+    "days_held_for_lvm",
     "payment_responsibility_days",
     "deadlines_missed",
     "deviations_raised",
@@ -370,6 +385,7 @@ pub struct Release {
 const MEANS: &[(&str, &str)] = &[
     ("days_ready_to_discharge", "discharges"),
     ("days_to_deviation_answer", "deviations_answered"),
+    ("days_held_for_lvm", "lvm_holds_ended"),
 ];
 /// Days summed over people: suppressed when the row's cases are few.
 const SUMMED_DAYS: &str = "payment_responsibility_days";

@@ -317,6 +317,26 @@ impl<'c> Tally<'c> {
         }
     }
 
+    /// An LVM hold ended by its transport: for the municipality that decided, the days the
+    /// hospital held the person from the decision.
+    pub(super) fn lvm_hold(&mut self, event: &'c Event, here: bool) {
+        let (true, EventKind::LvmTransportArranged { decision_id, .. }) = (here, &event.kind)
+        else {
+            return;
+        };
+        let decided = self.case.events().iter().find_map(|e| match &e.kind {
+            EventKind::LvmDecision {
+                decision_id: d, by, ..
+            } if d == decision_id => Some((e.occurred_at, by)),
+            _ => None,
+        });
+        if let Some((at, by)) = decided {
+            let f = self.rows.entry(party_unit(by)).or_default();
+            f.lvm_holds_ended += 1;
+            f.lvm_hold_sum += days(at, event.occurred_at).max(0.0);
+        }
+    }
+
     pub(super) fn finish(mut self) -> BTreeMap<Unit, Figures> {
         if let Some(paying) = self.payment_from {
             let (a, b) = (paying.max(self.start), self.end);

@@ -465,6 +465,13 @@ pub async fn an_lvm_hold_applies_to_a_person_at_the_hospital_admitted_or_not(db:
             .any(|e| matches!(e.kind, EventKind::LvmTransportArranged { .. }))
     );
 
+    // How long the hospital held the person for the municipality's decision: 25 November
+    // 16:20 to the transport arranged on the 26th at 09:05, 0.70 days.
+    let json = stats_json(store, "2026-11-01", "2026-12-01").await;
+    let ostersund = row(&json, "2380");
+    assert_eq!(ostersund["lvm_holds_ended"], 1, "{ostersund}");
+    assert_eq!(ostersund["days_held_for_lvm"], 0.7, "{ostersund}");
+
     // Admitted, held: a ready-for-discharge notice is recorded with a warning to its sender.
     let other = TestDb::sqlite().await;
     let store = other.migrated().await;
@@ -492,6 +499,15 @@ pub async fn an_lvm_hold_applies_to_a_person_at_the_hospital_admitted_or_not(db:
             .warnings
             .iter()
             .any(|w| w.contains("LVM decision") && w.contains("may not leave")),
+        "{:?}",
+        receipt.warnings
+    );
+    // How long the hold has lasted: since the decision, in Swedish time.
+    assert!(
+        receipt
+            .warnings
+            .iter()
+            .any(|w| w.contains("LVM-2380-2026-017, holding since 2026-11-25 16:20")),
         "{:?}",
         receipt.warnings
     );

@@ -51,6 +51,8 @@ pub const STEPS: &[&str] = &[
     "LvmAnmalan",
     "LvmBeslut",
     "TransportOrdnad",
+    "LvmLakarintygBegart",
+    "LvmLakarintyg",
     "BeviljadeInsatser",
     "RedoAttTaEmot",
     "Kvittens",

@@ -296,7 +296,8 @@ pub(super) fn sip_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
     }))
 }
 
-/// The steps of an LVM hold: the report, the decision, the transport.
+/// The steps of an LVM hold: the report, the decision, the transport; and the certificate
+/// social services ask for under 9 § LVM.
 pub(super) fn lvm_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)>> {
     let sender_node = h.sender_node;
     let step = h.step;
@@ -333,6 +334,35 @@ pub(super) fn lvm_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
                 },
             )
         }
+        "LvmLakarintygBegart" => {
+            if !matches!(sender, Party::Municipality { .. }) {
+                return Err(sender_node.invalid(
+                    "a certificate under 9 § LVM is requested by the municipality, with its kommunkod",
+                ));
+            }
+            (
+                sent_at,
+                EventKind::LvmCertificateRequested {
+                    request_id: step.required_attribute("id")?.to_owned(),
+                    by: sender.clone(),
+                    to: step.required("Till")?.party()?,
+                    reason: step.optional_sensitive("Syfte")?,
+                },
+            )
+        }
+        "LvmLakarintyg" => (
+            sent_at,
+            EventKind::LvmCertificateIssued {
+                request_id: step.required_attribute("begaran")?.to_owned(),
+                by: sender.clone(),
+                to: step.required("Till")?.party()?,
+                physician: step
+                    .child("Lakare")
+                    .map(|n| n.hsa_attribute("hsaId"))
+                    .transpose()?,
+                examined_at: step.child("Undersokt").map(|n| n.timestamp()).transpose()?,
+            },
+        ),
         "TransportOrdnad" => (
             sent_at,
             EventKind::LvmTransportArranged {

@@ -477,6 +477,36 @@ fn lvm_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool
             );
             w.close("LvmBeslut");
         }
+        EventKind::LvmCertificateRequested {
+            request_id,
+            to,
+            reason,
+            ..
+        } => {
+            w.open("LvmLakarintygBegart", &[("id", request_id.clone())]);
+            w.leaf("Till", &party_attributes(to), "");
+            if let Some(reason) = reason {
+                w.text("Syfte", reason.expose());
+            }
+            w.close("LvmLakarintygBegart");
+        }
+        EventKind::LvmCertificateIssued {
+            request_id,
+            to,
+            physician,
+            examined_at,
+            ..
+        } => {
+            w.open("LvmLakarintyg", &[("begaran", request_id.clone())]);
+            w.leaf("Till", &party_attributes(to), "");
+            if let Some(physician) = physician {
+                w.leaf("Lakare", &[("hsaId", physician.to_string())], "");
+            }
+            if let Some(at) = examined_at {
+                w.text("Undersokt", &local(*at));
+            }
+            w.close("LvmLakarintyg");
+        }
         EventKind::LvmTransportArranged {
             decision_id,
             transport_at,

@@ -94,6 +94,31 @@ impl<'a> Reader<'a> {
                     )?,
                 }
             }
+            "lvm-certificate-requested" => {
+                let by = t.sender()?;
+                if !matches!(by, Party::Municipality { .. }) {
+                    return Err(t
+                        .requester()
+                        .invalid("a certificate under 9 § LVM is requested by the municipality"));
+                }
+                EventKind::LvmCertificateRequested {
+                    request_id: required_string(t, "request-id")?,
+                    by,
+                    to: t.owner("the unit asked to examine the person")?,
+                    reason: t.inputs.text("reason")?.map(Sensitive::new),
+                }
+            }
+            "lvm-certificate-issued" => EventKind::LvmCertificateIssued {
+                request_id: required_string(t, "request-id")?,
+                by: t.sender()?,
+                to: t.owner("the municipality that asked for the certificate")?,
+                physician: t
+                    .inputs
+                    .get("physician", "valueReference")?
+                    .map(|r| self.staff(r))
+                    .transpose()?,
+                examined_at: t.inputs.timestamp("examined-at")?,
+            },
             "placement" => EventKind::Placement {
                 placement_id: required_string(t, "placement-id")?,
                 placement_type: required_string(t, "placement-type")?,

@@ -137,7 +137,8 @@ impl<'a> Reader<'a> {
             | "lvm-decision"
             | "child-concern-report"
             | "deviation-raised"
-            | "deviation-reminder" => "requested",
+            | "deviation-reminder"
+            | "lvm-certificate-requested" => "requested",
             "planning-started" => "in-progress",
             "case-cancelled" => "cancelled",
             "sip-response" => "",

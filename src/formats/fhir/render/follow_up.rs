@@ -34,8 +34,8 @@ fn time(t: &jiff::Timestamp) -> String {
     t.to_string()
 }
 
-/// The held SIP meeting, a report of concern for a child and its feedback, a placement, and
-/// its cost split.
+/// The held SIP meeting, a report of concern for a child and its feedback, the certificate
+/// social services ask for under 9 § LVM, a placement, and its cost split.
 fn social_step<'a>(step: &mut TaskStep<'a>, message: &'a CanonicalMessage) -> Option<&'static str> {
     match &message.event.kind {
         EventKind::SipMeetingHeld {
@@ -101,6 +101,38 @@ fn social_step<'a>(step: &mut TaskStep<'a>, message: &'a CanonicalMessage) -> Op
             step.inputs.add("outcome", Typed::Code(outcome.as_str()));
             step.owners = vec![(Some(party_reference(reporter)), None)];
             Some("child-concern-feedback")
+        }
+        EventKind::LvmCertificateRequested {
+            request_id,
+            to,
+            reason,
+            ..
+        } => {
+            step.inputs.add("request-id", Typed::String(request_id));
+            if let Some(reason) = reason {
+                step.inputs.add("reason", Typed::String(reason.expose()));
+            }
+            step.owners = vec![(Some(party_reference(to)), None)];
+            step.status = "requested";
+            Some("lvm-certificate-requested")
+        }
+        EventKind::LvmCertificateIssued {
+            request_id,
+            to,
+            physician,
+            examined_at,
+            ..
+        } => {
+            step.inputs.add("request-id", Typed::String(request_id));
+            if let Some(physician) = physician {
+                step.inputs
+                    .add("physician", Typed::Reference(staff_reference(physician)));
+            }
+            if let Some(at) = examined_at {
+                step.inputs.add("examined-at", Typed::DateTime(time(at)));
+            }
+            step.owners = vec![(Some(party_reference(to)), None)];
+            Some("lvm-certificate-issued")
         }
         EventKind::Placement {
             placement_id,

@@ -51,6 +51,8 @@ pub const STEP_CODES: &[&str] = &[
     "sip-meeting-held",
     "child-concern-report",
     "child-concern-feedback",
+    "lvm-certificate-requested",
+    "lvm-certificate-issued",
     "placement",
     "cost-split-agreed",
     "deviation-raised",
@@ -123,6 +125,8 @@ pub const INPUT_CODES: &[&str] = &[
     "rule",
     "party",
     "started-by",
+    "request-id",
+    "examined-at",
 ];
 
 pub const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";

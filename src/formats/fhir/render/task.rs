@@ -51,6 +51,8 @@ pub(super) fn task_step<'a>(
         | EventKind::SipMeetingHeld { .. }
         | EventKind::ChildConcernReport { .. }
         | EventKind::ChildConcernFeedback { .. }
+        | EventKind::LvmCertificateRequested { .. }
+        | EventKind::LvmCertificateIssued { .. }
         | EventKind::Placement { .. }
         | EventKind::CostSplitAgreed { .. }
         | EventKind::DeviationRaised { .. }
