@@ -427,51 +427,12 @@ impl CoordinationCase {
                 if phase == P::Cancelled || !matches!(by, Party::Municipality { .. }) {
                     return Err(invalid());
                 }
-                let asked = self.events.iter().any(|e| {
-                    matches!(&e.kind, K::LvmCertificateRequested { request_id: r, .. } if r == request_id)
-                });
-                if asked {
-                    return Err(TransitionError::DuplicateCertificateRequest {
-                        request_id: request_id.clone(),
-                    });
-                }
-                Ok(())
+                self.check_certificate_request(request_id)
             }
             K::LvmCertificateIssued {
                 request_id, by, to, ..
-            } => {
-                // The unit asked answers (a unit of the care provider asked, for a request to
-                // the region as a whole), once, to the municipality that asked.
-                let asked = self.events.iter().any(|e| {
-                    matches!(&e.kind, K::LvmCertificateRequested { request_id: r, by: from, to: asked, .. }
-                        if r == request_id && from.kommunkod() == to.kommunkod() && to.kommunkod().is_some()
-                            && (asked == by || may_answer_for(by, asked)))
-                });
-                let issued = self.events.iter().any(|e| {
-                    matches!(&e.kind, K::LvmCertificateIssued { request_id: r, .. } if r == request_id)
-                });
-                if !asked || issued {
-                    return Err(TransitionError::UnknownCertificateRequest {
-                        request_id: request_id.clone(),
-                        by: by.clone(),
-                        to: to.clone(),
-                    });
-                }
-                Ok(())
-            }
-            K::ChildConcernFeedback { by, reporter, .. } => {
-                let reported = self.events.iter().any(|e| {
-                    matches!(&e.kind, K::ChildConcernReport { reporter: r, to_municipality, .. }
-                        if r == reporter && by.kommunkod() == Some(*to_municipality))
-                });
-                if !reported {
-                    return Err(TransitionError::NoChildConcernReport {
-                        by: by.clone(),
-                        reporter: reporter.clone(),
-                    });
-                }
-                Ok(())
-            }
+            } => self.check_certificate(request_id, by, to),
+            K::ChildConcernFeedback { by, reporter, .. } => self.check_feedback(by, reporter),
             K::LvmReport { .. }
             | K::ChildConcernReport { .. }
             | K::Placement { .. }
@@ -606,6 +567,61 @@ impl CoordinationCase {
             }),
             Some(d) => Ok(d),
         }
+    }
+
+    /// A request for a certificate under 9 § LVM is made once per id.
+    fn check_certificate_request(&self, request_id: &str) -> Result<(), TransitionError> {
+        let asked = self.events.iter().any(|e| {
+            matches!(&e.kind, EventKind::LvmCertificateRequested { request_id: r, .. } if r == request_id)
+        });
+        if asked {
+            return Err(TransitionError::DuplicateCertificateRequest {
+                request_id: request_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A certificate answers a request of the case once: from the unit asked (or a unit of its
+    /// care provider, for a request to the region as a whole), to the municipality that asked.
+    fn check_certificate(
+        &self,
+        request_id: &str,
+        by: &Party,
+        to: &Party,
+    ) -> Result<(), TransitionError> {
+        let asked = self.events.iter().any(|e| {
+            matches!(&e.kind, EventKind::LvmCertificateRequested { request_id: r, by: from, to: asked, .. }
+                if r == request_id && to.kommunkod().is_some() && from.kommunkod() == to.kommunkod()
+                    && (asked == by || may_answer_for(by, asked)))
+        });
+        let issued = self.events.iter().any(|e| {
+            matches!(&e.kind, EventKind::LvmCertificateIssued { request_id: r, .. } if r == request_id)
+        });
+        if !asked || issued {
+            return Err(TransitionError::UnknownCertificateRequest {
+                request_id: request_id.to_owned(),
+                by: by.clone(),
+                to: to.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Feedback on a report of concern for a child answers a report of the case by that
+    /// reporter to the feedback's municipality.
+    fn check_feedback(&self, by: &Party, reporter: &Party) -> Result<(), TransitionError> {
+        let reported = self.events.iter().any(|e| {
+            matches!(&e.kind, EventKind::ChildConcernReport { reporter: r, to_municipality, .. }
+                if r == reporter && by.kommunkod() == Some(*to_municipality))
+        });
+        if !reported {
+            return Err(TransitionError::NoChildConcernReport {
+                by: by.clone(),
+                reporter: reporter.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Checks and appends `event`; returns its sequence number (1-based).

@@ -575,3 +575,65 @@ fn an_acknowledgement_names_a_message_of_the_case() {
     case.apply(acknowledge(&admission_message)).unwrap();
     assert!(case.involves(&ostersund()));
 }
+
+#[test]
+fn a_certificate_under_9_lvm_answers_its_request_once_from_the_unit_asked() {
+    let centre = Party::RegionUnit {
+        hsa_id: HsaId::parse("SE2321000214-E3HC").unwrap(),
+    };
+    let other_region = Party::RegionUnit {
+        hsa_id: HsaId::parse("SE2321000400-E3HC").unwrap(),
+    };
+    let issued = |by: &Party, to: &Party| {
+        event(
+            "2026-12-17T14:30:00Z",
+            EventKind::LvmCertificateIssued {
+                request_id: "R-7".into(),
+                by: by.clone(),
+                to: to.clone(),
+                physician: None,
+                examined_at: None,
+            },
+        )
+    };
+    let mut case = CoordinationCase::new(CaseId::new(), person_id());
+    // No request yet: nothing to answer.
+    assert!(matches!(
+        case.apply(issued(&centre, &ostersund())),
+        Err(TransitionError::UnknownCertificateRequest { .. })
+    ));
+    // A region unit does not ask for the examination; the municipality does.
+    let request = |by: &Party| {
+        event(
+            "2026-12-14T09:00:00Z",
+            EventKind::LvmCertificateRequested {
+                request_id: "R-7".into(),
+                by: by.clone(),
+                to: centre.clone(),
+                reason: None,
+            },
+        )
+    };
+    assert!(matches!(
+        case.apply(request(&centre)),
+        Err(TransitionError::InvalidInPhase { .. })
+    ));
+    case.apply(request(&ostersund())).unwrap();
+    assert_eq!(case.phase(), Phase::Outpatient);
+    assert!(matches!(
+        case.apply(request(&ostersund())),
+        Err(TransitionError::DuplicateCertificateRequest { .. })
+    ));
+    // Another care provider's unit, or a certificate to another municipality, is no answer.
+    assert!(case.apply(issued(&other_region, &ostersund())).is_err());
+    let krokom = Party::Municipality {
+        kommunkod: Kommunkod::parse("2309").unwrap(),
+        unit: None,
+    };
+    assert!(case.apply(issued(&centre, &krokom)).is_err());
+    case.apply(issued(&centre, &ostersund())).unwrap();
+    assert!(matches!(
+        case.apply(issued(&centre, &ostersund())),
+        Err(TransitionError::UnknownCertificateRequest { .. })
+    ));
+}
