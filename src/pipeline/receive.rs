@@ -475,6 +475,29 @@ impl Pipeline {
         )]
     }
 
+    /// A request for a medical examination under 9 § LVM sent past primary care: the county
+    /// agreements ask the primary-care centre first. Recorded all the same, with a warning.
+    pub(super) fn certificate_warnings(
+        message: &CanonicalMessage,
+        directory: &Directory,
+    ) -> Vec<String> {
+        let EventKind::LvmCertificateRequested {
+            to: Party::RegionUnit { hsa_id },
+            ..
+        } = &message.event.kind
+        else {
+            return Vec::new();
+        };
+        match directory.region_unit(hsa_id) {
+            Some(unit) if unit.kind != crate::config::RegionUnitKind::PrimaryCare => vec![format!(
+                "the agreements ask primary care first for a medical examination under 9 § LVM; \
+                 {} ({hsa_id}) is not a primary-care unit",
+                unit.name
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     pub(super) fn consent_warnings(
         &self,
         message: &CanonicalMessage,

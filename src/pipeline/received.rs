@@ -110,6 +110,8 @@ impl StepSource for Received<'_> {
         self.step_warnings
             .extend(Pipeline::hold_warnings(message, &case));
         self.step_warnings
+            .extend(Pipeline::certificate_warnings(message, steps.directory));
+        self.step_warnings
             .extend(process::deviations::function_mismatch(
                 &case,
                 &message.event,

@@ -227,3 +227,34 @@ async fn a_principal_reports_its_own_deviations_only() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_certificate_request_past_primary_care_is_recorded_with_a_warning() {
+    let app = spawn_app_at("2026-12-14T08:00:00Z").await;
+    // To the primary-care centre, as the agreements ask: no warning.
+    let receipts = post_story(&app, &["41-lakarintyg-begart.xml"]).await;
+    assert_eq!(
+        receipts[0]["warnings"],
+        serde_json::json!([]),
+        "{}",
+        receipts[0]
+    );
+    // Another request, to the psychiatric clinic.
+    let past = std::str::from_utf8(&cosmic_example("41-lakarintyg-begart.xml"))
+        .unwrap()
+        .replace("OSD-2026-0170", "OSD-2026-0171")
+        .replace("OSD-LVM-2026-007", "OSD-LVM-2026-008")
+        .replace(
+            "<Till hsaId=\"SE2321000214-E3HC\"/>",
+            "<Till hsaId=\"SE2321000214-E2VC\"/>",
+        );
+    let (status, receipt) = post(&app, past).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["status"], "accepted");
+    let warnings = receipt["warnings"].to_string();
+    assert!(
+        warnings.contains("primary care first")
+            && warnings.contains("Psykiatriska öppenvårdsmottagningen Östersund"),
+        "{receipt}"
+    );
+}
