@@ -72,8 +72,7 @@ impl<'a> Reader<'a> {
                     Some(reference) => self.party(reference)?,
                     None => t.sender()?,
                 },
-                to_municipality: self
-                    .owned_municipality(t, "the municipality the report is made to")?,
+                to_municipality: t.owned_municipality("the municipality the report is made to")?,
                 legal_basis: required_string(t, "legal-basis")?,
                 report: Sensitive::new(required_string(t, "report")?),
             },
@@ -166,19 +165,6 @@ impl<'a> Reader<'a> {
             },
             _ => return Ok(None),
         }))
-    }
-
-    /// The municipality a Task is owned by (its municipality code).
-    fn owned_municipality(&self, t: &TaskParts<'a>, role: &str) -> Result<Kommunkod> {
-        match t.owner(role)? {
-            Party::Municipality {
-                kommunkod,
-                unit: None,
-            } => Ok(kommunkod),
-            _ => Err(t.task.invalid(format!(
-                "Task.owner is {role}, identified by its municipality code"
-            ))),
-        }
     }
 
     fn sip_meeting_held(&self, t: &TaskParts<'a>) -> Result<EventKind> {

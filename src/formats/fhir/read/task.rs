@@ -25,6 +25,19 @@ pub(super) struct TaskParts<'a> {
 }
 
 impl<'a> TaskParts<'a> {
+    /// The municipality as a whole that owns the Task (a report made to it), by its code.
+    pub(super) fn owned_municipality(&self, role: &str) -> Result<Kommunkod> {
+        match self.owner(role)? {
+            Party::Municipality {
+                kommunkod,
+                unit: None,
+            } => Ok(kommunkod),
+            _ => Err(self.task.invalid(format!(
+                "Task.owner is {role}, identified by its municipality code"
+            ))),
+        }
+    }
+
     /// The sending unit, which every step but brygga's own names.
     pub(super) fn sender(&self) -> Result<Party> {
         self.sender.clone().ok_or_else(|| {
@@ -476,17 +489,7 @@ impl<'a> Reader<'a> {
         let inputs = &t.inputs;
         Ok(EventKind::LvmReport {
             physician: self.staff(inputs.required(task, "physician", "valueReference")?)?,
-            to_municipality: match t.owner("the municipality the report is for")? {
-                Party::Municipality {
-                    kommunkod,
-                    unit: None,
-                } => kommunkod,
-                _ => {
-                    return Err(task.invalid(
-                        "Task.owner of an LVM report is the municipality, by its municipality code",
-                    ));
-                }
-            },
+            to_municipality: t.owned_municipality("the municipality the report is for")?,
             legal_basis: inputs
                 .required(task, "legal-basis", "valueString")?
                 .str()?

@@ -83,15 +83,7 @@ fn social_step<'a>(step: &mut TaskStep<'a>, message: &'a CanonicalMessage) -> Op
                 .add("reporter", Typed::Reference(party_reference(reporter)));
             step.inputs.add("legal-basis", Typed::String(legal_basis));
             step.inputs.add("report", Typed::String(report.expose()));
-            let owner = Reference {
-                kind: Some("Organization"),
-                identifier: Some(Identifier {
-                    system: Cow::Borrowed(systems::KOMMUNKOD),
-                    value: Cow::Owned(to_municipality.to_string()),
-                }),
-                ..Reference::default()
-            };
-            step.owners = vec![(Some(owner), None)];
+            step.owners = vec![(Some(municipality_reference(*to_municipality)), None)];
             step.status = "requested";
             Some("child-concern-report")
         }

@@ -18,7 +18,7 @@ use crate::domain::consent::ConsentDirective;
 use crate::domain::event::{
     Event, EventKind, LvmDecisionKind, MeetingPlace, Person, PlanType, ServiceType, SipAnswer,
 };
-use crate::domain::identifiers::{HsaId, PersonId, systems};
+use crate::domain::identifiers::{HsaId, Kommunkod, PersonId, systems};
 use crate::domain::party::{Party, Principal};
 use crate::formats::canonical::{CanonicalMessage, derived_id};
 pub(super) use follow_up::{
@@ -186,14 +186,7 @@ fn party_reference(party: &Party) -> Reference<'_> {
         Party::Municipality {
             kommunkod,
             unit: None,
-        } => Reference {
-            kind: Some("Organization"),
-            identifier: Some(Identifier {
-                system: Cow::Borrowed(systems::KOMMUNKOD),
-                value: Cow::Owned(kommunkod.to_string()),
-            }),
-            ..Reference::default()
-        },
+        } => municipality_reference(*kommunkod),
         Party::Municipality {
             kommunkod,
             unit: Some(unit),
@@ -209,6 +202,18 @@ fn party_reference(party: &Party) -> Reference<'_> {
             identifier: Some(hsa_identifier(unit)),
             ..Reference::default()
         },
+    }
+}
+
+/// A municipality as a whole, by its code (the owner of a report made to it).
+fn municipality_reference(kommunkod: Kommunkod) -> Reference<'static> {
+    Reference {
+        kind: Some("Organization"),
+        identifier: Some(Identifier {
+            system: Cow::Borrowed(systems::KOMMUNKOD),
+            value: Cow::Owned(kommunkod.to_string()),
+        }),
+        ..Reference::default()
     }
 }
 

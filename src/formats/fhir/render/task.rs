@@ -316,15 +316,7 @@ fn lvm_step<'a>(step: &mut TaskStep<'a>, message: &'a CanonicalMessage) -> Optio
                 .add("physician", Typed::Reference(staff_reference(physician)));
             step.inputs.add("legal-basis", Typed::String(legal_basis));
             step.inputs.add("report", Typed::String(report.expose()));
-            let owner = Reference {
-                kind: Some("Organization"),
-                identifier: Some(Identifier {
-                    system: Cow::Borrowed(systems::KOMMUNKOD),
-                    value: Cow::Owned(to_municipality.to_string()),
-                }),
-                ..Reference::default()
-            };
-            step.owners = vec![(Some(owner), None)];
+            step.owners = vec![(Some(municipality_reference(*to_municipality)), None)];
             step.status = "requested";
             Some("lvm-report")
         }
