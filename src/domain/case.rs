@@ -290,6 +290,13 @@ impl CoordinationCase {
         &self.municipalities
     }
 
+    /// The LVM decision `decision_id` of the case, as the event that recorded it.
+    pub fn lvm_decision(&self, decision_id: &str) -> Option<&Event> {
+        self.events.iter().find(
+            |e| matches!(&e.kind, EventKind::LvmDecision { decision_id: d, .. } if d == decision_id),
+        )
+    }
+
     /// Whether `party` takes part in the case.
     pub fn involves(&self, party: &Party) -> bool {
         match party {
@@ -406,9 +413,7 @@ impl CoordinationCase {
                 // The hold applies to a person at a hospital unit for care, admitted or not
                 // (the emergency department, outpatient psychiatry).
                 allowed(&[P::Outpatient, P::Inpatient, P::ReadyForDischarge])?;
-                if self.events.iter().any(|e| {
-                    matches!(&e.kind, K::LvmDecision { decision_id: d, .. } if d == decision_id)
-                }) {
+                if self.lvm_decision(decision_id).is_some() {
                     return Err(TransitionError::DuplicateLvmDecision {
                         decision_id: decision_id.clone(),
                     });

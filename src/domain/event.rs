@@ -696,6 +696,17 @@ impl EventKind {
         "deadline_missed",
     ];
 
+    /// Whether only the gateway records this step, from what it has stored: a missed deadline,
+    /// a reminder, a deviation with the gateway's evidence. No client sends one; every format
+    /// writes it without a sending unit.
+    pub fn recorded_by_the_gateway(&self) -> bool {
+        match self {
+            EventKind::DeadlineMissed { .. } | EventKind::DeviationReminder { .. } => true,
+            EventKind::DeviationRaised { cause, .. } => *cause != DeviationCause::Reported,
+            _ => false,
+        }
+    }
+
     /// The kind's stable name, as in the `kind` field of the JSON form.
     pub fn name(&self) -> &'static str {
         match self {

@@ -451,21 +451,13 @@ impl Pipeline {
             .state()
             .lvm_holds
             .iter()
-            .map(|id| {
-                let since = case.events().iter().find_map(|e| match &e.kind {
-                    EventKind::LvmDecision { decision_id, .. } if decision_id == id => {
-                        Some(e.occurred_at)
-                    }
-                    _ => None,
-                });
-                match since {
-                    Some(at) => format!(
-                        "{id}, holding since {}",
-                        at.to_zoned_datetime(crate::domain::time::stockholm())
-                            .strftime("%Y-%m-%d %H:%M")
-                    ),
-                    None => id.clone(),
-                }
+            .map(|id| match case.lvm_decision(id).map(|e| e.occurred_at) {
+                Some(at) => format!(
+                    "{id}, holding since {}",
+                    at.to_zoned_datetime(crate::domain::time::stockholm())
+                        .strftime("%Y-%m-%d %H:%M")
+                ),
+                None => id.clone(),
             })
             .collect();
         vec![format!(
@@ -622,14 +614,7 @@ fn check_not_the_gateways(
         return Ok(());
     }
     let kind = &message.event.kind;
-    let gateways = match kind {
-        EventKind::DeadlineMissed { .. } | EventKind::DeviationReminder { .. } => true,
-        EventKind::DeviationRaised { cause, .. } => {
-            *cause != crate::domain::event::DeviationCause::Reported
-        }
-        _ => false,
-    };
-    if gateways {
+    if kind.recorded_by_the_gateway() {
         let what = match kind {
             EventKind::DeviationRaised { cause, .. } => {
                 format!("a deviation with cause {}", cause.as_str())

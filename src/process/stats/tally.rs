@@ -324,12 +324,13 @@ impl<'c> Tally<'c> {
         else {
             return;
         };
-        let decided = self.case.events().iter().find_map(|e| match &e.kind {
-            EventKind::LvmDecision {
-                decision_id: d, by, ..
-            } if d == decision_id => Some((e.occurred_at, by)),
-            _ => None,
-        });
+        let decided = self
+            .case
+            .lvm_decision(decision_id)
+            .and_then(|e| match &e.kind {
+                EventKind::LvmDecision { by, .. } => Some((e.occurred_at, by)),
+                _ => None,
+            });
         if let Some((at, by)) = decided {
             let f = self.rows.entry(party_unit(by)).or_default();
             f.lvm_holds_ended += 1;

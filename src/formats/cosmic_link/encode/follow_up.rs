@@ -5,16 +5,6 @@
 
 use super::*;
 
-/// Whether brygga writes `kind` itself, with `<Avsandare system="brygga">`: a missed deadline,
-/// a reminder, or a deviation it raised from what it holds.
-pub(super) fn written_by_the_gateway(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::DeadlineMissed { .. } | EventKind::DeviationReminder { .. } => true,
-        EventKind::DeviationRaised { raised_by, .. } => raised_by.is_none(),
-        _ => false,
-    }
-}
-
 /// A report of concern for a child and its feedback, a placement, and its cost split. Whether
 /// `kind` is one of them.
 pub(super) fn social_step(

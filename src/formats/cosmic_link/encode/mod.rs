@@ -646,7 +646,8 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             return Err(EncodeError::SenderWithoutHsaId(party.clone()));
         }
         Some(_) => {}
-        None if follow_up::written_by_the_gateway(&event.kind) => {}
+        // brygga's own steps are written with `<Avsandare system="brygga">`.
+        None if event.kind.recorded_by_the_gateway() => {}
         None => return Err(EncodeError::NoSender),
     }
     let mut w = Writer {
