@@ -720,6 +720,11 @@ impl CoordinationCase {
                     state.phase = Phase::Outpatient;
                 }
                 self.region_units.insert(physician.clone());
+                // The reporting unit takes part too: the physician's HSA-id names a person,
+                // whom the directory does not know as of any region.
+                if let Some(sender) = &event.source.sender {
+                    add_party(&mut self.region_units, &mut self.municipalities, sender);
+                }
                 self.municipalities.insert(*to_municipality);
             }
             K::ChildConcernReport {

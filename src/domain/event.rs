@@ -204,6 +204,65 @@ impl ChildConcernOutcome {
     }
 }
 
+/// What a person reported under 6 § LVM misuses: the substances 4 § LVM names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LvmSubstance {
+    Alcohol,
+    /// Narcotics, prescription drugs classed as narcotics included.
+    Narcotics,
+    VolatileSolvents,
+}
+
+impl LvmSubstance {
+    /// Every substance.
+    pub const ALL: &'static [LvmSubstance] = &[
+        LvmSubstance::Alcohol,
+        LvmSubstance::Narcotics,
+        LvmSubstance::VolatileSolvents,
+    ];
+
+    /// The substance's name, as in the JSON form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LvmSubstance::Alcohol => "alcohol",
+            LvmSubstance::Narcotics => "narcotics",
+            LvmSubstance::VolatileSolvents => "volatile_solvents",
+        }
+    }
+}
+
+/// The grounds for compulsory care that 4 § LVM lists, as the reporting physician finds them
+/// (any one suffices, with a need of care that cannot be met voluntarily).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LvmGround {
+    /// 4 § 1: the misuse puts the person's physical or mental health in serious danger.
+    HealthInDanger,
+    /// 4 § 2: the person runs an obvious risk of ruining their life.
+    RiskOfRuiningLife,
+    /// 4 § 3: the person may be feared to seriously harm themselves or someone close.
+    RiskOfHarm,
+}
+
+impl LvmGround {
+    /// Every ground.
+    pub const ALL: &'static [LvmGround] = &[
+        LvmGround::HealthInDanger,
+        LvmGround::RiskOfRuiningLife,
+        LvmGround::RiskOfHarm,
+    ];
+
+    /// The ground's name, as in the JSON form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LvmGround::HealthInDanger => "health_in_danger",
+            LvmGround::RiskOfRuiningLife => "risk_of_ruining_life",
+            LvmGround::RiskOfHarm => "risk_of_harm",
+        }
+    }
+}
+
 /// What a consent covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -419,6 +478,10 @@ pub enum EventKind {
         /// The person's consent to SIP the invitation relies on, as the inviter records it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         consent_reference: Option<String>,
+        /// The placement this SIP is held for (the agreements: a SIP within a week of an HVB
+        /// placement); its meeting meets that placement's SIP clock only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placement_id: Option<String>,
     },
     /// An invited party's answer to an invitation, naming the function that will attend.
     SipResponse {
@@ -486,7 +549,21 @@ pub enum EventKind {
         physician: HsaId,
         to_municipality: Kommunkod,
         legal_basis: String,
+        /// The physician's account: the misuse, the person's health, what was tried.
         report: Sensitive<String>,
+        /// What the person misuses. Empty when the report does not say, which its sender is
+        /// warned about: social services cannot act on a report that does not say it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        substances: Vec<LvmSubstance>,
+        /// The grounds of 4 § LVM the physician finds; empty when the report does not say.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        grounds: Vec<LvmGround>,
+        /// Whether the person has declined care on a voluntary basis.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voluntary_care_declined: Option<bool>,
+        /// Whether the physician finds immediate custody (13 § LVM) called for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        immediate_custody_advised: Option<bool>,
     },
     /// A report of concern for a child (orosanmälan) to social services; a duty that breaks
     /// secrecy, sent without consent with the legal basis recorded.

@@ -11,6 +11,7 @@ mod record;
 mod resources;
 pub mod stats;
 mod timers;
+mod warnings;
 
 pub use append::API;
 pub use read::{CaseRead, reader_party};

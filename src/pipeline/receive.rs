@@ -18,7 +18,7 @@ use crate::formats::Mappings;
 use crate::formats::canonical::CanonicalMessage;
 use crate::formats::cosmic_link::{self, CosmicLinkError};
 use crate::formats::municipal::{self, Dialect, MunicipalError};
-use crate::store::{GroupCommitter, Store, StoreError, registry_with};
+use crate::store::{GroupCommitter, Store, StoreError};
 
 use super::received::Received;
 use super::record::Steps;
@@ -433,100 +433,6 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// What a step warns of that its format cannot: an invitation to a SIP without the
-    /// person's consent to SIP, named where the sender would name it in its own format.
-    /// What a step about to be recorded warns its sender of besides consent: a ready-for-
-    /// discharge notice while an LVM decision holds the person in hospital.
-    pub(super) fn hold_warnings(
-        message: &CanonicalMessage,
-        case: &CoordinationCase,
-    ) -> Vec<String> {
-        if !matches!(message.event.kind, EventKind::ReadyForDischarge { .. })
-            || case.state().lvm_holds.is_empty()
-        {
-            return Vec::new();
-        }
-        // Each hold with when its decision came, so the sender sees how long it has held.
-        let holds: Vec<String> = case
-            .state()
-            .lvm_holds
-            .iter()
-            .map(|id| match case.lvm_decision(id).map(|e| e.occurred_at) {
-                Some(at) => format!(
-                    "{id}, holding since {}",
-                    at.to_zoned_datetime(crate::domain::time::stockholm())
-                        .strftime("%Y-%m-%d %H:%M")
-                ),
-                None => id.clone(),
-            })
-            .collect();
-        vec![format!(
-            "an LVM decision ({}) holds the person in hospital until transport to the LVM home \
-             is arranged: ready for discharge is recorded, but the person may not leave before",
-            holds.join("; ")
-        )]
-    }
-
-    /// A request for a medical examination under 9 § LVM sent past primary care: the county
-    /// agreements ask the primary-care centre first. Recorded all the same, with a warning.
-    pub(super) fn certificate_warnings(
-        message: &CanonicalMessage,
-        directory: &Directory,
-    ) -> Vec<String> {
-        let EventKind::LvmCertificateRequested {
-            to: Party::RegionUnit { hsa_id },
-            ..
-        } = &message.event.kind
-        else {
-            return Vec::new();
-        };
-        match directory.region_unit(hsa_id) {
-            Some(unit) if unit.kind != crate::config::RegionUnitKind::PrimaryCare => vec![format!(
-                "the agreements ask primary care first for a medical examination under 9 § LVM; \
-                 {} ({hsa_id}) is not a primary-care unit",
-                unit.name
-            )],
-            _ => Vec::new(),
-        }
-    }
-
-    pub(super) fn consent_warnings(
-        &self,
-        message: &CanonicalMessage,
-        case: &CoordinationCase,
-        stored: &[crate::domain::consent::ConsentDirective],
-        now: jiff::Timestamp,
-    ) -> Vec<String> {
-        let EventKind::SipInvitation {
-            consent_reference: None,
-            ..
-        } = &message.event.kind
-        else {
-            return Vec::new();
-        };
-        let consented = registry_with(case, stored.to_vec()).iter().any(|c| {
-            c.scope == crate::domain::event::ConsentScope::Sip
-                && c.provision == crate::domain::consent::Provision::Permit
-                && c.in_force_at(now)
-        });
-        if consented {
-            return Vec::new();
-        }
-        let format = message.event.source.format.as_str();
-        let element = match format {
-            cosmic_link::FORMAT => "KallelseSip/SamtyckeReferens".to_owned(),
-            crate::formats::fhir::FORMAT => "Task.input (consent-reference)".to_owned(),
-            _ => format
-                .strip_prefix(municipal::FORMAT_PREFIX)
-                .and_then(|name| self.mappings.municipal.get(name))
-                .and_then(|d| d.xml_for("sip_invitation", "event.consent_reference"))
-                .unwrap_or_else(|| "event.consent_reference".to_owned()),
-        };
-        vec![format!(
-            "{element}: no consent to SIP is recorded in the case and the invitation names none; SIP needs the person's consent"
-        )]
-    }
-
     /// Marks the person of `message` protected, with its audit record.
     pub(super) async fn protect(
         &self,

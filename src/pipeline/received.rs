@@ -112,6 +112,10 @@ impl StepSource for Received<'_> {
         self.step_warnings
             .extend(Pipeline::certificate_warnings(message, steps.directory));
         self.step_warnings
+            .extend(Pipeline::lvm_report_warnings(message));
+        self.step_warnings
+            .extend(Pipeline::placement_warnings(message, &case));
+        self.step_warnings
             .extend(process::deviations::function_mismatch(
                 &case,
                 &message.event,

@@ -40,6 +40,8 @@ pub struct Observed {
     pub phase: Option<String>,
     /// Recipients the decision withheld the step from, with the reason.
     pub withheld: Vec<String>,
+    /// The warnings of the step's receipt.
+    pub warnings: Vec<String>,
     /// What the report should say of how the step was checked.
     pub notes: Vec<String>,
     /// The follow-up statistics' total from the scenario's start to the step, when asked for.
@@ -62,6 +64,19 @@ pub const ABSENT: &str = "<absent>";
 
 fn list(items: &[String]) -> String {
     format!("[{}]", items.join(", "))
+}
+
+/// Each expected warning's words must be in a warning of the receipt; none expected means
+/// the receipt warns of nothing.
+fn compare_warnings(wanted: &[String], got: &[String]) -> Vec<String> {
+    if wanted.is_empty() && !got.is_empty() {
+        return vec![format!("warnings: expected none, got {}", list(got))];
+    }
+    wanted
+        .iter()
+        .filter(|words| !got.iter().any(|w| w.contains(words.as_str())))
+        .map(|words| format!("warnings: expected one with {words:?}, got {}", list(got)))
+        .collect()
 }
 
 /// The differences between `expect` and `observed` (none: the step passed). `sends`: the step
@@ -92,6 +107,9 @@ pub fn compare(expect: &Expect, sends: bool, observed: &Observed) -> Vec<String>
             }
             None => differences.push("outcome: the message was not sent".to_owned()),
         }
+    }
+    if let Some(wanted) = &expect.warnings {
+        differences.extend(compare_warnings(wanted, &observed.warnings));
     }
     if let Some(kinds) = &expect.events {
         let got: Vec<String> = observed.events.iter().map(|e| e.kind.clone()).collect();
@@ -337,6 +355,7 @@ mod tests {
                 "2026-11-28T23:00:00Z".parse().unwrap(),
             )],
             withheld: Vec::new(),
+            warnings: vec!["the 6 § LVM report does not say what the person misuses".into()],
             notes: Vec::new(),
             stats: Some(json!({ "deadlines_missed": 1, "payment_responsibility_days": 0.5 })),
         }
@@ -449,6 +468,29 @@ mod tests {
                 "deliveries of discharged to 2380: expected at least one, got none",
             ]
         );
+    }
+
+    #[test]
+    fn each_expected_warning_is_looked_for_and_none_means_none() {
+        let seen = observed();
+        let expect = |warnings: &[&str]| Expect {
+            warnings: Some(warnings.iter().map(|w| (*w).to_owned()).collect()),
+            ..Expect::default()
+        };
+        assert!(compare(&expect(&["what the person misuses"]), true, &seen).is_empty());
+        assert_eq!(
+            compare(&expect(&["grounds"]), true, &seen),
+            [
+                "warnings: expected one with \"grounds\", got [the 6 § LVM report does not say what the person misuses]"
+            ]
+        );
+        assert_eq!(
+            compare(&expect(&[]), true, &seen),
+            [
+                "warnings: expected none, got [the 6 § LVM report does not say what the person misuses]"
+            ]
+        );
+        assert!(compare(&Expect::default(), true, &seen).is_empty());
     }
 
     #[test]

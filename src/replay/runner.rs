@@ -248,9 +248,10 @@ impl Replay {
                 }
                 text = text.replace(from.as_str(), to);
             }
-            let (outcome, withheld) = self.send(format, text.as_bytes()).await?;
-            observed.outcome = Some(outcome);
-            observed.withheld = withheld;
+            let sent = self.send(format, text.as_bytes()).await?;
+            observed.outcome = Some(sent.outcome);
+            observed.withheld = sent.withheld;
+            observed.warnings = sent.warnings;
             self.settle().await?;
         }
         self.observe(&mut observed).await?;
@@ -268,13 +269,9 @@ impl Replay {
         Ok(observed)
     }
 
-    /// Records the message as the operator; how it was taken, and whom the decision withheld
-    /// it from.
-    async fn send(
-        &mut self,
-        format: &str,
-        bytes: &[u8],
-    ) -> Result<((Outcome, String), Vec<String>), String> {
+    /// Records the message as the operator; how it was taken, whom the decision withheld it
+    /// from, and what its receipt warned of.
+    async fn send(&mut self, format: &str, bytes: &[u8]) -> Result<Sent, String> {
         let format: Format = format.parse().map_err(|e| format!("send: {e}"))?;
         let pipeline = &self.pipeline;
         let result = match &format {
@@ -301,19 +298,25 @@ impl Replay {
                     .iter()
                     .map(|w| format!("{}: {}", w.recipient, w.reason))
                     .collect();
-                if self.accepted.insert(event.clone()) {
-                    ((Outcome::Accepted, String::new()), withheld)
+                let outcome = if self.accepted.insert(event.clone()) {
+                    (Outcome::Accepted, String::new())
                 } else {
                     (
-                        (
-                            Outcome::Duplicate,
-                            format!("the receipt of event {event} again"),
-                        ),
-                        withheld,
+                        Outcome::Duplicate,
+                        format!("the receipt of event {event} again"),
                     )
+                };
+                Sent {
+                    outcome,
+                    withheld,
+                    warnings: receipt.warnings,
                 }
             }
-            Err(error) => ((Outcome::Refused, error.to_string()), Vec::new()),
+            Err(error) => Sent {
+                outcome: (Outcome::Refused, error.to_string()),
+                withheld: Vec::new(),
+                warnings: Vec::new(),
+            },
         })
     }
 
@@ -499,4 +502,12 @@ impl<T: PartialEq> Settling<T> {
         }
         Ok(false)
     }
+}
+
+/// How a sent message was taken: outcome (and refusal), whom it was withheld from, and the
+/// warnings of its receipt.
+struct Sent {
+    outcome: (Outcome, String),
+    withheld: Vec<String>,
+    warnings: Vec<String>,
 }

@@ -101,6 +101,10 @@ pub struct Expect {
     /// Words the refusal's message must contain.
     #[serde(default)]
     pub refusal: Option<String>,
+    /// Words each of which a warning of the receipt must contain; `[]` for a receipt that
+    /// warns of nothing.
+    #[serde(default)]
+    pub warnings: Option<Vec<String>>,
     /// The kinds of the events recorded during the step, in order (follow-on events, missed
     /// deadlines and the deviations they raise included).
     #[serde(default)]
@@ -434,9 +438,12 @@ fn check(scenario: &Scenario) -> Result<(), String> {
                 ));
             }
             (None, None) => {
-                if step.expect.outcome.is_some() || step.expect.refusal.is_some() {
+                if step.expect.outcome.is_some()
+                    || step.expect.refusal.is_some()
+                    || step.expect.warnings.is_some()
+                {
                     return Err(format!(
-                        "{title}: outcome and refusal are expected of a step that sends"
+                        "{title}: outcome, refusal and warnings are expected of a step that sends"
                     ));
                 }
             }

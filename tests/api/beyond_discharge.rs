@@ -258,3 +258,98 @@ async fn a_certificate_request_past_primary_care_is_recorded_with_a_warning() {
         "{receipt}"
     );
 }
+
+#[tokio::test]
+async fn an_lvm_report_that_does_not_say_the_misuse_or_its_ground_warns_its_sender() {
+    let app = spawn_app_at("2026-11-22T10:00:00Z").await;
+    // The structured report names substance and grounds: no warning.
+    let receipts = post_story(&app, &["22-lvm-anmalan.xml"]).await;
+    assert_eq!(
+        receipts[0]["warnings"],
+        serde_json::json!([]),
+        "{}",
+        receipts[0]
+    );
+    // A report of free text only, as the municipalities' letter complains of.
+    let sparse = std::str::from_utf8(&cosmic_example("22-lvm-anmalan.xml"))
+        .unwrap()
+        .replace("CL-2026-0013", "CL-2026-0096")
+        .replace("    <Missbruk>ALKOHOL</Missbruk>\n", "")
+        .replace("    <Grund>4-1</Grund>\n", "")
+        .replace("    <Grund>4-3</Grund>\n", "");
+    let (status, receipt) = post(&app, sparse).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["status"], "accepted");
+    let warnings = receipt["warnings"].to_string();
+    assert!(
+        warnings.contains("misuses (substances)") && warnings.contains("grounds of 4 § LVM"),
+        "{receipt}"
+    );
+    // The recorded steps keep what each report said, and nothing it did not.
+    let case = brygga::domain::case::CaseId::parse(receipt["case_id"].as_str().unwrap()).unwrap();
+    let reports: Vec<_> = app
+        .store
+        .load_case(case)
+        .await
+        .unwrap()
+        .unwrap()
+        .events
+        .into_iter()
+        .filter_map(|e| match e.event.kind {
+            brygga::domain::event::EventKind::LvmReport {
+                substances,
+                grounds,
+                voluntary_care_declined,
+                ..
+            } => Some((substances, grounds, voluntary_care_declined)),
+            _ => None,
+        })
+        .collect();
+    use brygga::domain::event::{LvmGround, LvmSubstance};
+    assert_eq!(
+        reports,
+        [
+            (
+                vec![LvmSubstance::Alcohol],
+                vec![LvmGround::HealthInDanger, LvmGround::RiskOfHarm],
+                Some(true)
+            ),
+            (Vec::new(), Vec::new(), Some(true)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_sip_invitation_naming_a_placement_the_case_lacks_warns_its_sender() {
+    let app = spawn_app_at("2026-11-30T09:00:00Z").await;
+    let receipts = post_story(
+        &app,
+        &[
+            "28-orosanmalan.xml",
+            "30-samtycke-sip-psykiatrin.xml",
+            "31-samtycke-sip-kommunen.xml",
+            "36-placering.xml",
+            "43-kallelse-sip-efter-placering.xml",
+        ],
+    )
+    .await;
+    assert_eq!(
+        receipts[4]["warnings"],
+        serde_json::json!([]),
+        "{}",
+        receipts[4]
+    );
+    let unknown = std::str::from_utf8(&cosmic_example("43-kallelse-sip-efter-placering.xml"))
+        .unwrap()
+        .replace("OSD-2026-0175", "OSD-2026-0176")
+        .replace("OSD-SIP-2026-131", "OSD-SIP-2026-132")
+        .replace("OSD-PL-2026-031", "OSD-PL-2026-099");
+    let (status, receipt) = post(&app, unknown).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert!(
+        receipt["warnings"]
+            .to_string()
+            .contains("names placement OSD-PL-2026-099, which the case does not hold"),
+        "{receipt}"
+    );
+}

@@ -205,7 +205,7 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         assert!(!row.contains('—'), "{row}");
     }
     assert!(
-        report.contains("| Cosmic Link examples → canonical | 42 | 42 |"),
+        report.contains("| Cosmic Link examples → canonical | 43 | 43 |"),
         "{report}"
     );
     assert!(
@@ -213,7 +213,7 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         "{report}"
     );
     assert!(
-        report.contains("| Cosmic Link | 123 | 123 | none |"),
+        report.contains("| Cosmic Link | 128 | 128 | none |"),
         "{report}"
     );
     assert!(

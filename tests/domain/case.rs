@@ -89,6 +89,7 @@ fn invitation(id: &str) -> Event {
                 function: "biståndshandläggare".into(),
             }],
             consent_reference: Some("SAMT-1".into()),
+            placement_id: None,
         },
     )
 }

@@ -123,6 +123,7 @@ fn invitation() -> Event {
             function: "biståndshandläggare".into(),
         }],
         consent_reference: None,
+        placement_id: None,
     })
 }
 
@@ -382,6 +383,10 @@ fn an_lvm_report_goes_without_consent_to_its_municipality_only_with_its_legal_ba
         to_municipality: kommun("2380"),
         legal_basis: "6 § LVM".into(),
         report: Sensitive::new("…".into()),
+        substances: Vec::new(),
+        grounds: Vec::new(),
+        voluntary_care_declined: None,
+        immediate_custody_advised: None,
     });
     let decision = ask(&report, &ostersund(), &[]);
     assert_eq!(

@@ -10,8 +10,8 @@ use figment::providers::{Format, Toml};
 
 use crate::domain::consent::{InformationCategory, Provision};
 use crate::domain::event::{
-    ChildConcernOutcome, ConsentScope, Deadline, DeviationCause, LvmDecisionKind, PlanType,
-    ServiceType,
+    ChildConcernOutcome, ConsentScope, Deadline, DeviationCause, LvmDecisionKind, LvmGround,
+    LvmSubstance, PlanType, ServiceType,
 };
 use crate::domain::party::Principal;
 
@@ -68,6 +68,8 @@ pub struct CodeTables {
     pub deviation_cause: Table<DeviationCause>,
     pub deadline: Table<Deadline>,
     pub child_concern_outcome: Table<ChildConcernOutcome>,
+    pub lvm_substance: Table<LvmSubstance>,
+    pub lvm_ground: Table<LvmGround>,
 }
 
 /// A code table file that cannot be used; the message names the file and the entry.
@@ -263,6 +265,24 @@ impl CodeTables {
                 origin,
                 "child_concern_outcome",
                 &ChildConcernOutcome::ALL
+                    .iter()
+                    .map(|o| (o.as_str(), *o))
+                    .collect::<Vec<_>>(),
+            )?,
+            lvm_substance: table(
+                &mut raw,
+                origin,
+                "lvm_substance",
+                &LvmSubstance::ALL
+                    .iter()
+                    .map(|o| (o.as_str(), *o))
+                    .collect::<Vec<_>>(),
+            )?,
+            lvm_ground: table(
+                &mut raw,
+                origin,
+                "lvm_ground",
+                &LvmGround::ALL
                     .iter()
                     .map(|o| (o.as_str(), *o))
                     .collect::<Vec<_>>(),

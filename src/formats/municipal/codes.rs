@@ -95,6 +95,14 @@ pub const VOCABULARIES: &[Vocabulary] = &[
             "investigation_ongoing",
         ],
     ),
+    vocabulary(
+        "lvm_substance",
+        &["alcohol", "narcotics", "volatile_solvents"],
+    ),
+    vocabulary(
+        "lvm_ground",
+        &["health_in_danger", "risk_of_ruining_life", "risk_of_harm"],
+    ),
     vocabulary("event_kind", EventKind::NAMES),
     vocabulary("receipt_status", &["accepted", "rejected"]),
     vocabulary(
@@ -278,8 +286,8 @@ impl CodeTables {
 mod tests {
     use super::*;
     use crate::domain::event::{
-        ChildConcernOutcome, ConsentScope, Deadline, DeviationCause, LvmDecisionKind, PlanType,
-        ServiceType,
+        ChildConcernOutcome, ConsentScope, Deadline, DeviationCause, LvmDecisionKind, LvmGround,
+        LvmSubstance, PlanType, ServiceType,
     };
     use crate::domain::party::Principal;
 
@@ -300,6 +308,8 @@ mod tests {
         parses_as::<DeviationCause>("deviation_cause");
         parses_as::<Deadline>("deadline");
         parses_as::<ChildConcernOutcome>("child_concern_outcome");
+        parses_as::<LvmSubstance>("lvm_substance");
+        parses_as::<LvmGround>("lvm_ground");
         assert_eq!(
             Vocabulary::find("service_type").unwrap().values.len(),
             5,

@@ -271,16 +271,20 @@ pub fn plan(
 }
 
 /// The timers of agreement clock `clock` that an event stopping it (`stop`, its JSON form)
-/// cancels: the one of its key when it carries one (the cost split of placement P-17 stops
-/// P-17's clock), else every key the case's events started (a SIP meeting held after two
-/// placements meets the SIP clock of both: a person has one SIP).
+/// cancels: the one of its key when it carries one, or its invitation does (the cost split
+/// of placement P-17 stops P-17's clock; so does the meeting of a SIP invited for P-17), else
+/// every key the case's events started (a SIP meeting held after two placements, its
+/// invitation naming neither, meets the SIP clock of both: a person has one SIP).
 fn stopped_agreement_clocks(
     case: &CoordinationCase,
     policy: &Policy,
     clock: &AgreementClock,
     stop: &Value,
 ) -> Vec<String> {
-    let key = clock.key.as_deref().and_then(|k| field(stop, k));
+    let key = clock
+        .key
+        .as_deref()
+        .and_then(|k| field(stop, k).or_else(|| invitation_field(case, stop, k)));
     if key.is_some() || clock.key.is_none() {
         return vec![agreement_kind(policy, clock, key.as_ref())];
     }
@@ -294,6 +298,16 @@ fn stopped_agreement_clocks(
     kinds.sort();
     kinds.dedup();
     kinds
+}
+
+/// Field `name` of the SIP invitation the event `stop` answers or follows (its
+/// `invitation_id`), as the case holds it.
+fn invitation_field(case: &CoordinationCase, stop: &Value, name: &str) -> Option<Value> {
+    let id = stop.get("invitation_id")?.as_str()?;
+    let invitation = case.events().iter().find(|e| {
+        matches!(&e.kind, EventKind::SipInvitation { invitation_id, .. } if invitation_id == id)
+    })?;
+    field(&serde_json::to_value(&invitation.kind).ok()?, name)
 }
 
 /// The clocks of a discharge: the admission notice's, the SIP invitation's and the payment

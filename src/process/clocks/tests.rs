@@ -74,6 +74,7 @@ fn a_clock_that_waits_for_a_party_is_kept_only_where_its_event_reached_that_part
                 },
             ],
             consent_reference: None,
+            placement_id: None,
         },
         "2026-12-01T08:00:00Z",
     );
@@ -189,4 +190,59 @@ fn an_emergency_hvb_placement_starts_the_agreements_cost_split_clock_and_agreein
             .timers
             .is_empty()
     );
+}
+
+#[test]
+fn a_meeting_of_a_sip_invited_for_a_placement_meets_that_placements_clock_only() {
+    let policies = policies();
+    let jamtland = policies.for_case("SE2321000214-1000", Kommunkod::parse("2380").ok());
+    let mut case = case();
+    let placed = |id: &str| {
+        let mut kind = placement("HVB", false);
+        if let EventKind::Placement { placement_id, .. } = &mut kind {
+            *placement_id = id.into();
+        }
+        event(kind, "2026-12-01T10:00:00Z")
+    };
+    case.apply(placed("P-1")).unwrap();
+    case.apply(placed("P-2")).unwrap();
+    let invitation = |id: &str, placement: Option<&str>| {
+        event(
+            EventKind::SipInvitation {
+                invitation_id: id.into(),
+                plan_type: crate::domain::event::PlanType::Sip,
+                from: Party::Municipality {
+                    kommunkod: Kommunkod::parse("2380").unwrap(),
+                    unit: None,
+                },
+                meeting_at: "2026-12-04T09:00:00Z".parse().unwrap(),
+                place: crate::domain::event::MeetingPlace::Link {
+                    url: "https://meet.example/sip".into(),
+                },
+                invited: Vec::new(),
+                consent_reference: None,
+                placement_id: placement.map(str::to_owned),
+            },
+            "2026-12-02T10:00:00Z",
+        )
+    };
+    case.apply(invitation("K-P2", Some("P-2"))).unwrap();
+    case.apply(invitation("K-ANY", None)).unwrap();
+    let held = |invitation: &str| {
+        event(
+            EventKind::SipMeetingHeld {
+                invitation_id: invitation.into(),
+                held_at: "2026-12-04T10:00:00Z".parse().unwrap(),
+                attendees: Vec::new(),
+                person_participated: true,
+                next_of_kin_participated: false,
+            },
+            "2026-12-04T10:00:00Z",
+        )
+    };
+    let clock = |p: &str| format!("agreement:jamtland/sip-after-hvb-placement:{p}");
+    let linked = super::plan(&case, &held("K-P2"), held("K-P2").occurred_at, jamtland);
+    assert_eq!(linked.cancel, [clock("P-2")], "P-1's SIP is still due");
+    let unlinked = super::plan(&case, &held("K-ANY"), held("K-ANY").occurred_at, jamtland);
+    assert_eq!(unlinked.cancel, [clock("P-1"), clock("P-2")]);
 }

@@ -208,6 +208,7 @@ pub(super) fn sip_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
                     place,
                     invited,
                     consent_reference: step.optional_text("SamtyckeReferens")?.map(str::to_owned),
+                    placement_id: step.optional_text("PlaceringReferens")?.map(str::to_owned),
                 },
             )
         }
@@ -317,6 +318,24 @@ pub(super) fn lvm_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
                         .kommunkod(municipality.required_attribute("kommunkod")?)?,
                     legal_basis: step.required_text("Lagrum")?.to_owned(),
                     report: Sensitive::new(step.required_text("Anmalan")?.to_owned()),
+                    substances: step
+                        .children("Missbruk")
+                        .iter()
+                        .map(|n| n.code(&codes.lvm_substance))
+                        .collect::<Result<Vec<_>>>()?,
+                    grounds: step
+                        .children("Grund")
+                        .iter()
+                        .map(|n| n.code(&codes.lvm_ground))
+                        .collect::<Result<Vec<_>>>()?,
+                    voluntary_care_declined: step
+                        .child("FrivilligVardAvbojd")
+                        .map(|n| n.boolean())
+                        .transpose()?,
+                    immediate_custody_advised: step
+                        .child("OmedelbartOmhandertagande")
+                        .map(|n| n.boolean())
+                        .transpose()?,
                 },
             )
         }

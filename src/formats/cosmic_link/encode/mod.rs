@@ -316,6 +316,7 @@ fn sip_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool
             place,
             invited,
             consent_reference,
+            placement_id,
             ..
         } => {
             w.open(
@@ -337,6 +338,9 @@ fn sip_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool
             }
             if let Some(reference) = consent_reference {
                 w.text("SamtyckeReferens", reference);
+            }
+            if let Some(placement) = placement_id {
+                w.text("PlaceringReferens", placement);
             }
             w.close("KallelseSip");
         }
@@ -457,12 +461,29 @@ fn lvm_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool
             to_municipality,
             legal_basis,
             report,
+            substances,
+            grounds,
+            voluntary_care_declined,
+            immediate_custody_advised,
         } => {
             w.open("LvmAnmalan", &[]);
             w.leaf("Lakare", &[("hsaId", physician.to_string())], "");
             w.leaf("Kommun", &[("kommunkod", to_municipality.to_string())], "");
             w.text("Lagrum", legal_basis);
             w.text("Anmalan", report.expose());
+            for substance in substances {
+                let text = code(&codes.lvm_substance, "lvm_substance", *substance)?;
+                w.text("Missbruk", &text);
+            }
+            for ground in grounds {
+                w.text("Grund", &code(&codes.lvm_ground, "lvm_ground", *ground)?);
+            }
+            if let Some(declined) = voluntary_care_declined {
+                w.text("FrivilligVardAvbojd", bool_text(*declined));
+            }
+            if let Some(advised) = immediate_custody_advised {
+                w.text("OmedelbartOmhandertagande", bool_text(*advised));
+            }
             w.close("LvmAnmalan");
         }
         EventKind::LvmDecision {

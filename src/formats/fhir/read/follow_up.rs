@@ -17,7 +17,11 @@ pub(super) const GATEWAY_STEP_CODES: &[&str] =
     &["deviation-raised", "deviation-reminder", "deadline-missed"];
 
 /// A code of one of `values` (each with its name), or an error naming them.
-fn code_of<T: Copy>(node: Node<'_>, values: &[T], name: impl Fn(&T) -> &'static str) -> Result<T> {
+pub(super) fn code_of<T: Copy>(
+    node: Node<'_>,
+    values: &[T],
+    name: impl Fn(&T) -> &'static str,
+) -> Result<T> {
     let code = node.str()?;
     values
         .iter()

@@ -3,7 +3,9 @@
 //! step's fields are read by a function of its own from what every Task carries
 //! (`TaskParts`).
 
+use super::follow_up::code_of;
 use super::*;
+use crate::domain::event::{LvmGround, LvmSubstance};
 
 /// What every step's Task carries, read once before the step's own fields.
 pub(super) struct TaskParts<'a> {
@@ -383,6 +385,7 @@ impl<'a> Reader<'a> {
                         .to_owned(),
                 }],
                 consent_reference: inputs.text("consent-reference")?,
+                placement_id: inputs.text("placement-id")?,
             }
         };
         Ok(kind)
@@ -500,6 +503,24 @@ impl<'a> Reader<'a> {
                     .str()?
                     .to_owned(),
             ),
+            substances: inputs
+                .all("substance", "valueCode")?
+                .into_iter()
+                .map(|(_, code)| code_of(code, LvmSubstance::ALL, LvmSubstance::as_str))
+                .collect::<Result<_>>()?,
+            grounds: inputs
+                .all("lvm-ground", "valueCode")?
+                .into_iter()
+                .map(|(_, code)| code_of(code, LvmGround::ALL, LvmGround::as_str))
+                .collect::<Result<_>>()?,
+            voluntary_care_declined: inputs
+                .get("voluntary-care-declined", "valueBoolean")?
+                .map(|n| n.bool())
+                .transpose()?,
+            immediate_custody_advised: inputs
+                .get("immediate-custody-advised", "valueBoolean")?
+                .map(|n| n.bool())
+                .transpose()?,
         })
     }
 

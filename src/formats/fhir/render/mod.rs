@@ -127,6 +127,10 @@ pub const INPUT_CODES: &[&str] = &[
     "started-by",
     "request-id",
     "examined-at",
+    "substance",
+    "lvm-ground",
+    "voluntary-care-declined",
+    "immediate-custody-advised",
 ];
 
 pub const PLAN_TYPE: &str = "urn:brygga:fhir:CodeSystem:plan-type";

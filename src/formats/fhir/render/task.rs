@@ -213,6 +213,7 @@ fn sip_step<'a>(
             place,
             invited,
             consent_reference,
+            placement_id,
             ..
         } => {
             step.inputs
@@ -236,6 +237,9 @@ fn sip_step<'a>(
             if let Some(reference) = consent_reference {
                 step.inputs
                     .add("consent-reference", Typed::String(reference));
+            }
+            if let Some(placement) = placement_id {
+                step.inputs.add("placement-id", Typed::String(placement));
             }
             step.status = "requested";
             // One Task per invited function, so that each can accept or decline its own.
@@ -311,11 +315,30 @@ fn lvm_step<'a>(step: &mut TaskStep<'a>, message: &'a CanonicalMessage) -> Optio
             to_municipality,
             legal_basis,
             report,
+            substances,
+            grounds,
+            voluntary_care_declined,
+            immediate_custody_advised,
         } => {
             step.inputs
                 .add("physician", Typed::Reference(staff_reference(physician)));
             step.inputs.add("legal-basis", Typed::String(legal_basis));
             step.inputs.add("report", Typed::String(report.expose()));
+            for substance in substances {
+                step.inputs
+                    .add("substance", Typed::Code(substance.as_str()));
+            }
+            for ground in grounds {
+                step.inputs.add("lvm-ground", Typed::Code(ground.as_str()));
+            }
+            if let Some(declined) = voluntary_care_declined {
+                step.inputs
+                    .add("voluntary-care-declined", Typed::Boolean(*declined));
+            }
+            if let Some(advised) = immediate_custody_advised {
+                step.inputs
+                    .add("immediate-custody-advised", Typed::Boolean(*advised));
+            }
             step.owners = vec![(Some(municipality_reference(*to_municipality)), None)];
             step.status = "requested";
             Some("lvm-report")
