@@ -347,6 +347,26 @@ pub struct RetentionSettings {
     pub audit_days: u64,
 }
 
+impl Directory {
+    /// Reads an organisations file and checks it; the problems each name the file.
+    pub fn load(path: &Path) -> Result<Directory, Vec<String>> {
+        let directory: Directory = Figment::new()
+            .merge(Toml::file_exact(path))
+            .extract()
+            .map_err(|e| describe(e, path))?;
+        let problems: Vec<String> = directory
+            .validate()
+            .into_iter()
+            .map(|p| format!("{}: {p}", path.display()))
+            .collect();
+        if problems.is_empty() {
+            Ok(directory)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 /// The whole configuration as read from the settings file and the environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -421,6 +441,27 @@ impl Settings {
     /// A path of the settings, resolved relative to the settings file.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         self.source.parent().unwrap_or(Path::new(".")).join(path)
+    }
+
+    /// These settings with `overrides` (a table shaped like the settings file) laid over
+    /// them, as a scenario states its own; what is loaded from files (the directory, clients,
+    /// subscriptions) is kept. Errors name the key, with `origin` as the file.
+    pub fn with_overrides(
+        &self,
+        overrides: &toml::Table,
+        origin: &Path,
+    ) -> Result<Settings, Vec<String>> {
+        let mut merged: Settings = Figment::new()
+            .merge(figment::providers::Serialized::defaults(self))
+            .merge(figment::providers::Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| describe(e, origin))?;
+        merged.directory = self.directory.clone();
+        merged.clients = self.clients.clone();
+        merged.clients_source = self.clients_source.clone();
+        merged.subscriptions = self.subscriptions.clone();
+        merged.source = self.source.clone();
+        Ok(merged)
     }
 
     /// The key that signs the audit log's checkpoints, if one is configured.
@@ -538,17 +579,11 @@ impl Settings {
                 directory_path.display()
             )]));
         }
-        settings.directory = Figment::new()
-            .merge(Toml::file_exact(&directory_path))
-            .extract()
-            .map_err(|e| ConfigError::Invalid(describe(e, &directory_path)))?;
-
-        let mut problems: Vec<String> = settings
-            .directory
-            .validate()
-            .into_iter()
-            .map(|p| format!("{}: {p}", directory_path.display()))
-            .collect();
+        let mut problems = Vec::new();
+        match Directory::load(&directory_path) {
+            Ok(directory) => settings.directory = directory,
+            Err(found) => problems.extend(found),
+        }
         match &settings.audit.anchor_key_file {
             Some(file) => {
                 let file = path.parent().unwrap_or(Path::new(".")).join(file);
@@ -766,6 +801,28 @@ organisation_number = "212000-2411"
         let settings = Settings::load_with_env(&path, no_env()).unwrap();
         assert_eq!(settings.server, ServerSettings::default());
         assert_eq!(settings.directory.regions[0].units.len(), 1);
+    }
+
+    #[test]
+    fn overrides_change_what_they_name_and_keep_what_files_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "organisations.toml", DIRECTORY);
+        let path = write(dir.path(), "brygga.toml", "[delivery]\nbatch = 7\n");
+        let settings = Settings::load_with_env(&path, no_env()).unwrap();
+        let overrides: toml::Table =
+            toml::from_str("[delivery]\ndeadline_warning_minutes = 600\n").unwrap();
+        let scenario = dir.path().join("scenario.toml");
+        let merged = settings.with_overrides(&overrides, &scenario).unwrap();
+        assert_eq!(merged.delivery.deadline_warning_minutes, 600);
+        assert_eq!(merged.delivery.batch, 7, "what is not named is kept");
+        assert_eq!(merged.directory, settings.directory);
+        assert_eq!(merged.source, settings.source);
+        let wrong: toml::Table = toml::from_str("[delivery]\ndeadline_warning = 1\n").unwrap();
+        let problems = settings.with_overrides(&wrong, &scenario).unwrap_err();
+        assert!(
+            problems[0].contains("deadline_warning") && problems[0].contains("scenario.toml"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -121,20 +121,11 @@ async fn run_steps(
     let capture = CaptureServer::start(clock.clone())
         .await
         .map_err(|e| format!("the local receivers cannot listen: {e}"))?;
-    let mut settings = settings.clone();
+    let mut settings = scenario_settings(scenario, settings)?;
     settings.database.url = format!("sqlite://{}", dir.path().join("replay.db").display());
     settings.database.migrate_on_start = true;
     settings.server.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     settings.server.tls = None;
-    if !scenario.policies.is_empty() {
-        settings.policy_files = scenario
-            .policies
-            .iter()
-            .map(|p| {
-                std::path::absolute(scenario.dir.join(p)).unwrap_or_else(|_| scenario.dir.join(p))
-            })
-            .collect();
-    }
     let mut subscriptions = Vec::new();
     let mut formats = HashMap::new();
     for receiver in &scenario.receivers {
@@ -147,10 +138,14 @@ async fn run_steps(
             }
         };
         if !known {
+            let directory = match &scenario.organisations {
+                Some(file) => scenario.dir.join(file),
+                None => settings.resolve(&settings.organisations_file),
+            };
             return Err(format!(
                 "receiver {}: not a region or municipality of the organisation directory ({})",
                 receiver.organisation,
-                settings.resolve(&settings.organisations_file).display()
+                directory.display()
             ));
         }
         let format: Format = receiver
@@ -510,4 +505,26 @@ struct Sent {
     outcome: (Outcome, String),
     withheld: Vec<String>,
     warnings: Vec<String>,
+}
+
+/// The configured settings with what the scenario states its own: settings laid over them,
+/// its policies, its organisations.
+fn scenario_settings(scenario: &Scenario, configured: &Settings) -> Result<Settings, String> {
+    let mut settings = match &scenario.settings {
+        Some(overrides) => configured
+            .with_overrides(overrides, &scenario.path)
+            .map_err(|problems| problems.join("; "))?,
+        None => configured.clone(),
+    };
+    let own = |p: &std::path::PathBuf| {
+        std::path::absolute(scenario.dir.join(p)).unwrap_or_else(|_| scenario.dir.join(p))
+    };
+    if !scenario.policies.is_empty() {
+        settings.policy_files = scenario.policies.iter().map(own).collect();
+    }
+    if let Some(file) = &scenario.organisations {
+        settings.directory =
+            crate::config::Directory::load(&own(file)).map_err(|problems| problems.join("; "))?;
+    }
+    Ok(settings)
 }

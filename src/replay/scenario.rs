@@ -32,6 +32,15 @@ pub struct Scenario {
     /// the configured ones; exactly one is the default. Empty: the configured policies.
     #[serde(default)]
     pub policies: Vec<PathBuf>,
+    /// The organisations file the scenario runs with (relative to its folder), in place of
+    /// the configured one: a county the shipped examples do not hold.
+    #[serde(default)]
+    pub organisations: Option<PathBuf>,
+    /// Settings laid over the configured ones, shaped like the settings file
+    /// (`[settings.statistics]`, `[settings.delivery]`, …). The replay owns `server` and
+    /// `database`; the files have the keys above.
+    #[serde(default)]
+    pub settings: Option<toml::Table>,
     /// The folder the scenario's files are named relative to (set when read).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -387,6 +396,29 @@ fn check(scenario: &Scenario) -> Result<(), String> {
             return Err(format!("policies: file {} does not exist", path.display()));
         }
     }
+    if let Some(file) = &scenario.organisations {
+        let path = scenario.dir.join(file);
+        if !path.is_file() {
+            return Err(format!(
+                "organisations: file {} does not exist",
+                path.display()
+            ));
+        }
+    }
+    if let Some(settings) = &scenario.settings {
+        for key in settings.keys() {
+            let owned = match key.as_str() {
+                "server" | "database" => Some("the replay runs its own store and listener"),
+                "organisations_file" => Some("name the file with the scenario's `organisations`"),
+                "policy_files" => Some("name the files with the scenario's `policies`"),
+                "mappings_dir" => Some("the replay reads the configured mappings"),
+                _ => None,
+            };
+            if let Some(why) = owned {
+                return Err(format!("settings.{key}: not set by a scenario: {why}"));
+            }
+        }
+    }
     for receiver in &scenario.receivers {
         receiver
             .format
@@ -523,6 +555,24 @@ mod tests {
             "{base}[[receiver]]\norganisation = \"2380\"\nformat = \"telex\"\n[[step]]\nat = \"+0\"\n"
         ));
         assert!(error.contains("receiver 2380: format"), "{error}");
+        let error = write(&format!(
+            "organisations = \"elsewhere.toml\"\n{base}[[step]]\nat = \"+0\"\n"
+        ));
+        assert!(
+            error.contains("organisations: file") && error.contains("elsewhere.toml"),
+            "{error}"
+        );
+        let error = write(&format!(
+            "{base}[settings.database]\nurl = \"sqlite://x\"\n[[step]]\nat = \"+0\"\n"
+        ));
+        assert!(
+            error.contains("settings.database: not set by a scenario"),
+            "{error}"
+        );
+        let error = write(&format!(
+            "{base}[[step]]\nat = \"+0\"\n[step.expect]\nwarnings = []\n"
+        ));
+        assert!(error.contains("expected of a step that sends"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
