@@ -443,36 +443,69 @@ fn discharge_clocks(
 /// Timer kind of the SIP assumed needed in a psychiatric case with substance abuse.
 const DUAL_DIAGNOSIS: &str = "sip_dual_diagnosis";
 
-/// A 6 § LVM report in a case of psychiatric inpatient care without a SIP invitation yet
-/// starts the clock of the SIP the agreements assume is needed (`[planning]`), answered for by
-/// the reporting unit; an invitation stops it.
+/// The SIP the agreements assume is needed where psychiatric inpatient care meets substance
+/// abuse (`[planning]`): the first LVM step (a 6 § report, a decision, a request for a 9 §
+/// certificate) in a case of psychiatric inpatient care without a SIP invitation starts its
+/// clock, and an invitation stops it. (An admission opens its case, so the LVM step always
+/// comes second.) The region unit that sent the step answers for it, else the psychiatric
+/// ward.
 fn dual_diagnosis_clock(
     plan: &mut ClockPlan,
     case: &CoordinationCase,
     event: &Event,
     policy: &Policy,
 ) {
-    match &event.kind {
-        EventKind::LvmReport { .. } => {
-            if let (true, false, Some(due)) = (
-                psychiatric(case),
-                has(case, "sip_invitation"),
-                policy.dual_diagnosis_sip_due(event.occurred_at),
-            ) {
-                plan.timers.push(timer(
-                    case,
-                    DUAL_DIAGNOSIS.to_owned(),
-                    due,
-                    Deadline::Agreement,
-                    format!("{}/sip-dual-diagnosis", policy.id),
-                    event,
-                    event.source.sender.clone(),
-                ));
-            }
-        }
-        EventKind::SipInvitation { .. } => plan.cancel.push(DUAL_DIAGNOSIS.to_owned()),
-        _ => {}
+    if matches!(event.kind, EventKind::SipInvitation { .. }) {
+        plan.cancel.push(DUAL_DIAGNOSIS.to_owned());
+        return;
     }
+    if !substance_abuse(&event.kind)
+        || !psychiatric(case)
+        || case.events().iter().any(|e| substance_abuse(&e.kind))
+        || has(case, "sip_invitation")
+    {
+        return;
+    }
+    let Some(due) = policy.dual_diagnosis_sip_due(event.occurred_at) else {
+        return;
+    };
+    let party = match &event.source.sender {
+        Some(unit @ Party::RegionUnit { .. }) => Some(unit.clone()),
+        _ => psychiatric_ward(case),
+    };
+    plan.timers.push(timer(
+        case,
+        DUAL_DIAGNOSIS.to_owned(),
+        due,
+        Deadline::Agreement,
+        format!("{}/sip-dual-diagnosis", policy.id),
+        event,
+        party,
+    ));
+}
+
+/// Whether a step shows substance abuse: the steps of LVM (the care of substance abusers).
+fn substance_abuse(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::LvmReport { .. }
+            | EventKind::LvmDecision { .. }
+            | EventKind::LvmCertificateRequested { .. }
+    )
+}
+
+/// The ward of the case's psychiatric admission.
+fn psychiatric_ward(case: &CoordinationCase) -> Option<Party> {
+    case.events().iter().find_map(|e| match &e.kind {
+        EventKind::AdmissionNotice {
+            psychiatric: true,
+            ward,
+            ..
+        } => Some(Party::RegionUnit {
+            hsa_id: ward.clone(),
+        }),
+        _ => None,
+    })
 }
 
 /// The clocks of a SIP: attendance confirmations, a plan's follow-up, and what a held meeting ends.

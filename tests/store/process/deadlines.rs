@@ -553,12 +553,49 @@ pub async fn psychiatric_care_with_substance_abuse_assumes_a_sip_is_needed(db: &
     let store = other.migrated().await;
     let e = engine(store, "2026-11-22T10:00:00Z", "a");
     e.receive("22-lvm-anmalan.xml", &[]).await;
-    assert!(
+    let dual = || async {
         store
             .pending_timers(lvm_case)
             .await
             .unwrap()
-            .iter()
-            .all(|(kind, _)| kind != "sip_dual_diagnosis")
+            .into_iter()
+            .filter(|(kind, _)| kind == "sip_dual_diagnosis")
+            .map(|(_, due)| due.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(dual().await.is_empty());
+
+    // Psychiatric inpatient care where social services' LVM decision is the first LVM step:
+    // the clock starts from the decision, and the psychiatric ward answers for it.
+    let other = TestDb::sqlite().await;
+    let store = other.migrated().await;
+    let e = engine(store, "2026-11-22T10:00:00Z", "a");
+    e.receive("21-inskrivningsmeddelande-psykiatri.xml", &[])
+        .await;
+    e.receive("23-lvm-beslut.xml", &[]).await;
+    let timers = store.pending_timers(lvm_case).await.unwrap();
+    let dual: Vec<_> = timers
+        .iter()
+        .filter(|(kind, _)| kind == "sip_dual_diagnosis")
+        .collect();
+    assert_eq!(dual.len(), 1, "{timers:?}");
+    e.set_clock("2026-12-31T08:00:00Z");
+    e.scheduler.fire_due().await.unwrap();
+    let raised = store.load_case(lvm_case).await.unwrap().unwrap();
+    let addressed: Vec<String> = raised
+        .events
+        .iter()
+        .filter_map(|s| match &s.event.kind {
+            EventKind::DeviationRaised {
+                addressed_to,
+                deadline: Some(Deadline::Agreement),
+                ..
+            } => Some(addressed_to.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        addressed.iter().any(|a| a.contains("SE2321000214-E2P1")),
+        "{addressed:?}"
     );
 }
