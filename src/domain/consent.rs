@@ -11,7 +11,9 @@ use super::event::ConsentScope;
 use super::party::{Organisation, Party, Principal};
 
 /// Whether a directive allows or forbids what it covers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Provision {
     /// Consent: what the directive covers may be done.
@@ -24,7 +26,19 @@ pub enum Provision {
 
 /// The kinds of information a disclosure consent can be limited to. Each event belongs to one
 /// (see `crate::decide::category`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum InformationCategory {
     /// The steps of discharge planning: estimates, readiness, discharge, care contacts.
@@ -69,7 +83,7 @@ impl InformationCategory {
 
 /// Whom a directive names: a party the gateway knows, or a reference it could not resolve
 /// (kept, shown, and matching no recipient).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ConsentActor {
     Party(Party),
@@ -77,7 +91,7 @@ pub enum ConsentActor {
 }
 
 /// A disclosure's recipient: the party and the organisation it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recipient {
     pub party: Party,
     /// `None` for a region unit the directory does not know.

@@ -42,7 +42,7 @@ impl std::fmt::Display for EventId {
 }
 
 /// Where an event came from: the format, the sender and the sender's message id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EventSource {
     /// `cosmic-link`, `fhir`, `municipal:<dialect>`, `api` or `gateway` (events brygga raises).
     pub format: String,
@@ -52,10 +52,11 @@ pub struct EventSource {
 }
 
 /// One event of a coordination case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub id: EventId,
     /// When it happened in the process (the physician's decision, the admission, …).
+    #[schemars(with = "crate::domain::schema::DateTime")]
     pub occurred_at: Timestamp,
     pub source: EventSource,
     #[serde(flatten)]
@@ -63,14 +64,14 @@ pub struct Event {
 }
 
 /// A person's name; personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PersonName {
     pub given: Sensitive<String>,
     pub family: Sensitive<String>,
 }
 
 /// A registered address (folkbokföringsadress); personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Address {
     pub street: Sensitive<String>,
     pub postal_code: Sensitive<String>,
@@ -80,7 +81,7 @@ pub struct Address {
 }
 
 /// The person the case is about, with the statutory minimum of the admission notice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Person {
     pub id: PersonId,
     pub name: PersonName,
@@ -93,7 +94,7 @@ pub struct Person {
 }
 
 /// Which plan a coordination meeting produces (RIV-TA GetCarePlans plan types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PlanType {
     /// Samordnad individuell plan.
@@ -105,7 +106,7 @@ pub enum PlanType {
 }
 
 /// A municipal service type (RIV-TA GetCarePlans).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServiceType {
     /// Hemtjänst (home help).
@@ -121,7 +122,7 @@ pub enum ServiceType {
 }
 
 /// One activity of a plan: what is to be done and which principal answers for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanActivity {
     pub description: Sensitive<String>,
     /// The principal that answers for the activity; `None` for actions by others (next of kin,
@@ -135,14 +136,14 @@ pub struct PlanActivity {
 }
 
 /// A function invited to a coordination meeting (e.g. "psykiatrisk öppenvård, kurator").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvitedFunction {
     pub party: Party,
     pub function: String,
 }
 
 /// Where the meeting takes place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MeetingPlace {
     Address { description: Sensitive<String> },
@@ -150,7 +151,7 @@ pub enum MeetingPlace {
 }
 
 /// A recipient's answer to an invitation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum SipAnswer {
     Accepted,
@@ -158,6 +159,7 @@ pub enum SipAnswer {
         reason: Sensitive<String>,
     },
     ProposedOtherTime {
+        #[schemars(with = "crate::domain::schema::DateTime")]
         proposed_at: Timestamp,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<Sensitive<String>>,
@@ -165,7 +167,7 @@ pub enum SipAnswer {
 }
 
 /// What social services decided under LVM for a person in hospital.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LvmDecisionKind {
     /// Compulsory care (tvångsvård, 11 § LVM).
@@ -175,7 +177,7 @@ pub enum LvmDecisionKind {
 }
 
 /// What social services tell the reporter of a concern for a child (14 kap. 1 b § SoL).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildConcernOutcome {
     /// An investigation was opened.
@@ -205,7 +207,7 @@ impl ChildConcernOutcome {
 }
 
 /// What a person reported under 6 § LVM misuses: the substances 4 § LVM names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LvmSubstance {
     Alcohol,
@@ -234,7 +236,7 @@ impl LvmSubstance {
 
 /// The grounds for compulsory care that 4 § LVM lists, as the reporting physician finds them
 /// (any one suffices, with a need of care that cannot be met voluntarily).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LvmGround {
     /// 4 § 1: the misuse puts the person's physical or mental health in serious danger.
@@ -264,7 +266,7 @@ impl LvmGround {
 }
 
 /// What a consent covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentScope {
     /// Consent to coordinated individual planning.
@@ -276,7 +278,9 @@ pub enum ConsentScope {
 }
 
 /// How a deviation came about.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviationCause {
     /// Reported by a principal.
@@ -326,7 +330,7 @@ impl DeviationCause {
 }
 
 /// An unanswered deviation taken to a level of the agreement's escalation ladder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Escalation {
     /// The level's short name (`manager`, `superior_manager`, `county_forum`, …).
     pub level: String,
@@ -337,17 +341,18 @@ pub struct Escalation {
 }
 
 /// One piece of evidence for a deviation: what happened when, and the event that shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// E.g. `ready_for_discharge`, `deadline`, `sip_meeting_held`.
     pub what: String,
+    #[schemars(with = "crate::domain::schema::DateTime")]
     pub at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<EventId>,
 }
 
 /// Someone who attended a SIP meeting, by the party they came for and their function.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Attendee {
     pub party: Party,
     pub function: String,
@@ -356,7 +361,7 @@ pub struct Attendee {
 }
 
 /// A service social services granted (beviljad insats), by national service type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecidedService {
     pub service_type: ServiceType,
     /// What was granted, in the case system's words.
@@ -367,11 +372,12 @@ pub struct DecidedService {
     pub extent: Option<String>,
     /// From when the service is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::domain::schema::Date>")]
     pub starts_on: Option<Date>,
 }
 
 /// The clocks that the process and the agreements run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Deadline {
     AdmissionNotice,
@@ -424,7 +430,7 @@ fn is_permit(provision: &Provision) -> bool {
 }
 
 /// The closed set of coordination events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     /// Inskrivningsmeddelande: the ward tells the other units that a person who will need
@@ -432,11 +438,14 @@ pub enum EventKind {
     AdmissionNotice {
         person: Person,
         ward: HsaId,
+        #[schemars(with = "crate::domain::schema::DateTime")]
         admitted_at: Timestamp,
         /// A later assessment that the person will need services restarts the 24-hour clock.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::DateTime>")]
         assessed_at: Option<Timestamp>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::Date>")]
         estimated_discharge: Option<Date>,
         /// Psychiatric inpatient care (separate payment-responsibility counts).
         #[serde(default)]
@@ -444,7 +453,10 @@ pub enum EventKind {
         recipients: Vec<Party>,
     },
     /// Ändrad beräknad utskrivning.
-    EstimatedDischargeChanged { estimated_discharge: Date },
+    EstimatedDischargeChanged {
+        #[schemars(with = "crate::domain::schema::Date")]
+        estimated_discharge: Date,
+    },
     /// Fast vårdkontakt utsedd, by the region's outpatient unit.
     CareContactAppointed {
         unit: HsaId,
@@ -458,6 +470,7 @@ pub enum EventKind {
     PlanningStarted { by: Party },
     /// Utskrivningsklar: the physician's decision; starts the payment clock.
     ReadyForDischarge {
+        #[schemars(with = "crate::domain::schema::DateTime")]
         decided_at: Timestamp,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         physician: Option<HsaId>,
@@ -472,6 +485,7 @@ pub enum EventKind {
         invitation_id: String,
         plan_type: PlanType,
         from: Party,
+        #[schemars(with = "crate::domain::schema::DateTime")]
         meeting_at: Timestamp,
         place: MeetingPlace,
         invited: Vec<InvitedFunction>,
@@ -502,6 +516,7 @@ pub enum EventKind {
         #[serde(default)]
         next_of_kin_participated: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::Date>")]
         follow_up_on: Option<Date>,
     },
     /// Information vid utskrivning: what the next provider needs.
@@ -510,6 +525,7 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         care_contact: Option<HsaId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::DateTime>")]
         planned_sip_at: Option<Timestamp>,
         /// The legal basis the ward discloses on where the person has not consented (a
         /// provision that breaks secrecy, or the person's inability to consent), as recorded.
@@ -517,7 +533,10 @@ pub enum EventKind {
         legal_basis: Option<String>,
     },
     /// The person has left inpatient care.
-    Discharged { discharged_at: Timestamp },
+    Discharged {
+        #[schemars(with = "crate::domain::schema::DateTime")]
+        discharged_at: Timestamp,
+    },
     /// The case is cancelled (admission registered in error, person deceased, …).
     CaseCancelled { reason: Sensitive<String> },
     /// A consent was recorded.
@@ -538,8 +557,10 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         categories: Vec<InformationCategory>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::DateTime>")]
         valid_from: Option<Timestamp>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::DateTime>")]
         valid_until: Option<Timestamp>,
     },
     /// A consent was withdrawn; disclosure relying on it stops from this moment.
@@ -593,6 +614,7 @@ pub enum EventKind {
     LvmTransportArranged {
         decision_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::DateTime>")]
         transport_at: Option<Timestamp>,
     },
     /// Social services, investigating under LVM, ask a unit of the region for a medical
@@ -617,6 +639,7 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         physician: Option<HsaId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::DateTime>")]
         examined_at: Option<Timestamp>,
     },
     /// A placement outside the home decided by social services, e.g. an emergency placement
@@ -694,6 +717,7 @@ pub enum EventKind {
     /// their next of kin took part.
     SipMeetingHeld {
         invitation_id: String,
+        #[schemars(with = "crate::domain::schema::DateTime")]
         held_at: Timestamp,
         attendees: Vec<Attendee>,
         #[serde(default)]
@@ -705,6 +729,7 @@ pub enum EventKind {
     ServicesDecided {
         decision_id: String,
         by: Party,
+        #[schemars(with = "crate::domain::schema::Date")]
         decided_on: Date,
         services: Vec<DecidedService>,
     },
@@ -712,6 +737,7 @@ pub enum EventKind {
     ReadyToReceive {
         by: Party,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::DateTime>")]
         from: Option<Timestamp>,
     },
     /// A kvittens: the receiver acknowledges a message of the case it has received and read.
@@ -723,6 +749,7 @@ pub enum EventKind {
     /// A legal or agreed deadline passed without the step it waits for.
     DeadlineMissed {
         deadline: Deadline,
+        #[schemars(with = "crate::domain::schema::DateTime")]
         due_at: Timestamp,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,

@@ -6,5 +6,6 @@ pub mod delivery;
 pub mod event;
 pub mod identifiers;
 pub mod party;
+pub mod schema;
 pub mod sensitive;
 pub mod time;

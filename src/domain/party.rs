@@ -7,7 +7,19 @@ use serde::{Deserialize, Serialize};
 use super::identifiers::{HsaId, Kommunkod};
 
 /// The two principals (huvudmän) that share responsibility for the person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Principal {
     Region,
@@ -15,7 +27,9 @@ pub enum Principal {
 }
 
 /// A sender or recipient of process information.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Party {
     /// A unit of the region (ward, psychiatry clinic, primary-care unit), by HSA-id.
@@ -65,7 +79,9 @@ impl fmt::Display for Party {
 
 /// An organisation that a client acts for and that information is disclosed to: a region (by
 /// its HSA-id) or a municipality (by its kommunkod). Its units are parties of it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Organisation {
     Region { hsa_id: HsaId },

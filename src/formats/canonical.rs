@@ -14,7 +14,7 @@ use crate::domain::party::Party;
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f2b_1c3e_8a4d_4c1b_9e57_2a0d_b7c4_e913);
 
 /// A case as the sending system knows it: whose numbering, and the number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseReference {
     /// Whose numbering: the care provider's HSA-id, e.g. `SE2321000214-1000` for Region
     /// Jämtland Härjedalen's Cosmic Link.
@@ -55,11 +55,12 @@ pub fn parse(bytes: &[u8]) -> Result<CanonicalMessage, super::strict_json::JsonE
 }
 
 /// One translated message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CanonicalMessage {
     pub case: CaseReference,
     pub person: PersonId,
     /// When the sending system created the message.
+    #[schemars(with = "crate::domain::schema::DateTime")]
     pub sent_at: Timestamp,
     /// The sending unit's display name, if the message carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

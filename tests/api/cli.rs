@@ -420,6 +420,69 @@ fn check_config_stops_when_a_changed_mapping_no_longer_reads_its_examples() {
 }
 
 #[test]
+fn check_config_names_a_rules_unknown_field_and_a_value_of_the_wrong_type() {
+    let cases = [
+        // A typo: the nearest field is suggested.
+        (
+            "lifecare-like/messages/lvm-report.toml",
+            "field = \"event.physician\"",
+            "field = \"event.physican\"",
+            &[
+                "lvm-report.toml",
+                "rule 1",
+                "field event.physican",
+                "did you mean physician?",
+            ][..],
+        ),
+        // A field of another kind: the kind's own fields are listed.
+        (
+            "lifecare-like/messages/sip-response.toml",
+            "field = \"event.reason\"",
+            "field = \"event.attendees\"",
+            &[
+                "sip-response.toml",
+                "\"attendees\" is not a field of event in a message of kind sip_response",
+                "its fields: answer, attending_function",
+            ][..],
+        ),
+        // A date-time read as a plain string.
+        (
+            "treserva-like/messages/kallelse-sip.toml",
+            "field = \"event.meeting_at\"\ntype = \"datetime\"",
+            "field = \"event.meeting_at\"",
+            &[
+                "kallelse-sip.toml",
+                "field event.meeting_at: the field holds a datetime: read it with type = \"datetime\"",
+            ][..],
+        ),
+        // A code table whose values the field cannot hold.
+        (
+            "combine-like/messages/kallelse.toml",
+            "table = \"plan_type\"",
+            "table = \"huvudman\"",
+            &[
+                "kallelse.toml",
+                "field event.plan_type",
+                "is not a value of the field",
+            ][..],
+        ),
+    ];
+    for (file, from, to, words) in cases {
+        let (dir, config) = mappings_copy();
+        let path = dir.path().join("mappings/municipal").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file}: {from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let output = run_brygga(&["check-config", "--config", config.to_str().unwrap()]);
+        assert!(!output.status.success(), "{file}");
+        let message = stderr(&output);
+        for word in words {
+            assert!(message.contains(word), "{word:?} not in {message}");
+        }
+    }
+}
+
+#[test]
 fn translate_reads_and_writes_every_dialect() {
     let output = run_brygga(&[
         "translate",

@@ -255,7 +255,7 @@ civic_number!(
 );
 
 /// How a person is identified in a coordination case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "system", content = "value", rename_all = "snake_case")]
 pub enum PersonId {
     Personnummer(Personnummer),

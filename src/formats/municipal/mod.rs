@@ -7,6 +7,7 @@ mod decode;
 mod dialect;
 mod encode;
 mod error;
+mod model;
 mod path;
 mod spec;
 mod transform;

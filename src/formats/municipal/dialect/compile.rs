@@ -26,6 +26,9 @@ pub(super) fn compile(
     let envelope = compiler
         .rules(&spec.envelope, "envelope", 0, true)
         .map_err(&dialect_at)?;
+    let envelope_model = super::super::model::envelope();
+    super::fields::check(&envelope, &envelope_model, &envelope_model, "the envelope")
+        .map_err(|e| dialect_at(format!("[[envelope]] {e}")))?;
     let written = writes(&envelope);
     for required in [
         "event.source.message_id",
@@ -184,6 +187,9 @@ fn message_kind(
         .transpose()
         .map_err(|e| format!("occurred_at: {e}"))?;
     let rules = compiler.rules(&message.rule, "rule", 0, true)?;
+    let model = super::super::model::of_kind(kind)
+        .ok_or_else(|| format!("kind {kind:?} has no canonical model"))?;
+    super::fields::check(&rules, &model, &model, &format!("a message of kind {kind}"))?;
     if let Some(path) = &occurred_at {
         let mut all = written.clone();
         all.extend(writes(&rules));

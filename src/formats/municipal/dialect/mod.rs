@@ -17,6 +17,7 @@ use crate::domain::event::EventKind;
 use crate::formats::xml::Limits;
 
 mod compile;
+mod fields;
 use compile::compile;
 
 /// The prefix of a dialect's format name: `municipal:<dialect>`.
