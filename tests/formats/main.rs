@@ -2,6 +2,7 @@
 //! Set `BLESS=1` to rewrite the expected files from the current output.
 
 mod cosmic_link;
+mod dialect_engine;
 mod fhir_official;
 mod fhir_read;
 mod fhir_render;

@@ -60,27 +60,66 @@ impl<'d> Node<'d> {
         steps.iter().fold(self, |node, name| node.child(name))
     }
 
-    /// Adds what `other` holds to this element.
-    fn merge(&mut self, other: Node<'d>) {
-        self.attributes.extend(other.attributes);
-        if other.text.is_some() {
-            self.text = other.text;
+    /// Adds what `other` holds to this element: an attribute or text already there with the
+    /// same value is kept once; with another value the two writes conflict (the name of the
+    /// attribute or element is the error). `deep`: each child merges into this element's last
+    /// child of the same name, if it had one before (what absolute paths write into elements
+    /// written before); otherwise children are added after this element's own.
+    fn merge(&mut self, other: Node<'d>, deep: bool) -> std::result::Result<(), String> {
+        for (key, value) in other.attributes {
+            match self.attributes.iter().find(|(k, _)| *k == key) {
+                Some((_, existing)) if *existing == value => {}
+                Some(_) => return Err(format!("{}/@{key}", self.name)),
+                None => self.attributes.push((key, value)),
+            }
         }
-        self.children.extend(other.children);
-    }
-
-    /// Adds what `other` holds, merging each child into this element's last child of the same
-    /// name (for what absolute paths write into elements written before).
-    fn merge_deep(&mut self, other: Node<'d>) {
-        self.attributes.extend(other.attributes);
-        if other.text.is_some() {
-            self.text = other.text;
+        match (&self.text, other.text) {
+            (Some(existing), Some(text)) if *existing != text => {
+                return Err(self.name.to_string());
+            }
+            (_, Some(text)) => self.text = Some(text),
+            (_, None) => {}
         }
+        let before = self.children.len();
+        let mut merged_names: Vec<&Name> = Vec::new();
         for child in other.children {
-            match self.children.iter().rposition(|c| c.name == child.name) {
-                Some(i) => self.children[i].merge_deep(child),
+            let target = if deep && !merged_names.contains(&child.name) {
+                self.children[..before]
+                    .iter()
+                    .rposition(|c| c.name == child.name)
+            } else {
+                None
+            };
+            match target {
+                Some(i) => {
+                    merged_names.push(child.name);
+                    self.children[i]
+                        .merge(child, true)
+                        .map_err(|at| format!("{}/{at}", self.name))?;
+                }
                 None => self.children.push(child),
             }
+        }
+        Ok(())
+    }
+
+    /// The value at `steps` (and `attribute`) below this element as written so far: an
+    /// attribute's value, or an element's text (empty for an element without text).
+    fn lookup(&self, steps: &[Name], attribute: Option<&str>) -> Option<&str> {
+        match steps.split_first() {
+            None => match attribute {
+                Some(name) => self
+                    .attributes
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.as_str()),
+                None => Some(self.text.as_deref().unwrap_or("")),
+            },
+            Some((first, rest)) => self
+                .children
+                .iter()
+                .filter(|c| c.name == first)
+                .find_map(|c| c.lookup(rest, attribute)),
         }
     }
 }
@@ -115,6 +154,9 @@ struct Writer<'d> {
     /// What rules wrote at absolute paths, as trees under an empty root, merged into the
     /// document at the end.
     absolute: RefCell<Vec<Node<'d>>>,
+    /// The document as the envelope wrote it: where a condition's absolute path is looked up
+    /// while a message kind's rules are written.
+    envelope: Option<Node<'d>>,
 }
 
 /// XML 1.0 cannot carry most control characters.
@@ -199,8 +241,36 @@ impl<'d> Writer<'d> {
         }
     }
 
+    /// Whether `test` holds in the document as written so far: a relative path in `node`,
+    /// an absolute one in what the envelope wrote.
+    fn test(&self, node: &Node<'d>, test: &Test) -> bool {
+        let path = test.path();
+        let found = if path.absolute {
+            self.envelope
+                .as_ref()
+                .and_then(|root| root.lookup(&path.elements[1..], path.attribute.as_deref()))
+        } else {
+            node.lookup(&path.elements, path.attribute.as_deref())
+        };
+        match test {
+            Test::Exists(_) => found.is_some_and(|v| path.attribute.is_none() || !v.is_empty()),
+            Test::Absent(_) => !found.is_some_and(|v| path.attribute.is_none() || !v.is_empty()),
+            Test::Equals(_, expected) => found.map(str::trim) == Some(expected.as_str()),
+            Test::NotEquals(_, expected) => found.map(str::trim) != Some(expected.as_str()),
+        }
+    }
+
+    /// A rule's `when` and `unless` on writing: evaluated against what is written before it.
+    fn applies(&self, node: &Node<'d>, rule: &Rule) -> bool {
+        let holds = |c: &super::path::Condition| c.any.iter().any(|t| self.test(node, t));
+        rule.when.iter().all(holds) && !rule.unless.iter().any(holds)
+    }
+
     fn write(&self, rules: &'d [Rule], value: &Value, node: &mut Node<'d>) -> Result<()> {
         for rule in rules {
+            if !self.applies(node, rule) {
+                continue;
+            }
             match &rule.body {
                 Body::Value(v) => self.value_rule(v, value, node)?,
                 Body::Fixed { xml, value } => {
@@ -326,13 +396,41 @@ impl<'d> Writer<'d> {
         let mut element = Node::new(last);
         self.write(&rule.rules, context, &mut element)?;
         if !element.is_empty() || rule.required {
+            let conflict = |at: String| WriteError::Invalid {
+                field: rule
+                    .field
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| ".".to_owned()),
+                xml: path.to_string(),
+                problem: format!("writes {at} with another value than a rule before it"),
+            };
             if path.absolute {
                 let mut root = self.detached_root();
-                root.at(parents).child(last).merge(element);
+                root.at(parents)
+                    .child(last)
+                    .merge(element, true)
+                    .map_err(conflict)?;
                 self.absolute.borrow_mut().push(root);
             } else {
-                node.at(parents).child(last).merge(element);
+                node.at(parents)
+                    .child(last)
+                    .merge(element, true)
+                    .map_err(conflict)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Merges what rules wrote at absolute paths into the document.
+    fn merge_absolute(&self, root: &mut Node<'d>) -> Result<()> {
+        for detached in self.absolute.take() {
+            root.merge(detached, true)
+                .map_err(|at| WriteError::Invalid {
+                    field: "the message".to_owned(),
+                    xml: format!("/{at}"),
+                    problem: "is written twice with different values (by rules at absolute paths, or in every item of a list)".to_owned(),
+                })?;
         }
         Ok(())
     }
@@ -423,10 +521,11 @@ pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Res
         xml: dialect.root.to_string(),
         problem: e.to_string(),
     })?;
-    let writer = Writer {
+    let mut writer = Writer {
         dialect,
         today,
         absolute: RefCell::new(Vec::new()),
+        envelope: None,
     };
     let mut root = Node::new(&dialect.root);
     // The values that name the kind come first (a type attribute, a header element); the
@@ -437,22 +536,25 @@ pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Res
         }
     }
     writer.write(&dialect.envelope, &value, &mut root)?;
+    writer.merge_absolute(&mut root)?;
     for test in detect_writes(kind) {
         if let Test::Exists(path) = test {
             root.at(Writer::steps(path));
         }
     }
+    writer.envelope = Some(root.clone());
     match &kind.context {
         Some(context) => {
-            let mut element = Node::new(&dialect.root);
+            // The kind's rules write into the context element as it stands (the envelope or
+            // the detection may have written into it): nothing there is written twice.
+            let steps = Writer::steps(context);
+            let mut element = root.at(steps).clone();
             writer.write(&kind.rules, &value, &mut element)?;
-            root.at(Writer::steps(context)).merge(element);
+            *root.at(steps) = element;
         }
         None => writer.write(&kind.rules, &value, &mut root)?,
     }
-    for detached in writer.absolute.take() {
-        root.merge_deep(detached);
-    }
+    writer.merge_absolute(&mut root)?;
     Ok(writer.document(&root))
 }
 
@@ -462,11 +564,10 @@ pub fn write_form(dialect: &Dialect, form: &Form, value: &Value, today: Date) ->
         dialect,
         today,
         absolute: RefCell::new(Vec::new()),
+        envelope: None,
     };
     let mut root = Node::new(&form.root);
     writer.write(&form.rules, value, &mut root)?;
-    for detached in writer.absolute.take() {
-        root.merge_deep(detached);
-    }
+    writer.merge_absolute(&mut root)?;
     Ok(writer.document(&root))
 }

@@ -59,9 +59,10 @@ pub struct RuleSpec {
     pub default: Option<toml::Value>,
     #[serde(default)]
     pub required: bool,
-    /// Applies the rule only when the condition holds (on reading).
+    /// Applies the rule only when the condition holds (on reading; on writing, against what
+    /// is written before the rule).
     pub when: Option<OneOrMany>,
-    /// Applies the rule only when the condition does not hold (on reading).
+    /// Applies the rule only when the condition does not hold (both ways, as `when`).
     pub unless: Option<OneOrMany>,
     /// A condition the document must meet, with `message` saying what it means.
     pub check: Option<OneOrMany>,

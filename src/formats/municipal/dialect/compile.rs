@@ -26,6 +26,7 @@ pub(super) fn compile(
     let envelope = compiler
         .rules(&spec.envelope, "envelope", 0, true)
         .map_err(&dialect_at)?;
+    check_writes(&envelope).map_err(|e| dialect_at(format!("[[envelope]] {e}")))?;
     let envelope_model = super::super::model::envelope();
     super::fields::check(&envelope, &envelope_model, &envelope_model, "the envelope")
         .map_err(|e| dialect_at(format!("[[envelope]] {e}")))?;
@@ -187,6 +188,7 @@ fn message_kind(
         .transpose()
         .map_err(|e| format!("occurred_at: {e}"))?;
     let rules = compiler.rules(&message.rule, "rule", 0, true)?;
+    check_writes(&rules)?;
     let model = super::super::model::of_kind(kind)
         .ok_or_else(|| format!("kind {kind:?} has no canonical model"))?;
     super::fields::check(&rules, &model, &model, &format!("a message of kind {kind}"))?;
@@ -208,6 +210,51 @@ fn message_kind(
         occurred_at,
         rules,
     })
+}
+
+/// Two rules of one list that write the same attribute or element text, neither with a
+/// condition, would write it twice (or one value over another): refused at load, naming both.
+/// Rules with `when`/`unless` are alternatives, decided as the document is written.
+fn check_writes(rules: &[Rule]) -> Result<(), String> {
+    let key = |path: &XmlPath| {
+        let names: Vec<String> = path
+            .elements
+            .iter()
+            .map(|n| format!("{{{}}}{}", n.namespace.as_deref().unwrap_or(""), n.local))
+            .collect();
+        (path.absolute, names, path.attribute.clone())
+    };
+    let mut seen: Vec<(_, &str, &XmlPath)> = Vec::new();
+    for rule in rules {
+        let unconditional = rule.when.is_empty() && rule.unless.is_empty();
+        let paths: Vec<&XmlPath> = match &rule.body {
+            Body::Value(value) => value
+                .xml
+                .iter()
+                .filter(|p| p.elements.len() + usize::from(p.attribute.is_some()) > 0)
+                .collect(),
+            Body::Fixed { xml, .. } => vec![xml],
+            Body::Group(group) => {
+                check_writes(&group.rules)?;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        if !unconditional {
+            continue;
+        }
+        for path in paths {
+            let k = key(path);
+            if let Some((_, origin, _)) = seen.iter().find(|(other, _, _)| *other == k) {
+                return Err(format!(
+                    "{} and {origin} both write {}: give one of them a when or unless, or another place",
+                    rule.origin, path.source
+                ));
+            }
+            seen.push((k, &rule.origin, path));
+        }
+    }
+    Ok(())
 }
 
 fn conditions(spec: &OneOrMany, namespaces: &Namespaces) -> Result<Vec<Condition>, String> {

@@ -1,0 +1,292 @@
+//! The dialect engine on small dialects written for each test, the way a vendor writes one:
+//! what the writer must never do (write an attribute twice, write alternatives side by side,
+//! write an element of the context twice) and what the loader must refuse (two rules writing
+//! one place).
+
+use brygga::formats::canonical::CanonicalMessage;
+use brygga::formats::municipal::{Dialect, Dialects, decode, encode};
+use jiff::civil::date;
+
+const DIALECT: &str = r#"
+description = "a dialect written for a test"
+root = "Msg"
+
+[[envelope]]
+xml = "Id"
+field = "event.source.message_id"
+required = true
+
+[[envelope]]
+xml = "Sent"
+field = "sent_at"
+type = "datetime"
+required = true
+
+[[envelope]]
+xml = "Case"
+field = "case.value"
+required = true
+
+[[envelope]]
+xml = "Case/@issuer"
+field = "case.issuer"
+required = true
+
+[[envelope]]
+xml = "Pnr"
+field = "person"
+type = "person-id"
+required = true
+
+[[envelope]]
+xml = "From"
+field = "event.source.sender"
+rules = [
+  { field = "type", const = "region_unit" },
+  { xml = "@hsa", field = "hsa_id", type = "hsa-id" },
+]
+
+[receipt]
+root = "Kvitto"
+
+[error]
+root = "Fel"
+"#;
+
+/// The head of an invitation kind: what every test's kind shares.
+const INVITATION: &str = r#"
+kind = "sip_invitation"
+direction = "both"
+detect = "Kallelse"
+context = "Kallelse"
+
+[[rule]]
+xml = "@id"
+field = "event.invitation_id"
+required = true
+
+[[rule]]
+field = "event.plan_type"
+const = "SIP"
+
+[[rule]]
+field = "event.from"
+copy = "event.source.sender"
+
+[[rule]]
+field = "event.place.type"
+const = "link"
+
+[[rule]]
+xml = "Lank"
+field = "event.place.url"
+"#;
+
+/// Invited functions, each naming its unit.
+const INVITED: &str = r#"
+[[rule]]
+each = "Kallad"
+field = "event.invited"
+rules = [
+  { xml = "@hsa", field = "party.hsa_id", type = "hsa-id" },
+  { field = "party.type", const = "region_unit" },
+  { xml = "Funktion", field = "function" },
+]
+"#;
+
+/// The dialect of `DIALECT` with the message kind `kind`; or the loader's error.
+fn dialect(kind: &str) -> Result<Dialect, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("test-dialect");
+    std::fs::create_dir_all(folder.join("messages")).unwrap();
+    std::fs::write(folder.join("dialect.toml"), DIALECT).unwrap();
+    std::fs::write(folder.join("messages/kallelse.toml"), kind).unwrap();
+    let dialects = Dialects::load(dir.path()).map_err(|e| e.to_string())?;
+    Ok(dialects.get("test-dialect").unwrap().clone())
+}
+
+/// An invitation from psychiatry to the units `invited` (HSA-id, function).
+fn invitation(invited: &[(&str, &str)]) -> CanonicalMessage {
+    let invited: Vec<serde_json::Value> = invited
+        .iter()
+        .map(|(hsa_id, function)| {
+            serde_json::json!({
+                "party": { "type": "region_unit", "hsa_id": hsa_id },
+                "function": function,
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "case": { "issuer": "SE2321000214-1000", "value": "SA-1" },
+        "person": { "system": "personnummer", "value": "198112189876" },
+        "sent_at": "2026-12-01T08:00:00Z",
+        "event": {
+            "id": "6f1c7b6e-2a39-4a51-9d43-0c6f3b1f9a10",
+            "occurred_at": "2026-12-01T08:00:00Z",
+            "source": {
+                "format": "municipal:test-dialect",
+                "message_id": "M-1",
+                "sender": { "type": "region_unit", "hsa_id": "SE2321000214-E2VC" },
+            },
+            "kind": "sip_invitation",
+            "invitation_id": "K-1",
+            "plan_type": "SIP",
+            "from": { "type": "region_unit", "hsa_id": "SE2321000214-E2VC" },
+            "meeting_at": "2026-12-10T12:00:00Z",
+            "place": { "type": "link", "url": "https://meet.example/sip" },
+            "invited": invited,
+        }
+    }))
+    .unwrap()
+}
+
+const TODAY: jiff::civil::Date = date(2026, 12, 1);
+
+/// Writes `message`, reads it back: the written document, and the message read.
+fn round_trip(dialect: &Dialect, message: &CanonicalMessage) -> (String, CanonicalMessage) {
+    let written = encode(dialect, message, TODAY).unwrap();
+    let back = decode(dialect, written.as_bytes(), TODAY)
+        .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
+    assert!(back.warnings.is_empty(), "{:?}\n{written}", back.warnings);
+    (written, back.message)
+}
+
+#[test]
+fn an_absolute_path_in_every_item_of_a_list_is_written_once() {
+    // The vendor names the one invited unit once, in the header; each invited function
+    // reads its party from there.
+    let kind = format!(
+        "{INVITATION}\n{}",
+        r#"
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+required = true
+
+[[rule]]
+each = "Kallad"
+field = "event.invited"
+rules = [
+  { xml = "/Msg/Till/@hsa", field = "party.hsa_id", type = "hsa-id" },
+  { field = "party.type", const = "region_unit" },
+  { xml = "Funktion", field = "function" },
+]
+"#
+    );
+    let dialect = dialect(&kind).unwrap();
+    let message = invitation(&[
+        ("SE2321000214-E3HC", "Läkare"),
+        ("SE2321000214-E3HC", "Sjuksköterska"),
+    ]);
+    let (written, back) = round_trip(&dialect, &message);
+    assert_eq!(
+        written.matches("hsa=\"SE2321000214-E3HC\"").count(),
+        1,
+        "{written}"
+    );
+    assert_eq!(
+        serde_json::to_value(&back.event.kind).unwrap()["invited"],
+        serde_json::to_value(&message.event.kind).unwrap()["invited"]
+    );
+    // Two units cannot be named in the one place: an error, not a broken document.
+    let two = invitation(&[
+        ("SE2321000214-E3HC", "Läkare"),
+        ("SE2321000214-E3KR", "Sjuksköterska"),
+    ]);
+    let error = encode(&dialect, &two, TODAY).unwrap_err().to_string();
+    assert!(
+        error.contains("Till/@hsa") && error.contains("written twice with different values"),
+        "{error}"
+    );
+}
+
+#[test]
+fn when_and_unless_decide_which_alternative_is_written() {
+    // Version 2 of the vendor's format keeps the time in <Tid>, version 1 in <Motestid>.
+    let kind = format!(
+        "{INVITATION}\n{}",
+        r#"
+[[rule]]
+xml = "@version"
+fixed = "2"
+
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+when = "@version = '2'"
+
+[[rule]]
+xml = "Motestid"
+field = "event.meeting_at"
+type = "datetime"
+unless = "@version = '2'"
+"#
+    ) + INVITED;
+    let dialect = dialect(&kind).unwrap();
+    let message = invitation(&[("SE2321000214-E3HC", "Läkare")]);
+    let (written, back) = round_trip(&dialect, &message);
+    assert!(written.contains("<Tid>"), "{written}");
+    assert!(!written.contains("Motestid"), "{written}");
+    assert_eq!(back.event.kind, message.event.kind);
+}
+
+#[test]
+fn two_unconditional_rules_writing_one_place_are_refused_at_load() {
+    let kind = format!(
+        "{INVITATION}\n{}",
+        r#"
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+
+[[rule]]
+xml = "Tid"
+field = "event.invitation_id"
+"#
+    );
+    let error = dialect(&kind).unwrap_err();
+    assert!(
+        error.contains("messages/kallelse.toml")
+            && error.contains("rule 7")
+            && error.contains("rule 6")
+            && error.contains("both write Tid"),
+        "{error}"
+    );
+}
+
+#[test]
+fn what_the_envelope_wrote_into_the_context_element_is_not_written_again() {
+    // The vendor repeats the case number inside the message's own element.
+    let kind = format!(
+        "{INVITATION}\n{}",
+        r#"
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+required = true
+
+[[rule]]
+xml = "Arende"
+field = "case.value"
+"#
+    ) + INVITED;
+    let with_case = DIALECT.replace(
+        "[receipt]",
+        "[[envelope]]\nxml = \"Kallelse/Arende\"\nfield = \"case.value\"\n\n[receipt]",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("test-dialect");
+    std::fs::create_dir_all(folder.join("messages")).unwrap();
+    std::fs::write(folder.join("dialect.toml"), with_case).unwrap();
+    std::fs::write(folder.join("messages/kallelse.toml"), kind).unwrap();
+    let dialects = Dialects::load(dir.path()).unwrap();
+    let dialect = dialects.get("test-dialect").unwrap();
+    let message = invitation(&[("SE2321000214-E3HC", "Läkare")]);
+    let (written, _) = round_trip(dialect, &message);
+    assert_eq!(written.matches("<Arende>").count(), 1, "{written}");
+    assert_eq!(written.matches("<Kallelse").count(), 1, "{written}");
+}
