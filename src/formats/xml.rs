@@ -84,10 +84,14 @@ impl Default for Limits {
     }
 }
 
-/// One attribute.
+/// One attribute: its namespace (an unprefixed attribute has none, whatever the element's
+/// default namespace), local name, the name as the document wrote it, and value.
 #[derive(Debug, Clone)]
 pub struct Attribute {
+    pub namespace: Option<String>,
     pub name: String,
+    /// `prefix:name` as written (for messages).
+    pub qualified: String,
     pub value: String,
     used: Cell<bool>,
 }
@@ -196,7 +200,8 @@ fn resolve_namespace(resolved: ResolveResult<'_>) -> Result<Option<String>, Stri
     }
 }
 
-fn open(
+fn open<R>(
+    reader: &quick_xml::reader::NsReader<R>,
     start: &quick_xml::events::BytesStart<'_>,
     namespace: Option<String>,
     position: Position,
@@ -217,8 +222,17 @@ fn open(
                 position,
                 message: e.to_string(),
             })?;
+        let namespace = if key.contains(':') {
+            let (resolved, _) = reader.resolver().resolve_attribute(attribute.key);
+            resolve_namespace(resolved)
+                .map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?
+        } else {
+            None
+        };
         attributes.push(Attribute {
+            namespace,
             name: attribute.key.local_name().as_ref().to_owned(),
+            qualified: key.to_owned(),
             value: value.into_owned(),
             used: Cell::new(false),
         });
@@ -302,7 +316,7 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
                         position,
                     });
                 }
-                stack.push(open(start, namespace, position)?);
+                stack.push(open(&reader, start, namespace, position)?);
                 if matches!(event, Event::Empty(_)) {
                     close(&mut stack, &mut root);
                 }
@@ -404,20 +418,34 @@ impl Element {
         &self.text
     }
 
-    /// The value of an attribute, without marking it as read (for conditions).
+    /// The value of an unprefixed attribute (in no namespace), without marking it as read.
     pub fn peek_attribute(&self, name: &str) -> Option<&str> {
+        self.peek_attribute_in(None, name)
+    }
+
+    /// The value of an unprefixed attribute (in no namespace), marked as read. An attribute of
+    /// the same local name in a namespace is another attribute.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attribute_in(None, name)
+    }
+
+    /// The value of the attribute `name` in `namespace`, without marking it as read.
+    pub fn peek_attribute_in(&self, namespace: Option<&str>, name: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|a| a.name == name)
+            .find(|a| a.name == name && a.namespace.as_deref() == namespace)
             .map(|a| a.value.as_str())
     }
 
-    /// The value of an attribute, marked as read.
-    pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|a| a.name == name).map(|a| {
-            a.used.set(true);
-            a.value.as_str()
-        })
+    /// The value of the attribute `name` in `namespace`, marked as read.
+    pub fn attribute_in(&self, namespace: Option<&str>, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.name == name && a.namespace.as_deref() == namespace)
+            .map(|a| {
+                a.used.set(true);
+                a.value.as_str()
+            })
     }
 
     /// Every element, text and attribute below (and including) this one that was not read.
@@ -461,7 +489,7 @@ impl Element {
             for attribute in &self.attributes {
                 if !attribute.used.get() {
                     out.push(Unconsumed {
-                        path: format!("{}/@{}", joined(path), attribute.name),
+                        path: format!("{}/@{}", joined(path), attribute.qualified),
                         position: self.position,
                     });
                 }

@@ -20,7 +20,7 @@ type Result<T> = std::result::Result<T, WriteError>;
 #[derive(Debug, Clone)]
 struct Node<'d> {
     name: &'d Name,
-    attributes: Vec<(&'d str, String)>,
+    attributes: Vec<(&'d Name, String)>,
     text: Option<String>,
     children: Vec<Node<'d>>,
 }
@@ -67,7 +67,7 @@ impl<'d> Node<'d> {
     /// written before); otherwise children are added after this element's own.
     fn merge(&mut self, other: Node<'d>, deep: bool) -> std::result::Result<(), String> {
         for (key, value) in other.attributes {
-            match self.attributes.iter().find(|(k, _)| *k == key) {
+            match self.attributes.iter().find(|(k, _)| k.same(key)) {
                 Some((_, existing)) if *existing == value => {}
                 Some(_) => return Err(format!("{}/@{key}", self.name)),
                 None => self.attributes.push((key, value)),
@@ -105,13 +105,13 @@ impl<'d> Node<'d> {
 
     /// The value at `steps` (and `attribute`) below this element as written so far: an
     /// attribute's value, or an element's text (empty for an element without text).
-    fn lookup(&self, steps: &[Name], attribute: Option<&str>) -> Option<&str> {
+    fn lookup(&self, steps: &[Name], attribute: Option<&Name>) -> Option<&str> {
         match steps.split_first() {
             None => match attribute {
                 Some(name) => self
                     .attributes
                     .iter()
-                    .find(|(k, _)| *k == name)
+                    .find(|(k, _)| k.same(name))
                     .map(|(_, v)| v.as_str()),
                 None => Some(self.text.as_deref().unwrap_or("")),
             },
@@ -215,7 +215,7 @@ impl<'d> Writer<'d> {
     fn set(node: &mut Node<'d>, path: &'d XmlPath, text: String, field: Field<'d>) -> Result<()> {
         let target = node.at(Self::steps(path));
         match &path.attribute {
-            Some(name) => match target.attributes.iter().find(|(n, _)| *n == name) {
+            Some(name) => match target.attributes.iter().find(|(n, _)| n.same(name)) {
                 Some((_, existing)) if *existing != text => Err(WriteError::Invalid {
                     field: field.to_string(),
                     xml: path.to_string(),
@@ -223,7 +223,7 @@ impl<'d> Writer<'d> {
                 }),
                 Some(_) => Ok(()),
                 None => {
-                    target.attributes.push((name.as_str(), text));
+                    target.attributes.push((name, text));
                     Ok(())
                 }
             },
@@ -248,9 +248,9 @@ impl<'d> Writer<'d> {
         let found = if path.absolute {
             self.envelope
                 .as_ref()
-                .and_then(|root| root.lookup(&path.elements[1..], path.attribute.as_deref()))
+                .and_then(|root| root.lookup(&path.elements[1..], path.attribute.as_ref()))
         } else {
-            node.lookup(&path.elements, path.attribute.as_deref())
+            node.lookup(&path.elements, path.attribute.as_ref())
         };
         match test {
             Test::Exists(_) => found.is_some_and(|v| path.attribute.is_none() || !v.is_empty()),
@@ -477,7 +477,10 @@ fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Optio
         }
     }
     for (key, value) in &node.attributes {
-        write_attribute(out, "", key, value);
+        match &key.prefix {
+            Some(prefix) => write_attribute(out, &format!("{prefix}:"), &key.local, value),
+            None => write_attribute(out, "", &key.local, value),
+        }
     }
     match (&node.text, node.children.is_empty()) {
         (None, true) => out.push_str("/>\n"),

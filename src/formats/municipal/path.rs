@@ -81,6 +81,31 @@ impl Name {
     }
 
     /// Parses `prefix:local` or `local`.
+    /// An attribute's name: unprefixed is in no namespace (XML namespaces do not give an
+    /// attribute the default namespace); `prefix:local` in the declared prefix's.
+    pub fn parse_attribute(text: &str, namespaces: &Namespaces) -> Result<Name, String> {
+        let (prefix, local) = match text.split_once(':') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, text),
+        };
+        if !is_xml_name(local) || prefix.is_some_and(|p| !is_xml_name(p)) {
+            return Err(format!("{text:?} is not an attribute name"));
+        }
+        Ok(Name {
+            namespace: match prefix {
+                Some(p) => namespaces.resolve(Some(p))?,
+                None => None,
+            },
+            local: local.to_owned(),
+            prefix: prefix.map(str::to_owned),
+        })
+    }
+
+    /// The same name: namespace and local name (the prefix is only how it is written).
+    pub fn same(&self, other: &Name) -> bool {
+        self.local == other.local && self.namespace == other.namespace
+    }
+
     pub fn parse(text: &str, namespaces: &Namespaces) -> Result<Name, String> {
         let (prefix, local) = match text.split_once(':') {
             Some((p, l)) => (Some(p), l),
@@ -118,7 +143,9 @@ pub struct XmlPath {
     /// Starts at the document's root element (`/Meddelande/…`).
     pub absolute: bool,
     pub elements: Vec<Name>,
-    pub attribute: Option<String>,
+    /// The attribute, by namespace and local name: unprefixed (`@id`) is in no namespace,
+    /// whatever the element's; prefixed (`@v:svarPa`) in the prefix's namespace.
+    pub attribute: Option<Name>,
     /// As written, for messages.
     pub source: String,
 }
@@ -153,12 +180,10 @@ impl XmlPath {
                         "{source:?}: an attribute (@{name}) can only be the last step"
                     ));
                 }
-                if !is_xml_name(name) || name.contains(':') {
-                    return Err(format!(
-                        "{source:?}: {name:?} is not an attribute name (attributes are unprefixed)"
-                    ));
-                }
-                attribute = Some(name.to_owned());
+                attribute = Some(
+                    Name::parse_attribute(name, namespaces)
+                        .map_err(|e| format!("{source:?}: {e}"))?,
+                );
             } else {
                 elements
                     .push(Name::parse(step, namespaces).map_err(|e| format!("{source:?}: {e}"))?);
@@ -346,7 +371,7 @@ mod tests {
         assert_eq!(p.elements.len(), 2);
         assert_eq!(p.elements[0].namespace.as_deref(), Some("urn:a"));
         assert_eq!(p.elements[1].namespace.as_deref(), Some("urn:ct"));
-        assert_eq!(p.attribute.as_deref(), Some("id"));
+        assert_eq!(p.attribute.as_ref().map(|a| a.local.as_str()), Some("id"));
         assert!(XmlPath::parse(".", &ns()).unwrap().elements.is_empty());
         assert!(XmlPath::parse("/Meddelande/Huvud", &ns()).unwrap().absolute);
     }

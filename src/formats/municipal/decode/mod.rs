@@ -178,7 +178,9 @@ fn detect<'d>(reader: &Reader<'_>, dialect: &'d Dialect) -> Result<&'d MessageKi
                         el.text();
                     }
                     Ok(Found::Attribute(el, _)) => {
-                        el.attribute(test.path().attribute.as_deref().unwrap_or(""));
+                        if let Some(name) = &test.path().attribute {
+                            el.attribute_in(name.namespace.as_deref(), &name.local);
+                        }
                     }
                     _ => {}
                 }
@@ -227,7 +229,10 @@ fn unknown_kind(reader: &Reader<'_>, dialect: &Dialect) -> MunicipalError {
             format!(
                 "{}/@{}",
                 reader.path(at),
-                path.attribute.as_deref().unwrap_or("")
+                path.attribute
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
             )
         } else {
             reader.path_to(root, path)

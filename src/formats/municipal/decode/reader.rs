@@ -7,7 +7,7 @@ use super::*;
 pub(super) struct Located<'a, 'p> {
     pub(super) text: &'a str,
     pub(super) element: &'a Element,
-    pub(super) attribute: Option<&'p str>,
+    pub(super) attribute: Option<&'p super::super::path::Name>,
 }
 
 /// What a path found: an element, an attribute's value, or nothing (with the deepest element
@@ -121,7 +121,7 @@ impl<'a> Reader<'a> {
             here = first;
         }
         Ok(match &path.attribute {
-            Some(name) => match here.peek_attribute(name) {
+            Some(name) => match here.peek_attribute_in(name.namespace.as_deref(), &name.local) {
                 Some(value) => Found::Attribute(here, value),
                 None => Found::Absent(here),
             },
@@ -153,8 +153,13 @@ impl<'a> Reader<'a> {
                 }))
             }
             Found::Attribute(found, _) => {
-                let name = path.attribute.as_deref().unwrap_or("");
-                let value = found.attribute(name).unwrap_or("").trim();
+                let Some(name) = path.attribute.as_ref() else {
+                    return Ok(None);
+                };
+                let value = found
+                    .attribute_in(name.namespace.as_deref(), &name.local)
+                    .unwrap_or("")
+                    .trim();
                 Ok((!value.is_empty()).then_some(Located {
                     text: value,
                     element: found,

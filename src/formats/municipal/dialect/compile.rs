@@ -222,7 +222,11 @@ fn check_writes(rules: &[Rule]) -> Result<(), String> {
             .iter()
             .map(|n| format!("{{{}}}{}", n.namespace.as_deref().unwrap_or(""), n.local))
             .collect();
-        (path.absolute, names, path.attribute.clone())
+        let attribute = path
+            .attribute
+            .as_ref()
+            .map(|a| (a.namespace.clone(), a.local.clone()));
+        (path.absolute, names, attribute)
     };
     let mut seen: Vec<(_, &str, &XmlPath)> = Vec::new();
     for rule in rules {
