@@ -204,3 +204,21 @@ impl From<crate::auth::access::Refusal> for ApiError {
         }
     }
 }
+
+/// Adds one `x-brygga-warning` header per warning (input not carried on, what a step warns its
+/// sender of). A header cannot carry control characters: they become spaces, so no warning
+/// is dropped.
+pub fn warning_headers(headers: &mut axum::http::HeaderMap, warnings: &[String]) {
+    for warning in warnings {
+        let clean: String = warning
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let value = axum::http::HeaderValue::from_bytes(clean.as_bytes())
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("see the receipt's warnings"));
+        headers.append(
+            axum::http::HeaderName::from_static("x-brygga-warning"),
+            value,
+        );
+    }
+}

@@ -166,7 +166,12 @@ pub async fn receive(
                 "municipal message received"
             );
             match serde_json::to_value(&receipt) {
-                Ok(value) => document(pipeline, dialect, StatusCode::OK, &dialect.receipt, &value),
+                Ok(value) => {
+                    let mut response =
+                        document(pipeline, dialect, StatusCode::OK, &dialect.receipt, &value);
+                    super::error::warning_headers(response.headers_mut(), &receipt.warnings);
+                    response
+                }
                 Err(e) => ApiError::Internal(e.to_string()).into_response(),
             }
         }

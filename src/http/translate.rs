@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
+use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -65,15 +65,6 @@ pub async fn translate(
     let mut response = translation.output.into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(to.media_type()));
-    for warning in &translation.warnings {
-        // A header cannot carry control characters; replace them rather than drop the warning.
-        let clean: String = warning
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let value = HeaderValue::from_bytes(clean.as_bytes())
-            .unwrap_or_else(|_| HeaderValue::from_static("an input element was not mapped"));
-        headers.append(HeaderName::from_static("x-brygga-warning"), value);
-    }
+    super::error::warning_headers(headers, &translation.warnings);
     Ok(response)
 }

@@ -417,6 +417,21 @@ fn check_config_stops_when_a_changed_mapping_no_longer_reads_its_examples() {
             && message.contains("missing required element <Utskrivningstid>"),
         "{message}"
     );
+    // The gateway does not start with what check-config refuses: the same check, the same words.
+    let db = dir.path().join("brygga.db");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("BRYGGA_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .env("BRYGGA_SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("16-utskriven.xml")
+            && message.contains("missing required element <Utskrivningstid>"),
+        "{message}"
+    );
 }
 
 #[test]

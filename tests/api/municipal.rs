@@ -510,8 +510,20 @@ async fn an_invitation_without_consent_is_warned_about_at_the_dialects_own_eleme
         "    <SamtyckeReferens>OSD-SAMT-2026-0211</SamtyckeReferens>\n",
         "",
     );
-    let (status, receipt) =
-        xml_answer(post_municipal(&app, "treserva-like", without.into_bytes()).await).await;
+    let response = post_municipal(&app, "treserva-like", without.into_bytes()).await;
+    // The warnings are in headers too, as every endpoint gives them.
+    let headers: Vec<String> = response
+        .headers()
+        .get_all("x-brygga-warning")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    assert_eq!(headers.len(), 1, "{headers:?}");
+    assert!(
+        headers[0].starts_with("Innehall/SamtyckeReferens: no consent to SIP"),
+        "{headers:?}"
+    );
+    let (status, receipt) = xml_answer(response).await;
     assert_eq!(status, 200);
     let warnings: Vec<&str> = receipt
         .children

@@ -88,6 +88,7 @@ pub(super) fn compile(
         receipt,
         error,
         tables: tables.clone(),
+        examples_read: 0,
     })
 }
 

@@ -118,6 +118,9 @@ pub struct Dialect {
     pub receipt: Form,
     pub error: Form,
     pub tables: CodeTables,
+    /// How many of the folder's `examples/*.xml` were read when it was loaded (each must read
+    /// without error or warning, or the dialect is not loaded).
+    pub examples_read: usize,
 }
 
 impl Dialect {
@@ -209,7 +212,8 @@ impl Dialects {
             .collect();
         folders.sort();
         for folder in folders {
-            let dialect = load_dialect(&folder)?;
+            let mut dialect = load_dialect(&folder)?;
+            dialect.examples_read = read_examples(&dialect, &folder)?;
             dialects.insert(dialect.name.clone(), dialect);
         }
         Ok(Dialects { dialects })
@@ -230,6 +234,49 @@ impl DialectError {
             file: file.display().to_string(),
             problem,
         }
+    }
+}
+
+/// Reads the folder's examples with the dialect just compiled: a changed mapping is checked
+/// against the documents it must read, the same way whether the gateway starts or
+/// `check-config` runs. An example that fails, or reads with a warning (input no rule reads),
+/// is an error naming the example. Returns how many were read.
+fn read_examples(dialect: &Dialect, folder: &Path) -> Result<usize, DialectError> {
+    let examples_dir = folder.join("examples");
+    let mut examples: Vec<_> = match std::fs::read_dir(&examples_dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+            .collect(),
+        Err(_) => return Ok(0),
+    };
+    examples.sort();
+    let today = crate::clock::Clock::System.today();
+    let mut problems = Vec::new();
+    for example in &examples {
+        let bytes =
+            std::fs::read(example).map_err(|e| DialectError::new(example, e.to_string()))?;
+        let name = example
+            .strip_prefix(folder)
+            .unwrap_or(example)
+            .display()
+            .to_string();
+        match super::decode(dialect, &bytes, today) {
+            Ok(decoded) => problems.extend(decoded.warnings.iter().map(|w| format!("{name}: {w}"))),
+            Err(e) => problems.push(format!("{name}: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(examples.len())
+    } else {
+        Err(DialectError::new(
+            folder,
+            format!(
+                "{} example(s) do not read cleanly with the dialect:\n{}",
+                problems.len(),
+                problems.join("\n")
+            ),
+        ))
     }
 }
 
