@@ -433,3 +433,50 @@ fn an_undeclared_attribute_prefix_is_refused_at_load() {
         "{error}"
     );
 }
+
+#[test]
+fn what_a_dialect_ignores_is_read_without_a_warning_and_never_written() {
+    let base = format!(
+        "{INVITATION}\n{}",
+        r#"
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+required = true
+"#
+    );
+    let ignore = "\n[[rule]]\nignore = [\"@intern\", \"Behandlare\", \"Kallad/@rad\"]\n";
+    let dialect = dialect(&format!("{base}{ignore}{INVITED}")).unwrap();
+    let message = invitation(&[
+        ("SE2321000214-E3HC", "Läkare"),
+        ("SE2321000214-E3KR", "Kurator"),
+    ]);
+    let (written, _) = round_trip(&dialect, &message);
+    assert!(
+        !written.contains("intern") && !written.contains("Behandlare"),
+        "{written}"
+    );
+    // The vendor's document carries its own bookkeeping: read, not reported.
+    let vendors = written
+        .replacen("<Kallelse ", "<Kallelse intern=\"4711\" ", 1)
+        .replacen(
+            "<Tid>",
+            "<Behandlare><Id>77</Id><Namn>Handläggare</Namn></Behandlare>\n    <Tid>",
+            1,
+        )
+        .replace("<Kallad ", "<Kallad rad=\"1\" ");
+    let read = decode(&dialect, vendors.as_bytes(), TODAY).unwrap();
+    assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+    assert_eq!(read.message.event.kind, message.event.kind);
+    // Without the rule, each is input no rule reads.
+    let plain = self::dialect(&format!("{base}{INVITED}")).unwrap();
+    let read = decode(&plain, vendors.as_bytes(), TODAY).unwrap();
+    let warnings = read.warnings.join("\n");
+    assert!(
+        warnings.contains("@intern")
+            && warnings.contains("Behandlare")
+            && warnings.contains("@rad"),
+        "{warnings}"
+    );
+}

@@ -277,8 +277,12 @@ impl<'d> Writer<'d> {
                     self.put(node, xml, value.clone(), Field::Label("a constant"))?
                 }
                 Body::Group(g) => self.group(g, value, node)?,
-                // Reading only: constants and copies are derived, checks are about input.
-                Body::Const { .. } | Body::Copy { .. } | Body::Check { .. } => {}
+                // Reading only: constants and copies are derived, checks and ignored input are
+                // about the input.
+                Body::Const { .. }
+                | Body::Copy { .. }
+                | Body::Check { .. }
+                | Body::Ignore { .. } => {}
             }
         }
         Ok(())

@@ -64,6 +64,10 @@ pub struct RuleSpec {
     pub when: Option<OneOrMany>,
     /// Applies the rule only when the condition does not hold (both ways, as `when`).
     pub unless: Option<OneOrMany>,
+    /// Elements or attributes the dialect knows and deliberately does not read (a version
+    /// the gateway need not check, a vendor's internal id): marked as read, never reported as
+    /// not mapped, and not written.
+    pub ignore: Option<OneOrMany>,
     /// A condition the document must meet, with `message` saying what it means.
     pub check: Option<OneOrMany>,
     pub message: Option<String>,

@@ -270,6 +270,11 @@ impl<'a> Reader<'a> {
                     set(out, field, value.clone(), || (self.path(el), el.position))?
                 }
                 Body::Copy { .. } => copies.push(rule),
+                Body::Ignore { xml } => {
+                    for path in xml {
+                        self.ignore(el, path);
+                    }
+                }
                 Body::Check {
                     conditions,
                     message,
@@ -286,6 +291,35 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Marks as read every element `path` names below `el` (with everything below it), or
+    /// the attribute it names on each.
+    fn ignore(&self, el: &'a Element, path: &XmlPath) {
+        let Some(start) = self.start(el, path) else {
+            return;
+        };
+        let steps = if path.absolute {
+            &path.elements[1..]
+        } else {
+            &path.elements[..]
+        };
+        let mut here = vec![start];
+        for name in steps {
+            here = here
+                .into_iter()
+                .flat_map(|e| e.children.iter().filter(|c| name.matches(c)))
+                .map(Element::mark)
+                .collect();
+        }
+        for found in here {
+            match &path.attribute {
+                Some(name) => {
+                    found.attribute_in(name.namespace.as_deref(), &name.local);
+                }
+                None => found.mark_all(),
+            }
+        }
     }
 
     pub(super) fn value_rule(

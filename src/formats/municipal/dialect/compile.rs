@@ -299,7 +299,7 @@ fn writes(rules: &[Rule]) -> BTreeSet<String> {
                         out.insert(join(field));
                     }
                 }
-                Body::Fixed { .. } | Body::Check { .. } => {}
+                Body::Fixed { .. } | Body::Check { .. } | Body::Ignore { .. } => {}
             }
         }
     }
@@ -505,6 +505,26 @@ impl Compiler<'_> {
             || spec.separator.is_some()
             || spec.default.is_some();
 
+        if let Some(ignore) = &spec.ignore {
+            if spec.xml.is_some()
+                || spec.field.is_some()
+                || is_group
+                || leaf_keys
+                || spec.check.is_some()
+            {
+                return Err(
+                    "ignore stands alone (with when or unless): the paths it names are not read"
+                        .to_owned(),
+                );
+            }
+            return Ok(Body::Ignore {
+                xml: ignore
+                    .to_vec()
+                    .iter()
+                    .map(|p| self.xml(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            });
+        }
         if let Some(check) = &spec.check {
             if spec.xml.is_some() || spec.field.is_some() || is_group || leaf_keys {
                 return Err("a check stands alone, with its message".to_owned());

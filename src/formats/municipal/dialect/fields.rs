@@ -64,7 +64,7 @@ fn check_rule(rule: &Rule, context: &Node, root: &Node, what: &str) -> Result<()
             };
             check(&group.rules, &inner, root, what)
         }
-        Body::Fixed { .. } | Body::Check { .. } => Ok(()),
+        Body::Fixed { .. } | Body::Check { .. } | Body::Ignore { .. } => Ok(()),
     }
 }
 

@@ -63,6 +63,10 @@ pub enum Body {
         field: CanonPath,
         from: CanonPath,
     },
+    /// Elements or attributes deliberately not read: marked as read, not written.
+    Ignore {
+        xml: Vec<XmlPath>,
+    },
     /// A condition the document must meet.
     Check {
         conditions: Vec<Condition>,
