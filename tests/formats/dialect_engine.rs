@@ -480,3 +480,53 @@ required = true
         "{warnings}"
     );
 }
+
+#[test]
+fn a_copy_in_a_list_fills_every_item_from_the_message() {
+    // Every function invited is of the municipality the message is addressed to: the vendor
+    // names it once, as the receiver.
+    let kind = format!(
+        "{INVITATION}\n{}",
+        r#"
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+required = true
+
+[[rule]]
+xml = "/Msg/Till"
+field = "recipient"
+rules = [
+  { field = "type", const = "municipality" },
+  { xml = "@kommun", field = "kommunkod", type = "kommunkod" },
+]
+
+[[rule]]
+each = "Kallad"
+field = "event.invited"
+rules = [
+  { field = "party", copy = "recipient" },
+  { xml = "Funktion", field = "function" },
+]
+"#
+    );
+    let dialect = dialect(&kind).unwrap();
+    let mut message = invitation(&[]);
+    let ostersund: brygga::domain::party::Party =
+        serde_json::from_value(serde_json::json!({ "type": "municipality", "kommunkod": "2380" }))
+            .unwrap();
+    message.recipient = Some(ostersund.clone());
+    if let brygga::domain::event::EventKind::SipInvitation { invited, .. } = &mut message.event.kind
+    {
+        for function in ["Biståndshandläggare", "Sjuksköterska"] {
+            invited.push(brygga::domain::event::InvitedFunction {
+                party: ostersund.clone(),
+                function: function.to_owned(),
+            });
+        }
+    }
+    let (written, back) = round_trip(&dialect, &message);
+    assert_eq!(written.matches("2380").count(), 1, "{written}");
+    assert_eq!(back.event.kind, message.event.kind);
+}

@@ -53,7 +53,8 @@ pub struct RuleSpec {
     pub constant: Option<toml::Value>,
     /// An XML constant: checked on reading, written on writing.
     pub fixed: Option<String>,
-    /// Copies another canonical field (path from the message root) on reading.
+    /// Copies another canonical field (path from the message root) on reading, into `field`
+    /// (relative to the rule's context: in a group, into each item).
     pub copy: Option<String>,
     /// The canonical value when the XML has none.
     pub default: Option<toml::Value>,

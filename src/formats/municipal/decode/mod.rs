@@ -85,14 +85,27 @@ fn set(
     };
     let mut here = root;
     for segment in parents {
-        let Value::Object(map) = here else {
-            return Err(conflict(format!(
-                "canonical field {path} is inside a value that is not an object"
-            )));
+        here = match here {
+            // An item of a list already read (a copy into each item of a group).
+            Value::Array(items) => {
+                match segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(item) => item,
+                    None => {
+                        return Err(conflict(format!(
+                            "canonical field {path} names an item the list does not have"
+                        )));
+                    }
+                }
+            }
+            Value::Object(map) => map
+                .entry(segment.clone())
+                .or_insert_with(|| Value::Object(Map::new())),
+            _ => {
+                return Err(conflict(format!(
+                    "canonical field {path} is inside a value that is not an object"
+                )));
+            }
         };
-        here = map
-            .entry(segment.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
     }
     let Value::Object(map) = here else {
         return Err(conflict(format!(
@@ -114,7 +127,10 @@ fn set(
 pub fn get<'v>(root: &'v Value, path: &CanonPath) -> Option<&'v Value> {
     let mut here = root;
     for segment in &path.segments {
-        here = here.as_object()?.get(segment)?;
+        here = match here {
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            other => other.as_object()?.get(segment)?,
+        };
     }
     (!here.is_null()).then_some(here)
 }
@@ -374,7 +390,7 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
     let kind = detect(&reader, dialect)?;
 
     let mut json = Value::Object(Map::new());
-    let mut copies = Vec::new();
+    let mut copies = reader::Copies::default();
     reader.apply(&dialect.envelope, &root, &mut json, &mut copies)?;
     let context = match &kind.context {
         Some(path) => reader
@@ -384,12 +400,12 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
     };
     reader.apply(&kind.rules, context, &mut json, &mut copies)?;
     // A copy fills a field the document left empty (e.g. the party acting is the sender).
-    for rule in copies {
-        if let Body::Copy { field, from } = &rule.body
-            && get(&json, field).is_none()
+    for (target, from) in copies.pending {
+        let target = CanonPath { segments: target };
+        if get(&json, &target).is_none()
             && let Some(value) = get(&json, from).cloned()
         {
-            set(&mut json, field, value, || {
+            set(&mut json, &target, value, || {
                 (reader.path(&root), root.position)
             })?;
         }

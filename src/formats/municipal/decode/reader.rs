@@ -18,6 +18,25 @@ pub(super) enum Found<'a> {
     Absent(&'a Element),
 }
 
+/// The copies a document's rules ask for, done after every rule ran (the field copied from
+/// may be read after the copy's rule): each with the absolute canonical path it fills.
+#[derive(Default)]
+pub(super) struct Copies<'r> {
+    /// Where the rules being applied write: the canonical path of the group item.
+    prefix: Vec<String>,
+    pub(super) pending: Vec<(Vec<String>, &'r CanonPath)>,
+}
+
+impl Copies<'_> {
+    fn within<T>(&mut self, segments: &[String], f: impl FnOnce(&mut Self) -> T) -> T {
+        let depth = self.prefix.len();
+        self.prefix.extend(segments.iter().cloned());
+        let result = f(self);
+        self.prefix.truncate(depth);
+        result
+    }
+}
+
 pub(super) struct Reader<'a> {
     pub(super) dialect: &'a Dialect,
     pub(super) root: &'a Element,
@@ -240,14 +259,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Applies `rules` to the element `el`, writing into `out`. Top-level copies are returned
-    /// for after all rules ran.
+    /// Applies `rules` to the element `el`, writing into `out`. Copies are collected in
+    /// `copies`, for after all rules ran.
     pub(super) fn apply<'r>(
         &self,
         rules: &'r [Rule],
         el: &'a Element,
         out: &mut Value,
-        copies: &mut Vec<&'r Rule>,
+        copies: &mut Copies<'r>,
     ) -> Result<()> {
         for rule in rules {
             if !self.applies(el, rule) {
@@ -269,7 +288,11 @@ impl<'a> Reader<'a> {
                 Body::Const { field, value } => {
                     set(out, field, value.clone(), || (self.path(el), el.position))?
                 }
-                Body::Copy { .. } => copies.push(rule),
+                Body::Copy { field, from } => {
+                    let mut target = copies.prefix.clone();
+                    target.extend(field.segments.iter().cloned());
+                    copies.pending.push((target, from));
+                }
                 Body::Ignore { xml } => {
                     for path in xml {
                         self.ignore(el, path);
@@ -429,7 +452,7 @@ impl<'a> Reader<'a> {
         rule: &'r GroupRule,
         el: &'a Element,
         out: &mut Value,
-        copies: &mut Vec<&'r Rule>,
+        copies: &mut Copies<'r>,
     ) -> Result<()> {
         if rule.repeated {
             let Some(path) = &rule.xml else {
@@ -467,10 +490,19 @@ impl<'a> Reader<'a> {
                 });
             }
             let mut list = Vec::with_capacity(items.len());
-            for item in items {
+            let list_path: Vec<String> = rule
+                .field
+                .as_ref()
+                .map(|f| f.segments.clone())
+                .unwrap_or_default();
+            for (i, item) in items.into_iter().enumerate() {
                 item.mark();
                 let mut value = Value::Object(Map::new());
-                self.apply(&rule.rules, item, &mut value, copies)?;
+                let mut at = list_path.clone();
+                at.push(i.to_string());
+                copies.within(&at, |copies| {
+                    self.apply(&rule.rules, item, &mut value, copies)
+                })?;
                 list.push(value);
             }
             if let Some(field) = &rule.field {
@@ -495,7 +527,9 @@ impl<'a> Reader<'a> {
                     position: target.position,
                     problem,
                 })?;
-                self.apply(&rule.rules, target, sub, copies)
+                copies.within(&field.segments, |copies| {
+                    self.apply(&rule.rules, target, sub, copies)
+                })
             }
             None => self.apply(&rule.rules, target, out, copies),
         }

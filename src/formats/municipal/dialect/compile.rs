@@ -24,7 +24,7 @@ pub(super) fn compile(
         types: &spec.types,
     };
     let envelope = compiler
-        .rules(&spec.envelope, "envelope", 0, true)
+        .rules(&spec.envelope, "envelope", 0)
         .map_err(&dialect_at)?;
     check_writes(&envelope).map_err(|e| dialect_at(format!("[[envelope]] {e}")))?;
     let envelope_model = super::super::model::envelope();
@@ -50,7 +50,7 @@ pub(super) fn compile(
             root: Name::parse(&form.root, &namespaces)
                 .map_err(|e| dialect_at(format!("[{what}] root: {e}")))?,
             rules: compiler
-                .rules(&form.rule, &format!("[{what}] rule"), 0, false)
+                .rules(&form.rule, &format!("[{what}] rule"), 0)
                 .map_err(&dialect_at)?,
         })
     };
@@ -188,7 +188,7 @@ fn message_kind(
         .map(CanonPath::parse)
         .transpose()
         .map_err(|e| format!("occurred_at: {e}"))?;
-    let rules = compiler.rules(&message.rule, "rule", 0, true)?;
+    let rules = compiler.rules(&message.rule, "rule", 0)?;
     check_writes(&rules)?;
     let model = super::super::model::of_kind(kind)
         .ok_or_else(|| format!("kind {kind:?} has no canonical model"))?;
@@ -339,19 +339,13 @@ fn json_of(value: &toml::Value) -> Result<Value, String> {
 }
 
 impl Compiler<'_> {
-    fn rules(
-        &self,
-        specs: &[RuleSpec],
-        label: &str,
-        depth: usize,
-        top: bool,
-    ) -> Result<Vec<Rule>, String> {
+    fn rules(&self, specs: &[RuleSpec], label: &str, depth: usize) -> Result<Vec<Rule>, String> {
         specs
             .iter()
             .enumerate()
             .map(|(i, spec)| {
                 let origin = format!("{label} {}{}", i + 1, describe(spec));
-                self.rule(spec, &origin, depth, top)
+                self.rule(spec, &origin, depth)
                     .map_err(|e| format!("{origin}: {e}"))
             })
             .collect()
@@ -453,7 +447,7 @@ impl Compiler<'_> {
         Ok(transform)
     }
 
-    fn rule(&self, spec: &RuleSpec, origin: &str, depth: usize, top: bool) -> Result<Rule, String> {
+    fn rule(&self, spec: &RuleSpec, origin: &str, depth: usize) -> Result<Rule, String> {
         let when = spec
             .when
             .as_ref()
@@ -466,7 +460,7 @@ impl Compiler<'_> {
             .map(|c| conditions(c, self.namespaces))
             .transpose()?
             .unwrap_or_default();
-        let body = self.body(spec, origin, depth, top)?;
+        let body = self.body(spec, origin, depth)?;
         Ok(Rule {
             origin: origin.to_owned(),
             when,
@@ -475,7 +469,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn body(&self, spec: &RuleSpec, origin: &str, depth: usize, top: bool) -> Result<Body, String> {
+    fn body(&self, spec: &RuleSpec, origin: &str, depth: usize) -> Result<Body, String> {
         let fields = spec
             .field
             .as_ref()
@@ -542,9 +536,6 @@ impl Compiler<'_> {
             return Err("message belongs to a check".to_owned());
         }
         if let Some(copy) = &spec.copy {
-            if !top {
-                return Err("copy is allowed in top-level rules only".to_owned());
-            }
             let [field] = fields.as_slice() else {
                 return Err("copy needs exactly one field".to_owned());
             };
@@ -685,15 +676,10 @@ impl Compiler<'_> {
                     }
                 )
             })?;
-            rules.extend(self.rules(
-                fragment,
-                &format!("fragment {name} rule"),
-                depth + 1,
-                false,
-            )?);
+            rules.extend(self.rules(fragment, &format!("fragment {name} rule"), depth + 1)?);
         }
         if let Some(nested) = &spec.rules {
-            rules.extend(self.rules(nested, &format!("{origin} › rule"), depth + 1, false)?);
+            rules.extend(self.rules(nested, &format!("{origin} › rule"), depth + 1)?);
         }
         if rules.is_empty() {
             if !repeated {
