@@ -530,3 +530,78 @@ rules = [
     assert_eq!(written.matches("2380").count(), 1, "{written}");
     assert_eq!(back.event.kind, message.event.kind);
 }
+
+#[test]
+fn a_step_selects_one_of_repeated_elements_by_its_attribute_and_writes_it_so() {
+    // The vendor lists everyone as <Deltagare>: the one who invites and those invited, told
+    // apart by @roll.
+    let kind = r#"
+kind = "sip_invitation"
+direction = "both"
+detect = "Kallelse"
+context = "Kallelse"
+
+[[rule]]
+xml = "@id"
+field = "event.invitation_id"
+required = true
+
+[[rule]]
+field = "event.plan_type"
+const = "SIP"
+
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+required = true
+
+[[rule]]
+field = "event.place.type"
+const = "link"
+
+[[rule]]
+xml = "Lank"
+field = "event.place.url"
+
+[[rule]]
+xml = "Deltagare[@roll='kallande']"
+field = "event.from"
+rules = [
+  { field = "type", const = "region_unit" },
+  { xml = "@hsa", field = "hsa_id", type = "hsa-id" },
+]
+
+[[rule]]
+each = "Deltagare[@roll='kallad']"
+field = "event.invited"
+rules = [
+  { xml = "@hsa", field = "party.hsa_id", type = "hsa-id" },
+  { field = "party.type", const = "region_unit" },
+  { xml = "Funktion", field = "function" },
+]
+"#;
+    let dialect = dialect(kind).unwrap();
+    let message = invitation(&[
+        ("SE2321000214-E3HC", "Läkare"),
+        ("SE2321000214-E3KR", "Kurator"),
+    ]);
+    let (written, back) = round_trip(&dialect, &message);
+    assert_eq!(written.matches("roll=\"kallad\"").count(), 2, "{written}");
+    assert_eq!(written.matches("roll=\"kallande\"").count(), 1, "{written}");
+    assert_eq!(back.event.kind, message.event.kind);
+    // Read in any order: the inviter listed between those invited.
+    let reordered = written.replacen(
+        "<Deltagare roll=\"kallande\" hsa=\"SE2321000214-E2VC\"/>\n",
+        "",
+        1,
+    );
+    let reordered = reordered.replacen(
+        "<Deltagare roll=\"kallad\" hsa=\"SE2321000214-E3KR\">",
+        "<Deltagare roll=\"kallande\" hsa=\"SE2321000214-E2VC\"/>\n    <Deltagare roll=\"kallad\" hsa=\"SE2321000214-E3KR\">",
+        1,
+    );
+    assert_ne!(reordered, written, "{written}");
+    let read = decode(&dialect, reordered.as_bytes(), TODAY).unwrap();
+    assert_eq!(read.message.event.kind, message.event.kind);
+}

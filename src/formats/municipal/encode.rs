@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::decode::get;
 use super::dialect::{Body, Dialect, Form, GroupRule, Rule, ValueRule, detect_writes};
 use super::error::WriteError;
-use super::path::{CanonPath, Name, Namespaces, Test, XmlPath};
+use super::path::{CanonPath, FilterTarget, Name, Namespaces, Test, XmlPath};
 use crate::formats::canonical::CanonicalMessage;
 
 type Result<T> = std::result::Result<T, WriteError>;
@@ -35,6 +35,24 @@ impl<'d> Node<'d> {
         }
     }
 
+    /// A new element for the step `name`: for a step that selects among repeated elements
+    /// (`Deltagare[@roll='kallad']`), the one it selects.
+    fn selected(name: &'d Name) -> Node<'d> {
+        let mut node = Node::new(name);
+        if let Some(filter) = &name.filter {
+            let value = filter.value.clone().unwrap_or_default();
+            match &filter.target {
+                FilterTarget::Attribute(attribute) => node.attributes.push((attribute, value)),
+                FilterTarget::Child(element) => {
+                    let mut inner = Node::new(element);
+                    inner.text = Some(value);
+                    node.children.push(inner);
+                }
+            }
+        }
+        node
+    }
+
     fn is_empty(&self) -> bool {
         self.attributes.is_empty() && self.text.is_none() && self.children.is_empty()
     }
@@ -48,7 +66,7 @@ impl<'d> Node<'d> {
         {
             Some(i) => &mut self.children[i],
             None => {
-                self.children.push(Node::new(name));
+                self.children.push(Node::selected(name));
                 let last = self.children.len() - 1;
                 &mut self.children[last]
             }
@@ -391,13 +409,13 @@ impl<'d> Writer<'d> {
             }
             let parent = node.at(parents);
             for item in items {
-                let mut element = Node::new(last);
+                let mut element = Node::selected(last);
                 self.write(&rule.rules, item, &mut element)?;
                 parent.children.push(element);
             }
             return Ok(());
         }
-        let mut element = Node::new(last);
+        let mut element = Node::selected(last);
         self.write(&rule.rules, context, &mut element)?;
         if !element.is_empty() || rule.required {
             let conflict = |at: String| WriteError::Invalid {

@@ -73,14 +73,104 @@ pub struct Name {
     pub local: String,
     /// The prefix as written in the mapping (`None`: the default namespace).
     pub prefix: Option<String>,
+    /// A path step's selection among repeated elements (`Deltagare[@kommer='1']`).
+    pub filter: Option<Box<Filter>>,
+}
+
+/// Which of the elements of one name a step takes: those with an attribute or child element
+/// (`[@kommer]`, `[Roll]`), or with it of a value (`[@kommer='1']`, `[Roll='läkare']`). On
+/// writing, the element is created with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub target: FilterTarget,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterTarget {
+    Attribute(Name),
+    Child(Name),
+}
+
+impl Filter {
+    fn parse(text: &str, namespaces: &Namespaces) -> Result<Filter, String> {
+        let (target, value) = match text.split_once('=') {
+            Some((target, value)) => {
+                let value = value.trim();
+                let unquoted = value
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .or_else(|| value.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
+                    .ok_or_else(|| format!("[{text}]: the value is quoted, e.g. [@kommer='1']"))?;
+                (target.trim(), Some(unquoted.to_owned()))
+            }
+            None => (text.trim(), None),
+        };
+        let target = match target.strip_prefix('@') {
+            Some(attribute) => {
+                FilterTarget::Attribute(Name::parse_attribute(attribute, namespaces)?)
+            }
+            None => FilterTarget::Child(Name::parse(target, namespaces)?),
+        };
+        Ok(Filter { target, value })
+    }
+
+    /// Whether `element` is one the filter takes. What the filter looks at is read: it says
+    /// which element this is, as a detection does.
+    pub fn selects(&self, element: &Element) -> bool {
+        let found = match &self.target {
+            FilterTarget::Attribute(name) => element
+                .attribute_in(name.namespace.as_deref(), &name.local)
+                .map(str::trim)
+                .filter(|v| !v.is_empty()),
+            FilterTarget::Child(name) => element
+                .children
+                .iter()
+                .find(|c| name.matches(c))
+                .map(|c| c.text()),
+        };
+        match (&self.value, found) {
+            (None, found) => found.is_some(),
+            (Some(value), found) => found == Some(value.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            FilterTarget::Attribute(name) => write!(f, "[@{name}")?,
+            FilterTarget::Child(name) => write!(f, "[{name}")?,
+        }
+        match &self.value {
+            Some(value) => write!(f, "='{value}']"),
+            None => f.write_str("]"),
+        }
+    }
 }
 
 impl Name {
+    /// Whether `element` has this name (namespace and local name) and, for a step with a
+    /// filter, is one the filter takes.
     pub fn matches(&self, element: &Element) -> bool {
-        element.name == self.local && element.namespace == self.namespace
+        element.name == self.local
+            && element.namespace == self.namespace
+            && self.filter.as_ref().is_none_or(|f| f.selects(element))
     }
 
-    /// Parses `prefix:local` or `local`.
+    /// A path step: a name, optionally with a filter (`Deltagare[@kommer='1']`).
+    pub fn parse_step(text: &str, namespaces: &Namespaces) -> Result<Name, String> {
+        let Some((name, rest)) = text.split_once('[') else {
+            return Name::parse(text, namespaces);
+        };
+        let inner = rest
+            .strip_suffix(']')
+            .ok_or_else(|| format!("{text:?}: a filter ends with ']'"))?;
+        let mut step = Name::parse(name, namespaces)?;
+        step.filter = Some(Box::new(Filter::parse(inner, namespaces)?));
+        Ok(step)
+    }
+
     /// An attribute's name: unprefixed is in no namespace (XML namespaces do not give an
     /// attribute the default namespace); `prefix:local` in the declared prefix's.
     pub fn parse_attribute(text: &str, namespaces: &Namespaces) -> Result<Name, String> {
@@ -98,6 +188,7 @@ impl Name {
             },
             local: local.to_owned(),
             prefix: prefix.map(str::to_owned),
+            filter: None,
         })
     }
 
@@ -106,6 +197,7 @@ impl Name {
         self.local == other.local && self.namespace == other.namespace
     }
 
+    /// Parses `prefix:local` or `local`.
     pub fn parse(text: &str, namespaces: &Namespaces) -> Result<Name, String> {
         let (prefix, local) = match text.split_once(':') {
             Some((p, l)) => (Some(p), l),
@@ -118,6 +210,7 @@ impl Name {
             namespace: namespaces.resolve(prefix)?,
             local: local.to_owned(),
             prefix: prefix.map(str::to_owned),
+            filter: None,
         })
     }
 }
@@ -125,8 +218,12 @@ impl Name {
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.prefix {
-            Some(p) => write!(f, "{p}:{}", self.local),
-            None => f.write_str(&self.local),
+            Some(p) => write!(f, "{p}:{}", self.local)?,
+            None => f.write_str(&self.local)?,
+        }
+        match &self.filter {
+            Some(filter) => write!(f, "{filter}"),
+            None => Ok(()),
         }
     }
 }
@@ -185,8 +282,9 @@ impl XmlPath {
                         .map_err(|e| format!("{source:?}: {e}"))?,
                 );
             } else {
-                elements
-                    .push(Name::parse(step, namespaces).map_err(|e| format!("{source:?}: {e}"))?);
+                elements.push(
+                    Name::parse_step(step, namespaces).map_err(|e| format!("{source:?}: {e}"))?,
+                );
             }
         }
         if absolute && elements.is_empty() {

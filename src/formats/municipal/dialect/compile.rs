@@ -221,7 +221,18 @@ fn check_writes(rules: &[Rule]) -> Result<(), String> {
         let names: Vec<String> = path
             .elements
             .iter()
-            .map(|n| format!("{{{}}}{}", n.namespace.as_deref().unwrap_or(""), n.local))
+            .map(|n| {
+                let filter = n
+                    .filter
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                format!(
+                    "{{{}}}{}{filter}",
+                    n.namespace.as_deref().unwrap_or(""),
+                    n.local
+                )
+            })
             .collect();
         let attribute = path
             .attribute
