@@ -4,8 +4,8 @@
 //! misspelt field, a field the kind does not have or a value of the wrong type is an error
 //! naming the rule — never a value silently dropped.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -27,8 +27,8 @@ enum Ty {
         format: Option<String>,
         values: Option<Vec<String>>,
     },
-    Array(Box<Node>),
-    Object(BTreeMap<String, Node>),
+    Array(Arc<Node>),
+    Object(BTreeMap<String, Arc<Node>>),
     /// Anything (an unconstrained schema).
     Any,
 }
@@ -47,6 +47,19 @@ pub fn message() -> &'static Node {
 /// The model of a message of event kind `kind`: the message with the event's common fields and
 /// that kind's own. `None` for a kind the model does not have.
 pub fn of_kind(kind: &str) -> Option<Node> {
+    static KINDS: OnceLock<HashMap<&'static str, Node>> = OnceLock::new();
+    KINDS
+        .get_or_init(|| {
+            crate::domain::event::EventKind::NAMES
+                .iter()
+                .filter_map(|k| Some((*k, build_kind(k)?)))
+                .collect()
+        })
+        .get(kind)
+        .cloned()
+}
+
+fn build_kind(kind: &str) -> Option<Node> {
     let root = message();
     let event = root.field("event").ok()?;
     let chosen: Vec<Ty> = event
@@ -69,14 +82,14 @@ pub fn of_kind(kind: &str) -> Option<Node> {
 /// The model every message shares (the envelope's): the event's common fields only.
 pub fn envelope() -> Node {
     let root = message();
-    let common: BTreeMap<String, Node> = ["id", "occurred_at", "source"]
+    let common: BTreeMap<String, Arc<Node>> = ["id", "occurred_at", "source"]
         .into_iter()
         .filter_map(|name| {
             root.field("event")
                 .ok()?
                 .field(name)
                 .ok()
-                .map(|n| (name.to_owned(), n))
+                .map(|n| (name.to_owned(), Arc::new(n)))
         })
         .collect();
     root.with_field(
@@ -197,7 +210,7 @@ impl Node {
                     format: format.clone(),
                     values: None,
                 },
-                "array" => Ty::Array(Box::new(
+                "array" => Ty::Array(Arc::new(
                     schema
                         .get("items")
                         .map(|items| Node::of(items, defs, depth + 1))
@@ -212,12 +225,16 @@ impl Node {
         node
     }
 
-    fn properties(schema: &Value, defs: &Value, depth: usize) -> Option<BTreeMap<String, Node>> {
+    fn properties(
+        schema: &Value,
+        defs: &Value,
+        depth: usize,
+    ) -> Option<BTreeMap<String, Arc<Node>>> {
         let props = schema.get("properties")?.as_object()?;
         Some(
             props
                 .iter()
-                .map(|(k, v)| (k.clone(), Node::of(v, defs, depth + 1)))
+                .map(|(k, v)| (k.clone(), Arc::new(Node::of(v, defs, depth + 1))))
                 .collect(),
         )
     }
@@ -231,7 +248,7 @@ impl Node {
                 .map(|alt| match alt {
                     Ty::Object(props) => {
                         let mut props = props.clone();
-                        props.insert(name.to_owned(), value.clone());
+                        props.insert(name.to_owned(), Arc::new(value.clone()));
                         Ty::Object(props)
                     }
                     other => other.clone(),
