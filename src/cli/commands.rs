@@ -605,6 +605,60 @@ pub(super) fn check_dialects(mappings: &crate::formats::Mappings) -> anyhow::Res
     Ok(())
 }
 
+/// `brygga dialect check FOLDER`: the folder compiled, each example read, written back and
+/// read again; one line per example, and what to look at where one fails.
+pub(super) fn dialect_check(folder: &std::path::Path) -> anyhow::Result<()> {
+    let dialect = crate::formats::municipal::load_folder(folder)?;
+    let checks = crate::formats::municipal::check_examples(&dialect, folder, Clock::System.today());
+    let inbound = dialect
+        .kinds
+        .iter()
+        .filter(|k| k.direction.inbound())
+        .count();
+    println!(
+        "{}: {} message kinds ({inbound} accepted from the municipality), {} examples",
+        dialect.name,
+        dialect.kinds.len(),
+        checks.len()
+    );
+    for check in &checks {
+        let read_as = check
+            .kind
+            .as_ref()
+            .map(|(kind, file)| format!(" {kind} ({file})"))
+            .unwrap_or_default();
+        println!(
+            "  {:<5} {}:{read_as}",
+            if check.passed() { "ok" } else { "FAIL" },
+            check.file
+        );
+        if let Some(error) = &check.error {
+            println!("          {error}");
+        }
+        for not_read in &check.not_read {
+            println!("          not read: {not_read}");
+        }
+        if let Some(differs) = &check.differs {
+            println!("          written back and read again, it differs at {differs}");
+        }
+    }
+    let failed = checks.iter().filter(|c| !c.passed()).count();
+    if checks.is_empty() {
+        anyhow::bail!(
+            "{}: no examples/*.xml to check the dialect against; add the vendor's documents",
+            folder.display()
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} examples failed", checks.len());
+    }
+    println!(
+        "all {} examples read cleanly and read the same when written back",
+        checks.len()
+    );
+    Ok(())
+}
+
 /// Hides the password of a database URL.
 pub(super) fn redact_password(url: &str) -> String {
     match (url.find("://"), url.find('@')) {

@@ -133,6 +133,14 @@ pub enum Command {
         #[arg(long)]
         subscription: Option<String>,
     },
+    /// Work on a municipal dialect (mappings/municipal/README.md): `check FOLDER` compiles the
+    /// folder, reads each of its examples, lists what no rule reads, and writes each message
+    /// back and reads it again, which must give the same message. Exits non-zero on any
+    /// problem. Needs no settings.
+    Dialect {
+        #[command(subcommand)]
+        command: DialectCommand,
+    },
     /// Deviations for the county forums: `export --deidentified` prints those raised in a
     /// period as CSV (or JSON), with keyed pseudonyms for cases and deviations and no personal
     /// data (statistics.pseudonym_key_file).
@@ -223,6 +231,15 @@ pub enum ProtectionCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DialectCommand {
+    /// Check a dialect folder and its examples, one line per example.
+    Check {
+        /// The dialect's folder (with dialect.toml, messages/, codes.toml, examples/).
+        folder: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DeviationsCommand {
     /// Print the deviations raised in a period, de-identified: a pseudonym per case and per
     /// deviation, the cause, the unit addressed, the dates raised and answered, the reminders
@@ -292,6 +309,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     } = cli.command
     {
         return Ok(crate::http::receive(listen, bodies, store).await?);
+    }
+    if let Command::Dialect {
+        command: DialectCommand::Check { folder },
+    } = &cli.command
+    {
+        return dialect_check(folder);
     }
     let settings = Settings::load(&cli.config)?;
     match cli.command {
@@ -380,7 +403,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Receive { .. } => unreachable!("`receive` runs before the settings are read"),
+        Command::Receive { .. } | Command::Dialect { .. } => {
+            unreachable!("`receive` and `dialect` run before the settings are read")
+        }
         Command::CheckConfig => check_config(&settings),
     }
 }

@@ -82,6 +82,7 @@ fn help_explains_each_command() {
         "audit",
         "token",
         "redeliver",
+        "dialect",
     ] {
         assert!(help.contains(command), "{help}");
     }
@@ -495,6 +496,41 @@ fn check_config_names_a_rules_unknown_field_and_a_value_of_the_wrong_type() {
             assert!(message.contains(word), "{word:?} not in {message}");
         }
     }
+}
+
+#[test]
+fn dialect_check_reports_each_example_and_fails_on_one_that_no_longer_reads() {
+    let output = run_brygga(&["dialect", "check", "mappings/municipal/lifecare-like"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("lifecare-like: 32 message kinds (20 accepted from the municipality), 45 examples")
+            && printed.contains("ok    examples/01-admission-notice.xml: admission_notice (messages/admission-notice.toml)")
+            && printed.contains("all 45 examples read cleanly and read the same when written back"),
+        "{printed}"
+    );
+
+    let (dir, _) = mappings_copy();
+    let folder = dir.path().join("mappings/municipal/treserva-like");
+    let file = folder.join("messages/utskriven.toml");
+    let changed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("xml = \"Utskriven\"", "xml = \"Utskrivningstid\"");
+    std::fs::write(&file, changed).unwrap();
+    let output = run_brygga(&["dialect", "check", folder.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("FAIL  examples/16-utskriven.xml:")
+            && printed.contains("missing required element <Utskrivningstid>")
+            && printed.contains("ok    examples/01-"),
+        "{printed}"
+    );
+    assert!(
+        stderr(&output).contains("1 of 45 examples failed"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

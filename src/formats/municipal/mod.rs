@@ -2,6 +2,7 @@
 //! `mappings/municipal/` is a dialect (namespaces, message kinds, mapping rules, code tables),
 //! compiled at start-up and read and written by one engine. See `mappings/municipal/README.md`.
 
+mod check;
 mod codes;
 mod decode;
 mod dialect;
@@ -12,9 +13,10 @@ mod path;
 mod spec;
 mod transform;
 
+pub use check::{ExampleCheck, check_examples};
 pub use codes::{CodeTable, CodeTables, VOCABULARIES, Vocabulary};
 pub use decode::{Decoded, decode, message_id_of};
-pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, Form, MessageKind};
+pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, Form, MessageKind, load_folder};
 pub use encode::{encode, write_form};
 pub use error::{MunicipalError, WriteError};
 pub use spec::Direction;

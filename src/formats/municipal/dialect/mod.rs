@@ -288,6 +288,12 @@ fn read(path: &Path) -> Result<String, DialectError> {
     std::fs::read_to_string(path).map_err(|e| DialectError::new(path, e.to_string()))
 }
 
+/// Compiles the dialect of one folder, without reading its examples (`brygga dialect check`
+/// reads them itself, reporting each).
+pub fn load_folder(folder: &Path) -> Result<Dialect, DialectError> {
+    load_dialect(folder)
+}
+
 fn load_dialect(folder: &Path) -> Result<Dialect, DialectError> {
     let name = folder
         .file_name()
