@@ -729,8 +729,12 @@ pub enum EventKind {
     ServicesDecided {
         decision_id: String,
         by: Party,
-        #[schemars(with = "crate::domain::schema::Date")]
-        decided_on: Date,
+        /// The date of the decision, where the case system gives it: the law asks a decision
+        /// to be documented, not that its date travel with it. A decision without one is
+        /// recorded with a warning to its sender.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "Option<crate::domain::schema::Date>")]
+        decided_on: Option<Date>,
         services: Vec<DecidedService>,
     },
     /// The municipality is ready to receive the person home (from a time, if it names one).

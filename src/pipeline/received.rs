@@ -116,6 +116,8 @@ impl StepSource for Received<'_> {
         self.step_warnings
             .extend(Pipeline::placement_warnings(message, &case));
         self.step_warnings
+            .extend(Pipeline::decision_warnings(message));
+        self.step_warnings
             .extend(process::deviations::function_mismatch(
                 &case,
                 &message.event,

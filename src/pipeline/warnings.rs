@@ -135,6 +135,21 @@ impl Pipeline {
         )]
     }
 
+    /// A services decision without its date: recorded (the law asks the decision to be
+    /// documented, not that its date travel with it), with a warning, since the follow-up
+    /// counts from it.
+    pub(super) fn decision_warnings(message: &CanonicalMessage) -> Vec<String> {
+        match &message.event.kind {
+            EventKind::ServicesDecided {
+                decided_on: None, ..
+            } => vec![
+                "the services decision gives no decision date; it is recorded as decided when the message was sent"
+                    .to_owned(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
     /// A SIP invitation naming a placement the case does not hold: the invitation is
     /// recorded, but its meeting meets no placement's SIP clock.
     pub(super) fn placement_warnings(

@@ -480,3 +480,22 @@ async fn an_incomplete_plan_is_refused_naming_what_is_missing() {
         "nothing of the plan is stored"
     );
 }
+
+#[tokio::test]
+async fn a_services_decision_without_its_date_is_recorded_with_a_warning() {
+    let app = spawn_app().await;
+    let response = post_message(&app, example("01-inskrivningsmeddelande.xml")).await;
+    assert_eq!(response.status(), 200);
+    let undated = String::from_utf8(example("15-beviljade-insatser.xml"))
+        .unwrap()
+        .replace("    <Beslutsdatum>2026-11-25</Beslutsdatum>\n", "");
+    let response = post_message(&app, undated.into_bytes()).await;
+    assert_eq!(response.status(), 200);
+    let receipt: Value = response.json().await.unwrap();
+    assert!(
+        receipt["warnings"]
+            .to_string()
+            .contains("the services decision gives no decision date"),
+        "{receipt}"
+    );
+}

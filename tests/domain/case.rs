@@ -493,7 +493,7 @@ fn services_decided(decision_id: &str) -> Event {
         EventKind::ServicesDecided {
             decision_id: decision_id.into(),
             by: ostersund(),
-            decided_on: "2026-11-22".parse().unwrap(),
+            decided_on: Some("2026-11-22".parse().unwrap()),
             services: vec![brygga::domain::event::DecidedService {
                 service_type: brygga::domain::event::ServiceType::Htj,
                 description: None,

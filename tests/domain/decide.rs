@@ -566,7 +566,7 @@ fn services_decided_need_disclosure_consent_for_social_services_information() {
     let decided = event(EventKind::ServicesDecided {
         decision_id: "b1".into(),
         by: ostersund().party,
-        decided_on: "2026-11-21".parse().unwrap(),
+        decided_on: Some("2026-11-21".parse().unwrap()),
         services: vec![],
     });
     assert_eq!(

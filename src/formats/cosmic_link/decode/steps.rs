@@ -429,7 +429,7 @@ pub(super) fn municipal_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, Even
                 EventKind::ServicesDecided {
                     decision_id: step.required_attribute("beslut")?.to_owned(),
                     by: sender.clone(),
-                    decided_on: step.required("Beslutsdatum")?.date()?,
+                    decided_on: step.child("Beslutsdatum").map(|n| n.date()).transpose()?,
                     services,
                 },
             )

@@ -557,7 +557,9 @@ fn municipal_step(
             ..
         } => {
             w.open("BeviljadeInsatser", &[("beslut", decision_id.clone())]);
-            w.text("Beslutsdatum", &date(*decided_on));
+            if let Some(decided_on) = decided_on {
+                w.text("Beslutsdatum", &date(*decided_on));
+            }
             for service in services {
                 w.open("Insats", &[]);
                 w.text(

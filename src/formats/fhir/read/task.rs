@@ -596,7 +596,10 @@ impl<'a> Reader<'a> {
                     .str()?
                     .to_owned(),
                 by: sender.clone(),
-                decided_on: inputs.required(task, "decided-on", "valueDate")?.date()?,
+                decided_on: inputs
+                    .get("decided-on", "valueDate")?
+                    .map(|n| n.date())
+                    .transpose()?,
                 services,
             }
         };

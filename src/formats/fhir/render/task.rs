@@ -382,8 +382,10 @@ fn municipal_step<'a>(
             ..
         } => {
             step.inputs.add("decision-id", Typed::String(decision_id));
-            step.inputs
-                .add("decided-on", Typed::Date(decided_on.to_string()));
+            if let Some(decided_on) = decided_on {
+                step.inputs
+                    .add("decided-on", Typed::Date(decided_on.to_string()));
+            }
             add_services(&mut step.inputs, services);
             Some("services-decided")
         }
