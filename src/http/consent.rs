@@ -17,7 +17,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -214,13 +214,7 @@ pub async fn create(
     if let Ok(location) = HeaderValue::from_str(&format!("/fhir/Consent/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    for warning in warnings {
-        if let Ok(value) = HeaderValue::from_str(&warning) {
-            response
-                .headers_mut()
-                .append(HeaderName::from_static("x-brygga-warning"), value);
-        }
-    }
+    super::error::warning_headers(response.headers_mut(), &warnings);
     Ok(response)
 }
 

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -109,11 +109,7 @@ fn with_headers(
 ) -> Response {
     super::fhir::version_headers(&mut response, "Subscription", &stored.id, stored.version);
     let headers = response.headers_mut();
-    for warning in warnings {
-        if let Ok(value) = HeaderValue::from_str(warning) {
-            headers.append(HeaderName::from_static("x-brygga-warning"), value);
-        }
-    }
+    super::error::warning_headers(headers, warnings);
     response
 }
 

@@ -180,13 +180,7 @@ async fn process_step(
         StatusCode::OK,
         json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": answers }),
     );
-    for warning in &receipt.warnings {
-        if let Ok(value) = HeaderValue::from_str(warning) {
-            response
-                .headers_mut()
-                .append(HeaderName::from_static("x-brygga-warning"), value);
-        }
-    }
+    super::error::warning_headers(response.headers_mut(), &receipt.warnings);
     Ok(response)
 }
 

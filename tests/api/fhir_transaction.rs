@@ -241,3 +241,42 @@ async fn what_a_transaction_cannot_carry_is_refused_at_the_entry_and_nothing_is_
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["entry"][2]["response"]["status"], "201 Created");
 }
+
+#[tokio::test]
+async fn a_sparse_lvm_report_sent_over_fhir_is_warned_of_in_the_headers() {
+    let app = spawn_app().await;
+    // The 6 § LVM report as the gateway renders it, without what the person misuses or the
+    // grounds: recorded, with the warning in an x-brygga-warning header.
+    let mut bundle: Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("fixtures/cosmic-link/to-fhir/22-lvm-anmalan.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    bundle["type"] = json!("transaction");
+    for entry in bundle["entry"].as_array_mut().unwrap() {
+        let kind = entry["resource"]["resourceType"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        entry["request"] = json!({ "method": "POST", "url": kind });
+        if let Some(inputs) = entry["resource"]["input"].as_array_mut() {
+            inputs.retain(|input| {
+                let code = input["type"]["coding"][0]["code"].as_str().unwrap_or("");
+                code != "substance" && code != "lvm-ground"
+            });
+        }
+    }
+    let (status, headers, answer) = post(&app, REGION, &bundle).await;
+    assert_eq!(status, 200, "{answer}");
+    let warnings: Vec<String> = headers
+        .get_all("x-brygga-warning")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("the 6 § LVM report does not say what the person misuses")),
+        "{warnings:?}"
+    );
+}
