@@ -96,11 +96,17 @@ rules = [
 
 /// The dialect of `DIALECT` with the message kind `kind`; or the loader's error.
 fn dialect(kind: &str) -> Result<Dialect, String> {
+    load(DIALECT, "kallelse.toml", kind)
+}
+
+/// The dialect folder `test-dialect` of `dialect_toml` and one message kind in
+/// `messages/<file>`, loaded as the gateway loads it; or the loader's error.
+fn load(dialect_toml: &str, file: &str, kind: &str) -> Result<Dialect, String> {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("test-dialect");
     std::fs::create_dir_all(folder.join("messages")).unwrap();
-    std::fs::write(folder.join("dialect.toml"), DIALECT).unwrap();
-    std::fs::write(folder.join("messages/kallelse.toml"), kind).unwrap();
+    std::fs::write(folder.join("dialect.toml"), dialect_toml).unwrap();
+    std::fs::write(folder.join("messages").join(file), kind).unwrap();
     let dialects = Dialects::load(dir.path()).map_err(|e| e.to_string())?;
     Ok(dialects.get("test-dialect").unwrap().clone())
 }
@@ -278,13 +284,7 @@ field = "case.value"
         "[receipt]",
         "[[envelope]]\nxml = \"Kallelse/Arende\"\nfield = \"case.value\"\n\n[receipt]",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("test-dialect");
-    std::fs::create_dir_all(folder.join("messages")).unwrap();
-    std::fs::write(folder.join("dialect.toml"), with_case).unwrap();
-    std::fs::write(folder.join("messages/kallelse.toml"), kind).unwrap();
-    let dialects = Dialects::load(dir.path()).unwrap();
-    let dialect = dialects.get("test-dialect").unwrap();
+    let dialect = &load(&with_case, "kallelse.toml", &kind).unwrap();
     let message = invitation(&[("SE2321000214-E3HC", "Läkare")]);
     let (written, _) = round_trip(dialect, &message);
     assert_eq!(written.matches("<Arende>").count(), 1, "{written}");
@@ -386,13 +386,7 @@ rules = [
 
 #[test]
 fn namespaced_attributes_are_read_and_written_in_their_namespace() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("prefixed");
-    std::fs::create_dir_all(folder.join("messages")).unwrap();
-    std::fs::write(folder.join("dialect.toml"), PREFIXED).unwrap();
-    std::fs::write(folder.join("messages/invitation.toml"), PREFIXED_INVITATION).unwrap();
-    let dialects = Dialects::load(dir.path()).unwrap();
-    let dialect = dialects.get("prefixed").unwrap();
+    let dialect = &load(PREFIXED, "invitation.toml", PREFIXED_INVITATION).unwrap();
     let message = invitation(&[("SE2321000214-E3HC", "Läkare")]);
     let (written, back) = round_trip(dialect, &message);
     assert!(
@@ -422,12 +416,7 @@ fn namespaced_attributes_are_read_and_written_in_their_namespace() {
 #[test]
 fn an_undeclared_attribute_prefix_is_refused_at_load() {
     let kind = PREFIXED_INVITATION.replace("@v:link", "@w:link");
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("prefixed");
-    std::fs::create_dir_all(folder.join("messages")).unwrap();
-    std::fs::write(folder.join("dialect.toml"), PREFIXED).unwrap();
-    std::fs::write(folder.join("messages/invitation.toml"), kind).unwrap();
-    let error = Dialects::load(dir.path()).unwrap_err().to_string();
+    let error = load(PREFIXED, "invitation.toml", &kind).unwrap_err();
     assert!(
         error.contains("invitation.toml") && error.contains("prefix \"w\" is not declared"),
         "{error}"

@@ -33,16 +33,7 @@ impl ExampleCheck {
 /// Reads each of the folder's `examples/*.xml` with `dialect`, writes the message back and
 /// reads it again.
 pub fn check_examples(dialect: &Dialect, folder: &Path, today: Date) -> Vec<ExampleCheck> {
-    let mut files: Vec<_> = std::fs::read_dir(folder.join("examples"))
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "xml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    example_files(folder)
         .iter()
         .map(|path| {
             let file = path
@@ -96,6 +87,20 @@ pub fn check_examples(dialect: &Dialect, folder: &Path, today: Date) -> Vec<Exam
             check
         })
         .collect()
+}
+
+/// A dialect folder's `examples/*.xml`, in name order (none when it has no examples folder).
+pub(super) fn example_files(folder: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(folder.join("examples"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// The first path where `a` and `b` differ, with both values.

@@ -532,6 +532,17 @@ fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Optio
     }
 }
 
+/// Whether any of `rules` (or of their groups) has a `when`/`unless` on an absolute path.
+fn absolute_conditions(rules: &[Rule]) -> bool {
+    rules.iter().any(|rule| {
+        rule.when
+            .iter()
+            .chain(&rule.unless)
+            .any(|c| c.any.iter().any(|t| t.path().absolute))
+            || matches!(&rule.body, Body::Group(g) if absolute_conditions(&g.rules))
+    })
+}
+
 /// Writes `message` in `dialect`, as the first message kind that carries its event.
 pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Result<String> {
     let kind_name = message.event.kind.name();
@@ -567,18 +578,17 @@ pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Res
             root.at(Writer::steps(path));
         }
     }
-    writer.envelope = Some(root.clone());
-    match &kind.context {
-        Some(context) => {
-            // The kind's rules write into the context element as it stands (the envelope or
-            // the detection may have written into it): nothing there is written twice.
-            let steps = Writer::steps(context);
-            let mut element = root.at(steps).clone();
-            writer.write(&kind.rules, &value, &mut element)?;
-            *root.at(steps) = element;
-        }
-        None => writer.write(&kind.rules, &value, &mut root)?,
+    // Only a kind with a condition on an absolute path needs the envelope kept aside.
+    if absolute_conditions(&kind.rules) {
+        writer.envelope = Some(root.clone());
     }
+    // The kind's rules write into the context element as it stands (the envelope or the
+    // detection may have written into it): nothing there is written twice.
+    let context = match &kind.context {
+        Some(context) => root.at(Writer::steps(context)),
+        None => &mut root,
+    };
+    writer.write(&kind.rules, &value, context)?;
     writer.merge_absolute(&mut root)?;
     Ok(writer.document(&root))
 }

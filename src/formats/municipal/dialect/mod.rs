@@ -246,15 +246,7 @@ impl DialectError {
 /// `check-config` runs. An example that fails, or reads with a warning (input no rule reads),
 /// is an error naming the example. Returns how many were read.
 fn read_examples(dialect: &Dialect, folder: &Path) -> Result<usize, DialectError> {
-    let examples_dir = folder.join("examples");
-    let mut examples: Vec<_> = match std::fs::read_dir(&examples_dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "xml"))
-            .collect(),
-        Err(_) => return Ok(0),
-    };
-    examples.sort();
+    let examples = super::check::example_files(folder);
     let today = crate::clock::Clock::System.today();
     let mut problems = Vec::new();
     for example in &examples {
