@@ -14,7 +14,7 @@
 use std::hint::black_box;
 
 use brygga::formats::Mappings;
-use brygga::formats::canonical::CanonicalMessage;
+use brygga::formats::canonical::UnplacedMessage;
 use brygga::formats::municipal::{decode, encode};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
@@ -37,7 +37,7 @@ fn dialects(c: &mut Criterion) {
         .collect();
         paths.sort();
         let documents: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
-        let messages: Vec<CanonicalMessage> = documents
+        let messages: Vec<UnplacedMessage> = documents
             .iter()
             .map(|d| decode(dialect, d, today).unwrap().message)
             .collect();

@@ -50,14 +50,94 @@ pub fn event_id(format: &str, issuer: &str, message_id: &str) -> EventId {
 }
 
 /// Reads a canonical message from JSON, strictly: a key named twice in an object is refused.
-pub fn parse(bytes: &[u8]) -> Result<CanonicalMessage, super::strict_json::JsonError> {
+/// `C` is [`CaseReference`] for a message that must name its case in full, or [`CaseLocator`].
+pub fn parse<C: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<CanonicalMessage<C>, super::strict_json::JsonError> {
     super::strict_json::from_slice(bytes)
 }
 
-/// One translated message.
+/// How a message names its case when the sending system may have no case numbering of its
+/// own (a municipal dialect without a case number): both parts name the case; a number alone
+/// is looked up among the person's cases; neither leaves it to the person's one open case.
+/// The gateway places such a message when it receives it (`pipeline::place`).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct CaseLocator {
+    /// Whose numbering, when the message says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// A case number: the sender's own, or the other principal's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl CaseLocator {
+    /// The full reference, when the locator has both parts.
+    pub fn reference(&self) -> Option<CaseReference> {
+        Some(CaseReference {
+            issuer: self.issuer.clone()?,
+            value: self.value.clone()?,
+        })
+    }
+}
+
+impl From<CaseReference> for CaseLocator {
+    fn from(reference: CaseReference) -> Self {
+        CaseLocator {
+            issuer: Some(reference.issuer),
+            value: Some(reference.value),
+        }
+    }
+}
+
+/// A message as a format without case numbering reads it: its case still to be found.
+pub type UnplacedMessage = CanonicalMessage<CaseLocator>;
+
+impl UnplacedMessage {
+    /// The message with its full case reference, or itself when the reference is not whole.
+    pub fn placed(self) -> Result<CanonicalMessage, Box<UnplacedMessage>> {
+        match self.case.reference() {
+            Some(reference) => Ok(self.place(reference)),
+            None => Err(Box::new(self)),
+        }
+    }
+
+    /// The message placed in the case `reference` names.
+    pub fn place(self, reference: CaseReference) -> CanonicalMessage {
+        CanonicalMessage {
+            case: reference,
+            person: self.person,
+            sent_at: self.sent_at,
+            sender_name: self.sender_name,
+            recipient: self.recipient,
+            protected_identity: self.protected_identity,
+            event: self.event,
+        }
+    }
+}
+
+impl From<CanonicalMessage> for UnplacedMessage {
+    fn from(message: CanonicalMessage) -> Self {
+        CanonicalMessage {
+            case: message.case.into(),
+            person: message.person,
+            sent_at: message.sent_at,
+            sender_name: message.sender_name,
+            recipient: message.recipient,
+            protected_identity: message.protected_identity,
+            event: message.event,
+        }
+    }
+}
+
+/// One translated message. `C` is how it names its case: a [`CaseReference`] once placed (every
+/// message the gateway stores or sends), a [`CaseLocator`] as a dialect without case numbering
+/// reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct CanonicalMessage {
-    pub case: CaseReference,
+pub struct CanonicalMessage<C = CaseReference> {
+    pub case: C,
     pub person: PersonId,
     /// When the sending system created the message.
     #[schemars(with = "crate::domain::schema::DateTime")]

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use jiff::civil::Date;
 
 use super::Mappings;
-use super::canonical::{self, CanonicalMessage};
+use super::canonical::{self, CanonicalMessage, UnplacedMessage};
 use super::cosmic_link::{self, CosmicLinkError, EncodeError};
 use super::fhir::{self, FhirReadError, RenderError};
 use super::municipal::{self, Dialect, MunicipalError, WriteError};
@@ -98,6 +98,12 @@ pub enum TranslateError {
     MunicipalWrite { to: String, source: WriteError },
     #[error("there is no municipal dialect {name:?}; the mappings define {known}")]
     UnknownDialect { name: String, known: String },
+    /// A message without a whole case reference written to a format that needs one.
+    #[error(
+        "cannot write {to}: the message does not name its case by number and issuer ({have}); \
+         the gateway finds its case when it receives it (by the person's cases), and {to} needs the case's reference"
+    )]
+    Unplaced { to: String, have: String },
 }
 
 /// The dialect `name` from the mappings.
@@ -121,28 +127,52 @@ pub struct Translation {
     pub warnings: Vec<String>,
 }
 
-/// Reads `input` as `from`.
+/// Reads `input` as `from`; the message must name its case in full.
 pub fn read(
     from: &Format,
     input: &[u8],
     mappings: &Mappings,
     today: Date,
 ) -> Result<(CanonicalMessage, Vec<String>), TranslateError> {
+    let (message, warnings) = read_unplaced(from, input, mappings, today)?;
+    Ok((placed(message, &Format::Canonical)?, warnings))
+}
+
+/// Reads `input` as `from`, also when it does not name its case in full (a dialect without
+/// case numbering, a canonical message in that form).
+pub fn read_unplaced(
+    from: &Format,
+    input: &[u8],
+    mappings: &Mappings,
+    today: Date,
+) -> Result<(UnplacedMessage, Vec<String>), TranslateError> {
     match from {
         Format::CosmicLink => {
             let decoded = cosmic_link::decode(input, &mappings.cosmic_link, today)?;
-            Ok((decoded.message, decoded.warnings))
+            Ok((decoded.message.into(), decoded.warnings))
         }
         Format::Canonical => Ok((canonical::parse(input)?, Vec::new())),
         Format::Fhir => {
             let read = fhir::read(input, today)?;
-            Ok((read.message, read.warnings))
+            Ok((read.message.into(), read.warnings))
         }
         Format::Municipal(name) => {
             let decoded = municipal::decode(dialect(mappings, name)?, input, today)?;
             Ok((decoded.message, decoded.warnings))
         }
     }
+}
+
+/// `message` with its whole case reference, or why `to` cannot be written without one.
+fn placed(message: UnplacedMessage, to: &Format) -> Result<CanonicalMessage, TranslateError> {
+    message.placed().map_err(|m| TranslateError::Unplaced {
+        to: to.name(),
+        have: match (&m.case.issuer, &m.case.value) {
+            (None, None) => "it names neither".to_owned(),
+            (None, Some(_)) => "it names a number, not whose".to_owned(),
+            (Some(_), _) => "it names whose numbering, not the number".to_owned(),
+        },
+    })
 }
 
 /// The deadline of a message's step as far as the message alone shows it, under the policy of
@@ -204,9 +234,16 @@ pub fn translate(
     mappings: &Mappings,
     today: Date,
 ) -> Result<Translation, TranslateError> {
-    let (message, warnings) = read(from, input, mappings, today)?;
-    Ok(Translation {
-        output: write(to, &message, mappings, today)?,
-        warnings,
-    })
+    let (message, warnings) = read_unplaced(from, input, mappings, today)?;
+    let output = match to {
+        // The formats that can say what the message says of its case, whole or not.
+        Format::Canonical => serde_json::to_string_pretty(&message)? + "\n",
+        Format::Municipal(name) => municipal::encode(dialect(mappings, name)?, &message, today)
+            .map_err(|source| TranslateError::MunicipalWrite {
+                to: to.name(),
+                source,
+            })?,
+        _ => write(to, &placed(message, to)?, mappings, today)?,
+    };
+    Ok(Translation { output, warnings })
 }

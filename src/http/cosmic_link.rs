@@ -82,6 +82,7 @@ impl From<ReceiveError> for ApiError {
                 | TransitionError::NotInvited { .. }),
             ) => ApiError::Unprocessable(e.to_string()),
             ReceiveError::Transition(e) => ApiError::Conflict(e.to_string()),
+            ReceiveError::Unplaced(message) => ApiError::Conflict(message),
             ReceiveError::UnknownCase { .. } => ApiError::NotFound(error.to_string()),
             ReceiveError::Forbidden(message) => ApiError::Forbidden(message),
             ReceiveError::AlreadyRecorded { .. } => ApiError::Conflict(error.to_string()),

@@ -4,6 +4,7 @@
 //! sight. The HTTP handlers, the command line and the workers call it.
 
 mod append;
+mod place;
 mod read;
 mod receive;
 mod received;

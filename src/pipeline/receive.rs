@@ -94,6 +94,9 @@ pub enum ReceiveError {
     /// The step is not valid in the case's current state (409).
     #[error("{0}")]
     Transition(#[from] TransitionError),
+    /// A message without a whole case reference whose case is not found, or not one (409).
+    #[error("{0}")]
+    Unplaced(String),
     /// The client sends as another organisation than its own (403).
     #[error("{0}")]
     Forbidden(String),
@@ -222,9 +225,10 @@ impl Pipeline {
             )));
         }
         let source = format!("{}:{kommunkod}", dialect.format);
-        let pending = self.pending(&decoded.message);
+        let message = self.place(decoded.message, acting).await?;
+        let pending = self.pending(&message);
         let receipt = self
-            .receive(source, decoded.message, decoded.warnings, acting)
+            .receive(source, message, decoded.warnings, acting)
             .await?;
         self.record(
             &format!("municipal:{}", dialect.name),
@@ -241,7 +245,9 @@ impl Pipeline {
         bytes: &[u8],
         acting: Acting<'_>,
     ) -> Result<Receipt, ReceiveError> {
-        let message = crate::formats::canonical::parse(bytes)?;
+        let message = self
+            .place(crate::formats::canonical::parse(bytes)?, acting)
+            .await?;
         let source = format!("canonical:{}", message.case.issuer);
         let pending = self.pending(&message);
         let receipt = self.receive(source, message, Vec::new(), acting).await?;

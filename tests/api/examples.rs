@@ -213,9 +213,11 @@ async fn every_dialects_examples_are_accepted_in_file_name_order() {
             };
             assert_eq!(status, 200, "{example}: {body}");
             posted += 1;
-            // The case the message names (a dialect's receipt is its own XML).
-            let case_id = message.case.case_id().to_string();
-            stories.step(&example, &case_id);
+            // The case the message names (a dialect's receipt is its own XML); a message of a
+            // dialect without case numbering is placed by the gateway (tests/api/placing.rs).
+            if let Some(reference) = message.case.reference() {
+                stories.step(&example, &reference.case_id().to_string());
+            }
         }
         assert!(posted >= 20, "{dialect_name}: {posted} examples posted");
         assert!(stories.cases.len() >= 2, "{dialect_name}");

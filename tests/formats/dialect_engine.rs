@@ -3,7 +3,7 @@
 //! write an element of the context twice) and what the loader must refuse (two rules writing
 //! one place).
 
-use brygga::formats::canonical::CanonicalMessage;
+use brygga::formats::canonical::{CanonicalMessage, UnplacedMessage};
 use brygga::formats::municipal::{Dialect, Dialects, decode, encode};
 use jiff::civil::date;
 
@@ -149,7 +149,7 @@ fn invitation(invited: &[(&str, &str)]) -> CanonicalMessage {
 const TODAY: jiff::civil::Date = date(2026, 12, 1);
 
 /// Writes `message`, reads it back: the written document, and the message read.
-fn round_trip(dialect: &Dialect, message: &CanonicalMessage) -> (String, CanonicalMessage) {
+fn round_trip(dialect: &Dialect, message: &CanonicalMessage) -> (String, UnplacedMessage) {
     let written = encode(dialect, message, TODAY).unwrap();
     let back = decode(dialect, written.as_bytes(), TODAY)
         .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));

@@ -544,7 +544,11 @@ fn absolute_conditions(rules: &[Rule]) -> bool {
 }
 
 /// Writes `message` in `dialect`, as the first message kind that carries its event.
-pub fn encode(dialect: &Dialect, message: &CanonicalMessage, today: Date) -> Result<String> {
+pub fn encode<C: serde::Serialize>(
+    dialect: &Dialect,
+    message: &CanonicalMessage<C>,
+    today: Date,
+) -> Result<String> {
     let kind_name = message.event.kind.name();
     let kind = dialect
         .kind_for(kind_name)

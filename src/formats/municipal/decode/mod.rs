@@ -9,7 +9,7 @@ use super::error::MunicipalError;
 use super::path::{CanonPath, Condition, Test, XmlPath};
 use super::spec::Direction;
 use super::transform::TransformError;
-use crate::formats::canonical::{CanonicalMessage, event_id};
+use crate::formats::canonical::{UnplacedMessage, event_id};
 use crate::formats::xml::{self, Element, Position};
 
 mod reader;
@@ -20,7 +20,9 @@ type Result<T> = std::result::Result<T, MunicipalError>;
 /// A read document: the message, its kind in the dialect, and what was not mapped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
-    pub message: CanonicalMessage,
+    /// The message; its case is whole when the dialect numbers cases
+    /// ([`UnplacedMessage::placed`]), and otherwise found when the gateway receives it.
+    pub message: UnplacedMessage,
     /// The dialect's name for the message kind (its file in `messages/`).
     pub kind: String,
     pub direction: Direction,
@@ -459,7 +461,7 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
             Value::from(event_id(&dialect.format, &issuer, message_id).to_string()),
         );
     }
-    let message: CanonicalMessage = serde_json::from_value(json)
+    let message: UnplacedMessage = serde_json::from_value(json)
         .map_err(|e| incomplete(hint(dialect, kind, &e.to_string())))?;
 
     let mut warnings: Vec<String> = root

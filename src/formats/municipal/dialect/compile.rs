@@ -35,8 +35,6 @@ pub(super) fn compile(
         "event.source.message_id",
         "event.source.sender",
         "sent_at",
-        "case.issuer",
-        "case.value",
         "person",
     ] {
         if !written.contains(required) {
