@@ -166,6 +166,74 @@ pub enum SipAnswer {
     },
 }
 
+/// One participant's answer, in a response that answers per participant: who comes in which
+/// function, who cannot, who proposes another time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ParticipantAnswer {
+    /// The function the participant has (e.g. "biståndshandläggare", "distriktssköterska").
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Sensitive<String>>,
+    #[serde(flatten)]
+    pub answer: SipAnswer,
+}
+
+/// The answer of a whole response from its participants' answers: accepted if anyone comes;
+/// otherwise another time if anyone proposes one (the earliest); otherwise declined, with the
+/// participants' reasons. `None` without participants.
+pub fn overall_answer(participants: &[ParticipantAnswer]) -> Option<SipAnswer> {
+    if participants.is_empty() {
+        return None;
+    }
+    if participants
+        .iter()
+        .any(|p| matches!(p.answer, SipAnswer::Accepted))
+    {
+        return Some(SipAnswer::Accepted);
+    }
+    let earliest = participants
+        .iter()
+        .filter_map(|p| match &p.answer {
+            SipAnswer::ProposedOtherTime { proposed_at, .. } => Some(*proposed_at),
+            _ => None,
+        })
+        .min();
+    if let Some(proposed_at) = earliest {
+        return Some(SipAnswer::ProposedOtherTime {
+            proposed_at,
+            reason: None,
+        });
+    }
+    let reasons: Vec<String> = participants
+        .iter()
+        .filter_map(|p| match &p.answer {
+            SipAnswer::Declined { reason } => Some(format!("{}: {}", p.function, reason.expose())),
+            _ => None,
+        })
+        .collect();
+    Some(SipAnswer::Declined {
+        reason: Sensitive::new(reasons.join("; ")),
+    })
+}
+
+/// The functions an accepted response says will attend: its attending function and each
+/// accepting participant's.
+pub fn attending_functions<'a>(
+    attending_function: &'a Option<String>,
+    participants: &'a [ParticipantAnswer],
+) -> Vec<&'a str> {
+    attending_function
+        .iter()
+        .map(String::as_str)
+        .chain(
+            participants
+                .iter()
+                .filter(|p| matches!(p.answer, SipAnswer::Accepted))
+                .map(|p| p.function.as_str()),
+        )
+        .collect()
+}
+
 /// What social services decided under LVM for a person in hospital.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -505,6 +573,10 @@ pub enum EventKind {
         answer: SipAnswer,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attending_function: Option<String>,
+        /// Each participant's answer, when the responder answers per participant; `answer` is
+        /// then the whole response's ([`overall_answer`] where the sender states none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        participants: Vec<ParticipantAnswer>,
     },
     /// The coordinated plan: services needed, who answers for which, actions by others,
     /// overall responsibility.

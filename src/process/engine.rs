@@ -14,7 +14,7 @@ use super::policy::Policy;
 use crate::changes::TimerEntry;
 use crate::config::Directory;
 use crate::domain::case::{CoordinationCase, TransitionError};
-use crate::domain::event::{Event, EventId, EventKind, SipAnswer};
+use crate::domain::event::{Event, EventId, EventKind, SipAnswer, attending_functions};
 use crate::domain::party::Party;
 
 /// What the step needs besides the case: the case's policy and the organisation directory.
@@ -97,11 +97,15 @@ fn region_confirmations(
         invitation_id,
         responder: Party::RegionUnit { hsa_id: unit },
         answer: SipAnswer::Accepted,
-        attending_function: Some(_),
+        attending_function,
+        participants,
     } = &event.kind
     else {
         return Vec::new();
     };
+    if attending_functions(attending_function, participants).is_empty() {
+        return Vec::new();
+    }
     let Some(region) = directory.region_of(unit) else {
         return Vec::new();
     };

@@ -262,6 +262,7 @@ fn a_sip_invitation_opens_a_case_outside_discharge_and_responses_need_it() {
                 responder: ostersund(),
                 answer: SipAnswer::Accepted,
                 attending_function: Some("biståndshandläggare".into()),
+                participants: Vec::new(),
             },
         )
     };
@@ -637,4 +638,47 @@ fn a_certificate_under_9_lvm_answers_its_request_once_from_the_unit_asked() {
         case.apply(issued(&centre, &ostersund())),
         Err(TransitionError::UnknownCertificateRequest { .. })
     ));
+}
+
+#[test]
+fn a_response_per_participant_answers_as_a_whole_by_its_participants() {
+    use brygga::domain::event::{ParticipantAnswer, overall_answer};
+    let p = |function: &str, answer: SipAnswer| ParticipantAnswer {
+        function: function.to_owned(),
+        name: None,
+        answer,
+    };
+    let declined = |why: &str| SipAnswer::Declined {
+        reason: Sensitive::new(why.to_owned()),
+    };
+    let later = |when: &str| SipAnswer::ProposedOtherTime {
+        proposed_at: at(when),
+        reason: None,
+    };
+    assert_eq!(overall_answer(&[]), None);
+    // Anyone who comes makes the response an acceptance.
+    assert_eq!(
+        overall_answer(&[
+            p("kurator", declined("sjuk")),
+            p("biståndshandläggare", SipAnswer::Accepted)
+        ]),
+        Some(SipAnswer::Accepted)
+    );
+    // Nobody comes, someone proposes: the earliest time proposed.
+    assert_eq!(
+        overall_answer(&[
+            p("kurator", later("2026-12-10T09:00:00Z")),
+            p("sjuksköterska", declined("semester")),
+            p("biståndshandläggare", later("2026-12-09T13:00:00Z")),
+        ]),
+        Some(later("2026-12-09T13:00:00Z"))
+    );
+    // Everyone declines: every reason, by function.
+    assert_eq!(
+        overall_answer(&[
+            p("kurator", declined("sjuk")),
+            p("sjuksköterska", declined("semester"))
+        ]),
+        Some(declined("kurator: sjuk; sjuksköterska: semester"))
+    );
 }

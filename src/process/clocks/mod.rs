@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::policy::{AgreementClock, Policy};
 use crate::changes::TimerEntry;
 use crate::domain::case::{CoordinationCase, answers_for};
-use crate::domain::event::{Deadline, Event, EventId, EventKind, EventSource, SipAnswer};
+use crate::domain::event::{
+    Deadline, Event, EventId, EventKind, EventSource, SipAnswer, attending_functions,
+};
 use crate::domain::party::Party;
 use crate::formats::canonical::derived_id;
 
@@ -549,8 +551,9 @@ fn sip_clocks(
             invitation_id,
             responder,
             answer: SipAnswer::Accepted,
-            attending_function: Some(_),
-        } => {
+            attending_function,
+            participants,
+        } if !attending_functions(attending_function, participants).is_empty() => {
             // A confirmed participant stops the reminder for the responder (a municipality
             // answering without a unit answers for all its invited units).
             for party in invited_parties(case, invitation_id) {

@@ -304,12 +304,18 @@ pub fn function_mismatch(
         invitation_id,
         responder,
         answer: SipAnswer::Accepted,
-        attending_function: Some(attending),
+        attending_function,
+        participants,
     } = &event.kind
     else {
         return Vec::new();
     };
-    let Some(coming) = functions.classify(attending) else {
+    let coming: Vec<_> =
+        crate::domain::event::attending_functions(attending_function, participants)
+            .into_iter()
+            .filter_map(|f| functions.classify(f))
+            .collect();
+    let Some(&first) = coming.first() else {
         return Vec::new();
     };
     let invited = invited_functions(case, invitation_id);
@@ -319,15 +325,18 @@ pub fn function_mismatch(
         .filter_map(|function| {
             let wanted = functions.classify(&function.function)?;
             let also_invited = invited.iter().any(|f| {
-                f.party == function.party && functions.classify(&f.function) == Some(coming)
+                f.party == function.party
+                    && functions
+                        .classify(&f.function)
+                        .is_some_and(|c| coming.contains(&c))
             });
-            (wanted != coming && !also_invited).then(|| {
+            (!coming.contains(&wanted) && !also_invited).then(|| {
                 format!(
                     "{} was invited with the function {}; the answer names {}: unless a {} \
                      attends, the meeting records an absence by function",
                     function.party,
                     functions.name(wanted),
-                    functions.name(coming),
+                    functions.name(first),
                     functions.name(wanted).to_lowercase()
                 )
             })

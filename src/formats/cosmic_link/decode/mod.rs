@@ -10,7 +10,7 @@ use super::codes::{AnswerKind, CodeTables, Table};
 use super::{FORMAT, NAMESPACE};
 use crate::domain::event::{
     Address, Attendee, DecidedService, Event, EventKind, EventSource, InvitedFunction,
-    MeetingPlace, Person, PersonName, PlanActivity, SipAnswer,
+    MeetingPlace, ParticipantAnswer, Person, PersonName, PlanActivity, SipAnswer,
 };
 use crate::domain::identifiers::{
     HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer,

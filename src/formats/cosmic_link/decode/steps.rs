@@ -249,6 +249,19 @@ pub(super) fn sip_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
                 responder: sender.clone(),
                 answer: answer(&step, codes)?,
                 attending_function: step.optional_text("DeltagandeFunktion")?.map(str::to_owned),
+                participants: step
+                    .children("DeltagarSvar")
+                    .iter()
+                    .map(|n| {
+                        Ok(ParticipantAnswer {
+                            function: n.required_attribute("funktion")?.to_owned(),
+                            name: n
+                                .optional_text("Namn")?
+                                .map(|t| Sensitive::new(t.to_owned())),
+                            answer: answer(n, codes)?,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
             },
         ),
         "Plan" => {

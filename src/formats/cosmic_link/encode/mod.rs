@@ -28,6 +28,12 @@ pub enum EncodeError {
     NoSender,
     #[error("a Cosmic Link message is sent by a unit with an HSA-id; the sender is {0}")]
     SenderWithoutHsaId(Party),
+    /// A case numbered by a municipality (its kommunkod): Cosmic Link names a case by the care
+    /// provider's HSA-id.
+    #[error(
+        "the case is numbered by {0}, not by a care provider with an HSA-id, which a Cosmic Link Samordningsarende/@vardgivare needs"
+    )]
+    CaseNotNumberedByACareProvider(String),
 }
 
 struct Writer {
@@ -307,6 +313,30 @@ fn discharge_step(
 }
 
 /// The steps of a SIP: the invitation, the answers, the plan. Whether `kind` is one of them.
+/// `Svar` with its `Motivering` and `ForeslagenTid`: a response's, or one participant's.
+fn write_answer(w: &mut Writer, answer: &SipAnswer, codes: &CodeTables) -> Result<(), EncodeError> {
+    let kind = match answer {
+        SipAnswer::Accepted => AnswerKind::Accepted,
+        SipAnswer::Declined { .. } => AnswerKind::Declined,
+        SipAnswer::ProposedOtherTime { .. } => AnswerKind::ProposedOtherTime,
+    };
+    w.text("Svar", &code(&codes.answer, "answer", kind)?);
+    match answer {
+        SipAnswer::Accepted => {}
+        SipAnswer::Declined { reason } => w.text("Motivering", reason.expose()),
+        SipAnswer::ProposedOtherTime {
+            proposed_at,
+            reason,
+        } => {
+            if let Some(reason) = reason {
+                w.text("Motivering", reason.expose());
+            }
+            w.text("ForeslagenTid", &local(*proposed_at));
+        }
+    }
+    Ok(())
+}
+
 fn sip_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool, EncodeError> {
     match kind {
         EventKind::SipInvitation {
@@ -367,33 +397,27 @@ fn sip_step(w: &mut Writer, kind: &EventKind, codes: &CodeTables) -> Result<bool
             invitation_id,
             answer,
             attending_function,
+            participants,
             ..
         } => {
             // <SvarKallelse> and <SvarPaKommunensKallelse> carry the same event; brygga writes
             // the former.
             let element = "SvarKallelse";
             w.open(element, &[("kallelse", invitation_id.clone())]);
-            let kind = match answer {
-                SipAnswer::Accepted => AnswerKind::Accepted,
-                SipAnswer::Declined { .. } => AnswerKind::Declined,
-                SipAnswer::ProposedOtherTime { .. } => AnswerKind::ProposedOtherTime,
-            };
-            w.text("Svar", &code(&codes.answer, "answer", kind)?);
-            match answer {
-                SipAnswer::Accepted => {}
-                SipAnswer::Declined { reason } => w.text("Motivering", reason.expose()),
-                SipAnswer::ProposedOtherTime {
-                    proposed_at,
-                    reason,
-                } => {
-                    if let Some(reason) = reason {
-                        w.text("Motivering", reason.expose());
-                    }
-                    w.text("ForeslagenTid", &local(*proposed_at));
-                }
-            }
+            write_answer(w, answer, codes)?;
             if let Some(function) = attending_function {
                 w.text("DeltagandeFunktion", function);
+            }
+            for participant in participants {
+                w.open(
+                    "DeltagarSvar",
+                    &[("funktion", participant.function.clone())],
+                );
+                write_answer(w, &participant.answer, codes)?;
+                if let Some(name) = &participant.name {
+                    w.text("Namn", name.expose());
+                }
+                w.close("DeltagarSvar");
             }
             w.close(element);
         }
@@ -700,6 +724,11 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
             &[("system", GATEWAY_SYSTEM.to_owned())],
             message.sender_name.as_deref().unwrap_or(""),
         ),
+    }
+    if crate::domain::identifiers::HsaId::parse(&message.case.issuer).is_err() {
+        return Err(EncodeError::CaseNotNumberedByACareProvider(
+            message.case.issuer.clone(),
+        ));
     }
     w.leaf(
         "Samordningsarende",

@@ -7,9 +7,11 @@ use super::task::TaskParts;
 use super::*;
 use crate::domain::event::{
     Attendee, ChildConcernOutcome, Deadline, DeviationCause, Escalation, EventId, Evidence,
+    ParticipantAnswer,
 };
 use crate::formats::fhir::render::{
-    EVENT_ID, EXT_ATTENDEE_FUNCTION, EXT_ATTENDEE_NAME, EXT_EVIDENCE_EVENT, EXT_EVIDENCE_WHAT,
+    EVENT_ID, EXT_ANSWER_REASON, EXT_ATTENDEE_FUNCTION, EXT_ATTENDEE_NAME, EXT_EVIDENCE_EVENT,
+    EXT_EVIDENCE_WHAT, EXT_PROPOSED_AT,
 };
 
 /// The steps brygga writes itself, whose Tasks have no requester.
@@ -169,6 +171,63 @@ impl<'a> Reader<'a> {
             },
             _ => return Ok(None),
         }))
+    }
+
+    /// The `participant-answer` inputs of a SIP answer: each participant's answer.
+    pub(super) fn participant_answers(&self, t: &TaskParts<'a>) -> Result<Vec<ParticipantAnswer>> {
+        let mut answers = Vec::new();
+        for (item, coding) in t.inputs.all("participant-answer", "valueCoding")? {
+            let text = |url: &str, what: &str| -> Result<Option<String>> {
+                extension(item, url)?
+                    .map(|e| e.required_str("valueString", what).map(str::to_owned))
+                    .transpose()
+            };
+            let function = text(EXT_ATTENDEE_FUNCTION, "the participant's function")?
+                .ok_or_else(|| {
+                    item.invalid(format!(
+                        "a participant's answer needs the extension {EXT_ATTENDEE_FUNCTION} (valueString)"
+                    ))
+                })?;
+            let name = text(EXT_ATTENDEE_NAME, "the participant's name")?.map(Sensitive::new);
+            let reason =
+                text(EXT_ANSWER_REASON, "why the participant declines")?.map(Sensitive::new);
+            let proposed_at = extension(item, EXT_PROPOSED_AT)?
+                .map(|e| {
+                    e.get("valueDateTime")
+                        .ok_or_else(|| e.invalid("the proposed time needs a valueDateTime"))?
+                        .timestamp()
+                })
+                .transpose()?;
+            let answer = match required_code(coding, ANSWER, "the participant's answer")? {
+                "accepted" => SipAnswer::Accepted,
+                "declined" => SipAnswer::Declined {
+                    reason: reason.ok_or_else(|| {
+                        item.invalid(format!(
+                            "a participant who declines needs the extension {EXT_ANSWER_REASON}: why"
+                        ))
+                    })?,
+                },
+                "proposed-other-time" => SipAnswer::ProposedOtherTime {
+                    proposed_at: proposed_at.ok_or_else(|| {
+                        item.invalid(format!(
+                            "a participant who proposes another time needs the extension {EXT_PROPOSED_AT}"
+                        ))
+                    })?,
+                    reason,
+                },
+                other => {
+                    return Err(coding.invalid(format!(
+                        "unknown answer {other:?}; expected accepted, declined or proposed-other-time"
+                    )));
+                }
+            };
+            answers.push(ParticipantAnswer {
+                function,
+                name,
+                answer,
+            });
+        }
+        Ok(answers)
     }
 
     fn sip_meeting_held(&self, t: &TaskParts<'a>) -> Result<EventKind> {

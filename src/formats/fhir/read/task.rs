@@ -440,6 +440,7 @@ impl<'a> Reader<'a> {
                 responder: t.owner("the party that answers")?,
                 answer,
                 attending_function: inputs.text("attending-function")?,
+                participants: self.participant_answers(t)?,
             }
         };
         Ok(kind)
@@ -689,6 +690,7 @@ impl<'a> Reader<'a> {
                         responder: by.clone(),
                         answer,
                         attending_function: outputs.text("attending-function")?,
+                        participants: Vec::new(),
                     },
                     change,
                 )

@@ -16,6 +16,60 @@ pub(in crate::formats::fhir) const EXT_ATTENDEE_FUNCTION: &str =
     "urn:brygga:fhir:StructureDefinition:attendee-function";
 pub(in crate::formats::fhir) const EXT_ATTENDEE_NAME: &str =
     "urn:brygga:fhir:StructureDefinition:attendee-name";
+/// On a `participant-answer` input (its value is the answer): why the participant declines,
+/// and the time they propose instead.
+pub(in crate::formats::fhir) const EXT_ANSWER_REASON: &str =
+    "urn:brygga:fhir:StructureDefinition:answer-reason";
+pub(in crate::formats::fhir) const EXT_PROPOSED_AT: &str =
+    "urn:brygga:fhir:StructureDefinition:proposed-at";
+
+/// One participant's answer to an invitation: a `participant-answer` input whose value is the
+/// answer, with the participant's function and name, and the reason and proposed time.
+pub(super) fn participant_answer<'a>(
+    step: &mut TaskStep<'a>,
+    participant: &'a crate::domain::event::ParticipantAnswer,
+) {
+    let (code, reason, proposed_at) = match &participant.answer {
+        SipAnswer::Accepted => ("accepted", None, None),
+        SipAnswer::Declined { reason } => ("declined", Some(reason), None),
+        SipAnswer::ProposedOtherTime {
+            proposed_at,
+            reason,
+        } => ("proposed-other-time", reason.as_ref(), Some(proposed_at)),
+    };
+    let mut input = step.inputs.input(
+        "participant-answer",
+        Typed::Coding(Coding {
+            system: ANSWER,
+            code,
+            display: None,
+        }),
+    );
+    input.extension.push(Extension {
+        url: EXT_ATTENDEE_FUNCTION,
+        value: Typed::String(&participant.function),
+    });
+    if let Some(name) = &participant.name {
+        input.extension.push(Extension {
+            url: EXT_ATTENDEE_NAME,
+            value: Typed::String(name.expose()),
+        });
+    }
+    if let Some(reason) = reason {
+        input.extension.push(Extension {
+            url: EXT_ANSWER_REASON,
+            value: Typed::String(reason.expose()),
+        });
+    }
+    if let Some(at) = proposed_at {
+        input.extension.push(Extension {
+            url: EXT_PROPOSED_AT,
+            value: Typed::DateTime(time(at)),
+        });
+    }
+    step.inputs.list.push(input);
+}
+
 /// On an `evidence` input (its value is when): what happened, and the event that shows it.
 pub(in crate::formats::fhir) const EXT_EVIDENCE_WHAT: &str =
     "urn:brygga:fhir:StructureDefinition:evidence-what";

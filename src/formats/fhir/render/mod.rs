@@ -22,7 +22,8 @@ use crate::domain::identifiers::{HsaId, Kommunkod, PersonId, systems};
 use crate::domain::party::{Party, Principal};
 use crate::formats::canonical::{CanonicalMessage, derived_id};
 pub(super) use follow_up::{
-    EXT_ATTENDEE_FUNCTION, EXT_ATTENDEE_NAME, EXT_EVIDENCE_EVENT, EXT_EVIDENCE_WHAT,
+    EXT_ANSWER_REASON, EXT_ATTENDEE_FUNCTION, EXT_ATTENDEE_NAME, EXT_EVIDENCE_EVENT,
+    EXT_EVIDENCE_WHAT, EXT_PROPOSED_AT,
 };
 pub use model::Bundle;
 use model::*;

@@ -257,6 +257,7 @@ fn sip_step<'a>(
             responder,
             answer,
             attending_function,
+            participants,
         } => {
             step.inputs
                 .add("invitation-id", Typed::String(invitation_id));
@@ -292,6 +293,9 @@ fn sip_step<'a>(
             if let Some(function) = attending_function {
                 step.inputs
                     .add("attending-function", Typed::String(function));
+            }
+            for participant in participants {
+                super::follow_up::participant_answer(step, participant);
             }
             step.owners = vec![(Some(party_reference(responder)), None)];
             step.status = task_status;

@@ -461,6 +461,9 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
             Value::from(event_id(&dialect.format, &issuer, message_id).to_string()),
         );
     }
+    if kind.kind == "sip_response" {
+        overall_answer(event);
+    }
     let message: UnplacedMessage = serde_json::from_value(json)
         .map_err(|e| incomplete(hint(dialect, kind, &e.to_string())))?;
 
@@ -476,6 +479,25 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
         direction: kind.direction,
         warnings,
     })
+}
+
+/// A SIP answer that answers only per participant gets the whole response's answer from its
+/// participants' (`domain::event::overall_answer`); one the document states stands.
+fn overall_answer(event: &mut Map<String, Value>) {
+    if event.contains_key("answer") {
+        return;
+    }
+    let Some(Ok(participants)) = event
+        .get("participants")
+        .map(|p| serde_json::from_value::<Vec<crate::domain::event::ParticipantAnswer>>(p.clone()))
+    else {
+        return;
+    };
+    if let Some(Value::Object(answer)) = crate::domain::event::overall_answer(&participants)
+        .and_then(|a| serde_json::to_value(a).ok())
+    {
+        event.extend(answer);
+    }
 }
 
 /// The message id of a document, read as far as the document allows (for an error answer
