@@ -15,6 +15,7 @@ pub fn admitted_case(now: Timestamp) -> (CoordinationCase, EventId) {
         id: EventId::new(),
         occurred_at: now,
         source: EventSource {
+            local_codes: Default::default(),
             format: "bench".into(),
             message_id: EventId::new().to_string(),
             sender: None,

@@ -49,6 +49,11 @@ pub struct EventSource {
     pub message_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Party>,
+    /// The sender's local codes where they differ from the code its dialect writes for the
+    /// same value, by canonical field (`event.services.1.service_type` → `HT03`): written
+    /// back to a dialect that knows the code, so a round trip keeps it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub local_codes: std::collections::BTreeMap<String, String>,
 }
 
 /// One event of a coordination case.

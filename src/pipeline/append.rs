@@ -104,6 +104,7 @@ impl StepSource for ApiStep<'_> {
             id: EventId(derived_id(API, &[&case_id.to_string(), self.key])),
             occurred_at: steps.clock.now(),
             source: EventSource {
+                local_codes: Default::default(),
                 format: API.to_owned(),
                 message_id: self.key.to_owned(),
                 sender: Some(self.by.clone()),

@@ -172,6 +172,7 @@ fn timer_event(
             id: EventId(derived_id("reminder", &[&timer.id])),
             occurred_at: timer.due_at,
             source: EventSource {
+                local_codes: Default::default(),
                 format: GATEWAY.to_owned(),
                 message_id: format!("reminder:{}", timer.id),
                 sender: None,

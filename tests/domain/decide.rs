@@ -84,6 +84,7 @@ fn event(kind: EventKind) -> Event {
         id: EventId::new(),
         occurred_at: at("2026-11-20T08:00:00Z"),
         source: EventSource {
+            local_codes: Default::default(),
             format: "api".into(),
             message_id: "m1".into(),
             sender: None,

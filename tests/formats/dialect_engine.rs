@@ -594,3 +594,47 @@ rules = [
     let read = decode(&dialect, reordered.as_bytes(), TODAY).unwrap();
     assert_eq!(read.message.event.kind, message.event.kind);
 }
+
+/// A municipality's local code (one of several for a national service type) is kept through a
+/// round trip in its dialect; a dialect that does not know it writes its own code.
+#[test]
+fn a_local_code_is_written_back_as_it_was_read() {
+    let mappings =
+        brygga::formats::Mappings::load(&crate::golden::repo().join("mappings")).unwrap();
+    let combine = mappings.municipal.get("combine-like").unwrap();
+    let example = std::fs::read_to_string(
+        crate::golden::repo()
+            .join("mappings/municipal/combine-like/examples/11-beviljade-insatser.xml"),
+    )
+    .unwrap()
+    .replace(
+        "<ct:Insatskod>HT01</ct:Insatskod>",
+        "<ct:Insatskod>HT03</ct:Insatskod>",
+    );
+    let read = decode(combine, example.as_bytes(), TODAY).unwrap();
+    let json = serde_json::to_value(&read.message).unwrap();
+    assert_eq!(json["event"]["services"][0]["service_type"], "HTJ");
+    assert_eq!(
+        json["event"]["source"]["local_codes"],
+        serde_json::json!({"event.services.0.service_type": "HT03"})
+    );
+    let written = encode(combine, &read.message, TODAY).unwrap();
+    assert!(
+        written.contains("<ct:Insatskod>HT03</ct:Insatskod>"),
+        "{written}"
+    );
+    assert!(!written.contains("HT01"), "{written}");
+    assert_eq!(
+        decode(combine, written.as_bytes(), TODAY).unwrap().message,
+        read.message
+    );
+    // Another dialect's table does not know HT03: it writes its own code for home help.
+    let treserva = mappings.municipal.get("treserva-like").unwrap();
+    let other = encode(treserva, &read.message, TODAY).unwrap();
+    assert!(!other.contains("HT03"), "{other}");
+    let back = decode(treserva, other.as_bytes(), TODAY).unwrap();
+    assert_eq!(
+        serde_json::to_value(&back.message).unwrap()["event"]["services"][0]["service_type"],
+        "HTJ"
+    );
+}

@@ -127,6 +127,7 @@ pub fn event(occurred_at: &str, kind: EventKind) -> Event {
         id: EventId::new(),
         occurred_at: at(occurred_at),
         source: EventSource {
+            local_codes: Default::default(),
             format: "api".into(),
             message_id: EventId::new().to_string(),
             sender: None,

@@ -175,6 +175,10 @@ struct Writer<'d> {
     /// The document as the envelope wrote it: where a condition's absolute path is looked up
     /// while a message kind's rules are written.
     envelope: Option<Node<'d>>,
+    /// The message's local codes (`EventSource::local_codes`), when it has any, and the
+    /// canonical path of the object being written, to find them by.
+    local_codes: Option<serde_json::Map<String, Value>>,
+    at: RefCell<Vec<String>>,
 }
 
 /// XML 1.0 cannot carry most control characters.
@@ -321,7 +325,10 @@ impl<'d> Writer<'d> {
                     text.push_str(rule.separator.as_deref().unwrap_or(""));
                 }
                 let v = get(value, field).unwrap_or(&Value::Null);
-                let written = rule.transform.write(v, self.today).map_err(&invalid)?;
+                let written = match self.local_code(rule, field, v) {
+                    Some(code) => code.to_owned(),
+                    None => rule.transform.write(v, self.today).map_err(&invalid)?,
+                };
                 if text.is_empty() {
                     text = written;
                 } else {
@@ -357,7 +364,37 @@ impl<'d> Writer<'d> {
         Ok(())
     }
 
+    /// The local code the message was read with for `field`, when this rule's code table
+    /// reads it as the value written (a round trip keeps the sender's code).
+    fn local_code(&self, rule: &ValueRule, field: &CanonPath, value: &Value) -> Option<&str> {
+        let (Some(codes), super::transform::Transform::Code(table)) =
+            (&self.local_codes, &rule.transform)
+        else {
+            return None;
+        };
+        let at = self.at.borrow();
+        let key = at
+            .iter()
+            .chain(&field.segments)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(".");
+        let code = codes.get(&key)?.as_str()?;
+        (table.decode(code) == Some(Some(value))).then_some(code)
+    }
+
+    /// Writes a group, keeping the canonical path of what it writes (for local codes).
     fn group(&self, rule: &'d GroupRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
+        let depth = self.at.borrow().len();
+        if let Some(field) = &rule.field {
+            self.at.borrow_mut().extend(field.segments.iter().cloned());
+        }
+        let result = self.group_at(rule, value, node);
+        self.at.borrow_mut().truncate(depth);
+        result
+    }
+
+    fn group_at(&self, rule: &'d GroupRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
         let context = match &rule.field {
             Some(field) => match get(value, field) {
                 Some(found) => found,
@@ -408,9 +445,12 @@ impl<'d> Writer<'d> {
                 return Ok(());
             }
             let parent = node.at(parents);
-            for item in items {
+            for (i, item) in items.iter().enumerate() {
                 let mut element = Node::selected(last);
-                self.write(&rule.rules, item, &mut element)?;
+                self.at.borrow_mut().push(i.to_string());
+                let written = self.write(&rule.rules, item, &mut element);
+                self.at.borrow_mut().pop();
+                written?;
                 parent.children.push(element);
             }
             return Ok(());
@@ -566,6 +606,12 @@ pub fn encode<C: serde::Serialize>(
         today,
         absolute: RefCell::new(Vec::new()),
         envelope: None,
+        local_codes: value
+            .pointer("/event/source/local_codes")
+            .and_then(Value::as_object)
+            .filter(|codes| !codes.is_empty())
+            .cloned(),
+        at: RefCell::new(Vec::new()),
     };
     let mut root = Node::new(&dialect.root);
     // The values that name the kind come first (a type attribute, a header element); the
@@ -604,6 +650,8 @@ pub fn write_form(dialect: &Dialect, form: &Form, value: &Value, today: Date) ->
         today,
         absolute: RefCell::new(Vec::new()),
         envelope: None,
+        local_codes: None,
+        at: RefCell::new(Vec::new()),
     };
     let mut root = Node::new(&form.root);
     writer.write(&form.rules, value, &mut root)?;

@@ -130,6 +130,15 @@ fn write_datetime(at: Timestamp, format: &str, zone: Zone) -> Result<String, Str
         .map_err(|e| format!("cannot write a date-time as {format}: {e}"))
 }
 
+/// A date in `format`. A layout of a date-time (a date-time element that carries a date) is
+/// written at the start of the day in Swedish time; reading takes the date part as written.
+fn write_date(date: Date, format: &str) -> Result<String, String> {
+    let midnight = date
+        .to_zoned_datetime(stockholm())
+        .map_err(|e| format!("cannot write a date as {format}: {e}"))?;
+    strtime::format(format, &midnight).map_err(|e| format!("cannot write a date as {format}: {e}"))
+}
+
 fn person_id(text: &str, today: Date) -> Result<PersonId, String> {
     if text.chars().any(|c| c.is_ascii_alphabetic()) {
         return ReserveNumber::parse(text)
@@ -265,8 +274,7 @@ impl Transform {
                 let date: Date = text()?
                     .parse()
                     .map_err(|_| "expected a date (YYYY-MM-DD)".to_owned())?;
-                strtime::format(format, date)
-                    .map_err(|e| format!("cannot write a date as {format}: {e}"))
+                write_date(date, format)
             }
             Transform::DateTime { format, zone } => {
                 let at: Timestamp = text()?
@@ -334,8 +342,7 @@ impl Transform {
             }
             Transform::Date { format } => {
                 let sample = jiff::civil::date(2026, 11, 27);
-                let written = strtime::format(format, sample)
-                    .map_err(|e| format!("cannot write a date as {format}: {e}"))?;
+                let written = write_date(sample, format)?;
                 let back = strtime::parse(format, &written).and_then(|b| b.to_date());
                 match back {
                     Ok(back) if back == sample => Ok(()),
@@ -426,6 +433,36 @@ mod tests {
                 .contains("does not carry a whole date-time")
         );
         assert!(datetime("%Y-%m-%dT%H:%M:%S", Zone::Offset).check().is_err());
+    }
+
+    #[test]
+    fn a_date_is_the_date_part_of_a_date_time_element() {
+        let date = Transform::Date {
+            format: "%Y-%m-%dT%H:%M:%S%:z".into(),
+        };
+        date.check().unwrap();
+        assert_eq!(
+            date.read("2026-11-27T14:30:00+01:00", TODAY).unwrap(),
+            "2026-11-27"
+        );
+        // Written at the start of the day, Swedish time: winter and summer.
+        assert_eq!(
+            date.write(&"2026-11-27".into(), TODAY).unwrap(),
+            "2026-11-27T00:00:00+01:00"
+        );
+        assert_eq!(
+            date.write(&"2026-06-01".into(), TODAY).unwrap(),
+            "2026-06-01T00:00:00+02:00"
+        );
+        let compact = Transform::Date {
+            format: "%Y%m%d%H%M%S".into(),
+        };
+        compact.check().unwrap();
+        assert_eq!(compact.read("20261127143000", TODAY).unwrap(), "2026-11-27");
+        assert_eq!(
+            compact.write(&"2026-11-27".into(), TODAY).unwrap(),
+            "20261127000000"
+        );
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub fn missed_event(id_parts: &[&str], missed: Missed, noticed_at: Timestamp) ->
         id: EventId(derived_id("deadline", id_parts)),
         occurred_at: noticed_at,
         source: EventSource {
+            local_codes: Default::default(),
             format: GATEWAY.to_owned(),
             message_id: format!("deadline:{}", id_parts.join(":")),
             sender: None,

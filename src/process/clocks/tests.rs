@@ -15,6 +15,7 @@ fn event(kind: EventKind, at: &str) -> Event {
         id: EventId::new(),
         occurred_at: at.parse().unwrap(),
         source: EventSource {
+            local_codes: Default::default(),
             format: "test".into(),
             message_id: "m".into(),
             sender: None,

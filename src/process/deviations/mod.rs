@@ -462,6 +462,7 @@ fn deviation(
         id: EventId(derived_id("deviation-event", id_parts)),
         occurred_at: cause_event.occurred_at,
         source: EventSource {
+            local_codes: Default::default(),
             format: GATEWAY.to_owned(),
             message_id: format!("deviation:{id}"),
             sender: None,

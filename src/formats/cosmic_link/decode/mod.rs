@@ -604,6 +604,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         id: event_id(FORMAT, &case.issuer, &message_id),
         occurred_at,
         source: EventSource {
+            local_codes: Default::default(),
             format: FORMAT.to_owned(),
             message_id,
             sender,

@@ -266,6 +266,7 @@ impl Envelope<'_> {
                 id: event_id(self.format, self.id_issuer, &self.message_id),
                 occurred_at: self.occurred_at,
                 source: EventSource {
+                    local_codes: Default::default(),
                     format: self.format.to_owned(),
                     message_id: self.message_id,
                     sender: self.sender,

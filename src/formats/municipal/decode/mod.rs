@@ -373,6 +373,7 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
         root: &root,
         today,
         warnings: Default::default(),
+        local_codes: Default::default(),
     };
     if !dialect.root.matches(&root) {
         return Err(MunicipalError::Root {
@@ -454,6 +455,18 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
     event.insert("occurred_at".to_owned(), occurred_at);
     if let Some(source) = event.get_mut("source").and_then(Value::as_object_mut) {
         source.insert("format".to_owned(), Value::from(dialect.format.as_str()));
+        let local_codes = reader.local_codes.take();
+        if !local_codes.is_empty() {
+            source.insert(
+                "local_codes".to_owned(),
+                Value::Object(
+                    local_codes
+                        .into_iter()
+                        .map(|(k, v)| (k, v.into()))
+                        .collect(),
+                ),
+            );
+        }
     }
     if let Some(message_id) = &message_id {
         event.insert(
@@ -509,6 +522,7 @@ pub fn message_id_of(dialect: &Dialect, bytes: &[u8]) -> Option<String> {
         root: &root,
         today: jiff::civil::date(2000, 1, 1),
         warnings: Default::default(),
+        local_codes: Default::default(),
     };
     fn find(rules: &[Rule]) -> Option<&XmlPath> {
         rules.iter().find_map(|rule| match &rule.body {

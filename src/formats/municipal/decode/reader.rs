@@ -2,6 +2,7 @@
 //! rules applied into the canonical JSON form, and every read marked as consumed.
 
 use super::*;
+use crate::formats::municipal::transform::Transform;
 
 /// A value read from the document: its text and where it is.
 pub(super) struct Located<'a, 'p> {
@@ -43,6 +44,9 @@ pub(super) struct Reader<'a> {
     pub(super) today: Date,
     /// What the reading itself warns of (a local time the clocks show twice).
     pub(super) warnings: std::cell::RefCell<Vec<String>>,
+    /// Local codes read that are not the code the dialect writes for their value, by the
+    /// canonical field they fill (`EventSource::local_codes`).
+    pub(super) local_codes: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
 }
 
 /// Finds the path of `target` below `el`, with `[n]` where siblings share a name.
@@ -273,7 +277,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             match &rule.body {
-                Body::Value(v) => self.value_rule(v, el, out)?,
+                Body::Value(v) => self.value_rule(v, el, out, &copies.prefix)?,
                 Body::Fixed { xml, value } => match self.value(el, xml)? {
                     None => return Err(self.missing(el, xml)),
                     Some(found) if found.text != value => {
@@ -345,11 +349,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads one value rule; `prefix` is the canonical path of the object it writes into.
     pub(super) fn value_rule(
         &self,
         rule: &ValueRule,
         el: &'a Element,
         out: &mut Value,
+        prefix: &[String],
     ) -> Result<()> {
         let mut parts = Vec::with_capacity(rule.xml.len());
         for path in &rule.xml {
@@ -443,6 +449,15 @@ impl<'a> Reader<'a> {
         if value.is_null() {
             // A code that means "no value".
             return Ok(());
+        }
+        if let Transform::Code(table) = &rule.transform
+            && table.encode(Some(&value)) != Some(text)
+        {
+            let field = prefix.iter().chain(&rule.field[0].segments);
+            self.local_codes.borrow_mut().insert(
+                field.map(String::as_str).collect::<Vec<_>>().join("."),
+                text.to_owned(),
+            );
         }
         set(out, &rule.field[0], value, where_)
     }
