@@ -249,7 +249,7 @@ fn golden(
         group.total += 1;
         let expected: Value = serde_json::from_str(&expected).unwrap_or(Value::Null);
         let bytes = std::fs::read(&input).unwrap_or_default();
-        match translate::read(format, &bytes, mappings, AS_OF) {
+        match translate::read_unplaced(format, &bytes, mappings, AS_OF) {
             Ok((message, warnings))
                 if {
                     // A golden is the message, or (FHIR) the message with the warnings its
@@ -293,7 +293,7 @@ fn refusals(
         };
         group.total += 1;
         let bytes = std::fs::read(&input).unwrap_or_default();
-        match translate::read(format, &bytes, mappings, AS_OF) {
+        match translate::read_unplaced(format, &bytes, mappings, AS_OF) {
             Ok(_) => group
                 .failures
                 .push(format!("{}: accepted, but must be refused", stem(&input))),
@@ -344,7 +344,7 @@ fn coverage_of(mappings: &Mappings, contract: &str, format: &Format, examples: &
     for example in files(examples, "xml") {
         let bytes = std::fs::read(&example).unwrap_or_default();
         coverage.elements.extend(element_paths(&bytes));
-        if let Ok((_, warnings)) = translate::read(format, &bytes, mappings, AS_OF) {
+        if let Ok((_, warnings)) = translate::read_unplaced(format, &bytes, mappings, AS_OF) {
             for warning in warnings {
                 if let Some(path) = warning
                     .split_whitespace()

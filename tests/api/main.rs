@@ -43,6 +43,7 @@ mod fhir_transaction;
 mod helpers;
 mod metadata;
 mod municipal;
+mod placing;
 mod recovery;
 mod replay;
 mod security;

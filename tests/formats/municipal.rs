@@ -491,6 +491,7 @@ fn a_protected_persons_address_is_not_read_and_never_written() {
                 "<ct:SkyddadIdentitet>N</ct:SkyddadIdentitet>",
                 "<ct:SkyddadIdentitet>J</ct:SkyddadIdentitet>",
             ),
+            "socsys" => text.replace("s:skyddadIdentitet=\"N\"", "s:skyddadIdentitet=\"J\""),
             other => panic!("no protected-identity variant for {other}"),
         };
         assert_ne!(

@@ -477,6 +477,12 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
     if kind.kind == "sip_response" {
         overall_answer(event);
     }
+    // A dialect without case numbering may name no case at all: the gateway places it.
+    if let Some(message) = json.as_object_mut() {
+        message
+            .entry("case")
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
     let message: UnplacedMessage = serde_json::from_value(json)
         .map_err(|e| incomplete(hint(dialect, kind, &e.to_string())))?;
 
