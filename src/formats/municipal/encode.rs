@@ -385,10 +385,12 @@ impl<'d> Writer<'d> {
 
     /// Writes a group, keeping the canonical path of what it writes (for local codes).
     fn group(&self, rule: &'d GroupRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
+        // Only a message with local codes needs the path (most have none).
+        let (Some(field), Some(_)) = (&rule.field, &self.local_codes) else {
+            return self.group_at(rule, value, node);
+        };
         let depth = self.at.borrow().len();
-        if let Some(field) = &rule.field {
-            self.at.borrow_mut().extend(field.segments.iter().cloned());
-        }
+        self.at.borrow_mut().extend(field.segments.iter().cloned());
         let result = self.group_at(rule, value, node);
         self.at.borrow_mut().truncate(depth);
         result
@@ -447,10 +449,14 @@ impl<'d> Writer<'d> {
             let parent = node.at(parents);
             for (i, item) in items.iter().enumerate() {
                 let mut element = Node::selected(last);
-                self.at.borrow_mut().push(i.to_string());
-                let written = self.write(&rule.rules, item, &mut element);
-                self.at.borrow_mut().pop();
-                written?;
+                if self.local_codes.is_none() {
+                    self.write(&rule.rules, item, &mut element)?;
+                } else {
+                    self.at.borrow_mut().push(i.to_string());
+                    let written = self.write(&rule.rules, item, &mut element);
+                    self.at.borrow_mut().pop();
+                    written?;
+                }
                 parent.children.push(element);
             }
             return Ok(());
