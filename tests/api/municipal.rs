@@ -351,7 +351,7 @@ async fn unknown_dialects_and_bodies_that_are_not_xml_are_refused_clearly() {
         "{diagnostics}"
     );
     assert!(
-        diagnostics.contains("combine-like, lifecare-like, socsys, treserva-like"),
+        diagnostics.contains("combine-like, faltlista, lifecare-like, socsys, treserva-like"),
         "{diagnostics}"
     );
 
@@ -380,7 +380,7 @@ async fn the_dialects_are_listed_with_their_message_kinds() {
         .await
         .unwrap();
     let dialects = listing["dialects"].as_array().unwrap();
-    assert_eq!(dialects.len(), 4);
+    assert_eq!(dialects.len(), 5);
     let treserva = dialects
         .iter()
         .find(|d| d["name"] == "treserva-like")

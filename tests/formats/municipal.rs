@@ -492,6 +492,10 @@ fn a_protected_persons_address_is_not_read_and_never_written() {
                 "<ct:SkyddadIdentitet>J</ct:SkyddadIdentitet>",
             ),
             "socsys" => text.replace("s:skyddadIdentitet=\"N\"", "s:skyddadIdentitet=\"J\""),
+            "faltlista" => text.replace(
+                "<Falt namn=\"skyddadidentitet\">N</Falt>",
+                "<Falt namn=\"skyddadidentitet\">J</Falt>",
+            ),
             other => panic!("no protected-identity variant for {other}"),
         };
         assert_ne!(

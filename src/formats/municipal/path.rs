@@ -269,7 +269,8 @@ impl XmlPath {
         };
         let mut elements = Vec::new();
         let mut attribute = None;
-        let steps: Vec<&str> = rest.split('/').collect();
+        // A step's filter may hold a '/' in its quoted value.
+        let steps: Vec<&str> = split_outside_quotes(rest, '/');
         for (i, step) in steps.iter().enumerate() {
             if let Some(name) = step.strip_prefix('@') {
                 if i + 1 != steps.len() {
@@ -414,6 +415,28 @@ fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
     parts
 }
 
+/// `path = 'value'` or `path != 'value'`: the path, whether negated, and the value. The
+/// operator is the first outside quotes and outside a step's filter (`Falt[@namn='x'] = 'y'`).
+fn comparison(atom: &str) -> Option<(&str, bool, &str)> {
+    let mut quoted = false;
+    let mut depth = 0usize;
+    for (i, c) in atom.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            '=' if !quoted && depth == 0 => {
+                return Some(match atom[..i].strip_suffix('!') {
+                    Some(path) => (path, true, &atom[i + 1..]),
+                    None => (&atom[..i], false, &atom[i + 1..]),
+                });
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn quoted(value: &str, source: &str) -> Result<String, String> {
     let value = value.trim();
     value
@@ -433,10 +456,13 @@ impl Condition {
             if atom.is_empty() {
                 return Err(format!("{text:?}: an empty test"));
             }
-            let test = if let Some((path, value)) = atom.split_once("!=") {
-                Test::NotEquals(XmlPath::parse(path, namespaces)?, quoted(value, text)?)
-            } else if let Some((path, value)) = atom.split_once('=') {
-                Test::Equals(XmlPath::parse(path, namespaces)?, quoted(value, text)?)
+            let test = if let Some((path, negated, value)) = comparison(atom) {
+                let path = XmlPath::parse(path, namespaces)?;
+                let value = quoted(value, text)?;
+                match negated {
+                    true => Test::NotEquals(path, value),
+                    false => Test::Equals(path, value),
+                }
             } else if let Some(path) = atom.strip_prefix("not ") {
                 Test::Absent(XmlPath::parse(path, namespaces)?)
             } else {
@@ -460,6 +486,18 @@ mod tests {
             default: Some("urn:a".into()),
             prefixed: vec![("ct".into(), "urn:ct".into())],
         }
+    }
+
+    #[test]
+    fn a_comparison_may_test_a_step_that_selects_by_a_value() {
+        let c = Condition::parse(
+            "Falt[@namn='svar'] != 'nej' | Grupp[@namn='a/b']/Falt[@namn='x'] = 'j=a' | not Falt[@namn='y']",
+            &ns(),
+        )
+        .unwrap();
+        assert!(matches!(&c.any[0], Test::NotEquals(p, v) if p.elements.len() == 1 && v == "nej"));
+        assert!(matches!(&c.any[1], Test::Equals(p, v) if p.elements.len() == 2 && v == "j=a"));
+        assert!(matches!(&c.any[2], Test::Absent(p) if p.elements.len() == 1));
     }
 
     #[test]
