@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
@@ -88,10 +89,10 @@ impl Default for Limits {
 /// default namespace), local name, the name as the document wrote it, and value.
 #[derive(Debug, Clone)]
 pub struct Attribute {
-    pub namespace: Option<String>,
+    pub namespace: Option<Arc<str>>,
     pub name: String,
-    /// `prefix:name` as written (for messages).
-    pub qualified: String,
+    /// The prefix as written, if any (for messages: `prefix:name`).
+    pub prefix: Option<String>,
     pub value: String,
     used: Cell<bool>,
 }
@@ -99,7 +100,8 @@ pub struct Attribute {
 /// One element: namespace, local name, attributes, text and children.
 #[derive(Debug, Clone)]
 pub struct Element {
-    pub namespace: Option<String>,
+    /// Shared by every element of a document in the same namespace.
+    pub namespace: Option<Arc<str>>,
     pub name: String,
     pub attributes: Vec<Attribute>,
     pub children: Vec<Element>,
@@ -192,18 +194,33 @@ fn resolve_entity(name: &str) -> Option<String> {
     code.and_then(char::from_u32).map(|c| c.to_string())
 }
 
-fn resolve_namespace(resolved: ResolveResult<'_>) -> Result<Option<String>, String> {
-    match resolved {
-        ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Unknown(prefix) => Err(prefix),
+/// The namespaces of one document, each kept once: a document uses a handful.
+#[derive(Default)]
+struct NamespaceNames(Vec<Arc<str>>);
+
+impl NamespaceNames {
+    fn resolve(&mut self, resolved: ResolveResult<'_>) -> Result<Option<Arc<str>>, String> {
+        match resolved {
+            ResolveResult::Bound(ns) => {
+                let uri: &str = ns.0;
+                if let Some(known) = self.0.iter().find(|n| &***n == uri) {
+                    return Ok(Some(known.clone()));
+                }
+                let known: Arc<str> = uri.into();
+                self.0.push(known.clone());
+                Ok(Some(known))
+            }
+            ResolveResult::Unbound => Ok(None),
+            ResolveResult::Unknown(prefix) => Err(prefix),
+        }
     }
 }
 
 fn open<R>(
     reader: &quick_xml::reader::NsReader<R>,
     start: &quick_xml::events::BytesStart<'_>,
-    namespace: Option<String>,
+    namespace: Option<Arc<str>>,
+    namespaces: &mut NamespaceNames,
     position: Position,
 ) -> Result<Element, XmlError> {
     let mut attributes = Vec::new();
@@ -222,17 +239,20 @@ fn open<R>(
                 position,
                 message: e.to_string(),
             })?;
-        let namespace = if key.contains(':') {
-            let (resolved, _) = reader.resolver().resolve_attribute(attribute.key);
-            resolve_namespace(resolved)
-                .map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?
-        } else {
-            None
+        let (namespace, prefix) = match key.split_once(':') {
+            Some((prefix, _)) => {
+                let (resolved, _) = reader.resolver().resolve_attribute(attribute.key);
+                let namespace = namespaces
+                    .resolve(resolved)
+                    .map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?;
+                (namespace, Some(prefix.to_owned()))
+            }
+            None => (None, None),
         };
         attributes.push(Attribute {
             namespace,
             name: attribute.key.local_name().as_ref().to_owned(),
-            qualified: key.to_owned(),
+            prefix,
             value: value.into_owned(),
             used: Cell::new(false),
         });
@@ -252,7 +272,9 @@ fn open<R>(
 /// Pops the innermost open element into its parent (or makes it the root).
 fn close(stack: &mut Vec<Element>, root: &mut Option<Element>) {
     if let Some(mut element) = stack.pop() {
-        element.text = element.text.trim().to_owned();
+        // Trimmed in place: leading whitespace is never kept (`parse_within`), trailing is cut.
+        let end = element.text.trim_end().len();
+        element.text.truncate(end);
         match stack.last_mut() {
             Some(parent) => parent.children.push(element),
             None => *root = Some(element),
@@ -280,10 +302,11 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut lines = Lines::new(input);
+    let mut namespaces = NamespaceNames::default();
     loop {
         let start_offset = reader.buffer_position() as usize;
         let (resolved, event) = match reader.read_resolved_event() {
-            Ok((resolved, event)) => (resolve_namespace(resolved), event),
+            Ok((resolved, event)) => (namespaces.resolve(resolved), event),
             Err(e) => {
                 return Err(XmlError::Malformed {
                     position: position_of(input, reader.error_position() as usize),
@@ -316,7 +339,7 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
                         position,
                     });
                 }
-                stack.push(open(&reader, start, namespace, position)?);
+                stack.push(open(&reader, start, namespace, &mut namespaces, position)?);
                 if matches!(event, Event::Empty(_)) {
                     close(&mut stack, &mut root);
                 }
@@ -324,7 +347,13 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
             Event::End(_) => close(&mut stack, &mut root),
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text.xml10_content());
+                    let content = text.xml10_content();
+                    // Leading whitespace is trimmed: none is kept before the first text.
+                    let content = match top.text.is_empty() {
+                        true => content.trim_start(),
+                        false => &content,
+                    };
+                    top.text.push_str(content);
                 }
             }
             Event::CData(data) => {
@@ -489,7 +518,12 @@ impl Element {
             for attribute in &self.attributes {
                 if !attribute.used.get() {
                     out.push(Unconsumed {
-                        path: format!("{}/@{}", joined(path), attribute.qualified),
+                        path: match &attribute.prefix {
+                            Some(prefix) => {
+                                format!("{}/@{prefix}:{}", joined(path), attribute.name)
+                            }
+                            None => format!("{}/@{}", joined(path), attribute.name),
+                        },
                         position: self.position,
                     });
                 }

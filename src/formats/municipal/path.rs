@@ -154,7 +154,7 @@ impl Name {
     /// filter, is one the filter takes.
     pub fn matches(&self, element: &Element) -> bool {
         element.name == self.local
-            && element.namespace == self.namespace
+            && element.namespace.as_deref() == self.namespace.as_deref()
             && self.filter.as_ref().is_none_or(|f| f.selects(element))
     }
 

@@ -391,7 +391,7 @@ fn check_namespaces<'a>(el: &'a Element, path: &mut Vec<&'a str>) -> Result<()> 
         return Err(CosmicLinkError::Namespace {
             path: format!("/{}", path.join("/")),
             position: el.position,
-            found: el.namespace.clone().unwrap_or_else(|| "(none)".to_owned()),
+            found: el.namespace.as_deref().unwrap_or("(none)").to_owned(),
         });
     }
     for child in &el.children {

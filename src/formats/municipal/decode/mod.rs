@@ -150,7 +150,7 @@ fn check_namespaces(reader: &Reader<'_>, el: &Element) -> Result<()> {
             dialect: reader.dialect.name.clone(),
             path: reader.path(el),
             position: el.position,
-            found: el.namespace.clone().unwrap_or_else(|| "(none)".to_owned()),
+            found: el.namespace.as_deref().unwrap_or("(none)").to_owned(),
             expected: if expected.is_empty() {
                 "no namespace".to_owned()
             } else {
