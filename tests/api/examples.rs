@@ -44,19 +44,7 @@ async fn post(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, String) {
-    let response = app
-        .as_client(client)
-        .await
-        .post(app.url(path))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.text().await.unwrap_or_default(),
-    )
+    app.post_text(client, path, content_type, body).await
 }
 
 /// The cases the examples landed in, in the order they were first met; fails if a case is met

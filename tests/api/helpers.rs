@@ -225,6 +225,29 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts `body` as `client` to `path`: the status and the answer's text.
+    pub async fn post_text(
+        &self,
+        client: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, String) {
+        let response = self
+            .as_client(client)
+            .await
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    }
+
     /// Posts the Cosmic Link example `name`, which must be accepted; its receipt.
     pub async fn post_cosmic_example(&self, name: &str) -> serde_json::Value {
         let response = self.post_cosmic_link(cosmic_example(name)).await;

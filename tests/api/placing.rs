@@ -20,19 +20,13 @@ fn case_id(number: &str) -> String {
 
 /// Posts a socsys document as `client`: the status and the answer (the dialect's own XML).
 async fn post(app: &TestApp, client: &str, body: String) -> (u16, String) {
-    let response = app
-        .as_client(client)
-        .await
-        .post(app.url("/municipal/socsys/v1/messages"))
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.text().await.unwrap_or_default(),
+    app.post_text(
+        client,
+        "/municipal/socsys/v1/messages",
+        "application/xml",
+        body,
     )
+    .await
 }
 
 /// Östersund's kvittens of the admission, with message id `id` and the case reference element
