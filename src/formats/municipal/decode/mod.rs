@@ -54,9 +54,7 @@ fn entry<'v>(root: &'v mut Value, path: &CanonPath) -> std::result::Result<&'v m
                 "canonical field {path} is inside a value that is not an object"
             ));
         };
-        here = map
-            .entry(segment.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
+        here = child(map, segment);
     }
     if !here.is_object() {
         return Err(format!(
@@ -99,9 +97,7 @@ fn set(
                     }
                 }
             }
-            Value::Object(map) => map
-                .entry(segment.clone())
-                .or_insert_with(|| Value::Object(Map::new())),
+            Value::Object(map) => child(map, segment),
             _ => {
                 return Err(conflict(format!(
                     "canonical field {path} is inside a value that is not an object"
@@ -118,11 +114,21 @@ fn set(
         Some(existing) if *existing != value => Err(conflict(format!(
             "gives {path} a second value; another element of the document already set it"
         ))),
-        _ => {
+        Some(_) => Ok(()),
+        None => {
             map.insert(last.clone(), value);
             Ok(())
         }
     }
+}
+
+/// The object at `key` of `map`, made empty if it is not there; the key is copied only then.
+fn child<'v>(map: &'v mut Map<String, Value>, key: &str) -> &'v mut Value {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), Value::Object(Map::new()));
+    }
+    // Just made if it was not there.
+    map.get_mut(key).unwrap_or_else(|| unreachable!())
 }
 
 /// The value at `path` in `root`.
