@@ -613,7 +613,9 @@ pub fn encode<C: serde::Serialize>(
         absolute: RefCell::new(Vec::new()),
         envelope: None,
         local_codes: value
-            .pointer("/event/source/local_codes")
+            .get("event")
+            .and_then(|e| e.get("source"))
+            .and_then(|s| s.get("local_codes"))
             .and_then(Value::as_object)
             .filter(|codes| !codes.is_empty())
             .cloned(),

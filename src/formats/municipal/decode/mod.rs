@@ -320,7 +320,7 @@ fn unknown_kind(reader: &Reader<'_>, dialect: &Dialect) -> MunicipalError {
 
 /// The sender's key in message identity: a municipality's code, a region unit's HSA-id.
 fn sender_key(json: &Value) -> Option<String> {
-    let sender = json.pointer("/event/source/sender")?;
+    let sender = json.get("event")?.get("source")?.get("sender")?;
     sender
         .get("kommunkod")
         .or_else(|| sender.get("hsa_id"))
@@ -440,14 +440,17 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
             ))
         })?;
     let message_id = json
-        .pointer("/event/source/message_id")
+        .get("event")
+        .and_then(|e| e.get("source"))
+        .and_then(|s| s.get("message_id"))
         .and_then(Value::as_str)
         .map(str::to_owned);
     // Message ids are unique per sending system: the sender's (a municipality, a region unit),
     // or for what the gateway raised itself (no sender), the case's issuer's.
     let issuer = sender_key(&json)
         .or_else(|| {
-            json.pointer("/case/issuer")
+            json.get("case")
+                .and_then(|c| c.get("issuer"))
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         })
