@@ -133,6 +133,10 @@ fn write_datetime(at: Timestamp, format: &str, zone: Zone) -> Result<String, Str
 /// A date in `format`. A layout of a date-time (a date-time element that carries a date) is
 /// written at the start of the day in Swedish time; reading takes the date part as written.
 fn write_date(date: Date, format: &str) -> Result<String, String> {
+    // A date layout needs no time zone; only a date-time layout is given the day's start.
+    if let Ok(text) = strtime::format(format, date) {
+        return Ok(text);
+    }
     let midnight = date
         .to_zoned_datetime(stockholm())
         .map_err(|e| format!("cannot write a date as {format}: {e}"))?;
