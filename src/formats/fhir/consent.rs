@@ -27,7 +27,7 @@ use crate::domain::consent::{
     ConsentActor, ConsentDirective, ConsentSubject, InformationCategory, Provision,
 };
 use crate::domain::event::ConsentScope;
-use crate::domain::party::{Party, Principal};
+use crate::domain::party::Principal;
 
 /// On `Consent.provision`: a principal the consent is limited to (valueCode `region` or
 /// `municipality`), repeated for both.
@@ -322,13 +322,10 @@ pub fn consent_resource(
         .recipients
         .iter()
         .map(|a| {
+            // A party as every resource names it: a municipality's unit by its HSA-id, with
+            // the municipality in an extension.
             let reference = match a {
-                ConsentActor::Party(Party::RegionUnit { hsa_id }) => json!({
-                    "identifier": { "system": crate::domain::identifiers::systems::HSA_ID, "value": hsa_id.to_string() }
-                }),
-                ConsentActor::Party(Party::Municipality { kommunkod, .. }) => json!({
-                    "identifier": { "system": crate::domain::identifiers::systems::KOMMUNKOD, "value": kommunkod.to_string() }
-                }),
+                ConsentActor::Party(party) => super::render::party_reference_value(party),
                 ConsentActor::Unresolved { reference } => json!({ "reference": reference }),
             };
             json!({

@@ -210,6 +210,11 @@ fn party_reference(party: &Party) -> Reference<'_> {
     }
 }
 
+/// `party` as a FHIR Reference in JSON (for resources built as JSON, such as a Consent).
+pub(in crate::formats::fhir) fn party_reference_value(party: &Party) -> serde_json::Value {
+    serde_json::to_value(party_reference(party)).unwrap_or(serde_json::Value::Null)
+}
+
 /// A municipality as a whole, by its code (the owner of a report made to it).
 fn municipality_reference(kommunkod: Kommunkod) -> Reference<'static> {
     Reference {
