@@ -596,13 +596,22 @@ pub(super) fn check_dialects(mappings: &crate::formats::Mappings) -> anyhow::Res
             .filter(|k| k.direction.inbound())
             .count();
         println!(
-            "  municipal:      {} ({} message kinds, {inbound} accepted from the municipality; {} examples read)",
+            "  municipal:      {} ({} message kinds, {inbound} accepted from the municipality; {} examples read{})",
             dialect.name,
             dialect.kinds.len(),
-            dialect.examples_read
+            dialect.examples_read,
+            numbering(dialect)
         );
     }
     Ok(())
+}
+
+/// What `check-config` and `dialect check` say of a dialect without case numbering.
+fn numbering(dialect: &crate::formats::municipal::Dialect) -> &'static str {
+    match dialect.numbers_cases {
+        true => "",
+        false => "; messages without a case number are placed among the person's cases",
+    }
 }
 
 /// `brygga dialect check FOLDER`: the folder compiled, each example read, written back and
@@ -616,10 +625,11 @@ pub(super) fn dialect_check(folder: &std::path::Path) -> anyhow::Result<()> {
         .filter(|k| k.direction.inbound())
         .count();
     println!(
-        "{}: {} message kinds ({inbound} accepted from the municipality), {} examples",
+        "{}: {} message kinds ({inbound} accepted from the municipality), {} examples{}",
         dialect.name,
         dialect.kinds.len(),
-        checks.len()
+        checks.len(),
+        numbering(&dialect)
     );
     for check in &checks {
         let read_as = check

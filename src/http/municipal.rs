@@ -207,6 +207,9 @@ pub async fn dialects(State(pipeline): State<Pipeline>) -> Json<Value> {
                 "format": d.format,
                 "description": d.description,
                 "endpoint": format!("/municipal/{}/v1/messages", d.name),
+                // "own": every message names its case; "placed": the gateway finds the case of
+                // one that does not (by number alone, or the person's open case).
+                "case_numbering": if d.numbers_cases { "own" } else { "placed" },
                 "message_kinds": d.kinds.iter().map(|k| json!({
                     "name": k.name,
                     "event": k.kind,

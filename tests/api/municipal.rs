@@ -386,6 +386,9 @@ async fn the_dialects_are_listed_with_their_message_kinds() {
         .find(|d| d["name"] == "treserva-like")
         .unwrap();
     assert_eq!(treserva["endpoint"], "/municipal/treserva-like/v1/messages");
+    assert_eq!(treserva["case_numbering"], "own");
+    let socsys = dialects.iter().find(|d| d["name"] == "socsys").unwrap();
+    assert_eq!(socsys["case_numbering"], "placed");
     let kinds = treserva["message_kinds"].as_array().unwrap();
     assert!(
         kinds

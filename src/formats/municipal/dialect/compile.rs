@@ -74,6 +74,9 @@ pub(super) fn compile(
             "the folder has no message kinds (messages/*.toml)".to_owned(),
         ));
     }
+    let numbers_cases = ["case.value", "case.issuer"]
+        .iter()
+        .all(|field| required_in_envelope(&envelope, field));
     Ok(Dialect {
         name: name.to_owned(),
         description: spec.description,
@@ -87,6 +90,20 @@ pub(super) fn compile(
         error,
         tables: tables.clone(),
         examples_read: 0,
+        numbers_cases,
+    })
+}
+
+/// Whether a top-level envelope rule reads `field` and requires it.
+fn required_in_envelope(envelope: &[Rule], field: &str) -> bool {
+    envelope.iter().any(|rule| match &rule.body {
+        Body::Value(v) => {
+            v.required
+                && rule.when.is_empty()
+                && rule.unless.is_empty()
+                && v.field.iter().any(|f| f.to_string() == field)
+        }
+        _ => false,
     })
 }
 

@@ -125,6 +125,10 @@ pub struct Dialect {
     /// How many of the folder's `examples/*.xml` were read when it was loaded (each must read
     /// without error or warning, or the dialect is not loaded).
     pub examples_read: usize,
+    /// Whether every message names its case in full (a required rule for `case.value` and for
+    /// `case.issuer` in the envelope); otherwise the gateway places messages that do not
+    /// (`pipeline/place.rs`).
+    pub numbers_cases: bool,
 }
 
 impl Dialect {
