@@ -140,3 +140,60 @@ async fn a_municipality_finds_only_the_cases_it_takes_part_in() {
     let (status, answer) = post(&app, KROKOM, kvittens("K-2", "")).await;
     assert_eq!(status, 403, "{answer}");
 }
+
+/// The canonical endpoint places a message the same way: `case` with a number alone, or empty.
+#[tokio::test]
+async fn a_canonical_message_without_a_whole_case_reference_is_placed_too() {
+    let app = spawn_app_at("2026-12-31T12:00:00Z").await;
+    let admission = app
+        .post_cosmic_example("01-inskrivningsmeddelande.xml")
+        .await;
+    let kvittens: serde_json::Value = serde_json::from_str(include_str!(
+        "../../fixtures/municipal/canonical/municipality-kvittens.json"
+    ))
+    .unwrap();
+    for (id, event, case) in [
+        (
+            "C-1",
+            "cf32e2a6-89e3-5ccc-94f9-1cfab3271c4d",
+            serde_json::json!({"value": "SA-2026-004711"}),
+        ),
+        (
+            "C-2",
+            "cf32e2a6-89e3-5ccc-94f9-1cfab3271c4e",
+            serde_json::json!({}),
+        ),
+    ] {
+        let mut message = kvittens.clone();
+        message["case"] = case;
+        message["event"]["id"] = event.into();
+        message["event"]["source"]["message_id"] = id.into();
+        message["event"]["source"]["format"] = "canonical".into();
+        let (status, body) = app
+            .post_text(
+                OSTERSUND,
+                "/canonical/v1/messages",
+                "application/json",
+                message.to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let receipt: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(receipt["case_id"], admission["case_id"], "{id}");
+    }
+    // A number the person has no case with is a conflict, as from a dialect.
+    let mut message = kvittens.clone();
+    message["case"] = serde_json::json!({"value": "SA-2026-000001"});
+    message["event"]["id"] = "cf32e2a6-89e3-5ccc-94f9-1cfab3271c4f".into();
+    message["event"]["source"]["message_id"] = "C-3".into();
+    let (status, body) = app
+        .post_text(
+            OSTERSUND,
+            "/canonical/v1/messages",
+            "application/json",
+            message.to_string(),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("no case numbered SA-2026-000001"), "{body}");
+}
