@@ -49,7 +49,36 @@ pub(super) struct Reader<'a> {
     pub(super) local_codes: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
 }
 
-/// Finds the path of `target` below `el`, with `[n]` where siblings share a name.
+/// How `child` is told from its namesakes among `siblings`: by the attribute the dialect
+/// selects it by (`[@namn='beslutid']`) where its value is the child's alone, else by position.
+fn step_selector(reader: &Reader<'_>, siblings: &[&Element], child: &Element) -> String {
+    if let Some(attribute) = reader.dialect.selector(child) {
+        fn value_of<'e>(
+            e: &'e Element,
+            attribute: &crate::formats::municipal::path::Name,
+        ) -> Option<&'e str> {
+            e.peek_attribute_in(attribute.namespace.as_deref(), &attribute.local)
+        }
+        let value_of = |e| value_of(e, attribute);
+        if let Some(value) = value_of(child).filter(|v| !v.contains('\''))
+            && siblings
+                .iter()
+                .filter(|s| value_of(s) == Some(value))
+                .count()
+                == 1
+        {
+            return format!("[@{attribute}='{value}']");
+        }
+    }
+    let index = siblings
+        .iter()
+        .position(|c| std::ptr::eq(*c, child))
+        .unwrap_or(0);
+    format!("[{}]", index + 1)
+}
+
+/// Finds the path of `target` below `el`, with `[n]` (or the dialect's selector) where
+/// siblings share a name.
 pub(super) fn path_below(
     reader: &Reader<'_>,
     el: &Element,
@@ -63,19 +92,13 @@ pub(super) fn path_below(
         let len = path.len();
         path.push('/');
         path.push_str(&reader.dialect.namespaces.display(child));
-        let same = el
+        let siblings: Vec<&Element> = el
             .children
             .iter()
             .filter(|c| c.name == child.name && c.namespace == child.namespace)
-            .count();
-        if same > 1 {
-            let index = el
-                .children
-                .iter()
-                .filter(|c| c.name == child.name && c.namespace == child.namespace)
-                .position(|c| std::ptr::eq(c, child))
-                .unwrap_or(0);
-            path.push_str(&format!("[{}]", index + 1));
+            .collect();
+        if siblings.len() > 1 {
+            path.push_str(&step_selector(reader, &siblings, child));
         }
         if path_below(reader, child, target, path) {
             return true;

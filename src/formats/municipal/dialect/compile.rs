@@ -77,6 +77,7 @@ pub(super) fn compile(
     let numbers_cases = ["case.value", "case.issuer"]
         .iter()
         .all(|field| required_in_envelope(&envelope, field));
+    let selectors = super::selectors::collect(&envelope, &kinds);
     Ok(Dialect {
         name: name.to_owned(),
         description: spec.description,
@@ -91,6 +92,7 @@ pub(super) fn compile(
         tables: tables.clone(),
         examples_read: 0,
         numbers_cases,
+        selectors,
     })
 }
 

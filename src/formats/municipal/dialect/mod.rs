@@ -18,6 +18,7 @@ use crate::formats::xml::Limits;
 
 mod compile;
 mod fields;
+mod selectors;
 use compile::compile;
 
 /// The prefix of a dialect's format name: `municipal:<dialect>`.
@@ -129,6 +130,22 @@ pub struct Dialect {
     /// `case.issuer` in the envelope); otherwise the gateway places messages that do not
     /// (`pipeline/place.rs`).
     pub numbers_cases: bool,
+    /// The attributes the dialect picks repeated elements by (`Falt[@namn='x']`): element and
+    /// attribute. Paths in messages name such an element by its value, not its position.
+    pub selectors: Vec<(Name, Name)>,
+}
+
+impl Dialect {
+    /// The attribute `element` is picked by among its namesakes, if the dialect picks it so.
+    pub fn selector(&self, element: &crate::formats::xml::Element) -> Option<&Name> {
+        self.selectors
+            .iter()
+            .find(|(name, _)| {
+                name.local == element.name
+                    && name.namespace.as_deref() == element.namespace.as_deref()
+            })
+            .map(|(_, attribute)| attribute)
+    }
 }
 
 impl Dialect {
