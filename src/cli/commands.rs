@@ -590,20 +590,25 @@ pub(super) fn check_dialects(mappings: &crate::formats::Mappings) -> anyhow::Res
         println!("  municipal:      no dialects");
     }
     for dialect in mappings.municipal.iter() {
-        let inbound = dialect
-            .kinds
-            .iter()
-            .filter(|k| k.direction.inbound())
-            .count();
+        let (all, inbound) = kind_counts(dialect);
         println!(
-            "  municipal:      {} ({} message kinds, {inbound} accepted from the municipality; {} examples read{})",
+            "  municipal:      {} ({all} message kinds, {inbound} accepted from the municipality; {} examples read{})",
             dialect.name,
-            dialect.kinds.len(),
             dialect.examples_read,
             numbering(dialect)
         );
     }
     Ok(())
+}
+
+/// How many message kinds a dialect has, and how many of them the municipality may send.
+fn kind_counts(dialect: &crate::formats::municipal::Dialect) -> (usize, usize) {
+    let inbound = dialect
+        .kinds
+        .iter()
+        .filter(|k| k.direction.inbound())
+        .count();
+    (dialect.kinds.len(), inbound)
 }
 
 /// What `check-config` and `dialect check` say of a dialect without case numbering.
@@ -619,15 +624,10 @@ fn numbering(dialect: &crate::formats::municipal::Dialect) -> &'static str {
 pub(super) fn dialect_check(folder: &std::path::Path) -> anyhow::Result<()> {
     let dialect = crate::formats::municipal::load_folder(folder)?;
     let checks = crate::formats::municipal::check_examples(&dialect, folder, Clock::System.today());
-    let inbound = dialect
-        .kinds
-        .iter()
-        .filter(|k| k.direction.inbound())
-        .count();
+    let (all, inbound) = kind_counts(&dialect);
     println!(
-        "{}: {} message kinds ({inbound} accepted from the municipality), {} examples{}",
+        "{}: {all} message kinds ({inbound} accepted from the municipality), {} examples{}",
         dialect.name,
-        dialect.kinds.len(),
         checks.len(),
         numbering(&dialect)
     );

@@ -141,6 +141,17 @@ async fn a_municipality_finds_only_the_cases_it_takes_part_in() {
     assert_eq!(status, 403, "{answer}");
 }
 
+/// Posts a canonical message as Östersund: the status and the answer.
+async fn post_canonical(app: &TestApp, message: &serde_json::Value) -> (u16, String) {
+    app.post_text(
+        OSTERSUND,
+        "/canonical/v1/messages",
+        "application/json",
+        message.to_string(),
+    )
+    .await
+}
+
 /// The canonical endpoint places a message the same way: `case` with a number alone, or empty.
 #[tokio::test]
 async fn a_canonical_message_without_a_whole_case_reference_is_placed_too() {
@@ -169,14 +180,7 @@ async fn a_canonical_message_without_a_whole_case_reference_is_placed_too() {
         message["event"]["id"] = event.into();
         message["event"]["source"]["message_id"] = id.into();
         message["event"]["source"]["format"] = "canonical".into();
-        let (status, body) = app
-            .post_text(
-                OSTERSUND,
-                "/canonical/v1/messages",
-                "application/json",
-                message.to_string(),
-            )
-            .await;
+        let (status, body) = post_canonical(&app, &message).await;
         assert_eq!(status, 200, "{body}");
         let receipt: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(receipt["case_id"], admission["case_id"], "{id}");
@@ -186,14 +190,7 @@ async fn a_canonical_message_without_a_whole_case_reference_is_placed_too() {
     message["case"] = serde_json::json!({"value": "SA-2026-000001"});
     message["event"]["id"] = "cf32e2a6-89e3-5ccc-94f9-1cfab3271c4f".into();
     message["event"]["source"]["message_id"] = "C-3".into();
-    let (status, body) = app
-        .post_text(
-            OSTERSUND,
-            "/canonical/v1/messages",
-            "application/json",
-            message.to_string(),
-        )
-        .await;
+    let (status, body) = post_canonical(&app, &message).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("no case numbered SA-2026-000001"), "{body}");
 }
