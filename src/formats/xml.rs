@@ -6,12 +6,14 @@
 //! While a decoder reads the tree it marks what it used; `unconsumed` then lists every element
 //! and attribute nobody read, so unmapped input is reported rather than silently dropped.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
+use quick_xml::events::attributes::Attributes;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{QName, ResolveResult};
 use quick_xml::reader::NsReader;
 
 /// Where in the document something is.
@@ -86,27 +88,29 @@ impl Default for Limits {
 }
 
 /// One attribute: its namespace (an unprefixed attribute has none, whatever the element's
-/// default namespace), local name, the name as the document wrote it, and value.
+/// default namespace), local name, the name as the document wrote it, and value. Names and
+/// values borrow the document's text `'d` where nothing had to be unescaped.
 #[derive(Debug, Clone)]
-pub struct Attribute {
+pub struct Attribute<'d> {
     pub namespace: Option<Arc<str>>,
-    pub name: String,
+    pub name: &'d str,
     /// The prefix as written, if any (for messages: `prefix:name`).
-    pub prefix: Option<String>,
-    pub value: String,
+    pub prefix: Option<&'d str>,
+    pub value: Cow<'d, str>,
     used: Cell<bool>,
 }
 
-/// One element: namespace, local name, attributes, text and children.
+/// One element: namespace, local name, attributes, text and children, borrowing the
+/// document's text `'d`.
 #[derive(Debug, Clone)]
-pub struct Element {
+pub struct Element<'d> {
     /// Shared by every element of a document in the same namespace.
     pub namespace: Option<Arc<str>>,
-    pub name: String,
-    pub attributes: Vec<Attribute>,
-    pub children: Vec<Element>,
+    pub name: &'d str,
+    pub attributes: Vec<Attribute<'d>>,
+    pub children: Vec<Element<'d>>,
     /// The element's own text, with surrounding whitespace trimmed.
-    pub text: String,
+    pub text: Cow<'d, str>,
     pub position: Position,
     used: Cell<bool>,
     text_used: Cell<bool>,
@@ -216,53 +220,61 @@ impl NamespaceNames {
     }
 }
 
-fn open<R>(
-    reader: &quick_xml::reader::NsReader<R>,
-    start: &quick_xml::events::BytesStart<'_>,
+/// `part`, a slice of `input` that quick-xml handed out with a shorter lifetime, as a slice of
+/// `input` itself, so the tree can borrow it. `None` if it is not inside `input`.
+fn within<'d>(input: &'d str, part: &str) -> Option<&'d str> {
+    let start = (part.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+    input.get(start..start + part.len())
+}
+
+fn open<'d>(
+    input: &'d str,
+    reader: &NsReader<&'d [u8]>,
+    start: &BytesStart<'d>,
     namespace: Option<Arc<str>>,
     namespaces: &mut NamespaceNames,
     position: Position,
-) -> Result<Element, XmlError> {
+) -> Result<Element<'d>, XmlError> {
+    let malformed = |message: String| XmlError::Malformed { position, message };
+    // Read from `input` by a reader of `input`: always inside it.
+    let tag = within(input, start).ok_or_else(|| malformed("unreadable tag".into()))?;
+    let qualified = &tag[..start.name().as_ref().len()];
     let mut attributes = Vec::new();
-    for attribute in start.attributes() {
-        let attribute = attribute.map_err(|e| XmlError::Malformed {
-            position,
-            message: e.to_string(),
-        })?;
-        let key: &str = attribute.key.as_ref();
+    for attribute in Attributes::new(tag, qualified.len()) {
+        let attribute = attribute.map_err(|e| malformed(e.to_string()))?;
+        let key: &'d str = attribute.key.into_inner();
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
         let value = attribute
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| XmlError::Malformed {
-                position,
-                message: e.to_string(),
-            })?;
-        let (namespace, prefix) = match key.split_once(':') {
-            Some((prefix, _)) => {
-                let (resolved, _) = reader.resolver().resolve_attribute(attribute.key);
+            .map_err(|e| malformed(e.to_string()))?;
+        let (namespace, prefix, name) = match key.split_once(':') {
+            Some((prefix, name)) => {
+                let (resolved, _) = reader.resolver().resolve_attribute(QName(key));
                 let namespace = namespaces
                     .resolve(resolved)
                     .map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?;
-                (namespace, Some(prefix.to_owned()))
+                (namespace, Some(prefix), name)
             }
-            None => (None, None),
+            None => (None, None, key),
         };
         attributes.push(Attribute {
             namespace,
-            name: attribute.key.local_name().as_ref().to_owned(),
+            name,
             prefix,
-            value: value.into_owned(),
+            value,
             used: Cell::new(false),
         });
     }
     Ok(Element {
         namespace,
-        name: start.local_name().as_ref().to_owned(),
+        name: qualified
+            .rsplit_once(':')
+            .map_or(qualified, |(_, local)| local),
         attributes,
         children: Vec::new(),
-        text: String::new(),
+        text: Cow::Borrowed(""),
         position,
         used: Cell::new(false),
         text_used: Cell::new(false),
@@ -270,11 +282,13 @@ fn open<R>(
 }
 
 /// Pops the innermost open element into its parent (or makes it the root).
-fn close(stack: &mut Vec<Element>, root: &mut Option<Element>) {
+fn close<'d>(stack: &mut Vec<Element<'d>>, root: &mut Option<Element<'d>>) {
     if let Some(mut element) = stack.pop() {
         // Trimmed in place: leading whitespace is never kept (`parse_within`), trailing is cut.
-        let end = element.text.trim_end().len();
-        element.text.truncate(end);
+        match &mut element.text {
+            Cow::Borrowed(text) => *text = text.trim_end(),
+            Cow::Owned(text) => text.truncate(text.trim_end().len()),
+        }
         match stack.last_mut() {
             Some(parent) => parent.children.push(element),
             None => *root = Some(element),
@@ -282,13 +296,26 @@ fn close(stack: &mut Vec<Element>, root: &mut Option<Element>) {
     }
 }
 
+/// Adds `content` to the text of `element`; the first text borrows the document where it can.
+fn append<'d>(element: &mut Element<'d>, content: Cow<'d, str>) {
+    if element.text.is_empty() {
+        // Leading whitespace is trimmed: none is kept before the first text.
+        element.text = match content {
+            Cow::Borrowed(text) => Cow::Borrowed(text.trim_start()),
+            Cow::Owned(text) => Cow::Owned(text.trim_start().to_owned()),
+        };
+    } else {
+        element.text.to_mut().push_str(&content);
+    }
+}
+
 /// Parses a whole document into its root element, within the default limits.
-pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
+pub fn parse(bytes: &[u8]) -> Result<Element<'_>, XmlError> {
     parse_within(bytes, &Limits::default())
 }
 
 /// Parses a whole document into its root element, refusing one beyond `limits`.
-pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
+pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>, XmlError> {
     if bytes.len() > limits.max_bytes {
         return Err(XmlError::TooLarge {
             bytes: bytes.len(),
@@ -299,8 +326,8 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
     let mut elements = 0usize;
     let mut reader = NsReader::from_str(input);
     reader.config_mut().trim_text(false);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
+    let mut stack: Vec<Element<'d>> = Vec::new();
+    let mut root: Option<Element<'d>> = None;
     let mut lines = Lines::new(input);
     let mut namespaces = NamespaceNames::default();
     loop {
@@ -339,7 +366,14 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
                         position,
                     });
                 }
-                stack.push(open(&reader, start, namespace, &mut namespaces, position)?);
+                stack.push(open(
+                    input,
+                    &reader,
+                    start,
+                    namespace,
+                    &mut namespaces,
+                    position,
+                )?);
                 if matches!(event, Event::Empty(_)) {
                     close(&mut stack, &mut root);
                 }
@@ -347,18 +381,12 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
             Event::End(_) => close(&mut stack, &mut root),
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
-                    let content = text.xml10_content();
-                    // Leading whitespace is trimmed: none is kept before the first text.
-                    let content = match top.text.is_empty() {
-                        true => content.trim_start(),
-                        false => &content,
-                    };
-                    top.text.push_str(content);
+                    append(top, text.xml10_content());
                 }
             }
             Event::CData(data) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&data.into_inner());
+                    top.text.to_mut().push_str(&data.into_inner());
                 }
             }
             Event::GeneralRef(reference) => {
@@ -370,7 +398,7 @@ pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> 
                     });
                 };
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text);
+                    top.text.to_mut().push_str(&text);
                 }
             }
             Event::Eof => break,
@@ -404,9 +432,9 @@ impl fmt::Display for Unconsumed {
     }
 }
 
-impl Element {
+impl<'d> Element<'d> {
     /// Marks this element's presence as read, without its text, children or attributes.
-    pub fn mark(&self) -> &Element {
+    pub fn mark(&self) -> &Element<'d> {
         self.used.set(true);
         self
     }
@@ -425,7 +453,10 @@ impl Element {
     }
 
     /// The children with this local name, in order; each is marked as read.
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element<'d>> + 'a {
         self.children
             .iter()
             .filter(move |c| c.name == name)
@@ -433,7 +464,7 @@ impl Element {
     }
 
     /// The first child with this local name, marked as read.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub fn child(&self, name: &str) -> Option<&Element<'d>> {
         self.children
             .iter()
             .find(|c| c.name == name)
@@ -463,7 +494,7 @@ impl Element {
         self.attributes
             .iter()
             .find(|a| a.name == name && a.namespace.as_deref() == namespace)
-            .map(|a| a.value.as_str())
+            .map(|a| &*a.value)
     }
 
     /// The value of the attribute `name` in `namespace`, marked as read.
@@ -473,18 +504,18 @@ impl Element {
             .find(|a| a.name == name && a.namespace.as_deref() == namespace)
             .map(|a| {
                 a.used.set(true);
-                a.value.as_str()
+                &*a.value
             })
     }
 
     /// Every element, text and attribute below (and including) this one that was not read.
     pub fn unconsumed(&self) -> Vec<Unconsumed> {
-        self.unconsumed_named(|el| el.name.clone())
+        self.unconsumed_named(|el| el.name.to_owned())
     }
 
     /// As `unconsumed`, with each element's name in a path written by `name` (e.g. with the
     /// prefix a dialect uses for its namespace).
-    pub fn unconsumed_named(&self, name: impl Fn(&Element) -> String) -> Vec<Unconsumed> {
+    pub fn unconsumed_named(&self, name: impl Fn(&Element<'d>) -> String) -> Vec<Unconsumed> {
         let mut out = Vec::new();
         let mut path = Vec::new();
         self.collect_unconsumed(&name, &mut path, &mut out);
@@ -493,13 +524,13 @@ impl Element {
 
     fn collect_unconsumed<'a>(
         &'a self,
-        name: &impl Fn(&Element) -> String,
-        path: &mut Vec<&'a Element>,
+        name: &impl Fn(&Element<'d>) -> String,
+        path: &mut Vec<&'a Element<'d>>,
         out: &mut Vec<Unconsumed>,
     ) {
         path.push(self);
         // Paths are built only for what is reported.
-        let joined = |path: &[&Element]| {
+        let joined = |path: &[&Element<'d>]| {
             let names: Vec<String> = path.iter().map(|el| name(el)).collect();
             format!("/{}", names.join("/"))
         };
@@ -557,6 +588,19 @@ mod tests {
                 position: Position { line: 4, column: 3 }
             }]
         );
+    }
+
+    #[test]
+    fn text_is_joined_trimmed_and_unescaped_whether_borrowed_or_not() {
+        let doc = "<a p:k=\"x&#10;y\" xmlns:p=\"urn:p\">  one <b/> two\r\n</a>";
+        let root = parse(doc.as_bytes()).unwrap();
+        assert_eq!(root.text(), "one  two");
+        assert_eq!(root.peek_attribute_in(Some("urn:p"), "k"), Some("x\ny"));
+        assert_eq!(root.attributes[0].prefix, Some("p"));
+        let root = parse(b"<a>\n  x &amp; <![CDATA[<y>]]> </a>").unwrap();
+        assert_eq!(root.text(), "x & <y>");
+        let root = parse(b"<p:a xmlns:p=\"urn:p\">\n   </p:a>").unwrap();
+        assert_eq!((root.name, root.text()), ("a", ""));
     }
 
     #[test]

@@ -85,32 +85,33 @@ fn text_at(root: &Element, path: &[&str]) -> String {
             .find(|c| c.name == *name)
             .unwrap_or_else(|| panic!("no <{name}> in <{}>", here.name));
     }
-    here.text.clone()
+    here.text.to_string()
 }
 
 fn attribute(el: &Element, name: &str) -> String {
     el.attributes
         .iter()
         .find(|a| a.name == name)
-        .map(|a| a.value.clone())
+        .map(|a| a.value.to_string())
         .unwrap_or_else(|| panic!("no @{name} on <{}>", el.name))
 }
 
 /// Reads an XML answer, checking that it says it is XML.
-async fn xml_answer(response: reqwest::Response) -> (u16, Element) {
+async fn xml_answer(response: reqwest::Response) -> (u16, Element<'static>) {
     let status = response.status().as_u16();
     let content_type = response.headers()["content-type"]
         .to_str()
         .unwrap()
         .to_owned();
-    let body = response.bytes().await.unwrap();
+    // Kept for the rest of the test, so the tree can borrow it (a few KB per answer).
+    let body: &'static [u8] = Vec::leak(response.bytes().await.unwrap().to_vec());
     assert!(
         content_type.starts_with("application/xml"),
         "{content_type}: {}",
-        String::from_utf8_lossy(&body)
+        String::from_utf8_lossy(body)
     );
     let root =
-        xml::parse(&body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        xml::parse(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)));
     (status, root)
 }
 
@@ -532,7 +533,7 @@ async fn an_invitation_without_consent_is_warned_about_at_the_dialects_own_eleme
         .children
         .iter()
         .filter(|c| c.name == "Varning")
-        .map(|c| c.text.as_str())
+        .map(|c| &*c.text)
         .collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(

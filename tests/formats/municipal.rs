@@ -60,16 +60,10 @@ fn same_tree(a: &Element, b: &Element, path: &str) -> Result<(), String> {
             a.name, a.namespace, b.name, b.namespace
         ));
     }
-    let mut attributes_a: Vec<(&str, &str)> = a
-        .attributes
-        .iter()
-        .map(|x| (x.name.as_str(), x.value.as_str()))
-        .collect();
-    let mut attributes_b: Vec<(&str, &str)> = b
-        .attributes
-        .iter()
-        .map(|x| (x.name.as_str(), x.value.as_str()))
-        .collect();
+    let mut attributes_a: Vec<(&str, &str)> =
+        a.attributes.iter().map(|x| (x.name, &*x.value)).collect();
+    let mut attributes_b: Vec<(&str, &str)> =
+        b.attributes.iter().map(|x| (x.name, &*x.value)).collect();
     attributes_a.sort_unstable();
     attributes_b.sort_unstable();
     if attributes_a != attributes_b {
@@ -84,7 +78,7 @@ fn same_tree(a: &Element, b: &Element, path: &str) -> Result<(), String> {
         let names = |e: &Element| {
             e.children
                 .iter()
-                .map(|c| c.name.clone())
+                .map(|c| c.name.to_owned())
                 .collect::<Vec<_>>()
         };
         return Err(format!(

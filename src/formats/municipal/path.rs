@@ -61,7 +61,7 @@ impl Namespaces {
     pub fn display(&self, element: &Element) -> String {
         match self.prefix_of(element.namespace.as_deref()) {
             Some(prefix) => format!("{prefix}:{}", element.name),
-            None => element.name.clone(),
+            None => element.name.to_owned(),
         }
     }
 }

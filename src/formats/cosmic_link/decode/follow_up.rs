@@ -37,7 +37,7 @@ pub(super) fn social_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKi
             )))
         }
     };
-    Ok(Some(match step.el.name.as_str() {
+    Ok(Some(match step.el.name {
         "Orosanmalan" => {
             let municipality = step.required("Kommun")?;
             (
@@ -115,7 +115,7 @@ pub(super) fn deviation_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, Even
                 .invalid("this step is sent by a unit with an hsaId or kommunkod")
         })
     };
-    Ok(Some(match step.el.name.as_str() {
+    Ok(Some(match step.el.name {
         "Avvikelse" => (
             sent_at,
             EventKind::DeviationRaised {

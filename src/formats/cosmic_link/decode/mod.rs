@@ -141,15 +141,15 @@ type Result<T> = std::result::Result<T, CosmicLinkError>;
 /// from the root only when an error names it.
 #[derive(Clone, Copy)]
 struct Node<'a> {
-    el: &'a Element,
-    root: &'a Element,
+    el: &'a Element<'a>,
+    root: &'a Element<'a>,
 }
 
 /// The path (`/CosmicLinkMeddelande/Plan/Insats`) of `target` below `el`.
 fn path_below(el: &Element, target: &Element, path: &mut String) -> bool {
     let len = path.len();
     path.push('/');
-    path.push_str(&el.name);
+    path.push_str(el.name);
     if std::ptr::eq(el, target) {
         return true;
     }
@@ -161,7 +161,7 @@ fn path_below(el: &Element, target: &Element, path: &mut String) -> bool {
 }
 
 impl<'a> Node<'a> {
-    fn new(el: &'a Element, root: &'a Element) -> Self {
+    fn new(el: &'a Element<'a>, root: &'a Element<'a>) -> Self {
         el.mark();
         Node { el, root }
     }
@@ -365,7 +365,7 @@ fn parse_timestamp(text: &str) -> std::result::Result<Timestamp, String> {
 /// autumn night): it was read as the first occurrence (`parse_timestamp`), which the sender
 /// may not have meant.
 fn shown_twice(el: &Element, path: &mut Vec<String>, warnings: &mut Vec<String>) {
-    path.push(el.name.clone());
+    path.push(el.name.to_owned());
     let text = el.text();
     let time = text.split_once('T').map(|(_, time)| time).unwrap_or("");
     if !time.is_empty()
@@ -385,8 +385,8 @@ fn shown_twice(el: &Element, path: &mut Vec<String>, warnings: &mut Vec<String>)
 
 /// Checks that every element is in the contract's namespace; returns the path of the first
 /// that is not (built only then).
-fn check_namespaces<'a>(el: &'a Element, path: &mut Vec<&'a str>) -> Result<()> {
-    path.push(&el.name);
+fn check_namespaces<'a>(el: &'a Element<'a>, path: &mut Vec<&'a str>) -> Result<()> {
+    path.push(el.name);
     if el.namespace.as_deref() != Some(NAMESPACE) {
         return Err(CosmicLinkError::Namespace {
             path: format!("/{}", path.join("/")),
@@ -419,7 +419,7 @@ fn person_id(patient: &Node<'_>, today: Date) -> Result<PersonId> {
         return Err(second.invalid("a patient has one identifier, but several were given"));
     }
     let value = node.text()?;
-    let id = match node.el.name.as_str() {
+    let id = match node.el.name {
         "Personnummer" => Personnummer::parse_on(value, today)
             .map(PersonId::Personnummer)
             .map_err(|e| node.invalid(format!("personnummer {e}")))?,
@@ -491,7 +491,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
     let root_el = xml::parse(bytes)?;
     if root_el.name != "CosmicLinkMeddelande" {
         return Err(CosmicLinkError::Root {
-            found: root_el.name.clone(),
+            found: root_el.name.to_owned(),
         });
     }
     check_namespaces(&root_el, &mut Vec::new())?;
@@ -550,11 +550,11 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         return Err(CosmicLinkError::SeveralSteps {
             path: format!("/CosmicLinkMeddelande/{}", extra.name),
             position: extra.position,
-            first: step_el.name.clone(),
+            first: step_el.name.to_owned(),
         });
     }
     let step = Node::new(step_el, &root_el);
-    if sender.is_none() && !GATEWAY_STEPS.contains(&step_el.name.as_str()) {
+    if sender.is_none() && !GATEWAY_STEPS.contains(&step_el.name) {
         return Err(sender_node.invalid(format!(
             "<{}> is sent by a unit with an hsaId; only brygga's own steps ({}) name \
              system=\"{GATEWAY_SYSTEM}\"",
@@ -589,7 +589,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
         },
     };
     let Some((occurred_at, kind)) = read else {
-        let other = step_el.name.as_str();
+        let other = step_el.name;
         return Err(CosmicLinkError::Invalid {
             path: step.path(),
             position: step.el.position,

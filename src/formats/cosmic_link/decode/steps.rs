@@ -34,7 +34,7 @@ pub(super) fn discharge_step(
     };
     let patient = h.patient;
     let person_id = h.person_id;
-    Ok(Some(match step.el.name.as_str() {
+    Ok(Some(match step.el.name {
         "Inskrivningsmeddelande" => {
             let admitted_at = step.required("Inskriven")?.timestamp()?;
             let ward = sender_unit().ok_or_else(|| {
@@ -161,7 +161,7 @@ pub(super) fn sip_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
     let Some(sender) = h.sender else {
         return Ok(None);
     };
-    Ok(Some(match step.el.name.as_str() {
+    Ok(Some(match step.el.name {
         "KallelseSip" => {
             let place = match (step.child("Plats"), step.child("Lank")) {
                 (Some(place), None) => MeetingPlace::Address {
@@ -320,7 +320,7 @@ pub(super) fn lvm_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, EventKind)
     let Some(sender) = h.sender else {
         return Ok(None);
     };
-    Ok(Some(match step.el.name.as_str() {
+    Ok(Some(match step.el.name {
         "LvmAnmalan" => {
             let municipality = step.required("Kommun")?;
             (
@@ -414,7 +414,7 @@ pub(super) fn municipal_step(h: &StepHead<'_>) -> Result<Option<(Timestamp, Even
     let Some(sender) = h.sender else {
         return Ok(None);
     };
-    Ok(Some(match step.el.name.as_str() {
+    Ok(Some(match step.el.name {
         "BeviljadeInsatser" => {
             let services = step
                 .children("Insats")

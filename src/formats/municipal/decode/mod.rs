@@ -386,7 +386,7 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
             dialect: dialect.name.clone(),
             found: match &root.namespace {
                 Some(ns) => format!("{} xmlns=\"{ns}\"", root.name),
-                None => root.name.clone(),
+                None => root.name.to_owned(),
             },
             expected: match &dialect.root.namespace {
                 Some(ns) => format!("{} xmlns=\"{ns}\"", dialect.root.local),
@@ -553,7 +553,7 @@ pub fn message_id_of(dialect: &Dialect, bytes: &[u8]) -> Option<String> {
     }
     let path = find(&dialect.envelope)?;
     match reader.find(&root, path, false, false).ok()? {
-        Found::Element(el) => Some(el.text.clone()),
+        Found::Element(el) => Some(el.text.to_string()),
         Found::Attribute(_, value) => Some(value.trim().to_owned()),
         Found::Absent(_) => None,
     }

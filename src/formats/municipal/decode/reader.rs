@@ -7,16 +7,16 @@ use crate::formats::municipal::transform::Transform;
 /// A value read from the document: its text and where it is.
 pub(super) struct Located<'a, 'p> {
     pub(super) text: &'a str,
-    pub(super) element: &'a Element,
+    pub(super) element: &'a Element<'a>,
     pub(super) attribute: Option<&'p super::super::path::Name>,
 }
 
 /// What a path found: an element, an attribute's value, or nothing (with the deepest element
 /// that exists on the way).
 pub(super) enum Found<'a> {
-    Element(&'a Element),
-    Attribute(&'a Element, &'a str),
-    Absent(&'a Element),
+    Element(&'a Element<'a>),
+    Attribute(&'a Element<'a>, &'a str),
+    Absent(&'a Element<'a>),
 }
 
 /// The copies a document's rules ask for, done after every rule ran (the field copied from
@@ -40,7 +40,7 @@ impl Copies<'_> {
 
 pub(super) struct Reader<'a> {
     pub(super) dialect: &'a Dialect,
-    pub(super) root: &'a Element,
+    pub(super) root: &'a Element<'a>,
     pub(super) today: Date,
     /// What the reading itself warns of (a local time the clocks show twice).
     pub(super) warnings: std::cell::RefCell<Vec<String>>,
@@ -124,7 +124,7 @@ impl<'a> Reader<'a> {
         format!("{}/{}", self.path(el), rest)
     }
 
-    pub(super) fn start(&self, el: &'a Element, path: &XmlPath) -> Option<&'a Element> {
+    pub(super) fn start(&self, el: &'a Element<'a>, path: &XmlPath) -> Option<&'a Element<'a>> {
         if !path.absolute {
             return Some(el);
         }
@@ -136,7 +136,7 @@ impl<'a> Reader<'a> {
     /// `mark`, every element on the way is marked as read.
     pub(super) fn find(
         &self,
-        el: &'a Element,
+        el: &'a Element<'a>,
         path: &XmlPath,
         strict: bool,
         mark: bool,
@@ -176,7 +176,11 @@ impl<'a> Reader<'a> {
     }
 
     /// The element `path` names below `el` (marked as read), if present.
-    pub(super) fn element(&self, el: &'a Element, path: &XmlPath) -> Result<Option<&'a Element>> {
+    pub(super) fn element(
+        &self,
+        el: &'a Element<'a>,
+        path: &XmlPath,
+    ) -> Result<Option<&'a Element<'a>>> {
         match self.find(el, path, true, true)? {
             Found::Element(found) => Ok(Some(found)),
             _ => Ok(None),
@@ -186,7 +190,7 @@ impl<'a> Reader<'a> {
     /// The value `path` names below `el` (trimmed; empty counts as absent), marked as read.
     pub(super) fn value<'p>(
         &self,
-        el: &'a Element,
+        el: &'a Element<'a>,
         path: &'p XmlPath,
     ) -> Result<Option<Located<'a, 'p>>> {
         match self.find(el, path, true, true)? {
@@ -224,9 +228,9 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(super) fn test(&self, el: &'a Element, test: &Test) -> bool {
+    pub(super) fn test(&self, el: &'a Element<'a>, test: &Test) -> bool {
         let value = |path: &XmlPath| match self.find(el, path, false, false) {
-            Ok(Found::Element(found)) => Some(found.text.as_str()),
+            Ok(Found::Element(found)) => Some(&*found.text),
             Ok(Found::Attribute(_, value)) => Some(value.trim()),
             _ => None,
         };
@@ -242,17 +246,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub(super) fn holds(&self, el: &'a Element, condition: &Condition) -> bool {
+    pub(super) fn holds(&self, el: &'a Element<'a>, condition: &Condition) -> bool {
         condition.any.iter().any(|t| self.test(el, t))
     }
 
-    pub(super) fn applies(&self, el: &'a Element, rule: &Rule) -> bool {
+    pub(super) fn applies(&self, el: &'a Element<'a>, rule: &Rule) -> bool {
         rule.when.iter().all(|c| self.holds(el, c))
             && !rule.unless.iter().any(|c| self.holds(el, c))
     }
 
     /// The error for `path` missing below `el`, named from the deepest element that exists.
-    pub(super) fn missing(&self, el: &'a Element, path: &XmlPath) -> MunicipalError {
+    pub(super) fn missing(&self, el: &'a Element<'a>, path: &XmlPath) -> MunicipalError {
         let mut at = match self.start(el, path) {
             Some(start) => start,
             None => self.root,
@@ -291,7 +295,7 @@ impl<'a> Reader<'a> {
     pub(super) fn apply<'r>(
         &self,
         rules: &'r [Rule],
-        el: &'a Element,
+        el: &'a Element<'a>,
         out: &mut Value,
         copies: &mut Copies<'r>,
     ) -> Result<()> {
@@ -345,7 +349,7 @@ impl<'a> Reader<'a> {
 
     /// Marks as read every element `path` names below `el` (with everything below it), or
     /// the attribute it names on each.
-    fn ignore(&self, el: &'a Element, path: &XmlPath) {
+    fn ignore(&self, el: &'a Element<'a>, path: &XmlPath) {
         let Some(start) = self.start(el, path) else {
             return;
         };
@@ -376,7 +380,7 @@ impl<'a> Reader<'a> {
     pub(super) fn value_rule(
         &self,
         rule: &ValueRule,
-        el: &'a Element,
+        el: &'a Element<'a>,
         out: &mut Value,
         prefix: &[String],
     ) -> Result<()> {
@@ -488,7 +492,7 @@ impl<'a> Reader<'a> {
     pub(super) fn group<'r>(
         &self,
         rule: &'r GroupRule,
-        el: &'a Element,
+        el: &'a Element<'a>,
         out: &mut Value,
         copies: &mut Copies<'r>,
     ) -> Result<()> {
