@@ -22,6 +22,10 @@ use quick_xml::events::Event;
 #[path = "support/raw_xml.rs"]
 mod raw_xml;
 
+/// The gateway's allocator (`src/main.rs`): the codecs are measured as the gateway runs them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn dialects(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mappings = Mappings::load(&root.join("mappings")).unwrap();

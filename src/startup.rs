@@ -148,6 +148,15 @@ impl Application {
                 Some(_) => Some(Arc::new(self.settings.pseudonym_key()?)),
                 None => None,
             },
+            public_urls: Arc::new(
+                http::PublicUrls::new(
+                    self.settings.server.public_base_url.as_deref(),
+                    self.listener.local_addr()?,
+                    self.settings.server.tls.is_some(),
+                    &self.settings.server.trusted_proxies,
+                )
+                .map_err(anyhow::Error::msg)?,
+            ),
             auth_clock: if self.settings.server.test_clock {
                 Clock::System
             } else {
@@ -275,11 +284,16 @@ impl Application {
         } else {
             "http"
         };
-        let token_url = match &self.settings.auth.token_url {
-            Some(url) => url.clone(),
-            None => format!("{scheme}://{}/auth/token", self.listener.local_addr()?),
+        let token_url = match (
+            &self.settings.auth.token_url,
+            &self.settings.server.public_base_url,
+        ) {
+            (Some(url), _) => url.clone(),
+            (None, Some(base)) => format!("{}/auth/token", base.trim_end_matches('/')),
+            (None, None) => format!("{scheme}://{}/auth/token", self.listener.local_addr()?),
         };
         if self.settings.auth.token_url.is_none()
+            && self.settings.server.public_base_url.is_none()
             && self.settings.server.listen.ip().is_unspecified()
         {
             tracing::warn!(%token_url, "auth.token_url is not set and the gateway listens on every address: clients must name this URL as their assertions' aud; set auth.token_url to the address they reach");

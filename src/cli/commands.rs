@@ -199,6 +199,31 @@ pub(super) fn check_config(settings: &Settings) -> anyhow::Result<()> {
         resolved(settings.resolve(&settings.organisations_file))
     );
     println!("  mappings:       {}", resolved(settings.mappings_path()));
+    println!(
+        "  public URL:     {}{}",
+        settings
+            .server
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!(
+                "{}://{} (server.listen; set server.public_base_url for clients elsewhere)",
+                if settings.server.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                },
+                settings.server.listen
+            )),
+        if settings.server.trusted_proxies.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", or as proxies at {} say",
+                settings.server.trusted_proxies.join(", ")
+            )
+        }
+    );
+    println!("  token endpoint: {}", settings.token_url());
     let policies = &mappings.policies;
     println!(
         "  policies:       {} (default), {}",

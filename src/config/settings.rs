@@ -38,6 +38,15 @@ pub struct ServerSettings {
     pub shutdown_grace_seconds: u64,
     /// Serve HTTPS (and, with a client CA, accept client certificates).
     pub tls: Option<TlsSettings>,
+    /// The gateway's address as its clients reach it (`https://gw.example.se`, with a path
+    /// if a proxy serves it under one): the base of the absolute URLs FHIR answers carry
+    /// (`fullUrl`, paging links, `Location`) and of the token endpoint. Unset:
+    /// `http(s)://<server.listen>` — set it when listening on every address or behind a proxy.
+    pub public_base_url: Option<String>,
+    /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `Forwarded` and
+    /// `X-Forwarded-Proto`/`-Host`/`-Port`/`-Prefix` headers say the address the client
+    /// used. From any other peer these headers are ignored. Empty by default.
+    pub trusted_proxies: Vec<String>,
     /// FOR TEST ENVIRONMENTS ONLY: the gateway's clock starts at the time it starts but moves
     /// only when a client moves it (`/test/clock`), so that `brygga replay --target` can run
     /// days of process time in seconds. Never set it where real cases are handled: deadlines
@@ -67,6 +76,8 @@ impl Default for ServerSettings {
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 30,
             tls: None,
+            public_base_url: None,
+            trusted_proxies: Vec::new(),
             test_clock: false,
         }
     }
@@ -164,7 +175,7 @@ fn default_scope_claim() -> String {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// The token endpoint's public URL, which client assertions name as their `aud`. Unset:
-    /// `http://<server.listen>/auth/token`.
+    /// `<server.public_base_url>/auth/token`, or `http://<server.listen>/auth/token`.
     pub token_url: Option<String>,
     /// How long an access token is valid.
     pub token_lifetime_seconds: u64,
@@ -432,10 +443,11 @@ impl Settings {
         } else {
             "http"
         };
-        self.auth
-            .token_url
-            .clone()
-            .unwrap_or_else(|| format!("{scheme}://{}/auth/token", self.server.listen))
+        match (&self.auth.token_url, &self.server.public_base_url) {
+            (Some(url), _) => url.clone(),
+            (None, Some(base)) => format!("{}/auth/token", base.trim_end_matches('/')),
+            (None, None) => format!("{scheme}://{}/auth/token", self.server.listen),
+        }
     }
 
     /// A path of the settings, resolved relative to the settings file.
@@ -602,6 +614,22 @@ impl Settings {
                 "{}: audit.checkpoint_minutes must be at least 1",
                 path.display()
             ));
+        }
+        if let Some(base) = &settings.server.public_base_url
+            && let Err(problem) = crate::http::parse_base(base)
+        {
+            problems.push(format!(
+                "{}: server.public_base_url: {problem}",
+                path.display()
+            ));
+        }
+        for proxy in &settings.server.trusted_proxies {
+            if let Err(problem) = crate::http::parse_proxy(proxy) {
+                problems.push(format!(
+                    "{}: server.trusted_proxies: {problem}",
+                    path.display()
+                ));
+            }
         }
         let url = &settings.database.url;
         if !(url.starts_with("sqlite:")

@@ -84,6 +84,7 @@ async fn organisation_filter(
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/AuditEvent";
@@ -172,12 +173,12 @@ pub async fn search(
     )
     .await?;
     let mut links = vec![
-        json!({ "relation": "self", "url": format!("{ROUTE}?{}", params.query_with_cursor(None)) }),
+        json!({ "relation": "self", "url": base.url(&format!("{ROUTE}?{}", params.query_with_cursor(None))) }),
     ];
     if more && let Some(last) = records.last() {
         links.push(json!({
             "relation": "next",
-            "url": format!("{ROUTE}?{}", params.query_with_cursor(Some(&last.seq.to_string()))),
+            "url": base.url(&format!("{ROUTE}?{}", params.query_with_cursor(Some(&last.seq.to_string())))),
         }));
     }
     Ok(fhir_json(
@@ -188,7 +189,7 @@ pub async fn search(
             "total": total,
             "link": links,
             "entry": records.iter().map(|r| json!({
-                "fullUrl": format!("AuditEvent/{}", r.seq),
+                "fullUrl": base.fhir(&format!("AuditEvent/{}", r.seq)),
                 "resource": audit_event(r),
                 "search": { "mode": "match" },
             })).collect::<Vec<_>>(),

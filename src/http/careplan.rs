@@ -45,6 +45,7 @@ fn bad(diagnostics: impl Into<String>, expression: Option<&str>) -> ApiError {
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth::require(
@@ -95,7 +96,7 @@ pub async fn search(
     }
     let patient_resource = cases.iter().find_map(|c| c.patient.clone());
     let bundle = searchset(
-        "/fhir/CarePlan",
+        &base,
         RESOURCE,
         &params,
         hits,
@@ -157,11 +158,15 @@ pub async fn vread(
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/CarePlan/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    show(&find(&state, &caller, ROUTE, &id).await?, Show::History)
+    show(
+        &find(&state, &caller, ROUTE, &id).await?,
+        Show::History(&base),
+    )
 }
 
 async fn find(

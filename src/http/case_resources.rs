@@ -190,7 +190,7 @@ pub fn version_of<'a>(history: &'a History, vid: &str) -> Result<&'a Version, Ap
 }
 
 /// `history` as a FHIR `history` Bundle, newest version first.
-pub fn history_bundle(history: &History) -> Value {
+pub fn history_bundle(history: &History, base: &super::Base) -> Value {
     let entries: Vec<Value> = history
         .versions
         .iter()
@@ -198,7 +198,7 @@ pub fn history_bundle(history: &History) -> Value {
         .map(|version| {
             let first = version.version == 1;
             json!({
-                "fullUrl": format!("{}/{}", history.kind, history.id),
+                "fullUrl": base.fhir(&format!("{}/{}", history.kind, history.id)),
                 "resource": version.resource,
                 "request": {
                     "method": if first { "POST" } else { "PUT" },
@@ -227,8 +227,8 @@ pub enum Show<'a> {
     Current,
     /// `GET …/_history/{vid}`.
     Version(&'a str),
-    /// `GET …/_history`: every version.
-    History,
+    /// `GET …/_history`: every version, with URLs under the request's base.
+    History(&'a super::Base),
 }
 
 /// The answer to a read, `vread` or `_history` of `history`.
@@ -241,7 +241,7 @@ pub fn show(history: &History, what: Show<'_>) -> Result<Response, ApiError> {
             &history.id,
             version_of(history, vid)?,
         ),
-        Show::History => fhir_json(StatusCode::OK, history_bundle(history)),
+        Show::History(base) => fhir_json(StatusCode::OK, history_bundle(history, base)),
     })
 }
 

@@ -309,13 +309,14 @@ pub async fn vread(
 pub async fn history_of(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Consent/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
     show(
         &read_history(&state, &caller, ROUTE, &id).await?,
-        Show::History,
+        Show::History(&base),
     )
 }
 
@@ -337,6 +338,7 @@ pub async fn read(
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth::require(
@@ -391,7 +393,7 @@ pub async fn search(
         }
     }
     let found = hits.len();
-    let bundle = searchset("/fhir/Consent", RESOURCE, &params, hits, |_| Vec::new())?;
+    let bundle = searchset(&base, RESOURCE, &params, hits, |_| Vec::new())?;
     // A search that finds nothing is audited too: the person's log extract shows who looked.
     let entry = audit(&caller, "search consent", person, json!({ "found": found }));
     auth::record(&state, entry).await?;

@@ -29,8 +29,9 @@ fn with_paging(mut own: Vec<Value>) -> Value {
     Value::Array(own)
 }
 
-/// The statement, with the token endpoint `token_url`, as of `date`.
-pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
+/// The statement of the FHIR base `fhir_base`, with the token endpoint `token_url`, as of
+/// `date`.
+pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timestamp) -> Value {
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -40,6 +41,7 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
         "software": { "name": "brygga", "version": env!("CARGO_PKG_VERSION") },
         "implementation": {
             "description": "brygga: the coordination gateway between region and municipality",
+            "url": fhir_base,
         },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
@@ -169,10 +171,14 @@ pub fn capability_statement(token_url: &str, date: jiff::Timestamp) -> Value {
 }
 
 /// `GET /fhir/metadata` (open, as FHIR servers answer it).
-pub async fn metadata(State(state): State<AppState>) -> Response {
+pub async fn metadata(State(state): State<AppState>, base: super::Base) -> Response {
     fhir_json(
         StatusCode::OK,
-        capability_statement(state.auth.token_url(), state.pipeline.clock.now()),
+        capability_statement(
+            &base.url("/fhir"),
+            state.auth.token_url(),
+            state.pipeline.clock.now(),
+        ),
     )
 }
 

@@ -111,6 +111,7 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<History, Ap
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth::require(
@@ -169,7 +170,7 @@ pub async fn search(
             found.push(hit);
         }
     }
-    let bundle = searchset("/fhir/Patient", RESOURCE, &params, found, |_| Vec::new())?;
+    let bundle = searchset(&base, RESOURCE, &params, found, |_| Vec::new())?;
     Ok(fhir_json(StatusCode::OK, bundle))
 }
 
@@ -205,13 +206,14 @@ pub async fn vread(
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Patient/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
     show(
         &auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?,
-        Show::History,
+        Show::History(&base),
     )
 }
 

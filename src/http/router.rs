@@ -36,6 +36,8 @@ pub struct AppState {
     /// The clock client assertions and access tokens are judged by: the gateway's, except with
     /// a test clock (`server.test_clock`), whose moves must not expire every token.
     pub auth_clock: crate::clock::Clock,
+    /// The base of the absolute URLs in answers (`server.public_base_url`, trusted proxies).
+    pub public_urls: std::sync::Arc<super::PublicUrls>,
 }
 
 impl FromRef<AppState> for Pipeline {
@@ -137,6 +139,11 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
     } else {
         routes
     };
+    let public_urls = state.public_urls.clone();
+    let routes = routes.layer(middleware::from_fn_with_state(
+        public_urls,
+        super::public_url::layer,
+    ));
     with_layers(routes.with_state(state), metrics, server)
 }
 

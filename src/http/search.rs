@@ -242,9 +242,10 @@ pub fn common_filters(params: &Params, hit: &Hit) -> Result<bool, ApiError> {
 }
 
 /// The page of `hits` the parameters ask for, as a `searchset` Bundle with `self` and `next`
-/// links under `path`; `include` gives the resources `_include` adds for the page's matches.
+/// links and `fullUrl`s absolute under `base`; `include` gives the resources `_include` adds
+/// for the page's matches.
 pub fn searchset(
-    path: &str,
+    base: &super::Base,
     kind: &str,
     params: &Params,
     mut hits: Vec<Hit>,
@@ -300,13 +301,13 @@ pub fn searchset(
     let page: Vec<Hit> = page.into_iter().take(count).collect();
     let mut links = vec![json!({
         "relation": "self",
-        "url": format!("{path}?{}", params.query_with_cursor(params.first("_cursor"))),
+        "url": base.fhir(&format!("{kind}?{}", params.query_with_cursor(params.first("_cursor")))),
     })];
     if more && let Some(last) = page.last() {
         let cursor = format!("{}.{}", last.last_updated.as_millisecond(), last.id);
         links.push(json!({
             "relation": "next",
-            "url": format!("{path}?{}", params.query_with_cursor(Some(&cursor))),
+            "url": base.fhir(&format!("{kind}?{}", params.query_with_cursor(Some(&cursor)))),
         }));
     }
     let included = include(&page);
@@ -314,7 +315,7 @@ pub fn searchset(
         .into_iter()
         .map(|hit| {
             json!({
-                "fullUrl": format!("{kind}/{}", hit.id),
+                "fullUrl": base.fhir(&format!("{kind}/{}", hit.id)),
                 "resource": hit.resource,
                 "search": { "mode": "match" },
             })
@@ -327,7 +328,7 @@ pub fn searchset(
             .to_owned();
         let id = resource["id"].as_str().unwrap_or_default().to_owned();
         json!({
-            "fullUrl": format!("{kind}/{id}"),
+            "fullUrl": base.fhir(&format!("{kind}/{id}")),
             "resource": resource,
             "search": { "mode": "include" },
         })
@@ -432,17 +433,35 @@ mod tests {
             &["patient"],
         )
         .unwrap();
-        let first = searchset("/fhir/T", "T", &params, hits(7), |_| Vec::new()).unwrap();
+        let first = searchset(
+            &super::super::Base::new("http://gw.test"),
+            "T",
+            &params,
+            hits(7),
+            |_| Vec::new(),
+        )
+        .unwrap();
         assert_eq!(ids(&first), ["r0", "r1", "r2"]);
         assert_eq!(first["total"], 7);
         let params = next(&first).unwrap();
         assert_eq!(params.first("patient"), Some("s|v"));
         // Two more arrive before the client asks for the next page.
-        let second = searchset("/fhir/T", "T", &params, hits(9), |_| Vec::new()).unwrap();
+        let second = searchset(
+            &super::super::Base::new("http://gw.test"),
+            "T",
+            &params,
+            hits(9),
+            |_| Vec::new(),
+        )
+        .unwrap();
         assert_eq!(ids(&second), ["r3", "r4", "r5"]);
-        let third = searchset("/fhir/T", "T", &next(&second).unwrap(), hits(9), |_| {
-            Vec::new()
-        })
+        let third = searchset(
+            &super::super::Base::new("http://gw.test"),
+            "T",
+            &next(&second).unwrap(),
+            hits(9),
+            |_| Vec::new(),
+        )
         .unwrap();
         assert_eq!(ids(&third), ["r6", "r7", "r8"]);
         assert!(next(&third).is_none(), "{third}");
@@ -459,11 +478,22 @@ mod tests {
             &[],
         )
         .unwrap();
-        let first = searchset("/fhir/T", "T", &params, hits(5), |_| Vec::new()).unwrap();
+        let first = searchset(
+            &super::super::Base::new("http://gw.test"),
+            "T",
+            &params,
+            hits(5),
+            |_| Vec::new(),
+        )
+        .unwrap();
         assert_eq!(ids(&first), ["r4", "r3"]);
-        let second = searchset("/fhir/T", "T", &next(&first).unwrap(), hits(5), |_| {
-            Vec::new()
-        })
+        let second = searchset(
+            &super::super::Base::new("http://gw.test"),
+            "T",
+            &next(&first).unwrap(),
+            hits(5),
+            |_| Vec::new(),
+        )
         .unwrap();
         assert_eq!(ids(&second), ["r2", "r1"]);
         for (name, value, says) in [
@@ -472,7 +502,14 @@ mod tests {
             ("_cursor", "nonsense", "follow the next link"),
         ] {
             let params = Params::new(vec![(name.into(), value.into())], "T", &[]).unwrap();
-            let error = searchset("/fhir/T", "T", &params, hits(1), |_| Vec::new()).unwrap_err();
+            let error = searchset(
+                &super::super::Base::new("http://gw.test"),
+                "T",
+                &params,
+                hits(1),
+                |_| Vec::new(),
+            )
+            .unwrap_err();
             assert!(error.to_string().contains(says), "{error}");
         }
         let error =

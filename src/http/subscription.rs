@@ -298,6 +298,7 @@ pub async fn status(
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Search).await?;
@@ -345,7 +346,7 @@ pub async fn search(
         })
         .map(|resource| {
             json!({
-                "fullUrl": format!("Subscription/{}", resource["id"].as_str().unwrap_or_default()),
+                "fullUrl": base.fhir(&format!("Subscription/{}", resource["id"].as_str().unwrap_or_default())),
                 "resource": resource,
                 "search": { "mode": "match" },
             })

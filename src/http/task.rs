@@ -155,6 +155,7 @@ async fn worklist(
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
@@ -210,7 +211,7 @@ pub async fn search(
         .filter_map(|c| c.patient.clone())
         .filter_map(|p| Some((format!("Patient/{}", p["id"].as_str()?), p)))
         .collect();
-    let bundle = searchset("/fhir/Task", RESOURCE, &params, hits, |page| {
+    let bundle = searchset(&base, RESOURCE, &params, hits, |page| {
         let mut included = Vec::new();
         if include_patient {
             let mut named: Vec<&str> = page
@@ -280,11 +281,15 @@ pub async fn vread(
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/Task/{id}/_history";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Read).await?;
-    show(&find(&state, &caller, ROUTE, &id).await?, Show::History)
+    show(
+        &find(&state, &caller, ROUTE, &id).await?,
+        Show::History(&base),
+    )
 }
 
 /// The answer to a recorded Task: its current version as stored (else the Task as the client

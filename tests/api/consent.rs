@@ -386,7 +386,10 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(found["entry"][0]["fullUrl"], format!("Consent/{id}"));
+    assert_eq!(
+        found["entry"][0]["fullUrl"],
+        app.url(&format!("/fhir/Consent/{id}"))
+    );
     let (status, one) = get(&app, OSTERSUND, &format!("/fhir/Consent/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(one["category"][0]["coding"][0]["code"], "disclosure");

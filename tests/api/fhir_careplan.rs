@@ -54,7 +54,7 @@ async fn a_plan_is_made_read_by_both_principals_searched_revised_and_its_history
     assert_eq!(headers["etag"], "W/\"1\"");
     assert_eq!(
         headers["location"],
-        format!("/fhir/CarePlan/{id}/_history/1").as_str()
+        app.url(&format!("/fhir/CarePlan/{id}/_history/1")).as_str()
     );
     // What the mapping does not carry on is said.
     let warnings: Vec<&str> = headers

@@ -36,7 +36,10 @@ async fn a_patient_is_found_by_identifier_by_the_organisations_of_its_cases_only
     // The same id as in every Bundle the gateway sends.
     assert_eq!(
         found["entry"][0]["fullUrl"],
-        format!("Patient/{}", patient["id"].as_str().unwrap())
+        app.url(&format!(
+            "/fhir/Patient/{}",
+            patient["id"].as_str().unwrap()
+        ))
     );
     // Krokom takes no part in the case: nothing, as for a person unknown to the gateway.
     let none = search(crate::helpers::KROKOM).await;
@@ -235,7 +238,7 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_re
     assert_eq!(answer["meta"]["versionId"], "2");
     assert_eq!(answer["lastModified"], "2026-11-23T12:30:00Z");
     assert_eq!(headers["etag"], "W/\"2\"");
-    assert_eq!(headers["location"], path.as_str());
+    assert_eq!(headers["location"], app.url(&path).as_str());
     let (_, _, read) = get_as(&app, OSTERSUND, &path).await;
     assert_eq!(read, answer);
     // The region, which sent the notice, sees the change on the same Task.
@@ -262,7 +265,7 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_re
     assert_eq!(first["status"], "requested");
     assert_eq!(
         headers["content-location"],
-        format!("{path}/_history/1").as_str()
+        app.url(&format!("{path}/_history/1")).as_str()
     );
     let (status, _, outcome) = get_as(&app, OSTERSUND, &format!("{path}/_history/3")).await;
     assert_eq!(status, 404);
@@ -364,7 +367,10 @@ async fn a_step_the_client_reports_as_a_task_is_recorded_and_found_under_the_id_
         task_request(&app, reqwest::Method::POST, "/fhir/Task", &task).await;
     assert_eq!(status, 201, "{answer}");
     let id = answer["id"].as_str().unwrap().to_owned();
-    assert_eq!(headers["location"], format!("/fhir/Task/{id}").as_str());
+    assert_eq!(
+        headers["location"],
+        app.url(&format!("/fhir/Task/{id}")).as_str()
+    );
     let planning = tasks_with_code(&app, "planning-started").await;
     assert_eq!(planning["total"], 1, "{planning}");
     assert_eq!(planning["entry"][0]["resource"]["id"], id.as_str());
@@ -442,7 +448,8 @@ async fn tasks_are_searched_by_owner_period_and_last_update_and_paged_by_next_li
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(next.starts_with("/fhir/Task?"), "{next}");
+    // Absolute, as R4 requires of a link.
+    assert!(next.starts_with(&app.url("/fhir/Task?")), "{next}");
     let (status, _, second) = get_as(&app, OSTERSUND, &next).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["entry"].as_array().unwrap().len(), 1);

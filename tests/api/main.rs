@@ -44,6 +44,7 @@ mod helpers;
 mod metadata;
 mod municipal;
 mod placing;
+mod public_urls;
 mod recovery;
 mod replay;
 mod security;

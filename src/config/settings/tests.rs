@@ -78,6 +78,38 @@ fn an_unknown_key_names_the_key_and_the_file() {
 }
 
 #[test]
+fn the_public_base_url_and_proxies_are_checked_and_name_the_token_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "organisations.toml", DIRECTORY);
+    let path = write(
+        dir.path(),
+        "brygga.toml",
+        "[server]\npublic_base_url = \"gw.example.se\"\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy\"]\n",
+    );
+    let message = Settings::load_with_env(&path, no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("server.public_base_url: \"gw.example.se\" is not a URL"),
+        "{message}"
+    );
+    assert!(
+        message.contains("server.trusted_proxies: \"proxy\" is not an IP address"),
+        "{message}"
+    );
+    let path = write(
+        dir.path(),
+        "brygga.toml",
+        "[server]\npublic_base_url = \"https://gw.example.se/brygga/\"\n",
+    );
+    let settings = Settings::load_with_env(&path, no_env()).unwrap();
+    assert_eq!(
+        settings.token_url(),
+        "https://gw.example.se/brygga/auth/token"
+    );
+}
+
+#[test]
 fn a_retired_key_says_it_is_gone_and_why() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "organisations.toml", DIRECTORY);
