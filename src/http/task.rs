@@ -63,7 +63,68 @@ fn bad(diagnostics: impl Into<String>) -> ApiError {
 }
 
 /// Whether the current version of a Task passes the search's own parameters.
-fn matches(params: &Params, task: &Value) -> Result<bool, ApiError> {
+/// The identifiers an `owner` search value stands for: a unit's HSA-id, an organisation
+/// (a municipality's code, a region's HSA-id: it and every unit of it in the directory),
+/// each also as `Organization/<identifier>`; `system|value` or the value alone.
+fn owner_tokens(directory: &crate::config::Directory, wanted: &str) -> Vec<String> {
+    use crate::domain::identifiers::{HsaId, Kommunkod, systems};
+    let mut tokens = Vec::new();
+    for token in wanted.split(',') {
+        let token = token.strip_prefix("Organization/").unwrap_or(token);
+        tokens.push(token.to_owned());
+        let (system, value) = match token.split_once('|') {
+            Some((system, value)) => (Some(system), value),
+            None => (None, token),
+        };
+        if system.is_none_or(|s| s == systems::KOMMUNKOD)
+            && let Ok(code) = value.parse::<Kommunkod>()
+            && let Some(municipality) = directory.municipality(code)
+        {
+            tokens.extend(
+                municipality
+                    .units
+                    .iter()
+                    .filter_map(|u| u.hsa_id.as_ref())
+                    .map(|h| format!("{}|{h}", systems::HSA_ID)),
+            );
+        }
+        if system.is_none_or(|s| s == systems::HSA_ID)
+            && let Ok(hsa_id) = value.parse::<HsaId>()
+            && let Some(region) = directory.region(&hsa_id)
+        {
+            tokens.extend(
+                region
+                    .units
+                    .iter()
+                    .map(|u| format!("{}|{}", systems::HSA_ID, u.hsa_id)),
+            );
+        }
+    }
+    tokens
+}
+
+/// Whether the Task's `owner` is one of `tokens` (`owner_tokens`): by its reference, its
+/// identifier, or the municipality a municipal unit belongs to.
+fn owner_matches(tokens: &[String], owner: &Value) -> bool {
+    let municipality = owner["extension"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["url"] == crate::formats::fhir::EXT_MUNICIPALITY)
+        .map(|e| &e["valueIdentifier"]);
+    tokens.iter().any(|token| {
+        super::search::reference_matches(token, owner)
+            || municipality.is_some_and(|identifier| {
+                super::search::identifier_matches(token, std::iter::once(identifier))
+            })
+    })
+}
+
+fn matches(
+    params: &Params,
+    directory: &crate::config::Directory,
+    task: &Value,
+) -> Result<bool, ApiError> {
     if let Some(status) = params.first("status")
         && !status
             .split(',')
@@ -80,7 +141,7 @@ fn matches(params: &Params, task: &Value) -> Result<bool, ApiError> {
     }
     for name in ["owner", "owner:identifier"] {
         if let Some(wanted) = params.first(name)
-            && !reference_matches(wanted, &task["owner"])
+            && !owner_matches(&owner_tokens(directory, wanted), &task["owner"])
         {
             return Ok(false);
         }
@@ -182,7 +243,9 @@ pub async fn search(
     };
     let mut hits = Vec::new();
     for hit in kept {
-        if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
+        if matches(&params, &state.pipeline.directory, &hit.resource)?
+            && common_filters(&params, &hit)?
+        {
             hits.push(hit);
         }
     }
@@ -201,7 +264,9 @@ pub async fn search(
                 id: task.id.clone(),
                 resource: current.resource.clone(),
             };
-            if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
+            if matches(&params, &state.pipeline.directory, &hit.resource)?
+                && common_filters(&params, &hit)?
+            {
                 hits.push(hit);
             }
         }

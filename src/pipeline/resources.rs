@@ -3,6 +3,11 @@
 //! its owner made to it through the API (`PUT /fhir/Task/{id}`); each plan's `CarePlan`, one
 //! version per plan message. References point at `Type/id`, the person's with its identifier
 //! too, so a resource read can be changed and sent back as it is.
+//!
+//! A step's Task ends with its case, as the FHIR Task state machine allows: when the case is
+//! cancelled every open Task becomes `cancelled`; when the person is discharged, the open
+//! Tasks of the inpatient episode end — one being worked on (`in-progress`) as `completed`,
+//! one never started as `cancelled` — each with a `statusReason`, as a version of its own.
 
 use std::collections::HashMap;
 
@@ -10,6 +15,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::read::CaseRead;
+use crate::domain::event::EventKind;
 use crate::formats::Mappings;
 use crate::formats::fhir::{apply_change, changed_task};
 use crate::formats::translate;
@@ -56,6 +62,56 @@ impl History {
             version,
             last_updated,
         });
+    }
+}
+
+/// Task statuses from which a Task can still move (not `completed`, `cancelled`, `failed`,
+/// `rejected` or `entered-in-error`).
+const OPEN: [&str; 7] = [
+    "draft",
+    "requested",
+    "received",
+    "accepted",
+    "ready",
+    "in-progress",
+    "on-hold",
+];
+
+/// The steps of the inpatient episode, which discharge ends.
+const INPATIENT_STEPS: [&str; 6] = [
+    "admission-notice",
+    "estimated-discharge-changed",
+    "care-contact-appointed",
+    "planning-started",
+    "ready-for-discharge",
+    "information-at-discharge",
+];
+
+/// Ends the open Tasks the end of the case (or its inpatient episode) leaves without a purpose.
+fn end_open_tasks(found: &mut CaseResources, event: &EventKind, at: Timestamp) {
+    let (cancelled, reason) = match event {
+        EventKind::CaseCancelled { .. } => (true, "the case was cancelled"),
+        EventKind::Discharged { .. } => (false, "the person was discharged"),
+        _ => return,
+    };
+    for history in found.histories.iter_mut().filter(|h| h.kind == "Task") {
+        let current = &history.current().resource;
+        let status = current["status"].as_str().unwrap_or_default();
+        let code = current["code"]["coding"][0]["code"]
+            .as_str()
+            .unwrap_or_default();
+        if !OPEN.contains(&status) || (!cancelled && !INPATIENT_STEPS.contains(&code)) {
+            continue;
+        }
+        let mut ended = current.clone();
+        ended["status"] = json!(if !cancelled && status == "in-progress" {
+            "completed"
+        } else {
+            "cancelled"
+        });
+        ended["statusReason"] = json!({ "text": reason });
+        ended["lastModified"] = json!(at.to_string());
+        history.push(ended, at);
     }
 }
 
@@ -110,6 +166,7 @@ impl CaseRead {
         for (released, message) in self.events().iter().zip(self.messages()) {
             let event = released.event();
             let recorded = self.recorded_at(event.id).unwrap_or(event.occurred_at);
+            end_open_tasks(&mut found, &event.kind, recorded);
             if let Some(target) = changed_task(event)
                 && let Some(history) = found
                     .histories

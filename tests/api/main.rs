@@ -52,3 +52,4 @@ mod service;
 mod shutdown;
 mod subscription;
 mod tls;
+mod worklists;

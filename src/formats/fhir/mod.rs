@@ -15,6 +15,6 @@ pub use consent::{
 pub use json::FhirReadError;
 pub use read::{FORMAT, FhirRead, read, read_value};
 pub use render::{
-    Bundle, PLAN_TYPE, RenderError, apply_change, bundle, careplan_case, careplan_id, changed_task,
-    patient_id, patient_resource, render, task_event, task_id,
+    Bundle, EXT_MUNICIPALITY, PLAN_TYPE, RenderError, apply_change, bundle, careplan_case,
+    careplan_id, changed_task, patient_id, patient_resource, render, task_event, task_id,
 };

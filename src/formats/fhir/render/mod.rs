@@ -144,7 +144,7 @@ pub(super) const EXT_NEXT_OF_KIN: &str =
     "urn:brygga:fhir:StructureDefinition:next-of-kin-participated";
 pub(super) const EXT_FOLLOW_UP: &str = "urn:brygga:fhir:StructureDefinition:follow-up-date";
 /// On a Reference to a municipal unit (by HSA-id): the municipality it belongs to.
-pub(super) const EXT_MUNICIPALITY: &str = "urn:brygga:fhir:StructureDefinition:municipality";
+pub const EXT_MUNICIPALITY: &str = "urn:brygga:fhir:StructureDefinition:municipality";
 /// On a `service` input of a services-decided Task: what was granted, its extent, from when.
 pub(super) const EXT_SERVICE_DESCRIPTION: &str =
     "urn:brygga:fhir:StructureDefinition:service-description";
