@@ -11,7 +11,7 @@
 //! A client sees the records naming its own organisation; an auditor client (`auditor =
 //! true`) every organisation's. Reading the log is recorded in it.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -85,7 +85,7 @@ pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     base: super::Base,
-    Query(query): Query<Vec<(String, String)>>,
+    query: super::search::SearchQuery,
 ) -> Result<Response, ApiError> {
     const ROUTE: &str = "/fhir/AuditEvent";
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Search).await?;

@@ -13,7 +13,7 @@
 //!   no period), `_id`, `_lastUpdated`; `_include=CarePlan:patient`; paged like every search.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
@@ -46,7 +46,7 @@ pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     base: super::Base,
-    Query(query): Query<Vec<(String, String)>>,
+    query: super::search::SearchQuery,
 ) -> Result<Response, ApiError> {
     auth::require(
         &state,

@@ -16,7 +16,7 @@
 //! any other answers 404. Every read and every change is audited with the person.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -339,7 +339,7 @@ pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     base: super::Base,
-    Query(query): Query<Vec<(String, String)>>,
+    query: super::search::SearchQuery,
 ) -> Result<Response, ApiError> {
     auth::require(
         &state,

@@ -25,6 +25,9 @@ fn with_paging(mut own: Vec<Value>) -> Value {
         json!({ "name": "_lastUpdated", "type": "date", "documentation": "prefixes eq, ne, gt, ge, lt, le" }),
         json!({ "name": "_count", "type": "number", "documentation": "0 to 500; 50 unless given" }),
         json!({ "name": "_sort", "type": "special", "documentation": "_lastUpdated or -_lastUpdated" }),
+        json!({ "name": "_summary", "type": "special", "documentation": "true, text, data, count or false; a summary is marked SUBSETTED (reads take it too)" }),
+        json!({ "name": "_elements", "type": "special", "documentation": "top-level element names, comma-separated; mandatory elements are kept (reads take it too)" }),
+        json!({ "name": "_total", "type": "special", "documentation": "none, estimate or accurate: the total is always accurate" }),
     ]);
     Value::Array(own)
 }
@@ -47,6 +50,7 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            "documentation": "Searches are lenient unless the request says Prefer: handling=strict: an unknown parameter is left out of the self link and reported in an OperationOutcome entry (search.mode outcome). Creates and updates answer Prefer: return=minimal (no body), representation (the default) or OperationOutcome. Every URL in an answer is absolute under the gateway's public base.",
             "security": {
                 "extension": [{
                     "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
@@ -84,9 +88,10 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                         json!({
                             "name": "owner",
                             "type": "reference",
-                            "documentation": "Organization/id, or [system|]value of the owner's identifier (HSA-id or kommunkod); also owner:identifier",
+                            "documentation": "[system|]value or Organization/<value> of the owner: a unit's HSA-id, or an organisation's own identifier (a kommunkod, a region's HSA-id), which finds the Tasks of its units too; also owner:identifier",
                         }),
                         json!({ "name": "focus", "type": "reference", "documentation": "CarePlan/id" }),
+                        json!({ "name": "identifier", "type": "token", "documentation": "[system|]value of the Task's identifier" }),
                         json!({ "name": "period", "type": "date", "documentation": "compared with executionPeriod.start" }),
                     ]),
                     "searchInclude": ["Task:patient", "Task:focus"],

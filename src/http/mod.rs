@@ -24,6 +24,7 @@ mod receiver;
 mod router;
 mod search;
 mod serve;
+mod shaping;
 mod stats;
 mod stored;
 mod subscription;

@@ -14,7 +14,7 @@
 //!   the case messages say.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
@@ -112,7 +112,7 @@ pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     base: super::Base,
-    Query(query): Query<Vec<(String, String)>>,
+    query: super::search::SearchQuery,
 ) -> Result<Response, ApiError> {
     auth::require(
         &state,

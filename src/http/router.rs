@@ -140,10 +140,12 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         routes
     };
     let public_urls = state.public_urls.clone();
-    let routes = routes.layer(middleware::from_fn_with_state(
-        public_urls,
-        super::public_url::layer,
-    ));
+    let routes = routes
+        .layer(middleware::from_fn(super::shaping::shape))
+        .layer(middleware::from_fn_with_state(
+            public_urls,
+            super::public_url::layer,
+        ));
     with_layers(routes.with_state(state), metrics, server)
 }
 

@@ -1,5 +1,6 @@
-//! FHIR search as the gateway's resource endpoints share it: the query's parameters (unknown
-//! ones refused by name), token, identifier and date matching, sorting by `_lastUpdated`, pages
+//! FHIR search as the gateway's resource endpoints share it: the query's parameters (an
+//! unknown one ignored and reported in the Bundle, or with `Prefer: handling=strict` refused
+//! by name), token, identifier and date matching, sorting by `_lastUpdated`, pages
 //! of `_count` with `next` links that stay stable while new resources arrive, and the
 //! `searchset` Bundle whose `total` counts what the caller may see.
 //!
@@ -26,7 +27,50 @@ const COMMON: &[&str] = &[
     "_format",
     "_lastUpdated",
     "_id",
+    "_summary",
+    "_elements",
+    "_total",
 ];
+
+/// A search's query as sent, and whether the client wants an unknown parameter refused
+/// (`Prefer: handling=strict`) or ignored (`handling=lenient`, FHIR's default).
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pairs: Vec<(String, String)>,
+    strict: bool,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SearchQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<SearchQuery, ApiError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+                .map_err(|e| bad(format!("the query string cannot be read: {e}")))?;
+        let strict = match super::shaping::prefer(&parts.headers, "handling").as_deref() {
+            None | Some("lenient") => false,
+            Some("strict") => true,
+            Some(other) => {
+                return Err(bad(format!("Prefer: handling={other}: strict or lenient")));
+            }
+        };
+        Ok(SearchQuery { pairs, strict })
+    }
+}
+
+#[cfg(test)]
+impl SearchQuery {
+    /// A query as if sent with `handling=strict`.
+    pub fn strict(pairs: Vec<(String, String)>) -> SearchQuery {
+        SearchQuery {
+            pairs,
+            strict: true,
+        }
+    }
+}
 
 fn bad(diagnostics: impl Into<String>) -> ApiError {
     ApiError::BadRequest {
@@ -35,29 +79,52 @@ fn bad(diagnostics: impl Into<String>) -> ApiError {
     }
 }
 
-/// A search's query parameters, in the order given (a name may come more than once).
+/// A search's query parameters, in the order given (a name may come more than once), and
+/// what was ignored of the query.
 #[derive(Debug, Clone)]
-pub struct Params(Vec<(String, String)>);
+pub struct Params(Vec<(String, String)>, Vec<String>);
 
 impl Params {
-    /// `pairs`, refused with the supported names when one is neither in `own` nor common. A
-    /// name may carry a modifier (`owner:identifier`); the name before it is checked.
-    pub fn new(
-        pairs: Vec<(String, String)>,
-        resource: &str,
-        own: &[&str],
-    ) -> Result<Params, ApiError> {
-        if let Some((unknown, _)) = pairs.iter().find(|(name, _)| {
+    /// The query's parameters. One that is neither in `own` nor common is refused with the
+    /// supported names (`handling=strict`) or left out and reported (lenient). A name may
+    /// carry a modifier (`owner:identifier`); the name before it is checked.
+    pub fn new(query: SearchQuery, resource: &str, own: &[&str]) -> Result<Params, ApiError> {
+        let known = |name: &str| {
             let base = name.split(':').next().unwrap_or_default();
-            !own.contains(&base) && !COMMON.contains(&base)
-        }) {
-            return Err(bad(format!(
-                "search parameter {unknown:?} is not supported; {resource} is searched by {}, and {}",
+            own.contains(&base) || COMMON.contains(&base)
+        };
+        let supported = || {
+            format!(
+                "{resource} is searched by {}, and {}",
                 own.join(", "),
                 COMMON.join(", ")
+            )
+        };
+        let (pairs, unknown): (Vec<_>, Vec<_>) =
+            query.pairs.into_iter().partition(|(name, _)| known(name));
+        if let Some((name, _)) = unknown.first()
+            && query.strict
+        {
+            return Err(bad(format!(
+                "search parameter {name:?} is not supported; {}",
+                supported()
             )));
         }
-        Ok(Params(pairs))
+        let ignored = unknown
+            .into_iter()
+            .map(|(name, _)| {
+                format!(
+                    "search parameter {name:?} is not supported and was ignored; {}",
+                    supported()
+                )
+            })
+            .collect();
+        Ok(Params(pairs, ignored))
+    }
+
+    /// What of the query was not used, one sentence each (a lenient search's warnings).
+    pub fn ignored(&self) -> &[String] {
+        &self.1
     }
 
     /// The first value of `name`.
@@ -241,6 +308,24 @@ pub fn common_filters(params: &Params, hit: &Hit) -> Result<bool, ApiError> {
     )
 }
 
+/// The Bundle entry that reports what a lenient search ignored (`search.mode` outcome), if
+/// it ignored anything.
+pub fn ignored_outcome(params: &Params) -> Option<Value> {
+    (!params.ignored().is_empty()).then(|| {
+        json!({
+            "resource": {
+                "resourceType": "OperationOutcome",
+                "issue": params.ignored().iter().map(|warning| json!({
+                    "severity": "warning",
+                    "code": "not-supported",
+                    "diagnostics": warning,
+                })).collect::<Vec<_>>(),
+            },
+            "search": { "mode": "outcome" },
+        })
+    })
+}
+
 /// The page of `hits` the parameters ask for, as a `searchset` Bundle with `self` and `next`
 /// links and `fullUrl`s absolute under `base`; `include` gives the resources `_include` adds
 /// for the page's matches.
@@ -311,6 +396,7 @@ pub fn searchset(
         }));
     }
     let included = include(&page);
+    let outcome = ignored_outcome(params);
     let mut entries: Vec<Value> = page
         .into_iter()
         .map(|hit| {
@@ -333,6 +419,7 @@ pub fn searchset(
             "search": { "mode": "include" },
         })
     }));
+    entries.extend(outcome);
     Ok(json!({
         "resourceType": "Bundle",
         "type": "searchset",
@@ -419,16 +506,16 @@ mod tests {
                 (k.to_owned(), v.replace("%7C", "|"))
             })
             .collect();
-        Some(Params::new(pairs, "T", &["patient"]).unwrap())
+        Some(Params::new(SearchQuery::strict(pairs), "T", &["patient"]).unwrap())
     }
 
     #[test]
     fn pages_follow_each_other_without_a_gap_or_a_repeat_even_as_resources_arrive() {
         let params = Params::new(
-            vec![
+            SearchQuery::strict(vec![
                 ("_count".into(), "3".into()),
                 ("patient".into(), "s|v".into()),
-            ],
+            ]),
             "T",
             &["patient"],
         )
@@ -470,10 +557,10 @@ mod tests {
     #[test]
     fn descending_order_and_bad_paging_parameters() {
         let params = Params::new(
-            vec![
+            SearchQuery::strict(vec![
                 ("_sort".into(), "-_lastUpdated".into()),
                 ("_count".into(), "2".into()),
-            ],
+            ]),
             "T",
             &[],
         )
@@ -501,7 +588,12 @@ mod tests {
             ("_sort", "status", "_lastUpdated or -_lastUpdated"),
             ("_cursor", "nonsense", "follow the next link"),
         ] {
-            let params = Params::new(vec![(name.into(), value.into())], "T", &[]).unwrap();
+            let params = Params::new(
+                SearchQuery::strict(vec![(name.into(), value.into())]),
+                "T",
+                &[],
+            )
+            .unwrap();
             let error = searchset(
                 &super::super::Base::new("http://gw.test"),
                 "T",
@@ -512,11 +604,48 @@ mod tests {
             .unwrap_err();
             assert!(error.to_string().contains(says), "{error}");
         }
-        let error =
-            Params::new(vec![("colour".into(), "red".into())], "T", &["patient"]).unwrap_err();
+        let error = Params::new(
+            SearchQuery::strict(vec![("colour".into(), "red".into())]),
+            "T",
+            &["patient"],
+        )
+        .unwrap_err();
         assert!(
             error.to_string().contains("\"colour\" is not supported"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_lenient_search_ignores_an_unknown_parameter_and_says_so() {
+        let query = SearchQuery {
+            pairs: vec![
+                ("colour".into(), "red".into()),
+                ("_count".into(), "1".into()),
+            ],
+            strict: false,
+        };
+        let params = Params::new(query, "T", &["patient"]).unwrap();
+        let found = searchset(
+            &super::super::Base::new("http://gw.test"),
+            "T",
+            &params,
+            hits(2),
+            |_| Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(found["total"], 2);
+        let entries = found["entry"].as_array().unwrap();
+        let outcome = entries.last().unwrap();
+        assert_eq!(outcome["search"]["mode"], "outcome");
+        let warning = outcome["resource"]["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap();
+        assert!(
+            warning.contains("\"colour\" is not supported and was ignored"),
+            "{warning}"
+        );
+        // The links name only what was used.
+        assert_eq!(found["link"][0]["url"], "http://gw.test/fhir/T?_count=1");
     }
 }

@@ -17,10 +17,8 @@
 //! A subscription is notified of the events released to its organisation (after the consent
 //! decision), like any other subscription. Every change is audited.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -299,21 +297,11 @@ pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     base: super::Base,
-    Query(query): Query<HashMap<String, String>>,
+    query: super::search::SearchQuery,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Search).await?;
-    if let Some(unknown) = query
-        .keys()
-        .find(|k| !matches!(k.as_str(), "status" | "_format"))
-    {
-        return Err(ApiError::BadRequest {
-            diagnostics: format!(
-                "search parameter {unknown:?} is not supported; Subscription is searched by status"
-            ),
-            expression: None,
-        });
-    }
-    let wanted: Option<Vec<&str>> = query.get("status").map(|s| s.split(',').collect());
+    let params = super::search::Params::new(query, RESOURCE, &["status"])?;
+    let wanted: Option<Vec<&str>> = params.first("status").map(|s| s.split(',').collect());
     let now = state.pipeline.clock.now();
     let mut resources: Vec<Value> = state
         .deliverer
@@ -352,12 +340,15 @@ pub async fn search(
             })
         })
         .collect();
+    let total = entries.len();
+    let mut entries = entries;
+    entries.extend(super::search::ignored_outcome(&params));
     Ok(fhir_json(
         StatusCode::OK,
         json!({
             "resourceType": "Bundle",
             "type": "searchset",
-            "total": entries.len(),
+            "total": total,
             "entry": entries,
         }),
     ))

@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -52,6 +52,7 @@ const PARAMETERS: &[&str] = &[
     "owner",
     "focus",
     "period",
+    "identifier",
     "_include",
 ];
 
@@ -151,6 +152,14 @@ fn matches(
     {
         return Ok(false);
     }
+    if let Some(wanted) = params.first("identifier")
+        && !super::search::identifier_matches(
+            wanted,
+            task["identifier"].as_array().into_iter().flatten(),
+        )
+    {
+        return Ok(false);
+    }
     dates_match(
         &params.all("period"),
         instant(&task["executionPeriod"]["start"]),
@@ -217,7 +226,7 @@ pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     base: super::Base,
-    Query(query): Query<Vec<(String, String)>>,
+    query: super::search::SearchQuery,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
     let params = Params::new(query, RESOURCE, PARAMETERS)?;

@@ -47,6 +47,7 @@ mod placing;
 mod public_urls;
 mod recovery;
 mod replay;
+mod search_knobs;
 mod security;
 mod service;
 mod shutdown;

@@ -40,7 +40,10 @@ async fn exercise(
             .put(app.url(&format!("/fhir/{resource_type}/no-such-id")))
             .json(&body),
         "delete" => client.delete(app.url(&format!("/fhir/{resource_type}/no-such-id"))),
-        "search-type" => client.get(app.url(&format!("/fhir/{resource_type}?{search}"))),
+        // Strict, so that a parameter that is not claimed is refused rather than ignored.
+        "search-type" => client
+            .get(app.url(&format!("/fhir/{resource_type}?{search}")))
+            .header("prefer", "handling=strict"),
         operation => client.get(app.url(&format!("/fhir/{resource_type}/no-such-id/${operation}"))),
     };
     let response = request
@@ -120,6 +123,9 @@ async fn the_capability_statement_claims_exactly_what_answers() {
                     ("agent", _) => "2380",
                     (_, "date") => "ge2026-01-01",
                     (_, "number") => "10",
+                    ("_summary", _) => "count",
+                    ("_elements", _) => "status",
+                    ("_total", _) => "accurate",
                     (_, "special") => "_lastUpdated",
                     _ => "x",
                 };
