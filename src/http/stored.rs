@@ -307,6 +307,44 @@ pub async fn update(
     write(state, caller, kind, id, Some(expected), resource, false).await
 }
 
+/// `resource` checked against the FHIR R4 models before it is kept: a resource the models
+/// refuse (a required element missing, a value of the wrong type) or an element they do not
+/// know is a 422 naming the element, so that no client keeps a resource another client
+/// cannot read.
+pub fn validated(resource: &Value) -> Result<(), ApiError> {
+    let kind = resource["resourceType"].as_str().unwrap_or("Resource");
+    match brygga_fhir::check_value(resource) {
+        Err(brygga_fhir::FhirError::Invalid { message, .. }) => {
+            let expression = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+                .map(|field| format!("{kind}.{field}"))
+                .unwrap_or_else(|| kind.to_owned());
+            Err(ApiError::UnprocessableAt {
+                diagnostics: format!("not a valid FHIR R4 {kind}: {message}"),
+                expression,
+            })
+        }
+        Err(other) => Err(ApiError::UnprocessableAt {
+            diagnostics: other.to_string(),
+            expression: kind.to_owned(),
+        }),
+        Ok(checked) => match checked.lost.first() {
+            None => Ok(()),
+            Some(first) => Err(ApiError::UnprocessableAt {
+                diagnostics: format!(
+                    "not an element of FHIR R4 {kind}, or not a value it can hold: {}",
+                    checked.lost.join(", ")
+                ),
+                expression: first
+                    .split_once(" (")
+                    .map_or(first.as_str(), |(path, _)| path)
+                    .to_owned(),
+            }),
+        },
+    }
+}
+
 /// The write of `resource` as the next version of `kind/id` for the caller (`expected`: the
 /// version it follows; none for a new resource), and its audit record.
 pub fn prepared_write(
@@ -350,6 +388,7 @@ async fn write(
     resource: Value,
     created: bool,
 ) -> Result<Response, ApiError> {
+    validated(&resource)?;
     let (write, entry) = prepared_write(state, caller, kind, id, expected, resource);
     let stored = state
         .pipeline

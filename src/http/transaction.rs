@@ -293,6 +293,7 @@ async fn kept(state: &AppState, caller: &Caller, entries: &[Value]) -> Result<Re
     for (entry, (kind, id, expected)) in entries.iter().zip(&plan) {
         let mut resource = entry["resource"].clone();
         point_references(&mut resource, &ids);
+        super::stored::validated(&resource)?;
         let (write, record) = prepared_write(state, caller, kind, id, *expected, resource);
         writes.push(write);
         audit.push(record);

@@ -314,6 +314,7 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_re
         let (status, _, outcome) = get_as(&app, client, &wanted).await;
         assert_eq!(status, 404, "{wanted}: {outcome}");
         assert_eq!(outcome["resourceType"], "OperationOutcome");
+        assert_eq!(outcome["issue"][0]["code"], "not-found");
     }
     let (status, _, _) = task_request(
         &app,

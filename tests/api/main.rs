@@ -53,4 +53,5 @@ mod service;
 mod shutdown;
 mod subscription;
 mod tls;
+mod validated_writes;
 mod worklists;
