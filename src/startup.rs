@@ -157,6 +157,7 @@ impl Application {
                 )
                 .map_err(anyhow::Error::msg)?,
             ),
+            require_if_match: self.settings.server.require_if_match,
             auth_clock: if self.settings.server.test_clock {
                 Clock::System
             } else {

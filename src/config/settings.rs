@@ -47,6 +47,10 @@ pub struct ServerSettings {
     /// `X-Forwarded-Proto`/`-Host`/`-Port`/`-Prefix` headers say the address the client
     /// used. From any other peer these headers are ignored. Empty by default.
     pub trusted_proxies: Vec<String>,
+    /// A FHIR update must name the version it replaces (`If-Match: W/"3"`, or a transaction
+    /// entry's `ifMatch`); without it the answer is 412 and nothing changes, so that no
+    /// client's plain save overwrites a change it never saw. On by default.
+    pub require_if_match: bool,
     /// FOR TEST ENVIRONMENTS ONLY: the gateway's clock starts at the time it starts but moves
     /// only when a client moves it (`/test/clock`), so that `brygga replay --target` can run
     /// days of process time in seconds. Never set it where real cases are handled: deadlines
@@ -78,6 +82,7 @@ impl Default for ServerSettings {
             tls: None,
             public_base_url: None,
             trusted_proxies: Vec::new(),
+            require_if_match: true,
             test_clock: false,
         }
     }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub auth_clock: crate::clock::Clock,
     /// The base of the absolute URLs in answers (`server.public_base_url`, trusted proxies).
     pub public_urls: std::sync::Arc<super::PublicUrls>,
+    /// Whether an update must name the version it replaces (`server.require_if_match`).
+    pub require_if_match: bool,
 }
 
 impl FromRef<AppState> for Pipeline {
@@ -142,6 +144,10 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let public_urls = state.public_urls.clone();
     let routes = routes
         .layer(middleware::from_fn(super::shaping::shape))
+        .layer(middleware::from_fn_with_state(
+            state.require_if_match,
+            super::shaping::require_version,
+        ))
         .layer(middleware::from_fn_with_state(
             public_urls,
             super::public_url::layer,

@@ -270,6 +270,11 @@ async fn kept(state: &AppState, caller: &Caller, entries: &[Value]) -> Result<Re
                                 .to_owned(),
                             expression: Some(at(index, ".request.ifMatch")),
                         })?,
+                    None if state.require_if_match => {
+                        return Err(ApiError::PreconditionFailed(format!(
+                            "entry {index}: a PUT names the version it replaces in request.ifMatch (W/\"{current}\" is current); server.require_if_match"
+                        )));
+                    }
                     None => current,
                 };
                 (id.to_owned(), Some(expected), Interaction::Update)

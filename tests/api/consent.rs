@@ -176,6 +176,7 @@ async fn a_consent_withdrawn_mid_case_stops_every_later_disclosure_that_relied_o
             .await
             .put(app.url(&format!("/fhir/Consent/{id}")))
             .header("content-type", "application/fhir+json")
+            .header("if-match", "W/\"1\"")
             .json(&withdrawn)
             .send()
             .await
@@ -398,6 +399,10 @@ async fn a_consent_recorded_in_cosmic_link_permits_what_it_names_until_it_is_wit
         .await
         .put(app.url(&format!("/fhir/Consent/{id}")))
         .header("content-type", "application/fhir+json")
+        .header(
+            "if-match",
+            format!("W/\"{}\"", one["meta"]["versionId"].as_str().unwrap()),
+        )
         .json(&one)
         .send()
         .await

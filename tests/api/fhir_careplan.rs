@@ -159,7 +159,8 @@ async fn a_plan_is_made_read_by_both_principals_searched_revised_and_its_history
     // Another plan's identifier is not a revision of this one.
     let mut other = revised.clone();
     other["identifier"][0]["value"] = json!("ÖSD-SIP-2026-999");
-    let (status, _, outcome) = send(&app, reqwest::Method::PUT, &path, &other, None).await;
+    let (status, _, outcome) =
+        send(&app, reqwest::Method::PUT, &path, &other, Some("W/\"2\"")).await;
     assert_eq!(status, 400, "{outcome}");
     assert_eq!(outcome["issue"][0]["expression"][0], "CarePlan.identifier");
 

@@ -180,7 +180,15 @@ async fn the_official_r4_examples_are_created_read_back_without_loss_searched_an
         assert_eq!(status, 404, "{name}");
         let (_, theirs) = get(&app, KROKOM, &format!("/fhir/{kind}?{search}")).await;
         assert_eq!(theirs["total"], 0, "{name}: {theirs}");
-        let (status, _, _) = send(&app, KROKOM, reqwest::Method::PUT, &path, &changed, &[]).await;
+        let (status, _, _) = send(
+            &app,
+            KROKOM,
+            reqwest::Method::PUT,
+            &path,
+            &changed,
+            &[("if-match", "W/\"2\"")],
+        )
+        .await;
         assert_ne!(status, 200, "{name}: another organisation cannot change it");
     }
     // Every create, read and change is in the audit log.
@@ -239,7 +247,7 @@ async fn a_case_persons_patient_is_read_by_its_id_and_not_changed_through_the_ap
         reqwest::Method::PUT,
         &format!("/fhir/Patient/{id}"),
         &read,
-        &[],
+        &[("if-match", "W/\"1\"")],
     )
     .await;
     assert_eq!(status, 422, "{outcome}");

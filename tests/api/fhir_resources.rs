@@ -155,21 +155,24 @@ async fn a_persons_steps_are_searched_as_tasks_with_filters_and_the_patient_incl
     assert_eq!(response.status(), 400);
 }
 
+/// A create or update of `body` as Östersund; an update names the version the body was read
+/// as (its `meta.versionId`, else 1), as a client does.
 async fn task_request(
     app: &crate::helpers::TestApp,
     method: reqwest::Method,
     path: &str,
     body: &Value,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = app
+    let mut request = app
         .as_client(OSTERSUND)
         .await
-        .request(method, app.url(path))
-        .header("content-type", "application/fhir+json")
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+        .request(method.clone(), app.url(path))
+        .header("content-type", "application/fhir+json");
+    if method == reqwest::Method::PUT {
+        let version = body["meta"]["versionId"].as_str().unwrap_or("1");
+        request = request.header("if-match", format!("W/\"{version}\""));
+    }
+    let response = request.json(body).send().await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, headers, response.json().await.unwrap())
@@ -290,6 +293,26 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_re
     assert_eq!(stale.status(), 412);
     let outcome: Value = stale.json().await.unwrap();
     assert_eq!(outcome["issue"][0]["code"], "conflict");
+    // A plain save, naming no version at all, is refused the same way: it could overwrite a
+    // change it never saw (server.require_if_match, on by default).
+    let plain = app
+        .as_client(OSTERSUND)
+        .await
+        .put(app.url(&path))
+        .header("content-type", "application/fhir+json")
+        .json(&task)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 412);
+    let outcome: Value = plain.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("send If-Match"),
+        "{outcome}"
+    );
     let again = app
         .as_client(OSTERSUND)
         .await

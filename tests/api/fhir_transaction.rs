@@ -168,6 +168,22 @@ async fn kept_resources_are_written_together_or_not_at_all() {
     assert_eq!(answer["entry"][1]["response"]["etag"], "W/\"2\"");
     let (status, _, outcome) = post(&app, OSTERSUND, &change("W/\"1\"")).await;
     assert_eq!(status, 412, "{outcome}");
+    // An entry that names no version is refused too (server.require_if_match), and with it
+    // the whole transaction.
+    let mut unversioned = change("W/\"2\"");
+    unversioned["entry"][1]["request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ifMatch");
+    let (status, _, outcome) = post(&app, OSTERSUND, &unversioned).await;
+    assert_eq!(status, 412, "{outcome}");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("request.ifMatch"),
+        "{outcome}"
+    );
     let (_, patients) = get(
         &app,
         OSTERSUND,

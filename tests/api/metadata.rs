@@ -38,6 +38,7 @@ async fn exercise(
         }
         "update" => client
             .put(app.url(&format!("/fhir/{resource_type}/no-such-id")))
+            .header("if-match", "W/\"1\"")
             .json(&body),
         "delete" => client.delete(app.url(&format!("/fhir/{resource_type}/no-such-id"))),
         // Strict, so that a parameter that is not claimed is refused rather than ignored.

@@ -460,6 +460,7 @@ async fn subscriptions_of_the_file_are_listed_read_only() {
         .await
         .put(app.url("/fhir/Subscription/ostersund-fhir"))
         .header("content-type", "application/fhir+json")
+        .header("if-match", "W/\"1\"")
         .json(&backport(&inbox.url))
         .send()
         .await

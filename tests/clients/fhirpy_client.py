@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from fhirpy import SyncFHIRClient
-from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
+from fhirpy.base.exceptions import MultipleResourcesFound, OperationOutcome, ResourceNotFound
 
 PERSON = "http://electronichealth.se/identifier/personnummer|198112189876"
 
@@ -44,7 +44,17 @@ def main():
     found = client.resources("Task").search(patient="Patient/example").fetch_all()
     check([t.id for t in found] == [task.id], f"found by its patient: {[t.id for t in found]}")
     read["status"] = "completed"
+    # A plain save names no version: the gateway refuses it (server.require_if_match), so
+    # that it cannot overwrite a change made meanwhile. Saved naming the version read, it is.
+    try:
+        read.save()
+        check(False, "an update without If-Match is refused")
+    except MultipleResourcesFound as outcome:
+        # fhirpy names every 412 so, after the conditional operations' meaning of the status.
+        check("If-Match" in str(outcome), f"the refusal says what to send: {outcome}")
+    client.extra_headers = {"If-Match": f'W/"{read["meta"]["versionId"]}"'}
     read.save()
+    client.extra_headers = None
     check(read["meta"]["versionId"] == "2", f"changed as version 2: {read['meta']}")
     summary["kept_task"] = read.id
 
@@ -60,7 +70,9 @@ def main():
     )
     notice["status"] = "in-progress"
     notice["lastModified"] = "2026-11-23T13:30:00+01:00"
+    client.extra_headers = {"If-Match": f'W/"{notice["meta"]["versionId"]}"'}
     notice.save()
+    client.extra_headers = None
     again = client.reference("Task", notice.id).to_resource()
     check(again["status"] == "in-progress", f"planning started: {again['status']}")
     check(again["meta"]["versionId"] == "2", f"version 2: {again['meta']}")
