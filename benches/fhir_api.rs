@@ -290,9 +290,11 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
         task["lastModified"] = serde_json::json!("2026-11-23T13:30:00+01:00");
         let url = format!("{base_update}/fhir/Task/{id}");
         async move {
+            // Each Task is changed once, from the version 1 it was read as.
             c.put(url)
                 .bearer_auth(t.as_str())
                 .header("content-type", "application/fhir+json")
+                .header("if-match", "W/\"1\"")
                 .json(&task)
                 .send()
                 .await
