@@ -298,12 +298,15 @@ pub async fn require_version(
     request: Request,
     next: Next,
 ) -> Response {
+    // The resources that take updates; a PUT to any other is the router's 405.
+    const UPDATED: [&str; 5] = ["Task", "CarePlan", "Patient", "Consent", "Subscription"];
     let update = request.method() == Method::PUT
         && request
             .uri()
             .path()
             .strip_prefix("/fhir/")
-            .is_some_and(|rest| rest.split('/').count() == 2);
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(kind, id)| UPDATED.contains(&kind) && !id.contains('/'));
     if required && update && !request.headers().contains_key(header::IF_MATCH) {
         return ApiError::PreconditionFailed(
             "an update names the version it replaces: send If-Match with the ETag of the version read (W/\"<versionId>\"), so that a change made meanwhile is not overwritten (server.require_if_match)"

@@ -292,6 +292,22 @@ async fn the_openapi_document_describes_every_endpoint_and_only_those() {
     );
     // And each documented operation answers as routed.
     let client = app.as_client(OSTERSUND).await;
+    // A method a routed path does not take is 405, whatever the method (and whatever an
+    // update would need).
+    for (method, path) in [
+        (reqwest::Method::TRACE, "/test/clock"),
+        (reqwest::Method::PATCH, "/test/clock"),
+        (reqwest::Method::PUT, "/fhir/AuditEvent/no-such-id"),
+    ] {
+        let response = client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let outcome: Value = response.json().await.unwrap();
+        assert_eq!(outcome["issue"][0]["code"], "not-supported", "{outcome}");
+    }
     for (path, method) in &documented {
         let concrete = path
             .replace("{dialect}", "treserva-like")
