@@ -509,6 +509,17 @@ mod tests {
         Some(Params::new(SearchQuery::strict(pairs), "T", &["patient"]).unwrap())
     }
 
+    /// The page of `n` hits that `params` asks for, under a test base.
+    fn page(params: &Params, n: usize) -> Result<Value, ApiError> {
+        searchset(
+            &super::super::Base::new("http://gw.test"),
+            "T",
+            params,
+            hits(n),
+            |_| Vec::new(),
+        )
+    }
+
     #[test]
     fn pages_follow_each_other_without_a_gap_or_a_repeat_even_as_resources_arrive() {
         let params = Params::new(
@@ -520,36 +531,15 @@ mod tests {
             &["patient"],
         )
         .unwrap();
-        let first = searchset(
-            &super::super::Base::new("http://gw.test"),
-            "T",
-            &params,
-            hits(7),
-            |_| Vec::new(),
-        )
-        .unwrap();
+        let first = page(&params, 7).unwrap();
         assert_eq!(ids(&first), ["r0", "r1", "r2"]);
         assert_eq!(first["total"], 7);
         let params = next(&first).unwrap();
         assert_eq!(params.first("patient"), Some("s|v"));
         // Two more arrive before the client asks for the next page.
-        let second = searchset(
-            &super::super::Base::new("http://gw.test"),
-            "T",
-            &params,
-            hits(9),
-            |_| Vec::new(),
-        )
-        .unwrap();
+        let second = page(&params, 9).unwrap();
         assert_eq!(ids(&second), ["r3", "r4", "r5"]);
-        let third = searchset(
-            &super::super::Base::new("http://gw.test"),
-            "T",
-            &next(&second).unwrap(),
-            hits(9),
-            |_| Vec::new(),
-        )
-        .unwrap();
+        let third = page(&next(&second).unwrap(), 9).unwrap();
         assert_eq!(ids(&third), ["r6", "r7", "r8"]);
         assert!(next(&third).is_none(), "{third}");
     }
@@ -565,23 +555,9 @@ mod tests {
             &[],
         )
         .unwrap();
-        let first = searchset(
-            &super::super::Base::new("http://gw.test"),
-            "T",
-            &params,
-            hits(5),
-            |_| Vec::new(),
-        )
-        .unwrap();
+        let first = page(&params, 5).unwrap();
         assert_eq!(ids(&first), ["r4", "r3"]);
-        let second = searchset(
-            &super::super::Base::new("http://gw.test"),
-            "T",
-            &next(&first).unwrap(),
-            hits(5),
-            |_| Vec::new(),
-        )
-        .unwrap();
+        let second = page(&next(&first).unwrap(), 5).unwrap();
         assert_eq!(ids(&second), ["r2", "r1"]);
         for (name, value, says) in [
             ("_count", "501", "0 to 500"),
@@ -594,14 +570,7 @@ mod tests {
                 &[],
             )
             .unwrap();
-            let error = searchset(
-                &super::super::Base::new("http://gw.test"),
-                "T",
-                &params,
-                hits(1),
-                |_| Vec::new(),
-            )
-            .unwrap_err();
+            let error = page(&params, 1).unwrap_err();
             assert!(error.to_string().contains(says), "{error}");
         }
         let error = Params::new(
@@ -626,14 +595,7 @@ mod tests {
             strict: false,
         };
         let params = Params::new(query, "T", &["patient"]).unwrap();
-        let found = searchset(
-            &super::super::Base::new("http://gw.test"),
-            "T",
-            &params,
-            hits(2),
-            |_| Vec::new(),
-        )
-        .unwrap();
+        let found = page(&params, 2).unwrap();
         assert_eq!(found["total"], 2);
         let entries = found["entry"].as_array().unwrap();
         let outcome = entries.last().unwrap();

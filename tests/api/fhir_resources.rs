@@ -358,35 +358,7 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_re
 async fn a_step_the_client_reports_as_a_task_is_recorded_and_found_under_the_id_it_is_given() {
     let app = spawn_app().await;
     app.admitted_case().await;
-    let hemsjukvarden = serde_json::json!({
-        "type": "Organization",
-        "identifier": { "system": "urn:oid:1.2.752.29.4.19", "value": "SE2120002411-HSJV" },
-        "extension": [{
-            "url": "urn:brygga:fhir:StructureDefinition:municipality",
-            "valueIdentifier": { "system": "urn:oid:1.2.752.129.2.2.1.17", "value": "2380" }
-        }]
-    });
-    let task = serde_json::json!({
-        "resourceType": "Task",
-        "identifier": [{ "system": "urn:oid:1.2.752.129.2.2.1.17.2380.msg", "value": "LC-1" }],
-        "groupIdentifier": {
-            "system": "urn:brygga:case-reference:SE2321000214-1000",
-            "value": "SA-2026-004711"
-        },
-        "status": "in-progress",
-        "intent": "order",
-        "code": { "coding": [{
-            "system": "urn:brygga:fhir:CodeSystem:process-step",
-            "code": "planning-started"
-        }]},
-        "for": { "identifier": {
-            "system": "http://electronichealth.se/identifier/personnummer",
-            "value": "198112189876"
-        }},
-        "authoredOn": "2026-11-23T13:05:00+01:00",
-        "requester": hemsjukvarden.clone(),
-        "owner": hemsjukvarden,
-    });
+    let task = crate::helpers::planning_started_task("LC-1");
     let (status, headers, answer) =
         task_request(&app, reqwest::Method::POST, "/fhir/Task", &task).await;
     assert_eq!(status, 201, "{answer}");

@@ -16,6 +16,40 @@ use brygga::startup::Application;
 use brygga::store::Store;
 
 /// The Cosmic Link example `name` (`mappings/cosmic-link/examples/`).
+/// Hemsjukvården (Östersund) reporting that it started planning in the first story's case,
+/// as a municipal vendor's FHIR integration sends it: a Task whose message id is `message`.
+pub fn planning_started_task(message: &str) -> serde_json::Value {
+    let hemsjukvarden = serde_json::json!({
+        "type": "Organization",
+        "identifier": { "system": "urn:oid:1.2.752.29.4.19", "value": "SE2120002411-HSJV" },
+        "extension": [{
+            "url": "urn:brygga:fhir:StructureDefinition:municipality",
+            "valueIdentifier": { "system": "urn:oid:1.2.752.129.2.2.1.17", "value": "2380" }
+        }]
+    });
+    serde_json::json!({
+        "resourceType": "Task",
+        "identifier": [{ "system": "urn:oid:1.2.752.129.2.2.1.17.2380.msg", "value": message }],
+        "groupIdentifier": {
+            "system": "urn:brygga:case-reference:SE2321000214-1000",
+            "value": "SA-2026-004711"
+        },
+        "status": "in-progress",
+        "intent": "order",
+        "code": { "coding": [{
+            "system": "urn:brygga:fhir:CodeSystem:process-step",
+            "code": "planning-started"
+        }]},
+        "for": { "identifier": {
+            "system": "http://electronichealth.se/identifier/personnummer",
+            "value": "198112189876"
+        }},
+        "authoredOn": "2026-11-23T13:05:00+01:00",
+        "requester": hemsjukvarden.clone(),
+        "owner": hemsjukvarden,
+    })
+}
+
 pub fn cosmic_example(name: &str) -> Vec<u8> {
     std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
 }

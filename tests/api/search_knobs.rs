@@ -2,7 +2,7 @@
 //! unknown parameter reported in the Bundle; strict refuses it), `_summary`, `_elements`,
 //! `_total`, Task `identifier`, and `Prefer: return` on a create.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::{OSTERSUND, TestApp, spawn_app};
 
@@ -153,37 +153,7 @@ async fn a_task_is_found_by_its_identifier() {
 async fn a_create_answers_as_the_client_prefers() {
     let app = spawn_app().await;
     app.admitted_case().await;
-    let hemsjukvarden = json!({
-        "type": "Organization",
-        "identifier": { "system": "urn:oid:1.2.752.29.4.19", "value": "SE2120002411-HSJV" },
-        "extension": [{
-            "url": "urn:brygga:fhir:StructureDefinition:municipality",
-            "valueIdentifier": { "system": "urn:oid:1.2.752.129.2.2.1.17", "value": "2380" }
-        }]
-    });
-    let task = |message: &str| {
-        json!({
-            "resourceType": "Task",
-            "identifier": [{ "system": "urn:oid:1.2.752.129.2.2.1.17.2380.msg", "value": message }],
-            "groupIdentifier": {
-                "system": "urn:brygga:case-reference:SE2321000214-1000",
-                "value": "SA-2026-004711"
-            },
-            "status": "in-progress",
-            "intent": "order",
-            "code": { "coding": [{
-                "system": "urn:brygga:fhir:CodeSystem:process-step",
-                "code": "planning-started"
-            }]},
-            "for": { "identifier": {
-                "system": "http://electronichealth.se/identifier/personnummer",
-                "value": "198112189876"
-            }},
-            "authoredOn": "2026-11-23T13:05:00+01:00",
-            "requester": hemsjukvarden.clone(),
-            "owner": hemsjukvarden.clone(),
-        })
-    };
+    let task = crate::helpers::planning_started_task;
     let client = app.as_client(OSTERSUND).await;
     let minimal = client
         .post(app.url("/fhir/Task"))
