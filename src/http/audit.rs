@@ -84,6 +84,7 @@ async fn record_read(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    base: super::Base,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/audit", RESOURCE, Interaction::Search).await?;
@@ -147,8 +148,14 @@ pub async fn list(
     );
     if fhir {
         let mut bundle = crate::audit::audit_bundle(&records);
+        // Absolute, as in every FHIR answer (`public_url`).
+        for entry in bundle["entry"].as_array_mut().into_iter().flatten() {
+            if let Some(relative) = entry["fullUrl"].as_str() {
+                entry["fullUrl"] = json!(base.fhir(relative));
+            }
+        }
         if let Some(next) = next_after {
-            bundle["link"] = json!([{ "relation": "next", "url": format!("/audit?_format=fhir&after={next}&limit={limit}") }]);
+            bundle["link"] = json!([{ "relation": "next", "url": base.url(&format!("/audit?_format=fhir&after={next}&limit={limit}")) }]);
         }
         return Ok((
             [(header::CONTENT_TYPE, "application/fhir+json")],

@@ -309,6 +309,13 @@ async fn the_audit_log_is_exported_as_fhir_audit_events_the_models_read_without_
     for entry in entries {
         let event = &entry["resource"];
         assert_eq!(event["resourceType"], "AuditEvent");
+        assert_eq!(
+            entry["fullUrl"],
+            app.url(&format!(
+                "/fhir/AuditEvent/{}",
+                event["id"].as_str().unwrap()
+            ))
+        );
         let checked = brygga_fhir::check_value(event).unwrap();
         assert!(checked.lost.is_empty(), "{:?} in {event}", checked.lost);
     }
