@@ -332,11 +332,34 @@ async fn the_openapi_document_describes_every_endpoint_and_only_those() {
         };
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert!(
             routed(status, &body),
             "{method} {path} answers {status}: {body}"
         );
+        // The answer's media type is one the document gives for that status.
+        let operation = &document["paths"][path.as_str()][method.as_str()];
+        let mut declared = &operation["responses"][status.to_string().as_str()];
+        if declared.is_null() {
+            declared = &operation["responses"]["default"];
+        }
+        if let Some(reference) = declared["$ref"].as_str() {
+            let name = reference.rsplit('/').next().unwrap();
+            declared = &document["components"]["responses"][name];
+        }
+        if let (Some(content_type), Some(content)) = (content_type, declared["content"].as_object())
+        {
+            assert!(
+                content.contains_key(&content_type),
+                "{method} {path} answers {status} as {content_type}; the document says {:?}",
+                content.keys().collect::<Vec<_>>()
+            );
+        }
     }
 }
 
