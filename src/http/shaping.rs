@@ -217,6 +217,13 @@ fn cut(resource: &mut Value, shape: &Shape) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    // A summary needs the type's summary elements; `count` is for searches. A resource the
+    // gateway has no list for (the CapabilityStatement) is answered whole.
+    match shape {
+        Shape::Summary if summary_elements(&kind).is_empty() => return,
+        Shape::Count => return,
+        _ => {}
+    }
     let always = ["resourceType", "id", "meta", "implicitRules"];
     let mandatory = mandatory_elements(&kind);
     let keep = |name: &str| -> bool {
@@ -423,6 +430,13 @@ mod tests {
         let mut data = task();
         cut(&mut data, &Shape::Data);
         assert!(data.get("text").is_none() && data.get("input").is_some());
+        // No summary list for the type, or a count asked of one resource: answered whole.
+        let statement = json!({ "resourceType": "CapabilityStatement", "status": "active" });
+        for shape in [Shape::Summary, Shape::Count] {
+            let mut read = statement.clone();
+            cut(&mut read, &shape);
+            assert_eq!(read, statement);
+        }
     }
 
     #[test]

@@ -106,6 +106,10 @@ async fn summaries_elements_and_totals_shape_searches_and_reads() {
         "{read}"
     );
 
+    // What clients ask of the server's statement: answered whole.
+    let (status, statement) = get(&app, "/fhir/metadata?_summary=true", None).await;
+    assert_eq!(status, 200);
+    assert!(statement["rest"][0]["resource"].is_array(), "{statement}");
     let (status, _) = get(&app, &format!("{PERSON}&_total=accurate"), None).await;
     assert_eq!(status, 200);
     for wrong in [
