@@ -280,19 +280,7 @@ impl Application {
     /// The authenticator: the token endpoint's URL (as clients must name it), the token key,
     /// the registered clients and the identity providers.
     fn authenticator(&self) -> anyhow::Result<crate::auth::Authenticator> {
-        let scheme = if self.settings.server.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let token_url = match (
-            &self.settings.auth.token_url,
-            &self.settings.server.public_base_url,
-        ) {
-            (Some(url), _) => url.clone(),
-            (None, Some(base)) => format!("{}/auth/token", base.trim_end_matches('/')),
-            (None, None) => format!("{scheme}://{}/auth/token", self.listener.local_addr()?),
-        };
+        let token_url = self.settings.token_url_at(self.listener.local_addr()?);
         if self.settings.auth.token_url.is_none()
             && self.settings.server.public_base_url.is_none()
             && self.settings.server.listen.ip().is_unspecified()

@@ -441,8 +441,14 @@ fn default_mappings_dir() -> PathBuf {
 }
 
 impl Settings {
-    /// The token endpoint's URL (`auth.token_url`, or derived from `server.listen`).
+    /// The token endpoint's URL (`auth.token_url`, or derived from `server.public_base_url`
+    /// or `server.listen`).
     pub fn token_url(&self) -> String {
+        self.token_url_at(self.server.listen)
+    }
+
+    /// As `token_url`, for a gateway bound to `bound` (the port chosen when `listen` names 0).
+    pub fn token_url_at(&self, bound: SocketAddr) -> String {
         let scheme = if self.server.tls.is_some() {
             "https"
         } else {
@@ -451,7 +457,7 @@ impl Settings {
         match (&self.auth.token_url, &self.server.public_base_url) {
             (Some(url), _) => url.clone(),
             (None, Some(base)) => format!("{}/auth/token", base.trim_end_matches('/')),
-            (None, None) => format!("{scheme}://{}/auth/token", self.server.listen),
+            (None, None) => format!("{scheme}://{bound}/auth/token"),
         }
     }
 

@@ -282,7 +282,7 @@ pub async fn update(
         return stored::update(&state, &caller, RESOURCE, &id, &headers, &kept, plan).await;
     }
     let current = find(&state, &caller, ROUTE, &id).await?;
-    check_if_match(&headers, &current)?;
+    check_if_match(&headers, &current, state.require_if_match)?;
     // Decided on the plan as stored: who wrote it, and whom it is about.
     let stored = &current.current().resource;
     crate::auth::access::unchanged(RESOURCE, stored, &plan, crate::auth::access::CAREPLAN_FIXED)?;

@@ -266,10 +266,15 @@ pub async fn receive(
     .await
 }
 
-/// Refuses a change whose `If-Match` names another version than `current`.
-pub fn check_if_match(headers: &axum::http::HeaderMap, history: &History) -> Result<(), ApiError> {
+/// Refuses a change whose `If-Match` names another version than `current`, or names none
+/// when `required` (`server.require_if_match`).
+pub fn check_if_match(
+    headers: &axum::http::HeaderMap,
+    history: &History,
+    required: bool,
+) -> Result<(), ApiError> {
     let current = history.current().version;
-    match super::fhir::if_match(headers)? {
+    match super::fhir::if_match(headers, required)? {
         Some(asked) if asked != u64::from(current) => Err(ApiError::PreconditionFailed(format!(
             "If-Match names version {asked}; {}/{} is at version {current}",
             history.kind, history.id

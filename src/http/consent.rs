@@ -412,7 +412,7 @@ pub async fn update(
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Update).await?;
     let value = json_body(&headers, &body, RESOURCE)?;
     let stored = auth::audited(&state, &caller, ROUTE, find(&state, &caller, &id).await).await?;
-    super::case_resources::check_if_match(&headers, &history(&stored))?;
+    super::case_resources::check_if_match(&headers, &history(&stored), state.require_if_match)?;
     if stored.directive.source != fhir::FORMAT {
         return Err(ApiError::Conflict(
             "this consent was recorded in a case: withdraw it there (a consent_withdrawn step in the case's own format), so that the case's history shows it".to_owned(),

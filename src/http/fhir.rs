@@ -75,9 +75,16 @@ pub fn version_headers(response: &mut Response, kind: &str, id: &str, version: u
     }
 }
 
-/// The version `If-Match` asks for, if it names one.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+/// The version `If-Match` asks for, if it names one. Without one, an update with `required`
+/// (`server.require_if_match`) is refused with 412: it could overwrite a change it never saw.
+pub fn if_match(headers: &HeaderMap, required: bool) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
+        if required {
+            return Err(ApiError::PreconditionFailed(
+                "an update names the version it replaces: send If-Match with the ETag of the version read (W/\"<versionId>\"), so that a change made meanwhile is not overwritten (server.require_if_match)"
+                    .to_owned(),
+            ));
+        }
         return Ok(None);
     };
     value

@@ -61,6 +61,8 @@ pub struct PublicUrls {
     /// The path the gateway is served under (empty, or `/brygga`).
     prefix: String,
     trusted: Vec<IpNet>,
+    /// The base without any proxy's say, made once: most requests are answered under it.
+    default: Base,
 }
 
 /// A parsed `server.trusted_proxies` entry: an address or a network (`10.0.0.0/8`).
@@ -115,6 +117,7 @@ impl PublicUrls {
             ),
         };
         Ok(PublicUrls {
+            default: Base::new(&format!("{scheme}://{authority}{prefix}")),
             scheme,
             authority,
             prefix,
@@ -124,10 +127,7 @@ impl PublicUrls {
 
     /// The base URL without any proxy's say.
     pub fn default_base(&self) -> Base {
-        Base::new(&format!(
-            "{}://{}{}",
-            self.scheme, self.authority, self.prefix
-        ))
+        self.default.clone()
     }
 
     /// The base URL of a request that came from `peer` with `headers`.

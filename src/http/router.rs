@@ -145,10 +145,6 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let routes = routes
         .layer(middleware::from_fn(super::shaping::shape))
         .layer(middleware::from_fn_with_state(
-            state.require_if_match,
-            super::shaping::require_version,
-        ))
-        .layer(middleware::from_fn_with_state(
             public_urls,
             super::public_url::layer,
         ));

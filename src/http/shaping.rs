@@ -1,8 +1,7 @@
 //! What a FHIR client may ask of an answer's shape, for every FHIR endpoint in one place:
 //! `_summary` (`true`, `text`, `data`, `count`, `false`) and `_elements` on reads and searches
 //! (the resources marked `SUBSETTED`), and `Prefer: return=minimal|representation|
-//! OperationOutcome` on creates and updates; an update without `If-Match` refused when the
-//! settings require version-aware updates. Also the `Prefer` header's parsing, which search
+//! OperationOutcome` on creates and updates. Also the `Prefer` header's parsing, which search
 //! uses for `handling=strict|lenient`.
 
 use axum::body::{Body, to_bytes};
@@ -295,33 +294,6 @@ async fn json_of(response: Response) -> Option<(axum::http::response::Parts, Val
 fn rebuilt(mut parts: axum::http::response::Parts, body: &Value) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
-}
-
-/// With `server.require_if_match`, refuses a FHIR update (`PUT /fhir/{type}/{id}`) that does
-/// not name the version it replaces, before anything is read or written: 412, as FHIR has a
-/// server that requires version-aware updates answer.
-pub async fn require_version(
-    axum::extract::State(required): axum::extract::State<bool>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // The resources that take updates; a PUT to any other is the router's 405.
-    const UPDATED: [&str; 5] = ["Task", "CarePlan", "Patient", "Consent", "Subscription"];
-    let update = request.method() == Method::PUT
-        && request
-            .uri()
-            .path()
-            .strip_prefix("/fhir/")
-            .and_then(|rest| rest.split_once('/'))
-            .is_some_and(|(kind, id)| UPDATED.contains(&kind) && !id.contains('/'));
-    if required && update && !request.headers().contains_key(header::IF_MATCH) {
-        return ApiError::PreconditionFailed(
-            "an update names the version it replaces: send If-Match with the ETag of the version read (W/\"<versionId>\"), so that a change made meanwhile is not overwritten (server.require_if_match)"
-                .to_owned(),
-        )
-        .into_response();
-    }
-    next.run(request).await
 }
 
 /// Shapes FHIR answers as the request asks (`_summary`, `_elements`, `Prefer: return`).

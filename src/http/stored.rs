@@ -303,7 +303,8 @@ pub async fn update(
     current: &History,
     resource: Value,
 ) -> Result<Response, ApiError> {
-    let expected = super::fhir::if_match(headers)?.unwrap_or(u64::from(current.current().version));
+    let expected = super::fhir::if_match(headers, state.require_if_match)?
+        .unwrap_or(u64::from(current.current().version));
     write(state, caller, kind, id, Some(expected), resource, false).await
 }
 

@@ -376,7 +376,7 @@ pub async fn update(
     let mut value = json_body(&headers, &body, RESOURCE)?;
     let found = auth::audited(&state, &caller, ROUTE_ID, find(&state, &caller, &id).await).await?;
     let before = managed(found)?;
-    if let Some(version) = super::fhir::if_match(&headers)?
+    if let Some(version) = super::fhir::if_match(&headers, state.require_if_match)?
         && version != before.version
     {
         return Err(ApiError::PreconditionFailed(format!(

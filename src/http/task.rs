@@ -121,11 +121,9 @@ fn owner_matches(tokens: &[String], owner: &Value) -> bool {
     })
 }
 
-fn matches(
-    params: &Params,
-    directory: &crate::config::Directory,
-    task: &Value,
-) -> Result<bool, ApiError> {
+/// Whether `task` passes the search's filters; `owners` holds the identifiers each `owner`
+/// value stands for (`owner_tokens`, found once per search).
+fn matches(params: &Params, owners: &[Vec<String>], task: &Value) -> Result<bool, ApiError> {
     if let Some(status) = params.first("status")
         && !status
             .split(',')
@@ -140,12 +138,11 @@ fn matches(
             return Ok(false);
         }
     }
-    for name in ["owner", "owner:identifier"] {
-        if let Some(wanted) = params.first(name)
-            && !owner_matches(&owner_tokens(directory, wanted), &task["owner"])
-        {
-            return Ok(false);
-        }
+    if !owners
+        .iter()
+        .all(|tokens| owner_matches(tokens, &task["owner"]))
+    {
+        return Ok(false);
     }
     if let Some(wanted) = params.first("focus")
         && !reference_matches(wanted, &task["focus"])
@@ -250,11 +247,14 @@ pub async fn search(
         }
         None => worklist(&state, &caller, &params).await?,
     };
+    let owners: Vec<Vec<String>> = ["owner", "owner:identifier"]
+        .iter()
+        .filter_map(|name| params.first(name))
+        .map(|wanted| owner_tokens(&state.pipeline.directory, wanted))
+        .collect();
     let mut hits = Vec::new();
     for hit in kept {
-        if matches(&params, &state.pipeline.directory, &hit.resource)?
-            && common_filters(&params, &hit)?
-        {
+        if matches(&params, &owners, &hit.resource)? && common_filters(&params, &hit)? {
             hits.push(hit);
         }
     }
@@ -273,9 +273,7 @@ pub async fn search(
                 id: task.id.clone(),
                 resource: current.resource.clone(),
             };
-            if matches(&params, &state.pipeline.directory, &hit.resource)?
-                && common_filters(&params, &hit)?
-            {
+            if matches(&params, &owners, &hit.resource)? && common_filters(&params, &hit)? {
                 hits.push(hit);
             }
         }
@@ -450,7 +448,7 @@ pub async fn update(
         case_resources::find(&state, &caller, RESOURCE, &id).await,
     )
     .await?;
-    check_if_match(&headers, &current)?;
+    check_if_match(&headers, &current, state.require_if_match)?;
     // Decided on the Task as stored: who owns it, and what it is about.
     let stored = &current.current().resource;
     crate::auth::access::unchanged(RESOURCE, stored, &task, crate::auth::access::TASK_FIXED)?;

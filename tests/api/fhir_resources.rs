@@ -279,31 +279,29 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_re
             .contains("versions are 1 to 2")
     );
 
+    // The change sent as an update naming `version` (or none).
+    let put = |version: Option<&'static str>| {
+        let (app, path, task) = (&app, &path, &task);
+        async move {
+            let mut request = app
+                .as_client(OSTERSUND)
+                .await
+                .put(app.url(path))
+                .header("content-type", "application/fhir+json");
+            if let Some(version) = version {
+                request = request.header("if-match", version);
+            }
+            request.json(task).send().await.unwrap()
+        }
+    };
     // A change made on version 1 is refused; sent again on version 2 it is the same change.
-    let stale = app
-        .as_client(OSTERSUND)
-        .await
-        .put(app.url(&path))
-        .header("content-type", "application/fhir+json")
-        .header("if-match", "W/\"1\"")
-        .json(&task)
-        .send()
-        .await
-        .unwrap();
+    let stale = put(Some("W/\"1\"")).await;
     assert_eq!(stale.status(), 412);
     let outcome: Value = stale.json().await.unwrap();
     assert_eq!(outcome["issue"][0]["code"], "conflict");
     // A plain save, naming no version at all, is refused the same way: it could overwrite a
     // change it never saw (server.require_if_match, on by default).
-    let plain = app
-        .as_client(OSTERSUND)
-        .await
-        .put(app.url(&path))
-        .header("content-type", "application/fhir+json")
-        .json(&task)
-        .send()
-        .await
-        .unwrap();
+    let plain = put(None).await;
     assert_eq!(plain.status(), 412);
     let outcome: Value = plain.json().await.unwrap();
     assert!(
@@ -313,16 +311,7 @@ async fn a_task_the_gateway_sent_changed_by_its_owner_is_its_next_version_and_re
             .contains("send If-Match"),
         "{outcome}"
     );
-    let again = app
-        .as_client(OSTERSUND)
-        .await
-        .put(app.url(&path))
-        .header("content-type", "application/fhir+json")
-        .header("if-match", "W/\"2\"")
-        .json(&task)
-        .send()
-        .await
-        .unwrap();
+    let again = put(Some("W/\"2\"")).await;
     assert_eq!(again.status(), 200);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["meta"]["versionId"], "2");

@@ -69,12 +69,7 @@ async fn answers_carry_absolute_urls_under_the_public_base_url_and_its_links_are
     assert_eq!(ids.len(), 3, "every Task once: {ids:?}");
     assert_eq!(next_link(&second), None);
 
-    let statement: Value = reqwest::get(app.url("/fhir/metadata"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, statement) = app.get_json(OSTERSUND, "/fhir/metadata").await;
     assert_eq!(
         statement["implementation"]["url"],
         format!("http://localhost:{port}/fhir")

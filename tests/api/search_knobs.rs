@@ -159,26 +159,20 @@ async fn a_create_answers_as_the_client_prefers() {
     app.admitted_case().await;
     let task = crate::helpers::planning_started_task;
     let client = app.as_client(OSTERSUND).await;
-    let minimal = client
-        .post(app.url("/fhir/Task"))
-        .header("content-type", "application/fhir+json")
-        .header("prefer", "return=minimal")
-        .body(task("LC-1").to_string())
-        .send()
-        .await
-        .unwrap();
+    let create = |prefer: &str, message: &str| {
+        client
+            .post(app.url("/fhir/Task"))
+            .header("content-type", "application/fhir+json")
+            .header("prefer", prefer)
+            .body(task(message).to_string())
+            .send()
+    };
+    let minimal = create("return=minimal", "LC-1").await.unwrap();
     assert_eq!(minimal.status(), 201);
     assert!(minimal.headers().contains_key("location"));
     assert!(minimal.headers().contains_key("etag"));
     assert_eq!(minimal.bytes().await.unwrap().len(), 0);
-    let outcome = client
-        .post(app.url("/fhir/Task"))
-        .header("content-type", "application/fhir+json")
-        .header("prefer", "return=OperationOutcome")
-        .body(task("LC-2").to_string())
-        .send()
-        .await
-        .unwrap();
+    let outcome = create("return=OperationOutcome", "LC-2").await.unwrap();
     assert_eq!(outcome.status(), 201);
     let outcome: Value = outcome.json().await.unwrap();
     assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
