@@ -534,3 +534,87 @@ async fn every_limit_the_contract_states_is_the_one_the_server_enforces() {
     }
     assert!(tried > 40, "{tried} values tried");
 }
+
+/// Every scope an operation requires is one the security scheme declares, and the server
+/// refuses the operation (403) to a token that holds every other scope of the client.
+#[tokio::test]
+async fn every_scope_the_contract_names_is_declared_and_required() {
+    let app = crate::helpers::spawn_app_with(|s| s.server.test_clock = true).await;
+    app.clock
+        .advance(jiff::Timestamp::now().duration_since(app.clock.now()));
+    let document: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let declared: Vec<String> =
+        document["components"]["securitySchemes"]["smart"]["flows"]["clientCredentials"]["scopes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let required: Vec<&str> = operation["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["smart"].as_array().unwrap())
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            for scope in &required {
+                assert!(
+                    declared.iter().any(|d| d == scope),
+                    "{method} {path} requires {scope}, which the security scheme does not declare"
+                );
+            }
+            if required.is_empty() {
+                continue;
+            }
+            let others: Vec<&str> = declared
+                .iter()
+                .map(String::as_str)
+                .filter(|d| !required.contains(d))
+                .collect();
+            let token = app.token(OSTERSUND, Some(&others.join(" "))).await;
+            let concrete = path
+                .replace("{dialect}", "treserva-like")
+                .replace("{case_id}", "00000000-0000-0000-0000-000000000000")
+                .replace("{id}", "no-such-id")
+                .replace("{vid}", "1")
+                .replace("{deviation_id}", "00000000-0000-0000-0000-000000000000");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut request = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .bearer_auth(&token);
+            if path == "/fhir" {
+                // A transaction needs the scopes of what it holds.
+                request = request
+                    .header("content-type", "application/fhir+json")
+                    .json(&json!({ "resourceType": "Bundle", "type": "transaction", "entry": [
+                        { "resource": { "resourceType": "Task", "status": "requested", "intent": "order" },
+                          "request": { "method": "POST", "url": "Task" } }
+                    ]}));
+            }
+            let response = request.send().await.unwrap();
+            if response.status() != 403 {
+                refused.push(format!(
+                    "{method} {path} without {required:?}: {} {}",
+                    response.status(),
+                    response.text().await.unwrap()
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked}");
+    assert!(refused.is_empty(), "{refused:#?}");
+}
