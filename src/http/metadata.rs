@@ -187,15 +187,31 @@ pub async fn metadata(State(state): State<AppState>, base: super::Base) -> Respo
     )
 }
 
-/// The OpenAPI document of every endpoint.
+/// The OpenAPI document of every endpoint, as shipped.
 const OPENAPI: &str = include_str!("../../mappings/openapi.json");
 
-/// `GET /openapi.json` (open).
-pub async fn openapi() -> Response {
+/// `GET /openapi.json` (open): the shipped document, with the gateway's public base as its
+/// server and token URL, and without the test clock's endpoint unless it is switched on
+/// (`server.test_clock`), so that the document lists exactly what this gateway serves.
+pub async fn openapi(
+    State(state): State<AppState>,
+    base: super::Base,
+    test_clock: bool,
+) -> Response {
+    static DOCUMENT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+        serde_json::from_str(OPENAPI).expect("the shipped OpenAPI document is JSON")
+    });
+    let mut document = DOCUMENT.clone();
+    document["servers"] = json!([{ "url": base.url("") }]);
+    document["components"]["securitySchemes"]["smart"]["flows"]["clientCredentials"]["tokenUrl"] =
+        json!(state.auth.token_url());
+    if !test_clock && let Some(paths) = document["paths"].as_object_mut() {
+        paths.remove("/test/clock");
+    }
     (
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
+        document.to_string(),
     )
         .into_response()
 }

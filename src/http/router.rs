@@ -51,6 +51,7 @@ impl FromRef<AppState> for Pipeline {
 /// The whole HTTP surface of the gateway: its routes inside the common layer stack.
 pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let metrics = state.metrics.clone();
+    let test_clock = server.test_clock;
     let routes = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -63,7 +64,10 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/.well-known/smart-configuration",
             get(auth::smart_configuration),
         )
-        .route("/openapi.json", get(metadata::openapi))
+        .route(
+            "/openapi.json",
+            get(move |state, base| metadata::openapi(state, base, test_clock)),
+        )
         .route("/fhir", post(transaction::transaction))
         .route("/fhir/metadata", get(metadata::metadata))
         .route("/fhir/Patient", get(patient::search).post(patient::create))

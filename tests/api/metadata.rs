@@ -255,6 +255,23 @@ async fn the_openapi_document_describes_every_endpoint_and_only_those() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+    // ... nor does the document it serves list one; its server and token URL are absolute.
+    let served: Value = plain
+        .client
+        .get(plain.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(served["paths"]["/test/clock"].is_null());
+    assert!(served["paths"]["/fhir/Task"].is_object());
+    assert_eq!(served["servers"][0]["url"], plain.url(""));
+    assert_eq!(
+        served["components"]["securitySchemes"]["smart"]["flows"]["clientCredentials"]["tokenUrl"],
+        plain.url("/auth/token")
+    );
     let response = app
         .client
         .get(app.url("/openapi.json"))
