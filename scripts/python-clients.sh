@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Python FHIR client the API tests run against the gateway (fhirpy, pinned with its
-# dependencies in tests/clients/requirements.txt) into a virtual environment under target/, once
-# per change of the pins, and prints the environment's python.
+# Installs the third-party clients the API tests run against the gateway (fhirpy, fhirclient,
+# schemathesis; pinned with their dependencies in tests/clients/requirements.txt) into a virtual
+# environment under target/, once per change of the pins, and prints the environment's python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/python-clients
 stamp=$venv/installed-requirements.txt
 if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/clients/requirements.txt "$stamp"; then
-  echo "installing the Python FHIR client for the tests into $venv" >&2
+  echo "installing the Python clients for the tests into $venv" >&2
   python3 -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r tests/clients/requirements.txt >&2

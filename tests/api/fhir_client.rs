@@ -1,6 +1,9 @@
-//! A real FHIR client library against the running gateway: fhirpy (Python, installed by
-//! `scripts/python-clients.sh`) creates, reads, searches (following `next` links) and updates
-//! Tasks and reads the Patient, as a vendor's integration would (`tests/clients/fhirpy_client.py`).
+//! Real FHIR client libraries against the running gateway, as a vendor's integration would use
+//! them (Python, installed by `scripts/python-clients.sh`): fhirpy creates, reads, searches
+//! (following `next` links), counts and updates Tasks and reads the Patient
+//! (`tests/clients/fhirpy_client.py`); SMART's fhirclient, whose R4 models parse every answer
+//! strictly, pages, reads, updates with `If-Match` and subscribes
+//! (`tests/clients/fhirclient_session.py`).
 
 use serde_json::Value;
 
@@ -22,16 +25,19 @@ fn python() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let inbox = crate::helpers::receiver().await;
     let app = spawn_app().await;
     app.admitted_case().await;
     let token = app.token(OSTERSUND, None).await;
     let base = app.url("/fhir");
+    let endpoint = inbox.url.clone();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python)
             .arg(repo_root().join("tests/clients/fhirpy_client.py"))
             .env("BRYGGA_FHIR_BASE", base)
             .env("BRYGGA_TOKEN", token)
             .env("BRYGGA_FIXTURES", repo_root().join("fixtures"))
+            .env("BRYGGA_RECEIVER", endpoint)
             .output()
             .unwrap()
     })
@@ -45,6 +51,8 @@ async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
     );
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["process_tasks"], 3);
+    assert!(summary["subscription"].is_string(), "{summary}");
+    assert_eq!(inbox.wait_for(1).await.len(), 1);
     assert!(
         summary["refusal"]
             .as_str()
@@ -65,4 +73,63 @@ async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
         .await
         .unwrap();
     assert_eq!(read["status"], "in-progress", "{read}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_fhirclient_pages_reads_updates_and_subscribes() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let inbox = crate::helpers::receiver().await;
+    let app = spawn_app().await;
+    app.admitted_case().await;
+    let token = app.token(OSTERSUND, None).await;
+    let base = app.url("/fhir");
+    let endpoint = inbox.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(repo_root().join("tests/clients/fhirclient_session.py"))
+            .env("BRYGGA_FHIR_BASE", base)
+            .env("BRYGGA_TOKEN", token)
+            .env("BRYGGA_RECEIVER", endpoint)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the client's checks: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["paged_tasks"], 3);
+    let searchable = summary["searchable"].as_array().unwrap();
+    for parameter in [
+        "patient",
+        "owner",
+        "status",
+        "identifier",
+        "_summary",
+        "_elements",
+    ] {
+        assert!(searchable.iter().any(|p| p == parameter), "{summary}");
+    }
+    // The subscription's handshake reached the receiver.
+    let handshake = inbox.wait_for(1).await;
+    let notification: Value = serde_json::from_str(&handshake[0].body).unwrap();
+    assert_eq!(notification["type"], "history", "{notification}");
+    // The change the client made is the case's: the region sees it.
+    let id = summary["changed_step"].as_str().unwrap();
+    let read: Value = app
+        .as_client(crate::helpers::REGION)
+        .await
+        .get(app.url(&format!("/fhir/Task/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "in-progress", "{read}");
+    assert_eq!(read["meta"]["versionId"], "2", "{read}");
 }

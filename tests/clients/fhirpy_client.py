@@ -1,8 +1,9 @@
 """A vendor's integration as a real FHIR client library (fhirpy) sees brygga's FHIR API.
 
 Run by tests/api/fhir_client.rs against a gateway on loopback, with
-BRYGGA_FHIR_BASE (the /fhir base URL), BRYGGA_TOKEN (an access token of Östersund's client)
-and BRYGGA_FIXTURES (the repository's fixtures folder). The gateway has one case: the
+BRYGGA_FHIR_BASE (the /fhir base URL), BRYGGA_TOKEN (an access token of Östersund's client),
+BRYGGA_FIXTURES (the repository's fixtures folder) and BRYGGA_RECEIVER (the URL of a
+notification receiver the test runs). The gateway has one case: the
 admission notice example. Each step asserts what it expects; on success the script prints a
 JSON summary for the Rust test to check.
 """
@@ -63,6 +64,9 @@ def main():
     check(len(steps) == 3, f"three admission notice Tasks: {len(steps)}")
     check(len({t.id for t in steps}) == 3, "each once")
     summary["process_tasks"] = len(steps)
+    # fhirpy counts with _summary=count.
+    count = client.resources("Task").search(patient=PERSON).count()
+    check(count == 3, f"counted three: {count}")
 
     # Hemsjukvården starts its planning: the Task's next version, read back as such.
     notice = next(
@@ -85,6 +89,22 @@ def main():
     check(len(patients) == 1, f"the person of the case: {len(patients)}")
     patient = client.reference("Patient", patients[0].id).to_resource()
     check(patient["identifier"][0]["value"] == "198112189876", "read by its id")
+
+    # A subscription at the test's receiver, active once the gateway's handshake reached it.
+    subscription = client.resource(
+        "Subscription",
+        status="requested",
+        reason="Inskrivningsmeddelanden till verksamhetssystemet",
+        criteria="urn:brygga:fhir:SubscriptionTopic:coordination",
+        channel={
+            "type": "rest-hook",
+            "endpoint": os.environ["BRYGGA_RECEIVER"],
+            "payload": "application/fhir+json",
+        },
+    )
+    subscription.save()
+    check(subscription["status"] == "active", f"active: {subscription['status']}")
+    summary["subscription"] = subscription.id
 
     # What does not exist, and what breaks the contract, answer as FHIR servers do.
     try:
