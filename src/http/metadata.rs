@@ -80,7 +80,7 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                         json!({
                             "name": "patient",
                             "type": "token",
-                            "documentation": "<system>|<value> of the person whose cases' steps are searched, or Patient/<id> (also as subject); without it, a worklist over the cases changed since _lastUpdated=ge<date> (at most 31 days back)",
+                            "documentation": "<system>|<value> of the person whose cases' steps are searched, or Patient/<id> (also as subject); without it, a worklist over the cases changed since _lastUpdated=ge<date> (the last 31 days unless given; at most that far back)",
                         }),
                         json!({ "name": "status", "type": "token" }),
                         json!({ "name": "code", "type": "token" }),

@@ -82,7 +82,7 @@ fn bad(diagnostics: impl Into<String>) -> ApiError {
 /// A search's query parameters, in the order given (a name may come more than once), and
 /// what was ignored of the query.
 #[derive(Debug, Clone)]
-pub struct Params(Vec<(String, String)>, Vec<String>);
+pub struct Params(Vec<(String, String)>, Vec<String>, bool);
 
 impl Params {
     /// The query's parameters. One that is neither in `own` nor common is refused with the
@@ -119,12 +119,24 @@ impl Params {
                 )
             })
             .collect();
-        Ok(Params(pairs, ignored))
+        Ok(Params(pairs, ignored, query.strict))
     }
 
-    /// What of the query was not used, one sentence each (a lenient search's warnings).
+    /// What of the query was not used or was narrowed, one sentence each (a lenient search's
+    /// warnings).
     pub fn ignored(&self) -> &[String] {
         &self.1
+    }
+
+    /// Whether the client asked for a strict search (`Prefer: handling=strict`): what a lenient
+    /// search would narrow with a warning is then refused.
+    pub fn strict(&self) -> bool {
+        self.2
+    }
+
+    /// Reports how a lenient search narrowed the query.
+    pub fn warn(&mut self, warning: String) {
+        self.1.push(warning);
     }
 
     /// The first value of `name`.

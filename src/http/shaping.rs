@@ -157,8 +157,9 @@ fn bad(diagnostics: String, expression: &str) -> ApiError {
     }
 }
 
-/// The shape the query asks for; `None` for the whole resource.
-fn shape_of(query: &str) -> Result<Option<Shape>, ApiError> {
+/// The shapes the query asks for, applied in turn; none for the whole resource. `_summary`
+/// and `_elements` together keep what both keep (a count stays a count).
+fn shape_of(query: &str) -> Result<Vec<Shape>, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
     let summary = pairs.iter().find(|(k, _)| k == "_summary").map(|(_, v)| v);
     let elements = pairs.iter().find(|(k, _)| k == "_elements").map(|(_, v)| v);
@@ -170,40 +171,39 @@ fn shape_of(query: &str) -> Result<Option<Shape>, ApiError> {
             "_total",
         ));
     }
-    match (summary.map(String::as_str), elements) {
-        (Some(_), Some(_)) => Err(bad(
-            "_summary and _elements are not used together; ask for one".to_owned(),
-            "_elements",
-        )),
-        (Some("true"), None) => Ok(Some(Shape::Summary)),
-        (Some("text"), None) => Ok(Some(Shape::Text)),
-        (Some("data"), None) => Ok(Some(Shape::Data)),
-        (Some("count"), None) => Ok(Some(Shape::Count)),
-        (Some("false") | None, None) => Ok(None),
-        (Some(other), None) => Err(bad(
-            format!("_summary={other}: true, text, data, count or false"),
-            "_summary",
-        )),
-        (None, Some(list)) => {
-            let names: Vec<String> = list
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
-                .collect();
-            match names.iter().find(|n| {
-                !n.chars().all(|c| c.is_ascii_alphanumeric()) || n.starts_with(char::is_numeric)
-            }) {
-                Some(wrong) => Err(bad(
-                    format!(
-                        "_elements: {wrong:?} is not an element name (top-level names, comma-separated: status,owner)"
-                    ),
-                    "_elements",
-                )),
-                None => Ok(Some(Shape::Elements(names))),
-            }
+    let mut shapes = match summary.map(String::as_str) {
+        Some("true") => vec![Shape::Summary],
+        Some("text") => vec![Shape::Text],
+        Some("data") => vec![Shape::Data],
+        Some("count") => return Ok(vec![Shape::Count]),
+        Some("false") | None => vec![],
+        Some(other) => {
+            return Err(bad(
+                format!("_summary={other}: true, text, data, count or false"),
+                "_summary",
+            ));
         }
+    };
+    if let Some(list) = elements {
+        let names: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(wrong) = names.iter().find(|n| {
+            !n.chars().all(|c| c.is_ascii_alphanumeric()) || n.starts_with(char::is_numeric)
+        }) {
+            return Err(bad(
+                format!(
+                    "_elements: {wrong:?} is not an element name (top-level names, comma-separated: status,owner)"
+                ),
+                "_elements",
+            ));
+        }
+        shapes.push(Shape::Elements(names));
     }
+    Ok(shapes)
 }
 
 /// Cuts one resource to `shape`, marking it `SUBSETTED`.
@@ -246,7 +246,9 @@ fn cut(resource: &mut Value, shape: &Shape) {
         let meta = map.entry("meta").or_insert_with(|| json!({}));
         if let Some(meta) = meta.as_object_mut() {
             let tags = meta.entry("tag").or_insert_with(|| json!([]));
-            if let Some(tags) = tags.as_array_mut() {
+            if let Some(tags) = tags.as_array_mut()
+                && !tags.iter().any(|t| t["code"] == "SUBSETTED")
+            {
                 tags.push(json!({
                     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
                     "code": "SUBSETTED",
@@ -303,9 +305,9 @@ pub async fn shape(request: Request, next: Next) -> Response {
     }
     let method = request.method().clone();
     if method == Method::GET {
-        let shape = match shape_of(request.uri().query().unwrap_or("")) {
-            Ok(Some(shape)) => shape,
-            Ok(None) => return next.run(request).await,
+        let shapes = match shape_of(request.uri().query().unwrap_or("")) {
+            Ok(shapes) if shapes.is_empty() => return next.run(request).await,
+            Ok(shapes) => shapes,
             Err(error) => return error.into_response(),
         };
         let response = next.run(request).await;
@@ -314,7 +316,9 @@ pub async fn shape(request: Request, next: Next) -> Response {
         }
         return match json_of(response).await {
             Some((parts, mut body)) => {
-                reshape(&mut body, &shape);
+                for shape in &shapes {
+                    reshape(&mut body, shape);
+                }
                 rebuilt(parts, &body)
             }
             None => ApiError::Internal("an answer could not be shaped".into()).into_response(),
@@ -399,6 +403,13 @@ mod tests {
             names,
             ["id", "input", "intent", "meta", "resourceType", "status"]
         );
+        // Both cuts: what both keep, marked once.
+        let mut both = task();
+        cut(&mut both, &Shape::Summary);
+        cut(&mut both, &Shape::Elements(vec!["owner".into()]));
+        assert_eq!(both["owner"]["display"], "x");
+        assert!(both.get("input").is_none());
+        assert_eq!(both["meta"]["tag"].as_array().unwrap().len(), 1);
         let mut data = task();
         cut(&mut data, &Shape::Data);
         assert!(data.get("text").is_none() && data.get("input").is_some());
@@ -413,18 +424,22 @@ mod tests {
 
     #[test]
     fn shapes_are_read_from_the_query_and_wrong_ones_refused() {
-        assert_eq!(shape_of("_summary=count").unwrap(), Some(Shape::Count));
-        assert_eq!(shape_of("_summary=false&_count=2").unwrap(), None);
+        assert_eq!(shape_of("_summary=count").unwrap(), [Shape::Count]);
+        assert_eq!(shape_of("_summary=false&_count=2").unwrap(), []);
         assert_eq!(
             shape_of("_elements=status,owner").unwrap(),
-            Some(Shape::Elements(vec!["status".into(), "owner".into()]))
+            [Shape::Elements(vec!["status".into(), "owner".into()])]
         );
-        for wrong in [
-            "_summary=maybe",
-            "_summary=true&_elements=status",
-            "_elements=a.b",
-            "_total=all",
-        ] {
+        // Together, both cuts; a count has nothing to cut.
+        assert_eq!(
+            shape_of("_summary=true&_elements=status").unwrap(),
+            [Shape::Summary, Shape::Elements(vec!["status".into()])]
+        );
+        assert_eq!(
+            shape_of("_elements=status&_summary=count").unwrap(),
+            [Shape::Count]
+        );
+        for wrong in ["_summary=maybe", "_elements=a.b", "_total=all"] {
             assert!(shape_of(wrong).is_err(), "{wrong}");
         }
     }

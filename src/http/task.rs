@@ -1,8 +1,8 @@
 //! FHIR `Task`: the process steps.
 //!
 //! - `GET /fhir/Task?patient=<system>|<value>` (scope `Task.s`), or without a person as a
-//!   worklist over the cases changed since `_lastUpdated=ge…` (at most 31 days back; e.g.
-//!   `?owner=2380&status=requested&_lastUpdated=ge2026-11-24`): the steps of a person's cases
+//!   worklist over the cases changed since `_lastUpdated=ge…` (the last 31 days without it, and
+//!   at most that far back; e.g. `?owner=2380&status=requested`): the steps of a person's cases
 //!   as the caller may read them — each case through the disclosure decision (audited), each
 //!   step rendered as a delivery to the caller would carry it, with the changes its owner made.
 //!   Filters: `status`, `code` and `business-status` (`[system|]code`), `owner`
@@ -169,14 +169,14 @@ const WORKLIST_DAYS: i64 = 31;
 const WORKLIST_CASES: u32 = 5_000;
 
 /// Without a person, the caller's worklist: the Tasks of the cases changed since the lower
-/// bound of `_lastUpdated` (at most `WORKLIST_DAYS` back) that the caller takes part in, and
-/// the Tasks it keeps.
+/// bound of `_lastUpdated` (the last `WORKLIST_DAYS` days without one) that the caller takes
+/// part in, and the Tasks it keeps. A bound further back is refused in a strict search and
+/// narrowed, with a warning in the Bundle, in a lenient one.
 async fn worklist(
     state: &AppState,
     caller: &Caller,
-    params: &Params,
+    params: &mut Params,
 ) -> Result<(Vec<crate::pipeline::CaseResources>, Vec<Hit>), ApiError> {
-    let how = "Task is searched within one person's cases (?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212, or ?patient=Patient/<id>), or as a worklist over the cases changed lately: ?_lastUpdated=ge<date>, e.g. ?owner=2380&status=requested&_lastUpdated=ge2026-11-24";
     let mut since = None;
     for value in params.all("_lastUpdated") {
         let bound = match value.get(..2) {
@@ -186,17 +186,27 @@ async fn worklist(
         };
         since = Some(since.map_or(bound, |s: jiff::Timestamp| s.max(bound)));
     }
-    let since = since.ok_or_else(|| bad(how))?;
     let now = state.pipeline.clock.now();
     let earliest = now
         .checked_sub(jiff::SignedDuration::from_hours(24 * WORKLIST_DAYS))
         .unwrap_or(now);
-    if since < earliest {
-        return Err(bad(format!(
-            "a worklist reaches at most {WORKLIST_DAYS} days back (_lastUpdated=ge{}); search a person's Tasks with ?patient= for older ones",
-            earliest.strftime("%Y-%m-%d")
-        )));
-    }
+    let since = match since {
+        None => earliest,
+        Some(since) if since >= earliest => since,
+        Some(_) => {
+            let narrowed = format!(
+                "a worklist reaches at most {WORKLIST_DAYS} days back (_lastUpdated=ge{}); search a person's Tasks with ?patient= for older ones",
+                earliest.strftime("%Y-%m-%d")
+            );
+            if params.strict() {
+                return Err(bad(narrowed));
+            }
+            params.warn(format!(
+                "{narrowed}: the cases changed since then were searched"
+            ));
+            earliest
+        }
+    };
     let (ids, more) = state
         .pipeline
         .store
@@ -226,7 +236,7 @@ pub async fn search(
     query: super::search::SearchQuery,
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
-    let params = Params::new(query, RESOURCE, PARAMETERS)?;
+    let mut params = Params::new(query, RESOURCE, PARAMETERS)?;
     let mut include_patient = false;
     let mut include_focus = false;
     for include in params.all("_include") {
@@ -245,7 +255,7 @@ pub async fn search(
             let subject = case_resources::subject_parameter(&state, patient).await?;
             case_resources::searched(&state, &caller, RESOURCE, &subject, "tasks").await?
         }
-        None => worklist(&state, &caller, &params).await?,
+        None => worklist(&state, &caller, &mut params).await?,
     };
     let owners: Vec<Vec<String>> = ["owner", "owner:identifier"]
         .iter()

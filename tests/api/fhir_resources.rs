@@ -144,15 +144,23 @@ async fn a_persons_steps_are_searched_as_tasks_with_filters_and_the_patient_incl
     // Krokom takes no part in the case.
     let (_, theirs) = search(crate::helpers::KROKOM, "").await;
     assert_eq!(theirs["total"], 0, "{theirs}");
-    // Without a patient, or with a parameter not offered, the search says what to do.
+    // A parameter not offered, in a strict search, is refused by name.
     let response = app
         .as_client(OSTERSUND)
         .await
-        .get(app.url("/fhir/Task?owner=Organization/2380"))
+        .get(app.url("/fhir/Task?owner=Organization/2380&_text=x"))
+        .header("prefer", "handling=strict")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("_text")
+    );
 }
 
 /// A create or update of `body` as Östersund; an update names the version the body was read
@@ -522,22 +530,52 @@ async fn a_worklist_finds_the_callers_tasks_across_people_in_a_window_of_time() 
     )
     .await;
     assert_eq!(later["total"], 0, "{later}");
-    // Without a person, the window is required and bounded.
-    for (query, says) in [
-        ("/fhir/Task?owner=SE2120002411-HSJV", "worklist"),
-        (
-            "/fhir/Task?owner=SE2120002411-HSJV&_lastUpdated=ge2026-01-01",
-            "at most 31 days",
-        ),
-    ] {
-        let (status, _, outcome) = get_as(&app, OSTERSUND, query).await;
-        assert_eq!(status, 400, "{query}");
-        assert!(
-            outcome["issue"][0]["diagnostics"]
-                .as_str()
-                .unwrap()
-                .contains(says),
-            "{query}: {outcome}"
-        );
-    }
+    // Without a person, the window is the last 31 days, and reaches no further: a lenient
+    // search narrows it and says so in the Bundle, a strict one is refused.
+    let (_, _, in_window) = get_as(
+        &app,
+        OSTERSUND,
+        "/fhir/Task?owner=SE2120002411-HSJV&_lastUpdated=ge2026-11-22",
+    )
+    .await;
+    let worklist_total = in_window["total"].clone();
+    assert!(worklist_total.as_u64().unwrap() > 0, "{in_window}");
+    let (status, _, defaulted) =
+        get_as(&app, OSTERSUND, "/fhir/Task?owner=SE2120002411-HSJV").await;
+    assert_eq!(status, 200, "{defaulted}");
+    assert_eq!(defaulted["total"], worklist_total, "{defaulted}");
+    let too_far = "/fhir/Task?owner=SE2120002411-HSJV&_lastUpdated=ge2026-01-01";
+    let (status, _, narrowed) = get_as(&app, OSTERSUND, too_far).await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["total"], worklist_total, "{narrowed}");
+    let warning = narrowed["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("the narrowing is reported");
+    assert!(
+        warning["resource"]["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("at most 31 days"),
+        "{warning}"
+    );
+    let response = app
+        .as_client(OSTERSUND)
+        .await
+        .get(app.url(too_far))
+        .header("prefer", "handling=strict")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let outcome: Value = response.json().await.unwrap();
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("at most 31 days"),
+        "{outcome}"
+    );
 }

@@ -28,6 +28,7 @@ mod attacks;
 mod beyond_discharge;
 mod cli;
 mod consent;
+mod contract_fuzz;
 mod cosmic_link;
 mod crash;
 mod delivery;

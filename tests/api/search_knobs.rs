@@ -112,11 +112,20 @@ async fn summaries_elements_and_totals_shape_searches_and_reads() {
     assert!(statement["rest"][0]["resource"].is_array(), "{statement}");
     let (status, _) = get(&app, &format!("{PERSON}&_total=accurate"), None).await;
     assert_eq!(status, 200);
-    for wrong in [
-        "_total=all",
-        "_summary=maybe",
-        "_summary=true&_elements=owner",
-    ] {
+    // Both: the summary, cut to the elements named.
+    let (status, both) = get(
+        &app,
+        &format!("{PERSON}&_summary=true&_elements=owner"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{both}");
+    let task = &both["entry"][0]["resource"];
+    assert!(
+        task["owner"].is_object() && task.get("code").is_none(),
+        "{task}"
+    );
+    for wrong in ["_total=all", "_summary=maybe"] {
         let (status, outcome) = get(&app, &format!("{PERSON}&{wrong}"), None).await;
         assert_eq!(status, 400, "{wrong}: {outcome}");
         assert_eq!(outcome["resourceType"], "OperationOutcome");
