@@ -93,8 +93,10 @@ pub async fn list(
     let after = match query.get("after") {
         None => 0,
         Some(text) => text
-            .parse::<u64>()
-            .map_err(|_| bad("the query parameter after is a sequence number"))?,
+            .parse::<i64>()
+            .ok()
+            .and_then(|after| u64::try_from(after).ok())
+            .ok_or_else(|| bad("the query parameter after is a sequence number"))?,
     };
     let own = caller.organisation.code();
     let organisation = match query.get("organisation") {
@@ -142,10 +144,16 @@ pub async fn list(
     let next_after = (records.len() as u32 == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();
-    let fhir = matches!(
-        query.get("_format").map(String::as_str),
-        Some("fhir" | "json+fhir" | "application/fhir+json")
-    );
+    let fhir = match query.get("_format").map(String::as_str) {
+        None | Some("json" | "application/json") => false,
+        Some("fhir" | "json+fhir" | "application/fhir+json") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                diagnostics: format!("_format={other}: json (the default) or fhir"),
+                expression: None,
+            });
+        }
+    };
     if fhir {
         let mut bundle = crate::audit::audit_bundle(&records);
         // Absolute, as in every FHIR answer (`public_url`).

@@ -57,6 +57,10 @@ pub async fn search(
     )
     .await?;
     let params = Params::new(query, RESOURCE, PARAMETERS)?;
+    // A status no resource can have is refused before anything is read.
+    if let Some(status) = params.first("status") {
+        super::search::status_codes(status, "CarePlan.status", CAREPLAN_STATUS)?;
+    }
     let patient = params.first("patient").or(params.first("subject")).ok_or_else(|| {
         bad("CarePlan is searched within one person's cases: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212", None)
     })?;
@@ -108,11 +112,21 @@ pub async fn search(
     Ok(fhir_json(StatusCode::OK, bundle))
 }
 
+/// The codes of `CarePlan.status` (R4, required binding).
+const CAREPLAN_STATUS: &[&str] = &[
+    "draft",
+    "active",
+    "on-hold",
+    "revoked",
+    "completed",
+    "entered-in-error",
+    "unknown",
+];
+
 fn matches(params: &Params, plan: &Value) -> Result<bool, ApiError> {
     if let Some(status) = params.first("status")
-        && !status
-            .split(',')
-            .any(|s| plan["status"].as_str() == Some(s))
+        && !super::search::status_codes(status, "CarePlan.status", CAREPLAN_STATUS)?
+            .contains(&plan["status"].as_str().unwrap_or_default())
     {
         return Ok(false);
     }

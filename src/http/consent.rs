@@ -166,6 +166,18 @@ pub async fn create(
         diagnostics: e.to_string(),
         expression: None,
     })?;
+    if let Some(first) = checked.invalid.first() {
+        return Err(ApiError::UnprocessableAt {
+            diagnostics: format!(
+                "not a valid FHIR R4 Consent: {}",
+                checked.invalid.join(", ")
+            ),
+            expression: first
+                .split_once(" (")
+                .map_or(first.as_str(), |(p, _)| p)
+                .to_owned(),
+        });
+    }
     warnings.extend(
         checked
             .lost

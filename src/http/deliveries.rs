@@ -72,7 +72,9 @@ fn query_of(
         None => 0,
         Some(text) => text
             .parse::<i64>()
-            .map_err(|_| bad("the query parameter after is a delivery id"))?,
+            .ok()
+            .filter(|after| *after >= 0)
+            .ok_or_else(|| bad("the query parameter after is a delivery id"))?,
     };
     Ok(DeliveryQuery {
         status,

@@ -146,6 +146,14 @@ pub async fn list(
                 "the query parameter principal is region or municipality, not {p:?}"
             )));
         }
+        (Some(_), Some(u))
+            if crate::domain::identifiers::HsaId::parse(u).is_err()
+                && crate::domain::identifiers::Kommunkod::parse(u).is_err() =>
+        {
+            return Err(bad(format!(
+                "the query parameter unit is an HSA-id or a municipality code, not {u:?}"
+            )));
+        }
         (Some(p), Some(u)) => Some((p.as_str(), u.as_str())),
         _ => {
             return Err(bad(

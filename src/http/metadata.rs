@@ -208,6 +208,29 @@ pub async fn openapi(
     if !test_clock && let Some(paths) = document["paths"].as_object_mut() {
         paths.remove("/test/clock");
     }
+    // The municipal dialects are data: the ones this gateway read.
+    let dialects = &state.pipeline.mappings.municipal;
+    let names: Vec<&str> = dialects.iter().map(|d| d.name.as_str()).collect();
+    let formats = ["cosmic-link", "canonical", "fhir"]
+        .into_iter()
+        .chain(dialects.iter().map(|d| d.format.as_str()));
+    let formats: Vec<&str> = formats.collect();
+    for parameter in document["paths"]["/municipal/{dialect}/v1/messages"]["post"]["parameters"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["name"] == "dialect")
+    {
+        parameter["schema"]["enum"] = json!(names);
+    }
+    for parameter in document["paths"]["/translate"]["post"]["parameters"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["name"] == "from" || p["name"] == "to")
+    {
+        parameter["schema"]["enum"] = json!(formats);
+    }
     (
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -119,6 +119,13 @@ impl Params {
                 )
             })
             .collect();
+        // Dates are read before anything is searched, so that a wrong one is refused even
+        // where nothing would be compared with it.
+        for (name, value) in &pairs {
+            if DATES.contains(&name.as_str()) {
+                dates_match(&[value.as_str()], None, name)?;
+            }
+        }
         Ok(Params(pairs, ignored, query.strict))
     }
 
@@ -198,6 +205,29 @@ pub fn token_matches(wanted: &str, codings: Option<&Vec<Value>>) -> bool {
     })
 }
 
+/// The codes of a `status` search value (comma-separated), each one of `allowed` (the
+/// element's required value set); another is refused, naming the codes, since it could match
+/// nothing.
+pub fn status_codes<'a>(
+    wanted: &'a str,
+    element: &str,
+    allowed: &[&str],
+) -> Result<Vec<&'a str>, ApiError> {
+    wanted
+        .split(',')
+        .map(|code| {
+            if allowed.contains(&code) {
+                Ok(code)
+            } else {
+                Err(bad(format!(
+                    "status={wanted}: {code:?} is not a code of {element} ({})",
+                    allowed.join(", ")
+                )))
+            }
+        })
+        .collect()
+}
+
 /// Whether an identifier search value (`value` or `system|value`; several comma-separated)
 /// matches one of `identifiers` (FHIR `Identifier` objects).
 pub fn identifier_matches<'a>(
@@ -257,6 +287,9 @@ pub fn date_range(text: &str, name: &str) -> Result<(Timestamp, Timestamp), ApiE
         .map_err(|e| bad(format!("{name}={text}: {e}")))?;
     Ok((at, end))
 }
+
+/// The date parameters of the gateway's searches (`[prefix]date` or date-time).
+const DATES: &[&str] = &["_lastUpdated", "date", "period"];
 
 /// Whether `at` satisfies every value of the date parameter `name` (each with an optional
 /// prefix: `eq`, `ne`, `gt`, `ge`, `lt`, `le`). A resource without the date matches no value.

@@ -191,6 +191,13 @@ fn shape_of(query: &str) -> Result<Vec<Shape>, ApiError> {
             .filter(|n| !n.is_empty())
             .map(str::to_owned)
             .collect();
+        if names.is_empty() {
+            return Err(bad(
+                "_elements names at least one element (top-level names, comma-separated: status,owner)"
+                    .to_owned(),
+                "_elements",
+            ));
+        }
         if let Some(wrong) = names.iter().find(|n| {
             !n.chars().all(|c| c.is_ascii_alphanumeric()) || n.starts_with(char::is_numeric)
         }) {

@@ -239,7 +239,14 @@ fn if_none_exist(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("if-none-exist") else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or_default();
+    let text = value.to_str().map_err(|_| ApiError::BadRequest {
+        diagnostics: "If-None-Exist is not visible ASCII; a conditional create is by identifier=[system|]value".to_owned(),
+        expression: None,
+    })?;
+    // An empty header asks for no condition.
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
     match text.split_once('=') {
         Some(("identifier", wanted)) if !wanted.is_empty() => {
             Ok(Some(wanted.replace("%7C", "|").replace("%7c", "|")))
@@ -330,6 +337,10 @@ pub fn validated(resource: &Value) -> Result<(), ApiError> {
             diagnostics: other.to_string(),
             expression: kind.to_owned(),
         }),
+        Ok(checked) if !checked.invalid.is_empty() => Err(ApiError::UnprocessableAt {
+            diagnostics: format!("not a valid FHIR R4 {kind}: {}", checked.invalid.join(", ")),
+            expression: path_of(&checked.invalid[0]),
+        }),
         Ok(checked) => match checked.lost.first() {
             None => Ok(()),
             Some(first) => Err(ApiError::UnprocessableAt {
@@ -337,13 +348,18 @@ pub fn validated(resource: &Value) -> Result<(), ApiError> {
                     "not an element of FHIR R4 {kind}, or not a value it can hold: {}",
                     checked.lost.join(", ")
                 ),
-                expression: first
-                    .split_once(" (")
-                    .map_or(first.as_str(), |(path, _)| path)
-                    .to_owned(),
+                expression: path_of(first),
             }),
         },
     }
+}
+
+/// The element path of a model finding (`Task.intent ("AAA" is not …)` → `Task.intent`).
+fn path_of(finding: &str) -> String {
+    finding
+        .split_once(" (")
+        .map_or(finding, |(path, _)| path)
+        .to_owned()
 }
 
 /// The write of `resource` as the next version of `kind/id` for the caller (`expected`: the

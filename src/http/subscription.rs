@@ -150,6 +150,8 @@ pub async fn create(
     let value = json_body(&headers, &body, RESOURCE)?;
     let requested =
         fhir::read(&value, |url| state.delivery.endpoint_allowed(url)).map_err(problem)?;
+    // What the subscription's own reading does not look at is checked against the R4 model.
+    super::stored::validated(&value)?;
     let now = state.pipeline.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let mut stored = StoredSubscription {
@@ -301,7 +303,16 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Search).await?;
     let params = super::search::Params::new(query, RESOURCE, &["status"])?;
-    let wanted: Option<Vec<&str>> = params.first("status").map(|s| s.split(',').collect());
+    let wanted: Option<Vec<&str>> = params
+        .first("status")
+        .map(|s| {
+            super::search::status_codes(
+                s,
+                "Subscription.status",
+                &["requested", "active", "error", "off"],
+            )
+        })
+        .transpose()?;
     let now = state.pipeline.clock.now();
     let mut resources: Vec<Value> = state
         .deliverer
@@ -397,6 +408,7 @@ pub async fn update(
     fhir::unmask(&mut value, &before.resource);
     let requested =
         fhir::read(&value, |url| state.delivery.endpoint_allowed(url)).map_err(problem)?;
+    super::stored::validated(&value)?;
     let mut stored = StoredSubscription {
         resource: as_written(value, &id),
         version: before.version + 1,

@@ -121,13 +121,28 @@ fn owner_matches(tokens: &[String], owner: &Value) -> bool {
     })
 }
 
+/// The codes of `Task.status` (R4, required binding).
+const TASK_STATUS: &[&str] = &[
+    "draft",
+    "requested",
+    "received",
+    "accepted",
+    "rejected",
+    "ready",
+    "cancelled",
+    "in-progress",
+    "on-hold",
+    "failed",
+    "completed",
+    "entered-in-error",
+];
+
 /// Whether `task` passes the search's filters; `owners` holds the identifiers each `owner`
 /// value stands for (`owner_tokens`, found once per search).
 fn matches(params: &Params, owners: &[Vec<String>], task: &Value) -> Result<bool, ApiError> {
     if let Some(status) = params.first("status")
-        && !status
-            .split(',')
-            .any(|s| task["status"].as_str() == Some(s))
+        && !super::search::status_codes(status, "Task.status", TASK_STATUS)?
+            .contains(&task["status"].as_str().unwrap_or_default())
     {
         return Ok(false);
     }
@@ -237,6 +252,10 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
     let mut params = Params::new(query, RESOURCE, PARAMETERS)?;
+    // A status no resource can have is refused before anything is read.
+    if let Some(status) = params.first("status") {
+        super::search::status_codes(status, "Task.status", TASK_STATUS)?;
+    }
     let mut include_patient = false;
     let mut include_focus = false;
     for include in params.all("_include") {

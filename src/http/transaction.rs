@@ -81,8 +81,40 @@ pub async fn transaction(
             });
         }
     }
-    let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+    if let Some(first) = brygga_fhir::invalid_values(&bundle, "Bundle").first() {
+        return Err(ApiError::UnprocessableAt {
+            diagnostics: format!("not valid FHIR R4: {first}"),
+            expression: first
+                .split_once(" (")
+                .map_or(first.as_str(), |(p, _)| p)
+                .to_owned(),
+        });
+    }
+    let entries = match bundle.get("entry") {
+        None => Vec::new(),
+        Some(Value::Array(entries)) => entries.clone(),
+        _ => {
+            return Err(ApiError::UnprocessableAt {
+                diagnostics: "Bundle.entry is a list of entries".to_owned(),
+                expression: "Bundle.entry".to_owned(),
+            });
+        }
+    };
     for (index, entry) in entries.iter().enumerate() {
+        if !matches!(entry.get("request"), None | Some(Value::Object(_))) {
+            return Err(ApiError::UnprocessableAt {
+                diagnostics: "an entry's request is an object: its method and url".to_owned(),
+                expression: at(index, ".request"),
+            });
+        }
+        for element in ["method", "url"] {
+            if !matches!(entry["request"].get(element), None | Some(Value::String(_))) {
+                return Err(ApiError::UnprocessableAt {
+                    diagnostics: format!("an entry's request.{element} is text"),
+                    expression: at(index, &format!(".request.{element}")),
+                });
+            }
+        }
         if !entry["resource"].is_object() {
             return Err(ApiError::BadRequest {
                 diagnostics: "each entry of a transaction carries its resource".to_owned(),

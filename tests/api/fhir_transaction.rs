@@ -275,7 +275,10 @@ async fn a_sparse_lvm_report_sent_over_fhir_is_warned_of_in_the_headers() {
             .unwrap()
             .to_owned();
         entry["request"] = json!({ "method": "POST", "url": kind });
-        if let Some(inputs) = entry["resource"]["input"].as_array_mut() {
+        if let Some(inputs) = entry["resource"]
+            .get_mut("input")
+            .and_then(Value::as_array_mut)
+        {
             inputs.retain(|input| {
                 let code = input["type"]["coding"][0]["code"].as_str().unwrap_or("");
                 code != "substance" && code != "lvm-ground"

@@ -1,6 +1,8 @@
 //! Every resource a client keeps is checked against the FHIR R4 models before it is stored: a
-//! Task without `status` and `intent`, an element R4 does not have, a value of the wrong type
-//! are refused with 422 naming the element — and nothing is stored, so the organisation's
+//! Task without `status` and `intent`, an element R4 does not have, a value of the wrong type,
+//! a code outside a required binding, a value R4's JSON forbids (empty, null, control
+//! characters), a Subscription without its reason, a malformed transaction Bundle are refused
+//! with 422 naming the element — and nothing is stored, so the organisation's
 //! searches stay readable by every client.
 
 use serde_json::{Value, json};
@@ -39,6 +41,17 @@ async fn a_resource_that_is_not_valid_r4_is_refused_naming_the_element() {
             json!({ "note": [{ "text": "x", "shade": 1 }] }),
             "Task.note[0].shade",
         ),
+        // What the models would keep but R4 forbids: a code outside a required binding,
+        // a control character, an empty string, list or object, a null.
+        (json!({ "intent": "AAA" }), "Task.intent"),
+        (json!({ "description": "a\u{6}b" }), "Task.description"),
+        (json!({ "note": [{ "text": "" }] }), "Task.note[0].text"),
+        (json!({ "input": [] }), "Task.input"),
+        (json!({ "code": {} }), "Task.code"),
+        (
+            json!({ "executionPeriod": { "start": null } }),
+            "Task.executionPeriod.start",
+        ),
     ] {
         let mut task = valid.clone();
         task.as_object_mut()
@@ -59,4 +72,64 @@ async fn a_resource_that_is_not_valid_r4_is_refused_naming_the_element() {
     assert_eq!(found["total"], 0, "{found}");
     let (status, kept) = post(&app, &valid).await;
     assert_eq!(status, 201, "{kept}");
+}
+
+#[tokio::test]
+async fn subscriptions_and_transactions_are_checked_like_every_write() {
+    let app = spawn_app().await;
+    let client = app.as_client(OSTERSUND).await;
+    let send = |path: &'static str, body: Value| {
+        let client = client.clone();
+        let url = app.url(path);
+        async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // R4 requires a Subscription's reason.
+    let (status, outcome) = send(
+        "/fhir/Subscription",
+        json!({ "resourceType": "Subscription", "status": "requested",
+                "criteria": "urn:brygga:fhir:SubscriptionTopic:coordination",
+                "channel": { "type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook" } }),
+    )
+    .await;
+    assert_eq!(status, 422, "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Subscription.reason");
+    // A transaction's own elements: entries are a list, a request an object of text.
+    for (bundle, element) in [
+        (json!({ "entry": {} }), "Bundle.entry"),
+        (
+            json!({ "entry": [{ "fullUrl": "", "resource": { "resourceType": "Task", "status": "draft", "intent": "plan" } }] }),
+            "Bundle.entry[0].fullUrl",
+        ),
+        (
+            json!({ "entry": [{ "request": [null], "resource": { "resourceType": "Task", "status": "draft", "intent": "plan" } }] }),
+            "Bundle.entry[0].request",
+        ),
+        (
+            json!({ "entry": [{ "request": { "method": "POST", "url": 1 }, "resource": { "resourceType": "Task", "status": "draft", "intent": "plan" } }] }),
+            "Bundle.entry[0].request.url",
+        ),
+    ] {
+        let mut body = json!({ "resourceType": "Bundle", "type": "transaction" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(bundle.as_object().unwrap().clone());
+        let (status, outcome) = send("/fhir", body).await;
+        assert_eq!(status, 422, "{outcome}");
+        assert_eq!(outcome["issue"][0]["expression"][0], element, "{outcome}");
+    }
+    // Nothing of it was kept.
+    let (_, found) = app
+        .get_json(OSTERSUND, "/fhir/Task?_lastUpdated=ge2026-11-23")
+        .await;
+    assert_eq!(found["total"], 0, "{found}");
 }

@@ -37,6 +37,11 @@ pub struct Checked {
     /// Paths (`Task.input[0].valueFoo`) of input elements the model did not keep, or kept with
     /// another value.
     pub lost: Vec<String>,
+    /// Paths of values R4 forbids though the model kept them, each with why
+    /// (`Task.intent ("AAA" is not a code of http://hl7.org/fhir/task-intent)`): an empty
+    /// string, object or list, a null, a control character, a code outside a required binding
+    /// the model holds as text.
+    pub invalid: Vec<String>,
 }
 
 /// Reads `input` as a FHIR R4 resource and reports what the model could not keep.
@@ -67,11 +72,97 @@ pub fn check_value(original: &Value) -> Result<Checked, FhirError> {
     })?;
     let mut lost = Vec::new();
     compare(original, &json, &resource_type, &mut lost);
+    let mut invalid = Vec::new();
+    forbidden(original, &resource_type, false, &mut invalid);
+    bindings(original, &resource_type, &mut invalid);
     Ok(Checked {
         resource_type,
         json,
         lost,
+        invalid,
     })
+}
+
+/// The paths of `value` (named from `path`) that R4's JSON rules forbid, each with why; for a
+/// document read without the models (a Bundle's own elements).
+pub fn invalid_values(value: &Value, path: &str) -> Vec<String> {
+    let mut invalid = Vec::new();
+    forbidden(value, path, false, &mut invalid);
+    invalid
+}
+
+/// R4's JSON rules for every value (http://hl7.org/fhir/R4/json.html): no empty strings,
+/// objects or lists, no nulls except as placeholders in lists, no control characters but tab,
+/// carriage return and line feed.
+fn forbidden(value: &Value, path: &str, in_list: bool, invalid: &mut Vec<String>) {
+    match value {
+        Value::Null if !in_list => invalid.push(format!("{path} (null)")),
+        Value::String(text) if text.is_empty() => {
+            invalid.push(format!("{path} (an empty string)"));
+        }
+        Value::String(text)
+            if text
+                .chars()
+                .any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n')) =>
+        {
+            invalid.push(format!("{path} (a control character)"));
+        }
+        Value::Object(map) if map.is_empty() => invalid.push(format!("{path} (empty)")),
+        Value::Array(list) if list.is_empty() => invalid.push(format!("{path} (empty)")),
+        Value::Object(map) => {
+            for (key, child) in map {
+                forbidden(child, &format!("{path}.{key}"), false, invalid);
+            }
+        }
+        Value::Array(list) => {
+            for (i, child) in list.iter().enumerate() {
+                forbidden(child, &format!("{path}[{i}]"), true, invalid);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Required bindings of codes the models hold as text, so that they would keep any.
+const TEXT_BINDINGS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "Task",
+        "intent",
+        "http://hl7.org/fhir/task-intent",
+        &[
+            "unknown",
+            "proposal",
+            "plan",
+            "order",
+            "original-order",
+            "reflex-order",
+            "filler-order",
+            "instance-order",
+            "option",
+        ],
+    ),
+    (
+        "CarePlan",
+        "intent",
+        "http://hl7.org/fhir/care-plan-intent",
+        &["proposal", "plan", "order", "option"],
+    ),
+];
+
+fn bindings(original: &Value, resource_type: &str, invalid: &mut Vec<String>) {
+    for (kind, element, value_set, codes) in TEXT_BINDINGS {
+        if *kind != resource_type {
+            continue;
+        }
+        if let Some(code) = original.get(element).and_then(Value::as_str)
+            && !codes.contains(&code)
+        {
+            invalid.push(format!(
+                "{kind}.{element} ({code:?} is not a code of {value_set}: {})",
+                codes.join(", ")
+            ));
+        }
+    }
 }
 
 fn compare(original: &Value, kept: &Value, path: &str, lost: &mut Vec<String>) {
@@ -123,6 +214,38 @@ mod tests {
             checked.lost,
             vec!["Task.input[0].valueSurprise", "Task.madeUp"]
         );
+    }
+
+    #[test]
+    fn values_r4_forbids_are_reported_with_their_path_and_why() {
+        let task = br#"{"resourceType":"Task","status":"requested","intent":"AAA",
+            "description":"a\u0006b","note":[{"text":""}],"code":{},"input":[],
+            "executionPeriod":{"start":null},"_instantiatesUri":null}"#;
+        let checked = check_resource(task).unwrap();
+        assert_eq!(
+            checked.invalid,
+            vec![
+                "Task._instantiatesUri (null)",
+                "Task.code (empty)",
+                "Task.description (a control character)",
+                "Task.executionPeriod.start (null)",
+                "Task.input (empty)",
+                "Task.note[0].text (an empty string)",
+                "Task.intent (\"AAA\" is not a code of http://hl7.org/fhir/task-intent: unknown, proposal, plan, order, original-order, reflex-order, filler-order, instance-order, option)",
+            ]
+        );
+        // Tab, line feed and carriage return are text; a null holds a place in a list.
+        let fine = br#"{"resourceType":"Task","status":"requested","intent":"order",
+            "description":"a\tb\r\nc"}"#;
+        assert_eq!(check_resource(fine).unwrap().invalid, Vec::<String>::new());
+        let mut invalid = Vec::new();
+        forbidden(
+            &serde_json::json!({ "_given": [null, { "id": "a" }] }),
+            "HumanName",
+            false,
+            &mut invalid,
+        );
+        assert_eq!(invalid, Vec::<String>::new());
     }
 
     #[test]

@@ -59,6 +59,12 @@ pub fn read(input: &[u8], today: Date) -> Result<FhirRead> {
     let mut read = read_value(&value, today)?;
     let checked =
         brygga_fhir::check_value(&value).map_err(|e| FhirReadError::Model(e.to_string()))?;
+    if !checked.invalid.is_empty() {
+        return Err(FhirReadError::Model(format!(
+            "not valid FHIR R4: {}",
+            checked.invalid.join(", ")
+        )));
+    }
     if !checked.lost.is_empty() {
         read.warnings.retain(|w| {
             !checked
