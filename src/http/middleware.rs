@@ -63,6 +63,39 @@ pub async fn outcome_for_bare_errors(request: Request, next: Next) -> Response {
     (parts, [(CONTENT_TYPE, "application/fhir+json")], Json(body)).into_response()
 }
 
+/// The most header fields, and header bytes (names and values), a request may carry. Below
+/// hyper's own limits (100 fields, about 400 KiB), so that a request over them is answered here,
+/// with an OperationOutcome; beyond hyper's, the connection answers a bare 431.
+pub const MAX_HEADER_FIELDS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses a request whose headers are too many or too large: 431 with an OperationOutcome
+/// that says which limit, before anything reads them.
+pub async fn header_limits(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let diagnostics = if headers.len() > MAX_HEADER_FIELDS {
+        format!(
+            "the request has {} header fields; at most {MAX_HEADER_FIELDS} are accepted",
+            headers.len()
+        )
+    } else if bytes > MAX_HEADER_BYTES {
+        format!("the request's headers are {bytes} bytes; at most {MAX_HEADER_BYTES} are accepted")
+    } else {
+        return next.run(request).await;
+    };
+    let body = operation_outcome("error", "too-long", &diagnostics);
+    (
+        axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        [(CONTENT_TYPE, "application/fhir+json")],
+        Json(body),
+    )
+        .into_response()
+}
+
 /// Whether a FHIR `_format` or media type names JSON.
 fn names_json(format: &str) -> bool {
     let media = format

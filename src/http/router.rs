@@ -156,7 +156,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
 }
 
 /// Wraps `routes` in the layer stack every endpoint shares, read top to bottom: request id →
-/// trace → metrics → error bodies → FHIR format → timeout → body limit.
+/// trace → metrics → header limits → error bodies → FHIR format → timeout → body limit.
 pub fn with_layers(routes: Router, metrics: HttpMetrics, server: &ServerSettings) -> Router {
     routes.layer(
         ServiceBuilder::new()
@@ -169,6 +169,7 @@ pub fn with_layers(routes: Router, metrics: HttpMetrics, server: &ServerSettings
                     .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
             )
             .layer(middleware::from_fn_with_state(metrics, http_metrics::track))
+            .layer(middleware::from_fn(mw::header_limits))
             .layer(middleware::from_fn(mw::outcome_for_bare_errors))
             .layer(middleware::from_fn(mw::fhir_format))
             .layer(TimeoutLayer::with_status_code(

@@ -173,6 +173,46 @@ async fn a_body_over_the_limit_is_refused_with_413_and_says_which_setting() {
 }
 
 #[tokio::test]
+async fn headers_too_many_or_too_large_answer_431_with_an_operation_outcome() {
+    let app = spawn_app().await;
+    let large = "x".repeat(40 * 1024);
+    let too_many: Vec<(String, String)> = (0..80)
+        .map(|i| (format!("x-extra-{i}"), "1".to_owned()))
+        .collect();
+    for (label, headers, says) in [
+        ("large", vec![("x-large".to_owned(), large)], "bytes"),
+        ("many", too_many, "header fields"),
+    ] {
+        let mut request = app.client.get(app.url("/fhir/metadata"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 431, "{label}");
+        assert_eq!(response.headers()["content-type"], "application/fhir+json");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{label}");
+        assert_eq!(body["issue"][0]["code"], "too-long", "{label}");
+        assert!(
+            body["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{label}: {body}"
+        );
+    }
+    // Within the limits, the same request is answered.
+    let response = app
+        .client
+        .get(app.url("/fhir/metadata"))
+        .header("x-large", "x".repeat(8 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn a_request_over_the_time_limit_answers_408_with_an_operation_outcome() {
     use axum::routing::get;
     use brygga::config::ServerSettings;
