@@ -54,9 +54,19 @@ pub const RULES: &[Rule] = &[
         otherwise: "the disclosure is withheld",
     },
     Rule {
-        action: "record a withdrawal",
-        who: "any principal that takes part in a case of the person; it takes effect when the gateway receives it",
+        action: "record a withdrawal in a case (a `consent_withdrawn` step)",
+        who: "any principal that takes part in the case: the person may tell either, and the step is in the case's history for both; it takes effect when the gateway receives it",
         otherwise: "403; a withdrawal dated in the future is refused with 422",
+    },
+    Rule {
+        action: "withdraw a registry consent (`PUT /fhir/Consent/{id}`)",
+        who: "the organisation that recorded it: a consent to disclose an organisation's information is that organisation's",
+        otherwise: "403 naming the recorder",
+    },
+    Rule {
+        action: "keep seeing the steps it sent",
+        who: "the sending organisation, always: a withdrawn consent stops disclosures to others, never the sender's view of its own steps",
+        otherwise: "—",
     },
     Rule {
         action: "read a consent",

@@ -512,6 +512,44 @@ fn consent_for(
     }
 }
 
+/// Decides what a read of the case shows the reader (`request.recipient`): as `decide`,
+/// except that a step the reader's own organisation sent is its own record and is never
+/// withheld from it. A withdrawn consent stops disclosures to others; it does not hide a
+/// region's SIP invitation from the region that sent it. The protected-identity redactions
+/// still apply.
+pub fn decide_read(request: &Request<'_>) -> Decision {
+    match decide(request) {
+        Decision::Deny(_) if within_sender(request) => {
+            let protected = request.facts.protected_identity
+                || matches!(&request.event.kind, EventKind::AdmissionNotice { person, .. } if person.protected_identity);
+            let disclosure = Disclosure {
+                event_id: request.event.id,
+                recipient: request.recipient.party.clone(),
+                category: category(&request.event.kind),
+                basis: Basis::SameOrganisation {
+                    organisation: request.sender.map(|o| o.to_string()).unwrap_or_default(),
+                },
+                redactions: if protected {
+                    vec![Redaction::RegisteredAddress]
+                } else {
+                    Vec::new()
+                },
+                notices: if protected {
+                    vec![Notice::ProtectedIdentity]
+                } else {
+                    Vec::new()
+                },
+            };
+            if disclosure.redactions.is_empty() {
+                Decision::Permit(disclosure)
+            } else {
+                Decision::PermitWithRedactions(disclosure)
+            }
+        }
+        other => other,
+    }
+}
+
 /// Decides one disclosure. Pure: the same request always gives the same decision.
 pub fn decide(request: &Request<'_>) -> Decision {
     let category = category(&request.event.kind);

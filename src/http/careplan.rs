@@ -229,8 +229,16 @@ fn recorded(
     {
         headers.insert(header::LOCATION, location);
     }
-    for warning in &receipt.warnings {
-        if let Ok(value) = HeaderValue::from_str(warning) {
+    // Recorded, and readable by its maker; those it was withheld from are named, so that the
+    // maker knows (is the person's consent to a SIP recorded?).
+    let withheld = receipt.withheld.iter().map(|w| {
+        format!(
+            "CarePlan: withheld from {} by the disclosure decision ({}); is the person's consent to a SIP recorded?",
+            w.recipient, w.reason
+        )
+    });
+    for warning in receipt.warnings.iter().cloned().chain(withheld) {
+        if let Ok(value) = HeaderValue::from_str(&warning) {
             headers.append(HeaderName::from_static("x-brygga-warning"), value);
         }
     }
@@ -254,8 +262,8 @@ pub async fn create(
     let receipt = case_resources::receive(&state, &caller, ROUTE, &body).await?;
     match case_resources::find(&state, &caller, RESOURCE, &id).await {
         Ok(history) => Ok(recorded(StatusCode::CREATED, &history, &receipt)),
-        // Recorded, but the decision withholds the plan even from its maker (no SIP consent):
-        // answered as sent, under its id, saying so.
+        // Recorded, but the maker cannot read it back (a plan it sent for another): answered
+        // as sent, under its id, saying so.
         Err(ApiError::NotFound(_)) => {
             let mut plan = plan;
             plan["id"] = Value::String(id.clone());

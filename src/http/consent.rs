@@ -8,7 +8,8 @@
 //!   caller recorded about a subject it named only by that reference.
 //! - `PUT /fhir/Consent/{id}` with `status` `inactive` (`Consent.u`, `If-Match` honoured): the
 //!   consent is withdrawn from that moment; any other change is refused (record a new consent
-//!   instead).
+//!   instead). Only the organisation that recorded it withdraws it (403 for any other that
+//!   sees it): a consent to disclose an organisation's information is that organisation's.
 //! - `GET /fhir/Consent/{id}/_history` and `/_history/{vid}`: version 1 as recorded, version 2
 //!   withdrawn.
 //!
@@ -429,6 +430,24 @@ pub async fn update(
         return Err(ApiError::Conflict(
             "this consent was recorded in a case: withdraw it there (a consent_withdrawn step in the case's own format), so that the case's history shows it".to_owned(),
         ));
+    }
+    // A consent to disclose an organisation's information is that organisation's to record,
+    // and to withdraw (`decide::decision`): another that may see it cannot change it.
+    if stored.directive.recorded_by.as_ref() != Some(&caller.organisation) {
+        let recorder = stored
+            .directive
+            .recorded_by
+            .as_ref()
+            .map_or_else(|| "another organisation".to_owned(), ToString::to_string);
+        return auth::audited(
+            &state,
+            &caller,
+            ROUTE,
+            Err(ApiError::Forbidden(format!(
+                "this consent was recorded by {recorder}, and only it withdraws it: a consent to disclose an organisation's information is that organisation's; when the person withdraws it to you, tell {recorder} (or record and withdraw your own consent for what you disclose)"
+            ))),
+        )
+        .await;
     }
     if value
         .get("id")

@@ -179,7 +179,7 @@ impl Pipeline {
                 .sender
                 .as_ref()
                 .and_then(|s| self.directory.organisation_of(s));
-            let decision = decide::decide(&Request {
+            let decision = decide::decide_read(&Request {
                 event,
                 recipient: &recipient,
                 consents: &consents,

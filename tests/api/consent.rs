@@ -514,3 +514,70 @@ async fn a_consent_has_a_version_as_recorded_and_one_withdrawn() {
     let (status, _) = get(&app, REGION, &format!("{path}/_history/3")).await;
     assert_eq!(status, 404);
 }
+
+/// A consent to disclose an organisation's information is that organisation's to record and to
+/// withdraw: another principal that sees it cannot withdraw it through the registry. And a
+/// withdrawal stops disclosures, never an organisation's view of what it sent itself.
+#[tokio::test]
+async fn only_the_recorder_withdraws_a_consent_and_its_own_steps_stay_visible() {
+    let (app, _inbox) = subscribed().await;
+    post_cosmic(&app, "01-inskrivningsmeddelande.xml").await;
+    let (_, sip) = post_consent(&app, REGION, &consent("sip")).await;
+    let (_, disclosure) = post_consent(&app, REGION, &consent("disclosure")).await;
+    for name in [
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
+        "08-utskrivningsklar.xml",
+        "11-kallelse-sip.xml",
+    ] {
+        post_cosmic(&app, name).await;
+    }
+    let person = format!("/fhir/Task?patient={PNR_SYSTEM}|{PERSONNUMMER}");
+    let (_, before) = get(&app, REGION, &person).await;
+    let own_before = before["total"].as_u64().unwrap();
+    assert!(own_before > 0, "{before}");
+
+    // Östersund sees the region's consents, but cannot withdraw them.
+    let withdraw = |client: &'static str, created: Value| {
+        let app = &app;
+        async move {
+            let id = created["id"].as_str().unwrap().to_owned();
+            let mut withdrawn = created.clone();
+            withdrawn["status"] = json!("inactive");
+            let response = app
+                .as_client(client)
+                .await
+                .put(app.url(&format!("/fhir/Consent/{id}")))
+                .header("content-type", "application/fhir+json")
+                .header("if-match", "W/\"1\"")
+                .json(&withdrawn)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, outcome) = withdraw(OSTERSUND, sip.clone()).await;
+    assert_eq!(status, 403, "{outcome}");
+    let says = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(says.contains("recorded by"), "{says}");
+    let (_, still) = get(
+        &app,
+        REGION,
+        &format!("/fhir/Consent/{}", sip["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(still["status"], "active", "{still}");
+    assert_eq!(still["meta"]["versionId"], "1", "{still}");
+
+    // The region withdraws them: its own steps stay in its view.
+    for created in [sip, disclosure] {
+        let (status, outcome) = withdraw(REGION, created).await;
+        assert_eq!(status, 200, "{outcome}");
+    }
+    let (_, after) = get(&app, REGION, &person).await;
+    assert_eq!(after["total"].as_u64().unwrap(), own_before, "{after}");
+}
