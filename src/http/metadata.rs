@@ -18,6 +18,15 @@ fn interactions(codes: &[&str]) -> Value {
     Value::Array(codes.iter().map(|code| json!({ "code": code })).collect())
 }
 
+/// The search result parameters every FHIR search takes (`super::shaping`).
+fn shaping() -> [Value; 3] {
+    [
+        json!({ "name": "_summary", "type": "special", "documentation": "true, text, data, count or false; a summary is marked SUBSETTED (reads take it too)" }),
+        json!({ "name": "_elements", "type": "special", "documentation": "top-level element names, comma-separated; mandatory elements are kept (reads take it too)" }),
+        json!({ "name": "_total", "type": "special", "documentation": "none, estimate or accurate: the total is always accurate" }),
+    ]
+}
+
 /// `own` search parameters and those every search of the gateway's own resources takes.
 fn with_paging(mut own: Vec<Value>) -> Value {
     own.extend([
@@ -25,17 +34,40 @@ fn with_paging(mut own: Vec<Value>) -> Value {
         json!({ "name": "_lastUpdated", "type": "date", "documentation": "prefixes eq, ne, gt, ge, lt, le" }),
         json!({ "name": "_count", "type": "number", "documentation": "0 to 500; 50 unless given" }),
         json!({ "name": "_sort", "type": "special", "documentation": "_lastUpdated or -_lastUpdated" }),
-        json!({ "name": "_summary", "type": "special", "documentation": "true, text, data, count or false; a summary is marked SUBSETTED (reads take it too)" }),
-        json!({ "name": "_elements", "type": "special", "documentation": "top-level element names, comma-separated; mandatory elements are kept (reads take it too)" }),
-        json!({ "name": "_total", "type": "special", "documentation": "none, estimate or accurate: the total is always accurate" }),
     ]);
+    own.extend(shaping());
     Value::Array(own)
 }
 
+/// What every kept resource type says of its conditional interactions: a create may be
+/// conditional (`If-None-Exist: identifier=…`), nothing else is.
+fn conditional(mut resource: Value, create: bool) -> Value {
+    if let Some(map) = resource.as_object_mut() {
+        map.insert("conditionalCreate".into(), json!(create));
+        map.insert("conditionalRead".into(), json!("not-supported"));
+        map.insert("conditionalUpdate".into(), json!(false));
+        map.insert("conditionalDelete".into(), json!("not-supported"));
+    }
+    resource
+}
+
 /// The statement of the FHIR base `fhir_base`, with the token endpoint `token_url`, as of
-/// `date`.
-pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timestamp) -> Value {
-    json!({
+/// `date`; `require_if_match` as `server.require_if_match` says.
+pub fn capability_statement(
+    fhir_base: &str,
+    token_url: &str,
+    date: jiff::Timestamp,
+    require_if_match: bool,
+) -> Value {
+    let updates = if require_if_match {
+        "An update names the version it replaces (If-Match: W/\"<versionId>\"; 412 without it or for another)."
+    } else {
+        "An update may name the version it replaces (If-Match: W/\"<versionId>\"; 412 for another)."
+    };
+    let documentation = format!(
+        "Searches are lenient unless the request says Prefer: handling=strict: an unknown parameter is left out of the self link and reported in an OperationOutcome entry (search.mode outcome). Every resource written is checked against the R4 model (required elements, datatypes, required code bindings, R4's JSON rules); what fails answers 422 with the element in the OperationOutcome's expression. {updates} Creates and updates answer Prefer: return=minimal (no body), representation (the default) or OperationOutcome. Every URL in an answer is absolute under the gateway's public base."
+    );
+    let mut statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": date.to_string(),
@@ -50,7 +82,7 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Searches are lenient unless the request says Prefer: handling=strict: an unknown parameter is left out of the self link and reported in an OperationOutcome entry (search.mode outcome). Creates and updates answer Prefer: return=minimal (no body), representation (the default) or OperationOutcome. Every URL in an answer is absolute under the gateway's public base.",
+            "documentation": documentation,
             "security": {
                 "extension": [{
                     "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
@@ -75,7 +107,6 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                     "versioning": "versioned-update",
                     "readHistory": true,
                     "updateCreate": false,
-                    "conditionalCreate": true,
                     "searchParam": with_paging(vec![
                         json!({
                             "name": "patient",
@@ -102,7 +133,6 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                     "versioning": "versioned-update",
                     "readHistory": true,
                     "updateCreate": false,
-                    "conditionalCreate": true,
                     "searchParam": with_paging(vec![
                         json!({
                             "name": "patient",
@@ -121,7 +151,6 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                     "versioning": "versioned-update",
                     "readHistory": true,
                     "updateCreate": false,
-                    "conditionalCreate": true,
                     "searchParam": with_paging(vec![json!({
                         "name": "identifier",
                         "type": "token",
@@ -156,6 +185,7 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                         },
                         { "name": "date", "type": "date", "documentation": "when recorded; prefixes eq, gt, ge, lt, le" },
                         { "name": "_count", "type": "number", "documentation": "0 to 500; 50 unless given" },
+                        shaping()[0], shaping()[1], shaping()[2],
                     ],
                 },
                 {
@@ -164,7 +194,10 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                     "interaction": interactions(&["create", "read", "update", "delete", "search-type"]),
                     "versioning": "versioned-update",
                     "updateCreate": false,
-                    "searchParam": [{ "name": "status", "type": "token" }],
+                    "searchParam": [
+                        { "name": "status", "type": "token" },
+                        shaping()[0], shaping()[1], shaping()[2],
+                    ],
                     "operation": [{
                         "name": "status",
                         "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status",
@@ -172,7 +205,23 @@ pub fn capability_statement(fhir_base: &str, token_url: &str, date: jiff::Timest
                 },
             ],
         }],
-    })
+    });
+    // Task, CarePlan and Patient take a conditional create; Consent and Subscription do not.
+    if let Some(resources) = statement["rest"][0]["resource"].as_array_mut() {
+        for resource in resources.iter_mut() {
+            let kind = resource["type"].as_str().unwrap_or_default().to_owned();
+            if matches!(
+                kind.as_str(),
+                "Task" | "CarePlan" | "Patient" | "Consent" | "Subscription"
+            ) {
+                *resource = conditional(
+                    std::mem::take(resource),
+                    matches!(kind.as_str(), "Task" | "CarePlan" | "Patient"),
+                );
+            }
+        }
+    }
+    statement
 }
 
 /// `GET /fhir/metadata` (open, as FHIR servers answer it).
@@ -183,6 +232,7 @@ pub async fn metadata(State(state): State<AppState>, base: super::Base) -> Respo
             &base.url("/fhir"),
             state.auth.token_url(),
             state.pipeline.clock.now(),
+            state.require_if_match,
         ),
     )
 }

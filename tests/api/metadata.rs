@@ -82,6 +82,22 @@ async fn the_capability_statement_claims_exactly_what_answers() {
     );
     let resources = statement["rest"][0]["resource"].as_array().unwrap();
     assert!(!resources.is_empty());
+    // What the server does with searches and writes is stated, as configured.
+    let documentation = statement["rest"][0]["documentation"].as_str().unwrap();
+    for says in ["handling=strict", "422", "If-Match", "return=minimal"] {
+        assert!(documentation.contains(says), "{says}: {documentation}");
+    }
+    assert!(documentation.contains("An update names the version it replaces"));
+    for resource in resources {
+        let kind = resource["type"].as_str().unwrap();
+        if ["Task", "CarePlan", "Patient"].contains(&kind) {
+            assert_eq!(resource["conditionalCreate"], true, "{kind}");
+            assert_eq!(resource["versioning"], "versioned-update", "{kind}");
+        }
+        if ["Consent", "Subscription"].contains(&kind) {
+            assert_eq!(resource["conditionalCreate"], false, "{kind}");
+        }
+    }
     for resource in resources {
         let resource_type = resource["type"].as_str().unwrap();
         let claimed: Vec<&str> = resource["interaction"]
