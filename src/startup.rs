@@ -158,6 +158,7 @@ impl Application {
                 .map_err(anyhow::Error::msg)?,
             ),
             require_if_match: self.settings.server.require_if_match,
+            keep_unknown_elements: self.settings.server.keep_unknown_elements,
             auth_clock: if self.settings.server.test_clock {
                 Clock::System
             } else {

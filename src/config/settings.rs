@@ -51,6 +51,11 @@ pub struct ServerSettings {
     /// entry's `ifMatch`); without it the answer is 412 and nothing changes, so that no
     /// client's plain save overwrites a change it never saw. On by default.
     pub require_if_match: bool,
+    /// A resource a client keeps (Task, CarePlan, Patient, Subscription) with an element FHIR R4
+    /// does not have is refused with 422 naming it (the default). On: it is kept as sent, each
+    /// such element named in an `x-brygga-warning` header. Values R4 forbids are refused either
+    /// way.
+    pub keep_unknown_elements: bool,
     /// FOR TEST ENVIRONMENTS ONLY: the gateway's clock starts at the time it starts but moves
     /// only when a client moves it (`/test/clock`), so that `brygga replay --target` can run
     /// days of process time in seconds. Never set it where real cases are handled: deadlines
@@ -83,6 +88,7 @@ impl Default for ServerSettings {
             public_base_url: None,
             trusted_proxies: Vec::new(),
             require_if_match: true,
+            keep_unknown_elements: false,
             test_clock: false,
         }
     }

@@ -40,6 +40,9 @@ pub struct AppState {
     pub public_urls: std::sync::Arc<super::PublicUrls>,
     /// Whether an update must name the version it replaces (`server.require_if_match`).
     pub require_if_match: bool,
+    /// Whether elements R4 does not have are kept with a warning (`server.keep_unknown_elements`)
+    /// rather than refused.
+    pub keep_unknown_elements: bool,
 }
 
 impl FromRef<AppState> for Pipeline {

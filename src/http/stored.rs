@@ -316,10 +316,11 @@ pub async fn update(
 }
 
 /// `resource` checked against the FHIR R4 models before it is kept: a resource the models
-/// refuse (a required element missing, a value of the wrong type) or an element they do not
-/// know is a 422 naming the element, so that no client keeps a resource another client
-/// cannot read.
-pub fn validated(resource: &Value) -> Result<(), ApiError> {
+/// refuse (a required element missing, a value of the wrong type, a value R4 forbids) is a
+/// 422 naming the element, so that no client keeps a resource another client cannot read. An
+/// element the models do not know is refused too, unless `keep_unknown`
+/// (`server.keep_unknown_elements`): then the answer is the warnings that name each.
+pub fn validated(resource: &Value, keep_unknown: bool) -> Result<Vec<String>, ApiError> {
     let kind = resource["resourceType"].as_str().unwrap_or("Resource");
     match brygga_fhir::check_value(resource) {
         Err(brygga_fhir::FhirError::Invalid { message, .. }) => {
@@ -341,8 +342,15 @@ pub fn validated(resource: &Value) -> Result<(), ApiError> {
             diagnostics: format!("not a valid FHIR R4 {kind}: {}", checked.invalid.join(", ")),
             expression: path_of(&checked.invalid[0]),
         }),
+        Ok(checked) if keep_unknown && checked.lost.iter().all(|l| !l.ends_with("(value changed)")) => {
+            Ok(checked
+                .lost
+                .iter()
+                .map(|path| format!("{path}: not an element of FHIR R4; kept as sent (server.keep_unknown_elements)"))
+                .collect())
+        }
         Ok(checked) => match checked.lost.first() {
-            None => Ok(()),
+            None => Ok(Vec::new()),
             Some(first) => Err(ApiError::UnprocessableAt {
                 diagnostics: format!(
                     "not an element of FHIR R4 {kind}, or not a value it can hold: {}",
@@ -405,7 +413,7 @@ async fn write(
     resource: Value,
     created: bool,
 ) -> Result<Response, ApiError> {
-    validated(&resource)?;
+    let warnings = validated(&resource, state.keep_unknown_elements)?;
     let (write, entry) = prepared_write(state, caller, kind, id, expected, resource);
     let stored = state
         .pipeline
@@ -420,7 +428,9 @@ async fn write(
     } else {
         StatusCode::OK
     };
-    Ok(answer(status, &history, caller, created))
+    let mut response = answer(status, &history, caller, created);
+    super::error::warning_headers(response.headers_mut(), &warnings);
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -151,7 +151,11 @@ pub async fn create(
     let requested =
         fhir::read(&value, |url| state.delivery.endpoint_allowed(url)).map_err(problem)?;
     // What the subscription's own reading does not look at is checked against the R4 model.
-    super::stored::validated(&value)?;
+    let mut requested = requested;
+    requested.warnings.extend(super::stored::validated(
+        &value,
+        state.keep_unknown_elements,
+    )?);
     let now = state.pipeline.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let mut stored = StoredSubscription {
@@ -406,9 +410,12 @@ pub async fn update(
         });
     }
     fhir::unmask(&mut value, &before.resource);
-    let requested =
+    let mut requested =
         fhir::read(&value, |url| state.delivery.endpoint_allowed(url)).map_err(problem)?;
-    super::stored::validated(&value)?;
+    requested.warnings.extend(super::stored::validated(
+        &value,
+        state.keep_unknown_elements,
+    )?);
     let mut stored = StoredSubscription {
         resource: as_written(value, &id),
         version: before.version + 1,

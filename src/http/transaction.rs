@@ -327,10 +327,15 @@ async fn kept(state: &AppState, caller: &Caller, entries: &[Value]) -> Result<Re
     }
     let mut writes = Vec::with_capacity(plan.len());
     let mut audit = Vec::with_capacity(plan.len());
-    for (entry, (kind, id, expected)) in entries.iter().zip(&plan) {
+    let mut warnings = Vec::new();
+    for (index, (entry, (kind, id, expected))) in entries.iter().zip(&plan).enumerate() {
         let mut resource = entry["resource"].clone();
         point_references(&mut resource, &ids);
-        super::stored::validated(&resource)?;
+        warnings.extend(
+            super::stored::validated(&resource, state.keep_unknown_elements)?
+                .into_iter()
+                .map(|w| format!("{}: {w}", at(index, ".resource"))),
+        );
         let (write, record) = prepared_write(state, caller, kind, id, *expected, resource);
         writes.push(write);
         audit.push(record);
@@ -366,5 +371,6 @@ async fn kept(state: &AppState, caller: &Caller, entries: &[Value]) -> Result<Re
             .headers_mut()
             .append(HeaderName::from_static("x-brygga-warning"), warning);
     }
+    super::error::warning_headers(response.headers_mut(), &warnings);
     Ok(response)
 }

@@ -133,3 +133,49 @@ async fn subscriptions_and_transactions_are_checked_like_every_write() {
         .await;
     assert_eq!(found["total"], 0, "{found}");
 }
+
+#[tokio::test]
+async fn by_setting_unknown_elements_are_kept_with_a_warning_and_wrong_values_still_refused() {
+    let app = crate::helpers::spawn_app_with(|s| s.server.keep_unknown_elements = true).await;
+    let task =
+        json!({ "resourceType": "Task", "status": "draft", "intent": "plan", "colour": "red" });
+    let response = app
+        .as_client(OSTERSUND)
+        .await
+        .post(app.url("/fhir/Task"))
+        .header("content-type", "application/fhir+json")
+        .body(task.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let warnings: Vec<String> = response
+        .headers()
+        .get_all("x-brygga-warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("Task.colour: not an element of FHIR R4; kept as sent")),
+        "{warnings:?}"
+    );
+    let created: Value = response.json().await.unwrap();
+    let (status, read) = app
+        .get_json(
+            OSTERSUND,
+            &format!("/fhir/Task/{}", created["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(read["colour"], "red", "{read}");
+    // A wrong value is not an unknown element: refused whatever the setting.
+    for wrong in [
+        json!({ "resourceType": "Task", "status": "draft", "intent": "plan", "priority": 5 }),
+        json!({ "resourceType": "Task", "status": "draft", "intent": "AAA", "colour": "red" }),
+    ] {
+        let (status, outcome) = post(&app, &wrong).await;
+        assert_eq!(status, 422, "{wrong}: {outcome}");
+    }
+}
