@@ -65,7 +65,7 @@ pub fn capability_statement(
         "An update may name the version it replaces (If-Match: W/\"<versionId>\"; 412 for another)."
     };
     let documentation = format!(
-        "Searches are lenient unless the request says Prefer: handling=strict: an unknown parameter is left out of the self link and reported in an OperationOutcome entry (search.mode outcome). Every resource written is checked against the R4 model (required elements, datatypes, required code bindings, R4's JSON rules); what fails answers 422 with the element in the OperationOutcome's expression. {updates} Creates and updates answer Prefer: return=minimal (no body), representation (the default) or OperationOutcome. Every URL in an answer is absolute under the gateway's public base."
+        "Searches are lenient unless the request says Prefer: handling=strict: an unknown parameter is left out of the self link and reported in an OperationOutcome entry (search.mode outcome). _include takes the searchInclude values listed; _revinclude, _has and chained parameters are not offered. Every resource written is checked against the R4 model (required elements, datatypes, required code bindings, R4's JSON rules); what fails answers 422 with the element in the OperationOutcome's expression. {updates} Creates and updates answer Prefer: return=minimal (no body), representation (the default) or OperationOutcome. Every URL in an answer is absolute under the gateway's public base."
     );
     let mut statement = json!({
         "resourceType": "CapabilityStatement",

@@ -160,14 +160,20 @@ async fn the_capability_statement_claims_exactly_what_answers() {
                     "{resource_type} search by {name} is claimed: {outcome}"
                 );
             }
-            let (status, outcome) = exercise(
-                &app,
-                resource_type,
-                "search-type",
-                &format!("{search}&_text=x"),
-            )
-            .await;
-            assert_eq!(status, 400, "{resource_type} _text: {outcome}");
+            for (unclaimed, value) in [
+                ("_text", "x"),
+                ("_revinclude", "Task:focus"),
+                ("_has", "Task:focus:status=x"),
+            ] {
+                let (status, outcome) = exercise(
+                    &app,
+                    resource_type,
+                    "search-type",
+                    &format!("{search}&{unclaimed}={value}"),
+                )
+                .await;
+                assert_eq!(status, 400, "{resource_type} {unclaimed}: {outcome}");
+            }
             for include in resource["searchInclude"].as_array().into_iter().flatten() {
                 let include = include.as_str().unwrap();
                 let (status, outcome) = exercise(
