@@ -5,8 +5,9 @@
 #
 #   xmllint                      Debian libxml2-utils    the XSD checks of the XML contracts
 #   initdb, pg_ctl               Debian postgresql       the PostgreSQL half of the store suite
-#   python3 -m venv, pip         Debian python3-venv     the Python FHIR client (fhirpy)
-#   fhirpy and its dependencies  the Python package index, pinned in tests/clients/requirements.txt
+#   python3 -m venv, pip         Debian python3-venv     the Python clients of the API tests
+#   fhirpy, fhirclient,          the Python package index, pinned in tests/clients/requirements.txt
+#   schemathesis (and deps)
 #
 # Debian packages are installed with apt-get as root (or through passwordless sudo). When a
 # prerequisite is missing and cannot be installed (no root, no package index), the script stops
@@ -80,14 +81,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   have_python_venv || fail "python3 -m venv still fails after installing python3-venv"
 fi
 
-# The Python FHIR client, into target/python-clients (once per change of the pins).
+# The Python clients (fhirpy, fhirclient, schemathesis), into target/python-clients (once per
+# change of the pins).
 if $check_only; then
   venv=target/python-clients
   if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/clients/requirements.txt "$venv/installed-requirements.txt"; then
-    say "missing the Python FHIR client (scripts/python-clients.sh installs it)"
+    say "missing the Python clients of the API tests (scripts/python-clients.sh installs them)"
     exit 1
   fi
   exit 0
 fi
 scripts/python-clients.sh >/dev/null ||
-  fail "could not install the Python FHIR client from the package index (tests/clients/requirements.txt); check that pip can reach it"
+  fail "could not install the Python clients of the API tests from the package index (tests/clients/requirements.txt); check that pip can reach it"

@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/python-clients
+# Tests run in parallel may each ask for it: one installs, the others wait for it.
+mkdir -p target
+if command -v flock >/dev/null 2>&1; then
+  exec 9>target/python-clients.lock
+  flock 9
+fi
 stamp=$venv/installed-requirements.txt
 if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/clients/requirements.txt "$stamp"; then
   echo "installing the Python clients for the tests into $venv" >&2
