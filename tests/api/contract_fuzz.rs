@@ -60,4 +60,8 @@ async fn schemathesis_finds_nothing_the_contract_does_not_say() {
     assert_eq!(chosen, all, "{report}");
     assert_eq!(tested, all, "{report}");
     assert!(all.parse::<u32>().unwrap() > 50, "{report}");
+    // What it did, for the test log.
+    if let Some(cases) = report.lines().find(|l| l.contains(" generated, ")) {
+        eprintln!("schemathesis: {} operations, {}", all, cases.trim());
+    }
 }
