@@ -253,17 +253,13 @@ pub async fn receive(
     route: &str,
     body: &[u8],
 ) -> Result<crate::pipeline::Receipt, ApiError> {
-    super::auth::audited(
-        state,
-        caller,
-        route,
-        state
-            .pipeline
-            .receive_fhir(body, crate::pipeline::Acting::Client(&caller.organisation))
-            .await
-            .map_err(ApiError::from),
-    )
-    .await
+    let result = state
+        .pipeline
+        .receive_fhir(body, crate::pipeline::Acting::Client(&caller.organisation))
+        .await
+        .map_err(ApiError::from);
+    state.metrics.step("fhir", &result);
+    super::auth::audited(state, caller, route, result).await
 }
 
 /// Refuses a change whose `If-Match` names another version than `current`, or names none

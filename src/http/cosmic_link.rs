@@ -106,8 +106,10 @@ pub async fn receive(
     let result = state
         .pipeline
         .receive_cosmic_link(&body, caller.acting())
-        .await;
-    let receipt = auth::audited(&state, &caller, ROUTE, result.map_err(ApiError::from)).await?;
+        .await
+        .map_err(ApiError::from);
+    state.metrics.step("cosmic-link", &result);
+    let receipt = auth::audited(&state, &caller, ROUTE, result).await?;
     tracing::info!(
         case_id = %receipt.case_id,
         event_id = %receipt.event_id,

@@ -157,6 +157,7 @@ pub async fn receive(
         .await
     {
         Ok(receipt) => {
+            state.metrics.received(&dialect.format, &receipt.kind);
             tracing::info!(
                 dialect = dialect.name,
                 case_id = %receipt.case_id,
@@ -185,6 +186,7 @@ pub async fn receive(
                 let _ = auth::refuse(&state, Some(&caller), ROUTE, refusal).await;
             }
             let (status, value) = refusal(error, municipal::message_id_of(dialect, &body));
+            state.metrics.refused_with(&dialect.format, status);
             tracing::info!(
                 dialect = dialect.name,
                 status = status.as_u16(),

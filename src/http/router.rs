@@ -58,10 +58,10 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
     let routes = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route(
-            "/metrics",
-            get(http_metrics::render).with_state(metrics.clone()),
-        )
+        .route("/metrics", {
+            let (metrics, pipeline) = (metrics.clone(), state.pipeline.clone());
+            get(move || http_metrics::render(metrics.clone(), pipeline.clone()))
+        })
         .route("/auth/token", post(auth::token))
         .route(
             "/.well-known/smart-configuration",

@@ -31,6 +31,7 @@ mod deviations;
 mod error;
 mod group_commit;
 mod handle;
+mod operations;
 mod outbox;
 mod protection;
 mod records;
@@ -52,6 +53,7 @@ pub use deviations::{DeviationFilter, DeviationRow};
 pub use error::StoreError;
 pub use group_commit::GroupCommitter;
 pub use handle::Store;
+pub use operations::{DeviationState, Operations, QueueState};
 pub use outbox::{DeliveryQuery, DeliveryRow, claim_statement};
 pub use records::{CommitOutcome, OutboxItem, Prior, StoredCase, StoredEvent, TimerItem};
 pub use resources::{ResourceWrite, ResourceWriteError, StoredResource};
@@ -69,6 +71,7 @@ const LAYERS: &[&[&str]] = &[
     &["write"],
     &[
         "outbox",
+        "operations",
         "timers",
         "retention",
         "checkpoints",

@@ -44,6 +44,7 @@ mod fhir_transaction;
 mod helpers;
 mod metadata;
 mod municipal;
+mod operations_metrics;
 mod placing;
 mod public_urls;
 mod recovery;

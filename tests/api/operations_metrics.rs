@@ -1,0 +1,103 @@
+//! `/metrics` tells an operator what waits and what went wrong: after a scenario, the steps
+//! received and refused are counted by format, kind and reason, and the gauges read from the
+//! store show the subscription's queue, the timers and the deviations — with no personal data
+//! anywhere in the text.
+
+use std::collections::HashMap;
+
+use crate::helpers::{TestApp, spawn_app_with, subscription};
+
+/// The samples of the text format, `name{labels}` → value; every line is a comment or a
+/// sample.
+fn samples(text: &str) -> HashMap<String, f64> {
+    let mut found = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line.rsplit_once(' ').expect("a sample is `series value`");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        found.insert(series.to_owned(), value);
+    }
+    found
+}
+
+async fn scrape(app: &TestApp) -> (String, HashMap<String, f64>) {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let parsed = samples(&text);
+    (text, parsed)
+}
+
+#[tokio::test]
+async fn after_a_scenario_the_metrics_show_what_waits_and_what_was_refused() {
+    // Östersund's system does not answer: its deliveries wait.
+    let app = spawn_app_with(|settings| {
+        settings.subscriptions.0.push(subscription(
+            "ostersund",
+            "2380",
+            "http://127.0.0.1:9/hook",
+            "canonical",
+        ));
+    })
+    .await;
+    let (_, before) = scrape(&app).await;
+    assert_eq!(before["brygga_store_readable"], 1.0);
+    assert_eq!(before["brygga_timers_pending"], 0.0);
+    assert!(!before.contains_key("brygga_outbox_pending{subscription=\"ostersund\"}"));
+
+    for name in [
+        "01-inskrivningsmeddelande.xml",
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
+        "08-utskrivningsklar.xml",
+    ] {
+        app.post_cosmic_example(name).await;
+    }
+    let broken = app
+        .post_cosmic_link(b"<CosmicLinkMeddelande>".to_vec())
+        .await;
+    assert_eq!(broken.status(), 400);
+    app.clock.advance(jiff::SignedDuration::from_mins(10));
+
+    let (text, after) = scrape(&app).await;
+    assert_eq!(
+        after["brygga_steps_received_total{format=\"cosmic-link\",kind=\"admission_notice\"}"], 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        after["brygga_steps_refused_total{format=\"cosmic-link\",reason=\"invalid\"}"], 1.0,
+        "{text}"
+    );
+    // The steps wait for Östersund, the first accepted ten minutes ago.
+    let pending = after["brygga_outbox_pending{subscription=\"ostersund\"}"];
+    assert!(pending >= 1.0, "{text}");
+    let age = after["brygga_outbox_oldest_pending_age_seconds{subscription=\"ostersund\"}"];
+    assert!((600.0..700.0).contains(&age), "{age}: {text}");
+    assert_eq!(after["brygga_outbox_dead{subscription=\"ostersund\"}"], 0.0);
+    assert_eq!(after["brygga_dead_letters"], 0.0);
+    // Ready for discharge started the deadline clocks; none is overdue yet.
+    assert!(after["brygga_timers_pending"] >= 1.0, "{text}");
+    assert_eq!(after["brygga_timers_overdue"], 0.0, "{text}");
+    assert_eq!(after["brygga_timer_lag_seconds"], 0.0, "{text}");
+    for principal in ["region", "municipality"] {
+        assert!(after.contains_key(&format!(
+            "brygga_deviations_unanswered{{principal=\"{principal}\"}}"
+        )));
+    }
+    assert!(after["brygga_database_bytes"] > 0.0);
+    assert!(text.contains("brygga_build_info{version=\""), "{text}");
+    // Nothing personal: not the personnummer, name or address of the example's person.
+    for personal in ["198112189876", "Astrid", "Lindqvist", "Storgatan"] {
+        assert!(!text.contains(personal), "{personal} in the metrics");
+    }
+}
