@@ -127,7 +127,8 @@ impl Application {
             outbox_ready: Some(outbox_ready.clone()),
         };
         self.release_claims(&scheduler.worker).await;
-        let deliverer = self.deliverer(&scheduler, outbox_ready)?;
+        let metrics = HttpMetrics::new();
+        let deliverer = self.deliverer(&scheduler, outbox_ready, &metrics)?;
         // Before migrations the table may be missing: the worker reads them again every few
         // seconds.
         if let Err(error) = deliverer.reload_subscriptions().await {
@@ -139,7 +140,7 @@ impl Application {
         let auth = Arc::new(self.authenticator()?);
         let state = AppState {
             pipeline,
-            metrics: HttpMetrics::new(),
+            metrics,
             auth,
             deliverer: delivering,
             delivery: Arc::new(self.settings.delivery.clone()),
@@ -237,6 +238,7 @@ impl Application {
         &self,
         scheduler: &Scheduler,
         ready: Arc<tokio::sync::Notify>,
+        metrics: &HttpMetrics,
     ) -> anyhow::Result<crate::delivery::Deliverer> {
         Ok(crate::delivery::Deliverer {
             store: self.store.clone(),
@@ -256,6 +258,7 @@ impl Application {
                 self.settings.delivery.deadline_warning_minutes as i64,
             ),
             late: Default::default(),
+            metrics: metrics.clone(),
             retention: days(self.settings.delivery.retention_days),
             case_retention: days(self.settings.retention.closed_cases_days),
             audit_retention: days(self.settings.retention.audit_days),

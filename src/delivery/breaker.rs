@@ -113,6 +113,25 @@ impl Breakers {
         }
     }
 
+    /// Every subscription this instance has tried, with its circuit's state: 0 closed, 1 open
+    /// (nothing goes), 2 half-open (a probe may go, or is on its way). Sorted by name.
+    pub fn states(&self, now: Timestamp) -> Vec<(String, u8)> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut states: Vec<(String, u8)> = all
+            .iter()
+            .map(|(name, b)| {
+                let state = match b.open {
+                    None => 0,
+                    Some(open) if !open.probing && now < open.until => 1,
+                    Some(_) => 2,
+                };
+                (name.clone(), state)
+            })
+            .collect();
+        states.sort();
+        states
+    }
+
     /// Whether the subscription's circuit is open now.
     pub fn is_open(&self, subscription: &str, now: Timestamp) -> bool {
         let all = self.0.lock().unwrap_or_else(|e| e.into_inner());

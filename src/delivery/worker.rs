@@ -163,6 +163,8 @@ pub struct Deliverer {
     pub deadline_warning: SignedDuration,
     /// The deliveries (idempotency keys) this instance has raised a deviation for.
     pub late: Late,
+    /// Where the outcomes are counted (`/metrics`).
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// The deliveries a deviation was raised for, so that later failures do not raise it again
@@ -283,6 +285,7 @@ impl Deliverer {
                         outcome
                     }
                 };
+                this.count(&item, &outcome);
                 this.watch_deadline(&item, &outcome).await;
                 // Settled together with the others that finish meanwhile: one transaction.
                 let _ = settled.send((item, outcome));
@@ -290,6 +293,39 @@ impl Deliverer {
             });
         }
         Ok(count)
+    }
+
+    /// Counts `outcome` of delivering `item` by subscription
+    /// (`brygga_deliveries_total{subscription, outcome}`), and for a delivery made how long it
+    /// took from the step's acceptance (`brygga_delivery_latency_seconds`).
+    fn count(&self, item: &OutboxItem, outcome: &Delivered) {
+        let name = match outcome {
+            Delivered::Done => "delivered",
+            Delivered::Retry { .. } => "retried",
+            Delivered::Dead { .. } => "dead",
+            Delivered::Lost => "lost",
+            Delivered::Held => "held",
+        };
+        let latency = matches!(outcome, Delivered::Done).then(|| {
+            self.clock
+                .now()
+                .duration_since(item.created_at)
+                .as_secs_f64()
+                .max(0.0)
+        });
+        let subscription = item.destination.clone();
+        self.metrics.record(|| {
+            metrics::counter!(
+                "brygga_deliveries_total",
+                "subscription" => subscription.clone(),
+                "outcome" => name
+            )
+            .increment(1);
+            if let Some(seconds) = latency {
+                metrics::histogram!("brygga_delivery_latency_seconds", "subscription" => subscription)
+                    .record(seconds);
+            }
+        });
     }
 
     /// Raises a deviation in the case when `item` is still failing as its step's deadline nears

@@ -1,53 +1,22 @@
 //! Prometheus metrics at `/metrics`: request counts and latency by route and status; the steps
 //! received by format and kind and refused by format and reason (counted here, as they
-//! arrive); and, read from the store at each scrape, each subscription's queue, the timers,
+//! arrive); deliveries by outcome and their latency (counted by the delivery workers into the
+//! same registry, `telemetry::Metrics`); each circuit breaker's state; and, read from the store at each scrape, each subscription's queue, the timers,
 //! the deviations waiting by principal, the database's size and the build. The names and
 //! their meaning are tabled in `deploy/README.md`. Labels never carry personal data: formats,
 //! kinds, reasons, subscription names and principals only.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-/// The gateway's metrics registry. Each application has its own, so several can run in one
-/// process (as in tests) without sharing counters.
-#[derive(Clone)]
-pub struct HttpMetrics {
-    recorder: Arc<PrometheusRecorder>,
-    handle: PrometheusHandle,
-}
+pub use crate::telemetry::Metrics as HttpMetrics;
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
+/// What the HTTP layer counts about the steps it receives.
 impl HttpMetrics {
-    pub fn new() -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(LATENCY_BUCKETS)
-            .expect("static, non-empty bucket list")
-            .build_recorder();
-        let handle = recorder.handle();
-        HttpMetrics {
-            recorder: Arc::new(recorder),
-            handle,
-        }
-    }
-
-    /// Runs `f` with this registry as the metrics recorder.
-    pub fn record<T>(&self, f: impl FnOnce() -> T) -> T {
-        metrics::with_local_recorder(self.recorder.as_ref(), f)
-    }
-
-    pub fn render(&self) -> String {
-        self.handle.render()
-    }
-
     /// A step accepted from `format` (`cosmic-link`, `canonical`, `fhir`, `municipal:<dialect>`).
     pub fn received(&self, format: &str, kind: &str) {
         let labels = [("format", format.to_owned()), ("kind", kind.to_owned())];
@@ -83,12 +52,6 @@ impl HttpMetrics {
             Ok(receipt) => self.received(format, &receipt.kind),
             Err(error) => self.refused(format, error),
         }
-    }
-}
-
-impl Default for HttpMetrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -264,8 +227,20 @@ pub fn operations_text(operations: &crate::store::Operations) -> String {
 pub async fn render(
     metrics: HttpMetrics,
     pipeline: crate::pipeline::Pipeline,
+    breakers: crate::delivery::Breakers,
 ) -> impl IntoResponse {
     let mut text = metrics.render();
+    let states: Vec<(String, f64)> = breakers
+        .states(pipeline.clock.now())
+        .into_iter()
+        .map(|(name, state)| (labels(&[("subscription", &name)]), f64::from(state)))
+        .collect();
+    gauge(
+        &mut text,
+        "brygga_circuit_state",
+        "This instance's circuit breaker per subscription it has sent to: 0 closed, 1 open, 2 half-open",
+        &states,
+    );
     match pipeline.store.operations(pipeline.clock.now()).await {
         Ok(operations) => {
             text.push_str(&operations_text(&operations));

@@ -60,7 +60,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", {
             let (metrics, pipeline) = (metrics.clone(), state.pipeline.clone());
-            get(move || http_metrics::render(metrics.clone(), pipeline.clone()))
+            let breakers = state.deliverer.breakers.clone();
+            get(move || http_metrics::render(metrics.clone(), pipeline.clone(), breakers.clone()))
         })
         .route("/auth/token", post(auth::token))
         .route(

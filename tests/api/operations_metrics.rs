@@ -101,3 +101,59 @@ async fn after_a_scenario_the_metrics_show_what_waits_and_what_was_refused() {
         assert!(!text.contains(personal), "{personal} in the metrics");
     }
 }
+
+/// Scrapes until `wanted` holds, for at most ten seconds (the delivery workers count an
+/// outcome just after its answer arrives).
+async fn scrape_until(
+    app: &TestApp,
+    wanted: impl Fn(&HashMap<String, f64>) -> bool,
+) -> (String, HashMap<String, f64>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (text, found) = scrape(app).await;
+        if wanted(&found) {
+            return (text, found);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within ten seconds:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn deliveries_are_counted_by_outcome_with_their_latency_and_circuit() {
+    let inbox = crate::helpers::receiver().await;
+    // The first attempt fails; the retry (a second later by the policy) goes.
+    inbox.answer_with(&[503]);
+    let url = inbox.url.clone();
+    let app = spawn_app_with(move |settings| {
+        settings
+            .subscriptions
+            .0
+            .push(subscription("ostersund", "2380", &url, "canonical"));
+    })
+    .await;
+    app.post_cosmic_example("01-inskrivningsmeddelande.xml")
+        .await;
+    let retried = "brygga_deliveries_total{subscription=\"ostersund\",outcome=\"retried\"}";
+    let (text, found) = scrape_until(&app, |m| m.get(retried) == Some(&1.0)).await;
+    assert_eq!(
+        found["brygga_circuit_state{subscription=\"ostersund\"}"], 0.0,
+        "{text}"
+    );
+    // The retry is due once the clock has moved past it.
+    app.clock.advance(jiff::SignedDuration::from_secs(5));
+    let delivered = "brygga_deliveries_total{subscription=\"ostersund\",outcome=\"delivered\"}";
+    let (text, found) = scrape_until(&app, |m| m.get(delivered).is_some_and(|n| *n >= 1.0)).await;
+    let latencies = found["brygga_delivery_latency_seconds_count{subscription=\"ostersund\"}"];
+    assert_eq!(latencies, found[delivered], "{text}");
+    // Accepted at the clock's start and delivered after it moved five seconds on.
+    let total = found["brygga_delivery_latency_seconds_sum{subscription=\"ostersund\"}"];
+    assert!(total >= 5.0 * latencies, "{total}: {text}");
+    assert_eq!(
+        found.get("brygga_deliveries_total{subscription=\"ostersund\",outcome=\"dead\"}"),
+        None
+    );
+}
