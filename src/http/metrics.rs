@@ -1,10 +1,11 @@
 //! Prometheus metrics at `/metrics`: request counts and latency by route and status; the steps
 //! received by format and kind and refused by format and reason (counted here, as they
 //! arrive); deliveries by outcome and their latency (counted by the delivery workers into the
-//! same registry, `telemetry::Metrics`); each circuit breaker's state; and, read from the store at each scrape, each subscription's queue, the timers,
-//! the deviations waiting by principal, the database's size and the build. The names and
-//! their meaning are tabled in `deploy/README.md`. Labels never carry personal data: formats,
-//! kinds, reasons, subscription names and principals only.
+//! same registry, `telemetry::Metrics`); each circuit breaker's state; and, read from the
+//! store at each scrape, each subscription's queue, the timers, the deviations waiting by
+//! principal, the database's size and the build. The names and their meaning are tabled in
+//! `deploy/README.md`. Labels never carry personal data: formats, kinds, reasons,
+//! subscription names and principals only.
 
 use std::time::Instant;
 
