@@ -5,6 +5,7 @@
 #
 #   xmllint                      Debian libxml2-utils    the XSD checks of the XML contracts
 #   initdb, pg_ctl               Debian postgresql       the PostgreSQL half of the store suite
+#   promtool, prometheus         Debian prometheus       the alert rules' checks and a real scrape
 #   python3 -m venv, pip         Debian python3-venv     the Python clients of the API tests
 #   fhirpy, fhirclient,          the Python package index, pinned in tests/clients/requirements.txt
 #   schemathesis (and deps)
@@ -49,6 +50,8 @@ missing=()
 command -v xmllint >/dev/null 2>&1 || missing+=("libxml2-utils:xmllint")
 { have_postgres_server && have_postgres_user; } || missing+=("postgresql:the PostgreSQL server binaries (initdb, pg_ctl)")
 have_python_venv || missing+=("python3-venv:Python 3 with venv and pip")
+{ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } ||
+  missing+=("prometheus:promtool and the Prometheus server")
 
 if [ ${#missing[@]} -gt 0 ]; then
   packages=()
@@ -79,6 +82,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   have_postgres_server || fail "the PostgreSQL server binaries are still missing after installing postgresql"
   have_postgres_user || fail "there is no 'postgres' user to run the test server as; create one or install postgresql"
   have_python_venv || fail "python3 -m venv still fails after installing python3-venv"
+  command -v promtool >/dev/null 2>&1 || fail "promtool is still missing after installing prometheus"
 fi
 
 # The Python clients (fhirpy, fhirclient, schemathesis), into target/python-clients (once per

@@ -43,6 +43,7 @@ mod fhir_resources;
 mod fhir_transaction;
 mod helpers;
 mod metadata;
+mod monitoring;
 mod municipal;
 mod operations_metrics;
 mod placing;
