@@ -6,6 +6,7 @@
 #   xmllint                      Debian libxml2-utils    the XSD checks of the XML contracts
 #   initdb, pg_ctl               Debian postgresql       the PostgreSQL half of the store suite
 #   promtool, prometheus         Debian prometheus       the alert rules' checks and a real scrape
+#   systemd-analyze              Debian systemd          the systemd unit's verification
 #   python3 -m venv, pip         Debian python3-venv     the Python clients of the API tests
 #   fhirpy, fhirclient,          the Python package index, pinned in tests/clients/requirements.txt
 #   schemathesis (and deps)
@@ -52,6 +53,7 @@ command -v xmllint >/dev/null 2>&1 || missing+=("libxml2-utils:xmllint")
 have_python_venv || missing+=("python3-venv:Python 3 with venv and pip")
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } ||
   missing+=("prometheus:promtool and the Prometheus server")
+command -v systemd-analyze >/dev/null 2>&1 || missing+=("systemd:systemd-analyze")
 
 if [ ${#missing[@]} -gt 0 ]; then
   packages=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the third-party clients the API tests run against the gateway (fhirpy, fhirclient,
-# schemathesis; pinned with their dependencies in tests/clients/requirements.txt) into a virtual
-# environment under target/, once per change of the pins, and prints the environment's python.
+# Installs the third-party tools the API tests run (fhirpy, fhirclient, schemathesis,
+# kubernetes-validate; pinned with their dependencies in tests/clients/requirements.txt) into a
+# virtual environment under target/, once per change of the pins, and prints its python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/python-clients

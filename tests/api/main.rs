@@ -46,6 +46,7 @@ mod metadata;
 mod monitoring;
 mod municipal;
 mod operations_metrics;
+mod packaging;
 mod placing;
 mod public_urls;
 mod recovery;
