@@ -289,6 +289,96 @@ pub(super) async fn ready_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// `brygga backup --to FILE`.
+pub(super) async fn backup(settings: &Settings, to: &std::path::Path) -> anyhow::Result<()> {
+    if to.exists() {
+        anyhow::bail!(
+            "{} exists already; a backup is written to a new file",
+            to.display()
+        );
+    }
+    let store = ready_store(settings).await?;
+    store.backup_to(to).await?;
+    let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    println!("backed up to {} ({bytes} bytes)", to.display());
+    Ok(())
+}
+
+/// The file of an embedded database URL (`sqlite://path`, `sqlite:path`).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// `brygga restore --from FILE`: the backup checked (it opens, its migrations are this
+/// version's, its audit chain holds), then copied in place of a database that does not exist.
+pub(super) async fn restore(settings: &Settings, from: &std::path::Path) -> anyhow::Result<()> {
+    let Some(target) = sqlite_file(&settings.database.url) else {
+        anyhow::bail!(
+            "brygga restore puts an SQLite backup in place; database.url is not an SQLite file (PostgreSQL: pg_restore, deploy/README.md)"
+        );
+    };
+    if target.exists() {
+        anyhow::bail!(
+            "{} exists: stop the gateway and move the current database away before restoring over it",
+            target.display()
+        );
+    }
+    if !from.is_file() {
+        anyhow::bail!("{} is not a backup file", from.display());
+    }
+    // Checked in a copy beside the target, so that nothing is put in place half-checked.
+    let staging = target.with_extension("restoring");
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::copy(from, &staging)?;
+    let checked = async {
+        let store = Store::connect(&format!("sqlite://{}", staging.display()), 1).await?;
+        let readiness = store.readiness().await?;
+        if !readiness.is_ready() {
+            anyhow::bail!(
+                "the backup has {} of this version's {} migrations; restore it with the version that made it, then migrate",
+                readiness.applied_migrations,
+                readiness.known_migrations
+            );
+        }
+        let chain = store.verify_audit_chain().await?;
+        if !chain.is_intact() {
+            anyhow::bail!("the backup's audit chain does not hold: {chain:?}");
+        }
+        let counts = store.table_counts().await?;
+        store.close().await;
+        anyhow::Ok(counts)
+    }
+    .await;
+    let counts = match checked {
+        Ok(counts) => counts,
+        Err(error) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(error);
+        }
+    };
+    std::fs::rename(&staging, &target)?;
+    let cases = counts
+        .iter()
+        .find(|(t, _)| *t == "cases")
+        .map_or(0, |(_, n)| *n);
+    let events = counts
+        .iter()
+        .find(|(t, _)| *t == "events")
+        .map_or(0, |(_, n)| *n);
+    println!(
+        "restored {} from {}: {cases} cases, {events} events, the audit chain intact",
+        target.display(),
+        from.display()
+    );
+    Ok(())
+}
+
 pub(super) async fn redeliver(
     settings: &Settings,
     mut ids: Vec<i64>,

@@ -120,6 +120,22 @@ pub enum Command {
         #[arg(long)]
         html: bool,
     },
+    /// Copy the embedded SQLite database to a file while the gateway serves: a consistent
+    /// snapshot of every commit before it began. PostgreSQL: use pg_dump or pg_basebackup
+    /// (deploy/README.md).
+    Backup {
+        /// The backup file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup made by `brygga backup` in place as the gateway's database (database.url),
+    /// which must not exist yet: stop the gateway and move the current database away first.
+    /// The backup is checked before (integrity, migrations, the audit chain).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Put dead-lettered deliveries back in the queue (due now, attempts reset): the ones named
     /// by --id, or every dead one (of one subscription, with --subscription).
     Redeliver {
@@ -389,6 +405,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             dead,
             subscription,
         } => redeliver(&settings, id, dead, subscription).await,
+        Command::Backup { to } => backup(&settings, &to).await,
+        Command::Restore { from } => restore(&settings, &from).await,
         Command::Token {
             client,
             key,

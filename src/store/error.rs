@@ -39,6 +39,9 @@ pub enum StoreError {
     /// id, most often: a sender reused a message id for another message).
     #[error("already stored: {0}")]
     AlreadyStored(String),
+    /// What this backend does not do (the reason names what to use instead).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -1,7 +1,7 @@
 //! What an operator watches, read from the store at a scrape: each subscription's queue
 //! (pending, oldest pending, dead letters), the timers (pending, overdue), the deviations
 //! waiting for an answer by principal, and the database's size. Aggregates only: no
-//! identifiers of cases or people.
+//! identifiers of cases or people. And the embedded database's online backup.
 
 use jiff::Timestamp;
 use sqlx::Row;
@@ -141,5 +141,34 @@ impl Store {
             deviations,
             database_bytes,
         })
+    }
+}
+
+impl Store {
+    /// Writes a consistent copy of the embedded (SQLite) database to `to`, which must not
+    /// exist, while the gateway goes on serving: one read transaction (`VACUUM INTO`), so the
+    /// copy holds every commit before it began and none after. PostgreSQL is backed up with
+    /// its own tools (`pg_dump`, `pg_basebackup`; `deploy/README.md`).
+    pub async fn backup_to(&self, to: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Unsupported(
+                "brygga backup copies the embedded SQLite database; back PostgreSQL up with pg_dump or pg_basebackup (deploy/README.md)".to_owned(),
+            ));
+        }
+        let Some(path) = to.to_str() else {
+            return Err(StoreError::Unsupported(format!(
+                "the backup's path {} is not UTF-8",
+                to.display()
+            )));
+        };
+        // The readers are read-only connections, which SQLite does not let write even another
+        // file; the writer's reads only: in WAL mode the snapshot blocks no writer, of this
+        // process or of the gateway serving beside it.
+        let mut conn = self.writer.acquire().await?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.to_owned())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 }

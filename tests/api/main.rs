@@ -25,6 +25,7 @@ macro_rules! on_both_backends {
 }
 
 mod attacks;
+mod backup;
 mod beyond_discharge;
 mod cli;
 mod consent;
