@@ -206,6 +206,7 @@ async fn measure(name: &str, url: &str, raw_url: &str, n: u64, file: Option<&std
         clock: Clock::System,
         worker: "bench".into(),
         outbox_ready: None,
+        metrics: Default::default(),
     };
     let scheduler = tokio::spawn(scheduler.run(stop_rx));
     let loading = Arc::new(AtomicBool::new(true));

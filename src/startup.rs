@@ -116,6 +116,8 @@ impl Application {
             let _ = out.send(pipeline.clone());
         }
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
+        // One registry for everything this instance counts (`/metrics`).
+        let metrics = HttpMetrics::new();
         let scheduler = Scheduler {
             store: self.store.clone(),
             committer,
@@ -125,9 +127,9 @@ impl Application {
             clock: self.clock.clone(),
             worker: self.identity.0.clone(),
             outbox_ready: Some(outbox_ready.clone()),
+            metrics: metrics.clone(),
         };
         self.release_claims(&scheduler.worker).await;
-        let metrics = HttpMetrics::new();
         let deliverer = self.deliverer(&scheduler, outbox_ready, &metrics)?;
         // Before migrations the table may be missing: the worker reads them again every few
         // seconds.

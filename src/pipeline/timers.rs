@@ -44,6 +44,8 @@ pub struct Scheduler {
     pub worker: String,
     /// Woken when a fired timer wrote deliveries (the delivery workers wait on it).
     pub outbox_ready: Option<Arc<tokio::sync::Notify>>,
+    /// Where fired timers are counted (`/metrics`).
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// What happened to one claimed timer.
@@ -87,7 +89,18 @@ impl Scheduler {
             let mut firing = tokio::task::JoinSet::new();
             for timer in due {
                 let scheduler = self.clone();
-                firing.spawn(async move { scheduler.fire(timer, now).await });
+                firing.spawn(async move {
+                    let (rule, due_at) = (
+                        timer.payload["rule"]
+                            .as_str()
+                            .unwrap_or("unknown")
+                            .to_owned(),
+                        timer.due_at,
+                    );
+                    let fired = scheduler.fire(timer, now).await;
+                    scheduler.observe(&rule, due_at, now, &fired);
+                    fired
+                });
                 while firing.len() >= CONCURRENCY {
                     if let Some(done) = firing.join_next().await {
                         recorded += count(done)?;
@@ -101,6 +114,27 @@ impl Scheduler {
                 return Ok(recorded);
             }
         }
+    }
+
+    /// Counts a fired timer: how long after its due time it fired
+    /// (`brygga_timer_fire_delay_seconds`), and a missed deadline it recorded by its rule
+    /// (`brygga_deadlines_missed_total{rule}`).
+    fn observe(
+        &self,
+        rule: &str,
+        due_at: Timestamp,
+        now: Timestamp,
+        fired: &Result<Fired, StoreError>,
+    ) {
+        let delay = now.duration_since(due_at).as_secs_f64().max(0.0);
+        let recorded = matches!(fired, Ok(Fired::Recorded));
+        let rule = rule.to_owned();
+        self.metrics.record(|| {
+            metrics::histogram!("brygga_timer_fire_delay_seconds").record(delay);
+            if recorded {
+                metrics::counter!("brygga_deadlines_missed_total", "rule" => rule).increment(1);
+            }
+        });
     }
 
     /// Records one claimed timer.

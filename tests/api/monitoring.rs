@@ -72,12 +72,35 @@ async fn every_metric_the_rules_name_is_exported() {
         .text()
         .await
         .unwrap();
+    // A counter is exported from its first count on; the others are in every scrape.
+    let sources = source_text(&repo_root().join("src"));
+    let table = std::fs::read_to_string(repo_root().join("deploy/README.md")).unwrap();
     for name in named {
+        let scraped = text.contains(&format!("# TYPE {name} "));
+        let counted = name.ends_with("_total") && sources.contains(&format!("\"{name}\""));
         assert!(
-            text.contains(&format!("# TYPE {name} ")),
+            scraped || counted,
             "the rules name {name}, which /metrics does not export"
         );
+        assert!(
+            table.contains(&format!("`{name}`")),
+            "{name} is not in deploy/README.md's table"
+        );
     }
+}
+
+/// Every Rust source under `dir`, concatenated.
+fn source_text(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            text.push_str(&source_text(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            text.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    text
 }
 
 /// A free port on loopback (bound, then released for Prometheus to take).
@@ -182,7 +205,7 @@ async fn a_real_prometheus_scrapes_the_gateway_and_evaluates_the_rules() {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
         .collect();
-    assert_eq!(all.len(), 8, "{rules}");
+    assert_eq!(all.len(), 9, "{rules}");
     let unreadable = all
         .iter()
         .find(|r| r["name"] == "BryggaStoreUnreadable")

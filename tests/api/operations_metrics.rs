@@ -100,6 +100,22 @@ async fn after_a_scenario_the_metrics_show_what_waits_and_what_was_refused() {
     for personal in ["198112189876", "Astrid", "Lindqvist", "Storgatan"] {
         assert!(!text.contains(personal), "{personal} in the metrics");
     }
+
+    // Days later the municipality's deadlines have passed: the timers fire, each missed
+    // deadline counted by its rule, each firing with how late it came.
+    app.clock.advance(jiff::SignedDuration::from_hours(24 * 5));
+    let missed = |m: &HashMap<String, f64>| {
+        m.iter()
+            .filter(|(k, _)| k.starts_with("brygga_deadlines_missed_total{rule=\""))
+            .map(|(_, v)| *v)
+            .sum::<f64>()
+    };
+    let (text, fired) = scrape_until(&app, |m| missed(m) >= 1.0).await;
+    assert!(
+        fired["brygga_timer_fire_delay_seconds_count"] >= missed(&fired),
+        "{text}"
+    );
+    assert!(!text.contains("198112189876"));
 }
 
 /// Scrapes until `wanted` holds, for at most ten seconds (the delivery workers count an

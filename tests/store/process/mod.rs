@@ -86,6 +86,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             clock: clock.clone(),
             worker: worker.to_owned(),
             outbox_ready: None,
+            metrics: Default::default(),
         },
         clock,
     }
