@@ -5,9 +5,20 @@ use std::path::Path;
 use super::*;
 
 /// `brygga migrate`: applies pending migrations and says how many are applied.
-pub(super) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+pub(super) async fn migrate(settings: &Settings, dry_run: bool) -> anyhow::Result<()> {
     telemetry::init(&settings.log);
     let store = Store::connect(&settings.database.url, 1).await?;
+    if dry_run {
+        let pending = store.pending_migrations().await?;
+        if pending.is_empty() {
+            println!("{}: nothing to apply", store.backend().as_str());
+        }
+        for (version, description) in pending {
+            println!("would apply {version} {description}");
+        }
+        store.close().await;
+        return Ok(());
+    }
     store.migrate().await?;
     let readiness = store.readiness().await?;
     println!(

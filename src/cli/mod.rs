@@ -35,7 +35,11 @@ pub enum Command {
     /// migrations, and serve HTTP until SIGTERM or SIGINT, finishing in-flight requests.
     Serve,
     /// Apply pending database migrations and exit. Safe to run while other instances serve.
-    Migrate,
+    Migrate {
+        /// Only list the migrations that would be applied, in order; apply none.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Read and validate the settings file and the organisation directory, print a summary,
     /// and exit non-zero with one line per problem (naming file and key) if anything is wrong.
     CheckConfig,
@@ -339,7 +343,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until(crate::http::shutdown_signal()).await
         }
-        Command::Migrate => migrate(&settings).await,
+        Command::Migrate { dry_run } => migrate(&settings, dry_run).await,
         Command::Translate { from, to, file } => translate_file(&settings, &from, &to, &file),
         Command::Stats {
             from,

@@ -404,6 +404,27 @@ impl Store {
         })
     }
 
+    /// The migrations `migrate` would apply, in order: `(version, description)`. A database
+    /// without the migrations table has all of them pending.
+    pub async fn pending_migrations(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let readiness = self.readiness().await?;
+        let applied: Vec<i64> = if readiness.applied_migrations == 0 {
+            Vec::new()
+        } else {
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<i64, _>(0))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(migrator(self.backend)
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect())
+    }
+
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.writer.close().await;

@@ -92,17 +92,39 @@ fn help_explains_each_command() {
 fn migrate_creates_and_migrates_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("db/brygga.db").display());
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
-        .args(["migrate", "--config"])
-        .arg(repo_root().join("deploy/config/brygga.toml"))
-        .env("BRYGGA_DATABASE__URL", &url)
-        .output()
-        .unwrap();
+    let migrate = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+            .args(["migrate", "--config"])
+            .arg(repo_root().join("deploy/config/brygga.toml"))
+            .args(extra)
+            .env("BRYGGA_DATABASE__URL", &url)
+            .output()
+            .unwrap()
+    };
+    // A dry run lists what would be applied, and applies nothing.
+    let planned = migrate(&["--dry-run"]);
+    assert!(planned.status.success(), "{}", stderr(&planned));
+    let listed = String::from_utf8_lossy(&planned.stdout).to_string();
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|l| l.starts_with("would apply "))
+            .count(),
+        16,
+        "{listed}"
+    );
+    assert!(
+        listed.lines().next().unwrap().starts_with("would apply 1 "),
+        "{listed}"
+    );
+    let output = migrate(&[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("sqlite: 16 of 16 migrations applied")
     );
     assert!(dir.path().join("db/brygga.db").is_file());
+    let again = migrate(&["--dry-run"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("sqlite: nothing to apply"));
 }
 
 #[tokio::test]
