@@ -12,6 +12,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use tracing::Instrument;
+
 use super::breaker::{Breakers, Gate};
 use super::subscriptions::RetryPolicy;
 use crate::clock::Clock;
@@ -263,34 +265,46 @@ impl Deliverer {
             };
             let this = self.clone();
             let settled = settled.clone();
-            tokio::spawn(async move {
-                let started = this.clock.now();
-                let outcome = match this.breakers.gate(&item.destination, started) {
-                    // Claimed with others before the circuit opened, or while a probe is out.
-                    Gate::Hold => Delivered::Held,
-                    gate => {
-                        this.in_flight.insert(item.id);
-                        let outcome = this.deliver(&item).await;
-                        let ok = !matches!(outcome, Delivered::Retry { .. });
-                        if matches!(gate, Gate::Probe) || !ok || matches!(outcome, Delivered::Done)
-                        {
-                            this.breakers.record(
-                                &item.destination,
-                                ok,
-                                gate == Gate::Probe,
-                                started,
-                                this.clock.now(),
-                            );
+            // Every line logged while delivering names the step's case and event.
+            let span = tracing::info_span!(
+                "delivery",
+                case_id = %item.case_id,
+                event_id = %item.event_id,
+                subscription = %item.destination,
+            );
+            tokio::spawn(
+                async move {
+                    let started = this.clock.now();
+                    let outcome = match this.breakers.gate(&item.destination, started) {
+                        // Claimed with others before the circuit opened, or while a probe is out.
+                        Gate::Hold => Delivered::Held,
+                        gate => {
+                            this.in_flight.insert(item.id);
+                            let outcome = this.deliver(&item).await;
+                            let ok = !matches!(outcome, Delivered::Retry { .. });
+                            if matches!(gate, Gate::Probe)
+                                || !ok
+                                || matches!(outcome, Delivered::Done)
+                            {
+                                this.breakers.record(
+                                    &item.destination,
+                                    ok,
+                                    gate == Gate::Probe,
+                                    started,
+                                    this.clock.now(),
+                                );
+                            }
+                            outcome
                         }
-                        outcome
-                    }
-                };
-                this.count(&item, &outcome);
-                this.watch_deadline(&item, &outcome).await;
-                // Settled together with the others that finish meanwhile: one transaction.
-                let _ = settled.send((item, outcome));
-                drop(permit);
-            });
+                    };
+                    this.count(&item, &outcome);
+                    this.watch_deadline(&item, &outcome).await;
+                    // Settled together with the others that finish meanwhile: one transaction.
+                    let _ = settled.send((item, outcome));
+                    drop(permit);
+                }
+                .instrument(span),
+            );
         }
         Ok(count)
     }
@@ -370,7 +384,7 @@ impl Deliverer {
         match self.raise_late(item, &late).await {
             Ok(()) => self.late.insert(item.idempotency_key.as_str()),
             Err(error) => {
-                tracing::error!(case = %item.case_id, %error, "the deviation for a late delivery could not be recorded; the next failure tries again")
+                tracing::error!(case_id = %item.case_id, event_id = %item.event_id, %error, "the deviation for a late delivery could not be recorded; the next failure tries again")
             }
         }
     }
@@ -595,16 +609,16 @@ fn log(item: &OutboxItem, outcome: &Delivered) {
     {
         match &outcome {
             Delivered::Done => {
-                tracing::info!(destination = item.destination, case = %item.case_id, seq = item.event_seq, "delivered")
+                tracing::info!(destination = item.destination, case_id = %item.case_id, event_id = %item.event_id, seq = item.event_seq, "delivered")
             }
             Delivered::Retry { error, .. } => {
-                tracing::warn!(destination = item.destination, case = %item.case_id, seq = item.event_seq, attempts = item.attempts, %error, "delivery failed; will retry")
+                tracing::warn!(destination = item.destination, case_id = %item.case_id, event_id = %item.event_id, seq = item.event_seq, attempts = item.attempts, %error, "delivery failed; will retry")
             }
             Delivered::Dead { reason } => {
-                tracing::error!(destination = item.destination, case = %item.case_id, seq = item.event_seq, %reason, "delivery dead-lettered")
+                tracing::error!(destination = item.destination, case_id = %item.case_id, event_id = %item.event_id, seq = item.event_seq, %reason, "delivery dead-lettered")
             }
             Delivered::Lost => {
-                tracing::warn!(destination = item.destination, case = %item.case_id, seq = item.event_seq, "a delivery's claim was lost (its lease ended); another attempt will settle it")
+                tracing::warn!(destination = item.destination, case_id = %item.case_id, event_id = %item.event_id, seq = item.event_seq, "a delivery's claim was lost (its lease ended); another attempt will settle it")
             }
             Delivered::Held => {}
         }

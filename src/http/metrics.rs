@@ -47,10 +47,14 @@ impl HttpMetrics {
         self.record(|| metrics::counter!("brygga_steps_refused_total", &labels).increment(1));
     }
 
-    /// Counts `result` of receiving a step from `format`.
+    /// Counts `result` of receiving a step from `format` (and puts an accepted step's case and
+    /// event on the request's log lines).
     pub fn step(&self, format: &str, result: &Result<crate::pipeline::Receipt, super::ApiError>) {
         match result {
-            Ok(receipt) => self.received(format, &receipt.kind),
+            Ok(receipt) => {
+                super::middleware::record_step(receipt);
+                self.received(format, &receipt.kind);
+            }
             Err(error) => self.refused(format, error),
         }
     }

@@ -24,7 +24,23 @@ pub fn request_span(request: &Request) -> Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("request", method = %request.method(), route, request_id)
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        // A step's, once it is recorded (`record_step`): on every later line of the request.
+        case_id = tracing::field::Empty,
+        event_id = tracing::field::Empty,
+    )
+}
+
+/// Puts a recorded step's case and event on the request's span, so that every later log line
+/// of the request carries them (never personal data: two uuids).
+pub fn record_step(receipt: &crate::pipeline::Receipt) {
+    let span = Span::current();
+    span.record("case_id", tracing::field::display(&receipt.case_id));
+    span.record("event_id", tracing::field::display(&receipt.event_id));
 }
 
 /// Gives error answers that have no body of their own (or a plain-text one) an

@@ -157,6 +157,7 @@ pub async fn receive(
         .await
     {
         Ok(receipt) => {
+            super::middleware::record_step(&receipt);
             state.metrics.received(&dialect.format, &receipt.kind);
             tracing::info!(
                 dialect = dialect.name,

@@ -89,18 +89,23 @@ impl Scheduler {
             let mut firing = tokio::task::JoinSet::new();
             for timer in due {
                 let scheduler = self.clone();
-                firing.spawn(async move {
-                    let (rule, due_at) = (
-                        timer.payload["rule"]
-                            .as_str()
-                            .unwrap_or("unknown")
-                            .to_owned(),
-                        timer.due_at,
-                    );
-                    let fired = scheduler.fire(timer, now).await;
-                    scheduler.observe(&rule, due_at, now, &fired);
-                    fired
-                });
+                // Every line logged while firing names the case.
+                let span = tracing::info_span!("timer", case_id = %timer.case_id);
+                firing.spawn(tracing::Instrument::instrument(
+                    async move {
+                        let (rule, due_at) = (
+                            timer.payload["rule"]
+                                .as_str()
+                                .unwrap_or("unknown")
+                                .to_owned(),
+                            timer.due_at,
+                        );
+                        let fired = scheduler.fire(timer, now).await;
+                        scheduler.observe(&rule, due_at, now, &fired);
+                        fired
+                    },
+                    span,
+                ));
                 while firing.len() >= CONCURRENCY {
                     if let Some(done) = firing.join_next().await {
                         recorded += count(done)?;
@@ -284,7 +289,7 @@ impl StepSource for TimerStep<'_> {
             Ok(step) => step,
             Err(TransitionError::DuplicateEvent { .. }) => return self.settle().await,
             Err(reason) => {
-                tracing::info!(timer = %self.timer.id, case = %self.timer.case_id, %reason, "a due timer no longer applies");
+                tracing::info!(timer = %self.timer.id, case_id = %self.timer.case_id, %reason, "a due timer no longer applies");
                 return self.settle().await;
             }
         };
@@ -329,7 +334,7 @@ impl StepSource for TimerStep<'_> {
         match outcome {
             CommitOutcome::Committed { .. } => {
                 let (timer, payload) = (&self.timer, &self.payload);
-                tracing::info!(case = %timer.case_id, event = self.event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on = made.step.follow_on.len(), "timer fired");
+                tracing::info!(case_id = %timer.case_id, event = self.event.kind.name(), deadline = ?payload.deadline, rule = %payload.rule, follow_on = made.step.follow_on.len(), "timer fired");
                 Ok(Fired::Recorded)
             }
             CommitOutcome::Duplicate { .. } => Ok(Fired::Settled),

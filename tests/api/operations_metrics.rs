@@ -173,3 +173,107 @@ async fn deliveries_are_counted_by_outcome_with_their_latency_and_circuit() {
         None
     );
 }
+
+/// Every log line of a step names its case and event — the request's, and the delivery's,
+/// however much later — and no line carries the person's number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steps_log_lines_name_its_case_and_event_and_nothing_personal() {
+    let dir = tempfile::tempdir().unwrap();
+    let subscriptions = dir.path().join("subscriptions.toml");
+    std::fs::write(
+        &subscriptions,
+        "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\n\
+         endpoint = \"http://127.0.0.1:9/hook\"\nformat = \"canonical\"\n",
+    )
+    .unwrap();
+    let mut gateway = crate::helpers::Gateway::start(
+        dir.path(),
+        &[
+            ("BRYGGA_LOG__FORMAT", "json"),
+            (
+                "BRYGGA_DELIVERY__SUBSCRIPTIONS_FILE",
+                subscriptions.to_str().unwrap(),
+            ),
+        ],
+    );
+    assert!(
+        gateway.wait_for_log("brygga is serving", std::time::Duration::from_secs(60)),
+        "{:?}",
+        gateway.log
+    );
+    let token = gateway.region_token("log-lines").await;
+    let body = std::fs::read(
+        crate::helpers::repo_root()
+            .join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+    )
+    .unwrap();
+    let receipt: serde_json::Value = reqwest::Client::new()
+        .post(gateway.url("/cosmic-link/v1/messages"))
+        .bearer_auth(token)
+        .header("content-type", "application/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (case_id, event_id) = (
+        receipt["case_id"].as_str().unwrap().to_owned(),
+        receipt["event_id"].as_str().unwrap().to_owned(),
+    );
+    assert!(
+        gateway.wait_for_log(
+            "delivery failed; will retry",
+            std::time::Duration::from_secs(20)
+        ),
+        "{:?}",
+        gateway.log
+    );
+    gateway.terminate();
+    gateway
+        .wait_exit(std::time::Duration::from_secs(30))
+        .expect("exited");
+    let lines: Vec<serde_json::Value> = gateway
+        .log
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let names = |line: &serde_json::Value| {
+        let field = |name: &str| {
+            line[name]
+                .as_str()
+                .or_else(|| line["span"][name].as_str())
+                .map(str::to_owned)
+        };
+        (field("case_id"), field("event_id"))
+    };
+    // The request's lines once the step was recorded, and each delivery attempt's.
+    let received: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| {
+            l["message"] == "message received"
+                || l["message"] == "finished processing request"
+                    && l["span"]["route"] == "/cosmic-link/v1/messages"
+        })
+        .collect();
+    assert_eq!(received.len(), 2, "{:?}", gateway.log);
+    let delivering: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "delivery failed; will retry")
+        .collect();
+    assert!(!delivering.is_empty());
+    for line in received.into_iter().chain(delivering) {
+        assert_eq!(
+            names(line),
+            (Some(case_id.clone()), Some(event_id.clone())),
+            "{line}"
+        );
+    }
+    for line in &gateway.log {
+        assert!(
+            !line.contains("198112189876") && !line.contains("Lindqvist"),
+            "{line}"
+        );
+    }
+}
