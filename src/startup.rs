@@ -98,7 +98,9 @@ impl Application {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let committer = GroupCommitter::start(self.store.clone(), 256);
+        // One registry for everything this instance counts (`/metrics`).
+        let metrics = HttpMetrics::new();
+        let committer = GroupCommitter::start_counting(self.store.clone(), 256, metrics.clone());
         let directory = Arc::new(self.settings.directory.clone());
         let subscriptions = crate::delivery::Live::new(self.settings.subscriptions.clone());
         let outbox_ready = Arc::new(tokio::sync::Notify::new());
@@ -116,8 +118,6 @@ impl Application {
             let _ = out.send(pipeline.clone());
         }
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
-        // One registry for everything this instance counts (`/metrics`).
-        let metrics = HttpMetrics::new();
         let scheduler = Scheduler {
             store: self.store.clone(),
             committer,

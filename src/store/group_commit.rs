@@ -80,9 +80,20 @@ impl GroupCommitter {
     /// Starts the committer task on the current Tokio runtime. A batch holds at most
     /// `max_batch` commits; while one batch is being written the next one gathers.
     pub fn start(store: Store, max_batch: usize) -> GroupCommitter {
+        GroupCommitter::start_counting(store, max_batch, crate::telemetry::Metrics::default())
+    }
+
+    /// As `start`, counting each batch into `metrics`: its size (`brygga_commit_batch_size`),
+    /// how long its transaction took (`brygga_commit_seconds`) and the audit records it wrote
+    /// (`brygga_audit_records_total`).
+    pub fn start_counting(
+        store: Store,
+        max_batch: usize,
+        metrics: crate::telemetry::Metrics,
+    ) -> GroupCommitter {
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 4);
-        tokio::spawn(run(store.clone(), queue, max_batch));
+        tokio::spawn(run(store.clone(), queue, max_batch, metrics));
         GroupCommitter {
             jobs,
             store,
@@ -284,7 +295,12 @@ impl Batch {
 
 /// The committer: takes what waits (at most `max_batch`), writes it in one transaction on the
 /// writer connection, and answers each caller once the commit has returned.
-async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run(
+    store: Store,
+    mut queue: mpsc::Receiver<Job>,
+    max_batch: usize,
+    metrics: crate::telemetry::Metrics,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     // The writer connection, kept while batches follow one another: one going back to the pool
     // first waits for a task's turn and a round trip to it, and the next batch would wait too.
@@ -302,6 +318,10 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
                 }
             },
         };
+        let size = batch.commits.len() + batch.work.len() + batch.audits.len();
+        let audit_records = batch.commits.iter().map(|c| c.audit.len()).sum::<usize>()
+            + batch.audits.iter().map(|a| a.entries.len()).sum::<usize>();
+        let started = std::time::Instant::now();
         let outcome = store
             .commit_batch_on(
                 &mut connection,
@@ -310,6 +330,14 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
                 &batch.audits,
             )
             .await;
+        if outcome.is_ok() {
+            let seconds = started.elapsed().as_secs_f64();
+            metrics.record(|| {
+                metrics::histogram!("brygga_commit_batch_size").record(size as f64);
+                metrics::histogram!("brygga_commit_seconds").record(seconds);
+                metrics::counter!("brygga_audit_records_total").increment(audit_records as u64);
+            });
+        }
         turns += 1;
         if outcome.is_ok() && !queue.is_empty() && turns < HOLD_FOR {
             held = Some(connection);

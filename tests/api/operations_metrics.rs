@@ -95,6 +95,13 @@ async fn after_a_scenario_the_metrics_show_what_waits_and_what_was_refused() {
         )));
     }
     assert!(after["brygga_database_bytes"] > 0.0);
+    // The steps went through the group committer, with their audit records.
+    assert!(after["brygga_commit_batch_size_count"] >= 1.0, "{text}");
+    assert_eq!(
+        after["brygga_commit_seconds_count"],
+        after["brygga_commit_batch_size_count"]
+    );
+    assert!(after["brygga_audit_records_total"] >= 4.0, "{text}");
     assert!(text.contains("brygga_build_info{version=\""), "{text}");
     // Nothing personal: not the personnummer, name or address of the example's person.
     for personal in ["198112189876", "Astrid", "Lindqvist", "Storgatan"] {
