@@ -217,7 +217,7 @@ pub fn operations_text(operations: &crate::store::Operations) -> String {
                 ("version", env!("CARGO_PKG_VERSION")),
                 (
                     "commit",
-                    option_env!("BRYGGA_GIT_COMMIT").unwrap_or("unknown"),
+                    option_env!("BUILD_GIT_COMMIT").unwrap_or("unknown"),
                 ),
             ]),
             1.0,

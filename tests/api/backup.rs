@@ -9,16 +9,7 @@ use std::time::Duration;
 use crate::helpers::{Gateway, repo_root, run_brygga};
 
 fn brygga(database: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
-        .args(args)
-        .current_dir(repo_root())
-        .env_remove("BRYGGA_CONFIG")
-        .env(
-            "BRYGGA_DATABASE__URL",
-            format!("sqlite://{}", database.display()),
-        )
-        .output()
-        .expect("run brygga")
+    crate::helpers::brygga_with_database(database, args)
 }
 
 fn said(output: &std::process::Output) -> String {

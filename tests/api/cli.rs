@@ -605,16 +605,7 @@ fn translate_reads_and_writes_every_dialect() {
 
 /// `brygga` with the example configuration on the database in `dir`.
 fn brygga_on(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
-        .args(args)
-        .current_dir(repo_root())
-        .env_remove("BRYGGA_CONFIG")
-        .env(
-            "BRYGGA_DATABASE__URL",
-            format!("sqlite://{}", dir.join("brygga.db").display()),
-        )
-        .output()
-        .expect("run brygga")
+    crate::helpers::brygga_with_database(&dir.join("brygga.db"), args)
 }
 
 #[tokio::test]

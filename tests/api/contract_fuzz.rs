@@ -6,25 +6,13 @@
 //! operation open without a token, 405 for undeclared methods. Bounded by examples per
 //! operation and a fixed seed, so a failure is reproducible.
 
-use crate::helpers::{OSTERSUND, repo_root, spawn_app};
-
-/// schemathesis's command line, next to the clients' python (installed when missing).
-fn schemathesis() -> std::path::PathBuf {
-    let output = std::process::Command::new(repo_root().join("scripts/python-clients.sh"))
-        .output()
-        .expect("scripts/python-clients.sh runs");
-    assert!(
-        output.status.success(),
-        "installing the Python clients failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let python = std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
-    python.with_file_name("st")
-}
+use crate::helpers::{OSTERSUND, python_tool, repo_root, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_nothing_the_contract_does_not_say() {
-    let st = tokio::task::spawn_blocking(schemathesis).await.unwrap();
+    let st = tokio::task::spawn_blocking(|| python_tool("st"))
+        .await
+        .unwrap();
     let app = spawn_app().await;
     app.admitted_case().await;
     let token = app.token(OSTERSUND, None).await;

@@ -7,37 +7,14 @@
 
 use serde_json::Value;
 
-use crate::helpers::{OSTERSUND, repo_root, spawn_app};
+use crate::helpers::{OSTERSUND, python_tool, repo_root, spawn_app};
 
-/// The python of the client's virtual environment (installed when missing).
-fn python() -> String {
-    let output = std::process::Command::new(repo_root().join("scripts/python-clients.sh"))
-        .output()
-        .expect("scripts/python-clients.sh runs");
-    assert!(
-        output.status.success(),
-        "installing the Python FHIR client failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
-    let python = tokio::task::spawn_blocking(python).await.unwrap();
-    let inbox = crate::helpers::receiver().await;
-    let app = spawn_app().await;
-    app.admitted_case().await;
-    let token = app.token(OSTERSUND, None).await;
-    let base = app.url("/fhir");
-    let endpoint = inbox.url.clone();
+/// Runs the client `script` (of `tests/clients/`) with `env`; its JSON summary.
+async fn run_client(script: &'static str, env: Vec<(&'static str, String)>) -> Value {
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(repo_root().join("tests/clients/fhirpy_client.py"))
-            .env("BRYGGA_FHIR_BASE", base)
-            .env("BRYGGA_TOKEN", token)
-            .env("BRYGGA_FIXTURES", repo_root().join("fixtures"))
-            .env("BRYGGA_RECEIVER", endpoint)
+        std::process::Command::new(python_tool("python"))
+            .arg(repo_root().join("tests/clients").join(script))
+            .envs(env)
             .output()
             .unwrap()
     })
@@ -49,7 +26,27 @@ async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
+    let inbox = crate::helpers::receiver().await;
+    let app = spawn_app().await;
+    app.admitted_case().await;
+    let summary = run_client(
+        "fhirpy_client.py",
+        vec![
+            ("BRYGGA_FHIR_BASE", app.url("/fhir")),
+            ("BRYGGA_TOKEN", app.token(OSTERSUND, None).await),
+            (
+                "BRYGGA_FIXTURES",
+                repo_root().join("fixtures").display().to_string(),
+            ),
+            ("BRYGGA_RECEIVER", inbox.url.clone()),
+        ],
+    )
+    .await;
     assert_eq!(summary["process_tasks"], 3);
     assert!(summary["subscription"].is_string(), "{summary}");
     assert_eq!(inbox.wait_for(1).await.len(), 1);
@@ -77,31 +74,18 @@ async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smart_fhirclient_pages_reads_updates_and_subscribes() {
-    let python = tokio::task::spawn_blocking(python).await.unwrap();
     let inbox = crate::helpers::receiver().await;
     let app = spawn_app().await;
     app.admitted_case().await;
-    let token = app.token(OSTERSUND, None).await;
-    let base = app.url("/fhir");
-    let endpoint = inbox.url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(repo_root().join("tests/clients/fhirclient_session.py"))
-            .env("BRYGGA_FHIR_BASE", base)
-            .env("BRYGGA_TOKEN", token)
-            .env("BRYGGA_RECEIVER", endpoint)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the client's checks: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = run_client(
+        "fhirclient_session.py",
+        vec![
+            ("BRYGGA_FHIR_BASE", app.url("/fhir")),
+            ("BRYGGA_TOKEN", app.token(OSTERSUND, None).await),
+            ("BRYGGA_RECEIVER", inbox.url.clone()),
+        ],
+    )
+    .await;
     assert_eq!(summary["paged_tasks"], 3);
     let searchable = summary["searchable"].as_array().unwrap();
     for parameter in [

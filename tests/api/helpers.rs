@@ -613,6 +613,35 @@ impl Drop for Gateway {
 }
 
 /// Runs the `brygga` binary to completion.
+/// A program of the Python tools' virtual environment (`python`, `st`, `kubernetes-validate`),
+/// installed by `scripts/python-clients.sh` when missing.
+pub fn python_tool(name: &str) -> std::path::PathBuf {
+    let output = Command::new(repo_root().join("scripts/python-clients.sh"))
+        .output()
+        .expect("scripts/python-clients.sh runs");
+    assert!(
+        output.status.success(),
+        "installing the Python tools failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let python = std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    python.with_file_name(name)
+}
+
+/// `brygga ARGS` on the shipped configuration with its SQLite database at `database`.
+pub fn brygga_with_database(database: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_brygga"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("BRYGGA_CONFIG")
+        .env(
+            "BRYGGA_DATABASE__URL",
+            format!("sqlite://{}", database.display()),
+        )
+        .output()
+        .expect("run brygga")
+}
+
 pub fn run_brygga(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_brygga"))
         .args(args)

@@ -5,21 +5,7 @@
 
 use std::process::Command;
 
-use crate::helpers::repo_root;
-
-/// kubernetes-validate, next to the Python clients (installed when missing).
-fn kubernetes_validate() -> std::path::PathBuf {
-    let output = Command::new(repo_root().join("scripts/python-clients.sh"))
-        .output()
-        .expect("scripts/python-clients.sh runs");
-    assert!(
-        output.status.success(),
-        "installing the Python tools failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let python = std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
-    python.with_file_name("kubernetes-validate")
-}
+use crate::helpers::{python_tool, repo_root};
 
 #[test]
 fn the_kubernetes_manifests_validate_against_the_schemas() {
@@ -31,7 +17,7 @@ fn the_kubernetes_manifests_validate_against_the_schemas() {
         .collect();
     files.sort();
     assert!(files.len() >= 7, "{files:?}");
-    let output = Command::new(kubernetes_validate())
+    let output = Command::new(python_tool("kubernetes-validate"))
         .arg("--strict")
         .args(&files)
         .current_dir(&dir)
