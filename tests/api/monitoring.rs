@@ -1,7 +1,7 @@
 //! The monitoring files in `deploy/monitoring/` hold: the alert rules pass `promtool check
-//! rules` and their unit tests (`promtool test rules`), every metric they name is one the
-//! gateway exports, and a real Prometheus on loopback scrapes a running gateway and evaluates
-//! the rules against it.
+//! rules` and their unit tests (`promtool test rules`), every metric they and the Grafana
+//! dashboard name is one the gateway exports, and a real Prometheus on loopback scrapes a
+//! running gateway and evaluates the rules against it.
 
 use std::process::Command;
 
@@ -53,15 +53,38 @@ async fn waiting_gateway() -> TestApp {
 }
 
 #[tokio::test]
-async fn every_metric_the_rules_name_is_exported() {
+async fn every_metric_the_rules_and_the_dashboard_name_is_exported() {
     let rules = std::fs::read_to_string(monitoring().join("alerts.yml")).unwrap();
-    let named: std::collections::BTreeSet<&str> = rules
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(monitoring().join("dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    // The alert rules' expressions and the dashboard panels' queries.
+    let mut expressions: Vec<String> = rules
         .lines()
         .filter(|l| l.trim_start().starts_with("expr:"))
-        .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
-        .filter(|w| w.starts_with("brygga_"))
+        .map(str::to_owned)
         .collect();
-    assert!(named.len() >= 5, "{named:?}");
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            expressions.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(expressions.len() > 20, "{expressions:?}");
+    let named: std::collections::BTreeSet<String> = expressions
+        .iter()
+        .flat_map(|e| e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|w| w.starts_with("brygga_"))
+        // A histogram's series are its name with _bucket, _sum or _count.
+        .map(|w| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| w.strip_suffix(suffix))
+                .unwrap_or(w)
+                .to_owned()
+        })
+        .collect();
+    assert!(named.len() >= 15, "{named:?}");
     let app = waiting_gateway().await;
     let text = app
         .client
@@ -72,12 +95,13 @@ async fn every_metric_the_rules_name_is_exported() {
         .text()
         .await
         .unwrap();
-    // A counter is exported from its first count on; the others are in every scrape.
+    // Gauges are in every scrape; counters and histograms from their first value on.
     let sources = source_text(&repo_root().join("src"));
     let table = std::fs::read_to_string(repo_root().join("deploy/README.md")).unwrap();
-    for name in named {
+    for name in &named {
         let scraped = text.contains(&format!("# TYPE {name} "));
-        let counted = name.ends_with("_total") && sources.contains(&format!("\"{name}\""));
+        // Counters and histograms appear at their first value: then they are in the source.
+        let counted = sources.contains(&format!("\"{name}\""));
         assert!(
             scraped || counted,
             "the rules name {name}, which /metrics does not export"
