@@ -22,6 +22,8 @@ pub struct Application {
     identity: (String, Option<std::fs::File>),
     /// The delivery workers' circuit breakers (a replay reads them to move its clock).
     breakers: crate::delivery::Breakers,
+    /// The one registry everything this instance counts into (`/metrics`).
+    metrics: HttpMetrics,
     store: Store,
     mappings: Arc<Mappings>,
     clock: Clock,
@@ -63,6 +65,7 @@ impl Application {
         Ok(Application {
             identity,
             breakers: Default::default(),
+            metrics: HttpMetrics::new(),
             settings,
             store,
             mappings,
@@ -78,6 +81,11 @@ impl Application {
         let (out, handle) = tokio::sync::oneshot::channel();
         self.pipeline_out = Some(out);
         handle
+    }
+
+    /// What this instance counts (`/metrics`), to be watched as it changes.
+    pub fn metrics(&self) -> HttpMetrics {
+        self.metrics.clone()
     }
 
     /// The delivery workers' circuit breakers.
@@ -98,8 +106,7 @@ impl Application {
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // One registry for everything this instance counts (`/metrics`).
-        let metrics = HttpMetrics::new();
+        let metrics = self.metrics.clone();
         let committer = GroupCommitter::start_counting(self.store.clone(), 256, metrics.clone());
         let directory = Arc::new(self.settings.directory.clone());
         let subscriptions = crate::delivery::Live::new(self.settings.subscriptions.clone());

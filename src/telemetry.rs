@@ -43,6 +43,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub struct Metrics {
     recorder: std::sync::Arc<metrics_exporter_prometheus::PrometheusRecorder>,
     handle: metrics_exporter_prometheus::PrometheusHandle,
+    /// Woken after each recording, for whoever waits for a count to change.
+    recorded: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Metrics {
@@ -55,12 +57,21 @@ impl Metrics {
         Metrics {
             recorder: std::sync::Arc::new(recorder),
             handle,
+            recorded: Default::default(),
         }
     }
 
     /// Runs `f` with this registry as the metrics recorder.
     pub fn record<T>(&self, f: impl FnOnce() -> T) -> T {
-        metrics::with_local_recorder(self.recorder.as_ref(), f)
+        let out = metrics::with_local_recorder(self.recorder.as_ref(), f);
+        self.recorded.notify_waiters();
+        out
+    }
+
+    /// Resolves at the next recording after it is enabled (`Notified::enable`), so that a
+    /// caller can check a count and then wait for it to change without missing a change.
+    pub fn recorded(&self) -> tokio::sync::futures::Notified<'_> {
+        self.recorded.notified()
     }
 
     /// What was counted, in the Prometheus text format.

@@ -106,6 +106,8 @@ pub struct TestApp {
     /// Unauthenticated: for the open endpoints and for attacks.
     pub client: reqwest::Client,
     pub clock: Clock,
+    /// What the gateway counts, to wait for a count to change (`/metrics` shows it).
+    pub metrics: brygga::telemetry::Metrics,
     database_url: String,
     clients:
         tokio::sync::Mutex<std::collections::HashMap<String, (reqwest::Client, jiff::Timestamp)>>,
@@ -463,6 +465,7 @@ async fn spawn_with_clock(clock: Clock, adjust: impl FnOnce(&mut Settings)) -> T
         .expect("build application");
     let address = app.local_addr().expect("bound address");
     let store = app.store().clone();
+    let metrics = app.metrics();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -472,6 +475,7 @@ async fn spawn_with_clock(clock: Clock, adjust: impl FnOnce(&mut Settings)) -> T
         store,
         client: reqwest::Client::new(),
         clock,
+        metrics,
         database_url,
         clients: Default::default(),
         _stop: stop,

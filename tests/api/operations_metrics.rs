@@ -139,24 +139,30 @@ async fn after_a_scenario_the_metrics_show_what_waits_and_what_was_refused() {
     assert!(!text.contains("198112189876"));
 }
 
-/// Scrapes until `wanted` holds, for at most ten seconds (the delivery workers count an
-/// outcome just after its answer arrives).
+/// Waits until what the gateway counted satisfies `wanted`, waking at each count it records
+/// (read from its registry, which a read does not change), for at most ten seconds; then
+/// scrapes `/metrics`. The delivery workers and timers count an outcome just after it happens.
 async fn scrape_until(
     app: &TestApp,
     wanted: impl Fn(&HashMap<String, f64>) -> bool,
 ) -> (String, HashMap<String, f64>) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let (text, found) = scrape(app).await;
-        if wanted(&found) {
-            return (text, found);
+        let recorded = app.metrics.recorded();
+        tokio::pin!(recorded);
+        recorded.as_mut().enable();
+        let counted = app.metrics.render();
+        if wanted(&samples(&counted)) {
+            break;
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within ten seconds:\n{text}"
+            tokio::time::timeout_at(deadline, recorded).await.is_ok(),
+            "not within ten seconds:\n{counted}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let (text, found) = scrape(app).await;
+    assert!(wanted(&found), "{text}");
+    (text, found)
 }
 
 #[tokio::test]
