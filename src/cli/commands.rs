@@ -308,6 +308,15 @@ pub(super) async fn backup(settings: &Settings, to: &std::path::Path) -> anyhow:
             to.display()
         );
     }
+    if let Some(folder) = to
+        .parent()
+        .filter(|f| !f.as_os_str().is_empty() && !f.is_dir())
+    {
+        anyhow::bail!(
+            "the folder {} does not exist; create it, or write the backup elsewhere",
+            folder.display()
+        );
+    }
     let store = ready_store(settings).await?;
     store.backup_to(to).await?;
     let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
@@ -340,6 +349,18 @@ pub(super) async fn restore(settings: &Settings, from: &std::path::Path) -> anyh
     }
     if !from.is_file() {
         anyhow::bail!("{} is not a backup file", from.display());
+    }
+    // Every SQLite database starts so; anything else is no backup of this gateway.
+    let mut header = [0u8; 16];
+    let is_sqlite = std::fs::File::open(from)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && header == *b"SQLite format 3\0";
+    if !is_sqlite {
+        anyhow::bail!(
+            "{} is not an SQLite database (a backup made by `brygga backup`)",
+            from.display()
+        );
     }
     // Checked in a copy beside the target, so that nothing is put in place half-checked.
     let staging = target.with_extension("restoring");

@@ -512,6 +512,12 @@ fn consent_for(
     }
 }
 
+/// Whether the person's identity is protected, by the case or by the event itself.
+fn protected(request: &Request<'_>) -> bool {
+    request.facts.protected_identity
+        || matches!(&request.event.kind, EventKind::AdmissionNotice { person, .. } if person.protected_identity)
+}
+
 /// Decides what a read of the case shows the reader (`request.recipient`): as `decide`,
 /// except that a step the reader's own organisation sent is its own record and is never
 /// withheld from it. A withdrawn consent stops disclosures to others; it does not hide a
@@ -520,8 +526,7 @@ fn consent_for(
 pub fn decide_read(request: &Request<'_>) -> Decision {
     match decide(request) {
         Decision::Deny(_) if within_sender(request) => {
-            let protected = request.facts.protected_identity
-                || matches!(&request.event.kind, EventKind::AdmissionNotice { person, .. } if person.protected_identity);
+            let protected = protected(request);
             let disclosure = Disclosure {
                 event_id: request.event.id,
                 recipient: request.recipient.party.clone(),
@@ -553,8 +558,7 @@ pub fn decide_read(request: &Request<'_>) -> Decision {
 /// Decides one disclosure. Pure: the same request always gives the same decision.
 pub fn decide(request: &Request<'_>) -> Decision {
     let category = category(&request.event.kind);
-    let protected = request.facts.protected_identity
-        || matches!(&request.event.kind, EventKind::AdmissionNotice { person, .. } if person.protected_identity);
+    let protected = protected(request);
     let mut notices = Vec::new();
     if protected {
         notices.push(Notice::ProtectedIdentity);

@@ -58,9 +58,7 @@ pub async fn search(
     .await?;
     let params = Params::new(query, RESOURCE, PARAMETERS)?;
     // A status no resource can have is refused before anything is read.
-    if let Some(status) = params.first("status") {
-        super::search::status_codes(status, "CarePlan.status", CAREPLAN_STATUS)?;
-    }
+    let statuses = super::search::statuses(&params, "CarePlan.status", CAREPLAN_STATUS)?;
     let patient = params.first("patient").or(params.first("subject")).ok_or_else(|| {
         bad("CarePlan is searched within one person's cases: ?patient=<system>|<value>, e.g. http://electronichealth.se/identifier/personnummer|191212121212", None)
     })?;
@@ -81,7 +79,7 @@ pub async fn search(
         case_resources::searched(&state, &caller, RESOURCE, &subject, "plans").await?;
     let mut hits = Vec::new();
     for hit in kept {
-        if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
+        if matches(&params, statuses.as_deref(), &hit.resource)? && common_filters(&params, &hit)? {
             hits.push(hit);
         }
     }
@@ -93,7 +91,9 @@ pub async fn search(
                 id: plan.id.clone(),
                 resource: current.resource.clone(),
             };
-            if matches(&params, &hit.resource)? && common_filters(&params, &hit)? {
+            if matches(&params, statuses.as_deref(), &hit.resource)?
+                && common_filters(&params, &hit)?
+            {
                 hits.push(hit);
             }
         }
@@ -123,10 +123,11 @@ const CAREPLAN_STATUS: &[&str] = &[
     "unknown",
 ];
 
-fn matches(params: &Params, plan: &Value) -> Result<bool, ApiError> {
-    if let Some(status) = params.first("status")
-        && !super::search::status_codes(status, "CarePlan.status", CAREPLAN_STATUS)?
-            .contains(&plan["status"].as_str().unwrap_or_default())
+/// Whether `plan` passes the search's filters; `statuses`: the codes `status` asks for, read
+/// once per search.
+fn matches(params: &Params, statuses: Option<&[String]>, plan: &Value) -> Result<bool, ApiError> {
+    if let Some(statuses) = statuses
+        && !statuses.iter().any(|s| plan["status"] == s.as_str())
     {
         return Ok(false);
     }

@@ -173,10 +173,7 @@ pub async fn create(
                 "not a valid FHIR R4 Consent: {}",
                 checked.invalid.join(", ")
             ),
-            expression: first
-                .split_once(" (")
-                .map_or(first.as_str(), |(p, _)| p)
-                .to_owned(),
+            expression: super::stored::path_of(first),
         });
     }
     warnings.extend(

@@ -205,19 +205,22 @@ pub fn token_matches(wanted: &str, codings: Option<&Vec<Value>>) -> bool {
     })
 }
 
-/// The codes of a `status` search value (comma-separated), each one of `allowed` (the
-/// element's required value set); another is refused, naming the codes, since it could match
-/// nothing.
-pub fn status_codes<'a>(
-    wanted: &'a str,
+/// The codes the query's `status` asks for (comma-separated), none when it asks for none;
+/// each must be one of `allowed` (the element's required value set), another is refused,
+/// naming the codes, since it could match nothing.
+pub fn statuses(
+    params: &Params,
     element: &str,
     allowed: &[&str],
-) -> Result<Vec<&'a str>, ApiError> {
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(wanted) = params.first("status") else {
+        return Ok(None);
+    };
     wanted
         .split(',')
         .map(|code| {
             if allowed.contains(&code) {
-                Ok(code)
+                Ok(code.to_owned())
             } else {
                 Err(bad(format!(
                     "status={wanted}: {code:?} is not a code of {element} ({})",
@@ -225,7 +228,8 @@ pub fn status_codes<'a>(
                 )))
             }
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Whether an identifier search value (`value` or `system|value`; several comma-separated)

@@ -363,7 +363,7 @@ pub fn validated(resource: &Value, keep_unknown: bool) -> Result<Vec<String>, Ap
 }
 
 /// The element path of a model finding (`Task.intent ("AAA" is not …)` → `Task.intent`).
-fn path_of(finding: &str) -> String {
+pub fn path_of(finding: &str) -> String {
     finding
         .split_once(" (")
         .map_or(finding, |(path, _)| path)

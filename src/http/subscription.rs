@@ -307,16 +307,11 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     auth::require(&state, &caller, ROUTE, RESOURCE, Interaction::Search).await?;
     let params = super::search::Params::new(query, RESOURCE, &["status"])?;
-    let wanted: Option<Vec<&str>> = params
-        .first("status")
-        .map(|s| {
-            super::search::status_codes(
-                s,
-                "Subscription.status",
-                &["requested", "active", "error", "off"],
-            )
-        })
-        .transpose()?;
+    let wanted = super::search::statuses(
+        &params,
+        "Subscription.status",
+        &["requested", "active", "error", "off"],
+    )?;
     let now = state.pipeline.clock.now();
     let mut resources: Vec<Value> = state
         .deliverer
@@ -344,7 +339,7 @@ pub async fn search(
             wanted.as_ref().is_none_or(|w| {
                 r.get("status")
                     .and_then(Value::as_str)
-                    .is_some_and(|s| w.contains(&s))
+                    .is_some_and(|s| w.iter().any(|c| c == s))
             })
         })
         .map(|resource| {

@@ -138,11 +138,16 @@ const TASK_STATUS: &[&str] = &[
 ];
 
 /// Whether `task` passes the search's filters; `owners` holds the identifiers each `owner`
-/// value stands for (`owner_tokens`, found once per search).
-fn matches(params: &Params, owners: &[Vec<String>], task: &Value) -> Result<bool, ApiError> {
-    if let Some(status) = params.first("status")
-        && !super::search::status_codes(status, "Task.status", TASK_STATUS)?
-            .contains(&task["status"].as_str().unwrap_or_default())
+/// value stands for (`owner_tokens`) and `statuses` the codes `status` asks for, both read
+/// once per search.
+fn matches(
+    params: &Params,
+    owners: &[Vec<String>],
+    statuses: Option<&[String]>,
+    task: &Value,
+) -> Result<bool, ApiError> {
+    if let Some(statuses) = statuses
+        && !statuses.iter().any(|s| task["status"] == s.as_str())
     {
         return Ok(false);
     }
@@ -253,9 +258,7 @@ pub async fn search(
     auth::require(&state, &caller, "/fhir/Task", RESOURCE, Interaction::Search).await?;
     let mut params = Params::new(query, RESOURCE, PARAMETERS)?;
     // A status no resource can have is refused before anything is read.
-    if let Some(status) = params.first("status") {
-        super::search::status_codes(status, "Task.status", TASK_STATUS)?;
-    }
+    let statuses = super::search::statuses(&params, "Task.status", TASK_STATUS)?;
     let mut include_patient = false;
     let mut include_focus = false;
     for include in params.all("_include") {
@@ -283,7 +286,9 @@ pub async fn search(
         .collect();
     let mut hits = Vec::new();
     for hit in kept {
-        if matches(&params, &owners, &hit.resource)? && common_filters(&params, &hit)? {
+        if matches(&params, &owners, statuses.as_deref(), &hit.resource)?
+            && common_filters(&params, &hit)?
+        {
             hits.push(hit);
         }
     }
@@ -302,7 +307,9 @@ pub async fn search(
                 id: task.id.clone(),
                 resource: current.resource.clone(),
             };
-            if matches(&params, &owners, &hit.resource)? && common_filters(&params, &hit)? {
+            if matches(&params, &owners, statuses.as_deref(), &hit.resource)?
+                && common_filters(&params, &hit)?
+            {
                 hits.push(hit);
             }
         }

@@ -84,10 +84,7 @@ pub async fn transaction(
     if let Some(first) = brygga_fhir::invalid_values(&bundle, "Bundle").first() {
         return Err(ApiError::UnprocessableAt {
             diagnostics: format!("not valid FHIR R4: {first}"),
-            expression: first
-                .split_once(" (")
-                .map_or(first.as_str(), |(p, _)| p)
-                .to_owned(),
+            expression: super::stored::path_of(first),
         });
     }
     let entries = match bundle.get("entry") {

@@ -103,6 +103,13 @@ async fn a_backup_under_load_restores_what_was_accepted_with_its_chain_and_timer
     let again = brygga(&source, &["backup", "--to", after.to_str().unwrap()]);
     assert!(!again.status.success());
     assert!(said(&again).contains("exists already"), "{}", said(&again));
+    let nowhere = dir.path().join("no-such-folder/b.db");
+    let missing = brygga(&source, &["backup", "--to", nowhere.to_str().unwrap()]);
+    assert!(
+        said(&missing).contains("does not exist"),
+        "{}",
+        said(&missing)
+    );
     gateway.terminate();
     gateway.wait_exit(Duration::from_secs(30)).expect("exited");
 
@@ -126,6 +133,21 @@ async fn a_backup_under_load_restores_what_was_accepted_with_its_chain_and_timer
     assert!((2..=7).contains(&received), "{received}");
     let verify = brygga(&database, &["audit", "verify"]);
     assert!(verify.status.success(), "{}", said(&verify));
+    // What is no SQLite database is no backup, and nothing is put in place.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a database").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let refused = brygga(
+        &elsewhere.path().join("brygga.db"),
+        &["restore", "--from", text.to_str().unwrap()],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        said(&refused).contains("is not an SQLite database"),
+        "{}",
+        said(&refused)
+    );
+    assert!(!elsewhere.path().join("brygga.db").exists());
     // Restoring over a database is refused.
     let over = brygga(&database, &["restore", "--from", after.to_str().unwrap()]);
     assert!(!over.status.success());
