@@ -10,10 +10,15 @@ use serde_json::{Value, json};
 use crate::helpers::{OSTERSUND, TestApp, spawn_app};
 
 async fn post(app: &TestApp, body: &Value) -> (u16, Value) {
+    post_to(app, "/fhir/Task", body).await
+}
+
+/// `body` posted to `path` as Östersund's client: the status and the answer.
+async fn post_to(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
     let response = app
         .as_client(OSTERSUND)
         .await
-        .post(app.url("/fhir/Task"))
+        .post(app.url(path))
         .header("content-type", "application/fhir+json")
         .body(body.to_string())
         .send()
@@ -77,26 +82,11 @@ async fn a_resource_that_is_not_valid_r4_is_refused_naming_the_element() {
 #[tokio::test]
 async fn subscriptions_and_transactions_are_checked_like_every_write() {
     let app = spawn_app().await;
-    let client = app.as_client(OSTERSUND).await;
-    let send = |path: &'static str, body: Value| {
-        let client = client.clone();
-        let url = app.url(path);
-        async move {
-            let response = client
-                .post(url)
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        }
-    };
     // R4 requires a Subscription's reason.
-    let (status, outcome) = send(
+    let (status, outcome) = post_to(
+        &app,
         "/fhir/Subscription",
-        json!({ "resourceType": "Subscription", "status": "requested",
+        &json!({ "resourceType": "Subscription", "status": "requested",
                 "criteria": "urn:brygga:fhir:SubscriptionTopic:coordination",
                 "channel": { "type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook" } }),
     )
@@ -123,7 +113,7 @@ async fn subscriptions_and_transactions_are_checked_like_every_write() {
         body.as_object_mut()
             .unwrap()
             .extend(bundle.as_object().unwrap().clone());
-        let (status, outcome) = send("/fhir", body).await;
+        let (status, outcome) = post_to(&app, "/fhir", &body).await;
         assert_eq!(status, 422, "{outcome}");
         assert_eq!(outcome["issue"][0]["expression"][0], element, "{outcome}");
     }
