@@ -133,6 +133,9 @@ impl Application {
             subscriptions: subscriptions.clone(),
             clock: self.clock.clone(),
             worker: self.identity.0.clone(),
+            lease: jiff::SignedDuration::from_secs(
+                i64::try_from(self.settings.delivery.lease_seconds).unwrap_or(i64::MAX),
+            ),
             outbox_ready: Some(outbox_ready.clone()),
             metrics: metrics.clone(),
         };

@@ -224,7 +224,8 @@ pub struct DeliverySettings {
     pub batch: u32,
     /// How long a claim holds before another instance may take the row over. Renewed while a
     /// delivery is on its way (every third of it), so it can be short: a stopped instance's
-    /// deliveries go out again this soon after.
+    /// deliveries go out again this soon after. Claims on due timers hold as long, so its
+    /// timers fire elsewhere as soon.
     pub lease_seconds: u64,
     /// This instance's identity in the claims it makes. Unset: one is made once and kept
     /// beside the SQLite database (`instance-id`, locked while the gateway runs), so that a

@@ -28,7 +28,6 @@ use crate::store::{CommitOutcome, GroupCommitter, Store, StoreError, TimerItem};
 /// (plus the time to record it).
 pub const POLL: Duration = Duration::from_millis(100);
 const CONCURRENCY: usize = 32;
-const LEASE: SignedDuration = SignedDuration::from_secs(60);
 const BATCH: u32 = 200;
 
 /// Fires due timers.
@@ -42,6 +41,9 @@ pub struct Scheduler {
     pub clock: Clock,
     /// This instance's name in timer claims.
     pub worker: String,
+    /// How long a claim holds before another instance may take the timer (`delivery.lease_seconds`):
+    /// a killed instance's claimed timers fire elsewhere this soon after.
+    pub lease: SignedDuration,
     /// Woken when a fired timer wrote deliveries (the delivery workers wait on it).
     pub outbox_ready: Option<Arc<tokio::sync::Notify>>,
     /// Where fired timers are counted (`/metrics`).
@@ -82,7 +84,7 @@ impl Scheduler {
             let now = self.clock.now();
             let due = self
                 .store
-                .claim_due_timers(&self.worker, now, LEASE, BATCH)
+                .claim_due_timers(&self.worker, now, self.lease, BATCH)
                 .await?;
             let claimed = due.len();
             // Fire concurrently, so that the events of many timers share group commits.

@@ -43,6 +43,7 @@ mod fhir_official;
 mod fhir_resources;
 mod fhir_transaction;
 mod helpers;
+mod instances;
 mod metadata;
 mod monitoring;
 mod municipal;

@@ -85,6 +85,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             subscriptions: Default::default(),
             clock: clock.clone(),
             worker: worker.to_owned(),
+            lease: jiff::SignedDuration::from_secs(60),
             outbox_ready: None,
             metrics: Default::default(),
         },
