@@ -205,6 +205,7 @@ async fn measure(name: &str, url: &str, raw_url: &str, n: u64, file: Option<&std
         subscriptions: Default::default(),
         clock: Clock::System,
         worker: "bench".into(),
+        lease: jiff::SignedDuration::from_secs(60),
         outbox_ready: None,
         metrics: Default::default(),
     };

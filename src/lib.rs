@@ -3,6 +3,7 @@
 
 pub mod anchor;
 pub mod audit;
+pub mod audit_watch;
 pub mod auth;
 pub mod changes;
 pub mod cli;

@@ -148,6 +148,14 @@ impl Application {
         }
         let delivering = deliverer.clone();
         let deliverer = tokio::spawn(deliverer.run(stopped.clone()));
+        let watching = (self.settings.audit.verify_seconds > 0).then(|| {
+            let watch = crate::audit_watch::AuditWatch::new(
+                self.store.clone(),
+                metrics.clone(),
+                std::time::Duration::from_secs(self.settings.audit.verify_seconds),
+            );
+            tokio::spawn(watch.run(stopped.clone()))
+        });
         let scheduler = tokio::spawn(scheduler.run(stopped));
         let auth = Arc::new(self.authenticator()?);
         let state = AppState {
@@ -208,6 +216,11 @@ impl Application {
         }
         if let Err(error) = deliverer.await {
             tracing::error!(%error, "the delivery worker stopped abnormally");
+        }
+        if let Some(watching) = watching
+            && let Err(error) = watching.await
+        {
+            tracing::error!(%error, "the audit watch stopped abnormally");
         }
         self.store.close().await;
         tracing::info!(clean, "brygga stopped");

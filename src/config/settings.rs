@@ -306,6 +306,9 @@ pub struct AuditSettings {
     /// With a key: a folder (relative to the settings file) each checkpoint is also written
     /// to, as `checkpoint-<seq>.json`, for export to write-once storage.
     pub checkpoint_dir: Option<PathBuf>,
+    /// The gateway verifies the records added to the chain this often (seconds) and the whole
+    /// chain once a day, and shows the result in `brygga_audit_chain_intact`; 0 turns it off.
+    pub verify_seconds: u64,
 }
 
 impl Default for AuditSettings {
@@ -314,6 +317,7 @@ impl Default for AuditSettings {
             anchor_key_file: None,
             checkpoint_minutes: 60,
             checkpoint_dir: None,
+            verify_seconds: 60,
         }
     }
 }

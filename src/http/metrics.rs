@@ -246,6 +246,14 @@ pub async fn render(
         "This instance's circuit breaker per subscription it has sent to: 0 closed, 1 open, 2 half-open",
         &states,
     );
+    // As `/ready` answers: the database answers and carries every migration this build knows.
+    let ready = matches!(pipeline.store.readiness().await, Ok(r) if r.is_ready());
+    gauge(
+        &mut text,
+        "brygga_ready",
+        "Whether this instance is ready (as /ready answers): 1 ready, 0 not",
+        &[(String::new(), f64::from(u8::from(ready)))],
+    );
     match pipeline.store.operations(pipeline.clock.now()).await {
         Ok(operations) => {
             text.push_str(&operations_text(&operations));

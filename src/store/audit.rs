@@ -414,71 +414,163 @@ impl Store {
     /// with the stored head — all in one read transaction, so that records committed while it
     /// reads (the gateway keeps working) are not taken for a head ahead of its chain.
     pub async fn verify_audit_chain(&self) -> Result<AuditChainReport, StoreError> {
-        const PAGE: i64 = 1000;
+        let mut tx = self.snapshot().await?;
+        let (anchor_seq, anchor_hash) = read_point(&mut tx, "audit_anchor").await?;
+        let walk = walk_chain(&mut tx, anchor_seq + 1, anchor_hash, None).await?;
+        let head = read_point(&mut tx, "audit_head").await?;
+        tx.commit().await?;
+        let first_broken = walk.first_broken.or_else(|| walk.broken_at_head(&head));
+        Ok(AuditChainReport {
+            records: walk.next_seq - 1 - anchor_seq,
+            anchor: anchor_seq,
+            head_hash: head.1,
+            first_broken,
+        })
+    }
+
+    /// Verifies at most `limit` records of the chain after `from` (a record verified before:
+    /// its sequence number and hash), or from the retention's anchor when `from` is `None` or
+    /// was pruned since. Where it reaches the head, the head is compared too. A watcher calls
+    /// it again with the point it answers, so the whole log is read once, not at every check.
+    pub async fn verify_audit_since(
+        &self,
+        from: Option<&AuditPoint>,
+        limit: u64,
+    ) -> Result<AuditProgress, StoreError> {
+        let mut tx = self.snapshot().await?;
+        let anchor = read_point(&mut tx, "audit_anchor").await?;
+        let (seq, hash) = match from {
+            Some(point) if point.seq >= anchor.0 => (point.seq, point.hash.clone()),
+            _ => anchor,
+        };
+        let walk = walk_chain(&mut tx, seq + 1, hash, Some(limit)).await?;
+        let head = read_point(&mut tx, "audit_head").await?;
+        tx.commit().await?;
+        let first_broken = walk
+            .first_broken
+            .or_else(|| walk.at_end.then(|| walk.broken_at_head(&head)).flatten());
+        Ok(AuditProgress {
+            verified: AuditPoint {
+                seq: walk.next_seq - 1,
+                hash: walk.prev_hash,
+            },
+            records: walk.next_seq - 1 - seq,
+            first_broken,
+        })
+    }
+
+    /// A read transaction with one snapshot for all its statements.
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let mut tx = self.reader.begin().await?;
         if self.backend() == super::sql::Backend::Postgres {
-            // One snapshot for every statement of the transaction.
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
                 .await?;
         }
-        let anchor = sqlx::query("SELECT seq, hash FROM audit_anchor WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let anchor_seq = anchor.try_get::<i64, _>(0)? as u64;
-        let mut prev_hash: String = anchor.try_get(1)?;
-        let mut expected_seq = anchor_seq + 1;
-        let mut first_broken = None;
-        loop {
-            let rows = sqlx::query(select_audit!("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
-                .bind(expected_seq as i64)
-                .bind(PAGE)
-                .fetch_all(&mut *tx)
-                .await?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in &rows {
-                let r = audit_record(row)?;
-                let details: String = row.try_get(9)?;
-                let recomputed = PreparedAudit::from_fields(
-                    millis(r.recorded_at),
-                    r.case_id.clone(),
-                    r.actor.clone(),
-                    r.organisation.clone(),
-                    r.action.clone(),
-                    r.person.clone(),
-                    r.purpose.clone(),
-                    r.legal_basis.clone(),
-                    details,
-                )
-                .hash(r.seq, &r.prev_hash);
-                if first_broken.is_none()
-                    && (r.seq != expected_seq || r.prev_hash != prev_hash || recomputed != r.hash)
-                {
-                    first_broken = Some(r.seq.min(expected_seq));
-                }
-                prev_hash = r.hash;
-                expected_seq = r.seq + 1;
-            }
-        }
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let head_seq: i64 = head.try_get(0)?;
-        let head_hash: String = head.try_get(1)?;
-        if first_broken.is_none() && (head_seq as u64 != expected_seq - 1 || head_hash != prev_hash)
-        {
-            first_broken = Some(expected_seq);
-        }
-        Ok(AuditChainReport {
-            records: expected_seq - 1 - anchor_seq,
-            anchor: anchor_seq,
-            head_hash,
-            first_broken,
-        })
+        Ok(tx)
     }
+}
+
+/// A verified place in the audit chain: a record's sequence number and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPoint {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// What one `verify_audit_since` read: the last record verified, how many it read, and the
+/// first record that does not verify, if one did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProgress {
+    pub verified: AuditPoint,
+    pub records: u64,
+    pub first_broken: Option<u64>,
+}
+
+/// The sequence number and hash of the one-row table `audit_anchor` or `audit_head`.
+async fn read_point(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    table: &'static str,
+) -> Result<(u64, String), StoreError> {
+    let sql = match table {
+        "audit_anchor" => "SELECT seq, hash FROM audit_anchor WHERE id = 1",
+        _ => "SELECT seq, hash FROM audit_head WHERE id = 1",
+    };
+    let row = sqlx::query(sql).fetch_one(&mut **tx).await?;
+    Ok((row.try_get::<i64, _>(0)? as u64, row.try_get(1)?))
+}
+
+/// Where a walk along the chain ended.
+struct Walk {
+    /// The sequence number the next record must have.
+    next_seq: u64,
+    /// The hash of the last record read (the next one links to it).
+    prev_hash: String,
+    first_broken: Option<u64>,
+    /// Whether it read every record there is (not stopped by its limit).
+    at_end: bool,
+}
+
+impl Walk {
+    /// Whether the stored head disagrees with the end of a walk that read to it.
+    fn broken_at_head(&self, (head_seq, head_hash): &(u64, String)) -> Option<u64> {
+        (*head_seq != self.next_seq - 1 || *head_hash != self.prev_hash).then_some(self.next_seq)
+    }
+}
+
+/// Reads the chain from record `next_seq` (which must link to `prev_hash`), a page at a time,
+/// at most `limit` records, recomputing each hash and link.
+async fn walk_chain(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    mut next_seq: u64,
+    mut prev_hash: String,
+    limit: Option<u64>,
+) -> Result<Walk, StoreError> {
+    const PAGE: u64 = 1000;
+    let mut left = limit.unwrap_or(u64::MAX);
+    let mut first_broken = None;
+    let mut at_end = false;
+    while left > 0 {
+        let rows = sqlx::query(select_audit!("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
+            .bind(next_seq as i64)
+            .bind(PAGE.min(left) as i64)
+            .fetch_all(&mut **tx)
+            .await?;
+        at_end = (rows.len() as u64) < PAGE.min(left);
+        left -= rows.len() as u64;
+        for row in &rows {
+            let r = audit_record(row)?;
+            let details: String = row.try_get(9)?;
+            let recomputed = PreparedAudit::from_fields(
+                millis(r.recorded_at),
+                r.case_id.clone(),
+                r.actor.clone(),
+                r.organisation.clone(),
+                r.action.clone(),
+                r.person.clone(),
+                r.purpose.clone(),
+                r.legal_basis.clone(),
+                details,
+            )
+            .hash(r.seq, &r.prev_hash);
+            if first_broken.is_none()
+                && (r.seq != next_seq || r.prev_hash != prev_hash || recomputed != r.hash)
+            {
+                first_broken = Some(r.seq.min(next_seq));
+            }
+            prev_hash = r.hash;
+            next_seq = r.seq + 1;
+        }
+        if at_end {
+            break;
+        }
+    }
+    Ok(Walk {
+        next_seq,
+        prev_hash,
+        first_broken,
+        at_end,
+    })
 }
 
 impl Store {

@@ -44,7 +44,7 @@ mod subscriptions;
 mod timers;
 mod write;
 
-pub use audit::{AuditChainReport, AuditQuery, AuditRecord};
+pub use audit::{AuditChainReport, AuditPoint, AuditProgress, AuditQuery, AuditRecord};
 pub use commit::{AuditAppend, Batched, Booked, Bookkeeping};
 pub use connect::CLAIM_SESSION;
 pub use connect::{Footprint, Readiness};

@@ -304,3 +304,62 @@ async fn a_steps_log_lines_name_its_case_and_event_and_nothing_personal() {
         );
     }
 }
+
+/// The audit chain is verified while the gateway runs: intact after a scenario, and the first
+/// look after someone rewrites a record outside the gateway says it is not (and where, in
+/// the log — a sequence number, nothing personal). The instance is ready as `/ready` says.
+#[tokio::test]
+async fn a_rewritten_audit_record_shows_on_metrics_at_the_next_look() {
+    let app = spawn_app_with(|settings| settings.audit.verify_seconds = 1).await;
+    app.post_cosmic_example("01-inskrivningsmeddelande.xml")
+        .await;
+    let records = {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT MAX(seq) FROM audit_log")
+            .fetch_one(&mut raw(&app).await)
+            .await
+            .unwrap();
+        row.get::<i64, _>(0)
+    };
+    assert!(records > 0);
+    let verified = format!("{records}");
+    let (_, found) = scrape_until(&app, |m| {
+        m.get("brygga_audit_verified_seq")
+            .is_some_and(|s| *s >= records as f64)
+    })
+    .await;
+    assert_eq!(found["brygga_audit_chain_intact"], 1.0, "{verified}");
+    assert_eq!(found["brygga_ready"], 1.0);
+    assert!(found["brygga_audit_last_verified_timestamp_seconds"] > 1.7e9);
+
+    // Someone with write access to the database rewrites a record behind its triggers, and
+    // the head with it so that no new record links to the old hash.
+    {
+        use sqlx::Executor;
+        let mut db = raw(&app).await;
+        db.execute("DROP TRIGGER audit_append_only_update")
+            .await
+            .unwrap();
+        db.execute("UPDATE audit_log SET purpose = 'curiosity' WHERE seq = 1")
+            .await
+            .unwrap();
+        db.execute("UPDATE audit_head SET hash = 'forged'")
+            .await
+            .unwrap();
+    }
+    let (text, found) =
+        scrape_until(&app, |m| m.get("brygga_audit_chain_intact") == Some(&0.0)).await;
+    assert_eq!(found["brygga_audit_chain_intact"], 0.0, "{text}");
+}
+
+/// A raw connection to the test gateway's SQLite database.
+async fn raw(app: &TestApp) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let url = app.database_url();
+    let path = url
+        .strip_prefix("sqlite://")
+        .expect("an SQLite test gateway");
+    sqlx::SqliteConnection::connect(&format!("sqlite:{path}"))
+        .await
+        .unwrap()
+}

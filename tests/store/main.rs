@@ -72,6 +72,7 @@ both_backends!(
     one_failing_commit_in_a_batch_leaves_the_others_committed,
     events_and_audit_records_cannot_be_changed_or_deleted,
     the_audit_chain_verifies_and_tampering_is_detected,
+    the_audit_chain_is_verified_as_it_grows,
     a_person_gets_their_audit_extract,
     cases_are_found_by_person,
     outbox_rows_are_claimed_once_and_come_back_after_the_lease,

@@ -63,6 +63,82 @@ pub async fn the_audit_chain_verifies_and_tampering_is_detected(db: &TestDb) {
     assert_eq!(report.first_broken, Some(3), "{report:?}");
 }
 
+/// The watcher's reads: a page at a time from the anchor, then only what was added, the head
+/// compared where a read reaches it; a rewritten head is found at the next look, a rewritten
+/// record at the next read from the anchor.
+pub async fn the_audit_chain_is_verified_as_it_grows(db: &TestDb) {
+    let store = db.migrated().await;
+    let p = person("19811218-9876");
+    let append = |n: usize| {
+        let store = store.clone();
+        let p = p.clone();
+        async move {
+            for i in 0..n {
+                store
+                    .append_audit(
+                        None,
+                        &[audit(&format!("read-{i}"), &p)],
+                        at("2026-11-20T10:00:00Z"),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    append(5).await;
+    let first = store.verify_audit_since(None, 3).await.unwrap();
+    assert_eq!(
+        (first.records, first.verified.seq, first.first_broken),
+        (3, 3, None)
+    );
+    let rest = store
+        .verify_audit_since(Some(&first.verified), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rest.records, rest.verified.seq, rest.first_broken),
+        (2, 5, None)
+    );
+    let nothing_new = store
+        .verify_audit_since(Some(&rest.verified), 3)
+        .await
+        .unwrap();
+    assert_eq!((nothing_new.records, nothing_new.first_broken), (0, None));
+    append(2).await;
+    let grown = store
+        .verify_audit_since(Some(&rest.verified), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        (grown.records, grown.verified.seq, grown.first_broken),
+        (2, 7, None)
+    );
+
+    let mut raw = db.raw().await;
+    if db.url.starts_with("sqlite") {
+        raw.execute("DROP TRIGGER audit_append_only_update")
+            .await
+            .unwrap();
+    } else {
+        raw.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_append_only")
+            .await
+            .unwrap();
+    }
+    // A record already verified, rewritten: found when the chain is read from the anchor.
+    raw.execute("UPDATE audit_log SET purpose = 'curiosity' WHERE seq = 6")
+        .await
+        .unwrap();
+    let whole = store.verify_audit_since(None, 100).await.unwrap();
+    assert_eq!(whole.first_broken, Some(6));
+    // The head moved to hide a removed record: found at the next look.
+    raw.execute("UPDATE audit_head SET seq = 8").await.unwrap();
+    let look = store
+        .verify_audit_since(Some(&grown.verified), 100)
+        .await
+        .unwrap();
+    assert_eq!(look.first_broken, Some(8), "{look:?}");
+}
+
 pub async fn a_person_gets_their_audit_extract(db: &TestDb) {
     let store = db.migrated().await;
     let astrid = person("19811218-9876");
