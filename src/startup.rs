@@ -58,6 +58,7 @@ impl Application {
         if settings.database.migrate_on_start {
             store.migrate().await?;
         }
+        check_schema(&store).await?;
         let identity = instance_identity(&settings)?;
         let listener = TcpListener::bind(settings.server.listen)
             .await
@@ -335,6 +336,33 @@ impl Application {
 
         Ok(auth)
     }
+}
+
+/// Refuses a schema that needs a newer build (`schema_floor`), and says when this build runs on
+/// a schema a newer one migrated, as a rolling upgrade does.
+async fn check_schema(store: &Store) -> anyhow::Result<()> {
+    let readiness = store
+        .readiness()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the database's migrations: {e}"))?;
+    if let Some(needs) = readiness
+        .schema_needs
+        .filter(|n| *n > readiness.known_latest)
+    {
+        anyhow::bail!(
+            "the database's schema needs a brygga that knows migration {needs}; this build knows up to {}: run a newer build (deploy/README.md, Upgrades)",
+            readiness.known_latest
+        );
+    }
+    if let Some(newest) = readiness.newer_migrations.last() {
+        tracing::warn!(
+            newer = readiness.newer_migrations.len(),
+            newest,
+            known = readiness.known_latest,
+            "the schema carries migrations of a newer build; running on it as the upgrade rules allow for one release"
+        );
+    }
+    Ok(())
 }
 
 /// A retention of `days` days; 0 keeps everything.

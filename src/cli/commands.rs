@@ -16,6 +16,19 @@ pub(super) async fn migrate(settings: &Settings, dry_run: bool) -> anyhow::Resul
         for (version, description) in pending {
             println!("would apply {version} {description}");
         }
+        let readiness = store.readiness().await?;
+        if !readiness.newer_migrations.is_empty() {
+            println!(
+                "the database carries migrations newer than this build: {:?}",
+                readiness.newer_migrations
+            );
+        }
+        if let Some(problem) = readiness
+            .problem()
+            .filter(|_| readiness.schema_needs > Some(readiness.known_latest))
+        {
+            println!("{problem}");
+        }
         store.close().await;
         return Ok(());
     }

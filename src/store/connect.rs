@@ -14,8 +14,16 @@ use super::error::StoreError;
 use super::handle::Store;
 use super::sql::Backend;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+// Migrations a newer build applied are left alone (`ignore_missing`): during a rolling upgrade
+// the previous build keeps running on the new schema, as far as `schema_floor` allows.
+static SQLITE_MIGRATIONS: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/sqlite")
+};
+static POSTGRES_MIGRATIONS: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/postgres")
+};
 
 /// The migrations of `backend`'s schema.
 fn migrator(backend: Backend) -> &'static Migrator {
@@ -46,17 +54,42 @@ impl Footprint {
     }
 }
 
-/// Whether the store can serve: reachable, and every migration applied.
+/// Whether the store can serve: reachable, every migration this build knows applied, and a
+/// schema this build may run on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Readiness {
     pub backend: &'static str,
+    /// Of the migrations this build knows, those applied.
     pub applied_migrations: u64,
     pub known_migrations: u64,
+    /// The newest migration this build knows.
+    pub known_latest: i64,
+    /// Migrations applied by a newer build that this one does not know.
+    pub newer_migrations: Vec<i64>,
+    /// The oldest migration a build must know to run on this schema (`schema_floor`): raised
+    /// by a migration that removes what older builds use.
+    pub schema_needs: Option<i64>,
 }
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.applied_migrations >= self.known_migrations
+        self.problem().is_none()
+    }
+
+    /// Why the store cannot serve this build, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(needs) = self.schema_needs.filter(|n| *n > self.known_latest) {
+            return Some(format!(
+                "the database's schema needs a brygga that knows migration {needs}; this build knows up to {}: run a newer build (deploy/README.md, Upgrades)",
+                self.known_latest
+            ));
+        }
+        (self.applied_migrations < self.known_migrations).then(|| {
+            format!(
+                "{} of {} migrations applied; run `brygga migrate`",
+                self.applied_migrations, self.known_migrations
+            )
+        })
     }
 }
 
@@ -370,54 +403,67 @@ impl Store {
         Ok(())
     }
 
-    /// Checks that the database answers and every migration is applied.
+    /// Checks that the database answers, every migration is applied and this build may run on
+    /// the schema.
     pub async fn readiness(&self) -> Result<Readiness, StoreError> {
-        let known = migrator(self.backend).iter().count() as u64;
-        let table_exists: i64 = match self.backend {
-            Backend::Sqlite => {
-                sqlx::query(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-                )
+        let known: Vec<i64> = migrator(self.backend).iter().map(|m| m.version).collect();
+        let applied = self.applied_versions().await?;
+        let schema_needs = if self.has_table("schema_floor").await? {
+            let needs: i64 = sqlx::query("SELECT needs FROM schema_floor WHERE id = 1")
                 .fetch_one(&self.reader)
                 .await?
-                .try_get(0)?
-            }
-            Backend::Postgres => {
-                sqlx::query("SELECT COUNT(*) FROM pg_tables WHERE tablename = '_sqlx_migrations'")
-                    .fetch_one(&self.reader)
-                    .await?
-                    .try_get(0)?
-            }
-        };
-        let applied: i64 = if table_exists == 0 {
-            0
+                .try_get(0)?;
+            Some(needs)
         } else {
-            sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
-                .fetch_one(&self.reader)
-                .await?
-                .try_get(0)?
+            None
         };
         Ok(Readiness {
             backend: self.backend.as_str(),
-            applied_migrations: applied as u64,
-            known_migrations: known,
+            applied_migrations: known.iter().filter(|v| applied.contains(v)).count() as u64,
+            known_migrations: known.len() as u64,
+            known_latest: known.iter().copied().max().unwrap_or(0),
+            newer_migrations: applied
+                .iter()
+                .copied()
+                .filter(|v| !known.contains(v))
+                .collect(),
+            schema_needs,
         })
+    }
+
+    /// Whether the database has the table `name`.
+    async fn has_table(&self, name: &str) -> Result<bool, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
+            }
+            Backend::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE tablename = $1",
+        };
+        let n: i64 = sqlx::query(sql)
+            .bind(name)
+            .fetch_one(&self.reader)
+            .await?
+            .try_get(0)?;
+        Ok(n > 0)
+    }
+
+    /// The versions of the migrations applied, in order (none without the migrations table).
+    async fn applied_versions(&self) -> Result<Vec<i64>, StoreError> {
+        if !self.has_table("_sqlx_migrations").await? {
+            return Ok(Vec::new());
+        }
+        sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get::<i64, _>(0)?))
+            .collect()
     }
 
     /// The migrations `migrate` would apply, in order: `(version, description)`. A database
     /// without the migrations table has all of them pending.
     pub async fn pending_migrations(&self) -> Result<Vec<(i64, String)>, StoreError> {
-        let readiness = self.readiness().await?;
-        let applied: Vec<i64> = if readiness.applied_migrations == 0 {
-            Vec::new()
-        } else {
-            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
-                .fetch_all(&self.reader)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<i64, _>(0))
-                .collect::<Result<_, _>>()?
-        };
+        let applied = self.applied_versions().await?;
         Ok(migrator(self.backend)
             .iter()
             .filter(|m| !applied.contains(&m.version))

@@ -59,5 +59,6 @@ mod service;
 mod shutdown;
 mod subscription;
 mod tls;
+mod upgrades;
 mod validated_writes;
 mod worklists;
