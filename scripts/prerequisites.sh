@@ -10,6 +10,8 @@
 #   python3 -m venv, pip         Debian python3-venv     the Python clients of the API tests
 #   fhirpy, fhirclient,          the Python package index, pinned in tests/clients/requirements.txt
 #   schemathesis (and deps)
+#   the previous release's brygga   built from git at deploy/upgrade/previous-release, for the
+#                                rolling-upgrade test (scripts/previous-release.sh)
 #
 # Debian packages are installed with apt-get as root (or through passwordless sudo). When a
 # prerequisite is missing and cannot be installed (no root, no package index), the script stops
@@ -95,7 +97,10 @@ if $check_only; then
     say "missing the Python clients of the API tests (scripts/python-clients.sh installs them)"
     exit 1
   fi
+  scripts/previous-release.sh --check || exit 1
   exit 0
 fi
 scripts/python-clients.sh >/dev/null ||
   fail "could not install the Python clients of the API tests from the package index (tests/clients/requirements.txt); check that pip can reach it"
+scripts/previous-release.sh >/dev/null ||
+  fail "could not build the previous release's brygga (scripts/previous-release.sh) for the rolling-upgrade test"

@@ -503,12 +503,27 @@ impl Gateway {
     /// Starts `brygga serve` with the shipped example configuration, on a free port and a
     /// database in `data_dir`.
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Gateway {
+        Gateway::start_build(
+            Path::new(env!("CARGO_BIN_EXE_brygga")),
+            &repo_root().join("deploy/config/brygga.toml"),
+            data_dir,
+            extra_env,
+        )
+    }
+
+    /// Starts `binary serve` (another build of brygga) with the settings file `config`.
+    pub fn start_build(
+        binary: &Path,
+        config: &Path,
+        data_dir: &Path,
+        extra_env: &[(&str, &str)],
+    ) -> Gateway {
         let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_brygga"));
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .arg("--config")
-            .arg(repo_root().join("deploy/config/brygga.toml"))
+            .arg(config)
             .env_remove("RUST_LOG")
             .env("BRYGGA_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
-use crate::helpers::{Gateway, repo_root};
+use crate::helpers::{Gateway, receiver, repo_root};
 
 fn said(output: &std::process::Output) -> String {
     format!(
@@ -126,6 +126,137 @@ async fn a_build_runs_on_a_newer_schema_until_its_floor_is_raised() {
         log.contains("needs a brygga that knows migration 9001; this build knows up to 17"),
         "{log}"
     );
+}
+
+/// The previous release's binary (`deploy/upgrade/previous-release`), built by
+/// `scripts/previous-release.sh` when missing, and the folder of its sources (its settings).
+fn previous_release() -> (std::path::PathBuf, std::path::PathBuf) {
+    let output = std::process::Command::new(repo_root().join("scripts/previous-release.sh"))
+        .output()
+        .expect("scripts/previous-release.sh runs");
+    assert!(output.status.success(), "{}", said(&output));
+    let binary = std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+    (binary, repo_root().join("target/previous-release/src"))
+}
+
+async fn post_example(gateway: &Gateway, token: &str, example: &str, case: &str) -> u16 {
+    let body = std::fs::read_to_string(
+        repo_root()
+            .join("mappings/cosmic-link/examples")
+            .join(example),
+    )
+    .unwrap()
+    .replace("SA-2026-004711", case)
+    .replace("<MeddelandeId>CL-", &format!("<MeddelandeId>{case}-"));
+    reqwest::Client::new()
+        .post(gateway.url("/cosmic-link/v1/messages"))
+        .bearer_auth(token)
+        .header("content-type", "application/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A rolling upgrade on PostgreSQL, half done: this release migrated the database, and the
+/// previous release's binary (with its own settings) runs beside this one. Each accepts steps
+/// of cases the other began, both deliver, and the previous one is ready; rolled back (this
+/// release stopped), the previous one carries on alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_release_runs_beside_this_one_on_this_schema() {
+    let (previous, sources) = previous_release();
+    let inbox = receiver().await;
+    let database = crate::helpers::postgres_database().await;
+    let migrated = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+        .args(["migrate", "--config"])
+        .arg(repo_root().join("deploy/config/brygga.toml"))
+        .env("BRYGGA_DATABASE__URL", &database)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{}", said(&migrated));
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let subscriptions = dirs[0].path().join("subscriptions.toml");
+    std::fs::write(
+        &subscriptions,
+        format!(
+            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\n[subscription.retry]\ninitial_delay_seconds = 1\nmax_delay_seconds = 1\n",
+            inbox.url
+        ),
+    )
+    .unwrap();
+    let subscriptions = subscriptions.display().to_string();
+    let env = |instance: &'static str| {
+        vec![
+            ("BRYGGA_DATABASE__URL", database.as_str()),
+            (
+                "BRYGGA_DELIVERY__SUBSCRIPTIONS_FILE",
+                subscriptions.as_str(),
+            ),
+            ("BRYGGA_DELIVERY__INSTANCE_ID", instance),
+        ]
+    };
+    let mut old = Gateway::start_build(
+        &previous,
+        &sources.join("deploy/config/brygga.toml"),
+        dirs[0].path(),
+        &env("previous"),
+    );
+    assert!(
+        old.wait_for_log("brygga is serving", Duration::from_secs(60)),
+        "the previous release does not start on this schema: {:?}",
+        old.log
+    );
+    let mut new = Gateway::start(dirs[1].path(), &env("current"));
+    assert!(
+        new.wait_for_log("brygga is serving", Duration::from_secs(60)),
+        "{:?}",
+        new.log
+    );
+    let ready = reqwest::get(old.url("/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    let old_token = old.region_token("upgrade-old").await;
+    let new_token = new.region_token("upgrade-new").await;
+    // Each begins a case and takes the next step of the other's.
+    assert_eq!(
+        post_example(&old, &old_token, "01-inskrivningsmeddelande.xml", "SA-OLD").await,
+        200
+    );
+    assert_eq!(
+        post_example(&new, &new_token, "01-inskrivningsmeddelande.xml", "SA-NEW").await,
+        200
+    );
+    assert_eq!(
+        post_example(&new, &new_token, "04-fast-vardkontakt.xml", "SA-OLD").await,
+        200
+    );
+    assert_eq!(
+        post_example(&old, &old_token, "04-fast-vardkontakt.xml", "SA-NEW").await,
+        200
+    );
+    // Both admission notices reach Östersund's two units.
+    let keys = |inbox: &crate::helpers::Receiver| {
+        inbox
+            .received()
+            .iter()
+            .map(|r| r.headers["idempotency-key"].clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    inbox.wait_for(4).await;
+    assert_eq!(keys(&inbox), 4);
+    // Rolled back: this release stops, the previous one serves alone.
+    new.terminate();
+    assert!(new.wait_exit(Duration::from_secs(30)).is_some());
+    assert_eq!(
+        post_example(&old, &old_token, "01-inskrivningsmeddelande.xml", "SA-BACK").await,
+        200
+    );
+    inbox.wait_for(6).await;
+    assert_eq!(keys(&inbox), 6);
+    old.terminate();
+    assert!(old.wait_exit(Duration::from_secs(30)).is_some());
 }
 
 /// The migrations keep to the rules of `deploy/README.md` (Upgrades): both backends have the
