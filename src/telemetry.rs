@@ -1,32 +1,158 @@
 //! Structured logging with `tracing`: human-readable or JSON lines, filter from configuration
-//! or `RUST_LOG`. Log fields carry ids and statuses only, never personal data or bodies. And
-//! the metrics registry every part of the gateway counts into (`/metrics`).
+//! or `RUST_LOG`. Log fields carry ids and statuses only, never personal data or bodies. The
+//! same spans exported as OpenTelemetry traces over OTLP when `traces.otlp_endpoint` is set,
+//! following a caller's W3C `traceparent` and passing one on with each delivery. And the
+//! metrics registry every part of the gateway counts into (`/metrics`).
 
 use std::io::IsTerminal;
 
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings, TraceSettings};
 
 /// Installs the global subscriber. Calling it again (as tests do) leaves the first in place.
 pub fn init(settings: &LogSettings) {
+    install(settings, None);
+}
+
+/// Installs the global subscriber of a serving gateway: the log, and with
+/// `traces.otlp_endpoint` the export of its spans over OTLP. Keep the answer while serving:
+/// dropped, it sends the spans still queued and stops the export.
+pub fn init_serving(
+    log: &LogSettings,
+    traces: &TraceSettings,
+    instance: &str,
+) -> anyhow::Result<Traces> {
+    let Some(endpoint) = &traces.otlp_endpoint else {
+        install(log, None);
+        return Ok(Traces(None));
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint.as_str())
+        .with_timeout(std::time::Duration::from_secs(traces.timeout_seconds))
+        .build()
+        .map_err(|e| anyhow::anyhow!("traces.otlp_endpoint {endpoint}: {e}"))?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(traces.service_name.clone())
+        .with_attributes([
+            opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            opentelemetry::KeyValue::new("service.instance.id", instance.to_owned()),
+        ])
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            traces.sample_ratio,
+        ))))
+        .with_resource(resource)
+        .build();
+    // Only the gateway's own spans: not those of the HTTP client that exports them.
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("brygga"))
+        .with_filter(
+            tracing_subscriber::filter::Targets::new().with_target("brygga", tracing::Level::INFO),
+        );
+    install(log, Some(Box::new(layer)));
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    tracing::info!(endpoint = %endpoint, "exporting traces over OTLP");
+    Ok(Traces(Some(provider)))
+}
+
+type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+fn install(settings: &LogSettings, traces: Option<BoxedLayer>) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_span_events(FmtSpan::NONE)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _ = match settings.format {
-        LogFormat::Json => builder
+    let log = match settings.format {
+        LogFormat::Json => log
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => log.compact().with_filter(filter).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(traces)
+        .with(log)
+        .try_init();
+}
+
+/// The span export of a serving gateway (`init_serving`); dropping it flushes and stops it.
+pub struct Traces(Option<SdkTracerProvider>);
+
+impl Drop for Traces {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take()
+            && let Err(error) = provider.shutdown()
+        {
+            tracing::warn!(%error, "the last spans could not be exported");
+        }
+    }
+}
+
+/// Reads a caller's `traceparent` (W3C Trace Context) from request headers.
+pub struct HeaderExtractor<'a>(pub &'a axum::http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Writes the current trace's `traceparent` into an outgoing request's headers.
+pub struct HeaderInjector<'a>(pub &'a mut reqwest::header::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(key.as_bytes()),
+            reqwest::header::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// The W3C trace headers of the current span (none while traces are not exported), for a
+/// request the gateway sends.
+pub fn trace_headers() -> reqwest::header::HeaderMap {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut headers = reqwest::header::HeaderMap::new();
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderInjector(&mut headers))
+    });
+    headers
+}
+
+/// Makes `span` a child of the trace a caller's `traceparent` names, if it names one.
+pub fn follow_caller(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(headers))
+    });
+    let _ = span.set_parent(parent);
 }
 
 /// Buckets for latencies, in seconds: from half a millisecond (an HTTP answer) to an hour (a

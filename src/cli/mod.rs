@@ -339,7 +339,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(&cli.config)?;
     match cli.command {
         Command::Serve => {
-            telemetry::init(&settings.log);
+            let instance = settings
+                .delivery
+                .instance_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let _traces = telemetry::init_serving(&settings.log, &settings.traces, &instance)?;
             let app = Application::build(settings).await?;
             app.run_until(crate::http::shutdown_signal()).await
         }

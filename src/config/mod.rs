@@ -9,5 +9,5 @@ pub use directory::{
 pub use settings::{
     AuditSettings, AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings,
     DeliverySettings, ExternalIssuer, LogFormat, LogSettings, RetentionSettings, ServerSettings,
-    Settings, StatisticsSettings, TlsSettings,
+    Settings, StatisticsSettings, TlsSettings, TraceSettings,
 };

@@ -405,6 +405,8 @@ pub struct Settings {
     #[serde(default)]
     pub log: LogSettings,
     #[serde(default)]
+    pub traces: TraceSettings,
+    #[serde(default)]
     pub auth: AuthSettings,
     #[serde(default)]
     pub delivery: DeliverySettings,
@@ -696,6 +698,13 @@ impl Settings {
                 Err(problem) => problems.push(problem),
             }
         }
+        problems.extend(
+            settings
+                .traces
+                .problems()
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display())),
+        );
         if settings.delivery.batch == 0 || settings.delivery.lease_seconds == 0 {
             problems.push(format!(
                 "{}: delivery.batch and delivery.lease_seconds must be at least 1",
@@ -815,3 +824,5 @@ fn retired(key: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests;
+mod traces;
+pub use traces::TraceSettings;

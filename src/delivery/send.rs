@@ -222,6 +222,8 @@ impl Deliverer {
     ) -> Delivered {
         let request = self
             .request(subscription, body)
+            // The delivery span's trace context, when traces are exported.
+            .headers(crate::telemetry::trace_headers())
             .header("idempotency-key", item.idempotency_key.as_str())
             .header("x-brygga-case", item.case_id.to_string())
             .header("x-brygga-event", item.event_id.to_string())

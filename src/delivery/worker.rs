@@ -268,6 +268,8 @@ impl Deliverer {
             // Every line logged while delivering names the step's case and event.
             let span = tracing::info_span!(
                 "delivery",
+                otel.kind = "client",
+                otel.name = %format!("deliver {}", item.destination),
                 case_id = %item.case_id,
                 event_id = %item.event_id,
                 subscription = %item.destination,

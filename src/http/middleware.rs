@@ -24,15 +24,36 @@ pub fn request_span(request: &Request) -> Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
+        // The exported span: a server span named by method and route template.
+        otel.name = %format!("{} {route}", request.method()),
+        otel.kind = "server",
         method = %request.method(),
         route,
         request_id,
+        status = tracing::field::Empty,
         // A step's, once it is recorded (`record_step`): on every later line of the request.
         case_id = tracing::field::Empty,
         event_id = tracing::field::Empty,
-    )
+    );
+    crate::telemetry::follow_caller(&span, request.headers());
+    span
+}
+
+/// Logs the answer (status and latency) and puts its status on the request's span.
+pub fn on_response<B>(
+    response: &axum::http::Response<B>,
+    latency: std::time::Duration,
+    span: &Span,
+) {
+    span.record("status", response.status().as_u16());
+    tower_http::trace::OnResponse::on_response(
+        tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+        response,
+        latency,
+        span,
+    );
 }
 
 /// Puts a recorded step's case and event on the request's span, so that every later log line

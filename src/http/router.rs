@@ -8,7 +8,7 @@ use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::TraceLayer;
 
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
@@ -170,7 +170,7 @@ pub fn with_layers(routes: Router, metrics: HttpMetrics, server: &ServerSettings
                 TraceLayer::new_for_http()
                     .make_span_with(mw::request_span)
                     .on_request(())
-                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                    .on_response(mw::on_response),
             )
             .layer(middleware::from_fn_with_state(metrics, http_metrics::track))
             .layer(middleware::from_fn(mw::header_limits))

@@ -70,6 +70,7 @@ pub fn test_settings(dir: &Path) -> Settings {
             ..DatabaseSettings::default()
         },
         log: LogSettings::default(),
+        traces: Default::default(),
         auth: AuthSettings::default(),
         delivery: Default::default(),
         retention: Default::default(),

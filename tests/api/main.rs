@@ -59,6 +59,7 @@ mod service;
 mod shutdown;
 mod subscription;
 mod tls;
+mod traces;
 mod upgrades;
 mod validated_writes;
 mod worklists;
