@@ -14,6 +14,7 @@ pub mod decide;
 pub mod delivery;
 pub mod domain;
 pub mod formats;
+pub mod fuzzing;
 pub mod http;
 pub mod pipeline;
 pub mod process;
