@@ -112,14 +112,23 @@ pub enum Outcome {
 /// An error message must say something; one that names a line must name one in the input.
 fn check_error(what: &str, error: &str, input: &[u8]) -> Outcome {
     assert!(!error.trim().is_empty(), "{what}: an empty error message");
-    if let Some(at) = error.find("line ") {
-        let line: usize = error[at + 5..]
+    let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
+    for (at, _) in error.match_indices("line ") {
+        // "line 18", not the end of "Deadline ".
+        if error[..at]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric)
+        {
+            continue;
+        }
+        let digits: String = error[at + 5..]
             .chars()
             .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .unwrap_or(0);
-        let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
+            .collect();
+        let Ok(line) = digits.parse::<usize>() else {
+            continue;
+        };
         assert!(
             (1..=lines).contains(&line),
             "{what}: the error names line {line} of a {lines}-line input: {error}"
@@ -436,13 +445,14 @@ pub fn config(h: &Harness, input: &[u8]) -> Outcome {
         path
     };
     let problems: Vec<String> = match pick % 7 {
-        0 => {
-            let path = write("settings.toml");
-            Settings::load(&path)
+        // The settings' own keys and values (the files they name are the other kinds).
+        0 => match std::str::from_utf8(text) {
+            Ok(text) => toml::from_str::<Settings>(text)
                 .err()
                 .map(|e| vec![e.to_string()])
-                .unwrap_or_default()
-        }
+                .unwrap_or_default(),
+            Err(error) => vec![error.to_string()],
+        },
         1 => crate::config::Directory::load(&write("organisations.toml"))
             .err()
             .unwrap_or_default(),

@@ -254,3 +254,29 @@ fn examples_and_the_encoders_output_validate_against_the_xsd() {
         );
     }
 }
+
+/// Cosmic Link says who answers a SIP invitation by its sender: an answer whose responder is
+/// another party cannot be written without changing who answered, and is refused saying so
+/// (found by the `fhir` fuzz target: a Task read with an owner other than its requester).
+#[test]
+fn an_answer_whose_responder_is_not_its_sender_is_refused() {
+    let codes = codes();
+    let input = repo().join("mappings/cosmic-link/examples/14-svar-kallelse.xml");
+    let mut message = decode(&std::fs::read(&input).unwrap(), &codes, TODAY)
+        .unwrap()
+        .message;
+    assert!(encode(&message, &codes).is_ok());
+    if let brygga::domain::event::EventKind::SipResponse { responder, .. } = &mut message.event.kind
+    {
+        *responder = brygga::domain::party::Party::RegionUnit {
+            hsa_id: "SE2321000214-E3HC".parse().unwrap(),
+        };
+    } else {
+        panic!("14 is a SIP answer");
+    }
+    let error = encode(&message, &codes).unwrap_err().to_string();
+    assert!(
+        error.contains("this answer's responder") && error.contains("is not its sender"),
+        "{error}"
+    );
+}

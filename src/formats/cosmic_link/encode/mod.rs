@@ -34,6 +34,11 @@ pub enum EncodeError {
         "the case is numbered by {0}, not by a care provider with an HSA-id, which a Cosmic Link Samordningsarende/@vardgivare needs"
     )]
     CaseNotNumberedByACareProvider(String),
+    /// Cosmic Link says who answers a SIP invitation by the message's sender.
+    #[error(
+        "a Cosmic Link answer to a SIP invitation is from its sender (Avsandare); this answer's responder {responder} is not its sender {sender}"
+    )]
+    ResponderIsNotTheSender { responder: Party, sender: String },
 }
 
 struct Writer {
@@ -688,6 +693,16 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         }),
         _ => event.source.sender.clone(),
     };
+    if let EventKind::SipResponse { responder, .. } = &event.kind
+        && sender.as_ref() != Some(responder)
+    {
+        return Err(EncodeError::ResponderIsNotTheSender {
+            responder: responder.clone(),
+            sender: sender
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+        });
+    }
     match &sender {
         Some(party @ Party::Municipality { unit: None, .. }) => {
             return Err(EncodeError::SenderWithoutHsaId(party.clone()));
