@@ -478,6 +478,22 @@ pub fn config(h: &Harness, input: &[u8]) -> Outcome {
             } else {
                 folder.join("messages/avvikelse.toml")
             };
+            // The file's own form first (what most inputs fail), the whole dialect compiled
+            // only for one that has it: compiling reads every file of the folder.
+            let parsed = std::str::from_utf8(text)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    if file.ends_with("dialect.toml") {
+                        toml::from_str::<municipal::DialectSpec>(t).map(|_| ())
+                    } else {
+                        toml::from_str::<municipal::MessageSpec>(t).map(|_| ())
+                    }
+                    .map_err(|e| e.to_string())
+                });
+            if let Err(problem) = parsed {
+                assert!(!problem.trim().is_empty(), "an empty problem");
+                return Outcome::Refused;
+            }
             let original = std::fs::read(&file).expect("the dialect's file");
             std::fs::write(&file, text).expect("writable");
             let loaded = municipal::load_folder(&folder)

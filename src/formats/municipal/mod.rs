@@ -19,4 +19,4 @@ pub use decode::{Decoded, decode, message_id_of};
 pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, Form, MessageKind, load_folder};
 pub use encode::{encode, write_form};
 pub use error::{MunicipalError, WriteError};
-pub use spec::Direction;
+pub use spec::{DialectSpec, Direction, MessageSpec};
