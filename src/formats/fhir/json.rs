@@ -273,10 +273,12 @@ impl<'a> Node<'a> {
         })
     }
 
+    /// A string's value without the whitespace around it, which FHIR says should be removed
+    /// (and which the XML formats drop), so that a value reads the same in every format.
     pub fn str(&self) -> Result<&'a str> {
         self.doc.mark(self.v);
         match self.v.as_str() {
-            Some(s) if !s.trim().is_empty() => Ok(s),
+            Some(s) if !s.trim().is_empty() => Ok(s.trim()),
             Some(_) => Err(self.invalid("is empty")),
             None => Err(self.invalid("expected a string")),
         }
