@@ -217,7 +217,6 @@ async fn the_documented_postgres_routine_restores_what_was_accepted() {
         gateway.log
     );
     let token = gateway.region_token("pg-backup").await;
-    let client = reqwest::Client::new();
     for name in [
         "01-inskrivningsmeddelande.xml",
         "04-fast-vardkontakt.xml",
@@ -226,14 +225,7 @@ async fn the_documented_postgres_routine_restores_what_was_accepted() {
     ] {
         let body =
             std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap();
-        let response = client
-            .post(gateway.url("/cosmic-link/v1/messages"))
-            .bearer_auth(&token)
-            .header("content-type", "application/xml")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = gateway.post_cosmic_link(&token, body).await.unwrap();
         assert_eq!(response.status(), 200, "{name}");
     }
     // pg_dump while the gateway serves.

@@ -602,6 +602,22 @@ impl Gateway {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Posts a Cosmic Link message with `token`; the answer, or the error of a gateway that
+    /// does not answer (killed, stopped).
+    pub async fn post_cosmic_link(
+        &self,
+        token: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Result<reqwest::Response> {
+        reqwest::Client::new()
+            .post(self.url("/cosmic-link/v1/messages"))
+            .bearer_auth(token)
+            .header("content-type", "application/xml")
+            .body(body)
+            .send()
+            .await
+    }
+
     pub fn terminate(&self) {
         let status = Command::new("kill")
             .arg("-TERM")
@@ -894,6 +910,25 @@ impl Receiver {
             }
         }
     }
+}
+
+/// Writes `subscriptions.toml` in `dir`: Östersund's (2380) steps to `url` as canonical JSON,
+/// only `events` (all when empty), retried after a second. Answers its path as text.
+pub fn ostersund_subscription(dir: &Path, url: &str, events: &[&str]) -> String {
+    let path = dir.join("subscriptions.toml");
+    let events = if events.is_empty() {
+        String::new()
+    } else {
+        format!("events = {events:?}\n")
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{url}\"\nformat = \"canonical\"\n{events}[subscription.retry]\ninitial_delay_seconds = 1\nmax_delay_seconds = 1\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
 }
 
 /// A subscription of `organisation` delivering `format` to `url`.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Row};
 
-use crate::helpers::{Gateway, receiver, repo_root};
+use crate::helpers::{Gateway, ostersund_subscription, receiver, repo_root};
 
 /// The two steps of one case: its admission notice and, later, its ready-for-discharge
 /// notice (whose deadlines lie in the past, so its timers are due at once).
@@ -73,16 +73,7 @@ async fn three_instances_on_postgres_lose_nothing_when_one_is_killed_and_one_res
     let inbox = receiver().await;
     let database = crate::helpers::postgres_database().await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let subscriptions = dirs[0].path().join("subscriptions.toml");
-    std::fs::write(
-        &subscriptions,
-        format!(
-            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{}\"\nformat = \"canonical\"\n[subscription.retry]\ninitial_delay_seconds = 1\nmax_delay_seconds = 1\n",
-            inbox.url
-        ),
-    )
-    .unwrap();
-    let subscriptions = subscriptions.display().to_string();
+    let subscriptions = ostersund_subscription(dirs[0].path(), &inbox.url, &[]);
     let names = ["a", "b", "c"];
     let env = |name: &'static str| {
         vec![

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use crate::helpers::{Gateway, receiver, repo_root};
+use crate::helpers::{Gateway, ostersund_subscription, receiver, repo_root};
 
 /// An OTLP/HTTP traces endpoint on loopback that keeps every export it is sent.
 struct Collector {
@@ -96,6 +96,24 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
         })
 }
 
+/// Posts the first Cosmic Link example with a caller's `traceparent`.
+async fn post_traced(gateway: &Gateway, token: &str, traceparent: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(gateway.url("/cosmic-link/v1/messages"))
+        .bearer_auth(token)
+        .header("content-type", "application/xml")
+        .header("traceparent", traceparent)
+        .body(
+            std::fs::read(
+                repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+            )
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -105,22 +123,14 @@ async fn spans_reach_an_otlp_receiver_with_the_callers_trace_and_nothing_persona
     let otlp = collector().await;
     let inbox = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let subscriptions = dir.path().join("subscriptions.toml");
-    std::fs::write(
-        &subscriptions,
-        format!(
-            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\n",
-            inbox.url
-        ),
-    )
-    .unwrap();
+    let subscriptions = ostersund_subscription(dir.path(), &inbox.url, &["admission_notice"]);
     let mut gateway = Gateway::start(
         dir.path(),
         &[
             ("BRYGGA_TRACES__OTLP_ENDPOINT", otlp.url.as_str()),
             (
                 "BRYGGA_DELIVERY__SUBSCRIPTIONS_FILE",
-                subscriptions.to_str().unwrap(),
+                subscriptions.as_str(),
             ),
             // The batch goes every 200 ms instead of every 5 s.
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
@@ -142,19 +152,12 @@ async fn spans_reach_an_otlp_receiver_with_the_callers_trace_and_nothing_persona
     let token = gateway.region_token("traces").await;
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    let body = std::fs::read(
-        repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+    let response = post_traced(
+        &gateway,
+        &token,
+        &format!("00-{caller_trace}-{caller_span}-01"),
     )
-    .unwrap();
-    let response = reqwest::Client::new()
-        .post(gateway.url("/cosmic-link/v1/messages"))
-        .bearer_auth(&token)
-        .header("content-type", "application/xml")
-        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    .await;
     assert_eq!(response.status(), 200);
     let receipt: serde_json::Value = response.json().await.unwrap();
     let case_id = receipt["case_id"].as_str().unwrap().to_owned();
@@ -230,20 +233,12 @@ async fn spans_reach_an_otlp_receiver_with_the_callers_trace_and_nothing_persona
 async fn without_an_endpoint_deliveries_carry_no_trace_context() {
     let inbox = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let subscriptions = dir.path().join("subscriptions.toml");
-    std::fs::write(
-        &subscriptions,
-        format!(
-            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\n",
-            inbox.url
-        ),
-    )
-    .unwrap();
+    let subscriptions = ostersund_subscription(dir.path(), &inbox.url, &["admission_notice"]);
     let mut gateway = Gateway::start(
         dir.path(),
         &[(
             "BRYGGA_DELIVERY__SUBSCRIPTIONS_FILE",
-            subscriptions.to_str().unwrap(),
+            subscriptions.as_str(),
         )],
     );
     assert!(gateway.wait_for_log("brygga is serving", Duration::from_secs(60)));
@@ -253,23 +248,12 @@ async fn without_an_endpoint_deliveries_carry_no_trace_context() {
         gateway.log
     );
     let token = gateway.region_token("no-traces").await;
-    let response = reqwest::Client::new()
-        .post(gateway.url("/cosmic-link/v1/messages"))
-        .bearer_auth(&token)
-        .header("content-type", "application/xml")
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
-        .body(
-            std::fs::read(
-                repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
-            )
-            .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = post_traced(
+        &gateway,
+        &token,
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let delivered = inbox.wait_for(1).await;
     assert!(!delivered[0].headers.contains_key("traceparent"));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
-use crate::helpers::{Gateway, receiver, repo_root};
+use crate::helpers::{Gateway, ostersund_subscription, receiver, repo_root};
 
 fn said(output: &std::process::Output) -> String {
     format!(
@@ -87,14 +87,7 @@ async fn a_build_runs_on_a_newer_schema_until_its_floor_is_raised() {
         repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
     )
     .unwrap();
-    let accepted = client
-        .post(gateway.url("/cosmic-link/v1/messages"))
-        .bearer_auth(&token)
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let accepted = gateway.post_cosmic_link(&token, body).await.unwrap();
     assert_eq!(accepted.status(), 200);
 
     // The newer release contracts the schema: this build is below the floor. The running one
@@ -148,12 +141,8 @@ async fn post_example(gateway: &Gateway, token: &str, example: &str, case: &str)
     .unwrap()
     .replace("SA-2026-004711", case)
     .replace("<MeddelandeId>CL-", &format!("<MeddelandeId>{case}-"));
-    reqwest::Client::new()
-        .post(gateway.url("/cosmic-link/v1/messages"))
-        .bearer_auth(token)
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
+    gateway
+        .post_cosmic_link(token, body.into_bytes())
         .await
         .unwrap()
         .status()
@@ -177,16 +166,7 @@ async fn the_previous_release_runs_beside_this_one_on_this_schema() {
         .unwrap();
     assert!(migrated.status.success(), "{}", said(&migrated));
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let subscriptions = dirs[0].path().join("subscriptions.toml");
-    std::fs::write(
-        &subscriptions,
-        format!(
-            "[[subscription]]\nid = \"ostersund\"\norganisation = \"2380\"\nendpoint = \"{}\"\nformat = \"canonical\"\nevents = [\"admission_notice\"]\n[subscription.retry]\ninitial_delay_seconds = 1\nmax_delay_seconds = 1\n",
-            inbox.url
-        ),
-    )
-    .unwrap();
-    let subscriptions = subscriptions.display().to_string();
+    let subscriptions = ostersund_subscription(dirs[0].path(), &inbox.url, &["admission_notice"]);
     let env = |instance: &'static str| {
         vec![
             ("BRYGGA_DATABASE__URL", database.as_str()),
