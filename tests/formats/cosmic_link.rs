@@ -280,3 +280,24 @@ fn an_answer_whose_responder_is_not_its_sender_is_refused() {
         "{error}"
     );
 }
+
+/// A step whose message id a `MeddelandeId` cannot be (from FHIR, which allows longer
+/// identifiers) is refused rather than written as a message no reader takes (found by the
+/// `fhir` fuzz target).
+#[test]
+fn a_message_id_longer_than_the_contract_allows_is_refused() {
+    let codes = codes();
+    let input = repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml");
+    let mut message = decode(&std::fs::read(&input).unwrap(), &codes, TODAY)
+        .unwrap()
+        .message;
+    message.event.source.message_id = "x".repeat(129);
+    let error = encode(&message, &codes).unwrap_err().to_string();
+    assert!(
+        error.contains("at most 128 printable characters"),
+        "{error}"
+    );
+    message.event.source.message_id = "x".repeat(128);
+    let written = encode(&message, &codes).unwrap();
+    assert!(decode(written.as_bytes(), &codes, TODAY).is_ok());
+}

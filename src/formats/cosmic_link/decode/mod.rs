@@ -486,6 +486,11 @@ fn answer(step: &Node<'_>, codes: &CodeTables) -> Result<SipAnswer> {
     })
 }
 
+/// Whether a Cosmic Link `MeddelandeId` can be `id`: at most 128 bytes, no control characters.
+pub fn carries_message_id(id: &str) -> bool {
+    id.len() <= 128 && !id.chars().any(char::is_control)
+}
+
 /// Decodes a Cosmic Link message. `today` anchors the century of 10-digit personnummer.
 pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> {
     let root_el = xml::parse(bytes)?;
@@ -505,7 +510,7 @@ pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> 
 
     let head = root.required("Huvud")?;
     let message_id = head.required_text("MeddelandeId")?.to_owned();
-    if message_id.len() > 128 || message_id.chars().any(char::is_control) {
+    if !carries_message_id(&message_id) {
         return Err(head
             .required("MeddelandeId")?
             .invalid("a message id has at most 128 printable characters"));

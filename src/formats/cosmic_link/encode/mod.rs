@@ -39,6 +39,11 @@ pub enum EncodeError {
         "a Cosmic Link answer to a SIP invitation is from its sender (Avsandare); this answer's responder {responder} is not its sender {sender}"
     )]
     ResponderIsNotTheSender { responder: Party, sender: String },
+    /// The step's message id is longer, or less printable, than a `MeddelandeId` may be.
+    #[error(
+        "the message id cannot be a Cosmic Link MeddelandeId (at most 128 printable characters; it has {0} bytes)"
+    )]
+    MessageIdNotInContract(usize),
 }
 
 struct Writer {
@@ -693,6 +698,11 @@ pub fn encode(message: &CanonicalMessage, codes: &CodeTables) -> Result<String, 
         }),
         _ => event.source.sender.clone(),
     };
+    if !crate::formats::cosmic_link::decode::carries_message_id(&event.source.message_id) {
+        return Err(EncodeError::MessageIdNotInContract(
+            event.source.message_id.len(),
+        ));
+    }
     if let EventKind::SipResponse { responder, .. } = &event.kind
         && sender.as_ref() != Some(responder)
     {
