@@ -109,26 +109,21 @@ pub enum Outcome {
     Skipped,
 }
 
-/// An error message must say something; one that names a line must name one in the input.
+/// An error message must say something; the place it names (its last `line N, column M`:
+/// quoted input may come before it) must be inside the input.
 fn check_error(what: &str, error: &str, input: &[u8]) -> Outcome {
     assert!(!error.trim().is_empty(), "{what}: an empty error message");
     let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
-    for (at, _) in error.match_indices("line ") {
-        // "line 18", not the end of "Deadline ".
-        if error[..at]
-            .chars()
-            .next_back()
-            .is_some_and(char::is_alphanumeric)
-        {
-            continue;
-        }
-        let digits: String = error[at + 5..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let Ok(line) = digits.parse::<usize>() else {
-            continue;
-        };
+    let named = error
+        .match_indices("line ")
+        .filter_map(|(at, _)| {
+            let rest = &error[at + 5..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let line = digits.parse::<usize>().ok()?;
+            rest[digits.len()..].starts_with(", column ").then_some(line)
+        })
+        .last();
+    if let Some(line) = named {
         assert!(
             (1..=lines).contains(&line),
             "{what}: the error names line {line} of a {lines}-line input: {error}"
