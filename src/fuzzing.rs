@@ -120,7 +120,9 @@ fn check_error(what: &str, error: &str, input: &[u8]) -> Outcome {
             let rest = &error[at + 5..];
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             let line = digits.parse::<usize>().ok()?;
-            rest[digits.len()..].starts_with(", column ").then_some(line)
+            rest[digits.len()..]
+                .starts_with(", column ")
+                .then_some(line)
         })
         .last();
     if let Some(line) = named {
