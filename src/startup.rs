@@ -345,14 +345,8 @@ async fn check_schema(store: &Store) -> anyhow::Result<()> {
         .readiness()
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the database's migrations: {e}"))?;
-    if let Some(needs) = readiness
-        .schema_needs
-        .filter(|n| *n > readiness.known_latest)
-    {
-        anyhow::bail!(
-            "the database's schema needs a brygga that knows migration {needs}; this build knows up to {}: run a newer build (deploy/README.md, Upgrades)",
-            readiness.known_latest
-        );
+    if let Some(too_old) = readiness.too_old() {
+        anyhow::bail!(too_old);
     }
     if let Some(newest) = readiness.newer_migrations.last() {
         tracing::warn!(

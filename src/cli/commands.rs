@@ -23,10 +23,7 @@ pub(super) async fn migrate(settings: &Settings, dry_run: bool) -> anyhow::Resul
                 readiness.newer_migrations
             );
         }
-        if let Some(problem) = readiness
-            .problem()
-            .filter(|_| readiness.schema_needs > Some(readiness.known_latest))
-        {
+        if let Some(problem) = readiness.too_old() {
             println!("{problem}");
         }
         store.close().await;

@@ -76,13 +76,19 @@ impl Readiness {
         self.problem().is_none()
     }
 
+    /// The message when the schema needs a newer build than this one (`schema_floor`).
+    pub fn too_old(&self) -> Option<String> {
+        let needs = self.schema_needs.filter(|n| *n > self.known_latest)?;
+        Some(format!(
+            "the database's schema needs a brygga that knows migration {needs}; this build knows up to {}: run a newer build (deploy/README.md, Upgrades)",
+            self.known_latest
+        ))
+    }
+
     /// Why the store cannot serve this build, if it cannot.
     pub fn problem(&self) -> Option<String> {
-        if let Some(needs) = self.schema_needs.filter(|n| *n > self.known_latest) {
-            return Some(format!(
-                "the database's schema needs a brygga that knows migration {needs}; this build knows up to {}: run a newer build (deploy/README.md, Upgrades)",
-                self.known_latest
-            ));
+        if let Some(too_old) = self.too_old() {
+            return Some(too_old);
         }
         (self.applied_migrations < self.known_migrations).then(|| {
             format!(

@@ -46,16 +46,7 @@ pub async fn the_audit_chain_verifies_and_tampering_is_detected(db: &TestDb) {
     assert_eq!(report.records, 5);
 
     // Someone with database access rewrites record 3 behind the triggers' back.
-    let mut raw = db.raw().await;
-    if db.url.starts_with("sqlite") {
-        raw.execute("DROP TRIGGER audit_append_only_update")
-            .await
-            .unwrap();
-    } else {
-        raw.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_append_only")
-            .await
-            .unwrap();
-    }
+    let mut raw = rewriter(db).await;
     raw.execute("UPDATE audit_log SET purpose = 'curiosity' WHERE seq = 3")
         .await
         .unwrap();
@@ -114,16 +105,7 @@ pub async fn the_audit_chain_is_verified_as_it_grows(db: &TestDb) {
         (2, 7, None)
     );
 
-    let mut raw = db.raw().await;
-    if db.url.starts_with("sqlite") {
-        raw.execute("DROP TRIGGER audit_append_only_update")
-            .await
-            .unwrap();
-    } else {
-        raw.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_append_only")
-            .await
-            .unwrap();
-    }
+    let mut raw = rewriter(db).await;
     // A record already verified, rewritten: found when the chain is read from the anchor.
     raw.execute("UPDATE audit_log SET purpose = 'curiosity' WHERE seq = 6")
         .await
@@ -137,6 +119,19 @@ pub async fn the_audit_chain_is_verified_as_it_grows(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(look.first_broken, Some(8), "{look:?}");
+}
+
+/// A connection of someone with write access to the database who turns off the trigger that
+/// keeps audit records from being updated, as an attacker would.
+async fn rewriter(db: &TestDb) -> sqlx::AnyConnection {
+    let mut raw = db.raw().await;
+    let statement = if db.url.starts_with("sqlite") {
+        "DROP TRIGGER audit_append_only_update"
+    } else {
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_append_only"
+    };
+    raw.execute(statement).await.unwrap();
+    raw
 }
 
 pub async fn a_person_gets_their_audit_extract(db: &TestDb) {
