@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::view::Ref;
+
 use crate::domain::event::EventKind;
 
 /// A closed set of canonical values that a code table may stand for.
@@ -160,6 +162,14 @@ impl CodeTable {
         self.encode
             .iter()
             .find(|(v, _)| v.as_ref() == value)
+            .map(|(_, c)| c.as_str())
+    }
+
+    /// The code written for a value of a message being written.
+    pub(super) fn encode_ref(&self, value: Ref<'_>) -> Option<&str> {
+        self.encode
+            .iter()
+            .find(|(v, _)| v.as_ref().is_some_and(|v| value.equals(v)))
             .map(|(_, c)| c.as_str())
     }
 

@@ -8,10 +8,10 @@ use jiff::civil::Date;
 use quick_xml::escape::escape;
 use serde_json::Value;
 
-use super::decode::get;
 use super::dialect::{Body, Dialect, Form, GroupRule, Rule, ValueRule, detect_writes};
 use super::error::WriteError;
 use super::path::{CanonPath, FilterTarget, Name, Namespaces, Test, XmlPath};
+use super::view::{Ref, View};
 use crate::formats::canonical::CanonicalMessage;
 
 type Result<T> = std::result::Result<T, WriteError>;
@@ -177,7 +177,7 @@ struct Writer<'d> {
     envelope: Option<Node<'d>>,
     /// The message's local codes (`EventSource::local_codes`), when it has any, and the
     /// canonical path of the object being written, to find them by.
-    local_codes: Option<serde_json::Map<String, Value>>,
+    local_codes: Option<Ref<'d>>,
     at: RefCell<Vec<String>>,
 }
 
@@ -288,7 +288,7 @@ impl<'d> Writer<'d> {
         rule.when.iter().all(holds) && !rule.unless.iter().any(holds)
     }
 
-    fn write(&self, rules: &'d [Rule], value: &Value, node: &mut Node<'d>) -> Result<()> {
+    fn write(&self, rules: &'d [Rule], value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
         for rule in rules {
             if !self.applies(node, rule) {
                 continue;
@@ -310,21 +310,23 @@ impl<'d> Writer<'d> {
         Ok(())
     }
 
-    fn value_rule(&self, rule: &'d ValueRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
+    fn value_rule(&self, rule: &'d ValueRule, value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
         let field_name = Field::Paths(&rule.field);
         let invalid = |problem: String| WriteError::Invalid {
             field: field_name.to_string(),
             xml: rule.xml[0].to_string(),
             problem,
         };
-        let present = rule.field.iter().all(|f| get(value, f).is_some());
+        let present = rule.field.iter().all(|f| value.get(f).is_some());
         let text = if present {
             let mut text = String::new();
             for (i, field) in rule.field.iter().enumerate() {
                 if i > 0 {
                     text.push_str(rule.separator.as_deref().unwrap_or(""));
                 }
-                let v = get(value, field).unwrap_or(&Value::Null);
+                let Some(v) = value.get(field) else {
+                    continue;
+                };
                 let written = match self.local_code(rule, field, v) {
                     Some(code) => code.to_owned(),
                     None => rule.transform.write(v, self.today).map_err(&invalid)?,
@@ -366,9 +368,9 @@ impl<'d> Writer<'d> {
 
     /// The local code the message was read with for `field`, when this rule's code table
     /// reads it as the value written (a round trip keeps the sender's code).
-    fn local_code(&self, rule: &ValueRule, field: &CanonPath, value: &Value) -> Option<&str> {
+    fn local_code(&self, rule: &ValueRule, field: &CanonPath, value: Ref<'_>) -> Option<&'d str> {
         let (Some(codes), super::transform::Transform::Code(table)) =
-            (&self.local_codes, &rule.transform)
+            (self.local_codes, &rule.transform)
         else {
             return None;
         };
@@ -379,12 +381,12 @@ impl<'d> Writer<'d> {
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join(".");
-        let code = codes.get(&key)?.as_str()?;
-        (table.decode(code) == Some(Some(value))).then_some(code)
+        let code = codes.child(&key)?.as_str()?;
+        matches!(table.decode(code), Some(Some(v)) if value.equals(v)).then_some(code)
     }
 
     /// Writes a group, keeping the canonical path of what it writes (for local codes).
-    fn group(&self, rule: &'d GroupRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
+    fn group(&self, rule: &'d GroupRule, value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
         // Only a message with local codes needs the path (most have none).
         let (Some(field), Some(_)) = (&rule.field, &self.local_codes) else {
             return self.group_at(rule, value, node);
@@ -396,9 +398,9 @@ impl<'d> Writer<'d> {
         result
     }
 
-    fn group_at(&self, rule: &'d GroupRule, value: &Value, node: &mut Node<'d>) -> Result<()> {
+    fn group_at(&self, rule: &'d GroupRule, value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
         let context = match &rule.field {
-            Some(field) => match get(value, field) {
+            Some(field) => match value.get(field) {
                 Some(found) => found,
                 None if rule.required || rule.min > 0 => {
                     return Err(WriteError::Missing {
@@ -423,11 +425,8 @@ impl<'d> Writer<'d> {
             return self.write(&rule.rules, context, node);
         };
         if rule.repeated {
-            let items = match context {
-                Value::Array(items) => items.as_slice(),
-                other => std::slice::from_ref(other),
-            };
-            if items.len() < rule.min {
+            let count = context.item_count();
+            if count < rule.min {
                 return Err(WriteError::Invalid {
                     field: rule
                         .field
@@ -437,17 +436,15 @@ impl<'d> Writer<'d> {
                     xml: path.to_string(),
                     problem: format!(
                         "has {} items; the {} dialect needs at least {}",
-                        items.len(),
-                        self.dialect.name,
-                        rule.min
+                        count, self.dialect.name, rule.min
                     ),
                 });
             }
-            if items.is_empty() {
+            if count == 0 {
                 return Ok(());
             }
             let parent = node.at(parents);
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in context.items().enumerate() {
                 let mut element = Node::selected(last);
                 if self.local_codes.is_none() {
                     self.write(&rule.rules, item, &mut element)?;
@@ -602,23 +599,22 @@ pub fn encode<C: serde::Serialize>(
             dialect: dialect.name.clone(),
             kind: kind_name.to_owned(),
         })?;
-    let value = serde_json::to_value(message).map_err(|e| WriteError::Invalid {
+    let view = View::of(message).map_err(|e| WriteError::Invalid {
         field: "the message".to_owned(),
         xml: dialect.root.to_string(),
         problem: e.to_string(),
     })?;
+    let value = view.root();
     let mut writer = Writer {
         dialect,
         today,
         absolute: RefCell::new(Vec::new()),
         envelope: None,
         local_codes: value
-            .get("event")
-            .and_then(|e| e.get("source"))
-            .and_then(|s| s.get("local_codes"))
-            .and_then(Value::as_object)
-            .filter(|codes| !codes.is_empty())
-            .cloned(),
+            .child("event")
+            .and_then(|e| e.child("source"))
+            .and_then(|s| s.child("local_codes"))
+            .filter(|codes| codes.has_fields()),
         at: RefCell::new(Vec::new()),
     };
     let mut root = Node::new(&dialect.root);
@@ -629,7 +625,7 @@ pub fn encode<C: serde::Serialize>(
             writer.put(&mut root, path, v.clone(), Field::Label("the message kind"))?;
         }
     }
-    writer.write(&dialect.envelope, &value, &mut root)?;
+    writer.write(&dialect.envelope, value, &mut root)?;
     writer.merge_absolute(&mut root)?;
     for test in detect_writes(kind) {
         if let Test::Exists(path) = test {
@@ -646,13 +642,18 @@ pub fn encode<C: serde::Serialize>(
         Some(context) => root.at(Writer::steps(context)),
         None => &mut root,
     };
-    writer.write(&kind.rules, &value, context)?;
+    writer.write(&kind.rules, value, context)?;
     writer.merge_absolute(&mut root)?;
     Ok(writer.document(&root))
 }
 
 /// Writes one of the dialect's own documents (`receipt`, `error`) from its JSON form.
 pub fn write_form(dialect: &Dialect, form: &Form, value: &Value, today: Date) -> Result<String> {
+    let view = View::of(value).map_err(|e| WriteError::Invalid {
+        field: "the message".to_owned(),
+        xml: form.root.to_string(),
+        problem: e.to_string(),
+    })?;
     let writer = Writer {
         dialect,
         today,
@@ -662,7 +663,7 @@ pub fn write_form(dialect: &Dialect, form: &Form, value: &Value, today: Date) ->
         at: RefCell::new(Vec::new()),
     };
     let mut root = Node::new(&form.root);
-    writer.write(&form.rules, value, &mut root)?;
+    writer.write(&form.rules, view.root(), &mut root)?;
     writer.merge_absolute(&mut root)?;
     Ok(writer.document(&root))
 }

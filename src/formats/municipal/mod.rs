@@ -12,6 +12,7 @@ mod model;
 mod path;
 mod spec;
 mod transform;
+mod view;
 
 pub use check::{ExampleCheck, check_examples};
 pub use codes::{CodeTable, CodeTables, VOCABULARIES, Vocabulary};

@@ -11,6 +11,7 @@ use jiff::{Timestamp, ZonedDateTime};
 use serde_json::Value;
 
 use super::codes::CodeTable;
+use super::view::Ref;
 use crate::domain::identifiers::{
     HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer,
 };
@@ -257,37 +258,38 @@ impl Transform {
     }
 
     /// Writes the canonical `value` as XML text.
-    pub fn write(&self, value: &Value, today: Date) -> Result<String, String> {
-        let text = || match value {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
-            other => Err(format!("expected a single value, found {}", kind_of(other))),
+    pub fn write(&self, value: Ref<'_>, today: Date) -> Result<String, String> {
+        let text = || {
+            value
+                .text()
+                .ok_or_else(|| format!("expected a single value, found {}", value.kind()))
         };
         match self {
             Transform::String { .. } | Transform::HsaId | Transform::Kommunkod => text(),
             Transform::Integer => value
                 .as_i64()
                 .map(|n| n.to_string())
-                .ok_or_else(|| format!("expected a whole number, found {}", kind_of(value))),
+                .ok_or_else(|| format!("expected a whole number, found {}", value.kind())),
             Transform::Boolean => value
                 .as_bool()
                 .map(|b| b.to_string())
-                .ok_or_else(|| format!("expected true or false, found {}", kind_of(value))),
+                .ok_or_else(|| format!("expected true or false, found {}", value.kind())),
             Transform::Date { format } => {
-                let date: Date = text()?
-                    .parse()
-                    .map_err(|_| "expected a date (YYYY-MM-DD)".to_owned())?;
+                let date: Date = value
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| "expected a date (YYYY-MM-DD)".to_owned())?;
                 write_date(date, format)
             }
             Transform::DateTime { format, zone } => {
-                let at: Timestamp = text()?
-                    .parse()
-                    .map_err(|_| "expected a date-time with an offset".to_owned())?;
+                let at: Timestamp = value
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| "expected a date-time with an offset".to_owned())?;
                 write_datetime(at, format, *zone)
             }
             Transform::PersonId { layout } => {
-                let id: PersonId = serde_json::from_value(value.clone())
+                let id: PersonId = serde_json::from_value(value.to_value())
                     .map_err(|e| format!("not a person identifier: {e}"))?;
                 Ok(match id {
                     PersonId::Personnummer(p) => {
@@ -300,7 +302,7 @@ impl Transform {
                 })
             }
             Transform::Code(table) => table
-                .encode(Some(value))
+                .encode_ref(value)
                 .map(str::to_owned)
                 .ok_or_else(|| format!("the code table [{}] has no code for {value}", table.name)),
         }
@@ -360,21 +362,16 @@ impl Transform {
     }
 }
 
-/// A JSON value's kind, for messages.
-pub fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Transform {
+        /// Writes a JSON value (as the writer would have it from a message).
+        fn write_value(&self, value: &Value, today: Date) -> Result<String, String> {
+            self.write(super::super::view::View::of(value).unwrap().root(), today)
+        }
+    }
     use jiff::civil::date;
 
     const TODAY: Date = date(2026, 11, 23);
@@ -399,7 +396,7 @@ mod tests {
             Value::from("2026-01-15T13:30:00Z")
         );
         assert_eq!(
-            t.write(&Value::from("2026-07-01T12:30:00Z"), TODAY)
+            t.write_value(&Value::from("2026-07-01T12:30:00Z"), TODAY)
                 .unwrap(),
             "20260701143000"
         );
@@ -418,7 +415,7 @@ mod tests {
             Value::from("2026-11-20T07:40:00Z")
         );
         assert_eq!(
-            t.write(&Value::from("2026-07-01T12:30:00Z"), TODAY)
+            t.write_value(&Value::from("2026-07-01T12:30:00Z"), TODAY)
                 .unwrap(),
             "2026-07-01T14:30:00+02:00"
         );
@@ -451,11 +448,11 @@ mod tests {
         );
         // Written at the start of the day, Swedish time: winter and summer.
         assert_eq!(
-            date.write(&"2026-11-27".into(), TODAY).unwrap(),
+            date.write_value(&"2026-11-27".into(), TODAY).unwrap(),
             "2026-11-27T00:00:00+01:00"
         );
         assert_eq!(
-            date.write(&"2026-06-01".into(), TODAY).unwrap(),
+            date.write_value(&"2026-06-01".into(), TODAY).unwrap(),
             "2026-06-01T00:00:00+02:00"
         );
         let compact = Transform::Date {
@@ -464,7 +461,7 @@ mod tests {
         compact.check().unwrap();
         assert_eq!(compact.read("20261127143000", TODAY).unwrap(), "2026-11-27");
         assert_eq!(
-            compact.write(&"2026-11-27".into(), TODAY).unwrap(),
+            compact.write_value(&"2026-11-27".into(), TODAY).unwrap(),
             "20261127000000"
         );
     }
@@ -486,7 +483,7 @@ mod tests {
         ] {
             assert_eq!(
                 Transform::PersonId { layout }
-                    .write(&expected, TODAY)
+                    .write_value(&expected, TODAY)
                     .unwrap(),
                 written
             );
