@@ -9,7 +9,14 @@
 //!   reader, building nothing (the ceiling);
 //! - `encode`: the canonical message → the document's text;
 //!   `raw-write`: write the same document's XML events with quick-xml's writer, from events
-//!   parsed beforehand (the ceiling).
+//!   parsed beforehand (the ceiling);
+//! - `to-canonical`: the document's bytes → the canonical JSON text, as the gateway stores a
+//!   received message; `raw-to-canonical`: the raw parse of the same bytes and serde_json
+//!   serialising the same canonical JSON (the ceiling `benches/translate.rs` uses for Cosmic
+//!   Link);
+//! - `from-canonical`: the canonical JSON text → the document's text, as the gateway delivers
+//!   a stored message; `raw-from-canonical`: serde_json parsing the same JSON and the raw
+//!   write of the document.
 
 use std::hint::black_box;
 
@@ -60,6 +67,14 @@ fn dialects(c: &mut Criterion) {
                 "the raw writer writes the same bytes"
             );
         }
+        let canonical: Vec<String> = messages
+            .iter()
+            .map(|m| serde_json::to_string(m).unwrap())
+            .collect();
+        let canonical_values: Vec<serde_json::Value> = canonical
+            .iter()
+            .map(|c| serde_json::from_str(c).unwrap())
+            .collect();
         let bytes: usize = documents.iter().map(Vec::len).sum();
         eprintln!(
             "{}: {} messages, {} bytes on average",
@@ -94,6 +109,39 @@ fn dialects(c: &mut Criterion) {
         group.bench_function("raw-write", |b| {
             b.iter(|| {
                 for events in &events {
+                    black_box(raw_xml::write(black_box(events)));
+                }
+            })
+        });
+        group.bench_function("to-canonical", |b| {
+            b.iter(|| {
+                for document in &documents {
+                    let decoded = decode(dialect, black_box(document), today).unwrap();
+                    black_box(serde_json::to_string(&decoded.message).unwrap());
+                }
+            })
+        });
+        group.bench_function("raw-to-canonical", |b| {
+            b.iter(|| {
+                for (document, value) in documents.iter().zip(&canonical_values) {
+                    black_box(raw_xml::parse(black_box(document)));
+                    black_box(serde_json::to_string(black_box(value)).unwrap());
+                }
+            })
+        });
+        group.bench_function("from-canonical", |b| {
+            b.iter(|| {
+                for json in &canonical {
+                    let message: UnplacedMessage = serde_json::from_str(black_box(json)).unwrap();
+                    black_box(encode(dialect, &message, today).unwrap());
+                }
+            })
+        });
+        group.bench_function("raw-from-canonical", |b| {
+            b.iter(|| {
+                for (json, events) in canonical.iter().zip(&events) {
+                    let value: serde_json::Value = serde_json::from_str(black_box(json)).unwrap();
+                    black_box(value);
                     black_box(raw_xml::write(black_box(events)));
                 }
             })

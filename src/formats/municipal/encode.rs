@@ -183,6 +183,11 @@ struct Writer<'d> {
 
 /// XML 1.0 cannot carry most control characters.
 fn check_text(text: &str, field: Field<'_>, xml: &XmlPath) -> Result<()> {
+    // A control character is below U+0020, U+007F, or U+0080–U+009F (UTF-8 0xC2 0x80–0x9F):
+    // text without those bytes needs no closer look.
+    if !text.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2) {
+        return Ok(());
+    }
     match text
         .chars()
         .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
@@ -317,24 +322,25 @@ impl<'d> Writer<'d> {
             xml: rule.xml[0].to_string(),
             problem,
         };
-        let present = rule.field.iter().all(|f| value.get(f).is_some());
-        let text = if present {
+        let write = |field: &CanonPath, v: Ref<'_>| match self.local_code(rule, field, v) {
+            Some(code) => Ok(code.to_owned()),
+            None => rule.transform.write(v, self.today).map_err(&invalid),
+        };
+        // Most rules map one field: looked up once.
+        let single = match rule.field.as_slice() {
+            [field] => Some(value.get(field).map(|v| (field, v))),
+            _ => None,
+        };
+        let text = if let Some(Some((field, v))) = single {
+            write(field, v)?
+        } else if single.is_none() && rule.field.iter().all(|f| value.get(f).is_some()) {
             let mut text = String::new();
             for (i, field) in rule.field.iter().enumerate() {
                 if i > 0 {
                     text.push_str(rule.separator.as_deref().unwrap_or(""));
                 }
-                let Some(v) = value.get(field) else {
-                    continue;
-                };
-                let written = match self.local_code(rule, field, v) {
-                    Some(code) => code.to_owned(),
-                    None => rule.transform.write(v, self.today).map_err(&invalid)?,
-                };
-                if text.is_empty() {
-                    text = written;
-                } else {
-                    text.push_str(&written);
+                if let Some(v) = value.get(field) {
+                    text.push_str(&write(field, v)?);
                 }
             }
             text
@@ -542,10 +548,11 @@ fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Optio
         }
     }
     for (key, value) in &node.attributes {
-        match &key.prefix {
-            Some(prefix) => write_attribute(out, &format!("{prefix}:"), &key.local, value),
-            None => write_attribute(out, "", &key.local, value),
-        }
+        out.push(' ');
+        write_name(out, key);
+        out.push_str("=\"");
+        out.push_str(&escape(value));
+        out.push('"');
     }
     match (&node.text, node.children.is_empty()) {
         (None, true) => out.push_str("/>\n"),

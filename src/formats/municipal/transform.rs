@@ -289,16 +289,29 @@ impl Transform {
                 write_datetime(at, format, *zone)
             }
             Transform::PersonId { layout } => {
-                let id: PersonId = serde_json::from_value(value.to_value())
-                    .map_err(|e| format!("not a person identifier: {e}"))?;
-                Ok(match id {
-                    PersonId::Personnummer(p) => {
+                // The canonical form: `{"system": …, "value": …}` (`PersonId`).
+                let field = |name| value.child(name).and_then(Ref::as_str);
+                let (Some(system), Some(text)) = (field("system"), field("value")) else {
+                    return Err(format!(
+                        "not a person identifier: expected system and value, found {}",
+                        value.kind()
+                    ));
+                };
+                let invalid = |e: &dyn std::fmt::Display| format!("not a person identifier: {e}");
+                Ok(match system {
+                    "personnummer" => {
+                        let p = Personnummer::parse(text).map_err(|e| invalid(&e))?;
                         civic_layout(p.as_digits(), p.to_ten_digit(today), *layout)
                     }
-                    PersonId::Samordningsnummer(s) => {
+                    "samordningsnummer" => {
+                        let s = Samordningsnummer::parse(text).map_err(|e| invalid(&e))?;
                         civic_layout(s.as_digits(), s.to_ten_digit(today), *layout)
                     }
-                    PersonId::ReserveNumber(r) => r.as_str().to_owned(),
+                    "reserve_number" => ReserveNumber::parse(text)
+                        .map_err(|e| invalid(&e))?
+                        .as_str()
+                        .to_owned(),
+                    other => return Err(format!("not a person identifier: the system {other:?}")),
                 })
             }
             Transform::Code(table) => table

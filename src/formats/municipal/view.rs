@@ -104,13 +104,14 @@ pub struct Ref<'v> {
 }
 
 impl<'v> Ref<'v> {
-    fn slot(self) -> Slot {
-        self.view.slots[self.at as usize]
+    fn slot(self) -> &'v Slot {
+        &self.view.slots[self.at as usize]
     }
 
     fn children(self) -> Children<'v> {
-        let first = match self.slot().data {
-            Data::Object | Data::Array => self.slot().first,
+        let slot = self.slot();
+        let first = match slot.data {
+            Data::Object | Data::Array => slot.first,
             _ => 0,
         };
         Children {
@@ -129,10 +130,28 @@ impl<'v> Ref<'v> {
 
     /// The field `key` of an object.
     pub fn child(self, key: &str) -> Option<Ref<'v>> {
-        if !matches!(self.slot().data, Data::Object) {
+        let slot = self.slot();
+        if !matches!(slot.data, Data::Object) {
             return None;
         }
-        self.children().find(|c| c.key() == Some(key))
+        let slots = &self.view.slots;
+        let mut at = slot.first;
+        while at != 0 {
+            let child = &slots[at as usize];
+            let found = match child.key {
+                Key::Static(name) => name == key,
+                Key::Text(start, end) => self.view.str(start, end) == key,
+                Key::None => false,
+            };
+            if found {
+                return Some(Ref {
+                    view: self.view,
+                    at,
+                });
+            }
+            at = child.next;
+        }
+        None
     }
 
     /// The value at `path` (a list item by its index), if there is one that is not null.
