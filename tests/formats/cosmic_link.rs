@@ -281,6 +281,35 @@ fn an_answer_whose_responder_is_not_its_sender_is_refused() {
     );
 }
 
+/// An admission notice comes from the region's ward: one whose sender names a kommunkod (a
+/// municipality's unit) is refused, naming the sender, instead of being read as a ward and
+/// written back as another sender (found by the `cosmic_link` fuzz target).
+#[test]
+fn an_admission_notice_from_a_municipality_is_refused() {
+    let codes = codes();
+    let input = std::fs::read_to_string(
+        repo().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+    )
+    .unwrap();
+    let sender = input
+        .lines()
+        .find(|l| l.contains("<Avsandare "))
+        .expect("the example names its sender");
+    let from_municipality = input.replace(
+        sender,
+        &sender.replacen("<Avsandare ", "<Avsandare kommunkod=\"2380\" ", 1),
+    );
+    let error = decode(from_municipality.as_bytes(), &codes, TODAY)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("/CosmicLinkMeddelande/Huvud/Avsandare")
+            && error.contains("sent by the region's ward"),
+        "{error}"
+    );
+    assert!(decode(input.as_bytes(), &codes, TODAY).is_ok());
+}
+
 /// A step whose message id a `MeddelandeId` cannot be (from FHIR, which allows longer
 /// identifiers) is refused rather than written as a message no reader takes (found by the
 /// `fhir` fuzz target).

@@ -28,18 +28,20 @@ pub(super) fn discharge_step(
     let Some(sender) = h.sender else {
         return Ok(None);
     };
-    let sender_unit = || match sender {
-        Party::RegionUnit { hsa_id } => Some(hsa_id.clone()),
-        Party::Municipality { unit, .. } => unit.clone(),
-    };
     let patient = h.patient;
     let person_id = h.person_id;
     Ok(Some(match step.el.name {
         "Inskrivningsmeddelande" => {
             let admitted_at = step.required("Inskriven")?.timestamp()?;
-            let ward = sender_unit().ok_or_else(|| {
-                sender_node.invalid("an admission notice is sent by a ward with an hsaId")
-            })?;
+            // The region's ward admits: a sender with a kommunkod is a municipality's unit,
+            // which no admission notice comes from (and which the notice could not name as
+            // its ward when written again).
+            let Party::RegionUnit { hsa_id: ward } = sender else {
+                return Err(sender_node.invalid(
+                    "an admission notice is sent by the region's ward (hsaId, no kommunkod)",
+                ));
+            };
+            let ward = ward.clone();
             let recipients = step
                 .children("Mottagare")
                 .iter()
