@@ -17,6 +17,10 @@
 //! - `from-canonical`: the canonical JSON text → the document's text, as the gateway delivers
 //!   a stored message; `raw-from-canonical`: serde_json parsing the same JSON and the raw
 //!   write of the document.
+//!
+//! The group `cosmic-link` measures the hand-written Cosmic Link codec the same way over its
+//! examples (`decode`/`raw-parse`, `encode`/`raw-write`), the reference for what a codec with
+//! no rules to interpret costs against the same ceilings.
 
 use std::hint::black_box;
 
@@ -150,5 +154,67 @@ fn dialects(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, dialects);
+/// The hand-written Cosmic Link codec against the same ceilings.
+fn cosmic_link(c: &mut Criterion) {
+    use brygga::formats::cosmic_link;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mappings = Mappings::load(&root.join("mappings")).unwrap();
+    let codes = &mappings.cosmic_link;
+    let today = jiff::civil::date(2026, 11, 23);
+    let mut paths: Vec<_> = std::fs::read_dir(root.join("mappings/cosmic-link/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        .collect();
+    paths.sort();
+    let documents: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let messages: Vec<_> = documents
+        .iter()
+        .map(|d| cosmic_link::decode(d, codes, today).unwrap().message)
+        .collect();
+    let written: Vec<String> = messages
+        .iter()
+        .map(|m| cosmic_link::encode(m, codes).unwrap())
+        .collect();
+    let events: Vec<Vec<Event<'static>>> = written
+        .iter()
+        .map(|w| raw_xml::events(w.as_bytes()))
+        .collect();
+    for (text, events) in written.iter().zip(&events) {
+        assert_eq!(raw_xml::write(events), text.as_bytes());
+    }
+    let mut group = c.benchmark_group("cosmic-link");
+    group.throughput(Throughput::Elements(documents.len() as u64));
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            for document in &documents {
+                black_box(cosmic_link::decode(black_box(document), codes, today).unwrap());
+            }
+        })
+    });
+    group.bench_function("raw-parse", |b| {
+        b.iter(|| {
+            for document in &documents {
+                black_box(raw_xml::parse(black_box(document)));
+            }
+        })
+    });
+    group.bench_function("encode", |b| {
+        b.iter(|| {
+            for message in &messages {
+                black_box(cosmic_link::encode(black_box(message), codes).unwrap());
+            }
+        })
+    });
+    group.bench_function("raw-write", |b| {
+        b.iter(|| {
+            for events in &events {
+                black_box(raw_xml::write(black_box(events)));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, dialects, cosmic_link);
 criterion_main!(benches);
