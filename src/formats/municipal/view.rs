@@ -74,8 +74,8 @@ impl View {
     pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<View, Error> {
         let mut builder = Builder {
             view: View {
-                slots: Vec::with_capacity(128),
-                text: String::with_capacity(1024),
+                slots: Vec::with_capacity(256),
+                text: String::with_capacity(2048),
             },
             key: Key::None,
             stack: Vec::with_capacity(8),
