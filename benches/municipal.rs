@@ -27,7 +27,8 @@ use std::hint::black_box;
 use brygga::formats::Mappings;
 use brygga::formats::canonical::UnplacedMessage;
 use brygga::formats::municipal::{decode, encode};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
 
 #[path = "support/raw_xml.rs"]
@@ -37,21 +38,66 @@ mod raw_xml;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The XML documents in `folder`, by name.
+fn documents(folder: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+/// The events of each written document, checked to write back the same bytes.
+fn events_of(written: &[String]) -> Vec<Vec<Event<'static>>> {
+    let events: Vec<Vec<Event<'static>>> = written
+        .iter()
+        .map(|w| raw_xml::events(w.as_bytes()))
+        .collect();
+    for (text, events) in written.iter().zip(&events) {
+        assert_eq!(
+            raw_xml::write(events),
+            text.as_bytes(),
+            "the raw writer writes the same bytes"
+        );
+    }
+    events
+}
+
+/// The two ceilings: `raw-parse` of the documents read, `raw-write` of the documents written.
+fn raw_ceilings(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    documents: &[Vec<u8>],
+    events: &[Vec<Event<'static>>],
+) {
+    group.bench_function("raw-parse", |b| {
+        b.iter(|| {
+            for document in documents {
+                black_box(raw_xml::parse(black_box(document)));
+            }
+        })
+    });
+    group.bench_function("raw-write", |b| {
+        b.iter(|| {
+            for events in events {
+                black_box(raw_xml::write(black_box(events)));
+            }
+        })
+    });
+}
+
 fn dialects(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mappings = Mappings::load(&root.join("mappings")).unwrap();
     let today = jiff::civil::date(2026, 11, 23);
     for dialect in mappings.municipal.iter() {
-        let mut paths: Vec<_> = std::fs::read_dir(
-            root.join("mappings/municipal")
+        let documents = documents(
+            &root
+                .join("mappings/municipal")
                 .join(&dialect.name)
                 .join("examples"),
-        )
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-        paths.sort();
-        let documents: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        );
         let messages: Vec<UnplacedMessage> = documents
             .iter()
             .map(|d| decode(dialect, d, today).unwrap().message)
@@ -60,17 +106,7 @@ fn dialects(c: &mut Criterion) {
             .iter()
             .map(|m| encode(dialect, m, today).unwrap())
             .collect();
-        let events: Vec<Vec<Event<'static>>> = written
-            .iter()
-            .map(|w| raw_xml::events(w.as_bytes()))
-            .collect();
-        for (text, events) in written.iter().zip(&events) {
-            assert_eq!(
-                raw_xml::write(events),
-                text.as_bytes(),
-                "the raw writer writes the same bytes"
-            );
-        }
+        let events = events_of(&written);
         let canonical: Vec<String> = messages
             .iter()
             .map(|m| serde_json::to_string(m).unwrap())
@@ -96,13 +132,6 @@ fn dialects(c: &mut Criterion) {
                 }
             })
         });
-        group.bench_function("raw-parse", |b| {
-            b.iter(|| {
-                for document in &documents {
-                    black_box(raw_xml::parse(black_box(document)));
-                }
-            })
-        });
         group.bench_function("encode", |b| {
             b.iter(|| {
                 for message in &messages {
@@ -110,13 +139,7 @@ fn dialects(c: &mut Criterion) {
                 }
             })
         });
-        group.bench_function("raw-write", |b| {
-            b.iter(|| {
-                for events in &events {
-                    black_box(raw_xml::write(black_box(events)));
-                }
-            })
-        });
+        raw_ceilings(&mut group, &documents, &events);
         group.bench_function("to-canonical", |b| {
             b.iter(|| {
                 for document in &documents {
@@ -161,13 +184,7 @@ fn cosmic_link(c: &mut Criterion) {
     let mappings = Mappings::load(&root.join("mappings")).unwrap();
     let codes = &mappings.cosmic_link;
     let today = jiff::civil::date(2026, 11, 23);
-    let mut paths: Vec<_> = std::fs::read_dir(root.join("mappings/cosmic-link/examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
-        .collect();
-    paths.sort();
-    let documents: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let documents = documents(&root.join("mappings/cosmic-link/examples"));
     let messages: Vec<_> = documents
         .iter()
         .map(|d| cosmic_link::decode(d, codes, today).unwrap().message)
@@ -176,26 +193,13 @@ fn cosmic_link(c: &mut Criterion) {
         .iter()
         .map(|m| cosmic_link::encode(m, codes).unwrap())
         .collect();
-    let events: Vec<Vec<Event<'static>>> = written
-        .iter()
-        .map(|w| raw_xml::events(w.as_bytes()))
-        .collect();
-    for (text, events) in written.iter().zip(&events) {
-        assert_eq!(raw_xml::write(events), text.as_bytes());
-    }
+    let events = events_of(&written);
     let mut group = c.benchmark_group("cosmic-link");
     group.throughput(Throughput::Elements(documents.len() as u64));
     group.bench_function("decode", |b| {
         b.iter(|| {
             for document in &documents {
                 black_box(cosmic_link::decode(black_box(document), codes, today).unwrap());
-            }
-        })
-    });
-    group.bench_function("raw-parse", |b| {
-        b.iter(|| {
-            for document in &documents {
-                black_box(raw_xml::parse(black_box(document)));
             }
         })
     });
@@ -206,13 +210,7 @@ fn cosmic_link(c: &mut Criterion) {
             }
         })
     });
-    group.bench_function("raw-write", |b| {
-        b.iter(|| {
-            for events in &events {
-                black_box(raw_xml::write(black_box(events)));
-            }
-        })
-    });
+    raw_ceilings(&mut group, &documents, &events);
     group.finish();
 }
 

@@ -1,6 +1,6 @@
 //! Writing a canonical message (or the gateway's receipt or error answer) in a dialect: the
-//! same rules, read the other way, build an element tree that is written with the dialect's
-//! namespaces. No IO.
+//! same rules, read the other way over the message laid out once in a flat view (`view`),
+//! build an element tree that is written with the dialect's namespaces. No IO.
 
 use std::cell::RefCell;
 
