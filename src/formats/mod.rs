@@ -5,6 +5,7 @@ pub mod cosmic_link;
 pub mod fhir;
 mod mappings;
 pub mod municipal;
+pub mod riv;
 pub mod strict_json;
 pub mod translate;
 pub mod xml;

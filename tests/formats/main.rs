@@ -11,3 +11,4 @@ mod generated;
 mod golden;
 mod municipal;
 mod municipal_fuzz;
+mod riv;
