@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 
 runs=${RUNS:-10000000}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(municipal config fhir xml canonical auth cosmic_link fhir_consent)
+[ ${#targets[@]} -gt 0 ] || targets=(municipal config fhir xml canonical auth cosmic_link fhir_consent riv)
 mkdir -p logs
 
 
@@ -26,7 +26,7 @@ cargo +nightly fuzz build -s none -a
 run() {
   local target=$1 dict=""
   case "$target" in
-    xml | cosmic_link | municipal) dict="-dict=dict/xml.dict" ;;
+    xml | cosmic_link | municipal | riv) dict="-dict=dict/xml.dict" ;;
     fhir | fhir_consent | canonical) dict="-dict=dict/json.dict" ;;
     config) dict="-dict=dict/toml.dict" ;;
   esac

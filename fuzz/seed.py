@@ -26,11 +26,25 @@ def files(folder, pattern):
 
 
 # XML: every document the gateway reads or writes as XML.
-xml_files = files("mappings", "*.xml") + files("fixtures/cosmic-link", "*.xml") + files("fixtures/municipal", "*.xml")
+xml_files = files("mappings", "*.xml") + files("fixtures/cosmic-link", "*.xml") + files("fixtures/municipal", "*.xml") + files("fixtures/riv", "*.xml")
 for path in xml_files:
     add("xml", path.read_bytes())
 for path in files("mappings/cosmic-link/examples", "*.xml") + files("fixtures/cosmic-link", "*.xml") + files("fixtures/fhir/to-cosmic-link", "*.xml"):
     add("cosmic_link", path.read_bytes())
+
+# RIV-TA GetCarePlans: the request fixture in its SOAP envelope, with and without the optional
+# elements.
+riv_body = (root / "fixtures/riv/GetCarePlans.xml").read_text().split("?>", 1)[1].strip()
+riv_envelope = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+    'xmlns:urn="urn:riv:itintegration:registry:1">\n'
+    "<soapenv:Header><urn:LogicalAddress>SE2321000214-1000</urn:LogicalAddress></soapenv:Header>\n"
+    "<soapenv:Body>{}</soapenv:Body>\n</soapenv:Envelope>\n"
+)
+add("riv", riv_envelope.format(riv_body).encode())
+add("riv", riv_envelope.format(re.sub(r"<urn1:(careUnitHSAId|datePeriod)>.*?</urn1:\1>", "", riv_body, flags=re.S)).encode())
+add("riv", riv_envelope.format(riv_body.replace("1.2.752.129.2.1.3.1", "1.2.752.129.2.1.3.3").replace("195504152389", "195504752386")).encode())
 
 # Municipal: each dialect's examples, the first byte its place among the dialects (sorted by
 # name, as the mappings list them).

@@ -20,7 +20,7 @@ fi
 
 seconds=${SECONDS_PER_TARGET:-10}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(xml cosmic_link municipal fhir fhir_consent canonical auth config)
+[ ${#targets[@]} -gt 0 ] || targets=(xml cosmic_link municipal fhir fhir_consent canonical auth config riv)
 
 # Unoptimised: quicker to build than the campaign's release build, and enough for a smoke run.
 cargo +nightly fuzz build --dev -s none -a

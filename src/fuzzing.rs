@@ -13,7 +13,7 @@ use jiff::civil::{Date, date};
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::formats::{Mappings, canonical, cosmic_link, fhir, municipal, xml};
+use crate::formats::{Mappings, canonical, cosmic_link, fhir, municipal, riv, xml};
 
 /// The largest input a target reads: the gateway's default body limit.
 pub const MAX_INPUT: usize = 1024 * 1024;
@@ -114,18 +114,21 @@ pub enum Outcome {
 fn check_error(what: &str, error: &str, input: &[u8]) -> Outcome {
     assert!(!error.trim().is_empty(), "{what}: an empty error message");
     let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
-    let named = error
-        .match_indices("line ")
-        .filter_map(|(at, _)| {
-            let rest = &error[at + 5..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let line = digits.parse::<usize>().ok()?;
-            rest[digits.len()..]
-                .starts_with(", column ")
-                .then_some(line)
-        })
-        .last();
-    if let Some(line) = named {
+    let text = String::from_utf8_lossy(input);
+    // Every position the error names must lie in the input, except text the error quotes from
+    // the input itself (a tag or value that reads "line 9, column"), wherever it stands.
+    for (at, _) in error.match_indices("line ") {
+        let rest = &error[at + 5..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(line) = digits.parse::<usize>() else {
+            continue;
+        };
+        if !rest[digits.len()..].starts_with(", column ") {
+            continue;
+        }
+        if text.contains(&format!("line {digits}, column")) {
+            continue;
+        }
         assert!(
             (1..=lines).contains(&line),
             "{what}: the error names line {line} of a {lines}-line input: {error}"
@@ -515,6 +518,36 @@ pub fn config(h: &Harness, input: &[u8]) -> Outcome {
     }
 }
 
+/// The RIV-TA GetCarePlans request reader (what the national platform sends): refused with
+/// an error whose position lies in the document, or a request naming a producer and a person,
+/// with a period that does not end before it starts.
+pub fn riv(_h: &Harness, input: &[u8]) -> Outcome {
+    if input.len() > MAX_INPUT {
+        return Outcome::Skipped;
+    }
+    match riv::decode_request(input, TODAY) {
+        Ok(request) => {
+            assert!(!request.logical_address.is_empty(), "no logical address");
+            if let Some((start, end)) = request.date_period {
+                assert!(start <= end, "a period that ends before it starts");
+            }
+            assert!(request.care_contact_ids.iter().all(|c| !c.is_empty()));
+            Outcome::Accepted
+        }
+        Err(error) => {
+            if let Some(position) = error.position {
+                let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
+                assert!(
+                    position.line >= 1 && position.line <= lines,
+                    "{error} is outside a {lines}-line document"
+                );
+            }
+            assert!(error.path.starts_with('/'), "{error} names no element");
+            check_error("riv", &error.to_string(), input)
+        }
+    }
+}
+
 /// A target's entry point.
 pub type Target = fn(&Harness, &[u8]) -> Outcome;
 
@@ -528,6 +561,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("canonical", canonical),
     ("auth", auth),
     ("config", config),
+    ("riv", riv),
 ];
 
 /// The corpus folder of `target` in the repository.
