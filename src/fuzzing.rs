@@ -109,8 +109,19 @@ pub enum Outcome {
     Skipped,
 }
 
-/// An error message must say something; the place it names (its last `line N, column M`:
-/// quoted input may come before it) must be inside the input.
+/// An error message must say something; every place it names (`line N, column M`, other than
+/// text it quotes from the input) must be inside the input.
+/// A position a decoder reports must lie on one of the input's lines.
+fn check_position(error: &dyn std::fmt::Display, position: Option<xml::Position>, input: &[u8]) {
+    if let Some(position) = position {
+        let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
+        assert!(
+            position.line >= 1 && position.line <= lines,
+            "{error} is outside a {lines}-line document"
+        );
+    }
+}
+
 fn check_error(what: &str, error: &str, input: &[u8]) -> Outcome {
     assert!(!error.trim().is_empty(), "{what}: an empty error message");
     let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
@@ -158,13 +169,7 @@ pub fn xml(_h: &Harness, input: &[u8]) -> Outcome {
             Outcome::Accepted
         }
         Err(error) => {
-            if let Some(position) = error.position() {
-                let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
-                assert!(
-                    position.line >= 1 && position.line <= lines,
-                    "{error} is outside a {lines}-line document"
-                );
-            }
+            check_position(&error, error.position(), input);
             check_error("xml", &error.to_string(), input)
         }
     }
@@ -535,13 +540,7 @@ pub fn riv(_h: &Harness, input: &[u8]) -> Outcome {
             Outcome::Accepted
         }
         Err(error) => {
-            if let Some(position) = error.position {
-                let lines = input.iter().filter(|b| **b == b'\n').count() + 1;
-                assert!(
-                    position.line >= 1 && position.line <= lines,
-                    "{error} is outside a {lines}-line document"
-                );
-            }
+            check_position(&error, error.position, input);
             assert!(error.path.starts_with('/'), "{error} names no element");
             check_error("riv", &error.to_string(), input)
         }

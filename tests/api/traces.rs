@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use crate::helpers::{Gateway, ostersund_subscription, receiver, repo_root};
+use crate::helpers::{Gateway, cosmic_example, ostersund_subscription, receiver, repo_root};
 
 /// An OTLP/HTTP traces endpoint on loopback that keeps every export it is sent.
 struct Collector {
@@ -103,12 +103,7 @@ async fn post_traced(gateway: &Gateway, token: &str, traceparent: &str) -> reqwe
         .bearer_auth(token)
         .header("content-type", "application/xml")
         .header("traceparent", traceparent)
-        .body(
-            std::fs::read(
-                repo_root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
-            )
-            .unwrap(),
-        )
+        .body(cosmic_example("01-inskrivningsmeddelande.xml"))
         .send()
         .await
         .unwrap()

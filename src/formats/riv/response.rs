@@ -8,7 +8,7 @@ use quick_xml::escape::escape;
 
 use super::{CORE, HSA_ID_ROOT, RESPONDER, SOAP_ENVELOPE, person_types};
 use crate::domain::event::PlanType;
-use crate::domain::identifiers::{HsaId, PersonId};
+use crate::domain::identifiers::{HsaId, PersonId, systems};
 use crate::domain::time::stockholm;
 
 /// Who wrote a plan (`accountableHealthcareProfessional`).
@@ -110,7 +110,10 @@ fn person(w: &mut Writer, name: &str, id: &PersonId) {
         PersonId::Personnummer(p) => (p.as_digits(), person_types::PERSONNUMMER),
         PersonId::Samordningsnummer(s) => (s.as_digits(), person_types::SAMORDNINGSNUMMER),
         // Not asked for by the contract's consumers; the reserve number's own system.
-        PersonId::ReserveNumber(r) => (r.as_str().to_owned(), "1.2.752.74.9.1"),
+        PersonId::ReserveNumber(r) => (
+            r.as_str().to_owned(),
+            systems::NATIONAL_RESERVE_NUMBER.trim_start_matches("urn:oid:"),
+        ),
     };
     w.open(name);
     w.text("c:id", &digits);
