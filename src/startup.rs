@@ -181,12 +181,19 @@ impl Application {
             ),
             require_if_match: self.settings.server.require_if_match,
             keep_unknown_elements: self.settings.server.keep_unknown_elements,
+            riv: http::Producer::new(&self.settings.riv, |p| self.settings.resolve(p))
+                .map_err(anyhow::Error::msg)?,
             auth_clock: if self.settings.server.test_clock {
                 Clock::System
             } else {
                 self.clock.clone()
             },
         };
+        if let Some(producer) = &state.riv
+            && self.settings.server.tls.is_none()
+        {
+            tracing::warn!(producer = %producer.hsa_id, "GetCarePlans is configured (riv.hsa_id) but the gateway speaks plain HTTP: consumers are known by their client certificates, so none can be served until [server.tls] is configured");
+        }
         let router = http::router(state, &self.settings.server);
         let addr = self.listener.local_addr()?;
         tracing::info!(
@@ -199,8 +206,12 @@ impl Application {
         let bound = match &self.settings.server.tls {
             None => http::Bound::Plain(self.listener),
             Some(tls) => {
-                let config = http::server_config(tls, |p| self.settings.resolve(p))
-                    .map_err(anyhow::Error::msg)?;
+                let config = http::server_config(
+                    tls,
+                    self.settings.riv.trust_anchors_file.as_deref(),
+                    |p| self.settings.resolve(p),
+                )
+                .map_err(anyhow::Error::msg)?;
                 http::Bound::Tls(http::TlsListener::new(self.listener, config)?)
             }
         };

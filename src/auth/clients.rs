@@ -50,6 +50,12 @@ pub struct ClientEntry {
     /// bound to the certificate it presented.
     #[serde(default)]
     pub certificates: Vec<String>,
+    /// A consumer of the national platform's contracts (RIV-TA GetCarePlans 2): the consuming
+    /// system's HSA-id, as the subject of its client certificate names it. Such a client is
+    /// known by its certificate alone (issued under `riv.trust_anchors_file`) and needs no
+    /// JWKS.
+    #[serde(default)]
+    pub hsa_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +79,8 @@ pub struct Client {
     pub keys: JwkSet,
     /// Certificate fingerprints (SHA-256, lower-case hex).
     pub certificates: Vec<String>,
+    /// The consuming system's HSA-id on the national platform.
+    pub hsa_id: Option<crate::domain::identifiers::HsaId>,
 }
 
 /// Reads and checks the clients file. Every problem names the file, the client and what is
@@ -94,6 +102,14 @@ pub fn load_clients(path: &Path, directory: &Directory) -> Result<Vec<Client>, V
                     .any(|c: &Client| c.client_id == client.client_id)
                 {
                     problems.push(format!("{at}: the client_id is registered twice"));
+                } else if let Some(other) = clients
+                    .iter()
+                    .find(|c| c.hsa_id.is_some() && c.hsa_id == client.hsa_id)
+                {
+                    problems.push(format!(
+                        "{at}: hsa_id is registered for client {:?} too; a consuming system is one client",
+                        other.client_id
+                    ));
                 } else {
                     clients.push(client);
                 }
@@ -120,7 +136,14 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         ));
     }
     let scopes = Scopes::parse(&entry.scopes.join(" ")).map_err(|e| format!("scopes: {e}"))?;
+    let hsa_id = entry
+        .hsa_id
+        .as_deref()
+        .map(|id| crate::domain::identifiers::HsaId::parse(id).map_err(|e| format!("hsa_id: {e}")))
+        .transpose()?;
     let jwks_text = match (&entry.jwks, &entry.jwks_file) {
+        // A national platform consumer is known by its certificate.
+        (None, None) if hsa_id.is_some() => r#"{"keys":[]}"#.to_owned(),
         (Some(inline), None) => inline.clone(),
         (None, Some(file)) => {
             let file = base.join(file);
@@ -129,7 +152,9 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         }
         (Some(_), Some(_)) => return Err("give jwks or jwks_file, not both".to_owned()),
         (None, None) => {
-            return Err("no public keys: give jwks (a JWKS document) or jwks_file".to_owned());
+            return Err(
+                "no public keys: give jwks (a JWKS document) or jwks_file (or hsa_id, for a consumer of the national platform known by its certificate)".to_owned(),
+            );
         }
     };
     let keys = parse_jwks(&jwks_text)?;
@@ -153,6 +178,7 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Client {
         certificates,
+        hsa_id,
         client_id: entry.client_id,
         name: entry.name,
         organisation,

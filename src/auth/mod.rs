@@ -32,6 +32,7 @@ pub use clients::{Client, ClientEntry, load_clients, parse_jwks};
 pub use scopes::{Interaction, Scope, Scopes};
 
 use crate::config::{AuthSettings, Directory, ExternalIssuer};
+use crate::domain::identifiers::HsaId;
 use crate::domain::party::Organisation;
 
 /// The client-assertion type of RFC 7523, the only one accepted.
@@ -123,6 +124,25 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A consumer of the national platform, known by its certificate: `client` as registered,
+    /// reading only (none of the powers a client may be given beyond its scopes).
+    pub fn platform_consumer(client: &Client) -> Caller {
+        Caller {
+            client_id: client.client_id.clone(),
+            organisation: client.organisation.clone(),
+            scopes: client.scopes.clone(),
+            auditor: false,
+            relay: false,
+            county_statistics: false,
+            may_lift_protection: false,
+            token_id: match &client.hsa_id {
+                Some(id) => format!("certificate:{id}"),
+                None => "certificate".to_owned(),
+            },
+            issuer: "mutual-tls".to_owned(),
+        }
+    }
+
     /// On whose behalf the caller posts steps.
     pub fn acting(&self) -> crate::pipeline::Acting<'_> {
         if self.relay {
@@ -428,6 +448,23 @@ impl Authenticator {
         }
         self.check_certificate(&client, certificate)?;
         Ok(client)
+    }
+
+    /// The caller a consumer of the national platform is, named by the HSA-id in the subject
+    /// of its client certificate (already verified against the platform's trust anchors):
+    /// the client registered with that `hsa_id`, with its organisation and scopes as
+    /// registered now.
+    pub fn platform_consumer(&self, hsa_id: &HsaId) -> Result<Caller, AuthError> {
+        let registry = self.registry();
+        let client = registry
+            .values()
+            .find(|c| c.hsa_id.as_ref() == Some(hsa_id))
+            .ok_or_else(|| {
+                AuthError::Forbidden(format!(
+                    "the consuming system {hsa_id} named by the client certificate is not registered (clients file, hsa_id)"
+                ))
+            })?;
+        Ok(Caller::platform_consumer(client))
     }
 
     /// An access token for `client` with `scopes`, valid from `now` for the configured lifetime,

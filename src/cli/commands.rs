@@ -183,8 +183,10 @@ pub(super) fn check_config(settings: &Settings) -> anyhow::Result<()> {
         match &settings.server.tls {
             None => String::new(),
             Some(tls) => {
-                crate::http::server_config(tls, |p| settings.resolve(p))
-                    .map_err(anyhow::Error::msg)?;
+                crate::http::server_config(tls, settings.riv.trust_anchors_file.as_deref(), |p| {
+                    settings.resolve(p)
+                })
+                .map_err(anyhow::Error::msg)?;
                 if tls.client_ca_file.is_some() {
                     " (HTTPS, client certificates accepted)".to_owned()
                 } else {
@@ -245,6 +247,22 @@ pub(super) fn check_config(settings: &Settings) -> anyhow::Result<()> {
         }
     );
     println!("  token endpoint: {}", settings.token_url());
+    println!(
+        "  GetCarePlans 2: {}",
+        match settings.riv.producer() {
+            None => "not served (riv.hsa_id unset)".to_owned(),
+            Some(producer) => format!(
+                "served at {} as {producer} to {} registered consumer(s){}",
+                crate::http::RIV_PATH,
+                settings.clients.iter().filter(|c| c.hsa_id.is_some()).count(),
+                if settings.server.tls.is_none() {
+                    "; none can call until [server.tls] is configured (mutual TLS)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    );
     let policies = &mappings.policies;
     println!(
         "  policies:       {} (default), {}",

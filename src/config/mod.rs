@@ -8,6 +8,6 @@ pub use directory::{
 };
 pub use settings::{
     AuditSettings, AuthSettings, ConfigError, DEFAULT_CONFIG_PATH, DatabaseSettings,
-    DeliverySettings, ExternalIssuer, LogFormat, LogSettings, RetentionSettings, ServerSettings,
-    Settings, StatisticsSettings, TlsSettings, TraceSettings,
+    DeliverySettings, ExternalIssuer, LogFormat, LogSettings, RetentionSettings, RivSettings,
+    ServerSettings, Settings, StatisticsSettings, TlsSettings, TraceSettings,
 };

@@ -418,6 +418,8 @@ pub struct Settings {
     pub statistics: StatisticsSettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    #[serde(default)]
+    pub riv: RivSettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,
@@ -700,6 +702,22 @@ impl Settings {
         }
         problems.extend(
             settings
+                .riv
+                .problems()
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display())),
+        );
+        if let Some(anchors) = &settings.riv.trust_anchors_file {
+            let file = path.parent().unwrap_or(Path::new(".")).join(anchors);
+            if let Err(problem) = crate::http::trust_anchors(&file) {
+                problems.push(format!(
+                    "{}: riv.trust_anchors_file: {problem}",
+                    path.display()
+                ));
+            }
+        }
+        problems.extend(
+            settings
                 .traces
                 .problems()
                 .into_iter()
@@ -822,7 +840,9 @@ fn retired(key: &str) -> Option<&'static str> {
     }
 }
 
+mod riv;
 #[cfg(test)]
 mod tests;
 mod traces;
+pub use riv::RivSettings;
 pub use traces::TraceSettings;

@@ -13,8 +13,8 @@ use tower_http::trace::TraceLayer;
 use super::metrics::{self as http_metrics, HttpMetrics};
 use super::{
     audit, audit_event, auth, canonical, careplan, consent, cosmic_link, deliveries, deviations,
-    health, metadata, middleware as mw, municipal, patient, stats, subscription, task, test_clock,
-    transaction, translate,
+    health, metadata, middleware as mw, municipal, patient, riv, stats, subscription, task,
+    test_clock, transaction, translate,
 };
 use crate::config::ServerSettings;
 use crate::pipeline::Pipeline;
@@ -43,6 +43,8 @@ pub struct AppState {
     /// Whether elements R4 does not have are kept with a warning (`server.keep_unknown_elements`)
     /// rather than refused.
     pub keep_unknown_elements: bool,
+    /// The producer of the national platform's GetCarePlans 2, when `riv.hsa_id` is set.
+    pub riv: Option<super::riv::Producer>,
 }
 
 impl FromRef<AppState> for Pipeline {
@@ -142,7 +144,8 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/audit/extract", get(audit::extract))
         .route("/translate", post(translate::translate))
         .route("/stats", get(stats::stats))
-        .route("/protection/lift", post(patient::lift_protection));
+        .route("/protection/lift", post(patient::lift_protection))
+        .route(riv::PATH, post(riv::get_care_plans));
     // Only in test environments (`server.test_clock`).
     let routes = if server.test_clock {
         routes.route("/test/clock", get(test_clock::read).post(test_clock::set))

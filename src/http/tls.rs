@@ -1,8 +1,10 @@
 //! HTTPS with rustls, and mutual TLS: a listener that completes each handshake in its own task
 //! (a slow client delays only itself), and `Peer`, what a handler learns of the connection —
-//! the address and the SHA-256 fingerprint of the client certificate, if one was presented.
+//! the address, and the client certificate's SHA-256 fingerprint and chain, if one was
+//! presented.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +29,9 @@ pub struct Peer {
     pub address: SocketAddr,
     /// SHA-256 of the client certificate (DER), lower-case hex.
     pub certificate: Option<String>,
+    /// The client certificate and the intermediates it came with, as presented (verified
+    /// against every configured CA during the handshake).
+    pub chain: Option<Arc<[CertificateDer<'static>]>>,
 }
 
 impl Connected<IncomingStream<'_, TcpListener>> for Peer {
@@ -34,6 +39,7 @@ impl Connected<IncomingStream<'_, TcpListener>> for Peer {
         Peer {
             address: *stream.remote_addr(),
             certificate: None,
+            chain: None,
         }
     }
 }
@@ -44,11 +50,37 @@ impl Connected<IncomingStream<'_, TlsListener>> for Peer {
     }
 }
 
-/// Reads the certificate chain, key and client CA of `settings` into a rustls configuration.
-/// Paths are resolved with `resolve`; every error names the file.
+/// The CA certificates of a PEM file; an error says what is wrong with it.
+pub fn trust_anchors(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let anchors: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    if anchors.is_empty() {
+        return Err(format!("{}: no certificate in it", file.display()));
+    }
+    Ok(anchors)
+}
+
+fn root_store(
+    anchors: Vec<CertificateDer<'static>>,
+    roots: &mut rustls::RootCertStore,
+    file: &Path,
+) -> Result<(), String> {
+    for cert in anchors {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads the certificate chain, key and client CA of `settings` into a rustls configuration;
+/// `also_trusted`: further CAs whose client certificates are accepted (the national platform's,
+/// `riv.trust_anchors_file`). Paths are resolved with `resolve`; every error names the file.
 pub fn server_config(
     settings: &TlsSettings,
-    resolve: impl Fn(&std::path::Path) -> std::path::PathBuf,
+    also_trusted: Option<&Path>,
+    resolve: impl Fn(&Path) -> PathBuf,
 ) -> Result<rustls::ServerConfig, String> {
     let cert_file = resolve(&settings.certificate_file);
     let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
@@ -67,31 +99,30 @@ pub fn server_config(
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;
-    let builder = match &settings.client_ca_file {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let ca_file = resolve(ca);
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(&ca_file)
-                .map_err(|e| format!("server.tls.client_ca_file {}: {e}", ca_file.display()))?
-            {
-                let cert = cert
-                    .map_err(|e| format!("server.tls.client_ca_file {}: {e}", ca_file.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("server.tls.client_ca_file {}: {e}", ca_file.display()))?;
-            }
-            // A certificate is optional at the TLS layer (the open endpoints stay open); the
-            // gateway decides which clients must present one.
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| format!("server.tls.client_ca_file {}: {e}", ca_file.display()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = &settings.client_ca_file {
+        let ca_file = resolve(ca);
+        trust_anchors(&ca_file)
+            .and_then(|anchors| root_store(anchors, &mut roots, &ca_file))
+            .map_err(|e| format!("server.tls.client_ca_file {e}"))?;
+    }
+    if let Some(anchors) = also_trusted {
+        let file = resolve(anchors);
+        trust_anchors(&file)
+            .and_then(|anchors| root_store(anchors, &mut roots, &file))
+            .map_err(|e| format!("riv.trust_anchors_file {e}"))?;
+    }
+    let builder = if roots.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        // A certificate is optional at the TLS layer (the open endpoints stay open); the
+        // gateway decides which clients must present one, and which CA must have issued it.
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| format!("server.tls: the client CAs: {e}"))?;
+        builder.with_client_cert_verifier(verifier)
     };
     let mut config = builder
         .with_single_cert(certificates, key)
@@ -129,18 +160,24 @@ impl TlsListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let certificate = tls
+                            let chain: Option<Arc<[CertificateDer<'static>]>> = tls
                                 .get_ref()
                                 .1
                                 .peer_certificates()
-                                .and_then(|chain| chain.first())
-                                .map(|der| hex::encode(Sha256::digest(der.as_ref())));
+                                .filter(|chain| !chain.is_empty())
+                                .map(|chain| {
+                                    chain.iter().map(|c| c.clone().into_owned()).collect()
+                                });
+                            let certificate = chain
+                                .as_ref()
+                                .map(|chain| hex::encode(Sha256::digest(chain[0].as_ref())));
                             let _ = tx
                                 .send((
                                     tls,
                                     Peer {
                                         address,
                                         certificate,
+                                        chain,
                                     },
                                 ))
                                 .await;
@@ -173,6 +210,7 @@ impl Listener for TlsListener {
         Ok(Peer {
             address: self.local,
             certificate: None,
+            chain: None,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! sight. The HTTP handlers, the command line and the workers call it.
 
 mod append;
+mod national;
 mod place;
 mod read;
 mod receive;
@@ -15,6 +16,7 @@ mod timers;
 mod warnings;
 
 pub use append::API;
+pub use national::NationalRead;
 pub use read::{CaseRead, reader_party};
 pub use receive::{Acting, Pipeline, Receipt, ReceiveError, Withheld};
 pub use record::{Attempt, Made, StepSource, Steps, Stored};

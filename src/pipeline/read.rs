@@ -23,6 +23,10 @@ pub struct CaseRead {
     released: Vec<Released>,
     /// When each event of the case was recorded by the gateway.
     recorded_at: Vec<(EventId, jiff::Timestamp)>,
+    /// The plans (`sip_plan` steps) the reader may not have, and why.
+    withheld_plans: Vec<crate::decide::Denial>,
+    /// Whether the person's identity is protected (by the case or the population register).
+    protected_identity: bool,
 }
 
 impl CaseRead {
@@ -38,6 +42,26 @@ impl CaseRead {
 
     pub fn case_id(&self) -> CaseId {
         self.case.id()
+    }
+
+    /// The case's reference in its sender's numbering.
+    pub fn reference(&self) -> &crate::formats::canonical::CaseReference {
+        &self.reference
+    }
+
+    /// The person the case is about.
+    pub fn person(&self) -> &crate::domain::identifiers::PersonId {
+        self.case.person()
+    }
+
+    /// Why each plan withheld from the reader was withheld.
+    pub fn withheld_plans(&self) -> &[crate::decide::Denial] {
+        &self.withheld_plans
+    }
+
+    /// Whether the person's identity is protected.
+    pub fn protected_identity(&self) -> bool {
+        self.protected_identity
     }
 
     /// When the gateway recorded event `id`.
@@ -173,6 +197,7 @@ impl Pipeline {
         };
         let mut released = Vec::new();
         let mut withheld = 0usize;
+        let mut withheld_plans = Vec::new();
         for event in case.events() {
             let sender = event
                 .source
@@ -192,7 +217,12 @@ impl Pipeline {
                 Decision::Permit(d) | Decision::PermitWithRedactions(d) => {
                     released.extend(d.release(event));
                 }
-                Decision::Deny(_) => withheld += 1,
+                Decision::Deny(denial) => {
+                    withheld += 1;
+                    if matches!(event.kind, crate::domain::event::EventKind::SipPlan { .. }) {
+                        withheld_plans.push(denial);
+                    }
+                }
             }
         }
         // Durable with the next batch of the group committer, before the read is answered.
@@ -212,6 +242,8 @@ impl Pipeline {
             )
             .await?;
         Ok(CaseRead {
+            withheld_plans,
+            protected_identity: facts.protected_identity,
             case,
             reference,
             released,

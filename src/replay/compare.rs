@@ -48,6 +48,17 @@ pub struct Observed {
     pub stats: Option<Value>,
     /// The case's running clocks after the step: kind and due time.
     pub clocks: Vec<(String, jiff::Timestamp)>,
+    /// What a read through GetCarePlans answered.
+    pub care_plans: Option<ObservedPlans>,
+}
+
+/// The answer of a read through GetCarePlans.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedPlans {
+    pub result: String,
+    pub sub_code: Option<String>,
+    /// The plans' titles, in order.
+    pub documents: Vec<String>,
 }
 
 /// The value at `path` (`a.b.0.c`) of `value`.
@@ -110,6 +121,38 @@ pub fn compare(expect: &Expect, sends: bool, observed: &Observed) -> Vec<String>
     }
     if let Some(wanted) = &expect.warnings {
         differences.extend(compare_warnings(wanted, &observed.warnings));
+    }
+    if let Some(wanted) = &expect.care_plans {
+        match &observed.care_plans {
+            None => differences.push("care_plans: nothing was read".to_owned()),
+            Some(got) => {
+                if let Some(result) = &wanted.result
+                    && *result != got.result
+                {
+                    differences.push(format!(
+                        "care_plans.result: expected {result}, got {}",
+                        got.result
+                    ));
+                }
+                if let Some(code) = &wanted.sub_code
+                    && got.sub_code.as_deref().unwrap_or("") != code
+                {
+                    differences.push(format!(
+                        "care_plans.sub_code: expected {code:?}, got {:?}",
+                        got.sub_code.as_deref().unwrap_or("")
+                    ));
+                }
+                if let Some(documents) = &wanted.documents
+                    && *documents != got.documents
+                {
+                    differences.push(format!(
+                        "care_plans.documents: expected {}, got {}",
+                        list(documents),
+                        list(&got.documents)
+                    ));
+                }
+            }
+        }
     }
     if let Some(kinds) = &expect.events {
         let got: Vec<String> = observed.events.iter().map(|e| e.kind.clone()).collect();

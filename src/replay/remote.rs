@@ -250,6 +250,9 @@ fn checkable(expect: &Expect) -> (Expect, Vec<&'static str>) {
     if !std::mem::take(&mut rest.clocks).is_empty() {
         unchecked.push("clocks");
     }
+    if rest.care_plans.take().is_some() {
+        unchecked.push("care_plans (GetCarePlans is read with the consumer's client certificate)");
+    }
     (rest, unchecked)
 }
 

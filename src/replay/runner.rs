@@ -73,6 +73,10 @@ struct Replay {
     accepted: HashSet<String>,
     /// The scenario's case: the first one a message opened.
     case: Option<CaseId>,
+    /// The gateway's HSA-id as a GetCarePlans producer (`riv.hsa_id`), and the registered
+    /// clients its `read` steps find their consumer among.
+    producer: Option<crate::domain::identifiers::HsaId>,
+    clients: Vec<crate::auth::Client>,
 }
 
 /// The path a receiver's deliveries are posted to (`/{organisation}`, URL-safe).
@@ -178,6 +182,8 @@ async fn run_steps(
         );
     }
     settings.subscriptions = Subscriptions(subscriptions);
+    let producer = settings.riv.producer();
+    let clients = settings.clients.clone();
     let mut app = Application::build_with_clock(settings, clock.clone())
         .await
         .map_err(|e| format!("the gateway cannot start: {e:#}"))?;
@@ -202,6 +208,8 @@ async fn run_steps(
         kinds: HashMap::new(),
         accepted: HashSet::new(),
         case: None,
+        producer,
+        clients,
     };
     let result = async {
         for (index, step) in scenario.steps.iter().enumerate() {
@@ -233,6 +241,9 @@ impl Replay {
     async fn step(&mut self, scenario: &Scenario, step: &Step) -> Result<Observed, String> {
         self.advance_to(step.at.after(scenario.start)).await?;
         let mut observed = Observed::default();
+        if step.read.is_some() {
+            observed.care_plans = Some(self.read_care_plans(scenario, step).await?);
+        }
         if let (Some(format), Some(file)) = (&step.send, &step.file) {
             let path = scenario.dir.join(file);
             let mut text = std::fs::read_to_string(&path)
@@ -262,6 +273,52 @@ impl Replay {
             observed.stats = serde_json::to_value(&stats.total).ok();
         }
         Ok(observed)
+    }
+
+    /// Reads through GetCarePlans as the step's consumer, as the gateway answers it.
+    async fn read_care_plans(
+        &self,
+        scenario: &Scenario,
+        step: &Step,
+    ) -> Result<super::compare::ObservedPlans, String> {
+        let producer = self.producer.as_ref().ok_or(
+            "read: the configuration does not serve GetCarePlans; set riv.hsa_id ([settings.riv] in the scenario)",
+        )?;
+        let consumer = step
+            .consumer
+            .as_deref()
+            .and_then(|id| crate::domain::identifiers::HsaId::parse(id).ok())
+            .ok_or("read: consumer is no HSA-id")?;
+        let client = self
+            .clients
+            .iter()
+            .find(|c| c.hsa_id.as_ref() == Some(&consumer))
+            .ok_or_else(|| format!("read: no client of the clients file has hsa_id {consumer}"))?;
+        let path = scenario.dir.join(step.file.as_deref().unwrap_or(std::path::Path::new("")));
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+        let request = crate::formats::riv::decode_request(&bytes, self.clock.today())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let caller = crate::auth::Caller::platform_consumer(client);
+        let read = self
+            .pipeline
+            .get_care_plans(producer, &caller, &consumer, &request)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        Ok(super::compare::ObservedPlans {
+            result: match read.result.code {
+                crate::formats::riv::ResultCode::Ok => "OK",
+                crate::formats::riv::ResultCode::Info => "INFO",
+                crate::formats::riv::ResultCode::Error => "ERROR",
+            }
+            .to_owned(),
+            sub_code: read.result.sub_code,
+            documents: read
+                .plans
+                .into_iter()
+                .map(|p| p.title.unwrap_or_default())
+                .collect(),
+        })
     }
 
     /// Records the message as the operator; how it was taken, whom the decision withheld it

@@ -96,6 +96,13 @@ pub struct Step {
     /// Text replacements made in the message before it is sent (`[["from", "to"], …]`).
     #[serde(default)]
     pub replace: Vec<(String, String)>,
+    /// A read through the national platform's contract instead of a message sent:
+    /// `GetCarePlans`, with `file` the request (a SOAP envelope) and `consumer` the consuming
+    /// system's HSA-id (a client of the clients file with that `hsa_id`).
+    #[serde(default)]
+    pub read: Option<String>,
+    #[serde(default)]
+    pub consumer: Option<String>,
     #[serde(default)]
     pub expect: Expect,
 }
@@ -141,6 +148,24 @@ pub struct Expect {
     /// The case's clocks after the step: running (pending, due when said) or stopped.
     #[serde(default, rename = "clock")]
     pub clocks: Vec<ExpectedClock>,
+    /// What a `read = "GetCarePlans"` step answers.
+    #[serde(default)]
+    pub care_plans: Option<ExpectedPlans>,
+}
+
+/// The answer of a read through GetCarePlans.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedPlans {
+    /// `OK`, `INFO` or `ERROR`.
+    #[serde(default)]
+    pub result: Option<String>,
+    /// The result's `subCode` (`PROTECTED_IDENTITY`, `BLOCKED_INFORMATION`); `""` for none.
+    #[serde(default)]
+    pub sub_code: Option<String>,
+    /// The plans' `documentTitle`s, in order.
+    #[serde(default)]
+    pub documents: Option<Vec<String>>,
 }
 
 /// A deadline missed during a step.
@@ -453,6 +478,44 @@ fn check(scenario: &Scenario) -> Result<(), String> {
             ));
         }
         previous = step.at;
+        if let Some(read) = &step.read {
+            if read != "GetCarePlans" {
+                return Err(format!(
+                    "{title}: read: {read:?} is no contract the replay reads; \"GetCarePlans\" is"
+                ));
+            }
+            if step.send.is_some() {
+                return Err(format!(
+                    "{title}: a step sends a message or reads, not both"
+                ));
+            }
+            let Some(file) = &step.file else {
+                return Err(format!(
+                    "{title}: read needs a file: the GetCarePlans request (a SOAP envelope)"
+                ));
+            };
+            let path = scenario.dir.join(file);
+            if !path.is_file() {
+                return Err(format!("{title}: file {} does not exist", path.display()));
+            }
+            match &step.consumer {
+                Some(id) => {
+                    crate::domain::identifiers::HsaId::parse(id)
+                        .map_err(|e| format!("{title}: consumer: {id:?} {e}"))?;
+                }
+                None => {
+                    return Err(format!(
+                        "{title}: read needs consumer: the consuming system's HSA-id"
+                    ));
+                }
+            }
+            continue;
+        }
+        if step.expect.care_plans.is_some() || step.consumer.is_some() {
+            return Err(format!(
+                "{title}: consumer and care_plans belong to a step that reads (read = \"GetCarePlans\")"
+            ));
+        }
         match (&step.send, &step.file) {
             (Some(format), Some(file)) => {
                 format

@@ -801,7 +801,7 @@ async fn serve_receiver(tls: bool) -> Receiver {
             key_file: tls_dir.join("server.key"),
             client_ca_file: Some(tls_dir.join("ca.pem")),
         };
-        let config = brygga::http::server_config(&settings, |p| p.to_path_buf()).unwrap();
+        let config = brygga::http::server_config(&settings, None, |p| p.to_path_buf()).unwrap();
         let listener = brygga::http::TlsListener::new(listener, config).unwrap();
         let service = router.into_make_service_with_connect_info::<brygga::http::Peer>();
         tokio::spawn(async move {

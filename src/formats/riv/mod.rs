@@ -3,9 +3,11 @@
 //! schema (`mappings/riv/schemas/`), the response and SOAP faults written. No IO; what is
 //! answered and to whom is decided by the caller. `mappings/riv/README.md` has the mapping.
 
+mod plans;
 mod request;
 mod response;
 
+pub use plans::{CasePlans, Parties, wanted};
 pub use request::{GetCarePlans, RequestError, decode_request};
 pub use response::{
     Author, CarePlan, Content, ResultCode, RivResult, encode_fault, encode_response, response_body,

@@ -1,0 +1,231 @@
+//! The producer of the national platform's GetCarePlans 2 (RIV-TA Basic Profile 2.1, SOAP 1.1):
+//! `POST /riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21`.
+//!
+//! The consumer is known by its client certificate alone: issued under the platform's trust
+//! anchors (`riv.trust_anchors_file`), its subject naming the consuming system's HSA-id
+//! (`serialNumber`, else `CN`), which the clients file registers (`hsa_id`) with the
+//! organisation it reads as and its scopes (`CarePlan` search). The request is checked as the
+//! schema has it and addressed to the gateway (`LogicalAddress` = `riv.hsa_id`); the person's
+//! cases are read as that organisation may read them — the same disclosure decision and audit
+//! as `GET /fhir/CarePlan` — and what is answered is audited once more, under the `logId` the
+//! response carries. A person with protected identity gets no plans through the contract;
+//! plans the decision withholds (no consent, an objection) are left out and the result says
+//! so (`INFO`), as the platform tells of blocked information. Everything the consumer must
+//! correct is a SOAP fault (`soap:Client`, HTTP 500 as SOAP 1.1 has it).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
+use x509_cert::der::{Decode, Tag, Tagged};
+
+use super::router::AppState;
+use super::tls::Peer;
+use crate::auth::Interaction;
+use crate::config::RivSettings;
+use crate::domain::identifiers::HsaId;
+use crate::formats::riv;
+
+/// Where the contract is served.
+pub const PATH: &str = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21";
+
+/// The producer: the gateway's HSA-id and the verifier of consumer certificates.
+#[derive(Clone)]
+pub struct Producer {
+    pub hsa_id: HsaId,
+    /// Unset (`riv.trust_anchors_file` missing, which `check-config` refuses): no consumer
+    /// is admitted.
+    anchors: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("hsa_id", &self.hsa_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// The producer `settings` configure, if the contract is served; files resolved with
+    /// `resolve`.
+    pub fn new(
+        settings: &RivSettings,
+        resolve: impl Fn(&std::path::Path) -> std::path::PathBuf,
+    ) -> Result<Option<Producer>, String> {
+        let Some(hsa_id) = settings.producer() else {
+            return Ok(None);
+        };
+        let Some(file) = settings.trust_anchors_file.as_deref().map(resolve) else {
+            return Ok(Some(Producer {
+                hsa_id,
+                anchors: None,
+            }));
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for anchor in super::tls::trust_anchors(&file)? {
+            roots
+                .add(anchor)
+                .map_err(|e| format!("riv.trust_anchors_file {}: {e}", file.display()))?;
+        }
+        let anchors = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        )
+        .build()
+        .map_err(|e| format!("riv.trust_anchors_file {}: {e}", file.display()))?;
+        Ok(Some(Producer {
+            hsa_id,
+            anchors: Some(anchors),
+        }))
+    }
+
+    /// The consuming system's HSA-id, from a certificate chain issued under the platform's
+    /// trust anchors.
+    fn consumer(&self, chain: &[CertificateDer<'static>]) -> Result<HsaId, String> {
+        let (end_entity, intermediates) = chain
+            .split_first()
+            .ok_or("no client certificate was presented; the contract is served over mutual TLS")?;
+        let anchors = self
+            .anchors
+            .as_ref()
+            .ok_or("no consumer is admitted: riv.trust_anchors_file is not configured")?;
+        anchors
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+            .map_err(|e| {
+                format!("the client certificate is not one of the national platform's: {e}")
+            })?;
+        subject_hsa_id(end_entity)
+    }
+}
+
+/// The HSA-id a certificate's subject names: its `serialNumber` (as the platform's function
+/// certificates carry it), else its `CN`.
+pub fn subject_hsa_id(der: &[u8]) -> Result<HsaId, String> {
+    const SERIAL_NUMBER: x509_cert::der::oid::ObjectIdentifier =
+        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.5");
+    const COMMON_NAME: x509_cert::der::oid::ObjectIdentifier =
+        x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.4.3");
+    let certificate = x509_cert::Certificate::from_der(der)
+        .map_err(|e| format!("the client certificate cannot be read: {e}"))?;
+    let attribute = |oid| {
+        certificate
+            .tbs_certificate
+            .subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .filter(|atv| atv.oid == oid)
+            .filter(|atv| {
+                matches!(
+                    atv.value.tag(),
+                    Tag::PrintableString | Tag::Utf8String | Tag::Ia5String
+                )
+            })
+            .find_map(|atv| std::str::from_utf8(atv.value.value()).ok())
+    };
+    for text in [attribute(SERIAL_NUMBER), attribute(COMMON_NAME)]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(id) = HsaId::parse(text.trim()) {
+            return Ok(id);
+        }
+    }
+    Err("the client certificate's subject names no HSA-id (serialNumber or CN)".to_owned())
+}
+
+fn fault(client: bool, message: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/xml; charset=utf-8"),
+        )],
+        riv::encode_fault(client, message),
+    )
+        .into_response()
+}
+
+/// `POST` of a GetCarePlans request.
+pub async fn get_care_plans(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(producer) = state.riv.clone() else {
+        return fault(
+            false,
+            "GetCarePlans is not served by this gateway (riv.hsa_id is not configured)",
+        );
+    };
+    let action = headers
+        .get("soapaction")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_matches('"'));
+    if action != Some(riv::SOAP_ACTION) {
+        return fault(
+            true,
+            &format!(
+                "the SOAPAction header must be \"{}\" (SOAP 1.1); it was {}",
+                riv::SOAP_ACTION,
+                match action {
+                    Some(a) => format!("{a:?}"),
+                    None => "missing".to_owned(),
+                }
+            ),
+        );
+    }
+    let chain = peer
+        .and_then(|Extension(ConnectInfo(p))| p.chain)
+        .unwrap_or_default();
+    let consumer = match producer.consumer(&chain) {
+        Ok(consumer) => consumer,
+        Err(problem) => return fault(true, &problem),
+    };
+    let caller = match state.auth.platform_consumer(&consumer) {
+        Ok(caller) => caller,
+        Err(problem) => return fault(true, &problem.to_string()),
+    };
+    if let Err(problem) = caller.require("CarePlan", Interaction::Search) {
+        return fault(true, &problem.to_string());
+    }
+    let pipeline = &state.pipeline;
+    let request = match riv::decode_request(&body, pipeline.clock.today()) {
+        Ok(request) => request,
+        Err(problem) => return fault(true, &problem.to_string()),
+    };
+    if request.logical_address != producer.hsa_id.as_str() {
+        return fault(
+            true,
+            &format!(
+                "/Envelope/Header/LogicalAddress: {:?} is not this producer's address; GetCarePlans is answered here for {}",
+                request.logical_address, producer.hsa_id
+            ),
+        );
+    }
+    let read = pipeline
+        .get_care_plans(&producer.hsa_id, &caller, &consumer, &request)
+        .await;
+    match read {
+        Ok(read) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/xml; charset=utf-8"),
+            )],
+            riv::encode_response(&read.plans, &read.result),
+        )
+            .into_response(),
+        Err(problem) => {
+            tracing::error!(error = %problem, "GetCarePlans could not be answered");
+            fault(false, "the plans could not be read; try again later")
+        }
+    }
+}
