@@ -142,8 +142,6 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         .map(|id| crate::domain::identifiers::HsaId::parse(id).map_err(|e| format!("hsa_id: {e}")))
         .transpose()?;
     let jwks_text = match (&entry.jwks, &entry.jwks_file) {
-        // A national platform consumer is known by its certificate.
-        (None, None) if hsa_id.is_some() => r#"{"keys":[]}"#.to_owned(),
         (Some(inline), None) => inline.clone(),
         (None, Some(file)) => {
             let file = base.join(file);
@@ -151,13 +149,19 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
                 .map_err(|e| format!("jwks_file {}: {e}", file.display()))?
         }
         (Some(_), Some(_)) => return Err("give jwks or jwks_file, not both".to_owned()),
+        // A national platform consumer is known by its certificate.
+        (None, None) if hsa_id.is_some() => String::new(),
         (None, None) => {
             return Err(
                 "no public keys: give jwks (a JWKS document) or jwks_file (or hsa_id, for a consumer of the national platform known by its certificate)".to_owned(),
             );
         }
     };
-    let keys = parse_jwks(&jwks_text)?;
+    let keys = if jwks_text.is_empty() {
+        JwkSet { keys: Vec::new() }
+    } else {
+        parse_jwks(&jwks_text)?
+    };
     let certificates = entry
         .certificates
         .iter()

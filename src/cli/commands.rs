@@ -254,7 +254,11 @@ pub(super) fn check_config(settings: &Settings) -> anyhow::Result<()> {
             Some(producer) => format!(
                 "served at {} as {producer} to {} registered consumer(s){}",
                 crate::http::RIV_PATH,
-                settings.clients.iter().filter(|c| c.hsa_id.is_some()).count(),
+                settings
+                    .clients
+                    .iter()
+                    .filter(|c| c.hsa_id.is_some())
+                    .count(),
                 if settings.server.tls.is_none() {
                     "; none can call until [server.tls] is configured (mutual TLS)"
                 } else {

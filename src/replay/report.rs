@@ -57,6 +57,17 @@ fn happened(observed: &super::Observed) -> String {
             },
         );
     }
+    if let Some(read) = &observed.care_plans {
+        parts.push(format!(
+            "GetCarePlans {}{}: {} plan(s)",
+            read.result,
+            read.sub_code
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default(),
+            read.documents.len()
+        ));
+    }
     let events: Vec<String> = observed
         .events
         .iter()

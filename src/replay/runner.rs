@@ -294,7 +294,9 @@ impl Replay {
             .iter()
             .find(|c| c.hsa_id.as_ref() == Some(&consumer))
             .ok_or_else(|| format!("read: no client of the clients file has hsa_id {consumer}"))?;
-        let path = scenario.dir.join(step.file.as_deref().unwrap_or(std::path::Path::new("")));
+        let path = scenario
+            .dir
+            .join(step.file.as_deref().unwrap_or(std::path::Path::new("")));
         let bytes =
             std::fs::read(&path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
         let request = crate::formats::riv::decode_request(&bytes, self.clock.today())

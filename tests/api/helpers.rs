@@ -77,6 +77,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         recording: Default::default(),
         statistics: Default::default(),
         audit: Default::default(),
+        riv: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         policy_files: Vec::new(),
@@ -109,6 +110,8 @@ pub struct TestApp {
     pub clock: Clock,
     /// What the gateway counts, to wait for a count to change (`/metrics` shows it).
     pub metrics: brygga::telemetry::Metrics,
+    /// Whether it speaks HTTPS (`server.tls`, the test CA's certificate).
+    pub tls: bool,
     database_url: String,
     clients:
         tokio::sync::Mutex<std::collections::HashMap<String, (reqwest::Client, jiff::Timestamp)>>,
@@ -183,7 +186,8 @@ impl TestApp {
         if path.starts_with("http://") || path.starts_with("https://") {
             return path.to_owned();
         }
-        format!("http://{}{path}", self.address)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.address)
     }
 
     pub fn token_url(&self) -> String {
@@ -241,10 +245,7 @@ impl TestApp {
             reqwest::header::AUTHORIZATION,
             format!("Bearer {token}").parse().unwrap(),
         );
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap();
+        let client = http_client().default_headers(headers).build().unwrap();
         clients.insert(client_id.to_owned(), (client.clone(), self.clock.now()));
         client
     }
@@ -461,6 +462,7 @@ async fn spawn_with_clock(clock: Clock, adjust: impl FnOnce(&mut Settings)) -> T
     let mut settings = test_settings(dir.path());
     adjust(&mut settings);
     let database_url = settings.database.url.clone();
+    let tls = settings.server.tls.is_some();
     let app = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("build application");
@@ -474,14 +476,21 @@ async fn spawn_with_clock(clock: Clock, adjust: impl FnOnce(&mut Settings)) -> T
     TestApp {
         address,
         store,
-        client: reqwest::Client::new(),
+        client: http_client().build().unwrap(),
         clock,
         metrics,
+        tls,
         database_url,
         clients: Default::default(),
         _stop: stop,
         _dir: dir,
     }
+}
+
+/// An HTTP client that trusts the test CA (`fixtures/tls/ca.pem`), for a gateway speaking HTTPS.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let ca = std::fs::read(repo_root().join("fixtures/tls/ca.pem")).expect("the test CA");
+    reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
 }
 
 /// A free loopback port (bound and released; the OS does not hand it out again at once).
