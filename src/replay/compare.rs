@@ -401,7 +401,43 @@ mod tests {
             warnings: vec!["the 6 § LVM report does not say what the person misuses".into()],
             notes: Vec::new(),
             stats: Some(json!({ "deadlines_missed": 1, "payment_responsibility_days": 0.5 })),
+            care_plans: None,
         }
+    }
+
+    #[test]
+    fn a_read_through_getcareplans_is_compared_by_result_sub_code_and_titles() {
+        let read = Observed {
+            care_plans: Some(ObservedPlans {
+                result: "INFO".into(),
+                sub_code: Some("BLOCKED_INFORMATION".into()),
+                documents: vec!["SIP, version 1".into()],
+            }),
+            ..Observed::default()
+        };
+        let expect = |result: &str, sub_code: &str, documents: &[&str]| Expect {
+            care_plans: Some(crate::replay::scenario::ExpectedPlans {
+                result: Some(result.into()),
+                sub_code: Some(sub_code.into()),
+                documents: Some(documents.iter().map(|d| d.to_string()).collect()),
+            }),
+            ..Expect::default()
+        };
+        assert!(
+            compare(
+                &expect("INFO", "BLOCKED_INFORMATION", &["SIP, version 1"]),
+                false,
+                &read
+            )
+            .is_empty()
+        );
+        let differences = compare(&expect("OK", "", &[]), false, &read);
+        assert_eq!(differences.len(), 3, "{differences:?}");
+        assert!(differences[0].starts_with("care_plans.result: expected OK, got INFO"));
+        assert_eq!(
+            compare(&expect("OK", "", &[]), false, &Observed::default()),
+            ["care_plans: nothing was read"]
+        );
     }
 
     #[test]

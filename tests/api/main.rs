@@ -53,6 +53,7 @@ mod placing;
 mod public_urls;
 mod recovery;
 mod replay;
+mod riv;
 mod runbook;
 mod search_knobs;
 mod security;

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use jiff::Timestamp;
-use quick_xml::escape::escape;
+use quick_xml::escape::partial_escape;
 
 use super::{CORE, HSA_ID_ROOT, RESPONDER, SOAP_ENVELOPE, person_types};
 use crate::domain::event::PlanType;
@@ -87,7 +87,7 @@ impl Writer {
 
     fn text(&mut self, name: &str, text: &str) {
         self.open(name);
-        self.out.push_str(&escape(text));
+        self.out.push_str(&partial_escape(text));
         self.close(name);
     }
 
@@ -240,6 +240,6 @@ pub fn encode_fault(client: bool, message: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"{SOAP_ENVELOPE}\"><soap:Body><soap:Fault><faultcode>soap:{}</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>",
         if client { "Client" } else { "Server" },
-        escape(message)
+        partial_escape(message)
     )
 }
