@@ -59,6 +59,8 @@ pub struct Conformance {
     pub fixtures: Vec<FixtureGroup>,
     pub coverage: Vec<Coverage>,
     pub scenarios: Vec<ScenarioReport>,
+    /// The national platform's contracts served, as rows of what and how.
+    pub national: Vec<(String, String)>,
 }
 
 impl Conformance {
@@ -186,7 +188,48 @@ pub async fn build(
         fixtures,
         coverage,
         scenarios: reports,
+        national: national(settings),
     })
+}
+
+/// What the national platform's consumers are served (`http::riv`).
+fn national(settings: &Settings) -> Vec<(String, String)> {
+    let consumers = settings
+        .clients
+        .iter()
+        .filter(|c| c.hsa_id.is_some())
+        .count();
+    [
+        (
+            "contract",
+            "RIV-TA `clinicalprocess:logistics:logistics` GetCarePlans 2 (RIV-TA Basic Profile 2.1, SOAP 1.1)".to_owned(),
+        ),
+        ("endpoint", format!("`POST {}`", crate::http::RIV_PATH)),
+        ("SOAP action", format!("`{}`", crate::formats::riv::SOAP_ACTION)),
+        (
+            "logical address",
+            match settings.riv.producer() {
+                Some(id) => format!("`{id}` (`riv.hsa_id`), also each plan's `sourceSystemHSAId`"),
+                None => "not served by this configuration (`riv.hsa_id` unset)".to_owned(),
+            },
+        ),
+        (
+            "consumers",
+            format!("{consumers} registered (`hsa_id` in the clients file), known by a client certificate issued under `riv.trust_anchors_file` whose subject (`serialNumber`, else `CN`) names the HSA-id; mutual TLS"),
+        ),
+        (
+            "request",
+            "read as `GetCarePlansResponder_2.0.xsd` has it: `patientId` (personnummer or samordningsnummer), `careUnitHSAId`, `datePeriod`, `sourceSystemHSAId`, `careContactId`; a request that breaks the schema is a SOAP fault (`soap:Client`) naming the element, line and column".to_owned(),
+        ),
+        (
+            "response",
+            "each version of each SIP/SPU/SPLPTLRV plan the consumer's organisation may read (the disclosure decision of every read): `documentId` (the FHIR CarePlan's id and version), title, time, author's care unit and care giver, the plan as `text/plain`, participating units, `typeOfCarePlanEnum`; `result` `OK`, or `INFO` with `PROTECTED_IDENTITY` (nothing disclosed) or `BLOCKED_INFORMATION` (plans withheld for want of consent); `logId` names the audit record".to_owned(),
+        ),
+        ("mapping", "`mappings/riv/README.md`".to_owned()),
+    ]
+    .into_iter()
+    .map(|(what, how)| (what.to_owned(), how))
+    .collect()
 }
 
 /// Each kind of the canonical corpus, written in every format and read back.
@@ -404,6 +447,11 @@ pub fn markdown(report: &Conformance) -> String {
         let _ = writeln!(out);
     }
     receiving(&mut out);
+    let _ = writeln!(out, "\n## The national platform\n");
+    let _ = writeln!(out, "| | |\n|---|---|");
+    for (what, how) in &report.national {
+        let _ = writeln!(out, "| {what} | {how} |");
+    }
     let _ = writeln!(out, "\n## Golden fixtures\n");
     let _ = writeln!(out, "| group | passed | of |\n|---|---|---|");
     for group in &report.fixtures {

@@ -145,7 +145,10 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/translate", post(translate::translate))
         .route("/stats", get(stats::stats))
         .route("/protection/lift", post(patient::lift_protection))
-        .route(riv::PATH, post(riv::get_care_plans));
+        .route(
+            "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21",
+            post(riv::get_care_plans),
+        );
     // Only in test environments (`server.test_clock`).
     let routes = if server.test_clock {
         routes.route("/test/clock", get(test_clock::read).post(test_clock::set))

@@ -222,6 +222,15 @@ fn the_conformance_report_lists_kinds_fixtures_coverage_and_scenarios() {
         ),
         "{report}"
     );
+    // The national platform's contract, its endpoint and (unset in the example
+    // configuration) its logical address.
+    assert!(
+        report.contains("## The national platform")
+            && report.contains("| endpoint | `POST /riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21` |")
+            && report.contains("| logical address | not served by this configuration (`riv.hsa_id` unset) |")
+            && report.contains("| consumers | 2 registered"),
+        "{report}"
+    );
     // Receivers are shown the headers and the three rules of receiving.
     assert!(
         report.contains("| `X-Brygga-Possibly-Delivered` |")

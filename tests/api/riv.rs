@@ -15,7 +15,9 @@ use crate::helpers::{AUDITOR, TestApp, cosmic_example, python_tool, repo_root, s
 const PRODUCER: &str = "SE2321000214-BRYG";
 const PERSON: &str = "198112189876";
 const ACTION: &str = "urn:riv:clinicalprocess:logistics:GetCarePlansResponder:2:GetCarePlans";
-const PATH: &str = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21";
+/// Where the contract is served (the router's literal, which `check-config` and the
+/// conformance report quote as `brygga::http::RIV_PATH`).
+const PATH: &str = brygga::http::RIV_PATH;
 /// The registered consumers (deploy/config/clients.toml): reading as the region, and as
 /// Östersund.
 const REGION_CONSUMER: &str = "riv-consumer";

@@ -3,7 +3,7 @@
 //! schema with xmllint and against the golden response in `fixtures/riv/`.
 
 use brygga::domain::event::PlanType;
-use brygga::domain::identifiers::PersonId;
+use brygga::domain::identifiers::{HsaId, PersonId};
 use brygga::formats::riv::{
     Author, CarePlan, Content, RESPONDER, ResultCode, RivResult, SOAP_ENVELOPE, decode_request,
     encode_fault, encode_response, response_body,
@@ -173,4 +173,161 @@ fn a_fault_escapes_its_message() {
     assert!(fault.contains("&lt;patientId&gt; &amp; more"));
     assert!(encode_fault(false, "x").contains("soap:Server"));
     brygga::formats::xml::parse(fault.as_bytes()).expect("a fault is well-formed");
+}
+
+/// The plan of the shipped canonical corpus (Cosmic Link's SIP plan example), as an event.
+fn plan_event() -> brygga::domain::event::Event {
+    let bytes =
+        std::fs::read(repo().join("fixtures/municipal/canonical/cosmic-link-plan-sip.json"))
+            .unwrap();
+    brygga::formats::canonical::parse::<brygga::formats::canonical::CaseReference>(&bytes)
+        .unwrap()
+        .event
+}
+
+struct Names;
+
+impl brygga::formats::riv::Parties for Names {
+    fn name(&self, party: &brygga::domain::party::Party) -> Option<String> {
+        matches!(party, brygga::domain::party::Party::RegionUnit { .. })
+            .then(|| "Odensala hälsocentral".to_owned())
+    }
+    fn care_giver(&self, party: &brygga::domain::party::Party) -> Option<HsaId> {
+        matches!(party, brygga::domain::party::Party::RegionUnit { .. })
+            .then(|| HsaId::parse("SE2321000214-1000").unwrap())
+    }
+}
+
+fn mapped(events: &[brygga::domain::event::Event]) -> Vec<CarePlan> {
+    let person = PersonId::Personnummer("198112189876".parse().unwrap());
+    let producer = HsaId::parse("SE2321000214-BRYG").unwrap();
+    let id = |plan: &str, version: u32| format!("{plan}/{version}");
+    brygga::formats::riv::CasePlans {
+        person: &person,
+        source_system: &producer,
+        document_id: &id,
+        parties: &Names,
+    }
+    .plans(events)
+}
+
+#[test]
+fn each_version_of_a_plan_is_a_document_and_a_cancelled_case_nullifies_them() {
+    let first = plan_event();
+    let mut second = first.clone();
+    second.occurred_at = first.occurred_at + jiff::SignedDuration::from_hours(24);
+    let plans = mapped(&[first.clone(), second.clone()]);
+    assert_eq!(plans.len(), 2);
+    assert_eq!(plans[0].document_id, "P-2026-0311/1");
+    assert_eq!(plans[1].document_id, "P-2026-0311/2");
+    assert_eq!(
+        plans[1].title.as_deref(),
+        Some("Samordnad individuell plan (SIP), version 2")
+    );
+    assert_eq!(plans[1].document_time, Some(second.occurred_at));
+    let plan = &plans[0];
+    assert_eq!(plan.plan_type, Some(PlanType::Sip));
+    assert_eq!(
+        plan.author.care_unit.as_ref().unwrap().as_str(),
+        "SE2321000214-E3HC"
+    );
+    assert_eq!(
+        plan.author.care_giver.as_ref().unwrap().as_str(),
+        "SE2321000214-1000"
+    );
+    let units: Vec<&str> = plan
+        .participating_care_units
+        .iter()
+        .map(HsaId::as_str)
+        .collect();
+    assert_eq!(
+        units,
+        [
+            "SE2321000214-E3HC",
+            "SE2120002411-HSJV",
+            "SE2321000214-E2VC"
+        ]
+    );
+    let text = String::from_utf8(plan.content[0].value.clone()).unwrap();
+    for line in [
+        "av Odensala hälsocentral (SE2321000214-E3HC)",
+        "Övergripande ansvar: kommunen",
+        "- Hemtjänst morgon och kväll, hjälp med personlig omvårdnad. (ansvar: kommunen, utförs av kommun 2380, hemtjänst)",
+        "- Dottern handlar och följer med till återbesök. (andra aktörer)",
+        "Uppföljning: 2026-12-10",
+        "Närstående deltog: ja",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    assert!(plans.iter().all(|p| p.nullified.is_none()));
+    // The body validates as the contract has it.
+    let body = response_body(&plans, &ok());
+    validate(&responder_xsd(), body.as_bytes(), "the mapped plans");
+
+    let mut cancelled = first.clone();
+    cancelled.kind = brygga::domain::event::EventKind::CaseCancelled {
+        reason: brygga::domain::sensitive::Sensitive::new("registrerad av misstag".to_owned()),
+    };
+    let plans = mapped(&[first, cancelled]);
+    assert_eq!(plans.len(), 1);
+    assert_eq!(
+        plans[0].nullified.as_deref(),
+        Some("Samordningsärendet har makulerats.")
+    );
+}
+
+#[test]
+fn the_requests_filters_choose_among_the_plans() {
+    let plan = &mapped(&[plan_event()])[0];
+    let day = plan
+        .document_time
+        .unwrap()
+        .to_zoned_datetime(brygga::domain::time::stockholm())
+        .date();
+    let envelope = |body: &str| {
+        format!(
+            r#"<s:Envelope xmlns:s="{SOAP_ENVELOPE}" xmlns:a="urn:riv:itintegration:registry:1" xmlns:r="{RESPONDER}" xmlns:c="urn:riv:clinicalprocess:logistics:logistics:3"><s:Header><a:LogicalAddress>SE2321000214-BRYG</a:LogicalAddress></s:Header><s:Body><r:GetCarePlans>{body}</r:GetCarePlans></s:Body></s:Envelope>"#
+        )
+    };
+    let wanted = |before: &str, after: &str| {
+        let request = envelope(&format!(
+            "{before}<r:patientId><c:id>198112189876</c:id><c:type>1.2.752.129.2.1.3.1</c:type></r:patientId>{after}"
+        ));
+        let request = decode_request(request.as_bytes(), TODAY).unwrap();
+        brygga::formats::riv::wanted(&request, plan)
+    };
+    let period = |start: jiff::civil::Date, end: jiff::civil::Date| {
+        format!(
+            "<r:datePeriod><c:start>{}</c:start><c:end>{}</c:end></r:datePeriod>",
+            start.strftime("%Y%m%d"),
+            end.strftime("%Y%m%d")
+        )
+    };
+    let next = day.tomorrow().unwrap();
+    let previous = day.yesterday().unwrap();
+    assert!(wanted("", ""));
+    assert!(wanted("", &period(day, day)), "both days are included");
+    assert!(!wanted("", &period(next, next)));
+    assert!(!wanted("", &period(previous, previous)));
+    assert!(wanted(
+        "<r:careUnitHSAId>SE2120002411-HSJV</r:careUnitHSAId>",
+        ""
+    ));
+    assert!(wanted(
+        "<r:careUnitHSAId>SE2321000214-E1AV</r:careUnitHSAId><r:careUnitHSAId>SE2321000214-E3HC</r:careUnitHSAId>",
+        ""
+    ));
+    assert!(!wanted(
+        "<r:careUnitHSAId>SE2321000214-E1AV</r:careUnitHSAId>",
+        ""
+    ));
+    assert!(wanted(
+        "",
+        "<r:sourceSystemHSAId>SE2321000214-BRYG</r:sourceSystemHSAId>"
+    ));
+    assert!(!wanted(
+        "",
+        "<r:sourceSystemHSAId>SE2321000214-1000</r:sourceSystemHSAId>"
+    ));
+    assert!(!wanted("", "<r:careContactId>VK-1</r:careContactId>"));
 }
