@@ -7,27 +7,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{OSTERSUND, python_tool, repo_root, spawn_app};
-
-/// Runs the client `script` (of `tests/clients/`) with `env`; its JSON summary.
-async fn run_client(script: &'static str, env: Vec<(&'static str, String)>) -> Value {
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python_tool("python"))
-            .arg(repo_root().join("tests/clients").join(script))
-            .envs(env)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the client's checks: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
+use crate::helpers::{OSTERSUND, repo_root, run_client, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_fhir_client_creates_reads_searches_and_updates_tasks() {

@@ -673,6 +673,29 @@ pub fn python_tool(name: &str) -> std::path::PathBuf {
     python.with_file_name(name)
 }
 
+/// Runs the client `script` (of `tests/clients/`) with `env`; its JSON summary.
+pub async fn run_client(
+    script: &'static str,
+    env: Vec<(&'static str, String)>,
+) -> serde_json::Value {
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python_tool("python"))
+            .arg(repo_root().join("tests/clients").join(script))
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the client's checks: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// `brygga ARGS` on the shipped configuration with its SQLite database at `database`.
 pub fn brygga_with_database(database: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_brygga"))

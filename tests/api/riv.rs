@@ -10,7 +10,7 @@ use std::io::Write;
 use brygga::config::{RivSettings, TlsSettings};
 use serde_json::Value;
 
-use crate::helpers::{AUDITOR, TestApp, cosmic_example, python_tool, repo_root, spawn_app_at_with};
+use crate::helpers::{AUDITOR, TestApp, cosmic_example, repo_root, spawn_app_at_with};
 
 const PRODUCER: &str = "SE2321000214-BRYG";
 const PERSON: &str = "198112189876";
@@ -213,22 +213,7 @@ async fn zeep(app: &TestApp, identity: Option<&str>, care_unit: Option<&str>) ->
     if let Some(unit) = care_unit {
         env.push(("BRYGGA_CARE_UNIT", unit.to_owned()));
     }
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python_tool("python"))
-            .arg(repo_root().join("tests/clients/zeep_getcareplans.py"))
-            .envs(env)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the zeep consumer: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    crate::helpers::run_client("zeep_getcareplans.py", env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
