@@ -197,8 +197,9 @@ fn national(settings: &Settings) -> Vec<(String, String)> {
     let consumers = settings
         .clients
         .iter()
-        .filter(|c| c.hsa_id.is_some())
+        .filter(|c| c.hsa_id.is_some() && !c.platform)
         .count();
+    let platforms = settings.clients.iter().filter(|c| c.platform).count();
     [
         (
             "contract",
@@ -215,7 +216,7 @@ fn national(settings: &Settings) -> Vec<(String, String)> {
         ),
         (
             "consumers",
-            format!("{consumers} registered (`hsa_id` in the clients file), known by a client certificate issued under `riv.trust_anchors_file` whose subject (`serialNumber`, else `CN`) names the HSA-id; mutual TLS"),
+            format!("{consumers} registered (`hsa_id` in the clients file), known by a client certificate issued under `riv.trust_anchors_file` whose subject (`serialNumber`, else `CN`) names the HSA-id (mutual TLS); directly, or through {platforms} national service platform(s) (`platform`) naming them in `x-rivta-original-serviceconsumer-hsaid`"),
         ),
         (
             "request",

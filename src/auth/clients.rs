@@ -56,6 +56,12 @@ pub struct ClientEntry {
     /// JWKS.
     #[serde(default)]
     pub hsa_id: Option<String>,
+    /// The national service platform itself (with `hsa_id`, its own): it calls on behalf of
+    /// the consuming systems it names in the RIV-TA header
+    /// `x-rivta-original-serviceconsumer-hsaid`, each of which must be registered too; what is
+    /// read is what that consumer may read.
+    #[serde(default)]
+    pub platform: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +87,8 @@ pub struct Client {
     pub certificates: Vec<String>,
     /// The consuming system's HSA-id on the national platform.
     pub hsa_id: Option<crate::domain::identifiers::HsaId>,
+    /// The national service platform, calling for the consumers it names.
+    pub platform: bool,
 }
 
 /// Reads and checks the clients file. Every problem names the file, the client and what is
@@ -141,6 +149,11 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
         .as_deref()
         .map(|id| crate::domain::identifiers::HsaId::parse(id).map_err(|e| format!("hsa_id: {e}")))
         .transpose()?;
+    if entry.platform && hsa_id.is_none() {
+        return Err(
+            "platform: the national service platform is known by its certificate's HSA-id; give hsa_id".to_owned(),
+        );
+    }
     let jwks_text = match (&entry.jwks, &entry.jwks_file) {
         (Some(inline), None) => inline.clone(),
         (None, Some(file)) => {
@@ -183,6 +196,7 @@ fn client(entry: ClientEntry, base: &Path, directory: &Directory) -> Result<Clie
     Ok(Client {
         certificates,
         hsa_id,
+        platform: entry.platform,
         client_id: entry.client_id,
         name: entry.name,
         organisation,

@@ -453,18 +453,45 @@ impl Authenticator {
     /// The caller a consumer of the national platform is, named by the HSA-id in the subject
     /// of its client certificate (already verified against the platform's trust anchors):
     /// the client registered with that `hsa_id`, with its organisation and scopes as
-    /// registered now.
-    pub fn platform_consumer(&self, hsa_id: &HsaId) -> Result<Caller, AuthError> {
+    /// registered now. `original`: the consumer the caller names in RIV-TA's
+    /// `x-rivta-original-serviceconsumer-hsaid`, which only the national service platform
+    /// (a client marked `platform`) may name, and which is then the caller.
+    pub fn platform_consumer(
+        &self,
+        hsa_id: &HsaId,
+        original: Option<&HsaId>,
+    ) -> Result<Caller, AuthError> {
         let registry = self.registry();
-        let client = registry
-            .values()
-            .find(|c| c.hsa_id.as_ref() == Some(hsa_id))
-            .ok_or_else(|| {
-                AuthError::Forbidden(format!(
-                    "the consuming system {hsa_id} named by the client certificate is not registered (clients file, hsa_id)"
-                ))
-            })?;
-        Ok(Caller::platform_consumer(client))
+        let registered = |id: &HsaId, who: &str| {
+            registry
+                .values()
+                .find(|c| c.hsa_id.as_ref() == Some(id))
+                .cloned()
+                .ok_or_else(|| {
+                    AuthError::Forbidden(format!(
+                        "the consuming system {id} {who} is not registered (clients file, hsa_id)"
+                    ))
+                })
+        };
+        let client = registered(hsa_id, "named by the client certificate")?;
+        match (client.platform, original) {
+            (false, None) => Ok(Caller::platform_consumer(&client)),
+            (false, Some(_)) => Err(AuthError::Forbidden(format!(
+                "{hsa_id} names another consumer (x-rivta-original-serviceconsumer-hsaid), which only the national service platform may (a client marked platform)"
+            ))),
+            (true, None) => Err(AuthError::Forbidden(format!(
+                "{hsa_id} is the national service platform: it must name the consumer it calls for (x-rivta-original-serviceconsumer-hsaid)"
+            ))),
+            (true, Some(original)) => {
+                let consumer = registered(original, "named by the platform")?;
+                if consumer.platform {
+                    return Err(AuthError::Forbidden(format!(
+                        "{original} is a platform, not a consumer"
+                    )));
+                }
+                Ok(Caller::platform_consumer(&consumer))
+            }
+        }
     }
 
     /// An access token for `client` with `scopes`, valid from `now` for the configured lifetime,

@@ -15,6 +15,7 @@ fn authenticator(certificates: Vec<String>) -> (Authenticator, Client) {
         keys: JwkSet { keys: Vec::new() },
         certificates,
         hsa_id: Some(HsaId::parse("SE5565594230-NPO1").expect("an HSA-id")),
+        platform: false,
     };
     let auth = Authenticator::new(
         &AuthSettings::default(),
@@ -88,13 +89,13 @@ async fn the_kept_tokens_stay_bounded() {
 fn a_platform_consumer_is_the_client_registered_with_its_hsa_id() {
     let (auth, client) = authenticator(Vec::new());
     let caller = auth
-        .platform_consumer(&HsaId::parse("SE5565594230-NPO1").unwrap())
+        .platform_consumer(&HsaId::parse("SE5565594230-NPO1").unwrap(), None)
         .expect("registered");
     assert_eq!(caller.client_id, client.client_id);
     assert_eq!(caller.organisation, client.organisation);
     assert!(!caller.relay && !caller.auditor && !caller.may_lift_protection);
     let refused = auth
-        .platform_consumer(&HsaId::parse("SE5565594230-NPO9").unwrap())
+        .platform_consumer(&HsaId::parse("SE5565594230-NPO9").unwrap(), None)
         .unwrap_err();
     assert!(
         matches!(&refused, AuthError::Forbidden(m) if m.contains("SE5565594230-NPO9")),

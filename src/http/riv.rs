@@ -12,6 +12,11 @@
 //! plans the decision withholds (no consent, an objection) are left out and the result says
 //! so (`INFO`), as the platform tells of blocked information. Everything the consumer must
 //! correct is a SOAP fault (`soap:Client`, HTTP 500 as SOAP 1.1 has it).
+//!
+//! A consumer may call directly, or through the national service platform: a client marked
+//! `platform` (known by its own certificate the same way) names the consuming system in
+//! `x-rivta-original-serviceconsumer-hsaid`, and the read is that consumer's. No one else may
+//! name a consumer.
 
 use std::sync::Arc;
 
@@ -30,6 +35,9 @@ use crate::auth::Interaction;
 use crate::config::RivSettings;
 use crate::domain::identifiers::HsaId;
 use crate::formats::riv;
+
+/// The RIV-TA header in which the national service platform names the consumer it calls for.
+pub const ORIGINAL_CONSUMER: &str = "x-rivta-original-serviceconsumer-hsaid";
 
 /// Where the contract is served.
 pub const PATH: &str = "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21";
@@ -185,14 +193,27 @@ pub async fn get_care_plans(
     let chain = peer
         .and_then(|Extension(ConnectInfo(p))| p.chain)
         .unwrap_or_default();
-    let consumer = match producer.consumer(&chain) {
+    let certified = match producer.consumer(&chain) {
         Ok(consumer) => consumer,
         Err(problem) => return fault(true, &problem),
     };
-    let caller = match state.auth.platform_consumer(&consumer) {
+    let original = match headers.get(ORIGINAL_CONSUMER) {
+        None => None,
+        Some(value) => match value.to_str().ok().map(|v| HsaId::parse(v.trim())) {
+            Some(Ok(id)) => Some(id),
+            _ => {
+                return fault(
+                    true,
+                    &format!("the {ORIGINAL_CONSUMER} header is no HSA-id"),
+                );
+            }
+        },
+    };
+    let caller = match state.auth.platform_consumer(&certified, original.as_ref()) {
         Ok(caller) => caller,
         Err(problem) => return fault(true, &problem.to_string()),
     };
+    let consumer = original.unwrap_or(certified);
     if let Err(problem) = caller.require("CarePlan", Interaction::Search) {
         return fault(true, &problem.to_string());
     }

@@ -481,6 +481,62 @@ async fn consumers_are_known_by_the_platforms_certificates_and_bad_requests_are_
     let (_, answer) = soap(&app, &http, "<unclosed>".to_owned(), Some(ACTION)).await;
     assert_eq!(one(&answer, "faultcode"), "soap:Client", "{answer}");
 
+    // Only the national service platform names the consumer it calls for, and only a
+    // registered one; the read is then that consumer's.
+    let original = |id: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-rivta-original-serviceconsumer-hsaid",
+            id.parse().unwrap(),
+        );
+        headers
+    };
+    let through = |identity: &str, named: Option<&str>| {
+        let mut builder = crate::helpers::http_client().identity(
+            reqwest::Identity::from_pem(
+                &std::fs::read(tls_file(&format!("{identity}.identity.pem"))).unwrap(),
+            )
+            .unwrap(),
+        );
+        if let Some(id) = named {
+            builder = builder.default_headers(original(id));
+        }
+        builder.build().unwrap()
+    };
+    for (identity, named, words) in [
+        (
+            REGION_CONSUMER,
+            Some("SE5565594230-NPO2"),
+            "which only the national service platform may",
+        ),
+        ("riv-platform", None, "must name the consumer it calls for"),
+        (
+            "riv-platform",
+            Some("SE5565594230-XXX9"),
+            "SE5565594230-XXX9",
+        ),
+        (
+            "riv-platform",
+            Some("SE165565594230-1000"),
+            "a platform, not a consumer",
+        ),
+        ("riv-platform", Some("not an HSA-id"), "is no HSA-id"),
+    ] {
+        let (status, answer) = soap(&app, &through(identity, named), request(), Some(ACTION)).await;
+        assert_eq!(status, 500, "{answer}");
+        fault(&answer, words);
+    }
+    let (status, answer) = soap(
+        &app,
+        &through("riv-platform", Some("SE5565594230-NPO1")),
+        request(),
+        Some(ACTION),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    validate(&answer);
+    assert_eq!(one(&answer, "c:resultCode"), "OK", "{answer}");
+
     // The faults' valid neighbour: the same request is answered.
     let answer = read(&app, REGION_CONSUMER, &patient(PERSON)).await;
     assert_eq!(one(&answer, "c:resultCode"), "OK", "{answer}");
