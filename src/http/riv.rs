@@ -250,3 +250,103 @@ pub async fn get_care_plans(
         }
     }
 }
+
+/// The contract's service description and schemas, as shipped in `mappings/riv/schemas/`.
+const WSDL: &str = include_str!(
+    "../../mappings/riv/schemas/interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl"
+);
+const SCHEMAS: [(&str, &str); 4] = [
+    (
+        "GetCarePlansResponder_2.0.xsd",
+        include_str!(
+            "../../mappings/riv/schemas/interactions/GetCarePlansInteraction/GetCarePlansResponder_2.0.xsd"
+        ),
+    ),
+    (
+        "clinicalprocess_logistics_logistics_3.0.xsd",
+        include_str!(
+            "../../mappings/riv/schemas/core_components/clinicalprocess_logistics_logistics_3.0.xsd"
+        ),
+    ),
+    (
+        "clinicalprocess_logistics_logistics_enum_3.0.xsd",
+        include_str!(
+            "../../mappings/riv/schemas/core_components/clinicalprocess_logistics_logistics_enum_3.0.xsd"
+        ),
+    ),
+    (
+        "itintegration_registry_1.0.xsd",
+        include_str!("../../mappings/riv/schemas/core_components/itintegration_registry_1.0.xsd"),
+    ),
+];
+
+/// Every `schemaLocation` of `text` pointed at this endpoint's `?xsd=<file>`, and the
+/// service's address at the endpoint itself.
+fn addressed(text: &str, endpoint: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut rest = text;
+    while let Some(at) = rest.find("schemaLocation=") {
+        let value = &rest[at + "schemaLocation=".len()..];
+        let Some(quote) = value.chars().next().filter(|q| *q == '"' || *q == '\'') else {
+            out.push_str(&rest[..at + "schemaLocation=".len()]);
+            rest = value;
+            continue;
+        };
+        let Some(end) = value[1..].find(quote) else {
+            break;
+        };
+        let location = &value[1..1 + end];
+        let file = location.rsplit('/').next().unwrap_or(location);
+        out.push_str(&rest[..at]);
+        out.push_str(&format!(
+            "schemaLocation={quote}{endpoint}?xsd={file}{quote}"
+        ));
+        rest = &value[end + 2..];
+    }
+    out.push_str(rest);
+    out.replace(
+        "location='http://tempuri.org'",
+        &format!("location='{endpoint}'"),
+    )
+}
+
+/// `GET …/rivtabp21?wsdl` (and `?xsd=<file>`): the service description a SOAP toolkit builds
+/// its client from, with the service's address and the schemas' locations at this gateway.
+/// Open: it holds the contract, nothing of anyone.
+pub async fn describe(base: super::Base, uri: axum::http::Uri) -> Response {
+    let endpoint = base.url(PATH);
+    let query = uri.query().unwrap_or("");
+    let document = if query.eq_ignore_ascii_case("wsdl") {
+        Some(addressed(WSDL, &endpoint))
+    } else if let Some(file) = query.strip_prefix("xsd=") {
+        SCHEMAS
+            .iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, text)| addressed(text, &endpoint))
+    } else {
+        None
+    };
+    match document {
+        Some(text) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/xml; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response(),
+        None => super::ApiError::BadRequest {
+            diagnostics: format!(
+                "GetCarePlans 2 is described at {endpoint}?wsdl (schemas: {}); the service itself is a SOAP POST",
+                SCHEMAS
+                    .iter()
+                    .map(|(name, _)| format!("?xsd={name}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            expression: None,
+        }
+        .into_response(),
+    }
+}

@@ -147,7 +147,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
         .route("/protection/lift", post(patient::lift_protection))
         .route(
             "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21",
-            post(riv::get_care_plans),
+            get(riv::describe).post(riv::get_care_plans),
         );
     // Only in test environments (`server.test_clock`).
     let routes = if server.test_clock {

@@ -1,5 +1,5 @@
 //! The national platform's GetCarePlans 2 over mutual TLS on loopback: a real SOAP client
-//! (zeep, from the contract's WSDL) reads the plans of the shipped scenario 23 as the
+//! (zeep, built from the WSDL the gateway serves at `?wsdl`) reads the plans of the shipped scenario 23 as the
 //! registered consumers; every response validates against the contract's schema (xmllint); a
 //! plan without the person's consent and the plans of a person with protected identity are not
 //! disclosed; a consumer not known by a certificate of the platform's CA, or a request that
@@ -191,13 +191,8 @@ async fn post_scenario(app: &TestApp) {
 async fn zeep(app: &TestApp, identity: Option<&str>, care_unit: Option<&str>) -> Value {
     let mut env = vec![
         ("BRYGGA_RIV_URL", app.url(PATH)),
-        (
-            "BRYGGA_WSDL",
-            repo_root()
-                .join("mappings/riv/schemas/interactions/GetCarePlansInteraction/GetCarePlansInteraction_2.0_RIVTABP21.wsdl")
-                .display()
-                .to_string(),
-        ),
+        // The description as the gateway serves it (`?wsdl`, its schemas at `?xsd=`).
+        ("BRYGGA_WSDL", format!("{}?wsdl", app.url(PATH))),
         ("BRYGGA_CA", tls_file("ca.pem").display().to_string()),
         ("BRYGGA_LOGICAL_ADDRESS", PRODUCER.to_owned()),
         ("BRYGGA_PERSON", PERSON.to_owned()),
@@ -558,4 +553,46 @@ fn the_consumers_hsa_id_is_read_from_the_certificate_subject() {
     assert!(refused.contains("names no HSA-id"), "{refused}");
     let refused = brygga::http::subject_hsa_id(b"not a certificate").unwrap_err();
     assert!(refused.contains("cannot be read"), "{refused}");
+}
+
+#[tokio::test]
+async fn the_service_description_is_served_with_its_schemas_at_the_gateway() {
+    let app = riv_app().await;
+    let http = crate::helpers::http_client().build().unwrap();
+    let endpoint = app.url(PATH);
+    let get = |query: String| {
+        let http = http.clone();
+        let url = format!("{endpoint}?{query}");
+        async move {
+            let response = http.get(&url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, wsdl) = get("wsdl".to_owned()).await;
+    assert_eq!(status, 200, "{wsdl}");
+    assert!(wsdl.contains(&format!("location='{endpoint}'")), "{wsdl}");
+    assert!(!wsdl.contains("tempuri"), "{wsdl}");
+    // Every schema it imports is there, and theirs too; each is the shipped file but for its
+    // imports' locations.
+    let mut pending = vec![wsdl];
+    let mut fetched = std::collections::BTreeSet::new();
+    while let Some(document) = pending.pop() {
+        for part in document.split("schemaLocation=").skip(1) {
+            let quote = part.chars().next().unwrap();
+            let location = part[1..].split(quote).next().unwrap();
+            let query = location
+                .strip_prefix(&format!("{endpoint}?"))
+                .unwrap_or_else(|| panic!("{location} is not at {endpoint}"));
+            if fetched.insert(query.to_owned()) {
+                let (status, schema) = get(query.to_owned()).await;
+                assert_eq!(status, 200, "{query}: {schema}");
+                assert!(schema.contains("<xs:schema"), "{query}");
+                pending.push(schema);
+            }
+        }
+    }
+    assert_eq!(fetched.len(), 4, "{fetched:?}");
+    let (status, answer) = get("xsd=../../secrets.pem".to_owned()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("?wsdl"), "{answer}");
 }

@@ -1,10 +1,10 @@
 """A consumer of the national platform as a real SOAP client: zeep, driven by the contract's own
-WSDL (GetCarePlansInteraction_2.0_RIVTABP21.wsdl), reads a person's plans from brygga's
-GetCarePlans 2 producer over mutual TLS.
+WSDL (GetCarePlansInteraction_2.0_RIVTABP21.wsdl, as the gateway serves it at ?wsdl), reads a
+person's plans from brygga's GetCarePlans 2 producer over mutual TLS.
 
 Run by tests/api/riv.rs with
   BRYGGA_RIV_URL           the producer's endpoint (https://…/rivtabp21)
-  BRYGGA_WSDL              the WSDL file
+  BRYGGA_WSDL              the WSDL: the gateway's …/rivtabp21?wsdl, or a file
   BRYGGA_CA                the CA the gateway's server certificate is issued under
   BRYGGA_IDENTITY          the consumer's client certificate and key (one PEM file); unset: none
   BRYGGA_LOGICAL_ADDRESS   the RIV-TA LogicalAddress header
