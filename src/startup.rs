@@ -181,6 +181,10 @@ impl Application {
             ),
             require_if_match: self.settings.server.require_if_match,
             keep_unknown_elements: self.settings.server.keep_unknown_elements,
+            console: Arc::new(http::Console::new(
+                self.settings.accounts.clone(),
+                &self.settings.console,
+            )),
             riv: http::Producer::new(&self.settings.riv, |p| self.settings.resolve(p))
                 .map_err(anyhow::Error::msg)?,
             auth_clock: if self.settings.server.test_clock {

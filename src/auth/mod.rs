@@ -9,6 +9,7 @@
 //! and the client's organisation.
 
 pub mod access;
+mod accounts;
 mod assertion;
 mod client_side;
 pub mod clients;
@@ -27,6 +28,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+pub use accounts::{Account, Role, add_account, load_accounts, sign_in};
 pub use client_side::request_token;
 pub use clients::{Client, ClientEntry, load_clients, parse_jwks};
 pub use scopes::{Interaction, Scope, Scopes};

@@ -248,6 +248,15 @@ pub(super) fn check_config(settings: &Settings) -> anyhow::Result<()> {
     );
     println!("  token endpoint: {}", settings.token_url());
     println!(
+        "  console:        /console, {} account(s){}",
+        settings.accounts.len(),
+        if settings.accounts.is_empty() {
+            " (add one with `brygga user add`)"
+        } else {
+            ""
+        }
+    );
+    println!(
         "  GetCarePlans 2: {}",
         match settings.riv.producer() {
             None => "not served (riv.hsa_id unset)".to_owned(),
@@ -860,4 +869,45 @@ pub(super) fn redact_password(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// `brygga user add`: the password from standard input, the account written to the accounts
+/// file.
+pub(super) fn user_add(
+    settings: &Settings,
+    username: &str,
+    name: &str,
+    organisation: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    let role = crate::auth::Role::parse(role).map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| anyhow::anyhow!("the password cannot be read from standard input: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let file = settings.resolve(
+        settings
+            .auth
+            .accounts_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new("accounts.toml")),
+    );
+    let replaced = crate::auth::add_account(
+        &file,
+        &settings.directory,
+        username,
+        name,
+        organisation,
+        role,
+        password,
+    )
+    .map_err(anyhow::Error::msg)?;
+    println!(
+        "{} account {username} ({}, {organisation}) in {}; the gateway reads it at its next start",
+        if replaced { "replaced" } else { "added" },
+        role.as_str(),
+        file.display()
+    );
+    Ok(())
 }

@@ -201,6 +201,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ProtectionCommand,
     },
+    /// People's local accounts for the web console (`/console`).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Run the reference receiver for the gateway's deliveries (a subscription's endpoint, for
     /// trying the gateway out and for integration tests): it drops repeats by idempotency key,
     /// applies each case's steps in sequence, answers 200 only after storing (with --store),
@@ -229,6 +234,27 @@ impl Command {
             Command::Serve | Command::Receive { .. } | Command::Replay { .. }
         )
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account (or replace the one of the same username) in the accounts file
+    /// (`auth.accounts_file`, else `accounts.toml` beside the settings), its password read
+    /// from standard input (one line, at least 12 characters) and kept as an argon2id hash.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// The person's name, as the console greets them.
+        #[arg(long)]
+        name: String,
+        /// A region's HSA-id or a municipality's kommunkod, of the organisation directory.
+        #[arg(long)]
+        organisation: String,
+        /// operator (deliveries, subscriptions), coordinator (deviations, cases of their
+        /// organisation), auditor (the audit log) or follow-up (statistics, de-identified).
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,6 +392,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => deviations_export(&settings, deidentified, from, to, &format).await,
         Command::Protection { command } => protection(&settings, command).await,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    name,
+                    organisation,
+                    role,
+                },
+        } => user_add(&settings, &username, &name, &organisation, &role),
         Command::Replay {
             paths,
             junit,

@@ -196,6 +196,9 @@ pub struct AuthSettings {
     /// The registered clients, relative to the settings file. Unset: `clients.toml` beside
     /// it, if there is one (without any client, every protected endpoint answers 401).
     pub clients_file: Option<PathBuf>,
+    /// People's local accounts for the web console (`brygga user add`), relative to the
+    /// settings file. Unset: `accounts.toml` beside it, if there is one.
+    pub accounts_file: Option<PathBuf>,
     /// External identity providers.
     #[serde(rename = "issuer")]
     pub issuers: Vec<ExternalIssuer>,
@@ -208,6 +211,7 @@ impl Default for AuthSettings {
             token_lifetime_seconds: 300,
             token_key_file: None,
             clients_file: None,
+            accounts_file: None,
             issuers: Vec::new(),
         }
     }
@@ -420,6 +424,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     #[serde(default)]
     pub riv: RivSettings,
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// The organisation directory, relative to the settings file.
     #[serde(default = "default_organisations_file")]
     pub organisations_file: PathBuf,
@@ -439,6 +445,9 @@ pub struct Settings {
     /// The clients file they were loaded from, read again by the gateway when it changes.
     #[serde(skip)]
     pub clients_source: Option<PathBuf>,
+    /// Loaded from `auth.accounts_file`.
+    #[serde(skip)]
+    pub accounts: Vec<crate::auth::Account>,
     /// Loaded from `delivery.subscriptions_file`.
     #[serde(skip)]
     pub subscriptions: crate::delivery::Subscriptions,
@@ -497,6 +506,7 @@ impl Settings {
         merged.directory = self.directory.clone();
         merged.clients = self.clients.clone();
         merged.clients_source = self.clients_source.clone();
+        merged.accounts = self.accounts.clone();
         merged.subscriptions = self.subscriptions.clone();
         merged.source = self.source.clone();
         Ok(merged)
@@ -686,6 +696,19 @@ impl Settings {
             }
             match beside(
                 path,
+                settings.auth.accounts_file.as_deref(),
+                "accounts.toml",
+                "auth.accounts_file",
+            ) {
+                Ok(Some(file)) => match crate::auth::load_accounts(&file, &settings.directory) {
+                    Ok(accounts) => settings.accounts = accounts,
+                    Err(found) => problems.extend(found),
+                },
+                Ok(None) => {}
+                Err(problem) => problems.push(problem),
+            }
+            match beside(
+                path,
                 settings.delivery.subscriptions_file.as_deref(),
                 "subscriptions.toml",
                 "delivery.subscriptions_file",
@@ -700,6 +723,13 @@ impl Settings {
                 Err(problem) => problems.push(problem),
             }
         }
+        problems.extend(
+            settings
+                .console
+                .problems()
+                .into_iter()
+                .map(|p| format!("{}: {p}", path.display())),
+        );
         problems.extend(
             settings
                 .riv
@@ -840,9 +870,11 @@ fn retired(key: &str) -> Option<&'static str> {
     }
 }
 
+mod console;
 mod riv;
 #[cfg(test)]
 mod tests;
 mod traces;
+pub use console::ConsoleSettings;
 pub use riv::RivSettings;
 pub use traces::TraceSettings;

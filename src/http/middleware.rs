@@ -77,7 +77,7 @@ pub async fn outcome_for_bare_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json") || v.contains("xml"));
+        .is_some_and(|v| v.contains("json") || v.contains("xml") || v.starts_with("text/html"));
     if has_body {
         return response;
     }

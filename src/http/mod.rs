@@ -8,6 +8,7 @@ mod capture;
 mod careplan;
 mod case_resources;
 mod consent;
+mod console;
 mod cosmic_link;
 mod deliveries;
 mod deviations;
@@ -36,6 +37,7 @@ mod transaction;
 mod translate;
 
 pub use capture::{CaptureServer, Captured};
+pub use console::Console;
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
 pub use public_url::{Base, PublicUrls, parse_base, parse_proxy};

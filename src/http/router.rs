@@ -45,6 +45,8 @@ pub struct AppState {
     pub keep_unknown_elements: bool,
     /// The producer of the national platform's GetCarePlans 2, when `riv.hsa_id` is set.
     pub riv: Option<super::riv::Producer>,
+    /// The web console's accounts and sessions.
+    pub console: std::sync::Arc<super::console::Console>,
 }
 
 impl FromRef<AppState> for Pipeline {
@@ -149,6 +151,7 @@ pub fn router(state: AppState, server: &ServerSettings) -> Router {
             "/riv/clinicalprocess/logistics/logistics/GetCarePlans/2/rivtabp21",
             get(riv::describe).post(riv::get_care_plans),
         );
+    let routes = routes.merge(super::console::routes());
     // Only in test environments (`server.test_clock`).
     let routes = if server.test_clock {
         routes.route("/test/clock", get(test_clock::read).post(test_clock::set))

@@ -78,6 +78,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         statistics: Default::default(),
         audit: Default::default(),
         riv: Default::default(),
+        console: Default::default(),
         organisations_file: PathBuf::from("organisations.toml"),
         mappings_dir: repo_root().join("mappings"),
         policy_files: Vec::new(),
@@ -89,6 +90,7 @@ pub fn test_settings(dir: &Path) -> Settings {
         .expect("the example organisations parse"),
         clients: Vec::new(),
         clients_source: None,
+        accounts: Vec::new(),
         subscriptions: Default::default(),
         source: dir.join("brygga.toml"),
     };

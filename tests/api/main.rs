@@ -29,6 +29,7 @@ mod backup;
 mod beyond_discharge;
 mod cli;
 mod consent;
+mod console;
 mod contract_fuzz;
 mod cosmic_link;
 mod crash;

@@ -1,0 +1,315 @@
+//! The web console at `/console`: server-rendered pages for the people who run and follow up
+//! the process, in Swedish (English with `?lang=en`), usable by keyboard and screen reader.
+//!
+//! - `GET /console/login`, `POST /console/login`: sign-in with a local account
+//!   (`auth.accounts_file`, argon2id), audited whether it succeeds or not; a session cookie
+//!   (`session`) that is HttpOnly, Secure and SameSite=Strict, with idle and absolute limits.
+//! - `GET /console`: the overview — the database and the timers, each subscription's queue
+//!   (pending, oldest, dead letters, its circuit breaker) for operators, the deviations that
+//!   wait for an answer by principal.
+//! - `POST /console/logout`.
+//!
+//! Every answer carries a Content-Security-Policy that allows nothing inline and nothing from
+//! elsewhere, and is not cached; every form carries the session's CSRF token, and a POST
+//! from another site (`Origin`, `Sec-Fetch-Site`) is refused.
+
+mod page;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::router::AppState;
+use crate::auth::{Account, Role};
+use crate::changes::AuditEntry;
+use page::Page;
+use session::{Session, Sessions};
+
+/// What the console holds: the accounts it signs in, and the sessions.
+#[derive(Debug)]
+pub struct Console {
+    pub accounts: Vec<Account>,
+    pub sessions: Sessions,
+}
+
+impl Console {
+    pub fn new(accounts: Vec<Account>, settings: &crate::config::ConsoleSettings) -> Console {
+        Console {
+            accounts,
+            sessions: Sessions::new(
+                jiff::SignedDuration::from_mins(settings.idle_minutes as i64),
+                jiff::SignedDuration::from_hours(settings.absolute_hours as i64),
+            ),
+        }
+    }
+}
+
+/// The headers of every console answer.
+pub async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// `?lang=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Language {
+    lang: Option<String>,
+}
+
+fn language(query: &Language, session: Option<&Session>) -> &'static str {
+    match query.lang.as_deref() {
+        Some("en") => "en",
+        Some("sv") => "sv",
+        _ => session.map(|s| s.language).unwrap_or("sv"),
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A POST made from another site, as the browser says (`Origin`, `Sec-Fetch-Site`).
+fn cross_site(headers: &HeaderMap, base: &super::Base) -> bool {
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site");
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("null"))
+        .is_some_and(|origin| origin == "null" || origin != base.url(""));
+    site || origin
+}
+
+/// The live session of the request, if any.
+fn current(state: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
+    let token = session::token(headers)?;
+    let session = state
+        .console
+        .sessions
+        .find(&token, state.pipeline.clock.now())?;
+    Some((token, session))
+}
+
+/// `GET /console/assets/console.css`.
+pub async fn stylesheet() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        include_str!("console.css"),
+    )
+        .into_response()
+}
+
+/// `GET /console/login`.
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Language>,
+) -> Response {
+    if current(&state, &headers).is_some() {
+        return redirect("/console");
+    }
+    html(
+        StatusCode::OK,
+        page::login(language(&query, None), None, ""),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+/// `POST /console/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    base: super::Base,
+    headers: HeaderMap,
+    Form(credentials): Form<Credentials>,
+) -> Response {
+    let lang = language(
+        &Language {
+            lang: credentials.lang.clone(),
+        },
+        None,
+    );
+    if cross_site(&headers, &base) {
+        return html(
+            StatusCode::FORBIDDEN,
+            page::login(lang, Some(page::text(lang, "cross-site")), ""),
+        );
+    }
+    let console: Arc<Console> = state.console.clone();
+    let username = credentials.username.trim().to_owned();
+    let password = credentials.password;
+    // Hashing is deliberately slow: off the request threads.
+    let found = tokio::task::spawn_blocking(move || {
+        crate::auth::sign_in(&console.accounts, &username, &password).cloned()
+    })
+    .await
+    .ok()
+    .flatten();
+    let now = state.pipeline.clock.now();
+    let known = state
+        .console
+        .accounts
+        .iter()
+        .find(|a| a.username == credentials.username.trim());
+    let entry = AuditEntry {
+        actor: format!(
+            "console:{}",
+            known.map(|a| a.username.as_str()).unwrap_or("unknown")
+        ),
+        organisation: known.map(|a| a.organisation.code()),
+        action: if found.is_some() {
+            "console sign-in".to_owned()
+        } else {
+            "console sign-in refused".to_owned()
+        },
+        person: None,
+        purpose: "drift och uppföljning".to_owned(),
+        legal_basis: None,
+        details: serde_json::json!({ "account_known": known.is_some() }),
+    };
+    if let Err(error) = state
+        .pipeline
+        .committer
+        .append_audit(None, &[entry], now)
+        .await
+    {
+        tracing::error!(%error, "a console sign-in could not be audited");
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            page::login(lang, Some(page::text(lang, "unavailable")), ""),
+        );
+    }
+    let Some(account) = found else {
+        return html(
+            StatusCode::UNAUTHORIZED,
+            page::login(
+                lang,
+                Some(page::text(lang, "wrong")),
+                credentials.username.trim(),
+            ),
+        );
+    };
+    let token = state.console.sessions.sign_in(&account, lang, now);
+    let mut response = redirect("/console");
+    if let Ok(value) = HeaderValue::from_str(&session::cookie(Some(&token))) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /console/logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    base: super::Base,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some((token, session)) = current(&state, &headers) else {
+        return redirect("/console/login");
+    };
+    if cross_site(&headers, &base) || form.csrf != session.csrf {
+        return html(
+            StatusCode::FORBIDDEN,
+            page::refused(session.language, page::text(session.language, "csrf")),
+        );
+    }
+    state.console.sessions.sign_out(&token);
+    let mut response = redirect("/console/login");
+    if let Ok(value) = HeaderValue::from_str(&session::cookie(None)) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `GET /console`: the overview.
+pub async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Language>,
+) -> Response {
+    let Some((token, mut session)) = current(&state, &headers) else {
+        return redirect("/console/login");
+    };
+    let lang = language(&query, Some(&session));
+    if lang != session.language {
+        state.console.sessions.set_language(&token, lang);
+        session.language = lang;
+    }
+    let now = state.pipeline.clock.now();
+    let store = &state.pipeline.store;
+    let ready = matches!(store.readiness().await, Ok(r) if r.is_ready());
+    let operations = store.operations(now).await.ok();
+    let breakers = state.deliverer.breakers.states(now);
+    let mut page = Page::new(lang, page::text(lang, "overview"), &session);
+    page.health(ready, operations.as_ref(), now);
+    if session.role == Role::Operator {
+        page.queues(operations.as_ref(), &breakers, now);
+    }
+    if matches!(session.role, Role::Operator | Role::Coordinator) {
+        page.deviations(operations.as_ref());
+    }
+    html(StatusCode::OK, page.finish())
+}
+
+/// The console's routes, under `/console`.
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/console", get(overview))
+        .route("/console/login", get(login_form).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/assets/console.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(security_headers))
+}

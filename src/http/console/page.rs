@@ -1,0 +1,323 @@
+//! The console's HTML: one layout (skip link, header with who is signed in and the sign-out
+//! form, navigation, `main`), the sign-in form, and the overview's sections — tables with
+//! captions and header cells, numbers aligned, every text in Swedish and English. Everything
+//! interpolated is escaped.
+
+use std::fmt::Write;
+
+use jiff::Timestamp;
+
+use super::session::Session;
+use crate::store::{DeviationState, Operations, QueueState};
+
+/// `text` escaped for HTML text and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The console's texts, by key, in `lang` (`sv` or `en`).
+pub fn text(lang: &str, key: &str) -> &'static str {
+    let (sv, en) = match key {
+        "overview" => ("Översikt", "Overview"),
+        "sign-in" => ("Logga in", "Sign in"),
+        "sign-out" => ("Logga ut", "Sign out"),
+        "username" => ("Användarnamn", "Username"),
+        "password" => ("Lösenord", "Password"),
+        "wrong" => (
+            "Fel användarnamn eller lösenord.",
+            "Wrong username or password.",
+        ),
+        "unavailable" => (
+            "Inloggningen kunde inte loggas; försök igen om en stund.",
+            "The sign-in could not be audited; try again in a moment.",
+        ),
+        "cross-site" => (
+            "Formuläret skickades från en annan webbplats och avvisades.",
+            "The form was sent from another site and was refused.",
+        ),
+        "csrf" => (
+            "Formuläret hörde inte till din inloggning och avvisades. Ladda om sidan och försök igen.",
+            "The form did not belong to your session and was refused. Reload the page and try again.",
+        ),
+        "skip" => ("Hoppa till innehållet", "Skip to the content"),
+        "health" => ("Drift", "Health"),
+        "database" => ("Databasen", "Database"),
+        "ready" => ("svarar", "answers"),
+        "not-ready" => ("svarar inte", "does not answer"),
+        "timers" => ("Tidsfrister och påminnelser", "Deadlines and reminders"),
+        "timers-pending" => ("väntar", "pending"),
+        "timers-overdue" => ("försenade", "overdue"),
+        "queues" => (
+            "Leveranser per prenumeration",
+            "Deliveries per subscription",
+        ),
+        "subscription" => ("Prenumeration", "Subscription"),
+        "pending" => ("Väntar", "Pending"),
+        "oldest" => ("Äldsta väntande", "Oldest pending"),
+        "dead" => ("Ej levererade (döda)", "Dead letters"),
+        "delivered" => ("Levererade", "Delivered"),
+        "breaker" => ("Brytare", "Circuit"),
+        "closed" => ("stängd", "closed"),
+        "open" => (
+            "öppen: mottagaren svarar inte",
+            "open: the receiver does not answer",
+        ),
+        "half-open" => ("provar", "probing"),
+        "no-queues" => ("Inga leveranser ännu.", "No deliveries yet."),
+        "deviations" => (
+            "Avvikelser som väntar på svar",
+            "Deviations waiting for an answer",
+        ),
+        "principal" => ("Huvudman", "Principal"),
+        "unanswered" => ("Obesvarade", "Unanswered"),
+        "unacknowledged" => ("Ej kvitterade", "Not acknowledged"),
+        "escalated" => ("Påminda eller eskalerade", "Reminded or escalated"),
+        "region" => ("Regionen", "The region"),
+        "municipality" => ("Kommunen", "The municipality"),
+        "store-unreadable" => (
+            "Databasen kunde inte läsas just nu.",
+            "The database could not be read just now.",
+        ),
+        "signed-in-as" => ("Inloggad som", "Signed in as"),
+        "other-language" => ("In English", "På svenska"),
+        "refused" => ("Avvisat", "Refused"),
+        "operator" => ("driftansvarig", "operator"),
+        "coordinator" => ("samordnare", "coordinator"),
+        "auditor" => ("granskare", "auditor"),
+        "follow-up" => ("uppföljning", "follow-up"),
+        _ => ("?", "?"),
+    };
+    if lang == "en" { en } else { sv }
+}
+
+fn age(since: Timestamp, now: Timestamp) -> String {
+    let minutes = now.duration_since(since).as_secs().max(0) / 60;
+    match minutes {
+        0..60 => format!("{minutes} min"),
+        60..2880 => format!("{} h {} min", minutes / 60, minutes % 60),
+        _ => format!("{} d", minutes / 1440),
+    }
+}
+
+fn head(out: &mut String, lang: &str, title: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} – brygga</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head><body>",
+        escape(title)
+    );
+}
+
+/// The sign-in page, with a message and the username typed before.
+pub fn login(lang: &'static str, message: Option<&str>, username: &str) -> String {
+    let mut out = String::new();
+    let title = text(lang, "sign-in");
+    head(&mut out, lang, title);
+    let other = if lang == "en" { "sv" } else { "en" };
+    let _ = write!(
+        out,
+        "<header><span>brygga</span><a href=\"/console/login?lang={other}\" lang=\"{other}\">{}</a></header><main id=\"main\"><h1>{}</h1>",
+        text(lang, "other-language"),
+        escape(title)
+    );
+    if let Some(message) = message {
+        let _ = write!(
+            out,
+            "<p class=\"message\" role=\"alert\">{}</p>",
+            escape(message)
+        );
+    }
+    let _ = write!(
+        out,
+        "<form method=\"post\" action=\"/console/login\"><input type=\"hidden\" name=\"lang\" value=\"{lang}\"><label for=\"username\">{}</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{}\"><label for=\"password\">{}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required><p><button type=\"submit\">{}</button></p></form></main></body></html>",
+        text(lang, "username"),
+        escape(username),
+        text(lang, "password"),
+        text(lang, "sign-in"),
+    );
+    out
+}
+
+/// A page saying a request was refused.
+pub fn refused(lang: &'static str, message: &str) -> String {
+    let mut out = String::new();
+    head(&mut out, lang, text(lang, "refused"));
+    let _ = write!(
+        out,
+        "<main id=\"main\"><h1>{}</h1><p class=\"message\" role=\"alert\">{}</p><p><a href=\"/console\">{}</a></p></main></body></html>",
+        text(lang, "refused"),
+        escape(message),
+        text(lang, "overview"),
+    );
+    out
+}
+
+/// A page of a signed-in person.
+pub struct Page {
+    lang: &'static str,
+    out: String,
+}
+
+impl Page {
+    pub fn new(lang: &'static str, title: &str, session: &Session) -> Page {
+        let mut out = String::new();
+        head(&mut out, lang, title);
+        let other = if lang == "en" { "sv" } else { "en" };
+        let _ = write!(
+            out,
+            "<a class=\"skip\" href=\"#main\">{}</a><header><span>brygga</span><nav aria-label=\"{}\"><ul><li><a href=\"/console\" aria-current=\"page\">{}</a></li></ul></nav><span class=\"who\">{} {} ({}, {})</span><a href=\"?lang={other}\" lang=\"{other}\">{}</a><form class=\"inline\" method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button class=\"quiet\" type=\"submit\">{}</button></form></header><main id=\"main\"><h1>{}</h1>",
+            text(lang, "skip"),
+            if lang == "en" { "Console" } else { "Konsolen" },
+            text(lang, "overview"),
+            text(lang, "signed-in-as"),
+            escape(&session.name),
+            escape(&session.organisation.code()),
+            text(lang, session.role.as_str()),
+            text(lang, "other-language"),
+            escape(&session.csrf),
+            text(lang, "sign-out"),
+            escape(title),
+        );
+        Page { lang, out }
+    }
+
+    fn t(&self, key: &str) -> &'static str {
+        text(self.lang, key)
+    }
+
+    /// The database and the timers.
+    pub fn health(&mut self, ready: bool, operations: Option<&Operations>, now: Timestamp) {
+        let _ = write!(
+            self.out,
+            "<section aria-labelledby=\"health\"><h2 id=\"health\">{}</h2><ul><li>{}: <span class=\"{}\">{}</span></li>",
+            self.t("health"),
+            self.t("database"),
+            if ready { "good" } else { "bad" },
+            self.t(if ready { "ready" } else { "not-ready" }),
+        );
+        match operations {
+            Some(o) => {
+                let _ = write!(
+                    self.out,
+                    "<li>{}: {} {}, <span class=\"{}\">{} {}</span>{}</li>",
+                    self.t("timers"),
+                    o.timers_pending,
+                    self.t("timers-pending"),
+                    if o.timers_overdue > 0 { "bad" } else { "good" },
+                    o.timers_overdue,
+                    self.t("timers-overdue"),
+                    o.oldest_overdue
+                        .map(|at| format!(" ({})", age(at, now)))
+                        .unwrap_or_default(),
+                );
+            }
+            None => {
+                let _ = write!(
+                    self.out,
+                    "<li class=\"bad\">{}</li>",
+                    self.t("store-unreadable")
+                );
+            }
+        }
+        self.out.push_str("</ul></section>");
+    }
+
+    /// Each subscription's queue and this instance's circuit breaker for it.
+    pub fn queues(
+        &mut self,
+        operations: Option<&Operations>,
+        breakers: &[(String, u8)],
+        now: Timestamp,
+    ) {
+        let _ = write!(
+            self.out,
+            "<section aria-labelledby=\"queues\"><h2 id=\"queues\">{}</h2>",
+            self.t("queues")
+        );
+        let queues: &[QueueState] = operations.map(|o| o.queues.as_slice()).unwrap_or(&[]);
+        if queues.is_empty() {
+            let _ = write!(self.out, "<p>{}</p></section>", self.t("no-queues"));
+            return;
+        }
+        let _ = write!(
+            self.out,
+            "<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+            self.t("queues"),
+            self.t("subscription"),
+            self.t("pending"),
+            self.t("oldest"),
+            self.t("dead"),
+            self.t("delivered"),
+            self.t("breaker"),
+        );
+        for queue in queues {
+            let breaker = breakers
+                .iter()
+                .find(|(name, _)| *name == queue.destination)
+                .map(|(_, state)| *state)
+                .unwrap_or(0);
+            let _ = write!(
+                self.out,
+                "<tr><th scope=\"row\">{}</th><td class=\"number\">{}</td><td>{}</td><td class=\"number{}\">{}</td><td class=\"number\">{}</td><td{}>{}</td></tr>",
+                escape(&queue.destination),
+                queue.pending,
+                queue
+                    .oldest_pending
+                    .map(|at| age(at, now))
+                    .unwrap_or_else(|| "–".to_owned()),
+                if queue.dead > 0 { " bad" } else { "" },
+                queue.dead,
+                queue.delivered,
+                if breaker == 1 { " class=\"bad\"" } else { "" },
+                self.t(match breaker {
+                    1 => "open",
+                    2 => "half-open",
+                    _ => "closed",
+                }),
+            );
+        }
+        self.out.push_str("</tbody></table></section>");
+    }
+
+    /// The deviations waiting for an answer, by principal.
+    pub fn deviations(&mut self, operations: Option<&Operations>) {
+        let _ = write!(
+            self.out,
+            "<section aria-labelledby=\"deviations\"><h2 id=\"deviations\">{}</h2><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th></tr></thead><tbody>",
+            self.t("deviations"),
+            self.t("deviations"),
+            self.t("principal"),
+            self.t("unanswered"),
+            self.t("unacknowledged"),
+            self.t("escalated"),
+        );
+        let states: &[DeviationState] = operations.map(|o| o.deviations.as_slice()).unwrap_or(&[]);
+        for principal in ["region", "municipality"] {
+            let state = states.iter().find(|d| d.principal == principal);
+            let _ = write!(
+                self.out,
+                "<tr><th scope=\"row\">{}</th><td class=\"number\">{}</td><td class=\"number\">{}</td><td class=\"number\">{}</td></tr>",
+                self.t(principal),
+                state.map_or(0, |d| d.unanswered),
+                state.map_or(0, |d| d.unacknowledged),
+                state.map_or(0, |d| d.escalated),
+            );
+        }
+        self.out.push_str("</tbody></table></section>");
+    }
+
+    pub fn finish(mut self) -> String {
+        self.out.push_str("</main></body></html>");
+        self.out
+    }
+}

@@ -1,0 +1,333 @@
+//! The web console over HTTP: sign-in with a local account (argon2id), the session cookie and
+//! its limits, the overview as each role sees it, CSRF and cross-site refusals, the security
+//! headers, Swedish and English, every sign-in audited; and `brygga user add`.
+
+use std::io::Write;
+
+use brygga::auth::Role;
+use reqwest::StatusCode;
+
+use crate::helpers::{AUDITOR, TestApp, repo_root, spawn_app_with};
+
+const PASSWORD: &str = "a long enough password";
+
+/// A gateway with two accounts: an operator of the region and a coordinator of Östersund.
+async fn console_app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accounts.toml");
+    let directory: brygga::config::Directory = toml::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/config/organisations.toml")).unwrap(),
+    )
+    .unwrap();
+    for (username, name, organisation, role) in [
+        (
+            "anna",
+            "Anna <Drift> Andersson",
+            "SE2321000214-1000",
+            Role::Operator,
+        ),
+        ("karin", "Karin Karlsson", "2380", Role::Coordinator),
+    ] {
+        brygga::auth::add_account(
+            &file,
+            &directory,
+            username,
+            name,
+            organisation,
+            role,
+            PASSWORD,
+        )
+        .unwrap();
+    }
+    let accounts = brygga::auth::load_accounts(&file, &directory).unwrap();
+    let app = spawn_app_with(move |settings| settings.accounts = accounts).await;
+    (app, dir)
+}
+
+/// A browser-like client that follows no redirects and keeps no cookies of its own.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in; the session cookie (`name=value`).
+async fn sign_in(app: &TestApp, username: &str) -> String {
+    let response = browser()
+        .post(app.url("/console/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([("username", username), ("password", PASSWORD)]).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], app.url("/console").as_str());
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut request = browser().get(app.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    if status.is_success() {
+        let headers = response.headers();
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("default-src 'none'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["x-frame-options"], "DENY");
+    }
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.text().await.unwrap();
+    (status, location.unwrap_or(body))
+}
+
+/// The session's CSRF token, from a page's sign-out form.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_person_signs_in_sees_the_overview_as_their_role_allows_and_signs_out() {
+    let (app, _dir) = console_app().await;
+    let (status, location) = page(&app, "/console", None).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, app.url("/console/login").as_str())
+    );
+    let (status, form) = page(&app, "/console/login", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains("<html lang=\"sv\">") && form.contains("Logga in"),
+        "{form}"
+    );
+    assert!(
+        form.contains("<label for=\"password\">Lösenord</label>"),
+        "{form}"
+    );
+
+    // A wrong password and an unknown name are refused alike, with no session.
+    for (username, password) in [("anna", "not the password at all"), ("nobody", PASSWORD)] {
+        let response = browser()
+            .post(app.url("/console/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                serde_urlencoded::to_string([("username", username), ("password", password)])
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().get("set-cookie").is_none());
+        let body = response.text().await.unwrap();
+        assert!(body.contains("Fel användarnamn eller lösenord."), "{body}");
+    }
+    // A sign-in posted from another site is refused before any password is tried.
+    let response = browser()
+        .post(app.url("/console/login"))
+        .header("origin", "https://elsewhere.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("username", "anna"), ("password", PASSWORD)]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get("set-cookie").is_none());
+
+    // The operator sees the queues and the deviations; her name is escaped.
+    let cookie = sign_in(&app, "anna").await;
+    let (status, overview) = page(&app, "/console", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    for text in [
+        "<h1>Översikt</h1>",
+        "Anna &lt;Drift&gt; Andersson (SE2321000214-1000, driftansvarig)",
+        "Databasen: <span class=\"good\">svarar</span>",
+        "Leveranser per prenumeration",
+        "Avvikelser som väntar på svar",
+        "<th scope=\"row\">Kommunen</th>",
+    ] {
+        assert!(overview.contains(text), "{text} in {overview}");
+    }
+    assert!(
+        !overview.contains("<script"),
+        "no script at all: {overview}"
+    );
+    // In English on asking, and from then on.
+    let (_, english) = page(&app, "/console?lang=en", Some(&cookie)).await;
+    assert!(english.contains("<html lang=\"en\">") && english.contains("<h1>Overview</h1>"));
+    let (_, still) = page(&app, "/console", Some(&cookie)).await;
+    assert!(still.contains("<h1>Overview</h1>"), "{still}");
+
+    // Signing out needs the session's CSRF token.
+    let token = csrf(&overview);
+    let logout = |csrf: String| {
+        let cookie = cookie.clone();
+        let url = app.url("/console/logout");
+        async move {
+            browser()
+                .post(url)
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string([("csrf", csrf)]).unwrap())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(logout("0".repeat(64)).await, StatusCode::FORBIDDEN);
+    let (status, _) = page(&app, "/console", Some(&cookie)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a refused sign-out leaves the session"
+    );
+    assert_eq!(logout(token).await, StatusCode::SEE_OTHER);
+    let (status, location) = page(&app, "/console", Some(&cookie)).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, app.url("/console/login").as_str())
+    );
+
+    // A coordinator sees the deviations, not the delivery queues.
+    let cookie = sign_in(&app, "karin").await;
+    let (_, overview) = page(&app, "/console", Some(&cookie)).await;
+    assert!(
+        overview.contains("Avvikelser som väntar på svar"),
+        "{overview}"
+    );
+    assert!(
+        !overview.contains("Leveranser per prenumeration"),
+        "{overview}"
+    );
+
+    // Every sign-in is audited, the refused ones too; no password is.
+    let (status, audit) = app.get_json(AUDITOR, "/audit?limit=1000").await;
+    assert_eq!(status, 200);
+    let audit = audit.to_string();
+    assert_eq!(audit.matches("\"console sign-in\"").count(), 2, "{audit}");
+    // (The cross-site sign-in was refused before any account was looked at.)
+    assert_eq!(
+        audit.matches("console sign-in refused").count(),
+        2,
+        "{audit}"
+    );
+    assert!(audit.contains("console:anna") && audit.contains("console:unknown"));
+    assert!(
+        !audit.contains(PASSWORD) && !audit.contains("nobody"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_when_idle_and_at_its_absolute_limit() {
+    let (app, _dir) = console_app().await;
+    let cookie = sign_in(&app, "anna").await;
+    // Used every 25 minutes it lives on, until eight hours after sign-in.
+    for _ in 0..19 {
+        app.clock.advance(jiff::SignedDuration::from_mins(25));
+        let (status, _) = page(&app, "/console", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    app.clock.advance(jiff::SignedDuration::from_mins(25));
+    let (status, _) = page(&app, "/console", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "past eight hours");
+
+    let cookie = sign_in(&app, "anna").await;
+    app.clock.advance(jiff::SignedDuration::from_mins(31));
+    let (status, location) = page(&app, "/console", Some(&cookie)).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, app.url("/console/login").as_str())
+    );
+    // A made-up cookie is no session.
+    let (status, _) = page(
+        &app,
+        "/console",
+        Some(&format!("brygga_session={}", "a".repeat(64))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[test]
+fn user_add_writes_an_argon2id_account_the_configuration_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::copy_dir(&repo_root().join("deploy/config"), dir.path());
+    let _ = std::fs::remove_file(dir.path().join("accounts.toml"));
+    let config = dir.path().join("brygga.toml");
+    let add = |role: &str, password: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+            .args(["--config", config.to_str().unwrap(), "user", "add"])
+            .args(["--username", "anna", "--name", "Anna Andersson"])
+            .args(["--organisation", "2380", "--role", role])
+            .current_dir(repo_root())
+            .env("BRYGGA_MAPPINGS_DIR", repo_root().join("mappings"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let added = add("coordinator", PASSWORD);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(String::from_utf8_lossy(&added.stdout).starts_with("added account anna"));
+    let written = std::fs::read_to_string(dir.path().join("accounts.toml")).unwrap();
+    assert!(
+        written.contains("password_hash = \"$argon2id$v=19$"),
+        "{written}"
+    );
+    assert!(!written.contains(PASSWORD));
+    let replaced = add("operator", PASSWORD);
+    assert!(String::from_utf8_lossy(&replaced.stdout).starts_with("replaced account anna"));
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_brygga"))
+        .args(["--config", config.to_str().unwrap(), "check-config"])
+        .current_dir(repo_root())
+        .env("BRYGGA_MAPPINGS_DIR", repo_root().join("mappings"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A short password, an unknown role or organisation: refused, the file unchanged.
+    let before = std::fs::read_to_string(dir.path().join("accounts.toml")).unwrap();
+    for (role, password, words) in [
+        ("operator", "short", "at least 12 characters"),
+        ("admin", PASSWORD, "role \"admin\" is none of operator"),
+    ] {
+        let refused = add(role, password);
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(words), "{words} in {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("accounts.toml")).unwrap(),
+        before
+    );
+}
