@@ -7,6 +7,9 @@
 #   initdb, pg_ctl               Debian postgresql       the PostgreSQL half of the store suite
 #   promtool, prometheus         Debian prometheus       the alert rules' checks and a real scrape
 #   systemd-analyze              Debian systemd          the systemd unit's verification
+#   chromium                     Debian chromium         the web console's browser tests
+#   node, npm                    Debian nodejs, npm      running playwright-core against it
+#   playwright-core, axe-core    the npm registry, pinned in tests/browser/package-lock.json
 #   python3 -m venv, pip         Debian python3-venv     the Python clients of the API tests
 #   fhirpy, fhirclient,          the Python package index, pinned in tests/clients/requirements.txt
 #   schemathesis (and deps)
@@ -56,6 +59,9 @@ have_python_venv || missing+=("python3-venv:Python 3 with venv and pip")
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } ||
   missing+=("prometheus:promtool and the Prometheus server")
 command -v systemd-analyze >/dev/null 2>&1 || missing+=("systemd:systemd-analyze")
+command -v chromium >/dev/null 2>&1 || missing+=("chromium:the Chromium browser")
+command -v node >/dev/null 2>&1 || missing+=("nodejs:Node.js")
+command -v npm >/dev/null 2>&1 || missing+=("npm:npm")
 
 if [ ${#missing[@]} -gt 0 ]; then
   packages=()
@@ -87,6 +93,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   have_postgres_user || fail "there is no 'postgres' user to run the test server as; create one or install postgresql"
   have_python_venv || fail "python3 -m venv still fails after installing python3-venv"
   command -v promtool >/dev/null 2>&1 || fail "promtool is still missing after installing prometheus"
+  command -v chromium >/dev/null 2>&1 || fail "chromium is still missing after installing it"
 fi
 
 # The Python clients (fhirpy, fhirclient, schemathesis), into target/python-clients (once per
@@ -97,10 +104,16 @@ if $check_only; then
     say "missing the Python clients of the API tests (scripts/python-clients.sh installs them)"
     exit 1
   fi
+  if [ ! -d target/browser-tools/node_modules/playwright-core ] || ! cmp -s tests/browser/package-lock.json target/browser-tools/installed-package-lock.json; then
+    say "missing the browser tests' tools (scripts/browser-tools.sh installs them)"
+    exit 1
+  fi
   scripts/previous-release.sh --check || exit 1
   exit 0
 fi
 scripts/python-clients.sh >/dev/null ||
   fail "could not install the Python clients of the API tests from the package index (tests/clients/requirements.txt); check that pip can reach it"
+scripts/browser-tools.sh >/dev/null ||
+  fail "could not install the browser tests' tools from the npm registry (tests/browser/package-lock.json); check that npm can reach it"
 scripts/previous-release.sh >/dev/null ||
   fail "could not build the previous release's brygga (scripts/previous-release.sh) for the rolling-upgrade test"

@@ -13,6 +13,12 @@ const PASSWORD: &str = "a long enough password";
 
 /// A gateway with two accounts: an operator of the region and a coordinator of Östersund.
 async fn console_app() -> (TestApp, tempfile::TempDir) {
+    console_app_with(|_| {}).await
+}
+
+async fn console_app_with(
+    adjust: impl FnOnce(&mut brygga::config::Settings) + Send + 'static,
+) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("accounts.toml");
     let directory: brygga::config::Directory = toml::from_str(
@@ -40,7 +46,11 @@ async fn console_app() -> (TestApp, tempfile::TempDir) {
         .unwrap();
     }
     let accounts = brygga::auth::load_accounts(&file, &directory).unwrap();
-    let app = spawn_app_with(move |settings| settings.accounts = accounts).await;
+    let app = spawn_app_with(move |settings| {
+        settings.accounts = accounts;
+        adjust(settings);
+    })
+    .await;
     (app, dir)
 }
 
@@ -330,4 +340,92 @@ fn user_add_writes_an_argon2id_account_the_configuration_accepts() {
         std::fs::read_to_string(dir.path().join("accounts.toml")).unwrap(),
         before
     );
+}
+
+/// The folder of the browser tests' tools (`scripts/browser-tools.sh`).
+fn browser_tools() -> std::path::PathBuf {
+    let output = std::process::Command::new(repo_root().join("scripts/browser-tools.sh"))
+        .output()
+        .expect("scripts/browser-tools.sh runs");
+    assert!(
+        output.status.success(),
+        "installing the browser tests' tools failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessible() {
+    // A subscription whose receiver is down, so that its queue has something to show.
+    let (app, _dir) = console_app_with(|settings| {
+        settings.subscriptions.0.push(crate::helpers::subscription(
+            "ostersund-treserva",
+            "2380",
+            "http://127.0.0.1:9/down",
+            "municipal:treserva-like",
+        ));
+    })
+    .await;
+    app.admitted_case().await;
+    let screenshots = repo_root().join("target/screenshots");
+    let env = vec![
+        ("BRYGGA_URL", app.url("")),
+        ("BRYGGA_USERNAME", "anna".to_owned()),
+        ("BRYGGA_PASSWORD", PASSWORD.to_owned()),
+        ("BRYGGA_TOOLS", browser_tools().display().to_string()),
+        ("BRYGGA_SCREENSHOTS", screenshots.display().to_string()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(repo_root().join("tests/browser/console.mjs"))
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser's checks: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let pages = &seen["pages"];
+    assert_eq!(pages["login"]["title"], "Logga in – brygga", "{seen}");
+    assert_eq!(
+        pages["refused"]["alert"],
+        "Fel användarnamn eller lösenord."
+    );
+    assert_eq!(pages["overview"]["heading"], "Översikt");
+    assert_eq!(pages["overview"]["first_tab"], "Hoppa till innehållet");
+    let rows = pages["overview"]["queue_rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{seen}");
+    assert_eq!(rows[0][0], "ostersund-treserva");
+    let pending: u32 = rows[0][1].as_str().unwrap().parse().unwrap();
+    assert!(pending >= 2, "the admission notice's messages wait: {seen}");
+    assert_eq!(
+        pages["overview"]["deviation_rows"][0][0], "Regionen",
+        "{seen}"
+    );
+    for name in ["login", "overview"] {
+        assert_eq!(
+            pages[name]["violations"],
+            serde_json::json!([]),
+            "no serious or critical accessibility violation on the {name} page: {seen}"
+        );
+    }
+    assert_eq!(pages["english"]["heading"], "Overview");
+    assert_eq!(pages["english"]["lang"], "en");
+    assert!(
+        pages["signed_out"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/console/login")
+    );
+    assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
+    for shot in ["console-login.png", "console-overview.png"] {
+        assert!(screenshots.join(shot).is_file(), "{shot}");
+    }
 }

@@ -105,17 +105,18 @@ fn html(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// A POST made from another site, as the browser says (`Origin`, `Sec-Fetch-Site`).
+/// A POST made from another site, as the browser says: `Sec-Fetch-Site` where it is sent
+/// (every current browser), else an `Origin` that is not the gateway's.
 fn cross_site(headers: &HeaderMap, base: &super::Base) -> bool {
-    let site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site" || v == "same-site");
-    let origin = headers
-        .get(header::ORIGIN)
-        .map(|v| v.to_str().unwrap_or("null"))
-        .is_some_and(|origin| origin == "null" || origin != base.url(""));
-    site || origin
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v: &HeaderValue| v.to_str().unwrap_or("invalid"))
+    };
+    match text(header::HeaderName::from_static("sec-fetch-site")) {
+        Some(site) => !matches!(site, "same-origin" | "none"),
+        None => text(header::ORIGIN).is_some_and(|origin| origin != base.url("")),
+    }
 }
 
 /// The live session of the request, if any.
@@ -136,6 +137,15 @@ pub async fn stylesheet() -> Response {
             HeaderValue::from_static("text/css; charset=utf-8"),
         )],
         include_str!("console.css"),
+    )
+        .into_response()
+}
+
+/// `GET /console/assets/icon.svg`: the console's icon (a bridge's arch).
+pub async fn icon() -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"))],
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><path d=\"M2 24h28M4 24c4-10 20-10 24 0\" fill=\"none\" stroke=\"#0b5cad\" stroke-width=\"3\"/></svg>",
     )
         .into_response()
 }
@@ -311,5 +321,6 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/console/login", get(login_form).post(login))
         .route("/console/logout", post(logout))
         .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/icon.svg", get(icon))
         .layer(axum::middleware::from_fn(security_headers))
 }

@@ -113,7 +113,7 @@ fn age(since: Timestamp, now: Timestamp) -> String {
 fn head(out: &mut String, lang: &str, title: &str) {
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} – brygga</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head><body>",
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} – brygga</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"><link rel=\"icon\" href=\"/console/assets/icon.svg\" type=\"image/svg+xml\"></head><body>",
         escape(title)
     );
 }
@@ -251,8 +251,7 @@ impl Page {
         }
         let _ = write!(
             self.out,
-            "<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            self.t("queues"),
+            "<table aria-labelledby=\"queues\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
             self.t("subscription"),
             self.t("pending"),
             self.t("oldest"),
@@ -293,8 +292,7 @@ impl Page {
     pub fn deviations(&mut self, operations: Option<&Operations>) {
         let _ = write!(
             self.out,
-            "<section aria-labelledby=\"deviations\"><h2 id=\"deviations\">{}</h2><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th></tr></thead><tbody>",
-            self.t("deviations"),
+            "<section aria-labelledby=\"deviations\"><h2 id=\"deviations\">{}</h2><table aria-labelledby=\"deviations\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th></tr></thead><tbody>",
             self.t("deviations"),
             self.t("principal"),
             self.t("unanswered"),

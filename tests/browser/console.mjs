@@ -1,0 +1,119 @@
+// The web console in a real browser: Debian's chromium driven by playwright-core.
+//
+// Run by tests/api/browser.rs against a gateway on loopback with
+//   BRYGGA_URL          the gateway's base URL
+//   BRYGGA_USERNAME     an operator's account, and BRYGGA_PASSWORD its password
+//   BRYGGA_TOOLS        the folder scripts/browser-tools.sh installed the tools into
+//   BRYGGA_SCREENSHOTS  where to write each page's screenshot
+//   BRYGGA_CHROMIUM     the browser (default /usr/bin/chromium)
+// It signs in by keyboard, reads the overview, checks every page with axe-core (no serious or
+// critical violation), switches to English, signs out, and prints a JSON summary of what it
+// saw for the Rust test to check. Any failure exits non-zero naming the step.
+
+import { createRequire } from "node:module";
+import { readFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const require = createRequire(join(process.env.BRYGGA_TOOLS, "package.json"));
+const { chromium } = require("playwright-core");
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+const base = process.env.BRYGGA_URL;
+const shots = process.env.BRYGGA_SCREENSHOTS;
+mkdirSync(shots, { recursive: true });
+
+function check(condition, what) {
+  if (!condition) {
+    console.error(`failed: ${what}`);
+    process.exit(1);
+  }
+}
+
+/// The serious and critical accessibility violations of the page, as "rule: target" lines.
+async function violations(page) {
+  // Through the DevTools protocol, which the page's Content-Security-Policy does not govern.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const found = await globalThis.axe.run(document, { resultTypes: ["violations"] });
+    return found.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  return result;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.BRYGGA_CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const summary = { pages: {}, console_errors: [] };
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() === "error") summary.console_errors.push(message.text());
+  });
+
+  // Not signed in: the console sends the person to the sign-in page.
+  await page.goto(`${base}/console`);
+  check(page.url().endsWith("/console/login"), `redirected to sign in, at ${page.url()}`);
+  summary.pages.login = {
+    title: await page.title(),
+    violations: await violations(page),
+  };
+  await page.screenshot({ path: join(shots, "console-login.png"), fullPage: true });
+
+  // A wrong password: told so, still on the sign-in page.
+  await page.getByLabel("Användarnamn").fill(process.env.BRYGGA_USERNAME);
+  await page.getByLabel("Lösenord").fill("not the password at all");
+  await page.getByRole("button", { name: "Logga in" }).click();
+  summary.pages.refused = { alert: await page.getByRole("alert").textContent() };
+
+  // (The refused sign-in's 401 is the one error the browser may log.)
+  summary.console_errors = [];
+
+  // By keyboard: type, Tab to the password, Enter to sign in.
+  await page.getByLabel("Användarnamn").fill("");
+  await page.getByLabel("Användarnamn").focus();
+  await page.keyboard.type(process.env.BRYGGA_USERNAME);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(process.env.BRYGGA_PASSWORD);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === "/console", { timeout: 10000 }),
+    page.keyboard.press("Enter"),
+  ]);
+  const queues = page.getByRole("table", { name: "Leveranser per prenumeration" });
+  summary.pages.overview = {
+    title: await page.title(),
+    heading: await page.getByRole("heading", { level: 1 }).textContent(),
+    queue_rows: await queues.locator("tbody tr").evaluateAll((rows) =>
+      rows.map((row) => Array.from(row.children, (cell) => cell.textContent.trim())),
+    ),
+    deviation_rows: await page
+      .getByRole("table", { name: "Avvikelser som väntar på svar" })
+      .locator("tbody tr")
+      .evaluateAll((rows) => rows.map((row) => Array.from(row.children, (c) => c.textContent.trim()))),
+    violations: await violations(page),
+  };
+  await page.screenshot({ path: join(shots, "console-overview.png"), fullPage: true });
+
+  // The first Tab reaches the skip link, which leads to the content.
+  await page.keyboard.press("Tab");
+  summary.pages.overview.first_tab = await page.evaluate(() => document.activeElement.textContent);
+
+  // In English.
+  await page.getByRole("link", { name: "In English" }).click();
+  summary.pages.english = {
+    heading: await page.getByRole("heading", { level: 1 }).textContent(),
+    lang: await page.evaluate(() => document.documentElement.lang),
+  };
+
+  // Signing out ends the session: the console sends the person to sign in again.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(/\/console\/login$/);
+  await page.goto(`${base}/console`);
+  summary.pages.signed_out = { url: page.url() };
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(summary));
