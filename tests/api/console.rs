@@ -429,3 +429,125 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         assert!(screenshots.join(shot).is_file(), "{shot}");
     }
 }
+
+/// A form POST with the session's cookie; the status and the redirect's target.
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = browser()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location)
+}
+
+#[tokio::test]
+async fn an_operator_sees_the_dead_letters_and_delivers_them_again() {
+    let inbox = crate::helpers::receiver().await;
+    inbox.answer_with(&[422, 422]);
+    let url = inbox.url.clone();
+    let (app, _dir) = console_app_with(move |settings| {
+        let mut ostersund = crate::helpers::subscription("ostersund", "2380", &url, "canonical");
+        ostersund.events = vec!["admission_notice".to_owned()];
+        settings.subscriptions.0.push(ostersund);
+    })
+    .await;
+    app.admitted_case().await;
+    inbox.wait_for(2).await;
+    let cookie = sign_in(&app, "anna").await;
+    // The receiver refused both: two dead letters, with the receiver's answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let dead = loop {
+        let (status, list) = page(
+            &app,
+            "/console/deliveries?subscription=ostersund&status=dead",
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        if list.matches("class=\"bad\">död").count() == 2 {
+            break list;
+        }
+        assert!(std::time::Instant::now() < deadline, "{list}");
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(100), inbox.wait_for(3)).await;
+    };
+    assert!(dead.contains("422"), "the last error: {dead}");
+    assert!(
+        dead.contains("aria-current=\"page\">Leveranser</a>"),
+        "{dead}"
+    );
+    let first: String = dead
+        .split("/console/deliveries/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = csrf(&dead);
+
+    // Without the session's token, or as a coordinator: refused, nothing redelivered.
+    let path = format!("/console/deliveries/{first}/redeliver");
+    let (status, _) = post_form(&app, &cookie, &path, &[("csrf", "x")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let coordinator = sign_in(&app, "karin").await;
+    let (status, _) = page(&app, "/console/deliveries", Some(&coordinator)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(inbox.received().len(), 2);
+
+    // One dead letter again: it is delivered.
+    let (status, location) = post_form(&app, &cookie, &path, &[("csrf", &token)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.ends_with("subscription=ostersund&redelivered=1"),
+        "{location}"
+    );
+    inbox.wait_for(3).await;
+    // All the others, once confirmed.
+    let all = "/console/subscriptions/ostersund/redeliver";
+    let (status, _) = post_form(&app, &cookie, all, &[("csrf", &token)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not confirmed");
+    let (status, location) =
+        post_form(&app, &cookie, all, &[("csrf", &token), ("confirm", "yes")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.ends_with("redelivered=1"), "{location}");
+    inbox.wait_for(4).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, list) = page(
+            &app,
+            "/console/deliveries?subscription=ostersund&status=delivered",
+            Some(&cookie),
+        )
+        .await;
+        if list.matches(">levererad<").count() == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{list}");
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(100), inbox.wait_for(5)).await;
+    }
+    let (_, audit) = app.get_json(AUDITOR, "/audit?limit=1000").await;
+    let redeliveries: Vec<&serde_json::Value> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "redeliver")
+        .collect();
+    assert_eq!(redeliveries.len(), 2, "{audit}");
+    assert!(redeliveries.iter().all(|r| r["actor"] == "console:anna"));
+}

@@ -7,12 +7,17 @@
 //! - `GET /console`: the overview — the database and the timers, each subscription's queue
 //!   (pending, oldest, dead letters, its circuit breaker) for operators, the deviations that
 //!   wait for an answer by principal.
+//! - `GET /console/deliveries` (operators): every subscription's deliveries by subscription and
+//!   status, with attempts and errors; `POST /console/deliveries/{id}/redeliver` a dead letter
+//!   again, `POST /console/subscriptions/{name}/redeliver` every dead letter of a subscription
+//!   after a confirmation; each audited under the person (`deliveries`).
 //! - `POST /console/logout`.
 //!
 //! Every answer carries a Content-Security-Policy that allows nothing inline and nothing from
 //! elsewhere, and is not cached; every form carries the session's CSRF token, and a POST
 //! from another site (`Origin`, `Sec-Fetch-Site`) is refused.
 
+mod deliveries;
 mod page;
 pub mod session;
 
@@ -302,7 +307,7 @@ pub async fn overview(
     let ready = matches!(store.readiness().await, Ok(r) if r.is_ready());
     let operations = store.operations(now).await.ok();
     let breakers = state.deliverer.breakers.states(now);
-    let mut page = Page::new(lang, page::text(lang, "overview"), &session);
+    let mut page = Page::new(lang, page::text(lang, "overview"), &session, "/console");
     page.health(ready, operations.as_ref(), now);
     if session.role == Role::Operator {
         page.queues(operations.as_ref(), &breakers, now);
@@ -320,6 +325,15 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/console", get(overview))
         .route("/console/login", get(login_form).post(login))
         .route("/console/logout", post(logout))
+        .route("/console/deliveries", get(deliveries::list))
+        .route(
+            "/console/deliveries/{id}/redeliver",
+            post(deliveries::redeliver),
+        )
+        .route(
+            "/console/subscriptions/{name}/redeliver",
+            post(deliveries::redeliver_all),
+        )
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/icon.svg", get(icon))
         .layer(axum::middleware::from_fn(security_headers))

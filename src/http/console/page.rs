@@ -30,6 +30,32 @@ pub fn escape(text: &str) -> String {
 pub fn text(lang: &str, key: &str) -> &'static str {
     let (sv, en) = match key {
         "overview" => ("Översikt", "Overview"),
+        "deliveries" => ("Leveranser", "Deliveries"),
+        "status" => ("Status", "Status"),
+        "all" => ("alla", "all"),
+        "status-pending" => ("väntar", "pending"),
+        "status-delivered" => ("levererad", "delivered"),
+        "status-dead" => ("död", "dead"),
+        "show" => ("Visa", "Show"),
+        "delivery" => ("Leverans", "Delivery"),
+        "recipient" => ("Mottagare", "Recipient"),
+        "attempts" => ("Försök", "Attempts"),
+        "last-error" => ("Senaste fel", "Last error"),
+        "created" => ("Skapad", "Created"),
+        "redeliver" => ("Leverera igen", "Deliver again"),
+        "redeliver-all" => ("Leverera alla döda igen", "Deliver every dead letter again"),
+        "confirm-all" => (
+            "Jag vill leverera alla döda leveranser för prenumerationen igen",
+            "I want every dead letter of the subscription delivered again",
+        ),
+        "not-confirmed" => (
+            "Kryssa i rutan för att bekräfta.",
+            "Tick the box to confirm.",
+        ),
+        "redelivered" => ("lades tillbaka i kön", "went back in the queue"),
+        "no-deliveries" => ("Inga leveranser matchar.", "No delivery matches."),
+        "operators-only" => ("Sidan är för driftansvariga.", "The page is for operators."),
+        "case" => ("Ärende", "Case"),
         "sign-in" => ("Logga in", "Sign in"),
         "sign-out" => ("Logga ut", "Sign out"),
         "username" => ("Användarnamn", "Username"),
@@ -101,7 +127,7 @@ pub fn text(lang: &str, key: &str) -> &'static str {
     if lang == "en" { en } else { sv }
 }
 
-fn age(since: Timestamp, now: Timestamp) -> String {
+pub fn age(since: Timestamp, now: Timestamp) -> String {
     let minutes = now.duration_since(since).as_secs().max(0) / 60;
     match minutes {
         0..60 => format!("{minutes} min"),
@@ -169,16 +195,35 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(lang: &'static str, title: &str, session: &Session) -> Page {
+    /// A page titled `title`, `current` its entry in the navigation (`/console`, …).
+    pub fn new(lang: &'static str, title: &str, session: &Session, current: &str) -> Page {
         let mut out = String::new();
         head(&mut out, lang, title);
         let other = if lang == "en" { "sv" } else { "en" };
+        let mut entries = vec![("/console", text(lang, "overview"))];
+        if session.role == crate::auth::Role::Operator {
+            entries.push(("/console/deliveries", text(lang, "deliveries")));
+        }
         let _ = write!(
             out,
-            "<a class=\"skip\" href=\"#main\">{}</a><header><span>brygga</span><nav aria-label=\"{}\"><ul><li><a href=\"/console\" aria-current=\"page\">{}</a></li></ul></nav><span class=\"who\">{} {} ({}, {})</span><a href=\"?lang={other}\" lang=\"{other}\">{}</a><form class=\"inline\" method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button class=\"quiet\" type=\"submit\">{}</button></form></header><main id=\"main\"><h1>{}</h1>",
+            "<a class=\"skip\" href=\"#main\">{}</a><header><span>brygga</span><nav aria-label=\"{}\"><ul>",
             text(lang, "skip"),
             if lang == "en" { "Console" } else { "Konsolen" },
-            text(lang, "overview"),
+        );
+        for (href, label) in entries {
+            let _ = write!(
+                out,
+                "<li><a href=\"{href}\"{}>{label}</a></li>",
+                if href == current {
+                    " aria-current=\"page\""
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = write!(
+            out,
+            "</ul></nav><span class=\"who\">{} {} ({}, {})</span><a href=\"?lang={other}\" lang=\"{other}\">{}</a><form class=\"inline\" method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button class=\"quiet\" type=\"submit\">{}</button></form></header><main id=\"main\"><h1>{}</h1>",
             text(lang, "signed-in-as"),
             escape(&session.name),
             escape(&session.organisation.code()),
@@ -189,6 +234,11 @@ impl Page {
             escape(title),
         );
         Page { lang, out }
+    }
+
+    /// Appends HTML the caller built (escaped where it interpolates).
+    pub fn push(&mut self, html: &str) {
+        self.out.push_str(html);
     }
 
     fn t(&self, key: &str) -> &'static str {
