@@ -25,17 +25,17 @@ use crate::store::DeliveryQuery;
 const PAGE: u32 = 100;
 
 /// The signed-in operator, or the answer to give instead.
-fn operator(state: &AppState, headers: &HeaderMap) -> Result<(String, Session), Response> {
-    let Some((token, session)) = current(state, headers) else {
-        return Err(redirect("/console/login"));
+fn operator(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
+    let Some((_, session)) = current(state, headers) else {
+        return Err(Box::new(redirect("/console/login")));
     };
     if session.role != Role::Operator {
-        return Err(html(
+        return Err(Box::new(html(
             StatusCode::FORBIDDEN,
             page::refused(session.language, text(session.language, "operators-only")),
-        ));
+        )));
     }
-    Ok((token, session))
+    Ok(session)
 }
 
 /// `GET /console/deliveries?subscription=…&status=…&after=…`.
@@ -44,9 +44,9 @@ pub async fn list(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (_, session) = match operator(&state, &headers) {
+    let session = match operator(&state, &headers) {
         Ok(found) => found,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let lang = language(
         &super::Language {
@@ -281,13 +281,13 @@ fn checked(
     base: &crate::http::Base,
     headers: &HeaderMap,
     csrf: &str,
-) -> Result<Session, Response> {
-    let (_, session) = operator(state, headers)?;
+) -> Result<Session, Box<Response>> {
+    let session = operator(state, headers)?;
     if cross_site(headers, base) || csrf != session.csrf {
-        return Err(html(
+        return Err(Box::new(html(
             StatusCode::FORBIDDEN,
             page::refused(session.language, text(session.language, "csrf")),
-        ));
+        )));
     }
     Ok(session)
 }
@@ -302,7 +302,7 @@ pub async fn redeliver(
 ) -> Response {
     let session = match checked(&state, &base, &headers, &form.csrf) {
         Ok(session) => session,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let row = match state.pipeline.store.delivery(id).await {
         Ok(Some(row)) => row,
@@ -339,7 +339,7 @@ pub async fn redeliver_all(
 ) -> Response {
     let session = match checked(&state, &base, &headers, &form.csrf) {
         Ok(session) => session,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let lang = session.language;
     if form.confirm.as_deref() != Some("yes") {
