@@ -534,7 +534,7 @@ async fn an_operator_sees_the_dead_letters_and_delivers_them_again() {
             Some(&cookie),
         )
         .await;
-        if list.matches(">levererad<").count() == 2 {
+        if list.matches("<td>levererad</td>").count() == 2 {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{list}");
