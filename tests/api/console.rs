@@ -357,17 +357,20 @@ fn browser_tools() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessible() {
-    // A subscription whose receiver is down, so that its queue has something to show.
-    let (app, _dir) = console_app_with(|settings| {
-        settings.subscriptions.0.push(crate::helpers::subscription(
-            "ostersund-treserva",
-            "2380",
-            "http://127.0.0.1:9/down",
-            "municipal:treserva-like",
-        ));
+    // A receiver that refuses the admission notice's two messages, then takes what comes:
+    // two dead letters for the operator to deliver again.
+    let inbox = crate::helpers::receiver().await;
+    inbox.answer_with(&[422, 422]);
+    let url = inbox.url.clone();
+    let (app, _dir) = console_app_with(move |settings| {
+        let mut ostersund =
+            crate::helpers::subscription("ostersund-treserva", "2380", &url, "canonical");
+        ostersund.events = vec!["admission_notice".to_owned()];
+        settings.subscriptions.0.push(ostersund);
     })
     .await;
     app.admitted_case().await;
+    inbox.wait_for(2).await;
     let screenshots = repo_root().join("target/screenshots");
     let env = vec![
         ("BRYGGA_URL", app.url("")),
@@ -403,13 +406,16 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
     let rows = pages["overview"]["queue_rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{seen}");
     assert_eq!(rows[0][0], "ostersund-treserva");
-    let pending: u32 = rows[0][1].as_str().unwrap().parse().unwrap();
-    assert!(pending >= 2, "the admission notice's messages wait: {seen}");
+    assert_eq!(rows[0][3], "2", "two dead letters: {seen}");
+    // Delivered again from the deliveries page: the receiver has it.
+    assert_eq!(pages["deliveries"]["dead_before"], 2, "{seen}");
+    assert_eq!(pages["deliveries"]["delivered_after"], 1, "{seen}");
+    assert_eq!(inbox.received().len(), 3);
     assert_eq!(
         pages["overview"]["deviation_rows"][0][0], "Regionen",
         "{seen}"
     );
-    for name in ["login", "overview"] {
+    for name in ["login", "overview", "deliveries"] {
         assert_eq!(
             pages[name]["violations"],
             serde_json::json!([]),
@@ -425,7 +431,11 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
             .ends_with("/console/login")
     );
     assert_eq!(seen["console_errors"], serde_json::json!([]), "{seen}");
-    for shot in ["console-login.png", "console-overview.png"] {
+    for shot in [
+        "console-login.png",
+        "console-overview.png",
+        "console-deliveries.png",
+    ] {
         assert!(screenshots.join(shot).is_file(), "{shot}");
     }
 }

@@ -101,6 +101,34 @@ try {
   await page.keyboard.press("Tab");
   summary.pages.overview.first_tab = await page.evaluate(() => document.activeElement.textContent);
 
+  // The dead letters, on the deliveries page: one delivered again.
+  await page.getByRole("link", { name: "Leveranser" }).click();
+  await page.getByLabel("Status").selectOption("dead");
+  await page.getByRole("button", { name: "Visa" }).click();
+  const deliveries = page.getByRole("table", { name: "Leveranser" });
+  const deadBefore = await deliveries.locator("tbody tr").count();
+  await page.screenshot({ path: join(shots, "console-deliveries.png"), fullPage: true });
+  const violationsThere = await violations(page);
+  await deliveries.getByRole("button", { name: /^Leverera igen/ }).first().click();
+  check((await page.getByRole("status").textContent()).includes("lades tillbaka i kön"), "told of the redelivery");
+  // The worker delivers it; the page shows it once reloaded (bounded).
+  await page.getByLabel("Status").selectOption("delivered");
+  await page.getByRole("button", { name: "Visa" }).click();
+  let delivered = 0;
+  for (let i = 0; i < 100 && delivered === 0; i++) {
+    delivered = await page.locator("tbody tr").count();
+    if (delivered === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await page.reload();
+    }
+  }
+  summary.pages.deliveries = {
+    dead_before: deadBefore,
+    delivered_after: delivered,
+    violations: violationsThere,
+  };
+  await page.getByRole("link", { name: "Översikt" }).click();
+
   // In English.
   await page.getByRole("link", { name: "In English" }).click();
   summary.pages.english = {
