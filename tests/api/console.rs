@@ -379,22 +379,12 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         ("BRYGGA_TOOLS", browser_tools().display().to_string()),
         ("BRYGGA_SCREENSHOTS", screenshots.display().to_string()),
     ];
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(repo_root().join("tests/browser/console.mjs"))
-            .envs(env)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the browser's checks: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = crate::helpers::run_script(
+        "node".into(),
+        repo_root().join("tests/browser/console.mjs"),
+        env,
+    )
+    .await;
     let pages = &seen["pages"];
     assert_eq!(pages["login"]["title"], "Logga in – brygga", "{seen}");
     assert_eq!(

@@ -680,9 +680,24 @@ pub async fn run_client(
     script: &'static str,
     env: Vec<(&'static str, String)>,
 ) -> serde_json::Value {
+    run_script(
+        python_tool("python"),
+        repo_root().join("tests/clients").join(script),
+        env,
+    )
+    .await
+}
+
+/// Runs `program script` with `env`; its JSON summary on standard output (a failure shows
+/// both outputs).
+pub async fn run_script(
+    program: PathBuf,
+    script: PathBuf,
+    env: Vec<(&'static str, String)>,
+) -> serde_json::Value {
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python_tool("python"))
-            .arg(repo_root().join("tests/clients").join(script))
+        Command::new(program)
+            .arg(&script)
             .envs(env)
             .output()
             .unwrap()
@@ -691,7 +706,7 @@ pub async fn run_client(
     .unwrap();
     assert!(
         output.status.success(),
-        "the client's checks: {}{}",
+        "the script's checks: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

@@ -10,20 +10,9 @@ use jiff::Timestamp;
 use super::session::Session;
 use crate::store::{DeviationState, Operations, QueueState};
 
-/// `text` escaped for HTML text and attribute values.
+/// `text` escaped for HTML text and attribute values (`&`, `<`, `>`, `"`, `'`).
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(text).into_owned()
 }
 
 /// The console's texts, by key, in `lang` (`sv` or `en`).
