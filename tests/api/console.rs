@@ -33,6 +33,7 @@ async fn console_app_with(
             Role::Operator,
         ),
         ("karin", "Karin Karlsson", "2380", Role::Coordinator),
+        ("kalle", "Kalle Krokom", "2309", Role::Coordinator),
     ] {
         brygga::auth::add_account(
             &file,
@@ -550,4 +551,121 @@ async fn an_operator_sees_the_dead_letters_and_delivers_them_again() {
         .collect();
     assert_eq!(redeliveries.len(), 2, "{audit}");
     assert!(redeliveries.iter().all(|r| r["actor"] == "console:anna"));
+}
+
+#[tokio::test]
+async fn a_coordinator_answers_a_deviation_addressed_to_her_organisation_from_its_page() {
+    let (app, _dir) = console_app().await;
+    let case = app.admitted_case().await;
+    // The ward reports a deviation addressed to Östersund's social services.
+    let response = app
+        .region()
+        .await
+        .post(app.url(&format!("/cases/{case}/deviations")))
+        .json(&serde_json::json!({
+            "deviation_id": "AVV-2026-31",
+            "by": {"type": "region_unit", "hsa_id": "SE2321000214-E1AV"},
+            "addressed_to": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-BIST"},
+            "description": "Kallelsen till <SIP> besvarades inte."
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let karin = sign_in(&app, "karin").await;
+    let (status, list) = page(&app, "/console/deviations", Some(&karin)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let path = format!("/console/cases/{case}/deviations/AVV-2026-31");
+    assert!(list.contains(&format!("href=\"{path}\"")), "{list}");
+    assert!(list.contains("ej kvitterad"), "{list}");
+    // Another municipality's coordinator sees none of it, and cannot open it.
+    let kalle = sign_in(&app, "kalle").await;
+    let (_, theirs) = page(&app, "/console/deviations", Some(&kalle)).await;
+    assert!(theirs.contains("Inga avvikelser."), "{theirs}");
+    let (status, _) = page(&app, &path, Some(&kalle)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The operator of the region reads it, but it is not hers to answer.
+    let anna = sign_in(&app, "anna").await;
+    let (status, hers) = page(&app, &path, Some(&anna)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!hers.contains("/answer"), "{hers}");
+    let (status, _) = post_form(
+        &app,
+        &anna,
+        &format!("{path}/answer"),
+        &[("csrf", &csrf(&hers)), ("answer", "Inte vårt.")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Karin opens it: the description escaped; she acknowledges, then answers.
+    let (status, deviation) = page(&app, &path, Some(&karin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        deviation.contains("Kallelsen till &lt;SIP&gt; besvarades inte."),
+        "{deviation}"
+    );
+    let token = csrf(&deviation);
+    let (status, _) = post_form(
+        &app,
+        &karin,
+        &format!("{path}/answer"),
+        &[("csrf", &token), ("answer", " ")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an empty answer");
+    let (status, back) = post_form(
+        &app,
+        &karin,
+        &format!("{path}/acknowledgement"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(back.ends_with(&path), "{back}");
+    let (_, acknowledged) = page(&app, &path, Some(&karin)).await;
+    assert!(
+        acknowledged.contains("kvitterad, ej besvarad"),
+        "{acknowledged}"
+    );
+    let (status, _) = post_form(
+        &app,
+        &karin,
+        &format!("{path}/answer"),
+        &[
+            ("csrf", &token),
+            (
+                "answer",
+                "Kallelsen hade hamnat i fel funktionsbrevlåda; rutinen är ändrad.",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // The API sees it answered, by Östersund.
+    let (status, read) = app
+        .get_json(
+            crate::helpers::REGION,
+            &format!("/cases/{case}/deviations/AVV-2026-31"),
+        )
+        .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["status"], "answered", "{read}");
+    assert_eq!(
+        read["answer"],
+        "Kallelsen hade hamnat i fel funktionsbrevlåda; rutinen är ändrad."
+    );
+    let (_, answered) = page(&app, "/console/deviations?status=answered", Some(&karin)).await;
+    assert!(answered.contains(">besvarad<"), "{answered}");
+    // Each read of the case from the console is audited as hers.
+    let (_, audit) = app.get_json(AUDITOR, "/audit?limit=1000").await;
+    assert!(
+        audit["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["actor"] == "console:karin" && r["action"] == "read deviation (console)"),
+        "{audit}"
+    );
 }

@@ -11,6 +11,10 @@
 //!   status, with attempts and errors; `POST /console/deliveries/{id}/redeliver` a dead letter
 //!   again, `POST /console/subscriptions/{name}/redeliver` every dead letter of a subscription
 //!   after a confirmation; each audited under the person (`deliveries`).
+//! - `GET /console/deviations` (coordinators and operators): the deviations of the cases the
+//!   organisation takes part in, each case read through the decision and audited; one
+//!   deviation with its description and evidence, acknowledged and answered from its page by
+//!   the party it is addressed to (`deviations`).
 //! - `POST /console/logout`.
 //!
 //! Every answer carries a Content-Security-Policy that allows nothing inline and nothing from
@@ -18,6 +22,7 @@
 //! from another site (`Origin`, `Sec-Fetch-Site`) is refused.
 
 mod deliveries;
+mod deviations;
 mod page;
 pub mod session;
 
@@ -333,6 +338,19 @@ pub fn routes() -> axum::Router<AppState> {
         .route(
             "/console/subscriptions/{name}/redeliver",
             post(deliveries::redeliver_all),
+        )
+        .route("/console/deviations", get(deviations::list))
+        .route(
+            "/console/cases/{case_id}/deviations/{deviation_id}",
+            get(deviations::one),
+        )
+        .route(
+            "/console/cases/{case_id}/deviations/{deviation_id}/acknowledgement",
+            post(deviations::acknowledge),
+        )
+        .route(
+            "/console/cases/{case_id}/deviations/{deviation_id}/answer",
+            post(deviations::answer),
         )
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/icon.svg", get(icon))

@@ -45,6 +45,41 @@ pub fn text(lang: &str, key: &str) -> &'static str {
         "no-deliveries" => ("Inga leveranser matchar.", "No delivery matches."),
         "operators-only" => ("Sidan är för driftansvariga.", "The page is for operators."),
         "case" => ("Ärende", "Case"),
+        "deviations-title" => ("Avvikelser", "Deviations"),
+        "deviation" => ("Avvikelse", "Deviation"),
+        "cause" => ("Orsak", "Cause"),
+        "addressed-to" => ("Riktad till", "Addressed to"),
+        "raised" => ("Upprättad", "Raised"),
+        "reminders" => ("Påminnelser", "Reminders"),
+        "deviation-open" => ("ej kvitterad", "not acknowledged"),
+        "deviation-acknowledged" => ("kvitterad, ej besvarad", "acknowledged, not answered"),
+        "deviation-answered" => ("besvarad", "answered"),
+        "no-deviations" => ("Inga avvikelser.", "No deviations."),
+        "no-such-deviation" => (
+            "Avvikelsen finns inte, eller hör till ett ärende din organisation inte deltar i.",
+            "No such deviation, or it belongs to a case your organisation takes no part in.",
+        ),
+        "description" => ("Beskrivning", "Description"),
+        "evidence" => ("Underlag", "Evidence"),
+        "answer" => ("Svar", "Answer"),
+        "acknowledge" => ("Kvittera", "Acknowledge"),
+        "answer-label" => (
+            "Vad har gjorts åt avvikelsen?",
+            "What was done about the deviation?",
+        ),
+        "send-answer" => ("Skicka svar", "Send the answer"),
+        "coordinators-only" => (
+            "Sidan är för samordnare och driftansvariga.",
+            "The page is for coordinators and operators.",
+        ),
+        "not-addressed" => (
+            "Avvikelsen är inte riktad till din organisation.",
+            "The deviation is not addressed to your organisation.",
+        ),
+        "answer-empty" => (
+            "Skriv vad som har gjorts åt avvikelsen.",
+            "Say what was done about the deviation.",
+        ),
         "sign-in" => ("Logga in", "Sign in"),
         "sign-out" => ("Logga ut", "Sign out"),
         "username" => ("Användarnamn", "Username"),
@@ -192,6 +227,12 @@ impl Page {
         let mut entries = vec![("/console", text(lang, "overview"))];
         if session.role == crate::auth::Role::Operator {
             entries.push(("/console/deliveries", text(lang, "deliveries")));
+        }
+        if matches!(
+            session.role,
+            crate::auth::Role::Operator | crate::auth::Role::Coordinator
+        ) {
+            entries.push(("/console/deviations", text(lang, "deviations-title")));
         }
         let _ = write!(
             out,
