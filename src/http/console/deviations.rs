@@ -124,7 +124,7 @@ pub async fn list(
     let mut reads = HashMap::new();
     let mut shown = Vec::new();
     for row in rows {
-        if !reads.contains_key(&row.case_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = reads.entry(row.case_id) {
             let read = pipeline
                 .read_case(
                     row.case_id,
@@ -134,7 +134,7 @@ pub async fn list(
                 )
                 .await
                 .ok();
-            reads.insert(row.case_id, read);
+            slot.insert(read);
         }
         if let Some(Some(read)) = reads.get(&row.case_id)
             && let Some(view) = read.deviation(&row.deviation_id)
