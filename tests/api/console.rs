@@ -370,13 +370,29 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         settings.subscriptions.0.push(ostersund);
     })
     .await;
-    app.admitted_case().await;
+    let case = app.admitted_case().await;
     inbox.wait_for(2).await;
+    // A deviation the ward addresses to Östersund, for its coordinator to answer.
+    let response = app
+        .region()
+        .await
+        .post(app.url(&format!("/cases/{case}/deviations")))
+        .json(&serde_json::json!({
+            "deviation_id": "AVV-2026-40",
+            "by": {"type": "region_unit", "hsa_id": "SE2321000214-E1AV"},
+            "addressed_to": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-BIST"},
+            "description": "Kallelsen till SIP besvarades inte."
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
     let screenshots = repo_root().join("target/screenshots");
     let env = vec![
         ("BRYGGA_URL", app.url("")),
         ("BRYGGA_USERNAME", "anna".to_owned()),
         ("BRYGGA_PASSWORD", PASSWORD.to_owned()),
+        ("BRYGGA_COORDINATOR", "karin".to_owned()),
         ("BRYGGA_TOOLS", browser_tools().display().to_string()),
         ("BRYGGA_SCREENSHOTS", screenshots.display().to_string()),
     ];
@@ -406,7 +422,18 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         pages["overview"]["deviation_rows"][0][0], "Regionen",
         "{seen}"
     );
-    for name in ["login", "overview", "deliveries"] {
+    // The deviation answered from its page, as the API sees it.
+    assert_eq!(pages["deviation"]["status"], "besvarad", "{seen}");
+    assert_eq!(pages["deviation"]["answer_form_left"], 0);
+    let (_, read) = app
+        .get_json(
+            crate::helpers::REGION,
+            &format!("/cases/{case}/deviations/AVV-2026-40"),
+        )
+        .await;
+    assert_eq!(read["status"], "answered", "{read}");
+    assert_eq!(read["answer"], "Rutinen för kallelser är ändrad.");
+    for name in ["login", "overview", "deliveries", "deviation"] {
         assert_eq!(
             pages[name]["violations"],
             serde_json::json!([]),
@@ -426,6 +453,7 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         "console-login.png",
         "console-overview.png",
         "console-deliveries.png",
+        "console-deviation.png",
     ] {
         assert!(screenshots.join(shot).is_file(), "{shot}");
     }

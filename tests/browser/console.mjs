@@ -3,6 +3,8 @@
 // Run by tests/api/browser.rs against a gateway on loopback with
 //   BRYGGA_URL          the gateway's base URL
 //   BRYGGA_USERNAME     an operator's account, and BRYGGA_PASSWORD its password
+//   BRYGGA_COORDINATOR  a coordinator's account (same password), whose organisation a
+//                       deviation is addressed to
 //   BRYGGA_TOOLS        the folder scripts/browser-tools.sh installed the tools into
 //   BRYGGA_SCREENSHOTS  where to write each page's screenshot
 //   BRYGGA_CHROMIUM     the browser (default /usr/bin/chromium)
@@ -141,6 +143,31 @@ try {
   await page.waitForURL(/\/console\/login$/);
   await page.goto(`${base}/console`);
   summary.pages.signed_out = { url: page.url() };
+
+  // The coordinator answers the deviation addressed to her organisation.
+  await page.goto(`${base}/console/login?lang=sv`);
+  await page.getByLabel("Användarnamn").fill(process.env.BRYGGA_COORDINATOR);
+  await page.getByLabel("Lösenord").fill(process.env.BRYGGA_PASSWORD);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === "/console", { timeout: 10000 }),
+    page.getByRole("button", { name: "Logga in" }).click(),
+  ]);
+  await page.getByRole("link", { name: "Avvikelser" }).click();
+  const listed = page.getByRole("table", { name: "Avvikelser" }).locator("tbody tr");
+  const deviationsListed = await listed.count();
+  const listViolations = await violations(page);
+  await listed.first().getByRole("link").click();
+  await page.getByRole("button", { name: "Kvittera" }).click();
+  await page.getByLabel("Vad har gjorts åt avvikelsen?").fill("Rutinen för kallelser är ändrad.");
+  const deviationViolations = await violations(page);
+  await page.screenshot({ path: join(shots, "console-deviation.png"), fullPage: true });
+  await page.getByRole("button", { name: "Skicka svar" }).click();
+  summary.pages.deviation = {
+    listed: deviationsListed,
+    status: await page.locator("dl dd").first().textContent(),
+    answer_form_left: await page.getByRole("button", { name: "Skicka svar" }).count(),
+    violations: listViolations.concat(deviationViolations),
+  };
 } finally {
   await browser.close();
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::page::{self, Page, age, escape, text};
+use super::page::{self, Page, age, escape, local, text};
 use super::session::Session;
 use super::{cross_site, current, html, language, redirect};
 use crate::auth::Role;
@@ -246,7 +246,7 @@ pub async fn one(
         text(lang, "addressed-to"),
         escape(&view.addressed_to.to_string()),
         text(lang, "raised"),
-        view.raised_at,
+        local(view.raised_at),
         age(view.raised_at, now),
         text(lang, "reminders"),
         view.reminders,

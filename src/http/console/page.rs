@@ -151,6 +151,13 @@ pub fn text(lang: &str, key: &str) -> &'static str {
     if lang == "en" { en } else { sv }
 }
 
+/// `at` in Swedish time, to the minute.
+pub fn local(at: Timestamp) -> String {
+    at.to_zoned_datetime(crate::domain::time::stockholm())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 pub fn age(since: Timestamp, now: Timestamp) -> String {
     let minutes = now.duration_since(since).as_secs().max(0) / 60;
     match minutes {
