@@ -32,6 +32,7 @@ use x509_cert::der::{Decode, Tag, Tagged};
 use super::router::AppState;
 use super::tls::Peer;
 use crate::auth::Interaction;
+use crate::changes::AuditEntry;
 use crate::config::RivSettings;
 use crate::domain::identifiers::HsaId;
 use crate::formats::riv;
@@ -160,6 +161,27 @@ fn fault(client: bool, message: &str) -> Response {
         .into_response()
 }
 
+/// A consumer refused before anything was read: audited (who, as far as the certificate says,
+/// and why), then answered with a fault.
+async fn refused(state: &AppState, who: Option<&HsaId>, problem: String) -> Response {
+    let entry = AuditEntry {
+        actor: format!(
+            "riv:{}",
+            who.map(HsaId::as_str).unwrap_or("unknown certificate")
+        ),
+        organisation: None,
+        action: "refused GetCarePlans".to_owned(),
+        person: None,
+        purpose: "åtkomstkontroll".to_owned(),
+        legal_basis: None,
+        details: serde_json::json!({ "reason": problem }),
+    };
+    if let Err(error) = super::auth::record(state, entry).await {
+        tracing::error!(%error, "a refused GetCarePlans request could not be audited");
+    }
+    fault(true, &problem)
+}
+
 /// `POST` of a GetCarePlans request.
 pub async fn get_care_plans(
     State(state): State<AppState>,
@@ -195,27 +217,25 @@ pub async fn get_care_plans(
         .unwrap_or_default();
     let certified = match producer.consumer(&chain) {
         Ok(consumer) => consumer,
-        Err(problem) => return fault(true, &problem),
+        Err(problem) => return refused(&state, None, problem).await,
     };
     let original = match headers.get(ORIGINAL_CONSUMER) {
         None => None,
         Some(value) => match value.to_str().ok().map(|v| HsaId::parse(v.trim())) {
             Some(Ok(id)) => Some(id),
             _ => {
-                return fault(
-                    true,
-                    &format!("the {ORIGINAL_CONSUMER} header is no HSA-id"),
-                );
+                let problem = format!("the {ORIGINAL_CONSUMER} header is no HSA-id");
+                return refused(&state, Some(&certified), problem).await;
             }
         },
     };
     let caller = match state.auth.platform_consumer(&certified, original.as_ref()) {
         Ok(caller) => caller,
-        Err(problem) => return fault(true, &problem.to_string()),
+        Err(problem) => return refused(&state, Some(&certified), problem.to_string()).await,
     };
     let consumer = original.unwrap_or(certified);
     if let Err(problem) = caller.require("CarePlan", Interaction::Search) {
-        return fault(true, &problem.to_string());
+        return refused(&state, Some(&consumer), problem.to_string()).await;
     }
     let pipeline = &state.pipeline;
     let request = match riv::decode_request(&body, pipeline.clock.today()) {

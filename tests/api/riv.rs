@@ -532,6 +532,33 @@ async fn consumers_are_known_by_the_platforms_certificates_and_bad_requests_are_
     validate(&answer);
     assert_eq!(one(&answer, "c:resultCode"), "OK", "{answer}");
 
+    // Each consumer refused is audited, with what its certificate said and why.
+    let (_, audit) = app
+        .get_json(crate::helpers::AUDITOR, "/audit?limit=1000")
+        .await;
+    let refusals: Vec<&Value> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "refused GetCarePlans")
+        .collect();
+    assert!(refusals.len() >= 9, "{audit}");
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r["actor"] == "riv:SE5565594230-XXX9"
+                && r["details"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not registered")),
+        "{audit}"
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r["actor"] == "riv:unknown certificate")
+    );
+
     // The faults' valid neighbour: the same request is answered.
     let answer = read(&app, REGION_CONSUMER, &patient(PERSON)).await;
     assert_eq!(one(&answer, "c:resultCode"), "OK", "{answer}");
