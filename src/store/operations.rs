@@ -41,6 +41,8 @@ pub struct Operations {
     pub timers_overdue: u64,
     /// When the longest-overdue pending timer fell due.
     pub oldest_overdue: Option<Timestamp>,
+    /// The pending timers falling due in the next 24 hours, by kind (`sip_invitation`, …).
+    pub due_within_a_day: Vec<(String, u64)>,
     pub deviations: Vec<DeviationState>,
     pub database_bytes: u64,
 }
@@ -99,6 +101,18 @@ impl Store {
         let timers_pending = count(row.try_get(0)?);
         let timers_overdue = count(row.try_get::<i64, _>(1)?);
         let oldest_overdue: Option<i64> = row.try_get(2)?;
+        let due_within_a_day = sqlx::query(
+            "SELECT kind, COUNT(*) FROM timers \
+             WHERE status = 'pending' AND due_at > $1 AND due_at <= $2 \
+             GROUP BY kind ORDER BY kind",
+        )
+        .bind(millis(now))
+        .bind(millis(now + jiff::SignedDuration::from_hours(24)))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get::<String, _>(0)?, count(row.try_get(1)?))))
+        .collect::<Result<Vec<_>, StoreError>>()?;
         let rows = sqlx::query(
             "SELECT principal, COUNT(*), \
              COALESCE(SUM(CASE WHEN acknowledged_at IS NULL THEN 1 ELSE 0 END), 0), \
@@ -137,6 +151,7 @@ impl Store {
             queues,
             timers_pending,
             timers_overdue,
+            due_within_a_day,
             oldest_overdue: oldest_overdue.map(from_millis).transpose()?,
             deviations,
             database_bytes,

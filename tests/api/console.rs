@@ -19,6 +19,14 @@ async fn console_app() -> (TestApp, tempfile::TempDir) {
 async fn console_app_with(
     adjust: impl FnOnce(&mut brygga::config::Settings) + Send + 'static,
 ) -> (TestApp, tempfile::TempDir) {
+    console_app_on(None, adjust).await
+}
+
+/// The same, on `backend`'s store (SQLite unless said).
+async fn console_app_on(
+    backend: Option<crate::helpers::Backend>,
+    adjust: impl FnOnce(&mut brygga::config::Settings) + Send + 'static,
+) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("accounts.toml");
     let directory: brygga::config::Directory = toml::from_str(
@@ -47,7 +55,14 @@ async fn console_app_with(
         .unwrap();
     }
     let accounts = brygga::auth::load_accounts(&file, &directory).unwrap();
+    let database = match backend {
+        Some(crate::helpers::Backend::Postgres) => Some(crate::helpers::postgres_database().await),
+        _ => None,
+    };
     let app = spawn_app_with(move |settings| {
+        if let Some(url) = database {
+            settings.database.url = url;
+        }
         settings.accounts = accounts;
         adjust(settings);
     })
@@ -697,3 +712,54 @@ async fn a_coordinator_answers_a_deviation_addressed_to_her_organisation_from_it
         "{audit}"
     );
 }
+
+async fn the_overview_lists_the_deadlines_falling_due_within_a_day(
+    backend: crate::helpers::Backend,
+) {
+    let (app, _dir) = console_app_on(Some(backend), |_| {}).await;
+    let cookie = sign_in(&app, "karin").await;
+    let (_, before) = page(&app, "/console", Some(&cookie)).await;
+    assert!(
+        before.contains("Inga tidsfrister inom 24 timmar."),
+        "{before}"
+    );
+    let case = app.admitted_case().await;
+    for name in [
+        "04-fast-vardkontakt.xml",
+        "05-planering-paborjad.xml",
+        "08-utskrivningsklar.xml",
+    ] {
+        app.post_cosmic_example(name).await;
+    }
+    let case = brygga::domain::case::CaseId::parse(&case).unwrap();
+    let timers = app.store.pending_timers(case).await.unwrap();
+    let now = app.clock.now();
+    let (kind, due) = timers
+        .iter()
+        .find(|(_, at)| *at > now)
+        .cloned()
+        .expect("ready for discharge starts the deadline clocks");
+    // Two hours before the next falls due, it is listed with its kind; those of later days,
+    // and those already overdue, are not.
+    let until = due.duration_since(app.clock.now()) - jiff::SignedDuration::from_hours(2);
+    if until.is_positive() {
+        app.clock.advance(until);
+    }
+    let cookie = sign_in(&app, "karin").await;
+    let (status, overview) = page(&app, "/console", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let soon = app.clock.now() + jiff::SignedDuration::from_hours(24);
+    let expected = timers
+        .iter()
+        .filter(|(k, at)| *k == kind && *at > app.clock.now() && *at <= soon)
+        .count();
+    assert!(expected >= 1);
+    assert!(
+        overview.contains(&format!(
+            "<tr><th scope=\"row\">{kind}</th><td class=\"number\">{expected}</td></tr>"
+        )),
+        "{kind} ×{expected} in {overview}"
+    );
+}
+
+on_both_backends!(the_overview_lists_the_deadlines_falling_due_within_a_day);

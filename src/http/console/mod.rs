@@ -5,8 +5,9 @@
 //!   (`auth.accounts_file`, argon2id), audited whether it succeeds or not; a session cookie
 //!   (`session`) that is HttpOnly, Secure and SameSite=Strict, with idle and absolute limits.
 //! - `GET /console`: the overview — the database and the timers, each subscription's queue
-//!   (pending, oldest, dead letters, its circuit breaker) for operators, the deviations that
-//!   wait for an answer by principal.
+//!   (pending, oldest, dead letters, its circuit breaker) for operators, the deadlines and
+//!   reminders due within 24 hours by kind, the deviations that wait for an answer by
+//!   principal.
 //! - `GET /console/deliveries` (operators): every subscription's deliveries by subscription and
 //!   status, with attempts and errors; `POST /console/deliveries/{id}/redeliver` a dead letter
 //!   again, `POST /console/subscriptions/{name}/redeliver` every dead letter of a subscription
@@ -318,6 +319,7 @@ pub async fn overview(
         page.queues(operations.as_ref(), &breakers, now);
     }
     if matches!(session.role, Role::Operator | Role::Coordinator) {
+        page.due_soon(operations.as_ref());
         page.deviations(operations.as_ref());
     }
     html(StatusCode::OK, page.finish())

@@ -46,6 +46,16 @@ pub fn text(lang: &str, key: &str) -> &'static str {
         "operators-only" => ("Sidan är för driftansvariga.", "The page is for operators."),
         "case" => ("Ärende", "Case"),
         "deviations-title" => ("Avvikelser", "Deviations"),
+        "due-soon" => (
+            "Tidsfrister och påminnelser inom 24 timmar",
+            "Deadlines and reminders due within 24 hours",
+        ),
+        "none-due" => (
+            "Inga tidsfrister inom 24 timmar.",
+            "No deadline within 24 hours.",
+        ),
+        "clock" => ("Tidsfrist", "Deadline"),
+        "count" => ("Antal", "Count"),
         "deviation" => ("Avvikelse", "Deviation"),
         "cause" => ("Orsak", "Cause"),
         "addressed-to" => ("Riktad till", "Addressed to"),
@@ -370,6 +380,36 @@ impl Page {
                     2 => "half-open",
                     _ => "closed",
                 }),
+            );
+        }
+        self.out.push_str("</tbody></table></section>");
+    }
+
+    /// The deadlines and reminders falling due in the next 24 hours, by kind.
+    pub fn due_soon(&mut self, operations: Option<&Operations>) {
+        let _ = write!(
+            self.out,
+            "<section aria-labelledby=\"due\"><h2 id=\"due\">{}</h2>",
+            self.t("due-soon")
+        );
+        let due = operations
+            .map(|o| o.due_within_a_day.as_slice())
+            .unwrap_or(&[]);
+        if due.is_empty() {
+            let _ = write!(self.out, "<p>{}</p></section>", self.t("none-due"));
+            return;
+        }
+        let _ = write!(
+            self.out,
+            "<table aria-labelledby=\"due\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th></tr></thead><tbody>",
+            self.t("clock"),
+            self.t("count"),
+        );
+        for (kind, count) in due {
+            let _ = write!(
+                self.out,
+                "<tr><th scope=\"row\">{}</th><td class=\"number\">{count}</td></tr>",
+                escape(kind)
             );
         }
         self.out.push_str("</tbody></table></section>");
