@@ -77,11 +77,9 @@ impl Producer {
             }));
         };
         let mut roots = rustls::RootCertStore::empty();
-        for anchor in super::tls::trust_anchors(&file)? {
-            roots
-                .add(anchor)
-                .map_err(|e| format!("riv.trust_anchors_file {}: {e}", file.display()))?;
-        }
+        super::tls::trust_anchors(&file)
+            .and_then(|anchors| super::tls::root_store(anchors, &mut roots, &file))
+            .map_err(|e| format!("riv.trust_anchors_file {e}"))?;
         let anchors = rustls::server::WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots),
             Arc::new(rustls::crypto::aws_lc_rs::default_provider()),

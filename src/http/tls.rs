@@ -61,7 +61,8 @@ pub fn trust_anchors(file: &Path) -> Result<Vec<CertificateDer<'static>>, String
     Ok(anchors)
 }
 
-fn root_store(
+/// Adds `anchors` (read from `file`) to `roots`; an error names the file.
+pub(super) fn root_store(
     anchors: Vec<CertificateDer<'static>>,
     roots: &mut rustls::RootCertStore,
     file: &Path,

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::page::{self, Page, age, escape, text};
 use super::session::Session;
-use super::{cross_site, current, html, language, redirect};
+use super::{html, redirect, same_session, signed_in};
 use crate::auth::Role;
 use crate::changes::AuditEntry;
 use crate::http::router::AppState;
@@ -26,16 +26,7 @@ const PAGE: u32 = 100;
 
 /// The signed-in operator, or the answer to give instead.
 fn operator(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
-    let Some((_, session)) = current(state, headers) else {
-        return Err(Box::new(redirect("/console/login")));
-    };
-    if session.role != Role::Operator {
-        return Err(Box::new(html(
-            StatusCode::FORBIDDEN,
-            page::refused(session.language, text(session.language, "operators-only")),
-        )));
-    }
-    Ok(session)
+    signed_in(state, headers, &[Role::Operator], "operators-only")
 }
 
 /// `GET /console/deliveries?subscription=…&status=…&after=…`.
@@ -48,12 +39,7 @@ pub async fn list(
         Ok(found) => found,
         Err(answer) => return *answer,
     };
-    let lang = language(
-        &super::Language {
-            lang: query.get("lang").cloned(),
-        },
-        Some(&session),
-    );
+    let lang = super::page_language(&query, &session);
     let configured: Vec<String> = state
         .pipeline
         .subscriptions
@@ -283,12 +269,7 @@ fn checked(
     csrf: &str,
 ) -> Result<Session, Box<Response>> {
     let session = operator(state, headers)?;
-    if cross_site(headers, base) || csrf != session.csrf {
-        return Err(Box::new(html(
-            StatusCode::FORBIDDEN,
-            page::refused(session.language, text(session.language, "csrf")),
-        )));
-    }
+    same_session(&session, headers, base, csrf)?;
     Ok(session)
 }
 
@@ -360,37 +341,46 @@ pub async fn redeliver_all(
     }
     let mut done = 0usize;
     let mut after = 0;
-    loop {
-        let rows = match state
-            .pipeline
-            .store
-            .deliveries(&DeliveryQuery {
-                status: Some("dead".to_owned()),
-                subscriptions: vec![name.clone()],
-                case_id: None,
-                after,
-                limit: 500,
-            })
-            .await
-        {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!(%error, "the console could not read the dead letters");
-                break;
+    let outcome: Result<(), crate::store::StoreError> = async {
+        loop {
+            let rows = state
+                .pipeline
+                .store
+                .deliveries(&DeliveryQuery {
+                    status: Some("dead".to_owned()),
+                    subscriptions: vec![name.clone()],
+                    case_id: None,
+                    after,
+                    limit: 500,
+                })
+                .await?;
+            let Some(last) = rows.last().map(|r| r.id) else {
+                return Ok(());
+            };
+            for row in &rows {
+                if redeliver_one(&state, &session, row.id, &name).await? {
+                    done += 1;
+                }
             }
-        };
-        let Some(last) = rows.last().map(|r| r.id) else {
-            break;
-        };
-        for row in &rows {
-            if let Ok(true) = redeliver_one(&state, &session, row.id, &name).await {
-                done += 1;
-            }
+            after = last;
         }
-        after = last;
     }
+    .await;
     if done > 0 {
         state.pipeline.outbox_ready.notify_waiters();
+    }
+    if let Err(error) = outcome {
+        // Said, with how many went back before it stopped: nothing is left half-done unseen.
+        tracing::error!(%error, "the console could not redeliver every dead letter");
+        let message = format!(
+            "{} ({done} {})",
+            text(lang, "store-unreadable"),
+            text(lang, "redelivered")
+        );
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            page::refused(lang, &message),
+        );
     }
     back_to(&name, Some(done))
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::page::{self, Page, age, escape, local, text};
 use super::session::Session;
-use super::{cross_site, current, html, language, redirect};
+use super::{html, redirect, same_session, signed_in};
 use crate::auth::Role;
 use crate::domain::case::{CaseId, TransitionError};
 use crate::domain::event::EventKind;
@@ -30,19 +30,12 @@ const PAGE: u32 = 200;
 
 /// The signed-in coordinator or operator, or the answer to give instead.
 fn follower(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
-    let Some((_, session)) = current(state, headers) else {
-        return Err(Box::new(redirect("/console/login")));
-    };
-    if !matches!(session.role, Role::Coordinator | Role::Operator) {
-        return Err(Box::new(html(
-            StatusCode::FORBIDDEN,
-            page::refused(
-                session.language,
-                text(session.language, "coordinators-only"),
-            ),
-        )));
-    }
-    Ok(session)
+    signed_in(
+        state,
+        headers,
+        &[Role::Coordinator, Role::Operator],
+        "coordinators-only",
+    )
 }
 
 fn actor(session: &Session) -> String {
@@ -77,12 +70,7 @@ pub async fn list(
         Ok(session) => session,
         Err(answer) => return *answer,
     };
-    let lang = language(
-        &super::Language {
-            lang: query.get("lang").cloned(),
-        },
-        Some(&session),
-    );
+    let lang = super::page_language(&query, &session);
     let (filter, chosen) = match query.get("status").map(String::as_str) {
         Some("answered") => (DeviationFilter::Answered, "answered"),
         Some("all") => (DeviationFilter::All, "all"),
@@ -218,12 +206,7 @@ pub async fn one(
         Ok(session) => session,
         Err(answer) => return *answer,
     };
-    let lang = language(
-        &super::Language {
-            lang: query.get("lang").cloned(),
-        },
-        Some(&session),
-    );
+    let lang = super::page_language(&query, &session);
     let found = match CaseId::parse(&case) {
         Ok(case_id) => view_of(&state, &session, case_id, &deviation_id).await,
         Err(_) => None,
@@ -329,11 +312,8 @@ async fn record(
         Err(answer) => return *answer,
     };
     let lang = session.language;
-    if cross_site(headers, base) || form.csrf != session.csrf {
-        return html(
-            StatusCode::FORBIDDEN,
-            page::refused(lang, text(lang, "csrf")),
-        );
+    if let Err(refusal) = same_session(&session, headers, base, &form.csrf) {
+        return *refusal;
     }
     let Ok(case_id) = CaseId::parse(case) else {
         return html(

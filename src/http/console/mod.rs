@@ -100,6 +100,19 @@ fn language(query: &Language, session: Option<&Session>) -> &'static str {
     }
 }
 
+/// The language of a page of `session`, asked for with `?lang=` or the session's.
+fn page_language(
+    query: &std::collections::HashMap<String, String>,
+    session: &Session,
+) -> &'static str {
+    language(
+        &Language {
+            lang: query.get("lang").cloned(),
+        },
+        Some(session),
+    )
+}
+
 fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
@@ -138,6 +151,43 @@ fn current(state: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
         .sessions
         .find(&token, state.pipeline.clock.now())?;
     Some((token, session))
+}
+
+/// The signed-in person, if their role is one of `roles`; otherwise the answer to give: the
+/// sign-in page, or a refusal saying who the page is for (`refusal`, a text key).
+fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    roles: &[Role],
+    refusal: &str,
+) -> Result<Session, Box<Response>> {
+    let Some((_, session)) = current(state, headers) else {
+        return Err(Box::new(redirect("/console/login")));
+    };
+    if !roles.contains(&session.role) {
+        return Err(Box::new(html(
+            StatusCode::FORBIDDEN,
+            page::refused(session.language, page::text(session.language, refusal)),
+        )));
+    }
+    Ok(session)
+}
+
+/// A form POST of `session`: from this site and carrying the session's CSRF token; otherwise
+/// the refusal to answer.
+fn same_session(
+    session: &Session,
+    headers: &HeaderMap,
+    base: &super::Base,
+    csrf: &str,
+) -> Result<(), Box<Response>> {
+    if cross_site(headers, base) || csrf != session.csrf {
+        return Err(Box::new(html(
+            StatusCode::FORBIDDEN,
+            page::refused(session.language, page::text(session.language, "csrf")),
+        )));
+    }
+    Ok(())
 }
 
 /// `GET /console/assets/console.css`.
@@ -280,11 +330,8 @@ pub async fn logout(
     let Some((token, session)) = current(&state, &headers) else {
         return redirect("/console/login");
     };
-    if cross_site(&headers, &base) || form.csrf != session.csrf {
-        return html(
-            StatusCode::FORBIDDEN,
-            page::refused(session.language, page::text(session.language, "csrf")),
-        );
+    if let Err(refusal) = same_session(&session, &headers, &base, &form.csrf) {
+        return *refusal;
     }
     state.console.sessions.sign_out(&token);
     let mut response = redirect("/console/login");

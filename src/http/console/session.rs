@@ -69,7 +69,7 @@ impl Sessions {
         now < session.seen + self.idle && now < session.signed_in + self.absolute
     }
 
-    /// A new session for `account` at `now`; its token (for the cookie) and the session.
+    /// A new session for `account` at `now`; its token, for the cookie.
     pub fn sign_in(&self, account: &Account, language: &'static str, now: Timestamp) -> String {
         let token = random_hex();
         let session = Session {
