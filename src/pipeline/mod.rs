@@ -12,6 +12,7 @@ mod received;
 mod record;
 mod resources;
 pub mod stats;
+mod timeline;
 mod timers;
 mod warnings;
 
@@ -21,4 +22,5 @@ pub use read::{CaseRead, reader_party};
 pub use receive::{Acting, Pipeline, Receipt, ReceiveError, Withheld};
 pub use record::{Attempt, Made, StepSource, Steps, Stored};
 pub use resources::{CaseResources, History, Version};
+pub use timeline::{Clock, ClockState, Decided, Recipient, Step, Timeline};
 pub use timers::{Fired, POLL, Scheduler};

@@ -25,6 +25,8 @@ pub struct CaseRead {
     recorded_at: Vec<(EventId, jiff::Timestamp)>,
     /// The plans (`sip_plan` steps) the reader may not have, and why.
     withheld_plans: Vec<crate::decide::Denial>,
+    /// How many of the case's events the decision withheld from the reader.
+    withheld: usize,
     /// Whether the person's identity is protected (by the case or the population register).
     protected_identity: bool,
 }
@@ -57,6 +59,17 @@ impl CaseRead {
     /// Why each plan withheld from the reader was withheld.
     pub fn withheld_plans(&self) -> &[crate::decide::Denial] {
         &self.withheld_plans
+    }
+
+    /// How many of the case's events were withheld from the reader (never which).
+    pub fn withheld_count(&self) -> usize {
+        self.withheld
+    }
+
+    /// The case as the gateway holds it — every event, released or not. Only for what the
+    /// reader may know of a released event (who else it went to, its clocks); never to show.
+    pub(crate) fn case(&self) -> &CoordinationCase {
+        &self.case
     }
 
     /// Whether the person's identity is protected.
@@ -110,6 +123,9 @@ impl CaseRead {
     }
 }
 
+/// The purpose of a client's read: the process the gateway serves.
+pub const PURPOSE: &str = "samverkan vid utskrivning";
+
 /// The party an organisation reads as.
 pub fn reader_party(organisation: &Organisation) -> Party {
     match organisation {
@@ -133,9 +149,25 @@ impl Pipeline {
         actor: &str,
         what: &str,
     ) -> Result<Vec<CaseRead>, ReceiveError> {
+        self.read_cases_of_for(person, organisation, actor, what, PURPOSE)
+            .await
+    }
+
+    /// [`Self::read_cases_of`], each read audited with the `purpose` the reader stated.
+    pub async fn read_cases_of_for(
+        &self,
+        person: &crate::domain::identifiers::PersonId,
+        organisation: &Organisation,
+        actor: &str,
+        what: &str,
+        purpose: &str,
+    ) -> Result<Vec<CaseRead>, ReceiveError> {
         let mut reads = Vec::new();
         for case_id in self.store.cases_for_person(person).await? {
-            match self.read_case(case_id, organisation, actor, what).await {
+            match self
+                .read_case_for(case_id, organisation, actor, what, purpose)
+                .await
+            {
                 Ok(read) => reads.push(read),
                 Err(ReceiveError::UnknownCase { .. }) => {}
                 Err(other) => return Err(other),
@@ -152,7 +184,7 @@ impl Pipeline {
                         organisation: Some(organisation.code()),
                         action: format!("search {what}"),
                         person: Some(person.clone()),
-                        purpose: "samverkan vid utskrivning".to_owned(),
+                        purpose: purpose.to_owned(),
                         legal_basis: None,
                         details: json!({ "found": 0 }),
                     }],
@@ -171,6 +203,20 @@ impl Pipeline {
         organisation: &Organisation,
         actor: &str,
         what: &str,
+    ) -> Result<CaseRead, ReceiveError> {
+        self.read_case_for(case_id, organisation, actor, what, PURPOSE)
+            .await
+    }
+
+    /// [`Self::read_case`], the read audited with the `purpose` the reader stated (a person
+    /// opening a case in the console says why).
+    pub async fn read_case_for(
+        &self,
+        case_id: CaseId,
+        organisation: &Organisation,
+        actor: &str,
+        what: &str,
+        purpose: &str,
     ) -> Result<CaseRead, ReceiveError> {
         let stored = self
             .store
@@ -234,7 +280,7 @@ impl Pipeline {
                     organisation: Some(organisation.code()),
                     action: format!("read {what}"),
                     person: Some(case.person().clone()),
-                    purpose: "samverkan vid utskrivning".to_owned(),
+                    purpose: purpose.to_owned(),
                     legal_basis: None,
                     details: json!({ "released": released.len(), "withheld": withheld }),
                 }],
@@ -242,6 +288,7 @@ impl Pipeline {
             )
             .await?;
         Ok(CaseRead {
+            withheld,
             withheld_plans,
             protected_identity: facts.protected_identity,
             case,

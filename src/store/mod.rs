@@ -61,6 +61,7 @@ pub use retention::Pruned;
 pub use settle::Settlement;
 pub use sql::Backend;
 pub use subscriptions::StoredSubscription;
+pub use timers::CaseTimer;
 
 /// The store's modules by layer, top first: a module uses only modules of later layers.
 #[cfg(test)]

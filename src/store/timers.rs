@@ -38,6 +38,17 @@ fn timer_item(row: &AnyRow) -> Result<TimerItem, StoreError> {
     })
 }
 
+/// One timer of a case as stored: its kind, due time, payload, and whether it is `pending`,
+/// `fired` (it ran out) or `cancelled` (the step it waited for came), and when it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseTimer {
+    pub kind: String,
+    pub due_at: Timestamp,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub finished_at: Option<Timestamp>,
+}
+
 impl Store {
     /// Claims up to `limit` timers due at `now` for `worker` until `now + lease`, earliest first.
     pub async fn claim_due_timers(
@@ -93,6 +104,31 @@ impl Store {
             .await?;
         let due: Option<i64> = row.try_get(0)?;
         due.map(from_millis).transpose()
+    }
+
+    /// Every timer of a case, whatever became of it, earliest due first: what a case's
+    /// timeline shows of its clocks.
+    pub async fn timers_of_case(&self, case_id: CaseId) -> Result<Vec<CaseTimer>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, due_at, payload, status, finished_at FROM timers WHERE case_id = $1 ORDER BY due_at, id",
+        )
+        .bind(case_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let payload: String = row.try_get(2)?;
+                let finished: Option<i64> = row.try_get(4)?;
+                Ok(CaseTimer {
+                    kind: row.try_get(0)?,
+                    due_at: from_millis(row.try_get(1)?)?,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|e| StoreError::decode("timer payload", e))?,
+                    status: row.try_get(3)?,
+                    finished_at: finished.map(from_millis).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// The pending timers of a case: `(kind, due_at)`, earliest first.

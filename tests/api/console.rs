@@ -9,21 +9,22 @@ use reqwest::StatusCode;
 
 use crate::helpers::{AUDITOR, TestApp, repo_root, spawn_app_with};
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
-/// A gateway with two accounts: an operator of the region and a coordinator of Östersund.
-async fn console_app() -> (TestApp, tempfile::TempDir) {
+/// A gateway with four accounts: an operator and a coordinator of the region, and the
+/// coordinators of Östersund and Krokom.
+pub(crate) async fn console_app() -> (TestApp, tempfile::TempDir) {
     console_app_with(|_| {}).await
 }
 
-async fn console_app_with(
+pub(crate) async fn console_app_with(
     adjust: impl FnOnce(&mut brygga::config::Settings) + Send + 'static,
 ) -> (TestApp, tempfile::TempDir) {
     console_app_on(None, adjust).await
 }
 
 /// The same, on `backend`'s store (SQLite unless said).
-async fn console_app_on(
+pub(crate) async fn console_app_on(
     backend: Option<crate::helpers::Backend>,
     adjust: impl FnOnce(&mut brygga::config::Settings) + Send + 'static,
 ) -> (TestApp, tempfile::TempDir) {
@@ -42,6 +43,12 @@ async fn console_app_on(
         ),
         ("karin", "Karin Karlsson", "2380", Role::Coordinator),
         ("kalle", "Kalle Krokom", "2309", Role::Coordinator),
+        (
+            "rut",
+            "Rut Regionsson",
+            "SE2321000214-1000",
+            Role::Coordinator,
+        ),
     ] {
         brygga::auth::add_account(
             &file,
@@ -71,7 +78,7 @@ async fn console_app_on(
 }
 
 /// A browser-like client that follows no redirects and keeps no cookies of its own.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -79,7 +86,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// Signs in; the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, username: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, username: &str) -> String {
     let response = browser()
         .post(app.url("/console/login"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -101,7 +108,7 @@ async fn sign_in(app: &TestApp, username: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
+pub(crate) async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
     let mut request = browser().get(app.url(path));
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
@@ -125,7 +132,7 @@ async fn page(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, S
 }
 
 /// The session's CSRF token, from a page's sign-out form.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
     html[at..].split('"').next().unwrap().to_owned()
 }
@@ -359,7 +366,7 @@ fn user_add_writes_an_argon2id_account_the_configuration_accepts() {
 }
 
 /// The folder of the browser tests' tools (`scripts/browser-tools.sh`).
-fn browser_tools() -> std::path::PathBuf {
+pub(crate) fn browser_tools() -> std::path::PathBuf {
     let output = std::process::Command::new(repo_root().join("scripts/browser-tools.sh"))
         .output()
         .expect("scripts/browser-tools.sh runs");
@@ -402,12 +409,19 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
+    // The person is ready for discharge and the ward invites to a SIP without the person's
+    // consent: the invitation is withheld from Östersund, as the timeline will show.
+    app.post_cosmic_example("08-utskrivningsklar.xml").await;
+    app.post_cosmic_example("11-kallelse-sip.xml").await;
     let screenshots = repo_root().join("target/screenshots");
     let env = vec![
         ("BRYGGA_URL", app.url("")),
         ("BRYGGA_USERNAME", "anna".to_owned()),
         ("BRYGGA_PASSWORD", PASSWORD.to_owned()),
         ("BRYGGA_COORDINATOR", "karin".to_owned()),
+        ("BRYGGA_REGION_COORDINATOR", "rut".to_owned()),
+        ("BRYGGA_OUTSIDER", "kalle".to_owned()),
+        ("BRYGGA_PERSON", "198112189876".to_owned()),
         ("BRYGGA_TOOLS", browser_tools().display().to_string()),
         ("BRYGGA_SCREENSHOTS", screenshots.display().to_string()),
     ];
@@ -448,7 +462,56 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         .await;
     assert_eq!(read["status"], "answered", "{read}");
     assert_eq!(read["answer"], "Rutinen för kallelser är ändrad.");
-    for name in ["login", "overview", "deliveries", "deviation"] {
+    // The timeline: the steps in order, the invitation withheld from Östersund's units with
+    // the reason, the clocks; refused to Krokom.
+    let timeline = &pages["timeline"];
+    assert_eq!(timeline["heading"], "Ärende SA-2026-004711", "{seen}");
+    let steps: Vec<&str> = timeline["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .filter(|s| !s.starts_with("Avvikelse"))
+        .collect();
+    assert_eq!(
+        &steps[..],
+        &[
+            "Inskrivningsmeddelande",
+            "Utskrivningsklar",
+            "Kallelse till SIP"
+        ],
+        "{seen}"
+    );
+    let withheld = timeline["withheld"].as_array().unwrap();
+    assert!(
+        withheld.iter().any(
+            |row| row[0].as_str().unwrap().ends_with("Östersunds kommun")
+                && row[1] == "inte utlämnad: samtycke till SIP saknas för mottagaren"
+        ),
+        "{seen}"
+    );
+    assert!(
+        timeline["clocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row[0] == "Kallelse till SIP inom tre dagar"
+                && row[3].as_str().unwrap().starts_with("hölls")),
+        "{seen}"
+    );
+    assert_eq!(pages["outsider"]["status"], 404, "{seen}");
+    assert_eq!(
+        pages["outsider"]["alert"],
+        "Ärendet finns inte, eller din organisation deltar inte i det."
+    );
+    for name in [
+        "login",
+        "overview",
+        "deliveries",
+        "deviation",
+        "timeline",
+        "outsider",
+    ] {
         assert_eq!(
             pages[name]["violations"],
             serde_json::json!([]),
@@ -469,13 +532,14 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         "console-overview.png",
         "console-deliveries.png",
         "console-deviation.png",
+        "console-timeline.png",
     ] {
         assert!(screenshots.join(shot).is_file(), "{shot}");
     }
 }
 
 /// A form POST with the session's cookie; the status and the redirect's target.
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     cookie: &str,
     path: &str,

@@ -30,6 +30,7 @@ mod beyond_discharge;
 mod cli;
 mod consent;
 mod console;
+mod console_cases;
 mod contract_fuzz;
 mod cosmic_link;
 mod crash;

@@ -5,6 +5,9 @@
 //   BRYGGA_USERNAME     an operator's account, and BRYGGA_PASSWORD its password
 //   BRYGGA_COORDINATOR  a coordinator's account (same password), whose organisation a
 //                       deviation is addressed to
+//   BRYGGA_REGION_COORDINATOR  the region's coordinator, who opens the person's
+//                       (BRYGGA_PERSON) case timeline
+//   BRYGGA_OUTSIDER     a coordinator of a municipality that takes no part in the case
 //   BRYGGA_TOOLS        the folder scripts/browser-tools.sh installed the tools into
 //   BRYGGA_SCREENSHOTS  where to write each page's screenshot
 //   BRYGGA_CHROMIUM     the browser (default /usr/bin/chromium)
@@ -167,6 +170,64 @@ try {
     status: await page.locator("dl dd").first().textContent(),
     answer_form_left: await page.getByRole("button", { name: "Skicka svar" }).count(),
     violations: listViolations.concat(deviationViolations),
+  };
+
+  // Signing out, then the region's coordinator finds the person's case and opens its
+  // timeline for a stated purpose: the SIP invitation is there, withheld from Östersund.
+  await page.getByRole("button", { name: "Logga ut" }).click();
+  await page.waitForURL(/\/console\/login$/);
+  await page.getByLabel("Användarnamn").fill(process.env.BRYGGA_REGION_COORDINATOR);
+  await page.getByLabel("Lösenord").fill(process.env.BRYGGA_PASSWORD);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === "/console", { timeout: 10000 }),
+    page.getByRole("button", { name: "Logga in" }).click(),
+  ]);
+  await page.getByRole("link", { name: "Ärenden" }).click();
+  const searchViolations = await violations(page);
+  await page.getByLabel(/^Personnummer/).fill(process.env.BRYGGA_PERSON);
+  await page.getByLabel("Syfte").selectOption({ label: "utredning av avvikelse" });
+  await page.getByRole("button", { name: "Sök ärenden" }).click();
+  check(!page.url().includes(process.env.BRYGGA_PERSON), "the personnummer stays out of the URL");
+  await page.getByRole("table", { name: "Ärenden" }).getByRole("link").first().click();
+  await page.getByRole("heading", { name: "Tidsfrister" }).waitFor();
+  const invitation = page.locator("ol.timeline > li").filter({ hasText: "Kallelse till SIP" });
+  summary.pages.timeline = {
+    heading: await page.getByRole("heading", { level: 1 }).textContent(),
+    steps: await page.locator("ol.timeline > li h3").evaluateAll((hs) =>
+      hs.map((h) => h.firstChild.textContent.trim()),
+    ),
+    withheld: await invitation.locator("td.withheld").evaluateAll((cells) =>
+      cells.map((cell) => [cell.parentElement.querySelector("th").textContent, cell.textContent]),
+    ),
+    clocks: await page
+      .getByRole("table", { name: "Tidsfrister" })
+      .locator("tbody tr")
+      .evaluateAll((rows) => rows.map((row) => Array.from(row.children, (c) => c.textContent.trim()))),
+    violations: searchViolations.concat(await violations(page)),
+  };
+  await page.screenshot({ path: join(shots, "console-timeline.png"), fullPage: true });
+  // The first screenful and the withheld step, as the README shows them.
+  await page.screenshot({ path: join(shots, "console-timeline-top.png") });
+  await invitation.screenshot({ path: join(shots, "console-timeline-step.png") });
+  const timelineUrl = page.url();
+
+  // Another municipality's coordinator is refused the case, as if it did not exist.
+  await page.getByRole("button", { name: "Logga ut" }).click();
+  await page.waitForURL(/\/console\/login$/);
+  await page.getByLabel("Användarnamn").fill(process.env.BRYGGA_OUTSIDER);
+  await page.getByLabel("Lösenord").fill(process.env.BRYGGA_PASSWORD);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === "/console", { timeout: 10000 }),
+    page.getByRole("button", { name: "Logga in" }).click(),
+  ]);
+  // (The refusal's 404 is the one error the browser logs here.)
+  const errorsBefore = summary.console_errors.length;
+  const refused = await page.goto(timelineUrl);
+  summary.console_errors.splice(errorsBefore);
+  summary.pages.outsider = {
+    status: refused.status(),
+    alert: await page.getByRole("alert").textContent(),
+    violations: await violations(page),
   };
 } finally {
   await browser.close();

@@ -280,6 +280,12 @@ pub async fn one(
             text(lang, "send-answer"),
         );
     }
+    let _ = write!(
+        out,
+        "<p><a href=\"/console/cases/{}\">{}</a></p>",
+        view.case_id,
+        text(lang, "case-timeline")
+    );
     let mut page = Page::new(
         lang,
         text(lang, "deviation"),
@@ -387,7 +393,7 @@ async fn record(
 }
 
 /// `deviation_id` as one path segment.
-fn url_segment(text: &str) -> String {
+pub(super) fn url_segment(text: &str) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

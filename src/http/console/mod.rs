@@ -16,14 +16,21 @@
 //!   organisation takes part in, each case read through the decision and audited; one
 //!   deviation with its description and evidence, acknowledged and answered from its page by
 //!   the party it is addressed to (`deviations`).
+//! - `GET /console/cases` (coordinators and operators): a person's cases by personnummer
+//!   (sent in a POST), and `GET /console/cases/{id}?purpose=` one case's timeline — steps,
+//!   whom each reached or was withheld from and why, deliveries, clocks met or missed,
+//!   deviations — shown only for a stated purpose, which each read's audit record carries
+//!   (`cases`).
 //! - `POST /console/logout`.
 //!
 //! Every answer carries a Content-Security-Policy that allows nothing inline and nothing from
 //! elsewhere, and is not cached; every form carries the session's CSRF token, and a POST
 //! from another site (`Origin`, `Sec-Fetch-Site`) is refused.
 
+mod cases;
 mod deliveries;
 mod deviations;
+mod labels;
 mod page;
 pub mod session;
 
@@ -401,6 +408,8 @@ pub fn routes() -> axum::Router<AppState> {
             "/console/cases/{case_id}/deviations/{deviation_id}/answer",
             post(deviations::answer),
         )
+        .route("/console/cases", get(cases::find_form).post(cases::find))
+        .route("/console/cases/{case_id}", get(cases::timeline))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/icon.svg", get(icon))
         .layer(axum::middleware::from_fn(security_headers))

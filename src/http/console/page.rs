@@ -90,6 +90,68 @@ pub fn text(lang: &str, key: &str) -> &'static str {
             "Skriv vad som har gjorts åt avvikelsen.",
             "Say what was done about the deviation.",
         ),
+        "cases" => ("Ärenden", "Cases"),
+        "case-timeline" => ("Ärendets tidslinje", "The case's timeline"),
+        "cases-intro" => (
+            "Sök en persons ärenden som din organisation deltar i. Ange varför: sökningen och varje ärende du öppnar loggas med syftet.",
+            "Find a person's cases that your organisation takes part in. Say why: the search and every case you open are logged with the purpose.",
+        ),
+        "person-number" => (
+            "Personnummer, samordningsnummer eller reservnummer",
+            "Personal, coordination or reserve number",
+        ),
+        "purpose" => ("Syfte", "Purpose"),
+        "find-cases" => ("Sök ärenden", "Find cases"),
+        "bad-person" => (
+            "Ange ett giltigt personnummer, samordningsnummer eller reservnummer och ett syfte.",
+            "Give a valid personal, coordination or reserve number and a purpose.",
+        ),
+        "no-cases" => (
+            "Inga ärenden som din organisation deltar i.",
+            "No case your organisation takes part in.",
+        ),
+        "no-such-case" => (
+            "Ärendet finns inte, eller din organisation deltar inte i det.",
+            "No such case, or your organisation takes no part in it.",
+        ),
+        "purpose-intro" => (
+            "Ärendet innehåller personuppgifter. Ange varför du öppnar det; öppnandet loggas med syftet.",
+            "The case holds personal data. Say why you open it; the opening is logged with the purpose.",
+        ),
+        "open-case" => ("Öppna ärendet", "Open the case"),
+        "person" => ("Person", "Person"),
+        "protected-identity" => ("skyddad identitet", "protected identity"),
+        "phase" => ("Fas", "Phase"),
+        "admitted" => ("Inskriven", "Admitted"),
+        "ready-for-discharge" => ("Utskrivningsklar", "Ready for discharge"),
+        "discharged" => ("Utskriven", "Discharged"),
+        "steps" => ("Händelser", "Steps"),
+        "steps-title" => ("Händelser i tidsordning", "Steps in order"),
+        "hidden-steps" => (
+            "Händelser som inte lämnats ut till din organisation",
+            "Steps not disclosed to your organisation",
+        ),
+        "clocks" => ("Tidsfrister", "Deadlines"),
+        "no-clocks" => ("Inga tidsfrister.", "No deadlines."),
+        "for-whom" => ("För", "For"),
+        "due" => ("Senast", "Due"),
+        "outcome" => ("Utfall", "Outcome"),
+        "clock-running" => ("pågår", "running"),
+        "clock-overdue" => (
+            "överskriden, registreras strax",
+            "overdue, about to be recorded",
+        ),
+        "clock-met" => ("hölls", "met"),
+        "clock-stopped" => ("avbruten", "stopped"),
+        "clock-missed" => ("överskreds", "missed"),
+        "clock-reminded" => ("påminnelse skickad", "reminder sent"),
+        "from" => ("Från", "From"),
+        "recorded" => ("registrerad", "recorded"),
+        "no-recipients" => ("Ingen mottagare.", "No recipient."),
+        "decision" => ("Beslut", "Decision"),
+        "released" => ("utlämnad", "released"),
+        "withheld" => ("inte utlämnad", "withheld"),
+        "acknowledged" => ("kvitterad", "acknowledged"),
         "sign-in" => ("Logga in", "Sign in"),
         "sign-out" => ("Logga ut", "Sign out"),
         "username" => ("Användarnamn", "Username"),
@@ -250,6 +312,7 @@ impl Page {
             crate::auth::Role::Operator | crate::auth::Role::Coordinator
         ) {
             entries.push(("/console/deviations", text(lang, "deviations-title")));
+            entries.push(("/console/cases", text(lang, "cases")));
         }
         let _ = write!(
             out,
