@@ -67,6 +67,10 @@ pub struct AccountEntry {
     /// A region's HSA-id or a municipality's kommunkod, of the organisation directory.
     pub organisation: String,
     pub role: Role,
+    /// A follow-up account that sees every unit's statistics as the county's follow-up does,
+    /// small figures suppressed (otherwise its own organisation's units).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub county_statistics: bool,
     /// argon2id, as `brygga user add` writes it (`$argon2id$v=19$…`).
     pub password_hash: String,
 }
@@ -85,6 +89,8 @@ pub struct Account {
     pub name: String,
     pub organisation: Organisation,
     pub role: Role,
+    /// Sees the county's statistics (every unit, small figures suppressed).
+    pub county_statistics: bool,
     password_hash: String,
 }
 
@@ -163,6 +169,9 @@ fn account(entry: AccountEntry, directory: &Directory) -> Result<Account, String
             "organisation: {organisation} is not in the organisation directory"
         ));
     }
+    if entry.county_statistics && entry.role != Role::FollowUp {
+        return Err("county_statistics: only a follow-up account has the county's view".to_owned());
+    }
     match PasswordHash::new(&entry.password_hash) {
         Ok(hash) if hash.algorithm.as_str() == "argon2id" => {}
         _ => {
@@ -177,6 +186,7 @@ fn account(entry: AccountEntry, directory: &Directory) -> Result<Account, String
         name: entry.name,
         organisation,
         role: entry.role,
+        county_statistics: entry.county_statistics,
         password_hash: entry.password_hash,
     })
 }
@@ -206,17 +216,34 @@ pub fn load_accounts(path: &Path, directory: &Directory) -> Result<Vec<Account>,
     }
 }
 
+/// An account to add: who, for which organisation, in which role, and the password.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub name: &'a str,
+    /// A region's HSA-id or a municipality's kommunkod.
+    pub organisation: &'a str,
+    pub role: Role,
+    /// The county's statistics (a follow-up account only).
+    pub county_statistics: bool,
+    pub password: &'a str,
+}
+
 /// Adds an account to the accounts file at `path` (created if absent), its password hashed;
 /// an account of the same username is replaced (a new password, organisation or role).
 pub fn add_account(
     path: &Path,
     directory: &Directory,
-    username: &str,
-    name: &str,
-    organisation: &str,
-    role: Role,
-    password: &str,
+    new: NewAccount<'_>,
 ) -> Result<bool, String> {
+    let NewAccount {
+        username,
+        name,
+        organisation,
+        role,
+        county_statistics,
+        password,
+    } = new;
     let mut file: AccountsFile = if path.exists() {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
@@ -229,6 +256,7 @@ pub fn add_account(
         name: name.to_owned(),
         organisation: organisation.to_owned(),
         role,
+        county_statistics,
         password_hash: hash_password(password)?,
     };
     account(entry.clone(), directory)?;

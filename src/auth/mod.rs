@@ -28,7 +28,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-pub use accounts::{Account, Role, add_account, load_accounts, sign_in};
+pub use accounts::{Account, NewAccount, Role, add_account, load_accounts, sign_in};
 pub use client_side::request_token;
 pub use clients::{Client, ClientEntry, load_clients, parse_jwks};
 pub use scopes::{Interaction, Scope, Scopes};

@@ -75,17 +75,14 @@ pub(super) async fn stats(
     to: Option<jiff::civil::Date>,
     organisation: Option<String>,
 ) -> anyhow::Result<()> {
-    use crate::pipeline::stats::{for_period, for_period_of};
-    use crate::process::stats::{self, Release};
+    use crate::pipeline::stats::{Scope, release};
+    use crate::process::stats;
     let (first, next) = stats::this_month(Clock::System.today());
     let (from, to) = (from.unwrap_or(first), to.unwrap_or(next));
     let store = ready_store(settings).await?;
     let directory = &settings.directory;
-    let release = match organisation {
-        None => Release::county(
-            for_period(&store, from, to).await?,
-            settings.statistics.suppress_below,
-        ),
+    let organisation = match organisation {
+        None => None,
         Some(code) => {
             let organisation = crate::domain::party::Organisation::parse(&code)
                 .map_err(|e| anyhow::anyhow!("--organisation {code:?}: {e}"))?;
@@ -94,15 +91,16 @@ pub(super) async fn stats(
                     "--organisation {code:?}: not a region or municipality of the organisation directory"
                 );
             }
-            let computed = for_period_of(&store, from, to, |case| {
-                crate::decide::parties::participates(case, &organisation, directory)
-            })
-            .await?;
-            Release::organisation(computed, |unit| {
-                stats::belongs_to(unit, &organisation, directory)
-            })
+            Some(organisation)
         }
     };
+    let scope = match &organisation {
+        None => Scope::County {
+            suppress_below: settings.statistics.suppress_below,
+        },
+        Some(organisation) => Scope::Organisation(organisation),
+    };
+    let release = release(&store, directory, scope, from, to).await?;
     print!("{}", release.to_csv());
     store.close().await;
     Ok(())
@@ -879,6 +877,7 @@ pub(super) fn user_add(
     name: &str,
     organisation: &str,
     role: &str,
+    county_statistics: bool,
 ) -> anyhow::Result<()> {
     let role = crate::auth::Role::parse(role).map_err(|e| anyhow::anyhow!("--role: {e}"))?;
     let mut password = String::new();
@@ -896,11 +895,14 @@ pub(super) fn user_add(
     let replaced = crate::auth::add_account(
         &file,
         &settings.directory,
-        username,
-        name,
-        organisation,
-        role,
-        password,
+        crate::auth::NewAccount {
+            username,
+            name,
+            organisation,
+            role,
+            county_statistics,
+            password,
+        },
     )
     .map_err(anyhow::Error::msg)?;
     println!(

@@ -254,6 +254,10 @@ pub enum UserCommand {
         /// organisation), auditor (the audit log) or follow-up (statistics, de-identified).
         #[arg(long)]
         role: String,
+        /// For a follow-up account: the county's statistics, every unit with small figures
+        /// suppressed (otherwise its own organisation's units).
+        #[arg(long)]
+        county_statistics: bool,
     },
 }
 
@@ -399,8 +403,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     name,
                     organisation,
                     role,
+                    county_statistics,
                 },
-        } => user_add(&settings, &username, &name, &organisation, &role),
+        } => user_add(
+            &settings,
+            &username,
+            &name,
+            &organisation,
+            &role,
+            county_statistics,
+        ),
         Command::Replay {
             paths,
             junit,

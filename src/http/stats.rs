@@ -9,8 +9,8 @@ use axum::extract::{Query, State};
 use jiff::civil::Date;
 
 use super::error::ApiError;
-use crate::pipeline::stats::{StatsError, for_period, for_period_of};
-use crate::process::stats::{self, Release};
+use crate::pipeline::stats::{Scope, StatsError, release};
+use crate::process::stats;
 
 fn date(query: &HashMap<String, String>, name: &str) -> Result<Option<Date>, ApiError> {
     query
@@ -44,18 +44,15 @@ pub async fn stats(
     let (first, next) = stats::this_month(pipeline.clock.today());
     let from = date(&query, "from")?.unwrap_or(first);
     let to = date(&query, "to")?.unwrap_or(next);
-    let directory = &pipeline.directory;
-    let organisation = &caller.organisation;
-    let computed = if caller.county_statistics {
-        for_period(&pipeline.store, from, to).await
+    let scope = if caller.county_statistics {
+        Scope::County {
+            suppress_below: state.statistics.suppress_below,
+        }
     } else {
-        for_period_of(&pipeline.store, from, to, |case| {
-            crate::decide::parties::participates(case, organisation, directory)
-        })
-        .await
+        Scope::Organisation(&caller.organisation)
     };
-    let computed = match computed {
-        Ok(stats) => stats,
+    let release = match release(&pipeline.store, &pipeline.directory, scope, from, to).await {
+        Ok(release) => release,
         Err(StatsError::EmptyPeriod { .. }) => {
             return Err(ApiError::BadRequest {
                 diagnostics: format!("the period is empty: from {from} is not before to {to}"),
@@ -63,13 +60,6 @@ pub async fn stats(
             });
         }
         Err(error) => return Err(ApiError::Internal(error.to_string())),
-    };
-    let release = if caller.county_statistics {
-        Release::county(computed, state.statistics.suppress_below)
-    } else {
-        Release::organisation(computed, |unit| {
-            stats::belongs_to(unit, organisation, directory)
-        })
     };
     Ok(Json(release.to_json()))
 }

@@ -57,6 +57,39 @@ pub async fn for_period_of(
     Ok(compute(&cases, from, to))
 }
 
+/// Whose statistics a reader sees: the county's (every unit, figures about fewer than
+/// `suppress_below` suppressed) or one organisation's own units, over the cases it takes part
+/// in.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    County { suppress_below: u64 },
+    Organisation(&'a crate::domain::party::Organisation),
+}
+
+/// The statistics of `[from, to)` as released to a reader of `scope`: what `/stats`, the
+/// console's charts and `brygga stats` all answer.
+pub async fn release(
+    store: &crate::store::Store,
+    directory: &crate::config::Directory,
+    scope: Scope<'_>,
+    from: Date,
+    to: Date,
+) -> Result<crate::process::stats::Release, StatsError> {
+    use crate::process::stats::{Release, belongs_to};
+    Ok(match scope {
+        Scope::County { suppress_below } => {
+            Release::county(for_period(store, from, to).await?, suppress_below)
+        }
+        Scope::Organisation(organisation) => {
+            let computed = for_period_of(store, from, to, |case| {
+                crate::decide::parties::participates(case, organisation, directory)
+            })
+            .await?;
+            Release::organisation(computed, |unit| belongs_to(unit, organisation, directory))
+        }
+    })
+}
+
 /// The deviations raised in `[from, to)` de-identified for the county forums
 /// (`process::stats::forum`), each case and deviation named by a keyed pseudonym: the first 20
 /// hex digits of HMAC-SHA256 under `key`.

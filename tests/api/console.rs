@@ -11,8 +11,8 @@ use crate::helpers::{AUDITOR, TestApp, repo_root, spawn_app_with};
 
 pub(crate) const PASSWORD: &str = "a long enough password";
 
-/// A gateway with four accounts: an operator and a coordinator of the region, and the
-/// coordinators of Östersund and Krokom.
+/// A gateway with five accounts: an operator and a coordinator of the region, the
+/// coordinators of Östersund and Krokom, and the county's follow-up.
 pub(crate) async fn console_app() -> (TestApp, tempfile::TempDir) {
     console_app_with(|_| {}).await
 }
@@ -34,30 +34,43 @@ pub(crate) async fn console_app_on(
         &std::fs::read_to_string(repo_root().join("deploy/config/organisations.toml")).unwrap(),
     )
     .unwrap();
-    for (username, name, organisation, role) in [
+    for (username, name, organisation, role, county_statistics) in [
         (
             "anna",
             "Anna <Drift> Andersson",
             "SE2321000214-1000",
             Role::Operator,
+            false,
         ),
-        ("karin", "Karin Karlsson", "2380", Role::Coordinator),
-        ("kalle", "Kalle Krokom", "2309", Role::Coordinator),
+        ("karin", "Karin Karlsson", "2380", Role::Coordinator, false),
+        ("kalle", "Kalle Krokom", "2309", Role::Coordinator, false),
         (
             "rut",
             "Rut Regionsson",
             "SE2321000214-1000",
             Role::Coordinator,
+            false,
+        ),
+        // The county's follow-up group: every unit, small figures suppressed.
+        (
+            "folke",
+            "Folke Följupp",
+            "SE2321000214-1000",
+            Role::FollowUp,
+            true,
         ),
     ] {
         brygga::auth::add_account(
             &file,
             &directory,
-            username,
-            name,
-            organisation,
-            role,
-            PASSWORD,
+            brygga::auth::NewAccount {
+                username,
+                name,
+                organisation,
+                role,
+                county_statistics,
+                password: PASSWORD,
+            },
         )
         .unwrap();
     }
@@ -499,6 +512,40 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
                 && row[3].as_str().unwrap().starts_with("hölls")),
         "{seen}"
     );
+    // The statistics: six charts drawn, the admission notices' picture the table's numbers,
+    // and those `/stats`'s for this month.
+    let statistics = &pages["statistics"];
+    assert_eq!(statistics["charts"], 6, "{seen}");
+    assert_eq!(statistics["rendered"], 6, "{seen}");
+    assert!(statistics["canvases"].as_u64().unwrap() >= 6, "{seen}");
+    let table = statistics["table"].as_array().unwrap();
+    assert_eq!(table.len(), 6, "six months: {seen}");
+    for (k, series) in statistics["drawn"].as_array().unwrap().iter().enumerate() {
+        let drawn: Vec<String> = series
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap().to_string())
+            .collect();
+        let shown: Vec<String> = table
+            .iter()
+            .map(|row| row[k + 1].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(drawn, shown, "series {k}: {seen}");
+    }
+    let (_, stats) = app
+        .get_json(
+            crate::helpers::REGION,
+            "/stats?from=2026-11-01&to=2026-12-01",
+        )
+        .await;
+    let november = table.last().unwrap();
+    assert_eq!(november[0], "2026-11");
+    assert_eq!(
+        november[1],
+        stats["total"]["admission_notices"].to_string(),
+        "{stats}"
+    );
     assert_eq!(pages["outsider"]["status"], 404, "{seen}");
     assert_eq!(
         pages["outsider"]["alert"],
@@ -510,6 +557,7 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         "deliveries",
         "deviation",
         "timeline",
+        "statistics",
         "outsider",
     ] {
         assert_eq!(
@@ -533,6 +581,7 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         "console-deliveries.png",
         "console-deviation.png",
         "console-timeline.png",
+        "console-statistics.png",
     ] {
         assert!(screenshots.join(shot).is_file(), "{shot}");
     }

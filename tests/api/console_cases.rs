@@ -226,7 +226,9 @@ async fn the_timeline_shows_each_clock_met_missed_or_running() {
     let link = format!("/console/cases/{case}?purpose=follow-up&lang=en");
     let (_, before) = page(&app, &link, Some(&rut)).await;
     let row = |name: &str, outcome: &str| {
-        format!("<tr><th scope=\"row\">{name}</th><td>–</td><td>2026-11-28 00:00</td><td{outcome}")
+        format!(
+            "<tr><th scope=\"row\">{name}</th><td>–</td><td class=\"nowrap\">2026-11-28 00:00</td><td{outcome}"
+        )
     };
     // The invitation stopped its clock in time; payment responsibility waits for its day.
     assert!(

@@ -211,6 +211,22 @@ try {
   await invitation.screenshot({ path: join(shots, "console-timeline-step.png") });
   const timelineUrl = page.url();
 
+  // The statistics: every chart drawn by the vendored uPlot from the table beside it.
+  await page.getByRole("link", { name: "Statistik" }).click();
+  await page.locator("figure.chart[data-rendered=true]").first().waitFor({ timeout: 10000 });
+  const admissions = page.locator("figure#admission-notices");
+  summary.pages.statistics = {
+    charts: await page.locator("figure.chart").count(),
+    rendered: await page.locator("figure.chart[data-rendered=true]").count(),
+    canvases: await page.locator("figure.chart canvas").count(),
+    table: await admissions.locator(":scope > table > tbody > tr").evaluateAll((rows) =>
+      rows.map((row) => Array.from(row.children, (c) => c.textContent.trim())),
+    ),
+    drawn: JSON.parse(await admissions.locator(".plot").getAttribute("data-series")),
+    violations: await violations(page),
+  };
+  await page.screenshot({ path: join(shots, "console-statistics.png"), fullPage: true });
+
   // Another municipality's coordinator is refused the case, as if it did not exist.
   await page.getByRole("button", { name: "Logga ut" }).click();
   await page.waitForURL(/\/console\/login$/);

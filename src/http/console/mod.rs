@@ -21,6 +21,9 @@
 //!   whom each reached or was withheld from and why, deliveries, clocks met or missed,
 //!   deviations — shown only for a stated purpose, which each read's audit record carries
 //!   (`cases`).
+//! - `GET /console/statistics` (every role): the follow-up figures as charts drawn from
+//!   their tables (uPlot, vendored in `assets/` by `scripts/vendor-uplot.sh`), each table as
+//!   CSV (`statistics`).
 //! - `POST /console/logout`.
 //!
 //! Every answer carries a Content-Security-Policy that allows nothing inline and nothing from
@@ -33,6 +36,7 @@ mod deviations;
 mod labels;
 mod page;
 pub mod session;
+mod statistics;
 
 use std::sync::Arc;
 
@@ -88,7 +92,10 @@ pub async fn security_headers(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Pages are never kept; the static assets say how long they may be.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }
@@ -204,7 +211,23 @@ pub async fn stylesheet() -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/css; charset=utf-8"),
         )],
-        include_str!("console.css"),
+        include_str!("assets/console.css"),
+    )
+        .into_response()
+}
+
+/// A vendored or own static file of the console, cached for a day (its name changes with
+/// its version).
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        body,
     )
         .into_response()
 }
@@ -410,7 +433,36 @@ pub fn routes() -> axum::Router<AppState> {
         )
         .route("/console/cases", get(cases::find_form).post(cases::find))
         .route("/console/cases/{case_id}", get(cases::timeline))
+        .route("/console/statistics", get(statistics::charts))
+        .route("/console/statistics/{file}", get(statistics::csv))
         .route("/console/assets/console.css", get(stylesheet))
+        .route(
+            "/console/assets/uPlot.min.css",
+            get(|| {
+                asset(
+                    "text/css; charset=utf-8",
+                    include_str!("assets/uPlot.min.css"),
+                )
+            }),
+        )
+        .route(
+            "/console/assets/uPlot.iife.min.js",
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("assets/uPlot.iife.min.js"),
+                )
+            }),
+        )
+        .route(
+            "/console/assets/charts.js",
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("assets/charts.js"),
+                )
+            }),
+        )
         .route("/console/assets/icon.svg", get(icon))
         .layer(axum::middleware::from_fn(security_headers))
 }

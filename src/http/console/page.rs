@@ -90,6 +90,35 @@ pub fn text(lang: &str, key: &str) -> &'static str {
             "Skriv vad som har gjorts åt avvikelsen.",
             "Say what was done about the deviation.",
         ),
+        "statistics" => ("Statistik", "Statistics"),
+        "statistics-own" => (
+            "Din organisations enheter, i ärenden den deltar i. Varje diagram ritas från tabellen under det.",
+            "Your organisation's units, in the cases it takes part in. Each chart is drawn from the table below it.",
+        ),
+        "statistics-county" => (
+            "Länets alla enheter. Varje diagram ritas från tabellen under det.",
+            "Every unit of the county. Each chart is drawn from the table below it.",
+        ),
+        "suppressed-below" => (
+            "Små tal undertrycks (X): antal och medelvärden som bygger på färre än",
+            "Small figures are suppressed (X): counts and means resting on fewer than",
+        ),
+        "first-month" => ("Första månad (ÅÅÅÅ-MM)", "First month (YYYY-MM)"),
+        "months" => ("Antal månader", "Number of months"),
+        "month" => ("Månad", "Month"),
+        "days" => ("Dagar", "Days"),
+        "unit" => ("Enhet", "Unit"),
+        "all-units" => ("alla", "all"),
+        "download-csv" => ("Ladda ned som CSV", "Download as CSV"),
+        "bad-months" => (
+            "Antal månader är ett heltal från 1 till 24.",
+            "The number of months is a whole number from 1 to 24.",
+        ),
+        "bad-from" => (
+            "Första månad skrivs ÅÅÅÅ-MM, till exempel 2026-06.",
+            "The first month is written YYYY-MM, for example 2026-06.",
+        ),
+        "no-such-chart" => ("Det diagrammet finns inte.", "No such chart."),
         "cases" => ("Ärenden", "Cases"),
         "case-timeline" => ("Ärendets tidslinje", "The case's timeline"),
         "cases-intro" => (
@@ -314,6 +343,7 @@ impl Page {
             entries.push(("/console/deviations", text(lang, "deviations-title")));
             entries.push(("/console/cases", text(lang, "cases")));
         }
+        entries.push(("/console/statistics", text(lang, "statistics")));
         let _ = write!(
             out,
             "<a class=\"skip\" href=\"#main\">{}</a><header><span>brygga</span><nav aria-label=\"{}\"><ul>",
@@ -506,6 +536,17 @@ impl Page {
 
     pub fn finish(mut self) -> String {
         self.out.push_str("</main></body></html>");
+        self.out
+    }
+
+    /// The page, ending with the console's own scripts at `sources` (served from
+    /// `/console/assets/`; nothing inline, nothing from elsewhere).
+    pub fn finish_with_scripts(mut self, sources: &[&str]) -> String {
+        self.out.push_str("</main>");
+        for source in sources {
+            let _ = write!(self.out, "<script src=\"{}\"></script>", escape(source));
+        }
+        self.out.push_str("</body></html>");
         self.out
     }
 }

@@ -25,6 +25,8 @@ pub struct Session {
     pub name: String,
     pub organisation: Organisation,
     pub role: Role,
+    /// Sees the county's statistics (every unit, small figures suppressed).
+    pub county_statistics: bool,
     /// Every form of the session carries it; a POST without it is refused.
     pub csrf: String,
     /// `sv` or `en`.
@@ -77,6 +79,7 @@ impl Sessions {
             name: account.name.clone(),
             organisation: account.organisation.clone(),
             role: account.role,
+            county_statistics: account.county_statistics,
             csrf: random_hex(),
             language,
             signed_in: now,

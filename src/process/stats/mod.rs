@@ -35,6 +35,14 @@ pub struct Figures {
     /// Mean days from the ready-for-discharge decision to discharge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days_ready_to_discharge: Option<f64>,
+    /// Discharges by the days they came after the ready-for-discharge decision (the
+    /// distribution of the mean above): under 1, 1–2, 2–3, 3–5, 5–10, 10 or more.
+    pub ready_to_discharge_under_1_day: u64,
+    pub ready_to_discharge_1_to_2_days: u64,
+    pub ready_to_discharge_2_to_3_days: u64,
+    pub ready_to_discharge_3_to_5_days: u64,
+    pub ready_to_discharge_5_to_10_days: u64,
+    pub ready_to_discharge_10_days_or_more: u64,
     pub sip_invitations: u64,
     pub sip_invitations_late: u64,
     pub sip_answers_accepted: u64,
@@ -109,6 +117,12 @@ impl Figures {
         self.ready_for_discharge += other.ready_for_discharge;
         self.discharges += other.discharges;
         self.ready_to_discharge_sum += other.ready_to_discharge_sum;
+        self.ready_to_discharge_under_1_day += other.ready_to_discharge_under_1_day;
+        self.ready_to_discharge_1_to_2_days += other.ready_to_discharge_1_to_2_days;
+        self.ready_to_discharge_2_to_3_days += other.ready_to_discharge_2_to_3_days;
+        self.ready_to_discharge_3_to_5_days += other.ready_to_discharge_3_to_5_days;
+        self.ready_to_discharge_5_to_10_days += other.ready_to_discharge_5_to_10_days;
+        self.ready_to_discharge_10_days_or_more += other.ready_to_discharge_10_days_or_more;
         self.sip_invitations += other.sip_invitations;
         self.sip_invitations_late += other.sip_invitations_late;
         self.sip_answers_accepted += other.sip_answers_accepted;
@@ -140,6 +154,20 @@ impl Figures {
         self.lvm_holds_ended += other.lvm_holds_ended;
         self.lvm_hold_sum += other.lvm_hold_sum;
         self.cases += other.cases;
+    }
+
+    /// Counts a discharge `waited` days after its ready-for-discharge decision.
+    fn waited(&mut self, waited: f64) {
+        let bucket = match waited {
+            w if w < 1.0 => &mut self.ready_to_discharge_under_1_day,
+            w if w < 2.0 => &mut self.ready_to_discharge_1_to_2_days,
+            w if w < 3.0 => &mut self.ready_to_discharge_2_to_3_days,
+            w if w < 5.0 => &mut self.ready_to_discharge_3_to_5_days,
+            w if w < 10.0 => &mut self.ready_to_discharge_5_to_10_days,
+            _ => &mut self.ready_to_discharge_10_days_or_more,
+        };
+        *bucket += 1;
+        self.ready_to_discharge_sum += waited;
     }
 
     fn finish(&mut self) {
@@ -295,6 +323,12 @@ pub const CSV_COLUMNS: &[&str] = &[
     "ready_for_discharge",
     "discharges",
     "days_ready_to_discharge",
+    "ready_to_discharge_under_1_day",
+    "ready_to_discharge_1_to_2_days",
+    "ready_to_discharge_2_to_3_days",
+    "ready_to_discharge_3_to_5_days",
+    "ready_to_discharge_5_to_10_days",
+    "ready_to_discharge_10_days_or_more",
     "sip_invitations",
     "sip_invitations_late",
     "sip_answers_accepted",

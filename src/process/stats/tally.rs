@@ -131,7 +131,7 @@ impl<'c> Tally<'c> {
                     bump(&mut self.rows, self.ward.as_ref(), |f| {
                         f.discharges += 1;
                         if let Some(waited) = waited {
-                            f.ready_to_discharge_sum += waited.max(0.0);
+                            f.waited(waited.max(0.0));
                         }
                     });
                 }

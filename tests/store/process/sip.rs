@@ -73,6 +73,9 @@ pub async fn follow_up_statistics_count_what_happened_per_unit_and_period(db: &T
     assert_eq!(ward["discharges"], 1);
     // Tuesday 24 November 09:10 → Monday 30 November 10:00.
     assert_eq!(ward["days_ready_to_discharge"], 6.03);
+    // Its place in the distribution.
+    assert_eq!(ward["ready_to_discharge_5_to_10_days"], 1);
+    assert_eq!(ward["ready_to_discharge_3_to_5_days"], 0);
     assert_eq!(ward["deadlines_missed"], 2);
     assert_eq!(row("SE2321000214-E3HC")["sip_invitations"], 1);
     assert_eq!(row("SE2321000214-E3HC")["plans"], 1);
