@@ -6,11 +6,13 @@
 mod breaker;
 pub mod fhir;
 mod late;
+mod paused;
 mod send;
 mod subscriptions;
 mod worker;
 
 pub use breaker::Breakers;
+pub use paused::Paused;
 pub use subscriptions::{
     Content, Live, Notifications, RetryPolicy, Subscription, Subscriptions, load_subscriptions,
 };

@@ -167,6 +167,8 @@ pub struct Deliverer {
     pub late: Late,
     /// Where the outcomes are counted (`/metrics`).
     pub metrics: crate::telemetry::Metrics,
+    /// The subscriptions operators paused: their rows stay queued, unclaimed.
+    pub paused: super::Paused,
 }
 
 /// The deliveries a deviation was raised for, so that later failures do not raise it again
@@ -251,8 +253,10 @@ impl Deliverer {
             return Ok(0);
         }
         let now = self.clock.now();
-        // The rows of a subscription whose circuit is open stay where they are, unclaimed.
-        let held_back = self.breakers.held_back(now);
+        // The rows of a subscription whose circuit is open, or that an operator paused, stay
+        // where they are, unclaimed.
+        let mut held_back = self.breakers.held_back(now);
+        held_back.extend(self.paused.names(&self.store).await);
         let items = self
             .committer
             .claim_outbox(&self.worker, now, self.lease, limit, &held_back)

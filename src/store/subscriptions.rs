@@ -160,6 +160,65 @@ impl Store {
         Ok(true)
     }
 
+    /// Pauses (`paused`) or resumes delivery to `subscription`, with its audit records in the
+    /// same transaction; whether that changed anything (pausing a paused one does not).
+    pub async fn set_paused(
+        &self,
+        subscription: &str,
+        paused: bool,
+        by: &str,
+        at: Timestamp,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut head = AuditHead::lock(&mut tx).await?;
+        let changed = if paused {
+            sqlx::query(
+                "INSERT INTO paused_subscriptions (subscription, paused_by, paused_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (subscription) DO NOTHING",
+            )
+            .bind(subscription)
+            .bind(by)
+            .bind(millis(at))
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM paused_subscriptions WHERE subscription = $1")
+                .bind(subscription)
+                .execute(&mut *tx)
+                .await?
+        }
+        .rows_affected()
+            > 0;
+        if !changed {
+            return Ok(false);
+        }
+        chain_entries(&mut tx, &mut head, None, audit, at).await?;
+        head.store(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The paused subscriptions: `(subscription, paused by, paused at)`, by name.
+    pub async fn paused_subscriptions(
+        &self,
+    ) -> Result<Vec<(String, String, Timestamp)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subscription, paused_by, paused_at FROM paused_subscriptions ORDER BY subscription",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    from_millis(row.try_get(2)?)?,
+                ))
+            })
+            .collect()
+    }
+
     pub async fn subscription(&self, id: &str) -> Result<Option<StoredSubscription>, StoreError> {
         sqlx::query(select_subscriptions!("WHERE id = $1"))
             .bind(id)

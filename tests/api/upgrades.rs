@@ -116,7 +116,7 @@ async fn a_build_runs_on_a_newer_schema_until_its_floor_is_raised() {
     assert!(!status.success());
     let log = refused.log.join("\n");
     assert!(
-        log.contains("needs a brygga that knows migration 9001; this build knows up to 17"),
+        log.contains("needs a brygga that knows migration 9001; this build knows up to 18"),
         "{log}"
     );
 }

@@ -121,7 +121,7 @@ try {
   await page.getByRole("button", { name: "Visa" }).click();
   let delivered = 0;
   for (let i = 0; i < 100 && delivered === 0; i++) {
-    delivered = await page.locator("tbody tr").count();
+    delivered = await page.getByRole("table", { name: "Leveranser" }).locator("tbody tr").count();
     if (delivered === 0) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       await page.reload();

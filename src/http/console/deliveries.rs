@@ -1,7 +1,8 @@
 //! The console's deliveries, for operators: every subscription's deliveries filtered by
 //! subscription and status, each with its attempts and last error; a dead letter delivered
 //! again on request, or every dead letter of a subscription at once after a confirmation.
-//! Each redelivery is audited under the person who asked.
+//! Each redelivery is audited under the person who asked. The page also lists the
+//! subscriptions, each pausable and resumable (`pausing`).
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -84,6 +85,26 @@ pub async fn list(
         "/console/deliveries",
     );
     let mut out = String::new();
+    for (key, said) in [("paused", "was-paused"), ("resumed", "was-resumed")] {
+        if let Some(name) = query.get(key) {
+            let _ = write!(
+                out,
+                "<p role=\"status\">{} {}.</p>",
+                escape(name),
+                text(lang, said)
+            );
+        }
+    }
+    let paused = state
+        .pipeline
+        .store
+        .paused_subscriptions()
+        .await
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "the console could not read the paused subscriptions");
+            Vec::new()
+        });
+    super::pausing::section(&mut out, lang, &session, &configured, &paused, now);
     if let Some(done) = query.get("redelivered") {
         let _ = write!(
             out,
@@ -262,7 +283,7 @@ async fn redeliver_one(
 }
 
 /// Checks a console POST: signed in as an operator, from this site, with the session's token.
-fn checked(
+pub(super) fn checked(
     state: &AppState,
     base: &crate::http::Base,
     headers: &HeaderMap,
@@ -287,10 +308,18 @@ pub async fn redeliver(
     };
     let row = match state.pipeline.store.delivery(id).await {
         Ok(Some(row)) => row,
-        Ok(None) => return redirect("/console/deliveries"),
+        Ok(None) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                page::refused(session.language, text(session.language, "no-such-delivery")),
+            );
+        }
         Err(error) => {
             tracing::error!(%error, "the console could not read a delivery");
-            return redirect("/console/deliveries");
+            return html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                page::refused(session.language, text(session.language, "store-unreadable")),
+            );
         }
     };
     match redeliver_one(&state, &session, row.id, &row.subscription).await {
@@ -337,7 +366,10 @@ pub async fn redeliver_all(
         .iter()
         .any(|s| s.id == name);
     if !known {
-        return redirect("/console/deliveries");
+        return html(
+            StatusCode::NOT_FOUND,
+            page::refused(lang, text(lang, "no-such-subscription")),
+        );
     }
     let mut done = 0usize;
     let mut after = 0;

@@ -11,7 +11,9 @@
 //! - `GET /console/deliveries` (operators): every subscription's deliveries by subscription and
 //!   status, with attempts and errors; `POST /console/deliveries/{id}/redeliver` a dead letter
 //!   again, `POST /console/subscriptions/{name}/redeliver` every dead letter of a subscription
-//!   after a confirmation; each audited under the person (`deliveries`).
+//!   after a confirmation; `POST /console/subscriptions/{name}/pause` and `…/resume` hold a
+//!   subscription's deliveries in the queue and let them go again; each audited under the
+//!   person (`deliveries`, `pausing`).
 //! - `GET /console/deviations` (coordinators and operators): the deviations of the cases the
 //!   organisation takes part in, each case read through the decision and audited; one
 //!   deviation with its description and evidence, acknowledged and answered from its page by
@@ -35,6 +37,7 @@ mod deliveries;
 mod deviations;
 mod labels;
 mod page;
+mod pausing;
 pub mod session;
 mod statistics;
 
@@ -347,7 +350,7 @@ pub async fn login(
 
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// `POST /console/logout`.
@@ -390,10 +393,11 @@ pub async fn overview(
     let ready = matches!(store.readiness().await, Ok(r) if r.is_ready());
     let operations = store.operations(now).await.ok();
     let breakers = state.deliverer.breakers.states(now);
+    let paused = state.deliverer.paused.names(store).await;
     let mut page = Page::new(lang, page::text(lang, "overview"), &session, "/console");
     page.health(ready, operations.as_ref(), now);
     if session.role == Role::Operator {
-        page.queues(operations.as_ref(), &breakers, now);
+        page.queues(operations.as_ref(), &breakers, &paused, now);
     }
     if matches!(session.role, Role::Operator | Role::Coordinator) {
         page.due_soon(operations.as_ref());
@@ -417,6 +421,11 @@ pub fn routes() -> axum::Router<AppState> {
         .route(
             "/console/subscriptions/{name}/redeliver",
             post(deliveries::redeliver_all),
+        )
+        .route("/console/subscriptions/{name}/pause", post(pausing::pause))
+        .route(
+            "/console/subscriptions/{name}/resume",
+            post(pausing::resume),
         )
         .route("/console/deviations", get(deviations::list))
         .route(

@@ -119,6 +119,20 @@ pub fn text(lang: &str, key: &str) -> &'static str {
             "The first month is written YYYY-MM, for example 2026-06.",
         ),
         "no-such-chart" => ("Det diagrammet finns inte.", "No such chart."),
+        "subscriptions" => ("Prenumerationer", "Subscriptions"),
+        "pause-note" => (
+            "En pausad prenumerations leveranser väntar i kön tills den återupptas; tidsfristerna löper ändå.",
+            "A paused subscription's deliveries wait in the queue until it is resumed; the deadlines run all the same.",
+        ),
+        "change" => ("Ändra", "Change"),
+        "paused" => ("pausad", "paused"),
+        "active" => ("aktiv", "active"),
+        "pause" => ("Pausa", "Pause"),
+        "resume" => ("Återuppta", "Resume"),
+        "was-paused" => ("pausades", "was paused"),
+        "was-resumed" => ("återupptogs", "was resumed"),
+        "no-such-subscription" => ("Prenumerationen finns inte.", "No such subscription."),
+        "no-such-delivery" => ("Leveransen finns inte.", "No such delivery."),
         "cases" => ("Ärenden", "Cases"),
         "case-timeline" => ("Ärendets tidslinje", "The case's timeline"),
         "cases-intro" => (
@@ -427,6 +441,7 @@ impl Page {
         &mut self,
         operations: Option<&Operations>,
         breakers: &[(String, u8)],
+        paused: &[String],
         now: Timestamp,
     ) {
         let _ = write!(
@@ -467,12 +482,20 @@ impl Page {
                 if queue.dead > 0 { " bad" } else { "" },
                 queue.dead,
                 queue.delivered,
-                if breaker == 1 { " class=\"bad\"" } else { "" },
-                self.t(match breaker {
-                    1 => "open",
-                    2 => "half-open",
-                    _ => "closed",
-                }),
+                if breaker == 1 || paused.contains(&queue.destination) {
+                    " class=\"bad\""
+                } else {
+                    ""
+                },
+                if paused.contains(&queue.destination) {
+                    self.t("paused")
+                } else {
+                    self.t(match breaker {
+                        1 => "open",
+                        2 => "half-open",
+                        _ => "closed",
+                    })
+                },
             );
         }
         self.out.push_str("</tbody></table></section>");

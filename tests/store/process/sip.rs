@@ -649,6 +649,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         deadline_warning: SignedDuration::from_hours(2),
         late: Default::default(),
         metrics: Default::default(),
+        paused: Default::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let a = tokio::spawn(deliverer(db.store.clone(), "a").run(stopped.clone()));

@@ -1,0 +1,124 @@
+//! Pausing a subscription from the console: its deliveries wait in the queue (on every
+//! instance's worker) and go, in order, once it is resumed; each change audited under the
+//! operator; only operators may, only with the session's token, only a known subscription.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::console::{console_app_with, csrf, page, post_form, sign_in};
+
+#[tokio::test]
+async fn a_paused_subscription_holds_its_deliveries_until_it_is_resumed() {
+    let inbox = crate::helpers::receiver().await;
+    let url = inbox.url.clone();
+    let (app, _dir) = console_app_with(move |settings| {
+        let mut ostersund =
+            crate::helpers::subscription("ostersund-treserva", "2380", &url, "canonical");
+        ostersund.events = vec!["admission_notice".to_owned()];
+        settings.subscriptions.0.push(ostersund);
+    })
+    .await;
+    let anna = sign_in(&app, "anna").await;
+    let (status, deliveries) = page(&app, "/console/deliveries", Some(&anna)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        deliveries.contains("action=\"/console/subscriptions/ostersund-treserva/pause\""),
+        "{deliveries}"
+    );
+    let token = csrf(&deliveries);
+
+    // Paused: the admission notice's deliveries stay in the queue.
+    let (status, location) = post_form(
+        &app,
+        &anna,
+        "/console/subscriptions/ostersund-treserva/pause",
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.ends_with("/console/deliveries?paused=ostersund-treserva"));
+    let case = app.admitted_case().await;
+    assert!(
+        inbox.no_more_than(0, Duration::from_secs(2)).await,
+        "a paused subscription delivered"
+    );
+    let id = brygga::domain::case::CaseId::parse(&case).unwrap();
+    let queued = app.store.outbox_status_for_case(id).await.unwrap();
+    assert!(
+        queued
+            .iter()
+            .any(|(d, _, s)| d == "ostersund-treserva" && s == "pending"),
+        "{queued:?}"
+    );
+    let (_, overview) = page(&app, "/console", Some(&anna)).await;
+    assert!(overview.contains(">pausad</td>"), "{overview}");
+    let (_, deliveries) = page(&app, "/console/deliveries", Some(&anna)).await;
+    assert!(
+        deliveries.contains("action=\"/console/subscriptions/ostersund-treserva/resume\""),
+        "{deliveries}"
+    );
+
+    // Resumed: they go.
+    let (status, _) = post_form(
+        &app,
+        &anna,
+        "/console/subscriptions/ostersund-treserva/resume",
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let expected = queued
+        .iter()
+        .filter(|(d, _, _)| d == "ostersund-treserva")
+        .count();
+    assert_eq!(inbox.wait_for(expected).await.len(), expected);
+
+    // Both changes are in the audit log under the operator.
+    let records = app
+        .store
+        .audit_records(&brygga::store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for action in ["pause subscription", "resume subscription"] {
+        let found: Vec<_> = records.iter().filter(|r| r.action == action).collect();
+        assert_eq!(found.len(), 1, "{action}");
+        assert_eq!(found[0].actor, "console:anna");
+        assert_eq!(found[0].details["subscription"], "ostersund-treserva");
+    }
+
+    // Not without the session's token, not for an unknown subscription, not for others.
+    let (status, _) = post_form(
+        &app,
+        &anna,
+        "/console/subscriptions/ostersund-treserva/pause",
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = post_form(
+        &app,
+        &anna,
+        "/console/subscriptions/nobody/pause",
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let karin = sign_in(&app, "karin").await;
+    let (_, hers) = page(&app, "/console", Some(&karin)).await;
+    let (status, _) = post_form(
+        &app,
+        &karin,
+        "/console/subscriptions/ostersund-treserva/pause",
+        &[("csrf", &csrf(&hers))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        app.store.paused_subscriptions().await.unwrap().is_empty(),
+        "still resumed"
+    );
+}
