@@ -126,6 +126,24 @@ static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 impl Account {
+    /// A person an identity provider signed in: known by its claims, with no password here.
+    pub fn external(
+        username: String,
+        name: String,
+        organisation: Organisation,
+        role: Role,
+    ) -> Account {
+        Account {
+            username,
+            name,
+            organisation,
+            role,
+            county_statistics: false,
+            // Not a hash: no password verifies against it.
+            password_hash: String::new(),
+        }
+    }
+
     /// Whether `password` is this account's.
     pub fn verify(&self, password: &str) -> bool {
         verify_hash(&self.password_hash, password)

@@ -4,7 +4,11 @@
 use super::*;
 
 impl Authenticator {
-    async fn idp_keys(&self, idp: &Idp, kid: Option<&str>) -> Result<Vec<Jwk>, AuthError> {
+    pub(super) async fn idp_keys(
+        &self,
+        idp: &Idp,
+        kid: Option<&str>,
+    ) -> Result<Vec<Jwk>, AuthError> {
         {
             let cached = idp.keys.read().await;
             if let Some((set, fetched)) = cached.as_ref() {

@@ -14,6 +14,7 @@ mod assertion;
 mod client_side;
 pub mod clients;
 mod idp;
+mod oidc;
 pub mod scopes;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use tokio::sync::RwLock;
 pub use accounts::{Account, NewAccount, Role, add_account, load_accounts, sign_in};
 pub use client_side::request_token;
 pub use clients::{Client, ClientEntry, load_clients, parse_jwks};
+pub use oidc::{PendingSignIn, SignedInPerson};
 pub use scopes::{Interaction, Scope, Scopes};
 
 use crate::config::{AuthSettings, Directory, ExternalIssuer};

@@ -170,6 +170,51 @@ pub struct ExternalIssuer {
     /// The claim with the granted scopes (a space-separated string or an array).
     #[serde(default = "default_scope_claim")]
     pub scope_claim: String,
+    /// People sign in to the web console through this provider when set (OpenID Connect,
+    /// the authorisation code flow with PKCE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleSignIn>,
+}
+
+/// The web console's sign-in through an external OpenID provider: its endpoints are read from
+/// the issuer's discovery document (`{issuer}/.well-known/openid-configuration`); the ID
+/// token is verified with the keys at the issuer's `jwks_url`, and names the person's
+/// organisation (the issuer's `organisation_claim`) and console role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSignIn {
+    /// The console's client id at the provider; the redirect URI to register with it is
+    /// `<public base URL>/console/oidc/callback`.
+    pub client_id: String,
+    /// The environment variable holding the client's secret, for a provider that registered
+    /// the console as a confidential client (sent in the token request's body); unset for a
+    /// public client. PKCE is used either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    /// What the sign-in button names the provider as (e.g. `SITHS-kort`).
+    pub label: String,
+    /// The ID token's claim with the person's console role: `operator`, `coordinator`,
+    /// `auditor` or `follow-up`.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// The ID token's claim with the person's name.
+    #[serde(default = "default_name_claim")]
+    pub name_claim: String,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_console_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_role_claim() -> String {
+    "brygga_role".to_owned()
+}
+
+fn default_name_claim() -> String {
+    "name".to_owned()
+}
+
+fn default_console_scopes() -> Vec<String> {
+    vec!["profile".to_owned()]
 }
 
 fn default_organisation_claim() -> String {

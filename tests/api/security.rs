@@ -492,6 +492,7 @@ async fn tokens_of_an_external_identity_provider_are_verified_against_its_jwks()
             audience: "brygga".to_owned(),
             organisation_claim: "organisation".to_owned(),
             scope_claim: "scope".to_owned(),
+            console: None,
         });
     })
     .await;

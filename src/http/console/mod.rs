@@ -4,6 +4,9 @@
 //! - `GET /console/login`, `POST /console/login`: sign-in with a local account
 //!   (`auth.accounts_file`, argon2id), audited whether it succeeds or not; a session cookie
 //!   (`session`) that is HttpOnly, Secure and SameSite=Strict, with idle and absolute limits.
+//! - `GET /console/oidc/{n}/start`, `GET /console/oidc/callback`: sign-in through an
+//!   OpenID provider of `[[auth.issuer]]` that has a `console` table (authorisation code with
+//!   PKCE; `oidc`), the organisation and role from the ID token's claims.
 //! - `GET /console`: the overview — the database and the timers, each subscription's queue
 //!   (pending, oldest, dead letters, its circuit breaker) for operators, the deadlines and
 //!   reminders due within 24 hours by kind, the deviations that wait for an answer by
@@ -36,6 +39,7 @@ mod cases;
 mod deliveries;
 mod deviations;
 mod labels;
+mod oidc;
 mod page;
 mod pausing;
 pub mod session;
@@ -60,6 +64,8 @@ use session::{Session, Sessions};
 pub struct Console {
     pub accounts: Vec<Account>,
     pub sessions: Sessions,
+    /// Sign-ins through an identity provider begun and not yet finished.
+    pub pending: oidc::Pending,
 }
 
 impl Console {
@@ -70,6 +76,7 @@ impl Console {
                 jiff::SignedDuration::from_mins(settings.idle_minutes as i64),
                 jiff::SignedDuration::from_hours(settings.absolute_hours as i64),
             ),
+            pending: Default::default(),
         }
     }
 }
@@ -255,7 +262,12 @@ pub async fn login_form(
     }
     html(
         StatusCode::OK,
-        page::login(language(&query, None), None, ""),
+        page::login(
+            language(&query, None),
+            None,
+            "",
+            &state.auth.console_issuers(),
+        ),
     )
 }
 
@@ -283,7 +295,12 @@ pub async fn login(
     if cross_site(&headers, &base) {
         return html(
             StatusCode::FORBIDDEN,
-            page::login(lang, Some(page::text(lang, "cross-site")), ""),
+            page::login(
+                lang,
+                Some(page::text(lang, "cross-site")),
+                "",
+                &state.auth.console_issuers(),
+            ),
         );
     }
     let console: Arc<Console> = state.console.clone();
@@ -327,7 +344,12 @@ pub async fn login(
         tracing::error!(%error, "a console sign-in could not be audited");
         return html(
             StatusCode::SERVICE_UNAVAILABLE,
-            page::login(lang, Some(page::text(lang, "unavailable")), ""),
+            page::login(
+                lang,
+                Some(page::text(lang, "unavailable")),
+                "",
+                &state.auth.console_issuers(),
+            ),
         );
     }
     let Some(account) = found else {
@@ -337,6 +359,7 @@ pub async fn login(
                 lang,
                 Some(page::text(lang, "wrong")),
                 credentials.username.trim(),
+                &state.auth.console_issuers(),
             ),
         );
     };
@@ -413,6 +436,8 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/console", get(overview))
         .route("/console/login", get(login_form).post(login))
         .route("/console/logout", post(logout))
+        .route("/console/oidc/{issuer}/start", get(oidc::start))
+        .route("/console/oidc/callback", get(oidc::callback))
         .route("/console/deliveries", get(deliveries::list))
         .route(
             "/console/deliveries/{id}/redeliver",

@@ -196,6 +196,23 @@ pub fn text(lang: &str, key: &str) -> &'static str {
         "withheld" => ("inte utlämnad", "withheld"),
         "acknowledged" => ("kvitterad", "acknowledged"),
         "sign-in" => ("Logga in", "Sign in"),
+        "or-sign-in-with" => (
+            "Eller logga in med din organisations inloggning",
+            "Or sign in with your organisation's sign-in",
+        ),
+        "sign-in-with" => ("Logga in med", "Sign in with"),
+        "oidc-refused" => (
+            "Inloggningen genom identitetsleverantören misslyckades",
+            "The sign-in through the identity provider failed",
+        ),
+        "oidc-expired" => (
+            "Inloggningen hörde inte till den här webbläsaren eller tog för lång tid. Börja om.",
+            "The sign-in did not belong to this browser or took too long. Start again.",
+        ),
+        "signed-in-continue" => (
+            "Du är inloggad. Fortsätt till konsolen.",
+            "You are signed in. Go on to the console.",
+        ),
         "sign-out" => ("Logga ut", "Sign out"),
         "username" => ("Användarnamn", "Username"),
         "password" => ("Lösenord", "Password"),
@@ -291,7 +308,12 @@ fn head(out: &mut String, lang: &str, title: &str) {
 }
 
 /// The sign-in page, with a message and the username typed before.
-pub fn login(lang: &'static str, message: Option<&str>, username: &str) -> String {
+pub fn login(
+    lang: &'static str,
+    message: Option<&str>,
+    username: &str,
+    providers: &[(usize, String)],
+) -> String {
     let mut out = String::new();
     let title = text(lang, "sign-in");
     head(&mut out, lang, title);
@@ -317,6 +339,24 @@ pub fn login(lang: &'static str, message: Option<&str>, username: &str) -> Strin
         text(lang, "password"),
         text(lang, "sign-in"),
     );
+    // Sign-in through the identity providers configured for it, each a link that begins it.
+    if !providers.is_empty() {
+        out.truncate(out.len() - "</main></body></html>".len());
+        let _ = write!(
+            out,
+            "<h2>{}</h2><ul class=\"providers\">",
+            text(lang, "or-sign-in-with")
+        );
+        for (index, label) in providers {
+            let _ = write!(
+                out,
+                "<li><a class=\"button\" href=\"/console/oidc/{index}/start?lang={lang}\">{} {}</a></li>",
+                text(lang, "sign-in-with"),
+                escape(label)
+            );
+        }
+        out.push_str("</ul></main></body></html>");
+    }
     out
 }
 
