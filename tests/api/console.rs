@@ -546,6 +546,8 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         stats["total"]["admission_notices"].to_string(),
         "{stats}"
     );
+    assert_eq!(pages["conformance"]["heading"], "Anslutning", "{seen}");
+    assert!(pages["conformance"]["dialects"].as_u64().unwrap() >= 3, "{seen}");
     assert_eq!(pages["outsider"]["status"], 404, "{seen}");
     assert_eq!(
         pages["outsider"]["alert"],
@@ -558,6 +560,7 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         "deviation",
         "timeline",
         "statistics",
+        "conformance",
         "outsider",
     ] {
         assert_eq!(

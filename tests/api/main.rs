@@ -31,6 +31,7 @@ mod cli;
 mod consent;
 mod console;
 mod console_cases;
+mod console_conformance;
 mod console_oidc;
 mod console_pausing;
 mod console_statistics;

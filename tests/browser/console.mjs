@@ -132,6 +132,14 @@ try {
     delivered_after: delivered,
     violations: violationsThere,
   };
+  // What the gateway offers vendors.
+  await page.getByRole("link", { name: "Anslutning" }).click();
+  summary.pages.conformance = {
+    heading: await page.getByRole("heading", { level: 1 }).textContent(),
+    dialects: await page.locator("section[aria-labelledby=dialects] h3").count(),
+    violations: await violations(page),
+  };
+  await page.screenshot({ path: join(shots, "console-conformance.png"), fullPage: true });
   await page.getByRole("link", { name: "Översikt" }).click();
 
   // In English.

@@ -26,6 +26,8 @@
 //!   whom each reached or was withheld from and why, deliveries, clocks met or missed,
 //!   deviations — shown only for a stated purpose, which each read's audit record carries
 //!   (`cases`).
+//! - `GET /console/conformance` (operators): the formats, loaded dialects, policies in force
+//!   and the national contract offered to vendors (`conformance`).
 //! - `GET /console/statistics` (every role): the follow-up figures as charts drawn from
 //!   their tables (uPlot, vendored in `assets/` by `scripts/vendor-uplot.sh`), each table as
 //!   CSV (`statistics`).
@@ -36,6 +38,7 @@
 //! from another site (`Origin`, `Sec-Fetch-Site`) is refused.
 
 mod cases;
+mod conformance;
 mod deliveries;
 mod deviations;
 mod labels;
@@ -44,6 +47,7 @@ mod page;
 mod pausing;
 pub mod session;
 mod statistics;
+mod texts;
 
 use std::sync::Arc;
 
@@ -467,6 +471,7 @@ pub fn routes() -> axum::Router<AppState> {
         )
         .route("/console/cases", get(cases::find_form).post(cases::find))
         .route("/console/cases/{case_id}", get(cases::timeline))
+        .route("/console/conformance", get(conformance::page))
         .route("/console/statistics", get(statistics::charts))
         .route("/console/statistics/{file}", get(statistics::csv))
         .route("/console/assets/console.css", get(stylesheet))
