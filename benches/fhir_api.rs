@@ -28,7 +28,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/http.rs"]
 mod http_support;
-use http_support::{fresh_postgres, root, settings, token_as};
+use http_support::{Picks, fresh_postgres, percentile, personnummer, root, settings, token_as};
 
 const LOADERS: usize = 64;
 const CLIENTS: usize = 16;
@@ -39,29 +39,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-/// The `n`-th person: a valid ten-digit personnummer (born 1940 onwards, serials 100–899).
-fn personnummer(n: usize) -> String {
-    let born = jiff::civil::date(1940, 1, 1)
-        .checked_add(jiff::Span::new().days((n / 800) as i64))
-        .unwrap();
-    let digits = format!(
-        "{:02}{:02}{:02}{:03}",
-        born.year() % 100,
-        born.month(),
-        born.day(),
-        100 + n % 800
-    );
-    let sum: u32 = digits
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
-            d / 10 + d % 10
-        })
-        .sum();
-    format!("{}-{}{}", &digits[..6], &digits[6..], (10 - sum % 10) % 10)
 }
 
 /// The twelve-digit form of `personnummer(n)` as a search parameter.
@@ -129,26 +106,6 @@ async fn load(base: &str, token: &str, template: &str, cases: usize) -> Vec<Stri
         cases as f64 / elapsed
     );
     Arc::try_unwrap(ids).unwrap().into_inner().unwrap()
-}
-
-/// A small deterministic generator, so that runs ask for the same cases.
-struct Picks(u64);
-
-impl Picks {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % below as u64) as usize
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
 }
 
 /// `CLIENTS` clients doing `request(i)` for the `i`-th operation (up to `limit`) for

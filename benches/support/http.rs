@@ -2,6 +2,8 @@
 //! that each open a case of their own, an access token for the region's Cosmic Link client,
 //! and a PostgreSQL database of the harness's own.
 
+use std::time::Duration;
+
 use brygga::config::{Settings, TlsSettings};
 
 pub fn root() -> std::path::PathBuf {
@@ -119,4 +121,51 @@ pub async fn fresh_postgres(prefix: &str) -> Option<String> {
     admin.close().await;
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
     Some(format!("{base}/{name}"))
+}
+
+/// The `n`-th person: a valid ten-digit personnummer (born 1940 onwards, serials 100–899).
+#[allow(dead_code)]
+pub fn personnummer(n: usize) -> String {
+    let born = jiff::civil::date(1940, 1, 1)
+        .checked_add(jiff::Span::new().days((n / 800) as i64))
+        .unwrap();
+    let digits = format!(
+        "{:02}{:02}{:02}{:03}",
+        born.year() % 100,
+        born.month(),
+        born.day(),
+        100 + n % 800
+    );
+    let sum: u32 = digits
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap() * if i % 2 == 0 { 2 } else { 1 };
+            d / 10 + d % 10
+        })
+        .sum();
+    format!("{}-{}{}", &digits[..6], &digits[6..], (10 - sum % 10) % 10)
+}
+
+/// A small deterministic generator, so that runs ask for the same cases.
+#[allow(dead_code)]
+pub struct Picks(pub u64);
+
+#[allow(dead_code)]
+impl Picks {
+    pub fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % below as u64) as usize
+    }
+}
+
+#[allow(dead_code)]
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
 }

@@ -39,22 +39,31 @@ pub async fn for_period_of(
     if from >= to {
         return Err(StatsError::EmptyPeriod { from, to });
     }
+    Ok(compute(&load(store, from, to, counted).await?, from, to))
+}
+
+/// The cases `counted` keeps of those with events in `[from, to)` and in the 31 days before
+/// (for readmissions), in one read.
+async fn load(
+    store: &crate::store::Store,
+    from: Date,
+    to: Date,
+    counted: impl Fn(&CoordinationCase) -> bool,
+) -> Result<Vec<CoordinationCase>, StatsError> {
     let lookback = start_of(from)
         .checked_sub(jiff::SignedDuration::from_hours(31 * 24))
         .unwrap_or(start_of(from));
-    let ids = store
-        .cases_with_events_between(lookback, start_of(to))
-        .await?;
-    let mut cases = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(stored) = store.load_case(id).await? {
-            let case = stored.to_case()?;
-            if counted(&case) {
-                cases.push(case);
-            }
+    let mut cases = Vec::new();
+    for stored in store
+        .cases_with_events_between_loaded(lookback, start_of(to))
+        .await?
+    {
+        let case = stored.to_case()?;
+        if counted(&case) {
+            cases.push(case);
         }
     }
-    Ok(compute(&cases, from, to))
+    Ok(cases)
 }
 
 /// Whose statistics a reader sees: the county's (every unit, figures about fewer than
@@ -75,19 +84,53 @@ pub async fn release(
     from: Date,
     to: Date,
 ) -> Result<crate::process::stats::Release, StatsError> {
+    let (mut monthly, _) = releases(store, directory, scope, &[(from, to)]).await?;
+    Ok(monthly.remove(0))
+}
+
+/// The statistics of each period of `periods` (consecutive, in order) and of all of them
+/// together, as released to a reader of `scope`, from one read of the cases.
+pub async fn releases(
+    store: &crate::store::Store,
+    directory: &crate::config::Directory,
+    scope: Scope<'_>,
+    periods: &[(Date, Date)],
+) -> Result<
+    (
+        Vec<crate::process::stats::Release>,
+        crate::process::stats::Release,
+    ),
+    StatsError,
+> {
     use crate::process::stats::{Release, belongs_to};
-    Ok(match scope {
-        Scope::County { suppress_below } => {
-            Release::county(for_period(store, from, to).await?, suppress_below)
-        }
+    let (Some((from, _)), Some((_, to))) = (periods.first(), periods.last()) else {
+        return Err(StatsError::EmptyPeriod {
+            from: Date::default(),
+            to: Date::default(),
+        });
+    };
+    let (from, to) = (*from, *to);
+    if periods.iter().any(|(a, b)| a >= b) {
+        return Err(StatsError::EmptyPeriod { from, to });
+    }
+    let cases = load(store, from, to, |case| match scope {
+        Scope::County { .. } => true,
         Scope::Organisation(organisation) => {
-            let computed = for_period_of(store, from, to, |case| {
-                crate::decide::parties::participates(case, organisation, directory)
-            })
-            .await?;
-            Release::organisation(computed, |unit| belongs_to(unit, organisation, directory))
+            crate::decide::parties::participates(case, organisation, directory)
         }
     })
+    .await?;
+    let released = |stats| match scope {
+        Scope::County { suppress_below } => Release::county(stats, suppress_below),
+        Scope::Organisation(organisation) => {
+            Release::organisation(stats, |unit| belongs_to(unit, organisation, directory))
+        }
+    };
+    let each = periods
+        .iter()
+        .map(|(a, b)| released(compute(&cases, *a, *b)))
+        .collect();
+    Ok((each, released(compute(&cases, from, to))))
 }
 
 /// The deviations raised in `[from, to)` de-identified for the county forums

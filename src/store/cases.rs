@@ -125,6 +125,59 @@ impl Store {
         case_ids(&rows)
     }
 
+    /// Every case with an event in `[from, to)`, loaded whole (in case id order), in one
+    /// statement: what follow-up statistics read, without a round trip per case.
+    pub async fn cases_with_events_between_loaded(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredCase>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.person_system, c.person_value, c.phase, c.reference_issuer, \
+             c.reference_value, c.version, e.seq, e.recorded_at, e.body \
+             FROM cases c JOIN events e ON e.case_id = c.id \
+             WHERE c.id IN (SELECT DISTINCT case_id FROM events WHERE occurred_at >= $1 AND occurred_at < $2) \
+             ORDER BY c.id, e.seq",
+        )
+        .bind(millis(from))
+        .bind(millis(to))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut cases = Vec::new();
+        let mut current: Option<(String, usize)> = None;
+        let mut events = Vec::new();
+        let finish = |row: &AnyRow, id: &str, events: Vec<StoredEvent>| {
+            let case_id = CaseId::parse(id).map_err(|e| StoreError::decode("case id", e))?;
+            case_from_row(case_id, row, 1, events)
+        };
+        for (i, row) in rows.iter().enumerate() {
+            let id: String = row.try_get(0)?;
+            if let Some((previous, first)) = current.take() {
+                if previous != id {
+                    cases.push(finish(
+                        &rows[first],
+                        &previous,
+                        std::mem::take(&mut events),
+                    )?);
+                    current = Some((id, i));
+                } else {
+                    current = Some((previous, first));
+                }
+            } else {
+                current = Some((id, i));
+            }
+            events.push(stored_event_from(
+                row.try_get(7)?,
+                row.try_get(8)?,
+                &row.try_get::<String, _>(9)?,
+            )?);
+        }
+        if let Some((id, first)) = current {
+            cases.push(finish(&rows[first], &id, events)?);
+        }
+        Ok(cases)
+    }
+
     /// The ids of the cases changed at or after `since`, at most `limit` of them (most recently
     /// changed first), and whether there were more.
     pub async fn cases_changed_since(

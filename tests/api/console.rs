@@ -547,7 +547,10 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         "{stats}"
     );
     assert_eq!(pages["conformance"]["heading"], "Anslutning", "{seen}");
-    assert!(pages["conformance"]["dialects"].as_u64().unwrap() >= 3, "{seen}");
+    assert!(
+        pages["conformance"]["dialects"].as_u64().unwrap() >= 3,
+        "{seen}"
+    );
     assert_eq!(pages["outsider"]["status"], 404, "{seen}");
     assert_eq!(
         pages["outsider"]["alert"],

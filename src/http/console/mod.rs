@@ -70,6 +70,8 @@ pub struct Console {
     pub sessions: Sessions,
     /// Sign-ins through an identity provider begun and not yet finished.
     pub pending: oidc::Pending,
+    /// The statistics pages' figures, computed at most a minute ago.
+    pub statistics: statistics::Cache,
 }
 
 impl Console {
@@ -81,6 +83,7 @@ impl Console {
                 jiff::SignedDuration::from_hours(settings.absolute_hours as i64),
             ),
             pending: Default::default(),
+            statistics: Default::default(),
         }
     }
 }

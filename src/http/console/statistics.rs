@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,7 +24,7 @@ use super::{html, signed_in};
 use crate::auth::Role;
 use crate::domain::party::Principal;
 use crate::http::router::AppState;
-use crate::pipeline::stats::{Scope, release};
+use crate::pipeline::stats::{Scope, releases as releases_of};
 use crate::process::stats::{Figures, Release, Unit};
 
 /// How many months a page shows unless asked, and at most.
@@ -395,12 +397,46 @@ fn unit_name(state: &AppState, unit: &Unit) -> String {
     .unwrap_or_else(|| unit.unit.clone())
 }
 
-/// The releases of each month, and of the whole period.
+/// The releases of each month and of the whole period, and when they were computed.
+type Computed = Arc<(Vec<Release>, Release, jiff::Timestamp)>;
+
+/// The statistics computed in the last minute, by scope and period: the figures of a national
+/// scale store take seconds to compute, and follow-up figures a minute old are as good. Each
+/// page says when its figures were computed.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: Mutex<HashMap<String, (Instant, Computed)>>,
+}
+
+/// How long computed figures are shown again, and how many are kept.
+const FRESH: Duration = Duration::from_secs(60);
+const MOST_CACHED: usize = 64;
+
+impl Cache {
+    fn get(&self, key: &str) -> Option<Computed> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < FRESH)
+            .map(|(_, computed)| computed.clone())
+    }
+
+    fn put(&self, key: String, computed: Computed) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (at, _)| at.elapsed() < FRESH);
+        if entries.len() >= MOST_CACHED {
+            entries.clear();
+        }
+        entries.insert(key, (Instant::now(), computed));
+    }
+}
+
+/// The releases of each month, and of the whole period (computed at most a minute ago).
 async fn releases(
     state: &AppState,
     session: &Session,
     choice: &Choice,
-) -> Result<(Vec<Release>, Release), crate::pipeline::stats::StatsError> {
+) -> Result<Computed, crate::pipeline::stats::StatsError> {
     let scope = if session.county_statistics {
         Scope::County {
             suppress_below: state.statistics.suppress_below,
@@ -408,14 +444,25 @@ async fn releases(
     } else {
         Scope::Organisation(&session.organisation)
     };
-    let pipeline = &state.pipeline;
-    let mut monthly = Vec::with_capacity(choice.months.len());
-    for (from, to) in &choice.months {
-        monthly.push(release(&pipeline.store, &pipeline.directory, scope, *from, *to).await?);
+    let key = format!(
+        "{}|{}|{}",
+        match scope {
+            Scope::County { .. } => "county".to_owned(),
+            Scope::Organisation(organisation) => organisation.code(),
+        },
+        choice.from,
+        choice.count
+    );
+    let cache = &state.console.statistics;
+    if let Some(computed) = cache.get(&key) {
+        return Ok(computed);
     }
-    let (from, to) = (choice.months[0].0, choice.months[choice.months.len() - 1].1);
-    let whole = release(&pipeline.store, &pipeline.directory, scope, from, to).await?;
-    Ok((monthly, whole))
+    let pipeline = &state.pipeline;
+    let (monthly, whole) =
+        releases_of(&pipeline.store, &pipeline.directory, scope, &choice.months).await?;
+    let computed = Arc::new((monthly, whole, pipeline.clock.now()));
+    cache.put(key, computed.clone());
+    Ok(computed)
 }
 
 /// A chart's table: its header row and its rows (a label, then a cell per series).
@@ -489,7 +536,7 @@ pub async fn charts(
             return html(StatusCode::BAD_REQUEST, page.finish());
         }
     };
-    let (monthly, whole) = match releases(&state, &session, &choice).await {
+    let computed = match releases(&state, &session, &choice).await {
         Ok(made) => made,
         Err(error) => {
             tracing::error!(%error, "the console could not compute the statistics");
@@ -499,10 +546,11 @@ pub async fn charts(
             );
         }
     };
+    let (monthly, whole, computed_at) = &*computed;
     let mut out = String::new();
     let _ = write!(
         out,
-        "<p>{}</p>",
+        "<p>{} {} {}.</p>",
         text(
             lang,
             if session.county_statistics {
@@ -510,7 +558,9 @@ pub async fn charts(
             } else {
                 "statistics-own"
             }
-        )
+        ),
+        text(lang, "computed-at"),
+        page::local(*computed_at),
     );
     if whole.threshold > 0 {
         let _ = write!(
@@ -558,7 +608,7 @@ pub async fn charts(
         escape(&choice.unit_key)
     );
     for chart in CHARTS {
-        let (head, rows) = table(chart, lang, &choice, &monthly, &whole);
+        let (head, rows) = table(chart, lang, &choice, monthly, whole);
         let title = if lang == "en" {
             chart.title.1
         } else {
@@ -632,7 +682,7 @@ pub async fn csv(
             );
         }
     };
-    let (monthly, whole) = match releases(&state, &session, &choice).await {
+    let computed = match releases(&state, &session, &choice).await {
         Ok(made) => made,
         Err(error) => {
             tracing::error!(%error, "the console could not compute the statistics");
@@ -642,7 +692,8 @@ pub async fn csv(
             );
         }
     };
-    let (head, rows) = table(chart, lang, &choice, &monthly, &whole);
+    let (monthly, whole, _) = &*computed;
+    let (head, rows) = table(chart, lang, &choice, monthly, whole);
     let quote = |field: &str| {
         if field.contains([',', '"', '\n']) {
             format!("\"{}\"", field.replace('"', "\"\""))

@@ -85,6 +85,7 @@ pub fn text(lang: &str, key: &str) -> &'static str {
             "Länets alla enheter. Varje diagram ritas från tabellen under det.",
             "Every unit of the county. Each chart is drawn from the table below it.",
         ),
+        "computed-at" => ("Siffrorna beräknades", "The figures were computed at"),
         "suppressed-below" => (
             "Små tal undertrycks (X): antal och medelvärden som bygger på färre än",
             "Small figures are suppressed (X): counts and means resting on fewer than",

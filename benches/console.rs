@@ -1,0 +1,318 @@
+//! The web console's pages with a national-scale store: each page's answer time, p50 and p99,
+//! over real HTTP on loopback, with `CONSOLE_CASES` cases loaded (default 100,000).
+//!
+//! `cargo bench --bench console` loads the cases (admission notices of as many people, posted
+//! by the region's Cosmic Link client as fast as they are accepted; Östersund's subscription
+//! paused first, so that their 100,000 deliveries wait in the queue as a backlog would), reports
+//! a deviation on every hundredth case, signs in an operator and coordinators, and then asks
+//! each page `CONSOLE_REQUESTS` times (default 50), one request at a time:
+//! - the overview, as the operator (the queue, the breakers, the deadlines due, deviations);
+//! - the deliveries page, as the operator (the newest hundred of the backlog);
+//! - the deviations list, as Östersund's coordinator (each case read and audited);
+//! - a person's cases, found by personnummer, as Östersund's coordinator;
+//! - a case's timeline, of a random case, as the region's coordinator;
+//! - the statistics page (six months of every chart), as the region's coordinator.
+//!
+//! On SQLite (a temporary file) and, with `BRYGGA_TEST_POSTGRES_URL` set, on PostgreSQL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use brygga::clock::Clock;
+use brygga::startup::Application;
+use serde_json::Value;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "support/http.rs"]
+mod http_support;
+use http_support::{Picks, fresh_postgres, percentile, personnummer, root, settings, token_as};
+
+const LOADERS: usize = 64;
+const PASSWORD: &str = "a long enough password";
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(LOADERS)
+        .build()
+        .unwrap()
+}
+
+/// The admission notice of case `n`: a person and a case of its own.
+fn admission(template: &str, n: usize) -> Vec<u8> {
+    template
+        .replace("811218-9876", &personnummer(n))
+        .replace("CL-2026-0001", &format!("CL-CONS-{n:07}"))
+        .replace("SA-2026-004711", &format!("SA-CONS-{n:07}"))
+        .into_bytes()
+}
+
+/// Posts `cases` admission notices; answers each case's id, in order.
+async fn load(base: &str, token: &str, template: &str, cases: usize) -> Vec<String> {
+    let client = client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); cases]));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..LOADERS {
+        let (client, next, ids) = (client.clone(), next.clone(), ids.clone());
+        let url = format!("{base}/cosmic-link/v1/messages");
+        let (token, template) = (token.to_owned(), template.to_owned());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= cases {
+                    break;
+                }
+                let receipt: Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/xml")
+                    .body(admission(&template, n))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let case = receipt["case_id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("admission {n} was not accepted: {receipt}"));
+                ids.lock().unwrap()[n] = case.to_owned();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "  loaded {cases} cases in {elapsed:.0} s ({:.0} admissions/s)",
+        cases as f64 / elapsed
+    );
+    Arc::try_unwrap(ids).unwrap().into_inner().unwrap()
+}
+
+/// Signs in `username`; the session cookie.
+async fn sign_in(client: &reqwest::Client, base: &str, username: &str) -> String {
+    let response = client
+        .post(format!("{base}/console/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([("username", username), ("password", PASSWORD)]).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{username} signs in");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The session's CSRF token, from a page's sign-out form.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Asks `request(i)` `count` times, one at a time; prints p50 and p99 (and the largest answer).
+async fn measure<F, Fut>(name: &str, count: usize, request: F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let mut latencies = Vec::with_capacity(count);
+    let mut largest = 0usize;
+    for i in 0..count {
+        let began = Instant::now();
+        let response = request(i).await;
+        let status = response.status();
+        let body = response.bytes().await.unwrap();
+        latencies.push(began.elapsed());
+        assert!(status.is_success(), "{name} {i}: answered {status}");
+        largest = largest.max(body.len());
+    }
+    latencies.sort();
+    println!(
+        "  {name}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({count} requests, up to {} kB)",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies
+            .last()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0),
+        largest / 1024
+    );
+}
+
+async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &str) {
+    let cases = env_number("CONSOLE_CASES", 100_000);
+    let count = env_number("CONSOLE_REQUESTS", 50);
+    let mut settings = settings(database, dir, "http://127.0.0.1:9/unused");
+    let file = dir.join(format!("accounts-{backend}.toml"));
+    for (username, organisation, role) in [
+        ("anna", "SE2321000214-1000", brygga::auth::Role::Operator),
+        ("rut", "SE2321000214-1000", brygga::auth::Role::Coordinator),
+        ("karin", "2380", brygga::auth::Role::Coordinator),
+    ] {
+        brygga::auth::add_account(
+            &file,
+            &settings.directory,
+            brygga::auth::NewAccount {
+                username,
+                name: username,
+                organisation,
+                role,
+                county_statistics: false,
+                password: PASSWORD,
+            },
+        )
+        .unwrap();
+    }
+    settings.accounts = brygga::auth::load_accounts(&file, &settings.directory).unwrap();
+    let app = Application::build_with_clock(settings, Clock::System)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    println!("{backend}, {cases} cases:");
+    let http = client();
+    let anna = sign_in(&http, &base, "anna").await;
+    let overview = http
+        .get(format!("{base}/console/deliveries"))
+        .header("cookie", &anna)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The subscription paused: its deliveries wait, a backlog the pages must carry.
+    let paused = http
+        .post(format!("{base}/console/subscriptions/ostersund/pause"))
+        .header("cookie", &anna)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}", csrf(&overview)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 303, "the subscription is paused");
+
+    let region = token_as(&base, jiff::Timestamp::now(), "region-jh-cosmic").await;
+    let ids = load(&base, &region, template, cases).await;
+    // A deviation on every hundredth case, the ward's to Östersund's social services.
+    for (n, case) in ids.iter().enumerate().step_by(100) {
+        let response = http
+            .post(format!("{base}/cases/{case}/deviations"))
+            .bearer_auth(&region)
+            .json(&serde_json::json!({
+                "deviation_id": format!("AVV-{n:07}"),
+                "by": {"type": "region_unit", "hsa_id": "SE2321000214-E1AV"},
+                "addressed_to": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-BIST"},
+                "description": "Kallelsen besvarades inte."
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "deviation {n}");
+    }
+    // (Signed in again: the first session has been idle through the load.)
+    let anna = sign_in(&http, &base, "anna").await;
+    let rut = sign_in(&http, &base, "rut").await;
+    let karin = sign_in(&http, &base, "karin").await;
+    let page = |path: String, cookie: String| {
+        let http = http.clone();
+        async move {
+            http.get(path)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    measure("overview (operator)", count, |_| {
+        page(format!("{base}/console"), anna.clone())
+    })
+    .await;
+    measure("deliveries (operator)", count, |_| {
+        page(format!("{base}/console/deliveries"), anna.clone())
+    })
+    .await;
+    measure("deviations (coordinator)", count, |_| {
+        page(format!("{base}/console/deviations"), karin.clone())
+    })
+    .await;
+    let search = page(format!("{base}/console/cases"), karin.clone())
+        .await
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&search);
+    measure("a person's cases (coordinator)", count, |i| {
+        let n = Picks(i as u64 * 40_503 + 7).next(cases);
+        let body = serde_urlencoded::to_string([
+            ("csrf", token.as_str()),
+            ("person", personnummer(n).as_str()),
+            ("purpose", "planning"),
+        ])
+        .unwrap();
+        let (http, karin) = (http.clone(), karin.clone());
+        let url = format!("{base}/console/cases");
+        async move {
+            http.post(url)
+                .header("cookie", karin)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    measure("a case's timeline (coordinator)", count, |i| {
+        let case = &ids[Picks(i as u64 * 2_654_435_761 + 1).next(cases)];
+        page(
+            format!("{base}/console/cases/{case}?purpose=planning"),
+            rut.clone(),
+        )
+    })
+    .await;
+    measure("statistics, six months (coordinator)", count, |_| {
+        page(format!("{base}/console/statistics"), rut.clone())
+    })
+    .await;
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let template = std::fs::read_to_string(
+            root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}", dir.path().join("console.db").display());
+        run("SQLite", &sqlite, dir.path(), &template).await;
+        if let Some(database) = fresh_postgres("console").await {
+            run("PostgreSQL", &database, dir.path(), &template).await;
+        }
+    });
+}
