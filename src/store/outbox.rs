@@ -373,10 +373,16 @@ impl Store {
                 .collect();
             format!("AND destination IN ({}) ", marks.join(", "))
         };
+        // A case's deliveries through its index (a few rows, sorted); all of them in id order.
+        let case = if query.case_id.is_some() {
+            "case_id = $3"
+        } else {
+            "$3 IS NULL"
+        };
         let sql = format!(
             "SELECT id, case_id, event_id, event_seq, destination, status, attempts, last_error, \
              created_at, next_attempt_at, finished_at, acknowledged_at, idempotency_key FROM outbox \
-             WHERE id > $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR case_id = $3) \
+             WHERE {case} AND id > $1 AND ($2 IS NULL OR status = $2) \
              {subscriptions}ORDER BY id LIMIT $4"
         );
         let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql))

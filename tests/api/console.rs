@@ -827,7 +827,9 @@ async fn a_coordinator_answers_a_deviation_addressed_to_her_organisation_from_it
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["actor"] == "console:karin" && r["action"] == "read deviation (console)"),
+            .any(|r| r["actor"] == "console:karin"
+                && r["action"] == "read deviation (console)"
+                && r["purpose"] == "uppföljning av avvikelser"),
         "{audit}"
     );
 }

@@ -271,4 +271,30 @@ async fn the_timeline_shows_each_clock_met_missed_or_running() {
         after.contains("Deadline missed <span class=\"when\">2026-11-28 00:00</span>"),
         "{after}"
     );
+    // The deviation raised to the ward for the withheld invitation is not yet overdue; two
+    // weeks on, unanswered and reminded, it is.
+    let (_, overdue) = page(&app, "/console/deviations?status=overdue", Some(&rut)).await;
+    assert!(overdue.contains("Inga avvikelser."), "{overdue}");
+    app.clock.advance(jiff::SignedDuration::from_hours(24 * 14));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app
+        .store
+        .pending_timers(id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|(_, due)| *due <= app.clock.now())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reminders were not recorded"
+        );
+        tokio::task::yield_now().await;
+    }
+    let rut = sign_in(&app, "rut").await;
+    let (_, overdue) = page(&app, "/console/deviations?status=overdue", Some(&rut)).await;
+    assert!(
+        overdue.contains(&format!("href=\"/console/cases/{case}/deviations/")),
+        "{overdue}"
+    );
 }

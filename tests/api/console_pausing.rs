@@ -74,6 +74,26 @@ async fn a_paused_subscription_holds_its_deliveries_until_it_is_resumed() {
         .count();
     assert_eq!(inbox.wait_for(expected).await.len(), expected);
 
+    // The case's deliveries, found by its id; another case has none.
+    let (_, theirs) = page(
+        &app,
+        &format!("/console/deliveries?case={case}"),
+        Some(&anna),
+    )
+    .await;
+    assert_eq!(
+        theirs.matches(&format!("<td>{case}</td>")).count(),
+        expected,
+        "{theirs}"
+    );
+    let other = "00000000-0000-4000-8000-000000000000";
+    let (_, none) = page(
+        &app,
+        &format!("/console/deliveries?case={other}"),
+        Some(&anna),
+    )
+    .await;
+    assert!(none.contains("Inga leveranser matchar."), "{none}");
     // Both changes are in the audit log under the operator.
     let records = app
         .store

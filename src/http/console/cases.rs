@@ -287,6 +287,12 @@ pub async fn timeline(
     let title = format!("{} {}", text(lang, "case"), timeline.read.reference().value);
     let mut page = Page::new(lang, &title, &session, "/console/cases");
     page.push(&render(&timeline, directory, lang, shown_purpose, now));
+    if session.role == Role::Operator {
+        page.push(&format!(
+            "<p><a href=\"/console/deliveries?case={case_id}\">{}</a></p>",
+            text(lang, "case-deliveries")
+        ));
+    }
     html(StatusCode::OK, page.finish())
 }
 

@@ -58,6 +58,11 @@ pub async fn list(
         .map(String::as_str)
         .filter(|s| matches!(*s, "pending" | "delivered" | "dead"))
         .map(str::to_owned);
+    let case = query
+        .get("case")
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+        .and_then(|c| crate::domain::case::CaseId::parse(c).ok());
     let after = query
         .get("after")
         .and_then(|a| a.parse::<i64>().ok())
@@ -72,7 +77,7 @@ pub async fn list(
                 .clone()
                 .map(|s| vec![s])
                 .unwrap_or_else(|| configured.clone()),
-            case_id: None,
+            case_id: case,
             after,
             limit: PAGE,
         })
@@ -152,7 +157,9 @@ pub async fn list(
     }
     let _ = write!(
         out,
-        "</select><p><button type=\"submit\">{}</button></p></form>",
+        "</select><label for=\"case\">{}</label><input type=\"text\" id=\"case\" name=\"case\" value=\"{}\"><p><button type=\"submit\">{}</button></p></form>",
+        text(lang, "case-id"),
+        case.map(|c| c.to_string()).unwrap_or_default(),
         text(lang, "show")
     );
     // Every dead letter of the subscription shown, again, after a confirmation.
@@ -234,6 +241,9 @@ pub async fn list(
                 }
                 if let Some(status) = &status {
                     next.push(("status", status.clone()));
+                }
+                if let Some(case) = case {
+                    next.push(("case", case.to_string()));
                 }
                 let _ = write!(
                     out,

@@ -1,6 +1,7 @@
 //! The console's deviations, for coordinators (and operators): the deviations of the cases
 //! their organisation takes part in — unanswered, answered or all — each case read through the
-//! disclosure decision and audited as the person's read; one deviation with its description,
+//! disclosure decision and audited as the person's read (unanswered, overdue — reminded past
+//! the answer's deadline —, answered or all); one deviation with its description,
 //! evidence and state; and, for the party it is addressed to, acknowledging and answering it
 //! from the page (recorded as the organisation's steps, as the API records them).
 
@@ -24,6 +25,9 @@ use crate::http::router::AppState;
 use crate::pipeline::{Acting, ReceiveError, reader_party};
 use crate::process::deviations::{DeviationStatus, DeviationView};
 use crate::store::DeviationFilter;
+
+/// What the deviation pages' reads are audited as done for: the pages exist for nothing else.
+const PURPOSE: &str = "uppföljning av avvikelser";
 
 /// How many deviations a page lists.
 const PAGE: u32 = 200;
@@ -74,6 +78,8 @@ pub async fn list(
     let (filter, chosen) = match query.get("status").map(String::as_str) {
         Some("answered") => (DeviationFilter::Answered, "answered"),
         Some("all") => (DeviationFilter::All, "all"),
+        // Unanswered past the answer's deadline: reminded at least once.
+        Some("overdue") => (DeviationFilter::Unanswered, "overdue"),
         _ => (DeviationFilter::Unanswered, "unanswered"),
     };
     let pipeline = &state.pipeline;
@@ -86,6 +92,7 @@ pub async fn list(
     );
     for (value, key) in [
         ("unanswered", "unanswered"),
+        ("overdue", "overdue"),
         ("answered", "deviation-answered"),
         ("all", "all"),
     ] {
@@ -108,28 +115,43 @@ pub async fn list(
             Vec::new()
         }
     };
-    // Each case once, read as the person's organisation may read it (and audited).
-    let mut reads = HashMap::new();
-    let mut shown = Vec::new();
-    for row in rows {
-        if let std::collections::hash_map::Entry::Vacant(slot) = reads.entry(row.case_id) {
-            let read = pipeline
-                .read_case(
-                    row.case_id,
-                    &session.organisation,
-                    &actor(&session),
+    // Each case once, read as the person's organisation may read it (and audited): together,
+    // so that their audit records share the committer's transactions.
+    let mut case_ids: Vec<CaseId> = rows.iter().map(|row| row.case_id).collect();
+    case_ids.sort_by_key(|id| id.0);
+    case_ids.dedup();
+    let mut reading = tokio::task::JoinSet::new();
+    for case_id in case_ids {
+        let (pipeline, organisation, actor) = (
+            pipeline.clone(),
+            session.organisation.clone(),
+            actor(&session),
+        );
+        reading.spawn(async move {
+            pipeline
+                .read_case_for(
+                    case_id,
+                    &organisation,
+                    &actor,
                     "deviations (console)",
+                    PURPOSE,
                 )
                 .await
-                .ok();
-            slot.insert(read);
-        }
-        if let Some(Some(read)) = reads.get(&row.case_id)
-            && let Some(view) = read.deviation(&row.deviation_id)
-        {
-            shown.push(view);
+                .ok()
+                .map(|read| (case_id, read))
+        });
+    }
+    let mut reads: HashMap<CaseId, crate::pipeline::CaseRead> = HashMap::new();
+    while let Some(done) = reading.join_next().await {
+        if let Ok(Some((case_id, read))) = done {
+            reads.insert(case_id, read);
         }
     }
+    let shown: Vec<DeviationView> = rows
+        .iter()
+        .filter_map(|row| reads.get(&row.case_id)?.deviation(&row.deviation_id))
+        .filter(|view| chosen != "overdue" || view.reminders > 0)
+        .collect();
     if shown.is_empty() {
         let _ = write!(out, "<p>{}</p>", text(lang, "no-deviations"));
     } else {
@@ -184,11 +206,12 @@ async fn view_of(
 ) -> Option<DeviationView> {
     state
         .pipeline
-        .read_case(
+        .read_case_for(
             case_id,
             &session.organisation,
             &actor(session),
             "deviation (console)",
+            PURPOSE,
         )
         .await
         .ok()?

@@ -31,6 +31,8 @@ pub fn text(lang: &str, key: &str) -> &'static str {
         "no-deliveries" => ("Inga leveranser matchar.", "No delivery matches."),
         "operators-only" => ("Sidan är för driftansvariga.", "The page is for operators."),
         "case" => ("Ärende", "Case"),
+        "case-id" => ("Ärendets id", "The case's id"),
+        "case-deliveries" => ("Ärendets leveranser", "The case's deliveries"),
         "deviations-title" => ("Avvikelser", "Deviations"),
         "due-soon" => (
             "Tidsfrister och påminnelser inom 24 timmar",
@@ -304,6 +306,7 @@ pub fn text(lang: &str, key: &str) -> &'static str {
         ),
         "principal" => ("Huvudman", "Principal"),
         "unanswered" => ("Obesvarade", "Unanswered"),
+        "overdue" => ("Försenade (påminda)", "Overdue (reminded)"),
         "unacknowledged" => ("Ej kvitterade", "Not acknowledged"),
         "escalated" => ("Påminda eller eskalerade", "Reminded or escalated"),
         "region" => ("Regionen", "The region"),
