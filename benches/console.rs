@@ -15,22 +15,20 @@
 //!
 //! On SQLite (a temporary file) and, with `BRYGGA_TEST_POSTGRES_URL` set, on PostgreSQL.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use brygga::clock::Clock;
 use brygga::startup::Application;
-use serde_json::Value;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/http.rs"]
 mod http_support;
-use http_support::{Picks, fresh_postgres, percentile, personnummer, root, settings, token_as};
+use http_support::{
+    Picks, client, fresh_postgres, load_people, percentile, personnummer, root, settings, token_as,
+};
 
-const LOADERS: usize = 64;
 const PASSWORD: &str = "a long enough password";
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -38,69 +36,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(LOADERS)
-        .build()
-        .unwrap()
-}
-
-/// The admission notice of case `n`: a person and a case of its own.
-fn admission(template: &str, n: usize) -> Vec<u8> {
-    template
-        .replace("811218-9876", &personnummer(n))
-        .replace("CL-2026-0001", &format!("CL-CONS-{n:07}"))
-        .replace("SA-2026-004711", &format!("SA-CONS-{n:07}"))
-        .into_bytes()
-}
-
-/// Posts `cases` admission notices; answers each case's id, in order.
-async fn load(base: &str, token: &str, template: &str, cases: usize) -> Vec<String> {
-    let client = client();
-    let next = Arc::new(AtomicUsize::new(0));
-    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); cases]));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..LOADERS {
-        let (client, next, ids) = (client.clone(), next.clone(), ids.clone());
-        let url = format!("{base}/cosmic-link/v1/messages");
-        let (token, template) = (token.to_owned(), template.to_owned());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= cases {
-                    break;
-                }
-                let receipt: Value = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/xml")
-                    .body(admission(&template, n))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let case = receipt["case_id"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("admission {n} was not accepted: {receipt}"));
-                ids.lock().unwrap()[n] = case.to_owned();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    println!(
-        "  loaded {cases} cases in {elapsed:.0} s ({:.0} admissions/s)",
-        cases as f64 / elapsed
-    );
-    Arc::try_unwrap(ids).unwrap().into_inner().unwrap()
 }
 
 /// Signs in `username`; the session cookie.
@@ -212,7 +147,7 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
     assert_eq!(paused.status(), 303, "the subscription is paused");
 
     let region = token_as(&base, jiff::Timestamp::now(), "region-jh-cosmic").await;
-    let ids = load(&base, &region, template, cases).await;
+    let ids = load_people(&base, &region, template, cases, "CONS", "case_id").await;
     // A deviation on every hundredth case, the ward's to Östersund's social services.
     for (n, case) in ids.iter().enumerate().step_by(100) {
         let response = http

@@ -28,9 +28,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/http.rs"]
 mod http_support;
-use http_support::{Picks, fresh_postgres, percentile, personnummer, root, settings, token_as};
+use http_support::{
+    Picks, client, fresh_postgres, load_people, percentile, personnummer, root, settings, token_as,
+};
 
-const LOADERS: usize = 64;
 const CLIENTS: usize = 16;
 const PERSON_SYSTEM: &str = "http://electronichealth.se/identifier/personnummer";
 
@@ -46,66 +47,13 @@ fn person_parameter(n: usize) -> String {
     format!("{PERSON_SYSTEM}|19{}", personnummer(n).replace('-', ""))
 }
 
-/// The admission notice of case `n`: a person and a case of its own.
-fn admission(template: &str, n: usize) -> Vec<u8> {
-    template
-        .replace("811218-9876", &personnummer(n))
-        .replace("CL-2026-0001", &format!("CL-FHIR-{n:07}"))
-        .replace("SA-2026-004711", &format!("SA-FHIR-{n:07}"))
-        .into_bytes()
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(LOADERS)
-        .build()
-        .unwrap()
-}
-
 /// Posts `cases` admission notices; answers each case's first Task id, in order.
 async fn load(base: &str, token: &str, template: &str, cases: usize) -> Vec<String> {
-    let client = client();
-    let next = Arc::new(AtomicUsize::new(0));
-    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); cases]));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..LOADERS {
-        let (client, next, ids) = (client.clone(), next.clone(), ids.clone());
-        let url = format!("{base}/cosmic-link/v1/messages");
-        let (token, template) = (token.to_owned(), template.to_owned());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= cases {
-                    break;
-                }
-                let receipt: Value = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/xml")
-                    .body(admission(&template, n))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let event = receipt["event_id"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("admission {n} was not accepted: {receipt}"));
-                ids.lock().unwrap()[n] = format!("{event}-0");
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    println!(
-        "  loaded {cases} cases in {elapsed:.0} s ({:.0} admissions/s)",
-        cases as f64 / elapsed
-    );
-    Arc::try_unwrap(ids).unwrap().into_inner().unwrap()
+    load_people(base, token, template, cases, "FHIR", "event_id")
+        .await
+        .into_iter()
+        .map(|event| format!("{event}-0"))
+        .collect()
 }
 
 /// `CLIENTS` clients doing `request(i)` for the `i`-th operation (up to `limit`) for

@@ -169,3 +169,89 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_secs_f64() * 1000.0
 }
+
+/// Connections the loaders keep.
+const LOADERS: usize = 64;
+
+/// A client that follows no redirects and keeps a connection per loader.
+#[allow(dead_code)]
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(LOADERS)
+        .build()
+        .unwrap()
+}
+
+/// The admission notice example as case `n` of person `n`: a personnummer, a case and a
+/// message id of its own (`tag` keeps harnesses apart).
+#[allow(dead_code)]
+pub fn person_admission(template: &str, n: usize, tag: &str) -> Vec<u8> {
+    template
+        .replace("811218-9876", &personnummer(n))
+        .replace("CL-2026-0001", &format!("CL-{tag}-{n:07}"))
+        .replace("SA-2026-004711", &format!("SA-{tag}-{n:07}"))
+        .into_bytes()
+}
+
+/// Posts `cases` admissions of as many people through `LOADERS` connections, as fast as they
+/// are accepted; answers each receipt's `field` (`case_id`, `event_id`), in order.
+#[allow(dead_code)]
+pub async fn load_people(
+    base: &str,
+    token: &str,
+    template: &str,
+    cases: usize,
+    tag: &str,
+    field: &str,
+) -> Vec<String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let client = client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); cases]));
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..LOADERS {
+        let (client, next, ids) = (client.clone(), next.clone(), ids.clone());
+        let url = format!("{base}/cosmic-link/v1/messages");
+        let (token, template, tag, field) = (
+            token.to_owned(),
+            template.to_owned(),
+            tag.to_owned(),
+            field.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= cases {
+                    break;
+                }
+                let receipt: serde_json::Value = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/xml")
+                    .body(person_admission(&template, n, &tag))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let id = receipt[field.as_str()]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("admission {n} was not accepted: {receipt}"));
+                ids.lock().unwrap()[n] = id.to_owned();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "  loaded {cases} cases in {elapsed:.0} s ({:.0} admissions/s)",
+        cases as f64 / elapsed
+    );
+    Arc::try_unwrap(ids).unwrap().into_inner().unwrap()
+}

@@ -108,7 +108,7 @@ impl Pipeline {
         let read = self
             .read_case_for(case_id, organisation, actor, "timeline", purpose)
             .await?;
-        let audit = self.store.audit_for_case(case_id).await?;
+        let audit = self.store.audit_for_case_of(case_id, read.person()).await?;
         let deliveries = self
             .store
             .deliveries(&DeliveryQuery {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::labels::{self, PURPOSES};
 use super::page::{self, Page, escape, local, text};
 use super::session::Session;
-use super::{html, same_session, signed_in};
+use super::{actor, follower, html, same_session};
 use crate::auth::Role;
 use crate::config::Directory;
 use crate::domain::case::CaseId;
@@ -28,20 +28,6 @@ use crate::domain::event::EventKind;
 use crate::domain::party::Party;
 use crate::http::router::AppState;
 use crate::pipeline::{ClockState, Decided, ReceiveError, Timeline};
-
-/// The signed-in coordinator or operator, or the answer to give instead.
-fn follower(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
-    signed_in(
-        state,
-        headers,
-        &[Role::Coordinator, Role::Operator],
-        "coordinators-only",
-    )
-}
-
-fn actor(session: &Session) -> String {
-    format!("console:{}", session.username)
-}
 
 /// A party by the name the directory gives it (its code where the directory has none).
 pub fn party_name(directory: &Directory, party: &Party) -> String {

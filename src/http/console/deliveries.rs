@@ -368,18 +368,8 @@ pub async fn redeliver_all(
             page::refused(lang, text(lang, "not-confirmed")),
         );
     }
-    let known = state
-        .pipeline
-        .subscriptions
-        .current()
-        .0
-        .iter()
-        .any(|s| s.id == name);
-    if !known {
-        return html(
-            StatusCode::NOT_FOUND,
-            page::refused(lang, text(lang, "no-such-subscription")),
-        );
+    if let Some(refusal) = super::unknown_subscription(&state, &name, lang) {
+        return refusal;
     }
     let mut done = 0usize;
     let mut after = 0;

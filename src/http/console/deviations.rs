@@ -16,8 +16,7 @@ use serde::Deserialize;
 
 use super::page::{self, Page, age, escape, local, text};
 use super::session::Session;
-use super::{html, redirect, same_session, signed_in};
-use crate::auth::Role;
+use super::{actor, follower, html, redirect, same_session};
 use crate::domain::case::{CaseId, TransitionError};
 use crate::domain::event::EventKind;
 use crate::domain::sensitive::Sensitive;
@@ -31,20 +30,6 @@ const PURPOSE: &str = "uppföljning av avvikelser";
 
 /// How many deviations a page lists.
 const PAGE: u32 = 200;
-
-/// The signed-in coordinator or operator, or the answer to give instead.
-fn follower(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
-    signed_in(
-        state,
-        headers,
-        &[Role::Coordinator, Role::Operator],
-        "coordinators-only",
-    )
-}
-
-fn actor(session: &Session) -> String {
-    format!("console:{}", session.username)
-}
 
 fn snake(value: &impl serde::Serialize) -> String {
     serde_json::to_value(value)

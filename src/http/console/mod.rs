@@ -204,6 +204,39 @@ fn signed_in(
     Ok(session)
 }
 
+/// The signed-in coordinator or operator (the case and deviation pages'), or the answer to
+/// give instead.
+fn follower(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
+    signed_in(
+        state,
+        headers,
+        &[Role::Coordinator, Role::Operator],
+        "coordinators-only",
+    )
+}
+
+/// Who a person's reads and steps are audited as.
+fn actor(session: &Session) -> String {
+    format!("console:{}", session.username)
+}
+
+/// The 404 page when a subscription `name` is not one of the configured.
+fn unknown_subscription(state: &AppState, name: &str, lang: &'static str) -> Option<Response> {
+    let known = state
+        .pipeline
+        .subscriptions
+        .current()
+        .0
+        .iter()
+        .any(|s| s.id == name);
+    (!known).then(|| {
+        html(
+            StatusCode::NOT_FOUND,
+            page::refused(lang, page::text(lang, "no-such-subscription")),
+        )
+    })
+}
+
 /// A form POST of `session`: from this site and carrying the session's CSRF token; otherwise
 /// the refusal to answer.
 fn same_session(

@@ -79,18 +79,8 @@ async fn change(
         Err(answer) => return *answer,
     };
     let lang = session.language;
-    let known = state
-        .pipeline
-        .subscriptions
-        .current()
-        .0
-        .iter()
-        .any(|s| s.id == name);
-    if !known {
-        return html(
-            StatusCode::NOT_FOUND,
-            page::refused(lang, text(lang, "no-such-subscription")),
-        );
+    if let Some(refusal) = super::unknown_subscription(state, name, lang) {
+        return refusal;
     }
     let actor = format!("console:{}", session.username);
     let entry = AuditEntry {
