@@ -644,6 +644,25 @@ pub struct AuditQuery {
 }
 
 impl Store {
+    /// Up to `limit` of `organisation`'s audit records before sequence number `before` (the
+    /// newest without it), newest first: an auditor's page of the log.
+    pub async fn audit_records_before(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+        organisation: &str,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(select_audit!(
+            "WHERE organisation = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+        ))
+        .bind(organisation)
+        .bind(before.map(|b| b as i64).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(audit_record).collect()
+    }
+
     /// Audit records in order, filtered and paged by sequence number.
     pub async fn audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(select_audit!(

@@ -11,7 +11,7 @@ use crate::helpers::{AUDITOR, TestApp, repo_root, spawn_app_with};
 
 pub(crate) const PASSWORD: &str = "a long enough password";
 
-/// A gateway with five accounts: an operator and a coordinator of the region, the
+/// A gateway with six accounts: an operator, a coordinator and an auditor of the region, the
 /// coordinators of Östersund and Krokom, and the county's follow-up.
 pub(crate) async fn console_app() -> (TestApp, tempfile::TempDir) {
     console_app_with(|_| {}).await
@@ -49,6 +49,13 @@ pub(crate) async fn console_app_on(
             "Rut Regionsson",
             "SE2321000214-1000",
             Role::Coordinator,
+            false,
+        ),
+        (
+            "alva",
+            "Alva Granskare",
+            "SE2321000214-1000",
+            Role::Auditor,
             false,
         ),
         // The county's follow-up group: every unit, small figures suppressed.

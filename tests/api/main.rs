@@ -30,6 +30,7 @@ mod beyond_discharge;
 mod cli;
 mod consent;
 mod console;
+mod console_audit;
 mod console_cases;
 mod console_conformance;
 mod console_oidc;

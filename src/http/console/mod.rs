@@ -28,6 +28,9 @@
 //!   (`cases`).
 //! - `GET /console/conformance` (operators): the formats, loaded dialects, policies in force
 //!   and the national contract offered to vendors (`conformance`).
+//! - `GET /console/audit`, `POST /console/audit/extract` (auditors): the organisation's audit
+//!   log, newest first, and a person's log extract of its records, each view itself audited
+//!   (`audit`).
 //! - `GET /console/statistics` (every role): the follow-up figures as charts drawn from
 //!   their tables (uPlot, vendored in `assets/` by `scripts/vendor-uplot.sh`), each table as
 //!   CSV (`statistics`).
@@ -37,6 +40,7 @@
 //! elsewhere, and is not cached; every form carries the session's CSRF token, and a POST
 //! from another site (`Origin`, `Sec-Fetch-Site`) is refused.
 
+mod audit;
 mod cases;
 mod conformance;
 mod deliveries;
@@ -508,6 +512,8 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/console/cases", get(cases::find_form).post(cases::find))
         .route("/console/cases/{case_id}", get(cases::timeline))
         .route("/console/conformance", get(conformance::page))
+        .route("/console/audit", get(audit::log))
+        .route("/console/audit/extract", post(audit::extract))
         .route("/console/statistics", get(statistics::charts))
         .route("/console/statistics/{file}", get(statistics::csv))
         .route("/console/assets/console.css", get(stylesheet))

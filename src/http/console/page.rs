@@ -132,6 +132,9 @@ impl Page {
             entries.push(("/console/deviations", text(lang, "deviations-title")));
             entries.push(("/console/cases", text(lang, "cases")));
         }
+        if session.role == crate::auth::Role::Auditor {
+            entries.push(("/console/audit", text(lang, "audit-log")));
+        }
         entries.push(("/console/statistics", text(lang, "statistics")));
         let _ = write!(
             out,
