@@ -19,6 +19,8 @@ pub struct QueueState {
     pub oldest_pending: Option<Timestamp>,
     pub dead: u64,
     pub delivered: u64,
+    /// When the last delivery of it was made (of those still kept).
+    pub last_delivered: Option<Timestamp>,
 }
 
 /// The deviations of one principal that wait: unanswered, of those not yet acknowledged, and
@@ -56,7 +58,7 @@ impl Store {
     pub async fn operations(&self, now: Timestamp) -> Result<Operations, StoreError> {
         let mut conn = self.reader.acquire().await?;
         let rows = sqlx::query(
-            "SELECT destination, status, COUNT(*), MIN(created_at) FROM outbox \
+            "SELECT destination, status, COUNT(*), MIN(created_at), MAX(finished_at) FROM outbox \
              GROUP BY destination, status ORDER BY destination",
         )
         .fetch_all(&mut *conn)
@@ -67,6 +69,7 @@ impl Store {
             let status: String = row.try_get(1)?;
             let n = count(row.try_get(2)?);
             let oldest: Option<i64> = row.try_get(3)?;
+            let last: Option<i64> = row.try_get(4)?;
             if queues.last().is_none_or(|q| q.destination != destination) {
                 queues.push(QueueState {
                     destination,
@@ -74,6 +77,7 @@ impl Store {
                     oldest_pending: None,
                     dead: 0,
                     delivered: 0,
+                    last_delivered: None,
                 });
             }
             let Some(queue) = queues.last_mut() else {
@@ -85,7 +89,10 @@ impl Store {
                     queue.oldest_pending = oldest.map(from_millis).transpose()?;
                 }
                 "dead" => queue.dead = n,
-                "delivered" => queue.delivered = n,
+                "delivered" => {
+                    queue.delivered = n;
+                    queue.last_delivered = last.map(from_millis).transpose()?;
+                }
                 _ => {}
             }
         }

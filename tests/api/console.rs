@@ -441,6 +441,7 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         ("BRYGGA_COORDINATOR", "karin".to_owned()),
         ("BRYGGA_REGION_COORDINATOR", "rut".to_owned()),
         ("BRYGGA_OUTSIDER", "kalle".to_owned()),
+        ("BRYGGA_AUDITOR", "alva".to_owned()),
         ("BRYGGA_PERSON", "198112189876".to_owned()),
         ("BRYGGA_TOOLS", browser_tools().display().to_string()),
         ("BRYGGA_SCREENSHOTS", screenshots.display().to_string()),
@@ -558,6 +559,15 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         pages["conformance"]["dialects"].as_u64().unwrap() >= 3,
         "{seen}"
     );
+    // The auditor's extract shows the coordinator's read of the timeline.
+    assert!(
+        pages["audit"]["extract_actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "read timeline"),
+        "{seen}"
+    );
     assert_eq!(pages["outsider"]["status"], 404, "{seen}");
     assert_eq!(
         pages["outsider"]["alert"],
@@ -572,6 +582,7 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
         "statistics",
         "conformance",
         "outsider",
+        "audit",
     ] {
         assert_eq!(
             pages[name]["violations"],

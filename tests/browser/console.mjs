@@ -8,6 +8,7 @@
 //   BRYGGA_REGION_COORDINATOR  the region's coordinator, who opens the person's
 //                       (BRYGGA_PERSON) case timeline
 //   BRYGGA_OUTSIDER     a coordinator of a municipality that takes no part in the case
+//   BRYGGA_AUDITOR      the region's auditor, who reads the log and the person's extract
 //   BRYGGA_TOOLS        the folder scripts/browser-tools.sh installed the tools into
 //   BRYGGA_SCREENSHOTS  where to write each page's screenshot
 //   BRYGGA_CHROMIUM     the browser (default /usr/bin/chromium)
@@ -252,6 +253,29 @@ try {
     status: refused.status(),
     alert: await page.getByRole("alert").textContent(),
     violations: await violations(page),
+  };
+
+  // The region's auditor: the organisation's log, and the person's extract.
+  await page.goto(`${base}/console`);
+  await page.getByRole("button", { name: "Logga ut" }).click();
+  await page.waitForURL(/\/console\/login$/);
+  await page.getByLabel("Användarnamn").fill(process.env.BRYGGA_AUDITOR);
+  await page.getByLabel("Lösenord").fill(process.env.BRYGGA_PASSWORD);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === "/console", { timeout: 10000 }),
+    page.getByRole("button", { name: "Logga in" }).click(),
+  ]);
+  await page.getByRole("link", { name: "Loggen" }).click();
+  const logViolations = await violations(page);
+  await page.screenshot({ path: join(shots, "console-audit.png"), fullPage: true });
+  await page.getByLabel(/^Personnummer/).fill(process.env.BRYGGA_PERSON);
+  await page.getByRole("button", { name: "Visa utdraget" }).click();
+  summary.pages.audit = {
+    extract_actions: await page
+      .getByRole("table", { name: "Loggen" })
+      .locator("tbody tr td:nth-child(4)")
+      .allTextContents(),
+    violations: logViolations.concat(await violations(page)),
   };
 } finally {
   await browser.close();

@@ -234,12 +234,13 @@ impl Page {
         }
         let _ = write!(
             self.out,
-            "<table aria-labelledby=\"queues\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+            "<table aria-labelledby=\"queues\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\" class=\"number\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
             self.t("subscription"),
             self.t("pending"),
             self.t("oldest"),
             self.t("dead"),
             self.t("delivered"),
+            self.t("last-delivered"),
             self.t("breaker"),
         );
         for queue in queues {
@@ -250,7 +251,7 @@ impl Page {
                 .unwrap_or(0);
             let _ = write!(
                 self.out,
-                "<tr><th scope=\"row\">{}</th><td class=\"number\">{}</td><td>{}</td><td class=\"number{}\">{}</td><td class=\"number\">{}</td><td{}>{}</td></tr>",
+                "<tr><th scope=\"row\">{}</th><td class=\"number\">{}</td><td>{}</td><td class=\"number{}\">{}</td><td class=\"number\">{}</td><td>{}</td><td{}>{}</td></tr>",
                 escape(&queue.destination),
                 queue.pending,
                 queue
@@ -260,6 +261,10 @@ impl Page {
                 if queue.dead > 0 { " bad" } else { "" },
                 queue.dead,
                 queue.delivered,
+                queue
+                    .last_delivered
+                    .map(|at| format!("{} ({})", local(at), age(at, now)))
+                    .unwrap_or_else(|| "–".to_owned()),
                 if breaker == 1 || paused.contains(&queue.destination) {
                     " class=\"bad\""
                 } else {

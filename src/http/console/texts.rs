@@ -315,6 +315,7 @@ pub fn text(lang: &str, key: &str) -> &'static str {
         "oldest" => ("Äldsta väntande", "Oldest pending"),
         "dead" => ("Ej levererade (döda)", "Dead letters"),
         "delivered" => ("Levererade", "Delivered"),
+        "last-delivered" => ("Senast levererad", "Last delivered"),
         "breaker" => ("Brytare", "Circuit"),
         "closed" => ("stängd", "closed"),
         "open" => (
