@@ -611,6 +611,24 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
     }
 }
 
+/// A form POST with the session's cookie: the status and the page answered.
+pub(crate) async fn post_page(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = browser()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
 /// A form POST with the session's cookie; the status and the redirect's target.
 pub(crate) async fn post_form(
     app: &TestApp,

@@ -4,27 +4,9 @@
 
 use reqwest::StatusCode;
 
-use crate::console::{browser, console_app, csrf, page, sign_in};
-use crate::helpers::TestApp;
+use crate::console::{console_app, csrf, page, post_page, sign_in};
 
 const PERSONNUMMER: &str = "198112189876";
-
-async fn post_page(
-    app: &TestApp,
-    cookie: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let response = browser()
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
 
 #[tokio::test]
 async fn an_auditor_reads_the_organisations_log_and_a_persons_extract() {

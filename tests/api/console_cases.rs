@@ -5,7 +5,7 @@
 
 use reqwest::StatusCode;
 
-use crate::console::{console_app, csrf, page, sign_in};
+use crate::console::{console_app, csrf, page, post_page, sign_in};
 use crate::helpers::TestApp;
 
 const PERSONNUMMER: &str = "198112189876";
@@ -23,24 +23,6 @@ async fn withheld_invitation(app: &TestApp) -> String {
         "{receipt}"
     );
     case
-}
-
-/// A form POST with the session's cookie: the status and the page (or the redirect's target).
-async fn post_page(
-    app: &TestApp,
-    cookie: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let response = crate::console::browser()
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 /// The audit records of the case whose action is `action`.

@@ -47,18 +47,7 @@ async fn audited(
         legal_basis: None,
         details: json!({ "records": shown }),
     };
-    match state
-        .pipeline
-        .committer
-        .append_audit(None, &[entry], state.pipeline.clock.now())
-        .await
-    {
-        Ok(_) => true,
-        Err(error) => {
-            tracing::error!(%error, "an auditor's view could not be audited");
-            false
-        }
-    }
+    super::audited(state, entry).await
 }
 
 /// The table of `records`.

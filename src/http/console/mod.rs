@@ -224,6 +224,23 @@ fn actor(session: &Session) -> String {
     format!("console:{}", session.username)
 }
 
+/// Appends `entry` to the audit log (durable before the answer); whether it was: what is not
+/// audited is not shown or done.
+async fn audited(state: &AppState, entry: AuditEntry) -> bool {
+    match state
+        .pipeline
+        .committer
+        .append_audit(None, &[entry], state.pipeline.clock.now())
+        .await
+    {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::error!(%error, "the console could not audit what it was asked");
+            false
+        }
+    }
+}
+
 /// The 404 page when a subscription `name` is not one of the configured.
 fn unknown_subscription(state: &AppState, name: &str, lang: &'static str) -> Option<Response> {
     let known = state
@@ -379,13 +396,7 @@ pub async fn login(
         legal_basis: None,
         details: serde_json::json!({ "account_known": known.is_some() }),
     };
-    if let Err(error) = state
-        .pipeline
-        .committer
-        .append_audit(None, &[entry], now)
-        .await
-    {
-        tracing::error!(%error, "a console sign-in could not be audited");
+    if !audited(&state, entry).await {
         return html(
             StatusCode::SERVICE_UNAVAILABLE,
             page::login(

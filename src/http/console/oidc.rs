@@ -160,18 +160,7 @@ async fn audit(
         legal_basis: None,
         details,
     };
-    match state
-        .pipeline
-        .committer
-        .append_audit(None, &[entry], state.pipeline.clock.now())
-        .await
-    {
-        Ok(_) => true,
-        Err(error) => {
-            tracing::error!(%error, "a console sign-in could not be audited");
-            false
-        }
-    }
+    super::audited(state, entry).await
 }
 
 /// `GET /console/oidc/callback?code=…&state=…` (or `error=…`).
