@@ -146,15 +146,12 @@ pub async fn forum_for_period(
     if from >= to {
         return Err(StatsError::EmptyPeriod { from, to });
     }
-    let ids = store
-        .cases_with_events_between(start_of(from), start_of(to))
-        .await?;
-    let mut cases = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(stored) = store.load_case(id).await? {
-            cases.push(stored.to_case()?);
-        }
-    }
+    let cases = store
+        .cases_with_events_between_loaded(start_of(from), start_of(to))
+        .await?
+        .into_iter()
+        .map(|stored| stored.to_case())
+        .collect::<Result<Vec<_>, _>>()?;
     // Keyed once; each pseudonym continues from a copy. (HMAC takes a key of any length.)
     let keyed = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
         .map_err(|e| StatsError::Key(e.to_string()))?;

@@ -109,22 +109,6 @@ impl Store {
         case_ids(&rows)
     }
 
-    /// The ids of the cases with an event that happened in `[from, to)`, for follow-up.
-    pub async fn cases_with_events_between(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<CaseId>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT case_id FROM events WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY case_id",
-        )
-        .bind(millis(from))
-        .bind(millis(to))
-        .fetch_all(&self.reader)
-        .await?;
-        case_ids(&rows)
-    }
-
     /// Every case with an event in `[from, to)`, loaded whole (in case id order), in one
     /// statement: what follow-up statistics read, without a round trip per case.
     pub async fn cases_with_events_between_loaded(
@@ -143,37 +127,28 @@ impl Store {
         .bind(millis(to))
         .fetch_all(&self.reader)
         .await?;
+        // The rows come by case: each run of one case id is a case, its first row its columns.
         let mut cases = Vec::new();
-        let mut current: Option<(String, usize)> = None;
-        let mut events = Vec::new();
-        let finish = |row: &AnyRow, id: &str, events: Vec<StoredEvent>| {
-            let case_id = CaseId::parse(id).map_err(|e| StoreError::decode("case id", e))?;
-            case_from_row(case_id, row, 1, events)
-        };
-        for (i, row) in rows.iter().enumerate() {
-            let id: String = row.try_get(0)?;
-            if let Some((previous, first)) = current.take() {
-                if previous != id {
-                    cases.push(finish(
-                        &rows[first],
-                        &previous,
-                        std::mem::take(&mut events),
-                    )?);
-                    current = Some((id, i));
-                } else {
-                    current = Some((previous, first));
-                }
-            } else {
-                current = Some((id, i));
+        let mut start = 0;
+        while start < rows.len() {
+            let id: String = rows[start].try_get(0)?;
+            let mut end = start + 1;
+            while end < rows.len() && rows[end].try_get::<String, _>(0)? == id {
+                end += 1;
             }
-            events.push(stored_event_from(
-                row.try_get(7)?,
-                row.try_get(8)?,
-                &row.try_get::<String, _>(9)?,
-            )?);
-        }
-        if let Some((id, first)) = current {
-            cases.push(finish(&rows[first], &id, events)?);
+            let events = rows[start..end]
+                .iter()
+                .map(|row| {
+                    stored_event_from(
+                        row.try_get(7)?,
+                        row.try_get(8)?,
+                        &row.try_get::<String, _>(9)?,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let case_id = CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))?;
+            cases.push(case_from_row(case_id, &rows[start], 1, events)?);
+            start = end;
         }
         Ok(cases)
     }

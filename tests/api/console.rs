@@ -415,20 +415,13 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
     let case = app.admitted_case().await;
     inbox.wait_for(2).await;
     // A deviation the ward addresses to Östersund, for its coordinator to answer.
-    let response = app
-        .region()
-        .await
-        .post(app.url(&format!("/cases/{case}/deviations")))
-        .json(&serde_json::json!({
-            "deviation_id": "AVV-2026-40",
-            "by": {"type": "region_unit", "hsa_id": "SE2321000214-E1AV"},
-            "addressed_to": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-BIST"},
-            "description": "Kallelsen till SIP besvarades inte."
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    ward_reports_deviation(
+        &app,
+        &case,
+        "AVV-2026-40",
+        "Kallelsen till SIP besvarades inte.",
+    )
+    .await;
     // The person is ready for discharge and the ward invites to a SIP without the person's
     // consent: the invitation is withheld from Östersund, as the timeline will show.
     app.post_cosmic_example("08-utskrivningsklar.xml").await;
@@ -611,6 +604,24 @@ async fn in_a_real_browser_the_console_signs_in_shows_the_queues_and_is_accessib
     }
 }
 
+/// The ward reports deviation `id` of `case`, addressed to Östersund's social services.
+async fn ward_reports_deviation(app: &TestApp, case: &str, id: &str, description: &str) {
+    let response = app
+        .region()
+        .await
+        .post(app.url(&format!("/cases/{case}/deviations")))
+        .json(&serde_json::json!({
+            "deviation_id": id,
+            "by": {"type": "region_unit", "hsa_id": "SE2321000214-E1AV"},
+            "addressed_to": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-BIST"},
+            "description": description
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
 /// A form POST with the session's cookie: the status and the page answered.
 pub(crate) async fn post_page(
     app: &TestApp,
@@ -756,20 +767,13 @@ async fn a_coordinator_answers_a_deviation_addressed_to_her_organisation_from_it
     let (app, _dir) = console_app().await;
     let case = app.admitted_case().await;
     // The ward reports a deviation addressed to Östersund's social services.
-    let response = app
-        .region()
-        .await
-        .post(app.url(&format!("/cases/{case}/deviations")))
-        .json(&serde_json::json!({
-            "deviation_id": "AVV-2026-31",
-            "by": {"type": "region_unit", "hsa_id": "SE2321000214-E1AV"},
-            "addressed_to": {"type": "municipality", "kommunkod": "2380", "unit": "SE2120002411-BIST"},
-            "description": "Kallelsen till <SIP> besvarades inte."
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    ward_reports_deviation(
+        &app,
+        &case,
+        "AVV-2026-31",
+        "Kallelsen till <SIP> besvarades inte.",
+    )
+    .await;
 
     let karin = sign_in(&app, "karin").await;
     let (status, list) = page(&app, "/console/deviations", Some(&karin)).await;

@@ -83,6 +83,7 @@ async fn a_coordinator_finds_a_persons_cases_and_opens_a_timeline_for_a_stated_p
     )
     .await;
     assert!(ask.contains("name=\"purpose\""), "{ask}");
+    assert!(ask.contains("Välj ett av syftena i listan."), "{ask}");
     assert!(audited(&app, &case, "read timeline").await.is_empty());
 
     let (status, timeline) = page(&app, &link, Some(&rut)).await;

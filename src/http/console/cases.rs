@@ -233,8 +233,17 @@ pub async fn timeline(
         .get("purpose")
         .and_then(|key| labels::purpose(lang, key));
     let Some((shown_purpose, audit_purpose)) = stated else {
-        // Nothing is read before the purpose is stated.
-        let mut out = format!(
+        // Nothing is read before the purpose is stated; one not on the list is said to be.
+        let mut out = String::new();
+        if query.contains_key("purpose") {
+            let _ = write!(
+                out,
+                "<p class=\"message\" role=\"alert\">{}</p>",
+                text(lang, "unknown-purpose")
+            );
+        }
+        let _ = write!(
+            out,
             "<form method=\"get\" action=\"/console/cases/{case_id}\"><p>{}</p>",
             text(lang, "purpose-intro")
         );

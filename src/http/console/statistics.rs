@@ -57,17 +57,16 @@ impl Cell {
         }
     }
 
-    /// As the table shows it (`lang`'s decimal sign) and as the CSV has it.
+    /// As the table shows it: the CSV's figure with `lang`'s decimal sign, nothing as a dash.
     fn show(self, lang: &str) -> String {
         match self {
-            Cell::Value(v) if v.fract() == 0.0 => format!("{v:.0}"),
-            Cell::Value(v) if lang == "sv" => format!("{v:.2}").replace('.', ","),
-            Cell::Value(v) => format!("{v:.2}"),
-            Cell::Suppressed => "X".to_owned(),
             Cell::Empty => "–".to_owned(),
+            _ if lang == "sv" => self.csv().replace('.', ","),
+            _ => self.csv(),
         }
     }
 
+    /// As the CSV has it: a whole number bare, a mean to two decimals, suppressed `X`.
     fn csv(self) -> String {
         match self {
             Cell::Value(v) if v.fract() == 0.0 => format!("{v:.0}"),

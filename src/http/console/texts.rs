@@ -228,6 +228,10 @@ pub fn text(lang: &str, key: &str) -> &'static str {
             "The case holds personal data. Say why you open it; the opening is logged with the purpose.",
         ),
         "open-case" => ("Öppna ärendet", "Open the case"),
+        "unknown-purpose" => (
+            "Välj ett av syftena i listan.",
+            "Choose one of the purposes in the list.",
+        ),
         "person" => ("Person", "Person"),
         "protected-identity" => ("skyddad identitet", "protected identity"),
         "phase" => ("Fas", "Phase"),
