@@ -14,8 +14,7 @@ use serde::Serialize;
 
 use super::calendar::{local_date, start_of};
 use crate::domain::case::CoordinationCase;
-use crate::domain::event::{Deadline, DeviationCause, Event, EventKind, SipAnswer};
-use crate::domain::identifiers::PersonId;
+use crate::domain::event::{Deadline, DeviationCause};
 use crate::domain::party::{Party, Principal};
 
 /// One principal's unit (a ward by HSA-id, a municipality by code).
@@ -206,13 +205,6 @@ pub struct Stats {
     pub rows: Vec<Row>,
 }
 
-/// Adds to the figures of `unit`, when there is one.
-fn bump(rows: &mut BTreeMap<Unit, Figures>, unit: Option<&Unit>, add: impl FnOnce(&mut Figures)) {
-    if let Some(unit) = unit {
-        add(rows.entry(unit.clone()).or_default());
-    }
-}
-
 /// Days (with fractions) from `from` to `to`.
 pub(super) fn days(from: Timestamp, to: Timestamp) -> f64 {
     to.duration_since(from).as_secs_f64() / 86_400.0
@@ -231,32 +223,38 @@ fn party_unit(party: &Party) -> Unit {
     }
 }
 
+pub mod facts;
 pub mod forum;
 mod tally;
+use facts::{CaseFacts, PersonKeys, Units};
 use tally::{Tally, discharges};
 
 /// Computes the statistics of `[from, to)` from `cases` (all cases with events in the period,
 /// and the persons' earlier cases for readmissions; extra cases do no harm).
 pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
+    let (mut units, keys) = (Units::default(), PersonKeys::default());
+    let facts: Vec<CaseFacts> = cases
+        .iter()
+        .map(|case| CaseFacts::of(case, &mut units, &keys))
+        .collect();
+    compute_facts(&units, &facts.iter().collect::<Vec<_>>(), from, to)
+}
+
+/// As [`compute`], from the cases' facts (`facts::CaseFacts`), their units numbered in `units`.
+pub fn compute_facts(units: &Units, cases: &[&CaseFacts], from: Date, to: Date) -> Stats {
     let (start, end) = (start_of(from), start_of(to));
     let within = |at: Timestamp| at >= start && at < end;
     let discharges = discharges(cases);
-    let mut all_rows: BTreeMap<Unit, Figures> = BTreeMap::new();
+    let mut all_rows: HashMap<facts::UnitId, Figures> = HashMap::new();
     let mut counted_cases = 0;
     for case in cases {
-        if !case.events().iter().any(|e| within(e.occurred_at)) {
+        if !case.happened_between(start, end) {
             continue;
         }
         counted_cases += 1;
         let mut tally = Tally::new(case, start, end);
-        for event in case.events() {
-            let here = within(event.occurred_at);
-            tally.discharge(event, here, &discharges);
-            tally.sip(event, here);
-            tally.deviation(event, here);
-            tally.deadline(event, here);
-            tally.placement(event, here);
-            tally.lvm_hold(event, here);
+        for (at, fact) in case.facts.iter() {
+            tally.read(*at, fact, within(*at), &discharges);
         }
         for (unit, figures) in tally.finish() {
             if figures != Figures::default() {
@@ -267,13 +265,21 @@ pub fn compute(cases: &[CoordinationCase], from: Date, to: Date) -> Stats {
         }
     }
 
+    let mut all_rows: Vec<(&Unit, Figures)> = all_rows
+        .into_iter()
+        .map(|(unit, figures)| (units.unit(unit), figures))
+        .collect();
+    all_rows.sort_by(|a, b| a.0.cmp(b.0));
     let mut total = Figures::default();
     let rows: Vec<Row> = all_rows
         .into_iter()
         .map(|(unit, mut figures)| {
             total.add(&figures);
             figures.finish();
-            Row { unit, figures }
+            Row {
+                unit: unit.clone(),
+                figures,
+            }
         })
         .collect();
     total.finish();

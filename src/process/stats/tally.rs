@@ -1,95 +1,90 @@
-//! One case's figures in a period, per unit: its events read in order, each group of steps
+//! One case's figures in a period, per unit: its facts read in order, each group of steps
 //! (discharge, SIP, deviations, deadlines) by a method of its own.
 
+use super::facts::{Answer, CaseFacts, Fact, UnitId};
 use super::*;
 
-/// Discharges per person, for readmissions: (discharged at, had a plan).
-pub(super) type Discharges<'c> = HashMap<&'c PersonId, Vec<(Timestamp, bool)>>;
+/// Discharges per person (by key), for readmissions: (discharged at, had a plan).
+pub(super) type Discharges = HashMap<u64, Vec<(Timestamp, bool)>>;
 
-pub(super) fn discharges(cases: &[CoordinationCase]) -> Discharges<'_> {
-    let mut discharges: Discharges<'_> = HashMap::new();
+pub(super) fn discharges(cases: &[&CaseFacts]) -> Discharges {
+    let mut discharges: Discharges = HashMap::new();
     for case in cases {
-        if let Some(at) = case.state().discharged_at {
-            let planned = case
-                .events()
-                .iter()
-                .any(|e| matches!(e.kind, EventKind::SipPlan { .. }));
+        if let Some(at) = case.discharged_at {
             discharges
-                .entry(case.person())
+                .entry(case.person)
                 .or_default()
-                .push((at, planned));
+                .push((at, case.planned));
         }
     }
     discharges
 }
 
-/// One case's figures in the period, per unit, as its events are read in order (each unit
+/// One case's figures in the period, per unit, as its facts are read in order (each unit
 /// counts the cases its figures come from).
 pub(super) struct Tally<'c> {
-    case: &'c CoordinationCase,
+    case: &'c CaseFacts,
     start: Timestamp,
     end: Timestamp,
-    ward: Option<Unit>,
-    municipalities: Vec<Unit>,
-    rows: BTreeMap<Unit, Figures>,
+    rows: BTreeMap<UnitId, Figures>,
     ready_at: Option<Timestamp>,
     payment_from: Option<Timestamp>,
-    /// Deviation id → (raised at, addressed unit).
-    raised: HashMap<&'c str, (Timestamp, Unit)>,
 }
 
 impl<'c> Tally<'c> {
-    pub(super) fn new(case: &'c CoordinationCase, start: Timestamp, end: Timestamp) -> Self {
-        let ward = case.events().iter().find_map(|e| match &e.kind {
-            EventKind::AdmissionNotice { ward, .. } => Some(Unit {
-                principal: Principal::Region,
-                unit: ward.to_string(),
-            }),
-            _ => None,
-        });
-        let municipalities = case
-            .municipalities()
-            .iter()
-            .map(|k| Unit {
-                principal: Principal::Municipality,
-                unit: k.to_string(),
-            })
-            .collect();
+    pub(super) fn new(case: &'c CaseFacts, start: Timestamp, end: Timestamp) -> Self {
         Tally {
             case,
             start,
             end,
-            ward,
-            municipalities,
             rows: BTreeMap::new(),
             ready_at: None,
             payment_from: None,
-            raised: HashMap::new(),
         }
+    }
+
+    fn unit(&mut self, unit: UnitId) -> &mut Figures {
+        self.rows.entry(unit).or_default()
+    }
+
+    /// Adds to the ward's figures, when the case has a ward.
+    fn ward(&mut self, add: impl FnOnce(&mut Figures)) {
+        if let Some(ward) = self.case.ward {
+            add(self.unit(ward));
+        }
+    }
+
+    /// Adds to the figures of each municipality of the case.
+    fn municipalities(&mut self, add: impl Fn(&mut Figures)) {
+        for unit in self.case.municipalities.iter() {
+            add(self.rows.entry(*unit).or_default());
+        }
+    }
+
+    /// Reads one fact that happened at `at`; `here` says whether that is in the period.
+    pub(super) fn read(&mut self, at: Timestamp, fact: &Fact, here: bool, d: &Discharges) {
+        self.discharge(fact, here, d);
+        self.sip(fact, here);
+        self.deviation(at, fact, here);
+        self.deadline(fact, here);
+        self.placement(fact, here);
+        self.lvm_hold(at, fact, here);
     }
 
     /// Admissions (and readmissions within 30 days), readiness for discharge, discharges and the
     /// payment responsibility they end.
-    pub(super) fn discharge(&mut self, event: &'c Event, here: bool, discharges: &Discharges<'c>) {
-        match &event.kind {
-            EventKind::AdmissionNotice { admitted_at, .. } if here => {
-                let late = self.case.events().iter().any(|e| {
-                    matches!(
-                        e.kind,
-                        EventKind::DeadlineMissed {
-                            deadline: Deadline::AdmissionNotice,
-                            ..
-                        }
-                    )
-                });
-                bump(&mut self.rows, self.ward.as_ref(), |f| {
+    fn discharge(&mut self, fact: &Fact, here: bool, discharges: &Discharges) {
+        match fact {
+            Fact::AdmissionNotice { admitted_at } if here => {
+                let late = self.case.admission_late;
+                self.ward(|f| {
                     f.admission_notices += 1;
                     if !late {
                         f.admission_notices_on_time += 1;
                     }
                 });
                 let earlier = discharges
-                    .get(self.case.person())
+                    .get(&self.case.person)
                     .and_then(|list| {
                         list.iter()
                             .filter(|(at, _)| at < admitted_at && days(*at, *admitted_at) <= 30.0)
@@ -97,38 +92,31 @@ impl<'c> Tally<'c> {
                     })
                     .copied();
                 if let Some((_, planned)) = earlier {
-                    bump(&mut self.rows, self.ward.as_ref(), |f| {
+                    let readmitted = |f: &mut Figures| {
                         f.readmissions_30_days += 1;
                         if !planned {
                             f.readmissions_without_plan += 1;
                         }
-                    });
-                    for unit in &self.municipalities {
-                        let f = self.rows.entry(unit.clone()).or_default();
-                        f.readmissions_30_days += 1;
-                        if !planned {
-                            f.readmissions_without_plan += 1;
-                        }
-                    }
+                    };
+                    self.ward(readmitted);
+                    self.municipalities(readmitted);
                 }
             }
-            EventKind::ReadyForDischarge { decided_at, .. } => {
+            Fact::ReadyForDischarge { decided_at } => {
                 self.ready_at = Some(*decided_at);
                 self.payment_from = None;
                 if here {
-                    bump(&mut self.rows, self.ward.as_ref(), |f| {
-                        f.ready_for_discharge += 1
-                    });
+                    self.ward(|f| f.ready_for_discharge += 1);
                 }
             }
-            EventKind::ReadyForDischargeRevoked { .. } => {
+            Fact::ReadyForDischargeRevoked => {
                 self.ready_at = None;
                 self.payment_from = None;
             }
-            EventKind::Discharged { discharged_at } => {
+            Fact::Discharged { discharged_at } => {
                 if here {
                     let waited = self.ready_at.map(|r| days(r, *discharged_at));
-                    bump(&mut self.rows, self.ward.as_ref(), |f| {
+                    self.ward(|f| {
                         f.discharges += 1;
                         if let Some(waited) = waited {
                             f.waited(waited.max(0.0));
@@ -136,115 +124,95 @@ impl<'c> Tally<'c> {
                     });
                 }
                 if let Some(paying) = self.payment_from.take() {
-                    let (a, b) = (paying.max(self.start), (*discharged_at).min(self.end));
-                    if b > a {
-                        for unit in &self.municipalities {
-                            self.rows
-                                .entry(unit.clone())
-                                .or_default()
-                                .payment_responsibility_days += days(a, b);
-                        }
-                    }
+                    self.pay(paying, (*discharged_at).min(self.end));
                 }
             }
             _ => {}
         }
     }
 
+    /// Counts the days of payment responsibility from `paying` to `until`, within the period,
+    /// for each municipality of the case.
+    fn pay(&mut self, paying: Timestamp, until: Timestamp) {
+        let from = paying.max(self.start);
+        if until > from {
+            let paid = days(from, until);
+            self.municipalities(|f| f.payment_responsibility_days += paid);
+        }
+    }
+
     /// SIP invitations, answers, meetings held and plans.
-    pub(super) fn sip(&mut self, event: &'c Event, here: bool) {
-        match &event.kind {
-            EventKind::SipInvitation { from, .. } if here => {
-                self.rows
-                    .entry(party_unit(from))
-                    .or_default()
-                    .sip_invitations += 1;
-            }
-            EventKind::SipResponse {
-                responder, answer, ..
-            } if here => {
-                let f = self.rows.entry(party_unit(responder)).or_default();
+    fn sip(&mut self, fact: &Fact, here: bool) {
+        if !here {
+            return;
+        }
+        match fact {
+            Fact::SipInvitation { from } => self.unit(*from).sip_invitations += 1,
+            Fact::SipResponse { responder, answer } => {
+                let f = self.unit(*responder);
                 match answer {
-                    SipAnswer::Accepted => f.sip_answers_accepted += 1,
-                    SipAnswer::Declined { .. } => f.sip_answers_declined += 1,
-                    SipAnswer::ProposedOtherTime { .. } => f.sip_answers_other_time += 1,
+                    Answer::Accepted => f.sip_answers_accepted += 1,
+                    Answer::Declined => f.sip_answers_declined += 1,
+                    Answer::OtherTime => f.sip_answers_other_time += 1,
                 }
             }
-            EventKind::SipMeetingHeld {
-                invitation_id,
-                attendees,
+            Fact::SipMeetingHeld {
+                inviter,
+                attending,
                 person_participated,
-                ..
-            } if here => {
-                let inviter = self.case.events().iter().find_map(|e| match &e.kind {
-                    EventKind::SipInvitation {
-                        invitation_id: id,
-                        from,
-                        ..
-                    } if id == invitation_id => Some(party_unit(from)),
-                    _ => None,
-                });
-                bump(&mut self.rows, inviter.as_ref(), |f| {
+            } => {
+                if let Some(inviter) = inviter {
+                    let f = self.unit(*inviter);
                     f.sip_meetings_held += 1;
                     if *person_participated {
                         f.sip_meetings_person_participated += 1;
                     }
-                });
-                let mut attending: Vec<Unit> =
-                    attendees.iter().map(|a| party_unit(&a.party)).collect();
-                attending.sort();
-                attending.dedup();
-                for unit in attending {
-                    self.rows.entry(unit).or_default().sip_meetings_attended += 1;
+                }
+                for unit in attending.iter() {
+                    self.unit(*unit).sip_meetings_attended += 1;
                 }
             }
-            EventKind::SipPlan { .. } if here => {
-                if let Some(sender) = &event.source.sender {
-                    self.rows.entry(party_unit(sender)).or_default().plans += 1;
-                }
-            }
+            Fact::SipPlan {
+                sender: Some(sender),
+            } => self.unit(*sender).plans += 1,
             _ => {}
         }
     }
 
     /// Deviations raised, answered and reminded of.
-    pub(super) fn deviation(&mut self, event: &'c Event, here: bool) {
-        match &event.kind {
-            EventKind::DeviationRaised {
-                deviation_id,
+    fn deviation(&mut self, at: Timestamp, fact: &Fact, here: bool) {
+        if !here {
+            return;
+        }
+        match fact {
+            Fact::DeviationRaised {
                 addressed_to,
                 cause,
-                ..
             } => {
-                let unit = party_unit(addressed_to);
-                if here {
-                    let f = self.rows.entry(unit.clone()).or_default();
-                    f.deviations_raised += 1;
-                    match cause {
-                        DeviationCause::AbsentFromMeeting => f.sip_meetings_absent += 1,
-                        DeviationCause::AbsentByFunction => f.sip_functions_absent += 1,
-                        DeviationCause::NotDelivered => f.steps_not_delivered += 1,
-                        DeviationCause::PlanningMissing => f.planning_missing += 1,
-                        _ => {}
-                    }
-                }
-                self.raised.insert(deviation_id, (event.occurred_at, unit));
-            }
-            EventKind::DeviationAnswered { deviation_id, .. } if here => {
-                if let Some((at, unit)) = self.raised.get(deviation_id.as_str()) {
-                    let f = self.rows.entry(unit.clone()).or_default();
-                    f.deviations_answered += 1;
-                    f.deviation_answer_sum += days(*at, event.occurred_at).max(0.0);
+                let f = self.unit(*addressed_to);
+                f.deviations_raised += 1;
+                match cause {
+                    DeviationCause::AbsentFromMeeting => f.sip_meetings_absent += 1,
+                    DeviationCause::AbsentByFunction => f.sip_functions_absent += 1,
+                    DeviationCause::NotDelivered => f.steps_not_delivered += 1,
+                    DeviationCause::PlanningMissing => f.planning_missing += 1,
+                    _ => {}
                 }
             }
-            EventKind::DeviationReminder {
+            Fact::DeviationAnswered {
+                raised: Some((raised_at, unit)),
+            } => {
+                let f = self.unit(*unit);
+                f.deviations_answered += 1;
+                f.deviation_answer_sum += days(*raised_at, at).max(0.0);
+            }
+            Fact::DeviationReminder {
                 addressed_to,
-                escalation,
-                ..
-            } if here => {
-                let f = self.rows.entry(party_unit(addressed_to)).or_default();
+                escalated,
+            } => {
+                let f = self.unit(*addressed_to);
                 f.deviation_reminders += 1;
-                f.deviations_escalated += u64::from(escalation.is_some());
+                f.deviations_escalated += u64::from(*escalated);
             }
             _ => {}
         }
@@ -252,103 +220,72 @@ impl<'c> Tally<'c> {
 
     /// Missed deadlines, by the party that missed them or the ward; a missed payment deadline
     /// starts the municipality's payment responsibility.
-    pub(super) fn deadline(&mut self, event: &'c Event, here: bool) {
-        match &event.kind {
-            EventKind::DeadlineMissed {
-                deadline,
-                due_at,
-                party: Some(party),
-                ..
-            } => {
-                if here {
-                    let f = self.rows.entry(party_unit(party)).or_default();
-                    f.deadlines_missed += 1;
-                    if *deadline == Deadline::SipAttendance {
-                        f.sip_attendance_unconfirmed += 1;
-                    }
-                }
-                if *deadline == Deadline::PaymentResponsibility {
-                    self.payment_from = Some(*due_at);
-                }
-            }
-            EventKind::DeadlineMissed {
-                deadline, due_at, ..
-            } => {
-                if *deadline == Deadline::PaymentResponsibility {
-                    self.payment_from = Some(*due_at);
-                }
-                if here {
-                    bump(&mut self.rows, self.ward.as_ref(), |f| {
-                        f.deadlines_missed += 1;
-                        match deadline {
-                            Deadline::SipInvitation => f.sip_invitations_late += 1,
-                            Deadline::InformationAtDischarge => {
-                                f.information_at_discharge_late += 1
-                            }
-                            Deadline::LvmHold => f.discharged_during_lvm_hold += 1,
-                            _ => {}
-                        }
-                    });
+    fn deadline(&mut self, fact: &Fact, here: bool) {
+        let Fact::DeadlineMissed {
+            deadline,
+            due_at,
+            party,
+        } = fact
+        else {
+            return;
+        };
+        if *deadline == Deadline::PaymentResponsibility {
+            self.payment_from = Some(*due_at);
+        }
+        if !here {
+            return;
+        }
+        match party {
+            Some(party) => {
+                let f = self.unit(*party);
+                f.deadlines_missed += 1;
+                if *deadline == Deadline::SipAttendance {
+                    f.sip_attendance_unconfirmed += 1;
                 }
             }
-
-            _ => {}
+            None => self.ward(|f| {
+                f.deadlines_missed += 1;
+                match deadline {
+                    Deadline::SipInvitation => f.sip_invitations_late += 1,
+                    Deadline::InformationAtDischarge => f.information_at_discharge_late += 1,
+                    Deadline::LvmHold => f.discharged_during_lvm_hold += 1,
+                    _ => {}
+                }
+            }),
         }
     }
 
-    /// The figures, with the payment responsibility of a person still in hospital at the
-    /// period's end counted up to the end.
     /// A placement counts for the municipality that made it.
-    pub(super) fn placement(&mut self, event: &'c Event, here: bool) {
-        if let (
-            true,
-            EventKind::Placement {
-                placement_type,
-                emergency,
-                by,
-                ..
-            },
-        ) = (here, &event.kind)
-        {
-            let f = self.rows.entry(party_unit(by)).or_default();
+    fn placement(&mut self, fact: &Fact, here: bool) {
+        if let (true, Fact::Placement { by, emergency, hvb }) = (here, fact) {
+            let f = self.unit(*by);
             f.placements += 1;
             f.placements_emergency += u64::from(*emergency);
-            f.placements_hvb += u64::from(placement_type.eq_ignore_ascii_case("HVB"));
+            f.placements_hvb += u64::from(*hvb);
         }
     }
 
     /// An LVM hold ended by its transport: for the municipality that decided, the days the
     /// hospital held the person from the decision.
-    pub(super) fn lvm_hold(&mut self, event: &'c Event, here: bool) {
-        let (true, EventKind::LvmTransportArranged { decision_id, .. }) = (here, &event.kind)
-        else {
-            return;
-        };
-        let decided = self
-            .case
-            .lvm_decision(decision_id)
-            .and_then(|e| match &e.kind {
-                EventKind::LvmDecision { by, .. } => Some((e.occurred_at, by)),
-                _ => None,
-            });
-        if let Some((at, by)) = decided {
-            let f = self.rows.entry(party_unit(by)).or_default();
+    fn lvm_hold(&mut self, at: Timestamp, fact: &Fact, here: bool) {
+        if let (
+            true,
+            Fact::LvmTransportArranged {
+                decided: Some((decided_at, by)),
+            },
+        ) = (here, fact)
+        {
+            let f = self.unit(*by);
             f.lvm_holds_ended += 1;
-            f.lvm_hold_sum += days(at, event.occurred_at).max(0.0);
+            f.lvm_hold_sum += days(*decided_at, at).max(0.0);
         }
     }
 
-    pub(super) fn finish(mut self) -> BTreeMap<Unit, Figures> {
-        if let Some(paying) = self.payment_from {
-            let (a, b) = (paying.max(self.start), self.end);
-            if b > a {
-                for unit in &self.municipalities {
-                    self.rows
-                        .entry(unit.clone())
-                        .or_default()
-                        .payment_responsibility_days += days(a, b);
-                }
-            }
+    /// The figures, with the payment responsibility of a person still in hospital at the
+    /// period's end counted up to the end.
+    pub(super) fn finish(mut self) -> BTreeMap<UnitId, Figures> {
+        if let Some(paying) = self.payment_from.take() {
+            self.pay(paying, self.end);
         }
         self.rows
     }
