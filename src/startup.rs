@@ -121,6 +121,7 @@ impl Application {
             outbox_ready: outbox_ready.clone(),
             clock: self.clock.clone(),
             recorder: self.recorder()?,
+            statistics: Arc::new(crate::pipeline::projection::StatsProjection::new()),
         };
         if let Some(out) = self.pipeline_out.take() {
             let _ = out.send(pipeline.clone());
@@ -157,6 +158,12 @@ impl Application {
             );
             tokio::spawn(watch.run(stopped.clone()))
         });
+        let projecting = tokio::spawn(
+            pipeline
+                .statistics
+                .clone()
+                .run(self.store.clone(), stopped.clone()),
+        );
         let scheduler = tokio::spawn(scheduler.run(stopped));
         let auth = Arc::new(self.authenticator()?);
         let state = AppState {
@@ -227,6 +234,9 @@ impl Application {
         )
         .await?;
         let _ = stop_scheduler.send(true);
+        // Only reads: stopped where it is rather than waited for.
+        projecting.abort();
+        let _ = projecting.await;
         if let Err(error) = scheduler.await {
             tracing::error!(%error, "the timer scheduler stopped abnormally");
         }

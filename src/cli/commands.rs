@@ -100,7 +100,8 @@ pub(super) async fn stats(
         },
         Some(organisation) => Scope::Organisation(organisation),
     };
-    let release = release(&store, directory, scope, from, to).await?;
+    let projection = crate::pipeline::projection::StatsProjection::new();
+    let release = release(&projection, &store, directory, scope, from, to).await?;
     print!("{}", release.to_csv());
     store.close().await;
     Ok(())

@@ -51,7 +51,16 @@ pub async fn stats(
     } else {
         Scope::Organisation(&caller.organisation)
     };
-    let release = match release(&pipeline.store, &pipeline.directory, scope, from, to).await {
+    let release = match release(
+        &pipeline.statistics,
+        &pipeline.store,
+        &pipeline.directory,
+        scope,
+        from,
+        to,
+    )
+    .await
+    {
         Ok(release) => release,
         Err(StatsError::EmptyPeriod { .. }) => {
             return Err(ApiError::BadRequest {

@@ -6,6 +6,7 @@
 mod append;
 mod national;
 mod place;
+pub mod projection;
 mod read;
 mod receive;
 mod received;

@@ -133,6 +133,8 @@ pub struct Pipeline {
     /// Writes accepted messages down as a scenario (`recording.dir`), when set.
     pub recorder: Option<Arc<crate::replay::Recorder>>,
     pub clock: Clock,
+    /// Every case's statistics facts, kept in memory for `/stats` and the console's charts.
+    pub statistics: Arc<super::projection::StatsProjection>,
 }
 
 /// How far ahead of the gateway's clock a sender's clock may be.

@@ -1,11 +1,13 @@
-//! Follow-up statistics for a period, read from the store: the cases with events in it (and
-//! in the month before, for readmissions), computed by `process::stats`.
+//! Follow-up statistics for a period: the facts (`projection`) of the cases with events in it
+//! (and in the month before, for readmissions), counted by `process::stats`, released to the
+//! reader's scope.
 
 use jiff::civil::Date;
 
-use crate::domain::case::CoordinationCase;
+use super::projection::{Held, StatsProjection};
 use crate::process::calendar::start_of;
-use crate::process::stats::{Stats, compute};
+use crate::process::stats::facts::{CaseFacts, UnitId};
+use crate::process::stats::{Stats, compute_facts};
 
 /// Why statistics could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -18,52 +20,37 @@ pub enum StatsError {
     Key(String),
 }
 
-/// Loads the cases with events in `[from, to)` (and in the 31 days before, for readmissions)
-/// and computes their statistics.
+/// The statistics of `[from, to)` over every case, from the store (`brygga replay`'s figures).
 pub async fn for_period(
     store: &crate::store::Store,
     from: Date,
     to: Date,
 ) -> Result<Stats, StatsError> {
-    for_period_of(store, from, to, |_| true).await
+    let projection = StatsProjection::new();
+    let held = projection.current(store).await?;
+    let cases = window(&held, from, to, |_| true)?;
+    Ok(compute_facts(held.units(), &cases, from, to))
 }
 
-/// As [`for_period`], over the cases `counted` keeps (an organisation's: those it takes part
-/// in).
-pub async fn for_period_of(
-    store: &crate::store::Store,
+/// The facts `counted` keeps of the cases with events in `[from, to)` and in the 31 days before
+/// (for readmissions).
+fn window<'h>(
+    held: &'h Held,
     from: Date,
     to: Date,
-    counted: impl Fn(&CoordinationCase) -> bool,
-) -> Result<Stats, StatsError> {
+    counted: impl Fn(&CaseFacts) -> bool,
+) -> Result<Vec<&'h CaseFacts>, StatsError> {
     if from >= to {
         return Err(StatsError::EmptyPeriod { from, to });
     }
-    Ok(compute(&load(store, from, to, counted).await?, from, to))
-}
-
-/// The cases `counted` keeps of those with events in `[from, to)` and in the 31 days before
-/// (for readmissions), in one read.
-async fn load(
-    store: &crate::store::Store,
-    from: Date,
-    to: Date,
-    counted: impl Fn(&CoordinationCase) -> bool,
-) -> Result<Vec<CoordinationCase>, StatsError> {
     let lookback = start_of(from)
         .checked_sub(jiff::SignedDuration::from_hours(31 * 24))
         .unwrap_or(start_of(from));
-    let mut cases = Vec::new();
-    for stored in store
-        .cases_with_events_between_loaded(lookback, start_of(to))
-        .await?
-    {
-        let case = stored.to_case()?;
-        if counted(&case) {
-            cases.push(case);
-        }
-    }
-    Ok(cases)
+    let end = start_of(to);
+    Ok(held
+        .cases()
+        .filter(|case| case.happened_between(lookback, end) && counted(case))
+        .collect())
 }
 
 /// Whose statistics a reader sees: the county's (every unit, figures about fewer than
@@ -78,19 +65,21 @@ pub enum Scope<'a> {
 /// The statistics of `[from, to)` as released to a reader of `scope`: what `/stats`, the
 /// console's charts and `brygga stats` all answer.
 pub async fn release(
+    projection: &StatsProjection,
     store: &crate::store::Store,
     directory: &crate::config::Directory,
     scope: Scope<'_>,
     from: Date,
     to: Date,
 ) -> Result<crate::process::stats::Release, StatsError> {
-    let (mut monthly, _) = releases(store, directory, scope, &[(from, to)]).await?;
+    let (mut monthly, _) = releases(projection, store, directory, scope, &[(from, to)]).await?;
     Ok(monthly.remove(0))
 }
 
 /// The statistics of each period of `periods` (consecutive, in order) and of all of them
-/// together, as released to a reader of `scope`, from one read of the cases.
+/// together, as released to a reader of `scope`, from the cases' facts caught up once.
 pub async fn releases(
+    projection: &StatsProjection,
     store: &crate::store::Store,
     directory: &crate::config::Directory,
     scope: Scope<'_>,
@@ -113,13 +102,23 @@ pub async fn releases(
     if periods.iter().any(|(a, b)| a >= b) {
         return Err(StatsError::EmptyPeriod { from, to });
     }
-    let cases = load(store, from, to, |case| match scope {
+    let held = projection.current(store).await?;
+    // An organisation counts the cases it takes part in: those naming one of its units (a
+    // municipality of the case, or a unit of the region).
+    let ours: Vec<bool> = match scope {
+        Scope::County { .. } => Vec::new(),
+        Scope::Organisation(organisation) => (0..held.units().len() as UnitId)
+            .map(|unit| belongs_to(held.units().unit(unit), organisation, directory))
+            .collect(),
+    };
+    let cases = window(&held, from, to, |case| match scope {
         Scope::County { .. } => true,
-        Scope::Organisation(organisation) => {
-            crate::decide::parties::participates(case, organisation, directory)
-        }
-    })
-    .await?;
+        Scope::Organisation(_) => case
+            .municipalities
+            .iter()
+            .chain(case.region_units.iter())
+            .any(|unit| ours[*unit as usize]),
+    })?;
     let released = |stats| match scope {
         Scope::County { suppress_below } => Release::county(stats, suppress_below),
         Scope::Organisation(organisation) => {
@@ -128,9 +127,12 @@ pub async fn releases(
     };
     let each = periods
         .iter()
-        .map(|(a, b)| released(compute(&cases, *a, *b)))
+        .map(|(a, b)| released(compute_facts(held.units(), &cases, *a, *b)))
         .collect();
-    Ok((each, released(compute(&cases, from, to))))
+    Ok((
+        each,
+        released(compute_facts(held.units(), &cases, from, to)),
+    ))
 }
 
 /// The deviations raised in `[from, to)` de-identified for the county forums

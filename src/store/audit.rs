@@ -26,7 +26,7 @@ use crate::domain::identifiers::PersonId;
 /// texts, a number): `AuditHead::locked` reads it.
 macro_rules! read_head_sql {
     () => {
-        "SELECT 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq FROM audit_head WHERE id = 1"
+        "SELECT 0, hash, CAST(turn AS TEXT), CAST(NULL AS TEXT), seq FROM audit_head WHERE id = 1"
     };
 }
 
@@ -60,6 +60,8 @@ pub(super) struct AuditHead {
     seq: u64,
     hash: String,
     dirty: bool,
+    /// The holder's turn (`take_turn_sql`): the change number of the cases it writes.
+    pub(super) turn: u64,
 }
 
 impl AuditHead {
@@ -83,7 +85,7 @@ impl AuditHead {
         script.statement(
             concat!(
                 take_turn_sql!(),
-                " RETURNING 0, hash, CAST(NULL AS TEXT), CAST(NULL AS TEXT), seq"
+                " RETURNING 0, hash, CAST(turn AS TEXT), CAST(NULL AS TEXT), seq"
             ),
             Vec::new(),
         );
@@ -124,10 +126,18 @@ impl AuditHead {
     /// The head from the row of `lock_in`'s or `read_in`'s statement.
     pub(super) fn locked(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
         let seq: i64 = row.try_get(4)?;
+        let turn: Option<String> = row.try_get(2)?;
+        let turn = match turn {
+            Some(turn) => turn
+                .parse()
+                .map_err(|_| StoreError::decode("audit head turn", turn))?,
+            None => 0,
+        };
         Ok(AuditHead {
             seq: seq as u64,
             hash: row.try_get(1)?,
             dirty: false,
+            turn,
         })
     }
 

@@ -27,6 +27,44 @@ fn phase_from_column(phase: String) -> Result<Phase, StoreError> {
     serde_json::from_value(Value::String(phase)).map_err(|e| StoreError::decode("case phase", e))
 }
 
+/// The columns of cases loaded whole in one statement (`loaded_cases` reads them): a row per
+/// event, the case's columns on each.
+macro_rules! loaded_columns {
+    () => {
+        "SELECT c.id, c.person_system, c.person_value, c.phase, c.reference_issuer, \
+         c.reference_value, c.version, e.seq, e.recorded_at, e.body \
+         FROM cases c JOIN events e ON e.case_id = c.id"
+    };
+}
+
+/// The cases in `rows` of `loaded_columns`, ordered by case and event: each run of one case id
+/// is a case, its first row its columns.
+fn loaded_cases(rows: &[AnyRow]) -> Result<Vec<StoredCase>, StoreError> {
+    let mut cases = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let id: String = rows[start].try_get(0)?;
+        let mut end = start + 1;
+        while end < rows.len() && rows[end].try_get::<String, _>(0)? == id {
+            end += 1;
+        }
+        let events = rows[start..end]
+            .iter()
+            .map(|row| {
+                stored_event_from(
+                    row.try_get(7)?,
+                    row.try_get(8)?,
+                    &row.try_get::<String, _>(9)?,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let case_id = CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))?;
+        cases.push(case_from_row(case_id, &rows[start], 1, events)?);
+        start = end;
+    }
+    Ok(cases)
+}
+
 impl Store {
     /// The case with its events in order, or `None`.
     pub async fn load_case(&self, case_id: CaseId) -> Result<Option<StoredCase>, StoreError> {
@@ -116,39 +154,81 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<StoredCase>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.id, c.person_system, c.person_value, c.phase, c.reference_issuer, \
-             c.reference_value, c.version, e.seq, e.recorded_at, e.body \
-             FROM cases c JOIN events e ON e.case_id = c.id \
-             WHERE c.id IN (SELECT DISTINCT case_id FROM events WHERE occurred_at >= $1 AND occurred_at < $2) \
-             ORDER BY c.id, e.seq",
-        )
+        let rows = sqlx::query(concat!(
+            loaded_columns!(),
+            " WHERE c.id IN (SELECT DISTINCT case_id FROM events WHERE occurred_at >= $1 \
+             AND occurred_at < $2) ORDER BY c.id, e.seq"
+        ))
         .bind(millis(from))
         .bind(millis(to))
         .fetch_all(&self.reader)
         .await?;
-        // The rows come by case: each run of one case id is a case, its first row its columns.
-        let mut cases = Vec::new();
-        let mut start = 0;
-        while start < rows.len() {
-            let id: String = rows[start].try_get(0)?;
-            let mut end = start + 1;
-            while end < rows.len() && rows[end].try_get::<String, _>(0)? == id {
-                end += 1;
+        loaded_cases(&rows)
+    }
+
+    /// The highest change number of any case (migration 0019; 0 when there is none): cases
+    /// changed later will have higher ones.
+    pub async fn case_change_top(&self) -> Result<u64, StoreError> {
+        let top: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(change_seq), 0) FROM cases")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(top.max(0) as u64)
+    }
+
+    /// At most `limit` of the cases whose change number is above `after` (every case when
+    /// `after` is `None`) and whose id is above `after_id`, loaded whole, in case id order: a
+    /// page of what a reader keeping the cases' facts has not seen.
+    pub async fn cases_changed_after(
+        &self,
+        after: Option<u64>,
+        after_id: Option<CaseId>,
+        limit: u32,
+    ) -> Result<Vec<StoredCase>, StoreError> {
+        let rows = sqlx::query(concat!(
+            loaded_columns!(),
+            " WHERE c.id IN (SELECT id FROM cases WHERE change_seq > $1 AND id > $2 \
+             ORDER BY id LIMIT $3) ORDER BY c.id, e.seq"
+        ))
+        .bind(after.map_or(-1, |n| n as i64))
+        .bind(after_id.map(|id| id.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        loaded_cases(&rows)
+    }
+
+    /// Every case's id and version, in id order: what a reader keeping the cases' facts
+    /// compares its own with (cases removed since, cases an older build changed).
+    pub async fn case_versions(&self) -> Result<Vec<(CaseId, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, version FROM cases ORDER BY id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                let version: i64 = row.try_get(1)?;
+                let id = CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))?;
+                Ok((id, version.max(0) as u64))
+            })
+            .collect()
+    }
+
+    /// The cases of `ids` that are stored, loaded whole, in case id order.
+    pub async fn cases_loaded(&self, ids: &[CaseId]) -> Result<Vec<StoredCase>, StoreError> {
+        let mut cases = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "{} WHERE c.id IN ({}) ORDER BY c.id, e.seq",
+                loaded_columns!(),
+                marks.join(", ")
+            );
+            // Only numbered placeholders are formatted in; the ids are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for id in chunk {
+                query = query.bind(id.to_string());
             }
-            let events = rows[start..end]
-                .iter()
-                .map(|row| {
-                    stored_event_from(
-                        row.try_get(7)?,
-                        row.try_get(8)?,
-                        &row.try_get::<String, _>(9)?,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let case_id = CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))?;
-            cases.push(case_from_row(case_id, &rows[start], 1, events)?);
-            start = end;
+            cases.extend(loaded_cases(&query.fetch_all(&self.reader).await?)?);
         }
         Ok(cases)
     }

@@ -96,11 +96,12 @@ pub(super) async fn write_accepted(
     );
     let mut cases = Rows::new(
         "INSERT INTO cases (id, person_system, person_value, phase, version, created_at, \
-         updated_at, reference_issuer, reference_value, patient_id)",
-        10,
-        // The versions were checked under the head's lock: an existing case moves on.
+         updated_at, reference_issuer, reference_value, patient_id, change_seq)",
+        11,
+        // The versions were checked under the head's lock: an existing case moves on, its
+        // change number the lock holder's turn (migration 0019).
         "ON CONFLICT (id) DO UPDATE SET version = excluded.version, phase = excluded.phase, \
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at, change_seq = excluded.change_seq",
     );
     let mut events = Rows::new(
         "INSERT INTO events (case_id, seq, id, kind, occurred_at, recorded_at, body)",
@@ -151,6 +152,7 @@ pub(super) async fn write_accepted(
             commit.reference.as_ref().map(|r| r.issuer.as_str()).into(),
             commit.reference.as_ref().map(|r| r.value.as_str()).into(),
             crate::formats::fhir::patient_id(&commit.person).into(),
+            Param::Int(head.turn as i64),
         ]);
         for (i, (event, body)) in commit.events.iter().zip(&prepared.events).enumerate() {
             let seq = commit.expected_version + 1 + i as u64;

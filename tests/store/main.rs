@@ -61,6 +61,7 @@ one_backend!(
 );
 
 both_backends!(
+    statistics_facts_follow_every_instances_commits_and_reconcile,
     concurrent_reads_before_deciding_each_get_their_own_message_and_case,
     concurrent_changes_number_their_deliveries_without_gaps_or_repeats,
     readiness_reports_pending_migrations_until_they_are_applied,

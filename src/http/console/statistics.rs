@@ -457,8 +457,14 @@ async fn releases(
         return Ok(computed);
     }
     let pipeline = &state.pipeline;
-    let (monthly, whole) =
-        releases_of(&pipeline.store, &pipeline.directory, scope, &choice.months).await?;
+    let (monthly, whole) = releases_of(
+        &pipeline.statistics,
+        &pipeline.store,
+        &pipeline.directory,
+        scope,
+        &choice.months,
+    )
+    .await?;
     let computed = Arc::new((monthly, whole, pipeline.clock.now()));
     cache.put(key, computed.clone());
     Ok(computed)

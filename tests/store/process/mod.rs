@@ -76,6 +76,7 @@ fn engine(store: &Store, now: &str, worker: &str) -> Engine {
             outbox_ready: Default::default(),
             recorder: None,
             clock: clock.clone(),
+            statistics: Default::default(),
         },
         scheduler: Scheduler {
             store: store.clone(),

@@ -4,10 +4,12 @@ mod audit;
 mod commits;
 mod deliveries;
 mod order;
+mod projection;
 mod records;
 
 pub use audit::*;
 pub use commits::*;
 pub use deliveries::*;
 pub use order::*;
+pub use projection::*;
 pub use records::*;

@@ -1,0 +1,188 @@
+//! The statistics' facts of every stored case, kept in memory (`StatsProjection`), so that a
+//! period's figures are counted without reading a case: `/stats`, the console's charts and
+//! `brygga stats` all count from it.
+//!
+//! Before each computation it catches up with the store by reading only the cases changed
+//! since it last looked: every case row carries the change number of the transaction that
+//! last wrote it (the audit head's turn, migration 0019), the numbers follow the commits'
+//! order, so the cases above the highest number seen are exactly what is new. Every
+//! [`RECONCILE_EVERY`] it also compares its cases' versions with the store's, which drops the
+//! cases retention removed and reloads any an older build changed during a rolling upgrade
+//! (such a build does not set the change number).
+//!
+//! The facts hold no personal data (`process::stats::facts`): units, times, counts, and each
+//! person as a number keyed for this process only.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{RwLock, RwLockReadGuard};
+
+use crate::domain::case::CaseId;
+use crate::process::stats::facts::{CaseFacts, PersonKeys, Units};
+use crate::store::{Store, StoreError, StoredCase};
+
+/// How often the facts are compared with the store's cases (see the module's documentation).
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(600);
+
+/// How many cases one read loads while catching up.
+const PAGE: u32 = 1_000;
+
+/// Every stored case's statistics facts, caught up with the store on use.
+#[derive(Debug, Default)]
+pub struct StatsProjection {
+    held: RwLock<Held>,
+}
+
+/// The facts held, and how far they are caught up.
+#[derive(Debug, Default)]
+pub struct Held {
+    units: Units,
+    keys: PersonKeys,
+    /// Each case's version and facts, by id (so that the figures are summed in one order).
+    cases: BTreeMap<CaseId, (u64, CaseFacts)>,
+    /// The highest change number caught up to; `None` before the first load.
+    seen: Option<u64>,
+}
+
+impl Held {
+    /// The units the facts name.
+    pub fn units(&self) -> &Units {
+        &self.units
+    }
+
+    /// Every case's facts, in case id order.
+    pub fn cases(&self) -> impl Iterator<Item = &CaseFacts> {
+        self.cases.values().map(|(_, facts)| facts)
+    }
+
+    /// The version of case `id` the facts are of, when it is held.
+    pub fn version(&self, id: CaseId) -> Option<u64> {
+        self.cases.get(&id).map(|(version, _)| *version)
+    }
+
+    /// How many cases are held.
+    pub fn len(&self) -> usize {
+        self.cases.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+    }
+
+    fn put(&mut self, stored: &StoredCase) -> Result<(), StoreError> {
+        let case = stored.to_case()?;
+        let facts = CaseFacts::of(&case, &mut self.units, &self.keys);
+        self.cases.insert(stored.id, (stored.version, facts));
+        Ok(())
+    }
+
+    /// Reads the cases changed after `seen` (every case the first time), a page at a time,
+    /// and then counts itself caught up to `top` (read before: anything changed while the
+    /// pages were read has a higher number and is read again next time).
+    async fn catch_up(&mut self, store: &Store, top: u64) -> Result<(), StoreError> {
+        let mut after_id = None;
+        loop {
+            let page = store.cases_changed_after(self.seen, after_id, PAGE).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after_id = Some(last.id);
+            for stored in &page {
+                self.put(stored)?;
+            }
+        }
+        self.seen = Some(top);
+        Ok(())
+    }
+}
+
+impl StatsProjection {
+    pub fn new() -> Self {
+        StatsProjection::default()
+    }
+
+    /// The facts, caught up with the store: the cases changed since the last call are read
+    /// (every case on the first).
+    pub async fn current(&self, store: &Store) -> Result<RwLockReadGuard<'_, Held>, StoreError> {
+        let top = store.case_change_top().await?;
+        let caught_up = |held: &Held| held.seen.is_some_and(|seen| seen >= top);
+        {
+            let held = self.held.read().await;
+            if caught_up(&held) {
+                return Ok(held);
+            }
+        }
+        let mut held = self.held.write().await;
+        if !caught_up(&held) {
+            let started = Instant::now();
+            let first = held.seen.is_none();
+            held.catch_up(store, top).await?;
+            if first {
+                tracing::info!(
+                    cases = held.cases.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "statistics facts loaded"
+                );
+            }
+        }
+        Ok(held.downgrade())
+    }
+
+    /// Compares the held cases' versions with the store's: drops the cases no longer stored,
+    /// loads those held at another version or not at all. Returns how many were dropped and
+    /// how many loaded.
+    pub async fn reconcile(&self, store: &Store) -> Result<(usize, usize), StoreError> {
+        let mut held = self.held.write().await;
+        // Caught up first, under the same lock: a case made after the versions are read is
+        // then not mistaken for one removed.
+        let top = store.case_change_top().await?;
+        held.catch_up(store, top).await?;
+        let versions = store.case_versions().await?;
+        let stored: HashSet<CaseId> = versions.iter().map(|(id, _)| *id).collect();
+        let before = held.cases.len();
+        held.cases.retain(|id, _| stored.contains(id));
+        let dropped = before - held.cases.len();
+        let stale: Vec<CaseId> = versions
+            .iter()
+            .filter(|(id, version)| held.cases.get(id).map(|(v, _)| v) != Some(version))
+            .map(|(id, _)| *id)
+            .collect();
+        for stored in store.cases_loaded(&stale).await? {
+            held.put(&stored)?;
+        }
+        Ok((dropped, stale.len()))
+    }
+
+    /// Loads the facts at once (so that the first computation does not wait for it), then
+    /// reconciles them every [`RECONCILE_EVERY`] until `stop` turns true.
+    pub async fn run(
+        self: std::sync::Arc<Self>,
+        store: Store,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        if let Err(error) = self.current(&store).await {
+            tracing::warn!(%error, "the statistics facts cannot be loaded yet");
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            match self.reconcile(&store).await {
+                Ok((0, 0)) => {}
+                Ok((dropped, loaded)) => {
+                    tracing::info!(
+                        dropped,
+                        loaded,
+                        "statistics facts reconciled with the store"
+                    )
+                }
+                Err(error) => tracing::warn!(%error, "the statistics facts cannot be reconciled"),
+            }
+        }
+    }
+}
