@@ -11,7 +11,10 @@
 //! - the deviations list, as Östersund's coordinator (each case read and audited);
 //! - a person's cases, found by personnummer, as Östersund's coordinator;
 //! - a case's timeline, of a random case, as the region's coordinator;
-//! - the statistics page (six months of every chart), as the region's coordinator.
+//! - the statistics page (six months of every chart), as the region's coordinator;
+//!
+//! and then how long the gateway takes at start to read every case's statistics facts, and
+//! the memory they take.
 //!
 //! On SQLite (a temporary file) and, with `BRYGGA_TEST_POSTGRES_URL` set, on PostgreSQL.
 
@@ -119,6 +122,7 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
         .await
         .unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
+    let store = app.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -229,6 +233,27 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
         page(format!("{base}/console/statistics"), rut.clone())
     })
     .await;
+    // What the gateway does once at start: every case's statistics facts read from the store.
+    let resident = || -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let (before, began) = (resident(), Instant::now());
+    let projection = brygga::pipeline::projection::StatsProjection::new();
+    let held = projection.current(&store).await.unwrap();
+    println!(
+        "  statistics facts loaded at start: {} cases in {:.0} ms, resident memory {:+.1} MB",
+        held.len(),
+        began.elapsed().as_secs_f64() * 1000.0,
+        (resident() as f64 - before as f64) / 1024.0
+    );
+    drop(held);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

@@ -25,6 +25,9 @@ use crate::store::{Store, StoreError, StoredCase};
 /// How often the facts are compared with the store's cases (see the module's documentation).
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(600);
 
+/// How often the facts catch up in the background (one indexed read when nothing changed).
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(30);
+
 /// How many cases one read loads while catching up.
 const PAGE: u32 = 1_000;
 
@@ -154,34 +157,40 @@ impl StatsProjection {
         Ok((dropped, stale.len()))
     }
 
-    /// Loads the facts at once (so that the first computation does not wait for it), then
-    /// reconciles them every [`RECONCILE_EVERY`] until `stop` turns true.
+    /// Loads the facts at once (so that the first computation does not wait for it), catches
+    /// up every [`CATCH_UP_EVERY`] (so that no computation waits for a day of changes) and
+    /// reconciles every [`RECONCILE_EVERY`], until `stop` turns true.
     pub async fn run(
         self: std::sync::Arc<Self>,
         store: Store,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
-        if let Err(error) = self.current(&store).await {
-            tracing::warn!(%error, "the statistics facts cannot be loaded yet");
-        }
+        let mut reconciled = Instant::now();
         loop {
+            if reconciled.elapsed() < RECONCILE_EVERY {
+                if let Err(error) = self.current(&store).await {
+                    tracing::warn!(%error, "the statistics facts cannot be caught up");
+                }
+            } else {
+                reconciled = Instant::now();
+                match self.reconcile(&store).await {
+                    Ok((0, 0)) => {}
+                    Ok((dropped, loaded)) => tracing::info!(
+                        dropped,
+                        loaded,
+                        "statistics facts reconciled with the store"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, "the statistics facts cannot be reconciled")
+                    }
+                }
+            }
             tokio::select! {
-                _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                _ = tokio::time::sleep(CATCH_UP_EVERY) => {}
                 _ = stop.changed() => return,
             }
             if *stop.borrow() {
                 return;
-            }
-            match self.reconcile(&store).await {
-                Ok((0, 0)) => {}
-                Ok((dropped, loaded)) => {
-                    tracing::info!(
-                        dropped,
-                        loaded,
-                        "statistics facts reconciled with the store"
-                    )
-                }
-                Err(error) => tracing::warn!(%error, "the statistics facts cannot be reconciled"),
             }
         }
     }

@@ -34,12 +34,12 @@ pub async fn for_period(
 
 /// The facts `counted` keeps of the cases with events in `[from, to)` and in the 31 days before
 /// (for readmissions).
-fn window<'h>(
-    held: &'h Held,
+fn window(
+    held: &Held,
     from: Date,
     to: Date,
     counted: impl Fn(&CaseFacts) -> bool,
-) -> Result<Vec<&'h CaseFacts>, StatsError> {
+) -> Result<Vec<&CaseFacts>, StatsError> {
     if from >= to {
         return Err(StatsError::EmptyPeriod { from, to });
     }

@@ -74,8 +74,6 @@ pub struct Console {
     pub sessions: Sessions,
     /// Sign-ins through an identity provider begun and not yet finished.
     pub pending: oidc::Pending,
-    /// The statistics pages' figures, computed at most a minute ago.
-    pub statistics: statistics::Cache,
 }
 
 impl Console {
@@ -87,7 +85,6 @@ impl Console {
                 jiff::SignedDuration::from_hours(settings.absolute_hours as i64),
             ),
             pending: Default::default(),
-            statistics: Default::default(),
         }
     }
 }

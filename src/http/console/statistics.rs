@@ -10,8 +10,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -397,40 +395,10 @@ fn unit_name(state: &AppState, unit: &Unit) -> String {
 }
 
 /// The releases of each month and of the whole period, and when they were computed.
-type Computed = Arc<(Vec<Release>, Release, jiff::Timestamp)>;
+type Computed = (Vec<Release>, Release, jiff::Timestamp);
 
-/// The statistics computed in the last minute, by scope and period: the figures of a national
-/// scale store take seconds to compute, and follow-up figures a minute old are as good. Each
-/// page says when its figures were computed.
-#[derive(Debug, Default)]
-pub struct Cache {
-    entries: Mutex<HashMap<String, (Instant, Computed)>>,
-}
-
-/// How long computed figures are shown again, and how many are kept.
-const FRESH: Duration = Duration::from_secs(60);
-const MOST_CACHED: usize = 64;
-
-impl Cache {
-    fn get(&self, key: &str) -> Option<Computed> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < FRESH)
-            .map(|(_, computed)| computed.clone())
-    }
-
-    fn put(&self, key: String, computed: Computed) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|_, (at, _)| at.elapsed() < FRESH);
-        if entries.len() >= MOST_CACHED {
-            entries.clear();
-        }
-        entries.insert(key, (Instant::now(), computed));
-    }
-}
-
-/// The releases of each month, and of the whole period (computed at most a minute ago).
+/// The releases of each month, and of the whole period, counted now from the cases' facts
+/// (`pipeline::projection`).
 async fn releases(
     state: &AppState,
     session: &Session,
@@ -443,19 +411,6 @@ async fn releases(
     } else {
         Scope::Organisation(&session.organisation)
     };
-    let key = format!(
-        "{}|{}|{}",
-        match scope {
-            Scope::County { .. } => "county".to_owned(),
-            Scope::Organisation(organisation) => organisation.code(),
-        },
-        choice.from,
-        choice.count
-    );
-    let cache = &state.console.statistics;
-    if let Some(computed) = cache.get(&key) {
-        return Ok(computed);
-    }
     let pipeline = &state.pipeline;
     let (monthly, whole) = releases_of(
         &pipeline.statistics,
@@ -465,9 +420,7 @@ async fn releases(
         &choice.months,
     )
     .await?;
-    let computed = Arc::new((monthly, whole, pipeline.clock.now()));
-    cache.put(key, computed.clone());
-    Ok(computed)
+    Ok((monthly, whole, pipeline.clock.now()))
 }
 
 /// A chart's table: its header row and its rows (a label, then a cell per series).
@@ -551,7 +504,7 @@ pub async fn charts(
             );
         }
     };
-    let (monthly, whole, computed_at) = &*computed;
+    let (monthly, whole, computed_at) = &computed;
     let mut out = String::new();
     let _ = write!(
         out,
@@ -697,7 +650,7 @@ pub async fn csv(
             );
         }
     };
-    let (monthly, whole, _) = &*computed;
+    let (monthly, whole, _) = &computed;
     let (head, rows) = table(chart, lang, &choice, monthly, whole);
     let quote = |field: &str| {
         if field.contains([',', '"', '\n']) {
