@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{RwLock, RwLockReadGuard};
 
-use crate::domain::case::CaseId;
+use crate::domain::case::{CaseId, CoordinationCase};
 use crate::process::stats::facts::{CaseFacts, PersonKeys, Units};
 use crate::store::{Store, StoreError, StoredCase};
 
@@ -26,7 +26,7 @@ use crate::store::{Store, StoreError, StoredCase};
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(600);
 
 /// How often the facts catch up in the background (one indexed read when nothing changed).
-pub const CATCH_UP_EVERY: Duration = Duration::from_secs(30);
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(2);
 
 /// How many cases one read loads while catching up.
 const PAGE: u32 = 1_000;
@@ -35,6 +35,8 @@ const PAGE: u32 = 1_000;
 #[derive(Debug, Default)]
 pub struct StatsProjection {
     held: RwLock<Held>,
+    /// Held by the one catching up (or reconciling).
+    catching: tokio::sync::Mutex<()>,
 }
 
 /// The facts held, and how far they are caught up.
@@ -73,31 +75,20 @@ impl Held {
         self.cases.is_empty()
     }
 
-    fn put(&mut self, stored: &StoredCase) -> Result<(), StoreError> {
-        let case = stored.to_case()?;
-        let facts = CaseFacts::of(&case, &mut self.units, &self.keys);
-        self.cases.insert(stored.id, (stored.version, facts));
-        Ok(())
-    }
-
-    /// Reads the cases changed after `seen` (every case the first time), a page at a time,
-    /// and then counts itself caught up to `top` (read before: anything changed while the
-    /// pages were read has a higher number and is read again next time).
-    async fn catch_up(&mut self, store: &Store, top: u64) -> Result<(), StoreError> {
-        let mut after_id = None;
-        loop {
-            let page = store.cases_changed_after(self.seen, after_id, PAGE).await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after_id = Some(last.id);
-            for stored in &page {
-                self.put(stored)?;
-            }
+    /// Puts the facts of `cases` (read and replayed) in place of those held.
+    fn put(&mut self, cases: Vec<(u64, CoordinationCase)>) {
+        for (version, case) in cases {
+            let facts = CaseFacts::of(&case, &mut self.units, &self.keys);
+            self.cases.insert(case.id(), (version, facts));
         }
-        self.seen = Some(top);
-        Ok(())
     }
+}
+
+/// Replays stored cases, for their facts.
+fn replayed(page: &[StoredCase]) -> Result<Vec<(u64, CoordinationCase)>, StoreError> {
+    page.iter()
+        .map(|stored| Ok((stored.version, stored.to_case()?)))
+        .collect()
 }
 
 impl StatsProjection {
@@ -105,43 +96,61 @@ impl StatsProjection {
         StatsProjection::default()
     }
 
-    /// The facts, caught up with the store: the cases changed since the last call are read
-    /// (every case on the first).
+    /// The facts, caught up with the store: the cases changed since the last catching up are
+    /// read first (every case the first time).
     pub async fn current(&self, store: &Store) -> Result<RwLockReadGuard<'_, Held>, StoreError> {
         let top = store.case_change_top().await?;
-        let caught_up = |held: &Held| held.seen.is_some_and(|seen| seen >= top);
-        {
-            let held = self.held.read().await;
-            if caught_up(&held) {
-                return Ok(held);
-            }
+        if self.held.read().await.seen.is_none_or(|seen| seen < top) {
+            self.catch_up(store, top).await?;
+        }
+        Ok(self.held.read().await)
+    }
+
+    /// Reads the cases changed after the number seen (every case the first time), a page at a
+    /// time, and then counts the facts caught up to `top` (read before: anything changed while
+    /// the pages were read has a higher number and is read again next time). One catching up
+    /// at a time; the facts are locked only while a page is put in, so that computations go on
+    /// meanwhile.
+    async fn catch_up(&self, store: &Store, top: u64) -> Result<(), StoreError> {
+        let _turn = self.catching.lock().await;
+        let seen = self.held.read().await.seen;
+        if seen.is_some_and(|seen| seen >= top) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut after_id = None;
+        loop {
+            let page = store.cases_changed_after(seen, after_id, PAGE).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after_id = Some(last.id);
+            let cases = replayed(&page)?;
+            self.held.write().await.put(cases);
         }
         let mut held = self.held.write().await;
-        if !caught_up(&held) {
-            let started = Instant::now();
-            let first = held.seen.is_none();
-            held.catch_up(store, top).await?;
-            if first {
-                tracing::info!(
-                    cases = held.cases.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "statistics facts loaded"
-                );
-            }
+        held.seen = Some(top);
+        if seen.is_none() {
+            tracing::info!(
+                cases = held.cases.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "statistics facts loaded"
+            );
         }
-        Ok(held.downgrade())
+        Ok(())
     }
 
     /// Compares the held cases' versions with the store's: drops the cases no longer stored,
     /// loads those held at another version or not at all. Returns how many were dropped and
     /// how many loaded.
     pub async fn reconcile(&self, store: &Store) -> Result<(usize, usize), StoreError> {
-        let mut held = self.held.write().await;
-        // Caught up first, under the same lock: a case made after the versions are read is
-        // then not mistaken for one removed.
+        // Caught up first, and no other catching up until done: a case made after the versions
+        // are read is then not mistaken for one removed. (Computations go on meanwhile.)
         let top = store.case_change_top().await?;
-        held.catch_up(store, top).await?;
+        self.catch_up(store, top).await?;
+        let _turn = self.catching.lock().await;
         let versions = store.case_versions().await?;
+        let mut held = self.held.write().await;
         let stored: HashSet<CaseId> = versions.iter().map(|(id, _)| *id).collect();
         let before = held.cases.len();
         held.cases.retain(|id, _| stored.contains(id));
@@ -151,9 +160,9 @@ impl StatsProjection {
             .filter(|(id, version)| held.cases.get(id).map(|(v, _)| v) != Some(version))
             .map(|(id, _)| *id)
             .collect();
-        for stored in store.cases_loaded(&stale).await? {
-            held.put(&stored)?;
-        }
+        drop(held);
+        let cases = replayed(&store.cases_loaded(&stale).await?)?;
+        self.held.write().await.put(cases);
         Ok((dropped, stale.len()))
     }
 
