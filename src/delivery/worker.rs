@@ -410,6 +410,7 @@ impl Deliverer {
             subscriptions: &self.subscriptions,
             clock: &self.clock,
             outbox_ready: Some(&self.ready),
+            statistics: None,
         };
         steps
             .record_step(&mut super::late::LateStep { item, late })

@@ -2,18 +2,24 @@
 //! period's figures are counted without reading a case: `/stats`, the console's charts and
 //! `brygga stats` all count from it.
 //!
-//! Before each computation it catches up with the store by reading only the cases changed
-//! since it last looked: every case row carries the change number of the transaction that
-//! last wrote it (the audit head's turn, migration 0019), the numbers follow the commits'
-//! order, so the cases above the highest number seen are exactly what is new. Every
-//! [`RECONCILE_EVERY`] it also compares its cases' versions with the store's, which drops the
-//! cases retention removed and reloads any an older build changed during a rolling upgrade
-//! (such a build does not set the change number).
+//! How the facts follow the store:
+//! - a case this process commits is noted as it is committed (`Steps::record_step` calls
+//!   [`StatsProjection::note`]) and put in at the next catching up, without being read back;
+//! - catching up (in the background every [`CATCH_UP_EVERY`], and before each computation)
+//!   reads the id and version of the cases changed since it last looked — every case row
+//!   carries the change number of the transaction that last wrote it (the audit head's turn,
+//!   migration 0019), and the numbers follow the commits' order, so the cases above the highest
+//!   number seen are exactly what is new — and loads the ones it does not hold at that version
+//!   (another instance's, a timer's);
+//! - every [`RECONCILE_EVERY`] it compares all its cases' versions with the store's, which
+//!   drops the cases retention removed and loads any an older build changed during a rolling
+//!   upgrade (such a build does not set the change number).
 //!
 //! The facts hold no personal data (`process::stats::facts`): units, times, counts, and each
 //! person as a number keyed for this process only.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{RwLock, RwLockReadGuard};
@@ -31,12 +37,35 @@ pub const CATCH_UP_EVERY: Duration = Duration::from_secs(2);
 /// How many cases one read loads while catching up.
 const PAGE: u32 = 1_000;
 
+/// How many noted cases wait at most; beyond, a commit is not noted and its case is read from
+/// the store instead (when nothing catches up, as in a command that does not serve).
+const MOST_NOTED: usize = 20_000;
+
 /// Every stored case's statistics facts, caught up with the store on use.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct StatsProjection {
     held: RwLock<Held>,
     /// Held by the one catching up (or reconciling).
     catching: tokio::sync::Mutex<()>,
+    /// The cases this process committed since the last catching up, as committed.
+    noted: Mutex<Vec<CoordinationCase>>,
+}
+
+/// Counts only: the noted cases are whole cases, with personal data.
+impl std::fmt::Debug for StatsProjection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsProjection")
+            .field("held", &self.held.try_read().map(|held| held.len()).ok())
+            .field(
+                "noted",
+                &self
+                    .noted
+                    .lock()
+                    .map(|noted| noted.len())
+                    .unwrap_or_default(),
+            )
+            .finish()
+    }
 }
 
 /// The facts held, and how far they are caught up.
@@ -75,9 +104,13 @@ impl Held {
         self.cases.is_empty()
     }
 
-    /// Puts the facts of `cases` (read and replayed) in place of those held.
-    fn put(&mut self, cases: Vec<(u64, CoordinationCase)>) {
-        for (version, case) in cases {
+    /// Puts the facts of `cases` in place of those held, unless a later version is held.
+    fn put(&mut self, cases: impl IntoIterator<Item = CoordinationCase>) {
+        for case in cases {
+            let version = case.version();
+            if self.version(case.id()).is_some_and(|held| held > version) {
+                continue;
+            }
             let facts = CaseFacts::of(&case, &mut self.units, &self.keys);
             self.cases.insert(case.id(), (version, facts));
         }
@@ -85,10 +118,8 @@ impl Held {
 }
 
 /// Replays stored cases, for their facts.
-fn replayed(page: &[StoredCase]) -> Result<Vec<(u64, CoordinationCase)>, StoreError> {
-    page.iter()
-        .map(|stored| Ok((stored.version, stored.to_case()?)))
-        .collect()
+fn replayed(cases: &[StoredCase]) -> Result<Vec<CoordinationCase>, StoreError> {
+    cases.iter().map(StoredCase::to_case).collect()
 }
 
 impl StatsProjection {
@@ -96,8 +127,16 @@ impl StatsProjection {
         StatsProjection::default()
     }
 
-    /// The facts, caught up with the store: the cases changed since the last catching up are
-    /// read first (every case the first time).
+    /// Notes `case` as this process committed it, to be put in at the next catching up.
+    pub fn note(&self, case: &CoordinationCase) {
+        let mut noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+        if noted.len() < MOST_NOTED {
+            noted.push(case.clone());
+        }
+    }
+
+    /// The facts, caught up with the store: what changed since the last catching up is put in
+    /// first (every case the first time).
     pub async fn current(&self, store: &Store) -> Result<RwLockReadGuard<'_, Held>, StoreError> {
         let top = store.case_change_top().await?;
         if self.held.read().await.seen.is_none_or(|seen| seen < top) {
@@ -106,11 +145,9 @@ impl StatsProjection {
         Ok(self.held.read().await)
     }
 
-    /// Reads the cases changed after the number seen (every case the first time), a page at a
-    /// time, and then counts the facts caught up to `top` (read before: anything changed while
-    /// the pages were read has a higher number and is read again next time). One catching up
-    /// at a time; the facts are locked only while a page is put in, so that computations go on
-    /// meanwhile.
+    /// Catches up to `top` (read before: anything changed while catching up has a higher
+    /// number and is looked at again next time). One catching up at a time; the facts are
+    /// locked only while cases are put in, so that computations go on meanwhile.
     async fn catch_up(&self, store: &Store, top: u64) -> Result<(), StoreError> {
         let _turn = self.catching.lock().await;
         let seen = self.held.read().await.seen;
@@ -118,15 +155,15 @@ impl StatsProjection {
             return Ok(());
         }
         let started = Instant::now();
-        let mut after_id = None;
-        loop {
-            let page = store.cases_changed_after(seen, after_id, PAGE).await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after_id = Some(last.id);
-            let cases = replayed(&page)?;
-            self.held.write().await.put(cases);
+        match seen {
+            None => self.load_all(store).await?,
+            Some(seen) => {
+                let noted =
+                    std::mem::take(&mut *self.noted.lock().unwrap_or_else(|p| p.into_inner()));
+                self.held.write().await.put(noted);
+                let changed = store.case_versions(Some(seen)).await?;
+                self.load_missing(store, &changed).await?;
+            }
         }
         let mut held = self.held.write().await;
         held.seen = Some(top);
@@ -140,6 +177,43 @@ impl StatsProjection {
         Ok(())
     }
 
+    /// Reads every case, a page at a time.
+    async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
+        // What was noted before is read with the rest.
+        self.noted.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut after_id = None;
+        loop {
+            let page = store.cases_changed_after(None, after_id, PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after_id = Some(last.id);
+            let cases = replayed(&page)?;
+            self.held.write().await.put(cases);
+        }
+    }
+
+    /// Loads the cases of `versions` not held at their version. Returns how many.
+    async fn load_missing(
+        &self,
+        store: &Store,
+        versions: &[(CaseId, u64)],
+    ) -> Result<usize, StoreError> {
+        let missing: Vec<CaseId> = {
+            let held = self.held.read().await;
+            versions
+                .iter()
+                .filter(|(id, version)| held.version(*id) != Some(*version))
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for chunk in missing.chunks(PAGE as usize) {
+            let cases = replayed(&store.cases_loaded(chunk).await?)?;
+            self.held.write().await.put(cases);
+        }
+        Ok(missing.len())
+    }
+
     /// Compares the held cases' versions with the store's: drops the cases no longer stored,
     /// loads those held at another version or not at all. Returns how many were dropped and
     /// how many loaded.
@@ -149,21 +223,16 @@ impl StatsProjection {
         let top = store.case_change_top().await?;
         self.catch_up(store, top).await?;
         let _turn = self.catching.lock().await;
-        let versions = store.case_versions().await?;
-        let mut held = self.held.write().await;
+        let versions = store.case_versions(None).await?;
         let stored: HashSet<CaseId> = versions.iter().map(|(id, _)| *id).collect();
-        let before = held.cases.len();
-        held.cases.retain(|id, _| stored.contains(id));
-        let dropped = before - held.cases.len();
-        let stale: Vec<CaseId> = versions
-            .iter()
-            .filter(|(id, version)| held.cases.get(id).map(|(v, _)| v) != Some(version))
-            .map(|(id, _)| *id)
-            .collect();
-        drop(held);
-        let cases = replayed(&store.cases_loaded(&stale).await?)?;
-        self.held.write().await.put(cases);
-        Ok((dropped, stale.len()))
+        let dropped = {
+            let mut held = self.held.write().await;
+            let before = held.cases.len();
+            held.cases.retain(|id, _| stored.contains(id));
+            before - held.cases.len()
+        };
+        let loaded = self.load_missing(store, &versions).await?;
+        Ok((dropped, loaded))
     }
 
     /// Loads the facts at once (so that the first computation does not wait for it), catches

@@ -409,6 +409,7 @@ impl Pipeline {
             subscriptions: &self.subscriptions,
             clock: &self.clock,
             outbox_ready: Some(&self.outbox_ready),
+            statistics: Some(&self.statistics),
         }
     }
 

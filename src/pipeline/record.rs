@@ -143,6 +143,9 @@ pub struct Steps<'a> {
     pub subscriptions: &'a Live,
     pub clock: &'a Clock,
     pub outbox_ready: Option<&'a tokio::sync::Notify>,
+    /// Told each case this process commits, so that the statistics' facts need not read it
+    /// back (`StatsProjection::note`); without it they read it from the store.
+    pub statistics: Option<&'a super::projection::StatsProjection>,
 }
 
 impl Steps<'_> {
@@ -192,6 +195,11 @@ impl Steps<'_> {
             let deliveries = !commit.outbox.is_empty();
             match self.committer.commit(commit).await {
                 Ok(outcome) => {
+                    if let (CommitOutcome::Committed { .. }, Some(statistics)) =
+                        (&outcome, self.statistics)
+                    {
+                        statistics.note(&made.case);
+                    }
                     if deliveries
                         && matches!(outcome, CommitOutcome::Committed { .. })
                         && let Some(ready) = self.outbox_ready

@@ -164,6 +164,7 @@ impl Scheduler {
             subscriptions: &self.subscriptions,
             clock: &self.clock,
             outbox_ready: self.outbox_ready.as_deref(),
+            statistics: None,
         };
         let policy = self.mappings.policies.for_rule(&payload.rule);
         let mut step = TimerStep {

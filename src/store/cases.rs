@@ -197,10 +197,15 @@ impl Store {
         loaded_cases(&rows)
     }
 
-    /// Every case's id and version, in id order: what a reader keeping the cases' facts
-    /// compares its own with (cases removed since, cases an older build changed).
-    pub async fn case_versions(&self) -> Result<Vec<(CaseId, u64)>, StoreError> {
-        let rows = sqlx::query("SELECT id, version FROM cases ORDER BY id")
+    /// The id and version of every case whose change number is above `after` (of every case
+    /// when `after` is `None`), in id order: what a reader keeping the cases' facts compares
+    /// its own with, to read only the cases it does not have as they are.
+    pub async fn case_versions(
+        &self,
+        after: Option<u64>,
+    ) -> Result<Vec<(CaseId, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, version FROM cases WHERE change_seq > $1 ORDER BY id")
+            .bind(after.map_or(-1, |n| n as i64))
             .fetch_all(&self.reader)
             .await?;
         rows.iter()

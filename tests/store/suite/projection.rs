@@ -84,6 +84,7 @@ pub async fn statistics_facts_follow_every_instances_commits_and_reconcile(db: &
     // A change whose case keeps its old change number (as an older build writes it) is not
     // seen by catching up; the reconciliation finds it by its version.
     let before = change_number(db, first.id()).await;
+    let first_as_made = first.clone();
     cancel(&other, &mut first).await;
     assert!(change_number(db, first.id()).await > before);
     let mut raw = db.raw().await;
@@ -102,6 +103,18 @@ pub async fn statistics_facts_follow_every_instances_commits_and_reconcile(db: &
         projection.current(store).await.unwrap().version(first.id()),
         Some(2)
     );
+    // A case noted as committed is put in without being read, but never over a later version.
+    let (third, commit) = new_case(&person("19400101-1115"));
+    store.commit(commit).await.unwrap();
+    projection.note(&third);
+    projection.note(&first_as_made);
+    let held = projection.current(store).await.unwrap();
+    assert_eq!((held.len(), held.version(third.id())), (3, Some(1)));
+    assert_eq!(held.version(first.id()), Some(2));
+    drop(held);
+    // (The third case goes as the others, cancelled and removed.)
+    let mut third = third;
+    cancel(store, &mut third).await;
 
     // A case retention removed is dropped by the reconciliation.
     cancel(store, &mut second).await;
@@ -109,8 +122,8 @@ pub async fn statistics_facts_follow_every_instances_commits_and_reconcile(db: &
         .prune_closed_cases(at("2026-12-01T00:00:00Z"), at("2026-12-30T00:00:00Z"), 10)
         .await
         .unwrap();
-    assert_eq!(pruned, 2);
-    assert_eq!(projection.current(store).await.unwrap().len(), 2);
-    assert_eq!(projection.reconcile(store).await.unwrap(), (2, 0));
+    assert_eq!(pruned, 3);
+    assert_eq!(projection.current(store).await.unwrap().len(), 3);
+    assert_eq!(projection.reconcile(store).await.unwrap(), (3, 0));
     assert!(projection.current(store).await.unwrap().is_empty());
 }
