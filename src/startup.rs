@@ -311,6 +311,7 @@ impl Application {
             late: Default::default(),
             metrics: metrics.clone(),
             paused: Default::default(),
+            held: Default::default(),
             retention: days(self.settings.delivery.retention_days),
             case_retention: days(self.settings.retention.closed_cases_days),
             audit_retention: days(self.settings.retention.audit_days),

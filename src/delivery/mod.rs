@@ -5,6 +5,7 @@
 
 mod breaker;
 pub mod fhir;
+mod held;
 mod late;
 mod paused;
 mod send;
@@ -12,6 +13,7 @@ mod subscriptions;
 mod worker;
 
 pub use breaker::Breakers;
+pub use held::Held;
 pub use paused::Paused;
 pub use subscriptions::{
     Content, Live, Notifications, RetryPolicy, Subscription, Subscriptions, load_subscriptions,

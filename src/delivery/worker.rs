@@ -169,6 +169,8 @@ pub struct Deliverer {
     pub metrics: crate::telemetry::Metrics,
     /// The subscriptions operators paused: their rows stay queued, unclaimed.
     pub paused: super::Paused,
+    /// The rows looked at in paused subscriptions, for their steps' deadlines.
+    pub held: super::Held,
 }
 
 /// The deliveries a deviation was raised for, so that later failures do not raise it again
@@ -178,14 +180,14 @@ pub struct Deliverer {
 pub struct Late(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
 
 impl Late {
-    fn contains(&self, key: &str) -> bool {
+    pub(super) fn contains(&self, key: &str) -> bool {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(key)
     }
 
-    fn insert(&self, key: &str) {
+    pub(super) fn insert(&self, key: &str) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -385,6 +387,7 @@ impl Deliverer {
             last_error: error,
             deadline,
             dead,
+            paused: false,
             at: now,
         };
         match self.raise_late(item, &late).await {
@@ -397,7 +400,7 @@ impl Deliverer {
 
     /// Records the deviation for `late` in the case of `item` (its clocks, routing and audit
     /// as for any step).
-    async fn raise_late(
+    pub(super) async fn raise_late(
         &self,
         item: &OutboxItem,
         late: &crate::process::deviations::LateDelivery<'_>,
@@ -653,6 +656,7 @@ impl Deliverer {
                 last_reload = std::time::Instant::now();
             }
             self.heartbeats();
+            self.watch_paused().await;
             let now = self.clock.now();
             if last_prune.is_none_or(|at| now.duration_since(at) >= PRUNE_EVERY) {
                 if let Err(error) = self.checkpoint().await {

@@ -198,13 +198,13 @@ impl Store {
     }
 
     /// The id and version of every case whose change number is above `after` (of every case
-    /// when `after` is `None`), in id order: what a reader keeping the cases' facts compares
-    /// its own with, to read only the cases it does not have as they are.
+    /// when `after` is `None`), through the index of change numbers: what a reader keeping the
+    /// cases' facts compares its own with, to read only the cases it does not have as they are.
     pub async fn case_versions(
         &self,
         after: Option<u64>,
     ) -> Result<Vec<(CaseId, u64)>, StoreError> {
-        let rows = sqlx::query("SELECT id, version FROM cases WHERE change_seq > $1 ORDER BY id")
+        let rows = sqlx::query("SELECT id, version FROM cases WHERE change_seq > $1")
             .bind(after.map_or(-1, |n| n as i64))
             .fetch_all(&self.reader)
             .await?;

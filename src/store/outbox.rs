@@ -46,6 +46,16 @@ macro_rules! claim_outbox_sql {
     };
 }
 
+/// The start of `Store::pending_outbox_after`'s statement, up to its destination's column.
+macro_rules! peek_outbox_sql {
+    () => {
+        "SELECT id, case_id, event_id, event_seq, destination, idempotency_key, \
+         COALESCE((SELECT b.payload FROM outbox_payloads b WHERE b.id = outbox.id), ''), \
+         attempts, created_at, event_number, attempts_settled \
+         FROM outbox WHERE id > $1 AND status = 'pending' AND "
+    };
+}
+
 fn outbox_item(row: &AnyRow) -> Result<OutboxItem, StoreError> {
     let case_id: String = row.try_get(1)?;
     let event_id: String = row.try_get(2)?;
@@ -162,6 +172,34 @@ pub(super) async fn claim_in(
 }
 
 impl Store {
+    /// Up to `limit` pending rows of subscription `destination` after row `after`, in row
+    /// order, without claiming them: what waits in a paused subscription.
+    pub async fn pending_outbox_after(
+        &self,
+        destination: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        // Through the row ids, from the last one looked at: only the rows written since are
+        // read, however many are queued (on SQLite `+` keeps the planner off the index by
+        // destination, which would sort the whole queue).
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                concat!(peek_outbox_sql!(), "+destination = $2 ORDER BY id LIMIT $3")
+            }
+            Backend::Postgres => {
+                concat!(peek_outbox_sql!(), "destination = $2 ORDER BY id LIMIT $3")
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(after)
+            .bind(destination)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(outbox_item).collect()
+    }
+
     /// Claims up to `limit` due rows for `worker` until `now + lease`, oldest due first, and
     /// counts the attempt.
     pub async fn claim_outbox(

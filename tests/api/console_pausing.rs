@@ -142,3 +142,92 @@ async fn a_paused_subscription_holds_its_deliveries_until_it_is_resumed() {
         "still resumed"
     );
 }
+
+#[tokio::test]
+async fn a_step_held_by_a_pause_raises_its_deviation_as_its_deadline_nears() {
+    let inbox = crate::helpers::receiver().await;
+    let url = inbox.url.clone();
+    let (app, _dir) = console_app_with(move |settings| {
+        let mut ostersund =
+            crate::helpers::subscription("ostersund-treserva", "2380", &url, "canonical");
+        ostersund.events = vec!["admission_notice".to_owned()];
+        settings.subscriptions.0.push(ostersund);
+    })
+    .await;
+    let anna = sign_in(&app, "anna").await;
+    let (_, deliveries) = page(&app, "/console/deliveries", Some(&anna)).await;
+    let (status, _) = post_form(
+        &app,
+        &anna,
+        "/console/subscriptions/ostersund-treserva/pause",
+        &[("csrf", &csrf(&deliveries))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // Admitted now (the test clock's 13:00 in Stockholm): the notice is due in 24 hours.
+    let admission = String::from_utf8(crate::helpers::cosmic_example(
+        "01-inskrivningsmeddelande.xml",
+    ))
+    .unwrap()
+    .replace("2026-11-20T08:05:00", "2026-11-23T13:00:00")
+    .replace("2026-11-20T08:40:00", "2026-11-23T13:00:00");
+    let response = app.post_cosmic_link(admission.into_bytes()).await;
+    assert_eq!(response.status(), 200);
+    let receipt: serde_json::Value = response.json().await.unwrap();
+    let case = receipt["case_id"].as_str().unwrap().to_owned();
+    // A day from the deadline: held, and nothing said (the worker looks every second).
+    assert!(inbox.no_more_than(0, Duration::from_secs(2)).await);
+    assert_eq!(crate::delivery::late_deviations(&app, &case).await, []);
+
+    // Within the warning (two hours) of the deadline: a deviation for each held delivery (one
+    // for each of Östersund's units), once, saying why.
+    let id = brygga::domain::case::CaseId::parse(&case).unwrap();
+    let held = app
+        .store
+        .outbox_status_for_case(id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(d, _, s)| d == "ostersund-treserva" && s == "pending")
+        .count();
+    assert_eq!(held, 2);
+    app.clock
+        .advance(jiff::SignedDuration::from_hours(22) + jiff::SignedDuration::from_mins(30));
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let raised = loop {
+        let raised = crate::delivery::late_deviations(&app, &case).await;
+        if raised.len() >= held || std::time::Instant::now() > until {
+            break raised;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), inbox.wait_for(1)).await;
+    };
+    assert_eq!(raised.len(), held, "{raised:?}");
+    for (addressed_to, description) in &raised {
+        assert!(addressed_to.contains("2380"), "{addressed_to}");
+        assert!(
+            description.contains("an operator paused subscription ostersund-treserva"),
+            "{description}"
+        );
+        assert!(description.contains("2026-11-24 13:00"), "{description}");
+    }
+    assert_eq!(inbox.received().len(), 0, "still held");
+
+    // Resumed (signed in again: the session ended in the day gone by): delivered, and no
+    // second deviation.
+    let anna = sign_in(&app, "anna").await;
+    let (_, deliveries) = page(&app, "/console/deliveries", Some(&anna)).await;
+    let (status, location) = post_form(
+        &app,
+        &anna,
+        "/console/subscriptions/ostersund-treserva/resume",
+        &[("csrf", &csrf(&deliveries))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("/console/deliveries"), "{location}");
+    inbox.wait_for(held).await;
+    assert_eq!(
+        crate::delivery::late_deviations(&app, &case).await.len(),
+        held
+    );
+}

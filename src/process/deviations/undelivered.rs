@@ -25,6 +25,8 @@ pub struct LateDelivery<'a> {
     pub deadline: Option<Timestamp>,
     /// Dead-lettered: no further attempt will be made.
     pub dead: bool,
+    /// Held in a subscription an operator paused: no attempt is made until it is resumed.
+    pub paused: bool,
     pub at: Timestamp,
 }
 
@@ -45,14 +47,23 @@ pub fn delivery_late(
         Some(deadline) => format!(" Its deadline is {}.", local(deadline)),
         None => String::new(),
     };
-    let description = format!(
-        "The {} to {} has not been delivered: it {state} after {} attempts through subscription {} (last: {}).{due}",
-        event.kind.name(),
-        late.recipient,
-        late.attempts,
-        late.subscription,
-        late.last_error,
-    );
+    let description = if late.paused {
+        format!(
+            "The {} to {} has not been delivered: an operator paused subscription {}, which holds it.{due}",
+            event.kind.name(),
+            late.recipient,
+            late.subscription,
+        )
+    } else {
+        format!(
+            "The {} to {} has not been delivered: it {state} after {} attempts through subscription {} (last: {}).{due}",
+            event.kind.name(),
+            late.recipient,
+            late.attempts,
+            late.subscription,
+            late.last_error,
+        )
+    };
     let mut evidence = vec![Evidence {
         what: event.kind.name().to_owned(),
         at: event.occurred_at,
@@ -68,6 +79,8 @@ pub fn delivery_late(
     evidence.push(Evidence {
         what: if late.dead {
             "dead_letter"
+        } else if late.paused {
+            "delivery_paused"
         } else {
             "delivery_failing"
         }

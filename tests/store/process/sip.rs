@@ -650,6 +650,7 @@ pub async fn two_instances_deliver_every_row_exactly_once(db: &TestDb) {
         late: Default::default(),
         metrics: Default::default(),
         paused: Default::default(),
+        held: Default::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let a = tokio::spawn(deliverer(db.store.clone(), "a").run(stopped.clone()));
