@@ -48,16 +48,7 @@ fn loaded_cases(rows: &[AnyRow]) -> Result<Vec<StoredCase>, StoreError> {
         while end < rows.len() && rows[end].try_get::<String, _>(0)? == id {
             end += 1;
         }
-        let events = rows[start..end]
-            .iter()
-            .map(|row| {
-                stored_event_from(
-                    row.try_get(7)?,
-                    row.try_get(8)?,
-                    &row.try_get::<String, _>(9)?,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = events_of(&rows[start..end], 7)?;
         let case_id = CaseId::parse(&id).map_err(|e| StoreError::decode("case id", e))?;
         cases.push(case_from_row(case_id, &rows[start], 1, events)?);
         start = end;
@@ -402,17 +393,7 @@ async fn load_case_on(
             .bind(&id)
             .fetch_all(&mut *conn)
             .await?;
-    let events = rows
-        .iter()
-        .map(|row| {
-            stored_event_from(
-                row.try_get(0)?,
-                row.try_get(1)?,
-                &row.try_get::<String, _>(2)?,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    case_from_row(case_id, &row, 0, events).map(Some)
+    case_from_row(case_id, &row, 0, events_of(&rows, 0)?).map(Some)
 }
 
 /// What `Store::prior` read, from its rows: each a tag, five texts and two numbers.
@@ -515,6 +496,19 @@ async fn receipt_on(
         serde_json::from_str(&text).map_err(|e| StoreError::decode("receipt", e))
     })
     .transpose()
+}
+
+/// The events in `rows`, their sequence number, recording time and body from column `at` on.
+fn events_of(rows: &[AnyRow], at: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            stored_event_from(
+                row.try_get(at)?,
+                row.try_get(at + 1)?,
+                &row.try_get::<String, _>(at + 2)?,
+            )
+        })
+        .collect()
 }
 
 fn stored_event_from(seq: i64, recorded_at: i64, body: &str) -> Result<StoredEvent, StoreError> {

@@ -8,17 +8,25 @@ use reqwest::StatusCode;
 
 use crate::console::{console_app_with, csrf, page, post_form, sign_in};
 
-#[tokio::test]
-async fn a_paused_subscription_holds_its_deliveries_until_it_is_resumed() {
-    let inbox = crate::helpers::receiver().await;
+/// A console gateway with Östersund's subscription to admission notices, delivering to
+/// `inbox`.
+async fn with_ostersund(
+    inbox: &crate::helpers::Receiver,
+) -> (crate::helpers::TestApp, tempfile::TempDir) {
     let url = inbox.url.clone();
-    let (app, _dir) = console_app_with(move |settings| {
+    console_app_with(move |settings| {
         let mut ostersund =
             crate::helpers::subscription("ostersund-treserva", "2380", &url, "canonical");
         ostersund.events = vec!["admission_notice".to_owned()];
         settings.subscriptions.0.push(ostersund);
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_paused_subscription_holds_its_deliveries_until_it_is_resumed() {
+    let inbox = crate::helpers::receiver().await;
+    let (app, _dir) = with_ostersund(&inbox).await;
     let anna = sign_in(&app, "anna").await;
     let (status, deliveries) = page(&app, "/console/deliveries", Some(&anna)).await;
     assert_eq!(status, StatusCode::OK);
@@ -146,14 +154,7 @@ async fn a_paused_subscription_holds_its_deliveries_until_it_is_resumed() {
 #[tokio::test]
 async fn a_step_held_by_a_pause_raises_its_deviation_as_its_deadline_nears() {
     let inbox = crate::helpers::receiver().await;
-    let url = inbox.url.clone();
-    let (app, _dir) = console_app_with(move |settings| {
-        let mut ostersund =
-            crate::helpers::subscription("ostersund-treserva", "2380", &url, "canonical");
-        ostersund.events = vec!["admission_notice".to_owned()];
-        settings.subscriptions.0.push(ostersund);
-    })
-    .await;
+    let (app, _dir) = with_ostersund(&inbox).await;
     let anna = sign_in(&app, "anna").await;
     let (_, deliveries) = page(&app, "/console/deliveries", Some(&anna)).await;
     let (status, _) = post_form(
@@ -165,16 +166,7 @@ async fn a_step_held_by_a_pause_raises_its_deviation_as_its_deadline_nears() {
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     // Admitted now (the test clock's 13:00 in Stockholm): the notice is due in 24 hours.
-    let admission = String::from_utf8(crate::helpers::cosmic_example(
-        "01-inskrivningsmeddelande.xml",
-    ))
-    .unwrap()
-    .replace("2026-11-20T08:05:00", "2026-11-23T13:00:00")
-    .replace("2026-11-20T08:40:00", "2026-11-23T13:00:00");
-    let response = app.post_cosmic_link(admission.into_bytes()).await;
-    assert_eq!(response.status(), 200);
-    let receipt: serde_json::Value = response.json().await.unwrap();
-    let case = receipt["case_id"].as_str().unwrap().to_owned();
+    let case = crate::delivery_late::admitted_now(&app).await;
     // A day from the deadline: held, and nothing said (the worker looks every second).
     assert!(inbox.no_more_than(0, Duration::from_secs(2)).await);
     assert_eq!(crate::delivery::late_deviations(&app, &case).await, []);

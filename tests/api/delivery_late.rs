@@ -7,6 +7,21 @@ use serde_json::Value;
 use crate::delivery::{advance_until, gateway, late_deviations};
 use crate::helpers::{receiver, subscription};
 
+/// Posts the example admission as made at the test clock's 13:00 in Stockholm (its notice
+/// due in 24 hours); the case's id.
+pub(crate) async fn admitted_now(app: &crate::helpers::TestApp) -> String {
+    let admission = String::from_utf8(crate::helpers::cosmic_example(
+        "01-inskrivningsmeddelande.xml",
+    ))
+    .unwrap()
+    .replace("2026-11-20T08:05:00", "2026-11-23T13:00:00")
+    .replace("2026-11-20T08:40:00", "2026-11-23T13:00:00");
+    let response = app.post_cosmic_link(admission.into_bytes()).await;
+    assert_eq!(response.status(), 200);
+    let receipt: Value = response.json().await.unwrap();
+    receipt["case_id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_delivery_still_failing_near_its_deadline_raises_one_deviation_for_both_principals() {
     let inbox = receiver().await;
@@ -18,17 +33,7 @@ async fn a_delivery_still_failing_near_its_deadline_raises_one_deviation_for_bot
         "canonical",
     )])
     .await;
-    // Admitted now (the test clock's 13:00 in Stockholm): the notice is due in 24 hours.
-    let admission = String::from_utf8(crate::helpers::cosmic_example(
-        "01-inskrivningsmeddelande.xml",
-    ))
-    .unwrap()
-    .replace("2026-11-20T08:05:00", "2026-11-23T13:00:00")
-    .replace("2026-11-20T08:40:00", "2026-11-23T13:00:00");
-    let response = app.post_cosmic_link(admission.into_bytes()).await;
-    assert_eq!(response.status(), 200);
-    let receipt: Value = response.json().await.unwrap();
-    let case = receipt["case_id"].as_str().unwrap().to_owned();
+    let case = admitted_now(&app).await;
     // Failing, but a day from the deadline: three attempts (the second settled) and no deviation.
     advance_until(&app, &inbox, 3).await;
     assert_eq!(late_deviations(&app, &case).await, []);
