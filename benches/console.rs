@@ -29,7 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "support/http.rs"]
 mod http_support;
 use http_support::{
-    Picks, client, fresh_postgres, load_people, percentile, personnummer, root, settings, token_as,
+    Picks, client, load_people, on_each_backend, percentile, personnummer, settings, token_as,
 };
 
 const PASSWORD: &str = "a long enough password";
@@ -276,20 +276,7 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let template = std::fs::read_to_string(
-            root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
-        )
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = format!("sqlite://{}", dir.path().join("console.db").display());
-        run("SQLite", &sqlite, dir.path(), &template).await;
-        if let Some(database) = fresh_postgres("console").await {
-            run("PostgreSQL", &database, dir.path(), &template).await;
-        }
+    on_each_backend("console", |backend, database, dir, template| async move {
+        run(backend, &database, &dir, &template).await
     });
 }

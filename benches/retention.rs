@@ -24,7 +24,7 @@ use jiff::SignedDuration;
 
 #[path = "support/http.rs"]
 mod http_support;
-use http_support::{admission, fresh_postgres, root, settings, token};
+use http_support::{admission, on_each_backend, root, settings, token};
 
 const RETENTION_DAYS: u64 = 7;
 const CLOSED_CASE_DAYS: u64 = 14;
@@ -213,20 +213,7 @@ async fn run(backend: &str, database: &str, dir: &std::path::Path, template: &st
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let template = std::fs::read_to_string(
-            root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
-        )
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = format!("sqlite://{}", dir.path().join("retention.db").display());
-        run("SQLite", &sqlite, dir.path(), &template).await;
-        if let Some(database) = fresh_postgres("retention").await {
-            run("PostgreSQL", &database, dir.path(), &template).await;
-        }
+    on_each_backend("retention", |backend, database, dir, template| async move {
+        run(backend, &database, &dir, &template).await
     });
 }

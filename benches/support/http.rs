@@ -255,3 +255,33 @@ pub async fn load_people(
     );
     Arc::try_unwrap(ids).unwrap().into_inner().unwrap()
 }
+
+/// Runs `run(backend, database URL, a temporary folder, the example admission)` on SQLite (the
+/// file `{name}.db` in the folder) and then, when `BRYGGA_TEST_POSTGRES_URL` is set, on a fresh
+/// PostgreSQL database: a harness's `main`.
+#[allow(dead_code)]
+pub fn on_each_backend<F, Fut>(name: &str, run: F)
+where
+    F: Fn(&'static str, String, std::path::PathBuf, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let template = std::fs::read_to_string(
+            root().join("mappings/cosmic-link/examples/01-inskrivningsmeddelande.xml"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{name}.db")).display()
+        );
+        run("SQLite", sqlite, dir.path().to_owned(), template.clone()).await;
+        if let Some(database) = fresh_postgres(name).await {
+            run("PostgreSQL", database, dir.path().to_owned(), template).await;
+        }
+    });
+}

@@ -183,7 +183,7 @@ impl StatsProjection {
         self.noted.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let mut after_id = None;
         loop {
-            let page = store.cases_changed_after(None, after_id, PAGE).await?;
+            let page = store.cases_page(after_id, PAGE).await?;
             let Some(last) = page.last() else {
                 return Ok(());
             };
@@ -244,10 +244,21 @@ impl StatsProjection {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut reconciled = Instant::now();
+        // Told once while it lasts, not every two seconds.
+        let mut failing = false;
         loop {
             if reconciled.elapsed() < RECONCILE_EVERY {
-                if let Err(error) = self.current(&store).await {
-                    tracing::warn!(%error, "the statistics facts cannot be caught up");
+                match self.current(&store).await {
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("the statistics facts are caught up again");
+                    }
+                    Ok(_) => {}
+                    Err(error) if !failing => {
+                        failing = true;
+                        tracing::warn!(%error, "the statistics facts cannot be caught up; trying again every few seconds");
+                    }
+                    Err(_) => {}
                 }
             } else {
                 reconciled = Instant::now();

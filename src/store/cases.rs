@@ -166,21 +166,18 @@ impl Store {
         Ok(top.max(0) as u64)
     }
 
-    /// At most `limit` of the cases whose change number is above `after` (every case when
-    /// `after` is `None`) and whose id is above `after_id`, loaded whole, in case id order: a
-    /// page of what a reader keeping the cases' facts has not seen.
-    pub async fn cases_changed_after(
+    /// At most `limit` cases whose id is above `after_id`, loaded whole, in case id order: a
+    /// page of every case, for a reader that keeps the cases' facts.
+    pub async fn cases_page(
         &self,
-        after: Option<u64>,
         after_id: Option<CaseId>,
         limit: u32,
     ) -> Result<Vec<StoredCase>, StoreError> {
         let rows = sqlx::query(concat!(
             loaded_columns!(),
-            " WHERE c.id IN (SELECT id FROM cases WHERE change_seq > $1 AND id > $2 \
-             ORDER BY id LIMIT $3) ORDER BY c.id, e.seq"
+            " WHERE c.id IN (SELECT id FROM cases WHERE id > $1 ORDER BY id LIMIT $2) \
+             ORDER BY c.id, e.seq"
         ))
-        .bind(after.map_or(-1, |n| n as i64))
         .bind(after_id.map(|id| id.to_string()).unwrap_or_default())
         .bind(i64::from(limit))
         .fetch_all(&self.reader)

@@ -622,6 +622,23 @@ async fn ward_reports_deviation(app: &TestApp, case: &str, id: &str, description
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
+/// A form POST with the session's cookie, as a browser sends it.
+async fn send_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(form).unwrap())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A form POST with the session's cookie: the status and the page answered.
 pub(crate) async fn post_page(
     app: &TestApp,
@@ -629,14 +646,7 @@ pub(crate) async fn post_page(
     path: &str,
     form: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let response = browser()
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = send_form(app, cookie, path, form).await;
     (response.status(), response.text().await.unwrap())
 }
 
@@ -647,14 +657,7 @@ pub(crate) async fn post_form(
     path: &str,
     form: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let response = browser()
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(serde_urlencoded::to_string(form).unwrap())
-        .send()
-        .await
-        .unwrap();
+    let response = send_form(app, cookie, path, form).await;
     let status = response.status();
     let location = response
         .headers()

@@ -14,9 +14,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::page::{self, Page, escape, local, text};
+use super::page::{Page, escape, local, text};
 use super::session::Session;
-use super::{actor, html, same_session, signed_in};
+use super::{actor, html, same_session, signed_in, unavailable};
 use crate::auth::Role;
 use crate::changes::AuditEntry;
 use crate::domain::identifiers::PersonId;
@@ -123,10 +123,7 @@ pub async fn log(
         Ok(records) => records,
         Err(error) => {
             tracing::error!(%error, "the console could not read the audit log");
-            return html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(lang, text(lang, "store-unreadable")),
-            );
+            return unavailable(lang);
         }
     };
     if !audited(
@@ -138,10 +135,7 @@ pub async fn log(
     )
     .await
     {
-        return html(
-            StatusCode::SERVICE_UNAVAILABLE,
-            page::refused(lang, text(lang, "store-unreadable")),
-        );
+        return unavailable(lang);
     }
     let mut out = format!("<p>{}</p>", text(lang, "audit-intro"));
     extract_form(&mut out, lang, &session);
@@ -204,10 +198,7 @@ pub async fn extract(
             .collect(),
         Err(error) => {
             tracing::error!(%error, "the console could not read a person's audit records");
-            return html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(lang, text(lang, "store-unreadable")),
-            );
+            return unavailable(lang);
         }
     };
     if !audited(
@@ -219,10 +210,7 @@ pub async fn extract(
     )
     .await
     {
-        return html(
-            StatusCode::SERVICE_UNAVAILABLE,
-            page::refused(lang, text(lang, "store-unreadable")),
-        );
+        return unavailable(lang);
     }
     let _ = write!(
         out,

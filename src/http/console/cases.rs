@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::labels::{self, PURPOSES};
 use super::page::{self, Page, escape, local, text};
 use super::session::Session;
-use super::{actor, follower, html, same_session};
+use super::{actor, follower, html, same_session, unavailable};
 use crate::auth::Role;
 use crate::config::Directory;
 use crate::domain::case::CaseId;
@@ -166,10 +166,7 @@ pub async fn find(
         Ok(reads) => reads,
         Err(error) => {
             tracing::error!(%error, "the console could not read a person's cases");
-            return html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(lang, text(lang, "store-unreadable")),
-            );
+            return unavailable(lang);
         }
     };
     if reads.is_empty() {
@@ -271,10 +268,7 @@ pub async fn timeline(
         Err(ReceiveError::UnknownCase { .. }) => return not_found(),
         Err(error) => {
             tracing::error!(%error, "the console could not read a case's timeline");
-            return html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(lang, text(lang, "store-unreadable")),
-            );
+            return unavailable(lang);
         }
     };
     let directory = &state.pipeline.directory;

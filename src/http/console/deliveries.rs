@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::page::{self, Page, age, escape, text};
 use super::session::Session;
-use super::{html, redirect, same_session, signed_in};
+use super::{html, redirect, same_session, signed_in, unavailable};
 use crate::auth::Role;
 use crate::changes::AuditEntry;
 use crate::http::router::AppState;
@@ -326,10 +326,7 @@ pub async fn redeliver(
         }
         Err(error) => {
             tracing::error!(%error, "the console could not read a delivery");
-            return html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(session.language, text(session.language, "store-unreadable")),
-            );
+            return unavailable(session.language);
         }
     };
     match redeliver_one(&state, &session, row.id, &row.subscription).await {
@@ -340,10 +337,7 @@ pub async fn redeliver(
         Ok(false) => back_to(&row.subscription, None),
         Err(error) => {
             tracing::error!(%error, "the console could not redeliver");
-            html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(session.language, text(session.language, "store-unreadable")),
-            )
+            unavailable(session.language)
         }
     }
 }

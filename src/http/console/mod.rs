@@ -149,6 +149,14 @@ fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
+/// The page saying the store could not be read or written (503); the caller logs why.
+fn unavailable(lang: &'static str) -> Response {
+    html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        page::refused(lang, page::text(lang, "store-unreadable")),
+    )
+}
+
 fn html(status: StatusCode, body: String) -> Response {
     (
         status,

@@ -6,14 +6,14 @@ use std::fmt::Write;
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::json;
 
 use super::page::{self, age, escape, text};
 use super::session::Session;
-use super::{CsrfForm, html, redirect};
+use super::{CsrfForm, redirect, unavailable};
 use crate::changes::AuditEntry;
 use crate::http::router::AppState;
 
@@ -105,10 +105,7 @@ async fn change(
     let reread = state.deliverer.paused.read(store).await;
     if let Err(error) = changed.map(|_| ()).and_then(|()| reread.map(|_| ())) {
         tracing::error!(%error, "the console could not pause or resume a subscription");
-        return html(
-            StatusCode::SERVICE_UNAVAILABLE,
-            page::refused(lang, text(lang, "store-unreadable")),
-        );
+        return unavailable(lang);
     }
     if !pausing {
         state.pipeline.outbox_ready.notify_waiters();

@@ -18,7 +18,7 @@ use jiff::civil::Date;
 
 use super::page::{self, Page, escape, text};
 use super::session::Session;
-use super::{html, signed_in};
+use super::{html, signed_in, unavailable};
 use crate::auth::Role;
 use crate::domain::party::Principal;
 use crate::http::router::AppState;
@@ -498,10 +498,7 @@ pub async fn charts(
         Ok(made) => made,
         Err(error) => {
             tracing::error!(%error, "the console could not compute the statistics");
-            return html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(lang, text(lang, "store-unreadable")),
-            );
+            return unavailable(lang);
         }
     };
     let (monthly, whole, computed_at) = &computed;
@@ -644,10 +641,7 @@ pub async fn csv(
         Ok(made) => made,
         Err(error) => {
             tracing::error!(%error, "the console could not compute the statistics");
-            return html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::refused(lang, text(lang, "store-unreadable")),
-            );
+            return unavailable(lang);
         }
     };
     let (monthly, whole, _) = &computed;
