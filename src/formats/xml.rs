@@ -142,16 +142,18 @@ impl<'a> Lines<'a> {
             return position_of(self.input, byte);
         }
         // Each byte is looked at once, however long the lines: a document on one line costs
-        // no more than a pretty-printed one.
-        for b in &self.input.as_bytes()[self.offset..byte] {
-            if *b == b'\n' {
-                self.line += 1;
+        // no more than a pretty-printed one. Counted without a branch per byte.
+        let part = &self.input.as_bytes()[self.offset..byte];
+        let tail = match part.iter().rposition(|b| *b == b'\n') {
+            Some(last) => {
+                self.line += part[..=last].iter().filter(|b| **b == b'\n').count();
                 self.column = 0;
-            } else if (*b & 0xC0) != 0x80 {
-                // Not a UTF-8 continuation byte: a new character.
-                self.column += 1;
+                &part[last + 1..]
             }
-        }
+            None => part,
+        };
+        // Characters: bytes that are not UTF-8 continuation bytes.
+        self.column += tail.iter().filter(|b| (**b & 0xC0) != 0x80).count();
         self.offset = byte;
         Position {
             line: self.line,
@@ -570,6 +572,24 @@ impl<'d> Element<'d> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_counted_forward_match_those_counted_from_the_start() {
+        for input in [
+            "<a>\n  <b>åäö</b><c/>\n\n\t<ü x='ø'/>\n</a>",
+            "<a><b>ååå</b><c>€€</c><d/></a>",
+            "\n\n\n<a/>",
+        ] {
+            let mut lines = Lines::new(input);
+            for byte in (0..=input.len()).filter(|b| input.is_char_boundary(*b)) {
+                assert_eq!(
+                    lines.at(byte),
+                    position_of(input, byte),
+                    "{input:?} at {byte}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn parses_namespaces_text_attributes_and_positions() {

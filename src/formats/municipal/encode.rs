@@ -2,6 +2,7 @@
 //! same rules, read the other way over the message laid out once in a flat view (`view`),
 //! build an element tree that is written with the dialect's namespaces. No IO.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use jiff::civil::Date;
@@ -20,8 +21,8 @@ type Result<T> = std::result::Result<T, WriteError>;
 #[derive(Debug, Clone)]
 struct Node<'d> {
     name: &'d Name,
-    attributes: Vec<(&'d Name, String)>,
-    text: Option<String>,
+    attributes: Vec<(&'d Name, Cow<'d, str>)>,
+    text: Option<Cow<'d, str>>,
     children: Vec<Node<'d>>,
 }
 
@@ -40,7 +41,7 @@ impl<'d> Node<'d> {
     fn selected(name: &'d Name) -> Node<'d> {
         let mut node = Node::new(name);
         if let Some(filter) = &name.filter {
-            let value = filter.value.clone().unwrap_or_default();
+            let value = Cow::Borrowed(filter.value.as_deref().unwrap_or_default());
             match &filter.target {
                 FilterTarget::Attribute(attribute) => node.attributes.push((attribute, value)),
                 FilterTarget::Child(element) => {
@@ -130,7 +131,7 @@ impl<'d> Node<'d> {
                     .attributes
                     .iter()
                     .find(|(k, _)| k.same(name))
-                    .map(|(_, v)| v.as_str()),
+                    .map(|(_, v)| &**v),
                 None => Some(self.text.as_deref().unwrap_or("")),
             },
             Some((first, rest)) => self
@@ -225,7 +226,7 @@ impl<'d> Writer<'d> {
         &self,
         node: &mut Node<'d>,
         path: &'d XmlPath,
-        text: String,
+        text: Cow<'d, str>,
         field: Field<'d>,
     ) -> Result<()> {
         check_text(&text, field, path)?;
@@ -239,7 +240,12 @@ impl<'d> Writer<'d> {
     }
 
     /// Writes `text` at `path` (its steps from `node`).
-    fn set(node: &mut Node<'d>, path: &'d XmlPath, text: String, field: Field<'d>) -> Result<()> {
+    fn set(
+        node: &mut Node<'d>,
+        path: &'d XmlPath,
+        text: Cow<'d, str>,
+        field: Field<'d>,
+    ) -> Result<()> {
         let target = node.at(Self::steps(path));
         match &path.attribute {
             Some(name) => match target.attributes.iter().find(|(n, _)| n.same(name)) {
@@ -293,7 +299,7 @@ impl<'d> Writer<'d> {
         rule.when.iter().all(holds) && !rule.unless.iter().any(holds)
     }
 
-    fn write(&self, rules: &'d [Rule], value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
+    fn write(&self, rules: &'d [Rule], value: Ref<'d>, node: &mut Node<'d>) -> Result<()> {
         for rule in rules {
             if !self.applies(node, rule) {
                 continue;
@@ -301,7 +307,7 @@ impl<'d> Writer<'d> {
             match &rule.body {
                 Body::Value(v) => self.value_rule(v, value, node)?,
                 Body::Fixed { xml, value } => {
-                    self.put(node, xml, value.clone(), Field::Label("a constant"))?
+                    self.put(node, xml, Cow::Borrowed(value), Field::Label("a constant"))?
                 }
                 Body::Group(g) => self.group(g, value, node)?,
                 // Reading only: constants and copies are derived, checks and ignored input are
@@ -315,15 +321,15 @@ impl<'d> Writer<'d> {
         Ok(())
     }
 
-    fn value_rule(&self, rule: &'d ValueRule, value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
+    fn value_rule(&self, rule: &'d ValueRule, value: Ref<'d>, node: &mut Node<'d>) -> Result<()> {
         let field_name = Field::Paths(&rule.field);
         let invalid = |problem: String| WriteError::Invalid {
             field: field_name.to_string(),
             xml: rule.xml[0].to_string(),
             problem,
         };
-        let write = |field: &CanonPath, v: Ref<'_>| match self.local_code(rule, field, v) {
-            Some(code) => Ok(code.to_owned()),
+        let write = |field: &CanonPath, v: Ref<'d>| match self.local_code(rule, field, v) {
+            Some(code) => Ok(Cow::Borrowed(code)),
             None => rule.transform.write(v, self.today).map_err(&invalid),
         };
         // Most rules map one field: looked up once.
@@ -343,9 +349,9 @@ impl<'d> Writer<'d> {
                     text.push_str(&write(field, v)?);
                 }
             }
-            text
+            Cow::Owned(text)
         } else if let Some(code) = rule.transform.write_absent() {
-            code.to_owned()
+            Cow::Borrowed(code)
         } else if rule.required {
             return Err(WriteError::Missing {
                 dialect: self.dialect.name.clone(),
@@ -367,14 +373,19 @@ impl<'d> Writer<'d> {
             )));
         }
         for (path, part) in rule.xml.iter().zip(parts) {
-            self.put(node, path, part.to_owned(), field_name)?;
+            self.put(node, path, Cow::Owned(part.to_owned()), field_name)?;
         }
         Ok(())
     }
 
     /// The local code the message was read with for `field`, when this rule's code table
     /// reads it as the value written (a round trip keeps the sender's code).
-    fn local_code(&self, rule: &ValueRule, field: &CanonPath, value: Ref<'_>) -> Option<&'d str> {
+    fn local_code(
+        &self,
+        rule: &'d ValueRule,
+        field: &CanonPath,
+        value: Ref<'_>,
+    ) -> Option<&'d str> {
         let (Some(codes), super::transform::Transform::Code(table)) =
             (self.local_codes, &rule.transform)
         else {
@@ -392,7 +403,7 @@ impl<'d> Writer<'d> {
     }
 
     /// Writes a group, keeping the canonical path of what it writes (for local codes).
-    fn group(&self, rule: &'d GroupRule, value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
+    fn group(&self, rule: &'d GroupRule, value: Ref<'d>, node: &mut Node<'d>) -> Result<()> {
         // Only a message with local codes needs the path (most have none).
         let (Some(field), Some(_)) = (&rule.field, &self.local_codes) else {
             return self.group_at(rule, value, node);
@@ -404,7 +415,7 @@ impl<'d> Writer<'d> {
         result
     }
 
-    fn group_at(&self, rule: &'d GroupRule, value: Ref<'_>, node: &mut Node<'d>) -> Result<()> {
+    fn group_at(&self, rule: &'d GroupRule, value: Ref<'d>, node: &mut Node<'d>) -> Result<()> {
         let context = match &rule.field {
             Some(field) => match value.get(field) {
                 Some(found) => found,
@@ -551,14 +562,14 @@ fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Optio
         out.push(' ');
         write_name(out, key);
         out.push_str("=\"");
-        out.push_str(&escape(value));
+        out.push_str(&escape(&**value));
         out.push('"');
     }
     match (&node.text, node.children.is_empty()) {
         (None, true) => out.push_str("/>\n"),
         (Some(text), true) => {
             out.push('>');
-            out.push_str(&escape(text.as_str()));
+            out.push_str(&escape(&**text));
             out.push_str("</");
             write_name(out, node.name);
             out.push_str(">\n");
@@ -566,7 +577,7 @@ fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Optio
         (text, false) => {
             out.push('>');
             if let Some(text) = text {
-                out.push_str(&escape(text.as_str()));
+                out.push_str(&escape(&**text));
             }
             out.push('\n');
             for child in &node.children {
@@ -629,7 +640,12 @@ pub fn encode<C: serde::Serialize>(
     // elements whose presence names it follow the envelope, where the kind's content goes.
     for test in detect_writes(kind) {
         if let Test::Equals(path, v) = test {
-            writer.put(&mut root, path, v.clone(), Field::Label("the message kind"))?;
+            writer.put(
+                &mut root,
+                path,
+                Cow::Borrowed(v),
+                Field::Label("the message kind"),
+            )?;
         }
     }
     writer.write(&dialect.envelope, value, &mut root)?;

@@ -10,6 +10,7 @@ mod encode;
 mod error;
 mod model;
 mod path;
+mod pattern;
 mod spec;
 mod transform;
 mod view;

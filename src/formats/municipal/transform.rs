@@ -2,6 +2,7 @@
 //! (dates and date-times in any strftime layout and time zone, personnummer layouts, checked
 //! identifiers, code tables).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -11,6 +12,7 @@ use jiff::{Timestamp, ZonedDateTime};
 use serde_json::Value;
 
 use super::codes::CodeTable;
+use super::pattern::{self, Pattern};
 use super::view::Ref;
 use crate::domain::identifiers::{
     HsaId, Kommunkod, PersonId, Personnummer, ReserveNumber, Samordningsnummer,
@@ -56,14 +58,56 @@ impl Layout {
     }
 }
 
+/// A date or date-time layout as the dialect gives it (strftime), with its compiled
+/// [`Pattern`] when it has one.
+#[derive(Debug, Clone)]
+pub struct Format {
+    text: String,
+    pattern: Option<Pattern>,
+}
+
+impl From<String> for Format {
+    fn from(text: String) -> Format {
+        Format {
+            pattern: Pattern::compile(&text),
+            text,
+        }
+    }
+}
+
+impl From<&str> for Format {
+    fn from(text: &str) -> Format {
+        Format::from(text.to_owned())
+    }
+}
+
+impl std::ops::Deref for Format {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl AsRef<[u8]> for Format {
+    fn as_ref(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// A value type with its parameters.
 #[derive(Debug, Clone)]
 pub enum Transform {
     String { max_length: Option<usize> },
     Integer,
     Boolean,
-    Date { format: String },
-    DateTime { format: String, zone: Zone },
+    Date { format: Format },
+    DateTime { format: Format, zone: Zone },
     PersonId { layout: Layout },
     HsaId,
     Kommunkod,
@@ -100,7 +144,23 @@ fn zoned(at: Timestamp, zone: Zone) -> ZonedDateTime {
     }
 }
 
-fn read_datetime(text: &str, format: &str, zone: Zone) -> Result<Timestamp, String> {
+/// A local date-time in `format`'s pattern, read without strtime where the pattern allows.
+fn local_datetime(text: &str, format: &Format) -> Option<jiff::civil::DateTime> {
+    format.pattern.as_ref()?.read(text)?.time
+}
+
+fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, String> {
+    match (zone, local_datetime(text, format)) {
+        (Zone::Stockholm, Some(local)) => {
+            return crate::domain::time::swedish_local(local).map(|read| read.at);
+        }
+        (Zone::Utc, Some(local)) => {
+            if let Ok(at) = jiff::tz::Offset::UTC.to_timestamp(local) {
+                return Ok(at);
+            }
+        }
+        _ => {}
+    }
     let broken = strtime::parse(format, text);
     let at = match zone {
         Zone::Offset => broken
@@ -126,14 +186,30 @@ fn read_datetime(text: &str, format: &str, zone: Zone) -> Result<Timestamp, Stri
     })
 }
 
-fn write_datetime(at: Timestamp, format: &str, zone: Zone) -> Result<String, String> {
+fn write_datetime(at: Timestamp, format: &Format, zone: Zone) -> Result<String, String> {
+    if let Some(pattern) = &format.pattern {
+        let local = match zone {
+            Zone::Stockholm | Zone::Offset => stockholm().to_datetime(at),
+            Zone::Utc => jiff::tz::Offset::UTC.to_datetime(at),
+        };
+        let mut text = String::new();
+        if pattern.write(local, &mut text) {
+            return Ok(text);
+        }
+    }
     strtime::format(format, &zoned(at, zone))
         .map_err(|e| format!("cannot write a date-time as {format}: {e}"))
 }
 
 /// A date in `format`. A layout of a date-time (a date-time element that carries a date) is
 /// written at the start of the day in Swedish time; reading takes the date part as written.
-fn write_date(date: Date, format: &str) -> Result<String, String> {
+fn write_date(date: Date, format: &Format) -> Result<String, String> {
+    if let Some(pattern) = format.pattern.as_ref().filter(|p| !p.has_time()) {
+        let mut text = String::new();
+        if pattern.write(date.to_datetime(jiff::civil::Time::midnight()), &mut text) {
+            return Ok(text);
+        }
+    }
     // A date layout needs no time zone; only a date-time layout is given the day's start.
     if let Ok(text) = strtime::format(format, date) {
         return Ok(text);
@@ -186,9 +262,12 @@ impl Transform {
         else {
             return None;
         };
-        let local = strtime::parse(format, text)
-            .and_then(|b| b.to_datetime())
-            .ok()?;
+        let local = match local_datetime(text, format) {
+            Some(local) => local,
+            None => strtime::parse(format, text)
+                .and_then(|b| b.to_datetime())
+                .ok()?,
+        };
         crate::domain::time::swedish_local(local)
             .is_ok_and(|read| read.twice)
             .then_some(local)
@@ -218,6 +297,9 @@ impl Transform {
                 _ => return Err(invalid(format!("{text:?} is not true or false"))),
             }),
             Transform::Date { format } => {
+                if let Some(read) = format.pattern.as_ref().and_then(|p| p.read(text)) {
+                    return Ok(Value::String(read.date.to_string()));
+                }
                 let date = strtime::parse(format, text)
                     .and_then(|b| b.to_date())
                     .map_err(|_| {
@@ -258,7 +340,7 @@ impl Transform {
     }
 
     /// Writes the canonical `value` as XML text.
-    pub fn write(&self, value: Ref<'_>, today: Date) -> Result<String, String> {
+    pub fn write<'a>(&'a self, value: Ref<'a>, today: Date) -> Result<Cow<'a, str>, String> {
         let text = || {
             value
                 .text()
@@ -268,25 +350,25 @@ impl Transform {
             Transform::String { .. } | Transform::HsaId | Transform::Kommunkod => text(),
             Transform::Integer => value
                 .as_i64()
-                .map(|n| n.to_string())
+                .map(|n| Cow::Owned(n.to_string()))
                 .ok_or_else(|| format!("expected a whole number, found {}", value.kind())),
             Transform::Boolean => value
                 .as_bool()
-                .map(|b| b.to_string())
+                .map(|b| Cow::Borrowed(if b { "true" } else { "false" }))
                 .ok_or_else(|| format!("expected true or false, found {}", value.kind())),
             Transform::Date { format } => {
                 let date: Date = value
                     .as_str()
-                    .and_then(|t| t.parse().ok())
+                    .and_then(|t| pattern::canonical_date(t).or_else(|| t.parse().ok()))
                     .ok_or_else(|| "expected a date (YYYY-MM-DD)".to_owned())?;
-                write_date(date, format)
+                write_date(date, format).map(Cow::Owned)
             }
             Transform::DateTime { format, zone } => {
                 let at: Timestamp = value
                     .as_str()
-                    .and_then(|t| t.parse().ok())
+                    .and_then(|t| pattern::canonical_timestamp(t).or_else(|| t.parse().ok()))
                     .ok_or_else(|| "expected a date-time with an offset".to_owned())?;
-                write_datetime(at, format, *zone)
+                write_datetime(at, format, *zone).map(Cow::Owned)
             }
             Transform::PersonId { layout } => {
                 // The canonical form: `{"system": …, "value": …}` (`PersonId`).
@@ -298,7 +380,7 @@ impl Transform {
                     ));
                 };
                 let invalid = |e: &dyn std::fmt::Display| format!("not a person identifier: {e}");
-                Ok(match system {
+                Ok(Cow::Owned(match system {
                     "personnummer" => {
                         let p = Personnummer::parse(text).map_err(|e| invalid(&e))?;
                         civic_layout(p.as_digits(), p.to_ten_digit(today), *layout)
@@ -312,11 +394,11 @@ impl Transform {
                         .as_str()
                         .to_owned(),
                     other => return Err(format!("not a person identifier: the system {other:?}")),
-                })
+                }))
             }
             Transform::Code(table) => table
                 .encode_ref(value)
-                .map(str::to_owned)
+                .map(Cow::Borrowed)
                 .ok_or_else(|| format!("the code table [{}] has no code for {value}", table.name)),
         }
     }
@@ -382,7 +464,8 @@ mod tests {
     impl Transform {
         /// Writes a JSON value (as the writer would have it from a message).
         fn write_value(&self, value: &Value, today: Date) -> Result<String, String> {
-            self.write(super::super::view::View::of(value).unwrap().root(), today)
+            let view = super::super::view::View::of(value).unwrap();
+            self.write(view.root(), today).map(Cow::into_owned)
         }
     }
     use jiff::civil::date;

@@ -432,7 +432,7 @@ impl Compiler<'_> {
             "integer" => Transform::Integer,
             "boolean" => Transform::Boolean,
             "date" => Transform::Date {
-                format: format.unwrap_or_else(|| "%Y-%m-%d".to_owned()),
+                format: format.unwrap_or_else(|| "%Y-%m-%d".to_owned()).into(),
             },
             "datetime" => {
                 let zone = match zone.as_deref().unwrap_or("Europe/Stockholm") {
@@ -449,7 +449,10 @@ impl Compiler<'_> {
                     Zone::Offset => "%Y-%m-%dT%H:%M:%S%:z".to_owned(),
                     _ => "%Y-%m-%dT%H:%M:%S".to_owned(),
                 });
-                Transform::DateTime { format, zone }
+                Transform::DateTime {
+                    format: format.into(),
+                    zone,
+                }
             }
             "person-id" => {
                 let layout = layout.as_deref().unwrap_or("YYYYMMDD-NNNC");

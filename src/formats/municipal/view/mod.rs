@@ -4,6 +4,7 @@
 //! [`Ref`], which answers what the writer asks of a value: a field at a canonical path, the
 //! items of a list, a scalar as text, number or boolean.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -221,13 +222,13 @@ impl<'v> Ref<'v> {
 
     /// A scalar as the text JSON gives it (a string as it is); `None` for null, a list or
     /// an object.
-    pub fn text(self) -> Option<String> {
+    pub fn text(self) -> Option<Cow<'v, str>> {
         Some(match self.slot().data {
-            Data::Str(start, end) => self.view.str(start, end).to_owned(),
-            Data::I64(n) => n.to_string(),
-            Data::U64(n) => n.to_string(),
-            Data::F64(n) => serde_json::Number::from_f64(n)?.to_string(),
-            Data::Bool(b) => b.to_string(),
+            Data::Str(start, end) => Cow::Borrowed(self.view.str(start, end)),
+            Data::I64(n) => Cow::Owned(n.to_string()),
+            Data::U64(n) => Cow::Owned(n.to_string()),
+            Data::F64(n) => Cow::Owned(serde_json::Number::from_f64(n)?.to_string()),
+            Data::Bool(b) => Cow::Borrowed(if b { "true" } else { "false" }),
             Data::Null | Data::Object | Data::Array => return None,
         })
     }

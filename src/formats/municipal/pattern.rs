@@ -1,0 +1,294 @@
+//! Date and date-time layouts made only of `%Y %m %d %H %M %S` and ASCII literals, compiled
+//! once when a dialect is loaded and read and written without interpreting the layout each
+//! time. A layout with anything else (an offset, a month name) has no pattern: jiff's
+//! `strtime` reads and writes it. A pattern accepts only what `strtime` reads the same way
+//! (fixed-width fields); any other text is left to `strtime`, so the two never disagree.
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+use jiff::tz::Offset;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Literal(u8),
+}
+
+impl Piece {
+    fn width(self) -> usize {
+        match self {
+            Piece::Year => 4,
+            Piece::Literal(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// A compiled layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    pieces: Vec<Piece>,
+    /// The text's length: every piece has a fixed width.
+    width: usize,
+    /// Whether the layout carries a time of day (all of hour, minute and second).
+    time: bool,
+}
+
+/// What a pattern read: a date, and a time of day when the layout has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    pub date: Date,
+    pub time: Option<DateTime>,
+}
+
+impl Pattern {
+    /// The pattern of `layout`, if it has one: each of year, month and day exactly once, hour,
+    /// minute and second all or none, ASCII literals between.
+    pub fn compile(layout: &str) -> Option<Pattern> {
+        let mut pieces = Vec::new();
+        let mut bytes = layout.bytes();
+        while let Some(b) = bytes.next() {
+            let piece = match b {
+                b'%' => match bytes.next()? {
+                    b'Y' => Piece::Year,
+                    b'm' => Piece::Month,
+                    b'd' => Piece::Day,
+                    b'H' => Piece::Hour,
+                    b'M' => Piece::Minute,
+                    b'S' => Piece::Second,
+                    _ => return None,
+                },
+                // Literals that cannot be taken for a digit (whitespace, which strtime reads
+                // loosely, is left to it).
+                b if b.is_ascii_graphic() && !b.is_ascii_digit() => Piece::Literal(b),
+                _ => return None,
+            };
+            pieces.push(piece);
+        }
+        let count = |p: Piece| pieces.iter().filter(|q| **q == p).count();
+        let date = [Piece::Year, Piece::Month, Piece::Day].map(count);
+        let time = [Piece::Hour, Piece::Minute, Piece::Second].map(count);
+        if date != [1, 1, 1] || !(time == [0, 0, 0] || time == [1, 1, 1]) {
+            return None;
+        }
+        Some(Pattern {
+            width: pieces.iter().map(|p| p.width()).sum(),
+            time: time == [1, 1, 1],
+            pieces,
+        })
+    }
+
+    /// Reads `text`; `None` when it is not exactly in the layout with valid values (the caller
+    /// then asks `strtime`, for its verdict and its message).
+    pub fn read(&self, text: &str) -> Option<Read> {
+        let bytes = text.as_bytes();
+        if bytes.len() != self.width {
+            return None;
+        }
+        let mut values = [0i32; 6];
+        let mut at = 0;
+        for piece in &self.pieces {
+            let width = piece.width();
+            let part = &bytes[at..at + width];
+            at += width;
+            let slot = match piece {
+                Piece::Literal(b) => {
+                    if part[0] != *b {
+                        return None;
+                    }
+                    continue;
+                }
+                Piece::Year => 0,
+                Piece::Month => 1,
+                Piece::Day => 2,
+                Piece::Hour => 3,
+                Piece::Minute => 4,
+                Piece::Second => 5,
+            };
+            let mut n = 0i32;
+            for digit in part {
+                if !digit.is_ascii_digit() {
+                    return None;
+                }
+                n = n * 10 + i32::from(digit - b'0');
+            }
+            values[slot] = n;
+        }
+        let [year, month, day, hour, minute, second] = values;
+        let date = Date::new(year as i16, month as i8, day as i8).ok()?;
+        let time = match self.time {
+            true => Some(
+                DateTime::new(
+                    year as i16,
+                    month as i8,
+                    day as i8,
+                    hour as i8,
+                    minute as i8,
+                    second as i8,
+                    0,
+                )
+                .ok()?,
+            ),
+            false => None,
+        };
+        Some(Read { date, time })
+    }
+
+    /// Whether the layout carries a time of day.
+    pub fn has_time(&self) -> bool {
+        self.time
+    }
+
+    /// Writes `at` in the layout; `false` (nothing written) for a year outside 0–9999.
+    pub fn write(&self, at: DateTime, out: &mut String) -> bool {
+        let year = at.year();
+        if !(0..=9999).contains(&year) {
+            return false;
+        }
+        out.reserve(self.width);
+        for piece in &self.pieces {
+            let (n, width) = match piece {
+                Piece::Literal(b) => {
+                    out.push(char::from(*b));
+                    continue;
+                }
+                Piece::Year => (i32::from(year), 4),
+                Piece::Month => (i32::from(at.month()), 2),
+                Piece::Day => (i32::from(at.day()), 2),
+                Piece::Hour => (i32::from(at.hour()), 2),
+                Piece::Minute => (i32::from(at.minute()), 2),
+                Piece::Second => (i32::from(at.second()), 2),
+            };
+            push_digits(out, n, width);
+        }
+        true
+    }
+}
+
+fn push_digits(out: &mut String, n: i32, width: u32) {
+    let mut divisor = 10i32.pow(width - 1);
+    while divisor > 0 {
+        out.push(char::from(b'0' + ((n / divisor) % 10) as u8));
+        divisor /= 10;
+    }
+}
+
+/// The canonical form of an instant as the gateway writes it (`2026-11-20T07:40:00Z`), read
+/// without a general parser; `None` for any other form (a fraction, an offset), which the
+/// caller reads with jiff.
+pub fn canonical_timestamp(text: &str) -> Option<Timestamp> {
+    const LAYOUT: &str = "%Y-%m-%dT%H:%M:%S";
+    thread_local! {
+        static PATTERN: Pattern = Pattern::compile(LAYOUT).unwrap_or_else(|| unreachable!());
+    }
+    let local = text.strip_suffix('Z')?;
+    let read = PATTERN.with(|p| p.read(local))?;
+    Offset::UTC.to_timestamp(read.time?).ok()
+}
+
+/// A canonical date (`2026-11-27`), read without a general parser.
+pub fn canonical_date(text: &str) -> Option<Date> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0i16, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + i16::from(d - b'0'))
+        })
+    };
+    Date::new(number(0..4)?, number(5..7)? as i8, number(8..10)? as i8).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::fmt::strtime;
+
+    use super::*;
+
+    #[test]
+    fn layouts_with_other_directives_have_no_pattern() {
+        for layout in [
+            "%Y-%m-%dT%H:%M:%S%:z",
+            "%d %B %Y",
+            "%Y-%m",
+            "%Y-%m-%dT%H:%M",
+            "%y%m%d",
+        ] {
+            assert!(Pattern::compile(layout).is_none(), "{layout}");
+        }
+        assert!(Pattern::compile("%Y%m%d%H%M%S").unwrap().has_time());
+        assert!(!Pattern::compile("%d.%m.%Y").unwrap().has_time());
+    }
+
+    #[test]
+    fn a_pattern_reads_and_writes_as_strtime_does() {
+        let layouts = [
+            "%Y-%m-%d",
+            "%Y%m%d",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y%m%d%H%M%S",
+            "%d/%m/%Y_%H.%M.%S",
+        ];
+        let texts = [
+            "2026-11-27",
+            "20261127",
+            "2026-11-27T14:30:05",
+            "20261127143005",
+            "27/11/2026_14.30.05",
+            "2026-02-30",
+            "2026-13-01",
+            "2026-11-27T24:00:00",
+            "2026-11-27T14:60:00",
+            "+026-11-27",
+            "2026-1-270",
+            "2026-11-2",
+            "",
+            "２026-11-27",
+        ];
+        for layout in layouts {
+            let pattern = Pattern::compile(layout).unwrap();
+            for text in texts {
+                let ours = pattern.read(text);
+                let theirs = strtime::parse(layout, text);
+                // What the pattern reads, strtime reads the same; what it leaves, strtime decides.
+                if let Some(read) = ours {
+                    let theirs = theirs.unwrap_or_else(|e| panic!("{layout} {text}: {e}"));
+                    assert_eq!(Some(read.date), theirs.to_date().ok(), "{layout} {text}");
+                    if pattern.has_time() {
+                        assert_eq!(read.time, theirs.to_datetime().ok(), "{layout} {text}");
+                    }
+                }
+            }
+            for at in [
+                "2026-11-27T14:30:05",
+                "0999-01-02T03:04:05",
+                "2026-06-01T00:00:00",
+            ] {
+                let at: DateTime = at.parse().unwrap();
+                let mut written = String::new();
+                assert!(pattern.write(at, &mut written));
+                assert_eq!(written, strtime::format(layout, at).unwrap(), "{layout}");
+                assert_eq!(pattern.read(&written).map(|r| r.date), Some(at.date()));
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_instants_and_dates_are_read_or_left_to_jiff() {
+        assert_eq!(
+            canonical_timestamp("2026-11-20T07:40:00Z"),
+            "2026-11-20T07:40:00Z".parse().ok()
+        );
+        assert_eq!(canonical_timestamp("2026-11-20T07:40:00.5Z"), None);
+        assert_eq!(canonical_timestamp("2026-11-20T08:40:00+01:00"), None);
+        assert_eq!(canonical_date("2026-11-27"), "2026-11-27".parse().ok());
+        assert_eq!(canonical_date("2026-02-30"), None);
+        assert_eq!(canonical_date("2026-11-2x"), None);
+    }
+}
