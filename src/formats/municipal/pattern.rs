@@ -280,6 +280,61 @@ mod tests {
     }
 
     #[test]
+    fn whatever_a_pattern_reads_strtime_reads_the_same() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for layout in ["%Y-%m-%d", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y"] {
+            let pattern = Pattern::compile(layout).unwrap();
+            let mut read = 0;
+            for _ in 0..20_000 {
+                // Fields at and beyond their limits (month 13, day 31 of February, hour 24),
+                // then now and then one byte changed to a digit, a separator or a letter.
+                let fields = [
+                    next(10_000),
+                    next(14),
+                    next(33),
+                    next(25),
+                    next(61),
+                    next(61),
+                ];
+                let mut text = String::new();
+                for piece in &pattern.pieces {
+                    match piece {
+                        Piece::Literal(b) => text.push(char::from(*b)),
+                        Piece::Year => text.push_str(&format!("{:04}", fields[0])),
+                        Piece::Month => text.push_str(&format!("{:02}", fields[1])),
+                        Piece::Day => text.push_str(&format!("{:02}", fields[2])),
+                        Piece::Hour => text.push_str(&format!("{:02}", fields[3])),
+                        Piece::Minute => text.push_str(&format!("{:02}", fields[4])),
+                        Piece::Second => text.push_str(&format!("{:02}", fields[5])),
+                    }
+                }
+                if next(4) == 0 {
+                    let mut bytes = text.into_bytes();
+                    let at = next(bytes.len() as u64) as usize;
+                    bytes[at] = b"07-:.Tx "[next(8) as usize];
+                    text = String::from_utf8(bytes).unwrap();
+                }
+                if let Some(ours) = pattern.read(&text) {
+                    read += 1;
+                    let theirs = strtime::parse(layout, &text)
+                        .unwrap_or_else(|e| panic!("{layout} {text:?}: {e}"));
+                    assert_eq!(Some(ours.date), theirs.to_date().ok(), "{text:?}");
+                    if pattern.has_time() {
+                        assert_eq!(ours.time, theirs.to_datetime().ok(), "{text:?}");
+                    }
+                }
+            }
+            assert!(read > 1_000, "{layout}: {read} texts read");
+        }
+    }
+
+    #[test]
     fn canonical_instants_and_dates_are_read_or_left_to_jiff() {
         assert_eq!(
             canonical_timestamp("2026-11-20T07:40:00Z"),
