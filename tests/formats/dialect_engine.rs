@@ -638,3 +638,65 @@ fn a_local_code_is_written_back_as_it_was_read() {
         "HTJ"
     );
 }
+
+#[test]
+fn the_xml_prefix_is_bound_without_a_declaration_and_never_to_another_namespace() {
+    let kind = format!(
+        "{INVITATION}\n{}{INVITED}",
+        r#"
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+required = true
+
+[[rule]]
+xml = "@xml:lang"
+fixed = "sv"
+
+[[rule]]
+ignore = ["Lank/@xml:space"]
+"#
+    );
+    let dialect = dialect(&kind).unwrap();
+    let message = invitation(&[("SE2321000214-E3HC", "Läkare")]);
+    let (written, _) = round_trip(&dialect, &message);
+    assert!(
+        written.contains("<Kallelse id=\"K-1\" xml:lang=\"sv\">") && !written.contains("xmlns:xml"),
+        "{written}"
+    );
+    let vendors = written.replacen("<Lank>", "<Lank xml:space=\"preserve\">", 1);
+    let read = decode(&dialect, vendors.as_bytes(), TODAY).unwrap();
+    assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+    // The language is checked as every fixed value is.
+    let english = written.replacen("xml:lang=\"sv\"", "xml:lang=\"en\"", 1);
+    let error = decode(&dialect, english.as_bytes(), TODAY)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("xml:lang"), "{error}");
+
+    for (namespaces, expected) in [
+        ("xml = \"urn:mine\"", "the prefix xml is bound to"),
+        ("xmlns = \"urn:mine\"", "only declares namespaces"),
+        (
+            "x = \"http://www.w3.org/XML/1998/namespace\"",
+            "is reserved by XML",
+        ),
+    ] {
+        let declared = DIALECT.replacen(
+            "root = \"Msg\"",
+            &format!("root = \"Msg\"\n\n[namespaces]\n{namespaces}"),
+            1,
+        );
+        let error = load(&declared, "kallelse.toml", &kind).unwrap_err();
+        assert!(error.contains(expected), "{namespaces}: {error}");
+    }
+    // Declared as XML binds it, it changes nothing.
+    let declared = DIALECT.replacen(
+        "root = \"Msg\"",
+        "root = \"Msg\"\n\n[namespaces]\nxml = \"http://www.w3.org/XML/1998/namespace\"",
+        1,
+    );
+    let same = load(&declared, "kallelse.toml", &kind).unwrap();
+    assert_eq!(round_trip(&same, &message).0, written);
+}

@@ -6,6 +6,13 @@ use std::fmt;
 
 use crate::formats::xml::Element;
 
+/// The namespace the prefix `xml` is bound to by XML itself (`xml:lang`, `xml:space`): usable
+/// in every dialect without a declaration, and never declared for another namespace.
+pub const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// The namespace of namespace declarations (`xmlns:x`): no name is ever in it.
+pub const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
+
 /// The namespaces a dialect declares: prefix → URI, and the namespace of unprefixed names.
 #[derive(Debug, Clone, Default)]
 pub struct Namespaces {
@@ -17,6 +24,7 @@ impl Namespaces {
     fn resolve(&self, prefix: Option<&str>) -> Result<Option<String>, String> {
         match prefix {
             None => Ok(self.default.clone()),
+            Some("xml") => Ok(Some(XML_NAMESPACE.to_owned())),
             Some(p) => self
                 .prefixed
                 .iter()
@@ -41,6 +49,9 @@ impl Namespaces {
         let uri = uri?;
         if self.default.as_deref() == Some(uri) {
             return None;
+        }
+        if uri == XML_NAMESPACE {
+            return Some("xml");
         }
         self.prefixed
             .iter()
@@ -510,6 +521,15 @@ mod tests {
         assert_eq!(p.attribute.as_ref().map(|a| a.local.as_str()), Some("id"));
         assert!(XmlPath::parse(".", &ns()).unwrap().elements.is_empty());
         assert!(XmlPath::parse("/Meddelande/Huvud", &ns()).unwrap().absolute);
+    }
+
+    #[test]
+    fn the_xml_prefix_needs_no_declaration() {
+        let p = XmlPath::parse("Person/@xml:lang", &ns()).unwrap();
+        let attribute = p.attribute.unwrap();
+        assert_eq!(attribute.namespace.as_deref(), Some(XML_NAMESPACE));
+        assert_eq!(attribute.to_string(), "xml:lang");
+        assert_eq!(ns().prefix_of(Some(XML_NAMESPACE)), Some("xml"));
     }
 
     #[test]

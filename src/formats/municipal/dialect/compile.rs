@@ -2,6 +2,7 @@
 //! and checked, code tables bound; every error names the file and the rule.
 
 use super::*;
+use crate::formats::municipal::path::{XML_NAMESPACE, XMLNS_NAMESPACE};
 
 /// Compiles a dialect; an error names the file (relative to the dialect's folder) and the
 /// problem.
@@ -115,6 +116,27 @@ fn header(spec: &DialectSpec) -> Result<(Namespaces, Name, Limits), String> {
     for (prefix, uri) in &spec.namespaces {
         if uri.trim().is_empty() {
             return Err(format!("[namespaces] {prefix}: the URI is empty"));
+        }
+        match (prefix.as_str(), uri.as_str()) {
+            // Bound by XML itself; declaring it as bound changes nothing.
+            ("xml", XML_NAMESPACE) => continue,
+            ("xml", _) => {
+                return Err(format!(
+                    "[namespaces] xml: the prefix xml is bound to {XML_NAMESPACE} by XML itself (xml:lang needs no declaration); it cannot name {uri:?}"
+                ));
+            }
+            ("xmlns", _) => {
+                return Err(
+                    "[namespaces] xmlns: the prefix xmlns only declares namespaces; give the namespace another prefix"
+                        .to_owned(),
+                );
+            }
+            (_, XML_NAMESPACE | XMLNS_NAMESPACE) => {
+                return Err(format!(
+                    "[namespaces] {prefix}: {uri} is reserved by XML (its names are written xml:…, e.g. xml:lang); no other prefix or default may name it"
+                ));
+            }
+            _ => {}
         }
         if prefix == "default" {
             namespaces.default = Some(uri.clone());
