@@ -153,7 +153,15 @@ pub fn xml(_h: &Harness, input: &[u8]) -> Outcome {
     if input.len() > MAX_INPUT {
         return Outcome::Skipped;
     }
-    match xml::parse(input) {
+    // Read in the encoding the document declares, as every reader of received XML does.
+    let text = match crate::formats::encoding::utf8(input) {
+        Ok(text) => text,
+        Err(error) => {
+            check_position(&error, error.position(), input);
+            return check_error("xml", &error.to_string(), input);
+        }
+    };
+    match xml::parse(&text) {
         Ok(root) => {
             // Every element is reachable and its text readable.
             fn walk(element: &xml::Element<'_>, depth: usize) -> usize {
@@ -169,8 +177,8 @@ pub fn xml(_h: &Harness, input: &[u8]) -> Outcome {
             Outcome::Accepted
         }
         Err(error) => {
-            check_position(&error, error.position(), input);
-            check_error("xml", &error.to_string(), input)
+            check_position(&error, error.position(), &text);
+            check_error("xml", &error.to_string(), &text)
         }
     }
 }

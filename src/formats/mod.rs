@@ -2,6 +2,7 @@
 
 pub mod canonical;
 pub mod cosmic_link;
+pub mod encoding;
 pub mod fhir;
 mod mappings;
 pub mod municipal;

@@ -32,8 +32,19 @@ impl fmt::Display for Position {
 /// Why a document could not be read as XML.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
-    #[error("the document is not UTF-8")]
-    NotUtf8,
+    #[error(
+        "the document is not UTF-8 at {position} and declares no other encoding (e.g. <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>)"
+    )]
+    NotUtf8 { position: Position },
+    #[error(
+        "the document declares the encoding {label:?}, which is not one the gateway reads (UTF-8, UTF-16 with a byte order mark, ISO-8859-1, windows-1252 and the other encodings of the WHATWG Encoding Standard)"
+    )]
+    UnknownEncoding { label: String },
+    #[error("the document is not valid {encoding} at {position}")]
+    InvalidBytes {
+        encoding: &'static str,
+        position: Position,
+    },
     #[error("malformed XML at {position}: {message}")]
     Malformed { position: Position, message: String },
     #[error("a DOCTYPE declaration at {position} is not accepted (no DTDs or entity declarations)")]
@@ -61,8 +72,10 @@ impl XmlError {
             | XmlError::UnknownEntity { position, .. }
             | XmlError::UnknownPrefix { position, .. }
             | XmlError::TooDeep { position, .. }
-            | XmlError::TooManyElements { position, .. } => Some(*position),
-            XmlError::NotUtf8 | XmlError::Empty | XmlError::TooLarge { .. } => None,
+            | XmlError::TooManyElements { position, .. }
+            | XmlError::NotUtf8 { position }
+            | XmlError::InvalidBytes { position, .. } => Some(*position),
+            XmlError::UnknownEncoding { .. } | XmlError::Empty | XmlError::TooLarge { .. } => None,
         }
     }
 }
@@ -324,7 +337,13 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
             limit: limits.max_bytes,
         });
     }
-    let input = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
+    let input = std::str::from_utf8(bytes).map_err(|e| {
+        // The part before the first byte that is not UTF-8 is.
+        let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+        XmlError::NotUtf8 {
+            position: position_of(valid, valid.len()),
+        }
+    })?;
     let mut elements = 0usize;
     let mut reader = NsReader::from_str(input);
     reader.config_mut().trim_text(false);
@@ -663,7 +682,12 @@ mod tests {
             XmlError::Malformed { .. }
         ));
         assert_eq!(parse(b"").unwrap_err(), XmlError::Empty);
-        assert_eq!(parse(&[0xff, 0xfe]).unwrap_err(), XmlError::NotUtf8);
+        assert_eq!(
+            parse(&[b'<', 0xff, 0xfe]).unwrap_err(),
+            XmlError::NotUtf8 {
+                position: Position { line: 1, column: 2 }
+            }
+        );
     }
 
     #[test]

@@ -238,6 +238,35 @@ async fn the_same_message_sent_twice_gets_the_same_receipt_and_is_stored_once() 
 }
 
 #[tokio::test]
+async fn a_case_system_that_writes_latin_1_is_read_as_the_same_message() {
+    let app = spawn_app().await;
+    post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
+    let utf8 = String::from_utf8(example("lifecare-like", "02-acknowledgement.xml")).unwrap();
+    let latin1 = encoding_rs::WINDOWS_1252
+        .encode(&utf8.replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1))
+        .0
+        .into_owned();
+    let first = post_municipal(&app, "lifecare-like", latin1).await;
+    assert_eq!(first.status(), 200);
+    let first = first.text().await.unwrap();
+    let before = events(&app).await;
+    // The same message in UTF-8 is the same event: the same receipt, nothing stored again.
+    let second = post_municipal(&app, "lifecare-like", utf8.clone().into_bytes()).await;
+    assert_eq!(second.text().await.unwrap(), first);
+    assert_eq!(events(&app).await, before);
+
+    // Latin-1 that does not say so is refused at its first byte that is not UTF-8.
+    let undeclared = encoding_rs::WINDOWS_1252.encode(&utf8).0.into_owned();
+    let (status, fault) = xml_answer(post_municipal(&app, "lifecare-like", undeclared).await).await;
+    assert_eq!(status, 400);
+    let reason = text_at(&fault, &["Reason"]);
+    assert!(
+        reason.contains("not UTF-8 at line") && reason.contains("ISO-8859-1"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
 async fn a_document_that_breaks_the_dialect_is_answered_in_its_error_form_and_nothing_is_stored() {
     let app = spawn_app().await;
     post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;

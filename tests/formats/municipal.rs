@@ -130,6 +130,52 @@ fn every_example_reads_to_its_golden_canonical_message() {
 }
 
 #[test]
+fn every_example_reads_the_same_in_latin_1_and_utf_16() {
+    let mappings = mappings();
+    for (folder, dialect) in dialects(&mappings) {
+        for input in files(&folder.join("examples"), ".xml") {
+            let utf8 = std::fs::read_to_string(&input).unwrap();
+            let expected = decode(dialect, utf8.as_bytes(), TODAY).unwrap().message;
+            let declared = |label: &str| {
+                utf8.replacen("encoding=\"UTF-8\"", &format!("encoding=\"{label}\""), 1)
+            };
+            let latin1_text = declared("ISO-8859-1");
+            let (latin1, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&latin1_text);
+            assert!(
+                !unmappable,
+                "{}: Swedish text fits Latin-1",
+                input.display()
+            );
+            let utf16: Vec<u8> = [0xFF, 0xFE]
+                .into_iter()
+                .chain(declared("UTF-16").encode_utf16().flat_map(u16::to_le_bytes))
+                .collect();
+            for (encoding, bytes) in [("ISO-8859-1", &latin1[..]), ("UTF-16", &utf16[..])] {
+                let decoded = decode(dialect, bytes, TODAY)
+                    .unwrap_or_else(|e| panic!("{} in {encoding}: {e}", input.display()));
+                assert_eq!(
+                    decoded.message,
+                    expected,
+                    "{} in {encoding}",
+                    input.display()
+                );
+                assert!(decoded.warnings.is_empty(), "{:?}", decoded.warnings);
+            }
+            // Latin-1 bytes that say nothing of their encoding are not UTF-8: refused, at the
+            // first byte that is not.
+            let undeclared = encoding_rs::WINDOWS_1252.encode(&utf8).0;
+            if undeclared.iter().any(|b| !b.is_ascii()) {
+                let error = decode(dialect, &undeclared, TODAY).unwrap_err().to_string();
+                assert!(
+                    error.contains("is not UTF-8 at line") && error.contains("ISO-8859-1"),
+                    "{error}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn every_example_is_written_back_as_itself() {
     let mappings = mappings();
     for (folder, dialect) in dialects(&mappings) {

@@ -181,11 +181,14 @@ fn date(element: &Element<'_>, path: &str) -> Result<Date, RequestError> {
 
 /// Reads a GetCarePlans request (a whole SOAP 1.1 envelope).
 pub fn decode_request(bytes: &[u8], today: Date) -> Result<GetCarePlans, RequestError> {
-    let root = xml::parse(bytes).map_err(|e| RequestError {
+    let refused = |e: xml::XmlError| RequestError {
         path: "/".to_owned(),
         position: e.position(),
         problem: e.to_string(),
-    })?;
+    };
+    let (document, limits) =
+        crate::formats::encoding::utf8_within(bytes, &xml::Limits::default()).map_err(refused)?;
+    let root = xml::parse_within(&document, &limits).map_err(refused)?;
     if root.name != "Envelope" || !in_namespace(&root, SOAP_ENVELOPE) {
         return Err(at(
             &format!("/{}", root.name),

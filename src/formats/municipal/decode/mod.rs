@@ -373,7 +373,8 @@ fn hint(dialect: &Dialect, kind: &MessageKind, problem: &str) -> String {
 
 /// Reads a document of `dialect`. `today` anchors the century of 10-digit personnummer.
 pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
-    let root = xml::parse_within(bytes, &dialect.limits)?;
+    let (text, limits) = crate::formats::encoding::utf8_within(bytes, &dialect.limits)?;
+    let root = xml::parse_within(&text, &limits)?;
     let reader = Reader {
         dialect,
         root: &root,
@@ -531,7 +532,8 @@ fn overall_answer(event: &mut Map<String, Value>) {
 /// The message id of a document, read as far as the document allows (for an error answer
 /// that names the message it refuses). Never fails.
 pub fn message_id_of(dialect: &Dialect, bytes: &[u8]) -> Option<String> {
-    let root = xml::parse_within(bytes, &dialect.limits).ok()?;
+    let (text, limits) = crate::formats::encoding::utf8_within(bytes, &dialect.limits).ok()?;
+    let root = xml::parse_within(&text, &limits).ok()?;
     let reader = Reader {
         dialect,
         root: &root,

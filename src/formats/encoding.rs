@@ -1,0 +1,178 @@
+//! The character encoding of a received XML document, as XML decides it: a byte order mark,
+//! else the declaration's `encoding` (`<?xml version="1.0" encoding="ISO-8859-1"?>`), else
+//! UTF-8. A document in another encoding than UTF-8 (Latin-1 and Windows-1252, common in older
+//! Swedish case systems, UTF-16, …) is transcoded to UTF-8 before it is parsed; one in UTF-8 is
+//! read in place. Names and positions in errors are the same either way (lines and characters).
+
+use std::borrow::Cow;
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
+
+use super::xml::{Limits, Position, XmlError};
+
+/// The document's bytes as UTF-8: borrowed when they are UTF-8 already (checked by the
+/// parser), transcoded otherwise. An encoding the declaration names that is unknown, or bytes
+/// that are not valid in it, are errors.
+pub fn utf8(bytes: &[u8]) -> Result<Cow<'_, [u8]>, XmlError> {
+    let (encoding, body) = if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        (UTF_16BE, rest)
+    } else if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        (UTF_16LE, rest)
+    } else if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Ok(Cow::Borrowed(bytes));
+    } else {
+        match declared(bytes) {
+            None => return Ok(Cow::Borrowed(bytes)),
+            Some(label) => {
+                let encoding = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+                    XmlError::UnknownEncoding {
+                        label: label.to_owned(),
+                    }
+                })?;
+                if encoding == UTF_8 {
+                    return Ok(Cow::Borrowed(bytes));
+                }
+                if encoding == UTF_16BE || encoding == UTF_16LE {
+                    // The declaration was read as ASCII: the bytes are not UTF-16.
+                    return Err(XmlError::UnknownEncoding {
+                        label: format!("{label} without a byte order mark"),
+                    });
+                }
+                (encoding, bytes)
+            }
+        }
+    };
+    match encoding.decode_without_bom_handling_and_without_replacement(body) {
+        Some(text) => Ok(Cow::Owned(text.into_owned().into_bytes())),
+        None => Err(XmlError::InvalidBytes {
+            encoding: encoding.name(),
+            position: first_invalid(encoding, body),
+        }),
+    }
+}
+
+/// [`utf8`] for a document within `limits`: its size is checked as received, and the limits
+/// returned are those to parse its UTF-8 with (the same, but for the size already checked).
+pub fn utf8_within<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<(Cow<'a, [u8]>, Limits), XmlError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(XmlError::TooLarge {
+            bytes: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let text = utf8(bytes)?;
+    let limits = Limits {
+        max_bytes: limits.max_bytes.max(text.len()),
+        ..*limits
+    };
+    Ok((text, limits))
+}
+
+/// The `encoding` of an XML declaration at the start of `bytes`, if it has one.
+fn declared(bytes: &[u8]) -> Option<&str> {
+    let head = bytes.strip_prefix(b"<?xml")?;
+    let end = head.windows(2).take(512).position(|w| w == b"?>")?;
+    let declaration = std::str::from_utf8(&head[..end]).ok()?;
+    let after = &declaration[declaration.find("encoding")? + "encoding".len()..];
+    let after = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = after.chars().next().filter(|q| matches!(q, '"' | '\''))?;
+    let value = &after[1..];
+    Some(&value[..value.find(quote)?])
+}
+
+/// Where the first byte sequence `encoding` cannot read is, counted in characters as the
+/// parser counts them.
+fn first_invalid(encoding: &'static Encoding, bytes: &[u8]) -> Position {
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut out = String::with_capacity(bytes.len() * 3);
+    // Decodes up to the first sequence it cannot read.
+    let (_stopped, _read) = decoder.decode_to_string_without_replacement(bytes, &mut out, true);
+    let line = out.matches('\n').count() + 1;
+    let column = out.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Position { line, column }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::xml;
+
+    const DOC: &str = "<?xml version=\"1.0\" encoding=\"ENC\"?>\n<a k=\"Östersund\">\n  <b>Åsa Lindqvöst</b>\n</a>";
+
+    fn with(label: &str) -> String {
+        DOC.replace("ENC", label)
+    }
+
+    fn windows_1252(text: &str) -> Vec<u8> {
+        encoding_rs::WINDOWS_1252.encode(text).0.into_owned()
+    }
+
+    #[test]
+    fn latin_1_windows_1252_and_utf_16_are_read_as_utf_8() {
+        let expected = "Åsa Lindqvöst";
+        let latin1 = windows_1252(&with("ISO-8859-1"));
+        let cp1252 = windows_1252(&with("windows-1252"));
+        let utf16le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(with("UTF-16").encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let utf16be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(with("UTF-16").encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        let bom: Vec<u8> = [0xEF, 0xBB, 0xBF]
+            .into_iter()
+            .chain(with("UTF-8").bytes())
+            .collect();
+        for bytes in [&latin1[..], &cp1252[..], &utf16le, &utf16be, &bom] {
+            let text = utf8(bytes).unwrap();
+            let root = xml::parse(&text).unwrap();
+            assert_eq!(root.attribute("k"), Some("Östersund"));
+            assert_eq!(root.child("b").unwrap().text(), expected);
+        }
+        // UTF-8, declared or not, is read in place.
+        assert!(matches!(
+            utf8(with("UTF-8").as_bytes()),
+            Ok(Cow::Borrowed(_))
+        ));
+        assert!(matches!(utf8(b"<a/>"), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn an_unknown_encoding_or_bytes_it_cannot_hold_are_refused_with_where() {
+        assert_eq!(
+            utf8(with("EBCDIC-SV").as_bytes()).unwrap_err(),
+            XmlError::UnknownEncoding {
+                label: "EBCDIC-SV".into()
+            }
+        );
+        // Latin-1 bytes declared as UTF-8: not UTF-8, with the first bad byte's place.
+        let latin1 = windows_1252(&with("UTF-8"));
+        let error = xml::parse(&utf8(&latin1).unwrap()).unwrap_err();
+        assert_eq!(
+            error,
+            XmlError::NotUtf8 {
+                position: Position { line: 2, column: 7 }
+            }
+        );
+        assert!(error.to_string().contains("line 2, column 7"), "{error}");
+        // Shift_JIS with a broken sequence.
+        let mut sjis = with("Shift_JIS").into_bytes();
+        sjis.retain(|b| b.is_ascii());
+        sjis.extend_from_slice(&[0x81]);
+        assert!(matches!(
+            utf8(&sjis).unwrap_err(),
+            XmlError::InvalidBytes {
+                encoding: "Shift_JIS",
+                ..
+            }
+        ));
+        assert!(matches!(
+            utf8(with("UTF-16").as_bytes()).unwrap_err(),
+            XmlError::UnknownEncoding { .. }
+        ));
+    }
+}
