@@ -435,7 +435,7 @@ type = "datetime"
 required = true
 "#
     );
-    let ignore = "\n[[rule]]\nignore = [\"@intern\", \"Behandlare\", \"Kallad/@rad\"]\n";
+    let ignore = "\n[[rule]]\nignore = [\"@intern\", \"Behandlare\", \"//@rad\"]\n";
     let dialect = dialect(&format!("{base}{ignore}{INVITED}")).unwrap();
     let message = invitation(&[
         ("SE2321000214-E3HC", "Läkare"),
@@ -454,9 +454,26 @@ required = true
             "<Behandlare><Id>77</Id><Namn>Handläggare</Namn></Behandlare>\n    <Tid>",
             1,
         )
-        .replace("<Kallad ", "<Kallad rad=\"1\" ");
+        .replace("<Kallad ", "<Kallad rad=\"1\" ")
+        // `//@rad`: at any depth below the context, the context included.
+        .replace("<Funktion>", "<Funktion rad=\"2\">")
+        .replacen("<Kallelse ", "<Kallelse rad=\"0\" ", 1);
     let read = decode(&dialect, vendors.as_bytes(), TODAY).unwrap();
     assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+    // Not above the context: the envelope's elements are not the kind's to ignore.
+    let above = vendors.replacen("<From ", "<From rad=\"9\" ", 1);
+    let read = decode(&dialect, above.as_bytes(), TODAY).unwrap();
+    assert_eq!(read.warnings.len(), 1, "{:?}", read.warnings);
+    assert!(
+        read.warnings[0].contains("/Msg/From/@rad"),
+        "{:?}",
+        read.warnings
+    );
+    let error = self::dialect(&format!(
+        "{base}\n[[rule]]\nignore = [\"///Msg/x\"]\n{INVITED}"
+    ))
+    .unwrap_err();
+    assert!(error.contains("at any depth"), "{error}");
     assert_eq!(read.message.event.kind, message.event.kind);
     // Without the rule, each is input no rule reads.
     let plain = self::dialect(&format!("{base}{INVITED}")).unwrap();

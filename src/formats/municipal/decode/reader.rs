@@ -324,9 +324,12 @@ impl<'a> Reader<'a> {
                     target.extend(field.segments.iter().cloned());
                     copies.pending.push((target, from));
                 }
-                Body::Ignore { xml } => {
+                Body::Ignore { xml, anywhere } => {
                     for path in xml {
                         self.ignore(el, path);
+                    }
+                    if !anywhere.is_empty() {
+                        self.ignore_anywhere(el, anywhere);
                     }
                 }
                 Body::Check {
@@ -373,6 +376,16 @@ impl<'a> Reader<'a> {
                 }
                 None => found.mark_all(),
             }
+        }
+    }
+
+    /// [`Reader::ignore`] of each of `paths` from `el` and from every element below it.
+    fn ignore_anywhere(&self, el: &'a Element<'a>, paths: &[XmlPath]) {
+        for path in paths {
+            self.ignore(el, path);
+        }
+        for child in &el.children {
+            self.ignore_anywhere(child, paths);
         }
     }
 

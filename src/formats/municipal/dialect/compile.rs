@@ -564,13 +564,23 @@ impl Compiler<'_> {
                         .to_owned(),
                 );
             }
-            return Ok(Body::Ignore {
-                xml: ignore
-                    .to_vec()
-                    .iter()
-                    .map(|p| self.xml(p))
-                    .collect::<Result<Vec<_>, _>>()?,
-            });
+            let (mut xml, mut anywhere) = (Vec::new(), Vec::new());
+            for path in ignore.to_vec() {
+                match path.trim().strip_prefix("//") {
+                    Some(rest) => {
+                        let path = self.xml(rest)?;
+                        if path.absolute || (path.elements.is_empty() && path.attribute.is_none()) {
+                            return Err(format!(
+                                "ignore {:?}: '//' is followed by an element or attribute name, looked for at any depth (//@xsi:nil, //Intern)",
+                                path.source
+                            ));
+                        }
+                        anywhere.push(path);
+                    }
+                    None => xml.push(self.xml(&path)?),
+                }
+            }
+            return Ok(Body::Ignore { xml, anywhere });
         }
         if let Some(check) = &spec.check {
             if spec.xml.is_some() || spec.field.is_some() || is_group || leaf_keys {

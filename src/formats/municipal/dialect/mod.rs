@@ -64,9 +64,11 @@ pub enum Body {
         field: CanonPath,
         from: CanonPath,
     },
-    /// Elements or attributes deliberately not read: marked as read, not written.
+    /// Elements or attributes deliberately not read: marked as read, not written. `anywhere`:
+    /// paths looked for from the context element and every element below it (`//@xsi:nil`).
     Ignore {
         xml: Vec<XmlPath>,
+        anywhere: Vec<XmlPath>,
     },
     /// A condition the document must meet.
     Check {

@@ -57,7 +57,10 @@ fn selected_by(rules: &[Rule], out: &mut Vec<(Name, Name)>) {
         match &rule.body {
             Body::Value(v) => v.xml.iter().for_each(|p| path_selectors(p, out)),
             Body::Fixed { xml, .. } => path_selectors(xml, out),
-            Body::Ignore { xml } => xml.iter().for_each(|p| path_selectors(p, out)),
+            Body::Ignore { xml, anywhere } => xml
+                .iter()
+                .chain(anywhere)
+                .for_each(|p| path_selectors(p, out)),
             Body::Check { conditions, .. } => conditions
                 .iter()
                 .flat_map(tested)
