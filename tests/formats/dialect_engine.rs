@@ -82,6 +82,15 @@ xml = "Lank"
 field = "event.place.url"
 "#;
 
+/// The meeting's time, which every invitation has.
+const MEETING: &str = r#"
+[[rule]]
+xml = "Tid"
+field = "event.meeting_at"
+type = "datetime"
+required = true
+"#;
+
 /// Invited functions, each naming its unit.
 const INVITED: &str = r#"
 [[rule]]
@@ -162,13 +171,8 @@ fn an_absolute_path_in_every_item_of_a_list_is_written_once() {
     // The vendor names the one invited unit once, in the header; each invited function
     // reads its party from there.
     let kind = format!(
-        "{INVITATION}\n{}",
+        "{INVITATION}{MEETING}\n{}",
         r#"
-[[rule]]
-xml = "Tid"
-field = "event.meeting_at"
-type = "datetime"
-required = true
 
 [[rule]]
 each = "Kallad"
@@ -267,13 +271,8 @@ field = "event.invitation_id"
 fn what_the_envelope_wrote_into_the_context_element_is_not_written_again() {
     // The vendor repeats the case number inside the message's own element.
     let kind = format!(
-        "{INVITATION}\n{}",
+        "{INVITATION}{MEETING}\n{}",
         r#"
-[[rule]]
-xml = "Tid"
-field = "event.meeting_at"
-type = "datetime"
-required = true
 
 [[rule]]
 xml = "Arende"
@@ -425,16 +424,7 @@ fn an_undeclared_attribute_prefix_is_refused_at_load() {
 
 #[test]
 fn what_a_dialect_ignores_is_read_without_a_warning_and_never_written() {
-    let base = format!(
-        "{INVITATION}\n{}",
-        r#"
-[[rule]]
-xml = "Tid"
-field = "event.meeting_at"
-type = "datetime"
-required = true
-"#
-    );
+    let base = format!("{INVITATION}{MEETING}");
     let ignore = "\n[[rule]]\nignore = [\"@intern\", \"Behandlare\", \"//@rad\"]\n";
     let dialect = dialect(&format!("{base}{ignore}{INVITED}")).unwrap();
     let message = invitation(&[
@@ -492,13 +482,8 @@ fn a_copy_in_a_list_fills_every_item_from_the_message() {
     // Every function invited is of the municipality the message is addressed to: the vendor
     // names it once, as the receiver.
     let kind = format!(
-        "{INVITATION}\n{}",
+        "{INVITATION}{MEETING}\n{}",
         r#"
-[[rule]]
-xml = "Tid"
-field = "event.meeting_at"
-type = "datetime"
-required = true
 
 [[rule]]
 xml = "/Msg/Till"
@@ -659,13 +644,8 @@ fn a_local_code_is_written_back_as_it_was_read() {
 #[test]
 fn the_xml_prefix_is_bound_without_a_declaration_and_never_to_another_namespace() {
     let kind = format!(
-        "{INVITATION}\n{}{INVITED}",
+        "{INVITATION}{MEETING}\n{}{INVITED}",
         r#"
-[[rule]]
-xml = "Tid"
-field = "event.meeting_at"
-type = "datetime"
-required = true
 
 [[rule]]
 xml = "@xml:lang"
