@@ -51,6 +51,44 @@ pub fn utf8(bytes: &[u8]) -> Result<Cow<'_, [u8]>, XmlError> {
     }
 }
 
+/// The document read in the encoding its transport names (an HTTP `charset` parameter), when
+/// the document says nothing of its own (no byte order mark, no declared `encoding`, which
+/// always decide): transcoded to UTF-8 when that is another encoding, as it is otherwise.
+pub fn with_charset<'a>(bytes: &'a [u8], charset: Option<&str>) -> Result<Cow<'a, [u8]>, XmlError> {
+    let Some(label) = charset else {
+        return Ok(Cow::Borrowed(bytes));
+    };
+    let bom = [&[0xEF, 0xBB, 0xBF][..], &[0xFE, 0xFF], &[0xFF, 0xFE]];
+    if bom.iter().any(|b| bytes.starts_with(b)) || declared(bytes).is_some() {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let encoding =
+        Encoding::for_label(label.as_bytes()).ok_or_else(|| XmlError::UnknownEncoding {
+            label: format!("{label} (the charset of its Content-Type)"),
+        })?;
+    if encoding == UTF_8 {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    match encoding.decode_without_bom_handling_and_without_replacement(bytes) {
+        Some(text) => Ok(Cow::Owned(text.into_owned().into_bytes())),
+        None => Err(XmlError::InvalidBytes {
+            encoding: encoding.name(),
+            position: first_invalid(encoding, bytes),
+        }),
+    }
+}
+
+/// The `charset` parameter of a media type (`application/xml; charset=ISO-8859-1`).
+pub fn charset(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|parameter| {
+        let (name, value) = parameter.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"'))
+            .filter(|v| !v.is_empty())
+    })
+}
+
 /// [`utf8`] for a document within `limits`: its size is checked as received, and the limits
 /// returned are those to parse its UTF-8 with (the same, but for the size already checked).
 pub fn utf8_within<'a>(
@@ -139,6 +177,30 @@ mod tests {
             Ok(Cow::Borrowed(_))
         ));
         assert!(matches!(utf8(b"<a/>"), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn a_transports_charset_decides_only_what_the_document_does_not_say() {
+        let undeclared = DOC.replace(" encoding=\"ENC\"", "");
+        let latin1 = windows_1252(&undeclared);
+        let read = with_charset(&latin1, Some("ISO-8859-1")).unwrap();
+        assert_eq!(&*read, undeclared.as_bytes());
+        // The document's own declaration stands, whatever the transport says.
+        let declared = windows_1252(&with("ISO-8859-1"));
+        let read = with_charset(&declared, Some("utf-8")).unwrap();
+        assert!(matches!(read, Cow::Borrowed(_)));
+        let text = utf8(&read).unwrap();
+        assert_eq!(xml::parse(&text).unwrap().attribute("k"), Some("Östersund"));
+        assert!(matches!(
+            with_charset(&latin1, Some("klingon")).unwrap_err(),
+            XmlError::UnknownEncoding { label } if label.contains("Content-Type")
+        ));
+        assert_eq!(
+            charset("application/xml; charset=\"ISO-8859-1\""),
+            Some("ISO-8859-1")
+        );
+        assert_eq!(charset("text/xml;Charset=latin1;x=y"), Some("latin1"));
+        assert_eq!(charset("application/xml"), None);
     }
 
     #[test]

@@ -255,15 +255,31 @@ async fn a_case_system_that_writes_latin_1_is_read_as_the_same_message() {
     assert_eq!(second.text().await.unwrap(), first);
     assert_eq!(events(&app).await, before);
 
-    // Latin-1 that does not say so is refused at its first byte that is not UTF-8.
-    let undeclared = encoding_rs::WINDOWS_1252.encode(&utf8).0.into_owned();
-    let (status, fault) = xml_answer(post_municipal(&app, "lifecare-like", undeclared).await).await;
-    assert_eq!(status, 400);
-    let reason = text_at(&fault, &["Reason"]);
-    assert!(
-        reason.contains("not UTF-8 at line") && reason.contains("ISO-8859-1"),
-        "{reason}"
-    );
+    // Latin-1 that says it is UTF-8, or says nothing, is refused at its first byte that is
+    // not UTF-8 …
+    let bare = utf8.replacen(" encoding=\"UTF-8\"", "", 1);
+    for text in [&utf8, &bare] {
+        let latin1 = encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
+        let (status, fault) = xml_answer(post_municipal(&app, "lifecare-like", latin1).await).await;
+        assert_eq!(status, 400);
+        let reason = text_at(&fault, &["Reason"]);
+        assert!(
+            reason.contains("not UTF-8 at line") && reason.contains("ISO-8859-1"),
+            "{reason}"
+        );
+    }
+    // … unless it says nothing and its Content-Type says what it is.
+    let undeclared = encoding_rs::WINDOWS_1252.encode(&bare).0.into_owned();
+    let path = "/municipal/lifecare-like/v1/messages";
+    let labelled = post(
+        &app,
+        path,
+        "application/xml; charset=ISO-8859-1",
+        undeclared,
+    )
+    .await;
+    assert_eq!(labelled.text().await.unwrap(), first);
+    assert_eq!(events(&app).await, before);
 }
 
 #[tokio::test]
