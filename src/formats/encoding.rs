@@ -42,11 +42,16 @@ pub fn utf8(bytes: &[u8]) -> Result<Cow<'_, [u8]>, XmlError> {
             }
         }
     };
-    match encoding.decode_without_bom_handling_and_without_replacement(body) {
+    transcode(encoding, body)
+}
+
+/// `bytes` in `encoding`, as UTF-8; bytes the encoding cannot hold are an error at the first.
+fn transcode(encoding: &'static Encoding, bytes: &[u8]) -> Result<Cow<'static, [u8]>, XmlError> {
+    match encoding.decode_without_bom_handling_and_without_replacement(bytes) {
         Some(text) => Ok(Cow::Owned(text.into_owned().into_bytes())),
         None => Err(XmlError::InvalidBytes {
             encoding: encoding.name(),
-            position: first_invalid(encoding, body),
+            position: first_invalid(encoding, bytes),
         }),
     }
 }
@@ -69,13 +74,7 @@ pub fn with_charset<'a>(bytes: &'a [u8], charset: Option<&str>) -> Result<Cow<'a
     if encoding == UTF_8 {
         return Ok(Cow::Borrowed(bytes));
     }
-    match encoding.decode_without_bom_handling_and_without_replacement(bytes) {
-        Some(text) => Ok(Cow::Owned(text.into_owned().into_bytes())),
-        None => Err(XmlError::InvalidBytes {
-            encoding: encoding.name(),
-            position: first_invalid(encoding, bytes),
-        }),
-    }
+    transcode(encoding, bytes)
 }
 
 /// The `charset` parameter of a media type (`application/xml; charset=ISO-8859-1`).
