@@ -154,7 +154,7 @@ pub fn xml(_h: &Harness, input: &[u8]) -> Outcome {
         return Outcome::Skipped;
     }
     // Read in the encoding the document declares, as every reader of received XML does.
-    let text = match crate::formats::encoding::utf8(input) {
+    let text = match crate::formats::encoding::utf8(input, None) {
         Ok(text) => text,
         Err(error) => {
             check_position(&error, error.position(), input);

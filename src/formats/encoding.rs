@@ -11,9 +11,11 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use super::xml::{Limits, Position, XmlError};
 
 /// The document's bytes as UTF-8: borrowed when they are UTF-8 already (checked by the
-/// parser), transcoded otherwise. An encoding the declaration names that is unknown, or bytes
-/// that are not valid in it, are errors.
-pub fn utf8(bytes: &[u8]) -> Result<Cow<'_, [u8]>, XmlError> {
+/// parser), transcoded otherwise. `transport`: the encoding the document came labelled with
+/// (an HTTP `charset`), which counts only when the document says nothing of its own (no byte
+/// order mark, no declared `encoding`): what a document says of itself decides. An encoding
+/// that is unknown, or bytes that are not valid in it, are errors.
+pub fn utf8<'a>(bytes: &'a [u8], transport: Option<&str>) -> Result<Cow<'a, [u8]>, XmlError> {
     let (encoding, body) = if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
         (UTF_16BE, rest)
     } else if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
@@ -22,7 +24,7 @@ pub fn utf8(bytes: &[u8]) -> Result<Cow<'_, [u8]>, XmlError> {
         return Ok(Cow::Borrowed(bytes));
     } else {
         match declared(bytes) {
-            None => return Ok(Cow::Borrowed(bytes)),
+            None => return labelled(bytes, transport),
             Some(label) => {
                 let encoding = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
                     XmlError::UnknownEncoding {
@@ -56,17 +58,11 @@ fn transcode(encoding: &'static Encoding, bytes: &[u8]) -> Result<Cow<'static, [
     }
 }
 
-/// The document read in the encoding its transport names (an HTTP `charset` parameter), when
-/// the document says nothing of its own (no byte order mark, no declared `encoding`, which
-/// always decide): transcoded to UTF-8 when that is another encoding, as it is otherwise.
-pub fn with_charset<'a>(bytes: &'a [u8], charset: Option<&str>) -> Result<Cow<'a, [u8]>, XmlError> {
-    let Some(label) = charset else {
+/// A document that says nothing of its encoding, in the one its transport names, if any.
+fn labelled<'a>(bytes: &'a [u8], transport: Option<&str>) -> Result<Cow<'a, [u8]>, XmlError> {
+    let Some(label) = transport else {
         return Ok(Cow::Borrowed(bytes));
     };
-    let bom = [&[0xEF, 0xBB, 0xBF][..], &[0xFE, 0xFF], &[0xFF, 0xFE]];
-    if bom.iter().any(|b| bytes.starts_with(b)) || declared(bytes).is_some() {
-        return Ok(Cow::Borrowed(bytes));
-    }
     let encoding =
         Encoding::for_label(label.as_bytes()).ok_or_else(|| XmlError::UnknownEncoding {
             label: format!("{label} (the charset of its Content-Type)"),
@@ -92,6 +88,7 @@ pub fn charset(content_type: &str) -> Option<&str> {
 /// returned are those to parse its UTF-8 with (the same, but for the size already checked).
 pub fn utf8_within<'a>(
     bytes: &'a [u8],
+    transport: Option<&str>,
     limits: &Limits,
 ) -> Result<(Cow<'a, [u8]>, Limits), XmlError> {
     if bytes.len() > limits.max_bytes {
@@ -100,7 +97,7 @@ pub fn utf8_within<'a>(
             limit: limits.max_bytes,
         });
     }
-    let text = utf8(bytes)?;
+    let text = utf8(bytes, transport)?;
     let limits = Limits {
         max_bytes: limits.max_bytes.max(text.len()),
         ..*limits
@@ -165,33 +162,39 @@ mod tests {
             .chain(with("UTF-8").bytes())
             .collect();
         for bytes in [&latin1[..], &cp1252[..], &utf16le, &utf16be, &bom] {
-            let text = utf8(bytes).unwrap();
+            let text = utf8(bytes, None).unwrap();
             let root = xml::parse(&text).unwrap();
             assert_eq!(root.attribute("k"), Some("Östersund"));
             assert_eq!(root.child("b").unwrap().text(), expected);
         }
         // UTF-8, declared or not, is read in place.
         assert!(matches!(
-            utf8(with("UTF-8").as_bytes()),
+            utf8(with("UTF-8").as_bytes(), None),
             Ok(Cow::Borrowed(_))
         ));
-        assert!(matches!(utf8(b"<a/>"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(utf8(b"<a/>", None), Ok(Cow::Borrowed(_))));
     }
 
     #[test]
     fn a_transports_charset_decides_only_what_the_document_does_not_say() {
         let undeclared = DOC.replace(" encoding=\"ENC\"", "");
         let latin1 = windows_1252(&undeclared);
-        let read = with_charset(&latin1, Some("ISO-8859-1")).unwrap();
+        let read = utf8(&latin1, Some("ISO-8859-1")).unwrap();
         assert_eq!(&*read, undeclared.as_bytes());
         // The document's own declaration stands, whatever the transport says.
         let declared = windows_1252(&with("ISO-8859-1"));
-        let read = with_charset(&declared, Some("utf-8")).unwrap();
-        assert!(matches!(read, Cow::Borrowed(_)));
-        let text = utf8(&read).unwrap();
+        let text = utf8(&declared, Some("utf-8")).unwrap();
         assert_eq!(xml::parse(&text).unwrap().attribute("k"), Some("Östersund"));
+        // A size within the limits as received is within them as read, however it grows.
+        let limits = Limits {
+            max_bytes: latin1.len(),
+            ..Limits::default()
+        };
+        let (text, limits) = utf8_within(&latin1, Some("latin1"), &limits).unwrap();
+        assert!(text.len() > latin1.len());
+        xml::parse_within(&text, &limits).unwrap();
         assert!(matches!(
-            with_charset(&latin1, Some("klingon")).unwrap_err(),
+            utf8(&latin1, Some("klingon")).unwrap_err(),
             XmlError::UnknownEncoding { label } if label.contains("Content-Type")
         ));
         assert_eq!(
@@ -205,14 +208,14 @@ mod tests {
     #[test]
     fn an_unknown_encoding_or_bytes_it_cannot_hold_are_refused_with_where() {
         assert_eq!(
-            utf8(with("EBCDIC-SV").as_bytes()).unwrap_err(),
+            utf8(with("EBCDIC-SV").as_bytes(), None).unwrap_err(),
             XmlError::UnknownEncoding {
                 label: "EBCDIC-SV".into()
             }
         );
         // Latin-1 bytes declared as UTF-8: not UTF-8, with the first bad byte's place.
         let latin1 = windows_1252(&with("UTF-8"));
-        let error = xml::parse(&utf8(&latin1).unwrap()).unwrap_err();
+        let error = xml::parse(&utf8(&latin1, None).unwrap()).unwrap_err();
         assert_eq!(
             error,
             XmlError::NotUtf8 {
@@ -225,14 +228,14 @@ mod tests {
         sjis.retain(|b| b.is_ascii());
         sjis.extend_from_slice(&[0x81]);
         assert!(matches!(
-            utf8(&sjis).unwrap_err(),
+            utf8(&sjis, None).unwrap_err(),
             XmlError::InvalidBytes {
                 encoding: "Shift_JIS",
                 ..
             }
         ));
         assert!(matches!(
-            utf8(with("UTF-16").as_bytes()).unwrap_err(),
+            utf8(with("UTF-16").as_bytes(), None).unwrap_err(),
             XmlError::UnknownEncoding { .. }
         ));
     }

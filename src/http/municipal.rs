@@ -14,7 +14,7 @@ use super::cosmic_link::require_xml;
 use super::error::{ApiError, INTERNAL_DIAGNOSTICS};
 use super::router::AppState;
 use crate::auth::{Caller, Interaction};
-use crate::formats::municipal::{self, Dialect, Form, MunicipalError};
+use crate::formats::municipal::{self, Dialect, Form};
 use crate::pipeline::{Pipeline, ReceiveError};
 
 /// What a refused message is answered with: the status of the gateway's other endpoints for
@@ -157,16 +157,8 @@ pub async fn receive(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::formats::encoding::charset);
-    let body = match crate::formats::encoding::with_charset(&body, charset) {
-        Ok(body) => body,
-        Err(error) => {
-            let (status, value) = refusal(MunicipalError::from(error).into(), None);
-            state.metrics.refused_with(&dialect.format, status);
-            return document(pipeline, dialect, status, &dialect.error, &value);
-        }
-    };
     match pipeline
-        .receive_municipal(dialect, &body, caller.acting())
+        .receive_municipal(dialect, &body, charset, caller.acting())
         .await
     {
         Ok(receipt) => {
@@ -199,7 +191,7 @@ pub async fn receive(
             if let Some(refusal) = audited {
                 let _ = auth::refuse(&state, Some(&caller), ROUTE, refusal).await;
             }
-            let (status, value) = refusal(error, municipal::message_id_of(dialect, &body));
+            let (status, value) = refusal(error, municipal::message_id_of(dialect, &body, charset));
             state.metrics.refused_with(&dialect.format, status);
             tracing::info!(
                 dialect = dialect.name,

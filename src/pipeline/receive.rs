@@ -192,9 +192,10 @@ impl Pipeline {
         &self,
         dialect: &Dialect,
         bytes: &[u8],
+        charset: Option<&str>,
         acting: Acting<'_>,
     ) -> Result<Receipt, ReceiveError> {
-        let decoded = municipal::decode(dialect, bytes, self.clock.today())?;
+        let decoded = municipal::decode_sent(dialect, bytes, charset, self.clock.today())?;
         if !decoded.direction.inbound() {
             return Err(ReceiveError::NotAccepted(format!(
                 "{} ({}) is a message to the municipality; the gateway does not accept it from a case system",

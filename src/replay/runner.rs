@@ -339,7 +339,7 @@ impl Replay {
                     .get(name)
                     .ok_or_else(|| format!("send: no municipal dialect {name:?}"))?;
                 pipeline
-                    .receive_municipal(dialect, bytes, Acting::Operator)
+                    .receive_municipal(dialect, bytes, None, Acting::Operator)
                     .await
             }
         };

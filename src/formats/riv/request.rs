@@ -187,7 +187,8 @@ pub fn decode_request(bytes: &[u8], today: Date) -> Result<GetCarePlans, Request
         problem: e.to_string(),
     };
     let (document, limits) =
-        crate::formats::encoding::utf8_within(bytes, &xml::Limits::default()).map_err(refused)?;
+        crate::formats::encoding::utf8_within(bytes, None, &xml::Limits::default())
+            .map_err(refused)?;
     let root = xml::parse_within(&document, &limits).map_err(refused)?;
     if root.name != "Envelope" || !in_namespace(&root, SOAP_ENVELOPE) {
         return Err(at(

@@ -493,7 +493,8 @@ pub fn carries_message_id(id: &str) -> bool {
 
 /// Decodes a Cosmic Link message. `today` anchors the century of 10-digit personnummer.
 pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> {
-    let (text, limits) = crate::formats::encoding::utf8_within(bytes, &xml::Limits::default())?;
+    let (text, limits) =
+        crate::formats::encoding::utf8_within(bytes, None, &xml::Limits::default())?;
     let root_el = xml::parse_within(&text, &limits)?;
     if root_el.name != "CosmicLinkMeddelande" {
         return Err(CosmicLinkError::Root {

@@ -373,7 +373,18 @@ fn hint(dialect: &Dialect, kind: &MessageKind, problem: &str) -> String {
 
 /// Reads a document of `dialect`. `today` anchors the century of 10-digit personnummer.
 pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
-    let (text, limits) = crate::formats::encoding::utf8_within(bytes, &dialect.limits)?;
+    decode_sent(dialect, bytes, None, today)
+}
+
+/// [`decode`] of a document that came labelled with an encoding (an HTTP `charset`), which
+/// counts when the document does not say its own.
+pub fn decode_sent(
+    dialect: &Dialect,
+    bytes: &[u8],
+    charset: Option<&str>,
+    today: Date,
+) -> Result<Decoded> {
+    let (text, limits) = crate::formats::encoding::utf8_within(bytes, charset, &dialect.limits)?;
     let root = xml::parse_within(&text, &limits)?;
     let reader = Reader {
         dialect,
@@ -531,8 +542,9 @@ fn overall_answer(event: &mut Map<String, Value>) {
 
 /// The message id of a document, read as far as the document allows (for an error answer
 /// that names the message it refuses). Never fails.
-pub fn message_id_of(dialect: &Dialect, bytes: &[u8]) -> Option<String> {
-    let (text, limits) = crate::formats::encoding::utf8_within(bytes, &dialect.limits).ok()?;
+pub fn message_id_of(dialect: &Dialect, bytes: &[u8], charset: Option<&str>) -> Option<String> {
+    let (text, limits) =
+        crate::formats::encoding::utf8_within(bytes, charset, &dialect.limits).ok()?;
     let root = xml::parse_within(&text, &limits).ok()?;
     let reader = Reader {
         dialect,
