@@ -16,6 +16,8 @@ enum Piece {
     Hour,
     Minute,
     Second,
+    /// `%:z`: `+HH:MM` or `-HH:MM`.
+    Offset,
     Literal(u8),
 }
 
@@ -23,6 +25,7 @@ impl Piece {
     fn width(self) -> usize {
         match self {
             Piece::Year => 4,
+            Piece::Offset => 6,
             Piece::Literal(_) => 1,
             _ => 2,
         }
@@ -39,16 +42,17 @@ pub struct Pattern {
     time: bool,
 }
 
-/// What a pattern read: a date, and a time of day when the layout has one.
+/// What a pattern read: a date, a time of day and an offset when the layout has them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Read {
     pub date: Date,
     pub time: Option<DateTime>,
+    pub offset: Option<Offset>,
 }
 
 impl Pattern {
     /// The pattern of `layout`, if it has one: each of year, month and day exactly once, hour,
-    /// minute and second all or none, ASCII literals between.
+    /// minute and second all or none, at most one offset (`%:z`), ASCII literals between.
     pub fn compile(layout: &str) -> Option<Pattern> {
         let mut pieces = Vec::new();
         let mut bytes = layout.bytes();
@@ -61,6 +65,7 @@ impl Pattern {
                     b'H' => Piece::Hour,
                     b'M' => Piece::Minute,
                     b'S' => Piece::Second,
+                    b':' if bytes.next()? == b'z' => Piece::Offset,
                     _ => return None,
                 },
                 // Literals that cannot be taken for a digit (whitespace, which strtime reads
@@ -73,7 +78,10 @@ impl Pattern {
         let count = |p: Piece| pieces.iter().filter(|q| **q == p).count();
         let date = [Piece::Year, Piece::Month, Piece::Day].map(count);
         let time = [Piece::Hour, Piece::Minute, Piece::Second].map(count);
-        if date != [1, 1, 1] || !(time == [0, 0, 0] || time == [1, 1, 1]) {
+        if date != [1, 1, 1]
+            || !(time == [0, 0, 0] || time == [1, 1, 1])
+            || count(Piece::Offset) > 1
+        {
             return None;
         }
         Some(Pattern {
@@ -91,6 +99,7 @@ impl Pattern {
             return None;
         }
         let mut values = [0i32; 6];
+        let mut offset = None;
         let mut at = 0;
         for piece in &self.pieces {
             let width = piece.width();
@@ -109,6 +118,10 @@ impl Pattern {
                 Piece::Hour => 3,
                 Piece::Minute => 4,
                 Piece::Second => 5,
+                Piece::Offset => {
+                    offset = Some(read_offset(part)?);
+                    continue;
+                }
             };
             let mut n = 0i32;
             for digit in part {
@@ -136,7 +149,7 @@ impl Pattern {
             ),
             false => None,
         };
-        Some(Read { date, time })
+        Some(Read { date, time, offset })
     }
 
     /// Whether the layout carries a time of day.
@@ -144,10 +157,19 @@ impl Pattern {
         self.time
     }
 
-    /// Writes `at` in the layout; `false` (nothing written) for a year outside 0–9999.
-    pub fn write(&self, at: DateTime, out: &mut String) -> bool {
+    /// Whether the layout carries an offset.
+    pub fn has_offset(&self) -> bool {
+        self.pieces.contains(&Piece::Offset)
+    }
+
+    /// Writes `at` (with `offset`, for a layout that has one) in the layout; `false` (nothing
+    /// written) for a year outside 0–9999, or an offset the layout needs and does not get or
+    /// that is not in whole minutes.
+    pub fn write(&self, at: DateTime, offset: Option<Offset>, out: &mut String) -> bool {
         let year = at.year();
-        if !(0..=9999).contains(&year) {
+        // An offset with seconds (local mean time, before time zones) is strtime's to write.
+        let whole_minutes = offset.is_some_and(|o| o.seconds() % 60 == 0);
+        if !(0..=9999).contains(&year) || (self.has_offset() && !whole_minutes) {
             return false;
         }
         out.reserve(self.width);
@@ -155,6 +177,15 @@ impl Pattern {
             let (n, width) = match piece {
                 Piece::Literal(b) => {
                     out.push(char::from(*b));
+                    continue;
+                }
+                Piece::Offset => {
+                    let seconds = offset.map_or(0, |o| o.seconds());
+                    out.push(if seconds < 0 { '-' } else { '+' });
+                    let minutes = seconds.unsigned_abs() / 60;
+                    push_digits(out, (minutes / 60) as i32, 2);
+                    out.push(':');
+                    push_digits(out, (minutes % 60) as i32, 2);
                     continue;
                 }
                 Piece::Year => (i32::from(year), 4),
@@ -168,6 +199,25 @@ impl Pattern {
         }
         true
     }
+}
+
+/// `+HH:MM` or `-HH:MM`, as strtime's `%:z` reads it.
+fn read_offset(part: &[u8]) -> Option<Offset> {
+    let sign = match part[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digit = |b: u8| b.is_ascii_digit().then(|| i32::from(b - b'0'));
+    if part[3] != b':' {
+        return None;
+    }
+    let hours = digit(part[1])? * 10 + digit(part[2])?;
+    let minutes = digit(part[4])? * 10 + digit(part[5])?;
+    if minutes >= 60 {
+        return None;
+    }
+    Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok()
 }
 
 fn push_digits(out: &mut String, n: i32, width: u32) {
@@ -214,7 +264,7 @@ mod tests {
     #[test]
     fn layouts_with_other_directives_have_no_pattern() {
         for layout in [
-            "%Y-%m-%dT%H:%M:%S%:z",
+            "%Y-%m-%dT%H:%M:%S%z",
             "%d %B %Y",
             "%Y-%m",
             "%Y-%m-%dT%H:%M",
@@ -224,6 +274,11 @@ mod tests {
         }
         assert!(Pattern::compile("%Y%m%d%H%M%S").unwrap().has_time());
         assert!(!Pattern::compile("%d.%m.%Y").unwrap().has_time());
+        assert!(
+            Pattern::compile("%Y-%m-%dT%H:%M:%S%:z")
+                .unwrap()
+                .has_offset()
+        );
     }
 
     #[test]
@@ -272,7 +327,7 @@ mod tests {
             ] {
                 let at: DateTime = at.parse().unwrap();
                 let mut written = String::new();
-                assert!(pattern.write(at, &mut written));
+                assert!(pattern.write(at, None, &mut written));
                 assert_eq!(written, strtime::format(layout, at).unwrap(), "{layout}");
                 assert_eq!(pattern.read(&written).map(|r| r.date), Some(at.date()));
             }
@@ -288,7 +343,13 @@ mod tests {
             seed ^= seed << 17;
             seed % below
         };
-        for layout in ["%Y-%m-%d", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y"] {
+        for layout in [
+            "%Y-%m-%d",
+            "%Y%m%d%H%M%S",
+            "%Y-%m-%dT%H:%M:%S",
+            "%d.%m.%Y",
+            "%Y-%m-%dT%H:%M:%S%:z",
+        ] {
             let pattern = Pattern::compile(layout).unwrap();
             let mut read = 0;
             for _ in 0..20_000 {
@@ -312,6 +373,12 @@ mod tests {
                         Piece::Hour => text.push_str(&format!("{:02}", fields[3])),
                         Piece::Minute => text.push_str(&format!("{:02}", fields[4])),
                         Piece::Second => text.push_str(&format!("{:02}", fields[5])),
+                        Piece::Offset => text.push_str(&format!(
+                            "{}{:02}:{:02}",
+                            if next(2) == 0 { '+' } else { '-' },
+                            next(27),
+                            next(61)
+                        )),
                     }
                 }
                 if next(4) == 0 {
@@ -328,10 +395,39 @@ mod tests {
                     if pattern.has_time() {
                         assert_eq!(ours.time, theirs.to_datetime().ok(), "{text:?}");
                     }
+                    assert_eq!(ours.offset, theirs.offset(), "{text:?}");
                 }
             }
             assert!(read > 1_000, "{layout}: {read} texts read");
         }
+    }
+
+    #[test]
+    fn an_offset_is_written_as_strtime_writes_it() {
+        let layout = "%Y-%m-%dT%H:%M:%S%:z";
+        let pattern = Pattern::compile(layout).unwrap();
+        let zone = crate::domain::time::stockholm();
+        for at in [
+            "2026-11-20T07:40:00Z",
+            "2026-07-01T12:30:00Z",
+            "2026-03-29T01:00:00Z",
+        ] {
+            let at: Timestamp = at.parse().unwrap();
+            let offset = zone.to_offset(at);
+            let mut written = String::new();
+            assert!(pattern.write(offset.to_datetime(at), Some(offset), &mut written));
+            let zoned = at.to_zoned_datetime(zone.clone());
+            assert_eq!(written, strtime::format(layout, &zoned).unwrap());
+        }
+        // Stockholm's local mean time before 1900 (+01:12:12) is left to strtime.
+        let early: Timestamp = "0150-12-04T15:00:00Z".parse().unwrap();
+        let offset = zone.to_offset(early);
+        let mut written = String::new();
+        assert!(!pattern.write(offset.to_datetime(early), Some(offset), &mut written));
+        // Without the offset it needs, it writes nothing.
+        let mut written = String::new();
+        assert!(!pattern.write("2026-11-20T07:40:00".parse().unwrap(), None, &mut written));
+        assert!(written.is_empty());
     }
 
     #[test]

@@ -150,12 +150,18 @@ fn local_datetime(text: &str, format: &Format) -> Option<jiff::civil::DateTime> 
 }
 
 fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, String> {
-    match (zone, local_datetime(text, format)) {
-        (Zone::Stockholm, Some(local)) => {
+    let read = format.pattern.as_ref().and_then(|p| p.read(text));
+    match (zone, read.and_then(|r| r.time), read.and_then(|r| r.offset)) {
+        (Zone::Stockholm, Some(local), None) => {
             return crate::domain::time::swedish_local(local).map(|read| read.at);
         }
-        (Zone::Utc, Some(local)) => {
+        (Zone::Utc, Some(local), None) => {
             if let Ok(at) = jiff::tz::Offset::UTC.to_timestamp(local) {
+                return Ok(at);
+            }
+        }
+        (Zone::Offset, Some(local), Some(offset)) => {
+            if let Ok(at) = offset.to_timestamp(local) {
                 return Ok(at);
             }
         }
@@ -188,12 +194,12 @@ fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, S
 
 fn write_datetime(at: Timestamp, format: &Format, zone: Zone) -> Result<String, String> {
     if let Some(pattern) = &format.pattern {
-        let local = match zone {
-            Zone::Stockholm | Zone::Offset => stockholm().to_datetime(at),
-            Zone::Utc => jiff::tz::Offset::UTC.to_datetime(at),
+        let offset = match zone {
+            Zone::Stockholm | Zone::Offset => stockholm().to_offset(at),
+            Zone::Utc => jiff::tz::Offset::UTC,
         };
         let mut text = String::new();
-        if pattern.write(local, &mut text) {
+        if pattern.write(offset.to_datetime(at), Some(offset), &mut text) {
             return Ok(text);
         }
     }
@@ -206,7 +212,11 @@ fn write_datetime(at: Timestamp, format: &Format, zone: Zone) -> Result<String, 
 fn write_date(date: Date, format: &Format) -> Result<String, String> {
     if let Some(pattern) = format.pattern.as_ref().filter(|p| !p.has_time()) {
         let mut text = String::new();
-        if pattern.write(date.to_datetime(jiff::civil::Time::midnight()), &mut text) {
+        if pattern.write(
+            date.to_datetime(jiff::civil::Time::midnight()),
+            None,
+            &mut text,
+        ) {
             return Ok(text);
         }
     }
