@@ -155,18 +155,16 @@ impl<'a> Lines<'a> {
             return position_of(self.input, byte);
         }
         // Each byte is looked at once, however long the lines: a document on one line costs
-        // no more than a pretty-printed one. Counted without a branch per byte.
-        let part = &self.input.as_bytes()[self.offset..byte];
-        let tail = match part.iter().rposition(|b| *b == b'\n') {
-            Some(last) => {
-                self.line += part[..=last].iter().filter(|b| **b == b'\n').count();
+        // no more than a pretty-printed one.
+        for b in &self.input.as_bytes()[self.offset..byte] {
+            if *b == b'\n' {
+                self.line += 1;
                 self.column = 0;
-                &part[last + 1..]
+            } else if (*b & 0xC0) != 0x80 {
+                // Not a UTF-8 continuation byte: a new character.
+                self.column += 1;
             }
-            None => part,
-        };
-        // Characters: bytes that are not UTF-8 continuation bytes.
-        self.column += tail.iter().filter(|b| (**b & 0xC0) != 0x80).count();
+        }
         self.offset = byte;
         Position {
             line: self.line,
