@@ -25,6 +25,10 @@ pub fn utf8<'a>(bytes: &'a [u8], transport: Option<&str>) -> Result<Cow<'a, [u8]
     } else {
         match declared(bytes) {
             None => return labelled(bytes, transport),
+            // Most documents say UTF-8: no need to look the label up.
+            Some(label) if label.eq_ignore_ascii_case("UTF-8") => {
+                return Ok(Cow::Borrowed(bytes));
+            }
             Some(label) => {
                 let encoding = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
                     XmlError::UnknownEncoding {
