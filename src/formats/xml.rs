@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
@@ -105,7 +105,7 @@ impl Default for Limits {
 /// values borrow the document's text `'d` where nothing had to be unescaped.
 #[derive(Debug, Clone)]
 pub struct Attribute<'d> {
-    pub namespace: Option<Arc<str>>,
+    pub namespace: Option<Rc<str>>,
     pub name: &'d str,
     /// The prefix as written, if any (for messages: `prefix:name`).
     pub prefix: Option<&'d str>,
@@ -118,7 +118,7 @@ pub struct Attribute<'d> {
 #[derive(Debug, Clone)]
 pub struct Element<'d> {
     /// Shared by every element of a document in the same namespace.
-    pub namespace: Option<Arc<str>>,
+    pub namespace: Option<Rc<str>>,
     pub name: &'d str,
     pub attributes: Vec<Attribute<'d>>,
     pub children: Vec<Element<'d>>,
@@ -213,17 +213,17 @@ fn resolve_entity(name: &str) -> Option<String> {
 
 /// The namespaces of one document, each kept once: a document uses a handful.
 #[derive(Default)]
-struct NamespaceNames(Vec<Arc<str>>);
+struct NamespaceNames(Vec<Rc<str>>);
 
 impl NamespaceNames {
-    fn resolve(&mut self, resolved: ResolveResult<'_>) -> Result<Option<Arc<str>>, String> {
+    fn resolve(&mut self, resolved: ResolveResult<'_>) -> Result<Option<Rc<str>>, String> {
         match resolved {
             ResolveResult::Bound(ns) => {
                 let uri: &str = ns.0;
                 if let Some(known) = self.0.iter().find(|n| &***n == uri) {
                     return Ok(Some(known.clone()));
                 }
-                let known: Arc<str> = uri.into();
+                let known: Rc<str> = uri.into();
                 self.0.push(known.clone());
                 Ok(Some(known))
             }
@@ -244,7 +244,7 @@ fn open<'d>(
     input: &'d str,
     reader: &NsReader<&'d [u8]>,
     start: &BytesStart<'d>,
-    namespace: Option<Arc<str>>,
+    namespace: Option<Rc<str>>,
     namespaces: &mut NamespaceNames,
     position: Position,
 ) -> Result<Element<'d>, XmlError> {

@@ -1,8 +1,11 @@
 //! Reading a dialect's document into a canonical message: the rules build the canonical JSON
 //! form, serde checks its shape. No IO. Input no rule read is returned as warnings.
 
+use std::borrow::Cow;
+
 use jiff::civil::Date;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::dialect::{Body, Dialect, GroupRule, MessageKind, Rule, ValueRule};
 use super::error::MunicipalError;
@@ -12,7 +15,9 @@ use super::transform::TransformError;
 use crate::formats::canonical::{UnplacedMessage, event_id};
 use crate::formats::xml::{self, Element, Position};
 
+mod built;
 mod reader;
+use built::Built;
 use reader::{Found, Reader};
 
 type Result<T> = std::result::Result<T, MunicipalError>;
@@ -46,17 +51,20 @@ fn transform_error(error: TransformError, path: String, position: Position) -> M
 }
 
 /// The object at `path` in `root`, created (with the objects on the way) if absent.
-fn entry<'v>(root: &'v mut Value, path: &CanonPath) -> std::result::Result<&'v mut Value, String> {
+fn entry<'v, 'r>(
+    root: &'v mut Built<'r>,
+    path: &'r CanonPath,
+) -> std::result::Result<&'v mut Built<'r>, String> {
     let mut here = root;
     for segment in &path.segments {
-        let Value::Object(map) = here else {
+        let Some(fields) = here.fields_mut() else {
             return Err(format!(
                 "canonical field {path} is inside a value that is not an object"
             ));
         };
-        here = child(map, segment);
+        here = built::child(fields, Cow::Borrowed(segment));
     }
-    if !here.is_object() {
+    if here.fields_mut().is_none() {
         return Err(format!(
             "canonical field {path} is set to a value and used as an object"
         ));
@@ -64,13 +72,15 @@ fn entry<'v>(root: &'v mut Value, path: &CanonPath) -> std::result::Result<&'v m
     Ok(here)
 }
 
-/// Sets `path` in `root` to `value`; a second, different value for the same field is an error.
-fn set(
-    root: &mut Value,
-    path: &CanonPath,
-    value: Value,
+/// Sets the field at `segments` in `root` to `value`; a second, different value for the same
+/// field is an error. `path` names the field in messages.
+fn set<'r>(
+    root: &mut Built<'r>,
+    segments: &'r [String],
+    value: Built<'r>,
     at: impl Fn() -> (String, Position),
 ) -> Result<()> {
+    let path = || segments.join(".");
     let conflict = |problem: String| {
         let (path, position) = at();
         MunicipalError::Invalid {
@@ -79,7 +89,7 @@ fn set(
             problem,
         }
     };
-    let Some((last, parents)) = path.segments.split_last() else {
+    let Some((last, parents)) = segments.split_last() else {
         *root = value;
         return Ok(());
     };
@@ -87,58 +97,50 @@ fn set(
     for segment in parents {
         here = match here {
             // An item of a list already read (a copy into each item of a group).
-            Value::Array(items) => {
+            Built::List(items) => {
                 match segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
                     Some(item) => item,
                     None => {
                         return Err(conflict(format!(
-                            "canonical field {path} names an item the list does not have"
+                            "canonical field {} names an item the list does not have",
+                            path()
                         )));
                     }
                 }
             }
-            Value::Object(map) => child(map, segment),
-            _ => {
+            Built::Object(fields) => built::child(fields, Cow::Borrowed(segment)),
+            Built::Value(_) => {
                 return Err(conflict(format!(
-                    "canonical field {path} is inside a value that is not an object"
+                    "canonical field {} is inside a value that is not an object",
+                    path()
                 )));
             }
         };
     }
-    let Value::Object(map) = here else {
+    let Some(fields) = here.fields_mut() else {
         return Err(conflict(format!(
-            "canonical field {path} is inside a value that is not an object"
+            "canonical field {} is inside a value that is not an object",
+            path()
         )));
     };
-    match map.get(last) {
-        Some(existing) if *existing != value => Err(conflict(format!(
-            "gives {path} a second value; another element of the document already set it"
+    match fields.iter().find(|(k, _)| k == last) {
+        Some((_, existing)) if *existing != value => Err(conflict(format!(
+            "gives {} a second value; another element of the document already set it",
+            path()
         ))),
         Some(_) => Ok(()),
         None => {
-            map.insert(last.clone(), value);
+            fields.push((Cow::Borrowed(last), value));
             Ok(())
         }
     }
 }
 
-/// The object at `key` of `map`, made empty if it is not there; the key is copied only then.
-fn child<'v>(map: &'v mut Map<String, Value>, key: &str) -> &'v mut Value {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), Value::Object(Map::new()));
-    }
-    // Just made if it was not there.
-    map.get_mut(key).unwrap_or_else(|| unreachable!())
-}
-
-/// The value at `path` in `root`.
-pub fn get<'v>(root: &'v Value, path: &CanonPath) -> Option<&'v Value> {
+/// The value at `segments` in `root`.
+fn get<'v, 'r>(root: &'v Built<'r>, segments: &[String]) -> Option<&'v Built<'r>> {
     let mut here = root;
-    for segment in &path.segments {
-        here = match here {
-            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
-            other => other.as_object()?.get(segment)?,
-        };
+    for segment in segments {
+        here = here.step(segment)?;
     }
     (!here.is_null()).then_some(here)
 }
@@ -319,12 +321,12 @@ fn unknown_kind(reader: &Reader<'_>, dialect: &Dialect) -> MunicipalError {
 }
 
 /// The sender's key in message identity: a municipality's code, a region unit's HSA-id.
-fn sender_key(json: &Value) -> Option<String> {
+fn sender_key(json: &Built<'_>) -> Option<String> {
     let sender = json.get("event")?.get("source")?.get("sender")?;
     sender
         .get("kommunkod")
         .or_else(|| sender.get("hsa_id"))
-        .and_then(Value::as_str)
+        .and_then(Built::as_str)
         .map(str::to_owned)
 }
 
@@ -410,8 +412,8 @@ pub fn decode_sent(
     root.mark();
     let kind = detect(&reader, dialect)?;
 
-    let mut json = Value::Object(Map::new());
     let mut copies = reader::Copies::default();
+    let mut json = Built::object();
     reader.apply(&dialect.envelope, &root, &mut json, &mut copies)?;
     let context = match &kind.context {
         Some(path) => reader
@@ -421,12 +423,11 @@ pub fn decode_sent(
     };
     reader.apply(&kind.rules, context, &mut json, &mut copies)?;
     // A copy fills a field the document left empty (e.g. the party acting is the sender).
-    for (target, from) in copies.pending {
-        let target = CanonPath { segments: target };
-        if get(&json, &target).is_none()
-            && let Some(value) = get(&json, from).cloned()
+    for (target, from) in &copies.pending {
+        if get(&json, target).is_none()
+            && let Some(value) = get(&json, &from.segments).cloned()
         {
-            set(&mut json, &target, value, || {
+            set(&mut json, target, value, || {
                 (reader.path(&root), root.position)
             })?;
         }
@@ -439,7 +440,7 @@ pub fn decode_sent(
     let occurred_at = kind
         .occurred_at
         .as_ref()
-        .map(|p| get(&json, p))
+        .map(|p| get(&json, &p.segments))
         .unwrap_or_else(|| json.get("sent_at"))
         .cloned()
         .ok_or_else(|| {
@@ -455,7 +456,7 @@ pub fn decode_sent(
         .get("event")
         .and_then(|e| e.get("source"))
         .and_then(|s| s.get("message_id"))
-        .and_then(Value::as_str)
+        .and_then(Built::as_str)
         .map(str::to_owned);
     // Message ids are unique per sending system: the sender's (a municipality, a region unit),
     // or for what the gateway raised itself (no sender), the case's issuer's.
@@ -463,48 +464,48 @@ pub fn decode_sent(
         .or_else(|| {
             json.get("case")
                 .and_then(|c| c.get("issuer"))
-                .and_then(Value::as_str)
+                .and_then(Built::as_str)
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let event = json
-        .as_object_mut()
-        .and_then(|m| m.get_mut("event"))
-        .and_then(Value::as_object_mut)
+    let message = json
+        .fields_mut()
         .ok_or_else(|| incomplete("it has no event".to_owned()))?;
-    event.insert("kind".to_owned(), Value::from(kind.kind));
-    event.insert("occurred_at".to_owned(), occurred_at);
-    if let Some(source) = event.get_mut("source").and_then(Value::as_object_mut) {
-        source.insert("format".to_owned(), Value::from(dialect.format.as_str()));
+    let event = message
+        .iter_mut()
+        .find(|(k, _)| k == "event")
+        .and_then(|(_, event)| event.fields_mut())
+        .ok_or_else(|| incomplete("it has no event".to_owned()))?;
+    built::insert(event, "kind".into(), Built::Value(kind.kind.into()));
+    built::insert(event, "occurred_at".into(), occurred_at);
+    if let Some(source) = event
+        .iter_mut()
+        .find(|(k, _)| k == "source")
+        .and_then(|(_, source)| source.fields_mut())
+    {
+        let format = Built::Value(dialect.format.as_str().into());
+        built::insert(source, "format".into(), format);
         let local_codes = reader.local_codes.take();
         if !local_codes.is_empty() {
-            source.insert(
-                "local_codes".to_owned(),
-                Value::Object(
-                    local_codes
-                        .into_iter()
-                        .map(|(k, v)| (k, v.into()))
-                        .collect(),
-                ),
-            );
+            let codes = local_codes
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k), Built::Value(v.into())))
+                .collect();
+            built::insert(source, "local_codes".into(), Built::Object(codes));
         }
     }
     if let Some(message_id) = &message_id {
-        event.insert(
-            "id".to_owned(),
-            Value::from(event_id(&dialect.format, &issuer, message_id).to_string()),
-        );
+        let id = event_id(&dialect.format, &issuer, message_id).to_string();
+        built::insert(event, "id".into(), Built::Value(id.into()));
     }
     if kind.kind == "sip_response" {
         overall_answer(event);
     }
     // A dialect without case numbering may name no case at all: the gateway places it.
-    if let Some(message) = json.as_object_mut() {
-        message
-            .entry("case")
-            .or_insert_with(|| Value::Object(Map::new()));
+    if !message.iter().any(|(k, _)| k == "case") {
+        message.push(("case".into(), Built::object()));
     }
-    let message: UnplacedMessage = serde_json::from_value(json)
+    let message = UnplacedMessage::deserialize(json)
         .map_err(|e| incomplete(hint(dialect, kind, &e.to_string())))?;
 
     let mut warnings: Vec<String> = root
@@ -523,20 +524,23 @@ pub fn decode_sent(
 
 /// A SIP answer that answers only per participant gets the whole response's answer from its
 /// participants' (`domain::event::overall_answer`); one the document states stands.
-fn overall_answer(event: &mut Map<String, Value>) {
-    if event.contains_key("answer") {
+fn overall_answer<'r>(event: &mut Vec<(built::Key<'r>, Built<'r>)>) {
+    if event.iter().any(|(k, _)| k == "answer") {
         return;
     }
     let Some(Ok(participants)) = event
-        .get("participants")
-        .map(|p| serde_json::from_value::<Vec<crate::domain::event::ParticipantAnswer>>(p.clone()))
+        .iter()
+        .find(|(k, _)| k == "participants")
+        .map(|(_, p)| Vec::<crate::domain::event::ParticipantAnswer>::deserialize(p.clone()))
     else {
         return;
     };
     if let Some(Value::Object(answer)) = crate::domain::event::overall_answer(&participants)
         .and_then(|a| serde_json::to_value(a).ok())
     {
-        event.extend(answer);
+        for (key, value) in answer {
+            built::insert(event, Cow::Owned(key), Built::Value(value));
+        }
     }
 }
 

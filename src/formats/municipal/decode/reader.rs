@@ -296,7 +296,7 @@ impl<'a> Reader<'a> {
         &self,
         rules: &'r [Rule],
         el: &'a Element<'a>,
-        out: &mut Value,
+        out: &mut Built<'r>,
         copies: &mut Copies<'r>,
     ) -> Result<()> {
         for rule in rules {
@@ -317,7 +317,9 @@ impl<'a> Reader<'a> {
                     Some(_) => {}
                 },
                 Body::Const { field, value } => {
-                    set(out, field, value.clone(), || (self.path(el), el.position))?
+                    set(out, &field.segments, Built::Value(value.clone()), || {
+                        (self.path(el), el.position)
+                    })?
                 }
                 Body::Copy { field, from } => {
                     let mut target = copies.prefix.clone();
@@ -390,11 +392,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one value rule; `prefix` is the canonical path of the object it writes into.
-    pub(super) fn value_rule(
+    pub(super) fn value_rule<'r>(
         &self,
-        rule: &ValueRule,
+        rule: &'r ValueRule,
         el: &'a Element<'a>,
-        out: &mut Value,
+        out: &mut Built<'r>,
         prefix: &[String],
     ) -> Result<()> {
         let mut parts = Vec::with_capacity(rule.xml.len());
@@ -407,9 +409,12 @@ impl<'a> Reader<'a> {
                 return Err(self.missing(el, &rule.xml[0]));
             }
             if let Some(default) = &rule.default {
-                set(out, &rule.field[0], default.clone(), || {
-                    (self.path(el), el.position)
-                })?;
+                set(
+                    out,
+                    &rule.field[0].segments,
+                    Built::Value(default.clone()),
+                    || (self.path(el), el.position),
+                )?;
             }
             return Ok(());
         }
@@ -481,7 +486,12 @@ impl<'a> Reader<'a> {
                 });
             }
             for (field, piece) in rule.field.iter().zip(pieces) {
-                set(out, field, read(piece.trim())?, where_)?;
+                set(
+                    out,
+                    &field.segments,
+                    Built::Value(read(piece.trim())?),
+                    where_,
+                )?;
             }
             return Ok(());
         }
@@ -499,14 +509,14 @@ impl<'a> Reader<'a> {
                 text.to_owned(),
             );
         }
-        set(out, &rule.field[0], value, where_)
+        set(out, &rule.field[0].segments, Built::Value(value), where_)
     }
 
     pub(super) fn group<'r>(
         &self,
         rule: &'r GroupRule,
         el: &'a Element<'a>,
-        out: &mut Value,
+        out: &mut Built<'r>,
         copies: &mut Copies<'r>,
     ) -> Result<()> {
         if rule.repeated {
@@ -552,7 +562,7 @@ impl<'a> Reader<'a> {
                 .unwrap_or_default();
             for (i, item) in items.into_iter().enumerate() {
                 item.mark();
-                let mut value = Value::Object(Map::new());
+                let mut value = Built::object();
                 let mut at = list_path.clone();
                 at.push(i.to_string());
                 copies.within(&at, |copies| {
@@ -561,7 +571,7 @@ impl<'a> Reader<'a> {
                 list.push(value);
             }
             if let Some(field) = &rule.field {
-                set(out, field, Value::Array(list), || {
+                set(out, &field.segments, Built::List(list), || {
                     (self.path(el), el.position)
                 })?;
             }
