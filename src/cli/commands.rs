@@ -63,7 +63,9 @@ pub(super) fn translate_file(
     for warning in &translation.warnings {
         eprintln!("warning: {warning}");
     }
-    print!("{}", translation.output);
+    // As it is sent: a municipal dialect's documents in the encoding it writes.
+    let (bytes, _) = crate::formats::translate::sent(&to, translation.output, &mappings)?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes)?;
     Ok(())
 }
 
@@ -779,10 +781,15 @@ pub(super) fn check_dialects(mappings: &crate::formats::Mappings) -> anyhow::Res
     for dialect in mappings.municipal.iter() {
         let (all, inbound) = kind_counts(dialect);
         println!(
-            "  municipal:      {} ({all} message kinds, {inbound} accepted from the municipality; {} examples read{})",
+            "  municipal:      {} ({all} message kinds, {inbound} accepted from the municipality; {} examples read{}{})",
             dialect.name,
             dialect.examples_read,
-            numbering(dialect)
+            numbering(dialect),
+            if dialect.encoding.is_utf8() {
+                String::new()
+            } else {
+                format!("; written in {}", dialect.encoding.label())
+            }
         );
     }
     Ok(())

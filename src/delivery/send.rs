@@ -65,21 +65,23 @@ impl Deliverer {
         outcome
     }
 
-    /// The body of `item` in its subscription's format: for `fhir`, an event notification
-    /// (the Subscriptions backport) around the rendered resources.
+    /// The body of `item` in its subscription's format, with its media type: for `fhir`, an
+    /// event notification (the Subscriptions backport) around the rendered resources; for a
+    /// municipal dialect, in the encoding the dialect writes.
     fn encode(
         &self,
         subscription: &Subscription,
         item: &OutboxItem,
         payload: &Payload,
-    ) -> Result<String, translate::TranslateError> {
+    ) -> Result<(Vec<u8>, String), translate::TranslateError> {
         if subscription.format != translate::Format::Fhir {
-            return translate::write(
+            let written = translate::write(
                 &subscription.format,
                 &payload.message,
                 &self.mappings,
                 self.clock.today(),
-            );
+            )?;
+            return translate::sent(&subscription.format, written, &self.mappings);
         }
         let bundle = translate::fhir_bundle(&payload.message, &self.mappings)?;
         let number = item.event_number.unwrap_or(item.id as u64);
@@ -95,7 +97,11 @@ impl Deliverer {
             }),
             self.clock.now(),
         );
-        Ok(serde_json::to_string(&notification)? + "\n")
+        let body = serde_json::to_string(&notification)? + "\n";
+        Ok((
+            body.into_bytes(),
+            subscription.format.media_type().to_owned(),
+        ))
     }
 
     /// Sends `subscription` a handshake (the backport's check that the endpoint answers),
@@ -127,7 +133,12 @@ impl Deliverer {
     /// Sends `subscription` a status-only notification (handshake, heartbeat) once, without
     /// retrying: `Err` with the reason unless the receiver answers 2xx.
     async fn notify(&self, subscription: &Subscription, body: &Value) -> Result<(), String> {
-        match self.request(subscription, body.to_string()).send().await {
+        let media_type = subscription.format.media_type().to_owned();
+        match self
+            .request(subscription, body.to_string().into_bytes(), media_type)
+            .send()
+            .await
+        {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(format!("the endpoint answered {}", response.status())),
             Err(e) if e.is_timeout() => Err(format!(
@@ -192,18 +203,20 @@ impl Deliverer {
     }
 
     /// A POST of `body` to `subscription`'s endpoint: its own HTTP client if it has one, its
-    /// timeout, its format's media type, its bearer token and headers.
-    fn request(&self, subscription: &Subscription, body: String) -> reqwest::RequestBuilder {
+    /// timeout, the body's media type, its bearer token and headers.
+    fn request(
+        &self,
+        subscription: &Subscription,
+        body: Vec<u8>,
+        media_type: String,
+    ) -> reqwest::RequestBuilder {
         let mut request = subscription
             .http
             .as_ref()
             .unwrap_or(&self.http)
             .post(subscription.endpoint.clone())
             .timeout(subscription.timeout)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                subscription.format.media_type(),
-            )
+            .header(reqwest::header::CONTENT_TYPE, media_type)
             .body(body);
         if let Some(token) = &subscription.bearer_token {
             request = request.bearer_auth(token.expose());
@@ -218,10 +231,10 @@ impl Deliverer {
         &self,
         subscription: &Subscription,
         item: &OutboxItem,
-        body: String,
+        (body, media_type): (Vec<u8>, String),
     ) -> Delivered {
         let request = self
-            .request(subscription, body)
+            .request(subscription, body, media_type)
             // The delivery span's trace context, when traces are exported.
             .headers(crate::telemetry::trace_headers())
             .header("idempotency-key", item.idempotency_key.as_str())

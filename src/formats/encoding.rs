@@ -133,6 +133,173 @@ fn first_invalid(encoding: &'static Encoding, bytes: &[u8]) -> Position {
     Position { line, column }
 }
 
+/// The encoding a document is written in, for a receiver that reads no other: UTF-8 (the
+/// default), or another whose name the receiver knows (`ISO-8859-1` for older case systems).
+/// What the encoding cannot hold is written as a character reference (`&#8364;`), which XML
+/// reads as the character itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The name the declaration gives, as configured.
+    label: String,
+    repertoire: Repertoire,
+}
+
+/// The characters an encoding holds. Web browsers read the labels of ASCII and Latin-1 as
+/// Windows-1252 (as `encoding_rs` does); a receiver that takes the label at its word holds
+/// only the characters the label names, so only those are written as themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repertoire {
+    Utf8,
+    Ascii,
+    Latin1,
+    Other(&'static Encoding),
+}
+
+/// The labels (WHATWG's, which read them as Windows-1252) that name ASCII or ISO-8859-1.
+const ASCII_LABELS: &[&str] = &[
+    "ascii",
+    "us-ascii",
+    "ansi_x3.4-1968",
+    "iso-ir-6",
+    "iso646-us",
+    "csascii",
+    "us",
+];
+const LATIN_1_LABELS: &[&str] = &[
+    "iso-8859-1",
+    "iso8859-1",
+    "iso88591",
+    "iso_8859-1",
+    "iso_8859-1:1987",
+    "iso-ir-100",
+    "l1",
+    "latin1",
+    "cp819",
+    "ibm819",
+    "csisolatin1",
+];
+
+impl Output {
+    pub fn utf8() -> Output {
+        Output {
+            label: "UTF-8".to_owned(),
+            repertoire: Repertoire::Utf8,
+        }
+    }
+
+    /// The encoding `label` names, if a document can be written in it: one that writes XML's
+    /// markup as ASCII (not UTF-16) and that a receiver can be named.
+    pub fn parse(label: &str) -> Result<Output, String> {
+        let label = label.trim();
+        let encoding = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+            format!("{label:?} is not an encoding name (e.g. UTF-8, ISO-8859-1, windows-1252)")
+        })?;
+        let lower = label.to_ascii_lowercase();
+        let repertoire = if encoding == UTF_8 {
+            Repertoire::Utf8
+        } else if ASCII_LABELS.contains(&lower.as_str()) {
+            Repertoire::Ascii
+        } else if LATIN_1_LABELS.contains(&lower.as_str()) {
+            Repertoire::Latin1
+        } else if encoding.output_encoding() != encoding || !encoding.is_ascii_compatible() {
+            return Err(format!(
+                "{label} cannot be written: its documents do not write XML's markup as ASCII (UTF-16 needs no declaration; use UTF-8)"
+            ));
+        } else {
+            Repertoire::Other(encoding)
+        };
+        Ok(Output {
+            label: label.to_owned(),
+            repertoire,
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn is_utf8(&self) -> bool {
+        self.repertoire == Repertoire::Utf8
+    }
+
+    /// Whether the encoding holds `text` as it is (a name must be: markup has no references).
+    pub fn holds(&self, text: &str) -> bool {
+        match self.repertoire {
+            Repertoire::Utf8 => true,
+            Repertoire::Ascii => text.is_ascii(),
+            Repertoire::Latin1 => text.chars().all(|c| (c as u32) < 0x100),
+            Repertoire::Other(encoding) => !encoding.encode(text).2,
+        }
+    }
+
+    /// `media` with this encoding as its `charset` (`application/xml; charset=ISO-8859-1`).
+    pub fn media_type(&self, media: &str) -> String {
+        format!("{media}; charset={}", self.label)
+    }
+
+    /// `document`, as written (UTF-8, with or without a declaration), in this encoding: its
+    /// declaration names this encoding, and a character the encoding does not hold is written
+    /// as a character reference. A name (of an element or attribute) the encoding cannot hold
+    /// is an error, since markup has no references.
+    pub fn bytes<'a>(&self, document: &'a str) -> Result<Cow<'a, [u8]>, String> {
+        if self.is_utf8() {
+            return Ok(Cow::Borrowed(document.as_bytes()));
+        }
+        let body = match document.strip_prefix("<?xml") {
+            Some(rest) => rest.find("?>").map_or(document, |end| &rest[end + 2..]),
+            None => document,
+        };
+        let mut out = Vec::with_capacity(document.len() + 64);
+        out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"");
+        out.extend_from_slice(self.label.as_bytes());
+        out.extend_from_slice(b"\"?>");
+        // Where a character is: in text or an attribute's value (a reference will do) or in
+        // markup (it will not). Comments and processing instructions are not written.
+        let mut in_tag = false;
+        let mut quote: Option<char> = None;
+        let mut buffer = [0u8; 4];
+        for c in body.chars() {
+            match (in_tag, quote, c) {
+                (false, _, '<') => in_tag = true,
+                (true, None, '>') => in_tag = false,
+                (true, None, '"' | '\'') => quote = Some(c),
+                (true, Some(q), _) if q == c => quote = None,
+                _ => {}
+            }
+            let held = match self.repertoire {
+                Repertoire::Ascii => c.is_ascii(),
+                Repertoire::Latin1 => (c as u32) < 0x100,
+                _ => c.is_ascii(),
+            };
+            if held {
+                match self.repertoire {
+                    Repertoire::Latin1 => out.push(c as u32 as u8),
+                    _ => out.push(c as u8),
+                }
+                continue;
+            }
+            let encoded = match self.repertoire {
+                Repertoire::Other(encoding) => {
+                    let (bytes, _, unmappable) = encoding.encode(c.encode_utf8(&mut buffer));
+                    (!unmappable).then(|| bytes.into_owned())
+                }
+                _ => None,
+            };
+            match encoded {
+                Some(bytes) => out.extend_from_slice(&bytes),
+                None if in_tag && quote.is_none() => {
+                    return Err(format!(
+                        "the name with {c:?} cannot be written in {}: XML names have no character references",
+                        self.label
+                    ));
+                }
+                None => out.extend_from_slice(format!("&#{};", c as u32).as_bytes()),
+            }
+        }
+        Ok(Cow::Owned(out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +409,86 @@ mod tests {
             utf8(with("UTF-16").as_bytes(), None).unwrap_err(),
             XmlError::UnknownEncoding { .. }
         ));
+    }
+
+    /// A tree's every name, attribute and text, for comparing two documents.
+    fn texts(element: &xml::Element<'_>, out: &mut Vec<String>) {
+        out.push(format!("<{}>{}", element.name, element.text));
+        for attribute in &element.attributes {
+            out.push(format!("@{}={}", attribute.name, attribute.value));
+        }
+        for child in &element.children {
+            texts(child, out);
+        }
+    }
+
+    fn read_back(bytes: &[u8]) -> Vec<String> {
+        let text = utf8(bytes, None).unwrap();
+        let mut out = Vec::new();
+        texts(&xml::parse(&text).unwrap(), &mut out);
+        out
+    }
+
+    const WRITTEN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Ärende namn=\"Åsa &amp; Łucja €\">\n  <Text>Östersund – 5 € 中</Text>\n</Ärende>\n";
+
+    #[test]
+    fn a_document_is_written_in_its_encoding_with_references_for_what_it_lacks() {
+        let original = read_back(WRITTEN.as_bytes());
+        let latin1 = Output::parse("ISO-8859-1").unwrap();
+        let bytes = latin1.bytes(WRITTEN).unwrap();
+        // Latin-1 holds Å, Ä and Ö as single bytes; the euro sign, the dash, Ł and 中 are not
+        // Latin-1 (Windows-1252 has € and – at 0x80 and 0x96, which Latin-1 reads as controls).
+        assert!(bytes.starts_with(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<\xC4rende"));
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("&#8364;") && text.contains("&#8211;") && text.contains("&#321;"));
+        assert!(!bytes.contains(&0x80) && !bytes.contains(&0x96));
+        assert_eq!(read_back(&bytes), original);
+
+        let ascii = Output::parse("US-ASCII").unwrap();
+        assert!(
+            ascii
+                .bytes("<a>Åsa</a>")
+                .unwrap()
+                .ends_with(b"<a>&#197;sa</a>")
+        );
+        assert!(ascii.bytes(WRITTEN).is_err(), "Ä in a name");
+
+        let cp1252 = Output::parse("windows-1252").unwrap();
+        let bytes = cp1252.bytes(WRITTEN).unwrap();
+        assert!(
+            bytes.contains(&0x80) && bytes.contains(&0x96),
+            "€ and – are Windows-1252"
+        );
+        assert_eq!(read_back(&bytes), original);
+
+        // Shift_JIS holds 中 but not Ä: in a name that is an error, in text a reference.
+        let sjis = Output::parse("Shift_JIS").unwrap();
+        assert!(sjis.bytes(WRITTEN).unwrap_err().contains("'Ä'"));
+        let ascii_names = "<a k=\"Åsa 中\">Östersund 中</a>";
+        let bytes = sjis.bytes(ascii_names).unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains("&#197;sa"));
+        assert_eq!(read_back(&bytes), read_back(ascii_names.as_bytes()));
+
+        let utf8 = Output::parse("utf8").unwrap();
+        assert!(utf8.is_utf8());
+        assert_eq!(&*utf8.bytes(WRITTEN).unwrap(), WRITTEN.as_bytes());
+        assert_eq!(
+            latin1.media_type("application/xml"),
+            "application/xml; charset=ISO-8859-1"
+        );
+    }
+
+    #[test]
+    fn an_encoding_a_document_cannot_be_written_in_is_refused_by_name() {
+        let error = Output::parse("EBCDIC-SV").unwrap_err();
+        assert!(
+            error.contains("\"EBCDIC-SV\" is not an encoding name"),
+            "{error}"
+        );
+        for label in ["UTF-16", "UTF-16BE", "ISO-2022-JP", "replacement"] {
+            assert!(Output::parse(label).is_err(), "{label}");
+        }
+        let latin1 = Output::parse("latin1").unwrap();
+        assert!(latin1.holds("Ärende") && !latin1.holds("Łucja"));
     }
 }

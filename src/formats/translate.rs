@@ -185,6 +185,29 @@ pub fn step_deadline(message: &CanonicalMessage, mappings: &Mappings) -> Option<
     process::clocks::step_deadline(policy, &message.event, None)
 }
 
+/// A written document (`write`, `translate`) as it is sent: its bytes (a municipal dialect's
+/// in the encoding the dialect writes) and its media type.
+pub fn sent(
+    to: &Format,
+    document: String,
+    mappings: &Mappings,
+) -> Result<(Vec<u8>, String), TranslateError> {
+    if let Format::Municipal(name) = to {
+        let dialect = dialect(mappings, name)?;
+        if !dialect.encoding.is_utf8() {
+            let bytes =
+                dialect
+                    .sent(&document)
+                    .map_err(|source| TranslateError::MunicipalWrite {
+                        to: to.name(),
+                        source,
+                    })?;
+            return Ok((bytes.into_owned(), dialect.media_type()));
+        }
+    }
+    Ok((document.into_bytes(), to.media_type().to_owned()))
+}
+
 /// Writes `message` as `to`. `today` places 10-digit personnummer in their century.
 pub fn write(
     to: &Format,

@@ -72,13 +72,18 @@ fn document(
     form: &Form,
     value: &Value,
 ) -> Response {
-    match municipal::write_form(dialect, form, value, pipeline.clock.today()) {
+    let written = municipal::write_form(dialect, form, value, pipeline.clock.today())
+        .and_then(|xml| Ok(dialect.sent(&xml)?.into_owned()));
+    match written {
         Ok(xml) => {
             let mut response = (status, xml).into_response();
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/xml; charset=utf-8"),
-            );
+            let media_type = if dialect.encoding.is_utf8() {
+                HeaderValue::from_static("application/xml; charset=utf-8")
+            } else {
+                HeaderValue::from_str(&dialect.media_type())
+                    .unwrap_or(HeaderValue::from_static("application/xml"))
+            };
+            response.headers_mut().insert(CONTENT_TYPE, media_type);
             response
         }
         Err(error) => ApiError::Internal(format!(
@@ -218,6 +223,8 @@ pub async fn dialects(State(pipeline): State<Pipeline>) -> Json<Value> {
                 // "own": every message names its case; "placed": the gateway finds the case of
                 // one that does not (by number alone, or the person's open case).
                 "case_numbering": if d.numbers_cases { "own" } else { "placed" },
+                // What its documents are written in (received ones are read as they declare).
+                "encoding": d.encoding.label(),
                 "message_kinds": d.kinds.iter().map(|k| json!({
                     "name": k.name,
                     "event": k.kind,

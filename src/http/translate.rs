@@ -62,9 +62,14 @@ pub async fn translate(
         &pipeline.mappings,
         pipeline.clock.today(),
     )?;
-    let mut response = translation.output.into_response();
+    let (body, media_type) =
+        crate::formats::translate::sent(&to, translation.output, &pipeline.mappings)?;
+    let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(to.media_type()));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(&media_type).unwrap_or(HeaderValue::from_static(to.media_type())),
+    );
     super::error::warning_headers(headers, &translation.warnings);
     Ok(response)
 }

@@ -754,7 +754,10 @@ pub fn copy_dir(from: &Path, to: &Path) {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub headers: std::collections::HashMap<String, String>,
+    /// The body as text (bytes that are not UTF-8 replaced).
     pub body: String,
+    /// The body as it came.
+    pub bytes: Vec<u8>,
 }
 
 /// A receiving system on loopback: records every delivery and answers with the statuses
@@ -799,7 +802,7 @@ async fn serve_receiver(tls: bool) -> Receiver {
         axum::routing::post(
             move |peer: Option<axum::Extension<axum::extract::ConnectInfo<brygga::http::Peer>>>,
                   headers: HeaderMap,
-                  body: String| {
+                  bytes: axum::body::Bytes| {
                 let (r, s, a, ra, du) = (r.clone(), s.clone(), a.clone(), ra.clone(), du.clone());
                 async move {
                     let certificate = peer.and_then(|p| p.0.0.certificate);
@@ -824,7 +827,8 @@ async fn serve_receiver(tls: bool) -> Receiver {
                             .iter()
                             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
                             .collect(),
-                        body,
+                        body: String::from_utf8_lossy(&bytes).into_owned(),
+                        bytes: bytes.to_vec(),
                     });
                     a.notify_waiters();
                     if status == 0 {

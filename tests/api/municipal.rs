@@ -5,7 +5,9 @@
 use brygga::formats::xml::{self, Element};
 use serde_json::Value;
 
-use crate::helpers::{OSTERSUND, TestApp, copy_dir, repo_root, spawn_app, spawn_app_with};
+use crate::helpers::{
+    OSTERSUND, TestApp, copy_dir, receiver, repo_root, spawn_app, spawn_app_with, subscription,
+};
 
 fn cosmic_link(name: &str) -> Vec<u8> {
     std::fs::read(repo_root().join("mappings/cosmic-link/examples").join(name)).unwrap()
@@ -433,6 +435,7 @@ async fn the_dialects_are_listed_with_their_message_kinds() {
         .unwrap();
     assert_eq!(treserva["endpoint"], "/municipal/treserva-like/v1/messages");
     assert_eq!(treserva["case_numbering"], "own");
+    assert_eq!(treserva["encoding"], "UTF-8");
     let socsys = dialects.iter().find(|d| d["name"] == "socsys").unwrap();
     assert_eq!(socsys["case_numbering"], "placed");
     let kinds = treserva["message_kinds"].as_array().unwrap();
@@ -650,4 +653,99 @@ async fn an_invitation_naming_a_consent_never_recorded_is_answered_with_whom_it_
         })
         .collect();
     assert_eq!(raised, ["municipality 2380 unit SE2120002411-BIST"]);
+}
+
+/// What follows a document's XML declaration.
+fn after_declaration(text: &str) -> &str {
+    text.split_once("?>").map_or(text, |(_, rest)| rest)
+}
+
+#[tokio::test]
+async fn a_dialect_that_writes_latin_1_answers_translates_and_delivers_in_latin_1() {
+    // A case system that reads nothing but ISO-8859-1: the treserva-like folder copied with
+    // `encoding = "ISO-8859-1"`, and a subscription in each of the two.
+    let mappings = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("mappings"), mappings.path());
+    let variant = mappings.path().join("municipal/treserva-latin1");
+    copy_dir(
+        &repo_root().join("mappings/municipal/treserva-like"),
+        &variant,
+    );
+    let spec = std::fs::read_to_string(variant.join("dialect.toml")).unwrap();
+    std::fs::write(
+        variant.join("dialect.toml"),
+        format!("encoding = \"ISO-8859-1\"\n{spec}"),
+    )
+    .unwrap();
+    let (utf8_inbox, latin1_inbox) = (receiver().await, receiver().await);
+    let subscriptions = vec![
+        subscription("utf8", "2380", &utf8_inbox.url, "municipal:treserva-like"),
+        subscription(
+            "latin1",
+            "2380",
+            &latin1_inbox.url,
+            "municipal:treserva-latin1",
+        ),
+    ];
+    let root = mappings.path().to_path_buf();
+    let app = spawn_app_with(move |settings| {
+        settings.mappings_dir = root;
+        settings.subscriptions.0.extend(subscriptions);
+    })
+    .await;
+
+    // Deliveries: the same document, in Latin-1 bytes, declared and labelled so.
+    post_cosmic_link(&app, "01-inskrivningsmeddelande.xml").await;
+    let utf8 = utf8_inbox.wait_for(1).await;
+    let latin1 = latin1_inbox.wait_for(1).await;
+    let sent = &latin1[0].bytes;
+    assert_eq!(
+        latin1[0].headers["content-type"],
+        "application/xml; charset=ISO-8859-1"
+    );
+    assert!(sent.starts_with(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"));
+    assert!(
+        sent.contains(&0xD6) && std::str::from_utf8(sent).is_err(),
+        "Ö as one byte, not UTF-8"
+    );
+    let read = brygga::formats::encoding::utf8(sent, None).unwrap();
+    let read = std::str::from_utf8(&read).unwrap();
+    let same = utf8
+        .iter()
+        .find(|u| u.headers["x-brygga-event"] == latin1[0].headers["x-brygga-event"])
+        .unwrap();
+    assert_eq!(after_declaration(read), after_declaration(&same.body));
+
+    // The dialect's own answers.
+    let response = post_municipal(
+        &app,
+        "treserva-latin1",
+        example("treserva-like", "02-kvittens.xml"),
+    )
+    .await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/xml; charset=ISO-8859-1"
+    );
+    let status = response.status();
+    let receipt = response.bytes().await.unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&receipt));
+    assert!(receipt.starts_with(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"));
+
+    // And a translation into it.
+    let response = app
+        .region()
+        .await
+        .post(app.url("/translate?from=cosmic-link&to=municipal:treserva-latin1"))
+        .body(cosmic_link("01-inskrivningsmeddelande.xml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/xml; charset=ISO-8859-1"
+    );
+    let translated = response.bytes().await.unwrap();
+    assert!(translated.contains(&0xD6) && std::str::from_utf8(&translated).is_err());
 }

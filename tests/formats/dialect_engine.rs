@@ -697,3 +697,56 @@ ignore = ["Lank/@xml:space"]
     let same = load(&declared, "kallelse.toml", &kind).unwrap();
     assert_eq!(round_trip(&same, &message).0, written);
 }
+
+#[test]
+fn a_dialect_that_writes_latin_1_writes_what_latin_1_lacks_as_references_and_reads_it_back() {
+    let latin1 = DIALECT.replacen(
+        "root = \"Msg\"",
+        "root = \"Msg\"\nencoding = \"ISO-8859-1\"",
+        1,
+    );
+    let kind = format!("{INVITATION}{MEETING}{INVITED}");
+    let dialect = load(&latin1, "kallelse.toml", &kind).unwrap();
+    assert_eq!(dialect.media_type(), "application/xml; charset=ISO-8859-1");
+    let mut message = invitation(&[("SE2321000214-E3HC", "Läkare")]);
+    message.event.source.message_id = "M-€1".to_owned();
+    let written = encode(&dialect, &message, TODAY).unwrap();
+    let sent = dialect.sent(&written).unwrap();
+    assert!(sent.starts_with(b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"));
+    let text = String::from_utf8_lossy(&sent);
+    assert!(text.contains("<Id>M-&#8364;1</Id>"), "{text}");
+    assert!(
+        sent.windows(6).any(|w| w == b"L\xE4kare"),
+        "ä as one byte: {text}"
+    );
+    let back = decode(&dialect, &sent, TODAY).unwrap();
+    assert!(back.warnings.is_empty(), "{:?}", back.warnings);
+    // The same message (its event id is the message id's own).
+    assert_eq!(back.message.event.kind, message.event.kind);
+    assert_eq!(back.message.event.source, message.event.source);
+    assert_eq!(back.message.person, message.person);
+
+    // What no document in the encoding can hold, and encodings no document is written in.
+    let ascii_root = DIALECT.replacen(
+        "root = \"Msg\"",
+        "root = \"Ärende\"\nencoding = \"US-ASCII\"",
+        1,
+    );
+    let error = load(&ascii_root, "kallelse.toml", &kind).unwrap_err();
+    assert!(
+        error.contains("encoding: the name \"Ärende\" cannot be written in US-ASCII"),
+        "{error}"
+    );
+    for (label, expected) in [
+        ("UTF-16", "UTF-16 cannot be written"),
+        ("EBCDIC", "\"EBCDIC\" is not an encoding name"),
+    ] {
+        let spec = DIALECT.replacen(
+            "root = \"Msg\"",
+            &format!("root = \"Msg\"\nencoding = \"{label}\""),
+            1,
+        );
+        let error = load(&spec, "kallelse.toml", &kind).unwrap_err();
+        assert!(error.contains(expected), "{label}: {error}");
+    }
+}

@@ -74,7 +74,15 @@ pub fn check_examples(dialect: &Dialect, folder: &Path, today: Date) -> Vec<Exam
                     return check;
                 }
             };
-            match decode(dialect, written.as_bytes(), today) {
+            // Written back as sent: in the dialect's encoding.
+            let sent = match dialect.sent(&written) {
+                Ok(sent) => sent,
+                Err(e) => {
+                    check.error = Some(format!("cannot be written back: {e}"));
+                    return check;
+                }
+            };
+            match decode(dialect, &sent, today) {
                 Ok(again) => {
                     let a = serde_json::to_value(&first.message).unwrap_or(Value::Null);
                     let b = serde_json::to_value(&again.message).unwrap_or(Value::Null);

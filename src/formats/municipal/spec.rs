@@ -119,6 +119,10 @@ pub struct DialectSpec {
     pub namespaces: BTreeMap<String, String>,
     /// The root element of every message.
     pub root: String,
+    /// The encoding the dialect's documents are written in (`ISO-8859-1` for a case system
+    /// that reads nothing else); UTF-8 when absent. Documents received are read in the
+    /// encoding they declare, whatever this says.
+    pub encoding: Option<String>,
     pub limits: Option<LimitsSpec>,
     /// Defaults for typed values: `[types.datetime] format`, `zone`; `[types.date] format`;
     /// `[types.person-id] layout`.

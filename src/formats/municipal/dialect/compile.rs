@@ -18,6 +18,23 @@ pub(super) fn compile(
     };
     let dialect_at = at("dialect.toml");
     let (namespaces, root, limits) = header(&spec).map_err(&dialect_at)?;
+    let encoding = match &spec.encoding {
+        None => crate::formats::encoding::Output::utf8(),
+        Some(label) => crate::formats::encoding::Output::parse(label)
+            .map_err(|e| dialect_at(format!("encoding: {e}")))?,
+    };
+    // Names are markup, which has no character references: the root and prefixes must fit.
+    // (Every other name is checked as each example is written back.)
+    for name in
+        std::iter::once(spec.root.as_str()).chain(spec.namespaces.keys().map(String::as_str))
+    {
+        if !encoding.holds(name) {
+            return Err(dialect_at(format!(
+                "encoding: the name {name:?} cannot be written in {}",
+                encoding.label()
+            )));
+        }
+    }
     let compiler = Compiler {
         namespaces: &namespaces,
         tables,
@@ -85,6 +102,7 @@ pub(super) fn compile(
         format: format!("{FORMAT_PREFIX}{name}"),
         namespaces,
         root,
+        encoding,
         limits,
         envelope,
         kinds,

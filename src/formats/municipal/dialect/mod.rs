@@ -119,6 +119,8 @@ pub struct Dialect {
     pub format: String,
     pub namespaces: Namespaces,
     pub root: Name,
+    /// The encoding its documents are written in (`encoding` in `dialect.toml`).
+    pub encoding: crate::formats::encoding::Output,
     pub limits: Limits,
     pub envelope: Vec<Rule>,
     pub kinds: Vec<MessageKind>,
@@ -138,6 +140,30 @@ pub struct Dialect {
 }
 
 impl Dialect {
+    /// A document written in this dialect (UTF-8 text, as `encode` and `write_form` write it)
+    /// as its receivers take it: in the dialect's encoding, declared.
+    pub fn sent<'a>(
+        &self,
+        document: &'a str,
+    ) -> Result<std::borrow::Cow<'a, [u8]>, super::error::WriteError> {
+        self.encoding
+            .bytes(document)
+            .map_err(|problem| super::error::WriteError::Invalid {
+                field: "the document".to_owned(),
+                xml: self.root.to_string(),
+                problem,
+            })
+    }
+
+    /// The media type of its documents: XML, with a charset unless they are UTF-8.
+    pub fn media_type(&self) -> String {
+        if self.encoding.is_utf8() {
+            "application/xml".to_owned()
+        } else {
+            self.encoding.media_type("application/xml")
+        }
+    }
+
     /// The attribute `element` is picked by among its namesakes, if the dialect picks it so.
     pub fn selector(&self, element: &crate::formats::xml::Element) -> Option<&Name> {
         self.selectors
