@@ -491,4 +491,26 @@ mod tests {
         let latin1 = Output::parse("latin1").unwrap();
         assert!(latin1.holds("Ärende") && !latin1.holds("Łucja"));
     }
+
+    proptest::proptest! {
+        /// Whatever the text and attribute values, a document written in an encoding reads
+        /// back as the same document.
+        #[test]
+        fn a_document_in_any_encoding_reads_back_as_itself(
+            text in "[a-zA-Z0-9 åäöÅÄÖéü€Łł中–…\"'<>&]{0,40}",
+            value in "[a-zA-Z0-9 åäöÅÄÖéü€Łł中–…\"'<>&]{0,40}",
+        ) {
+            use quick_xml::escape::escape;
+            let document = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a k=\"{}\"><b>{}</b></a>\n",
+                escape(value.as_str()),
+                escape(text.as_str())
+            );
+            let original = read_back(document.as_bytes());
+            for label in ["ISO-8859-1", "US-ASCII", "windows-1252", "Shift_JIS", "ISO-8859-15"] {
+                let bytes = Output::parse(label).unwrap().bytes(&document).unwrap();
+                proptest::prop_assert_eq!(read_back(&bytes), original.clone(), "{}", label);
+            }
+        }
+    }
 }

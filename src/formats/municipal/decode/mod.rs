@@ -1,5 +1,6 @@
-//! Reading a dialect's document into a canonical message: the rules build the canonical JSON
-//! form, serde checks its shape. No IO. Input no rule read is returned as warnings.
+//! Reading a dialect's document into a canonical message: the rules build the message's
+//! canonical form (`built`: objects keyed by the dialect's field names, values as JSON), serde
+//! checks its shape. No IO. Input no rule read is returned as warnings.
 
 use std::borrow::Cow;
 

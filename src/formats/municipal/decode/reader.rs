@@ -1,5 +1,5 @@
 //! The document reader: a dialect's paths found in the document, values read and typed,
-//! rules applied into the canonical JSON form, and every read marked as consumed.
+//! rules applied into the canonical form (`built`), and every read marked as consumed.
 
 use super::*;
 use crate::formats::municipal::transform::Transform;
