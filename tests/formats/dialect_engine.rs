@@ -726,6 +726,16 @@ fn a_dialect_that_writes_latin_1_writes_what_latin_1_lacks_as_references_and_rea
     assert_eq!(back.message.event.source, message.event.source);
     assert_eq!(back.message.person, message.person);
 
+    // The case system may say nothing of its encoding: bytes that are not UTF-8 are read in
+    // the dialect's; UTF-8 stays UTF-8.
+    let silent = &sent[sent.iter().position(|b| *b == b'\n').unwrap()..];
+    let back = decode(&dialect, silent, TODAY).unwrap();
+    assert_eq!(back.message.event.kind, message.event.kind);
+    assert_eq!(back.message.event.source, message.event.source);
+    let utf8 = written.split_once('\n').unwrap().1;
+    let back = decode(&dialect, utf8.as_bytes(), TODAY).unwrap();
+    assert_eq!(back.message.event.source, message.event.source);
+
     // What no document in the encoding can hold, and encodings no document is written in.
     let ascii_root = DIALECT.replacen(
         "root = \"Msg\"",
