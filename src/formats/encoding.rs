@@ -109,6 +109,33 @@ pub fn utf8_within<'a>(
     Ok((text, limits))
 }
 
+/// An XML document as UTF-8 text, the same document: transcoded as [`utf8`] reads it, without
+/// a byte order mark, its declared encoding (if it declares one) changed to UTF-8 — for keeping
+/// a received document as text (a recording). Bytes [`utf8`] cannot read are an error.
+pub fn utf8_document(bytes: &[u8], transport: Option<&str>) -> Result<String, XmlError> {
+    let text = utf8(bytes, transport)?.into_owned();
+    let mut text = String::from_utf8(text).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).unwrap_or_default();
+        XmlError::NotUtf8 {
+            position: Position {
+                line: valid.matches('\n').count() + 1,
+                column: valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            },
+        }
+    })?;
+    if text.starts_with('\u{FEFF}') {
+        text.drain(..'\u{FEFF}'.len_utf8());
+    }
+    if let Some(label) = declared(text.as_bytes()) {
+        // `declared` hands out a slice of the text: where the label stands in it.
+        let start = label.as_ptr() as usize - text.as_ptr() as usize;
+        let end = start + label.len();
+        text.replace_range(start..end, "UTF-8");
+    }
+    Ok(text)
+}
+
 /// The `encoding` of an XML declaration at the start of `bytes`, if it has one.
 fn declared(bytes: &[u8]) -> Option<&str> {
     let head = bytes.strip_prefix(b"<?xml")?;
@@ -512,5 +539,28 @@ mod tests {
                 proptest::prop_assert_eq!(read_back(&bytes), original.clone(), "{}", label);
             }
         }
+    }
+
+    #[test]
+    fn a_document_kept_as_text_is_utf_8_and_says_so() {
+        let latin1 = windows_1252(&with("ISO-8859-1"));
+        let kept = utf8_document(&latin1, None).unwrap();
+        assert_eq!(kept, with("UTF-8"));
+        let bom: Vec<u8> = [0xEF, 0xBB, 0xBF]
+            .into_iter()
+            .chain(with("UTF-8").into_bytes())
+            .collect();
+        assert_eq!(utf8_document(&bom, None).unwrap(), with("UTF-8"));
+        // Without a declaration, in the transport's charset: kept without one.
+        let bare = DOC.replacen(" encoding=\"ENC\"", "", 1);
+        let kept = utf8_document(&windows_1252(&bare), Some("ISO-8859-1")).unwrap();
+        assert_eq!(kept, bare);
+        let error = utf8_document(&windows_1252(&bare), None).unwrap_err();
+        assert_eq!(
+            error,
+            XmlError::NotUtf8 {
+                position: Position { line: 2, column: 7 }
+            }
+        );
     }
 }

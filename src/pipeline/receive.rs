@@ -137,6 +137,18 @@ pub struct Pipeline {
     pub statistics: Arc<super::projection::StatsProjection>,
 }
 
+/// A received XML document as UTF-8 text declaring UTF-8, as it was read (`transport`: the
+/// encoding it was read in when it says none): a recording keeps it so, whatever it came in.
+fn xml_text(bytes: &[u8], transport: Option<&str>) -> String {
+    crate::formats::encoding::utf8_document(bytes, transport)
+        .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// A received JSON document as text (JSON is UTF-8; it was read as such).
+fn json_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// How far ahead of the gateway's clock a sender's clock may be.
 const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
@@ -153,7 +165,12 @@ impl Pipeline {
         let receipt = self
             .receive(source, decoded.message, decoded.warnings, acting)
             .await?;
-        self.record(cosmic_link::FORMAT, bytes, pending, &receipt);
+        self.record(
+            cosmic_link::FORMAT,
+            || xml_text(bytes, None),
+            pending,
+            &receipt,
+        );
         Ok(receipt)
     }
 
@@ -169,14 +186,14 @@ impl Pipeline {
     fn record(
         &self,
         format: &str,
-        bytes: &[u8],
+        document: impl FnOnce() -> String,
         pending: Option<crate::replay::Pending>,
         receipt: &Receipt,
     ) {
         if let (Some(recorder), Some(pending)) = (&self.recorder, pending)
             && let Err(error) = recorder.record(
                 format,
-                bytes,
+                &document(),
                 &pending,
                 &receipt.event_id.to_string(),
                 self.clock.now(),
@@ -235,7 +252,7 @@ impl Pipeline {
             .await?;
         self.record(
             &format!("municipal:{}", dialect.name),
-            bytes,
+            || xml_text(bytes, municipal::read_encoding(dialect, bytes, charset)),
             pending,
             &receipt,
         );
@@ -254,7 +271,7 @@ impl Pipeline {
         let source = format!("canonical:{}", message.case.issuer);
         let pending = self.pending(&message);
         let receipt = self.receive(source, message, Vec::new(), acting).await?;
-        self.record("canonical", bytes, pending, &receipt);
+        self.record("canonical", || json_text(bytes), pending, &receipt);
         Ok(receipt)
     }
 
@@ -275,7 +292,12 @@ impl Pipeline {
         let receipt = self
             .receive(source, read.message, read.warnings, acting)
             .await?;
-        self.record(crate::formats::fhir::FORMAT, bytes, pending, &receipt);
+        self.record(
+            crate::formats::fhir::FORMAT,
+            || json_text(bytes),
+            pending,
+            &receipt,
+        );
         Ok(receipt)
     }
 

@@ -214,13 +214,12 @@ impl Recorder {
     pub fn record(
         &self,
         format: &str,
-        document: &[u8],
+        document: &str,
         pending: &Pending,
         event: &str,
         at: Timestamp,
     ) -> std::io::Result<()> {
-        let text = String::from_utf8_lossy(document);
-        let written = self.pseudonymise(&text, pending);
+        let written = self.pseudonymise(document, pending);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let start = *state.start.get_or_insert_with(|| {
             at.checked_sub(jiff::SignedDuration::from_mins(1))

@@ -327,7 +327,17 @@ async fn a_recording_holds_no_personal_data_and_replays() {
     // Sent again: recorded as the duplicate it is.
     app.post_cosmic_example("01-inskrivningsmeddelande.xml")
         .await;
-    app.post_cosmic_example("05-planering-paborjad.xml").await;
+    // Sent in Latin-1, as it declares: recorded as the same document in UTF-8, saying so.
+    let utf8 = std::fs::read_to_string(
+        repo_root().join("mappings/cosmic-link/examples/05-planering-paborjad.xml"),
+    )
+    .unwrap();
+    let latin1 = encoding_rs::WINDOWS_1252
+        .encode(&utf8.replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1))
+        .0
+        .into_owned();
+    assert!(std::str::from_utf8(&latin1).is_err(), "Ö is one byte in Latin-1");
+    assert_eq!(app.post_cosmic_link(latin1).await.status(), 200);
     let scenario = std::fs::read_to_string(recording.join("scenario.toml")).unwrap();
     assert_eq!(scenario.matches("[[step]]").count(), 3, "{scenario}");
     assert!(scenario.contains("outcome = \"duplicate\""), "{scenario}");
@@ -336,7 +346,15 @@ async fn a_recording_holds_no_personal_data_and_replays() {
         files.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
     assert_eq!(files.len(), 4);
+    assert!(
+        files.iter().any(|f| f.contains("Odensala hälsocentral")),
+        "the Latin-1 document recorded as text"
+    );
     for file in &files {
+        assert!(
+            !file.contains('\u{FFFD}') && !file.contains("ISO-8859-1"),
+            "{file}"
+        );
         for personal in [
             "198112189876",
             "811218-9876",

@@ -17,7 +17,7 @@ mod view;
 
 pub use check::{ExampleCheck, check_examples};
 pub use codes::{CodeTable, CodeTables, VOCABULARIES, Vocabulary};
-pub use decode::{Decoded, decode, decode_sent, message_id_of};
+pub use decode::{Decoded, decode, decode_sent, message_id_of, read_encoding};
 pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, Form, MessageKind, load_folder};
 pub use encode::{encode, write_form};
 pub use error::{MunicipalError, WriteError};

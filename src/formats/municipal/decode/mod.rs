@@ -383,7 +383,7 @@ pub fn decode(dialect: &Dialect, bytes: &[u8], today: Date) -> Result<Decoded> {
 /// with (`charset`), else, for a dialect that names an encoding its case system writes, that
 /// one — unless the bytes are valid UTF-8, which they hardly ever are by chance in another
 /// encoding, and which XML reads a silent document as.
-fn silent_encoding<'c>(
+pub fn read_encoding<'c>(
     dialect: &'c Dialect,
     bytes: &[u8],
     charset: Option<&'c str>,
@@ -402,7 +402,7 @@ pub fn decode_sent(
     charset: Option<&str>,
     today: Date,
 ) -> Result<Decoded> {
-    let charset = silent_encoding(dialect, bytes, charset);
+    let charset = read_encoding(dialect, bytes, charset);
     let (text, limits) = crate::formats::encoding::utf8_within(bytes, charset, &dialect.limits)?;
     let root = xml::parse_within(&text, &limits)?;
     let reader = Reader {
@@ -564,7 +564,7 @@ fn overall_answer<'r>(event: &mut Vec<(built::Key<'r>, Built<'r>)>) {
 /// The message id of a document, read as far as the document allows (for an error answer
 /// that names the message it refuses). Never fails.
 pub fn message_id_of(dialect: &Dialect, bytes: &[u8], charset: Option<&str>) -> Option<String> {
-    let charset = silent_encoding(dialect, bytes, charset);
+    let charset = read_encoding(dialect, bytes, charset);
     let (text, limits) =
         crate::formats::encoding::utf8_within(bytes, charset, &dialect.limits).ok()?;
     let root = xml::parse_within(&text, &limits).ok()?;
