@@ -499,17 +499,24 @@ async fn translate_converts_between_dialects_cosmic_link_and_fhir() {
     );
 }
 
-#[tokio::test]
-async fn a_dialect_copied_under_a_new_name_is_served_with_no_change_to_the_gateway() {
-    // A municipality's local variant: the treserva-like folder copied, with one local service
-    // code added to its code table. No Rust, no rebuild: the gateway reads the folder at start.
+/// The shipped mappings in a temporary folder, with the treserva-like dialect copied as
+/// `name` as well: the folder, and the copy's folder to adapt.
+fn treserva_copied_as(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let mappings = tempfile::tempdir().unwrap();
     copy_dir(&repo_root().join("mappings"), mappings.path());
-    let variant = mappings.path().join("municipal/ostersund-treserva");
+    let variant = mappings.path().join("municipal").join(name);
     copy_dir(
         &repo_root().join("mappings/municipal/treserva-like"),
         &variant,
     );
+    (mappings, variant)
+}
+
+#[tokio::test]
+async fn a_dialect_copied_under_a_new_name_is_served_with_no_change_to_the_gateway() {
+    // A municipality's local variant: the treserva-like folder copied, with one local service
+    // code added to its code table. No Rust, no rebuild: the gateway reads the folder at start.
+    let (mappings, variant) = treserva_copied_as("ostersund-treserva");
     let codes = std::fs::read_to_string(variant.join("codes.toml"))
         .unwrap()
         .replace(
@@ -664,13 +671,7 @@ fn after_declaration(text: &str) -> &str {
 async fn a_dialect_that_writes_latin_1_answers_translates_and_delivers_in_latin_1() {
     // A case system that reads nothing but ISO-8859-1: the treserva-like folder copied with
     // `encoding = "ISO-8859-1"`, and a subscription in each of the two.
-    let mappings = tempfile::tempdir().unwrap();
-    copy_dir(&repo_root().join("mappings"), mappings.path());
-    let variant = mappings.path().join("municipal/treserva-latin1");
-    copy_dir(
-        &repo_root().join("mappings/municipal/treserva-like"),
-        &variant,
-    );
+    let (mappings, variant) = treserva_copied_as("treserva-latin1");
     let spec = std::fs::read_to_string(variant.join("dialect.toml")).unwrap();
     std::fs::write(
         variant.join("dialect.toml"),

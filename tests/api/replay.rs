@@ -336,7 +336,10 @@ async fn a_recording_holds_no_personal_data_and_replays() {
         .encode(&utf8.replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1))
         .0
         .into_owned();
-    assert!(std::str::from_utf8(&latin1).is_err(), "Ö is one byte in Latin-1");
+    assert!(
+        std::str::from_utf8(&latin1).is_err(),
+        "Ö is one byte in Latin-1"
+    );
     assert_eq!(app.post_cosmic_link(latin1).await.status(), 200);
     let scenario = std::fs::read_to_string(recording.join("scenario.toml")).unwrap();
     assert_eq!(scenario.matches("[[step]]").count(), 3, "{scenario}");
