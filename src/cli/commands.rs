@@ -785,11 +785,7 @@ pub(super) fn check_dialects(mappings: &crate::formats::Mappings) -> anyhow::Res
             dialect.name,
             dialect.examples_read,
             numbering(dialect),
-            if dialect.encoding.is_utf8() {
-                String::new()
-            } else {
-                format!("; written in {}", dialect.encoding.label())
-            }
+            written_in(dialect)
         );
     }
     Ok(())
@@ -813,6 +809,16 @@ fn numbering(dialect: &crate::formats::municipal::Dialect) -> &'static str {
     }
 }
 
+/// What `check-config` and `dialect check` say of a dialect written in another encoding than
+/// UTF-8.
+fn written_in(dialect: &crate::formats::municipal::Dialect) -> String {
+    if dialect.encoding.is_utf8() {
+        String::new()
+    } else {
+        format!("; written in {}", dialect.encoding.label())
+    }
+}
+
 /// `brygga dialect check FOLDER`: the folder compiled, each example read, written back and
 /// read again; one line per example, and what to look at where one fails.
 pub(super) fn dialect_check(folder: &std::path::Path) -> anyhow::Result<()> {
@@ -820,10 +826,11 @@ pub(super) fn dialect_check(folder: &std::path::Path) -> anyhow::Result<()> {
     let checks = crate::formats::municipal::check_examples(&dialect, folder, Clock::System.today());
     let (all, inbound) = kind_counts(&dialect);
     println!(
-        "{}: {all} message kinds ({inbound} accepted from the municipality), {} examples{}",
+        "{}: {all} message kinds ({inbound} accepted from the municipality), {} examples{}{}",
         dialect.name,
         checks.len(),
-        numbering(&dialect)
+        numbering(&dialect),
+        written_in(&dialect)
     );
     for check in &checks {
         let read_as = check

@@ -536,7 +536,24 @@ fn dialect_check_reports_each_example_and_fails_on_one_that_no_longer_reads() {
         "{printed}"
     );
 
+    // Written in US-ASCII, every example still reads back the same (Ö and é as references).
     let (dir, _) = mappings_copy();
+    let ascii = dir.path().join("mappings/municipal/lifecare-like");
+    let spec = std::fs::read_to_string(ascii.join("dialect.toml")).unwrap();
+    std::fs::write(
+        ascii.join("dialect.toml"),
+        format!("encoding = \"US-ASCII\"\n{spec}"),
+    )
+    .unwrap();
+    let output = run_brygga(&["dialect", "check", ascii.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}{}", stderr(&output));
+    assert!(
+        printed.contains("45 examples; written in US-ASCII")
+            && printed.contains("all 45 examples read cleanly"),
+        "{printed}"
+    );
+
     let folder = dir.path().join("mappings/municipal/treserva-like");
     let file = folder.join("messages/utskriven.toml");
     let changed = std::fs::read_to_string(&file)
