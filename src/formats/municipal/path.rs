@@ -78,7 +78,7 @@ impl Namespaces {
 }
 
 /// An element name with its namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub struct Name {
     pub namespace: Option<String>,
     pub local: String,
@@ -86,6 +86,17 @@ pub struct Name {
     pub prefix: Option<String>,
     /// A path step's selection among repeated elements (`Deltagare[@kommer='1']`).
     pub filter: Option<Box<Filter>>,
+}
+
+impl PartialEq for Name {
+    /// The local name first: names of one dialect mostly share their namespace (a long URI)
+    /// and differ in their local names.
+    fn eq(&self, other: &Name) -> bool {
+        self.local == other.local
+            && self.prefix == other.prefix
+            && self.namespace == other.namespace
+            && self.filter == other.filter
+    }
 }
 
 /// Which of the elements of one name a step takes: those with an attribute or child element

@@ -252,12 +252,14 @@ fn person_id(text: &str, today: Date) -> Result<PersonId, String> {
         .map_err(|e| format!("personnummer {e}"))
 }
 
-fn civic_layout(twelve: String, ten: String, layout: Layout) -> String {
+/// A civic number (twelve digits) in `layout`; `ten` makes the ten-digit form (with `-`, or
+/// `+` from the hundredth year), only for the layouts that need it.
+fn civic_layout(twelve: String, ten: impl FnOnce() -> String, layout: Layout) -> String {
     match layout {
         Layout::CenturySeparator => format!("{}-{}", &twelve[..8], &twelve[8..]),
         Layout::Century => twelve,
-        Layout::Separator => ten,
-        Layout::Plain => ten.replace(['-', '+'], ""),
+        Layout::Separator => ten(),
+        Layout::Plain => ten().replace(['-', '+'], ""),
     }
 }
 
@@ -393,11 +395,11 @@ impl Transform {
                 Ok(Cow::Owned(match system {
                     "personnummer" => {
                         let p = Personnummer::parse(text).map_err(|e| invalid(&e))?;
-                        civic_layout(p.as_digits(), p.to_ten_digit(today), *layout)
+                        civic_layout(p.as_digits(), || p.to_ten_digit(today), *layout)
                     }
                     "samordningsnummer" => {
                         let s = Samordningsnummer::parse(text).map_err(|e| invalid(&e))?;
-                        civic_layout(s.as_digits(), s.to_ten_digit(today), *layout)
+                        civic_layout(s.as_digits(), || s.to_ten_digit(today), *layout)
                     }
                     "reserve_number" => ReserveNumber::parse(text)
                         .map_err(|e| invalid(&e))?

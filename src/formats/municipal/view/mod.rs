@@ -101,6 +101,13 @@ impl View {
     }
 }
 
+/// Whether two field names are the same: most that are not differ in length or first letter,
+/// told without a call to compare the bytes.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
 /// A value in a [`View`].
 #[derive(Clone, Copy)]
 pub struct Ref<'v> {
@@ -144,8 +151,8 @@ impl<'v> Ref<'v> {
         while at != 0 {
             let child = &slots[at as usize];
             let found = match child.key {
-                Key::Static(name) => name == key,
-                Key::Text(start, end) => self.view.str(start, end) == key,
+                Key::Static(name) => same_key(name, key),
+                Key::Text(start, end) => same_key(self.view.str(start, end), key),
                 Key::None => false,
             };
             if found {
