@@ -30,10 +30,8 @@ pub fn utf8<'a>(bytes: &'a [u8], transport: Option<&str>) -> Result<Cow<'a, [u8]
                 return Ok(Cow::Borrowed(bytes));
             }
             Some(label) => {
-                let encoding = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
-                    XmlError::UnknownEncoding {
-                        label: label.to_owned(),
-                    }
+                let encoding = for_label(label).ok_or_else(|| XmlError::UnknownEncoding {
+                    label: label.to_owned(),
                 })?;
                 if encoding == UTF_8 {
                     return Ok(Cow::Borrowed(bytes));
@@ -67,10 +65,9 @@ fn labelled<'a>(bytes: &'a [u8], transport: Option<&str>) -> Result<Cow<'a, [u8]
     let Some(label) = transport else {
         return Ok(Cow::Borrowed(bytes));
     };
-    let encoding =
-        Encoding::for_label(label.as_bytes()).ok_or_else(|| XmlError::UnknownEncoding {
-            label: format!("{label} (the charset of its Content-Type)"),
-        })?;
+    let encoding = for_label(label).ok_or_else(|| XmlError::UnknownEncoding {
+        label: format!("{label} (the charset of its Content-Type)"),
+    })?;
     if encoding == UTF_8 {
         return Ok(Cow::Borrowed(bytes));
     }
@@ -134,6 +131,21 @@ pub fn utf8_document(bytes: &[u8], transport: Option<&str>) -> Result<String, Xm
         text.replace_range(start..end, "UTF-8");
     }
     Ok(text)
+}
+
+/// The encoding a label names: a WHATWG label, or a spelling writers use that none is
+/// (Python writes the codec name it was given into the declaration: `latin-1`, `iso8859_1`,
+/// `utf_8`), read as the label it spells.
+fn for_label(label: &str) -> Option<&'static Encoding> {
+    if let Some(encoding) = Encoding::for_label(label.as_bytes()) {
+        return Some(encoding);
+    }
+    let spelled = label.trim().to_ascii_lowercase().replace('_', "-");
+    let spelled = match spelled.strip_prefix("latin-") {
+        Some(number) => format!("latin{number}"),
+        None => spelled,
+    };
+    Encoding::for_label(spelled.as_bytes())
 }
 
 /// The `encoding` of an XML declaration at the start of `bytes`, if it has one.
@@ -218,10 +230,13 @@ impl Output {
     /// markup as ASCII (not UTF-16) and that a receiver can be named.
     pub fn parse(label: &str) -> Result<Output, String> {
         let label = label.trim();
-        let encoding = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+        let encoding = for_label(label).ok_or_else(|| {
             format!("{label:?} is not an encoding name (e.g. UTF-8, ISO-8859-1, windows-1252)")
         })?;
-        let lower = label.to_ascii_lowercase();
+        let lower = label
+            .to_ascii_lowercase()
+            .replace('_', "-")
+            .replace("latin-", "latin");
         let repertoire = if encoding == UTF_8 {
             Repertoire::Utf8
         } else if ASCII_LABELS.contains(&lower.as_str()) {
@@ -562,5 +577,28 @@ mod tests {
                 position: Position { line: 2, column: 7 }
             }
         );
+    }
+
+    #[test]
+    fn the_names_python_writes_into_declarations_are_read() {
+        for label in ["latin-1", "Latin_1", "iso8859_1", "utf_8", "ISO_8859-1"] {
+            let bytes = if label.starts_with("utf") {
+                with(label).into_bytes()
+            } else {
+                windows_1252(&with(label))
+            };
+            let text = utf8(&bytes, None).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let root = xml::parse(&text).unwrap();
+            assert_eq!(root.attribute("k"), Some("Östersund"), "{label}");
+        }
+        assert_eq!(
+            Output::parse("latin-1")
+                .unwrap()
+                .bytes("<a>€</a>")
+                .unwrap()
+                .as_ref(),
+            b"<?xml version=\"1.0\" encoding=\"latin-1\"?><a>&#8364;</a>"
+        );
+        assert!(for_label("latin-x").is_none() && for_label("EBCDIC").is_none());
     }
 }
