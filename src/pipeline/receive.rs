@@ -159,7 +159,19 @@ impl Pipeline {
         bytes: &[u8],
         acting: Acting<'_>,
     ) -> Result<Receipt, ReceiveError> {
-        let decoded = cosmic_link::decode(bytes, &self.mappings.cosmic_link, self.clock.today())?;
+        self.receive_cosmic_link_sent(bytes, None, acting).await
+    }
+
+    /// Receives one Cosmic Link message that came labelled with an encoding (an HTTP
+    /// `charset`), which counts when the document does not say its own.
+    pub async fn receive_cosmic_link_sent(
+        &self,
+        bytes: &[u8],
+        charset: Option<&str>,
+        acting: Acting<'_>,
+    ) -> Result<Receipt, ReceiveError> {
+        let codes = &self.mappings.cosmic_link;
+        let decoded = cosmic_link::decode_sent(bytes, charset, codes, self.clock.today())?;
         let source = format!("{}:{}", cosmic_link::FORMAT, decoded.message.case.issuer);
         let pending = self.pending(&decoded.message);
         let receipt = self
@@ -167,7 +179,7 @@ impl Pipeline {
             .await?;
         self.record(
             cosmic_link::FORMAT,
-            || xml_text(bytes, None),
+            || xml_text(bytes, charset),
             pending,
             &receipt,
         );

@@ -499,3 +499,45 @@ async fn a_services_decision_without_its_date_is_recorded_with_a_warning() {
         "{receipt}"
     );
 }
+
+#[tokio::test]
+async fn a_message_in_latin_1_is_read_as_its_declaration_or_content_type_says() {
+    let app = spawn_app().await;
+    let utf8 = String::from_utf8(example("01-inskrivningsmeddelande.xml")).unwrap();
+    let bare = utf8.replacen(" encoding=\"UTF-8\"", "", 1);
+    assert_ne!(bare, utf8, "the example declares its encoding");
+    let latin1 = |text: &str| encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
+    let post = |body: Vec<u8>, content_type: &'static str| {
+        let app = &app;
+        async move {
+            app.region()
+                .await
+                .post(app.url("/cosmic-link/v1/messages"))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Undeclared Latin-1 is not UTF-8: refused at its first such byte, nothing stored …
+    let refused = post(latin1(&bare), "application/xml").await;
+    assert_eq!(refused.status(), 400);
+    let outcome: Value = refused.json().await.unwrap();
+    let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(diagnostics.contains("not UTF-8 at line"), "{diagnostics}");
+    assert_eq!(count(&app, "events").await, 0);
+    // … unless its Content-Type says what it is; then it is the same message as in UTF-8.
+    let first = post(latin1(&bare), "application/xml; charset=ISO-8859-1").await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let again = post(utf8.clone().into_bytes(), "application/xml").await;
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["event_id"], first["event_id"]);
+    assert_eq!(count(&app, "events").await, 1);
+    // What the document says decides over the Content-Type.
+    let declared = latin1(&utf8.replacen("UTF-8", "ISO-8859-1", 1));
+    let third = post(declared, "application/xml; charset=UTF-8").await;
+    assert_eq!(third.status(), 200);
+    assert_eq!(count(&app, "events").await, 1);
+}

@@ -6,7 +6,7 @@ mod decode;
 mod encode;
 
 pub use codes::{CodeTables, CodeTablesError};
-pub use decode::{CosmicLinkError, Decoded, GATEWAY_STEPS, GATEWAY_SYSTEM, decode};
+pub use decode::{CosmicLinkError, Decoded, GATEWAY_STEPS, GATEWAY_SYSTEM, decode, decode_sent};
 pub use encode::{EncodeError, encode};
 
 /// The contract's XML namespace.

@@ -493,8 +493,19 @@ pub fn carries_message_id(id: &str) -> bool {
 
 /// Decodes a Cosmic Link message. `today` anchors the century of 10-digit personnummer.
 pub fn decode(bytes: &[u8], codes: &CodeTables, today: Date) -> Result<Decoded> {
+    decode_sent(bytes, None, codes, today)
+}
+
+/// [`decode`] of a message that came labelled with an encoding (an HTTP `charset`), which
+/// counts when the document does not say its own.
+pub fn decode_sent(
+    bytes: &[u8],
+    charset: Option<&str>,
+    codes: &CodeTables,
+    today: Date,
+) -> Result<Decoded> {
     let (text, limits) =
-        crate::formats::encoding::utf8_within(bytes, None, &xml::Limits::default())?;
+        crate::formats::encoding::utf8_within(bytes, charset, &xml::Limits::default())?;
     let root_el = xml::parse_within(&text, &limits)?;
     if root_el.name != "CosmicLinkMeddelande" {
         return Err(CosmicLinkError::Root {
