@@ -236,7 +236,12 @@ pub async fn get_care_plans(
         return refused(&state, Some(&consumer), problem.to_string()).await;
     }
     let pipeline = &state.pipeline;
-    let request = match riv::decode_request(&body, pipeline.clock.today()) {
+    // An envelope that does not say its encoding is in the one its Content-Type names.
+    let charset = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::formats::encoding::charset);
+    let request = match riv::decode_sent_request(&body, charset, pipeline.clock.today()) {
         Ok(request) => request,
         Err(problem) => return fault(true, &problem.to_string()),
     };

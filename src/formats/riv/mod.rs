@@ -8,7 +8,7 @@ mod request;
 mod response;
 
 pub use plans::{CasePlans, Parties, wanted};
-pub use request::{GetCarePlans, RequestError, decode_request};
+pub use request::{GetCarePlans, RequestError, decode_request, decode_sent_request};
 pub use response::{
     Author, CarePlan, Content, ResultCode, RivResult, encode_fault, encode_response, response_body,
 };

@@ -181,13 +181,23 @@ fn date(element: &Element<'_>, path: &str) -> Result<Date, RequestError> {
 
 /// Reads a GetCarePlans request (a whole SOAP 1.1 envelope).
 pub fn decode_request(bytes: &[u8], today: Date) -> Result<GetCarePlans, RequestError> {
+    decode_sent_request(bytes, None, today)
+}
+
+/// [`decode_request`] of a request that came labelled with an encoding (SOAP 1.1's
+/// `text/xml; charset=…`), which counts when the envelope does not say its own.
+pub fn decode_sent_request(
+    bytes: &[u8],
+    charset: Option<&str>,
+    today: Date,
+) -> Result<GetCarePlans, RequestError> {
     let refused = |e: xml::XmlError| RequestError {
         path: "/".to_owned(),
         position: e.position(),
         problem: e.to_string(),
     };
     let (document, limits) =
-        crate::formats::encoding::utf8_within(bytes, None, &xml::Limits::default())
+        crate::formats::encoding::utf8_within(bytes, charset, &xml::Limits::default())
             .map_err(refused)?;
     let root = xml::parse_within(&document, &limits).map_err(refused)?;
     if root.name != "Envelope" || !in_namespace(&root, SOAP_ENVELOPE) {
@@ -357,6 +367,18 @@ mod tests {
             Some("SE2321000214-BRYG".parse().unwrap())
         );
         assert_eq!(read.care_contact_ids, vec!["K-1".to_owned()]);
+    }
+
+    #[test]
+    fn an_envelope_that_names_no_encoding_is_read_in_its_content_types_charset() {
+        // A comment in Latin-1 (Ö is one byte, not UTF-8), no declaration.
+        let text =
+            request(&format!("<!-- Östersund -->{PATIENT}")).replacen(" encoding=\"UTF-8\"", "", 1);
+        let latin1 = encoding_rs::WINDOWS_1252.encode(&text).0.into_owned();
+        let error = decode_request(&latin1, TODAY).unwrap_err();
+        assert!(error.problem.contains("not UTF-8"), "{}", error.problem);
+        let read = decode_sent_request(&latin1, Some("ISO-8859-1"), TODAY).unwrap();
+        assert!(matches!(read.patient, PersonId::Personnummer(_)));
     }
 
     #[test]
