@@ -49,6 +49,15 @@ pub fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
     )
 }
 
+/// The `charset` of the request's Content-Type: the encoding a document that says none of its
+/// own is read in.
+pub fn charset(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::formats::encoding::charset)
+}
+
 impl From<ReceiveError> for ApiError {
     fn from(error: ReceiveError) -> Self {
         match error {
@@ -103,14 +112,9 @@ pub async fn receive(
     const ROUTE: &str = "/cosmic-link/v1/messages";
     auth::require(&state, &caller, ROUTE, "Task", Interaction::Create).await?;
     require_xml(&headers)?;
-    // A document that does not say its encoding is in the one its Content-Type names.
-    let charset = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::formats::encoding::charset);
     let result = state
         .pipeline
-        .receive_cosmic_link_sent(&body, charset, caller.acting())
+        .receive_cosmic_link_sent(&body, charset(&headers), caller.acting())
         .await
         .map_err(ApiError::from);
     state.metrics.step("cosmic-link", &result);

@@ -157,11 +157,7 @@ pub async fn receive(
             &value,
         );
     }
-    // A document that does not say its encoding is in the one its Content-Type names.
-    let charset = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::formats::encoding::charset);
+    let charset = super::cosmic_link::charset(&headers);
     match pipeline
         .receive_municipal(dialect, &body, charset, caller.acting())
         .await

@@ -236,11 +236,7 @@ pub async fn get_care_plans(
         return refused(&state, Some(&consumer), problem.to_string()).await;
     }
     let pipeline = &state.pipeline;
-    // An envelope that does not say its encoding is in the one its Content-Type names.
-    let charset = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::formats::encoding::charset);
+    let charset = super::cosmic_link::charset(&headers);
     let request = match riv::decode_sent_request(&body, charset, pipeline.clock.today()) {
         Ok(request) => request,
         Err(problem) => return fault(true, &problem.to_string()),
