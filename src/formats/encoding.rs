@@ -110,20 +110,9 @@ pub fn utf8_within<'a>(
 /// a byte order mark, its declared encoding (if it declares one) changed to UTF-8 — for keeping
 /// a received document as text (a recording). Bytes [`utf8`] cannot read are an error.
 pub fn utf8_document(bytes: &[u8], transport: Option<&str>) -> Result<String, XmlError> {
-    let text = utf8(bytes, transport)?.into_owned();
-    let mut text = String::from_utf8(text).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let valid = std::str::from_utf8(valid).unwrap_or_default();
-        XmlError::NotUtf8 {
-            position: Position {
-                line: valid.matches('\n').count() + 1,
-                column: valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
-            },
-        }
-    })?;
-    if text.starts_with('\u{FEFF}') {
-        text.drain(..'\u{FEFF}'.len_utf8());
-    }
+    let bytes = utf8(bytes, transport)?;
+    let text = super::xml::utf8_text(&bytes)?;
+    let mut text = text.strip_prefix('\u{FEFF}').unwrap_or(text).to_owned();
     if let Some(label) = declared(text.as_bytes()) {
         // `declared` hands out a slice of the text: where the label stands in it.
         let start = label.as_ptr() as usize - text.as_ptr() as usize;
@@ -140,12 +129,17 @@ fn for_label(label: &str) -> Option<&'static Encoding> {
     if let Some(encoding) = Encoding::for_label(label.as_bytes()) {
         return Some(encoding);
     }
+    Encoding::for_label(spelled(label).as_bytes())
+}
+
+/// `label` lower-cased, as the registry spells what writers spell otherwise: hyphens for
+/// underscores, `latin1` for `latin-1`.
+fn spelled(label: &str) -> String {
     let spelled = label.trim().to_ascii_lowercase().replace('_', "-");
-    let spelled = match spelled.strip_prefix("latin-") {
+    match spelled.strip_prefix("latin-") {
         Some(number) => format!("latin{number}"),
         None => spelled,
-    };
-    Encoding::for_label(spelled.as_bytes())
+    }
 }
 
 /// The `encoding` of an XML declaration at the start of `bytes`, if it has one.
@@ -167,9 +161,15 @@ fn first_invalid(encoding: &'static Encoding, bytes: &[u8]) -> Position {
     let mut out = String::with_capacity(bytes.len() * 3);
     // Decodes up to the first sequence it cannot read.
     let (_stopped, _read) = decoder.decode_to_string_without_replacement(bytes, &mut out, true);
-    let line = out.matches('\n').count() + 1;
-    let column = out.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Position { line, column }
+    super::xml::end_of(&out)
+}
+
+/// The name (of an element or attribute) in `markup` that the byte `at` is part of.
+fn name_around(markup: &str, at: usize) -> &str {
+    let ends = |c: char| c.is_whitespace() || matches!(c, '<' | '>' | '/' | '=');
+    let start = markup[..at].rfind(ends).map_or(0, |i| i + 1);
+    let end = markup[at..].find(ends).map_or(markup.len(), |i| at + i);
+    &markup[start..end]
 }
 
 /// The encoding a document is written in, for a receiver that reads no other: UTF-8 (the
@@ -233,10 +233,7 @@ impl Output {
         let encoding = for_label(label).ok_or_else(|| {
             format!("{label:?} is not an encoding name (e.g. UTF-8, ISO-8859-1, windows-1252)")
         })?;
-        let lower = label
-            .to_ascii_lowercase()
-            .replace('_', "-")
-            .replace("latin-", "latin");
+        let lower = spelled(label);
         let repertoire = if encoding == UTF_8 {
             Repertoire::Utf8
         } else if ASCII_LABELS.contains(&lower.as_str()) {
@@ -300,7 +297,7 @@ impl Output {
         let mut in_tag = false;
         let mut quote: Option<char> = None;
         let mut buffer = [0u8; 4];
-        for c in body.chars() {
+        for (at, c) in body.char_indices() {
             match (in_tag, quote, c) {
                 (false, _, '<') => in_tag = true,
                 (true, None, '>') => in_tag = false,
@@ -308,22 +305,18 @@ impl Output {
                 (true, Some(q), _) if q == c => quote = None,
                 _ => {}
             }
-            let held = match self.repertoire {
-                Repertoire::Ascii => c.is_ascii(),
-                Repertoire::Latin1 => (c as u32) < 0x100,
-                _ => c.is_ascii(),
-            };
-            if held {
-                match self.repertoire {
-                    Repertoire::Latin1 => out.push(c as u32 as u8),
-                    _ => out.push(c as u8),
-                }
-                continue;
-            }
             let encoded = match self.repertoire {
+                Repertoire::Latin1 if (c as u32) < 0x100 => {
+                    out.push(c as u32 as u8);
+                    continue;
+                }
+                _ if c.is_ascii() => {
+                    out.push(c as u8);
+                    continue;
+                }
                 Repertoire::Other(encoding) => {
                     let (bytes, _, unmappable) = encoding.encode(c.encode_utf8(&mut buffer));
-                    (!unmappable).then(|| bytes.into_owned())
+                    (!unmappable).then_some(bytes)
                 }
                 _ => None,
             };
@@ -331,7 +324,8 @@ impl Output {
                 Some(bytes) => out.extend_from_slice(&bytes),
                 None if in_tag && quote.is_none() => {
                     return Err(format!(
-                        "the name with {c:?} cannot be written in {}: XML names have no character references",
+                        "the name {:?} cannot be written in {}: XML names have no character references",
+                        name_around(body, at),
                         self.label
                     ));
                 }
@@ -505,7 +499,16 @@ mod tests {
 
         // Shift_JIS holds 中 but not Ä: in a name that is an error, in text a reference.
         let sjis = Output::parse("Shift_JIS").unwrap();
-        assert!(sjis.bytes(WRITTEN).unwrap_err().contains("'Ä'"));
+        let error = sjis.bytes(WRITTEN).unwrap_err();
+        assert!(
+            error.contains("the name \"Ärende\" cannot be written in Shift_JIS"),
+            "{error}"
+        );
+        let error = Output::parse("US-ASCII")
+            .unwrap()
+            .bytes("<a b=\"1\" nämn=\"x\"/>")
+            .unwrap_err();
+        assert!(error.contains("the name \"nämn\""), "{error}");
         let ascii_names = "<a k=\"Åsa 中\">Östersund 中</a>";
         let bytes = sjis.bytes(ascii_names).unwrap();
         assert!(String::from_utf8_lossy(&bytes).contains("&#197;sa"));

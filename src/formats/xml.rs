@@ -173,6 +173,22 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// `bytes` as text: an error at the line and column of the first byte that is not UTF-8.
+pub(crate) fn utf8_text(bytes: &[u8]) -> Result<&str, XmlError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        // The part before the first byte that is not UTF-8 is.
+        let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+        XmlError::NotUtf8 {
+            position: end_of(valid),
+        }
+    })
+}
+
+/// The line and column just after the end of `text`.
+pub(crate) fn end_of(text: &str) -> Position {
+    position_of(text, text.len())
+}
+
 fn position_of(input: &str, byte: usize) -> Position {
     let byte = byte.min(input.len());
     let before = &input.as_bytes()[..byte];
@@ -335,13 +351,7 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
             limit: limits.max_bytes,
         });
     }
-    let input = std::str::from_utf8(bytes).map_err(|e| {
-        // The part before the first byte that is not UTF-8 is.
-        let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
-        XmlError::NotUtf8 {
-            position: position_of(valid, valid.len()),
-        }
-    })?;
+    let input = utf8_text(bytes)?;
     let mut elements = 0usize;
     let mut reader = NsReader::from_str(input);
     reader.config_mut().trim_text(false);

@@ -736,6 +736,29 @@ fn a_dialect_that_writes_latin_1_writes_what_latin_1_lacks_as_references_and_rea
     let back = decode(&dialect, utf8.as_bytes(), TODAY).unwrap();
     assert_eq!(back.message.event.source, message.event.source);
 
+    // A name deep in a kind that the encoding cannot hold is refused at load, by its example.
+    let ascii = DIALECT.replacen(
+        "root = \"Msg\"",
+        "root = \"Msg\"\nencoding = \"US-ASCII\"",
+        1,
+    );
+    let umlaut = kind.replace("xml = \"Funktion\"", "xml = \"Funktiön\"");
+    let utf8_dialect = load(DIALECT, "kallelse.toml", &umlaut).unwrap();
+    let example = encode(&utf8_dialect, &message, TODAY).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("test-dialect");
+    std::fs::create_dir_all(folder.join("messages")).unwrap();
+    std::fs::create_dir_all(folder.join("examples")).unwrap();
+    std::fs::write(folder.join("dialect.toml"), &ascii).unwrap();
+    std::fs::write(folder.join("messages/kallelse.toml"), &umlaut).unwrap();
+    std::fs::write(folder.join("examples/01.xml"), &example).unwrap();
+    let error = Dialects::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("01.xml: written back:")
+            && error.contains("the name \"Funktiön\" cannot be written in US-ASCII"),
+        "{error}"
+    );
+
     // What no document in the encoding can hold, and encodings no document is written in.
     let ascii_root = DIALECT.replacen(
         "root = \"Msg\"",

@@ -94,6 +94,17 @@ impl<'r> Built<'r> {
     }
 }
 
+/// The fields of the object at `key` of `fields`, if it is one.
+pub(super) fn fields_of<'f, 'r>(
+    fields: &'f mut [(Key<'r>, Built<'r>)],
+    key: &str,
+) -> Option<&'f mut Vec<(Key<'r>, Built<'r>)>> {
+    fields
+        .iter_mut()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.fields_mut())
+}
+
 /// Sets `key` in `fields`, replacing what was there.
 pub(super) fn insert<'r>(fields: &mut Vec<(Key<'r>, Built<'r>)>, key: Key<'r>, value: Built<'r>) {
     match fields.iter_mut().find(|(k, _)| *k == key) {

@@ -485,21 +485,19 @@ pub fn decode_sent(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let message = json
+    // A dialect without case numbering may name no case at all: the gateway places it.
+    if json.get("case").is_none()
+        && let Some(message) = json.fields_mut()
+    {
+        message.push(("case".into(), Built::object()));
+    }
+    let event = json
         .fields_mut()
-        .ok_or_else(|| incomplete("it has no event".to_owned()))?;
-    let event = message
-        .iter_mut()
-        .find(|(k, _)| k == "event")
-        .and_then(|(_, event)| event.fields_mut())
+        .and_then(|message| built::fields_of(message, "event"))
         .ok_or_else(|| incomplete("it has no event".to_owned()))?;
     built::insert(event, "kind".into(), Built::Value(kind.kind.into()));
     built::insert(event, "occurred_at".into(), occurred_at);
-    if let Some(source) = event
-        .iter_mut()
-        .find(|(k, _)| k == "source")
-        .and_then(|(_, source)| source.fields_mut())
-    {
+    if let Some(source) = built::fields_of(event, "source") {
         let format = Built::Value(dialect.format.as_str().into());
         built::insert(source, "format".into(), format);
         let local_codes = reader.local_codes.take();
@@ -517,10 +515,6 @@ pub fn decode_sent(
     }
     if kind.kind == "sip_response" {
         overall_answer(event);
-    }
-    // A dialect without case numbering may name no case at all: the gateway places it.
-    if !message.iter().any(|(k, _)| k == "case") {
-        message.push(("case".into(), Built::object()));
     }
     let message = UnplacedMessage::deserialize(json)
         .map_err(|e| incomplete(hint(dialect, kind, &e.to_string())))?;

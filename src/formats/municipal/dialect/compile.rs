@@ -24,7 +24,7 @@ pub(super) fn compile(
             .map_err(|e| dialect_at(format!("encoding: {e}")))?,
     };
     // Names are markup, which has no character references: the root and prefixes must fit.
-    // (Every other name is checked as each example is written back.)
+    // (Every other name is checked when the examples are written back, at load.)
     for name in
         std::iter::once(spec.root.as_str()).chain(spec.namespaces.keys().map(String::as_str))
     {

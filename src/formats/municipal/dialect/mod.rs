@@ -307,7 +307,16 @@ fn read_examples(dialect: &Dialect, folder: &Path) -> Result<usize, DialectError
             .display()
             .to_string();
         match super::decode(dialect, &bytes, today) {
-            Ok(decoded) => problems.extend(decoded.warnings.iter().map(|w| format!("{name}: {w}"))),
+            Ok(decoded) => {
+                problems.extend(decoded.warnings.iter().map(|w| format!("{name}: {w}")));
+                // A name the dialect's encoding cannot hold shows when the kind is written.
+                if !dialect.encoding.is_utf8()
+                    && let Ok(written) = super::encode(dialect, &decoded.message, today)
+                    && let Err(e) = dialect.sent(&written)
+                {
+                    problems.push(format!("{name}: written back: {e}"));
+                }
+            }
             Err(e) => problems.push(format!("{name}: {e}")),
         }
     }
