@@ -1,7 +1,8 @@
 //! A small, safe XML document model for the gateway's XML contracts.
 //!
-//! Documents are parsed with quick-xml's namespace-aware reader into an element tree that
-//! keeps each element's namespace, line and column. DOCTYPE declarations (and so entity
+//! Documents are parsed with quick-xml's reader into an element tree that keeps each element's
+//! namespace (`namespaces`: declarations read in the same pass as the attributes), line and
+//! column. DOCTYPE declarations (and so entity
 //! declarations and their expansion) are refused, as are references to undeclared entities.
 //! While a decoder reads the tree it marks what it used; `unconsumed` then lists every element
 //! and attribute nobody read, so unmapped input is reported rather than silently dropped.
@@ -13,8 +14,10 @@ use std::rc::Rc;
 
 use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{QName, ResolveResult};
-use quick_xml::reader::NsReader;
+use quick_xml::reader::Reader;
+
+mod namespaces;
+use namespaces::Scopes;
 
 /// Where in the document something is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,28 +230,6 @@ fn resolve_entity(name: &str) -> Option<String> {
     code.and_then(char::from_u32).map(|c| c.to_string())
 }
 
-/// The namespaces of one document, each kept once: a document uses a handful.
-#[derive(Default)]
-struct NamespaceNames(Vec<Rc<str>>);
-
-impl NamespaceNames {
-    fn resolve(&mut self, resolved: ResolveResult<'_>) -> Result<Option<Rc<str>>, String> {
-        match resolved {
-            ResolveResult::Bound(ns) => {
-                let uri: &str = ns.0;
-                if let Some(known) = self.0.iter().find(|n| &***n == uri) {
-                    return Ok(Some(known.clone()));
-                }
-                let known: Rc<str> = uri.into();
-                self.0.push(known.clone());
-                Ok(Some(known))
-            }
-            ResolveResult::Unbound => Ok(None),
-            ResolveResult::Unknown(prefix) => Err(prefix),
-        }
-    }
-}
-
 /// `part`, a slice of `input` that quick-xml handed out with a shorter lifetime, as a slice of
 /// `input` itself, so the tree can borrow it. `None` if it is not inside `input`.
 fn within<'d>(input: &'d str, part: &str) -> Option<&'d str> {
@@ -256,12 +237,12 @@ fn within<'d>(input: &'d str, part: &str) -> Option<&'d str> {
     input.get(start..start + part.len())
 }
 
+/// The element `start` opens at `depth`, its namespace declarations put in scope.
 fn open<'d>(
     input: &'d str,
-    reader: &NsReader<&'d [u8]>,
-    start: &BytesStart<'d>,
-    namespace: Option<Rc<str>>,
-    namespaces: &mut NamespaceNames,
+    start: &BytesStart<'_>,
+    scopes: &mut Scopes<'d>,
+    depth: usize,
     position: Position,
 ) -> Result<Element<'d>, XmlError> {
     let malformed = |message: String| XmlError::Malformed { position, message };
@@ -272,30 +253,38 @@ fn open<'d>(
     for attribute in Attributes::new(tag, qualified.len()) {
         let attribute = attribute.map_err(|e| malformed(e.to_string()))?;
         let key: &'d str = attribute.key.into_inner();
-        if key == "xmlns" || key.starts_with("xmlns:") {
-            continue;
-        }
         let value = attribute
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| malformed(e.to_string()))?;
-        let (namespace, prefix, name) = match key.split_once(':') {
-            Some((prefix, name)) => {
-                let (resolved, _) = reader.resolver().resolve_attribute(QName(key));
-                let namespace = namespaces
-                    .resolve(resolved)
-                    .map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?;
-                (namespace, Some(prefix), name)
-            }
-            None => (None, None, key),
+        if scopes.declare(key, &value, depth).map_err(malformed)? {
+            continue;
+        }
+        let (prefix, name) = match key.split_once(':') {
+            Some((prefix, name)) => (Some(prefix), name),
+            None => (None, key),
         };
         attributes.push(Attribute {
-            namespace,
+            // Resolved once every declaration of the element is read, below.
+            namespace: None,
             name,
             prefix,
             value,
             used: Cell::new(false),
         });
     }
+    let unknown = |prefix: &str| XmlError::UnknownPrefix {
+        prefix: prefix.to_owned(),
+        position,
+    };
+    for attribute in &mut attributes {
+        if let Some(prefix) = attribute.prefix {
+            attribute.namespace = Some(scopes.prefixed(prefix).map_err(|()| unknown(prefix))?);
+        }
+    }
+    let prefix = qualified.split_once(':').map(|(prefix, _)| prefix);
+    let namespace = scopes
+        .element(prefix)
+        .map_err(|()| unknown(prefix.unwrap_or_default()))?;
     Ok(Element {
         namespace,
         name: qualified
@@ -311,8 +300,9 @@ fn open<'d>(
 }
 
 /// Pops the innermost open element into its parent (or makes it the root).
-fn close<'d>(stack: &mut Vec<Element<'d>>, root: &mut Option<Element<'d>>) {
+fn close<'d>(stack: &mut Vec<Element<'d>>, root: &mut Option<Element<'d>>, scopes: &mut Scopes) {
     if let Some(mut element) = stack.pop() {
+        scopes.close(stack.len());
         // Trimmed in place: leading whitespace is never kept (`parse_within`), trailing is cut.
         match &mut element.text {
             Cow::Borrowed(text) => *text = text.trim_end(),
@@ -353,16 +343,16 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
     }
     let input = utf8_text(bytes)?;
     let mut elements = 0usize;
-    let mut reader = NsReader::from_str(input);
+    let mut reader = Reader::from_str(input);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element<'d>> = Vec::new();
     let mut root: Option<Element<'d>> = None;
     let mut lines = Lines::new(input);
-    let mut namespaces = NamespaceNames::default();
+    let mut scopes = Scopes::default();
     loop {
         let start_offset = reader.buffer_position() as usize;
-        let (resolved, event) = match reader.read_resolved_event() {
-            Ok((resolved, event)) => (namespaces.resolve(resolved), event),
+        let event = match reader.read_event() {
+            Ok(event) => event,
             Err(e) => {
                 return Err(XmlError::Malformed {
                     position: position_of(input, reader.error_position() as usize),
@@ -380,8 +370,6 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
                         message: "content after the root element".into(),
                     });
                 }
-                let namespace =
-                    resolved.map_err(|prefix| XmlError::UnknownPrefix { prefix, position })?;
                 if stack.len() >= limits.max_depth {
                     return Err(XmlError::TooDeep {
                         limit: limits.max_depth,
@@ -395,19 +383,13 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
                         position,
                     });
                 }
-                stack.push(open(
-                    input,
-                    &reader,
-                    start,
-                    namespace,
-                    &mut namespaces,
-                    position,
-                )?);
+                let depth = stack.len() + 1;
+                stack.push(open(input, start, &mut scopes, depth, position)?);
                 if matches!(event, Event::Empty(_)) {
-                    close(&mut stack, &mut root);
+                    close(&mut stack, &mut root, &mut scopes);
                 }
             }
-            Event::End(_) => close(&mut stack, &mut root),
+            Event::End(_) => close(&mut stack, &mut root, &mut scopes),
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
                     append(top, text.xml10_content());
