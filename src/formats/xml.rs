@@ -158,15 +158,16 @@ impl<'a> Lines<'a> {
             return position_of(self.input, byte);
         }
         // Each byte is looked at once, however long the lines: a document on one line costs
-        // no more than a pretty-printed one.
-        for b in &self.input.as_bytes()[self.offset..byte] {
-            if *b == b'\n' {
-                self.line += 1;
-                self.column = 0;
-            } else if (*b & 0xC0) != 0x80 {
-                // Not a UTF-8 continuation byte: a new character.
-                self.column += 1;
+        // no more than a pretty-printed one. Counted without a branch per byte.
+        let bytes = &self.input.as_bytes()[self.offset..byte];
+        // Not a UTF-8 continuation byte: a new character.
+        let characters = |bytes: &[u8]| bytes.iter().filter(|b| (**b & 0xC0) != 0x80).count();
+        match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(last) => {
+                self.line += bytes.iter().filter(|b| **b == b'\n').count();
+                self.column = characters(&bytes[last + 1..]);
             }
+            None => self.column += characters(bytes),
         }
         self.offset = byte;
         Position {
