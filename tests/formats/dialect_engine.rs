@@ -111,11 +111,18 @@ fn dialect(kind: &str) -> Result<Dialect, String> {
 /// The dialect folder `test-dialect` of `dialect_toml` and one message kind in
 /// `messages/<file>`, loaded as the gateway loads it; or the loader's error.
 fn load(dialect_toml: &str, file: &str, kind: &str) -> Result<Dialect, String> {
+    load_kinds(dialect_toml, &[(file, kind)])
+}
+
+/// As [`load`], with several message kinds (file, kind).
+fn load_kinds(dialect_toml: &str, kinds: &[(&str, &str)]) -> Result<Dialect, String> {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("test-dialect");
     std::fs::create_dir_all(folder.join("messages")).unwrap();
     std::fs::write(folder.join("dialect.toml"), dialect_toml).unwrap();
-    std::fs::write(folder.join("messages").join(file), kind).unwrap();
+    for (file, kind) in kinds {
+        std::fs::write(folder.join("messages").join(file), kind).unwrap();
+    }
     let dialects = Dialects::load(dir.path()).map_err(|e| e.to_string())?;
     Ok(dialects.get("test-dialect").unwrap().clone())
 }
@@ -782,4 +789,77 @@ fn a_dialect_that_writes_latin_1_writes_what_latin_1_lacks_as_references_and_rea
         let error = load(&spec, "kallelse.toml", &kind).unwrap_err();
         assert!(error.contains(expected), "{label}: {error}");
     }
+}
+
+/// Kinds told apart by one attribute's value are found by it: the value names the kind, a
+/// value no kind has is refused naming the values there are, and two kinds that claim one
+/// document are refused naming both.
+#[test]
+fn a_document_is_of_the_one_kind_its_detection_names() {
+    let kind = |value: &str, extra: &str| {
+        INVITATION.replacen(
+            r#"detect = "Kallelse""#,
+            &format!(r#"detect = ["@typ = '{value}'"{extra}]"#),
+            1,
+        ) + MEETING
+            + INVITED
+    };
+    let document = |typ: &str| {
+        format!(
+            r#"<Msg typ="{typ}"><Id>M-1</Id><Sent>2026-11-23T10:00:00</Sent>
+            <Case issuer="SE2321000230-1">C-1</Case><Pnr>191212121212</Pnr>
+            <From hsa="SE2321000230-1000"/>
+            <Kallelse id="K-1"><Tid>2026-11-25T13:00:00</Tid><Lank>https://mote.example/1</Lank>
+            <Kallad hsa="SE2321000230-2000"><Funktion>Läkare</Funktion></Kallad></Kallelse></Msg>"#
+        )
+    };
+    let today = date(2026, 11, 23);
+    let dialect = load_kinds(
+        DIALECT,
+        &[
+            ("kallelse.toml", &kind("Kallelse", "")),
+            ("ny-kallelse.toml", &kind("NyKallelse", "")),
+        ],
+    )
+    .unwrap();
+    assert!(
+        dialect.detection.is_some(),
+        "one attribute tells the kinds apart"
+    );
+    let read = decode(&dialect, document("NyKallelse").as_bytes(), today).unwrap();
+    assert_eq!(read.kind, "ny-kallelse");
+    let read = decode(&dialect, document("Kallelse").as_bytes(), today).unwrap();
+    assert_eq!(read.kind, "kallelse");
+    let refused = decode(&dialect, document("Inbjudan").as_bytes(), today)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains(r#"is "Inbjudan", which is not a message kind"#)
+            && refused.contains("expected one of Kallelse, NyKallelse"),
+        "{refused}"
+    );
+
+    // Two kinds that both take a document: refused, naming both.
+    let dialect = load_kinds(
+        DIALECT,
+        &[
+            ("kallelse.toml", &kind("Kallelse", "")),
+            (
+                "kallelse-med-tid.toml",
+                &kind("Kallelse", r#", "Kallelse/Tid""#),
+            ),
+        ],
+    );
+    let refused = match dialect {
+        Ok(dialect) => decode(&dialect, document("Kallelse").as_bytes(), today)
+            .unwrap_err()
+            .to_string(),
+        Err(load_error) => load_error,
+    };
+    assert!(
+        refused.contains("matches two message kinds")
+            && refused.contains("kallelse (")
+            && refused.contains("kallelse-med-tid ("),
+        "{refused}"
+    );
 }

@@ -176,10 +176,17 @@ fn check_namespaces(reader: &Reader<'_>, el: &Element) -> Result<()> {
 /// Which message kind the document is: exactly one kind's detection must hold.
 fn detect<'d>(reader: &Reader<'_>, dialect: &'d Dialect) -> Result<&'d MessageKind> {
     let root = reader.root;
-    let mut matching = dialect
-        .kinds
-        .iter()
-        .filter(|k| k.detect.iter().all(|c| reader.holds(root, c)));
+    // Where one value tells the kinds apart, only those that test for the value read.
+    let candidates: Box<dyn Iterator<Item = &'d MessageKind>> = match &dialect.detection {
+        Some(index) => Box::new(
+            index
+                .kinds(reader.value_at(root, &index.path))
+                .iter()
+                .map(|i| &dialect.kinds[*i]),
+        ),
+        None => Box::new(dialect.kinds.iter()),
+    };
+    let mut matching = candidates.filter(|k| k.detect.iter().all(|c| reader.holds(root, c)));
     let Some(kind) = matching.next() else {
         return Err(unknown_kind(reader, dialect));
     };

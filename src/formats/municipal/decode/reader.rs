@@ -229,20 +229,29 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn test(&self, el: &'a Element<'a>, test: &Test) -> bool {
-        let value = |path: &XmlPath| match self.find(el, path, false, false) {
+        match test {
+            Test::Exists(path) => self.exists(el, path),
+            Test::Absent(path) => !self.exists(el, path),
+            Test::Equals(path, expected) => self.value_at(el, path) == Some(expected.as_str()),
+            Test::NotEquals(path, expected) => self.value_at(el, path) != Some(expected.as_str()),
+        }
+    }
+
+    /// Whether `path` finds an element, or an attribute with a value.
+    fn exists(&self, el: &'a Element<'a>, path: &XmlPath) -> bool {
+        match self.find(el, path, false, false) {
+            Ok(Found::Element(_)) => true,
+            Ok(Found::Attribute(_, value)) => !value.trim().is_empty(),
+            _ => false,
+        }
+    }
+
+    /// What a condition compares at `path`: the element's text or the attribute's trimmed value.
+    pub(super) fn value_at(&self, el: &'a Element<'a>, path: &XmlPath) -> Option<&'a str> {
+        match self.find(el, path, false, false) {
             Ok(Found::Element(found)) => Some(&*found.text),
             Ok(Found::Attribute(_, value)) => Some(value.trim()),
             _ => None,
-        };
-        match test {
-            Test::Exists(path) => match self.find(el, path, false, false) {
-                Ok(Found::Element(_)) => true,
-                Ok(Found::Attribute(_, value)) => !value.trim().is_empty(),
-                _ => false,
-            },
-            Test::Absent(path) => !self.test(el, &Test::Exists(path.clone())),
-            Test::Equals(path, expected) => value(path) == Some(expected.as_str()),
-            Test::NotEquals(path, expected) => value(path) != Some(expected.as_str()),
         }
     }
 

@@ -96,6 +96,7 @@ pub(super) fn compile(
         .iter()
         .all(|field| required_in_envelope(&envelope, field));
     let selectors = super::selectors::collect(&envelope, &kinds);
+    let detection = DetectionIndex::of(&kinds);
     Ok(Dialect {
         name: name.to_owned(),
         description: spec.description,
@@ -112,6 +113,7 @@ pub(super) fn compile(
         examples_read: 0,
         numbers_cases,
         selectors,
+        detection,
     })
 }
 

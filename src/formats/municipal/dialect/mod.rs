@@ -17,9 +17,11 @@ use crate::domain::event::EventKind;
 use crate::formats::xml::Limits;
 
 mod compile;
+mod detection;
 mod fields;
 mod selectors;
 use compile::compile;
+pub use detection::DetectionIndex;
 
 /// The prefix of a dialect's format name: `municipal:<dialect>`.
 pub const FORMAT_PREFIX: &str = "municipal:";
@@ -137,6 +139,8 @@ pub struct Dialect {
     /// The attributes the dialect picks repeated elements by (`Falt[@namn='x']`): element and
     /// attribute. Paths in messages name such an element by its value, not its position.
     pub selectors: Vec<(Name, Name)>,
+    /// The kinds by the value that tells them apart, where one element or attribute does.
+    pub detection: Option<DetectionIndex>,
 }
 
 impl Dialect {
