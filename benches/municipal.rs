@@ -18,6 +18,11 @@
 //!   a stored message; `raw-from-canonical`: serde_json parsing the same JSON and the raw
 //!   write of the document.
 //!
+//! `MUNICIPAL_REPEAT=<operation>:<dialect>:<times>` runs one operation (`decode`, `encode`,
+//! `raw-parse`, `raw-write`) over a dialect's examples that many times and no benchmark: for
+//! counting instructions (`scripts/count-instructions.sh`), which, unlike time, do not move
+//! with the machine's other load.
+//!
 //! The group `cosmic-link` measures the hand-written Cosmic Link codec the same way over its
 //! examples (`decode`/`raw-parse`, `encode`/`raw-write`), the reference for what a codec with
 //! no rules to interpret costs against the same ceilings.
@@ -28,7 +33,7 @@ use brygga::formats::Mappings;
 use brygga::formats::canonical::UnplacedMessage;
 use brygga::formats::municipal::{decode, encode};
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
 use quick_xml::events::Event;
 
 #[path = "support/raw_xml.rs"]
@@ -214,5 +219,68 @@ fn cosmic_link(c: &mut Criterion) {
     group.finish();
 }
 
+/// A message read by either codec.
+enum Read {
+    Municipal(UnplacedMessage),
+    CosmicLink(brygga::formats::canonical::CanonicalMessage),
+}
+
+/// Runs `operation` over every example of `dialect` (or of Cosmic Link) `times` times.
+fn repeat(spec: &str) {
+    use brygga::formats::cosmic_link;
+    let [operation, name, times] = spec.splitn(3, ':').collect::<Vec<_>>()[..] else {
+        panic!("MUNICIPAL_REPEAT is <operation>:<dialect>:<times>, not {spec:?}");
+    };
+    let times: usize = times.parse().expect("a number of times");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mappings = Mappings::load(&root.join("mappings")).unwrap();
+    let codes = &mappings.cosmic_link;
+    let today = jiff::civil::date(2026, 11, 23);
+    let dialect = mappings.municipal.iter().find(|d| d.name == name);
+    let folder = match dialect {
+        Some(_) => root.join("mappings/municipal").join(name).join("examples"),
+        None if name == "cosmic-link" => root.join("mappings/cosmic-link/examples"),
+        None => panic!("no dialect {name:?}"),
+    };
+    let documents = documents(&folder);
+    let read = |document: &[u8]| match dialect {
+        Some(dialect) => Read::Municipal(decode(dialect, document, today).unwrap().message),
+        None => Read::CosmicLink(cosmic_link::decode(document, codes, today).unwrap().message),
+    };
+    let write = |message: &Read| match (dialect, message) {
+        (Some(dialect), Read::Municipal(message)) => encode(dialect, message, today).unwrap(),
+        (_, Read::CosmicLink(message)) => cosmic_link::encode(message, codes).unwrap(),
+        (None, Read::Municipal(_)) => unreachable!("Cosmic Link reads its own messages"),
+    };
+    let messages: Vec<Read> = documents.iter().map(|d| read(d)).collect();
+    let written: Vec<String> = messages.iter().map(write).collect();
+    let events = events_of(&written);
+    for _ in 0..times {
+        match operation {
+            "decode" => documents.iter().for_each(|d| {
+                black_box(read(black_box(d)));
+            }),
+            "encode" => messages.iter().for_each(|m| {
+                black_box(write(black_box(m)));
+            }),
+            "raw-parse" => documents.iter().for_each(|d| {
+                black_box(raw_xml::parse(black_box(d)));
+            }),
+            "raw-write" => events.iter().for_each(|e| {
+                black_box(raw_xml::write(black_box(e)));
+            }),
+            other => panic!("no operation {other:?}"),
+        }
+    }
+}
+
 criterion_group!(benches, dialects, cosmic_link);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("MUNICIPAL_REPEAT") {
+        repeat(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
