@@ -251,7 +251,8 @@ fn open<'d>(
     let tag = within(input, start).ok_or_else(|| malformed("unreadable tag".into()))?;
     let qualified = &tag[..start.name().as_ref().len()];
     let mut attributes = Vec::new();
-    for attribute in Attributes::new(tag, qualified.len()) {
+    // Duplicates are found below, by expanded name, without quick-xml's list of keys.
+    for attribute in Attributes::new(tag, qualified.len()).with_checks(false) {
         let attribute = attribute.map_err(|e| malformed(e.to_string()))?;
         let key: &'d str = attribute.key.into_inner();
         let value = attribute
@@ -277,9 +278,30 @@ fn open<'d>(
         prefix: prefix.to_owned(),
         position,
     };
-    for attribute in &mut attributes {
-        if let Some(prefix) = attribute.prefix {
-            attribute.namespace = Some(scopes.prefixed(prefix).map_err(|()| unknown(prefix))?);
+    for i in 0..attributes.len() {
+        if let Some(prefix) = attributes[i].prefix {
+            attributes[i].namespace = Some(scopes.prefixed(prefix).map_err(|()| unknown(prefix))?);
+        }
+        // Two attributes of one name, however prefixed: which one counts would be a guess.
+        let (before, this) = attributes.split_at(i);
+        let this = &this[0];
+        if let Some(first) = before
+            .iter()
+            .find(|a| a.name == this.name && a.namespace == this.namespace)
+        {
+            let shown = |a: &Attribute| match a.prefix {
+                Some(prefix) => format!("{prefix}:{}", a.name),
+                None => a.name.to_owned(),
+            };
+            return Err(malformed(if shown(first) == shown(this) {
+                format!("attribute {} appears twice on <{qualified}>", shown(this))
+            } else {
+                format!(
+                    "attributes {} and {} are one attribute (one namespace) on <{qualified}>",
+                    shown(first),
+                    shown(this)
+                )
+            }));
         }
     }
     let prefix = qualified.split_once(':').map(|(prefix, _)| prefix);
@@ -653,6 +675,37 @@ mod tests {
             parse(b"<p:a/>").unwrap_err(),
             XmlError::UnknownPrefix { .. }
         ));
+    }
+
+    #[test]
+    fn refuses_an_attribute_or_declaration_given_twice() {
+        let refused = |document: &str| match parse(document.as_bytes()) {
+            Err(XmlError::Malformed { message, position }) => (message, position),
+            other => panic!("{document}: {other:?}"),
+        };
+        let (message, position) = refused("<r>\n  <a x=\"1\" y=\"2\" x=\"3\"/></r>");
+        assert_eq!(message, "attribute x appears twice on <a>");
+        assert_eq!((position.line, position.column), (2, 3));
+        // Two prefixes of one namespace name one attribute.
+        let (message, _) = refused(r#"<a xmlns:p="urn:u" xmlns:q="urn:u" p:x="1" q:x="2"/>"#);
+        assert_eq!(
+            message,
+            "attributes p:x and q:x are one attribute (one namespace) on <a>"
+        );
+        let (message, _) = refused(r#"<a xmlns:p="urn:u" xmlns:p="urn:v"/>"#);
+        assert_eq!(message, "the namespace prefix 'p' is declared twice");
+        let (message, _) = refused(r#"<a xmlns="urn:u" xmlns="urn:u"/>"#);
+        assert_eq!(message, "the default namespace is declared twice");
+        // The same name unprefixed and in a namespace are two attributes; so are one prefix's
+        // declarations on an element and on its child.
+        let root =
+            parse(br#"<a xmlns:p="urn:u" x="1" p:x="2"><b xmlns:p="urn:v" p:x="3"/></a>"#).unwrap();
+        assert_eq!(root.peek_attribute("x"), Some("1"));
+        assert_eq!(root.peek_attribute_in(Some("urn:u"), "x"), Some("2"));
+        assert_eq!(
+            root.children[0].peek_attribute_in(Some("urn:v"), "x"),
+            Some("3")
+        );
     }
 
     #[test]

@@ -77,6 +77,18 @@ impl<'d> Scopes<'d> {
             }
             _ => {}
         }
+        if self
+            .bindings
+            .iter()
+            .rev()
+            .take_while(|b| b.depth == depth)
+            .any(|b| b.prefix == prefix)
+        {
+            return Err(match prefix {
+                Some(prefix) => format!("the namespace prefix '{prefix}' is declared twice"),
+                None => "the default namespace is declared twice".to_owned(),
+            });
+        }
         if self.bindings.len() >= MAX_BINDINGS {
             return Err(NamespaceError::TooManyBindings(MAX_BINDINGS).to_string());
         }
