@@ -238,6 +238,25 @@ fn within<'d>(input: &'d str, part: &str) -> Option<&'d str> {
     input.get(start..start + part.len())
 }
 
+/// The first attribute whose namespace and local name an earlier one has, with that one. A
+/// tag of many attributes is checked through a set, so that no document costs the square of
+/// its size.
+fn given_twice<'a, 'd>(
+    attributes: &'a [Attribute<'d>],
+) -> Option<(&'a Attribute<'d>, &'a Attribute<'d>)> {
+    let key = |a: &'a Attribute<'d>| (a.namespace.as_deref(), a.name);
+    if attributes.len() <= 16 {
+        return attributes.iter().enumerate().find_map(|(i, again)| {
+            let first = attributes[..i].iter().find(|a| key(a) == key(again))?;
+            Some((first, again))
+        });
+    }
+    let mut seen = std::collections::HashMap::with_capacity(attributes.len());
+    attributes
+        .iter()
+        .find_map(|again| Some((seen.insert(key(again), again)?, again)))
+}
+
 /// The element `start` opens at `depth`, its namespace declarations put in scope.
 fn open<'d>(
     input: &'d str,
@@ -278,31 +297,26 @@ fn open<'d>(
         prefix: prefix.to_owned(),
         position,
     };
-    for i in 0..attributes.len() {
-        if let Some(prefix) = attributes[i].prefix {
-            attributes[i].namespace = Some(scopes.prefixed(prefix).map_err(|()| unknown(prefix))?);
+    for attribute in &mut attributes {
+        if let Some(prefix) = attribute.prefix {
+            attribute.namespace = Some(scopes.prefixed(prefix).map_err(|()| unknown(prefix))?);
         }
-        // Two attributes of one name, however prefixed: which one counts would be a guess.
-        let (before, this) = attributes.split_at(i);
-        let this = &this[0];
-        if let Some(first) = before
-            .iter()
-            .find(|a| a.name == this.name && a.namespace == this.namespace)
-        {
-            let shown = |a: &Attribute| match a.prefix {
-                Some(prefix) => format!("{prefix}:{}", a.name),
-                None => a.name.to_owned(),
-            };
-            return Err(malformed(if shown(first) == shown(this) {
-                format!("attribute {} appears twice on <{qualified}>", shown(this))
-            } else {
-                format!(
-                    "attributes {} and {} are one attribute (one namespace) on <{qualified}>",
-                    shown(first),
-                    shown(this)
-                )
-            }));
-        }
+    }
+    // Two attributes of one name, however prefixed: which one counts would be a guess.
+    if let Some((first, again)) = given_twice(&attributes) {
+        let shown = |a: &Attribute| match a.prefix {
+            Some(prefix) => format!("{prefix}:{}", a.name),
+            None => a.name.to_owned(),
+        };
+        return Err(malformed(if shown(first) == shown(again) {
+            format!("attribute {} appears twice on <{qualified}>", shown(again))
+        } else {
+            format!(
+                "attributes {} and {} are one attribute (one namespace) on <{qualified}>",
+                shown(first),
+                shown(again)
+            )
+        }));
     }
     let prefix = qualified.split_once(':').map(|(prefix, _)| prefix);
     let namespace = scopes
@@ -691,6 +705,17 @@ mod tests {
         assert_eq!(
             message,
             "attributes p:x and q:x are one attribute (one namespace) on <a>"
+        );
+        // As many attributes as a large document holds, found in one pass.
+        let many: String = (0..5000).map(|i| format!(" a{i}=\"\"")).collect();
+        let (message, _) = refused(&format!("<a{many} a4999=\"\"/>"));
+        assert_eq!(message, "attribute a4999 appears twice on <a>");
+        assert_eq!(
+            parse(format!("<a{many}/>").as_bytes())
+                .unwrap()
+                .attributes
+                .len(),
+            5000
         );
         let (message, _) = refused(r#"<a xmlns:p="urn:u" xmlns:p="urn:v"/>"#);
         assert_eq!(message, "the namespace prefix 'p' is declared twice");
