@@ -297,6 +297,11 @@ fn open<'d>(
         prefix: prefix.to_owned(),
         position,
     };
+    // The element's name before its attributes': an unknown prefix is named in document order.
+    let prefix = qualified.split_once(':').map(|(prefix, _)| prefix);
+    let namespace = scopes
+        .element(prefix)
+        .map_err(|()| unknown(prefix.unwrap_or_default()))?;
     for attribute in &mut attributes {
         if let Some(prefix) = attribute.prefix {
             attribute.namespace = Some(scopes.prefixed(prefix).map_err(|()| unknown(prefix))?);
@@ -318,10 +323,6 @@ fn open<'d>(
             )
         }));
     }
-    let prefix = qualified.split_once(':').map(|(prefix, _)| prefix);
-    let namespace = scopes
-        .element(prefix)
-        .map_err(|()| unknown(prefix.unwrap_or_default()))?;
     Ok(Element {
         namespace,
         name: qualified

@@ -193,4 +193,144 @@ mod tests {
         let error = scopes.declare("xmlns:one-more", "urn:x", 1).unwrap_err();
         assert!(error.contains(&MAX_BINDINGS.to_string()), "{error}");
     }
+
+    /// Each element's and attribute's namespace as quick-xml's own resolver finds it, in
+    /// document order (`Err(prefix)` for a prefix it does not know; `None` where the document
+    /// is not namespace-well-formed at all).
+    fn as_quick_xml_resolves(document: &str) -> Option<Vec<Result<Option<String>, String>>> {
+        use quick_xml::events::Event;
+        use quick_xml::name::{QName, ResolveResult};
+        let resolved = |r: ResolveResult<'_>| match r {
+            ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
+            ResolveResult::Unbound => Ok(None),
+            ResolveResult::Unknown(prefix) => Err(prefix),
+        };
+        let mut reader = quick_xml::reader::NsReader::from_str(document);
+        let mut out = Vec::new();
+        loop {
+            match reader.read_resolved_event().ok()? {
+                (r, Event::Start(start) | Event::Empty(start)) => {
+                    out.push(resolved(r));
+                    for attribute in start.attributes() {
+                        let key = attribute.ok()?.key;
+                        if key.as_namespace_binding().is_none() {
+                            let (r, _) = reader.resolver().resolve_attribute(QName(key.0));
+                            out.push(resolved(r));
+                        }
+                    }
+                }
+                (_, Event::Eof) => return Some(out),
+                _ => {}
+            }
+        }
+    }
+
+    /// The same, as the gateway's parser finds it; `Err(prefix)` for the first unknown one.
+    fn as_parsed(document: &str) -> Result<Vec<Option<String>>, String> {
+        fn walk(element: &super::super::Element, out: &mut Vec<Option<String>>) {
+            out.push(element.namespace.as_deref().map(str::to_owned));
+            for attribute in &element.attributes {
+                out.push(attribute.namespace.as_deref().map(str::to_owned));
+            }
+            for child in &element.children {
+                walk(child, out);
+            }
+        }
+        match super::super::parse(document.as_bytes()) {
+            Ok(root) => {
+                let mut out = Vec::new();
+                walk(&root, &mut out);
+                Ok(out)
+            }
+            Err(super::super::XmlError::UnknownPrefix { prefix, .. }) => Err(prefix),
+            Err(other) => panic!("{document}: {other}"),
+        }
+    }
+
+    /// One element of a generated document: its declarations (prefix or `""` for the default,
+    /// namespace or `""`), its name's prefix, its attributes' prefixes and its children.
+    #[derive(Debug, Clone)]
+    struct Generated {
+        declarations: Vec<(&'static str, &'static str)>,
+        prefix: &'static str,
+        attributes: Vec<&'static str>,
+        children: Vec<Generated>,
+    }
+
+    fn generated() -> impl proptest::strategy::Strategy<Value = Generated> {
+        use proptest::prelude::*;
+        let prefix = prop::sample::select(vec!["", "a", "b", "xml"]);
+        let namespace = prop::sample::select(vec!["", "urn:x", "urn:y"]);
+        let declarations =
+            prop::collection::btree_map(prop::sample::select(vec!["", "a", "b"]), namespace, 0..3)
+                .prop_map(|d| d.into_iter().collect::<Vec<_>>());
+        let attributes = prop::collection::vec(prefix.clone(), 0..3);
+        let leaf =
+            (declarations, prefix, attributes).prop_map(|(declarations, prefix, attributes)| {
+                Generated {
+                    declarations,
+                    prefix,
+                    attributes,
+                    children: Vec::new(),
+                }
+            });
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            (inner.clone(), prop::collection::vec(inner, 0..3)).prop_map(
+                |(mut element, children)| {
+                    element.children = children;
+                    element
+                },
+            )
+        })
+    }
+
+    fn write(element: &Generated, out: &mut String) {
+        let name = |prefix: &str, local: &str| match prefix {
+            "" => local.to_owned(),
+            prefix => format!("{prefix}:{local}"),
+        };
+        out.push('<');
+        out.push_str(&name(element.prefix, "e"));
+        for (prefix, namespace) in &element.declarations {
+            out.push_str(&format!(
+                " {}=\"{namespace}\"",
+                name(
+                    if prefix.is_empty() { "" } else { "xmlns" },
+                    if prefix.is_empty() { "xmlns" } else { prefix },
+                )
+            ));
+        }
+        // Distinct local names: attributes that one namespace would make one are another test.
+        for (i, prefix) in element.attributes.iter().enumerate() {
+            out.push_str(&format!(" {}=\"v\"", name(prefix, &format!("k{i}"))));
+        }
+        out.push('>');
+        for child in &element.children {
+            write(child, out);
+        }
+        out.push_str(&format!("</{}>", name(element.prefix, "e")));
+    }
+
+    proptest::proptest! {
+        /// Whatever the declarations, their nesting and the prefixes used, every element and
+        /// attribute is in the namespace quick-xml's own resolver puts it in, and a prefix it
+        /// does not know is refused by name.
+        #[test]
+        fn names_resolve_as_quick_xml_resolves_them(element in generated()) {
+            let mut document = String::new();
+            write(&element, &mut document);
+            let Some(expected) = as_quick_xml_resolves(&document) else {
+                return Ok(());
+            };
+            match expected.iter().find_map(|r| r.as_ref().err()) {
+                Some(unknown) => {
+                    proptest::prop_assert_eq!(as_parsed(&document), Err(unknown.clone()), "{}", document);
+                }
+                None => {
+                    let expected: Vec<Option<String>> = expected.into_iter().flatten().collect();
+                    proptest::prop_assert_eq!(as_parsed(&document), Ok(expected), "{}", document);
+                }
+            }
+        }
+    }
 }
