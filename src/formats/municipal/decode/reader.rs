@@ -2,7 +2,9 @@
 //! rules applied into the canonical form (`built`), and every read marked as consumed.
 
 use super::*;
+use crate::formats::municipal::path::Name;
 use crate::formats::municipal::transform::Transform;
+use smallvec::SmallVec;
 
 /// A value read from the document: its text and where it is.
 pub(super) struct Located<'a, 'p> {
@@ -125,10 +127,20 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn start(&self, el: &'a Element<'a>, path: &XmlPath) -> Option<&'a Element<'a>> {
-        if !path.absolute {
+        self.start_of(el, path.absolute, &path.elements)
+    }
+
+    /// Where `elements` start: `el`, or for an absolute path the root if it is the first.
+    fn start_of(
+        &self,
+        el: &'a Element<'a>,
+        absolute: bool,
+        elements: &[Name],
+    ) -> Option<&'a Element<'a>> {
+        if !absolute {
             return Some(el);
         }
-        Some(self.root).filter(|r| path.elements.first().is_some_and(|n| n.matches(r)))
+        Some(self.root).filter(|r| elements.first().is_some_and(|n| n.matches(r)))
     }
 
     /// Resolves `path` from `el`. With `strict`, a step that matches several elements is an
@@ -141,14 +153,31 @@ impl<'a> Reader<'a> {
         strict: bool,
         mark: bool,
     ) -> Result<Found<'a>> {
-        let Some(mut here) = self.start(el, path) else {
+        let found = self.find_steps(el, path.absolute, &path.elements, strict, mark)?;
+        Ok(match (&path.attribute, found) {
+            (Some(name), Found::Element(here)) => {
+                match here.peek_attribute_in(name.namespace.as_deref(), &name.local) {
+                    Some(value) => Found::Attribute(here, value),
+                    None => Found::Absent(here),
+                }
+            }
+            (_, found) => found,
+        })
+    }
+
+    /// [`Reader::find`] of the element at `elements` (absolute: from the root).
+    pub(super) fn find_steps(
+        &self,
+        el: &'a Element<'a>,
+        absolute: bool,
+        elements: &[Name],
+        strict: bool,
+        mark: bool,
+    ) -> Result<Found<'a>> {
+        let Some(mut here) = self.start_of(el, absolute, elements) else {
             return Ok(Found::Absent(self.root));
         };
-        let steps = if path.absolute {
-            &path.elements[1..]
-        } else {
-            &path.elements[..]
-        };
+        let steps = if absolute { &elements[1..] } else { elements };
         for name in steps {
             let mut matches = here.children.iter().filter(|c| name.matches(c));
             let Some(first) = matches.next() else {
@@ -166,13 +195,7 @@ impl<'a> Reader<'a> {
             }
             here = first;
         }
-        Ok(match &path.attribute {
-            Some(name) => match here.peek_attribute_in(name.namespace.as_deref(), &name.local) {
-                Some(value) => Found::Attribute(here, value),
-                None => Found::Absent(here),
-            },
-            None => Found::Element(here),
-        })
+        Ok(Found::Element(here))
     }
 
     /// The element `path` names below `el` (marked as read), if present.
@@ -408,7 +431,8 @@ impl<'a> Reader<'a> {
         out: &mut Built<'r>,
         prefix: &[String],
     ) -> Result<()> {
-        let mut parts = Vec::with_capacity(rule.xml.len());
+        // Most rules read one element or attribute: no list is allocated for them.
+        let mut parts: SmallVec<[_; 2]> = SmallVec::with_capacity(rule.xml.len());
         for path in &rule.xml {
             parts.push((path, self.value(el, path)?));
         }
@@ -431,7 +455,8 @@ impl<'a> Reader<'a> {
             let (path, _) = parts.iter().find(|(_, v)| v.is_none()).unwrap_or(&parts[0]);
             return Err(self.missing(el, path));
         }
-        let values: Vec<Located<'a, '_>> = parts.into_iter().filter_map(|(_, v)| v).collect();
+        let values: SmallVec<[Located<'a, '_>; 2]> =
+            parts.into_iter().filter_map(|(_, v)| v).collect();
         let at = values[0].element;
         // Paths are built only for messages. A value joined from several elements is named by
         // the element that holds them all.
@@ -534,16 +559,13 @@ impl<'a> Reader<'a> {
             };
             let (parent, last) = match path.elements.split_last() {
                 Some((last, parents)) => {
-                    let parent_path = XmlPath {
-                        absolute: path.absolute,
-                        elements: parents.to_vec(),
-                        attribute: None,
-                        source: path.source.clone(),
-                    };
                     let parent = if parents.is_empty() && !path.absolute {
                         Some(el)
                     } else {
-                        self.element(el, &parent_path)?
+                        match self.find_steps(el, path.absolute, parents, true, true)? {
+                            Found::Element(found) => Some(found),
+                            _ => None,
+                        }
                     };
                     (parent, last)
                 }
