@@ -166,7 +166,7 @@ impl<'a> Reader<'a> {
     }
 
     /// [`Reader::find`] of the element at `elements` (absolute: from the root).
-    pub(super) fn find_steps(
+    fn find_steps(
         &self,
         el: &'a Element<'a>,
         absolute: bool,
