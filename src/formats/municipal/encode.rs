@@ -539,15 +539,38 @@ fn write_attribute(out: &mut String, prefix: &str, key: &str, value: &str) {
     out.push_str(prefix);
     out.push_str(key);
     out.push_str("=\"");
-    out.push_str(&escape(value));
+    push_escaped(out, value);
     out.push('"');
+}
+
+/// Appends `text` with XML's special characters escaped, as quick-xml's `escape` writes them;
+/// most values have none and are copied whole (the test for them has no branch per byte).
+fn push_escaped(out: &mut String, text: &str) {
+    let special = text.bytes().fold(false, |any, b| {
+        any | matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'')
+    });
+    if special {
+        out.push_str(&escape(text));
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// Two spaces per level, up to the deepest a document is written.
+const INDENT: &str = "                                                                ";
+
+fn indent(out: &mut String, depth: usize) {
+    let width = 2 * depth;
+    if width <= INDENT.len() {
+        out.push_str(&INDENT[..width]);
+    } else {
+        (0..depth).for_each(|_| out.push_str("  "));
+    }
 }
 
 /// Writes `node` indented by `depth`; the root declares the dialect's `namespaces`.
 fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Option<&Namespaces>) {
-    for _ in 0..depth {
-        out.push_str("  ");
-    }
+    indent(out, depth);
     out.push('<');
     write_name(out, node.name);
     if let Some(namespaces) = namespaces {
@@ -562,14 +585,14 @@ fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Optio
         out.push(' ');
         write_name(out, key);
         out.push_str("=\"");
-        out.push_str(&escape(&**value));
+        push_escaped(out, value);
         out.push('"');
     }
     match (&node.text, node.children.is_empty()) {
         (None, true) => out.push_str("/>\n"),
         (Some(text), true) => {
             out.push('>');
-            out.push_str(&escape(&**text));
+            push_escaped(out, text);
             out.push_str("</");
             write_name(out, node.name);
             out.push_str(">\n");
@@ -577,15 +600,13 @@ fn write_node(out: &mut String, node: &Node<'_>, depth: usize, namespaces: Optio
         (text, false) => {
             out.push('>');
             if let Some(text) = text {
-                out.push_str(&escape(&**text));
+                push_escaped(out, text);
             }
             out.push('\n');
             for child in &node.children {
                 write_node(out, child, depth + 1, None);
             }
-            for _ in 0..depth {
-                out.push_str("  ");
-            }
+            indent(out, depth);
             out.push_str("</");
             write_name(out, node.name);
             out.push_str(">\n");

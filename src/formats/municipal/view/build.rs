@@ -24,8 +24,15 @@ impl Builder {
         let at = u32::try_from(self.view.slots.len())
             .map_err(|_| Error("the value has too many fields".to_owned()))?;
         let key = std::mem::replace(&mut self.key, Key::None);
+        let tag = match key {
+            // No name's tag: 0xFF is never in UTF-8.
+            Key::None => u64::MAX,
+            Key::Static(name) => super::tag(name),
+            Key::Text(start, end) => super::tag(self.view.str(start, end)),
+        };
         self.view.slots.push(Slot {
             key,
+            tag,
             data,
             first: 0,
             next: 0,

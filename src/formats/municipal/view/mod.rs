@@ -38,11 +38,12 @@ enum Data {
     Array,
 }
 
-/// One value: its key, its data, and its place in the tree (0: none, as the root is never a
-/// child).
+/// One value: its key (and the key's [`tag`]), its data, and its place in the tree (0: none,
+/// as the root is never a child).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     key: Key,
+    tag: u64,
     data: Data,
     first: u32,
     next: u32,
@@ -101,11 +102,18 @@ impl View {
     }
 }
 
-/// Whether two field names are the same: most that are not differ in length or first letter,
-/// told without a call to compare the bytes.
+/// A field name's length and first seven bytes in one word: names that differ there (most
+/// fields of an object) are told apart by one comparison, without reading either name.
 #[inline]
-fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+fn tag(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let mut word = [0u8; 8];
+    match bytes.first_chunk::<8>() {
+        Some(head) => word = *head,
+        None => word[..bytes.len()].copy_from_slice(bytes),
+    }
+    word[7] = bytes.len().min(255) as u8;
+    u64::from_le_bytes(word)
 }
 
 /// A value in a [`View`].
@@ -147,14 +155,18 @@ impl<'v> Ref<'v> {
             return None;
         }
         let slots = &self.view.slots;
+        let wanted = tag(key);
         let mut at = slot.first;
         while at != 0 {
             let child = &slots[at as usize];
-            let found = match child.key {
-                Key::Static(name) => same_key(name, key),
-                Key::Text(start, end) => same_key(self.view.str(start, end), key),
-                Key::None => false,
-            };
+            // Names of up to seven bytes are whole in the tag.
+            let found = child.tag == wanted
+                && (key.len() <= 7
+                    || match child.key {
+                        Key::Static(name) => name == key,
+                        Key::Text(start, end) => self.view.str(start, end) == key,
+                        Key::None => false,
+                    });
             if found {
                 return Some(Ref {
                     view: self.view,
@@ -425,6 +437,59 @@ mod tests {
         assert_eq!(at("list.1").map(Ref::kind), Some("an object"));
         assert!(at("number.x").is_none());
         assert!(!root.equals(&json!({"number": 7})));
+    }
+
+    /// Field names are found by their tag (length and first seven bytes) and then compared
+    /// whole: names alike in the tag, names of up to seven bytes, an empty name and names with
+    /// non-ASCII letters are each found as themselves, struct fields and map keys alike.
+    #[test]
+    fn finds_each_field_by_its_whole_name() {
+        let names = [
+            "",
+            "a",
+            "ab",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefgh_",
+            "occurred_at",
+            "occurred_on",
+            "occurred_at_x",
+            "åäö",
+            "åäöx",
+            "\u{7f}",
+        ];
+        let map: std::collections::BTreeMap<&str, usize> =
+            names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let view = View::of(&map).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            let found = view.root().child(name).and_then(Ref::as_i64);
+            assert_eq!(found, Some(i as i64), "{name:?}");
+        }
+        for absent in ["abcdefgj", "occurred_in", "abcdef", "abcdefghi_", "åäo"] {
+            assert!(view.root().child(absent).is_none(), "{absent:?}");
+        }
+
+        #[derive(Serialize)]
+        struct Fields {
+            occurred_at: u8,
+            occurred_on: u8,
+            at: u8,
+        }
+        let view = View::of(&Fields {
+            occurred_at: 1,
+            occurred_on: 2,
+            at: 3,
+        })
+        .unwrap();
+        let root = view.root();
+        assert_eq!(root.child("occurred_on").and_then(Ref::as_i64), Some(2));
+        assert_eq!(root.child("occurred_at").and_then(Ref::as_i64), Some(1));
+        assert_eq!(root.child("at").and_then(Ref::as_i64), Some(3));
+        assert!(root.child("occurred_xx").is_none());
+        // A list item has no name: the empty name does not find it.
+        let list = View::of(&vec![1, 2]).unwrap();
+        assert!(list.root().child("").is_none());
     }
 
     #[test]
