@@ -773,7 +773,8 @@ pub(super) fn finish(
 }
 
 /// Lists the municipal dialects with the examples each read when it was loaded (loading
-/// refuses a dialect whose examples do not read cleanly, for `serve` as here).
+/// refuses a dialect whose examples do not read cleanly or do not survive being written back
+/// and read again, for `serve` as here).
 pub(super) fn check_dialects(mappings: &crate::formats::Mappings) -> anyhow::Result<()> {
     if mappings.municipal.is_empty() {
         println!("  municipal:      no dialects");

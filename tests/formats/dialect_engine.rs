@@ -7,7 +7,7 @@ use brygga::formats::canonical::{CanonicalMessage, UnplacedMessage};
 use brygga::formats::municipal::{Dialect, Dialects, decode, encode};
 use jiff::civil::date;
 
-const DIALECT: &str = r#"
+pub(crate) const DIALECT: &str = r#"
 description = "a dialect written for a test"
 root = "Msg"
 
@@ -54,7 +54,7 @@ root = "Fel"
 "#;
 
 /// The head of an invitation kind: what every test's kind shares.
-const INVITATION: &str = r#"
+pub(crate) const INVITATION: &str = r#"
 kind = "sip_invitation"
 direction = "both"
 detect = "Kallelse"
@@ -83,7 +83,7 @@ field = "event.place.url"
 "#;
 
 /// The meeting's time, which every invitation has.
-const MEETING: &str = r#"
+pub(crate) const MEETING: &str = r#"
 [[rule]]
 xml = "Tid"
 field = "event.meeting_at"
@@ -92,7 +92,7 @@ required = true
 "#;
 
 /// Invited functions, each naming its unit.
-const INVITED: &str = r#"
+pub(crate) const INVITED: &str = r#"
 [[rule]]
 each = "Kallad"
 field = "event.invited"
@@ -110,12 +110,12 @@ fn dialect(kind: &str) -> Result<Dialect, String> {
 
 /// The dialect folder `test-dialect` of `dialect_toml` and one message kind in
 /// `messages/<file>`, loaded as the gateway loads it; or the loader's error.
-fn load(dialect_toml: &str, file: &str, kind: &str) -> Result<Dialect, String> {
+pub(crate) fn load(dialect_toml: &str, file: &str, kind: &str) -> Result<Dialect, String> {
     load_kinds(dialect_toml, &[(file, kind)])
 }
 
 /// As [`load`], with several message kinds (file, kind).
-fn load_kinds(dialect_toml: &str, kinds: &[(&str, &str)]) -> Result<Dialect, String> {
+pub(crate) fn load_kinds(dialect_toml: &str, kinds: &[(&str, &str)]) -> Result<Dialect, String> {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("test-dialect");
     std::fs::create_dir_all(folder.join("messages")).unwrap();
@@ -128,7 +128,7 @@ fn load_kinds(dialect_toml: &str, kinds: &[(&str, &str)]) -> Result<Dialect, Str
 }
 
 /// An invitation from psychiatry to the units `invited` (HSA-id, function).
-fn invitation(invited: &[(&str, &str)]) -> CanonicalMessage {
+pub(crate) fn invitation(invited: &[(&str, &str)]) -> CanonicalMessage {
     let invited: Vec<serde_json::Value> = invited
         .iter()
         .map(|(hsa_id, function)| {
@@ -162,10 +162,13 @@ fn invitation(invited: &[(&str, &str)]) -> CanonicalMessage {
     .unwrap()
 }
 
-const TODAY: jiff::civil::Date = date(2026, 12, 1);
+pub(crate) const TODAY: jiff::civil::Date = date(2026, 12, 1);
 
 /// Writes `message`, reads it back: the written document, and the message read.
-fn round_trip(dialect: &Dialect, message: &CanonicalMessage) -> (String, UnplacedMessage) {
+pub(crate) fn round_trip(
+    dialect: &Dialect,
+    message: &CanonicalMessage,
+) -> (String, UnplacedMessage) {
     let written = encode(dialect, message, TODAY).unwrap();
     let back = decode(dialect, written.as_bytes(), TODAY)
         .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
@@ -761,7 +764,7 @@ fn a_dialect_that_writes_latin_1_writes_what_latin_1_lacks_as_references_and_rea
     std::fs::write(folder.join("examples/01.xml"), &example).unwrap();
     let error = Dialects::load(dir.path()).unwrap_err().to_string();
     assert!(
-        error.contains("01.xml: written back:")
+        error.contains("01.xml: cannot be written back:")
             && error.contains("the name \"Funktiön\" cannot be written in US-ASCII"),
         "{error}"
     );

@@ -4,6 +4,7 @@
 mod corpora;
 mod cosmic_link;
 mod dialect_engine;
+mod dialect_examples;
 mod fhir_official;
 mod fhir_read;
 mod fhir_render;

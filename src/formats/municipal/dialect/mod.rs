@@ -294,43 +294,35 @@ impl DialectError {
     }
 }
 
-/// Reads the folder's examples with the dialect just compiled: a changed mapping is checked
-/// against the documents it must read, the same way whether the gateway starts or
-/// `check-config` runs. An example that fails, or reads with a warning (input no rule reads),
-/// is an error naming the example. Returns how many were read.
+/// Checks the folder's examples with the dialect just compiled, as `brygga dialect check`
+/// does: each is read, written back in the dialect and read again. A changed mapping is so
+/// checked against the documents it must read and write, the same way whether the gateway
+/// starts, `check-config` runs or the author checks the folder. An example that fails, reads
+/// with a warning (input no rule reads), cannot be written back, is written as a document the
+/// dialect refuses, or reads again as another message is an error naming the example.
+/// Returns how many were read.
 fn read_examples(dialect: &Dialect, folder: &Path) -> Result<usize, DialectError> {
-    let examples = super::check::example_files(folder);
     let today = crate::clock::Clock::System.today();
+    let checks = super::check::check_examples(dialect, folder, today);
     let mut problems = Vec::new();
-    for example in &examples {
-        let bytes =
-            std::fs::read(example).map_err(|e| DialectError::new(example, e.to_string()))?;
-        let name = example
-            .strip_prefix(folder)
-            .unwrap_or(example)
-            .display()
-            .to_string();
-        match super::decode(dialect, &bytes, today) {
-            Ok(decoded) => {
-                problems.extend(decoded.warnings.iter().map(|w| format!("{name}: {w}")));
-                // A name the dialect's encoding cannot hold shows when the kind is written.
-                if !dialect.encoding.is_utf8()
-                    && let Ok(written) = super::encode(dialect, &decoded.message, today)
-                    && let Err(e) = dialect.sent(&written)
-                {
-                    problems.push(format!("{name}: written back: {e}"));
-                }
-            }
-            Err(e) => problems.push(format!("{name}: {e}")),
-        }
+    for check in &checks {
+        let name = &check.file;
+        problems.extend(check.error.iter().map(|e| format!("{name}: {e}")));
+        problems.extend(check.not_read.iter().map(|w| format!("{name}: {w}")));
+        problems.extend(
+            check
+                .differs
+                .iter()
+                .map(|d| format!("{name}: written back and read again, it differs at {d}")),
+        );
     }
     if problems.is_empty() {
-        Ok(examples.len())
+        Ok(checks.len())
     } else {
         Err(DialectError::new(
             folder,
             format!(
-                "{} example(s) do not read cleanly with the dialect:\n{}",
+                "{} problem(s) with the examples:\n{}",
                 problems.len(),
                 problems.join("\n")
             ),

@@ -11,137 +11,15 @@ use serde_json::Value;
 
 use super::dialect::{Body, Dialect, Form, GroupRule, Rule, ValueRule, detect_writes};
 use super::error::WriteError;
-use super::path::{CanonPath, FilterTarget, Name, Namespaces, Test, XmlPath};
+use super::path::{CanonPath, Name, Namespaces, Test, XmlPath};
 use super::view::{Ref, View};
+
+mod node;
+
 use crate::formats::canonical::CanonicalMessage;
+use node::Node;
 
 type Result<T> = std::result::Result<T, WriteError>;
-
-/// An element being written; its name borrowed from the dialect.
-#[derive(Debug, Clone)]
-struct Node<'d> {
-    name: &'d Name,
-    attributes: Vec<(&'d Name, Cow<'d, str>)>,
-    text: Option<Cow<'d, str>>,
-    children: Vec<Node<'d>>,
-}
-
-impl<'d> Node<'d> {
-    fn new(name: &'d Name) -> Node<'d> {
-        Node {
-            name,
-            attributes: Vec::new(),
-            text: None,
-            children: Vec::new(),
-        }
-    }
-
-    /// A new element for the step `name`: for a step that selects among repeated elements
-    /// (`Deltagare[@roll='kallad']`), the one it selects.
-    fn selected(name: &'d Name) -> Node<'d> {
-        let mut node = Node::new(name);
-        if let Some(filter) = &name.filter {
-            let value = Cow::Borrowed(filter.value.as_deref().unwrap_or_default());
-            match &filter.target {
-                FilterTarget::Attribute(attribute) => node.attributes.push((attribute, value)),
-                FilterTarget::Child(element) => {
-                    let mut inner = Node::new(element);
-                    inner.text = Some(value);
-                    node.children.push(inner);
-                }
-            }
-        }
-        node
-    }
-
-    fn is_empty(&self) -> bool {
-        self.attributes.is_empty() && self.text.is_none() && self.children.is_empty()
-    }
-
-    /// The child named `name`: the last one written, or a new one.
-    fn child(&mut self, name: &'d Name) -> &mut Node<'d> {
-        match self
-            .children
-            .iter()
-            .rposition(|c| std::ptr::eq(c.name, name) || c.name == name)
-        {
-            Some(i) => &mut self.children[i],
-            None => {
-                self.children.push(Node::selected(name));
-                let last = self.children.len() - 1;
-                &mut self.children[last]
-            }
-        }
-    }
-
-    /// The element at `steps` below this one, created where absent.
-    fn at(&mut self, steps: &'d [Name]) -> &mut Node<'d> {
-        steps.iter().fold(self, |node, name| node.child(name))
-    }
-
-    /// Adds what `other` holds to this element: an attribute or text already there with the
-    /// same value is kept once; with another value the two writes conflict (the name of the
-    /// attribute or element is the error). `deep`: each child merges into this element's last
-    /// child of the same name, if it had one before (what absolute paths write into elements
-    /// written before); otherwise children are added after this element's own.
-    fn merge(&mut self, other: Node<'d>, deep: bool) -> std::result::Result<(), String> {
-        for (key, value) in other.attributes {
-            match self.attributes.iter().find(|(k, _)| k.same(key)) {
-                Some((_, existing)) if *existing == value => {}
-                Some(_) => return Err(format!("{}/@{key}", self.name)),
-                None => self.attributes.push((key, value)),
-            }
-        }
-        match (&self.text, other.text) {
-            (Some(existing), Some(text)) if *existing != text => {
-                return Err(self.name.to_string());
-            }
-            (_, Some(text)) => self.text = Some(text),
-            (_, None) => {}
-        }
-        let before = self.children.len();
-        let mut merged_names: Vec<&Name> = Vec::new();
-        for child in other.children {
-            let target = if deep && !merged_names.contains(&child.name) {
-                self.children[..before]
-                    .iter()
-                    .rposition(|c| c.name == child.name)
-            } else {
-                None
-            };
-            match target {
-                Some(i) => {
-                    merged_names.push(child.name);
-                    self.children[i]
-                        .merge(child, true)
-                        .map_err(|at| format!("{}/{at}", self.name))?;
-                }
-                None => self.children.push(child),
-            }
-        }
-        Ok(())
-    }
-
-    /// The value at `steps` (and `attribute`) below this element as written so far: an
-    /// attribute's value, or an element's text (empty for an element without text).
-    fn lookup(&self, steps: &[Name], attribute: Option<&Name>) -> Option<&str> {
-        match steps.split_first() {
-            None => match attribute {
-                Some(name) => self
-                    .attributes
-                    .iter()
-                    .find(|(k, _)| k.same(name))
-                    .map(|(_, v)| &**v),
-                None => Some(self.text.as_deref().unwrap_or("")),
-            },
-            Some((first, rest)) => self
-                .children
-                .iter()
-                .filter(|c| c.name == first)
-                .find_map(|c| c.lookup(rest, attribute)),
-        }
-    }
-}
 
 /// What a written value is, for messages (built only when one is needed).
 #[derive(Clone, Copy)]
@@ -246,7 +124,7 @@ impl<'d> Writer<'d> {
         text: Cow<'d, str>,
         field: Field<'d>,
     ) -> Result<()> {
-        let target = node.at(Self::steps(path));
+        let target = node.at_value(Self::steps(path), path.attribute.as_ref(), &text);
         match &path.attribute {
             Some(name) => match target.attributes.iter().find(|(n, _)| n.same(name)) {
                 Some((_, existing)) if *existing != text => Err(WriteError::Invalid {

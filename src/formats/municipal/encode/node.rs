@@ -1,0 +1,198 @@
+//! An element of a document being written: created along a rule's path, reused by the rules
+//! after it, merged with what rules at absolute paths wrote, and looked up by conditions.
+
+use std::borrow::Cow;
+
+use super::super::path::{Filter, FilterTarget, Name};
+
+/// An element being written; its name borrowed from the dialect.
+#[derive(Debug, Clone)]
+pub(super) struct Node<'d> {
+    pub(super) name: &'d Name,
+    pub(super) attributes: Vec<(&'d Name, Cow<'d, str>)>,
+    pub(super) text: Option<Cow<'d, str>>,
+    pub(super) children: Vec<Node<'d>>,
+}
+
+impl<'d> Node<'d> {
+    pub(super) fn new(name: &'d Name) -> Node<'d> {
+        Node {
+            name,
+            attributes: Vec::new(),
+            text: None,
+            children: Vec::new(),
+        }
+    }
+
+    /// A new element for the step `name`: for a step that selects among repeated elements
+    /// (`Deltagare[@roll='kallad']`), the one it selects.
+    pub(super) fn selected(name: &'d Name) -> Node<'d> {
+        let mut node = Node::new(name);
+        if let Some(filter) = &name.filter {
+            node.mark(filter);
+        }
+        node
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.text.is_none() && self.children.is_empty()
+    }
+
+    /// The child named `name`: the last one written (or marked as the one a selecting step
+    /// selects), or a new one.
+    pub(super) fn child(&mut self, name: &'d Name) -> &mut Node<'d> {
+        match self.children.iter().rposition(|c| c.selects(name)) {
+            Some(i) => &mut self.children[i],
+            None => {
+                self.children.push(Node::selected(name));
+                let last = self.children.len() - 1;
+                &mut self.children[last]
+            }
+        }
+    }
+
+    /// The element at `steps` below this one, created where absent.
+    pub(super) fn at(&mut self, steps: &'d [Name]) -> &mut Node<'d> {
+        steps.iter().fold(self, |node, name| node.child(name))
+    }
+
+    /// Where a rule writes `text` at `steps` (and `attribute`): as [`Node::at`], except that a
+    /// step selecting among repeated elements (`Deltagare[@ledare='1']`) that selects none
+    /// written yet takes the element of that name, written by another rule without what the
+    /// step selects by, that already holds `text` at the rest of the path (the participant
+    /// whose role the rule writes), and marks it; only where none does is one created. Read
+    /// back, the step selects the element the value came from.
+    pub(super) fn at_value(
+        &mut self,
+        steps: &'d [Name],
+        attribute: Option<&Name>,
+        text: &str,
+    ) -> &mut Node<'d> {
+        let Some((first, rest)) = steps.split_first() else {
+            return self;
+        };
+        if let Some(filter) = first.filter.as_deref()
+            && !self.children.iter().any(|c| c.selects(first))
+            && let Some(i) = self.children.iter().rposition(|c| {
+                c.name.same(first)
+                    && !c.has(&filter.target)
+                    && c.lookup(rest, attribute) == Some(text)
+            })
+        {
+            let marked = &mut self.children[i];
+            marked.mark(filter);
+            return marked.at_value(rest, attribute, text);
+        }
+        self.child(first).at_value(rest, attribute, text)
+    }
+
+    /// Whether this element is one the step `name` selects: written for the step, or marked.
+    fn selects(&self, name: &Name) -> bool {
+        std::ptr::eq(self.name, name)
+            || self.name == name
+            || name.filter.as_deref().is_some_and(|filter| {
+                self.name.same(name)
+                    && match &filter.target {
+                        FilterTarget::Attribute(attribute) => {
+                            self.attributes.iter().any(|(k, v)| {
+                                k.same(attribute)
+                                    && filter.value.as_deref().is_none_or(|want| v == want)
+                            })
+                        }
+                        FilterTarget::Child(element) => self.children.iter().any(|c| {
+                            c.name.same(element)
+                                && filter
+                                    .value
+                                    .as_deref()
+                                    .is_none_or(|want| c.text.as_deref() == Some(want))
+                        }),
+                    }
+            })
+    }
+
+    /// Whether this element has the attribute or child a step selects by.
+    fn has(&self, target: &FilterTarget) -> bool {
+        match target {
+            FilterTarget::Attribute(attribute) => {
+                self.attributes.iter().any(|(k, _)| k.same(attribute))
+            }
+            FilterTarget::Child(element) => self.children.iter().any(|c| c.name.same(element)),
+        }
+    }
+
+    /// Gives this element what the step's `filter` selects by.
+    fn mark(&mut self, filter: &'d Filter) {
+        let value = Cow::Borrowed(filter.value.as_deref().unwrap_or_default());
+        match &filter.target {
+            FilterTarget::Attribute(attribute) => self.attributes.push((attribute, value)),
+            FilterTarget::Child(element) => {
+                let mut inner = Node::new(element);
+                inner.text = Some(value);
+                self.children.push(inner);
+            }
+        }
+    }
+
+    /// Adds what `other` holds to this element: an attribute or text already there with the
+    /// same value is kept once; with another value the two writes conflict (the name of the
+    /// attribute or element is the error). `deep`: each child merges into this element's last
+    /// child of the same name, if it had one before (what absolute paths write into elements
+    /// written before); otherwise children are added after this element's own.
+    pub(super) fn merge(&mut self, other: Node<'d>, deep: bool) -> std::result::Result<(), String> {
+        for (key, value) in other.attributes {
+            match self.attributes.iter().find(|(k, _)| k.same(key)) {
+                Some((_, existing)) if *existing == value => {}
+                Some(_) => return Err(format!("{}/@{key}", self.name)),
+                None => self.attributes.push((key, value)),
+            }
+        }
+        match (&self.text, other.text) {
+            (Some(existing), Some(text)) if *existing != text => {
+                return Err(self.name.to_string());
+            }
+            (_, Some(text)) => self.text = Some(text),
+            (_, None) => {}
+        }
+        let before = self.children.len();
+        let mut merged_names: Vec<&Name> = Vec::new();
+        for child in other.children {
+            let target = if deep && !merged_names.contains(&child.name) {
+                self.children[..before]
+                    .iter()
+                    .rposition(|c| c.name == child.name)
+            } else {
+                None
+            };
+            match target {
+                Some(i) => {
+                    merged_names.push(child.name);
+                    self.children[i]
+                        .merge(child, true)
+                        .map_err(|at| format!("{}/{at}", self.name))?;
+                }
+                None => self.children.push(child),
+            }
+        }
+        Ok(())
+    }
+
+    /// The value at `steps` (and `attribute`) below this element as written so far: an
+    /// attribute's value, or an element's text (empty for an element without text).
+    pub(super) fn lookup(&self, steps: &[Name], attribute: Option<&Name>) -> Option<&str> {
+        match steps.split_first() {
+            None => match attribute {
+                Some(name) => self
+                    .attributes
+                    .iter()
+                    .find(|(k, _)| k.same(name))
+                    .map(|(_, v)| &**v),
+                None => Some(self.text.as_deref().unwrap_or("")),
+            },
+            Some((first, rest)) => self
+                .children
+                .iter()
+                .filter(|c| c.name == first)
+                .find_map(|c| c.lookup(rest, attribute)),
+        }
+    }
+}

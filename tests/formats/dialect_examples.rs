@@ -1,0 +1,167 @@
+//! What a dialect's examples must survive before the gateway starts with it, and how a step
+//! that selects among repeated elements is written so that its example survives: read,
+//! written back in the dialect and read again as the same message.
+
+use brygga::formats::canonical::UnplacedMessage;
+use brygga::formats::municipal::{Dialects, decode, encode};
+
+use crate::dialect_engine::{DIALECT, INVITATION, INVITED, MEETING, TODAY, invitation, load};
+
+/// A SIP answer per participant, whose attending function is the one of the participant
+/// the vendor marks as leading (`Deltagare[@ledare='ja']`).
+const ANSWER: &str = r#"
+kind = "sip_response"
+direction = "both"
+detect = "Svar"
+context = "Svar"
+
+[[rule]]
+xml = "@kallelse"
+field = "event.invitation_id"
+required = true
+
+[[rule]]
+field = "event.responder"
+copy = "event.source.sender"
+
+[[rule]]
+each = "Deltagare"
+field = "event.participants"
+rules = [
+  { xml = "@funktion", field = "function", required = true },
+  { field = "answer", const = "accepted" },
+  { xml = "Namn", field = "name" },
+]
+
+[[rule]]
+xml = "Deltagare[@ledare='ja']/@funktion"
+field = "event.attending_function"
+"#;
+
+const HEAD: &str = r#"<Msg><Id>M-9</Id><Sent>2026-12-01T09:00:00</Sent><Case issuer="SE2321000214-1000">SA-1</Case><Pnr>19811218-9876</Pnr><From hsa="SE2321000214-E2VC"/>"#;
+
+#[test]
+fn a_selecting_step_marks_the_element_already_written_that_holds_its_value() {
+    let dialect = load(DIALECT, "svar.toml", ANSWER).unwrap();
+    let document = format!(
+        "{HEAD}<Svar kallelse=\"K-1\"><Deltagare funktion=\"Läkare\"/>\
+         <Deltagare funktion=\"Kurator\" ledare=\"ja\"><Namn>Eva Lund</Namn></Deltagare>\
+         <Deltagare funktion=\"Arbetsterapeut\"/></Svar></Msg>"
+    );
+    let first = decode(&dialect, document.as_bytes(), TODAY).unwrap();
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    let read = serde_json::to_value(&first.message).unwrap();
+    assert_eq!(read["event"]["attending_function"], "Kurator");
+    assert_eq!(read["event"]["participants"].as_array().unwrap().len(), 3);
+
+    // Written back: the participant whose function it is carries the mark; no element is
+    // added for the attending function alone.
+    let written = encode(&dialect, &first.message, TODAY).unwrap();
+    assert_eq!(written.matches("<Deltagare").count(), 3, "{written}");
+    assert!(
+        written.contains("<Deltagare funktion=\"Kurator\" ledare=\"ja\">"),
+        "{written}"
+    );
+    assert_eq!(written.matches("ledare=").count(), 1, "{written}");
+    let again = decode(&dialect, written.as_bytes(), TODAY)
+        .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
+    assert_eq!(serde_json::to_value(&again.message).unwrap(), read);
+
+    // An attending function that is no participant's has an element of its own.
+    let mut other = read.clone();
+    other["event"]["attending_function"] = "Biståndshandläggare".into();
+    let other: UnplacedMessage = serde_json::from_value(other).unwrap();
+    let written = encode(&dialect, &other, TODAY).unwrap();
+    assert_eq!(written.matches("<Deltagare").count(), 4, "{written}");
+    assert!(
+        written.contains("<Deltagare ledare=\"ja\" funktion=\"Biståndshandläggare\"/>"),
+        "{written}"
+    );
+}
+
+#[test]
+fn an_element_already_selected_otherwise_is_not_marked() {
+    // Participants that carry the attribute the step selects by, with another value, are
+    // other participants than the one it selects.
+    let kind = ANSWER.replace(
+        "{ xml = \"Namn\", field = \"name\" },",
+        "{ xml = \"@ledare\", field = \"name\" },",
+    );
+    assert_ne!(kind, ANSWER);
+    let dialect = load(DIALECT, "svar.toml", &kind).unwrap();
+    let document = format!(
+        "{HEAD}<Svar kallelse=\"K-1\"><Deltagare funktion=\"Kurator\" ledare=\"nej\"/>\
+         <Deltagare funktion=\"Läkare\"/></Svar></Msg>"
+    );
+    let mut message = decode(&dialect, document.as_bytes(), TODAY)
+        .unwrap()
+        .message;
+    let mut value = serde_json::to_value(&message).unwrap();
+    value["event"]["attending_function"] = "Kurator".into();
+    message = serde_json::from_value(value).unwrap();
+    let written = encode(&dialect, &message, TODAY).unwrap();
+    assert!(
+        written.contains("<Deltagare funktion=\"Kurator\" ledare=\"nej\"/>"),
+        "{written}"
+    );
+    assert!(
+        written.contains("<Deltagare ledare=\"ja\" funktion=\"Kurator\"/>"),
+        "{written}"
+    );
+}
+
+/// A dialect folder `test-dialect` of `DIALECT`, the message kind `kind` and one example.
+fn load_with_example(kind: &str, example: &str) -> Result<usize, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("test-dialect");
+    std::fs::create_dir_all(folder.join("messages")).unwrap();
+    std::fs::create_dir_all(folder.join("examples")).unwrap();
+    std::fs::write(folder.join("dialect.toml"), DIALECT).unwrap();
+    std::fs::write(folder.join("messages/kallelse.toml"), kind).unwrap();
+    std::fs::write(folder.join("examples/01-kallelse.xml"), example).unwrap();
+    Dialects::load(dir.path())
+        .map(|d| d.get("test-dialect").map(|_| 1).unwrap_or(0))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn an_example_that_does_not_survive_being_written_back_stops_the_load() {
+    let plain = format!("{INVITATION}{MEETING}{INVITED}");
+    let example = encode(
+        &load(DIALECT, "kallelse.toml", &plain).unwrap(),
+        &invitation(&[("SE2321000214-E3HC", "Läkare")]),
+        TODAY,
+    )
+    .unwrap();
+    assert_eq!(load_with_example(&plain, &example), Ok(1));
+
+    // The vendor marks an SPU with an attribute the dialect reads only as a condition and
+    // otherwise ignores: read, the example is an SPU; written back, nothing says so, and it
+    // reads again as a SIP.
+    let marked = plain.replace(
+        "[[rule]]\nfield = \"event.plan_type\"\nconst = \"SIP\"\n",
+        "[[rule]]\nfield = \"event.plan_type\"\nconst = \"SPU\"\nwhen = \"@spu\"\n\n\
+         [[rule]]\nfield = \"event.plan_type\"\nconst = \"SIP\"\nunless = \"@spu\"\n\n\
+         [[rule]]\nignore = [\"@spu\"]\n",
+    );
+    assert_ne!(marked, plain);
+    let spu = example.replacen("<Kallelse ", "<Kallelse spu=\"1\" ", 1);
+    assert_ne!(spu, example);
+    let error = load_with_example(&marked, &spu).unwrap_err();
+    assert!(
+        error.contains("examples/01-kallelse.xml: written back and read again, it differs at event.plan_type: read \"SPU\", read again \"SIP\""),
+        "{error}"
+    );
+
+    // A document the dialect refuses once written: the first writing succeeds, the reading
+    // of what it wrote does not (the check needs the mark the dialect never writes).
+    let strict = format!(
+        "{plain}\n[[rule]]\nignore = [\"@spu\"]\n\n[[rule]]\ncheck = \"@spu\"\nmessage = \"the export marks every invitation\"\n"
+    );
+    let error = load_with_example(&strict, &spu).unwrap_err();
+    assert!(
+        error.contains("examples/01-kallelse.xml: written back, it does not read:")
+            && error.contains("the export marks every invitation"),
+        "{error}"
+    );
+}
