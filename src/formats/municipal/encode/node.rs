@@ -41,7 +41,14 @@ impl<'d> Node<'d> {
     /// The child named `name`: the last one written (or marked as the one a selecting step
     /// selects), or a new one.
     pub(super) fn child(&mut self, name: &'d Name) -> &mut Node<'d> {
-        match self.children.iter().rposition(|c| c.selects(name)) {
+        let found = if name.filter.is_none() {
+            self.children
+                .iter()
+                .rposition(|c| std::ptr::eq(c.name, name) || c.name == name)
+        } else {
+            self.children.iter().rposition(|c| c.selects(name))
+        };
+        match found {
             Some(i) => &mut self.children[i],
             None => {
                 self.children.push(Node::selected(name));
@@ -58,8 +65,8 @@ impl<'d> Node<'d> {
 
     /// Where a rule writes `text` at `steps` (and `attribute`): as [`Node::at`], except that a
     /// step selecting among repeated elements (`Deltagare[@ledare='1']`) that selects none
-    /// written yet takes the element of that name, written by another rule without what the
-    /// step selects by, that already holds `text` at the rest of the path (the participant
+    /// written yet takes the element of that name written by another rule without a selection
+    /// and without what the step selects by, that already holds `text` at the rest of the path (the participant
     /// whose role the rule writes), and marks it; only where none does is one created. Read
     /// back, the step selects the element the value came from.
     pub(super) fn at_value(
@@ -68,46 +75,63 @@ impl<'d> Node<'d> {
         attribute: Option<&Name>,
         text: &str,
     ) -> &mut Node<'d> {
+        // Most paths select nothing: the element is where `at` finds it.
+        if steps.iter().all(|step| step.filter.is_none()) {
+            return self.at(steps);
+        }
         let Some((first, rest)) = steps.split_first() else {
             return self;
         };
-        if let Some(filter) = first.filter.as_deref()
-            && !self.children.iter().any(|c| c.selects(first))
-            && let Some(i) = self.children.iter().rposition(|c| {
-                c.name.same(first)
+        let Some(filter) = first.filter.as_deref() else {
+            return self.child(first).at_value(rest, attribute, text);
+        };
+        let at = match self.children.iter().rposition(|c| c.selects(first)) {
+            Some(i) => i,
+            None => match self.children.iter().rposition(|c| {
+                c.name.filter.is_none()
+                    && c.name.same(first)
                     && !c.has(&filter.target)
                     && c.lookup(rest, attribute) == Some(text)
-            })
-        {
-            let marked = &mut self.children[i];
-            marked.mark(filter);
-            return marked.at_value(rest, attribute, text);
-        }
-        self.child(first).at_value(rest, attribute, text)
+            }) {
+                Some(i) => {
+                    self.children[i].mark(filter);
+                    i
+                }
+                None => {
+                    self.children.push(Node::selected(first));
+                    self.children.len() - 1
+                }
+            },
+        };
+        self.children[at].at_value(rest, attribute, text)
     }
 
     /// Whether this element is one the step `name` selects: written for the step, or marked.
     fn selects(&self, name: &Name) -> bool {
-        std::ptr::eq(self.name, name)
-            || self.name == name
-            || name.filter.as_deref().is_some_and(|filter| {
-                self.name.same(name)
-                    && match &filter.target {
-                        FilterTarget::Attribute(attribute) => {
-                            self.attributes.iter().any(|(k, v)| {
-                                k.same(attribute)
-                                    && filter.value.as_deref().is_none_or(|want| v == want)
-                            })
-                        }
-                        FilterTarget::Child(element) => self.children.iter().any(|c| {
-                            c.name.same(element)
-                                && filter
-                                    .value
-                                    .as_deref()
-                                    .is_none_or(|want| c.text.as_deref() == Some(want))
-                        }),
-                    }
-            })
+        if std::ptr::eq(self.name, name) {
+            return true;
+        }
+        // Most children differ by their local name, told first.
+        if !self.name.same(name) {
+            return false;
+        }
+        if self.name.prefix == name.prefix && self.name.filter == name.filter {
+            return true;
+        }
+        // Only an element written without a selection (an item of a list) is ever marked.
+        let (None, Some(filter)) = (&self.name.filter, name.filter.as_deref()) else {
+            return false;
+        };
+        let wanted = filter.value.as_deref();
+        match &filter.target {
+            FilterTarget::Attribute(attribute) => self
+                .attributes
+                .iter()
+                .any(|(k, v)| k.same(attribute) && wanted.is_none_or(|want| v == want)),
+            FilterTarget::Child(element) => self.children.iter().any(|c| {
+                c.name.same(element) && wanted.is_none_or(|want| c.text.as_deref() == Some(want))
+            }),
+        }
     }
 
     /// Whether this element has the attribute or child a step selects by.
