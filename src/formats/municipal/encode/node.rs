@@ -66,9 +66,9 @@ impl<'d> Node<'d> {
     /// Where a rule writes `text` at `steps` (and `attribute`): as [`Node::at`], except that a
     /// step selecting among repeated elements (`Deltagare[@ledare='1']`) that selects none
     /// written yet takes the element of that name written by another rule without a selection
-    /// and without what the step selects by, that already holds `text` at the rest of the path (the participant
-    /// whose role the rule writes), and marks it; only where none does is one created. Read
-    /// back, the step selects the element the value came from.
+    /// and without what the step selects by, that already holds `text` at the rest of the
+    /// path (the participant whose role the rule writes), and marks it; only where none does
+    /// is one created. Read back, the step selects the element the value came from.
     pub(super) fn at_value(
         &mut self,
         steps: &'d [Name],
