@@ -90,7 +90,7 @@ impl<'d> Node<'d> {
             None => match self.children.iter().rposition(|c| {
                 c.name.filter.is_none()
                     && c.name.same(first)
-                    && !c.has(&filter.target)
+                    && !c.has(&filter.target, None)
                     && c.lookup(rest, attribute) == Some(text)
             }) {
                 Some(i) => {
@@ -122,8 +122,13 @@ impl<'d> Node<'d> {
         let (None, Some(filter)) = (&self.name.filter, name.filter.as_deref()) else {
             return false;
         };
-        let wanted = filter.value.as_deref();
-        match &filter.target {
+        self.has(&filter.target, filter.value.as_deref())
+    }
+
+    /// Whether this element has the attribute or child a step selects by (of the value
+    /// `wanted`, where one is given).
+    fn has(&self, target: &FilterTarget, wanted: Option<&str>) -> bool {
+        match target {
             FilterTarget::Attribute(attribute) => self
                 .attributes
                 .iter()
@@ -131,16 +136,6 @@ impl<'d> Node<'d> {
             FilterTarget::Child(element) => self.children.iter().any(|c| {
                 c.name.same(element) && wanted.is_none_or(|want| c.text.as_deref() == Some(want))
             }),
-        }
-    }
-
-    /// Whether this element has the attribute or child a step selects by.
-    fn has(&self, target: &FilterTarget) -> bool {
-        match target {
-            FilterTarget::Attribute(attribute) => {
-                self.attributes.iter().any(|(k, _)| k.same(attribute))
-            }
-            FilterTarget::Child(element) => self.children.iter().any(|c| c.name.same(element)),
         }
     }
 
