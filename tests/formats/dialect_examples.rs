@@ -67,16 +67,42 @@ fn a_selecting_step_marks_the_element_already_written_that_holds_its_value() {
         .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
     assert_eq!(serde_json::to_value(&again.message).unwrap(), read);
 
-    // An attending function that is no participant's has an element of its own.
+    // An attending function that is no participant's cannot be written: an element of its
+    // own would be read back as one more participant.
     let mut other = read.clone();
     other["event"]["attending_function"] = "Biståndshandläggare".into();
     let other: UnplacedMessage = serde_json::from_value(other).unwrap();
-    let written = encode(&dialect, &other, TODAY).unwrap();
-    assert_eq!(written.matches("<Deltagare").count(), 4, "{written}");
+    let error = encode(&dialect, &other, TODAY).unwrap_err().to_string();
+    assert!(error.contains("event.attending_function"), "{error}");
     assert!(
-        written.contains("<Deltagare ledare=\"ja\" funktion=\"Biståndshandläggare\"/>"),
-        "{written}"
+        error.contains("Deltagare[@ledare='ja']/@funktion"),
+        "{error}"
     );
+    assert!(error.contains("none of the list's items"), "{error}");
+    assert!(!error.contains("Biståndshandläggare"), "{error}");
+
+    // Nor can one when the list is empty.
+    let mut none = read.clone();
+    none["event"]["participants"] = serde_json::json!([]);
+    let none: UnplacedMessage = serde_json::from_value(none).unwrap();
+    let error = encode(&dialect, &none, TODAY).unwrap_err().to_string();
+    assert!(error.contains("none of the list's items"), "{error}");
+}
+
+#[test]
+fn a_step_selecting_an_item_before_its_list_is_refused_at_load() {
+    // Written first, the attending function would find no participant to mark.
+    let (before, after) = ANSWER.split_once("[[rule]]\neach").unwrap();
+    let (each, last) = after
+        .split_once("[[rule]]\nxml = \"Deltagare[@ledare")
+        .unwrap();
+    let reordered =
+        format!("{before}[[rule]]\nxml = \"Deltagare[@ledare{last}\n[[rule]]\neach{each}");
+    assert_ne!(reordered, ANSWER);
+    let error = load(DIALECT, "svar.toml", &reordered).unwrap_err();
+    assert!(error.contains("svar.toml"), "{error}");
+    assert!(error.contains("selects among the items rule 4"), "{error}");
+    assert!(error.contains("put it after that rule"), "{error}");
 }
 
 #[test]
@@ -99,15 +125,24 @@ fn an_element_already_selected_otherwise_is_not_marked() {
     let mut value = serde_json::to_value(&message).unwrap();
     value["event"]["attending_function"] = "Kurator".into();
     message = serde_json::from_value(value).unwrap();
+    // The participant marked otherwise is another one: none holds the attending function.
+    let error = encode(&dialect, &message, TODAY).unwrap_err().to_string();
+    assert!(error.contains("none of the list's items"), "{error}");
+
+    // Among the participants written without the attribute, the one of that function is.
+    let mut value = serde_json::to_value(&message).unwrap();
+    value["event"]["attending_function"] = "Läkare".into();
+    message = serde_json::from_value(value).unwrap();
     let written = encode(&dialect, &message, TODAY).unwrap();
     assert!(
         written.contains("<Deltagare funktion=\"Kurator\" ledare=\"nej\"/>"),
         "{written}"
     );
     assert!(
-        written.contains("<Deltagare ledare=\"ja\" funktion=\"Kurator\"/>"),
+        written.contains("<Deltagare funktion=\"Läkare\" ledare=\"ja\"/>"),
         "{written}"
     );
+    assert_eq!(written.matches("<Deltagare").count(), 2, "{written}");
 }
 
 /// A dialect folder `test-dialect` of `DIALECT`, the message kind `kind` and one example.

@@ -41,9 +41,10 @@ pub(super) fn compile(
         fragments: &spec.fragment,
         types: &spec.types,
     };
-    let envelope = compiler
+    let mut envelope = compiler
         .rules(&spec.envelope, "envelope", 0)
         .map_err(&dialect_at)?;
+    super::items::mark(&mut envelope).map_err(|e| dialect_at(format!("[[envelope]] {e}")))?;
     check_writes(&envelope).map_err(|e| dialect_at(format!("[[envelope]] {e}")))?;
     let envelope_model = super::super::model::envelope();
     super::fields::check(&envelope, &envelope_model, &envelope_model, "the envelope")
@@ -247,8 +248,9 @@ fn message_kind(
         .map(CanonPath::parse)
         .transpose()
         .map_err(|e| format!("occurred_at: {e}"))?;
-    let rules = compiler.rules(&message.rule, "rule", 0)?;
+    let mut rules = compiler.rules(&message.rule, "rule", 0)?;
     check_writes(&rules)?;
+    super::items::mark(&mut rules)?;
     let model = super::super::model::of_kind(kind)
         .ok_or_else(|| format!("kind {kind:?} has no canonical model"))?;
     super::fields::check(&rules, &model, &model, &format!("a message of kind {kind}"))?;
@@ -706,6 +708,7 @@ impl Compiler<'_> {
             transform,
             required: spec.required,
             default,
+            among_items: false,
         }))
     }
 
@@ -780,6 +783,7 @@ impl Compiler<'_> {
                     transform: self.transform(spec)?,
                     required: true,
                     default: None,
+                    among_items: false,
                 }),
             });
         } else if leaf_keys || spec.max_length.is_some() || spec.layout.is_some() {

@@ -19,6 +19,7 @@ use crate::formats::xml::Limits;
 mod compile;
 mod detection;
 mod fields;
+mod items;
 mod selectors;
 use compile::compile;
 pub use detection::DetectionIndex;
@@ -35,6 +36,10 @@ pub struct ValueRule {
     pub transform: Transform,
     pub required: bool,
     pub default: Option<Value>,
+    /// A path of the rule selects among the items a repeated group before it writes
+    /// (`Deltagare[@ledare='ja']/@funktion` after `each = "Deltagare"`): written, the value
+    /// must be an item's, and that item is marked (`items`).
+    pub among_items: bool,
 }
 
 /// A group: a context element (or each of a repeated one) and a canonical context.

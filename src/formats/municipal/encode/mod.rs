@@ -106,25 +106,46 @@ impl<'d> Writer<'d> {
         path: &'d XmlPath,
         text: Cow<'d, str>,
         field: Field<'d>,
+        among_items: bool,
     ) -> Result<()> {
         check_text(&text, field, path)?;
         if path.absolute {
             let mut root = self.detached_root();
-            Self::set(&mut root, path, text, field)?;
+            Self::set(&mut root, path, text, field, among_items)?;
             self.absolute.borrow_mut().push(root);
             return Ok(());
         }
-        Self::set(node, path, text, field)
+        Self::set(node, path, text, field, among_items)
     }
 
-    /// Writes `text` at `path` (its steps from `node`).
+    /// Writes `text` at `path` (its steps from `node`); `among_items`: the path selects among
+    /// the items of a list, one of which must hold the value (`ValueRule::among_items`).
     fn set(
         node: &mut Node<'d>,
         path: &'d XmlPath,
         text: Cow<'d, str>,
         field: Field<'d>,
+        among_items: bool,
     ) -> Result<()> {
-        let target = node.at_value(Self::steps(path), path.attribute.as_ref(), &text);
+        let steps = Self::steps(path);
+        let Some(target) = node.at_value(steps, path.attribute.as_ref(), &text, among_items) else {
+            // The element the step selects among, without its selection (`Deltagare`).
+            let step = steps
+                .iter()
+                .find(|s| s.filter.is_some())
+                .map(|s| Name {
+                    filter: None,
+                    ..s.clone()
+                })
+                .map_or_else(|| path.to_string(), |s| s.to_string());
+            return Err(WriteError::Invalid {
+                field: field.to_string(),
+                xml: path.to_string(),
+                problem: format!(
+                    "is none of the list's items: the dialect names it by marking the {step} of the list that holds it, and no {step} written holds this value"
+                ),
+            });
+        };
         match &path.attribute {
             Some(name) => match target.attributes.iter().find(|(n, _)| n.same(name)) {
                 Some((_, existing)) if *existing != text => Err(WriteError::Invalid {
@@ -184,9 +205,13 @@ impl<'d> Writer<'d> {
             }
             match &rule.body {
                 Body::Value(v) => self.value_rule(v, value, node)?,
-                Body::Fixed { xml, value } => {
-                    self.put(node, xml, Cow::Borrowed(value), Field::Label("a constant"))?
-                }
+                Body::Fixed { xml, value } => self.put(
+                    node,
+                    xml,
+                    Cow::Borrowed(value),
+                    Field::Label("a constant"),
+                    false,
+                )?,
                 Body::Group(g) => self.group(g, value, node)?,
                 // Reading only: constants and copies are derived, checks and ignored input are
                 // about the input.
@@ -240,7 +265,7 @@ impl<'d> Writer<'d> {
             return Ok(());
         };
         if rule.xml.len() == 1 {
-            return self.put(node, &rule.xml[0], text, field_name);
+            return self.put(node, &rule.xml[0], text, field_name, rule.among_items);
         }
         let separator = rule.separator.as_deref().unwrap_or("");
         let parts: Vec<&str> = text.splitn(rule.xml.len(), separator).collect();
@@ -251,7 +276,13 @@ impl<'d> Writer<'d> {
             )));
         }
         for (path, part) in rule.xml.iter().zip(parts) {
-            self.put(node, path, Cow::Owned(part.to_owned()), field_name)?;
+            self.put(
+                node,
+                path,
+                Cow::Owned(part.to_owned()),
+                field_name,
+                rule.among_items,
+            )?;
         }
         Ok(())
     }
@@ -544,6 +575,7 @@ pub fn encode<C: serde::Serialize>(
                 path,
                 Cow::Borrowed(v),
                 Field::Label("the message kind"),
+                false,
             )?;
         }
     }

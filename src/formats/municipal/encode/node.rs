@@ -67,23 +67,28 @@ impl<'d> Node<'d> {
     /// step selecting among repeated elements (`Deltagare[@ledare='1']`) that selects none
     /// written yet takes the element of that name written by another rule without a selection
     /// and without what the step selects by, that already holds `text` at the rest of the
-    /// path (the participant whose role the rule writes), and marks it; only where none does
-    /// is one created. Read back, the step selects the element the value came from.
+    /// path (the participant whose role the rule writes), and marks it. Read back, the step
+    /// selects the element the value came from. Where none holds it, an element is created,
+    /// unless the step selects among the items of a list (`among_items`: the reader would
+    /// take a new element for one more item): then `None`.
     pub(super) fn at_value(
         &mut self,
         steps: &'d [Name],
         attribute: Option<&Name>,
         text: &str,
-    ) -> &mut Node<'d> {
+        among_items: bool,
+    ) -> Option<&mut Node<'d>> {
         // Most paths select nothing: the element is where `at` finds it.
         if steps.iter().all(|step| step.filter.is_none()) {
-            return self.at(steps);
+            return Some(self.at(steps));
         }
         let Some((first, rest)) = steps.split_first() else {
-            return self;
+            return Some(self);
         };
         let Some(filter) = first.filter.as_deref() else {
-            return self.child(first).at_value(rest, attribute, text);
+            return self
+                .child(first)
+                .at_value(rest, attribute, text, among_items);
         };
         let at = match self.children.iter().rposition(|c| c.selects(first)) {
             Some(i) => i,
@@ -97,13 +102,14 @@ impl<'d> Node<'d> {
                     self.children[i].mark(filter);
                     i
                 }
+                None if among_items => return None,
                 None => {
                     self.children.push(Node::selected(first));
                     self.children.len() - 1
                 }
             },
         };
-        self.children[at].at_value(rest, attribute, text)
+        self.children[at].at_value(rest, attribute, text, among_items)
     }
 
     /// Whether this element is one the step `name` selects: written for the step, or marked.
