@@ -24,17 +24,42 @@ pub struct LocalTime {
     pub twice: bool,
 }
 
+/// What a sender can do about a time the clocks skip or show twice: give its offset, where
+/// the format carries one, or nothing the format can say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offsets {
+    /// The format may carry an offset (`2026-03-29T03:30:00+02:00`).
+    Allowed,
+    /// The layout has none (a municipal dialect's `%Y%m%d %H:%M`).
+    NotInLayout,
+}
+
 /// Reads a wall-clock time in `Europe/Stockholm`. A time that never shows (the spring night
 /// the clocks move from 02:00 to 03:00) is refused: which instant the sender meant cannot be
 /// known. A time that shows twice is taken as its first occurrence, and says so (`twice`).
 pub fn swedish_local(local: jiff::civil::DateTime) -> Result<LocalTime, String> {
+    swedish_local_in(local, Offsets::Allowed)
+}
+
+/// As [`swedish_local`], for a format that may or may not carry an offset: the error says
+/// what the sender can do in it.
+pub fn swedish_local_in(
+    local: jiff::civil::DateTime,
+    offsets: Offsets,
+) -> Result<LocalTime, String> {
     let ambiguous = STOCKHOLM.to_ambiguous_timestamp(local);
     let (twice, offset) = match ambiguous.offset() {
         AmbiguousOffset::Unambiguous { offset } => (false, offset),
         AmbiguousOffset::Gap { before, after } => {
+            let hint = match offsets {
+                Offsets::Allowed => "give the time with its offset",
+                Offsets::NotInLayout => {
+                    "no clock in Sweden showed it, so the sending system has to correct it"
+                }
+            };
             return Err(format!(
                 "{local} does not exist in Swedish time: the clocks move forward an hour that \
-                 night (from {before} to {after}); give the time with its offset"
+                 night (from {before} to {after}); {hint}"
             ));
         }
         AmbiguousOffset::Fold { before, .. } => (true, before),
@@ -46,10 +71,14 @@ pub fn swedish_local(local: jiff::civil::DateTime) -> Result<LocalTime, String> 
 }
 
 /// The warning for a wall-clock time the clocks show twice, read as its first occurrence.
-pub fn twice_warning(where_: &str, local: jiff::civil::DateTime) -> String {
+pub fn twice_warning(where_: &str, local: jiff::civil::DateTime, offsets: Offsets) -> String {
+    let hint = match offsets {
+        Offsets::Allowed => " — give the time with its offset to mean the second",
+        Offsets::NotInLayout => " — the layout carries no offset to tell the second",
+    };
     format!(
         "{where_}: {local} shows twice in Swedish time (the night the clocks go back); read as \
-         the first, in summer time (+02:00) — give the time with its offset to mean the second"
+         the first, in summer time (+02:00){hint}"
     )
 }
 
@@ -64,6 +93,14 @@ mod tests {
         let error = swedish_local(local("2026-03-29T02:30:00")).unwrap_err();
         assert!(error.contains("does not exist in Swedish time"), "{error}");
         assert!(error.contains("from +01 to +02"), "{error}");
+        assert!(error.contains("give the time with its offset"), "{error}");
+        // A layout without an offset: no advice the sender cannot follow.
+        let error =
+            swedish_local_in(local("2026-03-29T02:30:00"), Offsets::NotInLayout).unwrap_err();
+        assert!(error.contains("does not exist in Swedish time"), "{error}");
+        assert!(!error.contains("offset"), "{error}");
+        let warning = twice_warning("Tid", local("2026-10-25T02:30:00"), Offsets::NotInLayout);
+        assert!(!warning.contains("give the time"), "{warning}");
         // 25 October 2026: 03:00 becomes 02:00 again; 02:30 is first 00:30Z, then 01:30Z.
         let twice = swedish_local(local("2026-10-25T02:30:00")).unwrap();
         assert!(twice.twice);

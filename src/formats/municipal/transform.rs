@@ -149,11 +149,16 @@ fn local_datetime(text: &str, format: &Format) -> Option<jiff::civil::DateTime> 
     format.pattern.as_ref()?.read(text)?.time
 }
 
+/// A dialect's local time in Swedish time: its layouts in local time carry no offset.
+fn swedish(local: jiff::civil::DateTime) -> Result<crate::domain::time::LocalTime, String> {
+    crate::domain::time::swedish_local_in(local, crate::domain::time::Offsets::NotInLayout)
+}
+
 fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, String> {
     let read = format.pattern.as_ref().and_then(|p| p.read(text));
     match (zone, read.and_then(|r| r.time), read.and_then(|r| r.offset)) {
         (Zone::Stockholm, Some(local), None) => {
-            return crate::domain::time::swedish_local(local).map(|read| read.at);
+            return swedish(local).map(|read| read.at);
         }
         (Zone::Utc, Some(local), None) => {
             if let Ok(at) = jiff::tz::Offset::UTC.to_timestamp(local) {
@@ -174,7 +179,7 @@ fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, S
             .or_else(|e| text.parse::<Timestamp>().map_err(|_| e)),
         Zone::Stockholm => match broken.and_then(|b| b.to_datetime()) {
             // A time the clocks skip is refused with its own reason.
-            Ok(local) => return crate::domain::time::swedish_local(local).map(|read| read.at),
+            Ok(local) => return swedish(local).map(|read| read.at),
             Err(error) => Err(error),
         },
         Zone::Utc => broken
@@ -188,8 +193,50 @@ fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, S
             Zone::Offset => "with an offset",
             Zone::Utc => "UTC",
         };
-        format!("{text:?} is not a date-time in the layout {format} ({zone})")
+        format!(
+            "{text:?} is not a date-time in the layout {format} ({zone}): {}",
+            why_not(text, format)
+        )
     })
+}
+
+/// Why `text` does not read in `format`: the day a month does not have, or what `strtime`
+/// found wrong (a field out of its range, a character the layout does not have there).
+fn why_not(text: &str, format: &Format) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let broken = match strtime::parse(format, text) {
+        Ok(broken) => broken,
+        // The directive and its reason (`%H failed: failed to parse hour number: parameter
+        // 'hour' is not in the required range of 0..=23`).
+        Err(e) => {
+            let message = e.to_string();
+            return match message.strip_prefix("strptime parsing failed: ") {
+                Some(reason) => reason.to_owned(),
+                None => message,
+            };
+        }
+    };
+    if let (Some(year), Some(month), Some(day)) = (broken.year(), broken.month(), broken.day())
+        && let Ok(first) = Date::new(year, month, 1)
+        && day > first.days_in_month()
+    {
+        let name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
+        return format!("{name} {year} has {} days", first.days_in_month());
+    }
+    "the layout's fields do not make one date and time".to_owned()
 }
 
 fn write_datetime(at: Timestamp, format: &Format, zone: Zone) -> Result<String, String> {
@@ -280,9 +327,7 @@ impl Transform {
                 .and_then(|b| b.to_datetime())
                 .ok()?,
         };
-        crate::domain::time::swedish_local(local)
-            .is_ok_and(|read| read.twice)
-            .then_some(local)
+        swedish(local).is_ok_and(|read| read.twice).then_some(local)
     }
 
     /// Reads `text` (never empty: an empty value counts as absent before this is called).
@@ -315,7 +360,10 @@ impl Transform {
                 let date = strtime::parse(format, text)
                     .and_then(|b| b.to_date())
                     .map_err(|_| {
-                        invalid(format!("{text:?} is not a date in the layout {format}"))
+                        invalid(format!(
+                            "{text:?} is not a date in the layout {format}: {}",
+                            why_not(text, format)
+                        ))
                     })?;
                 Value::String(date.to_string())
             }
@@ -531,6 +579,62 @@ mod tests {
             t.read("2026-11-20 08:40", TODAY),
             Err(TransformError::Invalid(_))
         ));
+    }
+
+    /// The message of a value `t` does not read.
+    fn refusal(t: &Transform, text: &str) -> String {
+        match t.read(text, TODAY) {
+            Err(TransformError::Invalid(message)) => message,
+            other => panic!("{text:?} read as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_date_time_that_does_not_read_says_why() {
+        // Day first, a dot in the clock, no seconds: strtime's layout.
+        let t = datetime("%d/%m/%Y %H.%M", Zone::Stockholm);
+        t.check().unwrap();
+        let error = refusal(&t, "29/02/2027 10.00");
+        assert!(error.contains("February 2027 has 28 days"), "{error}");
+        assert!(t.read("29/02/2028 10.00", TODAY).is_ok());
+        let error = refusal(&t, "31/04/2027 10.00");
+        assert!(error.contains("April 2027 has 30 days"), "{error}");
+        let error = refusal(&t, "01/04/2027 24.00");
+        assert!(
+            error.contains("hour") && error.contains("0..=23"),
+            "{error}"
+        );
+        let error = refusal(&t, "01/13/2027 10.00");
+        assert!(
+            error.contains("month") && error.contains("1..=12"),
+            "{error}"
+        );
+        // A fixed-width layout: the same reasons.
+        let t = datetime("%Y%m%d%H%M%S", Zone::Stockholm);
+        let error = refusal(&t, "20270229100000");
+        assert!(error.contains("February 2027 has 28 days"), "{error}");
+        let date = Transform::Date {
+            format: "%Y%m%d".into(),
+        };
+        let error = refusal(&date, "20270229");
+        assert!(
+            error.contains("is not a date in the layout %Y%m%d"),
+            "{error}"
+        );
+        assert!(error.contains("February 2027 has 28 days"), "{error}");
+    }
+
+    #[test]
+    fn a_local_time_the_clocks_skip_is_refused_without_asking_for_an_offset() {
+        // The layout has no offset: the sender cannot give one.
+        let t = datetime("%Y%m%d%H%M%S", Zone::Stockholm);
+        let error = refusal(&t, "20260329023000");
+        assert!(error.contains("does not exist in Swedish time"), "{error}");
+        assert!(!error.contains("offset"), "{error}");
+        let t = datetime("%d/%m/%Y %H.%M", Zone::Stockholm);
+        let error = refusal(&t, "29/03/2026 02.30");
+        assert!(error.contains("does not exist in Swedish time"), "{error}");
+        assert!(!error.contains("offset"), "{error}");
     }
 
     #[test]

@@ -375,7 +375,11 @@ fn shown_twice(el: &Element, path: &mut Vec<String>, warnings: &mut Vec<String>)
         && crate::domain::time::swedish_local(local).is_ok_and(|read| read.twice)
     {
         let where_ = format!("/{} (line {})", path.join("/"), el.position.line);
-        warnings.push(crate::domain::time::twice_warning(&where_, local));
+        warnings.push(crate::domain::time::twice_warning(
+            &where_,
+            local,
+            crate::domain::time::Offsets::Allowed,
+        ));
     }
     for child in &el.children {
         shown_twice(child, path, warnings);

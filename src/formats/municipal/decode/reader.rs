@@ -497,7 +497,11 @@ impl<'a> Reader<'a> {
                 let where_ = format!("{} (line {})", path(), at.position.line);
                 self.warnings
                     .borrow_mut()
-                    .push(crate::domain::time::twice_warning(&where_, local));
+                    .push(crate::domain::time::twice_warning(
+                        &where_,
+                        local,
+                        crate::domain::time::Offsets::NotInLayout,
+                    ));
             }
             Ok::<_, MunicipalError>(value)
         };
