@@ -21,7 +21,7 @@ pub struct ExampleCheck {
     /// Input no rule reads.
     pub not_read: Vec<String>,
     /// Where the message read again differs from the first reading (`None`: the same).
-    pub differs: Option<String>,
+    pub differs: Option<Difference>,
 }
 
 impl ExampleCheck {
@@ -111,8 +111,29 @@ pub(super) fn example_files(folder: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Where a message read again differs from its first reading: the canonical path, and the
+/// two values as JSON. The values are the example's (perhaps a name or a personnummer):
+/// `brygga dialect check` shows them to the dialect's author; a start-up error names only
+/// the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub at: String,
+    pub read: String,
+    pub again: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: read {}, read again {}",
+            self.at, self.read, self.again
+        )
+    }
+}
+
 /// The first path where `a` and `b` differ, with both values.
-fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+fn first_difference(a: &Value, b: &Value, at: &str) -> Option<Difference> {
     let join = |key: &str| {
         if at.is_empty() {
             key.to_owned()
@@ -139,6 +160,10 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
             .enumerate()
             .find_map(|(i, (x, y))| first_difference(x, y, &join(&i.to_string()))),
         _ if a == b => None,
-        _ => Some(format!("{at}: read {a}, read again {b}")),
+        _ => Some(Difference {
+            at: at.to_owned(),
+            read: a.to_string(),
+            again: b.to_string(),
+        }),
     }
 }

@@ -15,7 +15,7 @@ mod spec;
 mod transform;
 mod view;
 
-pub use check::{ExampleCheck, check_examples};
+pub use check::{Difference, ExampleCheck, check_examples};
 pub use codes::{CodeTable, CodeTables, VOCABULARIES, Vocabulary};
 pub use decode::{Decoded, decode, decode_sent, message_id_of, read_encoding};
 pub use dialect::{Dialect, DialectError, Dialects, FORMAT_PREFIX, Form, MessageKind, load_folder};

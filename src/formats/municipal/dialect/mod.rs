@@ -318,7 +318,14 @@ fn read_examples(dialect: &Dialect, folder: &Path) -> Result<usize, DialectError
             check
                 .differs
                 .iter()
-                .map(|d| format!("{name}: written back and read again, it differs at {d}")),
+                // The path only: the values are the example's, and this error is logged.
+                .map(|d| {
+                    format!(
+                        "{name}: written back and read again, it differs at {} \
+                         (`brygga dialect check` shows both values)",
+                        d.at
+                    )
+                }),
         );
     }
     if problems.is_empty() {
