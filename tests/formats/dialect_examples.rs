@@ -90,6 +90,54 @@ fn a_selecting_step_marks_the_element_already_written_that_holds_its_value() {
 }
 
 #[test]
+fn a_group_selecting_an_item_marks_the_item_that_holds_what_it_writes() {
+    // The same answer, the attending function read by a group on the marked participant.
+    let kind = ANSWER.replace(
+        "xml = \"Deltagare[@ledare='ja']/@funktion\"\nfield = \"event.attending_function\"",
+        "xml = \"Deltagare[@ledare='ja']\"\nrules = [ { xml = \"@funktion\", field = \"event.attending_function\" } ]",
+    );
+    assert_ne!(kind, ANSWER);
+    let dialect = load(DIALECT, "svar.toml", &kind).unwrap();
+    let document = format!(
+        "{HEAD}<Svar kallelse=\"K-1\"><Deltagare funktion=\"Läkare\"/>\
+         <Deltagare funktion=\"Kurator\" ledare=\"ja\"><Namn>Eva Lund</Namn></Deltagare>\
+         <Deltagare funktion=\"Arbetsterapeut\"/></Svar></Msg>"
+    );
+    let first = decode(&dialect, document.as_bytes(), TODAY).unwrap();
+    let read = serde_json::to_value(&first.message).unwrap();
+    assert_eq!(read["event"]["attending_function"], "Kurator");
+
+    let written = encode(&dialect, &first.message, TODAY).unwrap();
+    assert_eq!(written.matches("<Deltagare").count(), 3, "{written}");
+    assert!(
+        written.contains("<Deltagare funktion=\"Kurator\" ledare=\"ja\">"),
+        "{written}"
+    );
+    let again = decode(&dialect, written.as_bytes(), TODAY)
+        .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
+    assert_eq!(serde_json::to_value(&again.message).unwrap(), read);
+
+    // No participant of that function: not written, rather than one participant more.
+    let mut other = read.clone();
+    other["event"]["attending_function"] = "Biståndshandläggare".into();
+    let other: UnplacedMessage = serde_json::from_value(other).unwrap();
+    let error = encode(&dialect, &other, TODAY).unwrap_err().to_string();
+    assert!(error.contains("Deltagare[@ledare='ja']"), "{error}");
+    assert!(error.contains("none of the list's items"), "{error}");
+
+    // No attending function: nothing marked, nothing added.
+    let mut none = read.clone();
+    none["event"]
+        .as_object_mut()
+        .unwrap()
+        .remove("attending_function");
+    let none: UnplacedMessage = serde_json::from_value(none).unwrap();
+    let written = encode(&dialect, &none, TODAY).unwrap();
+    assert_eq!(written.matches("<Deltagare").count(), 3, "{written}");
+    assert!(!written.contains("ledare"), "{written}");
+}
+
+#[test]
 fn a_step_selecting_an_item_before_its_list_is_refused_at_load() {
     // Written first, the attending function would find no participant to mark.
     let (before, after) = ANSWER.split_once("[[rule]]\neach").unwrap();

@@ -798,6 +798,7 @@ impl Compiler<'_> {
             field: fields.first().cloned(),
             min: spec.min.unwrap_or(0),
             required: spec.required,
+            among_items: false,
             rules,
         }))
     }

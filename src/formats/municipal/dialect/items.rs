@@ -36,24 +36,29 @@ pub(super) fn mark(rules: &mut [Rule]) -> Result<(), String> {
         })
         .collect();
     for (i, rule) in rules.iter_mut().enumerate() {
-        match &mut rule.body {
-            Body::Value(value) => {
-                for (at, each, origin) in &eaches {
-                    let Some(path) = value.xml.iter().find(|p| among(p, each)) else {
-                        continue;
-                    };
-                    if *at > i {
-                        return Err(format!(
-                            "{} selects among the items {origin} writes ({} in {}): \
-                             put it after that rule, so that writing finds the item that holds its value",
-                            rule.origin, path.source, each.source
-                        ));
-                    }
-                    value.among_items = true;
+        let (paths, flag): (Vec<&XmlPath>, &mut bool) = match &mut rule.body {
+            Body::Value(value) => (value.xml.iter().collect(), &mut value.among_items),
+            Body::Group(group) => {
+                mark(&mut group.rules)?;
+                if group.repeated {
+                    continue;
                 }
+                (group.xml.iter().collect(), &mut group.among_items)
             }
-            Body::Group(group) => mark(&mut group.rules)?,
-            _ => {}
+            _ => continue,
+        };
+        for (at, each, origin) in &eaches {
+            let Some(path) = paths.iter().find(|p| among(p, each)) else {
+                continue;
+            };
+            if *at > i {
+                return Err(format!(
+                    "{} selects among the items {origin} writes ({} in {}): \
+                     put it after that rule, so that writing finds the item that holds its value",
+                    rule.origin, path.source, each.source
+                ));
+            }
+            *flag = true;
         }
     }
     Ok(())

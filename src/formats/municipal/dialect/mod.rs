@@ -50,6 +50,10 @@ pub struct GroupRule {
     pub field: Option<CanonPath>,
     pub min: usize,
     pub required: bool,
+    /// One element (not `each`) selected among the items a repeated group before it writes
+    /// (`xml = "Deltagare[@ledare='ja']"` after `each = "Deltagare"`): written, what the group
+    /// writes must be an item's, and that item is marked (`items`).
+    pub among_items: bool,
     pub rules: Vec<Rule>,
 }
 

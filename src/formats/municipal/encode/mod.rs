@@ -386,6 +386,9 @@ impl<'d> Writer<'d> {
         }
         let mut element = Node::selected(last);
         self.write(&rule.rules, context, &mut element)?;
+        if rule.among_items {
+            return Self::merge_into_item(rule, path, node.at(parents), last, element);
+        }
         if !element.is_empty() || rule.required {
             let conflict = |at: String| WriteError::Invalid {
                 field: rule
@@ -411,6 +414,56 @@ impl<'d> Writer<'d> {
             }
         }
         Ok(())
+    }
+
+    /// Merges what a group selecting among a list's items wrote (`element`, for the step
+    /// `last`) into the item that holds it, marked: an element of its own would be read back
+    /// as one more item. Nothing written (only the mark) is nothing to find.
+    fn merge_into_item(
+        rule: &'d GroupRule,
+        path: &'d XmlPath,
+        parent: &mut Node<'d>,
+        last: &'d Name,
+        element: Node<'d>,
+    ) -> Result<()> {
+        let field = || {
+            rule.field
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| ".".to_owned())
+        };
+        let only_mark = Node::selected(last);
+        if element.attributes.len() == only_mark.attributes.len()
+            && element.children.len() == only_mark.children.len()
+            && element.text.is_none()
+        {
+            if rule.required {
+                return Err(WriteError::Invalid {
+                    field: field(),
+                    xml: path.to_string(),
+                    problem: "the group writes nothing to find the list's item by".to_owned(),
+                });
+            }
+            return Ok(());
+        }
+        let unselected = Name {
+            filter: None,
+            ..last.clone()
+        };
+        let Some(item) = parent.item_holding(last, &element) else {
+            return Err(WriteError::Invalid {
+                field: field(),
+                xml: path.to_string(),
+                problem: format!(
+                    "is none of the list's items: the dialect names it by marking the {unselected} of the list that holds it, and no {unselected} written holds what it writes"
+                ),
+            });
+        };
+        item.merge(element, true).map_err(|at| WriteError::Invalid {
+            field: field(),
+            xml: path.to_string(),
+            problem: format!("writes {at} with another value than a rule before it"),
+        })
     }
 
     /// Merges what rules wrote at absolute paths into the document.

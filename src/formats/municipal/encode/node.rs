@@ -112,6 +112,56 @@ impl<'d> Node<'d> {
         self.children[at].at_value(rest, attribute, text, among_items)
     }
 
+    /// Where a group selecting among the items of a list (`xml = "Deltagare[@ledare='ja']"`,
+    /// `GroupRule::among_items`) merges `element`, what it wrote: the element the step
+    /// already selects, or the item written without a selection and without what the step
+    /// selects by that holds everything `element` holds, marked. `None` where no item does.
+    pub(super) fn item_holding(
+        &mut self,
+        name: &'d Name,
+        element: &Node<'d>,
+    ) -> Option<&mut Node<'d>> {
+        let filter = name.filter.as_deref()?;
+        let at = match self.children.iter().rposition(|c| c.selects(name)) {
+            Some(i) => i,
+            None => {
+                let i = self.children.iter().rposition(|c| {
+                    c.name.filter.is_none()
+                        && c.name.same(name)
+                        && !c.has(&filter.target, None)
+                        && c.holds(element, Some(filter))
+                })?;
+                self.children[i].mark(filter);
+                i
+            }
+        };
+        Some(&mut self.children[at])
+    }
+
+    /// Whether this element holds every attribute, text and child `other` holds (other than
+    /// what `filter` selects by).
+    fn holds(&self, other: &Node<'_>, filter: Option<&Filter>) -> bool {
+        let target = filter.map(|f| &f.target);
+        let mark_attribute =
+            |key: &Name| matches!(target, Some(FilterTarget::Attribute(a)) if a.same(key));
+        let mark_child =
+            |name: &Name| matches!(target, Some(FilterTarget::Child(c)) if c.same(name));
+        other.attributes.iter().all(|(key, value)| {
+            mark_attribute(key)
+                || self
+                    .attributes
+                    .iter()
+                    .any(|(k, v)| k.same(key) && v == value)
+        }) && (other.text.is_none() || self.text == other.text)
+            && other.children.iter().all(|child| {
+                mark_child(child.name)
+                    || self
+                        .children
+                        .iter()
+                        .any(|c| c.name.same(child.name) && c.holds(child, None))
+            })
+    }
+
     /// Whether this element is one the step `name` selects: written for the step, or marked.
     fn selects(&self, name: &Name) -> bool {
         if std::ptr::eq(self.name, name) {
