@@ -263,3 +263,21 @@ fn an_example_that_does_not_survive_being_written_back_stops_the_load() {
         "{error}"
     );
 }
+
+#[test]
+fn a_value_that_does_not_read_names_the_rule_the_field_and_the_place() {
+    let dialect = load(DIALECT, "svar.toml", ANSWER).unwrap();
+    let document = format!(
+        "{}<Svar kallelse=\"K-1\"><Deltagare funktion=\"Läkare\"/></Svar></Msg>",
+        HEAD.replace("2026-12-01T09:00:00", "2027-02-29T09:00:00")
+    );
+    let error = decode(&dialect, document.as_bytes(), TODAY)
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("/Msg/Sent (line 1, column "), "{error}");
+    assert!(error.contains("February 2027 has 28 days"), "{error}");
+    assert!(
+        error.contains("(read by dialect.toml envelope 2 (xml = \"Sent\"), field sent_at)"),
+        "{error}"
+    );
+}

@@ -35,12 +35,16 @@ pub enum MunicipalError {
         position: Position,
         problem: String,
     },
-    #[error("{path} ({position}): unknown code {code:?}; expected one of {expected}")]
+    #[error(
+        "{path} ({position}): unknown code {code:?}; expected one of {expected} (read by {rule})"
+    )]
     UnknownCode {
         path: String,
         position: Position,
         code: String,
         expected: String,
+        /// The rule that reads it: file, place and canonical field.
+        rule: String,
     },
     #[error("{path} ({position}): {problem}")]
     UnknownKind {

@@ -35,18 +35,26 @@ pub struct Decoded {
     pub warnings: Vec<String>,
 }
 
-fn transform_error(error: TransformError, path: String, position: Position) -> MunicipalError {
+/// A value that does not read, at `path`, named with the rule that reads it (`rule`: its file,
+/// place and canonical field).
+fn transform_error(
+    error: TransformError,
+    path: String,
+    position: Position,
+    rule: String,
+) -> MunicipalError {
     match error {
         TransformError::Invalid(problem) => MunicipalError::Invalid {
             path,
             position,
-            problem,
+            problem: format!("{problem} (read by {rule})"),
         },
         TransformError::UnknownCode { code, expected } => MunicipalError::UnknownCode {
             path,
             position,
             code,
             expected,
+            rule,
         },
     }
 }
@@ -418,6 +426,7 @@ pub fn decode_sent(
         today,
         warnings: Default::default(),
         local_codes: Default::default(),
+        kind: Default::default(),
     };
     if !dialect.root.matches(&root) {
         return Err(MunicipalError::Root {
@@ -445,6 +454,7 @@ pub fn decode_sent(
             .ok_or_else(|| reader.missing(&root, path))?,
         None => &root,
     };
+    reader.kind.set(Some(&kind.name));
     reader.apply(&kind.rules, context, &mut json, &mut copies)?;
     // A copy fills a field the document left empty (e.g. the party acting is the sender).
     for (target, from) in &copies.pending {
@@ -575,6 +585,7 @@ pub fn message_id_of(dialect: &Dialect, bytes: &[u8], charset: Option<&str>) -> 
         today: jiff::civil::date(2000, 1, 1),
         warnings: Default::default(),
         local_codes: Default::default(),
+        kind: Default::default(),
     };
     fn find(rules: &[Rule]) -> Option<&XmlPath> {
         rules.iter().find_map(|rule| match &rule.body {

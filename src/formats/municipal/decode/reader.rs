@@ -49,6 +49,9 @@ pub(super) struct Reader<'a> {
     /// Local codes read that are not the code the dialect writes for their value, by the
     /// canonical field they fill (`EventSource::local_codes`).
     pub(super) local_codes: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
+    /// The message kind whose rules are being applied (`None`: the envelope's), to name the
+    /// file of a rule whose value does not read.
+    pub(super) kind: std::cell::Cell<Option<&'a str>>,
 }
 
 /// How `child` is told from its namesakes among `siblings`: by the attribute the dialect
@@ -336,7 +339,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             match &rule.body {
-                Body::Value(v) => self.value_rule(v, el, out, &copies.prefix)?,
+                Body::Value(v) => self.value_rule(v, el, out, &copies.prefix, &rule.origin)?,
                 Body::Fixed { xml, value } => match self.value(el, xml)? {
                     None => return Err(self.missing(el, xml)),
                     Some(found) if found.text != value => {
@@ -423,13 +426,38 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads one value rule; `prefix` is the canonical path of the object it writes into.
+    /// The rule that reads a value, for an error about the value: its file, its place there
+    /// and the canonical field (`messages/inskrivning.toml rule 3 (xml = "Tid"), field
+    /// event.admitted_at`).
+    fn rule_of(&self, origin: &str, prefix: &[String], rule: &ValueRule) -> String {
+        let file = match self.kind.get() {
+            Some(kind) if !origin.starts_with("fragment ") => format!("messages/{kind}.toml"),
+            _ => "dialect.toml".to_owned(),
+        };
+        let fields: Vec<String> = rule
+            .field
+            .iter()
+            .map(|field| {
+                prefix
+                    .iter()
+                    .chain(&field.segments)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .collect();
+        format!("{file} {origin}, field {}", fields.join(", "))
+    }
+
+    /// Reads one value rule; `prefix` is the canonical path of the object it writes into,
+    /// `origin` where the rule is written (for errors).
     pub(super) fn value_rule<'r>(
         &self,
         rule: &'r ValueRule,
         el: &'a Element<'a>,
         out: &mut Built<'r>,
         prefix: &[String],
+        origin: &str,
     ) -> Result<()> {
         // Most rules read one element or attribute: no list is allocated for them.
         let mut parts: SmallVec<[_; 2]> = SmallVec::with_capacity(rule.xml.len());
@@ -489,10 +517,9 @@ impl<'a> Reader<'a> {
         };
         let where_ = || (path(), at.position);
         let read = |text: &str| {
-            let value = rule
-                .transform
-                .read(text, self.today)
-                .map_err(|e| transform_error(e, path(), at.position))?;
+            let value = rule.transform.read(text, self.today).map_err(|e| {
+                transform_error(e, path(), at.position, self.rule_of(origin, prefix, rule))
+            })?;
             if let Some(local) = rule.transform.shown_twice(text) {
                 let where_ = format!("{} (line {})", path(), at.position.line);
                 self.warnings
@@ -513,13 +540,9 @@ impl<'a> Reader<'a> {
                     path: path(),
                     position: at.position,
                     problem: format!(
-                        "expected {} parts separated by {separator:?} ({})",
+                        "expected {} parts separated by {separator:?} (read by {})",
                         rule.field.len(),
-                        rule.field
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        self.rule_of(origin, prefix, rule)
                     ),
                 });
             }
