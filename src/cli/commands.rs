@@ -820,9 +820,26 @@ fn written_in(dialect: &crate::formats::municipal::Dialect) -> String {
     }
 }
 
+/// Every leaf of `value` as `path = value`, in path order (list items by their index).
+fn leaves(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    let join = |key: &str| match at {
+        "" => key.to_owned(),
+        _ => format!("{at}.{key}"),
+    };
+    match value {
+        serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| leaves(v, &join(k), out)),
+        serde_json::Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| leaves(v, &join(&i.to_string()), out)),
+        _ => out.push(format!("{at} = {value}")),
+    }
+}
+
 /// `brygga dialect check FOLDER`: the folder compiled, each example read, written back and
-/// read again; one line per example, and what to look at where one fails.
-pub(super) fn dialect_check(folder: &std::path::Path) -> anyhow::Result<()> {
+/// read again; one line per example, and what to look at where one fails; `fields`: every
+/// canonical field each example was read into.
+pub(super) fn dialect_check(folder: &std::path::Path, fields: bool) -> anyhow::Result<()> {
     let dialect = crate::formats::municipal::load_folder(folder)?;
     let checks = crate::formats::municipal::check_examples(&dialect, folder, Clock::System.today());
     let (all, inbound) = kind_counts(&dialect);
@@ -846,6 +863,13 @@ pub(super) fn dialect_check(folder: &std::path::Path) -> anyhow::Result<()> {
         );
         if let Some(error) = &check.error {
             println!("          {error}");
+        }
+        if fields && let Some(read) = &check.read {
+            let mut lines = Vec::new();
+            leaves(read, "", &mut lines);
+            for line in lines {
+                println!("          read: {line}");
+            }
         }
         for not_read in &check.not_read {
             println!("          not read: {not_read}");

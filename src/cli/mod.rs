@@ -286,6 +286,10 @@ pub enum DialectCommand {
     Check {
         /// The dialect's folder (with dialect.toml, messages/, codes.toml, examples/).
         folder: PathBuf,
+        /// Also print, under each example, every canonical field it was read into, with its
+        /// value (the examples' own values: test identities, never a real person's).
+        #[arg(long)]
+        fields: bool,
     },
 }
 
@@ -361,10 +365,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(crate::http::receive(listen, bodies, store).await?);
     }
     if let Command::Dialect {
-        command: DialectCommand::Check { folder },
+        command: DialectCommand::Check { folder, fields },
     } = &cli.command
     {
-        return dialect_check(folder);
+        return dialect_check(folder, *fields);
     }
     let settings = Settings::load(&cli.config)?;
     match cli.command {

@@ -536,6 +536,30 @@ fn dialect_check_reports_each_example_and_fails_on_one_that_no_longer_reads() {
         "{printed}"
     );
 
+    // With --fields, every canonical field each example was read into.
+    let output = run_brygga(&[
+        "dialect",
+        "check",
+        "--fields",
+        "mappings/municipal/lifecare-like",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let first = printed
+        .split("examples/02-")
+        .next()
+        .expect("the first example's lines");
+    assert!(
+        first.contains("\n          read: event.kind = \"admission_notice\"\n")
+            && first.contains("\n          read: event.person.id.system = \"personnummer\"\n")
+            && first.contains("\n          read: event.recipients.0.type = "),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("all 45 examples read cleanly"),
+        "{printed}"
+    );
+
     // Written in US-ASCII, every example still reads back the same (Ö and é as references).
     let (dir, _) = mappings_copy();
     let ascii = dir.path().join("mappings/municipal/lifecare-like");

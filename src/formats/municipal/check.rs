@@ -22,6 +22,8 @@ pub struct ExampleCheck {
     pub not_read: Vec<String>,
     /// Where the message read again differs from the first reading (`None`: the same).
     pub differs: Option<Difference>,
+    /// The canonical message as first read (JSON), where the example read.
+    pub read: Option<Value>,
 }
 
 impl ExampleCheck {
@@ -47,6 +49,7 @@ pub fn check_examples(dialect: &Dialect, folder: &Path, today: Date) -> Vec<Exam
                 error: None,
                 not_read: Vec::new(),
                 differs: None,
+                read: None,
             };
             let bytes = match std::fs::read(path) {
                 Ok(bytes) => bytes,
@@ -67,6 +70,7 @@ pub fn check_examples(dialect: &Dialect, folder: &Path, today: Date) -> Vec<Exam
                 format!("messages/{}.toml", first.kind),
             ));
             check.not_read = first.warnings.clone();
+            check.read = serde_json::to_value(&first.message).ok();
             let written = match encode(dialect, &first.message, today) {
                 Ok(written) => written,
                 Err(e) => {
@@ -84,9 +88,9 @@ pub fn check_examples(dialect: &Dialect, folder: &Path, today: Date) -> Vec<Exam
             };
             match decode(dialect, &sent, today) {
                 Ok(again) => {
-                    let a = serde_json::to_value(&first.message).unwrap_or(Value::Null);
                     let b = serde_json::to_value(&again.message).unwrap_or(Value::Null);
-                    check.differs = first_difference(&a, &b, "");
+                    let a = check.read.as_ref().unwrap_or(&Value::Null);
+                    check.differs = first_difference(a, &b, "");
                 }
                 Err(e) => {
                     check.error = Some(format!("written back, it does not read: {e}"));
