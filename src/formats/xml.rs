@@ -158,13 +158,14 @@ impl<'a> Lines<'a> {
             return position_of(self.input, byte);
         }
         // Each byte is looked at once, however long the lines: a document on one line costs
-        // no more than a pretty-printed one. Counted without a branch per byte.
+        // no more than a pretty-printed one. Newlines found by memchr (many bytes a step),
+        // characters counted without a branch per byte.
         let bytes = &self.input.as_bytes()[self.offset..byte];
         // Not a UTF-8 continuation byte: a new character.
         let characters = |bytes: &[u8]| bytes.iter().filter(|b| (**b & 0xC0) != 0x80).count();
-        match bytes.iter().rposition(|b| *b == b'\n') {
+        match memchr::memrchr(b'\n', bytes) {
             Some(last) => {
-                self.line += bytes.iter().filter(|b| **b == b'\n').count();
+                self.line += memchr::memchr_iter(b'\n', &bytes[..=last]).count();
                 self.column = characters(&bytes[last + 1..]);
             }
             None => self.column += characters(bytes),
