@@ -399,10 +399,16 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
                 });
             }
         };
-        let position = lines.at(start_offset);
+        // Positions are counted for what has one (an element, and what is refused); the
+        // other events' bytes are passed over by the next count.
         match event {
-            Event::DocType(_) => return Err(XmlError::Doctype { position }),
+            Event::DocType(_) => {
+                return Err(XmlError::Doctype {
+                    position: lines.at(start_offset),
+                });
+            }
             Event::Start(ref start) | Event::Empty(ref start) => {
+                let position = lines.at(start_offset);
                 if root.is_some() {
                     return Err(XmlError::Malformed {
                         position,
@@ -444,7 +450,7 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
                 let Some(text) = resolve_entity(&name) else {
                     return Err(XmlError::UnknownEntity {
                         name: name.into_owned(),
-                        position,
+                        position: lines.at(start_offset),
                     });
                 };
                 if let Some(top) = stack.last_mut() {
