@@ -239,6 +239,53 @@ fn within<'d>(input: &'d str, part: &str) -> Option<&'d str> {
     input.get(start..start + part.len())
 }
 
+/// `text.trim()`: the same Unicode whitespace cut, with the usual ASCII edges told without
+/// decoding characters (a value or text is trimmed wherever it is read).
+pub fn trim(text: &str) -> &str {
+    let cut = text.trim_ascii();
+    // An edge that is not ASCII may be Unicode whitespace (U+00A0), and U+000B is whitespace
+    // to `str::trim` but not to `trim_ascii`: `str::trim` decides those.
+    let plain = |b: Option<&u8>| b.is_none_or(|b| b.is_ascii() && *b != 0x0B);
+    if plain(cut.as_bytes().first()) && plain(cut.as_bytes().last()) {
+        cut
+    } else {
+        cut.trim()
+    }
+}
+
+/// `text.trim_start()`, as [`trim`].
+fn trim_start(text: &str) -> &str {
+    let cut = text.trim_ascii_start();
+    match cut.as_bytes().first() {
+        Some(b) if !b.is_ascii() || *b == 0x0B => cut.trim_start(),
+        _ => cut,
+    }
+}
+
+/// `text.trim_end()`, as [`trim`].
+fn trim_end(text: &str) -> &str {
+    let cut = text.trim_ascii_end();
+    match cut.as_bytes().last() {
+        Some(b) if !b.is_ascii() || *b == 0x0B => cut.trim_end(),
+        _ => cut,
+    }
+}
+
+/// `name` split at its `:` into a prefix and a local name, looked for byte by byte (names are
+/// short). A name with more than one is no name in a namespace-aware document: `Err`.
+fn split_prefix(name: &str) -> Result<Option<(&str, &str)>, String> {
+    let Some(at) = name.bytes().position(|b| b == b':') else {
+        return Ok(None);
+    };
+    let (prefix, local) = (&name[..at], &name[at + 1..]);
+    if prefix.is_empty() || local.is_empty() || local.contains(':') {
+        return Err(format!(
+            "{name:?} is not a name in a namespace (a prefix, one colon, a local name)"
+        ));
+    }
+    Ok(Some((prefix, local)))
+}
+
 /// The first attribute whose namespace and local name an earlier one has, with that one. A
 /// tag of many attributes is checked through a set, so that no document costs the square of
 /// its size.
@@ -281,7 +328,7 @@ fn open<'d>(
         if scopes.declare(key, &value, depth).map_err(malformed)? {
             continue;
         }
-        let (prefix, name) = match key.split_once(':') {
+        let (prefix, name) = match split_prefix(key).map_err(&malformed)? {
             Some((prefix, name)) => (Some(prefix), name),
             None => (None, key),
         };
@@ -299,7 +346,8 @@ fn open<'d>(
         position,
     };
     // The element's name before its attributes': an unknown prefix is named in document order.
-    let prefix = qualified.split_once(':').map(|(prefix, _)| prefix);
+    let split = split_prefix(qualified).map_err(malformed)?;
+    let prefix = split.map(|(prefix, _)| prefix);
     let namespace = scopes
         .element(prefix)
         .map_err(|()| unknown(prefix.unwrap_or_default()))?;
@@ -326,9 +374,7 @@ fn open<'d>(
     }
     Ok(Element {
         namespace,
-        name: qualified
-            .rsplit_once(':')
-            .map_or(qualified, |(_, local)| local),
+        name: split.map_or(qualified, |(_, local)| local),
         attributes,
         children: Vec::new(),
         text: Cow::Borrowed(""),
@@ -344,8 +390,8 @@ fn close<'d>(stack: &mut Vec<Element<'d>>, root: &mut Option<Element<'d>>, scope
         scopes.close(stack.len());
         // Trimmed in place: leading whitespace is never kept (`parse_within`), trailing is cut.
         match &mut element.text {
-            Cow::Borrowed(text) => *text = text.trim_end(),
-            Cow::Owned(text) => text.truncate(text.trim_end().len()),
+            Cow::Borrowed(text) => *text = trim_end(text),
+            Cow::Owned(text) => text.truncate(trim_end(text).len()),
         }
         match stack.last_mut() {
             Some(parent) => parent.children.push(element),
@@ -359,8 +405,8 @@ fn append<'d>(element: &mut Element<'d>, content: Cow<'d, str>) {
     if element.text.is_empty() {
         // Leading whitespace is trimmed: none is kept before the first text.
         element.text = match content {
-            Cow::Borrowed(text) => Cow::Borrowed(text.trim_start()),
-            Cow::Owned(text) => Cow::Owned(text.trim_start().to_owned()),
+            Cow::Borrowed(text) => Cow::Borrowed(trim_start(text)),
+            Cow::Owned(text) => Cow::Owned(trim_start(&text).to_owned()),
         };
     } else {
         element.text.to_mut().push_str(&content);
@@ -662,6 +708,52 @@ mod tests {
                 position: Position { line: 4, column: 3 }
             }]
         );
+    }
+
+    #[test]
+    fn trimming_cuts_what_str_trim_cuts() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\t\r\n a b \n",
+            "\u{A0}a\u{A0}",
+            " \u{A0} a \u{2003}",
+            "\u{B}a\u{B}",
+            "\u{85}x",
+            "x\u{3000}",
+            "åäö",
+            " Ö ",
+            "\u{C}a\u{C}",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+            assert_eq!(trim_start(text), text.trim_start(), "{text:?}");
+            assert_eq!(trim_end(text), text.trim_end(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_with_two_colons_is_refused() {
+        for document in [
+            r#"<a:b:c xmlns:a="urn:x"/>"#,
+            r#"<r xmlns:a="urn:x" a:b:c="1"/>"#,
+            r#"<r :x="1"/>"#,
+        ] {
+            match parse(document.as_bytes()) {
+                Err(XmlError::Malformed { message, .. }) => {
+                    assert!(
+                        message.contains("is not a name in a namespace"),
+                        "{message}"
+                    )
+                }
+                other => panic!("{document}: {other:?}"),
+            }
+        }
+        let root = parse(br#"<a:r xmlns:a="urn:x" a:b="1" c="2"/>"#).unwrap();
+        assert_eq!(root.name, "r");
+        assert_eq!(root.attribute_in(Some("urn:x"), "b"), Some("1"));
+        assert_eq!(root.attribute_in(None, "c"), Some("2"));
     }
 
     #[test]

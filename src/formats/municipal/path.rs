@@ -143,7 +143,7 @@ impl Filter {
         let found = match &self.target {
             FilterTarget::Attribute(name) => element
                 .attribute_in(name.namespace.as_deref(), &name.local)
-                .map(str::trim)
+                .map(crate::formats::xml::trim)
                 .filter(|v| !v.is_empty()),
             FilterTarget::Child(name) => element
                 .children

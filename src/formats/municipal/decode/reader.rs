@@ -232,10 +232,11 @@ impl<'a> Reader<'a> {
                 let Some(name) = path.attribute.as_ref() else {
                     return Ok(None);
                 };
-                let value = found
-                    .attribute_in(name.namespace.as_deref(), &name.local)
-                    .unwrap_or("")
-                    .trim();
+                let value = crate::formats::xml::trim(
+                    found
+                        .attribute_in(name.namespace.as_deref(), &name.local)
+                        .unwrap_or(""),
+                );
                 Ok((!value.is_empty()).then_some(Located {
                     text: value,
                     element: found,
@@ -267,7 +268,7 @@ impl<'a> Reader<'a> {
     fn exists(&self, el: &'a Element<'a>, path: &XmlPath) -> bool {
         match self.find(el, path, false, false) {
             Ok(Found::Element(_)) => true,
-            Ok(Found::Attribute(_, value)) => !value.trim().is_empty(),
+            Ok(Found::Attribute(_, value)) => !crate::formats::xml::trim(value).is_empty(),
             _ => false,
         }
     }
@@ -276,7 +277,7 @@ impl<'a> Reader<'a> {
     pub(super) fn value_at(&self, el: &'a Element<'a>, path: &XmlPath) -> Option<&'a str> {
         match self.find(el, path, false, false) {
             Ok(Found::Element(found)) => Some(&*found.text),
-            Ok(Found::Attribute(_, value)) => Some(value.trim()),
+            Ok(Found::Attribute(_, value)) => Some(crate::formats::xml::trim(value)),
             _ => None,
         }
     }
