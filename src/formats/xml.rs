@@ -165,7 +165,11 @@ impl<'a> Lines<'a> {
         let characters = |bytes: &[u8]| bytes.iter().filter(|b| (**b & 0xC0) != 0x80).count();
         match memchr::memrchr(b'\n', bytes) {
             Some(last) => {
-                self.line += memchr::memchr_iter(b'\n', &bytes[..=last]).count();
+                // Mostly one element a line: the first newline is the last.
+                self.line += match memchr::memchr(b'\n', bytes) {
+                    Some(first) if first == last => 1,
+                    _ => memchr::memchr_iter(b'\n', &bytes[..=last]).count(),
+                };
                 self.column = characters(&bytes[last + 1..]);
             }
             None => self.column += characters(bytes),
