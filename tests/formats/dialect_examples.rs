@@ -40,39 +40,61 @@ field = "event.attending_function"
 
 const HEAD: &str = r#"<Msg><Id>M-9</Id><Sent>2026-12-01T09:00:00</Sent><Case issuer="SE2321000214-1000">SA-1</Case><Pnr>19811218-9876</Pnr><From hsa="SE2321000214-E2VC"/>"#;
 
-#[test]
-fn a_selecting_step_marks_the_element_already_written_that_holds_its_value() {
-    let dialect = load(DIALECT, "svar.toml", ANSWER).unwrap();
-    let document = format!(
-        "{HEAD}<Svar kallelse=\"K-1\"><Deltagare funktion=\"Läkare\"/>\
-         <Deltagare funktion=\"Kurator\" ledare=\"ja\"><Namn>Eva Lund</Namn></Deltagare>\
-         <Deltagare funktion=\"Arbetsterapeut\"/></Svar></Msg>"
-    );
-    let first = decode(&dialect, document.as_bytes(), TODAY).unwrap();
+/// Three participants, the curator marked as leading.
+const THREE: &str = "<Svar kallelse=\"K-1\"><Deltagare funktion=\"Läkare\"/>\
+     <Deltagare funktion=\"Kurator\" ledare=\"ja\"><Namn>Eva Lund</Namn></Deltagare>\
+     <Deltagare funktion=\"Arbetsterapeut\"/></Svar>";
+
+/// `ANSWER` with `from` replaced by `to`, loaded.
+fn answer_with(from: &str, to: &str) -> brygga::formats::municipal::Dialect {
+    let kind = ANSWER.replace(from, to);
+    assert_ne!(kind, ANSWER, "{from:?} is not in the answer's rules");
+    load(DIALECT, "svar.toml", &kind).unwrap()
+}
+
+/// `THREE` read in `dialect` (the curator attending), written back with the mark on the
+/// curator's element and no other, and read again as the same message, which is returned.
+fn curator_marked_when_written_back(
+    dialect: &brygga::formats::municipal::Dialect,
+) -> serde_json::Value {
+    let document = format!("{HEAD}{THREE}</Msg>");
+    let first = decode(dialect, document.as_bytes(), TODAY).unwrap();
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     let read = serde_json::to_value(&first.message).unwrap();
     assert_eq!(read["event"]["attending_function"], "Kurator");
-    assert_eq!(read["event"]["participants"].as_array().unwrap().len(), 3);
-
-    // Written back: the participant whose function it is carries the mark; no element is
-    // added for the attending function alone.
-    let written = encode(&dialect, &first.message, TODAY).unwrap();
+    // The participant whose function it is carries the mark; no element is added for the
+    // attending function alone.
+    let written = encode(dialect, &first.message, TODAY).unwrap();
     assert_eq!(written.matches("<Deltagare").count(), 3, "{written}");
     assert!(
         written.contains("<Deltagare funktion=\"Kurator\" ledare=\"ja\">"),
         "{written}"
     );
     assert_eq!(written.matches("ledare=").count(), 1, "{written}");
-    let again = decode(&dialect, written.as_bytes(), TODAY)
+    let again = decode(dialect, written.as_bytes(), TODAY)
         .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
     assert_eq!(serde_json::to_value(&again.message).unwrap(), read);
+    read
+}
+
+/// The message `read` with `function` as its attending function.
+fn attending(read: &serde_json::Value, function: &str) -> UnplacedMessage {
+    let mut message = read.clone();
+    message["event"]["attending_function"] = function.into();
+    serde_json::from_value(message).unwrap()
+}
+
+#[test]
+fn a_selecting_step_marks_the_element_already_written_that_holds_its_value() {
+    let dialect = load(DIALECT, "svar.toml", ANSWER).unwrap();
+    let read = curator_marked_when_written_back(&dialect);
+    assert_eq!(read["event"]["participants"].as_array().unwrap().len(), 3);
 
     // An attending function that is no participant's cannot be written: an element of its
     // own would be read back as one more participant.
-    let mut other = read.clone();
-    other["event"]["attending_function"] = "Biståndshandläggare".into();
-    let other: UnplacedMessage = serde_json::from_value(other).unwrap();
-    let error = encode(&dialect, &other, TODAY).unwrap_err().to_string();
+    let error = encode(&dialect, &attending(&read, "Biståndshandläggare"), TODAY)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("event.attending_function"), "{error}");
     assert!(
         error.contains("Deltagare[@ledare='ja']/@funktion"),
@@ -92,36 +114,16 @@ fn a_selecting_step_marks_the_element_already_written_that_holds_its_value() {
 #[test]
 fn a_group_selecting_an_item_marks_the_item_that_holds_what_it_writes() {
     // The same answer, the attending function read by a group on the marked participant.
-    let kind = ANSWER.replace(
+    let dialect = answer_with(
         "xml = \"Deltagare[@ledare='ja']/@funktion\"\nfield = \"event.attending_function\"",
         "xml = \"Deltagare[@ledare='ja']\"\nrules = [ { xml = \"@funktion\", field = \"event.attending_function\" } ]",
     );
-    assert_ne!(kind, ANSWER);
-    let dialect = load(DIALECT, "svar.toml", &kind).unwrap();
-    let document = format!(
-        "{HEAD}<Svar kallelse=\"K-1\"><Deltagare funktion=\"Läkare\"/>\
-         <Deltagare funktion=\"Kurator\" ledare=\"ja\"><Namn>Eva Lund</Namn></Deltagare>\
-         <Deltagare funktion=\"Arbetsterapeut\"/></Svar></Msg>"
-    );
-    let first = decode(&dialect, document.as_bytes(), TODAY).unwrap();
-    let read = serde_json::to_value(&first.message).unwrap();
-    assert_eq!(read["event"]["attending_function"], "Kurator");
-
-    let written = encode(&dialect, &first.message, TODAY).unwrap();
-    assert_eq!(written.matches("<Deltagare").count(), 3, "{written}");
-    assert!(
-        written.contains("<Deltagare funktion=\"Kurator\" ledare=\"ja\">"),
-        "{written}"
-    );
-    let again = decode(&dialect, written.as_bytes(), TODAY)
-        .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
-    assert_eq!(serde_json::to_value(&again.message).unwrap(), read);
+    let read = curator_marked_when_written_back(&dialect);
 
     // No participant of that function: not written, rather than one participant more.
-    let mut other = read.clone();
-    other["event"]["attending_function"] = "Biståndshandläggare".into();
-    let other: UnplacedMessage = serde_json::from_value(other).unwrap();
-    let error = encode(&dialect, &other, TODAY).unwrap_err().to_string();
+    let error = encode(&dialect, &attending(&read, "Biståndshandläggare"), TODAY)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("Deltagare[@ledare='ja']"), "{error}");
     assert!(error.contains("none of the list's items"), "{error}");
 
@@ -157,12 +159,10 @@ fn a_step_selecting_an_item_before_its_list_is_refused_at_load() {
 fn an_element_already_selected_otherwise_is_not_marked() {
     // Participants that carry the attribute the step selects by, with another value, are
     // other participants than the one it selects.
-    let kind = ANSWER.replace(
+    let dialect = answer_with(
         "{ xml = \"Namn\", field = \"name\" },",
         "{ xml = \"@ledare\", field = \"name\" },",
     );
-    assert_ne!(kind, ANSWER);
-    let dialect = load(DIALECT, "svar.toml", &kind).unwrap();
     let document = format!(
         "{HEAD}<Svar kallelse=\"K-1\"><Deltagare funktion=\"Kurator\" ledare=\"nej\"/>\
          <Deltagare funktion=\"Läkare\"/></Svar></Msg>"
