@@ -246,32 +246,32 @@ fn within<'d>(input: &'d str, part: &str) -> Option<&'d str> {
 /// `text.trim()`: the same Unicode whitespace cut, with the usual ASCII edges told without
 /// decoding characters (a value or text is trimmed wherever it is read).
 pub fn trim(text: &str) -> &str {
-    let cut = text.trim_ascii();
-    // An edge that is not ASCII may be Unicode whitespace (U+00A0), and U+000B is whitespace
-    // to `str::trim` but not to `trim_ascii`: `str::trim` decides those.
-    let plain = |b: Option<&u8>| b.is_none_or(|b| b.is_ascii() && *b != 0x0B);
-    if plain(cut.as_bytes().first()) && plain(cut.as_bytes().last()) {
-        cut
-    } else {
-        cut.trim()
-    }
+    trim_end(trim_start(text))
+}
+
+/// Whether an edge byte left by the ASCII cut may still be whitespace to `str::trim`: a
+/// character that is not ASCII (U+00A0), or U+000B, which `trim_ascii` keeps.
+fn maybe_whitespace(edge: Option<&u8>) -> bool {
+    edge.is_some_and(|b| !b.is_ascii() || *b == 0x0B)
 }
 
 /// `text.trim_start()`, as [`trim`].
 fn trim_start(text: &str) -> &str {
     let cut = text.trim_ascii_start();
-    match cut.as_bytes().first() {
-        Some(b) if !b.is_ascii() || *b == 0x0B => cut.trim_start(),
-        _ => cut,
+    if maybe_whitespace(cut.as_bytes().first()) {
+        cut.trim_start()
+    } else {
+        cut
     }
 }
 
 /// `text.trim_end()`, as [`trim`].
 fn trim_end(text: &str) -> &str {
     let cut = text.trim_ascii_end();
-    match cut.as_bytes().last() {
-        Some(b) if !b.is_ascii() || *b == 0x0B => cut.trim_end(),
-        _ => cut,
+    if maybe_whitespace(cut.as_bytes().last()) {
+        cut.trim_end()
+    } else {
+        cut
     }
 }
 

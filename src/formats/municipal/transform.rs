@@ -203,20 +203,6 @@ fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, S
 /// Why `text` does not read in `format`: the day a month does not have, or what `strtime`
 /// found wrong (a field out of its range, a character the layout does not have there).
 fn why_not(text: &str, format: &Format) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
     let broken = match strtime::parse(format, text) {
         Ok(broken) => broken,
         // The directive and its reason (`%H failed: failed to parse hour number: parameter
@@ -233,8 +219,11 @@ fn why_not(text: &str, format: &Format) -> String {
         && let Ok(first) = Date::new(year, month, 1)
         && day > first.days_in_month()
     {
-        let name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
-        return format!("{name} {year} has {} days", first.days_in_month());
+        return format!(
+            "{} has {} days",
+            first.strftime("%B %Y"),
+            first.days_in_month()
+        );
     }
     "the layout's fields do not make one date and time".to_owned()
 }

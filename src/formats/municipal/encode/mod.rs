@@ -127,25 +127,14 @@ impl<'d> Writer<'d> {
         field: Field<'d>,
         among_items: bool,
     ) -> Result<()> {
-        let steps = Self::steps(path);
-        let Some(target) = node.at_value(steps, path.attribute.as_ref(), &text, among_items) else {
-            // The element the step selects among, without its selection (`Deltagare`).
-            let step = steps
-                .iter()
-                .find(|s| s.filter.is_some())
-                .map(|s| Name {
-                    filter: None,
-                    ..s.clone()
-                })
-                .map_or_else(|| path.to_string(), |s| s.to_string());
-            return Err(WriteError::Invalid {
-                field: field.to_string(),
-                xml: path.to_string(),
-                problem: format!(
-                    "is none of the list's items: the dialect names it by marking the {step} of the list that holds it, and no {step} written holds this value"
-                ),
-            });
-        };
+        let target = node
+            .at_value(
+                Self::steps(path),
+                path.attribute.as_ref(),
+                &text,
+                among_items,
+            )
+            .map_err(|step| no_item(field.to_string(), path, step, "this value"))?;
         match &path.attribute {
             Some(name) => match target.attributes.iter().find(|(n, _)| n.same(name)) {
                 Some((_, existing)) if *existing != text => Err(WriteError::Invalid {
@@ -432,11 +421,9 @@ impl<'d> Writer<'d> {
                 .map(ToString::to_string)
                 .unwrap_or_else(|| ".".to_owned())
         };
-        let only_mark = Node::selected(last);
-        if element.attributes.len() == only_mark.attributes.len()
-            && element.children.len() == only_mark.children.len()
-            && element.text.is_none()
-        {
+        // `Node::selected` gave the element its mark alone: the rules wrote nothing to find
+        // the item by.
+        if element.text.is_none() && element.attributes.len() + element.children.len() == 1 {
             if rule.required {
                 return Err(WriteError::Invalid {
                     field: field(),
@@ -446,19 +433,9 @@ impl<'d> Writer<'d> {
             }
             return Ok(());
         }
-        let unselected = Name {
-            filter: None,
-            ..last.clone()
-        };
-        let Some(item) = parent.item_holding(last, &element) else {
-            return Err(WriteError::Invalid {
-                field: field(),
-                xml: path.to_string(),
-                problem: format!(
-                    "is none of the list's items: the dialect names it by marking the {unselected} of the list that holds it, and no {unselected} written holds what it writes"
-                ),
-            });
-        };
+        let item = parent
+            .item_holding(last, &element)
+            .ok_or_else(|| no_item(field(), path, last, "what it writes"))?;
         item.merge(element, true).map_err(|at| WriteError::Invalid {
             field: field(),
             xml: path.to_string(),
@@ -485,6 +462,22 @@ impl<'d> Writer<'d> {
         let namespaces = &self.dialect.namespaces;
         write_node(&mut out, node, 0, Some(namespaces));
         out
+    }
+}
+
+/// The error for a value (or what a group writes, `what`) that no item of the list holds,
+/// where the dialect names it by marking an item (`step`: the selecting step).
+fn no_item(field: String, path: &XmlPath, step: &Name, what: &str) -> WriteError {
+    let element = Name {
+        filter: None,
+        ..step.clone()
+    };
+    WriteError::Invalid {
+        field,
+        xml: path.to_string(),
+        problem: format!(
+            "is none of the list's items: the dialect names it by marking the {element} of the list that holds it, and no {element} written holds {what}"
+        ),
     }
 }
 

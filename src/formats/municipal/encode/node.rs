@@ -70,72 +70,71 @@ impl<'d> Node<'d> {
     /// path (the participant whose role the rule writes), and marks it. Read back, the step
     /// selects the element the value came from. Where none holds it, an element is created,
     /// unless the step selects among the items of a list (`among_items`: the reader would
-    /// take a new element for one more item): then `None`.
+    /// take a new element for one more item): then `Err` with that step.
     pub(super) fn at_value(
         &mut self,
         steps: &'d [Name],
         attribute: Option<&Name>,
         text: &str,
         among_items: bool,
-    ) -> Option<&mut Node<'d>> {
+    ) -> Result<&mut Node<'d>, &'d Name> {
         // Most paths select nothing: the element is where `at` finds it.
         if steps.iter().all(|step| step.filter.is_none()) {
-            return Some(self.at(steps));
+            return Ok(self.at(steps));
         }
         let Some((first, rest)) = steps.split_first() else {
-            return Some(self);
+            return Ok(self);
         };
         let Some(filter) = first.filter.as_deref() else {
             return self
                 .child(first)
                 .at_value(rest, attribute, text, among_items);
         };
-        let at = match self.children.iter().rposition(|c| c.selects(first)) {
+        let at = match self.item(first, filter, |c| c.lookup(rest, attribute) == Some(text)) {
             Some(i) => i,
-            None => match self.children.iter().rposition(|c| {
-                c.name.filter.is_none()
-                    && c.name.same(first)
-                    && !c.has(&filter.target, None)
-                    && c.lookup(rest, attribute) == Some(text)
-            }) {
-                Some(i) => {
-                    self.children[i].mark(filter);
-                    i
-                }
-                None if among_items => return None,
-                None => {
-                    self.children.push(Node::selected(first));
-                    self.children.len() - 1
-                }
-            },
+            None if among_items => return Err(first),
+            None => {
+                self.children.push(Node::selected(first));
+                self.children.len() - 1
+            }
         };
         self.children[at].at_value(rest, attribute, text, among_items)
     }
 
     /// Where a group selecting among the items of a list (`xml = "Deltagare[@ledare='ja']"`,
-    /// `GroupRule::among_items`) merges `element`, what it wrote: the element the step
-    /// already selects, or the item written without a selection and without what the step
-    /// selects by that holds everything `element` holds, marked. `None` where no item does.
+    /// `GroupRule::among_items`) merges `element`, what it wrote: the item that holds
+    /// everything `element` holds, as [`Node::item`] finds it. `None` where no item does.
     pub(super) fn item_holding(
         &mut self,
         name: &'d Name,
         element: &Node<'d>,
     ) -> Option<&mut Node<'d>> {
         let filter = name.filter.as_deref()?;
-        let at = match self.children.iter().rposition(|c| c.selects(name)) {
-            Some(i) => i,
-            None => {
-                let i = self.children.iter().rposition(|c| {
-                    c.name.filter.is_none()
-                        && c.name.same(name)
-                        && !c.has(&filter.target, None)
-                        && c.holds(element, Some(filter))
-                })?;
-                self.children[i].mark(filter);
-                i
-            }
-        };
+        let at = self.item(name, filter, |c| c.holds(element, Some(filter)))?;
         Some(&mut self.children[at])
+    }
+
+    /// The child the selecting step `name` (selecting by `filter`) selects: one written for
+    /// it or marked, else the last element of that name written without a selection and
+    /// without what the step selects by for which `wanted` holds, marked. `None` where there
+    /// is neither.
+    fn item(
+        &mut self,
+        name: &'d Name,
+        filter: &'d Filter,
+        wanted: impl Fn(&Node<'d>) -> bool,
+    ) -> Option<usize> {
+        if let Some(i) = self.children.iter().rposition(|c| c.selects(name)) {
+            return Some(i);
+        }
+        let i = self.children.iter().rposition(|c| {
+            c.name.filter.is_none()
+                && c.name.same(name)
+                && !c.has(&filter.target, None)
+                && wanted(c)
+        })?;
+        self.children[i].mark(filter);
+        Some(i)
     }
 
     /// Whether this element holds every attribute, text and child `other` holds (other than
