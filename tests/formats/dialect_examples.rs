@@ -140,6 +140,43 @@ fn a_group_selecting_an_item_marks_the_item_that_holds_what_it_writes() {
 }
 
 #[test]
+fn a_constant_on_a_selected_item_goes_on_that_item() {
+    // The vendor's leading participant always says it comes: a constant on the item marked.
+    let dialect = answer_with(
+        "field = \"event.attending_function\"\n",
+        "field = \"event.attending_function\"\n\n[[rule]]\nxml = \"Deltagare[@ledare='ja']/@kommer\"\nfixed = \"1\"\n",
+    );
+    let document = format!(
+        "{HEAD}{}</Msg>",
+        THREE.replace("ledare=\"ja\"", "ledare=\"ja\" kommer=\"1\"")
+    );
+    let first = decode(&dialect, document.as_bytes(), TODAY).unwrap();
+    let read = serde_json::to_value(&first.message).unwrap();
+    let written = encode(&dialect, &first.message, TODAY).unwrap();
+    assert_eq!(written.matches("<Deltagare").count(), 3, "{written}");
+    assert!(
+        written.contains("<Deltagare funktion=\"Kurator\" ledare=\"ja\" kommer=\"1\">"),
+        "{written}"
+    );
+    let again = decode(&dialect, written.as_bytes(), TODAY)
+        .unwrap_or_else(|e| panic!("the written document does not read: {e}\n{written}"));
+    assert_eq!(serde_json::to_value(&again.message).unwrap(), read);
+
+    // With no participant marked, the constant has no item to go on: refused, rather than
+    // written on an element the reader would take for one more participant.
+    let mut none = read.clone();
+    none["event"]
+        .as_object_mut()
+        .unwrap()
+        .remove("attending_function");
+    let none: UnplacedMessage = serde_json::from_value(none).unwrap();
+    let error = encode(&dialect, &none, TODAY).unwrap_err().to_string();
+    assert!(error.contains("a constant"), "{error}");
+    assert!(error.contains("Deltagare[@ledare='ja']/@kommer"), "{error}");
+    assert!(error.contains("none of the list's items"), "{error}");
+}
+
+#[test]
 fn a_step_selecting_an_item_before_its_list_is_refused_at_load() {
     // Written first, the attending function would find no participant to mark.
     let (before, after) = ANSWER.split_once("[[rule]]\neach").unwrap();

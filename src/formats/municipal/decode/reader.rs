@@ -341,7 +341,7 @@ impl<'a> Reader<'a> {
             }
             match &rule.body {
                 Body::Value(v) => self.value_rule(v, el, out, &copies.prefix, &rule.origin)?,
-                Body::Fixed { xml, value } => match self.value(el, xml)? {
+                Body::Fixed { xml, value, .. } => match self.value(el, xml)? {
                     None => return Err(self.missing(el, xml)),
                     Some(found) if found.text != value => {
                         return Err(MunicipalError::Invalid {

@@ -657,6 +657,7 @@ impl Compiler<'_> {
             return Ok(Body::Fixed {
                 xml: xml.clone(),
                 value: fixed.clone(),
+                among_items: false,
             });
         }
         if is_group {

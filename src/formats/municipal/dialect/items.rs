@@ -21,9 +21,9 @@ fn among(path: &XmlPath, each: &XmlPath) -> bool {
     })
 }
 
-/// Sets `among_items` on each value rule of `rules` (and of the groups within) that selects
-/// among the items a repeated group of the same list writes. Such a rule must come after
-/// the group: its value is looked for among the items already written.
+/// Sets `among_items` on each value or fixed rule of `rules` (and on the groups within) that
+/// selects among the items a repeated group of the same list writes. Such a rule must come
+/// after the group: its value is looked for among the items already written.
 pub(super) fn mark(rules: &mut [Rule]) -> Result<(), String> {
     let eaches: Vec<(usize, XmlPath, String)> = rules
         .iter()
@@ -38,6 +38,9 @@ pub(super) fn mark(rules: &mut [Rule]) -> Result<(), String> {
     for (i, rule) in rules.iter_mut().enumerate() {
         let (paths, flag): (Vec<&XmlPath>, &mut bool) = match &mut rule.body {
             Body::Value(value) => (value.xml.iter().collect(), &mut value.among_items),
+            Body::Fixed {
+                xml, among_items, ..
+            } => (vec![&*xml], among_items),
             Body::Group(group) => {
                 mark(&mut group.rules)?;
                 if group.repeated {

@@ -64,6 +64,9 @@ pub enum Body {
     Fixed {
         xml: XmlPath,
         value: String,
+        /// The path selects among the items of a list (as [`ValueRule::among_items`]): the
+        /// constant goes on the item the rules before it marked.
+        among_items: bool,
     },
     /// A canonical constant, set on reading.
     Const {

@@ -194,12 +194,16 @@ impl<'d> Writer<'d> {
             }
             match &rule.body {
                 Body::Value(v) => self.value_rule(v, value, node)?,
-                Body::Fixed { xml, value } => self.put(
+                Body::Fixed {
+                    xml,
+                    value,
+                    among_items,
+                } => self.put(
                     node,
                     xml,
                     Cow::Borrowed(value),
                     Field::Label("a constant"),
-                    false,
+                    *among_items,
                 )?,
                 Body::Group(g) => self.group(g, value, node)?,
                 // Reading only: constants and copies are derived, checks and ignored input are
