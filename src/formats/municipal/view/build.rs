@@ -51,11 +51,7 @@ impl Builder {
     fn text(&mut self, text: &str) -> Result<(u32, u32), Error> {
         let start = self.view.text.len();
         self.view.text.push_str(text);
-        let too_long = || Error("the value's text is too long".to_owned());
-        Ok((
-            u32::try_from(start).map_err(|_| too_long())?,
-            u32::try_from(self.view.text.len()).map_err(|_| too_long())?,
-        ))
+        Ok((offset(start)?, offset(self.view.text.len())?))
     }
 
     fn open(&mut self, data: Data) -> Result<(), Error> {
@@ -76,6 +72,11 @@ impl Builder {
             self.stack.pop();
         }
     }
+}
+
+/// A place in the view's text.
+fn offset(at: usize) -> Result<u32, Error> {
+    u32::try_from(at).map_err(|_| Error("the value's text is too long".to_owned()))
 }
 
 /// An object or list being serialised; `frames`: how many levels it closes (two for an enum
@@ -144,6 +145,15 @@ impl<'b> ser::Serializer for &'b mut Builder {
     }
     fn serialize_str(self, v: &str) -> Result<(), Error> {
         let (start, end) = self.text(v)?;
+        self.push(Data::Str(start, end)).map(drop)
+    }
+    /// A value serialised as its `Display` (a timestamp): written straight into the view's
+    /// text, not into a string of its own first.
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<(), Error> {
+        use std::fmt::Write;
+        let start = self.view.text.len();
+        write!(self.view.text, "{value}").map_err(|e| Error(e.to_string()))?;
+        let (start, end) = (offset(start)?, offset(self.view.text.len())?);
         self.push(Data::Str(start, end)).map(drop)
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
@@ -292,10 +302,10 @@ impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        let mut text = String::new();
-        key.serialize(KeyText(&mut text))?;
-        let (start, end) = self.builder.text(&text)?;
-        self.builder.key = Key::Text(start, end);
+        // Written straight into the view's text: no string of its own per key.
+        let start = self.builder.view.text.len();
+        key.serialize(KeyText(&mut self.builder.view.text))?;
+        self.builder.key = Key::Text(offset(start)?, offset(self.builder.view.text.len())?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
