@@ -86,6 +86,8 @@ pub struct Name {
     pub prefix: Option<String>,
     /// A path step's selection among repeated elements (`Deltagare[@kommer='1']`).
     pub filter: Option<Box<Filter>>,
+    /// The name as a document is written with it: `prefix:local`, or `local`.
+    pub qualified: Box<str>,
 }
 
 impl PartialEq for Name {
@@ -211,6 +213,7 @@ impl Name {
             local: local.to_owned(),
             prefix: prefix.map(str::to_owned),
             filter: None,
+            qualified: text.into(),
         })
     }
 
@@ -233,6 +236,7 @@ impl Name {
             local: local.to_owned(),
             prefix: prefix.map(str::to_owned),
             filter: None,
+            qualified: text.into(),
         })
     }
 }

@@ -64,7 +64,7 @@ struct Writer<'d> {
 fn check_text(text: &str, field: Field<'_>, xml: &XmlPath) -> Result<()> {
     // A control character is below U+0020, U+007F, or U+0080–U+009F (UTF-8 0xC2 0x80–0x9F):
     // text without those bytes needs no closer look.
-    if !text.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2) {
+    if classes(text) & CONTROL == 0 {
         return Ok(());
     }
     match text
@@ -486,11 +486,7 @@ fn no_item(field: String, path: &XmlPath, step: &Name, what: &str) -> WriteError
 }
 
 fn write_name(out: &mut String, name: &Name) {
-    if let Some(prefix) = &name.prefix {
-        out.push_str(prefix);
-        out.push(':');
-    }
-    out.push_str(&name.local);
+    out.push_str(&name.qualified);
 }
 
 fn write_attribute(out: &mut String, prefix: &str, key: &str, value: &str) {
@@ -502,13 +498,38 @@ fn write_attribute(out: &mut String, prefix: &str, key: &str, value: &str) {
     out.push('"');
 }
 
+/// A byte that must be escaped in text or an attribute's value.
+const SPECIAL: u8 = 1;
+/// A byte that may start a control character XML cannot carry (`check_text`).
+const CONTROL: u8 = 2;
+
+/// What each byte may be: [`SPECIAL`], [`CONTROL`] or neither.
+const CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        class[b] = CONTROL;
+        b += 1;
+    }
+    class[0x7F] = CONTROL;
+    class[0xC2] = CONTROL;
+    class[b'<' as usize] = SPECIAL;
+    class[b'>' as usize] = SPECIAL;
+    class[b'&' as usize] = SPECIAL;
+    class[b'"' as usize] = SPECIAL;
+    class[b'\'' as usize] = SPECIAL;
+    class
+};
+
+/// The classes of `text`'s bytes, together (a table lookup per byte, no branch).
+fn classes(text: &str) -> u8 {
+    text.bytes().fold(0, |all, b| all | CLASS[b as usize])
+}
+
 /// Appends `text` with XML's special characters escaped, as quick-xml's `escape` writes them;
-/// most values have none and are copied whole (the test for them has no branch per byte).
+/// most values have none and are copied whole.
 fn push_escaped(out: &mut String, text: &str) {
-    let special = text.bytes().fold(false, |any, b| {
-        any | matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'')
-    });
-    if special {
+    if classes(text) & SPECIAL != 0 {
         out.push_str(&escape(text));
     } else {
         out.push_str(text);
@@ -670,4 +691,54 @@ pub fn write_form(dialect: &Dialect, form: &Form, value: &Value, today: Date) ->
     writer.write(&form.rules, view.root(), &mut root)?;
     writer.merge_absolute(&mut root)?;
     Ok(writer.document(&root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_as_quick_xml_escapes_it() {
+        for text in [
+            "",
+            "plain",
+            "a<b",
+            "x & y",
+            "\"quoted\" 'single'",
+            "<>&\"'",
+            "åäö é ü",
+            "\u{A0}",
+            "tab\tnewline\n",
+        ] {
+            let mut out = String::from("=");
+            push_escaped(&mut out, text);
+            assert_eq!(out, format!("={}", escape(text)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_xml_cannot_carry_are_refused_and_others_pass() {
+        let path = XmlPath::parse("A", &Namespaces::default()).unwrap();
+        let field = Field::Label("a constant");
+        for text in [
+            "plain",
+            "tab\there",
+            "line\r\nbreak",
+            "åäö",
+            "\u{A0}\u{A9}",
+            "€",
+        ] {
+            assert!(check_text(text, field, &path).is_ok(), "{text:?}");
+        }
+        for (text, code) in [
+            ("a\u{1}b", "U+0001"),
+            ("\u{1B}[0m", "U+001B"),
+            ("del\u{7F}", "U+007F"),
+            ("next line \u{85}", "U+0085"),
+            ("\u{9F}", "U+009F"),
+        ] {
+            let error = check_text(text, field, &path).unwrap_err().to_string();
+            assert!(error.contains(code), "{text:?}: {error}");
+        }
+    }
 }
