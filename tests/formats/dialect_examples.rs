@@ -84,6 +84,16 @@ fn attending(read: &serde_json::Value, function: &str) -> UnplacedMessage {
     serde_json::from_value(message).unwrap()
 }
 
+/// The message `read` without an attending function.
+fn no_attending_function(read: &serde_json::Value) -> UnplacedMessage {
+    let mut message = read.clone();
+    message["event"]
+        .as_object_mut()
+        .unwrap()
+        .remove("attending_function");
+    serde_json::from_value(message).unwrap()
+}
+
 #[test]
 fn a_selecting_step_marks_the_element_already_written_that_holds_its_value() {
     let dialect = load(DIALECT, "svar.toml", ANSWER).unwrap();
@@ -128,12 +138,7 @@ fn a_group_selecting_an_item_marks_the_item_that_holds_what_it_writes() {
     assert!(error.contains("none of the list's items"), "{error}");
 
     // No attending function: nothing marked, nothing added.
-    let mut none = read.clone();
-    none["event"]
-        .as_object_mut()
-        .unwrap()
-        .remove("attending_function");
-    let none: UnplacedMessage = serde_json::from_value(none).unwrap();
+    let none = no_attending_function(&read);
     let written = encode(&dialect, &none, TODAY).unwrap();
     assert_eq!(written.matches("<Deltagare").count(), 3, "{written}");
     assert!(!written.contains("ledare"), "{written}");
@@ -164,12 +169,7 @@ fn a_constant_on_a_selected_item_goes_on_that_item() {
 
     // With no participant marked, the constant has no item to go on: refused, rather than
     // written on an element the reader would take for one more participant.
-    let mut none = read.clone();
-    none["event"]
-        .as_object_mut()
-        .unwrap()
-        .remove("attending_function");
-    let none: UnplacedMessage = serde_json::from_value(none).unwrap();
+    let none = no_attending_function(&read);
     let error = encode(&dialect, &none, TODAY).unwrap_err().to_string();
     assert!(error.contains("a constant"), "{error}");
     assert!(error.contains("Deltagare[@ledare='ja']/@kommer"), "{error}");
