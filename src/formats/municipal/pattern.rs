@@ -232,13 +232,22 @@ fn push_digits(out: &mut String, n: i32, width: u32) {
 /// without a general parser; `None` for any other form (a fraction, an offset), which the
 /// caller reads with jiff.
 pub fn canonical_timestamp(text: &str) -> Option<Timestamp> {
-    const LAYOUT: &str = "%Y-%m-%dT%H:%M:%S";
-    thread_local! {
-        static PATTERN: Pattern = Pattern::compile(LAYOUT).unwrap_or_else(|| unreachable!());
+    let b = text.as_bytes();
+    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
     }
-    let local = text.strip_suffix('Z')?;
-    let read = PATTERN.with(|p| p.read(local))?;
-    Offset::UTC.to_timestamp(read.time?).ok()
+    let date = canonical_date(&text[..10])?;
+    let (hour, minute, second) = (digits(b, 11..13)?, digits(b, 14..16)?, digits(b, 17..19)?);
+    // Out of range (a leap second `:60` among them): for jiff to judge.
+    let time = jiff::civil::Time::new(hour as i8, minute as i8, second as i8, 0).ok()?;
+    Offset::UTC.to_timestamp(date.to_datetime(time)).ok()
+}
+
+/// The number the ASCII digits `b[range]` write; `None` for anything else.
+fn digits(b: &[u8], range: std::ops::Range<usize>) -> Option<i16> {
+    b[range].iter().try_fold(0i16, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + i16::from(d - b'0'))
+    })
 }
 
 /// A canonical date (`2026-11-27`), read without a general parser.
@@ -247,12 +256,12 @@ pub fn canonical_date(text: &str) -> Option<Date> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| {
-        b[range].iter().try_fold(0i16, |n, d| {
-            d.is_ascii_digit().then(|| n * 10 + i16::from(d - b'0'))
-        })
-    };
-    Date::new(number(0..4)?, number(5..7)? as i8, number(8..10)? as i8).ok()
+    Date::new(
+        digits(b, 0..4)?,
+        digits(b, 5..7)? as i8,
+        digits(b, 8..10)? as i8,
+    )
+    .ok()
 }
 
 #[cfg(test)]
@@ -438,6 +447,29 @@ mod tests {
         );
         assert_eq!(canonical_timestamp("2026-11-20T07:40:00.5Z"), None);
         assert_eq!(canonical_timestamp("2026-11-20T08:40:00+01:00"), None);
+        // Read here only in the gateway's own form, and then as jiff reads it; anything else
+        // (a leap second, another separator, out of range) is left for jiff to judge.
+        for (text, read_here) in [
+            ("2024-02-29T23:59:59Z", true),
+            ("0001-01-01T00:00:00Z", true),
+            ("9999-12-31T23:59:59Z", false),
+            ("2026-11-20T07:40:00z", false),
+            ("2026-11-20 07:40:00Z", false),
+            ("2026-12-31T23:59:60Z", false),
+            ("2026-11-20T24:00:00Z", false),
+            ("2026-11-20T07:60:00Z", false),
+            ("2027-02-29T07:40:00Z", false),
+            ("2026-11-20T07:4x:00Z", false),
+            ("2026-11-20T+7:40:00Z", false),
+            ("2026-11-20T07:40:00ZZ", false),
+            ("2026-11-20T07:40Z", false),
+        ] {
+            let read = canonical_timestamp(text);
+            assert_eq!(read.is_some(), read_here, "{text}");
+            if read.is_some() {
+                assert_eq!(read, text.parse().ok(), "{text}");
+            }
+        }
         assert_eq!(canonical_date("2026-11-27"), "2026-11-27".parse().ok());
         assert_eq!(canonical_date("2026-02-30"), None);
         assert_eq!(canonical_date("2026-11-2x"), None);
