@@ -243,10 +243,7 @@ impl Name {
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.prefix {
-            Some(p) => write!(f, "{p}:{}", self.local)?,
-            None => f.write_str(&self.local)?,
-        }
+        f.write_str(&self.qualified)?;
         match &self.filter {
             Some(filter) => write!(f, "{filter}"),
             None => Ok(()),

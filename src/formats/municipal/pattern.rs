@@ -123,14 +123,7 @@ impl Pattern {
                     continue;
                 }
             };
-            let mut n = 0i32;
-            for digit in part {
-                if !digit.is_ascii_digit() {
-                    return None;
-                }
-                n = n * 10 + i32::from(digit - b'0');
-            }
-            values[slot] = n;
+            values[slot] = digits(part)?;
         }
         let [year, month, day, hour, minute, second] = values;
         let date = Date::new(year as i16, month as i8, day as i8).ok()?;
@@ -208,12 +201,11 @@ fn read_offset(part: &[u8]) -> Option<Offset> {
         b'-' => -1,
         _ => return None,
     };
-    let digit = |b: u8| b.is_ascii_digit().then(|| i32::from(b - b'0'));
     if part[3] != b':' {
         return None;
     }
-    let hours = digit(part[1])? * 10 + digit(part[2])?;
-    let minutes = digit(part[4])? * 10 + digit(part[5])?;
+    let hours = digits(&part[1..3])?;
+    let minutes = digits(&part[4..6])?;
     if minutes >= 60 {
         return None;
     }
@@ -237,16 +229,17 @@ pub fn canonical_timestamp(text: &str) -> Option<Timestamp> {
         return None;
     }
     let date = canonical_date(&text[..10])?;
-    let (hour, minute, second) = (digits(b, 11..13)?, digits(b, 14..16)?, digits(b, 17..19)?);
+    let [hour, minute, second] = [&b[11..13], &b[14..16], &b[17..19]].map(digits);
+    let (hour, minute, second) = (hour?, minute?, second?);
     // Out of range (a leap second `:60` among them): for jiff to judge.
     let time = jiff::civil::Time::new(hour as i8, minute as i8, second as i8, 0).ok()?;
     Offset::UTC.to_timestamp(date.to_datetime(time)).ok()
 }
 
-/// The number the ASCII digits `b[range]` write; `None` for anything else.
-fn digits(b: &[u8], range: std::ops::Range<usize>) -> Option<i16> {
-    b[range].iter().try_fold(0i16, |n, d| {
-        d.is_ascii_digit().then(|| n * 10 + i16::from(d - b'0'))
+/// The number the ASCII digits `b` write (at most nine); `None` for anything else.
+fn digits(b: &[u8]) -> Option<i32> {
+    b.iter().try_fold(0i32, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + i32::from(d - b'0'))
     })
 }
 
@@ -257,9 +250,9 @@ pub fn canonical_date(text: &str) -> Option<Date> {
         return None;
     }
     Date::new(
-        digits(b, 0..4)?,
-        digits(b, 5..7)? as i8,
-        digits(b, 8..10)? as i8,
+        digits(&b[0..4])? as i16,
+        digits(&b[5..7])? as i8,
+        digits(&b[8..10])? as i8,
     )
     .ok()
 }

@@ -472,10 +472,8 @@ impl<'d> Writer<'d> {
 /// The error for a value (or what a group writes, `what`) that no item of the list holds,
 /// where the dialect names it by marking an item (`step`: the selecting step).
 fn no_item(field: String, path: &XmlPath, step: &Name, what: &str) -> WriteError {
-    let element = Name {
-        filter: None,
-        ..step.clone()
-    };
+    // The element's name without the step's selection (`Deltagare`).
+    let element = &step.qualified;
     WriteError::Invalid {
         field,
         xml: path.to_string(),
