@@ -1,13 +1,21 @@
 //! The canonical message as a document's rules build it, before serde types it: objects keyed
 //! by the dialect's own field names (borrowed, never copied), values as JSON. Read into the
-//! typed message by its own deserializer, with no `serde_json::Map` on the way.
+//! typed message by its own deserializer, with no `serde_json::Map` on the way, the event's
+//! kind apart from the rest (`into_message`).
 
 use std::borrow::Cow;
 
+use jiff::Timestamp;
+use serde::Deserialize;
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
 use serde_json::{Error, Value};
+
+use crate::domain::event::{Event, EventId, EventKind, EventSource};
+use crate::domain::identifiers::PersonId;
+use crate::domain::party::Party;
+use crate::formats::canonical::{CaseLocator, UnplacedMessage};
 
 /// A key: a canonical field's name as the dialect spells it, or one the reader made.
 pub(super) type Key<'r> = Cow<'r, str>;
@@ -126,6 +134,84 @@ pub(super) fn child<'f, 'r>(
         }
     };
     &mut fields[index].1
+}
+
+/// A message's fields besides its event, as `CanonicalMessage` reads them.
+#[derive(Deserialize)]
+struct Head {
+    case: CaseLocator,
+    person: PersonId,
+    sent_at: Timestamp,
+    #[serde(default)]
+    sender_name: Option<String>,
+    #[serde(default)]
+    recipient: Option<Party>,
+    #[serde(default)]
+    protected_identity: bool,
+}
+
+/// An event's fields besides its id and kind, as `Event` reads them.
+#[derive(Deserialize)]
+struct EventHead {
+    occurred_at: Timestamp,
+    source: EventSource,
+}
+
+/// The field `key` of `fields`, taken out.
+fn take<'r>(fields: &mut Vec<(Key<'r>, Built<'r>)>, key: &str) -> Option<Built<'r>> {
+    let at = fields.iter().position(|(k, _)| k == key)?;
+    Some(fields.swap_remove(at).1)
+}
+
+/// The typed message from what the rules built; `id`, when given, its event's id. Read in
+/// parts: serde reads a flattened field (the event's kind, most of a message) through two
+/// buffered copies of its input, and the kind alone through one. Where the parts are not
+/// objects, serde reads the whole and names what is wrong.
+pub(super) fn into_message(
+    built: Built<'_>,
+    id: Option<EventId>,
+) -> Result<UnplacedMessage, Error> {
+    let mut fields = match built {
+        Built::Object(fields) => fields,
+        other => return UnplacedMessage::deserialize(other),
+    };
+    let mut event = match take(&mut fields, "event") {
+        Some(Built::Object(event)) => event,
+        Some(other) => {
+            fields.push((Cow::Borrowed("event"), other));
+            return UnplacedMessage::deserialize(Built::Object(fields));
+        }
+        None => return Err(de::Error::missing_field("event")),
+    };
+    let head = Head::deserialize(Built::Object(fields))?;
+    let given = take(&mut event, "id");
+    let id = match (id, given) {
+        (Some(id), _) => id,
+        (None, Some(given)) => EventId::deserialize(given)?,
+        (None, None) => return Err(de::Error::missing_field("id")),
+    };
+    let mut parts = Vec::with_capacity(2);
+    for key in ["occurred_at", "source"] {
+        if let Some(value) = take(&mut event, key) {
+            parts.push((Cow::Borrowed(key), value));
+        }
+    }
+    let event_head = EventHead::deserialize(Built::Object(parts))?;
+    let kind = EventKind::deserialize(Built::Object(event))?;
+    Ok(UnplacedMessage {
+        case: head.case,
+        person: head.person,
+        sent_at: head.sent_at,
+        sender_name: head.sender_name,
+        recipient: head.recipient,
+        protected_identity: head.protected_identity,
+        event: Event {
+            id,
+            occurred_at: event_head.occurred_at,
+            source: event_head.source,
+            kind,
+        },
+    })
 }
 
 impl<'de> IntoDeserializer<'de, Error> for Built<'de> {
@@ -298,6 +384,81 @@ mod tests {
             error.to_string().contains("unknown variant `blue`"),
             "{error}"
         );
+    }
+
+    /// A JSON value as the rules would have built it.
+    fn built(value: Value) -> Built<'static> {
+        match value {
+            Value::Object(fields) => Built::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), built(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => Built::List(items.into_iter().map(built).collect()),
+            other => Built::Value(other),
+        }
+    }
+
+    /// Read in parts, every canonical message of the fixtures is what serde reads of the
+    /// whole; the id given replaces the one built; what is missing is named as serde names it.
+    #[test]
+    fn a_message_read_in_parts_is_the_message_serde_reads() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/municipal/canonical");
+        let mut read = 0;
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            let value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let whole = UnplacedMessage::deserialize(value.clone()).unwrap();
+            let parts = into_message(built(value.clone()), None).unwrap();
+            assert_eq!(parts, whole, "{}", path.display());
+            let id = EventId(uuid::Uuid::from_u128(7));
+            let given = into_message(built(value), Some(id)).unwrap();
+            assert_eq!(given.event.id, id);
+            assert_eq!(given.event.kind, whole.event.kind);
+            read += 1;
+        }
+        assert!(read >= 20, "{read} messages");
+
+        let message = || -> Value {
+            serde_json::json!({
+                "case": {"issuer": "SE2321000214-1000", "value": "SA-1"},
+                "person": {"system": "personnummer", "value": "198112189876"},
+                "sent_at": "2026-11-21T09:15:00Z",
+                "event": {
+                    "id": "69a2f34f-d338-5c72-b3e9-087f404314bf",
+                    "kind": "estimated_discharge_changed",
+                    "estimated_discharge": "2026-11-25",
+                    "occurred_at": "2026-11-21T09:15:00Z",
+                    "source": {"format": "municipal:x", "message_id": "M-1"}
+                }
+            })
+        };
+        assert!(into_message(built(message()), None).is_ok());
+        let without = |path: &[&str]| {
+            let mut value = message();
+            let (last, parents) = path.split_last().unwrap();
+            let mut here = &mut value;
+            for key in parents {
+                here = &mut here[*key];
+            }
+            here.as_object_mut().unwrap().remove(*last);
+            into_message(built(value), None).unwrap_err().to_string()
+        };
+        assert_eq!(without(&["event"]), "missing field `event`");
+        assert_eq!(without(&["person"]), "missing field `person`");
+        assert_eq!(without(&["event", "id"]), "missing field `id`");
+        assert_eq!(
+            without(&["event", "occurred_at"]),
+            "missing field `occurred_at`"
+        );
+        assert_eq!(
+            without(&["event", "estimated_discharge"]),
+            "missing field `estimated_discharge`"
+        );
+        let mut value = message();
+        value["event"] = Value::from("not an object");
+        assert!(into_message(built(value), None).is_err());
     }
 
     #[test]

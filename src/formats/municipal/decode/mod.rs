@@ -526,14 +526,13 @@ pub fn decode_sent(
             built::insert(source, "local_codes".into(), Built::Object(codes));
         }
     }
-    if let Some(message_id) = &message_id {
-        let id = event_id(&dialect.format, &issuer, message_id).to_string();
-        built::insert(event, "id".into(), Built::Value(id.into()));
-    }
+    let id = message_id
+        .as_ref()
+        .map(|message_id| event_id(&dialect.format, &issuer, message_id));
     if kind.kind == "sip_response" {
         overall_answer(event);
     }
-    let message = UnplacedMessage::deserialize(json)
+    let message = built::into_message(json, id)
         .map_err(|e| incomplete(hint(dialect, kind, &e.to_string())))?;
 
     let mut warnings: Vec<String> = root
