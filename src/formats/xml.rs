@@ -161,8 +161,15 @@ impl<'a> Lines<'a> {
         // no more than a pretty-printed one. Newlines found by memchr (many bytes a step),
         // characters counted without a branch per byte.
         let bytes = &self.input.as_bytes()[self.offset..byte];
-        // Not a UTF-8 continuation byte: a new character.
-        let characters = |bytes: &[u8]| bytes.iter().filter(|b| (**b & 0xC0) != 0x80).count();
+        // Not a UTF-8 continuation byte: a new character. ASCII (most markup) is told a
+        // word at a time: one character a byte.
+        let characters = |bytes: &[u8]| {
+            if bytes.is_ascii() {
+                bytes.len()
+            } else {
+                bytes.iter().filter(|b| (**b & 0xC0) != 0x80).count()
+            }
+        };
         match memchr::memrchr(b'\n', bytes) {
             Some(last) => {
                 // Mostly one element a line: the first newline is the last.
@@ -278,9 +285,14 @@ fn trim_end(text: &str) -> &str {
 /// `name` split at its `:` into a prefix and a local name, looked for byte by byte (names are
 /// short). A name with more than one is no name in a namespace-aware document: `Err`.
 fn split_prefix(name: &str) -> Result<Option<(&str, &str)>, String> {
-    let Some(at) = name.bytes().position(|b| b == b':') else {
+    let bytes = name.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() && bytes[at] != b':' {
+        at += 1;
+    }
+    if at == bytes.len() {
         return Ok(None);
-    };
+    }
     let (prefix, local) = (&name[..at], &name[at + 1..]);
     if prefix.is_empty() || local.is_empty() || local.contains(':') {
         return Err(format!(
@@ -326,9 +338,20 @@ fn open<'d>(
     for attribute in Attributes::new(tag, qualified.len()).with_checks(false) {
         let attribute = attribute.map_err(|e| malformed(e.to_string()))?;
         let key: &'d str = attribute.key.into_inner();
-        let value = attribute
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| malformed(e.to_string()))?;
+        // Most values hold no reference and no line break or tab to normalise: taken as
+        // written without quick-xml's normalising pass.
+        let value = match attribute.value {
+            Cow::Borrowed(raw)
+                if !raw
+                    .bytes()
+                    .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r')) =>
+            {
+                Cow::Borrowed(raw)
+            }
+            _ => attribute
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| malformed(e.to_string()))?,
+        };
         if scopes.declare(key, &value, depth).map_err(malformed)? {
             continue;
         }
@@ -487,7 +510,11 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
             Event::End(_) => close(&mut stack, &mut root, &mut scopes),
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
-                    append(top, text.xml10_content());
+                    // Indentation before an element's first text is trimmed away: not
+                    // normalised first.
+                    if !(top.text.is_empty() && text.bytes().all(|b| b.is_ascii_whitespace())) {
+                        append(top, text.xml10_content());
+                    }
                 }
             }
             Event::CData(data) => {
@@ -771,6 +798,30 @@ mod tests {
         assert_eq!(root.text(), "x & <y>");
         let root = parse(b"<p:a xmlns:p=\"urn:p\">\n   </p:a>").unwrap();
         assert_eq!((root.name, root.text()), ("a", ""));
+    }
+
+    /// Attribute values are normalised as XML 1.0 says (a tab or line break is a space,
+    /// references resolved, a character reference kept as written); one with nothing to do
+    /// borrows the document. Indentation is no text; text around children is.
+    #[test]
+    fn attribute_values_are_normalised_and_indentation_is_no_text() {
+        let doc = "<a k=\"x\ty\r\nz\n\" m=\"plain \u{e5}\" n=\"&lt;&#x9;\">\n  <b/>\n  one <c/>  two\n</a>";
+        let root = parse(doc.as_bytes()).unwrap();
+        let value = |name: &str| {
+            root.attributes
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.value.clone())
+                .unwrap()
+        };
+        assert_eq!(value("k"), "x y z ");
+        assert_eq!(value("m"), "plain \u{e5}");
+        assert!(matches!(value("m"), Cow::Borrowed(_)));
+        assert_eq!(value("n"), "<\t");
+        assert_eq!(root.text, "one   two");
+        let root = parse(b"<a>\n  <b>\n  </b>\n</a>").unwrap();
+        assert_eq!(root.text, "");
+        assert_eq!(root.children[0].text, "");
     }
 
     #[test]
