@@ -13,6 +13,24 @@ use crate::domain::party::Party;
 /// Names the uuid-v5 namespace of brygga's deterministic ids.
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f2b_1c3e_8a4d_4c1b_9e57_2a0d_b7c4_e913);
 
+/// The uuid-v5 of `parts` joined by `|` in brygga's namespace: `Uuid::new_v5` of the joined
+/// text, hashed in place (no joined copy) by a SHA-1 that uses the CPU's SHA instructions.
+fn name_based(parts: &[&str]) -> Uuid {
+    use sha1::Digest;
+    let mut hash = sha1::Sha1::new();
+    hash.update(ID_NAMESPACE.as_bytes());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hash.update(b"|");
+        }
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+}
+
 /// A case as the sending system knows it: whose numbering, and the number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseReference {
@@ -26,27 +44,25 @@ pub struct CaseReference {
 impl CaseReference {
     /// The case id brygga uses for this reference: the same reference always gives the same id.
     pub fn case_id(&self) -> CaseId {
-        CaseId(Uuid::new_v5(
-            &ID_NAMESPACE,
-            format!("case|{}|{}", self.issuer, self.value).as_bytes(),
-        ))
+        CaseId(name_based(&["case", &self.issuer, &self.value]))
     }
 }
 
 /// A deterministic id for something derived from source identifiers (`kind` keeps kinds apart).
 pub fn derived_id(kind: &str, parts: &[&str]) -> Uuid {
-    Uuid::new_v5(
-        &ID_NAMESPACE,
-        format!("{kind}|{}", parts.join("|")).as_bytes(),
-    )
+    let mut all = Vec::with_capacity(parts.len() + 1);
+    all.push(kind);
+    all.extend_from_slice(parts);
+    if parts.is_empty() {
+        // `kind|`, as these ids were first made.
+        all.push("");
+    }
+    name_based(&all)
 }
 
 /// The event id for a message: a re-sent message gets the same id.
 pub fn event_id(format: &str, issuer: &str, message_id: &str) -> EventId {
-    EventId(Uuid::new_v5(
-        &ID_NAMESPACE,
-        format!("event|{format}|{issuer}|{message_id}").as_bytes(),
-    ))
+    EventId(name_based(&["event", format, issuer, message_id]))
 }
 
 /// Reads a canonical message from JSON, strictly: a key named twice in an object is refused.
@@ -155,4 +171,41 @@ pub struct CanonicalMessage<C = CaseReference> {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub protected_identity: bool,
     pub event: Event,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids are the uuid-v5 of the joined text, as they were made before they were hashed
+    /// in place: every id stored keeps meaning the same message, case or derived thing.
+    #[test]
+    fn ids_are_the_uuid_v5_of_the_joined_text() {
+        let v5 = |text: &str| Uuid::new_v5(&ID_NAMESPACE, text.as_bytes());
+        let long = "x".repeat(200);
+        for (format, issuer, message_id) in [
+            ("municipal:socsys", "SE2321000214-1000", "M-1"),
+            ("cosmic-link", "", ""),
+            ("fhir", "Östersund kommun", "ärende|åäö"),
+            ("municipal:faltlista", &long, &long),
+        ] {
+            assert_eq!(
+                event_id(format, issuer, message_id).0,
+                v5(&format!("event|{format}|{issuer}|{message_id}"))
+            );
+            let case = CaseReference {
+                issuer: issuer.to_owned(),
+                value: message_id.to_owned(),
+            };
+            assert_eq!(case.case_id().0, v5(&format!("case|{issuer}|{message_id}")));
+        }
+        assert_eq!(derived_id("timer", &["a", "b"]), v5("timer|a|b"));
+        assert_eq!(derived_id("timer", &["", ""]), v5("timer||"));
+        assert_eq!(derived_id("timer", &[]), v5("timer|"));
+        // A known value, computed once: the namespace itself cannot drift.
+        assert_eq!(
+            event_id("cosmic-link", "SE2321000214-1000", "CL-2026-0002").to_string(),
+            "69a2f34f-d338-5c72-b3e9-087f404314bf"
+        );
+    }
 }
