@@ -39,15 +39,26 @@ pub struct HsaId(String);
 impl HsaId {
     pub fn parse(input: &str) -> Result<Self, HsaIdError> {
         let s = input.trim();
+        Self::check(s)?;
+        Ok(HsaId(s.to_ascii_uppercase()))
+    }
+
+    /// Whether `s` (trimmed) is an HSA-id in any letter case; read without copying it.
+    fn check(s: &str) -> Result<(), HsaIdError> {
         if s.is_empty() {
             return Err(HsaIdError::Empty);
         }
-        let length = s.chars().count();
-        if length > 31 {
-            return Err(HsaIdError::TooLong { length });
+        if s.len() > 31 {
+            let length = s.chars().count();
+            if length > 31 {
+                return Err(HsaIdError::TooLong { length });
+            }
         }
-        let upper = s.to_ascii_uppercase();
-        let Some(rest) = upper.strip_prefix("SE") else {
+        let Some(rest) = s
+            .get(..2)
+            .filter(|country| country.eq_ignore_ascii_case("SE"))
+            .map(|_| &s[2..])
+        else {
             return Err(HsaIdError::MissingCountryCode);
         };
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -82,7 +93,7 @@ impl HsaId {
                 position: 2 + digits + 1 + i,
             });
         }
-        Ok(HsaId(upper))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -112,8 +123,15 @@ impl fmt::Debug for HsaId {
 
 impl TryFrom<String> for HsaId {
     type Error = String;
+    /// Keeps `s` itself where it is already the stored form (trimmed, upper case).
     fn try_from(s: String) -> Result<Self, String> {
-        HsaId::parse(&s).map_err(|e| format!("HSA-id {s:?} {e}"))
+        let trimmed = s.trim();
+        HsaId::check(trimmed).map_err(|e| format!("HSA-id {s:?} {e}"))?;
+        if trimmed.len() == s.len() && !s.bytes().any(|b| b.is_ascii_lowercase()) {
+            Ok(HsaId(s))
+        } else {
+            Ok(HsaId(trimmed.to_ascii_uppercase()))
+        }
     }
 }
 
@@ -181,6 +199,29 @@ mod tests {
         for (input, error) in cases {
             assert_eq!(HsaId::parse(input).unwrap_err(), *error, "{input}");
         }
+    }
+
+    /// Read from JSON, an id is stored in the form `parse` gives, whatever its case and
+    /// padding; a text that starts with something other than ASCII has no country code.
+    #[test]
+    fn serde_reads_the_stored_form() {
+        for (json, stored) in [
+            ("\"SE2321000016-15CQ\"", "SE2321000016-15CQ"),
+            ("\"se2321000016-15cq\"", "SE2321000016-15CQ"),
+            ("\" SE2321000016-15cq \"", "SE2321000016-15CQ"),
+        ] {
+            let id: HsaId = serde_json::from_str(json).unwrap();
+            assert_eq!(id.as_str(), stored, "{json}");
+            assert_eq!(id, HsaId::parse(json.trim_matches('"')).unwrap());
+        }
+        assert_eq!(
+            HsaId::parse("ÅE2321000016-15CQ").unwrap_err(),
+            HsaIdError::MissingCountryCode
+        );
+        assert_eq!(
+            HsaId::parse("S").unwrap_err(),
+            HsaIdError::MissingCountryCode
+        );
     }
 
     #[test]

@@ -156,10 +156,30 @@ fn parse_civic(input: &str, today: Date) -> Result<Parsed, CivicNumberError> {
     Ok(Parsed { digits: full, kind })
 }
 
+/// Today's date in Sweden. Kept, per thread, until the next midnight there: working it out
+/// (the time zone's rules) costs more than the rest of reading a number.
 fn today_in_sweden() -> Date {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(crate::domain::time::stockholm())
-        .date()
+    thread_local! {
+        /// The date, and the instant it ends.
+        static TODAY: std::cell::Cell<Option<(Date, jiff::Timestamp)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    let now = jiff::Timestamp::now();
+    TODAY.with(|today| {
+        if let Some((date, until)) = today.get()
+            && now < until
+        {
+            return date;
+        }
+        let zone = crate::domain::time::stockholm();
+        let date = now.to_zoned_datetime(zone.clone()).date();
+        let until = date
+            .tomorrow()
+            .and_then(|next| next.to_zoned_datetime(zone))
+            .map(|midnight| midnight.timestamp());
+        today.set(until.ok().map(|until| (date, until)));
+        date
+    })
 }
 
 fn to_string12(digits: &[u8; 12]) -> String {
@@ -321,6 +341,25 @@ impl PersonId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kept date is today's in Sweden, read fresh, whether worked out or kept.
+    #[test]
+    fn today_is_swedish_whether_worked_out_or_kept() {
+        let fresh = || {
+            jiff::Timestamp::now()
+                .to_zoned_datetime(crate::domain::time::stockholm())
+                .date()
+        };
+        for _ in 0..3 {
+            let before = fresh();
+            let today = today_in_sweden();
+            let after = fresh();
+            assert!(
+                today == before || today == after,
+                "{today} {before} {after}"
+            );
+        }
+    }
     use jiff::civil::date;
 
     const TODAY: Date = date(2026, 11, 23);
