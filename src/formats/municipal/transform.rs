@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use jiff::civil::Date;
+use jiff::civil::{Date, DateTime};
 use jiff::fmt::strtime;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
@@ -144,30 +144,35 @@ fn zoned(at: Timestamp, zone: Zone) -> ZonedDateTime {
     }
 }
 
-/// A local date-time in `format`'s pattern, read without strtime where the pattern allows.
-fn local_datetime(text: &str, format: &Format) -> Option<jiff::civil::DateTime> {
-    format.pattern.as_ref()?.read(text)?.time
-}
-
 /// A dialect's local time in Swedish time: its layouts in local time carry no offset.
 fn swedish(local: jiff::civil::DateTime) -> Result<crate::domain::time::LocalTime, String> {
     crate::domain::time::swedish_local_in(local, crate::domain::time::Offsets::NotInLayout)
 }
 
 fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, String> {
+    read_instant(text, format, zone).map(|(at, _)| at)
+}
+
+/// [`read_datetime`], and the local Swedish time read when the wall clock shows it twice (read
+/// as the first): the reader warns of it.
+fn read_instant(
+    text: &str,
+    format: &Format,
+    zone: Zone,
+) -> Result<(Timestamp, Option<DateTime>), String> {
+    let local_read =
+        |local: DateTime| swedish(local).map(|read| (read.at, read.twice.then_some(local)));
     let read = format.pattern.as_ref().and_then(|p| p.read(text));
     match (zone, read.and_then(|r| r.time), read.and_then(|r| r.offset)) {
-        (Zone::Stockholm, Some(local), None) => {
-            return swedish(local).map(|read| read.at);
-        }
+        (Zone::Stockholm, Some(local), None) => return local_read(local),
         (Zone::Utc, Some(local), None) => {
             if let Ok(at) = jiff::tz::Offset::UTC.to_timestamp(local) {
-                return Ok(at);
+                return Ok((at, None));
             }
         }
         (Zone::Offset, Some(local), Some(offset)) => {
             if let Ok(at) = offset.to_timestamp(local) {
-                return Ok(at);
+                return Ok((at, None));
             }
         }
         _ => {}
@@ -179,7 +184,7 @@ fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, S
             .or_else(|e| text.parse::<Timestamp>().map_err(|_| e)),
         Zone::Stockholm => match broken.and_then(|b| b.to_datetime()) {
             // A time the clocks skip is refused with its own reason.
-            Ok(local) => return swedish(local).map(|read| read.at),
+            Ok(local) => return local_read(local),
             Err(error) => Err(error),
         },
         Zone::Utc => broken
@@ -187,7 +192,7 @@ fn read_datetime(text: &str, format: &Format, zone: Zone) -> Result<Timestamp, S
             .and_then(|dt| dt.to_zoned_datetime(TimeZone::UTC))
             .map(|z| z.timestamp()),
     };
-    at.map_err(|_| {
+    at.map(|at| (at, None)).map_err(|_| {
         let zone = match zone {
             Zone::Stockholm => "local Swedish time",
             Zone::Offset => "with an offset",
@@ -300,27 +305,26 @@ fn civic_layout(twelve: String, ten: impl FnOnce() -> String, layout: Layout) ->
 }
 
 impl Transform {
-    /// For a local Swedish date-time the wall clock shows twice (read as the first, by
-    /// `read`), that time: the reader warns of it.
-    pub fn shown_twice(&self, text: &str) -> Option<jiff::civil::DateTime> {
-        let Transform::DateTime {
-            format,
-            zone: Zone::Stockholm,
-        } = self
-        else {
-            return None;
-        };
-        let local = match local_datetime(text, format) {
-            Some(local) => local,
-            None => strtime::parse(format, text)
-                .and_then(|b| b.to_datetime())
-                .ok()?,
-        };
-        swedish(local).is_ok_and(|read| read.twice).then_some(local)
-    }
-
     /// Reads `text` (never empty: an empty value counts as absent before this is called).
     pub fn read(&self, text: &str, today: Date) -> Result<Value, TransformError> {
+        self.read_noting(text, today).map(|(value, _)| value)
+    }
+
+    /// [`Transform::read`], and for a local Swedish date-time the wall clock shows twice (read
+    /// as the first), that time: the reader warns of it.
+    pub fn read_noting(
+        &self,
+        text: &str,
+        today: Date,
+    ) -> Result<(Value, Option<DateTime>), TransformError> {
+        if let Transform::DateTime { format, zone } = self {
+            let (at, twice) = read_instant(text, format, *zone).map_err(invalid)?;
+            return Ok((Value::String(at.to_string()), twice));
+        }
+        Ok((self.read_value(text, today)?, None))
+    }
+
+    fn read_value(&self, text: &str, today: Date) -> Result<Value, TransformError> {
         Ok(match self {
             Transform::String { max_length } => {
                 if let Some(max) = max_length

@@ -518,10 +518,10 @@ impl<'a> Reader<'a> {
         };
         let where_ = || (path(), at.position);
         let read = |text: &str| {
-            let value = rule.transform.read(text, self.today).map_err(|e| {
+            let (value, twice) = rule.transform.read_noting(text, self.today).map_err(|e| {
                 transform_error(e, path(), at.position, self.rule_of(origin, prefix, rule))
             })?;
-            if let Some(local) = rule.transform.shown_twice(text) {
+            if let Some(local) = twice {
                 let where_ = format!("{} (line {})", path(), at.position.line);
                 self.warnings
                     .borrow_mut()
