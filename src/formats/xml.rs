@@ -282,17 +282,30 @@ fn trim_end(text: &str) -> &str {
     }
 }
 
+/// Where the first `:` of `bytes` is: eight bytes a step (a name without a prefix is read
+/// through), then byte by byte.
+fn colon(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const COLONS: u64 = u64::from_ne_bytes([b':'; 8]);
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_ne_bytes(chunk.try_into().unwrap_or_default()) ^ COLONS;
+        // A byte of `word` is zero where the chunk has a colon.
+        if word.wrapping_sub(ONES) & !word & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|b| *b == b':').map(|i| at + i)
+}
+
 /// `name` split at its `:` into a prefix and a local name, looked for byte by byte (names are
 /// short). A name with more than one is no name in a namespace-aware document: `Err`.
 fn split_prefix(name: &str) -> Result<Option<(&str, &str)>, String> {
-    let bytes = name.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() && bytes[at] != b':' {
-        at += 1;
-    }
-    if at == bytes.len() {
+    let Some(at) = colon(name.as_bytes()) else {
         return Ok(None);
-    }
+    };
     let (prefix, local) = (&name[..at], &name[at + 1..]);
     if prefix.is_empty() || local.is_empty() || local.contains(':') {
         return Err(format!(
@@ -703,6 +716,29 @@ impl<'d> Element<'d> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The colon is found wherever it is, in names of every length, as a byte-by-byte search
+    /// finds it.
+    #[test]
+    fn the_colon_is_found_wherever_it_is() {
+        for length in 0..40 {
+            let plain = "n".repeat(length);
+            assert_eq!(colon(plain.as_bytes()), None, "{plain}");
+            for at in 0..length {
+                let mut name = plain.clone().into_bytes();
+                name[at] = b':';
+                assert_eq!(colon(&name), Some(at), "{length} {at}");
+                if at + 1 < length {
+                    name[at + 1] = b':';
+                    assert_eq!(colon(&name), Some(at), "{length} {at} twice");
+                }
+            }
+        }
+        // Bytes around the colon's value and high bytes are no colon.
+        assert_eq!(colon("9;;;;;;;;;:".as_bytes()), Some(10));
+        assert_eq!(colon("åäöåäöåäö".as_bytes()), None);
+        assert_eq!(colon(&[0xBA; 17]), None);
+    }
 
     #[test]
     fn positions_counted_forward_match_those_counted_from_the_start() {

@@ -271,6 +271,20 @@ fn write_date(date: Date, format: &Format) -> Result<String, String> {
     strtime::format(format, &midnight).map_err(|e| format!("cannot write a date as {format}: {e}"))
 }
 
+/// A person id as JSON, as serde writes it (`{"system": …, "value": …}`), put together
+/// without a serializer.
+fn person_value(id: PersonId) -> Value {
+    let (system, value) = match id {
+        PersonId::Personnummer(p) => ("personnummer", p.as_digits()),
+        PersonId::Samordningsnummer(s) => ("samordningsnummer", s.as_digits()),
+        PersonId::ReserveNumber(r) => ("reserve_number", r.into()),
+    };
+    let mut object = serde_json::Map::new();
+    object.insert("system".to_owned(), Value::String(system.to_owned()));
+    object.insert("value".to_owned(), Value::String(value));
+    Value::Object(object)
+}
+
 fn person_id(text: &str, today: Date) -> Result<PersonId, String> {
     if text.chars().any(|c| c.is_ascii_alphabetic()) {
         return ReserveNumber::parse(text)
@@ -365,10 +379,7 @@ impl Transform {
                     .map_err(invalid)?
                     .to_string(),
             ),
-            Transform::PersonId { .. } => {
-                serde_json::to_value(person_id(text, today).map_err(invalid)?)
-                    .map_err(|e| invalid(e.to_string()))?
-            }
+            Transform::PersonId { .. } => person_value(person_id(text, today).map_err(invalid)?),
             Transform::HsaId => Value::String(
                 HsaId::parse(text)
                     .map_err(|e| invalid(format!("HSA-id {text:?} {e}")))?
@@ -513,6 +524,22 @@ impl Transform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A person id is the JSON serde writes of it, whichever kind it is.
+    #[test]
+    fn a_person_id_is_written_as_serde_writes_it() {
+        let mut systems = Vec::new();
+        for text in ["19121212-1212", "19701063-2391", "22850612AB12"] {
+            let id = person_id(text, TODAY).unwrap();
+            let value = person_value(id.clone());
+            assert_eq!(value, serde_json::to_value(&id).unwrap(), "{text}");
+            systems.push(value["system"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(
+            systems,
+            ["personnummer", "samordningsnummer", "reserve_number"]
+        );
+    }
 
     impl Transform {
         /// Writes a JSON value (as the writer would have it from a message).
