@@ -159,25 +159,29 @@ fn parse_civic(input: &str, today: Date) -> Result<Parsed, CivicNumberError> {
 /// Today's date in Sweden. Kept, per thread, until the next midnight there: working it out
 /// (the time zone's rules) costs more than the rest of reading a number.
 fn today_in_sweden() -> Date {
+    type Day = (Date, jiff::Timestamp, jiff::Timestamp);
     thread_local! {
-        /// The date, and the instant it ends.
-        static TODAY: std::cell::Cell<Option<(Date, jiff::Timestamp)>> =
-            const { std::cell::Cell::new(None) };
+        /// The date, and the instants it starts and ends (a clock set back is noticed).
+        static TODAY: std::cell::Cell<Option<Day>> = const { std::cell::Cell::new(None) };
     }
     let now = jiff::Timestamp::now();
     TODAY.with(|today| {
-        if let Some((date, until)) = today.get()
+        if let Some((date, from, until)) = today.get()
+            && from <= now
             && now < until
         {
             return date;
         }
         let zone = crate::domain::time::stockholm();
         let date = now.to_zoned_datetime(zone.clone()).date();
-        let until = date
+        let midnight = |day: Date| {
+            day.to_zoned_datetime(zone.clone())
+                .map(|start| start.timestamp())
+        };
+        let day = date
             .tomorrow()
-            .and_then(|next| next.to_zoned_datetime(zone))
-            .map(|midnight| midnight.timestamp());
-        today.set(until.ok().map(|until| (date, until)));
+            .and_then(|next| Ok((date, midnight(date)?, midnight(next)?)));
+        today.set(day.ok());
         date
     })
 }
