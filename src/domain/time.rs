@@ -15,6 +15,25 @@ pub fn stockholm() -> TimeZone {
     STOCKHOLM.clone()
 }
 
+/// The local (Stockholm) date of an instant.
+pub fn local_date(at: jiff::Timestamp) -> jiff::civil::Date {
+    at.to_zoned_datetime(stockholm()).date()
+}
+
+/// The instant a local date begins (00:00 in Stockholm; DST changes happen at 02:00/03:00, so
+/// midnight always exists).
+pub fn start_of(d: jiff::civil::Date) -> jiff::Timestamp {
+    d.to_datetime(jiff::civil::Time::midnight())
+        .to_zoned_datetime(stockholm())
+        .map(|z| z.timestamp())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// The instant a local date ends: the start of the next day.
+pub fn end_of(d: jiff::civil::Date) -> jiff::Timestamp {
+    start_of(d.tomorrow().unwrap_or(d))
+}
+
 /// A Swedish wall-clock time read as an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime {

@@ -13,7 +13,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use quick_xml::events::attributes::Attributes;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesStart, BytesText, Event};
 use quick_xml::reader::Reader;
 
 mod namespaces;
@@ -300,8 +300,8 @@ fn colon(bytes: &[u8]) -> Option<usize> {
     bytes[at..].iter().position(|b| *b == b':').map(|i| at + i)
 }
 
-/// `name` split at its `:` into a prefix and a local name, looked for byte by byte (names are
-/// short). A name with more than one is no name in a namespace-aware document: `Err`.
+/// `name` split at its `:` into a prefix and a local name (`colon`). A name with more than one
+/// is no name in a namespace-aware document: `Err`.
 fn split_prefix(name: &str) -> Result<Option<(&str, &str)>, String> {
     let Some(at) = colon(name.as_bytes()) else {
         return Ok(None);
@@ -440,8 +440,14 @@ fn close<'d>(stack: &mut Vec<Element<'d>>, root: &mut Option<Element<'d>>, scope
     }
 }
 
-/// Adds `content` to the text of `element`; the first text borrows the document where it can.
-fn append<'d>(element: &mut Element<'d>, content: Cow<'d, str>) {
+/// Adds `text` to the text of `element`; the first text borrows the document where it can.
+/// Whitespace before an element's first text is not kept: indentation is dropped before its
+/// line ends are normalised.
+fn append<'d>(element: &mut Element<'d>, text: BytesText<'d>) {
+    if element.text.is_empty() && text.bytes().all(|b| b.is_ascii_whitespace()) {
+        return;
+    }
+    let content = text.xml10_content();
     if element.text.is_empty() {
         // Leading whitespace is trimmed: none is kept before the first text.
         element.text = match content {
@@ -523,11 +529,7 @@ pub fn parse_within<'d>(bytes: &'d [u8], limits: &Limits) -> Result<Element<'d>,
             Event::End(_) => close(&mut stack, &mut root, &mut scopes),
             Event::Text(text) => {
                 if let Some(top) = stack.last_mut() {
-                    // Indentation before an element's first text is trimmed away: not
-                    // normalised first.
-                    if !(top.text.is_empty() && text.bytes().all(|b| b.is_ascii_whitespace())) {
-                        append(top, text.xml10_content());
-                    }
+                    append(top, text);
                 }
             }
             Event::CData(data) => {

@@ -1,10 +1,7 @@
 //! The Swedish calendar for deadlines: public holidays (Lag (1989:253) om allmänna
 //! helgdagar), working days, and local days in `Europe/Stockholm`.
 
-use jiff::Timestamp;
 use jiff::civil::{Date, Weekday, date};
-
-use crate::domain::time::stockholm;
 
 /// Easter Sunday of `year` (Gregorian; the anonymous algorithm of Meeus, Jones and Butcher).
 pub fn easter_sunday(year: i16) -> Date {
@@ -171,24 +168,7 @@ impl Calendar {
     }
 }
 
-/// The local (Stockholm) date of an instant.
-pub fn local_date(at: Timestamp) -> Date {
-    at.to_zoned_datetime(stockholm()).date()
-}
-
-/// The instant a local date begins (00:00 in Stockholm; DST changes happen at 02:00/03:00, so
-/// midnight always exists).
-pub fn start_of(d: Date) -> Timestamp {
-    d.to_datetime(jiff::civil::Time::midnight())
-        .to_zoned_datetime(stockholm())
-        .map(|z| z.timestamp())
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-/// The instant a local date ends: the start of the next day.
-pub fn end_of(d: Date) -> Timestamp {
-    start_of(plus_days(d, 1))
-}
+pub use crate::domain::time::{end_of, local_date, start_of};
 
 #[cfg(test)]
 mod tests {
@@ -308,7 +288,7 @@ mod tests {
         let autumn = date(2026, 10, 25);
         assert_eq!(start_of(autumn).to_string(), "2026-10-24T22:00:00Z");
         assert_eq!(end_of(autumn).to_string(), "2026-10-25T23:00:00Z");
-        let late: Timestamp = "2026-10-25T22:30:00Z".parse().unwrap();
+        let late: jiff::Timestamp = "2026-10-25T22:30:00Z".parse().unwrap();
         assert_eq!(local_date(late), autumn, "23:30 local winter time");
     }
 }

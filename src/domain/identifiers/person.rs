@@ -159,10 +159,11 @@ fn parse_civic(input: &str, today: Date) -> Result<Parsed, CivicNumberError> {
 /// Today's date in Sweden. Kept, per thread, until the next midnight there: working it out
 /// (the time zone's rules) costs more than the rest of reading a number.
 fn today_in_sweden() -> Date {
-    type Day = (Date, jiff::Timestamp, jiff::Timestamp);
+    use crate::domain::time::{end_of, local_date, start_of};
     thread_local! {
         /// The date, and the instants it starts and ends (a clock set back is noticed).
-        static TODAY: std::cell::Cell<Option<Day>> = const { std::cell::Cell::new(None) };
+        static TODAY: std::cell::Cell<Option<(Date, jiff::Timestamp, jiff::Timestamp)>> =
+            const { std::cell::Cell::new(None) };
     }
     let now = jiff::Timestamp::now();
     TODAY.with(|today| {
@@ -172,16 +173,8 @@ fn today_in_sweden() -> Date {
         {
             return date;
         }
-        let zone = crate::domain::time::stockholm();
-        let date = now.to_zoned_datetime(zone.clone()).date();
-        let midnight = |day: Date| {
-            day.to_zoned_datetime(zone.clone())
-                .map(|start| start.timestamp())
-        };
-        let day = date
-            .tomorrow()
-            .and_then(|next| Ok((date, midnight(date)?, midnight(next)?)));
-        today.set(day.ok());
+        let date = local_date(now);
+        today.set(Some((date, start_of(date), end_of(date))));
         date
     })
 }
@@ -345,15 +338,14 @@ impl PersonId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::civil::date;
+
+    const TODAY: Date = date(2026, 11, 23);
 
     /// The kept date is today's in Sweden, read fresh, whether worked out or kept.
     #[test]
     fn today_is_swedish_whether_worked_out_or_kept() {
-        let fresh = || {
-            jiff::Timestamp::now()
-                .to_zoned_datetime(crate::domain::time::stockholm())
-                .date()
-        };
+        let fresh = || crate::domain::time::local_date(jiff::Timestamp::now());
         for _ in 0..3 {
             let before = fresh();
             let today = today_in_sweden();
@@ -364,9 +356,6 @@ mod tests {
             );
         }
     }
-    use jiff::civil::date;
-
-    const TODAY: Date = date(2026, 11, 23);
 
     #[test]
     fn accepts_every_layout_of_the_same_number() {

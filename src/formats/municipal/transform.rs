@@ -331,15 +331,8 @@ impl Transform {
         text: &str,
         today: Date,
     ) -> Result<(Value, Option<DateTime>), TransformError> {
-        if let Transform::DateTime { format, zone } = self {
-            let (at, twice) = read_instant(text, format, *zone).map_err(invalid)?;
-            return Ok((Value::String(at.to_string()), twice));
-        }
-        Ok((self.read_value(text, today)?, None))
-    }
-
-    fn read_value(&self, text: &str, today: Date) -> Result<Value, TransformError> {
-        Ok(match self {
+        let mut twice = None;
+        let value = match self {
             Transform::String { max_length } => {
                 if let Some(max) = max_length
                     && text.chars().count() > *max
@@ -361,24 +354,24 @@ impl Transform {
                 _ => return Err(invalid(format!("{text:?} is not true or false"))),
             }),
             Transform::Date { format } => {
-                if let Some(read) = format.pattern.as_ref().and_then(|p| p.read(text)) {
-                    return Ok(Value::String(read.date.to_string()));
-                }
-                let date = strtime::parse(format, text)
-                    .and_then(|b| b.to_date())
-                    .map_err(|_| {
-                        invalid(format!(
-                            "{text:?} is not a date in the layout {format}: {}",
-                            why_not(text, format)
-                        ))
-                    })?;
+                let date = match format.pattern.as_ref().and_then(|p| p.read(text)) {
+                    Some(read) => read.date,
+                    None => strtime::parse(format, text)
+                        .and_then(|b| b.to_date())
+                        .map_err(|_| {
+                            invalid(format!(
+                                "{text:?} is not a date in the layout {format}: {}",
+                                why_not(text, format)
+                            ))
+                        })?,
+                };
                 Value::String(date.to_string())
             }
-            Transform::DateTime { format, zone } => Value::String(
-                read_datetime(text, format, *zone)
-                    .map_err(invalid)?
-                    .to_string(),
-            ),
+            Transform::DateTime { format, zone } => {
+                let (at, shown_twice) = read_instant(text, format, *zone).map_err(invalid)?;
+                twice = shown_twice;
+                Value::String(at.to_string())
+            }
             Transform::PersonId { .. } => person_value(person_id(text, today).map_err(invalid)?),
             Transform::HsaId => Value::String(
                 HsaId::parse(text)
@@ -400,7 +393,8 @@ impl Transform {
                     });
                 }
             },
-        })
+        };
+        Ok((value, twice))
     }
 
     /// Writes the canonical `value` as XML text.
